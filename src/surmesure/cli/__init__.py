@@ -1,0 +1,1 @@
+"""The ``surmesure`` command: one verb per job, a thin shell over the services."""

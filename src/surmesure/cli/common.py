@@ -1,0 +1,79 @@
+"""What every command shares: the store, JSON output, progress bars and error reporting."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from surmesure.errors import SurmesureError
+from surmesure.store import Store, open_store
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JsonOption = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
+
+
+def get_store() -> Store:
+    """The configured store (``SURMESURE_DATABASE_URL``), migrated to the latest schema."""
+    return open_store()
+
+
+def emit_json(payload: Any) -> None:
+    """Print ``payload`` as one JSON object on stdout (dates as ISO 8601)."""
+    sys.stdout.write(orjson.dumps(payload, default=str, option=orjson.OPT_INDENT_2).decode())
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Report a :class:`SurmesureError` as one clear line (and its hint), exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except SurmesureError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.message}")
+            if exc.hint:
+                err_console.print(f"[yellow]fix:[/] {exc.hint}")
+            raise typer.Exit(code=2) from exc
+
+    return wrapper
+
+
+@contextmanager
+def progress(quiet: bool = False) -> Iterator[Progress]:
+    """A Rich progress display for long work; silent when ``quiet`` (e.g. with ``--json``)."""
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=False,
+    )
+    with bar:
+        yield bar

@@ -1,0 +1,1 @@
+"""Collect: Segment-spec events over HTTP and file imports, validated, with quarantine."""

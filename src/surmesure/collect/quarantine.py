@@ -1,0 +1,194 @@
+"""The quarantine: records refused at collection, kept with the reason until replayed.
+
+A quarantined import record holds its file (``source_name``), its place (``location``, "row N"
+for the 1-based data row), the first field at fault with its value, the reason (Pydantic's
+message, or the check that refused it) and the record exactly as read from the file
+(``payload``, keyed by the file's own column names). An order line's payload also carries
+``_line_no``, its position in its order, so that a replayed line takes its own place; a row
+that could not be read as a record at all carries ``_malformed`` and cannot be replayed.
+
+Quarantining is idempotent: the same record of the same file refused again (a re-import) is
+not stored twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.errors import NotFound
+from surmesure.store import schema
+from surmesure.store.engine import Store
+
+MALFORMED = "_malformed"
+LINE_NO = "_line_no"
+RESERVED = (MALFORMED, LINE_NO)
+
+q = schema.quarantine
+
+
+@dataclass(frozen=True)
+class Item:
+    """One record to quarantine."""
+
+    location: str
+    field: str | None
+    value: str | None
+    reason: str
+    payload: dict[str, Any]
+
+
+def payload_json(payload: dict[str, Any]) -> str:
+    """The stored JSON text of a payload (keys sorted, dates as ISO 8601)."""
+    return orjson.dumps(payload, default=str, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _same(payload: Any) -> str:
+    if isinstance(payload, str):
+        payload = orjson.loads(payload)
+    return payload_json(payload)
+
+
+def add(
+    store: Store,
+    conn: Connection,
+    items: list[Item],
+    *,
+    run_id: int | None,
+    origin: str,
+    kind: str,
+    source_name: str,
+    now: datetime,
+) -> int:
+    """Store ``items`` as open quarantine records, skipping those already stored for this
+    kind and source (same location and payload). Returns how many were new."""
+    if not items:
+        return 0
+    stored = {
+        (location, _same(payload))
+        for location, payload in conn.execute(
+            sa.select(q.c.location, q.c.payload).where(
+                q.c.kind == kind, q.c.source_name == source_name, q.c.origin == origin
+            )
+        )
+    }
+    fresh: list[Item] = []
+    for item in items:
+        key = (item.location, payload_json(item.payload))
+        if key not in stored:
+            stored.add(key)
+            fresh.append(item)
+    if not fresh:
+        return 0
+    ids = store.next_ids(conn, schema.quarantine_id_seq, len(fresh))
+    count = len(fresh)
+    table = pa.table(
+        {
+            "quarantine_id": pa.array(ids, pa.int64()),
+            "run_id": pa.array([run_id] * count, pa.int64()),
+            "origin": [origin] * count,
+            "kind": [kind] * count,
+            "source_name": [source_name] * count,
+            "location": [i.location for i in fresh],
+            "field": pa.array([i.field for i in fresh], pa.string()),
+            "value": pa.array([i.value for i in fresh], pa.string()),
+            "reason": [i.reason for i in fresh],
+            "payload": [payload_json(i.payload) for i in fresh],
+            "status": ["open"] * count,
+            "created_at": pa.array([now] * count, pa.timestamp("us")),
+        }
+    )
+    return store.bulk_insert(conn, q, table)
+
+
+def by_reason(items: list[Item]) -> dict[str, int]:
+    """Counts of ``items`` by reason, most frequent first."""
+    return dict(Counter(i.reason for i in items).most_common())
+
+
+def _filters(kind: str | None, status: str | None, run_id: int | None) -> list[Any]:
+    where = []
+    if kind is not None:
+        where.append(q.c.kind == kind)
+    if status is not None:
+        where.append(q.c.status == status)
+    if run_id is not None:
+        where.append(q.c.run_id == run_id)
+    return where
+
+
+def summary(
+    store: Store,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+) -> dict[str, Any]:
+    """Counts by kind, field and reason (most frequent first) and the most recent records."""
+    where = _filters(kind, status, None)
+    with store.connect() as conn:
+        counts = conn.execute(
+            sa.select(q.c.kind, q.c.field, q.c.reason, q.c.status, sa.func.count().label("n"))
+            .where(*where)
+            .group_by(q.c.kind, q.c.field, q.c.reason, q.c.status)
+            .order_by(sa.func.count().desc(), q.c.kind, q.c.reason)
+        ).fetchall()
+        recent = conn.execute(
+            sa.select(
+                q.c.quarantine_id,
+                q.c.run_id,
+                q.c.kind,
+                q.c.source_name,
+                q.c.location,
+                q.c.field,
+                q.c.value,
+                q.c.reason,
+                q.c.status,
+                q.c.created_at,
+            )
+            .where(*where)
+            .order_by(q.c.quarantine_id.desc())
+            .limit(limit)
+        ).fetchall()
+    return {
+        "total": sum(int(r.n) for r in counts),
+        "by_reason": [
+            {
+                "kind": r.kind,
+                "field": r.field,
+                "reason": r.reason,
+                "status": r.status,
+                "count": int(r.n),
+            }
+            for r in counts
+        ],
+        "recent": [_plain(r._mapping) for r in recent],
+    }
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    """A result row as a dict with plain ``str`` keys (column names are a ``str`` subclass)."""
+    return {str(k): v for k, v in row.items()}
+
+
+def get(store: Store, quarantine_id: int) -> dict[str, Any]:
+    """One quarantined record, whole; :class:`NotFound` when there is none with that id."""
+    with store.connect() as conn:
+        row = conn.execute(sa.select(q).where(q.c.quarantine_id == quarantine_id)).fetchone()
+    if row is None:
+        raise NotFound(
+            f"There is no quarantined record {quarantine_id}.",
+            hint="list them with `surmesure quarantine list`",
+            field="ID",
+        )
+    record = _plain(row._mapping)
+    if isinstance(record["payload"], str):
+        record["payload"] = orjson.loads(record["payload"])
+    return record

@@ -1,0 +1,180 @@
+"""The store: one SQLAlchemy engine, migrations, and the bulk paths each backend is fast at.
+
+DuckDB (embedded, ``duckdb:///path``) is the default; PostgreSQL (``postgresql+psycopg://``) is
+the production store. Row-by-row ``executemany`` is far too slow for imports on either, so bulk
+writes go through each engine's own loader: Arrow scans on DuckDB, ``COPY`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from surmesure.errors import ConfigError
+from surmesure.store import schema
+
+SUPPORTED = ("duckdb", "postgresql")
+
+
+class Store:
+    """Handle on the configured database. Cheap to create; holds a connection pool."""
+
+    def __init__(self, url: str) -> None:
+        scheme = url.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in SUPPORTED:
+            raise ConfigError(
+                f"Database URL {url!r} is not supported.",
+                hint="use duckdb:///path/to/file.duckdb or postgresql+psycopg://user@host/db",
+                field="SURMESURE_DATABASE_URL",
+            )
+        if scheme == "duckdb":
+            path = url.split(":///", 1)[1] if ":///" in url else ""
+            if path and path != ":memory:":
+                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine: Engine = sa.create_engine(url, pool_pre_ping=scheme == "postgresql")
+        self.dialect: str = scheme
+
+    @property
+    def is_duckdb(self) -> bool:
+        return self.dialect == "duckdb"
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success, rolled back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest revision (Alembic ``upgrade head``)."""
+        from surmesure.store.migrate import upgrade
+
+        upgrade(self)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- ids ---------------------------------------------------------------------------------
+
+    def next_ids(self, conn: Connection, sequence: sa.Sequence, count: int) -> list[int]:
+        """``count`` fresh values of ``sequence``, in one round trip."""
+        if count <= 0:
+            return []
+        series = "range(:n)" if self.is_duckdb else "generate_series(1, :n)"
+        rows = conn.execute(
+            sa.text(f"SELECT nextval('{sequence.name}') FROM {series}"), {"n": count}
+        )
+        return [int(r[0]) for r in rows]
+
+    # -- bulk --------------------------------------------------------------------------------
+
+    def bulk_insert(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        data: pa.Table,
+        *,
+        on_conflict: str = "nothing",
+    ) -> int:
+        """Insert the rows of ``data`` (columns named as in ``table``) and return how many
+        were new. ``on_conflict="nothing"`` skips rows whose primary key is already stored,
+        which is what makes every import and every collection call idempotent;
+        ``on_conflict="update"`` overwrites the non-key columns (reference data: products,
+        stock, stores)."""
+        if data.num_rows == 0:
+            return 0
+        columns = list(data.column_names)
+        unknown = [c for c in columns if c not in table.c]
+        if unknown:
+            raise ValueError(f"columns {unknown} are not in table {table.name}")
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        conflict = self._conflict_clause(table, columns, on_conflict)
+        if self.is_duckdb:
+            return self._duckdb_insert(conn, table, data, quoted, conflict)
+        return self._postgres_insert(conn, table, data, quoted, conflict)
+
+    @staticmethod
+    def _conflict_clause(table: sa.Table, columns: list[str], on_conflict: str) -> str:
+        keys = [c.name for c in table.primary_key.columns]
+        if on_conflict == "nothing":
+            return f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+        if on_conflict == "update":
+            sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in keys)
+            return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        if on_conflict == "error":
+            return ""
+        raise ValueError(f"on_conflict={on_conflict!r}: use nothing, update or error")
+
+    @staticmethod
+    def raw_duckdb(conn: Connection) -> Any:
+        """The DuckDB connection under a SQLAlchemy connection, in the same transaction."""
+        return conn.connection.driver_connection
+
+    def _duckdb_insert(
+        self, conn: Connection, table: sa.Table, data: pa.Table, quoted: str, conflict: str
+    ) -> int:
+        raw = self.raw_duckdb(conn)
+        view = f"_bulk_{table.name}"
+        raw.register(view, data)
+        try:
+            result = raw.execute(
+                f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM {view} {conflict}'
+            ).fetchone()
+        finally:
+            raw.unregister(view)
+        return int(result[0]) if result else 0
+
+    def _postgres_insert(
+        self, conn: Connection, table: sa.Table, data: pa.Table, quoted: str, conflict: str
+    ) -> int:
+        buffer = io.BytesIO()
+        pacsv.write_csv(
+            data,
+            buffer,
+            write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+        )
+        raw: Any = conn.connection.driver_connection
+        staging = f"_bulk_{table.name}"
+        with raw.cursor() as cur:
+            cur.execute(
+                f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
+                f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+            )
+            cur.execute(f'TRUNCATE "{staging}"')
+            with cur.copy(f'COPY "{staging}" ({quoted}) FROM STDIN WITH (FORMAT csv)') as copy:
+                copy.write(buffer.getvalue())
+            cur.execute(
+                f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" {conflict}'
+            )
+            inserted = cur.rowcount
+            cur.execute(f'TRUNCATE "{staging}"')
+        return int(inserted)
+
+    def table_counts(self, conn: Connection) -> dict[str, int]:
+        return {
+            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+            for t in schema.metadata.sorted_tables
+        }
+
+
+def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
+    """The store at ``url`` (default: settings), migrated to the latest schema."""
+    from surmesure.config import get_settings
+
+    store = Store(url or get_settings().database_url)
+    if migrate:
+        store.migrate()
+    return store

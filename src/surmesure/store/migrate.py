@@ -1,0 +1,43 @@
+"""Alembic, driven from code: ``surmesure db upgrade`` and every command that opens the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from alembic import command
+from alembic.config import Config
+from alembic.ddl.impl import DefaultImpl
+
+if TYPE_CHECKING:
+    from surmesure.store.engine import Store
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class DuckDBImpl(DefaultImpl):
+    """Lets Alembic drive DuckDB as it drives PostgreSQL."""
+
+    __dialect__ = "duckdb"
+    transactional_ddl = True
+
+
+def alembic_config(store: Store) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", store.url)
+    return config
+
+
+def upgrade(store: Store, revision: str = "head") -> None:
+    config = alembic_config(store)
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def current(store: Store) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with store.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -1,0 +1,282 @@
+"""The relational schema, in SQLAlchemy Core.
+
+Conventions:
+- every timestamp is naive UTC;
+- every table says in ``info["personal"]`` how it reaches a person: the name of its person
+  column, ``"via:<table>"`` when it reaches one through a parent row, ``"payload"`` when
+  personal data may sit in free-form payloads, or ``None`` when it holds no personal data.
+  Export and erasure are driven by this tag, and a test refuses a table without one;
+- rows that hang off a person carry ``person_id`` (the person now, after merges) and
+  ``node_id`` (the identity node the row first attached to, so a merge can be undone).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Money = sa.Float(precision=53)
+
+person_id_seq = sa.Sequence("person_id_seq", metadata=metadata)
+merge_id_seq = sa.Sequence("merge_id_seq", metadata=metadata)
+quarantine_id_seq = sa.Sequence("quarantine_id_seq", metadata=metadata)
+import_run_id_seq = sa.Sequence("import_run_id_seq", metadata=metadata)
+
+
+def _person_columns() -> list[sa.Column[int]]:
+    return [
+        sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
+        sa.Column("node_id", sa.BigInteger, nullable=True),
+    ]
+
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("person_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("merged_into", sa.BigInteger, nullable=True, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="Identity nodes. A person is a node with merged_into NULL; absorbed nodes point to "
+    "the node they were merged into.",
+)
+
+identifiers = sa.Table(
+    "identifiers",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("value", sa.String(320), primary_key=True),
+    sa.Column("person_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("node_id", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("first_seen_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="Normalized identifiers (customer_id, email, phone, anonymous_id, loyalty_card).",
+)
+
+merges = sa.Table(
+    "merges",
+    metadata,
+    sa.Column("merge_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("survivor_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("absorbed_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("evidence", Json, nullable=False),
+    sa.Column("merged_at", sa.DateTime, nullable=False),
+    sa.Column("undone_at", sa.DateTime, nullable=True),
+    info={"personal": "survivor_id,absorbed_id"},
+    comment="Every merge of two identity nodes, with the identifiers that linked them.",
+)
+
+merge_blocks = sa.Table(
+    "merge_blocks",
+    metadata,
+    sa.Column("node_a", sa.BigInteger, primary_key=True),
+    sa.Column("node_b", sa.BigInteger, primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    info={"personal": "node_a,node_b"},
+    comment="Pairs of nodes a user has unmerged: they are never merged again automatically.",
+)
+
+traits = sa.Table(
+    "traits",
+    metadata,
+    sa.Column("record_key", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    *_person_columns(),
+    sa.Column("value", Json, nullable=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("observed_at", sa.DateTime, nullable=False),
+    sa.Column("reliability", sa.Float(precision=53), nullable=False),
+    info={"personal": "person_id"},
+    comment="Every observed trait value with its provenance; resolution picks one per name.",
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("message_id", sa.String(128), primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("event", sa.String(256), nullable=True),
+    *_person_columns(),
+    sa.Column("user_id", sa.String(256), nullable=True),
+    sa.Column("anonymous_id", sa.String(256), nullable=True),
+    sa.Column("occurred_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Column("properties", Json, nullable=True),
+    sa.Column("context", Json, nullable=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    info={"personal": "person_id"},
+    comment="Segment-spec events (identify, track, page, screen, alias, group), one per messageId.",
+)
+
+stores = sa.Table(
+    "stores",
+    metadata,
+    sa.Column("store_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=True),
+    sa.Column("city", sa.String(128), nullable=True),
+    sa.Column("postcode", sa.String(32), nullable=True),
+    sa.Column("country", sa.String(64), nullable=True),
+    sa.Column("latitude", sa.Float(precision=53), nullable=True),
+    sa.Column("longitude", sa.Float(precision=53), nullable=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+)
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("product_code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(512), nullable=True),
+    sa.Column("category", sa.String(128), nullable=True),
+    sa.Column("price", Money, nullable=True),
+    sa.Column("currency", sa.String(3), nullable=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+)
+
+stock = sa.Table(
+    "stock",
+    metadata,
+    sa.Column("product_code", sa.String(64), primary_key=True),
+    sa.Column("store_id", sa.String(64), primary_key=True, comment="'online' for web stock"),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    *_person_columns(),
+    sa.Column("customer_ref", sa.String(256), nullable=True),
+    sa.Column("store_id", sa.String(64), nullable=True),
+    sa.Column("channel", sa.String(32), nullable=True),
+    sa.Column("country", sa.String(64), nullable=True),
+    sa.Column("ordered_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("is_return", sa.Boolean, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=True),
+    sa.Column("total_amount", Money, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    info={"personal": "person_id", "erase": "detach"},
+    comment="Orders and returns. On erasure an order is kept for sales totals, detached from "
+    "the person (person_id, node_id and customer_ref cleared).",
+)
+
+order_lines = sa.Table(
+    "order_lines",
+    metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("product_code", sa.String(64), nullable=False, index=True),
+    sa.Column("description", sa.String(512), nullable=True),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("is_fee", sa.Boolean, nullable=False),
+    info={"personal": "via:orders"},
+)
+
+survey_answers = sa.Table(
+    "survey_answers",
+    metadata,
+    sa.Column("answer_id", sa.String(64), primary_key=True),
+    *_person_columns(),
+    sa.Column("survey", sa.String(128), nullable=True),
+    sa.Column("metric", sa.String(8), nullable=False, comment="nps (0-10), csat (1-5), ces (1-7)"),
+    sa.Column("score", sa.SmallInteger, nullable=False),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("channel", sa.String(32), nullable=True),
+    sa.Column("store_id", sa.String(64), nullable=True),
+    sa.Column("answered_at", sa.DateTime, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    info={"personal": "person_id"},
+)
+
+channel_activity = sa.Table(
+    "channel_activity",
+    metadata,
+    sa.Column("activity_id", sa.String(64), primary_key=True),
+    *_person_columns(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column(
+        "kind",
+        sa.String(16),
+        nullable=False,
+        comment="sent, delivered, opened, clicked, bounced, unsubscribed, complained",
+    ),
+    sa.Column("campaign", sa.String(256), nullable=True),
+    sa.Column("url", sa.String(1024), nullable=True),
+    sa.Column("occurred_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    info={"personal": "person_id"},
+    comment="What happened to messages sent on a channel (e-mail activity and the like).",
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("consent_id", sa.String(64), primary_key=True),
+    *_person_columns(),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("granted", sa.Boolean, nullable=False),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("evidence", sa.String(512), nullable=True),
+    info={"personal": "person_id"},
+    comment="Consent history: the latest row per (person, purpose, channel) is in force.",
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("quarantine_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("origin", sa.String(16), nullable=False, comment="import or api"),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("source_name", sa.String(1024), nullable=False),
+    sa.Column("location", sa.String(256), nullable=False, comment="row N or messageId"),
+    sa.Column("field", sa.String(256), nullable=True),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, comment="open, replayed"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("replayed_at", sa.DateTime, nullable=True),
+    info={"personal": "payload"},
+    comment="Rejected records with the reason; replayable after the mapping is fixed.",
+)
+
+import_runs = sa.Table(
+    "import_runs",
+    metadata,
+    sa.Column("run_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("file_sha256", sa.String(64), nullable=False),
+    sa.Column("mapping", Json, nullable=True),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime, nullable=True),
+    sa.Column("rows_read", sa.BigInteger, nullable=False),
+    sa.Column("rows_accepted", sa.BigInteger, nullable=False),
+    sa.Column("rows_quarantined", sa.BigInteger, nullable=False),
+    sa.Column("rows_duplicate", sa.BigInteger, nullable=False),
+    info={"personal": None},
+)
+
+
+def personal_tables() -> list[sa.Table]:
+    """Tables that hold personal data, in an order safe for deleting."""
+    return [t for t in metadata.sorted_tables if t.info.get("personal")]

@@ -1,0 +1,1 @@
+"""Unify: the identity graph (records -> people) and trait resolution."""

@@ -1,0 +1,197 @@
+"""The identity graph as a pure, incremental union-find.
+
+Records arrive in batches, each with a few normalized identifiers. :class:`IdentityGraph` is
+loaded with what the store already knows about those identifiers (which node holds each, the
+current person of each node, the identifiers each person holds under a limit, and the pairs a
+user has unmerged), then plans the batch: which new nodes to create, which identifiers to attach
+where, which people to merge (with the evidence), and the node and person of every record.
+Nothing here touches the store; :mod:`surmesure.unify.resolver` loads and applies.
+
+Rules, in order:
+1. a record attaches to the node of its highest-priority known identifier
+   (customer_id > loyalty_card > email > phone > anonymous_id); with none known, to a new node;
+2. every other person the record's identifiers point to is merged into that one, unless the
+   merge would give a person two identifiers of a limited kind (two customer ids) or a user
+   has unmerged those two people: then the identifiers stay where they are and the conflict is
+   reported;
+3. of two merged people, the older (smaller id) survives;
+4. unknown identifiers of the record attach to its node, unless that would break a limit
+   (the identifier then gets a node of its own, so it is not lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from surmesure.domain.identity import LIMITS, PRIORITY
+
+Identifier = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Merge:
+    survivor: int
+    absorbed: int
+    evidence: dict[str, object]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    record: str
+    kept: int
+    refused: int
+    reason: str
+
+
+@dataclass
+class Plan:
+    """What a batch changes. Node ids below zero are new; the caller assigns real ids."""
+
+    new_nodes: list[int] = field(default_factory=list)
+    new_identifiers: dict[Identifier, int] = field(default_factory=dict)
+    merges: list[Merge] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    record_nodes: list[int | None] = field(default_factory=list)
+
+
+class IdentityGraph:
+    """Union-find over identity nodes, seeded with the store's state for one batch."""
+
+    def __init__(
+        self,
+        known: Mapping[Identifier, int],
+        roots: Mapping[int, int],
+        limited: Mapping[int, Iterable[Identifier]] = (),  # type: ignore[assignment]
+        blocks: Iterable[tuple[int, int]] = (),
+    ) -> None:
+        """``known``: identifier -> node; ``roots``: node -> its person now; ``limited``:
+        person -> identifiers of limited kinds held; ``blocks``: unmerged pairs of nodes."""
+        self._node_of: dict[Identifier, int] = dict(known)
+        self._parent: dict[int, int] = {}
+        for node, root in roots.items():
+            self._parent.setdefault(root, root)
+            if node != root:
+                self._parent[node] = root
+        self._limited: dict[int, set[Identifier]] = {
+            person: set(ids) for person, ids in dict(limited).items()
+        }
+        self._blocks: list[tuple[int, int]] = list(blocks)
+        for a, b in self._blocks:
+            self._parent.setdefault(a, a)
+            self._parent.setdefault(b, b)
+        self._next_temp = -1
+
+    # -- union-find ------------------------------------------------------------------------
+
+    def find(self, node: int) -> int:
+        parent = self._parent.setdefault(node, node)
+        if parent == node:
+            return node
+        root = self.find(parent)
+        self._parent[node] = root
+        return root
+
+    def _new_node(self, plan: Plan) -> int:
+        node = self._next_temp
+        self._next_temp -= 1
+        self._parent[node] = node
+        plan.new_nodes.append(node)
+        return node
+
+    @staticmethod
+    def _older(a: int, b: int) -> tuple[int, int]:
+        """(survivor, absorbed): stored nodes outlive new ones, smaller ids outlive larger."""
+        key_a = (a < 0, abs(a))
+        key_b = (b < 0, abs(b))
+        return (a, b) if key_a <= key_b else (b, a)
+
+    def _blocked(self, a: int, b: int) -> bool:
+        for x, y in self._blocks:
+            rx, ry = self.find(x), self.find(y)
+            if {rx, ry} == {a, b}:
+                return True
+        return False
+
+    def _limit_clash(self, a: int, b: int) -> str | None:
+        held_a = self._limited.get(a, set())
+        held_b = self._limited.get(b, set())
+        for kind, limit in LIMITS.items():
+            values = {v for k, v in held_a | held_b if k == kind}
+            if len(values) > limit:
+                return f"both hold a {kind} ({', '.join(sorted(values))})"
+        return None
+
+    def _union(self, survivor: int, absorbed: int) -> None:
+        self._parent[absorbed] = survivor
+        moved = self._limited.pop(absorbed, set())
+        if moved:
+            self._limited.setdefault(survivor, set()).update(moved)
+
+    # -- planning --------------------------------------------------------------------------
+
+    def plan(self, records: Sequence[tuple[str, Sequence[Identifier]]]) -> Plan:
+        """Plan a batch of ``(record reference, identifiers)``; identifiers are normalized.
+        A record with no identifier gets ``None`` (an anonymous record)."""
+        plan = Plan()
+        for ref, raw_ids in records:
+            plan.record_nodes.append(self._plan_record(plan, ref, raw_ids))
+        return plan
+
+    def _plan_record(self, plan: Plan, ref: str, raw_ids: Sequence[Identifier]) -> int | None:
+        ids = sorted(set(raw_ids), key=lambda i: (PRIORITY.get(i[0], 99), i[1]))
+        if not ids:
+            return None
+        known = [(i, self._node_of[i]) for i in ids if i in self._node_of]
+        anchor_node = known[0][1] if known else self._new_node(plan)
+        for ident, node in known[1:]:
+            self._link(plan, ref, anchor_node, node, ident, ids)
+        for ident in ids:
+            if ident in self._node_of:
+                continue
+            target = anchor_node
+            if ident[0] in LIMITS:
+                root = self.find(anchor_node)
+                held = {v for k, v in self._limited.get(root, set()) if k == ident[0]}
+                if len(held | {ident[1]}) > LIMITS[ident[0]]:
+                    target = self._new_node(plan)
+                    plan.conflicts.append(
+                        Conflict(ref, root, target, f"{ident[0]} limit: already holds {held}")
+                    )
+            self._node_of[ident] = target
+            plan.new_identifiers[ident] = target
+            if ident[0] in LIMITS:
+                self._limited.setdefault(self.find(target), set()).add(ident)
+        return anchor_node
+
+    def _link(
+        self,
+        plan: Plan,
+        ref: str,
+        anchor: int,
+        node: int,
+        via: Identifier,
+        ids: Sequence[Identifier],
+    ) -> None:
+        a, b = self.find(anchor), self.find(node)
+        if a == b:
+            return
+        reason = self._limit_clash(a, b)
+        if reason is None and self._blocked(a, b):
+            reason = "a user unmerged these people"
+        if reason is not None:
+            plan.conflicts.append(Conflict(ref, a, b, reason))
+            return
+        survivor, absorbed = self._older(a, b)
+        self._union(survivor, absorbed)
+        plan.merges.append(
+            Merge(
+                survivor=survivor,
+                absorbed=absorbed,
+                evidence={
+                    "record": ref,
+                    "via": {"kind": via[0], "value": via[1]},
+                    "identifiers": [{"kind": k, "value": v} for k, v in ids],
+                },
+            )
+        )

@@ -1,0 +1,80 @@
+"""Shared fixtures: a store on each real backend, and the public datasets.
+
+``store`` runs a test on DuckDB (a fresh file) and on the PostgreSQL server at 127.0.0.1:5432
+(one database for the session, emptied before each test). ``SURMESURE_TEST_POSTGRES_URL`` points
+at another server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from surmesure.store import Store, open_store, schema
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("SURMESURE_DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
+PG_ADMIN_URL = os.environ.get(
+    "SURMESURE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def dataset(relative: str) -> Path:
+    """Path of a file under ../shared/datasets; skipped when absent, except when
+    ``SURMESURE_REQUIRE_REAL_DATA=1`` (as on CI), where a missing file fails the test."""
+    path = DATASETS / relative
+    if not path.exists():
+        if os.environ.get("SURMESURE_REQUIRE_REAL_DATA") == "1":
+            pytest.fail(f"dataset {path} is missing and SURMESURE_REQUIRE_REAL_DATA=1")
+        pytest.skip(f"dataset {path} not found")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated, dropped at the end."""
+    name = f"surmesure_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    open_store(url).dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _empty(store: Store) -> None:
+    with store.begin() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            conn.execute(table.delete())
+        for seq in schema.metadata._sequences.values():
+            conn.execute(sa.text(f"ALTER SEQUENCE {seq.name} RESTART WITH 1"))
+
+
+@pytest.fixture
+def duckdb_store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(f"duckdb:///{tmp_path / 'store.duckdb'}")
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def postgres_store(postgres_url: str) -> Iterator[Store]:
+    store = open_store(postgres_url)
+    _empty(store)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> Store:
+    """The contract fixture: every test using it runs on DuckDB and on PostgreSQL."""
+    name = "duckdb_store" if request.param == "duckdb" else "postgres_store"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
