@@ -133,6 +133,12 @@ def test_products_stock_and_stores_are_upserted(store: Store, tmp_path: Path) ->
     assert rows(store, "SELECT name, price FROM products WHERE product_code = 'P1'") == [
         {"name": "Big mug", "price": 5.0}
     ]
+    # orders add the products they name but never overwrite the catalogue
+    assert import_file(store, "orders", write_file(tmp_path, "o", "csv", ORDER_LINES)).rows_read
+    assert rows(store, "SELECT name, price, category FROM products ORDER BY product_code") == [
+        {"name": "Big mug", "price": 5.0, "category": "kitchen"},
+        {"name": "Plate", "price": 10.0, "category": "kitchen"},
+    ]
     stock = write_file(
         tmp_path,
         "stock",

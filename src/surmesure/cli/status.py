@@ -85,12 +85,16 @@ def print_status(status: dict[str, Any]) -> None:
         console.print("[green]No record in quarantine.[/]")
 
 
+HELP = (
+    "Report what the store holds: people, merges, orders, returns, fees, catalogue, events, "
+    "answers, consents and quarantined records by reason."
+)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("status")
+    @app.command("status", help=HELP)
     @user_errors
     def status_command(as_json: bool = JsonOption) -> None:
-        """Report what the store holds: people, merges, orders, returns, fees, catalogue,
-        events, answers, consents and quarantined records by reason."""
         store = get_store()
         try:
             status = collect_status(store)

@@ -192,11 +192,8 @@ def load_orders(ctx: LoadContext, valid: pa.Table) -> Loaded:
     products = products.append_column(
         "updated_at", pa.array([ctx.now] * products.num_rows, pa.timestamp("us"))
     )
-    _count(
-        out,
-        "products",
-        ctx.store.bulk_insert(ctx.conn, schema.products, products, on_conflict="update"),
-    )
+    # the catalogue (``import products``) is authoritative: orders only add unknown products
+    _count(out, "products", ctx.store.bulk_insert(ctx.conn, schema.products, products))
     out.new = new_lines
     out.duplicate = in_file_duplicates + lines.num_rows - new_lines
     return out
@@ -374,7 +371,7 @@ def _upsert(
             "updated_at", pa.array([ctx.now] * rows.num_rows, pa.timestamp("us"))
         )
     out.new = _count(
-        out, table.name, ctx.store.bulk_insert(ctx.conn, table, rows, on_conflict="update")
+        out, table.name, ctx.store.bulk_insert(ctx.conn, table, rows, on_conflict="merge")
     )
     out.duplicate = valid.num_rows - rows.num_rows
     return out

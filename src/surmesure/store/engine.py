@@ -92,8 +92,8 @@ class Store:
         """Insert the rows of ``data`` (columns named as in ``table``) and return how many
         were new. ``on_conflict="nothing"`` skips rows whose primary key is already stored,
         which is what makes every import and every collection call idempotent;
-        ``on_conflict="update"`` overwrites the non-key columns (reference data: products,
-        stock, stores)."""
+        ``on_conflict="update"`` overwrites the non-key columns; ``on_conflict="merge"`` does
+        too but never with a missing value (reference data: products, stock, stores)."""
         if data.num_rows == 0:
             return 0
         columns = list(data.column_names)
@@ -114,9 +114,16 @@ class Store:
         if on_conflict == "update":
             sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in keys)
             return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        if on_conflict == "merge":
+            sets = ", ".join(
+                f'"{c}" = coalesce(excluded."{c}", "{table.name}"."{c}")'
+                for c in columns
+                if c not in keys
+            )
+            return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
         if on_conflict == "error":
             return ""
-        raise ValueError(f"on_conflict={on_conflict!r}: use nothing, update or error")
+        raise ValueError(f"on_conflict={on_conflict!r}: use nothing, update, merge or error")
 
     @staticmethod
     def raw_duckdb(conn: Connection) -> Any:
