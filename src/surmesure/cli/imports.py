@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
-from surmesure.collect.importer import ImportResult, import_file
+from surmesure.collect.importer import ImportResult, check_kind, import_file
 from surmesure.collect.records import KINDS
 
 HELP = f"""Import a file of KIND ({", ".join(KINDS)}): CSV, CSV.GZ, Parquet or JSON Lines.
@@ -58,6 +58,7 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = JsonOption,
     ) -> None:
+        check_kind(kind)
         store = get_store()
         try:
             with progress(quiet=as_json) as bar:
