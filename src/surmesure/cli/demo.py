@@ -1,9 +1,226 @@
-"""Placeholder, replaced by the command's own module."""
+"""``surmesure demo``: generate the demo world, import all of it, and show what was built."""
 
 from __future__ import annotations
 
+import importlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.table import Table
+
+from surmesure.cli.common import (
+    JsonOption,
+    console,
+    emit_json,
+    err_console,
+    get_store,
+    progress,
+    user_errors,
+)
+from surmesure.cli.generate import generate_with_progress, make_spec
+from surmesure.collect.importer import import_file
+from surmesure.store import Store
+from surmesure.store.status import collect_status
+from surmesure.world import IMPORTS, MANIFEST, Spec, manifest_matches, read_manifest
+from surmesure.world.truth import checks
+
+HELP = """Generate the demo world into --out (kept when its manifest.json already matches the
+seed and size), import every file into the configured store (SURMESURE_DATABASE_URL) in
+dependency order (stores, products, stock, customers from the crm first, orders, surveys,
+e-mail, consents, then web events), and report what was built: people identified and
+anonymous, merges, conflicts, quarantined records by reason, rows per table, seconds per step,
+checked against the truth the manifest records."""
+
+TABLE_KEYS = (
+    "identifiers", "traits", "orders", "order_lines", "returns", "products", "stores",
+    "stock_rows", "survey_answers", "channel_activity", "consents", "events",
+)  # fmt: skip
+
+EventsIngest = Callable[..., dict[str, Any]]
+
+
+def events_ingest() -> EventsIngest | None:
+    """``surmesure.collect.events.ingest_file`` when this installation has it."""
+    try:
+        module = importlib.import_module("surmesure.collect.events")
+    except ImportError:
+        return None
+    ingest: EventsIngest | None = getattr(module, "ingest_file", None)
+    return ingest
+
+
+def run_imports(store: Store, folder: Path, quiet: bool) -> tuple[list[dict[str, Any]], str]:
+    """Import every file of the world; one step per file. Returns the steps and, when web
+    events could not be loaded, why."""
+    steps: list[dict[str, Any]] = []
+    skipped = ""
+    with progress(quiet=quiet) as bar:
+        for item in IMPORTS:
+            task = bar.add_task(f"import {item.kind} {item.file}", total=None)
+
+            def on_progress(done: int, total: int, task: Any = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = import_file(
+                store, item.kind, folder / item.file, source=item.source, on_progress=on_progress
+            )
+            steps.append(
+                {
+                    "step": f"import {item.file}",
+                    "kind": item.kind,
+                    "source": item.source,
+                    **{
+                        k: v
+                        for k, v in result.to_dict().items()
+                        if k not in ("path", "file_sha256", "mapping", "source", "kind")
+                    },
+                }
+            )
+        ingest = events_ingest()
+        path = folder / "web_events.jsonl"
+        if ingest is None:
+            skipped = "web events skipped: this installation cannot ingest events yet"
+        else:
+            task = bar.add_task(f"ingest events {path.name}", total=None)
+
+            def on_events(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            clock = time.perf_counter()
+            ingested = ingest(store, path, source="web", on_progress=on_events)
+            steps.append(
+                {
+                    "step": f"ingest {path.name}",
+                    "kind": "events",
+                    "source": "web",
+                    **ingested,
+                    "seconds": round(time.perf_counter() - clock, 3),
+                }
+            )
+    return steps, skipped
+
+
+def summary(
+    spec: Spec,
+    folder: Path,
+    manifest: dict[str, Any],
+    generated: dict[str, Any],
+    steps: list[dict[str, Any]],
+    status: dict[str, Any],
+    skipped: str,
+    seconds: float,
+) -> dict[str, Any]:
+    web = not skipped
+    return {
+        "folder": str(folder),
+        "database": status["database"],
+        "spec": {"customers": spec.customers, "seed": spec.seed, "months": spec.months},
+        "generated": generated,
+        "steps": steps,
+        "people": {
+            "total": status["people"],
+            "identified": status["identified_people"],
+            "contactable": status["contactable_people"],
+            "anonymous": status["anonymous_people"],
+        },
+        "merges": status["merges"],
+        "conflicts": sum(int(s.get("conflicts", 0) or 0) for s in steps),
+        "quarantine": status["quarantine"],
+        "tables": {k: status.get(k) for k in TABLE_KEYS},
+        "truth": manifest["truth"],
+        "checks": checks(manifest, status, web),
+        "web_events": "ingested" if web else skipped,
+        "seconds": round(seconds, 2),
+    }
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    steps = Table(
+        title=f"demo: {report['spec']['customers']:,} customers into {report['database']}"
+    )
+    for column in ("step", "rows", "accepted", "quarantined", "new people", "merges", "s"):
+        steps.add_column(column, justify="left" if column == "step" else "right")
+    gen = report["generated"]
+    steps.add_row("generate" if gen["written"] else "generate (kept)", "", "", "", "", "",
+                  f"{gen['seconds']:.1f}")  # fmt: skip
+    for s in report["steps"]:
+        steps.add_row(
+            s["step"],
+            f"{s.get('rows_read', s.get('received', 0)):,}",
+            f"{s.get('rows_accepted', s.get('accepted', 0)):,}",
+            f"{s.get('rows_quarantined', s.get('quarantined', 0)):,}",
+            f"{s.get('new_people', 0):,}",
+            f"{s.get('merges', 0):,}",
+            f"{s['seconds']:.1f}",
+        )
+    console.print(steps)
+    people = Table(title="people", show_header=False)
+    people.add_column("what")
+    people.add_column("count", justify="right")
+    for key, value in report["people"].items():
+        people.add_row(key, f"{value:,}")
+    people.add_row("merges", f"{report['merges']:,}")
+    people.add_row("conflicts kept apart", f"{report['conflicts']:,}")
+    console.print(people)
+    tables = Table(title="rows per table", show_header=False)
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    for key, value in report["tables"].items():
+        tables.add_row(key, f"{value or 0:,}")
+    console.print(tables)
+    quarantine = report["quarantine"]
+    reasons = Table(title=f"quarantined records: {quarantine['total']:,}")
+    for column in ("kind", "field", "reason", "records"):
+        reasons.add_column(column, justify="right" if column == "records" else "left")
+    for item in quarantine["by_reason"]:
+        reasons.add_row(item["kind"], item["field"] or "", item["reason"], f"{item['count']:,}")
+    console.print(reasons)
+    verdicts = Table(title="checked against the truth")
+    for column in ("check", "expected", "found", ""):
+        verdicts.add_column(column, justify="left" if column == "check" else "right")
+    for c in report["checks"]:
+        mark = "[green]ok[/]" if c["ok"] else "[red]differs[/]"
+        verdicts.add_row(c["what"], f"{c['expected']:,}", f"{c['found']:,}", mark)
+    console.print(verdicts)
+    if report["web_events"] != "ingested":
+        console.print(f"[yellow]notice:[/] {report['web_events']}")
+    console.print(f"Done in {report['seconds']:.1f} s. See [bold]surmesure status[/].")
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("demo", help=HELP)
+    @user_errors
+    def demo_command(
+        customers: int = typer.Option(50_000, "--customers", help="True customers."),
+        out: Path = typer.Option(Path("demo"), "--out", help="Folder of the demo files."),
+        seed: int = typer.Option(7, "--seed", help="Random seed; same seed, same files."),
+        months: int = typer.Option(15, "--months", help="Months of history (12 to 60)."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        clock = time.perf_counter()
+        spec = make_spec(customers, seed, months, None)
+        if manifest_matches(out, spec):
+            manifest = read_manifest(out)
+            generated = {"written": False, "seconds": 0.0}
+        else:
+            manifest = generate_with_progress(spec, out, quiet=as_json)
+            generated = {"written": True, "seconds": manifest["seconds"]}
+        assert manifest is not None, f"{out / MANIFEST} is missing"
+        store = get_store()
+        try:
+            steps, skipped = run_imports(store, out, quiet=as_json)
+            status = collect_status(store)
+        finally:
+            store.dispose()
+        if skipped and not as_json:
+            err_console.print(f"[yellow]notice:[/] {skipped}")
+        report = summary(
+            spec, out, manifest, generated, steps, status, skipped, time.perf_counter() - clock
+        )
+        if as_json:
+            emit_json(report)
+        else:
+            print_summary(report)

@@ -239,4 +239,5 @@ def columnar_sql(columns: dict[str, tuple[FieldSpec, bool]]) -> str:
         fine = " AND ".join(ok) if ok else "TRUE"
         bad.append(f"NOT coalesce(CASE WHEN {c} IS NULL THEN {null_ok} ELSE ({fine}) END, FALSE)")
     select.append(f"({' OR '.join(bad) or 'FALSE'}) AS __bad")
-    return f"SELECT {', '.join(select)} FROM m"
+    # a parallel scan returns rows in any order; later steps keep the first of duplicates
+    return f"SELECT {', '.join(select)} FROM m ORDER BY {_q(POSITION)}"

@@ -250,7 +250,8 @@ def validate(
         con.close()
     bad = result.column("__bad")
     fast = result.filter(pc.invert(bad)).drop_columns(["__bad"])
-    flagged = pc.indices_nonzero(bad)
+    # the scan may return rows in any order: find the flagged rows in ``mapped`` by position
+    flagged = pc.index_in(pc.filter(result.column(POSITION), bad), mapped.column(POSITION))
     rejections: list[Rejection] = []
     for name, (spec, _) in columns.items():
         if spec.base == "datetime" and name not in in_utc:

@@ -1,0 +1,78 @@
+"""``surmesure demo`` and ``surmesure generate`` from the command line, with --json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+from world_helpers import SMALL
+
+from surmesure.cli.main import app
+from surmesure.config import get_settings
+
+runner = CliRunner()
+
+
+def run(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> dict[str, Any]:
+    monkeypatch.setenv("SURMESURE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, [*args, "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    payload: dict[str, Any] = orjson.loads(result.stdout)
+    return payload
+
+
+def test_demo_builds_the_world_and_recovers_its_truth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"duckdb:///{tmp_path / 'store.duckdb'}"
+    out = tmp_path / "world"
+    report = run(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))
+    assert report["generated"]["written"] is True
+    assert report["people"]["identified"] == SMALL == report["truth"]["customers"]
+    assert report["tables"]["orders"] == report["truth"]["orders"]
+    assert [s["kind"] for s in report["steps"][:4]] == ["stores", "products", "stock", "customers"]
+    assert report["steps"][3]["source"] == "crm"
+    assert all(s["seconds"] >= 0 for s in report["steps"])
+    assert report["conflicts"] >= report["truth"]["households"] > 0
+    assert report["quarantine"]["total"] > 0
+    failed = [c for c in report["checks"] if not c["ok"]]
+    assert not failed, failed
+    if report["web_events"] == "ingested":
+        assert report["tables"]["events"] == report["truth"]["web"]["messages"]
+    else:
+        assert "skipped" in report["web_events"]
+
+    # a second run keeps the files and adds no fact (reference data is upserted again)
+    again = run(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))
+    assert again["generated"] == {"written": False, "seconds": 0.0}
+    assert again["people"] == report["people"]
+    assert again["tables"] == report["tables"]
+    facts = [s for s in again["steps"] if s["kind"] not in ("stores", "products", "stock")]
+    assert len(facts) >= 8
+    assert all(s.get("rows_accepted", 0) == 0 for s in facts), facts
+
+
+def test_generate_writes_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"duckdb:///{tmp_path / 'unused.duckdb'}"
+    out = tmp_path / "world"
+    manifest = run(monkeypatch, url, "generate", "--customers", "500", "--out", str(out))
+    assert manifest["folder"] == str(out)
+    assert manifest["spec"]["customers"] == 500
+    assert (out / "manifest.json").is_file()
+    assert {f["file"] for f in manifest["files"]} == {p.name for p in out.iterdir()} - {
+        "manifest.json"
+    }
+    assert not (tmp_path / "unused.duckdb").exists()
+
+
+def test_generate_refuses_a_tiny_world(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--customers", "5", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--customers" in result.output
