@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import sqlalchemy as sa
 from world_helpers import SMALL
@@ -21,16 +20,6 @@ from surmesure.domain.traits import Observation, resolve
 from surmesure.store import Store, open_store
 from surmesure.store.status import collect_status
 from surmesure.world import IMPORTS, Spec, generate
-
-
-def decoded(value: Any) -> Any:
-    """A trait value as stored: JSON text on some drivers, already decoded on others."""
-    if isinstance(value, str):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return value
-    return value
 
 
 @dataclass
@@ -158,7 +147,7 @@ def test_call_centre_contradictions_lose_to_the_crm(imported: Imported) -> None:
                 {"c": case["customer_id"], "n": case["trait"]},
             ).all()
             observations = [
-                Observation(name, decoded(value), source, observed_at, reliability)
+                Observation(name, value, source, observed_at, reliability)
                 for name, value, source, observed_at, reliability in rows
             ]
             resolved = resolve(observations, end, settings.trait_half_life_days)[case["trait"]]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +13,16 @@ from surmesure.cli.common import (
     JsonOption,
     console,
     emit_json,
-    err_console,
     get_store,
     progress,
     user_errors,
 )
 from surmesure.cli.generate import generate_with_progress, make_spec
+from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
 from surmesure.store import Store
 from surmesure.store.status import collect_status
-from surmesure.world import IMPORTS, MANIFEST, Spec, manifest_matches, read_manifest
+from surmesure.world import IMPORTS, MANIFEST, WEB_EVENTS, Spec, manifest_matches, read_manifest
 from surmesure.world.truth import checks
 
 HELP = """Generate the demo world into --out (kept when its manifest.json already matches the
@@ -39,24 +37,10 @@ TABLE_KEYS = (
     "stock_rows", "survey_answers", "channel_activity", "consents", "events",
 )  # fmt: skip
 
-EventsIngest = Callable[..., dict[str, Any]]
 
-
-def events_ingest() -> EventsIngest | None:
-    """``surmesure.collect.events.ingest_file`` when this installation has it."""
-    try:
-        module = importlib.import_module("surmesure.collect.events")
-    except ImportError:
-        return None
-    ingest: EventsIngest | None = getattr(module, "ingest_file", None)
-    return ingest
-
-
-def run_imports(store: Store, folder: Path, quiet: bool) -> tuple[list[dict[str, Any]], str]:
-    """Import every file of the world; one step per file. Returns the steps and, when web
-    events could not be loaded, why."""
+def run_imports(store: Store, folder: Path, quiet: bool) -> list[dict[str, Any]]:
+    """Import every file of the world, then its web events; one step per file."""
     steps: list[dict[str, Any]] = []
-    skipped = ""
     with progress(quiet=quiet) as bar:
         for item in IMPORTS:
             task = bar.add_task(f"import {item.kind} {item.file}", total=None)
@@ -79,28 +63,15 @@ def run_imports(store: Store, folder: Path, quiet: bool) -> tuple[list[dict[str,
                     },
                 }
             )
-        ingest = events_ingest()
-        path = folder / "web_events.jsonl"
-        if ingest is None:
-            skipped = "web events skipped: this installation cannot ingest events yet"
-        else:
-            task = bar.add_task(f"ingest events {path.name}", total=None)
+        path = folder / WEB_EVENTS
+        task = bar.add_task(f"import events {path.name}", total=None)
 
-            def on_events(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+        def on_events(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-            clock = time.perf_counter()
-            ingested = ingest(store, path, source="web", on_progress=on_events)
-            steps.append(
-                {
-                    "step": f"ingest {path.name}",
-                    "kind": "events",
-                    "source": "web",
-                    **ingested,
-                    "seconds": round(time.perf_counter() - clock, 3),
-                }
-            )
-    return steps, skipped
+        ingested = ingest_file(store, path, source="web", on_progress=on_events)
+        steps.append({"step": f"import {path.name}", "kind": "events", "source": "web", **ingested})
+    return steps
 
 
 def summary(
@@ -110,10 +81,8 @@ def summary(
     generated: dict[str, Any],
     steps: list[dict[str, Any]],
     status: dict[str, Any],
-    skipped: str,
     seconds: float,
 ) -> dict[str, Any]:
-    web = not skipped
     return {
         "folder": str(folder),
         "database": status["database"],
@@ -131,8 +100,7 @@ def summary(
         "quarantine": status["quarantine"],
         "tables": {k: status.get(k) for k in TABLE_KEYS},
         "truth": manifest["truth"],
-        "checks": checks(manifest, status, web),
-        "web_events": "ingested" if web else skipped,
+        "checks": checks(manifest, status),
         "seconds": round(seconds, 2),
     }
 
@@ -185,8 +153,6 @@ def print_summary(report: dict[str, Any]) -> None:
         mark = "[green]ok[/]" if c["ok"] else "[red]differs[/]"
         verdicts.add_row(c["what"], f"{c['expected']:,}", f"{c['found']:,}", mark)
     console.print(verdicts)
-    if report["web_events"] != "ingested":
-        console.print(f"[yellow]notice:[/] {report['web_events']}")
     console.print(f"Done in {report['seconds']:.1f} s. See [bold]surmesure status[/].")
 
 
@@ -211,15 +177,11 @@ def register(app: typer.Typer) -> None:
         assert manifest is not None, f"{out / MANIFEST} is missing"
         store = get_store()
         try:
-            steps, skipped = run_imports(store, out, quiet=as_json)
+            steps = run_imports(store, out, quiet=as_json)
             status = collect_status(store)
         finally:
             store.dispose()
-        if skipped and not as_json:
-            err_console.print(f"[yellow]notice:[/] {skipped}")
-        report = summary(
-            spec, out, manifest, generated, steps, status, skipped, time.perf_counter() - clock
-        )
+        report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
         if as_json:
             emit_json(report)
         else:

@@ -8,10 +8,13 @@ import typer
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
+from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import ImportResult, check_kind, import_file
 from surmesure.collect.records import KINDS
 
-HELP = f"""Import a file of KIND ({", ".join(KINDS)}): CSV, CSV.GZ, Parquet or JSON Lines.
+HELP = f"""Import a file of KIND ({", ".join(KINDS)}): CSV, CSV.GZ, Parquet or JSON Lines;
+or KIND events: Segment messages, one JSON object a line (.jsonl or .jsonl.gz), stored as the
+HTTP collector stores them (--source names where they come from, default web).
 
 Columns are matched to fields by name, or by a mapping: --mapping FILE (YAML with `columns:`
 field: column, `constants:`, `timezone:`, `source:` and `rules:`) or --preset NAME (e.g.
@@ -45,11 +48,35 @@ def print_result(result: ImportResult) -> None:
         console.print("See them with [bold]surmesure quarantine list[/].")
 
 
+def import_events(file: Path, source: str, as_json: bool) -> None:
+    store = get_store()
+    try:
+        with progress(quiet=as_json) as bar:
+            task = bar.add_task(f"importing {file.name}", total=None)
+
+            def on_progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = ingest_file(store, file, source=source, on_progress=on_progress)
+    finally:
+        store.dispose()
+    if as_json:
+        emit_json({"kind": "events", "path": str(file.resolve()), "source": source, **result})
+        return
+    counts = Table(title=f"import events from {source}", show_header=False)
+    counts.add_column("what")
+    counts.add_column("count", justify="right")
+    for key in ("received", "accepted", "duplicate", "quarantined", "new_people", "merges"):
+        counts.add_row(key.replace("_", " "), f"{result[key]:,}")
+    counts.add_row("seconds", f"{result['seconds']:.2f}")
+    console.print(counts)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("import", help=HELP)
     @user_errors
     def import_command(
-        kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}."),
+        kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}, events."),
         file: Path = typer.Argument(..., help="The file to import."),
         mapping: Path | None = typer.Option(None, "--mapping", help="Column mapping (YAML)."),
         preset: str | None = typer.Option(None, "--preset", help="A named mapping preset."),
@@ -58,6 +85,9 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = JsonOption,
     ) -> None:
+        if kind == "events":
+            import_events(file, source or "web", as_json)
+            return
         check_kind(kind)
         store = get_store()
         try:

@@ -1,9 +1,53 @@
-"""Placeholder, replaced by the command's own module."""
+"""``surmesure serve``: the HTTP API (Segment-compatible collection) with uvicorn."""
 
 from __future__ import annotations
 
 import typer
 
+from surmesure.cli.common import console, user_errors
+from surmesure.config import get_settings
+from surmesure.errors import InvalidInput
+
+HELP = """Serve the HTTP API: Segment-compatible collection at /v1/batch, /v1/identify,
+/v1/track, /v1/page, /v1/screen, /v1/alias and /v1/group (write keys from
+SURMESURE_WRITE_KEYS, HTTP Basic as the SDKs send them), OpenAPI at /docs. Every call answers
+once its events are committed. An embedded DuckDB store takes one worker (one process may
+write the file); PostgreSQL takes several."""
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("serve", help=HELP)
+    @user_errors
+    def serve_command(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        port: int = typer.Option(8080, "--port", help="Port to listen on."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+        log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    ) -> None:
+        import uvicorn
+
+        from surmesure.store import open_store
+
+        settings = get_settings()
+        if workers > 1 and settings.database_url.startswith("duckdb"):
+            raise InvalidInput(
+                f"--workers {workers} needs a server database: one process at a time may "
+                "write an embedded DuckDB file.",
+                hint="use --workers 1, or set SURMESURE_DATABASE_URL to PostgreSQL",
+                field="--workers",
+            )
+        open_store(settings.database_url).dispose()  # migrate once, before the workers start
+        backend = settings.database_url.split(":", 1)[0]
+        console.print(
+            f"surmesure API on [bold]http://{host}:{port}[/] ({backend}, {workers} "
+            f"worker{'s' if workers > 1 else ''}); OpenAPI at /docs"
+        )
+        uvicorn.run(
+            "surmesure.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+        )

@@ -289,7 +289,7 @@ def load_customers(ctx: LoadContext, valid: pa.Table) -> Loaded:
         source = row.get("source") or ctx.source
         facts = {k: v for k, v in row.items() if v is not None and k != POSITION}
         keys.append(sink.record_key("customers", source, facts))
-    stored = _existing(ctx, schema.traits, "record_key", keys)
+    stored = ctx.store.existing_keys(ctx.conn, schema.traits, "record_key", keys)
     seen: set[str] = set()
     keep: list[int] = []
     for i, (row, key) in enumerate(zip(records, keys, strict=True)):
@@ -325,31 +325,6 @@ def load_customers(ctx: LoadContext, valid: pa.Table) -> Loaded:
         )
     _count(out, "traits", traits)
     return out
-
-
-def _existing(ctx: LoadContext, table: sa.Table, column: str, keys: list[str]) -> set[str]:
-    """Which of ``keys`` are already stored in ``table.column``."""
-    if not keys:
-        return set()
-    if ctx.store.is_duckdb:
-        raw = ctx.store.raw_duckdb(ctx.conn)
-        raw.register("_keys", pa.table({"k": pa.array(sorted(set(keys)), pa.string())}))
-        try:
-            rows = raw.execute(
-                f'SELECT DISTINCT t."{column}" FROM "{table.name}" t '
-                f'JOIN _keys ON t."{column}" = _keys.k'
-            ).fetchall()
-        finally:
-            raw.unregister("_keys")
-    else:
-        rows = ctx.conn.execute(
-            sa.text(
-                f'SELECT DISTINCT "{column}" FROM "{table.name}" '
-                f'WHERE "{column}" = ANY(CAST(:keys AS text[]))'
-            ),
-            {"keys": sorted(set(keys))},
-        ).fetchall()
-    return {r[0] for r in rows}
 
 
 # -- reference data ----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from surmesure.collect.importer import (
     utcnow,
 )
 from surmesure.collect.mapping import Mapping, mapping_from_dict, resolve_mapping
+from surmesure.collect.records import KINDS
 from surmesure.collect.validate import validate
 from surmesure.config import get_settings
 from surmesure.store import schema
@@ -78,7 +79,8 @@ def _row_number(location: str) -> int:
 
 
 def _groups(conn: Connection, run_id: int | None, kind: str | None) -> list[_Group]:
-    where = [q.c.status == "open", q.c.origin == "import"]
+    # messages (kind "events") are not mapped records: no mapping fix replays them
+    where = [q.c.status == "open", q.c.origin == "import", q.c.kind.in_(list(KINDS))]
     if run_id is not None:
         where.append(q.c.run_id == run_id)
     if kind is not None:

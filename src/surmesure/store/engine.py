@@ -8,7 +8,7 @@ writes go through each engine's own loader: Arrow scans on DuckDB, ``COPY`` on P
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,33 @@ class Store:
             inserted = cur.rowcount
             cur.execute(f'TRUNCATE "{staging}"')
         return int(inserted)
+
+    def existing_keys(
+        self, conn: Connection, table: sa.Table, column: str, keys: Iterable[str]
+    ) -> set[str]:
+        """Which of ``keys`` are already stored in ``table.column`` (one query)."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        if self.is_duckdb:
+            raw = self.raw_duckdb(conn)
+            raw.register("_keys", pa.table({"k": pa.array(wanted, pa.string())}))
+            try:
+                rows = raw.execute(
+                    f'SELECT DISTINCT t."{column}" FROM "{table.name}" t '
+                    f'JOIN _keys ON t."{column}" = _keys.k'
+                ).fetchall()
+            finally:
+                raw.unregister("_keys")
+        else:
+            rows = conn.execute(
+                sa.text(
+                    f'SELECT DISTINCT "{column}" FROM "{table.name}" '
+                    f'WHERE "{column}" = ANY(CAST(:keys AS text[]))'
+                ),
+                {"keys": wanted},
+            ).fetchall()
+        return {r[0] for r in rows}
 
     def table_counts(self, conn: Connection) -> dict[str, int]:
         return {

@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_END",
     "IMPORTS",
     "MANIFEST",
+    "WEB_EVENTS",
     "Spec",
     "generate",
     "manifest_matches",

@@ -1,8 +1,7 @@
 """What an import of the demo world should give, checked against the store's status.
 
 Each check compares a figure of :func:`surmesure.store.status.collect_status` with the value
-the world's manifest says it must have once every file is imported. Web browsing checks are
-only made when the web events were ingested.
+the world's manifest says it must have once every file is imported, web events included.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def checks(manifest: dict[str, Any], status: dict[str, Any], web: bool) -> list[dict[str, Any]]:
+def checks(manifest: dict[str, Any], status: dict[str, Any]) -> list[dict[str, Any]]:
     """One ``{"what", "expected", "found", "ok"}`` per figure."""
     truth = manifest["truth"]
     injected = sum(f["malformed_rows"] for f in manifest["files"])
@@ -22,17 +21,11 @@ def checks(manifest: dict[str, Any], status: dict[str, Any], web: bool) -> list[
         ("anonymous orders", "anonymous_orders", truth["anonymous_orders"]),
         ("quarantined records = spoiled rows", "quarantine", injected),
     ]
-    if web:
-        expected.append(
-            ("anonymous people = web devices never identified", "anonymous_people",
-             truth["web"]["anonymous_devices"])
-        )  # fmt: skip
-    else:
-        expected.append(
-            ("people = customers + prospects + second e-mails not linked", "people",
-             truth["people_after_orders"])
-        )  # fmt: skip
-        expected.append(("merges recovered", "merges", truth["merges_by_orders"]))
+    expected.append(
+        ("anonymous people = web devices never identified", "anonymous_people",
+         truth["web"]["anonymous_devices"])
+    )  # fmt: skip
+    expected.append(("web messages stored", "events", truth["web"]["messages"]))
     out = []
     for what, key, value in expected:
         found = status["quarantine"]["total"] if key == "quarantine" else status.get(key)

@@ -1,0 +1,105 @@
+"""Reading a request: the write key, and a JSON body within the size limit.
+
+Segment's SDKs authenticate with HTTP Basic, the write key as user name and no password; some
+also put ``writeKey`` in the body. Bodies may be gzip-encoded. A body over the limit is refused
+with 413 before it is read whole (``Content-Length``) or as soon as it passes the limit
+(chunked or compressed bodies), so a client cannot make the server hold more than the limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from surmesure.errors import InvalidInput, PayloadTooLarge, Unauthorized
+
+WRITE_KEY_HINT = (
+    "send the write key as the HTTP Basic user name (empty password), as Segment's SDKs do; "
+    "keys are set with SURMESURE_WRITE_KEYS"
+)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The request body is larger than {limit:,} bytes.",
+        hint="send fewer messages per call (Segment's SDKs stay under 500 KB per batch)",
+        field="body",
+    )
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The decoded JSON body. 413 over ``limit`` bytes (after decompression), 400 when it is
+    not JSON."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        body = _gunzip(body, limit)
+    if not body.strip():
+        raise InvalidInput(
+            "The request body is empty.", hint="send a JSON object", field="body"
+        )
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"The request body is not valid JSON ({exc}).",
+            hint="send a JSON object with Content-Type: application/json",
+            field="body",
+        ) from None
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInput(
+            f"The body says Content-Encoding: gzip but is not gzip ({exc}).",
+            hint="compress the body with gzip or drop the Content-Encoding header",
+            field="body",
+        ) from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _too_large(limit)
+    return out
+
+
+def header_key(request: Request) -> str | None:
+    """The write key of the HTTP Basic ``Authorization`` header, if any."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not credentials:
+        return None
+    try:
+        return base64.b64decode(credentials, validate=True).decode().split(":", 1)[0] or None
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def body_key(body: Any) -> str | None:
+    """The ``writeKey`` of a JSON body, if any."""
+    if isinstance(body, dict) and isinstance(body.get("writeKey"), str):
+        return str(body["writeKey"]) or None
+    return None
+
+
+def source_of(key: str | None, keys: dict[str, str]) -> str:
+    """The source name of write key ``key``; 401 when there is none or it is unknown."""
+    if not key:
+        raise Unauthorized("No write key was sent.", hint=WRITE_KEY_HINT, field="writeKey")
+    source = keys.get(key)
+    if source is None:
+        raise Unauthorized("The write key is not known.", hint=WRITE_KEY_HINT, field="writeKey")
+    return source

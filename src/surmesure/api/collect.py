@@ -1,0 +1,122 @@
+"""Segment-compatible collection: ``/v1/batch``, ``/v1/identify``, ``/v1/track``, ``/v1/page``,
+``/v1/screen``, ``/v1/alias``, ``/v1/group``.
+
+A call answers 200 only once its messages are committed (see
+:mod:`surmesure.collect.writer`); the same ``messageId`` sent twice is stored once. A message
+that fails validation is kept in the quarantine with its reason and the call answers 400 naming
+its field (``batch[3].userId``), while the valid messages of the same batch are stored: the
+answer says how many. A bad write key is 401, a body over the size limit 413.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from surmesure.api.body import body_key, header_key, read_json, source_of
+from surmesure.collect.events import Ingested
+from surmesure.collect.segment import Message, Refusal, validate_messages
+from surmesure.collect.writer import EventWriter
+from surmesure.config import Settings
+from surmesure.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["collect"])
+
+MESSAGE_SCHEMA = Message.model_json_schema(by_alias=True)
+BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["batch"],
+    "properties": {
+        "batch": {"type": "array", "items": MESSAGE_SCHEMA},
+        "context": {"type": "object"},
+        "writeKey": {"type": "string"},
+        "sentAt": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+    }
+
+
+async def _collect(request: Request, raws: list[Any], prefix: str, source: str) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    writer: EventWriter = request.app.state.writer
+    accepted, refused = validate_messages(raws, region=settings.default_country, prefix=prefix)
+    result: Ingested = await writer.write(accepted, refused, source=source)
+    body: dict[str, Any] = {
+        "success": not refused,
+        "accepted": result.accepted,
+        "duplicate": result.duplicate,
+    }
+    if not refused:
+        return JSONResponse(body)
+    first = refused[0]
+    body["error"] = InvalidInput(
+        f"{len(refused)} of {len(raws)} message(s) refused; the first: {first.reason}",
+        hint="fix the field named and send the refused messages again; the others are stored",
+        field=first.field,
+    ).to_dict()
+    body["rejected"] = [_refusal(r) for r in refused]
+    return JSONResponse(body, status_code=400)
+
+
+def _refusal(r: Refusal) -> dict[str, Any]:
+    return {"index": r.index, "messageId": r.message_id, "field": r.field, "reason": r.reason}
+
+
+async def _source_and_body(request: Request) -> tuple[str, Any]:
+    settings: Settings = request.app.state.settings
+    key = header_key(request)
+    if key is not None:
+        source = source_of(key, settings.write_keys)
+        return source, await read_json(request, settings.max_request_bytes)
+    body = await read_json(request, settings.max_request_bytes)
+    return source_of(body_key(body), settings.write_keys), body
+
+
+@router.post("/batch", openapi_extra=_body_doc(BATCH_SCHEMA))
+async def batch(request: Request) -> JSONResponse:
+    """Many messages of any type in one call (``{"batch": [...]}``); a ``context`` at the top
+    is merged under each message's own."""
+    source, body = await _source_and_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+        raise InvalidInput(
+            "The body has no 'batch' list.",
+            hint='send {"batch": [message, ...]}',
+            field="batch",
+        )
+    shared = body.get("context")
+    raws = body["batch"]
+    if isinstance(shared, dict):
+        raws = [
+            {**raw, "context": {**shared, **(raw.get("context") or {})}}
+            if isinstance(raw, dict)
+            else raw
+            for raw in raws
+        ]
+    return await _collect(request, raws, "batch", source)
+
+
+def _single(kind: str) -> Any:
+    async def endpoint(request: Request) -> JSONResponse:
+        source, body = await _source_and_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput(
+                "The body is not a JSON object.", hint="send one message object", field="body"
+            )
+        return await _collect(request, [{**body, "type": kind}], "", source)
+
+    endpoint.__name__ = kind
+    endpoint.__doc__ = f"One ``{kind}`` message."
+    return endpoint
+
+
+for _kind in ("identify", "track", "page", "screen", "alias", "group"):
+    router.add_api_route(
+        f"/{_kind}", _single(_kind), methods=["POST"], openapi_extra=_body_doc(MESSAGE_SCHEMA)
+    )

@@ -1,0 +1,251 @@
+"""Storing Segment messages: attached to a person, idempotent by ``messageId``, traits kept.
+
+:func:`write_events` is the one path every message takes, from the HTTP collector (grouped
+commits, see :mod:`surmesure.collect.writer`) and from files (:func:`ingest_file`, JSON Lines
+as the SDKs' batch files or a replay of a tracking plan). Inside the caller's transaction it:
+
+1. drops messages already stored (same ``messageId``) or repeated within the batch: counted as
+   duplicates, so an SDK retry never stores an event twice;
+2. resolves the person of each message from its identifiers (``userId`` -> customer id,
+   ``anonymousId``, the e-mail and phone of an identify, an alias's ``previousId``): an identify
+   or alias that names a known customer merges the device's anonymous person into them;
+3. inserts the events, and the traits of each identify as observations with their source,
+   time and the source's reliability.
+
+Refused messages go to the quarantine (origin ``api`` or ``import``) with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from sqlalchemy.engine import Connection
+
+from surmesure.collect import quarantine, sink
+from surmesure.collect.segment import Accepted, Refusal, validate_messages
+from surmesure.config import get_settings
+from surmesure.errors import InvalidInput
+from surmesure.store import schema
+from surmesure.store.engine import Store
+from surmesure.unify.resolver import resolve
+
+CHUNK = 20_000
+"""Messages per transaction when ingesting a file."""
+
+
+@dataclass
+class Ingested:
+    """What storing a set of messages did. ``accepted`` counts new events."""
+
+    received: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    new_people: int = 0
+    merges: int = 0
+    conflicts: int = 0
+    traits: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Ingested) -> None:
+        for name, value in asdict(other).items():
+            if isinstance(value, int):
+                setattr(self, name, getattr(self, name) + value)
+        for reason, count in other.quarantined_by_reason.items():
+            self.quarantined_by_reason[reason] = self.quarantined_by_reason.get(reason, 0) + count
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, default=str).decode()
+
+
+def write_events(
+    store: Store,
+    conn: Connection,
+    messages: Sequence[Accepted],
+    *,
+    source: str,
+    received_at: datetime,
+) -> Ingested:
+    """Store valid ``messages`` from ``source`` in the caller's transaction (see the module
+    docstring). ``received_at`` is naive UTC."""
+    out = Ingested(received=len(messages))
+    unique: dict[str, Accepted] = {}
+    for item in messages:
+        unique.setdefault(item.message.message_id, item)
+    stored = store.existing_keys(conn, schema.events, "message_id", unique)
+    fresh = [item for mid, item in unique.items() if mid not in stored]
+    out.duplicate = len(messages) - len(fresh)
+    if not fresh:
+        return out
+    first_of: dict[tuple[tuple[str, str], ...], Accepted] = {}
+    for item in fresh:
+        first_of.setdefault(item.identifiers, item)
+    slot_of = {ids: slot for slot, ids in enumerate(first_of)}
+    records = [(f"message {item.message.message_id}", ids) for ids, item in first_of.items()]
+    resolution = resolve(store, conn, records, source=source, now=received_at)
+    slots = [slot_of[item.identifiers] for item in fresh]
+    people = [resolution.people[s] for s in slots]
+    nodes = [resolution.nodes[s] for s in slots]
+    out.new_people = resolution.new_people
+    out.merges = len(resolution.merges)
+    out.conflicts = len(resolution.conflicts)
+    occurred = [item.message.occurred_at(received_at) for item in fresh]
+    rows = pa.table(
+        {
+            "message_id": [i.message.message_id for i in fresh],
+            "type": [i.message.type for i in fresh],
+            "event": pa.array([i.message.label() for i in fresh], pa.string()),
+            "person_id": pa.array(people, pa.int64()),
+            "node_id": pa.array(nodes, pa.int64()),
+            "user_id": pa.array([i.message.user_id for i in fresh], pa.string()),
+            "anonymous_id": pa.array([i.message.anonymous_id for i in fresh], pa.string()),
+            "occurred_at": pa.array(occurred, pa.timestamp("us")),
+            "received_at": pa.array([received_at] * len(fresh), pa.timestamp("us")),
+            "properties": pa.array([_json(i.message.payload()) for i in fresh], pa.string()),
+            "context": pa.array([_json(i.message.context) for i in fresh], pa.string()),
+            "source": [source] * len(fresh),
+        }
+    )
+    out.accepted = store.bulk_insert(conn, schema.events, rows)
+    with_traits = [k for k, item in enumerate(fresh) if item.traits]
+    if with_traits:
+        reliability = get_settings().reliability_of(source)
+        out.traits = sink.write_traits(
+            store,
+            conn,
+            record_keys=[
+                sink.record_key("identify", fresh[k].message.message_id) for k in with_traits
+            ],
+            person_ids=[people[k] for k in with_traits],
+            node_ids=[nodes[k] for k in with_traits],
+            traits=[fresh[k].traits for k in with_traits],
+            sources=[source] * len(with_traits),
+            observed_at=[occurred[k] for k in with_traits],
+            reliabilities=[reliability] * len(with_traits),
+        )
+    return out
+
+
+def quarantine_refusals(
+    store: Store,
+    conn: Connection,
+    refusals: Sequence[Refusal],
+    *,
+    origin: str,
+    source_name: str,
+    now: datetime,
+    locations: Sequence[str] | None = None,
+) -> int:
+    """Keep refused messages in the quarantine with their reason; returns how many were new.
+    A refusal is located by its ``messageId`` unless ``locations`` (one per refusal) says."""
+    where = locations or [f"messageId {r.message_id or '?'}" for r in refusals]
+    items = [
+        quarantine.Item(
+            place,
+            r.field,
+            r.value,
+            r.reason,
+            r.payload if isinstance(r.payload, dict) else {quarantine.MALFORMED: r.payload},
+        )
+        for r, place in zip(refusals, where, strict=True)
+    ]
+    return quarantine.add(
+        store,
+        conn,
+        items,
+        run_id=None,
+        origin=origin,
+        kind="events",
+        source_name=source_name,
+        now=now,
+    )
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def _lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded JSON or the raw text when it is not JSON) of a JSON Lines file."""
+    import gzip
+
+    opener: Any = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, orjson.loads(line)
+            except orjson.JSONDecodeError:
+                yield number, line.decode("utf-8", "replace").rstrip("\n")
+
+
+def _chunks(path: Path, size: int) -> Iterator[list[tuple[int, Any]]]:
+    chunk: list[tuple[int, Any]] = []
+    for item in _lines(path):
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def ingest_file(
+    store: Store,
+    path: Path,
+    *,
+    source: str = "web",
+    on_progress: Callable[[int, int], None] | None = None,
+    chunk: int = CHUNK,
+) -> dict[str, Any]:
+    """Store the Segment messages of a JSON Lines file (one message a line, ``.gz`` too),
+    ``chunk`` messages a transaction. Returns :class:`Ingested` as a dict with ``seconds``.
+    ``on_progress(lines done, lines total)``."""
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a file.", hint="give the path of a JSON Lines file")
+    from surmesure.collect.importer import utcnow
+
+    clock = time.perf_counter()
+    total = sum(1 for _ in _lines(path))
+    region = get_settings().default_country
+    origin = str(path.resolve())
+    out = Ingested()
+    done = 0
+    for batch in _chunks(path, chunk):
+        numbers = [n for n, _ in batch]
+        accepted, refused = validate_messages((raw for _, raw in batch), region=region, prefix="")
+        now = utcnow()
+        with store.begin() as conn:
+            part = write_events(store, conn, accepted, source=source, received_at=now)
+            quarantine_refusals(
+                store,
+                conn,
+                refused,
+                origin="import",
+                source_name=origin,
+                now=now,
+                locations=[f"line {numbers[r.index]}" for r in refused],
+            )
+        part.received += len(refused)
+        part.quarantined = len(refused)
+        part.quarantined_by_reason = quarantine.by_reason(
+            [quarantine.Item("", r.field, r.value, r.reason, {}) for r in refused]
+        )
+        out.add(part)
+        done += len(batch)
+        if on_progress is not None:
+            on_progress(done, total)
+    result = out.to_dict()
+    result["seconds"] = round(time.perf_counter() - clock, 3)
+    return result

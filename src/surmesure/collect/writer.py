@@ -1,0 +1,130 @@
+"""Group commit for the HTTP collector: durable before acknowledged, without a commit per call.
+
+Every request hands its validated messages to the one :class:`EventWriter` of the process and
+waits. The writer takes whatever requests are waiting (up to ``max_events`` messages; when only
+one is waiting it lingers ``interval_ms`` for company), writes them all in one transaction on
+its own thread, and answers each request only once that transaction has committed. Under load
+a commit groups every request that arrived while the previous one ran, so throughput grows with
+concurrency while each 200 still means "stored".
+
+If a grouped transaction fails, each request of the group is retried in a transaction of its
+own, so one bad request never fails its neighbours; a request that still fails gets the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from surmesure.collect.events import Ingested, quarantine_refusals, write_events
+from surmesure.collect.segment import Accepted, Refusal
+from surmesure.store.engine import Store
+
+
+@dataclass
+class _Pending:
+    messages: Sequence[Accepted]
+    refusals: Sequence[Refusal]
+    source: str
+    future: asyncio.Future[Ingested]
+
+
+class EventWriter:
+    """One per process; :meth:`start` inside the event loop, :meth:`stop` to drain."""
+
+    def __init__(self, store: Store, *, interval_ms: float = 5.0, max_events: int = 20_000):
+        self.store = store
+        self.interval = interval_ms / 1000.0
+        self.max_events = max_events
+        self.commits = 0
+        self._queue: asyncio.Queue[_Pending | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="event-writer")
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._queue is not None and self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+        self._thread.shutdown(wait=True)
+
+    async def write(
+        self, messages: Sequence[Accepted], refusals: Sequence[Refusal], *, source: str
+    ) -> Ingested:
+        """Store ``messages`` and quarantine ``refusals``; returns once committed."""
+        if self._queue is None:
+            raise RuntimeError("EventWriter.start() was not called")
+        future: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(messages, refusals, source, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            if self.interval > 0 and self._queue.empty():
+                await asyncio.sleep(self.interval)
+            group, count = [first], len(first.messages)
+            while count < self.max_events and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+                count += len(item.messages)
+            results = await loop.run_in_executor(self._thread, self._commit, group)
+            for pending, result in zip(group, results, strict=True):
+                if pending.future.done():  # the client went away; the data is stored anyway
+                    continue
+                if isinstance(result, BaseException):
+                    pending.future.set_exception(result)
+                else:
+                    pending.future.set_result(result)
+
+    # -- on the writer's thread ------------------------------------------------------------
+
+    def _commit(self, group: list[_Pending]) -> list[Ingested | BaseException]:
+        from surmesure.collect.importer import utcnow
+
+        now = utcnow()
+        try:
+            with self.store.begin() as conn:
+                results: list[Ingested | BaseException] = [
+                    self._apply(conn, p, now) for p in group
+                ]
+            self.commits += 1
+            return results
+        except Exception as exc:
+            if len(group) == 1:
+                return [exc]
+        return [r for p in group for r in self._commit([p])]
+
+    def _apply(self, conn: Connection, pending: _Pending, now: datetime) -> Ingested:
+        out = write_events(
+            self.store, conn, pending.messages, source=pending.source, received_at=now
+        )
+        if pending.refusals:
+            quarantine_refusals(
+                self.store,
+                conn,
+                pending.refusals,
+                origin="api",
+                source_name=pending.source,
+                now=now,
+            )
+            out.received += len(pending.refusals)
+            out.quarantined = len(pending.refusals)
+        return out

@@ -1,0 +1,51 @@
+"""A real uvicorn server on loopback, serving the API on a given store, for collection tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from surmesure.api.app import create_app
+from surmesure.config import Settings
+from surmesure.store import Store
+
+WRITE_KEY = "test-write-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_for(store: Store, **overrides: Any) -> Settings:
+    return Settings(database_url=store.url, write_keys={WRITE_KEY: "web"}, **overrides)
+
+
+@contextmanager
+def serving(store: Store, **overrides: Any) -> Iterator[tuple[str, FastAPI]]:
+    """``(base URL, app)`` of a server running in a thread until the block ends."""
+    app = create_app(settings_for(store, **overrides), store)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)

@@ -1,0 +1,263 @@
+"""Segment-compatible collection over HTTP, on a real server and on both stores.
+
+The official ``segment-analytics-python`` client sends unchanged; every answer is checked
+against what the store holds afterwards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import sqlalchemy as sa
+from api_helpers import WRITE_KEY, serving
+from segment.analytics import Client
+
+from surmesure.store import Store, schema
+
+AUTH = (WRITE_KEY, "")
+
+
+def rows(store: Store, query: str, **params: Any) -> list[Any]:
+    with store.connect() as conn:
+        return list(conn.execute(sa.text(query), params))
+
+
+def track(message_id: str, anonymous_id: str = "anon-1", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "messageId": message_id,
+        "anonymousId": anonymous_id,
+        "event": "Product Viewed",
+        "properties": {"product_id": "P1"},
+        "timestamp": "2026-03-01T10:00:00.000Z",
+        **extra,
+    }
+
+
+def test_the_official_segment_client_sends_every_call(store: Store) -> None:
+    with serving(store) as (url, _):
+        errors: list[Any] = []
+        client = Client(WRITE_KEY, host=url, on_error=lambda e, batch: errors.append(e))
+        at = [datetime(2026, 3, 1, 10, minute, tzinfo=UTC) for minute in range(7)]
+        client.page(
+            anonymous_id="device-1", name="Accueil", properties={"path": "/"}, timestamp=at[0]
+        )
+        client.track(
+            anonymous_id="device-1",
+            event="Product Viewed",
+            properties={"sku": "A1"},
+            timestamp=at[1],
+        )
+        client.identify(
+            timestamp=at[2],
+            user_id="C001",
+            anonymous_id="device-1",
+            traits={
+                "email": "Marie.Dupont@Example.com",
+                "firstName": "Marie",
+                "address": {"city": "Lyon", "postalCode": "69001"},
+                "plan": "gold",
+            },
+        )
+        client.track(
+            user_id="C001", event="Order Completed", properties={"revenue": 42.5}, timestamp=at[3]
+        )
+        client.screen(user_id="C001", name="Panier", timestamp=at[4])
+        client.group(user_id="C001", group_id="household-9", traits={"size": 3}, timestamp=at[5])
+        client.alias(previous_id="device-2", user_id="C001", timestamp=at[6])
+        client.flush()
+        client.shutdown()
+    assert errors == []
+    events = rows(store, "SELECT type, event, person_id, source FROM events ORDER BY occurred_at")
+    assert [e.type for e in events] == [
+        "page", "track", "identify", "track", "screen", "group", "alias",
+    ]  # fmt: skip
+    assert [e.event for e in events][:2] == ["Accueil", "Product Viewed"]
+    assert events[5].event == "household-9"
+    # the device's anonymous person became the customer when they identified themselves
+    assert len({e.person_id for e in events}) == 1
+    assert {e.source for e in events} == {"web"}
+    person = events[0].person_id
+    ids = {(r.kind, r.value) for r in rows(store, "SELECT kind, value FROM identifiers")}
+    assert ids == {
+        ("customer_id", "C001"),
+        ("anonymous_id", "device-1"),
+        ("anonymous_id", "device-2"),
+        ("email", "marie.dupont@example.com"),
+    }
+    traits = {
+        r.name: (r.value, r.source, r.rel)
+        for r in rows(
+            store,
+            "SELECT name, value, source, reliability AS rel FROM traits WHERE person_id = :p",
+            p=person,
+        )
+    }
+    assert traits == {
+        "first_name": ("Marie", "web", 0.6),
+        "city": ("Lyon", "web", 0.6),
+        "postcode": ("69001", "web", 0.6),
+        "plan": ("gold", "web", 0.6),
+    }
+
+
+def test_a_message_sent_twice_is_stored_once(store: Store) -> None:
+    with serving(store) as (url, _):
+        first = httpx.post(f"{url}/v1/track", json=track("m-1"), auth=AUTH)
+        again = httpx.post(
+            f"{url}/v1/batch", json={"batch": [track("m-1"), track("m-2")]}, auth=AUTH
+        )
+    assert first.status_code == 200 and first.json() == {
+        "success": True, "accepted": 1, "duplicate": 0,
+    }  # fmt: skip
+    assert again.status_code == 200 and again.json()["duplicate"] == 1
+    assert again.json()["accepted"] == 1
+    assert rows(store, "SELECT message_id FROM events ORDER BY message_id") == [("m-1",), ("m-2",)]
+
+
+def test_a_bad_message_is_quarantined_and_named_while_the_batch_is_stored(store: Store) -> None:
+    batch = [
+        track("ok-1"),
+        track("bad-1", anonymous_id=None),
+        track("bad-2", timestamp="yesterday"),
+        {"type": "identify", "messageId": "bad-3", "userId": "C9", "traits": {"email": "nope"}},
+        track("ok-2"),
+    ]
+    with serving(store) as (url, _):
+        response = httpx.post(f"{url}/v1/batch", json={"batch": batch}, auth=AUTH)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["accepted"] == 2 and body["success"] is False
+    assert body["error"]["field"] == "batch[1].userId"
+    assert [(r["index"], r["field"]) for r in body["rejected"]] == [
+        (1, "batch[1].userId"),
+        (2, "batch[2].timestamp"),
+        (3, "batch[3].traits.email"),
+    ]
+    assert "anonymousId" in body["rejected"][0]["reason"]
+    assert "traceback" not in response.text.lower()
+    stored = rows(store, "SELECT message_id FROM events ORDER BY message_id")
+    assert stored == [("ok-1",), ("ok-2",)]
+    kept = rows(
+        store,
+        "SELECT origin, kind, source_name, location, field, value, reason FROM quarantine "
+        "ORDER BY location",
+    )
+    assert [(k.origin, k.kind, k.source_name) for k in kept] == [("api", "events", "web")] * 3
+    assert [k.location for k in kept] == ["messageId bad-1", "messageId bad-2", "messageId bad-3"]
+    assert kept[1].value == "yesterday" and kept[2].value == "nope"
+    assert "e-mail" in kept[2].reason
+
+
+def test_single_calls_name_the_missing_field(store: Store) -> None:
+    with serving(store) as (url, _):
+        no_event = httpx.post(f"{url}/v1/track", json=track("t-1", event=None), auth=AUTH)
+        no_previous = httpx.post(
+            f"{url}/v1/alias", json={"messageId": "a-1", "userId": "C1"}, auth=AUTH
+        )
+        ok = httpx.post(f"{url}/v1/page", json={"messageId": "p-1", "userId": "C1"}, auth=AUTH)
+    assert no_event.status_code == 400
+    assert no_event.json()["error"]["field"] == "event"
+    assert no_previous.status_code == 400
+    assert no_previous.json()["error"]["field"] == "previousId"
+    assert ok.status_code == 200
+    assert rows(store, "SELECT type FROM events") == [("page",)]
+
+
+def test_auth_size_and_body_errors(store: Store) -> None:
+    with serving(store, max_request_bytes=4096) as (url, _):
+        no_key = httpx.post(f"{url}/v1/track", json=track("x-1"))
+        bad_key = httpx.post(f"{url}/v1/track", json=track("x-2"), auth=("nope", ""))
+        body_key = httpx.post(f"{url}/v1/track", json={**track("x-3"), "writeKey": WRITE_KEY})
+        big = {"batch": [track(f"big-{i}") for i in range(100)]}
+        too_large = httpx.post(f"{url}/v1/batch", json=big, auth=AUTH)
+        bomb = gzip.compress(b'{"batch": [' + b" " * 100_000 + b"]}")
+        too_large_gzip = httpx.post(
+            f"{url}/v1/batch",
+            content=bomb,
+            auth=AUTH,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+        small = gzip.compress(orjson.dumps({"batch": [track("gz-1")]}))
+        gzipped = httpx.post(
+            f"{url}/v1/batch", content=small, auth=AUTH, headers={"Content-Encoding": "gzip"}
+        )
+        not_json = httpx.post(f"{url}/v1/batch", content=b"{batch: [", auth=AUTH)
+        no_batch = httpx.post(f"{url}/v1/batch", json={"events": []}, auth=AUTH)
+    assert no_key.status_code == 401 and no_key.json()["error"]["field"] == "writeKey"
+    assert bad_key.status_code == 401 and "not known" in bad_key.json()["error"]["message"]
+    assert body_key.status_code == 200
+    assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "payload_too_large"
+    assert too_large_gzip.status_code == 413
+    assert gzipped.status_code == 200
+    assert not_json.status_code == 400 and "not valid JSON" in not_json.json()["error"]["message"]
+    assert no_batch.status_code == 400 and no_batch.json()["error"]["field"] == "batch"
+    assert sorted(r[0] for r in rows(store, "SELECT message_id FROM events")) == ["gz-1", "x-3"]
+
+
+def test_batch_context_is_merged_under_each_message(store: Store) -> None:
+    body = {
+        "batch": [track("c-1", context={"locale": "en-GB"}), track("c-2")],
+        "context": {"locale": "fr-FR", "library": {"name": "analytics.js"}},
+    }
+    with serving(store) as (url, _):
+        assert httpx.post(f"{url}/v1/batch", json=body, auth=AUTH).status_code == 200
+    contexts = {
+        r.message_id: orjson.loads(r.context) if isinstance(r.context, str) else r.context
+        for r in rows(store, "SELECT message_id, context FROM events")
+    }
+    assert contexts["c-1"] == {"locale": "en-GB", "library": {"name": "analytics.js"}}
+    assert contexts["c-2"] == {"locale": "fr-FR", "library": {"name": "analytics.js"}}
+
+
+def test_concurrent_calls_share_commits_and_every_answer_means_stored(store: Store) -> None:
+    clients, calls, per_call = 6, 5, 100
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients)
+
+    def send(worker: int) -> None:
+        with httpx.Client(auth=AUTH) as http:
+            start.wait()
+            for call in range(calls):
+                batch = [
+                    track(f"w{worker}-c{call}-{i}", anonymous_id=f"dev-{worker}-{i % 7}")
+                    for i in range(per_call)
+                ]
+                response = http.post(f"{url}/v1/batch", json={"batch": batch})
+                with lock:
+                    answers.append(response)
+
+    with serving(store, commit_interval_ms=20) as (url, app):
+        threads = [threading.Thread(target=send, args=(w,)) for w in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        commits = app.state.writer.commits
+    assert [a.status_code for a in answers] == [200] * clients * calls
+    assert sum(a.json()["accepted"] for a in answers) == clients * calls * per_call
+    with store.connect() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar()
+        people = conn.execute(
+            sa.select(sa.func.count(sa.distinct(schema.events.c.person_id)))
+        ).scalar()
+    assert count == clients * calls * per_call
+    assert people == clients * 7
+    assert commits < clients * calls  # several calls were committed together
+
+
+def test_health_and_openapi(store: Store) -> None:
+    with serving(store) as (url, _):
+        health = httpx.get(f"{url}/health").json()
+        spec = httpx.get(f"{url}/openapi.json").json()
+    assert health == {"status": "ok", "database": store.dialect}
+    for path in ("batch", "identify", "track", "page", "screen", "alias", "group"):
+        assert f"/v1/{path}" in spec["paths"]
+    body = spec["paths"]["/v1/batch"]["post"]["requestBody"]["content"]["application/json"]
+    assert "batch" in body["schema"]["properties"]
