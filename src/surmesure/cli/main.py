@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from surmesure.cli import db, demo, generate, imports, person, quarantine, serve, status
+from surmesure.cli import (
+    db,
+    demo,
+    experiment,
+    generate,
+    imports,
+    person,
+    quarantine,
+    serve,
+    status,
+)
 
 app = typer.Typer(
     name="surmesure",
@@ -14,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (db, imports, quarantine, person, status, serve, generate, demo):
+for module in (db, imports, quarantine, person, status, serve, generate, demo, experiment):
     module.register(app)
 
 

@@ -117,7 +117,11 @@ def write_events(
             "source": [source] * len(fresh),
         }
     )
-    out.accepted = store.bulk_insert(conn, schema.events, rows)
+    # the stored ids were left out above; on DuckDB (one writing process) nothing can have
+    # come in since, so the insert skips the costly conflict check; PostgreSQL keeps it for
+    # concurrent writers
+    conflict = "error" if store.is_duckdb else "nothing"
+    out.accepted = store.bulk_insert(conn, schema.events, rows, on_conflict=conflict)
     with_traits = [k for k, item in enumerate(fresh) if item.traits]
     if with_traits:
         reliability = get_settings().reliability_of(source)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.domain.identity import LIMITS
+from surmesure.domain.identity import LIMITS, PRIORITY
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.graph import Conflict, Identifier, IdentityGraph, Merge
@@ -54,7 +54,10 @@ def resolve(
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
     wanted = sorted({i for _, ids in records for i in ids})
     known, roots = _load_known(store, conn, wanted)
-    limited = _load_limited(conn, set(roots.values()))
+    settled = _settled(records, known, roots)
+    if settled is not None:
+        return settled
+    limited = _load_limited(store, conn, set(roots.values()))
     blocks, block_roots = _load_blocks(conn)
     roots.update(block_roots)
     graph = IdentityGraph(known, roots, limited, blocks)
@@ -240,23 +243,62 @@ def _load_known(
     return known, roots
 
 
-def _load_limited(conn: Connection, persons: set[int]) -> dict[int, list[Identifier]]:
+def _settled(
+    records: Sequence[tuple[str, Sequence[Identifier]]],
+    known: dict[Identifier, int],
+    roots: dict[int, int],
+) -> Resolution | None:
+    """The resolution when the batch changes nothing (every identifier of every record is
+    known and all of a record's point to one person, as for returning visitors), else None.
+    It is what planning would give: the node of the record's first identifier by priority."""
+    nodes: list[int | None] = []
+    people: list[int | None] = []
+    for _, ids in records:
+        if not ids:
+            nodes.append(None)
+            people.append(None)
+            continue
+        if any(i not in known for i in ids):
+            return None
+        if len({roots[known[i]] for i in ids}) > 1:
+            return None
+        first = min(ids, key=lambda i: (PRIORITY.get(i[0], 99), i[1]))
+        nodes.append(known[first])
+        people.append(roots[known[first]])
+    return Resolution(nodes, people)
+
+
+def _load_limited(store: Store, conn: Connection, persons: set[int]) -> dict[int, list[Identifier]]:
     held: dict[int, list[Identifier]] = {}
     if not persons:
         return held
-    ident = schema.identifiers
-    rows = conn.execute(
-        sa.select(ident.c.person_id, ident.c.kind, ident.c.value).where(
-            ident.c.person_id.in_(sorted(persons)), ident.c.kind.in_(list(LIMITS))
-        )
-    )
+    kinds = ", ".join(f"'{k}'" for k in LIMITS)
+    query = "SELECT i.person_id, i.kind, i.value FROM identifiers i "
+    if store.is_duckdb:
+        raw = store.raw_duckdb(conn)
+        raw.register("_persons", pa.table({"p": pa.array(sorted(persons), pa.int64())}))
+        try:
+            rows = raw.execute(
+                query + f"JOIN _persons ON i.person_id = _persons.p WHERE i.kind IN ({kinds})"
+            ).fetchall()
+        finally:
+            raw.unregister("_persons")
+    else:
+        rows = conn.execute(
+            sa.text(
+                query
+                + f"WHERE i.person_id = ANY(CAST(:persons AS bigint[])) AND i.kind IN ({kinds})"
+            ),
+            {"persons": sorted(persons)},
+        ).fetchall()
     for person, kind, value in rows:
         held.setdefault(int(person), []).append((kind, value))
     return held
 
 
 def _load_blocks(conn: Connection) -> tuple[list[tuple[int, int]], dict[int, int]]:
-    blocks = [(int(a), int(b)) for a, b in conn.execute(sa.select(schema.merge_blocks))]
+    mb = schema.merge_blocks
+    blocks = [(int(a), int(b)) for a, b in conn.execute(sa.select(mb.c.node_a, mb.c.node_b))]
     nodes = sorted({n for pair in blocks for n in pair})
     roots: dict[int, int] = {}
     if nodes:

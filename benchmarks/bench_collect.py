@@ -1,0 +1,233 @@
+"""HTTP collection with ``/v1/batch``: 100 events a call, several concurrent clients, every
+answer durable (committed before 200), on DuckDB and on PostgreSQL side by side.
+
+The server runs in its own process (``surmesure serve``, one worker), so its peak resident
+memory is its own; the clients send pre-encoded bodies from this process with asyncio, so the
+figure measures the server. The baseline is the same events written in this process straight
+through ``write_events`` in transactions of the same size, with no HTTP and no grouping: the
+ratio says what the API costs (or saves, by grouping commits) against calling the store.
+
+    python benchmarks/bench_collect.py [--events 200000] [--clients 8] [--postgres URL] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+WRITE_KEY = "bench-key"
+PER_CALL = 100
+PAGES = ["/", "/nouveautes", "/magasins", "/panier", "/femme", "/homme"]
+
+
+def make_bodies(events: int, seed: str) -> list[bytes]:
+    """Pre-encoded ``/v1/batch`` bodies: page, track and identify calls of 5,000 devices."""
+    bodies = []
+    for call in range(events // PER_CALL):
+        batch = []
+        for i in range(PER_CALL):
+            n = call * PER_CALL + i
+            device = f"{seed}-dev-{n % 5_000}"
+            message: dict[str, Any] = {
+                "messageId": f"{seed}-{n}",
+                "anonymousId": device,
+                "timestamp": f"2026-03-{1 + n % 28:02d}T{n % 24:02d}:00:00.000Z",
+                "context": {"library": {"name": "analytics.js", "version": "5.2.0"}},
+            }
+            if n % 50 == 0:
+                message |= {"type": "identify", "userId": f"{seed}-C{n % 5_000}",
+                            "traits": {"email": f"c{n % 5_000}@{seed}.example.com"}}  # fmt: skip
+            elif n % 3 == 0:
+                message |= {"type": "track", "event": "Product Viewed",
+                            "properties": {"product_id": f"P{n % 997}", "price": 19.9}}  # fmt: skip
+            else:
+                message |= {"type": "page", "name": "page", "properties": {"path": PAGES[n % 6]}}
+            batch.append(message)
+        bodies.append(orjson.dumps({"batch": batch}))
+    return bodies
+
+
+def serve(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SURMESURE_DATABASE_URL": url,
+        "SURMESURE_WRITE_KEYS": orjson.dumps({WRITE_KEY: "web"}).decode(),
+    }
+    exe = Path(sys.executable).with_name("surmesure")
+    command = [str(exe), "serve", "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+def peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def send(port: int, bodies: list[bytes], clients: int, progress: Progress) -> float:
+    task = progress.add_task("events sent", total=len(bodies) * PER_CALL)
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    headers = {"Content-Type": "application/json"}
+    limits = httpx.Limits(max_connections=clients)
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            response = await http.post("/v1/batch", content=body, headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+            progress.advance(task, PER_CALL)
+
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", auth=(WRITE_KEY, ""), limits=limits, timeout=60
+    ) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        return time.perf_counter() - start
+
+
+def over_http(url: str, events: int, clients: int, progress: Progress) -> dict[str, Any]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    bodies = make_bodies(events, uuid.uuid4().hex[:8])
+    server = serve(url, port)
+    try:
+        seconds = asyncio.run(send(port, bodies, clients, progress))
+        memory = peak_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    stored = count_events(url)
+    return {"events": events, "stored": stored, "seconds": seconds, "peak_mb": memory}
+
+
+def count_events(url: str) -> int:
+    from surmesure.store import open_store
+
+    store = open_store(url)
+    try:
+        with store.connect() as conn:
+            import sqlalchemy as sa
+
+            return int(conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one())
+    finally:
+        store.dispose()
+
+
+def direct(url: str, events: int, progress: Progress) -> dict[str, Any]:
+    """The baseline: ``write_events`` in this process, one transaction per 100 events."""
+    from surmesure.collect.events import write_events
+    from surmesure.collect.importer import utcnow
+    from surmesure.collect.segment import validate_messages
+    from surmesure.store import open_store
+
+    bodies = [orjson.loads(b)["batch"] for b in make_bodies(events, uuid.uuid4().hex[:8])]
+    task = progress.add_task("events written directly", total=events)
+    store = open_store(url)
+    try:
+        start = time.perf_counter()
+        for batch in bodies:
+            accepted, _ = validate_messages(batch)
+            with store.begin() as conn:
+                write_events(store, conn, accepted, source="web", received_at=utcnow())
+            progress.advance(task, len(batch))
+        seconds = time.perf_counter() - start
+    finally:
+        store.dispose()
+    return {"events": events, "seconds": seconds}
+
+
+def postgres_database(admin_url: str) -> tuple[str, Any]:
+    import sqlalchemy as sa
+
+    name = f"surmesure_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--baseline-events", type=int, default=20_000)
+    parser.add_argument("--postgres", default=DEFAULT_PG, help="admin URL; 'none' to skip")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    console = Console(stderr=True)
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as folder, Progress(console=console) as progress:
+        stores = {"duckdb": (f"duckdb:///{Path(folder) / 'bench.duckdb'}", None)}
+        if args.postgres != "none":
+            stores["postgresql"] = postgres_database(args.postgres)
+        try:
+            for name, (url, _) in stores.items():
+                http = over_http(url, args.events, args.clients, progress)
+                base = direct(url, args.baseline_events, progress)
+                results[name] = {"http": http, "direct": base}
+        finally:
+            for _, drop in stores.values():
+                if drop is not None:
+                    drop()
+    if args.json:
+        sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    table = Table(title=f"/v1/batch, {PER_CALL} events a call, {args.clients} clients, durable")
+    for column in ("store", "events", "stored", "events/s", "server peak MB",
+                   "direct events/s", "HTTP / direct"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "store" else "right")
+    for name, r in results.items():
+        rate = r["http"]["events"] / r["http"]["seconds"]
+        base = r["direct"]["events"] / r["direct"]["seconds"]
+        table.add_row(
+            name,
+            f"{r['http']['events']:,}",
+            f"{r['http']['stored']:,}",
+            f"{rate:,.0f}",
+            f"{r['http']['peak_mb']:,.0f}",
+            f"{base:,.0f}",
+            f"{rate / base:.2f}x",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

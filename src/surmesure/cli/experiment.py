@@ -1,0 +1,138 @@
+"""``surmesure experiment analyze``: read a past experiment from a file and report its results."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from surmesure.cli.common import JsonOption, console, emit_json, user_errors
+from surmesure.learn.analysis import Breakdown, ExperimentResult, analyze, as_dict, breakdown
+from surmesure.learn.source import ExperimentData, read_experiment
+
+
+def _num(value: float, digits: int = 4) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def _pct(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:+.1%}"
+
+
+def _p(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
+def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False) -> Table:
+    table = Table(title=title)
+    columns = ["variant", "n", "mean", "abs. lift [CI]", "rel. lift [CI]", "p"]
+    columns += ["p (BH)"] if adjusted else []
+    columns += ["P(beat)"]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for v in result.variants:
+        c = v.comparison
+        if c is None:
+            blanks = [""] * (len(columns) - 3)
+            table.add_row(f"{v.variant} (control)", f"{v.n:,}", _num(v.mean), *blanks)
+            continue
+        a, r = c.absolute, c.relative
+        cells = [
+            v.variant,
+            f"{v.n:,}",
+            _num(v.mean),
+            f"{_num(a.estimate)}\n[{_num(a.ci_lower)}, {_num(a.ci_upper)}]",
+            f"{_pct(r.estimate)}\n[{_pct(r.ci_lower)}, {_pct(r.ci_upper)}]",
+            _p(a.p_value),
+        ]
+        cells += [_p(v.p_value_adjusted)] if adjusted else []
+        chance = v.bayes.chance_to_beat if v.bayes else math.nan
+        cells += ["-" if math.isnan(chance) else f"{chance:.1%}"]
+        if c.reason:
+            cells[0] += f"\n[yellow]{c.reason}[/]"
+        table.add_row(*cells)
+    return table
+
+
+def _srm_line(result: ExperimentResult) -> str:
+    srm = result.srm
+    if srm.reason:
+        return f"sample ratio: {srm.reason}"
+    verdict = "[bold red]MISMATCH[/]" if srm.mismatch else "[green]ok[/]"
+    return f"sample ratio: {verdict} (chi² {srm.chi2:.2f}, p = {_p(srm.p_value)})"
+
+
+def _print(data: ExperimentData, result: ExperimentResult, by: Breakdown | None) -> None:
+    method = (
+        "sequential"
+        if any(v.comparison and v.comparison.method == "sequential" for v in result.variants)
+        else "fixed horizon"
+    )
+    title = f"{data.metric} ({data.kind}, {method})"
+    console.print(_variant_table(result, title))
+    console.print(_srm_line(result))
+    if result.srm.mismatch:
+        console.print(
+            "[red]The split is off: check assignment and logging before reading lifts.[/]"
+        )
+    if data.dropped_rows:
+        console.print(f"{data.dropped_rows:,} rows without a value were left out.")
+    if by is None:
+        return
+    for seg in by.segments:
+        console.print(_variant_table(seg, f"{by.column} = {seg.segment}", adjusted=True))
+        console.print(_srm_line(seg))
+
+
+def _payload(data: ExperimentData, result: ExperimentResult, by: Breakdown | None) -> Any:
+    out: dict[str, Any] = {
+        "metric": data.metric,
+        "kind": data.kind,
+        "dropped_rows": data.dropped_rows,
+        **as_dict(result),
+    }
+    if by is not None:
+        out["breakdown"] = as_dict(by)
+    return out
+
+
+HELP = (
+    "Analyze a past experiment from a CSV or Parquet file (one row per person): per variant n, "
+    "mean, absolute and relative lift with intervals, p-value, chance to beat control, "
+    "sample-ratio check, and with --by a per-segment breakdown with BH-adjusted p-values."
+)
+
+
+def register(app: typer.Typer) -> None:
+    exp_app = typer.Typer(help="Experiments: analyze results.")
+    app.add_typer(exp_app, name="experiment")
+
+    @exp_app.command("analyze", help=HELP)
+    @user_errors
+    def analyze_command(
+        file: Path = typer.Argument(..., help="CSV or Parquet file, one row per person."),
+        variant_column: str = typer.Option(..., "--variant-column", help="Column of variants."),
+        control: str = typer.Option(..., "--control", help="Value of the control variant."),
+        metric: str = typer.Option(..., "--metric", help="Numeric outcome column."),
+        covariate: str | None = typer.Option(
+            None, "--covariate", help="Pre-period column for CUPED variance reduction."
+        ),
+        by: str | None = typer.Option(None, "--by", help="Break results down by this column."),
+        alpha: float = typer.Option(0.05, "--alpha", help="Significance level."),
+        sequential: bool = typer.Option(
+            False, "--sequential", help="Always-valid intervals, safe to read every day."
+        ),
+        as_json: bool = JsonOption,
+    ) -> None:
+        data = read_experiment(file, variant_column, metric, covariate, by)
+        result = analyze(data.variants, control, alpha=alpha, sequential=sequential)
+        split = None
+        if by is not None:
+            split = breakdown(by, data.segments, control, alpha=alpha, sequential=sequential)
+        if as_json:
+            emit_json(_payload(data, result, split))
+        else:
+            _print(data, result, split)
