@@ -1,9 +1,186 @@
-"""Placeholder, replaced by the command's own module."""
+"""``surmesure person show|export|erase|unmerge``: one person, seen, exported, erased, split."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import orjson
 import typer
+from rich.table import Table
+
+from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
+from surmesure.protect.erase import erase_person
+from surmesure.protect.export import export_person
+from surmesure.unify.profile import Profile, show
+from surmesure.unify.unmerge import unmerge
+
+REF_HELP = "A person id, or kind:value (e.g. email:marie@example.com, customer_id:C42)."
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, default=str).decode()
+    return str(value)
+
+
+def _print_profile(profile: Profile) -> None:
+    nodes = ", ".join(map(str, profile.nodes))
+    console.print(f"[bold]person {profile.person_id}[/] (nodes {nodes})")
+    idents = Table(title="identifiers")
+    for column in ("kind", "value", "node", "source", "first seen"):
+        idents.add_column(column, overflow="fold")
+    for row in profile.identifiers:
+        idents.add_row(
+            row["kind"],
+            row["value"],
+            str(row["node_id"]),
+            row["source"],
+            _text(row["first_seen_at"]),
+        )
+    console.print(idents)
+    traits = Table(title="traits (resolved by reliability and recency)")
+    for column in ("trait", "value", "source", "reliability", "effective", "observed", "competing"):
+        traits.add_column(column, overflow="fold")
+    for t in profile.traits:
+        competing = "; ".join(
+            f"{_text(c['value'])} ({c['source']}, {c['effective_reliability']:.2f})"
+            for c in t["competing"]
+        )
+        traits.add_row(
+            t["name"],
+            _text(t["value"]),
+            t["source"],
+            f"{t['reliability']:.2f}",
+            f"{t['effective_reliability']:.2f}",
+            _text(t["observed_at"]),
+            competing,
+        )
+    console.print(traits)
+    merges = Table(title="merge history")
+    for column in ("merge", "survivor", "absorbed", "via", "merged at", "undone at"):
+        merges.add_column(column, overflow="fold")
+    for m in profile.merges:
+        via = (m["evidence"] or {}).get("via") or {}
+        merges.add_row(
+            str(m["merge_id"]),
+            str(m["survivor_id"]),
+            str(m["absorbed_id"]),
+            f"{via.get('kind', '')} {via.get('value', '')}".strip(),
+            _text(m["merged_at"]),
+            _text(m["undone_at"]),
+        )
+    console.print(merges)
+    counts = Table(title="activity", show_header=False)
+    counts.add_column("what")
+    counts.add_column("count", justify="right")
+    for name, value in profile.counts.items():
+        counts.add_row(name.replace("_", " "), f"{value:,}")
+    console.print(counts)
+    consents = Table(title="consents in force")
+    for column in ("purpose", "channel", "granted", "recorded at", "source"):
+        consents.add_column(column)
+    for c in profile.consents:
+        consents.add_row(
+            c["purpose"],
+            c["channel"],
+            "[green]yes[/]" if c["granted"] else "[red]no[/]",
+            _text(c["recorded_at"]),
+            c["source"],
+        )
+    console.print(consents)
+
+
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, value in counts.items():
+        table.add_row(name, f"{value:,}")
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    p_app = typer.Typer(help="One person: show, export, erase, unmerge.")
+    app.add_typer(p_app, name="person")
+
+    @p_app.command("show")
+    @user_errors
+    def show_command(
+        ref: str = typer.Argument(..., metavar="REF", help=REF_HELP),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Identifiers, resolved traits with their provenance, merges, activity and consent."""
+        store = get_store()
+        try:
+            profile = show(store, ref)
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json(profile.to_dict())
+        else:
+            _print_profile(profile)
+
+    @p_app.command("export")
+    @user_errors
+    def export_command(
+        ref: str = typer.Argument(..., metavar="REF", help=REF_HELP),
+        out: Path | None = typer.Option(None, "--out", help="Write the export to this file."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Everything held about a person, as JSON (to --out, or on stdout)."""
+        store = get_store()
+        try:
+            export = export_person(store, ref, out=out)
+        finally:
+            store.dispose()
+        if out is None:
+            emit_json(export.to_dict())
+        elif as_json:
+            emit_json({"person_id": export.person_id, "out": str(out), "rows": export.counts()})
+        else:
+            _print_counts(f"person {export.person_id} exported to {out}", export.counts())
+
+    @p_app.command("erase")
+    @user_errors
+    def erase_command(
+        ref: str = typer.Argument(..., metavar="REF", help=REF_HELP),
+        yes: bool = typer.Option(False, "--yes", help="Confirm: erasure cannot be undone."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Delete everything about a person, in one transaction (orders kept, detached)."""
+        store = get_store()
+        try:
+            erasure = erase_person(store, ref, confirmed=yes)
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json(erasure.to_dict())
+            return
+        _print_counts(f"person {erasure.person_id} erased: rows deleted", erasure.deleted)
+        if erasure.detached:
+            _print_counts("rows kept, detached from the person", erasure.detached)
+
+    @p_app.command("unmerge")
+    @user_errors
+    def unmerge_command(
+        ref: str = typer.Argument(..., metavar="REF", help=REF_HELP),
+        merge_id: int = typer.Option(..., "--merge", help="The merge to undo (see `show`)."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Undo one merge: the absorbed side becomes a person again, never re-merged."""
+        store = get_store()
+        try:
+            result = unmerge(store, ref, merge_id)
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json(result.to_dict())
+            return
+        console.print(
+            f"Merge {result.merge_id} undone: person {result.absorbed_id} stands apart from "
+            f"person {result.person_id} again (nodes {', '.join(map(str, result.restored_nodes))})."
+        )
+        _print_counts("rows moved back", {k: v for k, v in result.moved.items() if v})

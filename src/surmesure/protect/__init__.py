@@ -1,0 +1,1 @@
+"""Protect: access to, export and erasure of the data held about a person."""

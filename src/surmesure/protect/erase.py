@@ -1,0 +1,101 @@
+"""Erasure of a person (the right to be forgotten), in one transaction.
+
+Every row of every personal table that belongs to a node of the person is deleted: its people
+nodes, identifiers, traits, events, answers, activity, consents, the merges and merge blocks
+touching its nodes, and the quarantined records whose payload holds one of its identifier
+values. A table tagged ``info["erase"] = "detach"`` (orders) keeps its rows for sales totals,
+detached: person and node columns cleared, and the columns named by ``info["erase_clear"]``
+(orders: ``customer_ref``); the rows found through such a table (order lines) then
+no longer lead to anybody and are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.config import get_settings
+from surmesure.errors import InvalidInput
+from surmesure.protect import scope
+from surmesure.store.engine import Store
+from surmesure.unify.profile import find_person
+from surmesure.unify.resolver import IDENTITY_LOCK
+
+DETACH = "detach"
+
+
+@dataclass
+class Erasure:
+    """What an erasure did: rows deleted and rows detached, by table."""
+
+    person_id: int
+    nodes: list[int]
+    deleted: dict[str, int] = field(default_factory=dict)
+    detached: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "person_id": self.person_id,
+            "nodes": self.nodes,
+            "deleted": self.deleted,
+            "detached": self.detached,
+        }
+
+
+def erase_person(store: Store, ref: str, *, confirmed: bool) -> Erasure:
+    """Erase the person ``ref`` names. ``confirmed`` must be true: erasure cannot be undone."""
+    if not confirmed:
+        raise InvalidInput(
+            f"Erasing {ref} deletes every row about this person and cannot be undone.",
+            hint="add --yes to confirm",
+            field="--yes",
+        )
+    region = get_settings().default_country
+    with store.begin() as conn:
+        if not store.is_duckdb:
+            # the same lock identity resolution takes: no import attaches to a node mid-erasure
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
+        person = find_person(conn, ref)
+        result = Erasure(person.person_id, list(person.nodes))
+        detach_parents = {
+            t.name for t in scope.ordered_for_erasure() if t.info.get("erase") == DETACH
+        }
+        for table in scope.ordered_for_erasure():
+            parent = scope.via_parent(table)
+            if parent is not None and parent.name in detach_parents:
+                continue
+            if scope.tag_of(table) == scope.PAYLOAD:
+                keys = scope.payload_matches(conn, table, person, region)
+                clause = scope.key_clause(table, keys) if keys else None
+            else:
+                clause = scope.person_clause(table, person.nodes)
+            if clause is None:
+                continue
+            count = _count(conn, table, clause)
+            if not count:
+                continue
+            if table.info.get("erase") == DETACH:
+                conn.execute(table.update().where(clause).values(_detached_values(table)))
+                result.detached[str(table.name)] = count
+            else:
+                conn.execute(table.delete().where(clause))
+                result.deleted[str(table.name)] = count
+    return result
+
+
+def _count(conn: Connection, table: sa.Table, clause: sa.ColumnElement[bool]) -> int:
+    return int(
+        conn.execute(sa.select(sa.func.count()).select_from(table).where(clause)).scalar_one()
+    )
+
+
+def _detached_values(table: sa.Table) -> dict[str, None]:
+    tag = scope.tag_of(table) or ""
+    columns = [c.strip() for c in tag.split(",")]
+    if "node_id" in table.c:
+        columns.append("node_id")
+    columns += list(table.info.get("erase_clear", ()))
+    return {c: None for c in columns}

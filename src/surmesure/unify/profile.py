@@ -1,0 +1,261 @@
+"""One person, named and shown: identifiers, resolved traits, merge history, activity, consent.
+
+A person is named by a ``REF``: a person id (digits; an absorbed node id names the person it was
+merged into) or ``kind:value`` with an identifier kind (``email:marie@example.com``), the value
+normalized as collection normalizes it. A person is the root of a tree of identity nodes (the
+``people`` rows whose ``merged_into`` chain leads to it); rows anywhere in the store belong to it
+when their person or node column holds one of those nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.config import get_settings
+from surmesure.domain.identity import KINDS, normalize
+from surmesure.domain.traits import Observation, resolve
+from surmesure.errors import InvalidInput, NotFound
+from surmesure.store import schema
+from surmesure.store.engine import Store
+
+Identifier = tuple[str, str]
+
+REF_HINT = (
+    "name a person by id (e.g. 42) or by identifier as kind:value, "
+    f"kind one of {', '.join(KINDS)} (e.g. email:marie@example.com)"
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person (the root node), every node of its tree (root first) and its identifiers."""
+
+    person_id: int
+    nodes: tuple[int, ...]
+    identifiers: tuple[Identifier, ...]
+
+
+def parse_ref(ref: str, region: str | None = None) -> int | Identifier:
+    """A person id, or a normalized ``(kind, value)``; :class:`InvalidInput` when neither."""
+    text = ref.strip()
+    if text.isdigit():
+        return int(text)
+    kind, sep, value = text.partition(":")
+    kind = kind.strip().lower()
+    if not sep or kind not in KINDS:
+        raise InvalidInput(f"{ref!r} does not name a person.", hint=REF_HINT, field="REF")
+    try:
+        return kind, normalize(kind, value, region or get_settings().default_country)
+    except ValueError as exc:
+        raise InvalidInput(f"{ref!r}: {exc}.", hint=REF_HINT, field="REF") from exc
+
+
+def root_of(conn: Connection, node: int) -> int | None:
+    """The person a node belongs to now (following ``merged_into``); ``None`` if no such node."""
+    people = schema.people
+    seen: list[int] = []
+    current = node
+    while current not in seen:
+        row = conn.execute(
+            sa.select(people.c.merged_into).where(people.c.person_id == current)
+        ).first()
+        if row is None:  # a dangling link: the last node that exists stands for the person
+            return seen[-1] if seen else None
+        seen.append(current)
+        if row[0] is None:
+            return current
+        current = int(row[0])
+    return current
+
+
+def subtree(conn: Connection, root: int, *, stop: int | None = None) -> list[int]:
+    """``root`` and every node whose ``merged_into`` chain reaches it (not through ``stop``),
+    root first then by id."""
+    people = schema.people
+    found = {root}
+    frontier = [root]
+    while frontier:
+        children = [
+            int(r[0])
+            for r in conn.execute(
+                sa.select(people.c.person_id).where(people.c.merged_into.in_(frontier))
+            )
+        ]
+        frontier = [c for c in children if c not in found and c != stop]
+        found.update(frontier)
+    return [root, *sorted(found - {root})]
+
+
+def find_person(conn: Connection, ref: str) -> Person:
+    """The person ``ref`` names; :class:`NotFound` with a hint when nobody is known by it."""
+    parsed = parse_ref(ref)
+    ident = schema.identifiers
+    if isinstance(parsed, int):
+        person = root_of(conn, parsed)
+        missing = f"There is no person {parsed}."
+    else:
+        row = conn.execute(
+            sa.select(ident.c.node_id).where(ident.c.kind == parsed[0], ident.c.value == parsed[1])
+        ).first()
+        person = None if row is None else root_of(conn, int(row[0]))
+        missing = f"Nobody is known by {parsed[0]} {parsed[1]!r}."
+    if person is None:
+        raise NotFound(
+            missing,
+            hint="check the REF; `surmesure status` counts people, " + REF_HINT,
+            field="REF",
+        )
+    nodes = subtree(conn, person)
+    held = conn.execute(
+        sa.select(ident.c.kind, ident.c.value)
+        .where(sa.or_(ident.c.person_id.in_(nodes), ident.c.node_id.in_(nodes)))
+        .order_by(ident.c.kind, ident.c.value)
+    )
+    return Person(person, tuple(nodes), tuple((str(k), str(v)) for k, v in held))
+
+
+def decode_json(value: Any) -> Any:
+    """A JSON column's value as read through SQLAlchemy: already decoded (a trait ``"Anna"``
+    is the string ``Anna``), except for raw bytes some drivers hand back."""
+    return orjson.loads(value) if isinstance(value, bytes) else value
+
+
+# -- the profile -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Profile:
+    """What ``surmesure person show`` prints. Times are naive UTC."""
+
+    person_id: int
+    nodes: list[int]
+    identifiers: list[dict[str, Any]] = field(default_factory=list)
+    traits: list[dict[str, Any]] = field(default_factory=list)
+    merges: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    consents: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def show(store: Store, ref: str, *, now: datetime | None = None) -> Profile:
+    """The profile of the person ``ref`` names, traits resolved at ``now`` (default: now)."""
+    settings = get_settings()
+    at = now or datetime.now(UTC).replace(tzinfo=None)
+    with store.connect() as conn:
+        person = find_person(conn, ref)
+        profile = Profile(person.person_id, list(person.nodes))
+        profile.identifiers = _identifiers(conn, person)
+        profile.traits = _traits(conn, person, at, settings.trait_half_life_days)
+        profile.merges = merge_history(conn, person.nodes)
+        profile.counts = _counts(conn, person)
+        profile.consents = _consents(conn, person)
+    return profile
+
+
+def _rows(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(query)]
+
+
+def _identifiers(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    ident = schema.identifiers
+    return _rows(
+        conn,
+        sa.select(
+            ident.c.kind, ident.c.value, ident.c.node_id, ident.c.source, ident.c.first_seen_at
+        )
+        .where(ident.c.person_id == person.person_id)
+        .order_by(ident.c.kind, ident.c.value),
+    )
+
+
+def _traits(
+    conn: Connection, person: Person, now: datetime, half_life: float
+) -> list[dict[str, Any]]:
+    t = schema.traits
+    observations = [
+        Observation(r.name, decode_json(r.value), r.source, r.observed_at, float(r.reliability))
+        for r in conn.execute(
+            sa.select(t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability).where(
+                t.c.person_id == person.person_id
+            )
+        )
+    ]
+    resolved = resolve(observations, now, half_life)
+    return [
+        {
+            "name": name,
+            "value": trait.value,
+            "source": trait.source,
+            "reliability": trait.reliability,
+            "effective_reliability": trait.effective_reliability,
+            "observed_at": trait.observed_at,
+            "competing": [
+                {
+                    "value": obs.value,
+                    "source": obs.source,
+                    "observed_at": obs.observed_at,
+                    "effective_reliability": score,
+                }
+                for obs, score in trait.competing
+            ],
+        }
+        for name, trait in sorted(resolved.items())
+    ]
+
+
+def merge_history(conn: Connection, nodes: tuple[int, ...] | list[int]) -> list[dict[str, Any]]:
+    """Every merge touching one of ``nodes``, oldest first, evidence decoded."""
+    m = schema.merges
+    rows = _rows(
+        conn,
+        sa.select(m)
+        .where(sa.or_(m.c.survivor_id.in_(nodes), m.c.absorbed_id.in_(nodes)))
+        .order_by(m.c.merge_id),
+    )
+    for row in rows:
+        row["evidence"] = decode_json(row["evidence"])
+    return rows
+
+
+def _counts(conn: Connection, person: Person) -> dict[str, int]:
+    o = schema.orders
+    counts: dict[str, int] = {}
+    for label, is_return in (("orders", False), ("returns", True)):
+        counts[label] = int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(o)
+                .where(o.c.person_id == person.person_id, o.c.is_return == is_return)
+            ).scalar_one()
+        )
+    for table in (schema.events, schema.survey_answers, schema.channel_activity):
+        counts[str(table.name)] = int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(table)
+                .where(table.c.person_id == person.person_id)
+            ).scalar_one()
+        )
+    return counts
+
+
+def _consents(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    """The consent in force per (purpose, channel): the latest recorded one."""
+    c = schema.consents
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in _rows(
+        conn,
+        sa.select(c.c.purpose, c.c.channel, c.c.granted, c.c.recorded_at, c.c.source, c.c.evidence)
+        .where(c.c.person_id == person.person_id)
+        .order_by(c.c.recorded_at, c.c.source),
+    ):
+        latest[(row["purpose"], row["channel"])] = row
+    return [latest[key] for key in sorted(latest)]

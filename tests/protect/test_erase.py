@@ -1,0 +1,132 @@
+"""Erasure and export of one person, driven by the schema's personal tags, on both stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from person_world import ANA, BO, count_where, import_world, person_of, write_world
+
+from surmesure.errors import InvalidInput, NotFound
+from surmesure.protect.erase import erase_person
+from surmesure.protect.export import export_person
+from surmesure.store import Store, schema
+from surmesure.unify.profile import find_person
+
+NODE_COLUMNS = {"person_id", "node_id", "merged_into"}
+
+
+def _node_columns(table: sa.Table) -> list[str]:
+    tag = table.info.get("personal") or ""
+    named = {c.strip() for c in tag.split(",")} if "," in tag else set()
+    return sorted(c.name for c in table.c if c.name in NODE_COLUMNS | named)
+
+
+def _text_columns(table: sa.Table) -> list[str]:
+    return [c.name for c in table.c if isinstance(c.type, sa.String | sa.Text | sa.JSON)]
+
+
+def _sales(store: Store) -> tuple[int, float]:
+    with store.connect() as conn:
+        n, total = conn.execute(sa.text("SELECT count(*), sum(total_amount) FROM orders")).one()
+    return int(n), float(total)
+
+
+def _rows_of(store: Store, person: int) -> dict[str, int]:
+    tables = [t for t in schema.metadata.sorted_tables if "person_id" in t.c]
+    return {t.name: count_where(store, t.name, "person_id = :p", p=person) for t in tables}
+
+
+def test_erase_leaves_no_trace_of_the_person(store: Store, tmp_path: Path) -> None:
+    import_world(store, write_world(tmp_path))
+    ana, bo = person_of(store, "email", ANA["email"]), person_of(store, "email", BO["email"])
+    with store.connect() as conn:
+        nodes = find_person(conn, f"customer_id:{ANA['customer_id']}").nodes
+    assert len(nodes) == 2 and ana in nodes  # the shop and CRM records were merged
+    bo_before = _rows_of(store, bo)
+    sales_before = _sales(store)
+
+    erasure = erase_person(store, f"email:{ANA['email']}", confirmed=True)
+
+    assert erasure.person_id == ana
+    assert erasure.deleted["people"] == 2
+    assert erasure.deleted["identifiers"] == 4
+    assert erasure.deleted["merges"] == 1
+    assert erasure.deleted["quarantine"] == 1
+    assert erasure.detached == {"orders": 3}
+    offending: list[str] = []
+    with store.connect() as conn:
+        for table in schema.metadata.sorted_tables:
+            for column in _node_columns(table):
+                n = conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(table.c[column].in_(nodes))
+                ).scalar_one()
+                if n:
+                    offending.append(f"{table.name}.{column}: {n} rows")
+            for column in _text_columns(table):
+                text = sa.func.lower(sa.cast(table.c[column], sa.Text))
+                for value in (*ANA.values(), "06 12 34 56 78"):
+                    n = conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(table)
+                        .where(text.contains(value.lower()))
+                    ).scalar_one()
+                    if n:
+                        offending.append(f"{table.name}.{column} holds {value}")
+    assert offending == []
+    assert _rows_of(store, bo) == bo_before
+    assert count_where(store, "quarantine", "CAST(payload AS TEXT) LIKE '%Bo.Durand%'") == 1
+    assert _sales(store) == sales_before  # detached orders still count
+    assert count_where(store, "orders", "person_id IS NULL AND customer_ref IS NULL") == 4
+    assert count_where(store, "order_lines", "order_id = 'A-1001'") == 2
+    with pytest.raises(NotFound):
+        erase_person(store, str(ana), confirmed=True)
+
+
+def test_erase_refuses_without_confirmation(store: Store, tmp_path: Path) -> None:
+    import_world(store, write_world(tmp_path))
+    with pytest.raises(InvalidInput) as caught:
+        erase_person(store, f"email:{ANA['email']}", confirmed=False)
+    assert caught.value.hint == "add --yes to confirm"
+    assert count_where(store, "identifiers", "value = :v", v=ANA["email"]) == 1
+
+
+def test_export_holds_every_personal_table_the_person_is_in(store: Store, tmp_path: Path) -> None:
+    import_world(store, write_world(tmp_path))
+    out = tmp_path / "ana.json"
+    export = export_person(store, f"phone:{ANA['phone']}", out=out)
+    ana = person_of(store, "email", ANA["email"])
+    assert export.person_id == ana
+    expected = set()
+    with store.connect() as conn:
+        for table in schema.personal_tables():
+            if table.name in {"quarantine", "order_lines"}:
+                continue
+            columns = _node_columns(table)
+            where = sa.or_(*(table.c[c].in_(export.nodes) for c in columns))
+            if conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar():
+                expected.add(table.name)
+    assert expected >= {"people", "identifiers", "traits", "merges", "orders", "consents"}
+    assert set(export.tables) == expected | {"order_lines", "quarantine"}
+    assert export.counts()["order_lines"] == 4
+    (held,) = export.tables["quarantine"]
+    assert held["payload"]["email"] == " ANA.MARTIN@example.org"
+    assert {o["order_id"] for o in export.tables["orders"]} == {"A-1001", "A-1002", "R-1003"}
+    document = orjson.loads(out.read_bytes())
+    assert document["person_id"] == ana
+    assert sorted(c["recorded_at"] for c in document["tables"]["consents"]) == [
+        "2024-01-01T08:00:00",
+        "2024-02-01T08:00:00",
+    ]
+    assert {i["value"] for i in document["tables"]["identifiers"]} == set(ANA.values())
+
+
+def test_unknown_person_is_not_found_with_a_hint(store: Store, tmp_path: Path) -> None:
+    import_world(store, write_world(tmp_path))
+    with pytest.raises(NotFound) as caught:
+        export_person(store, "email:nobody@example.org")
+    assert caught.value.hint and "kind:value" in caught.value.hint
+    with pytest.raises(InvalidInput):
+        export_person(store, "nickname:ana")
