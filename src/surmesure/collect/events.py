@@ -53,16 +53,20 @@ class Ingested:
     conflicts: int = 0
     traits: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    new_ids: set[str] = field(default_factory=set, repr=False)
+    """The ``messageId`` of each new event (not reported)."""
 
     def add(self, other: Ingested) -> None:
-        for name, value in asdict(other).items():
+        for name, value in other.to_dict().items():
             if isinstance(value, int):
                 setattr(self, name, getattr(self, name) + value)
         for reason, count in other.quarantined_by_reason.items():
             self.quarantined_by_reason[reason] = self.quarantined_by_reason.get(reason, 0) + count
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["new_ids"]
+        return out
 
 
 def _json(value: Any) -> str | None:
@@ -122,6 +126,7 @@ def write_events(
     # concurrent writers
     conflict = "error" if store.is_duckdb else "nothing"
     out.accepted = store.bulk_insert(conn, schema.events, rows, on_conflict=conflict)
+    out.new_ids = set(unique) - stored
     with_traits = [k for k, item in enumerate(fresh) if item.traits]
     if with_traits:
         reliability = get_settings().reliability_of(source)

@@ -188,10 +188,12 @@ class Store:
             finally:
                 raw.unregister("_keys")
         else:
+            # a join with the unnested keys keeps to the index, where "= ANY(array)" may get
+            # a generic plan that scans the table once the statement is prepared
             rows = conn.execute(
                 sa.text(
-                    f'SELECT DISTINCT "{column}" FROM "{table.name}" '
-                    f'WHERE "{column}" = ANY(CAST(:keys AS text[]))'
+                    f'SELECT DISTINCT t."{column}" FROM "{table.name}" t '
+                    f'JOIN unnest(CAST(:keys AS text[])) AS k(key) ON t."{column}" = k.key'
                 ),
                 {"keys": wanted},
             ).fetchall()
