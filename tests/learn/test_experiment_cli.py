@@ -94,3 +94,16 @@ def test_unknown_column_is_a_clear_error() -> None:
     result = runner.invoke(make_app(), ["experiment", "analyze", *args])
     assert result.exit_code == 2
     assert "revenue" in result.output and "spend" in result.output
+
+
+def test_plot_draws_one_interval_per_segment_and_variant(tmp_path: Path) -> None:
+    plot = tmp_path / "lift.svg"
+    args = hillstrom_args(dataset("hillstrom/hillstrom.csv"), "visit")
+    out = orjson.loads(run(*args, "--by", "zip_code", "--plot", str(plot), "--json").stdout)
+    svg = plot.read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    for seg in out["breakdown"]["segments"]:
+        assert f"{seg['segment']} / Womens E-Mail" in svg
+    png = tmp_path / "lift.png"
+    run(*args, "--plot", str(png))
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5_000

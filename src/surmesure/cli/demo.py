@@ -116,7 +116,7 @@ def print_summary(report: dict[str, Any]) -> None:
                   f"{gen['seconds']:.1f}")  # fmt: skip
     for s in report["steps"]:
         steps.add_row(
-            s["step"],
+            s["step"].removeprefix("import "),
             f"{s.get('rows_read', s.get('received', 0)):,}",
             f"{s.get('rows_accepted', s.get('accepted', 0)):,}",
             f"{s.get('rows_quarantined', s.get('quarantined', 0)):,}",

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, user_errors
 from surmesure.learn.analysis import Breakdown, ExperimentResult, analyze, as_dict, breakdown
+from surmesure.learn.plots import LiftBar, lift_plot
 from surmesure.learn.source import ExperimentData, read_experiment
 
 
@@ -99,10 +100,25 @@ def _payload(data: ExperimentData, result: ExperimentResult, by: Breakdown | Non
     return out
 
 
+def _bars(result: ExperimentResult, by: Breakdown | None) -> list[LiftBar]:
+    """Absolute lift with its interval per variant, per segment when broken down."""
+    results = [result] if by is None else list(by.segments)
+    bars = []
+    for r in results:
+        for v in r.variants:
+            if v.comparison is None:
+                continue
+            a = v.comparison.absolute
+            label = v.variant if r.segment is None else f"{r.segment} / {v.variant}"
+            bars.append(LiftBar(label, a.estimate, a.ci_lower, a.ci_upper))
+    return bars
+
+
 HELP = (
     "Analyze a past experiment from a CSV or Parquet file (one row per person): per variant n, "
     "mean, absolute and relative lift with intervals, p-value, chance to beat control, "
-    "sample-ratio check, and with --by a per-segment breakdown with BH-adjusted p-values."
+    "sample-ratio check, and with --by a per-segment breakdown with BH-adjusted p-values; "
+    "--plot draws the lifts with their intervals."
 )
 
 
@@ -125,6 +141,9 @@ def register(app: typer.Typer) -> None:
         sequential: bool = typer.Option(
             False, "--sequential", help="Always-valid intervals, safe to read every day."
         ),
+        plot: Path | None = typer.Option(
+            None, "--plot", help="Write the lift with its interval per segment (PNG or SVG)."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         data = read_experiment(file, variant_column, metric, covariate, by)
@@ -132,7 +151,12 @@ def register(app: typer.Typer) -> None:
         split = None
         if by is not None:
             split = breakdown(by, data.segments, control, alpha=alpha, sequential=sequential)
+        if plot is not None:
+            title = f"{data.metric}: lift against {control}" + (f" by {by}" if by else "")
+            lift_plot(_bars(result, split), plot, title=title)
         if as_json:
             emit_json(_payload(data, result, split))
         else:
             _print(data, result, split)
+            if plot is not None:
+                console.print(f"Lift plot written to {plot}")

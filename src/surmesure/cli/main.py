@@ -14,6 +14,7 @@ from surmesure.cli import (
     quarantine,
     serve,
     status,
+    uplift,
 )
 
 app = typer.Typer(
@@ -24,7 +25,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (db, imports, quarantine, person, status, serve, generate, demo, experiment):
+for module in (
+    db,
+    imports,
+    quarantine,
+    person,
+    status,
+    serve,
+    generate,
+    demo,
+    experiment,
+    uplift,
+):
     module.register(app)
 
 
