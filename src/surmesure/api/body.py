@@ -49,9 +49,7 @@ async def read_json(request: Request, limit: int) -> Any:
     if request.headers.get("content-encoding", "").lower() == "gzip":
         body = _gunzip(body, limit)
     if not body.strip():
-        raise InvalidInput(
-            "The request body is empty.", hint="send a JSON object", field="body"
-        )
+        raise InvalidInput("The request body is empty.", hint="send a JSON object", field="body")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

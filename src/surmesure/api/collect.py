@@ -38,9 +38,7 @@ BATCH_SCHEMA = {
 
 
 def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
-    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 async def _collect(request: Request, raws: list[Any], prefix: str, source: str) -> JSONResponse:

@@ -8,10 +8,12 @@ from surmesure.cli import (
     db,
     demo,
     experiment,
+    experiments_store,
     generate,
     imports,
     person,
     quarantine,
+    segment,
     serve,
     status,
     uplift,
@@ -35,7 +37,9 @@ for module in (
     generate,
     demo,
     experiment,
+    experiments_store,
     uplift,
+    segment,
 ):
     module.register(app)
 

@@ -169,7 +169,7 @@ orders = sa.Table(
     sa.Column("currency", sa.String(3), nullable=True),
     sa.Column("total_amount", Money, nullable=False),
     sa.Column("source", sa.String(64), nullable=False),
-    info={"personal": "person_id", "erase": "detach"},
+    info={"personal": "person_id", "erase": "detach", "erase_clear": ["customer_ref"]},
     comment="Orders and returns. On erasure an order is kept for sales totals, detached from "
     "the person (person_id, node_id and customer_ref cleared).",
 )
@@ -277,6 +277,119 @@ import_runs = sa.Table(
 )
 
 
+derived_metrics = sa.Table(
+    "derived_metrics",
+    metadata,
+    sa.Column("person_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("computed_on", sa.Date, primary_key=True, comment="UTC day of the run"),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False, comment="reference date of the metrics"),
+    sa.Column("customer_id", sa.String(320), nullable=True),
+    sa.Column("recency_days", sa.Integer, nullable=True),
+    sa.Column("frequency", sa.Integer, nullable=True),
+    sa.Column("monetary", Money, nullable=True),
+    sa.Column("r_score", sa.SmallInteger, nullable=True),
+    sa.Column("f_score", sa.SmallInteger, nullable=True),
+    sa.Column("m_score", sa.SmallInteger, nullable=True),
+    sa.Column("fm_score", sa.SmallInteger, nullable=True),
+    sa.Column("rfm_segment", sa.String(32), nullable=True),
+    sa.Column("repeat_purchases", sa.Integer, nullable=True),
+    sa.Column("purchase_span_days", sa.Integer, nullable=True),
+    sa.Column("customer_age_days", sa.Integer, nullable=True),
+    sa.Column("mean_repeat_value", Money, nullable=True),
+    sa.Column("expected_purchases", sa.Float(precision=53), nullable=True),
+    sa.Column("p_alive", sa.Float(precision=53), nullable=True),
+    sa.Column("expected_value", Money, nullable=True),
+    sa.Column("email_sent", sa.Integer, nullable=True),
+    sa.Column("email_opens", sa.Integer, nullable=True),
+    sa.Column("email_clicks", sa.Integer, nullable=True),
+    sa.Column("open_rate", sa.Float(precision=53), nullable=True),
+    sa.Column("click_rate", sa.Float(precision=53), nullable=True),
+    sa.Column("purchases_per_month", sa.Float(precision=53), nullable=True),
+    sa.Column("days_since_interaction", sa.Integer, nullable=True),
+    sa.Column("gap_regularity", sa.Float(precision=53), nullable=True),
+    sa.Column("nps_last", sa.SmallInteger, nullable=True),
+    sa.Column("nps_group", sa.String(16), nullable=True),
+    sa.Column("csat_satisfied_share", sa.Float(precision=53), nullable=True),
+    sa.Column("ces_mean", sa.Float(precision=53), nullable=True),
+    sa.Column("horizon_days", sa.Integer, nullable=False),
+    sa.Column("discount_rate", sa.Float(precision=53), nullable=False),
+    sa.Column("window_days", sa.Integer, nullable=False),
+    info={"personal": "person_id"},
+    comment="Derived metrics (RFM, CLV, engagement, satisfaction) per person, one row per "
+    "person and day of computation; a second run the same day replaces that day's rows.",
+)
+
+
 def personal_tables() -> list[sa.Table]:
     """Tables that hold personal data, in an order safe for deleting."""
     return [t for t in metadata.sorted_tables if t.info.get("personal")]
+
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False, comment="current version"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+    comment="Segments by name, with the version in force.",
+)
+
+segment_versions = sa.Table(
+    "segment_versions",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", Json, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+    comment="Every saved definition of every segment; a changed definition adds a version.",
+)
+
+segment_members = sa.Table(
+    "segment_members",
+    metadata,
+    sa.Column("segment", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("entered_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="Who is in each segment since its last refresh (or real-time update).",
+)
+
+segment_changes = sa.Table(
+    "segment_changes",
+    metadata,
+    sa.Column("segment", sa.String(64), nullable=False, index=True),
+    sa.Column("person_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("change", sa.String(8), nullable=False, comment="entered or exited"),
+    sa.Column("changed_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="Who entered and who left each segment, and when.",
+)
+
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("definition", Json, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, comment="created, running or stopped"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=True, comment="first assignment"),
+    sa.Column("stopped_at", sa.DateTime, nullable=True),
+    info={"personal": None},
+    comment="Experiments by name with their definition (variants, metrics, window).",
+)
+
+experiment_assignments = sa.Table(
+    "experiment_assignments",
+    metadata,
+    sa.Column("experiment", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("variant", sa.String(64), nullable=False),
+    sa.Column("assigned_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="Who is in which variant of each experiment, and since when; never reassigned.",
+)

@@ -1,0 +1,274 @@
+"""Segment speed on DuckDB: size of a 5-condition segment, refresh of 50 segments, and
+in-memory evaluation of 50 segments for one person, against a plain count(*) baseline.
+
+    .venv/bin/python benchmarks/bench_segment.py --people 1000000
+
+People, traits (city, home store), derived metrics, events, orders, products and stores are
+generated in DuckDB SQL (range() and hash-based randomness), so generation is quick and the
+run is the same every time. Targets: the 5-condition size over 10,000,000 people under 2 s;
+a refresh of 50 segments over 1,000,000 people under 30 s; 50 evaluations in memory under 1 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from surmesure.config import get_settings
+from surmesure.domain.segments import SegmentDefinition
+from surmesure.segment import membership, repository
+from surmesure.segment.evaluate import Evaluator
+from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
+from surmesure.store import open_store, schema
+from surmesure.store.engine import Store
+
+NOW = datetime(2026, 3, 31, 12, 0)
+CITIES = ["Lyon", "Paris", "Marseille", "Lille", "Nantes", "Bordeaux", "Toulouse", "Nice"]
+SEGMENTS = ["Champions", "Loyal", "Potential", "At Risk", "Hibernating", "Lost"]
+CATEGORIES = ["shoes", "bags", "hats", "coats", "shirts", "belts", "socks", "scarves"]
+
+
+def rand(salt: str) -> str:
+    """A uniform number in [0, 1) from the row number ``i`` and a salt."""
+    return f"(hash(i, '{salt}') % 1000003) / 1000003.0"
+
+
+def _run_parameters() -> tuple[str, str]:
+    """Column list and values for the NOT NULL run parameters of derived_metrics."""
+    names = [
+        c.name
+        for c in schema.derived_metrics.columns
+        if not c.nullable and c.name not in ("person_id", "computed_on", "computed_at", "as_of")
+    ]
+    values = {"horizon_days": "365", "discount_rate": "0.1"}
+    return ", ".join(names), ", ".join(values.get(n, "30") for n in names)
+
+
+def generate(store: Store, people: int) -> None:
+    run_columns, run_values = _run_parameters()
+    cities = "[" + ", ".join(f"'{c}'" for c in CITIES) + "]"
+    rfm = "[" + ", ".join(f"'{c}'" for c in SEGMENTS) + "]"
+    categories = "[" + ", ".join(f"'{c}'" for c in CATEGORIES) + "]"
+    statements = [
+        "INSERT INTO people SELECT i, NULL, TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-01' "
+        f"FROM range(1, {people} + 1) t(i)",
+        "INSERT INTO stores SELECT 's' || i, 'store ' || i, NULL, NULL, 'FR', "
+        f"43.0 + 6.0 * {rand('lat')}, -1.0 + 8.0 * {rand('lon')}, TIMESTAMP '2026-01-01' "
+        "FROM range(0, 200) t(i)",
+        f"INSERT INTO products SELECT 'p' || i, NULL, ({categories})[1 + i % 8], 20.0, 'EUR', "
+        "TIMESTAMP '2026-01-01' FROM range(0, 500) t(i)",
+        "INSERT INTO traits SELECT 'k' || i, 'city', i, i, "
+        f"to_json(({cities})[1 + CAST(floor(8 * {rand('city')}) AS INTEGER)]), 'crm', "
+        f"TIMESTAMP '2024-04-01' + to_days(CAST(floor(720 * {rand('cat')}) AS INTEGER)), "
+        f"0.3 + 0.7 * {rand('crel')} FROM range(1, {people} + 1) t(i)",
+        "INSERT INTO traits SELECT 'w' || i, 'city', i, i, "
+        f"to_json(({cities})[1 + CAST(floor(8 * {rand('city2')}) AS INTEGER)]), 'web', "
+        f"TIMESTAMP '2025-04-01' + to_days(CAST(floor(360 * {rand('wat')}) AS INTEGER)), 0.5 "
+        f"FROM range(1, {people} + 1) t(i) WHERE {rand('second')} < 0.3",
+        "INSERT INTO traits SELECT 'k' || i, 'home_store_id', i, i, "
+        f"to_json('s' || CAST(floor(200 * {rand('home')}) AS INTEGER)), 'crm', "
+        f"TIMESTAMP '2025-01-01', 0.9 FROM range(1, {people} + 1) t(i)",
+        "INSERT INTO derived_metrics (person_id, computed_on, computed_at, as_of, recency_days, "
+        "frequency, monetary, r_score, f_score, m_score, rfm_segment, p_alive, expected_value, "
+        f"{run_columns}) SELECT i, DATE '2026-03-30', TIMESTAMP '2026-03-30 02:00', "
+        f"DATE '2026-03-30', CAST(floor(365 * {rand('rec')}) AS INTEGER), "
+        f"1 + CAST(floor(12 * {rand('freq')}) AS INTEGER), 1000.0 * {rand('mon')}, "
+        f"1 + CAST(floor(5 * {rand('r')}) AS INTEGER), "
+        f"1 + CAST(floor(5 * {rand('f')}) AS INTEGER), "
+        f"1 + CAST(floor(5 * {rand('m')}) AS INTEGER), "
+        f"({rfm})[1 + CAST(floor(6 * {rand('seg')}) AS INTEGER)], {rand('alive')}, "
+        f"500.0 * {rand('ev')}, {run_values} FROM range(1, {people} + 1) t(i)",
+        "INSERT INTO events (message_id, type, event, person_id, node_id, occurred_at, "
+        "received_at, properties, source) SELECT 'e' || i, 'track', "
+        f"CASE WHEN {rand('kind')} < 0.7 THEN 'Product Viewed' ELSE 'Added to Cart' END, "
+        f"1 + CAST(floor({people} * {rand('who')}) AS BIGINT), NULL, "
+        f"TIMESTAMP '2025-12-01' + to_seconds(CAST(floor(10368000 * {rand('when')}) AS BIGINT)), "
+        f"TIMESTAMP '2026-01-01', NULL, 'web' FROM range(0, {4 * people}) t(i)",
+        "INSERT INTO orders (order_id, person_id, node_id, ordered_at, is_return, total_amount, "
+        f"source) SELECT 'o' || i, 1 + CAST(floor({people} * {rand('buyer')}) AS BIGINT), NULL, "
+        f"TIMESTAMP '2025-10-01' + to_seconds(CAST(floor(15552000 * {rand('paid')}) AS BIGINT)), "
+        f"{rand('ret')} < 0.05, 10.0 + 190.0 * {rand('amount')}, 'pos' "
+        f"FROM range(0, {people}) t(i)",
+        "INSERT INTO order_lines SELECT 'o' || i, 0, "
+        f"'p' || CAST(floor(500 * {rand('prod')}) AS INTEGER), NULL, 1, 0, "
+        f"10.0 + 190.0 * {rand('amount')}, false FROM range(0, {people}) t(i)",
+    ]
+    with store.begin() as conn:
+        raw = store.raw_duckdb(conn)
+        for statement in statements:
+            raw.execute(statement)
+
+
+def five_conditions() -> SegmentDefinition:
+    return SegmentDefinition.model_validate(
+        {
+            "name": "five",
+            "where": {
+                "all": [
+                    {"trait": {"name": "city", "op": "eq", "value": "Lyon"}},
+                    {
+                        "metric": {
+                            "name": "rfm_segment",
+                            "op": "in",
+                            "value": ["Champions", "Loyal"],
+                        }
+                    },
+                    {"event": {"type": "track", "name": "Product Viewed", "within_days": 30}},
+                    {"purchase": {"category": "shoes", "within_days": 90}},
+                    {"near": {"lat": 45.76, "lon": 4.83, "radius_km": 300}},
+                ]
+            },
+        }
+    )
+
+
+def fifty() -> list[SegmentDefinition]:
+    """50 varied definitions: single conditions, pairs, nested and references."""
+    docs: list[dict[str, Any]] = []
+    for k, city in enumerate(CITIES):
+        docs.append(
+            {
+                "name": f"city_{k}",
+                "where": {
+                    "trait": {"name": "city", "op": "eq", "value": city, "min_reliability": 0.4}
+                },
+            }
+        )
+    for k, seg in enumerate(SEGMENTS):
+        docs.append(
+            {
+                "name": f"rfm_{k}",
+                "where": {"metric": {"name": "rfm_segment", "op": "eq", "value": seg}},
+            }
+        )
+    for k, days in enumerate((1, 7, 14, 30, 60, 90)):
+        docs.append(
+            {
+                "name": f"viewed_{k}",
+                "where": {
+                    "event": {"name": "Product Viewed", "within_days": days, "min_count": 1 + k % 3}
+                },
+            }
+        )
+    for k, cat in enumerate(CATEGORIES):
+        docs.append(
+            {"name": f"bought_{k}", "where": {"purchase": {"category": cat, "within_days": 180}}}
+        )
+    for k in range(6):
+        docs.append(
+            {"name": f"near_{k}", "where": {"near": {"store": f"s{k}", "radius_km": 50 + 25 * k}}}
+        )
+    for k in range(6):
+        docs.append(
+            {
+                "name": f"combo_{k}",
+                "where": {
+                    "all": [
+                        {"segment": f"city_{k}"},
+                        {"metric": {"name": "r_score", "op": "ge", "value": 1 + k % 5}},
+                        {"not": {"segment": f"viewed_{k}"}},
+                    ]
+                },
+            }
+        )
+    for k in range(6):
+        docs.append(
+            {
+                "name": f"mix_{k}",
+                "where": {
+                    "any": [
+                        {"segment": f"bought_{k}"},
+                        {
+                            "all": [
+                                {"segment": f"near_{k}"},
+                                {"bucket": {"salt": f"b{k}", "from": 0.0, "to": 0.5}},
+                            ]
+                        },
+                    ]
+                },
+            }
+        )
+    docs.append({"name": "five", "where": five_conditions().where.model_dump(by_alias=True)})
+    docs.append(
+        {"name": "alive", "where": {"metric": {"name": "p_alive", "op": "gt", "value": 0.8}}}
+    )
+    docs.append({"name": "dormant", "where": {"not": {"event": {"within_days": 60}}}})
+    docs.append({"name": "big", "where": {"purchase": {"min_amount": 150}}})
+    assert len(docs) == 50, len(docs)
+    return [SegmentDefinition.model_validate(d) for d in docs]
+
+
+def timed(label: str, func: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = func()
+    seconds = time.perf_counter() - start
+    print(f"{label:<52} {seconds:8.3f} s")
+    return seconds, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=1000, help="in-memory repetitions")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"duckdb:///{Path(tmp) / 'bench.duckdb'}")
+        timed(f"generate {args.people:,} people", lambda: generate(store, args.people))
+        with store.connect() as conn:
+            raw = store.raw_duckdb(conn)
+            counts = {
+                t: raw.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("people", "traits", "derived_metrics", "events", "orders")
+            }
+        print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+
+        def baseline() -> None:
+            with store.connect() as conn:
+                raw = store.raw_duckdb(conn)
+                for table in counts:
+                    raw.execute(f"SELECT count(*) FROM {table}").fetchone()
+
+        base, _ = timed("baseline: count(*) over the 5 tables", baseline)
+        definition = five_conditions()
+        size_s, size = timed(
+            "size of the 5-condition segment", lambda: membership.size(store, definition, NOW, {})
+        )
+        print(f"  members {size:,}; ratio to baseline {size_s / base:,.1f}x")
+        definitions = fifty()
+        for d in definitions:
+            repository.save(store, d, NOW)
+        first, done = timed(
+            "refresh 50 segments (first: everyone enters)",
+            lambda: membership.refresh(store, None, NOW),
+        )
+        print(f"  memberships {sum(r.members for r in done):,}; ratio {first / base:,.1f}x")
+        later = datetime(2026, 4, 3, 12, 0)
+        again, done = timed(
+            "refresh 50 segments (3 days later)", lambda: membership.refresh(store, None, later)
+        )
+        moved = sum(r.entered + r.exited for r in done)
+        print(f"  entered+exited {moved:,}; ratio {again / base:,.1f}x")
+        with store.connect() as conn:
+            catalog = repository.catalog(conn)
+            places = store_points(conn, stores_named(catalog.values()))
+            snapshot = load_snapshot(conn, 42, NOW, get_settings().trait_half_life_days, places)
+        names = sorted(catalog)
+        start = time.perf_counter()
+        hits = 0
+        for _ in range(args.runs):
+            evaluator = Evaluator(snapshot, NOW, catalog)
+            hits += sum(evaluator.segment(n) for n in names)
+        per_call = (time.perf_counter() - start) / args.runs
+        print(
+            f"{'in memory: 50 segments for one person':<52} {per_call * 1000:8.3f} ms "
+            f"({hits // args.runs} memberships; {len(snapshot.events)} events)"
+        )
+        store.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""``surmesure segment``: save, validate, size, preview, overlap and refresh segments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
+from surmesure.domain.segments import SegmentDefinition
+from surmesure.segment import membership, repository
+from surmesure.segment.definitions import check_references, load_file
+from surmesure.segment.reports import plot_overlap, preview
+from surmesure.store.engine import Store
+
+HELP = """Segments: named, versioned definitions of who belongs (YAML or JSON files).
+
+A definition has a `name`, a `description` and one condition under `where`: trait, metric,
+event, purchase, consent, near, segment, bucket, nested with all / any / not. Windows are
+[now - within_days, now], both ends included, in UTC.
+"""
+
+AtOption = typer.Option(
+    None,
+    "--at",
+    formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+    help="Evaluate as of this UTC time (default: now).",
+)
+
+
+def _now(at: datetime | None) -> datetime:
+    return at if at is not None else datetime.now(UTC).replace(tzinfo=None)
+
+
+def _resolve(store: Store, ref: str) -> SegmentDefinition:
+    """A file (checked against the saved segments) or the name of a saved segment."""
+    path = Path(ref)
+    with store.connect() as conn:
+        if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+            definition = load_file(path)
+            check_references(definition, repository.catalog(conn))
+            return definition
+        return repository.get(conn, ref)
+
+
+def register(app: typer.Typer) -> None:
+    segment = typer.Typer(help=HELP, no_args_is_help=True)
+    app.add_typer(segment, name="segment")
+
+    @segment.command("validate", help="Check a definition file; save nothing.")
+    @user_errors
+    def validate_command(file: Path, as_json: bool = JsonOption) -> None:
+        store = get_store()
+        definition = _resolve(store, str(file))
+        if as_json:
+            emit_json({"name": definition.name, "valid": True})
+        else:
+            console.print(f"[green]valid:[/] {definition.name}")
+
+    @segment.command("save", help="Validate a definition file and save it as a new version.")
+    @user_errors
+    def save_command(file: Path, as_json: bool = JsonOption) -> None:
+        store = get_store()
+        saved = repository.save(store, load_file(file), _now(None))
+        if as_json:
+            emit_json({"name": saved.name, "version": saved.version, "changed": saved.changed})
+        elif saved.changed:
+            console.print(f"[green]saved[/] {saved.name} version {saved.version}")
+        else:
+            console.print(f"{saved.name} unchanged (version {saved.version})")
+
+    @segment.command("size", help="How many people are in a segment (FILE or NAME).")
+    @user_errors
+    def size_command(ref: str, at: datetime | None = AtOption, as_json: bool = JsonOption) -> None:
+        store = get_store()
+        definition = _resolve(store, ref)
+        count = membership.size(store, definition, _now(at))
+        if as_json:
+            emit_json({"name": definition.name, "size": count})
+        else:
+            console.print(f"{definition.name}: [bold]{count:,}[/] people")
+
+    @segment.command("preview", help="A sample of members with the values that put them in.")
+    @user_errors
+    def preview_command(
+        name: str,
+        limit: int = typer.Option(20, "--limit", min=1, help="How many members to show."),
+        at: datetime | None = AtOption,
+        as_json: bool = JsonOption,
+    ) -> None:
+        store = get_store()
+        with store.connect() as conn:
+            catalog = repository.catalog(conn)
+        definition = _resolve(store, name)
+        rows = preview(store, definition, catalog, _now(at), limit)
+        if as_json:
+            emit_json({"name": definition.name, "members": rows})
+            return
+        table = Table(title=f"{definition.name}: first {len(rows)} members")
+        columns = list(rows[0]) if rows else ["person_id"]
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+        console.print(table)
+
+    @segment.command("overlap", help="Pairwise overlap of segments, as a table and a heatmap.")
+    @user_errors
+    def overlap_command(
+        names: list[str],
+        plot: Path | None = typer.Option(None, "--plot", help="Write a heatmap PNG here."),
+        at: datetime | None = AtOption,
+        as_json: bool = JsonOption,
+    ) -> None:
+        store = get_store()
+        definitions = [_resolve(store, n) for n in names]
+        labels = [d.name for d in definitions]
+        matrix = membership.overlap(store, definitions, _now(at))
+        if plot is not None:
+            plot_overlap(labels, matrix, plot)
+        if as_json:
+            emit_json({"segments": labels, "overlap": matrix, "plot": plot})
+            return
+        table = Table(title="overlap (people in both)")
+        table.add_column("")
+        for label in labels:
+            table.add_column(label, justify="right")
+        for label, row in zip(labels, matrix, strict=True):
+            table.add_row(label, *(f"{cell:,}" for cell in row))
+        console.print(table)
+        if plot is not None:
+            console.print(f"heatmap: {plot}")
+
+    @segment.command("refresh", help="Recompute memberships; record who entered and who left.")
+    @user_errors
+    def refresh_command(
+        names: list[str] | None = typer.Argument(None, help="Segments (default: all)."),
+        at: datetime | None = AtOption,
+        as_json: bool = JsonOption,
+    ) -> None:
+        store = get_store()
+        with store.connect() as conn:
+            total = len(names) if names else len(repository.catalog(conn))
+        with progress(quiet=as_json) as bar:
+            task = bar.add_task("refreshing segments", total=total)
+            results = membership.refresh(
+                store,
+                names,
+                _now(at),
+                on_done=lambda r: bar.update(task, advance=1, description=f"refreshed {r.name}"),
+            )
+        if as_json:
+            emit_json({"segments": [r.__dict__ for r in results]})
+            return
+        table = Table(title="refresh")
+        for column in ("segment", "members", "entered", "exited"):
+            table.add_column(column, justify="left" if column == "segment" else "right")
+        for r in results:
+            table.add_row(r.name, f"{r.members:,}", f"{r.entered:,}", f"{r.exited:,}")
+        console.print(table)

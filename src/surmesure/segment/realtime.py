@@ -1,0 +1,115 @@
+"""Real-time membership: after one person's event, re-evaluate in memory only the segments
+that event can change, and record who entered or exited at once.
+
+Which segments an event can change, by its kind:
+
+- an event of type ``track``, ``page``, ``screen``, ... : segments with an ``event`` condition
+  on that type (or on any type);
+- ``order`` (an order or a return was recorded): segments with a ``purchase`` condition;
+- ``identify`` also changes traits: segments with a ``trait`` or ``near`` condition too;
+
+and, through references, every segment that refers to one of those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.config import get_settings
+from surmesure.domain.segments import (
+    EventNode,
+    NearNode,
+    PurchaseNode,
+    SegmentDefinition,
+    TraitNode,
+    walk,
+)
+from surmesure.segment.definitions import references
+from surmesure.segment.evaluate import Evaluator
+from surmesure.segment.repository import catalog as saved_catalog
+from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
+from surmesure.store import schema
+from surmesure.store.engine import Store
+
+ORDER = "order"
+
+
+@dataclass(frozen=True)
+class Change:
+    segment: str
+    person_id: int
+    change: str  # entered or exited
+    at: datetime
+
+
+def depends_on(definition: SegmentDefinition, event_type: str) -> bool:
+    """Whether an event of ``event_type`` can change ``definition`` by itself (not through
+    references)."""
+    for _, leaf in walk(definition.where):
+        match leaf:
+            case EventNode(event=c) if event_type != ORDER and c.type in (None, event_type):
+                return True
+            case PurchaseNode() if event_type == ORDER:
+                return True
+            case TraitNode() | NearNode() if event_type == "identify":
+                return True
+    return False
+
+
+def affected(catalog: Mapping[str, SegmentDefinition], event_type: str) -> list[str]:
+    """Names of the segments an event of ``event_type`` can change, sorted."""
+    found = {name for name, d in catalog.items() if depends_on(d, event_type)}
+    grew = True
+    while grew:
+        more = {
+            name
+            for name, d in catalog.items()
+            if name not in found and any(ref in found for _, ref in references(d))
+        }
+        found |= more
+        grew = bool(more)
+    return sorted(found)
+
+
+def on_event(
+    store: Store, conn: Connection, person_id: int, event_type: str, now: datetime
+) -> list[Change]:
+    """Re-evaluate ``person_id``'s segments that an event of ``event_type`` can change, within
+    the caller's transaction ``conn``; update ``segment_members`` and record each change in
+    ``segment_changes`` at ``now`` (naive UTC). Returns the changes."""
+    catalog = saved_catalog(conn)
+    names = affected(catalog, event_type)
+    if not names:
+        return []
+    places = store_points(conn, stores_named(catalog[n] for n in names))
+    snapshot = load_snapshot(conn, person_id, now, get_settings().trait_half_life_days, places)
+    evaluator = Evaluator(snapshot, now, catalog)
+    m, ch = schema.segment_members, schema.segment_changes
+    held = {
+        str(r[0])
+        for r in conn.execute(
+            sa.select(m.c.segment).where(m.c.person_id == person_id, m.c.segment.in_(names))
+        )
+    }
+    changes = []
+    for name in names:
+        inside = evaluator.segment(name)
+        if inside == (name in held):
+            continue
+        if inside:
+            conn.execute(m.insert().values(segment=name, person_id=person_id, entered_at=now))
+        else:
+            conn.execute(m.delete().where(m.c.segment == name, m.c.person_id == person_id))
+        change = Change(name, person_id, "entered" if inside else "exited", now)
+        conn.execute(
+            ch.insert().values(
+                segment=name, person_id=person_id, change=change.change, changed_at=now
+            )
+        )
+        changes.append(change)
+    return changes

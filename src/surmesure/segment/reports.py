@@ -1,0 +1,85 @@
+"""What a marketer looks at: a sample of members with the values that put them in, and the
+overlap between segments as a heatmap."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from surmesure.config import get_settings
+from surmesure.domain.segments import MetricNode, SegmentDefinition, TraitNode, walk
+from surmesure.segment.definitions import closure
+from surmesure.segment.membership import members
+from surmesure.segment.snapshot import load_snapshot
+from surmesure.store.engine import Store
+
+
+def mentioned(
+    definition: SegmentDefinition, catalog: Mapping[str, SegmentDefinition]
+) -> tuple[list[str], list[str]]:
+    """Trait names and metric names the definition (and those it refers to) tests, sorted."""
+    traits: set[str] = set()
+    metrics: set[str] = set()
+    for d in closure(definition, catalog).values():
+        for _, leaf in walk(d.where):
+            if isinstance(leaf, TraitNode):
+                traits.add(leaf.trait.name)
+            elif isinstance(leaf, MetricNode):
+                metrics.add(leaf.metric.name)
+    return sorted(traits), sorted(metrics)
+
+
+def preview(
+    store: Store,
+    definition: SegmentDefinition,
+    catalog: Mapping[str, SegmentDefinition],
+    now: datetime,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` members (smallest ids first), each with the traits (value and effective
+    reliability) and metrics the definition mentions; ``None`` where the person has none."""
+    traits, metrics = mentioned(definition, catalog)
+    half_life = get_settings().trait_half_life_days
+    rows = []
+    with store.connect() as conn:
+        for pid in members(conn, store, definition, now, catalog, limit=limit):
+            snapshot = load_snapshot(conn, pid, now, half_life)
+            row: dict[str, Any] = {"person_id": pid}
+            for name in traits:
+                held = snapshot.traits.get(name)
+                row[f"trait.{name}"] = None if held is None else held.value
+                row[f"reliability.{name}"] = (
+                    None if held is None else round(held.effective_reliability, 3)
+                )
+            for name in metrics:
+                row[f"metric.{name}"] = snapshot.metrics.get(name)
+            rows.append(row)
+    return rows
+
+
+def plot_overlap(names: Sequence[str], matrix: Sequence[Sequence[int]], path: Path) -> Path:
+    """A heatmap of the share of each row's segment that is also in each column's segment."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shares = [[(cell / row[i]) if row[i] else 0.0 for cell in row] for i, row in enumerate(matrix)]
+    size = 1.2 + 0.9 * len(names)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(names)), labels=list(names), rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), labels=list(names))
+    for i, row in enumerate(matrix):
+        for j, cell in enumerate(row):
+            colour = "white" if shares[i][j] > 0.6 else "black"
+            ax.text(j, i, f"{cell:,}\n{shares[i][j]:.0%}", ha="center", va="center", color=colour)
+    ax.set_title("Segment overlap (share of the row's segment)")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

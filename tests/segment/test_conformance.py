@@ -1,0 +1,64 @@
+"""The conformance table: the SQL compiler and the in-memory evaluator give the same members,
+the expected ones, on DuckDB and on PostgreSQL, case by case."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from segment_world import load_world, utc
+
+from surmesure.domain.segments import SegmentDefinition
+from surmesure.segment.evaluate import evaluate
+from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
+from surmesure.segment.sql import members_query
+from surmesure.store import Store
+
+TABLE = orjson.loads((Path(__file__).parent / "cases" / "conformance.json").read_bytes())
+BY_WORLD: dict[str, list[dict[str, Any]]] = defaultdict(list)
+for _case in TABLE["cases"]:
+    BY_WORLD[_case["world"]].append(_case)
+
+
+def definitions(case: dict[str, Any]) -> tuple[SegmentDefinition, dict[str, SegmentDefinition]]:
+    name = "case_" + case["id"].replace("-", "_")
+    catalog = {d["name"]: SegmentDefinition.model_validate(d) for d in case.get("segments", [])}
+    return SegmentDefinition.model_validate({"name": name, "where": case["where"]}), catalog
+
+
+def test_table_is_versioned_and_large_enough() -> None:
+    assert TABLE["version"] == 1
+    ids = [c["id"] for c in TABLE["cases"]]
+    assert len(ids) >= 60
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("world", sorted(BY_WORLD))
+def test_both_interpreters_agree_with_the_table(store: Store, world: str) -> None:
+    persons = load_world(store, TABLE["worlds"][world])
+    half_life = float(TABLE["half_life_days"])
+    failures: list[str] = []
+    for case in BY_WORLD[world]:
+        definition, catalog = definitions(case)
+        now = utc(case["now"])
+        query = members_query(
+            definition, dialect=store.dialect, now=now, half_life_days=half_life, catalog=catalog
+        )
+        with store.connect() as conn:
+            by_sql = sorted(int(r[0]) for r in conn.execute(query))
+            places = store_points(conn, stores_named([definition, *catalog.values()]))
+            in_memory = [
+                pid
+                for pid in persons
+                if evaluate(
+                    definition, load_snapshot(conn, pid, now, half_life, places), now, catalog
+                )
+            ]
+        if by_sql != case["expected"] or in_memory != case["expected"]:
+            failures.append(
+                f"{case['id']}: expected {case['expected']}, sql {by_sql}, memory {in_memory}"
+            )
+    assert failures == []

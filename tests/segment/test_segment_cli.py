@@ -1,0 +1,95 @@
+"""``surmesure segment ...`` end to end on a DuckDB file holding the conformance base world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import typer
+from segment_world import load_world
+from typer.testing import CliRunner
+
+from surmesure.cli.segment import register
+from surmesure.config import get_settings
+from surmesure.store import open_store
+
+TABLE = orjson.loads((Path(__file__).parent / "cases" / "conformance.json").read_bytes())
+AT = "2026-03-31T12:00:00"
+runner = CliRunner()
+
+LYON = """
+name: lyon
+description: People in Lyon
+where:
+  trait: {name: city, op: eq, value: Lyon}
+"""
+VIEWERS = """
+name: lyon_viewers
+where:
+  all:
+    - segment: lyon
+    - event: {name: Product Viewed, within_days: 30}
+"""
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    url = f"duckdb:///{tmp_path / 'store.duckdb'}"
+    store = open_store(url)
+    load_world(store, TABLE["worlds"]["base"])
+    store.dispose()
+    monkeypatch.setenv("SURMESURE_DATABASE_URL", url)
+    monkeypatch.setenv("SURMESURE_TRAIT_HALF_LIFE_DAYS", str(TABLE["half_life_days"]))
+    get_settings.cache_clear()
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def run(app: typer.Typer, *args: str, code: int = 0) -> Any:
+    result = runner.invoke(app, ["segment", *args])
+    assert result.exit_code == code, result.output
+    return orjson.loads(result.stdout) if "--json" in args else result.output
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_save_size_preview_overlap_refresh(cli: typer.Typer, tmp_path: Path) -> None:
+    lyon = write(tmp_path, "lyon.yaml", LYON)
+    viewers = write(tmp_path, "viewers.yaml", VIEWERS)
+    refused = run(cli, "save", viewers, code=2)  # lyon is not saved yet
+    assert "where.all[0].segment" in refused and "fix:" in refused
+    assert run(cli, "save", lyon, "--json") == {"name": "lyon", "version": 1, "changed": True}
+    assert run(cli, "save", viewers, "--json")["version"] == 1
+    assert run(cli, "validate", viewers, "--json") == {"name": "lyon_viewers", "valid": True}
+    assert run(cli, "size", "lyon", "--at", AT, "--json") == {"name": "lyon", "size": 3}
+    assert run(cli, "size", viewers, "--at", AT, "--json")["size"] == 2
+    shown = run(cli, "preview", "lyon", "--limit", "2", "--at", AT, "--json")["members"]
+    assert [(m["person_id"], m["trait.city"]) for m in shown] == [(1, "Lyon"), (3, "Lyon")]
+    assert shown[1]["reliability.city"] < 0.4
+    plot = tmp_path / "overlap.png"
+    matrix = run(cli, "overlap", "lyon", "lyon_viewers", "--plot", str(plot), "--at", AT, "--json")
+    assert matrix["overlap"] == [[3, 2], [2, 2]]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    refreshed = run(cli, "refresh", "--at", AT, "--json")["segments"]
+    assert {r["name"]: r["entered"] for r in refreshed} == {"lyon": 3, "lyon_viewers": 2}
+    table = run(cli, "refresh", "lyon", "--at", AT)
+    assert "lyon" in table and "entered" in table
+
+
+def test_bad_definitions_are_refused_with_place_and_fix(cli: typer.Typer, tmp_path: Path) -> None:
+    bad = write(
+        tmp_path,
+        "bad.yaml",
+        "name: bad\nwhere:\n  all:\n    - metric: {name: rfm, op: eq, value: x}\n",
+    )
+    output = run(cli, "validate", bad, code=2)
+    assert "where.all[0].metric.name" in output and "rfm_segment" in output
+    output = run(cli, "size", "no_such_segment", code=2)
+    assert "no_such_segment" in output
