@@ -261,3 +261,26 @@ def test_health_and_openapi(store: Store) -> None:
         assert f"/v1/{path}" in spec["paths"]
     body = spec["paths"]["/v1/batch"]["post"]["requestBody"]["content"]["application/json"]
     assert "batch" in body["schema"]["properties"]
+
+
+def test_an_event_over_http_moves_its_person_into_a_segment_at_once(store: Store) -> None:
+    from surmesure.segment import repository
+    from surmesure.segment.definitions import parse
+
+    viewers = parse(
+        {
+            "name": "viewers",
+            "where": {"event": {"type": "track", "name": "Product Viewed", "min_count": 2}},
+        }
+    )
+    repository.save(store, viewers, datetime(2026, 1, 1))
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with serving(store) as (url, _):
+        one = httpx.post(f"{url}/v1/track", json=track("v-1", timestamp=now), auth=AUTH)
+        assert rows(store, "SELECT person_id FROM segment_members") == []
+        two = httpx.post(f"{url}/v1/track", json=track("v-2", timestamp=now), auth=AUTH)
+    assert one.status_code == two.status_code == 200
+    person = rows(store, "SELECT DISTINCT person_id FROM events")[0][0]
+    assert rows(store, "SELECT segment, person_id FROM segment_members") == [("viewers", person)]
+    changes = rows(store, "SELECT segment, person_id, change FROM segment_changes")
+    assert changes == [("viewers", person, "entered")]

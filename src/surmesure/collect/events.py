@@ -10,7 +10,9 @@ as the SDKs' batch files or a replay of a tracking plan). Inside the caller's tr
    ``anonymousId``, the e-mail and phone of an identify, an alias's ``previousId``): an identify
    or alias that names a known customer merges the device's anonymous person into them;
 3. inserts the events, and the traits of each identify as observations with their source,
-   time and the source's reliability.
+   time and the source's reliability;
+4. re-evaluates, for each person concerned, the segments that kind of event can change, and
+   records who entered or exited (:mod:`surmesure.segment.realtime`).
 
 Refused messages go to the quarantine (origin ``api`` or ``import``) with the reason.
 """
@@ -32,6 +34,7 @@ from surmesure.collect import quarantine, sink
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
+from surmesure.segment.realtime import on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.resolver import resolve
@@ -52,6 +55,7 @@ class Ingested:
     merges: int = 0
     conflicts: int = 0
     traits: int = 0
+    segment_changes: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     new_ids: set[str] = field(default_factory=set, repr=False)
     """The ``messageId`` of each new event (not reported)."""
@@ -143,6 +147,8 @@ def write_events(
             observed_at=[occurred[k] for k in with_traits],
             reliabilities=[reliability] * len(with_traits),
         )
+    happened = [(p, i.message.type) for p, i in zip(people, fresh, strict=True) if p is not None]
+    out.segment_changes = len(on_events(store, conn, happened, received_at))
     return out
 
 

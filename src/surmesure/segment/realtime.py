@@ -13,7 +13,7 @@ and, through references, every segment that refers to one of those.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -76,6 +76,29 @@ def affected(catalog: Mapping[str, SegmentDefinition], event_type: str) -> list[
     return sorted(found)
 
 
+def on_events(
+    store: Store, conn: Connection, happened: Iterable[tuple[int, str]], now: datetime
+) -> list[Change]:
+    """:func:`on_event` for each distinct ``(person_id, event_type)`` of a batch, reading the
+    saved segments once; nothing is evaluated when no segment depends on those event types
+    (the collector calls this on every commit)."""
+    pairs = sorted(set(happened))
+    if not pairs:
+        return []
+    catalog = saved_catalog(conn)
+    if not catalog:
+        return []
+    names_of = {kind: affected(catalog, kind) for kind in {k for _, k in pairs}}
+    by_person: dict[int, set[str]] = {}
+    for person_id, kind in pairs:
+        by_person.setdefault(person_id, set()).update(names_of[kind])
+    changes: list[Change] = []
+    for person_id, names in by_person.items():
+        if names:
+            changes += _evaluate(conn, catalog, person_id, sorted(names), now)
+    return changes
+
+
 def on_event(
     store: Store, conn: Connection, person_id: int, event_type: str, now: datetime
 ) -> list[Change]:
@@ -86,6 +109,16 @@ def on_event(
     names = affected(catalog, event_type)
     if not names:
         return []
+    return _evaluate(conn, catalog, person_id, names, now)
+
+
+def _evaluate(
+    conn: Connection,
+    catalog: Mapping[str, SegmentDefinition],
+    person_id: int,
+    names: list[str],
+    now: datetime,
+) -> list[Change]:
     places = store_points(conn, stores_named(catalog[n] for n in names))
     snapshot = load_snapshot(conn, person_id, now, get_settings().trait_half_life_days, places)
     evaluator = Evaluator(snapshot, now, catalog)
