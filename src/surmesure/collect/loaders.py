@@ -29,6 +29,7 @@ from surmesure.collect import sink
 from surmesure.collect.mapping import POSITION, Mapping
 from surmesure.collect.records import IDENTIFIER_FIELDS
 from surmesure.config import Settings
+from surmesure.segment.realtime import ORDER, on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -179,6 +180,11 @@ def load_orders(ctx: LoadContext, valid: pa.Table) -> Loaded:
     new_orders = _count(out, "orders", sink.write(ctx.store, ctx.conn, schema.orders, orders))
     if new_lines and new_orders < orders.num_rows:
         _recompute_totals(ctx, orders.column("order_id").to_pylist())
+    if new_lines:
+        buyers = {p for p in orders.column("person_id").to_pylist() if p is not None}
+        changes = on_events(ctx.store, ctx.conn, ((p, ORDER) for p in buyers), ctx.now)
+        if changes:
+            _count(out, "segment_changes", len(changes))
     products = _sql(
         ctx,
         f"""SELECT product_code,
