@@ -206,3 +206,10 @@ def test_cli_derive_and_export(runner: CliRunner, tmp_path: Path) -> None:
     assert "unknown file extension" in bad.output and "fix:" in bad.output
     refused = runner.invoke(app, ["derive", "--horizon-days", "-5"])
     assert refused.exit_code == 2 and "Horizon -5 days" in refused.output
+
+
+def test_empty_store_derives_nothing(store: Store) -> None:
+    result = derive(store, as_of=AS_OF, now=NOW)
+    assert (result.people, result.buyers, result.rows_written) == (0, 0, 0)
+    assert result.model is None and result.notes
+    assert set(result.segments.values()) == {0}

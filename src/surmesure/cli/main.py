@@ -7,6 +7,7 @@ import typer
 from surmesure.cli import (
     db,
     demo,
+    derive,
     experiment,
     experiments_store,
     generate,
@@ -40,6 +41,7 @@ for module in (
     experiments_store,
     uplift,
     segment,
+    derive,
 ):
     module.register(app)
 
