@@ -157,7 +157,9 @@ def print_summary(report: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("demo", help=HELP)
+    @app.command(
+        "demo", help=HELP, short_help="Generate the demo world, import it, and show what was built."
+    )
     @user_errors
     def demo_command(
         customers: int = typer.Option(50_000, "--customers", help="True customers."),

@@ -60,7 +60,11 @@ def print_result(result: DeriveResult) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("derive", help=HELP)
+    @app.command(
+        "derive",
+        help=HELP,
+        short_help="Compute RFM, CLV, engagement and satisfaction for every person.",
+    )
     @user_errors
     def derive_command(
         as_of: datetime | None = typer.Option(

@@ -123,7 +123,7 @@ HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    exp_app = typer.Typer(help="Experiments: analyze results.")
+    exp_app = typer.Typer(help="Experiments: define, assign, analyze and read results.")
     app.add_typer(exp_app, name="experiment")
 
     @exp_app.command("analyze", help=HELP)

@@ -67,7 +67,9 @@ def print_manifest(manifest: dict[str, Any], out: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("generate", help=HELP)
+    @app.command(
+        "generate", help=HELP, short_help="Write a seeded retail world as files ready to import."
+    )
     @user_errors
     def generate_command(
         customers: int = typer.Option(..., "--customers", help="True customers (at least 100)."),

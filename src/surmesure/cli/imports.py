@@ -73,7 +73,11 @@ def import_events(file: Path, source: str, as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("import", help=HELP)
+    @app.command(
+        "import",
+        help=HELP,
+        short_help="Import a file of customers, orders, products, ... or events.",
+    )
     @user_errors
     def import_command(
         kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}, events."),

@@ -16,7 +16,9 @@ write the file); PostgreSQL takes several."""
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("serve", help=HELP)
+    @app.command(
+        "serve", help=HELP, short_help="Serve the HTTP API (Segment-compatible collection)."
+    )
     @user_errors
     def serve_command(
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),

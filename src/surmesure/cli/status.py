@@ -92,7 +92,7 @@ HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("status", help=HELP)
+    @app.command("status", help=HELP, short_help="Report what the store holds.")
     @user_errors
     def status_command(as_json: bool = JsonOption) -> None:
         store = get_store()
