@@ -213,23 +213,26 @@ def _normalized(kind: str, field: str, value: object, region: str) -> str:
 
 
 def _identifiers(message: Message, region: str) -> tuple[tuple[str, str], ...]:
-    """Normalized ``(kind, value)`` identifiers; raises :class:`_BadIdentifier` naming the
-    field at fault."""
-    wanted: list[tuple[str, str, object]] = [
+    """Normalized ``(kind, value)`` identifiers, sorted; raises :class:`_BadIdentifier`
+    naming the field at fault. (The hot path of collection: plain ids skip the general
+    normalizer.)"""
+    ids: list[tuple[str, str]] = []
+    for kind, field, value in (
         ("customer_id", "userId", message.user_id),
         ("anonymous_id", "anonymousId", message.anonymous_id),
-    ]
-    if message.type == "alias":
-        wanted.append(("anonymous_id", "previousId", message.previous_id))
-    if message.type == "identify":
-        traits = message.traits or {}
-        wanted += [(kind, f"traits.{k}", traits.get(k)) for k, kind in IDENTIFIER_TRAITS.items()]
-    ids = {
-        (kind, _normalized(kind, field, value, region))
-        for kind, field, value in wanted
-        if value not in (None, "")
-    }
-    return tuple(sorted(ids))
+        ("anonymous_id", "previousId", message.previous_id if message.type == "alias" else None),
+    ):
+        if value is not None:
+            text = value.strip()
+            if not text:
+                raise _BadIdentifier(field, value, "empty identifier")
+            ids.append((kind, text))
+    if message.type == "identify" and message.traits:
+        for key, kind in IDENTIFIER_TRAITS.items():
+            value = message.traits.get(key)
+            if value not in (None, ""):
+                ids.append((kind, _normalized(kind, f"traits.{key}", value, region)))
+    return tuple(ids) if len(ids) < 2 else tuple(sorted(set(ids)))
 
 
 def validate_messages(
