@@ -11,10 +11,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
+from click.testing import Result
 
+from surmesure.config import get_settings
 from surmesure.store import Store, open_store, schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +37,28 @@ def dataset(relative: str) -> Path:
             pytest.fail(f"dataset {path} is missing and SURMESURE_REQUIRE_REAL_DATA=1")
         pytest.skip(f"dataset {path} not found")
     return path
+
+
+def invoke(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> Result:
+    """Run the ``surmesure`` command with ``args`` on the store at ``url``."""
+    from typer.testing import CliRunner
+
+    from surmesure.cli.main import app
+
+    monkeypatch.setenv("SURMESURE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+
+
+def invoke_json(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> dict[str, Any]:
+    """The JSON object a command prints with ``--json``; the command must succeed."""
+    result = invoke(monkeypatch, url, *args, "--json")
+    assert result.exit_code == 0, result.output
+    payload: dict[str, Any] = orjson.loads(result.stdout)
+    return payload
 
 
 @pytest.fixture(scope="session")

@@ -3,42 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import duckdb
-import orjson
 import pytest
 from import_helpers import write_file
-from typer.testing import CliRunner
 
-from conftest import dataset
-from surmesure.cli.main import app
+from conftest import dataset, invoke_json
 from surmesure.collect.importer import import_file
-from surmesure.config import get_settings
 from surmesure.store import Store
 from surmesure.store.status import collect_status
-
-runner = CliRunner()
-
-
-def _cli(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> dict[str, Any]:
-    monkeypatch.setenv("SURMESURE_DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
-        result = runner.invoke(app, [*args, "--json"])
-    finally:
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    payload: dict[str, Any] = orjson.loads(result.stdout)
-    return payload
 
 
 @pytest.mark.realdata
 def test_online_retail_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = dataset("online_retail_II/online_retail_II_2009_2010.csv.gz")
     url = f"duckdb:///{tmp_path / 'store.duckdb'}"
-    _cli(monkeypatch, url, "import", "orders", str(path), "--preset", "online-retail")
-    status = _cli(monkeypatch, url, "status")
+    invoke_json(monkeypatch, url, "import", "orders", str(path), "--preset", "online-retail")
+    status = invoke_json(monkeypatch, url, "status")
     with duckdb.connect() as con:
         raw = con.execute(
             "SELECT count(DISTINCT Invoice) FILTER (WHERE Invoice LIKE 'C%'), "

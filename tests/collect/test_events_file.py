@@ -7,11 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
-from surmesure.cli.main import app
+from conftest import invoke_json
 from surmesure.collect.events import ingest_file
-from surmesure.config import get_settings
 from surmesure.store import Store
 
 LINES = [
@@ -53,12 +51,6 @@ def test_a_file_is_stored_once_and_bad_lines_are_quarantined(store: Store, tmp_p
 
 def test_import_events_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path / "events.jsonl", [])
-    monkeypatch.setenv("SURMESURE_DATABASE_URL", f"duckdb:///{tmp_path / 'store.duckdb'}")
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["import", "events", str(path), "--json"])
-    finally:
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    report = orjson.loads(result.stdout)
+    url = f"duckdb:///{tmp_path / 'store.duckdb'}"
+    report = invoke_json(monkeypatch, url, "import", "events", str(path))
     assert (report["kind"], report["source"], report["accepted"]) == ("events", "web", 3)

@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
-from typer.testing import CliRunner
 from world_helpers import SMALL
 
-from surmesure.cli.main import app
-from surmesure.config import get_settings
-
-runner = CliRunner()
-
-
-def run(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> dict[str, Any]:
-    monkeypatch.setenv("SURMESURE_DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
-        result = runner.invoke(app, [*args, "--json"])
-    finally:
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    payload: dict[str, Any] = orjson.loads(result.stdout)
-    return payload
+from conftest import invoke, invoke_json
 
 
 def test_demo_builds_the_world_and_recovers_its_truth(
@@ -33,7 +15,7 @@ def test_demo_builds_the_world_and_recovers_its_truth(
 ) -> None:
     url = f"duckdb:///{tmp_path / 'store.duckdb'}"
     out = tmp_path / "world"
-    report = run(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))
+    report = invoke_json(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))
     assert report["generated"]["written"] is True
     assert report["people"]["identified"] == SMALL == report["truth"]["customers"]
     assert report["tables"]["orders"] == report["truth"]["orders"]
@@ -48,7 +30,7 @@ def test_demo_builds_the_world_and_recovers_its_truth(
     assert report["people"]["anonymous"] == report["truth"]["web"]["anonymous_devices"]
 
     # a second run keeps the files and adds no fact (reference data is upserted again)
-    again = run(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))
+    again = invoke_json(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))
     assert again["generated"] == {"written": False, "seconds": 0.0}
     assert again["people"] == report["people"]
     assert again["tables"] == report["tables"]
@@ -61,7 +43,7 @@ def test_demo_builds_the_world_and_recovers_its_truth(
 def test_generate_writes_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"duckdb:///{tmp_path / 'unused.duckdb'}"
     out = tmp_path / "world"
-    manifest = run(monkeypatch, url, "generate", "--customers", "500", "--out", str(out))
+    manifest = invoke_json(monkeypatch, url, "generate", "--customers", "500", "--out", str(out))
     assert manifest["folder"] == str(out)
     assert manifest["spec"]["customers"] == 500
     assert (out / "manifest.json").is_file()
@@ -71,7 +53,8 @@ def test_generate_writes_the_manifest(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not (tmp_path / "unused.duckdb").exists()
 
 
-def test_generate_refuses_a_tiny_world(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["generate", "--customers", "5", "--out", str(tmp_path)])
+def test_generate_refuses_a_tiny_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"duckdb:///{tmp_path / 'unused.duckdb'}"
+    result = invoke(monkeypatch, url, "generate", "--customers", "5", "--out", str(tmp_path))
     assert result.exit_code == 2
     assert "--customers" in result.output
