@@ -14,6 +14,7 @@ from surmesure.cli import (
     imports,
     person,
     quarantine,
+    recommend,
     segment,
     serve,
     status,
@@ -42,6 +43,7 @@ for module in (
     uplift,
     segment,
     derive,
+    recommend,
 ):
     module.register(app)
 

@@ -1,0 +1,1 @@
+"""Decide: content, offers, products and context for one person and placement, explained."""

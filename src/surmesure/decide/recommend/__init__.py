@@ -1,0 +1,1 @@
+"""Stock-aware product recommendations: co-purchase rules, popularity, guardrails."""

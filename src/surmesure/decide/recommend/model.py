@@ -1,0 +1,119 @@
+"""What recommendations rest on at one ``as_of``, computed once and kept in the process.
+
+A model holds the association rules, the popularity rankings and the catalogue. It is cached
+per (database, ``as_of``): for a past ``as_of`` it is rebuilt only when the orders or products
+before that date changed (a cheap fingerprint query checks); for "now" (``as_of=None``) it is
+rebuilt once it is older than :data:`NOW_TTL_SECONDS`, so a stream of new orders does not
+re-mine the rules on every call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.decide.recommend import popular
+from surmesure.decide.recommend.association import Rules, mine_rules
+from surmesure.store import schema
+from surmesure.store.engine import Store
+
+NOW_TTL_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class Product:
+    product_code: str
+    name: str | None
+    category: str | None
+    price: float | None
+
+
+@dataclass(frozen=True)
+class Model:
+    """Rules and rankings from the data before ``as_of`` (naive UTC)."""
+
+    as_of: datetime
+    rules: Rules
+    popular: tuple[str, ...]
+    seasonal: tuple[str, ...]
+    by_segment: Mapping[str, tuple[str, ...]]
+    products: Mapping[str, Product]
+    built_at: float = field(default_factory=time.monotonic)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def build(conn: Connection, as_of: datetime, *, top: int = 500) -> Model:
+    """Mine rules and rank products from the data before ``as_of``."""
+    p = schema.products
+    products = {
+        str(r.product_code): Product(
+            str(r.product_code), r.name, r.category, None if r.price is None else float(r.price)
+        )
+        for r in conn.execute(sa.select(p.c.product_code, p.c.name, p.c.category, p.c.price))
+    }
+    return Model(
+        as_of=as_of,
+        rules=mine_rules(conn, as_of),
+        popular=tuple(c for c, _ in popular.popular(conn, as_of, top=top)),
+        seasonal=tuple(c for c, _ in popular.seasonal(conn, as_of, top=top)),
+        by_segment={s: tuple(c) for s, c in popular.by_segment(conn, as_of).items()},
+        products=products,
+    )
+
+
+def fingerprint(conn: Connection, as_of: datetime) -> tuple[Any, ...]:
+    """Changes when orders before ``as_of`` or the catalogue change (counts and latest times)."""
+    row = conn.execute(
+        sa.text(
+            "SELECT (SELECT count(*) FROM orders WHERE ordered_at < :as_of), "
+            "(SELECT max(ordered_at) FROM orders WHERE ordered_at < :as_of), "
+            "(SELECT count(*) FROM order_lines), "
+            "(SELECT count(*) FROM products), (SELECT max(updated_at) FROM products), "
+            "(SELECT max(computed_at) FROM derived_metrics)"
+        ),
+        {"as_of": as_of},
+    ).one()
+    return tuple(row)
+
+
+_cache: dict[tuple[str, datetime | None], tuple[tuple[Any, ...] | None, Model]] = {}
+_lock = threading.Lock()
+
+
+def get_model(store: Store, conn: Connection, as_of: datetime | None) -> Model:
+    """The model for ``as_of`` (``None``: now), from the cache when still valid."""
+    key = (store.url, as_of)
+    with _lock:
+        cached = _cache.get(key)
+    if as_of is None:
+        if cached is not None and time.monotonic() - cached[1].built_at < NOW_TTL_SECONDS:
+            return cached[1]
+        model = build(conn, utcnow())
+        stamp = None
+    else:
+        stamp = fingerprint(conn, as_of)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        model = build(conn, as_of)
+    with _lock:
+        _cache[key] = (stamp, model)
+    return model
+
+
+def clear_cache() -> None:
+    """Forget every model and stock snapshot (after a bulk import, or between tests)."""
+    from surmesure.decide.recommend.inventory import clear_snapshots
+
+    clear_snapshots()
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,222 @@
+"""Recommendations for one person or for everyone: the Python API the CLI and the decision
+API call.
+
+A person gets complementary products to what they bought (co-purchase rules, see
+:mod:`~surmesure.decide.recommend.scoring`), fused with popularity in their RFM segment, then
+popularity overall (the same season last year first); an anonymous visitor gets popularity
+alone. Guardrails (:mod:`~surmesure.decide.recommend.guardrails`) apply to every item, and
+every item says why it is there. With ``as_of``, only orders, stock, traits and metrics
+before that instant count, so a recommendation can be replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from surmesure.decide.recommend import people
+from surmesure.decide.recommend.guardrails import (
+    Policy,
+    Stock,
+    allowed,
+    already_bought,
+    cap_per_category,
+    serving_stores,
+)
+from surmesure.decide.recommend.inventory import snapshot, stock_of
+from surmesure.decide.recommend.model import Model, get_model
+from surmesure.decide.recommend.scoring import (
+    Candidate,
+    Scoring,
+    complementary,
+    fuse,
+    prior_ranking,
+)
+from surmesure.errors import InvalidInput, NotFound
+from surmesure.store.engine import Store
+from surmesure.unify.profile import root_of
+
+SEGMENT, SEASON, POPULAR = "segment", "season", "popular"
+REASONS = {
+    SEGMENT: "popular in your segment",
+    SEASON: "popular this season",
+    POPULAR: "popular",
+}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended product, its score (higher is better, comparable within one list)
+    and why it is recommended."""
+
+    product_code: str
+    name: str | None
+    category: str | None
+    price: float | None
+    score: float
+    reason: str
+
+
+@contextmanager
+def _connection(store: Store, conn: Connection | None) -> Iterator[Connection]:
+    if conn is not None:
+        yield conn
+    else:
+        with store.connect() as own:
+            yield own
+
+
+def _check(k: int, per_category: int) -> None:
+    if k < 1:
+        raise InvalidInput(f"k={k} asks for no product.", hint="use k >= 1", field="k")
+    if per_category < 1:
+        raise InvalidInput(
+            f"per_category={per_category} allows no product.",
+            hint="use per_category >= 1",
+            field="per_category",
+        )
+
+
+def recommend(
+    store: Store,
+    person_id: int | None,
+    *,
+    k: int = 10,
+    as_of: datetime | None = None,
+    store_id: str | None = None,
+    exclude_categories: Sequence[str] = (),
+    per_category: int = 3,
+    conn: Connection | None = None,
+    policy: Policy | None = None,
+    scoring: Scoring | None = None,
+) -> list[Recommendation]:
+    """The top ``k`` products for ``person_id`` (``None``: an anonymous visitor), best first.
+    ``store_id`` is the store whose stock counts (default: the person's home store), besides
+    web stock. :class:`NotFound` when there is no such person."""
+    _check(k, per_category)
+    with _connection(store, conn) as c:
+        model = get_model(store, c, as_of)
+        data: people.PersonData | None = None
+        if person_id is not None:
+            root = root_of(c, person_id)
+            if root is None:
+                raise NotFound(
+                    f"There is no person {person_id}.",
+                    hint="name an existing person id, or None for an anonymous visitor",
+                    field="person_id",
+                )
+            data = people.person(c, root, model.as_of)
+        ranked = _ranked(model, data, scoring or Scoring())
+        stock = snapshot(store, c, as_of)
+    return pick(model, data, ranked, stock, k, store_id, exclude_categories, per_category, policy)
+
+
+def recommend_all(
+    store: Store,
+    *,
+    k: int = 10,
+    as_of: datetime | None = None,
+    exclude_categories: Sequence[str] = (),
+    per_category: int = 3,
+    policy: Policy | None = None,
+    scoring: Scoring | None = None,
+    on_start: Callable[[int], None] | None = None,
+    person_ids: Collection[int] | None = None,
+) -> Iterator[tuple[int, str | None, list[Recommendation]]]:
+    """``(person_id, customer_id, recommendations)`` for every identified person (or those of
+    ``person_ids``), by person id; data is read once up front. ``on_start(total)`` is told how
+    many people follow."""
+    _check(k, per_category)
+    with store.connect() as c:
+        model = get_model(store, c, as_of)
+        everyone = people.everyone(c, model.as_of)
+        if person_ids is not None:
+            wanted = set(person_ids)
+            everyone = {pid: d for pid, d in everyone.items() if pid in wanted}
+        customers = people.customer_ids(c)
+        stock = stock_of(c, None, as_of)
+    if on_start is not None:
+        on_start(len(everyone))
+    chosen = scoring or Scoring()
+    for pid, data in everyone.items():
+        ranked = _ranked(model, data, chosen)
+        yield (
+            pid,
+            customers.get(pid),
+            pick(model, data, ranked, stock, k, None, exclude_categories, per_category, policy),
+        )
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    associated: list[tuple[str, float, str]]
+    priors: list[tuple[str, str]]
+    scoring: Scoring
+
+
+def _ranked(model: Model, data: people.PersonData | None, scoring: Scoring) -> _Ranked:
+    associated = (
+        []
+        if data is None
+        else complementary(data.purchases, model.rules, model.as_of, scoring.history_half_life_days)
+    )
+    lists: list[tuple[str, Sequence[str]]] = []
+    if data is not None and data.segment is not None:
+        lists.append((SEGMENT, model.by_segment.get(data.segment, ())))
+    lists += [(SEASON, model.seasonal), (POPULAR, model.popular)]
+    return _Ranked(associated, prior_ranking(lists), scoring)
+
+
+def pick(
+    model: Model,
+    data: people.PersonData | None,
+    ranked: _Ranked,
+    stock: Stock,
+    k: int,
+    store_id: str | None,
+    exclude_categories: Sequence[str],
+    per_category: int,
+    policy: Policy | None,
+) -> list[Recommendation]:
+    """Guardrails applied to the ranked candidates, then the first ``k`` under the cap."""
+    chosen = policy or Policy()
+    products = model.products
+    banned = (
+        set() if data is None else already_bought(data.purchases, model.as_of, chosen, products)
+    )
+    stores = serving_stores(None if data is None else data.home_store, store_id)
+    excluded = frozenset(exclude_categories)
+
+    def keep(code: str) -> bool:
+        return allowed(
+            code, banned=banned, excluded=excluded, products=products, stock=stock, stores=stores
+        )
+
+    candidates = {
+        c.product_code: c for c in fuse(ranked.associated, ranked.priors, keep, ranked.scoring)
+    }
+    top = cap_per_category(candidates, products, per_category, k)
+    return [_recommendation(model, candidates[code]) for code in top]
+
+
+def _recommendation(model: Model, candidate: Candidate) -> Recommendation:
+    product = model.products.get(candidate.product_code)
+    if candidate.because_of is not None:
+        other = model.products.get(candidate.because_of)
+        reason = (
+            f"bought with {(other.name if other and other.name else None) or candidate.because_of}"
+        )
+    else:
+        reason = REASONS[candidate.prior or POPULAR]
+    return Recommendation(
+        product_code=candidate.product_code,
+        name=None if product is None else product.name,
+        category=None if product is None else product.category,
+        price=None if product is None else product.price,
+        score=candidate.score,
+        reason=reason,
+    )
