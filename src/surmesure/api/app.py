@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from surmesure import __version__
-from surmesure.api import collect, experiments
+from surmesure.api import collect, experiments, segments
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.errors import SurmesureError
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.include_router(collect.router)
     app.include_router(experiments.router)
+    app.include_router(segments.router)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> dict[str, str]:

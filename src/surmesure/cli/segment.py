@@ -1,7 +1,10 @@
-"""``surmesure segment``: save, validate, size, preview, overlap and refresh segments."""
+"""``surmesure segment``: save, validate, size, preview, overlap, refresh and discover
+segments."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,9 +13,9 @@ from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
 from surmesure.domain.segments import SegmentDefinition
-from surmesure.segment import membership, repository
+from surmesure.segment import discover, membership, repository
 from surmesure.segment.definitions import check_references, load_file
-from surmesure.segment.reports import plot_overlap, preview
+from surmesure.segment.reports import plot_centroids, plot_overlap, preview
 from surmesure.store.engine import Store
 
 HELP = """Segments: named, versioned definitions of who belongs (YAML or JSON files).
@@ -43,6 +46,11 @@ def _resolve(store: Store, ref: str) -> SegmentDefinition:
             check_references(definition, repository.catalog(conn))
             return definition
         return repository.get(conn, ref)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    yield
 
 
 def register(app: typer.Typer) -> None:
@@ -160,3 +168,35 @@ def register(app: typer.Typer) -> None:
         for r in results:
             table.add_row(r.name, f"{r.members:,}", f"{r.entered:,}", f"{r.exited:,}")
         console.print(table)
+
+    @segment.command("discover", help="Find segments by k-means on derived metrics.")
+    @user_errors
+    def discover_command(
+        k: int | None = typer.Option(None, "--k", help="Clusters (default: best of 2..8)."),
+        save: bool = typer.Option(False, "--save", help="Save the clusters as segments."),
+        prefix: str = typer.Option("cluster", "--prefix", help="Segment names: PREFIX_0, ..."),
+        plot: Path | None = typer.Option(None, "--plot", help="Write a centroid heatmap PNG."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        store = get_store()
+        with console.status("clustering", spinner="dots") if not as_json else _quiet():
+            found = discover.discover(store, k, prefix)
+        moved = discover.save(store, found, _now(None), prefix) if save else {}
+        if plot is not None:
+            rows = [[c.z[f] for f in found.features] for c in found.clusters]
+            plot_centroids(
+                [f"{c.name}: {c.label}" for c in found.clusters], found.features, rows, plot
+            )
+        if as_json:
+            emit_json({**found.payload(), "saved": save, "changes": moved, "plot": plot})
+            return
+        table = Table(title=f"k = {found.k}, silhouette {found.silhouette:.3f}")
+        for column in ("segment", "size", "what sets it apart"):
+            table.add_column(column, justify="right" if column == "size" else "left")
+        for c in found.clusters:
+            table.add_row(c.name, f"{c.size:,}", c.label)
+        console.print(table)
+        if save:
+            console.print(f"[green]saved[/] {len(found.clusters)} segments ({prefix}_*)")
+        if plot is not None:
+            console.print(f"heatmap: {plot}")

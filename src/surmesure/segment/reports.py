@@ -83,3 +83,30 @@ def plot_overlap(names: Sequence[str], matrix: Sequence[Sequence[int]], path: Pa
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_centroids(
+    labels: Sequence[str], features: Sequence[str], z: Sequence[Sequence[float]], path: Path
+) -> Path:
+    """A heatmap of the standardized centroid of each cluster (rows) on each feature."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    limit = max(1.0, max((abs(v) for row in z for v in row), default=1.0))
+    fig, ax = plt.subplots(figsize=(2.0 + 0.9 * len(features), 1.5 + 0.6 * len(labels)))
+    image = ax.imshow(z, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(len(features)), labels=list(features), rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels=list(labels))
+    for i, row in enumerate(z):
+        for j, value in enumerate(row):
+            colour = "white" if abs(value) > 0.6 * limit else "black"
+            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", color=colour)
+    ax.set_title("Discovered segments: centroids (z-scores)")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -9,6 +9,15 @@ Time: rows after ``now`` are ignored; windows are ``[now - within_days, now]``, 
 Traits are resolved in SQL as :mod:`surmesure.domain.traits` does: highest effective reliability
 ``reliability * 0.5 ** (age_days / half_life_days)`` (age clamped at 0), ties to the most recent,
 then to the smallest source.
+
+Speed without a change of meaning: a top-level ``all`` (segment references to an ``all``
+inlined) runs as a chain of materialized steps, the cheapest and most selective conditions
+first (purchases, consents, events, then metrics, traits, distances); each later condition is
+evaluated only for the persons still in, and its ranking of traits or metric rows is restricted
+to them. Without such a scope, a ranking is restricted to the persons holding at least one row
+that could satisfy the condition (the resolved row is one of a person's rows). "At least one
+event" and "at least one order" (no amount) are plain semi-joins, with no grouping.
+``fast=False`` compiles the plain plan, kept as the reference in the benchmark and the tests.
 """
 
 from __future__ import annotations
@@ -42,6 +51,9 @@ from surmesure.store import schema
 EARTH_RADIUS_KM = 6371.0088
 HOME_STORE_TRAIT = "home_store_id"
 
+Scope = sa.CTE | None
+"""Persons a condition is evaluated for (a CTE with ``person_id``), ``None`` for everyone."""
+
 
 @dataclass(frozen=True)
 class Compiler:
@@ -49,6 +61,9 @@ class Compiler:
     now: datetime
     half_life_days: float
     catalog: Catalog
+    fast: bool = True
+    """``False`` compiles the plain plan (every ranking over everyone, every count grouped):
+    the reference the benchmark and the tests compare the fast plan with."""
 
     @property
     def json(self) -> Json:
@@ -60,16 +75,20 @@ class Compiler:
     def since(self, within_days: int) -> ColumnElement[datetime]:
         return sa.literal(self.now - timedelta(days=within_days), sa.DateTime)
 
-    def condition(self, node: Condition, pid: ColumnElement[int]) -> ColumnElement[bool]:
+    def condition(
+        self, node: Condition, pid: ColumnElement[int], scope: Scope = None
+    ) -> ColumnElement[bool]:
+        """True for the persons ``pid`` matching ``node``; exact for every ``pid`` in
+        ``scope`` (the subqueries only look at the persons of ``scope``)."""
         match node:
             case AllNode(all=items):
-                return sa.and_(*(self.condition(item, pid) for item in items))
+                return sa.and_(*(self.condition(item, pid, scope) for item in items))
             case AnyNode(any=items):
-                return sa.or_(*(self.condition(item, pid) for item in items))
+                return sa.or_(*(self.condition(item, pid, scope) for item in items))
             case NotNode(not_=inner):
-                return sa.not_(self.condition(inner, pid))
+                return sa.not_(self.condition(inner, pid, scope))
             case TraitNode(trait=c):
-                resolved = self.trait(c.name)
+                resolved = self.trait(c.name, scope, None if c.op == "missing" else c)
                 held = sa.select(resolved.c.person_id).where(resolved.c.rn == 1)
                 if c.min_reliability is not None:
                     held = held.where(resolved.c.eff >= c.min_reliability)
@@ -79,32 +98,38 @@ class Compiler:
                     held = held.where(self.json.compare(resolved.c.value, c.op, c.value))
                 return pid.in_(held)
             case MetricNode(metric=c):
-                latest = self.metrics()
-                column = latest.c[c.name]
-                present = sa.select(latest.c.person_id).where(latest.c.rn == 1)
                 if c.op == "missing":
-                    return sa.not_(pid.in_(present.where(column.is_not(None))))
-                return pid.in_(present.where(compare(column, c.op, c.value)))
+                    latest = self.metrics(c.name, scope, None)
+                    present = latest.c.rn == 1, latest.c.value.is_not(None)
+                    return sa.not_(pid.in_(sa.select(latest.c.person_id).where(*present)))
+                test = compare(schema.derived_metrics.c[c.name], c.op, c.value)
+                latest = self.metrics(c.name, scope, test)
+                held = sa.select(latest.c.person_id).where(
+                    latest.c.rn == 1, compare(latest.c.value, c.op, c.value)
+                )
+                return pid.in_(held)
             case EventNode():
-                return self.events(node, pid)
+                return self.events(node, pid, scope)
             case PurchaseNode():
-                return pid.in_(self.purchases(node))
+                return pid.in_(self.purchases(node, scope))
             case ConsentNode(consent=c):
-                granted = pid.in_(self.consent(c.purpose, c.channel))
+                granted = pid.in_(self.consent(c.purpose, c.channel, scope))
                 return granted if c.granted else sa.not_(granted)
             case NearNode():
-                return pid.in_(self.near(node))
+                return pid.in_(self.near(node, scope))
             case SegmentNode(segment=name):
-                return self.condition(self.catalog[name].where, pid)
+                return self.condition(self.catalog[name].where, pid, scope)
             case BucketNode(bucket=b):
                 hashed = bucket_hash(self.dialect, b.salt, pid)
                 return sa.and_(hashed >= b.start * 2.0**32, hashed < b.end * 2.0**32)
             case _:
                 assert_never(node)
 
-    def trait(self, name: str) -> sa.Subquery:
+    def trait(self, name: str, scope: Scope, wanted: Any = None) -> sa.Subquery:
         """Observations of trait ``name`` ranked per person (columns person_id, value, eff,
-        rn): the row with ``rn = 1`` is the resolved value."""
+        rn): the row with ``rn = 1`` is the resolved value. Only persons of ``scope`` are
+        ranked; with no scope and a condition ``wanted`` (a TraitCondition, or a predicate on
+        the value), only persons with an observation that could satisfy it."""
         t = schema.traits
         age_days = sa.func.greatest(
             sa.cast(sa.extract("epoch", self.at() - t.c.observed_at), sa.Float(precision=53))
@@ -112,35 +137,55 @@ class Compiler:
             0.0,
         )
         eff = t.c.reliability * sa.func.power(0.5, age_days / self.half_life_days)
+        valid = [
+            t.c.name == name,
+            t.c.person_id.is_not(None),
+            sa.not_(self.json.is_null(t.c.value)),
+            t.c.observed_at <= self.at(),
+        ]
+        where = list(valid)
+        if scope is not None:
+            where.append(t.c.person_id.in_(sa.select(scope.c.person_id)))
+        elif wanted is not None and self.fast:
+            could = [*valid]
+            if isinstance(wanted, ColumnElement):
+                could.append(wanted)
+            else:
+                if wanted.min_reliability is not None:
+                    could.append(eff >= wanted.min_reliability)
+                if wanted.op != "exists":
+                    could.append(self.json.compare(t.c.value, wanted.op, wanted.value))
+            where.append(t.c.person_id.in_(sa.select(t.c.person_id).where(*could)))
+        rn = sa.func.row_number().over(
+            partition_by=t.c.person_id,
+            order_by=(eff.desc(), t.c.observed_at.desc(), t.c.source.asc()),
+        )
         return (
-            sa.select(
-                t.c.person_id,
-                t.c.value,
-                eff.label("eff"),
-                sa.func.row_number()
-                .over(
-                    partition_by=t.c.person_id,
-                    order_by=(eff.desc(), t.c.observed_at.desc(), t.c.source.asc()),
-                )
-                .label("rn"),
-            )
-            .where(
-                t.c.name == name,
-                t.c.person_id.is_not(None),
-                sa.not_(self.json.is_null(t.c.value)),
-                t.c.observed_at <= self.at(),
-            )
+            sa.select(t.c.person_id, t.c.value, eff.label("eff"), rn.label("rn"))
+            .where(*where)
             .subquery()
         )
 
-    def metrics(self) -> sa.Subquery:
+    def metrics(self, name: str, scope: Scope, wanted: Any) -> sa.Subquery:
+        """Rows of derived_metrics ranked per person, latest first (person_id, value of column
+        ``name``, rn); restricted like :meth:`trait`."""
         m = schema.derived_metrics
         rn = sa.func.row_number().over(
             partition_by=m.c.person_id, order_by=(m.c.computed_on.desc(), m.c.computed_at.desc())
         )
-        return sa.select(m, rn.label("rn")).where(m.c.computed_at <= self.at()).subquery()
+        where = [m.c.computed_at <= self.at()]
+        if scope is not None:
+            where.append(m.c.person_id.in_(sa.select(scope.c.person_id)))
+        elif wanted is not None and self.fast:
+            could = sa.select(m.c.person_id).where(m.c.computed_at <= self.at(), wanted)
+            where.append(m.c.person_id.in_(could))
+        return (
+            sa.select(m.c.person_id, m.c[name].label("value"), rn.label("rn"))
+            .where(*where)
+            .subquery()
+        )
 
-    def events(self, node: EventNode, pid: ColumnElement[int]) -> ColumnElement[bool]:
+    def events(self, node: EventNode, pid: ColumnElement[int], scope: Scope) -> ColumnElement[bool]:
         c, e = node.event, schema.events
         where = [e.c.person_id.is_not(None), e.c.occurred_at <= self.at()]
         if c.within_days is not None:
@@ -151,20 +196,27 @@ class Compiler:
             where.append(e.c.event == c.name)
         for key, value in sorted(c.properties.items()):
             where.append(self.json.compare(self.json.key(e.c.properties, key), "eq", value))
-        grouped = sa.select(e.c.person_id).where(*where).group_by(e.c.person_id)
+        if scope is not None:
+            where.append(e.c.person_id.in_(sa.select(scope.c.person_id)))
+        performed = sa.select(e.c.person_id).where(*where)
         count = sa.func.count()
         if c.min_count <= 0:
             if c.max_count is None:
                 return sa.true()
-            return sa.not_(pid.in_(grouped.having(count > c.max_count)))
+            return sa.not_(pid.in_(performed.group_by(e.c.person_id).having(count > c.max_count)))
+        if c.min_count == 1 and c.max_count is None and self.fast:
+            return pid.in_(performed)
         having = [count >= c.min_count]
         if c.max_count is not None:
             having.append(count <= c.max_count)
-        return pid.in_(grouped.having(*having))
+        return pid.in_(performed.group_by(e.c.person_id).having(*having))
 
-    def purchases(self, node: PurchaseNode) -> sa.Select[Any]:
+    def purchases(self, node: PurchaseNode, scope: Scope) -> sa.Select[Any]:
         c, o = node.purchase, schema.orders
         where = [o.c.person_id.is_not(None), sa.not_(o.c.is_return), o.c.ordered_at <= self.at()]
+        grouped = c.min_amount is not None or c.min_count > 1 or not self.fast
+        if scope is not None:
+            where.append(o.c.person_id.in_(sa.select(scope.c.person_id)))
         if c.within_days is not None:
             where.append(o.c.ordered_at >= self.since(c.within_days))
         if c.product is None and c.category is None:
@@ -182,47 +234,49 @@ class Compiler:
             query = sa.select(o.c.person_id).select_from(joined).where(*where)
             having = [sa.func.count(sa.distinct(o.c.order_id)) >= c.min_count]
             amount = sa.func.sum(lines.c.amount)
+        if not grouped:
+            return query  # one order is enough: a semi-join, no grouping
         if c.min_amount is not None:
             having.append(amount >= c.min_amount)
         return query.group_by(o.c.person_id).having(*having)
 
-    def consent(self, purpose: str, channel: str) -> sa.Select[Any]:
+    def consent(self, purpose: str, channel: str, scope: Scope) -> sa.Select[Any]:
         """Persons whose latest consent (up to ``now``) for purpose and channel is granted."""
         k = schema.consents
         rn = sa.func.row_number().over(
             partition_by=k.c.person_id, order_by=(k.c.recorded_at.desc(), k.c.consent_id.desc())
         )
-        latest = (
-            sa.select(k.c.person_id, k.c.granted, rn.label("rn"))
-            .where(
-                k.c.person_id.is_not(None),
-                k.c.purpose == purpose,
-                k.c.channel == channel,
-                k.c.recorded_at <= self.at(),
-            )
-            .subquery()
-        )
+        where = [
+            k.c.person_id.is_not(None),
+            k.c.purpose == purpose,
+            k.c.channel == channel,
+            k.c.recorded_at <= self.at(),
+        ]
+        if scope is not None:
+            where.append(k.c.person_id.in_(sa.select(scope.c.person_id)))
+        latest = sa.select(k.c.person_id, k.c.granted, rn.label("rn")).where(*where).subquery()
         return sa.select(latest.c.person_id).where(latest.c.rn == 1, latest.c.granted)
 
-    def near(self, node: NearNode) -> sa.Select[Any]:
+    def near(self, node: NearNode, scope: Scope) -> sa.Select[Any]:
         c = node.near
-        home = self.trait(HOME_STORE_TRAIT)
         s = schema.stores.alias("home_store")
-        home_id = self.json.as_kind(home.c.value, "string")
-        query = (
-            sa.select(home.c.person_id)
-            .select_from(home.join(s, s.c.store_id == home_id))
-            .where(home.c.rn == 1, s.c.latitude.is_not(None), s.c.longitude.is_not(None))
-        )
         if c.store is not None:
             target = schema.stores.alias("target_store")
-            query = query.join(target, target.c.store_id == c.store)
-            lat: Any = target.c.latitude
-            lon: Any = target.c.longitude
-            query = query.where(lat.is_not(None), lon.is_not(None))
+            lat: Any = sa.select(target.c.latitude).where(target.c.store_id == c.store)
+            lon: Any = sa.select(target.c.longitude).where(target.c.store_id == c.store)
+            lat, lon = lat.scalar_subquery(), lon.scalar_subquery()
         else:
             lat, lon = sa.literal(c.lat, sa.Float(precision=53)), sa.literal(c.lon)
-        return query.where(haversine_km(s.c.latitude, s.c.longitude, lat, lon) <= c.radius_km)
+        close = sa.select(s.c.store_id).where(
+            s.c.latitude.is_not(None),
+            s.c.longitude.is_not(None),
+            haversine_km(s.c.latitude, s.c.longitude, lat, lon) <= c.radius_km,
+        )
+        at_close = self.json.as_kind(schema.traits.c.value, "string").in_(close)
+        home = self.trait(HOME_STORE_TRAIT, scope, at_close)
+        return sa.select(home.c.person_id).where(
+            home.c.rn == 1, self.json.as_kind(home.c.value, "string").in_(close)
+        )
 
 
 def haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> ColumnElement[float]:
@@ -240,10 +294,49 @@ def members_query(
     now: datetime,
     half_life_days: float,
     catalog: Catalog,
+    fast: bool = True,
 ) -> sa.Select[Any]:
-    """``SELECT person_id`` of the current persons (``merged_into IS NULL``) in the segment."""
-    compiler = Compiler(dialect, now, half_life_days, closure(definition, catalog))
+    """``SELECT person_id`` of the current persons (``merged_into IS NULL``) in the segment
+    (``fast=False``: the plain plan, same members)."""
+    compiler = Compiler(dialect, now, half_life_days, closure(definition, catalog), fast)
     people = schema.people
-    return sa.select(people.c.person_id).where(
-        people.c.merged_into.is_(None), compiler.condition(definition.where, people.c.person_id)
-    )
+    current = sa.select(people.c.person_id).where(people.c.merged_into.is_(None))
+    items = sorted(conjuncts(definition.where, compiler.catalog), key=cost)
+    if not fast:
+        items = [definition.where]
+    if len(items) == 1:
+        return current.where(compiler.condition(items[0], people.c.person_id))
+    scope = current.where(compiler.condition(items[0], people.c.person_id))
+    for item in items[1:]:
+        step = scope.cte().prefix_with("MATERIALIZED")
+        scope = sa.select(step.c.person_id).where(compiler.condition(item, step.c.person_id, step))
+    return scope
+
+
+def conjuncts(node: Condition, catalog: Catalog) -> list[Condition]:
+    """The conditions a person must all meet: nested ``all`` and references to an ``all``
+    flattened."""
+    match node:
+        case AllNode(all=items):
+            return [leaf for item in items for leaf in conjuncts(item, catalog)]
+        case SegmentNode(segment=name) if isinstance(catalog[name].where, AllNode):
+            return conjuncts(catalog[name].where, catalog)
+    return [node]
+
+
+_COST: dict[type, int] = {
+    PurchaseNode: 1,
+    ConsentNode: 2,
+    EventNode: 3,
+    MetricNode: 4,
+    TraitNode: 5,
+    NearNode: 6,
+}
+
+
+def cost(node: Condition) -> int:
+    """Order of evaluation in a chain: selective scans first, rankings and nesting last
+    (a bucket, a plain expression, goes with the first step)."""
+    if isinstance(node, BucketNode):
+        return 0
+    return _COST.get(type(node), 7)
