@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     commit_max_events: int = Field(
         default=20_000, gt=0, description="Most events the event writer puts in one commit."
     )
+    templates_dir: Path = Field(
+        default=Path("templates"),
+        description="Folder of content templates (the shipped examples when it does not exist).",
+    )
+    secret_key: str = Field(
+        default="surmesure-dev-secret-change-me",
+        description="Secret that signs personal page links; set your own in production.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL of personal page links."
+    )
+    decision_log_days: int = Field(default=90, gt=0, description="Days /why looks back.")
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"), description="Folder of the public datasets."
     )

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from surmesure import __version__
-from surmesure.api import collect, experiments, segments
+from surmesure.api import collect, decide, experiments, pages, segments
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.errors import SurmesureError
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(collect.router)
     app.include_router(experiments.router)
     app.include_router(segments.router)
+    app.include_router(decide.router)
+    app.include_router(pages.router)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> dict[str, str]:

@@ -15,6 +15,7 @@ from surmesure.cli import (
     person,
     quarantine,
     recommend,
+    render,
     segment,
     serve,
     status,
@@ -44,6 +45,7 @@ for module in (
     segment,
     derive,
     recommend,
+    render,
 ):
     module.register(app)
 

@@ -1,0 +1,396 @@
+"""Personalized content and the decision API.
+
+1. Rendering: the shipped 3-variant e-mail template (``welcome_email``) rendered for N profiles
+   synthesized in memory (default 1,000,000): compiled once, each render choosing the variant
+   (stored segment, in-memory rule, default), resolving the personal fields against their
+   reliability threshold, formatting money with Babel in the sandbox and building the
+   explanation. Target: at least 20,000 renders/s. Baseline in the same run: the same variant
+   bodies rendered by a plain (not sandboxed) Jinja2 environment with ready-made values,
+   which is the floor of what any template engine call costs here.
+
+2. ``POST /v1/decide``: the server runs in its own process (one uvicorn worker) on a
+   demo-like store (``surmesure demo --customers N``, DuckDB); an asyncio httpx load
+   generator sends requests at a fixed rate (open loop, default 1,000 req/s) for known
+   customers, anonymous visitors and unknown ids, and reports p50/p99 latency and the rate
+   served; then a closed loop (C clients) measures the most it serves. Goal: p99 < 10 ms at
+   1,000 req/s. Baseline in the same run: ``GET /health`` at the same rate (HTTP and the event
+   loop, no decision).
+
+    python benchmarks/bench_decide.py [--people 1000000] [--customers 5000] [--rate 1000]
+        [--seconds 10] [--clients 32] [--products 4] [--postgres [URL]] [--skip-render]
+        [--skip-api] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from jinja2 import Environment
+
+from surmesure.decide.content import Audience, Known, render
+from surmesure.decide.library import EXAMPLES, Library
+from surmesure.segment.evaluate import Snapshot
+
+WRITE_KEY = "bench-key"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+NOW = datetime(2026, 3, 10, 17, 30)
+FIRST = ["Marie", "Jean", "Léa", "Hugo", "Chloé", "Louis", "Emma", "Lucas", "Inès", "Paul"]
+CITIES = ["Paris", "Lyon", "Marseille", "Lille", "Nantes", "Rennes", "Nice", "Dijon"]
+SOURCES = [("crm", 0.9), ("web", 0.6), ("partner", 0.5), ("inferred", 0.4)]
+PRODUCTS = [
+    {"name": "Chemise en lin", "price": 49.9},
+    {"name": "Mug", "price": 9.5},
+    {"name": "Sac cabas", "price": 35.0},
+    {"name": "Foulard", "price": 19.99},
+]
+
+
+def synthesize(n: int, seed: int = 7) -> list[Audience]:
+    """``n`` profiles: a first name from a source of random reliability (some missing), a city,
+    a third of them loyal customers, a sixth opted out, an order frequency (the derived metric
+    the ``newcomer`` rule reads)."""
+    rng = random.Random(seed)
+    people = []
+    for i in range(n):
+        traits: dict[str, Known] = {}
+        if rng.random() < 0.85:
+            source, reliability = rng.choice(SOURCES)
+            traits["first_name"] = Known(rng.choice(FIRST), source, reliability)
+        if rng.random() < 0.7:
+            traits["city"] = Known(rng.choice(CITIES), "crm", 0.8)
+        people.append(
+            Audience(
+                person_id=i + 1,
+                traits=traits,
+                segments=frozenset({"loyal_customers"}) if i % 3 == 0 else frozenset(),
+                opted_out=i % 6 == 5,
+                snapshot=Snapshot(person_id=i + 1, metrics={"frequency": rng.randint(0, 6)}),
+            )
+        )
+    return people
+
+
+def bench_render(n: int) -> dict[str, Any]:
+    compiled = Library(EXAMPLES).named("welcome_email")
+    people = synthesize(n)
+    context = {"season": "spring", "part_of_day": "evening"}
+    products = PRODUCTS[:2]
+    variants: dict[str, int] = {}
+    start = time.perf_counter()
+    for audience in people:
+        out = render(compiled, audience, now=NOW, context=context, products=products)
+        variants[out.variant] = variants.get(out.variant, 0) + 1
+    seconds = time.perf_counter() - start
+
+    plain = Environment(trim_blocks=True, lstrip_blocks=True)
+    plain.filters["money"] = lambda v, c="EUR": f"{v:,.2f} €"
+    bodies = [plain.from_string(v.body) for v in compiled.definition.variants]
+    values = {"person": {"first_name": "Marie", "city": "Lyon"}, "context": context,
+              "products": products, "currency": "EUR"}  # fmt: skip
+    base_n = min(n, 200_000)
+    start = time.perf_counter()
+    for i in range(base_n):
+        bodies[i % 3].render(values)
+    base_seconds = time.perf_counter() - start
+    rate, base_rate = n / seconds, base_n / base_seconds
+    return {
+        "people": n,
+        "seconds": round(seconds, 2),
+        "renders_per_s": round(rate),
+        "variants": variants,
+        "plain_jinja_renders_per_s": round(base_rate),
+        "ratio_to_plain_jinja": round(rate / base_rate, 3),
+        "target_renders_per_s": 20_000,
+        "meets_target": rate >= 20_000,
+    }
+
+
+# -- the API -----------------------------------------------------------------------------------
+
+
+def serve(url: str, port: int) -> None:
+    """The server process: the API with the decision and page routes, on ``url``."""
+    import uvicorn
+
+    from surmesure.api import decide as decide_api
+    from surmesure.api import pages as pages_api
+    from surmesure.api.app import create_app
+    from surmesure.config import Settings
+    from surmesure.store import open_store
+
+    store = open_store(url)
+    app = create_app(Settings(database_url=url, write_keys={WRITE_KEY: "web"}), store)
+    app.include_router(decide_api.router)
+    app.include_router(pages_api.router)
+    app.state.templates = Library(EXAMPLES)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def build_store(folder: Path, customers: int, url: str) -> tuple[list[str], list[str]]:
+    env = {**os.environ, "SURMESURE_DATABASE_URL": url}
+    command = [sys.executable, "-m", "surmesure.cli.main", "demo", "--customers", str(customers),
+               "--out", str(folder / "demo"), "--json"]  # fmt: skip
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    import sqlalchemy as sa
+
+    from surmesure.store import open_store, schema
+
+    store = open_store(url)
+    ident = schema.identifiers
+    with store.connect() as conn:
+        kinds = {}
+        for kind in ("customer_id", "anonymous_id"):
+            kinds[kind] = [
+                str(r[0])
+                for r in conn.execute(
+                    sa.select(ident.c.value).where(ident.c.kind == kind).limit(5_000)
+                )
+            ]
+    store.dispose()
+    return kinds["customer_id"], kinds["anonymous_id"]
+
+
+def bodies(customers: list[str], visitors: list[str], count: int, products: int) -> list[bytes]:
+    rng = random.Random(11)
+    out = []
+    placements = ["email_weekly", "home_banner", "home_banner", "personal_page"]
+    for i in range(count):
+        roll = rng.random()
+        body: dict[str, Any] = {
+            "placement": placements[i % 4],
+            "context": {"device": "mobile"},
+            "products": products,
+        }
+        if roll < 0.7 and customers:
+            body["customer_id"] = rng.choice(customers)
+        elif roll < 0.95 and visitors:
+            body["anonymousId"] = rng.choice(visitors)
+        else:
+            body["anonymousId"] = f"never-seen-{i}"
+        out.append(orjson.dumps(body))
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def open_loop(
+    base: str,
+    path: str,
+    payloads: list[bytes] | None,
+    rate: float,
+    seconds: float,
+    connections: int = 64,
+) -> dict[str, Any]:
+    """Requests scheduled at a fixed rate, sent over at most ``connections`` connections.
+    A latency runs from the scheduled time (a request that had to wait for a free connection
+    counts its wait), so a server that falls behind shows it. Requests not sent within three
+    times the planned duration are counted as dropped."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+    sent_count = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(
+        base_url=base, limits=limits, timeout=30, auth=(WRITE_KEY, "")
+    ) as client:
+        start = time.perf_counter()
+        give_up = start + 3 * seconds
+
+        async def worker() -> None:
+            nonlocal errors, sent_count
+            while sent_count < total:
+                i = sent_count
+                sent_count += 1
+                scheduled = start + i / rate
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif time.perf_counter() > give_up:
+                    return
+                try:
+                    if payloads is None:
+                        response = await client.get(path)
+                    else:
+                        body = payloads[i % len(payloads)]
+                        response = await client.post(path, content=body, headers=headers)
+                    errors += response.status_code != 200
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append(time.perf_counter() - scheduled)
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - start
+    return {
+        "requests": len(latencies),
+        "dropped": total - len(latencies),
+        "errors": errors,
+        "offered_rate": rate,
+        "served_rate": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1e3, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1e3, 2),
+    }
+
+
+async def closed_loop(
+    base: str, payloads: list[bytes], clients: int, seconds: float
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=base, timeout=30, auth=(WRITE_KEY, "")) as client:
+
+        async def worker(k: int) -> None:
+            i = k
+            while time.perf_counter() < stop:
+                sent = time.perf_counter()
+                await client.post(
+                    "/v1/decide", content=payloads[i % len(payloads)], headers=headers
+                )
+                latencies.append(time.perf_counter() - sent)
+                i += clients
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(clients)))
+        elapsed = time.perf_counter() - start
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "throughput_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1e3, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1e3, 2),
+    }
+
+
+@contextmanager
+def database(folder: Path, postgres: str | None) -> Iterator[str]:
+    """A DuckDB file in ``folder``, or a fresh PostgreSQL database dropped afterwards."""
+    if postgres is None:
+        yield f"duckdb:///{folder / 'decide.duckdb'}"
+        return
+    import sqlalchemy as sa
+
+    name = f"bench_decide_{os.getpid()}"
+    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield postgres.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def bench_api(
+    customers: int,
+    rate: float,
+    seconds: float,
+    clients: int,
+    postgres: str | None,
+    products: int = 4,
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, database(Path(tmp), postgres) as url:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        known, visitors = build_store(folder, customers, url)
+        built = time.perf_counter() - started
+        port = 18_000 + os.getpid() % 1000
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", url, "--port", str(port)],
+            env={**os.environ, "SURMESURE_DATABASE_URL": url},
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the API server did not start")
+                time.sleep(0.2)
+            payloads = bodies(known, visitors, 20_000, products)
+            asyncio.run(closed_loop(base, payloads, 4, 2))  # warm up
+            health = asyncio.run(open_loop(base, "/health", None, rate, seconds))
+            most = asyncio.run(closed_loop(base, payloads, clients, seconds))
+            decide = asyncio.run(open_loop(base, "/v1/decide", payloads, rate, seconds))
+            # below saturation: the latency of a server that keeps up
+            easy = min(rate, max(1.0, round(0.5 * most["throughput_per_s"])))
+            relaxed = asyncio.run(open_loop(base, "/v1/decide", payloads, easy, seconds))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return {
+        "store": url.split(":", 1)[0],
+        "demo_customers": customers,
+        "products_per_decision": products,
+        "store_build_s": round(built, 1),
+        "health_baseline": health,
+        "decide": decide,
+        "decide_p99_over_health_p99": round(decide["p99_ms"] / max(health["p99_ms"], 1e-9), 2),
+        "closed_loop": most,
+        "decide_at_half_capacity": relaxed,
+        "goal": "p99 < 10 ms at 1,000 req/s",
+        "meets_goal": decide["p99_ms"] < 10 and decide["served_rate"] >= 0.95 * rate,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--rate", type=float, default=1_000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--products", type=int, default=4, help="recommendations per decision (0: none)"
+    )
+    parser.add_argument("--skip-render", action="store_true")
+    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--postgres", nargs="?", const=DEFAULT_PG, help="run the API part on PostgreSQL"
+    )
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=18_000, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port)
+        return
+    report: dict[str, Any] = {}
+    if not args.skip_render:
+        report["render"] = bench_render(args.people)
+        if not args.json:
+            print("render:", orjson.dumps(report["render"]).decode(), flush=True)
+    if not args.skip_api:
+        report["api"] = bench_api(
+            args.customers, args.rate, args.seconds, args.clients, args.postgres, args.products
+        )
+        if not args.json:
+            print("api:", orjson.dumps(report["api"]).decode(), flush=True)
+    if args.json:
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Decisions over HTTP: ``POST /v1/decide`` and ``GET /v1/people/{person_id}/why``.
+
+A route needs a known key (HTTP Basic user name or ``Authorization: Bearer``; keys are set with
+``SURMESURE_WRITE_KEYS``). A person nobody knows gets a neutral decision, not an error; an
+unknown placement is a 404 naming the placements served. Templates come from
+``SURMESURE_TEMPLATES_DIR``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from surmesure.api.body import header_key, read_json, source_of
+from surmesure.config import Settings
+from surmesure.decide.library import Library, library_for
+from surmesure.decide.service import DecideRequest, Recommender, decide, why
+from surmesure.errors import InvalidInput
+
+router = APIRouter(tags=["decide"])
+
+
+class DecideBody(BaseModel):
+    """Who, where and in what context. Give one of person_id, anonymous_id, customer_id."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    placement: Annotated[str, Field(min_length=1, max_length=64)]
+    person_id: Annotated[int, Field(ge=1)] | None = None
+    anonymous_id: str | None = Field(default=None, alias="anonymousId", max_length=256)
+    customer_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    products: Annotated[int, Field(ge=0, le=50)] = 4
+
+
+def _key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return header_key(request)
+
+
+def authorize(request: Request) -> None:
+    settings: Settings = request.app.state.settings
+    source_of(_key(request), settings.write_keys)
+
+
+def _json(payload: Any) -> Response:
+    return Response(orjson.dumps(payload, default=str), media_type="application/json")
+
+
+def library(request: Request) -> Library:
+    """The app's templates (``app.state.templates`` when set, else the configured folder)."""
+    found = getattr(request.app.state, "templates", None)
+    if not isinstance(found, Library):
+        found = request.app.state.templates = library_for(request.app.state.settings)
+    return found
+
+
+def recommender(request: Request) -> Recommender | None:
+    return getattr(request.app.state, "recommender", None)
+
+
+@router.post("/v1/decide", summary="Content, offers and products for a person and placement")
+async def post_decide(request: Request) -> Response:
+    authorize(request)
+    raw = await read_json(request, request.app.state.settings.max_request_bytes)
+    try:
+        body = DecideBody.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "body"
+        raise InvalidInput(
+            f"{where}: {error['msg']}",
+            hint="send placement and one of person_id, anonymousId, customer_id",
+            field=where,
+        ) from None
+    compiled = library(request).for_placement(body.placement)
+    decision = await run_in_threadpool(
+        decide,
+        request.app.state.store,
+        DecideRequest(
+            placement=body.placement,
+            person_id=body.person_id,
+            anonymous_id=body.anonymous_id,
+            customer_id=body.customer_id,
+            context=body.context,
+            products=body.products,
+        ),
+        compiled,
+        recommender=recommender(request),
+    )
+    return _json(decision)
+
+
+@router.get("/v1/people/{person_id}/why", summary="Decisions recently made for a person")
+async def get_why(person_id: int, request: Request, days: int | None = None) -> Response:
+    authorize(request)
+    window = days if days is not None else request.app.state.settings.decision_log_days
+    if window <= 0:
+        raise InvalidInput(f"days={window}", hint="give a positive number of days", field="days")
+    found = await run_in_threadpool(why, request.app.state.store, person_id, days=window)
+    return _json({"person_id": person_id, "days": window, "decisions": found})

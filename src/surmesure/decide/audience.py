@@ -1,0 +1,139 @@
+"""Reading one person for a decision: resolved traits, segments, opt-out, identifiers.
+
+Personalization opt-out lives in consents: the latest row for purpose ``personalization`` and
+channel ``any`` (by time, then id) in force at ``now``; ``granted = false`` means opted out.
+No row means not opted out (personalization is the default; a person may refuse it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.decide.content import NOBODY, Audience, Known
+from surmesure.domain.identity import normalize
+from surmesure.domain.traits import Observation, resolve
+from surmesure.segment import snapshot as snapshot_parts
+from surmesure.segment.evaluate import Snapshot, TraitValue
+from surmesure.segment.snapshot import load_snapshot
+from surmesure.store import schema
+from surmesure.unify.profile import decode_json, root_of
+
+OPT_OUT_PURPOSE = "personalization"
+OPT_OUT_CHANNEL = "any"
+
+
+def find_person_id(
+    conn: Connection,
+    *,
+    person_id: int | None = None,
+    anonymous_id: str | None = None,
+    customer_id: str | None = None,
+    region: str = "FR",
+) -> int | None:
+    """The person named by an id (absorbed ids follow their merge) or an identifier;
+    ``None`` when nobody is known by it."""
+    if person_id is not None:
+        return root_of(conn, person_id)
+    ident = schema.identifiers
+    for kind, value in (("anonymous_id", anonymous_id), ("customer_id", customer_id)):
+        if not value:
+            continue
+        try:
+            normalized = normalize(kind, value, region)
+        except ValueError:
+            continue
+        # identifiers carry the person now (kept current by merges and unmerges)
+        row = conn.execute(
+            sa.select(ident.c.person_id).where(ident.c.kind == kind, ident.c.value == normalized)
+        ).first()
+        if row is not None:
+            return int(row[0])
+    return None
+
+
+def opted_out(conn: Connection, person_id: int, now: datetime) -> bool:
+    c = schema.consents
+    row = conn.execute(
+        sa.select(c.c.granted)
+        .where(
+            c.c.person_id == person_id,
+            c.c.purpose == OPT_OUT_PURPOSE,
+            c.c.channel == OPT_OUT_CHANNEL,
+            c.c.recorded_at <= now,
+        )
+        .order_by(c.c.recorded_at.desc(), c.c.consent_id.desc())
+        .limit(1)
+    ).first()
+    return row is not None and not bool(row[0])
+
+
+def resolved_traits(
+    conn: Connection, person_id: int, now: datetime, half_life_days: float
+) -> dict[str, Known]:
+    t = schema.traits
+    rows = conn.execute(
+        sa.select(t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability).where(
+            t.c.person_id == person_id, t.c.observed_at <= now
+        )
+    )
+    observations = [
+        Observation(r.name, decode_json(r.value), r.source, r.observed_at, float(r.reliability))
+        for r in rows
+    ]
+    return {
+        name: Known(trait.value, trait.source, trait.effective_reliability)
+        for name, trait in resolve(observations, now, half_life_days).items()
+    }
+
+
+def memberships(conn: Connection, person_id: int) -> frozenset[str]:
+    m = schema.segment_members
+    rows = conn.execute(sa.select(m.c.segment).where(m.c.person_id == person_id))
+    return frozenset(str(r[0]) for r in rows)
+
+
+def load_audience(
+    conn: Connection,
+    person_id: int | None,
+    now: datetime,
+    half_life_days: float,
+    *,
+    needs: frozenset[str] = frozenset(),
+) -> Audience:
+    """The audience of ``person_id`` at ``now``; an opted-out person's traits are not read.
+    ``needs``: the kinds of condition the rules use (``metric``, ``event``, ``purchase``,
+    ``consent``, ``near``, ``segment``...), so the snapshot holds only what they read."""
+    if person_id is None:
+        return NOBODY
+    if opted_out(conn, person_id, now):
+        return Audience(person_id=person_id, opted_out=True)
+    traits = resolved_traits(conn, person_id, now, half_life_days)
+    return Audience(
+        person_id=person_id,
+        traits=traits,
+        segments=memberships(conn, person_id),
+        snapshot=_snapshot(conn, person_id, now, half_life_days, traits, needs) if needs else None,
+    )
+
+
+def _snapshot(
+    conn: Connection,
+    person_id: int,
+    now: datetime,
+    half_life_days: float,
+    traits: dict[str, Known],
+    needs: frozenset[str],
+) -> Snapshot:
+    if "segment" in needs or "near" in needs:  # a referenced segment may read anything
+        return load_snapshot(conn, person_id, now, half_life_days)
+    return Snapshot(
+        person_id=person_id,
+        traits={k: TraitValue(v.value, v.effective_reliability) for k, v in traits.items()},
+        metrics=snapshot_parts._metrics(conn, person_id, now) if "metric" in needs else {},
+        events=snapshot_parts._events(conn, person_id) if "event" in needs else (),
+        orders=snapshot_parts._orders(conn, person_id) if "purchase" in needs else (),
+        consents=snapshot_parts._consents(conn, person_id) if "consent" in needs else (),
+    )

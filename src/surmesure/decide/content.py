@@ -1,0 +1,224 @@
+"""Rendering a template for one person: the variant, the personal fields, the explanation.
+
+Pure: the person arrives as an :class:`Audience` (resolved traits with their source and
+effective reliability, stored segment memberships, opt-out, optionally a segment
+:class:`~surmesure.segment.evaluate.Snapshot` for ``when`` rules). Nothing here reads the store.
+
+A neutral audience (unknown person, or opted out of personalization) gets the default variant
+and every field's fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Template as JinjaTemplate
+
+from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, compile_text, render_text
+from surmesure.domain.segments import SegmentDefinition, walk
+from surmesure.domain.templates import TemplateDefinition, Variant
+from surmesure.segment.evaluate import Evaluator, Snapshot, TraitValue
+
+
+@dataclass(frozen=True)
+class Known:
+    """A resolved trait as a template sees it."""
+
+    value: Any
+    source: str
+    effective_reliability: float
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What a render knows of one person. ``person_id`` ``None``: nobody known."""
+
+    person_id: int | None
+    traits: Mapping[str, Known] = field(default_factory=dict)
+    segments: frozenset[str] = frozenset()
+    opted_out: bool = False
+    snapshot: Snapshot | None = None
+
+    @property
+    def neutral(self) -> bool:
+        return self.person_id is None or self.opted_out
+
+
+NOBODY = Audience(person_id=None)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    template: str
+    variant: str
+    subject: str
+    body: str
+    explanation: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _CompiledVariant:
+    variant: Variant
+    subject: JinjaTemplate | None
+    body: JinjaTemplate
+
+
+class CompiledTemplate:
+    """A template compiled once (every variant, every block's text), rendered many times."""
+
+    def __init__(self, definition: TemplateDefinition) -> None:
+        self.definition = definition
+        name = definition.name
+        self.variants = [
+            _CompiledVariant(
+                v,
+                compile_text(v.subject, f"{name}/{v.name}/subject") if v.subject else None,
+                compile_text(v.body, f"{name}/{v.name}"),
+            )
+            for v in definition.variants
+        ]
+        self.blocks = {
+            b.content_id: (
+                compile_text(b.title, f"{name}/blocks/{b.content_id}/title"),
+                compile_text(b.text, f"{name}/blocks/{b.content_id}/text"),
+            )
+            for b in definition.blocks
+        }
+        rules = [v.when for v in definition.variants] + [b.when for b in definition.blocks]
+        #: the kinds of data the ``when`` rules read (``segment``: any, through the catalog)
+        self.needs: frozenset[str] = frozenset(
+            tag.rsplit(".", 1)[1] for rule in rules if rule is not None for tag, _ in walk(rule)
+        )
+        self.needs_snapshot = bool(self.needs)
+
+
+def resolve_fields(
+    definition: TemplateDefinition, audience: Audience
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The value of every declared field for ``audience`` and why: used, or fallen back with
+    the reason (``unknown_person``, ``opted_out``, ``missing``, ``unreliable``)."""
+    values: dict[str, Any] = {}
+    explained: list[dict[str, Any]] = []
+    for name, spec in definition.fields.items():
+        threshold = definition.threshold(name)
+        note: dict[str, Any] = {"field": name, "trait": spec.trait, "threshold": threshold}
+        held = audience.traits.get(spec.trait)
+        if audience.person_id is None:
+            reason = "unknown_person"
+        elif audience.opted_out:
+            reason = "opted_out"
+        elif held is None:
+            reason = "missing"
+        elif held.effective_reliability < threshold:
+            reason = "unreliable"
+        else:
+            reason = ""
+        if held is not None and audience.person_id is not None and not audience.opted_out:
+            note["source"] = held.source
+            note["effective_reliability"] = round(held.effective_reliability, 4)
+        if reason:
+            values[name] = spec.fallback
+            note.update(used=False, reason=reason)
+        else:
+            assert held is not None
+            values[name] = held.value
+            note["used"] = True
+        explained.append(note)
+    return values, explained
+
+
+def rule_holds(
+    segment: str | None,
+    when: Any,
+    audience: Audience,
+    now: datetime,
+    catalog: Mapping[str, SegmentDefinition],
+) -> str | None:
+    """Why a rule (stored ``segment`` membership and/or in-memory ``when``) holds for
+    ``audience``, or ``None`` when it does not."""
+    if audience.neutral:
+        return None
+    reasons = []
+    if segment is not None:
+        if segment not in audience.segments:
+            return None
+        reasons.append(f"member of segment {segment!r}")
+    if when is not None:
+        snapshot = audience.snapshot or snapshot_of(audience)
+        if not Evaluator(snapshot, now, catalog).condition(when):
+            return None
+        reasons.append("matches its when rule")
+    return " and ".join(reasons)
+
+
+def snapshot_of(audience: Audience) -> Snapshot:
+    """A snapshot holding only the audience's traits (no events, orders or consents)."""
+    return Snapshot(
+        person_id=audience.person_id or 0,
+        traits={
+            k: TraitValue(v.value, v.effective_reliability) for k, v in audience.traits.items()
+        },
+    )
+
+
+def choose_variant(
+    compiled: CompiledTemplate,
+    audience: Audience,
+    now: datetime,
+    catalog: Mapping[str, SegmentDefinition],
+) -> tuple[_CompiledVariant, str]:
+    """The first variant whose rule holds, else the default; with the reason."""
+    if audience.person_id is None:
+        return compiled.variants[-1], "unknown person: the neutral default variant"
+    if audience.opted_out:
+        return compiled.variants[-1], "opted out of personalization: the neutral default variant"
+    for candidate in compiled.variants[:-1]:
+        why = rule_holds(candidate.variant.segment, candidate.variant.when, audience, now, catalog)
+        if why is not None:
+            return candidate, why
+    return compiled.variants[-1], "default: no earlier variant's rule holds"
+
+
+def render(
+    compiled: CompiledTemplate,
+    audience: Audience,
+    *,
+    now: datetime,
+    context: Mapping[str, Any] | None = None,
+    offers: Sequence[Mapping[str, Any]] = (),
+    products: Sequence[Mapping[str, Any]] = (),
+    catalog: Mapping[str, SegmentDefinition] | None = None,
+    locale: str | None = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+) -> Rendered:
+    """Render ``compiled`` for ``audience``: text and explanation."""
+    definition = compiled.definition
+    chosen, why = choose_variant(compiled, audience, now, catalog or {})
+    person, fields = resolve_fields(definition, audience)
+    used_locale = locale or definition.locale
+    values = {
+        "person": person,
+        "context": dict(context or {}),
+        "offers": list(offers),
+        "products": list(products),
+        "currency": definition.currency,
+        "locale": used_locale,
+        "now": now,
+    }
+    subject = (
+        render_text(chosen.subject, values, locale=used_locale, time_limit_s=time_limit_s)
+        if chosen.subject is not None
+        else ""
+    )
+    body = render_text(chosen.body, values, locale=used_locale, time_limit_s=time_limit_s)
+    explanation = {
+        "template": definition.name,
+        "variant": {"name": chosen.variant.name, "reason": why},
+        "fields": fields,
+        "opted_out": audience.opted_out,
+        "locale": used_locale,
+    }
+    return Rendered(definition.name, chosen.variant.name, subject, body, explanation)

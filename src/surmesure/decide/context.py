@@ -1,0 +1,183 @@
+"""The context of a decision: season and local time, device and channel, nearest store.
+
+- Local time is ``now`` (naive UTC) in the person's time zone: the ``time_zone`` given by the
+  caller, else the trait ``time_zone``, else Europe/Paris. An unknown zone name is ignored.
+- Season is meteorological (winter = December to February) in the hemisphere of the person
+  (northern when unknown).
+- The nearest store is measured by haversine from the person's coordinates: the traits
+  ``latitude``/``longitude`` if known, else the coordinates of a store in the same postcode or
+  city; else the home store (trait ``home_store_id``) stands for it, with no distance.
+- A neutral audience (unknown, opted out) gets no personal context: no nearest store, the
+  default time zone.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.decide.content import Audience
+from surmesure.segment.evaluate import Point, haversine_km
+from surmesure.store import schema
+
+DEFAULT_ZONE = "Europe/Paris"
+NORTH = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring"}
+NORTH.update({6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"})
+OPPOSITE = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
+
+
+def _zone(name: Any) -> ZoneInfo | None:
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def part_of_day(hour: int) -> str:
+    if 5 <= hour < 12:
+        return "morning"
+    if 12 <= hour < 18:
+        return "afternoon"
+    if 18 <= hour < 23:
+        return "evening"
+    return "night"
+
+
+def season_of(local: datetime, latitude: float | None) -> str:
+    season = NORTH[local.month]
+    return OPPOSITE[season] if latitude is not None and latitude < 0 else season
+
+
+def time_context(
+    now: datetime, zone_name: str | None, latitude: float | None = None
+) -> dict[str, Any]:
+    zone = _zone(zone_name) or ZoneInfo(DEFAULT_ZONE)
+    local = now.replace(tzinfo=UTC).astimezone(zone)
+    return {
+        "time_zone": str(zone.key),
+        "local_time": local.isoformat(timespec="seconds"),
+        "local_date": local.date().isoformat(),
+        "local_hour": local.hour,
+        "weekday": local.strftime("%A").lower(),
+        "part_of_day": part_of_day(local.hour),
+        "season": season_of(local, latitude),
+    }
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+STORES_TTL_S = 60.0
+_stores_cache: weakref.WeakKeyDictionary[Any, tuple[float, list[Any]]] = weakref.WeakKeyDictionary()
+
+
+def stores_of(conn: Connection, owner: Any = None) -> list[Any]:
+    """Every store (reference data). With an ``owner`` (the Store), the list is kept for
+    :data:`STORES_TTL_S` seconds as long as the owner lives: stores change rarely and every
+    decision reads them."""
+    if owner is None:
+        return _stores(conn)
+    held = _stores_cache.get(owner)
+    if held is not None and held[0] > time.monotonic():
+        return held[1]
+    rows = _stores(conn)
+    _stores_cache[owner] = (time.monotonic() + STORES_TTL_S, rows)
+    return rows
+
+
+def _stores(conn: Connection) -> list[Any]:
+    s = schema.stores
+    return list(
+        conn.execute(
+            sa.select(
+                s.c.store_id, s.c.name, s.c.city, s.c.postcode, s.c.latitude, s.c.longitude
+            ).order_by(s.c.store_id)
+        )
+    )
+
+
+def person_point(audience: Audience, stores: list[Any]) -> tuple[Point | None, str | None]:
+    """The person's coordinates and how they were found (``coordinates``, ``postcode``,
+    ``city``), or ``(None, None)``."""
+    traits = audience.traits
+    lat = _float(traits["latitude"].value) if "latitude" in traits else None
+    lon = _float(traits["longitude"].value) if "longitude" in traits else None
+    if lat is not None and lon is not None:
+        return (lat, lon), "coordinates"
+    placed = [r for r in stores if r.latitude is not None and r.longitude is not None]
+    for trait in ("postcode", "city"):
+        held = traits.get(trait)
+        if held is None or not isinstance(held.value, str):
+            continue
+        wanted = held.value.strip().lower()
+        for r in placed:
+            if str(getattr(r, trait) or "").strip().lower() == wanted:
+                return (float(r.latitude), float(r.longitude)), trait
+    return None, None
+
+
+def nearest_store(conn: Connection, audience: Audience, owner: Any = None) -> dict[str, Any] | None:
+    stores = stores_of(conn, owner)
+    point, basis = person_point(audience, stores)
+    placed = [r for r in stores if r.latitude is not None and r.longitude is not None]
+    if point is not None and placed:
+        best = min(placed, key=lambda r: haversine_km(point, (r.latitude, r.longitude)))
+        distance = haversine_km(point, (best.latitude, best.longitude))
+        return {
+            "store_id": best.store_id,
+            "name": best.name,
+            "city": best.city,
+            "distance_km": round(distance, 3),
+            "basis": basis,
+        }
+    home = audience.traits.get("home_store_id")
+    if home is not None and isinstance(home.value, str):
+        for r in stores:
+            if r.store_id == home.value:
+                return {
+                    "store_id": r.store_id,
+                    "name": r.name,
+                    "city": r.city,
+                    "distance_km": None,
+                    "basis": "home_store",
+                }
+    return None
+
+
+def build_context(
+    conn: Connection,
+    audience: Audience,
+    now: datetime,
+    given: Mapping[str, Any] | None = None,
+    *,
+    owner: Any = None,
+) -> dict[str, Any]:
+    """The context object of a decision (see the module). ``given`` is what the caller sent
+    (``device``, ``channel``, ``time_zone``, anything else kept as is)."""
+    given = dict(given or {})
+    personal = not audience.neutral
+    zone = given.get("time_zone")
+    if zone is None and personal and "time_zone" in audience.traits:
+        zone = audience.traits["time_zone"].value
+    store = nearest_store(conn, audience, owner) if personal else None
+    lat = None
+    if personal and "latitude" in audience.traits:
+        lat = _float(audience.traits["latitude"].value)
+    context = {
+        **given,
+        **time_context(now, zone if isinstance(zone, str) else None, lat),
+        "device": given.get("device") or "unknown",
+        "channel": given.get("channel") or "web",
+        "nearest_store": store,
+    }
+    return context

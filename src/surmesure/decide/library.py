@@ -1,0 +1,104 @@
+"""Templates on disk: a folder of YAML documents, one per template, found by placement.
+
+The folder is ``SURMESURE_TEMPLATES_DIR`` (default ``templates``); the examples shipped in the
+package (``surmesure/decide/examples``) serve when it does not exist. The page secret and the
+public URL of personal pages are read here too (``SURMESURE_SECRET_KEY``,
+``SURMESURE_PUBLIC_URL``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from surmesure.config import Settings, get_settings
+from surmesure.decide.content import CompiledTemplate
+from surmesure.domain.templates import TemplateDefinition
+from surmesure.errors import InvalidInput, NotFound
+
+EXAMPLES = Path(__file__).parent / "examples"
+
+
+def parse_template(text: str, origin: str) -> TemplateDefinition:
+    """A template document (YAML or JSON text); :class:`InvalidInput` naming the field."""
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(
+            f"{origin} is not valid YAML ({exc}).", hint="check indentation", field=origin
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            f"{origin} is not a template.", hint="write a mapping with name, placement, variants"
+        )
+    try:
+        return TemplateDefinition.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "template"
+        raise InvalidInput(
+            f"{origin}: {where}: {error['msg']}.",
+            hint="see the examples in surmesure/decide/examples",
+            field=where,
+        ) from None
+
+
+def read_template(path: Path) -> CompiledTemplate:
+    if not path.is_file():
+        raise NotFound(
+            f"There is no template file {path}.", hint="give a .yaml file", field=str(path)
+        )
+    return CompiledTemplate(parse_template(path.read_text(encoding="utf-8"), str(path)))
+
+
+class Library:
+    """Compiled templates of a folder, by name and by placement (first file wins)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.by_name: dict[str, CompiledTemplate] = {}
+        self.by_placement: dict[str, CompiledTemplate] = {}
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            compiled = read_template(path)
+            self.by_name.setdefault(compiled.definition.name, compiled)
+            self.by_placement.setdefault(compiled.definition.placement, compiled)
+
+    def for_placement(self, placement: str) -> CompiledTemplate:
+        found = self.by_placement.get(placement)
+        if found is None:
+            known = ", ".join(sorted(self.by_placement)) or "none"
+            raise NotFound(
+                f"No template serves placement {placement!r}.",
+                hint=f"placements served by {self.folder}: {known}",
+                field="placement",
+            )
+        return found
+
+    def named(self, name: str) -> CompiledTemplate:
+        """A template by name, or by the path of a YAML file."""
+        path = Path(name)
+        if path.suffix in (".yaml", ".yml") and path.exists():
+            return read_template(path)
+        found = self.by_name.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.by_name)) or "none"
+            raise NotFound(
+                f"There is no template {name!r}.",
+                hint=f"give a .yaml file or one of: {known}",
+                field="TEMPLATE",
+            )
+        return found
+
+
+def library_for(settings: Settings | None = None) -> Library:
+    folder = (settings or get_settings()).templates_dir
+    return _library(folder if folder.is_dir() else EXAMPLES)
+
+
+@lru_cache(maxsize=8)
+def _library(folder: Path) -> Library:
+    return Library(folder)

@@ -1,0 +1,171 @@
+"""Personal micro-site pages: a signed, expiring link, the page, and its NPS question.
+
+A link carries only an opaque token: ``{"p": person id, "e": expiry (Unix seconds)}`` signed with
+``SURMESURE_SECRET_KEY`` (itsdangerous). A bad, tampered or expired token is
+:class:`~surmesure.errors.NotFound`, which the page route shows as a plain 404 page. The page
+itself is a decision for placement ``personal_page`` (recorded and explained like any other),
+plus a summary of the relationship, hidden from a person who opted out of personalization.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from babel import dates, numbers
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from surmesure.config import Settings
+from surmesure.decide.library import EXAMPLES, Library, library_for
+from surmesure.decide.service import DecideRequest, Recommender, decide
+from surmesure.errors import InvalidInput, NotFound
+from surmesure.store import schema
+from surmesure.store.engine import Store
+from surmesure.unify.profile import root_of
+
+SALT = "surmesure.page"
+PLACEMENT = "personal_page"
+HTML = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "html"),
+    autoescape=select_autoescape(["html"]),
+)
+HTML.filters["money"] = lambda value, currency, locale: numbers.format_currency(
+    value, currency, locale=locale
+)
+HTML.filters["day"] = lambda value, locale: dates.format_date(value, "long", locale=locale)
+
+
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=SALT)
+
+
+def _epoch(at: datetime) -> int:
+    return int(at.replace(tzinfo=UTC).timestamp())
+
+
+def make_token(person_id: int, *, days: int = 30, now: datetime, secret: str) -> str:
+    if days <= 0:
+        raise InvalidInput(f"--days {days}", hint="give a positive number of days", field="days")
+    return str(_serializer(secret).dumps({"p": person_id, "e": _epoch(now + timedelta(days=days))}))
+
+
+def read_token(token: str, *, now: datetime, secret: str) -> int:
+    """The person id of a valid token; :class:`NotFound` when bad, tampered or expired."""
+    gone = NotFound("This page does not exist or has expired.", hint="ask for a new link")
+    try:
+        payload: Any = _serializer(secret).loads(token)
+    except BadSignature:
+        raise gone from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("p"), int):
+        raise gone
+    if not isinstance(payload.get("e"), int) or payload["e"] <= _epoch(now):
+        raise gone
+    return int(payload["p"])
+
+
+def link(person_id: int, *, days: int, now: datetime, settings: Settings) -> str:
+    token = make_token(person_id, days=days, now=now, secret=settings.secret_key)
+    return f"{settings.public_url.rstrip('/')}/p/{token}"
+
+
+def page_library(settings: Settings) -> Library:
+    found = library_for(settings)
+    return found if PLACEMENT in found.by_placement else Library(EXAMPLES)
+
+
+def summary(store: Store, person_id: int) -> dict[str, Any]:
+    """Orders, returns, amount spent and the first and last order of the person."""
+    o = schema.orders
+    with store.connect() as conn:
+        row = conn.execute(
+            sa.select(
+                sa.func.count().filter(o.c.is_return.is_(False)),
+                sa.func.coalesce(sa.func.sum(o.c.total_amount), 0.0),
+                sa.func.min(o.c.ordered_at),
+                sa.func.max(o.c.ordered_at),
+            ).where(o.c.person_id == person_id)
+        ).one()
+    return {
+        "orders": int(row[0]),
+        "spent": float(row[1]),
+        "first_order": row[2],
+        "last_order": row[3],
+    }
+
+
+def render_page(
+    store: Store,
+    token: str,
+    *,
+    now: datetime,
+    settings: Settings,
+    recommender: Recommender | None = None,
+) -> str:
+    """The HTML page of ``token``; :class:`NotFound` for a bad, tampered or expired token."""
+    person_id = read_token(token, now=now, secret=settings.secret_key)
+    with store.connect() as conn:
+        if root_of(conn, person_id) is None:
+            raise NotFound("This page does not exist or has expired.", hint="ask for a new link")
+    compiled = page_library(settings).for_placement(PLACEMENT)
+    decision = decide(
+        store,
+        DecideRequest(placement=PLACEMENT, person_id=person_id, context={"channel": "web"}),
+        compiled,
+        now=now,
+        recommender=recommender,
+    )
+    opted_out = bool(decision["explanation"]["content"]["opted_out"])
+    return HTML.get_template("page.html").render(
+        decision=decision,
+        summary=None if opted_out else summary(store, person_id),
+        token=token,
+        locale=compiled.definition.locale,
+        currency=compiled.definition.currency,
+    )
+
+
+def message_page(title: str, text: str) -> str:
+    return HTML.get_template("message.html").render(title=title, text=text)
+
+
+def record_nps(
+    store: Store,
+    token: str,
+    score: Any,
+    comment: str | None,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> str:
+    """Store an NPS answer (0-10) of the token's person; returns the answer id."""
+    person_id = read_token(token, now=now, secret=settings.secret_key)
+    text = str(score).strip() if score is not None else ""
+    if not text.isdigit() or not 0 <= int(text) <= 10:
+        raise InvalidInput(
+            f"score {score!r} is not an NPS answer.", hint="choose 0 to 10", field="score"
+        )
+    answer_id = uuid.uuid4().hex
+    with store.begin() as conn:
+        person = root_of(conn, person_id)
+        if person is None:
+            raise NotFound("This page does not exist or has expired.", hint="ask for a new link")
+        conn.execute(
+            schema.survey_answers.insert().values(
+                answer_id=answer_id,
+                person_id=person,
+                node_id=person_id,
+                survey=PLACEMENT,
+                metric="nps",
+                score=int(text),
+                comment=(comment or "").strip()[:4000] or None,
+                channel="web",
+                store_id=None,
+                answered_at=now,
+                source="page",
+            )
+        )
+    return answer_id

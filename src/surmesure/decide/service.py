@@ -1,0 +1,295 @@
+"""One decision: for (person, placement, context), the content, offers and products, explained.
+
+:func:`decide` reads the person (nobody known -> a neutral decision, not an error), builds the
+context, picks offers from the exposure ledger, asks for recommendations (a personalized list
+only when the person has not opted out; popular products otherwise), renders the placement's
+template, then records the exposures and the decision with its explanation in one transaction.
+:func:`why` lists the recent decisions made for a person (transparency).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.config import get_settings
+from surmesure.decide.audience import find_person_id, load_audience
+from surmesure.decide.content import (
+    Audience,
+    CompiledTemplate,
+    render,
+    resolve_fields,
+    rule_holds,
+)
+from surmesure.decide.context import build_context
+from surmesure.decide.exposure import Shown, pick_blocks, record_exposures
+from surmesure.decide.sandbox import render_text
+from surmesure.segment.repository import catalog as segment_catalog
+from surmesure.store import schema
+from surmesure.store.engine import Store
+from surmesure.unify.profile import decode_json
+
+Recommender = Callable[..., Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class DecideRequest:
+    """Who (a person id, an anonymous id or a customer id), where, and in what context."""
+
+    placement: str
+    person_id: int | None = None
+    anonymous_id: str | None = None
+    customer_id: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    products: int = 4
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@lru_cache(maxsize=1)
+def default_recommender() -> Recommender | None:
+    """The recommendation service, when it is installed."""
+    try:
+        from surmesure.decide.recommend.service import recommend
+    except ImportError:
+        return None
+    return cast(Recommender, recommend)
+
+
+def _plain(item: Any) -> dict[str, Any]:
+    if is_dataclass(item) and not isinstance(item, type):
+        return asdict(item)
+    return dict(item)
+
+
+def _products(
+    store: Store,
+    conn: Connection,
+    audience: Audience,
+    request: DecideRequest,
+    as_of: datetime | None,
+    store_id: str | None,
+    recommender: Recommender | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Products from ``recommender``; ``as_of`` ``None`` means now (so the recommender may
+    reuse the model it keeps for the present instead of building one per instant)."""
+    if recommender is None or request.products <= 0:
+        return [], {"personalized": False, "reason": "no recommendation service"}
+    personal = not audience.neutral
+    found = recommender(
+        store,
+        audience.person_id if personal else None,
+        k=request.products,
+        as_of=as_of,
+        store_id=store_id,
+        conn=conn,
+    )
+    reason = (
+        "recommended for this person"
+        if personal
+        else "opted out of personalization: popular products"
+        if audience.opted_out
+        else "unknown person: popular products"
+    )
+    return [_plain(p) for p in found], {"personalized": personal, "reason": reason}
+
+
+def _offers(
+    store: Store,
+    conn: Connection,
+    compiled: CompiledTemplate,
+    audience: Audience,
+    now: datetime,
+    catalog: Mapping[str, Any],
+    values: dict[str, Any],
+    locale: str,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    eligible, notes = [], []
+    for block in compiled.definition.blocks:
+        if block.segment is None and block.when is None:
+            eligible.append(block)
+            continue
+        why = rule_holds(block.segment, block.when, audience, now, catalog)
+        if why is None:
+            notes.append({"content_id": block.content_id, "picked": False, "reason": "rule"})
+        else:
+            eligible.append(block)
+    picks = pick_blocks(
+        store, audience.person_id, eligible, now, compiled.definition.max_blocks, conn=conn
+    )
+    offers = []
+    for pick in picks:
+        title, text = compiled.blocks[pick.block.content_id]
+        offers.append(
+            {
+                "content_id": pick.block.content_id,
+                "title": render_text(title, values, locale=locale),
+                "text": render_text(text, values, locale=locale),
+                "expires_at": pick.block.expires_at,
+            }
+        )
+        notes.append({"content_id": pick.block.content_id, "picked": True, "reason": pick.reason})
+    return offers, notes
+
+
+def decide(
+    store: Store,
+    request: DecideRequest,
+    compiled: CompiledTemplate,
+    *,
+    now: datetime | None = None,
+    recommender: Recommender | None = None,
+    use_default_recommender: bool = True,
+) -> dict[str, Any]:
+    """Make, record and return one decision (see the module)."""
+    at = now or utcnow()
+    settings = get_settings()
+    chosen = recommender or (default_recommender() if use_default_recommender else None)
+    definition = compiled.definition
+    with store.begin() as conn:  # one transaction: read, decide, record
+        person_id = find_person_id(
+            conn,
+            person_id=request.person_id,
+            anonymous_id=request.anonymous_id,
+            customer_id=request.customer_id,
+            region=settings.default_country,
+        )
+        audience = load_audience(
+            conn,
+            person_id,
+            at,
+            settings.trait_half_life_days,
+            needs=compiled.needs,
+        )
+        context = build_context(conn, audience, at, request.context, owner=store)
+        catalog = segment_catalog(conn) if "segment" in compiled.needs else {}
+        nearest = context.get("nearest_store") or {}
+        products, products_note = _products(
+            store, conn, audience, request, now, nearest.get("store_id"), chosen
+        )
+        locale = str(request.context.get("locale") or definition.locale)
+        values = {
+            "person": resolve_fields(definition, audience)[0],
+            "context": context,
+            "products": products,
+            "currency": definition.currency,
+            "locale": locale,
+            "now": at,
+        }
+        offers, offers_note = _offers(store, conn, compiled, audience, at, catalog, values, locale)
+        rendered = render(
+            compiled,
+            audience,
+            now=at,
+            context=context,
+            offers=offers,
+            products=products,
+            catalog=catalog,
+            locale=locale,
+        )
+        content_id = f"{definition.name}/{rendered.variant}"
+        expires = at + timedelta(days=definition.expires_days) if definition.expires_days else None
+        decision_id = uuid.uuid4().hex
+        result = {
+            "decision_id": decision_id,
+            "person_id": person_id,
+            "known": person_id is not None,
+            "placement": request.placement,
+            "decided_at": at,
+            "content": {
+                "content_id": content_id,
+                "template": definition.name,
+                "variant": rendered.variant,
+                "subject": rendered.subject,
+                "body": rendered.body,
+            },
+            "offers": offers,
+            "products": products,
+            "context": context,
+        }
+        explanation = {
+            "person": _person_note(request, person_id, audience),
+            "content": rendered.explanation,
+            "offers": offers_note,
+            "products": products_note,
+        }
+        result["explanation"] = explanation
+        if person_id is not None:
+            shown = [Shown(content_id, expires)] + [
+                Shown(o["content_id"], o["expires_at"]) for o in offers
+            ]
+            record_exposures(
+                conn,
+                person_id,
+                shown,
+                now=at,
+                channel=str(context.get("channel") or definition.channel),
+                placement=request.placement,
+            )
+        conn.execute(
+            schema.decisions.insert().values(
+                decision_id=decision_id,
+                person_id=person_id,
+                placement=request.placement,
+                context=_json_ready(context),
+                result=_json_ready({k: result[k] for k in ("content", "offers", "products")}),
+                explanation=_json_ready(explanation),
+                decided_at=at,
+            )
+        )
+    return result
+
+
+def _person_note(request: DecideRequest, person_id: int | None, audience: Audience) -> str:
+    if person_id is None:
+        return "nobody is known by the given id: a neutral decision"
+    if audience.opted_out:
+        return f"person {person_id} opted out of personalization: everything neutral"
+    return f"person {person_id}"
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def why(
+    store: Store, person_id: int, *, now: datetime | None = None, days: int = 90, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The decisions made for ``person_id`` within ``days`` before ``now``, newest first."""
+    at = now or utcnow()
+    d = schema.decisions
+    with store.connect() as conn:
+        found = find_person_id(conn, person_id=person_id)
+        target = found if found is not None else person_id
+        rows = conn.execute(
+            sa.select(d)
+            .where(d.c.person_id == target, d.c.decided_at >= at - timedelta(days=days))
+            .order_by(d.c.decided_at.desc(), d.c.decision_id)
+            .limit(limit)
+        ).all()
+    return [
+        {
+            "decision_id": r.decision_id,
+            "placement": r.placement,
+            "decided_at": r.decided_at,
+            "context": decode_json(r.context),
+            "result": decode_json(r.result),
+            "explanation": decode_json(r.explanation),
+        }
+        for r in rows
+    ]

@@ -1,0 +1,121 @@
+"""A small world for decision tests: people with traits of known provenance, consents,
+segment memberships, stores, products and a stand-in recommender."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from surmesure.store import Store, schema
+
+NOW = datetime(2026, 3, 10, 17, 30, 0)  # 18:30 in Paris: evening
+DAY = timedelta(days=1)
+
+
+def add_person(
+    store: Store,
+    person_id: int,
+    traits: dict[str, tuple[Any, str, float, datetime]] | None = None,
+    *,
+    identifiers: dict[str, str] | None = None,
+    segments: Sequence[str] = (),
+) -> None:
+    """A person with traits ``name -> (value, source, reliability, observed_at)``."""
+    with store.begin() as conn:
+        conn.execute(
+            schema.people.insert().values(
+                person_id=person_id, merged_into=None, created_at=NOW - DAY, updated_at=NOW - DAY
+            )
+        )
+        for name, (value, source, reliability, observed_at) in (traits or {}).items():
+            conn.execute(
+                schema.traits.insert().values(
+                    record_key=f"{person_id}:{name}:{source}",
+                    name=name,
+                    person_id=person_id,
+                    node_id=person_id,
+                    value=value,
+                    source=source,
+                    observed_at=observed_at,
+                    reliability=reliability,
+                )
+            )
+        for kind, value in (identifiers or {}).items():
+            conn.execute(
+                schema.identifiers.insert().values(
+                    kind=kind,
+                    value=value,
+                    person_id=person_id,
+                    node_id=person_id,
+                    source="crm",
+                    first_seen_at=NOW - DAY,
+                )
+            )
+        for segment in segments:
+            conn.execute(
+                schema.segment_members.insert().values(
+                    segment=segment, person_id=person_id, entered_at=NOW - DAY
+                )
+            )
+
+
+def set_consent(
+    store: Store, person_id: int, granted: bool, at: datetime, purpose: str = "personalization"
+) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            schema.consents.insert().values(
+                consent_id=uuid.uuid4().hex,
+                person_id=person_id,
+                node_id=person_id,
+                purpose=purpose,
+                channel="any",
+                granted=granted,
+                recorded_at=at,
+                source="crm",
+            )
+        )
+
+
+def add_stores(store: Store, rows: Sequence[tuple[str, str, str, float, float]]) -> None:
+    """Stores as ``(store_id, city, postcode, latitude, longitude)``."""
+    with store.begin() as conn:
+        for store_id, city, postcode, lat, lon in rows:
+            conn.execute(
+                schema.stores.insert().values(
+                    store_id=store_id,
+                    name=f"Store {city}",
+                    city=city,
+                    postcode=postcode,
+                    country="FR",
+                    latitude=lat,
+                    longitude=lon,
+                    updated_at=NOW - DAY,
+                )
+            )
+
+
+@dataclass(frozen=True)
+class Product:
+    product_code: str
+    name: str | None
+    category: str | None
+    price: float | None
+    score: float
+    reason: str
+
+
+class FakeRecommender:
+    """Remembers each call; answers personal picks for a person, popular ones for ``None``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int | None, dict[str, Any]]] = []
+
+    def __call__(self, store: Store, person_id: int | None, **kwargs: Any) -> list[Product]:
+        self.calls.append((person_id, kwargs))
+        if person_id is None:
+            return [Product("P-POP", "Popular mug", "home", 9.5, 1.0, "popular")]
+        return [Product(f"P-{person_id}", "Linen shirt", "apparel", 49.9, 0.8, "bought with X")]
