@@ -11,7 +11,7 @@ export SURMESURE_DATABASE_URL ?= duckdb:///demo/surmesure.duckdb
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,spark]'
 	# GrowthBook's stats engine, a peer the statistics are checked against: its metadata
 	# caps numpy below 2, which it runs fine on, so it is installed without its pins
 	$(BIN)/pip install --quiet --no-deps gbstats==0.8.0

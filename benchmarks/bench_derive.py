@@ -8,10 +8,14 @@ per person; three e-mails each with opens and clicks, an NPS answer for one in t
 measurement runs in a fresh process so its peak resident memory is its own.
 
 Printed beside it: the same run on PostgreSQL at a smaller size (``--pg-people``, default
-50,000; ``--pg-people 0`` skips it) and the BG/NBD + Gamma-Gamma fit on CDNOW timed against
-the ``lifetimes`` package, as a ratio.
+50,000; ``--pg-people 0`` skips it), the BG/NBD + Gamma-Gamma fit on CDNOW timed against
+the ``lifetimes`` package, as a ratio; the KPIs (``kpi``) and the HTML report after the
+DuckDB run, as a ratio of the derive time; and the same RFM expression on a local Spark
+session against DuckDB on ``--spark-people`` people (default 20,000; 0 skips it; needs the
+``spark`` extra), the Spark time as a ratio of DuckDB's.
 
-    python benchmarks/bench_derive.py [--people N] [--pg-people N] [--postgres URL] [--json]
+    python benchmarks/bench_derive.py [--people N] [--pg-people N] [--spark-people N]
+        [--postgres URL] [--json]
 
 Targets: DuckDB at a million people under 30 s and 4 GB.
 """
@@ -206,6 +210,64 @@ def run_derive(url: str) -> dict[str, Any]:
     }
 
 
+def run_kpi_report(url: str) -> dict[str, Any]:
+    """``kpis`` and the HTML report on the store at ``url`` (after ``derive``)."""
+    from surmesure.derive.kpi import kpis
+    from surmesure.derive.report import write_report
+    from surmesure.store import open_store
+
+    store = open_store(url)
+    try:
+        start = time.perf_counter()
+        kpis(store, as_of=AS_OF)
+        kpi_seconds = time.perf_counter() - start
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            written = write_report(store, Path(tmp) / "report.html")
+            report_seconds = time.perf_counter() - start
+    finally:
+        store.dispose()
+    return {"kpi_s": kpi_seconds, "report_s": report_seconds, "report_bytes": written.bytes}
+
+
+def spark_rfm(people: int) -> dict[str, Any]:
+    """The RFM expression on DuckDB and on a local Spark session (2 cores), same data."""
+    from surmesure.derive.rfm import rfm
+    from surmesure.derive.source import ibis_backend
+    from surmesure.derive.spark import copy_tables, local_session, spark_backend
+    from surmesure.store import open_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"duckdb:///{Path(tmp) / 'spark.duckdb'}"
+        generate(url, people)
+        store = open_store(url)
+        try:
+            with ibis_backend(store) as duck:
+                start = time.perf_counter()
+                want = rfm(duck, AS_OF).to_pyarrow()
+                duck_s = time.perf_counter() - start
+            session = local_session(cores=2, shuffle_partitions=4)
+            session.sparkContext.setLogLevel("ERROR")
+            start = time.perf_counter()
+            copy_tables(store, session)
+            copy_s = time.perf_counter() - start
+        finally:
+            store.dispose()
+        backend = spark_backend(session)
+        rfm(backend, AS_OF).to_pyarrow()  # warm the JVM
+        start = time.perf_counter()
+        got = rfm(backend, AS_OF).to_pyarrow()
+        spark_s = time.perf_counter() - start
+        session.stop()
+    same = (
+        got.sort_by("person_id")
+        .select(["person_id", "rfm_segment"])
+        .equals(want.sort_by("person_id").select(["person_id", "rfm_segment"]))
+    )
+    return {"buyers": want.num_rows, "duckdb_s": duck_s, "spark_s": spark_s,
+            "copy_s": copy_s, "same": same}  # fmt: skip
+
+
 def cdnow_fits(repeats: int = 5) -> dict[str, Any]:
     """Best of ``repeats`` BG/NBD + Gamma-Gamma fits on CDNOW: ours and lifetimes'."""
     import numpy as np
@@ -271,6 +333,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--pg-people", type=int, default=50_000)
+    parser.add_argument("--spark-people", type=int, default=20_000)
     parser.add_argument("--postgres", default=DEFAULT_PG)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -279,6 +342,7 @@ def main() -> None:
         url = f"duckdb:///{Path(tmp) / 'bench.duckdb'}"
         report["duckdb_generate"] = _fresh(generate, url, args.people)
         report["duckdb_derive"] = _fresh(run_derive, url)
+        report["duckdb_kpi_report"] = _fresh(run_kpi_report, url)
     if args.pg_people:
         import sqlalchemy as sa
 
@@ -295,6 +359,8 @@ def main() -> None:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
     report["cdnow_fit"] = _fresh(cdnow_fits)
+    if args.spark_people:
+        report["spark_rfm"] = _fresh(spark_rfm, args.spark_people)
     if args.json:
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
@@ -329,6 +395,21 @@ def _print(report: dict[str, Any]) -> None:
         f"{fit['ours_s'] * 1000:.1f} ms against lifetimes {fit['lifetimes_s'] * 1000:.1f} ms, "
         f"{fit['speedup']:.1f}x faster"
     )
+    extra = report["duckdb_kpi_report"]
+    derive_s = report["duckdb_derive"]["seconds"]
+    console.print(
+        f"KPIs {extra['kpi_s']:.1f} s ({extra['kpi_s'] / derive_s:.2f}x the derive time), "
+        f"HTML report {extra['report_s']:.1f} s ({extra['report_s'] / derive_s:.2f}x), "
+        f"{extra['report_bytes'] / 1024:,.0f} KiB"
+    )
+    if "spark_rfm" in report:
+        spark = report["spark_rfm"]
+        console.print(
+            f"RFM of {spark['buyers']:,} buyers: DuckDB {spark['duckdb_s']:.2f} s, local Spark "
+            f"(2 cores) {spark['spark_s']:.2f} s = {spark['spark_s'] / spark['duckdb_s']:.1f}x "
+            f"DuckDB's time (copy into Spark {spark['copy_s']:.1f} s); same segments: "
+            f"{spark['same']}"
+        )
     made = report["duckdb_generate"]
     console.print(
         f"generated {made['counts']['order_lines']:,} order lines in {made['seconds']:.1f} s "

@@ -28,6 +28,16 @@ def test_demo_builds_the_world_and_recovers_its_truth(
     assert not failed, failed
     assert report["tables"]["events"] == report["truth"]["web"]["messages"]
     assert report["people"]["anonymous"] == report["truth"]["web"]["anonymous_devices"]
+    # then every person derived at the world's last day, and the report written beside it
+    derived = report["derive"]
+    assert derived["people"] == SMALL and 0 < derived["buyers"] <= SMALL
+    assert sum(derived["segments"].values()) == derived["buyers"]
+    assert derived["report"] == str(out / "report.html")
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") == len(derived["figures"]) >= 4
+    assert {"RFM grid", "Cohort retention", "Channel appetence by segment"} <= set(
+        derived["figures"]
+    )
 
     # a second run keeps the files and adds no fact (reference data is upserted again)
     again = invoke_json(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))

@@ -20,6 +20,8 @@ from surmesure.cli.common import (
 from surmesure.cli.generate import generate_with_progress, make_spec
 from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
+from surmesure.derive.report import write_report
+from surmesure.derive.run import derive
 from surmesure.store import Store
 from surmesure.store.status import collect_status
 from surmesure.world import IMPORTS, MANIFEST, WEB_EVENTS, Spec, manifest_matches, read_manifest
@@ -30,7 +32,8 @@ seed and size), import every file into the configured store (SURMESURE_DATABASE_
 dependency order (stores, products, stock, customers from the crm first, orders, surveys,
 e-mail, consents, then web events), and report what was built: people identified and
 anonymous, merges, conflicts, quarantined records by reason, rows per table, seconds per step,
-checked against the truth the manifest records."""
+checked against the truth the manifest records. Then derive the metrics of every person at the
+world's last day and write the HTML report to --out/report.html."""
 
 TABLE_KEYS = (
     "identifiers", "traits", "orders", "order_lines", "returns", "products", "stores",
@@ -72,6 +75,25 @@ def run_imports(store: Store, folder: Path, quiet: bool) -> list[dict[str, Any]]
         ingested = ingest_file(store, path, source="web", on_progress=on_events)
         steps.append({"step": f"import {path.name}", "kind": "events", "source": "web", **ingested})
     return steps
+
+
+def run_derive(store: Store, spec: Spec, folder: Path, quiet: bool) -> dict[str, Any]:
+    """Derive every person's metrics at the world's last day, then write the report."""
+    clock = time.perf_counter()
+    with progress(quiet=quiet) as bar:
+        task = bar.add_task("derive", total=None)
+        result = derive(store, as_of=spec.end)
+        bar.update(task, description="report")
+        written = write_report(store, folder / "report.html")
+    return {
+        "as_of": spec.end.isoformat(),
+        "people": result.people,
+        "buyers": result.buyers,
+        "segments": result.segments,
+        "report": written.path,
+        "figures": written.figures,
+        "seconds": round(time.perf_counter() - clock, 2),
+    }
 
 
 def summary(
@@ -181,10 +203,16 @@ def register(app: typer.Typer) -> None:
         try:
             steps = run_imports(store, out, quiet=as_json)
             status = collect_status(store)
+            derived = run_derive(store, spec, out, quiet=as_json)
         finally:
             store.dispose()
         report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
+        report["derive"] = derived
         if as_json:
             emit_json(report)
         else:
             print_summary(report)
+            console.print(
+                f"Derived {derived['people']:,} people in {derived['seconds']:.1f} s. "
+                f"Report: [bold]{derived['report']}[/]"
+            )

@@ -1,4 +1,5 @@
-"""``surmesure derive`` and ``surmesure export derived FILE``: RFM and CLV per person."""
+"""``surmesure derive``, ``surmesure kpi``, ``surmesure report`` and ``surmesure export derived
+FILE``: metrics per person, KPIs of the base, and the report that pictures them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
 from surmesure.derive.export import export_derived, format_of
+from surmesure.derive.kpi import Kpis, kpis
+from surmesure.derive.report import write_report
 from surmesure.derive.run import STEPS, DeriveResult, derive
 
 HELP = """Compute RFM, customer lifetime value, engagement and satisfaction per identified person.
@@ -20,6 +23,9 @@ over --horizon-days and probability of being still a customer, Gamma-Gamma value
 and the expected value over the horizon discounted at --discount-rate (annual). Engagement:
 e-mail open and click rates and purchases per month over --window-days, days since the last
 interaction, regularity of purchases. Satisfaction: latest NPS, CSAT share 4-5, CES mean.
+Channel appetence: response rate per channel (e-mail, SMS, phone, paper, web) shrunk toward the
+channel's population rate, and the best channel. Preferred store (most purchases, else the home
+store) and its distance from home; top 3 categories by share of spend and top product.
 Running again the same day replaces that day's results.
 """
 
@@ -55,8 +61,65 @@ def print_result(result: DeriveResult) -> None:
     for name, count in result.segments.items():
         segments.add_row(name, f"{count:,}")
     console.print(segments)
+    channels = Table(title="channel appetence (Beta prior per channel)")
+    for column in ("channel", "people", "mean rate", "prior strength a + b"):
+        channels.add_column(column, justify="left" if column == "channel" else "right")
+    for prior in result.channels:
+        if prior.people:
+            channels.add_row(
+                prior.channel, f"{prior.people:,}", f"{prior.mean_rate:.1%}",
+                f"{prior.a + prior.b:.3g}",
+            )  # fmt: skip
+    console.print(channels)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
+
+
+def print_kpis(k: Kpis) -> None:
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
+    def num(x: float | None, digits: int = 2) -> str:
+        return "n/a" if x is None else f"{x:,.{digits}f}"
+
+    s = k.satisfaction
+    table = Table(title=f"KPIs (as of {k.as_of})", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for label, value in (
+        ("buyers", f"{k.buyers:,}"),
+        ("purchase orders", f"{k.purchase_orders:,}"),
+        ("net revenue", num(k.revenue)),
+        ("revenue per customer", num(k.revenue_per_customer)),
+        ("average basket", num(k.average_basket)),
+        ("repeat purchase rate", pct(k.repeat_purchase_rate)),
+        ("share of revenue from the top 10 %", pct(k.top_decile_share)),
+        (f"churn at {k.churn_horizon_days} days ({k.churned:,} of {k.churn_base:,})",
+         pct(k.churn_rate)),
+        (f"NPS, {s.answers.get('nps', 0):,} answers in {k.window_days} days", num(s.nps, 0)),
+        ("CSAT (share of 4-5)", pct(s.csat)),
+        ("CES (mean)", num(s.ces)),
+    ):  # fmt: skip
+        table.add_row(label, value)
+    console.print(table)
+    if k.cohorts:
+        width = min(13, max(len(c.retention) for c in k.cohorts))
+        cohorts = Table(title="cohort retention (months since the first purchase)")
+        cohorts.add_column("cohort")
+        cohorts.add_column("buyers", justify="right")
+        for m in range(1, width):
+            cohorts.add_column(f"+{m}", justify="right")
+        for c in k.cohorts[-12:]:
+            cells = [f"{x:.0%}" for x in c.retention[1:width]]
+            cohorts.add_row(c.month, f"{c.customers:,}", *cells)
+        console.print(cohorts)
+    if k.nps_by_segment:
+        segments = Table(title="NPS by RFM segment")
+        for column in ("segment", "answers", "NPS"):
+            segments.add_column(column, justify="left" if column == "segment" else "right")
+        for g in k.nps_by_segment:
+            segments.add_row(g.group, f"{g.answers:,}", f"{g.nps:.0f}")
+        console.print(segments)
 
 
 def register(app: typer.Typer) -> None:
@@ -103,6 +166,67 @@ def register(app: typer.Typer) -> None:
             emit_json(result.model_dump(mode="json"))
         else:
             print_result(result)
+
+    @app.command("kpi")
+    @user_errors
+    def kpi_command(
+        as_of: datetime | None = typer.Option(
+            None, "--as-of", formats=["%Y-%m-%d"], help="Reference date (default: today, UTC)."
+        ),
+        horizon_days: int = typer.Option(
+            90, "--horizon-days", help="Churn horizon: no purchase in these last days."
+        ),
+        window_days: int = typer.Option(
+            365, "--window-days", help="Days of survey answers for NPS, CSAT and CES."
+        ),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Retention and value KPIs: cohort retention, repeat rate, average basket, revenue per
+        customer, top-decile share, churn at a horizon, NPS (overall, by RFM segment, by
+        month), CSAT and CES."""
+        store = get_store()
+        try:
+            result = kpis(
+                store,
+                as_of=as_of.date() if as_of else None,
+                horizon_days=horizon_days,
+                window_days=window_days,
+            )
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json(result.model_dump(mode="json"))
+        else:
+            print_kpis(result)
+
+    @app.command("report")
+    @user_errors
+    def report_command(
+        out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write."),
+        horizon_days: int = typer.Option(90, "--horizon-days", help="Churn horizon in days."),
+        window_days: int = typer.Option(
+            365, "--window-days", help="Days of survey answers for NPS, CSAT and CES."
+        ),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """A self-contained HTML page of the latest derive run: headline KPIs, RFM grid, CLV
+        distribution, cohort retention, NPS by month, channel appetence by RFM segment."""
+        store = get_store()
+        try:
+            with progress(quiet=as_json) as bar:
+                bar.add_task("drawing the report", total=None)
+                result = write_report(
+                    store, out, horizon_days=horizon_days, window_days=window_days
+                )
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json(result.model_dump(mode="json", exclude={"kpis"}))
+        else:
+            console.print(
+                f"wrote {out} ({result.bytes / 1024:,.0f} KiB, {len(result.figures)} figures, "
+                f"{result.people:,} people as of {result.as_of})"
+            )
 
     export = typer.Typer(help="Export data from the store.", no_args_is_help=True)
     app.add_typer(export, name="export")

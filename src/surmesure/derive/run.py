@@ -1,8 +1,10 @@
-"""``derive``: compute RFM, CLV, engagement and satisfaction per identified person, and store
-them.
+"""``derive``: compute RFM, CLV, engagement, satisfaction, channel appetence, preferred store
+and affinities per identified person, and store them.
 
 One Ibis query gathers, per identified person, the RFM values and scores, the CLV sufficient
-statistics, engagement and satisfaction; the models are fitted in Python; the per-person rows
+statistics, engagement, satisfaction, preferred store and affinities; a second one counts the
+exposures and responses per channel; the models (CLV, the appetence priors) are fitted in
+Python; the per-person rows
 land in ``derived_metrics`` (one row per person and UTC day of computation, so a second run the
 same day replaces that day's rows instead of adding to them). People with no data keep a row
 with their customer id and empty metrics.
@@ -23,6 +25,8 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from surmesure.derive import clv
+from surmesure.derive.affinity import AFFINITY_COLUMNS, affinities
+from surmesure.derive.appetence import ChannelPrior, exposures, smooth
 from surmesure.derive.engagement import ENGAGEMENT_COLUMNS, engagement
 from surmesure.derive.rfm import RFM_COLUMNS, SEGMENTS, rfm
 from surmesure.derive.satisfaction import (
@@ -32,6 +36,7 @@ from surmesure.derive.satisfaction import (
 )
 from surmesure.derive.satisfaction import summary as satisfaction_summary
 from surmesure.derive.source import ibis_backend, identified_people, person_orders
+from surmesure.derive.stores import STORE_COLUMNS, preferred_stores
 from surmesure.errors import InvalidInput
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -53,6 +58,7 @@ class DeriveResult(BaseModel):
     segments: dict[str, int]
     model: clv.ClvModel | None
     satisfaction: SatisfactionSummary = Field(description="NPS, CSAT and CES over the window")
+    channels: list[ChannelPrior] = Field(description="the appetence prior of each channel")
     seconds: dict[str, float]
     notes: list[str] = Field(default_factory=list)
 
@@ -66,6 +72,8 @@ def metrics_query(backend: Any, as_of: date, window_days: int, orders: Any) -> A
         "clv": (clv.summary(backend, as_of, orders), clv.SUMMARY_COLUMNS),
         "engagement": (engagement(backend, as_of, window_days, orders), ENGAGEMENT_COLUMNS),
         "satisfaction": (satisfaction(backend, as_of), SATISFACTION_COLUMNS),
+        "stores": (preferred_stores(backend, as_of), STORE_COLUMNS),
+        "affinity": (affinities(backend, as_of, orders), AFFINITY_COLUMNS),
     }
     joined = identified_people(backend)
     keep = ["person_id", "customer_id"]
@@ -115,6 +123,7 @@ def derive(
     with ibis_backend(store) as backend:
         with person_orders(backend, as_of).cache() as orders:
             data = metrics_query(backend, as_of, window_days, orders).to_pyarrow()
+        reached = exposures(backend, as_of).to_pyarrow()
         overall = satisfaction_summary(backend, as_of, window_days)
     started = done("query", started)
 
@@ -137,6 +146,7 @@ def derive(
             notes.append(f"BG/NBD fit did not converge: {model.bgnbd.message}")
         if model.note:
             notes.append(model.note)
+    appetence, channels = smooth(reached)
     started = done("fit", started)
 
     outputs: dict[str, pa.Array] = {}
@@ -156,6 +166,7 @@ def derive(
     rows = data
     for name, values in outputs.items():
         rows = rows.append_column(name, values)
+    rows = rows.join(appetence, "person_id", join_type="left outer")
     n = rows.num_rows
     rows = (
         rows.append_column("computed_on", pa.array([computed_at.date()] * n, pa.date32()))
@@ -183,6 +194,7 @@ def derive(
         segments={name: counted.get(name, 0) for name in SEGMENTS},
         model=model,
         satisfaction=overall,
+        channels=channels,
         seconds=seconds,
         notes=notes,
     )

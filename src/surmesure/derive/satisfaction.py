@@ -35,7 +35,9 @@ def nps_group(score: ir.IntegerValue) -> ir.StringValue:
     return ibis.cases((score >= 9, "promoter"), (score >= 7, "passive"), else_="detractor")
 
 
-def _answers(backend: Any, as_of: date) -> ir.Table:
+def person_answers(backend: Any, as_of: date) -> ir.Table:
+    """Answers of identified people on or before ``as_of``: ``person_id``, ``answer_id``,
+    ``metric``, ``score``, ``answered_at``."""
     answers = backend.table("survey_answers")
     people = identified_people(backend).select("person_id")
     kept = answers.filter(
@@ -49,7 +51,7 @@ def _answers(backend: Any, as_of: date) -> ir.Table:
 
 def satisfaction(backend: Any, as_of: date) -> ir.Table:
     """Per person who answered a survey (columns ``SATISFACTION_COLUMNS``)."""
-    answers = _answers(backend, as_of)
+    answers = person_answers(backend, as_of)
     nps = answers.filter(answers.metric == "nps")
     # the latest answer; the answer id breaks a tie so every engine keeps the same one
     order = [nps.answered_at.desc(), nps.answer_id.desc()]
@@ -87,7 +89,7 @@ class SatisfactionSummary(BaseModel):
 
 def summary(backend: Any, as_of: date, window_days: int = 365) -> SatisfactionSummary:
     """NPS, CSAT (share of 4-5) and CES (mean) over the answers of the window."""
-    answers = _answers(backend, as_of)
+    answers = person_answers(backend, as_of)
     answers = answers.filter(
         answers.answered_at >= ibis.timestamp(as_of - timedelta(days=window_days - 1))
     )
