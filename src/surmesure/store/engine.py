@@ -178,15 +178,11 @@ class Store:
         if not wanted:
             return set()
         if self.is_duckdb:
-            raw = self.raw_duckdb(conn)
-            raw.register("_keys", pa.table({"k": pa.array(wanted, pa.string())}))
-            try:
-                rows = raw.execute(
-                    f'SELECT DISTINCT t."{column}" FROM "{table.name}" t '
-                    f'JOIN _keys ON t."{column}" = _keys.k'
-                ).fetchall()
-            finally:
-                raw.unregister("_keys")
+            # bound constants let DuckDB probe the primary-key index; a join with the keys as
+            # a relation would scan the whole column (60 ms a call at 2 million events)
+            places = ", ".join("?" * len(wanted))
+            query = f'SELECT DISTINCT "{column}" FROM "{table.name}" WHERE "{column}" IN ({places})'
+            rows = self.raw_duckdb(conn).execute(query, wanted).fetchall()
         else:
             # a join with the unnested keys keeps to the index, where "= ANY(array)" may get
             # a generic plan that scans the table once the statement is prepared
