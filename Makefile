@@ -35,6 +35,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,spark,peers]'
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_collect.py
 	$(BIN)/python benchmarks/bench_generate.py

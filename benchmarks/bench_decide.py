@@ -16,9 +16,15 @@
    1,000 req/s. Baseline in the same run: ``GET /health`` at the same rate (HTTP and the event
    loop, no decision).
 
+3. In process, on the same kind of store: one :func:`~surmesure.decide.service.decide` call
+   (p50/p99 and the SQL statements it sends, counted by a ``before_cursor_execute`` listener)
+   and one :func:`~surmesure.decide.recommend.service.recommend` call (p50/p99), against one
+   plain query of a person's identifiers as the floor; ``--profile`` prints where the time of
+   the decisions goes (cProfile). ``--db FILE`` keeps the demo store between runs.
+
     python benchmarks/bench_decide.py [--people 1000000] [--customers 5000] [--rate 1000]
         [--seconds 10] [--clients 32] [--products 4] [--postgres [URL]] [--skip-render]
-        [--skip-api] [--json]
+        [--skip-api] [--skip-inprocess] [--calls 2000] [--profile] [--db FILE] [--json]
 """
 
 from __future__ import annotations
@@ -355,6 +361,109 @@ def bench_api(
     }
 
 
+@contextmanager
+def counting(store: Any) -> Iterator[list[str]]:
+    """The SQL statements sent through ``store`` while the block runs."""
+    import sqlalchemy as sa
+
+    sent: list[str] = []
+
+    def listen(*args: Any) -> None:
+        sent.append(str(args[2]))
+
+    sa.event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", listen)
+
+
+def _summary(seconds: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(seconds, 0.50) * 1e3, 3),
+        "p99_ms": round(percentile(seconds, 0.99) * 1e3, 3),
+    }
+
+
+def bench_inprocess(url: str, calls: int, products: int, profile: bool) -> dict[str, Any]:
+    """``decide()`` and ``recommend()`` called directly on the store at ``url``."""
+    import cProfile
+    import pstats
+
+    import sqlalchemy as sa
+
+    from surmesure.decide.recommend.service import recommend
+    from surmesure.decide.service import DecideRequest, decide
+    from surmesure.store import open_store, schema
+
+    store = open_store(url)
+    library = Library(EXAMPLES)
+    ident = schema.identifiers
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(ident.c.kind, ident.c.value, ident.c.person_id).where(
+                ident.c.kind.in_(["customer_id", "anonymous_id"])
+            )
+        ).all()
+    known = [str(r[1]) for r in rows if r[0] == "customer_id"][:5_000]
+    visitors = [str(r[1]) for r in rows if r[0] == "anonymous_id"][:5_000]
+    people = sorted({int(r[2]) for r in rows if r[0] == "customer_id"})[:5_000]
+    requests = []
+    for body in bodies(known, visitors, calls, products):
+        data = orjson.loads(body)
+        requests.append(
+            DecideRequest(
+                placement=data["placement"],
+                anonymous_id=data.get("anonymousId"),
+                customer_id=data.get("customer_id"),
+                context=data["context"],
+                products=products,
+            )
+        )
+    for request in requests[:50]:  # warm up: models, caches
+        decide(store, request, library.for_placement(request.placement))
+    timings: list[float] = []
+    profiler = cProfile.Profile() if profile else None
+    with counting(store) as sent:
+        if profiler is not None:
+            profiler.enable()
+        for request in requests:
+            compiled = library.for_placement(request.placement)
+            started = time.perf_counter()
+            decide(store, request, compiled)
+            timings.append(time.perf_counter() - started)
+        if profiler is not None:
+            profiler.disable()
+    reco: list[float] = []
+    floor: list[float] = []
+    rng = random.Random(5)
+    with store.connect() as conn:
+        for _ in range(min(calls, 2_000)):
+            pid = rng.choice(people)
+            started = time.perf_counter()
+            recommend(store, pid, k=max(products, 1), conn=conn)
+            reco.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            conn.execute(sa.select(ident.c.value).where(ident.c.person_id == pid)).all()
+            floor.append(time.perf_counter() - started)
+    store.dispose()
+    if profiler is not None:
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(20)
+    decide_s = _summary(timings)
+    floor_s = _summary(floor)
+    return {
+        "decisions": len(timings),
+        "decide": decide_s,
+        "queries_per_decision": round(len(sent) / len(timings), 2),
+        "decisions_per_s": round(len(timings) / sum(timings), 1),
+        "recommend": _summary(reco),
+        "floor_one_query": floor_s,
+        "decide_p50_over_floor": round(decide_s["p50_ms"] / max(floor_s["p50_ms"], 1e-9), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=1_000_000)
@@ -367,6 +476,10 @@ def main() -> None:
     )
     parser.add_argument("--skip-render", action="store_true")
     parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--skip-inprocess", action="store_true")
+    parser.add_argument("--calls", type=int, default=2_000, help="decisions timed in process")
+    parser.add_argument("--profile", action="store_true", help="cProfile the decisions")
+    parser.add_argument("--db", type=Path, help="DuckDB file for the in-process part (kept)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--postgres", nargs="?", const=DEFAULT_PG, help="run the API part on PostgreSQL"
@@ -388,6 +501,16 @@ def main() -> None:
         )
         if not args.json:
             print("api:", orjson.dumps(report["api"]).decode(), flush=True)
+    if not args.skip_inprocess:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = args.db or Path(tmp) / "inprocess.duckdb"
+            if not db.exists():
+                build_store(db.parent / f"{db.stem}-files", args.customers, f"duckdb:///{db}")
+            report["inprocess"] = bench_inprocess(
+                f"duckdb:///{db}", args.calls, args.products, args.profile
+            )
+        if not args.json:
+            print("in process:", orjson.dumps(report["inprocess"]).decode(), flush=True)
     if args.json:
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 

@@ -31,8 +31,9 @@ def test_report_is_a_self_contained_page(duckdb_store: Store, tmp_path: Path) ->
     # five buyers are too few for the Gamma-Gamma spend model: no expected value, no CLV
     # figure; no channel activity in this history: no appetence figure
     assert latest_run(duckdb_store).column("expected_value").null_count == 6
-    assert result.figures == ["RFM grid", "Cohort retention", "NPS by month"]
-    assert page.count("<svg") == 3 and page.count("No data yet") == 2
+    figures = ["RFM grid", "Cohort retention", "NPS by month", "Engagement by segment"]
+    assert result.figures == figures
+    assert page.count("<svg") == 4 and page.count("No data yet") == 2
     # nothing fetched: no script, no link, no image source; only the SVG namespace
     assert "<script" not in page and "<link" not in page and "<img" not in page
     urls = set(re.findall(r"https?://[^\"' )]+", page))
@@ -54,7 +55,7 @@ def test_report_is_a_self_contained_page(duckdb_store: Store, tmp_path: Path) ->
 def test_report_before_any_derive_says_what_is_missing(duckdb_store: Store, tmp_path: Path) -> None:
     result = write_report(duckdb_store, tmp_path / "r.html")
     assert result.people == 0 and result.figures == []
-    assert (tmp_path / "r.html").read_text().count("No data yet") == 5
+    assert (tmp_path / "r.html").read_text().count("No data yet") == 6
 
 
 def test_kpi_and_report_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -154,3 +154,13 @@ def test_files_in_yaml_and_json(tmp_path: Path) -> None:
         load_file(broken)
     with pytest.raises(InvalidInput, match="Cannot read"):
         load_file(tmp_path / "missing.yaml")
+
+
+def test_every_derived_metric_can_be_tested_by_a_segment() -> None:
+    from surmesure.domain.segments import METRICS
+    from surmesure.store import schema
+
+    bookkeeping = {"person_id", "computed_on", "computed_at", "as_of", "horizon_days",
+                   "discount_rate", "window_days", "preferred_store_basis"}  # fmt: skip
+    columns = {c.name for c in schema.derived_metrics.c} - bookkeeping
+    assert set(METRICS) == columns

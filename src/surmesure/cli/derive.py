@@ -22,7 +22,10 @@ value (net of returns), quintile scores 1-5 and a named segment. CLV: BG/NBD exp
 over --horizon-days and probability of being still a customer, Gamma-Gamma value per purchase,
 and the expected value over the horizon discounted at --discount-rate (annual). Engagement:
 e-mail open and click rates and purchases per month over --window-days, days since the last
-interaction, regularity of purchases. Satisfaction: latest NPS, CSAT share 4-5, CES mean.
+interaction, regularity of purchases, category breadth, up-sell potential (share of RFM
+segment peers with a bigger average basket), and relational, transactional and overall
+engagement scores 0-100 (weighted percentile ranks of the components). Satisfaction: latest
+NPS, CSAT share 4-5, CES mean.
 Channel appetence: response rate per channel (e-mail, SMS, phone, paper, web) shrunk toward the
 channel's population rate, and the best channel. Preferred store (most purchases, else the home
 store) and its distance from home; top 3 categories by share of spend and top product.

@@ -8,6 +8,7 @@ No row means not opted out (personalization is the default; a person may refuse 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,6 +21,9 @@ from surmesure.segment.evaluate import Snapshot, TraitValue
 from surmesure.segment.snapshot import load_snapshot
 from surmesure.store import schema
 from surmesure.unify.profile import decode_json, root_of
+
+if TYPE_CHECKING:
+    from surmesure.decide.reading import PersonRead
 
 OPT_OUT_PURPOSE = "personalization"
 OPT_OUT_CHANNEL = "any"
@@ -136,4 +140,29 @@ def _snapshot(
         events=snapshot_parts._events(conn, person_id) if "event" in needs else (),
         orders=snapshot_parts._orders(conn, person_id) if "purchase" in needs else (),
         consents=snapshot_parts._consents(conn, person_id) if "consent" in needs else (),
+    )
+
+
+def audience_from(
+    read: PersonRead, now: datetime, half_life_days: float, needs: frozenset[str]
+) -> Audience:
+    """The audience :func:`load_audience` would read, from rows read in one statement
+    (``needs`` within :data:`~surmesure.decide.reading.SERVED`)."""
+    if read.person_id is None:
+        return NOBODY
+    if read.opted_out():
+        return Audience(person_id=read.person_id, opted_out=True)
+    traits = {
+        name: Known(trait.value, trait.source, trait.effective_reliability)
+        for name, trait in resolve(read.observations, now, half_life_days).items()
+    }
+    snapshot = None
+    if needs:
+        snapshot = Snapshot(
+            person_id=read.person_id,
+            traits={k: TraitValue(v.value, v.effective_reliability) for k, v in traits.items()},
+            metrics=read.latest_metrics(now) if "metric" in needs else {},
+        )
+    return Audience(
+        person_id=read.person_id, traits=traits, segments=read.segments, snapshot=snapshot
     )

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
-from surmesure.decide.audience import find_person_id, load_audience
+from surmesure.decide.audience import audience_from, find_person_id, load_audience
 from surmesure.decide.content import (
     Audience,
     CompiledTemplate,
@@ -29,12 +29,13 @@ from surmesure.decide.content import (
     rule_holds,
 )
 from surmesure.decide.context import build_context
-from surmesure.decide.exposure import Shown, pick_blocks, record_exposures
+from surmesure.decide.exposure import Shown, choose_blocks, pick_blocks, record_exposures
+from surmesure.decide.reading import SERVED, identifier_keys, metric_names, read_person
 from surmesure.decide.sandbox import render_text
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.unify.profile import decode_json
+from surmesure.unify.profile import decode_json, root_of
 
 Recommender = Callable[..., Sequence[Any]]
 
@@ -79,12 +80,14 @@ def _products(
     as_of: datetime | None,
     store_id: str | None,
     recommender: Recommender | None,
+    person: Any = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Products from ``recommender``; ``as_of`` ``None`` means now (so the recommender may
     reuse the model it keeps for the present instead of building one per instant)."""
     if recommender is None or request.products <= 0:
         return [], {"personalized": False, "reason": "no recommendation service"}
     personal = not audience.neutral
+    extra = {"person": person} if personal and person is not None else {}
     found = recommender(
         store,
         audience.person_id if personal else None,
@@ -92,6 +95,7 @@ def _products(
         as_of=as_of,
         store_id=store_id,
         conn=conn,
+        **extra,
     )
     reason = (
         "recommended for this person"
@@ -112,6 +116,7 @@ def _offers(
     catalog: Mapping[str, Any],
     values: dict[str, Any],
     locale: str,
+    ledger_rows: tuple[dict[str, datetime], set[str]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     eligible, notes = [], []
     for block in compiled.definition.blocks:
@@ -123,9 +128,13 @@ def _offers(
             notes.append({"content_id": block.content_id, "picked": False, "reason": "rule"})
         else:
             eligible.append(block)
-    picks = pick_blocks(
-        store, audience.person_id, eligible, now, compiled.definition.max_blocks, conn=conn
-    )
+    if ledger_rows is None:
+        picks = pick_blocks(
+            store, audience.person_id, eligible, now, compiled.definition.max_blocks, conn=conn
+        )
+    else:
+        seen, before = ledger_rows
+        picks = choose_blocks(eligible, seen, before, now, compiled.definition.max_blocks)
     offers = []
     for pick in picks:
         title, text = compiled.blocks[pick.block.content_id]
@@ -139,6 +148,47 @@ def _offers(
         )
         notes.append({"content_id": pick.block.content_id, "picked": True, "reason": pick.reason})
     return offers, notes
+
+
+def _read_fast(
+    store: Store,
+    conn: Connection,
+    compiled: CompiledTemplate,
+    request: DecideRequest,
+    at: datetime,
+    as_of: datetime | None,
+    chosen: Recommender | None,
+) -> tuple[int | None, Audience, tuple[dict[str, datetime], set[str]], Any]:
+    """The person, their audience and the ledger of the template's blocks, read in one
+    statement (two when a person id must follow its merges); for the recommendation service,
+    what its model already holds of the person."""
+    settings = get_settings()
+    definition = compiled.definition
+    model = None
+    if chosen is not None and chosen is default_recommender() and request.products > 0:
+        from surmesure.decide.recommend.model import get_model
+
+        model = get_model(store, conn, as_of)
+    root = root_of(conn, request.person_id) if request.person_id is not None else None
+    keys = (
+        identifier_keys(request.anonymous_id, request.customer_id, settings.default_country)
+        if request.person_id is None
+        else []
+    )
+    rules = [v.when for v in definition.variants] + [b.when for b in definition.blocks]
+    read = read_person(
+        conn,
+        person_id=root,
+        keys=keys,
+        now=at,
+        metrics=metric_names(rules) if "metric" in compiled.needs else frozenset(),
+        content_ids=[b.content_id for b in definition.blocks],
+    )
+    audience = audience_from(read, at, settings.trait_half_life_days, compiled.needs)
+    person = None
+    if model is not None and read.person_id is not None:
+        person = model.people.get(read.person_id)
+    return read.person_id, audience, (read.seen, read.shown_before), person
 
 
 def decide(
@@ -156,25 +206,27 @@ def decide(
     chosen = recommender or (default_recommender() if use_default_recommender else None)
     definition = compiled.definition
     with store.begin() as conn:  # one transaction: read, decide, record
-        person_id = find_person_id(
-            conn,
-            person_id=request.person_id,
-            anonymous_id=request.anonymous_id,
-            customer_id=request.customer_id,
-            region=settings.default_country,
-        )
-        audience = load_audience(
-            conn,
-            person_id,
-            at,
-            settings.trait_half_life_days,
-            needs=compiled.needs,
-        )
+        if compiled.needs <= SERVED:
+            person_id, audience, ledger_rows, person = _read_fast(
+                store, conn, compiled, request, at, now, chosen
+            )
+        else:
+            person_id = find_person_id(
+                conn,
+                person_id=request.person_id,
+                anonymous_id=request.anonymous_id,
+                customer_id=request.customer_id,
+                region=settings.default_country,
+            )
+            audience = load_audience(
+                conn, person_id, at, settings.trait_half_life_days, needs=compiled.needs
+            )
+            ledger_rows, person = None, None
         context = build_context(conn, audience, at, request.context, owner=store)
         catalog = segment_catalog(conn) if "segment" in compiled.needs else {}
         nearest = context.get("nearest_store") or {}
         products, products_note = _products(
-            store, conn, audience, request, now, nearest.get("store_id"), chosen
+            store, conn, audience, request, now, nearest.get("store_id"), chosen, person
         )
         locale = str(request.context.get("locale") or definition.locale)
         values = {
@@ -185,7 +237,9 @@ def decide(
             "locale": locale,
             "now": at,
         }
-        offers, offers_note = _offers(store, conn, compiled, audience, at, catalog, values, locale)
+        offers, offers_note = _offers(
+            store, conn, compiled, audience, at, catalog, values, locale, ledger_rows
+        )
         rendered = render(
             compiled,
             audience,

@@ -18,7 +18,8 @@ Over the whole history up to ``as_of``:
   the gaps in days between consecutive purchase days; 0 is a metronome, NULL with fewer than
   two gaps.
 
-People with no activity at all get no row.
+People with no activity at all get no row. Category breadth, up-sell potential and the 0-100
+engagement scores built on these columns are in :mod:`surmesure.derive.engagement_scores`.
 """
 
 from __future__ import annotations

@@ -181,3 +181,22 @@ def appetence_by_segment(
     figure.colorbar(image, ax=ax, shrink=0.8, format=lambda x, _: f"{x:.2f}x",
                     label="relative to the channel's mean")  # fmt: skip
     return to_svg(figure)
+
+
+@styled
+def engagement_by_segment(segments: Sequence[str], scores: Sequence[np.ndarray]) -> str:
+    """Box plot of the engagement score (0-100) per RFM segment (one row each, the first on
+    top), with the number of people scored beside each box."""
+    figure, ax = plt.subplots(figsize=(11, max(2.5, 0.42 * len(segments) + 1.2)))
+    positions = np.arange(len(segments))[::-1]
+    ax.boxplot(
+        [np.asarray(v, float) for v in scores], positions=positions, widths=0.6,
+        orientation="horizontal", patch_artist=True, showfliers=False,
+        boxprops={"facecolor": "#bee3f8", "edgecolor": ACCENT},
+        medianprops={"color": "#c53030", "linewidth": 1.5},
+    )  # fmt: skip
+    labels = [f"{name} ({len(v):,})" for name, v in zip(segments, scores, strict=True)]
+    ax.set_yticks(positions, labels)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("engagement score")
+    return to_svg(figure)

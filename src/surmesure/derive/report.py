@@ -3,9 +3,10 @@
 Reads the latest run of ``derive`` (the rows of the latest ``computed_on`` in
 ``derived_metrics``) and computes the KPIs (:mod:`surmesure.derive.kpi`) at that run's
 ``as_of``. The page holds the headline KPIs, then the RFM grid (people and revenue), the CLV
-distribution with its top decile, the cohort retention heatmap, NPS by month and the channel
-appetence by RFM segment, each as inline SVG: no script, no style sheet, no network.
-A figure whose data is missing is replaced by a sentence saying what would fill it.
+distribution with its top decile, the cohort retention heatmap, NPS by month, the channel
+appetence and the engagement score by RFM segment, each as inline SVG: no script, no style
+sheet, no network. A figure whose data is missing is replaced by a sentence saying what would
+fill it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from surmesure.store.engine import Store
 
 READ = (
     "person_id", "as_of", "r_score", "fm_score", "rfm_segment", "monetary", "expected_value",
-    *(f"appetence_{c}" for c in CHANNELS),
+    "engagement_score", *(f"appetence_{c}" for c in CHANNELS),
 )  # fmt: skip
 
 
@@ -102,6 +103,13 @@ def figures(rows: pa.Table, k: Kpis) -> dict[str, str]:
             totals = np.nansum(chosen, axis=0)
             means[i] = np.where(seen > 0, totals / np.maximum(seen, 1), np.nan)
         out["Channel appetence by segment"] = plots.appetence_by_segment(present, CHANNELS, means)
+    score = _column(rows, "engagement_score")
+    scored = [(s, score[(segment == s) & np.isfinite(score)]) for s in present]
+    scored = [(s, values) for s, values in scored if values.size]
+    if scored:
+        out["Engagement by segment"] = plots.engagement_by_segment(
+            [s for s, _ in scored], [values for _, values in scored]
+        )
     return out
 
 

@@ -21,6 +21,12 @@ SECTIONS = (
         "Mean smoothed response rate per RFM segment and channel; the colour compares "
         "segments within a channel.",
     ),
+    (
+        "Engagement by segment",
+        "Engagement score (0-100: e-mail opens and clicks, recency of interaction, purchase "
+        "frequency, regularity and category breadth, each ranked within the base) per RFM "
+        "segment: median, quartiles and whiskers to 1.5 times the interquartile range.",
+    ),
 )
 
 PAGE = """<!doctype html>

@@ -2,9 +2,10 @@
 and affinities per identified person, and store them.
 
 One Ibis query gathers, per identified person, the RFM values and scores, the CLV sufficient
-statistics, engagement, satisfaction, preferred store and affinities; a second one counts the
-exposures and responses per channel; the models (CLV, the appetence priors) are fitted in
-Python; the per-person rows
+statistics, engagement (with category breadth and up-sell potential), satisfaction, preferred
+store and affinities; a second one counts the exposures and responses per channel; the models
+(CLV, the appetence priors) are fitted and the engagement scores ranked in Python
+(:mod:`surmesure.derive.engagement_scores`); the per-person rows
 land in ``derived_metrics`` (one row per person and UTC day of computation, so a second run the
 same day replaces that day's rows instead of adding to them). People with no data keep a row
 with their customer id and empty metrics.
@@ -28,6 +29,11 @@ from surmesure.derive import clv
 from surmesure.derive.affinity import AFFINITY_COLUMNS, affinities
 from surmesure.derive.appetence import ChannelPrior, exposures, smooth
 from surmesure.derive.engagement import ENGAGEMENT_COLUMNS, engagement
+from surmesure.derive.engagement_scores import (
+    BREADTH_COLUMNS,
+    breadth_and_upsell,
+    engagement_scores,
+)
 from surmesure.derive.rfm import RFM_COLUMNS, SEGMENTS, rfm
 from surmesure.derive.satisfaction import (
     SATISFACTION_COLUMNS,
@@ -67,10 +73,12 @@ def metrics_query(backend: Any, as_of: date, window_days: int, orders: Any) -> A
     """Every identified person with its RFM columns, CLV statistics, engagement and
     satisfaction (NULL where the person has no such data); ``orders`` is
     :func:`person_orders`, usually cached since three metrics read it."""
+    scored = rfm(backend, as_of, orders)
     parts = {
-        "rfm": (rfm(backend, as_of, orders), RFM_COLUMNS),
+        "rfm": (scored, RFM_COLUMNS),
         "clv": (clv.summary(backend, as_of, orders), clv.SUMMARY_COLUMNS),
         "engagement": (engagement(backend, as_of, window_days, orders), ENGAGEMENT_COLUMNS),
+        "breadth": (breadth_and_upsell(backend, orders, scored), BREADTH_COLUMNS),
         "satisfaction": (satisfaction(backend, as_of), SATISFACTION_COLUMNS),
         "stores": (preferred_stores(backend, as_of), STORE_COLUMNS),
         "affinity": (affinities(backend, as_of, orders), AFFINITY_COLUMNS),
@@ -147,9 +155,9 @@ def derive(
         if model.note:
             notes.append(model.note)
     appetence, channels = smooth(reached)
+    outputs: dict[str, pa.Array] = engagement_scores(data)
     started = done("fit", started)
 
-    outputs: dict[str, pa.Array] = {}
     if model is not None:
         predicted = clv.predict(
             model, *stats, horizon_days=horizon_days, discount_rate=discount_rate

@@ -1,6 +1,8 @@
 """What recommendations rest on at one ``as_of``, computed once and kept in the process.
 
-A model holds the association rules, the popularity rankings and the catalogue. It is cached
+A model holds the association rules, the popularity rankings, the catalogue and what each
+person had bought (with their home store and RFM segment), so that a live call for a person
+known when the model was built reads nothing of them. It is cached
 per (database, ``as_of``): for a past ``as_of`` it is rebuilt only when the orders or products
 before that date changed (a cheap fingerprint query checks); for "now" (``as_of=None``) it is
 rebuilt once it is older than :data:`NOW_TTL_SECONDS`, so a stream of new orders does not
@@ -21,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide.recommend import popular
 from surmesure.decide.recommend.association import Rules, mine_rules
+from surmesure.decide.recommend.people import PersonData, everyone
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -45,6 +48,9 @@ class Model:
     seasonal: tuple[str, ...]
     by_segment: Mapping[str, tuple[str, ...]]
     products: Mapping[str, Product]
+    #: what each person known at build time had bought before ``as_of``, their home store
+    #: and segment: a live call reads nothing more of them while the model is kept
+    people: Mapping[int, PersonData] = field(default_factory=dict)
     built_at: float = field(default_factory=time.monotonic)
 
 
@@ -68,18 +74,22 @@ def build(conn: Connection, as_of: datetime, *, top: int = 500) -> Model:
         seasonal=tuple(c for c, _ in popular.seasonal(conn, as_of, top=top)),
         by_segment={s: tuple(c) for s, c in popular.by_segment(conn, as_of).items()},
         products=products,
+        people=everyone(conn, as_of),
     )
 
 
 def fingerprint(conn: Connection, as_of: datetime) -> tuple[Any, ...]:
-    """Changes when orders before ``as_of`` or the catalogue change (counts and latest times)."""
+    """Changes when orders before ``as_of``, the catalogue, traits or merges change (counts
+    and latest times)."""
     row = conn.execute(
         sa.text(
             "SELECT (SELECT count(*) FROM orders WHERE ordered_at < :as_of), "
             "(SELECT max(ordered_at) FROM orders WHERE ordered_at < :as_of), "
             "(SELECT count(*) FROM order_lines), "
             "(SELECT count(*) FROM products), (SELECT max(updated_at) FROM products), "
-            "(SELECT max(computed_at) FROM derived_metrics)"
+            "(SELECT max(computed_at) FROM derived_metrics), "
+            "(SELECT count(*) FROM traits), "
+            "(SELECT count(*) FROM people WHERE merged_into IS NOT NULL)"
         ),
         {"as_of": as_of},
     ).one()

@@ -4,7 +4,7 @@ segment. One person at a time for a live call, everyone at once for a batch."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -102,10 +102,17 @@ def home_stores(conn: Connection, as_of: datetime, person_id: int | None = None)
         observations.setdefault(int(pid), []).append(
             Observation(HOME_STORE, decode_json(value), source, observed_at, float(reliability))
         )
-    half_life = get_settings().trait_half_life_days
     out: dict[int, str] = {}
     for pid, obs in observations.items():
-        resolved = resolve(obs, as_of, half_life).get(HOME_STORE)
-        if resolved is not None and resolved.value is not None:
-            out[pid] = str(resolved.value)
+        home = home_store_of(obs, as_of)
+        if home is not None:
+            out[pid] = home
     return out
+
+
+def home_store_of(observations: Iterable[Observation], as_of: datetime) -> str | None:
+    """The resolved ``home_store_id`` among one person's observations (any trait; those at
+    or after ``as_of`` do not count)."""
+    wanted = [o for o in observations if o.name == HOME_STORE and o.observed_at < as_of]
+    resolved = resolve(wanted, as_of, get_settings().trait_half_life_days).get(HOME_STORE)
+    return None if resolved is None or resolved.value is None else str(resolved.value)

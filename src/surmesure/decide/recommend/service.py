@@ -93,15 +93,19 @@ def recommend(
     conn: Connection | None = None,
     policy: Policy | None = None,
     scoring: Scoring | None = None,
+    person: people.PersonData | None = None,
 ) -> list[Recommendation]:
     """The top ``k`` products for ``person_id`` (``None``: an anonymous visitor), best first.
     ``store_id`` is the store whose stock counts (default: the person's home store), besides
-    web stock. :class:`NotFound` when there is no such person."""
+    web stock. :class:`NotFound` when there is no such person. ``person``: what the caller
+    already read of ``person_id`` as of the model's date (then nothing of them is read)."""
     _check(k, per_category)
     with _connection(store, conn) as c:
         model = get_model(store, c, as_of)
         data: people.PersonData | None = None
-        if person_id is not None:
+        if person is not None and person.person_id == person_id:
+            data = person
+        elif person_id is not None:
             root = root_of(c, person_id)
             if root is None:
                 raise NotFound(
@@ -109,7 +113,7 @@ def recommend(
                     hint="name an existing person id, or None for an anonymous visitor",
                     field="person_id",
                 )
-            data = people.person(c, root, model.as_of)
+            data = model.people.get(root) or people.person(c, root, model.as_of)
         ranked = _ranked(model, data, scoring or Scoring())
         stock = snapshot(store, c, as_of)
     return pick(model, data, ranked, stock, k, store_id, exclude_categories, per_category, policy)

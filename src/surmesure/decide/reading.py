@@ -1,0 +1,266 @@
+"""Everything one decision needs of a person, read in one statement.
+
+One ``UNION ALL`` query, each branch tagged, finds the person (by an identifier, or by the id
+given) and returns their personalization consents, trait observations, segment memberships,
+the derived metrics the template's rules read and the exposure ledger of the template's
+blocks. Python then applies the same rules as the one-query-per-part readers
+(:mod:`surmesure.decide.audience`, :func:`surmesure.decide.exposure.ledger`), so both paths
+give the same audience and the same picks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.decide.audience import OPT_OUT_CHANNEL, OPT_OUT_PURPOSE
+from surmesure.domain.identity import normalize
+from surmesure.domain.segments import METRICS, MetricNode, walk
+from surmesure.domain.traits import Observation
+from surmesure.store import schema
+
+#: the kinds of rule condition this reader serves (others need the full snapshot reader)
+SERVED = frozenset({"trait", "metric"})
+
+_TYPES: dict[str, Any] = {
+    "tag": sa.String(16),
+    "k1": sa.String(320),
+    "k2": sa.String(64),
+    "k3": sa.Text(),
+    "t1": sa.DateTime(),
+    "t2": sa.DateTime(),
+    "n1": sa.Float(precision=53),
+    "i1": sa.BigInteger(),
+}
+
+
+def _row(tag: str, **given: Any) -> list[Any]:
+    out = [sa.literal(tag, _TYPES["tag"]).label("tag")]
+    for name, kind in _TYPES.items():
+        if name == "tag":
+            continue
+        value = given.get(name)
+        cell = sa.cast(sa.null(), kind) if value is None else sa.cast(value, kind)
+        out.append(cell.label(name))
+    return out
+
+
+def metric_names(rules: Iterable[Any]) -> frozenset[str]:
+    """The derived metrics that ``rules`` (``when`` conditions) read."""
+    names = set()
+    for rule in rules:
+        if rule is None:
+            continue
+        for _, leaf in walk(rule):
+            if isinstance(leaf, MetricNode):
+                names.add(leaf.metric.name)
+    return frozenset(names)
+
+
+@dataclass(frozen=True)
+class PersonRead:
+    """The raw rows of one person; ``person_id`` ``None`` when nobody is known."""
+
+    person_id: int | None
+    consents: list[tuple[datetime, str, bool]] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    segments: frozenset[str] = frozenset()
+    metrics: dict[str, list[tuple[str, datetime, datetime, Any]]] = field(default_factory=dict)
+    seen: dict[str, datetime] = field(default_factory=dict)
+    shown_before: set[str] = field(default_factory=set)
+
+    def opted_out(self) -> bool:
+        """The latest personalization consent (by time, then id) refuses it."""
+        if not self.consents:
+            return False
+        return not max(self.consents, key=lambda c: (c[0], c[1]))[2]
+
+    def latest_metrics(self, now: datetime) -> dict[str, Any]:
+        """The latest derived row computed at or before ``now`` (by day, then time)."""
+        out: dict[str, Any] = {}
+        for name, rows in self.metrics.items():
+            known = [r for r in rows if r[1] <= now]
+            if known:
+                value = max(known, key=lambda r: (r[0], r[1]))[3]
+                if value is not None:
+                    out[name] = value
+        return out
+
+
+def identifier_keys(
+    anonymous_id: str | None, customer_id: str | None, region: str
+) -> list[tuple[str, str]]:
+    """The normalized identifiers to look a person up by, in order of preference."""
+    keys = []
+    for kind, value in (("anonymous_id", anonymous_id), ("customer_id", customer_id)):
+        if not value:
+            continue
+        try:
+            keys.append((kind, normalize(kind, value, region)))
+        except ValueError:
+            continue
+    return keys
+
+
+def read_person(
+    conn: Connection,
+    *,
+    person_id: int | None,
+    keys: Sequence[tuple[str, str]],
+    now: datetime,
+    metrics: frozenset[str],
+    content_ids: Sequence[str],
+) -> PersonRead:
+    """One statement (see the module). ``person_id`` is a root already resolved, else
+    ``keys`` find the person."""
+    params: dict[str, Any] = {"now": now}
+    if person_id is not None:
+        params["pid"] = person_id
+    else:
+        for i, (kind, value) in enumerate(keys):
+            params[f"kind{i}"], params[f"value{i}"] = kind, value
+    wanted = sorted(set(content_ids))
+    if wanted:
+        params["content_ids"] = wanted
+    statement = _statement(
+        person_id is not None,
+        0 if person_id is not None else len(keys),
+        tuple(sorted(set(metrics) & set(METRICS))),
+        bool(wanted),
+    )
+    rows = conn.execute(statement, params).all()
+    return _collect(rows)
+
+
+@lru_cache(maxsize=256)
+def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bool) -> Any:
+    """The statement of one shape of :func:`read_person`, built once (its parameters bound
+    at each call), so its compiled form is cached too."""
+    now = sa.bindparam("now", type_=sa.DateTime())
+    ident = schema.identifiers
+    if by_id:
+        who: Any = sa.bindparam("pid", type_=sa.BigInteger())
+    elif key_count:
+        found = [
+            sa.select(ident.c.person_id)
+            .where(
+                ident.c.kind == sa.bindparam(f"kind{i}", type_=sa.String()),
+                ident.c.value == sa.bindparam(f"value{i}", type_=sa.String()),
+            )
+            .limit(1)
+            .scalar_subquery()
+            for i in range(key_count)
+        ]
+        who = found[0] if len(found) == 1 else sa.func.coalesce(*found)
+    else:  # nobody to find; the ledger is still read
+        who = sa.cast(sa.null(), sa.BigInteger())
+    cte = sa.select(who.label("person_id")).cte("who")
+    pid = sa.select(cte.c.person_id).scalar_subquery()
+    c, t, m = schema.consents, schema.traits, schema.segment_members
+    branches: list[Any] = [
+        sa.select(*_row("who", i1=cte.c.person_id)),
+        sa.select(
+            *_row("consent", k1=c.c.consent_id, t1=c.c.recorded_at, n1=c.c.granted.cast(sa.Integer))
+        ).where(
+            c.c.person_id == pid,
+            c.c.purpose == OPT_OUT_PURPOSE,
+            c.c.channel == OPT_OUT_CHANNEL,
+            c.c.recorded_at <= now,
+        ),
+        sa.select(
+            *_row(
+                "trait",
+                k1=t.c.name,
+                k2=t.c.source,
+                k3=t.c.value,
+                t1=t.c.observed_at,
+                n1=t.c.reliability,
+            )
+        ).where(t.c.person_id == pid, t.c.observed_at <= now),
+        sa.select(*_row("member", k1=m.c.segment)).where(m.c.person_id == pid),
+    ]
+    d = schema.derived_metrics
+    for name in metrics:
+        number = METRICS[name] == "number"
+        value = {"n1": d.c[name]} if number else {"k3": d.c[name]}
+        branches.append(
+            sa.select(
+                *_row(
+                    "metric",
+                    k1=sa.literal(name),
+                    k2=d.c.computed_on,
+                    t1=d.c.computed_at,
+                    t2=d.c.as_of,
+                    **value,
+                )
+            ).where(d.c.person_id == pid)
+        )
+    if ledger:
+        e = schema.exposures
+        branches.append(
+            sa.select(
+                *_row(
+                    "ledger",
+                    k1=e.c.content_id,
+                    t1=sa.func.max(e.c.shown_at).filter(e.c.person_id == pid),
+                    i1=sa.func.count().filter(e.c.shown_at < now),
+                )
+            )
+            .where(
+                e.c.content_id.in_(sa.bindparam("content_ids", expanding=True)),
+                e.c.shown_at <= now,
+            )
+            .group_by(e.c.content_id)
+        )
+    return sa.union_all(*branches)
+
+
+def _collect(rows: Sequence[Any]) -> PersonRead:
+    person_id: int | None = None
+    consents: list[tuple[datetime, str, bool]] = []
+    observations: list[Observation] = []
+    segments: set[str] = set()
+    metrics: dict[str, list[tuple[str, datetime, datetime, Any]]] = {}
+    seen: dict[str, datetime] = {}
+    before: set[str] = set()
+    for tag, k1, k2, k3, t1, t2, n1, i1 in rows:
+        if tag == "who":
+            person_id = None if i1 is None else int(i1)
+        elif tag == "consent":
+            consents.append((t1, str(k1), bool(n1)))
+        elif tag == "trait":
+            value = None if k3 is None else orjson.loads(k3)
+            observations.append(Observation(str(k1), value, str(k2), t1, float(n1)))
+        elif tag == "member":
+            segments.add(str(k1))
+        elif tag == "metric":
+            number = METRICS[str(k1)] == "number"
+            value = k3 if not number else (None if n1 is None else _number(n1))
+            metrics.setdefault(str(k1), []).append((str(k2), t1, t2, value))
+        elif tag == "ledger":
+            if t1 is not None:
+                seen[str(k1)] = t1
+            if i1:
+                before.add(str(k1))
+    if person_id is None:
+        return PersonRead(None, seen=seen, shown_before=before)
+    return PersonRead(
+        person_id,
+        consents,
+        observations,
+        frozenset(segments),
+        metrics,
+        seen,
+        before,
+    )
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
