@@ -207,7 +207,7 @@ def postgres_database(admin_url: str) -> tuple[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--baseline-events", type=int, default=20_000)
     parser.add_argument("--postgres", default=DEFAULT_PG, help="admin URL; 'none' to skip")
     parser.add_argument("--json", action="store_true")

@@ -4,8 +4,8 @@
 commits, see :mod:`surmesure.collect.writer`) and from files (:func:`ingest_file`, JSON Lines
 as the SDKs' batch files or a replay of a tracking plan). Inside the caller's transaction it:
 
-1. drops messages already stored (same ``messageId``) or repeated within the batch: counted as
-   duplicates, so an SDK retry never stores an event twice;
+1. keeps the first of each ``messageId`` of the batch; a message already stored (an SDK retry)
+   is found by the insert itself and counted as a duplicate, never stored twice;
 2. resolves the person of each message from its identifiers (``userId`` -> customer id,
    ``anonymousId``, the e-mail and phone of an identify, an alias's ``previousId``): an identify
    or alias that names a known customer merges the device's anonymous person into them;
@@ -91,11 +91,9 @@ def write_events(
     unique: dict[str, Accepted] = {}
     for item in messages:
         unique.setdefault(item.message.message_id, item)
-    stored = store.existing_keys(conn, schema.events, "message_id", unique)
-    fresh = [item for mid, item in unique.items() if mid not in stored]
-    out.duplicate = len(messages) - len(fresh)
-    if not fresh:
+    if not unique:
         return out
+    fresh = list(unique.values())  # first of each messageId; the stored ones are found below
     first_of: dict[tuple[tuple[str, str], ...], Accepted] = {}
     for item in fresh:
         first_of.setdefault(item.identifiers, item)
@@ -125,13 +123,13 @@ def write_events(
             "source": [source] * len(fresh),
         }
     )
-    # the stored ids were left out above; on DuckDB (one writing process) nothing can have
-    # come in since, so the insert skips the costly conflict check; PostgreSQL keeps it for
-    # concurrent writers
-    conflict = "error" if store.is_duckdb else "nothing"
-    out.accepted = store.bulk_insert(conn, schema.events, rows, on_conflict=conflict)
-    out.new_ids = set(unique) - stored
-    with_traits = [k for k, item in enumerate(fresh) if item.traits]
+    # one statement inserts what is new and says which: a message sent again (an SDK retry)
+    # is a duplicate; resolving its identifiers again changed nothing
+    out.new_ids = store.insert_new(conn, schema.events, rows, "message_id")
+    out.accepted = len(out.new_ids)
+    out.duplicate = len(messages) - out.accepted
+    new = [item.message.message_id in out.new_ids for item in fresh]
+    with_traits = [k for k, item in enumerate(fresh) if item.traits and new[k]]
     if with_traits:
         reliability = get_settings().reliability_of(source)
         out.traits = sink.write_traits(
@@ -147,7 +145,11 @@ def write_events(
             observed_at=[occurred[k] for k in with_traits],
             reliabilities=[reliability] * len(with_traits),
         )
-    happened = [(p, i.message.type) for p, i in zip(people, fresh, strict=True) if p is not None]
+    happened = [
+        (p, i.message.type)
+        for p, i, is_new in zip(people, fresh, new, strict=True)
+        if p is not None and is_new
+    ]
     out.segment_changes = len(on_events(store, conn, happened, received_at))
     return out
 

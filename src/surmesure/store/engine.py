@@ -103,8 +103,21 @@ class Store:
         quoted = ", ".join(f'"{c}"' for c in columns)
         conflict = self._conflict_clause(table, columns, on_conflict)
         if self.is_duckdb:
-            return self._duckdb_insert(conn, table, data, quoted, conflict)
-        return self._postgres_insert(conn, table, data, quoted, conflict)
+            return int(self._duckdb_insert(conn, table, data, quoted, conflict)[0][0])
+        return len(self._postgres_insert(conn, table, data, quoted, conflict))
+
+    def insert_new(self, conn: Connection, table: sa.Table, data: pa.Table, key: str) -> set[str]:
+        """Insert the rows of ``data`` whose primary key is not stored yet, in one statement,
+        and return the ``key`` of each row inserted (``ON CONFLICT DO NOTHING RETURNING``): a
+        lookup of the stored keys, then an insert, costs about three times as much."""
+        if data.num_rows == 0:
+            return set()
+        quoted = ", ".join(f'"{c}"' for c in data.column_names)
+        clause = self._conflict_clause(table, list(data.column_names), "nothing")
+        clause += f' RETURNING "{key}"'
+        if self.is_duckdb:
+            return {str(r[0]) for r in self._duckdb_insert(conn, table, data, quoted, clause)}
+        return {str(r[0]) for r in self._postgres_insert(conn, table, data, quoted, clause)}
 
     @staticmethod
     def _conflict_clause(table: sa.Table, columns: list[str], on_conflict: str) -> str:
@@ -132,21 +145,23 @@ class Store:
 
     def _duckdb_insert(
         self, conn: Connection, table: sa.Table, data: pa.Table, quoted: str, conflict: str
-    ) -> int:
+    ) -> list[Any]:
+        """The rows the statement returns: the count inserted, or the RETURNING rows."""
         raw = self.raw_duckdb(conn)
         view = f"_bulk_{table.name}"
         raw.register(view, data)
         try:
-            result = raw.execute(
+            rows: list[Any] = raw.execute(
                 f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM {view} {conflict}'
-            ).fetchone()
+            ).fetchall()
         finally:
             raw.unregister(view)
-        return int(result[0]) if result else 0
+        return rows
 
     def _postgres_insert(
         self, conn: Connection, table: sa.Table, data: pa.Table, quoted: str, conflict: str
-    ) -> int:
+    ) -> list[Any]:
+        """One row per row inserted: the RETURNING values, else placeholders."""
         buffer = io.BytesIO()
         pacsv.write_csv(
             data,
@@ -166,9 +181,11 @@ class Store:
             cur.execute(
                 f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" {conflict}'
             )
-            inserted = cur.rowcount
+            inserted: list[Any] = (
+                cur.fetchall() if "RETURNING" in conflict else [()] * max(cur.rowcount, 0)
+            )
             cur.execute(f'TRUNCATE "{staging}"')
-        return int(inserted)
+        return inserted
 
     def existing_keys(
         self, conn: Connection, table: sa.Table, column: str, keys: Iterable[str]
