@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -83,15 +83,22 @@ class PersonRead:
         return not max(self.consents, key=lambda c: (c[0], c[1]))[2]
 
     def latest_metrics(self, now: datetime) -> dict[str, Any]:
-        """The latest derived row computed at or before ``now`` (by day, then time)."""
+        """The derived row with the latest ``as_of`` on or before ``now``'s day (then the
+        latest computed), as segments read metrics."""
         out: dict[str, Any] = {}
+        today = now.date()
         for name, rows in self.metrics.items():
-            known = [r for r in rows if r[1] <= now]
+            known = [r for r in rows if _day(r[2]) <= today]
             if known:
-                value = max(known, key=lambda r: (r[0], r[1]))[3]
+                value = max(known, key=lambda r: (_day(r[2]), r[1]))[3]
                 if value is not None:
                     out[name] = value
         return out
+
+
+def _day(value: Any) -> date:
+    """A date read back from a union column: a date, or a timestamp at midnight."""
+    return value.date() if isinstance(value, datetime) else value
 
 
 def identifier_keys(

@@ -101,8 +101,8 @@ def _metrics(conn: Connection, person_id: int, now: datetime) -> dict[str, Any]:
     m = schema.derived_metrics
     row = conn.execute(
         sa.select(*(m.c[name] for name in METRICS))
-        .where(m.c.person_id == person_id, m.c.computed_at <= now)
-        .order_by(m.c.computed_on.desc(), m.c.computed_at.desc())
+        .where(m.c.person_id == person_id, m.c.as_of <= now.date())
+        .order_by(m.c.as_of.desc(), m.c.computed_at.desc())
         .limit(1)
     ).first()
     return {} if row is None else {k: v for k, v in row._mapping.items() if v is not None}

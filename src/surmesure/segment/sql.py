@@ -168,16 +168,19 @@ class Compiler:
 
     def metrics(self, name: str, scope: Scope, wanted: Any) -> sa.Subquery:
         """Rows of derived_metrics ranked per person, latest first (person_id, value of column
-        ``name``, rn); restricted like :meth:`trait`."""
+        ``name``, rn); restricted like :meth:`trait`. A row describes the world on its
+        ``as_of`` day, so it is known from that day on, whenever it was computed (metrics
+        computed today about last year serve a segment evaluated as of last year)."""
         m = schema.derived_metrics
         rn = sa.func.row_number().over(
-            partition_by=m.c.person_id, order_by=(m.c.computed_on.desc(), m.c.computed_at.desc())
+            partition_by=m.c.person_id, order_by=(m.c.as_of.desc(), m.c.computed_at.desc())
         )
-        where = [m.c.computed_at <= self.at()]
+        known = m.c.as_of <= sa.cast(self.at(), sa.Date)
+        where = [known]
         if scope is not None:
             where.append(m.c.person_id.in_(sa.select(scope.c.person_id)))
         elif wanted is not None and self.fast:
-            could = sa.select(m.c.person_id).where(m.c.computed_at <= self.at(), wanted)
+            could = sa.select(m.c.person_id).where(known, wanted)
             where.append(m.c.person_id.in_(could))
         return (
             sa.select(m.c.person_id, m.c[name].label("value"), rn.label("rn"))
