@@ -15,12 +15,13 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide.content import NOBODY, Audience, Known
 from surmesure.domain.identity import normalize
-from surmesure.domain.traits import Observation, resolve
+from surmesure.domain.traits import resolve
 from surmesure.segment import snapshot as snapshot_parts
 from surmesure.segment.evaluate import Snapshot, TraitValue
 from surmesure.segment.snapshot import load_snapshot
 from surmesure.store import schema
-from surmesure.unify.profile import decode_json, root_of
+from surmesure.unify.profile import resolved_traits as resolve_person
+from surmesure.unify.profile import root_of
 
 if TYPE_CHECKING:
     from surmesure.decide.reading import PersonRead
@@ -77,19 +78,9 @@ def opted_out(conn: Connection, person_id: int, now: datetime) -> bool:
 def resolved_traits(
     conn: Connection, person_id: int, now: datetime, half_life_days: float
 ) -> dict[str, Known]:
-    t = schema.traits
-    rows = conn.execute(
-        sa.select(t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability).where(
-            t.c.person_id == person_id, t.c.observed_at <= now
-        )
-    )
-    observations = [
-        Observation(r.name, decode_json(r.value), r.source, r.observed_at, float(r.reliability))
-        for r in rows
-    ]
     return {
         name: Known(trait.value, trait.source, trait.effective_reliability)
-        for name, trait in resolve(observations, now, half_life_days).items()
+        for name, trait in resolve_person(conn, person_id, now, half_life_days).items()
     }
 
 

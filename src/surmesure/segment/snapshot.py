@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.domain.segments import METRICS, NearNode, SegmentDefinition, walk
-from surmesure.domain.traits import Observation, resolve
 from surmesure.segment.evaluate import (
     ConsentRecord,
     EventRecord,
@@ -27,7 +26,7 @@ from surmesure.segment.evaluate import (
 )
 from surmesure.segment.sql import HOME_STORE_TRAIT
 from surmesure.store import schema
-from surmesure.unify.profile import decode_json
+from surmesure.unify.profile import decode_json, resolved_traits
 
 
 def stores_named(definitions: Iterable[SegmentDefinition]) -> set[str]:
@@ -81,19 +80,9 @@ def load_snapshot(
 def _traits(
     conn: Connection, person_id: int, now: datetime, half_life_days: float
 ) -> dict[str, TraitValue]:
-    t = schema.traits
-    rows = conn.execute(
-        sa.select(t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability).where(
-            t.c.person_id == person_id, t.c.observed_at <= now
-        )
-    )
-    observations = [
-        Observation(r.name, decode_json(r.value), r.source, r.observed_at, float(r.reliability))
-        for r in rows
-    ]
     return {
         name: TraitValue(trait.value, trait.effective_reliability)
-        for name, trait in resolve(observations, now, half_life_days).items()
+        for name, trait in resolved_traits(conn, person_id, now, half_life_days).items()
     }
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.domain.identity import KINDS, normalize
-from surmesure.domain.traits import Observation, resolve
+from surmesure.domain.traits import Observation, ResolvedTrait, resolve
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -176,19 +176,28 @@ def _identifiers(conn: Connection, person: Person) -> list[dict[str, Any]]:
     )
 
 
+def resolved_traits(
+    conn: Connection, person_id: int, now: datetime, half_life_days: float
+) -> dict[str, ResolvedTrait]:
+    """The person's traits as known at ``now`` (observations after it are not seen), each
+    resolved by effective reliability (:func:`surmesure.domain.traits.resolve`)."""
+    t = schema.traits
+    rows = conn.execute(
+        sa.select(t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability).where(
+            t.c.person_id == person_id, t.c.observed_at <= now
+        )
+    )
+    observations = [
+        Observation(r.name, decode_json(r.value), r.source, r.observed_at, float(r.reliability))
+        for r in rows
+    ]
+    return resolve(observations, now, half_life_days)
+
+
 def _traits(
     conn: Connection, person: Person, now: datetime, half_life: float
 ) -> list[dict[str, Any]]:
-    t = schema.traits
-    observations = [
-        Observation(r.name, decode_json(r.value), r.source, r.observed_at, float(r.reliability))
-        for r in conn.execute(
-            sa.select(t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability).where(
-                t.c.person_id == person.person_id
-            )
-        )
-    ]
-    resolved = resolve(observations, now, half_life)
+    resolved = resolved_traits(conn, person.person_id, now, half_life)
     return [
         {
             "name": name,
