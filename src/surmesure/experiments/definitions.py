@@ -28,11 +28,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import orjson
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from surmesure.documents import error_path, read_document
 from surmesure.errors import Conflict, InvalidInput
 
 Metric = Literal["visit", "conversion", "revenue", "unsubscribe"]
@@ -151,10 +150,6 @@ class ExperimentDefinition(_Model):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-def _field(loc: tuple[int | str, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-
-
 def parse(document: Any) -> ExperimentDefinition:
     """A validated definition; :class:`InvalidInput` naming the first faulty field."""
     if not isinstance(document, dict):
@@ -168,10 +163,10 @@ def parse(document: Any) -> ExperimentDefinition:
     except ValidationError as exc:
         error = exc.errors()[0]
         ctx = error.get("ctx") or {}
-        path = _field(tuple(error["loc"]))
+        loc = tuple(error["loc"])
+        path = error_path(loc)
         if ctx.get("field"):
-            path = f"{path}.{ctx['field']}" if path else str(ctx["field"])
-        path = path or "(document)"
+            path = f"{path}.{ctx['field']}" if loc else str(ctx["field"])
         message = str(ctx.get("reason") or error["msg"]).removeprefix("Value error, ")
         hint = str(
             ctx.get("hint")
@@ -182,21 +177,7 @@ def parse(document: Any) -> ExperimentDefinition:
 
 def load_file(path: Path) -> ExperimentDefinition:
     """The definition in a YAML or JSON file (JSON when the name ends in .json)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(
-            f"Cannot read {path}: {exc.strerror}.", field="FILE", hint="give a YAML or JSON file"
-        ) from exc
-    try:
-        document = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInput(
-            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}",
-            field="FILE",
-            hint="fix the syntax at the place shown",
-        ) from exc
-    return parse(document)
+    return parse(read_document(path))
 
 
 def check_update(old: ExperimentDefinition, new: ExperimentDefinition) -> None:

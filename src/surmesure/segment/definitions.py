@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
-import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from surmesure.documents import error_path as document_path
+from surmesure.documents import read_document
 from surmesure.domain.segments import TAGS, SegmentDefinition, SegmentNode, walk
 from surmesure.errors import InvalidInput
 
@@ -34,13 +34,7 @@ _HINTS = {
 def error_path(loc: tuple[int | str, ...]) -> str:
     """``('where', 'all', 'all', 2, 'metric', 'metric', 'name')`` -> ``where.all[2].metric.name``
     (a tag repeated by the tagged union is shown once)."""
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif not (parts and parts[-1] == f".{item}" and item in TAGS):
-            parts.append(f".{item}")
-    return "".join(parts).lstrip(".") or "(document)"
+    return document_path(loc, TAGS)
 
 
 def _refusal(error: ErrorDetails) -> InvalidInput:
@@ -63,24 +57,6 @@ def parse(document: Any) -> SegmentDefinition:
         return SegmentDefinition.model_validate(document)
     except ValidationError as exc:
         raise _refusal(exc.errors()[0]) from exc
-
-
-def read_document(path: Path) -> Any:
-    """The parsed YAML or JSON file (JSON when the name ends in .json)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(
-            f"Cannot read {path}: {exc.strerror}.", hint="give a YAML or JSON file", field="FILE"
-        ) from exc
-    try:
-        return orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInput(
-            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}",
-            hint="fix the syntax at the place shown",
-            field="FILE",
-        ) from exc
 
 
 def load_file(path: Path) -> SegmentDefinition:
