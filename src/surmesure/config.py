@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000", description="Base URL of personal page links."
     )
     decision_log_days: int = Field(default=90, gt=0, description="Days /why looks back.")
+    serving_refresh_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the decision server checks the store for changes to its view.",
+    )
+    decision_flush_ms: float = Field(
+        default=50.0, gt=0, description="Most a decision waits in memory before it is written."
+    )
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"), description="Folder of the public datasets."
     )

@@ -139,6 +139,10 @@ def test_decide_personal_neutral_and_opted_out(
         bad = post(base, {"person_id": "x", "placement": "home_banner"})
         assert bad.status_code == 400 and bad.json()["error"]["field"] == "person_id"
 
+        # decisions are written behind, within the flush interval
+        deadline = time.monotonic() + 5
+        while count(store, schema.decisions) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
         # exposures: content + offers for known people; none for nobody
         assert count(store, schema.exposures, person_id=1) == 1 + 1 + 2
         assert count(store, schema.exposures, person_id=2) == 1

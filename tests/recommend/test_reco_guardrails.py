@@ -213,3 +213,23 @@ def test_caller_connection_and_cached_model(shop: Store) -> None:
     with shop.connect() as conn:
         rebuilt = model.get_model(shop, conn, AS_OF)
     assert rebuilt.rules.baskets == 8
+
+
+def test_stock_snapshot_is_kept_until_the_stock_changes(shop: Store) -> None:
+    from surmesure.decide.recommend import inventory
+
+    inventory.clear_snapshots()
+    first = inventory.snapshot(shop, None, None, max_age=0.0)
+    first.memo["worked out"] = True  # what decisions derive from it lives as long as it
+    same = inventory.snapshot(shop, None, None, max_age=0.0)  # checked, unchanged: kept
+    assert same is first and same.memo["worked out"]
+    with shop.begin() as conn:
+        conn.execute(schema.stock.update().values(quantity=schema.stock.c.quantity + 1))
+    changed = inventory.snapshot(shop, None, None, max_age=0.0)
+    assert changed is not first and "worked out" not in changed.memo
+    assert any(
+        changed.quantities[code][where] == first.quantities[code][where] + 1
+        for code in first.quantities
+        for where in first.quantities[code]
+    )
+    inventory.clear_snapshots()

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -19,6 +20,7 @@ from surmesure import __version__
 from surmesure.api import collect, decide, experiments, pages, segments
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
+from surmesure.decide.serving import Serving
 from surmesure.errors import SurmesureError
 from surmesure.store import Store, open_store
 
@@ -39,10 +41,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             max_events=settings.commit_max_events,
         )
         await app.state.writer.start()
+        app.state.serving = Serving(
+            app.state.store,
+            refresh_seconds=settings.serving_refresh_seconds,
+            flush_ms=settings.decision_flush_ms,
+        )
         try:
             yield
         finally:
             await app.state.writer.stop()
+            await run_in_threadpool(app.state.serving.stop)
             if own:
                 app.state.store.dispose()
 
@@ -53,10 +61,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.include_router(decide.router)  # the busiest routes first: they are matched in order
     app.include_router(collect.router)
     app.include_router(experiments.router)
     app.include_router(segments.router)
-    app.include_router(decide.router)
     app.include_router(pages.router)
 
     @app.get("/health", tags=["ops"])

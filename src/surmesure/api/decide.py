@@ -8,6 +8,7 @@ unknown placement is a 404 naming the placements served. Templates come from
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -19,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from surmesure.api.body import header_key, read_json, source_of
 from surmesure.config import Settings
 from surmesure.decide.library import Library, library_for
-from surmesure.decide.service import DecideRequest, Recommender, decide, why
+from surmesure.decide.service import (
+    DecideRequest,
+    Recommender,
+    decide,
+    serves_from_memory,
+    why,
+)
+from surmesure.decide.serving import Serving
 from surmesure.errors import InvalidInput
 
 router = APIRouter(tags=["decide"])
@@ -80,8 +88,12 @@ async def post_decide(request: Request) -> Response:
             hint="send placement and one of person_id, anonymousId, customer_id",
             field=where,
         ) from None
-    compiled = library(request).for_placement(body.placement)
-    decision = await run_in_threadpool(
+    templates = library(request)
+    compiled = templates.for_placement(body.placement)
+    serving: Serving = request.app.state.serving
+    if serving.view_or_none() is None:
+        await run_in_threadpool(serving.ensure_started, templates.metrics())
+    call = partial(
         decide,
         request.app.state.store,
         DecideRequest(
@@ -94,7 +106,12 @@ async def post_decide(request: Request) -> Response:
         ),
         compiled,
         recommender=recommender(request),
+        serving=serving,
     )
+    # served from memory, a decision is a fraction of a millisecond of computation: run it
+    # here rather than hand it to a thread (the hand-off would cost as much); a template
+    # whose rules read the store still runs in a thread
+    decision = call() if serves_from_memory(compiled) else await run_in_threadpool(call)
     return _json(decision)
 
 
@@ -104,5 +121,6 @@ async def get_why(person_id: int, request: Request, days: int | None = None) -> 
     window = days if days is not None else request.app.state.settings.decision_log_days
     if window <= 0:
         raise InvalidInput(f"days={window}", hint="give a positive number of days", field="days")
+    await run_in_threadpool(request.app.state.serving.flush)  # decisions written behind
     found = await run_in_threadpool(why, request.app.state.store, person_id, days=window)
     return _json({"person_id": person_id, "days": window, "decisions": found})

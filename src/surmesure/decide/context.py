@@ -81,16 +81,21 @@ STORES_TTL_S = 60.0
 _stores_cache: weakref.WeakKeyDictionary[Any, tuple[float, list[Any]]] = weakref.WeakKeyDictionary()
 
 
-def stores_of(conn: Connection, owner: Any = None) -> list[Any]:
+def stores_of(conn: Connection | None, owner: Any = None) -> list[Any]:
     """Every store (reference data). With an ``owner`` (the Store), the list is kept for
     :data:`STORES_TTL_S` seconds as long as the owner lives: stores change rarely and every
-    decision reads them."""
+    decision reads them. ``conn`` ``None``: the owner's connection, opened when needed."""
     if owner is None:
+        assert conn is not None, "stores are read with a connection or kept by their owner"
         return _stores(conn)
     held = _stores_cache.get(owner)
     if held is not None and held[0] > time.monotonic():
         return held[1]
-    rows = _stores(conn)
+    if conn is None:
+        with owner.connect() as own:
+            rows = _stores(own)
+    else:
+        rows = _stores(conn)
     _stores_cache[owner] = (time.monotonic() + STORES_TTL_S, rows)
     return rows
 
@@ -114,25 +119,61 @@ def person_point(audience: Audience, stores: list[Any]) -> tuple[Point | None, s
     lon = _float(traits["longitude"].value) if "longitude" in traits else None
     if lat is not None and lon is not None:
         return (lat, lon), "coordinates"
-    placed = [r for r in stores if r.latitude is not None and r.longitude is not None]
     for trait in ("postcode", "city"):
         held = traits.get(trait)
         if held is None or not isinstance(held.value, str):
             continue
-        wanted = held.value.strip().lower()
-        for r in placed:
-            if str(getattr(r, trait) or "").strip().lower() == wanted:
-                return (float(r.latitude), float(r.longitude)), trait
+        found = _remembered(stores, ("place", trait, held.value.strip().lower()), _place)
+        if found is not None:
+            return found, trait
     return None, None
 
 
-def nearest_store(conn: Connection, audience: Audience, owner: Any = None) -> dict[str, Any] | None:
+def _place(stores: list[Any], key: tuple[Any, ...]) -> Point | None:
+    """The coordinates of the first placed store whose ``trait`` reads ``wanted``."""
+    _, trait, wanted = key
+    for r in stores:
+        if r.latitude is None or r.longitude is None:
+            continue
+        if str(getattr(r, trait) or "").strip().lower() == wanted:
+            return (float(r.latitude), float(r.longitude))
+    return None
+
+
+def _closest(stores: list[Any], key: tuple[Any, ...]) -> tuple[Any, float] | None:
+    """The placed store nearest to the point of ``key``, and its distance in km."""
+    point = key[1]
+    placed = [r for r in stores if r.latitude is not None and r.longitude is not None]
+    if not placed:
+        return None
+    best = min(placed, key=lambda r: haversine_km(point, (r.latitude, r.longitude)))
+    return best, haversine_km(point, (best.latitude, best.longitude))
+
+
+# answers about one list of stores (the list kept by stores_of): most people share a few
+# places, so the same question comes again and again
+_answers: dict[tuple[int, tuple[Any, ...]], tuple[list[Any], Any]] = {}
+
+
+def _remembered(stores: list[Any], key: tuple[Any, ...], work: Any) -> Any:
+    held = _answers.get((id(stores), key))
+    if held is not None and held[0] is stores:
+        return held[1]
+    value = work(stores, key)
+    if len(_answers) > 100_000:
+        _answers.clear()
+    _answers[(id(stores), key)] = (stores, value)
+    return value
+
+
+def nearest_store(
+    conn: Connection | None, audience: Audience, owner: Any = None
+) -> dict[str, Any] | None:
     stores = stores_of(conn, owner)
     point, basis = person_point(audience, stores)
-    placed = [r for r in stores if r.latitude is not None and r.longitude is not None]
-    if point is not None and placed:
-        best = min(placed, key=lambda r: haversine_km(point, (r.latitude, r.longitude)))
-        distance = haversine_km(point, (best.latitude, best.longitude))
+    closest = None if point is None else _remembered(stores, ("near", point), _closest)
+    if closest is not None:
+        best, distance = closest
         return {
             "store_id": best.store_id,
             "name": best.name,
@@ -155,7 +196,7 @@ def nearest_store(conn: Connection, audience: Audience, owner: Any = None) -> di
 
 
 def build_context(
-    conn: Connection,
+    conn: Connection | None,
     audience: Audience,
     now: datetime,
     given: Mapping[str, Any] | None = None,

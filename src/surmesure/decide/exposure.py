@@ -13,10 +13,12 @@ Rules of :func:`pick_blocks` at ``now`` (naive UTC), blocks in the author's orde
 
 from __future__ import annotations
 
-import uuid
+import os
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,6 +26,22 @@ from sqlalchemy.engine import Connection
 from surmesure.domain.templates import Block
 from surmesure.store import schema
 from surmesure.store.engine import Store
+
+_ids = random.Random(os.urandom(32))
+
+
+def _reseed() -> None:
+    _ids.seed(os.urandom(32))
+
+
+os.register_at_fork(after_in_child=_reseed)  # a forked server must not repeat its parent's ids
+
+
+def new_id() -> str:
+    """A random 128-bit id in hex, as unique as a UUID4; drawn from a generator seeded once
+    from the system, since asking the system for every id costs more than a decision's
+    own work."""
+    return f"{_ids.getrandbits(128):032x}"
 
 
 @dataclass(frozen=True)
@@ -115,6 +133,32 @@ def pick_blocks(
     return choose_blocks(blocks, seen, before, now, n)
 
 
+def exposure_rows(
+    person_id: int | None,
+    shown: Sequence[Shown],
+    *,
+    now: datetime,
+    channel: str | None = None,
+    placement: str | None = None,
+) -> list[dict[str, Any]]:
+    """The ledger rows of ``shown`` (none for nobody known)."""
+    if person_id is None:
+        return []
+    return [
+        {
+            "exposure_id": new_id(),
+            "person_id": person_id,
+            "node_id": person_id,
+            "content_id": s.content_id,
+            "channel": channel,
+            "placement": placement,
+            "shown_at": now,
+            "expires_at": s.expires_at,
+        }
+        for s in shown
+    ]
+
+
 def record_exposures(
     conn: Connection,
     person_id: int,
@@ -129,18 +173,6 @@ def record_exposures(
         return 0
     conn.execute(
         schema.exposures.insert(),
-        [
-            {
-                "exposure_id": uuid.uuid4().hex,
-                "person_id": person_id,
-                "node_id": person_id,
-                "content_id": s.content_id,
-                "channel": channel,
-                "placement": placement,
-                "shown_at": now,
-                "expires_at": s.expires_at,
-            }
-            for s in shown
-        ],
+        exposure_rows(person_id, shown, now=now, channel=channel, placement=placement),
     )
     return len(shown)

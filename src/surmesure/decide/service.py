@@ -9,9 +9,8 @@ template, then records the exposures and the decision with its explanation in on
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
@@ -29,9 +28,17 @@ from surmesure.decide.content import (
     rule_holds,
 )
 from surmesure.decide.context import build_context
-from surmesure.decide.exposure import Shown, choose_blocks, pick_blocks, record_exposures
+from surmesure.decide.exposure import (
+    Shown,
+    choose_blocks,
+    exposure_rows,
+    new_id,
+    pick_blocks,
+    record_exposures,
+)
 from surmesure.decide.reading import SERVED, identifier_keys, metric_names, read_person
 from surmesure.decide.sandbox import render_text
+from surmesure.decide.serving import Serving
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -68,13 +75,15 @@ def default_recommender() -> Recommender | None:
 
 def _plain(item: Any) -> dict[str, Any]:
     if is_dataclass(item) and not isinstance(item, type):
+        if hasattr(item, "__dict__"):  # a flat record: a shallow copy, no deep walk
+            return {f.name: getattr(item, f.name) for f in fields(item)}
         return asdict(item)
     return dict(item)
 
 
 def _products(
     store: Store,
-    conn: Connection,
+    conn: Connection | None,
     audience: Audience,
     request: DecideRequest,
     as_of: datetime | None,
@@ -109,7 +118,7 @@ def _products(
 
 def _offers(
     store: Store,
-    conn: Connection,
+    conn: Connection | None,
     compiled: CompiledTemplate,
     audience: Audience,
     now: datetime,
@@ -199,108 +208,177 @@ def decide(
     now: datetime | None = None,
     recommender: Recommender | None = None,
     use_default_recommender: bool = True,
+    serving: Serving | None = None,
 ) -> dict[str, Any]:
-    """Make, record and return one decision (see the module)."""
+    """Make, record and return one decision (see the module). With ``serving``, the person
+    and the ledger are read from its view and the records written behind by it, when the
+    template's rules need nothing the view does not hold."""
     at = now or utcnow()
-    settings = get_settings()
     chosen = recommender or (default_recommender() if use_default_recommender else None)
-    definition = compiled.definition
+    if serving is not None and compiled.needs <= SERVED:
+        return _decide(store, None, request, compiled, at, now, chosen, serving)
     with store.begin() as conn:  # one transaction: read, decide, record
-        if compiled.needs <= SERVED:
-            person_id, audience, ledger_rows, person = _read_fast(
-                store, conn, compiled, request, at, now, chosen
-            )
-        else:
-            person_id = find_person_id(
-                conn,
-                person_id=request.person_id,
-                anonymous_id=request.anonymous_id,
-                customer_id=request.customer_id,
-                region=settings.default_country,
-            )
-            audience = load_audience(
-                conn, person_id, at, settings.trait_half_life_days, needs=compiled.needs
-            )
-            ledger_rows, person = None, None
-        context = build_context(conn, audience, at, request.context, owner=store)
-        catalog = segment_catalog(conn) if "segment" in compiled.needs else {}
-        nearest = context.get("nearest_store") or {}
-        products, products_note = _products(
-            store, conn, audience, request, now, nearest.get("store_id"), chosen, person
-        )
-        locale = str(request.context.get("locale") or definition.locale)
-        values = {
-            "person": resolve_fields(definition, audience)[0],
-            "context": context,
-            "products": products,
-            "currency": definition.currency,
-            "locale": locale,
-            "now": at,
-        }
-        offers, offers_note = _offers(
-            store, conn, compiled, audience, at, catalog, values, locale, ledger_rows
-        )
-        rendered = render(
-            compiled,
-            audience,
-            now=at,
-            context=context,
-            offers=offers,
-            products=products,
-            catalog=catalog,
-            locale=locale,
-        )
-        content_id = f"{definition.name}/{rendered.variant}"
-        expires = at + timedelta(days=definition.expires_days) if definition.expires_days else None
-        decision_id = uuid.uuid4().hex
-        result = {
-            "decision_id": decision_id,
-            "person_id": person_id,
-            "known": person_id is not None,
-            "placement": request.placement,
-            "decided_at": at,
-            "content": {
-                "content_id": content_id,
-                "template": definition.name,
-                "variant": rendered.variant,
-                "subject": rendered.subject,
-                "body": rendered.body,
-            },
-            "offers": offers,
-            "products": products,
-            "context": context,
-        }
-        explanation = {
-            "person": _person_note(request, person_id, audience),
-            "content": rendered.explanation,
-            "offers": offers_note,
-            "products": products_note,
-        }
-        result["explanation"] = explanation
+        return _decide(store, conn, request, compiled, at, now, chosen, None)
+
+
+def serves_from_memory(compiled: CompiledTemplate) -> bool:
+    """Whether a serving view answers everything ``compiled``'s rules read."""
+    return compiled.needs <= SERVED
+
+
+def _read_served(
+    serving: Serving,
+    compiled: CompiledTemplate,
+    request: DecideRequest,
+    at: datetime,
+    as_of: datetime | None,
+    chosen: Recommender | None,
+    store: Store,
+) -> tuple[int | None, Audience, tuple[dict[str, datetime], set[str]], Any]:
+    """What :func:`_read_fast` reads, from the serving view."""
+    settings = get_settings()
+    definition = compiled.definition
+    rules = [v.when for v in definition.variants] + [b.when for b in definition.blocks]
+    view = serving.view(metric_names(rules) if "metric" in compiled.needs else ())
+    keys = (
+        identifier_keys(request.anonymous_id, request.customer_id, settings.default_country)
+        if request.person_id is None
+        else []
+    )
+    person_id = view.person_id(request.person_id, keys)
+    read = view.read(person_id, [b.content_id for b in definition.blocks], at)
+    audience = audience_from(read, at, settings.trait_half_life_days, compiled.needs)
+    person = None
+    if chosen is not None and chosen is default_recommender() and request.products > 0:
+        from surmesure.decide.recommend.model import get_model
+
         if person_id is not None:
-            shown = [Shown(content_id, expires)] + [
-                Shown(o["content_id"], o["expires_at"]) for o in offers
-            ]
-            record_exposures(
-                conn,
-                person_id,
-                shown,
-                now=at,
-                channel=str(context.get("channel") or definition.channel),
-                placement=request.placement,
-            )
-        conn.execute(
-            schema.decisions.insert().values(
-                decision_id=decision_id,
-                person_id=person_id,
-                placement=request.placement,
-                context=_json_ready(context),
-                result=_json_ready({k: result[k] for k in ("content", "offers", "products")}),
-                explanation=_json_ready(explanation),
-                decided_at=at,
-            )
+            person = get_model(store, None, as_of).people.get(person_id)
+    return person_id, audience, (read.seen, read.shown_before), person
+
+
+def _decide(
+    store: Store,
+    conn: Connection | None,
+    request: DecideRequest,
+    compiled: CompiledTemplate,
+    at: datetime,
+    now: datetime | None,
+    chosen: Recommender | None,
+    serving: Serving | None,
+) -> dict[str, Any]:
+    settings = get_settings()
+    definition = compiled.definition
+    if serving is not None:
+        person_id, audience, ledger_rows, person = _read_served(
+            serving, compiled, request, at, now, chosen, store
         )
+    elif compiled.needs <= SERVED:
+        assert conn is not None
+        person_id, audience, ledger_rows, person = _read_fast(
+            store, conn, compiled, request, at, now, chosen
+        )
+    else:
+        assert conn is not None
+        person_id = find_person_id(
+            conn,
+            person_id=request.person_id,
+            anonymous_id=request.anonymous_id,
+            customer_id=request.customer_id,
+            region=settings.default_country,
+        )
+        audience = load_audience(
+            conn, person_id, at, settings.trait_half_life_days, needs=compiled.needs
+        )
+        ledger_rows, person = None, None
+    context = build_context(conn, audience, at, request.context, owner=store)
+    catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
+    nearest = context.get("nearest_store") or {}
+    products, products_note = _products(
+        store, conn, audience, request, now, nearest.get("store_id"), chosen, person
+    )
+    locale = str(request.context.get("locale") or definition.locale)
+    values = {
+        "person": resolve_fields(definition, audience)[0],
+        "context": context,
+        "products": products,
+        "currency": definition.currency,
+        "locale": locale,
+        "now": at,
+    }
+    offers, offers_note = _offers(
+        store, conn, compiled, audience, at, catalog, values, locale, ledger_rows
+    )
+    rendered = render(
+        compiled,
+        audience,
+        now=at,
+        context=context,
+        offers=offers,
+        products=products,
+        catalog=catalog,
+        locale=locale,
+    )
+    content_id = f"{definition.name}/{rendered.variant}"
+    expires = at + timedelta(days=definition.expires_days) if definition.expires_days else None
+    decision_id = new_id()
+    result = {
+        "decision_id": decision_id,
+        "person_id": person_id,
+        "known": person_id is not None,
+        "placement": request.placement,
+        "decided_at": at,
+        "content": {
+            "content_id": content_id,
+            "template": definition.name,
+            "variant": rendered.variant,
+            "subject": rendered.subject,
+            "body": rendered.body,
+        },
+        "offers": offers,
+        "products": products,
+        "context": context,
+    }
+    explanation = {
+        "person": _person_note(request, person_id, audience),
+        "content": rendered.explanation,
+        "offers": offers_note,
+        "products": products_note,
+    }
+    result["explanation"] = explanation
+    shown = []
+    if person_id is not None:
+        shown = [Shown(content_id, expires)] + [
+            Shown(o["content_id"], o["expires_at"]) for o in offers
+        ]
+    channel = str(context.get("channel") or definition.channel)
+    record = {
+        "decision_id": decision_id,
+        "person_id": person_id,
+        "placement": request.placement,
+        "context": context,
+        "result": {k: result[k] for k in ("content", "offers", "products")},
+        "explanation": explanation,
+        "decided_at": at,
+    }
+    if serving is not None:
+        rows = exposure_rows(person_id, shown, now=at, channel=channel, placement=request.placement)
+        serving.record(person_id, rows, record, at)
+        return result
+    assert conn is not None
+    if person_id is not None:
+        record_exposures(
+            conn, person_id, shown, now=at, channel=channel, placement=request.placement
+        )
+    conn.execute(
+        schema.decisions.insert().values(
+            **{k: _json_ready(v) if k in _JSON else v for k, v in record.items()}
+        )
+    )
     return result
+
+
+_JSON = ("context", "result", "explanation")
 
 
 def _person_note(request: DecideRequest, person_id: int | None, audience: Audience) -> str:

@@ -12,9 +12,11 @@ Only orders placed strictly before ``as_of`` count, so rules can be replayed at 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -66,12 +68,21 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Rules:
+class Rules:  # (frozen, with a cached property: the class keeps a __dict__)
     """Rules per antecedent, best first (confidence x lift), and the counts they rest on."""
 
     baskets: int
     item_baskets: Mapping[str, int]
     by_antecedent: Mapping[str, tuple[Rule, ...]]
+
+    @cached_property
+    def strengths(self) -> Mapping[str, tuple[tuple[str, float], ...]]:
+        """Per antecedent, ``(consequent, confidence x log(1 + lift))`` in the rules' order:
+        what scoring sums, computed once."""
+        return {
+            a: tuple((r.consequent, r.confidence * math.log1p(r.lift)) for r in rules)
+            for a, rules in self.by_antecedent.items()
+        }
 
     def rule(self, antecedent: str, consequent: str) -> Rule | None:
         for rule in self.by_antecedent.get(antecedent, ()):

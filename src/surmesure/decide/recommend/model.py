@@ -11,6 +11,8 @@ re-mine the rules on every call.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import threading
 import time
 from collections.abc import Mapping
@@ -28,6 +30,7 @@ from surmesure.store import schema
 from surmesure.store.engine import Store
 
 NOW_TTL_SECONDS = 900.0
+atexit.register(gc.unfreeze)  # what a model froze is handed back for the interpreter's exit
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Model:
     #: and segment: a live call reads nothing more of them while the model is kept
     people: Mapping[int, PersonData] = field(default_factory=dict)
     built_at: float = field(default_factory=time.monotonic)
+    #: what is derived from the model alone, computed once (e.g. a segment's chained rankings)
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def utcnow() -> datetime:
@@ -100,13 +105,30 @@ _cache: dict[tuple[str, datetime | None], tuple[tuple[Any, ...] | None, Model]] 
 _lock = threading.Lock()
 
 
-def get_model(store: Store, conn: Connection, as_of: datetime | None) -> Model:
-    """The model for ``as_of`` (``None``: now), from the cache when still valid."""
+def get_model(
+    store: Store,
+    conn: Connection | None,
+    as_of: datetime | None,
+    *,
+    max_age: float = NOW_TTL_SECONDS,
+) -> Model:
+    """The model for ``as_of`` (``None``: now), from the cache when still valid. ``conn``
+    ``None``: a connection is opened only when the model must be built or checked.
+    ``max_age``: how old a model for now may be (a server renews it a little early, in the
+    background, so that no decision waits for a build)."""
+    if conn is None:
+        key = (store.url, as_of)
+        with _lock:
+            cached = _cache.get(key)
+        if as_of is None and cached is not None and _fresh(cached[1], max_age):
+            return cached[1]
+        with store.connect() as own:
+            return get_model(store, own, as_of, max_age=max_age)
     key = (store.url, as_of)
     with _lock:
         cached = _cache.get(key)
     if as_of is None:
-        if cached is not None and time.monotonic() - cached[1].built_at < NOW_TTL_SECONDS:
+        if cached is not None and _fresh(cached[1], max_age):
             return cached[1]
         model = build(conn, utcnow())
         stamp = None
@@ -117,7 +139,14 @@ def get_model(store: Store, conn: Connection, as_of: datetime | None) -> Model:
         model = build(conn, as_of)
     with _lock:
         _cache[key] = (stamp, model)
+    # long-lived: out of the collector's full passes (a replaced model, free of cycles, is
+    # still freed by its reference counts)
+    gc.freeze()
     return model
+
+
+def _fresh(model: Model, max_age: float) -> bool:
+    return time.monotonic() - model.built_at < max_age
 
 
 def clear_cache() -> None:

@@ -11,7 +11,7 @@ the two scales.
 
 from __future__ import annotations
 
-import math
+import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,17 +56,26 @@ def complementary(
         if code not in latest or at > latest[code]:
             latest[code] = at
     scores: dict[str, float] = {}
-    best: dict[str, tuple[float, str]] = {}
+    strongest: dict[str, float] = {}
+    because: dict[str, str] = {}
+    strengths = rules.strengths
     for antecedent, at in latest.items():
         age = max((as_of - at).total_seconds() / 86_400.0, 0.0)
         weight = 0.5 ** (age / half_life_days)
-        for rule in rules.by_antecedent.get(antecedent, ()):
-            part = weight * rule.confidence * math.log1p(rule.lift)
-            scores[rule.consequent] = scores.get(rule.consequent, 0.0) + part
-            if part > best.get(rule.consequent, (0.0, ""))[0]:
-                best[rule.consequent] = (part, antecedent)
-    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return [(code, score, best[code][1]) for code, score in ranked]
+        for consequent, strength in strengths.get(antecedent, ()):
+            part = weight * strength
+            held = strongest.get(consequent)
+            if held is None:
+                scores[consequent] = part
+                strongest[consequent] = part
+                because[consequent] = antecedent
+            else:
+                scores[consequent] += part
+                if part > held:
+                    strongest[consequent] = part
+                    because[consequent] = antecedent
+    ranked = sorted([(-score, code) for code, score in scores.items()])
+    return [(code, -negative, because[code]) for negative, code in ranked]
 
 
 def fuse(
@@ -77,21 +86,55 @@ def fuse(
 ) -> list[Candidate]:
     """Both rankings, filtered by ``keep`` then fused; ``priors`` holds ``(code, prior
     name)`` best first. Best first, ties by product code."""
+    scored, because = fused_scores(associated, priors, keep, scoring)
+    ranked = best_first(scored)
+    return [Candidate(code, score, because[code][1], because[code][2]) for code, score in ranked]
+
+
+def fused_scores(
+    associated: Sequence[tuple[str, float, str]],
+    priors: Sequence[tuple[str, str]],
+    keep: Callable[[str], bool],
+    scoring: Scoring,
+    keep_prior: Callable[[str], bool] | None = None,
+    priors_kept: bool = False,
+    associated_kept: bool = False,
+) -> tuple[list[tuple[str, float]], dict[str, tuple[float, str | None, str | None]]]:
+    """What :func:`fuse` ranks, before any :class:`Candidate` is made: ``(code, score)`` best
+    first, and per code its strongest part ``(part, antecedent, prior)``. ``keep_prior``
+    filters ``priors`` instead of ``keep`` (when they were filtered in part already);
+    ``priors_kept`` (``associated_kept``): that list is filtered and cut to the depth
+    already. Scores are left unsorted (see :func:`best_first`)."""
     fused: dict[str, float] = {}
     because: dict[str, tuple[float, str | None, str | None]] = {}
+    k = scoring.fusion_k
+    kept_priors = priors if priors_kept else _kept(priors, keep_prior or keep, scoring.depth)
+    kept_associated = associated if associated_kept else _kept(associated, keep, scoring.depth)
+    weight = scoring.association_weight
+    for rank, (code, _, antecedent) in enumerate(kept_associated):
+        part = weight / (k + rank)  # the first time a code is met, its strongest part
+        fused[code] = part
+        because[code] = (part, antecedent, None)
+    weight = scoring.prior_weight
+    for rank, (code, prior) in enumerate(kept_priors):
+        part = weight / (k + rank)
+        held = because.get(code)
+        if held is None:
+            fused[code] = part
+            because[code] = (part, None, prior)
+        else:
+            fused[code] += part
+            if part > held[0]:
+                because[code] = (part, None, prior)
+    return list(fused.items()), because
 
-    def add(code: str, rank: int, weight: float, antecedent: str | None, prior: str | None) -> None:
-        part = weight / (scoring.fusion_k + rank)
-        fused[code] = fused.get(code, 0.0) + part
-        if part > because.get(code, (0.0, None, None))[0]:
-            because[code] = (part, antecedent, prior)
 
-    for rank, (code, _, antecedent) in enumerate(_kept(associated, keep, scoring.depth)):
-        add(code, rank, scoring.association_weight, antecedent, None)
-    for rank, (code, prior) in enumerate(_kept(priors, keep, scoring.depth)):
-        add(code, rank, scoring.prior_weight, None, prior)
-    ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
-    return [Candidate(code, score, because[code][1], because[code][2]) for code, score in ranked]
+def best_first(scored: list[tuple[str, float]], n: int | None = None) -> list[tuple[str, float]]:
+    """``(code, score)`` by score, then code; only the first ``n`` when given."""
+
+    keyed = [(-score, code) for code, score in scored]  # compared as tuples, in C
+    best = sorted(keyed) if n is None or n >= len(keyed) else heapq.nsmallest(n, keyed)
+    return [(code, -negative) for negative, code in best]
 
 
 def _kept(ranked: Sequence[T], keep: Callable[[str], bool], depth: int) -> list[T]:

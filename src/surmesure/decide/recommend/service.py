@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 
 from sqlalchemy.engine import Connection
 
@@ -32,8 +33,9 @@ from surmesure.decide.recommend.model import Model, get_model
 from surmesure.decide.recommend.scoring import (
     Candidate,
     Scoring,
+    best_first,
     complementary,
-    fuse,
+    fused_scores,
     prior_ranking,
 )
 from surmesure.errors import InvalidInput, NotFound
@@ -100,10 +102,20 @@ def recommend(
     web stock. :class:`NotFound` when there is no such person. ``person``: what the caller
     already read of ``person_id`` as of the model's date (then nothing of them is read)."""
     _check(k, per_category)
+    data: people.PersonData | None = None
+    given = person is not None and person.person_id == person_id
+    if conn is None and (person_id is None or given):
+        # nothing to read of the person: the cached model and stock need no connection
+        model = get_model(store, None, as_of)
+        data = person if person_id is not None else None
+        ranked = _ranked(model, data, scoring or Scoring())
+        stock = snapshot(store, None, as_of)
+        return pick(
+            model, data, ranked, stock, k, store_id, exclude_categories, per_category, policy
+        )
     with _connection(store, conn) as c:
         model = get_model(store, c, as_of)
-        data: people.PersonData | None = None
-        if person is not None and person.person_id == person_id:
+        if given:
             data = person
         elif person_id is not None:
             root = root_of(c, person_id)
@@ -168,11 +180,15 @@ def _ranked(model: Model, data: people.PersonData | None, scoring: Scoring) -> _
         if data is None
         else complementary(data.purchases, model.rules, model.as_of, scoring.history_half_life_days)
     )
-    lists: list[tuple[str, Sequence[str]]] = []
-    if data is not None and data.segment is not None:
-        lists.append((SEGMENT, model.by_segment.get(data.segment, ())))
-    lists += [(SEASON, model.seasonal), (POPULAR, model.popular)]
-    return _Ranked(associated, prior_ranking(lists), scoring)
+    segment = None if data is None else data.segment
+    priors = model.memo.get(("priors", segment))
+    if priors is None:  # the same for everyone in a segment: chained once per model
+        lists: list[tuple[str, Sequence[str]]] = []
+        if segment is not None:
+            lists.append((SEGMENT, model.by_segment.get(segment, ())))
+        lists += [(SEASON, model.seasonal), (POPULAR, model.popular)]
+        priors = model.memo[("priors", segment)] = prior_ranking(lists)
+    return _Ranked(associated, priors, scoring)
 
 
 def pick(
@@ -195,16 +211,60 @@ def pick(
     stores = serving_stores(None if data is None else data.home_store, store_id)
     excluded = frozenset(exclude_categories)
 
-    def keep(code: str) -> bool:
-        return allowed(
-            code, banned=banned, excluded=excluded, products=products, stock=stock, stores=stores
-        )
+    # verdicts of stock and category, the same for everyone served by these stores
+    verdicts: dict[str, bool] = stock.memo.setdefault(
+        ("verdicts", model.built_at, stores, excluded), {}
+    )
+    nothing: set[str] = set()
 
-    candidates = {
-        c.product_code: c for c in fuse(ranked.associated, ranked.priors, keep, ranked.scoring)
-    }
-    top = cap_per_category(candidates, products, per_category, k)
-    return [_recommendation(model, candidates[code]) for code in top]
+    def verdict(code: str) -> bool:
+        found = verdicts.get(code)
+        if found is None:
+            found = verdicts[code] = allowed(
+                code, banned=nothing, excluded=excluded, products=products, stock=stock,
+                stores=stores,
+            )  # fmt: skip
+        return found
+
+    def keep(code: str) -> bool:
+        return code not in banned and verdict(code)
+
+    depth = ranked.scoring.depth
+    # the priors are the same for a whole segment: filtered by stock and category once per
+    # model, stock and stores; only what the person bought is left to remove
+    key = ("priors", model.built_at, id(ranked.priors), stores, excluded)
+    pool = stock.memo.get(key)
+    if pool is None:
+        pool = [item for item in ranked.priors if verdict(item[0])]
+        if len(stock.memo) > 10_000:
+            stock.memo.clear()
+        stock.memo[key] = pool
+    if banned:  # what the person bought leaves the segment's list (first-seen order kept)
+        kept = [item for item in pool[: depth + len(banned)] if item[0] not in banned][:depth]
+    else:
+        kept = pool[:depth]
+    # complementary products come unique and best first: filtered up to the depth
+    associated = list(
+        islice(
+            (item for item in ranked.associated if item[0] not in banned and verdict(item[0])),
+            depth,
+        )
+    )
+    scored, because = fused_scores(
+        associated, kept, keep, ranked.scoring, priors_kept=True, associated_kept=True
+    )
+    score = dict(scored)
+    # enough of the best for the cap to find k (a full sort only when it does not)
+    top: list[str] = []
+    for n in (4 * k * max(1, 4 // per_category) + 8, None):
+        ordered = best_first(scored, n)
+        top = cap_per_category((code for code, _ in ordered), products, per_category, k)
+        if len(top) >= k or n is None or n >= len(scored):
+            break
+    return [
+        _recommendation(model, Candidate(code, score[code], because[code][1], because[code][2]))
+        for code in top
+    ]
 
 
 def _recommendation(model: Model, candidate: Candidate) -> Recommendation:

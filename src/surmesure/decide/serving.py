@@ -1,0 +1,487 @@
+"""Live decisions from memory: a serving view of everyone, and a decision log written behind.
+
+A decision server answers many decisions a second; reading the person from the store on each
+one costs more than the decision itself. :class:`Serving` keeps, in the process, what
+decisions read of everyone (:class:`ServingView`): identifiers, merges, personalization
+consents, trait observations, segment memberships, the derived metrics the templates' rules
+read, and the exposure ledger. A decision then reads nothing from the store.
+
+Freshness. The view is built in bulk at start-up. A background thread compares a cheap
+fingerprint of the source tables (counts and latest times) every ``refresh_seconds`` and builds
+a new view when it changed (an import, new events, a segment refresh, a merge, a consent), then
+swaps it in whole: a change reaches live decisions within ``refresh_seconds`` plus the time of
+one build. Exposures made by this server enter the ledger at once.
+
+Recording. The exposures and the decision of each call are queued and written by the same
+thread in one transaction per batch, at most ``flush_ms`` after the decision (and at shutdown);
+:meth:`Serving.flush` writes what is pending (the ``why`` route calls it before reading).
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.decide.audience import OPT_OUT_CHANNEL, OPT_OUT_PURPOSE
+from surmesure.decide.reading import PersonRead, _number
+from surmesure.domain.segments import METRICS
+from surmesure.domain.traits import Observation
+from surmesure.store import schema
+from surmesure.store.engine import Store
+
+log = logging.getLogger("surmesure.decide.serving")
+atexit.register(gc.unfreeze)  # what a view froze is handed back for the interpreter's exit
+
+# what the fingerprint watches: a change in any of these rebuilds the view
+_FINGERPRINT_SQL = (
+    "SELECT (SELECT count(*) FROM identifiers), "
+    "(SELECT count(*) FROM people WHERE merged_into IS NOT NULL), "
+    "(SELECT count(*) FROM consents), (SELECT max(recorded_at) FROM consents), "
+    "(SELECT count(*) FROM traits), (SELECT max(observed_at) FROM traits), "
+    "(SELECT count(*) FROM segment_members), "
+    "(SELECT count(*) FROM derived_metrics), (SELECT max(computed_at) FROM derived_metrics), "
+    "(SELECT count(*) FROM exposures)"
+)
+_EXPOSURES = -1  # the fingerprint's last cell: exposures, of which this server writes some
+
+
+def fingerprint(conn: Connection) -> tuple[Any, ...]:
+    """Counts and latest times of what the view holds (see the module)."""
+    return tuple(conn.execute(sa.text(_FINGERPRINT_SQL)).one())
+
+
+@dataclass
+class ServingView:
+    """Everything live decisions read (see the module), as of one build."""
+
+    people: set[int]
+    roots: dict[int, int]  # an absorbed person id -> the person it was merged into, finally
+    ids: dict[tuple[str, str], int]  # (kind, normalized value) -> person id
+    reads: dict[int, PersonRead]  # consents, observations, segments, metrics (no ledger)
+    metrics: frozenset[str]
+    seen: dict[int, dict[str, datetime]] = field(default_factory=dict)
+    first_shown: dict[str, datetime] = field(default_factory=dict)
+    stamp: tuple[Any, ...] = ()
+    built_in_s: float = 0.0
+
+    def person_id(self, person_id: int | None, keys: Sequence[tuple[str, str]]) -> int | None:
+        """The person a request names, as :func:`~surmesure.decide.reading.read_person`
+        finds them: a person id follows its merges; else the first identifier known."""
+        if person_id is not None:
+            root = self.roots.get(person_id, person_id)
+            return root if root in self.people else None
+        for key in keys:
+            found = self.ids.get(key)
+            if found is not None:
+                return found
+        return None
+
+    def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
+        """What :func:`~surmesure.decide.reading.read_person` returns at ``now``."""
+        wanted = set(content_ids)
+        before = {c for c in wanted if (t := self.first_shown.get(c)) is not None and t < now}
+        if person_id is None:
+            return PersonRead(None, shown_before=before)
+        mine = self.seen.get(person_id, {})
+        seen = {c: t for c, t in mine.items() if c in wanted and t <= now}
+        base = self.reads.get(person_id)
+        if base is None:
+            return PersonRead(person_id, seen=seen, shown_before=before)
+        return replace(
+            base,
+            consents=[c for c in base.consents if c[0] <= now],
+            observations=[o for o in base.observations if o.observed_at <= now],
+            seen=seen,
+            shown_before=before,
+        )
+
+    def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
+        mine = self.seen.setdefault(person_id, {})
+        for c in content_ids:
+            if c not in mine or mine[c] < at:
+                mine[c] = at
+            if c not in self.first_shown or at < self.first_shown[c]:
+                self.first_shown[c] = at
+
+
+def build_view(conn: Connection, metrics: Iterable[str] = ()) -> ServingView:
+    """Read everything the view holds, in one pass per table (with the cyclic collector
+    paused: millions of new objects would set off full passes that find nothing to free)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_view(conn, metrics)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
+    started = time.perf_counter()
+    stamp = fingerprint(conn)
+    wanted = frozenset(m for m in metrics if m in METRICS)
+    p = schema.people
+    people: set[int] = set()
+    parent: dict[int, int] = {}
+    for pid, merged_into in _rows(conn, sa.select(p.c.person_id, p.c.merged_into)):
+        people.add(int(pid))
+        if merged_into is not None:
+            parent[int(pid)] = int(merged_into)
+    roots = {pid: _root(pid, parent) for pid in parent}
+    people -= set(parent)
+    ident = schema.identifiers
+    ids = {
+        (str(kind), str(value)): int(pid)
+        for kind, value, pid in _rows(
+            conn,
+            sa.select(ident.c.kind, ident.c.value, ident.c.person_id).where(
+                ident.c.kind.in_(["anonymous_id", "customer_id"])
+            ),
+        )
+    }
+    consents: dict[int, list[tuple[datetime, str, bool]]] = {}
+    c = schema.consents
+    for pid, consent_id, at, granted in _rows(
+        conn,
+        sa.select(c.c.person_id, c.c.consent_id, c.c.recorded_at, c.c.granted).where(
+            c.c.purpose == OPT_OUT_PURPOSE, c.c.channel == OPT_OUT_CHANNEL
+        ),
+    ):
+        consents.setdefault(int(pid), []).append((at, str(consent_id), bool(granted)))
+    observations: dict[int, list[Observation]] = {}
+    t = schema.traits
+    for pid, name, source, value, at, reliability in _rows(
+        conn,
+        sa.select(
+            t.c.person_id,
+            t.c.name,
+            t.c.source,
+            sa.cast(t.c.value, sa.Text),  # JSON text, decoded below
+            t.c.observed_at,
+            t.c.reliability,
+        ),
+    ):
+        decoded = None if value is None else _json(value)
+        observations.setdefault(int(pid), []).append(
+            Observation(str(name), decoded, str(source), at, float(reliability))
+        )
+    members: dict[int, set[str]] = {}
+    m = schema.segment_members
+    for pid, segment in _rows(conn, sa.select(m.c.person_id, m.c.segment)):
+        members.setdefault(int(pid), set()).add(str(segment))
+    metric_rows: dict[int, dict[str, list[tuple[str, datetime, datetime, Any]]]] = {}
+    if wanted:
+        d = schema.derived_metrics
+        names = sorted(wanted)
+        columns = [d.c[n] for n in names]
+        for row in _rows(
+            conn, sa.select(d.c.person_id, d.c.computed_on, d.c.computed_at, d.c.as_of, *columns)
+        ):
+            per = metric_rows.setdefault(int(row[0]), {})
+            for name, value in zip(names, row[4:], strict=True):
+                if METRICS[name] == "number":
+                    value = None if value is None else _number(value)
+                per.setdefault(name, []).append((str(row[1]), row[2], row[3], value))
+    reads = {
+        pid: PersonRead(
+            pid,
+            consents.get(pid, []),
+            observations.get(pid, []),
+            frozenset(members.get(pid, ())),
+            metric_rows.get(pid, {}),
+        )
+        for pid in set(consents) | set(observations) | set(members) | set(metric_rows)
+    }
+    e = schema.exposures
+    seen: dict[int, dict[str, datetime]] = {}
+    for pid, content_id, last in _rows(
+        conn,
+        sa.select(e.c.person_id, e.c.content_id, sa.func.max(e.c.shown_at)).group_by(
+            e.c.person_id, e.c.content_id
+        ),
+    ):
+        seen.setdefault(int(pid), {})[str(content_id)] = last
+    first_shown = {
+        str(content_id): first
+        for content_id, first in _rows(
+            conn, sa.select(e.c.content_id, sa.func.min(e.c.shown_at)).group_by(e.c.content_id)
+        )
+    }
+    return ServingView(
+        people=people,
+        roots=roots,
+        ids=ids,
+        reads=reads,
+        metrics=wanted,
+        seen=seen,
+        first_shown=first_shown,
+        stamp=stamp,
+        built_in_s=time.perf_counter() - started,
+    )
+
+
+def _rows(conn: Connection, query: Any) -> list[Any]:
+    """All rows of ``query``; on DuckDB straight from the driver, which builds the tuples in
+    its own code (per-row processing would dominate a build). The queries of the view bind
+    only names and constants, so they are compiled with their values inline."""
+    if conn.dialect.name != "duckdb":
+        return list(conn.execute(query).all())
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw: Any = conn.connection.driver_connection
+    return list(raw.execute(sql).fetchall())
+
+
+def _root(pid: int, parent: Mapping[int, int]) -> int:
+    hops = 0
+    while pid in parent and hops < 1_000:
+        pid, hops = parent[pid], hops + 1
+    return pid
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return orjson.loads(value)
+    if isinstance(value, str):
+        return orjson.loads(value)
+    return value
+
+
+class Serving:
+    """The serving view of one store, kept fresh, and the decision log written behind it."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        metrics: Iterable[str] = (),
+        refresh_seconds: float = 2.0,
+        flush_ms: float = 50.0,
+    ) -> None:
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self.flush_ms = flush_ms
+        self._metrics = frozenset(metrics)
+        self._view: ServingView | None = None
+        self._view_lock = threading.Lock()  # guards the ledger of the view, and its swap
+        self._build_lock = threading.Lock()
+        self._pending: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.RLock()
+        self._written = 0  # exposures written by this server since the view's build
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the view ------------------------------------------------------------------------------
+
+    def view_or_none(self) -> ServingView | None:
+        """The current view, if one was built."""
+        return self._view
+
+    def view(self, metrics: Iterable[str] = ()) -> ServingView:
+        """The current view; built now when there is none yet or when it lacks a metric."""
+        current = self._view
+        needed = frozenset(m for m in metrics if m in METRICS)
+        if current is None or not needed <= current.metrics:
+            with self._build_lock:
+                current = self._view
+                if current is None or not needed <= current.metrics:
+                    self._metrics |= needed
+                    current = self._rebuild()
+        return current
+
+    def _rebuild(self) -> ServingView:
+        with self._flush_lock:  # nothing is written while the store is read
+            self.flush()
+            with self.store.connect() as conn:
+                view = build_view(conn, self._metrics)
+            with self._view_lock, self._pending_lock:
+                # decisions queued meanwhile are not in the store yet: the ledger keeps them
+                for exposures, decision in self._pending:
+                    if decision["person_id"] is not None and exposures:
+                        view.note_shown(
+                            decision["person_id"],
+                            [x["content_id"] for x in exposures],
+                            decision["decided_at"],
+                        )
+                self._view, self._written = view, 0
+        # the view is long-lived: out of the collector's sight, a full collection does not
+        # walk its millions of objects in the middle of a decision (a replaced view, free of
+        # cycles, is still freed by its reference counts)
+        gc.freeze()
+        log.info("serving view built in %.2f s (%d people)", view.built_in_s, len(view.people))
+        return view
+
+    def refresh_if_changed(self) -> bool:
+        """Rebuild the view when the store changed since it was built (beyond the exposures
+        this server wrote); ``True`` when it did."""
+        current = self._view
+        if current is None:
+            self.view()
+            return True
+        with self._flush_lock:
+            self.flush()
+            with self.store.connect() as conn:
+                now = fingerprint(conn)
+            expected = list(current.stamp)
+            expected[_EXPOSURES] = int(expected[_EXPOSURES] or 0) + self._written
+        if list(now) == expected:
+            return False
+        with self._build_lock:
+            self._rebuild()
+        return True
+
+    def changed(self) -> None:
+        """Something was written here that decisions read: check for a new view at once."""
+        self._wake.set()
+
+    # -- recording -----------------------------------------------------------------------------
+
+    def record(
+        self,
+        person_id: int | None,
+        exposures: list[dict[str, Any]],
+        decision: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        """Queue one decision and its exposures; the ledger knows them at once."""
+        # encoded now: text waits for the writer without the collector walking a tree of
+        # dicts and lists (kept alive, those would swell the collector's full passes)
+        decision = _encoded(decision)
+        with self._view_lock:
+            if person_id is not None and exposures and self._view is not None:
+                self._view.note_shown(person_id, [x["content_id"] for x in exposures], at)
+            with self._pending_lock:
+                self._pending.append((exposures, decision))
+        if self._thread is None:  # nobody writes behind: write now
+            self.flush()
+
+    def flush(self) -> int:
+        """Write every queued decision and exposure in one transaction; how many decisions."""
+        with self._flush_lock:
+            with self._pending_lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            exposures = [x for xs, _ in batch for x in xs]
+            decisions = [d for _, d in batch]
+            with self.store.begin() as conn:
+                if exposures:
+                    self.store.bulk_insert(conn, schema.exposures, _table(exposures, _EXP_TYPES))
+                self.store.bulk_insert(conn, schema.decisions, _table(decisions, _DEC_TYPES))
+            self._written += len(exposures)
+            return len(decisions)
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    def _warm(self) -> None:
+        """Build what decisions keep besides the view (the recommendation model, the stock)
+        here, and renew it before it expires, so that no decision waits for a build."""
+        try:
+            from surmesure.decide.recommend import inventory, model
+        except ImportError:
+            return
+        margin = 2 * self.refresh_seconds + 1.0
+        model.get_model(self.store, None, None, max_age=max(model.NOW_TTL_SECONDS - margin, 1.0))
+        inventory.snapshot(
+            self.store, None, None, max_age=max(inventory.SNAPSHOT_TTL_SECONDS - margin, 1.0)
+        )
+
+    def ensure_started(self, metrics: Iterable[str] = ()) -> None:
+        """:meth:`start` unless started (the first decision of a server builds the view),
+        holding ``metrics`` (those the templates read) from the first build."""
+        if self._thread is None:
+            self._metrics |= frozenset(m for m in metrics if m in METRICS)
+            with self._build_lock:
+                started = self._thread is not None
+            if not started:
+                self.start()
+
+    def start(self) -> None:
+        """Build the view and start the thread that refreshes it and writes the log."""
+        self.view(self._metrics)
+        self._warm()
+        # the writer thread's bits of Python work then hold up a decision for at most 1 ms
+        # (rather than 5) before the interpreter hands the lock back
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        with self._build_lock:
+            if self._thread is not None:
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="surmesure-serving", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        next_check = time.monotonic() + self.refresh_seconds
+        while not self._stop.is_set():
+            woken = self._wake.wait(self.flush_ms / 1000.0)
+            try:
+                self.flush()
+                if woken or time.monotonic() >= next_check:
+                    self._wake.clear()
+                    self.refresh_if_changed()
+                    self._warm()
+                    next_check = time.monotonic() + self.refresh_seconds
+            except Exception:  # keep serving from the view in hand; the next turn retries
+                log.exception("serving: refresh or write failed")
+
+
+_EXP_TYPES = {
+    "exposure_id": pa.string(),
+    "person_id": pa.int64(),
+    "node_id": pa.int64(),
+    "content_id": pa.string(),
+    "channel": pa.string(),
+    "placement": pa.string(),
+    "shown_at": pa.timestamp("us"),
+    "expires_at": pa.timestamp("us"),
+}
+_DEC_TYPES = {
+    "decision_id": pa.string(),
+    "person_id": pa.int64(),
+    "placement": pa.string(),
+    "context": pa.string(),
+    "result": pa.string(),
+    "explanation": pa.string(),
+    "decided_at": pa.timestamp("us"),
+}
+
+
+_JSON_COLUMNS = ("context", "result", "explanation")
+
+
+def _encoded(decision: dict[str, Any]) -> dict[str, Any]:
+    """A decision row with its JSON columns as JSON text."""
+    return {
+        k: orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        if k in _JSON_COLUMNS
+        else v
+        for k, v in decision.items()
+    }
+
+
+def _table(rows: list[dict[str, Any]], types: Mapping[str, pa.DataType]) -> pa.Table:
+    return pa.table(
+        {name: pa.array([r.get(name) for r in rows], type=kind) for name, kind in types.items()}
+    )
