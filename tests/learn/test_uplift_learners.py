@@ -18,7 +18,7 @@ from surmesure.learn.uplift import (
     qini_coefficient,
     treat,
 )
-from surmesure.learn.uplift.learners import outcome_model
+from surmesure.learn.uplift.learners import effect_model, outcome_model
 
 Array = npt.NDArray[np.float64]
 
@@ -76,6 +76,20 @@ def test_x_learner_on_a_binary_outcome_predicts_probability_points() -> None:
     uplift = make_learner("x", binary=True).fit(x, y, t).predict(x_new)
     assert np.corrcoef(uplift, tau_new)[0, 1] > 0.8
     assert float(uplift.mean()) == pytest.approx(float(tau_new.mean()), abs=0.02)
+
+
+def test_the_default_effect_model_is_additive() -> None:
+    """Fitted to a pure interaction plus main effects, the effect model keeps only a sum of
+    per-feature functions: the interaction contrast of any two people pairs is zero."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(4_000, 3))
+    y = x[:, 0] + (x[:, 1] > 0) + 2.0 * x[:, 0] * x[:, 1] + rng.normal(size=4_000)
+    model = effect_model(x.shape[0]).fit(x, y)
+    corners = np.array([[a, b, 0.0] for a in (-1.0, 1.0) for b in (-1.0, 1.0)])
+    f = model.predict(corners)
+    assert f[3] - f[2] - f[1] + f[0] == pytest.approx(0.0, abs=1e-9)
+    # ...while each feature's own effect is learned.
+    assert f[2] - f[0] > 0.5 and f[1] - f[0] > 0.2
 
 
 def test_policy_profit_matches_the_simulated_truth() -> None:
