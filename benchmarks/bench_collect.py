@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import os
 import signal
 import subprocess
@@ -30,6 +29,8 @@ import orjson
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+from loadgen import exchange, request_bytes
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 WRITE_KEY = "bench-key"
@@ -91,17 +92,6 @@ def peak_mb(pid: int) -> float:
     return float("nan")
 
 
-def request_bytes(port: int, body: bytes) -> bytes:
-    """A whole ``POST /v1/batch`` request, ready to write on a kept-alive connection."""
-    auth = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
-    head = (
-        f"POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Authorization: Basic {auth}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 async def send(port: int, bodies: list[bytes], clients: int, progress: Progress) -> float:
     """Send every body over ``clients`` kept-alive connections, each waiting for its answer
     before the next call. The requests are written as prepared bytes and the answers read
@@ -109,21 +99,14 @@ async def send(port: int, bodies: list[bytes], clients: int, progress: Progress)
     task = progress.add_task("events sent", total=len(bodies) * PER_CALL)
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
-        queue.put_nowait(request_bytes(port, body))
+        queue.put_nowait(request_bytes(port, "POST", "/v1/batch", body, WRITE_KEY))
 
     async def client() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while not queue.empty():
-                writer.write(queue.get_nowait())
-                status = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                answer = await reader.readexactly(length)
-                if b" 200 " not in status:
+                ok, status, answer = await exchange(reader, writer, queue.get_nowait())
+                if not ok:
                     raise RuntimeError(f"{status.decode().strip()}: {answer[:300]!r}")
                 progress.advance(task, PER_CALL)
         finally:

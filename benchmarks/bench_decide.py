@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
+import cProfile
 import os
+import pstats
 import random
 import subprocess
 import sys
@@ -48,6 +49,7 @@ import httpx
 import orjson
 from jinja2 import Environment
 
+from loadgen import exchange, request_bytes
 from surmesure.decide.content import Audience, Known, render
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.segment.evaluate import Snapshot
@@ -197,31 +199,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def _request(port: int, method: str, path: str, body: bytes | None) -> bytes:
-    """A whole HTTP/1.1 request, ready to write on a kept-alive connection."""
-    auth = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
-    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {auth}\r\n"
-    if body is None:
-        return (head + "\r\n").encode()
-    head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    return head.encode() + body
-
-
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> bool:
-    """Send one request and read its whole answer; whether it was a 200."""
-    writer.write(request)
-    status = await reader.readline()
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return b" 200 " in status
-
-
 async def open_loop(
     port: int,
     path: str,
@@ -239,9 +216,9 @@ async def open_loop(
     total = int(rate * seconds)
     method = "GET" if payloads is None else "POST"
     prepared = (
-        [_request(port, method, path, None)]
+        [request_bytes(port, method, path, None, WRITE_KEY)]
         if payloads is None
-        else [_request(port, method, path, body) for body in payloads]
+        else [request_bytes(port, method, path, body, WRITE_KEY) for body in payloads]
     )
     latencies: list[float] = []
     errors = 0
@@ -263,7 +240,7 @@ async def open_loop(
                 elif time.perf_counter() > give_up:
                     return
                 try:
-                    ok = await _exchange(reader, writer, prepared[i % len(prepared)])
+                    ok = (await exchange(reader, writer, prepared[i % len(prepared)]))[0]
                     errors += not ok
                 except (OSError, asyncio.IncompleteReadError):
                     errors += 1
@@ -292,7 +269,7 @@ async def closed_loop(
     """``clients`` connections, each sending its next request when the last one is answered."""
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
-    prepared = [_request(port, "POST", "/v1/decide", body) for body in payloads]
+    prepared = [request_bytes(port, "POST", "/v1/decide", body, WRITE_KEY) for body in payloads]
 
     async def worker(k: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -300,7 +277,7 @@ async def closed_loop(
         try:
             while time.perf_counter() < stop:
                 sent = time.perf_counter()
-                await _exchange(reader, writer, prepared[i % len(prepared)])
+                await exchange(reader, writer, prepared[i % len(prepared)])
                 latencies.append(time.perf_counter() - sent)
                 i += clients
         finally:
@@ -418,11 +395,30 @@ def _summary(seconds: list[float]) -> dict[str, float]:
     }
 
 
+def _timed_decisions(
+    store: Any, library: Library, requests: list[Any], profile: bool, serving: Any
+) -> tuple[list[float], list[str], Any]:
+    """Each request decided once (from ``serving`` when given): the seconds of each, the SQL
+    statements sent, and the profile when asked for."""
+    from surmesure.decide.service import decide
+
+    timings: list[float] = []
+    profiler = cProfile.Profile() if profile else None
+    with counting(store) as sent:
+        if profiler is not None:
+            profiler.enable()
+        for request in requests:
+            compiled = library.for_placement(request.placement)
+            started = time.perf_counter()
+            decide(store, request, compiled, serving=serving)
+            timings.append(time.perf_counter() - started)
+        if profiler is not None:
+            profiler.disable()
+    return timings, sent, profiler
+
+
 def bench_inprocess(url: str, calls: int, products: int, profile: bool) -> dict[str, Any]:
     """``decide()`` and ``recommend()`` called directly on the store at ``url``."""
-    import cProfile
-    import pstats
-
     import sqlalchemy as sa
 
     from surmesure.decide.recommend.service import recommend
@@ -455,36 +451,16 @@ def bench_inprocess(url: str, calls: int, products: int, profile: bool) -> dict[
         )
     for request in requests[:50]:  # warm up: models, caches
         decide(store, request, library.for_placement(request.placement))
-    timings: list[float] = []
-    profiler = cProfile.Profile() if profile else None
-    with counting(store) as sent:
-        if profiler is not None:
-            profiler.enable()
-        for request in requests:
-            compiled = library.for_placement(request.placement)
-            started = time.perf_counter()
-            decide(store, request, compiled)
-            timings.append(time.perf_counter() - started)
-        if profiler is not None:
-            profiler.disable()
+    timings, sent, profiler = _timed_decisions(store, library, requests, profile, None)
     from surmesure.decide.serving import Serving
 
     serving = Serving(store)
     started = time.perf_counter()
     serving.ensure_started(library.metrics())
     built = time.perf_counter() - started
-    served: list[float] = []
-    served_profiler = cProfile.Profile() if profile else None
-    with counting(store) as served_sent:
-        if served_profiler is not None:
-            served_profiler.enable()
-        for request in requests:
-            compiled = library.for_placement(request.placement)
-            started = time.perf_counter()
-            decide(store, request, compiled, serving=serving)
-            served.append(time.perf_counter() - started)
-        if served_profiler is not None:
-            served_profiler.disable()
+    served, served_sent, served_profiler = _timed_decisions(
+        store, library, requests, profile, serving
+    )
     serving.stop()
     reco: list[float] = []
     floor: list[float] = []
