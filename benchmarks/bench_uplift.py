@@ -132,14 +132,14 @@ def causalml_models(binary: bool) -> dict[str, Model] | None:
     def meta(cls: Any) -> Model:
         def run(x: Array, y: Array, t: Array, x_new: Array) -> Array:
             model = cls(learner=HistGradientBoostingRegressor())
-            model.fit(x, t.astype(int), y)
+            model.fit(x, treatment=t.astype(int), y=y)
             return np.asarray(model.predict(x_new), dtype=np.float64).ravel()
 
         return run
 
     def forest(x: Array, y: Array, t: Array, x_new: Array) -> Array:
         model = UpliftRandomForestClassifier(control_name="control", n_estimators=50)
-        model.fit(x, np.where(t == 1, "treatment", "control"), y.astype(int))
+        model.fit(x, treatment=np.where(t == 1, "treatment", "control"), y=y.astype(int))
         return np.asarray(model.predict(x_new), dtype=np.float64).ravel()
 
     models = {
