@@ -57,7 +57,7 @@ _FINGERPRINT_SQL = (
     "(SELECT count(*) FROM derived_metrics), (SELECT max(computed_at) FROM derived_metrics), "
     "(SELECT count(*) FROM exposures)"
 )
-REBUILD_SPACING = 4.0  # after a build of s seconds, the next check waits at least 4 s more
+REBUILD_SPACING = 4.0  # after a build of t seconds, the next check waits at least 4 x t
 _EXPOSURES = -1  # the fingerprint's last cell: exposures, of which this server writes some
 
 
@@ -123,12 +123,12 @@ class ServingView:
 def build_view(conn: Connection, metrics: Iterable[str] = ()) -> ServingView:
     """Read everything the view holds, in one pass per table (with the cyclic collector
     paused: millions of new objects would set off full passes that find nothing to free)."""
-    paused = gc.isenabled()
+    enabled = gc.isenabled()
     gc.disable()
     try:
         return _build_view(conn, metrics)
     finally:
-        if paused:
+        if enabled:
             gc.enable()
 
 
