@@ -17,7 +17,7 @@
    ``GET /health`` at the same rate (HTTP and the event loop, no decision).
 
 3. In process, on the same kind of store: one :func:`~surmesure.decide.service.decide` call
-   (p50/p99 and the SQL statements it sends, counted by a ``before_cursor_execute`` listener)
+   (p50/p99 and the SQL statements it sends, counted by ``Store.statements``)
    and one :func:`~surmesure.decide.recommend.service.recommend` call (p50/p99), against one
    plain query of a person's identifiers as the floor; ``--profile`` prints where the time of
    the decisions goes (cProfile). ``--db FILE`` keeps the demo store between runs.
@@ -135,16 +135,12 @@ def serve(url: str, port: int) -> None:
     """The server process: the API with the decision and page routes, on ``url``."""
     import uvicorn
 
-    from surmesure.api import decide as decide_api
-    from surmesure.api import pages as pages_api
     from surmesure.api.app import create_app
     from surmesure.config import Settings
     from surmesure.store import open_store
 
     store = open_store(url)
     app = create_app(Settings(database_url=url, write_keys={WRITE_KEY: "web"}), store)
-    app.include_router(decide_api.router)
-    app.include_router(pages_api.router)
     app.state.templates = Library(EXAMPLES)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -371,23 +367,6 @@ def bench_api(
     }
 
 
-@contextmanager
-def counting(store: Any) -> Iterator[list[str]]:
-    """The SQL statements sent through ``store`` while the block runs."""
-    import sqlalchemy as sa
-
-    sent: list[str] = []
-
-    def listen(*args: Any) -> None:
-        sent.append(str(args[2]))
-
-    sa.event.listen(store.engine, "before_cursor_execute", listen)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(store.engine, "before_cursor_execute", listen)
-
-
 def _summary(seconds: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(percentile(seconds, 0.50) * 1e3, 3),
@@ -404,7 +383,7 @@ def _timed_decisions(
 
     timings: list[float] = []
     profiler = cProfile.Profile() if profile else None
-    with counting(store) as sent:
+    with store.statements() as sent:
         if profiler is not None:
             profiler.enable()
         for request in requests:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,9 +30,14 @@ def settings_for(store: Store, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def serving(store: Store, **overrides: Any) -> Iterator[tuple[str, FastAPI]]:
-    """``(base URL, app)`` of a server running in a thread until the block ends."""
+def serving(
+    store: Store, prepare: Callable[[FastAPI], None] | None = None, **overrides: Any
+) -> Iterator[tuple[str, FastAPI]]:
+    """``(base URL, app)`` of a server running in a thread until the block ends; ``prepare``
+    sets up the app before it starts."""
     app = create_app(settings_for(store, **overrides), store)
+    if prepare is not None:
+        prepare(app)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import api_helpers
 import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
 import typer
-import uvicorn
-from api_helpers import WRITE_KEY, free_port, settings_for
+from api_helpers import WRITE_KEY
 from decide_world import DAY, FakeRecommender, add_person, add_stores, set_consent
+from fastapi import FastAPI
 from itsdangerous import URLSafeTimedSerializer
 from typer.testing import CliRunner
 
-from surmesure.api import decide as decide_api
-from surmesure.api import pages as pages_api
-from surmesure.api.app import create_app
 from surmesure.cli import render as render_cli
 from surmesure.config import get_settings
 from surmesure.decide.library import EXAMPLES, Library
@@ -38,26 +35,13 @@ runner = CliRunner()
 @contextmanager
 def serving(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any]]:
     monkeypatch.setenv("SURMESURE_SECRET_KEY", SECRET)
-    app = create_app(settings_for(store), store)
-    app.include_router(decide_api.router)
-    app.include_router(pages_api.router)
-    app.state.templates = Library(EXAMPLES)
-    app.state.recommender = FakeRecommender()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+
+    def prepare(app: FastAPI) -> None:
+        app.state.templates = Library(EXAMPLES)
+        app.state.recommender = FakeRecommender()
+
+    with api_helpers.serving(store, prepare) as running:
+        yield running
 
 
 def world(store: Store) -> None:

@@ -3,37 +3,20 @@ bounded number of SQL statements per decision (so the round trips cannot creep b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
-from typing import Any
 
-import sqlalchemy as sa
 from decide_world import DAY, NOW, add_person, set_consent
 
 from surmesure.config import get_settings
 from surmesure.decide.audience import audience_from, load_audience
+from surmesure.decide.content import metric_names
 from surmesure.decide.library import EXAMPLES, Library
-from surmesure.decide.reading import identifier_keys, metric_names, read_person
+from surmesure.decide.reading import identifier_keys, read_person
 from surmesure.decide.recommend.model import clear_cache
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.store import Store, schema
 
 MAX_QUERIES = 4
-
-
-@contextmanager
-def counting(store: Store) -> Iterator[list[str]]:
-    sent: list[str] = []
-
-    def listen(*args: Any) -> None:
-        sent.append(str(args[2]))
-
-    sa.event.listen(store.engine, "before_cursor_execute", listen)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(store.engine, "before_cursor_execute", listen)
 
 
 def _world(store: Store) -> None:
@@ -110,7 +93,7 @@ def test_a_decision_sends_few_statements_and_stays_personal(store: Store) -> Non
         (DecideRequest(placement="home_banner", anonymous_id="never"), banner, "default", None),
     ]
     for request, compiled, variant, person in cases:
-        with counting(store) as sent:
+        with store.statements() as sent:
             result = decide(store, request, compiled)
         assert 1 <= len(sent) <= MAX_QUERIES, sent
         assert result["person_id"] == person

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +9,9 @@ import httpx
 import orjson
 import pytest
 import typer
-import uvicorn
-from api_helpers import WRITE_KEY, free_port, settings_for
+from api_helpers import WRITE_KEY, serving
 from typer.testing import CliRunner
 
-from surmesure.api.app import create_app
-from surmesure.api.experiments import router
 from surmesure.cli import experiment as analyze_cli
 from surmesure.cli import experiments_store
 from surmesure.config import get_settings
@@ -44,27 +37,6 @@ def _cli(monkeypatch: pytest.MonkeyPatch, url: str, *args: str, code: int = 0) -
         get_settings.cache_clear()
     assert result.exit_code == code, result.output
     return result
-
-
-@contextmanager
-def _serving(store: Store) -> Iterator[str]:
-    app = create_app(settings_for(store), store)
-    app.include_router(router)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 def test_cli_and_api_give_the_same_results(
@@ -103,7 +75,7 @@ def test_cli_and_api_give_the_same_results(
     assert "conversion (primary, binomial" in tables and "unsubscribe (guardrail" in tables
     assert "sample ratio:" in tables
 
-    with _serving(store) as url:
+    with serving(store) as (url, _):
         api = httpx.get(f"{url}/v1/experiments/welcome_offer/results", auth=(WRITE_KEY, ""))
         missing = httpx.get(f"{url}/v1/experiments/nope/results", auth=(WRITE_KEY, ""))
         anonymous = httpx.get(f"{url}/v1/experiments/welcome_offer/results")

@@ -10,7 +10,7 @@ and every field's fallback.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import Template as JinjaTemplate
 
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, compile_text, render_text
-from surmesure.domain.segments import SegmentDefinition, walk
+from surmesure.domain.segments import MetricNode, SegmentDefinition, walk
 from surmesure.domain.templates import TemplateDefinition, Variant
 from surmesure.segment.evaluate import Evaluator, Snapshot, TraitValue
 
@@ -93,6 +93,19 @@ class CompiledTemplate:
             tag.rsplit(".", 1)[1] for rule in rules if rule is not None for tag, _ in walk(rule)
         )
         self.needs_snapshot = bool(self.needs)
+        #: the derived metrics the rules read
+        self.metrics = metric_names(rules)
+
+
+def metric_names(rules: Iterable[Any]) -> frozenset[str]:
+    """The derived metrics that ``rules`` (``when`` conditions) read."""
+    return frozenset(
+        leaf.metric.name
+        for rule in rules
+        if rule is not None
+        for _, leaf in walk(rule)
+        if isinstance(leaf, MetricNode)
+    )
 
 
 def resolve_fields(

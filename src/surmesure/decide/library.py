@@ -80,15 +80,7 @@ class Library:
 
     def metrics(self) -> frozenset[str]:
         """The derived metrics the rules of every template read (what a serving view holds)."""
-        from surmesure.decide.reading import metric_names
-
-        rules = [
-            rule
-            for compiled in self.by_name.values()
-            for rule in [v.when for v in compiled.definition.variants]
-            + [b.when for b in compiled.definition.blocks]
-        ]
-        return metric_names(rules)
+        return frozenset().union(*(c.metrics for c in self.by_name.values()))
 
     def named(self, name: str) -> CompiledTemplate:
         """A template by name, or by the path of a YAML file."""

@@ -10,7 +10,7 @@ give the same audience and the same picks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide.audience import OPT_OUT_CHANNEL, OPT_OUT_PURPOSE
 from surmesure.domain.identity import normalize
-from surmesure.domain.segments import METRICS, MetricNode, walk
+from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.store import schema
 
@@ -50,18 +50,6 @@ def _row(tag: str, **given: Any) -> list[Any]:
         cell = sa.cast(sa.null(), kind) if value is None else sa.cast(value, kind)
         out.append(cell.label(name))
     return out
-
-
-def metric_names(rules: Iterable[Any]) -> frozenset[str]:
-    """The derived metrics that ``rules`` (``when`` conditions) read."""
-    names = set()
-    for rule in rules:
-        if rule is None:
-            continue
-        for _, leaf in walk(rule):
-            if isinstance(leaf, MetricNode):
-                names.add(leaf.metric.name)
-    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -249,7 +237,7 @@ def _collect(rows: Sequence[Any]) -> PersonRead:
             segments.add(str(k1))
         elif tag == "metric":
             number = METRICS[str(k1)] == "number"
-            value = k3 if not number else (None if n1 is None else _number(n1))
+            value = k3 if not number else (None if n1 is None else as_number(n1))
             metrics.setdefault(str(k1), []).append((str(k2), t1, t2, value))
         elif tag == "ledger":
             if t1 is not None:
@@ -269,5 +257,5 @@ def _collect(rows: Sequence[Any]) -> PersonRead:
     )
 
 
-def _number(value: float) -> int | float:
+def as_number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)

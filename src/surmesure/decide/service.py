@@ -36,7 +36,7 @@ from surmesure.decide.exposure import (
     pick_blocks,
     record_exposures,
 )
-from surmesure.decide.reading import SERVED, identifier_keys, metric_names, read_person
+from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import render_text
 from surmesure.decide.serving import Serving
 from surmesure.segment.repository import catalog as segment_catalog
@@ -184,13 +184,12 @@ def _read_fast(
         if request.person_id is None
         else []
     )
-    rules = [v.when for v in definition.variants] + [b.when for b in definition.blocks]
     read = read_person(
         conn,
         person_id=root,
         keys=keys,
         now=at,
-        metrics=metric_names(rules) if "metric" in compiled.needs else frozenset(),
+        metrics=compiled.metrics,
         content_ids=[b.content_id for b in definition.blocks],
     )
     audience = audience_from(read, at, settings.trait_half_life_days, compiled.needs)
@@ -238,8 +237,7 @@ def _read_served(
     """What :func:`_read_fast` reads, from the serving view."""
     settings = get_settings()
     definition = compiled.definition
-    rules = [v.when for v in definition.variants] + [b.when for b in definition.blocks]
-    view = serving.view(metric_names(rules) if "metric" in compiled.needs else ())
+    view = serving.view(compiled.metrics)
     keys = (
         identifier_keys(request.anonymous_id, request.customer_id, settings.default_country)
         if request.person_id is None

@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.audience import OPT_OUT_CHANNEL, OPT_OUT_PURPOSE
-from surmesure.decide.reading import PersonRead, _number
+from surmesure.decide.reading import PersonRead, as_number
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.store import schema
@@ -177,7 +177,7 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
             t.c.reliability,
         ),
     ):
-        decoded = None if value is None else _json(value)
+        decoded = None if value is None else orjson.loads(value)
         observations.setdefault(int(pid), []).append(
             Observation(str(name), decoded, str(source), at, float(reliability))
         )
@@ -196,7 +196,7 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
             per = metric_rows.setdefault(int(row[0]), {})
             for name, value in zip(names, row[4:], strict=True):
                 if METRICS[name] == "number":
-                    value = None if value is None else _number(value)
+                    value = None if value is None else as_number(value)
                 per.setdefault(name, []).append((str(row[1]), row[2], row[3], value))
     reads = {
         pid: PersonRead(
@@ -252,14 +252,6 @@ def _root(pid: int, parent: Mapping[int, int]) -> int:
     while pid in parent and hops < 1_000:
         pid, hops = parent[pid], hops + 1
     return pid
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return orjson.loads(value)
-    if isinstance(value, str):
-        return orjson.loads(value)
-    return value
 
 
 class Serving:

@@ -54,6 +54,21 @@ class Store:
             yield conn
 
     @contextmanager
+    def statements(self) -> Iterator[list[str]]:
+        """The SQL statements sent through this store while the block runs, in order (to see
+        how many round trips a piece of work costs)."""
+        sent: list[str] = []
+
+        def listen(*args: Any) -> None:
+            sent.append(str(args[2]))
+
+        sa.event.listen(self.engine, "before_cursor_execute", listen)
+        try:
+            yield sent
+        finally:
+            sa.event.remove(self.engine, "before_cursor_execute", listen)
+
+    @contextmanager
     def connect(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
