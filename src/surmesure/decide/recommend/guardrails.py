@@ -38,22 +38,14 @@ class Stock:
     """Quantities by product and store (only the rows known at the time asked about)."""
 
     quantities: Mapping[str, Mapping[str, int]]
-    #: verdicts already given, by (product, stores): a live server asks the same ones often
-    _known: dict[tuple[str, tuple[str, ...]], bool] = field(
-        default_factory=dict, compare=False, repr=False
-    )
     #: lists filtered against this stock, kept while it is (see ``recommend.service.pick``)
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def available(self, product_code: str, stores: Sequence[str]) -> bool:
-        key = (product_code, tuple(stores))
-        verdict = self._known.get(key)
-        if verdict is None:
-            by_store = self.quantities.get(product_code)
-            verdict = not by_store or any(by_store.get(s, 0) > 0 for s in stores)
-            if len(self._known) < 1_000_000:
-                self._known[key] = verdict
-        return verdict
+        by_store = self.quantities.get(product_code)
+        if not by_store:
+            return True
+        return any(by_store.get(s, 0) > 0 for s in stores)
 
 
 def serving_stores(home_store: str | None, store_id: str | None) -> tuple[str, ...]:
