@@ -70,6 +70,7 @@ def serve(url: str, port: int) -> subprocess.Popen[bytes]:
         **os.environ,
         "SURMESURE_DATABASE_URL": url,
         "SURMESURE_WRITE_KEYS": orjson.dumps({WRITE_KEY: "web"}).decode(),
+        "SURMESURE_SECRET_KEY": "bench-secret",
     }
     exe = Path(sys.executable).with_name("surmesure")
     command = [str(exe), "serve", "--port", str(port), "--log-level", "warning"]

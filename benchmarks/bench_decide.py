@@ -54,7 +54,10 @@ from surmesure.decide.content import Audience, Known, render
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.segment.evaluate import Snapshot
 
-WRITE_KEY = "bench-key"
+WRITE_KEY = "bench-key"  # collects only
+#: the key the decisions are asked with: the demo's key of the decide scope, read once the
+#: demo world is built (``demo/keys.env``)
+DECIDE: dict[str, str] = {"key": ""}
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 NOW = datetime(2026, 3, 10, 17, 30)
 FIRST = ["Marie", "Jean", "Léa", "Hugo", "Chloé", "Louis", "Emma", "Lucas", "Inès", "Paul"]
@@ -140,7 +143,8 @@ def serve(url: str, port: int) -> None:
     from surmesure.store import open_store
 
     store = open_store(url)
-    app = create_app(Settings(database_url=url, write_keys={WRITE_KEY: "web"}), store)
+    settings = Settings(database_url=url, write_keys={WRITE_KEY: "web"}, secret_key="bench")
+    app = create_app(settings, store)
     app.state.templates = Library(EXAMPLES)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -212,9 +216,9 @@ async def open_loop(
     total = int(rate * seconds)
     method = "GET" if payloads is None else "POST"
     prepared = (
-        [request_bytes(port, method, path, None, WRITE_KEY)]
+        [request_bytes(port, method, path, None, DECIDE["key"])]
         if payloads is None
-        else [request_bytes(port, method, path, body, WRITE_KEY) for body in payloads]
+        else [request_bytes(port, method, path, body, DECIDE["key"]) for body in payloads]
     )
     latencies: list[float] = []
     errors = 0
@@ -265,7 +269,7 @@ async def closed_loop(
     """``clients`` connections, each sending its next request when the last one is answered."""
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
-    prepared = [request_bytes(port, "POST", "/v1/decide", body, WRITE_KEY) for body in payloads]
+    prepared = [request_bytes(port, "POST", "/v1/decide", body, DECIDE["key"]) for body in payloads]
 
     async def worker(k: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -324,6 +328,10 @@ def bench_api(
         started = time.perf_counter()
         known, visitors = build_store(folder, customers, url)
         built = time.perf_counter() - started
+        keys = dict(
+            line.split("=", 1) for line in (folder / "demo" / "keys.env").read_text().split()
+        )
+        DECIDE["key"] = keys["SURMESURE_DEMO_DECIDE_KEY"]
         port = 18_000 + os.getpid() % 1000
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve", url, "--port", str(port)],

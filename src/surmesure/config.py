@@ -13,6 +13,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_SECRET_KEY = "surmesure-dev-secret-change-me"
+DEV_WRITE_KEY = "dev-write-key"
+
 DEFAULT_SOURCE_RELIABILITY: dict[str, float] = {
     "crm": 0.9,
     "shop": 0.85,
@@ -42,8 +45,8 @@ class Settings(BaseSettings):
         description="Store URL: duckdb:///path (embedded) or postgresql+psycopg://user@host/db.",
     )
     write_keys: dict[str, str] = Field(
-        default_factory=lambda: {"dev-write-key": "web"},
-        description="Segment write keys accepted by the collection API, mapped to a source name.",
+        default_factory=lambda: {DEV_WRITE_KEY: "web"},
+        description="Segment write keys (scope collect only), each mapped to a source name.",
     )
     source_reliability: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_SOURCE_RELIABILITY),
@@ -72,7 +75,7 @@ class Settings(BaseSettings):
         description="Folder of content templates (the shipped examples when it does not exist).",
     )
     secret_key: str = Field(
-        default="surmesure-dev-secret-change-me",
+        default=DEV_SECRET_KEY,
         description="Secret that signs personal page links; set your own in production.",
     )
     public_url: str = Field(
@@ -90,6 +93,63 @@ class Settings(BaseSettings):
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"), description="Folder of the public datasets."
     )
+
+    dev_mode: bool = Field(
+        default=False,
+        description="Development mode: the server starts with the development secret and keys.",
+    )
+    rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {"collect": "1000/second", "decide": "3000/second"},
+        description="Requests per API key and scope, e.g. {'decide': '500/second'}.",
+    )
+    key_refresh_seconds: float = Field(
+        default=2.0, gt=0, description="How often a server reads the stored API keys again."
+    )
+    page_link_max_days: int = Field(
+        default=90, gt=0, le=3660, description="Longest lifetime of a personal page link."
+    )
+
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: {"events": 1095, "decisions": 365, "quarantine": 90, "audit": 1825},
+        description="Days each kind of record is kept (events, decisions, quarantine, audit); "
+        "0 keeps it for ever.",
+    )
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_known(cls, value: dict[str, int]) -> dict[str, int]:
+        kinds = ("events", "decisions", "quarantine", "audit")
+        for kind, days in value.items():
+            if kind not in kinds or days < 0:
+                raise ValueError(
+                    f"retention_days[{kind!r}] = {days}; use kinds {', '.join(kinds)} and "
+                    "a number of days >= 0 (0 keeps for ever)"
+                )
+        return value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        from limits import parse
+
+        for scope, limit in value.items():
+            try:
+                parse(limit)
+            except ValueError:
+                raise ValueError(
+                    f"rate_limits[{scope!r}] is {limit!r}; write e.g. '1000/second'"
+                ) from None
+        return value
+
+    def development_defaults(self) -> list[str]:
+        """The settings still at their published development values, by environment name:
+        a server refuses to start with any of them outside development mode."""
+        found = []
+        if self.secret_key == DEV_SECRET_KEY:
+            found.append("SURMESURE_SECRET_KEY")
+        if DEV_WRITE_KEY in self.write_keys:
+            found.append("SURMESURE_WRITE_KEYS")
+        return found
 
     @field_validator("source_reliability")
     @classmethod

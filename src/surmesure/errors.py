@@ -37,6 +37,11 @@ class Unauthorized(SurmesureError):
     code = "unauthorized"
 
 
+class Forbidden(SurmesureError):
+    http_status = 403
+    code = "forbidden"
+
+
 class NotFound(SurmesureError):
     http_status = 404
     code = "not_found"
@@ -50,6 +55,17 @@ class Conflict(SurmesureError):
 class PayloadTooLarge(SurmesureError):
     http_status = 413
     code = "payload_too_large"
+
+
+class TooManyRequests(SurmesureError):
+    """Over a rate limit; ``retry_after`` is the number of seconds to wait."""
+
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class ConfigError(SurmesureError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -14,9 +15,11 @@ from fastapi import FastAPI
 
 from surmesure.api.app import create_app
 from surmesure.config import Settings
+from surmesure.protect.keys import create_key
 from surmesure.store import Store
 
 WRITE_KEY = "test-write-key"
+TEST_SECRET = "test-secret-not-the-development-one"
 
 
 def free_port() -> int:
@@ -26,7 +29,15 @@ def free_port() -> int:
 
 
 def settings_for(store: Store, **overrides: Any) -> Settings:
-    return Settings(database_url=store.url, write_keys={WRITE_KEY: "web"}, **overrides)
+    """Production settings (no development secret or key) on ``store``."""
+    overrides.setdefault("secret_key", os.environ.get("SURMESURE_SECRET_KEY", TEST_SECRET))
+    overrides.setdefault("write_keys", {WRITE_KEY: "web"})
+    return Settings(database_url=store.url, **overrides)
+
+
+def server_key(store: Store, *scopes: str) -> str:
+    """A stored key with ``scopes``, named after them (an earlier one of that name revoked)."""
+    return create_key(store, "test-" + "-".join(scopes), list(scopes), replace=True)[0]
 
 
 @contextmanager

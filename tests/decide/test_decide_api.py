@@ -14,7 +14,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 import typer
-from api_helpers import WRITE_KEY
+from api_helpers import WRITE_KEY, server_key
 from decide_world import DAY, FakeRecommender, add_person, add_stores, set_consent
 from fastapi import FastAPI
 from itsdangerous import URLSafeTimedSerializer
@@ -60,8 +60,11 @@ def world(store: Store) -> None:
 
 
 def post(base: str, body: dict[str, Any], **kw: Any) -> httpx.Response:
-    kw.setdefault("auth", (WRITE_KEY, ""))
+    kw.setdefault("auth", (DECIDE_KEY[0], ""))
     return httpx.post(f"{base}/v1/decide", json=body, timeout=30, **kw)
+
+
+DECIDE_KEY: list[str] = [""]  # the decide key of the running test's store
 
 
 def count(store: Store, table: sa.Table, **where: Any) -> int:
@@ -76,6 +79,8 @@ def test_decide_personal_neutral_and_opted_out(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world(store)
+    DECIDE_KEY[0] = server_key(store, "decide")
+    read = server_key(store, "read")
     with serving(store, monkeypatch) as (base, app):
         marie = post(base, {"customer_id": "C1", "placement": "email_weekly"})
         assert marie.status_code == 200, marie.text
@@ -92,7 +97,7 @@ def test_decide_personal_neutral_and_opted_out(
             base,
             {"person_id": 2, "placement": "email_weekly"},
             auth=None,
-            headers={"Authorization": f"Bearer {WRITE_KEY}"},
+            headers={"Authorization": f"Bearer {DECIDE_KEY[0]}"},
         ).json()
         assert paul["content"]["variant"] == "default"  # in loyal_customers, but opted out
         assert "Paul" not in paul["content"]["body"] + paul["content"]["subject"]
@@ -120,6 +125,8 @@ def test_decide_personal_neutral_and_opted_out(
             post(base, {"person_id": 1, "placement": "home_banner"}, auth=("bad", "")).status_code
             == 401
         )
+        public = post(base, {"person_id": 1, "placement": "home_banner"}, auth=(WRITE_KEY, ""))
+        assert public.status_code == 403 and "Marie" not in public.text
         bad = post(base, {"person_id": "x", "placement": "home_banner"})
         assert bad.status_code == 400 and bad.json()["error"]["field"] == "person_id"
 
@@ -133,7 +140,7 @@ def test_decide_personal_neutral_and_opted_out(
         assert count(store, schema.exposures) == 4 + 1 + 1  # Marie, Paul, Zoé
         assert count(store, schema.decisions) == 5
 
-        why = httpx.get(f"{base}/v1/people/1/why", auth=(WRITE_KEY, ""), timeout=30)
+        why = httpx.get(f"{base}/v1/people/1/why", auth=(read, ""), timeout=30)
         assert why.status_code == 200
         decisions = why.json()["decisions"]
         assert [d["placement"] for d in decisions] == ["home_banner", "email_weekly"]

@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 import typer
-from api_helpers import WRITE_KEY, serving
+from api_helpers import WRITE_KEY, server_key, serving
 from typer.testing import CliRunner
 
 from surmesure.cli import experiment as analyze_cli
@@ -75,12 +75,14 @@ def test_cli_and_api_give_the_same_results(
     assert "conversion (primary, binomial" in tables and "unsubscribe (guardrail" in tables
     assert "sample ratio:" in tables
 
+    read = server_key(store, "read")
     with serving(store) as (url, _):
-        api = httpx.get(f"{url}/v1/experiments/welcome_offer/results", auth=(WRITE_KEY, ""))
-        missing = httpx.get(f"{url}/v1/experiments/nope/results", auth=(WRITE_KEY, ""))
+        api = httpx.get(f"{url}/v1/experiments/welcome_offer/results", auth=(read, ""))
+        missing = httpx.get(f"{url}/v1/experiments/nope/results", auth=(read, ""))
         anonymous = httpx.get(f"{url}/v1/experiments/welcome_offer/results")
+        public = httpx.get(f"{url}/v1/experiments/welcome_offer/results", auth=(WRITE_KEY, ""))
         shown = httpx.get(
-            f"{url}/v1/experiments/welcome_offer", headers={"Authorization": f"Bearer {WRITE_KEY}"}
+            f"{url}/v1/experiments/welcome_offer", headers={"Authorization": f"Bearer {read}"}
         )
     assert api.status_code == 200, api.text
     assert api.json() == cli_json
@@ -90,6 +92,7 @@ def test_cli_and_api_give_the_same_results(
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
     assert anonymous.status_code == 401
+    assert public.status_code == 403  # the public write key never reads
     assert shown.status_code == 200 and shown.json()["status"] == "running"
 
 

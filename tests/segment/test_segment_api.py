@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from api_helpers import WRITE_KEY, serving
+from api_helpers import WRITE_KEY, server_key, serving
 from fastapi import FastAPI
 from segment_world import load_world
 
@@ -88,8 +88,9 @@ def names(payload: dict[str, Any]) -> list[str]:
 def test_person_segments_recorded_live_and_errors(store: Store) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     refreshed_at = world(store, now)
-    basic = (WRITE_KEY, "")
-    bearer = {"Authorization": f"Bearer {WRITE_KEY}"}
+    read = server_key(store, "read")
+    basic = (read, "")
+    bearer = {"Authorization": f"Bearer {read}"}
     with serving(store) as (url, app):
         with_router(app)
         by_id = httpx.get(f"{url}/v1/people/1/segments", auth=basic)
@@ -103,6 +104,9 @@ def test_person_segments_recorded_live_and_errors(store: Store) -> None:
         bad_ref = httpx.get(f"{url}/v1/people/someone/segments", auth=basic)
         anonymous = httpx.get(f"{url}/v1/people/1/segments")
         wrong_key = httpx.get(f"{url}/v1/people/1/segments", auth=("nope", ""))
+        public_key = httpx.get(
+            f"{url}/v1/people/email:Anna@Example.com/segments", auth=(WRITE_KEY, "")
+        )
 
     assert by_id.status_code == 200, by_id.text
     payload = by_id.json()
@@ -131,4 +135,6 @@ def test_person_segments_recorded_live_and_errors(store: Store) -> None:
         assert body["error"]["hint"]
     assert bad_ref.status_code == 400 and bad_ref.json()["error"]["field"] == "REF"
     assert anonymous.status_code == 401 and wrong_key.status_code == 401
-    assert anonymous.json()["error"]["field"] == "writeKey"
+    # the public write key cannot tell whether an address is a customer's
+    assert public_key.status_code == 403 and "person_id" not in public_key.text
+    assert anonymous.json()["error"]["field"] == "authorization"

@@ -3,25 +3,36 @@
 Every :class:`~surmesure.errors.SurmesureError` becomes its HTTP status with
 ``{"error": {"code", "message", "field", "hint"}}``; anything unexpected becomes a 500 with
 the same shape and no stack trace (the trace goes to the server's log).
+
+Outside development mode (``SURMESURE_DEV_MODE``, ``surmesure serve --dev``) the app refuses
+to start while a secret or key is still at its published development value.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from surmesure import __version__
 from surmesure.api import collect, decide, experiments, pages, segments
+from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
-from surmesure.errors import SurmesureError
+from surmesure.errors import ConfigError, SurmesureError, TooManyRequests
+from surmesure.protect.keys import KeyRing
 from surmesure.store import Store, open_store
 
 log = logging.getLogger("surmesure.api")
@@ -30,11 +41,17 @@ log = logging.getLogger("surmesure.api")
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """The API on ``store`` (default: the configured one, migrated at start-up)."""
     settings = settings or get_settings()
+    refuse_development_defaults(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
         app.state.store = store or open_store(settings.database_url)
+        app.state.keys = KeyRing(
+            app.state.store, settings.write_keys, refresh_seconds=settings.key_refresh_seconds
+        )
+        await run_in_threadpool(app.state.keys.reload)
+        keeper = asyncio.create_task(_keep_keys(app.state.keys))
         app.state.writer = EventWriter(
             app.state.store,
             interval_ms=settings.commit_interval_ms,
@@ -49,6 +66,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         try:
             yield
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await run_in_threadpool(app.state.keys.reload)  # writes the last-used times
             await app.state.writer.stop()
             await run_in_threadpool(app.state.serving.stop)
             if own:
@@ -59,8 +80,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         version=__version__,
         description="Collection (Segment-compatible) and profiles for relationship marketing.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    offline_docs(app)
     app.state.settings = settings
+    app.state.rate_limits = RateLimits(settings.rate_limits)
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
     app.include_router(collect.router)
     app.include_router(experiments.router)
@@ -73,7 +98,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @app.exception_handler(SurmesureError)
     async def known_error(request: Request, exc: SurmesureError) -> JSONResponse:
-        return JSONResponse({"success": False, "error": exc.to_dict()}, exc.http_status)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        )
+        return JSONResponse({"success": False, "error": exc.to_dict()}, exc.http_status, headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -92,4 +120,99 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         }
         return JSONResponse({"success": False, "error": body}, 500)
 
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def offline_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI served from the package's own copy, so it works with no network."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+
+def refuse_development_defaults(settings: Settings) -> None:
+    """:class:`ConfigError` naming each secret or key left at its development value, unless
+    the settings say development mode."""
+    left = settings.development_defaults()
+    if left and not settings.dev_mode:
+        raise ConfigError(
+            f"{', '.join(left)} still hold the published development values: anyone could "
+            "sign page links or call the API with them.",
+            hint=f"set {' and '.join(left)} to your own values (e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or start with "
+            "--dev (SURMESURE_DEV_MODE=1) on a development machine",
+            field=left[0],
+        )
+
+
+async def _keep_keys(keys: KeyRing) -> None:
+    """Reload the stored keys every few seconds: a revocation reaches the server."""
+    while True:
+        await asyncio.sleep(keys.refresh_seconds)
+        try:
+            await run_in_threadpool(keys.reload)
+        except Exception:  # the store may be busy or away a moment: keep the keys we have
+            log.warning("could not reload the API keys; keeping the loaded ones")
+
+
+ERROR_BODY = {"$ref": "#/components/schemas/Error"}
+ERRORS = {
+    "401": "No key, or an unknown or revoked key",
+    "403": "The key lacks the route's scope",
+    "429": "Over the key's rate limit (see Retry-After)",
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document with the security each route needs and its error answers."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    doc = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = doc.setdefault("components", {})
+    components["securitySchemes"] = SECURITY_SCHEMES
+    components.setdefault("schemas", {})["Error"] = {
+        "type": "object",
+        "properties": {
+            "success": {"type": "boolean"},
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {k: {"type": "string"} for k in ("code", "message", "field", "hint")},
+            },
+        },
+    }
+    for method, path, scope in routes(app):
+        operation = doc["paths"].get(path, {}).get(method.lower())
+        if scope is not None and operation is not None:
+            operation["security"] = [{"apiKey": []}, {"writeKey": []}]
+            operation["description"] = (
+                operation.get("description", "") + f"\n\nNeeds a key with the `{scope}` scope."
+            ).strip()
+            responses = operation.setdefault("responses", {})
+            responses.setdefault(
+                "400", {"description": "Bad input, naming the field", "content": _json_error()}
+            )
+            for status, text in ERRORS.items():
+                responses.setdefault(status, {"description": text, "content": _json_error()})
+    app.openapi_schema = doc
+    return doc
+
+
+def _json_error() -> dict[str, Any]:
+    return {"application/json": {"schema": ERROR_BODY}}

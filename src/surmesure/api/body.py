@@ -1,4 +1,4 @@
-"""Reading a request: the write key, and a JSON body within the size limit.
+"""Reading a request: the key it carries, and a JSON body within the size limit.
 
 Segment's SDKs authenticate with HTTP Basic, the write key as user name and no password; some
 also put ``writeKey`` in the body. Bodies may be gzip-encoded. A body over the limit is refused
@@ -16,12 +16,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from surmesure.errors import InvalidInput, PayloadTooLarge, Unauthorized
-
-WRITE_KEY_HINT = (
-    "send the write key as the HTTP Basic user name (empty password), as Segment's SDKs do; "
-    "keys are set with SURMESURE_WRITE_KEYS"
-)
+from surmesure.errors import InvalidInput, PayloadTooLarge
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -91,13 +86,3 @@ def body_key(body: Any) -> str | None:
     if isinstance(body, dict) and isinstance(body.get("writeKey"), str):
         return str(body["writeKey"]) or None
     return None
-
-
-def source_of(key: str | None, keys: dict[str, str]) -> str:
-    """The source name of write key ``key``; 401 when there is none or it is unknown."""
-    if not key:
-        raise Unauthorized("No write key was sent.", hint=WRITE_KEY_HINT, field="writeKey")
-    source = keys.get(key)
-    if source is None:
-        raise Unauthorized("The write key is not known.", hint=WRITE_KEY_HINT, field="writeKey")
-    return source

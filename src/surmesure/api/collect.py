@@ -5,7 +5,8 @@ A call answers 200 only once its messages are committed (see
 :mod:`surmesure.collect.writer`); the same ``messageId`` sent twice is stored once. A message
 that fails validation is kept in the quarantine with its reason and the call answers 400 naming
 its field (``batch[3].userId``), while the valid messages of the same batch are stored: the
-answer says how many. A bad write key is 401, a body over the size limit 413.
+answer says how many. A missing or unknown key is 401, a key without the ``collect`` scope 403
+(see :mod:`surmesure.api.auth`), a body over the size limit 413.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from surmesure.api.body import body_key, header_key, read_json, source_of
+from surmesure.api.auth import authorize, presented_key
+from surmesure.api.body import body_key, read_json
 from surmesure.collect.events import Ingested
 from surmesure.collect.segment import Message, Refusal, validate_messages
 from surmesure.collect.writer import EventWriter
@@ -68,16 +70,25 @@ def _refusal(r: Refusal) -> dict[str, Any]:
 
 
 async def _source_and_body(request: Request) -> tuple[str, Any]:
+    """The source of the caller's key and the body; the key is checked before the body is
+    read when it comes in the header."""
     settings: Settings = request.app.state.settings
-    key = header_key(request)
+    key = presented_key(request)
     if key is not None:
-        source = source_of(key, settings.write_keys)
-        return source, await read_json(request, settings.max_request_bytes)
+        principal = await authorize(request, key, "collect", field="writeKey")
+        return principal.source, await read_json(request, settings.max_request_bytes)
     body = await read_json(request, settings.max_request_bytes)
-    return source_of(body_key(body), settings.write_keys), body
+    principal = await authorize(request, body_key(body), "collect", field="writeKey")
+    return principal.source, body
+
+
+def _collects(endpoint: Any) -> Any:
+    endpoint.scope = "collect"  # read by the OpenAPI and the authorization tests
+    return endpoint
 
 
 @router.post("/batch", openapi_extra=_body_doc(BATCH_SCHEMA))
+@_collects
 async def batch(request: Request) -> JSONResponse:
     """Many messages of any type in one call (``{"batch": [...]}``); a ``context`` at the top
     is merged under each message's own."""
@@ -111,7 +122,7 @@ def _single(kind: str) -> Any:
 
     endpoint.__name__ = kind
     endpoint.__doc__ = f"One ``{kind}`` message."
-    return endpoint
+    return _collects(endpoint)
 
 
 for _kind in ("identify", "track", "page", "screen", "alias", "group"):

@@ -1,9 +1,9 @@
 """Decisions over HTTP: ``POST /v1/decide`` and ``GET /v1/people/{person_id}/why``.
 
-A route needs a known key (HTTP Basic user name or ``Authorization: Bearer``; keys are set with
-``SURMESURE_WRITE_KEYS``). A person nobody knows gets a neutral decision, not an error; an
-unknown placement is a 404 naming the placements served. Templates come from
-``SURMESURE_TEMPLATES_DIR``.
+``/v1/decide`` and page links need a key with the ``decide`` scope, ``/why`` one with ``read``
+(see :mod:`surmesure.api.auth`); each ``/why`` is written to the audit log. A person nobody
+knows gets a neutral decision, not an error; an unknown placement is a 404 naming the
+placements served. Templates come from ``SURMESURE_TEMPLATES_DIR``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from functools import partial
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from surmesure.api.body import header_key, read_json, source_of
-from surmesure.config import Settings
+from surmesure.api.auth import require
+from surmesure.api.body import read_json
 from surmesure.decide.library import Library, library_for
 from surmesure.decide.service import (
     DecideRequest,
@@ -29,6 +29,8 @@ from surmesure.decide.service import (
 )
 from surmesure.decide.serving import Serving
 from surmesure.errors import InvalidInput
+from surmesure.protect import audit
+from surmesure.protect.keys import Principal
 
 router = APIRouter(tags=["decide"])
 
@@ -39,23 +41,16 @@ class DecideBody(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     placement: Annotated[str, Field(min_length=1, max_length=64)]
-    person_id: Annotated[int, Field(ge=1)] | None = None
+    person_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
     anonymous_id: str | None = Field(default=None, alias="anonymousId", max_length=256)
     customer_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     products: Annotated[int, Field(ge=0, le=50)] = 4
 
 
-def _key(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip() or None
-    return header_key(request)
-
-
-def authorize(request: Request) -> None:
-    settings: Settings = request.app.state.settings
-    source_of(_key(request), settings.write_keys)
+MAX_ID = 2**63 - 1
+MAX_WHY_DAYS = 3660
+PersonId = Annotated[int, Path(ge=1, le=MAX_ID, description="A person id.")]
 
 
 def _json(payload: Any) -> Response:
@@ -75,8 +70,7 @@ def recommender(request: Request) -> Recommender | None:
 
 
 @router.post("/v1/decide", summary="Content, offers and products for a person and placement")
-async def post_decide(request: Request) -> Response:
-    authorize(request)
+async def post_decide(request: Request, _: Principal = Depends(require("decide"))) -> Response:
     raw = await read_json(request, request.app.state.settings.max_request_bytes)
     try:
         body = DecideBody.model_validate(raw)
@@ -116,11 +110,21 @@ async def post_decide(request: Request) -> Response:
 
 
 @router.get("/v1/people/{person_id}/why", summary="Decisions recently made for a person")
-async def get_why(person_id: int, request: Request, days: int | None = None) -> Response:
-    authorize(request)
+async def get_why(
+    person_id: PersonId,
+    request: Request,
+    days: Annotated[int | None, Query(ge=1, le=MAX_WHY_DAYS)] = None,
+    principal: Principal = Depends(require("read")),
+) -> Response:
     window = days if days is not None else request.app.state.settings.decision_log_days
-    if window <= 0:
-        raise InvalidInput(f"days={window}", hint="give a positive number of days", field="days")
     await run_in_threadpool(request.app.state.serving.flush)  # decisions written behind
     found = await run_in_threadpool(why, request.app.state.store, person_id, days=window)
+    await run_in_threadpool(
+        audit.record,
+        request.app.state.store,
+        principal.actor,
+        "why",
+        person_id=person_id,
+        detail={"days": window, "decisions": len(found)},
+    )
     return _json({"person_id": person_id, "days": window, "decisions": found})

@@ -1,8 +1,7 @@
 """Experiments over HTTP: ``GET /v1/experiments/{name}`` and ``/v1/experiments/{name}/results``.
 
-A route needs a known key (HTTP Basic user name or ``Authorization: Bearer``; keys are set with
-``SURMESURE_WRITE_KEYS``). Results are the JSON that ``surmesure experiment results --json``
-prints; undefined figures (NaN) are ``null``.
+A route needs a key with the ``read`` scope (see :mod:`surmesure.api.auth`). Results are the
+JSON that ``surmesure experiment results --json`` prints; undefined figures (NaN) are ``null``.
 """
 
 from __future__ import annotations
@@ -10,27 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from surmesure.api.body import header_key, source_of
-from surmesure.config import Settings
+from surmesure.api.auth import require
 from surmesure.experiments import get, results
 
-router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
-
-
-def _key(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip() or None
-    return header_key(request)
-
-
-def _authorize(request: Request) -> None:
-    settings: Settings = request.app.state.settings
-    source_of(_key(request), settings.write_keys)
+router = APIRouter(
+    prefix="/v1/experiments", tags=["experiments"], dependencies=[Depends(require("read"))]
+)
 
 
 def _json(payload: Any) -> Response:
@@ -39,7 +27,6 @@ def _json(payload: Any) -> Response:
 
 @router.get("/{name}", summary="An experiment: definition, status and dates")
 async def experiment(name: str, request: Request) -> Response:
-    _authorize(request)
     saved = await run_in_threadpool(get, request.app.state.store, name)
     return _json(saved.summary())
 
@@ -48,7 +35,6 @@ async def experiment(name: str, request: Request) -> Response:
 async def experiment_results(
     name: str, request: Request, alpha: float = 0.05, sequential: bool = False
 ) -> Response:
-    _authorize(request)
     res = await run_in_threadpool(
         results, request.app.state.store, name, alpha=alpha, sequential=sequential
     )

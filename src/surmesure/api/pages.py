@@ -1,21 +1,31 @@
-"""Personal pages: ``GET /p/{token}`` (HTML) and ``POST /p/{token}/nps`` (a form).
+"""Personal pages: ``GET /p/{token}`` (HTML) and ``POST /p/{token}/nps`` (a form), and
+``POST /v1/pages/links`` that makes a link.
 
-No key: the signed token is the credential, and carries only an opaque person id. A bad,
-tampered or expired token gets a plain 404 page; a bad NPS answer a 400 page.
+A page needs no key: the signed token is the credential, and carries only an opaque person id.
+A bad, tampered or expired token gets a plain 404 page; a bad NPS answer a 400 page. Making a
+link needs a key with the ``decide`` scope and is written to the audit log.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from surmesure.decide.pages import message_page, record_nps, render_page
-from surmesure.decide.service import utcnow
+from surmesure.api.auth import require
+from surmesure.clock import utcnow
+from surmesure.decide.pages import link, message_page, record_nps, render_page
 from surmesure.errors import InvalidInput, NotFound
+from surmesure.protect import audit
+from surmesure.protect.keys import Principal
+from surmesure.store.engine import Store
+from surmesure.unify.profile import find_person
 
 router = APIRouter(tags=["pages"])
 MAX_FORM_BYTES = 16 * 1024
@@ -74,3 +84,36 @@ async def nps(token: str, request: Request) -> HTMLResponse:
     except InvalidInput as exc:
         return HTMLResponse(message_page("Réponse incomplète", exc.message), status_code=400)
     return HTMLResponse(message_page("Merci !", "Votre réponse a bien été enregistrée."))
+
+
+class LinkBody(BaseModel):
+    """Whose page, for how long."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    person: Annotated[str, Field(min_length=1, max_length=320)] = Field(
+        description="A person id or kind:value (customer_id:C42)."
+    )
+    days: Annotated[int, Field(ge=1, le=3660)] = 30
+
+
+def _page_link(store: Store, body: LinkBody, actor: str, settings: Any) -> dict[str, Any]:
+    now = utcnow()
+    with store.connect() as conn:
+        person_id = find_person(conn, body.person).person_id
+    url = link(person_id, days=body.days, now=now, settings=settings)
+    audit.record(store, actor, "page.link", person_id=person_id, detail={"days": body.days})
+    return {
+        "person_id": person_id,
+        "url": url,
+        "expires_at": (now + timedelta(days=body.days)).isoformat(timespec="seconds"),
+    }
+
+
+@router.post("/v1/pages/links", summary="A signed, expiring link to a person's page")
+async def page_link(
+    body: LinkBody, request: Request, principal: Principal = Depends(require("decide"))
+) -> dict[str, Any]:
+    return await run_in_threadpool(
+        _page_link, request.app.state.store, body, principal.actor, request.app.state.settings
+    )

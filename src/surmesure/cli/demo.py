@@ -22,6 +22,7 @@ from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
 from surmesure.derive.report import write_report
 from surmesure.derive.run import derive
+from surmesure.protect.keys import create_key
 from surmesure.store import Store
 from surmesure.store.status import collect_status
 from surmesure.world import IMPORTS, MANIFEST, WEB_EVENTS, Spec, manifest_matches, read_manifest
@@ -178,6 +179,34 @@ def print_summary(report: dict[str, Any]) -> None:
     console.print(f"Done in {report['seconds']:.1f} s. See [bold]surmesure status[/].")
 
 
+KEYS_FILE = "keys.env"
+DEMO_SCOPES = ("decide", "read", "admin")
+
+
+def demo_keys(store: Store, out: Path) -> dict[str, str]:
+    """New keys for the demo, one per server-side scope, written to ``out/keys.env`` (readable
+    by its owner only); earlier demo keys are revoked. The write key stays the development one,
+    which may only collect."""
+    keys = {
+        scope: create_key(store, f"demo-{scope}", [scope], replace=True)[0] for scope in DEMO_SCOPES
+    }
+    path = out / KEYS_FILE
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    lines = [f"SURMESURE_DEMO_{scope.upper()}_KEY={key}" for scope, key in keys.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return keys
+
+
+def print_keys(keys: dict[str, str], out: Path) -> None:
+    console.print(
+        "Serve it: [bold]surmesure serve --dev[/] (the write key [bold]dev-write-key[/] may "
+        f"only collect). Keys for the other scopes, also in {out / KEYS_FILE}:"
+    )
+    for scope, key in keys.items():
+        console.print(f"  {scope:<7} {key}", markup=False, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         "demo", help=HELP, short_help="Generate the demo world, import it, and show what was built."
@@ -204,10 +233,12 @@ def register(app: typer.Typer) -> None:
             steps = run_imports(store, out, quiet=as_json)
             status = collect_status(store)
             derived = run_derive(store, spec, out, quiet=as_json)
+            keys = demo_keys(store, out)
         finally:
             store.dispose()
         report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
         report["derive"] = derived
+        report["keys"] = {"file": str(out / KEYS_FILE), "scopes": sorted(keys)}
         if as_json:
             emit_json(report)
         else:
@@ -216,3 +247,4 @@ def register(app: typer.Typer) -> None:
                 f"Derived {derived['people']:,} people in {derived['seconds']:.1f} s. "
                 f"Report: [bold]{derived['report']}[/]"
             )
+            print_keys(keys, out)

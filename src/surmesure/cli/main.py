@@ -12,10 +12,12 @@ from surmesure.cli import (
     experiments_store,
     generate,
     imports,
+    keys,
     person,
     quarantine,
     recommend,
     render,
+    retention,
     segment,
     serve,
     status,
@@ -46,6 +48,8 @@ for module in (
     derive,
     recommend,
     render,
+    keys,
+    retention,
 ):
     module.register(app)
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
+from surmesure.protect import audit
 from surmesure.protect.erase import erase_person
 from surmesure.protect.export import export_person
 from surmesure.unify.profile import Profile, show
@@ -116,6 +117,7 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         try:
             profile = show(store, ref)
+            audit.record(store, audit.cli_actor(), "person.show", person_id=profile.person_id)
         finally:
             store.dispose()
         if as_json:
@@ -134,6 +136,13 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         try:
             export = export_person(store, ref, out=out)
+            audit.record(
+                store,
+                audit.cli_actor(),
+                "person.export",
+                person_id=export.person_id,
+                detail={"rows": sum(export.counts().values())},
+            )
         finally:
             store.dispose()
         if out is None:
@@ -154,6 +163,13 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         try:
             erasure = erase_person(store, ref, confirmed=yes)
+            audit.record(
+                store,
+                audit.cli_actor(),
+                "person.erase",
+                person_id=erasure.person_id,
+                detail={"deleted": sum(erasure.deleted.values())},
+            )
         finally:
             store.dispose()
         if as_json:
@@ -174,6 +190,13 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         try:
             result = unmerge(store, ref, merge_id)
+            audit.record(
+                store,
+                audit.cli_actor(),
+                "person.unmerge",
+                person_id=result.person_id,
+                detail={"merge_id": merge_id, "absorbed_id": result.absorbed_id},
+            )
         finally:
             store.dispose()
         if as_json:

@@ -10,9 +10,10 @@ from surmesure.errors import InvalidInput
 
 HELP = """Serve the HTTP API: Segment-compatible collection at /v1/batch, /v1/identify,
 /v1/track, /v1/page, /v1/screen, /v1/alias and /v1/group (write keys from
-SURMESURE_WRITE_KEYS, HTTP Basic as the SDKs send them), OpenAPI at /docs. Every call answers
-once its events are committed. An embedded DuckDB store takes one worker (one process may
-write the file); PostgreSQL takes several."""
+SURMESURE_WRITE_KEYS, HTTP Basic as the SDKs send them), decisions, people and experiments
+(keys from `surmesure key create`), OpenAPI at /docs. Every call answers once its events are
+committed. Refuses to start with the development secret or write key unless --dev. An embedded
+DuckDB store takes one worker (one process may write the file); PostgreSQL takes several."""
 
 
 def register(app: typer.Typer) -> None:
@@ -25,12 +26,22 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8080, "--port", help="Port to listen on."),
         workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
         log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+        dev: bool = typer.Option(
+            False, "--dev", help="Development mode: accept the development secret and key."
+        ),
     ) -> None:
+        import os
+
         import uvicorn
 
+        from surmesure.api.app import refuse_development_defaults
         from surmesure.store import open_store
 
+        if dev:
+            os.environ["SURMESURE_DEV_MODE"] = "1"  # read again by each worker's settings
+            get_settings.cache_clear()
         settings = get_settings()
+        refuse_development_defaults(settings)
         if workers > 1 and settings.database_url.startswith("duckdb"):
             raise InvalidInput(
                 f"--workers {workers} needs a server database: one process at a time may "
@@ -44,6 +55,11 @@ def register(app: typer.Typer) -> None:
             f"surmesure API on [bold]http://{host}:{port}[/] ({backend}, {workers} "
             f"worker{'s' if workers > 1 else ''}); OpenAPI at /docs"
         )
+        if settings.development_defaults():
+            console.print(
+                "[yellow]development mode: "
+                f"{', '.join(settings.development_defaults())} hold published values[/]"
+            )
         uvicorn.run(
             "surmesure.api.app:create_app",
             factory=True,

@@ -1,15 +1,17 @@
 """Personal micro-site pages: a signed, expiring link, the page, and its NPS question.
 
 A link carries only an opaque token: ``{"p": person id, "e": expiry (Unix seconds)}`` signed with
-``SURMESURE_SECRET_KEY`` (itsdangerous). A bad, tampered or expired token is
-:class:`~surmesure.errors.NotFound`, which the page route shows as a plain 404 page. The page
-itself is a decision for placement ``personal_page`` (recorded and explained like any other),
-plus a summary of the relationship, hidden from a person who opted out of personalization.
+``SURMESURE_SECRET_KEY`` (itsdangerous). A link lives at most ``SURMESURE_PAGE_LINK_MAX_DAYS``:
+a longer one is not made, and a token claiming a later expiry is refused. A bad, tampered or
+expired token is :class:`~surmesure.errors.NotFound`, which the page route shows as a plain 404
+page. A link takes one NPS answer: a second answer through the same link replaces the first.
+The page itself is a decision for placement ``personal_page`` (recorded and explained like any
+other), plus a summary of the relationship, hidden from a person who opted out of personalization.
 """
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,14 +49,21 @@ def _epoch(at: datetime) -> int:
     return int(at.replace(tzinfo=UTC).timestamp())
 
 
-def make_token(person_id: int, *, days: int = 30, now: datetime, secret: str) -> str:
-    if days <= 0:
-        raise InvalidInput(f"--days {days}", hint="give a positive number of days", field="days")
+def make_token(
+    person_id: int, *, days: int = 30, now: datetime, secret: str, max_days: int = 90
+) -> str:
+    if not 0 < days <= max_days:
+        raise InvalidInput(
+            f"A page link of {days} days.",
+            hint=f"give 1 to {max_days} days (SURMESURE_PAGE_LINK_MAX_DAYS)",
+            field="days",
+        )
     return str(_serializer(secret).dumps({"p": person_id, "e": _epoch(now + timedelta(days=days))}))
 
 
-def read_token(token: str, *, now: datetime, secret: str) -> int:
-    """The person id of a valid token; :class:`NotFound` when bad, tampered or expired."""
+def read_token(token: str, *, now: datetime, secret: str, max_days: int = 90) -> int:
+    """The person id of a valid token; :class:`NotFound` when bad, tampered, expired or
+    claiming to live longer than ``max_days`` from ``now``."""
     gone = NotFound("This page does not exist or has expired.", hint="ask for a new link")
     try:
         payload: Any = _serializer(secret).loads(token)
@@ -62,13 +71,20 @@ def read_token(token: str, *, now: datetime, secret: str) -> int:
         raise gone from None
     if not isinstance(payload, dict) or not isinstance(payload.get("p"), int):
         raise gone
-    if not isinstance(payload.get("e"), int) or payload["e"] <= _epoch(now):
+    expiry = payload.get("e")
+    if not isinstance(expiry, int) or not _epoch(now) < expiry <= _epoch(now) + max_days * 86400:
         raise gone
     return int(payload["p"])
 
 
 def link(person_id: int, *, days: int, now: datetime, settings: Settings) -> str:
-    token = make_token(person_id, days=days, now=now, secret=settings.secret_key)
+    token = make_token(
+        person_id,
+        days=days,
+        now=now,
+        secret=settings.secret_key,
+        max_days=settings.page_link_max_days,
+    )
     return f"{settings.public_url.rstrip('/')}/p/{token}"
 
 
@@ -106,7 +122,9 @@ def render_page(
     recommender: Recommender | None = None,
 ) -> str:
     """The HTML page of ``token``; :class:`NotFound` for a bad, tampered or expired token."""
-    person_id = read_token(token, now=now, secret=settings.secret_key)
+    person_id = read_token(
+        token, now=now, secret=settings.secret_key, max_days=settings.page_link_max_days
+    )
     with store.connect() as conn:
         if root_of(conn, person_id) is None:
             raise NotFound("This page does not exist or has expired.", hint="ask for a new link")
@@ -141,18 +159,23 @@ def record_nps(
     now: datetime,
     settings: Settings,
 ) -> str:
-    """Store an NPS answer (0-10) of the token's person; returns the answer id."""
-    person_id = read_token(token, now=now, secret=settings.secret_key)
+    """Store the NPS answer (0-10) of the token's person; returns the answer id, the same for
+    every answer through one link (the latest replaces the earlier)."""
+    person_id = read_token(
+        token, now=now, secret=settings.secret_key, max_days=settings.page_link_max_days
+    )
     text = str(score).strip() if score is not None else ""
     if not text.isdigit() or not 0 <= int(text) <= 10:
         raise InvalidInput(
             f"score {score!r} is not an NPS answer.", hint="choose 0 to 10", field="score"
         )
-    answer_id = uuid.uuid4().hex
+    answer_id = "page-" + hashlib.sha256(token.encode()).hexdigest()[:40]
+    answers = schema.survey_answers
     with store.begin() as conn:
         person = root_of(conn, person_id)
         if person is None:
             raise NotFound("This page does not exist or has expired.", hint="ask for a new link")
+        conn.execute(answers.delete().where(answers.c.answer_id == answer_id))
         conn.execute(
             schema.survey_answers.insert().values(
                 answer_id=answer_id,

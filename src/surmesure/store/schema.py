@@ -441,3 +441,33 @@ decisions = sa.Table(
     info={"personal": "person_id"},
     comment="Every decision made (content, offers, products) with its context and explanation.",
 )
+
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True, comment="public id, shown in lists"),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True, comment="SHA-256, hex"),
+    sa.Column("scopes", sa.String(128), nullable=False, comment="comma list: collect,decide..."),
+    sa.Column("source", sa.String(64), nullable=False, comment="source of what it collects"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_used_at", sa.DateTime, nullable=True),
+    sa.Column("revoked_at", sa.DateTime, nullable=True),
+    info={"personal": None},
+    comment="API keys: named, scoped, stored as hashes, revocable.",
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("audit_id", sa.String(32), primary_key=True),
+    sa.Column("occurred_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("actor", sa.String(160), nullable=False, comment="key:<name> or cli:<user>"),
+    sa.Column("action", sa.String(64), nullable=False, comment="e.g. person.show, key.revoke"),
+    sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("detail", Json, nullable=True, comment="what was asked; never identifier values"),
+    info={"personal": "person_id", "erase": "detach"},
+    comment="Every read of personal data and every administrative change: who, what, when. "
+    "Kept after an erasure, detached from the person.",
+)

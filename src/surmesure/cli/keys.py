@@ -1,0 +1,151 @@
+"""``surmesure key create|list|revoke`` and ``surmesure audit list``.
+
+A key is shown once, when it is created: it is stored only as a hash. Every key change is
+written to the audit log; ``audit list`` reads it back, newest first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
+from surmesure.protect import audit
+from surmesure.protect.keys import create_key, list_keys, revoke_key
+from surmesure.unify.profile import find_person
+
+SCOPE_HELP = (
+    "A scope (repeat for several): collect (send events; the only scope a public web page "
+    "may hold), decide (decisions, page links), read (personal data), admin (everything)."
+)
+
+
+def _when(value: Any) -> str:
+    return "" if value is None else str(value)[:19]
+
+
+def register(app: typer.Typer) -> None:
+    key_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+    app.add_typer(key_app, name="key")
+    audit_app = typer.Typer(help="The audit log of personal-data reads and changes.")
+    app.add_typer(audit_app, name="audit")
+
+    @key_app.command("create")
+    @user_errors
+    def create_command(
+        name: str = typer.Argument(..., help="A name saying who holds the key."),
+        scope: list[str] = typer.Option(..., "--scope", help=SCOPE_HELP),
+        source: str = typer.Option(
+            "api", "--source", help="Source name of the events a collect key sends."
+        ),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Create a key; it is printed once and stored only as a hash."""
+        store = get_store()
+        try:
+            secret, row = create_key(store, name, scope, source=source)
+            audit.record(
+                store,
+                audit.cli_actor(),
+                "key.create",
+                detail={"key_id": row["key_id"], "name": name, "scopes": row["scopes"]},
+            )
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json({**row, "key": secret})
+            return
+        console.print(f"key [bold]{name}[/] ({', '.join(row['scopes'])}), id {row['key_id']}:")
+        console.print(secret, markup=False, highlight=False)
+        console.print("[yellow]Copy it now: it is stored only as a hash and shown once.[/]")
+
+    @key_app.command("list")
+    @user_errors
+    def list_command(as_json: bool = JsonOption) -> None:
+        """Every key: name, scopes, created, last used, revoked (never the key itself)."""
+        store = get_store()
+        try:
+            rows = list_keys(store)
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json({"keys": rows})
+            return
+        table = Table(title="API keys")
+        for column in ("id", "name", "scopes", "source", "created", "last used", "revoked"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(
+                r["key_id"],
+                r["name"],
+                ",".join(r["scopes"]),
+                r["source"],
+                _when(r["created_at"]),
+                _when(r["last_used_at"]),
+                _when(r["revoked_at"]),
+            )
+        console.print(table)
+
+    @key_app.command("revoke")
+    @user_errors
+    def revoke_command(
+        key: str = typer.Argument(..., help="The key's name or id."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Revoke a key; a running server refuses it within SURMESURE_KEY_REFRESH_SECONDS."""
+        store = get_store()
+        try:
+            row = revoke_key(store, key)
+            audit.record(
+                store,
+                audit.cli_actor(),
+                "key.revoke",
+                detail={"key_id": row["key_id"], "name": row["name"]},
+            )
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json(row)
+        else:
+            console.print(f"key [bold]{row['name']}[/] revoked at {_when(row['revoked_at'])}")
+
+    @audit_app.command("list")
+    @user_errors
+    def audit_command(
+        person: str | None = typer.Option(
+            None, "--person", help="Only acts about this person (id or kind:value)."
+        ),
+        actor: str | None = typer.Option(None, "--actor", help="Only this actor (key:NAME)."),
+        action: str | None = typer.Option(None, "--action", help="Only this action."),
+        limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Who read or changed what, and when; newest first."""
+        store = get_store()
+        try:
+            person_id = int(person) if person is not None and person.isdigit() else None
+            if person is not None and person_id is None:  # an erased person is known by id
+                with store.connect() as conn:
+                    person_id = find_person(conn, person).person_id
+            rows = audit.entries(
+                store, person_id=person_id, actor=actor, action=action, limit=limit
+            )
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json({"entries": rows})
+            return
+        table = Table(title="audit log")
+        for column in ("at", "actor", "action", "person", "detail"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            table.add_row(
+                _when(r["occurred_at"]),
+                r["actor"],
+                r["action"],
+                "" if r["person_id"] is None else str(r["person_id"]),
+                "" if not r["detail"] else str(r["detail"]),
+            )
+        console.print(table)

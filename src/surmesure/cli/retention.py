@@ -1,0 +1,49 @@
+"""``surmesure retention run``: delete what is older than its retention limit."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
+from surmesure.config import get_settings
+from surmesure.protect import audit
+from surmesure.protect.retention import KINDS, run_retention
+
+
+def register(app: typer.Typer) -> None:
+    retention_app = typer.Typer(help="Retention of personal data.", no_args_is_help=True)
+    app.add_typer(retention_app, name="retention")
+
+    @retention_app.command("run")
+    @user_errors
+    def run_command(
+        dry_run: bool = typer.Option(False, "--dry-run", help="Count, delete nothing."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Delete events, decisions, quarantined records and audit entries older than
+        SURMESURE_RETENTION_DAYS says, and print what went."""
+        settings = get_settings()
+        store = get_store()
+        try:
+            result = run_retention(store, settings.retention_days, dry_run=dry_run)
+            if not dry_run:
+                audit.record(store, audit.cli_actor(), "retention.run", detail=result.removed)
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json(result.to_dict())
+            return
+        table = Table(title="retention" + (" (dry run: nothing deleted)" if dry_run else ""))
+        for column in ("kind", "kept since", "table", "rows removed"):
+            table.add_column(column)
+
+        for kind, tables in KINDS.items():
+            cutoff = result.cutoffs[kind]
+            for t, _ in tables:
+                since = "for ever" if cutoff is None else str(cutoff)[:19]
+                table.add_row(kind, since, str(t.name), f"{result.removed[str(t.name)]:,}")
+        console.print(table)
+        console.print(
+            f"Page links are not stored: each lives at most {settings.page_link_max_days} days."
+        )

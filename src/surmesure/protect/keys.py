@@ -1,0 +1,232 @@
+"""API keys: who may call which route.
+
+A key carries scopes:
+
+- ``collect``: the Segment write key a shop embeds in its public pages. It may send events,
+  never read anything back;
+- ``decide``: server-side decisions and personal page links;
+- ``read``: personal data (people, why, segments, consents, experiment results);
+- ``admin``: every scope, plus administrative changes (consents, erasure, keys).
+
+Keys created with ``surmesure key create`` are stored as SHA-256 hashes (a key is 32 random
+bytes, so a plain hash cannot be reversed by guessing), named, revocable, with the time they
+were last used; the key itself is shown once, at creation. The write keys of
+``SURMESURE_WRITE_KEYS`` are configuration, not stored, and only ever have ``collect``.
+
+:class:`KeyRing` is what a server holds: the stored keys in memory (a request costs no query),
+reloaded every few seconds so that a revocation reaches a running server. A key it does not
+hold is looked up by its hash (one indexed query), so a key just created works at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from surmesure.clock import utcnow
+from surmesure.errors import InvalidInput, NotFound
+from surmesure.store import schema
+from surmesure.store.engine import Store
+
+SCOPES = ("collect", "decide", "read", "admin")
+KEY_PREFIX = "sm_"
+DEV_WRITE_KEY = "dev-write-key"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a stored key or a configured write key."""
+
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+    source: str
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.name}"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
+    """``scopes`` in their canonical order; :class:`InvalidInput` naming a wrong one."""
+    wrong = [s for s in scopes if s not in SCOPES]
+    if wrong or not scopes:
+        raise InvalidInput(
+            f"Scope {wrong[0]!r} is not known." if wrong else "A key needs at least one scope.",
+            hint=f"choose among {', '.join(SCOPES)}",
+            field="scope",
+        )
+    return [s for s in SCOPES if s in scopes]
+
+
+def create_key(
+    store: Store,
+    name: str,
+    scopes: list[str],
+    *,
+    source: str = "api",
+    now: datetime | None = None,
+    replace: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """A new key ``(secret, row)``: the secret is returned once and never stored. With
+    ``replace``, a key of the same name is revoked and renamed ``NAME#KEY_ID`` first."""
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise InvalidInput(f"Key name {name!r}.", hint="give 1 to 128 characters", field="name")
+    ordered = check_scopes(scopes)
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = {
+        "key_id": uuid.uuid4().hex[:16],
+        "name": name,
+        "secret_hash": hash_key(secret),
+        "scopes": ",".join(ordered),
+        "source": source,
+        "created_at": now or utcnow(),
+        "last_used_at": None,
+        "revoked_at": None,
+    }
+    k = schema.api_keys
+    with store.begin() as conn:
+        old = conn.execute(sa.select(k.c.key_id, k.c.revoked_at).where(k.c.name == name)).first()
+        if old is not None and not replace:
+            raise InvalidInput(
+                f"A key named {name!r} exists.", hint="choose another name", field="name"
+            )
+        if old is not None:
+            conn.execute(
+                k.update()
+                .where(k.c.key_id == old.key_id)
+                .values(name=f"{name}#{old.key_id}", revoked_at=old.revoked_at or row["created_at"])
+            )
+        conn.execute(k.insert().values(row))
+    return secret, _public(row)
+
+
+def list_keys(store: Store) -> list[dict[str, Any]]:
+    k = schema.api_keys
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(k).order_by(k.c.created_at, k.c.name)).mappings().all()
+    return [_public(dict(r)) for r in rows]
+
+
+def revoke_key(store: Store, ref: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """Revoke the key named or identified by ``ref``; revoking twice keeps the first time."""
+    k = schema.api_keys
+    with store.begin() as conn:
+        row = (
+            conn.execute(sa.select(k).where(sa.or_(k.c.key_id == ref, k.c.name == ref)))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"No key is named {ref!r}.", hint="see surmesure key list", field="key")
+        found = dict(row)
+        if found["revoked_at"] is None:
+            found["revoked_at"] = now or utcnow()
+            conn.execute(
+                k.update()
+                .where(k.c.key_id == found["key_id"])
+                .values(revoked_at=found["revoked_at"])
+            )
+    return _public(found)
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key_id": row["key_id"],
+        "name": row["name"],
+        "scopes": row["scopes"].split(","),
+        "source": row["source"],
+        "created_at": row["created_at"],
+        "last_used_at": row["last_used_at"],
+        "revoked_at": row["revoked_at"],
+    }
+
+
+class KeyRing:
+    """The keys a server accepts, in memory. Thread-safe; see the module docstring."""
+
+    def __init__(self, store: Store, write_keys: dict[str, str], refresh_seconds: float = 2.0):
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self._config = {
+            hash_key(key): Principal(
+                key_id=f"write-{hash_key(key)[:8]}",
+                name=f"write key of {source}",
+                scopes=frozenset({"collect"}),
+                source=source,
+            )
+            for key, source in write_keys.items()
+        }
+        self._stored: dict[str, Principal] = {}
+        self._loaded_at = 0.0
+        self._used: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def find(self, key: str) -> Principal | None:
+        """The principal of ``key``, or ``None`` for an unknown or revoked key. Looks a key
+        it does not hold up in the store (one query): call it off the event loop."""
+        found = self.known(key)
+        if found is not None:
+            return found
+        k = schema.api_keys
+        digest = hash_key(key)
+        with self.store.connect() as conn:
+            row = conn.execute(
+                sa.select(k.c.key_id, k.c.name, k.c.scopes, k.c.source).where(
+                    k.c.secret_hash == digest, k.c.revoked_at.is_(None)
+                )
+            ).first()
+        if row is None:
+            return None
+        found = self._stored[digest] = _principal(row)
+        self._used[found.key_id] = utcnow()
+        return found
+
+    def known(self, key: str) -> Principal | None:
+        """:meth:`find` without reloading: never touches the store."""
+        digest = hash_key(key)
+        found = self._config.get(digest) or self._stored.get(digest)
+        if found is not None and digest not in self._config:
+            self._used[found.key_id] = utcnow()
+        return found
+
+    def due(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self.refresh_seconds
+
+    def reload(self) -> None:
+        """Read the stored keys again; writes the last-used times gathered since the last."""
+        k = schema.api_keys
+        with self._lock:
+            used, self._used = self._used, {}
+            with self.store.begin() as conn:
+                for key_id, at in used.items():
+                    conn.execute(k.update().where(k.c.key_id == key_id).values(last_used_at=at))
+                rows = conn.execute(
+                    sa.select(k.c.key_id, k.c.name, k.c.secret_hash, k.c.scopes, k.c.source).where(
+                        k.c.revoked_at.is_(None)
+                    )
+                ).all()
+            self._stored = {r.secret_hash: _principal(r) for r in rows}
+            self._loaded_at = time.monotonic()
+
+
+def _principal(row: Any) -> Principal:
+    return Principal(
+        key_id=row.key_id, name=row.name, scopes=frozenset(row.scopes.split(",")), source=row.source
+    )

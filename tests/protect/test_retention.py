@@ -1,0 +1,78 @@
+"""Retention: records older than their kind's limit go, the others stay; 0 keeps for ever."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import invoke_json
+from surmesure.clock import utcnow
+from surmesure.protect import audit
+from surmesure.protect.retention import run_retention
+from surmesure.store import Store, schema
+
+AGES = [1, 30, 100, 400, 2000]  # days
+
+
+def _world(store: Store) -> None:
+    now = utcnow()
+    with store.begin() as conn:
+        for i, age in enumerate(AGES):
+            at = now - timedelta(days=age, hours=1)
+            conn.execute(
+                schema.events.insert().values(
+                    message_id=f"m{i}", type="track", event="Viewed", occurred_at=at,
+                    received_at=now, source="web",
+                )
+            )  # fmt: skip
+            conn.execute(
+                schema.decisions.insert().values(decision_id=f"d{i}", placement="p", decided_at=at)
+            )
+            conn.execute(
+                schema.exposures.insert().values(exposure_id=f"x{i}", content_id="c", shown_at=at)
+            )
+            conn.execute(
+                schema.quarantine.insert().values(
+                    quarantine_id=i + 1, origin="api", kind="events", source_name="api",
+                    location=f"m{i}", reason="bad", payload={"email": "a@b.c"}, status="open",
+                    created_at=at,
+                )
+            )  # fmt: skip
+            audit.record_in(conn, "cli:test", "person.show", person_id=1, now=at)
+
+
+def _count(store: Store, table: sa.Table) -> int:
+    with store.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def test_retention_removes_only_what_is_older_than_its_limit(store: Store) -> None:
+    _world(store)
+    days = {"events": 365, "decisions": 90, "quarantine": 30, "audit": 0}
+    dry = run_retention(store, days, dry_run=True)
+    older = {kind: sum(age + 1 / 24 > limit for age in AGES) for kind, limit in days.items()}
+    assert dry.removed == {
+        "events": older["events"],
+        "decisions": older["decisions"],
+        "exposures": older["decisions"],
+        "quarantine": older["quarantine"],
+        "audit_log": 0,
+    }
+    assert _count(store, schema.events) == len(AGES)  # a dry run deletes nothing
+    done = run_retention(store, days)
+    assert done.removed == dry.removed and done.cutoffs["audit"] is None
+    assert _count(store, schema.events) == 3 and _count(store, schema.decisions) == 2
+    assert _count(store, schema.quarantine) == 1 and _count(store, schema.audit_log) == 5
+    with store.connect() as conn:
+        left = conn.execute(sa.select(schema.events.c.message_id)).scalars().all()
+    assert sorted(left) == ["m0", "m1", "m2"]
+
+
+def test_retention_command_uses_the_settings(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    _world(store)
+    monkeypatch.setenv("SURMESURE_RETENTION_DAYS", '{"events": 50}')
+    out = invoke_json(monkeypatch, store.url, "retention", "run")
+    assert out["removed"]["events"] == 3 and out["removed"]["quarantine"] == 0
+    assert audit.entries(store, action="retention.run")[0]["detail"]["events"] == 3
