@@ -26,6 +26,7 @@ from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.pages import SALT, make_token, read_token
 from surmesure.decide.service import utcnow
 from surmesure.errors import NotFound
+from surmesure.protect import audit
 from surmesure.store import Store, schema
 
 SECRET = "test-secret"
@@ -236,3 +237,5 @@ def test_render_and_page_link_commands(store: Store, monkeypatch: pytest.MonkeyP
     assert url.startswith("https://shop.example/p/")
     assert read_token(url.rsplit("/", 1)[1], now=utcnow(), secret=SECRET) == 1
     assert count(store, schema.decisions) == 0  # render shows, it does not record
+    reads = [(e["action"], e["person_id"]) for e in audit.entries(store)]
+    assert sorted(reads) == [("page.link", 1), ("render", 1), ("render", 3)]

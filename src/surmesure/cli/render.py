@@ -20,6 +20,7 @@ from surmesure.decide.context import build_context
 from surmesure.decide.library import library_for
 from surmesure.decide.pages import link
 from surmesure.decide.service import utcnow
+from surmesure.protect import audit
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.unify.profile import find_person
 
@@ -52,6 +53,9 @@ def render_command(
             )
             context = build_context(conn, audience, now, {"channel": compiled.definition.channel})
             catalog = segment_catalog(conn) if "segment" in compiled.needs else {}
+        audit.record(
+            store, audit.cli_actor(), "render", person_id=person_id, detail={"template": template}
+        )
     finally:
         store.dispose()
     out = render(compiled, audience, now=now, context=context, catalog=catalog, locale=locale)
@@ -101,9 +105,13 @@ def page_link(
     try:
         with store.connect() as conn:
             person_id = find_person(conn, person).person_id
+        url = link(person_id, days=days, now=utcnow(), settings=get_settings())
+        audit.record(
+            store, audit.cli_actor(), "page.link", person_id=person_id, detail={"days": days}
+        )
     finally:
         store.dispose()
-    typer.echo(link(person_id, days=days, now=utcnow(), settings=get_settings()))
+    typer.echo(url)
 
 
 def register(app: typer.Typer) -> None:

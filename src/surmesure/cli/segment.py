@@ -13,6 +13,7 @@ from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
 from surmesure.domain.segments import SegmentDefinition
+from surmesure.protect import audit
 from surmesure.segment import discover, membership, repository
 from surmesure.segment.definitions import check_references, load_file
 from surmesure.segment.reports import plot_centroids, plot_overlap, preview
@@ -103,6 +104,12 @@ def register(app: typer.Typer) -> None:
             catalog = repository.catalog(conn)
         definition = _resolve(store, name)
         rows = preview(store, definition, catalog, _now(at), limit)
+        audit.record(
+            store,
+            audit.cli_actor(),
+            "segment.preview",
+            detail={"segment": definition.name, "people": [r["person_id"] for r in rows]},
+        )
         if as_json:
             emit_json({"name": definition.name, "members": rows})
             return
