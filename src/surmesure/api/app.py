@@ -2,12 +2,12 @@
 
 Every :class:`~surmesure.errors.SurmesureError` becomes its HTTP status with
 ``{"error": {"code", "message", "field", "hint"}}``; anything unexpected becomes a 500 with
-the same shape and no stack trace (the trace goes to the server's log).
+the same shape and no stack trace (:mod:`surmesure.api.guard`: the server's log gets the
+exception's types and places, never a message that could quote a person's data).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,13 +18,12 @@ from fastapi.responses import JSONResponse
 
 from surmesure import __version__
 from surmesure.api import collect, decide, experiments, pages, segments
+from surmesure.api.guard import Guard
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
 from surmesure.errors import SurmesureError
 from surmesure.store import Store, open_store
-
-log = logging.getLogger("surmesure.api")
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -61,6 +60,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(Guard)
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
     app.include_router(collect.router)
     app.include_router(experiments.router)
@@ -81,15 +81,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         field = ".".join(str(p) for p in error["loc"])
         body = {"code": "invalid_input", "message": f"{field}: {error['msg']}", "field": field}
         return JSONResponse({"success": False, "error": body}, 400)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        body = {
-            "code": "internal",
-            "message": "The server could not store the request; nothing was acknowledged.",
-            "hint": "send it again later; the server log has the details",
-        }
-        return JSONResponse({"success": False, "error": body}, 500)
 
     return app

@@ -12,12 +12,13 @@ from functools import partial
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from surmesure.api.body import header_key, read_json, source_of
+from surmesure.collect import bounds
 from surmesure.config import Settings
 from surmesure.decide.library import Library, library_for
 from surmesure.decide.service import (
@@ -29,8 +30,13 @@ from surmesure.decide.service import (
 )
 from surmesure.decide.serving import Serving
 from surmesure.errors import InvalidInput
+from surmesure.unify.profile import MAX_ID
+
+MAX_DAYS = 36_500
+"""The longest look-back /why takes (a hundred years)."""
 
 router = APIRouter(tags=["decide"])
+DECIDE_HINT = "send placement and one of person_id, anonymousId, customer_id"
 
 
 class DecideBody(BaseModel):
@@ -39,7 +45,7 @@ class DecideBody(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     placement: Annotated[str, Field(min_length=1, max_length=64)]
-    person_id: Annotated[int, Field(ge=1)] | None = None
+    person_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
     anonymous_id: str | None = Field(default=None, alias="anonymousId", max_length=256)
     customer_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     context: dict[str, Any] = Field(default_factory=dict)
@@ -78,6 +84,10 @@ def recommender(request: Request) -> Recommender | None:
 async def post_decide(request: Request) -> Response:
     authorize(request)
     raw = await read_json(request, request.app.state.settings.max_request_bytes)
+    fault = bounds.fault(raw)
+    if fault is not None:
+        where = fault[0] or "body"
+        raise InvalidInput(f"{where}: {fault[1]}", hint=DECIDE_HINT, field=where)
     try:
         body = DecideBody.model_validate(raw)
     except ValidationError as exc:
@@ -85,7 +95,7 @@ async def post_decide(request: Request) -> Response:
         where = ".".join(str(p) for p in error["loc"]) or "body"
         raise InvalidInput(
             f"{where}: {error['msg']}",
-            hint="send placement and one of person_id, anonymousId, customer_id",
+            hint=DECIDE_HINT,
             field=where,
         ) from None
     templates = library(request)
@@ -116,11 +126,13 @@ async def post_decide(request: Request) -> Response:
 
 
 @router.get("/v1/people/{person_id}/why", summary="Decisions recently made for a person")
-async def get_why(person_id: int, request: Request, days: int | None = None) -> Response:
+async def get_why(
+    request: Request,
+    person_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    days: Annotated[int | None, Query(ge=1, le=MAX_DAYS)] = None,
+) -> Response:
     authorize(request)
     window = days if days is not None else request.app.state.settings.decision_log_days
-    if window <= 0:
-        raise InvalidInput(f"days={window}", hint="give a positive number of days", field="days")
     await run_in_threadpool(request.app.state.serving.flush)  # decisions written behind
     found = await run_in_threadpool(why, request.app.state.store, person_id, days=window)
     return _json({"person_id": person_id, "days": window, "decisions": found})
