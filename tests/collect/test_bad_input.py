@@ -310,3 +310,50 @@ def test_a_decision_for_an_id_beyond_64_bits_is_a_400(store: Store) -> None:
         )
     assert too_big.status_code == 400 and too_big.json()["error"]["field"] == "person_id"
     assert nul.status_code == 400 and nul.json()["error"]["field"] == "customer_id"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_import_refuses_times_outside_1900_to_2200_and_nul_text(
+    store: Store, tmp_path: Path, fmt: str
+) -> None:
+    from import_helpers import write_file
+
+    from surmesure.collect.importer import import_file
+
+    good = {
+        "order_id": "OK",
+        "ordered_at": "2024-03-01 10:00:00",
+        "product_code": "P1",
+        "quantity": "2",
+        "unit_price": "4.5",
+    }
+    lines = [
+        good,
+        {**good, "order_id": "Y1", "ordered_at": "0001-01-01T00:00:00+14:00"},
+        {**good, "order_id": "Y9", "ordered_at": "9999-12-31T23:59:59-14:00"},
+        {**good, "order_id": "Y18", "ordered_at": "1800-01-01 00:00:00"},
+        {**good, "order_id": "NUL", "description": "Tasse\u0000bleue"},
+        {**good, "order_id": "EDGE", "ordered_at": "1900-01-01 00:00:00"},
+    ]
+    orders = import_file(store, "orders", write_file(tmp_path, "orders", fmt, lines))
+    people = [
+        {"customer_id": "C1", "birth_date": "0001-01-01"},
+        {"customer_id": "C2", "first_name": "An\u0000na"},
+        {"customer_id": "C3", "birth_date": "1985-05-17", "first_name": "Marie"},
+    ]
+    customers = import_file(store, "customers", write_file(tmp_path, "people", fmt, people))
+    assert (orders.rows_accepted, orders.rows_quarantined) == (2, 4)
+    assert (customers.rows_accepted, customers.rows_quarantined) == (1, 2)
+    kept = sorted((r.location, r.field) for r in rows(store, "SELECT * FROM quarantine"))
+    assert kept == [
+        ("row 1", "birth_date"),
+        ("row 2", "first_name"),
+        ("row 2", "ordered_at"),
+        ("row 3", "ordered_at"),
+        ("row 4", "ordered_at"),
+        ("row 5", "description"),
+    ]
+    assert sorted(r[0] for r in rows(store, "SELECT DISTINCT order_id FROM order_lines")) == [
+        "EDGE",
+        "OK",
+    ]
