@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 def settings_for(store: Store, **overrides: Any) -> Settings:
-    return Settings(database_url=store.url, write_keys={WRITE_KEY: "web"}, **overrides)
+    return Settings(**{"database_url": store.url, "write_keys": {WRITE_KEY: "web"}, **overrides})
 
 
 @contextmanager

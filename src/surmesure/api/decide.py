@@ -80,7 +80,18 @@ def recommender(request: Request) -> Recommender | None:
     return getattr(request.app.state, "recommender", None)
 
 
-@router.post("/v1/decide", summary="Content, offers and products for a person and placement")
+@router.post(
+    "/v1/decide",
+    summary="Content, offers and products for a person and placement",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": DecideBody.model_json_schema(by_alias=True)}
+            },
+        }
+    },
+)
 async def post_decide(request: Request) -> Response:
     authorize(request)
     raw = await read_json(request, request.app.state.settings.max_request_bytes)
