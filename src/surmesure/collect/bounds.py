@@ -21,7 +21,6 @@ is seen as such rather than rounded to a float.
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, datetime
 from typing import Any
 
@@ -36,8 +35,14 @@ YEARS = "1900 to 2200"
 NUL = "\x00"
 REPLACEMENT = "\ufffd"
 
-# only a run of 19 digits or more can be an integer outside 64 bits
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# only a run of 19 digits or more can be an integer outside 64 bits; a translation table finds
+# one at memory speed (every digit becomes 9, everything else a space)
+_DIGITS_ONLY = bytes(57 if 48 <= b <= 57 else 32 for b in range(256))
+_NINETEEN = b"9" * 19
+
+
+def _long_digits(raw: bytes) -> bool:
+    return _NINETEEN in raw.translate(_DIGITS_ONLY)
 
 
 def loads(data: bytes | str) -> Any:
@@ -46,7 +51,7 @@ def loads(data: bytes | str) -> Any:
     by the standard library. Raises ``orjson.JSONDecodeError``."""
     value = orjson.loads(data)
     raw = data.encode() if isinstance(data, str) else data
-    if _LONG_DIGITS.search(raw):
+    if _long_digits(raw):
         # orjson accepted it, so it holds no NaN, infinity or lone surrogate that the
         # standard library would read differently
         value = json.loads(raw)
@@ -72,14 +77,11 @@ def fault(value: Any, base: str = "") -> tuple[str, str] | None:
     """``(place, reason)`` of the first part of ``value`` (decoded JSON) a store cannot keep,
     or ``None``. ``place`` extends ``base`` (``properties.items[2].sku``)."""
     try:
-        text = orjson.dumps(value)
+        # strict integers: any integer beyond 2**53 raises, so is looked at more closely
+        text = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
     except orjson.JSONEncodeError:
-        return _walk(value, base)  # an integer beyond 64 bits, or nested past orjson's limit
-    if (
-        b"\\u0000" not in text
-        and text.count(b"{") + text.count(b"[") <= MAX_DEPTH
-        and not _LONG_DIGITS.search(text)
-    ):
+        return _walk(value, base)  # a large integer, or nested past orjson's own limit
+    if b"\\u0000" not in text and text.count(b"{") + text.count(b"[") <= MAX_DEPTH:
         return None  # the common case: nothing to look at more closely
     return _walk(value, base)
 

@@ -56,6 +56,8 @@ def _iso_text(value: object) -> object:
 
 
 def _in_years(value: datetime) -> datetime:
+    if bounds.EARLIEST.year < value.year < bounds.LATEST.year:
+        return value  # no time zone moves it out of range
     try:
         utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     except OverflowError:
