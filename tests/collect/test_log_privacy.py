@@ -11,6 +11,7 @@ value of the batch, a statement's parameters or the server's files in the answer
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
@@ -82,3 +83,16 @@ def test_a_store_failure_logs_no_personal_value(
         assert secret not in response.text
     assert "[parameters:" not in logged and "Failing row" not in logged
     assert "/src/" not in response.text and "SELECT" not in response.text
+
+
+def test_an_error_names_no_file_of_the_server(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "server-templates"
+    folder.mkdir()
+    (folder / "home.yaml").write_text("name: home\nplacement: [broken\n")
+    with serving(store, templates_dir=folder) as (url, _):
+        response = httpx.post(
+            f"{url}/v1/decide", json={"placement": "home", "person_id": 1}, auth=(WRITE_KEY, "")
+        )
+    assert 400 <= response.status_code < 500
+    assert "home.yaml" in response.text  # the file is named, as its operator knows it
+    assert str(tmp_path) not in response.text

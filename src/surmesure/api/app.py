@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from surmesure import __version__
 from surmesure.api import collect, decide, experiments, pages, segments
-from surmesure.api.guard import Guard
+from surmesure.api.guard import Guard, without_paths
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @app.exception_handler(SurmesureError)
     async def known_error(request: Request, exc: SurmesureError) -> JSONResponse:
-        return JSONResponse({"success": False, "error": exc.to_dict()}, exc.http_status)
+        error = {key: without_paths(value) for key, value in exc.to_dict().items()}
+        return JSONResponse({"success": False, "error": error}, exc.http_status)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,6 +2,8 @@
 
 - A NUL character in the path or the query string is refused with 400 before any route runs:
   no store keeps it, and PostgreSQL fails on it.
+- A known error's text (message, field, hint) names no file of the server: a path that exists
+  on the server is shown by its last part (:func:`without_paths`).
 - An unexpected error becomes a 500 with the usual error body, and the server's log gets the
   route's template (``/v1/people/{person_id}/why``, never the path with its values) and the
   types and places of the exceptions, never their messages (:func:`surmesure.errors.trace_of`).
@@ -11,6 +13,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -87,3 +91,21 @@ async def _answer(send: Send, status: int, error: dict[str, Any]) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+_PATH = re.compile(r"/[^\s'\"(),:;]+")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path that exists on this server (or whose folder does)
+    replaced by its last part: ``/srv/app/templates/home.yaml`` -> ``home.yaml``."""
+
+    def short(match: re.Match[str]) -> str:
+        path = match.group(0).rstrip(".")
+        if path.count("/") < 2 or not (
+            os.path.exists(path) or os.path.isdir(os.path.dirname(path))
+        ):
+            return match.group(0)
+        return os.path.basename(path) + match.group(0)[len(path) :]
+
+    return _PATH.sub(short, text) if "/" in text else text
