@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL of personal page links."
     )
-    decision_log_days: int = Field(default=90, gt=0, description="Days /why looks back.")
+    decision_log_days: int = Field(default=90, gt=0, le=36_500, description="Days /why looks back.")
     serving_refresh_seconds: float = Field(
         default=2.0,
         gt=0,

@@ -70,3 +70,23 @@ class TooManyRequests(SurmesureError):
 
 class ConfigError(SurmesureError):
     code = "config"
+
+
+def trace_of(exc: BaseException) -> str:
+    """What a log may say of an unexpected error: the type of each exception of the chain and
+    where it was raised, without any message. A database driver's message may quote the
+    values of the statement or row that failed (PostgreSQL's DETAIL and CONTEXT lines do), and
+    no log line may carry a person's data."""
+    import traceback
+
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current)
+        frames = traceback.format_list(traceback.extract_tb(current.__traceback__))
+        parts.append("".join(frames) + f"{kind.__module__}.{kind.__qualname__}\n")
+        current = current.__cause__ or current.__context__
+    # the innermost cause first, as Python prints a chain
+    return "\n(which caused)\n".join(reversed(parts))

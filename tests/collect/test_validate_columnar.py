@@ -3,14 +3,14 @@
 For each kind of field the models use (bounded text, optional text, integers with and without
 bounds, numbers with bounds, booleans, dates, datetimes, literals with and without a default),
 random values are put into otherwise valid records; ``validate`` must accept exactly the
-records the model accepts (within the store's bounds: 32-bit integers, finite numbers), with
-the same values.
+records the model accepts (within the store's bounds: 32-bit integers, finite numbers, years
+1900 to 2200, no NUL character), with the same values.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -107,7 +107,8 @@ values = st.one_of(
 
 
 def _model_verdict(kind: str, record: dict[str, Any]) -> dict[str, Any] | None:
-    """The model's verdict, then the store's bounds (32-bit integers, finite numbers)."""
+    """The model's verdict, then the store's bounds (32-bit integers, finite numbers, years
+    1900 to 2200, no NUL character)."""
     try:
         row = KINDS[kind].model_validate({k: v for k, v in record.items() if v is not None})
     except ValidationError:
@@ -119,6 +120,10 @@ def _model_verdict(kind: str, record: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(value, int) and not INT32[0] <= value <= INT32[1]:
             return None
         if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, date) and not 1900 <= value.year <= 2200:
+            return None
+        if isinstance(value, str) and "\x00" in value:
             return None
     return dumped
 

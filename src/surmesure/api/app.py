@@ -2,7 +2,8 @@
 
 Every :class:`~surmesure.errors.SurmesureError` becomes its HTTP status with
 ``{"error": {"code", "message", "field", "hint"}}``; anything unexpected becomes a 500 with
-the same shape and no stack trace (the trace goes to the server's log).
+the same shape and no stack trace (:mod:`surmesure.api.guard`: the server's log gets the
+exception's types and places, never a message that could quote a person's data).
 
 Outside development mode (``SURMESURE_DEV_MODE``, ``surmesure serve --dev``) the app refuses
 to start while a secret or key is still at its published development value.
@@ -28,6 +29,7 @@ from swagger_ui_bundle import swagger_ui_path
 from surmesure import __version__
 from surmesure.api import collect, decide, experiments, pages, segments
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
+from surmesure.api.guard import Guard, without_paths
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     offline_docs(app)
     app.state.settings = settings
     app.state.rate_limits = RateLimits(settings.rate_limits)
+    app.add_middleware(Guard)
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
     app.include_router(collect.router)
     app.include_router(experiments.router)
@@ -98,10 +101,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @app.exception_handler(SurmesureError)
     async def known_error(request: Request, exc: SurmesureError) -> JSONResponse:
+        error = {key: without_paths(value) for key, value in exc.to_dict().items()}
         headers = (
             {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
         )
-        return JSONResponse({"success": False, "error": exc.to_dict()}, exc.http_status, headers)
+        return JSONResponse({"success": False, "error": error}, exc.http_status, headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -109,16 +113,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         field = ".".join(str(p) for p in error["loc"])
         body = {"code": "invalid_input", "message": f"{field}: {error['msg']}", "field": field}
         return JSONResponse({"success": False, "error": body}, 400)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        body = {
-            "code": "internal",
-            "message": "The server could not store the request; nothing was acknowledged.",
-            "hint": "send it again later; the server log has the details",
-        }
-        return JSONResponse({"success": False, "error": body}, 500)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

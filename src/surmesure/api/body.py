@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 
+from surmesure.collect import bounds
 from surmesure.errors import InvalidInput, PayloadTooLarge
 
 
@@ -28,8 +29,8 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The decoded JSON body. 413 over ``limit`` bytes (after decompression), 400 when it is
-    not JSON."""
+    """The decoded JSON body, every integer exact (:func:`surmesure.collect.bounds.loads`).
+    413 over ``limit`` bytes (after decompression), 400 when it is not JSON."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -46,7 +47,7 @@ async def read_json(request: Request, limit: int) -> Any:
     if not body.strip():
         raise InvalidInput("The request body is empty.", hint="send a JSON object", field="body")
     try:
-        return orjson.loads(body)
+        return bounds.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(
             f"The request body is not valid JSON ({exc}).",

@@ -43,10 +43,18 @@ def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-async def _collect(request: Request, raws: list[Any], prefix: str, source: str) -> JSONResponse:
+async def _collect(
+    request: Request,
+    raws: list[Any],
+    prefix: str,
+    source: str,
+    shared: dict[str, Any] | None = None,
+) -> JSONResponse:
     settings: Settings = request.app.state.settings
     writer: EventWriter = request.app.state.writer
-    accepted, refused = validate_messages(raws, region=settings.default_country, prefix=prefix)
+    accepted, refused = validate_messages(
+        raws, region=settings.default_country, prefix=prefix, shared=shared
+    )
     result: Ingested = await writer.write(accepted, refused, source=source)
     body: dict[str, Any] = {
         "success": not refused,
@@ -99,16 +107,8 @@ async def batch(request: Request) -> JSONResponse:
             hint='send {"batch": [message, ...]}',
             field="batch",
         )
-    shared = body.get("context")
-    raws = body["batch"]
-    if isinstance(shared, dict):
-        raws = [
-            {**raw, "context": {**shared, **(raw.get("context") or {})}}
-            if isinstance(raw, dict)
-            else raw
-            for raw in raws
-        ]
-    return await _collect(request, raws, "batch", source)
+    shared = {k: body[k] for k in ("context", "sentAt") if body.get(k) is not None}
+    return await _collect(request, body["batch"], "batch", source, shared)
 
 
 def _single(kind: str) -> Any:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from surmesure.api.auth import require
 from surmesure.api.body import read_json
+from surmesure.collect import bounds
 from surmesure.decide.library import Library, library_for
 from surmesure.decide.service import (
     DecideRequest,
@@ -31,8 +32,10 @@ from surmesure.decide.serving import Serving
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit
 from surmesure.protect.keys import Principal
+from surmesure.unify.profile import MAX_ID
 
 router = APIRouter(tags=["decide"])
+DECIDE_HINT = "send placement and one of person_id, anonymousId, customer_id"
 
 
 class DecideBody(BaseModel):
@@ -48,7 +51,6 @@ class DecideBody(BaseModel):
     products: Annotated[int, Field(ge=0, le=50)] = 4
 
 
-MAX_ID = 2**63 - 1
 MAX_WHY_DAYS = 3660
 PersonId = Annotated[int, Path(ge=1, le=MAX_ID, description="A person id.")]
 
@@ -69,9 +71,24 @@ def recommender(request: Request) -> Recommender | None:
     return getattr(request.app.state, "recommender", None)
 
 
-@router.post("/v1/decide", summary="Content, offers and products for a person and placement")
+@router.post(
+    "/v1/decide",
+    summary="Content, offers and products for a person and placement",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": DecideBody.model_json_schema(by_alias=True)}
+            },
+        }
+    },
+)
 async def post_decide(request: Request, _: Principal = Depends(require("decide"))) -> Response:
     raw = await read_json(request, request.app.state.settings.max_request_bytes)
+    fault = bounds.fault(raw)
+    if fault is not None:
+        where = fault[0] or "body"
+        raise InvalidInput(f"{where}: {fault[1]}", hint=DECIDE_HINT, field=where)
     try:
         body = DecideBody.model_validate(raw)
     except ValidationError as exc:
@@ -79,7 +96,7 @@ async def post_decide(request: Request, _: Principal = Depends(require("decide")
         where = ".".join(str(p) for p in error["loc"]) or "body"
         raise InvalidInput(
             f"{where}: {error['msg']}",
-            hint="send placement and one of person_id, anonymousId, customer_id",
+            hint=DECIDE_HINT,
             field=where,
         ) from None
     templates = library(request)

@@ -8,9 +8,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
+import duckdb
 import orjson
+import psycopg
+import sqlalchemy.exc
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -46,7 +50,9 @@ def emit_json(payload: Any) -> None:
 
 
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Report a :class:`SurmesureError` as one clear line (and its hint), exit code 2."""
+    """Report a :class:`SurmesureError` as one clear line (and its hint), exit code 2; an
+    error of the store as one line too (the database's own first line, never the statement,
+    its parameters or a traceback), exit code 1."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -57,8 +63,30 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
             if exc.hint:
                 err_console.print(f"[yellow]fix:[/] {exc.hint}")
             raise typer.Exit(code=2) from exc
+        except STORE_ERRORS as exc:
+            err_console.print(
+                f"[bold red]error:[/] the store could not do it: {store_message(exc)}",
+                highlight=False,
+            )
+            err_console.print(
+                "[yellow]fix:[/] check SURMESURE_DATABASE_URL and that the database is up; "
+                "if the command names a large definition or file, make it smaller",
+                highlight=False,
+            )
+            raise typer.Exit(code=1) from None
 
     return wrapper
+
+
+STORE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, duckdb.Error, psycopg.Error)
+
+
+def store_message(exc: BaseException) -> str:
+    """The first line of the database's own message: it names the problem, where the lines
+    after it quote the statement or the row."""
+    origin = getattr(exc, "orig", None) or exc
+    lines = str(origin).strip().splitlines()
+    return escape(lines[0][:200] if lines else type(origin).__name__)
 
 
 @contextmanager

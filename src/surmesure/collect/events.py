@@ -30,7 +30,7 @@ import orjson
 import pyarrow as pa
 from sqlalchemy.engine import Connection
 
-from surmesure.collect import quarantine, sink
+from surmesure.collect import bounds, quarantine, sink
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
@@ -202,7 +202,7 @@ def _lines(path: Path) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                yield number, orjson.loads(line)
+                yield number, bounds.loads(line)
             except orjson.JSONDecodeError:
                 yield number, line.decode("utf-8", "replace").rstrip("\n")
 

@@ -7,6 +7,9 @@ message, or the check that refused it) and the record exactly as read from the f
 ``_line_no``, its position in its order, so that a replayed line takes its own place; a row
 that could not be read as a record at all carries ``_malformed`` and cannot be replayed.
 
+What a store cannot keep is kept as it can be (:func:`surmesure.collect.bounds.storable`): a
+NUL character as U+FFFD, an integer beyond 64 bits as its text, what lies too deep as a note.
+
 Quarantining is idempotent: the same record of the same file refused again (a re-import) is
 not stored twice.
 """
@@ -23,6 +26,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.collect import bounds
 from surmesure.errors import NotFound
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -47,7 +51,7 @@ class Item:
 
 def payload_json(payload: dict[str, Any]) -> str:
     """The stored JSON text of a payload (keys sorted, dates as ISO 8601)."""
-    return orjson.dumps(payload, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    return orjson.dumps(bounds.storable(payload), default=str, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _same(payload: Any) -> str:
@@ -81,7 +85,7 @@ def add(
     }
     fresh: list[Item] = []
     for item in items:
-        key = (item.location, payload_json(item.payload))
+        key = (clean(item.location), payload_json(item.payload))
         if key not in stored:
             stored.add(key)
             fresh.append(item)
@@ -96,16 +100,20 @@ def add(
             "origin": [origin] * count,
             "kind": [kind] * count,
             "source_name": [source_name] * count,
-            "location": [i.location for i in fresh],
-            "field": pa.array([i.field for i in fresh], pa.string()),
-            "value": pa.array([i.value for i in fresh], pa.string()),
-            "reason": [i.reason for i in fresh],
+            "location": [clean(i.location) for i in fresh],
+            "field": pa.array([clean(i.field) for i in fresh], pa.string()),
+            "value": pa.array([clean(i.value) for i in fresh], pa.string()),
+            "reason": [clean(i.reason) for i in fresh],
             "payload": [payload_json(i.payload) for i in fresh],
             "status": ["open"] * count,
             "created_at": pa.array([now] * count, pa.timestamp("us")),
         }
     )
     return store.bulk_insert(conn, q, table)
+
+
+def clean(text: str | None) -> str | None:
+    return None if text is None else bounds.clean_text(text)
 
 
 def by_reason(items: list[Item]) -> dict[str, int]:

@@ -8,8 +8,15 @@ bad message never costs its neighbours.
 
 Identifiers a message carries: ``userId`` is the customer id, ``anonymousId`` the device's
 anonymous id; an ``identify`` also brings ``traits.email`` and ``traits.phone``; an ``alias``
-links ``previousId`` (read as an anonymous id) to ``userId``. Times are read as ISO 8601 and
+links ``previousId`` (read as an anonymous id) to ``userId``. Times are read as ISO 8601 text and
 kept as naive UTC; a time without a zone is UTC.
+
+Every field Segment defines must have Segment's shape (``context``, ``properties``, ``traits``
+and ``integrations`` are objects, times are ISO 8601 text within years 1900 to 2200, the known
+parts of ``context`` are objects or text as the spec says), and the whole message must be one
+both stores keep (:mod:`surmesure.collect.bounds`: no NUL character, integers within 64 bits,
+at most 32 levels deep); anything else is refused with the place of the fault. Fields Segment
+does not define are kept out, not refused.
 """
 
 from __future__ import annotations
@@ -19,8 +26,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
+from surmesure.collect import bounds
 from surmesure.domain.identity import normalize
 
 MessageType = Literal["identify", "track", "page", "screen", "alias", "group"]
@@ -28,6 +45,54 @@ MAX_MESSAGE_BYTES = 32 * 1024
 """Largest message Segment accepts; a larger one is refused on its own."""
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _iso_text(value: object) -> object:
+    # Segment's times are ISO 8601 text; Pydantic would also read a number as seconds or
+    # milliseconds since 1970, a guess this refuses rather than makes
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("send the time as ISO 8601 text, e.g. 2026-03-01T10:00:00Z")
+
+
+def _in_years(value: datetime) -> datetime:
+    if bounds.EARLIEST.year < value.year < bounds.LATEST.year:
+        return value  # no time zone moves it out of range
+    try:
+        utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    except OverflowError:
+        utc = value.replace(tzinfo=None)  # a year-1 time ahead of UTC: out of range anyway
+    if not bounds.in_range(utc) or not bounds.in_range(value):
+        raise ValueError(bounds.time_reason(value))
+    return value
+
+
+When = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_years)]
+"""A Segment time: ISO 8601 text, within years 1900 to 2200."""
+
+#: The parts of ``context`` Segment defines, with the JSON type each must have.
+CONTEXT_SHAPES: dict[str, type] = {
+    **dict.fromkeys(
+        (
+            "app",
+            "campaign",
+            "consent",
+            "device",
+            "library",
+            "location",
+            "network",
+            "os",
+            "page",
+            "referrer",
+            "screen",
+            "traits",
+            "userAgentData",
+        ),
+        dict,
+    ),
+    **dict.fromkeys(("ip", "locale", "timezone", "userAgent", "groupId", "channel"), str),
+    "active": bool,
+}
 
 #: Segment's reserved identify traits, as the trait names profiles use.
 RESERVED_TRAITS = {
@@ -65,14 +130,17 @@ class Message(BaseModel):
     message_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(alias="messageId")
     user_id: Id | None = Field(default=None, alias="userId")
     anonymous_id: Id | None = Field(default=None, alias="anonymousId")
-    timestamp: datetime | None = None
-    original_timestamp: datetime | None = Field(default=None, alias="originalTimestamp")
+    timestamp: When | None = None
+    original_timestamp: When | None = Field(default=None, alias="originalTimestamp")
+    sent_at: When | None = Field(default=None, alias="sentAt")
+    received_at: When | None = Field(default=None, alias="receivedAt")
     event: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     name: Annotated[str, Field(max_length=256)] | None = None
     category: Annotated[str, Field(max_length=256)] | None = None
     properties: dict[str, Any] | None = None
     traits: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
     previous_id: Id | None = Field(default=None, alias="previousId")
     group_id: Id | None = Field(default=None, alias="groupId")
 
@@ -235,13 +303,70 @@ def _identifiers(message: Message, region: str) -> tuple[tuple[str, str], ...]:
     return tuple(ids) if len(ids) < 2 else tuple(sorted(set(ids)))
 
 
+def _shape_fault(message: Message) -> tuple[str, str] | None:
+    """``(field, reason)`` of a known part of ``context`` (or ``traits.address``) whose JSON
+    type is not the one Segment defines; ``None`` when every one has it."""
+    for key, value in (message.context or {}).items():
+        kind = CONTEXT_SHAPES.get(key)
+        if kind is not None and value is not None and not isinstance(value, kind):
+            return f"context.{key}", f"must be {_JSON_NAMES[kind]}"
+    address = (message.traits or {}).get("address")
+    if address is not None and not isinstance(address, dict):
+        return "traits.address", "must be an object (street, city, postalCode, country, state)"
+    return None
+
+
+_JSON_NAMES = {dict: "an object", str: "text", bool: "true or false"}
+
+
+def _shared_fault(shared: dict[str, Any]) -> tuple[str, str] | None:
+    """``(field, reason)`` of a batch-level field (``context``, ``sentAt``) without Segment's
+    shape, or ``None``."""
+    context = shared.get("context")
+    if context is not None and not isinstance(context, dict):
+        return "context", (
+            "context: the batch's context must be an object (it is merged under each message's own)"
+        )
+    if shared.get("sentAt") is not None:
+        try:
+            _WHEN.validate_python(shared["sentAt"])
+        except ValidationError as exc:
+            message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            return "sentAt", f"sentAt: {message}"
+    return None
+
+
+_WHEN: TypeAdapter[datetime] = TypeAdapter(When)
+
+
+def _merged(raw: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
+    """``raw`` with the batch's ``context`` under its own (a context of the wrong shape is
+    left as sent, to be refused by name)."""
+    if not context:
+        return raw
+    own = raw.get("context")
+    if own is None:
+        return {**raw, "context": context}
+    if isinstance(own, dict):
+        return {**raw, "context": {**context, **own}}
+    return raw
+
+
 def validate_messages(
-    raws: Iterable[Any], *, region: str = "FR", prefix: str = "batch"
+    raws: Iterable[Any],
+    *,
+    region: str = "FR",
+    prefix: str = "batch",
+    shared: dict[str, Any] | None = None,
 ) -> tuple[list[Accepted], list[Refusal]]:
     """Validate each of ``raws`` (decoded JSON objects) on its own. ``prefix`` names the
-    list in refusals (``batch[2].timestamp``); an empty prefix names the fields alone."""
+    list in refusals (``batch[2].timestamp``); an empty prefix names the fields alone.
+    ``shared`` holds a batch's own ``context`` (merged under each message's) and ``sentAt``;
+    when one of them is malformed, every message is refused naming it."""
     accepted: list[Accepted] = []
     refused: list[Refusal] = []
+    batch_fault = _shared_fault(shared) if shared else None
+    context = shared.get("context") if shared and batch_fault is None else None
     for index, raw in enumerate(raws):
         place = f"{prefix}[{index}]" if prefix else ""
         if not isinstance(raw, dict):
@@ -249,10 +374,27 @@ def validate_messages(
                 Refusal(index, None, place or None, None, "a message must be a JSON object", raw)
             )
             continue
+        if batch_fault is not None:
+            field, reason = batch_fault
+            refused.append(Refusal(index, _message_id(raw), field, None, reason, raw))
+            continue
+        raw = _merged(raw, context)
+        stored = bounds.fault(raw)
+        if stored is not None:
+            where = f"{place}.{stored[0]}" if place else stored[0]
+            reason = f"{where}: {stored[1]}"
+            refused.append(Refusal(index, _message_id(raw), where, None, reason, raw))
+            continue
         try:
             message = _ADAPTER.validate_python(raw)
         except ValidationError as exc:
             refused.append(_refusal(index, place, raw, exc))
+            continue
+        shape = _shape_fault(message)
+        if shape is not None:
+            where = f"{place}.{shape[0]}" if place else shape[0]
+            reason = f"{where}: {shape[1]}"
+            refused.append(Refusal(index, message.message_id, where, None, reason, raw))
             continue
         try:
             ids = _identifiers(message, region)

@@ -10,7 +10,8 @@ through the model one by one, and its verdict and message are kept. The columnar
 therefore only be stricter than the model, never laxer (a property test checks that both agree
 on every field type).
 
-After the model, the store's own bounds apply (integers fit 32 bits, numbers are finite), then
+After the model, the store's own bounds apply (integers fit 32 bits, numbers are finite, times
+and dates fall in years 1900 to 2200, text holds no NUL character), then
 identifier normalization (e-mail, E.164 phone, trimmed ids; once per distinct value), then the
 checks of a kind that a model alone does not express (a survey score within its metric's range,
 a person for records that need one). Times without a zone are read in the mapping's time zone;
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
+from surmesure.collect import bounds
 from surmesure.collect.columnar import (
     INT32,
     FieldSpec,
@@ -136,7 +138,43 @@ def _store_bounds(model: type[Record], row: dict[str, Any]) -> tuple[str, Any, s
             return name, value, f"{name}: Input should be between {INT32[0]} and {INT32[1]}"
         if base == "float" and not math.isfinite(value):
             return name, value, f"{name}: Input should be a finite number"
+        if isinstance(value, date) and not bounds.in_range(value):
+            return name, value, f"{name}: {bounds.time_reason(value)}"
+        if isinstance(value, str) and bounds.NUL in value:
+            return name, value, f"{name}: {NUL_REASON}"
     return None
+
+
+NUL_REASON = "contains a NUL character (\\u0000): remove it"
+
+
+def _store_limits(table: pa.Table, rejections: list[Rejection]) -> pa.Table:
+    """``table`` without the rows a store cannot keep, each refused naming its field: a time
+    or date outside years 1900 to 2200 (before any time zone is applied: far from the
+    present, a conversion overflows), a text with a NUL character (PostgreSQL refuses it)."""
+    before = len(rejections)
+    for name in table.column_names:
+        values = table.column(name)
+        if name == POSITION:
+            continue
+        if pa.types.is_timestamp(values.type) or pa.types.is_date(values.type):
+            year = pc.year(values)
+            bad = pc.or_(pc.less(year, bounds.EARLIEST.year), pc.greater(year, bounds.LATEST.year))
+        elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            bad = pc.match_substring(values, bounds.NUL)
+        else:
+            continue
+        bad = pc.fill_null(bad, False)
+        if not pc.any(bad).as_py():
+            continue
+        positions = pc.filter(table.column(POSITION), bad).to_pylist()
+        for pos, value in zip(positions, pc.filter(values, bad).to_pylist(), strict=True):
+            if isinstance(value, str):
+                reason = f"{name}: {NUL_REASON}"
+            else:
+                reason = f"{name}: {bounds.time_reason(value)}"
+            rejections.append(Rejection(pos, name, _text(value), reason))
+    return _without(table, rejections) if len(rejections) > before else table
 
 
 def _per_row(
@@ -253,6 +291,7 @@ def validate(
     # the scan may return rows in any order: find the flagged rows in ``mapped`` by position
     flagged = pc.index_in(pc.filter(result.column(POSITION), bad), mapped.column(POSITION))
     rejections: list[Rejection] = []
+    fast = _store_limits(fast, rejections)
     for name, (spec, _) in columns.items():
         if spec.base == "datetime" and name not in in_utc:
             fast = fast.set_column(

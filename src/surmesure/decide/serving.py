@@ -41,6 +41,7 @@ from surmesure.decide.audience import OPT_OUT_CHANNEL, OPT_OUT_PURPOSE
 from surmesure.decide.reading import PersonRead, as_number
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
+from surmesure.errors import trace_of
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -439,8 +440,8 @@ class Serving:
                         # the time: the rest is left to the decisions
                         wait = max(wait, REBUILD_SPACING * self._view.built_in_s)
                     next_check = time.monotonic() + wait
-            except Exception:  # keep serving from the view in hand; the next turn retries
-                log.exception("serving: refresh or write failed")
+            except Exception as exc:  # keep serving from the view in hand; the next turn retries
+                log.error("serving: refresh or write failed\n%s", trace_of(exc))
 
 
 _EXP_TYPES = {

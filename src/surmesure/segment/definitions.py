@@ -4,6 +4,11 @@ Every refusal is an :class:`InvalidInput` whose ``field`` is the path of the fau
 (``where.all[2].metric.name``) and whose ``hint`` says what to write instead. References between
 segments are checked against a catalog (the saved segments): an unknown name or a cycle is
 refused before anything is saved.
+
+A definition has bounds, checked before anything else reads it, so that no definition is too
+large to compile or to run: at most :data:`MAX_CONDITIONS` conditions in its tree (every
+all / any / not counts as one), nested at most :data:`MAX_DEPTH` levels deep, at most
+:data:`MAX_VALUES` values in an ``in`` list and :data:`MAX_PROPERTIES` event properties.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from surmesure.domain.segments import TAGS, SegmentDefinition, SegmentNode, walk
 from surmesure.errors import InvalidInput
 
 Catalog = Mapping[str, SegmentDefinition]
+
+MAX_CONDITIONS = 200
+MAX_DEPTH = 12
+MAX_VALUES = 1_000
+MAX_PROPERTIES = 20
 
 _HINTS = {
     "missing": "add this field",
@@ -53,10 +63,60 @@ def parse(document: Any) -> SegmentDefinition:
             hint="write `name:`, `description:` and `where:` at the top level",
             field="(document)",
         )
+    check_size(document.get("where"))
     try:
         return SegmentDefinition.model_validate(document)
     except ValidationError as exc:
         raise _refusal(exc.errors()[0]) from exc
+
+
+def check_size(where: Any) -> None:
+    """Refuse a condition tree (as read from the document) beyond the bounds of the module
+    docstring, naming the first place past them. Anything else is left to the model."""
+    count = 0
+    stack: list[tuple[Any, str, int]] = [(where, "where", 1)]
+    while stack:
+        node, place, depth = stack.pop()
+        count += 1
+        if count > MAX_CONDITIONS:
+            raise InvalidInput(
+                f"{place}: the definition has more than {MAX_CONDITIONS} conditions.",
+                hint="save parts of it as segments of their own and refer to them with "
+                "`segment: NAME`; a long list of equal tests is one `op: in` test",
+                field=place,
+            )
+        if depth > MAX_DEPTH:
+            raise InvalidInput(
+                f"{place}: conditions are nested more than {MAX_DEPTH} levels deep.",
+                hint="flatten the tree: an all inside an all is one all, not not x is x",
+                field=place,
+            )
+        if not isinstance(node, dict) or len(node) != 1:
+            continue
+        tag, body = next(iter(node.items()))
+        if tag in ("all", "any") and isinstance(body, list):
+            for index in range(len(body) - 1, -1, -1):
+                stack.append((body[index], f"{place}.{tag}[{index}]", depth + 1))
+        elif tag == "not":
+            stack.append((body, f"{place}.not", depth + 1))
+        elif isinstance(body, dict):
+            _check_lists(body, f"{place}.{tag}")
+
+
+def _check_lists(body: dict[str, Any], place: str) -> None:
+    values, properties = body.get("value"), body.get("properties")
+    if isinstance(values, list) and len(values) > MAX_VALUES:
+        raise InvalidInput(
+            f"{place}.value: {len(values):,} values; an `in` list holds at most {MAX_VALUES:,}.",
+            hint="test a trait or metric that groups them (a category, a region) instead",
+            field=f"{place}.value",
+        )
+    if isinstance(properties, dict) and len(properties) > MAX_PROPERTIES:
+        raise InvalidInput(
+            f"{place}.properties: {len(properties)} properties; at most {MAX_PROPERTIES}.",
+            hint="keep the properties that tell the events apart",
+            field=f"{place}.properties",
+        )
 
 
 def load_file(path: Path) -> SegmentDefinition:

@@ -40,7 +40,11 @@ class Store:
             if path and path != ":memory:":
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.engine: Engine = sa.create_engine(url, pool_pre_ping=scheme == "postgresql")
+        # hide_parameters: an error's text (which logs and tracebacks print) never carries the
+        # values of the statement, which are a person's identifiers and traits
+        self.engine: Engine = sa.create_engine(
+            url, pool_pre_ping=scheme == "postgresql", hide_parameters=True
+        )
         self.dialect: str = scheme
 
     @property

@@ -25,6 +25,8 @@ from surmesure.store import schema
 from surmesure.store.engine import Store
 
 Identifier = tuple[str, str]
+MAX_ID = 2**63 - 1
+"""The largest id a store keeps (64-bit integers)."""
 
 REF_HINT = (
     "name a person by id (e.g. 42) or by identifier as kind:value, "
@@ -44,7 +46,13 @@ class Person:
 def parse_ref(ref: str, region: str | None = None) -> int | Identifier:
     """A person id, or a normalized ``(kind, value)``; :class:`InvalidInput` when neither."""
     text = ref.strip()
-    if text.isdigit():
+    if "\x00" in text:
+        raise InvalidInput(f"{ref!r} contains a NUL character.", hint=REF_HINT, field="REF")
+    if text.isascii() and text.isdigit():
+        if int(text) > MAX_ID:
+            raise InvalidInput(
+                f"{text} is beyond any person id (ids are below 2**63).", hint=REF_HINT, field="REF"
+            )
         return int(text)
     kind, sep, value = text.partition(":")
     kind = kind.strip().lower()
