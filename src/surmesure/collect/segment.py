@@ -73,6 +73,7 @@ class Message(BaseModel):
     properties: dict[str, Any] | None = None
     traits: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
     previous_id: Id | None = Field(default=None, alias="previousId")
     group_id: Id | None = Field(default=None, alias="groupId")
 
