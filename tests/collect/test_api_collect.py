@@ -74,9 +74,7 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
         )
         client.screen(user_id="C001", name="Panier", timestamp=at[4])
         client.group(user_id="C001", group_id="household-9", traits={"size": 3}, timestamp=at[5])
-        client.alias(
-            previous_id="device-2", user_id="C001", timestamp=at[6], context=verified
-        )
+        client.alias(previous_id="device-2", user_id="C001", timestamp=at[6], context=verified)
         client.flush()
         client.shutdown()
     assert errors == []

@@ -90,11 +90,18 @@ def resolve(
     def person(node: int) -> int:
         return to_real(graph.find(node))
 
+    vouched = {
+        ref: [i for i in ids if claims is None or i not in claims[n]]
+        for n, (ref, ids) in enumerate(records)
+    }
     merges = [
         Merge(
             to_real(m.survivor),
             to_real(m.absorbed),
-            {**m.evidence, **_basis(m, source, trusted=trusted)},
+            {
+                **m.evidence,
+                **_basis(vouched[str(m.evidence["record"])], source, trusted=trusted),
+            },
         )
         for m in plan.merges
     ]
@@ -148,17 +155,15 @@ def resolve(
     )
 
 
-def _basis(merge: Merge, source: str, *, trusted: bool) -> dict[str, object]:
-    """Why a merge was allowed, for ``person show``: the source and what vouched for it."""
-    via = merge.evidence.get("via")
-    kind = str(via.get("kind")) if isinstance(via, dict) else ""
+def _basis(vouched: Sequence[Identifier], source: str, *, trusted: bool) -> dict[str, object]:
+    """Why a merge was allowed, for ``person show``: the source and what vouched for the
+    record (a trusted source; else the identifiers a hash verified; else the device's own
+    anonymous ids, which only a device that holds them can send)."""
     if trusted:
-        basis = f"trusted source {source!r}"
-    elif kind == "anonymous_id":
-        basis = "the device's own anonymous id"
-    else:
-        basis = f"{kind} verified by {HASH_FIELDS.get(kind, 'a hash')}"
-    return {"source": source, "basis": basis}
+        return {"source": source, "basis": f"trusted source {source!r}"}
+    verified = sorted({kind for kind, _ in vouched if kind in HASH_FIELDS})
+    basis = " and ".join(f"{kind} verified by {HASH_FIELDS[kind]}" for kind in verified)
+    return {"source": source, "basis": basis or "the device's own anonymous id"}
 
 
 def _take(
