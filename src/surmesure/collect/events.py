@@ -57,6 +57,7 @@ class Ingested:
     new_people: int = 0
     merges: int = 0
     conflicts: int = 0
+    claims: int = 0
     traits: int = 0
     segment_changes: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
@@ -121,6 +122,7 @@ def write_events(
     out.new_people = resolution.new_people
     out.merges = len(resolution.merges)
     out.conflicts = len(resolution.conflicts)
+    out.claims = resolution.claims
     occurred = [item.message.occurred_at(received_at) for item in fresh]
     rows = pa.table(
         {
