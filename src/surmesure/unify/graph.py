@@ -232,10 +232,12 @@ class IdentityGraph:
         (a firm holding of the anchor's person); the weak holder keeps a claim on it."""
         node = self._node_of[ident]
         holder, person = self.find(node), self.find(anchor)
-        if holder == person:
+        if holder == person:  # vouched for where it is: a firm holding now
             self._weak.discard(ident)
-            plan.weak.discard(ident)
-            plan.taken[ident] = node
+            if ident in plan.new_identifiers:
+                plan.weak.discard(ident)
+            else:
+                plan.taken[ident] = node
             return
         if ident[0] in LIMITS:
             held = {v for k, v in self._limited.get(person, set()) if k == ident[0]}

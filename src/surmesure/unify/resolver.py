@@ -90,17 +90,18 @@ def resolve(
     def person(node: int) -> int:
         return to_real(graph.find(node))
 
-    vouched = {
-        ref: [i for i in ids if claims is None or i not in claims[n]]
-        for n, (ref, ids) in enumerate(records)
-    }
+    vouched = (
+        {ref: [i for i in ids if i not in claims[n]] for n, (ref, ids) in enumerate(records)}
+        if plan.merges and claims is not None
+        else {}
+    )
     merges = [
         Merge(
             to_real(m.survivor),
             to_real(m.absorbed),
             {
                 **m.evidence,
-                **_basis(vouched[str(m.evidence["record"])], source, trusted=trusted),
+                **_basis(vouched.get(str(m.evidence["record"]), []), source, trusted=trusted),
             },
         )
         for m in plan.merges
@@ -238,15 +239,20 @@ def _confirm(conn: Connection, persons: set[int], merge_of: dict[int, int], now:
     """Pending claims of ``persons`` whose identifier their person now holds, through trusted
     evidence (a merge of this batch, or a holding taken over): confirmed."""
     c, i = schema.identity_claims, schema.identifiers
-    rows = conn.execute(
-        sa.select(c.c.node_id, c.c.kind, c.c.value, c.c.person_id)
-        .join(i, sa.and_(i.c.kind == c.c.kind, i.c.value == c.c.value))
-        .where(
-            c.c.status == "pending",
-            c.c.person_id.in_(sorted(persons)),
-            i.c.person_id == c.c.person_id,
+    wanted = sorted(persons)
+    rows = [
+        row
+        for start in range(0, len(wanted), 1000)  # a bounded number of parameters per query
+        for row in conn.execute(
+            sa.select(c.c.node_id, c.c.kind, c.c.value, c.c.person_id)
+            .join(i, sa.and_(i.c.kind == c.c.kind, i.c.value == c.c.value))
+            .where(
+                c.c.status == "pending",
+                c.c.person_id.in_(wanted[start : start + 1000]),
+                i.c.person_id == c.c.person_id,
+            )
         )
-    ).fetchall()
+    ]
     if not rows:
         return
     conn.execute(
