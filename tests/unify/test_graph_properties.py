@@ -206,3 +206,20 @@ def test_trusted_evidence_later_gives_what_trusting_at_once_would(
     both = seed + attack
     assert partition(claimed_first, both, nodes) == partition(trusted, both, trusted_nodes)
     assert claimed_first.weak == set()
+
+
+@settings(max_examples=200, deadline=None)
+@given(devices_claiming(), batches(("customer_id", "loyalty_card", "email", "phone")))
+def test_claiming_identifiers_first_never_brings_a_device_into_a_later_trusted_person(
+    attack: list[Record], trusted: list[Record]
+) -> None:
+    """Devices claim identifiers nobody holds yet; then a trusted source brings them (without
+    naming any device): no device is in a person a trusted record attached to, and every
+    identifier the trusted records named is held firmly by their people."""
+    store = Store()
+    _, device_nodes = store.run(attack, trusted=False)
+    _, nodes = store.run(trusted)
+    devices = {store.root(n) for n in device_nodes if n is not None}
+    assert all(store.root(n) not in devices for n in nodes if n is not None)
+    named = {i for _, ids in trusted for i in ids}
+    assert not named & store.weak

@@ -239,23 +239,24 @@ class IdentityGraph:
             else:
                 plan.taken[ident] = node
             return
+        target = anchor
         if ident[0] in LIMITS:
             held = {v for k, v in self._limited.get(person, set()) if k == ident[0]}
-            if len(held | {ident[1]}) > LIMITS[ident[0]]:
+            if len(held | {ident[1]}) > LIMITS[ident[0]]:  # as rule 4: a node of its own
+                target = self._new_node(plan)
                 plan.conflicts.append(
-                    Conflict(ref, person, holder, f"{ident[0]} limit: already holds {held}")
+                    Conflict(ref, person, target, f"{ident[0]} limit: already holds {held}")
                 )
-                return
             self._limited.get(holder, set()).discard(ident)
-            self._limited.setdefault(person, set()).add(ident)
+            self._limited.setdefault(self.find(target), set()).add(ident)
         self._weak.discard(ident)
         plan.weak.discard(ident)
-        self._node_of[ident] = anchor
+        self._node_of[ident] = target
         if ident in plan.new_identifiers:
-            plan.new_identifiers[ident] = anchor
+            plan.new_identifiers[ident] = target
         else:
-            plan.taken[ident] = anchor
-        plan.claims.append(Claim(ref, holder, ident, person, displaced=True))
+            plan.taken[ident] = target
+        plan.claims.append(Claim(ref, holder, ident, self.find(target), displaced=True))
 
     def _link(
         self,
