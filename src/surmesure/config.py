@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,24 @@ DEFAULT_SOURCE_RELIABILITY: dict[str, float] = {
     "partner": 0.5,
     "inferred": 0.4,
     "derived": 0.9,
+}
+
+Trust = Literal["trusted", "low"]
+
+#: Whom identity resolution believes. A trusted source's record links every identifier it
+#: names (its people are merged as the record says); a low-trust source (a public web page, an
+#: e-mail reply) only *claims* its identifiers: see :mod:`surmesure.unify.trust`.
+DEFAULT_SOURCE_TRUST: dict[str, Trust] = {
+    "crm": "trusted",
+    "shop": "trusted",
+    "import": "trusted",
+    "call_centre": "trusted",
+    "orders": "trusted",
+    "survey": "trusted",
+    "partner": "trusted",
+    "web": "low",
+    "email": "low",
+    "app": "low",
 }
 
 
@@ -151,6 +170,25 @@ class Settings(BaseSettings):
             found.append("SURMESURE_WRITE_KEYS")
         return found
 
+    source_trust: dict[str, Trust] = Field(
+        default_factory=lambda: dict(DEFAULT_SOURCE_TRUST),
+        description="Identity trust of each source: trusted (its identifiers link people) or "
+        "low (its identifiers are claims until trusted evidence confirms them).",
+    )
+    default_source_trust: Trust = Field(
+        default="low", description="Identity trust of a source not listed in source_trust."
+    )
+    identity_secret: str | None = Field(
+        default=None,
+        description="Secret of identity verification: a userId (e-mail) sent with "
+        "HMAC-SHA256(secret, userId) as userHash (emailHash) counts as verified.",
+    )
+
+    @field_validator("source_trust")
+    @classmethod
+    def _trust_keys(cls, value: dict[str, Trust]) -> dict[str, Trust]:
+        return {k.lower(): v for k, v in value.items()}
+
     @field_validator("source_reliability")
     @classmethod
     def _reliability_in_range(cls, value: dict[str, float]) -> dict[str, float]:
@@ -164,6 +202,10 @@ class Settings(BaseSettings):
     def reliability_of(self, source: str) -> float:
         """Base reliability of ``source``, or ``default_reliability`` when it is not listed."""
         return self.source_reliability.get(source.lower(), self.default_reliability)
+
+    def trusts(self, source: str) -> bool:
+        """Whether identity resolution believes the identifiers ``source`` names."""
+        return self.source_trust.get(source.lower(), self.default_source_trust) == "trusted"
 
 
 @lru_cache(maxsize=1)

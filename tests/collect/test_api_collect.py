@@ -18,6 +18,7 @@ from api_helpers import WRITE_KEY, serving
 from segment.analytics import Client
 
 from surmesure.store import Store, schema
+from surmesure.unify.trust import sign
 
 AUTH = (WRITE_KEY, "")
 
@@ -40,7 +41,10 @@ def track(message_id: str, anonymous_id: str = "anon-1", **extra: Any) -> dict[s
 
 
 def test_the_official_segment_client_sends_every_call(store: Store) -> None:
-    with serving(store) as (url, _):
+    # the shop's server signs the logged-in customer's id (identity verification), so the
+    # write key's low-trust "web" source may link the device and the alias to the customer
+    verified = {"userHash": sign("shop-secret", "C001")}
+    with serving(store, identity_secret="shop-secret") as (url, _):
         errors: list[Any] = []
         client = Client(WRITE_KEY, host=url, on_error=lambda e, batch: errors.append(e))
         at = [datetime(2026, 3, 1, 10, minute, tzinfo=UTC) for minute in range(7)]
@@ -57,6 +61,7 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
             timestamp=at[2],
             user_id="C001",
             anonymous_id="device-1",
+            context=verified,
             traits={
                 "email": "Marie.Dupont@Example.com",
                 "firstName": "Marie",
@@ -69,7 +74,7 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
         )
         client.screen(user_id="C001", name="Panier", timestamp=at[4])
         client.group(user_id="C001", group_id="household-9", traits={"size": 3}, timestamp=at[5])
-        client.alias(previous_id="device-2", user_id="C001", timestamp=at[6])
+        client.alias(previous_id="device-2", user_id="C001", timestamp=at[6], context=verified)
         client.flush()
         client.shutdown()
     assert errors == []

@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             app.state.store,
             interval_ms=settings.commit_interval_ms,
             max_events=settings.commit_max_events,
+            settings=settings,
         )
         await app.state.writer.start()
         app.state.serving = Serving(

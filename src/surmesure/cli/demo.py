@@ -20,6 +20,7 @@ from surmesure.cli.common import (
 from surmesure.cli.generate import generate_with_progress, make_spec
 from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
+from surmesure.config import get_settings
 from surmesure.derive.report import write_report
 from surmesure.derive.run import derive
 from surmesure.protect.keys import create_key
@@ -27,6 +28,7 @@ from surmesure.store import Store
 from surmesure.store.status import collect_status
 from surmesure.world import IMPORTS, MANIFEST, WEB_EVENTS, Spec, manifest_matches, read_manifest
 from surmesure.world.truth import checks
+from surmesure.world.web import IDENTITY_SECRET
 
 HELP = """Generate the demo world into --out (kept when its manifest.json already matches the
 seed and size), import every file into the configured store (SURMESURE_DATABASE_URL) in
@@ -73,7 +75,9 @@ def run_imports(store: Store, folder: Path, quiet: bool) -> list[dict[str, Any]]
         def on_events(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        ingested = ingest_file(store, path, source="web", on_progress=on_events)
+        # the demo shop signs its logins: its web events verify with the demo's secret
+        settings = get_settings().model_copy(update={"identity_secret": IDENTITY_SECRET})
+        ingested = ingest_file(store, path, source="web", on_progress=on_events, settings=settings)
         steps.append({"step": f"import {path.name}", "kind": "events", "source": "web", **ingested})
     return steps
 

@@ -31,7 +31,7 @@ def _print_profile(profile: Profile) -> None:
     nodes = ", ".join(map(str, profile.nodes))
     console.print(f"[bold]person {profile.person_id}[/] (nodes {nodes})")
     idents = Table(title="identifiers")
-    for column in ("kind", "value", "node", "source", "first seen"):
+    for column in ("kind", "value", "node", "source", "first seen", "held"):
         idents.add_column(column, overflow="fold")
     for row in profile.identifiers:
         idents.add_row(
@@ -40,6 +40,7 @@ def _print_profile(profile: Profile) -> None:
             str(row["node_id"]),
             row["source"],
             _text(row["first_seen_at"]),
+            "by claim only" if row.get("claimed") else "",
         )
     console.print(idents)
     traits = Table(title="traits (resolved by reliability and recency)")
@@ -61,7 +62,7 @@ def _print_profile(profile: Profile) -> None:
         )
     console.print(traits)
     merges = Table(title="merge history")
-    for column in ("merge", "survivor", "absorbed", "via", "merged at", "undone at"):
+    for column in ("merge", "survivor", "absorbed", "via", "why", "merged at", "undone at"):
         merges.add_column(column, overflow="fold")
     for m in profile.merges:
         via = (m["evidence"] or {}).get("via") or {}
@@ -70,10 +71,13 @@ def _print_profile(profile: Profile) -> None:
             str(m["survivor_id"]),
             str(m["absorbed_id"]),
             f"{via.get('kind', '')} {via.get('value', '')}".strip(),
+            (m["evidence"] or {}).get("basis", ""),
             _text(m["merged_at"]),
             _text(m["undone_at"]),
         )
     console.print(merges)
+    _print_claims("claims made (low-trust sources)", profile.claims, "claimant")
+    _print_claims("pending claims by others on these identifiers", profile.claims_on, "claimant")
     counts = Table(title="activity", show_header=False)
     counts.add_column("what")
     counts.add_column("count", justify="right")
@@ -92,6 +96,25 @@ def _print_profile(profile: Profile) -> None:
             c["source"],
         )
     console.print(consents)
+
+
+def _print_claims(title: str, claims: list[dict[str, Any]], who: str) -> None:
+    if not claims:
+        return
+    table = Table(title=title)
+    for column in ("kind", "value", who, "source", "claimed at", "status", "why"):
+        table.add_column(column, overflow="fold")
+    for c in claims:
+        table.add_row(
+            c["kind"],
+            c["value"],
+            str(c["person_id"]),
+            c["source"],
+            _text(c["claimed_at"]),
+            c["status"],
+            c["reason"] or "",
+        )
+    console.print(table)
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:

@@ -8,7 +8,9 @@ as the SDKs' batch files or a replay of a tracking plan). Inside the caller's tr
    is found by the insert itself and counted as a duplicate, never stored twice;
 2. resolves the person of each message from its identifiers (``userId`` -> customer id,
    ``anonymousId``, the e-mail and phone of an identify, an alias's ``previousId``): an identify
-   or alias that names a known customer merges the device's anonymous person into them;
+   or alias that names a known customer merges the device's anonymous person into them, if the
+   source is trusted or the ``userId`` verified; otherwise it is a claim
+   (:mod:`surmesure.unify.trust`);
 3. inserts the events, and the traits of each identify as observations with their source,
    time and the source's reliability;
 4. re-evaluates, for each person concerned, the segments that kind of event can change, and
@@ -32,11 +34,12 @@ from sqlalchemy.engine import Connection
 
 from surmesure.collect import bounds, quarantine, sink
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
-from surmesure.config import get_settings
+from surmesure.config import Settings, get_settings
 from surmesure.errors import InvalidInput
 from surmesure.segment.realtime import on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
+from surmesure.unify import trust
 from surmesure.unify.resolver import resolve
 
 CHUNK = 20_000
@@ -54,6 +57,7 @@ class Ingested:
     new_people: int = 0
     merges: int = 0
     conflicts: int = 0
+    claims: int = 0
     traits: int = 0
     segment_changes: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
@@ -84,9 +88,11 @@ def write_events(
     *,
     source: str,
     received_at: datetime,
+    settings: Settings | None = None,
 ) -> Ingested:
     """Store valid ``messages`` from ``source`` in the caller's transaction (see the module
-    docstring). ``received_at`` is naive UTC."""
+    docstring). ``received_at`` is naive UTC; ``settings`` default to the configured ones."""
+    settings = settings or get_settings()
     out = Ingested(received=len(messages))
     unique: dict[str, Accepted] = {}
     for item in messages:
@@ -94,18 +100,29 @@ def write_events(
     if not unique:
         return out
     fresh = list(unique.values())  # first of each messageId; the stored ones are found below
-    first_of: dict[tuple[tuple[str, str], ...], Accepted] = {}
-    for item in fresh:
-        first_of.setdefault(item.identifiers, item)
-    slot_of = {ids: slot for slot, ids in enumerate(first_of)}
-    records = [(f"message {item.message.message_id}", ids) for ids, item in first_of.items()]
-    resolution = resolve(store, conn, records, source=source, now=received_at)
-    slots = [slot_of[item.identifiers] for item in fresh]
+    trusted = settings.trusts(source)
+    keys = [(i.identifiers, _claimed(i, trusted, settings.identity_secret)) for i in fresh]
+    first_of: dict[tuple[tuple[tuple[str, str], ...], frozenset[tuple[str, str]]], Accepted] = {}
+    for key, item in zip(keys, fresh, strict=True):
+        first_of.setdefault(key, item)
+    slot_of = {key: slot for slot, key in enumerate(first_of)}
+    records = [(f"message {item.message.message_id}", key[0]) for key, item in first_of.items()]
+    resolution = resolve(
+        store,
+        conn,
+        records,
+        source=source,
+        now=received_at,
+        trusted=trusted,
+        claimed=None if trusted else [key[1] for key in first_of],
+    )
+    slots = [slot_of[key] for key in keys]
     people = [resolution.people[s] for s in slots]
     nodes = [resolution.nodes[s] for s in slots]
     out.new_people = resolution.new_people
     out.merges = len(resolution.merges)
     out.conflicts = len(resolution.conflicts)
+    out.claims = resolution.claims
     occurred = [item.message.occurred_at(received_at) for item in fresh]
     rows = pa.table(
         {
@@ -129,9 +146,12 @@ def write_events(
     out.accepted = len(out.new_ids)
     out.duplicate = len(messages) - out.accepted
     new = [item.message.message_id in out.new_ids for item in fresh]
-    with_traits = [k for k, item in enumerate(fresh) if item.traits and new[k]]
+    # an identify that only claims identifiers someone holds brings that holder no trait
+    with_traits = [
+        k for k, item in enumerate(fresh) if item.traits and new[k] and resolution.owned[slots[k]]
+    ]
     if with_traits:
-        reliability = get_settings().reliability_of(source)
+        reliability = settings.reliability_of(source)
         out.traits = sink.write_traits(
             store,
             conn,
@@ -152,6 +172,16 @@ def write_events(
     ]
     out.segment_changes = len(on_events(store, conn, happened, received_at))
     return out
+
+
+def _claimed(item: Accepted, trusted: bool, secret: str | None) -> frozenset[tuple[str, str]]:
+    """The identifiers ``item`` only claims (:func:`surmesure.unify.trust.claimed`); cheap for
+    the usual message that names its device alone."""
+    if trusted or all(kind in trust.OWN_KINDS for kind, _ in item.identifiers):
+        return frozenset()
+    message = item.message
+    vouched = trust.verified(item.identifiers, secret, message.context, message.integrations)
+    return trust.claimed(item.identifiers, trusted=False, vouched=vouched)
 
 
 def quarantine_refusals(
@@ -225,9 +255,11 @@ def ingest_file(
     source: str = "web",
     on_progress: Callable[[int, int], None] | None = None,
     chunk: int = CHUNK,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Store the Segment messages of a JSON Lines file (one message a line, ``.gz`` too),
-    ``chunk`` messages a transaction. Returns :class:`Ingested` as a dict with ``seconds``.
+    ``chunk`` messages a transaction, under the identity rules of ``source`` like messages
+    collected over HTTP. Returns :class:`Ingested` as a dict with ``seconds``.
     ``on_progress(lines done, lines total)``."""
     if not path.is_file():
         raise InvalidInput(f"{path} is not a file.", hint="give the path of a JSON Lines file")
@@ -235,7 +267,8 @@ def ingest_file(
 
     clock = time.perf_counter()
     total = sum(1 for _ in _lines(path))
-    region = get_settings().default_country
+    settings = settings or get_settings()
+    region = settings.default_country
     origin = str(path.resolve())
     out = Ingested()
     done = 0
@@ -244,7 +277,9 @@ def ingest_file(
         accepted, refused = validate_messages((raw for _, raw in batch), region=region, prefix="")
         now = utcnow()
         with store.begin() as conn:
-            part = write_events(store, conn, accepted, source=source, received_at=now)
+            part = write_events(
+                store, conn, accepted, source=source, received_at=now, settings=settings
+            )
             quarantine_refusals(
                 store,
                 conn,

@@ -73,13 +73,22 @@ def _sql(ctx: LoadContext, query: str, **tables: pa.Table) -> pa.Table:
             ctx.ddb.unregister(name)
 
 
+OWNED = "__owned"
+"""Column :func:`_attach` adds: whether the row's person is its own (not a claim-only fact)."""
+
+
 def _attach(ctx: LoadContext, table: pa.Table, source: str, out: Loaded) -> pa.Table:
-    """``table`` with ``person_id`` and ``node_id``, resolving each distinct identifier
-    combination once, in order of first appearance."""
+    """``table`` with ``person_id``, ``node_id`` and :data:`OWNED`, resolving each distinct
+    identifier combination once, in order of first appearance."""
     ids = [c for c in IDENTIFIER_FIELDS if table.column(c).null_count < table.num_rows]
     if not ids or table.num_rows == 0:
         nulls = pa.nulls(table.num_rows, pa.int64())
-        return table.append_column("person_id", nulls).append_column("node_id", nulls)
+        owned = pa.array([False] * table.num_rows, pa.bool_())
+        return (
+            table.append_column("person_id", nulls)
+            .append_column("node_id", nulls)
+            .append_column(OWNED, owned)
+        )
     cols = ", ".join(ids)
     distinct = _sql(
         ctx,
@@ -95,6 +104,7 @@ def _attach(ctx: LoadContext, table: pa.Table, source: str, out: Loaded) -> pa.T
         source=source,
         now=ctx.now,
         refs=[ctx.refs(p) for p in distinct.column("first").to_pylist()],
+        trusted=ctx.settings.trusts(source),
     )
     out.new_people += attached.new_people
     out.merges += len(attached.merges)
@@ -103,7 +113,8 @@ def _attach(ctx: LoadContext, table: pa.Table, source: str, out: Loaded) -> pa.T
     on = " AND ".join(f"t.{c} {same} d.{c}" for c in ids)
     return _sql(
         ctx,
-        f"SELECT t.*, d.person_id, d.node_id FROM t LEFT JOIN d ON {on} ORDER BY t.{POSITION}",
+        f"SELECT t.*, d.person_id, d.node_id, coalesce(d.owned, false) AS {OWNED} "
+        f"FROM t LEFT JOIN d ON {on} ORDER BY t.{POSITION}",
         t=table,
         d=attached.rows,
     )
@@ -284,7 +295,7 @@ def load_consents(ctx: LoadContext, valid: pa.Table) -> Loaded:
 
 
 TRAIT_EXCLUDED = {*IDENTIFIER_FIELDS, "source", "observed_at", POSITION}
-NOT_TRAITS = {*TRAIT_EXCLUDED, "__key", "person_id", "node_id"}
+NOT_TRAITS = {*TRAIT_EXCLUDED, "__key", "person_id", "node_id", OWNED}
 
 
 def load_customers(ctx: LoadContext, valid: pa.Table) -> Loaded:
@@ -318,11 +329,12 @@ def load_customers(ctx: LoadContext, valid: pa.Table) -> Loaded:
         group = table.filter(pc.equal(table.column("source"), source))
         group = _attach(ctx, group, source, out)
         rows = group.to_pylist()
+        # a low-trust row that only claims someone's identifiers brings them no trait
         traits += sink.write_traits(
             ctx.store,
             ctx.conn,
             record_keys=[r["__key"] for r in rows],
-            person_ids=[r["person_id"] for r in rows],
+            person_ids=[r["person_id"] if r[OWNED] else None for r in rows],
             node_ids=[r["node_id"] for r in rows],
             traits=[{k: v for k, v in r.items() if k not in NOT_TRAITS} for r in rows],
             sources=[source] * len(rows),

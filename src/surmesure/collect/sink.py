@@ -21,11 +21,13 @@ from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.graph import Conflict, Identifier, Merge
 from surmesure.unify.resolver import resolve
+from surmesure.unify.trust import claimed
 
 
 @dataclass
 class Attached:
-    """Rows with ``person_id`` and ``node_id`` added, and what resolving them changed."""
+    """Rows with ``person_id``, ``node_id`` and ``owned`` (see
+    :class:`~surmesure.unify.resolver.Resolution`) added, and what resolving them changed."""
 
     rows: pa.Table
     new_people: int = 0
@@ -67,10 +69,13 @@ def attach(
     source: str,
     now: datetime,
     refs: Sequence[str] | None = None,
+    trusted: bool = True,
 ) -> Attached:
     """Resolve the person of each row of ``data`` from its (already normalized) identifier
     columns and return the rows with ``person_id`` and ``node_id`` appended. Rows sharing the
-    same identifiers are resolved once. ``refs`` name each row in merge evidence."""
+    same identifiers are resolved once. ``refs`` name each row in merge evidence. Rows of a
+    source that is not ``trusted`` only claim their identifiers but anonymous ids (a file holds
+    no verification hash)."""
     per_row = identifiers_of(data)
     index: dict[tuple[Identifier, ...], int] = {}
     distinct: list[tuple[str, Sequence[Identifier]]] = []
@@ -81,10 +86,23 @@ def attach(
             slot = index[ids] = len(distinct)
             distinct.append((refs[row] if refs is not None else f"row {row + 1}", ids))
         positions.append(slot)
-    resolution = resolve(store, conn, distinct, source=source, now=now)
+    resolution = resolve(
+        store,
+        conn,
+        distinct,
+        source=source,
+        now=now,
+        trusted=trusted,
+        claimed=None if trusted else [claimed(ids, trusted=False) for _, ids in distinct],
+    )
     people = pa.array([resolution.people[p] for p in positions], pa.int64())
     nodes = pa.array([resolution.nodes[p] for p in positions], pa.int64())
-    rows = data.append_column("person_id", people).append_column("node_id", nodes)
+    owned = pa.array([resolution.owned[p] for p in positions], pa.bool_())
+    rows = (
+        data.append_column("person_id", people)
+        .append_column("node_id", nodes)
+        .append_column("owned", owned)
+    )
     return Attached(rows, resolution.new_people, resolution.merges, resolution.conflicts)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.collect.events import Ingested, quarantine_refusals, write_events
 from surmesure.collect.segment import Accepted, Refusal
+from surmesure.config import Settings
 from surmesure.store.engine import Store
 
 
@@ -37,8 +38,16 @@ class _Pending:
 class EventWriter:
     """One per process; :meth:`start` inside the event loop, :meth:`stop` to drain."""
 
-    def __init__(self, store: Store, *, interval_ms: float = 5.0, max_events: int = 20_000):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval_ms: float = 5.0,
+        max_events: int = 20_000,
+        settings: Settings | None = None,
+    ):
         self.store = store
+        self.settings = settings
         self.interval = interval_ms / 1000.0
         self.max_events = max_events
         self.commits = 0
@@ -120,7 +129,7 @@ class EventWriter:
         for source in dict.fromkeys(p.source for p in group):
             messages = [m for p in group if p.source == source for m in p.messages]
             stored[source] = write_events(
-                self.store, conn, messages, source=source, received_at=now
+                self.store, conn, messages, source=source, received_at=now, settings=self.settings
             ).new_ids
         for pending in group:
             new = stored[pending.source]

@@ -471,3 +471,34 @@ audit_log = sa.Table(
     comment="Every read of personal data and every administrative change: who, what, when. "
     "Kept after an erasure, detached from the person.",
 )
+
+
+# -- identity trust: claims of low-trust sources -----------------------------------------------
+
+identifiers.append_column(
+    sa.Column(
+        "claimed",
+        sa.Boolean,
+        nullable=True,
+        comment="true: held by a low-trust claim only; a vouched record naming it takes it over",
+    )
+)
+
+identity_claims = sa.Table(
+    "identity_claims",
+    metadata,
+    sa.Column("node_id", sa.BigInteger, primary_key=True, comment="the claimant's node"),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("value", sa.String(320), primary_key=True),
+    sa.Column("person_id", sa.BigInteger, nullable=False, index=True, comment="claimant now"),
+    sa.Column("holder_id", sa.BigInteger, nullable=False, comment="holder when claimed"),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("claimed_at", sa.DateTime, nullable=False),
+    sa.Column("evidence", Json, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, comment="pending or confirmed"),
+    sa.Column("confirmed_at", sa.DateTime, nullable=True),
+    sa.Column("merge_id", sa.BigInteger, nullable=True, comment="the merge that confirmed it"),
+    info={"personal": "person_id,holder_id"},
+    comment="Identifiers a low-trust source claimed for a person who does not hold them: never "
+    "merged on their own; confirmed when trusted evidence puts both in one person.",
+)

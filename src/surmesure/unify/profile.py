@@ -148,6 +148,10 @@ class Profile:
     merges: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     consents: list[dict[str, Any]] = field(default_factory=list)
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    """Identifiers this person claimed through a low-trust source, held by someone else."""
+    claims_on: list[dict[str, Any]] = field(default_factory=list)
+    """Pending claims others made on identifiers this person holds."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +169,7 @@ def show(store: Store, ref: str, *, now: datetime | None = None) -> Profile:
         profile.merges = merge_history(conn, person.nodes)
         profile.counts = _counts(conn, person)
         profile.consents = _consents(conn, person)
+        profile.claims, profile.claims_on = claims_of(conn, person)
     return profile
 
 
@@ -177,7 +182,12 @@ def _identifiers(conn: Connection, person: Person) -> list[dict[str, Any]]:
     return _rows(
         conn,
         sa.select(
-            ident.c.kind, ident.c.value, ident.c.node_id, ident.c.source, ident.c.first_seen_at
+            ident.c.kind,
+            ident.c.value,
+            ident.c.node_id,
+            ident.c.source,
+            ident.c.first_seen_at,
+            sa.func.coalesce(ident.c.claimed, False).label("claimed"),
         )
         .where(ident.c.person_id == person.person_id)
         .order_by(ident.c.kind, ident.c.value),
@@ -276,3 +286,51 @@ def _consents(conn: Connection, person: Person) -> list[dict[str, Any]]:
     ):
         latest[(row["purpose"], row["channel"])] = row
     return [latest[key] for key in sorted(latest)]
+
+
+def claims_of(
+    conn: Connection, person: Person
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(claims the person made, pending claims others made on the person's identifiers), each
+    with its status and the reason it was or was not merged (``evidence.reason``), oldest
+    first; a confirmed claim names the merge that confirmed it."""
+    c = schema.identity_claims
+    columns = (
+        c.c.kind,
+        c.c.value,
+        c.c.node_id,
+        c.c.person_id,
+        c.c.holder_id,
+        c.c.source,
+        c.c.claimed_at,
+        c.c.status,
+        c.c.confirmed_at,
+        c.c.merge_id,
+        c.c.evidence,
+    )
+    made = _rows(
+        conn,
+        sa.select(*columns)
+        .where(c.c.person_id == person.person_id)
+        .order_by(c.c.claimed_at, c.c.kind, c.c.value),
+    )
+    held = [(k, v) for k, v in person.identifiers]
+    on: list[dict[str, Any]] = []
+    if held:
+        on = _rows(
+            conn,
+            sa.select(*columns)
+            .where(
+                sa.tuple_(c.c.kind, c.c.value).in_(held),
+                c.c.person_id != person.person_id,
+                c.c.status == "pending",
+            )
+            .order_by(c.c.claimed_at, c.c.kind, c.c.value),
+        )
+    for row in (*made, *on):
+        row["evidence"] = decode_json(row["evidence"])
+        row["reason"] = (row["evidence"] or {}).get("reason")
+        if row["status"] == "confirmed":
+            by = f" (merge {row['merge_id']})" if row["merge_id"] is not None else ""
+            row["reason"] = f"confirmed: trusted evidence put it in this person{by}"
+    return made, on

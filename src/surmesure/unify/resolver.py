@@ -2,13 +2,15 @@
 
 Loads what the store knows about the batch's identifiers into an :class:`IdentityGraph`, plans,
 then writes the plan in the caller's transaction: new people and identifiers, merges with their
-evidence, and every row of an absorbed person repointed to the survivor. On PostgreSQL an
+evidence (the record, the source and the basis of trust), every row of an absorbed person
+repointed to the survivor, the claims of low-trust records (:mod:`surmesure.unify.trust`), and
+the pending claims that trusted evidence has now confirmed. On PostgreSQL an
 advisory lock serializes resolution across processes, so two writers never split one person.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,20 +21,26 @@ from sqlalchemy.engine import Connection
 from surmesure.domain.identity import LIMITS, PRIORITY
 from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.unify.graph import Conflict, Identifier, IdentityGraph, Merge
+from surmesure.unify.graph import Claim, Conflict, Identifier, IdentityGraph, Merge, Plan
+from surmesure.unify.trust import HASH_FIELDS, why_claimed
 
 IDENTITY_LOCK = 0x5375726D  # any constant shared by every writer
 
 
 @dataclass
 class Resolution:
-    """Node and person of each record (``None`` for a record without identifiers)."""
+    """Node and person of each record (``None`` for a record without identifiers);
+    ``owned[i]``: record ``i`` attached through an identifier it vouches for, or to a new
+    person (a record that only claims identifiers someone holds attaches to that holder as a
+    fact about it, and must bring that holder no trait)."""
 
     nodes: list[int | None]
     people: list[int | None]
     new_people: int = 0
     merges: list[Merge] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    owned: list[bool] = field(default_factory=list)
+    claims: int = 0
 
 
 def attached_tables() -> list[sa.Table]:
@@ -47,21 +55,26 @@ def resolve(
     *,
     source: str,
     now: datetime,
+    trusted: bool = True,
+    claimed: Sequence[Collection[Identifier]] | None = None,
 ) -> Resolution:
     """Attach each ``(reference, identifiers)`` record to a person, creating and merging
-    people as the identifiers require. Runs inside the caller's transaction."""
+    people as the identifiers require. ``trusted``: whether ``source`` is; ``claimed[i]``: the
+    identifiers record ``i`` only claims (none when not given). Runs inside the caller's
+    transaction."""
     if not store.is_duckdb:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
+    claims = [frozenset(c) for c in claimed] if claimed is not None else None
     wanted = sorted({i for _, ids in records for i in ids})
-    known, roots = _load_known(store, conn, wanted)
-    settled = _settled(records, known, roots)
+    known, roots, weak = _load_known(store, conn, wanted)
+    settled = _settled(records, known, roots, weak, claims)
     if settled is not None:
         return settled
     limited = _load_limited(store, conn, set(roots.values()))
     blocks, block_roots = _load_blocks(conn)
     roots.update(block_roots)
-    graph = IdentityGraph(known, roots, limited, blocks)
-    plan = graph.plan(records)
+    graph = IdentityGraph(known, roots, limited, blocks, weak)
+    plan = graph.plan(records, claims)
 
     real = dict(
         zip(
@@ -77,7 +90,22 @@ def resolve(
     def person(node: int) -> int:
         return to_real(graph.find(node))
 
-    merges = [Merge(to_real(m.survivor), to_real(m.absorbed), m.evidence) for m in plan.merges]
+    vouched = (
+        {ref: [i for i in ids if i not in claims[n]] for n, (ref, ids) in enumerate(records)}
+        if plan.merges and claims is not None
+        else {}
+    )
+    merges = [
+        Merge(
+            to_real(m.survivor),
+            to_real(m.absorbed),
+            {
+                **m.evidence,
+                **_basis(vouched.get(str(m.evidence["record"]), []), source, trusted=trusted),
+            },
+        )
+        for m in plan.merges
+    ]
     parent_of = {m.absorbed: m.survivor for m in merges}
     if plan.new_nodes:
         store.bulk_insert(
@@ -94,7 +122,7 @@ def resolve(
                 }
             ),
         )
-    _apply_merges(store, conn, merges, now)
+    merge_ids = _apply_merges(store, conn, merges, now)
     if plan.new_identifiers:
         items = list(plan.new_identifiers.items())
         store.bulk_insert(
@@ -108,15 +136,138 @@ def resolve(
                     "node_id": pa.array([to_real(n) for _, n in items], pa.int64()),
                     "source": [source] * len(items),
                     "first_seen_at": pa.array([now] * len(items), pa.timestamp("us")),
+                    "claimed": pa.array([True if i in plan.weak else None for i, _ in items]),
                 }
             ),
         )
+    _take(conn, plan, to_real, person)
+    _write_claims(store, conn, plan.claims, source, now, to_real, person)
+    if merges or plan.taken:
+        last_merge = {person(m.survivor): i for m, i in zip(plan.merges, merge_ids, strict=True)}
+        affected = {person(n) for n in plan.taken.values()} | set(last_merge)
+        _confirm(conn, affected, last_merge, now)
     nodes = [None if n is None else to_real(n) for n in plan.record_nodes]
     people = [None if n is None else person(n) for n in plan.record_nodes]
     conflicts = [
         Conflict(c.record, person(c.kept), person(c.refused), c.reason) for c in plan.conflicts
     ]
-    return Resolution(nodes, people, len(plan.new_nodes), merges, conflicts)
+    return Resolution(
+        nodes, people, len(plan.new_nodes), merges, conflicts, plan.owned, len(plan.claims)
+    )
+
+
+def _basis(vouched: Sequence[Identifier], source: str, *, trusted: bool) -> dict[str, object]:
+    """Why a merge was allowed, for ``person show``: the source and what vouched for the
+    record (a trusted source; else the identifiers a hash verified; else the device's own
+    anonymous ids, which only a device that holds them can send)."""
+    if trusted:
+        return {"source": source, "basis": f"trusted source {source!r}"}
+    verified = sorted({kind for kind, _ in vouched if kind in HASH_FIELDS})
+    basis = " and ".join(f"{kind} verified by {HASH_FIELDS[kind]}" for kind in verified)
+    return {"source": source, "basis": basis or "the device's own anonymous id"}
+
+
+def _take(
+    conn: Connection, plan: Plan, to_real: Callable[[int], int], person: Callable[[int], int]
+) -> None:
+    """Weak holdings a vouched record took over (or confirmed where they were): firm now."""
+    if not plan.taken:
+        return
+    ident = schema.identifiers
+    conn.execute(
+        ident.update()
+        .where(ident.c.kind == sa.bindparam("k"), ident.c.value == sa.bindparam("v"))
+        .values(node_id=sa.bindparam("n"), person_id=sa.bindparam("p"), claimed=None),
+        [
+            {"k": k, "v": v, "n": to_real(node), "p": person(node)}
+            for (k, v), node in plan.taken.items()
+        ],
+    )
+
+
+def _write_claims(
+    store: Store,
+    conn: Connection,
+    claims: list[Claim],
+    source: str,
+    now: datetime,
+    to_real: Callable[[int], int],
+    person: Callable[[int], int],
+) -> None:
+    """One row per (claimant node, identifier); a claim made again keeps its first row."""
+    if not claims:
+        return
+    rows: dict[tuple[int, str, str], dict[str, object]] = {}
+    for c in claims:
+        holder = person(c.holder)
+        if c.displaced:
+            reason = (
+                f"held by a low-trust claim only, until a vouched record from {source!r} gave "
+                f"it to person {holder}"
+            )
+        else:
+            reason = f"{why_claimed(c.identifier[0], source)}; held by person {holder}: not merged"
+        rows.setdefault(
+            (to_real(c.claimant), *c.identifier),
+            {
+                "person_id": person(c.claimant),
+                "holder_id": holder,
+                "evidence": _json({"record": c.record, "reason": reason}),
+            },
+        )
+    keys = list(rows)
+    store.bulk_insert(
+        conn,
+        schema.identity_claims,
+        pa.table(
+            {
+                "node_id": pa.array([k[0] for k in keys], pa.int64()),
+                "kind": [k[1] for k in keys],
+                "value": [k[2] for k in keys],
+                "person_id": pa.array([rows[k]["person_id"] for k in keys], pa.int64()),
+                "holder_id": pa.array([rows[k]["holder_id"] for k in keys], pa.int64()),
+                "source": [source] * len(keys),
+                "claimed_at": pa.array([now] * len(keys), pa.timestamp("us")),
+                "evidence": [rows[k]["evidence"] for k in keys],
+                "status": ["pending"] * len(keys),
+            }
+        ),
+    )
+
+
+def _confirm(conn: Connection, persons: set[int], merge_of: dict[int, int], now: datetime) -> None:
+    """Pending claims of ``persons`` whose identifier their person now holds, through trusted
+    evidence (a merge of this batch, or a holding taken over): confirmed."""
+    c, i = schema.identity_claims, schema.identifiers
+    wanted = sorted(persons)
+    rows = [
+        row
+        for start in range(0, len(wanted), 1000)  # a bounded number of parameters per query
+        for row in conn.execute(
+            sa.select(c.c.node_id, c.c.kind, c.c.value, c.c.person_id)
+            .join(i, sa.and_(i.c.kind == c.c.kind, i.c.value == c.c.value))
+            .where(
+                c.c.status == "pending",
+                c.c.person_id.in_(wanted[start : start + 1000]),
+                i.c.person_id == c.c.person_id,
+            )
+        )
+    ]
+    if not rows:
+        return
+    conn.execute(
+        c.update()
+        .where(
+            c.c.node_id == sa.bindparam("n"),
+            c.c.kind == sa.bindparam("k"),
+            c.c.value == sa.bindparam("v"),
+        )
+        .values(status="confirmed", confirmed_at=now, merge_id=sa.bindparam("m")),
+        [
+            {"n": r.node_id, "k": r.kind, "v": r.value, "m": merge_of.get(int(r.person_id))}
+            for r in rows
+        ],
+    )
 
 
 def _apply_merges(
@@ -124,14 +275,14 @@ def _apply_merges(
     conn: Connection,
     merges: list[Merge],
     now: datetime,
-) -> None:
+) -> list[int]:
+    """Record ``merges`` and repoint what the absorbed held; returns their merge ids."""
     if not merges:
-        return
+        return []
+    ids = store.next_ids(conn, schema.merge_id_seq, len(merges))
     table = pa.table(
         {
-            "merge_id": pa.array(
-                store.next_ids(conn, schema.merge_id_seq, len(merges)), pa.int64()
-            ),
+            "merge_id": pa.array(ids, pa.int64()),
             "survivor_id": pa.array([m.survivor for m in merges], pa.int64()),
             "absorbed_id": pa.array([m.absorbed for m in merges], pa.int64()),
             "evidence": [_json(m.evidence) for m in merges],
@@ -149,6 +300,7 @@ def _apply_merges(
             target = parents[target]
         final[absorbed] = target
     repoint(store, conn, final)
+    return list(ids)
 
 
 def repoint(store: Store, conn: Connection, mapping: dict[int, int]) -> None:
@@ -211,11 +363,13 @@ def _json(value: object) -> str:
 
 def _load_known(
     store: Store, conn: Connection, wanted: list[Identifier]
-) -> tuple[dict[Identifier, int], dict[int, int]]:
+) -> tuple[dict[Identifier, int], dict[int, int], set[Identifier]]:
+    """Node of each known identifier, person of each such node, identifiers held weakly."""
     known: dict[Identifier, int] = {}
     roots: dict[int, int] = {}
+    weak: set[Identifier] = set()
     if not wanted:
-        return known, roots
+        return known, roots, weak
     kinds = [k for k, _ in wanted]
     values = [v for _, v in wanted]
     if store.is_duckdb:
@@ -223,7 +377,7 @@ def _load_known(
         raw.register("_wanted", pa.table({"kind": kinds, "value": values}))
         try:
             rows = raw.execute(
-                "SELECT i.kind, i.value, i.node_id, i.person_id FROM identifiers i "
+                "SELECT i.kind, i.value, i.node_id, i.person_id, i.claimed FROM identifiers i "
                 "JOIN _wanted w ON i.kind = w.kind AND i.value = w.value"
             ).fetchall()
         finally:
@@ -231,41 +385,51 @@ def _load_known(
     else:
         rows = conn.execute(
             sa.text(
-                "SELECT i.kind, i.value, i.node_id, i.person_id FROM identifiers i "
+                "SELECT i.kind, i.value, i.node_id, i.person_id, i.claimed FROM identifiers i "
                 "JOIN unnest(CAST(:kinds AS text[]), CAST(:values AS text[])) AS w(kind, value) "
                 "ON i.kind = w.kind AND i.value = w.value"
             ),
             {"kinds": kinds, "values": values},
         ).fetchall()
-    for kind, value, node, person in rows:
+    for kind, value, node, person, claimed in rows:
         known[(kind, value)] = int(node)
         roots[int(node)] = int(person)
-    return known, roots
+        if claimed:
+            weak.add((kind, value))
+    return known, roots, weak
 
 
 def _settled(
     records: Sequence[tuple[str, Sequence[Identifier]]],
     known: dict[Identifier, int],
     roots: dict[int, int],
+    weak: set[Identifier],
+    claimed: list[frozenset[Identifier]] | None,
 ) -> Resolution | None:
     """The resolution when the batch changes nothing (every identifier of every record is
-    known and all of a record's point to one person, as for returning visitors), else None.
-    It is what planning would give: the node of the record's first identifier by priority."""
+    known and all of a record's point to one person, none vouched for but held weakly, as for
+    returning visitors), else None. It is what planning would give: the node of the record's
+    first identifier by priority, vouched ones first."""
     nodes: list[int | None] = []
     people: list[int | None] = []
-    for _, ids in records:
+    owned: list[bool] = []
+    for index, (_, ids) in enumerate(records):
         if not ids:
             nodes.append(None)
             people.append(None)
+            owned.append(False)
             continue
-        if any(i not in known for i in ids):
+        claims = claimed[index] if claimed is not None else frozenset()
+        if any(i not in known or (i in weak and i not in claims) for i in ids):
             return None
         if len({roots[known[i]] for i in ids}) > 1:
             return None
-        first = min(ids, key=lambda i: (PRIORITY.get(i[0], 99), i[1]))
+        own = [i for i in ids if i not in claims]
+        first = min(own or ids, key=lambda i: (PRIORITY.get(i[0], 99), i[1]))
         nodes.append(known[first])
         people.append(roots[known[first]])
-    return Resolution(nodes, people)
+        owned.append(bool(own))
+    return Resolution(nodes, people, owned=owned)
 
 
 def _load_limited(store: Store, conn: Connection, persons: set[int]) -> dict[int, list[Identifier]]:

@@ -38,7 +38,7 @@ __all__ = [
     "read_manifest",
 ]
 
-FORMAT = 1
+FORMAT = 2
 """Version of the world's layout; a manifest of another version is regenerated."""
 
 

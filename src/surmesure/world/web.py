@@ -4,8 +4,11 @@ Visitors browse from devices, each with its own ``anonymousId``: customers from 
 devices, plus devices of visitors who never become known. A session is a few ``page`` calls
 and, often, ``track`` calls (Product Viewed, Product Added); a customer who logs in sends an
 ``identify`` call that ties the device's anonymousId to the customer id (``userId``) and
-e-mail (``traits.email``). Every message has a unique ``messageId`` and an ISO 8601 UTC
-``timestamp``. Devices never identified stay anonymous.
+e-mail (``traits.email``). The shop's server signs the logged-in customer's id
+(``integrations.surmesure.userHash``, with :data:`IDENTITY_SECRET`), as a shop that uses
+identity verification does: the web is a low-trust source, and only a verified ``userId`` links
+a device to a customer (:mod:`surmesure.unify.trust`). Every message has a unique
+``messageId`` and an ISO 8601 UTC ``timestamp``. Devices never identified stay anonymous.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from surmesure.unify.trust import sign
 from surmesure.world import text
 from surmesure.world.base import DAY, WEB_HOURS, Calendar, Spec, time_of_day
 from surmesure.world.catalog import CATEGORIES, Catalog
@@ -34,6 +38,9 @@ PAGES = (
 )
 CONTEXT = '"context":{"library":{"name":"analytics.js","version":"5.2.0"},"locale":"fr-FR"}'
 PAGE, VIEWED, ADDED, IDENTIFY = 0, 1, 2, 3
+IDENTITY_SECRET = "demo-identity-secret"
+"""The demo shop's identity-verification secret; ``surmesure demo`` imports its web events with
+it (``SURMESURE_IDENTITY_SECRET`` for ``surmesure import events``)."""
 
 
 @dataclass
@@ -132,6 +139,9 @@ def message_lines(spec: Spec, web: Web, people: People, catalog: Catalog) -> Ite
     page_paths = [path for _, path in PAGES]
     categories = pa.array([c.code for c in CATEGORIES], pa.string())
     prices = pa.array(catalog.price, pa.float64()).cast(pa.string())
+    hashes = pa.array(
+        [sign(IDENTITY_SECRET, c) for c in people.customer_id.to_pylist()], pa.string()
+    )
     for begin in range(0, web.count, CHUNK_EVENTS):
         s = slice(begin, begin + CHUNK_EVENTS)
         kind, detail = web.kind[s], web.detail[s]
@@ -178,7 +188,9 @@ def message_lines(spec: Spec, web: Web, people: People, catalog: Catalog) -> Ite
         identify_json = text.join(
             '"type":"identify","userId":"',
             people.customer_id.take(pa.array(customer)),
-            '","traits":',
+            '","integrations":{"surmesure":{"userHash":"',
+            hashes.take(pa.array(customer)),
+            '"}},"traits":',
             traits,
             "}",
         )
