@@ -16,8 +16,8 @@ from sqlalchemy.engine import Connection
 
 from surmesure.domain.segments import METRICS, NearNode, SegmentDefinition, walk
 from surmesure.protect import consent
+from surmesure.protect.consent import Record as ConsentRecord
 from surmesure.segment.evaluate import (
-    ConsentRecord,
     EventRecord,
     OrderLine,
     OrderRecord,
