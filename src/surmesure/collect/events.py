@@ -9,8 +9,9 @@ as the SDKs' batch files or a replay of a tracking plan). Inside the caller's tr
 2. resolves the person of each message from its identifiers (``userId`` -> customer id,
    ``anonymousId``, the e-mail and phone of an identify, an alias's ``previousId``): an identify
    or alias that names a known customer merges the device's anonymous person into them;
-3. inserts the events, and the traits of each identify as observations with their source,
-   time and the source's reliability;
+3. inserts the events, the traits of each identify as observations with their source,
+   time and the source's reliability, and the consent choices a message carries
+   (:mod:`surmesure.collect.consents`);
 4. re-evaluates, for each person concerned, the segments that kind of event can change, and
    records who entered or exited (:mod:`surmesure.segment.realtime`).
 
@@ -31,6 +32,7 @@ import pyarrow as pa
 from sqlalchemy.engine import Connection
 
 from surmesure.collect import quarantine, sink
+from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
@@ -55,6 +57,7 @@ class Ingested:
     merges: int = 0
     conflicts: int = 0
     traits: int = 0
+    consents: int = 0
     segment_changes: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     new_ids: set[str] = field(default_factory=set, repr=False)
@@ -144,6 +147,17 @@ def write_events(
             sources=[source] * len(with_traits),
             observed_at=[occurred[k] for k in with_traits],
             reliabilities=[reliability] * len(with_traits),
+        )
+    chosen = [k for k, item in enumerate(fresh) if new[k] and item.message.context]
+    if chosen:
+        out.consents = write_consents(
+            conn,
+            [fresh[k] for k in chosen],
+            [people[k] for k in chosen],
+            [nodes[k] for k in chosen],
+            [occurred[k] for k in chosen],
+            source=source,
+            mapping=get_settings().consent_categories,
         )
     happened = [
         (p, i.message.type)
