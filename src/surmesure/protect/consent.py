@@ -267,7 +267,8 @@ def consents_of(conn: Connection, ref: str, now: datetime | None = None) -> dict
     """A person's consents: ``{"person_id", "at", "in_force", "history"}``. ``in_force`` holds,
     for each purpose and channel the person has records for, the record in force at ``now``
     (by the rule: an ``any`` record counts for every channel); ``history`` every record, oldest
-    first. :class:`~surmesure.errors.NotFound` when nobody is known by ``ref``."""
+    first (then by purpose and channel). :class:`~surmesure.errors.NotFound` when nobody is
+    known by ``ref``."""
     from surmesure.unify.profile import find_person  # unify reads consents through here
 
     at = now or _utcnow()
@@ -276,7 +277,7 @@ def consents_of(conn: Connection, ref: str, now: datetime | None = None) -> dict
     rows = conn.execute(
         sa.select(k)
         .where(k.c.person_id == person.person_id)
-        .order_by(k.c.recorded_at, k.c.consent_id)
+        .order_by(k.c.recorded_at, k.c.purpose, k.c.channel, k.c.consent_id)
     ).all()
     by_id = {str(r.consent_id): r for r in rows}
     records = [
