@@ -62,8 +62,8 @@ def test_category_preferences_become_consent_records(store: Store, tmp_path: Pat
         ("C2", "marketing", "web", False, datetime(2026, 2, 2, 9), "web"),  # a refusal wins
     ]
     evidence = {r[6] for r in _records(store)}
-    assert "segment messageId m1: Advertising=False" in evidence
-    assert "segment messageId m3: advertising=True, targeting=False" in evidence
+    assert "segment messageId m1: Advertising=false" in evidence
+    assert "segment messageId m3: advertising=true, targeting=false" in evidence
     with store.connect() as conn:
         person = conn.execute(
             sa.select(schema.identifiers.c.person_id).where(schema.identifiers.c.value == "C1")
@@ -94,7 +94,7 @@ def test_the_mapping_is_a_setting_and_the_http_collector_records(
         ("C9", "marketing", "any", False),
         ("C9", "profiling", "any", False),
     ]
-    assert rows[0][6] == "segment messageId h1: C0004=False"
+    assert rows[0][6] == "segment messageId h1: C0004=false"
     get_settings.cache_clear()
 
 

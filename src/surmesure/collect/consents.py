@@ -46,7 +46,8 @@ def choices(
         for pair in mapping.get(category.lower(), ()):
             purpose, channel = pair.split(":", 1)
             granted, said = out.get((purpose, channel), (True, []))
-            out[(purpose, channel)] = (granted and value, [*said, f"{category}={value}"])
+            word = "true" if value else "false"
+            out[(purpose, channel)] = (granted and value, [*said, f"{category}={word}"])
     return out
 
 

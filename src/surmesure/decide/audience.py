@@ -63,12 +63,6 @@ def find_person_id(
     return None
 
 
-def opted_out(conn: Connection, person_id: int, now: datetime, channel: str = ANY) -> bool:
-    """The person refused personalization on ``channel`` at ``now``."""
-    records = consent.records_of(conn, person_id, (OPT_OUT_PURPOSE,))
-    return consent.refused(records, OPT_OUT_PURPOSE, channel, now)
-
-
 def resolved_traits(
     conn: Connection, person_id: int, now: datetime, half_life_days: float
 ) -> dict[str, Known]:
