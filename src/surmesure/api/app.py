@@ -17,7 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from surmesure import __version__
-from surmesure.api import collect, consents, decide, experiments, pages, segments
+from surmesure.api import (
+    collect,
+    consents,
+    decide,
+    experiments,
+    pages,
+    preferences,
+    segments,
+)
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
@@ -67,6 +75,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(segments.router)
     app.include_router(pages.router)
     app.include_router(consents.router)
+    app.include_router(preferences.router)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> dict[str, str]:
