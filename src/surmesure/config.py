@@ -48,6 +48,20 @@ DEFAULT_SOURCE_TRUST: dict[str, Trust] = {
     "app": "low",
 }
 
+DEFAULT_CONSENT_CATEGORIES: dict[str, list[str]] = {
+    "advertising": ["marketing:web"],
+    "targeting": ["marketing:web"],
+    "marketingandanalytics": ["marketing:web", "analytics:any"],
+    "analytics": ["analytics:any"],
+    "performance": ["analytics:any"],
+    "functional": ["personalization:web"],
+    "personalization": ["personalization:any"],
+    "profiling": ["profiling:any"],
+    "email": ["marketing:email"],
+    "sms": ["marketing:sms"],
+}
+"""Segment consent category (lowercase) -> the ``purpose:channel`` pairs it covers."""
+
 
 class Settings(BaseSettings):
     """Everything an operator can set. Every field is documented in the README."""
@@ -202,6 +216,30 @@ class Settings(BaseSettings):
     def reliability_of(self, source: str) -> float:
         """Base reliability of ``source``, or ``default_reliability`` when it is not listed."""
         return self.source_reliability.get(source.lower(), self.default_reliability)
+
+    consent_categories: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_CONSENT_CATEGORIES.items()},
+        description=(
+            "Segment consent categories (context.consent.categoryPreferences) -> the "
+            "purpose:channel pairs each covers."
+        ),
+    )
+
+    @field_validator("consent_categories")
+    @classmethod
+    def _known_purposes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from surmesure.protect.consent import CHANNELS, PURPOSES
+
+        for category, pairs in value.items():
+            for pair in pairs:
+                purpose, _, channel = pair.partition(":")
+                if purpose not in PURPOSES or channel not in CHANNELS:
+                    raise ValueError(
+                        f"consent_categories[{category!r}] has {pair!r}; write purpose:channel "
+                        f"with a purpose in {', '.join(PURPOSES)} and a channel in "
+                        f"{', '.join(CHANNELS)}"
+                    )
+        return {k.lower(): v for k, v in value.items()}
 
     def trusts(self, source: str) -> bool:
         """Whether identity resolution believes the identifiers ``source`` names."""

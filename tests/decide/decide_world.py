@@ -63,7 +63,12 @@ def add_person(
 
 
 def set_consent(
-    store: Store, person_id: int, granted: bool, at: datetime, purpose: str = "personalization"
+    store: Store,
+    person_id: int,
+    granted: bool,
+    at: datetime,
+    purpose: str = "personalization",
+    channel: str = "any",
 ) -> None:
     with store.begin() as conn:
         conn.execute(
@@ -72,7 +77,7 @@ def set_consent(
                 person_id=person_id,
                 node_id=person_id,
                 purpose=purpose,
-                channel="any",
+                channel=channel,
                 granted=granted,
                 recorded_at=at,
                 source="crm",

@@ -28,9 +28,11 @@ def test_demo_builds_the_world_and_recovers_its_truth(
     assert not failed, failed
     assert report["tables"]["events"] == report["truth"]["web"]["messages"]
     assert report["people"]["anonymous"] == report["truth"]["web"]["anonymous_devices"]
-    # then every person derived at the world's last day, and the report written beside it
+    # then every person derived at the world's last day but those who object to profiling,
+    # and the report written beside it
     derived = report["derive"]
-    assert derived["people"] == SMALL and 0 < derived["buyers"] <= SMALL
+    assert derived["people"] + derived["objectors"] == SMALL and derived["objectors"] > 0
+    assert 0 < derived["buyers"] <= derived["people"]
     assert sum(derived["segments"].values()) == derived["buyers"]
     assert derived["report"] == str(out / "report.html")
     page = (out / "report.html").read_text()

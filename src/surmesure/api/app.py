@@ -27,7 +27,15 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from surmesure import __version__
-from surmesure.api import collect, decide, experiments, pages, segments
+from surmesure.api import (
+    collect,
+    consents,
+    decide,
+    experiments,
+    pages,
+    preferences,
+    segments,
+)
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
 from surmesure.api.guard import Guard, without_paths
 from surmesure.collect.writer import EventWriter
@@ -95,6 +103,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(experiments.router)
     app.include_router(segments.router)
     app.include_router(pages.router)
+    app.include_router(consents.router)
+    app.include_router(preferences.router)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> dict[str, str]:

@@ -9,7 +9,7 @@ link needs a key with the ``decide`` scope and is written to the audit log.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 import orjson
@@ -22,7 +22,7 @@ from surmesure.api.auth import require
 from surmesure.clock import utcnow
 from surmesure.decide.pages import link, message_page, record_nps, render_page
 from surmesure.errors import InvalidInput, NotFound
-from surmesure.protect import audit
+from surmesure.protect import audit, preferences
 from surmesure.protect.keys import Principal
 from surmesure.store.engine import Store
 from surmesure.unify.profile import find_person
@@ -95,14 +95,24 @@ class LinkBody(BaseModel):
         description="A person id or kind:value (customer_id:C42)."
     )
     days: Annotated[int, Field(ge=1, le=3660)] = 30
+    page: Literal["personal", "preferences"] = Field(
+        default="personal", description="The personal page, or the preference centre."
+    )
 
 
 def _page_link(store: Store, body: LinkBody, actor: str, settings: Any) -> dict[str, Any]:
     now = utcnow()
     with store.connect() as conn:
         person_id = find_person(conn, body.person).person_id
-    url = link(person_id, days=body.days, now=now, settings=settings)
-    audit.record(store, actor, "page.link", person_id=person_id, detail={"days": body.days})
+    make = preferences.link if body.page == "preferences" else link
+    url = make(person_id, days=body.days, now=now, settings=settings)
+    audit.record(
+        store,
+        actor,
+        "preferences.link" if body.page == "preferences" else "page.link",
+        person_id=person_id,
+        detail={"days": body.days},
+    )
     return {
         "person_id": person_id,
         "url": url,

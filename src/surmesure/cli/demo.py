@@ -93,6 +93,7 @@ def run_derive(store: Store, spec: Spec, folder: Path, quiet: bool) -> dict[str,
     return {
         "as_of": spec.end.isoformat(),
         "people": result.people,
+        "objectors": result.objectors,
         "buyers": result.buyers,
         "segments": result.segments,
         "report": written.path,
@@ -248,7 +249,8 @@ def register(app: typer.Typer) -> None:
         else:
             print_summary(report)
             console.print(
-                f"Derived {derived['people']:,} people in {derived['seconds']:.1f} s. "
+                f"Derived {derived['people']:,} people in {derived['seconds']:.1f} s "
+                f"({derived['objectors']:,} left out: they object to profiling). "
                 f"Report: [bold]{derived['report']}[/]"
             )
             print_keys(keys, out)

@@ -38,6 +38,8 @@ def print_result(result: DeriveResult) -> None:
     counts.add_column("what")
     counts.add_column("value", justify="right")
     counts.add_row("identified people", f"{result.people:,}")
+    if result.objectors:
+        counts.add_row("left out: object to profiling", f"{result.objectors:,}")
     counts.add_row("buyers", f"{result.buyers:,}")
     counts.add_row("rows written", f"{result.rows_written:,}")
     if result.model is not None:

@@ -110,6 +110,7 @@ def register_into(group: typer.Typer) -> None:
                     "experiment": report.experiment,
                     "audience": report.audience,
                     "unknown": report.unknown,
+                    "opted_out": report.opted_out,
                     "holdout": report.holdout,
                     "outside": report.outside,
                     "already_assigned": report.already_assigned,
@@ -123,6 +124,11 @@ def register_into(group: typer.Typer) -> None:
             f"{report.already_assigned:,} kept their variant, {report.holdout:,} in the global "
             f"holdout, {report.outside:,} outside the experiment's traffic"
             + (f", {report.unknown:,} ids not current people" if report.unknown else "")
+            + (
+                f", {report.opted_out:,} left out: refused marketing on {report.channel}"
+                if report.opted_out
+                else ""
+            )
             + "."
         )
 

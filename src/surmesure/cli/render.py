@@ -1,4 +1,4 @@
-"""``surmesure render TEMPLATE --person ID`` and ``surmesure page link --person ID``.
+"""``surmesure render TEMPLATE --person ID``, ``surmesure page link|preferences --person ID``.
 
 ``render`` shows what one person would receive from a template and why (variant, fields used
 and their source, fields fallen back and the reason); nothing is recorded. ``page link`` prints
@@ -108,6 +108,28 @@ def page_link(
         url = link(person_id, days=days, now=utcnow(), settings=get_settings())
         audit.record(
             store, audit.cli_actor(), "page.link", person_id=person_id, detail={"days": days}
+        )
+    finally:
+        store.dispose()
+    typer.echo(url)
+
+
+@page_app.command("preferences")
+@user_errors
+def preferences_link(
+    person: str = typer.Option(..., "--person", help=PERSON_HELP),
+    days: int = typer.Option(90, "--days", help="Days the link stays valid."),
+) -> None:
+    """Print the signed URL of a person's preference centre (it carries no personal data)."""
+    from surmesure.protect import preferences
+
+    store = get_store()
+    try:
+        with store.connect() as conn:
+            person_id = find_person(conn, person).person_id
+        url = preferences.link(person_id, days=days, now=utcnow(), settings=get_settings())
+        audit.record(
+            store, audit.cli_actor(), "preferences.link", person_id=person_id, detail={"days": days}
         )
     finally:
         store.dispose()

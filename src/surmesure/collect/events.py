@@ -11,8 +11,9 @@ as the SDKs' batch files or a replay of a tracking plan). Inside the caller's tr
    or alias that names a known customer merges the device's anonymous person into them, if the
    source is trusted or the ``userId`` verified; otherwise it is a claim
    (:mod:`surmesure.unify.trust`);
-3. inserts the events, and the traits of each identify as observations with their source,
-   time and the source's reliability;
+3. inserts the events, the traits of each identify as observations with their source,
+   time and the source's reliability, and the consent choices a message carries
+   (:mod:`surmesure.collect.consents`);
 4. re-evaluates, for each person concerned, the segments that kind of event can change, and
    records who entered or exited (:mod:`surmesure.segment.realtime`).
 
@@ -33,6 +34,7 @@ import pyarrow as pa
 from sqlalchemy.engine import Connection
 
 from surmesure.collect import bounds, quarantine, sink
+from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import Settings, get_settings
 from surmesure.errors import InvalidInput
@@ -59,6 +61,7 @@ class Ingested:
     conflicts: int = 0
     claims: int = 0
     traits: int = 0
+    consents: int = 0
     segment_changes: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     new_ids: set[str] = field(default_factory=set, repr=False)
@@ -164,6 +167,17 @@ def write_events(
             sources=[source] * len(with_traits),
             observed_at=[occurred[k] for k in with_traits],
             reliabilities=[reliability] * len(with_traits),
+        )
+    chosen = [k for k, item in enumerate(fresh) if new[k] and item.message.context]
+    if chosen:
+        out.consents = write_consents(
+            conn,
+            [fresh[k] for k in chosen],
+            [people[k] for k in chosen],
+            [nodes[k] for k in chosen],
+            [occurred[k] for k in chosen],
+            source=source,
+            mapping=get_settings().consent_categories,
         )
     happened = [
         (p, i.message.type)

@@ -1,8 +1,9 @@
-"""Reading one person for a decision: resolved traits, segments, opt-out, identifiers.
+"""Reading one person for a decision: resolved traits, segments, consents, identifiers.
 
-Personalization opt-out lives in consents: the latest row for purpose ``personalization`` and
-channel ``any`` (by time, then id) in force at ``now``; ``granted = false`` means opted out.
-No row means not opted out (personalization is the default; a person may refuse it).
+The person's marketing and personalization consent records travel with the audience; what is
+in force on the decision's channel is decided by :mod:`surmesure.protect.consent`. A refused
+personalization makes the audience opted out (no record: not opted out; personalization is the
+default, a person may refuse it), and its traits are not read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from sqlalchemy.engine import Connection
 from surmesure.decide.content import NOBODY, Audience, Known
 from surmesure.domain.identity import normalize
 from surmesure.domain.traits import resolve
+from surmesure.protect import consent
+from surmesure.protect.consent import ANY
 from surmesure.segment import snapshot as snapshot_parts
 from surmesure.segment.evaluate import Snapshot, TraitValue
 from surmesure.segment.snapshot import load_snapshot
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
     from surmesure.decide.reading import PersonRead
 
 OPT_OUT_PURPOSE = "personalization"
-OPT_OUT_CHANNEL = "any"
+#: the purposes a decision reads the records of
+DECISION_PURPOSES = ("marketing", OPT_OUT_PURPOSE)
 
 
 def find_person_id(
@@ -59,22 +63,6 @@ def find_person_id(
     return None
 
 
-def opted_out(conn: Connection, person_id: int, now: datetime) -> bool:
-    c = schema.consents
-    row = conn.execute(
-        sa.select(c.c.granted)
-        .where(
-            c.c.person_id == person_id,
-            c.c.purpose == OPT_OUT_PURPOSE,
-            c.c.channel == OPT_OUT_CHANNEL,
-            c.c.recorded_at <= now,
-        )
-        .order_by(c.c.recorded_at.desc(), c.c.consent_id.desc())
-        .limit(1)
-    ).first()
-    return row is not None and not bool(row[0])
-
-
 def resolved_traits(
     conn: Connection, person_id: int, now: datetime, half_life_days: float
 ) -> dict[str, Known]:
@@ -97,17 +85,21 @@ def load_audience(
     half_life_days: float,
     *,
     needs: frozenset[str] = frozenset(),
+    channel: str = ANY,
 ) -> Audience:
-    """The audience of ``person_id`` at ``now``; an opted-out person's traits are not read.
-    ``needs``: the kinds of condition the rules use (``metric``, ``event``, ``purchase``,
-    ``consent``, ``near``, ``segment``...), so the snapshot holds only what they read."""
+    """The audience of ``person_id`` at ``now`` on ``channel``; an opted-out person's traits
+    are not read. ``needs``: the kinds of condition the rules use (``metric``, ``event``,
+    ``purchase``, ``consent``, ``near``, ``segment``...), so the snapshot holds only what they
+    read."""
     if person_id is None:
         return NOBODY
-    if opted_out(conn, person_id, now):
-        return Audience(person_id=person_id, opted_out=True)
+    records = consent.records_of(conn, person_id, DECISION_PURPOSES)
+    if consent.refused(records, OPT_OUT_PURPOSE, channel, now):
+        return Audience(person_id=person_id, opted_out=True, consents=records)
     traits = resolved_traits(conn, person_id, now, half_life_days)
     return Audience(
         person_id=person_id,
+        consents=records,
         traits=traits,
         segments=memberships(conn, person_id),
         snapshot=_snapshot(conn, person_id, now, half_life_days, traits, needs) if needs else None,
@@ -135,14 +127,19 @@ def _snapshot(
 
 
 def audience_from(
-    read: PersonRead, now: datetime, half_life_days: float, needs: frozenset[str]
+    read: PersonRead,
+    now: datetime,
+    half_life_days: float,
+    needs: frozenset[str],
+    channel: str = ANY,
 ) -> Audience:
     """The audience :func:`load_audience` would read, from rows read in one statement
     (``needs`` within :data:`~surmesure.decide.reading.SERVED`)."""
     if read.person_id is None:
         return NOBODY
-    if read.opted_out():
-        return Audience(person_id=read.person_id, opted_out=True)
+    records = tuple(read.consents)
+    if consent.refused(records, OPT_OUT_PURPOSE, channel, now):
+        return Audience(person_id=read.person_id, opted_out=True, consents=records)
     traits = {
         name: Known(trait.value, trait.source, trait.effective_reliability)
         for name, trait in resolve(read.observations, now, half_life_days).items()
@@ -155,5 +152,9 @@ def audience_from(
             metrics=read.latest_metrics(now) if "metric" in needs else {},
         )
     return Audience(
-        person_id=read.person_id, traits=traits, segments=read.segments, snapshot=snapshot
+        person_id=read.person_id,
+        traits=traits,
+        segments=read.segments,
+        snapshot=snapshot,
+        consents=records,
     )

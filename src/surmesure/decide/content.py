@@ -20,6 +20,7 @@ from jinja2 import Template as JinjaTemplate
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, compile_text, render_text
 from surmesure.domain.segments import MetricNode, SegmentDefinition, walk
 from surmesure.domain.templates import TemplateDefinition, Variant
+from surmesure.protect.consent import Record as ConsentRecord
 from surmesure.segment.evaluate import Evaluator, Snapshot, TraitValue
 
 
@@ -41,6 +42,8 @@ class Audience:
     segments: frozenset[str] = frozenset()
     opted_out: bool = False
     snapshot: Snapshot | None = None
+    #: the person's marketing and personalization consent records (any time)
+    consents: tuple[ConsentRecord, ...] = ()
 
     @property
     def neutral(self) -> bool:

@@ -1,30 +1,29 @@
 """Personal micro-site pages: a signed, expiring link, the page, and its NPS question.
 
-A link carries only an opaque token: ``{"p": person id, "e": expiry (Unix seconds)}`` signed with
-``SURMESURE_SECRET_KEY`` (itsdangerous). A link lives at most ``SURMESURE_PAGE_LINK_MAX_DAYS``:
-a longer one is not made, and a token claiming a later expiry is refused. A bad, tampered or
-expired token is :class:`~surmesure.errors.NotFound`, which the page route shows as a plain 404
-page. A link takes one NPS answer: a second answer through the same link replaces the first.
-The page itself is a decision for placement ``personal_page`` (recorded and explained like any
-other), plus a summary of the relationship, hidden from a person who opted out of personalization.
+A link carries only an opaque, signed token (:mod:`surmesure.protect.links`), living at most
+``SURMESURE_PAGE_LINK_MAX_DAYS``. A bad, tampered or expired token is
+:class:`~surmesure.errors.NotFound`, which the page route shows as a plain 404 page. A link
+takes one NPS answer: a second answer through the same link replaces the first. The page itself
+is a decision for placement ``personal_page`` (recorded and explained like any other), plus a
+summary of the relationship, hidden from a person who opted out of personalization.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from babel import dates, numbers
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from surmesure.config import Settings
 from surmesure.decide.library import EXAMPLES, Library, library_for
 from surmesure.decide.service import DecideRequest, Recommender, decide
 from surmesure.errors import InvalidInput, NotFound
+from surmesure.protect import links
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
@@ -41,40 +40,17 @@ HTML.filters["money"] = lambda value, currency, locale: numbers.format_currency(
 HTML.filters["day"] = lambda value, locale: dates.format_date(value, "long", locale=locale)
 
 
-def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=SALT)
-
-
-def _epoch(at: datetime) -> int:
-    return int(at.replace(tzinfo=UTC).timestamp())
-
-
 def make_token(
     person_id: int, *, days: int = 30, now: datetime, secret: str, max_days: int = 90
 ) -> str:
-    if not 0 < days <= max_days:
-        raise InvalidInput(
-            f"A page link of {days} days.",
-            hint=f"give 1 to {max_days} days (SURMESURE_PAGE_LINK_MAX_DAYS)",
-            field="days",
-        )
-    return str(_serializer(secret).dumps({"p": person_id, "e": _epoch(now + timedelta(days=days))}))
+    return links.make_token(
+        person_id, salt=SALT, days=days, now=now, secret=secret, max_days=max_days
+    )
 
 
 def read_token(token: str, *, now: datetime, secret: str, max_days: int = 90) -> int:
-    """The person id of a valid token; :class:`NotFound` when bad, tampered, expired or
-    claiming to live longer than ``max_days`` from ``now``."""
-    gone = NotFound("This page does not exist or has expired.", hint="ask for a new link")
-    try:
-        payload: Any = _serializer(secret).loads(token)
-    except BadSignature:
-        raise gone from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("p"), int):
-        raise gone
-    expiry = payload.get("e")
-    if not isinstance(expiry, int) or not _epoch(now) < expiry <= _epoch(now) + max_days * 86400:
-        raise gone
-    return int(payload["p"])
+    """The person id of a valid page token; :class:`NotFound` otherwise."""
+    return links.read_token(token, salt=SALT, now=now, secret=secret, max_days=max_days)
 
 
 def link(person_id: int, *, days: int, now: datetime, settings: Settings) -> str:

@@ -1,9 +1,9 @@
 """Everything one decision needs of a person, read in one statement.
 
 One ``UNION ALL`` query, each branch tagged, finds the person (by an identifier, or by the id
-given) and returns their personalization consents, trait observations, segment memberships,
-the derived metrics the template's rules read and the exposure ledger of the template's
-blocks. Python then applies the same rules as the one-query-per-part readers
+given) and returns their marketing and personalization consents, trait observations, segment
+memberships, the derived metrics the template's rules read and the exposure ledger of the
+template's blocks. Python then applies the same rules as the one-query-per-part readers
 (:mod:`surmesure.decide.audience`, :func:`surmesure.decide.exposure.ledger`), so both paths
 give the same audience and the same picks.
 """
@@ -20,10 +20,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.audience import OPT_OUT_CHANNEL, OPT_OUT_PURPOSE
+from surmesure.decide.audience import DECISION_PURPOSES
 from surmesure.domain.identity import normalize
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
+from surmesure.protect.consent import Record
 from surmesure.store import schema
 
 #: the kinds of rule condition this reader serves (others need the full snapshot reader)
@@ -57,18 +58,12 @@ class PersonRead:
     """The raw rows of one person; ``person_id`` ``None`` when nobody is known."""
 
     person_id: int | None
-    consents: list[tuple[datetime, str, bool]] = field(default_factory=list)
+    consents: list[Record] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
     segments: frozenset[str] = frozenset()
     metrics: dict[str, list[tuple[str, datetime, datetime, Any]]] = field(default_factory=dict)
     seen: dict[str, datetime] = field(default_factory=dict)
     shown_before: set[str] = field(default_factory=set)
-
-    def opted_out(self) -> bool:
-        """The latest personalization consent (by time, then id) refuses it."""
-        if not self.consents:
-            return False
-        return not max(self.consents, key=lambda c: (c[0], c[1]))[2]
 
     def latest_metrics(self, now: datetime) -> dict[str, Any]:
         """The derived row with the latest ``as_of`` on or before ``now``'s day (then the
@@ -162,11 +157,17 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
     branches: list[Any] = [
         sa.select(*_row("who", i1=cte.c.person_id)),
         sa.select(
-            *_row("consent", k1=c.c.consent_id, t1=c.c.recorded_at, n1=c.c.granted.cast(sa.Integer))
+            *_row(
+                "consent",
+                k1=c.c.consent_id,
+                k2=c.c.purpose,
+                k3=c.c.channel,
+                t1=c.c.recorded_at,
+                n1=c.c.granted.cast(sa.Integer),
+            )
         ).where(
             c.c.person_id == pid,
-            c.c.purpose == OPT_OUT_PURPOSE,
-            c.c.channel == OPT_OUT_CHANNEL,
+            c.c.purpose.in_(DECISION_PURPOSES),
             c.c.recorded_at <= now,
         ),
         sa.select(
@@ -219,7 +220,7 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
 
 def _collect(rows: Sequence[Any]) -> PersonRead:
     person_id: int | None = None
-    consents: list[tuple[datetime, str, bool]] = []
+    consents: list[Record] = []
     observations: list[Observation] = []
     segments: set[str] = set()
     metrics: dict[str, list[tuple[str, datetime, datetime, Any]]] = {}
@@ -229,7 +230,7 @@ def _collect(rows: Sequence[Any]) -> PersonRead:
         if tag == "who":
             person_id = None if i1 is None else int(i1)
         elif tag == "consent":
-            consents.append((t1, str(k1), bool(n1)))
+            consents.append(Record(str(k2), str(k3), bool(n1), t1, str(k1)))
         elif tag == "trait":
             value = None if k3 is None else orjson.loads(k3)
             observations.append(Observation(str(k1), value, str(k2), t1, float(n1)))

@@ -4,6 +4,13 @@
 context, picks offers from the exposure ledger, asks for recommendations (a personalized list
 only when the person has not opted out; popular products otherwise), renders the placement's
 template, then records the exposures and the decision with its explanation in one transaction.
+
+The decision's channel is the context's ``channel``, else the template's. A marketing template
+(``purpose: marketing``, the default) for a person who refused marketing on that channel
+(:mod:`surmesure.protect.consent`) is *suppressed*: nothing is rendered, offered or recommended,
+no exposure is recorded, and the result says so with ``suppressed: {"reason":
+"opted_out_marketing", "purpose": "marketing", "channel": ...}`` and ``content`` ``null``; the
+decision itself is recorded, so ``why`` shows it.
 :func:`why` lists the recent decisions made for a person (transparency).
 """
 
@@ -39,6 +46,7 @@ from surmesure.decide.exposure import (
 from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import render_text
 from surmesure.decide.serving import Serving
+from surmesure.protect import consent
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -192,7 +200,9 @@ def _read_fast(
         metrics=compiled.metrics,
         content_ids=[b.content_id for b in definition.blocks],
     )
-    audience = audience_from(read, at, settings.trait_half_life_days, compiled.needs)
+    audience = audience_from(
+        read, at, settings.trait_half_life_days, compiled.needs, decision_channel(compiled, request)
+    )
     person = None
     if model is not None and read.person_id is not None:
         person = model.people.get(read.person_id)
@@ -245,7 +255,9 @@ def _read_served(
     )
     person_id = view.person_id(request.person_id, keys)
     read = view.read(person_id, [b.content_id for b in definition.blocks], at)
-    audience = audience_from(read, at, settings.trait_half_life_days, compiled.needs)
+    audience = audience_from(
+        read, at, settings.trait_half_life_days, compiled.needs, decision_channel(compiled, request)
+    )
     person = None
     if chosen is not None and chosen is default_recommender() and request.products > 0:
         from surmesure.decide.recommend.model import get_model
@@ -286,9 +298,19 @@ def _decide(
             region=settings.default_country,
         )
         audience = load_audience(
-            conn, person_id, at, settings.trait_half_life_days, needs=compiled.needs
+            conn,
+            person_id,
+            at,
+            settings.trait_half_life_days,
+            needs=compiled.needs,
+            channel=decision_channel(compiled, request),
         )
         ledger_rows, person = None, None
+    channel = decision_channel(compiled, request)
+    if definition.purpose == "marketing" and consent.refused(
+        audience.consents, "marketing", channel, at
+    ):
+        return _suppressed(store, conn, serving, request, person_id, audience, channel, at)
     context = build_context(conn, audience, at, request.context, owner=store)
     catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
     nearest = context.get("nearest_store") or {}
@@ -349,7 +371,7 @@ def _decide(
         shown = [Shown(content_id, expires)] + [
             Shown(o["content_id"], o["expires_at"]) for o in offers
         ]
-    channel = str(context.get("channel") or definition.channel)
+    shown_on = str(context.get("channel") or definition.channel)
     record = {
         "decision_id": decision_id,
         "person_id": person_id,
@@ -360,13 +382,15 @@ def _decide(
         "decided_at": at,
     }
     if serving is not None:
-        rows = exposure_rows(person_id, shown, now=at, channel=channel, placement=request.placement)
+        rows = exposure_rows(
+            person_id, shown, now=at, channel=shown_on, placement=request.placement
+        )
         serving.record(person_id, rows, record, at)
         return result
     assert conn is not None
     if person_id is not None:
         record_exposures(
-            conn, person_id, shown, now=at, channel=channel, placement=request.placement
+            conn, person_id, shown, now=at, channel=shown_on, placement=request.placement
         )
     conn.execute(
         schema.decisions.insert().values(
@@ -377,6 +401,66 @@ def _decide(
 
 
 _JSON = ("context", "result", "explanation")
+
+
+def decision_channel(compiled: CompiledTemplate, request: DecideRequest) -> str:
+    """The channel a decision is for: the context's, else the template's."""
+    return str(request.context.get("channel") or compiled.definition.channel)
+
+
+def _suppressed(
+    store: Store,
+    conn: Connection | None,
+    serving: Serving | None,
+    request: DecideRequest,
+    person_id: int | None,
+    audience: Audience,
+    channel: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """The decision for a person who refused marketing on ``channel``: nothing shown,
+    the refusal recorded as the reason (see the module)."""
+    suppressed = {"reason": consent.OPTED_OUT_MARKETING, "purpose": "marketing", "channel": channel}
+    explanation = {
+        "person": f"person {person_id} refused marketing on {channel}: no marketing content",
+        "content": {"suppressed": consent.OPTED_OUT_MARKETING, "opted_out": audience.opted_out},
+        "offers": [],
+        "products": {"personalized": False, "reason": consent.OPTED_OUT_MARKETING},
+    }
+    context = {"channel": channel}
+    decision_id = new_id()
+    result: dict[str, Any] = {
+        "decision_id": decision_id,
+        "person_id": person_id,
+        "known": person_id is not None,
+        "placement": request.placement,
+        "decided_at": at,
+        "suppressed": suppressed,
+        "content": None,
+        "offers": [],
+        "products": [],
+        "context": context,
+        "explanation": explanation,
+    }
+    record: dict[str, Any] = {
+        "decision_id": decision_id,
+        "person_id": person_id,
+        "placement": request.placement,
+        "context": context,
+        "result": {"suppressed": suppressed, "content": None, "offers": [], "products": []},
+        "explanation": explanation,
+        "decided_at": at,
+    }
+    if serving is not None:
+        serving.record(person_id, [], record, at)
+        return result
+    assert conn is not None
+    conn.execute(
+        schema.decisions.insert().values(
+            **{k: _json_ready(v) if k in _JSON else v for k, v in record.items()}
+        )
+    )
+    return result
 
 
 def _person_note(request: DecideRequest, person_id: int | None, audience: Audience) -> str:

@@ -2,9 +2,9 @@
 
 A decision server answers many decisions a second; reading the person from the store on each
 one costs more than the decision itself. :class:`Serving` keeps, in the process, what
-decisions read of everyone (:class:`ServingView`): identifiers, merges, personalization
-consents, trait observations, segment memberships, the derived metrics the templates' rules
-read, and the exposure ledger. A decision then reads nothing from the store.
+decisions read of everyone (:class:`ServingView`): identifiers, merges, marketing and
+personalization consents, trait observations, segment memberships, the derived metrics the
+templates' rules read, and the exposure ledger. A decision then reads nothing from the store.
 
 Freshness. The view is built in bulk at start-up. A background thread compares a cheap
 fingerprint of the source tables (counts and latest times) every ``refresh_seconds`` and builds
@@ -37,11 +37,12 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.audience import OPT_OUT_CHANNEL, OPT_OUT_PURPOSE
+from surmesure.decide.audience import DECISION_PURPOSES
 from surmesure.decide.reading import PersonRead, as_number
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.errors import trace_of
+from surmesure.protect.consent import Record
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -106,7 +107,7 @@ class ServingView:
             return PersonRead(person_id, seen=seen, shown_before=before)
         return replace(
             base,
-            consents=[c for c in base.consents if c[0] <= now],
+            consents=[c for c in base.consents if c.recorded_at <= now],
             observations=[o for o in base.observations if o.observed_at <= now],
             seen=seen,
             shown_before=before,
@@ -156,15 +157,17 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
             ),
         )
     }
-    consents: dict[int, list[tuple[datetime, str, bool]]] = {}
+    consents: dict[int, list[Record]] = {}
     c = schema.consents
-    for pid, consent_id, at, granted in _rows(
+    for pid, consent_id, purpose, channel, at, granted in _rows(
         conn,
-        sa.select(c.c.person_id, c.c.consent_id, c.c.recorded_at, c.c.granted).where(
-            c.c.purpose == OPT_OUT_PURPOSE, c.c.channel == OPT_OUT_CHANNEL
-        ),
+        sa.select(
+            c.c.person_id, c.c.consent_id, c.c.purpose, c.c.channel, c.c.recorded_at, c.c.granted
+        ).where(c.c.person_id.is_not(None), c.c.purpose.in_(DECISION_PURPOSES)),
     ):
-        consents.setdefault(int(pid), []).append((at, str(consent_id), bool(granted)))
+        consents.setdefault(int(pid), []).append(
+            Record(str(purpose), str(channel), bool(granted), at, str(consent_id))
+        )
     observations: dict[int, list[Observation]] = {}
     t = schema.traits
     for pid, name, source, value, at, reliability in _rows(

@@ -10,6 +10,11 @@ land in ``derived_metrics`` (one row per person and UTC day of computation, so a
 same day replaces that day's rows instead of adding to them). People with no data keep a row
 with their customer id and empty metrics.
 
+A person who objects to profiling (a refusal of purpose ``profiling`` in force when the run
+starts, :mod:`surmesure.protect.consent`) is left out of everything per person: no row, their
+data fits no model (CLV, appetence priors, engagement ranks), and the rows of earlier runs are
+deleted. Store-wide figures (overall satisfaction) still count their answers.
+
 Stored in a table of its own rather than as one trait per metric: at a million people the
 traits table would take ten million JSON rows per run.
 """
@@ -23,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
 from surmesure.derive import clv
@@ -44,6 +50,7 @@ from surmesure.derive.satisfaction import summary as satisfaction_summary
 from surmesure.derive.source import ibis_backend, identified_people, person_orders
 from surmesure.derive.stores import STORE_COLUMNS, preferred_stores
 from surmesure.errors import InvalidInput
+from surmesure.protect import consent
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -59,6 +66,7 @@ class DeriveResult(BaseModel):
     discount_rate: float
     window_days: int
     people: int = Field(description="identified people, one row each")
+    objectors: int = Field(0, description="identified people left out: they object to profiling")
     buyers: int = Field(description="people with at least one purchase by as_of")
     rows_written: int
     segments: dict[str, int]
@@ -89,6 +97,16 @@ def metrics_query(backend: Any, as_of: date, window_days: int, orders: Any) -> A
         joined = joined.left_join(table, "person_id", rname="{name}_" + name)
         keep += columns[1:]
     return joined.select(*keep).order_by("person_id")
+
+
+def _without(table: pa.Table, objecting: set[int]) -> tuple[pa.Table, int]:
+    """``table`` without the rows of the ``objecting`` persons, and how many persons left."""
+    if not objecting:
+        return table, 0
+    ids = table.column("person_id")
+    out = pc.is_in(ids, value_set=pa.array(sorted(objecting), ids.type))
+    gone = len(pc.unique(ids.filter(out)))
+    return table.filter(pc.invert(out)), gone
 
 
 def _now() -> datetime:
@@ -128,11 +146,15 @@ def derive(
         return time.perf_counter()
 
     started = time.perf_counter()
+    with store.connect() as conn:
+        objecting = consent.refused_ids(conn, "profiling", consent.ANY, computed_at)
     with ibis_backend(store) as backend:
         with person_orders(backend, as_of).cache() as orders:
             data = metrics_query(backend, as_of, window_days, orders).to_pyarrow()
         reached = exposures(backend, as_of).to_pyarrow()
         overall = satisfaction_summary(backend, as_of, window_days)
+    data, objectors = _without(data, objecting)
+    reached, _ = _without(reached, objecting)
     started = done("query", started)
 
     buyer = np.asarray(data.column("repeat_purchases").is_valid())
@@ -185,6 +207,11 @@ def derive(
         .append_column("window_days", pa.array([window_days] * n, pa.int32()))
     )
     with store.begin() as conn:
+        if objecting:  # what earlier runs computed of them goes too
+            d = schema.derived_metrics
+            ids = sorted(objecting)
+            for i in range(0, len(ids), 10_000):
+                conn.execute(d.delete().where(d.c.person_id.in_(ids[i : i + 10_000])))
         written = store.bulk_insert(conn, schema.derived_metrics, rows, on_conflict="update")
     done("store", started)
 
@@ -197,6 +224,7 @@ def derive(
         discount_rate=discount_rate,
         window_days=window_days,
         people=n,
+        objectors=objectors,
         buyers=int(buyer.sum()),
         rows_written=written,
         segments={name: counted.get(name, 0) for name in SEGMENTS},

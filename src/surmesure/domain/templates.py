@@ -6,6 +6,11 @@ field is used only when the trait exists, its effective reliability is at least 
 ``min_reliability`` (default: the template's, 0.6) and the person has not opted out of
 personalization; otherwise the fallback renders.
 
+``purpose`` says what the content is for: ``marketing`` (the default) is not made for a person
+who refused marketing on the decision's channel (the decision is suppressed); ``service``
+(an order confirmation, an account page's own content) is not marketing and no such refusal
+stops it.
+
 ``variants`` are tried in order and the first whose rule matches wins: ``segment`` is stored
 membership, ``when`` a condition of the segment language evaluated in memory. The last variant
 is the default and has no rule. ``blocks`` are content blocks (offers) with an expiry and reuse
@@ -30,7 +35,7 @@ Example (YAML)::
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -102,6 +107,7 @@ class TemplateDefinition(_Model):
     description: str = ""
     placement: Name
     channel: Annotated[str, Field(min_length=1, max_length=16)] = "web"
+    purpose: Literal["marketing", "service"] = "marketing"
     locale: Annotated[str, Field(pattern=r"^[a-z]{2}(_[A-Z]{2})?$")] = "fr"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
     min_reliability: Annotated[float, Field(ge=0, le=1)] = DEFAULT_MIN_RELIABILITY

@@ -6,6 +6,12 @@ variant comes from :mod:`surmesure.learn.assignment` (hash of the experiment sal
 id), so it is the same on every run; a recorded assignment is never changed (raising weights
 only adds people). Nobody in the global holdout and nobody outside the experiment's layer range
 gets a variant.
+
+Nobody who refused marketing on the experiment's ``channel`` at the time of assignment
+(:mod:`surmesure.protect.consent`) gets a variant either: they are left out before the holdout
+and the layer are applied, and counted in ``opted_out`` (reason ``opted_out_marketing``). A
+person assigned before refusing keeps their recorded variant; the decisions made for them are
+suppressed on that channel all the same.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from surmesure.errors import Conflict, InvalidInput, NotFound
 from surmesure.experiments.catalog import get, mark_running, utcnow
 from surmesure.experiments.definitions import HOLDOUT_SALT, ExperimentDefinition
 from surmesure.learn.assignment import Experiment, buckets
+from surmesure.protect import consent
 from surmesure.store import Store
 from surmesure.store.schema import experiment_assignments
 
@@ -37,10 +44,12 @@ class Assigned:
     experiment: str
     audience: int
     unknown: int
+    opted_out: int  # refused marketing on the experiment's channel
     holdout: int
     outside: int
     already_assigned: int
     new: dict[str, int] = field(default_factory=dict)
+    channel: str = "email"
 
     @property
     def newly_assigned(self) -> int:
@@ -135,7 +144,9 @@ def assign(
                 hint="read its results with `surmesure experiment results`",
             )
         definition = saved.definition
-        ids, unknown = audience(store, conn, segment, people)
+        everyone, unknown = audience(store, conn, segment, people)
+        refused = consent.refused_ids(conn, "marketing", definition.channel, now)
+        ids = everyone[~np.isin(everyone, np.fromiter(refused, np.int64, len(refused)))]
         index = variants_of(definition, ids)
         holdout = int(holdout_mask(ids, definition.holdout).sum())
         inside = index >= 0
@@ -148,12 +159,14 @@ def assign(
     new = {v.name: after.get(v.name, 0) - before.get(v.name, 0) for v in definition.variants}
     return Assigned(
         experiment=name,
-        audience=int(ids.size),
+        audience=int(everyone.size),
         unknown=unknown,
+        opted_out=int(everyone.size - ids.size),
         holdout=holdout,
         outside=int(ids.size - inside.sum() - holdout),
         already_assigned=int(inside.sum()) - sum(new.values()),
         new=new,
+        channel=definition.channel,
     )
 
 

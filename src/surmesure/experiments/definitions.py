@@ -15,6 +15,8 @@ A definition is a small document (YAML or JSON)::
     guardrails: [unsubscribe]
     attribution_days: 14
     cuped: true                    # the same metric over the window before assignment
+    channel: email                 # where its messages go (default email): who refused
+                                   # marketing there is never assigned
 
 Each variant owns a fixed slot of the unit interval (``capacity``, equal by default) and takes
 its first ``weight``: raising a weight never moves anybody already assigned. The global holdout
@@ -56,6 +58,9 @@ _HINTS = {
     "string_pattern_mismatch": "use lowercase letters, digits and _ (e.g. welcome_offer)",
     "literal_error": "use one of: visit, conversion, revenue, unsubscribe",
 }
+
+
+CHANNEL_HINT = "use one of: email, sms, phone, paper, web"
 
 
 def _refuse(field: str, reason: str, hint: str = "") -> PydanticCustomError:
@@ -106,6 +111,9 @@ class ExperimentDefinition(_Model):
     guardrails: list[Metric] = Field(default_factory=list)
     attribution_days: int = Field(gt=0, le=3650)
     cuped: bool = False
+    channel: Literal["email", "sms", "phone", "paper", "web"] = Field(
+        "email", description="The channel of its messages: who refused marketing there is left out."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentDefinition:
@@ -170,6 +178,7 @@ def parse(document: Any) -> ExperimentDefinition:
         message = str(ctx.get("reason") or error["msg"]).removeprefix("Value error, ")
         hint = str(
             ctx.get("hint")
+            or (CHANNEL_HINT if loc == ("channel",) else None)
             or _HINTS.get(error["type"], "see the experiment definition reference in the README")
         )
         raise InvalidInput(f"{path}: {message}.", field=path, hint=hint) from exc

@@ -1,6 +1,9 @@
 """Discovered segments: k-means on the current derived metrics, each cluster named by what sets
 its centroid apart, saved as segments whose members are the cluster's people.
 
+A person who objects to profiling (:mod:`surmesure.protect.consent`, in force at the time of the
+discovery) is never clustered, whatever rows an earlier derive left.
+
 Features are the columns of each current person's latest ``derived_metrics`` row among
 :data:`FEATURES` that hold at least two distinct values; money and count columns are taken as
 ``log1p`` (negatives clipped at 0) because they are skewed; a missing value is the column's
@@ -20,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.errors import Conflict, InvalidInput
+from surmesure.protect import consent
 from surmesure.segment.repository import catalog as saved_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -85,9 +89,13 @@ class Discovery:
         }
 
 
-def load_features(conn: Connection) -> tuple[np.ndarray, list[str], np.ndarray]:
+def load_features(
+    conn: Connection, now: datetime | None = None
+) -> tuple[np.ndarray, list[str], np.ndarray]:
     """``(person ids, feature names, raw values with NaN where missing)`` of current persons
-    with a derived_metrics row, by person id."""
+    with a derived_metrics row who do not object to profiling at ``now`` (default: the present),
+    by person id."""
+    objecting = consent.refused_people("profiling", consent.ANY, now or _utcnow())
     m, people = schema.derived_metrics, schema.people
     rn = sa.func.row_number().over(
         partition_by=m.c.person_id, order_by=(m.c.computed_on.desc(), m.c.computed_at.desc())
@@ -96,7 +104,11 @@ def load_features(conn: Connection) -> tuple[np.ndarray, list[str], np.ndarray]:
     rows = conn.execute(
         sa.select(ranked.c.person_id, *(ranked.c[f] for f in FEATURES))
         .join(people, people.c.person_id == ranked.c.person_id)
-        .where(ranked.c.rn == 1, people.c.merged_into.is_(None))
+        .where(
+            ranked.c.rn == 1,
+            people.c.merged_into.is_(None),
+            ranked.c.person_id.not_in(objecting),
+        )
         .order_by(ranked.c.person_id)
     ).all()
     ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
@@ -107,6 +119,10 @@ def load_features(conn: Connection) -> tuple[np.ndarray, list[str], np.ndarray]:
         j for j in range(len(FEATURES)) if len(np.unique(values[~np.isnan(values[:, j]), j])) > 1
     ]
     return ids, [FEATURES[j] for j in keep], values[:, keep]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def standardize(values: np.ndarray, features: list[str]) -> np.ndarray:
@@ -128,8 +144,11 @@ def label_of(z: dict[str, float], top: int = 2) -> str:
     return ", ".join(f"{'high' if v > 0 else 'low'} {name}" for name, v in ranked)
 
 
-def discover(store: Store, k: int | None = None, prefix: str = "cluster") -> Discovery:
-    """Cluster the current persons; ``k`` None chooses it by silhouette in 2..8."""
+def discover(
+    store: Store, k: int | None = None, prefix: str = "cluster", now: datetime | None = None
+) -> Discovery:
+    """Cluster the current persons (at ``now``, default the present); ``k`` None chooses it by
+    silhouette in 2..8."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -141,7 +160,7 @@ def discover(store: Store, k: int | None = None, prefix: str = "cluster") -> Dis
         )
 
     with store.connect() as conn:
-        ids, features, values = load_features(conn)
+        ids, features, values = load_features(conn, now)
     if not features or len(ids) < 3:
         raise InvalidInput(
             f"Too little to cluster: {len(ids)} persons with metrics, {len(features)} features.",

@@ -7,7 +7,7 @@ is the SQL one (:mod:`surmesure.segment.sql`), proven by the shared conformance 
 - comparisons are typed (a string never equals a number); ``ne`` is "present and not equal";
   every op but ``missing`` is false on missing data;
 - a trait whose resolved effective reliability is below ``min_reliability`` is missing;
-- no consent record means not granted; the latest record (by time, then id) is in force;
+- consent is the rule of :mod:`surmesure.protect.consent` (no record: not granted);
 - a segment reference is evaluated on the same snapshot.
 """
 
@@ -40,6 +40,8 @@ from surmesure.domain.segments import (
     TraitNode,
     kind_of,
 )
+from surmesure.protect import consent
+from surmesure.protect.consent import Record as ConsentRecord
 
 EARTH_RADIUS_KM = 6371.0088
 Point = tuple[float, float]
@@ -73,15 +75,6 @@ class OrderRecord:
     total_amount: float
     is_return: bool = False
     lines: tuple[OrderLine, ...] = ()
-
-
-@dataclass(frozen=True)
-class ConsentRecord:
-    purpose: str
-    channel: str
-    granted: bool
-    recorded_at: datetime
-    consent_id: str
 
 
 @dataclass(frozen=True)
@@ -243,12 +236,7 @@ class Evaluator:
         return orders >= c.min_count and (c.min_amount is None or amount >= c.min_amount)
 
     def granted(self, purpose: str, channel: str) -> bool:
-        records = [
-            r
-            for r in self.snapshot.consents
-            if r.purpose == purpose and r.channel == channel and r.recorded_at <= self.now
-        ]
-        return bool(records) and max(records, key=lambda r: (r.recorded_at, r.consent_id)).granted
+        return consent.granted(self.snapshot.consents, purpose, channel, self.now)
 
 
 def evaluate(

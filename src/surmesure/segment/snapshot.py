@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.domain.segments import METRICS, NearNode, SegmentDefinition, walk
+from surmesure.protect import consent
+from surmesure.protect.consent import Record as ConsentRecord
 from surmesure.segment.evaluate import (
-    ConsentRecord,
     EventRecord,
     OrderLine,
     OrderRecord,
@@ -143,13 +144,4 @@ def _orders(conn: Connection, person_id: int) -> tuple[OrderRecord, ...]:
 
 
 def _consents(conn: Connection, person_id: int) -> tuple[ConsentRecord, ...]:
-    c = schema.consents
-    rows = conn.execute(
-        sa.select(c.c.purpose, c.c.channel, c.c.granted, c.c.recorded_at, c.c.consent_id).where(
-            c.c.person_id == person_id
-        )
-    )
-    return tuple(
-        ConsentRecord(r.purpose, r.channel, bool(r.granted), r.recorded_at, r.consent_id)
-        for r in rows
-    )
+    return consent.records_of(conn, person_id)

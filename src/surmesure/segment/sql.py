@@ -44,6 +44,7 @@ from surmesure.domain.segments import (
     SegmentNode,
     TraitNode,
 )
+from surmesure.protect import consent
 from surmesure.segment.definitions import Catalog, closure
 from surmesure.segment.dialect import Json, bucket_hash, compare
 from surmesure.store import schema
@@ -244,21 +245,10 @@ class Compiler:
         return query.group_by(o.c.person_id).having(*having)
 
     def consent(self, purpose: str, channel: str, scope: Scope) -> sa.Select[Any]:
-        """Persons whose latest consent (up to ``now``) for purpose and channel is granted."""
-        k = schema.consents
-        rn = sa.func.row_number().over(
-            partition_by=k.c.person_id, order_by=(k.c.recorded_at.desc(), k.c.consent_id.desc())
-        )
-        where = [
-            k.c.person_id.is_not(None),
-            k.c.purpose == purpose,
-            k.c.channel == channel,
-            k.c.recorded_at <= self.at(),
-        ]
-        if scope is not None:
-            where.append(k.c.person_id.in_(sa.select(scope.c.person_id)))
-        latest = sa.select(k.c.person_id, k.c.granted, rn.label("rn")).where(*where).subquery()
-        return sa.select(latest.c.person_id).where(latest.c.rn == 1, latest.c.granted)
+        """Persons whose consent in force at ``now`` grants purpose on channel (the rule of
+        :mod:`surmesure.protect.consent`)."""
+        within = None if scope is None else sa.select(scope.c.person_id)
+        return consent.granted_people(purpose, channel, self.at(), within)
 
     def near(self, node: NearNode, scope: Scope) -> sa.Select[Any]:
         c = node.near

@@ -21,6 +21,7 @@ from surmesure.config import get_settings
 from surmesure.domain.identity import KINDS, normalize
 from surmesure.domain.traits import Observation, ResolvedTrait, resolve
 from surmesure.errors import InvalidInput, NotFound
+from surmesure.protect import consent
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -168,7 +169,7 @@ def show(store: Store, ref: str, *, now: datetime | None = None) -> Profile:
         profile.traits = _traits(conn, person, at, settings.trait_half_life_days)
         profile.merges = merge_history(conn, person.nodes)
         profile.counts = _counts(conn, person)
-        profile.consents = _consents(conn, person)
+        profile.consents = _consents(conn, person, at)
         profile.claims, profile.claims_on = claims_of(conn, person)
     return profile
 
@@ -274,18 +275,41 @@ def _counts(conn: Connection, person: Person) -> dict[str, int]:
     return counts
 
 
-def _consents(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    """The consent in force per (purpose, channel): the latest recorded one."""
+def _consents(conn: Connection, person: Person, now: datetime) -> list[dict[str, Any]]:
+    """The consent in force at ``now`` per (purpose, channel) the person has records for, by
+    the rule of :mod:`surmesure.protect.consent` (a later ``any`` record is in force on each
+    channel)."""
     c = schema.consents
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in _rows(
+    rows = _rows(
         conn,
-        sa.select(c.c.purpose, c.c.channel, c.c.granted, c.c.recorded_at, c.c.source, c.c.evidence)
-        .where(c.c.person_id == person.person_id)
-        .order_by(c.c.recorded_at, c.c.source),
-    ):
-        latest[(row["purpose"], row["channel"])] = row
-    return [latest[key] for key in sorted(latest)]
+        sa.select(
+            c.c.consent_id,
+            c.c.purpose,
+            c.c.channel,
+            c.c.granted,
+            c.c.recorded_at,
+            c.c.source,
+            c.c.evidence,
+        ).where(c.c.person_id == person.person_id),
+    )
+    by_id = {str(r["consent_id"]): r for r in rows}
+    records = [
+        consent.Record(
+            str(r["purpose"]),
+            str(r["channel"]),
+            bool(r["granted"]),
+            r["recorded_at"],
+            str(r["consent_id"]),
+        )
+        for r in rows
+    ]
+    out = []
+    for purpose, channel in sorted({(r.purpose, r.channel) for r in records}):
+        found = consent.in_force(records, purpose, channel, now)
+        if found is not None:
+            row = {k: v for k, v in by_id[found.consent_id].items() if k != "consent_id"}
+            out.append({**row, "channel": channel, "granted": found.granted})
+    return out
 
 
 def claims_of(

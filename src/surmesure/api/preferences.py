@@ -1,0 +1,78 @@
+"""The preference centre: ``GET /preferences/{token}`` (HTML) and ``POST /preferences/{token}``
+(its form). No key: the signed token is the credential (:mod:`surmesure.protect.preferences`);
+``?lang=fr|en`` (else the browser's language) picks the language."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from surmesure.decide.pages import message_page
+from surmesure.decide.service import utcnow
+from surmesure.errors import NotFound
+from surmesure.protect import preferences
+
+router = APIRouter(tags=["preferences"])
+MAX_FORM_BYTES = 4 * 1024
+
+
+def _gone(lang: preferences.Language) -> HTMLResponse:
+    words = preferences.WORDS[lang]
+    return HTMLResponse(message_page(words["gone_title"], words["gone"]), status_code=404)
+
+
+def _lang(request: Request) -> preferences.Language:
+    return preferences.language(
+        request.query_params.get("lang"), request.headers.get("accept-language")
+    )
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse, summary="Preference centre")
+async def page(token: str, request: Request) -> HTMLResponse:
+    lang = _lang(request)
+    try:
+        html = await run_in_threadpool(
+            preferences.render,
+            request.app.state.store,
+            token,
+            now=utcnow(),
+            settings=request.app.state.settings,
+            lang=lang,
+        )
+    except NotFound:
+        return _gone(lang)
+    return HTMLResponse(html)
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse, summary="Save preferences")
+async def save(token: str, request: Request) -> HTMLResponse:
+    lang = _lang(request)
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        words = preferences.WORDS[lang]
+        return HTMLResponse(message_page(words["title"], words["too_long"]), 413)
+    form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    fields = {k: v[0] for k, v in form.items() if v}
+    now = utcnow()
+    settings = request.app.state.settings
+    store = request.app.state.store
+    try:
+        recorded = await run_in_threadpool(
+            preferences.save, store, token, fields, now=now, settings=settings, lang=lang
+        )
+        words = preferences.WORDS[lang]
+        html = await run_in_threadpool(
+            preferences.render,
+            store,
+            token,
+            now=now,
+            settings=settings,
+            lang=lang,
+            note=words["saved"] if recorded else words["nothing"],
+        )
+    except NotFound:
+        return _gone(lang)
+    return HTMLResponse(html)

@@ -1,0 +1,49 @@
+"""Signed, expiring links to a person's own pages (personal page, preference centre).
+
+A token is ``{"p": person id, "e": expiry (Unix seconds)}`` signed with
+``SURMESURE_SECRET_KEY`` (itsdangerous) under a salt naming the page, so a link to one page
+never opens another. It carries no personal data. A link lives at most ``max_days``: a longer
+one is not made, and a token claiming a later expiry is refused. A bad, tampered, expired or
+over-long token is :class:`~surmesure.errors.NotFound`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from surmesure.errors import InvalidInput, NotFound
+
+
+def _epoch(at: datetime) -> int:
+    return int(at.replace(tzinfo=UTC).timestamp())
+
+
+def make_token(
+    person_id: int, *, salt: str, days: int, now: datetime, secret: str, max_days: int
+) -> str:
+    if not 0 < days <= max_days:
+        raise InvalidInput(
+            f"A link of {days} days.",
+            hint=f"give 1 to {max_days} days (SURMESURE_PAGE_LINK_MAX_DAYS)",
+            field="days",
+        )
+    payload = {"p": person_id, "e": _epoch(now + timedelta(days=days))}
+    return str(URLSafeTimedSerializer(secret, salt=salt).dumps(payload))
+
+
+def read_token(token: str, *, salt: str, now: datetime, secret: str, max_days: int) -> int:
+    """The person id of a valid token; :class:`NotFound` otherwise."""
+    gone = NotFound("This page does not exist or has expired.", hint="ask for a new link")
+    try:
+        payload: Any = URLSafeTimedSerializer(secret, salt=salt).loads(token)
+    except BadSignature:
+        raise gone from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("p"), int):
+        raise gone
+    expiry = payload.get("e")
+    if not isinstance(expiry, int) or not _epoch(now) < expiry <= _epoch(now) + max_days * 86400:
+        raise gone
+    return int(payload["p"])
