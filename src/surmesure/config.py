@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"), description="Folder of the public datasets."
     )
+    suppression_key: str = Field(
+        default="surmesure-dev-suppression-key-change-me",
+        min_length=16,
+        description="Secret keying the hashes of erased identifiers (the suppression list); "
+        "set your own in production and keep it: a new key forgets who was erased.",
+    )
 
     @field_validator("source_reliability")
     @classmethod

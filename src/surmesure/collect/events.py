@@ -14,7 +14,9 @@ as the SDKs' batch files or a replay of a tracking plan). Inside the caller's tr
 4. re-evaluates, for each person concerned, the segments that kind of event can change, and
    records who entered or exited (:mod:`surmesure.segment.realtime`).
 
-Refused messages go to the quarantine (origin ``api`` or ``import``) with the reason.
+Refused messages go to the quarantine (origin ``api`` or ``import``) with the reason; so do
+messages carrying an erased identifier, before anything else happens to them (reason ``erased``,
+payload redacted: :mod:`surmesure.protect.suppression`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from surmesure.collect import quarantine, sink
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
+from surmesure.protect import suppression
 from surmesure.segment.realtime import on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -59,6 +62,8 @@ class Ingested:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     new_ids: set[str] = field(default_factory=set, repr=False)
     """The ``messageId`` of each new event (not reported)."""
+    erased_ids: set[str] = field(default_factory=set, repr=False)
+    """The ``messageId`` of each message refused for an erased identifier (not reported)."""
 
     def add(self, other: Ingested) -> None:
         for name, value in other.to_dict().items():
@@ -69,7 +74,7 @@ class Ingested:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        del out["new_ids"]
+        del out["new_ids"], out["erased_ids"]
         return out
 
 
@@ -84,16 +89,25 @@ def write_events(
     *,
     source: str,
     received_at: datetime,
+    origin: str = "api",
+    source_name: str | None = None,
 ) -> Ingested:
     """Store valid ``messages`` from ``source`` in the caller's transaction (see the module
-    docstring). ``received_at`` is naive UTC."""
+    docstring). ``received_at`` is naive UTC; ``origin`` and ``source_name`` (default:
+    ``source``) place refused messages in the quarantine."""
     out = Ingested(received=len(messages))
     unique: dict[str, Accepted] = {}
     for item in messages:
         unique.setdefault(item.message.message_id, item)
     if not unique:
         return out
-    fresh = list(unique.values())  # first of each messageId; the stored ones are found below
+    # first of each messageId; the stored ones are found below
+    fresh = _unerased(
+        store, conn, list(unique.values()), out, origin, source_name or source, received_at
+    )
+    if not fresh:
+        out.duplicate = len(messages) - len(out.erased_ids)
+        return out
     first_of: dict[tuple[tuple[str, str], ...], Accepted] = {}
     for item in fresh:
         first_of.setdefault(item.identifiers, item)
@@ -127,7 +141,7 @@ def write_events(
     # is a duplicate; resolving its identifiers again changed nothing
     out.new_ids = store.insert_new(conn, schema.events, rows, "message_id")
     out.accepted = len(out.new_ids)
-    out.duplicate = len(messages) - out.accepted
+    out.duplicate = len(messages) - out.accepted - len(out.erased_ids)
     new = [item.message.message_id in out.new_ids for item in fresh]
     with_traits = [k for k, item in enumerate(fresh) if item.traits and new[k]]
     if with_traits:
@@ -154,6 +168,38 @@ def write_events(
     return out
 
 
+def _unerased(
+    store: Store,
+    conn: Connection,
+    fresh: list[Accepted],
+    out: Ingested,
+    origin: str,
+    source_name: str,
+    now: datetime,
+) -> list[Accepted]:
+    """``fresh`` without the messages carrying an erased identifier, which are quarantined."""
+    key = get_settings().suppression_key
+    kept, erased = suppression.screen(store, conn, fresh, lambda m: m.identifiers, key=key)
+    if erased:
+        items = [
+            suppression.refused_item(f"messageId {m.message.message_id}", k) for m, k in erased
+        ]
+        quarantine.add(
+            store,
+            conn,
+            items,
+            run_id=None,
+            origin=origin,
+            kind="events",
+            source_name=source_name,
+            now=now,
+        )
+        out.erased_ids = {m.message.message_id for m, _ in erased}
+        out.quarantined += len(erased)
+        out.quarantined_by_reason[suppression.REASON] = len(erased)
+    return kept
+
+
 def quarantine_refusals(
     store: Store,
     conn: Connection,
@@ -163,21 +209,27 @@ def quarantine_refusals(
     source_name: str,
     now: datetime,
     locations: Sequence[str] | None = None,
-) -> int:
-    """Keep refused messages in the quarantine with their reason; returns how many were new.
-    A refusal is located by its ``messageId`` unless ``locations`` (one per refusal) says."""
+) -> list[quarantine.Item]:
+    """Keep refused messages in the quarantine with their reason (``erased``, redacted, for one
+    naming an erased identifier); returns the items kept. A refusal is located by its
+    ``messageId`` unless ``locations`` (one per refusal) says."""
     where = locations or [f"messageId {r.message_id or '?'}" for r in refusals]
+    settings = get_settings()
+    named = [suppression.message_identifiers(r.payload, settings.default_country) for r in refusals]
+    erased = suppression.erased_kinds(store, conn, named, key=settings.suppression_key)
     items = [
-        quarantine.Item(
+        suppression.refused_item(place, kinds)
+        if kinds
+        else quarantine.Item(
             place,
             r.field,
             r.value,
             r.reason,
             r.payload if isinstance(r.payload, dict) else {quarantine.MALFORMED: r.payload},
         )
-        for r, place in zip(refusals, where, strict=True)
+        for r, place, kinds in zip(refusals, where, erased, strict=True)
     ]
-    return quarantine.add(
+    quarantine.add(
         store,
         conn,
         items,
@@ -187,6 +239,7 @@ def quarantine_refusals(
         source_name=source_name,
         now=now,
     )
+    return items
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -244,8 +297,16 @@ def ingest_file(
         accepted, refused = validate_messages((raw for _, raw in batch), region=region, prefix="")
         now = utcnow()
         with store.begin() as conn:
-            part = write_events(store, conn, accepted, source=source, received_at=now)
-            quarantine_refusals(
+            part = write_events(
+                store,
+                conn,
+                accepted,
+                source=source,
+                received_at=now,
+                origin="import",
+                source_name=origin,
+            )
+            items = quarantine_refusals(
                 store,
                 conn,
                 refused,
@@ -255,9 +316,8 @@ def ingest_file(
                 locations=[f"line {numbers[r.index]}" for r in refused],
             )
         part.received += len(refused)
-        part.quarantined = len(refused)
-        part.quarantined_by_reason = quarantine.by_reason(
-            [quarantine.Item("", r.field, r.value, r.reason, {}) for r in refused]
+        part.add(
+            Ingested(quarantined=len(items), quarantined_by_reason=quarantine.by_reason(items))
         )
         out.add(part)
         done += len(batch)

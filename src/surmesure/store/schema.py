@@ -441,3 +441,35 @@ decisions = sa.Table(
     info={"personal": "person_id"},
     comment="Every decision made (content, offers, products) with its context and explanation.",
 )
+
+
+# -- erasure that sticks -----------------------------------------------------------------------
+
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column(
+        "identifier_hash",
+        sa.String(64),
+        primary_key=True,
+        comment="hex HMAC-SHA256 of 'kind:value' (normalized) under the suppression key",
+    ),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("erased_at", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.String(256), nullable=False),
+    sa.Column("lifted_at", sa.DateTime, nullable=True, comment="a later consent re-admitted it"),
+    # keyed hashes only, never a value: the list must outlive the erasure it records
+    info={"personal": None},
+    comment="Identifiers of erased people, as keyed hashes: records carrying one are refused "
+    "(reason erased) until a consent granted after the erasure re-admits that identifier.",
+)
+
+suppression_state = sa.Table(
+    "suppression_state",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    info={"personal": None},
+    comment="One row: a token every change of the suppression list renews, so that a process "
+    "keeps the list in memory and reloads it only when it changed.",
+)

@@ -1,0 +1,50 @@
+"""suppression list: keyed hashes of erased identifiers
+
+Revision ID: 0010
+Revises: 0008
+Create Date: 2026-12-04 12:00:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "suppressions",
+        sa.Column(
+            "identifier_hash",
+            sa.String(64),
+            nullable=False,
+            comment="hex HMAC-SHA256 of 'kind:value' (normalized) under the suppression key",
+        ),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("erased_at", sa.DateTime(), nullable=False),
+        sa.Column("reason", sa.String(256), nullable=False),
+        sa.Column(
+            "lifted_at", sa.DateTime(), nullable=True, comment="a later consent re-admitted it"
+        ),
+        sa.PrimaryKeyConstraint("identifier_hash", name="pk_suppressions"),
+        comment="Identifiers of erased people, as keyed hashes: records carrying one are refused "
+        "(reason erased) until a consent granted after the erasure re-admits that identifier.",
+    )
+    op.create_table(
+        "suppression_state",
+        sa.Column("id", sa.SmallInteger(), nullable=False, autoincrement=False),
+        sa.Column("version", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_suppression_state"),
+        comment="One row: a token every change of the suppression list renews, so that a "
+        "process keeps the list in memory and reloads it only when it changed.",
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("suppression_state")
+    op.drop_table("suppressions")
