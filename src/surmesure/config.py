@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="Secret keying the hashes of erased identifiers (the suppression list); "
         "set your own in production and keep it: a new key forgets who was erased.",
     )
+    encryption_key: str = Field(
+        default="surmesure-dev-encryption-key-change-me",
+        min_length=16,
+        description="Secret the per-person data keys are wrapped under and the blind index is "
+        "keyed with; set your own in production.",
+    )
 
     @field_validator("source_reliability")
     @classmethod

@@ -9,7 +9,9 @@ detached: person and node columns cleared, and the columns named by ``info["eras
 no longer lead to anybody and are kept.
 
 In the same transaction each identifier the person held joins the suppression list
-(:mod:`surmesure.protect.suppression`), so no later event, import or replay brings them back.
+(:mod:`surmesure.protect.suppression`), so no later event, import or replay brings them back,
+and the data keys of the person's nodes are destroyed (:mod:`surmesure.protect.crypto`), so
+whatever they sealed no longer opens anywhere.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
-from surmesure.protect import scope, suppression
+from surmesure.protect import crypto, scope, suppression
 from surmesure.store.engine import Store
 from surmesure.unify.profile import find_person
 from surmesure.unify.resolver import IDENTITY_LOCK
@@ -41,6 +43,8 @@ class Erasure:
     detached: dict[str, int] = field(default_factory=dict)
     suppressed: int = 0
     """Identifiers added to the suppression list."""
+    keys_destroyed: int = 0
+    """Data keys of the person's nodes destroyed."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +53,7 @@ class Erasure:
             "deleted": self.deleted,
             "detached": self.detached,
             "suppressed": self.suppressed,
+            "keys_destroyed": self.keys_destroyed,
         }
 
 
@@ -79,6 +84,8 @@ def erase_person(
             now=datetime.now(UTC).replace(tzinfo=None),
             reason=reason,
         )
+        keyring = crypto.keyring(store, settings.encryption_key)
+        result.keys_destroyed = keyring.destroy(conn, person.nodes)
         detach_parents = {
             t.name for t in scope.ordered_for_erasure() if t.info.get("erase") == DETACH
         }

@@ -473,3 +473,16 @@ suppression_state = sa.Table(
     comment="One row: a token every change of the suppression list renews, so that a process "
     "keeps the list in memory and reloads it only when it changed.",
 )
+
+person_keys = sa.Table(
+    "person_keys",
+    metadata,
+    sa.Column("node_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column(
+        "wrapped", sa.LargeBinary, nullable=False, comment="nonce || AES-GCM(wrapping key, key)"
+    ),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    # erasure destroys these itself (protect.crypto); an export never carries a key
+    info={"personal": None},
+    comment="The data key of each identity node, wrapped; erasure deletes it (crypto-shredding).",
+)

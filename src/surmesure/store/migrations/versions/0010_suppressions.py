@@ -1,4 +1,4 @@
-"""suppression list: keyed hashes of erased identifiers
+"""suppression list: keyed hashes of erased identifiers; per-node data keys
 
 Revision ID: 0010
 Revises: 0008
@@ -44,7 +44,23 @@ def upgrade() -> None:
         "process keeps the list in memory and reloads it only when it changed.",
     )
 
+    op.create_table(
+        "person_keys",
+        sa.Column("node_id", sa.BigInteger(), nullable=False, autoincrement=False),
+        sa.Column(
+            "wrapped",
+            sa.LargeBinary(),
+            nullable=False,
+            comment="nonce || AES-GCM(wrapping key, key)",
+        ),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("node_id", name="pk_person_keys"),
+        comment="The data key of each identity node, wrapped; erasure deletes it "
+        "(crypto-shredding).",
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("person_keys")
     op.drop_table("suppression_state")
     op.drop_table("suppressions")
