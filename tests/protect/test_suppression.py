@@ -139,14 +139,16 @@ def test_an_old_message_replayed_over_http_does_not_bring_the_person_back(store:
 
 def test_an_events_file_replayed_after_erasure_is_refused(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
-    path.write_bytes(b"\n".join(orjson.dumps(m) for m in (_identify("f-1"), _track("f-2", "d2"))))
+    lines = [orjson.dumps(m) for m in (_identify("f-1"), _track("f-2", "d2"))]
+    broken = b'{"type": "identify", "userId": "C-9", "traits": {"email": "nina.roux@example.com"'
+    path.write_bytes(b"\n".join([*lines, broken]))
     assert ingest_file(store, path)["accepted"] == 2
     erase_person(store, "email:nina.roux@example.com", confirmed=True)
 
     again = ingest_file(store, path)
 
-    assert again["accepted"] == 0 and again["quarantined"] == 1
-    assert again["quarantined_by_reason"] == {"erased": 1}
+    assert again["accepted"] == 0 and again["quarantined"] == 2
+    assert again["quarantined_by_reason"] == {"erased": 2}  # the unreadable line too
     assert again["duplicate"] == 1  # the other device's event, already stored
     assert count_where(store, "identifiers", "kind = 'customer_id'") == 0
     assert _holders(store, NINA) == []
@@ -176,12 +178,17 @@ def test_reimporting_the_crm_file_does_not_bring_the_person_back(
     assert sum(r.new_people for r in results) == 0
     assert count_where(store, "identifiers", "person_id = :p", p=bo) == bo_identifiers
     assert _holders(store, [*ANA.values(), "06 12 34 56 78", "Anna"]) == []
+    # a row that cannot even be read, naming her phone, is refused as erased too
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("customer_id,phone,city\nC-77,06 12 34 56 78,Lyon,extra\n")
+    assert import_file(store, "customers", ragged).quarantined_by_reason == {"erased": 1}
+    assert _holders(store, [*ANA.values(), "06 12 34 56 78", "Anna", "C-77"]) == []
     erased = _erased_records(store)
     assert {tuple(_payload(r)) for r in erased} == {("_erased",)}
     assert all(r.value is None for r in erased)
     # a refused record of an erased person can never be replayed
     replayed = replay(store)
-    assert replayed.not_replayable == len(erased) == 12 and replayed.replayed == 0
+    assert replayed.not_replayable == len(erased) == 13 and replayed.replayed == 0
     assert count_where(store, "people", "TRUE") == count_where(
         store, "people", "person_id = :p OR merged_into = :p", p=bo
     )

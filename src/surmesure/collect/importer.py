@@ -212,8 +212,9 @@ def erased_items(
     loaded: Loaded,
     rows: pa.Array,
 ) -> list[quarantine.Item]:
-    """``items`` (the refused records, the last ``len(rejected)`` at those positions) with the
-    ones carrying an erased identifier redacted, and the records ``load`` left out for one."""
+    """``items`` (the refused records: unreadable rows, then those at the ``rejected``
+    positions) with the ones carrying an erased identifier redacted, and the records ``load``
+    left out for one."""
     settings = get_settings()
     erased = suppression.screen_rejected(
         store,
@@ -224,11 +225,19 @@ def erased_items(
         region=settings.default_country,
     )
     erased.update(loaded.erased)
-    if not erased:
+    first = len(items) - len(rejected)
+    region = settings.default_country
+    named = [
+        suppression.text_identifiers(i.payload[quarantine.MALFORMED], region) for i in items[:first]
+    ]
+    found = suppression.erased_kinds(store, conn, named, key=settings.suppression_key)
+    if not erased and not any(found):
         return items
     numbers = rows.to_pylist()
-    first = len(items) - len(rejected)
-    out = list(items[:first])
+    out = [
+        suppression.refused_item(item.location, kinds) if kinds else item
+        for item, kinds in zip(items[:first], found, strict=True)
+    ]
     for pos, item in zip(rejected, items[first:], strict=True):
         kinds = erased.pop(pos, None)
         out.append(item if kinds is None else suppression.refused_item(item.location, kinds))

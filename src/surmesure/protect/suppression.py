@@ -11,7 +11,9 @@ identifiers, and quarantine replays. A record carrying a suppressed identifier i
 the quarantine with reason ``erased`` and a redacted payload, ``{"_erased": [kinds]}``: the kinds
 of the identifiers that matched, no value, and nothing else of the record (its names, address
 and answers are the erased person's too). Such a record cannot be replayed; once the person is
-re-admitted, the source sends it again.
+re-admitted, the source sends it again. A record refused for another reason is checked too (its
+identifiers as they parse), and so is a row that could not be read at all (each cell and word
+tried as every kind of identifier: it could never be replayed anyway).
 
 Re-admission: a consent record with ``granted`` true whose ``recorded_at`` is after an
 identifier's ``erased_at`` lifts the suppression of each identifier that record carries, and of
@@ -34,6 +36,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -283,10 +286,46 @@ def loose_identifiers(fields: Mapping[str, Any], region: str) -> list[Identifier
     return found
 
 
+_TOKEN = re.compile(r"[^\s,;|\"'{}\[\]:]+")
+_FIELD = re.compile(r"[,;|\t\"{}\[\]]")
+_PLAIN = ("customer_id", "loyalty_card", "anonymous_id")
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+def text_identifiers(raw: Any, region: str) -> list[Identifier]:
+    """Every identifier a row that could not be read as a record might hold (its cells, or its
+    text): each cell, field and word as an e-mail (with an ``@``), a phone number (six digits or
+    more) and a plain id of every kind, where it normalizes as one."""
+    found: list[Identifier] = []
+    for text in _strings(raw):
+        for piece in {text, *_FIELD.split(text), *_TOKEN.findall(text)}:
+            piece = piece.strip()
+            if not piece or len(piece) > 256:
+                continue
+            kinds: dict[str, Any] = dict.fromkeys(_PLAIN, piece)
+            if "@" in piece:
+                kinds["email"] = piece
+            elif sum(ch.isdigit() for ch in piece) >= 6:
+                kinds["phone"] = piece
+            found += loose_identifiers(kinds, region)
+    return found
+
+
 def message_identifiers(raw: Any, region: str) -> list[Identifier]:
-    """The identifiers a raw Segment message names, where they parse (a refused message)."""
+    """The identifiers a raw Segment message names, where they parse (a refused message);
+    for a line that was not JSON, see :func:`text_identifiers`."""
     if not isinstance(raw, dict):
-        return []
+        return text_identifiers(raw, region)
     given = raw.get("traits")
     traits: dict[str, Any] = given if isinstance(given, dict) else {}
     found = loose_identifiers(
