@@ -71,6 +71,8 @@ def serve(url: str, port: int) -> subprocess.Popen[bytes]:
         "SURMESURE_DATABASE_URL": url,
         "SURMESURE_WRITE_KEYS": orjson.dumps({WRITE_KEY: "web"}).decode(),
         "SURMESURE_SECRET_KEY": "bench-secret",
+        "SURMESURE_SUPPRESSION_KEY": "bench-suppression-key",
+        "SURMESURE_ENCRYPTION_KEY": "bench-encryption-key",
     }
     exe = Path(sys.executable).with_name("surmesure")
     command = [str(exe), "serve", "--port", str(port), "--log-level", "warning"]

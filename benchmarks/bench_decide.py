@@ -143,7 +143,13 @@ def serve(url: str, port: int) -> None:
     from surmesure.store import open_store
 
     store = open_store(url)
-    settings = Settings(database_url=url, write_keys={WRITE_KEY: "web"}, secret_key="bench")
+    settings = Settings(
+        database_url=url,
+        write_keys={WRITE_KEY: "web"},
+        secret_key="bench",
+        suppression_key="bench-suppression-key",
+        encryption_key="bench-encryption-key",
+    )
     app = create_app(settings, store)
     app.state.templates = Library(EXAMPLES)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -21,6 +21,11 @@ from click.testing import Result
 from surmesure.config import get_settings
 from surmesure.store import Store, open_store, schema
 
+# the keys every test process runs with (through the environment, so that the settings of a
+# test's server and those a service reads itself agree); a server refuses the development ones
+os.environ.setdefault("SURMESURE_SUPPRESSION_KEY", "test-suppression-key-not-the-dev-one")
+os.environ.setdefault("SURMESURE_ENCRYPTION_KEY", "test-encryption-key-not-the-dev-one")
+
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("SURMESURE_DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
 PG_ADMIN_URL = os.environ.get(

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "surmesure-dev-secret-change-me"
 DEV_WRITE_KEY = "dev-write-key"
+DEV_SUPPRESSION_KEY = "surmesure-dev-suppression-key-change-me"
+DEV_ENCRYPTION_KEY = "surmesure-dev-encryption-key-change-me"
 
 DEFAULT_SOURCE_RELIABILITY: dict[str, float] = {
     "crm": 0.9,
@@ -126,6 +128,18 @@ class Settings(BaseSettings):
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"), description="Folder of the public datasets."
     )
+    suppression_key: str = Field(
+        default=DEV_SUPPRESSION_KEY,
+        min_length=16,
+        description="Secret keying the hashes of erased identifiers (the suppression list); "
+        "set your own in production and keep it: a new key forgets who was erased.",
+    )
+    encryption_key: str = Field(
+        default=DEV_ENCRYPTION_KEY,
+        min_length=16,
+        description="Secret the per-person data keys are wrapped under and the blind index is "
+        "keyed with; set your own in production.",
+    )
 
     dev_mode: bool = Field(
         default=False,
@@ -182,6 +196,10 @@ class Settings(BaseSettings):
             found.append("SURMESURE_SECRET_KEY")
         if DEV_WRITE_KEY in self.write_keys:
             found.append("SURMESURE_WRITE_KEYS")
+        if self.suppression_key == DEV_SUPPRESSION_KEY:
+            found.append("SURMESURE_SUPPRESSION_KEY")
+        if self.encryption_key == DEV_ENCRYPTION_KEY:
+            found.append("SURMESURE_ENCRYPTION_KEY")
         return found
 
     source_trust: dict[str, Trust] = Field(

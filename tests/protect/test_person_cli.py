@@ -76,14 +76,25 @@ def test_person_commands(store: Store, tmp_path: Path, monkeypatch: pytest.Monke
     code, _, err = _run(monkeypatch, store, "unmerge", str(ana), "--merge", str(merge["merge_id"]))
     assert code == 2 and "already undone" in err
 
-    erased = _json(monkeypatch, store, "erase", f"customer_id:{ANA['customer_id']}", "--yes")
+    erased = _json(
+        monkeypatch,
+        store,
+        "erase",
+        f"customer_id:{ANA['customer_id']}",
+        "--yes",
+        "--reason",
+        "asked at the shop",
+    )
     assert erased["person_id"] == merge["absorbed_id"]
     assert erased["deleted"]["identifiers"] == 2
+    assert erased["suppressed"] == 2
+    assert count_where(store, "suppressions", "reason = 'asked at the shop'") == 2
     assert count_where(store, "identifiers", "value = :v", v=ANA["customer_id"]) == 0
     assert count_where(store, "identifiers", "value = :v", v=ANA["email"]) == 1
 
     code, table, _ = _run(monkeypatch, store, "erase", f"email:{BO['email']}", "--yes")
     assert code == 0 and "erased" in table and "detached" in table
+    assert "3 identifier(s) suppressed" in table
 
     code, _, err = _run(monkeypatch, store, "show", "customer_id:CUST-ANA-7781")
     assert code == 2 and "Nobody is known" in err and "fix:" in err

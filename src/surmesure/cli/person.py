@@ -180,12 +180,16 @@ def register(app: typer.Typer) -> None:
     def erase_command(
         ref: str = typer.Argument(..., metavar="REF", help=REF_HELP),
         yes: bool = typer.Option(False, "--yes", help="Confirm: erasure cannot be undone."),
+        reason: str = typer.Option(
+            "erasure requested", "--reason", help="Why, kept with the suppressed identifiers."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
-        """Delete everything about a person, in one transaction (orders kept, detached)."""
+        """Delete everything about a person, in one transaction (orders kept, detached), and
+        suppress their identifiers so that no later event, import or replay brings them back."""
         store = get_store()
         try:
-            erasure = erase_person(store, ref, confirmed=yes)
+            erasure = erase_person(store, ref, confirmed=yes, reason=reason)
             audit.record(
                 store,
                 audit.cli_actor(),
@@ -201,6 +205,10 @@ def register(app: typer.Typer) -> None:
         _print_counts(f"person {erasure.person_id} erased: rows deleted", erasure.deleted)
         if erasure.detached:
             _print_counts("rows kept, detached from the person", erasure.detached)
+        console.print(
+            f"{erasure.suppressed} identifier(s) suppressed: records carrying them are "
+            "refused (reason erased) until a new consent re-admits them."
+        )
 
     @p_app.command("unmerge")
     @user_errors

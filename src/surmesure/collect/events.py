@@ -17,7 +17,9 @@ as the SDKs' batch files or a replay of a tracking plan). Inside the caller's tr
 4. re-evaluates, for each person concerned, the segments that kind of event can change, and
    records who entered or exited (:mod:`surmesure.segment.realtime`).
 
-Refused messages go to the quarantine (origin ``api`` or ``import``) with the reason.
+Refused messages go to the quarantine (origin ``api`` or ``import``) with the reason; so do
+messages carrying an erased identifier, before anything else happens to them (reason ``erased``,
+payload redacted: :mod:`surmesure.protect.suppression`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import Settings, get_settings
 from surmesure.errors import InvalidInput
+from surmesure.protect import suppression
 from surmesure.segment.realtime import on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -66,6 +69,8 @@ class Ingested:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     new_ids: set[str] = field(default_factory=set, repr=False)
     """The ``messageId`` of each new event (not reported)."""
+    erased_ids: set[str] = field(default_factory=set, repr=False)
+    """The ``messageId`` of each message refused for an erased identifier (not reported)."""
 
     def add(self, other: Ingested) -> None:
         for name, value in other.to_dict().items():
@@ -76,7 +81,7 @@ class Ingested:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        del out["new_ids"]
+        del out["new_ids"], out["erased_ids"]
         return out
 
 
@@ -92,9 +97,13 @@ def write_events(
     source: str,
     received_at: datetime,
     settings: Settings | None = None,
+    origin: str = "api",
+    source_name: str | None = None,
 ) -> Ingested:
     """Store valid ``messages`` from ``source`` in the caller's transaction (see the module
-    docstring). ``received_at`` is naive UTC; ``settings`` default to the configured ones."""
+    docstring). ``received_at`` is naive UTC; ``settings`` default to the configured ones;
+    ``origin`` and ``source_name`` (default: ``source``) place refused messages in the
+    quarantine."""
     settings = settings or get_settings()
     out = Ingested(received=len(messages))
     unique: dict[str, Accepted] = {}
@@ -102,7 +111,20 @@ def write_events(
         unique.setdefault(item.message.message_id, item)
     if not unique:
         return out
-    fresh = list(unique.values())  # first of each messageId; the stored ones are found below
+    # first of each messageId; the stored ones are found below
+    fresh = _unerased(
+        store,
+        conn,
+        list(unique.values()),
+        out,
+        origin,
+        source_name or source,
+        received_at,
+        settings.suppression_key,
+    )
+    if not fresh:
+        out.duplicate = len(messages) - len(out.erased_ids)
+        return out
     trusted = settings.trusts(source)
     keys = [(i.identifiers, _claimed(i, trusted, settings.identity_secret)) for i in fresh]
     first_of: dict[tuple[tuple[tuple[str, str], ...], frozenset[tuple[str, str]]], Accepted] = {}
@@ -147,7 +169,7 @@ def write_events(
     # is a duplicate; resolving its identifiers again changed nothing
     out.new_ids = store.insert_new(conn, schema.events, rows, "message_id")
     out.accepted = len(out.new_ids)
-    out.duplicate = len(messages) - out.accepted
+    out.duplicate = len(messages) - out.accepted - len(out.erased_ids)
     new = [item.message.message_id in out.new_ids for item in fresh]
     # an identify that only claims identifiers someone holds brings that holder no trait
     with_traits = [
@@ -198,6 +220,38 @@ def _claimed(item: Accepted, trusted: bool, secret: str | None) -> frozenset[tup
     return trust.claimed(item.identifiers, trusted=False, vouched=vouched)
 
 
+def _unerased(
+    store: Store,
+    conn: Connection,
+    fresh: list[Accepted],
+    out: Ingested,
+    origin: str,
+    source_name: str,
+    now: datetime,
+    key: str,
+) -> list[Accepted]:
+    """``fresh`` without the messages carrying an erased identifier, which are quarantined."""
+    kept, erased = suppression.screen(store, conn, fresh, lambda m: m.identifiers, key=key)
+    if erased:
+        items = [
+            suppression.refused_item(f"messageId {m.message.message_id}", k) for m, k in erased
+        ]
+        quarantine.add(
+            store,
+            conn,
+            items,
+            run_id=None,
+            origin=origin,
+            kind="events",
+            source_name=source_name,
+            now=now,
+        )
+        out.erased_ids = {m.message.message_id for m, _ in erased}
+        out.quarantined += len(erased)
+        out.quarantined_by_reason[suppression.REASON] = len(erased)
+    return kept
+
+
 def quarantine_refusals(
     store: Store,
     conn: Connection,
@@ -207,21 +261,27 @@ def quarantine_refusals(
     source_name: str,
     now: datetime,
     locations: Sequence[str] | None = None,
-) -> int:
-    """Keep refused messages in the quarantine with their reason; returns how many were new.
-    A refusal is located by its ``messageId`` unless ``locations`` (one per refusal) says."""
+) -> list[quarantine.Item]:
+    """Keep refused messages in the quarantine with their reason (``erased``, redacted, for one
+    naming an erased identifier); returns the items kept. A refusal is located by its
+    ``messageId`` unless ``locations`` (one per refusal) says."""
     where = locations or [f"messageId {r.message_id or '?'}" for r in refusals]
+    settings = get_settings()
+    named = [suppression.message_identifiers(r.payload, settings.default_country) for r in refusals]
+    erased = suppression.erased_kinds(store, conn, named, key=settings.suppression_key)
     items = [
-        quarantine.Item(
+        suppression.refused_item(place, kinds)
+        if kinds
+        else quarantine.Item(
             place,
             r.field,
             r.value,
             r.reason,
             r.payload if isinstance(r.payload, dict) else {quarantine.MALFORMED: r.payload},
         )
-        for r, place in zip(refusals, where, strict=True)
+        for r, place, kinds in zip(refusals, where, erased, strict=True)
     ]
-    return quarantine.add(
+    quarantine.add(
         store,
         conn,
         items,
@@ -231,6 +291,7 @@ def quarantine_refusals(
         source_name=source_name,
         now=now,
     )
+    return items
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -292,9 +353,16 @@ def ingest_file(
         now = utcnow()
         with store.begin() as conn:
             part = write_events(
-                store, conn, accepted, source=source, received_at=now, settings=settings
+                store,
+                conn,
+                accepted,
+                source=source,
+                received_at=now,
+                settings=settings,
+                origin="import",
+                source_name=origin,
             )
-            quarantine_refusals(
+            items = quarantine_refusals(
                 store,
                 conn,
                 refused,
@@ -304,9 +372,8 @@ def ingest_file(
                 locations=[f"line {numbers[r.index]}" for r in refused],
             )
         part.received += len(refused)
-        part.quarantined = len(refused)
-        part.quarantined_by_reason = quarantine.by_reason(
-            [quarantine.Item("", r.field, r.value, r.reason, {}) for r in refused]
+        part.add(
+            Ingested(quarantined=len(items), quarantined_by_reason=quarantine.by_reason(items))
         )
         out.add(part)
         done += len(batch)

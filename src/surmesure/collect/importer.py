@@ -34,6 +34,7 @@ from surmesure.collect.records import KINDS
 from surmesure.collect.validate import Validation, validate
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
+from surmesure.protect import suppression
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -177,21 +178,71 @@ def load(
     origin: str,
     now: datetime,
 ) -> Loaded:
+    """Write the ``valid`` records, but for those carrying an erased identifier, which are
+    left out and listed in ``Loaded.erased`` for the caller to quarantine."""
     numbers = rows.to_pylist()
+    settings = get_settings()
+    valid, erased = suppression.screen_records(
+        store, conn, kind, valid, key=settings.suppression_key, now=now
+    )
     ctx = LoadContext(
         store=store,
         conn=conn,
         kind=kind,
         source=source,
         mapping=mapping,
-        settings=get_settings(),
+        settings=settings,
         now=now,
         refs=lambda pos: f"{origin} row {numbers[pos]}",
     )
     try:
-        return LOADERS[kind](ctx, valid)
+        loaded = LOADERS[kind](ctx, valid)
     finally:
         ctx.ddb.close()
+    loaded.erased = erased
+    return loaded
+
+
+def erased_items(
+    store: Store,
+    conn: Connection,
+    items: list[quarantine.Item],
+    rejected: list[int],
+    mapped: pa.Table,
+    loaded: Loaded,
+    rows: pa.Array,
+) -> list[quarantine.Item]:
+    """``items`` (the refused records: unreadable rows, then those at the ``rejected``
+    positions) with the ones carrying an erased identifier redacted, and the records ``load``
+    left out for one."""
+    settings = get_settings()
+    erased = suppression.screen_rejected(
+        store,
+        conn,
+        mapped,
+        rejected,
+        key=settings.suppression_key,
+        region=settings.default_country,
+    )
+    erased.update(loaded.erased)
+    first = len(items) - len(rejected)
+    region = settings.default_country
+    named = [
+        suppression.text_identifiers(i.payload[quarantine.MALFORMED], region) for i in items[:first]
+    ]
+    found = suppression.erased_kinds(store, conn, named, key=settings.suppression_key)
+    if not erased and not any(found):
+        return items
+    numbers = rows.to_pylist()
+    out = [
+        suppression.refused_item(item.location, kinds) if kinds else item
+        for item, kinds in zip(items[:first], found, strict=True)
+    ]
+    for pos, item in zip(rejected, items[first:], strict=True):
+        kinds = erased.pop(pos, None)
+        out.append(item if kinds is None else suppression.refused_item(item.location, kinds))
+    out += [suppression.refused_item(f"row {numbers[p]}", k) for p, k in sorted(erased.items())]
+    return out
 
 
 def record_run(
@@ -288,6 +339,8 @@ def import_file(
             origin=origin,
             now=started_at,
         )
+        rejected = [r.pos for r in validation.rejections]
+        items = erased_items(store, conn, items, rejected, mapped, loaded, raw.rows)
         quarantine.add(
             store,
             conn,

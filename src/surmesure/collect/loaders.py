@@ -61,6 +61,8 @@ class Loaded:
     merges: int = 0
     conflicts: int = 0
     written: dict[str, int] = field(default_factory=dict)
+    erased: dict[int, list[str]] = field(default_factory=dict)
+    """Records refused for an erased identifier: position -> kinds that matched."""
 
 
 def _sql(ctx: LoadContext, query: str, **tables: pa.Table) -> pa.Table:

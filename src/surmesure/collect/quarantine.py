@@ -5,7 +5,9 @@ for the 1-based data row), the first field at fault with its value, the reason (
 message, or the check that refused it) and the record exactly as read from the file
 (``payload``, keyed by the file's own column names). An order line's payload also carries
 ``_line_no``, its position in its order, so that a replayed line takes its own place; a row
-that could not be read as a record at all carries ``_malformed`` and cannot be replayed.
+that could not be read as a record at all carries ``_malformed`` and cannot be replayed; nor
+can a record refused because it carries an erased identifier, whose payload is only
+``_erased``, the kinds of identifiers that matched (see :mod:`surmesure.protect.suppression`).
 
 What a store cannot keep is kept as it can be (:func:`surmesure.collect.bounds.storable`): a
 NUL character as U+FFFD, an integer beyond 64 bits as its text, what lies too deep as a note.
@@ -33,7 +35,9 @@ from surmesure.store.engine import Store
 
 MALFORMED = "_malformed"
 LINE_NO = "_line_no"
-RESERVED = (MALFORMED, LINE_NO)
+ERASED = "_erased"
+RESERVED = (MALFORMED, LINE_NO, ERASED)
+UNREPLAYABLE = (MALFORMED, ERASED)
 
 q = schema.quarantine
 

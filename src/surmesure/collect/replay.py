@@ -4,6 +4,8 @@ Open import records (of one run, one kind, or all) are grouped by run and file, 
 their payloads as the file had them, mapped (with the mapping given, else the one their run
 used), validated and written exactly as an import would. Records that now pass are marked
 ``replayed`` (with ``replayed_at``); those that still fail stay ``open`` with the new reason.
+A record carrying an erased identifier stays ``open`` with reason ``erased`` and its payload
+redacted to the kinds that matched: it can never be replayed.
 Each group is recorded in ``import_runs`` (path ``replay:<file>``). The whole replay is one
 transaction.
 """
@@ -36,6 +38,7 @@ from surmesure.collect.mapping import Mapping, mapping_from_dict, resolve_mappin
 from surmesure.collect.records import KINDS
 from surmesure.collect.validate import validate
 from surmesure.config import get_settings
+from surmesure.protect import suppression
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -145,7 +148,11 @@ def _replay_group(
     reasons: Counter[str],
 ) -> None:
     result.considered += len(group.ids)
-    keep = [i for i, p in enumerate(group.payloads) if quarantine.MALFORMED not in p]
+    keep = [
+        i
+        for i, p in enumerate(group.payloads)
+        if not any(mark in p for mark in quarantine.UNREPLAYABLE)
+    ]
     result.not_replayable += len(group.ids) - len(keep)
     if not keep:
         return
@@ -179,14 +186,36 @@ def _replay_group(
         now=now,
     )
     refused = {r.pos: r for r in validation.rejections}
+    settings = get_settings()
+    erased = suppression.screen_rejected(
+        store,
+        conn,
+        mapped,
+        sorted(refused),
+        key=settings.suppression_key,
+        region=settings.default_country,
+    )
+    erased.update(loaded.erased)
+    for pos, kinds in erased.items():
+        # the record of an erased person is not kept: only the kinds that matched
+        item = suppression.refused_item("", kinds)
+        conn.execute(
+            q.update()
+            .where(q.c.quarantine_id == ids[pos])
+            .values(field=item.field, value=None, reason=item.reason, payload=item.payload)
+        )
     for pos, rejection in refused.items():
-        reasons[rejection.reason] += 1
+        if pos in erased:
+            continue
         conn.execute(
             q.update()
             .where(q.c.quarantine_id == ids[pos])
             .values(field=rejection.field, value=rejection.value, reason=rejection.reason)
         )
-    done = [ids[p] for p in range(len(ids)) if p not in refused]
+    refused_or_erased = set(refused) | set(erased)
+    for pos in refused_or_erased:
+        reasons[suppression.REASON if pos in erased else refused[pos].reason] += 1
+    done = [ids[p] for p in range(len(ids)) if p not in refused_or_erased]
     if done:
         conn.execute(
             q.update().where(q.c.quarantine_id.in_(done)).values(status="replayed", replayed_at=now)
@@ -201,11 +230,11 @@ def _replay_group(
         sha256=digest,
         mapping=mapping,
         started_at=now,
-        counts=(len(ids), loaded.new, len(refused), loaded.duplicate),
+        counts=(len(ids), loaded.new, len(refused_or_erased), loaded.duplicate),
     )
     result.run_ids.append(run_id)
     result.replayed += len(done)
     result.duplicate += loaded.duplicate
-    result.still_open += len(refused)
+    result.still_open += len(refused_or_erased)
     result.new_people += loaded.new_people
     result.merges += loaded.merges

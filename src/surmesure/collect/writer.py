@@ -128,9 +128,12 @@ class EventWriter:
         stored: dict[str, set[str]] = {}
         for source in dict.fromkeys(p.source for p in group):
             messages = [m for p in group if p.source == source for m in p.messages]
-            stored[source] = write_events(
+            written = write_events(
                 self.store, conn, messages, source=source, received_at=now, settings=self.settings
-            ).new_ids
+            )
+            # a message of an erased person is answered as stored (it is, in the quarantine):
+            # the public write key must not learn who was erased
+            stored[source] = written.new_ids | written.erased_ids
         for pending in group:
             new = stored[pending.source]
             out = Ingested(received=len(pending.messages) + len(pending.refusals))

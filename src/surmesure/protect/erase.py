@@ -7,11 +7,17 @@ values. A table tagged ``info["erase"] = "detach"`` (orders) keeps its rows for 
 detached: person and node columns cleared, and the columns named by ``info["erase_clear"]``
 (orders: ``customer_ref``); the rows found through such a table (order lines) then
 no longer lead to anybody and are kept.
+
+In the same transaction each identifier the person held joins the suppression list
+(:mod:`surmesure.protect.suppression`), so no later event, import or replay brings them back,
+and the data keys of the person's nodes are destroyed (:mod:`surmesure.protect.crypto`), so
+whatever they sealed no longer opens anywhere.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
-from surmesure.protect import scope
+from surmesure.protect import crypto, scope, suppression
 from surmesure.store.engine import Store
 from surmesure.unify.profile import find_person
 from surmesure.unify.resolver import IDENTITY_LOCK
@@ -35,6 +41,10 @@ class Erasure:
     nodes: list[int]
     deleted: dict[str, int] = field(default_factory=dict)
     detached: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0
+    """Identifiers added to the suppression list."""
+    keys_destroyed: int = 0
+    """Data keys of the person's nodes destroyed."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,24 +52,40 @@ class Erasure:
             "nodes": self.nodes,
             "deleted": self.deleted,
             "detached": self.detached,
+            "suppressed": self.suppressed,
+            "keys_destroyed": self.keys_destroyed,
         }
 
 
-def erase_person(store: Store, ref: str, *, confirmed: bool) -> Erasure:
-    """Erase the person ``ref`` names. ``confirmed`` must be true: erasure cannot be undone."""
+def erase_person(
+    store: Store, ref: str, *, confirmed: bool, reason: str = "erasure requested"
+) -> Erasure:
+    """Erase the person ``ref`` names and suppress their identifiers, recording ``reason``.
+    ``confirmed`` must be true: erasure cannot be undone."""
     if not confirmed:
         raise InvalidInput(
             f"Erasing {ref} deletes every row about this person and cannot be undone.",
             hint="add --yes to confirm",
             field="--yes",
         )
-    region = get_settings().default_country
+    settings = get_settings()
+    region = settings.default_country
     with store.begin() as conn:
         if not store.is_duckdb:
             # the same lock identity resolution takes: no import attaches to a node mid-erasure
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
         person = find_person(conn, ref)
         result = Erasure(person.person_id, list(person.nodes))
+        result.suppressed = suppression.suppress(
+            store,
+            conn,
+            person.identifiers,
+            key=settings.suppression_key,
+            now=datetime.now(UTC).replace(tzinfo=None),
+            reason=reason,
+        )
+        keyring = crypto.keyring(store, settings.encryption_key)
+        result.keys_destroyed = keyring.destroy(conn, person.nodes)
         detach_parents = {
             t.name for t in scope.ordered_for_erasure() if t.info.get("erase") == DETACH
         }

@@ -502,3 +502,48 @@ identity_claims = sa.Table(
     comment="Identifiers a low-trust source claimed for a person who does not hold them: never "
     "merged on their own; confirmed when trusted evidence puts both in one person.",
 )
+
+
+# -- erasure that sticks -----------------------------------------------------------------------
+
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column(
+        "identifier_hash",
+        sa.String(64),
+        primary_key=True,
+        comment="hex HMAC-SHA256 of 'kind:value' (normalized) under the suppression key",
+    ),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("erased_at", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.String(256), nullable=False),
+    sa.Column("lifted_at", sa.DateTime, nullable=True, comment="a later consent re-admitted it"),
+    # keyed hashes only, never a value: the list must outlive the erasure it records
+    info={"personal": None},
+    comment="Identifiers of erased people, as keyed hashes: records carrying one are refused "
+    "(reason erased) until a consent granted after the erasure re-admits that identifier.",
+)
+
+suppression_state = sa.Table(
+    "suppression_state",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    info={"personal": None},
+    comment="One row: a token every change of the suppression list renews, so that a process "
+    "keeps the list in memory and reloads it only when it changed.",
+)
+
+person_keys = sa.Table(
+    "person_keys",
+    metadata,
+    sa.Column("node_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column(
+        "wrapped", sa.LargeBinary, nullable=False, comment="nonce || AES-GCM(wrapping key, key)"
+    ),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    # erasure destroys these itself (protect.crypto); an export never carries a key
+    info={"personal": None},
+    comment="The data key of each identity node, wrapped; erasure deletes it (crypto-shredding).",
+)
