@@ -32,6 +32,7 @@ def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         **os.environ,
         "SURMESURE_DATABASE_URL": url,
         "SURMESURE_WRITE_KEYS": f'{{"{KEY}": "web"}}',
+        "SURMESURE_SECRET_KEY": "crash-test-secret",
         "SURMESURE_COMMIT_INTERVAL_MS": "2",
     }
     command = [sys.executable, "-m", "surmesure.cli.main", "serve", "--port", str(port)]

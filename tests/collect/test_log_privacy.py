@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from api_helpers import WRITE_KEY, serving
+from api_helpers import WRITE_KEY, server_key, serving
 
 from surmesure.store import Store
 
@@ -89,9 +89,10 @@ def test_an_error_names_no_file_of_the_server(store: Store, tmp_path: Path) -> N
     folder = tmp_path / "server-templates"
     folder.mkdir()
     (folder / "home.yaml").write_text("name: home\nplacement: [broken\n")
+    decide = server_key(store, "decide")
     with serving(store, templates_dir=folder) as (url, _):
         response = httpx.post(
-            f"{url}/v1/decide", json={"placement": "home", "person_id": 1}, auth=(WRITE_KEY, "")
+            f"{url}/v1/decide", json={"placement": "home", "person_id": 1}, auth=(decide, "")
         )
     assert 400 <= response.status_code < 500
     assert "home.yaml" in response.text  # the file is named, as its operator knows it

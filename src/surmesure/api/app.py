@@ -153,8 +153,9 @@ def refuse_development_defaults(settings: Settings) -> None:
     left = settings.development_defaults()
     if left and not settings.dev_mode:
         raise ConfigError(
-            f"{', '.join(left)} still hold the published development values: anyone could "
-            "sign page links or call the API with them.",
+            f"{', '.join(left)} {'still holds its' if len(left) == 1 else 'still hold their'} "
+            "published development value: anyone could sign page links, call the API or "
+            "undo erasures with it.",
             hint=f"set {' and '.join(left)} to your own values (e.g. "
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or start with "
             "--dev (SURMESURE_DEV_MODE=1) on a development machine",
