@@ -40,7 +40,7 @@ from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import Settings, get_settings
 from surmesure.errors import InvalidInput
-from surmesure.protect import suppression
+from surmesure.protect import screening, suppression
 from surmesure.segment.realtime import on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -233,9 +233,7 @@ def _unerased(
     """``fresh`` without the messages carrying an erased identifier, which are quarantined."""
     kept, erased = suppression.screen(store, conn, fresh, lambda m: m.identifiers, key=key)
     if erased:
-        items = [
-            suppression.refused_item(f"messageId {m.message.message_id}", k) for m, k in erased
-        ]
+        items = [screening.refused_item(f"messageId {m.message.message_id}", k) for m, k in erased]
         quarantine.add(
             store,
             conn,
@@ -267,10 +265,10 @@ def quarantine_refusals(
     ``messageId`` unless ``locations`` (one per refusal) says."""
     where = locations or [f"messageId {r.message_id or '?'}" for r in refusals]
     settings = get_settings()
-    named = [suppression.message_identifiers(r.payload, settings.default_country) for r in refusals]
+    named = [screening.message_identifiers(r.payload, settings.default_country) for r in refusals]
     erased = suppression.erased_kinds(store, conn, named, key=settings.suppression_key)
     items = [
-        suppression.refused_item(place, kinds)
+        screening.refused_item(place, kinds)
         if kinds
         else quarantine.Item(
             place,

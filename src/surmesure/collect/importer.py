@@ -34,7 +34,7 @@ from surmesure.collect.records import KINDS
 from surmesure.collect.validate import Validation, validate
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
-from surmesure.protect import suppression
+from surmesure.protect import screening, suppression
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -182,7 +182,7 @@ def load(
     left out and listed in ``Loaded.erased`` for the caller to quarantine."""
     numbers = rows.to_pylist()
     settings = get_settings()
-    valid, erased = suppression.screen_records(
+    valid, erased = screening.screen_records(
         store, conn, kind, valid, key=settings.suppression_key, now=now
     )
     ctx = LoadContext(
@@ -216,7 +216,7 @@ def erased_items(
     positions) with the ones carrying an erased identifier redacted, and the records ``load``
     left out for one."""
     settings = get_settings()
-    erased = suppression.screen_rejected(
+    erased = screening.screen_rejected(
         store,
         conn,
         mapped,
@@ -228,20 +228,20 @@ def erased_items(
     first = len(items) - len(rejected)
     region = settings.default_country
     named = [
-        suppression.text_identifiers(i.payload[quarantine.MALFORMED], region) for i in items[:first]
+        screening.text_identifiers(i.payload[quarantine.MALFORMED], region) for i in items[:first]
     ]
     found = suppression.erased_kinds(store, conn, named, key=settings.suppression_key)
     if not erased and not any(found):
         return items
     numbers = rows.to_pylist()
     out = [
-        suppression.refused_item(item.location, kinds) if kinds else item
+        screening.refused_item(item.location, kinds) if kinds else item
         for item, kinds in zip(items[:first], found, strict=True)
     ]
     for pos, item in zip(rejected, items[first:], strict=True):
         kinds = erased.pop(pos, None)
-        out.append(item if kinds is None else suppression.refused_item(item.location, kinds))
-    out += [suppression.refused_item(f"row {numbers[p]}", k) for p, k in sorted(erased.items())]
+        out.append(item if kinds is None else screening.refused_item(item.location, kinds))
+    out += [screening.refused_item(f"row {numbers[p]}", k) for p, k in sorted(erased.items())]
     return out
 
 

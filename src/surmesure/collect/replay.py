@@ -38,7 +38,7 @@ from surmesure.collect.mapping import Mapping, mapping_from_dict, resolve_mappin
 from surmesure.collect.records import KINDS
 from surmesure.collect.validate import validate
 from surmesure.config import get_settings
-from surmesure.protect import suppression
+from surmesure.protect import screening, suppression
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -187,7 +187,7 @@ def _replay_group(
     )
     refused = {r.pos: r for r in validation.rejections}
     settings = get_settings()
-    erased = suppression.screen_rejected(
+    erased = screening.screen_rejected(
         store,
         conn,
         mapped,
@@ -198,7 +198,7 @@ def _replay_group(
     erased.update(loaded.erased)
     for pos, kinds in erased.items():
         # the record of an erased person is not kept: only the kinds that matched
-        item = suppression.refused_item("", kinds)
+        item = screening.refused_item("", kinds)
         conn.execute(
             q.update()
             .where(q.c.quarantine_id == ids[pos])
