@@ -4,6 +4,7 @@ every other request; HTML placements escape trait values, text ones do not."""
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -140,8 +141,8 @@ def test_slow_templates_render_off_the_event_loop(store: Store, tmp_path: Path) 
     # the decisions rendered for seconds (each up to its limit: a 422 naming it), while the
     # loop answered the calls sent meanwhile as if idle: a render on the loop would have held
     # each call for as long as the renders before it
-    assert max(tracked) < 0.5, tracked
-    assert max(pinged) < 0.1, pinged
+    assert sum(tracked) < 0.6, tracked
+    assert statistics.median(pinged) < 0.05, pinged
     assert rendered > 1.0
     assert {a.status_code for a in answers} <= {200, 422}
     assert all(a.json()["error"]["limit"] == "time" for a in answers if a.status_code == 422)

@@ -11,9 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from surmesure.decide.limits import MAX_INT_BITS, MAX_ITEMS, MAX_OUTPUT, MAX_TEXT
 from surmesure.decide.sandbox import TemplateError, compile_text, render_text
+from surmesure.domain.templates import MAX_SOURCE, TemplateDefinition
 
 LONG = "x" * 99_999  # within the text limit: each attack starts from values a template may hold
 
@@ -42,12 +44,13 @@ ATTACKS: list[tuple[str, str, dict[str, Any], str]] = [
     ("center filter", "{{ 'a'|center(1500000000) }}", {}, "text"),
     ("indent filter", "{{ ('a\n' * 50000)|indent(1500000000) }}", {}, "text"),
     ("indent by text", "{{ ('a\n' * 50000)|indent(s, true) }}", {"s": LONG}, "text"),
-    ("wordwrap filter", "{{ ('a ' * 50000)|wordwrap(2, wrapstring=s) }}", {"s": LONG}, "items"),
+    ("wordwrap filter", "{{ ('a ' * 9000)|wordwrap(2, wrapstring=s) }}", {"s": LONG}, "text"),
     ("replace of nothing", "{{ ('a' * 100000).replace('', s) }}", {"s": LONG}, "text"),
     ("replace filter", "{{ ('a' * 1000)|replace('a', s) }}", {"s": LONG}, "text"),
     ("join separator", "{{ range(1000)|join(s) }}", {"s": LONG}, "text"),
     ("join of a text", "{{ s|join(s) }}", {"s": LONG}, "items"),
     ("str join", "{{ s.join(range(1000)|map('string')) }}", {"s": LONG}, "text"),
+    ("wordwrap of a long text", "{{ ('a ' * 20000)|wordwrap(79) }}", {}, "text"),
     ("tojson indent", "{{ [1, 2]|tojson(1500000000) }}", {}, "text"),
     ("batch fill", "{{ [1]|batch(1500000000, 'x')|list }}", {}, "items"),
     ("slice count", "{{ [1]|slice(1500000000)|list }}", {}, "items"),
@@ -156,11 +159,34 @@ def test_builders_and_recursive_loops_are_not_available() -> None:
     assert caught.value.line == 2
     with pytest.raises(TemplateError, match="No filter named 'urlize'"):
         compile_text("{{ 'see www.example.com'|urlize }}", "links")
+    with pytest.raises(TemplateError, match="adds numbers"):  # a sum of lists copies them
+        render_text(compile_text("{{ [[1], [2]]|sum(start=[]) }}", "sums"), {})
+    assert render_text(compile_text("{{ [1, 2.5]|sum }}", "sums"), {}) == "3.5"
+
+
+def test_the_template_document_declares_its_format() -> None:
+    schema = TemplateDefinition.model_json_schema()
+    assert schema["properties"]["format"]["anyOf"][0] == {
+        "enum": ["html", "text"],
+        "type": "string",
+    }
+    assert schema["$defs"]["Variant"]["properties"]["body"]["maxLength"] == MAX_SOURCE
+
+    def definition(**fields: str) -> TemplateDefinition:
+        body = {"name": "t", "placement": "p", "variants": [{"name": "d", "body": "x"}]}
+        return TemplateDefinition.model_validate({**body, **fields})
+
+    assert definition().output_format == "html"  # the web
+    assert definition(channel="email").output_format == "html"
+    assert definition(channel="sms").output_format == "text"
+    assert definition(channel="email", format="text").output_format == "text"
+    with pytest.raises(ValidationError, match="format"):
+        definition(format="markdown")
 
 
 def test_a_template_text_has_a_size_limit() -> None:
     with pytest.raises(TemplateError) as caught:
-        compile_text("x" * 200_001, "huge")
+        compile_text("x" * (MAX_SOURCE + 1), "huge")
     assert caught.value.limit == "source"
 
 

@@ -42,6 +42,8 @@ MAX_INT_BITS = 256
 MAX_OUTPUT = 1_000_000
 MAX_RANGE = 1_000
 MAX_ITERATIONS = 10_000
+#: the longest text ``wordwrap`` wraps
+MAX_WRAPPED = 20_000
 #: how often a render off the event loop lets other threads take the interpreter
 PAUSE_EVERY_S = 0.001
 
@@ -405,6 +407,10 @@ def _wordwrap(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
     width = _arg(args, kwargs, 0, "width", 79)
     wrap = _arg(args, kwargs, 2, "wrapstring", None)
     text = str(value)
+    if len(text) > MAX_WRAPPED:  # wrapping is read word by word, in Python: a slow step
+        raise LimitExceeded(
+            "text", f"wordwrap of {len(text):,} characters; at most {MAX_WRAPPED:,}"
+        )
     if isinstance(width, int) and width > 0:
         lines = len(text) // width + text.count("\n") + 1
         if lines > MAX_ITEMS:
@@ -412,6 +418,13 @@ def _wordwrap(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
         total = len(text) + lines * (len(wrap) if isinstance(wrap, str) else 2)
         if total > MAX_TEXT:
             raise too_long(total)
+
+
+def _sum(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    # sum() of lists copies the growing total at each step: only numbers are added
+    start = _arg(args, kwargs, 1, "start", 0)
+    if not isinstance(start, int | float | Decimal):
+        raise TypeError(f"sum() adds numbers; start={start!r} is not one")
 
 
 def _round(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -441,6 +454,7 @@ BEFORE_FILTER: dict[str, Callable[[Any, tuple[Any, ...], dict[str, Any]], None]]
     "replace": _replace,
     "wordwrap": _wordwrap,
     "round": _round,
+    "sum": _sum,
     "tojson": _tojson,
     "int": _int,
 }

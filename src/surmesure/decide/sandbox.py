@@ -172,6 +172,7 @@ class _Formatter(SandboxedFormatter):
         return super().vformat(format_string, args, kwargs)
 
     def format_field(self, value: Any, format_spec: str) -> Any:
+        limits.check_time()
         for digits in re.findall(r"\d+", format_spec):
             if len(digits) > 6 or int(digits) > MAX_TEXT:
                 raise LimitExceeded("text", f"a format width of {digits} characters")
