@@ -19,7 +19,8 @@ from api_helpers import WRITE_KEY
 from decide_world import DAY, FakeRecommender, add_person
 from fastapi import FastAPI
 
-from surmesure.decide.library import Library
+from surmesure.decide.library import EXAMPLES, Library
+from surmesure.decide.pages import make_token
 from surmesure.decide.service import utcnow
 from surmesure.store import Store, schema
 
@@ -192,3 +193,29 @@ def test_html_placements_escape_trait_values_and_text_ones_do_not(
     assert web["content"]["subject"] == f"Pour {SCRIPT}"  # a subject is text
     assert sms["content"]["format"] == "text"
     assert sms["content"]["body"] == f"Bonjour {SCRIPT} & merci"
+
+
+def test_a_personal_page_escapes_trait_values_once(store: Store, tmp_path: Path) -> None:
+    add_person(store, 1, {"first_name": (SCRIPT + " & Cie", "crm", 0.9, utcnow() - DAY)})
+    with serving(store, EXAMPLES, secret_key="page-secret") as base:
+        token = make_token(1, days=1, now=utcnow(), secret="page-secret")
+        page = httpx.get(f"{base}/p/{token}", timeout=30)
+    assert page.status_code == 200
+    assert "<script>alert" not in page.text
+    assert "<h1>Bonjour &lt;script&gt;alert(1)&lt;/script&gt; &amp; Cie, voici" in page.text
+    assert "d'achat.</p>" in page.text  # the offer's own text, as written (HTML already)
+
+
+def test_a_personal_page_past_a_limit_is_a_page_saying_so(store: Store, tmp_path: Path) -> None:
+    add_person(store, 1, {"first_name": ("Marie", "crm", 0.9, utcnow() - DAY)})
+    (tmp_path / "page.yaml").write_text(
+        "name: page\nplacement: personal_page\nvariants:\n"
+        "  - name: default\n    body: \"{{ 'a'.ljust(1500000000) }}\"\n",
+        encoding="utf-8",
+    )
+    with serving(store, tmp_path, secret_key="page-secret", templates_dir=tmp_path) as base:
+        token = make_token(1, days=1, now=utcnow(), secret="page-secret")
+        page = httpx.get(f"{base}/p/{token}", timeout=30)
+    assert page.status_code == 422
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Page indisponible" in page.text

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from surmesure.decide.pages import message_page, record_nps, render_page
+from surmesure.decide.sandbox import TemplateError
 from surmesure.decide.service import utcnow
 from surmesure.errors import InvalidInput, NotFound
 
@@ -40,6 +41,11 @@ async def page(token: str, request: Request) -> HTMLResponse:
         )
     except NotFound:
         return _gone()
+    except TemplateError:  # the page's template went past a limit of the sandbox
+        return HTMLResponse(
+            message_page("Page indisponible", "Cette page ne peut pas s'afficher pour le moment."),
+            status_code=422,
+        )
     return HTMLResponse(html)
 
 

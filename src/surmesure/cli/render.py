@@ -54,7 +54,15 @@ def render_command(
             catalog = segment_catalog(conn) if "segment" in compiled.needs else {}
     finally:
         store.dispose()
-    out = render(compiled, audience, now=now, context=context, catalog=catalog, locale=locale)
+    out = render(
+        compiled,
+        audience,
+        now=now,
+        context=context,
+        catalog=catalog,
+        locale=locale,
+        time_limit_s=settings.template_time_limit_ms / 1000,
+    )
     if as_json:
         emit_json(
             {
