@@ -72,9 +72,9 @@ def _hashable(value: Any) -> bool:
 
 @pass_context
 def money(_ctx: Any, value: Any, currency: str = "EUR") -> str:
-    _short(currency, "currency")
-    if _hashable(value) and isinstance(currency, str):
+    if _hashable(value) and type(currency) is str and len(currency) <= MAX_PATTERN:
         return _format_money(value, currency, _locale())
+    _short(currency, "currency")
     return str(numbers.format_currency(value, currency, locale=_locale()))
 
 

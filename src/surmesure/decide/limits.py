@@ -23,11 +23,9 @@ A refusal is a :class:`LimitExceeded` naming the limit.
 from __future__ import annotations
 
 import contextvars
-import math
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import wraps
 from typing import Any
@@ -60,20 +58,25 @@ class LimitExceeded(SecurityError):
         self.line = line
 
 
-@dataclass
 class Render:
-    """What one render may still spend, and its locale."""
+    """What one render may still spend, and its locale. (A plain class with slots: one is made
+    per render, on the hot path.)"""
 
-    deadline: float  # time.perf_counter() value
-    iterations: int
-    output: int
-    locale: Locale
-    #: the deadline is the one of a render on the server's event loop, shorter than the limit
-    on_loop: bool = False
-    #: when the render next lets other threads run: a long render in a thread would otherwise
-    #: hold the interpreter for Python's switch interval (5 ms) each time the event loop
-    #: thread asks for it (never, for a render on the loop itself)
-    pause_at: float = math.inf
+    __slots__ = ("deadline", "iterations", "locale", "on_loop", "output", "pause_at")
+
+    def __init__(self, deadline: float, locale: Locale, on_loop: bool, pause_at: float) -> None:
+        #: the ``time.perf_counter()`` value the render must end by
+        self.deadline = deadline
+        self.iterations = MAX_ITERATIONS
+        #: what macros and blocks may still print (see :func:`spend`)
+        self.output = MAX_OUTPUT
+        self.locale = locale
+        #: the deadline is the one of a render on the server's event loop, shorter than its limit
+        self.on_loop = on_loop
+        #: when the render next lets other threads run: a long render in a thread would
+        #: otherwise hold the interpreter for Python's switch interval (5 ms) each time the event
+        #: loop thread asks for it (``math.inf``: never, for a render on the loop itself)
+        self.pause_at = pause_at
 
 
 current: contextvars.ContextVar[Render | None] = contextvars.ContextVar("render", default=None)
@@ -103,7 +106,12 @@ def iterate(items: Any) -> Iterator[Any]:
             render.iterations -= 1
             if render.iterations < 0:
                 raise LimitExceeded("iterations", f"loops ran more than {MAX_ITERATIONS:,} times")
-            _tick(render)
+            now = time.perf_counter()  # _tick, inlined: this runs at every step of every loop
+            if now > render.pause_at:
+                time.sleep(0)
+                render.pause_at = now + PAUSE_EVERY_S
+            if now > render.deadline:
+                raise LimitExceeded("time", "the render took longer than its time limit")
         yield item
 
 

@@ -358,26 +358,30 @@ def render_text(
 ) -> str:
     """Render ``compiled`` with ``values`` in ``locale`` within the limits of the sandbox."""
     room = _loop_room.get()
-    limit = time_limit_s if room is None else min(time_limit_s, room[0])
     started = time.perf_counter()
-    render = limits.Render(
-        started + limit,
-        MAX_ITERATIONS,
-        MAX_OUTPUT,
-        locale_of(locale),
-        on_loop=room is not None and room[0] < time_limit_s,
-        pause_at=math.inf if room is not None else started + limits.PAUSE_EVERY_S,
-    )
+    if room is None:
+        render = limits.Render(
+            started + time_limit_s, locale_of(locale), False, started + limits.PAUSE_EVERY_S
+        )
+    else:
+        capped = room[0] < time_limit_s
+        limit = room[0] if capped else time_limit_s
+        render = limits.Render(started + limit, locale_of(locale), capped, math.inf)
     token = limits.current.set(render)
     try:
         try:
-            parts = []
+            # the result is counted as it streams, so that a render past the limit stops there
+            parts: list[str] = []
+            append = parts.append
+            left = MAX_OUTPUT
             root = compiled.root_render_func(compiled.new_context(values))
             for chunk in root:
-                render.output -= len(chunk)
-                if render.output < 0:
+                left -= len(chunk)
+                if left < 0:
                     raise limits.too_much_output(_line_at(compiled, root))
-                parts.append(chunk)
+                append(chunk)
+            if left < MAX_OUTPUT - render.output:  # with what macros and blocks printed
+                raise limits.too_much_output()
             return "".join(parts)
         except Exception:
             compiled.environment.handle_exception()  # raises it again with template lines
