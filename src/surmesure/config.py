@@ -221,6 +221,16 @@ class Settings(BaseSettings):
     def _trust_keys(cls, value: dict[str, Trust]) -> dict[str, Trust]:
         return {k.lower(): v for k, v in value.items()}
 
+    template_time_limit_ms: float = Field(
+        default=250.0, gt=0, description="Most one template text may take to render."
+    )
+    template_on_loop_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description="Render time a decision may spend on the API's event loop; a template that "
+        "needs more renders in a thread (0: always in a thread).",
+    )
+
     @field_validator("source_reliability")
     @classmethod
     def _reliability_in_range(cls, value: dict[str, float]) -> dict[str, float]:

@@ -112,7 +112,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @app.exception_handler(SurmesureError)
     async def known_error(request: Request, exc: SurmesureError) -> JSONResponse:
-        error = {key: without_paths(value) for key, value in exc.to_dict().items()}
+        error = {
+            key: without_paths(value) if isinstance(value, str) else value
+            for key, value in exc.to_dict().items()
+        }
         headers = (
             {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
         )

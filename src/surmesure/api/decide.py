@@ -3,11 +3,22 @@
 ``/v1/decide`` and page links need a key with the ``decide`` scope, ``/why`` one with ``read``
 (see :mod:`surmesure.api.auth`); each ``/why`` is written to the audit log. A person nobody
 knows gets a neutral decision, not an error; an unknown placement is a 404 naming the
-placements served. Templates come from ``SURMESURE_TEMPLATES_DIR``.
+placements served; a template that fails to render (past one of the sandbox's limits) is a 422
+naming the template, the line and the limit. Templates come from ``SURMESURE_TEMPLATES_DIR``.
+
+A decision served from memory costs a fraction of a millisecond: it runs on the event loop,
+where a thread hand-off would cost as much, but its renders get only
+``SURMESURE_TEMPLATE_ON_LOOP_MS`` there. A decision whose template needs more is made again in
+a thread with the full ``SURMESURE_TEMPLATE_TIME_LIMIT_MS``, and that template's decisions stay
+off the loop for :data:`OFF_LOOP_S`; so the loop, which answers every other request, never
+waits on a template for more than a few milliseconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Annotated, Any
 
@@ -20,7 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from surmesure.api.auth import require
 from surmesure.api.body import read_json
 from surmesure.collect import bounds
+from surmesure.config import Settings
+from surmesure.decide.content import CompiledTemplate
 from surmesure.decide.library import Library, library_for
+from surmesure.decide.sandbox import Overtime, on_loop
 from surmesure.decide.service import (
     DecideRequest,
     Recommender,
@@ -36,6 +50,13 @@ from surmesure.unify.profile import MAX_ID
 
 router = APIRouter(tags=["decide"])
 DECIDE_HINT = "send placement and one of person_id, anonymousId, customer_id"
+#: seconds a template that overran its time on the event loop renders in threads before the
+#: loop tries it again (the overrun may have been a cold cache rather than the template)
+OFF_LOOP_S = 30.0
+#: the threads decisions served from memory are made in when their template is slow: few, so
+#: that they share the interpreter with the event loop rather than crowd it out (a decision
+#: from the store, which mostly waits on it, uses the common pool)
+RENDERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
 
 
 class DecideBody(BaseModel):
@@ -99,6 +120,7 @@ async def post_decide(request: Request, _: Principal = Depends(require("decide")
             hint=DECIDE_HINT,
             field=where,
         ) from None
+    settings: Settings = request.app.state.settings
     templates = library(request)
     compiled = templates.for_placement(body.placement)
     serving: Serving = request.app.state.serving
@@ -118,12 +140,22 @@ async def post_decide(request: Request, _: Principal = Depends(require("decide")
         compiled,
         recommender=recommender(request),
         serving=serving,
+        time_limit_s=settings.template_time_limit_ms / 1000,
     )
-    # served from memory, a decision is a fraction of a millisecond of computation: run it
-    # here rather than hand it to a thread (the hand-off would cost as much); a template
-    # whose rules read the store still runs in a thread
-    decision = call() if serves_from_memory(compiled) else await run_in_threadpool(call)
-    return _json(decision)
+    if not serves_from_memory(compiled):
+        return _json(await run_in_threadpool(call))
+    if _on_loop(compiled, settings):
+        try:
+            with on_loop(settings.template_on_loop_ms / 1000):
+                return _json(call())
+        except Overtime:
+            compiled.off_loop_until = time.monotonic() + OFF_LOOP_S
+    return _json(await asyncio.get_running_loop().run_in_executor(RENDERS, call))
+
+
+def _on_loop(compiled: CompiledTemplate, settings: Settings) -> bool:
+    """Whether a decision of ``compiled`` is made on the event loop (see the module)."""
+    return settings.template_on_loop_ms > 0 and compiled.off_loop_until <= time.monotonic()
 
 
 @router.get("/v1/people/{person_id}/why", summary="Decisions recently made for a person")

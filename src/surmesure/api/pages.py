@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from surmesure.api.auth import require
 from surmesure.clock import utcnow
 from surmesure.decide.pages import link, message_page, record_nps, render_page
+from surmesure.decide.sandbox import TemplateError
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import audit, preferences
 from surmesure.protect.keys import Principal
@@ -50,6 +51,11 @@ async def page(token: str, request: Request) -> HTMLResponse:
         )
     except NotFound:
         return _gone()
+    except TemplateError:  # the page's template went past a limit of the sandbox
+        return HTMLResponse(
+            message_page("Page indisponible", "Cette page ne peut pas s'afficher pour le moment."),
+            status_code=422,
+        )
     return HTMLResponse(html)
 
 

@@ -58,7 +58,15 @@ def render_command(
         )
     finally:
         store.dispose()
-    out = render(compiled, audience, now=now, context=context, catalog=catalog, locale=locale)
+    out = render(
+        compiled,
+        audience,
+        now=now,
+        context=context,
+        catalog=catalog,
+        locale=locale,
+        time_limit_s=settings.template_time_limit_ms / 1000,
+    )
     if as_json:
         emit_json(
             {

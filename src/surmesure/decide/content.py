@@ -5,7 +5,8 @@ effective reliability, stored segment memberships, opt-out, optionally a segment
 :class:`~surmesure.segment.evaluate.Snapshot` for ``when`` rules). Nothing here reads the store.
 
 A neutral audience (unknown person, or opted out of personalization) gets the default variant
-and every field's fallback.
+and every field's fallback. Bodies and blocks render in the template's output format (``html``:
+printed values escaped; ``text``: nothing escaped); subjects are text.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from jinja2 import Template as JinjaTemplate
 
-from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, compile_text, render_text
+from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, compile_text, locale_of, render_text
 from surmesure.domain.segments import MetricNode, SegmentDefinition, walk
 from surmesure.domain.templates import TemplateDefinition, Variant
 from surmesure.protect.consent import Record as ConsentRecord
@@ -60,6 +61,7 @@ class Rendered:
     subject: str
     body: str
     explanation: dict[str, Any]
+    format: str = "text"
 
 
 @dataclass(frozen=True)
@@ -75,21 +77,28 @@ class CompiledTemplate:
     def __init__(self, definition: TemplateDefinition) -> None:
         self.definition = definition
         name = definition.name
+        locale_of(definition.locale)  # loaded now rather than in the first render
+        #: the bodies' and blocks' format (``html``: printed values are escaped)
+        self.format = definition.output_format
+        html = self.format == "html"
         self.variants = [
             _CompiledVariant(
                 v,
                 compile_text(v.subject, f"{name}/{v.name}/subject") if v.subject else None,
-                compile_text(v.body, f"{name}/{v.name}"),
+                compile_text(v.body, f"{name}/{v.name}", html=html),
             )
             for v in definition.variants
         ]
         self.blocks = {
             b.content_id: (
-                compile_text(b.title, f"{name}/blocks/{b.content_id}/title"),
-                compile_text(b.text, f"{name}/blocks/{b.content_id}/text"),
+                compile_text(b.title, f"{name}/blocks/{b.content_id}/title", html=html),
+                compile_text(b.text, f"{name}/blocks/{b.content_id}/text", html=html),
             )
             for b in definition.blocks
         }
+        #: until when (``time.monotonic()``) decisions of this template render off the
+        #: server's event loop, after one needed more time than the loop gives (see api.decide)
+        self.off_loop_until = 0.0
         rules = [v.when for v in definition.variants] + [b.when for b in definition.blocks]
         #: the kinds of data the ``when`` rules read (``segment``: any, through the catalog)
         self.needs: frozenset[str] = frozenset(
@@ -237,4 +246,6 @@ def render(
         "opted_out": audience.opted_out,
         "locale": used_locale,
     }
-    return Rendered(definition.name, chosen.variant.name, subject, body, explanation)
+    return Rendered(
+        definition.name, chosen.variant.name, subject, body, explanation, compiled.format
+    )

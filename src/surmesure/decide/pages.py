@@ -5,7 +5,9 @@ A link carries only an opaque, signed token (:mod:`surmesure.protect.links`), li
 :class:`~surmesure.errors.NotFound`, which the page route shows as a plain 404 page. A link
 takes one NPS answer: a second answer through the same link replaces the first. The page itself
 is a decision for placement ``personal_page`` (recorded and explained like any other), plus a
-summary of the relationship, hidden from a person who opted out of personalization.
+summary of the relationship, hidden from a person who opted out of personalization. The
+decision's body and offers are HTML when the template's format is ``html`` (its values already
+escaped by the sandbox) and are escaped by the page otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from babel import dates, numbers
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from surmesure.config import Settings
 from surmesure.decide.library import EXAMPLES, Library, library_for
@@ -111,15 +114,26 @@ def render_page(
         compiled,
         now=now,
         recommender=recommender,
+        time_limit_s=settings.template_time_limit_ms / 1000,
     )
     opted_out = bool(decision["explanation"]["content"]["opted_out"])
     return HTML.get_template("page.html").render(
-        decision=decision,
+        decision=_as_html(decision) if compiled.format == "html" else decision,
         summary=None if opted_out else summary(store, person_id),
         token=token,
         locale=compiled.definition.locale,
         currency=compiled.definition.currency,
     )
+
+
+def _as_html(decision: dict[str, Any]) -> dict[str, Any]:
+    """``decision`` with its body and offers marked as HTML, so that the page prints them as
+    they are (the sandbox escaped the values in them)."""
+    content = {**decision["content"], "body": Markup(decision["content"]["body"])}
+    offers = [
+        {**o, "title": Markup(o["title"]), "text": Markup(o["text"])} for o in decision["offers"]
+    ]
+    return {**decision, "content": content, "offers": offers}
 
 
 def message_page(title: str, text: str) -> str:

@@ -3,239 +3,350 @@
 Jinja2's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`, tightened:
 
 - attributes are read only on plain data (text, numbers, dates, lists, mappings); anything
-  else, and every name starting with ``_``, is refused;
-- ``range()`` is capped at :data:`MAX_RANGE`, and every ``for`` loop of a render counts
-  against :data:`MAX_ITERATIONS`;
-- a render has a time limit (checked at each loop step and each call);
-- ``*`` and ``**`` cannot build huge values.
+  else, every name starting with ``_`` and a few builders (``to_bytes``, ``translate``) are
+  refused;
+- every value a template makes is bounded, and every operation that could build a huge value
+  is refused before it runs (:mod:`surmesure.decide.limits`): powers, products, padding and
+  format widths, ``replace``, ``join``, ``indent``...; a render prints at most
+  :data:`~surmesure.decide.limits.MAX_OUTPUT` characters;
+- ``range()`` is capped at :data:`MAX_RANGE`, every ``for`` loop of a render counts against
+  :data:`MAX_ITERATIONS` and recursive loops are refused;
+- a render has a time limit, checked at each loop step, call, operator and builtin filter.
+  Since no single operation is large, a render stops within a few milliseconds of its limit.
 
-Filters: ``money(currency)``, ``number(digits)``, ``percent``, ``date(format)``,
-``datetime(format)``, ``time(format)``, formatted with Babel in the render's locale (``fr``,
-``en``, any CLDR locale). A refusal or a failure raises :class:`TemplateError`, naming the
-template and the line.
+Two environments: :data:`HTML` escapes every value it prints (``<`` becomes ``&lt;``; the
+template's own text is kept as written, and ``|safe`` marks a value as HTML), :data:`TEXT`
+escapes nothing (SMS, push, the plain-text part of an e-mail).
+
+A refusal or a failure raises :class:`TemplateError`, naming the template, the line and the
+limit. Filters: see :mod:`surmesure.decide.filters`.
 """
 
 from __future__ import annotations
 
 import contextvars
+import math
+import re
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import types
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import update_wrapper
 from typing import Any
 
-from babel import Locale, dates, numbers
 from jinja2 import StrictUndefined, nodes, pass_context
 from jinja2 import Template as JinjaTemplate
-from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import TemplateError as JinjaError
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
+from jinja2.visitor import NodeTransformer
+from markupsafe import EscapeFormatter, Markup
 
+from surmesure.decide import limits
+from surmesure.decide.filters import FILTERS, locale_of
+from surmesure.decide.limits import (
+    MAX_INT_BITS,
+    MAX_ITEMS,
+    MAX_ITERATIONS,
+    MAX_OUTPUT,
+    MAX_RANGE,
+    MAX_TEXT,
+    LimitExceeded,
+)
+from surmesure.domain.templates import MAX_SOURCE
 from surmesure.errors import InvalidInput
 
-MAX_RANGE = 1000
-MAX_ITERATIONS = 10_000
-MAX_SIZE = 100_000
+__all__ = [
+    "DEFAULT_TIME_LIMIT_S",
+    "MAX_ITERATIONS",
+    "MAX_RANGE",
+    "Overtime",
+    "TemplateError",
+    "compile_text",
+    "locale_of",
+    "on_loop",
+    "render_text",
+]
+
 DEFAULT_TIME_LIMIT_S = 0.25
 SAFE_TYPES = (str, int, float, bool, Decimal, date, datetime, dict, list, tuple)
 
 
 class TemplateError(InvalidInput):
-    """A template that cannot compile or render; names the template and the line."""
+    """A template that cannot compile or render; names the template, the line and, when one was
+    passed, the limit (``time``, ``iterations``, ``range``, ``text``, ``items``, ``integer``,
+    ``output``, ``source``, ``recursion``). Over HTTP: 422."""
 
-    def __init__(self, template: str, line: int | None, reason: str) -> None:
+    http_status = 422
+    code = "template"
+
+    def __init__(
+        self, template: str, line: int | None, reason: str, limit: str | None = None
+    ) -> None:
         where = f"template {template!r}" + (f", line {line}" if line else "")
         super().__init__(
             f"{where}: {reason}",
-            hint="templates may read the given values (person, context, offers, products), "
-            f"loop at most {MAX_ITERATIONS:,} times and use range() up to {MAX_RANGE:,}",
+            hint="a template may read the values it is given (person, context, offers, "
+            f"products), loop {MAX_ITERATIONS:,} times, use range() up to {MAX_RANGE:,}, make "
+            f"texts of {MAX_TEXT:,} characters, lists of {MAX_ITEMS:,} items, integers of "
+            f"{MAX_INT_BITS} bits, and print {MAX_OUTPUT:,} characters",
             field=template,
         )
         self.template = template
         self.line = line
         self.reason = reason
+        self.limit = limit
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {**super().to_dict(), "template": self.template}
+        if self.line:
+            body["line"] = self.line
+        if self.limit:
+            body["limit"] = self.limit
+        return body
 
 
-@dataclass
-class _Budget:
-    deadline: float
-    iterations: int
-    locale: Locale
+class Overtime(Exception):
+    """A render on the server's event loop needs more than the loop can give it (see
+    :func:`on_loop`): nothing was recorded; decide again off the loop, with the full limit."""
 
 
-_budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("budget", default=None)
+# -- compiled code: output counted, ``~`` bounded ------------------------------------------------
 
 
-def _check(budget: _Budget | None) -> None:
-    if budget is not None and time.perf_counter() > budget.deadline:
-        raise SecurityError("the render took longer than its time limit")
+class _Generator(CodeGenerator):
+    """Jinja's code generator, with two changes. What a macro, a ``{% set %}`` block or a
+    ``{% filter %}`` block prints goes to a list before it is joined: each such write is counted
+    against the render's output budget as it happens (top-level output is counted by
+    :func:`render_text` as it streams). ``a ~ b`` checks the length of the text before joining."""
+
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        if frame.buffer is None:
+            super().visit_Output(node, frame)
+            return
+        start = self.temporary_identifier()
+        self.writeline(f"{start} = len({frame.buffer})")
+        super().visit_Output(node, frame)
+        self.writeline(f"environment.spend_since({frame.buffer}, {start})")
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.volatile:
+            escape = "context.eval_ctx.autoescape"
+        else:
+            escape = "True" if frame.eval_ctx.autoescape else "False"
+        self.write(f"environment.join_bounded({escape}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _Literals(NodeTransformer):
+    """Wraps each list, tuple and dict written in a template with values in it (``[s, s]``) in
+    the ``_fit`` filter, so that such a value is bounded like any other."""
+
+    def _fitted(self, literal: nodes.Expr) -> nodes.Node:
+        node = self.generic_visit(literal)
+        if getattr(node, "ctx", "load") != "load" or not isinstance(node, nodes.Expr):
+            return node
+        try:
+            node.as_const()
+        except nodes.Impossible:
+            return nodes.Filter(node, "_fit", [], [], None, None, lineno=node.lineno)
+        return node
+
+    visit_List = visit_Tuple = visit_Dict = _fitted
+
+
+class _Formatter(SandboxedFormatter):
+    """``str.format`` in the sandbox: widths refused beyond :data:`MAX_TEXT`, and the text it
+    builds counted field by field (``'{0}{0}{0}…'`` of a long value stops at the limit)."""
+
+    _printed = 0
+
+    def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
+        self._printed = len(format_string)
+        return super().vformat(format_string, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        limits.check_time()
+        for digits in re.findall(r"\d+", format_spec):
+            if len(digits) > 6 or int(digits) > MAX_TEXT:
+                raise LimitExceeded("text", f"a format width of {digits} characters")
+        limits.check_decimal(value)
+        text = super().format_field(value, format_spec)
+        self._printed += len(text)
+        if self._printed > MAX_TEXT:
+            raise limits.too_long(self._printed)
+        return text
+
+
+class _EscapeFormatter(_Formatter, EscapeFormatter):
+    pass
+
+
+# -- the environment -----------------------------------------------------------------------------
 
 
 @pass_context
 def _guard(_ctx: Any, items: Iterable[Any]) -> Iterator[Any]:
-    budget = _budget.get()
-    for item in items:
-        if budget is not None:
-            budget.iterations -= 1
-            if budget.iterations < 0:
-                raise SecurityError(f"loops ran more than {MAX_ITERATIONS:,} times")
-            _check(budget)
-        yield item
+    return limits.iterate(items)
 
 
 def _range(*args: int) -> range:
     r = range(*args)
     if len(r) > MAX_RANGE:
-        raise SecurityError(f"range() of {len(r):,} items; at most {MAX_RANGE:,}")
+        raise LimitExceeded("range", f"range() of {len(r):,} items; at most {MAX_RANGE:,}")
     return r
 
 
-@lru_cache(maxsize=64)
-def locale_of(name: str) -> Locale:
-    try:
-        return Locale.parse(name)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(
-            f"Locale {name!r} is not known.", hint="use e.g. fr, en, fr_FR, en_GB", field="locale"
-        ) from exc
-
-
-# filters take the context so that Jinja does not fold them at compile time: the locale is the
-# render's, not the compiler's
-def _locale() -> Locale:
-    budget = _budget.get()
-    return budget.locale if budget is not None else locale_of("fr")
-
-
-# prices repeat across people: each (value, currency, locale) is formatted once
-@lru_cache(maxsize=16_384)
-def _format_money(value: Any, currency: str, locale: Locale) -> str:
-    return str(numbers.format_currency(value, currency, locale=locale))
-
-
-@lru_cache(maxsize=16_384)
-def _format_number(value: Any, digits: int | None, locale: Locale) -> str:
-    if digits is None:
-        return str(numbers.format_decimal(value, locale=locale))
-    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
-    return str(numbers.format_decimal(value, format=pattern, locale=locale))
-
-
-def _hashable(value: Any) -> bool:
-    return isinstance(value, int | float | Decimal | str)
-
-
-@pass_context
-def _money(_ctx: Any, value: Any, currency: str = "EUR") -> str:
-    if _hashable(value) and isinstance(currency, str):
-        return _format_money(value, currency, _locale())
-    return str(numbers.format_currency(value, currency, locale=_locale()))
-
-
-@pass_context
-def _number(_ctx: Any, value: Any, digits: int | None = None) -> str:
-    if _hashable(value) and (digits is None or isinstance(digits, int)):
-        return _format_number(value, digits, _locale())
-    return str(numbers.format_decimal(value, locale=_locale()))
-
-
-@pass_context
-def _percent(_ctx: Any, value: Any) -> str:
-    return str(numbers.format_percent(value, locale=_locale()))
-
-
-@pass_context
-def _date(_ctx: Any, value: Any, format: str = "long") -> str:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        value = value.date()
-    return str(dates.format_date(value, format=format, locale=_locale()))
-
-
-@pass_context
-def _datetime(_ctx: Any, value: Any, format: str = "medium") -> str:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return str(dates.format_datetime(value, format=format, locale=_locale()))
-
-
-@pass_context
-def _time(_ctx: Any, value: Any, format: str = "short") -> str:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return str(dates.format_time(value, format=format, locale=_locale()))
-
-
 class Sandbox(ImmutableSandboxedEnvironment):
-    """The environment templates compile in. Loops are wrapped at parse time."""
+    """The environment templates compile in (``html``: values are escaped when printed)."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = _Generator
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
-    def __init__(self) -> None:
+    def __init__(self, *, html: bool) -> None:
         super().__init__(
             undefined=StrictUndefined,
-            autoescape=False,
+            autoescape=html,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
         self.globals = {"range": _range}
-        self.filters.update(
-            {
-                "_loop_guard": _guard,
-                "money": _money,
-                "number": _number,
-                "percent": _percent,
-                "date": _date,
-                "datetime": _datetime,
-                "time": _time,
-            }
-        )
+        self.filters = {
+            name: limits.bounded_filter(name, func)
+            for name, func in self.filters.items()
+            if name not in limits.REFUSED_FILTERS
+        }
+        self.filters.update(FILTERS)
+        self.filters.update({"_loop_guard": _guard, "_fit": limits.fit})
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
         for loop in tree.find_all(nodes.For):
+            if loop.recursive:
+                raise TemplateSyntaxError(
+                    "recursive loops are not available in templates", loop.lineno, name, filename
+                )
             loop.iter = nodes.Filter(
                 loop.iter, "_loop_guard", [], [], None, None, lineno=loop.lineno
             )
+        _Literals().visit(tree)  # replaces the literals in place; the root stays
+        tree.set_environment(self)
         return tree
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if not isinstance(obj, SAFE_TYPES):
+        if not isinstance(obj, SAFE_TYPES) or attr in limits.REFUSED_ATTRIBUTES:
             return False
         return bool(super().is_safe_attribute(obj, attr, value))
 
-    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        _check(_budget.get())
-        return super().call(__context, __obj, *args, **kwargs)
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        limits.check_time()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            args = limits.before_method(owner, __obj.__name__, args, kwargs)
+        return limits.fit(super().call(__context, __obj, *args, **kwargs))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
-            raise SecurityError("exponent too large")
-        if operator == "*":
-            for a, b in ((left, right), (right, left)):
-                if (
-                    isinstance(a, str | list | tuple)
-                    and isinstance(b, int)
-                    and len(a) * b > MAX_SIZE
-                ):
-                    raise SecurityError(f"a value longer than {MAX_SIZE:,} items")
-        return super().call_binop(context, operator, left, right)
+        limits.check_time()
+        limits.before_binop(operator, left, right)
+        return limits.fit(self.binop_table[operator](left, right))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``str.format`` and ``format_map`` of a text, through :class:`_Formatter` (Jinja's
+        own, with the widths and the length bounded)."""
+        if not isinstance(value, types.MethodType | types.BuiltinMethodType) or (
+            value.__name__ not in ("format", "format_map")
+        ):
+            return None
+        owner = value.__self__
+        if not isinstance(owner, str):
+            return None
+        kind = type(owner)
+        formatter = (
+            _EscapeFormatter(self, escape=owner.escape)
+            if isinstance(owner, Markup)
+            else _Formatter(self)
+        )
+        mapping = value.__name__ == "format_map"
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            if not mapping:
+                return kind(formatter.vformat(owner, args, kwargs))
+            if kwargs or len(args) != 1:
+                raise TypeError("format_map() takes exactly one argument")
+            return kind(formatter.vformat(owner, (), args[0]))
+
+        return update_wrapper(bounded, value)
+
+    # called from compiled templates (see _Generator)
+
+    def spend_since(self, buffer: list[str], start: int) -> None:
+        limits.spend(sum(map(len, buffer[start:])))
+
+    def join_bounded(self, autoescape: bool, items: tuple[Any, ...]) -> str:
+        parts = [v if isinstance(v, str) else str(v) for v in items]
+        total = sum(map(len, parts))
+        if total > MAX_TEXT:
+            raise limits.too_long(total)
+        if autoescape and any(hasattr(p, "__html__") for p in parts):
+            return Markup("").join(parts)
+        return "".join(parts)
 
 
-SANDBOX = Sandbox()
+HTML = Sandbox(html=True)
+TEXT = Sandbox(html=False)
 
 
-def compile_text(source: str, name: str) -> JinjaTemplate:
-    """Compile ``source`` as the template ``name``; :class:`TemplateError` when it does not
-    parse."""
+def compile_text(source: str, name: str, *, html: bool = False) -> JinjaTemplate:
+    """Compile ``source`` as the template ``name`` (``html``: printed values are escaped);
+    :class:`TemplateError` when it does not parse or is longer than :data:`MAX_SOURCE`."""
+    if len(source) > MAX_SOURCE:
+        raise TemplateError(
+            name, None, f"{len(source):,} characters; at most {MAX_SOURCE:,}", limit="source"
+        )
+    env = HTML if html else TEXT
     try:
-        code = SANDBOX.compile(source, name=name, filename=name)
+        code = env.compile(source, name=name, filename=name)
     except TemplateSyntaxError as exc:
         raise TemplateError(name, exc.lineno, exc.message or "syntax error") from None
-    return SANDBOX.template_class.from_code(SANDBOX, code, SANDBOX.make_globals(None), None)
+    compiled: JinjaTemplate = env.template_class.from_code(env, code, env.make_globals(None), None)
+    return compiled
+
+
+# the seconds renders may still spend on the event loop during one decision (see on_loop)
+_loop_room: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "loop_room", default=None
+)
+
+
+@contextmanager
+def on_loop(seconds: float) -> Iterator[None]:
+    """Renders within the block run on the server's event loop: together they get ``seconds``
+    (a few milliseconds) instead of their full limit, and one that needs more raises
+    :class:`Overtime`, to be done again off the loop."""
+    token = _loop_room.set([seconds])
+    try:
+        yield
+    finally:
+        _loop_room.reset(token)
+
+
+_ERRORS = (
+    JinjaError,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    LookupError,
+    AttributeError,
+    MemoryError,
+    RecursionError,
+)
 
 
 def render_text(
@@ -246,19 +357,54 @@ def render_text(
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
 ) -> str:
     """Render ``compiled`` with ``values`` in ``locale`` within the limits of the sandbox."""
-    token = _budget.set(
-        _Budget(time.perf_counter() + time_limit_s, MAX_ITERATIONS, locale_of(locale))
-    )
+    room = _loop_room.get()
+    started = time.perf_counter()
+    if room is None:
+        render = limits.Render(
+            started + time_limit_s, locale_of(locale), False, started + limits.PAUSE_EVERY_S
+        )
+    else:
+        capped = room[0] < time_limit_s
+        limit = room[0] if capped else time_limit_s
+        render = limits.Render(started + limit, locale_of(locale), capped, math.inf)
+    token = limits.current.set(render)
     try:
-        return compiled.render(values)
-    except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+        try:
+            # the result is counted as it streams, so that a render past the limit stops there
+            parts: list[str] = []
+            append = parts.append
+            left = MAX_OUTPUT
+            root = compiled.root_render_func(compiled.new_context(values))
+            for chunk in root:
+                left -= len(chunk)
+                if left < 0:
+                    raise limits.too_much_output(_line_at(compiled, root))
+                append(chunk)
+            if left < MAX_OUTPUT - render.output:  # with what macros and blocks printed
+                raise limits.too_much_output()
+            return "".join(parts)
+        except Exception:
+            compiled.environment.handle_exception()  # raises it again with template lines
+    except _ERRORS as exc:
+        limit_name = getattr(exc, "limit", None)
+        if limit_name == "time" and render.on_loop:
+            raise Overtime(compiled.name) from None
         name = compiled.name or "<template>"
-        raise TemplateError(name, _line_of(exc, name), str(exc)) from None
-    except RecursionError:
-        name = compiled.name or "<template>"
-        raise TemplateError(name, None, "macros call themselves too deeply") from None
+        if isinstance(exc, RecursionError):
+            reason = "macros call themselves too deeply"
+            raise TemplateError(name, None, reason, "recursion") from None
+        line = getattr(exc, "line", None) or _line_of(exc, name)
+        raise TemplateError(name, line, str(exc), limit_name) from None
     finally:
-        _budget.reset(token)
+        limits.current.reset(token)
+        if room is not None:
+            room[0] -= time.perf_counter() - started
+
+
+def _line_at(compiled: JinjaTemplate, root: Iterator[str]) -> int | None:
+    """The template line a paused render is at."""
+    frame = getattr(root, "gi_frame", None)
+    return compiled.get_corresponding_lineno(frame.f_lineno) if frame is not None else None
 
 
 def _line_of(exc: BaseException, filename: str) -> int | None:

@@ -44,7 +44,7 @@ from surmesure.decide.exposure import (
     record_exposures,
 )
 from surmesure.decide.reading import SERVED, identifier_keys, read_person
-from surmesure.decide.sandbox import render_text
+from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
 from surmesure.protect import consent
 from surmesure.segment.repository import catalog as segment_catalog
@@ -134,6 +134,7 @@ def _offers(
     values: dict[str, Any],
     locale: str,
     ledger_rows: tuple[dict[str, datetime], set[str]] | None = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     eligible, notes = [], []
     for block in compiled.definition.blocks:
@@ -158,8 +159,8 @@ def _offers(
         offers.append(
             {
                 "content_id": pick.block.content_id,
-                "title": render_text(title, values, locale=locale),
-                "text": render_text(text, values, locale=locale),
+                "title": render_text(title, values, locale=locale, time_limit_s=time_limit_s),
+                "text": render_text(text, values, locale=locale, time_limit_s=time_limit_s),
                 "expires_at": pick.block.expires_at,
             }
         )
@@ -218,16 +219,19 @@ def decide(
     recommender: Recommender | None = None,
     use_default_recommender: bool = True,
     serving: Serving | None = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
 ) -> dict[str, Any]:
     """Make, record and return one decision (see the module). With ``serving``, the person
     and the ledger are read from its view and the records written behind by it, when the
-    template's rules need nothing the view does not hold."""
+    template's rules need nothing the view does not hold. Each text renders within
+    ``time_limit_s``; a render that fails (:class:`~surmesure.decide.sandbox.TemplateError`)
+    fails the decision before anything is recorded."""
     at = now or utcnow()
     chosen = recommender or (default_recommender() if use_default_recommender else None)
     if serving is not None and compiled.needs <= SERVED:
-        return _decide(store, None, request, compiled, at, now, chosen, serving)
+        return _decide(store, None, request, compiled, at, now, chosen, serving, time_limit_s)
     with store.begin() as conn:  # one transaction: read, decide, record
-        return _decide(store, conn, request, compiled, at, now, chosen, None)
+        return _decide(store, conn, request, compiled, at, now, chosen, None, time_limit_s)
 
 
 def serves_from_memory(compiled: CompiledTemplate) -> bool:
@@ -276,6 +280,7 @@ def _decide(
     now: datetime | None,
     chosen: Recommender | None,
     serving: Serving | None,
+    time_limit_s: float,
 ) -> dict[str, Any]:
     settings = get_settings()
     definition = compiled.definition
@@ -327,7 +332,7 @@ def _decide(
         "now": at,
     }
     offers, offers_note = _offers(
-        store, conn, compiled, audience, at, catalog, values, locale, ledger_rows
+        store, conn, compiled, audience, at, catalog, values, locale, ledger_rows, time_limit_s
     )
     rendered = render(
         compiled,
@@ -338,6 +343,7 @@ def _decide(
         products=products,
         catalog=catalog,
         locale=locale,
+        time_limit_s=time_limit_s,
     )
     content_id = f"{definition.name}/{rendered.variant}"
     expires = at + timedelta(days=definition.expires_days) if definition.expires_days else None
@@ -354,6 +360,7 @@ def _decide(
             "variant": rendered.variant,
             "subject": rendered.subject,
             "body": rendered.body,
+            "format": rendered.format,
         },
         "offers": offers,
         "products": products,

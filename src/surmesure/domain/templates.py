@@ -16,6 +16,11 @@ membership, ``when`` a condition of the segment language evaluated in memory. Th
 is the default and has no rule. ``blocks`` are content blocks (offers) with an expiry and reuse
 rules, picked per person from the exposure ledger.
 
+``format`` is what the bodies and blocks are written in: ``html`` (every printed value is
+escaped, so a trait holding ``<script>`` prints as text) or ``text`` (nothing is escaped: SMS,
+push, the plain-text part of an e-mail). By default ``html`` for the ``web`` and ``email``
+channels, ``text`` for the others. A subject is always text.
+
 Example (YAML)::
 
     name: welcome
@@ -53,6 +58,12 @@ from surmesure.domain.segments import Condition
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Fallback = StrictStr | StrictInt | StrictFloat | StrictBool | None
 DEFAULT_MIN_RELIABILITY = 0.6
+#: the longest text (subject, body, block title or text) a template may hold, in characters
+MAX_SOURCE = 200_000
+Source = Annotated[str, Field(max_length=MAX_SOURCE)]
+Format = Literal["html", "text"]
+#: channels whose content is HTML unless a template says otherwise
+HTML_CHANNELS = frozenset({"web", "email"})
 
 
 class _Model(BaseModel):
@@ -74,8 +85,8 @@ class Variant(_Model):
     name: Name
     segment: Name | None = None
     when: Condition | None = None
-    subject: str = ""
-    body: str
+    subject: Source = ""
+    body: Source
 
     @property
     def has_rule(self) -> bool:
@@ -91,8 +102,8 @@ class Block(_Model):
     false it is only for people reached before anyone saw it."""
 
     content_id: Annotated[str, Field(min_length=1, max_length=128)]
-    title: str = ""
-    text: str = ""
+    title: Source = ""
+    text: Source = ""
     segment: Name | None = None
     when: Condition | None = None
     expires_at: datetime | None = None
@@ -108,6 +119,7 @@ class TemplateDefinition(_Model):
     placement: Name
     channel: Annotated[str, Field(min_length=1, max_length=16)] = "web"
     purpose: Literal["marketing", "service"] = "marketing"
+    format: Format | None = None
     locale: Annotated[str, Field(pattern=r"^[a-z]{2}(_[A-Z]{2})?$")] = "fr"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
     min_reliability: Annotated[float, Field(ge=0, le=1)] = DEFAULT_MIN_RELIABILITY
@@ -137,6 +149,13 @@ class TemplateDefinition(_Model):
     def threshold(self, field: str) -> float:
         spec = self.fields[field]
         return self.min_reliability if spec.min_reliability is None else spec.min_reliability
+
+    @property
+    def output_format(self) -> Format:
+        """``format``, or the channel's default when it is not given."""
+        if self.format is not None:
+            return self.format
+        return "html" if self.channel in HTML_CHANNELS else "text"
 
     @property
     def default(self) -> Variant:
