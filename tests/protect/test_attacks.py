@@ -4,13 +4,20 @@ real server, on both stores."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+import pytest
 import sqlalchemy as sa
 from api_helpers import WRITE_KEY, server_key, serving
+from person_world import ANA, import_world, person_of, write_world
+from typer.testing import CliRunner
 
+from surmesure.cli.main import app
 from surmesure.clock import utcnow
+from surmesure.config import get_settings
 from surmesure.protect import audit
 from surmesure.protect.erase import erase_person
 from surmesure.store import Store, schema
@@ -116,3 +123,37 @@ def test_an_erased_address_spelled_another_way_stays_erased(store: Store) -> Non
         i = schema.identifiers
         emails = conn.execute(sa.select(i.c.value).where(i.c.kind == "email")).scalars().all()
     assert emails == []
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, store: Store, *args: str) -> str:
+    monkeypatch.setenv("SURMESURE_DATABASE_URL", store.url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_command_line_reads_of_personal_data_are_audited(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quarantined record shows a person's record whole, and recommendations tell what a
+    person bought: each read is written to the audit log."""
+    import_world(store, write_world(tmp_path))
+    ana = person_of(store, "email", ANA["email"])
+    with store.connect() as conn:
+        first = conn.execute(sa.select(sa.func.min(schema.quarantine.c.quarantine_id))).scalar()
+    assert first is not None
+    shown = _cli(monkeypatch, store, "quarantine", "show", str(first), "--json")
+    _cli(monkeypatch, store, "recommend", "--person", str(ana), "--json")
+    _cli(monkeypatch, store, "recommend", "--all", str(tmp_path / "recos.csv"), "--json")
+    assert orjson.loads(shown)["payload"]
+    acts = {(e["action"], e["person_id"]) for e in audit.entries(store)}
+    assert {
+        ("quarantine.show", None),
+        ("recommend", ana),
+        ("recommend.export", None),
+    } <= acts
+    assert all(e["actor"].startswith("cli:") for e in audit.entries(store))
