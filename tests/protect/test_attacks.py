@@ -139,7 +139,7 @@ def _cli(monkeypatch: pytest.MonkeyPatch, store: Store, *args: str) -> str:
 def test_command_line_reads_of_personal_data_are_audited(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A quarantined record shows a person's record whole, and recommendations tell what a
+    """The quarantine shows refused records and their values, and recommendations tell what a
     person bought: each read is written to the audit log."""
     import_world(store, write_world(tmp_path))
     ana = person_of(store, "email", ANA["email"])
@@ -147,13 +147,27 @@ def test_command_line_reads_of_personal_data_are_audited(
         first = conn.execute(sa.select(sa.func.min(schema.quarantine.c.quarantine_id))).scalar()
     assert first is not None
     shown = _cli(monkeypatch, store, "quarantine", "show", str(first), "--json")
+    _cli(monkeypatch, store, "quarantine", "list", "--json")
     _cli(monkeypatch, store, "recommend", "--person", str(ana), "--json")
     _cli(monkeypatch, store, "recommend", "--all", str(tmp_path / "recos.csv"), "--json")
     assert orjson.loads(shown)["payload"]
     acts = {(e["action"], e["person_id"]) for e in audit.entries(store)}
     assert {
         ("quarantine.show", None),
+        ("quarantine.list", None),
         ("recommend", ana),
         ("recommend.export", None),
     } <= acts
     assert all(e["actor"].startswith("cli:") for e in audit.entries(store))
+
+
+def test_a_person_reference_has_the_same_bound_on_every_route(store: Store) -> None:
+    read = server_key(store, "read")
+    ref = "email:" + "a" * 400 + "@example.com"
+    with serving(store) as (base, _):
+        answers = [
+            httpx.get(f"{base}/v1/people/{ref}/{route}", auth=(read, ""))
+            for route in ("segments", "consents")
+        ]
+    assert [a.status_code for a in answers] == [400, 400]
+    assert all("a" * 400 not in a.text for a in answers)

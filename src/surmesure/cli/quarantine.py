@@ -85,6 +85,8 @@ def register(app: typer.Typer) -> None:
             summary = quarantine.summary(
                 store, kind=kind, status=None if status == "all" else status, limit=limit
             )
+            # the recent records are listed with the values refused: personal data
+            audit.record(store, audit.cli_actor(), "quarantine.list", detail={"limit": limit})
         finally:
             store.dispose()
         if as_json:

@@ -6,7 +6,8 @@ only when the person has not opted out; popular products otherwise), renders the
 template, then records the exposures and the decision with its explanation in one transaction.
 
 The decision's channel is the context's ``channel``, else the template's. A marketing template
-(``purpose: marketing``, the default) for a person who refused marketing on that channel
+(``purpose: marketing``, the default) for a person who refused marketing on that channel, or on
+the template's own channel (the context cannot make an e-mail something else),
 (:mod:`surmesure.protect.consent`) is *suppressed*: nothing is rendered, offered or recommended,
 no exposure is recorded, and the result says so with ``suppressed: {"reason":
 "opted_out_marketing", "purpose": "marketing", "channel": ...}`` and ``content`` ``null``; the
@@ -307,10 +308,13 @@ def _decide(
         )
         ledger_rows, person = None, None
     channel = decision_channel(compiled, request)
-    if definition.purpose == "marketing" and consent.refused(
-        audience.consents, "marketing", channel, at
-    ):
-        return _suppressed(store, conn, serving, request, person_id, audience, channel, at)
+    if definition.purpose == "marketing":
+        # the template's own channel too: an e-mail asked for "for the web" is still an e-mail
+        for refused_on in dict.fromkeys((definition.channel, channel)):
+            if consent.refused(audience.consents, "marketing", refused_on, at):
+                return _suppressed(
+                    store, conn, serving, request, person_id, audience, refused_on, at
+                )
     context = build_context(conn, audience, at, request.context, owner=store)
     catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
     nearest = context.get("nearest_store") or {}
