@@ -152,3 +152,26 @@ def test_an_email_template_asked_for_the_web_is_still_an_email(store: Store) -> 
     assert [r["content"] for r in results] == [None, None, None]
     assert all("Anna" not in str(r) for r in results)
     assert [r["suppressed"]["channel"] for r in results] == ["email", "email", "email"]
+
+
+def test_an_email_template_asked_for_the_web_keeps_a_personalization_refusal(
+    store: Store,
+) -> None:
+    """Likewise for personalization: refused on e-mail, an e-mail decided 'for the web' is
+    neutral, on every path a decision takes."""
+    add_person(store, 1, TRAITS, identifiers={"customer_id": "C1"})
+    set_consent(store, 1, False, NOW - 3 * DAY, purpose="personalization", channel="email")
+    for serving in (None, Serving(store)):
+        results = [
+            decide(
+                store,
+                DecideRequest("email_weekly", customer_id="C1", context=context),
+                LIBRARY.for_placement("email_weekly"),
+                now=NOW,
+                recommender=FakeRecommender(),
+                serving=serving,
+            )
+            for context in ({}, {"channel": "web"})
+        ]
+        assert [r["explanation"]["content"]["opted_out"] for r in results] == [True, True]
+        assert all("Anna" not in str(r["content"]) for r in results)
