@@ -4,6 +4,7 @@ real server, on both stores."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,21 @@ def test_a_person_reference_has_the_same_bound_on_every_route(store: Store) -> N
         ]
     assert [a.status_code for a in answers] == [400, 400]
     assert all("a" * 400 not in a.text for a in answers)
+
+
+def test_an_nps_form_over_the_limit_is_refused_before_it_is_read(store: Store) -> None:
+    """No key is needed to post to a page: a body announced at a gigabyte is refused at once,
+    not read into memory (nor waited for)."""
+    with serving(store) as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(
+                b"POST /p/anything/nps HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: 1000000000\r\n\r\nscore=1"
+            )
+            try:
+                answer = sock.recv(200)
+            except TimeoutError:
+                answer = b"(no answer: the server waits for the gigabyte)"
+    assert answer.startswith(b"HTTP/1.1 413"), answer

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
+from surmesure.api.body import read_bytes
 from surmesure.clock import utcnow
 from surmesure.decide.pages import link, message_page, read_token, record_nps, render_page
 from surmesure.errors import InvalidInput, NotFound
@@ -69,8 +70,8 @@ async def page(token: str, request: Request) -> HTMLResponse:
 
 @router.post("/p/{token}/nps", response_class=HTMLResponse, summary="Answer the NPS question")
 async def nps(token: str, request: Request) -> HTMLResponse:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    body = await read_bytes(request, MAX_FORM_BYTES)  # no key is needed: read no more
+    if body is None:
         return HTMLResponse(
             message_page("Réponse trop longue", "Raccourcissez le commentaire."), 413
         )
