@@ -132,3 +132,46 @@ def test_the_snapshot_reader_suppresses_too(store: Store) -> None:
     receipt = decide(store, DecideRequest("events_mail", customer_id="C1"),
                      CompiledTemplate(service), now=NOW, use_default_recommender=False)  # fmt: skip
     assert "suppressed" not in receipt and receipt["content"]["body"] == "Bonjour"
+
+
+def test_an_email_template_asked_for_the_web_is_still_an_email(store: Store) -> None:
+    """The context's channel cannot launder a refusal: a marketing e-mail decided 'for the web'
+    is suppressed for a person who refused marketing e-mail (both channels are checked)."""
+    add_person(store, 1, TRAITS, identifiers={"customer_id": "C1"})
+    set_consent(store, 1, False, NOW - 3 * DAY, purpose="marketing", channel="email")
+    results = [
+        decide(
+            store,
+            DecideRequest("email_weekly", customer_id="C1", context=context),
+            LIBRARY.for_placement("email_weekly"),
+            now=NOW,
+            recommender=FakeRecommender(),
+        )
+        for context in ({}, {"channel": "web"}, {"channel": "sms"})
+    ]
+    assert [r["content"] for r in results] == [None, None, None]
+    assert all("Anna" not in str(r) for r in results)
+    assert [r["suppressed"]["channel"] for r in results] == ["email", "email", "email"]
+
+
+def test_an_email_template_asked_for_the_web_keeps_a_personalization_refusal(
+    store: Store,
+) -> None:
+    """Likewise for personalization: refused on e-mail, an e-mail decided 'for the web' is
+    neutral, on every path a decision takes."""
+    add_person(store, 1, TRAITS, identifiers={"customer_id": "C1"})
+    set_consent(store, 1, False, NOW - 3 * DAY, purpose="personalization", channel="email")
+    for serving in (None, Serving(store)):
+        results = [
+            decide(
+                store,
+                DecideRequest("email_weekly", customer_id="C1", context=context),
+                LIBRARY.for_placement("email_weekly"),
+                now=NOW,
+                recommender=FakeRecommender(),
+                serving=serving,
+            )
+            for context in ({}, {"channel": "web"})
+        ]
+        assert [r["explanation"]["content"]["opted_out"] for r in results] == [True, True]
+        assert all("Anna" not in str(r["content"]) for r in results)

@@ -28,20 +28,28 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The decoded JSON body, every integer exact (:func:`surmesure.collect.bounds.loads`).
-    413 over ``limit`` bytes (after decompression), 400 when it is not JSON."""
+async def read_bytes(request: Request, limit: int) -> bytes | None:
+    """The raw body, or ``None`` as soon as it is known to pass ``limit`` bytes (announced by
+    ``Content-Length``, or read so far): never more than the limit is held or waited for."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            return None
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The decoded JSON body, every integer exact (:func:`surmesure.collect.bounds.loads`).
+    413 over ``limit`` bytes (after decompression), 400 when it is not JSON."""
+    body = await read_bytes(request, limit)
+    if body is None:
+        raise _too_large(limit)
     if request.headers.get("content-encoding", "").lower() == "gzip":
         body = _gunzip(body, limit)
     if not body.strip():

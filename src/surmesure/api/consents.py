@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -121,7 +121,9 @@ async def post_consents(
 
 @router.get("/v1/people/{ref}/consents", summary="A person's consents in force and history")
 async def person_consents(
-    ref: str,
+    ref: Annotated[
+        str, Path(min_length=1, max_length=320, description="A person id or kind:value.")
+    ],
     request: Request,
     principal: Principal = Depends(require("read")),
 ) -> Response:

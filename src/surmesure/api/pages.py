@@ -3,7 +3,8 @@
 
 A page needs no key: the signed token is the credential, and carries only an opaque person id.
 A bad, tampered or expired token gets a plain 404 page; a bad NPS answer a 400 page. Making a
-link needs a key with the ``decide`` scope and is written to the audit log.
+link needs a key with the ``decide`` scope; making a link and opening a page are written to the
+audit log.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
+from surmesure.api.body import read_bytes
 from surmesure.clock import utcnow
-from surmesure.decide.pages import link, message_page, record_nps, render_page
+from surmesure.decide.pages import link, message_page, read_token, record_nps, render_page
 from surmesure.decide.sandbox import TemplateError
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import audit, preferences
@@ -30,6 +32,8 @@ from surmesure.unify.profile import find_person
 
 router = APIRouter(tags=["pages"])
 MAX_FORM_BYTES = 16 * 1024
+#: the audit log's actor of a page opened: whoever holds the signed link
+LINK_ACTOR = "link:page"
 
 
 def _gone() -> HTMLResponse:
@@ -38,16 +42,27 @@ def _gone() -> HTMLResponse:
     )
 
 
+def _view(store: Store, token: str, settings: Any, recommender: Any) -> str:
+    """The page of ``token``, its opening written to the audit log (the page shows personal
+    data to whoever holds the link)."""
+    now = utcnow()
+    html = render_page(store, token, now=now, settings=settings, recommender=recommender)
+    person_id = read_token(
+        token, now=now, secret=settings.secret_key, max_days=settings.page_link_max_days
+    )
+    audit.record(store, LINK_ACTOR, "page.view", person_id=person_id, now=now)
+    return html
+
+
 @router.get("/p/{token}", response_class=HTMLResponse, summary="A personal page")
 async def page(token: str, request: Request) -> HTMLResponse:
     try:
         html = await run_in_threadpool(
-            render_page,
+            _view,
             request.app.state.store,
             token,
-            now=utcnow(),
-            settings=request.app.state.settings,
-            recommender=getattr(request.app.state, "recommender", None),
+            request.app.state.settings,
+            getattr(request.app.state, "recommender", None),
         )
     except NotFound:
         return _gone()
@@ -61,8 +76,8 @@ async def page(token: str, request: Request) -> HTMLResponse:
 
 @router.post("/p/{token}/nps", response_class=HTMLResponse, summary="Answer the NPS question")
 async def nps(token: str, request: Request) -> HTMLResponse:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    body = await read_bytes(request, MAX_FORM_BYTES)  # no key is needed: read no more
+    if body is None:
         return HTMLResponse(
             message_page("Réponse trop longue", "Raccourcissez le commentaire."), 413
         )

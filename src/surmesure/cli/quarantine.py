@@ -12,6 +12,7 @@ from rich.table import Table
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
 from surmesure.collect import quarantine
 from surmesure.collect.replay import ReplayResult, replay
+from surmesure.protect import audit
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -84,6 +85,8 @@ def register(app: typer.Typer) -> None:
             summary = quarantine.summary(
                 store, kind=kind, status=None if status == "all" else status, limit=limit
             )
+            # the recent records are listed with the values refused: personal data
+            audit.record(store, audit.cli_actor(), "quarantine.list", detail={"limit": limit})
         finally:
             store.dispose()
         if as_json:
@@ -101,6 +104,10 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         try:
             record = quarantine.get(store, quarantine_id)
+            # the record is shown whole: a refused message is a person's data like any
+            audit.record(
+                store, audit.cli_actor(), "quarantine.show", detail={"quarantine_id": quarantine_id}
+            )
         finally:
             store.dispose()
         if as_json:

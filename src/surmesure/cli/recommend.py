@@ -15,6 +15,7 @@ from rich.table import Table
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
 from surmesure.decide.recommend.service import recommend, recommend_all
 from surmesure.errors import InvalidInput
+from surmesure.protect import audit
 from surmesure.unify.profile import find_person
 
 REF_HELP = "A person id, or kind:value (e.g. customer_id:C42)."
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> None:
         with store.connect() as conn:
             who = find_person(conn, person)
             recs = recommend(store, who.person_id, k=k, as_of=at, conn=conn)
+        audit.record(store, audit.cli_actor(), "recommend", person_id=who.person_id)
         if as_json:
             emit_json(
                 {"person_id": who.person_id, "as_of": at, "items": [r.__dict__ for r in recs]}
@@ -135,6 +137,7 @@ def _write_all(path: Path, k: int, at: datetime | None, quiet: bool) -> None:
         pq.write_table(table, path)
     else:
         pacsv.write_csv(table, path)
+    audit.record(store, audit.cli_actor(), "recommend.export", detail={"people": people})
     summary = {"file": str(path), "people": people, "rows": table.num_rows, "k": k, "as_of": at}
     if quiet:
         emit_json(summary)

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.collect import bounds, quarantine, sink
@@ -230,8 +231,24 @@ def _unerased(
     now: datetime,
     key: str,
 ) -> list[Accepted]:
-    """``fresh`` without the messages carrying an erased identifier, which are quarantined."""
+    """``fresh`` without the messages carrying an erased identifier, which are quarantined.
+    One already quarantined as erased (the same ``messageId`` sent again) is left out, so the
+    caller counts it a duplicate, as it would a stored message: answered otherwise, sending a
+    message twice would tell the public write key which addresses were erased."""
     kept, erased = suppression.screen(store, conn, fresh, lambda m: m.identifiers, key=key)
+    if erased:
+        q = schema.quarantine
+        places = {f"messageId {m.message.message_id}": (m, k) for m, k in erased}
+        seen = set(
+            conn.execute(
+                sa.select(q.c.location).where(
+                    q.c.reason == suppression.REASON,
+                    q.c.kind == "events",
+                    q.c.location.in_(list(places)),
+                )
+            ).scalars()
+        )
+        erased = [found for place, found in places.items() if place not in seen]
     if erased:
         items = [screening.refused_item(f"messageId {m.message.message_id}", k) for m, k in erased]
         quarantine.add(

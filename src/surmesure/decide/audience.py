@@ -8,6 +8,7 @@ default, a person may refuse it), and its traits are not read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,15 @@ def memberships(conn: Connection, person_id: int) -> frozenset[str]:
     return frozenset(str(r[0]) for r in rows)
 
 
+def opted_out(
+    records: Sequence[consent.Record], channel: str | tuple[str, ...], now: datetime
+) -> bool:
+    """Whether personalization is refused on ``channel`` (on any of them, for a tuple: a
+    decision for one channel of a template made for another answers to both)."""
+    channels = (channel,) if isinstance(channel, str) else channel
+    return any(consent.refused(records, OPT_OUT_PURPOSE, c, now) for c in channels)
+
+
 def load_audience(
     conn: Connection,
     person_id: int | None,
@@ -85,7 +95,7 @@ def load_audience(
     half_life_days: float,
     *,
     needs: frozenset[str] = frozenset(),
-    channel: str = ANY,
+    channel: str | tuple[str, ...] = ANY,
 ) -> Audience:
     """The audience of ``person_id`` at ``now`` on ``channel``; an opted-out person's traits
     are not read. ``needs``: the kinds of condition the rules use (``metric``, ``event``,
@@ -94,7 +104,7 @@ def load_audience(
     if person_id is None:
         return NOBODY
     records = consent.records_of(conn, person_id, DECISION_PURPOSES)
-    if consent.refused(records, OPT_OUT_PURPOSE, channel, now):
+    if opted_out(records, channel, now):
         return Audience(person_id=person_id, opted_out=True, consents=records)
     traits = resolved_traits(conn, person_id, now, half_life_days)
     return Audience(
@@ -131,14 +141,14 @@ def audience_from(
     now: datetime,
     half_life_days: float,
     needs: frozenset[str],
-    channel: str = ANY,
+    channel: str | tuple[str, ...] = ANY,
 ) -> Audience:
     """The audience :func:`load_audience` would read, from rows read in one statement
     (``needs`` within :data:`~surmesure.decide.reading.SERVED`)."""
     if read.person_id is None:
         return NOBODY
     records = tuple(read.consents)
-    if consent.refused(records, OPT_OUT_PURPOSE, channel, now):
+    if opted_out(records, channel, now):
         return Audience(person_id=read.person_id, opted_out=True, consents=records)
     traits = {
         name: Known(trait.value, trait.source, trait.effective_reliability)

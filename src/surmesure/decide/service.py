@@ -6,11 +6,13 @@ only when the person has not opted out; popular products otherwise), renders the
 template, then records the exposures and the decision with its explanation in one transaction.
 
 The decision's channel is the context's ``channel``, else the template's. A marketing template
-(``purpose: marketing``, the default) for a person who refused marketing on that channel
+(``purpose: marketing``, the default) for a person who refused marketing on that channel or on
+the template's own (the context cannot make an e-mail something else)
 (:mod:`surmesure.protect.consent`) is *suppressed*: nothing is rendered, offered or recommended,
 no exposure is recorded, and the result says so with ``suppressed: {"reason":
 "opted_out_marketing", "purpose": "marketing", "channel": ...}`` and ``content`` ``null``; the
-decision itself is recorded, so ``why`` shows it.
+decision itself is recorded, so ``why`` shows it. A refusal of personalization on either
+channel gives the neutral variant.
 :func:`why` lists the recent decisions made for a person (transparency).
 """
 
@@ -202,7 +204,11 @@ def _read_fast(
         content_ids=[b.content_id for b in definition.blocks],
     )
     audience = audience_from(
-        read, at, settings.trait_half_life_days, compiled.needs, decision_channel(compiled, request)
+        read,
+        at,
+        settings.trait_half_life_days,
+        compiled.needs,
+        audience_channels(compiled, request),
     )
     person = None
     if model is not None and read.person_id is not None:
@@ -260,7 +266,11 @@ def _read_served(
     person_id = view.person_id(request.person_id, keys)
     read = view.read(person_id, [b.content_id for b in definition.blocks], at)
     audience = audience_from(
-        read, at, settings.trait_half_life_days, compiled.needs, decision_channel(compiled, request)
+        read,
+        at,
+        settings.trait_half_life_days,
+        compiled.needs,
+        audience_channels(compiled, request),
     )
     person = None
     if chosen is not None and chosen is default_recommender() and request.products > 0:
@@ -308,14 +318,17 @@ def _decide(
             at,
             settings.trait_half_life_days,
             needs=compiled.needs,
-            channel=decision_channel(compiled, request),
+            channel=audience_channels(compiled, request),
         )
         ledger_rows, person = None, None
     channel = decision_channel(compiled, request)
-    if definition.purpose == "marketing" and consent.refused(
-        audience.consents, "marketing", channel, at
-    ):
-        return _suppressed(store, conn, serving, request, person_id, audience, channel, at)
+    if definition.purpose == "marketing":
+        # the template's own channel too: an e-mail asked for "for the web" is still an e-mail
+        for refused_on in dict.fromkeys((definition.channel, channel)):
+            if consent.refused(audience.consents, "marketing", refused_on, at):
+                return _suppressed(
+                    store, conn, serving, request, person_id, audience, refused_on, at
+                )
     context = build_context(conn, audience, at, request.context, owner=store)
     catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
     nearest = context.get("nearest_store") or {}
@@ -408,6 +421,12 @@ def _decide(
 
 
 _JSON = ("context", "result", "explanation")
+
+
+def audience_channels(compiled: CompiledTemplate, request: DecideRequest) -> tuple[str, ...]:
+    """The channels whose personalization refusal holds for a decision: the decision's and the
+    template's own (an e-mail decided "for the web" is still an e-mail)."""
+    return tuple(dict.fromkeys((compiled.definition.channel, decision_channel(compiled, request))))
 
 
 def decision_channel(compiled: CompiledTemplate, request: DecideRequest) -> str:

@@ -7,6 +7,7 @@ refused with a reason rather than stored as it came.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Final, Literal, get_args
 
 import phonenumbers
@@ -25,9 +26,17 @@ LIMITS: Final[dict[str, int]] = {"customer_id": 1}
 
 
 def normalize_email(value: str) -> str:
-    """Lower-cased, trimmed e-mail. Raises ``ValueError`` naming the problem."""
+    """Lower-cased, trimmed e-mail, its domain in the form mail servers route: compatibility
+    characters folded (``ｅｘａｍｐｌｅ.com`` is ``example.com``, as IDNA maps it) and no
+    trailing dot (``example.com.`` is the same domain). One mailbox is one identifier, so an
+    erased or claimed address cannot come back spelled another way. Raises ``ValueError``
+    naming the problem."""
     email = value.strip().lower()
     local, sep, domain = email.rpartition("@")
+    if sep and not domain.isascii():
+        domain = unicodedata.normalize("NFKC", domain).lower()
+    domain = domain.rstrip(".")
+    email = f"{local}{sep}{domain}"
     if not sep or not local or "." not in domain or " " in email or domain.startswith("."):
         raise ValueError(f"{value!r} is not an e-mail address; expected name@domain.tld")
     return email

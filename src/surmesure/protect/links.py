@@ -4,7 +4,8 @@ A token is ``{"p": person id, "e": expiry (Unix seconds)}`` signed with
 ``SURMESURE_SECRET_KEY`` (itsdangerous) under a salt naming the page, so a link to one page
 never opens another. It carries no personal data. A link lives at most ``max_days``: a longer
 one is not made, and a token claiming a later expiry is refused. A bad, tampered, expired or
-over-long token is :class:`~surmesure.errors.NotFound`.
+over-long token is :class:`~surmesure.errors.NotFound`; so is a token spelled otherwise than it
+was made (one link is one token).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from surmesure.errors import InvalidInput, NotFound
 
@@ -42,6 +44,12 @@ def read_token(token: str, *, salt: str, now: datetime, secret: str, max_days: i
     except BadSignature:
         raise gone from None
     if not isinstance(payload, dict) or not isinstance(payload.get("p"), int):
+        raise gone
+    # base64 decoding forgives padding and the unused low bits of the last character, so one
+    # signature has several spellings: only the one we made counts, or a link that takes one
+    # answer (keyed by its token) would take one per spelling
+    signature = token.rpartition(".")[2]
+    if base64_encode(base64_decode(signature)).decode() != signature:
         raise gone
     expiry = payload.get("e")
     if not isinstance(expiry, int) or not _epoch(now) < expiry <= _epoch(now) + max_days * 86400:
