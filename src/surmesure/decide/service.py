@@ -10,7 +10,10 @@ The decision's channel is the context's ``channel``, else the template's. A mark
 (:mod:`surmesure.protect.consent`) is *suppressed*: nothing is rendered, offered or recommended,
 no exposure is recorded, and the result says so with ``suppressed: {"reason":
 "opted_out_marketing", "purpose": "marketing", "channel": ...}`` and ``content`` ``null``; the
-decision itself is recorded, so ``why`` shows it.
+decision itself is recorded, so ``why`` shows it. The same goes, with reason ``paused``, for a
+person who paused marketing (until the pause ends), and with reason ``topic_refused`` for a
+template whose ``topic`` the person left (:mod:`surmesure.protect.marketing`); a block of a
+left topic is not offered.
 :func:`why` lists the recent decisions made for a person (transparency).
 """
 
@@ -46,7 +49,7 @@ from surmesure.decide.exposure import (
 from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import render_text
 from surmesure.decide.serving import Serving
-from surmesure.protect import consent
+from surmesure.protect import consent, marketing
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -137,6 +140,13 @@ def _offers(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     eligible, notes = [], []
     for block in compiled.definition.blocks:
+        if block.topic is not None and marketing.topic_refused(
+            audience.preferences, block.topic, now
+        ):
+            notes.append(
+                {"content_id": block.content_id, "picked": False, "reason": marketing.TOPIC_REFUSED}
+            )
+            continue
         if block.segment is None and block.when is None:
             eligible.append(block)
             continue
@@ -307,10 +317,16 @@ def _decide(
         )
         ledger_rows, person = None, None
     channel = decision_channel(compiled, request)
-    if definition.purpose == "marketing" and consent.refused(
-        audience.consents, "marketing", channel, at
-    ):
-        return _suppressed(store, conn, serving, request, person_id, audience, channel, at)
+    if definition.purpose == "marketing":
+        reason = (
+            consent.OPTED_OUT_MARKETING
+            if consent.refused(audience.consents, "marketing", channel, at)
+            else marketing.held_back(audience.preferences, definition.topic, at)
+        )
+        if reason is not None:
+            return _suppressed(
+                store, conn, serving, request, person_id, audience, channel, at, reason
+            )
     context = build_context(conn, audience, at, request.context, owner=store)
     catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
     nearest = context.get("nearest_store") or {}
@@ -417,15 +433,17 @@ def _suppressed(
     audience: Audience,
     channel: str,
     at: datetime,
+    reason: str,
 ) -> dict[str, Any]:
-    """The decision for a person who refused marketing on ``channel``: nothing shown,
-    the refusal recorded as the reason (see the module)."""
-    suppressed = {"reason": consent.OPTED_OUT_MARKETING, "purpose": "marketing", "channel": channel}
+    """The decision for a person who refused marketing on ``channel``, paused it or left the
+    template's topic: nothing shown, ``reason`` recorded (see the module)."""
+    suppressed = {"reason": reason, "purpose": "marketing", "channel": channel}
     explanation = {
-        "person": f"person {person_id} refused marketing on {channel}: no marketing content",
-        "content": {"suppressed": consent.OPTED_OUT_MARKETING, "opted_out": audience.opted_out},
+        "person": f"person {person_id} {_HELD_BACK.get(reason, reason).format(channel=channel)}: "
+        "no marketing content",
+        "content": {"suppressed": reason, "opted_out": audience.opted_out},
         "offers": [],
-        "products": {"personalized": False, "reason": consent.OPTED_OUT_MARKETING},
+        "products": {"personalized": False, "reason": reason},
     }
     context = {"channel": channel}
     decision_id = new_id()
@@ -461,6 +479,13 @@ def _suppressed(
         )
     )
     return result
+
+
+_HELD_BACK = {
+    consent.OPTED_OUT_MARKETING: "refused marketing on {channel}",
+    marketing.PAUSED: "paused marketing",
+    marketing.TOPIC_REFUSED: "left the topic of this content",
+}
 
 
 def _person_note(request: DecideRequest, person_id: int | None, audience: Audience) -> str:
