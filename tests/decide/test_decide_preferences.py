@@ -2,7 +2,8 @@
 the pause ends (suppressed, reason ``paused``), then gets them again; a template of a topic the
 person left is suppressed (reason ``topic_refused``) and an offer block of that topic is not
 offered; service content is not held back; the one-statement path, the serving view and the
-full snapshot reader agree."""
+full snapshot reader agree. A template naming a topic the preference centre does not offer is
+refused."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import pytest
 from decide_world import DAY, NOW, FakeRecommender, add_person
 
 from surmesure.decide.content import CompiledTemplate
+from surmesure.decide.library import parse_template
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving
 from surmesure.domain.templates import TemplateDefinition
+from surmesure.errors import InvalidInput
 from surmesure.store import Store, schema
 
 TRAITS = {"first_name": ("Anna", "crm", 0.9, NOW - 2 * DAY)}
@@ -171,3 +175,15 @@ def test_the_snapshot_reader_holds_back_too(store: Store) -> None:
         for c, at in (("C1", NOW), ("C1", NOW + 6 * DAY), ("C2", NOW), ("C3", NOW))
     ]
     assert _reasons(results) == ["paused", None, "topic_refused", None]
+
+
+def test_a_topic_must_be_one_the_preference_centre_offers() -> None:
+    text = "name: t\nplacement: p\ntopic: {topic}\nvariants:\n  - name: default\n    body: x\n"
+    assert parse_template(text.format(topic="offers"), "t.yaml").topic == "offers"
+    with pytest.raises(InvalidInput, match="'ofers' is not a preference centre topic") as bad:
+        parse_template(text.format(topic="ofers"), "t.yaml")
+    assert bad.value.field == "topic" and "new_products" in (bad.value.hint or "")
+    block = text.format(topic="news") + "blocks:\n  - content_id: b\n    topic: nope\n"
+    with pytest.raises(InvalidInput) as bad_block:
+        parse_template(block, "t.yaml")
+    assert bad_block.value.field == "blocks.0.topic"

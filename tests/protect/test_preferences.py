@@ -15,10 +15,12 @@ import pytest
 import sqlalchemy as sa
 import typer
 from api_helpers import server_key, serving
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from surmesure.cli import render as render_cli
-from surmesure.config import get_settings
+from surmesure.cli.main import app as cli
+from surmesure.config import Settings, get_settings
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.pages import make_token as page_token
 from surmesure.decide.service import DecideRequest, decide
@@ -235,7 +237,9 @@ def test_a_bad_pause_or_a_tampered_link_records_nothing(store: Store) -> None:
     assert _preferences(store) == [] and _records(store) == []
 
 
-def test_preferences_are_exported_and_erased_with_the_person(store: Store) -> None:
+def test_preferences_are_exported_and_erased_with_the_person(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _people(store)
     now = datetime.now(UTC).replace(tzinfo=None)
     token = make_token(7, days=30, now=now, secret=SECRET)
@@ -246,6 +250,15 @@ def test_preferences_are_exported_and_erased_with_the_person(store: Store) -> No
                   "pause_until": (now + timedelta(days=3)).date().isoformat()},
         )  # fmt: skip
     assert saved.status_code == 200
+    monkeypatch.setenv("SURMESURE_DATABASE_URL", store.url)
+    get_settings.cache_clear()
+    try:
+        printed = CliRunner().invoke(cli, ["person", "show", "7"], env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert printed.exit_code == 0, printed.output
+    assert "marketing preferences in force" in printed.stdout
+    assert "monthly" in printed.stdout and "preference centre link" in printed.stdout
     export = export_person(store, "7")
     exported = export.tables["preferences"]
     assert sorted((r["kind"], r["name"], r["value"]) for r in exported) == [
@@ -257,3 +270,11 @@ def test_preferences_are_exported_and_erased_with_the_person(store: Store) -> No
     with store.connect() as conn:
         left = conn.execute(sa.select(sa.func.count()).select_from(schema.preferences))
         assert left.scalar_one() == 0
+
+
+def test_a_topic_needs_a_label_in_french_and_english() -> None:
+    with pytest.raises(ValidationError, match=r"preference_topics\['sales'\] has no label in en"):
+        Settings(preference_topics={"sales": {"fr": "Soldes"}})
+    with pytest.raises(ValidationError, match="lower-case letters"):
+        Settings(preference_topics={"Big Sales": {"fr": "Soldes", "en": "Sales"}})
+    assert Settings(preference_topics={"sales": {"fr": "Soldes", "en": "Sales"}})
