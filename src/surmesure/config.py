@@ -7,6 +7,7 @@ Nested values use ``__`` as the separator, e.g.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -63,6 +64,14 @@ DEFAULT_CONSENT_CATEGORIES: dict[str, list[str]] = {
     "sms": ["marketing:sms"],
 }
 """Segment consent category (lowercase) -> the ``purpose:channel`` pairs it covers."""
+
+DEFAULT_PREFERENCE_TOPICS: dict[str, dict[str, str]] = {
+    "offers": {"fr": "Offres et promotions", "en": "Offers and promotions"},
+    "news": {"fr": "Actualités", "en": "News"},
+    "events": {"fr": "Événements en magasin", "en": "In-store events"},
+    "new_products": {"fr": "Nouveautés", "en": "New products"},
+}
+"""Topic name -> its label in French and English, as the preference centre shows it."""
 
 
 class Settings(BaseSettings):
@@ -272,6 +281,34 @@ class Settings(BaseSettings):
     def trusts(self, source: str) -> bool:
         """Whether identity resolution believes the identifiers ``source`` names."""
         return self.source_trust.get(source.lower(), self.default_source_trust) == "trusted"
+
+    preference_topics: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_PREFERENCE_TOPICS.items()},
+        description=(
+            "Topics a person may leave in the preference centre: name -> label per language "
+            "(fr, en). A template or an offer block names one in its 'topic'."
+        ),
+    )
+    preference_pause_max_days: int = Field(
+        default=183, gt=0, le=366, description="Longest pause of marketing a person may choose."
+    )
+
+    @field_validator("preference_topics")
+    @classmethod
+    def _topics_labelled(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for name, labels in value.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+                raise ValueError(
+                    f"preference_topics has the topic {name!r}; write lower-case letters, "
+                    "digits and _ (at most 64)"
+                )
+            missing = [lang for lang in ("fr", "en") if not labels.get(lang)]
+            if missing:
+                raise ValueError(
+                    f"preference_topics[{name!r}] has no label in {', '.join(missing)}; "
+                    'give one per language, e.g. {"fr": "Offres", "en": "Offers"}'
+                )
+        return value
 
 
 @lru_cache(maxsize=1)

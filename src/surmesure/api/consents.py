@@ -1,5 +1,6 @@
 """Consent over HTTP: ``POST /v1/consents`` records choices, ``GET /v1/people/{ref}/consents``
-reads what is in force and the history.
+reads what is in force and the history, with the person's topics, frequency and pause
+(``preferences``: :mod:`surmesure.protect.marketing`).
 
 ``ref`` (and the body's ``person``) is a person id or ``kind:value`` (``email:anna@example.com``);
 an absorbed id answers for the person it was merged into. Recording needs the ``admin`` scope,
@@ -21,7 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from surmesure.api.auth import require
 from surmesure.clock import utcnow
 from surmesure.errors import InvalidInput
-from surmesure.protect import audit, consent
+from surmesure.protect import audit, consent, marketing
 from surmesure.protect.keys import Principal
 
 router = APIRouter(tags=["consent"])
@@ -130,8 +131,12 @@ async def person_consents(
     store = request.app.state.store
 
     def read() -> dict[str, Any]:
+        at = _now()
         with store.connect() as conn:
-            found = consent.consents_of(conn, ref, _now())
+            found = consent.consents_of(conn, ref, at)
+            found["preferences"] = marketing.preferences_of(
+                conn, found["person_id"], at, request.app.state.settings.preference_topics
+            )
         audit.record(store, principal.actor, "consents", person_id=found["person_id"])
         return found
 

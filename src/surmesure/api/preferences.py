@@ -1,6 +1,7 @@
 """The preference centre: ``GET /preferences/{token}`` (HTML) and ``POST /preferences/{token}``
 (its form). No key: the signed token is the credential (:mod:`surmesure.protect.preferences`);
-``?lang=fr|en`` (else the browser's language) picks the language."""
+``?lang=fr|en`` (else the browser's language) picks the language. A bad pause date or frequency
+answers 422 with a page saying what to pick, and records nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from surmesure.decide.pages import message_page
 from surmesure.decide.service import utcnow
-from surmesure.errors import NotFound
+from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import preferences
 
 router = APIRouter(tags=["preferences"])
@@ -75,4 +76,6 @@ async def save(token: str, request: Request) -> HTMLResponse:
         )
     except NotFound:
         return _gone(lang)
+    except InvalidInput as e:  # a bad date or frequency: the page's own words, nothing saved
+        return HTMLResponse(message_page(preferences.WORDS[lang]["title"], e.message), 422)
     return HTMLResponse(html)

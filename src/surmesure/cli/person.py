@@ -96,6 +96,38 @@ def _print_profile(profile: Profile) -> None:
             c["source"],
         )
     console.print(consents)
+    _print_preferences(profile.preferences)
+
+
+def _print_preferences(preferences: dict[str, Any]) -> None:
+    """Topics, frequency and pause in force, then every change with its evidence."""
+    if not preferences:
+        return
+    now = preferences["in_force"]
+    table = Table(title="marketing preferences in force", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for name, chosen in now["topics"].items():
+        table.add_row(f"topic {name}", "[green]in[/]" if chosen else "[red]left[/]")
+    table.add_row("frequency", now["frequency"].replace("_", " "))
+    table.add_row("paused until", _text(now["paused_until"]) or "not paused")
+    console.print(table)
+    if not preferences["history"]:
+        return
+    history = Table(title="preference history")
+    for column in ("recorded at", "kind", "topic", "value", "until", "source", "evidence"):
+        history.add_column(column, overflow="fold")
+    for p in preferences["history"]:
+        history.add_row(
+            _text(p["recorded_at"]),
+            p["kind"],
+            p["name"] or "",
+            p["value"],
+            _text(p["until"]),
+            p["source"],
+            p["evidence"] or "",
+        )
+    console.print(history)
 
 
 def _print_claims(title: str, claims: list[dict[str, Any]], who: str) -> None:

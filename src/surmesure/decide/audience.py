@@ -1,7 +1,8 @@
 """Reading one person for a decision: resolved traits, segments, consents, identifiers.
 
 The person's marketing and personalization consent records travel with the audience; what is
-in force on the decision's channel is decided by :mod:`surmesure.protect.consent`. A refused
+in force on the decision's channel is decided by :mod:`surmesure.protect.consent`. So do their
+topic, frequency and pause records (:mod:`surmesure.protect.marketing`). A refused
 personalization makes the audience opted out (no record: not opted out; personalization is the
 default, a person may refuse it), and its traits are not read.
 """
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection
 from surmesure.decide.content import NOBODY, Audience, Known
 from surmesure.domain.identity import normalize
 from surmesure.domain.traits import resolve
-from surmesure.protect import consent
+from surmesure.protect import consent, marketing
 from surmesure.protect.consent import ANY
 from surmesure.segment import snapshot as snapshot_parts
 from surmesure.segment.evaluate import Snapshot, TraitValue
@@ -104,12 +105,14 @@ def load_audience(
     if person_id is None:
         return NOBODY
     records = consent.records_of(conn, person_id, DECISION_PURPOSES)
+    wishes = marketing.records_of(conn, person_id)
     if opted_out(records, channel, now):
-        return Audience(person_id=person_id, opted_out=True, consents=records)
+        return Audience(person_id=person_id, opted_out=True, consents=records, preferences=wishes)
     traits = resolved_traits(conn, person_id, now, half_life_days)
     return Audience(
         person_id=person_id,
         consents=records,
+        preferences=wishes,
         traits=traits,
         segments=memberships(conn, person_id),
         snapshot=_snapshot(conn, person_id, now, half_life_days, traits, needs) if needs else None,
@@ -148,8 +151,11 @@ def audience_from(
     if read.person_id is None:
         return NOBODY
     records = tuple(read.consents)
+    wishes = tuple(read.preferences)
     if opted_out(records, channel, now):
-        return Audience(person_id=read.person_id, opted_out=True, consents=records)
+        return Audience(
+            person_id=read.person_id, opted_out=True, consents=records, preferences=wishes
+        )
     traits = {
         name: Known(trait.value, trait.source, trait.effective_reliability)
         for name, trait in resolve(read.observations, now, half_life_days).items()
@@ -167,4 +173,5 @@ def audience_from(
         segments=read.segments,
         snapshot=snapshot,
         consents=records,
+        preferences=wishes,
     )

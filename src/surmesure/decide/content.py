@@ -22,6 +22,7 @@ from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, compile_text, locale_
 from surmesure.domain.segments import MetricNode, SegmentDefinition, walk
 from surmesure.domain.templates import TemplateDefinition, Variant
 from surmesure.protect.consent import Record as ConsentRecord
+from surmesure.protect.marketing import Preference
 from surmesure.segment.evaluate import Evaluator, Snapshot, TraitValue
 
 
@@ -45,6 +46,8 @@ class Audience:
     snapshot: Snapshot | None = None
     #: the person's marketing and personalization consent records (any time)
     consents: tuple[ConsentRecord, ...] = ()
+    #: the person's topic, frequency and pause records (any time)
+    preferences: tuple[Preference, ...] = ()
 
     @property
     def neutral(self) -> bool:

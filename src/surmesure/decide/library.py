@@ -3,7 +3,8 @@
 The folder is ``SURMESURE_TEMPLATES_DIR`` (default ``templates``); the examples shipped in the
 package (``surmesure/decide/examples``) serve when it does not exist. The page secret and the
 public URL of personal pages are read here too (``SURMESURE_SECRET_KEY``,
-``SURMESURE_PUBLIC_URL``).
+``SURMESURE_PUBLIC_URL``), and the topics a template or block may name
+(``SURMESURE_PREFERENCE_TOPICS``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def parse_template(text: str, origin: str) -> TemplateDefinition:
             f"{origin} is not a template.", hint="write a mapping with name, placement, variants"
         )
     try:
-        return TemplateDefinition.model_validate(data)
+        definition = TemplateDefinition.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "template"
@@ -45,6 +46,25 @@ def parse_template(text: str, origin: str) -> TemplateDefinition:
             hint="see the examples in surmesure/decide/examples",
             field=where,
         ) from None
+    _check_topics(definition, origin)
+    return definition
+
+
+def _check_topics(definition: TemplateDefinition, origin: str) -> None:
+    """A ``topic`` must be one a person can leave in the preference centre: a misspelt one
+    would never hold anything back."""
+    known = get_settings().preference_topics
+    named = [("topic", definition.topic)] + [
+        (f"blocks.{i}.topic", b.topic) for i, b in enumerate(definition.blocks)
+    ]
+    for where, topic in named:
+        if topic is not None and topic not in known:
+            raise InvalidInput(
+                f"{origin}: {where}: topic {topic!r} is not a preference centre topic.",
+                hint="use one of: " + ", ".join(known) + " (or add it to "
+                "SURMESURE_PREFERENCE_TOPICS)",
+                field=where,
+            )
 
 
 def read_template(path: Path) -> CompiledTemplate:

@@ -1,7 +1,8 @@
 """Everything one decision needs of a person, read in one statement.
 
 One ``UNION ALL`` query, each branch tagged, finds the person (by an identifier, or by the id
-given) and returns their marketing and personalization consents, trait observations, segment
+given) and returns their marketing and personalization consents, their topic, frequency and
+pause records, trait observations, segment
 memberships, the derived metrics the template's rules read and the exposure ledger of the
 template's blocks. Python then applies the same rules as the one-query-per-part readers
 (:mod:`surmesure.decide.audience`, :func:`surmesure.decide.exposure.ledger`), so both paths
@@ -25,6 +26,7 @@ from surmesure.domain.identity import normalize
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.protect.consent import Record
+from surmesure.protect.marketing import Preference
 from surmesure.store import schema
 
 #: the kinds of rule condition this reader serves (others need the full snapshot reader)
@@ -64,6 +66,7 @@ class PersonRead:
     metrics: dict[str, list[tuple[str, datetime, datetime, Any]]] = field(default_factory=dict)
     seen: dict[str, datetime] = field(default_factory=dict)
     shown_before: set[str] = field(default_factory=set)
+    preferences: list[Preference] = field(default_factory=list)
 
     def latest_metrics(self, now: datetime) -> dict[str, Any]:
         """The derived row with the latest ``as_of`` on or before ``now``'s day (then the
@@ -154,6 +157,7 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
     cte = sa.select(who.label("person_id")).cte("who")
     pid = sa.select(cte.c.person_id).scalar_subquery()
     c, t, m = schema.consents, schema.traits, schema.segment_members
+    pr = schema.preferences
     branches: list[Any] = [
         sa.select(*_row("who", i1=cte.c.person_id)),
         sa.select(
@@ -181,6 +185,16 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
             )
         ).where(t.c.person_id == pid, t.c.observed_at <= now),
         sa.select(*_row("member", k1=m.c.segment)).where(m.c.person_id == pid),
+        sa.select(
+            *_row(
+                "preference",
+                k1=pr.c.preference_id,
+                k2=pr.c.kind + ":" + pr.c.name,  # the kind never holds ':'
+                k3=pr.c.value,
+                t1=pr.c.recorded_at,
+                t2=pr.c.until,
+            )
+        ).where(pr.c.person_id == pid, pr.c.recorded_at <= now),
     ]
     d = schema.derived_metrics
     for name in metrics:
@@ -221,6 +235,7 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
 def _collect(rows: Sequence[Any]) -> PersonRead:
     person_id: int | None = None
     consents: list[Record] = []
+    preferences: list[Preference] = []
     observations: list[Observation] = []
     segments: set[str] = set()
     metrics: dict[str, list[tuple[str, datetime, datetime, Any]]] = {}
@@ -231,6 +246,9 @@ def _collect(rows: Sequence[Any]) -> PersonRead:
             person_id = None if i1 is None else int(i1)
         elif tag == "consent":
             consents.append(Record(str(k2), str(k3), bool(n1), t1, str(k1)))
+        elif tag == "preference":
+            kind, _, name = str(k2).partition(":")
+            preferences.append(Preference(kind, name, str(k3), t2, t1, str(k1)))
         elif tag == "trait":
             value = None if k3 is None else orjson.loads(k3)
             observations.append(Observation(str(k1), value, str(k2), t1, float(n1)))
@@ -255,6 +273,7 @@ def _collect(rows: Sequence[Any]) -> PersonRead:
         metrics,
         seen,
         before,
+        preferences,
     )
 
 

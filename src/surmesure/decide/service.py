@@ -12,7 +12,10 @@ the template's own (the context cannot make an e-mail something else)
 no exposure is recorded, and the result says so with ``suppressed: {"reason":
 "opted_out_marketing", "purpose": "marketing", "channel": ...}`` and ``content`` ``null``; the
 decision itself is recorded, so ``why`` shows it. A refusal of personalization on either
-channel gives the neutral variant.
+channel gives the neutral variant. The same goes, with reason ``paused``, for a person who
+paused marketing (until the pause ends), and with reason ``topic_refused`` for a template whose
+``topic`` the person left (:mod:`surmesure.protect.marketing`); a block of a left topic is not
+offered.
 :func:`why` lists the recent decisions made for a person (transparency).
 """
 
@@ -48,7 +51,7 @@ from surmesure.decide.exposure import (
 from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
-from surmesure.protect import consent
+from surmesure.protect import consent, marketing
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -140,6 +143,13 @@ def _offers(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     eligible, notes = [], []
     for block in compiled.definition.blocks:
+        if block.topic is not None and marketing.topic_refused(
+            audience.preferences, block.topic, now
+        ):
+            notes.append(
+                {"content_id": block.content_id, "picked": False, "reason": marketing.TOPIC_REFUSED}
+            )
+            continue
         if block.segment is None and block.when is None:
             eligible.append(block)
             continue
@@ -323,12 +333,19 @@ def _decide(
         ledger_rows, person = None, None
     channel = decision_channel(compiled, request)
     if definition.purpose == "marketing":
+        reason: str | None = None
+        refused_on = channel
         # the template's own channel too: an e-mail asked for "for the web" is still an e-mail
-        for refused_on in dict.fromkeys((definition.channel, channel)):
-            if consent.refused(audience.consents, "marketing", refused_on, at):
-                return _suppressed(
-                    store, conn, serving, request, person_id, audience, refused_on, at
-                )
+        for candidate in dict.fromkeys((definition.channel, channel)):
+            if consent.refused(audience.consents, "marketing", candidate, at):
+                reason, refused_on = consent.OPTED_OUT_MARKETING, candidate
+                break
+        if reason is None:
+            reason = marketing.held_back(audience.preferences, definition.topic, at)
+        if reason is not None:
+            return _suppressed(
+                store, conn, serving, request, person_id, audience, refused_on, at, reason
+            )
     context = build_context(conn, audience, at, request.context, owner=store)
     catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
     nearest = context.get("nearest_store") or {}
@@ -443,15 +460,17 @@ def _suppressed(
     audience: Audience,
     channel: str,
     at: datetime,
+    reason: str,
 ) -> dict[str, Any]:
-    """The decision for a person who refused marketing on ``channel``: nothing shown,
-    the refusal recorded as the reason (see the module)."""
-    suppressed = {"reason": consent.OPTED_OUT_MARKETING, "purpose": "marketing", "channel": channel}
+    """The decision for a person who refused marketing on ``channel``, paused it or left the
+    template's topic: nothing shown, ``reason`` recorded (see the module)."""
+    suppressed = {"reason": reason, "purpose": "marketing", "channel": channel}
     explanation = {
-        "person": f"person {person_id} refused marketing on {channel}: no marketing content",
-        "content": {"suppressed": consent.OPTED_OUT_MARKETING, "opted_out": audience.opted_out},
+        "person": f"person {person_id} {_HELD_BACK.get(reason, reason).format(channel=channel)}: "
+        "no marketing content",
+        "content": {"suppressed": reason, "opted_out": audience.opted_out},
         "offers": [],
-        "products": {"personalized": False, "reason": consent.OPTED_OUT_MARKETING},
+        "products": {"personalized": False, "reason": reason},
     }
     context = {"channel": channel}
     decision_id = new_id()
@@ -487,6 +506,13 @@ def _suppressed(
         )
     )
     return result
+
+
+_HELD_BACK = {
+    consent.OPTED_OUT_MARKETING: "refused marketing on {channel}",
+    marketing.PAUSED: "paused marketing",
+    marketing.TOPIC_REFUSED: "left the topic of this content",
+}
 
 
 def _person_note(request: DecideRequest, person_id: int | None, audience: Audience) -> str:

@@ -3,8 +3,9 @@
 A decision server answers many decisions a second; reading the person from the store on each
 one costs more than the decision itself. :class:`Serving` keeps, in the process, what
 decisions read of everyone (:class:`ServingView`): identifiers, merges, marketing and
-personalization consents, trait observations, segment memberships, the derived metrics the
-templates' rules read, and the exposure ledger. A decision then reads nothing from the store.
+personalization consents, topic, frequency and pause preferences, trait observations, segment
+memberships, the derived metrics the templates' rules read, and the exposure ledger. A decision
+then reads nothing from the store.
 
 Freshness. The view is built in bulk at start-up. A background thread compares a cheap
 fingerprint of the source tables (counts and latest times) every ``refresh_seconds`` and builds
@@ -43,6 +44,7 @@ from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.errors import trace_of
 from surmesure.protect.consent import Record
+from surmesure.protect.marketing import Preference
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -54,6 +56,7 @@ _FINGERPRINT_SQL = (
     "SELECT (SELECT count(*) FROM identifiers), "
     "(SELECT count(*) FROM people WHERE merged_into IS NOT NULL), "
     "(SELECT count(*) FROM consents), (SELECT max(recorded_at) FROM consents), "
+    "(SELECT count(*) FROM preferences), (SELECT max(recorded_at) FROM preferences), "
     "(SELECT count(*) FROM traits), (SELECT max(observed_at) FROM traits), "
     "(SELECT count(*) FROM segment_members), "
     "(SELECT count(*) FROM derived_metrics), (SELECT max(computed_at) FROM derived_metrics), "
@@ -108,6 +111,7 @@ class ServingView:
         return replace(
             base,
             consents=[c for c in base.consents if c.recorded_at <= now],
+            preferences=[p for p in base.preferences if p.recorded_at <= now],
             observations=[o for o in base.observations if o.observed_at <= now],
             seen=seen,
             shown_before=before,
@@ -168,6 +172,18 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
         consents.setdefault(int(pid), []).append(
             Record(str(purpose), str(channel), bool(granted), at, str(consent_id))
         )
+    wishes: dict[int, list[Preference]] = {}
+    pr = schema.preferences
+    for pid, preference_id, kind, name, value, until, at in _rows(
+        conn,
+        sa.select(
+            pr.c.person_id, pr.c.preference_id, pr.c.kind, pr.c.name, pr.c.value, pr.c.until,
+            pr.c.recorded_at,
+        ).where(pr.c.person_id.is_not(None)),
+    ):  # fmt: skip
+        wishes.setdefault(int(pid), []).append(
+            Preference(str(kind), str(name), str(value), until, at, str(preference_id))
+        )
     observations: dict[int, list[Observation]] = {}
     t = schema.traits
     for pid, name, source, value, at, reliability in _rows(
@@ -209,8 +225,9 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
             observations.get(pid, []),
             frozenset(members.get(pid, ())),
             metric_rows.get(pid, {}),
+            preferences=wishes.get(pid, []),
         )
-        for pid in set(consents) | set(observations) | set(members) | set(metric_rows)
+        for pid in set(consents) | set(observations) | set(members) | set(metric_rows) | set(wishes)
     }
     e = schema.exposures
     seen: dict[int, dict[str, datetime]] = {}

@@ -9,7 +9,9 @@ personalization; otherwise the fallback renders.
 ``purpose`` says what the content is for: ``marketing`` (the default) is not made for a person
 who refused marketing on the decision's channel (the decision is suppressed); ``service``
 (an order confirmation, an account page's own content) is not marketing and no such refusal
-stops it.
+stops it. A marketing template is not made either for a person who paused marketing, nor, when
+it names a ``topic`` (one of ``Settings.preference_topics``), for a person who left that topic;
+a block naming a ``topic`` is not offered to a person who left it.
 
 ``variants`` are tried in order and the first whose rule matches wins: ``segment`` is stored
 membership, ``when`` a condition of the segment language evaluated in memory. The last variant
@@ -109,6 +111,7 @@ class Block(_Model):
     expires_at: datetime | None = None
     not_again_days: Annotated[int, Field(ge=0)] | None = None
     reuse_while_unexpired: StrictBool = True
+    topic: Name | None = None
 
 
 class TemplateDefinition(_Model):
@@ -130,6 +133,7 @@ class TemplateDefinition(_Model):
     variants: Annotated[list[Variant], Field(min_length=1)]
     blocks: list[Block] = Field(default_factory=list)
     max_blocks: Annotated[int, Field(ge=0)] = 2
+    topic: Name | None = None
 
     @model_validator(mode="after")
     def _default_last(self) -> TemplateDefinition:

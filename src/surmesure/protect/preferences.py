@@ -1,4 +1,5 @@
-"""The preference centre: a person's own page, behind a signed link, to choose their channels.
+"""The preference centre: a person's own page, behind a signed link, to choose their channels,
+their topics, how often they hear from us, and a pause.
 
 A link carries an opaque, signed token (:mod:`surmesure.protect.links`) under a salt of its
 own, so a personal page link does not open it (nor the reverse). A bad, tampered or expired
@@ -8,15 +9,18 @@ The page lists the marketing channels (:data:`CHANNELS`) with the choice in forc
 (:mod:`surmesure.protect.consent`: no record means allowed) and offers "unsubscribe from all",
 in French or English. Saving records, for each channel whose choice changed, one consent record
 (purpose ``marketing``, source ``preference_centre``); "unsubscribe from all" records one refusal
-on channel ``any``. Each record's evidence names the link by a digest of its token (never the
-person) and the language of the page.
+on channel ``any``. The topics (``Settings.preference_topics``), the frequency and the pause are
+preference records (:mod:`surmesure.protect.marketing`), one per change, same source. A pause
+runs until the start (00:00 UTC) of the day the person picks, at most
+``Settings.preference_pause_max_days`` ahead; an empty date ends a pause in force. Each record's
+evidence names the link by a digest of its token (never the person) and the language of the page.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -24,8 +28,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings
-from surmesure.errors import NotFound
-from surmesure.protect import consent, links
+from surmesure.errors import InvalidInput, NotFound
+from surmesure.protect import consent, links, marketing
 from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
 
@@ -55,6 +59,16 @@ WORDS: dict[str, dict[str, str]] = {
         "gone": "Ce lien n'existe pas ou a expiré.",
         "other": "English",
         "too_long": "Ce formulaire est trop long.",
+        "channels": "Par quels moyens",
+        "topics": "Sur quels sujets",
+        "frequency": "À quelle fréquence",
+        "as_it_comes": "Au fil de l'actualité",
+        "weekly": "Au plus une fois par semaine",
+        "monthly": "Au plus une fois par mois",
+        "pause": "Faire une pause",
+        "pause_intro": "Aucun message commercial jusqu'au (vide : pas de pause) :",
+        "paused": "Pause en cours jusqu'au {until}.",
+        "bad_pause": "Choisissez une date de fin de pause entre demain et le {last}.",
     },
     "en": {
         "title": "Your contact preferences",
@@ -72,6 +86,16 @@ WORDS: dict[str, dict[str, str]] = {
         "gone": "This link does not exist or has expired.",
         "other": "Français",
         "too_long": "This form is too long.",
+        "channels": "How",
+        "topics": "About what",
+        "frequency": "How often",
+        "as_it_comes": "As it comes",
+        "weekly": "At most once a week",
+        "monthly": "At most once a month",
+        "pause": "Take a break",
+        "pause_intro": "No marketing messages until (empty: no break):",
+        "paused": "Break until {until}.",
+        "bad_pause": "Pick an end of the break between tomorrow and {last}.",
     },
 }
 
@@ -131,15 +155,101 @@ def render(
     with store.connect() as conn:
         person_id = _person(conn, token, now, settings)
         current = choices(conn, person_id, now)
+        records = marketing.records_of(conn, person_id)
+    until = marketing.paused_until(records, now)
+    words = WORDS[lang]
     return HTML.get_template("preferences.html").render(
-        words=WORDS[lang],
+        words=words,
         lang=lang,
         other="en" if lang == "fr" else "fr",
         channels=CHANNELS,
         current=current,
+        topics=[
+            (name, labels[lang], not marketing.topic_refused(records, name, now))
+            for name, labels in settings.preference_topics.items()
+        ],
+        frequencies=marketing.FREQUENCIES,
+        frequency=marketing.frequency(records, now).value,
+        pause_until="" if until is None else until.date().isoformat(),
+        paused="" if until is None else words["paused"].format(until=until.date().isoformat()),
+        first_day=(now.date() + timedelta(days=1)).isoformat(),
+        last_day=_last_day(now, settings).isoformat(),
         token=token,
         note=note,
     )
+
+
+def _last_day(now: datetime, settings: Settings) -> date:
+    return now.date() + timedelta(days=settings.preference_pause_max_days)
+
+
+def _pause_end(given: str, now: datetime, settings: Settings, lang: Language) -> datetime | None:
+    """The moment a pause chosen as ``given`` (``YYYY-MM-DD``; empty: none) ends, checked."""
+    if not given.strip():
+        return None
+    last = _last_day(now, settings)
+    try:
+        day = date.fromisoformat(given.strip())
+    except ValueError:
+        day = None
+    if day is None or not now.date() < day <= last:
+        raise InvalidInput(
+            WORDS[lang]["bad_pause"].format(last=last.isoformat()),
+            field="pause_until",
+            hint=f"a date (YYYY-MM-DD) after today, at most {settings.preference_pause_max_days} "
+            "days ahead",
+        )
+    return datetime.combine(day, time())
+
+
+def _preference_rows(
+    conn: Connection,
+    person_id: int,
+    form: Mapping[str, str],
+    now: datetime,
+    settings: Settings,
+    lang: Language,
+    evidence: str,
+) -> list[dict[str, object]]:
+    """The preference records of what ``form`` changed. Topics are read when the form carries
+    its ``topics`` marker (so an unchecked box means "left"), frequency and pause when their
+    fields are present."""
+    records = marketing.records_of(conn, person_id)
+    changes: list[tuple[str, str, str, datetime | None]] = []
+    if "topics" in form:
+        for name in settings.preference_topics:
+            chosen = f"topic.{name}" in form
+            if chosen == marketing.topic_refused(records, name, now):
+                changes.append(("topic", name, "in" if chosen else "out", None))
+    wanted = form.get("frequency")
+    if wanted is not None and wanted != marketing.frequency(records, now).value:
+        if wanted not in marketing.FREQUENCIES:
+            raise InvalidInput(
+                f"Frequency {wanted!r} is not known.",
+                field="frequency",
+                hint="use one of: " + ", ".join(marketing.FREQUENCIES),
+            )
+        changes.append(("frequency", "", wanted, None))
+    if "pause_until" in form:
+        end = _pause_end(form["pause_until"], now, settings, lang)
+        current = marketing.paused_until(records, now)
+        if end is None and current is not None:
+            changes.append(("pause", "", "off", None))
+        elif end is not None and end != current:
+            changes.append(("pause", "", "on", end))
+    return [
+        marketing.preference_row(
+            person_id,
+            kind,
+            value,
+            name=name,
+            until=until,
+            source=SOURCE,
+            evidence=evidence,
+            recorded_at=now,
+        )
+        for kind, name, value, until in changes
+    ]
 
 
 def save(
@@ -153,19 +263,23 @@ def save(
 ) -> int:
     """Record what the submitted ``form`` changed (see the module); how many records.
     A channel is chosen when its field is present (a checked box); ``all`` unsubscribes from
-    every channel whatever the boxes say."""
+    every channel whatever the boxes say (topics, frequency and pause are left as they were).
+    A bad frequency or pause date is :class:`~surmesure.errors.InvalidInput` and records
+    nothing."""
     evidence = f"preference centre link {hashlib.sha256(token.encode()).hexdigest()[:16]} ({lang})"
     with store.begin() as conn:
         person_id = _person(conn, token, now, settings)
         if form.get("all"):
             changes = [("marketing", consent.ANY, False)]
+            preference_rows: list[dict[str, object]] = []
         else:
             current = choices(conn, person_id, now)
             changes = [("marketing", c, c in form) for c in CHANNELS if (c in form) != current[c]]
+            preference_rows = _preference_rows(conn, person_id, form, now, settings, lang, evidence)
         rows = [
             consent.consent_row(
                 person_id, p, c, g, source=SOURCE, evidence=evidence, recorded_at=now
             )
             for p, c, g in changes
         ]
-        return consent.record_consents(conn, rows)
+        return consent.record_consents(conn, rows) + marketing.record(conn, preference_rows)

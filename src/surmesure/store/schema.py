@@ -547,3 +547,23 @@ person_keys = sa.Table(
     info={"personal": None},
     comment="The data key of each identity node, wrapped; erasure deletes it (crypto-shredding).",
 )
+
+
+# -- preference centre: topics, frequency, pause -------------------------------------------------
+
+preferences = sa.Table(
+    "preferences",
+    metadata,
+    sa.Column("preference_id", sa.String(64), primary_key=True),
+    *_person_columns(),
+    sa.Column("kind", sa.String(16), nullable=False, comment="topic, frequency or pause"),
+    sa.Column("name", sa.String(64), nullable=False, comment="the topic; empty for the others"),
+    sa.Column("value", sa.String(32), nullable=False),
+    sa.Column("until", sa.DateTime, nullable=True, comment="the end of a pause"),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("evidence", sa.String(512), nullable=True),
+    info={"personal": "person_id"},
+    comment="Marketing preferences history (topics, frequency, pause): the latest row per "
+    "(person, kind, name) is in force.",
+)

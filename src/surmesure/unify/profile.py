@@ -21,7 +21,7 @@ from surmesure.config import get_settings
 from surmesure.domain.identity import KINDS, normalize
 from surmesure.domain.traits import Observation, ResolvedTrait, resolve
 from surmesure.errors import InvalidInput, NotFound
-from surmesure.protect import consent
+from surmesure.protect import consent, marketing
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -153,6 +153,8 @@ class Profile:
     """Identifiers this person claimed through a low-trust source, held by someone else."""
     claims_on: list[dict[str, Any]] = field(default_factory=list)
     """Pending claims others made on identifiers this person holds."""
+    preferences: dict[str, Any] = field(default_factory=dict)
+    """Topics, frequency and pause in force, and their history (see protect.marketing)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,6 +173,9 @@ def show(store: Store, ref: str, *, now: datetime | None = None) -> Profile:
         profile.counts = _counts(conn, person)
         profile.consents = _consents(conn, person, at)
         profile.claims, profile.claims_on = claims_of(conn, person)
+        profile.preferences = marketing.preferences_of(
+            conn, person.person_id, at, settings.preference_topics
+        )
     return profile
 
 
