@@ -234,7 +234,7 @@ class Settings(BaseSettings):
         default=250.0, gt=0, description="Most one template text may take to render."
     )
     template_on_loop_ms: float = Field(
-        default=2.0,
+        default=20.0,
         ge=0,
         description="Render time a decision may spend on the API's event loop; a template that "
         "needs more renders in a thread (0: always in a thread).",

@@ -11,7 +11,7 @@ where a thread hand-off would cost as much, but its renders get only
 ``SURMESURE_TEMPLATE_ON_LOOP_MS`` there. A decision whose template needs more is made again in
 a thread with the full ``SURMESURE_TEMPLATE_TIME_LIMIT_MS``, and that template's decisions stay
 off the loop for :data:`OFF_LOOP_S`; so the loop, which answers every other request, never
-waits on a template for more than a few milliseconds.
+waits on a template for more than a few tens of milliseconds.
 """
 
 from __future__ import annotations
