@@ -174,14 +174,15 @@ def test_a_person_reference_has_the_same_bound_on_every_route(store: Store) -> N
     assert all("a" * 400 not in a.text for a in answers)
 
 
-def test_an_nps_form_over_the_limit_is_refused_before_it_is_read(store: Store) -> None:
+@pytest.mark.parametrize("path", ["/p/anything/nps", "/preferences/anything"])
+def test_a_page_form_over_the_limit_is_refused_before_it_is_read(store: Store, path: str) -> None:
     """No key is needed to post to a page: a body announced at a gigabyte is refused at once,
     not read into memory (nor waited for)."""
     with serving(store) as (base, _):
         host, port = base.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=5) as sock:
             sock.sendall(
-                b"POST /p/anything/nps HTTP/1.1\r\nHost: x\r\n"
+                b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
                 b"Content-Type: application/x-www-form-urlencoded\r\n"
                 b"Content-Length: 1000000000\r\n\r\nscore=1"
             )

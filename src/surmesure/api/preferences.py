@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from surmesure.api.body import read_bytes
 from surmesure.decide.pages import message_page
 from surmesure.decide.service import utcnow
 from surmesure.errors import InvalidInput, NotFound
@@ -51,8 +52,8 @@ async def page(token: str, request: Request) -> HTMLResponse:
 @router.post("/preferences/{token}", response_class=HTMLResponse, summary="Save preferences")
 async def save(token: str, request: Request) -> HTMLResponse:
     lang = _lang(request)
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    body = await read_bytes(request, MAX_FORM_BYTES)  # no key is needed: read no more
+    if body is None:
         words = preferences.WORDS[lang]
         return HTMLResponse(message_page(words["title"], words["too_long"]), 413)
     form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
