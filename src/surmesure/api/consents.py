@@ -62,10 +62,6 @@ class ConsentBody(BaseModel):
     )
 
 
-def _now() -> datetime:
-    return utcnow()
-
-
 def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload, default=str), status, media_type="application/json")
 
@@ -76,7 +72,7 @@ async def post_consents(
     request: Request,
     principal: Principal = Depends(require("admin")),
 ) -> Response:
-    now = _now()
+    now = utcnow()
     at = now
     if body.recorded_at is not None:
         try:
@@ -131,7 +127,7 @@ async def person_consents(
     store = request.app.state.store
 
     def read() -> dict[str, Any]:
-        at = _now()
+        at = utcnow()
         with store.connect() as conn:
             found = consent.consents_of(conn, ref, at)
             found["preferences"] = marketing.preferences_of(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +37,6 @@ from surmesure.store.engine import Store
 
 SCOPES = ("collect", "decide", "read", "admin")
 KEY_PREFIX = "sm_"
-DEV_WRITE_KEY = "dev-write-key"
 
 
 @dataclass(frozen=True)
@@ -174,7 +172,6 @@ class KeyRing:
             for key, source in write_keys.items()
         }
         self._stored: dict[str, Principal] = {}
-        self._loaded_at = 0.0
         self._used: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
@@ -206,9 +203,6 @@ class KeyRing:
             self._used[found.key_id] = utcnow()
         return found
 
-    def due(self) -> bool:
-        return time.monotonic() - self._loaded_at >= self.refresh_seconds
-
     def reload(self) -> None:
         """Read the stored keys again; writes the last-used times gathered since the last."""
         k = schema.api_keys
@@ -223,7 +217,6 @@ class KeyRing:
                     )
                 ).all()
             self._stored = {r.secret_hash: _principal(r) for r in rows}
-            self._loaded_at = time.monotonic()
 
 
 def _principal(row: Any) -> Principal:
