@@ -191,3 +191,31 @@ def test_erasure_destroys_the_keys_of_every_node_of_the_person(
             with pytest.raises(KeyDestroyed):
                 Keyring(store, secret).open(conn, node, value)
         assert Keyring(store, secret).open(conn, bo, kept) == "Bo"
+
+
+def test_sealing_in_batches_opens_per_node_and_a_rolled_back_key_is_never_used(
+    store: Store,
+) -> None:
+    keyring = Keyring(store, SECRET)
+    with store.begin() as conn:
+        sealed = keyring.seal_many(conn, [1, 2, None, 1], ["un", "deux", "x", None], now=NOW)
+    assert sealed[2] is None and sealed[3] is None
+    with store.connect() as conn:
+        opened = Keyring(store, SECRET).open_many(conn, [1, 2, None, 1], sealed)
+        assert opened == ["un", "deux", None, None]
+        with pytest.raises(ValueError, match="does not open for node 2"):
+            keyring.open_many(conn, [2], [sealed[0]])  # moved to another node's row
+
+    class Failed(Exception):
+        pass
+
+    with pytest.raises(Failed), store.begin() as conn:
+        lost = keyring.seal_many(conn, [3], ["trois"], now=NOW)[0]
+        raise Failed
+    with store.begin() as conn:
+        again = keyring.seal_many(conn, [3], ["trois"], now=NOW)[0]
+    with store.connect() as conn:
+        fresh = Keyring(store, SECRET)
+        assert fresh.open_many(conn, [3], [again]) == ["trois"]
+        with pytest.raises(ValueError):
+            fresh.open_many(conn, [3], [lost])  # sealed under the key that was rolled back

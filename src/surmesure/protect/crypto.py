@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -104,6 +104,20 @@ class Keyring:
         self._wrapping = AESGCM(derive(secret, b"surmesure person-key wrapping"))
         self.index_key = derive(secret, b"surmesure blind index")
         self._keys: dict[int, bytes] = {}
+        self._ciphers: dict[int, AESGCM] = {}
+        self._fresh: dict[int, set[int]] = {}
+        """Nodes whose key an open transaction made, by connection: forgotten if it rolls back,
+        so nothing is ever sealed under a key the store does not hold."""
+        sa.event.listen(store.engine, "commit", self._committed)
+        sa.event.listen(store.engine, "rollback", self._rolled_back)
+
+    def _committed(self, conn: Connection) -> None:
+        self._fresh.pop(id(conn), None)
+
+    def _rolled_back(self, conn: Connection) -> None:
+        for node in self._fresh.pop(id(conn), ()):
+            self._keys.pop(node, None)
+            self._ciphers.pop(node, None)
 
     def index(self, kind: str, value: str) -> str:
         return blind_index(self.index_key, kind, value)
@@ -142,6 +156,61 @@ class Keyring:
             ],
         )
         self._keys.update(fresh)
+        self._fresh.setdefault(id(conn), set()).update(fresh)
+
+    def _cipher(self, node: int, key: bytes) -> AESGCM:
+        cipher = self._ciphers.get(node)
+        if cipher is None:
+            cipher = self._ciphers[node] = AESGCM(key)
+        return cipher
+
+    def seal_many(
+        self,
+        conn: Connection,
+        nodes: Sequence[int | None],
+        texts: Sequence[str | None],
+        *,
+        now: datetime,
+    ) -> list[bytes | None]:
+        """Each text sealed under its node's key (keys made, in the caller's transaction, for
+        nodes without one); ``None`` where the node or the text is ``None``."""
+        keys = self.keys(conn, {n for n in nodes if n is not None}, now=now)
+        out: list[bytes | None] = []
+        for node, text in zip(nodes, texts, strict=True):
+            if node is None or text is None:
+                out.append(None)
+                continue
+            nonce = os.urandom(NONCE_BYTES)
+            body = self._cipher(node, keys[node]).encrypt(nonce, text.encode(), _node_data(node))
+            out.append(VERSION + nonce + body)
+        return out
+
+    def open_many(
+        self, conn: Connection, nodes: Sequence[int | None], sealed: Sequence[bytes | None]
+    ) -> list[str | None]:
+        """Each sealed value opened; ``None`` where it is ``None`` or its node's key is
+        destroyed (the person was erased). A value altered, or moved to another node's row,
+        raises ``ValueError``."""
+        keys = self.keys(
+            conn, {n for n, s in zip(nodes, sealed, strict=True) if s is not None and n is not None}
+        )
+        out: list[str | None] = []
+        for node, blob in zip(nodes, sealed, strict=True):
+            key = None if node is None or blob is None else keys.get(node)
+            if key is None or blob is None or node is None:
+                out.append(None)
+                continue
+            data = bytes(blob)
+            if data[:1] != VERSION or len(data) < 1 + NONCE_BYTES + 16:
+                raise ValueError("not a sealed value of this version")
+            try:
+                text = self._cipher(node, key).decrypt(
+                    data[1 : 1 + NONCE_BYTES], data[1 + NONCE_BYTES :], _node_data(node)
+                )
+            except InvalidTag as exc:
+                raise ValueError(f"sealed value does not open for node {node}") from exc
+            out.append(text.decode())
+        return out
 
     def seal(self, conn: Connection, node_id: int, text: str, *, now: datetime) -> bytes:
         """``text`` sealed under the node's key (made when it has none)."""
@@ -160,6 +229,7 @@ class Keyring:
         ids = sorted({int(n) for n in nodes})
         for n in ids:
             self._keys.pop(n, None)
+            self._ciphers.pop(n, None)
         if not ids:
             return 0
         # overwrite first: a deleted row's bytes may linger in the file until it is compacted
