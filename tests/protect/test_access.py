@@ -35,6 +35,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/experiments/{name}"): "read",
     ("GET", "/v1/experiments/{name}/results"): "read",
     ("POST", "/v1/consents"): "admin",
+    ("POST", "/v1/preferences"): "admin",
     ("GET", "/v1/people/{ref}/consents"): "read",
     ("GET", "/preferences/{token}"): None,
     ("POST", "/preferences/{token}"): None,

@@ -105,3 +105,57 @@ def test_consents_are_recorded_and_read_back(store: Store) -> None:
     assert no_key.status_code == 401 and no_key_post.status_code in (400, 401)
     acts = sorted(e["action"] for e in audit.entries(store, person_id=1))
     assert acts == ["consent.record", "consent.record", "consents"]
+
+
+def test_preferences_are_recorded_over_the_api_and_hold_marketing_back(store: Store) -> None:
+    _people(store)
+    admin = (server_key(store, "admin"), "")
+    reader = (server_key(store, "read"), "")
+    until = (datetime.now(UTC) + timedelta(days=10)).isoformat()
+    body = {
+        "person": "2",  # merged into 1
+        "preferences": [
+            {"kind": "topic", "name": "offers", "value": "out"},
+            {"kind": "frequency", "value": "monthly"},
+            {"kind": "pause", "value": "on", "until": until},
+        ],
+        "evidence": "call 2026-311",
+        "source": "call_centre",
+    }
+    with serving(store) as (url, _app):
+        refused = httpx.post(f"{url}/v1/preferences", json=body, auth=reader)
+        saved = httpx.post(f"{url}/v1/preferences", json=body, auth=admin)
+        read = httpx.get(f"{url}/v1/people/1/consents", auth=reader)
+        unknown_topic = httpx.post(
+            f"{url}/v1/preferences",
+            json={**body, "preferences": [{"kind": "topic", "name": "ads", "value": "out"}]},
+            auth=admin,
+        )
+        too_long = httpx.post(
+            f"{url}/v1/preferences",
+            json={**body, "preferences": [{"kind": "pause", "value": "on",
+                                           "until": "2999-01-01T00:00:00Z"}]},
+            auth=admin,
+        )  # fmt: skip
+        endless = httpx.post(
+            f"{url}/v1/preferences",
+            json={**body, "preferences": [{"kind": "pause", "value": "on"}]},
+            auth=admin,
+        )
+        nobody = httpx.post(f"{url}/v1/preferences", json={**body, "person": "99"}, auth=admin)
+    assert refused.status_code == 403
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["person_id"] == 1
+    in_force = read.json()["preferences"]["in_force"]
+    assert in_force["topics"]["offers"] is False
+    assert in_force["frequency"] == "monthly"
+    assert in_force["paused_until"][:10] == until[:10]
+    assert [h["source"] for h in read.json()["preferences"]["history"]] == ["call_centre"] * 3
+    assert unknown_topic.status_code == 400
+    assert unknown_topic.json()["error"]["field"] == "preferences[0].name"
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["field"] == "preferences[0].until"
+    assert endless.status_code == 400 and endless.json()["error"]["field"] == "pause"
+    assert nobody.status_code == 404
+    actions = [e["action"] for e in audit.entries(store, person_id=1)]
+    assert actions.count("preferences.record") == 1

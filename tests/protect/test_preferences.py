@@ -25,7 +25,7 @@ from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.pages import make_token as page_token
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.errors import NotFound
-from surmesure.protect import marketing
+from surmesure.protect import audit, marketing
 from surmesure.protect.erase import erase_person
 from surmesure.protect.export import export_person
 from surmesure.protect.preferences import make_token, read_token
@@ -104,6 +104,9 @@ def test_the_preference_centre_records_each_change(store: Store) -> None:
     assert _checked_channels(page_after.text) == 0
     assert tampered.status_code == other_link.status_code == old.status_code == 404
     assert len(_records(store)) == 2  # the refused links recorded nothing
+    views = [e for e in audit.entries(store, person_id=7) if e["action"] == "preferences.view"]
+    assert len(views) == 6  # two opened, three saved (each shows the page again), one after
+    assert {e["actor"] for e in views} == {"link:preferences"}
 
     email = Library(EXAMPLES).for_placement("email_weekly")
     later = datetime.now(UTC).replace(tzinfo=None)

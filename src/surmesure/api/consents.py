@@ -1,10 +1,10 @@
-"""Consent over HTTP: ``POST /v1/consents`` records choices, ``GET /v1/people/{ref}/consents``
-reads what is in force and the history, with the person's topics, frequency and pause
-(``preferences``: :mod:`surmesure.protect.marketing`).
+"""Consent over HTTP: ``POST /v1/consents`` records choices, ``POST /v1/preferences`` records
+topics, frequency and pause (:mod:`surmesure.protect.marketing`), ``GET
+/v1/people/{ref}/consents`` reads what is in force and the history of both.
 
 ``ref`` (and the body's ``person``) is a person id or ``kind:value`` (``email:anna@example.com``);
 an absorbed id answers for the person it was merged into. Recording needs the ``admin`` scope,
-reading the ``read`` scope; both are written to the audit log. The rule of what is in force lives in
+reading the ``read`` scope; all are written to the audit log. The rule of what is in force lives in
 :mod:`surmesure.protect.consent`, which both routes call.
 """
 
@@ -24,6 +24,7 @@ from surmesure.clock import utcnow
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit, consent, marketing
 from surmesure.protect.keys import Principal
+from surmesure.unify.profile import find_person
 
 router = APIRouter(tags=["consent"])
 
@@ -42,15 +43,14 @@ class Choice(BaseModel):
     granted: bool
 
 
-class ConsentBody(BaseModel):
-    """Choices of one person, recorded together with one evidence."""
+class Recorded(BaseModel):
+    """Who chose, with what evidence, where and when: what every recorded choice carries."""
 
     model_config = ConfigDict(extra="forbid")
 
     person: Annotated[str, Field(min_length=1, max_length=320)] = Field(
         description="A person id or kind:value (email:anna@example.com)."
     )
-    consents: Annotated[list[Choice], Field(min_length=1, max_length=50)]
     evidence: Annotated[str, Field(min_length=1, max_length=512)] = Field(
         description="What proves the choice: a form id, a call reference, a signed document."
     )
@@ -60,6 +60,57 @@ class ConsentBody(BaseModel):
     recorded_at: AwareDatetime | None = Field(
         default=None, description="When the choice was made (default: now); not in the future."
     )
+
+
+class ConsentBody(Recorded):
+    """Choices of one person, recorded together with one evidence."""
+
+    consents: Annotated[list[Choice], Field(min_length=1, max_length=50)]
+
+
+class PreferenceChoice(BaseModel):
+    """One preference: a topic in or out, a frequency, or a pause on (with its end) or off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["topic", "frequency", "pause"]
+    value: Annotated[str, Field(min_length=1, max_length=32)] = Field(
+        description="topic: in or out; frequency: as_it_comes, weekly or monthly; pause: on or off"
+    )
+    name: Annotated[str, Field(max_length=64)] = Field(
+        default="", description="The topic's name (topics only)."
+    )
+    until: AwareDatetime | None = Field(
+        default=None, description="When a pause that starts ends (pause on only)."
+    )
+
+
+class PreferenceBody(Recorded):
+    """Preferences of one person, recorded together with one evidence."""
+
+    preferences: Annotated[list[PreferenceChoice], Field(min_length=1, max_length=50)]
+
+
+def _naive(value: AwareDatetime, field: str, hint: str) -> datetime:
+    """``value`` as naive UTC, refused outside 1900-2200."""
+    try:
+        at = value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC time
+        at = datetime.min
+    if not 1900 <= at.year <= 2200:
+        raise InvalidInput(f"{field} is outside 1900-2200.", field=field, hint=hint)
+    return at
+
+
+def _recorded_at(given: AwareDatetime | None, now: datetime) -> datetime:
+    """When a choice was made: ``given`` (not in the future), else ``now``."""
+    hint = "give the time the choice was made, or leave it out for now"
+    if given is None:
+        return now
+    at = _naive(given, "recorded_at", hint)
+    if at > now + FUTURE_SKEW:
+        raise InvalidInput("recorded_at is in the future.", field="recorded_at", hint=hint)
+    return at
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -72,25 +123,7 @@ async def post_consents(
     request: Request,
     principal: Principal = Depends(require("admin")),
 ) -> Response:
-    now = utcnow()
-    at = now
-    if body.recorded_at is not None:
-        try:
-            at = body.recorded_at.astimezone(UTC).replace(tzinfo=None)
-        except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC time
-            at = datetime.min
-        if not 1900 <= at.year <= 2200:
-            raise InvalidInput(
-                "recorded_at is outside 1900-2200.",
-                field="recorded_at",
-                hint="give the time the choice was made, or leave it out for now",
-            )
-        if at > now + FUTURE_SKEW:
-            raise InvalidInput(
-                "recorded_at is in the future.",
-                field="recorded_at",
-                hint="give the time the choice was made, or leave it out for now",
-            )
+    at = _recorded_at(body.recorded_at, utcnow())
     changes = [(c.purpose, c.channel, c.granted) for c in body.consents]
     store = request.app.state.store
 
@@ -112,6 +145,66 @@ async def post_consents(
                 detail={"consents": len(changes)},
             )
             return done
+
+    return _json(await run_in_threadpool(record), 201)
+
+
+@router.post("/v1/preferences", status_code=201, summary="Record a person's preferences")
+async def post_preferences(
+    body: PreferenceBody,
+    request: Request,
+    principal: Principal = Depends(require("admin")),
+) -> Response:
+    """Topics, frequency and pause as the preference centre records them, from another
+    touchpoint (a call centre, a shop, a form of your own). A topic must be one of the
+    configured topics; a pause that starts needs its end, in the future and within the
+    longest pause allowed."""
+    now = utcnow()
+    at = _recorded_at(body.recorded_at, now)
+    settings = request.app.state.settings
+    store = request.app.state.store
+    pause_hint = f"give an end within {settings.preference_pause_max_days} days"
+    for i, choice in enumerate(body.preferences):
+        if choice.kind == "topic" and choice.name not in settings.preference_topics:
+            raise InvalidInput(
+                f"Topic {choice.name!r} is not one of this shop's topics.",
+                field=f"preferences[{i}].name",
+                hint="use one of: " + ", ".join(settings.preference_topics),
+            )
+        if choice.until is not None:
+            until = _naive(choice.until, f"preferences[{i}].until", pause_hint)
+            if not at < until <= at + timedelta(days=settings.preference_pause_max_days):
+                raise InvalidInput(
+                    "A pause must end after it starts and within the longest pause allowed.",
+                    field=f"preferences[{i}].until",
+                    hint=pause_hint,
+                )
+
+    def record() -> dict[str, Any]:
+        with store.begin() as conn:
+            person_id = find_person(conn, body.person).person_id
+            rows = [
+                marketing.preference_row(
+                    person_id,
+                    c.kind,
+                    c.value,
+                    name=c.name,
+                    until=None if c.until is None else c.until.astimezone(UTC).replace(tzinfo=None),
+                    source=body.source or principal.source,
+                    evidence=body.evidence,
+                    recorded_at=at,
+                )
+                for c in body.preferences
+            ]
+            marketing.record(conn, rows)
+            audit.record_in(
+                conn,
+                principal.actor,
+                "preferences.record",
+                person_id=person_id,
+                detail={"preferences": len(rows)},
+            )
+            return {"person_id": person_id, "recorded": rows}
 
     return _json(await run_in_threadpool(record), 201)
 

@@ -111,6 +111,7 @@ def register_into(group: typer.Typer) -> None:
                     "audience": report.audience,
                     "unknown": report.unknown,
                     "opted_out": report.opted_out,
+                    "held_back": report.held_back,
                     "holdout": report.holdout,
                     "outside": report.outside,
                     "already_assigned": report.already_assigned,
@@ -127,6 +128,11 @@ def register_into(group: typer.Typer) -> None:
             + (
                 f", {report.opted_out:,} left out: refused marketing on {report.channel}"
                 if report.opted_out
+                else ""
+            )
+            + (
+                f", {report.held_back:,} left out: paused marketing or left its topic"
+                if report.held_back
                 else ""
             )
             + "."

@@ -11,12 +11,14 @@ Nobody who refused marketing on the experiment's ``channel`` at the time of assi
 (:mod:`surmesure.protect.consent`) gets a variant either: they are left out before the holdout
 and the layer are applied, and counted in ``opted_out`` (reason ``opted_out_marketing``). A
 person assigned before refusing keeps their recorded variant; the decisions made for them are
-suppressed on that channel all the same.
+suppressed on that channel all the same. Nobody whose marketing is held back by their
+preferences (:mod:`surmesure.protect.marketing`) gets a variant: a person who paused marketing,
+or who left the experiment's ``topic``, is left out too and counted in ``held_back``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,11 +28,12 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.config import get_settings
 from surmesure.errors import Conflict, InvalidInput, NotFound
 from surmesure.experiments.catalog import get, mark_running, utcnow
 from surmesure.experiments.definitions import HOLDOUT_SALT, ExperimentDefinition
 from surmesure.learn.assignment import Experiment, buckets
-from surmesure.protect import consent
+from surmesure.protect import consent, marketing
 from surmesure.store import Store
 from surmesure.store.schema import experiment_assignments
 
@@ -50,6 +53,7 @@ class Assigned:
     already_assigned: int
     new: dict[str, int] = field(default_factory=dict)
     channel: str = "email"
+    held_back: int = 0  # paused marketing, or left the experiment's topic
 
     @property
     def newly_assigned(self) -> int:
@@ -126,8 +130,12 @@ def assign(
     segment: str | None = None,
     people: Sequence[int] | None = None,
     now: datetime | None = None,
+    topics: Collection[str] | None = None,
 ) -> Assigned:
-    """Record the variant of everyone in the audience (default: all current people)."""
+    """Record the variant of everyone in the audience (default: all current people).
+    ``topics``: the preference topics (default: the configured ones)."""
+    if topics is None:
+        topics = get_settings().preference_topics
     if segment is not None and people is not None:
         raise InvalidInput(
             "Choose one audience: a segment or a list of people.",
@@ -145,8 +153,17 @@ def assign(
             )
         definition = saved.definition
         everyone, unknown = audience(store, conn, segment, people)
+        if definition.topic is not None and definition.topic not in topics:
+            raise InvalidInput(
+                f"Experiment {name!r} names the topic {definition.topic!r}, which is not one "
+                "of the preference topics.",
+                field="topic",
+                hint="use one of: " + ", ".join(topics),
+            )
         refused = consent.refused_ids(conn, "marketing", definition.channel, now)
-        ids = everyone[~np.isin(everyone, np.fromiter(refused, np.int64, len(refused)))]
+        consenting = everyone[~np.isin(everyone, np.fromiter(refused, np.int64, len(refused)))]
+        held = marketing.held_back_ids(conn, definition.topic, now)
+        ids = consenting[~np.isin(consenting, np.fromiter(held, np.int64, len(held)))]
         index = variants_of(definition, ids)
         holdout = int(holdout_mask(ids, definition.holdout).sum())
         inside = index >= 0
@@ -161,12 +178,13 @@ def assign(
         experiment=name,
         audience=int(everyone.size),
         unknown=unknown,
-        opted_out=int(everyone.size - ids.size),
+        opted_out=int(everyone.size - consenting.size),
         holdout=holdout,
         outside=int(ids.size - inside.sum() - holdout),
         already_assigned=int(inside.sum()) - sum(new.values()),
         new=new,
         channel=definition.channel,
+        held_back=int(consenting.size - ids.size),
     )
 
 

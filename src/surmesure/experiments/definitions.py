@@ -114,6 +114,10 @@ class ExperimentDefinition(_Model):
     channel: Literal["email", "sms", "phone", "paper", "web"] = Field(
         "email", description="The channel of its messages: who refused marketing there is left out."
     )
+    topic: str | None = Field(
+        None,
+        description="The preference topic of its messages: who left that topic is left out.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentDefinition:

@@ -126,6 +126,39 @@ def records_of(conn: Connection, person_id: int) -> tuple[Preference, ...]:
     return tuple(Preference(str(r[0]), str(r[1]), str(r[2]), r[3], r[4], str(r[5])) for r in rows)
 
 
+def held_back_people(topic: str | None, now: datetime) -> sa.Select[Any]:
+    """``SELECT person_id`` of the persons for whom marketing of ``topic`` is held back at
+    ``now`` (:func:`held_back` for everyone): paused, or ``topic`` left."""
+    p = schema.preferences
+    wanted = p.c.kind == "pause"
+    if topic is not None:
+        wanted = wanted | ((p.c.kind == "topic") & (p.c.name == topic))
+    ranked = (
+        sa.select(
+            p.c.person_id,
+            p.c.kind,
+            p.c.value,
+            p.c.until,
+            sa.func.row_number()
+            .over(
+                partition_by=(p.c.person_id, p.c.kind, p.c.name),
+                order_by=(p.c.recorded_at.desc(), p.c.preference_id.desc()),
+            )
+            .label("rn"),
+        )
+        .where(p.c.recorded_at <= now, wanted)
+        .subquery()
+    )
+    paused = (ranked.c.kind == "pause") & (ranked.c.value == "on") & (ranked.c.until > now)
+    left = (ranked.c.kind == "topic") & (ranked.c.value == "out")
+    return sa.select(ranked.c.person_id).where(ranked.c.rn == 1, paused | left).distinct()
+
+
+def held_back_ids(conn: Connection, topic: str | None, now: datetime) -> set[int]:
+    """The ids :func:`held_back_people` selects, read."""
+    return {int(r[0]) for r in conn.execute(held_back_people(topic, now))}
+
+
 def allowed_frequency(conn: Connection, person_id: int, now: datetime) -> Frequency:
     """How often ``person_id`` accepts marketing messages at ``now``: what the delivery stage
     reads before sending (see the module)."""

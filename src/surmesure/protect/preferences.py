@@ -29,12 +29,14 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings
 from surmesure.errors import InvalidInput, NotFound
-from surmesure.protect import consent, links, marketing
+from surmesure.protect import audit, consent, links, marketing
 from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
 
 SALT = "surmesure.preferences"
 SOURCE = "preference_centre"
+LINK_ACTOR = "link:preferences"
+"""The audit log's actor of a preference page opened: whoever holds the signed link."""
 CHANNELS = ("email", "sms", "phone", "paper", "web")
 Language = Literal["fr", "en"]
 HTML = Environment(
@@ -151,11 +153,14 @@ def choices(conn: Connection, person_id: int, now: datetime) -> dict[str, bool]:
 def render(
     store: Store, token: str, *, now: datetime, settings: Settings, lang: Language, note: str = ""
 ) -> str:
-    """The page of ``token`` in ``lang``; :class:`NotFound` for a bad or expired token."""
+    """The page of ``token`` in ``lang``, its opening written to the audit log (it shows the
+    person's choices to whoever holds the link); :class:`NotFound` for a bad or expired
+    token."""
     with store.connect() as conn:
         person_id = _person(conn, token, now, settings)
         current = choices(conn, person_id, now)
         records = marketing.records_of(conn, person_id)
+    audit.record(store, LINK_ACTOR, "preferences.view", person_id=person_id, now=now)
     until = marketing.paused_until(records, now)
     words = WORDS[lang]
     return HTML.get_template("preferences.html").render(
