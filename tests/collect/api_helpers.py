@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -65,3 +69,25 @@ def serving(
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def start_server(
+    url: str, port: int, log: Path, env: dict[str, str], *options: str
+) -> subprocess.Popen[bytes]:
+    """``surmesure serve`` on ``url`` and ``port`` as a process of its own, with ``env`` added
+    to this one's, once it answers ``/health``; its output goes to ``log``."""
+    env = {**os.environ, "SURMESURE_DATABASE_URL": url, **env}
+    command = [sys.executable, "-m", "surmesure.cli.main", "serve", "--port", str(port), *options]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server stopped: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not start")

@@ -9,53 +9,31 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from api_helpers import free_port
+from api_helpers import free_port, start_server
 
 from surmesure.store import Store, open_store
 
 KEY = "crash-write-key"
+ENV = {
+    "SURMESURE_WRITE_KEYS": f'{{"{KEY}": "web"}}',
+    "SURMESURE_SECRET_KEY": "crash-test-secret",
+    "SURMESURE_COMMIT_INTERVAL_MS": "2",
+}
 CLIENTS = 4
 PER_BATCH = 40
 KILL_AFTER = 40  # acknowledged batches
-
-
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SURMESURE_DATABASE_URL": url,
-        "SURMESURE_WRITE_KEYS": f'{{"{KEY}": "web"}}',
-        "SURMESURE_SECRET_KEY": "crash-test-secret",
-        "SURMESURE_COMMIT_INTERVAL_MS": "2",
-    }
-    command = [sys.executable, "-m", "surmesure.cli.main", "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server stopped: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the server did not start")
 
 
 def test_every_acknowledged_message_survives_kill_9(store: Store, tmp_path: Path) -> None:
     url = store.url
     store.dispose()  # one process at a time may open a DuckDB file
     port = free_port()
-    server = start_server(url, port, tmp_path / "server.log")
+    server = start_server(url, port, tmp_path / "server.log", ENV)
     acknowledged: list[str] = []
     failures: list[str] = []
     lock = threading.Lock()

@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/consents"): "admin",
     ("POST", "/v1/preferences"): "admin",
     ("GET", "/v1/people/{ref}/consents"): "read",
+    ("POST", "/v1/local/run"): "local",
     ("GET", "/preferences/{token}"): None,
     ("POST", "/preferences/{token}"): None,
     ("GET", "/health"): None,
@@ -76,6 +77,11 @@ def test_authorization_matrix(store: Store) -> None:
         for (method, path), scope in EXPECTED.items():
             if scope is None:
                 assert _call(base, method, path, None).status_code not in (401, 403), path
+                continue
+            if scope == "local":  # the server's own token only: no API key opens it
+                for key in (None, "sm_not-a-key", WRITE_KEY, *keys.values()):
+                    refused = _call(base, method, path, key)
+                    assert refused.status_code == 401, (path, key, refused.text)
                 continue
             for key in (None, "sm_not-a-key", revoked):
                 refused = _call(base, method, path, key)

@@ -32,6 +32,7 @@ from surmesure.api import (
     consents,
     decide,
     experiments,
+    local,
     pages,
     preferences,
     segments,
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(pages.router)
     app.include_router(consents.router)
     app.include_router(preferences.router)
+    app.include_router(local.router)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> dict[str, str]:

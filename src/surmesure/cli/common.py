@@ -25,7 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from surmesure.errors import SurmesureError
+from surmesure.errors import Conflict, SurmesureError
 from surmesure.store import Store, open_store
 
 console = Console()
@@ -38,8 +38,22 @@ JsonOption = typer.Option(False, "--json", help="Print one JSON object instead o
 
 
 def get_store() -> Store:
-    """The configured store (``SURMESURE_DATABASE_URL``), migrated to the latest schema."""
-    return open_store()
+    """The configured store (``SURMESURE_DATABASE_URL``), migrated to the latest schema; a
+    DuckDB file another process holds is a :class:`~surmesure.errors.Conflict` that says so."""
+    try:
+        return open_store()
+    except sqlalchemy.exc.OperationalError as exc:
+        first = str(exc.orig).split("\n", 1)[0]
+        if "Could not set lock" not in first:
+            raise
+        holder = first.rsplit("(PID ", 1)[-1].rstrip(").") if "(PID " in first else "?"
+        raise Conflict(
+            f"Another process (PID {holder}) holds the store file; one process at a time may "
+            "open an embedded DuckDB file.",
+            hint="wait for it to finish, or stop it (a running `surmesure serve` takes "
+            "commands itself: this one was not started by serve)",
+            field="SURMESURE_DATABASE_URL",
+        ) from None
 
 
 def emit_json(payload: Any) -> None:

@@ -3,6 +3,8 @@
 Commands load on demand: ``surmesure --help`` lists them from :data:`COMMANDS` without
 importing any, and ``surmesure status`` imports the modules of ``status`` only, so a call pays
 for the libraries its own command uses (the store, the models, the plots) and nothing else.
+While a server owns the embedded store file, a command runs in that server instead
+(:mod:`surmesure.cli.remote`).
 :data:`COMMANDS` names, for each command, the modules that register it and its one-line help
 (a test holds it equal to what the modules register).
 """
@@ -95,6 +97,18 @@ class _Deferred(TyperCommand):
         **extra: Any,
     ) -> Any:
         assert self.name is not None
+        from surmesure.cli import remote
+
+        owner = remote.owner_of_store(self.name, args)
+        if owner is not None:
+            argv = [self.name, *args]
+            forwarded = TyperCommand(
+                self.name,
+                callback=lambda: remote.forward(owner, argv),
+                context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                add_help_option=False,
+            )
+            return forwarded.make_context(info_name, list(args), parent=parent, **extra)
         return load(self.name).make_context(info_name, args, parent=parent, **extra)
 
 
