@@ -213,3 +213,28 @@ def test_empty_store_derives_nothing(store: Store) -> None:
     assert (result.people, result.buyers, result.rows_written) == (0, 0, 0)
     assert result.model is None and result.notes
     assert set(result.segments.values()) == {0}
+
+
+def test_without_as_of_an_old_history_is_measured_where_it_ends(store: Store) -> None:
+    load_orders(store, CUSTOMERS, TINY)  # the last order is on 2024-04-02
+    years_later = derive(store, now=datetime(2026, 12, 4, 9, 0))
+    current = derive(store, now=NOW)  # 2024-04-01: the data reaches today
+    explicit = derive(store, as_of=AS_OF, now=datetime(2026, 12, 4, 9, 0))
+    assert years_later.as_of == date(2024, 4, 3)
+    assert "the day after the latest order or event" in years_later.notes[0]
+    assert "--as-of" in years_later.notes[0]
+    assert current.as_of == date(2024, 4, 1)
+    assert not any("latest order" in n for n in current.notes)
+    assert explicit.as_of == AS_OF
+    assert not any("latest order" in n for n in explicit.notes)
+    # the same metrics as when the day is given: recency counts from the data's end
+    assert years_later.segments == derive(store, as_of=date(2024, 4, 3), now=NOW).segments
+
+
+def test_kpis_without_as_of_say_where_the_data_ends(store: Store) -> None:
+    from surmesure.derive.kpi import kpis
+
+    load_orders(store, CUSTOMERS, TINY)
+    k = kpis(store)
+    assert k.as_of == date(2024, 4, 3) and k.as_of_note is not None
+    assert k.buyers == kpis(store, as_of=date(2024, 4, 3)).buyers

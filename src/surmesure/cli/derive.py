@@ -107,6 +107,8 @@ def print_kpis(k: Kpis) -> None:
     ):  # fmt: skip
         table.add_row(label, value)
     console.print(table)
+    if k.as_of_note:
+        console.print(f"[yellow]note:[/] {k.as_of_note}")
     if k.cohorts:
         width = min(13, max(len(c.retention) for c in k.cohorts))
         cohorts = Table(title="cohort retention (months since the first purchase)")
@@ -136,7 +138,11 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def derive_command(
         as_of: datetime | None = typer.Option(
-            None, "--as-of", formats=["%Y-%m-%d"], help="Reference date (default: today, UTC)."
+            None,
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Reference date (default: today, UTC; the day after the latest order or event "
+            "when the data ends before today).",
         ),
         horizon_days: int = typer.Option(
             365, "--horizon-days", help="Days ahead for expected purchases and value."
@@ -176,7 +182,11 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def kpi_command(
         as_of: datetime | None = typer.Option(
-            None, "--as-of", formats=["%Y-%m-%d"], help="Reference date (default: today, UTC)."
+            None,
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Reference date (default: today, UTC; the day after the latest order or event "
+            "when the data ends before today).",
         ),
         horizon_days: int = typer.Option(
             90, "--horizon-days", help="Churn horizon: no purchase in these last days."

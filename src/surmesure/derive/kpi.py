@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from surmesure.derive.rfm import rfm, rfm_values
 from surmesure.derive.satisfaction import SatisfactionSummary, person_answers, summary
-from surmesure.derive.source import ibis_backend, person_orders
+from surmesure.derive.source import default_as_of, ibis_backend, person_orders
 from surmesure.errors import InvalidInput
 from surmesure.store.engine import Store
 
@@ -74,6 +74,9 @@ class Kpis(BaseModel):
     window_days: int
     nps_by_segment: list[NpsGroup]
     nps_by_month: list[NpsGroup]
+    as_of_note: str | None = Field(
+        None, description="why as_of is not today, when it was not given and is not"
+    )
 
 
 def _month_index(day: ir.DateValue) -> ir.IntegerValue:
@@ -174,8 +177,10 @@ def kpis(
     horizon_days: int = 90,
     window_days: int = 365,
 ) -> Kpis:
-    """Every KPI at ``as_of`` (default: today, UTC)."""
-    as_of = as_of or datetime.now(UTC).date()
+    """Every KPI at ``as_of`` (default: :func:`~surmesure.derive.source.default_as_of`)."""
+    note = None
+    if as_of is None:
+        as_of, note = default_as_of(store, datetime.now(UTC).date())
     for name, value in (("horizon_days", horizon_days), ("window_days", window_days)):
         if value <= 0:
             raise InvalidInput(
@@ -204,6 +209,7 @@ def kpis(
         overall = summary(backend, as_of, window_days)
     return Kpis(
         as_of=as_of,
+        as_of_note=note,
         **values,
         churn_horizon_days=horizon_days,
         churn_base=base,

@@ -47,7 +47,12 @@ from surmesure.derive.satisfaction import (
     satisfaction,
 )
 from surmesure.derive.satisfaction import summary as satisfaction_summary
-from surmesure.derive.source import ibis_backend, identified_people, person_orders
+from surmesure.derive.source import (
+    default_as_of,
+    ibis_backend,
+    identified_people,
+    person_orders,
+)
 from surmesure.derive.stores import STORE_COLUMNS, preferred_stores
 from surmesure.errors import InvalidInput
 from surmesure.protect import consent
@@ -124,11 +129,13 @@ def derive(
     on_step: Callable[[str], None] | None = None,
 ) -> DeriveResult:
     """Compute and store RFM, CLV, engagement and satisfaction for every identified person
-    at ``as_of`` (default: today, UTC); rates and overall satisfaction are taken over the
-    ``window_days`` days ending on ``as_of``. ``on_step`` is called with each step's name
-    (``STEPS``) as it finishes."""
+    at ``as_of`` (default: :func:`~surmesure.derive.source.default_as_of`); rates and overall
+    satisfaction are taken over the ``window_days`` days ending on ``as_of``. ``on_step`` is
+    called with each step's name (``STEPS``) as it finishes."""
     computed_at = now or _now()
-    as_of = as_of or computed_at.date()
+    basis = None
+    if as_of is None:
+        as_of, basis = default_as_of(store, computed_at.date())
     clv.horizon_steps(horizon_days)  # refuse a bad horizon before any work
     if window_days <= 0:
         raise InvalidInput(
@@ -137,7 +144,7 @@ def derive(
             field="window_days",
         )
     seconds: dict[str, float] = {}
-    notes: list[str] = []
+    notes: list[str] = [] if basis is None else [basis]
 
     def done(step: str, started: float) -> float:
         seconds[step] = time.perf_counter() - started
