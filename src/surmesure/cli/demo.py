@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import (
@@ -172,7 +173,9 @@ def print_summary(report: dict[str, Any]) -> None:
     for column in ("kind", "field", "reason", "records"):
         reasons.add_column(column, justify="right" if column == "records" else "left")
     for item in quarantine["by_reason"]:
-        reasons.add_row(item["kind"], item["field"] or "", item["reason"], f"{item['count']:,}")
+        reasons.add_row(
+            item["kind"], escape(item["field"] or ""), escape(item["reason"]), f"{item['count']:,}"
+        )
     console.print(reasons)
     verdicts = Table(title="checked against the truth")
     for column in ("check", "expected", "found", ""):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, user_errors
@@ -38,11 +39,11 @@ def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False)
         c = v.comparison
         if c is None:
             blanks = [""] * (len(columns) - 3)
-            table.add_row(f"{v.variant} (control)", f"{v.n:,}", _num(v.mean), *blanks)
+            table.add_row(f"{escape(v.variant)} (control)", f"{v.n:,}", _num(v.mean), *blanks)
             continue
         a, r = c.absolute, c.relative
         cells = [
-            v.variant,
+            escape(v.variant),
             f"{v.n:,}",
             _num(v.mean),
             f"{_num(a.estimate)}\n[{_num(a.ci_lower)}, {_num(a.ci_upper)}]",
@@ -53,7 +54,7 @@ def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False)
         chance = v.bayes.chance_to_beat if v.bayes else math.nan
         cells += ["-" if math.isnan(chance) else f"{chance:.1%}"]
         if c.reason:
-            cells[0] += f"\n[yellow]{c.reason}[/]"
+            cells[0] += f"\n[yellow]{escape(c.reason)}[/]"
         table.add_row(*cells)
     return table
 
@@ -61,7 +62,7 @@ def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False)
 def _srm_line(result: ExperimentResult) -> str:
     srm = result.srm
     if srm.reason:
-        return f"sample ratio: {srm.reason}"
+        return f"sample ratio: {escape(srm.reason)}"
     verdict = "[bold red]MISMATCH[/]" if srm.mismatch else "[green]ok[/]"
     return f"sample ratio: {verdict} (chi² {srm.chi2:.2f}, p = {_p(srm.p_value)})"
 
@@ -72,7 +73,7 @@ def _print(data: ExperimentData, result: ExperimentResult, by: Breakdown | None)
         if any(v.comparison and v.comparison.method == "sequential" for v in result.variants)
         else "fixed horizon"
     )
-    title = f"{data.metric} ({data.kind}, {method})"
+    title = escape(f"{data.metric} ({data.kind}, {method})")
     console.print(_variant_table(result, title))
     console.print(_srm_line(result))
     if result.srm.mismatch:
@@ -84,7 +85,7 @@ def _print(data: ExperimentData, result: ExperimentResult, by: Breakdown | None)
     if by is None:
         return
     for seg in by.segments:
-        console.print(_variant_table(seg, f"{by.column} = {seg.segment}", adjusted=True))
+        console.print(_variant_table(seg, escape(f"{by.column} = {seg.segment}"), adjusted=True))
         console.print(_srm_line(seg))
 
 

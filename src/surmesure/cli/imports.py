@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
@@ -43,7 +44,7 @@ def print_result(result: ImportResult) -> None:
         reasons.add_column("reason")
         reasons.add_column("records", justify="right")
         for reason, count in result.quarantined_by_reason.items():
-            reasons.add_row(reason, f"{count:,}")
+            reasons.add_row(escape(reason), f"{count:,}")
         console.print(reasons)
         console.print("See them with [bold]surmesure quarantine list[/].")
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
@@ -19,11 +20,12 @@ from surmesure.segment.definitions import check_references, load_file
 from surmesure.segment.reports import plot_centroids, plot_overlap, preview
 from surmesure.store.engine import Store
 
+# Help is read as Rich markup: a literal bracket is written \\[.
 HELP = """Segments: named, versioned definitions of who belongs (YAML or JSON files).
 
 A definition has a `name`, a `description` and one condition under `where`: trait, metric,
 event, purchase, consent, near, segment, bucket, nested with all / any / not. Windows are
-[now - within_days, now], both ends included, in UTC.
+\\[now - within_days, now], both ends included, in UTC.
 """
 
 AtOption = typer.Option(
@@ -118,7 +120,7 @@ def register(app: typer.Typer) -> None:
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+            table.add_row(*("" if row[c] is None else escape(str(row[c])) for c in columns))
         console.print(table)
 
     @segment.command("overlap", help="Pairwise overlap of segments, as a table and a heatmap.")
