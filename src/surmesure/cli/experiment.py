@@ -21,7 +21,9 @@ def _num(value: float, digits: int = 4) -> str:
 
 
 def _pct(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:+.1%}"
+    if value is None or math.isnan(value):
+        return "-"
+    return ("+inf" if value > 0 else "-inf") if math.isinf(value) else f"{value:+.1%}"
 
 
 def _p(value: float) -> str:
@@ -30,7 +32,9 @@ def _p(value: float) -> str:
 
 def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False) -> Table:
     table = Table(title=title)
-    columns = ["variant", "n", "mean", "abs. lift [CI]", "rel. lift [CI]", "p"]
+    fixed = all(v.comparison is None or v.comparison.method == "fixed" for v in result.variants)
+    relative_header = "rel. lift [Fieller CI]" if fixed else "rel. lift [CI]"
+    columns = ["variant", "n", "mean", "abs. lift [CI]", relative_header, "p"]
     columns += ["p (BH)"] if adjusted else []
     columns += ["P(beat)"]
     for col in columns:
@@ -41,7 +45,8 @@ def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False)
             blanks = [""] * (len(columns) - 3)
             table.add_row(f"{escape(v.variant)} (control)", f"{v.n:,}", _num(v.mean), *blanks)
             continue
-        a, r = c.absolute, c.relative
+        # Fieller's interval agrees with the test; the sequential one has its own width
+        a, r = c.absolute, c.relative_fieller or c.relative
         cells = [
             escape(v.variant),
             f"{v.n:,}",
@@ -117,7 +122,8 @@ def _bars(result: ExperimentResult, by: Breakdown | None) -> list[LiftBar]:
 
 HELP = (
     "Analyze a past experiment from a CSV or Parquet file (one row per person): per variant n, "
-    "mean, absolute and relative lift with intervals, p-value, chance to beat control, "
+    "mean, absolute and relative lift with intervals (the relative one by Fieller's method, so "
+    "it excludes 0 exactly when p < alpha), p-value, chance to beat control, "
     "sample-ratio check, and with --by a per-segment breakdown with BH-adjusted p-values; "
     "--plot draws the lifts with their intervals."
 )
