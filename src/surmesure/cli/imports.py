@@ -30,6 +30,8 @@ def print_result(result: ImportResult) -> None:
     counts.add_column("count", justify="right")
     counts.add_row("rows read", f"{result.rows_read:,}")
     counts.add_row("accepted (new)", f"[green]{result.rows_accepted:,}[/]")
+    if result.rows_updated:
+        counts.add_row("updated (known, changed)", f"{result.rows_updated:,}")
     counts.add_row("already stored", f"{result.rows_duplicate:,}")
     counts.add_row("quarantined", f"[red]{result.rows_quarantined:,}[/]")
     counts.add_row("new people", f"{result.new_people:,}")
