@@ -13,7 +13,7 @@ import pyarrow as pa
 from surmesure.experiments.definitions import ExperimentDefinition, parse
 from surmesure.learn.moments import Moments
 from surmesure.store import Store
-from surmesure.store.schema import channel_activity, events, orders, people
+from surmesure.store.schema import channel_activity, events, identifiers, orders, people
 
 T0 = datetime(2026, 3, 1, 9, 0, 0)
 DAY = timedelta(days=1)
@@ -38,8 +38,16 @@ def definition(**overrides: Any) -> ExperimentDefinition:
     return parse(doc)
 
 
-def add_people(store: Store, ids: list[int], merged: dict[int, int] | None = None) -> None:
+def add_people(
+    store: Store,
+    ids: list[int],
+    merged: dict[int, int] | None = None,
+    kind: str = "customer_id",
+) -> None:
+    """People ``ids``, each holding one identifier of ``kind`` (``C<id>`` or ``A<id>``)."""
     merged = merged or {}
+    created = pa.array([T0 - 30 * DAY] * len(ids), pa.timestamp("us"))
+    prefix = "A" if kind == "anonymous_id" else "C"
     with store.begin() as conn:
         store.bulk_insert(
             conn,
@@ -48,8 +56,22 @@ def add_people(store: Store, ids: list[int], merged: dict[int, int] | None = Non
                 {
                     "person_id": pa.array(ids, pa.int64()),
                     "merged_into": pa.array([merged.get(i) for i in ids], pa.int64()),
-                    "created_at": pa.array([T0 - 30 * DAY] * len(ids), pa.timestamp("us")),
-                    "updated_at": pa.array([T0 - 30 * DAY] * len(ids), pa.timestamp("us")),
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            ),
+        )
+        store.bulk_insert(
+            conn,
+            identifiers,
+            pa.table(
+                {
+                    "kind": [kind] * len(ids),
+                    "value": [f"{prefix}{i}" for i in ids],
+                    "person_id": pa.array(ids, pa.int64()),
+                    "node_id": pa.array(ids, pa.int64()),
+                    "source": ["crm"] * len(ids),
+                    "first_seen_at": created,
                 }
             ),
         )

@@ -10,10 +10,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 import typer
+from import_helpers import write_file
 from reco_world import AS_OF, load_world, person_id
 from typer.testing import CliRunner
 
 from surmesure.cli.recommend import register
+from surmesure.collect.importer import import_file
 from surmesure.config import get_settings
 from surmesure.decide.recommend import model, service
 from surmesure.store import Store, open_store
@@ -79,3 +81,26 @@ def test_clear_errors(cli: tuple[typer.Typer, Store], tmp_path: Path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 2, args
         assert word in result.output, result.output
+
+
+def test_everyone_means_identified_people_unless_anonymous_ones_are_asked(
+    cli: tuple[typer.Typer, Store], tmp_path: Path
+) -> None:
+    app, store = cli
+    devices = [{"anonymous_id": f"web-{i}", "observed_at": "2024-01-01 00:00:00"} for i in range(3)]
+    by_email = [{"email": "ana@example.com", "first_name": "Ana"}]
+    import_file(store, "customers", write_file(tmp_path, "devices", "csv", devices + by_email))
+    out = tmp_path / "recos.parquet"
+    result = runner.invoke(app, ["--all", "--k", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    identified = pq.read_table(out).to_pylist()
+    assert orjson.loads(result.stdout)["people"] == 7  # six customers and Ana
+    assert len({r["person_id"] for r in identified}) == 7
+    wide = runner.invoke(app, ["--all", "--anonymous", "--k", "2", "--json", str(out)])
+    assert wide.exit_code == 0, wide.output
+    assert orjson.loads(wide.stdout)["people"] == 10
+    everyone = pq.read_table(out).to_pylist()
+    devices_only = {r["person_id"] for r in everyone} - {r["person_id"] for r in identified}
+    assert len(devices_only) == 3
+    alone = runner.invoke(app, ["--anonymous", "--person", "1"])
+    assert alone.exit_code == 2 and "--anonymous" in alone.output

@@ -93,3 +93,32 @@ def test_bad_definitions_are_refused_with_place_and_fix(cli: typer.Typer, tmp_pa
     assert "where.all[0].metric.name" in output and "rfm_segment" in output
     output = run(cli, "size", "no_such_segment", code=2)
     assert "no_such_segment" in output
+
+
+def test_size_explain_counts_after_each_condition(cli: typer.Typer, tmp_path: Path) -> None:
+    """Conditions from the conformance table, chained: each count is the intersection of the
+    members the table expects for the conditions so far; the last one empties the segment."""
+    cases = {c["id"]: c for c in TABLE["cases"]}
+    chain = [
+        "trait-eq-string",
+        "metric-in",
+        "event-window-boundary",
+        "event-min-count",
+        "event-empty-window",
+    ]
+    for case in chain:
+        assert cases[case]["world"] == "base" and cases[case]["now"] == AT
+    document = {"name": "chained", "where": {"all": [cases[c]["where"] for c in chain]}}
+    path = write(tmp_path, "chained.json", orjson.dumps(document).decode())
+    out = run(cli, "size", path, "--at", AT, "--explain", "--json")
+    expected, left = [], None
+    for case in chain:
+        found = set(cases[case]["expected"])
+        left = found if left is None else left & found
+        expected.append(len(left))
+    assert expected == [3, 2, 2, 1, 0]  # the chain narrows, then empties
+    assert [s["people"] for s in out["steps"]] == expected
+    assert [s["condition"] for s in out["steps"]] == [cases[c]["where"] for c in chain]
+    assert out["size"] == 0 and out["people"] >= 8
+    table = run(cli, "size", path, "--at", AT, "--explain")
+    assert "Never Happens" in table and "people left after each condition" in table

@@ -177,3 +177,24 @@ def test_cli_discover_saves_and_plots(tmp_path: Path, monkeypatch: pytest.Monkey
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5_000
     bad = CliRunner().invoke(app, ["segment", "discover", "--k", "1"])
     assert bad.exit_code != 0 and "--k" in bad.output
+
+
+def test_a_metric_unknown_in_a_cluster_has_no_mean(store: Store) -> None:
+    """E-mail metrics known for the champions only: the other clusters report no mean for
+    them (None), without a warning about an empty slice."""
+    synthetic(store)
+    champions = list(range(1, PER_GROUP + 1))
+    rates = np.random.default_rng(3).uniform(0.2, 0.6, PER_GROUP)
+    with store.begin() as conn:
+        for pid, rate in zip(champions, rates, strict=True):
+            conn.execute(
+                schema.derived_metrics.update()
+                .where(schema.derived_metrics.c.person_id == pid)
+                .values(open_rate=float(rate))
+            )
+    found = discover.discover(store, 3)
+    assert "open_rate" in found.features
+    means = {c.person_ids[0] <= PER_GROUP: c.mean["open_rate"] for c in found.clusters}
+    outside = [c.mean["open_rate"] for c in found.clusters if c.person_ids[0] > PER_GROUP]
+    assert outside == [None, None]
+    assert means[True] == pytest.approx(float(rates.mean()), abs=1e-6)

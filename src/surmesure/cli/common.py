@@ -73,9 +73,9 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except SurmesureError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}")
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
             if exc.hint:
-                err_console.print(f"[yellow]fix:[/] {exc.hint}")
+                err_console.print(f"[yellow]fix:[/] {escape(exc.hint)}")
             raise typer.Exit(code=2) from exc
         except STORE_ERRORS as exc:
             err_console.print(

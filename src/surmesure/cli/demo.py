@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import (
@@ -26,7 +28,14 @@ from surmesure.derive.run import derive
 from surmesure.protect.keys import create_key
 from surmesure.store import Store
 from surmesure.store.status import collect_status
-from surmesure.world import IMPORTS, MANIFEST, WEB_EVENTS, Spec, manifest_matches, read_manifest
+from surmesure.world import (
+    IMPORTS,
+    MANIFEST,
+    WEB_EVENTS,
+    Spec,
+    manifest_matches,
+    read_manifest,
+)
 from surmesure.world.truth import checks
 from surmesure.world.web import IDENTITY_SECRET
 
@@ -172,7 +181,9 @@ def print_summary(report: dict[str, Any]) -> None:
     for column in ("kind", "field", "reason", "records"):
         reasons.add_column(column, justify="right" if column == "records" else "left")
     for item in quarantine["by_reason"]:
-        reasons.add_row(item["kind"], item["field"] or "", item["reason"], f"{item['count']:,}")
+        reasons.add_row(
+            item["kind"], escape(item["field"] or ""), escape(item["reason"]), f"{item['count']:,}"
+        )
     console.print(reasons)
     verdicts = Table(title="checked against the truth")
     for column in ("check", "expected", "found", ""):
@@ -186,6 +197,21 @@ def print_summary(report: dict[str, Any]) -> None:
 
 KEYS_FILE = "keys.env"
 DEMO_SCOPES = ("decide", "read", "admin")
+MAPPINGS = "mappings"
+MAPPINGS_PACKAGE = "surmesure.world.mappings"
+
+
+def write_mappings(out: Path) -> list[str]:
+    """The mapping files shipped with the demo (``surmesure.world.mappings``), copied to
+    ``out/mappings``: the call centre's, and the value maps that fix the demo's refusals."""
+    folder = out / MAPPINGS
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for item in sorted(resources.files(MAPPINGS_PACKAGE).iterdir(), key=lambda p: p.name):
+        if item.name.endswith(".yaml"):
+            (folder / item.name).write_text(item.read_text(encoding="utf-8"), encoding="utf-8")
+            written.append(str(folder / item.name))
+    return written
 
 
 def demo_keys(store: Store, out: Path) -> dict[str, str]:
@@ -244,6 +270,7 @@ def register(app: typer.Typer) -> None:
         report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
         report["derive"] = derived
         report["keys"] = {"file": str(out / KEYS_FILE), "scopes": sorted(keys)}
+        report["mappings"] = write_mappings(out)
         if as_json:
             emit_json(report)
         else:
@@ -254,3 +281,9 @@ def register(app: typer.Typer) -> None:
                 f"Report: [bold]{derived['report']}[/]"
             )
             print_keys(keys, out)
+            fix = escape(str(out / MAPPINGS / "fix_customers.yaml"))
+            console.print(
+                f"Mappings (the call centre's, and fixes for the refused values) in "
+                f"{escape(str(out / MAPPINGS))}: e.g. [bold]surmesure quarantine replay "
+                f"--kind customers --mapping {fix}[/]"
+            )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, user_errors
@@ -20,7 +21,9 @@ def _num(value: float, digits: int = 4) -> str:
 
 
 def _pct(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:+.1%}"
+    if value is None or math.isnan(value):
+        return "-"
+    return ("+inf" if value > 0 else "-inf") if math.isinf(value) else f"{value:+.1%}"
 
 
 def _p(value: float) -> str:
@@ -29,7 +32,9 @@ def _p(value: float) -> str:
 
 def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False) -> Table:
     table = Table(title=title)
-    columns = ["variant", "n", "mean", "abs. lift [CI]", "rel. lift [CI]", "p"]
+    fixed = all(v.comparison is None or v.comparison.method == "fixed" for v in result.variants)
+    relative_header = "rel. lift [Fieller CI]" if fixed else "rel. lift [CI]"
+    columns = ["variant", "n", "mean", "abs. lift [CI]", relative_header, "p"]
     columns += ["p (BH)"] if adjusted else []
     columns += ["P(beat)"]
     for col in columns:
@@ -38,11 +43,12 @@ def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False)
         c = v.comparison
         if c is None:
             blanks = [""] * (len(columns) - 3)
-            table.add_row(f"{v.variant} (control)", f"{v.n:,}", _num(v.mean), *blanks)
+            table.add_row(f"{escape(v.variant)} (control)", f"{v.n:,}", _num(v.mean), *blanks)
             continue
-        a, r = c.absolute, c.relative
+        # Fieller's interval agrees with the test; the sequential one has its own width
+        a, r = c.absolute, c.relative_fieller or c.relative
         cells = [
-            v.variant,
+            escape(v.variant),
             f"{v.n:,}",
             _num(v.mean),
             f"{_num(a.estimate)}\n[{_num(a.ci_lower)}, {_num(a.ci_upper)}]",
@@ -53,7 +59,7 @@ def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False)
         chance = v.bayes.chance_to_beat if v.bayes else math.nan
         cells += ["-" if math.isnan(chance) else f"{chance:.1%}"]
         if c.reason:
-            cells[0] += f"\n[yellow]{c.reason}[/]"
+            cells[0] += f"\n[yellow]{escape(c.reason)}[/]"
         table.add_row(*cells)
     return table
 
@@ -61,7 +67,7 @@ def _variant_table(result: ExperimentResult, title: str, adjusted: bool = False)
 def _srm_line(result: ExperimentResult) -> str:
     srm = result.srm
     if srm.reason:
-        return f"sample ratio: {srm.reason}"
+        return f"sample ratio: {escape(srm.reason)}"
     verdict = "[bold red]MISMATCH[/]" if srm.mismatch else "[green]ok[/]"
     return f"sample ratio: {verdict} (chi² {srm.chi2:.2f}, p = {_p(srm.p_value)})"
 
@@ -72,7 +78,7 @@ def _print(data: ExperimentData, result: ExperimentResult, by: Breakdown | None)
         if any(v.comparison and v.comparison.method == "sequential" for v in result.variants)
         else "fixed horizon"
     )
-    title = f"{data.metric} ({data.kind}, {method})"
+    title = escape(f"{data.metric} ({data.kind}, {method})")
     console.print(_variant_table(result, title))
     console.print(_srm_line(result))
     if result.srm.mismatch:
@@ -84,7 +90,7 @@ def _print(data: ExperimentData, result: ExperimentResult, by: Breakdown | None)
     if by is None:
         return
     for seg in by.segments:
-        console.print(_variant_table(seg, f"{by.column} = {seg.segment}", adjusted=True))
+        console.print(_variant_table(seg, escape(f"{by.column} = {seg.segment}"), adjusted=True))
         console.print(_srm_line(seg))
 
 
@@ -116,7 +122,8 @@ def _bars(result: ExperimentResult, by: Breakdown | None) -> list[LiftBar]:
 
 HELP = (
     "Analyze a past experiment from a CSV or Parquet file (one row per person): per variant n, "
-    "mean, absolute and relative lift with intervals, p-value, chance to beat control, "
+    "mean, absolute and relative lift with intervals (the relative one by Fieller's method, so "
+    "it excludes 0 exactly when p < alpha), p-value, chance to beat control, "
     "sample-ratio check, and with --by a per-segment breakdown with BH-adjusted p-values; "
     "--plot draws the lifts with their intervals."
 )

@@ -86,12 +86,23 @@ def register_into(group: typer.Typer) -> None:
     @user_errors
     def assign_command(
         name: str = typer.Argument(..., help="Experiment name."),
-        everyone: bool = typer.Option(False, "--all", help="Every current person."),
+        everyone: bool = typer.Option(
+            False, "--all", help="Every identified person (customer id, e-mail, phone, card)."
+        ),
+        anonymous: bool = typer.Option(
+            False, "--anonymous", help="With --all: people known only by anonymous ids too."
+        ),
         people: Path | None = typer.Option(None, "--people", help="File of person ids."),
         segment: str | None = typer.Option(None, "--segment", help="Members of a segment."),
         as_json: bool = JsonOption,
     ) -> None:
         """Record the variant of everyone in the audience; recorded people keep theirs."""
+        if anonymous and not everyone:
+            raise InvalidInput(
+                "--anonymous widens --all only.",
+                field="--anonymous",
+                hint="pass --all --anonymous, or list the people with --people FILE",
+            )
         if sum([everyone, people is not None, segment is not None]) != 1:
             raise InvalidInput(
                 "Choose exactly one audience.",
@@ -101,7 +112,7 @@ def register_into(group: typer.Typer) -> None:
         ids = read_people(people) if people is not None else None
         store = get_store()
         try:
-            report = assign(store, name, segment=segment, people=ids)
+            report = assign(store, name, segment=segment, people=ids, anonymous=anonymous)
         finally:
             store.dispose()
         if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
@@ -29,6 +30,8 @@ def print_result(result: ImportResult) -> None:
     counts.add_column("count", justify="right")
     counts.add_row("rows read", f"{result.rows_read:,}")
     counts.add_row("accepted (new)", f"[green]{result.rows_accepted:,}[/]")
+    if result.rows_updated:
+        counts.add_row("updated (known, changed)", f"{result.rows_updated:,}")
     counts.add_row("already stored", f"{result.rows_duplicate:,}")
     counts.add_row("quarantined", f"[red]{result.rows_quarantined:,}[/]")
     counts.add_row("new people", f"{result.new_people:,}")
@@ -43,7 +46,7 @@ def print_result(result: ImportResult) -> None:
         reasons.add_column("reason")
         reasons.add_column("records", justify="right")
         for reason, count in result.quarantined_by_reason.items():
-            reasons.add_row(reason, f"{count:,}")
+            reasons.add_row(escape(reason), f"{count:,}")
         console.print(reasons)
         console.print("See them with [bold]surmesure quarantine list[/].")
 

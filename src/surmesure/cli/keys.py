@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
@@ -146,6 +147,6 @@ def register(app: typer.Typer) -> None:
                 r["actor"],
                 r["action"],
                 "" if r["person_id"] is None else str(r["person_id"]),
-                "" if not r["detail"] else str(r["detail"]),
+                "" if not r["detail"] else escape(str(r["detail"])),
             )
         console.print(table)

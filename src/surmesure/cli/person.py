@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
@@ -20,11 +21,12 @@ REF_HELP = "A person id, or kind:value (e.g. email:marie@example.com, customer_i
 
 
 def _text(value: Any) -> str:
+    """A stored value as table text: shown as written, never read as Rich markup."""
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return orjson.dumps(value, default=str).decode()
-    return str(value)
+        return escape(orjson.dumps(value, default=str).decode())
+    return escape(str(value))
 
 
 def _print_profile(profile: Profile) -> None:
@@ -36,9 +38,9 @@ def _print_profile(profile: Profile) -> None:
     for row in profile.identifiers:
         idents.add_row(
             row["kind"],
-            row["value"],
+            _text(row["value"]),
             str(row["node_id"]),
-            row["source"],
+            _text(row["source"]),
             _text(row["first_seen_at"]),
             "by claim only" if row.get("claimed") else "",
         )
@@ -48,13 +50,13 @@ def _print_profile(profile: Profile) -> None:
         traits.add_column(column, overflow="fold")
     for t in profile.traits:
         competing = "; ".join(
-            f"{_text(c['value'])} ({c['source']}, {c['effective_reliability']:.2f})"
+            f"{_text(c['value'])} ({_text(c['source'])}, {c['effective_reliability']:.2f})"
             for c in t["competing"]
         )
         traits.add_row(
             t["name"],
             _text(t["value"]),
-            t["source"],
+            _text(t["source"]),
             f"{t['reliability']:.2f}",
             f"{t['effective_reliability']:.2f}",
             _text(t["observed_at"]),
@@ -70,7 +72,7 @@ def _print_profile(profile: Profile) -> None:
             str(m["merge_id"]),
             str(m["survivor_id"]),
             str(m["absorbed_id"]),
-            f"{via.get('kind', '')} {via.get('value', '')}".strip(),
+            _text(f"{via.get('kind', '')} {via.get('value', '')}".strip()),
             (m["evidence"] or {}).get("basis", ""),
             _text(m["merged_at"]),
             _text(m["undone_at"]),
@@ -108,7 +110,7 @@ def _print_preferences(preferences: dict[str, Any]) -> None:
     table.add_column("what")
     table.add_column("value")
     for name, chosen in now["topics"].items():
-        table.add_row(f"topic {name}", "[green]in[/]" if chosen else "[red]left[/]")
+        table.add_row(f"topic {_text(name)}", "[green]in[/]" if chosen else "[red]left[/]")
     table.add_row("frequency", now["frequency"].replace("_", " "))
     table.add_row("paused until", _text(now["paused_until"]) or "not paused")
     console.print(table)
@@ -121,11 +123,11 @@ def _print_preferences(preferences: dict[str, Any]) -> None:
         history.add_row(
             _text(p["recorded_at"]),
             p["kind"],
-            p["name"] or "",
-            p["value"],
+            _text(p["name"]),
+            _text(p["value"]),
             _text(p["until"]),
-            p["source"],
-            p["evidence"] or "",
+            _text(p["source"]),
+            _text(p["evidence"]),
         )
     console.print(history)
 
@@ -139,12 +141,12 @@ def _print_claims(title: str, claims: list[dict[str, Any]], who: str) -> None:
     for c in claims:
         table.add_row(
             c["kind"],
-            c["value"],
+            _text(c["value"]),
             str(c["person_id"]),
-            c["source"],
+            _text(c["source"]),
             _text(c["claimed_at"]),
             c["status"],
-            c["reason"] or "",
+            _text(c["reason"]),
         )
     console.print(table)
 

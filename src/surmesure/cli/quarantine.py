@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
@@ -24,7 +25,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
         counts.add_column(column, justify="right" if column == "count" else "left")
     for row in summary["by_reason"]:
         counts.add_row(
-            row["kind"], row["field"] or "", row["reason"], row["status"], f"{row['count']:,}"
+            row["kind"],
+            escape(row["field"] or ""),
+            escape(row["reason"]),
+            row["status"],
+            f"{row['count']:,}",
         )
     console.print(counts)
     recent = Table(title="most recent")
@@ -34,10 +39,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
         recent.add_row(
             str(row["quarantine_id"]),
             row["kind"],
-            row["location"],
-            row["field"] or "",
-            (row["value"] or "")[:40],
-            row["reason"],
+            escape(row["location"]),
+            escape(row["field"] or ""),
+            escape((row["value"] or "")[:40]),
+            escape(row["reason"]),
             row["status"],
         )
     console.print(recent)
@@ -61,7 +66,7 @@ def _print_replay(result: ReplayResult) -> None:
         reasons.add_column("reason")
         reasons.add_column("records", justify="right")
         for reason, count in result.still_open_by_reason.items():
-            reasons.add_row(reason, f"{count:,}")
+            reasons.add_row(escape(reason), f"{count:,}")
         console.print(reasons)
 
 
@@ -118,7 +123,7 @@ def register(app: typer.Typer) -> None:
         table.add_column("value", overflow="fold")
         for key, value in record.items():
             if key != "payload":
-                table.add_row(key, "" if value is None else str(value))
+                table.add_row(key, "" if value is None else escape(str(value)))
         console.print(table)
         console.print("[bold]payload[/] (the record as read):")
         console.print_json(orjson.dumps(record["payload"], default=str).decode())

@@ -16,6 +16,7 @@ from surmesure.cli.common import JsonOption, console, emit_json, get_store, prog
 from surmesure.decide.recommend.service import recommend, recommend_all
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit
+from surmesure.store.people import bulk_audience
 from surmesure.unify.profile import find_person
 
 REF_HELP = "A person id, or kind:value (e.g. customer_id:C42)."
@@ -54,7 +55,12 @@ def register(app: typer.Typer) -> None:
     def recommend_cmd(
         file: Path | None = typer.Argument(None, help="With --all: output *.parquet or *.csv."),
         person: str | None = typer.Option(None, "--person", help=REF_HELP),
-        everyone: bool = typer.Option(False, "--all", help="Every identified person."),
+        everyone: bool = typer.Option(
+            False, "--all", help="Every identified person (customer id, e-mail, phone, card)."
+        ),
+        anonymous: bool = typer.Option(
+            False, "--anonymous", help="With --all: people known only by anonymous ids too."
+        ),
         k: int = typer.Option(10, "--k", help="How many products per person."),
         as_of: str | None = typer.Option(
             None, "--as-of", help="Use only data before this date (replay)."
@@ -69,12 +75,18 @@ def register(app: typer.Typer) -> None:
                 hint="use --person REF, or --all FILE",
                 field="--person",
             )
+        if anonymous and not everyone:
+            raise InvalidInput(
+                "--anonymous widens --all only.",
+                hint="use --all --anonymous FILE",
+                field="--anonymous",
+            )
         if everyone:
             if file is None:
                 raise InvalidInput(
                     "--all needs an output FILE.", hint="e.g. recos.parquet", field="FILE"
                 )
-            _write_all(file, k, at, as_json)
+            _write_all(file, k, at, as_json, anonymous)
             return
         assert person is not None
         store = get_store()
@@ -104,15 +116,22 @@ def register(app: typer.Typer) -> None:
         console.print(table)
 
 
-def _write_all(path: Path, k: int, at: datetime | None, quiet: bool) -> None:
+def _write_all(path: Path, k: int, at: datetime | None, quiet: bool, anonymous: bool) -> None:
     fmt = _writer_for(path)
     store = get_store()
+    with store.connect() as conn:
+        # every person with an identifier when anonymous ones are asked for
+        wanted = None if anonymous else bulk_audience(store, conn).tolist()
     rows: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     people = 0
     with progress(quiet) as bar:
         task = bar.add_task("recommending", total=None)
         for pid, customer, recs in recommend_all(
-            store, k=k, as_of=at, on_start=lambda n: bar.update(task, total=n)
+            store,
+            k=k,
+            as_of=at,
+            on_start=lambda n: bar.update(task, total=n),
+            person_ids=wanted,
         ):
             people += 1
             for rank, r in enumerate(recs, 1):

@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
@@ -19,11 +21,12 @@ from surmesure.segment.definitions import check_references, load_file
 from surmesure.segment.reports import plot_centroids, plot_overlap, preview
 from surmesure.store.engine import Store
 
+# Help is read as Rich markup: a literal bracket is written \\[.
 HELP = """Segments: named, versioned definitions of who belongs (YAML or JSON files).
 
 A definition has a `name`, a `description` and one condition under `where`: trait, metric,
 event, purchase, consent, near, segment, bucket, nested with all / any / not. Windows are
-[now - within_days, now], both ends included, in UTC.
+\\[now - within_days, now], both ends included, in UTC.
 """
 
 AtOption = typer.Option(
@@ -54,6 +57,29 @@ def _quiet() -> Iterator[None]:
     yield
 
 
+def _print_explain(name: str, everyone: int, steps: list[membership.Step], as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "name": name,
+                "size": steps[-1].people,
+                "people": everyone,
+                "steps": [{"condition": s.condition, "people": s.people} for s in steps],
+            }
+        )
+        return
+    table = Table(title=f"{name}: people left after each condition")
+    table.add_column("#", justify="right")
+    table.add_column("condition", overflow="fold")
+    table.add_column("people", justify="right")
+    table.add_row("", "current people", f"{everyone:,}")
+    for i, step in enumerate(steps, 1):
+        text = escape(orjson.dumps(step.condition).decode())
+        count = f"{step.people:,}" if step.people else "[bold red]0[/]"
+        table.add_row(str(i), text, count)
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     segment = typer.Typer(help=HELP, no_args_is_help=True)
     app.add_typer(segment, name="segment")
@@ -82,9 +108,21 @@ def register(app: typer.Typer) -> None:
 
     @segment.command("size", help="How many people are in a segment (FILE or NAME).")
     @user_errors
-    def size_command(ref: str, at: datetime | None = AtOption, as_json: bool = JsonOption) -> None:
+    def size_command(
+        ref: str,
+        at: datetime | None = AtOption,
+        explain: bool = typer.Option(
+            False, "--explain", help="The count after each condition, in the order written."
+        ),
+        as_json: bool = JsonOption,
+    ) -> None:
         store = get_store()
         definition = _resolve(store, ref)
+        if explain:
+            _print_explain(
+                definition.name, *membership.explain(store, definition, _now(at)), as_json
+            )
+            return
         count = membership.size(store, definition, _now(at))
         if as_json:
             emit_json({"name": definition.name, "size": count})
@@ -118,7 +156,7 @@ def register(app: typer.Typer) -> None:
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+            table.add_row(*("" if row[c] is None else escape(str(row[c])) for c in columns))
         console.print(table)
 
     @segment.command("overlap", help="Pairwise overlap of segments, as a table and a heatmap.")

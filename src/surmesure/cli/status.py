@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
@@ -12,7 +13,7 @@ from surmesure.store.status import collect_status
 
 SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     (
-        "people",
+        "identity",
         [
             ("people", "people"),
             ("identified_people", "  identified (customer id)"),
@@ -79,7 +80,12 @@ def print_status(status: dict[str, Any]) -> None:
             reasons.add_column(column)
         reasons.add_column("records", justify="right")
         for item in quarantine["by_reason"]:
-            reasons.add_row(item["kind"], item["field"] or "", item["reason"], _fmt(item["count"]))
+            reasons.add_row(
+                item["kind"],
+                escape(item["field"] or ""),
+                escape(item["reason"]),
+                _fmt(item["count"]),
+            )
         console.print(reasons)
     else:
         console.print("[green]No record in quarantine.[/]")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, user_errors
@@ -74,7 +75,7 @@ def _print(data: UpliftData, report: UpliftReport, plot: Path | None) -> None:
     )
     console.print(scores)
     if s.reason:
-        console.print(f"[yellow]{s.reason}[/]")
+        console.print(f"[yellow]{escape(s.reason)}[/]")
     table = Table(
         title=f"Expected incremental profit for {p.population:,} people "
         f"(value {p.value:g} per unit, cost {p.cost:g} per treated person)"
@@ -90,7 +91,7 @@ def _print(data: UpliftData, report: UpliftReport, plot: Path | None) -> None:
     table.add_row("treat no one", "0.0%", _money(p.treat_none))
     console.print(table)
     if p.reason:
-        console.print(f"[yellow]{p.reason}[/]")
+        console.print(f"[yellow]{escape(p.reason)}[/]")
     if plot is not None:
         console.print(f"Qini plot written to {plot}")
 

@@ -6,9 +6,11 @@ before the transaction opens; inside it, the valid records are written idempoten
 refused ones quarantined with their reason, and the run recorded in ``import_runs``. When it
 returns, the import is committed.
 
-Counts: ``rows_read = rows_accepted + rows_quarantined + rows_duplicate``, where accepted
-records added rows, duplicates were already stored (or repeat a key of the same file) and
-quarantined ones were refused.
+Counts: ``rows_read = rows_accepted + rows_updated + rows_quarantined + rows_duplicate``, where
+accepted records added rows, updated ones changed stored reference data (products, stock,
+stores), duplicates were already stored as they are (or repeat a key of the same file) and
+quarantined ones were refused. ``import_runs`` records accepted and updated together as
+``rows_accepted``: the records that wrote something.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class ImportResult:
     conflicts: int = 0
     checked_per_row: int = 0
     written: dict[str, int] = field(default_factory=dict)
+    rows_updated: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -351,7 +354,7 @@ def import_file(
             source_name=origin,
             now=started_at,
         )
-        counts = (raw.rows_read, loaded.new, len(items), loaded.duplicate)
+        counts = (raw.rows_read, loaded.new + loaded.updated, len(items), loaded.duplicate)
         record_run(
             store,
             conn,
@@ -372,6 +375,7 @@ def import_file(
         rows_accepted=loaded.new,
         rows_quarantined=len(items),
         rows_duplicate=loaded.duplicate,
+        rows_updated=loaded.updated,
         new_people=loaded.new_people,
         merges=loaded.merges,
         quarantined_by_reason=quarantine.by_reason(items),

@@ -9,7 +9,9 @@ naive UTC, in file order) and writes them inside the caller's transaction:
   by their natural key or by :func:`surmesure.collect.sink.record_key`, and inserted with
   ``ON CONFLICT DO NOTHING``: a record already stored is a duplicate, not a second row;
 - reference data (products, stock, stores) is upserted; a later row of the file for the same
-  key supersedes an earlier one, which is then counted as a duplicate.
+  key supersedes an earlier one, which is then counted as a duplicate. A row for a stored key
+  is ``updated`` when a value it gives differs from the stored one, else a duplicate left
+  untouched (``updated_at`` aside: it says when, not what).
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ class LoadContext:
 
 @dataclass
 class Loaded:
-    """Records that added rows (``new``) or were already stored (``duplicate``), what
-    identity resolution did, and the new rows by table."""
+    """Records that added rows (``new``), changed stored reference data (``updated``) or were
+    already stored (``duplicate``), what identity resolution did, and the rows written by
+    table."""
 
     new: int = 0
     duplicate: int = 0
+    updated: int = 0
     new_people: int = 0
     merges: int = 0
     conflicts: int = 0
@@ -74,6 +78,9 @@ def _sql(ctx: LoadContext, query: str, **tables: pa.Table) -> pa.Table:
         for name in tables:
             ctx.ddb.unregister(name)
 
+
+LOOKUP_CHUNK = 5_000
+"""Keys looked up in one query when reading stored reference data."""
 
 OWNED = "__owned"
 """Column :func:`_attach` adds: whether the row's person is its own (not a claim-only fact)."""
@@ -360,16 +367,47 @@ def _upsert(
         f"ORDER BY {POSITION} DESC) = 1 ORDER BY {POSITION}",
         v=valid,
     )
+    state = _reference_state(ctx, rows, table, keys)
     rows = rows.drop_columns([POSITION])
-    if "updated_at" not in rows.column_names:
-        rows = rows.append_column(
-            "updated_at", pa.array([ctx.now] * rows.num_rows, pa.timestamp("us"))
+    changed = rows.filter(pc.not_equal(state, "same"))
+    if "updated_at" not in changed.column_names:
+        changed = changed.append_column(
+            "updated_at", pa.array([ctx.now] * changed.num_rows, pa.timestamp("us"))
         )
-    out.new = _count(
-        out, table.name, ctx.store.bulk_insert(ctx.conn, table, rows, on_conflict="merge")
-    )
-    out.duplicate = valid.num_rows - rows.num_rows
+    _count(out, table.name, ctx.store.bulk_insert(ctx.conn, table, changed, on_conflict="merge"))
+    out.new = pc.sum(pc.equal(state, "new")).as_py() or 0
+    out.updated = changed.num_rows - out.new
+    out.duplicate = valid.num_rows - changed.num_rows
     return out
+
+
+def _reference_state(
+    ctx: LoadContext, rows: pa.Table, table: sa.Table, keys: list[str]
+) -> pa.Array:
+    """Per row: ``new`` (key not stored), ``changed`` (a value given differs from the stored
+    one) or ``same``. A missing value never erases a stored one, so it never changes it."""
+    compared = [c for c in rows.column_names if c not in (*keys, "updated_at", POSITION)]
+    first = table.c[keys[0]]
+    codes = sorted(set(rows.column(keys[0]).to_pylist()))
+    found: list[Any] = []
+    for start in range(0, len(codes), LOOKUP_CHUNK):
+        chunk = codes[start : start + LOOKUP_CHUNK]
+        found += ctx.conn.execute(
+            sa.select(*(table.c[c] for c in keys + compared)).where(first.in_(chunk))
+        ).all()
+    if not found:
+        return pa.array(["new"] * rows.num_rows, pa.string())
+    stored = pa.table({c: pa.array([r[i] for r in found]) for i, c in enumerate(keys + compared)})
+    same = " AND ".join(f"(v.{c} IS NULL OR v.{c} = s.{c})" for c in compared) or "true"
+    result = _sql(
+        ctx,
+        f"SELECT CASE WHEN s.{keys[0]} IS NULL THEN 'new' WHEN {same} THEN 'same' "
+        f"ELSE 'changed' END AS state FROM v LEFT JOIN s USING ({', '.join(keys)}) "
+        f"ORDER BY v.{POSITION}",
+        v=rows,
+        s=stored,
+    )
+    return result.column("state").combine_chunks()
 
 
 def load_products(ctx: LoadContext, valid: pa.Table) -> Loaded:

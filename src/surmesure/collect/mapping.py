@@ -11,6 +11,8 @@ A mapping is a small YAML document (``--mapping FILE``) or a named preset shippe
       customer_id: Customer ID
     constants:                    # value of a field the file has no column for
       currency: GBP
+    values:                       # per field, file value: value to store
+      channel: {Online: web, Boutique: store, "N/A": null}
     rules:
       integer_text: [customer_id] # "13085.0" -> "13085"
       returns: {order_id_prefix: C}
@@ -19,6 +21,13 @@ A mapping is a small YAML document (``--mapping FILE``) or a named preset shippe
 A field with no entry under ``columns`` is read from a column of the same name, if any. A file
 column holding numbers for a text field is read as text, integral numbers without decimals
 (Parquet's 13085.0 is the id "13085").
+
+``values`` rewrites a field's values as read from the file, before validation: an exact match
+of a file value (case and spaces count) is replaced by its target, ``null`` making it missing;
+other values pass unchanged. A target a field with a fixed list of values (``gender``, an
+e-mail ``kind``, a consent ``purpose``, ...) does not accept is refused with the mapping, so a
+mapping fix is checked before any record is replayed. Quote a file value YAML would read as a
+boolean or a number (``"yes"``, ``"no"``, ``"1.0"``).
 """
 
 from __future__ import annotations
@@ -79,6 +88,7 @@ class Mapping(BaseModel):
     timezone: str = "UTC"
     columns: dict[str, str] = Field(default_factory=dict)
     constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    values: dict[str, dict[str, str | int | float | bool | None]] = Field(default_factory=dict)
     rules: Rules = Field(default_factory=Rules)
 
     def check_kind(self, kind: str) -> None:
@@ -89,8 +99,14 @@ class Mapping(BaseModel):
                 hint=f"run `surmesure import {self.kind} FILE`, or change `kind:` in the mapping",
                 field="kind",
             )
-        fields = KINDS[kind].model_fields
-        for section, names in (("columns", self.columns), ("constants", self.constants)):
+        model = KINDS[kind]
+        fields = model.model_fields
+        sections = (
+            ("columns", self.columns),
+            ("constants", self.constants),
+            ("values", self.values),
+        )
+        for section, names in sections:
             unknown = sorted(set(names) - set(fields))
             if unknown:
                 raise MappingError(
@@ -99,6 +115,8 @@ class Mapping(BaseModel):
                     hint=f"use the fields of {kind}: {', '.join(fields)}",
                     field=section,
                 )
+        for name, table in self.values.items():
+            _check_targets(model, name, table)
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -122,7 +140,13 @@ def parse_mapping(text: str, *, name: str) -> Mapping:
     return mapping_from_dict(document, name=name)
 
 
+VALUES_HINT = (
+    "write `values: {field: {file value: stored value}}`, e.g. values: {gender: {female: f}}"
+)
+
+
 def mapping_from_dict(document: dict[str, Any], *, name: str | None = None) -> Mapping:
+    _check_value_keys(document.get("values"), name)
     try:
         mapping = Mapping.model_validate({"name": name, **document})
     except ValidationError as exc:
@@ -130,11 +154,80 @@ def mapping_from_dict(document: dict[str, Any], *, name: str | None = None) -> M
         where = ".".join(str(p) for p in first["loc"])
         raise MappingError(
             f"Mapping {name} is invalid at `{where}`: {first['msg']}.",
-            hint="see the mapping format in `surmesure import --help`",
+            hint=VALUES_HINT
+            if first["loc"][:1] == ("values",)
+            else "see the mapping format in `surmesure import --help`",
             field=where,
         ) from exc
     _check_values(mapping)
     return mapping
+
+
+def _check_value_keys(values: Any, name: str | None) -> None:
+    """File values are text: YAML reads ``yes`` as a boolean and ``1.0`` as a number, which
+    would never match the text of a file, so they are refused with the way to quote them."""
+    if not isinstance(values, dict):
+        return
+    for field, table in values.items():
+        for key in table if isinstance(table, dict) else ():
+            if not isinstance(key, str):
+                raise MappingError(
+                    f"Mapping {name}: `values: {field}:` has the file value {key!r}, which "
+                    "YAML read as a boolean, a number or null, not as text.",
+                    hint=f'quote it as it is written in the file, e.g. "{key}": ...',
+                    field=f"values.{field}",
+                )
+
+
+def _check_targets(model: type[Record], name: str, table: dict[str, Any]) -> None:
+    """A target a field with a fixed list of values does not accept, refused now."""
+    from surmesure.collect.columnar import field_spec
+
+    choices = field_spec(model, name).choices
+    if not choices:
+        return
+    for source, target in table.items():
+        if target is not None and target not in choices:
+            raise MappingError(
+                f"`values: {name}:` maps {source!r} to {target!r}, which field {name!r} does "
+                f"not accept.",
+                hint=f"map it to one of: {', '.join(choices)} (or null for missing)",
+                field=f"values.{name}",
+            )
+
+
+def map_values(values: pa.Array | pa.ChunkedArray, table: dict[str, Any], field: str) -> pa.Array:
+    """``values`` with each exact match of a key of ``table`` replaced by its target."""
+    column = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    textual = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    kind = pa.string() if textual or pa.types.is_null(column.type) else column.type
+    column = column.cast(kind)
+    sources, targets = [], []
+    for source, target in table.items():
+        try:
+            sources.append(pa.scalar(source).cast(kind).as_py())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue  # a file value this column's type cannot hold never matches
+        try:
+            targets.append(None if target is None else _target(target, kind))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise MappingError(
+                f"`values: {field}:` maps {source!r} to {target!r}, which the file's "
+                f"{kind} column for {field!r} cannot hold.",
+                hint=VALUES_HINT,
+                field=f"values.{field}",
+            ) from exc
+    if not sources:
+        return column
+    index = pc.index_in(column, value_set=pa.array(sources, kind))
+    replaced = pc.take(pa.array(targets, kind), index)
+    return pc.if_else(pc.is_null(index), column, replaced)
+
+
+def _target(target: str | int | float | bool, kind: pa.DataType) -> Any:
+    if pa.types.is_string(kind):
+        return str(target).lower() if isinstance(target, bool) else str(target)
+    return pa.scalar(target).cast(kind).as_py()
 
 
 def _check_values(mapping: Mapping) -> None:
@@ -243,6 +336,8 @@ def apply_mapping(raw: pa.Table, mapping: Mapping, kind: str, *, origin: str) ->
             )
             if numbers_as_text or name in mapping.rules.integer_text:
                 values = integer_text(values.combine_chunks())
+            if name in mapping.values:
+                values = map_values(values, mapping.values[name], name)
             out[name] = values
         elif name in mapping.constants:
             constant = mapping.constants[name]

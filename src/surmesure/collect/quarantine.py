@@ -12,8 +12,8 @@ can a record refused because it carries an erased identifier, whose payload is o
 What a store cannot keep is kept as it can be (:func:`surmesure.collect.bounds.storable`): a
 NUL character as U+FFFD, an integer beyond 64 bits as its text, what lies too deep as a note.
 
-Quarantining is idempotent: the same record of the same file refused again (a re-import) is
-not stored twice.
+Quarantining is idempotent: the same record refused again at the same place (a re-import of
+the file, from its folder or a copy of it elsewhere) is not stored twice.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ RESERVED = (MALFORMED, LINE_NO, ERASED)
 UNREPLAYABLE = (MALFORMED, ERASED)
 
 q = schema.quarantine
+LOOKUP_CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -76,20 +77,25 @@ def add(
     now: datetime,
 ) -> int:
     """Store ``items`` as open quarantine records, skipping those already stored for this
-    kind and source (same location and payload). Returns how many were new."""
+    kind (same location and payload, whatever file they came from: a copy of a file moved to
+    another folder holds the same records). Returns how many were new."""
     if not items:
         return 0
-    stored = {
-        (location, _same(payload))
-        for location, payload in conn.execute(
-            sa.select(q.c.location, q.c.payload).where(
-                q.c.kind == kind, q.c.source_name == source_name, q.c.origin == origin
+    locations = sorted({clean(i.location) or "" for i in items})
+    stored: set[tuple[str, str]] = set()
+    for start in range(0, len(locations), LOOKUP_CHUNK):
+        chunk = locations[start : start + LOOKUP_CHUNK]
+        stored.update(
+            (location, _same(payload))
+            for location, payload in conn.execute(
+                sa.select(q.c.location, q.c.payload).where(
+                    q.c.kind == kind, q.c.origin == origin, q.c.location.in_(chunk)
+                )
             )
         )
-    }
     fresh: list[Item] = []
     for item in items:
-        key = (clean(item.location), payload_json(item.payload))
+        key = (clean(item.location) or "", payload_json(item.payload))
         if key not in stored:
             stored.add(key)
             fresh.append(item)

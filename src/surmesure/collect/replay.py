@@ -230,7 +230,7 @@ def _replay_group(
         sha256=digest,
         mapping=mapping,
         started_at=now,
-        counts=(len(ids), loaded.new, len(refused_or_erased), loaded.duplicate),
+        counts=(len(ids), loaded.new + loaded.updated, len(refused_or_erased), loaded.duplicate),
     )
     result.run_ids.append(run_id)
     result.replayed += len(done)

@@ -1,7 +1,9 @@
 """Recording assignments: everyone in an audience gets a variant, once and for good.
 
-The audience is all current people (``people.merged_into IS NULL``), the members of a segment,
-or a list of person ids (ids that are not current people are left out and counted). Each person's
+The audience is the identified people (:mod:`surmesure.store.people`: current people holding a
+customer id, an e-mail, a phone or a loyalty card; those known only by anonymous ids too when
+asked), the members of a segment, or a list of person ids (ids that are not current people are
+left out and counted). Each person's
 variant comes from :mod:`surmesure.learn.assignment` (hash of the experiment salt and the person
 id), so it is the same on every run; a recorded assignment is never changed (raising weights
 only adds people). Nobody in the global holdout and nobody outside the experiment's layer range
@@ -35,6 +37,7 @@ from surmesure.experiments.definitions import HOLDOUT_SALT, ExperimentDefinition
 from surmesure.learn.assignment import Experiment, buckets
 from surmesure.protect import consent, marketing
 from surmesure.store import Store
+from surmesure.store.people import bulk_audience, ids_of
 from surmesure.store.schema import experiment_assignments
 
 Ids = npt.NDArray[np.int64]
@@ -84,16 +87,6 @@ def variants_of(definition: ExperimentDefinition, ids: Ids) -> npt.NDArray[np.in
     return np.where(out, -1, index)
 
 
-def _ids(conn: Connection, store: Store, sql: str, params: dict[str, object]) -> Ids:
-    if store.is_duckdb:
-        raw = store.raw_duckdb(conn)
-        column = raw.execute(sql.replace(":segment", "$segment"), params).fetchnumpy()
-        return np.asarray(column["person_id"], dtype=np.int64)
-    rows = conn.execute(sa.text(sql), params).scalars().all()
-    return np.asarray(rows, dtype=np.int64)
-
-
-CURRENT = "SELECT person_id FROM people WHERE merged_into IS NULL"
 MEMBERS = (
     "SELECT m.person_id FROM segment_members m JOIN people p ON p.person_id = m.person_id "
     "WHERE m.segment = :segment AND p.merged_into IS NULL"
@@ -101,9 +94,14 @@ MEMBERS = (
 
 
 def audience(
-    store: Store, conn: Connection, segment: str | None, people: Sequence[int] | None
+    store: Store,
+    conn: Connection,
+    segment: str | None,
+    people: Sequence[int] | None,
+    anonymous: bool = False,
 ) -> tuple[Ids, int]:
-    """(current person ids of the audience, how many given ids are not current people)."""
+    """(current person ids of the audience, how many given ids are not current people).
+    Without a segment or a list, the identified people (and anonymous ones if asked)."""
     if segment is not None:
         known = conn.execute(
             sa.text("SELECT count(*) FROM segments WHERE name = :segment"), {"segment": segment}
@@ -114,10 +112,10 @@ def audience(
                 field="segment",
                 hint="save and refresh the segment first, or use --all",
             )
-        return _ids(conn, store, MEMBERS, {"segment": segment}), 0
-    current = _ids(conn, store, CURRENT, {})
+        return ids_of(store, conn, MEMBERS, {"segment": segment}), 0
     if people is None:
-        return current, 0
+        return bulk_audience(store, conn, anonymous=anonymous), 0
+    current = bulk_audience(store, conn, anonymous=True)
     wanted = np.unique(np.asarray(people, dtype=np.int64))
     kept = wanted[np.isin(wanted, current)]
     return kept, int(wanted.size - kept.size)
@@ -130,10 +128,12 @@ def assign(
     segment: str | None = None,
     people: Sequence[int] | None = None,
     now: datetime | None = None,
+    anonymous: bool = False,
     topics: Collection[str] | None = None,
 ) -> Assigned:
-    """Record the variant of everyone in the audience (default: all current people).
-    ``topics``: the preference topics (default: the configured ones)."""
+    """Record the variant of everyone in the audience (default: the identified people, and
+    the anonymous ones too when ``anonymous``). ``topics``: the preference topics (default:
+    the configured ones)."""
     if topics is None:
         topics = get_settings().preference_topics
     if segment is not None and people is not None:
@@ -152,7 +152,7 @@ def assign(
                 hint="read its results with `surmesure experiment results`",
             )
         definition = saved.definition
-        everyone, unknown = audience(store, conn, segment, people)
+        everyone, unknown = audience(store, conn, segment, people, anonymous)
         if definition.topic is not None and definition.topic not in topics:
             raise InvalidInput(
                 f"Experiment {name!r} names the topic {definition.topic!r}, which is not one "

@@ -24,12 +24,18 @@ TOO_FEW = "a variant has fewer than two people"
 
 @dataclass(frozen=True, slots=True)
 class Arm:
-    """One variant as the tests see it: n, mean (CUPED-adjusted if so), raw mean, variance."""
+    """One variant as the tests see it: n, mean (CUPED-adjusted if so), raw mean, variance.
+
+    Per person: ``variance`` of the adjusted value, ``raw_variance`` of the raw value and
+    ``cross`` the covariance of the two (all three equal without CUPED).
+    """
 
     n: int
     mean: float
     raw_mean: float
     variance: float
+    raw_variance: float
+    cross: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +71,11 @@ def cuped_theta(control: Moments, treatment: Moments) -> float:
 def arm(m: Moments, theta: float = 0.0) -> Arm:
     """The variant's mean and per-person variance after a CUPED adjustment by ``theta``."""
     if theta == 0.0 or m.covariate is None:
-        return Arm(m.n, m.mean, m.mean, m.variance)
+        return Arm(m.n, m.mean, m.mean, m.variance, m.variance, m.variance)
     x_mean = m.covariate.sum / m.n if m.n else 0.0
     variance = m.variance + theta * theta * covariate_variance(m) - 2 * theta * covariance(m)
-    return Arm(m.n, m.mean - theta * x_mean, m.mean, variance)
+    cross = m.variance - theta * covariance(m)
+    return Arm(m.n, m.mean - theta * x_mean, m.mean, variance, m.variance, cross)
 
 
 def arms(control: Moments, treatment: Moments, cuped: bool = True) -> tuple[Arm, Arm, float]:

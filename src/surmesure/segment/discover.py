@@ -64,7 +64,7 @@ class Cluster:
     label: str  # what sets it apart, e.g. "high monetary, low recency_days"
     size: int
     z: dict[str, float]  # centroid, standardized
-    mean: dict[str, float]  # mean of the original values of its members
+    mean: dict[str, float | None]  # mean of its members' original values; None: none known
     person_ids: tuple[int, ...] = field(repr=False)
 
 
@@ -138,6 +138,12 @@ def standardize(values: np.ndarray, features: list[str]) -> np.ndarray:
     return z
 
 
+def _known_mean(column: np.ndarray) -> float | None:
+    """The mean of the known values (not NaN), None when there is none."""
+    known = column[~np.isnan(column)]
+    return round(float(known.mean()), 6) if known.size else None
+
+
 def label_of(z: dict[str, float], top: int = 2) -> str:
     """The ``top`` features with the largest |z| (ties by name): "high monetary, low recency"."""
     ranked = sorted(z.items(), key=lambda item: (-round(abs(item[1]), 9), item[0]))[:top]
@@ -188,7 +194,7 @@ def discover(
         z = {
             f: round(float(v), 6) for f, v in zip(features, model.cluster_centers_[i], strict=True)
         }
-        mean = {f: round(float(np.nanmean(values[inside, j])), 6) for j, f in enumerate(features)}
+        mean = {f: _known_mean(values[inside, j]) for j, f in enumerate(features)}
         clusters.append(
             Cluster(
                 f"{prefix}_{rank}",

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
-from surmesure.domain.segments import SegmentDefinition
+from surmesure.domain.segments import AllNode, SegmentDefinition
 from surmesure.segment.repository import catalog as saved_catalog
 from surmesure.segment.repository import get
 from surmesure.segment.sql import members_query
@@ -65,6 +65,39 @@ def size(
         known = saved_catalog(conn) if catalog is None else catalog
         inner = query(store, definition, now, known).subquery()
         return int(conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one())
+
+
+@dataclass(frozen=True)
+class Step:
+    """One condition of a segment's top-level ``all`` and how many people meet it and every
+    condition before it."""
+
+    condition: dict[str, Any]
+    people: int
+
+
+def explain(
+    store: Store,
+    definition: SegmentDefinition,
+    now: datetime,
+    catalog: Mapping[str, SegmentDefinition] | None = None,
+) -> tuple[int, list[Step]]:
+    """(current persons, the count after each condition) at ``now``, the conditions of a
+    top-level ``all`` taken in the order written, so the first count that drops to 0 names the
+    condition that empties the segment. Any other root is one step."""
+    root = definition.where
+    conditions = root.all if isinstance(root, AllNode) else [root]
+    with store.connect() as conn:
+        known = saved_catalog(conn) if catalog is None else catalog
+        everyone = conn.execute(
+            sa.select(sa.func.count()).where(schema.people.c.merged_into.is_(None))
+        ).scalar_one()
+    steps = []
+    for i, condition in enumerate(conditions):
+        head = definition.model_copy(update={"where": AllNode(all=conditions[: i + 1])})
+        document = condition.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        steps.append(Step(document, size(store, head, now, known)))
+    return int(everyone), steps
 
 
 def members(
