@@ -47,8 +47,8 @@ def ibis_backend(store: Store) -> Iterator[Any]:
 
 
 def identified_people(backend: Any) -> ir.Table:
-    """One row per identified person: ``person_id`` and its ``customer_id`` (the smallest when
-    a merge left it with several)."""
+    """One row per identified person: ``person_id`` and its ``customer_id`` as stored, a blind
+    index (the smallest index when a merge left it with several)."""
     ids = backend.table("identifiers")
     return (
         ids.filter(ids.kind == "customer_id")
