@@ -69,7 +69,10 @@ def load_orders(store: Store, customers: dict[int, str | None], orders: Sequence
     with store.begin() as conn:
         for table, data in (
             (schema.people, people),
-            (schema.identifiers, blind.at_rest(store, conn, identifiers, CREATED)),
+            (
+                schema.identifiers,
+                blind.at_rest(store, conn, schema.identifiers, identifiers, CREATED),
+            ),
             (schema.orders, order_rows),
             (schema.order_lines, line_rows),
         ):

@@ -4,13 +4,16 @@ Contract (see :mod:`surmesure.protect.crypto` for the primitives):
 
 - No column holds an identifier's normalized value in clear. ``identifiers.value`` and
   ``identity_claims.value`` hold its blind index :func:`index` (``kind``, value), and their
-  ``sealed`` column the value sealed under the row's ``node_id``; ``events.user_id`` and
+  ``sealed`` column the value sealed under the node :data:`SEALED_UNDER` names: the row's
+  ``node_id`` for a held identifier, the ``holder_id`` for a claim (a claim names the
+  holder's identifier, so it shreds with the holder, whoever claimed it); ``events.user_id`` and
   ``events.anonymous_id`` hold the index of kinds ``customer_id`` and ``anonymous_id``,
   ``orders.customer_ref`` and ``derived_metrics.customer_id`` the index of kind
   ``customer_id``. Equal identifiers have equal indexes, so every look-up and join by value
   works on the index; whoever shows a value opens it from ``identifiers.sealed``
   (:func:`open_values`), in batches.
-- Merge evidence names identifiers by kind and index (:func:`evidence_ids`), never by value.
+- Merge evidence names identifiers by kind and index (:func:`indexed_evidence`), never by
+  value.
 - Once a person is erased, their keys are destroyed: the sealed copies no longer open, and an
   index no longer leads to any value.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -37,6 +41,10 @@ INDEX_PURPOSE = b"surmesure blind index"
 USER_ID_KIND = "customer_id"
 """The identifier kind a ``userId`` is (and ``orders.customer_ref``, ``customer_id``)."""
 ANONYMOUS_ID_KIND = "anonymous_id"
+"""The identifier kind an ``anonymousId`` is."""
+
+SEALED_UNDER = {"identifiers": "node_id", "identity_claims": "holder_id"}
+"""The column naming the node whose key seals each table's ``sealed`` values."""
 
 _keys: dict[str, bytes] = {}
 
@@ -52,11 +60,13 @@ def index_key() -> bytes:
 
 def index(kind: str, value: str) -> str:
     """The blind index of the normalized ``value`` of ``kind``."""
-    return crypto.blind_index(index_key(), kind, value)
+    return _index(index_key(), kind, value)
 
 
-def index_or_none(kind: str, value: str | None) -> str | None:
-    return None if value is None else index(kind, value)
+@lru_cache(maxsize=32_768)
+def _index(key: bytes, kind: str, value: str) -> str:
+    """Recent indexes remembered: a returning device's id is indexed on each of its calls."""
+    return crypto.blind_index(key, kind, value)
 
 
 def index_array(kind: str, values: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -65,8 +75,7 @@ def index_array(kind: str, values: Sequence[str | None] | pa.Array | pa.ChunkedA
     items = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else values
     key = index_key()
     return pa.array(
-        [None if v is None else crypto.blind_index(key, kind, str(v).strip()) for v in items],
-        pa.string(),
+        [None if v is None else _index(key, kind, str(v).strip()) for v in items], pa.string()
     )
 
 
@@ -75,30 +84,20 @@ def ring(store: Store) -> crypto.Keyring:
     return crypto.keyring(store, get_settings().encryption_key)
 
 
-def seal_array(
-    store: Store,
-    conn: Connection,
-    nodes: Sequence[int | None],
-    texts: Sequence[str | None],
-    now: datetime,
-) -> pa.Array:
-    """``texts`` sealed under ``nodes`` (one batch), as an Arrow binary array."""
-    return pa.array(ring(store).seal_many(conn, nodes, texts, now=now), pa.binary())
-
-
-def at_rest(store: Store, conn: Connection, data: pa.Table, now: datetime) -> pa.Table:
-    """Rows of ``identifiers`` or ``identity_claims`` with ``kind``, ``node_id`` and ``value``
+def at_rest(
+    store: Store, conn: Connection, table: sa.Table, data: pa.Table, now: datetime
+) -> pa.Table:
+    """Rows of ``table`` (``identifiers`` or ``identity_claims``) with ``kind`` and ``value``
     in clear, as they are stored: ``value`` its blind index, ``sealed`` the value sealed under
-    ``node_id`` (keys made in the caller's transaction, one batch)."""
+    the node :data:`SEALED_UNDER` names (keys made in the caller's transaction, one batch)."""
     kinds = [str(k) for k in data.column("kind").to_pylist()]
     values = [str(v) for v in data.column("value").to_pylist()]
-    nodes = [int(n) for n in data.column("node_id").to_pylist()]
+    nodes = [int(n) for n in data.column(SEALED_UNDER[str(table.name)]).to_pylist()]
     key = index_key()
-    indexed = pa.array(
-        [crypto.blind_index(key, k, v) for k, v in zip(kinds, values, strict=True)], pa.string()
-    )
+    indexed = pa.array([_index(key, k, v) for k, v in zip(kinds, values, strict=True)], pa.string())
     data = data.set_column(data.column_names.index("value"), "value", indexed)
-    return data.append_column("sealed", seal_array(store, conn, nodes, values, now))
+    sealed = ring(store).seal_many(conn, nodes, values, now=now)
+    return data.append_column("sealed", pa.array(sealed, pa.binary()))
 
 
 def indexed_evidence(evidence: Mapping[str, object]) -> dict[str, object]:
@@ -168,10 +167,11 @@ def reveal(
     """``rows`` of ``table`` about a person, as a person is shown them: a ``sealed`` column
     opened (one batch) into ``value``, an indexed column (:data:`INDEXED`) given the value of
     the person's ``identifiers`` (normalized) it indexes, else left as its index."""
-    if "sealed" in table.c and "value" in table.c:
+    under = SEALED_UNDER.get(str(table.name))
+    if under is not None:
         opened = ring(store).open_many(
             conn,
-            [None if r.get("node_id") is None else int(r["node_id"]) for r in rows],
+            [None if r.get(under) is None else int(r[under]) for r in rows],
             [None if r.get("sealed") is None else bytes(r["sealed"]) for r in rows],
         )
         rows = [

@@ -502,7 +502,7 @@ identity_claims = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, comment="pending or confirmed"),
     sa.Column("confirmed_at", sa.DateTime, nullable=True),
     sa.Column("merge_id", sa.BigInteger, nullable=True, comment="the merge that confirmed it"),
-    sa.Column("sealed", sa.LargeBinary, nullable=True, comment="the value, sealed under node_id"),
+    sa.Column("sealed", sa.LargeBinary, nullable=True, comment="the value, sealed under holder_id"),
     info={"personal": "person_id,holder_id"},
     comment="Identifiers a low-trust source claimed for a person who does not hold them: never "
     "merged on their own; confirmed when trusted evidence puts both in one person.",

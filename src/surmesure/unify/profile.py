@@ -218,15 +218,16 @@ def _identifiers(store: Store, conn: Connection, person: Person) -> list[dict[st
             sa.func.coalesce(ident.c.claimed, False).label("claimed"),
         ).where(ident.c.person_id == person.person_id),
     )
-    _open_into(store, conn, rows)
+    _open_into(store, conn, rows, "node_id")
     return sorted(rows, key=lambda r: (r["kind"], r["value"] or ""))
 
 
-def _open_into(store: Store, conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Each row's ``sealed`` opened (one batch) into ``value``, first after ``kind``."""
+def _open_into(store: Store, conn: Connection, rows: list[dict[str, Any]], under: str) -> None:
+    """Each row's ``sealed`` opened (one batch, under the node its column ``under`` names) into
+    ``value``, first after ``kind``."""
     opened = blind.ring(store).open_many(
         conn,
-        [int(r["node_id"]) for r in rows],
+        [int(r[under]) for r in rows],
         [None if r["sealed"] is None else bytes(r["sealed"]) for r in rows],
     )
     for position, (row, value) in enumerate(zip(rows, opened, strict=True)):
@@ -411,7 +412,7 @@ def claims_of(
         )
     if store is not None:
         for rows in (made, on):
-            _open_into(store, conn, rows)
+            _open_into(store, conn, rows, "holder_id")
     for row in (*made, *on):
         row.pop("sealed", None)
         row["evidence"] = decode_json(row["evidence"])

@@ -3,11 +3,11 @@
 Loads what the store knows about the batch's identifiers into an :class:`IdentityGraph`, plans,
 then writes the plan in the caller's transaction: new people and identifiers, merges with their
 evidence (the record, the source and the basis of trust; identifiers by kind and blind index),
-every row of an absorbed person
-repointed to the survivor, the claims of low-trust records (:mod:`surmesure.unify.trust`), and
-the pending claims that trusted evidence has now confirmed. Values are written as their blind
-index, sealed under their node (:mod:`surmesure.protect.blind`). On PostgreSQL an
-advisory lock serializes resolution across processes, so two writers never split one person.
+every row of an absorbed person repointed to the survivor, the claims of low-trust records
+(:mod:`surmesure.unify.trust`), and the pending claims that trusted evidence has now confirmed.
+Identifier values are written as their blind index, sealed under their node
+(:mod:`surmesure.protect.blind`). On PostgreSQL an advisory lock serializes resolution across
+processes, so two writers never split one person.
 """
 
 from __future__ import annotations
@@ -139,7 +139,9 @@ def resolve(
                 "claimed": pa.array([True if i in plan.weak else None for i, _ in items]),
             }
         )
-        store.bulk_insert(conn, schema.identifiers, blind.at_rest(store, conn, rows, now))
+        store.bulk_insert(
+            conn, schema.identifiers, blind.at_rest(store, conn, schema.identifiers, rows, now)
+        )
     _take(conn, plan, to_real, person)
     _write_claims(store, conn, plan.claims, source, now, to_real, person)
     if merges or plan.taken:
@@ -229,7 +231,9 @@ def _write_claims(
             "status": ["pending"] * len(keys),
         }
     )
-    store.bulk_insert(conn, schema.identity_claims, blind.at_rest(store, conn, table, now))
+    store.bulk_insert(
+        conn, schema.identity_claims, blind.at_rest(store, conn, schema.identity_claims, table, now)
+    )
 
 
 def _confirm(conn: Connection, persons: set[int], merge_of: dict[int, int], now: datetime) -> None:

@@ -7,7 +7,7 @@ Create Date: 2026-12-04 16:00:00.000000
 ``identifiers`` and ``identity_claims`` get a ``sealed`` column; every stored identifier value
 (``identifiers.value``, ``identity_claims.value``, ``events.user_id`` and ``anonymous_id``,
 ``orders.customer_ref``, ``derived_metrics.customer_id``, the identifiers named in
-``merges.evidence``) becomes its blind index, and the values are sealed under each row's node
+``merges.evidence``) becomes its blind index, and the values are sealed under each row's node (a claim's: its holder's)
 (:mod:`surmesure.protect.blind`), in batches, with the key of the configured
 ``encryption_key``. A downgrade drops the ``sealed`` columns; the indexes stay, as nothing
 stored can give the values back without the keys.
@@ -59,7 +59,7 @@ def upgrade() -> None:
     op.add_column(
         "identity_claims",
         sa.Column(
-            "sealed", sa.LargeBinary(), nullable=True, comment="the value, sealed under node_id"
+            "sealed", sa.LargeBinary(), nullable=True, comment="the value, sealed under holder_id"
         ),
     )
     conn = op.get_bind()
@@ -68,11 +68,11 @@ def upgrade() -> None:
     store = given or Store(conn.engine.url.render_as_string(hide_password=False))
     keyring = blind.ring(store)
     now = datetime.now(UTC).replace(tzinfo=None)
-    for table, key in (
-        ("identifiers", ("kind", "value")),
-        ("identity_claims", ("node_id", "kind", "value")),
+    for table, key, under in (
+        ("identifiers", ("kind", "value"), "node_id"),
+        ("identity_claims", ("node_id", "kind", "value"), "holder_id"),
     ):
-        _seal_rows(conn, keyring, table, key, now)
+        _seal_rows(conn, keyring, table, key, under, now)
     for table, column, kind in (
         ("events", "user_id", blind.USER_ID_KIND),
         ("events", "anonymous_id", blind.ANONYMOUS_ID_KIND),
@@ -84,9 +84,10 @@ def upgrade() -> None:
 
 
 def _seal_rows(
-    conn: Connection, keyring: Any, table: str, key: tuple[str, ...], now: datetime
+    conn: Connection, keyring: Any, table: str, key: tuple[str, ...], under: str, now: datetime
 ) -> None:
-    """Rows not sealed yet, a batch at a time: deleted and written again, value indexed."""
+    """Rows not sealed yet, a batch at a time: deleted and written again, value indexed and
+    sealed under the node column ``under`` names."""
     from surmesure.protect import blind
 
     t = sa.table(table, *(sa.column(c, COLUMN_TYPES.get(c)) for c in COLUMNS[table]))
@@ -103,7 +104,7 @@ def _seal_rows(
             )
         )
         sealed = keyring.seal_many(
-            conn, [int(r["node_id"]) for r in rows], [str(r["value"]) for r in rows], now=now
+            conn, [int(r[under]) for r in rows], [str(r["value"]) for r in rows], now=now
         )
         for row, blob in zip(rows, sealed, strict=True):
             row["value"] = blind.index(str(row["kind"]), str(row["value"]))
