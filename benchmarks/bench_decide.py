@@ -160,23 +160,34 @@ def build_store(folder: Path, customers: int, url: str) -> tuple[list[str], list
     command = [sys.executable, "-m", "surmesure.cli.main", "demo", "--customers", str(customers),
                "--out", str(folder / "demo"), "--json"]  # fmt: skip
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    import sqlalchemy as sa
 
-    from surmesure.store import open_store, schema
+    from surmesure.store import open_store
 
     store = open_store(url)
+    rows = held_identifiers(store)
+    store.dispose()
+    return (
+        [v for k, v, _ in rows if k == "customer_id"][:5_000],
+        [v for k, v, _ in rows if k == "anonymous_id"][:5_000],
+    )
+
+
+def held_identifiers(store: Any) -> list[tuple[str, str, int]]:
+    """``(kind, value, person_id)`` of every customer and anonymous id, values opened."""
+    import sqlalchemy as sa
+
+    from surmesure.protect import blind
+    from surmesure.store import schema
+
     ident = schema.identifiers
     with store.connect() as conn:
-        kinds = {}
-        for kind in ("customer_id", "anonymous_id"):
-            kinds[kind] = [
-                str(r[0])
-                for r in conn.execute(
-                    sa.select(ident.c.value).where(ident.c.kind == kind).limit(5_000)
-                )
-            ]
-    store.dispose()
-    return kinds["customer_id"], kinds["anonymous_id"]
+        rows = conn.execute(
+            sa.select(ident.c.kind, ident.c.node_id, ident.c.sealed, ident.c.person_id).where(
+                ident.c.kind.in_(["customer_id", "anonymous_id"])
+            )
+        ).all()
+        values = blind.ring(store).open_many(conn, [r[1] for r in rows], [r[2] for r in rows])
+    return [(str(r[0]), str(v), int(r[3])) for r, v in zip(rows, values, strict=True) if v]
 
 
 def bodies(customers: list[str], visitors: list[str], count: int, products: int) -> list[bytes]:
@@ -421,15 +432,10 @@ def bench_inprocess(url: str, calls: int, products: int, profile: bool) -> dict[
     store = open_store(url)
     library = Library(EXAMPLES)
     ident = schema.identifiers
-    with store.connect() as conn:
-        rows = conn.execute(
-            sa.select(ident.c.kind, ident.c.value, ident.c.person_id).where(
-                ident.c.kind.in_(["customer_id", "anonymous_id"])
-            )
-        ).all()
-    known = [str(r[1]) for r in rows if r[0] == "customer_id"][:5_000]
-    visitors = [str(r[1]) for r in rows if r[0] == "anonymous_id"][:5_000]
-    people = sorted({int(r[2]) for r in rows if r[0] == "customer_id"})[:5_000]
+    rows = held_identifiers(store)
+    known = [r[1] for r in rows if r[0] == "customer_id"][:5_000]
+    visitors = [r[1] for r in rows if r[0] == "anonymous_id"][:5_000]
+    people = sorted({r[2] for r in rows if r[0] == "customer_id"})[:5_000]
     requests = []
     for body in bodies(known, visitors, calls, products):
         data = orjson.loads(body)

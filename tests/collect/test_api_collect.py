@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from api_helpers import WRITE_KEY, serving
 from segment.analytics import Client
 
+from held import held
 from surmesure.store import Store, schema
 from surmesure.unify.trust import sign
 
@@ -88,7 +89,7 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
     assert len({e.person_id for e in events}) == 1
     assert {e.source for e in events} == {"web"}
     person = events[0].person_id
-    ids = {(r.kind, r.value) for r in rows(store, "SELECT kind, value FROM identifiers")}
+    ids = {(kind, value) for kind, value, _, _ in held(store)}
     assert ids == {
         ("customer_id", "C001"),
         ("anonymous_id", "device-1"),

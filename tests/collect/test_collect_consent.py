@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from surmesure.collect.events import ingest_file
 from surmesure.config import Settings, get_settings
+from surmesure.protect import blind
 from surmesure.protect.consent import refused
 from surmesure.segment.snapshot import load_snapshot
 from surmesure.store import Store, schema
@@ -42,9 +43,10 @@ def _records(store: Store) -> list[tuple[str, str, str, bool, datetime, str, str
                 k.c.evidence,
             )
             .join(ids, sa.and_(ids.c.person_id == k.c.person_id, ids.c.kind == "customer_id"))
-            .order_by(ids.c.value, k.c.recorded_at, k.c.purpose, k.c.channel)
         ).all()  # fmt: skip
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    names = {blind.index("customer_id", c): c for c in ("C1", "C2", "C9")}  # the ids held as stored
+    found = [(names[r[0]], *r[1:]) for r in rows]
+    return sorted(found, key=lambda r: (r[0], r[4], r[1], r[2]))  # type: ignore[return-value]
 
 
 def test_category_preferences_become_consent_records(store: Store, tmp_path: Path) -> None:
@@ -66,7 +68,9 @@ def test_category_preferences_become_consent_records(store: Store, tmp_path: Pat
     assert "segment messageId m3: advertising=true, targeting=false" in evidence
     with store.connect() as conn:
         person = conn.execute(
-            sa.select(schema.identifiers.c.person_id).where(schema.identifiers.c.value == "C1")
+            sa.select(schema.identifiers.c.person_id).where(
+                schema.identifiers.c.value == blind.index("customer_id", "C1")
+            )
         ).scalar_one()
         snapshot = load_snapshot(conn, int(person), day2, 730.0)
     assert refused(snapshot.consents, "marketing", "email", day2)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from surmesure.protect import blind
 from surmesure.store import Store, schema
 
 NOW = datetime(2026, 3, 10, 17, 30, 0)  # 18:30 in Paris: evening
@@ -47,7 +48,7 @@ def add_person(
             conn.execute(
                 schema.identifiers.insert().values(
                     kind=kind,
-                    value=value,
+                    value=blind.index(kind, value),
                     person_id=person_id,
                     node_id=person_id,
                     source="crm",

@@ -13,6 +13,7 @@ from decide_world import DAY, NOW, add_person, add_stores, set_consent
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving, build_view
+from surmesure.protect import blind
 from surmesure.store import Store, schema
 from surmesure.unify.profile import root_of
 
@@ -162,7 +163,8 @@ def test_changes_to_the_store_reach_the_view(store: Store) -> None:
         assert {f["reason"] for f in after["explanation"]["content"]["fields"]} == {"opted_out"}
         add_person(store, 6, identifiers={"anonymous_id": "new-visitor"})  # a new person
         deadline = time.monotonic() + 10
-        while serving.view().person_id(None, [("anonymous_id", "new-visitor")]) is None:
+        held = [("anonymous_id", blind.index("anonymous_id", "new-visitor"))]
+        while serving.view().person_id(None, held) is None:
             assert time.monotonic() < deadline, "the new person never reached the view"
             time.sleep(0.05)
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from surmesure.protect import blind
 from surmesure.store import Store, schema
 
 # (order_id, person_id or None, ordered_at, is_return, [(amount, is_fee), ...])
@@ -68,7 +69,10 @@ def load_orders(store: Store, customers: dict[int, str | None], orders: Sequence
     with store.begin() as conn:
         for table, data in (
             (schema.people, people),
-            (schema.identifiers, identifiers),
+            (
+                schema.identifiers,
+                blind.at_rest(store, conn, schema.identifiers, identifiers, CREATED),
+            ),
             (schema.orders, order_rows),
             (schema.order_lines, line_rows),
         ):

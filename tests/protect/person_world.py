@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from import_helpers import write_file
 
 from surmesure.collect.importer import ImportResult, import_file
+from surmesure.protect import blind
 from surmesure.store import Store
 
 ANA = {
@@ -147,7 +148,7 @@ def person_of(store: Store, kind: str, value: str) -> int:
         return int(
             conn.execute(
                 sa.text("SELECT person_id FROM identifiers WHERE kind = :k AND value = :v"),
-                {"k": kind, "v": value},
+                {"k": kind, "v": blind.index(kind, value)},
             ).scalar_one()
         )
 

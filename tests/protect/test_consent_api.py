@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from api_helpers import WRITE_KEY, server_key, serving
 
-from surmesure.protect import audit
+from surmesure.protect import audit, blind
 from surmesure.store import Store, schema
 
 
@@ -24,8 +24,8 @@ def _people(store: Store) -> None:
         )
         conn.execute(
             schema.identifiers.insert().values(
-                kind="email", value="anna@example.com", person_id=1, node_id=1,
-                source="crm", first_seen_at=now,
+                kind="email", value=blind.index("email", "anna@example.com"), person_id=1,
+                node_id=1, source="crm", first_seen_at=now,
             )
         )  # fmt: skip
 

@@ -4,12 +4,12 @@ checkpoint nor a PostgreSQL dump gives anything back. On both stores."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from dumps import pg_dump
 from person_world import ANA, import_world, write_world
 from sqlalchemy.engine import make_url
 
@@ -139,26 +139,9 @@ def test_a_destroyed_key_is_not_in_a_postgresql_dump(postgres_store: Store, tmp_
     _seal_all(store, keyring, 7)
     with store.connect() as conn:
         (wrapped,) = conn.execute(sa.text("SELECT wrapped FROM person_keys")).one()
-    url = make_url(store.url)
 
     def dump() -> str:
-        out = tmp_path / "dump.sql"
-        subprocess.run(
-            [
-                "pg_dump",
-                "--host",
-                url.host or "127.0.0.1",
-                "--port",
-                str(url.port or 5432),
-                "--username",
-                url.username or "postgres",
-                "--file",
-                str(out),
-                url.database or "",
-            ],
-            check=True,
-        )
-        return out.read_text()
+        return pg_dump(store, tmp_path / "dump.sql")
 
     before = dump()
     assert bytes(wrapped).hex() in before

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from surmesure.cli.main import app
 from surmesure.config import get_settings
+from surmesure.protect import blind
 from surmesure.store import Store
 
 runner = CliRunner()
@@ -55,7 +56,11 @@ def test_person_commands(store: Store, tmp_path: Path, monkeypatch: pytest.Monke
         ("marketing", "email", False)
     ]
     (merge,) = shown["merges"]
-    assert merge["evidence"]["via"] == {"kind": "email", "value": ANA["email"]}
+    assert merge["evidence"]["via"] == {
+        "kind": "email",
+        "index": blind.index("email", ANA["email"]),
+        "value": ANA["email"],
+    }
 
     code, table, _ = _run(monkeypatch, store, "show", str(ana))
     assert code == 0 and "merge history" in table and "CARD-ANA-5512" in table
@@ -89,8 +94,13 @@ def test_person_commands(store: Store, tmp_path: Path, monkeypatch: pytest.Monke
     assert erased["deleted"]["identifiers"] == 2
     assert erased["suppressed"] == 2
     assert count_where(store, "suppressions", "reason = 'asked at the shop'") == 2
-    assert count_where(store, "identifiers", "value = :v", v=ANA["customer_id"]) == 0
-    assert count_where(store, "identifiers", "value = :v", v=ANA["email"]) == 1
+    held = "kind = :k AND value = :v"
+    customer = blind.index("customer_id", ANA["customer_id"])
+    assert count_where(store, "identifiers", held, k="customer_id", v=customer) == 0
+    assert (
+        count_where(store, "identifiers", held, k="email", v=blind.index("email", ANA["email"]))
+        == 1
+    )
 
     code, table, _ = _run(monkeypatch, store, "erase", f"email:{BO['email']}", "--yes")
     assert code == 0 and "erased" in table and "detached" in table

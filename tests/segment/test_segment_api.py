@@ -14,6 +14,7 @@ from segment_world import load_world
 
 from surmesure.api.segments import router
 from surmesure.domain.segments import SegmentDefinition
+from surmesure.protect import blind
 from surmesure.segment import membership, repository
 from surmesure.store import Store, schema
 
@@ -44,7 +45,7 @@ def world(store: Store, now: datetime) -> datetime:
         conn.execute(
             schema.identifiers.insert().values(
                 kind="email",
-                value="anna@example.com",
+                value=blind.index("email", "anna@example.com"),
                 person_id=1,
                 node_id=1,
                 source="crm",

@@ -41,7 +41,7 @@ from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import Settings, get_settings
 from surmesure.errors import InvalidInput
-from surmesure.protect import screening, suppression
+from surmesure.protect import blind, screening, suppression
 from surmesure.segment.realtime import on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -157,8 +157,10 @@ def write_events(
             "event": pa.array([i.message.label() for i in fresh], pa.string()),
             "person_id": pa.array(people, pa.int64()),
             "node_id": pa.array(nodes, pa.int64()),
-            "user_id": pa.array([i.message.user_id for i in fresh], pa.string()),
-            "anonymous_id": pa.array([i.message.anonymous_id for i in fresh], pa.string()),
+            "user_id": blind.index_array(blind.USER_ID_KIND, [i.message.user_id for i in fresh]),
+            "anonymous_id": blind.index_array(
+                blind.ANONYMOUS_ID_KIND, [i.message.anonymous_id for i in fresh]
+            ),
             "occurred_at": pa.array(occurred, pa.timestamp("us")),
             "received_at": pa.array([received_at] * len(fresh), pa.timestamp("us")),
             "properties": pa.array([_json(i.message.payload()) for i in fresh], pa.string()),

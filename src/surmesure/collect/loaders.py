@@ -31,6 +31,7 @@ from surmesure.collect import sink
 from surmesure.collect.mapping import POSITION, Mapping
 from surmesure.collect.records import IDENTIFIER_FIELDS
 from surmesure.config import Settings
+from surmesure.protect import blind
 from surmesure.segment.realtime import ORDER, on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -194,6 +195,13 @@ def load_orders(ctx: LoadContext, valid: pa.Table) -> Loaded:
             FROM l GROUP BY order_id ORDER BY min({POSITION})""",
         l=lines,
     )
+    if "customer_ref" in orders.column_names:
+        position = orders.column_names.index("customer_ref")
+        orders = orders.set_column(
+            position,
+            "customer_ref",
+            blind.index_array(blind.USER_ID_KIND, orders.column("customer_ref")),
+        )
     new_lines = _count(
         out, "order_lines", sink.write(ctx.store, ctx.conn, schema.order_lines, lines)
     )

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from surmesure.decide.content import NOBODY, Audience, Known
 from surmesure.domain.identity import normalize
 from surmesure.domain.traits import resolve
-from surmesure.protect import consent, marketing
+from surmesure.protect import blind, consent, marketing
 from surmesure.protect.consent import ANY
 from surmesure.segment import snapshot as snapshot_parts
 from surmesure.segment.evaluate import Snapshot, TraitValue
@@ -58,7 +58,9 @@ def find_person_id(
             continue
         # identifiers carry the person now (kept current by merges and unmerges)
         row = conn.execute(
-            sa.select(ident.c.person_id).where(ident.c.kind == kind, ident.c.value == normalized)
+            sa.select(ident.c.person_id).where(
+                ident.c.kind == kind, ident.c.value == blind.index(kind, normalized)
+            )
         ).first()
         if row is not None:
             return int(row[0])

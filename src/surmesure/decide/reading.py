@@ -25,6 +25,7 @@ from surmesure.decide.audience import DECISION_PURPOSES
 from surmesure.domain.identity import normalize
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
+from surmesure.protect import blind
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
 from surmesure.store import schema
@@ -90,13 +91,14 @@ def _day(value: Any) -> date:
 def identifier_keys(
     anonymous_id: str | None, customer_id: str | None, region: str
 ) -> list[tuple[str, str]]:
-    """The normalized identifiers to look a person up by, in order of preference."""
+    """The identifiers to look a person up by, in order of preference, as stored: ``(kind,
+    blind index of the normalized value)``."""
     keys = []
     for kind, value in (("anonymous_id", anonymous_id), ("customer_id", customer_id)):
         if not value:
             continue
         try:
-            keys.append((kind, normalize(kind, value, region)))
+            keys.append((kind, blind.index(kind, normalize(kind, value, region))))
         except ValueError:
             continue
     return keys

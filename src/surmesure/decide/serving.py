@@ -77,7 +77,7 @@ class ServingView:
 
     people: set[int]
     roots: dict[int, int]  # an absorbed person id -> the person it was merged into, finally
-    ids: dict[tuple[str, str], int]  # (kind, normalized value) -> person id
+    ids: dict[tuple[str, str], int]  # (kind, blind index) -> person id
     reads: dict[int, PersonRead]  # consents, observations, segments, metrics (no ledger)
     metrics: frozenset[str]
     seen: dict[int, dict[str, datetime]] = field(default_factory=dict)

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from surmesure.derive.source import ibis_backend
 from surmesure.errors import InvalidInput, NotFound
+from surmesure.protect import blind
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -38,7 +39,19 @@ def latest(store: Store) -> pa.Table:
         data = last.select(*COLUMNS).order_by("person_id").to_pyarrow()
     if data.num_rows == 0:
         raise NotFound("No derived metrics are stored yet.", hint="run surmesure derive first")
-    return data
+    return _customer_ids_opened(store, data)
+
+
+def _customer_ids_opened(store: Store, data: pa.Table) -> pa.Table:
+    """``data`` with each ``customer_id`` (a blind index) as the customer id it indexes,
+    opened from the identifiers (one batch); empty where nobody holds it any more."""
+    stored = data.column("customer_id").to_pylist()
+    kind = blind.USER_ID_KIND
+    with store.connect() as conn:
+        values = blind.open_values(store, conn, [(kind, i) for i in stored if i is not None])
+    opened = [None if i is None else values.get((kind, i)) for i in stored]
+    position = data.column_names.index("customer_id")
+    return data.set_column(position, "customer_id", pa.array(opened, pa.string()))
 
 
 def export_derived(store: Store, path: Path) -> int:

@@ -72,8 +72,8 @@ def default_as_of(store: Store, today: date) -> tuple[date, str | None]:
 
 
 def identified_people(backend: Any) -> ir.Table:
-    """One row per identified person: ``person_id`` and its ``customer_id`` (the smallest when
-    a merge left it with several)."""
+    """One row per identified person: ``person_id`` and its ``customer_id`` as stored, a blind
+    index (the smallest index when a merge left it with several)."""
     ids = backend.table("identifiers")
     return (
         ids.filter(ids.kind == "customer_id")

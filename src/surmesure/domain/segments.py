@@ -48,6 +48,10 @@ Kind = Literal["string", "number", "boolean"]
 EventType = Literal["track", "page", "screen", "identify", "group", "alias"]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
+INDEXED_METRICS: frozenset[str] = frozenset({"customer_id"})
+"""Metrics holding an identifier's blind index (:mod:`surmesure.protect.blind`): compared
+whole, their values indexed first (:func:`surmesure.protect.blind.metric_value`)."""
+
 OPS_FOR_KIND: dict[Kind, tuple[Op, ...]] = {
     "string": ("eq", "ne", "in", "contains", "exists", "missing"),
     "number": ("eq", "ne", "in", "lt", "le", "gt", "ge", "exists", "missing"),
@@ -182,6 +186,12 @@ class MetricCondition(_Model):
     @model_validator(mode="after")
     def _typed(self) -> MetricCondition:
         check_op(self.op, self.value, METRICS[self.name])
+        if self.name in INDEXED_METRICS and self.op == "contains":
+            raise _invalid(
+                f"metric {self.name} is stored as a blind index of the whole value, so op "
+                "contains cannot look inside it",
+                f"compare whole values: {self.name} eq, ne or in",
+            )
         return self
 
 

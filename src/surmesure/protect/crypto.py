@@ -32,12 +32,12 @@ times a second); destroying a key forgets it here too.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+import pyarrow as pa
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -67,7 +67,7 @@ def derive(secret: str, purpose: bytes) -> bytes:
 
 def blind_index(index_key: bytes, kind: str, value: str) -> str:
     """Hex HMAC-SHA256 of ``kind:value`` (``value`` normalized) under ``index_key``."""
-    return hmac.new(index_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(index_key, f"{kind}:{value}".encode(), "sha256").hex()
 
 
 def _node_data(node_id: int) -> bytes:
@@ -147,13 +147,18 @@ class Keyring:
         for node_id, key in fresh.items():
             nonce = os.urandom(NONCE_BYTES)
             wrapped.append(nonce + self._wrapping.encrypt(nonce, key, _wrap_data(node_id)))
-        # a plain insert: the bulk path goes through CSV on PostgreSQL, which holds no bytes
-        conn.execute(
-            k.insert(),
-            [
-                {"node_id": n, "wrapped": w, "created_at": now}
-                for n, w in zip(fresh, wrapped, strict=True)
-            ],
+        # one statement (an Arrow scan on DuckDB, COPY on PostgreSQL), not a row at a time
+        self.store.bulk_insert(
+            conn,
+            k,
+            pa.table(
+                {
+                    "node_id": pa.array(list(fresh), pa.int64()),
+                    "wrapped": pa.array(wrapped, pa.binary()),
+                    "created_at": pa.array([now] * len(fresh), pa.timestamp("us")),
+                }
+            ),
+            on_conflict="error",
         )
         self._keys.update(fresh)
         self._fresh.setdefault(id(conn), set()).update(fresh)

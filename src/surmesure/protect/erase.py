@@ -27,7 +27,7 @@ from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
 from surmesure.protect import crypto, scope, suppression
 from surmesure.store.engine import Store
-from surmesure.unify.profile import find_person
+from surmesure.unify.profile import find_person, identifier_values
 from surmesure.unify.resolver import IDENTITY_LOCK
 
 DETACH = "detach"
@@ -75,11 +75,13 @@ def erase_person(
             # the same lock identity resolution takes: no import attaches to a node mid-erasure
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
         person = find_person(conn, ref)
+        # the values, opened before the keys that seal them are destroyed below
+        identifiers = identifier_values(store, conn, person)
         result = Erasure(person.person_id, list(person.nodes))
         result.suppressed = suppression.suppress(
             store,
             conn,
-            person.identifiers,
+            identifiers,
             key=settings.suppression_key,
             now=datetime.now(UTC).replace(tzinfo=None),
             reason=reason,
@@ -94,7 +96,7 @@ def erase_person(
             if parent is not None and parent.name in detach_parents:
                 continue
             if scope.tag_of(table) == scope.PAYLOAD:
-                keys = scope.payload_matches(conn, table, person, region)
+                keys = scope.payload_matches(conn, table, identifiers, region)
                 clause = scope.key_clause(table, keys) if keys else None
             else:
                 clause = scope.person_clause(table, person.nodes)

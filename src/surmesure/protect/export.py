@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
-from surmesure.protect import scope
+from surmesure.protect import blind, scope
 from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.unify.profile import Person, decode_json, find_person
+from surmesure.unify.profile import Person, decode_json, find_person, identifier_values
 
 
 @dataclass
@@ -47,12 +47,16 @@ class Export:
         return orjson.dumps(self.to_dict(), default=str, option=orjson.OPT_INDENT_2)
 
 
-def personal_rows(conn: Connection, person: Person, region: str) -> dict[str, list[dict[str, Any]]]:
-    """Every personal table's rows about ``person``, by table name (tables with none left out)."""
+def personal_rows(
+    store: Store, conn: Connection, person: Person, region: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Every personal table's rows about ``person``, by table name (tables with none left out),
+    identifier values opened (:mod:`surmesure.protect.blind`)."""
+    identifiers = identifier_values(store, conn, person)
     tables: dict[str, list[dict[str, Any]]] = {}
     for table in schema.personal_tables():
         if scope.tag_of(table) == scope.PAYLOAD:
-            keys = scope.payload_matches(conn, table, person, region)
+            keys = scope.payload_matches(conn, table, identifiers, region)
             clause = scope.key_clause(table, keys) if keys else None
         else:
             clause = scope.person_clause(table, person.nodes)
@@ -61,7 +65,7 @@ def personal_rows(conn: Connection, person: Person, region: str) -> dict[str, li
         query = sa.select(table).where(clause).order_by(*table.primary_key.columns)
         rows = [_plain(table, r._mapping) for r in conn.execute(query)]
         if rows:
-            tables[str(table.name)] = rows
+            tables[str(table.name)] = blind.reveal(store, conn, table, rows, identifiers)
     return tables
 
 
@@ -78,7 +82,7 @@ def export_person(store: Store, ref: str, *, out: Path | None = None) -> Export:
     region = get_settings().default_country
     with store.connect() as conn:
         person = find_person(conn, ref)
-        tables = personal_rows(conn, person, region)
+        tables = personal_rows(store, conn, person, region)
     export = Export(
         person.person_id,
         list(person.nodes),

@@ -14,7 +14,7 @@ A table added with one of these tags is exported and erased with no change here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.domain.identity import normalize_email, normalize_phone
 from surmesure.store import schema
-from surmesure.unify.profile import Identifier, Person, decode_json
+from surmesure.unify.profile import Identifier, decode_json
 
 PAYLOAD = "payload"
 VIA = "via:"
@@ -163,10 +163,11 @@ def _leaves(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def payload_matches(
-    conn: Connection, table: sa.Table, person: Person, region: str
+    conn: Connection, table: sa.Table, identifiers: Sequence[Identifier], region: str
 ) -> list[dict[str, Any]]:
-    """Primary keys of the rows of a ``"payload"`` table that hold the person's identifiers."""
-    matcher = PayloadMatcher(person.identifiers, region)
+    """Primary keys of the rows of a ``"payload"`` table that hold one of ``identifiers``
+    (a person's, normalized values)."""
+    matcher = PayloadMatcher(identifiers, region)
     if not matcher:
         return []
     keys = [c.name for c in table.primary_key.columns]

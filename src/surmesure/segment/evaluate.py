@@ -40,7 +40,7 @@ from surmesure.domain.segments import (
     TraitNode,
     kind_of,
 )
-from surmesure.protect import consent
+from surmesure.protect import blind, consent
 from surmesure.protect.consent import Record as ConsentRecord
 
 EARTH_RADIUS_KM = 6371.0088
@@ -173,7 +173,9 @@ class Evaluator:
                 value = s.metrics.get(c.name)
                 if c.op == "missing":
                     return value is None
-                return value is not None and matches(value, c.op, c.value)
+                return value is not None and matches(
+                    value, c.op, blind.metric_value(c.name, c.value)
+                )
             case EventNode(event=c):
                 return self.events(c)
             case PurchaseNode(purchase=c):

@@ -44,7 +44,7 @@ from surmesure.domain.segments import (
     SegmentNode,
     TraitNode,
 )
-from surmesure.protect import consent
+from surmesure.protect import blind, consent
 from surmesure.segment.definitions import Catalog, closure
 from surmesure.segment.dialect import Json, bucket_hash, compare
 from surmesure.store import schema
@@ -103,10 +103,11 @@ class Compiler:
                     latest = self.metrics(c.name, scope, None)
                     present = latest.c.rn == 1, latest.c.value.is_not(None)
                     return sa.not_(pid.in_(sa.select(latest.c.person_id).where(*present)))
-                test = compare(schema.derived_metrics.c[c.name], c.op, c.value)
+                wanted = blind.metric_value(c.name, c.value)
+                test = compare(schema.derived_metrics.c[c.name], c.op, wanted)
                 latest = self.metrics(c.name, scope, test)
                 held = sa.select(latest.c.person_id).where(
-                    latest.c.rn == 1, compare(latest.c.value, c.op, c.value)
+                    latest.c.rn == 1, compare(latest.c.value, c.op, wanted)
                 )
                 return pid.in_(held)
             case EventNode():

@@ -183,7 +183,7 @@ class Store:
         """One row per row inserted: the RETURNING values, else placeholders."""
         buffer = io.BytesIO()
         pacsv.write_csv(
-            data,
+            _bytea_as_text(data),
             buffer,
             write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
         )
@@ -236,6 +236,18 @@ class Store:
             t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
             for t in schema.metadata.sorted_tables
         }
+
+
+def _bytea_as_text(data: pa.Table) -> pa.Table:
+    """``data`` with each binary column as PostgreSQL's hex text for ``bytea`` (``\\x0a1b``),
+    which ``COPY`` reads back as the same bytes."""
+    for position, column in enumerate(data.schema):
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            texts = [
+                None if b is None else "\\x" + b.hex() for b in data.column(position).to_pylist()
+            ]
+            data = data.set_column(position, column.name, pa.array(texts, pa.string()))
+    return data
 
 
 def open_store(url: str | None = None, *, migrate: bool = True) -> Store:

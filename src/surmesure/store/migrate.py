@@ -33,6 +33,7 @@ def upgrade(store: Store, revision: str = "head") -> None:
     config = alembic_config(store)
     with store.engine.begin() as conn:
         config.attributes["connection"] = conn
+        config.attributes["store"] = store
         command.upgrade(config, revision)
 
 

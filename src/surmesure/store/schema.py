@@ -61,7 +61,8 @@ identifiers = sa.Table(
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("first_seen_at", sa.DateTime, nullable=False),
     info={"personal": "person_id"},
-    comment="Normalized identifiers (customer_id, email, phone, anonymous_id, loyalty_card).",
+    comment="Normalized identifiers (customer_id, email, phone, anonymous_id, loyalty_card): "
+    "value holds the blind index of kind and value, sealed the value (protect.blind).",
 )
 
 merges = sa.Table(
@@ -483,6 +484,9 @@ identifiers.append_column(
         comment="true: held by a low-trust claim only; a vouched record naming it takes it over",
     )
 )
+identifiers.append_column(
+    sa.Column("sealed", sa.LargeBinary, nullable=True, comment="the value, sealed under node_id")
+)
 
 identity_claims = sa.Table(
     "identity_claims",
@@ -498,6 +502,7 @@ identity_claims = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, comment="pending or confirmed"),
     sa.Column("confirmed_at", sa.DateTime, nullable=True),
     sa.Column("merge_id", sa.BigInteger, nullable=True, comment="the merge that confirmed it"),
+    sa.Column("sealed", sa.LargeBinary, nullable=True, comment="the value, sealed under holder_id"),
     info={"personal": "person_id,holder_id"},
     comment="Identifiers a low-trust source claimed for a person who does not hold them: never "
     "merged on their own; confirmed when trusted evidence puts both in one person.",

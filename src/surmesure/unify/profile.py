@@ -21,7 +21,7 @@ from surmesure.config import get_settings
 from surmesure.domain.identity import KINDS, normalize
 from surmesure.domain.traits import Observation, ResolvedTrait, resolve
 from surmesure.errors import InvalidInput, NotFound
-from surmesure.protect import consent, marketing
+from surmesure.protect import blind, consent, marketing
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -37,11 +37,26 @@ REF_HINT = (
 
 @dataclass(frozen=True)
 class Person:
-    """A person (the root node), every node of its tree (root first) and its identifiers."""
+    """A person (the root node), every node of its tree (root first) and its identifiers as
+    stored: ``(kind, blind index)`` each, with the node and sealed value of each in
+    ``sealed`` (:func:`identifier_values` opens them)."""
 
     person_id: int
     nodes: tuple[int, ...]
-    identifiers: tuple[Identifier, ...]
+    indexes: tuple[Identifier, ...]
+    sealed: tuple[tuple[int, bytes | None], ...] = ()
+
+
+def identifier_values(store: Store, conn: Connection, person: Person) -> list[Identifier]:
+    """The person's identifiers, ``(kind, value)``, opened in one batch (none once erased)."""
+    opened = blind.ring(store).open_many(
+        conn, [n for n, _ in person.sealed], [s for _, s in person.sealed]
+    )
+    return [
+        (kind, value)
+        for (kind, _), value in zip(person.indexes, opened, strict=True)
+        if value is not None
+    ]
 
 
 def parse_ref(ref: str, region: str | None = None) -> int | Identifier:
@@ -110,7 +125,9 @@ def find_person(conn: Connection, ref: str) -> Person:
         missing = f"There is no person {parsed}."
     else:
         row = conn.execute(
-            sa.select(ident.c.node_id).where(ident.c.kind == parsed[0], ident.c.value == parsed[1])
+            sa.select(ident.c.node_id).where(
+                ident.c.kind == parsed[0], ident.c.value == blind.index(*parsed)
+            )
         ).first()
         person = None if row is None else root_of(conn, int(row[0]))
         missing = f"Nobody is known by {parsed[0]} {parsed[1]!r}."
@@ -122,11 +139,16 @@ def find_person(conn: Connection, ref: str) -> Person:
         )
     nodes = subtree(conn, person)
     held = conn.execute(
-        sa.select(ident.c.kind, ident.c.value)
+        sa.select(ident.c.kind, ident.c.value, ident.c.node_id, ident.c.sealed)
         .where(sa.or_(ident.c.person_id.in_(nodes), ident.c.node_id.in_(nodes)))
         .order_by(ident.c.kind, ident.c.value)
+    ).fetchall()
+    return Person(
+        person,
+        tuple(nodes),
+        tuple((str(r.kind), str(r.value)) for r in held),
+        tuple((int(r.node_id), None if r.sealed is None else bytes(r.sealed)) for r in held),
     )
-    return Person(person, tuple(nodes), tuple((str(k), str(v)) for k, v in held))
 
 
 def decode_json(value: Any) -> Any:
@@ -167,12 +189,12 @@ def show(store: Store, ref: str, *, now: datetime | None = None) -> Profile:
     with store.connect() as conn:
         person = find_person(conn, ref)
         profile = Profile(person.person_id, list(person.nodes))
-        profile.identifiers = _identifiers(conn, person)
+        profile.identifiers = _identifiers(store, conn, person)
         profile.traits = _traits(conn, person, at, settings.trait_half_life_days)
-        profile.merges = merge_history(conn, person.nodes)
+        profile.merges = merge_history(conn, person.nodes, store)
         profile.counts = _counts(conn, person)
         profile.consents = _consents(conn, person, at)
-        profile.claims, profile.claims_on = claims_of(conn, person)
+        profile.claims, profile.claims_on = claims_of(conn, person, store)
         profile.preferences = marketing.preferences_of(
             conn, person.person_id, at, settings.preference_topics
         )
@@ -183,21 +205,34 @@ def _rows(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(query)]
 
 
-def _identifiers(conn: Connection, person: Person) -> list[dict[str, Any]]:
+def _identifiers(store: Store, conn: Connection, person: Person) -> list[dict[str, Any]]:
     ident = schema.identifiers
-    return _rows(
+    rows = _rows(
         conn,
         sa.select(
             ident.c.kind,
-            ident.c.value,
+            ident.c.sealed,
             ident.c.node_id,
             ident.c.source,
             ident.c.first_seen_at,
             sa.func.coalesce(ident.c.claimed, False).label("claimed"),
-        )
-        .where(ident.c.person_id == person.person_id)
-        .order_by(ident.c.kind, ident.c.value),
+        ).where(ident.c.person_id == person.person_id),
     )
+    _open_into(store, conn, rows, "node_id")
+    return sorted(rows, key=lambda r: (r["kind"], r["value"] or ""))
+
+
+def _open_into(store: Store, conn: Connection, rows: list[dict[str, Any]], under: str) -> None:
+    """Each row's ``sealed`` opened (one batch, under the node its column ``under`` names) into
+    ``value``, first after ``kind``."""
+    opened = blind.ring(store).open_many(
+        conn,
+        [int(r[under]) for r in rows],
+        [None if r["sealed"] is None else bytes(r["sealed"]) for r in rows],
+    )
+    for position, (row, value) in enumerate(zip(rows, opened, strict=True)):
+        rest = {k: v for k, v in row.items() if k not in ("kind", "value", "sealed")}
+        rows[position] = {"kind": row["kind"], "value": value, **rest}
 
 
 def resolved_traits(
@@ -244,8 +279,12 @@ def _traits(
     ]
 
 
-def merge_history(conn: Connection, nodes: tuple[int, ...] | list[int]) -> list[dict[str, Any]]:
-    """Every merge touching one of ``nodes``, oldest first, evidence decoded."""
+def merge_history(
+    conn: Connection, nodes: tuple[int, ...] | list[int], store: Store | None = None
+) -> list[dict[str, Any]]:
+    """Every merge touching one of ``nodes``, oldest first, evidence decoded; with ``store``,
+    the identifiers it names (kind and blind index) shown with their value where someone
+    still holds them."""
     m = schema.merges
     rows = _rows(
         conn,
@@ -255,6 +294,19 @@ def merge_history(conn: Connection, nodes: tuple[int, ...] | list[int]) -> list[
     )
     for row in rows:
         row["evidence"] = decode_json(row["evidence"])
+    if store is not None:
+        named = [
+            i
+            for row in rows
+            for i in [
+                (row["evidence"] or {}).get("via"),
+                *(row["evidence"] or {}).get("identifiers", []),
+            ]
+            if isinstance(i, dict) and "index" in i
+        ]
+        values = blind.open_values(store, conn, [(str(i["kind"]), str(i["index"])) for i in named])
+        for i in named:
+            i["value"] = values.get((str(i["kind"]), str(i["index"])))
     return rows
 
 
@@ -318,11 +370,12 @@ def _consents(conn: Connection, person: Person, now: datetime) -> list[dict[str,
 
 
 def claims_of(
-    conn: Connection, person: Person
+    conn: Connection, person: Person, store: Store | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(claims the person made, pending claims others made on the person's identifiers), each
     with its status and the reason it was or was not merged (``evidence.reason``), oldest
-    first; a confirmed claim names the merge that confirmed it."""
+    first; a confirmed claim names the merge that confirmed it. With ``store``, each claimed
+    identifier's ``value`` is opened (else it is its blind index)."""
     c = schema.identity_claims
     columns = (
         c.c.kind,
@@ -336,6 +389,7 @@ def claims_of(
         c.c.confirmed_at,
         c.c.merge_id,
         c.c.evidence,
+        c.c.sealed,
     )
     made = _rows(
         conn,
@@ -343,7 +397,7 @@ def claims_of(
         .where(c.c.person_id == person.person_id)
         .order_by(c.c.claimed_at, c.c.kind, c.c.value),
     )
-    held = [(k, v) for k, v in person.identifiers]
+    held = list(person.indexes)
     on: list[dict[str, Any]] = []
     if held:
         on = _rows(
@@ -356,7 +410,11 @@ def claims_of(
             )
             .order_by(c.c.claimed_at, c.c.kind, c.c.value),
         )
+    if store is not None:
+        for rows in (made, on):
+            _open_into(store, conn, rows, "holder_id")
     for row in (*made, *on):
+        row.pop("sealed", None)
         row["evidence"] = decode_json(row["evidence"])
         row["reason"] = (row["evidence"] or {}).get("reason")
         if row["status"] == "confirmed":

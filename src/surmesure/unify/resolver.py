@@ -2,10 +2,12 @@
 
 Loads what the store knows about the batch's identifiers into an :class:`IdentityGraph`, plans,
 then writes the plan in the caller's transaction: new people and identifiers, merges with their
-evidence (the record, the source and the basis of trust), every row of an absorbed person
-repointed to the survivor, the claims of low-trust records (:mod:`surmesure.unify.trust`), and
-the pending claims that trusted evidence has now confirmed. On PostgreSQL an
-advisory lock serializes resolution across processes, so two writers never split one person.
+evidence (the record, the source and the basis of trust; identifiers by kind and blind index),
+every row of an absorbed person repointed to the survivor, the claims of low-trust records
+(:mod:`surmesure.unify.trust`), and the pending claims that trusted evidence has now confirmed.
+Identifier values are written as their blind index, sealed under their node
+(:mod:`surmesure.protect.blind`). On PostgreSQL an advisory lock serializes resolution across
+processes, so two writers never split one person.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.domain.identity import LIMITS, PRIORITY
+from surmesure.protect import blind
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.graph import Claim, Conflict, Identifier, IdentityGraph, Merge, Plan
@@ -100,7 +103,7 @@ def resolve(
             to_real(m.survivor),
             to_real(m.absorbed),
             {
-                **m.evidence,
+                **blind.indexed_evidence(m.evidence),
                 **_basis(vouched.get(str(m.evidence["record"]), []), source, trusted=trusted),
             },
         )
@@ -125,20 +128,19 @@ def resolve(
     merge_ids = _apply_merges(store, conn, merges, now)
     if plan.new_identifiers:
         items = list(plan.new_identifiers.items())
+        rows = pa.table(
+            {
+                "kind": [k for (k, _), _ in items],
+                "value": [v for (_, v), _ in items],
+                "person_id": pa.array([person(n) for _, n in items], pa.int64()),
+                "node_id": pa.array([to_real(n) for _, n in items], pa.int64()),
+                "source": [source] * len(items),
+                "first_seen_at": pa.array([now] * len(items), pa.timestamp("us")),
+                "claimed": pa.array([True if i in plan.weak else None for i, _ in items]),
+            }
+        )
         store.bulk_insert(
-            conn,
-            schema.identifiers,
-            pa.table(
-                {
-                    "kind": [k for (k, _), _ in items],
-                    "value": [v for (_, v), _ in items],
-                    "person_id": pa.array([person(n) for _, n in items], pa.int64()),
-                    "node_id": pa.array([to_real(n) for _, n in items], pa.int64()),
-                    "source": [source] * len(items),
-                    "first_seen_at": pa.array([now] * len(items), pa.timestamp("us")),
-                    "claimed": pa.array([True if i in plan.weak else None for i, _ in items]),
-                }
-            ),
+            conn, schema.identifiers, blind.at_rest(store, conn, schema.identifiers, rows, now)
         )
     _take(conn, plan, to_real, person)
     _write_claims(store, conn, plan.claims, source, now, to_real, person)
@@ -179,7 +181,7 @@ def _take(
         .where(ident.c.kind == sa.bindparam("k"), ident.c.value == sa.bindparam("v"))
         .values(node_id=sa.bindparam("n"), person_id=sa.bindparam("p"), claimed=None),
         [
-            {"k": k, "v": v, "n": to_real(node), "p": person(node)}
+            {"k": k, "v": blind.index(k, v), "n": to_real(node), "p": person(node)}
             for (k, v), node in plan.taken.items()
         ],
     )
@@ -216,22 +218,21 @@ def _write_claims(
             },
         )
     keys = list(rows)
+    table = pa.table(
+        {
+            "node_id": pa.array([k[0] for k in keys], pa.int64()),
+            "kind": [k[1] for k in keys],
+            "value": [k[2] for k in keys],
+            "person_id": pa.array([rows[k]["person_id"] for k in keys], pa.int64()),
+            "holder_id": pa.array([rows[k]["holder_id"] for k in keys], pa.int64()),
+            "source": [source] * len(keys),
+            "claimed_at": pa.array([now] * len(keys), pa.timestamp("us")),
+            "evidence": [rows[k]["evidence"] for k in keys],
+            "status": ["pending"] * len(keys),
+        }
+    )
     store.bulk_insert(
-        conn,
-        schema.identity_claims,
-        pa.table(
-            {
-                "node_id": pa.array([k[0] for k in keys], pa.int64()),
-                "kind": [k[1] for k in keys],
-                "value": [k[2] for k in keys],
-                "person_id": pa.array([rows[k]["person_id"] for k in keys], pa.int64()),
-                "holder_id": pa.array([rows[k]["holder_id"] for k in keys], pa.int64()),
-                "source": [source] * len(keys),
-                "claimed_at": pa.array([now] * len(keys), pa.timestamp("us")),
-                "evidence": [rows[k]["evidence"] for k in keys],
-                "status": ["pending"] * len(keys),
-            }
-        ),
+        conn, schema.identity_claims, blind.at_rest(store, conn, schema.identity_claims, table, now)
     )
 
 
@@ -370,8 +371,9 @@ def _load_known(
     weak: set[Identifier] = set()
     if not wanted:
         return known, roots, weak
-    kinds = [k for k, _ in wanted]
-    values = [v for _, v in wanted]
+    by_index = {(k, blind.index(k, v)): (k, v) for k, v in wanted}
+    kinds = [k for k, _ in by_index]
+    values = [v for _, v in by_index]
     if store.is_duckdb:
         raw = store.raw_duckdb(conn)
         raw.register("_wanted", pa.table({"kind": kinds, "value": values}))
@@ -392,10 +394,11 @@ def _load_known(
             {"kinds": kinds, "values": values},
         ).fetchall()
     for kind, value, node, person, claimed in rows:
-        known[(kind, value)] = int(node)
+        identifier = by_index[(kind, value)]
+        known[identifier] = int(node)
         roots[int(node)] = int(person)
         if claimed:
-            weak.add((kind, value))
+            weak.add(identifier)
     return known, roots, weak
 
 
@@ -437,7 +440,7 @@ def _load_limited(store: Store, conn: Connection, persons: set[int]) -> dict[int
     if not persons:
         return held
     kinds = ", ".join(f"'{k}'" for k in LIMITS)
-    query = "SELECT i.person_id, i.kind, i.value FROM identifiers i "
+    query = "SELECT i.person_id, i.kind, i.node_id, i.sealed FROM identifiers i "
     if store.is_duckdb:
         raw = store.raw_duckdb(conn)
         raw.register("_persons", pa.table({"p": pa.array(sorted(persons), pa.int64())}))
@@ -455,8 +458,12 @@ def _load_limited(store: Store, conn: Connection, persons: set[int]) -> dict[int
             ),
             {"persons": sorted(persons)},
         ).fetchall()
-    for person, kind, value in rows:
-        held.setdefault(int(person), []).append((kind, value))
+    values = blind.ring(store).open_many(
+        conn, [int(r[2]) for r in rows], [None if r[3] is None else bytes(r[3]) for r in rows]
+    )
+    for (person, kind, _, _), value in zip(rows, values, strict=True):
+        if value is not None:
+            held.setdefault(int(person), []).append((kind, value))
     return held
 
 

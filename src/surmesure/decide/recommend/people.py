@@ -14,7 +14,9 @@ from sqlalchemy.engine import Connection
 from surmesure.config import get_settings
 from surmesure.decide.recommend import popular
 from surmesure.domain.traits import Observation, resolve
+from surmesure.protect import blind
 from surmesure.store import schema
+from surmesure.store.engine import Store
 from surmesure.unify.profile import decode_json
 
 HOME_STORE = "home_store_id"
@@ -78,15 +80,26 @@ def everyone(conn: Connection, as_of: datetime) -> dict[int, PersonData]:
     }
 
 
-def customer_ids(conn: Connection) -> Mapping[int, str]:
-    """The (smallest) ``customer_id`` identifier of each person who has one."""
+def customer_ids(store: Store, conn: Connection) -> Mapping[int, str]:
+    """The (smallest) ``customer_id`` identifier of each person who has one, opened from its
+    sealed value (one batch)."""
     ident = schema.identifiers
     rows = conn.execute(
-        sa.select(ident.c.person_id, sa.func.min(ident.c.value))
-        .where(ident.c.kind == "customer_id")
-        .group_by(ident.c.person_id)
+        sa.select(ident.c.person_id, ident.c.node_id, ident.c.sealed).where(
+            ident.c.kind == "customer_id"
+        )
+    ).fetchall()
+    values = blind.ring(store).open_many(
+        conn,
+        [int(r.node_id) for r in rows],
+        [None if r.sealed is None else bytes(r.sealed) for r in rows],
     )
-    return {int(pid): str(value) for pid, value in rows}
+    out: dict[int, str] = {}
+    for row, value in zip(rows, values, strict=True):
+        pid = int(row.person_id)
+        if value is not None and (pid not in out or value < out[pid]):
+            out[pid] = value
+    return out
 
 
 def home_stores(conn: Connection, as_of: datetime, person_id: int | None = None) -> dict[int, str]:

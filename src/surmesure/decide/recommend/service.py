@@ -153,7 +153,7 @@ def recommend_all(
         if person_ids is not None:
             wanted = set(person_ids)
             everyone = {pid: d for pid, d in everyone.items() if pid in wanted}
-        customers = people.customer_ids(c)
+        customers = people.customer_ids(store, c)
         stock = stock_of(c, None, as_of)
     if on_start is not None:
         on_start(len(everyone))
