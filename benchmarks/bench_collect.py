@@ -3,11 +3,11 @@ answer durable (committed before 200), on DuckDB and on PostgreSQL side by side.
 
 The server runs in its own process (``surmesure serve``, one worker), so its peak resident
 memory and its CPU time per event (user and system, every thread: steadier than the rate when
-other processes share the machine) are its own; the clients send pre-encoded bodies from this process with asyncio, so the
-figure measures the server. The direct figure is the same events written in this process
-straight through ``write_events`` in transactions of the same size, with no HTTP and no
-grouping: the ratio says what the API costs (or saves, by grouping commits) against calling the
-store.
+other processes share the machine) are its own; the clients send pre-encoded bodies from this
+process with asyncio, so the figure measures the server. The direct figure is the same events
+written in this process straight through ``write_events`` in transactions of the same size,
+with no HTTP and no grouping: the ratio says what the API costs (or saves, by grouping commits)
+against calling the store.
 
 ``--baseline REF`` compares with a commit instead: the same load against a server started from
 a temporary ``git worktree`` of REF (its ``src`` first on ``PYTHONPATH``, the same virtual

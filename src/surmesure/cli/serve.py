@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
                 f"{', '.join(settings.development_defaults())} hold published values[/]"
             )
         uvicorn.run(
-            "surmesure.api.app:create_app",
+            "surmesure.api.app:serve_app",
             factory=True,
             host=host,
             port=port,
