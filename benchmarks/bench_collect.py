@@ -2,12 +2,21 @@
 answer durable (committed before 200), on DuckDB and on PostgreSQL side by side.
 
 The server runs in its own process (``surmesure serve``, one worker), so its peak resident
-memory is its own; the clients send pre-encoded bodies from this process with asyncio, so the
-figure measures the server. The baseline is the same events written in this process straight
-through ``write_events`` in transactions of the same size, with no HTTP and no grouping: the
-ratio says what the API costs (or saves, by grouping commits) against calling the store.
+memory and its CPU time per event (user and system, every thread: steadier than the rate when
+other processes share the machine) are its own; the clients send pre-encoded bodies from this
+process with asyncio, so the figure measures the server. The direct figure is the same events
+written in this process straight through ``write_events`` in transactions of the same size,
+with no HTTP and no grouping: the ratio says what the API costs (or saves, by grouping commits)
+against calling the store.
 
-    python benchmarks/bench_collect.py [--events 200000] [--clients 8] [--postgres URL] [--json]
+``--baseline REF`` compares with a commit instead: the same load against a server started from
+a temporary ``git worktree`` of REF (its ``src`` first on ``PYTHONPATH``, the same virtual
+environment), the two servers alternating round by round, each run on a fresh database, so that
+the machine's load falls on both alike. It prints both rates (median of the rounds), their
+ratio, and the validation micro-benchmark of ``bench_validate`` for both.
+
+    python benchmarks/bench_collect.py [--events 200000] [--clients 32] [--postgres URL|none]
+        [--baseline REF [--rounds 3]] [--json]
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import argparse
 import asyncio
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +40,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from gitref import HEAD_SRC, checkout, describe, env_for
 from loadgen import exchange, request_bytes
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -65,9 +76,10 @@ def make_bodies(events: int, seed: str) -> list[bytes]:
     return bodies
 
 
-def serve(url: str, port: int) -> subprocess.Popen[bytes]:
+def serve(url: str, port: int, src: Path = HEAD_SRC) -> subprocess.Popen[bytes]:
+    """``surmesure serve`` on ``port`` with the code of ``src``, once it answers."""
     env = {
-        **os.environ,
+        **env_for(src),
         "SURMESURE_DATABASE_URL": url,
         "SURMESURE_WRITE_KEYS": orjson.dumps({WRITE_KEY: "web"}).decode(),
         "SURMESURE_SECRET_KEY": "bench-secret",
@@ -95,6 +107,13 @@ def peak_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, every thread) the process ``pid`` has used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def send(port: int, bodies: list[bytes], clients: int, progress: Progress) -> float:
     """Send every body over ``clients`` kept-alive connections, each waiting for its answer
     before the next call. The requests are written as prepared bytes and the answers read
@@ -120,28 +139,38 @@ async def send(port: int, bodies: list[bytes], clients: int, progress: Progress)
     return time.perf_counter() - start
 
 
-def over_http(url: str, events: int, clients: int, progress: Progress) -> dict[str, Any]:
+def over_http(
+    url: str, events: int, clients: int, progress: Progress, src: Path = HEAD_SRC
+) -> dict[str, Any]:
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     bodies = make_bodies(events, uuid.uuid4().hex[:8])
-    server = serve(url, port)
+    server = serve(url, port, src)
     try:
+        cpu = cpu_seconds(server.pid)
         seconds = asyncio.run(send(port, bodies, clients, progress))
+        cpu = cpu_seconds(server.pid) - cpu
         memory = peak_mb(server.pid)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
     stored = count_events(url)
-    return {"events": events, "stored": stored, "seconds": seconds, "peak_mb": memory}
+    return {
+        "events": events,
+        "stored": stored,
+        "seconds": seconds,
+        "peak_mb": memory,
+        "cpu_us": cpu / events * 1e6,
+    }
 
 
 def count_events(url: str) -> int:
     from surmesure.store import open_store
 
-    store = open_store(url)
+    store = open_store(url, migrate=False)  # a baseline's database keeps its own schema
     try:
         with store.connect() as conn:
             import sqlalchemy as sa
@@ -190,15 +219,95 @@ def postgres_database(admin_url: str) -> tuple[str, Any]:
     return admin_url.rsplit("/", 1)[0] + "/" + name, drop
 
 
+def fresh_database(kind: str, folder: Path, admin_url: str) -> tuple[str, Any]:
+    """A new, empty database: ``(url, drop)``, ``drop`` ``None`` for a DuckDB file."""
+    if kind == "duckdb":
+        return f"duckdb:///{folder / f'bench-{uuid.uuid4().hex[:8]}.duckdb'}", None
+    return postgres_database(admin_url)
+
+
+def against_baseline(
+    args: argparse.Namespace, stores: list[str], folder: Path, progress: Progress
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Per store, per side (this checkout, the baseline): one run a round on a fresh database,
+    the sides alternating their order round by round."""
+    import bench_validate  # it reads this module's bodies
+
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    with checkout(args.baseline) as baseline_src:
+        sides = {"head": HEAD_SRC, "baseline": baseline_src}
+        for store in stores:
+            runs[store] = {side: [] for side in sides}
+            for turn in range(args.rounds):
+                for side in list(sides) if turn % 2 == 0 else list(sides)[::-1]:
+                    url, drop = fresh_database(store, folder, args.postgres)
+                    try:
+                        result = over_http(url, args.events, args.clients, progress, sides[side])
+                    finally:
+                        if drop is not None:
+                            drop()
+                    if result["stored"] != result["events"]:
+                        raise RuntimeError(f"{side}: {result['stored']} of {result['events']}")
+                    runs[store][side].append(result)
+        validation = bench_validate.compare(sides, 20_000, 5, args.rounds)
+    runs["validation"] = validation  # type: ignore[assignment]
+    return runs
+
+
+def baseline_tables(
+    runs: dict[str, dict[str, list[dict[str, Any]]]], args: argparse.Namespace
+) -> list[Table]:
+    import bench_validate
+
+    head, base = f"{describe('HEAD')}+", describe(args.baseline)
+    table = Table(
+        title=f"/v1/batch, {PER_CALL} events a call, {args.clients} clients, durable: "
+        f"this checkout ({head}) against {base}, {args.rounds} alternating rounds"
+    )
+    for column in ("store", "code", "events/s (median)", "each round", "/ baseline",
+                   "server CPU µs/event", "peak MB"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("store", "code") else "right")
+    for store, sides in runs.items():
+        if store == "validation":
+            continue
+        rates = {side: [r["events"] / r["seconds"] for r in found] for side, found in sides.items()}
+        median = {side: statistics.median(found) for side, found in rates.items()}
+        for side, name in (("head", head), ("baseline", base)):
+            table.add_row(
+                store,
+                name,
+                f"{median[side]:,.0f}",
+                " ".join(f"{rate:,.0f}" for rate in rates[side]),
+                f"{median[side] / median['baseline']:.2f}x",
+                f"{statistics.median(r['cpu_us'] for r in sides[side]):.1f}",
+                f"{max(r['peak_mb'] for r in sides[side]):,.0f}",
+            )
+    validation = bench_validate.summary(runs["validation"])  # type: ignore[arg-type]
+    named = {head if k == "head" else base: v for k, v in validation.items()}
+    return [table, bench_validate.table(named, base)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--baseline-events", type=int, default=20_000)
     parser.add_argument("--postgres", default=DEFAULT_PG, help="admin URL; 'none' to skip")
+    parser.add_argument("--baseline", metavar="REF", help="a commit to compare with")
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     console = Console(stderr=True)
+    if args.baseline is not None:
+        stores = ["duckdb"] + ([] if args.postgres == "none" else ["postgresql"])
+        with tempfile.TemporaryDirectory() as folder, Progress(console=console) as progress:
+            runs = against_baseline(args, stores, Path(folder), progress)
+        if args.json:
+            sys.stdout.write(orjson.dumps(runs, option=orjson.OPT_INDENT_2).decode() + "\n")
+            return
+        for table in baseline_tables(runs, args):
+            Console().print(table)
+        return
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as folder, Progress(console=console) as progress:
         stores = {"duckdb": (f"duckdb:///{Path(folder) / 'bench.duckdb'}", None)}
@@ -217,8 +326,8 @@ def main() -> None:
         sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     table = Table(title=f"/v1/batch, {PER_CALL} events a call, {args.clients} clients, durable")
-    for column in ("store", "events", "stored", "events/s", "server peak MB",
-                   "direct events/s", "HTTP / direct"):  # fmt: skip
+    for column in ("store", "events", "stored", "events/s", "server CPU µs/event",
+                   "server peak MB", "direct events/s", "HTTP / direct"):  # fmt: skip
         table.add_column(column, justify="left" if column == "store" else "right")
     for name, r in results.items():
         rate = r["http"]["events"] / r["http"]["seconds"]
@@ -228,6 +337,7 @@ def main() -> None:
             f"{r['http']['events']:,}",
             f"{r['http']['stored']:,}",
             f"{rate:,.0f}",
+            f"{r['http']['cpu_us']:.1f}",
             f"{r['http']['peak_mb']:,.0f}",
             f"{base:,.0f}",
             f"{rate / base:.2f}x",

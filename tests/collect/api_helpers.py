@@ -46,11 +46,15 @@ def server_key(store: Store, *scopes: str) -> str:
 
 @contextmanager
 def serving(
-    store: Store, prepare: Callable[[FastAPI], None] | None = None, **overrides: Any
+    store: Store,
+    prepare: Callable[[FastAPI], None] | None = None,
+    *,
+    freeze: bool = False,
+    **overrides: Any,
 ) -> Iterator[tuple[str, FastAPI]]:
     """``(base URL, app)`` of a server running in a thread until the block ends; ``prepare``
-    sets up the app before it starts."""
-    app = create_app(settings_for(store, **overrides), store)
+    sets up the app before it starts; ``freeze`` as :func:`create_app` takes it."""
+    app = create_app(settings_for(store, **overrides), store, freeze=freeze)
     if prepare is not None:
         prepare(app)
     port = free_port()

@@ -6,6 +6,7 @@ against what the store holds afterwards.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import threading
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from api_helpers import WRITE_KEY, serving
 from segment.analytics import Client
 
 from held import held
+from surmesure.api.app import YOUNG_COLLECTION
 from surmesure.store import Store, schema
 from surmesure.unify.trust import sign
 
@@ -256,6 +258,23 @@ def test_concurrent_calls_share_commits_and_every_answer_means_stored(store: Sto
     assert count == clients * calls * per_call
     assert people == clients * 7
     assert commits < clients * calls  # several calls were committed together
+
+
+def test_a_served_app_leaves_its_start_up_heap_out_of_garbage_collection(store: Store) -> None:
+    threshold = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        with serving(store, freeze=True) as (url, _):
+            frozen, young = gc.get_freeze_count(), gc.get_threshold()[0]
+            batch = [track(f"gc-{i}", anonymous_id=f"dev-{i % 3}") for i in range(50)]
+            answer = httpx.post(f"{url}/v1/batch", json={"batch": batch}, auth=AUTH)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+    assert frozen > 10_000  # modules, models and the app at least
+    assert young == YOUNG_COLLECTION
+    assert answer.status_code == 200 and answer.json()["accepted"] == 50
+    assert len(rows(store, "SELECT message_id FROM events WHERE message_id LIKE 'gc-%'")) == 50
 
 
 def test_health_and_openapi(store: Store) -> None:

@@ -14,13 +14,13 @@ from api_helpers import WRITE_KEY, server_key, serving
 from itsdangerous import URLSafeTimedSerializer
 
 from surmesure.api.app import create_app
-from surmesure.api.auth import routes
+from surmesure.api.auth import RateLimits, routes
 from surmesure.clock import utcnow
 from surmesure.config import DEV_WRITE_KEY, Settings
 from surmesure.decide.pages import SALT, make_token, read_token
-from surmesure.errors import ConfigError, InvalidInput, NotFound
+from surmesure.errors import ConfigError, InvalidInput, NotFound, TooManyRequests
 from surmesure.protect import audit
-from surmesure.protect.keys import SCOPES, revoke_key
+from surmesure.protect.keys import SCOPES, Principal, revoke_key
 from surmesure.store import Store, schema
 
 #: every route of the app and the scope it needs (None: public). A route added without an
@@ -135,6 +135,25 @@ def test_rate_limit_answers_429_with_retry_after(store: Store) -> None:
     assert over.status_code == 429 and over.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(over.headers["Retry-After"]) <= 60
     assert collected.status_code == 200
+
+
+def test_a_rate_limit_counts_per_key_and_scope_and_its_window_reopens() -> None:
+    limits = RateLimits({"collect": "2/second"})
+    shop = Principal("k1", "shop", frozenset({"collect", "decide"}), "web")
+    other = Principal("k2", "other shop", frozenset({"collect"}), "web")
+    limits.hit(shop, "collect")
+    limits.hit(shop, "collect")
+    with pytest.raises(TooManyRequests) as over:
+        limits.hit(shop, "collect")
+    assert over.value.retry_after == 1 and "2 per 1 second" in str(over.value)
+    limits.hit(other, "collect")  # another key has its own count
+    for _ in range(5):
+        limits.hit(shop, "decide")  # a scope without a limit
+    time.sleep(1.05)
+    limits.hit(shop, "collect")  # a new window
+    limits.hit(shop, "collect")
+    with pytest.raises(TooManyRequests):
+        limits.hit(shop, "collect")
 
 
 def test_server_refuses_development_secrets_outside_dev_mode(store: Store) -> None:

@@ -17,8 +17,6 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import iter_route_contexts
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter
 
 from surmesure.api.body import header_key
 from surmesure.errors import Forbidden, TooManyRequests, Unauthorized
@@ -52,18 +50,28 @@ def presented_key(request: Request) -> str | None:
 
 
 class RateLimits:
-    """Requests per key and scope, in fixed windows (``limits``' memory storage: per process)."""
+    """Requests per key and scope, in fixed windows counted in this process: a window opens at
+    a key's first request for a scope and lasts the limit's period (``1000/second``: one
+    second). A request costs a dictionary lookup; nothing runs between requests."""
 
     def __init__(self, limits: dict[str, str]) -> None:
-        self._limiter = FixedWindowRateLimiter(MemoryStorage())
         self._items = {scope: parse(value) for scope, value in limits.items()}
+        self._windows: dict[tuple[str, str], list[float]] = {}
+        """(key id, scope) -> [end of the current window (monotonic), requests in it]"""
 
     def hit(self, principal: Principal, scope: str) -> None:
         item = self._items.get(scope)
-        if item is None or self._limiter.hit(item, principal.key_id, scope):
+        if item is None:
             return
-        reset = self._limiter.get_window_stats(item, principal.key_id, scope).reset_time
-        wait = max(1, math.ceil(reset - time.time()))
+        now = time.monotonic()
+        window = self._windows.get((principal.key_id, scope))
+        if window is None or window[0] <= now:
+            self._windows[(principal.key_id, scope)] = [now + item.get_expiry(), 1]
+            return
+        if window[1] < item.amount:
+            window[1] += 1
+            return
+        wait = max(1, math.ceil(window[0] - now))
         raise TooManyRequests(
             f"The key {principal.name!r} is over its limit of {item} for {scope}.",
             retry_after=wait,

@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
                 )
             open_store(settings.database_url).dispose()  # migrate once, before workers start
             uvicorn.run(
-                "surmesure.api.app:create_app",
+                "surmesure.api.app:serve_app",
                 factory=True,
                 host=host,
                 port=port,

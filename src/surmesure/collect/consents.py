@@ -70,8 +70,11 @@ def write_consents(
     caller's transaction; how many records."""
     rows = []
     for item, person, node, at in zip(items, people, nodes, occurred, strict=True):
-        given = preferences(item.message.context)
-        if person is None or not given:
+        context = item.message.context
+        if person is None or not context or "consent" not in context:
+            continue  # the usual message: nothing to read, nothing to record
+        given = preferences(context)
+        if not given:
             continue
         message_id = item.message.message_id
         for (purpose, channel), (granted, said) in choices(given, mapping).items():
