@@ -191,3 +191,24 @@ def test_a_page_form_over_the_limit_is_refused_before_it_is_read(store: Store, p
             except TimeoutError:
                 answer = b"(no answer: the server waits for the gigabyte)"
     assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
+def test_made_up_keys_cannot_make_the_server_query_its_store_at_will(store: Store) -> None:
+    from surmesure.protect.keys import MISS_BURST, KeyRing, create_key
+
+    ring = KeyRing(store, {}, refresh_seconds=60)
+    ring.reload()
+    with store.statements() as sent:
+        for i in range(500):
+            assert ring.find(f"sm_made-up-{i}") is None
+        for _ in range(50):
+            assert ring.find("sm_made-up-0") is None  # remembered as missing
+    lookups = [s for s in sent if "api_keys" in s]
+    assert len(lookups) <= MISS_BURST + 5  # the burst, and what the budget refilled meanwhile
+    created, _ = create_key(store, "late", ["read"])
+    assert ring.find(created) is None  # the budget is spent: refused without a look-up
+    ring.reload()
+    found = ring.find(created)
+    assert found is not None and found.scopes == frozenset({"read"})
+    fresh = KeyRing(store, {}, refresh_seconds=60)
+    assert fresh.find(created) is not None  # with budget left, a new key works at once

@@ -15,7 +15,12 @@ were last used; the key itself is shown once, at creation. The write keys of
 
 :class:`KeyRing` is what a server holds: the stored keys in memory (a request costs no query),
 reloaded every few seconds so that a revocation reaches a running server. A key it does not
-hold is looked up by its hash (one indexed query), so a key just created works at once.
+hold is looked up by its hash (one indexed query), so a key just created works at once. Keys
+nobody holds cannot make a server query its store at will: a key found missing is remembered
+as missing until the next reload, and look-ups of unknown keys have a budget
+(:data:`MISS_LOOKUPS_PER_SECOND`, with a burst of :data:`MISS_BURST`); past it an unknown key
+is refused without a look-up, so under a flood of made-up keys a key just created works from
+the next reload.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +42,10 @@ from surmesure.store import schema
 from surmesure.store.engine import Store
 
 SCOPES = ("collect", "decide", "read", "admin")
+MISS_LOOKUPS_PER_SECOND = 20.0
+"""Store look-ups of keys a server does not hold, per second, beyond the burst."""
+MISS_BURST = 50
+MISSES_REMEMBERED = 100_000
 KEY_PREFIX = "sm_"
 
 
@@ -174,15 +184,35 @@ class KeyRing:
         self._stored: dict[str, Principal] = {}
         self._used: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        self._misses: set[str] = set()
+        self._tokens = float(MISS_BURST)
+        self._filled = time.monotonic()
+        self._budget_lock = threading.Lock()
+
+    def _may_look_up(self) -> bool:
+        """Take one look-up of an unknown key from the budget (see the module docstring)."""
+        with self._budget_lock:
+            now = time.monotonic()
+            self._tokens = min(
+                float(MISS_BURST), self._tokens + (now - self._filled) * MISS_LOOKUPS_PER_SECOND
+            )
+            self._filled = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
 
     def find(self, key: str) -> Principal | None:
         """The principal of ``key``, or ``None`` for an unknown or revoked key. Looks a key
-        it does not hold up in the store (one query): call it off the event loop."""
+        it does not hold up in the store (one query, within the budget of the module
+        docstring): call it off the event loop."""
         found = self.known(key)
         if found is not None:
             return found
         k = schema.api_keys
         digest = hash_key(key)
+        if digest in self._misses or not self._may_look_up():
+            return None
         with self.store.connect() as conn:
             row = conn.execute(
                 sa.select(k.c.key_id, k.c.name, k.c.scopes, k.c.source).where(
@@ -190,6 +220,9 @@ class KeyRing:
                 )
             ).first()
         if row is None:
+            if len(self._misses) >= MISSES_REMEMBERED:
+                self._misses = set()
+            self._misses.add(digest)
             return None
         found = self._stored[digest] = _principal(row)
         self._used[found.key_id] = utcnow()
@@ -217,6 +250,7 @@ class KeyRing:
                     )
                 ).all()
             self._stored = {r.secret_hash: _principal(r) for r in rows}
+            self._misses = set()
 
 
 def _principal(row: Any) -> Principal:
