@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from conftest import invoke, invoke_json
 from surmesure.clock import utcnow
 from surmesure.config import Settings
-from surmesure.ops.runs import last_runs
+from surmesure.ops.runs import last_runs, run_job
 from surmesure.ops.schedule import Daily, Every, next_due, parse_rule, parse_schedule
 from surmesure.store import Store
 from surmesure.store.schema import job_runs, segment_versions, segments
@@ -89,7 +89,7 @@ def _wait_for(store: Store, job: str, count: int, seconds: float = 20.0) -> list
     raise AssertionError(f"{job} did not finish {count} runs in {seconds} s: {_runs(store, job)}")
 
 
-def test_due_job_runs_once_and_a_restart_does_not_run_it_again(store: Store) -> None:
+def test_due_job_runs_once_with_two_servers_and_not_again_after_a_restart(store: Store) -> None:
     an_hour_ago = utcnow() - timedelta(hours=1, seconds=1)
     with store.begin() as conn:
         conn.execute(
@@ -99,8 +99,8 @@ def test_due_job_runs_once_and_a_restart_does_not_run_it_again(store: Store) -> 
             )
         )  # fmt: skip
     schedule = {"segment_refresh": "every 1h", "derive": "daily 03:00"}
-    with serving(store, schedule=schedule) as (url, _):
-        runs = _wait_for(store, "segment_refresh", 2)
+    with serving(store, schedule=schedule) as (url, _), serving(store, schedule=schedule):
+        _wait_for(store, "segment_refresh", 2)
         time.sleep(0.3)  # a second run would start at once if the first were not recorded
         assert httpx.get(f"{url}/health").status_code == 200
     runs = _runs(store, "segment_refresh")
@@ -112,6 +112,17 @@ def test_due_job_runs_once_and_a_restart_does_not_run_it_again(store: Store) -> 
     assert _runs(store, "derive") == []  # not due before 03:00 after the start
     with serving(store, schedule=schedule):
         time.sleep(0.5)  # the scheduler reads the last runs as it starts
+    assert len(_runs(store, "segment_refresh")) == 2
+
+
+def test_a_scheduled_run_is_claimed_by_one_server_only(store: Store) -> None:
+    due = utcnow()
+    settings = Settings(database_url=store.url, schedule={"segment_refresh": "every 1m"})
+    first = run_job(store, settings, "segment_refresh", due)
+    again = run_job(store, settings, "segment_refresh", due)
+    later = run_job(store, settings, "segment_refresh", due + timedelta(minutes=1))
+    assert first is not None and later is not None
+    assert again is None
     assert len(_runs(store, "segment_refresh")) == 2
 
 
@@ -158,8 +169,11 @@ def test_commands_record_their_runs(store: Store, monkeypatch: pytest.MonkeyPatc
     invoke_json(monkeypatch, store.url, "retention", "run")
     invoke_json(monkeypatch, store.url, "retention", "run", "--dry-run")
     invoke_json(monkeypatch, store.url, "segment", "refresh")
+    invoke_json(monkeypatch, store.url, "derive")
     runs = last_runs(store)
-    assert set(runs) == {"retention", "segment_refresh"}
+    assert set(runs) == {"retention", "segment_refresh", "derive"}
+    assert runs["derive"]["ok"] is True
+    assert runs["derive"]["summary"].startswith("0 people as of ")
     assert len(_runs(store, "retention")) == 1  # a dry run deletes nothing and is not a run
     assert runs["retention"]["ok"] is True
     assert runs["retention"]["summary"] == "0 rows removed"

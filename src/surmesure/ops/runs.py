@@ -8,20 +8,26 @@ raised, never its message, which may quote a person's data (a database's DETAIL 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from surmesure.clock import utcnow
 from surmesure.config import Settings
 from surmesure.ops.schedule import JOBS, Every, next_due, parse_rule
 from surmesure.store.engine import Store
 from surmesure.store.schema import job_runs
+
+if TYPE_CHECKING:
+    from surmesure.derive.run import DeriveResult
+    from surmesure.segment.membership import Refreshed
 
 SCHEDULER = "scheduler"
 
@@ -34,15 +40,28 @@ class Run:
     summary: str = ""
 
 
+class Claimed(Exception):
+    """Another server already started the run of this job due at this time."""
+
+
 @contextmanager
-def recorded(store: Store, job: str, actor: str) -> Iterator[Run]:
+def recorded(store: Store, job: str, actor: str, due: datetime | None = None) -> Iterator[Run]:
     """Record a run of ``job`` around the block: started now, then finished with the block's
-    summary, or failed with its error's type and place (the error goes on)."""
-    run_id = uuid.uuid4().hex
+    summary, or failed with its error's type and place (the error goes on).
+
+    A scheduled run names the time it was ``due``: its row's key is made of the job and that
+    time, so of several servers sharing the store only the first runs it; the others get
+    :class:`Claimed` before the block starts."""
+    run_id = uuid.uuid4().hex if due is None else slot_id(job, due)
+    claim = (
+        postgresql.insert(job_runs)
+        .values(run_id=run_id, job=job, started_at=utcnow(), actor=actor)
+        .on_conflict_do_nothing(index_elements=["run_id"])
+        .returning(job_runs.c.run_id)
+    )
     with store.begin() as conn:
-        conn.execute(
-            job_runs.insert().values(run_id=run_id, job=job, started_at=utcnow(), actor=actor)
-        )
+        if conn.execute(claim).first() is None:
+            raise Claimed(job)
     run = Run(job)
     try:
         yield run
@@ -50,6 +69,11 @@ def recorded(store: Store, job: str, actor: str) -> Iterator[Run]:
         _finish(store, run_id, ok=False, summary=failure(exc))
         raise
     _finish(store, run_id, ok=True, summary=run.summary)
+
+
+def slot_id(job: str, due: datetime) -> str:
+    """The key of the scheduled run of ``job`` due at ``due``, the same in every server."""
+    return hashlib.sha256(f"{job}|{due.isoformat()}".encode()).hexdigest()[:32]
 
 
 def _finish(store: Store, run_id: str, *, ok: bool, summary: str) -> None:
@@ -116,10 +140,14 @@ def job_status(
     return out
 
 
-def run_job(store: Store, settings: Settings, job: str, actor: str = SCHEDULER) -> Run:
-    """Run ``job`` once as the scheduler does, recorded."""
-    with recorded(store, job, actor) as run:
-        run.summary = JOB_FUNCTIONS[job](store, settings)
+def run_job(store: Store, settings: Settings, job: str, due: datetime | None = None) -> Run | None:
+    """Run ``job`` once as the scheduler does, recorded; None when another server already
+    started the run due at ``due``."""
+    try:
+        with recorded(store, job, SCHEDULER, due) as run:
+            run.summary = JOB_FUNCTIONS[job](store, settings)
+    except Claimed:
+        return None
     return run
 
 
@@ -129,7 +157,7 @@ def _derive(store: Store, settings: Settings) -> str:
     return derived_summary(derive(store))
 
 
-def derived_summary(result: Any) -> str:
+def derived_summary(result: DeriveResult) -> str:
     return f"{result.people:,} people as of {result.as_of}, {result.rows_written:,} rows written"
 
 
@@ -139,7 +167,7 @@ def _segment_refresh(store: Store, settings: Settings) -> str:
     return refreshed_summary(refresh(store, None, utcnow()))
 
 
-def refreshed_summary(results: list[Any]) -> str:
+def refreshed_summary(results: list[Refreshed]) -> str:
     entered = sum(r.entered for r in results)
     exited = sum(r.exited for r in results)
     return f"{len(results)} segments refreshed, {entered:,} entered, {exited:,} exited"

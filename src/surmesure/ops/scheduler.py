@@ -1,7 +1,8 @@
 """The server's scheduler: an asyncio task that runs each due job in a worker thread.
 
 Jobs run one at a time, so none overlaps itself or another; each run is recorded
-(:mod:`surmesure.ops.runs`). Due-ness is read again from the store before every decision
+(:mod:`surmesure.ops.runs`) under a key made of the job and its due time, so of several servers
+sharing a store only one runs it. Due-ness is read again from the store before every decision
 (:mod:`surmesure.ops.schedule`), so a run by hand or by another server pushes the next one
 back. A job that fails is recorded with its error and the scheduler goes on; a store that does
 not answer is tried again a few seconds later. Cancelling the task waits for a job under way
@@ -57,8 +58,11 @@ async def run_schedule(
             continue
         job = min(ready, key=lambda j: due[j])
         try:
-            run = await run_in_threadpool(run_job, store, settings, job)
-            log.info("%s: %s", job, run.summary)
+            run = await run_in_threadpool(run_job, store, settings, job, due[job])
+            if run is None:
+                log.info("%s: started by another server", job)
+            else:
+                log.info("%s: %s", job, run.summary)
         except Exception as exc:
             log.error("scheduled %s failed\n%s", job, trace_of(exc))
             await asyncio.sleep(RETRY_SECONDS)  # the run may not be recorded: do not spin
