@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from surmesure.ops.schedule import DEFAULT_SCHEDULE, parse_schedule
 
 DEV_SECRET_KEY = "surmesure-dev-secret-change-me"
 DEV_WRITE_KEY = "dev-write-key"
@@ -308,6 +311,34 @@ class Settings(BaseSettings):
                     f"preference_topics[{name!r}] has no label in {', '.join(missing)}; "
                     'give one per language, e.g. {"fr": "Offres", "en": "Offers"}'
                 )
+        return value
+
+    schedule: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_SCHEDULE),
+        description="Jobs the server runs by itself: derive, segment_refresh, retention -> "
+        "'every 15m' (s, m, h, d), 'daily 03:00' (UTC) or 'off'; a job not named does not "
+        "run, and {} or off runs none.",
+    )
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_read(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().lower() == "off":
+                return {}
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise ValueError(
+                    f"schedule is {value!r}; write a JSON object of job -> rule, e.g. "
+                    '{"derive": "daily 03:00", "segment_refresh": "every 15m"}, or off'
+                ) from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        parse_schedule(value)
         return value
 
 

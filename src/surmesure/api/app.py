@@ -7,6 +7,8 @@ exception's types and places, never a message that could quote a person's data).
 
 ``surmesure serve`` runs :func:`serve_app`, whose start-up ends by leaving the objects it built
 out of garbage collection (:func:`freeze_heap`).
+The lifespan also runs the scheduled jobs (``SURMESURE_SCHEDULE``,
+:mod:`surmesure.ops.scheduler`).
 
 Outside development mode (``SURMESURE_DEV_MODE``, ``surmesure serve --dev``) the app refuses
 to start while a secret or key is still at its published development value.
@@ -47,6 +49,7 @@ from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
 from surmesure.errors import ConfigError, SurmesureError, TooManyRequests
+from surmesure.ops.scheduler import run_schedule
 from surmesure.protect.keys import KeyRing
 from surmesure.store import Store, open_store
 
@@ -82,14 +85,16 @@ def create_app(
             refresh_seconds=settings.serving_refresh_seconds,
             flush_ms=settings.decision_flush_ms,
         )
+        scheduler = asyncio.create_task(run_schedule(app.state.store, settings))
         if freeze:
             freeze_heap()
         try:
             yield
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for task in (scheduler, keeper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await run_in_threadpool(app.state.keys.reload)  # writes the last-used times
             await app.state.writer.stop()
             await run_in_threadpool(app.state.serving.stop)

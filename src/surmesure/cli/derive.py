@@ -15,6 +15,8 @@ from surmesure.derive.export import export_derived, format_of
 from surmesure.derive.kpi import Kpis, kpis
 from surmesure.derive.report import write_report
 from surmesure.derive.run import STEPS, DeriveResult, derive
+from surmesure.ops.runs import derived_summary, recorded
+from surmesure.protect.audit import cli_actor
 
 HELP = """Compute RFM, customer lifetime value, engagement and satisfaction per identified person.
 
@@ -158,7 +160,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         store = get_store()
         try:
-            with progress(quiet=as_json) as bar:
+            with recorded(store, "derive", cli_actor()) as run, progress(quiet=as_json) as bar:
                 task = bar.add_task("deriving RFM and CLV", total=len(STEPS))
 
                 def on_step(step: str) -> None:
@@ -172,6 +174,7 @@ def register(app: typer.Typer) -> None:
                     window_days=window_days,
                     on_step=on_step,
                 )
+                run.summary = derived_summary(result)
         finally:
             store.dispose()
         if as_json:

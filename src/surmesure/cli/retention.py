@@ -7,6 +7,7 @@ from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
 from surmesure.config import get_settings
+from surmesure.ops.runs import recorded, removed_summary
 from surmesure.protect import audit
 from surmesure.protect.retention import KINDS, run_retention
 
@@ -26,9 +27,13 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         store = get_store()
         try:
-            result = run_retention(store, settings.retention_days, dry_run=dry_run)
-            if not dry_run:
-                audit.record(store, audit.cli_actor(), "retention.run", detail=result.removed)
+            if dry_run:
+                result = run_retention(store, settings.retention_days, dry_run=True)
+            else:
+                with recorded(store, "retention", audit.cli_actor()) as run:
+                    result = run_retention(store, settings.retention_days)
+                    audit.record(store, audit.cli_actor(), "retention.run", detail=result.removed)
+                    run.summary = removed_summary(result.removed)
         finally:
             store.dispose()
         if as_json:

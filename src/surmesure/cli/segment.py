@@ -15,6 +15,7 @@ from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
 from surmesure.domain.segments import SegmentDefinition
+from surmesure.ops.runs import recorded, refreshed_summary
 from surmesure.protect import audit
 from surmesure.segment import discover, membership, repository
 from surmesure.segment.definitions import check_references, load_file
@@ -196,7 +197,10 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         with store.connect() as conn:
             total = len(names) if names else len(repository.catalog(conn))
-        with progress(quiet=as_json) as bar:
+        with (
+            recorded(store, "segment_refresh", audit.cli_actor()) as run,
+            progress(quiet=as_json) as bar,
+        ):
             task = bar.add_task("refreshing segments", total=total)
             results = membership.refresh(
                 store,
@@ -204,6 +208,7 @@ def register(app: typer.Typer) -> None:
                 _now(at),
                 on_done=lambda r: bar.update(task, advance=1, description=f"refreshed {r.name}"),
             )
+            run.summary = refreshed_summary(results)
         if as_json:
             emit_json({"segments": [r.__dict__ for r in results]})
             return

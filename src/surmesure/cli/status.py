@@ -1,4 +1,4 @@
-"""``surmesure status``: what the store holds."""
+"""``surmesure status``: what the store holds and how its scheduled jobs ran."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
+from surmesure.config import get_settings
+from surmesure.ops.runs import job_status
 from surmesure.store.status import collect_status
 
 SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
@@ -89,11 +91,36 @@ def print_status(status: dict[str, Any]) -> None:
         console.print(reasons)
     else:
         console.print("[green]No record in quarantine.[/]")
+    print_jobs(status["jobs"])
+
+
+def print_jobs(jobs: list[dict[str, Any]]) -> None:
+    table = Table(title="scheduled jobs (UTC)")
+    for column in ("job", "last run", "outcome", "next due"):
+        table.add_column(column)
+    for item in jobs:
+        run = item["last_run"]
+        if run is None:
+            last, outcome = "never", ""
+        else:
+            last = f"{run['started_at']:%Y-%m-%d %H:%M:%S} by {run['actor']}"
+            if run["ok"] is None:
+                outcome = "[yellow]running or stopped[/]"
+            else:
+                mark = "[green]ok[/]" if run["ok"] else "[red]failed[/]"
+                outcome = f"{mark}: {escape(run['summary'] or '')}"
+        if item["next_due"] is not None:
+            due = f"{item['next_due']:%Y-%m-%d %H:%M:%S}"
+        else:
+            due = "-" if item["schedule"] == "off" else "an interval after the server starts"
+        table.add_row(f"{item['job']} ({item['schedule']})", last, outcome, due)
+    console.print(table)
 
 
 HELP = (
     "Report what the store holds: people, merges, orders, returns, fees, catalogue, events, "
-    "answers, consents and quarantined records by reason."
+    "answers, consents, quarantined records by reason, and the last run and next due time of "
+    "each scheduled job (derive, segment refresh, retention)."
 )
 
 
@@ -104,6 +131,7 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         try:
             status = collect_status(store)
+            status["jobs"] = job_status(store, get_settings().schedule)
         finally:
             store.dispose()
         if as_json:
