@@ -37,6 +37,8 @@ DEFAULT_SOURCE_RELIABILITY: dict[str, float] = {
 }
 
 Trust = Literal["trusted", "low"]
+MAX_RETENTION_DAYS = 36_500
+"""The longest retention a setting may name (a hundred years; 0 keeps for ever)."""
 
 #: Whom identity resolution believes. A trusted source's record links every identifier it
 #: names (its people are merged as the record says); a low-trust source (a public web page, an
@@ -179,10 +181,10 @@ class Settings(BaseSettings):
     def _retention_known(cls, value: dict[str, int]) -> dict[str, int]:
         kinds = ("events", "decisions", "quarantine", "audit")
         for kind, days in value.items():
-            if kind not in kinds or days < 0:
+            if kind not in kinds or not 0 <= days <= MAX_RETENTION_DAYS:
                 raise ValueError(
                     f"retention_days[{kind!r}] = {days}; use kinds {', '.join(kinds)} and "
-                    "a number of days >= 0 (0 keeps for ever)"
+                    f"a number of days from 0 to {MAX_RETENTION_DAYS} (0 keeps for ever)"
                 )
         return value
 

@@ -76,3 +76,15 @@ def test_retention_command_uses_the_settings(store: Store, monkeypatch: pytest.M
     out = invoke_json(monkeypatch, store.url, "retention", "run")
     assert out["removed"]["events"] == 3 and out["removed"]["quarantine"] == 0
     assert audit.entries(store, action="retention.run")[0]["detail"]["events"] == 3
+
+
+@pytest.mark.parametrize("days", [-1, 999_999_999])
+def test_a_retention_beyond_any_date_is_refused_naming_the_setting(days: int) -> None:
+    from pydantic import ValidationError
+
+    from surmesure.config import Settings
+
+    with pytest.raises(ValidationError) as caught:
+        Settings(retention_days={"events": days})
+    assert "retention_days['events']" in str(caught.value)
+    assert "36500" in str(caught.value)
