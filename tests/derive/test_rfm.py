@@ -13,6 +13,7 @@ from conftest import dataset
 from surmesure.collect.importer import import_file
 from surmesure.derive.rfm import GRID, SEGMENTS, fm_score_of, rfm, segment_of
 from surmesure.derive.source import ibis_backend
+from surmesure.protect import blind
 from surmesure.store import Store
 
 # Ibis 12 calls a method DuckDB 2.0 deprecates
@@ -137,7 +138,7 @@ def test_online_retail_matches_independent_computation(duckdb_store: Store) -> N
         raw = duckdb_store.raw_duckdb(conn)
         best = raw.execute(
             "SELECT person_id FROM identifiers WHERE kind = 'customer_id' AND value = ?",
-            [top[0].split(".")[0]],
+            [blind.index("customer_id", top[0].split(".")[0])],
         ).fetchone()
     assert best is not None
     assert got["m_score"][best[0]] == 5
