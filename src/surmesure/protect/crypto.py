@@ -130,16 +130,21 @@ class Keyring:
         wanted = sorted({int(n) for n in nodes} - set(self._keys))
         if wanted:
             rows = conn.execute(sa.select(k.c.node_id, k.c.wrapped).where(k.c.node_id.in_(wanted)))
-            for node_id, wrapped in rows:
-                blob = bytes(wrapped)
-                key = self._wrapping.decrypt(
-                    blob[:NONCE_BYTES], blob[NONCE_BYTES:], _wrap_data(int(node_id))
-                )
-                self._keys[int(node_id)] = key
+            self.learn((int(n), bytes(w)) for n, w in rows)
             missing = [n for n in wanted if n not in self._keys]
             if missing and now is not None:
                 self._create(conn, missing, now)
         return {int(n): self._keys[int(n)] for n in nodes if int(n) in self._keys}
+
+    def learn(self, wrapped: Iterable[tuple[int, bytes]]) -> None:
+        """Keep the keys of ``(node, wrapped key)`` pairs a caller read from ``person_keys``
+        in a query of its own, so that sealing and opening for those nodes look nothing up."""
+        for node_id, blob in wrapped:
+            if int(node_id) not in self._keys:
+                data = bytes(blob)
+                self._keys[int(node_id)] = self._wrapping.decrypt(
+                    data[:NONCE_BYTES], data[NONCE_BYTES:], _wrap_data(int(node_id))
+                )
 
     def _create(self, conn: Connection, nodes: list[int], now: datetime) -> None:
         fresh = {n: AESGCM.generate_key(bit_length=8 * KEY_BYTES) for n in nodes}

@@ -3,11 +3,14 @@
 DuckDB (embedded, ``duckdb:///path``) is the default; PostgreSQL (``postgresql+psycopg://``) is
 the production store. Row-by-row ``executemany`` is far too slow for imports on either, so bulk
 writes go through each engine's own loader: Arrow scans on DuckDB, ``COPY`` on PostgreSQL.
+Binary columns (``pa.binary()``, sealed values) load on both: PostgreSQL reads them from the
+CSV as ``bytea`` hex text.
 """
 
 from __future__ import annotations
 
 import io
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +25,7 @@ from surmesure.errors import ConfigError
 from surmesure.store import schema
 
 SUPPORTED = ("duckdb", "postgresql")
+_stores: weakref.WeakValueDictionary[int, Store] = weakref.WeakValueDictionary()
 
 
 class Store:
@@ -46,6 +50,12 @@ class Store:
             url, pool_pre_ping=scheme == "postgresql", hide_parameters=True
         )
         self.dialect: str = scheme
+        _stores[id(self.engine)] = self
+
+    @staticmethod
+    def of(conn: Connection) -> Store:
+        """The store ``conn`` is a connection of."""
+        return _stores[id(conn.engine)]
 
     @property
     def is_duckdb(self) -> bool:
@@ -183,7 +193,7 @@ class Store:
         """One row per row inserted: the RETURNING values, else placeholders."""
         buffer = io.BytesIO()
         pacsv.write_csv(
-            data,
+            _hex_binary(data),
             buffer,
             write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
         )
@@ -246,3 +256,15 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
     if migrate:
         store.migrate()
     return store
+
+
+def _hex_binary(data: pa.Table) -> pa.Table:
+    """``data`` with its binary columns as PostgreSQL ``bytea`` hex text (``\\x0a1b``), which
+    ``COPY`` reads from CSV; a CSV writer cannot hold raw bytes."""
+    for i, column in enumerate(data.columns):
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            text = pa.array(
+                [None if b is None else "\\x" + b.hex() for b in column.to_pylist()], pa.string()
+            )
+            data = data.set_column(i, data.field(i).name, text)
+    return data
