@@ -12,12 +12,13 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from conftest import PG_ADMIN_URL
 from surmesure.decide.service import why
 from surmesure.protect.export import personal_rows
 from surmesure.store import Store, open_store
-from surmesure.store.migrate import current, upgrade
+from surmesure.store.migrate import alembic_config, current, upgrade
 from surmesure.unify.profile import find_person, resolved_traits
 
 AT = datetime(2026, 3, 1, 12, 0)
@@ -161,3 +162,29 @@ def test_the_migration_seals_what_was_held_in_clear_and_reads_stay_the_same(
     plain = {r["decision_id"]: r for r in stored["decisions"]}
     assert plain["d-anonymous"]["sealed"] is None  # nobody's key to seal it under
     assert plain["d-7"]["sealed"] is not None and plain["d-7"]["result"] is None
+
+
+def test_the_downgrade_opens_the_sealed_values_back(old_store: Store) -> None:
+    store = old_store
+    _populate(store)
+    upgrade(store)
+    config = alembic_config(store)
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+
+    assert current(store) == "0012"
+    with store.connect() as conn:
+        traits = dict(conn.execute(sa.text("SELECT name, CAST(value AS TEXT) FROM traits")).all())
+        events = dict(
+            conn.execute(sa.text("SELECT message_id, CAST(context AS TEXT) FROM events")).all()
+        )
+        (result,) = conn.execute(
+            sa.text("SELECT CAST(result AS TEXT) FROM decisions WHERE decision_id = 'd-7'")
+        ).one()
+    assert {k: orjson.loads(v) for k, v in traits.items()} == TRAITS
+    assert {k: orjson.loads(v) for k, v in events.items()} == {
+        "m-identify": CONTEXT,
+        "m-track": CONTEXT,
+    }
+    assert orjson.loads(result) == RESULT

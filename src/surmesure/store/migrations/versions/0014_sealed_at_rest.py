@@ -171,7 +171,20 @@ def downgrade() -> None:
     for table in TABLES:
         _open(conn, table)
     for table in TABLES:
+        # DuckDB alters no table an index depends on: its indexes are dropped and made again
+        indexes = (
+            conn.execute(
+                sa.text("SELECT index_name, sql FROM duckdb_indexes() WHERE table_name = :t"),
+                {"t": table},
+            ).all()
+            if conn.dialect.name == "duckdb"
+            else []
+        )
+        for name, _ in indexes:
+            conn.execute(sa.text(f'DROP INDEX "{name}"'))
         op.drop_column(table, "sealed")
+        for _, sql in indexes:
+            conn.execute(sa.text(sql))
 
 
 _COMMENTS = {
