@@ -144,6 +144,7 @@ def write_traits(
         )
     }
     sealed_names = get_settings().sealed_traits
+    nodes: list[int | None] = []
     hidden: list[str | None] = []
     for i, values in enumerate(traits):
         for name, value in values.items():
@@ -153,6 +154,7 @@ def write_traits(
             cols["name"].append(name)
             cols["person_id"].append(person_ids[i])
             cols["node_id"].append(node_ids[i])
+            nodes.append(node_ids[i])
             text = to_json(value)
             sealed = name in sealed_names and node_ids[i] is not None
             cols["value"].append(None if sealed else text)
@@ -171,12 +173,7 @@ def write_traits(
             "observed_at": pa.array(cols["observed_at"], pa.timestamp("us")),
             "reliability": pa.array(cols["reliability"], pa.float64()),
             "sealed": pa.array(
-                atrest.seal_texts(
-                    conn,
-                    cols["node_id"],  # type: ignore[arg-type]
-                    hidden,
-                    now=datetime.now(UTC).replace(tzinfo=None),
-                ),
+                atrest.seal_texts(conn, nodes, hidden, now=datetime.now(UTC).replace(tzinfo=None)),
                 pa.binary(),
             ),
         }

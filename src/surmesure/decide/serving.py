@@ -3,9 +3,10 @@
 A decision server answers many decisions a second; reading the person from the store on each
 one costs more than the decision itself. :class:`Serving` keeps, in the process, what
 decisions read of everyone (:class:`ServingView`): identifiers, merges, marketing and
-personalization consents, topic, frequency and pause preferences, trait observations, segment
-memberships, the derived metrics the templates' rules read, and the exposure ledger. A decision
-then reads nothing from the store.
+personalization consents, topic, frequency and pause preferences, trait observations (sealed
+values opened in batches, :mod:`surmesure.protect.atrest`), segment memberships, the derived
+metrics the templates' rules read, and the exposure ledger. A decision then reads nothing from
+the store.
 
 Freshness. The view is built in bulk at start-up. A background thread compares a cheap
 fingerprint of the source tables (counts and latest times) every ``refresh_seconds`` and builds

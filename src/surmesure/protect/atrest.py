@@ -11,6 +11,9 @@ Contract:
   ``node_id``); an event's ``context`` and an identify's traits (``events``, under ``node_id``;
   track and page properties stay plain, segments read them); a person's decision
   (``decisions``, under ``person_id``; a decision without a person stays plain).
+- Readers take a row as it is stored, sealed or plain: a trait added to
+  ``Settings.sealed_traits`` is sealed from its next observation on (migration 0014 sealed
+  those of the default list a store held before it).
 - Writers seal a batch in one :meth:`~surmesure.protect.crypto.Keyring.seal_many`; readers open
   a batch in one :meth:`~surmesure.protect.crypto.Keyring.open_many`. A value whose key was
   destroyed (the person was erased) opens as ``None``.
