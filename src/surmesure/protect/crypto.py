@@ -38,6 +38,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+import pyarrow as pa
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -152,14 +153,16 @@ class Keyring:
         for node_id, key in fresh.items():
             nonce = os.urandom(NONCE_BYTES)
             wrapped.append(nonce + self._wrapping.encrypt(nonce, key, _wrap_data(node_id)))
-        # a plain insert: the bulk path goes through CSV on PostgreSQL, which holds no bytes
-        conn.execute(
-            k.insert(),
-            [
-                {"node_id": n, "wrapped": w, "created_at": now}
-                for n, w in zip(fresh, wrapped, strict=True)
-            ],
+        rows = pa.table(
+            {
+                "node_id": pa.array(list(fresh), pa.int64()),
+                "wrapped": pa.array(wrapped, pa.binary()),
+                "created_at": pa.array([now] * len(fresh), pa.timestamp("us")),
+            }
         )
+        # a key stored meanwhile by another writer fails the insert: nothing is sealed under
+        # a key the store does not hold
+        self.store.bulk_insert(conn, k, rows, on_conflict="error")
         self._keys.update(fresh)
         self._fresh.setdefault(id(conn), set()).update(fresh)
 
