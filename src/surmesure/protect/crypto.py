@@ -129,12 +129,14 @@ class Keyring:
         """The data key of each of ``nodes``; with ``now``, a node without one gets a new key
         (stored in the caller's transaction), else it is left out (destroyed, or never made)."""
         wanted = sorted({int(n) for n in nodes} - set(self._keys))
+        if wanted and now is not None:
+            # a new key for each node first, kept where the node had none: for the nodes a
+            # collection batch just made, one statement instead of a look-up then an insert
+            made = self._create(conn, wanted, now)
+            wanted = [n for n in wanted if n not in made]
         if wanted:
             rows = conn.execute(sa.select(k.c.node_id, k.c.wrapped).where(k.c.node_id.in_(wanted)))
             self.learn((int(n), bytes(w)) for n, w in rows)
-            missing = [n for n in wanted if n not in self._keys]
-            if missing and now is not None:
-                self._create(conn, missing, now)
         return {int(n): self._keys[int(n)] for n in nodes if int(n) in self._keys}
 
     def learn(self, wrapped: Iterable[tuple[int, bytes]]) -> None:
@@ -147,7 +149,9 @@ class Keyring:
                     data[:NONCE_BYTES], data[NONCE_BYTES:], _wrap_data(int(node_id))
                 )
 
-    def _create(self, conn: Connection, nodes: list[int], now: datetime) -> None:
+    def _create(self, conn: Connection, nodes: list[int], now: datetime) -> set[int]:
+        """Store a new key for each of ``nodes`` that has none (a node that has one keeps
+        it, whoever stored it); returns the nodes given a new key."""
         fresh = {n: AESGCM.generate_key(bit_length=8 * KEY_BYTES) for n in nodes}
         wrapped = []
         for node_id, key in fresh.items():
@@ -160,11 +164,10 @@ class Keyring:
                 "created_at": pa.array([now] * len(fresh), pa.timestamp("us")),
             }
         )
-        # a key stored meanwhile by another writer fails the insert: nothing is sealed under
-        # a key the store does not hold
-        self.store.bulk_insert(conn, k, rows, on_conflict="error")
-        self._keys.update(fresh)
-        self._fresh.setdefault(id(conn), set()).update(fresh)
+        made = {int(n) for n in self.store.insert_new(conn, k, rows, "node_id")}
+        self._keys.update({n: fresh[n] for n in made})
+        self._fresh.setdefault(id(conn), set()).update(made)
+        return made
 
     def _cipher(self, node: int, key: bytes) -> AESGCM:
         cipher = self._ciphers.get(node)
