@@ -109,3 +109,24 @@ def store(request: pytest.FixtureRequest) -> Store:
     """The contract fixture: every test using it runs on DuckDB and on PostgreSQL."""
     name = "duckdb_store" if request.param == "duckdb" else "postgres_store"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+def opened_rows(
+    store: Store, table: str, where: str = "TRUE", **params: Any
+) -> list[dict[str, Any]]:
+    """The rows of ``table`` matching ``where``, as readers see them: sealed values opened
+    (:mod:`surmesure.protect.atrest`), JSON columns decoded."""
+    from surmesure.protect import atrest
+    from surmesure.unify.profile import decode_json
+
+    t = schema.metadata.tables[table]
+    with store.connect() as conn:
+        found = [
+            {
+                k: decode_json(v) if isinstance(t.c[k].type, sa.JSON) else v
+                for k, v in r._mapping.items()
+            }
+            for r in conn.execute(sa.select(t).where(sa.text(where)), params)
+        ]
+        atrest.open_rows(conn, t, found)
+    return found

@@ -22,6 +22,20 @@ DEV_SECRET_KEY = "surmesure-dev-secret-change-me"
 DEV_WRITE_KEY = "dev-write-key"
 DEV_SUPPRESSION_KEY = "surmesure-dev-suppression-key-change-me"
 DEV_ENCRYPTION_KEY = "surmesure-dev-encryption-key-change-me"
+#: traits that name, reach or single out a person directly (sealed at rest by default)
+SEALED_TRAITS = (
+    "first_name",
+    "last_name",
+    "name",
+    "full_name",
+    "email",
+    "phone",
+    "mobile",
+    "street",
+    "address",
+    "birth_date",
+    "birthday",
+)
 
 DEFAULT_SOURCE_RELIABILITY: dict[str, float] = {
     "crm": 0.9,
@@ -153,6 +167,12 @@ class Settings(BaseSettings):
         min_length=16,
         description="Secret the per-person data keys are wrapped under and the blind index is "
         "keyed with; set your own in production.",
+    )
+    sealed_traits: frozenset[str] = Field(
+        default=frozenset(SEALED_TRAITS),
+        description="Traits whose values are direct identifiers, kept sealed at rest under the "
+        "person's data key (erasure shreds them): segments may test that one is set, not "
+        "compare its value.",
     )
 
     dev_mode: bool = Field(

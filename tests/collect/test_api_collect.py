@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from api_helpers import WRITE_KEY, serving
 from segment.analytics import Client
 
+from conftest import opened_rows
 from held import held
 from surmesure.api.app import YOUNG_COLLECTION
 from surmesure.store import Store, schema
@@ -99,12 +100,8 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
         ("email", "marie.dupont@example.com"),
     }
     traits = {
-        r.name: (r.value, r.source, r.rel)
-        for r in rows(
-            store,
-            "SELECT name, value, source, reliability AS rel FROM traits WHERE person_id = :p",
-            p=person,
-        )
+        r["name"]: (r["value"], r["source"], r["reliability"])
+        for r in opened_rows(store, "traits", "person_id = :p", p=person)
     }
     assert traits == {
         "first_name": ("Marie", "web", 0.6),
@@ -215,10 +212,7 @@ def test_batch_context_is_merged_under_each_message(store: Store) -> None:
     }
     with serving(store) as (url, _):
         assert httpx.post(f"{url}/v1/batch", json=body, auth=AUTH).status_code == 200
-    contexts = {
-        r.message_id: orjson.loads(r.context) if isinstance(r.context, str) else r.context
-        for r in rows(store, "SELECT message_id, context FROM events")
-    }
+    contexts = {r["message_id"]: r["context"] for r in opened_rows(store, "events")}
     assert contexts["c-1"] == {"locale": "en-GB", "library": {"name": "analytics.js"}}
     assert contexts["c-2"] == {"locale": "fr-FR", "library": {"name": "analytics.js"}}
 

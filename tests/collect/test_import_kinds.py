@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from import_helpers import FORMATS, count, rows, scalar, write_file
 
+from conftest import opened_rows
 from held import held
 from surmesure.collect.importer import import_file
 from surmesure.protect import blind
@@ -100,7 +101,7 @@ def test_customers_become_people_with_trait_provenance(store: Store, tmp_path: P
     assert phone == anne
     traits = {
         (r["name"], r["source"]): r
-        for r in rows(store, "SELECT * FROM traits WHERE person_id = :p", p=anne[0]["person_id"])
+        for r in opened_rows(store, "traits", "person_id = :p", p=anne[0]["person_id"])
     }
     assert set(traits) == {
         ("first_name", "crm"),

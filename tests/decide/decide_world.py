@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from surmesure.collect import sink
 from surmesure.protect import blind
 from surmesure.store import Store, schema
 
@@ -31,19 +32,19 @@ def add_person(
                 person_id=person_id, merged_into=None, created_at=NOW - DAY, updated_at=NOW - DAY
             )
         )
-        for name, (value, source, reliability, observed_at) in (traits or {}).items():
-            conn.execute(
-                schema.traits.insert().values(
-                    record_key=f"{person_id}:{name}:{source}",
-                    name=name,
-                    person_id=person_id,
-                    node_id=person_id,
-                    value=value,
-                    source=source,
-                    observed_at=observed_at,
-                    reliability=reliability,
-                )
-            )
+        given = list((traits or {}).items())
+        # through the collectors' writer: the traits it seals are sealed at rest
+        sink.write_traits(
+            store,
+            conn,
+            record_keys=[f"{person_id}:{name}:{source}" for name, (_, source, _, _) in given],
+            person_ids=[person_id] * len(given),
+            node_ids=[person_id] * len(given),
+            traits=[{name: value} for name, (value, _, _, _) in given],
+            sources=[source for _, (_, source, _, _) in given],
+            observed_at=[at for _, (_, _, _, at) in given],
+            reliabilities=[reliability for _, (_, _, reliability, _) in given],
+        )
         for kind, value in (identifiers or {}).items():
             conn.execute(
                 schema.identifiers.insert().values(

@@ -13,7 +13,7 @@ from decide_world import DAY, NOW, add_person, add_stores, set_consent
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving, build_view
-from surmesure.protect import blind
+from surmesure.protect import atrest, blind
 from surmesure.store import Store, schema
 from surmesure.unify.profile import root_of
 
@@ -129,14 +129,18 @@ def test_records_are_written_behind_and_flushed_at_stop(store: Store) -> None:
         serving.stop()
     assert _count(store, schema.decisions) == 2
     assert _count(store, schema.exposures) == 2 * (1 + 2)
+    d = schema.decisions
     with store.connect() as conn:
         row = conn.execute(
-            sa.select(schema.decisions.c.explanation).where(
-                schema.decisions.c.decision_id == first["decision_id"]
+            sa.select(d.c.explanation, d.c.person_id, d.c.sealed).where(
+                d.c.decision_id == first["decision_id"]
             )
         ).one()
-    explanation = row[0] if isinstance(row[0], dict) else None
-    assert explanation is not None and explanation["person"] == "person 1"
+        assert row.explanation is None and row.sealed is not None  # sealed at rest
+        rows = [dict(row._mapping)]
+        atrest.open_rows(conn, d, rows)
+    explanation = rows[0]["explanation"]
+    assert isinstance(explanation, dict) and explanation["person"] == "person 1"
 
 
 def test_changes_to_the_store_reach_the_view(store: Store) -> None:

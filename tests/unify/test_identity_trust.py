@@ -22,6 +22,7 @@ from api_helpers import WRITE_KEY, server_key, serving
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from conftest import opened_rows
 from surmesure.cli.main import app as cli
 from surmesure.collect.importer import import_file
 from surmesure.config import get_settings
@@ -98,13 +99,10 @@ def snapshot(store: Store, person: int) -> tuple[list[Any], list[Any], int]:
     """What a person holds: identifiers, trait observations (name, value, source), events."""
     ids = rows(store, "SELECT kind, value FROM identifiers WHERE person_id = :p ORDER BY 1, 2",
                p=person)  # fmt: skip
-    t = schema.traits
-    with store.connect() as conn:
-        traits = conn.execute(
-            sa.select(t.c.name, t.c.value, t.c.source)
-            .where(t.c.person_id == person)
-            .order_by(t.c.name, t.c.source)
-        ).fetchall()
+    traits = sorted(
+        (r["name"], r["value"], r["source"])
+        for r in opened_rows(store, "traits", "person_id = :p", p=person)
+    )
     (events,) = rows(store, "SELECT count(*) AS n FROM events WHERE person_id = :p", p=person)
     return [tuple(r) for r in ids], [tuple(r) for r in traits], int(events.n)
 

@@ -16,9 +16,9 @@ from world_helpers import SMALL
 
 from surmesure.collect.importer import ImportResult, import_file
 from surmesure.config import get_settings
-from surmesure.domain.traits import Observation, resolve
 from surmesure.store import Store, open_store
 from surmesure.store.status import collect_status
+from surmesure.unify.profile import resolved_traits
 from surmesure.world import IMPORTS, Spec, generate
 
 
@@ -138,19 +138,15 @@ def test_call_centre_contradictions_lose_to_the_crm(imported: Imported) -> None:
     end = datetime.fromisoformat(imported.manifest["spec"]["end"]) + timedelta(days=1)
     with imported.store.connect() as conn:
         for case in sample:
-            rows = conn.execute(
+            person = conn.execute(
                 sa.text(
-                    "SELECT t.name, t.value, t.source, t.observed_at, t.reliability FROM traits t "
-                    "JOIN identifiers i ON i.person_id = t.person_id "
-                    "WHERE i.kind = 'customer_id' AND i.value = :c AND t.name = :n"
+                    "SELECT person_id FROM identifiers WHERE kind = 'customer_id' AND value = :c"
                 ),
-                {"c": case["customer_id"], "n": case["trait"]},
-            ).all()
-            observations = [
-                Observation(name, value, source, observed_at, reliability)
-                for name, value, source, observed_at, reliability in rows
-            ]
-            resolved = resolve(observations, end, settings.trait_half_life_days)[case["trait"]]
+                {"c": case["customer_id"]},
+            ).scalar_one()
+            # read as readers read them: a sealed name is opened
+            traits = resolved_traits(conn, person, end, settings.trait_half_life_days)
+            resolved = traits[case["trait"]]
             assert (resolved.value, resolved.source) == (case["crm"], "crm"), case
             losers = {(o.source, o.value) for o, _ in resolved.competing}
             assert ("call_centre", case["call_centre"]) in losers, case

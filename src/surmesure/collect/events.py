@@ -41,7 +41,7 @@ from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import Settings, get_settings
 from surmesure.errors import InvalidInput
-from surmesure.protect import blind, screening, suppression
+from surmesure.protect import atrest, blind, screening, suppression
 from surmesure.segment.realtime import on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -88,6 +88,30 @@ class Ingested:
 
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, default=str).decode()
+
+
+def _split_private(
+    fresh: Sequence[Accepted], nodes: Sequence[int | None]
+) -> tuple[list[str | None], list[str | None], list[str | None]]:
+    """Per message, its plain properties and context (JSON) and the JSON of what is sealed:
+    the context and an identify's traits (see :mod:`surmesure.protect.atrest`). A message
+    attached to nobody has no key to seal under and stays plain."""
+    properties: list[str | None] = []
+    context: list[str | None] = []
+    hidden: list[str | None] = []
+    for item, node in zip(fresh, nodes, strict=True):
+        message = item.message
+        payload = message.payload()
+        private = message.type == "identify" and node is not None
+        properties.append(None if private else _json(payload))
+        if node is None or not (message.context or (private and payload)):
+            context.append(None if node is not None else _json(message.context))
+            hidden.append(None)
+            continue
+        context.append(None)
+        sealed = {"context": message.context, "properties": payload if private else None}
+        hidden.append(atrest.dumps(sealed))
+    return properties, context, hidden
 
 
 def write_events(
@@ -150,6 +174,7 @@ def write_events(
     out.conflicts = len(resolution.conflicts)
     out.claims = resolution.claims
     occurred = [item.message.occurred_at(received_at) for item in fresh]
+    properties, context, hidden = _split_private(fresh, nodes)
     rows = pa.table(
         {
             "message_id": [i.message.message_id for i in fresh],
@@ -163,9 +188,12 @@ def write_events(
             ),
             "occurred_at": pa.array(occurred, pa.timestamp("us")),
             "received_at": pa.array([received_at] * len(fresh), pa.timestamp("us")),
-            "properties": pa.array([_json(i.message.payload()) for i in fresh], pa.string()),
-            "context": pa.array([_json(i.message.context) for i in fresh], pa.string()),
+            "properties": pa.array(properties, pa.string()),
+            "context": pa.array(context, pa.string()),
             "source": [source] * len(fresh),
+            "sealed": pa.array(
+                atrest.seal_texts(conn, nodes, hidden, now=received_at), pa.binary()
+            ),
         }
     )
     # one statement inserts what is new and says which: a message sent again (an SDK retry)

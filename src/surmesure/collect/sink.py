@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 import pyarrow as pa
@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.collect.records import IDENTIFIER_FIELDS
+from surmesure.config import get_settings
+from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.graph import Conflict, Identifier, Merge
@@ -126,7 +128,8 @@ def write_traits(
     reliabilities: Sequence[float],
 ) -> int:
     """Write one trait observation per (record, trait name) with a value; ``None`` values are
-    not observations and are skipped. Returns how many observations were new."""
+    not observations and are skipped. The values of sealed traits are sealed under the node
+    (:mod:`surmesure.protect.atrest`). Returns how many observations were new."""
     cols: dict[str, list[object]] = {
         k: []
         for k in (
@@ -140,6 +143,9 @@ def write_traits(
             "reliability",
         )
     }
+    sealed_names = get_settings().sealed_traits
+    nodes: list[int | None] = []
+    hidden: list[str | None] = []
     for i, values in enumerate(traits):
         for name, value in values.items():
             if value is None or person_ids[i] is None:
@@ -148,7 +154,11 @@ def write_traits(
             cols["name"].append(name)
             cols["person_id"].append(person_ids[i])
             cols["node_id"].append(node_ids[i])
-            cols["value"].append(to_json(value))
+            nodes.append(node_ids[i])
+            text = to_json(value)
+            sealed = name in sealed_names and node_ids[i] is not None
+            cols["value"].append(None if sealed else text)
+            hidden.append(text if sealed else None)
             cols["source"].append(sources[i])
             cols["observed_at"].append(observed_at[i])
             cols["reliability"].append(reliabilities[i])
@@ -162,6 +172,10 @@ def write_traits(
             "source": pa.array(cols["source"], pa.string()),
             "observed_at": pa.array(cols["observed_at"], pa.timestamp("us")),
             "reliability": pa.array(cols["reliability"], pa.float64()),
+            "sealed": pa.array(
+                atrest.seal_texts(conn, nodes, hidden, now=datetime.now(UTC).replace(tzinfo=None)),
+                pa.binary(),
+            ),
         }
     )
     return store.bulk_insert(conn, schema.traits, table)

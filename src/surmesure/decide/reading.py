@@ -2,11 +2,12 @@
 
 One ``UNION ALL`` query, each branch tagged, finds the person (by an identifier, or by the id
 given) and returns their marketing and personalization consents, their topic, frequency and
-pause records, trait observations, segment
-memberships, the derived metrics the template's rules read and the exposure ledger of the
-template's blocks. Python then applies the same rules as the one-query-per-part readers
-(:mod:`surmesure.decide.audience`, :func:`surmesure.decide.exposure.ledger`), so both paths
-give the same audience and the same picks.
+pause records, trait observations (sealed ones opened, :mod:`surmesure.protect.atrest`,
+with the data keys the same statement reads), segment memberships, the derived metrics the
+template's rules read and the exposure ledger of the template's blocks. Python then applies
+the same rules as the one-query-per-part readers (:mod:`surmesure.decide.audience`,
+:func:`surmesure.decide.exposure.ledger`), so both paths give the same audience and the same
+picks.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from surmesure.decide.audience import DECISION_PURPOSES
 from surmesure.domain.identity import normalize
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
-from surmesure.protect import blind
+from surmesure.protect import atrest, blind
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
 from surmesure.store import schema
@@ -42,6 +43,7 @@ _TYPES: dict[str, Any] = {
     "t2": sa.DateTime(),
     "n1": sa.Float(precision=53),
     "i1": sa.BigInteger(),
+    "b1": sa.LargeBinary(),
 }
 
 
@@ -131,7 +133,19 @@ def read_person(
         bool(wanted),
     )
     rows = conn.execute(statement, params).all()
-    return _collect(rows)
+    return _collect(rows, _opened(conn, rows))
+
+
+def _opened(conn: Connection, rows: Sequence[Any]) -> dict[int, Any]:
+    """The value of each sealed trait row, by position in ``rows`` (one batch)."""
+    found = [(row[7], row[8]) for row in rows if row[0] == "key"]
+    if found:
+        atrest.keyring(conn).learn(found)
+    at = [k for k, row in enumerate(rows) if row[0] == "trait" and row[8] is not None]
+    if not at:
+        return {}
+    values = atrest.open_json(conn, [rows[k][7] for k in at], [bytes(rows[k][8]) for k in at])
+    return dict(zip(at, values, strict=True))
 
 
 @lru_cache(maxsize=256)
@@ -159,7 +173,7 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
     cte = sa.select(who.label("person_id")).cte("who")
     pid = sa.select(cte.c.person_id).scalar_subquery()
     c, t, m = schema.consents, schema.traits, schema.segment_members
-    pr = schema.preferences
+    pr, keys = schema.preferences, schema.person_keys
     branches: list[Any] = [
         sa.select(*_row("who", i1=cte.c.person_id)),
         sa.select(
@@ -184,9 +198,21 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
                 k3=t.c.value,
                 t1=t.c.observed_at,
                 n1=t.c.reliability,
+                i1=t.c.node_id,
+                b1=t.c.sealed,
             )
         ).where(t.c.person_id == pid, t.c.observed_at <= now),
         sa.select(*_row("member", k1=m.c.segment)).where(m.c.person_id == pid),
+        # the data keys of the person and of the nodes of their sealed traits: opening these
+        # and sealing the decision then look no key up
+        sa.select(*_row("key", i1=keys.c.node_id, b1=keys.c.wrapped)).where(
+            sa.or_(
+                keys.c.node_id == pid,
+                keys.c.node_id.in_(
+                    sa.select(t.c.node_id).where(t.c.person_id == pid, t.c.sealed.is_not(None))
+                ),
+            )
+        ),
         sa.select(
             *_row(
                 "preference",
@@ -234,7 +260,7 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
     return sa.union_all(*branches)
 
 
-def _collect(rows: Sequence[Any]) -> PersonRead:
+def _collect(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
     person_id: int | None = None
     consents: list[Record] = []
     preferences: list[Preference] = []
@@ -243,7 +269,7 @@ def _collect(rows: Sequence[Any]) -> PersonRead:
     metrics: dict[str, list[tuple[str, datetime, datetime, Any]]] = {}
     seen: dict[str, datetime] = {}
     before: set[str] = set()
-    for tag, k1, k2, k3, t1, t2, n1, i1 in rows:
+    for position, (tag, k1, k2, k3, t1, t2, n1, i1, _) in enumerate(rows):
         if tag == "who":
             person_id = None if i1 is None else int(i1)
         elif tag == "consent":
@@ -252,7 +278,11 @@ def _collect(rows: Sequence[Any]) -> PersonRead:
             kind, _, name = str(k2).partition(":")
             preferences.append(Preference(kind, name, str(k3), t2, t1, str(k1)))
         elif tag == "trait":
-            value = None if k3 is None else orjson.loads(k3)
+            if position in opened and opened[position] is None:
+                continue  # shredded
+            value = (
+                opened[position] if position in opened else None if k3 is None else orjson.loads(k3)
+            )
             observations.append(Observation(str(k1), value, str(k2), t1, float(n1)))
         elif tag == "member":
             segments.add(str(k1))

@@ -51,7 +51,7 @@ from surmesure.decide.exposure import (
 from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
-from surmesure.protect import consent, marketing
+from surmesure.protect import atrest, consent, marketing
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -429,15 +429,20 @@ def _decide(
         record_exposures(
             conn, person_id, shown, now=at, channel=shown_on, placement=request.placement
         )
-    conn.execute(
-        schema.decisions.insert().values(
-            **{k: _json_ready(v) if k in _JSON else v for k, v in record.items()}
-        )
-    )
+    _write_decision(conn, record, at)
     return result
 
 
-_JSON = ("context", "result", "explanation")
+_JSON = atrest.DECISION_COLUMNS
+
+
+def _write_decision(conn: Connection, record: dict[str, Any], at: datetime) -> None:
+    """Insert one decision, sealed when it was made for a person."""
+    values = {k: _json_ready(v) if k in _JSON else v for k, v in record.items()}
+    sealed = atrest.seal_decisions(conn, [record], now=at)[0]
+    if sealed is not None:
+        values.update({k: sa.null() for k in _JSON}, sealed=sealed)
+    conn.execute(schema.decisions.insert().values(**values))
 
 
 def audience_channels(compiled: CompiledTemplate, request: DecideRequest) -> tuple[str, ...]:
@@ -500,11 +505,7 @@ def _suppressed(
         serving.record(person_id, [], record, at)
         return result
     assert conn is not None
-    conn.execute(
-        schema.decisions.insert().values(
-            **{k: _json_ready(v) if k in _JSON else v for k, v in record.items()}
-        )
-    )
+    _write_decision(conn, record, at)
     return result
 
 
@@ -548,14 +549,18 @@ def why(
             .order_by(d.c.decided_at.desc(), d.c.decision_id)
             .limit(limit)
         ).all()
-    return [
-        {
-            "decision_id": r.decision_id,
-            "placement": r.placement,
-            "decided_at": r.decided_at,
-            "context": decode_json(r.context),
-            "result": decode_json(r.result),
-            "explanation": decode_json(r.explanation),
-        }
-        for r in rows
-    ]
+        found_rows = [
+            {
+                "decision_id": r.decision_id,
+                "placement": r.placement,
+                "decided_at": r.decided_at,
+                "person_id": r.person_id,
+                "sealed": r.sealed,
+                **{k: decode_json(r._mapping[k]) for k in _JSON},
+            }
+            for r in rows
+        ]
+        atrest.open_rows(conn, d, found_rows)
+    for row in found_rows:
+        del row["person_id"]
+    return found_rows

@@ -3,9 +3,10 @@
 A decision server answers many decisions a second; reading the person from the store on each
 one costs more than the decision itself. :class:`Serving` keeps, in the process, what
 decisions read of everyone (:class:`ServingView`): identifiers, merges, marketing and
-personalization consents, topic, frequency and pause preferences, trait observations, segment
-memberships, the derived metrics the templates' rules read, and the exposure ledger. A decision
-then reads nothing from the store.
+personalization consents, topic, frequency and pause preferences, trait observations (sealed
+values opened in batches, :mod:`surmesure.protect.atrest`), segment memberships, the derived
+metrics the templates' rules read, and the exposure ledger. A decision then reads nothing from
+the store.
 
 Freshness. The view is built in bulk at start-up. A background thread compares a cheap
 fingerprint of the source tables (counts and latest times) every ``refresh_seconds`` and builds
@@ -43,6 +44,7 @@ from surmesure.decide.reading import PersonRead, as_number
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.errors import trace_of
+from surmesure.protect import atrest
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
 from surmesure.store import schema
@@ -186,7 +188,10 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
         )
     observations: dict[int, list[Observation]] = {}
     t = schema.traits
-    for pid, name, source, value, at, reliability in _rows(
+    sealed: list[tuple[int, str, str, datetime, float]] = []
+    nodes: list[int | None] = []
+    blobs: list[bytes | None] = []
+    for pid, name, source, value, at, reliability, node, blob in _rows(
         conn,
         sa.select(
             t.c.person_id,
@@ -195,12 +200,26 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
             sa.cast(t.c.value, sa.Text),  # JSON text, decoded below
             t.c.observed_at,
             t.c.reliability,
+            t.c.node_id,
+            t.c.sealed,
         ),
     ):
+        if blob is not None:  # opened below, in batches
+            sealed.append((int(pid), str(name), str(source), at, float(reliability)))
+            nodes.append(node)
+            blobs.append(bytes(blob))
+            continue
         decoded = None if value is None else orjson.loads(value)
         observations.setdefault(int(pid), []).append(
             Observation(str(name), decoded, str(source), at, float(reliability))
         )
+    for (pid, name, source, at, reliability), opened in zip(
+        sealed, atrest.open_json(conn, nodes, blobs), strict=True
+    ):
+        if opened is not None:
+            observations.setdefault(pid, []).append(
+                Observation(name, opened, source, at, reliability)
+            )
     members: dict[int, set[str]] = {}
     m = schema.segment_members
     for pid, segment in _rows(conn, sa.select(m.c.person_id, m.c.segment)):
@@ -393,7 +412,14 @@ class Serving:
             with self.store.begin() as conn:
                 if exposures:
                     self.store.bulk_insert(conn, schema.exposures, _table(exposures, _EXP_TYPES))
-                self.store.bulk_insert(conn, schema.decisions, _table(decisions, _DEC_TYPES))
+                sealed = atrest.seal_decisions(
+                    conn, decisions, now=decisions[-1]["decided_at"], encoded=True
+                )
+                rows = [
+                    d if s is None else {**d, **dict.fromkeys(_JSON_COLUMNS), "sealed": s}
+                    for d, s in zip(decisions, sealed, strict=True)
+                ]
+                self.store.bulk_insert(conn, schema.decisions, _table(rows, _DEC_TYPES))
             self._written += len(exposures)
             return len(decisions)
 
@@ -482,6 +508,7 @@ _DEC_TYPES = {
     "result": pa.string(),
     "explanation": pa.string(),
     "decided_at": pa.timestamp("us"),
+    "sealed": pa.binary(),
 }
 
 

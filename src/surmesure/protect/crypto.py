@@ -128,40 +128,45 @@ class Keyring:
         """The data key of each of ``nodes``; with ``now``, a node without one gets a new key
         (stored in the caller's transaction), else it is left out (destroyed, or never made)."""
         wanted = sorted({int(n) for n in nodes} - set(self._keys))
+        if wanted and now is not None:
+            # a new key for each node first, kept where the node had none: for the nodes a
+            # collection batch just made, one statement instead of a look-up then an insert
+            made = self._create(conn, wanted, now)
+            wanted = [n for n in wanted if n not in made]
         if wanted:
             rows = conn.execute(sa.select(k.c.node_id, k.c.wrapped).where(k.c.node_id.in_(wanted)))
-            for node_id, wrapped in rows:
-                blob = bytes(wrapped)
-                key = self._wrapping.decrypt(
-                    blob[:NONCE_BYTES], blob[NONCE_BYTES:], _wrap_data(int(node_id))
-                )
-                self._keys[int(node_id)] = key
-            missing = [n for n in wanted if n not in self._keys]
-            if missing and now is not None:
-                self._create(conn, missing, now)
+            self.learn((int(n), bytes(w)) for n, w in rows)
         return {int(n): self._keys[int(n)] for n in nodes if int(n) in self._keys}
 
-    def _create(self, conn: Connection, nodes: list[int], now: datetime) -> None:
+    def learn(self, wrapped: Iterable[tuple[int, bytes]]) -> None:
+        """Keep the keys of ``(node, wrapped key)`` pairs a caller read from ``person_keys``
+        in a query of its own, so that sealing and opening for those nodes look nothing up."""
+        for node_id, blob in wrapped:
+            if int(node_id) not in self._keys:
+                data = bytes(blob)
+                self._keys[int(node_id)] = self._wrapping.decrypt(
+                    data[:NONCE_BYTES], data[NONCE_BYTES:], _wrap_data(int(node_id))
+                )
+
+    def _create(self, conn: Connection, nodes: list[int], now: datetime) -> set[int]:
+        """Store a new key for each of ``nodes`` that has none (a node that has one keeps
+        it, whoever stored it); returns the nodes given a new key."""
         fresh = {n: AESGCM.generate_key(bit_length=8 * KEY_BYTES) for n in nodes}
         wrapped = []
         for node_id, key in fresh.items():
             nonce = os.urandom(NONCE_BYTES)
             wrapped.append(nonce + self._wrapping.encrypt(nonce, key, _wrap_data(node_id)))
-        # one statement (an Arrow scan on DuckDB, COPY on PostgreSQL), not a row at a time
-        self.store.bulk_insert(
-            conn,
-            k,
-            pa.table(
-                {
-                    "node_id": pa.array(list(fresh), pa.int64()),
-                    "wrapped": pa.array(wrapped, pa.binary()),
-                    "created_at": pa.array([now] * len(fresh), pa.timestamp("us")),
-                }
-            ),
-            on_conflict="error",
+        rows = pa.table(
+            {
+                "node_id": pa.array(list(fresh), pa.int64()),
+                "wrapped": pa.array(wrapped, pa.binary()),
+                "created_at": pa.array([now] * len(fresh), pa.timestamp("us")),
+            }
         )
-        self._keys.update(fresh)
-        self._fresh.setdefault(id(conn), set()).update(fresh)
+        made = {int(n) for n in self.store.insert_new(conn, k, rows, "node_id")}
+        self._keys.update({n: fresh[n] for n in made})
+        self._fresh.setdefault(id(conn), set()).update(made)
+        return made
 
     def _cipher(self, node: int, key: bytes) -> AESGCM:
         cipher = self._ciphers.get(node)

@@ -2,7 +2,8 @@
 
 Driven by the ``info["personal"]`` tags (see :mod:`surmesure.protect.scope`), so a table added
 with a tag is exported with no change here. The document is JSON: one list of rows per table
-that holds something about the person, dates in ISO 8601, JSON columns decoded.
+that holds something about the person, dates in ISO 8601, JSON columns decoded, sealed
+values opened (:mod:`surmesure.protect.atrest`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
-from surmesure.protect import blind, scope
+from surmesure.protect import atrest, blind, scope
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import Person, decode_json, find_person, identifier_values
@@ -64,6 +65,7 @@ def personal_rows(
             continue
         query = sa.select(table).where(clause).order_by(*table.primary_key.columns)
         rows = [_plain(table, r._mapping) for r in conn.execute(query)]
+        atrest.open_rows(conn, table, rows)
         if rows:
             tables[str(table.name)] = blind.reveal(store, conn, table, rows, identifiers)
     return tables

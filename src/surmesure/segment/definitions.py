@@ -5,6 +5,10 @@ Every refusal is an :class:`InvalidInput` whose ``field`` is the path of the fau
 segments are checked against a catalog (the saved segments): an unknown name or a cycle is
 refused before anything is saved.
 
+Values sealed at rest (:mod:`surmesure.protect.atrest`) are out of reach of a segment, which
+runs as SQL over everyone: a condition comparing a sealed trait's value (``exists`` and
+``missing`` work), or an identify event's traits, is refused.
+
 A definition has bounds, checked before anything else reads it, so that no definition is too
 large to compile or to run: at most :data:`MAX_CONDITIONS` conditions in its tree (every
 all / any / not counts as one), nested at most :data:`MAX_DEPTH` levels deep, at most
@@ -20,9 +24,17 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from surmesure.config import get_settings
 from surmesure.documents import error_path as document_path
 from surmesure.documents import read_document
-from surmesure.domain.segments import TAGS, SegmentDefinition, SegmentNode, walk
+from surmesure.domain.segments import (
+    TAGS,
+    EventNode,
+    SegmentDefinition,
+    SegmentNode,
+    TraitNode,
+    walk,
+)
 from surmesure.errors import InvalidInput
 
 Catalog = Mapping[str, SegmentDefinition]
@@ -65,9 +77,37 @@ def parse(document: Any) -> SegmentDefinition:
         )
     check_size(document.get("where"))
     try:
-        return SegmentDefinition.model_validate(document)
+        definition = SegmentDefinition.model_validate(document)
     except ValidationError as exc:
         raise _refusal(exc.errors()[0]) from exc
+    check_sealed(definition)
+    return definition
+
+
+def check_sealed(definition: SegmentDefinition) -> None:
+    """Refuse a condition that compares a value sealed at rest (see the module docstring)."""
+    sealed = get_settings().sealed_traits
+    for path, leaf in walk(definition.where):
+        if (
+            isinstance(leaf, TraitNode)
+            and leaf.trait.name in sealed
+            and leaf.trait.op not in ("exists", "missing")
+        ):
+            raise InvalidInput(
+                f"{path}.op: trait {leaf.trait.name!r} is sealed at rest (a direct "
+                f"identifier, encrypted under the person's key), so its value cannot be "
+                f"compared with `{leaf.trait.op}`.",
+                hint="test whether it is set (`op: exists` or `op: missing`), or compare "
+                "a trait that is not a direct identifier (city, postcode, country)",
+                field=f"{path}.op",
+            )
+        if isinstance(leaf, EventNode) and leaf.event.type == "identify" and leaf.event.properties:
+            raise InvalidInput(
+                f"{path}.properties: the traits an identify carries are sealed at rest "
+                "(encrypted under the person's key), so they cannot be tested.",
+                hint="test the resolved trait instead (`trait: {name: ..., op: ...}`)",
+                field=f"{path}.properties",
+            )
 
 
 def check_size(where: Any) -> None:

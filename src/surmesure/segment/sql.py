@@ -142,7 +142,7 @@ class Compiler:
         valid = [
             t.c.name == name,
             t.c.person_id.is_not(None),
-            sa.not_(self.json.is_null(t.c.value)),
+            sa.or_(t.c.sealed.is_not(None), sa.not_(self.json.is_null(t.c.value))),
             t.c.observed_at <= self.at(),
         ]
         where = list(valid)

@@ -3,11 +3,14 @@
 DuckDB (embedded, ``duckdb:///path``) is the default; PostgreSQL (``postgresql+psycopg://``) is
 the production store. Row-by-row ``executemany`` is far too slow for imports on either, so bulk
 writes go through each engine's own loader: Arrow scans on DuckDB, ``COPY`` on PostgreSQL.
+Binary columns (``pa.binary()``, sealed values) load on both: PostgreSQL reads them from the
+CSV as ``bytea`` hex text.
 """
 
 from __future__ import annotations
 
 import io
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +25,7 @@ from surmesure.errors import ConfigError
 from surmesure.store import schema
 
 SUPPORTED = ("duckdb", "postgresql")
+_stores: weakref.WeakValueDictionary[int, Store] = weakref.WeakValueDictionary()
 
 
 class Store:
@@ -46,6 +50,12 @@ class Store:
             url, pool_pre_ping=scheme == "postgresql", hide_parameters=True
         )
         self.dialect: str = scheme
+        _stores[id(self.engine)] = self
+
+    @staticmethod
+    def of(conn: Connection) -> Store:
+        """The store ``conn`` is a connection of."""
+        return _stores[id(conn.engine)]
 
     @property
     def is_duckdb(self) -> bool:

@@ -7,7 +7,10 @@ Conventions:
   personal data may sit in free-form payloads, or ``None`` when it holds no personal data.
   Export and erasure are driven by this tag, and a test refuses a table without one;
 - rows that hang off a person carry ``person_id`` (the person now, after merges) and
-  ``node_id`` (the identity node the row first attached to, so a merge can be undone).
+  ``node_id`` (the identity node the row first attached to, so a merge can be undone);
+- a table whose rows may hold personal values says in ``info["sealed"]`` which node column
+  its ``sealed`` column is sealed under and which plain columns it stands for (see
+  :mod:`surmesure.protect.atrest`): those are then NULL and their values live in ``sealed``.
 """
 
 from __future__ import annotations
@@ -98,7 +101,10 @@ traits = sa.Table(
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("observed_at", sa.DateTime, nullable=False),
     sa.Column("reliability", sa.Float(precision=53), nullable=False),
-    info={"personal": "person_id"},
+    sa.Column(
+        "sealed", sa.LargeBinary, nullable=True, comment="the value of a sealed trait, sealed"
+    ),
+    info={"personal": "person_id", "sealed": ("node_id", ("value",))},
     comment="Every observed trait value with its provenance; resolution picks one per name.",
 )
 
@@ -116,7 +122,13 @@ events = sa.Table(
     sa.Column("properties", Json, nullable=True),
     sa.Column("context", Json, nullable=True),
     sa.Column("source", sa.String(64), nullable=False),
-    info={"personal": "person_id"},
+    sa.Column(
+        "sealed",
+        sa.LargeBinary,
+        nullable=True,
+        comment="the context and an identify's traits, sealed",
+    ),
+    info={"personal": "person_id", "sealed": ("node_id", ("context", "properties"))},
     comment="Segment-spec events (identify, track, page, screen, alias, group), one per messageId.",
 )
 
@@ -439,7 +451,13 @@ decisions = sa.Table(
     sa.Column("result", Json, nullable=True),
     sa.Column("explanation", Json, nullable=True),
     sa.Column("decided_at", sa.DateTime, nullable=False, index=True),
-    info={"personal": "person_id"},
+    sa.Column(
+        "sealed",
+        sa.LargeBinary,
+        nullable=True,
+        comment="context, result and explanation of a person's decision, sealed",
+    ),
+    info={"personal": "person_id", "sealed": ("person_id", ("context", "result", "explanation"))},
     comment="Every decision made (content, offers, products) with its context and explanation.",
 )
 

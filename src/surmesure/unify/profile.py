@@ -21,7 +21,7 @@ from surmesure.config import get_settings
 from surmesure.domain.identity import KINDS, normalize
 from surmesure.domain.traits import Observation, ResolvedTrait, resolve
 from surmesure.errors import InvalidInput, NotFound
-from surmesure.protect import blind, consent, marketing
+from surmesure.protect import atrest, blind, consent, marketing
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -242,13 +242,24 @@ def resolved_traits(
     resolved by effective reliability (:func:`surmesure.domain.traits.resolve`)."""
     t = schema.traits
     rows = conn.execute(
-        sa.select(t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability).where(
-            t.c.person_id == person_id, t.c.observed_at <= now
-        )
-    )
+        sa.select(
+            t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability, t.c.node_id,
+            t.c.sealed,
+        ).where(t.c.person_id == person_id, t.c.observed_at <= now)
+    ).all()  # fmt: skip
+    sealed = [r for r in rows if r.sealed is not None]
+    opened = atrest.open_json(conn, [r.node_id for r in sealed], [r.sealed for r in sealed])
+    values = dict(zip((id(r) for r in sealed), opened, strict=True))
     observations = [
-        Observation(r.name, decode_json(r.value), r.source, r.observed_at, float(r.reliability))
+        Observation(
+            r.name,
+            values[id(r)] if r.sealed is not None else decode_json(r.value),
+            r.source,
+            r.observed_at,
+            float(r.reliability),
+        )
         for r in rows
+        if r.sealed is None or values[id(r)] is not None
     ]
     return resolve(observations, now, half_life_days)
 

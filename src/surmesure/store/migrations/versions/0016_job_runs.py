@@ -1,7 +1,7 @@
 """job_runs: runs of derive, segment refresh and retention, scheduled or by hand
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-04 16:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
