@@ -10,6 +10,7 @@ import pytest
 from import_helpers import rows, write_file
 
 from conftest import invoke
+from held import held
 from surmesure.collect import quarantine
 from surmesure.collect.importer import import_file
 from surmesure.collect.mapping import MappingError, map_values
@@ -26,13 +27,9 @@ PEOPLE = [
 
 def traits(store: Store, name: str) -> dict[str, str]:
     """Customer id -> observed value of trait ``name``."""
-    found = rows(
-        store,
-        "SELECT i.value AS customer, t.value FROM traits t JOIN identifiers i "
-        "ON i.person_id = t.person_id AND i.kind = 'customer_id' WHERE t.name = :name",
-        name=name,
-    )
-    return {r["customer"]: r["value"] for r in found}
+    customer = {person: value for _, value, person, _ in held(store, "customer_id")}
+    found = rows(store, "SELECT person_id, value FROM traits WHERE name = :name", name=name)
+    return {str(customer[r["person_id"]]): r["value"] for r in found}
 
 
 def test_values_are_mapped_on_import(store: Store, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from world_helpers import SMALL
 
 from surmesure.collect.importer import ImportResult, import_file
 from surmesure.config import get_settings
+from surmesure.protect import blind
 from surmesure.store import Store, open_store
 from surmesure.store.status import collect_status
 from surmesure.unify.profile import resolved_traits
@@ -142,7 +143,7 @@ def test_call_centre_contradictions_lose_to_the_crm(imported: Imported) -> None:
                 sa.text(
                     "SELECT person_id FROM identifiers WHERE kind = 'customer_id' AND value = :c"
                 ),
-                {"c": case["customer_id"]},
+                {"c": blind.index("customer_id", case["customer_id"])},
             ).scalar_one()
             # read as readers read them: a sealed name is opened
             traits = resolved_traits(conn, person, end, settings.trait_half_life_days)

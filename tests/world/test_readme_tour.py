@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from world_helpers import SMALL
 
 from conftest import DATASETS, ROOT, invoke
+from surmesure.protect import blind
 from surmesure.store import open_store, schema
 
 SHARED = "../shared/datasets/"
@@ -82,17 +83,23 @@ def real_ids(url: str) -> dict[str, str]:
             ).scalar_one()
             ident = schema.identifiers
             merge = conn.execute(
-                sa.select(schema.merges.c.merge_id, schema.merges.c.survivor_id, ident.c.value)
+                sa.select(
+                    schema.merges.c.merge_id,
+                    schema.merges.c.survivor_id,
+                    ident.c.node_id,
+                    ident.c.sealed,
+                )
                 .join(ident, ident.c.person_id == schema.merges.c.survivor_id)
                 .where(ident.c.kind == "email", schema.merges.c.undone_at.is_(None))
                 .order_by(schema.merges.c.merge_id)
                 .limit(1)
             ).one()
+            (email,) = blind.ring(store).open_many(conn, [merge.node_id], [merge.sealed])
     finally:
         store.dispose()
     return {
         "12": str(record),
         "42": str(merge.survivor_id),
         "7": str(merge.merge_id),
-        "email:marie.dupont@example.com": f"email:{merge.value}",
+        "email:marie.dupont@example.com": f"email:{email}",
     }
