@@ -4,7 +4,6 @@ them: the blobs read before it no longer open. On both stores."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
+from dumps import stored_bytes
 from import_helpers import write_file
 from person_world import ANA, import_world, write_world
-from sqlalchemy.engine import make_url
 
 from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
@@ -97,21 +96,7 @@ def _stored(store: Store) -> dict[str, list[dict[str, Any]]]:
 def _dump(store: Store, tmp_path: Path) -> bytes:
     """The bytes the store holds of the sealed tables: the DuckDB file after a checkpoint, or
     a pg_dump of the tables."""
-    url = make_url(store.url)
-    if store.is_duckdb:
-        with store.engine.connect() as conn:
-            conn.exec_driver_sql("CHECKPOINT")
-            conn.commit()
-        return Path(url.database or "").read_bytes()
-    out = tmp_path / "dump.sql"
-    tables = [arg for t in SEALED_TABLES for arg in ("-t", t)]
-    subprocess.run(
-        ["pg_dump", "--host", url.host or "127.0.0.1", "--port", str(url.port or 5432),
-         "--username", url.username or "postgres", "--file", str(out), *tables,
-         url.database or ""],
-        check=True,
-    )  # fmt: skip
-    return out.read_bytes()
+    return stored_bytes(store, tmp_path / "dump.sql", *SEALED_TABLES)
 
 
 def test_personal_values_are_sealed_read_back_and_shredded_by_erasure(

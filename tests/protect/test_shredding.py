@@ -10,13 +10,12 @@ and the dump leaves out that table's rows; every other table is searched whole."
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
+from dumps import stored_bytes
 from person_world import ANA
-from sqlalchemy.engine import make_url
 from test_atrest import AGENT, FIRST, IP, LAST, NOW, PHONE, STREET, _world
 
 from surmesure.decide.library import EXAMPLES, Library
@@ -33,20 +32,9 @@ SECRETS = [
 def _whole(store: Store, tmp_path: Path, name: str) -> bytes:
     """Every byte the store holds: the DuckDB file after a checkpoint, or a full pg_dump
     (without the quarantine's rows)."""
-    url = make_url(store.url)
-    if store.is_duckdb:
-        with store.engine.connect() as conn:
-            conn.exec_driver_sql("CHECKPOINT")
-            conn.commit()
-        return Path(url.database or "").read_bytes()
-    out = tmp_path / f"{name}.sql"
-    subprocess.run(
-        ["pg_dump", "--host", url.host or "127.0.0.1", "--port", str(url.port or 5432),
-         "--username", url.username or "postgres", "--file", str(out),
-         "--exclude-table-data=quarantine", url.database or ""],
-        check=True,
-    )  # fmt: skip
-    return out.read_bytes()
+    return stored_bytes(
+        store, tmp_path / f"{name}.sql", options=("--exclude-table-data=quarantine",)
+    )
 
 
 def _found(data: bytes, left_out: set[str]) -> list[str]:
