@@ -196,7 +196,7 @@ def test_a_page_form_over_the_limit_is_refused_before_it_is_read(store: Store, p
 def test_made_up_keys_cannot_make_the_server_query_its_store_at_will(store: Store) -> None:
     from surmesure.protect.keys import MISS_BURST, KeyRing, create_key
 
-    ring = KeyRing(store, {}, refresh_seconds=60)
+    ring = KeyRing(store, {}, refresh_seconds=60, miss_lookups_per_second=0.0)  # no refill
     ring.reload()
     with store.statements() as sent:
         for i in range(500):

@@ -164,6 +164,7 @@ async def post_preferences(
     settings = request.app.state.settings
     store = request.app.state.store
     pause_hint = f"give an end within {settings.preference_pause_max_days} days"
+    ends: list[datetime | None] = []
     for i, choice in enumerate(body.preferences):
         if choice.kind == "topic" and choice.name not in settings.preference_topics:
             raise InvalidInput(
@@ -171,6 +172,7 @@ async def post_preferences(
                 field=f"preferences[{i}].name",
                 hint="use one of: " + ", ".join(settings.preference_topics),
             )
+        until = None
         if choice.until is not None:
             until = _naive(choice.until, f"preferences[{i}].until", pause_hint)
             if not at < until <= at + timedelta(days=settings.preference_pause_max_days):
@@ -179,6 +181,7 @@ async def post_preferences(
                     field=f"preferences[{i}].until",
                     hint=pause_hint,
                 )
+        ends.append(until)
 
     def record() -> dict[str, Any]:
         with store.begin() as conn:
@@ -189,12 +192,12 @@ async def post_preferences(
                     c.kind,
                     c.value,
                     name=c.name,
-                    until=None if c.until is None else c.until.astimezone(UTC).replace(tzinfo=None),
+                    until=until,
                     source=body.source or principal.source,
                     evidence=body.evidence,
                     recorded_at=at,
                 )
-                for c in body.preferences
+                for c, until in zip(body.preferences, ends, strict=True)
             ]
             marketing.record(conn, rows)
             audit.record_in(

@@ -24,6 +24,7 @@ import ibis
 import ibis.expr.types as ir
 import sqlalchemy as sa
 
+from surmesure.store import schema
 from surmesure.store.engine import Store
 
 
@@ -52,8 +53,6 @@ def default_as_of(store: Store, today: date) -> tuple[date, str | None]:
     after the latest order or event when the data ends before that day (an imported history
     is measured where it ends, not years later, when every customer would look long gone),
     else ``today``."""
-    from surmesure.store import schema
-
     with store.connect() as conn:
         latest = [
             conn.execute(sa.select(sa.func.max(column))).scalar()

@@ -169,8 +169,18 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 class KeyRing:
     """The keys a server accepts, in memory. Thread-safe; see the module docstring."""
 
-    def __init__(self, store: Store, write_keys: dict[str, str], refresh_seconds: float = 2.0):
+    def __init__(
+        self,
+        store: Store,
+        write_keys: dict[str, str],
+        refresh_seconds: float = 2.0,
+        *,
+        miss_lookups_per_second: float = MISS_LOOKUPS_PER_SECOND,
+        miss_burst: int = MISS_BURST,
+    ):
         self.store = store
+        self._miss_rate = miss_lookups_per_second
+        self._miss_burst = float(miss_burst)
         self.refresh_seconds = refresh_seconds
         self._config = {
             hash_key(key): Principal(
@@ -185,7 +195,7 @@ class KeyRing:
         self._used: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self._misses: set[str] = set()
-        self._tokens = float(MISS_BURST)
+        self._tokens = self._miss_burst
         self._filled = time.monotonic()
         self._budget_lock = threading.Lock()
 
@@ -193,9 +203,8 @@ class KeyRing:
         """Take one look-up of an unknown key from the budget (see the module docstring)."""
         with self._budget_lock:
             now = time.monotonic()
-            self._tokens = min(
-                float(MISS_BURST), self._tokens + (now - self._filled) * MISS_LOOKUPS_PER_SECOND
-            )
+            refill = (now - self._filled) * self._miss_rate
+            self._tokens = min(self._miss_burst, self._tokens + refill)
             self._filled = now
             if self._tokens < 1:
                 return False
