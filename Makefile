@@ -6,7 +6,18 @@ STAMP := $(VENV)/.installed
 
 export SURMESURE_DATABASE_URL ?= duckdb:///demo/surmesure.duckdb
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: system install demo test lint typecheck unit bench clean
+
+# System packages the channels need: Kannel (the SMS gateway, with its test SMSC) and Pango
+# (PDF letters). Installed only where missing.
+SYSTEM_PACKAGES := kannel kannel-extras libpango-1.0-0 libpangoft2-1.0-0
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +28,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --no-deps gbstats==0.8.0
 	touch $(STAMP)
 
-install: $(STAMP)
+install: system $(STAMP)
 
-demo: $(STAMP)
+demo: system $(STAMP)
 	$(BIN)/surmesure demo --customers 50000 --out demo
 
-lint: $(STAMP)
+lint: system $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 

@@ -1,0 +1,1 @@
+"""Deliver: channels that carry a message to a person, and the outbox that sends it once."""

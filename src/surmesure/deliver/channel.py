@@ -1,0 +1,65 @@
+"""The one protocol every channel speaks.
+
+A channel takes a batch of rendered messages, hands them to its provider (an SMTP server, an SMS
+gateway, a printer's PDF, a call list) and says what became of each. Known failures (a refused
+address, a gateway that is down) are results, never exceptions: the outbox records them, retries
+what is transient and suppresses what is permanent. Each channel lives in its own module, with
+its own small settings model, and is picked by name from ``CHANNELS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Outcome = Literal["sent", "failed", "retry"]
+"""``sent``: the provider accepted the message (delivery reports may follow).
+``failed``: permanent (unknown address, refused content): never tried again.
+``retry``: transient (connection lost, a 4xx reply): the outbox tries again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message rendered for one person, ready to leave."""
+
+    message_id: str
+    """The outbox's id for it, stable across retries (providers see it as the Message-ID or
+    the gateway's reference, so a report can be matched back)."""
+    channel: str
+    to: str
+    """The address on this channel: an e-mail address, an E.164 number, a postal block."""
+    text: str
+    """The plain-text body (SMS text, e-mail text part, call script, letter body)."""
+    subject: str | None = None
+    html: str | None = None
+    sender: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    person_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What became of one message."""
+
+    message_id: str
+    outcome: Outcome
+    provider_id: str | None = None
+    detail: str | None = None
+    """Why it failed or must be retried, in the provider's words (no personal values)."""
+    units: int = 1
+    """What the provider bills: SMS segments, letter pages; 1 for an e-mail."""
+
+
+class Channel(Protocol):
+    """A way to reach people. ``send`` never raises for a message's own failure."""
+
+    name: str
+
+    def send(self, messages: Sequence[Message]) -> list[Delivery]:
+        """Hand the messages over; one ``Delivery`` per message, in the same order."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files; the channel is not used afterwards."""
+        ...
