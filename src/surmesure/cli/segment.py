@@ -3,8 +3,6 @@ segments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,11 +70,6 @@ def _resolve(store: Store, ref: str) -> SegmentDefinition:
             check_references(definition, repository.catalog(conn))
             return definition
         return repository.get(conn, ref)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    yield
 
 
 def _print_explain(name: str, everyone: int, steps: list[membership.Step], as_json: bool) -> None:
@@ -253,9 +246,28 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         store = get_store()
-        with console.status("clustering", spinner="dots") if not as_json else _quiet():
-            found = discover.discover(store, k, prefix)
-        moved = discover.save(store, found, _now(None), prefix) if save else {}
+        tries = len(discover.candidate_ks(k))
+        with progress(quiet=as_json) as bar:
+            task = bar.add_task("clustering", total=tries)
+            found = discover.discover(
+                store,
+                k,
+                prefix,
+                on_fit=lambda c, score: bar.update(
+                    task, advance=1, description=f"k = {c}: silhouette {score:.3f}"
+                ),
+            )
+            bar.update(task, completed=tries, description=f"k = {found.k} chosen")
+            moved: dict[str, int] = {}
+            if save:
+                saving = bar.add_task("saving segments", total=len(found.clusters))
+                moved = discover.save(
+                    store,
+                    found,
+                    _now(None),
+                    prefix,
+                    on_done=lambda name: bar.update(saving, advance=1, description=f"saved {name}"),
+                )
         if plot is not None:
             rows = [[c.z[f] for f in found.features] for c in found.clusters]
             plot_centroids(
