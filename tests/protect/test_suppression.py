@@ -8,13 +8,14 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import orjson
 import sqlalchemy as sa
 from api_helpers import WRITE_KEY, serving
-from import_helpers import write_file
+from import_helpers import quarantined, write_file
 from person_world import ANA, BO, CONSENTS, count_where, import_world, person_of, write_world
 
 from surmesure.collect.events import ingest_file
@@ -55,11 +56,7 @@ def _holders(store: Store, values: list[str]) -> list[str]:
 
 
 def _erased_records(store: Store) -> list[Any]:
-    return _rows(
-        store,
-        "SELECT kind, location, field, value, payload, status FROM quarantine "
-        "WHERE reason = 'erased' ORDER BY quarantine_id",
-    )
+    return [SimpleNamespace(**r) for r in quarantined(store, "reason = 'erased'")]
 
 
 def _payload(row: Any) -> dict[str, Any]:
@@ -217,9 +214,7 @@ def test_a_quarantine_replay_does_not_bring_the_person_back(store: Store, tmp_pa
     assert result.still_open_by_reason == {"erased": 1}
     customer = blind.index("customer_id", ANA["customer_id"])
     assert count_where(store, "identifiers", "value = :v", v=customer) == 0
-    (record,) = _rows(
-        store, "SELECT reason, value, payload FROM quarantine WHERE run_id = :r", r=first.run_id
-    )
+    (record,) = [SimpleNamespace(**r) for r in quarantined(store, "run_id = :r", r=first.run_id)]
     assert record.reason == "erased" and _payload(record) == {"_erased": ["customer_id"]}
     assert _holders(store, [ANA["customer_id"]]) == []
 
