@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 import sqlalchemy as sa
 from api_helpers import WRITE_KEY, serving
 from import_helpers import quarantined, write_file
@@ -22,7 +23,7 @@ from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
 from surmesure.collect.replay import replay
 from surmesure.config import get_settings
-from surmesure.protect import blind
+from surmesure.protect import atrest, blind
 from surmesure.protect.erase import erase_person
 from surmesure.protect.suppression import Hasher
 from surmesure.store import Store, schema
@@ -207,6 +208,11 @@ def test_a_quarantine_replay_does_not_bring_the_person_back(store: Store, tmp_pa
     erase_person(store, f"customer_id:{ANA['customer_id']}", confirmed=True)
     fixed = tmp_path / "fixed.yaml"
     fixed.write_text("kind: customers\nsource: crm\ncolumns: {customer_id: Client}\n")
+    q = schema.quarantine
+    with store.connect() as conn:
+        held, sealed = conn.execute(
+            sa.select(q.c.quarantine_id, q.c.sealed).where(q.c.run_id == first.run_id)
+        ).one()
 
     result = replay(store, run_id=first.run_id, mapping=fixed)
 
@@ -217,6 +223,9 @@ def test_a_quarantine_replay_does_not_bring_the_person_back(store: Store, tmp_pa
     (record,) = [SimpleNamespace(**r) for r in quarantined(store, "run_id = :r", r=first.run_id)]
     assert record.reason == "erased" and _payload(record) == {"_erased": ["customer_id"]}
     assert _holders(store, [ANA["customer_id"]]) == []
+    # the record as it was read is shredded: its former key is gone, a copy no longer opens
+    with store.connect() as conn, pytest.raises(ValueError, match="does not open"):
+        atrest.keyring(conn).open(conn, -held, bytes(sealed))
 
 
 def _consent(recorded_at: datetime, granted: bool = True, **who: str) -> dict[str, Any]:
