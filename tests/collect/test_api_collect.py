@@ -22,6 +22,7 @@ from segment.analytics import Client
 from conftest import opened_rows
 from held import held
 from surmesure.api.app import YOUNG_COLLECTION
+from surmesure.protect import blind
 from surmesure.store import Store, schema
 from surmesure.unify.trust import sign
 
@@ -100,6 +101,11 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
         ("anonymous_id", "device-2"),
         ("email", "marie.dupont@example.com"),
     }
+    # the alias keeps the device it replaces as its blind index, never in clear
+    (alias,) = rows(store, "SELECT CAST(properties AS TEXT) AS p FROM events WHERE type = 'alias'")
+    assert orjson.loads(alias.p) == {"previous_id": blind.index("anonymous_id", "device-2")}
+    everything = rows(store, "SELECT CAST(properties AS TEXT) AS p FROM events")
+    assert not any("device-2" in str(e.p) for e in everything)
     traits = {
         r["name"]: (r["value"], r["source"], r["reliability"])
         for r in opened_rows(store, "traits", "person_id = :p", p=person)

@@ -1,6 +1,7 @@
 """The quarantine at rest: each refused record's value and payload sealed under a key of its
 own, recognised again by a keyed hash, shown whole by ``quarantine list/show``; migration 0017
-seals the records a store held in clear. On both stores."""
+seals the records a store held in clear (and indexes an alias's previous id). On both
+stores."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from import_helpers import count, quarantined, write_file
 from conftest import invoke_json
 from surmesure.collect import quarantine
 from surmesure.collect.importer import import_file
+from surmesure.protect import blind
 from surmesure.store import Store, schema
 from surmesure.store.migrate import alembic_config, upgrade
 
@@ -119,6 +121,13 @@ def test_migration_0017_seals_what_the_quarantine_held_in_clear(store: Store) ->
                     {"i": i, "loc": f"row {i}", "v": value, "p": orjson.dumps(payload).decode(),
                      "at": AT},
                 )  # fmt: skip
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (message_id, type, occurred_at, received_at, source, "
+                    "properties) VALUES ('a-1', 'alias', :at, :at, 'web', :p)"
+                ),
+                {"at": AT, "p": orjson.dumps({"previous_id": " dev-quar-1"}).decode()},
+            )
         upgrade(store)
 
         raw = _raw(store)
@@ -126,6 +135,9 @@ def test_migration_0017_seals_what_the_quarantine_held_in_clear(store: Store) ->
         assert _keys(store) == [-2, -1]
         opened = quarantined(store)
         assert [(r["value"], r["payload"]) for r in opened] == [("two", payload), (None, payload)]
+        with store.connect() as conn:
+            props = conn.execute(sa.text("SELECT CAST(properties AS TEXT) FROM events")).scalar()
+        assert orjson.loads(props) == {"previous_id": blind.index("anonymous_id", "dev-quar-1")}
         # the records converted are recognised again when refused anew
         item = quarantine.Item("row 1", "quantity", "two", "bad", payload)
         with store.begin() as conn:

@@ -5,6 +5,9 @@ records already stored, in batches: value and payload sealed under the record's 
 ``-quarantine_id``, :mod:`surmesure.protect.quarantined`), the payload's keyed hash kept for
 dedupe, the plain columns cleared. The downgrade opens them back and destroys those keys.
 
+An alias event's ``properties.previous_id`` (a device id) becomes its blind index, as
+collection now stores it; the downgrade leaves it so (an index does not open).
+
 Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-04 18:30:00.000000
@@ -22,7 +25,7 @@ from alembic import op
 from sqlalchemy.engine import Connection
 
 from surmesure.collect.quarantine import payload_json
-from surmesure.protect import quarantined
+from surmesure.protect import blind, quarantined
 
 revision = "0017"
 down_revision = "0016"
@@ -32,27 +35,60 @@ depends_on = None
 BATCH = 5_000
 
 
-def _update(conn: Connection, rows: pa.Table) -> None:
-    """``UPDATE quarantine`` from ``rows`` (by ``quarantine_id``), one statement per batch."""
-    columns = [c for c in rows.column_names if c != "quarantine_id"]
+def _update(conn: Connection, rows: pa.Table, table: str = "quarantine") -> None:
+    """``UPDATE table`` from ``rows`` (by the key, their first column), one statement per
+    batch."""
+    key, *columns = rows.column_names
     sets = ", ".join(f'"{c}" = b."{c}"' for c in columns)
-    match = "quarantine.quarantine_id = b.quarantine_id"
+    match = f'"{table}"."{key}" = b."{key}"'
     if conn.dialect.name == "duckdb":
         raw: Any = conn.connection.driver_connection
         raw.register("_sealing", rows)
         try:
-            raw.execute(f"UPDATE quarantine SET {sets} FROM _sealing b WHERE {match}")
+            raw.execute(f'UPDATE "{table}" SET {sets} FROM _sealing b WHERE {match}')
         finally:
             raw.unregister("_sealing")
         return
     cast = {"quarantine_id": "bigint", "sealed": "bytea", "payload": "jsonb"}
+    cast["properties"] = "jsonb"
     names = rows.column_names
     unnest = ", ".join(f"CAST(:{n} AS {cast.get(n, 'text')}[])" for n in names)
     alias = ", ".join(f'"{n}"' for n in names)
     conn.execute(
-        sa.text(f"UPDATE quarantine SET {sets} FROM unnest({unnest}) AS b({alias}) WHERE {match}"),
+        sa.text(f'UPDATE "{table}" SET {sets} FROM unnest({unnest}) AS b({alias}) WHERE {match}'),
         {n: rows.column(n).to_pylist() for n in names},
     )
+
+
+def _index_previous_ids(conn: Connection) -> None:
+    """An alias event's ``properties.previous_id`` as its blind index (kind ``anonymous_id``),
+    as collection stores it from now on (:mod:`surmesure.protect.blind`)."""
+    last = ""
+    while True:
+        rows = conn.execute(
+            sa.text(
+                "SELECT message_id, CAST(properties AS TEXT) AS properties FROM events "
+                "WHERE type = 'alias' AND properties IS NOT NULL AND message_id > :last "
+                f"ORDER BY message_id LIMIT {BATCH}"
+            ),
+            {"last": last},
+        ).all()
+        if not rows:
+            return
+        last = str(rows[-1].message_id)
+        changed = []
+        for row in rows:
+            properties = orjson.loads(row.properties)
+            previous = properties.get("previous_id") if isinstance(properties, dict) else None
+            if previous is not None:
+                indexed = blind.index(blind.ANONYMOUS_ID_KIND, str(previous).strip())
+                changed.append((row.message_id, {**properties, "previous_id": indexed}))
+        if changed:
+            data = {
+                "message_id": pa.array([m for m, _ in changed], pa.string()),
+                "properties": pa.array([orjson.dumps(p).decode() for _, p in changed]),
+            }
+            _update(conn, pa.table(data), "events")
 
 
 def _payload_nullable(conn: Connection, nullable: bool) -> None:
@@ -111,6 +147,7 @@ def upgrade() -> None:
             "payload": pa.array([None] * len(ids), pa.string()),
         }
         _update(conn, pa.table(data))
+    _index_previous_ids(conn)
 
 
 def downgrade() -> None:
