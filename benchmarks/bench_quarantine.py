@@ -13,16 +13,11 @@ on ``PYTHONPATH`` to compare two versions (the quarantine in clear, the quaranti
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from datetime import datetime
 from typing import Any
 
-import orjson
-from rich.console import Console
-from rich.table import Table
-
-from bench_collect import DEFAULT_PG, postgres_database
+from bench_collect import DEFAULT_PG, on_both_stores, print_results
 
 AT = datetime(2026, 3, 1, 12, 0)
 
@@ -93,24 +88,8 @@ def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_PG, help="admin URL; 'none' to skip")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        results["duckdb"] = run(f"duckdb:///{folder}/bench.duckdb", args.records, args.group)
-        if args.postgres != "none":
-            url, drop = postgres_database(args.postgres)
-            try:
-                results["postgresql"] = run(url, args.records, args.group)
-            finally:
-                drop()
-    if args.json:
-        print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
-        return
-    table = Table(title="the quarantine")
-    for column in ("store", *next(iter(results.values()))):
-        table.add_column(column)
-    for store, row in results.items():
-        table.add_row(store, *(str(v) for v in row.values()))
-    Console().print(table)
+    results = on_both_stores(lambda url: run(url, args.records, args.group), args.postgres)
+    print_results(results, "the quarantine", args.json)
 
 
 if __name__ == "__main__":
