@@ -16,7 +16,6 @@ Create Date: 2026-12-04 18:30:00.000000
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -26,6 +25,8 @@ from sqlalchemy.engine import Connection
 
 from surmesure.collect.quarantine import payload_json
 from surmesure.protect import blind, quarantined
+from surmesure.store import schema
+from surmesure.store.update import update_rows
 
 revision = "0017"
 down_revision = "0016"
@@ -33,31 +34,6 @@ branch_labels = None
 depends_on = None
 
 BATCH = 5_000
-
-
-def _update(conn: Connection, rows: pa.Table, table: str = "quarantine") -> None:
-    """``UPDATE table`` from ``rows`` (by the key, their first column), one statement per
-    batch."""
-    key, *columns = rows.column_names
-    sets = ", ".join(f'"{c}" = b."{c}"' for c in columns)
-    match = f'"{table}"."{key}" = b."{key}"'
-    if conn.dialect.name == "duckdb":
-        raw: Any = conn.connection.driver_connection
-        raw.register("_sealing", rows)
-        try:
-            raw.execute(f'UPDATE "{table}" SET {sets} FROM _sealing b WHERE {match}')
-        finally:
-            raw.unregister("_sealing")
-        return
-    cast = {"quarantine_id": "bigint", "sealed": "bytea", "payload": "jsonb"}
-    cast["properties"] = "jsonb"
-    names = rows.column_names
-    unnest = ", ".join(f"CAST(:{n} AS {cast.get(n, 'text')}[])" for n in names)
-    alias = ", ".join(f'"{n}"' for n in names)
-    conn.execute(
-        sa.text(f'UPDATE "{table}" SET {sets} FROM unnest({unnest}) AS b({alias}) WHERE {match}'),
-        {n: rows.column(n).to_pylist() for n in names},
-    )
 
 
 def _index_previous_ids(conn: Connection) -> None:
@@ -88,7 +64,7 @@ def _index_previous_ids(conn: Connection) -> None:
                 "message_id": pa.array([m for m, _ in changed], pa.string()),
                 "properties": pa.array([orjson.dumps(p).decode() for _, p in changed]),
             }
-            _update(conn, pa.table(data), "events")
+            update_rows(conn, schema.events, pa.table(data))
 
 
 def _payload_nullable(conn: Connection, nullable: bool) -> None:
@@ -146,7 +122,7 @@ def upgrade() -> None:
             "value": pa.array([None] * len(ids), pa.string()),
             "payload": pa.array([None] * len(ids), pa.string()),
         }
-        _update(conn, pa.table(data))
+        update_rows(conn, schema.quarantine, pa.table(data))
     _index_previous_ids(conn)
 
 
@@ -170,7 +146,7 @@ def downgrade() -> None:
                 [orjson.dumps(r.get("payload") or {}).decode() for r in rows], pa.string()
             ),
         }
-        _update(conn, pa.table(data))
+        update_rows(conn, schema.quarantine, pa.table(data))
     ids = [int(i) for i in conn.execute(sa.text("SELECT quarantine_id FROM quarantine")).scalars()]
     quarantined.destroy(conn, ids)
     if conn.dialect.name != "duckdb":
