@@ -16,11 +16,13 @@ import httpx
 import orjson
 import sqlalchemy as sa
 from api_helpers import WRITE_KEY, serving
+from import_helpers import quarantined
 from segment.analytics import Client
 
 from conftest import opened_rows
 from held import held
 from surmesure.api.app import YOUNG_COLLECTION
+from surmesure.protect import blind
 from surmesure.store import Store, schema
 from surmesure.unify.trust import sign
 
@@ -99,6 +101,11 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
         ("anonymous_id", "device-2"),
         ("email", "marie.dupont@example.com"),
     }
+    # the alias keeps the device it replaces as its blind index, never in clear
+    (alias,) = rows(store, "SELECT CAST(properties AS TEXT) AS p FROM events WHERE type = 'alias'")
+    assert orjson.loads(alias.p) == {"previous_id": blind.index("anonymous_id", "device-2")}
+    everything = rows(store, "SELECT CAST(properties AS TEXT) AS p FROM events")
+    assert not any("device-2" in str(e.p) for e in everything)
     traits = {
         r["name"]: (r["value"], r["source"], r["reliability"])
         for r in opened_rows(store, "traits", "person_id = :p", p=person)
@@ -172,15 +179,17 @@ def test_a_bad_message_is_quarantined_and_named_while_the_batch_is_stored(store:
     assert "traceback" not in response.text.lower()
     stored = rows(store, "SELECT message_id FROM events ORDER BY message_id")
     assert stored == [("ok-1",), ("ok-2",)]
-    kept = rows(
-        store,
-        "SELECT origin, kind, source_name, location, field, value, reason FROM quarantine "
-        "ORDER BY location",
-    )
-    assert [(k.origin, k.kind, k.source_name) for k in kept] == [("api", "events", "web")] * 3
-    assert [k.location for k in kept] == ["messageId bad-1", "messageId bad-2", "messageId bad-3"]
-    assert kept[1].value == "yesterday" and kept[2].value == "nope"
-    assert "e-mail" in kept[2].reason
+    kept = sorted(quarantined(store), key=lambda k: str(k["location"]))
+    assert [(k["origin"], k["kind"], k["source_name"]) for k in kept] == [
+        ("api", "events", "web")
+    ] * 3
+    assert [k["location"] for k in kept] == [
+        "messageId bad-1",
+        "messageId bad-2",
+        "messageId bad-3",
+    ]
+    assert kept[1]["value"] == "yesterday" and kept[2]["value"] == "nope"
+    assert "e-mail" in kept[2]["reason"]
 
 
 def test_single_calls_name_the_missing_field(store: Store) -> None:

@@ -17,6 +17,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from api_helpers import WRITE_KEY, server_key, serving
+from import_helpers import quarantined
 
 from surmesure.collect.events import ingest_file
 from surmesure.store import Store
@@ -194,10 +195,7 @@ def test_values_no_store_keeps_are_refused_alone(store: Store) -> None:
     props = orjson.loads(props) if isinstance(props, str) else props
     assert props == {"max": 2**63 - 1, "min": -(2**63)}
     # every refused message is in the quarantine, as far as a store can keep it
-    kept = {
-        r.location: (r.field, orjson.loads(r.payload) if isinstance(r.payload, str) else r.payload)
-        for r in rows(store, "SELECT location, field, payload FROM quarantine")
-    }
+    kept = {r["location"]: (r["field"], r["payload"]) for r in quarantined(store)}
     assert len(kept) == len(expected)
     assert kept["messageId nul-trait"][1]["traits"]["firstName"] == "An\ufffdna"
     assert kept["messageId nul-id\ufffd"][0] == "batch[7].messageId"

@@ -163,7 +163,6 @@ async def post_preferences(
     at = _recorded_at(body.recorded_at, now)
     settings = request.app.state.settings
     store = request.app.state.store
-    pause_hint = f"give an end within {settings.preference_pause_max_days} days"
     ends: list[datetime | None] = []
     for i, choice in enumerate(body.preferences):
         if choice.kind == "topic" and choice.name not in settings.preference_topics:
@@ -174,30 +173,36 @@ async def post_preferences(
             )
         until = None
         if choice.until is not None:
-            until = _naive(choice.until, f"preferences[{i}].until", pause_hint)
-            if not at < until <= at + timedelta(days=settings.preference_pause_max_days):
-                raise InvalidInput(
-                    "A pause must end after it starts and within the longest pause allowed.",
-                    field=f"preferences[{i}].until",
-                    hint=pause_hint,
-                )
+            until = _naive(choice.until, f"preferences[{i}].until", "give when the pause ends")
         ends.append(until)
+
+    def one(
+        i: int, person_id: int, choice: PreferenceChoice, until: datetime | None
+    ) -> dict[str, Any]:
+        try:
+            return marketing.preference_row(
+                person_id,
+                choice.kind,
+                choice.value,
+                name=choice.name,
+                until=until,
+                source=body.source or principal.source,
+                evidence=body.evidence,
+                recorded_at=at,
+                pause_max_days=settings.preference_pause_max_days,
+            )
+        except InvalidInput as exc:
+            # the rule's own field, placed in the body
+            raise InvalidInput(
+                exc.message, hint=exc.hint, field=f"preferences[{i}].{exc.field}"
+            ) from exc
 
     def record() -> dict[str, Any]:
         with store.begin() as conn:
             person_id = find_person(conn, body.person).person_id
             rows = [
-                marketing.preference_row(
-                    person_id,
-                    c.kind,
-                    c.value,
-                    name=c.name,
-                    until=until,
-                    source=body.source or principal.source,
-                    evidence=body.evidence,
-                    recorded_at=at,
-                )
-                for c, until in zip(body.preferences, ends, strict=True)
+                one(i, person_id, c, until)
+                for i, (c, until) in enumerate(zip(body.preferences, ends, strict=True))
             ]
             marketing.record(conn, rows)
             audit.record_in(

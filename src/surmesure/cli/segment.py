@@ -24,7 +24,7 @@ from surmesure.domain.segments import SegmentDefinition
 from surmesure.ops.runs import recorded, refreshed_summary
 from surmesure.protect import audit
 from surmesure.segment import discover, membership, repository
-from surmesure.segment.definitions import check_references, load_file
+from surmesure.segment.definitions import check_references, check_sealed, load_file
 from surmesure.segment.reports import plot_centroids, plot_overlap, preview
 from surmesure.store.engine import Store
 from surmesure.store.span import present
@@ -104,6 +104,8 @@ def register(app: typer.Typer) -> None:
     def validate_command(file: Path, as_json: bool = JsonOption) -> None:
         store = get_store()
         definition = _resolve(store, str(file))
+        # a saved segment too: a trait sealed since it was saved cannot be compared any more
+        check_sealed(definition)
         if as_json:
             emit_json({"name": definition.name, "valid": True})
         else:

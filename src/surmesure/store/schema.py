@@ -11,6 +11,7 @@ Conventions:
 - a table whose rows may hold personal values says in ``info["sealed"]`` which node column
   its ``sealed`` column is sealed under and which plain columns it stands for (see
   :mod:`surmesure.protect.atrest`): those are then NULL and their values live in ``sealed``.
+  A node column written ``-column`` names a key of the row's own (minus the column's value).
 """
 
 from __future__ import annotations
@@ -262,13 +263,20 @@ quarantine = sa.Table(
     sa.Column("source_name", sa.String(1024), nullable=False),
     sa.Column("location", sa.String(256), nullable=False, comment="row N or messageId"),
     sa.Column("field", sa.String(256), nullable=True),
-    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("value", sa.Text, nullable=True, comment="empty: sealed"),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("payload", Json, nullable=False),
+    sa.Column("payload", Json, nullable=True, comment="empty: sealed"),
     sa.Column("status", sa.String(16), nullable=False, comment="open, replayed"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("replayed_at", sa.DateTime, nullable=True),
-    info={"personal": "payload"},
+    sa.Column(
+        "sealed", sa.LargeBinary, nullable=True, comment="value and payload, sealed, a key per row"
+    ),
+    sa.Column(
+        "digest", sa.String(64), nullable=True, comment="keyed hash of the payload, for dedupe"
+    ),
+    # each record is sealed under a key of its own, node -quarantine_id (protect.quarantined)
+    info={"personal": "payload", "sealed": ("-quarantine_id", ("value", "payload"))},
     comment="Rejected records with the reason; replayable after the mapping is fixed.",
 )
 
