@@ -1,0 +1,192 @@
+"""The campaign façade the CLI and the API call: validate, save, preview, send, status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from surmesure.decide.sandbox import TemplateError
+from surmesure.deliver import documents, plan, sender
+from surmesure.deliver.channel import Channel
+from surmesure.deliver.content import templates_of
+from surmesure.domain.campaigns import CampaignDefinition
+from surmesure.errors import ConfigError
+from surmesure.experiments import catalog
+from surmesure.store import schema
+from surmesure.store.engine import Store
+from surmesure.unify.profile import find_person
+
+
+def validate(store: Store, path: Path) -> CampaignDefinition:
+    """The document of ``path``, checked against what exists (nothing is saved)."""
+    definition = documents.load_file(path)
+    with store.connect() as conn:
+        documents.check_references(conn, definition, path.parent)
+    templates_of(documents.inline_mjml(definition, path.parent))  # every template compiles
+    return definition
+
+
+def save_file(store: Store, path: Path, now: datetime) -> documents.Saved:
+    return documents.save(store, documents.load_file(path), now, path.parent)
+
+
+def resolve(store: Store, name: str, now: datetime) -> tuple[CampaignDefinition, int]:
+    """The campaign ``name`` in force; a path to a document saves it first."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml", ".json") and path.exists():
+        saved = save_file(store, path, now)
+        name = saved.name
+    with store.connect() as conn:
+        return documents.get(conn, name)
+
+
+@dataclass
+class SendReport:
+    plan: plan.Plan
+    recorded: int
+    sent: sender.Sent | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.plan.campaign,
+            "version": self.plan.version,
+            "audience": self.plan.audience,
+            "already_planned": self.plan.already,
+            "new_rows": self.recorded,
+            "plan": self.plan.counts,
+            "planned_by_channel": self.plan.by_channel,
+            "sent": None if self.sent is None else self.sent.counts,
+            "settled_after_crash": None if self.sent is None else self.sent.settled,
+        }
+
+
+def send(
+    store: Store,
+    name: str,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    channels: Mapping[str, Channel] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    clock: Callable[[], datetime] = sender.utcnow,
+    folder: Path | None = None,
+    parallel: int = 4,
+    batch: int = 200,
+) -> SendReport:
+    """Plan the newcomers, record their rows, then send what is due (nothing with
+    ``dry_run``: the plan is computed and shown, nothing is written)."""
+    definition, version = resolve(store, name, now)
+    with store.connect() as conn:
+        result = plan.plan(store, conn, definition, version, now)
+    if dry_run:
+        return SendReport(result, 0, None)
+    if result.experiment is not None:
+        catalog.save(store, result.experiment, now)
+    with store.begin() as conn:
+        recorded = plan.record(store, conn, result, now)
+    missing = [c for c in definition.order if channels is None or c not in channels]
+    if missing:
+        raise ConfigError(
+            f"No {missing[0]} channel is configured; the messages stay planned.",
+            field=f"{missing[0]}_url",
+            hint="set SURMESURE_EMAIL_URL (smtp://host:port), then run `campaign send` again",
+        )
+    assert channels is not None
+    sent = sender.run(
+        store,
+        definition,
+        channels,
+        clock=clock,
+        on_batch=on_batch,
+        folder=folder,
+        parallel=parallel,
+        batch=batch,
+    )
+    return SendReport(result, recorded, sent)
+
+
+def status(store: Store, name: str) -> dict[str, Any]:
+    """Counts of the campaign's outbox: by status, by channel and status, by reason."""
+    m = schema.messages
+    with store.connect() as conn:
+        definition, version = documents.get(conn, name)
+        rows = conn.execute(
+            sa.select(m.c.channel, m.c.status, m.c.reason, sa.func.count(), sa.func.sum(m.c.units))
+            .where(m.c.campaign == name)
+            .group_by(m.c.channel, m.c.status, m.c.reason)
+        ).all()
+    by_status: dict[str, int] = {}
+    by_channel: dict[str, dict[str, int]] = {}
+    reasons: dict[str, int] = {}
+    cost = 0.0
+    for channel, state, reason, count, units in rows:
+        by_status[state] = by_status.get(state, 0) + int(count)
+        per = by_channel.setdefault(channel, {})
+        per[state] = per.get(state, 0) + int(count)
+        if state in ("suppressed", "held_out", "failed") and reason:
+            key = f"{state}:{reason}" if state != "failed" else "failed"
+            reasons[key] = reasons.get(key, 0) + int(count)
+        if state == "sent":
+            cost += definition.costs.get(channel, 0.0) * float(units or count)
+    return {
+        "campaign": name,
+        "version": version,
+        "total": sum(by_status.values()),
+        "by_status": dict(sorted(by_status.items())),
+        "by_channel": {k: dict(sorted(v.items())) for k, v in sorted(by_channel.items())},
+        "reasons": dict(sorted(reasons.items())),
+        "cost": round(cost, 4),
+    }
+
+
+def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
+    """What the person ``ref`` names would get from the campaign now, and why (or why not);
+    nothing is written."""
+    with store.connect() as conn:
+        definition, version = documents.get(conn, name)
+        person = find_person(conn, ref).person_id
+        result = plan.plan(store, conn, definition, version, now)
+        m = schema.messages
+        stored = conn.execute(
+            sa.select(m.c.channel, m.c.status, m.c.reason).where(
+                m.c.campaign == name, m.c.person_id == person
+            )
+        ).first()
+        out: dict[str, Any] = {"campaign": name, "version": version, "person_id": person}
+        if stored is not None:
+            out.update(channel=stored.channel, status=stored.status, reason=stored.reason)
+            out["recorded"] = True
+        else:
+            ids = result.rows.column("person_id").to_numpy()
+            at = np.flatnonzero(ids == person)
+            if at.size == 0:
+                out.update(status="not_in_audience", reason=_outside(definition))
+                return out
+            row = {k: result.rows.column(k)[int(at[0])].as_py() for k in result.rows.column_names}
+            out.update(channel=row["channel"], status=row["status"], reason=row["reason"])
+            out["recorded"] = False
+        if out["status"] in ("planned", "sending", "sent"):
+            try:
+                content = templates_of(definition)[out["channel"]].render(conn, person, now)
+            except TemplateError as exc:
+                out["error"] = exc.to_dict()
+                return out
+            out["content"] = {
+                "subject": content.subject,
+                "text": content.text,
+                "html": content.html,
+            }
+            out["explanation"] = content.explanation
+    return out
+
+
+def _outside(definition: CampaignDefinition) -> str:
+    if definition.segment is not None:
+        return f"not a member of segment {definition.segment!r}"
+    return "not an identified person (no customer id, e-mail, phone or loyalty card)"
