@@ -35,6 +35,9 @@ _HINTS = {
 }
 
 
+_MEMBERS = {"SegmentAudience"}
+
+
 def parse(document: Any) -> CampaignDefinition:
     """A validated document; :class:`InvalidInput` naming the first faulty place."""
     if not isinstance(document, dict):
@@ -48,7 +51,12 @@ def parse(document: Any) -> CampaignDefinition:
     except ValidationError as exc:
         error = exc.errors()[0]
         ctx = error.get("ctx") or {}
-        loc = tuple(error["loc"])
+        # a union's member names itself in the location: not a place a person writes
+        loc = tuple(
+            p
+            for p in error["loc"]
+            if not (str(p).startswith("literal[") or p in _MEMBERS or p == "[key]")
+        )
         path = error_path(loc)
         if ctx.get("field"):
             path = f"{path}.{ctx['field']}" if loc else str(ctx["field"])
