@@ -16,11 +16,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 
-from surmesure.protect.consent import check, consent_row, record_consents
+from surmesure.config import Settings
+from surmesure.errors import NotFound
+from surmesure.protect import audit
+from surmesure.protect.consent import check, consent_row, record_consents, records_of, refused
 from surmesure.protect.links import make_token, read_token
+from surmesure.store.engine import Store
+from surmesure.unify.profile import root_of
 
 SOURCE = "one_click_unsubscribe"
 """The ``source`` of the consent records an unsubscribe link writes."""
+LINK_ACTOR = "link:unsubscribe"
+"""The audit log's actor of an unsubscribe: whoever holds the signed link."""
 
 
 def _utcnow() -> datetime:
@@ -42,6 +49,13 @@ class UnsubscribeLinks:
     days: int = 90
     max_days: int = 90
     clock: Callable[[], datetime] = _utcnow
+
+    @classmethod
+    def from_settings(cls, settings: Settings, mailto: str | None = None) -> UnsubscribeLinks:
+        """Links under ``public_url``, signed with ``secret_key``, living as long as a page
+        link may (``page_link_max_days``)."""
+        days = settings.page_link_max_days
+        return cls(settings.public_url, settings.secret_key, mailto, days, days)
 
     def url(self, person_id: int, channel: str = "email") -> str:
         token = make_token(
@@ -104,3 +118,30 @@ def opt_out(
 def evidence_of(token: str) -> str:
     """What a consent record keeps of a link: its hash (the token itself would re-open it)."""
     return "link:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def unsubscribe(
+    store: Store, token: str, channel: str, *, now: datetime, settings: Settings
+) -> tuple[int, bool]:
+    """What ``POST /u/{channel}/{token}`` does: the person the link names (the one they were
+    merged into, if so) refuses marketing on ``channel``. Returns ``(person_id, recorded)``;
+    a person who already refuses it is not recorded twice. :class:`NotFound` for a bad link."""
+    found = person_of(
+        token, channel, secret=settings.secret_key, max_days=settings.page_link_max_days, now=now
+    )
+    with store.begin() as conn:
+        person_id = root_of(conn, found)
+        if person_id is None:
+            raise NotFound("This link does not exist or has expired.", hint="ask for a new link")
+        if refused(records_of(conn, person_id, ("marketing",)), "marketing", channel, now):
+            return person_id, False
+        opt_out(conn, person_id, channel, source=SOURCE, evidence=evidence_of(token), now=now)
+        audit.record_in(
+            conn,
+            LINK_ACTOR,
+            "consent.unsubscribe",
+            person_id=person_id,
+            detail={"channel": channel},
+            now=now,
+        )
+    return person_id, True
