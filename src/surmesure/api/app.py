@@ -42,6 +42,7 @@ from surmesure.api import (
     pages,
     preferences,
     segments,
+    unsubscribe,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
 from surmesure.api.guard import Guard, without_paths
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(consents.router)
     app.include_router(preferences.router)
+    app.include_router(unsubscribe.router)
     app.include_router(local.router)
 
     @app.get("/health", tags=["ops"])
