@@ -25,7 +25,7 @@ choice is at-least-once, with the window made as small as the protocol allows.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -116,14 +116,24 @@ def settle(store: Store, campaign: str, journal: Journal, now: datetime) -> dict
 
 
 def claim(
-    store: Store, conn: Connection, campaign: str, now: datetime, limit: int
+    store: Store,
+    conn: Connection,
+    campaign: str,
+    now: datetime,
+    limit: int,
+    channels: Sequence[str],
 ) -> list[sa.Row[tuple[str, int | None, str]]]:
-    """Up to ``limit`` due ``planned`` rows, marked ``sending`` (one more attempt) in the
-    caller's transaction: ``(message_id, person_id, channel)``."""
+    """Up to ``limit`` due ``planned`` rows on ``channels``, marked ``sending`` (one more
+    attempt) in the caller's transaction: ``(message_id, person_id, channel)``."""
     m = schema.messages
     query = (
         sa.select(m.c.message_id, m.c.person_id, m.c.channel)
-        .where(m.c.campaign == campaign, m.c.status == "planned", m.c.next_attempt_at <= now)
+        .where(
+            m.c.campaign == campaign,
+            m.c.status == "planned",
+            m.c.next_attempt_at <= now,
+            m.c.channel.in_(list(channels)),
+        )
         .order_by(m.c.message_id)
         .limit(limit)
     )

@@ -40,6 +40,8 @@ class Sent:
 
     settled: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)
+    """Channels of the campaign without a configured channel: their messages stay planned."""
 
     def add(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
@@ -196,7 +198,7 @@ def run(
             now = clock()
             size = batch if limit is None else min(batch, limit - handed)
             with store.begin() as conn:
-                rows = outbox.claim(store, conn, definition.name, now, size)
+                rows = outbox.claim(store, conn, definition.name, now, size, list(channels))
             if not rows:
                 break
             with store.connect() as conn:

@@ -63,6 +63,7 @@ class SendReport:
             "planned_by_channel": self.plan.by_channel,
             "sent": None if self.sent is None else self.sent.counts,
             "settled_after_crash": None if self.sent is None else self.sent.settled,
+            "channels_not_configured": None if self.sent is None else self.sent.waiting,
         }
 
 
@@ -90,24 +91,24 @@ def send(
         catalog.save(store, result.experiment, now)
     with store.begin() as conn:
         recorded = plan.record(store, conn, result, now)
-    missing = [c for c in definition.order if channels is None or c not in channels]
-    if missing:
+    configured = {c: ch for c, ch in (channels or {}).items() if c in definition.order}
+    if not configured:
         raise ConfigError(
-            f"No {missing[0]} channel is configured; the messages stay planned.",
-            field=f"{missing[0]}_url",
+            f"No channel of campaign {definition.name!r} is configured; its messages stay planned.",
+            field="email_url",
             hint="set SURMESURE_EMAIL_URL (smtp://host:port), then run `campaign send` again",
         )
-    assert channels is not None
     sent = sender.run(
         store,
         definition,
-        channels,
+        configured,
         clock=clock,
         on_batch=on_batch,
         folder=folder,
         parallel=parallel,
         batch=batch,
     )
+    sent.waiting = [c for c in definition.order if c not in configured]
     return SendReport(result, recorded, sent)
 
 
