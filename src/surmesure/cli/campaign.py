@@ -15,9 +15,11 @@ from surmesure.config import get_settings
 from surmesure.deliver import service
 from surmesure.deliver.channel import Channel
 
-HELP = """Campaigns: a document (YAML or JSON) naming an audience, the content of each channel,
-the channel policy, a control group, quiet hours, caps and costs; planned with the guardrails
-(consent, preferences, reachability, caps, control group), recorded in the outbox, sent once.
+HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
+
+A document names an audience, the content of each channel, the channel policy, a control
+group, quiet hours, caps and costs; a send plans it with the guardrails (consent, preferences,
+reachability, caps, control group), records each message in the outbox and sends it once.
 """
 
 
