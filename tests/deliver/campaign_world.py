@@ -51,22 +51,28 @@ def add_people(
         return {i: find_person(conn, f"customer_id:C{i}").person_id for i in range(1, n + 1)}
 
 
-def refuse(store: Store, person_id: int, channel: str, at: datetime = T0 - 24 * HOUR) -> None:
+def consent(
+    store: Store, person_id: int, purpose: str, channel: str, granted: bool, at: datetime
+) -> None:
     with store.begin() as conn:
         record_consents(
             conn,
             [
                 consent_row(
                     person_id,
-                    "marketing",
+                    purpose,
                     channel,
-                    False,
+                    granted,
                     source="crm",
                     evidence=None,
                     recorded_at=at,
                 )
             ],
         )
+
+
+def refuse(store: Store, person_id: int, channel: str, at: datetime = T0 - 24 * HOUR) -> None:
+    consent(store, person_id, "marketing", channel, False, at)
 
 
 def prefer(store: Store, person_id: int, kind: str, value: str, **extra: Any) -> None:

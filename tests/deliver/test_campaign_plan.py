@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
-from campaign_world import HOUR, T0, add_people, document, prefer, refuse
+from campaign_world import HOUR, T0, add_people, consent, document, prefer, refuse
 
 from surmesure.deliver import documents, plan, service
 from surmesure.experiments.assign import variants_of
@@ -88,23 +88,7 @@ def test_each_guardrail_suppresses_with_its_reason(store: Store, tmp_path: Path)
 
 def test_consent_granted_requires_a_grant(store: Store, tmp_path: Path) -> None:
     ids = add_people(store, tmp_path, 3)
-    from surmesure.protect.consent import consent_row, record_consents
-
-    with store.begin() as conn:
-        record_consents(
-            conn,
-            [
-                consent_row(
-                    ids[2],
-                    "marketing",
-                    "email",
-                    True,
-                    source="crm",
-                    evidence=None,
-                    recorded_at=T0 - HOUR,
-                )
-            ],
-        )
+    consent(store, ids[2], "marketing", "email", True, T0 - HOUR)
     _save(store, consent="granted", channels={"email": {"text": "x"}}, policy=None)
     report = service.send(store, "spring", T0, dry_run=True)
     assert report.plan.counts == {"planned": 1, "suppressed:not_granted": 2}

@@ -10,15 +10,16 @@ of personalization on the channel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
-from surmesure.decide.audience import load_audience
-from surmesure.decide.content import CompiledTemplate, render
+from surmesure.decide.content import Audience, CompiledTemplate, render
 from surmesure.decide.library import library_for
+from surmesure.deliver.audiences import load_audiences
 from surmesure.domain.campaigns import CampaignDefinition, ChannelContent
 from surmesure.domain.templates import TemplateDefinition
 
@@ -78,17 +79,33 @@ class ChannelTemplates:
     def needs(self) -> frozenset[str]:
         return frozenset().union(*(t.needs for t in (self.text, self.html) if t is not None))
 
-    def render(self, conn: Connection, person_id: int, now: datetime) -> Content:
-        """The person's content; :class:`~surmesure.decide.sandbox.TemplateError` when a
-        template fails for them."""
-        audience = load_audience(
+    @property
+    def traits(self) -> frozenset[str]:
+        """The traits the fields read."""
+        return frozenset(
+            spec.trait
+            for t in (self.text, self.html)
+            if t is not None
+            for spec in t.definition.fields.values()
+        )
+
+    def audiences(
+        self, conn: Connection, person_ids: Sequence[int], now: datetime
+    ) -> dict[int, Audience]:
+        """The people of a batch as this channel's templates see them."""
+        return load_audiences(
             conn,
-            person_id,
+            person_ids,
             now,
             get_settings().trait_half_life_days,
-            needs=self.needs,
             channel=self.channel,
+            traits=self.traits,
+            needs=self.needs,
         )
+
+    def render(self, audience: Audience, now: datetime) -> Content:
+        """The person's content; :class:`~surmesure.decide.sandbox.TemplateError` when a
+        template fails for them."""
         subject, text, html, explanation = "", "", None, {}
         if self.html is not None:
             done = render(self.html, audience, now=now)

@@ -160,7 +160,12 @@ def mark(
     """Record what became of a batch: the channel's deliveries and the rows suppressed or
     failed before leaving."""
     m = schema.messages
+    # the usual case, a message accepted under its own id, is one statement per batch
+    plain: dict[int, list[str]] = {}
     for d in deliveries:
+        if d.outcome == "sent" and d.provider_id == d.message_id:
+            plain.setdefault(d.units, []).append(d.message_id)
+            continue
         if d.outcome == "sent":
             values: dict[str, object] = {
                 "status": "sent",
@@ -177,9 +182,25 @@ def mark(
         conn.execute(
             m.update().where(m.c.message_id == d.message_id).values(updated_at=now, **values)
         )
-    for s in skipped:
+    for units, ids in plain.items():
         conn.execute(
             m.update()
-            .where(m.c.message_id == s["message_id"])
-            .values(status=s["status"], reason=s["reason"], updated_at=now)
+            .where(m.c.message_id.in_(ids))
+            .values(
+                status="sent",
+                sent_at=now,
+                provider_id=m.c.message_id,
+                units=units,
+                reason=None,
+                updated_at=now,
+            )
+        )
+    by_outcome: dict[tuple[object, object], list[str]] = {}
+    for skip in skipped:
+        by_outcome.setdefault((skip["status"], skip["reason"]), []).append(str(skip["message_id"]))
+    for (status, reason), ids in by_outcome.items():
+        conn.execute(
+            m.update()
+            .where(m.c.message_id.in_(ids))
+            .values(status=status, reason=reason, updated_at=now)
         )

@@ -106,6 +106,7 @@ def prepare(
             }
         kind = REACHED_BY[channel]
         found = addresses(store, conn, people, kind)
+        seen = templates[channel].audiences(conn, people, now)
         barred = suppression.barred(
             store, conn, [(kind, a) for a in found.values()], key=settings.suppression_key
         )
@@ -125,7 +126,7 @@ def prepare(
                 continue
             assert to is not None
             try:
-                content = templates[channel].render(conn, person, now)
+                content = templates[channel].render(seen[person], now)
             except TemplateError as exc:
                 reason = f"template: {exc.message}"[:200]
                 skipped.append({"message_id": r.message_id, "status": "failed", "reason": reason})

@@ -174,7 +174,9 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
             out["recorded"] = False
         if out["status"] in ("planned", "sending", "sent"):
             try:
-                content = templates_of(definition)[out["channel"]].render(conn, person, now)
+                templates = templates_of(definition)[out["channel"]]
+                seen = templates.audiences(conn, [person], now)
+                content = templates.render(seen[person], now)
             except TemplateError as exc:
                 out["error"] = exc.to_dict()
                 return out
