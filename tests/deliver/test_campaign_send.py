@@ -205,3 +205,18 @@ def test_kill_9_mid_send_then_again_delivers_every_message_exactly_once(
     status = service.status(store, "spring")
     assert status["by_status"] == {"sent": n}
     get_settings.cache_clear()
+
+
+@pytest.mark.postgres
+def test_one_process_at_a_time_sends_a_campaign(postgres_store: Store) -> None:
+    from surmesure.deliver.outbox import only_sender
+    from surmesure.errors import Conflict
+
+    with only_sender(postgres_store, "spring"):
+        with pytest.raises(Conflict) as caught, only_sender(postgres_store, "spring"):
+            pass
+        assert "another process" in caught.value.message
+        with only_sender(postgres_store, "autumn"):  # another campaign is free
+            pass
+    with only_sender(postgres_store, "spring"):  # released
+        pass

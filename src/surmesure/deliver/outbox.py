@@ -24,6 +24,7 @@ choice is at-least-once, with the window made as small as the protocol allows.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.deliver.channel import Delivery
+from surmesure.errors import Conflict
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -74,6 +76,34 @@ class Journal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+@contextmanager
+def only_sender(store: Store, campaign: str) -> Iterator[None]:
+    """Hold the campaign's sending to this process while the block runs: settling rows left
+    ``sending`` is only right when no other worker is sending them. On PostgreSQL a session
+    advisory lock keyed by the campaign (another process is refused at once); an embedded
+    DuckDB file is one process's anyway."""
+    if store.is_duckdb:
+        yield
+        return
+    key = int.from_bytes(
+        hashlib.blake2b(campaign.encode(), digest_size=8).digest(), "big", signed=True
+    )
+    with store.connect() as conn:
+        taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one()
+        conn.commit()
+        if not taken:
+            raise Conflict(
+                f"Campaign {campaign!r} is being sent by another process.",
+                field="NAME",
+                hint="wait for it to finish; `campaign status` shows its progress",
+            )
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
 
 
 @contextmanager

@@ -191,6 +191,7 @@ def run(
     result = Sent()
     handed = 0
     with (
+        outbox.only_sender(store, definition.name),
         outbox.journal_of(folder, definition.name) as journal,
         ThreadPoolExecutor(max(parallel, 1), thread_name_prefix="outbox") as pool,
     ):
