@@ -60,13 +60,14 @@ def channel(**options: object) -> EmailChannel:
 
 def test_a_marketing_message_has_both_parts_and_one_click_unsubscribe(sink: Sink) -> None:
     ch = channel()
-    [delivery] = ch.send([message(1, html=MJML)])
+    subject = "Vos offres d'été, Alice : " + "une sélection rien que pour vous " * 3
+    [delivery] = ch.send([message(1, html=MJML, subject=subject)])
     ch.close()
     assert delivery.outcome == "sent" and delivery.message_id == "m1"
     [(mail_from, rcpt, _)] = sink.received
     assert mail_from == "news@example.com" and rcpt == ["alice@example.org"]
     [mail] = sink.messages()
-    assert mail["Message-ID"] == "<m1@example.com>"
+    assert mail["Message-ID"] == "<m1@example.com>" and mail["Subject"] == subject.strip()
     assert mail.get_content_type() == "multipart/alternative"
     text = mail.get_body(("plain",))
     html = mail.get_body(("html",))
@@ -88,13 +89,16 @@ def test_a_message_without_a_way_to_unsubscribe_does_not_leave(sink: Sink) -> No
     ch = channel()
     marketing = message(1, person_id=None)
     receipt = message(2, person_id=None, headers={"X-Purpose": "transactional"})
-    first, second = ch.send([marketing, receipt])
+    injected = message(3, headers={"X-Campaign: x\r\nBcc": "eve@example.org"})
+    first, second, third = ch.send([marketing, receipt, injected])
     ch.close()
+    assert third.outcome == "failed" and "header name" in (third.detail or "")
     assert first.outcome == "failed" and "unsubscribe" in (first.detail or "")
     assert second.outcome == "sent"
     [mail] = sink.messages()
     assert mail["Message-ID"] == "<m2@example.com>"
     assert mail["List-Unsubscribe"] is None and mail["X-Purpose"] is None
+    assert mail.get_content_type() == "text/plain" and "message 2" in mail.get_content()
 
 
 def test_refusals_are_results_permanent_or_transient(sink: Sink) -> None:

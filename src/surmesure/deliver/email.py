@@ -26,11 +26,11 @@ connection, a timeout or a refused login is ``retry`` (the outbox tries again la
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from queue import Empty, SimpleQueue
@@ -40,11 +40,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import dkim
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from surmesure.deliver import mime
 from surmesure.deliver.channel import Delivery, Message, Outcome
 from surmesure.deliver.mjml import compile_mjml
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,75}")
 _SIGNED = [b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type"]
 _SIGNED += [b"list-unsubscribe", b"list-unsubscribe-post"]
 
@@ -145,27 +147,27 @@ class EmailChannel:
     def build(self, message: Message) -> bytes | str:
         """The bytes to send, or why the message cannot leave."""
         headers = dict(message.headers)
+        bad = [name for name in headers if not _NAME.fullmatch(name)]
+        if bad:
+            return f"header name {bad[0][:40]!r} is not valid: use letters, digits and '-'"
         marketing = headers.pop("X-Purpose", "marketing") != "transactional"
         if marketing and "List-Unsubscribe" not in headers:
             if message.person_id is None or self.unsubscribe is None:
                 return "a marketing message needs an unsubscribe link (a person and links)"
             headers.update(self.unsubscribe.headers(message.person_id, "email"))
         sender = message.sender or self.settings.sender
-        mail = EmailMessage()
-        mail["From"] = sender
-        mail["To"] = message.to
-        mail["Subject"] = message.subject or ""
-        mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = f"<{message.message_id}@{_domain_of(sender)}>"
-        for name, value in headers.items():
-            mail[name] = value
-        mail.set_content(message.text)
-        if message.html:
-            html = message.html
-            if html.lstrip().startswith("<mjml"):
-                html = compile_mjml(html)
-            mail.add_alternative(html, subtype="html")
-        data = mail.as_bytes(policy=mail.policy.clone(linesep="\r\n"))
+        html = message.html
+        if html is not None and html.lstrip().startswith("<mjml"):
+            html = compile_mjml(html)
+        fields = [
+            ("From", sender),
+            ("To", message.to),
+            ("Subject", message.subject or ""),
+            ("Date", formatdate(localtime=False)),
+            ("Message-ID", f"<{message.message_id}@{_domain_of(sender)}>"),
+            *headers.items(),
+        ]
+        data = mime.write(fields, message.text, html, message.message_id)
         if self._key is not None:
             assert self.settings.dkim_domain and self.settings.dkim_selector
             signature = dkim.sign(
