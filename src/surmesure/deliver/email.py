@@ -35,14 +35,15 @@ from email.utils import formatdate
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import dkim
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from surmesure.deliver import mime
 from surmesure.deliver.channel import Delivery, Message, Outcome
 from surmesure.deliver.mjml import compile_mjml
+from surmesure.deliver.settings import split, validated
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
 
@@ -75,38 +76,20 @@ class EmailSettings(BaseModel):
     @classmethod
     def from_url(cls, url: str, **extra: object) -> EmailSettings:
         """Settings from ``smtp://[user:password@]host[:port][?option=value...]``."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps"):
-            raise ConfigError(
-                f"E-mail URL scheme {parts.scheme!r} is not smtp or smtps.",
-                field="email.url",
-                hint="write smtp://user:password@host:587?starttls=1",
-            )
+        parts = split(url, ("smtp", "smtps"), "email", "smtp://user:password@host:587?starttls=1")
         values: dict[str, object] = {"host": parts.hostname or "127.0.0.1"}
         values["tls"] = parts.scheme == "smtps"
         values["port"] = parts.port or (465 if values["tls"] else 25)
         if parts.username:
             values["username"] = unquote(parts.username)
             values["password"] = unquote(parts.password or "")
-        for key, found in parse_qs(parts.query).items():
-            values[key] = found[-1]
-        values.update(extra)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = ".".join(str(x) for x in first["loc"]) or "starttls"
-            raise ConfigError(
-                f"E-mail setting {name!r}: {first['msg']}.",
-                field=f"email.{name}",
-                hint="see the options of surmesure.deliver.email",
-            ) from None
+        return validated(cls, values, parts.query, extra, "email")
 
     @model_validator(mode="after")
     def _no_login_in_clear(self) -> EmailSettings:
         if self.username is not None and not (self.tls or self.starttls or self.allow_plain_auth):
             raise ValueError(
-                "a login over a connection in clear: set starttls=1 (or tls), "
+                "a login over a connection in clear (starttls): set starttls=1 (or tls), "
                 "or allow_plain_auth=1 on a trusted network"
             )
         return self
