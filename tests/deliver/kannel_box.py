@@ -44,6 +44,7 @@ bearerbox-host = 127.0.0.1
 sendsms-port = {sendsms}
 log-file = "{folder}/smsbox.log"
 log-level = 2
+mo-recode = true
 
 group = sendsms-user
 username = {user}
@@ -65,11 +66,15 @@ class Phone:
 
     process: subprocess.Popen[bytes]
     lines: list[str] = field(default_factory=list)
+    sent: int = 0
 
     def read(self) -> None:
         assert self.process.stdout is not None
         for raw in self.process.stdout:
-            found = GOT.search(raw.decode(errors="replace"))
+            line = raw.decode(errors="replace")
+            if "fakesmsc: sent message" in line:
+                self.sent += 1
+            found = GOT.search(line)
             if found:
                 self.lines.append(found.group(1))
 
@@ -99,10 +104,16 @@ class Phone:
         while len(self.lines) < count and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def send(self, sender: str, to: str, text: str) -> None:
+    def send(self, sender: str, to: str, text: str, kind: str = "text") -> None:
+        """A message from a phone; ``kind`` ``ucs2`` takes the UTF-16 bytes url-encoded.
+        Returns once fakesmsc has passed it on (it drops lines that arrive together)."""
         assert self.process.stdin is not None
-        self.process.stdin.write(f"{sender} {to} text {text}\n".encode())
+        before = self.sent
+        self.process.stdin.write(f"{sender} {to} {kind} {text}\n".encode())
         self.process.stdin.flush()
+        deadline = time.monotonic() + 10
+        while self.sent == before and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 @contextmanager
@@ -137,7 +148,9 @@ def kannel(folder: Path, base_port: int, get_url: str = "http://127.0.0.1:9/") -
         boxes.append(process)
         phone = Phone(process)
         threading.Thread(target=phone.read, daemon=True).start()
-        _wait(f"http://127.0.0.1:{admin}/status.txt?password={PASSWORD}", "online")
+        status = f"http://127.0.0.1:{admin}/status.txt?password={PASSWORD}"
+        _wait(status, "online")  # the fake SMSC is connected
+        _wait(status, "on-line")  # and smsbox too
         _wait(f"http://127.0.0.1:{sendsms}/", "")
         yield phone
     finally:

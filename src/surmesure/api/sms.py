@@ -10,12 +10,16 @@ Kannel configuration for the inbound side::
     keyword = default
     catch-all = true
     max-messages = 0
-    get-url = "https://crm.example.com/v1/sms/inbound?key=KEY&from=%p&text=%a&id=%I"
+    get-url = "https://crm.example.com/v1/sms/inbound?key=KEY&from=%p&text=%a&charset=%C&id=%I"
+
+and ``mo-recode = true`` in the smsbox group, so that a reply typed in UCS-2 (``ARRÊT``: Ê is
+not GSM-7) arrives as UTF-8 or Latin-1, which ``charset`` names.
 """
 
 from __future__ import annotations
 
 import hmac
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -50,13 +54,28 @@ async def inbound(
     key: str = Query(max_length=64),
     sender: str = Query(alias="from", max_length=32),
     text: str = Query(default="", max_length=2000),
+    charset: str = Query(default="UTF-8", max_length=32),
     id: str = Query(default="", max_length=64),
 ) -> PlainTextResponse:
     settings = request.app.state.settings
     if not hmac.compare_digest(key, inbound_key(settings.secret_key)):
         raise NotFound("No such service.", hint="give the key of the sms-service get-url")
+    words = _decoded(request.scope.get("query_string", b""), charset) or text
     outcome = await run_in_threadpool(
-        replies.handle, request.app.state.store, sender, text, id or "none", utcnow()
+        replies.handle, request.app.state.store, sender, words, id or "none", utcnow()
     )
     # the body is what smsbox would send back as a reply (none with max-messages = 0)
     return PlainTextResponse("", headers={"X-Outcome": outcome})
+
+
+def _decoded(query: bytes, charset: str) -> str | None:
+    """The ``text`` parameter's bytes read in the charset Kannel names (the parsed parameter
+    was read as UTF-8, which a Latin-1 text is not)."""
+    for key, value in parse_qsl(query.decode("latin-1"), encoding="latin-1"):
+        if key == "text":
+            raw = value.encode("latin-1")
+            try:
+                return raw.decode(charset)
+            except (LookupError, UnicodeDecodeError):
+                return raw.decode("utf-8", errors="replace")
+    return None
