@@ -16,7 +16,6 @@ from smtp_sink import Sink, check_login, self_signed, start
 from surmesure.deliver.channel import Message
 from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.unsubscribe import UnsubscribeLinks, person_of
-from surmesure.errors import ConfigError
 
 PORT = 18451
 SECRET = "test-secret-for-unsubscribe-links"
@@ -60,13 +59,14 @@ def channel(**options: object) -> EmailChannel:
 
 def test_a_marketing_message_has_both_parts_and_one_click_unsubscribe(sink: Sink) -> None:
     ch = channel()
-    [delivery] = ch.send([message(1, html=MJML)])
+    subject = "Vos offres d'été, Alice : " + "une sélection rien que pour vous " * 3
+    [delivery] = ch.send([message(1, html=MJML, subject=subject)])
     ch.close()
     assert delivery.outcome == "sent" and delivery.message_id == "m1"
     [(mail_from, rcpt, _)] = sink.received
     assert mail_from == "news@example.com" and rcpt == ["alice@example.org"]
     [mail] = sink.messages()
-    assert mail["Message-ID"] == "<m1@example.com>"
+    assert mail["Message-ID"] == "<m1@example.com>" and mail["Subject"] == subject.strip()
     assert mail.get_content_type() == "multipart/alternative"
     text = mail.get_body(("plain",))
     html = mail.get_body(("html",))
@@ -88,13 +88,16 @@ def test_a_message_without_a_way_to_unsubscribe_does_not_leave(sink: Sink) -> No
     ch = channel()
     marketing = message(1, person_id=None)
     receipt = message(2, person_id=None, headers={"X-Purpose": "transactional"})
-    first, second = ch.send([marketing, receipt])
+    injected = message(3, headers={"X-Campaign: x\r\nBcc": "eve@example.org"})
+    first, second, third = ch.send([marketing, receipt, injected])
     ch.close()
+    assert third.outcome == "failed" and "header name" in (third.detail or "")
     assert first.outcome == "failed" and "unsubscribe" in (first.detail or "")
     assert second.outcome == "sent"
     [mail] = sink.messages()
     assert mail["Message-ID"] == "<m2@example.com>"
     assert mail["List-Unsubscribe"] is None and mail["X-Purpose"] is None
+    assert mail.get_content_type() == "text/plain" and "message 2" in mail.get_content()
 
 
 def test_refusals_are_results_permanent_or_transient(sink: Sink) -> None:
@@ -178,7 +181,7 @@ def test_starttls_and_login(tmp_path: Path) -> None:
     assert [m["Message-ID"] for m in received.messages()] == ["<m1@example.com>"]
 
 
-def test_settings_from_a_url_and_their_errors() -> None:
+def test_settings_from_a_url() -> None:
     s = EmailSettings.from_url("smtps://me%40x.com:p%3Ass@mail.example.com?pool=8")
     assert (s.host, s.port, s.tls, s.username, s.password, s.pool) == (
         "mail.example.com",
@@ -188,17 +191,6 @@ def test_settings_from_a_url_and_their_errors() -> None:
         "p:ss",
         8,
     )
-    with pytest.raises(ConfigError) as bad:
-        EmailSettings.from_url("smtp://host?pool=many")
-    assert bad.value.field == "email.pool"
-    with pytest.raises(ConfigError) as unknown:
-        EmailSettings.from_url("smtp://host?colour=blue")
-    assert unknown.value.field == "email.colour"
-    with pytest.raises(ConfigError):
-        EmailSettings.from_url("http://host")
-    with pytest.raises(ConfigError) as plain:
-        EmailSettings.from_url("smtp://u:p@host:587")
-    assert plain.value.field == "email.starttls" and "clear" in plain.value.message
     assert EmailSettings.from_url("smtp://u:p@host:587?allow_plain_auth=1").username == "u"
 
 

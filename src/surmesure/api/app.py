@@ -42,6 +42,7 @@ from surmesure.api import (
     pages,
     preferences,
     segments,
+    sms,
     unsubscribe,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
@@ -122,6 +123,7 @@ def create_app(
     app.include_router(consents.router)
     app.include_router(preferences.router)
     app.include_router(unsubscribe.router)
+    app.include_router(sms.router)
     app.include_router(local.router)
 
     @app.get("/health", tags=["ops"])

@@ -26,25 +26,28 @@ connection, a timeout or a refused login is ``retry`` (the outbox tries again la
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import dkim
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from surmesure.deliver import mime
 from surmesure.deliver.channel import Delivery, Message, Outcome
 from surmesure.deliver.mjml import compile_mjml
+from surmesure.deliver.settings import split, validated
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,75}")
 _SIGNED = [b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type"]
 _SIGNED += [b"list-unsubscribe", b"list-unsubscribe-post"]
 
@@ -73,38 +76,20 @@ class EmailSettings(BaseModel):
     @classmethod
     def from_url(cls, url: str, **extra: object) -> EmailSettings:
         """Settings from ``smtp://[user:password@]host[:port][?option=value...]``."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps"):
-            raise ConfigError(
-                f"E-mail URL scheme {parts.scheme!r} is not smtp or smtps.",
-                field="email.url",
-                hint="write smtp://user:password@host:587?starttls=1",
-            )
+        parts = split(url, ("smtp", "smtps"), "email", "smtp://user:password@host:587?starttls=1")
         values: dict[str, object] = {"host": parts.hostname or "127.0.0.1"}
         values["tls"] = parts.scheme == "smtps"
         values["port"] = parts.port or (465 if values["tls"] else 25)
         if parts.username:
             values["username"] = unquote(parts.username)
             values["password"] = unquote(parts.password or "")
-        for key, found in parse_qs(parts.query).items():
-            values[key] = found[-1]
-        values.update(extra)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = ".".join(str(x) for x in first["loc"]) or "starttls"
-            raise ConfigError(
-                f"E-mail setting {name!r}: {first['msg']}.",
-                field=f"email.{name}",
-                hint="see the options of surmesure.deliver.email",
-            ) from None
+        return validated(cls, values, parts.query, extra, "email")
 
     @model_validator(mode="after")
     def _no_login_in_clear(self) -> EmailSettings:
         if self.username is not None and not (self.tls or self.starttls or self.allow_plain_auth):
             raise ValueError(
-                "a login over a connection in clear: set starttls=1 (or tls), "
+                "a login over a connection in clear (starttls): set starttls=1 (or tls), "
                 "or allow_plain_auth=1 on a trusted network"
             )
         return self
@@ -145,27 +130,27 @@ class EmailChannel:
     def build(self, message: Message) -> bytes | str:
         """The bytes to send, or why the message cannot leave."""
         headers = dict(message.headers)
+        bad = [name for name in headers if not _NAME.fullmatch(name)]
+        if bad:
+            return f"header name {bad[0][:40]!r} is not valid: use letters, digits and '-'"
         marketing = headers.pop("X-Purpose", "marketing") != "transactional"
         if marketing and "List-Unsubscribe" not in headers:
             if message.person_id is None or self.unsubscribe is None:
                 return "a marketing message needs an unsubscribe link (a person and links)"
             headers.update(self.unsubscribe.headers(message.person_id, "email"))
         sender = message.sender or self.settings.sender
-        mail = EmailMessage()
-        mail["From"] = sender
-        mail["To"] = message.to
-        mail["Subject"] = message.subject or ""
-        mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = f"<{message.message_id}@{_domain_of(sender)}>"
-        for name, value in headers.items():
-            mail[name] = value
-        mail.set_content(message.text)
-        if message.html:
-            html = message.html
-            if html.lstrip().startswith("<mjml"):
-                html = compile_mjml(html)
-            mail.add_alternative(html, subtype="html")
-        data = mail.as_bytes(policy=mail.policy.clone(linesep="\r\n"))
+        html = message.html
+        if html is not None and html.lstrip().startswith("<mjml"):
+            html = compile_mjml(html)
+        fields = [
+            ("From", sender),
+            ("To", message.to),
+            ("Subject", message.subject or ""),
+            ("Date", formatdate(localtime=False)),
+            ("Message-ID", f"<{message.message_id}@{_domain_of(sender)}>"),
+            *headers.items(),
+        ]
+        data = mime.write(fields, message.text, html, message.message_id)
         if self._key is not None:
             assert self.settings.dkim_domain and self.settings.dkim_selector
             signature = dkim.sign(

@@ -609,6 +609,25 @@ job_runs = sa.Table(
     comment="Runs of derive, segment refresh and retention, by the scheduler or by hand.",
 )
 
+delivery_reports = sa.Table(
+    "delivery_reports",
+    metadata,
+    sa.Column("report_id", sa.String(32), primary_key=True),
+    sa.Column("message_id", sa.String(64), nullable=False, comment="the outbox's message id"),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column(
+        "status",
+        sa.String(16),
+        nullable=False,
+        comment="delivered, failed, buffered, accepted or rejected",
+    ),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Index(None, "message_id", "received_at"),
+    info={"personal": None},
+    comment="What providers reported of each message after it left (an SMS delivery report), "
+    "oldest first; no text of the provider's answer, which may quote the message.",
+)
+
 
 # -- deliver: campaigns and the outbox ------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """campaigns, campaign_versions, messages: campaign documents and the outbox
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0019
 Create Date: 2026-12-04 18:30:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
