@@ -325,6 +325,10 @@ class Settings(BaseSettings):
         default=None,
         description="SMTP server of the e-mail channel: smtp://user:password@host:587?starttls=1",
     )
+    sms_url: str | None = Field(
+        default=None,
+        description="Kannel smsbox of the SMS channel: kannel://user:password@host:13013?sender=SHOP",
+    )
 
     @field_validator("preference_topics")
     @classmethod

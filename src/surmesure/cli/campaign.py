@@ -28,7 +28,8 @@ def _now() -> datetime:
 
 
 def channels_from_settings() -> dict[str, Channel]:
-    """The channels configured in the settings (``SURMESURE_EMAIL_URL``)."""
+    """The channels configured in the settings (``SURMESURE_EMAIL_URL``,
+    ``SURMESURE_SMS_URL``)."""
     settings = get_settings()
     found: dict[str, Channel] = {}
     if settings.email_url:
@@ -37,6 +38,10 @@ def channels_from_settings() -> dict[str, Channel]:
 
         links = UnsubscribeLinks(settings.public_url, settings.secret_key)
         found["email"] = EmailChannel(EmailSettings.from_url(settings.email_url), links)
+    if settings.sms_url:
+        from surmesure.deliver.sms import SmsChannel, SmsSettings
+
+        found["sms"] = SmsChannel(SmsSettings.from_url(settings.sms_url), settings.secret_key)
     return found
 
 

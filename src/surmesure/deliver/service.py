@@ -96,7 +96,8 @@ def send(
         raise ConfigError(
             f"No channel of campaign {definition.name!r} is configured; its messages stay planned.",
             field="email_url",
-            hint="set SURMESURE_EMAIL_URL (smtp://host:port), then run `campaign send` again",
+            hint="set SURMESURE_EMAIL_URL (smtp://host:port) or SURMESURE_SMS_URL "
+            "(kannel://user:password@host:13013), then run `campaign send` again",
         )
     sent = sender.run(
         store,
