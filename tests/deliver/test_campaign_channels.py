@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from campaign_world import T0, add_people, document, email_of, refuse
+import sqlalchemy as sa
+from campaign_world import HOUR, T0, add_people, document, email_of, refuse
 from kannel_box import PASSWORD, USER, kannel, sendsms_url
 from smtp_sink import Sink, start
 from test_campaign_send import _channel, _free_port
 
 from surmesure.deliver import documents, service
+from surmesure.deliver.reports import record_report
 from surmesure.deliver.sms import SmsChannel, SmsSettings
-from surmesure.store import Store
+from surmesure.store import Store, schema
 
 KANNEL_BASE = 18430  # .. 18433
 
@@ -49,3 +51,11 @@ def test_email_and_sms_in_one_campaign(store: Store, tmp_path: Path) -> None:
     status = service.status(store, "spring")
     assert status["by_channel"] == {"email": {"sent": 3}, "sms": {"sent": 3}}
     assert status["cost"] == round(3 * 0.001 + 3 * 0.05, 4)
+    assert status["reports"] == {}
+    m = schema.messages
+    with store.connect() as conn:
+        sent = conn.execute(sa.select(m.c.message_id).where(m.c.channel == "sms")).scalars().all()
+    record_report(store, sent[0], "sms", "accepted", T0)
+    record_report(store, sent[0], "sms", "delivered", T0 + HOUR)  # the latest counts
+    record_report(store, sent[1], "sms", "failed", T0)
+    assert service.status(store, "spring")["reports"] == {"delivered": 1, "failed": 1}

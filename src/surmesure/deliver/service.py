@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from surmesure.decide.sandbox import TemplateError
 from surmesure.deliver import documents, plan, sender
@@ -114,7 +115,9 @@ def send(
 
 
 def status(store: Store, name: str) -> dict[str, Any]:
-    """Counts of the campaign's outbox: by status, by channel and status, by reason."""
+    """Counts of the campaign's outbox: by status, by channel and status, by reason, what
+    providers reported last of the messages sent (``reports``: delivered, failed...), and the
+    cost of what was sent (``costs`` per message, per SMS segment)."""
     m = schema.messages
     with store.connect() as conn:
         definition, version = documents.get(conn, name)
@@ -123,6 +126,7 @@ def status(store: Store, name: str) -> dict[str, Any]:
             .where(m.c.campaign == name)
             .group_by(m.c.channel, m.c.status, m.c.reason)
         ).all()
+        reports = _reports(conn, name)
     by_status: dict[str, int] = {}
     by_channel: dict[str, dict[str, int]] = {}
     reasons: dict[str, int] = {}
@@ -143,8 +147,33 @@ def status(store: Store, name: str) -> dict[str, Any]:
         "by_status": dict(sorted(by_status.items())),
         "by_channel": {k: dict(sorted(v.items())) for k, v in sorted(by_channel.items())},
         "reasons": dict(sorted(reasons.items())),
+        "reports": reports,
         "cost": round(cost, 4),
     }
+
+
+def _reports(conn: Connection, name: str) -> dict[str, int]:
+    """How many of the campaign's messages each provider status was reported last for
+    (``delivered``, ``failed``, ...; see :mod:`surmesure.deliver.reports`)."""
+    m, r = schema.messages, schema.delivery_reports
+    latest = (
+        sa.select(
+            r.c.status,
+            sa.func.row_number()
+            .over(
+                partition_by=r.c.message_id, order_by=(r.c.received_at.desc(), r.c.report_id.desc())
+            )
+            .label("rn"),
+        )
+        .where(r.c.message_id.in_(sa.select(m.c.message_id).where(m.c.campaign == name)))
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(latest.c.status, sa.func.count())
+        .where(latest.c.rn == 1)
+        .group_by(latest.c.status)
+    )
+    return {str(status): int(n) for status, n in sorted(rows)}
 
 
 def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
