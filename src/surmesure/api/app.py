@@ -34,6 +34,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from surmesure import __version__
 from surmesure.api import (
+    campaigns,
     collect,
     consents,
     decide,
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(preferences.router)
     app.include_router(unsubscribe.router)
     app.include_router(sms.router)
+    app.include_router(campaigns.router)
     app.include_router(local.router)
 
     @app.get("/health", tags=["ops"])

@@ -11,9 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
-from surmesure.config import get_settings
 from surmesure.deliver import service
-from surmesure.deliver.channel import Channel
+from surmesure.deliver.channels import configured
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
 
@@ -25,24 +24,6 @@ reachability, caps, control group), records each message in the outbox and sends
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def channels_from_settings() -> dict[str, Channel]:
-    """The channels configured in the settings (``SURMESURE_EMAIL_URL``,
-    ``SURMESURE_SMS_URL``)."""
-    settings = get_settings()
-    found: dict[str, Channel] = {}
-    if settings.email_url:
-        from surmesure.deliver.email import EmailChannel, EmailSettings
-        from surmesure.deliver.unsubscribe import UnsubscribeLinks
-
-        links = UnsubscribeLinks(settings.public_url, settings.secret_key)
-        found["email"] = EmailChannel(EmailSettings.from_url(settings.email_url), links)
-    if settings.sms_url:
-        from surmesure.deliver.sms import SmsChannel, SmsSettings
-
-        found["sms"] = SmsChannel(SmsSettings.from_url(settings.sms_url), settings.secret_key)
-    return found
 
 
 def _counts_table(title: str, counts: dict[str, int]) -> Table:
@@ -111,7 +92,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         store = get_store()
-        channels = {} if dry_run else channels_from_settings()
+        channels = {} if dry_run else configured()
         try:
             with progress(quiet=as_json) as bar:
                 task = bar.add_task("sending", total=None)

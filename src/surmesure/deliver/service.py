@@ -17,7 +17,7 @@ from surmesure.deliver import documents, plan, sender
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
-from surmesure.errors import ConfigError
+from surmesure.errors import Conflict
 from surmesure.experiments import catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -94,7 +94,7 @@ def send(
         recorded = plan.record(store, conn, result, now)
     configured = {c: ch for c, ch in (channels or {}).items() if c in definition.order}
     if not configured:
-        raise ConfigError(
+        raise Conflict(
             f"No channel of campaign {definition.name!r} is configured; its messages stay planned.",
             field="email_url",
             hint="set SURMESURE_EMAIL_URL (smtp://host:port) or SURMESURE_SMS_URL "
