@@ -91,10 +91,7 @@ async def campaign_preview(
 
 @router.post("/{name}/send", summary="Plan, record and send (dry_run: plan and count only)")
 async def campaign_send(
-    name: str,
-    request: Request,
-    dry_run: bool = False,
-    _: Principal = Depends(require("admin")),
+    name: str, request: Request, _: Principal = Depends(require("admin")), dry_run: bool = False
 ) -> Response:
     def run() -> dict[str, Any]:
         channels = {} if dry_run else configured(request.app.state.settings)
