@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
                     dry_run=dry_run,
                     channels=channels,
                     parallel=parallel,
-                    on_batch=lambda n: bar.advance(task, n),
+                    on_progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
         finally:
             for channel in channels.values():

@@ -198,7 +198,7 @@ def plan(
             capped = _array(
                 conn,
                 sa.select(m.c.person_id)
-                .where(m.c.status.in_(("sent", "sending")), m.c.sent_at > now - timedelta(days))
+                .where(m.c.status == "sent", m.c.sent_at > now - timedelta(days))
                 .group_by(m.c.person_id)
                 .having(sa.func.count() >= limit),
             )

@@ -182,10 +182,11 @@ def run(
     parallel: int = 4,
     folder: Path | None = None,
     clock: Callable[[], datetime] = utcnow,
-    on_batch: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
     limit: int | None = None,
 ) -> Sent:
-    """Send the campaign's due messages until none is left (or ``limit`` are handed over)."""
+    """Send the campaign's due messages until none is left (or ``limit`` are handed over);
+    ``on_progress(done, total)`` after each batch."""
     folder = folder or get_settings().outbox_dir
     templates = templates_of(definition)
     result = Sent()
@@ -196,6 +197,9 @@ def run(
         ThreadPoolExecutor(max(parallel, 1), thread_name_prefix="outbox") as pool,
     ):
         result.settled = outbox.settle(store, definition.name, journal, clock())
+        total = _due(store, definition.name, list(channels), clock())
+        if limit is not None:
+            total = min(total, limit)
         while limit is None or handed < limit:
             now = clock()
             size = batch if limit is None else min(batch, limit - handed)
@@ -214,8 +218,8 @@ def run(
                 result.add(d.outcome)
             for s in skipped:
                 result.add(f"{s['status']}:{s['reason']}")
-            if on_batch is not None:
-                on_batch(len(rows))
+            if on_progress is not None:
+                on_progress(handed, total)
         with store.connect() as conn:
             left = conn.execute(
                 sa.select(sa.func.count())
@@ -228,6 +232,23 @@ def run(
         if not left:
             journal.clear()
     return result
+
+
+def _due(store: Store, campaign: str, channels: Sequence[str], now: datetime) -> int:
+    m = schema.messages
+    with store.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(m)
+                .where(
+                    m.c.campaign == campaign,
+                    m.c.status == "planned",
+                    m.c.next_attempt_at <= now,
+                    m.c.channel.in_(list(channels)),
+                )
+            ).scalar_one()
+        )
 
 
 def _attempts(conn: Connection, ids: Sequence[str]) -> dict[str, int]:
