@@ -59,6 +59,10 @@ def test_validate_save_preview_dry_run_and_status(
     assert dry["sent"] is None
     status = invoke_json(monkeypatch, store.url, "campaign", "status", "spring")
     assert status["total"] == 0  # the dry run recorded nothing
+    autumn = str(_write(tmp_path, name="autumn"))
+    by_file = invoke_json(monkeypatch, store.url, "campaign", "send", autumn, "--dry-run")
+    assert (by_file["campaign"], by_file["version"]) == ("autumn", 0)  # not saved
+    assert by_file["plan"] == dry["plan"]
     unknown = invoke(monkeypatch, store.url, "campaign", "status", "autumn")
     assert unknown.exit_code == 2 and "no campaign 'autumn'" in unknown.output
 

@@ -17,7 +17,7 @@ from surmesure.deliver import documents, plan, sender
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
-from surmesure.errors import Conflict
+from surmesure.errors import Conflict, NotFound
 from surmesure.experiments import catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -37,12 +37,23 @@ def save_file(store: Store, path: Path, now: datetime) -> documents.Saved:
     return documents.save(store, documents.load_file(path), now, path.parent)
 
 
-def resolve(store: Store, name: str, now: datetime) -> tuple[CampaignDefinition, int]:
-    """The campaign ``name`` in force; a path to a document saves it first."""
+def resolve(
+    store: Store, name: str, now: datetime, *, save: bool = True
+) -> tuple[CampaignDefinition, int]:
+    """The campaign ``name`` in force; a path to a document saves it first (without ``save``:
+    reads and checks it, as version 0 when it differs from the one in force)."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml", ".json") and path.exists():
-        saved = save_file(store, path, now)
-        name = saved.name
+        if save:
+            name = save_file(store, path, now).name
+        else:
+            definition = documents.inline_mjml(validate(store, path), path.parent)
+            with store.connect() as conn:
+                try:
+                    saved, version = documents.get(conn, definition.name)
+                except NotFound:
+                    return definition, 0
+            return (saved, version) if saved == definition else (definition, 0)
     with store.connect() as conn:
         return documents.get(conn, name)
 
@@ -83,7 +94,7 @@ def send(
 ) -> SendReport:
     """Plan the newcomers, record their rows, then send what is due (nothing with
     ``dry_run``: the plan is computed and shown, nothing is written)."""
-    definition, version = resolve(store, name, now)
+    definition, version = resolve(store, name, now, save=not dry_run)
     with store.connect() as conn:
         result = plan.plan(store, conn, definition, version, now)
     if dry_run:
