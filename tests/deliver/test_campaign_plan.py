@@ -159,3 +159,28 @@ class _Nowhere:
 
     def close(self) -> None:
         pass
+
+
+def test_quiet_hours_are_the_persons_own(store: Store, tmp_path: Path) -> None:
+    ids = add_people(store, tmp_path, 2)
+    row = {
+        "record_key": "tz1",
+        "name": "time_zone",
+        "value": '"America/New_York"',
+        "source": "crm",
+        "observed_at": T0 - HOUR,
+        "reliability": 0.9,
+        "person_id": ids[2],
+        "node_id": ids[2],
+    }
+    with store.begin() as conn:
+        store.bulk_insert(conn, schema.traits, pa.Table.from_pylist([row]))
+    quiet = {"quiet_hours": {"start": 21, "end": 8, "timezone": "Europe/Paris"}}
+    _save(store, window=quiet, channels={"email": {"text": "x"}}, policy=None)
+    with store.begin() as conn:
+        definition, version = documents.get(conn, "spring")
+        plan.record(store, conn, plan.plan(store, conn, definition, version, T0), T0)
+        m = schema.messages
+        due = dict(conn.execute(sa.select(m.c.person_id, m.c.next_attempt_at)).all())
+    assert due[ids[1]] == T0  # 11:00 in Paris: now
+    assert due[ids[2]] == T0.replace(hour=13)  # 05:00 in New York: at 08:00 there

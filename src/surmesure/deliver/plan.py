@@ -17,8 +17,8 @@ that holds gives a person's row:
 4. ``global_holdout`` / ``control`` (status ``held_out``): the experiment engine's assignment
    (:mod:`surmesure.experiments.assign`) of the people left, recorded as an experiment named
    ``campaign_<name>`` so that results compare the control group with the rest;
-5. otherwise ``planned`` on the chosen channel, due now or, in quiet hours (the campaign's
-   time zone), when they end.
+5. otherwise ``planned`` on the chosen channel, due now or, in quiet hours, when they end in
+   the person's time zone (the trait ``time_zone``, else the quiet hours' own).
 
 People who already have a row for the campaign and step keep it: planning again adds only the
 newcomers, so a campaign is resumable and nobody is planned twice.
@@ -31,7 +31,7 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,7 @@ from surmesure.protect import consent, marketing
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.store.people import bulk_audience, ids_of
+from surmesure.unify.profile import decode_json
 
 Ids = npt.NDArray[np.int64]
 MEMBERS = (
@@ -79,11 +80,12 @@ def message_id(campaign: str, person_id: int, channel: str, step: int) -> str:
     return hmac.new(key, text, hashlib.blake2b).hexdigest()[:32]
 
 
-def due_at(now: datetime, quiet: QuietHours | None) -> datetime:
-    """``now``, or when the quiet hours around ``now`` end (naive UTC in, naive UTC out)."""
+def due_at(now: datetime, quiet: QuietHours | None, zone_name: str | None = None) -> datetime:
+    """``now``, or when the quiet hours around ``now`` end in the time zone ``zone_name``
+    (default: the quiet hours' own), naive UTC in and out."""
     if quiet is None or quiet.start == quiet.end:
         return now
-    zone = ZoneInfo(quiet.timezone)
+    zone = _zone(zone_name) or ZoneInfo(quiet.timezone)
     local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
     hour = local.hour
     inside = (
@@ -97,6 +99,31 @@ def due_at(now: datetime, quiet: QuietHours | None) -> datetime:
     if end <= local:
         end += timedelta(days=1)
     return end.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def _zone(name: object) -> ZoneInfo | None:
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return None  # an unknown zone name is ignored, as decisions ignore it
+
+
+def zones_of(conn: Connection, ids: Ids) -> dict[int, str]:
+    """Each person's ``time_zone`` trait, the latest observed, for those who have one."""
+    t = schema.traits
+    rows = conn.execute(
+        sa.select(t.c.person_id, t.c.value)
+        .where(t.c.name == "time_zone", t.c.person_id.is_not(None))
+        .order_by(t.c.observed_at)
+    )
+    wanted = set(ids.tolist()) if ids.size < 100_000 else None
+    return {
+        int(p): str(decode_json(v))
+        for p, v in rows
+        if v is not None and (wanted is None or int(p) in wanted)
+    }
 
 
 def _array(conn: Connection, query: sa.Select[Any]) -> Ids:
@@ -228,7 +255,11 @@ def plan(
     status[planned] = "planned"
     reason[planned] = None
 
-    due = due_at(now, definition.window.quiet_hours)
+    quiet = definition.window.quiet_hours
+    zones = zones_of(conn, ids[planned]) if quiet is not None else {}
+    default = due_at(now, quiet)
+    by_zone = {z: due_at(now, quiet, z) for z in set(zones.values())}
+    due = [by_zone[zones[p]] if p in zones else default for p in ids.tolist()]
     rows = pa.table(
         {
             "message_id": pa.array(
@@ -246,7 +277,9 @@ def plan(
             "status": pa.array(status.tolist(), pa.string()),
             "reason": pa.array(reason.tolist(), pa.string()),
             "attempts": pa.array(np.zeros(n, dtype=np.int16)),
-            "next_attempt_at": pa.array([due if p else None for p in planned], pa.timestamp("us")),
+            "next_attempt_at": pa.array(
+                [d if p else None for d, p in zip(due, planned, strict=True)], pa.timestamp("us")
+            ),
             "planned_at": pa.array([now] * n, pa.timestamp("us")),
             "updated_at": pa.array([now] * n, pa.timestamp("us")),
         }

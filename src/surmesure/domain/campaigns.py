@@ -104,6 +104,9 @@ class Policy(_Model):
 
 
 class QuietHours(_Model):
+    """Hours when nothing leaves, in each person's time zone (the trait ``time_zone``, else
+    ``timezone``)."""
+
     start: int = Field(ge=0, le=23, description="Hour from which nothing leaves.")
     end: int = Field(ge=0, le=23, description="Hour from which messages leave again.")
     timezone: str = "Europe/Paris"
