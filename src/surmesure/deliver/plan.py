@@ -31,7 +31,7 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
+from surmesure.decide.context import zone_named
 from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition, QuietHours
 from surmesure.experiments.assign import holdout_mask, variants_of
 from surmesure.experiments.definitions import ExperimentDefinition
@@ -85,7 +86,7 @@ def due_at(now: datetime, quiet: QuietHours | None, zone_name: str | None = None
     (default: the quiet hours' own), naive UTC in and out."""
     if quiet is None or quiet.start == quiet.end:
         return now
-    zone = _zone(zone_name) or ZoneInfo(quiet.timezone)
+    zone = zone_named(zone_name) or ZoneInfo(quiet.timezone)
     local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
     hour = local.hour
     inside = (
@@ -99,15 +100,6 @@ def due_at(now: datetime, quiet: QuietHours | None, zone_name: str | None = None
     if end <= local:
         end += timedelta(days=1)
     return end.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
-
-
-def _zone(name: object) -> ZoneInfo | None:
-    if not isinstance(name, str) or not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ValueError, ZoneInfoNotFoundError):
-        return None  # an unknown zone name is ignored, as decisions ignore it
 
 
 def zones_of(conn: Connection, ids: Ids) -> dict[int, str]:
