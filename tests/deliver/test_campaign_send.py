@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from aiosmtpd.smtp import Envelope, Session
-from campaign_world import HOUR, T0, add_people, document, email_of, refuse
+from campaign_world import HOUR, T0, add_people, document, email_of, prefer, refuse
 from smtp_sink import Sink, start
 
 from surmesure.config import get_settings
@@ -70,13 +70,14 @@ def test_a_campaign_reaches_the_smtp_server_once_with_guardrails_at_send_time(
     store: Store, tmp_path: Path, smtp: tuple[Sink, int]
 ) -> None:
     sink, port = smtp
-    ids = add_people(store, tmp_path, 6)
+    ids = add_people(store, tmp_path, 7)
     documents.save(store, documents.parse(document(caps={"per_day": 1})), T0)
     with store.begin() as conn:
         definition, version = documents.get(conn, "spring")
         plan.record(store, conn, plan.plan(store, conn, definition, version, T0), T0)
     refuse(store, ids[3], "email", at=T0)  # after planning: checked again when it leaves
     erase_person(store, "customer_id:C4", confirmed=True)
+    prefer(store, ids[7], "pause", "on", until=T0 + 240 * HOUR)
     sink.refuse = {email_of(5): "550 no such user", email_of(6): "451 greylisted"}
     channel = _channel(port)
     clock = iter([T0 + i * HOUR / 60 for i in range(100)])
@@ -94,16 +95,18 @@ def test_a_campaign_reaches_the_smtp_server_once_with_guardrails_at_send_time(
     rows = _outbox(store)
     assert rows[ids[1]] == ("sent", None, 1) and rows[ids[2]] == ("sent", None, 1)
     assert rows[ids[3]][:2] == ("suppressed", "opted_out_marketing")
+    assert rows[ids[7]][:2] == ("suppressed", "paused")
     assert rows[None][:2] == ("suppressed", "erased")  # detached from the erased person
     assert rows[ids[5]][0] == "failed" and "550" in str(rows[ids[5]][1])
     assert rows[ids[6]][0] == "planned" and "451" in str(rows[ids[6]][1])  # retried later
     assert report.sent is not None and report.sent.counts["sent"] == 2
     status = service.status(store, "spring")
-    assert status["by_status"] == {"failed": 1, "planned": 1, "sent": 2, "suppressed": 2}
+    assert status["by_status"] == {"failed": 1, "planned": 1, "sent": 2, "suppressed": 3}
     assert status["reasons"] == {
         "failed": 1,
         "suppressed:erased": 1,
         "suppressed:opted_out_marketing": 1,
+        "suppressed:paused": 1,
     }
 
     again = service.send(store, "spring", T0, channels={"email": _channel(port)}, folder=tmp_path)

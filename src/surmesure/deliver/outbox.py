@@ -6,7 +6,8 @@ worker, ``attempts`` counted, committed before anything leaves) -> ``sent``, or 
 pushed back (a transient failure: 1, 5, 30 minutes, 2 hours, then ``failed``). At send time
 the guardrails are read again: a person erased since planning is ``suppressed`` (``erased``),
 one who refused marketing on the channel meanwhile is ``suppressed``
-(``opted_out_marketing``), an address on the suppression list is ``suppressed``
+(``opted_out_marketing``), one who paused marketing or left the topic meanwhile is
+``suppressed`` (``paused``, ``topic_refused``), an address on the suppression list is ``suppressed``
 (``suppressed_address``), one no longer held is ``suppressed`` (``unreachable``). A template
 that fails for one person fails that message (``failed``, ``template: ...``), never the batch.
 

@@ -25,7 +25,7 @@ from surmesure.deliver import outbox
 from surmesure.deliver.channel import Channel, Delivery, Message
 from surmesure.deliver.content import ChannelTemplates, templates_of
 from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
-from surmesure.protect import blind, consent, suppression
+from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -83,16 +83,29 @@ def prepare(
     now: datetime,
 ) -> tuple[list[Message], list[dict[str, object]]]:
     """The messages of claimed ``rows`` ready to leave, and the rows that must not (with the
-    status and reason they take): the guardrails of the module docstring read again."""
+    status and reason they take): the guardrails read again at send time (see
+    :mod:`surmesure.deliver.outbox`)."""
     settings = get_settings()
     ids = [int(r.person_id) for r in rows if r.person_id is not None]
     alive = _current(conn, ids) if ids else set()
     ready: list[Message] = []
     skipped: list[dict[str, object]] = []
     by_channel: dict[str, list[sa.Row[tuple[str, int | None, str]]]] = {}
+    held: dict[int, str] = {}
+    if definition.purpose == "marketing" and ids:
+        paused = {int(x[0]) for x in conn.execute(marketing.held_back_people(None, now))}
+        held = {p: marketing.PAUSED for p in ids if p in paused}
+        if definition.topic is not None:
+            left = {
+                int(x[0]) for x in conn.execute(marketing.held_back_people(definition.topic, now))
+            }
+            held.update({p: marketing.TOPIC_REFUSED for p in ids if p in left and p not in held})
     for r in rows:
         if r.person_id is None or int(r.person_id) not in alive:
             skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": "erased"})
+        elif int(r.person_id) in held:
+            why = held[int(r.person_id)]
+            skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": why})
         else:
             by_channel.setdefault(str(r.channel), []).append(r)
     for channel, group in by_channel.items():
