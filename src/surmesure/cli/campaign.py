@@ -112,9 +112,19 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(payload)
             return
-        console.print(_counts_table(f"{payload['campaign']}: plan", payload["plan"]))
-        if payload["sent"] is not None:
+        if payload["plan"]:
+            console.print(_counts_table(f"{payload['campaign']}: plan", payload["plan"]))
+        else:
+            console.print(
+                f"{payload['campaign']}: nobody new to plan "
+                f"({payload['already_planned']:,} planned before)"
+            )
+        if payload["sent"]:
             console.print(_counts_table("sent now", payload["sent"]))
+        elif payload["sent"] is not None:
+            console.print("nothing due to send now (`campaign status` shows what waits)")
+        for channel in payload["channels_not_configured"] or []:
+            console.print(f"[yellow]{channel}: no channel configured; its messages wait[/]")
 
     @campaign.command("status", help="A campaign's outbox: by status, channel and reason.")
     @user_errors
