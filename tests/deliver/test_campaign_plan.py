@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 from campaign_world import HOUR, T0, add_people, consent, document, prefer, refuse
 
 from surmesure.deliver import documents, plan, service
+from surmesure.errors import Conflict
 from surmesure.experiments.assign import variants_of
 from surmesure.store import Store, schema
 
@@ -122,6 +124,10 @@ def test_the_control_group_and_the_holdout_are_held_out_and_recorded(
         )
     assert {p for p, v in assigned.items() if v == "control"} == control
     assert set(assigned) == set(people.tolist()) - holdout
+    _save(store, control=0.2, holdout=0.1, channels={"email": {"text": "x"}}, policy=None)
+    with pytest.raises(Conflict) as caught:
+        service.send(store, "spring", T0, channels={"email": _Nowhere()})
+    assert caught.value.field == "control" and "new name" in (caught.value.hint or "")
 
 
 def test_planning_again_adds_only_newcomers(store: Store, tmp_path: Path) -> None:

@@ -100,7 +100,16 @@ def send(
     if dry_run:
         return SendReport(result, 0, None)
     if result.experiment is not None:
-        catalog.save(store, result.experiment, now)
+        try:
+            catalog.save(store, result.experiment, now)
+        except Conflict as exc:
+            raise Conflict(
+                f"control: campaign {definition.name!r} already assigned people with another "
+                f"control share or holdout; changing it would move them ({exc.message})",
+                field="control",
+                hint="keep the control share and holdout the campaign started with, or save "
+                "it under a new name",
+            ) from exc
     with store.begin() as conn:
         recorded = plan.record(store, conn, result, now)
     configured = {c: ch for c, ch in (channels or {}).items() if c in definition.order}
