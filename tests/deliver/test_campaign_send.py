@@ -210,16 +210,18 @@ def test_kill_9_mid_send_then_again_delivers_every_message_exactly_once(
     get_settings.cache_clear()
 
 
-@pytest.mark.postgres
-def test_one_process_at_a_time_sends_a_campaign(postgres_store: Store) -> None:
-    from surmesure.deliver.outbox import only_sender
+def test_one_worker_at_a_time_sends_a_campaign(store: Store) -> None:
+    from surmesure.deliver.outbox import _advisory, only_sender
     from surmesure.errors import Conflict
 
-    with only_sender(postgres_store, "spring"):
-        with pytest.raises(Conflict) as caught, only_sender(postgres_store, "spring"):
-            pass
+    with only_sender(store, "spring"):
+        with pytest.raises(Conflict) as caught, only_sender(store, "spring"):
+            pass  # another thread of this process
         assert "another process" in caught.value.message
-        with only_sender(postgres_store, "autumn"):  # another campaign is free
+        with only_sender(store, "autumn"):  # another campaign is free
             pass
-    with only_sender(postgres_store, "spring"):  # released
+        if not store.is_duckdb:  # another process: another session's advisory lock
+            with pytest.raises(Conflict), _advisory(store, "spring"):
+                pass
+    with only_sender(store, "spring"):  # released
         pass

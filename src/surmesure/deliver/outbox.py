@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -79,27 +80,50 @@ class Journal:
             self._fd = None
 
 
+_sending: set[tuple[str, str]] = set()
+_sending_lock = threading.Lock()
+
+
 @contextmanager
 def only_sender(store: Store, campaign: str) -> Iterator[None]:
-    """Hold the campaign's sending to this process while the block runs: settling rows left
-    ``sending`` is only right when no other worker is sending them. On PostgreSQL a session
-    advisory lock keyed by the campaign (another process is refused at once); an embedded
-    DuckDB file is one process's anyway."""
-    if store.is_duckdb:
-        yield
-        return
-    key = int.from_bytes(
-        hashlib.blake2b(campaign.encode(), digest_size=8).digest(), "big", signed=True
+    """Hold the campaign's sending to this caller while the block runs: settling rows left
+    ``sending`` is only right when no other worker is sending them. Another thread of this
+    process is refused at once, and on PostgreSQL another process too (a session advisory
+    lock keyed by the campaign); an embedded DuckDB file is one process's anyway."""
+    mine = (store.url, campaign)
+    with _sending_lock:
+        busy = mine in _sending
+        _sending.add(mine)
+    if busy:
+        raise _busy(campaign)
+    try:
+        if store.is_duckdb:
+            yield
+        else:
+            with _advisory(store, campaign):
+                yield
+    finally:
+        with _sending_lock:
+            _sending.discard(mine)
+
+
+def _busy(campaign: str) -> Conflict:
+    return Conflict(
+        f"Campaign {campaign!r} is being sent by another process.",
+        field="NAME",
+        hint="wait for it to finish; `campaign status` shows its progress",
     )
+
+
+@contextmanager
+def _advisory(store: Store, campaign: str) -> Iterator[None]:
+    digest = hashlib.blake2b(campaign.encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
     with store.connect() as conn:
         taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one()
         conn.commit()
         if not taken:
-            raise Conflict(
-                f"Campaign {campaign!r} is being sent by another process.",
-                field="NAME",
-                hint="wait for it to finish; `campaign status` shows its progress",
-            )
+            raise _busy(campaign)
         try:
             yield
         finally:
