@@ -105,7 +105,7 @@ def test_the_control_group_and_the_holdout_are_held_out_and_recorded(
         definition, version = documents.get(conn, "spring")
         result = plan.plan(store, conn, definition, version, T0)
     assert result.experiment is not None
-    service.send(store, "spring", T0, channels={"email": _Nowhere()})
+    service.send(store, "spring", T0, channels={"email": _Nowhere()}, folder=tmp_path)
     people = np.asarray(sorted(ids.values()), dtype=np.int64)
     variant = variants_of(result.experiment, people)
     rows = _rows(store)
@@ -126,7 +126,7 @@ def test_the_control_group_and_the_holdout_are_held_out_and_recorded(
     assert set(assigned) == set(people.tolist()) - holdout
     _save(store, control=0.2, holdout=0.1, channels={"email": {"text": "x"}}, policy=None)
     with pytest.raises(Conflict) as caught:
-        service.send(store, "spring", T0, channels={"email": _Nowhere()})
+        service.send(store, "spring", T0, channels={"email": _Nowhere()}, folder=tmp_path)
     assert caught.value.field == "control" and "new name" in (caught.value.hint or "")
 
 
