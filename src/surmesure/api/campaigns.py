@@ -94,10 +94,16 @@ async def campaign_send(
     name: str, request: Request, _: Principal = Depends(require("admin")), dry_run: bool = False
 ) -> Response:
     def run() -> dict[str, Any]:
-        channels = {} if dry_run else configured(request.app.state.settings)
+        settings = request.app.state.settings
+        channels = {} if dry_run else configured(settings)
         try:
             report = service.send(
-                request.app.state.store, name, utcnow(), dry_run=dry_run, channels=channels
+                request.app.state.store,
+                name,
+                utcnow(),
+                dry_run=dry_run,
+                channels=channels,
+                folder=settings.outbox_dir,
             )
         finally:
             for channel in channels.values():
