@@ -317,6 +317,18 @@ class Settings(BaseSettings):
     preference_pause_max_days: int = Field(
         default=183, gt=0, le=366, description="Longest pause of marketing a person may choose."
     )
+    outbox_dir: Path = Field(
+        default=Path(".surmesure/outbox"),
+        description="Folder of the outbox's send journals (what left before a crash).",
+    )
+    email_url: str | None = Field(
+        default=None,
+        description="SMTP server of the e-mail channel: smtp://user:password@host:587?starttls=1",
+    )
+    sms_url: str | None = Field(
+        default=None,
+        description="Kannel smsbox of the SMS channel: kannel://user:password@host:13013?sender=SHOP",
+    )
 
     @field_validator("preference_topics")
     @classmethod

@@ -34,6 +34,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from surmesure import __version__
 from surmesure.api import (
+    campaigns,
     collect,
     consents,
     decide,
@@ -42,6 +43,8 @@ from surmesure.api import (
     pages,
     preferences,
     segments,
+    sms,
+    unsubscribe,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
 from surmesure.api.guard import Guard, without_paths
@@ -120,6 +123,9 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(consents.router)
     app.include_router(preferences.router)
+    app.include_router(unsubscribe.router)
+    app.include_router(sms.router)
+    app.include_router(campaigns.router)
     app.include_router(local.router)
 
     @app.get("/health", tags=["ops"])
