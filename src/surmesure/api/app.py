@@ -38,6 +38,7 @@ from surmesure.api import (
     consents,
     decide,
     experiments,
+    feedback,
     local,
     pages,
     preferences,
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(preferences.router)
     app.include_router(unsubscribe.router)
     app.include_router(sms.router)
+    app.include_router(feedback.router)
     app.include_router(local.router)
 
     @app.get("/health", tags=["ops"])
