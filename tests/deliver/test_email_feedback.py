@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from api_helpers import serving
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from people_rows import add_people
 from smtp_sink import Sink, start
 
 from surmesure.deliver.channel import Message
@@ -71,12 +72,7 @@ def _arf(original: bytes) -> bytes:
 
 
 def test_bounces_and_complaints_are_recorded(store: Store) -> None:
-    at = datetime(2026, 1, 1)
-    with store.begin() as conn:
-        conn.execute(
-            schema.people.insert(),
-            [{"person_id": 7, "merged_into": None, "created_at": at, "updated_at": at}],
-        )
+    add_people(store, (7, None))
     with serving(store, secret_key=SECRET) as (url, _app):
         original = _sent(url)
         endpoint = f"{url}/v1/email/feedback"

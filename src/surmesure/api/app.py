@@ -44,6 +44,7 @@ from surmesure.api import (
     preferences,
     segments,
     sms,
+    tracking,
     unsubscribe,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
@@ -126,6 +127,7 @@ def create_app(
     app.include_router(unsubscribe.router)
     app.include_router(sms.router)
     app.include_router(feedback.router)
+    app.include_router(tracking.router)
     app.include_router(local.router)
 
     @app.get("/health", tags=["ops"])

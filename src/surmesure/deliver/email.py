@@ -12,6 +12,8 @@ Settings (:class:`EmailSettings`, or a URL read by :meth:`EmailSettings.from_url
 for tests only). ``pool``: connections kept open and used in parallel. ``sender``: the From of
 messages that do not name one. ``dkim_domain``, ``dkim_selector``, ``dkim_key`` (PEM text or a
 path to it): sign every message (RSA or Ed25519), ``List-Unsubscribe`` headers included.
+``track``: open pixel and click links through this API (:mod:`surmesure.deliver.tracking`),
+with the campaign of the message's ``X-Campaign`` header.
 
 Every marketing message carries ``List-Unsubscribe`` (an https link and, when configured, a
 mailto) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058), made from the
@@ -44,6 +46,7 @@ from surmesure.deliver import mime
 from surmesure.deliver.channel import Delivery, Message, Outcome
 from surmesure.deliver.mjml import compile_mjml
 from surmesure.deliver.settings import split, validated
+from surmesure.deliver.tracking import track
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
 
@@ -72,6 +75,7 @@ class EmailSettings(BaseModel):
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     dkim_key: str | None = None
+    track: bool = False
 
     @classmethod
     def from_url(cls, url: str, **extra: object) -> EmailSettings:
@@ -142,6 +146,12 @@ class EmailChannel:
         html = message.html
         if html is not None and html.lstrip().startswith("<mjml"):
             html = compile_mjml(html)
+        links = self.unsubscribe
+        if html is not None and self.settings.track and links and message.person_id is not None:
+            campaign = headers.get("X-Campaign")
+            html = track(
+                html, message.person_id, campaign, public_url=links.public_url, secret=links.secret
+            )
         fields = [
             ("From", sender),
             ("To", message.to),
