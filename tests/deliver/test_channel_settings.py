@@ -39,10 +39,11 @@ def test_a_channel_is_opened_from_its_url(tmp_path: Path) -> None:
     email = open_channel("smtp://127.0.0.1:2525?sender=news@example.com", settings)
     sms = open_channel("kannel://u:p@127.0.0.1:13013?reports_url=https://x.example", settings)
     paper = open_channel(f"paper://{tmp_path}", settings)
-    assert (email.name, sms.name, paper.name) == ("email", "sms", "paper")
+    calls = open_channel(f"calls://{tmp_path}", settings)
+    assert (email.name, sms.name, paper.name, calls.name) == ("email", "sms", "paper", "phone")
     assert isinstance(email, EmailChannel) and email.unsubscribe is not None
     assert email.unsubscribe.url(7).startswith("https://x.example/u/email/")
-    for channel in (email, sms, paper):
+    for channel in (email, sms, paper, calls):
         assert type(channel) in CHANNELS.values()
         channel.close()
     with pytest.raises(ConfigError) as unknown:

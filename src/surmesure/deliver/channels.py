@@ -6,6 +6,7 @@ type        URL                             module
 ``smtp``    ``smtp://`` or ``smtps://``     :mod:`surmesure.deliver.email`
 ``kannel``  ``kannel://``                   :mod:`surmesure.deliver.sms`
 ``paper``   ``paper:///folder``             :mod:`surmesure.deliver.paper`
+``calls``   ``calls:///folder``             :mod:`surmesure.deliver.calls`
 ==========  ==============================  ==========================================
 
 :func:`open_channel` builds the channel a URL names, with the secrets it needs from
@@ -18,6 +19,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from surmesure.config import Settings
+from surmesure.deliver.calls import CallChannel, CallSettings
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.paper import PaperChannel, PaperSettings
@@ -25,10 +27,11 @@ from surmesure.deliver.sms import SmsChannel, SmsSettings
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
 
-CHANNELS: dict[str, type[EmailChannel] | type[SmsChannel] | type[PaperChannel]] = {
+CHANNELS: dict[str, type[Channel]] = {
     "smtp": EmailChannel,
     "kannel": SmsChannel,
     "paper": PaperChannel,
+    "calls": CallChannel,
 }
 """Settings ``type`` -> the channel class."""
 SCHEMES = {
@@ -37,6 +40,7 @@ SCHEMES = {
     "kannel": "kannel",
     "kannel+https": "kannel",
     "paper": "paper",
+    "calls": "calls",
 }
 """URL scheme -> settings ``type``."""
 
@@ -52,6 +56,8 @@ def open_channel(url: str, settings: Settings, *, mailto: str | None = None) -> 
         return SmsChannel(SmsSettings.from_url(url), secret=settings.secret_key)
     if kind == "paper":
         return PaperChannel(PaperSettings.from_url(url))
+    if kind == "calls":
+        return CallChannel(CallSettings.from_url(url))
     raise ConfigError(
         f"No channel is reached by a URL of scheme {urlsplit(url).scheme!r}.",
         field="channel.url",
