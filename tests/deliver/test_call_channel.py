@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from people_rows import add_people
+from people_rows import activity_rows, add_people
 
 from surmesure.deliver.calls import CallChannel, CallSettings, import_outcomes
 from surmesure.deliver.channel import Message
@@ -82,16 +82,11 @@ def test_outcomes_become_activity_and_opt_outs(store: Store, tmp_path: Path) -> 
         )
     counts = import_outcomes(store, _write(tmp_path / "ok.csv", rows))
     assert counts == {"interested": 1, "opt_out": 1}  # person 99 is not known: nothing kept
-    a = schema.channel_activity
+    found = activity_rows(store, "person_id", "node_id", "channel", "kind", "occurred_at")
     with store.connect() as conn:
-        found = conn.execute(
-            sa.select(a.c.person_id, a.c.node_id, a.c.channel, a.c.kind, a.c.occurred_at).order_by(
-                a.c.occurred_at
-            )
-        ).all()
         assert refused_ids(conn, "marketing", "phone", datetime(2100, 1, 1)) == {2}
         assert refused_ids(conn, "marketing", "email", datetime(2100, 1, 1)) == set()
-    assert [tuple(r) for r in found] == [
+    assert found == [
         (2, 2, "phone", "opt_out", datetime(2026, 3, 1, 9, 5)),
         (1, 3, "phone", "interested", datetime(2026, 3, 1, 10, 0)),
     ]

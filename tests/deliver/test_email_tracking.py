@@ -8,16 +8,15 @@ from __future__ import annotations
 import re
 
 import httpx
-import sqlalchemy as sa
 from api_helpers import serving
-from people_rows import add_people
+from people_rows import activity_rows, add_people
 from smtp_sink import Sink, start
 
 from surmesure.deliver.channel import Message
 from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.tracking import track
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
-from surmesure.store import Store, schema
+from surmesure.store import Store
 
 SECRET = "a-test-secret-of-some-length"
 PORT = 18457
@@ -55,17 +54,6 @@ def _html_sent(url: str) -> str:
     return str(part.get_content())
 
 
-def _activity(store: Store) -> list[tuple[int, str, str, str | None, str | None]]:
-    a = schema.channel_activity
-    with store.connect() as conn:
-        rows = conn.execute(
-            sa.select(a.c.person_id, a.c.channel, a.c.kind, a.c.campaign, a.c.url).order_by(
-                a.c.occurred_at
-            )
-        ).all()
-    return [(int(r[0]), str(r[1]), str(r[2]), r[3], r[4]) for r in rows]
-
-
 def test_opens_and_clicks_are_the_persons_activity(store: Store) -> None:
     add_people(store, (7, None), (8, 7))
     with serving(store, secret_key=SECRET) as (url, _app):
@@ -89,7 +77,7 @@ def test_opens_and_clicks_are_the_persons_activity(store: Store) -> None:
         )
         [evil] = re.findall(r'href="([^"]+)"', foreign)
         assert httpx.get(evil, follow_redirects=False).status_code == 404
-    assert _activity(store) == [
+    assert activity_rows(store, "person_id", "channel", "kind", "campaign", "url") == [
         (7, "email", "opened", "spring", None),
         (7, "email", "clicked", "spring", TARGET),
     ]

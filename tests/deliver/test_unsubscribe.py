@@ -10,7 +10,7 @@ from datetime import datetime
 import httpx
 import sqlalchemy as sa
 from api_helpers import serving
-from people_rows import add_people
+from people_rows import activity_rows, add_people
 from smtp_sink import Sink, start
 
 from surmesure.deliver.channel import Message
@@ -76,10 +76,8 @@ def test_one_click_records_an_email_opt_out_once(store: Store) -> None:
             sa.select(schema.audit_log.c.action).where(schema.audit_log.c.person_id == 7)
         ).all()
     assert [a[0] for a in audit] == ["consent.unsubscribe"]
-    with store.connect() as conn:
-        a = schema.channel_activity
-        done = conn.execute(sa.select(a.c.person_id, a.c.node_id, a.c.channel, a.c.kind)).all()
-    assert [tuple(r) for r in done] == [(7, 8, "email", "unsubscribed")]
+    done = activity_rows(store, "person_id", "node_id", "channel", "kind")
+    assert done == [(7, 8, "email", "unsubscribed")]
 
 
 def test_a_tampered_or_foreign_link_records_nothing(store: Store) -> None:
