@@ -84,6 +84,18 @@ def test_a_marketing_message_has_both_parts_and_one_click_unsubscribe(sink: Sink
     assert mailto.endswith(token)
 
 
+def test_the_text_part_is_read_from_the_html_when_there_is_none(sink: Sink) -> None:
+    ch = channel()
+    assert ch.send([message(1, text="", html=MJML)])[0].outcome == "sent"
+    ch.close()
+    [mail] = sink.messages()
+    text = mail.get_body(("plain",))
+    assert text is not None
+    words = text.get_content()
+    assert "Bonjour Alice, voici vos offres." in words
+    assert "Voir (https://shop.example.com/o/1)" in words and "<" not in words
+
+
 def test_a_message_without_a_way_to_unsubscribe_does_not_leave(sink: Sink) -> None:
     ch = channel()
     marketing = message(1, person_id=None)

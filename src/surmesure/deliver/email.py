@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from surmesure.deliver import mime
 from surmesure.deliver.channel import Delivery, Message, Outcome
-from surmesure.deliver.mjml import compile_mjml
+from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
 from surmesure.deliver.tracking import track
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
@@ -160,7 +160,8 @@ class EmailChannel:
             ("Message-ID", f"<{message.message_id}@{_domain_of(sender)}>"),
             *headers.items(),
         ]
-        data = mime.write(fields, message.text, html, message.message_id)
+        text = message.text or (text_of(html) if html else "")
+        data = mime.write(fields, text, html, message.message_id)
         if self._key is not None:
             assert self.settings.dkim_domain and self.settings.dkim_selector
             signature = dkim.sign(
