@@ -11,7 +11,8 @@ Settings (:class:`EmailSettings`, or a URL read by :meth:`EmailSettings.from_url
 ``starttls``: upgrade the connection (``verify_tls=false`` accepts a self-signed certificate,
 for tests only). ``pool``: connections kept open and used in parallel. ``sender``: the From of
 messages that do not name one. ``dkim_domain``, ``dkim_selector``, ``dkim_key`` (PEM text or a
-path to it): sign every message (RSA or Ed25519), ``List-Unsubscribe`` headers included.
+path to it): sign every message (RSA, through OpenSSL: :mod:`surmesure.deliver.dkim_rsa`),
+``List-Unsubscribe`` headers included.
 ``track``: open pixel and click links through this API (:mod:`surmesure.deliver.tracking`),
 with the campaign of the message's ``X-Campaign`` header.
 
@@ -39,11 +40,11 @@ from queue import Empty, SimpleQueue
 from typing import Literal
 from urllib.parse import unquote
 
-import dkim
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from surmesure.deliver import mime
 from surmesure.deliver.channel import Delivery, Message, Outcome
+from surmesure.deliver.dkim_rsa import RsaSigner
 from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
 from surmesure.deliver.tracking import track
@@ -125,7 +126,11 @@ class EmailChannel:
     def __init__(self, settings: EmailSettings, unsubscribe: UnsubscribeLinks | None = None):
         self.settings = settings
         self.unsubscribe = unsubscribe
-        self._key = settings.dkim_private_key()
+        key = settings.dkim_private_key()
+        self._signer = None
+        if key is not None:
+            assert settings.dkim_domain and settings.dkim_selector
+            self._signer = RsaSigner(key, settings.dkim_domain, settings.dkim_selector, _SIGNED)
         self._idle: SimpleQueue[smtplib.SMTP] = SimpleQueue()
         self._threads = ThreadPoolExecutor(settings.pool, thread_name_prefix="smtp")
 
@@ -162,16 +167,8 @@ class EmailChannel:
         ]
         text = message.text or (text_of(html) if html else "")
         data = mime.write(fields, text, html, message.message_id)
-        if self._key is not None:
-            assert self.settings.dkim_domain and self.settings.dkim_selector
-            signature = dkim.sign(
-                data,
-                self.settings.dkim_selector.encode(),
-                self.settings.dkim_domain.encode(),
-                self._key,
-                include_headers=list(_SIGNED),
-            )
-            data = signature + data
+        if self._signer is not None:
+            data = self._signer.sign(data) + data
         return data
 
     # -- sending --------------------------------------------------------------------------
