@@ -16,6 +16,7 @@ from smtp_sink import Sink, check_login, self_signed, start
 from surmesure.deliver.channel import Message
 from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.unsubscribe import UnsubscribeLinks, person_of
+from surmesure.errors import ConfigError
 
 PORT = 18451
 SECRET = "test-secret-for-unsubscribe-links"
@@ -82,6 +83,18 @@ def test_a_marketing_message_has_both_parts_and_one_click_unsubscribe(sink: Sink
     token = https.rpartition("/")[2]
     assert person_of(token, "email", secret=SECRET, max_days=90) == 42
     assert mailto.endswith(token)
+
+
+def test_the_text_part_is_read_from_the_html_when_there_is_none(sink: Sink) -> None:
+    ch = channel()
+    assert ch.send([message(1, text="", html=MJML)])[0].outcome == "sent"
+    ch.close()
+    [mail] = sink.messages()
+    text = mail.get_body(("plain",))
+    assert text is not None
+    words = text.get_content()
+    assert "Bonjour Alice, voici vos offres." in words
+    assert "Voir (https://shop.example.com/o/1)" in words and "<" not in words
 
 
 def test_a_message_without_a_way_to_unsubscribe_does_not_leave(sink: Sink) -> None:
@@ -204,3 +217,22 @@ def test_links_expire_and_name_their_channel() -> None:
         person_of(token, "email", secret=SECRET, max_days=90, now=datetime(2026, 6, 1))
     with pytest.raises(NotFound):
         person_of(token, "sms", secret=SECRET, max_days=90, now=datetime(2026, 2, 1))
+
+
+def test_a_dkim_key_that_is_not_rsa_is_refused() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    pem = (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    for key in (pem, "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----"):
+        settings = EmailSettings(dkim_domain="example.com", dkim_selector="s", dkim_key=key)
+        with pytest.raises(ConfigError) as refused:
+            EmailChannel(settings)
+        assert refused.value.field == "email.dkim_key"

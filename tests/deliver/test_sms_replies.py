@@ -111,14 +111,13 @@ def refused_ids_email(store: Store) -> set[int]:
 def test_forged_reports_and_keyless_replies_record_nothing(store: Store, tmp_path: Path) -> None:
     _world(store, tmp_path)
     with serving(store, secret_key=SECRET) as (url, _app):
-        forged = httpx.get(
-            f"{url}{REPORTS_PATH}", params={"id": "m1", "sig": "0" * 32, "status": 1}
-        )
-        assert forged.status_code == 404
-        keyless = httpx.get(
-            f"{url}{INBOUND_PATH}", params={"key": "x", "from": ANA, "text": "STOP"}
-        )
-        assert keyless.status_code == 404
+        report = {"id": "m1", "sig": "0" * 32, "status": "1"}
+        stop = {"key": "x", "from": ANA, "text": "STOP"}
+        for odd in ("0" * 32, "é", "\u00e9" * 40):  # non-ASCII is refused like any wrong one
+            forged = httpx.get(f"{url}{REPORTS_PATH}", params=report | {"sig": odd})
+            assert forged.status_code == 404
+            keyless = httpx.get(f"{url}{INBOUND_PATH}", params=stop | {"key": odd})
+            assert keyless.status_code == 404
         key = inbound_key(SECRET)
         bad_number = httpx.get(
             f"{url}{INBOUND_PATH}", params={"key": key, "from": "not a number", "text": "STOP"}

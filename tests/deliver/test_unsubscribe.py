@@ -10,6 +10,7 @@ from datetime import datetime
 import httpx
 import sqlalchemy as sa
 from api_helpers import serving
+from people_rows import activity_rows, add_people
 from smtp_sink import Sink, start
 
 from surmesure.deliver.channel import Message
@@ -20,17 +21,6 @@ from surmesure.store import Store, schema
 
 SECRET = "a-test-secret-of-some-length"
 PORT = 18453
-
-
-def _people(store: Store) -> None:
-    """Person 7, and 8 merged into 7."""
-    at = datetime(2026, 1, 1)
-    rows = [(7, None), (8, 7)]
-    with store.begin() as conn:
-        conn.execute(
-            schema.people.insert(),
-            [dict(person_id=p, merged_into=m, created_at=at, updated_at=at) for p, m in rows],
-        )
 
 
 def _records(store: Store) -> list[tuple[int, str, str, bool, str, str]]:
@@ -62,7 +52,7 @@ def _mailed_link(url: str) -> str:
 
 
 def test_one_click_records_an_email_opt_out_once(store: Store) -> None:
-    _people(store)
+    add_people(store, (7, None), (8, 7))
     with serving(store, secret_key=SECRET) as (url, _app):
         link = _mailed_link(url)
         assert link.startswith(f"{url}/u/email/")
@@ -86,10 +76,12 @@ def test_one_click_records_an_email_opt_out_once(store: Store) -> None:
             sa.select(schema.audit_log.c.action).where(schema.audit_log.c.person_id == 7)
         ).all()
     assert [a[0] for a in audit] == ["consent.unsubscribe"]
+    done = activity_rows(store, "person_id", "node_id", "channel", "kind")
+    assert done == [(7, 8, "email", "unsubscribed")]
 
 
 def test_a_tampered_or_foreign_link_records_nothing(store: Store) -> None:
-    _people(store)
+    add_people(store, (7, None), (8, 7))
     links = UnsubscribeLinks("http://x", SECRET)
     email_token = links.url(7, "email").rpartition("/")[2]
     with serving(store, secret_key=SECRET) as (url, _app):

@@ -39,11 +39,13 @@ from surmesure.api import (
     consents,
     decide,
     experiments,
+    feedback,
     local,
     pages,
     preferences,
     segments,
     sms,
+    tracking,
     unsubscribe,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
@@ -126,6 +128,8 @@ def create_app(
     app.include_router(unsubscribe.router)
     app.include_router(sms.router)
     app.include_router(campaigns.router)
+    app.include_router(feedback.router)
+    app.include_router(tracking.router)
     app.include_router(local.router)
 
     @app.get("/health", tags=["ops"])

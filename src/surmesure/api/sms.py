@@ -58,7 +58,7 @@ async def inbound(
     id: str = Query(default="", max_length=64),
 ) -> PlainTextResponse:
     settings = request.app.state.settings
-    if not hmac.compare_digest(key, inbound_key(settings.secret_key)):
+    if not hmac.compare_digest(key.encode(), inbound_key(settings.secret_key).encode()):
         raise NotFound("No such service.", hint="give the key of the sms-service get-url")
     words = _decoded(request.scope.get("query_string", b""), charset) or text
     outcome = await run_in_threadpool(

@@ -11,7 +11,10 @@ Settings (:class:`EmailSettings`, or a URL read by :meth:`EmailSettings.from_url
 ``starttls``: upgrade the connection (``verify_tls=false`` accepts a self-signed certificate,
 for tests only). ``pool``: connections kept open and used in parallel. ``sender``: the From of
 messages that do not name one. ``dkim_domain``, ``dkim_selector``, ``dkim_key`` (PEM text or a
-path to it): sign every message (RSA or Ed25519), ``List-Unsubscribe`` headers included.
+path to it): sign every message (RSA, through OpenSSL: :mod:`surmesure.deliver.dkim_rsa`),
+``List-Unsubscribe`` headers included.
+``track``: open pixel and click links through this API (:mod:`surmesure.deliver.tracking`),
+with the campaign of the message's ``X-Campaign`` header.
 
 Every marketing message carries ``List-Unsubscribe`` (an https link and, when configured, a
 mailto) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058), made from the
@@ -37,13 +40,14 @@ from queue import Empty, SimpleQueue
 from typing import Literal
 from urllib.parse import unquote
 
-import dkim
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from surmesure.deliver import mime
 from surmesure.deliver.channel import Delivery, Message, Outcome
-from surmesure.deliver.mjml import compile_mjml
+from surmesure.deliver.dkim_rsa import RsaSigner
+from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
+from surmesure.deliver.tracking import track
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
 
@@ -72,6 +76,7 @@ class EmailSettings(BaseModel):
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     dkim_key: str | None = None
+    track: bool = False
 
     @classmethod
     def from_url(cls, url: str, **extra: object) -> EmailSettings:
@@ -121,7 +126,11 @@ class EmailChannel:
     def __init__(self, settings: EmailSettings, unsubscribe: UnsubscribeLinks | None = None):
         self.settings = settings
         self.unsubscribe = unsubscribe
-        self._key = settings.dkim_private_key()
+        key = settings.dkim_private_key()
+        self._signer = None
+        if key is not None:
+            assert settings.dkim_domain and settings.dkim_selector
+            self._signer = RsaSigner(key, settings.dkim_domain, settings.dkim_selector, _SIGNED)
         self._idle: SimpleQueue[smtplib.SMTP] = SimpleQueue()
         self._threads = ThreadPoolExecutor(settings.pool, thread_name_prefix="smtp")
 
@@ -142,6 +151,12 @@ class EmailChannel:
         html = message.html
         if html is not None and html.lstrip().startswith("<mjml"):
             html = compile_mjml(html)
+        links = self.unsubscribe
+        if html is not None and self.settings.track and links and message.person_id is not None:
+            campaign = headers.get("X-Campaign")
+            html = track(
+                html, message.person_id, campaign, public_url=links.public_url, secret=links.secret
+            )
         fields = [
             ("From", sender),
             ("To", message.to),
@@ -150,17 +165,10 @@ class EmailChannel:
             ("Message-ID", f"<{message.message_id}@{_domain_of(sender)}>"),
             *headers.items(),
         ]
-        data = mime.write(fields, message.text, html, message.message_id)
-        if self._key is not None:
-            assert self.settings.dkim_domain and self.settings.dkim_selector
-            signature = dkim.sign(
-                data,
-                self.settings.dkim_selector.encode(),
-                self.settings.dkim_domain.encode(),
-                self._key,
-                include_headers=list(_SIGNED),
-            )
-            data = signature + data
+        text = message.text or (text_of(html) if html else "")
+        data = mime.write(fields, text, html, message.message_id)
+        if self._signer is not None:
+            data = self._signer.sign(data) + data
         return data
 
     # -- sending --------------------------------------------------------------------------

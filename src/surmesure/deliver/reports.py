@@ -29,7 +29,9 @@ KANNEL: dict[int, str] = {1: "delivered", 2: "failed", 4: "buffered", 8: "accept
 def read_kannel(message_id: str, sig: str, status: str, *, secret: str) -> str:
     """The status a Kannel report says; :class:`NotFound` for a report not signed by us (as
     for a message we never sent), :class:`InvalidInput` for a type Kannel does not send."""
-    if not message_id or not hmac.compare_digest(sig, signature(secret, message_id)):
+    if not message_id or not hmac.compare_digest(
+        sig.encode(), signature(secret, message_id).encode()
+    ):
         raise NotFound("No such message.", hint="reports come from the dlr-url each SMS carries")
     try:
         return KANNEL[int(status)]

@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings
+from surmesure.deliver.tracking import activity
 from surmesure.errors import NotFound
 from surmesure.protect import audit
 from surmesure.protect.consent import check, consent_row, record_consents, records_of, refused
 from surmesure.protect.links import make_token, read_token
+from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
 
@@ -136,6 +138,8 @@ def unsubscribe(
         if refused(records_of(conn, person_id, ("marketing",)), "marketing", channel, now):
             return person_id, False
         opt_out(conn, person_id, channel, source=SOURCE, evidence=evidence_of(token), now=now)
+        row = activity(person_id, found, channel, "unsubscribed", now, SOURCE)
+        conn.execute(schema.channel_activity.insert(), [row])
         audit.record_in(
             conn,
             LINK_ACTOR,
