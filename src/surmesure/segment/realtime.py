@@ -9,6 +9,10 @@ Which segments an event can change, by its kind:
 - ``identify`` also changes traits: segments with a ``trait`` or ``near`` condition too;
 
 and, through references, every segment that refers to one of those.
+
+Collect does not call this module: it appends each change to the outbox, and the dispatcher
+delivers them to :func:`on_changes` (subscriber ``segment_membership``, see
+:mod:`surmesure.dispatch`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
+from surmesure.dispatch import outbox
+from surmesure.dispatch.subscribers import Delivery
 from surmesure.domain.segments import (
     EventNode,
     NearNode,
@@ -97,6 +103,21 @@ def on_events(
         if names:
             changes += _evaluate(conn, catalog, person_id, sorted(names), now)
     return changes
+
+
+def on_changes(delivery: Delivery) -> int:
+    """The dispatcher's handler: :func:`on_events` for the people of the events and orders
+    delivered, at the time of delivery. Idempotent: a person's segments are evaluated against
+    her stored membership, so a change delivered twice changes nothing the second time.
+    Returns how many people entered or exited a segment."""
+    happened = [
+        (c.person_id, ORDER if c.kind == outbox.ORDER else c.detail)
+        for c in delivery.changes
+        if c.person_id is not None
+        and (c.kind == outbox.ORDER or (c.kind == outbox.EVENT and c.detail is not None))
+    ]
+    pairs: list[tuple[int, str]] = [(p, k) for p, k in happened if k is not None]
+    return len(on_events(delivery.store, delivery.conn, pairs, delivery.now))
 
 
 def on_event(
