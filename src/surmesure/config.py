@@ -164,6 +164,12 @@ class Settings(BaseSettings):
         "`surmesure dispatch run` share.",
     )
 
+    dispatch_stream: str = Field(
+        default="SURMESURE_CHANGES",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The JetStream stream changes go through when dispatch names a NATS server.",
+    )
+
     @field_validator("dispatch")
     @classmethod
     def _dispatch_valid(cls, value: str) -> str:

@@ -49,7 +49,7 @@ def settle(store: Store, settings: Settings | None = None) -> dict[str, int]:
         return drain(store)
     from surmesure.dispatch.broker import relay
 
-    relay(store, settings.dispatch)
+    relay(store, settings)
     return {}
 
 
@@ -97,23 +97,37 @@ def deliver(store: Store, name: str, changes: Sequence[Change], *, now: datetime
         return _deliver(store, name, changes, now)
 
 
-def _deliver(store: Store, name: str, changes: Sequence[Change], now: datetime | None) -> int:
+def apply(store: Store, name: str, changes: Sequence[Change], *, now: datetime | None) -> int:
+    """Run ``name``'s handler on ``changes`` with no cursor (a NATS worker: the stream keeps
+    its place); a change it fails on is recorded for a retry, as :func:`deliver` does."""
+    return _deliver(store, name, changes, now, cursor=False)
+
+
+def _deliver(
+    store: Store,
+    name: str,
+    changes: Sequence[Change],
+    now: datetime | None,
+    *,
+    cursor: bool = True,
+) -> int:
     try:
         with store.begin() as conn:
-            position = _lock_cursor(store, conn, name)
+            position = _lock_cursor(store, conn, name) if cursor else 0
             todo = [c for c in changes if c.change_id > position]
             if not todo:
                 return 0
             effects = subscribers.handler(name)(Delivery(store, conn, todo, now or utcnow()))
-            _move(conn, name, todo[-1].change_id)
+            if cursor:
+                _move(conn, name, todo[-1].change_id)
             return effects
     except Exception as exc:
         if len(changes) > 1:
             half = len(changes) // 2
-            return _deliver(store, name, changes[:half], now) + _deliver(
-                store, name, changes[half:], now
+            return _deliver(store, name, changes[:half], now, cursor=cursor) + _deliver(
+                store, name, changes[half:], now, cursor=cursor
             )
-        _failed(store, name, changes[0], exc, now or utcnow(), move=True)
+        _failed(store, name, changes[0], exc, now or utcnow(), move=cursor)
         return 0
 
 

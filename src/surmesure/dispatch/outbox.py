@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -82,25 +83,21 @@ def append(
 
 def read(conn: Connection, after: int, limit: int) -> list[Change]:
     """Up to ``limit`` changes after ``after``, in order."""
-    c = schema.changes.c
-    query = (
-        sa.select(c.change_id, c.kind, c.person_id, c.detail, c.ref, c.stored_at)
-        .where(c.change_id > after)
-        .order_by(c.change_id)
-        .limit(limit)
-    )
+    query = _select().where(schema.changes.c.change_id > after).limit(limit)
     return [Change(*r) for r in conn.execute(query)]
 
 
 def read_ids(conn: Connection, ids: Sequence[int]) -> list[Change]:
     """The changes ``ids`` that are still stored, in order."""
-    c = schema.changes.c
-    query = (
-        sa.select(c.change_id, c.kind, c.person_id, c.detail, c.ref, c.stored_at)
-        .where(c.change_id.in_(list(ids)))
-        .order_by(c.change_id)
-    )
+    query = _select().where(schema.changes.c.change_id.in_(list(ids)))
     return [Change(*r) for r in conn.execute(query)]
+
+
+def _select() -> sa.Select[Any]:
+    c = schema.changes.c
+    return sa.select(c.change_id, c.kind, c.person_id, c.detail, c.ref, c.stored_at).order_by(
+        c.change_id
+    )
 
 
 def last_id(conn: Connection) -> int:

@@ -40,13 +40,17 @@ BUILT_IN: dict[str, str] = {
 """Subscriber name -> its handler, ``module:function``."""
 
 _added: dict[str, Handler] = {}
+_unlisted: set[str] = set()
 _loaded: dict[str, Handler] = {}
 
 
-def register(name: str, handler: Handler) -> None:
+def register(name: str, handler: Handler, *, listed: bool = True) -> None:
     """Add a subscriber (a later stage, an extension). Its cursor starts at the first change
-    still in the outbox."""
+    still in the outbox. One not ``listed`` is delivered to only when named (the relay to
+    NATS, which stands in for the others)."""
     _added[name] = handler
+    if not listed:
+        _unlisted.add(name)
 
 
 def unregister(name: str) -> None:
@@ -55,7 +59,7 @@ def unregister(name: str) -> None:
 
 def names() -> list[str]:
     """Every subscriber, built-in first."""
-    return [*BUILT_IN, *(n for n in _added if n not in BUILT_IN)]
+    return [*BUILT_IN, *(n for n in _added if n not in BUILT_IN and n not in _unlisted)]
 
 
 def handler(name: str) -> Handler:
