@@ -43,7 +43,9 @@ def register(app: typer.Typer) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            done = await work(store, settings, stop)
+            done = await work(
+                store, settings, stop, ready=lambda: print("worker ready", flush=True)
+            )
             print(
                 f"worker stopped: {done.messages} messages, {done.changes} changes, "
                 f"{done.effects} effects",
@@ -51,7 +53,6 @@ def register(app: typer.Typer) -> None:
             )
 
         try:
-            print("worker ready", flush=True)
             asyncio.run(main())
         finally:
             store.dispose()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -138,10 +138,15 @@ class Worked:
 
 
 async def work(
-    store: Store, settings: Settings, stop: asyncio.Event, *, durable: str = DURABLE
+    store: Store,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    durable: str = DURABLE,
+    ready: Callable[[], None] | None = None,
 ) -> Worked:
     """Pull messages from the shared consumer and run every subscriber on them until
-    ``stop`` is set (see the module docstring)."""
+    ``stop`` is set (see the module docstring); ``ready()`` once it pulls."""
     _need_server_database(store)
     client, js = await _connect(settings.dispatch, settings.dispatch_stream)
     done = Worked()
@@ -152,6 +157,8 @@ async def work(
             stream=settings.dispatch_stream,
             config=ConsumerConfig(ack_wait=60, max_ack_pending=1_000),
         )
+        if ready is not None:
+            ready()
         retried = time.monotonic()
         while not stop.is_set():
             try:
