@@ -233,6 +233,13 @@ def write_events(
             source=source,
             mapping=get_settings().consent_categories,
         )
+        if out.consents:
+            chose = {
+                p
+                for k in chosen
+                if (p := people[k]) is not None and "consent" in (fresh[k].message.context or {})
+            }
+            outbox.append(store, conn, outbox.CONSENT, sorted(chose), at=received_at)
     stored = [k for k in range(len(fresh)) if new[k] and people[k] is not None]
     outbox.append(
         store,

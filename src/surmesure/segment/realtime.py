@@ -7,6 +7,7 @@ Which segments an event can change, by its kind:
   on that type (or on any type);
 - ``order`` (an order or a return was recorded): segments with a ``purchase`` condition;
 - ``identify`` also changes traits: segments with a ``trait`` or ``near`` condition too;
+- ``consent`` (a consent choice was recorded): segments with a ``consent`` condition;
 
 and, through references, every segment that refers to one of those.
 
@@ -29,6 +30,7 @@ from surmesure.config import get_settings
 from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.domain.segments import (
+    ConsentNode,
     EventNode,
     NearNode,
     PurchaseNode,
@@ -43,6 +45,7 @@ from surmesure.store import schema
 from surmesure.store.engine import Store
 
 ORDER = "order"
+CONSENT = "consent"
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,16 @@ def depends_on(definition: SegmentDefinition, event_type: str) -> bool:
     references)."""
     for _, leaf in walk(definition.where):
         match leaf:
-            case EventNode(event=c) if event_type != ORDER and c.type in (None, event_type):
+            case EventNode(event=c) if event_type not in (ORDER, CONSENT) and c.type in (
+                None,
+                event_type,
+            ):
                 return True
             case PurchaseNode() if event_type == ORDER:
                 return True
             case TraitNode() | NearNode() if event_type == "identify":
+                return True
+            case ConsentNode() if event_type == CONSENT:
                 return True
     return False
 
@@ -181,17 +189,17 @@ def _settle(
 
 
 def on_changes(delivery: Delivery) -> int:
-    """The dispatcher's handler: :func:`on_events` for the people of the events and orders
-    delivered, at the time of delivery. Idempotent: a person's segments are evaluated against
-    her stored membership, so a change delivered twice changes nothing the second time.
+    """The dispatcher's handler: :func:`on_events` for the people of the events, orders and
+    consent choices delivered, at the time of delivery. Idempotent: a person's segments are
+    evaluated against her stored membership, so a change delivered twice changes nothing the
+    second time.
     Returns how many people entered or exited a segment."""
-    happened = [
-        (c.person_id, ORDER if c.kind == outbox.ORDER else c.detail)
+    kinds = {outbox.ORDER: ORDER, outbox.CONSENT: CONSENT}
+    pairs = [
+        (c.person_id, kinds.get(c.kind) or str(c.detail))
         for c in delivery.changes
-        if c.person_id is not None
-        and (c.kind == outbox.ORDER or (c.kind == outbox.EVENT and c.detail is not None))
+        if c.person_id is not None and (c.kind in kinds or (c.kind == outbox.EVENT and c.detail))
     ]
-    pairs: list[tuple[int, str]] = [(p, k) for p, k in happened if k is not None]
     return len(on_events(delivery.store, delivery.conn, pairs, delivery.now))
 
 
