@@ -124,3 +124,22 @@ def test_a_change_still_being_written_is_never_skipped(store: Store, seen: list[
     store_events(store, 1)
     dispatcher.drain(store, names=["seen"])
     assert seen == [1, 2]
+
+
+def test_changes_every_subscriber_has_are_pruned_but_failed_ones(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def picky(delivery: Delivery) -> int:
+        if any(c.change_id == 2 for c in delivery.changes):
+            raise ValueError("no")
+        return 0
+
+    monkeypatch.setattr(dispatcher, "PRUNE_EVERY", 1)
+    subscribers.register("picky", picky)
+    try:
+        store_events(store, 3)
+        dispatcher.drain(store)
+        assert value(store, "SELECT count(*) FROM changes") == 1  # the failed one, kept
+        assert [f["change_id"] for f in dispatcher.failures(store, "picky")] == [2]
+    finally:
+        subscribers.unregister("picky")

@@ -76,5 +76,5 @@ def test_collect_imports_no_later_stage() -> None:
 
 def test_the_graph_sees_an_arrow_where_there_is_one() -> None:
     edges = graph("surmesure.segment")
-    assert "surmesure.segment.evaluate" in edges["surmesure.segment.realtime"]
+    assert "surmesure.segment.sql" in edges["surmesure.segment.realtime"]
     assert _stage("surmesure.segment.realtime") in LATER

@@ -82,17 +82,25 @@ def register(app: typer.Typer) -> None:
             positions = dispatcher.cursors(store, names)
             with store.connect() as conn:
                 last = outbox.last_id(conn)
-                f = schema.change_failures.c
-                failed = dict(
-                    (str(r[0]), int(r[1]))
+                f, c = schema.change_failures.c, schema.changes.c
+                failed = {
+                    str(r[0]): int(r[1])
                     for r in conn.execute(
                         sa.select(f.subscriber, sa.func.count()).group_by(f.subscriber)
                     )
-                )
+                }
+                behind = {
+                    n: int(
+                        conn.execute(
+                            sa.select(sa.func.count()).where(c.change_id > positions[n])
+                        ).scalar_one()
+                    )
+                    for n in names
+                }
         finally:
             store.dispose()
         rows = {
-            n: {"position": positions[n], "behind": last - positions[n], "failed": failed.get(n, 0)}
+            n: {"position": positions[n], "behind": behind[n], "failed": failed.get(n, 0)}
             for n in names
         }
         if as_json:

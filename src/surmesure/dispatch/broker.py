@@ -125,7 +125,9 @@ def relay(store: Store, settings: Settings) -> int:
         return publisher.publish(delivery.changes)
 
     subscribers.register(name, publish, listed=False)
-    return dispatcher.drain(store, names=[name])[name]
+    published = dispatcher.drain(store, names=[name])[name]
+    dispatcher.prune(store, [name])  # the stream holds them now
+    return published
 
 
 @dataclass

@@ -35,6 +35,9 @@ from surmesure.store.engine import Store
 BATCH = 20_000
 """Most changes read and handed to a handler at once."""
 MAX_ATTEMPTS = 5
+PRUNE_EVERY = 10_000
+"""Changes delivered to every subscriber are deleted once there are this many of them."""
+_pruned: dict[int, int] = {}
 
 _locks: dict[tuple[int, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -78,7 +81,19 @@ def drain(
                 effects[name] += deliver(store, name, mine, now=now)
         if len(batch) < limit:
             break
+    if names is None:
+        prune(store, wanted)
     return effects
+
+
+def prune(store: Store, names: Sequence[str]) -> None:
+    """Delete what every subscriber has had, every :data:`PRUNE_EVERY` changes."""
+    upto = min(cursors(store, names).values(), default=0)
+    if upto - _pruned.get(id(store.engine), 0) < PRUNE_EVERY:
+        return
+    with store.begin() as conn:
+        outbox.prune(conn, upto)
+    _pruned[id(store.engine)] = upto
 
 
 def cursors(store: Store, names: Sequence[str]) -> dict[str, int]:

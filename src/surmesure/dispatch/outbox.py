@@ -104,6 +104,18 @@ def _select() -> sa.Select[Any]:
     )
 
 
+def prune(conn: Connection, upto: int) -> int:
+    """Delete the changes up to ``upto`` (every subscriber has them), but those a subscriber
+    failed on, kept for its retries; returns how many went."""
+    c, f = schema.changes.c, schema.change_failures.c
+    gone = conn.execute(
+        schema.changes.delete().where(
+            c.change_id <= upto, c.change_id.not_in(sa.select(f.change_id))
+        )
+    )
+    return int(gone.rowcount or 0)
+
+
 def last_id(conn: Connection) -> int:
     """The highest change id stored (0 when none)."""
     found = conn.execute(sa.select(sa.func.max(schema.changes.c.change_id))).scalar()
