@@ -23,7 +23,8 @@ def test_status_shows_what_is_left_and_drain_hands_it_on(
         "behind": 3,
         "failed": 0,
     }
-    assert invoke_json(monkeypatch, store.url, "dispatch", "drain") == {"segment_membership": 3}
+    drained = invoke_json(monkeypatch, store.url, "dispatch", "drain")
+    assert drained == {"segment_membership": 3, "people_changed": 3}
     after = invoke_json(monkeypatch, store.url, "dispatch", "status")
     assert after["subscribers"]["segment_membership"]["behind"] == 0
     table = invoke(monkeypatch, store.url, "dispatch", "status")

@@ -16,6 +16,7 @@ bad change never holds back the changes after it, nor other subscribers.
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
 from collections.abc import Sequence
@@ -29,9 +30,11 @@ from surmesure.config import INLINE, Settings, get_settings
 from surmesure.dispatch import gate, outbox, subscribers
 from surmesure.dispatch.outbox import Change
 from surmesure.dispatch.subscribers import Delivery
+from surmesure.errors import trace_of
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
+log = logging.getLogger("surmesure.dispatch")
 BATCH = 20_000
 """Most changes read and handed to a handler at once."""
 MAX_ATTEMPTS = 5
@@ -132,10 +135,10 @@ def _deliver(
             todo = [c for c in changes if c.change_id > position]
             if not todo:
                 return 0
-            effects = subscribers.handler(name)(Delivery(store, conn, todo, now or utcnow()))
+            delivery = Delivery(store, conn, todo, now or utcnow())
+            effects = subscribers.handler(name)(delivery)
             if cursor:
                 _move(conn, name, todo[-1].change_id)
-            return effects
     except Exception as exc:
         if len(changes) > 1:
             half = len(changes) // 2
@@ -144,6 +147,17 @@ def _deliver(
             )
         _failed(store, name, changes[0], exc, now or utcnow(), move=cursor)
         return 0
+    _after(delivery)
+    return effects
+
+
+def _after(delivery: Delivery) -> None:
+    """Run what the handler left for after its commit; the delivery stands either way."""
+    for callback in delivery.after:
+        try:
+            callback()
+        except Exception as exc:
+            log.error("after a delivery: %s", trace_of(exc))
 
 
 def retry_failures(store: Store, name: str, *, now: datetime | None = None) -> int:
@@ -164,7 +178,8 @@ def retry_failures(store: Store, name: str, *, now: datetime | None = None) -> i
         for change in changes:
             try:
                 with store.begin() as conn:
-                    effects += subscribers.handler(name)(Delivery(store, conn, [change], now))
+                    delivery = Delivery(store, conn, [change], now)
+                    effects += subscribers.handler(name)(delivery)
                     conn.execute(
                         schema.change_failures.delete().where(
                             f.subscriber == name, f.change_id == change.change_id
@@ -172,6 +187,8 @@ def retry_failures(store: Store, name: str, *, now: datetime | None = None) -> i
                     )
             except Exception as exc:
                 _failed(store, name, change, exc, now, move=False)
+                continue
+            _after(delivery)
         gone = set(due) - {c.change_id for c in changes}
         if gone:  # erased since: nothing is left to deliver
             with store.begin() as conn:

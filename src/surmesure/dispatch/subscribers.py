@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
@@ -24,18 +24,21 @@ from surmesure.store.engine import Store
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """Changes for one subscriber: ``conn`` is the transaction that records them delivered;
-    ``now`` is the delivery time, naive UTC."""
+    ``now`` is the delivery time, naive UTC. What a handler puts in ``after`` runs once that
+    transaction has committed (a notification that must not run ahead of the data)."""
 
     store: Store
     conn: Connection
     changes: Sequence[Change]
     now: datetime
+    after: list[Callable[[], None]] = field(default_factory=list)
 
 
 Handler = Callable[[Delivery], int]
 
 BUILT_IN: dict[str, str] = {
     "segment_membership": "surmesure.segment.realtime:on_changes",
+    "people_changed": "surmesure.dispatch.people:on_changes",
 }
 """Subscriber name -> its handler, ``module:function``."""
 
