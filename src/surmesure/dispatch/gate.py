@@ -3,7 +3,8 @@
 Change ids come from a sequence, so a transaction may take id 10, another id 11 and commit
 first: a reader that moved its cursor to 11 would never see 10. Each transaction that appends
 to the outbox holds the gate *shared* until it ends; a reader takes it *exclusive* for the
-moment of its read, so every id below the ones it reads is committed or rolled back for good.
+moment of its read, so every id below the ones it reads is committed or rolled back for good;
+it takes it only when no writer holds it, and never makes a writer wait for it.
 On PostgreSQL the gate is a transaction-level advisory lock (across processes); on DuckDB,
 whose file one process owns, a lock in the process, released when the connection goes back to
 its pool (after its commit or rollback).
@@ -28,18 +29,18 @@ READ_WAIT_SECONDS = 2.0
 
 
 class _Gate:
-    """Many holders or one reader; a waiting reader goes before new holders, so a steady
-    stream of writes cannot starve it (it waits only for the transactions already writing)."""
+    """Many holders or one reader. A reader never makes a holder wait: it waits for a moment
+    with no holder (between two commits of a steady stream there are many), so a long
+    transaction (a large import) delays the dispatch, never the collection."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._holders = 0
         self._reading = False
-        self._waiting = 0
 
     def hold(self) -> None:
         with self._cond:
-            while self._reading or self._waiting:
+            while self._reading:
                 self._cond.wait()
             self._holders += 1
 
@@ -51,18 +52,13 @@ class _Gate:
     def read(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
-            self._waiting += 1
-            try:
-                while self._reading or self._holders:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return False
-                    self._cond.wait(left)
-                self._reading = True
-                return True
-            finally:
-                self._waiting -= 1
-                self._cond.notify_all()
+            while self._reading or self._holders:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            self._reading = True
+            return True
 
     def done(self) -> None:
         with self._cond:
@@ -102,6 +98,18 @@ def hold(store: Store, conn: Connection) -> None:
     info[HELD] = gate
 
 
+def _try_lock(conn: Connection, timeout: float) -> bool:
+    """Take the lock exclusive when no writer holds it, trying until ``timeout``: a waiting
+    request would queue the writers that come after it (PostgreSQL grants locks in order)."""
+    deadline = time.monotonic() + timeout
+    query = sa.text("SELECT pg_try_advisory_xact_lock(:k)")
+    while not conn.execute(query, {"k": KEY}).scalar_one():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 @contextmanager
 def settled(store: Store, timeout: float = READ_WAIT_SECONDS) -> Iterator[Connection | None]:
     """A connection on which every change id below those read is settled; ``None`` when the
@@ -109,10 +117,7 @@ def settled(store: Store, timeout: float = READ_WAIT_SECONDS) -> Iterator[Connec
     if not store.is_duckdb:
         with store.connect() as conn:
             transaction = conn.begin()
-            try:
-                conn.execute(sa.text(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'"))
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": KEY})
-            except sa.exc.OperationalError:
+            if not _try_lock(conn, timeout):
                 transaction.rollback()
                 yield None
                 return
