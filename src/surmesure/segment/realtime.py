@@ -109,7 +109,8 @@ def on_events(
     touched = sorted({(name, p) for p, kind in pairs for name in names_of[kind]})
     if not touched:
         return []
-    _TOUCHED.drop(conn, checkfirst=True)
+    # no catalog lookup first (checkfirst costs one): a table left by a failed call goes here
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {_TOUCHED.name}"))
     _TOUCHED.create(conn)
     try:
         rows = {"segment": [n for n, _ in touched], "person_id": [p for _, p in touched]}
