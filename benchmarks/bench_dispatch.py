@@ -34,7 +34,7 @@ from surmesure.collect.events import write_events
 from surmesure.collect.segment import Accepted, validate_messages
 from surmesure.config import Settings
 from surmesure.dispatch import background as background_module
-from surmesure.dispatch import dispatcher, outbox
+from surmesure.dispatch import dispatcher
 from surmesure.dispatch.background import Background
 from surmesure.segment import repository
 from surmesure.segment.definitions import parse
@@ -110,9 +110,14 @@ def _members(store: Store) -> int:
 
 
 def _behind(store: Store) -> int:
+    """Changes the membership subscriber has not had (delivered ones may be pruned)."""
+    position = dispatcher.cursors(store, ["segment_membership"])["segment_membership"]
     with store.connect() as conn:
-        last = outbox.last_id(conn)
-    return last - min(dispatcher.cursors(store, ["segment_membership"]).values())
+        return int(
+            conn.exec_driver_sql(
+                f"SELECT count(*) FROM changes WHERE change_id > {int(position)}"
+            ).scalar_one()
+        )
 
 
 def main() -> None:
