@@ -21,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
 from surmesure.clock import utcnow
+from surmesure.dispatch import outbox
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit, consent, marketing
 from surmesure.protect.keys import Principal
@@ -137,6 +138,14 @@ async def post_consents(
                 evidence=body.evidence,
                 recorded_at=at,
             )
+            outbox.append(
+                store,
+                conn,
+                outbox.CONSENT,
+                [done["person_id"]] * len(changes),
+                at=utcnow(),
+                details=[f"{purpose}:{channel}" for purpose, channel, _ in changes],
+            )
             audit.record_in(
                 conn,
                 principal.actor,
@@ -146,7 +155,9 @@ async def post_consents(
             )
             return done
 
-    return _json(await run_in_threadpool(record), 201)
+    done = await run_in_threadpool(record)
+    request.app.state.dispatcher.kick()
+    return _json(done, 201)
 
 
 @router.post("/v1/preferences", status_code=201, summary="Record a person's preferences")

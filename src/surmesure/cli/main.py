@@ -69,6 +69,9 @@ COMMANDS: dict[str, Entry] = {
         "Campaigns: validate, save, preview, send and follow them (YAML or JSON files).",
         "campaign",
     ),
+    "dispatch": _entry(
+        "Changes handed on to the later stages: workers, drain, status.", "dispatch"
+    ),
 }
 
 

@@ -37,6 +37,7 @@ from surmesure.collect.mapping import Mapping, mapping_from_dict, resolve_mappin
 from surmesure.collect.records import KINDS
 from surmesure.collect.validate import validate
 from surmesure.config import get_settings
+from surmesure.dispatch import dispatcher
 from surmesure.protect import quarantined, screening, suppression
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -136,6 +137,7 @@ def replay(
             used = _run_mapping(conn, group.run_id)
             chosen = effective_mapping(given or used, (given or used).source or used.source)
             _replay_group(store, conn, group, chosen, now, result, reasons)
+    dispatcher.settle(store)  # what the replay stored reaches the later stages at once
     result.still_open_by_reason = dict(reasons.most_common())
     result.seconds = round(time.perf_counter() - clock, 3)
     return result
