@@ -51,6 +51,48 @@ print("ready", flush=True)
 for line in sys.stdin:
     print(Count.n, flush=True)
 """
+SINK = r"""
+import asyncio, sys, threading
+count = [0]
+class S(asyncio.Protocol):
+    def connection_made(self, t):
+        self.t, self.buf, self.data = t, b"", False
+        t.write(b"220 sink ESMTP\r\n")
+    def data_received(self, chunk):
+        self.buf += chunk
+        while True:
+            if self.data:
+                end = self.buf.find(b"\r\n.\r\n")
+                if end < 0:
+                    return
+                self.buf, self.data = self.buf[end + 5:], False
+                count[0] += 1
+                self.t.write(b"250 OK\r\n")
+                continue
+            end = self.buf.find(b"\r\n")
+            if end < 0:
+                return
+            line, self.buf = self.buf[:end].upper(), self.buf[end + 2:]
+            if line.startswith(b"DATA"):
+                self.data = True
+                self.t.write(b"354 go\r\n")
+            elif line.startswith(b"QUIT"):
+                self.t.write(b"221 bye\r\n"); self.t.close(); return
+            elif line.startswith(b"EHLO"):
+                self.t.write(b"250-sink\r\n250 8BITMIME\r\n")
+            else:
+                self.t.write(b"250 OK\r\n")
+def answer():
+    for line in sys.stdin:
+        print(count[0], flush=True)
+async def main():
+    server = await asyncio.get_running_loop().create_server(S, "127.0.0.1", int(sys.argv[1]))
+    print("ready", flush=True)
+    threading.Thread(target=answer, daemon=True).start()
+    await server.serve_forever()
+asyncio.run(main())
+"""
+SERVERS = {"aiosmtpd": SERVER, "sink": SINK}
 MJML = (
     "<mjml><mj-body><mj-section><mj-column>"
     "<mj-text>Bonjour, les nouveautés de {{ person.city }} arrivent.</mj-text>"
@@ -112,9 +154,9 @@ def _smtplib_loop(n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def run(people: int, parallel: int, console: Console) -> dict[str, Any]:
+def run(people: int, parallel: int, console: Console, kind: str = "aiosmtpd") -> dict[str, Any]:
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(PORT)],
+        [sys.executable, "-c", SERVERS[kind], str(PORT)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -151,6 +193,7 @@ def run(people: int, parallel: int, console: Console) -> dict[str, Any]:
     rate = people / elapsed
     return {
         "people": people,
+        "server": kind,
         "sent": report.sent.counts.get("sent", 0),
         "received": received - min(people, 5_000),
         "seconds": round(elapsed, 2),
@@ -165,15 +208,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--server", choices=sorted(SERVERS), default="aiosmtpd")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     console = Console(stderr=True)
-    out = run(args.people, args.parallel, console)
+    out = run(args.people, args.parallel, console, args.server)
     if args.json:
         print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
         return
     console.print(
-        f"campaign send: {out['sent']:,} messages in {out['seconds']} s, "
+        f"campaign send ({out['server']}): {out['sent']:,} messages in {out['seconds']} s, "
         f"{out['messages_per_s']:,}/s (server received {out['received']:,}); "
         f"plain smtplib loop: {out['smtplib_loop_per_s']:,}/s; target {TARGET:,.0f}/s: "
         f"{'met' if out['met'] else 'NOT met'}"

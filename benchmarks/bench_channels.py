@@ -30,6 +30,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "deliver"))
 
+from bench_campaign_send import SINK
 from surmesure.deliver.channel import Message
 from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.mjml import compile_mjml
@@ -38,40 +39,6 @@ from surmesure.deliver.sms import SmsChannel, SmsSettings
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 
 SMTP_PORT, KANNEL_PORT = 18560, 18570
-SINK = r"""
-import asyncio, sys
-class S(asyncio.Protocol):
-    def connection_made(self, t):
-        self.t, self.buf, self.data = t, b"", False
-        t.write(b"220 sink ESMTP\r\n")
-    def data_received(self, chunk):
-        self.buf += chunk
-        while True:
-            if self.data:
-                end = self.buf.find(b"\r\n.\r\n")
-                if end < 0:
-                    return
-                self.buf, self.data = self.buf[end + 5:], False
-                self.t.write(b"250 OK\r\n")
-                continue
-            end = self.buf.find(b"\r\n")
-            if end < 0:
-                return
-            line, self.buf = self.buf[:end].upper(), self.buf[end + 2:]
-            if line.startswith(b"DATA"):
-                self.data = True
-                self.t.write(b"354 go\r\n")
-            elif line.startswith(b"QUIT"):
-                self.t.write(b"221 bye\r\n"); self.t.close(); return
-            elif line.startswith(b"EHLO"):
-                self.t.write(b"250-sink\r\n250 8BITMIME\r\n")
-            else:
-                self.t.write(b"250 OK\r\n")
-async def main():
-    server = await asyncio.get_running_loop().create_server(S, "127.0.0.1", int(sys.argv[1]))
-    await server.serve_forever()
-asyncio.run(main())
-"""
 VARIANT = """<mjml><mj-body><mj-section><mj-column>
 <mj-text font-size="20px">{title}, $first_name</mj-text>
 <mj-text>$intro</mj-text>
@@ -93,7 +60,9 @@ def _smtp_server(kind: str) -> subprocess.Popen[bytes]:
         handler = "aiosmtpd.handlers.Sink"
         command = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{SMTP_PORT}"]
         command += ["-c", handler]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

@@ -6,6 +6,7 @@ import base64
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import dkim
 import pytest
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from smtp_sink import Sink, check_login, self_signed, start
 
-from surmesure.deliver.channel import Message
+from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.unsubscribe import UnsubscribeLinks, person_of
 from surmesure.errors import ConfigError
@@ -140,6 +141,47 @@ def test_a_pool_of_connections_sends_every_message_once(sink: Sink) -> None:
     assert sorted(rcpt[0] for _, rcpt, _ in sink.received) == sorted(
         f"p{n}@example.org" for n in range(200)
     )
+
+
+def test_each_result_is_told_once_the_server_holds_the_message(sink: Sink) -> None:
+    sink.refuse = {"gone@example.org": "550 5.1.1 No such user"}
+    told: list[tuple[str, str, int]] = []
+
+    def on_result(delivery: Delivery) -> None:
+        held = sum(1 for _, rcpt, _ in sink.received)
+        told.append((delivery.message_id, delivery.outcome, held))
+
+    ch = channel(pool=3)
+    batch = [message(n, f"p{n}@example.org") for n in range(30)] + [message(99, "gone@example.org")]
+    results = ch.send(batch, on_result=on_result)
+    ch.close()
+    assert sorted(m for m, _, _ in told) == sorted(r.message_id for r in results)
+    assert dict((m, o) for m, o, _ in told) == {r.message_id: r.outcome for r in results}
+    # told the moment each was accepted, not at the end: the server held fewer than all of them
+    # for the first ones told, and at least as many as were told sent
+    sent_so_far = 0
+    for _, outcome, held in told:
+        sent_so_far += outcome == "sent"
+        assert held >= sent_so_far
+    assert told[0][2] < 30
+
+
+def test_a_channel_without_on_result_is_told_after_its_batch() -> None:
+    class Legacy:
+        name = "email"
+
+        def send(self, messages: list[Message]) -> list[Delivery]:
+            return [Delivery(m.message_id, "sent") for m in messages]
+
+        def close(self) -> None:
+            pass
+
+    told: list[str] = []
+    legacy = cast(Channel, Legacy())  # a send written before on_result existed
+    results = send_batch(
+        legacy, [message(1), message(2)], on_result=lambda d: told.append(d.message_id)
+    )
+    assert told == [r.message_id for r in results] == ["m1", "m2"]
 
 
 def test_the_dkim_signature_verifies_with_the_published_key(sink: Sink) -> None:

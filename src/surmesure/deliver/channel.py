@@ -5,11 +5,17 @@ gateway, a printer's PDF, a call list) and says what became of each. Known failu
 address, a gateway that is down) are results, never exceptions: the outbox records them, retries
 what is transient and suppresses what is permanent. Each channel lives in its own module, with
 its own small settings model, and is picked by name from ``CHANNELS``.
+
+A channel also calls ``on_result`` with each message's delivery the moment it is known (from
+any of its threads), so the caller journals each accepted message while the channel keeps
+handing over the rest of the batch over its pool of connections (:mod:`surmesure.deliver.outbox`
+explains why that is what makes a kill -9 send once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -51,15 +57,44 @@ class Delivery:
     """What the provider bills: SMS segments, letter pages; 1 for an e-mail."""
 
 
+OnResult = Callable[["Delivery"], None]
+"""Told each delivery as soon as the provider answered for it."""
+
+
 class Channel(Protocol):
     """A way to reach people. ``send`` never raises for a message's own failure."""
 
     name: str
 
-    def send(self, messages: Sequence[Message]) -> list[Delivery]:
-        """Hand the messages over; one ``Delivery`` per message, in the same order."""
+    def send(
+        self, messages: Sequence[Message], on_result: OnResult | None = None
+    ) -> list[Delivery]:
+        """Hand the messages over; one ``Delivery`` per message, in the same order, each
+        also given to ``on_result`` as soon as it is known (before ``send`` returns)."""
         ...
 
     def close(self) -> None:
         """Release connections and files; the channel is not used afterwards."""
         ...
+
+
+def send_batch(
+    channel: Channel, messages: Sequence[Message], on_result: OnResult | None = None
+) -> list[Delivery]:
+    """``channel.send(messages, on_result)``; a channel whose ``send`` takes no ``on_result``
+    (one written before it existed) has each delivery told once the batch has returned."""
+    if on_result is None:
+        return channel.send(messages)
+    if _streams(channel):
+        return channel.send(messages, on_result=on_result)
+    deliveries = channel.send(messages)
+    for delivery in deliveries:
+        on_result(delivery)
+    return deliveries
+
+
+def _streams(channel: Channel) -> bool:
+    try:
+        return "on_result" in inspect.signature(channel.send).parameters
+    except (TypeError, ValueError):
+        return False

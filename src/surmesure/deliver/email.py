@@ -43,7 +43,7 @@ from urllib.parse import unquote
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from surmesure.deliver import mime
-from surmesure.deliver.channel import Delivery, Message, Outcome
+from surmesure.deliver.channel import Delivery, Message, OnResult, Outcome
 from surmesure.deliver.dkim_rsa import RsaSigner
 from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
@@ -210,37 +210,50 @@ class EmailChannel:
             return _refused(message, exc.smtp_code, exc.smtp_error)
         return Delivery(message.message_id, "sent", provider_id=message.message_id)
 
-    def _send_chunk(self, chunk: list[tuple[int, Message, bytes]]) -> list[tuple[int, Delivery]]:
+    def _send_chunk(
+        self, chunk: Sequence[tuple[int, Message]], on_result: OnResult | None
+    ) -> list[tuple[int, Delivery]]:
+        """Build and send ``chunk`` in turn over one connection (built here, so one thread
+        lays out a message while another waits for the server's reply)."""
         done: list[tuple[int, Delivery]] = []
         smtp: smtplib.SMTP | None = None
-        for i, message, data in chunk:
-            try:
-                smtp = smtp or self._take()
-                done.append((i, self._send_one(smtp, message, data)))
-            except (smtplib.SMTPException, OSError) as exc:
-                if smtp is not None:
-                    _close(smtp)
-                smtp = None
-                detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
-                if isinstance(detail, bytes):
-                    detail = detail.decode(errors="replace")
-                done.append((i, Delivery(message.message_id, "retry", detail=str(detail)[:200])))
+        for i, message in chunk:
+            built = self.build(message)
+            if isinstance(built, str):
+                delivery = Delivery(message.message_id, "failed", detail=built)
+            else:
+                try:
+                    smtp = smtp or self._take()
+                    delivery = self._send_one(smtp, message, built)
+                except (smtplib.SMTPException, OSError) as exc:
+                    if smtp is not None:
+                        _close(smtp)
+                    smtp = None
+                    detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
+                    if isinstance(detail, bytes):
+                        detail = detail.decode(errors="replace")
+                    delivery = Delivery(message.message_id, "retry", detail=str(detail)[:200])
+            if on_result is not None:
+                on_result(delivery)
+            done.append((i, delivery))
         if smtp is not None:
             self._idle.put(smtp)
         return done
 
-    def send(self, messages: Sequence[Message]) -> list[Delivery]:
+    def send(
+        self, messages: Sequence[Message], on_result: OnResult | None = None
+    ) -> list[Delivery]:
+        """Hand the batch over on ``pool`` connections at once, each telling ``on_result``
+        of a message the moment the server accepted (or refused) it."""
         results: list[Delivery | None] = [None] * len(messages)
-        ready: list[tuple[int, Message, bytes]] = []
-        for i, message in enumerate(messages):
-            built = self.build(message)
-            if isinstance(built, str):
-                results[i] = Delivery(message.message_id, "failed", detail=built)
-            else:
-                ready.append((i, message, built))
-        ways = min(self.settings.pool, len(ready)) or 1
-        chunks = [ready[k::ways] for k in range(ways)]
-        for part in self._threads.map(self._send_chunk, chunks):
+        numbered = list(enumerate(messages))
+        ways = min(self.settings.pool, len(numbered)) or 1
+        chunks = [numbered[k::ways] for k in range(ways)]
+        if ways == 1:
+            parts = [self._send_chunk(numbered, on_result)]
+        else:
+            parts = list(self._threads.map(lambda c: self._send_chunk(c, on_result), chunks))
+        for part in parts:
             for i, delivery in part:
                 results[i] = delivery
         return [r for r in results if r is not None]

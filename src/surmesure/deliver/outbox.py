@@ -11,16 +11,17 @@ one who refused marketing on the channel meanwhile is ``suppressed``
 (``suppressed_address``), one no longer held is ``suppressed`` (``unreachable``). A template
 that fails for one person fails that message (``failed``, ``template: ...``), never the batch.
 
-Crash safety (the choice, and why). A provider cannot be asked whether it accepted a message,
-so after a crash the rows left ``sending`` are uncertain. Each message is handed over on its
-own and, as soon as the provider accepts it, its id is appended to the campaign's send
-journal (``<outbox_dir>/<campaign>.journal``; one ``write`` of one line, which the kernel keeps
-when the process is killed). A run starts by settling the rows left ``sending``: those the
-journal names are ``sent``, the others are ``planned`` again and leave again. So a kill -9 at
-any moment sends each message exactly once, except in the microseconds between the provider's
-acceptance and the journal's write (or when the machine itself loses power before the page
-cache reaches the disk): there the message leaves again, with the same Message-ID, so the
-choice is at-least-once, with the window made as small as the protocol allows.
+Crash safety (the choice, and why). A provider cannot be asked whether it accepted a message, so
+after a crash the rows left ``sending`` are uncertain. A channel hands a batch over one message
+at a time on each of its connections and, as soon as the provider accepts one, its id is
+appended to the campaign's send journal (``<outbox_dir>/<campaign>.journal``; one ``write`` of
+one line, which the kernel keeps when the process is killed). A run starts by settling the rows
+left ``sending``: those the journal names are ``sent``, the others are ``planned`` again and
+leave again. So a kill -9 at any moment sends each message exactly once, except in the
+microseconds between the provider's acceptance and the journal's write (or when the machine
+itself loses power before the page cache reaches the disk): there the message leaves again, with
+the same Message-ID, so the choice is at-least-once, with the window made as small as the
+protocol allows.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Journal:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{campaign}.journal"
         self._fd: int | None = None
+        self._lock = threading.Lock()
 
     def accepted(self) -> set[str]:
         """The ids written so far (a torn last line, from a kill mid-write, is ignored)."""
@@ -66,8 +68,11 @@ class Journal:
         return {line for line in lines[:-1] if line}
 
     def write(self, message_id: str) -> None:
+        """Append one id (from any thread: one ``write`` of one line each)."""
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with self._lock:
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.write(self._fd, f"{message_id}\n".encode("ascii"))
 
     def clear(self) -> None:

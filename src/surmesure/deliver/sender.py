@@ -1,8 +1,9 @@
 """The worker that empties a campaign's outbox: claim a batch, check again, render, hand over.
 
-Each batch is claimed (``sending``) and committed before anything leaves; each message is then
-handed to its channel on its own, by ``parallel`` threads, and journaled the moment it is
-accepted (:mod:`surmesure.deliver.outbox` explains why this sends once across a kill -9).
+Each batch is claimed (``sending``) and committed before anything leaves; each channel is then
+handed its part of the batch at once (it spreads it over its own pool of connections) and
+tells the worker of each message the moment it is accepted, which journals it there
+(:mod:`surmesure.deliver.outbox` explains why this sends once across a kill -9).
 Addresses are opened from the identifiers sealed at rest in one batch, and never stored
 with the message; the content is rendered here, never stored.
 """
@@ -10,7 +11,7 @@ with the message; the content is rendered here, never stored.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Connection
 from surmesure.config import get_settings
 from surmesure.decide.sandbox import TemplateError
 from surmesure.deliver import outbox
-from surmesure.deliver.channel import Channel, Delivery, Message
+from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.content import ChannelTemplates, templates_of
 from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
 from surmesure.protect import blind, consent, marketing, suppression
@@ -170,20 +171,28 @@ def hand_over(
     parallel: int,
     pool: ThreadPoolExecutor | None = None,
 ) -> list[Delivery]:
-    """Hand each message to its channel on its own, journaling each one accepted."""
+    """Hand each channel its part of the batch at once, journaling each message the moment
+    its provider accepts it (the channel pipelines the rest meanwhile); the channels of a
+    batch are served side by side on ``pool``."""
+    groups: dict[str, list[Message]] = {}
+    for message in messages:
+        groups.setdefault(message.channel, []).append(message)
 
-    def one(message: Message) -> Delivery:
-        channel = channels.get(message.channel)
-        if channel is None:
-            return Delivery(message.message_id, "retry", detail=f"no {message.channel} channel")
-        delivery = channel.send([message])[0]
+    def told(delivery: Delivery) -> None:
         if delivery.outcome == "sent":
-            journal.write(message.message_id)
-        return delivery
+            journal.write(delivery.message_id)
 
-    if parallel <= 1 or len(messages) <= 1 or pool is None:
-        return [one(m) for m in messages]
-    return list(pool.map(one, messages))
+    def one(name: str) -> list[Delivery]:
+        channel = channels.get(name)
+        if channel is None:
+            return [
+                Delivery(m.message_id, "retry", detail=f"no {name} channel") for m in groups[name]
+            ]
+        return send_batch(channel, groups[name], on_result=told)
+
+    if parallel <= 1 or len(groups) <= 1 or pool is None:
+        return [d for name in groups for d in one(name)]
+    return [d for part in pool.map(one, list(groups)) for d in part]
 
 
 def run(
@@ -204,15 +213,35 @@ def run(
     templates = templates_of(definition)
     result = Sent()
     handed = 0
+    in_flight: Future[list[Delivery]] | None = None
+    waiting: list[dict[str, object]] = []
+
+    def settle_batch() -> None:
+        """Record the batch in flight once its channels have answered."""
+        if in_flight is None:
+            return
+        deliveries = in_flight.result()
+        with store.begin() as conn:
+            attempts = _attempts(conn, [d.message_id for d in deliveries])
+            outbox.mark(conn, deliveries, waiting, attempts, clock())
+        for d in deliveries:
+            result.add(d.outcome)
+        for s in waiting:
+            result.add(f"{s['status']}:{s['reason']}")
+        if on_progress is not None:
+            on_progress(handed, total)
+
     with (
         outbox.only_sender(store, definition.name),
         outbox.journal_of(folder, definition.name) as journal,
         ThreadPoolExecutor(max(parallel, 1), thread_name_prefix="outbox") as pool,
+        ThreadPoolExecutor(1, thread_name_prefix="handover") as ahead,
     ):
         result.settled = outbox.settle(store, definition.name, journal, clock())
         total = _due(store, definition.name, list(channels), clock())
         if limit is not None:
             total = min(total, limit)
+        # the next batch is claimed and rendered while the channels hand the last one over
         while limit is None or handed < limit:
             now = clock()
             size = batch if limit is None else min(batch, limit - handed)
@@ -222,17 +251,11 @@ def run(
                 break
             with store.connect() as conn:
                 ready, skipped = prepare(store, conn, definition, templates, rows, now)
-            deliveries = hand_over(channels, ready, journal, parallel, pool)
+            settle_batch()
             handed += len(rows)
-            with store.begin() as conn:
-                attempts = _attempts(conn, [d.message_id for d in deliveries])
-                outbox.mark(conn, deliveries, skipped, attempts, clock())
-            for d in deliveries:
-                result.add(d.outcome)
-            for s in skipped:
-                result.add(f"{s['status']}:{s['reason']}")
-            if on_progress is not None:
-                on_progress(handed, total)
+            waiting = skipped
+            in_flight = ahead.submit(hand_over, channels, ready, journal, parallel, pool)
+        settle_batch()
         with store.connect() as conn:
             left = conn.execute(
                 sa.select(sa.func.count())

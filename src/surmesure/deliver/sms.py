@@ -31,7 +31,7 @@ from urllib.parse import quote, unquote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from surmesure.deliver.channel import Delivery, Message
+from surmesure.deliver.channel import Delivery, Message, OnResult
 from surmesure.deliver.gsm import cost
 from surmesure.deliver.settings import split, validated
 from surmesure.errors import ConfigError
@@ -145,8 +145,19 @@ class SmsChannel:
             return Delivery(message.message_id, "retry", detail=detail, units=units)
         return Delivery(message.message_id, "failed", detail=detail, units=units)
 
-    def send(self, messages: Sequence[Message]) -> list[Delivery]:
-        return list(self._threads.map(self._send_one, messages))
+    def send(
+        self, messages: Sequence[Message], on_result: OnResult | None = None
+    ) -> list[Delivery]:
+        """Each message in its own request, ``concurrency`` at once; ``on_result`` is told
+        each answer as it comes."""
+
+        def one(message: Message) -> Delivery:
+            delivery = self._send_one(message)
+            if on_result is not None:
+                on_result(delivery)
+            return delivery
+
+        return list(self._threads.map(one, messages))
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
