@@ -8,15 +8,17 @@
   connection sending the same bytes;
 - SMS: through Kannel (bearerbox + smsbox + fakesmsc, started here) until fakesmsc has received
   every message;
-- paper: letters to one PDF with its manifest.
+- paper: letters to one PDF with its manifest, laid out by ``--paper-workers`` processes
+  (the CPU time per letter, the pool's included, says what an idle machine would do).
 
     python benchmarks/bench_channels.py [--emails 20000] [--server aiosmtpd|sink]
-        [--sms 5000] [--letters 1000] [--json]
+        [--sms 5000] [--letters 1000] [--paper-workers 2] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import smtplib
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from string import Template
 from typing import Any
 
 import orjson
+from pypdf import PdfReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "deliver"))
 
@@ -163,9 +166,12 @@ def bench_sms(count: int) -> dict[str, float]:
     }
 
 
-def bench_paper(count: int) -> dict[str, float]:
+def bench_paper(count: int, workers: int = 2) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
-        channel = PaperChannel(PaperSettings(folder=Path(folder), return_address="Maison, Lyon"))
+        settings = PaperSettings(
+            folder=Path(folder), return_address="Maison, Lyon", workers=workers
+        )
+        channel = PaperChannel(settings)
         letters = [
             Message(
                 f"l{i}",
@@ -177,10 +183,31 @@ def bench_paper(count: int) -> dict[str, float]:
             for i in range(count)
         ]
         started = time.perf_counter()
+        cpu = _cpu()
         results = channel.send(letters)
         seconds = time.perf_counter() - started
+        cpu = _cpu() - cpu
         assert all(r.outcome == "sent" for r in results)
-    return {"letters_per_second": count / seconds, "seconds_for_10000": 10_000 * seconds / count}
+        [pdf] = Path(folder).glob("*.pdf")
+        pages = len(PdfReader(pdf).pages)
+        assert pages == sum(r.units for r in results)
+    return {
+        "letters": count,
+        "pdf_pages": pages,
+        "paper_workers": workers,
+        "letters_per_second": count / seconds,
+        "seconds_for_10000": 10_000 * seconds / count,
+        "cpu_ms_per_letter": 1000 * cpu / count,
+    }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the layout pool)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -189,6 +216,7 @@ def main() -> None:
     parser.add_argument("--server", choices=["aiosmtpd", "sink"], default="aiosmtpd")
     parser.add_argument("--sms", type=int, default=5_000)
     parser.add_argument("--letters", type=int, default=1_000)
+    parser.add_argument("--paper-workers", type=int, default=2)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     figures: dict[str, float] = {}
@@ -197,7 +225,7 @@ def main() -> None:
     if args.sms:
         figures |= bench_sms(args.sms)
     if args.letters:
-        figures |= bench_paper(args.letters)
+        figures |= bench_paper(args.letters, args.paper_workers)
     if args.json:
         print(orjson.dumps(figures).decode())
     else:

@@ -73,6 +73,33 @@ def test_a_batch_is_one_pdf_sorted_by_postcode_with_its_manifest(tmp_path: Path)
     assert results[4].provider_id == f"{pdf.stem}#2"
 
 
+def test_chunks_laid_out_in_two_processes_join_into_one_pdf(tmp_path: Path) -> None:
+    long_text = "\n\n".join(f"Paragraphe {k}. " + "Une offre pour vous. " * 30 for k in range(12))
+    messages = [
+        letter(
+            n,
+            f"Client {n}\n{n} rue des Lilas\n{69009 - n:05d} LYON",
+            long_text if n == 3 else "Bonjour.",
+        )
+        for n in range(7)
+    ]
+    settings = PaperSettings(folder=tmp_path, chunk=2, workers=2)
+    results = PaperChannel(settings).send(messages)
+    assert {r.outcome for r in results} == {"sent"}
+    assert results[3].units >= 2
+    [pdf] = tmp_path.glob("*.pdf")
+    [manifest] = tmp_path.glob("*.csv")
+    assert pdf_pages(pdf) == sum(r.units for r in results)
+    with manifest.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["message_id"] for r in rows] == [f"p{n}" for n in range(6, -1, -1)]  # by postcode
+    firsts = [int(r["first_page"]) for r in rows]
+    pages = [int(r["pages"]) for r in rows]
+    # each letter starts where the one before it ends, across the chunks' seams
+    assert firsts == [1 + sum(pages[:k]) for k in range(len(rows))]
+    assert pages == [r.units for r in sorted(results, key=lambda r: r.message_id, reverse=True)]
+
+
 @pytest.mark.parametrize(
     ("address", "code"),
     [

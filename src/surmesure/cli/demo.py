@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from datetime import time as dtime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from surmesure.cli.common import (
     progress,
     user_errors,
 )
+from surmesure.cli.demo_send import print_sent, send_demo
 from surmesure.cli.generate import generate_with_progress, make_spec
 from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
@@ -250,6 +253,9 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("demo"), "--out", help="Folder of the demo files."),
         seed: int = typer.Option(7, "--seed", help="Random seed; same seed, same files."),
         months: int = typer.Option(15, "--months", help="Months of history (12 to 60)."),
+        send: bool = typer.Option(
+            True, "--send/--no-send", help="End with a campaign on every channel, to local servers."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         clock = time.perf_counter()
@@ -267,6 +273,7 @@ def register(app: typer.Typer) -> None:
             status = collect_status(store)
             derived = run_derive(store, spec, out, quiet=as_json)
             keys = demo_keys(store, out)
+            sent = send_demo(store, out, datetime.combine(spec.end, dtime(10))) if send else None
         finally:
             store.dispose()
         report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
@@ -274,6 +281,8 @@ def register(app: typer.Typer) -> None:
         report["keys"] = {"file": str(out / KEYS_FILE), "scopes": sorted(keys)}
         report["mappings"] = write_examples(out, MAPPINGS)
         report["segment_files"] = write_examples(out, SEGMENTS)
+        if sent is not None:
+            report["campaign"] = sent
         if as_json:
             emit_json(report)
         else:
@@ -290,6 +299,8 @@ def register(app: typer.Typer) -> None:
                 f"{escape(str(out / MAPPINGS))}: e.g. [bold]surmesure quarantine replay "
                 f"--kind customers --mapping {fix}[/]"
             )
+            if sent is not None:
+                print_sent(sent)
             lyon = escape(str(out / SEGMENTS / "lyon_loyal.yaml"))
             console.print(
                 f"Segments to try in {escape(str(out / SEGMENTS))}: e.g. [bold]surmesure segment "

@@ -24,21 +24,20 @@ from __future__ import annotations
 
 import csv
 import re
-import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from surmesure.deliver.channel import Delivery, Message
+from surmesure.deliver.channel import Delivery, Message, OnResult
+from surmesure.deliver.layout import ANCHOR, Chunk, print_chunks
 from surmesure.deliver.settings import split, validated
 
 POSTCODE = re.compile(r"\b(\d{5}|\d{4}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})\b")
-ANCHOR = "surmesure-letter-"
 WINDOWS = {"left": (20.0, 45.0, 85.0), "right": (110.0, 45.0, 90.0)}
 """Window -> (left, top, width) of the address block, in mm from the sheet's corner."""
 
@@ -55,8 +54,10 @@ class PaperSettings(BaseModel):
     window_top_mm: float | None = Field(default=None, ge=0, le=250)
     return_address: str | None = Field(default=None, max_length=120)
     max_address_lines: int = Field(default=6, ge=2, le=10)
-    chunk: int = Field(default=100, ge=1, le=5000)
-    """Letters laid out at once (WeasyPrint's time grows faster than the letters)."""
+    chunk: int = Field(default=200, ge=1, le=5000)
+    """Letters laid out in one document (WeasyPrint's time grows faster than the letters)."""
+    workers: int = Field(default=2, ge=1, le=32)
+    """Processes laying chunks out side by side (:mod:`surmesure.deliver.layout`)."""
 
     @classmethod
     def from_url(cls, url: str, **extra: object) -> PaperSettings:
@@ -71,23 +72,14 @@ class PaperSettings(BaseModel):
         top = self.window_top_mm if self.window_top_mm is not None else top
         return (
             "@page { size: A4; margin: 0 }"
-            "section { break-before: page; position: relative; min-height: 297mm;"
-            " font: 10.5pt/1.4 sans-serif }"
-            f".window {{ position: absolute; left: {left}mm; top: {top}mm; width: {width}mm;"
+            # in the flow rather than absolutely placed: a quarter less layout time a page
+            "section { break-before: page; font: 10.5pt/1.4 sans-serif }"
+            ".window, .text { white-space: pre-line }"
+            f".window {{ margin-left: {left}mm; margin-top: {top}mm; width: {width}mm;"
             " height: 45mm; overflow: hidden }"
             ".from { font-size: 7pt; border-bottom: 0.3pt solid #000; margin-bottom: 2mm }"
-            f".body {{ padding: {top + 55}mm 20mm 20mm 20mm }}"
+            ".body { padding: 10mm 20mm 20mm 20mm }"
         )
-
-
-def _weasyprint() -> tuple[Any, Any, Any]:
-    """WeasyPrint, imported when the first batch is printed (it loads Pango), without its
-    warning that a future version will need HarfBuzz-Subset (Debian 12 ships it apart)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "HarfBuzz-Subset", DeprecationWarning)
-        from weasyprint import CSS, HTML
-        from weasyprint.text.fonts import FontConfiguration
-    return CSS, HTML, FontConfiguration
 
 
 def postcode_of(address: str) -> str | None:
@@ -120,19 +112,23 @@ class PaperChannel:
     def _letter(self, n: int, message: Message) -> str:
         s = self.settings
         sender = f'<div class="from">{escape(s.return_address)}</div>' if s.return_address else ""
-        address = "<br>".join(escape(x.strip()) for x in message.to.splitlines() if x.strip())
+        # lines kept by ``white-space: pre-line``: fewer boxes than a <br> or <p> each
+        address = "\n".join(escape(x.strip()) for x in message.to.splitlines() if x.strip())
         if message.html is not None:
             body = message.html
         else:
             paragraphs = [p.strip() for p in message.text.split("\n\n") if p.strip()]
-            body = "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+            body = '<div class="text">' + escape("\n\n".join(paragraphs)) + "</div>"
         return (
             f'<section id="{ANCHOR}{n}"><div class="window">{sender}{address}</div>'
             f'<div class="body">{body}</div></section>'
         )
 
-    def send(self, messages: Sequence[Message]) -> list[Delivery]:
-        CSS, HTML, FontConfiguration = _weasyprint()
+    def send(
+        self, messages: Sequence[Message], on_result: OnResult | None = None
+    ) -> list[Delivery]:
+        """One batch: its PDF and manifest written, then each delivery told to ``on_result``
+        (a letter is handed over when its batch's files are complete)."""
         results: dict[int, Delivery] = {}
         printable: list[tuple[str, str, int, Message]] = []
         for i, message in enumerate(messages):
@@ -144,26 +140,19 @@ class PaperChannel:
                 printable.append((code, message.message_id, i, message))
         printable.sort(key=lambda row: (row[0], row[1]))
         if printable:
-            fonts = FontConfiguration()
-            style = CSS(string=self.settings.css(), font_config=fonts)
-            documents = []
-            step = self.settings.chunk
-            for start in range(0, len(printable), step):
-                part = printable[start : start + step]
-                html = "".join(self._letter(start + k, row[3]) for k, row in enumerate(part))
-                page = HTML(string=f"<html><body>{html}</body></html>")
-                documents.append(page.render(stylesheets=[style], font_config=fonts))
-            pages = [p for d in documents for p in d.pages]
-            firsts: dict[str, int] = {}
-            for n, page in enumerate(pages):  # a letter's box is on each of its pages
-                for anchor in page.anchors:
-                    firsts.setdefault(anchor, n)
+            css, step = self.settings.css(), self.settings.chunk
+            chunks = [
+                Chunk(
+                    start, tuple(self._letter(start + k, row[3]) for k, row in enumerate(part)), css
+                )
+                for start in range(0, len(printable), step)
+                for part in [printable[start : start + step]]
+            ]
             batch = self.clock.now(UTC).strftime("batch-%Y%m%d-%H%M%S-%f")
             folder = self.settings.folder
             folder.mkdir(parents=True, exist_ok=True)
-            documents[0].copy(pages).write_pdf(folder / f"{batch}.pdf")
+            starts = print_chunks(chunks, self.settings.workers, folder / f"{batch}.pdf")
             self.last_batch = folder / batch
-            starts = [firsts[f"{ANCHOR}{k}"] for k in range(len(printable))] + [len(pages)]
             with (folder / f"{batch}.csv").open("w", newline="") as out:
                 writer = csv.writer(out)
                 writer.writerow(
@@ -174,7 +163,11 @@ class PaperChannel:
                     person = "" if message.person_id is None else message.person_id
                     writer.writerow([k + 1, mid, person, code, starts[k] + 1, count])
                     results[i] = Delivery(mid, "sent", f"{batch}#{k + 1}", units=count)
-        return [results[i] for i in range(len(messages))]
+        deliveries = [results[i] for i in range(len(messages))]
+        if on_result is not None:
+            for delivery in deliveries:
+                on_result(delivery)
+        return deliveries
 
     def close(self) -> None:
         """Nothing is kept open: each batch's files are closed when written."""

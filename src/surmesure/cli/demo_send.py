@@ -1,0 +1,205 @@
+"""The demo's last step: a small campaign of the demo world on every channel, to local servers.
+
+A segment of a few hundred people (``demo_campaign``: customers of Lyon with a good RFM
+segment) gets one campaign per channel, each sent to a server started here: e-mail to an SMTP
+server in this process (aiosmtpd), SMS to Kannel (bearerbox + smsbox + the fake SMSC, from
+``make system``), paper letters to one PDF with its printer's manifest in ``<out>/paper``, call
+tasks to a call list in ``<out>/calls``. Then each campaign's status, and what each server
+received.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from surmesure.cli.common import console
+from surmesure.config import get_settings
+from surmesure.deliver import documents, service
+from surmesure.deliver.channel import Channel
+from surmesure.deliver.channels import open_channel
+from surmesure.deliver.local import PASSWORD, USER, Phone, kannel, sendsms_url, smtp_server
+from surmesure.domain.campaigns import REACHED_BY
+from surmesure.domain.segments import SegmentDefinition
+from surmesure.segment import membership, repository
+from surmesure.store import Store
+
+SEGMENT = {
+    "name": "demo_campaign",
+    "description": "Customers of Lyon in a good RFM segment: the demo campaign's audience",
+    "where": {
+        "all": [
+            {"trait": {"name": "city", "op": "eq", "value": "Lyon"}},
+            {"metric": {"name": "rfm_segment", "op": "in", "value": ["Champions", "Loyal"]}},
+        ]
+    },
+}
+FIELDS = {
+    "first_name": {"trait": "first_name", "fallback": ""},
+    "city": {"trait": "city", "fallback": "votre ville"},
+}
+HELLO = "Bonjour{% if person.first_name %} {{ person.first_name }}{% endif %}"
+MJML = (
+    "<mjml><mj-body><mj-section><mj-column>"
+    f"<mj-text font-size='20px'>{HELLO},</mj-text>"
+    "<mj-text>Le printemps arrive à {{ person.city }} : -20 % sur la nouvelle collection.</mj-text>"
+    "<mj-button href='https://shop.example.com/printemps'>Découvrir</mj-button>"
+    "</mj-column></mj-section></mj-body></mjml>"
+)
+CONTENT: dict[str, dict[str, Any]] = {
+    "email": {
+        "subject": "Le printemps à {{ person.city }}",
+        "text": f"{HELLO},\n\nLe printemps arrive à {{{{ person.city }}}} : -20 % sur la "
+        "nouvelle collection.\n\nhttps://shop.example.com/printemps",
+        "html": MJML,
+    },
+    "sms": {"text": "Maison: -20% sur la collection de printemps. STOP 36180", "sender": "MAISON"},
+    "paper": {
+        "text": f"{HELLO},\n\nLe printemps arrive à {{{{ person.city }}}} : présentez cette "
+        "lettre en boutique pour 20 % sur la nouvelle collection.\n\nMaison"
+    },
+    "phone": {
+        "text": f"{HELLO}, ici Maison. Nous vous appelons pour la collection de printemps "
+        "(-20 % en boutique à {{ person.city }})."
+    },
+}
+COSTS = {"email": 0.001, "sms": 0.045, "paper": 0.9, "phone": 2.5}
+
+
+def channels_to_reach() -> list[str]:
+    """The demo's channels a campaign can use here, in order."""
+    return [c for c in ("email", "sms", "paper", "phone") if c in REACHED_BY]
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free TCP ports on 127.0.0.1."""
+    for _ in range(50):
+        with closing(socket.socket()) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + count < 65536 and all(_free(base + k) for k in range(count)):
+            return base
+    raise RuntimeError("no free ports for the demo's servers")
+
+
+def _free(port: int) -> bool:
+    with closing(socket.socket()) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def audience(store: Store, now: datetime) -> int:
+    """Save and refresh the demo campaign's segment; its size."""
+    repository.save(store, SegmentDefinition.model_validate(SEGMENT), now)
+    [done] = membership.refresh(store, [str(SEGMENT["name"])], now)
+    return int(done.members)
+
+
+@contextmanager
+def local_channels(out: Path, wanted: list[str]) -> Iterator[tuple[dict[str, Channel], Any]]:
+    """The demo's channels, each to a server started here, and the servers' records."""
+    settings = get_settings()
+    with ExitStack() as stack:
+        opened: dict[str, Channel] = {}
+        servers: dict[str, Any] = {}
+        if "email" in wanted:
+            port = free_ports(1)
+            servers["email"] = stack.enter_context(smtp_server(port))
+            url = f"smtp://127.0.0.1:{port}?sender=offres@maison.example&pool=2"
+            opened["email"] = open_channel(url, settings)
+        if "sms" in wanted:
+            base = free_ports(4)
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kannel-")))
+            servers["sms"] = stack.enter_context(kannel(folder, base))
+            host = sendsms_url(base).removeprefix("http://").split("/")[0]
+            opened["sms"] = open_channel(f"kannel://{USER}:{PASSWORD}@{host}", settings)
+        if "paper" in wanted:
+            opened["paper"] = open_channel(f"paper://{(out / 'paper').resolve()}", settings)
+        if "phone" in wanted:
+            opened["phone"] = open_channel(f"calls://{(out / 'calls').resolve()}", settings)
+        try:
+            yield opened, servers
+        finally:
+            for channel in opened.values():
+                channel.close()
+
+
+def send_demo(store: Store, out: Path, now: datetime) -> dict[str, Any]:
+    """Send the demo campaigns (one per channel) and say what each server received."""
+    wanted = channels_to_reach()
+    size = audience(store, now)
+    statuses: dict[str, Any] = {}
+    with local_channels(out, wanted) as (opened, servers):
+        for channel in wanted:
+            name = f"demo_{channel}"
+            document = {
+                "name": name,
+                "description": f"The demo's spring campaign, by {channel}",
+                "audience": {"segment": SEGMENT["name"]},
+                "topic": "offers",
+                "channels": {channel: CONTENT[channel] | {"fields": FIELDS}},
+                "policy": {"order": [channel]},
+                "control": 0.1,
+                "costs": {channel: COSTS[channel]},
+            }
+            documents.save(store, documents.parse(document), now)
+            service.send(store, name, now, channels={channel: opened[channel]}, batch=500)
+            statuses[channel] = service.status(store, name)
+        received = _received(out, servers, statuses)
+    return {"segment": SEGMENT["name"], "audience": size, "campaigns": statuses, **received}
+
+
+def _received(out: Path, servers: dict[str, Any], statuses: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if "email" in servers:
+        found["smtp_messages"] = len(servers["email"].received)
+    if "sms" in servers:
+        phone: Phone = servers["sms"]
+        phone.wait_for(statuses["sms"]["by_status"].get("sent", 0), seconds=30)
+        found["sms_messages"] = len(phone.lines)
+    pdfs = sorted((out / "paper").glob("*.pdf"))
+    if pdfs:
+        found["paper_pdfs"] = [str(p) for p in pdfs]
+    lists = sorted((out / "calls").glob("*.csv"))
+    if lists:
+        found["call_lists"] = [str(p) for p in lists]
+    return found
+
+
+def print_sent(sent: dict[str, Any]) -> None:
+    """Each demo campaign's status, and what the servers received."""
+    table = Table(title=f"campaigns to {sent['segment']} ({sent['audience']:,} people)")
+    for column in ("campaign", "planned", "sent", "held out", "suppressed", "failed", "cost"):
+        table.add_column(column, justify="left" if column == "campaign" else "right")
+    for status in sent["campaigns"].values():
+        by = status["by_status"]
+        table.add_row(
+            status["campaign"],
+            f"{status['total']:,}",
+            f"{by.get('sent', 0):,}",
+            f"{by.get('held_out', 0):,}",
+            f"{by.get('suppressed', 0):,}",
+            f"{by.get('failed', 0):,}",
+            f"{status['cost']:.2f}",
+        )
+    console.print(table)
+    if "smtp_messages" in sent:
+        console.print(f"SMTP server received {sent['smtp_messages']:,} e-mails.")
+    if "sms_messages" in sent:
+        console.print(f"Kannel's fake SMSC received {sent['sms_messages']:,} SMS.")
+    for path in sent.get("paper_pdfs", []):
+        console.print(f"Letters to print: [bold]{escape(path)}[/] (manifest beside it).")
+    for path in sent.get("call_lists", []):
+        console.print(f"Call list: [bold]{escape(path)}[/].")
+    console.print("See each one with [bold]surmesure campaign status demo_email[/] (and _sms...).")
