@@ -7,7 +7,7 @@ same server over one connection: what the protocol alone costs on this machine.
 People are written straight into the store with their e-mail sealed at rest (as imports
 store them) and a city trait.
 
-    python benchmarks/bench_campaign_send.py [--people N] [--parallel 8] [--json]
+    python benchmarks/bench_campaign_send.py [--people N] [--parallel 2] [--json]
 
 Target (issue 13): at least 1,000 messages/s end to end.
 """
@@ -207,7 +207,7 @@ def run(people: int, parallel: int, console: Console, kind: str = "aiosmtpd") ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=20_000)
-    parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--server", choices=sorted(SERVERS), default="aiosmtpd")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from world_helpers import SMALL
 
 from conftest import invoke, invoke_json
+from surmesure.cli.demo_send import channels_to_reach
 
 
 def test_demo_builds_the_world_and_recovers_its_truth(
@@ -41,6 +44,23 @@ def test_demo_builds_the_world_and_recovers_its_truth(
         derived["figures"]
     )
 
+    # then a small campaign reached each channel's local server: the SMTP server, Kannel's fake
+    # SMSC, the printer's PDF and the call list each hold what the campaign says it sent
+    sent = report["campaign"]
+    campaigns = sent["campaigns"]
+    assert sorted(campaigns) == sorted(channels_to_reach()) and sent["audience"] > 0
+    counts = {c: campaigns[c]["by_status"].get("sent", 0) for c in campaigns}
+    assert all(n > 0 for n in counts.values()), campaigns
+    assert sent["smtp_messages"] == counts["email"]
+    assert sent["sms_messages"] == counts["sms"]
+    if "paper" in counts:
+        [pdf] = sent["paper_pdfs"]
+        assert len(PdfReader(pdf).pages) >= counts["paper"]
+    if "phone" in counts:
+        [calls] = sent["call_lists"]
+        with open(calls, newline="") as f:
+            assert len(list(csv.DictReader(f))) == counts["phone"]
+
     # a second run keeps the files and adds no fact (reference data is upserted again)
     again = invoke_json(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))
     assert again["generated"] == {"written": False, "seconds": 0.0}
@@ -50,6 +70,9 @@ def test_demo_builds_the_world_and_recovers_its_truth(
     assert len(facts) >= 8
     assert facts[-1]["kind"] == "events" and facts[-1]["duplicate"] > 0
     assert all(s.get("rows_accepted", s.get("accepted")) == 0 for s in facts), facts
+    # and sends nobody the campaign twice
+    assert again["campaign"]["campaigns"] == campaigns
+    assert again["campaign"]["smtp_messages"] == again["campaign"]["sms_messages"] == 0
 
 
 def test_generate_writes_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,7 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict
 
-from surmesure.deliver.channel import Delivery, Message
+from surmesure.deliver.channel import Delivery, Message, OnResult
 from surmesure.deliver.settings import split, validated
 from surmesure.deliver.tracking import activity
 from surmesure.deliver.unsubscribe import opt_out
@@ -69,7 +69,10 @@ class CallChannel:
         self.settings = settings
         self.last_batch: Path | None = None
 
-    def send(self, messages: Sequence[Message]) -> list[Delivery]:
+    def send(
+        self, messages: Sequence[Message], on_result: OnResult | None = None
+    ) -> list[Delivery]:
+        """One call list; each delivery told to ``on_result`` once the list is written."""
         results: dict[int, Delivery] = {}
         callable_ = []
         for i, message in enumerate(messages):
@@ -92,7 +95,11 @@ class CallChannel:
                     writer.writerow([rank, mid, person, message.to, -value, message.text])
                     results[i] = Delivery(mid, "sent", f"{batch}#{rank}")
             self.last_batch = path
-        return [results[i] for i in range(len(messages))]
+        deliveries = [results[i] for i in range(len(messages))]
+        if on_result is not None:
+            for delivery in deliveries:
+                on_result(delivery)
+        return deliveries
 
     def close(self) -> None:
         """Nothing is kept open."""
