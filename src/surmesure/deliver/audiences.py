@@ -22,6 +22,7 @@ from surmesure.decide.content import Audience, Known
 from surmesure.domain.traits import Observation, resolve
 from surmesure.protect import atrest, consent
 from surmesure.store import schema
+from surmesure.store.among import among_ids
 from surmesure.unify.profile import decode_json
 
 
@@ -54,7 +55,7 @@ def load_audiences(
         k.c.consent_id,
     )
     for c in conn.execute(
-        sa.select(*columns).where(k.c.person_id.in_(ids), k.c.purpose.in_(DECISION_PURPOSES))
+        sa.select(*columns).where(among_ids(k.c.person_id, ids), k.c.purpose.in_(DECISION_PURPOSES))
     ):
         records[int(c[0])].append(consent.Record(str(c[1]), str(c[2]), bool(c[3]), c[4], str(c[5])))
     neutral = {p for p in ids if opted_out(records[p], channel, now)}
@@ -62,7 +63,7 @@ def load_audiences(
     query = sa.select(
         t.c.person_id, t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability,
         t.c.node_id, t.c.sealed,
-    ).where(t.c.person_id.in_(readers), t.c.observed_at <= now)  # fmt: skip
+    ).where(among_ids(t.c.person_id, readers), t.c.observed_at <= now)  # fmt: skip
     if traits is not None:
         query = query.where(t.c.name.in_(sorted(traits)))
     rows = conn.execute(query).all() if readers else []
@@ -79,7 +80,9 @@ def load_audiences(
         )
     members: dict[int, set[str]] = {p: set() for p in readers}
     if readers:
-        query_members = sa.select(m.c.person_id, m.c.segment).where(m.c.person_id.in_(readers))
+        query_members = sa.select(m.c.person_id, m.c.segment).where(
+            among_ids(m.c.person_id, readers)
+        )
         for person, segment in conn.execute(query_members):
             members[int(person)].add(str(segment))
     out: dict[int, Audience] = {}

@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 from surmesure.deliver.channel import Delivery
 from surmesure.errors import Conflict
 from surmesure.store import schema
+from surmesure.store.among import among_texts
 from surmesure.store.engine import Store
 
 BACKOFF = (
@@ -204,7 +205,7 @@ def claim(
     if ids:
         conn.execute(
             m.update()
-            .where(m.c.message_id.in_(ids))
+            .where(among_texts(m.c.message_id, ids))
             .values(status="sending", attempts=m.c.attempts + 1, updated_at=now)
         )
     return rows  # type: ignore[return-value]
@@ -245,7 +246,7 @@ def mark(
     for units, ids in plain.items():
         conn.execute(
             m.update()
-            .where(m.c.message_id.in_(ids))
+            .where(among_texts(m.c.message_id, ids))
             .values(
                 status="sent",
                 sent_at=now,
@@ -261,6 +262,6 @@ def mark(
     for (status, reason), ids in by_outcome.items():
         conn.execute(
             m.update()
-            .where(m.c.message_id.in_(ids))
+            .where(among_texts(m.c.message_id, ids))
             .values(status=status, reason=reason, updated_at=now)
         )

@@ -28,6 +28,7 @@ from surmesure.deliver.content import ChannelTemplates, templates_of
 from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
 from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
+from surmesure.store.among import among_ids, among_texts
 from surmesure.store.engine import Store
 
 
@@ -57,7 +58,7 @@ def addresses(
     rows = list(
         conn.execute(
             sa.select(ident.c.person_id, ident.c.node_id, ident.c.sealed)
-            .where(ident.c.kind == kind, ident.c.person_id.in_(list(person_ids)))
+            .where(ident.c.kind == kind, among_ids(ident.c.person_id, person_ids))
             .order_by(ident.c.person_id, ident.c.first_seen_at)
         )
     )
@@ -71,7 +72,7 @@ def addresses(
 
 def _current(conn: Connection, person_ids: Sequence[int]) -> set[int]:
     p = schema.people
-    rows = conn.execute(sa.select(p.c.person_id).where(p.c.person_id.in_(list(person_ids))))
+    rows = conn.execute(sa.select(p.c.person_id).where(among_ids(p.c.person_id, person_ids)))
     return {int(r[0]) for r in rows}
 
 
@@ -291,5 +292,6 @@ def _attempts(conn: Connection, ids: Sequence[str]) -> dict[str, int]:
     if not ids:
         return {}
     m = schema.messages
-    rows = conn.execute(sa.select(m.c.message_id, m.c.attempts).where(m.c.message_id.in_(ids)))
+    query = sa.select(m.c.message_id, m.c.attempts).where(among_texts(m.c.message_id, ids))
+    rows = conn.execute(query)
     return {str(r[0]): int(r[1]) for r in rows}
