@@ -54,7 +54,7 @@ class PaperSettings(BaseModel):
     window_top_mm: float | None = Field(default=None, ge=0, le=250)
     return_address: str | None = Field(default=None, max_length=120)
     max_address_lines: int = Field(default=6, ge=2, le=10)
-    chunk: int = Field(default=200, ge=1, le=5000)
+    chunk: int = Field(default=250, ge=1, le=5000)
     """Letters laid out in one document (WeasyPrint's time grows faster than the letters)."""
     workers: int = Field(default=2, ge=1, le=32)
     """Processes laying chunks out side by side (:mod:`surmesure.deliver.layout`)."""
