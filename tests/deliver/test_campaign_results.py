@@ -7,9 +7,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import orjson
 import pytest
+from api_helpers import server_key, serving
 from results_world import COSTS, DAYS, build, per_person
 from scipy import stats
 from statsmodels.stats import proportion
@@ -216,3 +218,29 @@ def test_the_command_prints_tables_json_and_a_plot(
     assert picture.read_text().lstrip().startswith("<?xml")
     bad = invoke(monkeypatch, store.url, "campaign", "results", "spring", "--by", "nope")
     assert bad.exit_code != 0 and "--by" in bad.output
+
+
+def test_the_route_answers_admin_keys_alone(store: Store, tmp_path: Path) -> None:
+    world = build(store, tmp_path, n=30)
+    ordered = sorted(world.rows)
+    found = Discovery(
+        1, ["recency"], 0.5, {1: 0.5}, [Cluster("cluster_1", "all", 1, {}, {}, (ordered[0],))]
+    )
+    save(store, found, world.rows[ordered[0]]["planned_at"])
+    expected = orjson.loads(orjson.dumps(results.measure(store, "spring", ["cluster"])))
+    keys = {scope: server_key(store, scope) for scope in ("admin", "read", "decide", "collect")}
+    with serving(store) as (url, _):
+        got = {
+            scope: httpx.get(
+                f"{url}/v1/campaigns/spring/results", params={"by": "cluster"}, auth=(key, "")
+            )
+            for scope, key in keys.items()
+        }
+        unknown = httpx.get(
+            f"{url}/v1/campaigns/spring/results", params={"by": "nope"}, auth=(keys["admin"], "")
+        )
+    assert got["admin"].status_code == 200 and got["admin"].json() == expected
+    assert {s: r.status_code for s, r in got.items() if s != "admin"} == dict.fromkeys(
+        ("read", "decide", "collect"), 403
+    )
+    assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "by"

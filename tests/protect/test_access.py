@@ -45,8 +45,28 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/docs"): None,
     ("GET", "/p/{token}"): None,
     ("POST", "/p/{token}/nps"): None,
+    ("PUT", "/v1/campaigns"): "admin",
+    ("GET", "/v1/campaigns/{name}"): "admin",
+    ("GET", "/v1/campaigns/{name}/status"): "admin",
+    ("GET", "/v1/campaigns/{name}/results"): "admin",
+    ("GET", "/v1/campaigns/{name}/preview"): "admin",
+    ("POST", "/v1/campaigns/{name}/send"): "admin",
+    # signed links and provider callbacks: what they carry is checked, not a key
+    ("GET", "/u/{channel}/{token}"): None,
+    ("POST", "/u/{channel}/{token}"): None,
+    ("GET", "/v1/sms/reports"): None,
+    ("GET", "/v1/sms/inbound"): None,
+    ("POST", "/v1/email/feedback"): None,
+    ("GET", "/t/o/{token}.gif"): None,
+    ("GET", "/t/c/{token}"): None,
 }
-SAMPLE = {"{person_id}": "1", "{ref}": "1", "{name}": "welcome", "{token}": "not-a-token"}
+SAMPLE = {
+    "{person_id}": "1",
+    "{ref}": "1",
+    "{name}": "welcome",
+    "{token}": "not-a-token",
+    "{channel}": "email",
+}
 
 
 def _url(path: str) -> str:
@@ -66,7 +86,7 @@ def _call(base: str, method: str, path: str, key: str | None) -> httpx.Response:
     auth = (key, "") if key is not None else None
     if method == "GET":
         return httpx.get(base + _url(path), auth=auth, timeout=30)
-    return httpx.post(base + _url(path), json={}, auth=auth, timeout=30)
+    return httpx.request(method, base + _url(path), json={}, auth=auth, timeout=30)
 
 
 def test_authorization_matrix(store: Store) -> None:
