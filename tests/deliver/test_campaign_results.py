@@ -244,3 +244,24 @@ def test_the_route_answers_admin_keys_alone(store: Store, tmp_path: Path) -> Non
         ("read", "decide", "collect"), 403
     )
     assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "by"
+
+
+def test_without_a_control_group_the_increments_say_why(store: Store, tmp_path: Path) -> None:
+    from campaign_world import T0, add_people, document
+
+    from surmesure.deliver import documents, plan
+    from surmesure.learn.effects import EMPTY
+
+    add_people(store, tmp_path, 4)
+    documents.save(store, documents.parse(document(costs={"email": 1.0})), T0)
+    with store.begin() as conn:
+        definition, version = documents.get(conn, "spring")
+        plan.record(store, conn, plan.plan(store, conn, definition, version, T0), T0)
+    out = results.measure(store, "spring")
+    assert [(g["arm"], g["channel"], g["people"]) for g in out["groups"]] == [
+        ("message", "all", 4),
+        ("message", "email", 4),
+    ]
+    first = out["comparisons"][0]
+    assert first["control"] == 0 and first["conversion"]["estimate"] is None
+    assert first["conversion"]["reason"] == EMPTY and first["roi"]["reason"] == EMPTY
