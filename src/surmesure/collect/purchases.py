@@ -6,7 +6,7 @@ of the event's person, at the event's time, channel ``web``, source the event's 
 ``customer_ref`` the event's ``userId`` (as its blind index, like an imported order's), with
 one order line per product; a product the catalogue does not know is added to it. An order is
 stored once per ``order_id`` (the same event delivered again, another event with the same
-order, or the order also imported from a file: the first one stays), and each new order
+order, or the order also imported from a file: the first one stored stays), and each new order
 appends an ``order`` change, so real-time segments see the purchase as they see an imported
 one. Properties were checked when the event was collected; an event whose properties still
 make no order (stored before the check existed) is passed over, left an event.
@@ -62,6 +62,8 @@ def on_changes(delivery: Delivery) -> int:
                 found.append((read(props, str(row.message_id)), row))
     if not found:
         return 0
+    order = {ref: i for i, ref in enumerate(refs)}  # the order they were stored in
+    found.sort(key=lambda pair: order[str(pair[1].message_id)])
     return _write(delivery, found)
 
 
