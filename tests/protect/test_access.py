@@ -51,6 +51,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/campaigns/{name}/preview"): "admin",
     ("POST", "/v1/campaigns/{name}/send"): "admin",
     ("GET", "/v1/campaigns/{name}/status"): "admin",
+    ("GET", "/v1/campaigns/{name}/results"): "admin",
     # what a recipient's mail client, phone or provider calls: each checks its own signed token
     # or the webhook key derived from the server's secret (tests/deliver), never an API key
     ("GET", "/t/c/{token}"): None,

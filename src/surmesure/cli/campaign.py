@@ -10,8 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from surmesure.cli.campaign_tables import groups_table, lift_table
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
-from surmesure.deliver import service
+from surmesure.deliver import results, service
 from surmesure.deliver.channels import configured
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
@@ -143,3 +144,33 @@ def register(app: typer.Typer) -> None:
             table.add_row(channel, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         console.print(table)
         console.print(f"cost: {out['cost']:.2f}")
+
+    @campaign.command(
+        "results",
+        help="What a campaign did: per channel, treated against the control group, with 95% "
+        "intervals, p-values, cost and ROI; --by breaks it down per segment or cluster.",
+    )
+    @user_errors
+    def results_command(
+        name: str,
+        by: list[str] = typer.Option(
+            [], "--by", help="A saved segment, or a discovery prefix (cluster); repeatable."
+        ),
+        plot: Path | None = typer.Option(
+            None, "--plot", help="Write the lift with its interval per group (PNG or SVG)."
+        ),
+        as_json: bool = JsonOption,
+    ) -> None:
+        out = results.measure(get_store(), name, by)
+        if plot is not None:
+            results.plot(out, plot)
+        if as_json:
+            emit_json(out)
+            return
+        console.print(groups_table(out))
+        console.print(lift_table(out["comparisons"], "channel", f"against {out['baseline']}"))
+        if "breakdown" in out:
+            title = "by segment (p adjusted: Benjamini-Hochberg)"
+            console.print(lift_table(out["breakdown"], "segment", title))
+        if plot is not None:
+            console.print(f"plot: {plot}")
