@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import documents, plan, sender
+from surmesure.deliver import cascade, choice, documents, plan, sender
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
@@ -112,6 +112,7 @@ def send(
             ) from exc
     with store.begin() as conn:
         recorded = plan.record(store, conn, result, now)
+    recorded += _advance(store, definition, version, now)
     configured = {c: ch for c, ch in (channels or {}).items() if c in definition.order}
     if not configured:
         raise Conflict(
@@ -130,8 +131,25 @@ def send(
         parallel=parallel,
         batch=batch,
     )
+    if definition.cascade is not None and _advance(store, definition, version, clock()):
+        more = sender.run(
+            store,
+            definition,
+            configured,
+            clock=clock,
+            folder=folder,
+            parallel=parallel,
+            batch=batch,
+        )
+        for key, n in more.counts.items():
+            sent.add(key, n)
     sent.waiting = [c for c in definition.order if c not in configured]
     return SendReport(result, recorded, sent)
+
+
+def _advance(store: Store, definition: CampaignDefinition, version: int, now: datetime) -> int:
+    """Plan the cascade's later steps that are due; the number of new rows."""
+    return sum(p.rows.num_rows for p in cascade.advance(store, definition, version, now))
 
 
 def status(store: Store, name: str) -> dict[str, Any]:
@@ -155,11 +173,12 @@ def status(store: Store, name: str) -> dict[str, Any]:
         by_status[state] = by_status.get(state, 0) + int(count)
         per = by_channel.setdefault(channel, {})
         per[state] = per.get(state, 0) + int(count)
-        if state in ("suppressed", "held_out", "failed") and reason:
+        if state in ("suppressed", "held_out", "failed", "skipped") and reason:
             key = f"{state}:{reason}" if state != "failed" else "failed"
             reasons[key] = reasons.get(key, 0) + int(count)
         if state == "sent":
-            cost += definition.costs.get(channel, 0.0) * float(units or count)
+            per_unit = channel == "sms"  # an SMS costs per segment; a letter, a call, per message
+            cost += definition.cost(channel) * float((units or count) if per_unit else count)
     return {
         "campaign": name,
         "version": version,
@@ -205,9 +224,9 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
         result = plan.plan(store, conn, definition, version, now)
         m = schema.messages
         stored = conn.execute(
-            sa.select(m.c.channel, m.c.status, m.c.reason).where(
-                m.c.campaign == name, m.c.person_id == person
-            )
+            sa.select(m.c.channel, m.c.status, m.c.reason)
+            .where(m.c.campaign == name, m.c.person_id == person)
+            .order_by(m.c.step.desc())
         ).first()
         out: dict[str, Any] = {"campaign": name, "version": version, "person_id": person}
         if stored is not None:
@@ -222,6 +241,7 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
             row = {k: result.rows.column(k)[int(at[0])].as_py() for k in result.rows.column_names}
             out.update(channel=row["channel"], status=row["status"], reason=row["reason"])
             out["recorded"] = False
+        out["why_channel"] = choice.explain(conn, definition, person, now)
         if out["status"] in ("planned", "sending", "sent"):
             try:
                 templates = templates_of(definition)[out["channel"]]
