@@ -190,7 +190,8 @@ class CampaignDefinition(_Model):
                 "a cascade chooses the channel of each step",
                 "remove `policy:`, or remove `cascade:`",
             )
-        places = [(f"policy.order[{i}]", c) for i, c in enumerate(self.order)]
+        named = self.policy.order if self.policy is not None else None
+        places = [(f"policy.order[{i}]", c) for i, c in enumerate(named or [])]
         places += [(f"cascade[{i}].channel", s.channel) for i, s in enumerate(self.cascade or [])]
         for place, channel in places:
             if channel not in self.channels:
