@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 import sqlalchemy as sa
 
+from surmesure.deliver import service
+from surmesure.deliver.calls import CallChannel, CallSettings
+from surmesure.deliver.paper import PaperChannel, PaperSettings
 from surmesure.deliver.reports import record_report
 from surmesure.deliver.tracking import activity
 from surmesure.store import Store, schema
@@ -105,3 +109,22 @@ def responded(store: Store, person_id: int, campaign: str, kind: str, at: dateti
             schema.channel_activity.insert(),
             [activity(person_id, person_id, "email", kind, at, "tracking", campaign=campaign)],
         )
+
+
+def send_offline(store: Store, folder: Path, at: datetime) -> service.SendReport:
+    """``campaign send spring`` at ``at`` with the paper and call-centre channels writing into
+    ``folder`` (``print/`` and ``calls/``)."""
+    paper = PaperChannel(PaperSettings.from_url(f"paper://{folder}/print"))
+    calls = CallChannel(CallSettings.from_url(f"calls://{folder}/calls"))
+    try:
+        return service.send(
+            store,
+            "spring",
+            at,
+            channels={"paper": paper, "phone": calls},
+            folder=folder / "outbox",
+            clock=lambda: at,
+        )
+    finally:
+        paper.close()
+        calls.close()

@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from campaign_world import HOUR, T0, add_people, document
-from cascade_world import bought, metrics, responded
+from cascade_world import bought, metrics, responded, send_offline
 
 from surmesure.deliver import cascade, documents, plan, service
-from surmesure.deliver.calls import CallChannel, CallSettings
-from surmesure.deliver.paper import PaperChannel, PaperSettings
 from surmesure.errors import InvalidInput
 from surmesure.store import Store, schema
 
@@ -107,20 +105,7 @@ def test_a_send_run_advances_the_cascade(store: Store, tmp_path: Path) -> None:
     )
     del doc["policy"]
     documents.save(store, documents.parse(doc), T0)
-    paper = PaperChannel(PaperSettings.from_url(f"paper://{tmp_path}/print"))
-    calls = CallChannel(CallSettings.from_url(f"calls://{tmp_path}/calls"))
-    try:
-        report = service.send(
-            store,
-            "spring",
-            T0,
-            channels={"paper": paper, "phone": calls},
-            folder=tmp_path / "outbox",
-            clock=lambda: T0,
-        )
-    finally:
-        paper.close()
-        calls.close()
+    report = send_offline(store, tmp_path, T0)
     steps = _steps(store)
     assert steps[(ids[1], 0)] == ("phone", "sent", None)
     assert steps[(ids[1], 1)] == ("paper", "sent", None)

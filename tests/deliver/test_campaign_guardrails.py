@@ -9,10 +9,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from campaign_world import HOUR, T0, add_people, document
-from cascade_world import bought, reported
+from cascade_world import bought, reported, send_offline
 
 from surmesure.deliver import documents, plan, service
-from surmesure.deliver.calls import CallChannel, CallSettings
 from surmesure.store import Store, schema
 
 DAY = 24 * HOUR
@@ -96,18 +95,7 @@ def test_the_guardrails_are_read_again_at_send_time(store: Store, tmp_path: Path
     bought(store, ids[1], "SHOE1", "shoes", T0 + HOUR)
     reported(store, ids[2], "complained", T0 + HOUR)
     reported(store, ids[3], "bounced", T0 + HOUR)
-    calls = CallChannel(CallSettings.from_url(f"calls://{tmp_path}/calls"))
-    try:
-        service.send(
-            store,
-            "spring",
-            T0 + 2 * HOUR,
-            channels={"phone": calls},
-            folder=tmp_path / "outbox",
-            clock=lambda: T0 + 2 * HOUR,
-        )
-    finally:
-        calls.close()
+    send_offline(store, tmp_path, T0 + 2 * HOUR)
     rows = _rows(store)
     assert rows[ids[1]] == ("phone", "suppressed", "just_bought")
     assert rows[ids[2]] == ("phone", "suppressed", "complained")

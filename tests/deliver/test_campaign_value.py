@@ -9,12 +9,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from campaign_world import HOUR, T0, add_people, document
-from cascade_world import metrics
+from cascade_world import metrics, send_offline
 
 from surmesure.config import Settings
 from surmesure.deliver import channels, documents, plan, service
-from surmesure.deliver.calls import CallChannel, CallSettings
-from surmesure.deliver.paper import PaperChannel, PaperSettings
+from surmesure.deliver.calls import CallChannel
+from surmesure.deliver.paper import PaperChannel
 from surmesure.store import Store, schema
 
 ADDRESS = {"street": "3 rue de la Paix", "postcode": "69002", "city": "Lyon"}
@@ -86,20 +86,7 @@ def test_paper_and_call_tasks_are_planned_and_sent(store: Store, tmp_path: Path)
         ids[2]: ("phone", "planned", None),  # no address: the call centre
         ids[3]: ("paper", "planned", None),
     }
-    paper = PaperChannel(PaperSettings.from_url(f"paper://{tmp_path}/print"))
-    calls = CallChannel(CallSettings.from_url(f"calls://{tmp_path}/calls"))
-    try:
-        report = service.send(
-            store,
-            "spring",
-            T0 + HOUR,
-            channels={"paper": paper, "phone": calls},
-            folder=tmp_path / "outbox",
-            clock=lambda: T0 + HOUR,
-        )
-    finally:
-        paper.close()
-        calls.close()
+    report = send_offline(store, tmp_path, T0 + HOUR)
     assert report.sent is not None and report.sent.counts == {"sent": 3}
     assert {r[1] for r in _rows(store).values()} == {"sent"}
     printed = []
