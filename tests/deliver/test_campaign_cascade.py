@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from campaign_world import HOUR, T0, add_people, document
 from cascade_world import bought, metrics, responded, send_offline
 
+from surmesure.config import get_settings
 from surmesure.deliver import cascade, documents, plan, service
 from surmesure.errors import InvalidInput
+from surmesure.ops import runs
 from surmesure.store import Store, schema
 
 STEPS = [
@@ -89,9 +91,11 @@ def test_each_step_runs_or_records_why_not(store: Store, tmp_path: Path) -> None
     status = service.status(store, "spring")
     assert status["reasons"]["skipped:value_below_cost"] == 2
     assert status["reasons"]["skipped:opened"] == 2
-    # advancing again plans nobody twice
+    # the scheduler's job advances every cascade, and plans nobody twice
     before = len(steps)
-    cascade.advance(store, definition, version, at + 100 * HOUR)
+    run = runs.run_job(store, get_settings(), "cascades")
+    assert run is not None and run.summary == "0 cascade rows planned"
+    assert cascade.advance_all(store, at + 100 * HOUR) == 0
     assert len(_steps(store)) == before
 
 

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.deliver import plan
+from surmesure.deliver import documents, plan
 from surmesure.domain.campaigns import CampaignDefinition, CascadeStep
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -151,3 +151,17 @@ def advance(
             plan.record(store, conn, result, now)
         plans.append(result)
     return plans
+
+
+def advance_all(store: Store, now: datetime) -> int:
+    """:func:`advance` every campaign in force that has a cascade (the scheduler's job
+    ``cascades``; the rows it plans leave with the next ``campaign send``); the rows planned."""
+    with store.connect() as conn:
+        names = [str(r[0]) for r in conn.execute(sa.select(schema.campaigns.c.name))]
+    planned = 0
+    for name in names:
+        with store.connect() as conn:
+            definition, version = documents.get(conn, name)
+        if definition.cascade is not None:
+            planned += sum(p.rows.num_rows for p in advance(store, definition, version, now))
+    return planned
