@@ -91,6 +91,7 @@ def test_each_step_runs_or_records_why_not(store: Store, tmp_path: Path) -> None
     status = service.status(store, "spring")
     assert status["reasons"]["skipped:value_below_cost"] == 2
     assert status["reasons"]["skipped:opened"] == 2
+    assert status["by_step"]["2: phone"] == {"planned": 2, "skipped": 5}
     # the scheduler's job advances every cascade, and plans nobody twice
     before = len(steps)
     run = runs.run_job(store, get_settings(), "cascades")

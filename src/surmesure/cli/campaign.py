@@ -75,6 +75,8 @@ def register(app: typer.Typer) -> None:
         if out.get("channel") and status != "not_in_audience":
             line += f" on {out['channel']}"
         console.print(line + (f" ({escape(str(reason))})" if reason else ""))
+        if out.get("why_channel"):
+            console.print(f"[dim]why: {escape(out['why_channel'])}[/]")
         content = out.get("content")
         if content:
             if content["subject"]:
@@ -142,4 +144,11 @@ def register(app: typer.Typer) -> None:
         for channel, counts in out["by_channel"].items():
             table.add_row(channel, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         console.print(table)
+        if len(out["by_step"]) > 1:
+            steps = Table(title="by cascade step")
+            steps.add_column("step")
+            steps.add_column("counts")
+            for step, counts in out["by_step"].items():
+                steps.add_row(step, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            console.print(steps)
         console.print(f"cost: {out['cost']:.2f}")

@@ -118,8 +118,9 @@ def send(
         raise Conflict(
             f"No channel of campaign {definition.name!r} is configured; its messages stay planned.",
             field="email_url",
-            hint="set SURMESURE_EMAIL_URL (smtp://host:port) or SURMESURE_SMS_URL "
-            "(kannel://user:password@host:13013), then run `campaign send` again",
+            hint="set SURMESURE_EMAIL_URL (smtp://host:port), SURMESURE_SMS_URL "
+            "(kannel://user:password@host:13013), SURMESURE_PAPER_URL (paper:///folder) or "
+            "SURMESURE_CALLS_URL (calls:///folder), then run `campaign send` again",
         )
     sent = sender.run(
         store,
@@ -160,17 +161,27 @@ def status(store: Store, name: str) -> dict[str, Any]:
     with store.connect() as conn:
         definition, version = documents.get(conn, name)
         rows = conn.execute(
-            sa.select(m.c.channel, m.c.status, m.c.reason, sa.func.count(), sa.func.sum(m.c.units))
+            sa.select(
+                m.c.channel,
+                m.c.status,
+                m.c.reason,
+                sa.func.count(),
+                sa.func.sum(m.c.units),
+                m.c.step,
+            )
             .where(m.c.campaign == name)
-            .group_by(m.c.channel, m.c.status, m.c.reason)
+            .group_by(m.c.channel, m.c.status, m.c.reason, m.c.step)
         ).all()
         reports = _reports(conn, name)
     by_status: dict[str, int] = {}
     by_channel: dict[str, dict[str, int]] = {}
     reasons: dict[str, int] = {}
     cost = 0.0
-    for channel, state, reason, count, units in rows:
+    by_step: dict[str, dict[str, int]] = {}
+    for channel, state, reason, count, units, step in rows:
         by_status[state] = by_status.get(state, 0) + int(count)
+        at = by_step.setdefault(f"{int(step)}: {channel}", {})
+        at[state] = at.get(state, 0) + int(count)
         per = by_channel.setdefault(channel, {})
         per[state] = per.get(state, 0) + int(count)
         if state in ("suppressed", "held_out", "failed", "skipped") and reason:
@@ -185,6 +196,7 @@ def status(store: Store, name: str) -> dict[str, Any]:
         "total": sum(by_status.values()),
         "by_status": dict(sorted(by_status.items())),
         "by_channel": {k: dict(sorted(v.items())) for k, v in sorted(by_channel.items())},
+        "by_step": {k: dict(sorted(v.items())) for k, v in sorted(by_step.items())},
         "reasons": dict(sorted(reasons.items())),
         "reports": reports,
         "cost": round(cost, 4),
