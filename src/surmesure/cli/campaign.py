@@ -138,17 +138,16 @@ def register(app: typer.Typer) -> None:
         console.print(_counts_table(f"{name} (version {out['version']})", out["by_status"]))
         if out["reasons"]:
             console.print(_counts_table("why not sent", out["reasons"]))
-        table = Table(title="by channel")
-        table.add_column("channel")
-        table.add_column("counts")
-        for channel, counts in out["by_channel"].items():
-            table.add_row(channel, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-        console.print(table)
+        console.print(_nested_table("by channel", "channel", out["by_channel"]))
         if len(out["by_step"]) > 1:
-            steps = Table(title="by cascade step")
-            steps.add_column("step")
-            steps.add_column("counts")
-            for step, counts in out["by_step"].items():
-                steps.add_row(step, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-            console.print(steps)
+            console.print(_nested_table("by cascade step", "step", out["by_step"]))
         console.print(f"cost: {out['cost']:.2f}")
+
+
+def _nested_table(title: str, label: str, rows: dict[str, dict[str, int]]) -> Table:
+    table = Table(title=title)
+    table.add_column(label)
+    table.add_column("counts")
+    for key, counts in rows.items():
+        table.add_row(key, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return table
