@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from campaign_world import HOUR, T0, add_people, document
 from cascade_world import bought, metrics, responded, send_offline
 
+from conftest import invoke
 from surmesure.config import get_settings
 from surmesure.deliver import cascade, documents, plan, service
 from surmesure.errors import InvalidInput
@@ -100,7 +101,9 @@ def test_each_step_runs_or_records_why_not(store: Store, tmp_path: Path) -> None
     assert len(_steps(store)) == before
 
 
-def test_a_send_run_advances_the_cascade(store: Store, tmp_path: Path) -> None:
+def test_a_send_run_advances_the_cascade(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     address = {"street": "1 quai Perrache", "postcode": "69002", "city": "Lyon"}
     ids = add_people(store, tmp_path, 2, phones={1, 2}, extra={1: address, 2: address})
     responded(store, ids[2], "spring", "opened", T0)  # as soon as the call went out
@@ -116,6 +119,9 @@ def test_a_send_run_advances_the_cascade(store: Store, tmp_path: Path) -> None:
     assert steps[(ids[1], 1)] == ("paper", "sent", None)
     assert steps[(ids[2], 1)] == ("paper", "skipped", "opened")
     assert report.sent is not None and report.sent.counts == {"sent": 3}
+    shown = invoke(monkeypatch, store.url, "campaign", "status", "spring")
+    assert shown.exit_code == 0, shown.output
+    assert "by cascade step" in shown.output and "skipped 1" in shown.output
 
 
 @pytest.mark.parametrize(
