@@ -12,9 +12,10 @@ from campaign_world import HOUR, T0, add_people, document
 from cascade_world import metrics, send_offline
 
 from surmesure.config import Settings
-from surmesure.deliver import channels, documents, plan, service
+from surmesure.deliver import channels, documents, gsm, plan, service
 from surmesure.deliver.calls import CallChannel
 from surmesure.deliver.paper import PaperChannel
+from surmesure.deliver.value import cost_of
 from surmesure.store import Store, schema
 
 ADDRESS = {"street": "3 rue de la Paix", "postcode": "69002", "city": "Lyon"}
@@ -112,3 +113,12 @@ def test_paper_and_calls_are_configured_by_url(tmp_path: Path) -> None:
     finally:
         for channel in found.values():
             channel.close()
+
+
+def test_an_sms_costs_its_segments() -> None:
+    long_text = "Les soldes de printemps commencent demain dans votre boutique. " * 3
+    doc = document(costs={"sms": 0.05, "phone": 0.5}, call_minutes=4)
+    assert cost_of(documents.parse(doc), "sms") == 0.05
+    doc["channels"]["sms"] = {"text": long_text}
+    assert cost_of(documents.parse(doc), "sms") == 0.05 * gsm.segments(long_text) == 0.1
+    assert cost_of(documents.parse(doc), "phone") == 2.0

@@ -6,8 +6,8 @@
 - value of a response: the campaign's ``value``, an offer's value, or ``clv``, the person's
   ``expected_value`` (CLV over the derive horizon); a person without one takes the mean CLV of
   those who have one;
-- cost: the campaign's ``costs`` (e-mail, SMS per segment, paper per letter, phone per minute
-  x ``call_minutes``).
+- cost: the campaign's ``costs`` (e-mail, SMS per segment of its text as written, paper per
+  letter, phone per minute x ``call_minutes``).
 
 Read once for the whole audience and computed with NumPy.
 """
@@ -21,6 +21,7 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.deliver import gsm
 from surmesure.domain.campaigns import CampaignDefinition
 from surmesure.store import schema
 
@@ -41,7 +42,7 @@ class Values:
     """Whether the person's own appetence was known (else the channel's mean)."""
 
     def expected(self, definition: CampaignDefinition, channel: str) -> Floats:
-        return self.appetence[channel] * self.value - definition.cost(channel)
+        return self.appetence[channel] * self.value - cost_of(definition, channel)
 
     def explain(self, definition: CampaignDefinition, at: int, channels: list[str]) -> list[str]:
         """One line per channel for the person at index ``at``."""
@@ -49,12 +50,23 @@ class Values:
         for c in channels:
             a = float(self.appetence[c][at])
             own = "" if self.known[c][at] else " (channel mean: never exposed)"
-            ev = a * float(self.value[at]) - definition.cost(c)
+            cost = cost_of(definition, c)
+            ev = a * float(self.value[at]) - cost
             lines.append(
                 f"{c}: appetence {a:.3f}{own} x value {float(self.value[at]):.2f} "
-                f"- cost {definition.cost(c):.3f} = {ev:.2f}"
+                f"- cost {cost:.3f} = {ev:.2f}"
             )
         return lines
+
+
+def cost_of(definition: CampaignDefinition, channel: str) -> float:
+    """What one message costs on ``channel``; an SMS written inline costs its text's
+    segments (counted on the text as written, fields unfilled)."""
+    cost = definition.cost(channel)
+    content = definition.channels.get(channel)  # type: ignore[call-overload]
+    if channel == "sms" and content is not None and content.text:
+        cost *= gsm.segments(content.text)
+    return cost
 
 
 def values_of(
