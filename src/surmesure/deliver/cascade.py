@@ -22,6 +22,7 @@ Rows already planned for a step are never planned again.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,14 +38,36 @@ Ids = npt.NDArray[np.int64]
 SETTLED = ("sent", "suppressed", "failed", "skipped")
 
 
-def _first_sent(conn: Connection, campaign: str) -> dict[int, datetime]:
+def _first_sent(campaign: str) -> sa.Subquery:
+    """When the campaign first reached each person: ``person_id``, ``first``."""
     m = schema.messages
-    rows = conn.execute(
-        sa.select(m.c.person_id, sa.func.min(m.c.sent_at))
+    return (
+        sa.select(m.c.person_id, sa.func.min(m.c.sent_at).label("first"))
         .where(m.c.campaign == campaign, m.c.status == "sent", m.c.person_id.is_not(None))
         .group_by(m.c.person_id)
+        .subquery()
     )
-    return {int(p): at for p, at in rows}
+
+
+def _responders(campaign: str, response: str) -> sa.Select[Any]:
+    """``SELECT person_id`` of whom ``response`` came from since the campaign first reached
+    them."""
+    first = _first_sent(campaign)
+    if response == "converted":
+        o = schema.orders
+        return (
+            sa.select(o.c.person_id)
+            .join(first, first.c.person_id == o.c.person_id)
+            .where(o.c.is_return.is_(False), o.c.ordered_at >= first.c.first)
+            .distinct()
+        )
+    a = schema.channel_activity
+    return (
+        sa.select(a.c.person_id)
+        .join(first, first.c.person_id == a.c.person_id)
+        .where(a.c.campaign == campaign, a.c.kind == response, a.c.occurred_at >= first.c.first)
+        .distinct()
+    )
 
 
 def responses(
@@ -53,39 +76,12 @@ def responses(
     """Per person of ``ids``: the strongest response of ``unless`` since the campaign first
     reached them (``converted`` > ``clicked`` > ``opened``), else ``""``."""
     out = np.full(ids.size, "", dtype=object)
-    if not ids.size or not unless:
+    if not ids.size:
         return out
-    since = _first_sent(conn, campaign)
-    wanted = set(ids.tolist())
-    found: dict[int, set[str]] = {}
-    a = schema.channel_activity
-    kinds = [k for k in unless if k in ("opened", "clicked")]
-    if kinds:
-        acts = conn.execute(
-            sa.select(a.c.person_id, a.c.kind, a.c.occurred_at).where(
-                a.c.campaign == campaign, a.c.kind.in_(kinds), a.c.person_id.is_not(None)
-            )
-        )
-        for p, kind, at in acts:
-            p = int(p)
-            if p in wanted and (p not in since or at >= since[p]):
-                found.setdefault(p, set()).add(str(kind))
-    if "converted" in unless and since:
-        o = schema.orders
-        first = min(since.values())
-        rows = conn.execute(
-            sa.select(o.c.person_id, o.c.ordered_at).where(
-                o.c.person_id.is_not(None), o.c.is_return.is_(False), o.c.ordered_at >= first
-            )
-        )
-        for p, at in rows:
-            p = int(p)
-            if p in wanted and p in since and at >= since[p]:
-                found.setdefault(p, set()).add("converted")
-    for i, p in enumerate(ids.tolist()):
-        kinds_seen = found.get(p)
-        if kinds_seen:
-            out[i] = next(k for k in ("converted", "clicked", "opened") if k in kinds_seen)
+    for response in ("converted", "clicked", "opened"):
+        if response in unless:
+            found = np.isin(ids, conn.execute(_responders(campaign, response)).scalars().all())
+            out[found & (out == "")] = response
     return out
 
 
