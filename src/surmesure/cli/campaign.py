@@ -16,9 +16,11 @@ from surmesure.deliver.channels import configured
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
 
-A document names an audience, the content of each channel, the channel policy, a control
+A document names an audience, the content of each channel (email, sms, paper, phone), the
+channel policy (first reachable, or best expected value) or a cascade of steps, a control
 group, quiet hours, caps and costs; a send plans it with the guardrails (consent, preferences,
-reachability, caps, control group), records each message in the outbox and sends it once.
+bounces, complaints, recent purchases, reachability, caps, control group), records each
+message in the outbox and sends it once; each run also plans the cascade steps now due.
 """
 
 
