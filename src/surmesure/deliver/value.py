@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from surmesure.deliver import gsm
 from surmesure.domain.campaigns import CampaignDefinition
 from surmesure.store import schema
+from surmesure.store.engine import Store
 
 Floats = npt.NDArray[np.float64]
 Ids = npt.NDArray[np.int64]
@@ -69,42 +70,60 @@ def cost_of(definition: CampaignDefinition, channel: str) -> float:
     return cost
 
 
+def _latest(conn: Connection, channels: list[str]) -> dict[str, Floats]:
+    """The latest derive run's ``person_id``, ``value`` (CLV) and appetence columns, as
+    arrays (NaN for NULL; fetched as NumPy on DuckDB)."""
+    names = ["value", *(f"appetence_{c}" for c in channels)]
+    if conn.dialect.name == "duckdb":
+        selected = ["person_id", "CAST(expected_value AS DOUBLE) AS value"]
+        selected += [f"CAST(appetence_{c} AS DOUBLE) AS appetence_{c}" for c in channels]
+        sql = (
+            f"SELECT {', '.join(selected)} FROM derived_metrics "
+            "WHERE computed_on = (SELECT max(computed_on) FROM derived_metrics)"
+        )
+        got = Store.raw_duckdb(conn).execute(sql).fetchnumpy()
+        out = {k: np.ma.filled(np.ma.asarray(got[k], dtype=np.float64), np.nan) for k in names}
+        out["person_id"] = np.asarray(got["person_id"], dtype=np.int64)
+        return out
+    d = schema.derived_metrics
+    latest = sa.select(sa.func.max(d.c.computed_on)).scalar_subquery()
+    columns = [d.c.expected_value, *(d.c[f"appetence_{c}"] for c in channels)]
+    rows = conn.execute(sa.select(d.c.person_id, *columns).where(d.c.computed_on == latest)).all()
+    out = {"person_id": np.asarray([r[0] for r in rows], dtype=np.int64)}
+    for i, name in enumerate(names, start=1):
+        out[name] = np.asarray(
+            [np.nan if r[i] is None else float(r[i]) for r in rows], dtype=np.float64
+        )
+    return out
+
+
 def values_of(
     conn: Connection, definition: CampaignDefinition, ids: Ids, channels: list[str]
 ) -> Values:
     """The appetences and values of ``ids`` (ascending) on ``channels`` (see the module)."""
-    d = schema.derived_metrics
-    latest = sa.select(sa.func.max(d.c.computed_on)).scalar_subquery()
-    columns = [d.c[f"appetence_{c}"] for c in channels]
-    rows = conn.execute(
-        sa.select(d.c.person_id, d.c.expected_value, *columns).where(d.c.computed_on == latest)
-    ).all()
+    table = _latest(conn, channels)
     n = ids.size
     out = Values(ids)
-    found = np.asarray([r[0] for r in rows], dtype=np.int64)
-    order = np.argsort(found, kind="stable")
-    found = found[order]
+    order = np.argsort(table["person_id"], kind="stable")
+    found = table["person_id"][order]
     at = np.searchsorted(found, ids)
     at_clipped = np.minimum(at, max(found.size - 1, 0))
     hit = (at < found.size) & (found[at_clipped] == ids) if found.size else np.zeros(n, bool)
 
-    def column(i: int) -> Floats:
-        raw = np.asarray([np.nan if r[i] is None else float(r[i]) for r in rows], dtype=np.float64)[
-            order
-        ]
+    def column(name: str) -> Floats:
         mine = np.full(n, np.nan)
         if found.size:
-            mine[hit] = raw[at_clipped[hit]]
+            mine[hit] = table[name][order][at_clipped[hit]]
         return mine
 
-    for i, c in enumerate(channels):
-        mine = column(2 + i)
+    for c in channels:
+        mine = column(f"appetence_{c}")
         known = ~np.isnan(mine)
         mean = float(np.nanmean(mine)) if known.any() else DEFAULT_APPETENCE
         out.appetence[c] = np.where(known, mine, mean)
         out.known[c] = known
     if definition.value == "clv":
-        clv = column(1)
+        clv = column("value")
         known = ~np.isnan(clv)
         out.value = np.where(known, clv, float(np.nanmean(clv)) if known.any() else 0.0)
     else:
