@@ -356,6 +356,22 @@ class Settings(BaseSettings):
         default=None,
         description="Kannel smsbox of the SMS channel: kannel://user:password@host:13013?sender=SHOP",
     )
+    paper_url: str | None = Field(
+        default=None,
+        description="Folder of the paper channel's print batches: paper:///var/spool/print",
+    )
+    calls_url: str | None = Field(
+        default=None,
+        description="Folder of the call centre's call lists (campaign channel phone): "
+        "calls:///var/spool/calls",
+    )
+    complaint_quiet_hours: int = Field(
+        default=72,
+        ge=0,
+        le=24 * 365,
+        description="Hours after a complaint during which a person gets no marketing message "
+        "on any channel.",
+    )
 
     @field_validator("preference_topics")
     @classmethod

@@ -17,9 +17,11 @@ from surmesure.deliver.channels import configured
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
 
-A document names an audience, the content of each channel, the channel policy, a control
+A document names an audience, the content of each channel (email, sms, paper, phone), the
+channel policy (first reachable, or best expected value) or a cascade of steps, a control
 group, quiet hours, caps and costs; a send plans it with the guardrails (consent, preferences,
-reachability, caps, control group), records each message in the outbox and sends it once.
+bounces, complaints, recent purchases, reachability, caps, control group), records each
+message in the outbox and sends it once; each run also plans the cascade steps now due.
 """
 
 
@@ -76,6 +78,8 @@ def register(app: typer.Typer) -> None:
         if out.get("channel") and status != "not_in_audience":
             line += f" on {out['channel']}"
         console.print(line + (f" ({escape(str(reason))})" if reason else ""))
+        if out.get("why_channel"):
+            console.print(f"[dim]why: {escape(out['why_channel'])}[/]")
         content = out.get("content")
         if content:
             if content["subject"]:
@@ -137,12 +141,9 @@ def register(app: typer.Typer) -> None:
         console.print(_counts_table(f"{name} (version {out['version']})", out["by_status"]))
         if out["reasons"]:
             console.print(_counts_table("why not sent", out["reasons"]))
-        table = Table(title="by channel")
-        table.add_column("channel")
-        table.add_column("counts")
-        for channel, counts in out["by_channel"].items():
-            table.add_row(channel, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-        console.print(table)
+        console.print(_nested_table("by channel", "channel", out["by_channel"]))
+        if len(out["by_step"]) > 1:
+            console.print(_nested_table("by cascade step", "step", out["by_step"]))
         console.print(f"cost: {out['cost']:.2f}")
 
     @campaign.command(
@@ -174,3 +175,12 @@ def register(app: typer.Typer) -> None:
             console.print(lift_table(out["breakdown"], "segment", title))
         if plot is not None:
             console.print(f"plot: {plot}")
+
+
+def _nested_table(title: str, label: str, rows: dict[str, dict[str, int]]) -> Table:
+    table = Table(title=title)
+    table.add_column(label)
+    table.add_column("counts")
+    for key, counts in rows.items():
+        table.add_row(key, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return table
