@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,34 @@ def postgres_database(admin_url: str) -> tuple[str, Any]:
         admin.dispose()
 
     return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def on_both_stores(run: Callable[[str], dict[str, Any]], postgres: str) -> dict[str, Any]:
+    """``run(url)`` on a fresh DuckDB file, then on a fresh PostgreSQL database (created on
+    the server of the admin URL ``postgres``, dropped afterwards; ``none`` skips it)."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        results["duckdb"] = run(f"duckdb:///{folder}/bench.duckdb")
+    if postgres != "none":
+        url, drop = postgres_database(postgres)
+        try:
+            results["postgresql"] = run(url)
+        finally:
+            drop()
+    return results
+
+
+def print_results(results: dict[str, dict[str, Any]], title: str, as_json: bool) -> None:
+    """One row per store (JSON with ``as_json``)."""
+    if as_json:
+        print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table(title=title)
+    for column in ("store", *next(iter(results.values()))):
+        table.add_column(column)
+    for store, row in results.items():
+        table.add_row(store, *(str(v) for v in row.values()))
+    Console().print(table)
 
 
 def fresh_database(kind: str, folder: Path, admin_url: str) -> tuple[str, Any]:

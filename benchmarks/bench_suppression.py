@@ -15,17 +15,14 @@ check's own time per group.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 import uuid
 from datetime import datetime
 from typing import Any
 
 import orjson
-from rich.console import Console
-from rich.table import Table
 
-from bench_collect import DEFAULT_PG, make_bodies, postgres_database
+from bench_collect import DEFAULT_PG, make_bodies, on_both_stores, print_results
 
 
 def run(url: str, events: int, group: int, suppressed: int) -> dict[str, Any]:
@@ -100,26 +97,10 @@ def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_PG, help="admin URL; 'none' to skip")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        results["duckdb"] = run(
-            f"duckdb:///{folder}/bench.duckdb", args.events, args.group, args.suppressed
-        )
-        if args.postgres != "none":
-            url, drop = postgres_database(args.postgres)
-            try:
-                results["postgresql"] = run(url, args.events, args.group, args.suppressed)
-            finally:
-                drop()
-    if args.json:
-        print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
-        return
-    table = Table(title="collection with the suppression check")
-    for column in ("store", *next(iter(results.values()))):
-        table.add_column(column)
-    for store, row in results.items():
-        table.add_row(store, *(str(v) for v in row.values()))
-    Console().print(table)
+    results = on_both_stores(
+        lambda url: run(url, args.events, args.group, args.suppressed), args.postgres
+    )
+    print_results(results, "collection with the suppression check", args.json)
 
 
 if __name__ == "__main__":

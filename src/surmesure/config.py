@@ -93,6 +93,10 @@ DEFAULT_PREFERENCE_TOPICS: dict[str, dict[str, str]] = {
 """Topic name -> its label in French and English, as the preference centre shows it."""
 
 
+INLINE = "inline"
+"""``dispatch``: changes are handed on in the process that stored them."""
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Every field is documented in the README."""
 
@@ -153,6 +157,29 @@ class Settings(BaseSettings):
     decision_flush_ms: float = Field(
         default=50.0, gt=0, description="Most a decision waits in memory before it is written."
     )
+    dispatch: str = Field(
+        default=INLINE,
+        description="Where changes go once stored: inline (the process that stored them hands "
+        "them on) or a NATS server, nats://host:4222, whose JetStream stream the workers of "
+        "`surmesure dispatch run` share.",
+    )
+
+    dispatch_stream: str = Field(
+        default="SURMESURE_CHANGES",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The JetStream stream changes go through when dispatch names a NATS server.",
+    )
+
+    @field_validator("dispatch")
+    @classmethod
+    def _dispatch_valid(cls, value: str) -> str:
+        if value != INLINE and not value.startswith(("nats://", "tls://")):
+            raise ValueError(
+                f"dispatch is {value!r}; write inline or the URL of a NATS server, "
+                "e.g. nats://127.0.0.1:4222"
+            )
+        return value
+
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"), description="Folder of the public datasets."
     )
@@ -322,6 +349,18 @@ class Settings(BaseSettings):
     )
     preference_pause_max_days: int = Field(
         default=183, gt=0, le=366, description="Longest pause of marketing a person may choose."
+    )
+    outbox_dir: Path = Field(
+        default=Path(".surmesure/outbox"),
+        description="Folder of the outbox's send journals (what left before a crash).",
+    )
+    email_url: str | None = Field(
+        default=None,
+        description="SMTP server of the e-mail channel: smtp://user:password@host:587?starttls=1",
+    )
+    sms_url: str | None = Field(
+        default=None,
+        description="Kannel smsbox of the SMS channel: kannel://user:password@host:13013?sender=SHOP",
     )
 
     @field_validator("preference_topics")

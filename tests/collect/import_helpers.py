@@ -51,3 +51,12 @@ def scalar(store: Store, query: str, **params: Any) -> Any:
 
 def count(store: Store, table: str) -> int:
     return int(scalar(store, f"SELECT count(*) FROM {table}"))
+
+
+def quarantined(store: Store, where: str = "TRUE", **params: Any) -> list[dict[str, Any]]:
+    """The quarantine's records matching ``where``, by id, as readers see them: value and
+    payload opened from their sealed copy."""
+    from conftest import opened_rows
+
+    found = opened_rows(store, "quarantine", where, **params)
+    return sorted(found, key=lambda r: int(r["quarantine_id"]))

@@ -16,11 +16,13 @@ import httpx
 import orjson
 import sqlalchemy as sa
 from api_helpers import WRITE_KEY, serving
+from import_helpers import quarantined
 from segment.analytics import Client
 
 from conftest import opened_rows
 from held import held
 from surmesure.api.app import YOUNG_COLLECTION
+from surmesure.protect import blind
 from surmesure.store import Store, schema
 from surmesure.unify.trust import sign
 
@@ -99,6 +101,11 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
         ("anonymous_id", "device-2"),
         ("email", "marie.dupont@example.com"),
     }
+    # the alias keeps the device it replaces as its blind index, never in clear
+    (alias,) = rows(store, "SELECT CAST(properties AS TEXT) AS p FROM events WHERE type = 'alias'")
+    assert orjson.loads(alias.p) == {"previous_id": blind.index("anonymous_id", "device-2")}
+    everything = rows(store, "SELECT CAST(properties AS TEXT) AS p FROM events")
+    assert not any("device-2" in str(e.p) for e in everything)
     traits = {
         r["name"]: (r["value"], r["source"], r["reliability"])
         for r in opened_rows(store, "traits", "person_id = :p", p=person)
@@ -109,6 +116,29 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
         "postcode": ("69001", "web", 0.6),
         "plan": ("gold", "web", 0.6),
     }
+
+
+def test_the_official_client_reports_no_failure_for_a_batch_stored_but_for_one_message(
+    store: Store,
+) -> None:
+    # a batch of 8 where one identify carries a bad e-mail: the client must report nothing as
+    # failed (7 are stored), and the bad one waits in the quarantine with its reason
+    with serving(store) as (url, _):
+        errors: list[Any] = []
+        client = Client(
+            WRITE_KEY, host=url, upload_interval=5, on_error=lambda e, b: errors.append((e, b))
+        )
+        at = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+        for n in range(7):
+            client.track(anonymous_id=f"d-{n}", event="Product Viewed", timestamp=at)
+        client.identify(user_id="C77", traits={"email": "not-an-address"}, timestamp=at)
+        client.flush()
+        client.shutdown()
+    assert errors == []
+    assert rows(store, "SELECT count(*) FROM events") == [(7,)]
+    kept = rows(store, "SELECT field, reason FROM quarantine")
+    assert len(kept) == 1 and kept[0].field.endswith("].traits.email")
+    assert "e-mail" in kept[0].reason
 
 
 def test_a_message_sent_twice_is_stored_once(store: Store) -> None:
@@ -126,6 +156,7 @@ def test_a_message_sent_twice_is_stored_once(store: Store) -> None:
 
 
 def test_a_bad_message_is_quarantined_and_named_while_the_batch_is_stored(store: Store) -> None:
+    # the call stored messages, so it answers 200: an SDK must not report them as lost
     batch = [
         track("ok-1"),
         track("bad-1", anonymous_id=None),
@@ -135,7 +166,7 @@ def test_a_bad_message_is_quarantined_and_named_while_the_batch_is_stored(store:
     ]
     with serving(store) as (url, _):
         response = httpx.post(f"{url}/v1/batch", json={"batch": batch}, auth=AUTH)
-    assert response.status_code == 400
+    assert response.status_code == 200
     body = response.json()
     assert body["accepted"] == 2 and body["success"] is False
     assert body["error"]["field"] == "batch[1].userId"
@@ -148,15 +179,17 @@ def test_a_bad_message_is_quarantined_and_named_while_the_batch_is_stored(store:
     assert "traceback" not in response.text.lower()
     stored = rows(store, "SELECT message_id FROM events ORDER BY message_id")
     assert stored == [("ok-1",), ("ok-2",)]
-    kept = rows(
-        store,
-        "SELECT origin, kind, source_name, location, field, value, reason FROM quarantine "
-        "ORDER BY location",
-    )
-    assert [(k.origin, k.kind, k.source_name) for k in kept] == [("api", "events", "web")] * 3
-    assert [k.location for k in kept] == ["messageId bad-1", "messageId bad-2", "messageId bad-3"]
-    assert kept[1].value == "yesterday" and kept[2].value == "nope"
-    assert "e-mail" in kept[2].reason
+    kept = sorted(quarantined(store), key=lambda k: str(k["location"]))
+    assert [(k["origin"], k["kind"], k["source_name"]) for k in kept] == [
+        ("api", "events", "web")
+    ] * 3
+    assert [k["location"] for k in kept] == [
+        "messageId bad-1",
+        "messageId bad-2",
+        "messageId bad-3",
+    ]
+    assert kept[1]["value"] == "yesterday" and kept[2]["value"] == "nope"
+    assert "e-mail" in kept[2]["reason"]
 
 
 def test_single_calls_name_the_missing_field(store: Store) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from import_helpers import count, rows, write_file
+from import_helpers import count, quarantined, rows, write_file
 
 from surmesure.collect import quarantine
 from surmesure.collect.importer import import_file
@@ -61,7 +61,7 @@ def test_each_bad_value_is_quarantined_with_its_reason(
     path = write_file(tmp_path, "lines", "csv", [_line(order_id="OK"), record])
     result = import_file(duckdb_store, "orders", path)
     assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (2, 1, 1)
-    held = rows(duckdb_store, "SELECT * FROM quarantine")
+    held = quarantined(duckdb_store)
     assert len(held) == 1
     entry = held[0]
     assert (entry["field"], entry["value"], entry["location"]) == (field, value, "row 2")
@@ -170,7 +170,7 @@ def test_replay_after_fixing_the_mapping(store: Store, tmp_path: Path) -> None:
     assert rows(store, "SELECT total_amount, source FROM orders") == [
         {"total_amount": 5.0, "source": "shop"}
     ]
-    held = rows(store, "SELECT status, value, replayed_at FROM quarantine ORDER BY location")
+    held = sorted(quarantined(store), key=lambda h: str(h["location"]))
     assert [(h["status"], h["value"]) for h in held] == [("replayed", "n/a"), ("open", "x")]
     assert held[0]["replayed_at"] is not None and held[1]["replayed_at"] is None
 

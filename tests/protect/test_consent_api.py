@@ -155,7 +155,7 @@ def test_preferences_are_recorded_over_the_api_and_hold_marketing_back(store: St
     assert unknown_topic.json()["error"]["field"] == "preferences[0].name"
     assert too_long.status_code == 400
     assert too_long.json()["error"]["field"] == "preferences[0].until"
-    assert endless.status_code == 400 and endless.json()["error"]["field"] == "pause"
+    assert endless.status_code == 400 and endless.json()["error"]["field"] == "preferences[0].pause"
     assert nobody.status_code == 404
     actions = [e["action"] for e in audit.entries(store, person_id=1)]
     assert actions.count("preferences.record") == 1

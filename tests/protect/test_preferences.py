@@ -24,7 +24,7 @@ from surmesure.config import Settings, get_settings
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.pages import make_token as page_token
 from surmesure.decide.service import DecideRequest, decide
-from surmesure.errors import NotFound
+from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import audit, marketing
 from surmesure.protect.erase import erase_person
 from surmesure.protect.export import export_person
@@ -281,3 +281,25 @@ def test_a_topic_needs_a_label_in_french_and_english() -> None:
     with pytest.raises(ValidationError, match="lower-case letters"):
         Settings(preference_topics={"Big Sales": {"fr": "Soldes", "en": "Sales"}})
     assert Settings(preference_topics={"sales": {"fr": "Soldes", "en": "Sales"}})
+
+
+def test_the_longest_pause_is_one_rule_every_recorder_shares() -> None:
+    at = datetime(2026, 3, 1, 12, 0)
+    row = marketing.preference_row(
+        1, "pause", "on", until=at + timedelta(days=10), source="shop", evidence=None,
+        recorded_at=at, pause_max_days=10,
+    )  # fmt: skip
+    assert row["until"] == at + timedelta(days=10)
+    for until in (at, at + timedelta(days=10, seconds=1)):
+        with pytest.raises(InvalidInput) as caught:
+            marketing.preference_row(
+                1, "pause", "on", until=until, source="shop", evidence=None, recorded_at=at,
+                pause_max_days=10,
+            )  # fmt: skip
+        assert caught.value.field == "until" and "10 days" in str(caught.value)
+    # without a limit given, the setting's
+    far = at + timedelta(days=get_settings().preference_pause_max_days + 1)
+    with pytest.raises(InvalidInput):
+        marketing.preference_row(
+            1, "pause", "on", until=far, source="shop", evidence=None, recorded_at=at
+        )

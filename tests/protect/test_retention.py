@@ -9,7 +9,9 @@ import sqlalchemy as sa
 
 from conftest import invoke_json
 from surmesure.clock import utcnow
-from surmesure.protect import audit
+from surmesure.collect import quarantine
+from surmesure.protect import atrest, audit
+from surmesure.protect.crypto import KeyDestroyed
 from surmesure.protect.retention import run_retention
 from surmesure.store import Store, schema
 
@@ -33,12 +35,10 @@ def _world(store: Store) -> None:
             conn.execute(
                 schema.exposures.insert().values(exposure_id=f"x{i}", content_id="c", shown_at=at)
             )
-            conn.execute(
-                schema.quarantine.insert().values(
-                    quarantine_id=i + 1, origin="api", kind="events", source_name="api",
-                    location=f"m{i}", reason="bad", payload={"email": "a@b.c"}, status="open",
-                    created_at=at,
-                )
+            refused = quarantine.Item(f"m{i}", "email", "a@b", "bad", {"email": "a@b.c"})
+            quarantine.add(
+                store, conn, [refused], run_id=None, origin="api", kind="events",
+                source_name="api", now=at,
             )  # fmt: skip
             audit.record_in(conn, "cli:test", "person.show", person_id=1, now=at)
 
@@ -51,6 +51,11 @@ def _count(store: Store, table: sa.Table) -> int:
 def test_retention_removes_only_what_is_older_than_its_limit(store: Store) -> None:
     _world(store)
     days = {"events": 365, "decisions": 90, "quarantine": 30, "audit": 0}
+    with store.connect() as conn:
+        q = schema.quarantine
+        stored = conn.execute(sa.select(q.c.quarantine_id, q.c.sealed))
+        copies = {int(i): bytes(b) for i, b in stored}
+    assert len(copies) == len(AGES)
     dry = run_retention(store, days, dry_run=True)
     older = {kind: sum(age + 1 / 24 > limit for age in AGES) for kind, limit in days.items()}
     assert dry.removed == {
@@ -67,7 +72,17 @@ def test_retention_removes_only_what_is_older_than_its_limit(store: Store) -> No
     assert _count(store, schema.quarantine) == 1 and _count(store, schema.audit_log) == 5
     with store.connect() as conn:
         left = conn.execute(sa.select(schema.events.c.message_id)).scalars().all()
+        keys = conn.execute(sa.select(schema.person_keys.c.node_id)).scalars().all()
     assert sorted(left) == ["m0", "m1", "m2"]
+    # the quarantined records removed took their keys with them: a copy no longer opens
+    (kept,) = quarantine.summary(store)["recent"]
+    assert sorted(keys) == [-kept["quarantine_id"]]
+    assert kept["value"] == "a@b" and kept["location"] == "m0"
+    with store.connect() as conn:
+        for record, sealed in copies.items():
+            if record != kept["quarantine_id"]:
+                with pytest.raises(KeyDestroyed):
+                    atrest.keyring(conn).open(conn, -record, sealed)
 
 
 def test_retention_command_uses_the_settings(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

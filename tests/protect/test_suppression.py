@@ -8,20 +8,22 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 import sqlalchemy as sa
 from api_helpers import WRITE_KEY, serving
-from import_helpers import write_file
+from import_helpers import quarantined, write_file
 from person_world import ANA, BO, CONSENTS, count_where, import_world, person_of, write_world
 
 from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
 from surmesure.collect.replay import replay
 from surmesure.config import get_settings
-from surmesure.protect import blind
+from surmesure.protect import atrest, blind
 from surmesure.protect.erase import erase_person
 from surmesure.protect.suppression import Hasher
 from surmesure.store import Store, schema
@@ -55,11 +57,7 @@ def _holders(store: Store, values: list[str]) -> list[str]:
 
 
 def _erased_records(store: Store) -> list[Any]:
-    return _rows(
-        store,
-        "SELECT kind, location, field, value, payload, status FROM quarantine "
-        "WHERE reason = 'erased' ORDER BY quarantine_id",
-    )
+    return [SimpleNamespace(**r) for r in quarantined(store, "reason = 'erased'")]
 
 
 def _payload(row: Any) -> dict[str, Any]:
@@ -210,6 +208,11 @@ def test_a_quarantine_replay_does_not_bring_the_person_back(store: Store, tmp_pa
     erase_person(store, f"customer_id:{ANA['customer_id']}", confirmed=True)
     fixed = tmp_path / "fixed.yaml"
     fixed.write_text("kind: customers\nsource: crm\ncolumns: {customer_id: Client}\n")
+    q = schema.quarantine
+    with store.connect() as conn:
+        held, sealed = conn.execute(
+            sa.select(q.c.quarantine_id, q.c.sealed).where(q.c.run_id == first.run_id)
+        ).one()
 
     result = replay(store, run_id=first.run_id, mapping=fixed)
 
@@ -217,11 +220,12 @@ def test_a_quarantine_replay_does_not_bring_the_person_back(store: Store, tmp_pa
     assert result.still_open_by_reason == {"erased": 1}
     customer = blind.index("customer_id", ANA["customer_id"])
     assert count_where(store, "identifiers", "value = :v", v=customer) == 0
-    (record,) = _rows(
-        store, "SELECT reason, value, payload FROM quarantine WHERE run_id = :r", r=first.run_id
-    )
+    (record,) = [SimpleNamespace(**r) for r in quarantined(store, "run_id = :r", r=first.run_id)]
     assert record.reason == "erased" and _payload(record) == {"_erased": ["customer_id"]}
     assert _holders(store, [ANA["customer_id"]]) == []
+    # the record as it was read is shredded: its former key is gone, a copy no longer opens
+    with store.connect() as conn, pytest.raises(ValueError, match="does not open"):
+        atrest.keyring(conn).open(conn, -held, bytes(sealed))
 
 
 def _consent(recorded_at: datetime, granted: bool = True, **who: str) -> dict[str, Any]:

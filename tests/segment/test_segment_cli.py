@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 import typer
 from segment_world import load_world
 from typer.testing import CliRunner
 
 from surmesure.cli.segment import register
 from surmesure.config import get_settings
-from surmesure.store import open_store
+from surmesure.store import open_store, schema
 
 TABLE = orjson.loads((Path(__file__).parent / "cases" / "conformance.json").read_bytes())
 AT = "2026-03-31T12:00:00"
@@ -122,3 +124,30 @@ def test_size_explain_counts_after_each_condition(cli: typer.Typer, tmp_path: Pa
     assert out["size"] == 0 and out["people"] >= 8
     table = run(cli, "size", path, "--at", AT, "--explain")
     assert "Never Happens" in table and "people left after each condition" in table
+
+
+def test_without_at_an_imported_history_is_measured_where_it_ends(
+    cli: typer.Typer, tmp_path: Path
+) -> None:
+    """The world's data ends in 2026; measured "now" (months later), every 30-day window would
+    be empty. Without --at, a segment is measured the day after the latest order or event,
+    and a note on stderr says so; the JSON on stdout stays one object."""
+    url = get_settings().database_url
+    store = open_store(url)
+    try:
+        with store.connect() as conn:
+            latest = max(
+                conn.execute(sa.select(sa.func.max(c))).scalar()
+                for c in (schema.events.c.occurred_at, schema.orders.c.ordered_at)
+            )
+    finally:
+        store.dispose()
+    day_after = (latest + timedelta(days=1)).date().isoformat()
+    viewers = write(tmp_path, "viewers.yaml", VIEWERS.replace("- segment: lyon\n", ""))
+    there = run(cli, "size", viewers, "--at", day_after, "--json")["size"]
+    far_later = (latest + timedelta(days=400)).date().isoformat()
+    assert there > 0 and run(cli, "size", viewers, "--at", far_later, "--json")["size"] == 0
+    result = runner.invoke(cli, ["segment", "size", viewers, "--json"])
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout) == {"name": "lyon_viewers", "size": there}
+    assert f"as of {day_after}" in result.stderr

@@ -175,6 +175,10 @@ def test_cli_discover_saves_and_plots(tmp_path: Path, monkeypatch: pytest.Monkey
     assert payload["changes"] == {c["name"]: c["size"] for c in payload["clusters"]}
     data = plot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5_000
+    again = CliRunner().invoke(app, ["segment", "discover", "--k", "3", "--save"])
+    assert again.exit_code == 0, again.output
+    # long work shows where it is: the fit and each segment saved
+    assert "k = 3 chosen" in again.output and "saved cluster_2" in again.output
     bad = CliRunner().invoke(app, ["segment", "discover", "--k", "1"])
     assert bad.exit_code != 0 and "--k" in bad.output
 

@@ -5,6 +5,7 @@ tests serve it); the lines reading the public datasets run when they are present
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def test_every_tour_command_runs_on_the_demo_world(
         assert result.exit_code == 0, (args, result.output)
         assert result.output.strip(), args
         ran.append(" ".join(args[:2]))
+        if args[:2] == ["segment", "size"]:
+            # the shipped segment finds people: the last count of --explain is not 0
+            counts = re.findall(r"│\s+([\d,]+) │", result.output)
+            assert counts and counts[-1] != "0", result.output
     assert "person erase" in ran and "quarantine replay" in ran
     assert (tmp_path / "marie.json").stat().st_size > 0
     assert (tmp_path / "demo" / "report.html").exists()

@@ -34,20 +34,26 @@ from swagger_ui_bundle import swagger_ui_path
 
 from surmesure import __version__
 from surmesure.api import (
+    campaigns,
     collect,
     consents,
     decide,
     experiments,
+    feedback,
     local,
     pages,
     preferences,
     segments,
+    sms,
+    tracking,
+    unsubscribe,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
 from surmesure.api.guard import Guard, without_paths
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
+from surmesure.dispatch.background import Background
 from surmesure.errors import ConfigError, SurmesureError, TooManyRequests
 from surmesure.ops.scheduler import run_schedule
 from surmesure.protect.keys import KeyRing
@@ -73,11 +79,14 @@ def create_app(
         )
         await run_in_threadpool(app.state.keys.reload)
         keeper = asyncio.create_task(_keep_keys(app.state.keys))
+        app.state.dispatcher = Background(app.state.store, settings)
+        app.state.dispatcher.start()
         app.state.writer = EventWriter(
             app.state.store,
             interval_ms=settings.commit_interval_ms,
             max_events=settings.commit_max_events,
             settings=settings,
+            on_commit=app.state.dispatcher.kick,
         )
         await app.state.writer.start()
         app.state.serving = Serving(
@@ -97,6 +106,7 @@ def create_app(
                     await task
             await run_in_threadpool(app.state.keys.reload)  # writes the last-used times
             await app.state.writer.stop()
+            await run_in_threadpool(app.state.dispatcher.stop)
             await run_in_threadpool(app.state.serving.stop)
             if own:
                 app.state.store.dispose()
@@ -120,6 +130,11 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(consents.router)
     app.include_router(preferences.router)
+    app.include_router(unsubscribe.router)
+    app.include_router(sms.router)
+    app.include_router(campaigns.router)
+    app.include_router(feedback.router)
+    app.include_router(tracking.router)
     app.include_router(local.router)
 
     @app.get("/health", tags=["ops"])

@@ -3,9 +3,12 @@
 
 A call answers 200 only once its messages are committed (see
 :mod:`surmesure.collect.writer`); the same ``messageId`` sent twice is stored once. A message
-that fails validation is kept in the quarantine with its reason and the call answers 400 naming
-its field (``batch[3].userId``), while the valid messages of the same batch are stored: the
-answer says how many. A missing or unknown key is 401, a key without the ``collect`` scope 403
+that fails validation is kept in the quarantine with its reason, named by its field
+(``batch[3].userId``) in the answer's ``rejected`` list, while the valid messages of the same
+batch are stored. A call that stored something answers 200 even when some of its messages were
+refused (``success`` is then false): the SDKs treat any 4xx as "the whole batch failed" and would
+report stored messages as lost; they neither drop nor resend what was kept. A call that stored
+nothing answers 400. A missing or unknown key is 401, a key without the ``collect`` scope 403
 (see :mod:`surmesure.api.auth`), a body over the size limit 413.
 """
 
@@ -70,7 +73,8 @@ async def _collect(
         field=first.field,
     ).to_dict()
     body["rejected"] = [_refusal(r) for r in refused]
-    return JSONResponse(body, status_code=400)
+    stored = result.accepted + result.duplicate
+    return JSONResponse(body, status_code=200 if stored else 400)
 
 
 def _refusal(r: Refusal) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
 from surmesure.clock import utcnow
+from surmesure.dispatch import outbox
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit, consent, marketing
 from surmesure.protect.keys import Principal
@@ -137,6 +138,14 @@ async def post_consents(
                 evidence=body.evidence,
                 recorded_at=at,
             )
+            outbox.append(
+                store,
+                conn,
+                outbox.CONSENT,
+                [done["person_id"]] * len(changes),
+                at=utcnow(),
+                details=[f"{purpose}:{channel}" for purpose, channel, _ in changes],
+            )
             audit.record_in(
                 conn,
                 principal.actor,
@@ -146,7 +155,9 @@ async def post_consents(
             )
             return done
 
-    return _json(await run_in_threadpool(record), 201)
+    done = await run_in_threadpool(record)
+    request.app.state.dispatcher.kick()
+    return _json(done, 201)
 
 
 @router.post("/v1/preferences", status_code=201, summary="Record a person's preferences")
@@ -163,7 +174,6 @@ async def post_preferences(
     at = _recorded_at(body.recorded_at, now)
     settings = request.app.state.settings
     store = request.app.state.store
-    pause_hint = f"give an end within {settings.preference_pause_max_days} days"
     ends: list[datetime | None] = []
     for i, choice in enumerate(body.preferences):
         if choice.kind == "topic" and choice.name not in settings.preference_topics:
@@ -174,30 +184,36 @@ async def post_preferences(
             )
         until = None
         if choice.until is not None:
-            until = _naive(choice.until, f"preferences[{i}].until", pause_hint)
-            if not at < until <= at + timedelta(days=settings.preference_pause_max_days):
-                raise InvalidInput(
-                    "A pause must end after it starts and within the longest pause allowed.",
-                    field=f"preferences[{i}].until",
-                    hint=pause_hint,
-                )
+            until = _naive(choice.until, f"preferences[{i}].until", "give when the pause ends")
         ends.append(until)
+
+    def one(
+        i: int, person_id: int, choice: PreferenceChoice, until: datetime | None
+    ) -> dict[str, Any]:
+        try:
+            return marketing.preference_row(
+                person_id,
+                choice.kind,
+                choice.value,
+                name=choice.name,
+                until=until,
+                source=body.source or principal.source,
+                evidence=body.evidence,
+                recorded_at=at,
+                pause_max_days=settings.preference_pause_max_days,
+            )
+        except InvalidInput as exc:
+            # the rule's own field, placed in the body
+            raise InvalidInput(
+                exc.message, hint=exc.hint, field=f"preferences[{i}].{exc.field}"
+            ) from exc
 
     def record() -> dict[str, Any]:
         with store.begin() as conn:
             person_id = find_person(conn, body.person).person_id
             rows = [
-                marketing.preference_row(
-                    person_id,
-                    c.kind,
-                    c.value,
-                    name=c.name,
-                    until=until,
-                    source=body.source or principal.source,
-                    evidence=body.evidence,
-                    recorded_at=at,
-                )
-                for c, until in zip(body.preferences, ends, strict=True)
+                one(i, person_id, c, until)
+                for i, (c, until) in enumerate(zip(body.preferences, ends, strict=True))
             ]
             marketing.record(conn, rows)
             audit.record_in(

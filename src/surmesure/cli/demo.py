@@ -198,16 +198,18 @@ def print_summary(report: dict[str, Any]) -> None:
 KEYS_FILE = "keys.env"
 DEMO_SCOPES = ("decide", "read", "admin")
 MAPPINGS = "mappings"
-MAPPINGS_PACKAGE = "surmesure.world.mappings"
+SEGMENTS = "segments"
 
 
-def write_mappings(out: Path) -> list[str]:
-    """The mapping files shipped with the demo (``surmesure.world.mappings``), copied to
-    ``out/mappings``: the call centre's, and the value maps that fix the demo's refusals."""
-    folder = out / MAPPINGS
+def write_examples(out: Path, kind: str) -> list[str]:
+    """The files shipped with the demo (``surmesure.world.<kind>``), copied to ``out/<kind>``:
+    mappings (the call centre's, and the value maps that fix the demo's refusals) and
+    segments to try."""
+    folder = out / kind
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for item in sorted(resources.files(MAPPINGS_PACKAGE).iterdir(), key=lambda p: p.name):
+    package = f"surmesure.world.{kind}"
+    for item in sorted(resources.files(package).iterdir(), key=lambda p: p.name):
         if item.name.endswith(".yaml"):
             (folder / item.name).write_text(item.read_text(encoding="utf-8"), encoding="utf-8")
             written.append(str(folder / item.name))
@@ -270,7 +272,8 @@ def register(app: typer.Typer) -> None:
         report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
         report["derive"] = derived
         report["keys"] = {"file": str(out / KEYS_FILE), "scopes": sorted(keys)}
-        report["mappings"] = write_mappings(out)
+        report["mappings"] = write_examples(out, MAPPINGS)
+        report["segment_files"] = write_examples(out, SEGMENTS)
         if as_json:
             emit_json(report)
         else:
@@ -286,4 +289,9 @@ def register(app: typer.Typer) -> None:
                 f"Mappings (the call centre's, and fixes for the refused values) in "
                 f"{escape(str(out / MAPPINGS))}: e.g. [bold]surmesure quarantine replay "
                 f"--kind customers --mapping {fix}[/]"
+            )
+            lyon = escape(str(out / SEGMENTS / "lyon_loyal.yaml"))
+            console.print(
+                f"Segments to try in {escape(str(out / SEGMENTS))}: e.g. [bold]surmesure segment "
+                f"size {lyon} --explain[/]"
             )

@@ -1,4 +1,4 @@
-"""``surmesure key create|list|revoke`` and ``surmesure audit list``.
+"""``surmesure key create|list|revoke|reseal`` and ``surmesure audit list``.
 
 A key is shown once, when it is created: it is stored only as a hash. Every key change is
 written to the audit log; ``audit list`` reads it back, newest first.
@@ -15,6 +15,7 @@ from rich.table import Table
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
 from surmesure.protect import audit
 from surmesure.protect.keys import create_key, list_keys, revoke_key
+from surmesure.protect.reseal import reseal_traits
 from surmesure.unify.profile import find_person
 
 SCOPE_HELP = (
@@ -28,7 +29,9 @@ def _when(value: Any) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    key_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+    key_app = typer.Typer(
+        help="API keys: create, list, revoke; reseal stored traits.", no_args_is_help=True
+    )
     app.add_typer(key_app, name="key")
     audit_app = typer.Typer(help="The audit log of personal-data reads and changes.")
     app.add_typer(audit_app, name="audit")
@@ -111,6 +114,33 @@ def register(app: typer.Typer) -> None:
             emit_json(row)
         else:
             console.print(f"key [bold]{row['name']}[/] revoked at {_when(row['revoked_at'])}")
+
+    @key_app.command("reseal")
+    @user_errors
+    def reseal_command(as_json: bool = JsonOption) -> None:
+        """Seal or open stored trait values after SURMESURE_SEALED_TRAITS changed, and name
+        the saved segments that compare a trait now sealed."""
+        store = get_store()
+        try:
+            result = reseal_traits(store)
+            audit.record(
+                store,
+                audit.cli_actor(),
+                "key.reseal",
+                detail={"sealed": result.sealed, "opened": result.opened},
+            )
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json(result.to_dict())
+            return
+        console.print(f"trait values sealed: {result.sealed:,}; opened: {result.opened:,}")
+        for found in result.segments:
+            console.print(
+                f"[yellow]segment {escape(found['segment'])}[/]: {escape(found['place'])} "
+                f"compares sealed trait {escape(found['trait'])!s} with `{found['op']}`; "
+                "it can match nobody: test `exists`/`missing` or another trait"
+            )
 
     @audit_app.command("list")
     @user_errors

@@ -65,6 +65,13 @@ COMMANDS: dict[str, Entry] = {
     "key": _entry("API keys: create, list, revoke.", "keys"),
     "audit": _entry("The audit log of personal-data reads and changes.", "keys"),
     "retention": _entry("Retention of personal data.", "retention"),
+    "campaign": _entry(
+        "Campaigns: validate, save, preview, send and follow them (YAML or JSON files).",
+        "campaign",
+    ),
+    "dispatch": _entry(
+        "Changes handed on to the later stages: workers, drain, status.", "dispatch"
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
+from surmesure.domain.traits import DEFAULT_MIN_RELIABILITY
 from surmesure.protect import audit
 from surmesure.protect.erase import erase_person
 from surmesure.protect.export import export_person
@@ -27,6 +29,16 @@ def _text(value: Any) -> str:
     if isinstance(value, dict | list):
         return escape(orjson.dumps(value, default=str).decode())
     return escape(str(value))
+
+
+def _usable(trait: dict[str, Any]) -> str:
+    """Whether templates use the value at their default threshold, and until when."""
+    until: datetime | None = trait["usable_until"]
+    if until is None:
+        return f"no (below {DEFAULT_MIN_RELIABILITY:.2f})"
+    if trait["effective_reliability"] < DEFAULT_MIN_RELIABILITY:
+        return f"no (below {DEFAULT_MIN_RELIABILITY:.2f} since {until:%Y-%m-%d})"
+    return f"until {until:%Y-%m-%d}"
 
 
 def _print_profile(profile: Profile) -> None:
@@ -46,7 +58,8 @@ def _print_profile(profile: Profile) -> None:
         )
     console.print(idents)
     traits = Table(title="traits (resolved by reliability and recency)")
-    for column in ("trait", "value", "source", "reliability", "effective", "observed", "competing"):
+    columns = ("trait", "value", "source", "reliability", "effective", "observed", "in templates")
+    for column in (*columns, "competing"):
         traits.add_column(column, overflow="fold")
     for t in profile.traits:
         competing = "; ".join(
@@ -60,6 +73,7 @@ def _print_profile(profile: Profile) -> None:
             f"{t['reliability']:.2f}",
             f"{t['effective_reliability']:.2f}",
             _text(t["observed_at"]),
+            _usable(t),
             competing,
         )
     console.print(traits)

@@ -3,8 +3,6 @@ segments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,14 +11,23 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
+from surmesure.cli.common import (
+    JsonOption,
+    console,
+    emit_json,
+    err_console,
+    get_store,
+    progress,
+    user_errors,
+)
 from surmesure.domain.segments import SegmentDefinition
 from surmesure.ops.runs import recorded, refreshed_summary
 from surmesure.protect import audit
 from surmesure.segment import discover, membership, repository
-from surmesure.segment.definitions import check_references, load_file
+from surmesure.segment.definitions import check_references, check_sealed, load_file
 from surmesure.segment.reports import plot_centroids, plot_overlap, preview
 from surmesure.store.engine import Store
+from surmesure.store.span import present
 
 # Help is read as Rich markup: a literal bracket is written \\[.
 HELP = """Segments: named, versioned definitions of who belongs (YAML or JSON files).
@@ -34,12 +41,24 @@ AtOption = typer.Option(
     None,
     "--at",
     formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
-    help="Evaluate as of this UTC time (default: now).",
+    help="Evaluate as of this UTC time (default: now, or the day after the latest order or "
+    "event when the data ends before today).",
 )
 
 
 def _now(at: datetime | None) -> datetime:
     return at if at is not None else datetime.now(UTC).replace(tzinfo=None)
+
+
+def _present(store: Store, at: datetime | None) -> datetime:
+    """``at``, or the data's present (:func:`surmesure.store.span.present`), said on stderr
+    when it is not now."""
+    if at is not None:
+        return at
+    when, note = present(store, _now(None))
+    if note is not None:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
+    return when
 
 
 def _resolve(store: Store, ref: str) -> SegmentDefinition:
@@ -51,11 +70,6 @@ def _resolve(store: Store, ref: str) -> SegmentDefinition:
             check_references(definition, repository.catalog(conn))
             return definition
         return repository.get(conn, ref)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    yield
 
 
 def _print_explain(name: str, everyone: int, steps: list[membership.Step], as_json: bool) -> None:
@@ -90,6 +104,8 @@ def register(app: typer.Typer) -> None:
     def validate_command(file: Path, as_json: bool = JsonOption) -> None:
         store = get_store()
         definition = _resolve(store, str(file))
+        # a saved segment too: a trait sealed since it was saved cannot be compared any more
+        check_sealed(definition)
         if as_json:
             emit_json({"name": definition.name, "valid": True})
         else:
@@ -121,10 +137,12 @@ def register(app: typer.Typer) -> None:
         definition = _resolve(store, ref)
         if explain:
             _print_explain(
-                definition.name, *membership.explain(store, definition, _now(at)), as_json
+                definition.name,
+                *membership.explain(store, definition, _present(store, at)),
+                as_json,
             )
             return
-        count = membership.size(store, definition, _now(at))
+        count = membership.size(store, definition, _present(store, at))
         if as_json:
             emit_json({"name": definition.name, "size": count})
         else:
@@ -142,7 +160,7 @@ def register(app: typer.Typer) -> None:
         with store.connect() as conn:
             catalog = repository.catalog(conn)
         definition = _resolve(store, name)
-        rows = preview(store, definition, catalog, _now(at), limit)
+        rows = preview(store, definition, catalog, _present(store, at), limit)
         audit.record(
             store,
             audit.cli_actor(),
@@ -171,7 +189,7 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         definitions = [_resolve(store, n) for n in names]
         labels = [d.name for d in definitions]
-        matrix = membership.overlap(store, definitions, _now(at))
+        matrix = membership.overlap(store, definitions, _present(store, at))
         if plot is not None:
             plot_overlap(labels, matrix, plot)
         if as_json:
@@ -197,6 +215,7 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         with store.connect() as conn:
             total = len(names) if names else len(repository.catalog(conn))
+        when = _present(store, at)
         with (
             recorded(store, "segment_refresh", audit.cli_actor()) as run,
             progress(quiet=as_json) as bar,
@@ -205,7 +224,7 @@ def register(app: typer.Typer) -> None:
             results = membership.refresh(
                 store,
                 names,
-                _now(at),
+                when,
                 on_done=lambda r: bar.update(task, advance=1, description=f"refreshed {r.name}"),
             )
             run.summary = refreshed_summary(results)
@@ -229,9 +248,28 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         store = get_store()
-        with console.status("clustering", spinner="dots") if not as_json else _quiet():
-            found = discover.discover(store, k, prefix)
-        moved = discover.save(store, found, _now(None), prefix) if save else {}
+        tries = len(discover.candidate_ks(k))
+        with progress(quiet=as_json) as bar:
+            task = bar.add_task("clustering", total=tries)
+            found = discover.discover(
+                store,
+                k,
+                prefix,
+                on_fit=lambda c, score: bar.update(
+                    task, advance=1, description=f"k = {c}: silhouette {score:.3f}"
+                ),
+            )
+            bar.update(task, completed=tries, description=f"k = {found.k} chosen")
+            moved: dict[str, int] = {}
+            if save:
+                saving = bar.add_task("saving segments", total=len(found.clusters))
+                moved = discover.save(
+                    store,
+                    found,
+                    _now(None),
+                    prefix,
+                    on_done=lambda name: bar.update(saving, advance=1, description=f"saved {name}"),
+                )
         if plot is not None:
             rows = [[c.z[f] for f in found.features] for c in found.clusters]
             plot_centroids(

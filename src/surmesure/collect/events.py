@@ -14,8 +14,9 @@ as the SDKs' batch files or a replay of a tracking plan). Inside the caller's tr
 3. inserts the events, the traits of each identify as observations with their source,
    time and the source's reliability, and the consent choices a message carries
    (:mod:`surmesure.collect.consents`);
-4. re-evaluates, for each person concerned, the segments that kind of event can change, and
-   records who entered or exited (:mod:`surmesure.segment.realtime`).
+4. appends one change per new event to the outbox (:mod:`surmesure.dispatch.outbox`), in the
+   same transaction: the dispatcher hands them on to the stages after collect (real-time
+   segment membership), which collect never imports.
 
 Refused messages go to the quarantine (origin ``api`` or ``import``) with the reason; so do
 messages carrying an erased identifier, before anything else happens to them (reason ``erased``,
@@ -40,9 +41,9 @@ from surmesure.collect import bounds, quarantine, sink
 from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import Settings, get_settings
+from surmesure.dispatch import dispatcher, outbox
 from surmesure.errors import InvalidInput
 from surmesure.protect import atrest, blind, screening, suppression
-from surmesure.segment.realtime import on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify import trust
@@ -232,12 +233,23 @@ def write_events(
             source=source,
             mapping=get_settings().consent_categories,
         )
-    happened = [
-        (p, i.message.type)
-        for p, i, is_new in zip(people, fresh, new, strict=True)
-        if p is not None and is_new
-    ]
-    out.segment_changes = len(on_events(store, conn, happened, received_at))
+        if out.consents:
+            chose = {
+                p
+                for k in chosen
+                if (p := people[k]) is not None and "consent" in (fresh[k].message.context or {})
+            }
+            outbox.append(store, conn, outbox.CONSENT, sorted(chose), at=received_at)
+    stored = [k for k in range(len(fresh)) if new[k] and people[k] is not None]
+    outbox.append(
+        store,
+        conn,
+        outbox.EVENT,
+        [people[k] for k in stored],
+        at=received_at,
+        details=[fresh[k].message.type for k in stored],
+        refs=[fresh[k].message.message_id for k in stored],
+    )
     return out
 
 
@@ -424,6 +436,8 @@ def ingest_file(
         done += len(batch)
         if on_progress is not None:
             on_progress(done, total)
+    # the changes of this file reach the later stages before the command answers
+    out.segment_changes = dispatcher.settle(store, settings).get("segment_membership", 0)
     result = out.to_dict()
     result["seconds"] = round(time.perf_counter() - clock, 3)
     return result

@@ -35,6 +35,7 @@ from surmesure.collect.mapping import POSITION, Mapping, apply_mapping, resolve_
 from surmesure.collect.records import KINDS
 from surmesure.collect.validate import Validation, validate
 from surmesure.config import get_settings
+from surmesure.dispatch import dispatcher
 from surmesure.errors import InvalidInput
 from surmesure.protect import screening, suppression
 from surmesure.store import schema
@@ -366,6 +367,10 @@ def import_file(
             started_at=started_at,
             counts=counts,
         )
+    # the changes of this file reach the later stages before the command answers
+    effects = dispatcher.settle(store, get_settings()).get("segment_membership", 0)
+    if effects:
+        loaded.written["segment_changes"] = effects
     step(4)
     return ImportResult(
         run_id=run_id,

@@ -31,8 +31,8 @@ from surmesure.collect import sink
 from surmesure.collect.mapping import POSITION, Mapping
 from surmesure.collect.records import IDENTIFIER_FIELDS
 from surmesure.config import Settings
+from surmesure.dispatch import outbox
 from surmesure.protect import blind
-from surmesure.segment.realtime import ORDER, on_events
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -209,10 +209,23 @@ def load_orders(ctx: LoadContext, valid: pa.Table) -> Loaded:
     if new_lines and new_orders < orders.num_rows:
         _recompute_totals(ctx, orders.column("order_id").to_pylist())
     if new_lines:
-        buyers = {p for p in orders.column("person_id").to_pylist() if p is not None}
-        changes = on_events(ctx.store, ctx.conn, ((p, ORDER) for p in buyers), ctx.now)
-        if changes:
-            _count(out, "segment_changes", len(changes))
+        bought = [
+            (p, o)
+            for p, o in zip(
+                orders.column("person_id").to_pylist(),
+                orders.column("order_id").to_pylist(),
+                strict=True,
+            )
+            if p is not None
+        ]
+        outbox.append(
+            ctx.store,
+            ctx.conn,
+            outbox.ORDER,
+            [p for p, _ in bought],
+            at=ctx.now,
+            refs=[str(o) for _, o in bought],
+        )
     products = _sql(
         ctx,
         f"""SELECT product_code,

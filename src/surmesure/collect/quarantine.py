@@ -14,6 +14,10 @@ NUL character as U+FFFD, an integer beyond 64 bits as its text, what lies too de
 
 Quarantining is idempotent: the same record refused again at the same place (a re-import of
 the file, from its folder or a copy of it elsewhere) is not stored twice.
+
+At rest, a record's ``value`` and ``payload`` are sealed under a key of its own, and the
+payload is recognised by a keyed hash (:mod:`surmesure.protect.quarantined`); what is read
+here is opened in batches.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.collect import bounds
 from surmesure.errors import NotFound
+from surmesure.protect import quarantined
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -59,12 +64,6 @@ def payload_json(payload: dict[str, Any]) -> str:
     return orjson.dumps(bounds.storable(payload), default=str, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _same(payload: Any) -> str:
-    if isinstance(payload, str):
-        payload = orjson.loads(payload)
-    return payload_json(payload)
-
-
 def add(
     store: Store,
     conn: Connection,
@@ -86,23 +85,29 @@ def add(
     for start in range(0, len(locations), LOOKUP_CHUNK):
         chunk = locations[start : start + LOOKUP_CHUNK]
         stored.update(
-            (location, _same(payload))
-            for location, payload in conn.execute(
-                sa.select(q.c.location, q.c.payload).where(
+            (str(location), str(digest))
+            for location, digest in conn.execute(
+                sa.select(q.c.location, q.c.digest).where(
                     q.c.kind == kind, q.c.origin == origin, q.c.location.in_(chunk)
                 )
             )
         )
     fresh: list[Item] = []
+    texts: list[str] = []
+    digests: list[str] = []
     for item in items:
-        key = (clean(item.location) or "", payload_json(item.payload))
+        text = payload_json(item.payload)
+        key = (clean(item.location) or "", quarantined.digest(text))
         if key not in stored:
             stored.add(key)
             fresh.append(item)
+            texts.append(text)
+            digests.append(key[1])
     if not fresh:
         return 0
     ids = store.next_ids(conn, schema.quarantine_id_seq, len(fresh))
     count = len(fresh)
+    sealed = quarantined.seal(conn, ids, [clean(i.value) for i in fresh], texts, now=now)
     table = pa.table(
         {
             "quarantine_id": pa.array(ids, pa.int64()),
@@ -112,11 +117,11 @@ def add(
             "source_name": [source_name] * count,
             "location": [clean(i.location) for i in fresh],
             "field": pa.array([clean(i.field) for i in fresh], pa.string()),
-            "value": pa.array([clean(i.value) for i in fresh], pa.string()),
             "reason": [clean(i.reason) for i in fresh],
-            "payload": [payload_json(i.payload) for i in fresh],
             "status": ["open"] * count,
             "created_at": pa.array([now] * count, pa.timestamp("us")),
+            "sealed": pa.array(sealed, pa.binary()),
+            "digest": pa.array(digests, pa.string()),
         }
     )
     return store.bulk_insert(conn, q, table)
@@ -158,23 +163,16 @@ def summary(
             .group_by(q.c.kind, q.c.field, q.c.reason, q.c.status)
             .order_by(sa.func.count().desc(), q.c.kind, q.c.reason)
         ).fetchall()
-        recent = conn.execute(
-            sa.select(
-                q.c.quarantine_id,
-                q.c.run_id,
-                q.c.kind,
-                q.c.source_name,
-                q.c.location,
-                q.c.field,
-                q.c.value,
-                q.c.reason,
-                q.c.status,
-                q.c.created_at,
+        recent = [
+            _plain(r._mapping)
+            for r in conn.execute(
+                sa.select(*(c for c in q.c if c.name not in ("payload", "digest", "replayed_at")))
+                .where(*where)
+                .order_by(q.c.quarantine_id.desc())
+                .limit(limit)
             )
-            .where(*where)
-            .order_by(q.c.quarantine_id.desc())
-            .limit(limit)
-        ).fetchall()
+        ]
+        quarantined.open_records(conn, recent)
     return {
         "total": sum(int(r.n) for r in counts),
         "by_reason": [
@@ -187,7 +185,7 @@ def summary(
             }
             for r in counts
         ],
-        "recent": [_plain(r._mapping) for r in recent],
+        "recent": [{k: v for k, v in r.items() if k != "payload"} for r in recent],
     }
 
 
@@ -199,14 +197,14 @@ def _plain(row: Any) -> dict[str, Any]:
 def get(store: Store, quarantine_id: int) -> dict[str, Any]:
     """One quarantined record, whole; :class:`NotFound` when there is none with that id."""
     with store.connect() as conn:
-        row = conn.execute(sa.select(q).where(q.c.quarantine_id == quarantine_id)).fetchone()
-    if row is None:
+        found = next(iter(quarantined.batches(conn, q.c.quarantine_id == quarantine_id)), [])
+    if not found:
         raise NotFound(
             f"There is no quarantined record {quarantine_id}.",
             hint="list them with `surmesure quarantine list`",
             field="ID",
         )
-    record = _plain(row._mapping)
+    record = {k: v for k, v in found[0].items() if k != "digest"}
     if isinstance(record["payload"], str):
         record["payload"] = orjson.loads(record["payload"])
     return record

@@ -39,6 +39,8 @@ from pydantic import (
 
 from surmesure.collect import bounds
 from surmesure.domain.identity import normalize
+from surmesure.protect import blind
+from surmesure.protect.blind import ANONYMOUS_ID_KIND as ANONYMOUS
 
 MessageType = Literal["identify", "track", "page", "screen", "alias", "group"]
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -178,9 +180,11 @@ class Message(BaseModel):
 
     def payload(self) -> dict[str, Any] | None:
         """The properties column: properties, or traits for identify and group, or the
-        previous id of an alias."""
+        previous id of an alias as its blind index (kind ``anonymous_id``, the index its
+        identifier row holds: never in clear, see :mod:`surmesure.protect.blind`)."""
         if self.type == "alias":
-            return {"previous_id": self.previous_id}
+            previous = None if self.previous_id is None else str(self.previous_id).strip()
+            return {"previous_id": None if previous is None else blind.index(ANONYMOUS, previous)}
         if self.type in ("identify", "group"):
             return self.traits
         props = dict(self.properties or {})

@@ -7,6 +7,9 @@ its own thread, and answers each request only once that transaction has committe
 a commit groups every request that arrived while the previous one ran, so throughput grows with
 concurrency while each 200 still means "stored".
 
+After each commit the writer calls ``on_commit`` (the server's dispatcher, which hands the
+new changes on to the later stages: :mod:`surmesure.dispatch.background`).
+
 If a grouped transaction fails, each request of the group is retried in a transaction of its
 own, so one bad request never fails its neighbours; a request that still fails gets the error.
 """
@@ -14,7 +17,7 @@ own, so one bad request never fails its neighbours; a request that still fails g
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,8 +48,10 @@ class EventWriter:
         interval_ms: float = 5.0,
         max_events: int = 20_000,
         settings: Settings | None = None,
+        on_commit: Callable[[], None] | None = None,
     ):
         self.store = store
+        self.on_commit = on_commit
         self.settings = settings
         self.interval = interval_ms / 1000.0
         self.max_events = max_events
@@ -113,6 +118,8 @@ class EventWriter:
             with self.store.begin() as conn:
                 results = self._apply(conn, group, now)
             self.commits += 1
+            if self.on_commit is not None:
+                self.on_commit()
             return results
         except Exception as exc:
             if len(group) == 1:

@@ -33,7 +33,8 @@ NORTH.update({6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 
 OPPOSITE = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
 
 
-def _zone(name: Any) -> ZoneInfo | None:
+def zone_named(name: Any) -> ZoneInfo | None:
+    """The time zone called ``name``; ``None`` for an empty or unknown name."""
     if not isinstance(name, str) or not name:
         return None
     try:
@@ -60,7 +61,7 @@ def season_of(local: datetime, latitude: float | None) -> str:
 def time_context(
     now: datetime, zone_name: str | None, latitude: float | None = None
 ) -> dict[str, Any]:
-    zone = _zone(zone_name) or ZoneInfo(DEFAULT_ZONE)
+    zone = zone_named(zone_name) or ZoneInfo(DEFAULT_ZONE)
     local = now.replace(tzinfo=UTC).astimezone(zone)
     return {
         "time_zone": str(zone.key),

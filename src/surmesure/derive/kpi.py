@@ -32,9 +32,10 @@ from pydantic import BaseModel, Field
 
 from surmesure.derive.rfm import rfm, rfm_values
 from surmesure.derive.satisfaction import SatisfactionSummary, person_answers, summary
-from surmesure.derive.source import default_as_of, ibis_backend, person_orders
+from surmesure.derive.source import ibis_backend, person_orders
 from surmesure.errors import InvalidInput
 from surmesure.store.engine import Store
+from surmesure.store.span import default_as_of
 
 
 class Cohort(BaseModel):
@@ -177,7 +178,7 @@ def kpis(
     horizon_days: int = 90,
     window_days: int = 365,
 ) -> Kpis:
-    """Every KPI at ``as_of`` (default: :func:`~surmesure.derive.source.default_as_of`)."""
+    """Every KPI at ``as_of`` (default: :func:`~surmesure.store.span.default_as_of`)."""
     note = None
     if as_of is None:
         as_of, note = default_as_of(store, datetime.now(UTC).date())

@@ -47,17 +47,13 @@ from surmesure.derive.satisfaction import (
     satisfaction,
 )
 from surmesure.derive.satisfaction import summary as satisfaction_summary
-from surmesure.derive.source import (
-    default_as_of,
-    ibis_backend,
-    identified_people,
-    person_orders,
-)
+from surmesure.derive.source import ibis_backend, identified_people, person_orders
 from surmesure.derive.stores import STORE_COLUMNS, preferred_stores
 from surmesure.errors import InvalidInput
 from surmesure.protect import consent
 from surmesure.store import schema
 from surmesure.store.engine import Store
+from surmesure.store.span import default_as_of
 
 STEPS = ("query", "fit", "predict", "store")
 
@@ -129,7 +125,7 @@ def derive(
     on_step: Callable[[str], None] | None = None,
 ) -> DeriveResult:
     """Compute and store RFM, CLV, engagement and satisfaction for every identified person
-    at ``as_of`` (default: :func:`~surmesure.derive.source.default_as_of`); rates and overall
+    at ``as_of`` (default: :func:`~surmesure.store.span.default_as_of`); rates and overall
     satisfaction are taken over the ``window_days`` days ending on ``as_of``. ``on_step`` is
     called with each step's name (``STEPS``) as it finishes."""
     computed_at = now or _now()

@@ -22,9 +22,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import sqlalchemy as sa
 
-from surmesure.store import schema
 from surmesure.store.engine import Store
 
 
@@ -46,28 +44,6 @@ def ibis_backend(store: Store) -> Iterator[Any]:
             cur.execute("SET LOCAL cursor_tuple_fraction = 1.0")
             cur.execute("SET LOCAL enable_nestloop = off")
         yield ibis.postgres.from_connection(raw)
-
-
-def default_as_of(store: Store, today: date) -> tuple[date, str | None]:
-    """The reference date when none is given, and a note when it is not ``today``: the day
-    after the latest order or event when the data ends before that day (an imported history
-    is measured where it ends, not years later, when every customer would look long gone),
-    else ``today``."""
-    with store.connect() as conn:
-        latest = [
-            conn.execute(sa.select(sa.func.max(column))).scalar()
-            for column in (schema.orders.c.ordered_at, schema.events.c.occurred_at)
-        ]
-    known = [d.date() if hasattr(d, "date") else d for d in latest if d is not None]
-    if not known or max(known) >= today:
-        return today, None
-    as_of = min(max(known) + timedelta(days=1), today)
-    if as_of == today:
-        return today, None
-    return as_of, (
-        f"as of {as_of}, the day after the latest order or event: the data ends before "
-        f"today ({today}); pass --as-of to choose another day"
-    )
 
 
 def identified_people(backend: Any) -> ir.Table:

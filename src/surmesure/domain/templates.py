@@ -56,10 +56,10 @@ from pydantic import (
 )
 
 from surmesure.domain.segments import Condition
+from surmesure.domain.traits import DEFAULT_MIN_RELIABILITY
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Fallback = StrictStr | StrictInt | StrictFloat | StrictBool | None
-DEFAULT_MIN_RELIABILITY = 0.6
 #: the longest text (subject, body, block title or text) a template may hold, in characters
 MAX_SOURCE = 200_000
 Source = Annotated[str, Field(max_length=MAX_SOURCE)]

@@ -7,6 +7,9 @@ Contract:
   (:mod:`surmesure.protect.crypto`) under the data key of the row's node column; those plain
   columns are then NULL. One column: the sealed text is that column's JSON value; several: a
   JSON object of them.
+- A node column written ``-column`` (the quarantine's ``-quarantine_id``) names a key of the
+  row's own: its node is minus the column's value, never a person's node (those are positive),
+  so destroying it shreds that one row (:mod:`surmesure.protect.quarantined`).
 - What is sealed: the value of a trait named in ``Settings.sealed_traits`` (``traits``, under
   ``node_id``); an event's ``context`` and an identify's traits (``events``, under ``node_id``;
   track and page properties stay plain, segments read them); a person's decision
@@ -89,6 +92,15 @@ def sealed_names(names: Iterable[str]) -> list[str]:
     return sorted({n for n in names if n in sealed})
 
 
+def node_of(row: dict[str, Any], column: str) -> int | None:
+    """The node whose key seals ``row``: its ``column``, or minus it for ``-column``."""
+    if column.startswith("-"):
+        own = row.get(column[1:])
+        return None if own is None else -int(own)
+    found = row.get(column)
+    return None if found is None else int(found)
+
+
 def open_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Put back, in place, the plain columns of the rows of ``table`` that hold a ``sealed``
     value (rows as read with ``sealed`` and the node column); ``sealed`` is dropped."""
@@ -97,7 +109,9 @@ def open_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> 
         return
     node_column, columns = spec
     chosen = [r for r in rows if r.get("sealed") is not None]
-    opened = open_json(conn, [r[node_column] for r in chosen], [bytes(r["sealed"]) for r in chosen])
+    opened = open_json(
+        conn, [node_of(r, node_column) for r in chosen], [bytes(r["sealed"]) for r in chosen]
+    )
     for row, value in zip(chosen, opened, strict=True):
         if len(columns) == 1:
             row[columns[0]] = value

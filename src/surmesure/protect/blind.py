@@ -9,7 +9,8 @@ Contract (see :mod:`surmesure.protect.crypto` for the primitives):
   holder's identifier, so it shreds with the holder, whoever claimed it); ``events.user_id`` and
   ``events.anonymous_id`` hold the index of kinds ``customer_id`` and ``anonymous_id``,
   ``orders.customer_ref`` and ``derived_metrics.customer_id`` the index of kind
-  ``customer_id``. Equal identifiers have equal indexes, so every look-up and join by value
+  ``customer_id``, an alias event's ``properties.previous_id`` the index of kind
+  ``anonymous_id``. Equal identifiers have equal indexes, so every look-up and join by value
   works on the index; whoever shows a value opens it from ``identifiers.sealed``
   (:func:`open_values`), in batches.
 - Merge evidence names identifiers by kind and index (:func:`indexed_evidence`), never by

@@ -292,6 +292,11 @@ class Keyring:
             raise KeyDestroyed(f"node {node_id} has no data key: its values were shredded")
         return open_with(key, node_id, bytes(sealed))
 
+    def forget(self, nodes: Iterable[int]) -> None:
+        """Drop the keys of ``nodes`` from memory only (they stay stored): for keys read once,
+        such as those of quarantined records, which would otherwise pile up here."""
+        self._forget(int(n) for n in nodes)
+
     def destroy(self, conn: Connection, nodes: Iterable[int]) -> int:
         """Delete the data keys of ``nodes`` (in the caller's transaction) and forget them here;
         returns how many were deleted."""

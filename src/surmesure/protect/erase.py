@@ -11,7 +11,9 @@ no longer lead to anybody and are kept.
 In the same transaction each identifier the person held joins the suppression list
 (:mod:`surmesure.protect.suppression`), so no later event, import or replay brings them back,
 and the data keys of the person's nodes are destroyed (:mod:`surmesure.protect.crypto`), so
-whatever they sealed no longer opens anywhere.
+whatever they sealed no longer opens anywhere; so are the keys of the quarantined records found
+holding one of the person's identifiers (:mod:`surmesure.protect.quarantined`), opened and
+matched in batches, before those records are deleted.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
-from surmesure.protect import crypto, scope, suppression
+from surmesure.protect import crypto, quarantined, scope, suppression
+from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import find_person, identifier_values
 from surmesure.unify.resolver import IDENTITY_LOCK
@@ -45,6 +48,8 @@ class Erasure:
     """Identifiers added to the suppression list."""
     keys_destroyed: int = 0
     """Data keys of the person's nodes destroyed."""
+    records_shredded: int = 0
+    """Quarantined records of the person whose keys were destroyed (and rows deleted)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +59,7 @@ class Erasure:
             "detached": self.detached,
             "suppressed": self.suppressed,
             "keys_destroyed": self.keys_destroyed,
+            "records_shredded": self.records_shredded,
         }
 
 
@@ -98,6 +104,10 @@ def erase_person(
             if scope.tag_of(table) == scope.PAYLOAD:
                 keys = scope.payload_matches(conn, table, identifiers, region)
                 clause = scope.key_clause(table, keys) if keys else None
+                if keys and table is schema.quarantine:
+                    result.records_shredded = quarantined.destroy(
+                        conn, [k["quarantine_id"] for k in keys]
+                    )
             else:
                 clause = scope.person_clause(table, person.nodes)
             if clause is None:

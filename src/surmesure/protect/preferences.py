@@ -188,23 +188,25 @@ def _last_day(now: datetime, settings: Settings) -> date:
     return now.date() + timedelta(days=settings.preference_pause_max_days)
 
 
+def _bad_pause(now: datetime, settings: Settings, lang: Language) -> InvalidInput:
+    last = _last_day(now, settings)
+    return InvalidInput(
+        WORDS[lang]["bad_pause"].format(last=last.isoformat()),
+        field="pause_until",
+        hint=f"a date (YYYY-MM-DD) after today, at most {settings.preference_pause_max_days} "
+        "days ahead",
+    )
+
+
 def _pause_end(given: str, now: datetime, settings: Settings, lang: Language) -> datetime | None:
-    """The moment a pause chosen as ``given`` (``YYYY-MM-DD``; empty: none) ends, checked."""
+    """The moment a pause chosen as ``given`` (``YYYY-MM-DD``; empty: none) ends; how far
+    ahead it may be is :func:`surmesure.protect.marketing.preference_row`'s rule."""
     if not given.strip():
         return None
-    last = _last_day(now, settings)
     try:
-        day = date.fromisoformat(given.strip())
+        return datetime.combine(date.fromisoformat(given.strip()), time())
     except ValueError:
-        day = None
-    if day is None or not now.date() < day <= last:
-        raise InvalidInput(
-            WORDS[lang]["bad_pause"].format(last=last.isoformat()),
-            field="pause_until",
-            hint=f"a date (YYYY-MM-DD) after today, at most {settings.preference_pause_max_days} "
-            "days ahead",
-        )
-    return datetime.combine(day, time())
+        raise _bad_pause(now, settings, lang) from None
 
 
 def _preference_rows(
@@ -242,19 +244,25 @@ def _preference_rows(
             changes.append(("pause", "", "off", None))
         elif end is not None and end != current:
             changes.append(("pause", "", "on", end))
-    return [
-        marketing.preference_row(
-            person_id,
-            kind,
-            value,
-            name=name,
-            until=until,
-            source=SOURCE,
-            evidence=evidence,
-            recorded_at=now,
-        )
-        for kind, name, value, until in changes
-    ]
+    try:
+        return [
+            marketing.preference_row(
+                person_id,
+                kind,
+                value,
+                name=name,
+                until=until,
+                source=SOURCE,
+                evidence=evidence,
+                recorded_at=now,
+                pause_max_days=settings.preference_pause_max_days,
+            )
+            for kind, name, value, until in changes
+        ]
+    except InvalidInput as exc:
+        if exc.field == "until":  # a pause too far ahead, or not ahead: said in the page's words
+            raise _bad_pause(now, settings, lang) from exc
+        raise
 
 
 def save(

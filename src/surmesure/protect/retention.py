@@ -5,7 +5,9 @@ now (naive UTC):
 
 - ``events``: collected events, by the time they happened;
 - ``decisions``: decisions and the exposure ledger, by the time they were made or shown;
-- ``quarantine``: refused records and their payloads, by the time they were refused;
+- ``quarantine``: refused records and their payloads, by the time they were refused; each
+  record's key is destroyed with it (:mod:`surmesure.protect.quarantined`), so a copy of its
+  sealed payload left in a backup no longer opens;
 - ``audit``: the audit log, by the time of the act.
 
 A kind set to 0 is kept for ever. Page links are not stored: a link lives at most
@@ -22,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from surmesure.clock import utcnow
+from surmesure.protect import quarantined
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -72,6 +75,8 @@ def run_retention(
                     sa.select(sa.func.count()).select_from(table).where(old)
                 ).scalar_one()
                 result.removed[str(table.name)] = int(count)
-                if count and not dry_run:
+                if count and not dry_run and table is schema.quarantine:
+                    quarantined.delete(conn, old)
+                elif count and not dry_run:
                     conn.execute(table.delete().where(old))
     return result

@@ -5,7 +5,8 @@
   person;
 - ``"via:<parent>"``: rows whose parent row (joined on the parent's primary key) is the person's;
 - ``"payload"``: rows whose JSON ``payload`` holds one of the person's identifier values, compared
-  after normalization (a quarantined record keeps the file's own column names and raw values);
+  after normalization (a quarantined record keeps the file's own column names and raw values;
+  its payload is sealed, and opened in batches to be searched);
 - ``None``: no personal data.
 
 A table added with one of these tags is exported and erased with no change here.
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.domain.identity import normalize_email, normalize_phone
+from surmesure.protect import quarantined
 from surmesure.store import schema
 from surmesure.unify.profile import Identifier, decode_json
 
@@ -180,15 +182,29 @@ def payload_matches(
             mappings[int(run_id)] = dict(document.get("columns") or {})
     extra = [table.c.run_id] if has_run else []
     found: list[dict[str, Any]] = []
-    for row in conn.execute(sa.select(*(table.c[k] for k in keys), table.c[PAYLOAD], *extra)):
-        data = row._mapping
+    for data in _payload_rows(conn, table, [*(table.c[k] for k in keys), *extra]):
         run_id = data["run_id"] if has_run else None
-        payload = data[PAYLOAD]
+        payload = data.get(PAYLOAD)
         if isinstance(payload, bytes):
             payload = orjson.loads(payload)
+        if payload is None:
+            continue
         if matcher.matches(payload, mappings.get(int(run_id)) if run_id is not None else None):
             found.append({k: data[k] for k in keys})
     return found
+
+
+def _payload_rows(
+    conn: Connection, table: sa.Table, columns: list[sa.Column[Any]]
+) -> Iterator[dict[str, Any]]:
+    """Each row of ``table`` with ``columns`` and its payload: the quarantine's opened in
+    batches (:mod:`surmesure.protect.quarantined`)."""
+    if table is schema.quarantine:
+        for batch in quarantined.batches(conn, columns=columns):
+            yield from batch
+        return
+    for row in conn.execute(sa.select(*columns, table.c[PAYLOAD])):
+        yield {str(k): v for k, v in row._mapping.items()}
 
 
 def key_clause(table: sa.Table, keys: list[dict[str, Any]]) -> sa.ColumnElement[bool]:

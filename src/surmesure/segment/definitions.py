@@ -84,23 +84,30 @@ def parse(document: Any) -> SegmentDefinition:
     return definition
 
 
+def sealed_comparisons(definition: SegmentDefinition) -> list[tuple[str, str, str]]:
+    """``(place, trait, op)`` of each condition comparing the value of a trait sealed at rest
+    (``Settings.sealed_traits``): one no SQL can read, so it would match nobody."""
+    sealed = get_settings().sealed_traits
+    return [
+        (f"{path}.op", leaf.trait.name, leaf.trait.op)
+        for path, leaf in walk(definition.where)
+        if isinstance(leaf, TraitNode)
+        and leaf.trait.name in sealed
+        and leaf.trait.op not in ("exists", "missing")
+    ]
+
+
 def check_sealed(definition: SegmentDefinition) -> None:
     """Refuse a condition that compares a value sealed at rest (see the module docstring)."""
-    sealed = get_settings().sealed_traits
+    for place, name, op in sealed_comparisons(definition)[:1]:
+        raise InvalidInput(
+            f"{place}: trait {name!r} is sealed at rest (a direct identifier, encrypted "
+            f"under the person's key), so its value cannot be compared with `{op}`.",
+            hint="test whether it is set (`op: exists` or `op: missing`), or compare "
+            "a trait that is not a direct identifier (city, postcode, country)",
+            field=place,
+        )
     for path, leaf in walk(definition.where):
-        if (
-            isinstance(leaf, TraitNode)
-            and leaf.trait.name in sealed
-            and leaf.trait.op not in ("exists", "missing")
-        ):
-            raise InvalidInput(
-                f"{path}.op: trait {leaf.trait.name!r} is sealed at rest (a direct "
-                f"identifier, encrypted under the person's key), so its value cannot be "
-                f"compared with `{leaf.trait.op}`.",
-                hint="test whether it is set (`op: exists` or `op: missing`), or compare "
-                "a trait that is not a direct identifier (city, postcode, country)",
-                field=f"{path}.op",
-            )
         if isinstance(leaf, EventNode) and leaf.event.type == "identify" and leaf.event.properties:
             raise InvalidInput(
                 f"{path}.properties: the traits an identify carries are sealed at rest "

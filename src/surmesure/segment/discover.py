@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -150,11 +152,20 @@ def label_of(z: dict[str, float], top: int = 2) -> str:
     return ", ".join(f"{'high' if v > 0 else 'low'} {name}" for name, v in ranked)
 
 
+def candidate_ks(k: int | None) -> list[int]:
+    """The numbers of clusters tried: ``k``, or 2..8."""
+    return [k] if k is not None else list(K_RANGE)
+
+
 def discover(
-    store: Store, k: int | None = None, prefix: str = "cluster", now: datetime | None = None
+    store: Store,
+    k: int | None = None,
+    prefix: str = "cluster",
+    now: datetime | None = None,
+    on_fit: Callable[[int, float], None] | None = None,
 ) -> Discovery:
     """Cluster the current persons (at ``now``, default the present); ``k`` None chooses it by
-    silhouette in 2..8."""
+    silhouette in 2..8. ``on_fit`` hears each number of clusters tried and its silhouette."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -174,7 +185,7 @@ def discover(
             field="derived_metrics",
         )
     x = standardize(values, features)
-    candidates = [k] if k is not None else [c for c in K_RANGE if c < len(ids)]
+    candidates = [c for c in candidate_ks(k) if k is not None or c < len(ids)]
     if k is not None and not 2 <= k < len(ids):
         raise InvalidInput(f"--k {k} is out of range.", hint=f"use 2..{len(ids) - 1}", field="k")
     sample = min(SILHOUETTE_SAMPLE, len(ids))
@@ -185,6 +196,8 @@ def discover(
             silhouette_score(x, model.labels_, sample_size=sample, random_state=RANDOM_STATE)
         )
         fits[c] = (score, model)
+        if on_fit is not None:
+            on_fit(c, score)
     best = max(fits, key=lambda c: (fits[c][0], -c))
     score, model = fits[best]
     order = sorted(range(best), key=lambda i: (-int(np.sum(model.labels_ == i)), i))
@@ -209,9 +222,16 @@ def discover(
     return Discovery(best, features, round(score, 6), silhouettes, clusters)
 
 
-def save(store: Store, found: Discovery, now: datetime, prefix: str = "cluster") -> dict[str, int]:
+def save(
+    store: Store,
+    found: Discovery,
+    now: datetime,
+    prefix: str = "cluster",
+    on_done: Callable[[str], None] | None = None,
+) -> dict[str, int]:
     """Store the clusters as segments ``{prefix}_{i}`` (memberships only), replacing an earlier
-    discovery with this prefix; returns ``{name: entered + exited}``."""
+    discovery with this prefix; returns ``{name: entered + exited}``. ``on_done`` hears each
+    segment's name once it is written (rows are written in bulk, not one by one)."""
     m, ch = schema.segment_members, schema.segment_changes
     pattern = re.compile(rf"^{re.escape(prefix)}_\d+$")
     moved: dict[str, int] = {}
@@ -235,19 +255,35 @@ def save(store: Store, found: Discovery, now: datetime, prefix: str = "cluster")
             }
             after = wanted.get(name, set())
             came, went = sorted(after - before), sorted(before - after)
-            changes = [
-                {"segment": name, "person_id": p, "change": change, "changed_at": now}
-                for change, people in (("entered", came), ("exited", went))
-                for p in people
-            ]
-            if changes:
-                conn.execute(ch.insert(), changes)
+            people = came + went
+            store.bulk_insert(
+                conn,
+                ch,
+                pa.table(
+                    {
+                        "segment": pa.array([name] * len(people), pa.string()),
+                        "person_id": pa.array(people, pa.int64()),
+                        "change": pa.array(["entered"] * len(came) + ["exited"] * len(went)),
+                        "changed_at": pa.array([now] * len(people), pa.timestamp("us")),
+                    }
+                ),
+                on_conflict="error",
+            )
             for start in range(0, len(went), 10_000):
                 chunk = went[start : start + 10_000]
                 conn.execute(m.delete().where(m.c.segment == name, m.c.person_id.in_(chunk)))
-            if came:
-                conn.execute(
-                    m.insert(), [{"segment": name, "person_id": p, "entered_at": now} for p in came]
-                )
-            moved[name] = len(changes)
+            store.bulk_insert(
+                conn,
+                m,
+                pa.table(
+                    {
+                        "segment": pa.array([name] * len(came), pa.string()),
+                        "person_id": pa.array(came, pa.int64()),
+                        "entered_at": pa.array([now] * len(came), pa.timestamp("us")),
+                    }
+                ),
+            )
+            moved[name] = len(people)
+            if on_done is not None:
+                on_done(name)
     return moved

@@ -1,5 +1,5 @@
-"""Real-time membership: after one person's event, re-evaluate in memory only the segments
-that event can change, and record who entered or exited at once.
+"""Real-time membership: after people's events, re-evaluate only the segments those events
+can change, for those people only, and record who entered or exited at once.
 
 Which segments an event can change, by its kind:
 
@@ -7,8 +7,13 @@ Which segments an event can change, by its kind:
   on that type (or on any type);
 - ``order`` (an order or a return was recorded): segments with a ``purchase`` condition;
 - ``identify`` also changes traits: segments with a ``trait`` or ``near`` condition too;
+- ``consent`` (a consent choice was recorded): segments with a ``consent`` condition;
 
 and, through references, every segment that refers to one of those.
+
+Collect does not call this module: it appends each change to the outbox, and the dispatcher
+delivers them to :func:`on_changes` (subscriber ``segment_membership``, see
+:mod:`surmesure.dispatch`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
+from surmesure.dispatch import outbox
+from surmesure.dispatch.subscribers import Delivery
 from surmesure.domain.segments import (
+    ConsentNode,
     EventNode,
     NearNode,
     PurchaseNode,
@@ -30,13 +39,13 @@ from surmesure.domain.segments import (
     walk,
 )
 from surmesure.segment.definitions import references
-from surmesure.segment.evaluate import Evaluator
 from surmesure.segment.repository import catalog as saved_catalog
-from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
+from surmesure.segment.sql import members_query
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
 ORDER = "order"
+CONSENT = "consent"
 
 
 @dataclass(frozen=True)
@@ -52,11 +61,16 @@ def depends_on(definition: SegmentDefinition, event_type: str) -> bool:
     references)."""
     for _, leaf in walk(definition.where):
         match leaf:
-            case EventNode(event=c) if event_type != ORDER and c.type in (None, event_type):
+            case EventNode(event=c) if event_type not in (ORDER, CONSENT) and c.type in (
+                None,
+                event_type,
+            ):
                 return True
             case PurchaseNode() if event_type == ORDER:
                 return True
             case TraitNode() | NearNode() if event_type == "identify":
+                return True
+            case ConsentNode() if event_type == CONSENT:
                 return True
     return False
 
@@ -79,9 +93,12 @@ def affected(catalog: Mapping[str, SegmentDefinition], event_type: str) -> list[
 def on_events(
     store: Store, conn: Connection, happened: Iterable[tuple[int, str]], now: datetime
 ) -> list[Change]:
-    """:func:`on_event` for each distinct ``(person_id, event_type)`` of a batch, reading the
-    saved segments once; nothing is evaluated when no segment depends on those event types
-    (the collector calls this on every commit)."""
+    """Re-evaluate, for each distinct ``(person_id, event_type)`` of a batch, the segments an
+    event of that type can change, for those people only, within the caller's transaction
+    ``conn``: one SQL statement a segment (:func:`surmesure.segment.sql.members_query` with
+    ``among``), whatever the number of people. Updates ``segment_members`` and records each
+    change in ``segment_changes`` at ``now`` (naive UTC). Returns the changes, by segment
+    then person; nothing is evaluated when no segment depends on those event types."""
     pairs = sorted(set(happened))
     if not pairs:
         return []
@@ -89,60 +106,106 @@ def on_events(
     if not catalog:
         return []
     names_of = {kind: affected(catalog, kind) for kind in {k for _, k in pairs}}
-    by_person: dict[int, set[str]] = {}
-    for person_id, kind in pairs:
-        by_person.setdefault(person_id, set()).update(names_of[kind])
-    changes: list[Change] = []
-    for person_id, names in by_person.items():
-        if names:
-            changes += _evaluate(conn, catalog, person_id, sorted(names), now)
+    touched = sorted({(name, p) for p, kind in pairs for name in names_of[kind]})
+    if not touched:
+        return []
+    # no catalog lookup first (checkfirst costs one): a table left by a failed call goes here
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {_TOUCHED.name}"))
+    _TOUCHED.create(conn)
+    try:
+        rows = {"segment": [n for n, _ in touched], "person_id": [p for _, p in touched]}
+        store.bulk_insert(conn, _TOUCHED, pa.table(rows))
+        changes: list[Change] = []
+        for name in sorted({n for n, _ in touched}):
+            changes += _settle(store, conn, catalog, name, now)
+        return changes
+    finally:
+        _TOUCHED.drop(conn)
+
+
+_TOUCHED = sa.Table(
+    "realtime_touched",
+    sa.MetaData(),
+    sa.Column("segment", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.BigInteger, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _settle(
+    store: Store,
+    conn: Connection,
+    catalog: Mapping[str, SegmentDefinition],
+    name: str,
+    now: datetime,
+) -> list[Change]:
+    """Bring ``name``'s membership of the touched people in line with its definition."""
+    m, t = schema.segment_members, _TOUCHED
+    among = sa.select(t.c.person_id).where(t.c.segment == name)
+    inside = members_query(
+        catalog[name],
+        dialect=store.dialect,
+        now=now,
+        half_life_days=get_settings().trait_half_life_days,
+        catalog=catalog,
+        among=among,
+    )
+    fresh = {int(p) for p in conn.execute(inside).scalars()}
+    held_query = sa.select(m.c.person_id).where(m.c.segment == name, m.c.person_id.in_(among))
+    held = {int(p) for p in conn.execute(held_query).scalars()}
+    came, went = sorted(fresh - held), sorted(held - fresh)
+    if went:
+        conn.execute(m.delete().where(m.c.segment == name, m.c.person_id.in_(went)))
+    if came:
+        store.bulk_insert(
+            conn,
+            m,
+            pa.table(
+                {
+                    "segment": [name] * len(came),
+                    "person_id": pa.array(came, pa.int64()),
+                    "entered_at": pa.array([now] * len(came), pa.timestamp("us")),
+                }
+            ),
+        )
+    changes = [Change(name, p, "entered", now) for p in came] + [
+        Change(name, p, "exited", now) for p in went
+    ]
+    changes.sort(key=lambda c: c.person_id)
+    if changes:
+        store.bulk_insert(
+            conn,
+            schema.segment_changes,
+            pa.table(
+                {
+                    "segment": [name] * len(changes),
+                    "person_id": pa.array([c.person_id for c in changes], pa.int64()),
+                    "change": [c.change for c in changes],
+                    "changed_at": pa.array([now] * len(changes), pa.timestamp("us")),
+                }
+            ),
+            on_conflict="error",
+        )
     return changes
+
+
+def on_changes(delivery: Delivery) -> int:
+    """The dispatcher's handler: :func:`on_events` for the people of the events, orders and
+    consent choices delivered, at the time of delivery. Idempotent: a person's segments are
+    evaluated against her stored membership, so a change delivered twice changes nothing the
+    second time.
+    Returns how many people entered or exited a segment."""
+    kinds = {outbox.ORDER: ORDER, outbox.CONSENT: CONSENT}
+    pairs = [
+        (c.person_id, kinds.get(c.kind) or str(c.detail))
+        for c in delivery.changes
+        if c.person_id is not None and (c.kind in kinds or (c.kind == outbox.EVENT and c.detail))
+    ]
+    return len(on_events(delivery.store, delivery.conn, pairs, delivery.now))
 
 
 def on_event(
     store: Store, conn: Connection, person_id: int, event_type: str, now: datetime
 ) -> list[Change]:
-    """Re-evaluate ``person_id``'s segments that an event of ``event_type`` can change, within
-    the caller's transaction ``conn``; update ``segment_members`` and record each change in
-    ``segment_changes`` at ``now`` (naive UTC). Returns the changes."""
-    catalog = saved_catalog(conn)
-    names = affected(catalog, event_type)
-    if not names:
-        return []
-    return _evaluate(conn, catalog, person_id, names, now)
-
-
-def _evaluate(
-    conn: Connection,
-    catalog: Mapping[str, SegmentDefinition],
-    person_id: int,
-    names: list[str],
-    now: datetime,
-) -> list[Change]:
-    places = store_points(conn, stores_named(catalog[n] for n in names))
-    snapshot = load_snapshot(conn, person_id, now, get_settings().trait_half_life_days, places)
-    evaluator = Evaluator(snapshot, now, catalog)
-    m, ch = schema.segment_members, schema.segment_changes
-    held = {
-        str(r[0])
-        for r in conn.execute(
-            sa.select(m.c.segment).where(m.c.person_id == person_id, m.c.segment.in_(names))
-        )
-    }
-    changes = []
-    for name in names:
-        inside = evaluator.segment(name)
-        if inside == (name in held):
-            continue
-        if inside:
-            conn.execute(m.insert().values(segment=name, person_id=person_id, entered_at=now))
-        else:
-            conn.execute(m.delete().where(m.c.segment == name, m.c.person_id == person_id))
-        change = Change(name, person_id, "entered" if inside else "exited", now)
-        conn.execute(
-            ch.insert().values(
-                segment=name, person_id=person_id, change=change.change, changed_at=now
-            )
-        )
-        changes.append(change)
-    return changes
+    """:func:`on_events` for one event of ``person_id``."""
+    return on_events(store, conn, [(person_id, event_type)], now)

@@ -289,15 +289,25 @@ def members_query(
     half_life_days: float,
     catalog: Catalog,
     fast: bool = True,
+    among: sa.Select[Any] | None = None,
 ) -> sa.Select[Any]:
     """``SELECT person_id`` of the current persons (``merged_into IS NULL``) in the segment
-    (``fast=False``: the plain plan, same members)."""
+    (``fast=False``: the plain plan, same members); with ``among`` (a ``SELECT person_id``),
+    of those persons only, every condition looking at their rows alone (real-time updates)."""
     compiler = Compiler(dialect, now, half_life_days, closure(definition, catalog), fast)
     people = schema.people
     current = sa.select(people.c.person_id).where(people.c.merged_into.is_(None))
     items = sorted(conjuncts(definition.where, compiler.catalog), key=cost)
     if not fast:
         items = [definition.where]
+    if among is not None:
+        scope = current.where(people.c.person_id.in_(among))
+        for item in items:
+            step = scope.cte().prefix_with("MATERIALIZED")
+            scope = sa.select(step.c.person_id).where(
+                compiler.condition(item, step.c.person_id, step)
+            )
+        return scope
     if len(items) == 1:
         return current.where(compiler.condition(items[0], people.c.person_id))
     scope = current.where(compiler.condition(items[0], people.c.person_id))

@@ -11,6 +11,7 @@ Conventions:
 - a table whose rows may hold personal values says in ``info["sealed"]`` which node column
   its ``sealed`` column is sealed under and which plain columns it stands for (see
   :mod:`surmesure.protect.atrest`): those are then NULL and their values live in ``sealed``.
+  A node column written ``-column`` names a key of the row's own (minus the column's value).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ person_id_seq = sa.Sequence("person_id_seq", metadata=metadata)
 merge_id_seq = sa.Sequence("merge_id_seq", metadata=metadata)
 quarantine_id_seq = sa.Sequence("quarantine_id_seq", metadata=metadata)
 import_run_id_seq = sa.Sequence("import_run_id_seq", metadata=metadata)
+change_id_seq = sa.Sequence("change_id_seq", metadata=metadata)
 
 
 def _person_columns() -> list[sa.Column[int]]:
@@ -262,13 +264,20 @@ quarantine = sa.Table(
     sa.Column("source_name", sa.String(1024), nullable=False),
     sa.Column("location", sa.String(256), nullable=False, comment="row N or messageId"),
     sa.Column("field", sa.String(256), nullable=True),
-    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("value", sa.Text, nullable=True, comment="empty: sealed"),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("payload", Json, nullable=False),
+    sa.Column("payload", Json, nullable=True, comment="empty: sealed"),
     sa.Column("status", sa.String(16), nullable=False, comment="open, replayed"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("replayed_at", sa.DateTime, nullable=True),
-    info={"personal": "payload"},
+    sa.Column(
+        "sealed", sa.LargeBinary, nullable=True, comment="value and payload, sealed, a key per row"
+    ),
+    sa.Column(
+        "digest", sa.String(64), nullable=True, comment="keyed hash of the payload, for dedupe"
+    ),
+    # each record is sealed under a key of its own, node -quarantine_id (protect.quarantined)
+    info={"personal": "payload", "sealed": ("-quarantine_id", ("value", "payload"))},
     comment="Rejected records with the reason; replayable after the mapping is fixed.",
 )
 
@@ -607,4 +616,119 @@ job_runs = sa.Table(
     sa.Index(None, "job", "started_at"),
     info={"personal": None},
     comment="Runs of derive, segment refresh and retention, by the scheduler or by hand.",
+)
+
+delivery_reports = sa.Table(
+    "delivery_reports",
+    metadata,
+    sa.Column("report_id", sa.String(32), primary_key=True),
+    sa.Column("message_id", sa.String(64), nullable=False, comment="the outbox's message id"),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column(
+        "status",
+        sa.String(16),
+        nullable=False,
+        comment="delivered, failed, buffered, accepted or rejected",
+    ),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Index(None, "message_id", "received_at"),
+    info={"personal": None},
+    comment="What providers reported of each message after it left (an SMS delivery report), "
+    "oldest first; no text of the provider's answer, which may quote the message.",
+)
+
+
+# -- deliver: campaigns and the outbox ------------------------------------------------------------
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False, comment="current version"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+    comment="Campaigns by name, with the version in force.",
+)
+
+campaign_versions = sa.Table(
+    "campaign_versions",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", Json, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+    comment="Every saved document of every campaign; a changed document adds a version.",
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("campaign", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("person_id", sa.BigInteger, nullable=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("step", sa.SmallInteger, nullable=False),
+    sa.Column(
+        "status",
+        sa.String(16),
+        nullable=False,
+        comment="planned, sending, sent, failed, suppressed or held_out",
+    ),
+    sa.Column("reason", sa.String(200), nullable=True, comment="why suppressed, held out, failed"),
+    sa.Column("attempts", sa.SmallInteger, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=True),
+    sa.Column("provider_id", sa.String(256), nullable=True),
+    sa.Column("units", sa.SmallInteger, nullable=True, comment="what the provider bills"),
+    sa.Column("planned_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime, nullable=True),
+    sa.UniqueConstraint("campaign", "person_id", "channel", "step"),
+    sa.Index(None, "campaign", "status"),
+    sa.Index(None, "person_id", "sent_at"),
+    # the content is not stored: it is rendered when the message leaves
+    info={"personal": "person_id", "erase": "detach"},
+    comment="The outbox: one row per campaign, person, channel and step, recorded before the "
+    "message leaves; an erased person's rows stay for the counts, detached.",
+)
+
+
+# -- dispatch: the changes outbox -------------------------------------------------------------
+
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("change_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False, comment="event, order, consent, erasure"),
+    sa.Column("person_id", sa.BigInteger, nullable=True),
+    sa.Column("detail", sa.String(64), nullable=True, comment="an event's type, a consent's"),
+    sa.Column("ref", sa.String(256), nullable=True, comment="the messageId or order id"),
+    sa.Column("stored_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="The outbox: each change collect stored, written in the same transaction, in order.",
+)
+
+change_cursors = sa.Table(
+    "change_cursors",
+    metadata,
+    sa.Column("subscriber", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False, comment="last change_id delivered"),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+    comment="How far each subscriber of the outbox has been delivered.",
+)
+
+change_failures = sa.Table(
+    "change_failures",
+    metadata,
+    sa.Column("subscriber", sa.String(64), primary_key=True),
+    sa.Column("change_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.String(512), nullable=False, comment="the last error, one line"),
+    sa.Column("failed_at", sa.DateTime, nullable=False),
+    sa.Column("retry_at", sa.DateTime, nullable=True, comment="empty once given up"),
+    info={"personal": None},
+    comment="Changes a subscriber failed on: retried with a growing delay, then given up.",
 )

@@ -19,7 +19,13 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.domain.identity import KINDS, normalize
-from surmesure.domain.traits import Observation, ResolvedTrait, resolve
+from surmesure.domain.traits import (
+    DEFAULT_MIN_RELIABILITY,
+    Observation,
+    ResolvedTrait,
+    reliable_until,
+    resolve,
+)
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import atrest, blind, consent, marketing
 from surmesure.store import schema
@@ -276,6 +282,10 @@ def _traits(
             "reliability": trait.reliability,
             "effective_reliability": trait.effective_reliability,
             "observed_at": trait.observed_at,
+            # when templates stop using it at their default threshold
+            "usable_until": reliable_until(
+                trait.reliability, trait.observed_at, half_life, DEFAULT_MIN_RELIABILITY
+            ),
             "competing": [
                 {
                     "value": obs.value,

@@ -1,0 +1,184 @@
+"""``campaign send`` end to end for ``--people`` people (default 20,000) in DuckDB: plan,
+record, render (an MJML body and a text part with a personal field) and hand over to a local
+SMTP server running in its own process (aiosmtpd, counting what it accepts). Beside it, in
+the same run, a plain ``smtplib`` loop handing the same number of ready-made messages to the
+same server over one connection: what the protocol alone costs on this machine.
+
+People are written straight into the store with their e-mail sealed at rest (as imports
+store them) and a city trait.
+
+    python benchmarks/bench_campaign_send.py [--people N] [--parallel 8] [--json]
+
+Target (issue 13): at least 1,000 messages/s end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from rich.console import Console
+
+from surmesure.deliver import documents, service
+from surmesure.deliver.email import EmailChannel, EmailSettings
+from surmesure.deliver.unsubscribe import UnsubscribeLinks
+from surmesure.protect import blind
+from surmesure.store import Store, open_store, schema
+
+T0 = datetime(2026, 3, 2, 10)
+PORT = 18448
+TARGET = 1_000.0
+SERVER = """
+import asyncio, sys
+from aiosmtpd.controller import Controller
+class Count:
+    n = 0
+    async def handle_DATA(self, server, session, envelope):
+        Count.n += 1
+        return "250 OK"
+c = Controller(Count(), hostname="127.0.0.1", port=int(sys.argv[1]))
+c.start()
+print("ready", flush=True)
+for line in sys.stdin:
+    print(Count.n, flush=True)
+"""
+MJML = (
+    "<mjml><mj-body><mj-section><mj-column>"
+    "<mj-text>Bonjour, les nouveautés de {{ person.city }} arrivent.</mj-text>"
+    "<mj-button href='https://shop.example/spring'>Voir</mj-button>"
+    "</mj-column></mj-section></mj-body></mjml>"
+)
+DOCUMENT: dict[str, Any] = {
+    "name": "bench",
+    "audience": "everyone",
+    "channels": {
+        "email": {
+            "subject": "Le printemps à {{ person.city }}",
+            "text": "Bonjour, les nouveautés de {{ person.city }} arrivent.",
+            "html": MJML,
+            "fields": {"city": {"trait": "city", "fallback": "votre ville"}},
+        }
+    },
+}
+
+
+def _fill(store: Store, n: int) -> None:
+    ids = list(range(1, n + 1))
+    times = pa.array([T0] * n, pa.timestamp("us"))
+    with store.begin() as conn:
+        store.bulk_insert(
+            conn,
+            schema.people,
+            pa.table({"person_id": ids, "merged_into": pa.nulls(n, pa.int64()),
+                      "created_at": times, "updated_at": times}),
+        )  # fmt: skip
+        plain = pa.table(
+            {
+                "kind": ["email"] * n,
+                "value": [f"person{i}@example.org" for i in ids],
+                "person_id": ids,
+                "node_id": ids,
+                "source": ["crm"] * n,
+                "first_seen_at": times,
+            }
+        )
+        store.bulk_insert(
+            conn, schema.identifiers, blind.at_rest(store, conn, schema.identifiers, plain, T0)
+        )
+        store.bulk_insert(
+            conn,
+            schema.traits,
+            pa.table({"record_key": [f"r{i}" for i in ids], "name": ["city"] * n,
+                      "value": ['"Lyon"'] * n, "source": ["crm"] * n, "observed_at": times,
+                      "reliability": [0.9] * n, "person_id": ids, "node_id": ids}),
+        )  # fmt: skip
+
+
+def _smtplib_loop(n: int) -> float:
+    data = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: x\r\n\r\nHello\r\n"
+    start = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", PORT) as smtp:
+        for _ in range(n):
+            smtp.sendmail("a@example.com", ["b@example.org"], data)
+    return n / (time.perf_counter() - start)
+
+
+def run(people: int, parallel: int, console: Console) -> dict[str, Any]:
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(PORT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None and server.stdin is not None
+    server.stdout.readline()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = open_store(f"duckdb:///{Path(tmp) / 'bench.duckdb'}")
+            try:
+                start = time.perf_counter()
+                _fill(store, people)
+                console.print(f"  people: {time.perf_counter() - start:.1f} s", style="dim")
+                documents.save(store, documents.parse(DOCUMENT), T0)
+                settings = EmailSettings(port=PORT, sender="news@example.com", pool=parallel)
+                channel = EmailChannel(settings, UnsubscribeLinks("https://shop.example", "s" * 32))
+                start = time.perf_counter()
+                report = service.send(
+                    store, "bench", T0, channels={"email": channel}, folder=Path(tmp),
+                    parallel=parallel, batch=1000,
+                )  # fmt: skip
+                elapsed = time.perf_counter() - start
+                channel.close()
+            finally:
+                store.dispose()
+        loop_rate = _smtplib_loop(min(people, 5_000))
+        server.stdin.write("count\n")
+        server.stdin.flush()
+        received = int(server.stdout.readline())
+    finally:
+        server.terminate()
+        server.wait()
+    assert report.sent is not None
+    rate = people / elapsed
+    return {
+        "people": people,
+        "sent": report.sent.counts.get("sent", 0),
+        "received": received - min(people, 5_000),
+        "seconds": round(elapsed, 2),
+        "messages_per_s": round(rate),
+        "smtplib_loop_per_s": round(loop_rate),
+        "target_per_s": TARGET,
+        "met": rate >= TARGET,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    console = Console(stderr=True)
+    out = run(args.people, args.parallel, console)
+    if args.json:
+        print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        return
+    console.print(
+        f"campaign send: {out['sent']:,} messages in {out['seconds']} s, "
+        f"{out['messages_per_s']:,}/s (server received {out['received']:,}); "
+        f"plain smtplib loop: {out['smtplib_loop_per_s']:,}/s; target {TARGET:,.0f}/s: "
+        f"{'met' if out['met'] else 'NOT met'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

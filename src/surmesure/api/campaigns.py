@@ -1,0 +1,113 @@
+"""Campaigns over HTTP, for a key with the ``admin`` scope (see :mod:`surmesure.api.auth`).
+
+``PUT /v1/campaigns`` saves a document (JSON; an MJML body goes inline as ``html``), ``GET
+/v1/campaigns/{name}`` reads the version in force, ``GET /v1/campaigns/{name}/preview?person=REF``
+says what a person would get and why, ``POST /v1/campaigns/{name}/send`` plans, records and
+sends (``?dry_run=true``: plans and counts, writes nothing), and ``GET
+/v1/campaigns/{name}/status`` counts the outbox. Each answer is the JSON the matching
+``surmesure campaign ... --json`` prints; refusals are the usual error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from surmesure.api.auth import require
+from surmesure.api.body import read_json
+from surmesure.clock import utcnow
+from surmesure.deliver import documents, service
+from surmesure.deliver.channels import configured
+from surmesure.errors import InvalidInput
+from surmesure.protect import audit
+from surmesure.protect.keys import Principal
+
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+MAX_DOCUMENT_BYTES = 1_048_576
+
+
+def _json(payload: Any) -> Response:
+    return Response(orjson.dumps(payload, default=str), media_type="application/json")
+
+
+@router.put("", summary="Save a campaign document as a new version")
+async def save_campaign(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> Response:
+    definition = documents.parse(await read_json(request, MAX_DOCUMENT_BYTES))
+    for channel, content in definition.channels.items():
+        if content.mjml is not None:
+            raise InvalidInput(
+                f"channels.{channel}.mjml: a file path means nothing to the server.",
+                field=f"channels.{channel}.mjml",
+                hint="send the MJML text itself as `html`",
+            )
+    saved = await run_in_threadpool(documents.save, request.app.state.store, definition, utcnow())
+    return _json({"name": saved.name, "version": saved.version, "changed": saved.changed})
+
+
+@router.get("/{name}", summary="The campaign document in force, with its version")
+async def campaign(
+    name: str, request: Request, _: Principal = Depends(require("admin"))
+) -> Response:
+    def read() -> dict[str, Any]:
+        with request.app.state.store.connect() as conn:
+            definition, version = documents.get(conn, name)
+        return {"name": name, "version": version, "definition": definition.document()}
+
+    return _json(await run_in_threadpool(read))
+
+
+@router.get("/{name}/status", summary="The campaign's outbox, by status, channel and reason")
+async def campaign_status(
+    name: str, request: Request, _: Principal = Depends(require("admin"))
+) -> Response:
+    return _json(await run_in_threadpool(service.status, request.app.state.store, name))
+
+
+@router.get("/{name}/preview", summary="What one person would get, on which channel, and why")
+async def campaign_preview(
+    name: str,
+    request: Request,
+    person: str = Query(min_length=1, max_length=320, description="A person id or kind:value."),
+    principal: Principal = Depends(require("admin")),
+) -> Response:
+    store = request.app.state.store
+    found = await run_in_threadpool(service.preview, store, name, person, utcnow())
+    await run_in_threadpool(
+        audit.record,
+        store,
+        principal.actor,
+        "campaign_preview",
+        person_id=found["person_id"],
+        detail={"campaign": name},
+    )
+    return _json(found)
+
+
+@router.post("/{name}/send", summary="Plan, record and send (dry_run: plan and count only)")
+async def campaign_send(
+    name: str, request: Request, _: Principal = Depends(require("admin")), dry_run: bool = False
+) -> Response:
+    def run() -> dict[str, Any]:
+        settings = request.app.state.settings
+        channels = {} if dry_run else configured(settings)
+        try:
+            report = service.send(
+                request.app.state.store,
+                name,
+                utcnow(),
+                dry_run=dry_run,
+                channels=channels,
+                folder=settings.outbox_dir,
+            )
+        finally:
+            for channel in channels.values():
+                channel.close()
+        return report.to_dict()
+
+    return _json(await run_in_threadpool(run))

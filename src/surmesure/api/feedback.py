@@ -1,0 +1,41 @@
+"""``POST /v1/email/feedback?key=KEY``: a bounce (RFC 3464 DSN) or a complaint (RFC 5965 ARF),
+the raw message as the body (``message/rfc822``), from a mailbox forwarder (a Postfix pipe to
+``curl --data-binary @-``) or a provider's webhook. The key is
+:func:`surmesure.deliver.feedback.feedback_key`; without it the route answers 404 and records
+nothing. Answers ``{"outcome": ...}``: ``recorded``, ``opted_out``, ``unknown`` (not about our
+mail) or ``ignored`` (neither a bounce nor a complaint).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from surmesure.api.body import read_bytes
+from surmesure.decide.service import utcnow
+from surmesure.deliver import feedback
+from surmesure.errors import NotFound, PayloadTooLarge
+
+router = APIRouter(tags=["email"])
+MAX_REPORT_BYTES = 2 * 1024 * 1024
+
+
+@router.post("/v1/email/feedback", summary="E-mail bounce or complaint")
+async def receive(request: Request, key: str = Query(max_length=64)) -> dict[str, str]:
+    settings = request.app.state.settings
+    if not hmac.compare_digest(key.encode(), feedback.feedback_key(settings.secret_key).encode()):
+        raise NotFound("No such service.", hint="give the key of the feedback address")
+    raw = await read_bytes(request, MAX_REPORT_BYTES)
+    if raw is None:
+        raise PayloadTooLarge(
+            "This report is larger than 2 MB.", hint="send the report without attachments"
+        )
+    found = feedback.read(raw)
+    if found is None:
+        return {"outcome": "ignored"}
+    outcome = await run_in_threadpool(
+        feedback.apply, request.app.state.store, found, settings=settings, now=utcnow()
+    )
+    return {"outcome": outcome}

@@ -1,0 +1,145 @@
+"""``surmesure campaign``: validate, save, preview, send and follow campaigns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
+from surmesure.deliver import service
+from surmesure.deliver.channels import configured
+
+HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
+
+A document names an audience, the content of each channel, the channel policy, a control
+group, quiet hours, caps and costs; a send plans it with the guardrails (consent, preferences,
+reachability, caps, control group), records each message in the outbox and sends it once.
+"""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _counts_table(title: str, counts: dict[str, int]) -> Table:
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("messages", justify="right")
+    for key, n in counts.items():
+        table.add_row(escape(key), f"{n:,}")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    campaign = typer.Typer(help=HELP, no_args_is_help=True)
+    app.add_typer(campaign, name="campaign")
+
+    @campaign.command("validate", help="Check a campaign file against what exists; save nothing.")
+    @user_errors
+    def validate_command(file: Path, as_json: bool = JsonOption) -> None:
+        definition = service.validate(get_store(), file)
+        if as_json:
+            emit_json({"name": definition.name, "valid": True})
+        else:
+            console.print(f"[green]valid:[/] {definition.name}")
+
+    @campaign.command("save", help="Validate a campaign file and save it as a new version.")
+    @user_errors
+    def save_command(file: Path, as_json: bool = JsonOption) -> None:
+        saved = service.save_file(get_store(), file, _now())
+        if as_json:
+            emit_json({"name": saved.name, "version": saved.version, "changed": saved.changed})
+        elif saved.changed:
+            console.print(f"[green]saved[/] {saved.name} version {saved.version}")
+        else:
+            console.print(f"{saved.name} unchanged (version {saved.version})")
+
+    @campaign.command("preview", help="What one person would get from a campaign, and why.")
+    @user_errors
+    def preview_command(
+        name: str,
+        person: str = typer.Option(..., "--person", help="Person id or identifier (kind:value)."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        out = service.preview(get_store(), name, person, _now())
+        if as_json:
+            emit_json(out)
+            return
+        status, reason = out["status"], out.get("reason")
+        line = f"person {out['person_id']}: [bold]{status}[/]"
+        if out.get("channel") and status != "not_in_audience":
+            line += f" on {out['channel']}"
+        console.print(line + (f" ({escape(str(reason))})" if reason else ""))
+        content = out.get("content")
+        if content:
+            if content["subject"]:
+                console.print(f"[bold]subject:[/] {escape(content['subject'])}")
+            console.print(escape(content["text"]))
+
+    @campaign.command(
+        "send", help="Plan, record and send a campaign (NAME or FILE); run again to resume."
+    )
+    @user_errors
+    def send_command(
+        name: str,
+        dry_run: bool = typer.Option(False, "--dry-run", help="Plan and count; write nothing."),
+        parallel: int = typer.Option(4, "--parallel", min=1, max=64, help="Messages in flight."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        store = get_store()
+        channels = {} if dry_run else configured()
+        try:
+            with progress(quiet=as_json) as bar:
+                task = bar.add_task("sending", total=None)
+                report = service.send(
+                    store,
+                    name,
+                    _now(),
+                    dry_run=dry_run,
+                    channels=channels,
+                    parallel=parallel,
+                    on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        finally:
+            for channel in channels.values():
+                channel.close()
+        payload: dict[str, Any] = report.to_dict()
+        if as_json:
+            emit_json(payload)
+            return
+        if payload["plan"]:
+            console.print(_counts_table(f"{payload['campaign']}: plan", payload["plan"]))
+        else:
+            console.print(
+                f"{payload['campaign']}: nobody new to plan "
+                f"({payload['already_planned']:,} planned before)"
+            )
+        if payload["sent"]:
+            console.print(_counts_table("sent now", payload["sent"]))
+        elif payload["sent"] is not None:
+            console.print("nothing due to send now (`campaign status` shows what waits)")
+        for channel in payload["channels_not_configured"] or []:
+            console.print(f"[yellow]{channel}: no channel configured; its messages wait[/]")
+
+    @campaign.command("status", help="A campaign's outbox: by status, channel and reason.")
+    @user_errors
+    def status_command(name: str, as_json: bool = JsonOption) -> None:
+        out = service.status(get_store(), name)
+        if as_json:
+            emit_json(out)
+            return
+        console.print(_counts_table(f"{name} (version {out['version']})", out["by_status"]))
+        if out["reasons"]:
+            console.print(_counts_table("why not sent", out["reasons"]))
+        table = Table(title="by channel")
+        table.add_column("channel")
+        table.add_column("counts")
+        for channel, counts in out["by_channel"].items():
+            table.add_row(channel, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        console.print(table)
+        console.print(f"cost: {out['cost']:.2f}")

@@ -1,0 +1,83 @@
+"""The channels by name, one from its settings URL, and those the settings configure.
+
+==========  ==============================  ==========================================
+type        URL                             module
+==========  ==============================  ==========================================
+``smtp``    ``smtp://`` or ``smtps://``     :mod:`surmesure.deliver.email`
+``kannel``  ``kannel://``                   :mod:`surmesure.deliver.sms`
+``paper``   ``paper:///folder``             :mod:`surmesure.deliver.paper`
+``calls``   ``calls:///folder``             :mod:`surmesure.deliver.calls`
+==========  ==============================  ==========================================
+
+:func:`open_channel` builds the channel a URL names, with the secrets it needs from
+:class:`~surmesure.config.Settings` (the unsubscribe links of e-mail, the signature of SMS
+delivery reports); each module is imported only when its channel is opened (PDF layout and
+MJML are heavy). :func:`configured` opens the campaign channels the settings name:
+``email`` (``SURMESURE_EMAIL_URL``) and ``sms`` (``SURMESURE_SMS_URL``). A channel not
+configured is absent; its messages stay planned until it is.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from surmesure.config import Settings, get_settings
+from surmesure.deliver.channel import Channel
+from surmesure.errors import ConfigError
+
+CHANNELS: dict[str, str] = {
+    "smtp": "surmesure.deliver.email.EmailChannel",
+    "kannel": "surmesure.deliver.sms.SmsChannel",
+    "paper": "surmesure.deliver.paper.PaperChannel",
+    "calls": "surmesure.deliver.calls.CallChannel",
+}
+"""Settings ``type`` -> the channel class (imported when opened)."""
+SCHEMES = {
+    "smtp": "smtp",
+    "smtps": "smtp",
+    "kannel": "kannel",
+    "kannel+https": "kannel",
+    "paper": "paper",
+    "calls": "calls",
+}
+"""URL scheme -> settings ``type``."""
+
+
+def open_channel(url: str, settings: Settings, *, mailto: str | None = None) -> Channel:
+    """The channel ``url`` names (see the module); ``mailto`` is the address that takes
+    unsubscribe requests by mail, for e-mail."""
+    kind = SCHEMES.get(urlsplit(url).scheme)
+    if kind == "smtp":
+        from surmesure.deliver.email import EmailChannel, EmailSettings
+        from surmesure.deliver.unsubscribe import UnsubscribeLinks
+
+        links = UnsubscribeLinks.from_settings(settings, mailto)
+        return EmailChannel(EmailSettings.from_url(url), links)
+    if kind == "kannel":
+        from surmesure.deliver.sms import SmsChannel, SmsSettings
+
+        return SmsChannel(SmsSettings.from_url(url), secret=settings.secret_key)
+    if kind == "paper":
+        from surmesure.deliver.paper import PaperChannel, PaperSettings
+
+        return PaperChannel(PaperSettings.from_url(url))
+    if kind == "calls":
+        from surmesure.deliver.calls import CallChannel, CallSettings
+
+        return CallChannel(CallSettings.from_url(url))
+    raise ConfigError(
+        f"No channel is reached by a URL of scheme {urlsplit(url).scheme!r}.",
+        field="channel.url",
+        hint="use one of: " + ", ".join(sorted(SCHEMES)),
+    )
+
+
+def configured(settings: Settings | None = None) -> dict[str, Channel]:
+    """A fresh channel for each one the settings configure (the caller closes them)."""
+    settings = settings or get_settings()
+    found: dict[str, Channel] = {}
+    if settings.email_url:
+        found["email"] = open_channel(settings.email_url, settings)
+    if settings.sms_url:
+        found["sms"] = open_channel(settings.sms_url, settings)
+    return found

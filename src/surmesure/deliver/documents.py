@@ -1,0 +1,211 @@
+"""Campaign documents read, checked and kept as versions, the latest in force.
+
+Every refusal is an :class:`InvalidInput` whose ``field`` is the path of the faulty place
+(``channels.email.fields.first_name.trait``) and whose ``hint`` says what to write instead.
+References are checked against what exists: the audience's segment must be saved, a channel's
+``template`` must be in the template library, an ``mjml`` file must be readable and a
+``topic`` must be a preference-centre topic. Saving an unchanged document adds no version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.engine import Connection
+
+from surmesure.config import get_settings
+from surmesure.decide.library import library_for
+from surmesure.documents import error_path, read_document
+from surmesure.domain.campaigns import CHANNEL_HINT, CampaignDefinition
+from surmesure.errors import InvalidInput, NotFound, SurmesureError
+from surmesure.store import schema
+from surmesure.store.engine import Store
+from surmesure.unify.profile import decode_json
+
+_HINTS = {
+    "missing": "add this field",
+    "extra_forbidden": "remove this field (check its spelling)",
+    "string_pattern_mismatch": "use lowercase letters, digits and _ (e.g. spring_sale)",
+    "literal_error": CHANNEL_HINT,
+}
+
+
+_MEMBERS = {"SegmentAudience"}
+
+
+def parse(document: Any) -> CampaignDefinition:
+    """A validated document; :class:`InvalidInput` naming the first faulty place."""
+    if not isinstance(document, dict):
+        raise InvalidInput(
+            "A campaign document is a mapping.",
+            field="(document)",
+            hint="write name:, audience: and channels: at the top level",
+        )
+    try:
+        return CampaignDefinition.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        ctx = error.get("ctx") or {}
+        # a union's member names itself in the location: not a place a person writes
+        loc = tuple(
+            p
+            for p in error["loc"]
+            if not (str(p).startswith("literal[") or p in _MEMBERS or p == "[key]")
+        )
+        path = error_path(loc)
+        if ctx.get("field"):
+            path = f"{path}.{ctx['field']}" if loc else str(ctx["field"])
+        if error["type"] == "literal_error" and loc[:1] == ("audience",):
+            hint = "write `audience: everyone` or `audience: {segment: NAME}`"
+        elif error["type"] == "literal_error" and loc[:1] not in (("channels",), ("policy",)):
+            hint = f"use one of: {ctx.get('expected', '')}"
+        else:
+            hint = str(ctx.get("hint") or _HINTS.get(error["type"], "see the README"))
+        message = str(ctx.get("reason") or error["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"{path}: {message}.", field=path, hint=hint) from exc
+
+
+def load_file(path: Path) -> CampaignDefinition:
+    return parse(read_document(path))
+
+
+def check_references(conn: Connection, definition: CampaignDefinition, base: Path) -> None:
+    """Refuse what the document names and does not exist (see the module docstring).
+    ``base``: the folder relative MJML paths are read from."""
+    segment = definition.segment
+    if segment is not None:
+        known = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(schema.segments)
+            .where(schema.segments.c.name == segment)
+        ).scalar_one()
+        if not known:
+            raise InvalidInput(
+                f"audience.segment: unknown segment {segment!r}.",
+                field="audience.segment",
+                hint="save it first (`surmesure segment save FILE`), or write `audience: everyone`",
+            )
+    topics = get_settings().preference_topics
+    if definition.topic is not None and definition.topic not in topics:
+        raise InvalidInput(
+            f"topic: {definition.topic!r} is not a preference-centre topic.",
+            field="topic",
+            hint="use one of: " + ", ".join(topics),
+        )
+    library = None
+    for channel, content in definition.channels.items():
+        place = f"channels.{channel}"
+        if content.template is not None:
+            library = library or library_for()
+            try:
+                library.named(content.template)
+            except SurmesureError as exc:
+                raise InvalidInput(
+                    f"{place}.template: unknown template {content.template!r}.",
+                    field=f"{place}.template",
+                    hint=exc.hint or "give a template of the library",
+                ) from exc
+        if content.mjml is not None:
+            mjml_source(base, content.mjml, f"{place}.mjml")
+
+
+def mjml_source(base: Path, name: str, place: str) -> str:
+    """The text of an MJML file (relative to ``base``); refused with ``place`` when absent."""
+    path = Path(name) if Path(name).is_absolute() else base / name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"{place}: cannot read {path} ({exc.strerror}).",
+            field=place,
+            hint="give the path of an MJML file, relative to the campaign document",
+        ) from exc
+    if not text.lstrip().startswith("<mjml"):
+        raise InvalidInput(
+            f"{place}: {path} is not an MJML document.",
+            field=place,
+            hint="an MJML file starts with <mjml>",
+        )
+    return text
+
+
+def inline_mjml(definition: CampaignDefinition, base: Path) -> CampaignDefinition:
+    """``definition`` with each ``mjml`` path replaced by the file's text in ``html``, so the
+    saved version carries what was sent whatever becomes of the file."""
+    channels = {}
+    for channel, content in definition.channels.items():
+        if content.mjml is not None:
+            text = mjml_source(base, content.mjml, f"channels.{channel}.mjml")
+            content = content.model_copy(update={"mjml": None, "html": text})
+        channels[channel] = content
+    return definition.model_copy(update={"channels": channels})
+
+
+# -- versions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Saved:
+    name: str
+    version: int
+    changed: bool
+
+
+def get(conn: Connection, name: str) -> tuple[CampaignDefinition, int]:
+    """The campaign in force and its version; :class:`NotFound` when none has this name."""
+    c, v = schema.campaigns, schema.campaign_versions
+    row = conn.execute(
+        sa.select(v.c.definition, v.c.version)
+        .select_from(c.join(v, sa.and_(v.c.name == c.c.name, v.c.version == c.c.version)))
+        .where(c.c.name == name)
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"There is no campaign {name!r}.",
+            field="NAME",
+            hint="`surmesure campaign save FILE` saves one; check the name",
+        )
+    return parse(decode_json(row.definition)), int(row.version)
+
+
+def save(
+    store: Store, definition: CampaignDefinition, now: datetime, base: Path = Path(".")
+) -> Saved:
+    """Check the references and store ``definition`` as a new version when it differs from
+    the one in force. All or nothing."""
+    c, v = schema.campaigns, schema.campaign_versions
+    definition = inline_mjml(definition, base)
+    with store.begin() as conn:
+        check_references(conn, definition, base)
+        current = conn.execute(sa.select(c.c.version).where(c.c.name == definition.name)).first()
+        if current is not None:
+            saved, version = get(conn, definition.name)
+            if saved.document() == definition.document():
+                return Saved(definition.name, version, changed=False)
+        version = 1 if current is None else int(current[0]) + 1
+        conn.execute(
+            v.insert().values(
+                name=definition.name,
+                version=version,
+                definition=definition.document(),
+                created_at=now,
+            )
+        )
+        if current is None:
+            conn.execute(
+                c.insert().values(
+                    name=definition.name, version=version, created_at=now, updated_at=now
+                )
+            )
+        else:
+            conn.execute(
+                c.update()
+                .where(c.c.name == definition.name)
+                .values(version=version, updated_at=now)
+            )
+    return Saved(definition.name, version, changed=True)

@@ -1,0 +1,268 @@
+"""E-mail over SMTP: MJML/HTML plus a plain-text part, a pool of connections, DKIM, one-click
+unsubscribe.
+
+Settings (:class:`EmailSettings`, or a URL read by :meth:`EmailSettings.from_url`)::
+
+    smtp://user:password@host:587?starttls=1&pool=4&sender=news@example.com
+    smtps://user:password@host:465               (TLS from the first byte)
+
+``host``/``port``: the SMTP server (a provider's relay, or a local Postfix). ``username`` and
+``password``: AUTH when set (only over STARTTLS or TLS unless ``allow_plain_auth``).
+``starttls``: upgrade the connection (``verify_tls=false`` accepts a self-signed certificate,
+for tests only). ``pool``: connections kept open and used in parallel. ``sender``: the From of
+messages that do not name one. ``dkim_domain``, ``dkim_selector``, ``dkim_key`` (PEM text or a
+path to it): sign every message (RSA, through OpenSSL: :mod:`surmesure.deliver.dkim_rsa`),
+``List-Unsubscribe`` headers included.
+``track``: open pixel and click links through this API (:mod:`surmesure.deliver.tracking`),
+with the campaign of the message's ``X-Campaign`` header.
+
+Every marketing message carries ``List-Unsubscribe`` (an https link and, when configured, a
+mailto) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058), made from the
+message's ``person_id`` by :class:`~surmesure.deliver.unsubscribe.UnsubscribeLinks` unless the
+message brings its own. A message with the header ``X-Purpose: transactional`` goes without; a
+marketing message that has neither a person nor its own header fails (nothing leaves that a
+person cannot stop). The Message-ID is ``<message_id@domain>``, so a bounce finds its message.
+
+Outcomes: a 5xx reply to a recipient or to the data is ``failed``; a 4xx reply, a lost
+connection, a timeout or a refused login is ``retry`` (the outbox tries again later).
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
+from pathlib import Path
+from queue import Empty, SimpleQueue
+from typing import Literal
+from urllib.parse import unquote
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from surmesure.deliver import mime
+from surmesure.deliver.channel import Delivery, Message, Outcome
+from surmesure.deliver.dkim_rsa import RsaSigner
+from surmesure.deliver.mjml import compile_mjml, text_of
+from surmesure.deliver.settings import split, validated
+from surmesure.deliver.tracking import track
+from surmesure.deliver.unsubscribe import UnsubscribeLinks
+from surmesure.errors import ConfigError
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,75}")
+_SIGNED = [b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type"]
+_SIGNED += [b"list-unsubscribe", b"list-unsubscribe-post"]
+
+
+class EmailSettings(BaseModel):
+    """How to reach the SMTP server (see the module)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["smtp"] = "smtp"
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, gt=0, lt=65536)
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    tls: bool = False
+    verify_tls: bool = True
+    allow_plain_auth: bool = False
+    pool: int = Field(default=4, ge=1, le=64)
+    timeout: float = Field(default=30.0, gt=0)
+    sender: str = "surmesure@localhost"
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    dkim_key: str | None = None
+    track: bool = False
+
+    @classmethod
+    def from_url(cls, url: str, **extra: object) -> EmailSettings:
+        """Settings from ``smtp://[user:password@]host[:port][?option=value...]``."""
+        parts = split(url, ("smtp", "smtps"), "email", "smtp://user:password@host:587?starttls=1")
+        values: dict[str, object] = {"host": parts.hostname or "127.0.0.1"}
+        values["tls"] = parts.scheme == "smtps"
+        values["port"] = parts.port or (465 if values["tls"] else 25)
+        if parts.username:
+            values["username"] = unquote(parts.username)
+            values["password"] = unquote(parts.password or "")
+        return validated(cls, values, parts.query, extra, "email")
+
+    @model_validator(mode="after")
+    def _no_login_in_clear(self) -> EmailSettings:
+        if self.username is not None and not (self.tls or self.starttls or self.allow_plain_auth):
+            raise ValueError(
+                "a login over a connection in clear (starttls): set starttls=1 (or tls), "
+                "or allow_plain_auth=1 on a trusted network"
+            )
+        return self
+
+    def dkim_private_key(self) -> bytes | None:
+        if not self.dkim_key:
+            return None
+        if not (self.dkim_domain and self.dkim_selector):
+            raise ConfigError(
+                "A DKIM key without its domain and selector.",
+                field="email.dkim_domain",
+                hint="set dkim_domain and dkim_selector with dkim_key",
+            )
+        text = self.dkim_key
+        if "-----BEGIN" not in text:
+            text = Path(text).read_text()
+        return text.encode()
+
+
+def _domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip("> ") or "localhost"
+
+
+class EmailChannel:
+    """The e-mail channel (see the module)."""
+
+    name = "email"
+
+    def __init__(self, settings: EmailSettings, unsubscribe: UnsubscribeLinks | None = None):
+        self.settings = settings
+        self.unsubscribe = unsubscribe
+        key = settings.dkim_private_key()
+        self._signer = None
+        if key is not None:
+            assert settings.dkim_domain and settings.dkim_selector
+            self._signer = RsaSigner(key, settings.dkim_domain, settings.dkim_selector, _SIGNED)
+        self._idle: SimpleQueue[smtplib.SMTP] = SimpleQueue()
+        self._threads = ThreadPoolExecutor(settings.pool, thread_name_prefix="smtp")
+
+    # -- building -------------------------------------------------------------------------
+
+    def build(self, message: Message) -> bytes | str:
+        """The bytes to send, or why the message cannot leave."""
+        headers = dict(message.headers)
+        bad = [name for name in headers if not _NAME.fullmatch(name)]
+        if bad:
+            return f"header name {bad[0][:40]!r} is not valid: use letters, digits and '-'"
+        marketing = headers.pop("X-Purpose", "marketing") != "transactional"
+        if marketing and "List-Unsubscribe" not in headers:
+            if message.person_id is None or self.unsubscribe is None:
+                return "a marketing message needs an unsubscribe link (a person and links)"
+            headers.update(self.unsubscribe.headers(message.person_id, "email"))
+        sender = message.sender or self.settings.sender
+        html = message.html
+        if html is not None and html.lstrip().startswith("<mjml"):
+            html = compile_mjml(html)
+        links = self.unsubscribe
+        if html is not None and self.settings.track and links and message.person_id is not None:
+            campaign = headers.get("X-Campaign")
+            html = track(
+                html, message.person_id, campaign, public_url=links.public_url, secret=links.secret
+            )
+        fields = [
+            ("From", sender),
+            ("To", message.to),
+            ("Subject", message.subject or ""),
+            ("Date", formatdate(localtime=False)),
+            ("Message-ID", f"<{message.message_id}@{_domain_of(sender)}>"),
+            *headers.items(),
+        ]
+        text = message.text or (text_of(html) if html else "")
+        data = mime.write(fields, text, html, message.message_id)
+        if self._signer is not None:
+            data = self._signer.sign(data) + data
+        return data
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        context = ssl.create_default_context()
+        if not s.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        smtp: smtplib.SMTP
+        if s.tls:
+            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        smtp.ehlo()
+        if s.starttls:
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        if s.username is not None:
+            smtp.login(s.username, s.password or "")
+        return smtp
+
+    def _take(self) -> smtplib.SMTP:
+        try:
+            return self._idle.get_nowait()
+        except Empty:
+            return self._connect()
+
+    def _send_one(self, smtp: smtplib.SMTP, message: Message, data: bytes) -> Delivery:
+        sender = message.sender or self.settings.sender
+        try:
+            smtp.sendmail(sender, [message.to], data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            return _refused(message, code, reply)
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            # smtplib has reset the transaction: the connection serves the next message
+            return _refused(message, exc.smtp_code, exc.smtp_error)
+        return Delivery(message.message_id, "sent", provider_id=message.message_id)
+
+    def _send_chunk(self, chunk: list[tuple[int, Message, bytes]]) -> list[tuple[int, Delivery]]:
+        done: list[tuple[int, Delivery]] = []
+        smtp: smtplib.SMTP | None = None
+        for i, message, data in chunk:
+            try:
+                smtp = smtp or self._take()
+                done.append((i, self._send_one(smtp, message, data)))
+            except (smtplib.SMTPException, OSError) as exc:
+                if smtp is not None:
+                    _close(smtp)
+                smtp = None
+                detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
+                if isinstance(detail, bytes):
+                    detail = detail.decode(errors="replace")
+                done.append((i, Delivery(message.message_id, "retry", detail=str(detail)[:200])))
+        if smtp is not None:
+            self._idle.put(smtp)
+        return done
+
+    def send(self, messages: Sequence[Message]) -> list[Delivery]:
+        results: list[Delivery | None] = [None] * len(messages)
+        ready: list[tuple[int, Message, bytes]] = []
+        for i, message in enumerate(messages):
+            built = self.build(message)
+            if isinstance(built, str):
+                results[i] = Delivery(message.message_id, "failed", detail=built)
+            else:
+                ready.append((i, message, built))
+        ways = min(self.settings.pool, len(ready)) or 1
+        chunks = [ready[k::ways] for k in range(ways)]
+        for part in self._threads.map(self._send_chunk, chunks):
+            for i, delivery in part:
+                results[i] = delivery
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        while True:
+            try:
+                smtp = self._idle.get_nowait()
+            except Empty:
+                return
+            _close(smtp)
+
+
+def _refused(message: Message, code: int, reply: bytes | str) -> Delivery:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    outcome: Outcome = "failed" if 500 <= code < 600 else "retry"
+    return Delivery(message.message_id, outcome, detail=f"{code} {text}"[:200])
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()

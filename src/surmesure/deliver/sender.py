@@ -1,0 +1,272 @@
+"""The worker that empties a campaign's outbox: claim a batch, check again, render, hand over.
+
+Each batch is claimed (``sending``) and committed before anything leaves; each message is then
+handed to its channel on its own, by ``parallel`` threads, and journaled the moment it is
+accepted (:mod:`surmesure.deliver.outbox` explains why this sends once across a kill -9).
+Addresses are opened from the identifiers sealed at rest in one batch, and never stored
+with the message; the content is rendered here, never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.config import get_settings
+from surmesure.decide.sandbox import TemplateError
+from surmesure.deliver import outbox
+from surmesure.deliver.channel import Channel, Delivery, Message
+from surmesure.deliver.content import ChannelTemplates, templates_of
+from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
+from surmesure.protect import blind, consent, marketing, suppression
+from surmesure.store import schema
+from surmesure.store.engine import Store
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class Sent:
+    """What one run of the worker did, by outcome."""
+
+    settled: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)
+    """Channels of the campaign without a configured channel: their messages stay planned."""
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+
+def addresses(
+    store: Store, conn: Connection, person_ids: Sequence[int], kind: str
+) -> dict[int, str]:
+    """Each person's most recent identifier of ``kind``, opened; people without one (or
+    whose key was destroyed) are left out."""
+    ident = schema.identifiers
+    rows = list(
+        conn.execute(
+            sa.select(ident.c.person_id, ident.c.node_id, ident.c.sealed)
+            .where(ident.c.kind == kind, ident.c.person_id.in_(list(person_ids)))
+            .order_by(ident.c.person_id, ident.c.first_seen_at)
+        )
+    )
+    opened = blind.ring(store).open_many(
+        conn,
+        [int(r.node_id) for r in rows],
+        [None if r.sealed is None else bytes(r.sealed) for r in rows],
+    )
+    return {int(r.person_id): v for r, v in zip(rows, opened, strict=True) if v is not None}
+
+
+def _current(conn: Connection, person_ids: Sequence[int]) -> set[int]:
+    p = schema.people
+    rows = conn.execute(sa.select(p.c.person_id).where(p.c.person_id.in_(list(person_ids))))
+    return {int(r[0]) for r in rows}
+
+
+def prepare(
+    store: Store,
+    conn: Connection,
+    definition: CampaignDefinition,
+    templates: Mapping[str, ChannelTemplates],
+    rows: Sequence[sa.Row[tuple[str, int | None, str]]],
+    now: datetime,
+) -> tuple[list[Message], list[dict[str, object]]]:
+    """The messages of claimed ``rows`` ready to leave, and the rows that must not (with the
+    status and reason they take): the guardrails read again at send time (see
+    :mod:`surmesure.deliver.outbox`)."""
+    settings = get_settings()
+    ids = [int(r.person_id) for r in rows if r.person_id is not None]
+    alive = _current(conn, ids) if ids else set()
+    ready: list[Message] = []
+    skipped: list[dict[str, object]] = []
+    by_channel: dict[str, list[sa.Row[tuple[str, int | None, str]]]] = {}
+    held: dict[int, str] = {}
+    if definition.purpose == "marketing" and ids:
+        paused = {int(x[0]) for x in conn.execute(marketing.held_back_people(None, now))}
+        held = {p: marketing.PAUSED for p in ids if p in paused}
+        if definition.topic is not None:
+            left = {
+                int(x[0]) for x in conn.execute(marketing.held_back_people(definition.topic, now))
+            }
+            held.update({p: marketing.TOPIC_REFUSED for p in ids if p in left and p not in held})
+    for r in rows:
+        if r.person_id is None or int(r.person_id) not in alive:
+            skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": "erased"})
+        elif int(r.person_id) in held:
+            why = held[int(r.person_id)]
+            skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": why})
+        else:
+            by_channel.setdefault(str(r.channel), []).append(r)
+    for channel, group in by_channel.items():
+        people = [int(r.person_id) for r in group]
+        refused: set[int] = set()
+        if definition.purpose == "marketing":
+            scope = np.asarray(people, dtype=np.int64).tolist()
+            refused = {
+                int(x[0])
+                for x in conn.execute(consent.refused_people("marketing", channel, now, scope))
+            }
+        kind = REACHED_BY[channel]
+        found = addresses(store, conn, people, kind)
+        seen = templates[channel].audiences(conn, people, now)
+        barred = suppression.barred(
+            store, conn, [(kind, a) for a in found.values()], key=settings.suppression_key
+        )
+        for r in group:
+            person = int(r.person_id)
+            to = found.get(person)
+            if person in refused:
+                why = consent.OPTED_OUT_MARKETING
+            elif to is None:
+                why = "unreachable"
+            elif (kind, to) in barred:
+                why = "suppressed_address"
+            else:
+                why = ""
+            if why:
+                skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": why})
+                continue
+            assert to is not None
+            try:
+                content = templates[channel].render(seen[person], now)
+            except TemplateError as exc:
+                reason = f"template: {exc.message}"[:200]
+                skipped.append({"message_id": r.message_id, "status": "failed", "reason": reason})
+                continue
+            headers = {"X-Campaign": definition.name}
+            if definition.purpose == "service":
+                headers["X-Purpose"] = "transactional"
+            ready.append(
+                Message(
+                    message_id=str(r.message_id),
+                    channel=channel,
+                    to=to,
+                    text=content.text,
+                    subject=content.subject or None,
+                    html=content.html,
+                    sender=templates[channel].sender,
+                    headers=headers,
+                    person_id=person,
+                )
+            )
+    return ready, skipped
+
+
+def hand_over(
+    channels: Mapping[str, Channel],
+    messages: Sequence[Message],
+    journal: outbox.Journal,
+    parallel: int,
+    pool: ThreadPoolExecutor | None = None,
+) -> list[Delivery]:
+    """Hand each message to its channel on its own, journaling each one accepted."""
+
+    def one(message: Message) -> Delivery:
+        channel = channels.get(message.channel)
+        if channel is None:
+            return Delivery(message.message_id, "retry", detail=f"no {message.channel} channel")
+        delivery = channel.send([message])[0]
+        if delivery.outcome == "sent":
+            journal.write(message.message_id)
+        return delivery
+
+    if parallel <= 1 or len(messages) <= 1 or pool is None:
+        return [one(m) for m in messages]
+    return list(pool.map(one, messages))
+
+
+def run(
+    store: Store,
+    definition: CampaignDefinition,
+    channels: Mapping[str, Channel],
+    *,
+    batch: int = 200,
+    parallel: int = 4,
+    folder: Path | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    on_progress: Callable[[int, int], None] | None = None,
+    limit: int | None = None,
+) -> Sent:
+    """Send the campaign's due messages until none is left (or ``limit`` are handed over);
+    ``on_progress(done, total)`` after each batch."""
+    folder = folder or get_settings().outbox_dir
+    templates = templates_of(definition)
+    result = Sent()
+    handed = 0
+    with (
+        outbox.only_sender(store, definition.name),
+        outbox.journal_of(folder, definition.name) as journal,
+        ThreadPoolExecutor(max(parallel, 1), thread_name_prefix="outbox") as pool,
+    ):
+        result.settled = outbox.settle(store, definition.name, journal, clock())
+        total = _due(store, definition.name, list(channels), clock())
+        if limit is not None:
+            total = min(total, limit)
+        while limit is None or handed < limit:
+            now = clock()
+            size = batch if limit is None else min(batch, limit - handed)
+            with store.begin() as conn:
+                rows = outbox.claim(store, conn, definition.name, now, size, list(channels))
+            if not rows:
+                break
+            with store.connect() as conn:
+                ready, skipped = prepare(store, conn, definition, templates, rows, now)
+            deliveries = hand_over(channels, ready, journal, parallel, pool)
+            handed += len(rows)
+            with store.begin() as conn:
+                attempts = _attempts(conn, [d.message_id for d in deliveries])
+                outbox.mark(conn, deliveries, skipped, attempts, clock())
+            for d in deliveries:
+                result.add(d.outcome)
+            for s in skipped:
+                result.add(f"{s['status']}:{s['reason']}")
+            if on_progress is not None:
+                on_progress(handed, total)
+        with store.connect() as conn:
+            left = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(schema.messages)
+                .where(
+                    schema.messages.c.campaign == definition.name,
+                    schema.messages.c.status == "sending",
+                )
+            ).scalar_one()
+        if not left:
+            journal.clear()
+    return result
+
+
+def _due(store: Store, campaign: str, channels: Sequence[str], now: datetime) -> int:
+    m = schema.messages
+    with store.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(m)
+                .where(
+                    m.c.campaign == campaign,
+                    m.c.status == "planned",
+                    m.c.next_attempt_at <= now,
+                    m.c.channel.in_(list(channels)),
+                )
+            ).scalar_one()
+        )
+
+
+def _attempts(conn: Connection, ids: Sequence[str]) -> dict[str, int]:
+    if not ids:
+        return {}
+    m = schema.messages
+    rows = conn.execute(sa.select(m.c.message_id, m.c.attempts).where(m.c.message_id.in_(ids)))
+    return {str(r[0]): int(r[1]) for r in rows}

@@ -1,0 +1,245 @@
+"""The campaign façade the CLI and the API call: validate, save, preview, send, status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.decide.sandbox import TemplateError
+from surmesure.deliver import documents, plan, sender
+from surmesure.deliver.channel import Channel
+from surmesure.deliver.content import templates_of
+from surmesure.domain.campaigns import CampaignDefinition
+from surmesure.errors import Conflict, NotFound
+from surmesure.experiments import catalog
+from surmesure.store import schema
+from surmesure.store.engine import Store
+from surmesure.unify.profile import find_person
+
+
+def validate(store: Store, path: Path) -> CampaignDefinition:
+    """The document of ``path``, checked against what exists (nothing is saved)."""
+    definition = documents.load_file(path)
+    with store.connect() as conn:
+        documents.check_references(conn, definition, path.parent)
+    templates_of(documents.inline_mjml(definition, path.parent))  # every template compiles
+    return definition
+
+
+def save_file(store: Store, path: Path, now: datetime) -> documents.Saved:
+    return documents.save(store, documents.load_file(path), now, path.parent)
+
+
+def resolve(
+    store: Store, name: str, now: datetime, *, save: bool = True
+) -> tuple[CampaignDefinition, int]:
+    """The campaign ``name`` in force; a path to a document saves it first (without ``save``:
+    reads and checks it, as version 0 when it differs from the one in force)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml", ".json") and path.exists():
+        if save:
+            name = save_file(store, path, now).name
+        else:
+            definition = documents.inline_mjml(validate(store, path), path.parent)
+            with store.connect() as conn:
+                try:
+                    saved, version = documents.get(conn, definition.name)
+                except NotFound:
+                    return definition, 0
+            return (saved, version) if saved == definition else (definition, 0)
+    with store.connect() as conn:
+        return documents.get(conn, name)
+
+
+@dataclass
+class SendReport:
+    plan: plan.Plan
+    recorded: int
+    sent: sender.Sent | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.plan.campaign,
+            "version": self.plan.version,
+            "audience": self.plan.audience,
+            "already_planned": self.plan.already,
+            "new_rows": self.recorded,
+            "plan": self.plan.counts,
+            "planned_by_channel": self.plan.by_channel,
+            "sent": None if self.sent is None else self.sent.counts,
+            "settled_after_crash": None if self.sent is None else self.sent.settled,
+            "channels_not_configured": None if self.sent is None else self.sent.waiting,
+        }
+
+
+def send(
+    store: Store,
+    name: str,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    channels: Mapping[str, Channel] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    clock: Callable[[], datetime] = sender.utcnow,
+    folder: Path | None = None,
+    parallel: int = 4,
+    batch: int = 200,
+) -> SendReport:
+    """Plan the newcomers, record their rows, then send what is due (nothing with
+    ``dry_run``: the plan is computed and shown, nothing is written)."""
+    definition, version = resolve(store, name, now, save=not dry_run)
+    with store.connect() as conn:
+        result = plan.plan(store, conn, definition, version, now)
+    if dry_run:
+        return SendReport(result, 0, None)
+    if result.experiment is not None:
+        try:
+            catalog.save(store, result.experiment, now)
+        except Conflict as exc:
+            raise Conflict(
+                f"control: campaign {definition.name!r} already assigned people with another "
+                f"control share or holdout; changing it would move them ({exc.message})",
+                field="control",
+                hint="keep the control share and holdout the campaign started with, or save "
+                "it under a new name",
+            ) from exc
+    with store.begin() as conn:
+        recorded = plan.record(store, conn, result, now)
+    configured = {c: ch for c, ch in (channels or {}).items() if c in definition.order}
+    if not configured:
+        raise Conflict(
+            f"No channel of campaign {definition.name!r} is configured; its messages stay planned.",
+            field="email_url",
+            hint="set SURMESURE_EMAIL_URL (smtp://host:port) or SURMESURE_SMS_URL "
+            "(kannel://user:password@host:13013), then run `campaign send` again",
+        )
+    sent = sender.run(
+        store,
+        definition,
+        configured,
+        clock=clock,
+        on_progress=on_progress,
+        folder=folder,
+        parallel=parallel,
+        batch=batch,
+    )
+    sent.waiting = [c for c in definition.order if c not in configured]
+    return SendReport(result, recorded, sent)
+
+
+def status(store: Store, name: str) -> dict[str, Any]:
+    """Counts of the campaign's outbox: by status, by channel and status, by reason, what
+    providers reported last of the messages sent (``reports``: delivered, failed...), and the
+    cost of what was sent (``costs`` per message, per SMS segment)."""
+    m = schema.messages
+    with store.connect() as conn:
+        definition, version = documents.get(conn, name)
+        rows = conn.execute(
+            sa.select(m.c.channel, m.c.status, m.c.reason, sa.func.count(), sa.func.sum(m.c.units))
+            .where(m.c.campaign == name)
+            .group_by(m.c.channel, m.c.status, m.c.reason)
+        ).all()
+        reports = _reports(conn, name)
+    by_status: dict[str, int] = {}
+    by_channel: dict[str, dict[str, int]] = {}
+    reasons: dict[str, int] = {}
+    cost = 0.0
+    for channel, state, reason, count, units in rows:
+        by_status[state] = by_status.get(state, 0) + int(count)
+        per = by_channel.setdefault(channel, {})
+        per[state] = per.get(state, 0) + int(count)
+        if state in ("suppressed", "held_out", "failed") and reason:
+            key = f"{state}:{reason}" if state != "failed" else "failed"
+            reasons[key] = reasons.get(key, 0) + int(count)
+        if state == "sent":
+            cost += definition.costs.get(channel, 0.0) * float(units or count)
+    return {
+        "campaign": name,
+        "version": version,
+        "total": sum(by_status.values()),
+        "by_status": dict(sorted(by_status.items())),
+        "by_channel": {k: dict(sorted(v.items())) for k, v in sorted(by_channel.items())},
+        "reasons": dict(sorted(reasons.items())),
+        "reports": reports,
+        "cost": round(cost, 4),
+    }
+
+
+def _reports(conn: Connection, name: str) -> dict[str, int]:
+    """How many of the campaign's messages each provider status was reported last for
+    (``delivered``, ``failed``, ...; see :mod:`surmesure.deliver.reports`)."""
+    m, r = schema.messages, schema.delivery_reports
+    latest = (
+        sa.select(
+            r.c.status,
+            sa.func.row_number()
+            .over(
+                partition_by=r.c.message_id, order_by=(r.c.received_at.desc(), r.c.report_id.desc())
+            )
+            .label("rn"),
+        )
+        .where(r.c.message_id.in_(sa.select(m.c.message_id).where(m.c.campaign == name)))
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(latest.c.status, sa.func.count())
+        .where(latest.c.rn == 1)
+        .group_by(latest.c.status)
+    )
+    return {str(status): int(n) for status, n in sorted(rows)}
+
+
+def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
+    """What the person ``ref`` names would get from the campaign now, and why (or why not);
+    nothing is written."""
+    with store.connect() as conn:
+        definition, version = documents.get(conn, name)
+        person = find_person(conn, ref).person_id
+        result = plan.plan(store, conn, definition, version, now)
+        m = schema.messages
+        stored = conn.execute(
+            sa.select(m.c.channel, m.c.status, m.c.reason).where(
+                m.c.campaign == name, m.c.person_id == person
+            )
+        ).first()
+        out: dict[str, Any] = {"campaign": name, "version": version, "person_id": person}
+        if stored is not None:
+            out.update(channel=stored.channel, status=stored.status, reason=stored.reason)
+            out["recorded"] = True
+        else:
+            ids = result.rows.column("person_id").to_numpy()
+            at = np.flatnonzero(ids == person)
+            if at.size == 0:
+                out.update(status="not_in_audience", reason=_outside(definition))
+                return out
+            row = {k: result.rows.column(k)[int(at[0])].as_py() for k in result.rows.column_names}
+            out.update(channel=row["channel"], status=row["status"], reason=row["reason"])
+            out["recorded"] = False
+        if out["status"] in ("planned", "sending", "sent"):
+            try:
+                templates = templates_of(definition)[out["channel"]]
+                seen = templates.audiences(conn, [person], now)
+                content = templates.render(seen[person], now)
+            except TemplateError as exc:
+                out["error"] = exc.to_dict()
+                return out
+            out["content"] = {
+                "subject": content.subject,
+                "text": content.text,
+                "html": content.html,
+            }
+            out["explanation"] = content.explanation
+    return out
+
+
+def _outside(definition: CampaignDefinition) -> str:
+    if definition.segment is not None:
+        return f"not a member of segment {definition.segment!r}"
+    return "not an identified person (no customer id, e-mail, phone or loyalty card)"

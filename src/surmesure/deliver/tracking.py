@@ -1,0 +1,108 @@
+"""Opens and clicks of an e-mail, through signed links, kept as the person's channel activity.
+
+:func:`track` rewrites a message's HTML for one person: each ``http(s)`` link becomes
+``{public_url}/t/c/{token}`` and a 1x1 image ``{public_url}/t/o/{token}.gif`` is added. A token
+signs (``SURMESURE_SECRET_KEY``, salt ``surmesure.track``) the person, the campaign and, for a
+click, the target, so a link cannot be turned into a redirect to anywhere (no open redirect) nor
+count for someone else. The routes record a ``channel_activity`` row (channel ``email``, kind
+``opened`` or ``clicked``, the campaign, the URL of a click, source ``tracking``), which
+engagement and channel appetence read; the pixel always answers its image, a click always
+redirects when its token is good. Links to the unsubscribe page or with ``data-notrack`` are
+left alone.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from surmesure.store import schema
+from surmesure.store.engine import Store
+from surmesure.unify.profile import root_of
+
+SALT = "surmesure.track"
+SOURCE = "tracking"
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+_HREF = re.compile(r'(<a\b[^>]*?\bhref=")(https?://[^"]+)("[^>]*>)', re.I)
+
+
+def _signer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=SALT)
+
+
+def track(html: str, person_id: int, campaign: str | None, *, public_url: str, secret: str) -> str:
+    """``html`` with its links and an open pixel made personal (see the module)."""
+    signer = _signer(secret)
+    base = public_url.rstrip("/")
+
+    def link(found: re.Match[str]) -> str:
+        start, url, end = found.groups()
+        if "data-notrack" in found.group(0) or url.startswith(f"{base}/u/"):
+            return found.group(0)
+        token = signer.dumps({"p": person_id, "c": campaign, "u": url.replace("&amp;", "&")})
+        return f"{start}{base}/t/c/{token}{end}"
+
+    rewritten = _HREF.sub(link, html)
+    pixel = signer.dumps({"p": person_id, "c": campaign})
+    image = f'<img src="{base}/t/o/{pixel}.gif" width="1" height="1" alt="" style="display:none">'
+    at = rewritten.lower().rfind("</body>")
+    return rewritten + image if at < 0 else rewritten[:at] + image + rewritten[at:]
+
+
+def read(token: str, secret: str) -> dict[str, Any] | None:
+    """What a token signs, or ``None`` for a bad one."""
+    try:
+        payload = _signer(secret).loads(token)
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("p"), int):
+        return None
+    return payload
+
+
+def record(store: Store, payload: dict[str, Any], kind: str, now: datetime) -> bool:
+    """One ``channel_activity`` row for the person the token names (the one they were merged
+    into); ``False`` when that person no longer exists (erased)."""
+    url, campaign = payload.get("u"), payload.get("c")
+    with store.begin() as conn:
+        person_id = root_of(conn, int(payload["p"]))
+        if person_id is None:
+            return False
+        node = int(payload["p"])
+        conn.execute(
+            schema.channel_activity.insert(),
+            [activity(person_id, node, "email", kind, now, SOURCE, campaign=campaign, url=url)],
+        )
+    return True
+
+
+def activity(
+    person_id: int,
+    node_id: int,
+    channel: str,
+    kind: str,
+    at: datetime,
+    source: str,
+    *,
+    campaign: Any = None,
+    url: Any = None,
+) -> dict[str, Any]:
+    """One ``channel_activity`` row."""
+    return {
+        "activity_id": uuid.uuid4().hex,
+        "person_id": person_id,
+        "node_id": node_id,
+        "channel": channel,
+        "kind": kind,
+        "campaign": str(campaign)[:256] if campaign else None,
+        "url": str(url)[:1024] if url else None,
+        "occurred_at": at,
+        "source": source,
+    }

@@ -1,0 +1,274 @@
+"""Delivering the outbox to its subscribers, in order, each from its own cursor.
+
+:func:`drain` reads the settled changes after the lowest cursor (:mod:`.gate`), and for each
+subscriber runs its handler on the changes past its cursor, then moves the cursor, in one
+transaction: a crash before the commit leaves the cursor where it was, and the changes are
+delivered again by the next drain (at least once; exactly once in effect for a handler that
+writes to the store in that transaction). Cursors are locked (``FOR UPDATE`` on PostgreSQL,
+a lock in the process on DuckDB), so several dispatchers never deliver the same change at once.
+
+A handler that fails on a batch is retried on each half, down to the one change it fails on,
+which is recorded in ``change_failures`` (the error's type and place, never its message, which
+may quote a person's values) and retried after 2, 4, 8, 16 seconds; after
+:data:`MAX_ATTEMPTS` it is given up (``retry_at`` empty). Its cursor moves on meanwhile, so one
+bad change never holds back the changes after it, nor other subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.clock import utcnow
+from surmesure.config import INLINE, Settings, get_settings
+from surmesure.dispatch import gate, outbox, subscribers
+from surmesure.dispatch.outbox import Change
+from surmesure.dispatch.subscribers import Delivery
+from surmesure.errors import trace_of
+from surmesure.store import schema
+from surmesure.store.engine import Store
+
+log = logging.getLogger("surmesure.dispatch")
+BATCH = 20_000
+"""Most changes read and handed to a handler at once."""
+MAX_ATTEMPTS = 5
+PRUNE_EVERY = 10_000
+"""Changes delivered to every subscriber are deleted once there are this many of them."""
+_pruned: dict[int, int] = {}
+
+_locks: dict[tuple[int, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def settle(store: Store, settings: Settings | None = None) -> dict[str, int]:
+    """What a command runs once its data is committed: :func:`drain` in the process (the
+    default), or, with ``SURMESURE_DISPATCH=nats://...``, publish the new changes to the
+    stream for the workers (:mod:`surmesure.dispatch.broker`) and return no effects."""
+    settings = settings or get_settings()
+    if settings.dispatch == INLINE:
+        return drain(store)
+    from surmesure.dispatch.broker import relay
+
+    relay(store, settings)
+    return {}
+
+
+def drain(
+    store: Store,
+    *,
+    names: Sequence[str] | None = None,
+    limit: int = BATCH,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Deliver every settled change to ``names`` (default: every subscriber) and retry the
+    failures that are due; returns the effects each handler reported."""
+    wanted = list(names) if names is not None else subscribers.names()
+    effects = dict.fromkeys(wanted, 0)
+    for name in wanted:
+        effects[name] += retry_failures(store, name, now=now)
+    while True:
+        positions = cursors(store, wanted)
+        with gate.settled(store) as conn:
+            if conn is None:
+                break  # writers are busy for now; the next drain reads on
+            batch = outbox.read(conn, min(positions.values(), default=0), limit)
+        for name in wanted:
+            mine = [c for c in batch if c.change_id > positions[name]]
+            if mine:
+                effects[name] += deliver(store, name, mine, now=now)
+        if len(batch) < limit:
+            break
+    if names is None:
+        prune(store, wanted)
+    return effects
+
+
+def prune(store: Store, names: Sequence[str]) -> None:
+    """Delete what every subscriber has had, every :data:`PRUNE_EVERY` changes."""
+    upto = min(cursors(store, names).values(), default=0)
+    if upto - _pruned.get(id(store.engine), 0) < PRUNE_EVERY:
+        return
+    with store.begin() as conn:
+        outbox.prune(conn, upto)
+    _pruned[id(store.engine)] = upto
+
+
+def cursors(store: Store, names: Sequence[str]) -> dict[str, int]:
+    """The position of each subscriber (0 for one that never had a delivery)."""
+    cc = schema.change_cursors.c
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(cc.subscriber, cc.position).where(cc.subscriber.in_(names)))
+        found = {str(r[0]): int(r[1]) for r in rows}
+    return {n: found.get(n, 0) for n in names}
+
+
+def deliver(store: Store, name: str, changes: Sequence[Change], *, now: datetime | None) -> int:
+    """Hand ``changes`` (in order) to subscriber ``name`` and move its cursor past them; a
+    failure splits the batch (see the module docstring). Returns the handler's effects."""
+    with _local_lock(store, name):
+        return _deliver(store, name, changes, now)
+
+
+def apply(store: Store, name: str, changes: Sequence[Change], *, now: datetime | None) -> int:
+    """Run ``name``'s handler on ``changes`` with no cursor (a NATS worker: the stream keeps
+    its place); a change it fails on is recorded for a retry, as :func:`deliver` does."""
+    return _deliver(store, name, changes, now, cursor=False)
+
+
+def _deliver(
+    store: Store,
+    name: str,
+    changes: Sequence[Change],
+    now: datetime | None,
+    *,
+    cursor: bool = True,
+) -> int:
+    try:
+        with store.begin() as conn:
+            position = _lock_cursor(store, conn, name) if cursor else 0
+            todo = [c for c in changes if c.change_id > position]
+            if not todo:
+                return 0
+            delivery = Delivery(store, conn, todo, now or utcnow())
+            effects = subscribers.handler(name)(delivery)
+            if cursor:
+                _move(conn, name, todo[-1].change_id)
+    except Exception as exc:
+        if len(changes) > 1:
+            half = len(changes) // 2
+            return _deliver(store, name, changes[:half], now, cursor=cursor) + _deliver(
+                store, name, changes[half:], now, cursor=cursor
+            )
+        _failed(store, name, changes[0], exc, now or utcnow(), move=cursor)
+        return 0
+    _after(delivery)
+    return effects
+
+
+def _after(delivery: Delivery) -> None:
+    """Run what the handler left for after its commit; the delivery stands either way."""
+    for callback in delivery.after:
+        try:
+            callback()
+        except Exception as exc:
+            log.error("after a delivery: %s", trace_of(exc))
+
+
+def retry_failures(store: Store, name: str, *, now: datetime | None = None) -> int:
+    """Run ``name``'s handler again on each failed change that is due; returns its effects."""
+    now = now or utcnow()
+    f = schema.change_failures.c
+    with _local_lock(store, name):
+        with store.connect() as conn:
+            due = list(
+                conn.execute(
+                    sa.select(f.change_id)
+                    .where(f.subscriber == name, f.retry_at <= now)
+                    .order_by(f.change_id)
+                ).scalars()
+            )
+            changes = outbox.read_ids(conn, due) if due else []
+        effects = 0
+        for change in changes:
+            try:
+                with store.begin() as conn:
+                    delivery = Delivery(store, conn, [change], now)
+                    effects += subscribers.handler(name)(delivery)
+                    conn.execute(
+                        schema.change_failures.delete().where(
+                            f.subscriber == name, f.change_id == change.change_id
+                        )
+                    )
+            except Exception as exc:
+                _failed(store, name, change, exc, now, move=False)
+                continue
+            _after(delivery)
+        gone = set(due) - {c.change_id for c in changes}
+        if gone:  # erased since: nothing is left to deliver
+            with store.begin() as conn:
+                conn.execute(
+                    schema.change_failures.delete().where(
+                        f.subscriber == name, f.change_id.in_(sorted(gone))
+                    )
+                )
+    return effects
+
+
+def failures(store: Store, name: str | None = None) -> list[dict[str, object]]:
+    """The failed changes (of ``name``, or every subscriber's), oldest first."""
+    t = schema.change_failures
+    query = sa.select(t).order_by(t.c.subscriber, t.c.change_id)
+    if name is not None:
+        query = query.where(t.c.subscriber == name)
+    with store.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _failed(
+    store: Store, name: str, change: Change, exc: Exception, now: datetime, *, move: bool
+) -> None:
+    t = schema.change_failures
+    with store.begin() as conn:
+        if move:
+            position = _lock_cursor(store, conn, name)
+            if change.change_id <= position:
+                return  # another dispatcher delivered it meanwhile
+            _move(conn, name, change.change_id)
+        key = (t.c.subscriber == name) & (t.c.change_id == change.change_id)
+        attempts = conn.execute(sa.select(t.c.attempts).where(key)).scalar()
+        tries = int(attempts or 0) + 1
+        retry_at = now + timedelta(seconds=2**tries) if tries < MAX_ATTEMPTS else None
+        values = {"attempts": tries, "error": _error_line(exc), "failed_at": now}
+        if attempts is None:
+            conn.execute(
+                t.insert().values(
+                    subscriber=name, change_id=change.change_id, retry_at=retry_at, **values
+                )
+            )
+        else:
+            conn.execute(t.update().where(key).values(retry_at=retry_at, **values))
+
+
+def _error_line(exc: BaseException) -> str:
+    """The error's type and where it was raised: its message may quote a person's values."""
+    kind = type(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"{kind.__module__}.{kind.__qualname__}{place}"[:512]
+
+
+def _lock_cursor(store: Store, conn: Connection, name: str) -> int:
+    """Lock ``name``'s cursor row for this transaction (creating it at 0) and read it."""
+    t = schema.change_cursors
+    if store.is_duckdb:
+        found = conn.execute(sa.select(t.c.position).where(t.c.subscriber == name)).scalar()
+        if found is None:
+            conn.execute(t.insert().values(subscriber=name, position=0, updated_at=utcnow()))
+        return int(found or 0)
+    conn.execute(
+        sa.text(
+            "INSERT INTO change_cursors (subscriber, position, updated_at) "
+            "VALUES (:s, 0, :t) ON CONFLICT (subscriber) DO NOTHING"
+        ),
+        {"s": name, "t": utcnow()},
+    )
+    query = sa.select(t.c.position).where(t.c.subscriber == name).with_for_update()
+    return int(conn.execute(query).scalar_one())
+
+
+def _move(conn: Connection, name: str, position: int) -> None:
+    t = schema.change_cursors
+    conn.execute(
+        t.update().where(t.c.subscriber == name).values(position=position, updated_at=utcnow())
+    )
+
+
+def _local_lock(store: Store, name: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault((id(store.engine), name), threading.Lock())

@@ -1,0 +1,122 @@
+"""The outbox: what collect stored, appended in the same transaction as the data.
+
+A change says what happened to whom: ``kind`` (``event``: a Segment message was stored, its
+type in ``detail`` and its ``messageId`` in ``ref``; ``order``: an order or a return, its id
+in ``ref``; ``consent``: a consent choice was recorded, its purpose in ``detail``; ``erasure``:
+a person was erased), the ``person_id`` concerned (the person now, after merges) and
+``stored_at``, the time it was stored (naive UTC). Changes are read in ``change_id`` order,
+which is the order their transactions appended them in (:mod:`.gate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.dispatch import gate
+from surmesure.store import schema
+from surmesure.store.engine import Store
+
+EVENT = "event"
+ORDER = "order"
+CONSENT = "consent"
+ERASURE = "erasure"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One row of the outbox."""
+
+    change_id: int
+    kind: str
+    person_id: int | None
+    detail: str | None
+    ref: str | None
+    at: datetime
+
+    def to_list(self) -> list[object]:
+        return [self.change_id, self.kind, self.person_id, self.detail, self.ref, self.at]
+
+    @classmethod
+    def from_list(cls, row: Sequence[object]) -> Change:
+        change_id, kind, person_id, detail, ref, at = row
+        assert isinstance(change_id, int) and isinstance(kind, str)
+        assert isinstance(at, datetime)
+        return cls(change_id, kind, person_id, detail, ref, at)  # type: ignore[arg-type]
+
+
+def append(
+    store: Store,
+    conn: Connection,
+    kind: str,
+    person_ids: Sequence[int | None],
+    *,
+    at: datetime,
+    details: Sequence[str | None] | None = None,
+    refs: Sequence[str | None] | None = None,
+) -> int:
+    """Append one change of ``kind`` per person of ``person_ids`` (with its ``details`` and
+    ``refs``, when given) inside the caller's transaction ``conn``; returns how many."""
+    count = len(person_ids)
+    if count == 0:
+        return 0
+    gate.hold(store, conn)
+    ids = store.next_ids(conn, schema.change_id_seq, count)
+    rows = pa.table(
+        {
+            "change_id": pa.array(ids, pa.int64()),
+            "kind": pa.array([kind] * count, pa.string()),
+            "person_id": pa.array(person_ids, pa.int64()),
+            "detail": pa.array(details if details is not None else [None] * count, pa.string()),
+            "ref": pa.array(refs if refs is not None else [None] * count, pa.string()),
+            "stored_at": pa.array([at] * count, pa.timestamp("us")),
+        }
+    )
+    return store.bulk_insert(conn, schema.changes, rows, on_conflict="error")
+
+
+def read(conn: Connection, after: int, limit: int) -> list[Change]:
+    """Up to ``limit`` changes after ``after``, in order."""
+    query = _select().where(schema.changes.c.change_id > after).limit(limit)
+    if conn.dialect.name == "duckdb":  # rows straight from the driver: a third of the time
+        compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+        rows = Store.raw_duckdb(conn).execute(str(compiled)).fetchall()
+        return [Change(*r) for r in rows]
+    return [Change(*r) for r in conn.execute(query)]
+
+
+def read_ids(conn: Connection, ids: Sequence[int]) -> list[Change]:
+    """The changes ``ids`` that are still stored, in order."""
+    query = _select().where(schema.changes.c.change_id.in_(list(ids)))
+    return [Change(*r) for r in conn.execute(query)]
+
+
+def _select() -> sa.Select[Any]:
+    c = schema.changes.c
+    return sa.select(c.change_id, c.kind, c.person_id, c.detail, c.ref, c.stored_at).order_by(
+        c.change_id
+    )
+
+
+def prune(conn: Connection, upto: int) -> int:
+    """Delete the changes up to ``upto`` (every subscriber has them), but those a subscriber
+    failed on, kept for its retries; returns how many went."""
+    c, f = schema.changes.c, schema.change_failures.c
+    gone = conn.execute(
+        schema.changes.delete().where(
+            c.change_id <= upto, c.change_id.not_in(sa.select(f.change_id))
+        )
+    )
+    return int(gone.rowcount or 0)
+
+
+def last_id(conn: Connection) -> int:
+    """The highest change id stored (0 when none)."""
+    found = conn.execute(sa.select(sa.func.max(schema.changes.c.change_id))).scalar()
+    return int(found or 0)

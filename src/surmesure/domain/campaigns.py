@@ -1,0 +1,168 @@
+"""Campaign documents: whom to reach, with what, on which channels, under which guardrails.
+
+A campaign is a small document (YAML or JSON), validated and versioned like a segment::
+
+    name: spring_sale                  # lowercase letters, digits and _
+    description: Spring sale, 20% off
+    audience: {segment: lyon_loyal}    # or `audience: everyone` (the identified people)
+    purpose: marketing                 # or service (not held back by marketing refusals)
+    topic: offers                      # a preference-centre topic: who left it is held back
+    consent: not_refused               # or granted: only people who said yes on the channel
+    channels:                          # the content of each channel
+      email:
+        template: welcome              # a template of the library, by name ...
+      sms:
+        text: "{{ person.first_name }}, -20% ce week-end. STOP au 36180"
+        fields: {first_name: {trait: first_name, fallback: ""}}
+    policy: {order: [email, sms]}      # the first channel the person can be reached on
+    control: 0.1                       # share held out as a control group (receives nothing)
+    holdout: 0.05                      # the global holdout share (the same people everywhere)
+    window:
+      quiet_hours: {start: 21, end: 8, timezone: Europe/Paris}
+    caps: {per_day: 1, per_week: 3}    # messages per person across campaigns and channels
+    costs: {email: 0.001, sms: 0.045}  # per message (per SMS segment)
+    attribution_days: 14
+
+A channel's content is either ``template`` (a template of the library, whose fields, fallbacks
+and variants apply) or inline ``subject`` / ``text`` / ``html`` / ``mjml`` (a path to an MJML
+file) with the ``fields`` they read: each field reads a resolved trait and falls back to a
+neutral value when the trait is missing, unreliable or the person opted out of
+personalization, exactly as templates do (:mod:`surmesure.decide.content`).
+
+Pure: nothing here reads the store or the disk; references (segment, template, MJML file,
+topic) are checked by :mod:`surmesure.deliver.documents`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from surmesure.domain.templates import FieldSpec, Source
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
+ChannelName = Literal["email", "sms"]
+#: the channels a campaign can use, and the identifier kind that reaches a person on each
+REACHED_BY: dict[str, str] = {"email": "email", "sms": "phone"}
+CHANNEL_HINT = "use one of: " + ", ".join(REACHED_BY)
+
+
+def refuse(field: str, reason: str, hint: str = "") -> PydanticCustomError:
+    """A refusal from a cross-field check, carrying the field it is about (relative to the
+    model that raises it) and the fix."""
+    return PydanticCustomError(
+        "invalid_campaign", "{reason}", {"reason": reason, "field": field, "hint": hint}
+    )
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SegmentAudience(_Model):
+    segment: Name
+
+
+class ChannelContent(_Model):
+    """What a channel carries: a library template, or inline texts with their fields."""
+
+    template: Name | None = None
+    subject: Source = ""
+    text: Source = ""
+    html: Source = ""
+    mjml: str | None = Field(None, description="Path of an MJML file (the HTML part).")
+    fields: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")], FieldSpec] = Field(
+        default_factory=dict
+    )
+    min_reliability: Annotated[float, Field(ge=0, le=1)] = 0.6
+    locale: Annotated[str, Field(pattern=r"^[a-z]{2}(_[A-Z]{2})?$")] = "fr"
+    sender: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ChannelContent:
+        inline = bool(self.text or self.html or self.mjml or self.subject)
+        if self.template is not None and inline:
+            raise refuse(
+                "template",
+                "a template and inline texts are both given",
+                "keep `template: NAME`, or remove it and keep subject/text/html/mjml",
+            )
+        if self.template is None and not self.text:
+            raise refuse("text", "no content", "give `template: NAME`, or at least `text:`")
+        if self.html and self.mjml:
+            raise refuse("mjml", "html and mjml are both given", "keep one of them")
+        return self
+
+
+class Policy(_Model):
+    order: Annotated[list[ChannelName], Field(min_length=1)]
+    choose: Literal["first"] = Field(
+        "first", description="first: the first channel of `order` the person can be reached on"
+    )
+
+
+class QuietHours(_Model):
+    """Hours when nothing leaves, in each person's time zone (the trait ``time_zone``, else
+    ``timezone``)."""
+
+    start: int = Field(ge=0, le=23, description="Hour from which nothing leaves.")
+    end: int = Field(ge=0, le=23, description="Hour from which messages leave again.")
+    timezone: str = "Europe/Paris"
+
+
+class Window(_Model):
+    quiet_hours: QuietHours | None = None
+
+
+class Caps(_Model):
+    """Most messages a person receives, across campaigns and channels."""
+
+    per_day: int | None = Field(None, ge=1)
+    per_week: int | None = Field(None, ge=1)
+
+
+class CampaignDefinition(_Model):
+    name: Name
+    description: str = ""
+    audience: Literal["everyone"] | SegmentAudience
+    purpose: Literal["marketing", "service"] = "marketing"
+    topic: Name | None = None
+    consent: Literal["not_refused", "granted"] = "not_refused"
+    channels: Annotated[dict[ChannelName, ChannelContent], Field(min_length=1)]
+    policy: Policy | None = None
+    control: float = Field(0.0, ge=0, lt=1, description="Share held out as a control group.")
+    holdout: float = Field(0.0, ge=0, lt=1, description="The global holdout share.")
+    window: Window = Field(default_factory=Window)
+    caps: Caps = Field(default_factory=Caps)
+    costs: dict[ChannelName, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    attribution_days: int = Field(14, gt=0, le=365)
+
+    @model_validator(mode="after")
+    def _policy_channels(self) -> CampaignDefinition:
+        for i, channel in enumerate(self.order):
+            if channel not in self.channels:
+                raise refuse(
+                    f"policy.order[{i}]",
+                    f"channel {channel!r} has no content under channels",
+                    f"add `channels: {{{channel}: ...}}`, or remove it from the order",
+                )
+        return self
+
+    @property
+    def order(self) -> list[str]:
+        """The channels in preference order (the policy's, else as written)."""
+        return list(self.policy.order) if self.policy else list(self.channels)
+
+    @property
+    def segment(self) -> str | None:
+        return None if self.audience == "everyone" else self.audience.segment
+
+    @property
+    def experiment(self) -> str:
+        """The experiment that records the campaign's control group."""
+        return f"campaign_{self.name}"
+
+    def document(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=True)

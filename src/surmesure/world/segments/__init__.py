@@ -1,0 +1,1 @@
+"""Segment definitions shipped with the demo world, copied to ``demo/segments``."""

@@ -1,0 +1,92 @@
+"""The call centre: a call list ranked by expected value, and its outcomes brought back as the
+person's activity (an opt-out refuses phone marketing); a file with a bad row records nothing."""
+
+from __future__ import annotations
+
+import csv
+import stat
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from people_rows import activity_rows, add_people
+
+from surmesure.deliver.calls import CallChannel, CallSettings, import_outcomes
+from surmesure.deliver.channel import Message
+from surmesure.errors import InvalidInput
+from surmesure.protect.consent import refused_ids
+from surmesure.store import Store, schema
+
+
+def call(n: int, value: str | None, phone: str = "+33612345678") -> Message:
+    headers = {} if value is None else {"X-Expected-Value": value}
+    script = f"Bonjour client {n}, nous vous appelons au sujet de votre fidélité."
+    return Message(f"c{n}", "phone", phone, script, person_id=n, headers=headers)
+
+
+def test_the_call_list_is_ranked_by_expected_value(tmp_path: Path) -> None:
+    channel = CallChannel(CallSettings.from_url(f"calls://{tmp_path}/out"))
+    results = channel.send([call(1, "12.5"), call(2, None), call(3, "80"), call(4, "9", "")])
+    channel.close()
+    assert [r.outcome for r in results] == ["sent", "sent", "sent", "failed"]
+    path = channel.last_batch
+    assert path is not None and stat.S_IMODE(path.stat().st_mode) == 0o600
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["message_id"] for r in rows] == ["c3", "c1", "c2"]
+    assert [float(r["expected_value"]) for r in rows] == [80.0, 12.5, 0.0]
+    assert rows[0]["script"].startswith("Bonjour client 3") and rows[0]["phone"] == "+33612345678"
+    assert results[2].provider_id == f"{path.stem}#1"
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, ["message_id", "person_id", "outcome", "called_at"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_outcomes_become_activity_and_opt_outs(store: Store, tmp_path: Path) -> None:
+    add_people(store, (1, None), (2, None), (3, 1))
+    rows = [
+        {
+            "message_id": "c1",
+            "person_id": "3",
+            "outcome": "Interested",
+            "called_at": "2026-03-01T10:00:00",
+        },
+        {
+            "message_id": "c2",
+            "person_id": "2",
+            "outcome": "opt_out",
+            "called_at": "2026-03-01T10:05:00+01:00",
+        },
+        {
+            "message_id": "c9",
+            "person_id": "99",
+            "outcome": "answered",
+            "called_at": "2026-03-01T10:06:00",
+        },
+    ]
+    bad = _write(tmp_path / "bad.csv", [*rows, {**rows[0], "outcome": "maybe"}])
+    with pytest.raises(InvalidInput) as refused:
+        import_outcomes(store, bad)
+    assert refused.value.field == "outcome" and "Row 5" in refused.value.message
+    assert "interested" in (refused.value.hint or "")
+    with store.connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(schema.channel_activity)).scalar()
+            == 0
+        )
+    counts = import_outcomes(store, _write(tmp_path / "ok.csv", rows))
+    assert counts == {"interested": 1, "opt_out": 1}  # person 99 is not known: nothing kept
+    found = activity_rows(store, "person_id", "node_id", "channel", "kind", "occurred_at")
+    with store.connect() as conn:
+        assert refused_ids(conn, "marketing", "phone", datetime(2100, 1, 1)) == {2}
+        assert refused_ids(conn, "marketing", "email", datetime(2100, 1, 1)) == set()
+    assert found == [
+        (2, 2, "phone", "opt_out", datetime(2026, 3, 1, 9, 5)),
+        (1, 3, "phone", "interested", datetime(2026, 3, 1, 10, 0)),
+    ]

@@ -1,0 +1,94 @@
+"""Dispatch through NATS JetStream: two worker processes share one durable consumer; each
+change's effect happens once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from dispatch_helpers import save_viewers, store_events, value
+
+from surmesure.config import Settings
+from surmesure.dispatch import broker, dispatcher
+from surmesure.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+NATS_URL = os.environ.get("SURMESURE_TEST_NATS_URL", "nats://127.0.0.1:4222")
+PEOPLE = 120
+PER_MESSAGE = 10
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def stream() -> Iterator[str]:
+    """A stream of this test's own, deleted after it."""
+    name = f"dispatch_test_{uuid.uuid4().hex[:10]}"
+    yield name
+
+    async def delete() -> None:
+        client = await nats.connect(NATS_URL)
+        try:
+            await client.jetstream().delete_stream(name)
+        finally:
+            await client.close()
+
+    asyncio.run(delete())
+
+
+def _worker(url: str, stream: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "SURMESURE_DATABASE_URL": url,
+        "SURMESURE_DISPATCH": NATS_URL,
+        "SURMESURE_DISPATCH_STREAM": stream,
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", "from surmesure.cli.main import app; app()", "dispatch", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_workers_share_the_changes_and_each_takes_effect_once(
+    postgres_store: Store, stream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = postgres_store
+    settings = Settings(database_url=store.url, dispatch=NATS_URL, dispatch_stream=stream)
+    monkeypatch.setattr(broker, "MESSAGE_CHANGES", PER_MESSAGE)
+    save_viewers(store)
+    assert dispatcher.settle(store, settings) == {}  # creates the stream, publishes nothing
+    workers = [_worker(store.url, stream) for _ in range(2)]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            assert worker.stdout.readline() == "worker ready\n"
+        for part in range(3):
+            store_events(store, PEOPLE // 3, prefix=f"p{part}")
+            dispatcher.settle(store, settings)  # what the server does after each commit
+        deadline = time.monotonic() + 60
+        while value(store, "SELECT count(*) FROM segment_members") < PEOPLE:
+            assert time.monotonic() < deadline, "the workers did not deliver every change"
+            time.sleep(0.2)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        outputs = [worker.communicate(timeout=30) for worker in workers]
+    lines = [out.strip().splitlines()[-1] for out, _ in outputs]
+    handled = [int(line.split()[2]) for line in lines]
+    assert all(line.startswith("worker stopped:") for line in lines), outputs
+    assert sum(handled) == PEOPLE // PER_MESSAGE and min(handled) > 0  # both took a share
+    assert value(store, "SELECT count(*) FROM segment_changes") == PEOPLE  # entered once each
+    assert value(store, "SELECT count(DISTINCT person_id) FROM segment_changes") == PEOPLE
+    assert value(store, "SELECT count(*) FROM change_failures") == 0

@@ -1,0 +1,40 @@
+"""The ``people_changed`` notification: a cache hears who changed, once the change is
+committed, and a listener that fails stops nothing."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from dispatch_helpers import store_events
+
+from surmesure.dispatch import dispatcher, people
+from surmesure.store import Store, schema
+
+
+def test_a_listener_hears_who_changed_after_the_commit(store: Store) -> None:
+    heard: list[tuple[frozenset[int], int]] = []
+
+    def cache(changed: frozenset[int]) -> None:
+        with store.connect() as conn:  # another connection: it sees only what is committed
+            c = schema.change_cursors.c
+            position = conn.execute(
+                sa.select(c.position).where(c.subscriber == "people_changed")
+            ).scalar_one()
+        heard.append((changed, int(position)))
+
+    def broken(changed: frozenset[int]) -> None:
+        raise RuntimeError("a cache that fails")
+
+    stop_broken = people.listen(broken)
+    stop = people.listen(cache)
+    try:
+        store_events(store, 3)
+        assert dispatcher.drain(store)["people_changed"] == 3
+        store_events(store, 3)  # the same messages: nothing new, nobody to tell
+        dispatcher.drain(store)
+    finally:
+        stop()
+        stop_broken()
+    with store.connect() as conn:
+        everyone = frozenset(conn.execute(sa.select(schema.people.c.person_id)).scalars())
+    assert heard == [(everyone, 3)]
+    assert len(everyone) == 3
