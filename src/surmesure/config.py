@@ -201,6 +201,12 @@ class Settings(BaseSettings):
         "person's data key (erasure shreds them): segments may test that one is set, not "
         "compare its value.",
     )
+    data_key_cache: int = Field(
+        default=100_000,
+        ge=1,
+        description="Data keys of people a process keeps unwrapped in memory, the most "
+        "recently used (about 200 bytes each); past it, a key is read again by primary key.",
+    )
 
     dev_mode: bool = Field(
         default=False,
