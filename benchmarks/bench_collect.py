@@ -47,6 +47,8 @@ from loadgen import exchange, request_bytes
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 WRITE_KEY = "bench-key"
 PER_CALL = 100
+PORT = {"port": 0}
+"""The servers' port (``--port``); 0: a free one."""
 PAGES = ["/", "/nouveautes", "/magasins", "/panier", "/femme", "/homme"]
 
 
@@ -145,9 +147,11 @@ def over_http(
 ) -> dict[str, Any]:
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = PORT["port"]
+    if not port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
     bodies = make_bodies(events, uuid.uuid4().hex[:8])
     server = serve(url, port, src)
     try:
@@ -324,8 +328,10 @@ def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_PG, help="admin URL; 'none' to skip")
     parser.add_argument("--baseline", metavar="REF", help="a commit to compare with")
     parser.add_argument("--rounds", type=int, default=3, help="with --baseline")
+    parser.add_argument("--port", type=int, default=0, help="the servers' port (default: free)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    PORT["port"] = args.port
     console = Console(stderr=True)
     if args.baseline is not None:
         stores = ["duckdb"] + ([] if args.postgres == "none" else ["postgresql"])

@@ -25,6 +25,7 @@
     python benchmarks/bench_decide.py [--people 1000000] [--customers 50000] [--rate 1000]
         [--seconds 10] [--clients 32] [--products 4] [--postgres [URL]] [--skip-render]
         [--skip-api] [--skip-inprocess] [--calls 2000] [--profile] [--db FILE] [--json]
+        [--baseline REF [--rounds 3]] [--port PORT]
 """
 
 from __future__ import annotations
@@ -176,10 +177,19 @@ def held_identifiers(store: Any) -> list[tuple[str, str, int]]:
     """``(kind, value, person_id)`` of every customer and anonymous id, values opened."""
     import sqlalchemy as sa
 
-    from surmesure.protect import blind
     from surmesure.store import schema
 
     ident = schema.identifiers
+    if "sealed" not in ident.c:  # a commit from before identifiers were sealed at rest
+        with store.connect() as conn:
+            plain = conn.execute(
+                sa.select(ident.c.kind, ident.c.value, ident.c.person_id).where(
+                    ident.c.kind.in_(["customer_id", "anonymous_id"])
+                )
+            ).all()
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in plain]
+    from surmesure.protect import blind
+
     with store.connect() as conn:
         rows = conn.execute(
             sa.select(ident.c.kind, ident.c.node_id, ident.c.sealed, ident.c.person_id).where(
@@ -188,6 +198,19 @@ def held_identifiers(store: Any) -> list[tuple[str, str, int]]:
         ).all()
         values = blind.ring(store).open_many(conn, [r[1] for r in rows], [r[2] for r in rows])
     return [(str(r[0]), str(v), int(r[3])) for r, v in zip(rows, values, strict=True) if v]
+
+
+def print_identifiers(url: str) -> None:
+    """Print the customer and anonymous ids the decisions ask for (``--baseline``: each side
+    reads them with its own code)."""
+    from surmesure.store import open_store
+
+    store = open_store(url)
+    rows = held_identifiers(store)
+    store.dispose()
+    customers = [v for k, v, _ in rows if k == "customer_id"][:5_000]
+    visitors = [v for k, v, _ in rows if k == "anonymous_id"][:5_000]
+    print(orjson.dumps({"customers": customers, "visitors": visitors}).decode())
 
 
 def bodies(customers: list[str], visitors: list[str], count: int, products: int) -> list[bytes]:
@@ -223,6 +246,8 @@ async def open_loop(
     rate: float,
     seconds: float,
     connections: int = 64,
+    *,
+    key: str | None = None,
 ) -> dict[str, Any]:
     """Requests scheduled at a fixed rate, sent over at most ``connections`` kept-alive
     connections. A latency runs from the scheduled time (a request that had to wait for a
@@ -232,10 +257,11 @@ async def open_loop(
     figure measures the server, not the client."""
     total = int(rate * seconds)
     method = "GET" if payloads is None else "POST"
+    key = DECIDE["key"] if key is None else key
     prepared = (
-        [request_bytes(port, method, path, None, DECIDE["key"])]
+        [request_bytes(port, method, path, None, key)]
         if payloads is None
-        else [request_bytes(port, method, path, body, DECIDE["key"]) for body in payloads]
+        else [request_bytes(port, method, path, body, key) for body in payloads]
     )
     latencies: list[float] = []
     errors = 0
@@ -281,12 +307,13 @@ async def open_loop(
 
 
 async def closed_loop(
-    port: int, payloads: list[bytes], clients: int, seconds: float
+    port: int, payloads: list[bytes], clients: int, seconds: float, key: str | None = None
 ) -> dict[str, Any]:
     """``clients`` connections, each sending its next request when the last one is answered."""
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
-    prepared = [request_bytes(port, "POST", "/v1/decide", body, DECIDE["key"]) for body in payloads]
+    key = DECIDE["key"] if key is None else key
+    prepared = [request_bytes(port, "POST", "/v1/decide", body, key) for body in payloads]
 
     async def worker(k: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -332,6 +359,24 @@ def database(folder: Path, postgres: str | None) -> Iterator[str]:
         admin.dispose()
 
 
+def start_server(url: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The API server (:func:`serve`) in a process of its own, once it answers ``/health``."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", url, "--port", str(port)], env=env
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.2)
+
+
 def bench_api(
     customers: int,
     rate: float,
@@ -339,6 +384,7 @@ def bench_api(
     clients: int,
     postgres: str | None,
     products: int = 4,
+    port: int | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, database(Path(tmp), postgres) as url:
         folder = Path(tmp)
@@ -349,23 +395,9 @@ def bench_api(
             line.split("=", 1) for line in (folder / "demo" / "keys.env").read_text().split()
         )
         DECIDE["key"] = keys["SURMESURE_DEMO_DECIDE_KEY"]
-        port = 18_000 + os.getpid() % 1000
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", url, "--port", str(port)],
-            env={**os.environ, "SURMESURE_DATABASE_URL": url},
-        )
-        base = f"http://127.0.0.1:{port}"
+        port = port or 18_000 + os.getpid() % 1000
+        server = start_server(url, port, {**os.environ, "SURMESURE_DATABASE_URL": url})
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the API server did not start")
-                time.sleep(0.2)
             payloads = bodies(known, visitors, 20_000, products)
             asyncio.run(closed_loop(port, payloads, 4, 3))  # warm up: view, model, stock
             health = asyncio.run(open_loop(port, "/health", None, rate, seconds))
@@ -518,11 +550,23 @@ def main() -> None:
     parser.add_argument(
         "--postgres", nargs="?", const=DEFAULT_PG, help="run the API part on PostgreSQL"
     )
+    parser.add_argument("--baseline", metavar="REF", help="compare the API with a commit")
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline")
+    parser.add_argument("--port", type=int, help="the server's port (with --baseline: 2 ports)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=18_000, help=argparse.SUPPRESS)
+    parser.add_argument("--identifiers", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port or 18_000)
+        return
+    if args.identifiers:
+        print_identifiers(args.identifiers)
+        return
+    if args.baseline is not None:
+        import decide_baseline
+
+        args.port = args.port or 18_000 + os.getpid() % 1000
+        decide_baseline.main(args)
         return
     report: dict[str, Any] = {}
     if not args.skip_render:
@@ -531,7 +575,13 @@ def main() -> None:
             print("render:", orjson.dumps(report["render"]).decode(), flush=True)
     if not args.skip_api:
         report["api"] = bench_api(
-            args.customers, args.rate, args.seconds, args.clients, args.postgres, args.products
+            args.customers,
+            args.rate,
+            args.seconds,
+            args.clients,
+            args.postgres,
+            args.products,
+            args.port,
         )
         if not args.json:
             print("api:", orjson.dumps(report["api"]).decode(), flush=True)

@@ -201,6 +201,12 @@ class Settings(BaseSettings):
         "person's data key (erasure shreds them): segments may test that one is set, not "
         "compare its value.",
     )
+    data_key_cache: int = Field(
+        default=100_000,
+        ge=1,
+        description="Data keys of people a process keeps unwrapped in memory, the most "
+        "recently used (about 200 bytes each); past it, a key is read again by primary key.",
+    )
 
     dev_mode: bool = Field(
         default=False,
@@ -355,6 +361,22 @@ class Settings(BaseSettings):
     sms_url: str | None = Field(
         default=None,
         description="Kannel smsbox of the SMS channel: kannel://user:password@host:13013?sender=SHOP",
+    )
+    paper_url: str | None = Field(
+        default=None,
+        description="Folder of the paper channel's print batches: paper:///var/spool/print",
+    )
+    calls_url: str | None = Field(
+        default=None,
+        description="Folder of the call centre's call lists (campaign channel phone): "
+        "calls:///var/spool/calls",
+    )
+    complaint_quiet_hours: int = Field(
+        default=72,
+        ge=0,
+        le=24 * 365,
+        description="Hours after a complaint during which a person gets no marketing message "
+        "on any channel.",
     )
 
     @field_validator("preference_topics")

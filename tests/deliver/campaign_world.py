@@ -30,9 +30,10 @@ def add_people(
     *,
     no_email: set[int] = frozenset(),
     phones: set[int] = frozenset(),
+    extra: dict[int, dict[str, Any]] | None = None,
 ) -> dict[int, int]:
-    """People 1..n (customer ids ``C<i>``), with an e-mail unless in ``no_email`` and a
-    phone when in ``phones``: ``{i: person_id}``."""
+    """People 1..n (customer ids ``C<i>``), with an e-mail unless in ``no_email``, a
+    phone when in ``phones`` and the columns of ``extra[i]``: ``{i: person_id}``."""
     rows: list[dict[str, Any]] = []
     for i in range(1, n + 1):
         row: dict[str, Any] = {
@@ -44,6 +45,7 @@ def add_people(
             row["email"] = email_of(i)
         if i in phones:
             row["phone"] = f"+3361234{i:04d}"
+        row.update((extra or {}).get(i, {}))
         rows.append(row)
     path = write_file(folder, "customers", "csv", rows)
     import_file(store, "customers", path, source="crm")

@@ -49,6 +49,11 @@ def test_validate_save_preview_dry_run_and_status(
     )
     assert (two["status"], two["reason"]) == ("suppressed", "opted_out_marketing")
     assert "content" not in two
+    assert two["why_channel"].startswith("no channel (opted_out_marketing)")
+    shown = invoke(
+        monkeypatch, store.url, "campaign", "preview", "spring", "--person", "customer_id:C1"
+    )
+    assert "why: email: first reachable channel of the order" in shown.output
 
     dry = invoke_json(monkeypatch, store.url, "campaign", "send", "spring", "--dry-run")
     assert dry["plan"] == {

@@ -67,7 +67,7 @@ def test_bad_schedule_refused_naming_the_setting(value: Any, named: str) -> None
 
 def test_schedule_off_and_default() -> None:
     assert Settings(schedule="off").schedule == {}
-    assert set(Settings().schedule) == {"derive", "segment_refresh", "retention"}
+    assert set(Settings().schedule) == {"derive", "segment_refresh", "retention", "cascades"}
 
 
 def _runs(store: Store, job: str) -> list[dict[str, Any]]:

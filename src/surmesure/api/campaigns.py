@@ -3,9 +3,10 @@
 ``PUT /v1/campaigns`` saves a document (JSON; an MJML body goes inline as ``html``), ``GET
 /v1/campaigns/{name}`` reads the version in force, ``GET /v1/campaigns/{name}/preview?person=REF``
 says what a person would get and why, ``POST /v1/campaigns/{name}/send`` plans, records and
-sends (``?dry_run=true``: plans and counts, writes nothing), and ``GET
-/v1/campaigns/{name}/status`` counts the outbox. Each answer is the JSON the matching
-``surmesure campaign ... --json`` prints; refusals are the usual error body.
+sends (``?dry_run=true``: plans and counts, writes nothing), ``GET
+/v1/campaigns/{name}/status`` counts the outbox, and ``GET /v1/campaigns/{name}/results``
+(``?by=SEGMENT``, repeatable) measures it against its control group. Each answer is the
+JSON the matching ``surmesure campaign ... --json`` prints; refusals are the usual error body.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fastapi.responses import Response
 from surmesure.api.auth import require
 from surmesure.api.body import read_json
 from surmesure.clock import utcnow
-from surmesure.deliver import documents, service
+from surmesure.deliver import documents, results, service
 from surmesure.deliver.channels import configured
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit
@@ -67,6 +68,18 @@ async def campaign_status(
     name: str, request: Request, _: Principal = Depends(require("admin"))
 ) -> Response:
     return _json(await run_in_threadpool(service.status, request.app.state.store, name))
+
+
+@router.get("/{name}/results", summary="Treated against control: conversion, revenue, cost and ROI")
+async def campaign_results(
+    name: str,
+    request: Request,
+    _: Principal = Depends(require("admin")),
+    by: list[str] = Query(
+        default=[], description="A saved segment or discovery prefix to break results down by."
+    ),
+) -> Response:
+    return _json(await run_in_threadpool(results.measure, request.app.state.store, name, by))
 
 
 @router.get("/{name}/preview", summary="What one person would get, on which channel, and why")

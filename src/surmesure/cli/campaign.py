@@ -10,15 +10,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from surmesure.cli.campaign_tables import groups_table, lift_table
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
-from surmesure.deliver import service
+from surmesure.deliver import results, service
 from surmesure.deliver.channels import configured
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
 
-A document names an audience, the content of each channel, the channel policy, a control
+A document names an audience, the content of each channel (email, sms, paper, phone), the
+channel policy (first reachable, or best expected value) or a cascade of steps, a control
 group, quiet hours, caps and costs; a send plans it with the guardrails (consent, preferences,
-reachability, caps, control group), records each message in the outbox and sends it once.
+bounces, complaints, recent purchases, reachability, caps, control group), records each
+message in the outbox and sends it once; each run also plans the cascade steps now due.
 """
 
 
@@ -75,6 +78,8 @@ def register(app: typer.Typer) -> None:
         if out.get("channel") and status != "not_in_audience":
             line += f" on {out['channel']}"
         console.print(line + (f" ({escape(str(reason))})" if reason else ""))
+        if out.get("why_channel"):
+            console.print(f"[dim]why: {escape(out['why_channel'])}[/]")
         content = out.get("content")
         if content:
             if content["subject"]:
@@ -136,10 +141,46 @@ def register(app: typer.Typer) -> None:
         console.print(_counts_table(f"{name} (version {out['version']})", out["by_status"]))
         if out["reasons"]:
             console.print(_counts_table("why not sent", out["reasons"]))
-        table = Table(title="by channel")
-        table.add_column("channel")
-        table.add_column("counts")
-        for channel, counts in out["by_channel"].items():
-            table.add_row(channel, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-        console.print(table)
+        console.print(_nested_table("by channel", "channel", out["by_channel"]))
+        if len(out["by_step"]) > 1:
+            console.print(_nested_table("by cascade step", "step", out["by_step"]))
         console.print(f"cost: {out['cost']:.2f}")
+
+    @campaign.command(
+        "results",
+        help="What a campaign did: per channel, treated against the control group, with 95% "
+        "intervals, p-values, cost and ROI; --by breaks it down per segment or cluster.",
+    )
+    @user_errors
+    def results_command(
+        name: str,
+        by: list[str] = typer.Option(
+            [], "--by", help="A saved segment, or a discovery prefix (cluster); repeatable."
+        ),
+        plot: Path | None = typer.Option(
+            None, "--plot", help="Write the lift with its interval per group (PNG or SVG)."
+        ),
+        as_json: bool = JsonOption,
+    ) -> None:
+        out = results.measure(get_store(), name, by)
+        if plot is not None:
+            results.plot(out, plot)
+        if as_json:
+            emit_json(out)
+            return
+        console.print(groups_table(out))
+        console.print(lift_table(out["comparisons"], "channel", f"against {out['baseline']}"))
+        if "breakdown" in out:
+            title = "by segment (p adjusted: Benjamini-Hochberg)"
+            console.print(lift_table(out["breakdown"], "segment", title))
+        if plot is not None:
+            console.print(f"plot: {plot}")
+
+
+def _nested_table(title: str, label: str, rows: dict[str, dict[str, int]]) -> Table:
+    table = Table(title=title)
+    table.add_column(label)
+    table.add_column("counts")
+    for key, counts in rows.items():
+        table.add_row(key, ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return table

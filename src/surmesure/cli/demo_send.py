@@ -4,8 +4,8 @@ A segment of a few hundred people (``demo_campaign``: customers of Lyon with a g
 segment) gets one campaign per channel, each sent to a server started here: e-mail to an SMTP
 server in this process (aiosmtpd), SMS to Kannel (bearerbox + smsbox + the fake SMSC, from
 ``make system``), paper letters to one PDF with its printer's manifest in ``<out>/paper``, call
-tasks to a call list in ``<out>/calls``. Then each campaign's status, and what each server
-received.
+tasks to a call list in ``<out>/calls``. Then each campaign's status, its results against
+its control group (:mod:`surmesure.deliver.results`), and what each server received.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from surmesure.cli.campaign_tables import groups_table
 from surmesure.cli.common import console
 from surmesure.config import get_settings
-from surmesure.deliver import documents, service
+from surmesure.deliver import documents, results, service
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.channels import open_channel
 from surmesure.deliver.local import PASSWORD, USER, Phone, kannel, sendsms_url, smtp_server
@@ -157,7 +158,14 @@ def send_demo(store: Store, out: Path, now: datetime) -> dict[str, Any]:
             service.send(store, name, now, channels={channel: opened[channel]}, batch=500)
             statuses[channel] = service.status(store, name)
         received = _received(out, servers, statuses)
-    return {"segment": SEGMENT["name"], "audience": size, "campaigns": statuses, **received}
+    measured = {channel: results.measure(store, f"demo_{channel}") for channel in wanted}
+    return {
+        "segment": SEGMENT["name"],
+        "audience": size,
+        "campaigns": statuses,
+        "results": measured,
+        **received,
+    }
 
 
 def _received(out: Path, servers: dict[str, Any], statuses: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +202,8 @@ def print_sent(sent: dict[str, Any]) -> None:
             f"{status['cost']:.2f}",
         )
     console.print(table)
+    for measured in sent.get("results", {}).values():
+        console.print(groups_table(measured))
     if "smtp_messages" in sent:
         console.print(f"SMTP server received {sent['smtp_messages']:,} e-mails.")
     if "sms_messages" in sent:
@@ -202,4 +212,7 @@ def print_sent(sent: dict[str, Any]) -> None:
         console.print(f"Letters to print: [bold]{escape(path)}[/] (manifest beside it).")
     for path in sent.get("call_lists", []):
         console.print(f"Call list: [bold]{escape(path)}[/].")
-    console.print("See each one with [bold]surmesure campaign status demo_email[/] (and _sms...).")
+    console.print(
+        "See each one with [bold]surmesure campaign status demo_email[/] and "
+        "[bold]surmesure campaign results demo_email[/] (and demo_sms, ...)."
+    )

@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from surmesure.collect import bounds
+from surmesure.collect import bounds, ecommerce
 from surmesure.domain.identity import normalize
 from surmesure.protect import blind
 from surmesure.protect.blind import ANONYMOUS_ID_KIND as ANONYMOUS
@@ -309,7 +309,8 @@ def _identifiers(message: Message, region: str) -> tuple[tuple[str, str], ...]:
 
 def _shape_fault(message: Message) -> tuple[str, str] | None:
     """``(field, reason)`` of a known part of ``context`` (or ``traits.address``) whose JSON
-    type is not the one Segment defines; ``None`` when every one has it."""
+    type is not the one Segment defines, or of an ``Order Completed`` whose properties make
+    no order (:mod:`surmesure.collect.ecommerce`); ``None`` when every one has it."""
     for key, value in (message.context or {}).items():
         kind = CONTEXT_SHAPES.get(key)
         if kind is not None and value is not None and not isinstance(value, kind):
@@ -317,6 +318,8 @@ def _shape_fault(message: Message) -> tuple[str, str] | None:
     address = (message.traits or {}).get("address")
     if address is not None and not isinstance(address, dict):
         return "traits.address", "must be an object (street, city, postalCode, country, state)"
+    if message.type == "track" and message.event == ecommerce.ORDER_COMPLETED:
+        return ecommerce.fault(message.properties)  # it becomes an order: refused by name
     return None
 
 

@@ -2,12 +2,13 @@
 
 One ``UNION ALL`` query, each branch tagged, finds the person (by an identifier, or by the id
 given) and returns their marketing and personalization consents, their topic, frequency and
-pause records, trait observations (sealed ones opened, :mod:`surmesure.protect.atrest`,
-with the data keys the same statement reads), segment memberships, the derived metrics the
-template's rules read and the exposure ledger of the template's blocks. Python then applies
-the same rules as the one-query-per-part readers (:mod:`surmesure.decide.audience`,
-:func:`surmesure.decide.exposure.ledger`), so both paths give the same audience and the same
-picks.
+pause records, trait observations (sealed ones opened in one batch,
+:mod:`surmesure.protect.atrest`, with the data keys the process keeps: the statement reads no
+key, a key not kept is read by its node's primary key), segment memberships, the derived
+metrics the template's rules read and the exposure ledger of the template's blocks. Python
+then applies the same rules as the one-query-per-part readers
+(:mod:`surmesure.decide.audience`, :func:`surmesure.decide.exposure.ledger`), so both paths
+give the same audience and the same picks.
 """
 
 from __future__ import annotations
@@ -138,9 +139,6 @@ def read_person(
 
 def _opened(conn: Connection, rows: Sequence[Any]) -> dict[int, Any]:
     """The value of each sealed trait row, by position in ``rows`` (one batch)."""
-    found = [(row[7], row[8]) for row in rows if row[0] == "key"]
-    if found:
-        atrest.keyring(conn).learn(found)
     at = [k for k, row in enumerate(rows) if row[0] == "trait" and row[8] is not None]
     if not at:
         return {}
@@ -173,7 +171,7 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
     cte = sa.select(who.label("person_id")).cte("who")
     pid = sa.select(cte.c.person_id).scalar_subquery()
     c, t, m = schema.consents, schema.traits, schema.segment_members
-    pr, keys = schema.preferences, schema.person_keys
+    pr = schema.preferences
     branches: list[Any] = [
         sa.select(*_row("who", i1=cte.c.person_id)),
         sa.select(
@@ -203,16 +201,6 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
             )
         ).where(t.c.person_id == pid, t.c.observed_at <= now),
         sa.select(*_row("member", k1=m.c.segment)).where(m.c.person_id == pid),
-        # the data keys of the person and of the nodes of their sealed traits: opening these
-        # and sealing the decision then look no key up
-        sa.select(*_row("key", i1=keys.c.node_id, b1=keys.c.wrapped)).where(
-            sa.or_(
-                keys.c.node_id == pid,
-                keys.c.node_id.in_(
-                    sa.select(t.c.node_id).where(t.c.person_id == pid, t.c.sealed.is_not(None))
-                ),
-            )
-        ),
         sa.select(
             *_row(
                 "preference",

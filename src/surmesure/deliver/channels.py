@@ -13,7 +13,8 @@ type        URL                             module
 :class:`~surmesure.config.Settings` (the unsubscribe links of e-mail, the signature of SMS
 delivery reports); each module is imported only when its channel is opened (PDF layout and
 MJML are heavy). :func:`configured` opens the campaign channels the settings name:
-``email`` (``SURMESURE_EMAIL_URL``) and ``sms`` (``SURMESURE_SMS_URL``). A channel not
+``email`` (``SURMESURE_EMAIL_URL``), ``sms`` (``SURMESURE_SMS_URL``), ``paper``
+(``SURMESURE_PAPER_URL``) and ``phone``, the call centre (``SURMESURE_CALLS_URL``). A channel not
 configured is absent; its messages stay planned until it is.
 """
 
@@ -80,4 +81,8 @@ def configured(settings: Settings | None = None) -> dict[str, Channel]:
         found["email"] = open_channel(settings.email_url, settings)
     if settings.sms_url:
         found["sms"] = open_channel(settings.sms_url, settings)
+    if settings.paper_url:
+        found["paper"] = open_channel(settings.paper_url, settings)
+    if settings.calls_url:
+        found["phone"] = open_channel(settings.calls_url, settings)
     return found

@@ -8,7 +8,10 @@ the guardrails are read again: a person erased since planning is ``suppressed`` 
 one who refused marketing on the channel meanwhile is ``suppressed``
 (``opted_out_marketing``), one who paused marketing or left the topic meanwhile is
 ``suppressed`` (``paused``, ``topic_refused``), an address on the suppression list is ``suppressed``
-(``suppressed_address``), one no longer held is ``suppressed`` (``unreachable``). A template
+(``suppressed_address``), one no longer held is ``suppressed`` (``unreachable``), an e-mail
+that bounced or complained since, a complaint within the quiet hours, or a featured product
+bought since is ``suppressed`` (``bounced``, ``complained``, ``just_bought``:
+:mod:`surmesure.deliver.guards`). A template
 that fails for one person fails that message (``failed``, ``template: ...``), never the batch.
 
 Crash safety (the choice, and why). A provider cannot be asked whether it accepted a message, so

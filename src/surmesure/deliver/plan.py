@@ -7,17 +7,20 @@ that holds gives a person's row:
 
 1. ``paused`` / ``topic_refused``: marketing paused, or the campaign's topic left
    (:mod:`surmesure.protect.marketing`), for a marketing campaign;
-2. per channel of the policy's order, the first the person can be reached on (holds an
-   identifier of the channel's kind) and, for a marketing campaign, has not refused marketing
-   on (:mod:`surmesure.protect.consent`; with ``consent: granted``, has granted it). Nobody
-   reachable: ``unreachable``; reachable only where refused: ``opted_out_marketing`` (or
-   ``not_granted``);
-3. ``frequency_cap``: as many messages sent in the last day (week) as ``caps`` allows, across
+2. ``complained`` (a complaint within ``SURMESURE_COMPLAINT_QUIET_HOURS``) and
+   ``just_bought`` (a featured product or category bought lately), for a marketing campaign
+   (:mod:`surmesure.deliver.guards`);
+3. the channel (:mod:`surmesure.deliver.choice`): among those the person can be reached on,
+   has not refused marketing on and whose e-mail did not bounce or complain, the first of the
+   policy's order or, with ``policy: {choose: best}``, the one of highest expected value; else
+   ``unreachable``, ``bounced``, ``complained``, ``opted_out_marketing`` (or ``not_granted``);
+   a cascade's step that needs its value above its cost: ``value_below_cost`` (``skipped``);
+4. ``frequency_cap``: as many messages sent in the last day (week) as ``caps`` allows, across
    campaigns and channels;
-4. ``global_holdout`` / ``control`` (status ``held_out``): the experiment engine's assignment
+5. ``global_holdout`` / ``control`` (status ``held_out``): the experiment engine's assignment
    (:mod:`surmesure.experiments.assign`) of the people left, recorded as an experiment named
    ``campaign_<name>`` so that results compare the control group with the rest;
-5. otherwise ``planned`` on the chosen channel, due now or, in quiet hours, when they end in
+6. otherwise ``planned`` on the chosen channel, due now or, in quiet hours, when they end in
    the person's time zone (the trait ``time_zone``, else the quiet hours' own).
 
 People who already have a row for the campaign and step keep it: planning again adds only the
@@ -41,16 +44,20 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.decide.context import zone_named
-from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition, QuietHours
+from surmesure.deliver import choice
+from surmesure.domain.campaigns import CampaignDefinition, QuietHours
 from surmesure.experiments.assign import holdout_mask, variants_of
 from surmesure.experiments.definitions import ExperimentDefinition
-from surmesure.protect import consent, marketing
+from surmesure.protect import marketing
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.store.people import bulk_audience, ids_of
 from surmesure.unify.profile import decode_json
 
 Ids = npt.NDArray[np.int64]
+VALUE_BELOW_COST = "value_below_cost"
+SKIP_REASONS = ("opened", "clicked", "converted", VALUE_BELOW_COST)
+"""Why a cascade's step did not run for a person (status ``skipped``)."""
 MEMBERS = (
     "SELECT m.person_id FROM segment_members m JOIN people p ON p.person_id = m.person_id "
     "WHERE m.segment = :segment AND p.merged_into IS NULL ORDER BY m.person_id"
@@ -159,21 +166,31 @@ def plan(
     version: int,
     now: datetime,
     step: int = 0,
+    *,
+    candidates: Ids | None = None,
+    order: list[str] | None = None,
+    above_cost: bool = False,
+    preset: npt.NDArray[np.object_] | None = None,
 ) -> Plan:
-    """Decide the row of everyone in the audience without a row yet (see the module)."""
+    """Decide the row of everyone in the audience without a row yet (see the module);
+    ``candidates``: these people instead of the audience (a cascade's later step), ``order``:
+    these channels instead of the campaign's, ``above_cost``: only where the expected value
+    exceeds the channel's cost (else ``value_below_cost``); ``preset``: a reason already known
+    per candidate (``""``: none)."""
     m = schema.messages
-    everyone = audience_of(store, conn, definition)
+    everyone = audience_of(store, conn, definition) if candidates is None else candidates
+    order = order or definition.first_order
     done = _array(
         conn,
         sa.select(m.c.person_id).where(
             m.c.campaign == definition.name, m.c.step == step, m.c.person_id.is_not(None)
         ),
     )
-    ids = everyone[~np.isin(everyone, done)]
+    new = ~np.isin(everyone, done)
+    ids = everyone[new]
     n = ids.size
-    reason = np.full(n, "", dtype=object)
+    reason = np.full(n, "", dtype=object) if preset is None else preset[new].copy()
     status = np.full(n, "suppressed", dtype=object)
-    channel = np.full(n, definition.order[0], dtype=object)
     marketing_purpose = definition.purpose == "marketing"
 
     def mark(where: npt.NDArray[np.bool_], why: str) -> None:
@@ -186,31 +203,17 @@ def plan(
             left = _array(conn, marketing.held_back_people(definition.topic, now))
             mark(np.isin(ids, left), marketing.TOPIC_REFUSED)
 
-    chosen = np.zeros(n, dtype=bool)
-    reachable_anywhere = np.zeros(n, dtype=bool)
-    for name in definition.order:
-        kind = REACHED_BY[name]
-        ident = schema.identifiers
-        reached = np.isin(
-            ids, _array(conn, sa.select(ident.c.person_id).where(ident.c.kind == kind).distinct())
-        )
-        allowed = reached.copy()
-        if marketing_purpose:
-            if definition.consent == "granted":
-                allowed &= np.isin(
-                    ids, _array(conn, consent.granted_people("marketing", name, now))
-                )
-            else:
-                allowed &= ~np.isin(
-                    ids, _array(conn, consent.refused_people("marketing", name, now))
-                )
-        take = allowed & ~chosen
-        channel[take] = name
-        chosen |= take
-        reachable_anywhere |= reached
-    mark(~reachable_anywhere, "unreachable")
-    refusal = "not_granted" if definition.consent == "granted" else consent.OPTED_OUT_MARKETING
-    mark(~chosen, refusal)
+    for where, why in choice.held_back(conn, definition, ids, now):
+        mark(where, why)
+    picked = choice.choose(
+        conn, definition, ids, order, now, best=definition.best, need_values=above_cost
+    )
+    channel = picked.channel
+    reason[(reason == "") & (picked.reason != "")] = picked.reason[
+        (reason == "") & (picked.reason != "")
+    ]
+    if above_cost:
+        mark(~(picked.expected > 0), VALUE_BELOW_COST)
 
     for limit, days in ((definition.caps.per_day, 1), (definition.caps.per_week, 7)):
         if limit is not None:
@@ -224,7 +227,7 @@ def plan(
             mark(np.isin(ids, capped), "frequency_cap")
 
     eligible = reason == ""
-    experiment = experiment_of(definition)
+    experiment = experiment_of(definition) if step == 0 else None
     assigned: tuple[Ids, list[str]] | None = None
     if experiment is not None:
         variant = variants_of(experiment, ids[eligible])
@@ -237,15 +240,17 @@ def plan(
         assigned = (ids[eligible][inside], names[variant[inside]].tolist())
     else:
         held = np.full(n, "", dtype=object)
-        held[eligible] = np.where(
-            holdout_mask(ids[eligible], definition.holdout), "global_holdout", ""
-        )
+        if step == 0:
+            held[eligible] = np.where(
+                holdout_mask(ids[eligible], definition.holdout), "global_holdout", ""
+            )
     is_held = eligible & (held != "")
     status[is_held] = "held_out"
     reason[is_held] = held[is_held]
     planned = eligible & ~is_held
     status[planned] = "planned"
     reason[planned] = None
+    status[np.isin(reason.astype(str), SKIP_REASONS)] = "skipped"
 
     quiet = definition.window.quiet_hours
     zones = zones_of(conn, ids[planned]) if quiet is not None else {}
@@ -280,7 +285,7 @@ def plan(
     for s, r in zip(status.tolist(), reason.tolist(), strict=True):
         key = s if r is None else f"{s}:{r}"
         counts[key] = counts.get(key, 0) + 1
-    by_channel = {str(c): int(((channel == c) & planned).sum()) for c in definition.order}
+    by_channel = {str(c): int(((channel == c) & planned).sum()) for c in order}
     result = Plan(
         definition.name,
         version,

@@ -22,9 +22,10 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import outbox
+from surmesure.deliver import guards, outbox, postal
 from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.content import ChannelTemplates, templates_of
+from surmesure.deliver.value import values_of
 from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
 from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
@@ -70,6 +71,38 @@ def addresses(
     return {int(r.person_id): v for r, v in zip(rows, opened, strict=True) if v is not None}
 
 
+def reach(
+    store: Store, conn: Connection, person_ids: Sequence[int], channel: str, now: datetime
+) -> dict[int, str]:
+    """Where each person is reached on ``channel``: an address, a number, a postal block."""
+    if REACHED_BY[channel] == "postal":
+        return postal.blocks(conn, person_ids, now)
+    return addresses(store, conn, person_ids, REACHED_BY[channel])
+
+
+def _guarded(
+    conn: Connection,
+    definition: CampaignDefinition,
+    rows: Sequence[sa.Row[tuple[str, int | None, str]]],
+    now: datetime,
+) -> dict[int, str]:
+    """Bounces, complaints and recent purchases, read again (:func:`guards.at_send`)."""
+    channel_of = {int(r.person_id): str(r.channel) for r in rows if r.person_id is not None}
+    hours = get_settings().complaint_quiet_hours
+    return guards.at_send(conn, definition, channel_of, now, hours)
+
+
+def _expected(
+    conn: Connection, definition: CampaignDefinition, channel: str, people: Sequence[int]
+) -> dict[int, float]:
+    """The expected value of each call task (the call list's priority); nothing elsewhere."""
+    if channel != "phone" or not people:
+        return {}
+    ids = np.asarray(sorted(set(people)), dtype=np.int64)
+    worth = values_of(conn, definition, ids, [channel]).expected(definition, channel)
+    return dict(zip(ids.tolist(), worth.tolist(), strict=True))
+
+
 def _current(conn: Connection, person_ids: Sequence[int]) -> set[int]:
     p = schema.people
     rows = conn.execute(sa.select(p.c.person_id).where(among_ids(p.c.person_id, person_ids)))
@@ -102,6 +135,8 @@ def prepare(
                 int(x[0]) for x in conn.execute(marketing.held_back_people(definition.topic, now))
             }
             held.update({p: marketing.TOPIC_REFUSED for p in ids if p in left and p not in held})
+    for p, why in _guarded(conn, definition, rows, now).items():
+        held.setdefault(p, why)
     for r in rows:
         if r.person_id is None or int(r.person_id) not in alive:
             skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": "erased"})
@@ -120,7 +155,8 @@ def prepare(
                 for x in conn.execute(consent.refused_people("marketing", channel, now, scope))
             }
         kind = REACHED_BY[channel]
-        found = addresses(store, conn, people, kind)
+        found = reach(store, conn, people, channel, now)
+        worth = _expected(conn, definition, channel, people)
         seen = templates[channel].audiences(conn, people, now)
         barred = suppression.barred(
             store, conn, [(kind, a) for a in found.values()], key=settings.suppression_key
@@ -149,6 +185,8 @@ def prepare(
             headers = {"X-Campaign": definition.name}
             if definition.purpose == "service":
                 headers["X-Purpose"] = "transactional"
+            if person in worth:
+                headers["X-Expected-Value"] = f"{worth[person]:.2f}"
             ready.append(
                 Message(
                     message_id=str(r.message_id),

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import documents, plan, sender
+from surmesure.deliver import cascade, choice, documents, plan, sender
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
@@ -112,13 +112,15 @@ def send(
             ) from exc
     with store.begin() as conn:
         recorded = plan.record(store, conn, result, now)
+    recorded += _advance(store, definition, version, now)
     configured = {c: ch for c, ch in (channels or {}).items() if c in definition.order}
     if not configured:
         raise Conflict(
             f"No channel of campaign {definition.name!r} is configured; its messages stay planned.",
             field="email_url",
-            hint="set SURMESURE_EMAIL_URL (smtp://host:port) or SURMESURE_SMS_URL "
-            "(kannel://user:password@host:13013), then run `campaign send` again",
+            hint="set SURMESURE_EMAIL_URL (smtp://host:port), SURMESURE_SMS_URL "
+            "(kannel://user:password@host:13013), SURMESURE_PAPER_URL (paper:///folder) or "
+            "SURMESURE_CALLS_URL (calls:///folder), then run `campaign send` again",
         )
     sent = sender.run(
         store,
@@ -130,8 +132,25 @@ def send(
         parallel=parallel,
         batch=batch,
     )
+    if definition.cascade is not None and _advance(store, definition, version, clock()):
+        more = sender.run(
+            store,
+            definition,
+            configured,
+            clock=clock,
+            folder=folder,
+            parallel=parallel,
+            batch=batch,
+        )
+        for key, n in more.counts.items():
+            sent.add(key, n)
     sent.waiting = [c for c in definition.order if c not in configured]
     return SendReport(result, recorded, sent)
+
+
+def _advance(store: Store, definition: CampaignDefinition, version: int, now: datetime) -> int:
+    """Plan the cascade's later steps that are due; the number of new rows."""
+    return sum(p.rows.num_rows for p in cascade.advance(store, definition, version, now))
 
 
 def status(store: Store, name: str) -> dict[str, Any]:
@@ -142,30 +161,42 @@ def status(store: Store, name: str) -> dict[str, Any]:
     with store.connect() as conn:
         definition, version = documents.get(conn, name)
         rows = conn.execute(
-            sa.select(m.c.channel, m.c.status, m.c.reason, sa.func.count(), sa.func.sum(m.c.units))
+            sa.select(
+                m.c.channel,
+                m.c.status,
+                m.c.reason,
+                sa.func.count(),
+                sa.func.sum(m.c.units),
+                m.c.step,
+            )
             .where(m.c.campaign == name)
-            .group_by(m.c.channel, m.c.status, m.c.reason)
+            .group_by(m.c.channel, m.c.status, m.c.reason, m.c.step)
         ).all()
         reports = _reports(conn, name)
     by_status: dict[str, int] = {}
     by_channel: dict[str, dict[str, int]] = {}
     reasons: dict[str, int] = {}
     cost = 0.0
-    for channel, state, reason, count, units in rows:
+    by_step: dict[str, dict[str, int]] = {}
+    for channel, state, reason, count, units, step in rows:
         by_status[state] = by_status.get(state, 0) + int(count)
+        at = by_step.setdefault(f"{int(step)}: {channel}", {})
+        at[state] = at.get(state, 0) + int(count)
         per = by_channel.setdefault(channel, {})
         per[state] = per.get(state, 0) + int(count)
-        if state in ("suppressed", "held_out", "failed") and reason:
+        if state in ("suppressed", "held_out", "failed", "skipped") and reason:
             key = f"{state}:{reason}" if state != "failed" else "failed"
             reasons[key] = reasons.get(key, 0) + int(count)
         if state == "sent":
-            cost += definition.costs.get(channel, 0.0) * float(units or count)
+            per_unit = channel == "sms"  # an SMS costs per segment; a letter, a call, per message
+            cost += definition.cost(channel) * float((units or count) if per_unit else count)
     return {
         "campaign": name,
         "version": version,
         "total": sum(by_status.values()),
         "by_status": dict(sorted(by_status.items())),
         "by_channel": {k: dict(sorted(v.items())) for k, v in sorted(by_channel.items())},
+        "by_step": {k: dict(sorted(v.items())) for k, v in sorted(by_step.items())},
         "reasons": dict(sorted(reasons.items())),
         "reports": reports,
         "cost": round(cost, 4),
@@ -205,9 +236,9 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
         result = plan.plan(store, conn, definition, version, now)
         m = schema.messages
         stored = conn.execute(
-            sa.select(m.c.channel, m.c.status, m.c.reason).where(
-                m.c.campaign == name, m.c.person_id == person
-            )
+            sa.select(m.c.channel, m.c.status, m.c.reason)
+            .where(m.c.campaign == name, m.c.person_id == person)
+            .order_by(m.c.step.desc())
         ).first()
         out: dict[str, Any] = {"campaign": name, "version": version, "person_id": person}
         if stored is not None:
@@ -222,6 +253,7 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
             row = {k: result.rows.column(k)[int(at[0])].as_py() for k in result.rows.column_names}
             out.update(channel=row["channel"], status=row["status"], reason=row["reason"])
             out["recorded"] = False
+        out["why_channel"] = choice.explain(conn, definition, person, now)
         if out["status"] in ("planned", "sending", "sent"):
             try:
                 templates = templates_of(definition)[out["channel"]]

@@ -39,6 +39,7 @@ Handler = Callable[[Delivery], int]
 BUILT_IN: dict[str, str] = {
     "segment_membership": "surmesure.segment.realtime:on_changes",
     "people_changed": "surmesure.dispatch.people:on_changes",
+    "orders_from_events": "surmesure.collect.purchases:on_changes",
 }
 """Subscriber name -> its handler, ``module:function``."""
 

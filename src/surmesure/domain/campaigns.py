@@ -15,12 +15,20 @@ A campaign is a small document (YAML or JSON), validated and versioned like a se
         text: "{{ person.first_name }}, -20% ce week-end. STOP au 36180"
         fields: {first_name: {trait: first_name, fallback: ""}}
     policy: {order: [email, sms]}      # the first channel the person can be reached on
+                                       # or {choose: best}: highest appetence x value - cost
+    value: clv                         # value of a response: clv, or an offer's value (25.0)
     control: 0.1                       # share held out as a control group (receives nothing)
     holdout: 0.05                      # the global holdout share (the same people everywhere)
     window:
       quiet_hours: {start: 21, end: 8, timezone: Europe/Paris}
     caps: {per_day: 1, per_week: 3}    # messages per person across campaigns and channels
-    costs: {email: 0.001, sms: 0.045}  # per message (per SMS segment)
+    costs: {email: 0.001, sms: 0.045, paper: 0.9, phone: 0.5}  # phone: per minute
+    call_minutes: 3                    # expected length of a call task
+    featured: {categories: [shoes], days: 14}  # who bought them lately is not chased
+    cascade:                           # instead of policy: one channel per step
+      - {channel: email}
+      - {channel: sms, after_hours: 48, unless: [opened, clicked, converted]}
+      - {channel: phone, after_hours: 72, above_cost: true}
     attribution_days: 14
 
 A channel's content is either ``template`` (a template of the library, whose fields, fallbacks
@@ -43,9 +51,14 @@ from pydantic_core import PydanticCustomError
 from surmesure.domain.templates import FieldSpec, Source
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
-ChannelName = Literal["email", "sms"]
+ChannelName = Literal["email", "sms", "paper", "phone"]
 #: the channels a campaign can use, and the identifier kind that reaches a person on each
-REACHED_BY: dict[str, str] = {"email": "email", "sms": "phone"}
+#: (``postal``: the traits of :data:`POSTAL_TRAITS`, not an identifier; ``phone`` as a channel
+#: is a call task of the call centre)
+REACHED_BY: dict[str, str] = {"email": "email", "sms": "phone", "paper": "postal", "phone": "phone"}
+POSTAL_TRAITS = ("street", "postcode", "city")
+Response = Literal["opened", "clicked", "converted"]
+RESPONSES: tuple[Response, ...] = ("opened", "clicked", "converted")
 CHANNEL_HINT = "use one of: " + ", ".join(REACHED_BY)
 
 
@@ -97,10 +110,33 @@ class ChannelContent(_Model):
 
 
 class Policy(_Model):
-    order: Annotated[list[ChannelName], Field(min_length=1)]
-    choose: Literal["first"] = Field(
-        "first", description="first: the first channel of `order` the person can be reached on"
+    order: Annotated[list[ChannelName], Field(min_length=1)] | None = None
+    choose: Literal["first", "best"] = Field(
+        "first",
+        description="first: the first channel of `order` the person can be reached on; best: "
+        "the one of highest expected value (appetence x value - cost)",
     )
+
+
+class Featured(_Model):
+    """What the campaign pushes: who bought it within ``days`` is not chased (``just_bought``)."""
+
+    products: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list)
+    categories: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list
+    )
+    days: int = Field(14, ge=1, le=365)
+
+
+class CascadeStep(_Model):
+    """One step of a cascade: its channel, how long after the previous step was sent it
+    runs, which responses to the previous steps stop it, and whether it needs an expected
+    value above its cost."""
+
+    channel: ChannelName
+    after_hours: float = Field(0.0, ge=0, le=24 * 90)
+    unless: list[Response] = Field(default_factory=lambda: list(RESPONSES))
+    above_cost: bool = False
 
 
 class QuietHours(_Model):
@@ -137,23 +173,64 @@ class CampaignDefinition(_Model):
     window: Window = Field(default_factory=Window)
     caps: Caps = Field(default_factory=Caps)
     costs: dict[ChannelName, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    """Per message: e-mail, SMS segment, letter; ``phone``: per minute of a call."""
+    call_minutes: float = Field(3.0, gt=0, le=120, description="Expected length of a call.")
+    value: Annotated[float, Field(ge=0)] | Literal["clv"] = Field(
+        "clv", description="Value of a response: the person's CLV, or an offer's value."
+    )
+    featured: Featured | None = None
+    cascade: Annotated[list[CascadeStep], Field(min_length=1, max_length=8)] | None = None
     attribution_days: int = Field(14, gt=0, le=365)
 
     @model_validator(mode="after")
     def _policy_channels(self) -> CampaignDefinition:
-        for i, channel in enumerate(self.order):
+        if self.cascade is not None and self.policy is not None:
+            raise refuse(
+                "policy",
+                "a cascade chooses the channel of each step",
+                "remove `policy:`, or remove `cascade:`",
+            )
+        named = self.policy.order if self.policy is not None else None
+        places = [(f"policy.order[{i}]", c) for i, c in enumerate(named or [])]
+        places += [(f"cascade[{i}].channel", s.channel) for i, s in enumerate(self.cascade or [])]
+        for place, channel in places:
             if channel not in self.channels:
                 raise refuse(
-                    f"policy.order[{i}]",
+                    place,
                     f"channel {channel!r} has no content under channels",
-                    f"add `channels: {{{channel}: ...}}`, or remove it from the order",
+                    f"add `channels: {{{channel}: ...}}`, or remove it from here",
                 )
+        if self.cascade and self.cascade[0].after_hours:
+            raise refuse(
+                "cascade[0].after_hours",
+                "the first step has no previous step to wait for",
+                "remove after_hours from the first step",
+            )
         return self
 
     @property
     def order(self) -> list[str]:
-        """The channels in preference order (the policy's, else as written)."""
-        return list(self.policy.order) if self.policy else list(self.channels)
+        """The channels in preference order (the policy's, else the cascade's, else as
+        written)."""
+        if self.policy is not None and self.policy.order is not None:
+            return list(self.policy.order)
+        if self.cascade is not None:
+            return list(dict.fromkeys(s.channel for s in self.cascade))
+        return list(self.channels)
+
+    @property
+    def first_order(self) -> list[str]:
+        """The channels step 0 chooses from: the cascade's first, else :attr:`order`."""
+        return [str(self.cascade[0].channel)] if self.cascade else self.order
+
+    @property
+    def best(self) -> bool:
+        return self.policy is not None and self.policy.choose == "best"
+
+    def cost(self, channel: str) -> float:
+        """What one message costs on ``channel`` (a call: per minute x its length)."""
+        per = float(self.costs.get(channel, 0.0))  # type: ignore[call-overload]
+        return per * self.call_minutes if channel == "phone" else per
 
     @property
     def segment(self) -> str | None:

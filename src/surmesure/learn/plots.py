@@ -101,3 +101,30 @@ def lift_plot(bars: Sequence[LiftBar], path: Path, title: str = "Lift by segment
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
+
+
+def lift_panels(
+    panels: Mapping[str, Sequence[LiftBar]], path: Path, title: str = "Lift against control"
+) -> Path:
+    """One panel per metric (its name over the panel, its unit on the x axis), side by side,
+    each with one interval per row and a zero line; the rows of every panel share labels."""
+    drawn = {name: bars for name, bars in panels.items() if bars}
+    if not drawn:
+        raise InvalidInput("Nothing to plot.", field="plot", hint="compare at least one group")
+    rows_n = max(len(b) for b in drawn.values())
+    fig = Figure(figsize=(4.2 * len(drawn), 1.4 + 0.45 * rows_n))
+    axes = fig.subplots(1, len(drawn), squeeze=False, sharey=True)[0]
+    for i, (ax, (name, bars)) in enumerate(zip(axes, drawn.items(), strict=True)):
+        rows = np.arange(len(bars))[::-1]
+        est = np.array([b.estimate for b in bars], dtype=np.float64)
+        low = np.array([b.ci_lower for b in bars], dtype=np.float64)
+        high = np.array([b.ci_upper for b in bars], dtype=np.float64)
+        err = np.nan_to_num(np.vstack([est - low, high - est]))
+        ax.errorbar(est, rows, xerr=err, fmt="o", capsize=4, color="tab:blue")
+        ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+        ax.set_yticks(rows, [b.label for b in bars])
+        ax.tick_params(axis="y", labelleft=i == 0)
+        ax.set_xlabel(name)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -186,8 +186,15 @@ def removed_summary(removed: dict[str, int]) -> str:
     return f"{sum(removed.values()):,} rows removed"
 
 
+def _cascades(store: Store, settings: Settings) -> str:
+    from surmesure.deliver.cascade import advance_all
+
+    return f"{advance_all(store, utcnow()):,} cascade rows planned"
+
+
 JOB_FUNCTIONS: dict[str, Callable[[Store, Settings], str]] = {
     "derive": _derive,
     "segment_refresh": _segment_refresh,
     "retention": _retention,
+    "cascades": _cascades,
 }

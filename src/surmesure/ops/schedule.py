@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import assert_never
 
-JOBS = ("derive", "segment_refresh", "retention")
+JOBS = ("derive", "segment_refresh", "retention", "cascades")
 """The jobs a schedule may name, in the order they run when due together."""
 
 DEFAULT_SCHEDULE: dict[str, str] = {
     "derive": "daily 03:00",
     "segment_refresh": "every 15m",
     "retention": "daily 04:00",
+    "cascades": "every 15m",
 }
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}

@@ -42,7 +42,8 @@ BATCH = 20_000
 
 def keyring(conn: Connection) -> crypto.Keyring:
     """The process's key ring of the store ``conn`` belongs to."""
-    return crypto.keyring(Store.of(conn), get_settings().encryption_key)
+    settings = get_settings()
+    return crypto.keyring(Store.of(conn), settings.encryption_key, settings.data_key_cache)
 
 
 def dumps(value: Any) -> str:

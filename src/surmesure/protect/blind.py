@@ -82,7 +82,8 @@ def index_array(kind: str, values: Sequence[str | None] | pa.Array | pa.ChunkedA
 
 def ring(store: Store) -> crypto.Keyring:
     """The process's key ring of ``store`` under the configured ``encryption_key``."""
-    return crypto.keyring(store, get_settings().encryption_key)
+    settings = get_settings()
+    return crypto.keyring(store, settings.encryption_key, settings.data_key_cache)
 
 
 def at_rest(

@@ -27,15 +27,21 @@ Contract:
   holding the value, and without the key nobody can test a guessed address against it.
 
 Unwrapped keys are kept in memory per process (a decision reads a person's name thousands of
-times a second); destroying a key forgets it here too.
+times a second), the most recently used ones, at most ``Settings.data_key_cache`` of them; a
+batch looks up only the keys it does not hold, in one query by primary key. Destroying a key
+forgets it here at once, and again when the erasure commits (so a reader that fetched the key
+meanwhile, before the commit, does not keep it).
 """
 
 from __future__ import annotations
 
 import hmac
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -51,6 +57,8 @@ from surmesure.store.engine import Store
 VERSION = b"\x01"
 NONCE_BYTES = 12
 KEY_BYTES = 32
+KEPT = 100_000
+"""Unwrapped data keys a key ring keeps by default (``Settings.data_key_cache``)."""
 k = schema.person_keys
 
 
@@ -97,27 +105,84 @@ def open_with(key: bytes, node_id: int, sealed: bytes) -> str:
 
 
 class Keyring:
-    """The data keys of one store, wrapped under ``secret`` (``Settings.encryption_key``)."""
+    """The data keys of one store, wrapped under ``secret`` (``Settings.encryption_key``); at
+    most ``kept`` of them unwrapped in memory, least recently used first out."""
 
-    def __init__(self, store: Store, secret: str) -> None:
+    def __init__(self, store: Store, secret: str, *, kept: int = KEPT) -> None:
         self.store = store
+        self.kept = max(1, kept)
         self._wrapping = AESGCM(derive(secret, b"surmesure person-key wrapping"))
         self.index_key = derive(secret, b"surmesure blind index")
-        self._keys: dict[int, bytes] = {}
-        self._ciphers: dict[int, AESGCM] = {}
+        self._keys: OrderedDict[int, list[Any]] = OrderedDict()
+        """node -> [data key, its AESGCM cipher or None until first used]"""
+        self._lock = threading.Lock()
         self._fresh: dict[int, set[int]] = {}
         """Nodes whose key an open transaction made, by connection: forgotten if it rolls back,
         so nothing is ever sealed under a key the store does not hold."""
+        self._destroyed: dict[int, set[int]] = {}
+        """Nodes whose key an open transaction destroyed, by connection: forgotten again at its
+        commit (a reader may have fetched the key, still committed, in the meantime)."""
         sa.event.listen(store.engine, "commit", self._committed)
         sa.event.listen(store.engine, "rollback", self._rolled_back)
 
     def _committed(self, conn: Connection) -> None:
         self._fresh.pop(id(conn), None)
+        self._forget(self._destroyed.pop(id(conn), ()))
 
     def _rolled_back(self, conn: Connection) -> None:
-        for node in self._fresh.pop(id(conn), ()):
-            self._keys.pop(node, None)
-            self._ciphers.pop(node, None)
+        self._destroyed.pop(id(conn), None)
+        self._forget(self._fresh.pop(id(conn), ()))
+
+    def _forget(self, nodes: Iterable[int]) -> None:
+        with self._lock:
+            for node in nodes:
+                self._keys.pop(node, None)
+
+    def _keep(self, found: dict[int, bytes]) -> None:
+        with self._lock:
+            for node, key in found.items():
+                self._keys[node] = [key, None]
+                self._keys.move_to_end(node)
+            while len(self._keys) > self.kept:
+                self._keys.popitem(last=False)
+
+    def _entries(
+        self, conn: Connection, nodes: Iterable[int], now: datetime | None
+    ) -> dict[int, list[Any]]:
+        """``[key, cipher]`` of each node that has a key (see :meth:`keys`)."""
+        out: dict[int, list[Any]] = {}
+        wanted: list[int] = []
+        with self._lock:
+            for node in {int(n) for n in nodes}:
+                entry = self._keys.get(node)
+                if entry is None:
+                    wanted.append(node)
+                else:
+                    self._keys.move_to_end(node)
+                    out[node] = entry
+        if not wanted:
+            return out
+        wanted.sort()
+        found: dict[int, bytes] = {}
+        if now is not None:
+            # a new key for each node first, kept where the node had none: for the nodes a
+            # collection batch just made, one statement instead of a look-up then an insert
+            found = self._create(conn, wanted, now)
+            wanted = [n for n in wanted if n not in found]
+        if wanted:
+            rows = conn.execute(sa.select(k.c.node_id, k.c.wrapped).where(k.c.node_id.in_(wanted)))
+            found.update(self._unwrap((int(n), bytes(w)) for n, w in rows))
+        self._keep(found)
+        out.update((node, [key, None]) for node, key in found.items())
+        return out
+
+    def _unwrap(self, wrapped: Iterable[tuple[int, bytes]]) -> dict[int, bytes]:
+        return {
+            int(node): self._wrapping.decrypt(
+                bytes(blob)[:NONCE_BYTES], bytes(blob)[NONCE_BYTES:], _wrap_data(int(node))
+            )
+            for node, blob in wrapped
+        }
 
     def index(self, kind: str, value: str) -> str:
         return blind_index(self.index_key, kind, value)
@@ -126,31 +191,20 @@ class Keyring:
         self, conn: Connection, nodes: Iterable[int], *, now: datetime | None = None
     ) -> dict[int, bytes]:
         """The data key of each of ``nodes``; with ``now``, a node without one gets a new key
-        (stored in the caller's transaction), else it is left out (destroyed, or never made)."""
-        wanted = sorted({int(n) for n in nodes} - set(self._keys))
-        if wanted and now is not None:
-            # a new key for each node first, kept where the node had none: for the nodes a
-            # collection batch just made, one statement instead of a look-up then an insert
-            made = self._create(conn, wanted, now)
-            wanted = [n for n in wanted if n not in made]
-        if wanted:
-            rows = conn.execute(sa.select(k.c.node_id, k.c.wrapped).where(k.c.node_id.in_(wanted)))
-            self.learn((int(n), bytes(w)) for n, w in rows)
-        return {int(n): self._keys[int(n)] for n in nodes if int(n) in self._keys}
+        (stored in the caller's transaction), else it is left out (destroyed, or never made).
+        Only the keys not kept in memory are looked up, in one query."""
+        return {node: entry[0] for node, entry in self._entries(conn, nodes, now).items()}
 
     def learn(self, wrapped: Iterable[tuple[int, bytes]]) -> None:
         """Keep the keys of ``(node, wrapped key)`` pairs a caller read from ``person_keys``
         in a query of its own, so that sealing and opening for those nodes look nothing up."""
-        for node_id, blob in wrapped:
-            if int(node_id) not in self._keys:
-                data = bytes(blob)
-                self._keys[int(node_id)] = self._wrapping.decrypt(
-                    data[:NONCE_BYTES], data[NONCE_BYTES:], _wrap_data(int(node_id))
-                )
+        with self._lock:
+            new = [(int(n), w) for n, w in wrapped if int(n) not in self._keys]
+        self._keep(self._unwrap(new))
 
-    def _create(self, conn: Connection, nodes: list[int], now: datetime) -> set[int]:
+    def _create(self, conn: Connection, nodes: list[int], now: datetime) -> dict[int, bytes]:
         """Store a new key for each of ``nodes`` that has none (a node that has one keeps
-        it, whoever stored it); returns the nodes given a new key."""
+        it, whoever stored it); returns the keys made, by node."""
         fresh = {n: AESGCM.generate_key(bit_length=8 * KEY_BYTES) for n in nodes}
         wrapped = []
         for node_id, key in fresh.items():
@@ -164,14 +218,14 @@ class Keyring:
             }
         )
         made = {int(n) for n in self.store.insert_new(conn, k, rows, "node_id")}
-        self._keys.update({n: fresh[n] for n in made})
         self._fresh.setdefault(id(conn), set()).update(made)
-        return made
+        return {n: fresh[n] for n in made}
 
-    def _cipher(self, node: int, key: bytes) -> AESGCM:
-        cipher = self._ciphers.get(node)
+    @staticmethod
+    def _cipher(entry: list[Any]) -> AESGCM:
+        cipher: AESGCM | None = entry[1]
         if cipher is None:
-            cipher = self._ciphers[node] = AESGCM(key)
+            cipher = entry[1] = AESGCM(entry[0])
         return cipher
 
     def seal_many(
@@ -184,14 +238,17 @@ class Keyring:
     ) -> list[bytes | None]:
         """Each text sealed under its node's key (keys made, in the caller's transaction, for
         nodes without one); ``None`` where the node or the text is ``None``."""
-        keys = self.keys(conn, {n for n in nodes if n is not None}, now=now)
+        entries = self._entries(conn, {n for n in nodes if n is not None}, now)
+        ciphers = {node: self._cipher(entry) for node, entry in entries.items()}
+        # the nonces of the batch drawn at once: one system call rather than one a value
+        nonces = os.urandom(NONCE_BYTES * len(texts))
         out: list[bytes | None] = []
-        for node, text in zip(nodes, texts, strict=True):
+        for at, (node, text) in enumerate(zip(nodes, texts, strict=True)):
             if node is None or text is None:
                 out.append(None)
                 continue
-            nonce = os.urandom(NONCE_BYTES)
-            body = self._cipher(node, keys[node]).encrypt(nonce, text.encode(), _node_data(node))
+            nonce = nonces[at * NONCE_BYTES : (at + 1) * NONCE_BYTES]
+            body = ciphers[node].encrypt(nonce, text.encode(), b"surmesure:node:%d" % node)
             out.append(VERSION + nonce + body)
         return out
 
@@ -201,20 +258,22 @@ class Keyring:
         """Each sealed value opened; ``None`` where it is ``None`` or its node's key is
         destroyed (the person was erased). A value altered, or moved to another node's row,
         raises ``ValueError``."""
-        keys = self.keys(
-            conn, {n for n, s in zip(nodes, sealed, strict=True) if s is not None and n is not None}
+        entries = self._entries(
+            conn,
+            {n for n, s in zip(nodes, sealed, strict=True) if s is not None and n is not None},
+            None,
         )
         out: list[str | None] = []
         for node, blob in zip(nodes, sealed, strict=True):
-            key = None if node is None or blob is None else keys.get(node)
-            if key is None or blob is None or node is None:
+            entry = None if node is None or blob is None else entries.get(node)
+            if entry is None or blob is None or node is None:
                 out.append(None)
                 continue
             data = bytes(blob)
             if data[:1] != VERSION or len(data) < 1 + NONCE_BYTES + 16:
                 raise ValueError("not a sealed value of this version")
             try:
-                text = self._cipher(node, key).decrypt(
+                text = self._cipher(entry).decrypt(
                     data[1 : 1 + NONCE_BYTES], data[1 + NONCE_BYTES :], _node_data(node)
                 )
             except InvalidTag as exc:
@@ -236,19 +295,16 @@ class Keyring:
     def forget(self, nodes: Iterable[int]) -> None:
         """Drop the keys of ``nodes`` from memory only (they stay stored): for keys read once,
         such as those of quarantined records, which would otherwise pile up here."""
-        for n in nodes:
-            self._keys.pop(int(n), None)
-            self._ciphers.pop(int(n), None)
+        self._forget(int(n) for n in nodes)
 
     def destroy(self, conn: Connection, nodes: Iterable[int]) -> int:
         """Delete the data keys of ``nodes`` (in the caller's transaction) and forget them here;
         returns how many were deleted."""
         ids = sorted({int(n) for n in nodes})
-        for n in ids:
-            self._keys.pop(n, None)
-            self._ciphers.pop(n, None)
         if not ids:
             return 0
+        self._forget(ids)
+        self._destroyed.setdefault(id(conn), set()).update(ids)
         # overwrite first: a deleted row's bytes may linger in the file until it is compacted
         conn.execute(
             k.update().where(k.c.node_id.in_(ids)).values(wrapped=b"\x00" * (NONCE_BYTES + 48))
@@ -260,9 +316,11 @@ class Keyring:
 _keyrings: dict[tuple[str, str], Keyring] = {}
 
 
-def keyring(store: Store, secret: str) -> Keyring:
-    """The process's shared :class:`Keyring` of ``store`` under ``secret``."""
+def keyring(store: Store, secret: str, kept: int = KEPT) -> Keyring:
+    """The process's shared :class:`Keyring` of ``store`` under ``secret``, keeping ``kept``
+    keys in memory."""
     found = _keyrings.get((store.url, secret))
     if found is None or found.store is not store:
-        found = _keyrings[(store.url, secret)] = Keyring(store, secret)
+        found = _keyrings[(store.url, secret)] = Keyring(store, secret, kept=kept)
+    found.kept = max(1, kept)
     return found

@@ -92,7 +92,7 @@ def erase_person(
             now=datetime.now(UTC).replace(tzinfo=None),
             reason=reason,
         )
-        keyring = crypto.keyring(store, settings.encryption_key)
+        keyring = crypto.keyring(store, settings.encryption_key, settings.data_key_cache)
         result.keys_destroyed = keyring.destroy(conn, person.nodes)
         detach_parents = {
             t.name for t in scope.ordered_for_erasure() if t.info.get("erase") == DETACH

@@ -49,6 +49,11 @@ class Store:
         self.engine: Engine = sa.create_engine(
             url, pool_pre_ping=scheme == "postgresql", hide_parameters=True
         )
+        if scheme == "duckdb":
+            # duckdb_engine opts out of SQLAlchemy's cache of compiled statements, although it
+            # compiles as the PostgreSQL dialect it derives from: without the cache each call
+            # compiles its statement again (a decision's one read, 2 ms of its 3)
+            self.engine.dialect._supports_statement_cache = True
         self.dialect: str = scheme
         _stores[id(self.engine)] = self
 
@@ -200,11 +205,12 @@ class Store:
         raw: Any = conn.connection.driver_connection
         staging = f"_bulk_{table.name}"
         with raw.cursor() as cur:
+            # the staging table lives until the transaction ends; emptied by DELETE when the
+            # transaction loads the same table again (a TRUNCATE makes new files each time)
             cur.execute(
                 f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
-                f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+                f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP; DELETE FROM "{staging}"'
             )
-            cur.execute(f'TRUNCATE "{staging}"')
             with cur.copy(f'COPY "{staging}" ({quoted}) FROM STDIN WITH (FORMAT csv)') as copy:
                 copy.write(buffer.getvalue())
             cur.execute(
@@ -213,7 +219,6 @@ class Store:
             inserted: list[Any] = (
                 cur.fetchall() if "RETURNING" in conflict else [()] * max(cur.rowcount, 0)
             )
-            cur.execute(f'TRUNCATE "{staging}"')
         return inserted
 
     def existing_keys(

@@ -1,0 +1,118 @@
+"""The guardrails that read what came back and what was bought, for everyone at once.
+
+- ``bounced`` / ``complained``: a hard bounce (:mod:`surmesure.deliver.feedback`, report
+  ``bounced``) or a complaint (report ``complained``) of an e-mail sent to the person suppresses
+  e-mail for good: the address does not get another message;
+- ``complained`` on every channel: no marketing message within
+  ``SURMESURE_COMPLAINT_QUIET_HOURS`` of a complaint, whatever the channel;
+- ``just_bought`` ("no digital stalking"): a person who bought one of the campaign's
+  ``featured`` products, or a product of its featured categories, within ``featured.days`` is
+  not chased with it.
+
+Each function is one ``SELECT person_id`` over everyone (``scope``: only these people), so
+planning a million people and checking a batch at send time read the same rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.domain.campaigns import CampaignDefinition, Featured
+from surmesure.store import schema
+
+BOUNCED = "bounced"
+COMPLAINED = "complained"
+JUST_BOUGHT = "just_bought"
+
+
+def reported_people(
+    status: str, channel: str = "email", since: datetime | None = None, scope: Any = None
+) -> sa.Select[Any]:
+    """``SELECT person_id`` of the persons one of whose messages on ``channel`` was reported
+    ``status`` (since ``since``)."""
+    m, r = schema.messages, schema.delivery_reports
+    query = (
+        sa.select(m.c.person_id)
+        .select_from(r.join(m, m.c.message_id == r.c.message_id))
+        .where(r.c.status == status, r.c.channel == channel, m.c.person_id.is_not(None))
+    )
+    if since is not None:
+        query = query.where(r.c.received_at > since)
+    if scope is not None:
+        query = query.where(m.c.person_id.in_(_scope(scope)))
+    return query.distinct()
+
+
+def complained_lately(now: datetime, hours: int, scope: Any = None) -> sa.Select[Any]:
+    """``SELECT person_id`` of the persons who complained within ``hours`` of ``now``."""
+    return reported_people(COMPLAINED, "email", now - timedelta(hours=hours), scope)
+
+
+def just_bought(featured: Featured, now: datetime, scope: Any = None) -> sa.Select[Any] | None:
+    """``SELECT person_id`` of the persons who bought a featured product or category within
+    ``featured.days``; ``None`` when nothing is featured."""
+    if not featured.products and not featured.categories:
+        return None
+    o, line, p = schema.orders, schema.order_lines, schema.products
+    wanted = []
+    if featured.products:
+        wanted.append(line.c.product_code.in_(featured.products))
+    if featured.categories:
+        wanted.append(
+            line.c.product_code.in_(
+                sa.select(p.c.product_code).where(p.c.category.in_(featured.categories))
+            )
+        )
+    query = (
+        sa.select(o.c.person_id)
+        .select_from(o.join(line, line.c.order_id == o.c.order_id))
+        .where(
+            o.c.person_id.is_not(None),
+            o.c.is_return.is_(False),
+            o.c.ordered_at > now - timedelta(days=featured.days),
+            o.c.ordered_at <= now,
+            sa.or_(*wanted),
+        )
+    )
+    if scope is not None:
+        query = query.where(o.c.person_id.in_(_scope(scope)))
+    return query.distinct()
+
+
+def _scope(scope: Sequence[int]) -> list[int]:
+    return [int(x) for x in scope]
+
+
+def at_send(
+    conn: Connection,
+    definition: CampaignDefinition,
+    channel_of: dict[int, str],
+    now: datetime,
+    hours: int,
+) -> dict[int, str]:
+    """The people of a batch (person -> channel) a guardrail of this module holds back now,
+    with the reason: read again at send time, as planning read it."""
+    people = sorted(channel_of)
+    if not people:
+        return {}
+    out: dict[int, str] = {}
+    email = [p for p in people if channel_of[p] == "email"]
+    if email:
+        for status in (COMPLAINED, BOUNCED):
+            for (p,) in conn.execute(reported_people(status, "email", None, email)):
+                out.setdefault(int(p), status)
+    if definition.purpose != "marketing":
+        return out
+    for (p,) in conn.execute(complained_lately(now, hours, people)):
+        out.setdefault(int(p), COMPLAINED)
+    if definition.featured is not None:
+        query = just_bought(definition.featured, now, people)
+        if query is not None:
+            for (p,) in conn.execute(query):
+                out.setdefault(int(p), JUST_BOUGHT)
+    return out

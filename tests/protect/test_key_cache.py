@@ -1,0 +1,55 @@
+"""The data keys a process keeps in memory: a bounded number (least recently used first out),
+read again by primary key past the bound, and never kept past an erasure, even by a reader
+that fetched the key while the erasure was under way. On both stores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from surmesure.protect.crypto import KeyDestroyed, Keyring
+from surmesure.store import Store
+
+SECRET = "a-test-secret-of-some-length"
+NOW = datetime(2026, 12, 4, 12, 0)
+
+
+def test_a_key_ring_keeps_at_most_its_bound_and_still_opens_everything(store: Store) -> None:
+    keyring = Keyring(store, SECRET, kept=2)
+    with store.begin() as conn:
+        sealed = keyring.seal_many(conn, [1, 2, 3, 1], ["Ana", "Bo", "Cy", "Ana B."], now=NOW)
+    assert len(keyring._keys) == 2
+    with store.connect() as conn:
+        with store.statements() as sent:
+            opened = keyring.open_many(conn, [1, 2, 3, 1], sealed)
+        assert opened == ["Ana", "Bo", "Cy", "Ana B."]
+        assert len(sent) == 1  # the keys not kept, in one query
+        assert len(keyring._keys) == 2
+        assert keyring.open_many(conn, [3], [sealed[2]]) == ["Cy"]
+        with store.statements() as again:
+            assert keyring.open_many(conn, [3], [sealed[2]]) == ["Cy"]
+        assert again == []  # the most recently used is kept: nothing looked up
+
+
+def test_a_key_fetched_during_an_erasure_is_forgotten_when_it_commits(store: Store) -> None:
+    keyring = Keyring(store, SECRET)
+    with store.begin() as conn:
+        sealed = keyring.seal(conn, 5, "Zoé", now=NOW)
+    with store.begin() as erasing:
+        keyring.destroy(erasing, [5])
+        # a reader (another thread of the process) fetches the key, still committed, before
+        # the erasure commits: the ring keeps it for now
+        with store.connect() as conn:
+            assert keyring.open(conn, 5, sealed) == "Zoé"
+    with store.connect() as conn, pytest.raises(KeyDestroyed):
+        keyring.open(conn, 5, sealed)
+
+
+def test_a_key_made_in_a_transaction_rolled_back_is_not_kept(store: Store) -> None:
+    keyring = Keyring(store, SECRET)
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        keyring.seal(conn, 9, "Léo", now=NOW)
+        raise RuntimeError("the batch fails")
+    with store.connect() as conn:
+        assert keyring.keys(conn, [9]) == {}
