@@ -25,6 +25,7 @@ from surmesure.domain.campaigns import CHANNEL_HINT, CampaignDefinition
 from surmesure.errors import InvalidInput, NotFound, SurmesureError
 from surmesure.store import schema
 from surmesure.store.engine import Store
+from surmesure.store.versions import add_version
 from surmesure.unify.profile import decode_json
 
 _HINTS = {
@@ -187,25 +188,13 @@ def save(
             saved, version = get(conn, definition.name)
             if saved.document() == definition.document():
                 return Saved(definition.name, version, changed=False)
-        version = 1 if current is None else int(current[0]) + 1
-        conn.execute(
-            v.insert().values(
-                name=definition.name,
-                version=version,
-                definition=definition.document(),
-                created_at=now,
-            )
+        version = add_version(
+            conn,
+            c,
+            v,
+            definition.name,
+            definition.document(),
+            now,
+            None if current is None else int(current[0]),
         )
-        if current is None:
-            conn.execute(
-                c.insert().values(
-                    name=definition.name, version=version, created_at=now, updated_at=now
-                )
-            )
-        else:
-            conn.execute(
-                c.update()
-                .where(c.c.name == definition.name)
-                .values(version=version, updated_at=now)
-            )
     return Saved(definition.name, version, changed=True)

@@ -18,6 +18,7 @@ from surmesure.errors import NotFound
 from surmesure.segment.definitions import check_references
 from surmesure.store import schema
 from surmesure.store.engine import Store
+from surmesure.store.versions import add_version
 from surmesure.unify.profile import decode_json
 
 
@@ -74,25 +75,13 @@ def save(store: Store, definition: SegmentDefinition, now: datetime) -> Saved:
         current = conn.execute(sa.select(s.c.version).where(s.c.name == definition.name)).first()
         if current is not None and known[definition.name].document() == definition.document():
             return Saved(definition.name, int(current[0]), changed=False)
-        version = 1 if current is None else int(current[0]) + 1
-        conn.execute(
-            v.insert().values(
-                name=definition.name,
-                version=version,
-                definition=definition.document(),
-                created_at=now,
-            )
+        version = add_version(
+            conn,
+            s,
+            v,
+            definition.name,
+            definition.document(),
+            now,
+            None if current is None else int(current[0]),
         )
-        if current is None:
-            conn.execute(
-                s.insert().values(
-                    name=definition.name, version=version, created_at=now, updated_at=now
-                )
-            )
-        else:
-            conn.execute(
-                s.update()
-                .where(s.c.name == definition.name)
-                .values(version=version, updated_at=now)
-            )
     return Saved(definition.name, version, changed=True)

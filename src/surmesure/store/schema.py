@@ -17,17 +17,10 @@ Conventions:
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from surmesure.store.meta import Json as Json
+from surmesure.store.meta import metadata as metadata
 
-Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Money = sa.Float(precision=53)
 
 person_id_seq = sa.Sequence("person_id_seq", metadata=metadata)
@@ -618,117 +611,13 @@ job_runs = sa.Table(
     comment="Runs of derive, segment refresh and retention, by the scheduler or by hand.",
 )
 
-delivery_reports = sa.Table(
-    "delivery_reports",
-    metadata,
-    sa.Column("report_id", sa.String(32), primary_key=True),
-    sa.Column("message_id", sa.String(64), nullable=False, comment="the outbox's message id"),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column(
-        "status",
-        sa.String(16),
-        nullable=False,
-        comment="delivered, failed, buffered, accepted or rejected",
-    ),
-    sa.Column("received_at", sa.DateTime, nullable=False),
-    sa.Index(None, "message_id", "received_at"),
-    info={"personal": None},
-    comment="What providers reported of each message after it left (an SMS delivery report), "
-    "oldest first; no text of the provider's answer, which may quote the message.",
-)
 
+# -- later stages: their tables live in modules of their own, on the same metadata ------------
 
-# -- deliver: campaigns and the outbox ------------------------------------------------------------
-
-campaigns = sa.Table(
-    "campaigns",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False, comment="current version"),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-    info={"personal": None},
-    comment="Campaigns by name, with the version in force.",
-)
-
-campaign_versions = sa.Table(
-    "campaign_versions",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("definition", Json, nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    info={"personal": None},
-    comment="Every saved document of every campaign; a changed document adds a version.",
-)
-
-messages = sa.Table(
-    "messages",
-    metadata,
-    sa.Column("message_id", sa.String(64), primary_key=True),
-    sa.Column("campaign", sa.String(64), nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("person_id", sa.BigInteger, nullable=True),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("step", sa.SmallInteger, nullable=False),
-    sa.Column(
-        "status",
-        sa.String(16),
-        nullable=False,
-        comment="planned, sending, sent, failed, suppressed or held_out",
-    ),
-    sa.Column("reason", sa.String(200), nullable=True, comment="why suppressed, held out, failed"),
-    sa.Column("attempts", sa.SmallInteger, nullable=False),
-    sa.Column("next_attempt_at", sa.DateTime, nullable=True),
-    sa.Column("provider_id", sa.String(256), nullable=True),
-    sa.Column("units", sa.SmallInteger, nullable=True, comment="what the provider bills"),
-    sa.Column("planned_at", sa.DateTime, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Column("sent_at", sa.DateTime, nullable=True),
-    sa.UniqueConstraint("campaign", "person_id", "channel", "step"),
-    sa.Index(None, "campaign", "status"),
-    sa.Index(None, "person_id", "sent_at"),
-    # the content is not stored: it is rendered when the message leaves
-    info={"personal": "person_id", "erase": "detach"},
-    comment="The outbox: one row per campaign, person, channel and step, recorded before the "
-    "message leaves; an erased person's rows stay for the counts, detached.",
-)
-
-
-# -- dispatch: the changes outbox -------------------------------------------------------------
-
-changes = sa.Table(
-    "changes",
-    metadata,
-    sa.Column("change_id", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("kind", sa.String(16), nullable=False, comment="event, order, consent, erasure"),
-    sa.Column("person_id", sa.BigInteger, nullable=True),
-    sa.Column("detail", sa.String(64), nullable=True, comment="an event's type, a consent's"),
-    sa.Column("ref", sa.String(256), nullable=True, comment="the messageId or order id"),
-    sa.Column("stored_at", sa.DateTime, nullable=False),
-    info={"personal": "person_id"},
-    comment="The outbox: each change collect stored, written in the same transaction, in order.",
-)
-
-change_cursors = sa.Table(
-    "change_cursors",
-    metadata,
-    sa.Column("subscriber", sa.String(64), primary_key=True),
-    sa.Column("position", sa.BigInteger, nullable=False, comment="last change_id delivered"),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-    info={"personal": None},
-    comment="How far each subscriber of the outbox has been delivered.",
-)
-
-change_failures = sa.Table(
-    "change_failures",
-    metadata,
-    sa.Column("subscriber", sa.String(64), primary_key=True),
-    sa.Column("change_id", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("error", sa.String(512), nullable=False, comment="the last error, one line"),
-    sa.Column("failed_at", sa.DateTime, nullable=False),
-    sa.Column("retry_at", sa.DateTime, nullable=True, comment="empty once given up"),
-    info={"personal": None},
-    comment="Changes a subscriber failed on: retried with a growing delay, then given up.",
-)
+from surmesure.store.schema_deliver import campaign_versions as campaign_versions  # noqa: E402
+from surmesure.store.schema_deliver import campaigns as campaigns  # noqa: E402
+from surmesure.store.schema_deliver import delivery_reports as delivery_reports  # noqa: E402
+from surmesure.store.schema_deliver import messages as messages  # noqa: E402
+from surmesure.store.schema_dispatch import change_cursors as change_cursors  # noqa: E402
+from surmesure.store.schema_dispatch import change_failures as change_failures  # noqa: E402
+from surmesure.store.schema_dispatch import changes as changes  # noqa: E402

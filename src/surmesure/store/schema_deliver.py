@@ -1,0 +1,85 @@
+"""The deliver stage's tables: campaigns, their versions, the message outbox, and what
+providers reported of each message. Part of :mod:`surmesure.store.schema`, which re-exports
+them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from surmesure.store.meta import Json, metadata
+
+delivery_reports = sa.Table(
+    "delivery_reports",
+    metadata,
+    sa.Column("report_id", sa.String(32), primary_key=True),
+    sa.Column("message_id", sa.String(64), nullable=False, comment="the outbox's message id"),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column(
+        "status",
+        sa.String(16),
+        nullable=False,
+        comment="delivered, failed, buffered, accepted or rejected",
+    ),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Index(None, "message_id", "received_at"),
+    info={"personal": None},
+    comment="What providers reported of each message after it left (an SMS delivery report), "
+    "oldest first; no text of the provider's answer, which may quote the message.",
+)
+
+
+# -- deliver: campaigns and the outbox ------------------------------------------------------------
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False, comment="current version"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+    comment="Campaigns by name, with the version in force.",
+)
+
+campaign_versions = sa.Table(
+    "campaign_versions",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", Json, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    info={"personal": None},
+    comment="Every saved document of every campaign; a changed document adds a version.",
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("campaign", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("person_id", sa.BigInteger, nullable=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("step", sa.SmallInteger, nullable=False),
+    sa.Column(
+        "status",
+        sa.String(16),
+        nullable=False,
+        comment="planned, sending, sent, failed, suppressed or held_out",
+    ),
+    sa.Column("reason", sa.String(200), nullable=True, comment="why suppressed, held out, failed"),
+    sa.Column("attempts", sa.SmallInteger, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=True),
+    sa.Column("provider_id", sa.String(256), nullable=True),
+    sa.Column("units", sa.SmallInteger, nullable=True, comment="what the provider bills"),
+    sa.Column("planned_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime, nullable=True),
+    sa.UniqueConstraint("campaign", "person_id", "channel", "step"),
+    sa.Index(None, "campaign", "status"),
+    sa.Index(None, "person_id", "sent_at"),
+    # the content is not stored: it is rendered when the message leaves
+    info={"personal": "person_id", "erase": "detach"},
+    comment="The outbox: one row per campaign, person, channel and step, recorded before the "
+    "message leaves; an erased person's rows stay for the counts, detached.",
+)
