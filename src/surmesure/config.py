@@ -155,7 +155,13 @@ class Settings(BaseSettings):
         description="How often the decision server checks the store for changes to its view.",
     )
     decision_flush_ms: float = Field(
-        default=50.0, gt=0, description="Most a decision waits in memory before it is written."
+        default=250.0,
+        gt=0,
+        description=(
+            "Most a decision waits in memory before it is written to the decision log. The "
+            "server serving it knows it at once; a write costs about as much for 10 decisions "
+            "as for 200, so fewer, larger writes leave more of the machine to decisions."
+        ),
     )
     dispatch: str = Field(
         default=INLINE,

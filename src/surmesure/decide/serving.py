@@ -303,7 +303,7 @@ class Serving:
         *,
         metrics: Iterable[str] = (),
         refresh_seconds: float = 2.0,
-        flush_ms: float = 50.0,
+        flush_ms: float = 250.0,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
@@ -409,9 +409,13 @@ class Serving:
                 return 0
             exposures = [x for xs, _ in batch for x in xs]
             decisions = [d for _, d in batch]
+            # ids are new (uuid4): a plain insert, about a third of the time of DuckDB's
+            # ON CONFLICT DO NOTHING, which the log never needs
             with self.store.begin() as conn:
                 if exposures:
-                    self.store.bulk_insert(conn, schema.exposures, _table(exposures, _EXP_TYPES))
+                    self.store.bulk_insert(
+                        conn, schema.exposures, _table(exposures, _EXP_TYPES), on_conflict="error"
+                    )
                 sealed = atrest.seal_decisions(
                     conn, decisions, now=decisions[-1]["decided_at"], encoded=True
                 )
@@ -419,7 +423,9 @@ class Serving:
                     d if s is None else {**d, **dict.fromkeys(_JSON_COLUMNS), "sealed": s}
                     for d, s in zip(decisions, sealed, strict=True)
                 ]
-                self.store.bulk_insert(conn, schema.decisions, _table(rows, _DEC_TYPES))
+                self.store.bulk_insert(
+                    conn, schema.decisions, _table(rows, _DEC_TYPES), on_conflict="error"
+                )
             self._written += len(exposures)
             return len(decisions)
 
