@@ -53,3 +53,34 @@ def test_a_key_made_in_a_transaction_rolled_back_is_not_kept(store: Store) -> No
         raise RuntimeError("the batch fails")
     with store.connect() as conn:
         assert keyring.keys(conn, [9]) == {}
+
+
+def test_a_key_destroyed_by_another_process_is_forgotten_at_the_next_dispatch_round(
+    store: Store,
+) -> None:
+    from surmesure.config import get_settings
+    from surmesure.dispatch.background import Background
+    from surmesure.protect import atrest
+    from surmesure.store import schema
+
+    with store.connect() as conn:
+        server = atrest.keyring(conn)  # the key ring the server's decisions use
+        server.follow_erasures(conn)
+    with store.begin() as conn:
+        sealed = server.seal(conn, 11, "Inès", now=NOW)
+    # another process (its own key ring, nothing shared in memory) erases node 11
+    other = Keyring(store, get_settings().encryption_key)
+    with store.begin() as conn:
+        assert other.destroy(conn, [11]) == 1
+        conn.execute(
+            schema.suppressions.insert().values(
+                identifier_hash="ab" * 32, kind="email", erased_at=NOW, reason="erasure requested"
+            )
+        )
+    with store.connect() as conn:
+        assert server.open(conn, 11, sealed) == "Inès"  # still kept by the server
+    Background(store, get_settings())._round()
+    with store.connect() as conn:
+        with pytest.raises(KeyDestroyed):
+            server.open(conn, 11, sealed)
+        assert server.follow_erasures(conn) is False  # nothing new since

@@ -4,7 +4,8 @@ The event writer (and any route that stores a change) calls :meth:`Background.ki
 transaction has committed; the thread then delivers what is new (or, with NATS, publishes it:
 :func:`surmesure.dispatch.dispatcher.settle`). It also wakes every ``period`` seconds, so
 changes committed by another process, or a failure due for a retry, are handled without a
-kick. Kicks that arrive while it works, or within ``gap`` seconds of the last round, are
+kick. Each round also makes the process forget the data keys it keeps in memory when another
+process erased someone (:meth:`surmesure.protect.crypto.Keyring.follow_erasures`). Kicks that arrive while it works, or within ``gap`` seconds of the last round, are
 merged into one more round: a round costs a few statements whatever its size, so under a
 steady stream it takes what several commits stored at once. :meth:`stop` settles what is left
 before the server exits.
@@ -18,6 +19,7 @@ import threading
 from surmesure.config import Settings
 from surmesure.dispatch.dispatcher import settle
 from surmesure.errors import trace_of
+from surmesure.protect import atrest
 from surmesure.store.engine import Store
 
 log = logging.getLogger("surmesure.dispatch")
@@ -64,6 +66,8 @@ class Background:
     def _round(self) -> None:
         try:
             settle(self.store, self.settings)
+            with self.store.connect() as conn:
+                atrest.keyring(conn).follow_erasures(conn)
             self.rounds += 1
         except Exception as exc:  # the next round tries again; nothing is lost
             log.error("dispatch failed: %s", trace_of(exc))

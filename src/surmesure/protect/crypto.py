@@ -122,6 +122,9 @@ class Keyring:
         self._destroyed: dict[int, set[int]] = {}
         """Nodes whose key an open transaction destroyed, by connection: forgotten again at its
         commit (a reader may have fetched the key, still committed, in the meantime)."""
+        self._erasures: tuple[Any, ...] | None = None
+        """The suppression list's size and latest erasure when :meth:`follow_erasures` last
+        looked."""
         sa.event.listen(store.engine, "commit", self._committed)
         sa.event.listen(store.engine, "rollback", self._rolled_back)
 
@@ -296,6 +299,22 @@ class Keyring:
         """Drop the keys of ``nodes`` from memory only (they stay stored): for keys read once,
         such as those of quarantined records, which would otherwise pile up here."""
         self._forget(int(n) for n in nodes)
+
+    def follow_erasures(self, conn: Connection) -> bool:
+        """Forget every key kept in memory when someone was erased since the last call (by
+        another process: this one forgets what it destroys itself), so that no process holds
+        a destroyed key for longer than the time between two calls; ``True`` when it forgot.
+        Erasures are rare: the keys still stored are read again as they are needed."""
+        s = schema.suppressions
+        mark = tuple(
+            conn.execute(sa.select(sa.func.count(), sa.func.max(s.c.erased_at))).one()
+        )
+        changed = self._erasures is not None and mark != self._erasures
+        self._erasures = mark
+        if changed:
+            with self._lock:
+                self._keys.clear()
+        return changed
 
     def destroy(self, conn: Connection, nodes: Iterable[int]) -> int:
         """Delete the data keys of ``nodes`` (in the caller's transaction) and forget them here;
