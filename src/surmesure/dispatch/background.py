@@ -4,11 +4,13 @@ The event writer (and any route that stores a change) calls :meth:`Background.ki
 transaction has committed; the thread then delivers what is new (or, with NATS, publishes it:
 :func:`surmesure.dispatch.dispatcher.settle`). It also wakes every ``period`` seconds, so
 changes committed by another process, or a failure due for a retry, are handled without a
-kick. Each round also makes the process forget the data keys it keeps in memory when another
-process erased someone (:meth:`surmesure.protect.crypto.Keyring.follow_erasures`). Kicks that arrive while it works, or within ``gap`` seconds of the last round, are
+kick. Kicks that arrive while it works, or within ``gap`` seconds of the last round, are
 merged into one more round: a round costs a few statements whatever its size, so under a
 steady stream it takes what several commits stored at once. :meth:`stop` settles what is left
 before the server exits.
+
+Each round also makes the process forget the data keys it keeps in memory when another process
+erased someone (:meth:`surmesure.protect.crypto.Keyring.follow_erasures`).
 """
 
 from __future__ import annotations

@@ -306,9 +306,7 @@ class Keyring:
         a destroyed key for longer than the time between two calls; ``True`` when it forgot.
         Erasures are rare: the keys still stored are read again as they are needed."""
         s = schema.suppressions
-        mark = tuple(
-            conn.execute(sa.select(sa.func.count(), sa.func.max(s.c.erased_at))).one()
-        )
+        mark = tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(s.c.erased_at))).one())
         changed = self._erasures is not None and mark != self._erasures
         self._erasures = mark
         if changed:
