@@ -274,6 +274,17 @@ quarantine = sa.Table(
     comment="Rejected records with the reason; replayable after the mapping is fixed.",
 )
 
+quarantine_marks = sa.Table(
+    "quarantine_marks",
+    metadata,
+    sa.Column("mark", sa.String(16), primary_key=True, comment="keyed hash of a value, cut"),
+    sa.Column("quarantine_id", sa.BigInteger, primary_key=True, autoincrement=False, index=True),
+    # keyed hashes of the values a record holds (protect.quarantined.marks): an erasure opens
+    # only the records marked with one of the person's identifiers
+    info={"personal": None},
+    comment="Which quarantined records hold a value: keyed hashes, never a value.",
+)
+
 import_runs = sa.Table(
     "import_runs",
     metadata,
