@@ -11,7 +11,7 @@ before that instant count, so a recommendation can be replayed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -165,6 +165,40 @@ def recommend_all(
             customers.get(pid),
             pick(model, data, ranked, stock, k, None, exclude_categories, per_category, policy),
         )
+
+
+def recommend_many(
+    store: Store,
+    person_ids: Collection[int],
+    *,
+    k: int = 10,
+    as_of: datetime | None = None,
+    store_ids: Mapping[int, str | None] | None = None,
+    per_category: int = 3,
+    conn: Connection | None = None,
+    policy: Policy | None = None,
+    scoring: Scoring | None = None,
+) -> dict[int, list[Recommendation]]:
+    """The top ``k`` products of each of ``person_ids`` (current, unmerged ids), as
+    :func:`recommend` gives them one by one, computed set-wise: the model (which holds what
+    everyone had bought, their home store and segment) and the stock are read once for the
+    whole set; only a person the model does not know yet (arrived since it was built) is read
+    on their own. ``store_ids``: the store whose stock counts for each person (default: their
+    home store)."""
+    _check(k, per_category)
+    chosen = scoring or Scoring()
+    wanted = store_ids or {}
+    with _connection(store, conn) as c:
+        model = get_model(store, c, as_of)
+        stock = snapshot(store, c, as_of)
+        known = {
+            p: model.people.get(p) or people.person(c, p, model.as_of) for p in person_ids
+        }
+    return {
+        p: pick(model, data, _ranked(model, data, chosen), stock, k, wanted.get(p), (),
+                per_category, policy)
+        for p, data in known.items()
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
