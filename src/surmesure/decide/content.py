@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jinja2 import meta
 from jinja2 import Template as JinjaTemplate
+from jinja2 import meta
 
 from surmesure.decide.sandbox import (
     DEFAULT_TIME_LIMIT_S,

@@ -191,9 +191,7 @@ def recommend_many(
     with _connection(store, conn) as c:
         model = get_model(store, c, as_of)
         stock = snapshot(store, c, as_of)
-        known = {
-            p: model.people.get(p) or people.person(c, p, model.as_of) for p in person_ids
-        }
+        known = {p: model.people.get(p) or people.person(c, p, model.as_of) for p in person_ids}
     return {
         p: pick(model, data, _ranked(model, data, chosen), stock, k, wanted.get(p), (),
                 per_category, policy)
