@@ -241,3 +241,54 @@ def test_with_nothing_to_recommend_the_neutral_block_renders_everywhere(
         assert lines_of(rendered(store, monkeypatch, customer)["body"]) == want
         assert lines_of(api[customer]["content"]["body"]) == want
         assert lines_of(mails[email_of(n)]) == want
+
+
+def demo_email(products: list[dict[str, Any]]) -> tuple[str, str]:
+    """The demo's e-mail for a person of Lyon with ``products``, as it leaves: the HTML with
+    its links through tracking, and the text part."""
+    from email import message_from_bytes, policy
+
+    from surmesure.cli.demo_send import CONTENT, FIELDS
+    from surmesure.decide.content import Audience, Known
+    from surmesure.decide.personal import Personal
+    from surmesure.deliver.channel import Message
+    from surmesure.deliver.content import ChannelTemplates
+    from surmesure.domain.campaigns import ChannelContent
+
+    content = ChannelContent.model_validate(CONTENT["email"] | {"fields": FIELDS})
+    templates = ChannelTemplates("demo_email", "email", content)
+    now = utcnow()
+    audience = Audience(person_id=7, traits={"city": Known("Lyon", "crm", 0.9)})
+    note = {"personalized": True, "reason": "recommended for this person"}
+    done = templates.render(audience, now, Personal({}, products, note))
+    channel = EmailChannel(
+        EmailSettings(sender="news@example.com", track=True),
+        UnsubscribeLinks("https://shop.example", "s" * 32),
+    )
+    data = channel.build(
+        Message("m1", "email", "a@example.org", done.text, done.subject, done.html, person_id=7)
+    )
+    channel.close()
+    assert isinstance(data, bytes)
+    mail = message_from_bytes(data, policy=policy.default)
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    return html, done.text
+
+
+def test_the_demo_email_shows_four_products_or_a_neutral_block() -> None:
+    products = [
+        {"product_code": f"P{i}", "name": f"Produit {i}", "price": 10.5 * i} for i in range(1, 5)
+    ]
+    html, text = demo_email(products)
+    for p in products:
+        price = format_currency(p["price"], "EUR", locale="fr")
+        assert f"{p['name']}</a> : {price}" in html
+        assert f"- {p['name']} : {price}" in text
+        assert f"https://shop.example.com/p/{p['product_code']}" in text
+        # in the HTML the product's link goes through click tracking
+        assert f"https://shop.example.com/p/{p['product_code']}" not in html
+    assert html.count("https://shop.example/t/c/") == len(products) + 1  # and the button
+    assert "Toute la collection" not in html and "Toute la collection" not in text
+    html, text = demo_email([])
+    assert "Toute la collection vous attend" in html and "Toute la collection" in text
+    assert "Choisis pour vous" not in html and html.count("https://shop.example/t/c/") == 1
