@@ -23,8 +23,6 @@ import cProfile
 import io
 import os
 import pstats
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -34,14 +32,12 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
-from bench_campaign_send import PORT, SERVERS, T0, TARGET, _fill, _smtplib_loop
 from rich.console import Console
 
+from bench_campaign_send import SERVERS, T0, TARGET, _fill, run
 from surmesure.config import get_settings
 from surmesure.decide.recommend.model import clear_cache
-from surmesure.deliver import documents, service
-from surmesure.deliver.email import EmailChannel, EmailSettings
-from surmesure.deliver.unsubscribe import UnsubscribeLinks
+from surmesure.deliver import documents
 from surmesure.store import Store, open_store, schema
 
 PRODUCTS = 400
@@ -179,74 +175,33 @@ def _profile_render(store: Store, console: Console) -> None:
     console.print(f"render step: {len(ready):,} messages in {elapsed:.2f} s "
                   f"({len(ready) / elapsed:,.0f}/s)")  # fmt: skip
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "25")))
+    pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(
+        int(os.environ.get("TOP", "25"))
+    )
     console.print(out.getvalue(), markup=False, highlight=False)
 
 
-def run(
-    people: int, parallel: int, console: Console, kind: str = "aiosmtpd", profile: bool = False
-) -> dict[str, Any]:
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVERS[kind], str(PORT)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None and server.stdin is not None
-    server.stdout.readline()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "templates"
-            folder.mkdir()
-            (folder / "bench_mail.yaml").write_bytes(orjson.dumps(TEMPLATE))
-            os.environ["SURMESURE_TEMPLATES_DIR"] = str(folder)
-            get_settings.cache_clear()
-            clear_cache()
-            store = open_store(f"duckdb:///{Path(tmp) / 'bench.duckdb'}")
-            try:
-                start = time.perf_counter()
-                _fill(store, people)
-                _shop(store, people)
-                console.print(f"  people: {time.perf_counter() - start:.1f} s", style="dim")
-                documents.save(store, documents.parse(DOCUMENT), T0)
-                if profile:
-                    _profile_render(store, console)
-                    return {}
-                settings = EmailSettings(
-                    port=PORT, sender="news@example.com", pool=parallel, track=True
-                )
-                channel = EmailChannel(settings, UnsubscribeLinks("https://shop.example", "s" * 32))
-                start = time.perf_counter()
-                report = service.send(
-                    store, "bench", T0, channels={"email": channel}, folder=Path(tmp),
-                    parallel=parallel, batch=1000,
-                )  # fmt: skip
-                elapsed = time.perf_counter() - start
-                channel.close()
-            finally:
-                store.dispose()
-        loop_rate = _smtplib_loop(min(people, 5_000))
-        server.stdin.write("count\n")
-        server.stdin.flush()
-        received = int(server.stdout.readline())
-    finally:
-        server.terminate()
-        server.wait()
-    assert report.sent is not None
-    rate = people / elapsed
-    return {
-        "people": people,
-        "server": kind,
-        "sent": report.sent.counts.get("sent", 0),
-        "received": received - min(people, 5_000),
-        "seconds": round(elapsed, 2),
-        "messages_per_s": round(rate),
-        "smtplib_loop_per_s": round(loop_rate),
-        "target_per_s": TARGET,
-        "met": rate >= TARGET,
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
+def _setup(store: Store, people: int, folder: Path) -> None:
+    """The shop, and the template library holding the campaign's template."""
+    _shop(store, people)
+    templates = folder / "templates"
+    templates.mkdir()
+    (templates / "bench_mail.yaml").write_bytes(orjson.dumps(TEMPLATE))  # JSON is YAML
+    os.environ["SURMESURE_TEMPLATES_DIR"] = str(templates)
+    get_settings.cache_clear()
+    clear_cache()
+
+
+def profile(people: int, console: Console) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"duckdb:///{Path(tmp) / 'bench.duckdb'}")
+        try:
+            _fill(store, people)
+            _setup(store, people, Path(tmp))
+            documents.save(store, documents.parse(DOCUMENT), T0)
+            _profile_render(store, console)
+        finally:
+            store.dispose()
 
 
 def main() -> None:
@@ -258,9 +213,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     console = Console(stderr=True)
-    out = run(args.people, args.parallel, console, args.server, args.profile)
     if args.profile:
+        profile(min(args.people, 5_000), console)
         return
+    out = run(
+        args.people, args.parallel, console, args.server,
+        document=DOCUMENT, setup=_setup, track=True,
+    )  # fmt: skip
     if args.json:
         print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
         return

@@ -264,8 +264,10 @@ def render(
     catalog: Mapping[str, SegmentDefinition] | None = None,
     locale: str | None = None,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    with_subject: bool = True,
 ) -> Rendered:
-    """Render ``compiled`` for ``audience``: text and explanation."""
+    """Render ``compiled`` for ``audience``: text and explanation (``with_subject`` false:
+    the subject is left empty, for a caller that takes it from another part)."""
     definition = compiled.definition
     chosen, why = choose_variant(compiled, audience, now, catalog or {})
     person, fields = resolve_fields(definition, audience)
@@ -281,7 +283,7 @@ def render(
     }
     subject = (
         render_text(chosen.subject, values, locale=used_locale, time_limit_s=time_limit_s)
-        if chosen.subject is not None
+        if chosen.subject is not None and with_subject
         else ""
     )
     body = render_text(chosen.body, values, locale=used_locale, time_limit_s=time_limit_s)

@@ -148,7 +148,15 @@ class ChannelTemplates:
         context = None if personal is None else personal.context
         products = () if personal is None else personal.products
         if self.html is not None:
-            done = render(self.html, audience, now=now, context=context, products=products)
+            # the text part's template has the same subject: printed once, there
+            done = render(
+                self.html,
+                audience,
+                now=now,
+                context=context,
+                products=products,
+                with_subject=self.text is None,
+            )
             subject, html, explanation = done.subject, done.body, done.explanation
         if self.text is not None:
             done = render(self.text, audience, now=now, context=context, products=products)
