@@ -46,8 +46,8 @@ from surmesure.decide.exposure import (
     pick_blocks,
     record_exposures,
 )
+from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, personal
 from surmesure.decide.personal import Recommender as Recommender
-from surmesure.decide.personal import default_recommender, personal
 from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
@@ -67,7 +67,7 @@ class DecideRequest:
     anonymous_id: str | None = None
     customer_id: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
-    products: int = 4
+    products: int = DEFAULT_PRODUCTS
 
 
 def utcnow() -> datetime:
