@@ -17,7 +17,7 @@ recommendations of the whole batch computed set-wise
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -56,7 +56,7 @@ def plain(item: Any) -> dict[str, Any]:
     """A recommendation as the template reads it: a dict."""
     if is_dataclass(item) and not isinstance(item, type):
         if hasattr(item, "__dict__"):  # a flat record: a shallow copy, no deep walk
-            return {f.name: getattr(item, f.name) for f in fields(item)}
+            return dict(vars(item))
         return asdict(item)
     return dict(item)
 
