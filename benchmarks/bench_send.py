@@ -227,7 +227,8 @@ def main() -> None:
         f"e-mail campaign ({out['server']}, 3 variants, MJML, 4 products): {out['sent']:,} "
         f"messages in {out['seconds']} s, {out['messages_per_s']:,}/s (server received "
         f"{out['received']:,}); plain smtplib loop: {out['smtplib_loop_per_s']:,}/s; target "
-        f"{TARGET:,.0f}/s: {'met' if out['met'] else 'NOT met'}; load average "
+        f"{TARGET:,.0f}/s: {'met' if out['met'] else 'NOT met'}; "
+        f"{out['cpu_ms_per_message']} ms of processor a message; load average "
         f"{out['load_average']} on {out['cpus']} CPUs (shared machine)"
     )
 

@@ -31,6 +31,8 @@ from surmesure.store.engine import Store
 Recommender = Callable[..., Sequence[Any]]
 #: how many products a template's ``products`` holds unless the caller asks otherwise
 DEFAULT_PRODUCTS = 4
+NO_SERVICE = "no recommendation service"
+NONE_ASKED = "no products asked for"
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def products_for(
     audience); ``as_of`` ``None`` means now (so the recommender may reuse the model it keeps
     for the present instead of building one per instant)."""
     if recommender is None or k <= 0:
-        return [], {"personalized": False, "reason": "no recommendation service"}
+        return [], {"personalized": False, "reason": NONE_ASKED if k <= 0 else NO_SERVICE}
     personal_ = not audience.neutral
     extra = {"person": person} if personal_ and person is not None else {}
     found = recommender(
@@ -150,7 +152,7 @@ def personal_batch(
     out: dict[int, Personal] = {}
     for p, audience in audiences.items():
         if k <= 0 or default_recommender() is None:
-            note = {"personalized": False, "reason": "no recommendation service"}
+            note = {"personalized": False, "reason": NONE_ASKED if k <= 0 else NO_SERVICE}
             out[p] = Personal(contexts[p], [], note)
             continue
         note = {"personalized": not audience.neutral, "reason": products_reason(audience)}
