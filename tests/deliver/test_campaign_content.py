@@ -23,9 +23,10 @@ from typer.testing import CliRunner
 from surmesure.cli import render as render_cli
 from surmesure.collect.importer import import_file
 from surmesure.config import get_settings
+from surmesure.decide.library import Library
 from surmesure.decide.recommend.model import clear_cache
 from surmesure.decide.recommend.service import recommend
-from surmesure.decide.service import utcnow
+from surmesure.decide.service import DecideRequest, decide, utcnow
 from surmesure.deliver import documents, service
 from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
@@ -194,6 +195,11 @@ def test_metrics_and_recommendations_render_alike_everywhere(
     customers = ["C1", "C2", "C3", "C4"]
     cli = {c: rendered(store, monkeypatch, c) for c in customers}
     api = decided(store, customers)
+    compiled = Library(templates).named("loyalty_mail")
+    # in process, without the server's serving view: the one-statement reader
+    direct = {
+        c: decide(store, DecideRequest("email_loyalty", customer_id=c), compiled) for c in customers
+    }
     mails = sent(store, tmp_path)
 
     heads = {
@@ -212,6 +218,7 @@ def test_metrics_and_recommendations_render_alike_everywhere(
         want = [heads[customer], *products]
         assert lines_of(cli[customer]["body"]) == want, customer
         assert lines_of(api[customer]["content"]["body"]) == want, customer
+        assert lines_of(direct[customer]["content"]["body"]) == want, customer
         assert lines_of(mails[email_of(n)]) == want, customer
         assert cli[customer]["subject"] == api[customer]["content"]["subject"]
     # personal recommendations differ from the neutral (popular) list for who bought
