@@ -299,3 +299,49 @@ def test_the_demo_email_shows_four_products_or_a_neutral_block() -> None:
     html, text = demo_email([])
     assert "Toute la collection vous attend" in html and "Toute la collection" in text
     assert "Choisis pour vous" not in html and html.count("https://shop.example/t/c/") == 1
+
+
+HTML_TEMPLATE = """
+name: shop_mail
+placement: email_shop
+channel: email
+format: html
+fields:
+  city: {trait: city, fallback: "votre ville"}
+variants:
+  - name: default
+    subject: "À {{ person.city }}"
+    body: >-
+      <mjml><mj-body><mj-section><mj-column>
+      <mj-text>Bonjour {{ person.city }} &amp; co</mj-text>
+      {% for p in products %}<mj-text>
+      <a href="https://shop.example/p/{{ p.product_code }}">{{ p.name }}</a>
+      </mj-text>{% endfor %}
+      <mj-button href="https://shop.example/all">Tout voir</mj-button>
+      </mj-column></mj-section></mj-body></mjml>
+"""
+
+
+def test_an_mjml_library_template_compiles_once_and_gives_its_text_part(
+    templates: Path,
+) -> None:
+    from surmesure.decide.content import Audience, Known
+    from surmesure.decide.personal import Personal
+    from surmesure.deliver.content import ChannelTemplates
+    from surmesure.domain.campaigns import ChannelContent
+
+    (templates / "shop_mail.yaml").write_text(HTML_TEMPLATE)
+    channel = ChannelTemplates("c", "email", ChannelContent(template="shop_mail"))
+    assert channel.html is not None and channel.html.definition.variants[0].body.startswith(
+        "<!doctype html>"
+    )  # compiled from MJML when the campaign's content is
+    products = [{"product_code": "A1", "name": "Mug <b>"}, {"product_code": "B2", "name": "Tea"}]
+    audience = Audience(person_id=1, traits={"city": Known("Lyon", "crm", 0.9)})
+    done = channel.render(audience, utcnow(), Personal({}, products, {}))
+    assert done.subject == "À Lyon"
+    assert done.text == (
+        "Bonjour Lyon & co\n\nMug <b> (https://shop.example/p/A1)\n\n"
+        "Tea (https://shop.example/p/B2)\n\nTout voir (https://shop.example/all)\n"
+    )
+    assert done.html is not None and "Mug &lt;b&gt;</a>" in done.html
+    assert 'href="https://shop.example/p/B2"' in done.html

@@ -17,6 +17,7 @@ take one person at a time, with the batch's recommendations computed set-wise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,8 @@ from surmesure.domain.campaigns import CampaignDefinition, ChannelContent
 from surmesure.domain.templates import TemplateDefinition
 from surmesure.errors import InvalidInput
 from surmesure.store.engine import Store
+
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,14 @@ class ChannelTemplates:
         self.sender = content.sender
         self.html: CompiledTemplate | None = None
         self.text: CompiledTemplate | None = None
+        #: the text part is read from the HTML: blank lines its loops repeat are collapsed
+        self.text_from_html = False
         if content.template is not None:
             compiled = library_for().named(content.template)
             if compiled.format == "html":
                 self.html = CompiledTemplate(ready_html(compiled.definition))
                 self.text = text_template(self.html.definition)
+                self.text_from_html = True
             else:
                 self.text = compiled
             return
@@ -161,6 +167,8 @@ class ChannelTemplates:
         if self.text is not None:
             done = render(self.text, audience, now=now, context=context, products=products)
             subject, text, explanation = done.subject or subject, done.body, done.explanation
+            if self.text_from_html:
+                text = _BLANK_LINES.sub("\n\n", text).strip() + "\n"
         if personal is not None:
             explanation = explanation | {"products": personal.products_note}
         return Content(subject, text, html, explanation)
