@@ -47,11 +47,13 @@ fields:
   tier: {metric: clv_tier, fallback: "member"}
   best: {metric: best_channel, fallback: "any"}
   top: {metric: top_category, fallback: "our shop"}
+  value: {metric: expected_value, fallback: "?"}
 variants:
   - name: default
     subject: "{{ person.points }} points"
     body: |
-      points={{ person.points }} tier={{ person.tier }} best={{ person.best }} top={{ person.top }}
+      points={{ person.points }} tier={{ person.tier }} best={{ person.best }}
+      top={{ person.top }} value={{ person.value }}
       {% for p in products %}
       * {{ p.name }} {{ p.price|money(currency) }}
       {% else %}
@@ -204,18 +206,18 @@ def test_metrics_and_recommendations_render_alike_everywhere(
 
     heads = {
         # fresh metrics: 123.7 spent gives 123 points; 450 reaches silver (300), not gold
-        "C1": "points=123 tier=silver best=email top=kitchen",
+        "C1": ["points=123 tier=silver best=email", "top=kitchen value=450"],
         # no derived row: every metric field falls back
-        "C2": "points=0 tier=member best=any top=our shop",
+        "C2": ["points=0 tier=member best=any", "top=our shop value=?"],
         # derived 400 days ago: 0.5 ** (400 / 60) is under the threshold
-        "C3": "points=0 tier=member best=any top=our shop",
+        "C3": ["points=0 tier=member best=any", "top=our shop value=?"],
         # refused personalization on e-mail: neutral, popular products
-        "C4": "points=0 tier=member best=any top=our shop",
+        "C4": ["points=0 tier=member best=any", "top=our shop value=?"],
     }
     for n, customer in enumerate(customers, start=1):
         person = ids[n]
         products = expected_products(store, None if customer == "C4" else person)
-        want = [heads[customer], *products]
+        want = [*heads[customer], *products]
         assert lines_of(cli[customer]["body"]) == want, customer
         assert lines_of(api[customer]["content"]["body"]) == want, customer
         assert lines_of(direct[customer]["content"]["body"]) == want, customer
@@ -241,7 +243,7 @@ def test_with_nothing_to_recommend_the_neutral_block_renders_everywhere(
 ) -> None:
     add_people(store, tmp_path, 2)  # no catalogue, no orders
     assert recommend(store, None, k=4) == []
-    want = ["points=0 tier=member best=any top=our shop", "nothing to recommend"]
+    want = ["points=0 tier=member best=any", "top=our shop value=?", "nothing to recommend"]
     api = decided(store, ["C1", "C2"])
     mails = sent(store, tmp_path)
     for n, customer in enumerate(["C1", "C2"], start=1):

@@ -39,6 +39,11 @@ SOURCE = "derive"
 Latest = tuple[Any, datetime]
 
 
+def as_number(value: float) -> int | float:
+    """A number as every reader hands it to templates and rules: whole values as ``int``."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
 def columns_for(names: Iterable[str]) -> frozenset[str]:
     """The ``derived_metrics`` columns the metrics ``names`` are read from."""
     return frozenset(DERIVED.get(n, n) for n in names)
@@ -96,8 +101,16 @@ def read_latest(
         .where(among_ids(d.c.person_id, person_ids), d.c.as_of <= now.date())
         .order_by(d.c.person_id, d.c.as_of, d.c.computed_at)
     )
+    numbers = {c for c in wanted if METRICS[c] == "number"}
     out: dict[int, dict[str, Latest]] = {}
     for r in rows:
+        values = r._mapping
         # rows come oldest first: the last one of a person wins
-        out[int(r.person_id)] = {c: (r._mapping[c], r.computed_at) for c in wanted}
+        out[int(r.person_id)] = {
+            c: (
+                as_number(values[c]) if c in numbers and values[c] is not None else values[c],
+                r.computed_at,
+            )
+            for c in wanted
+        }
     return out

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.audience import DECISION_PURPOSES
+from surmesure.decide.metrics import as_number as as_number
 from surmesure.domain.identity import normalize
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
@@ -307,7 +308,3 @@ def _collect(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
         before,
         preferences,
     )
-
-
-def as_number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
