@@ -125,6 +125,17 @@ class Settings(BaseSettings):
     trait_half_life_days: float = Field(
         default=730.0, gt=0, description="Days after which a trait's reliability is halved."
     )
+    metric_half_life_days: float = Field(
+        default=60.0,
+        gt=0,
+        description="Days after which a derived metric's reliability in templates is halved "
+        "(a metric is exact when computed, then ages like a trait).",
+    )
+    clv_tiers: dict[str, float] = Field(
+        default_factory=lambda: {"gold": 1000.0, "silver": 300.0, "bronze": 0.0},
+        description="CLV tiers for templates: each tier's lowest expected value (currency "
+        "units over the CLV horizon); a person takes the highest tier they reach.",
+    )
     default_country: str = Field(
         default="FR", description="ISO country used to read phone numbers without a prefix."
     )

@@ -21,11 +21,10 @@ offered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,7 +38,6 @@ from surmesure.decide.content import (
     resolve_fields,
     rule_holds,
 )
-from surmesure.decide.context import build_context
 from surmesure.decide.exposure import (
     Shown,
     choose_blocks,
@@ -48,6 +46,8 @@ from surmesure.decide.exposure import (
     pick_blocks,
     record_exposures,
 )
+from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, personal
+from surmesure.decide.personal import Recommender as Recommender
 from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
@@ -56,8 +56,6 @@ from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import decode_json, root_of
-
-Recommender = Callable[..., Sequence[Any]]
 
 
 @dataclass(frozen=True)
@@ -69,64 +67,11 @@ class DecideRequest:
     anonymous_id: str | None = None
     customer_id: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
-    products: int = 4
+    products: int = DEFAULT_PRODUCTS
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-@lru_cache(maxsize=1)
-def default_recommender() -> Recommender | None:
-    """The recommendation service, when it is installed."""
-    try:
-        from surmesure.decide.recommend.service import recommend
-    except ImportError:
-        return None
-    return cast(Recommender, recommend)
-
-
-def _plain(item: Any) -> dict[str, Any]:
-    if is_dataclass(item) and not isinstance(item, type):
-        if hasattr(item, "__dict__"):  # a flat record: a shallow copy, no deep walk
-            return {f.name: getattr(item, f.name) for f in fields(item)}
-        return asdict(item)
-    return dict(item)
-
-
-def _products(
-    store: Store,
-    conn: Connection | None,
-    audience: Audience,
-    request: DecideRequest,
-    as_of: datetime | None,
-    store_id: str | None,
-    recommender: Recommender | None,
-    person: Any = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Products from ``recommender``; ``as_of`` ``None`` means now (so the recommender may
-    reuse the model it keeps for the present instead of building one per instant)."""
-    if recommender is None or request.products <= 0:
-        return [], {"personalized": False, "reason": "no recommendation service"}
-    personal = not audience.neutral
-    extra = {"person": person} if personal and person is not None else {}
-    found = recommender(
-        store,
-        audience.person_id if personal else None,
-        k=request.products,
-        as_of=as_of,
-        store_id=store_id,
-        conn=conn,
-        **extra,
-    )
-    reason = (
-        "recommended for this person"
-        if personal
-        else "opted out of personalization: popular products"
-        if audience.opted_out
-        else "unknown person: popular products"
-    )
-    return [_plain(p) for p in found], {"personalized": personal, "reason": reason}
 
 
 def _offers(
@@ -210,7 +155,7 @@ def _read_fast(
         person_id=root,
         keys=keys,
         now=at,
-        metrics=compiled.metrics,
+        metrics=compiled.columns,
         content_ids=[b.content_id for b in definition.blocks],
     )
     audience = audience_from(
@@ -219,6 +164,7 @@ def _read_fast(
         settings.trait_half_life_days,
         compiled.needs,
         audience_channels(compiled, request),
+        metrics=compiled.field_metrics,
     )
     person = None
     if model is not None and read.person_id is not None:
@@ -267,7 +213,7 @@ def _read_served(
     """What :func:`_read_fast` reads, from the serving view."""
     settings = get_settings()
     definition = compiled.definition
-    view = serving.view(compiled.metrics)
+    view = serving.view(compiled.columns)
     keys = (
         identifier_keys(request.anonymous_id, request.customer_id, settings.default_country)
         if request.person_id is None
@@ -281,6 +227,7 @@ def _read_served(
         settings.trait_half_life_days,
         compiled.needs,
         audience_channels(compiled, request),
+        metrics=compiled.field_metrics,
     )
     person = None
     if chosen is not None and chosen is default_recommender() and request.products > 0:
@@ -329,6 +276,7 @@ def _decide(
             settings.trait_half_life_days,
             needs=compiled.needs,
             channel=audience_channels(compiled, request),
+            metrics=compiled.field_metrics,
         )
         ledger_rows, person = None, None
     channel = decision_channel(compiled, request)
@@ -346,12 +294,19 @@ def _decide(
             return _suppressed(
                 store, conn, serving, request, person_id, audience, refused_on, at, reason
             )
-    context = build_context(conn, audience, at, request.context, owner=store)
-    catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
-    nearest = context.get("nearest_store") or {}
-    products, products_note = _products(
-        store, conn, audience, request, now, nearest.get("store_id"), chosen, person
+    found = personal(
+        store,
+        conn,
+        audience,
+        at,
+        request.context,
+        k=request.products,
+        recommender=chosen,
+        as_of=now,
+        person=person,
     )
+    context, products, products_note = found.context, found.products, found.products_note
+    catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
     locale = str(request.context.get("locale") or definition.locale)
     values = {
         "person": resolve_fields(definition, audience)[0],

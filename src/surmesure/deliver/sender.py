@@ -158,6 +158,7 @@ def prepare(
         found = reach(store, conn, people, channel, now)
         worth = _expected(conn, definition, channel, people)
         seen = templates[channel].audiences(conn, people, now)
+        found_for = templates[channel].personal(store, conn, seen, now)
         barred = suppression.barred(
             store, conn, [(kind, a) for a in found.values()], key=settings.suppression_key
         )
@@ -177,7 +178,7 @@ def prepare(
                 continue
             assert to is not None
             try:
-                content = templates[channel].render(seen[person], now)
+                content = templates[channel].render(seen[person], now, found_for[person])
             except TemplateError as exc:
                 reason = f"template: {exc.message}"[:200]
                 skipped.append({"message_id": r.message_id, "status": "failed", "reason": reason})

@@ -258,7 +258,8 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
             try:
                 templates = templates_of(definition)[out["channel"]]
                 seen = templates.audiences(conn, [person], now)
-                content = templates.render(seen[person], now)
+                found = templates.personal(store, conn, seen, now)
+                content = templates.render(seen[person], now, found[person])
             except TemplateError as exc:
                 out["error"] = exc.to_dict()
                 return out

@@ -91,6 +91,9 @@ class ChannelContent(_Model):
     )
     min_reliability: Annotated[float, Field(ge=0, le=1)] = 0.6
     locale: Annotated[str, Field(pattern=r"^[a-z]{2}(_[A-Z]{2})?$")] = "fr"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = Field(
+        "EUR", description="The shop's currency, for prices printed with `money(currency)`."
+    )
     sender: str | None = None
 
     @model_validator(mode="after")
