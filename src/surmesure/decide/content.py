@@ -221,8 +221,10 @@ def render(
     catalog: Mapping[str, SegmentDefinition] | None = None,
     locale: str | None = None,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    links: Mapping[str, str] | None = None,
 ) -> Rendered:
-    """Render ``compiled`` for ``audience``: text and explanation."""
+    """Render ``compiled`` for ``audience``: text and explanation. ``links``: top-level
+    names a campaign's message can print (``page_link``: the person's page)."""
     definition = compiled.definition
     chosen, why = choose_variant(compiled, audience, now, catalog or {})
     person, fields = resolve_fields(definition, audience)
@@ -235,6 +237,7 @@ def render(
         "currency": definition.currency,
         "locale": used_locale,
         "now": now,
+        **(links or {}),
     }
     subject = (
         render_text(chosen.subject, values, locale=used_locale, time_limit_s=time_limit_s)

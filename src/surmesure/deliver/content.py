@@ -5,7 +5,8 @@ Each channel's content compiles once into templates of the sandbox
 template whose fields fall back as every template's do (:mod:`surmesure.decide.content`). The
 person is read as a decision reads them (:func:`surmesure.decide.audience.load_audience`):
 resolved traits with their reliability, memberships, and neutral content when they opted out
-of personalization on the channel.
+of personalization on the channel. A template may print ``{{ page_link }}``, the person's
+page (:mod:`surmesure.deliver.web`): sending it delivers the campaign's web message.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from surmesure.decide.library import library_for
 from surmesure.deliver.audiences import load_audiences
 from surmesure.domain.campaigns import CampaignDefinition, ChannelContent
 from surmesure.domain.templates import TemplateDefinition
+
+PAGE_LINK = "page_link"
+"""The name a template prints the person's page link with (the web channel)."""
 
 
 @dataclass(frozen=True)
@@ -103,15 +107,23 @@ class ChannelTemplates:
             needs=self.needs,
         )
 
-    def render(self, audience: Audience, now: datetime) -> Content:
+    @property
+    def prints_page_link(self) -> bool:
+        """Whether a template of this channel prints ``page_link`` (the person's page)."""
+        return any(
+            PAGE_LINK in t.definition.model_dump_json() for t in (self.text, self.html) if t
+        )
+
+    def render(self, audience: Audience, now: datetime, page_link: str | None = None) -> Content:
         """The person's content; :class:`~surmesure.decide.sandbox.TemplateError` when a
-        template fails for them."""
+        template fails for them. ``page_link``: what ``{{ page_link }}`` prints."""
         subject, text, html, explanation = "", "", None, {}
+        links = {PAGE_LINK: page_link} if page_link is not None else None
         if self.html is not None:
-            done = render(self.html, audience, now=now)
+            done = render(self.html, audience, now=now, links=links)
             subject, html, explanation = done.subject, done.body, done.explanation
         if self.text is not None:
-            done = render(self.text, audience, now=now)
+            done = render(self.text, audience, now=now, links=links)
             subject, text, explanation = done.subject or subject, done.body, done.explanation
         elif html is not None:
             text = text_part(html)
