@@ -1,7 +1,8 @@
 """Which channel reaches each person, or why none does; set-based, for everyone at once.
 
 A channel is open to a person who can be reached on it (holds an identifier of its kind; for
-``paper``, a postal address: the traits ``street``, ``postcode`` and ``city``), has not refused
+``paper``, a postal address: the traits ``street``, ``postcode`` and ``city``; for ``web``,
+everyone: a personal page needs no address), has not refused
 marketing on it (with ``consent: granted``: granted it), for a marketing campaign, and whose
 e-mail did not bounce or complain (``bounced`` / ``complained``, e-mail only). Among the open
 channels, ``policy: first`` takes the first of the order; ``policy: best`` the one of highest
@@ -51,6 +52,8 @@ def _array(conn: Connection, query: sa.Select[Any]) -> Ids:
 def reachable(conn: Connection, ids: Ids, channel: str) -> Mask:
     """Who of ``ids`` can be reached on ``channel`` (see the module)."""
     kind = REACHED_BY[channel]
+    if kind == "page":  # everyone has a personal page
+        return np.ones(ids.size, dtype=bool)
     if kind == "postal":
         t = schema.traits
         query = (

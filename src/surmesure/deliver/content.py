@@ -110,9 +110,7 @@ class ChannelTemplates:
     @property
     def prints_page_link(self) -> bool:
         """Whether a template of this channel prints ``page_link`` (the person's page)."""
-        return any(
-            PAGE_LINK in t.definition.model_dump_json() for t in (self.text, self.html) if t
-        )
+        return any(PAGE_LINK in t.definition.model_dump_json() for t in (self.text, self.html) if t)
 
     def render(self, audience: Audience, now: datetime, page_link: str | None = None) -> Content:
         """The person's content; :class:`~surmesure.decide.sandbox.TemplateError` when a

@@ -186,12 +186,13 @@ def claim(
     now: datetime,
     limit: int,
     channels: Sequence[str],
-) -> list[sa.Row[tuple[str, int | None, str]]]:
+) -> list[sa.Row[tuple[str, int | None, str, int, int]]]:
     """Up to ``limit`` due ``planned`` rows on ``channels``, marked ``sending`` (one more
-    attempt) in the caller's transaction: ``(message_id, person_id, channel)``."""
+    attempt) in the caller's transaction: ``(message_id, person_id, channel, step,
+    version)``."""
     m = schema.messages
     query = (
-        sa.select(m.c.message_id, m.c.person_id, m.c.channel)
+        sa.select(m.c.message_id, m.c.person_id, m.c.channel, m.c.step, m.c.version)
         .where(
             m.c.campaign == campaign,
             m.c.status == "planned",

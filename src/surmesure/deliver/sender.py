@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import guards, outbox, postal
+from surmesure.deliver import guards, outbox, postal, web
 from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.content import ChannelTemplates, templates_of
 from surmesure.deliver.value import values_of
@@ -31,6 +31,9 @@ from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
 from surmesure.store.among import among_ids, among_texts
 from surmesure.store.engine import Store
+
+Claimed = sa.Row[tuple[str, int | None, str, int, int]]
+"""A claimed outbox row: message id, person id, channel, step, version."""
 
 
 def utcnow() -> datetime:
@@ -72,9 +75,18 @@ def addresses(
 
 
 def reach(
-    store: Store, conn: Connection, person_ids: Sequence[int], channel: str, now: datetime
+    store: Store,
+    conn: Connection,
+    person_ids: Sequence[int],
+    channel: str,
+    now: datetime,
+    campaign: str = "",
 ) -> dict[int, str]:
-    """Where each person is reached on ``channel``: an address, a number, a postal block."""
+    """Where each person is reached on ``channel``: an address, a number, a postal block,
+    the link of their page for ``campaign``."""
+    if REACHED_BY[channel] == "page":
+        settings = get_settings()
+        return {p: web.page_link(campaign, p, now, settings) for p in person_ids}
     if REACHED_BY[channel] == "postal":
         return postal.blocks(conn, person_ids, now)
     return addresses(store, conn, person_ids, REACHED_BY[channel])
@@ -83,7 +95,7 @@ def reach(
 def _guarded(
     conn: Connection,
     definition: CampaignDefinition,
-    rows: Sequence[sa.Row[tuple[str, int | None, str]]],
+    rows: Sequence[Claimed],
     now: datetime,
 ) -> dict[int, str]:
     """Bounces, complaints and recent purchases, read again (:func:`guards.at_send`)."""
@@ -114,18 +126,20 @@ def prepare(
     conn: Connection,
     definition: CampaignDefinition,
     templates: Mapping[str, ChannelTemplates],
-    rows: Sequence[sa.Row[tuple[str, int | None, str]]],
+    rows: Sequence[Claimed],
     now: datetime,
+    carriers: dict[str, tuple[int, str, int]] | None = None,
 ) -> tuple[list[Message], list[dict[str, object]]]:
     """The messages of claimed ``rows`` ready to leave, and the rows that must not (with the
     status and reason they take): the guardrails read again at send time (see
-    :mod:`surmesure.deliver.outbox`)."""
+    :mod:`surmesure.deliver.outbox`). ``carriers`` is told each message that prints the
+    person's page link: (person, channel, step) by message id."""
     settings = get_settings()
     ids = [int(r.person_id) for r in rows if r.person_id is not None]
     alive = _current(conn, ids) if ids else set()
     ready: list[Message] = []
     skipped: list[dict[str, object]] = []
-    by_channel: dict[str, list[sa.Row[tuple[str, int | None, str]]]] = {}
+    by_channel: dict[str, list[Claimed]] = {}
     held: dict[int, str] = {}
     if definition.purpose == "marketing" and ids:
         paused = {int(x[0]) for x in conn.execute(marketing.held_back_people(None, now))}
@@ -155,7 +169,14 @@ def prepare(
                 for x in conn.execute(consent.refused_people("marketing", channel, now, scope))
             }
         kind = REACHED_BY[channel]
-        found = reach(store, conn, people, channel, now)
+        found = reach(store, conn, people, channel, now, definition.name)
+        links = (
+            found
+            if channel == web.CHANNEL
+            else reach(store, conn, people, web.CHANNEL, now, definition.name)
+            if templates[channel].prints_page_link
+            else {}
+        )
         worth = _expected(conn, definition, channel, people)
         seen = templates[channel].audiences(conn, people, now)
         barred = suppression.barred(
@@ -177,7 +198,7 @@ def prepare(
                 continue
             assert to is not None
             try:
-                content = templates[channel].render(seen[person], now)
+                content = templates[channel].render(seen[person], now, links.get(person))
             except TemplateError as exc:
                 reason = f"template: {exc.message}"[:200]
                 skipped.append({"message_id": r.message_id, "status": "failed", "reason": reason})
@@ -187,6 +208,8 @@ def prepare(
                 headers["X-Purpose"] = "transactional"
             if person in worth:
                 headers["X-Expected-Value"] = f"{worth[person]:.2f}"
+            if carriers is not None and channel != web.CHANNEL and person in links:
+                carriers[str(r.message_id)] = (person, channel, int(r.step))
             ready.append(
                 Message(
                     message_id=str(r.message_id),
@@ -254,6 +277,8 @@ def run(
     handed = 0
     in_flight: Future[list[Delivery]] | None = None
     waiting: list[dict[str, object]] = []
+    carried: dict[str, tuple[int, str, int]] = {}
+    version = 0
 
     def settle_batch() -> None:
         """Record the batch in flight once its channels have answered."""
@@ -263,6 +288,13 @@ def run(
         with store.begin() as conn:
             attempts = _attempts(conn, [d.message_id for d in deliveries])
             outbox.mark(conn, deliveries, waiting, attempts, clock())
+            # a page link that left delivers the web message, in the same transaction
+            links = [
+                carried[d.message_id]
+                for d in deliveries
+                if d.outcome == "sent" and d.message_id in carried
+            ]
+            web.delivered(conn, definition.name, version, links, clock())
         for d in deliveries:
             result.add(d.outcome)
         for s in waiting:
@@ -288,9 +320,11 @@ def run(
                 rows = outbox.claim(store, conn, definition.name, now, size, list(channels))
             if not rows:
                 break
+            carriers: dict[str, tuple[int, str, int]] = {}
             with store.connect() as conn:
-                ready, skipped = prepare(store, conn, definition, templates, rows, now)
+                ready, skipped = prepare(store, conn, definition, templates, rows, now, carriers)
             settle_batch()
+            carried, version = carriers, max(int(r.version) for r in rows)
             handed += len(rows)
             waiting = skipped
             in_flight = ahead.submit(hand_over, channels, ready, journal, parallel, pool)

@@ -1,0 +1,160 @@
+"""The web channel: a page link printed in an e-mail delivers the campaign's web message, a
+campaign can publish pages as its own channel, and opening a page counts as an open in the
+campaign's results."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from campaign_world import T0, add_people, document, email_of
+from smtp_sink import Sink, start
+from test_campaign_send import _channel, _free_port
+
+from surmesure.config import get_settings
+from surmesure.deliver import documents, results, service, web
+from surmesure.deliver.web import WebChannel
+from surmesure.store import Store, schema
+
+LINK = re.compile(r"https?://[^\s\"<>]+/p/[A-Za-z0-9_\-.]+")
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Sink, int]]:
+    sink, port = Sink(), _free_port()
+    controller = start(port, sink)
+    yield sink, port
+    controller.stop()
+
+
+def web_rows(store: Store) -> dict[int, tuple[str, str | None]]:
+    m = schema.messages
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(m.c.person_id, m.c.status, m.c.reason).where(m.c.channel == "web")
+        )
+        return {int(r[0]): (str(r[1]), r[2]) for r in rows}
+
+
+def delivered(store: Store) -> list[str]:
+    r = schema.delivery_reports
+    with store.connect() as conn:
+        return [
+            str(x[0])
+            for x in conn.execute(
+                sa.select(r.c.message_id).where(r.c.channel == "web", r.c.status == "delivered")
+            )
+        ]
+
+
+def group(report: dict[str, Any], channel: str) -> dict[str, Any]:
+    return next(g for g in report["groups"] if g["arm"] == "message" and g["channel"] == channel)
+
+
+def test_a_page_link_in_an_email_delivers_the_web_message(
+    store: Store, tmp_path: Path, smtp: tuple[Sink, int]
+) -> None:
+    sink, port = smtp
+    ids = add_people(store, tmp_path, 4)
+    doc = document(
+        channels={
+            "email": {"subject": "Spring", "text": "Your offers: {{ page_link }}"},
+            "web": {"template": "personal_page"},
+        },
+        policy={"order": ["email"]},
+    )
+    documents.save(store, documents.parse(doc), T0)
+    channel = _channel(port)
+    service.send(
+        store, "spring", T0, channels={"email": channel}, folder=tmp_path, clock=lambda: T0
+    )
+    channel.close()
+
+    received = sink.messages()
+    assert len(received) == 4
+    links = {}
+    for m in received:
+        found = LINK.findall(m.get_body(("plain",)).get_content())
+        assert len(found) == 1, "each e-mail prints its person's page link once"
+        links[m["To"]] = found[0]
+    assert len(set(links.values())) == 4
+    # each e-mail that left delivered its person's web message, at no cost
+    assert web_rows(store) == {p: ("sent", "link:email") for p in ids.values()}
+    assert len(delivered(store)) == 4
+    before = results.measure(store, "spring")
+    assert group(before, "email")["delivered"] == 4 and group(before, "email")["opened"] == 0
+
+    # two people open their page, one of them twice: two opens
+    settings = get_settings()
+    for to in (email_of(1), email_of(2), email_of(2)):
+        token = links[to].rsplit("/", 1)[1]
+        html, person = web.open_page(store, token, now=T0, settings=settings)
+        assert person == ids[int(to.removeprefix("person").split("@")[0])]
+        assert "<html" in html
+    after = results.measure(store, "spring")
+    assert group(after, "email")["opened"] == 2
+    assert group(after, "email")["people"] == 4
+    activity = schema.channel_activity
+    with store.connect() as conn:
+        opens = conn.execute(
+            sa.select(activity.c.person_id)
+            .where(activity.c.channel == "web", activity.c.campaign == "spring")
+            .order_by(activity.c.person_id)
+        ).all()
+    assert [r[0] for r in opens] == sorted([ids[1], ids[2], ids[2]])
+    assert len(delivered(store)) == 4  # an open of a delivered page reports nothing again
+
+
+def test_web_as_the_campaigns_own_channel(store: Store, tmp_path: Path) -> None:
+    ids = add_people(store, tmp_path, 3, no_email={2, 3})
+    doc = document(
+        channels={
+            "email": {"subject": "Spring", "text": "-20%"},
+            "web": {"subject": "Spring", "text": "-20% on your page"},
+        },
+        policy={"order": ["email", "web"]},
+    )
+    documents.save(store, documents.parse(doc), T0)
+    seen: list[Any] = []
+
+    class Recording(WebChannel):
+        def send(self, messages: Any, on_result: Any = None) -> Any:
+            seen.extend(messages)
+            return super().send(messages, on_result)
+
+    report = service.send(
+        store, "spring", T0, channels={"web": Recording()}, folder=tmp_path, clock=lambda: T0
+    )
+    assert report.sent is not None and report.sent.counts == {"sent": 2}
+    # those without an e-mail get a page: sent (published), not yet delivered
+    assert web_rows(store) == {ids[2]: ("sent", None), ids[3]: ("sent", None)}
+    assert sorted(m.person_id for m in seen) == [ids[2], ids[3]]
+    assert all("/p/" in m.to for m in seen)
+    before = results.measure(store, "spring")
+    assert group(before, "web")["sent"] == 2 and group(before, "web")["delivered"] == 0
+
+    token = next(m.to for m in seen if m.person_id == ids[3]).rsplit("/", 1)[1]
+    web.open_page(store, token, now=T0, settings=get_settings())
+    after = results.measure(store, "spring")
+    assert group(after, "web")["delivered"] == 1 and group(after, "web")["opened"] == 1
+    # the e-mail of person 1 is still waiting for its channel
+    assert service.status(store, "spring")["by_status"] == {"planned": 1, "sent": 2}
+
+
+def test_a_refusal_of_web_marketing_holds_the_page_back(store: Store, tmp_path: Path) -> None:
+    from campaign_world import refuse
+
+    ids = add_people(store, tmp_path, 2, no_email={1, 2})
+    refuse(store, ids[1], "web")
+    doc = document(channels={"web": {"text": "Spring"}}, policy={"order": ["web"]})
+    documents.save(store, documents.parse(doc), T0)
+    service.send(
+        store, "spring", T0, channels={"web": WebChannel()}, folder=tmp_path, clock=lambda: T0
+    )
+    rows = web_rows(store)
+    assert rows[ids[1]] == ("suppressed", "opted_out_marketing")
+    assert rows[ids[2]] == ("sent", None)
