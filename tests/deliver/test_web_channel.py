@@ -5,15 +5,16 @@ campaign's results."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from campaign_world import T0, add_people, document, email_of
-from smtp_sink import Sink, start
-from test_campaign_send import _channel, _free_port
+from smtp_sink import (
+    Sink,
+    smtp_fixture,  # noqa: F401 - the fixture smtp
+)
+from test_campaign_send import _channel
 
 from surmesure.config import get_settings
 from surmesure.deliver import documents, results, service, web
@@ -21,14 +22,6 @@ from surmesure.deliver.web import WebChannel
 from surmesure.store import Store, schema
 
 LINK = re.compile(r"https?://[^\s\"<>]+/p/[A-Za-z0-9_\-.]+")
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Sink, int]]:
-    sink, port = Sink(), _free_port()
-    controller = start(port, sink)
-    yield sink, port
-    controller.stop()
 
 
 def web_rows(store: Store) -> dict[int, tuple[str, str | None]]:

@@ -8,30 +8,37 @@ Settings (:class:`CallSettings`, or ``calls:///folder`` read by :meth:`CallSetti
 person id, phone (``Message.to``), expected value and the script (``Message.text``, rendered
 for the person). A message without a phone number fails.
 
-:func:`import_outcomes` reads the centre's answer, a CSV with ``message_id``, ``person_id``,
-``outcome`` (:data:`OUTCOMES`) and ``called_at`` (ISO date-time, UTC): each row becomes the
-person's channel activity (channel ``phone``, kind the outcome); ``opt_out`` also records a
-refusal of phone marketing. A file with a bad row records nothing and names the row, the field
-and the fix.
+:func:`import_outcomes` reads the centre's answer, a CSV with ``person_id``, ``outcome``
+(:data:`OUTCOMES`; ``opt-out`` reads as ``opt_out``), ``called_at`` (ISO date-time, UTC) and
+optionally ``message_id``: each row becomes an event on the person, their channel activity
+(channel ``phone``, kind the outcome); ``opt_out`` also records a refusal of phone marketing
+through the one consent policy (:mod:`surmesure.protect.consent`). A bad row (an unknown
+outcome, person or call task, a date that does not read) goes to the quarantine with its reason
+(kind ``call_outcomes``); the other rows are recorded. A person erased since the call is
+counted and nothing of them is kept.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.engine import Connection
 
 from surmesure.deliver.channel import Delivery, Message, OnResult
+from surmesure.deliver.imports import RowError, read_rows, refuse, set_aside, when
 from surmesure.deliver.settings import split, validated
 from surmesure.deliver.tracking import activity
 from surmesure.deliver.unsubscribe import opt_out
-from surmesure.errors import InvalidInput
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
@@ -105,42 +112,93 @@ class CallChannel:
         """Nothing is kept open."""
 
 
-def _row(n: int, row: dict[str, str]) -> tuple[int, str, datetime]:
-    def bad(field: str, hint: str) -> InvalidInput:
-        value = str(row.get(field))[:40]
-        return InvalidInput(f"Row {n}: {field} {value!r} is not valid.", field=field, hint=hint)
+KIND = "call_outcomes"
+"""The quarantine's kind for a bad row of a call centre's answer."""
 
-    try:
-        person = int(row.get("person_id") or "")
-    except ValueError:
-        raise bad("person_id", "give the person_id of the call list's row") from None
-    outcome = (row.get("outcome") or "").strip().lower()
+
+def _row(row: dict[str, str]) -> tuple[int, str, datetime, str]:
+    """(person id, outcome, called at, message id) of one row; :class:`RowError` otherwise."""
+    text = row.get("person_id", "").strip()
+    if not text.isdigit():
+        raise RowError("person_id", text, "person_id: give the person_id of the call list's row")
+    outcome = row.get("outcome", "").strip().lower().replace("-", "_").replace(" ", "_")
     if outcome not in OUTCOMES:
-        raise bad("outcome", "use one of: " + ", ".join(OUTCOMES))
-    try:
-        at = datetime.fromisoformat(row.get("called_at") or "")
-    except ValueError:
-        raise bad("called_at", "write an ISO date-time such as 2026-03-01T14:30:00") from None
-    if at.tzinfo is not None:
-        at = at.astimezone(UTC).replace(tzinfo=None)
-    return person, outcome, at
+        raise RowError("outcome", row.get("outcome"), "outcome: use one of " + ", ".join(OUTCOMES))
+    if not row.get("called_at", "").strip():
+        raise RowError("called_at", "", "called_at: give when the call was made (ISO 8601)")
+    at = when(row, "called_at", datetime.min)
+    return int(text), outcome, at, row.get("message_id", "").strip()
 
 
-def import_outcomes(store: Store, path: Path) -> dict[str, int]:
-    """Record the outcomes in ``path`` (see the module); counts by outcome."""
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = [_row(n, r) for n, r in enumerate(csv.DictReader(f), start=2)]
-    counts: dict[str, int] = {}
+@dataclass
+class Imported:
+    """What an import recorded, by outcome, and how many rows went to the quarantine."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    erased: int = 0
+    again: int = 0
+    """Rows recorded by an earlier import of the same outcomes."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "recorded": self.counts,
+            "quarantined": self.quarantined,
+            "erased": self.erased,
+            "already_recorded": self.again,
+        }
+
+
+def _known(conn: Connection, activity_id: str) -> bool:
+    a = schema.channel_activity
+    query = sa.select(a.c.activity_id).where(a.c.activity_id == activity_id)
+    return conn.execute(query).first() is not None
+
+
+def import_outcomes(store: Store, path: Path, now: datetime | None = None) -> Imported:
+    """Record the outcomes in ``path`` (see the module); a bad row goes to the quarantine
+    with its reason (kind ``call_outcomes``), the others are recorded."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    read = read_rows(path, ("person_id", "outcome", "called_at"), _row)
+    done = Imported()
+    m = schema.messages
     with store.begin() as conn:
-        found = []
-        for person, outcome, at in rows:
+        found: list[dict[str, object]] = []
+        seen: set[str] = set()
+        for n, raw, (person, outcome, at, message_id) in read.good:
+            task = None
+            if message_id:
+                task = conn.execute(
+                    sa.select(m.c.person_id, m.c.channel).where(m.c.message_id == message_id)
+                ).first()
+            if task is not None and (
+                task.channel != "phone" or task.person_id not in (person, None)
+            ):
+                why = "message_id: a message of another person or channel; check the row"
+                refuse(read, n, raw, "message_id", message_id, why)
+                continue
             root = root_of(conn, person)
+            if root is None and task is None:
+                why = "person_id: no such person; give the person_id of the call list's row"
+                refuse(read, n, raw, "person_id", person, why)
+                continue
             if root is None:
-                continue  # erased since the call: nothing of them is kept
-            found.append(activity(root, person, "phone", outcome, at, SOURCE))
+                done.erased += 1  # erased since the call: nothing of them is kept
+                continue
+            event = activity(root, person, "phone", outcome, at, SOURCE)
+            # one id per call and outcome: the same file imported again records nothing twice
+            key = f"call:{person}:{outcome}:{at.isoformat()}:{message_id}"
+            event["activity_id"] = hashlib.sha256(key.encode()).hexdigest()[:32]
+            if event["activity_id"] in seen or _known(conn, event["activity_id"]):
+                done.again += 1
+                continue
+            seen.add(event["activity_id"])
+            found.append(event)
             if outcome == "opt_out":
                 opt_out(conn, root, "phone", source=SOURCE, evidence=f"call:{path.name}", now=at)
-            counts[outcome] = counts.get(outcome, 0) + 1
+            done.counts[outcome] = done.counts.get(outcome, 0) + 1
         if found:
             conn.execute(schema.channel_activity.insert(), found)
-    return counts
+        set_aside(store, conn, read.bad, KIND, path, now)
+    done.quarantined = len(read.bad)
+    return done

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from surmesure.config import get_settings
 from surmesure.decide.sandbox import TemplateError
 from surmesure.deliver import guards, outbox, postal, web
+from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.content import ChannelTemplates, templates_of
 from surmesure.deliver.value import values_of
@@ -56,13 +57,14 @@ class Sent:
 def addresses(
     store: Store, conn: Connection, person_ids: Sequence[int], kind: str
 ) -> dict[int, str]:
-    """Each person's most recent identifier of ``kind``, opened; people without one (or
-    whose key was destroyed) are left out."""
+    """Each person's most recent identifier of ``kind``, opened (an e-mail address that
+    hard-bounced is skipped); people without one (or whose key was destroyed) are left out."""
     ident = schema.identifiers
     rows = list(
         conn.execute(
             sa.select(ident.c.person_id, ident.c.node_id, ident.c.sealed)
             .where(ident.c.kind == kind, among_ids(ident.c.person_id, person_ids))
+            .where(usable_email(ident.c.value) if kind == "email" else sa.true())
             .order_by(ident.c.person_id, ident.c.first_seen_at)
         )
     )
