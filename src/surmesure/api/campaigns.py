@@ -7,6 +7,13 @@ sends (``?dry_run=true``: plans and counts, writes nothing), ``GET
 /v1/campaigns/{name}/status`` counts the outbox, and ``GET /v1/campaigns/{name}/results``
 (``?by=SEGMENT``, repeatable) measures it against its control group. Each answer is the
 JSON the matching ``surmesure campaign ... --json`` prints; refusals are the usual error body.
+
+``POST /v1/campaigns/{name}/calls`` hands the call centre its due call tasks, ranked by
+expected value with the script rendered per person (:func:`surmesure.deliver.service.
+call_list`); each task is handed over once. It needs the ``calls`` scope (or ``admin``): a call
+centre is an outside party that must read the phone numbers and scripts of its tasks, and
+nothing else; an ``admin`` key would also let it save and send campaigns and read every
+person. Each list handed over is written to the audit log.
 """
 
 from __future__ import annotations
@@ -122,5 +129,28 @@ async def campaign_send(
             for channel in channels.values():
                 channel.close()
         return report.to_dict()
+
+    return _json(await run_in_threadpool(run))
+
+
+@router.post("/{name}/calls", summary="Hand the call centre its due call tasks, once")
+async def campaign_calls(
+    name: str,
+    request: Request,
+    principal: Principal = Depends(require("calls")),
+    limit: int = Query(default=500, ge=1, le=10_000, description="Most tasks handed over."),
+) -> Response:
+    def run() -> dict[str, Any]:
+        store = request.app.state.store
+        found = service.call_list(
+            store, name, limit=limit, folder=request.app.state.settings.outbox_dir
+        )
+        audit.record(
+            store,
+            principal.actor,
+            "campaign_calls",
+            detail={"campaign": name, "tasks": len(found["tasks"])},
+        )
+        return found
 
     return _json(await run_in_threadpool(run))

@@ -1,7 +1,9 @@
 """Call centre: a prioritised call list per batch, and the outcomes of the calls brought back.
 
 Settings (:class:`CallSettings`, or ``calls:///folder`` read by :meth:`CallSettings.from_url`):
-``folder`` where each batch writes ``<batch>.csv`` (mode 0600: it holds phone numbers).
+``folder`` where each batch writes ``<batch>.csv`` (mode 0600: it holds phone numbers). Over the
+API, :class:`ListedCalls` hands the same ranked rows over in memory instead
+(:func:`surmesure.deliver.service.call_list`).
 
 :meth:`CallChannel.send` writes one row per person, highest expected value first (the message's
 ``X-Expected-Value`` header, in the campaign's currency; none counts as 0): rank, message id,
@@ -67,6 +69,36 @@ def _value(message: Message) -> float:
         return 0.0
 
 
+def ranked(
+    messages: Sequence[Message],
+) -> tuple[list[tuple[list[object], int]], dict[int, Delivery]]:
+    """The call list's rows (:data:`COLUMNS`), highest expected value first, each with the
+    index of its message; and the messages without a phone number, failed."""
+    failed: dict[int, Delivery] = {}
+    callable_ = []
+    for i, message in enumerate(messages):
+        if not message.to.strip():
+            failed[i] = Delivery(message.message_id, "failed", detail="no phone number")
+        else:
+            callable_.append((-_value(message), message.message_id, i, message))
+    callable_.sort(key=lambda row: (row[0], row[1]))
+    rows: list[tuple[list[object], int]] = []
+    for rank, (value, mid, i, message) in enumerate(callable_, start=1):
+        person = "" if message.person_id is None else message.person_id
+        rows.append(([rank, mid, person, message.to, -value, message.text], i))
+    return rows, failed
+
+
+def _told(
+    messages: Sequence[Message], results: dict[int, Delivery], on_result: OnResult | None
+) -> list[Delivery]:
+    deliveries = [results[i] for i in range(len(messages))]
+    if on_result is not None:
+        for delivery in deliveries:
+            on_result(delivery)
+    return deliveries
+
+
 class CallChannel:
     """The call-centre channel (see the module). Each ``send`` is one call list."""
 
@@ -80,15 +112,8 @@ class CallChannel:
         self, messages: Sequence[Message], on_result: OnResult | None = None
     ) -> list[Delivery]:
         """One call list; each delivery told to ``on_result`` once the list is written."""
-        results: dict[int, Delivery] = {}
-        callable_ = []
-        for i, message in enumerate(messages):
-            if not message.to.strip():
-                results[i] = Delivery(message.message_id, "failed", detail="no phone number")
-            else:
-                callable_.append((-_value(message), message.message_id, i, message))
-        callable_.sort(key=lambda row: (row[0], row[1]))
-        if callable_:
+        rows, results = ranked(messages)
+        if rows:
             folder = self.settings.folder
             folder.mkdir(parents=True, exist_ok=True)
             batch = datetime.now(UTC).strftime("calls-%Y%m%d-%H%M%S-%f")
@@ -97,16 +122,34 @@ class CallChannel:
             with open(descriptor, "w", newline="", encoding="utf-8") as out:
                 writer = csv.writer(out)
                 writer.writerow(COLUMNS)
-                for rank, (value, mid, i, message) in enumerate(callable_, start=1):
-                    person = "" if message.person_id is None else message.person_id
-                    writer.writerow([rank, mid, person, message.to, -value, message.text])
-                    results[i] = Delivery(mid, "sent", f"{batch}#{rank}")
+                for row, i in rows:
+                    writer.writerow(row)
+                    results[i] = Delivery(str(row[1]), "sent", f"{batch}#{row[0]}")
             self.last_batch = path
-        deliveries = [results[i] for i in range(len(messages))]
-        if on_result is not None:
-            for delivery in deliveries:
-                on_result(delivery)
-        return deliveries
+        return _told(messages, results, on_result)
+
+    def close(self) -> None:
+        """Nothing is kept open."""
+
+
+class ListedCalls:
+    """The call list handed over in memory (the API answers it): each ``send`` appends its
+    ranked rows to :attr:`tasks`, one mapping of :data:`COLUMNS` each."""
+
+    name = "phone"
+
+    def __init__(self) -> None:
+        self.tasks: list[dict[str, object]] = []
+
+    def send(
+        self, messages: Sequence[Message], on_result: OnResult | None = None
+    ) -> list[Delivery]:
+        rows, results = ranked(messages)
+        batch = datetime.now(UTC).strftime("api-%Y%m%d-%H%M%S-%f")
+        for row, i in rows:
+            self.tasks.append(dict(zip(COLUMNS, row, strict=True)))
+            results[i] = Delivery(str(row[1]), "sent", f"{batch}#{row[0]}")
+        return _told(messages, results, on_result)
 
     def close(self) -> None:
         """Nothing is kept open."""

@@ -17,7 +17,7 @@ from surmesure.deliver import cascade, choice, documents, plan, sender
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
-from surmesure.errors import Conflict, NotFound
+from surmesure.errors import Conflict, InvalidInput, NotFound
 from surmesure.experiments import catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -146,6 +146,34 @@ def send(
             sent.add(key, n)
     sent.waiting = [c for c in definition.order if c not in configured]
     return SendReport(result, recorded, sent)
+
+
+def call_list(
+    store: Store, name: str, *, limit: int = 500, folder: Path | None = None
+) -> dict[str, Any]:
+    """Hand the campaign's due call tasks over as a ranked list (highest expected value
+    first, the script rendered per person), at most ``limit``: each is then ``sent``, as a
+    call list written to a file would be, so a task is handed over once. Planning is
+    ``campaign send``'s: only tasks already planned are listed."""
+    from surmesure.deliver.calls import ListedCalls
+
+    with store.connect() as conn:
+        definition, version = documents.get(conn, name)
+    if "phone" not in definition.channels:
+        raise InvalidInput(
+            f"Campaign {name!r} has no phone channel.",
+            field="name",
+            hint="add `channels: {phone: ...}` to the campaign, or name another campaign",
+        )
+    listed = ListedCalls()
+    sent = sender.run(store, definition, {"phone": listed}, folder=folder, limit=limit)
+    return {
+        "campaign": name,
+        "version": version,
+        "tasks": listed.tasks,
+        "failed": sent.counts.get("failed", 0),
+        "suppressed": sum(v for k, v in sent.counts.items() if k.startswith("suppressed:")),
+    }
 
 
 def _advance(store: Store, definition: CampaignDefinition, version: int, now: datetime) -> int:
