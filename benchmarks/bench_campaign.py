@@ -5,9 +5,9 @@ e-mail, 1 % everywhere), pauses (1 %), topic exits (2 %) and messages already se
 the daily cap holds back about 3 %) are generated straight in DuckDB SQL with hash-based
 randomness. The campaign has e-mail then SMS, a 10 % control group, a 5 % global holdout and
 a daily cap; ``--policy best`` chooses by expected value from derived metrics (appetence and
-CLV for 80 %). Bounces (flagging the address) and complaints (0.3 %) suppress e-mail. Timed: the plan (audience,
-consent, preferences, bounces, reachability, channel choice, caps, control group and the
-keyed message ids), then recording its rows in the outbox (and the control
+CLV for 80 %). Bounces (flagging the address) and complaints (0.3 %) suppress e-mail. Timed:
+the plan (audience, consent, preferences, bounces, reachability, channel choice, caps, control
+group and the keyed message ids), then recording its rows in the outbox (and the control
 group's assignments), beside a baseline, a plain ``count(*)`` of the audience.
 
     python benchmarks/bench_campaign.py [--people N] [--policy first|best] [--json]
