@@ -61,6 +61,8 @@ def test_a_page_link_in_an_email_delivers_the_web_message(
         policy={"order": ["email"]},
     )
     documents.save(store, documents.parse(doc), T0)
+    shown = service.preview(store, "spring", "customer_id:C1", T0)
+    assert shown["channel"] == "email" and len(LINK.findall(shown["content"]["text"])) == 1
     channel = _channel(port)
     service.send(
         store, "spring", T0, channels={"email": channel}, folder=tmp_path, clock=lambda: T0
@@ -100,6 +102,8 @@ def test_a_page_link_in_an_email_delivers_the_web_message(
         ).all()
     assert [r[0] for r in opens] == sorted([ids[1], ids[2], ids[2]])
     assert len(delivered(store)) == 4  # an open of a delivered page reports nothing again
+    # the preview still shows the e-mail, not the web message its link delivered
+    assert service.preview(store, "spring", "customer_id:C2", T0)["channel"] == "email"
 
 
 def test_web_as_the_campaigns_own_channel(store: Store, tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.config import get_settings
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import cascade, choice, documents, plan, sender
+from surmesure.deliver import cascade, choice, documents, plan, sender, web
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
@@ -266,6 +267,8 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
         stored = conn.execute(
             sa.select(m.c.channel, m.c.status, m.c.reason)
             .where(m.c.campaign == name, m.c.person_id == person)
+            # a web message recorded because another message carried its link is not a plan
+            .where(sa.or_(m.c.reason.is_(None), m.c.reason.not_like("link:%")))
             .order_by(m.c.step.desc())
         ).first()
         out: dict[str, Any] = {"campaign": name, "version": version, "person_id": person}
@@ -286,7 +289,10 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
             try:
                 templates = templates_of(definition)[out["channel"]]
                 seen = templates.audiences(conn, [person], now)
-                content = templates.render(seen[person], now)
+                link = None
+                if templates.prints_page_link:
+                    link = web.page_link(name, person, now, get_settings())
+                content = templates.render(seen[person], now, link)
             except TemplateError as exc:
                 out["error"] = exc.to_dict()
                 return out
