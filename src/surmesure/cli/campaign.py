@@ -178,7 +178,6 @@ def register(app: typer.Typer) -> None:
         if plot is not None:
             console.print(f"plot: {plot}")
 
-
     _register_imports(campaign)
 
 
