@@ -1,5 +1,6 @@
 """The call list over the API: a key with the ``calls`` scope takes the due call tasks, ranked,
-with the script rendered per person; each task is handed over once."""
+with the script rendered per person; each task is handed over once; the outcomes come back
+the same way, a bad row to the quarantine."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 from api_helpers import server_key, serving
-from campaign_world import T0, add_people, document
+from campaign_world import HOUR, T0, add_people, document
 
 from surmesure.deliver import documents, plan
+from surmesure.protect.consent import refused_ids
 from surmesure.store import Store, schema
 
 
@@ -41,6 +43,23 @@ def test_the_call_centre_takes_its_call_tasks_once(store: Store, tmp_path: Path)
         rest = httpx.post(url, auth=(calls, ""), timeout=30)
         again = httpx.post(url, auth=(calls, ""), timeout=30)
         other = httpx.post(f"{base}/v1/campaigns/nothing/calls", auth=(calls, ""), timeout=30)
+        taken = first.json()["tasks"][0]
+        outcomes = {
+            "outcomes": [
+                {
+                    "message_id": taken["message_id"],
+                    "person_id": taken["person_id"],
+                    "outcome": "opt-out",
+                    "called_at": "2026-03-02T11:00:00",
+                },
+                {"person_id": ids[4], "outcome": "maybe", "called_at": "2026-03-02T11:05:00"},
+            ]
+        }
+        posted = httpx.post(f"{url}/outcomes", json=outcomes, auth=(calls, ""), timeout=30)
+        forbidden = httpx.post(f"{url}/outcomes", json=outcomes, auth=(decide, ""), timeout=30)
+        unknown = httpx.post(
+            f"{base}/v1/campaigns/nothing/calls/outcomes", json=outcomes, auth=(calls, "")
+        )
     assert first.status_code == rest.status_code == again.status_code == 200, first.text
     tasks = first.json()["tasks"] + rest.json()["tasks"]
     assert len(first.json()["tasks"]) == 2 and again.json()["tasks"] == []
@@ -53,7 +72,23 @@ def test_the_call_centre_takes_its_call_tasks_once(store: Store, tmp_path: Path)
     assert values == sorted(values, reverse=True) and [
         t["rank"] for t in first.json()["tasks"]
     ] == [1, 2]
-    assert other.status_code == 404
+    assert other.status_code == 404 and unknown.status_code == 404
+    assert forbidden.status_code == 403
+    assert posted.status_code == 200, posted.text
+    assert posted.json() == {
+        "recorded": {"opt_out": 1},
+        "quarantined": 1,
+        "erased": 0,
+        "already_recorded": 0,
+    }
+    act, q = schema.channel_activity, schema.quarantine
+    with store.connect() as conn:
+        events = conn.execute(sa.select(act.c.person_id, act.c.kind, act.c.campaign)).all()
+        aside = conn.execute(sa.select(q.c.origin, q.c.kind, q.c.location, q.c.field)).all()
+        refused = refused_ids(conn, "marketing", "phone", T0 + 24 * HOUR)
+    assert [tuple(e) for e in events] == [(taken["person_id"], "opt_out", "spring")]
+    assert [tuple(a) for a in aside] == [("api", "call_outcomes", "row 2", "outcome")]
+    assert refused == {taken["person_id"]}
     m = schema.messages
     with store.connect() as conn:
         statuses = dict(

@@ -37,7 +37,15 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
 from surmesure.deliver.channel import Delivery, Message, OnResult
-from surmesure.deliver.imports import RowError, read_rows, refuse, set_aside, when
+from surmesure.deliver.imports import (
+    Read,
+    RowError,
+    parse_rows,
+    read_rows,
+    refuse,
+    set_aside,
+    when,
+)
 from surmesure.deliver.settings import split, validated
 from surmesure.deliver.tracking import activity
 from surmesure.deliver.unsubscribe import opt_out
@@ -198,11 +206,36 @@ def _known(conn: Connection, activity_id: str) -> bool:
     return conn.execute(query).first() is not None
 
 
+REQUIRED = ("person_id", "outcome", "called_at")
+
+
 def import_outcomes(store: Store, path: Path, now: datetime | None = None) -> Imported:
     """Record the outcomes in ``path`` (see the module); a bad row goes to the quarantine
     with its reason (kind ``call_outcomes``), the others are recorded."""
+    return record_outcomes(store, read_rows(path, REQUIRED, _row), path.name, now)
+
+
+def outcomes_posted(
+    store: Store, campaign: str, rows: Sequence[dict[str, str]], now: datetime | None = None
+) -> Imported:
+    """Record outcomes of ``campaign``'s calls sent over HTTP (rows with the file's
+    columns), as a file's; bad rows go to the quarantine with origin ``api``."""
+    read = parse_rows(rows, _row, first=1)
+    return record_outcomes(store, read, "api", now, campaign=campaign, origin="api")
+
+
+def record_outcomes(
+    store: Store,
+    read: Read,
+    source_name: str,
+    now: datetime | None = None,
+    *,
+    campaign: str | None = None,
+    origin: str = "import",
+) -> Imported:
+    """Record the parsed rows of ``read``, quarantining the bad ones under ``source_name``;
+    each outcome is of ``campaign``, else of its call task's campaign when it names one."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    read = read_rows(path, ("person_id", "outcome", "called_at"), _row)
     done = Imported()
     m = schema.messages
     with store.begin() as conn:
@@ -212,7 +245,9 @@ def import_outcomes(store: Store, path: Path, now: datetime | None = None) -> Im
             task = None
             if message_id:
                 task = conn.execute(
-                    sa.select(m.c.person_id, m.c.channel).where(m.c.message_id == message_id)
+                    sa.select(m.c.person_id, m.c.channel, m.c.campaign).where(
+                        m.c.message_id == message_id
+                    )
                 ).first()
             if task is not None and (
                 task.channel != "phone" or task.person_id not in (person, None)
@@ -228,7 +263,8 @@ def import_outcomes(store: Store, path: Path, now: datetime | None = None) -> Im
             if root is None:
                 done.erased += 1  # erased since the call: nothing of them is kept
                 continue
-            event = activity(root, person, "phone", outcome, at, SOURCE)
+            of = campaign or (None if task is None else str(task.campaign))
+            event = activity(root, person, "phone", outcome, at, SOURCE, campaign=of)
             # one id per call and outcome: the same file imported again records nothing twice
             key = f"call:{person}:{outcome}:{at.isoformat()}:{message_id}"
             event["activity_id"] = hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -238,10 +274,10 @@ def import_outcomes(store: Store, path: Path, now: datetime | None = None) -> Im
             seen.add(event["activity_id"])
             found.append(event)
             if outcome == "opt_out":
-                opt_out(conn, root, "phone", source=SOURCE, evidence=f"call:{path.name}", now=at)
+                opt_out(conn, root, "phone", source=SOURCE, evidence=f"call:{source_name}", now=at)
             done.counts[outcome] = done.counts.get(outcome, 0) + 1
         if found:
             conn.execute(schema.channel_activity.insert(), found)
-        set_aside(store, conn, read.bad, KIND, path, now)
+        set_aside(store, conn, read.bad, KIND, source_name, now, origin)
     done.quarantined = len(read.bad)
     return done

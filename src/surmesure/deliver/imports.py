@@ -61,8 +61,16 @@ def read_rows(path: Path, required: Sequence[str], parse: Callable[[dict[str, st
         raise InvalidInput(
             f"Cannot read {path} ({exc}).", field="FILE", hint="give a UTF-8 CSV file"
         ) from exc
+    return parse_rows(rows, parse)
+
+
+def parse_rows(
+    rows: Sequence[dict[str, str]], parse: Callable[[dict[str, str]], T], first: int = 2
+) -> Read:
+    """Each row through ``parse``, numbered from ``first`` (a file's first data row is its
+    line 2; rows sent over HTTP count from 1)."""
     out = Read([], [])
-    for n, row in enumerate(rows, start=2):
+    for n, row in enumerate(rows, start=first):
         try:
             out.good.append((n, row, parse(row)))
         except RowError as e:
@@ -76,12 +84,21 @@ def set_aside(
     conn: Connection,
     items: list[quarantine.Item],
     kind: str,
-    path: Path,
+    source_name: str,
     now: datetime,
+    origin: str = "import",
 ) -> int:
-    """Quarantine the bad rows (see the module); how many were new."""
+    """Quarantine the bad rows (see the module) under ``source_name`` (the file's name, or
+    ``api`` with ``origin`` ``api``); how many were new."""
     return quarantine.add(
-        store, conn, items, run_id=None, origin="import", kind=kind, source_name=path.name, now=now
+        store,
+        conn,
+        items,
+        run_id=None,
+        origin=origin,
+        kind=kind,
+        source_name=source_name,
+        now=now,
     )
 
 

@@ -108,6 +108,6 @@ def import_returns(store: Store, path: Path, now: datetime | None = None) -> Ret
                 letter.sent_at,
             )
             done.flagged += 1
-        set_aside(store, conn, read.bad, KIND, path, now)
+        set_aside(store, conn, read.bad, KIND, path.name, now)
     done.quarantined = len(read.bad)
     return done
