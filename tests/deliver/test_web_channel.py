@@ -17,7 +17,7 @@ from smtp_sink import (
 from test_campaign_send import _channel
 
 from surmesure.config import get_settings
-from surmesure.deliver import documents, results, service, web
+from surmesure.deliver import documents, outbox, plan, results, service, web
 from surmesure.deliver.web import WebChannel
 from surmesure.store import Store, schema
 
@@ -155,3 +155,48 @@ def test_a_refusal_of_web_marketing_holds_the_page_back(store: Store, tmp_path: 
     rows = web_rows(store)
     assert rows[ids[1]] == ("suppressed", "opted_out_marketing")
     assert rows[ids[2]] == ("sent", None)
+
+
+def test_a_link_that_left_before_a_crash_still_delivers_the_web_message(
+    store: Store, tmp_path: Path, smtp: tuple[Sink, int]
+) -> None:
+    sink, port = smtp
+    ids = add_people(store, tmp_path, 3)
+    doc = document(
+        channels={"email": {"subject": "Spring", "text": "Your page: {{ page_link }}"}},
+        policy={"order": ["email"]},
+    )
+    documents.save(store, documents.parse(doc), T0)
+    with store.begin() as conn:
+        definition, version = documents.get(conn, "spring")
+        plan.record(store, conn, plan.plan(store, conn, definition, version, T0), T0)
+    # a run claimed the three e-mails, the provider accepted two, then the process was killed
+    m = schema.messages
+    with store.begin() as conn:
+        conn.execute(m.update().where(m.c.campaign == "spring").values(status="sending"))
+    handed = [message_of(store, ids[1]), message_of(store, ids[2])]
+    with outbox.journal_of(tmp_path, "spring") as journal:
+        for message_id in handed:
+            journal.write(message_id)
+    channel = _channel(port)
+    service.send(
+        store, "spring", T0, channels={"email": channel}, folder=tmp_path, clock=lambda: T0
+    )
+    channel.close()
+    # the two that left are settled sent and delivered their pages; the third leaves now
+    assert [m["To"] for m in sink.messages()] == [email_of(3)]
+    assert web_rows(store) == {p: ("sent", "link:email") for p in ids.values()}
+    assert len(delivered(store)) == 3
+    assert message_of(store, ids[3], "status") == "sent"
+
+
+def message_of(store: Store, person: int, column: str = "message_id") -> str:
+    m = schema.messages
+    with store.connect() as conn:
+        return str(
+            conn.execute(
+                sa.select(m.c[column]).where(
+                    m.c.campaign == "spring", m.c.person_id == person, m.c.channel == "email"
+                )
+            ).scalar_one()
+        )

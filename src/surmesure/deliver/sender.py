@@ -310,7 +310,13 @@ def run(
         ThreadPoolExecutor(max(parallel, 1), thread_name_prefix="outbox") as pool,
         ThreadPoolExecutor(1, thread_name_prefix="handover") as ahead,
     ):
-        result.settled = outbox.settle(store, definition.name, journal, clock())
+        result.settled = outbox.settle(
+            store,
+            definition.name,
+            journal,
+            clock(),
+            lambda conn, ids: _links_settled(conn, definition, templates, ids, clock()),
+        )
         total = _due(store, definition.name, list(channels), clock())
         if limit is not None:
             total = min(total, limit)
@@ -343,6 +349,35 @@ def run(
         if not left:
             journal.clear()
     return result
+
+
+def _links_settled(
+    conn: Connection,
+    definition: CampaignDefinition,
+    templates: Mapping[str, ChannelTemplates],
+    ids: Sequence[str],
+    now: datetime,
+) -> None:
+    """The messages a crashed run handed over (found in its journal) delivered the web
+    message when their channel's template prints the page link, as if the run had lived."""
+    linking = [c for c, t in templates.items() if c != web.CHANNEL and t.prints_page_link]
+    if not linking:
+        return
+    m = schema.messages
+    rows = conn.execute(
+        sa.select(m.c.person_id, m.c.channel, m.c.step, m.c.version).where(
+            among_texts(m.c.message_id, list(ids)),
+            m.c.channel.in_(linking),
+            m.c.person_id.is_not(None),
+        )
+    ).all()
+    by_version: dict[int, list[tuple[int, str, int]]] = {}
+    for r in rows:
+        by_version.setdefault(int(r.version), []).append(
+            (int(r.person_id), str(r.channel), int(r.step))
+        )
+    for version, carried in by_version.items():
+        web.delivered(conn, definition.name, version, carried, now)
 
 
 def _due(store: Store, campaign: str, channels: Sequence[str], now: datetime) -> int:
