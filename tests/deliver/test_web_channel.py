@@ -17,7 +17,7 @@ from smtp_sink import (
 from test_campaign_send import _channel
 
 from surmesure.config import get_settings
-from surmesure.deliver import documents, outbox, plan, results, service, web
+from surmesure.deliver import documents, outbox, plan, results, service, web_pages
 from surmesure.deliver.web import WebChannel
 from surmesure.store import Store, schema
 
@@ -87,7 +87,7 @@ def test_a_page_link_in_an_email_delivers_the_web_message(
     settings = get_settings()
     for to in (email_of(1), email_of(2), email_of(2)):
         token = links[to].rsplit("/", 1)[1]
-        html, person = web.open_page(store, token, now=T0, settings=settings)
+        html, person = web_pages.open_page(store, token, now=T0, settings=settings)
         assert person == ids[int(to.removeprefix("person").split("@")[0])]
         assert "<html" in html
     after = results.measure(store, "spring")
@@ -135,7 +135,7 @@ def test_web_as_the_campaigns_own_channel(store: Store, tmp_path: Path) -> None:
     assert group(before, "web")["sent"] == 2 and group(before, "web")["delivered"] == 0
 
     token = next(m.to for m in seen if m.person_id == ids[3]).rsplit("/", 1)[1]
-    web.open_page(store, token, now=T0, settings=get_settings())
+    web_pages.open_page(store, token, now=T0, settings=get_settings())
     after = results.measure(store, "spring")
     assert group(after, "web")["delivered"] == 1 and group(after, "web")["opened"] == 1
     # the e-mail of person 1 is still waiting for its channel

@@ -3,7 +3,7 @@
 
 A page needs no key: the signed token is the credential, and carries only an opaque person id
 (and, for a campaign's link, the campaign). A reloaded page shows what it showed first
-(:mod:`surmesure.deliver.web`). A bad, tampered or expired token gets a plain 404 page; a bad
+(:mod:`surmesure.deliver.web_pages`). A bad, tampered or expired token gets a plain 404 page; a bad
 NPS answer a 400 page; every such page speaks the pages' language (their template's
 locale). Making a link needs a key with the ``decide`` scope; making a link and opening a page
 are written to the audit log.
@@ -27,7 +27,7 @@ from surmesure.clock import utcnow
 from surmesure.decide.page_words import WORDS
 from surmesure.decide.pages import link, message_page, page_language, record_nps
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver.web import open_page
+from surmesure.deliver.web_pages import open_page
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import audit, preferences
 from surmesure.protect.keys import Principal
@@ -51,7 +51,7 @@ def _say(request: Request, key: str, text: str | None = None, status: int = 200)
 
 
 def _view(store: Store, token: str, settings: Any, recommender: Any) -> str:
-    """The page of ``token`` (:func:`surmesure.deliver.web.open_page`), its opening written
+    """The page of ``token`` (:func:`surmesure.deliver.web_pages.open_page`), its opening written
     to the audit log (the page shows personal data to whoever holds the link)."""
     now = utcnow()
     html, person_id = open_page(store, token, now=now, settings=settings, recommender=recommender)

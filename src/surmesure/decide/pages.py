@@ -181,7 +181,7 @@ def render_page(
     recommender: Recommender | None = None,
 ) -> str:
     """The HTML page of ``token`` with a new decision (nothing kept of the view: see
-    :func:`surmesure.deliver.web.open_page`); :class:`NotFound` for a bad, tampered or
+    :func:`surmesure.deliver.web_pages.open_page`); :class:`NotFound` for a bad, tampered or
     expired token."""
     person_id, _ = read_page(token, now=now, settings=settings)
     with store.connect() as conn:
