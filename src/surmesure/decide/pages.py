@@ -7,7 +7,9 @@ takes one NPS answer: a second answer through the same link replaces the first. 
 is a decision for placement ``personal_page`` (recorded and explained like any other), plus a
 summary of the relationship, hidden from a person who opted out of personalization. The
 decision's body and offers are HTML when the template's format is ``html`` (its values already
-escaped by the sandbox) and are escaped by the page otherwise.
+escaped by the sandbox) and are escaped by the page otherwise. The page and its messages speak
+the template's language (:mod:`.page_words`); :mod:`surmesure.deliver.web_pages` shows a page
+again with the decision its first view made.
 """
 
 from __future__ import annotations
@@ -170,25 +172,6 @@ def render_decision(
         words=WORDS[language_of(locale)],
         links=links or {"shop": None, "products": {}},
     )
-
-
-def render_page(
-    store: Store,
-    token: str,
-    *,
-    now: datetime,
-    settings: Settings,
-    recommender: Recommender | None = None,
-) -> str:
-    """The HTML page of ``token`` with a new decision (nothing kept of the view: see
-    :func:`surmesure.deliver.web_pages.open_page`); :class:`NotFound` for a bad, tampered or
-    expired token."""
-    person_id, _ = read_page(token, now=now, settings=settings)
-    with store.connect() as conn:
-        if root_of(conn, person_id) is None:
-            raise NotFound("This page does not exist or has expired.", hint="ask for a new link")
-    decision = decide_page(store, person_id, now=now, settings=settings, recommender=recommender)
-    return render_decision(store, token, person_id, decision, settings=settings)
 
 
 def _as_html(decision: dict[str, Any]) -> dict[str, Any]:
