@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from campaign_world import T0, add_people, document, email_of
+from kannel_box import PASSWORD, USER, kannel, sendsms_url
 from smtp_sink import (
     Sink,
     smtp_fixture,  # noqa: F401 - the fixture smtp
@@ -18,6 +19,7 @@ from test_campaign_send import _channel
 
 from surmesure.config import get_settings
 from surmesure.deliver import documents, outbox, plan, results, service, web_pages
+from surmesure.deliver.sms import SmsChannel, SmsSettings
 from surmesure.deliver.web import WebChannel
 from surmesure.store import Store, schema
 
@@ -200,3 +202,33 @@ def message_of(store: Store, person: int, column: str = "message_id") -> str:
                 )
             ).scalar_one()
         )
+
+
+KANNEL_BASE = 18520  # .. 18523
+
+
+def test_a_page_link_in_an_sms_through_kannel_delivers_the_web_message(
+    store: Store, tmp_path: Path
+) -> None:
+    ids = add_people(store, tmp_path, 2, no_email={1, 2}, phones={1, 2})
+    text = "Vos offres: {{ page_link }} STOP 36180"
+    doc = document(channels={"sms": {"text": text, "sender": "MAISON"}}, policy={"order": ["sms"]})
+    documents.save(store, documents.parse(doc), T0)
+    settings = SmsSettings(url=sendsms_url(KANNEL_BASE), username=USER, password=PASSWORD)
+    with kannel(tmp_path, KANNEL_BASE) as phone:
+        sms = SmsChannel(settings)
+        service.send(store, "spring", T0, channels={"sms": sms}, folder=tmp_path, clock=lambda: T0)
+        sms.close()
+        phone.wait_for(2)
+        texts = phone.received()
+    links = {to: LINK.findall(payload) for _, to, _, payload in texts}
+    assert sorted(links) == ["+33612340001", "+33612340002"]
+    assert all(len(found) == 1 for found in links.values())
+    assert web_rows(store) == {p: ("sent", "link:sms") for p in ids.values()}
+    assert len(delivered(store)) == 2
+    # the link the phone received opens the person's page, an open of the campaign
+    token = links["+33612340002"][0].rsplit("/", 1)[1]
+    _, person = web_pages.open_page(store, token, now=T0, settings=get_settings())
+    assert person == ids[2]
+    report = results.measure(store, "spring")
+    assert group(report, "sms")["opened"] == 1 and group(report, "sms")["sent"] == 2
