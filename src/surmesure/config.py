@@ -239,6 +239,16 @@ class Settings(BaseSettings):
     page_link_max_days: int = Field(
         default=90, gt=0, le=3660, description="Longest lifetime of a personal page link."
     )
+    shop_url: str | None = Field(
+        default=None,
+        description="The shop a personal page's button leads to (through a tracked link); "
+        "unset: no button.",
+    )
+    product_url: str | None = Field(
+        default=None,
+        description="A product's page, {product_code} filled in (https://shop.example/p/"
+        "{product_code}); unset: a page's products are not links.",
+    )
 
     retention_days: dict[str, int] = Field(
         default_factory=lambda: {"events": 1095, "decisions": 365, "quarantine": 90, "audit": 1825},

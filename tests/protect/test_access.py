@@ -52,6 +52,9 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/campaigns/{name}/send"): "admin",
     ("GET", "/v1/campaigns/{name}/status"): "admin",
     ("GET", "/v1/campaigns/{name}/results"): "admin",
+    # the call centre reads its call tasks (phone numbers, scripts) and nothing else
+    ("POST", "/v1/campaigns/{name}/calls"): "calls",
+    ("POST", "/v1/campaigns/{name}/calls/outcomes"): "calls",
     # what a recipient's mail client, phone or provider calls: each checks its own signed token
     # or the webhook key derived from the server's secret (tests/deliver), never an API key
     ("GET", "/t/c/{token}"): None,

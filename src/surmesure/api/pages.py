@@ -1,10 +1,12 @@
 """Personal pages: ``GET /p/{token}`` (HTML) and ``POST /p/{token}/nps`` (a form), and
 ``POST /v1/pages/links`` that makes a link.
 
-A page needs no key: the signed token is the credential, and carries only an opaque person id.
-A bad, tampered or expired token gets a plain 404 page; a bad NPS answer a 400 page. Making a
-link needs a key with the ``decide`` scope; making a link and opening a page are written to the
-audit log.
+A page needs no key: the signed token is the credential, and carries only an opaque person id
+(and, for a campaign's link, the campaign). A reloaded page shows what it showed first
+(:mod:`surmesure.deliver.web_pages`). A bad, tampered or expired token gets a plain 404 page; a bad
+NPS answer a 400 page; every such page speaks the pages' language (their template's
+locale). Making a link needs a key with the ``decide`` scope; making a link and opening a page
+are written to the audit log.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from surmesure.api.auth import require
 from surmesure.api.body import read_bytes
 from surmesure.clock import utcnow
-from surmesure.decide.pages import link, message_page, read_token, record_nps, render_page
+from surmesure.decide.page_words import WORDS
+from surmesure.decide.pages import link, message_page, page_language, record_nps
 from surmesure.decide.sandbox import TemplateError
+from surmesure.deliver.web_pages import open_page
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import audit, preferences
 from surmesure.protect.keys import Principal
@@ -36,20 +40,21 @@ MAX_FORM_BYTES = 16 * 1024
 LINK_ACTOR = "link:page"
 
 
-def _gone() -> HTMLResponse:
+def _say(request: Request, key: str, text: str | None = None, status: int = 200) -> HTMLResponse:
+    """A message page in the pages' language: the title ``key``_title, the text ``text`` or
+    the words' ``key``."""
+    lang = page_language(request.app.state.settings)
+    words = WORDS[lang]
     return HTMLResponse(
-        message_page("Page introuvable", "Ce lien n'existe pas ou a expiré."), status_code=404
+        message_page(words[f"{key}_title"], text or words[key], lang), status_code=status
     )
 
 
 def _view(store: Store, token: str, settings: Any, recommender: Any) -> str:
-    """The page of ``token``, its opening written to the audit log (the page shows personal
-    data to whoever holds the link)."""
+    """The page of ``token`` (:func:`surmesure.deliver.web_pages.open_page`), its opening written
+    to the audit log (the page shows personal data to whoever holds the link)."""
     now = utcnow()
-    html = render_page(store, token, now=now, settings=settings, recommender=recommender)
-    person_id = read_token(
-        token, now=now, secret=settings.secret_key, max_days=settings.page_link_max_days
-    )
+    html, person_id = open_page(store, token, now=now, settings=settings, recommender=recommender)
     audit.record(store, LINK_ACTOR, "page.view", person_id=person_id, now=now)
     return html
 
@@ -65,12 +70,9 @@ async def page(token: str, request: Request) -> HTMLResponse:
             getattr(request.app.state, "recommender", None),
         )
     except NotFound:
-        return _gone()
+        return _say(request, "gone", status=404)
     except TemplateError:  # the page's template went past a limit of the sandbox
-        return HTMLResponse(
-            message_page("Page indisponible", "Cette page ne peut pas s'afficher pour le moment."),
-            status_code=422,
-        )
+        return _say(request, "unavailable", status=422)
     return HTMLResponse(html)
 
 
@@ -78,9 +80,7 @@ async def page(token: str, request: Request) -> HTMLResponse:
 async def nps(token: str, request: Request) -> HTMLResponse:
     body = await read_bytes(request, MAX_FORM_BYTES)  # no key is needed: read no more
     if body is None:
-        return HTMLResponse(
-            message_page("Réponse trop longue", "Raccourcissez le commentaire."), 413
-        )
+        return _say(request, "too_long", status=413)
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = orjson.loads(body)
@@ -101,10 +101,11 @@ async def nps(token: str, request: Request) -> HTMLResponse:
             settings=request.app.state.settings,
         )
     except NotFound:
-        return _gone()
-    except InvalidInput as exc:
-        return HTMLResponse(message_page("Réponse incomplète", exc.message), status_code=400)
-    return HTMLResponse(message_page("Merci !", "Votre réponse a bien été enregistrée."))
+        return _say(request, "gone", status=404)
+    except InvalidInput:
+        lang = page_language(request.app.state.settings)
+        return _say(request, "incomplete", WORDS[lang]["bad_score"], status=400)
+    return _say(request, "thanks")
 
 
 class LinkBody(BaseModel):

@@ -17,11 +17,13 @@ from surmesure.deliver.channels import configured
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
 
-A document names an audience, the content of each channel (email, sms, paper, phone), the
+A document names an audience, the content of each channel (email, sms, paper, phone, web), the
 channel policy (first reachable, or best expected value) or a cascade of steps, a control
 group, quiet hours, caps and costs; a send plans it with the guardrails (consent, preferences,
 bounces, complaints, recent purchases, reachability, caps, control group), records each
 message in the outbox and sends it once; each run also plans the cascade steps now due.
+`campaign calls import` and `campaign returns import` bring back call outcomes and letters
+returned undeliverable.
 """
 
 
@@ -175,6 +177,52 @@ def register(app: typer.Typer) -> None:
             console.print(lift_table(out["breakdown"], "segment", title))
         if plot is not None:
             console.print(f"plot: {plot}")
+
+    _register_imports(campaign)
+
+
+def _register_imports(campaign: typer.Typer) -> None:
+    """``campaign calls import`` and ``campaign returns import``: what comes back."""
+    calls = typer.Typer(help="The call centre's outcomes, brought back.", no_args_is_help=True)
+    returns = typer.Typer(help="Letters returned undeliverable.", no_args_is_help=True)
+    campaign.add_typer(calls, name="calls")
+    campaign.add_typer(returns, name="returns")
+
+    @calls.command(
+        "import",
+        help="Import call outcomes (CSV: person_id, outcome, called_at, message_id): each is "
+        "an event on the person, an opt-out a refusal of phone marketing; bad rows go to the "
+        "quarantine with their reason.",
+    )
+    @user_errors
+    def calls_import(file: Path, as_json: bool = JsonOption) -> None:
+        from surmesure.deliver.calls import import_outcomes
+
+        done = import_outcomes(get_store(), file).to_dict()
+        _imported(done, as_json)
+
+    @returns.command(
+        "import",
+        help="Import undeliverable returns (CSV: message_id, reason, returned_at): the postal "
+        "address is skipped by the next campaigns; bad rows go to the quarantine.",
+    )
+    @user_errors
+    def returns_import(file: Path, as_json: bool = JsonOption) -> None:
+        from surmesure.deliver.returns import import_returns
+
+        _imported(import_returns(get_store(), file).to_dict(), as_json)
+
+
+def _imported(done: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(done)
+        return
+    for key, value in done.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:,}" for k, v in value.items()) or "nothing"
+        console.print(f"{key}: {value}")
+    if done.get("quarantined"):
+        console.print("[yellow]bad rows are in the quarantine: `surmesure quarantine list`[/]")
 
 
 def _nested_table(title: str, label: str, rows: dict[str, dict[str, int]]) -> Table:

@@ -265,9 +265,11 @@ def render(
     locale: str | None = None,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     with_subject: bool = True,
+    links: Mapping[str, str] | None = None,
 ) -> Rendered:
     """Render ``compiled`` for ``audience``: text and explanation (``with_subject`` false:
-    the subject is left empty, for a caller that takes it from another part)."""
+    the subject is left empty, for a caller that takes it from another part). ``links``:
+    top-level names a campaign's message can print (``page_link``: the person's page)."""
     definition = compiled.definition
     chosen, why = choose_variant(compiled, audience, now, catalog or {})
     person, fields = resolve_fields(definition, audience)
@@ -280,6 +282,7 @@ def render(
         "currency": definition.currency,
         "locale": used_locale,
         "now": now,
+        **(links or {}),
     }
     subject = (
         render_text(chosen.subject, values, locale=used_locale, time_limit_s=time_limit_s)

@@ -16,13 +16,18 @@ channel gives the neutral variant. The same goes, with reason ``paused``, for a 
 paused marketing (until the pause ends), and with reason ``topic_refused`` for a template whose
 ``topic`` the person left (:mod:`surmesure.protect.marketing`); a block of a left topic is not
 offered.
+
+A template that names an ``experiment`` honours its assignment
+(:mod:`surmesure.experiments.membership`): a person in its control group or in the global
+holdout gets the neutral default variant, popular products and no offers, and the decision
+records it (``experiment``: variant, ``held_out``, reason ``control`` or ``global_holdout``).
 :func:`why` lists the recent decisions made for a person (transparency).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,6 +56,7 @@ from surmesure.decide.personal import Recommender as Recommender
 from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
+from surmesure.experiments.membership import membership
 from surmesure.protect import atrest, consent, marketing
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
@@ -190,15 +196,16 @@ def decide(
     fails the decision before anything is recorded."""
     at = now or utcnow()
     chosen = recommender or (default_recommender() if use_default_recommender else None)
-    if serving is not None and compiled.needs <= SERVED:
+    if serving is not None and serves_from_memory(compiled):
         return _decide(store, None, request, compiled, at, now, chosen, serving, time_limit_s)
     with store.begin() as conn:  # one transaction: read, decide, record
         return _decide(store, conn, request, compiled, at, now, chosen, None, time_limit_s)
 
 
 def serves_from_memory(compiled: CompiledTemplate) -> bool:
-    """Whether a serving view answers everything ``compiled``'s rules read."""
-    return compiled.needs <= SERVED
+    """Whether a serving view answers everything ``compiled``'s rules read (an experiment's
+    assignments are read from the store)."""
+    return compiled.needs <= SERVED and compiled.definition.experiment is None
 
 
 def _read_served(
@@ -294,6 +301,13 @@ def _decide(
             return _suppressed(
                 store, conn, serving, request, person_id, audience, refused_on, at, reason
             )
+    held = None
+    opted_out = audience.opted_out
+    if definition.experiment is not None:
+        assert conn is not None  # an experiment's template is never served from memory
+        held = membership(store, conn, definition.experiment, person_id)
+        if held.held_out:  # the control's content: neutral, no offers
+            audience = replace(audience, opted_out=True)
     found = personal(
         store,
         conn,
@@ -316,9 +330,16 @@ def _decide(
         "locale": locale,
         "now": at,
     }
-    offers, offers_note = _offers(
-        store, conn, compiled, audience, at, catalog, values, locale, ledger_rows, time_limit_s
-    )
+    if held is not None and held.held_out:
+        offers: list[dict[str, Any]] = []
+        offers_note: list[dict[str, Any]] = [
+            {"picked": False, "reason": f"held out ({held.reason})"}
+        ]
+        products_note = {**products_note, "reason": f"held out ({held.reason}): popular products"}
+    else:
+        offers, offers_note = _offers(
+            store, conn, compiled, audience, at, catalog, values, locale, ledger_rows, time_limit_s
+        )
     rendered = render(
         compiled,
         audience,
@@ -351,12 +372,24 @@ def _decide(
         "products": products,
         "context": context,
     }
-    explanation = {
+    explanation: dict[str, Any] = {
         "person": _person_note(request, person_id, audience),
         "content": rendered.explanation,
         "offers": offers_note,
         "products": products_note,
     }
+    if held is not None:
+        result["experiment"] = held.to_dict()
+        explanation["experiment"] = held.to_dict()
+        if held.held_out:
+            explanation["content"] = {
+                **rendered.explanation,
+                "opted_out": opted_out,
+                "variant": {
+                    "name": rendered.variant,
+                    "reason": f"held out ({held.reason}): the neutral default variant",
+                },
+            }
     result["explanation"] = explanation
     shown = []
     if person_id is not None:
@@ -369,7 +402,9 @@ def _decide(
         "person_id": person_id,
         "placement": request.placement,
         "context": context,
-        "result": {k: result[k] for k in ("content", "offers", "products")},
+        "result": {
+            k: result[k] for k in ("content", "offers", "products", "experiment") if k in result
+        },
         "explanation": explanation,
         "decided_at": at,
     }

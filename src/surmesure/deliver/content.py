@@ -12,7 +12,9 @@ The people of a batch are read as a decision reads one person
 the fields read, each with its reliability, memberships, and neutral content when they opted
 out of personalization on the channel. Their context and recommended products come from
 :func:`surmesure.decide.personal.personal_batch`, the path decisions and ``surmesure render``
-take one person at a time, with the batch's recommendations computed set-wise.
+take one person at a time, with the batch's recommendations computed set-wise. A template may
+print ``{{ page_link }}``, the person's page (:mod:`surmesure.deliver.web`): sending it
+delivers the campaign's web message.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from surmesure.errors import InvalidInput
 from surmesure.store.engine import Store
 
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
+
+PAGE_LINK = "page_link"
+"""The name a template prints the person's page link with (the web channel)."""
 
 
 @dataclass(frozen=True)
@@ -145,14 +150,24 @@ class ChannelTemplates:
             store, conn, audiences, now, {"channel": self.channel}, k=self.products
         )
 
+    @property
+    def prints_page_link(self) -> bool:
+        """Whether a template of this channel prints ``page_link`` (the person's page)."""
+        return any(PAGE_LINK in t.definition.model_dump_json() for t in (self.text, self.html) if t)
+
     def render(
-        self, audience: Audience, now: datetime, personal: Personal | None = None
+        self,
+        audience: Audience,
+        now: datetime,
+        personal: Personal | None = None,
+        page_link: str | None = None,
     ) -> Content:
         """The person's content; :class:`~surmesure.decide.sandbox.TemplateError` when a
-        template fails for them."""
+        template fails for them. ``page_link``: what ``{{ page_link }}`` prints."""
         subject, text, html, explanation = "", "", None, {}
         context = None if personal is None else personal.context
         products = () if personal is None else personal.products
+        links = {PAGE_LINK: page_link} if page_link is not None else None
         if self.html is not None:
             # the text part's template has the same subject: printed once, there
             done = render(
@@ -162,10 +177,13 @@ class ChannelTemplates:
                 context=context,
                 products=products,
                 with_subject=self.text is None,
+                links=links,
             )
             subject, html, explanation = done.subject, done.body, done.explanation
         if self.text is not None:
-            done = render(self.text, audience, now=now, context=context, products=products)
+            done = render(
+                self.text, audience, now=now, context=context, products=products, links=links
+            )
             subject, text, explanation = done.subject or subject, done.body, done.explanation
             if self.text_from_html:
                 text = _BLANK_LINES.sub("\n\n", text).strip() + "\n"

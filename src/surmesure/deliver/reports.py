@@ -17,6 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.deliver import addresses
 from surmesure.deliver.sms import signature
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.store import schema
@@ -43,8 +44,21 @@ def read_kannel(message_id: str, sig: str, status: str, *, secret: str) -> str:
         ) from None
 
 
-def record_report(store: Store, message_id: str, channel: str, status: str, now: datetime) -> None:
+def record_report(
+    store: Store,
+    message_id: str,
+    channel: str,
+    status: str,
+    now: datetime,
+    *,
+    recipient: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Keep one report; a hard bounce of an e-mail also flags the address it went to
+    (``recipient``, else the person's most recent one: :mod:`surmesure.deliver.addresses`)."""
     with store.begin() as conn:
+        if channel == "email" and status == addresses.BOUNCED:
+            addresses.flag_bounce(conn, message_id[:64], recipient, detail or status, now)
         conn.execute(
             schema.delivery_reports.insert().values(
                 report_id=uuid.uuid4().hex,

@@ -4,7 +4,9 @@
 ``{public_url}/t/c/{token}`` and a 1x1 image ``{public_url}/t/o/{token}.gif`` is added. A token
 signs (``SURMESURE_SECRET_KEY``, salt ``surmesure.track``) the person, the campaign and, for a
 click, the target, so a link cannot be turned into a redirect to anywhere (no open redirect) nor
-count for someone else. The routes record a ``channel_activity`` row (channel ``email``, kind
+count for someone else. :func:`click_link` makes one such link for another channel (a personal
+page's button, ``k`` naming the channel). The routes record a ``channel_activity`` row (channel
+``email``, or the token's ``k``, kind
 ``opened`` or ``clicked``, the campaign, the URL of a click, source ``tracking``), which
 engagement and channel appetence read; the pixel always answers its image, a click always
 redirects when its token is good. Links to the unsubscribe page or with ``data-notrack`` are
@@ -84,6 +86,23 @@ def track(html: str, person_id: int, campaign: str | None, *, public_url: str, s
     return rewritten + image if at < 0 else rewritten[:at] + image + rewritten[at:]
 
 
+def click_link(
+    url: str,
+    person_id: int,
+    campaign: str | None,
+    *,
+    public_url: str,
+    secret: str,
+    channel: str = "email",
+) -> str:
+    """A tracked link to ``url``: following it records a click of ``channel`` (``k`` in the
+    token, e-mail when absent) for the person and the campaign, then redirects."""
+    payload: dict[str, Any] = {"p": person_id, "c": campaign, "u": url}
+    if channel != "email":
+        payload["k"] = channel
+    return f"{public_url.rstrip('/')}/t/c/{_signer(secret).dumps(payload)}"
+
+
 def read(token: str, secret: str) -> dict[str, Any] | None:
     """What a token signs, or ``None`` for a bad one."""
     try:
@@ -99,6 +118,7 @@ def record(store: Store, payload: dict[str, Any], kind: str, now: datetime) -> b
     """One ``channel_activity`` row for the person the token names (the one they were merged
     into); ``False`` when that person no longer exists (erased)."""
     url, campaign = payload.get("u"), payload.get("c")
+    channel = str(payload.get("k") or "email")[:16]
     with store.begin() as conn:
         person_id = root_of(conn, int(payload["p"]))
         if person_id is None:
@@ -106,7 +126,7 @@ def record(store: Store, payload: dict[str, Any], kind: str, now: datetime) -> b
         node = int(payload["p"])
         conn.execute(
             schema.channel_activity.insert(),
-            [activity(person_id, node, "email", kind, now, SOURCE, campaign=campaign, url=url)],
+            [activity(person_id, node, channel, kind, now, SOURCE, campaign=campaign, url=url)],
         )
     return True
 

@@ -182,6 +182,11 @@ class TemplateDefinition(_Model):
     blocks: list[Block] = Field(default_factory=list)
     max_blocks: Annotated[int, Field(ge=0)] = 2
     topic: Name | None = None
+    experiment: Name | None = Field(
+        None,
+        description="The experiment its decisions belong to: its control group and the global "
+        "holdout get the neutral content, recorded as held out.",
+    )
 
     @model_validator(mode="after")
     def _default_last(self) -> TemplateDefinition:

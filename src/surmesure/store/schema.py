@@ -625,10 +625,12 @@ job_runs = sa.Table(
 
 # -- later stages: their tables live in modules of their own, on the same metadata ------------
 
+from surmesure.store.schema_deliver import address_flags as address_flags  # noqa: E402
 from surmesure.store.schema_deliver import campaign_versions as campaign_versions  # noqa: E402
 from surmesure.store.schema_deliver import campaigns as campaigns  # noqa: E402
 from surmesure.store.schema_deliver import delivery_reports as delivery_reports  # noqa: E402
 from surmesure.store.schema_deliver import messages as messages  # noqa: E402
+from surmesure.store.schema_deliver import page_views as page_views  # noqa: E402
 from surmesure.store.schema_dispatch import change_cursors as change_cursors  # noqa: E402
 from surmesure.store.schema_dispatch import change_failures as change_failures  # noqa: E402
 from surmesure.store.schema_dispatch import changes as changes  # noqa: E402
