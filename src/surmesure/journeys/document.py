@@ -69,7 +69,7 @@ from surmesure.domain.segments import Condition
 from surmesure.errors import InvalidInput
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,23}$")]
-StepId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,23}$")]
+StepId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,22}$")]
 Scalar: TypeAlias = StrictBool | StrictInt | StrictFloat | StrictStr
 EventName = Annotated[str, Field(min_length=1, max_length=256)]
 

@@ -1,0 +1,61 @@
+"""People, their events and journeys for the journey tests (on top of the campaign world)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from deliver.campaign_world import T0, add_people, email_of
+from surmesure.collect.events import write_events
+from surmesure.collect.segment import validate_messages
+from surmesure.dispatch.dispatcher import drain
+from surmesure.journeys import published
+from surmesure.journeys.document import parse
+from surmesure.store import Store, schema
+
+__all__ = ["T0", "add_people", "email_of", "messages_of", "people_rows", "publish", "track"]
+
+
+def track(store: Store, customer: str, event: str, at: datetime, **properties: Any) -> None:
+    """One tracked event of customer ``C<i>`` at ``at``, collected, then dispatched at ``at``."""
+    raw = [
+        {
+            "type": "track",
+            "event": event,
+            "userId": customer,
+            "messageId": f"{customer}-{event}-{at.isoformat()}",
+            "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "properties": properties,
+        }
+    ]
+    accepted, refused = validate_messages(raw, region="FR", prefix="")
+    assert not refused, refused
+    with store.begin() as conn:
+        write_events(store, conn, accepted, source="web", received_at=at)
+    drain(store, now=at)
+
+
+def publish(store: Store, document: dict[str, Any], at: datetime = T0) -> int:
+    return published.publish(store, parse(document), at).version
+
+
+def people_rows(store: Store, journey: str) -> dict[int, dict[str, Any]]:
+    """``person_id -> row`` of the journey's latest entry of each person."""
+    p = schema.journey_people
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(p).where(p.c.journey == journey).order_by(p.c.entry))
+        return {int(r.person_id): dict(r._mapping) for r in rows}
+
+
+def messages_of(store: Store, campaign: str) -> dict[int, tuple[str, int, int]]:
+    """``person_id -> (status, version, step)`` of a send step's outbox rows."""
+    m = schema.messages
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(m.c.person_id, m.c.status, m.c.version, m.c.step).where(
+                m.c.campaign == campaign
+            )
+        )
+        return {int(r[0]): (str(r[1]), int(r[2]), int(r[3])) for r in rows}
