@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     decision_flush_ms: float = Field(
         default=50.0, gt=0, description="Most a decision waits in memory before it is written."
     )
+    journey_period_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds between two rounds of the journey worker a server runs (timers, "
+        "scheduled entries, sends); 0: none (run `surmesure journey worker` instead).",
+    )
     dispatch: str = Field(
         default=INLINE,
         description="Where changes go once stored: inline (the process that stored them hands "

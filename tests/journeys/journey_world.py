@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,56 @@ from surmesure.journeys import published
 from surmesure.journeys.document import parse
 from surmesure.store import Store, schema
 
-__all__ = ["T0", "add_people", "email_of", "messages_of", "people_rows", "publish", "track"]
+__all__ = [
+    "T0",
+    "WELCOME",
+    "add_people",
+    "email_of",
+    "messages_of",
+    "people_rows",
+    "publish",
+    "track",
+    "welcome_document",
+]
+
+WELCOME: dict[str, Any] = {
+    "name": "welcome",
+    "entry": {"event": {"name": "Signed Up"}},
+    "goal": {"event": "Order Completed"},
+    "exit_on": [{"event": "Unsubscribed"}],
+    "steps": [
+        {"id": "hello", "send": {"channels": {"email": {"text": "Hello"}}}, "next": "pause"},
+        {"id": "pause", "wait": {"days": 2}, "next": "reminder"},
+        {
+            "id": "reminder",
+            "send": {"channels": {"email": {"text": "Still there?"}}},
+            "out_of_stock": "similar",
+            "next": "watch",
+        },
+        {
+            "id": "watch",
+            "wait_for_event": {"event": "Product Viewed", "timeout_hours": 72},
+            "next": "lyon",
+            "timeout": "done",
+        },
+        {
+            "id": "lyon",
+            "branch": {
+                "if": {"trait": {"name": "city", "op": "eq", "value": "Lyon"}},
+                "then": "offer",
+                "else": "done",
+            },
+        },
+        {"id": "offer", "send": {"channels": {"email": {"text": "Offer"}}}, "next": "done"},
+        {"id": "similar", "send": {"channels": {"email": {"text": "Similar"}}}, "next": "done"},
+        {"id": "done", "exit": {"reason": "finished"}},
+    ],
+}
+
+
+def welcome_document() -> dict[str, Any]:
+    """A fresh copy of :data:`WELCOME`, to change in a test."""
+    return copy.deepcopy(WELCOME)
 
 
 def track(store: Store, customer: str, event: str, at: datetime, **properties: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from journey_world import welcome_document
 
 from surmesure.errors import InvalidInput
 from surmesure.journeys.document import json_schema, parse
@@ -16,13 +17,15 @@ def _refused(document: dict[str, Any]) -> InvalidInput:
     return caught.value
 
 
-def test_a_valid_journey_reads_back_the_same(welcome: dict[str, Any]) -> None:
+def test_a_valid_journey_reads_back_the_same() -> None:
+    welcome = welcome_document()
     journey = parse(welcome)
     assert journey.first == "hello"
     assert parse(journey.document()) == journey
 
 
-def test_an_unreachable_step_is_refused_with_its_place(welcome: dict[str, Any]) -> None:
+def test_an_unreachable_step_is_refused_with_its_place() -> None:
+    welcome = welcome_document()
     welcome["steps"][0]["next"] = "reminder"  # nothing leads to pause
     error = _refused(welcome)
     assert error.field == "steps[1]"
@@ -30,7 +33,8 @@ def test_an_unreachable_step_is_refused_with_its_place(welcome: dict[str, Any]) 
     assert "lead to it" in (error.hint or "")
 
 
-def test_a_loop_without_a_wait_is_refused(welcome: dict[str, Any]) -> None:
+def test_a_loop_without_a_wait_is_refused() -> None:
+    welcome = welcome_document()
     welcome["steps"][5]["next"] = "lyon"  # offer -> lyon -> offer
     error = _refused(welcome)
     assert "loop without a wait" in error.message
@@ -38,12 +42,14 @@ def test_a_loop_without_a_wait_is_refused(welcome: dict[str, Any]) -> None:
     assert "wait" in (error.hint or "")
 
 
-def test_a_loop_through_a_wait_is_accepted(welcome: dict[str, Any]) -> None:
+def test_a_loop_through_a_wait_is_accepted() -> None:
+    welcome = welcome_document()
     welcome["steps"][5]["next"] = "pause"
     assert parse(welcome).step("offer").next == "pause"
 
 
-def test_a_wait_for_event_without_a_timeout_is_refused(welcome: dict[str, Any]) -> None:
+def test_a_wait_for_event_without_a_timeout_is_refused() -> None:
+    welcome = welcome_document()
     del welcome["steps"][3]["timeout"]
     error = _refused(welcome)
     assert error.field == "steps[3].timeout"
@@ -54,14 +60,16 @@ def test_a_wait_for_event_without_a_timeout_is_refused(welcome: dict[str, Any]) 
     assert _refused(welcome).field == "steps[3].wait_for_event.timeout_hours"
 
 
-def test_a_step_leading_to_no_step_names_the_field(welcome: dict[str, Any]) -> None:
+def test_a_step_leading_to_no_step_names_the_field() -> None:
+    welcome = welcome_document()
     welcome["steps"][1]["next"] = "nowhere"
     error = _refused(welcome)
     assert error.field == "steps[1].next"
     assert "hello" in (error.hint or "")
 
 
-def test_an_unknown_channel_and_an_unknown_node_kind(welcome: dict[str, Any]) -> None:
+def test_an_unknown_channel_and_an_unknown_node_kind() -> None:
+    welcome = welcome_document()
     welcome["steps"][0]["send"]["channels"] = {"pigeon": {"text": "x"}}
     error = _refused(welcome)
     assert error.field.startswith("steps[0].send.channels")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
+from journey_world import welcome_document
 
 from surmesure.journeys.document import JourneyDefinition, parse
 from surmesure.journeys.engine import (
@@ -30,7 +30,8 @@ T0 = datetime(2026, 3, 2, 8, 0)
 
 
 @pytest.fixture
-def journey(welcome: dict[str, Any]) -> JourneyDefinition:
+def journey() -> JourneyDefinition:
+    welcome = welcome_document()
     return parse(welcome)
 
 
@@ -109,7 +110,8 @@ def test_an_out_of_stock_product_at_send_time_takes_the_exit(journey: JourneyDef
     assert plain.actions == (Send("reminder"),)
 
 
-def test_a_location_near_a_store_ends_a_geofence_wait(welcome: dict[str, Any]) -> None:
+def test_a_location_near_a_store_ends_a_geofence_wait() -> None:
+    welcome = welcome_document()
     welcome["steps"][3]["wait_for_event"] = {
         "event": "Store Nearby",
         "near_km": 2,
@@ -122,7 +124,8 @@ def test_a_location_near_a_store_ends_a_geofence_wait(welcome: dict[str, Any]) -
     assert near.visited == ("lyon", "done")
 
 
-def test_a_failed_step_takes_its_error_exit_else_ends(welcome: dict[str, Any]) -> None:
+def test_a_failed_step_takes_its_error_exit_else_ends() -> None:
+    welcome = welcome_document()
     journey = parse(welcome)
     state = enter(journey, 7, 1, T0).state
     out = step(journey, state, StepFailed("hello", "template: x"), T0)
@@ -133,7 +136,8 @@ def test_a_failed_step_takes_its_error_exit_else_ends(welcome: dict[str, Any]) -
     assert out.actions == (Send("similar"),)
 
 
-def test_wait_until_a_local_time_in_the_persons_zone(welcome: dict[str, Any]) -> None:
+def test_wait_until_a_local_time_in_the_persons_zone() -> None:
+    welcome = welcome_document()
     welcome["steps"][1]["wait"] = {"until": "09:30"}
     journey = parse(welcome)
     # 08:00 UTC is 09:00 in Paris (winter): 09:30 Paris is 08:30 UTC the same day

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from journey_world import T0, add_people, messages_of, people_rows, publish, track
+from journey_world import (
+    T0,
+    add_people,
+    messages_of,
+    people_rows,
+    publish,
+    track,
+    welcome_document,
+)
 
 from surmesure.journeys.published import Versions
 from surmesure.journeys.worker import run_once
@@ -28,9 +35,8 @@ def _set_stock(store: Store, product: str, quantity: int) -> None:
         )
 
 
-def test_events_enter_people_and_signals_move_them(
-    store: Store, tmp_path: Path, welcome: dict[str, Any]
-) -> None:
+def test_events_enter_people_and_signals_move_them(store: Store, tmp_path: Path) -> None:
+    welcome = welcome_document()
     ids = add_people(store, tmp_path, 4)
     _set_stock(store, "P1", 5)
     publish(store, welcome)
@@ -65,9 +71,8 @@ def test_events_enter_people_and_signals_move_them(
     assert len(messages_of(store, "j_welcome_hello")) == 3
 
 
-def test_timers_run_the_steps_once_each(
-    store: Store, tmp_path: Path, welcome: dict[str, Any]
-) -> None:
+def test_timers_run_the_steps_once_each(store: Store, tmp_path: Path) -> None:
+    welcome = welcome_document()
     ids = add_people(store, tmp_path, 3)
     publish(store, welcome)
     for i in (1, 2):
@@ -100,9 +105,8 @@ def test_timers_run_the_steps_once_each(
     assert steps[-1] == ("done", "ended: finished")
 
 
-def test_people_in_flight_stay_on_their_version(
-    store: Store, tmp_path: Path, welcome: dict[str, Any]
-) -> None:
+def test_people_in_flight_stay_on_their_version(store: Store, tmp_path: Path) -> None:
+    welcome = welcome_document()
     ids = add_people(store, tmp_path, 2)
     assert publish(store, welcome) == 1
     track(store, "C1", "Signed Up", T0)
@@ -119,7 +123,8 @@ def test_people_in_flight_stay_on_their_version(
     assert reminder == {ids[1]: ("planned", 1, 1)}
 
 
-def test_re_entry_rules(store: Store, tmp_path: Path, welcome: dict[str, Any]) -> None:
+def test_re_entry_rules(store: Store, tmp_path: Path) -> None:
+    welcome = welcome_document()
     ids = add_people(store, tmp_path, 3)
     welcome["re_entry"] = {"after_days": 10}
     welcome["limit_per_day"] = 2

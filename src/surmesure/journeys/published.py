@@ -87,7 +87,7 @@ def _segments(definition: JourneyDefinition) -> Iterator[tuple[str, str]]:
         if isinstance(step, BranchStep):
             for path, leaf in walk(step.branch.if_, f"steps[{i}].branch.if"):
                 if isinstance(leaf, SegmentNode):
-                    yield f"{path}.segment", leaf.segment
+                    yield path, leaf.segment
 
 
 def check_references(conn: Connection, definition: JourneyDefinition) -> None:

@@ -251,13 +251,7 @@ def apply(store: Store, conn: Connection, moves: Sequence[Move], now: datetime) 
             whats.append(f"ended: {state.reason}"[:80])
             result.ended[str(state.reason)] = result.ended.get(str(state.reason), 0) + 1
         for step_id, what in zip(steps, whats, strict=True):
-            log["journey"].append(d.name)
-            log["person_id"].append(state.person_id)
-            log["entry"].append(state.entry)
-            log["version"].append(move.version)
-            log["step"].append(step_id)
-            log["what"].append(what)
-            log["logged_at"].append(now)
+            _log(log, d.name, move.version, state, step_id, what, now)
         result.transitions += len(move.outcome.visited)
         for action in move.outcome.actions:
             match action:
@@ -282,8 +276,9 @@ def apply(store: Store, conn: Connection, moves: Sequence[Move], now: datetime) 
                     traits["source"].append("journey")
                     traits["observed_at"].append(now)
                     traits["reliability"].append(1.0)
-                case engine.Assigned():
-                    pass
+                case engine.Assigned(step=step_id, path=path, control=control):
+                    what = f"path {path}" + (" (control)" if control else "")
+                    _log(log, d.name, move.version, state, step_id, what, now)
     p = schema.journey_people
     if new:
         store.bulk_insert(conn, p, _arrow(p, new))
@@ -303,6 +298,27 @@ def apply(store: Store, conn: Connection, moves: Sequence[Move], now: datetime) 
             store, conn, journeys[(name, version)], version, step, who, now
         )
     return result
+
+
+def _log(
+    log: dict[str, list[Any]],
+    journey: str,
+    version: int,
+    state: State,
+    step: str,
+    what: str,
+    now: datetime,
+) -> None:
+    for column, cell in (
+        ("journey", journey),
+        ("person_id", state.person_id),
+        ("entry", state.entry),
+        ("version", version),
+        ("step", step),
+        ("what", what[:80]),
+        ("logged_at", now),
+    ):
+        log[column].append(cell)
 
 
 def _arrow(table: sa.Table, columns: dict[str, list[Any]]) -> pa.Table:

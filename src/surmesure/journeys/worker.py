@@ -69,7 +69,7 @@ def _schedule_due(entry: ScheduleEntryNode, last: datetime | None, now: datetime
     )
 
 
-def _dated(conn: Connection, entry: DateEntryNode, today: date) -> dict[int, str | None]:
+def dated_people(conn: Connection, entry: DateEntryNode, today: date) -> dict[int, str | None]:
     """People whose date trait (ISO ``YYYY-MM-DD...``) falls today: its anniversary minus
     ``days_before``, or ``after_days`` after it."""
     t = schema.traits
@@ -118,7 +118,7 @@ def _candidates(
     if isinstance(entry, DateEntryNode):
         if last is not None and last.date() >= now.date():
             return None
-        return _dated(conn, entry, now.date())
+        return dated_people(conn, entry, now.date())
     return None
 
 
@@ -261,8 +261,12 @@ class JourneyWorker:
         self._thread.start()
 
     def stop(self) -> None:
+        """Finish the round under way, then close the channels."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
+        for channel in (self.channels or {}).values():
+            channel.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
