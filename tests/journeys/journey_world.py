@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
+import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from deliver.campaign_world import T0, add_people, email_of
+# the deliver tests' helpers (SMTP sink, campaign world) import each other by module name
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deliver"))
+
+from campaign_world import T0, add_people, email_of
+
 from surmesure.collect.events import write_events
 from surmesure.collect.segment import validate_messages
 from surmesure.dispatch.dispatcher import drain
