@@ -47,6 +47,7 @@ exists, with the place of the faulty node and the fix.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
@@ -398,8 +399,9 @@ class JourneyDefinition(_Model):
     def step(self, step_id: str) -> Step:
         return self.by_id[step_id]
 
-    @property
+    @cached_property
     def by_id(self) -> dict[str, Step]:
+        """The steps by id (computed once: the engine looks steps up at every move)."""
         return {s.id: s for s in self.steps}
 
     @property
