@@ -51,6 +51,7 @@ from surmesure.journeys.runner import (
     signal,
     tick,
 )
+from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import decode_json
@@ -58,29 +59,44 @@ from surmesure.unify.profile import decode_json
 log = logging.getLogger("surmesure.journeys")
 
 
-def _schedule_due(entry: ScheduleEntryNode, last: datetime | None, now: datetime) -> bool:
+def _schedule_slot(
+    conn: Connection, name: str, entry: ScheduleEntryNode, last: datetime | None, now: datetime
+) -> datetime | None:
+    """The scheduled time (``at``, UTC) whose entries are due now, if any: the latest at or
+    before ``now``, after ``last`` (the previous slot, or the publication), and ``every_days``
+    after the previous slot (the first slot after publication always runs)."""
     hour, minute = (int(x) for x in entry.schedule.at.split(":"))
     today = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
     slot = today if now >= today else today - timedelta(days=1)
-    if last is None:
-        return True
-    return slot > last and (slot - last) >= timedelta(days=entry.schedule.every_days) - timedelta(
-        minutes=1
-    )
+    if last is not None and slot <= last:
+        return None
+    p = schema.journey_people
+    ran = conn.execute(sa.select(p.c.person_id).where(p.c.journey == name).limit(1)).first()
+    if (
+        ran is not None
+        and last is not None
+        and slot - last < timedelta(days=entry.schedule.every_days)
+    ):
+        return None
+    return slot
 
 
 def dated_people(conn: Connection, entry: DateEntryNode, today: date) -> dict[int, str | None]:
     """People whose date trait (ISO ``YYYY-MM-DD...``) falls today: its anniversary minus
     ``days_before``, or ``after_days`` after it."""
     t = schema.traits
-    rows = conn.execute(
-        sa.select(t.c.person_id, t.c.value).where(
-            t.c.name == entry.date.trait, t.c.person_id.is_not(None)
+    rows = [
+        dict(r._mapping)
+        for r in conn.execute(
+            sa.select(t.c.person_id, t.c.node_id, t.c.value, t.c.sealed).where(
+                t.c.name == entry.date.trait, t.c.person_id.is_not(None)
+            )
         )
-    )
+    ]
+    atrest.open_rows(conn, t, rows)  # a birth date is sealed at rest
     out: dict[int, str | None] = {}
-    for person, value in rows:
-        text = decode_json(value)
+    for row in rows:
+        person, text = row["person_id"], decode_json(row["value"])
         try:
             day = date.fromisoformat(str(text)[:10])
         except ValueError:
@@ -97,8 +113,9 @@ def dated_people(conn: Connection, entry: DateEntryNode, today: date) -> dict[in
 
 def _candidates(
     conn: Connection, definition: JourneyDefinition, last: datetime | None, now: datetime
-) -> dict[int, str | None] | None:
-    """Who enters the journey by time now (``None``: its entry does not come with time)."""
+) -> tuple[dict[int, str | None], datetime] | None:
+    """Who enters the journey by time now, and how far that reads (``None``: nobody is due,
+    or its entry does not come with time)."""
     entry = definition.entry
     if isinstance(entry, SegmentEntryNode):
         c = schema.segment_changes
@@ -108,17 +125,18 @@ def _candidates(
         )
         if last is not None:
             query = query.where(c.c.changed_at > last)
-        return {int(r[0]): None for r in conn.execute(query.distinct())}
+        return {int(r[0]): None for r in conn.execute(query.distinct())}, now
     if isinstance(entry, ScheduleEntryNode):
-        if not _schedule_due(entry, last, now):
+        slot = _schedule_slot(conn, definition.name, entry, last, now)
+        if slot is None:
             return None
         p = schema.people
         rows = conn.execute(sa.select(p.c.person_id).where(p.c.merged_into.is_(None)))
-        return {int(r[0]): None for r in rows}
+        return {int(r[0]): None for r in rows}, slot
     if isinstance(entry, DateEntryNode):
         if last is not None and last.date() >= now.date():
             return None
-        return dated_people(conn, entry, now.date())
+        return dated_people(conn, entry, now.date()), now
     return None
 
 
@@ -140,8 +158,9 @@ def entries(store: Store, now: datetime, versions: Versions) -> Applied:
             found = _candidates(conn, definition, row.entries_read_at, now)
             if found is None:
                 continue
-            result.add(enter_people(store, conn, definition, int(row.version), found, now))
-            conn.execute(j.update().where(j.c.name == name).values(entries_read_at=now))
+            people, read_at = found
+            result.add(enter_people(store, conn, definition, int(row.version), people, now))
+            conn.execute(j.update().where(j.c.name == name).values(entries_read_at=read_at))
     return result
 
 
