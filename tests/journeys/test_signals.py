@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from journey_world import T0, add_people, people_rows, publish, track, welcome_document
+from journey_world import T0, add_people, email_of, people_rows, publish, track, welcome_document
 
 from surmesure.config import get_settings
 from surmesure.dispatch import outbox
@@ -21,6 +21,7 @@ from surmesure.dispatch.dispatcher import drain
 from surmesure.journeys.worker import run_once
 from surmesure.protect.consent import consent_row, record_consents
 from surmesure.store import Store, schema
+from surmesure.unify.profile import decode_json
 
 ONE_STEP = [
     {"id": "hello", "send": {"channels": {"email": {"text": "Hi"}}}, "next": "done"},
@@ -151,3 +152,55 @@ def test_a_webhook_step_is_signed_and_retried(store: Store, tmp_path: Path) -> N
             r[0] for r in conn.execute(sa.select(log.c.step).where(log.c.journey == "hooked"))
         ]
     assert steps_seen == ["hook", "done", "done"]
+
+
+def test_a_send_refused_for_one_person_takes_the_error_exit(store: Store, tmp_path: Path) -> None:
+    from smtp_sink import Sink, start
+    from test_campaign_send import _channel, _free_port
+
+    ids = add_people(store, tmp_path, 2)
+    steps = [
+        {
+            "id": "hello",
+            "send": {"channels": {"email": {"text": "Hi"}}},
+            "error": "oops",
+            "next": "pause",
+        },
+        {"id": "pause", "wait": {"days": 1}, "next": "done"},
+        {"id": "oops", "update_trait": {"trait": "bad_email", "value": True}, "next": "done"},
+        {"id": "done", "exit": {}},
+    ]
+    publish(store, _journey("careful", {"event": {"name": "Signed Up"}}, steps))
+    track(store, "C1", "Signed Up", T0)
+    track(store, "C2", "Signed Up", T0)
+    sink, port = Sink(), _free_port()
+    sink.refuse = {email_of(2): "550 no such user"}
+    controller = start(port, sink)
+    try:
+        channel = _channel(port)
+        run_once(store, T0, channels={"email": channel}, folder=tmp_path)
+        again = run_once(
+            store, T0 + timedelta(minutes=1), channels={"email": channel}, folder=tmp_path
+        )
+        channel.close()
+    finally:
+        controller.stop()
+    assert [m["To"] for m in sink.messages()] == [email_of(1)]
+    rows = people_rows(store, "careful")
+    assert rows[ids[1]]["step"] == "pause" and rows[ids[1]]["status"] == "running"
+    assert rows[ids[2]]["status"] == "done" and rows[ids[2]]["reason"] == "finished"
+    assert again.transitions == 0  # the failure moved person 2 once
+    with store.connect() as conn:
+        t = schema.traits
+        value = conn.execute(
+            sa.select(t.c.value).where(t.c.person_id == ids[2], t.c.name == "bad_email")
+        ).scalar_one()
+        log = schema.journey_log
+        whats = [
+            str(r[0])
+            for r in conn.execute(
+                sa.select(log.c.what).where(log.c.person_id == ids[2], log.c.step == "oops")
+            )
+        ]
+    assert decode_json(value) is True
+    assert whats == ["failed at hello"]

@@ -513,9 +513,12 @@ def signal(
     signals: Iterable[tuple[int, Signal, str]],
     now: datetime,
     versions: Versions,
+    *,
+    journey: str | None = None,
 ) -> Applied:
     """Apply each ``(person, signal, cause)`` in order to every running journey of the
-    person (not paused), in the caller's transaction (rows locked on PostgreSQL)."""
+    person (not paused; only ``journey`` when given), in the caller's transaction (rows
+    locked on PostgreSQL)."""
     by_person: dict[int, list[tuple[Signal, str]]] = defaultdict(list)
     for person, sig, cause in signals:
         by_person[person].append((sig, cause))
@@ -528,6 +531,8 @@ def signal(
         among_ids(p.c.person_id, sorted(by_person)),
         p.c.journey.in_(moving),
     )
+    if journey is not None:
+        query = query.where(p.c.journey == journey)
     if not store.is_duckdb:
         query = query.with_for_update(of=p)
     rows = conn.execute(query).all()

@@ -230,6 +230,65 @@ def stock_outs(store: Store, now: datetime, versions: Versions) -> Applied:
         return signal(store, conn, signals, now, versions)
 
 
+FAILED_AT = "failed at "
+"""How the log marks the move a failed send caused (so it is taken once)."""
+
+
+def failures(store: Store, now: datetime, versions: Versions) -> Applied:
+    """A failed-step signal for each message of a send step that failed for good (a template
+    error, a channel's refusal) whose person is still in that entry of the journey and was
+    not moved for it yet: they take the step's ``error`` exit, or leave (``failed``)."""
+    m, p, log = schema.messages, schema.journey_people, schema.journey_log
+    result = Applied()
+    with store.connect() as conn:
+        known = catalog(conn, ("active", "archived"))
+    for name, (_, latest) in known.items():
+        with store.connect() as conn:
+            steps = {
+                campaign_key(name, step.id): step.id
+                for version in range(1, latest + 1)
+                for step in versions.get(conn, name, version).steps
+                if isinstance(step, SendStep)
+            }
+        if not steps:
+            continue
+        moved = sa.select(log.c.person_id).where(
+            log.c.journey == name,
+            log.c.person_id == m.c.person_id,
+            log.c.entry == m.c.step,
+            log.c.what.like(FAILED_AT + "%"),
+        )
+        query = (
+            sa.select(m.c.person_id, m.c.campaign, m.c.reason)
+            .select_from(
+                m.join(
+                    p,
+                    sa.and_(
+                        p.c.journey == name,
+                        p.c.person_id == m.c.person_id,
+                        p.c.entry == m.c.step,
+                    ),
+                )
+            )
+            .where(
+                m.c.campaign.in_(sorted(steps)),
+                m.c.status == "failed",
+                p.c.status == "running",
+                ~sa.exists(moved),
+            )
+        )
+        with store.begin() as conn:
+            rows = conn.execute(query).all()
+            signals: list[tuple[int, engine.Signal, str]] = []
+            for person, campaign, reason in rows:
+                step = steps[str(campaign)]
+                signals.append(
+                    (int(person), engine.StepFailed(step, str(reason or "")), FAILED_AT + step)
+                )
+            result.add(signal(store, conn, signals, now, versions, journey=name))
+    return result
+
+
 def run_once(
     store: Store,
     now: datetime,
@@ -253,6 +312,7 @@ def run_once(
         result.webhooks = []
     if channels:
         result.sent = send_due(store, channels, now, versions, folder=folder)
+        result.add(failures(store, now, versions))
     return result
 
 
