@@ -220,9 +220,9 @@ def apply(store: Store, conn: Connection, moves: Sequence[Move], now: datetime) 
     result = Applied()
     if not moves:
         return result
-    log: dict[str, list[Any]] = defaultdict(list)
-    new: dict[str, list[Any]] = defaultdict(list)
-    changed: dict[str, list[Any]] = defaultdict(list)
+    log: list[tuple[Any, ...]] = []
+    new: list[tuple[Any, ...]] = []
+    changed: list[tuple[Any, ...]] = []
     sends: dict[tuple[str, int, str], list[tuple[State, bool]]] = defaultdict(list)
     journeys: dict[tuple[str, int], JourneyDefinition] = {}
     traits: dict[str, list[Any]] = defaultdict(list)
@@ -231,33 +231,33 @@ def apply(store: Store, conn: Connection, moves: Sequence[Move], now: datetime) 
         if move.before is not None and state == move.before:
             continue
         journeys[(d.name, move.version)] = d
-        target = new if move.before is None else changed
-        for column, cell in (
-            ("journey", d.name),
-            ("person_id", state.person_id),
-            ("entry", state.entry),
-            ("version", move.version),
-            ("step", state.step),
-            ("status", state.status),
-            ("due_at", state.due_at),
-            ("product", state.product),
-            ("held", state.held),
-            ("reason", state.reason),
-            ("updated_at", now),
-        ):
-            target[column].append(cell)
+        # rows as tuples, turned into columns once (in the order of _STATE_ROW)
+        row = (
+            d.name,
+            state.person_id,
+            state.entry,
+            move.version,
+            state.step,
+            state.status,
+            state.due_at,
+            state.product,
+            state.held,
+            state.reason,
+            now,
+        )
         if move.before is None:
-            new["entered_at"].append(state.entered_at)
+            new.append((*row, state.entered_at))
             result.entered += 1
-        whats = [move.cause] + ["next"] * (len(move.outcome.visited) - 1)
-        whats = whats[: len(move.outcome.visited)]
-        steps = list(move.outcome.visited)
+        else:
+            changed.append(row)
+        visited = move.outcome.visited
+        head = (d.name, state.person_id, state.entry, move.version)
+        if visited:
+            log.append((*head, visited[0], move.cause[:80], now))
+            log.extend((*head, step_id, "next", now) for step_id in visited[1:])
         if state.status == "done":
-            steps.append(state.step)
-            whats.append(f"ended: {state.reason}"[:80])
+            log.append((*head, state.step, f"ended: {state.reason}"[:80], now))
             result.ended[str(state.reason)] = result.ended.get(str(state.reason), 0) + 1
-        for step_id, what in zip(steps, whats, strict=True):
-            _log(log, d.name, move.version, state, step_id, what, now)
         result.transitions += len(move.outcome.visited)
         for action in move.outcome.actions:
             match action:
@@ -284,18 +284,21 @@ def apply(store: Store, conn: Connection, moves: Sequence[Move], now: datetime) 
                     traits["reliability"].append(1.0)
                 case engine.Assigned(step=step_id, path=path, control=control):
                     what = f"path {path}" + (" (control)" if control else "")
-                    _log(log, d.name, move.version, state, step_id, what, now)
+                    log.append(
+                        (d.name, state.person_id, state.entry, move.version, step_id, what, now)
+                    )
     p = schema.journey_people
     if new:
-        store.bulk_insert(conn, p, _arrow(p, new))
+        store.bulk_insert(conn, p, _arrow(p, _columns((*_STATE_ROW, "entered_at"), new)))
     if changed:
-        update_rows(conn, p, _arrow(p, changed))
+        update_rows(conn, p, _arrow(p, _columns(_STATE_ROW, changed)))
     if traits:
         t = schema.traits
         store.bulk_insert(conn, t, _arrow(t, traits))
     if log:
+        rows = _columns(_LOG_ROW, log)
         store.bulk_insert(
-            conn, schema.journey_log, _arrow(schema.journey_log, log), on_conflict="error"
+            conn, schema.journey_log, _arrow(schema.journey_log, rows), on_conflict="error"
         )
     for (name, version, step_id), who in sends.items():
         step = journeys[(name, version)].step(step_id)
@@ -306,25 +309,25 @@ def apply(store: Store, conn: Connection, moves: Sequence[Move], now: datetime) 
     return result
 
 
-def _log(
-    log: dict[str, list[Any]],
-    journey: str,
-    version: int,
-    state: State,
-    step: str,
-    what: str,
-    now: datetime,
-) -> None:
-    for column, cell in (
-        ("journey", journey),
-        ("person_id", state.person_id),
-        ("entry", state.entry),
-        ("version", version),
-        ("step", step),
-        ("what", what[:80]),
-        ("logged_at", now),
-    ):
-        log[column].append(cell)
+_STATE_ROW = (
+    "journey",
+    "person_id",
+    "entry",
+    "version",
+    "step",
+    "status",
+    "due_at",
+    "product",
+    "held",
+    "reason",
+    "updated_at",
+)
+_LOG_ROW = ("journey", "person_id", "entry", "version", "step", "what", "logged_at")
+
+
+def _columns(names: Sequence[str], rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """Rows of tuples as columns named ``names``."""
+    return {name: list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)}
 
 
 def _arrow(table: sa.Table, columns: dict[str, list[Any]]) -> pa.Table:
