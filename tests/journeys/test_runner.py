@@ -147,3 +147,31 @@ def test_re_entry_rules(store: Store, tmp_path: Path) -> None:
     track(store, "C1", "Order Completed", T0 + 13 * DAY)
     track(store, "C1", "Signed Up", T0 + 30 * DAY)
     assert people_rows(store, "welcome")[ids[1]]["entry"] == 2
+
+
+def test_people_in_flight_move_to_a_new_version_only_when_asked(
+    store: Store, tmp_path: Path
+) -> None:
+    from surmesure.journeys import service
+
+    welcome = welcome_document()
+    ids = add_people(store, tmp_path, 2)
+    publish(store, welcome)
+    track(store, "C1", "Signed Up", T0)
+    track(store, "C2", "Signed Up", T0 + DAY)
+    run_once(store, T0 + 2 * DAY)  # person 1 on watch, person 2 still on pause
+    welcome["steps"][3]["wait_for_event"]["timeout_hours"] = 24  # watch, same kind
+    welcome["steps"][1] = {  # pause changes kind: person 2 stays on version 1
+        "id": "pause",
+        "wait_for_event": {"event": "Product Added", "timeout_hours": 24},
+        "next": "reminder",
+        "timeout": "reminder",
+    }
+    publish(store, welcome, T0 + 2 * DAY)
+    out = service.migrate(store, "welcome", T0 + 2 * DAY)
+    assert out == {"name": "welcome", "version": 2, "moved": {"1": 1}, "stayed": {"1": 1}}
+    rows = people_rows(store, "welcome")
+    assert (rows[ids[1]]["version"], rows[ids[2]]["version"]) == (2, 1)
+    assert rows[ids[1]]["due_at"] == T0 + 5 * DAY  # the timer set on version 1 is kept
+    again = service.migrate(store, "welcome", T0 + 2 * DAY)
+    assert again["moved"] == {"1": 0} and again["stayed"] == {"1": 1}

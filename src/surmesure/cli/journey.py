@@ -82,6 +82,27 @@ def register(app: typer.Typer) -> None:
     for action in ("pause", "resume", "archive"):
         _status_change(action)
 
+    @journey.command("migrate", help="Move people in flight to the version in force.")
+    @user_errors
+    def migrate_command(
+        name: str,
+        from_version: int | None = typer.Option(
+            None, "--from", help="Only the people on this version (default: every older one)."
+        ),
+        as_json: bool = JsonOption,
+    ) -> None:
+        out = service.migrate(get_store(), name, utcnow(), from_version)
+        if as_json:
+            emit_json(out)
+            return
+        for version, n in out["moved"].items():
+            console.print(
+                f"version {version} -> {out['version']}: {n:,} moved, "
+                f"{out['stayed'][version]:,} stayed (their step is gone or changed kind)"
+            )
+        if not out["moved"]:
+            console.print(f"nobody in flight on an older version of {name}")
+
     @journey.command("status", help="People per step, entered, ended by reason, goals, splits.")
     @user_errors
     def status_command(name: str, as_json: bool = JsonOption) -> None:

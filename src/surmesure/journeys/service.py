@@ -53,6 +53,67 @@ def change(store: Store, file_or_name: str, action: str, now: datetime) -> dict[
     return {"name": name, "before": before, "status": ACTIONS[action]}
 
 
+def migrate(
+    store: Store, name: str, now: datetime, from_version: int | None = None
+) -> dict[str, Any]:
+    """Move the people in flight on older versions (or on ``from_version`` only) to the
+    version in force, where their step is still there and of the same kind (their timer
+    kept); the others stay on their version. Each move is logged."""
+    p, log = schema.journey_people, schema.journey_log
+    moved: dict[str, int] = {}
+    stayed: dict[str, int] = {}
+    with store.begin() as conn:
+        current = int(published.head(conn, name).version)
+        new = published.version_of(conn, name, current)
+        versions = [
+            int(r[0])
+            for r in conn.execute(
+                sa.select(p.c.version)
+                .where(p.c.journey == name, p.c.status == "running", p.c.version != current)
+                .distinct()
+            )
+        ]
+        for version in sorted(versions):
+            if from_version is not None and version != from_version:
+                continue
+            old = published.version_of(conn, name, version)
+            same = [
+                step.id
+                for step in old.steps
+                if step.id in new.by_id and type(new.step(step.id)) is type(step)
+            ]
+            where = (p.c.journey == name) & (p.c.version == version) & (p.c.status == "running")
+            rows = conn.execute(
+                sa.select(p.c.person_id, p.c.entry, p.c.step).where(where, p.c.step.in_(same))
+            ).all()
+            left = conn.execute(
+                sa.select(sa.func.count()).select_from(p).where(where, p.c.step.not_in(same))
+            ).scalar_one()
+            conn.execute(
+                p.update().where(where, p.c.step.in_(same)).values(version=current, updated_at=now)
+            )
+            if rows:
+                what = f"migrated from version {version}"
+                conn.execute(
+                    log.insert(),
+                    [
+                        {
+                            "journey": name,
+                            "person_id": r.person_id,
+                            "entry": r.entry,
+                            "version": current,
+                            "step": r.step,
+                            "what": what,
+                            "logged_at": now,
+                        }
+                        for r in rows
+                    ],
+                )
+            moved[str(version)] = len(rows)
+            stayed[str(version)] = int(left)
+    return {"name": name, "version": current, "moved": moved, "stayed": stayed}
+
+
 def _counts(conn: Any, query: sa.Select[Any]) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in conn.execute(query)}
 
