@@ -11,17 +11,13 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from journey_world import (
-    T0,
-    add_people,
-    track,
-    welcome_document,
-)
+from journey_world import T0, add_people, people_rows, track, welcome_document
 
 from conftest import invoke, invoke_json
 from surmesure.errors import InvalidInput
 from surmesure.journeys import published
 from surmesure.journeys.document import parse
+from surmesure.journeys.worker import run_once
 from surmesure.store import Store
 
 
@@ -82,12 +78,14 @@ def test_publish_status_person_and_pause(
 
     paused = invoke_json(monkeypatch, store.url, "journey", "pause", str(path))
     assert paused == {"name": "welcome", "before": "active", "status": "paused"}
-    track(store, "C1", "Order Completed", T0 + timedelta(hours=3))  # paused: nobody moves
+    track(store, "C1", "Order Completed", T0 + timedelta(hours=3))  # paused: still a goal
     again = invoke_json(monkeypatch, store.url, "journey", "status", "welcome")
-    assert again["goals"] == 1 and again["status"] == "paused"
+    assert again["goals"] == 2 and again["status"] == "paused"
+    run_once(store, T0 + timedelta(days=3))  # paused: person 2's timer waits
+    assert people_rows(store, "welcome")[ids[2]]["step"] == "pause"
     invoke_json(monkeypatch, store.url, "journey", "resume", "welcome")
-    track(store, "C1", "Order Completed", T0 + timedelta(hours=4))
-    assert invoke_json(monkeypatch, store.url, "journey", "status", "welcome")["goals"] == 2
+    run_once(store, T0 + timedelta(days=3))
+    assert people_rows(store, "welcome")[ids[2]]["step"] == "watch"
 
     table = invoke(monkeypatch, store.url, "journey", "status", "welcome")
     assert table.exit_code == 0 and "hello" in table.output

@@ -520,19 +520,18 @@ def signal(
     journey: str | None = None,
 ) -> Applied:
     """Apply each ``(person, signal, cause)`` in order to every running journey of the
-    person (not paused; only ``journey`` when given), in the caller's transaction (rows
-    locked on PostgreSQL)."""
+    person (only ``journey`` when given), in the caller's transaction (rows locked on
+    PostgreSQL). A paused journey takes only the signals that end it (its goal, an exit
+    event, a consent withdrawal): nobody moves on, but nobody is chased after buying."""
     by_person: dict[int, list[tuple[Signal, str]]] = defaultdict(list)
     for person, sig, cause in signals:
         by_person[person].append((sig, cause))
     if not by_person:
         return Applied()
     p, j = schema.journey_people, schema.journeys
-    moving = sa.select(j.c.name).where(j.c.status.in_(("active", "archived")))
+    paused = {str(r[0]) for r in conn.execute(sa.select(j.c.name).where(j.c.status == "paused"))}
     query = sa.select(*_state_columns(p)).where(
-        p.c.status == "running",
-        among_ids(p.c.person_id, sorted(by_person)),
-        p.c.journey.in_(moving),
+        p.c.status == "running", among_ids(p.c.person_id, sorted(by_person))
     )
     if journey is not None:
         query = query.where(p.c.journey == journey)
@@ -548,6 +547,8 @@ def signal(
         visited: list[str] = []
         causes: list[str] = []
         for sig, cause in by_person[before.person_id]:
+            if d.name in paused and not _ends(d, sig):
+                continue
             out = engine.step(d, state, sig, now, facts[(d.name, before.person_id)])
             if out.state != state:
                 causes.append(cause)
@@ -564,3 +565,13 @@ def signal(
             )
         )
     return apply(store, conn, moves, now)
+
+
+def _ends(definition: JourneyDefinition, sig: Signal) -> bool:
+    """Whether ``sig`` ends the journey whatever the step (goal, exit event, withdrawal)."""
+    if isinstance(sig, engine.ConsentWithdrawn):
+        return True
+    if isinstance(sig, engine.Event):
+        goal = definition.goal is not None and definition.goal.event == sig.name
+        return goal or any(rule.event == sig.name for rule in definition.exit_on)
+    return False

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from surmesure.clock import utcnow
 from surmesure.deliver import sender
 from surmesure.deliver.channel import Channel
-from surmesure.errors import trace_of
+from surmesure.errors import Conflict, trace_of
 from surmesure.journeys import engine, webhooks
 from surmesure.journeys.document import (
     DateEntryNode,
@@ -197,9 +197,12 @@ def send_due(
                         steps[str(campaign)] = (definition, step)
     counts: dict[str, int] = {}
     for definition, step in steps.values():
-        sent = sender.run(
-            store, campaign_of(definition, step), channels, clock=lambda: now, folder=folder
-        )
+        try:
+            sent = sender.run(
+                store, campaign_of(definition, step), channels, clock=lambda: now, folder=folder
+            )
+        except Conflict:
+            continue  # another worker is sending this step now: it sends these too
         for key, n in sent.counts.items():
             counts[key] = counts.get(key, 0) + n
     return counts
