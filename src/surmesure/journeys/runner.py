@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.deliver.choice import choose
-from surmesure.deliver.plan import message_id, zones_of
+from surmesure.deliver.plan import zones_of
 from surmesure.domain.campaigns import CampaignDefinition, Policy
 from surmesure.domain.segments import SegmentDefinition
 from surmesure.journeys import engine
@@ -55,6 +55,14 @@ BATCH = 20_000
 def campaign_key(journey: str, step: str) -> str:
     """The outbox's campaign of a journey's send step."""
     return f"j_{journey}_{step}"
+
+
+def journey_message_id(key: bytes, campaign: str, person_id: int, channel: str, entry: int) -> str:
+    """The outbox's id of a journey message: keyed BLAKE2b of its idempotency key (the same
+    on every run and worker; the person's id cannot be read back from it). ``key``: 32 bytes
+    derived from the secret key."""
+    text = f"{campaign}:{person_id}:{channel}:{entry}".encode()
+    return hashlib.blake2b(text, key=key, digest_size=16).hexdigest()
 
 
 def campaign_of(definition: JourneyDefinition, step: SendStep) -> CampaignDefinition:
@@ -366,9 +374,12 @@ def _plan_sends(
         chosen = choose(conn, campaign, ids, order, now, best=step.send.choose == "best")
         channel, reason = chosen.channel, chosen.reason
     rows: dict[str, list[Any]] = defaultdict(list)
+    key = hashlib.blake2b(get_settings().secret_key.encode(), digest_size=32).digest()
     for (state, held), ch, why in zip(who, channel.tolist(), reason.tolist(), strict=True):
         status = "held_out" if held else ("suppressed" if why else "planned")
-        rows["message_id"].append(message_id(campaign.name, state.person_id, ch, state.entry))
+        rows["message_id"].append(
+            journey_message_id(key, campaign.name, state.person_id, ch, state.entry)
+        )
         rows["campaign"].append(campaign.name)
         rows["version"].append(version)
         rows["person_id"].append(state.person_id)
