@@ -34,7 +34,8 @@ from surmesure.journeys import engine, webhooks
 from surmesure.journeys.document import EventEntryNode, NearEntryNode
 from surmesure.journeys.engine import Signal
 from surmesure.journeys.published import Versions, catalog
-from surmesure.journeys.runner import Applied, enter_people, signal
+from surmesure.journeys.runner import enter_people, signal
+from surmesure.journeys.writes import Applied
 from surmesure.protect import consent
 from surmesure.segment.evaluate import haversine_km
 from surmesure.store import schema

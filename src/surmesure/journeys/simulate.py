@@ -38,7 +38,7 @@ from surmesure.journeys.document import (
     WaitForEventStep,
 )
 from surmesure.journeys.engine import Facts, Outcome, State
-from surmesure.journeys.runner import facts_for
+from surmesure.journeys.facts import facts_for
 from surmesure.journeys.worker import dated_people
 from surmesure.store import schema
 from surmesure.store.engine import Store

@@ -42,15 +42,8 @@ from surmesure.journeys.document import (
     SendStep,
 )
 from surmesure.journeys.published import Versions, catalog
-from surmesure.journeys.runner import (
-    BATCH,
-    Applied,
-    campaign_key,
-    campaign_of,
-    enter_people,
-    signal,
-    tick,
-)
+from surmesure.journeys.runner import BATCH, enter_people, signal, tick
+from surmesure.journeys.writes import Applied, campaign_key, campaign_of
 from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
