@@ -174,6 +174,12 @@ class Settings(BaseSettings):
             "as for 200, so fewer, larger writes leave more of the machine to decisions."
         ),
     )
+    journey_period_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds between two rounds of the journey worker a server runs (timers, "
+        "scheduled entries, sends); 0: none (run `surmesure journey worker` instead).",
+    )
     dispatch: str = Field(
         default=INLINE,
         description="Where changes go once stored: inline (the process that stored them hands "

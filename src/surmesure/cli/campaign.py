@@ -11,7 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.campaign_tables import groups_table, lift_table
-from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
+from surmesure.cli.common import (
+    JsonOption,
+    console,
+    emit_json,
+    emit_valid,
+    emit_version,
+    get_store,
+    progress,
+    user_errors,
+)
 from surmesure.deliver import results, service
 from surmesure.deliver.channels import configured
 
@@ -47,22 +56,13 @@ def register(app: typer.Typer) -> None:
     @campaign.command("validate", help="Check a campaign file against what exists; save nothing.")
     @user_errors
     def validate_command(file: Path, as_json: bool = JsonOption) -> None:
-        definition = service.validate(get_store(), file)
-        if as_json:
-            emit_json({"name": definition.name, "valid": True})
-        else:
-            console.print(f"[green]valid:[/] {definition.name}")
+        emit_valid(service.validate(get_store(), file).name, as_json)
 
     @campaign.command("save", help="Validate a campaign file and save it as a new version.")
     @user_errors
     def save_command(file: Path, as_json: bool = JsonOption) -> None:
         saved = service.save_file(get_store(), file, _now())
-        if as_json:
-            emit_json({"name": saved.name, "version": saved.version, "changed": saved.changed})
-        elif saved.changed:
-            console.print(f"[green]saved[/] {saved.name} version {saved.version}")
-        else:
-            console.print(f"{saved.name} unchanged (version {saved.version})")
+        emit_version(saved.name, saved.version, saved.changed, as_json, "saved")
 
     @campaign.command("preview", help="What one person would get from a campaign, and why.")
     @user_errors

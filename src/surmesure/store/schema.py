@@ -634,3 +634,7 @@ from surmesure.store.schema_deliver import page_views as page_views  # noqa: E40
 from surmesure.store.schema_dispatch import change_cursors as change_cursors  # noqa: E402
 from surmesure.store.schema_dispatch import change_failures as change_failures  # noqa: E402
 from surmesure.store.schema_dispatch import changes as changes  # noqa: E402
+from surmesure.store.schema_journeys import journey_log as journey_log  # noqa: E402
+from surmesure.store.schema_journeys import journey_people as journey_people  # noqa: E402
+from surmesure.store.schema_journeys import journey_versions as journey_versions  # noqa: E402
+from surmesure.store.schema_journeys import journeys as journeys  # noqa: E402
