@@ -169,9 +169,12 @@ def fit(
     _check(xs, txs, Ts)
     w = np.ones_like(xs) if weights is None else np.asarray(weights, dtype=np.float64)
     stats = _statistics(xs, txs, Ts, w)
-    result = minimize(
-        _objective, np.zeros(4), args=(stats,), jac=True, method="BFGS", options={"gtol": 1e-7}
-    )
+    # the line search may try a step where a parameter under- or overflows (a short history
+    # with few repeats): that step is rejected as an infinite objective, not an error
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+        result = minimize(
+            _objective, np.zeros(4), args=(stats,), jac=True, method="BFGS", options={"gtol": 1e-7}
+        )
     r, alpha, a, b = np.exp(result.x)
     return BgNbdParams(
         r=float(r),
