@@ -2,18 +2,23 @@
 seasonality and inter-purchase features, trained on an earlier split of the same history.
 
 BG/NBD assumes a stationary buying rate; a shop's year is not (Christmas, a summer lull) and
-its best customers are not all alike. Here the past answers the question directly: at an
-earlier day ``t0`` each buyer's features are computed from the purchase days up to ``t0`` and
-the target is their purchase days in ``(t0, t0 + h]``; a Poisson gradient-boosting model
-(scikit-learn's ``HistGradientBoostingRegressor``) learns the mapping and is applied to the
-features at ``as_of``. Several ``t0`` 30 days apart are stacked, so the month of ``t0`` and the
-share of purchases in the fourth quarter carry seasonality.
+its customers are not all alike. Here the past corrects it: at an earlier day ``t0`` each
+buyer's features are computed from the purchase days up to ``t0`` (RFM, counts over the last
+30/90/180/365 days, the same window a year before, spend, inter-purchase gaps, the share of
+purchases in the fourth quarter, BG/NBD's forecast and P(alive) fitted at ``t0``) and the
+target is their purchase days in ``(t0, t0 + w]``. A Poisson gradient-boosting model
+(scikit-learn's ``HistGradientBoostingRegressor``) learns ``g`` in
+``y ~ Poisson(BG/NBD(w) * g(features))`` (BG/NBD as offset: the Poisson fit of ``y / offset``
+weighted by the offset). Three ``t0`` 30 days apart are stacked. At ``as_of`` the forecast is
+``BG/NBD(h) * g``, rescaled so that its total is BG/NBD's: the trees move purchases between
+buyers, while the overall level learned on earlier windows would carry their season and their
+shorter histories.
 
-When the history before ``as_of`` is shorter than ``h`` plus ``MIN_HISTORY_DAYS``, training
-uses the longest window ``h' < h`` that fits and the prediction is stretched to ``h`` by
-BG/NBD's own time profile, ``E[X(h)] / E[X(h')]`` per buyer. Below ``MIN_WINDOW_DAYS`` of
-window or ``MIN_TRAIN_BUYERS`` buyers there is nothing to learn from: the forecast is BG/NBD's
-(``model = "bgnbd"``), which stays the explainable baseline either way.
+The window ``w`` is the horizon ``h`` when the history before ``as_of`` holds ``h`` plus
+``MIN_HISTORY_DAYS``, else the longest that fits (BG/NBD then carries ``g`` from ``w`` to
+``h``). Below ``MIN_WINDOW_DAYS`` of window or ``MIN_TRAIN_BUYERS`` buyers there is nothing to
+learn from: the forecast is BG/NBD's (``model = "bgnbd"``), which stays the explainable
+baseline either way.
 
 Before fitting on the latest windows, the same recipe is validated once: trained on the
 windows ending by ``as_of - h'``, applied at ``as_of - h'`` and scored on what followed, beside
