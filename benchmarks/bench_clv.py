@@ -1,6 +1,6 @@
 """Purchases forecasts on temporal splits of Online Retail II and CDNOW, against the peers.
 
-    python benchmarks/bench_clv.py [--plot calibration.png]
+    python benchmarks/bench_clv.py [--plot calibration.png] [--propensity]
 
 Each split calibrates on the purchase days up to a cut-off and predicts each buyer's purchase
 days in the next ``h`` days; scored against what they did. Per split, in the same run: MAE,
@@ -16,6 +16,10 @@ horizons fit, a 12-month one does not. CDNOW (1997-01 to 1998-06) takes 6 and 12
 The target: ``boosting`` below both ``last period`` and BG/NBD on MAE and RMSE on every split,
 Spearman at least as high. ``--plot`` writes the calibration (mean predicted against mean
 actual by decile of the prediction) of every split to a PNG.
+
+``--propensity`` adds, per data set and cut-off, the probability of a purchase within 30 and
+90 days (:func:`surmesure.derive.forecast.fit_propensity`) against a logistic regression on
+RFM trained on the same windows: AUC and Brier score (the target: better on both).
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from surmesure.derive import forecast
-from surmesure.derive.forecast import Purchases
+from surmesure.derive.forecast import FEATURES, Purchases
 
 DATA = Path(__file__).resolve().parent.parent / ".." / "shared" / "datasets"
 EPOCH = date(1970, 1, 1)
@@ -127,6 +135,44 @@ def run(name: str, p: Purchases, cut: date, horizon: int) -> dict[str, object]:
     return {"title": f"{name} {cut} +{horizon}d", "actual": actual, "predictions": predictions}
 
 
+RFM = [FEATURES.index(n) for n in ("recency_days", "repeat_purchases", "mean_value")]
+
+
+def propensity(name: str, p: Purchases, cut: date, days: int) -> None:
+    """AUC and Brier score of P(a purchase in the next ``days``): ours against a logistic
+    regression on RFM (log1p, standardized), both trained on the same earlier windows."""
+    as_of = (cut - EPOCH).days
+    started = time.perf_counter()
+    ours = forecast.fit_propensity(p, as_of, days)
+    ours_seconds = time.perf_counter() - started
+    people, predicted = ours.predict(p, as_of)
+    windows = forecast.training_windows(p.until(as_of), as_of, days)
+    if windows is None:
+        print(f"\n{name}  cut-off {cut}  propensity {days} d: history too short to train")
+        return
+    frames, _, targets = windows
+    started = time.perf_counter()
+    rfm = make_pipeline(FunctionTransformer(np.log1p), StandardScaler(), LogisticRegression())
+    rfm.fit(np.vstack([f.features[:, RFM] for f in frames]), np.concatenate(targets) > 0)
+    rfm_seconds = time.perf_counter() - started
+    f, _ = forecast.frame(p, as_of, days)
+    baseline = rfm.predict_proba(f.features[:, RFM])[:, 1]
+    bought = forecast.counts(p, people, as_of, as_of + days) > 0
+    print(
+        f"\n{name}  cut-off {cut}  propensity {days} d  buyers {len(people)}  "
+        f"rate {bought.mean():.3f}"
+    )
+    print(f"  {'model':<28}{'AUC':>8}{'Brier':>8}{'mean p':>8}{'fit s':>8}")
+    for label, values, seconds in (
+        ("logistic RFM", baseline, rfm_seconds),
+        ("boosting, isotonic", predicted, ours_seconds),
+    ):
+        print(
+            f"  {label:<28}{roc_auc_score(bought, values):>8.3f}"
+            f"{brier_score_loss(bought, values):>8.4f}{values.mean():>8.3f}{seconds:>8.2f}"
+        )
+
+
 def plot(results: list[dict[str, object]], path: Path) -> None:
     import matplotlib
 
@@ -166,6 +212,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plot", type=Path, help="write the calibration plot to this PNG")
     parser.add_argument("--dataset", choices=sorted(SPLITS), help="only this data set")
+    parser.add_argument(
+        "--propensity", action="store_true", help="also P(purchase in 30 and 90 days)"
+    )
     parser.add_argument("--split", type=int, action="append", help="only these splits (0-based)")
     args = parser.parse_args()
     loaders = {"online_retail_II": online_retail, "cdnow": cdnow}
@@ -178,6 +227,10 @@ def main() -> None:
             if args.split and i not in args.split:
                 continue
             results.append(run(name, purchases, cut, horizon))
+        if args.propensity:
+            for cut in sorted({cut for cut, _ in splits}):
+                for days in (30, 90):
+                    propensity(name, purchases, cut, days)
     if args.plot:
         plot(results, args.plot)
 

@@ -31,13 +31,15 @@ Inputs are purchase days (one row per buyer and day, the BG/NBD convention of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from scipy.stats import spearmanr
-from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from surmesure.derive import bgnbd, clv
 from surmesure.errors import InvalidInput
@@ -51,6 +53,14 @@ MIN_TRAIN_BUYERS = 200
 STACK = 3  # training windows, 30 days apart
 STACK_STEP_DAYS = 30
 MAX_TRAIN_ROWS = 300_000
+TREES: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 7,
+    "min_samples_leaf": 100,
+    "l2_regularization": 1.0,
+    "early_stopping": False,
+    "random_state": 0,
+}
 OFFSET_FLOOR = 1e-3  # purchases: BG/NBD's forecast below this is taken as this
 FEATURES = (
     "repeat_purchases",
@@ -288,39 +298,25 @@ def plan(first_day: int, as_of: int, horizon_days: int) -> int:
 
 
 def _regressor() -> HistGradientBoostingRegressor:
-    return HistGradientBoostingRegressor(
-        loss="poisson",
-        learning_rate=0.05,
-        max_iter=100,
-        max_leaf_nodes=15,
-        min_samples_leaf=40,
-        l2_regularization=1.0,
-        early_stopping=False,
-        random_state=0,
-    )
+    """Small, slow trees: a correction of BG/NBD, not a model of its own (larger trees fit the
+    earlier windows' peculiarities and do worse later on)."""
+    return HistGradientBoostingRegressor(loss="poisson", max_iter=50, **TREES)
 
 
 def _train(p: Purchases, end: int, window: int) -> HistGradientBoostingRegressor | None:
     """Fit on the windows ``(t0, t0 + window]`` ending on or before ``end``."""
-    first_day = int(p.day.min())
-    blocks, offsets, targets = [], [], []
-    for k in range(STACK):
-        t0 = end - window - k * STACK_STEP_DAYS
-        if t0 - first_day < MIN_HISTORY_DAYS:
-            break
-        f, model = frame(p, t0, window)
-        blocks.append(f.features)
-        offsets.append(base(f, model, window))
-        targets.append(counts(p, f.people, t0, t0 + window))
-    if not blocks or sum(len(t) for t in targets) < MIN_TRAIN_BUYERS:
+    windows = training_windows(p, end, window)
+    if windows is None:
         return None
-    # Poisson with BG/NBD as offset: y ~ Poisson(offset * g(features)) is the Poisson fit of
-    # y / offset weighted by offset, so the trees learn BG/NBD's correction
-    features = np.vstack(blocks)
-    offset, target = np.concatenate(offsets), np.concatenate(targets)
+    frames, models, targets = windows
+    features = np.vstack([f.features for f in frames])
+    offset = np.concatenate([base(f, m, window) for f, m in zip(frames, models, strict=True)])
+    target = np.concatenate(targets)
     if len(target) > MAX_TRAIN_ROWS:  # a large shop: a fixed random sample is as good
         keep = np.random.default_rng(0).choice(len(target), MAX_TRAIN_ROWS, replace=False)
         features, offset, target = features[keep], offset[keep], target[keep]
+    # Poisson with BG/NBD as offset: y ~ Poisson(offset * g(features)) is the Poisson fit of
+    # y / offset weighted by offset, so the trees learn BG/NBD's correction
     regressor = _regressor()
     regressor.fit(features, target / offset, sample_weight=offset)
     return regressor
@@ -379,3 +375,62 @@ def validation(p: Purchases, as_of: int, window: int) -> Validation | None:
         bgnbd=score(bgnbd_forecast(f, model, window), actual),
         last_period=score(last, actual),
     )
+
+
+class Propensity:
+    """P(at least one purchase in the next ``days`` days) per buyer: gradient boosting on the
+    same features, trained on earlier windows like :class:`Forecaster` and calibrated by
+    isotonic regression on held-out folds (``CalibratedClassifierCV``)."""
+
+    def __init__(self, days: int, classifier: CalibratedClassifierCV | None) -> None:
+        self.days = days
+        self.classifier = classifier
+
+    def predict(self, p: Purchases, as_of: int) -> tuple[IntArray, Array]:
+        """Each buyer's probability; BG/NBD's ``1 - P(no purchase)`` is not modelled here, so
+        without a classifier (a short history) the answer is NaN."""
+        f, _ = frame(p, as_of, self.days)
+        if self.classifier is None:
+            return f.people, np.full(len(f.people), np.nan)
+        return f.people, np.asarray(self.classifier.predict_proba(f.features)[:, 1], np.float64)
+
+
+def training_windows(
+    p: Purchases, end: int, window: int
+) -> tuple[list[Frame], list[clv.ClvModel], list[Array]] | None:
+    """The stacked training frames ``(t0, t0 + window]`` ending by ``end``, their BG/NBD fits
+    and targets (purchase days); None when there are none or under ``MIN_TRAIN_BUYERS``."""
+    first_day = int(p.day.min())
+    frames, models, targets = [], [], []
+    for k in range(STACK):
+        t0 = end - window - k * STACK_STEP_DAYS
+        if t0 - first_day < MIN_HISTORY_DAYS:
+            break
+        f, model = frame(p, t0, window)
+        frames.append(f)
+        models.append(model)
+        targets.append(counts(p, f.people, t0, t0 + window))
+    if not frames or sum(len(t) for t in targets) < MIN_TRAIN_BUYERS:
+        return None
+    return frames, models, targets
+
+
+def fit_propensity(p: Purchases, as_of: int, days: int) -> Propensity:
+    """Train on the windows of ``days`` ending by ``as_of``; no classifier when the history is
+    too short or one class is missing."""
+    p = p.until(as_of)
+    windows = training_windows(p, as_of, days) if p.day.size else None
+    if windows is None:
+        return Propensity(days, None)
+    frames, _, targets = windows
+    features = np.vstack([f.features for f in frames])
+    bought = np.concatenate(targets) > 0
+    if len(bought) > MAX_TRAIN_ROWS:
+        keep = np.random.default_rng(0).choice(len(bought), MAX_TRAIN_ROWS, replace=False)
+        features, bought = features[keep], bought[keep]
+    if bought.all() or not bought.any():
+        return Propensity(days, None)
+    trees = HistGradientBoostingClassifier(max_iter=100, **TREES)
+    classifier = CalibratedClassifierCV(trees, method="isotonic", cv=3)
+    classifier.fit(features, bought)
+    return Propensity(days, classifier)
