@@ -52,6 +52,7 @@ MIN_WINDOW_DAYS = 30
 MIN_TRAIN_BUYERS = 200
 STACK = 3  # training windows, 30 days apart
 STACK_STEP_DAYS = 30
+MAX_TRAIN_PEOPLE = 100_000
 MAX_TRAIN_ROWS = 300_000
 TREES: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -110,6 +111,15 @@ class Purchases:
             merged["value"].to_numpy(np.float64),
         )
 
+    def sample(self, people: int, seed: int = 0) -> Purchases:
+        """The purchase days of at most ``people`` buyers drawn at random (a fixed seed)."""
+        ids = np.unique(self.person)
+        if len(ids) <= people:
+            return self
+        chosen = np.random.default_rng(seed).choice(ids, people, replace=False)
+        keep = np.isin(self.person, chosen)
+        return Purchases(self.person[keep], self.day[keep], self.value[keep])
+
     def until(self, day: int) -> Purchases:
         keep = self.day <= day
         return Purchases(self.person[keep], self.day[keep], self.value[keep])
@@ -141,6 +151,15 @@ class Frame:
     features: Array
 
 
+def _bgnbd_only(x: Array, t_x: Array, T: Array) -> clv.ClvModel:
+    """BG/NBD fitted as :func:`surmesure.derive.clv.fit` does, without the spend model the
+    features do not use."""
+    rows, _, weight = clv.distinct_rows(x, t_x, T)
+    u = clv.UNIT_DAYS
+    params = bgnbd.fit(rows[:, 0], rows[:, 1] / u, rows[:, 2] / u, weight)
+    return clv.ClvModel(bgnbd=params, gamma_gamma=None)
+
+
 def frame(p: Purchases, as_of: int, horizon_days: int) -> tuple[Frame, clv.ClvModel]:
     """The features of every buyer at ``as_of`` and the BG/NBD model fitted there."""
     h = p.until(as_of)
@@ -161,7 +180,7 @@ def frame(p: Purchases, as_of: int, horizon_days: int) -> tuple[Frame, clv.ClvMo
     t_x = (last - first).to_numpy(np.float64)
     T = (as_of - first).to_numpy(np.float64)
     m = np.where(x > 0, (total - first_value) / np.maximum(x, 1), 0.0)
-    model = clv.fit(x, t_x, T, m)
+    model = _bgnbd_only(x, t_x, T)
     unit = model.unit_days
     expected = bgnbd.expected_purchases(model.bgnbd, horizon_days / unit, x, t_x / unit, T / unit)
     alive = bgnbd.p_alive(model.bgnbd, x, t_x / unit, T / unit)
@@ -331,6 +350,8 @@ def fit(p: Purchases, as_of: int, horizon_days: int, *, validate: bool = True) -
         raise InvalidInput(f"No purchase on or before day {as_of}.", hint="import orders first")
     first_day = int(p.day.min())
     window = plan(first_day, as_of, horizon_days)
+    # a large shop trains and validates on a sample of its buyers: as good, and bounded
+    p = p.sample(MAX_TRAIN_PEOPLE)
     regressor = _train(p, as_of, window) if window else None
     if regressor is None:
         return Forecaster(
@@ -418,7 +439,7 @@ def training_windows(
 def fit_propensity(p: Purchases, as_of: int, days: int) -> Propensity:
     """Train on the windows of ``days`` ending by ``as_of``; no classifier when the history is
     too short or one class is missing."""
-    p = p.until(as_of)
+    p = p.until(as_of).sample(MAX_TRAIN_PEOPLE)
     windows = training_windows(p, as_of, days) if p.day.size else None
     if windows is None:
         return Propensity(days, None)
