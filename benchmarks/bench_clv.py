@@ -119,17 +119,19 @@ def run(name: str, p: Purchases, cut: date, horizon: int) -> dict[str, object]:
     last = forecast.counts(p, f.people, as_of - horizon, as_of)
     predictions = {"last period": (last, 0.0), "bgnbd (ours)": (ours, bg_seconds)}
     if peer is not None:
-        predictions[f"bgnbd (lifetimes, pen {peer[1]:g})"] = (peer[0], peer_seconds)
+        bad = int((~np.isfinite(peer[0])).sum())  # lifetimes' hyp2f1 can overflow to NaN
+        label = f"bgnbd (lifetimes, pen {peer[1]:g}{f', {bad} NaN' if bad else ''})"
+        predictions[label] = (peer[0], peer_seconds)
     predictions[f"boosting [{fitted.name}]"] = (boosted, boost_seconds)
     print(
         f"\n{name}  cut-off {cut}  horizon {horizon} d  buyers {len(people)}  "
         f"actual mean {actual.mean():.3f}  {fitted.note}"
     )
-    print(f"  {'model':<28}{'MAE':>8}{'RMSE':>8}{'Spearman':>10}{'pred/act':>10}{'fit s':>8}")
+    print(f"  {'model':<34}{'MAE':>8}{'RMSE':>8}{'Spearman':>10}{'pred/act':>10}{'fit s':>8}")
     for label, (values, seconds) in predictions.items():
         s = forecast.score(values, actual)
         print(
-            f"  {label:<28}{s.mae:>8.3f}{s.rmse:>8.3f}{s.spearman:>10.3f}"
+            f"  {label:<34}{s.mae:>8.3f}{s.rmse:>8.3f}{s.spearman:>10.3f}"
             f"{s.predicted_over_actual:>10.3f}{seconds:>8.2f}"
         )
     return {"title": f"{name} {cut} +{horizon}d", "actual": actual, "predictions": predictions}
@@ -162,7 +164,7 @@ def propensity(name: str, p: Purchases, cut: date, days: int) -> None:
         f"\n{name}  cut-off {cut}  propensity {days} d  buyers {len(people)}  "
         f"rate {bought.mean():.3f}"
     )
-    print(f"  {'model':<28}{'AUC':>8}{'Brier':>8}{'mean p':>8}{'fit s':>8}")
+    print(f"  {'model':<34}{'AUC':>8}{'Brier':>8}{'mean p':>8}{'fit s':>8}")
     for label, values, seconds in (
         ("logistic RFM", baseline, rfm_seconds),
         ("boosting, isotonic", predicted, ours_seconds),
