@@ -17,10 +17,11 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
 from surmesure.clock import utcnow
+from surmesure.collect.bounds import no_nul
 from surmesure.dispatch import outbox
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit, consent, marketing
@@ -34,6 +35,8 @@ router = APIRouter(tags=["consent"])
 Purpose = Literal["marketing", "personalization", "profiling", "analytics"]
 Channel = Literal["email", "sms", "phone", "paper", "web", "any"]
 FUTURE_SKEW = timedelta(minutes=5)
+Text = AfterValidator(no_nul)
+"""Free text is kept as sent, except a NUL character, which no store keeps."""
 
 
 class Choice(BaseModel):
@@ -52,10 +55,10 @@ class Recorded(BaseModel):
     person: Annotated[str, Field(min_length=1, max_length=320)] = Field(
         description="A person id or kind:value (email:anna@example.com)."
     )
-    evidence: Annotated[str, Field(min_length=1, max_length=512)] = Field(
+    evidence: Annotated[str, Field(min_length=1, max_length=512), Text] = Field(
         description="What proves the choice: a form id, a call reference, a signed document."
     )
-    source: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    source: Annotated[str, Field(min_length=1, max_length=64), Text] | None = Field(
         default=None, description="Where the choice was made (default: the key's source)."
     )
     recorded_at: AwareDatetime | None = Field(
@@ -75,10 +78,10 @@ class PreferenceChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["topic", "frequency", "pause"]
-    value: Annotated[str, Field(min_length=1, max_length=32)] = Field(
+    value: Annotated[str, Field(min_length=1, max_length=32), Text] = Field(
         description="topic: in or out; frequency: as_it_comes, weekly or monthly; pause: on or off"
     )
-    name: Annotated[str, Field(max_length=64)] = Field(
+    name: Annotated[str, Field(max_length=64), Text] = Field(
         default="", description="The topic's name (topics only)."
     )
     until: AwareDatetime | None = Field(

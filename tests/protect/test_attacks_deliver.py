@@ -1,0 +1,270 @@
+"""An attacker's pass over what campaigns added: the links a recipient holds (unsubscribe,
+tracking, personal page, preference centre), the callbacks of the SMS gateway and the mailbox,
+the admin routes' bodies and the paper letters. Each test is an attack; those marked "once
+succeeded" failed before the fix that came with them. On a real server, on both stores."""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from api_helpers import TEST_SECRET, server_key, serving
+from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
+from pypdf import PdfReader
+
+from surmesure.clock import utcnow
+from surmesure.decide import pages
+from surmesure.deliver import tracking
+from surmesure.deliver.channel import Message
+from surmesure.deliver.paper import PaperChannel, PaperSettings
+from surmesure.deliver.sms import REPORTS_PATH, signature
+from surmesure.deliver.unsubscribe import UnsubscribeLinks
+from surmesure.protect import preferences
+from surmesure.store import Store, schema
+
+PERSON, OTHER = 1, 2
+
+
+def _people(store: Store) -> None:
+    with store.begin() as conn:
+        now = utcnow()
+        conn.execute(
+            schema.people.insert(),
+            [dict(person_id=p, created_at=now, updated_at=now) for p in (PERSON, OTHER)],
+        )
+
+
+def _count(store: Store, table: sa.Table) -> int:
+    with store.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def _tokens(base: str) -> dict[str, str]:
+    """One genuine token of each kind for :data:`PERSON`, made as the server makes them."""
+    now = utcnow()
+    email = UnsubscribeLinks(base, TEST_SECRET).url(PERSON, "email")
+    return {
+        "unsubscribe": email.rpartition("/")[2],
+        "page": pages.make_token(PERSON, days=7, now=now, secret=TEST_SECRET),
+        "preferences": preferences.make_token(PERSON, days=7, now=now, secret=TEST_SECRET),
+        "pixel": URLSafeSerializer(TEST_SECRET, salt=tracking.SALT).dumps({"p": PERSON, "c": "x"}),
+    }
+
+
+def test_a_link_opens_only_the_door_it_was_made_for(store: Store) -> None:
+    """Each token is signed under a salt naming its use: an unsubscribe link is no page link,
+    a page link unsubscribes nobody, an open pixel redirects nowhere, and a link signed with
+    another secret, unsigned ("none"), truncated or expired opens nothing."""
+    _people(store)
+    with serving(store) as (base, _):
+        t = _tokens(base)
+        foreign = URLSafeTimedSerializer("another-secret", salt="unsubscribe:email").dumps(
+            {"p": OTHER, "e": int(utcnow().timestamp()) + 3600}
+        )
+        payload = t["unsubscribe"].split(".")[0]
+        expired = UnsubscribeLinks(
+            base, TEST_SECRET, clock=lambda: utcnow() - timedelta(days=30), days=7
+        ).url(PERSON)
+        wrong_door = {
+            f"/p/{t['unsubscribe']}": "GET",
+            f"/preferences/{t['unsubscribe']}": "GET",
+            f"/t/c/{t['unsubscribe']}": "GET",
+            f"/t/c/{t['pixel']}": "GET",
+            f"/u/email/{t['page']}": "POST",
+            f"/u/email/{t['preferences']}": "POST",
+            f"/u/sms/{t['unsubscribe']}": "POST",
+            f"/u/any/{t['unsubscribe']}": "POST",
+            f"/u/email/{foreign}": "POST",
+            f"/u/email/{payload}": "POST",  # no signature at all
+            f"/u/email/{payload}..": "POST",
+            f"/u/email/{t['unsubscribe'][:-6]}": "POST",  # truncated signature
+            f"/u/email/{expired.rpartition('/')[2]}": "POST",
+            f"/p/{t['page']}x": "GET",
+        }
+        answers = {
+            path: httpx.request(method, base + path, follow_redirects=False).status_code
+            for path, method in wrong_door.items()
+        }
+        # the genuine ones do open their own door
+        own = httpx.post(f"{base}/u/email/{t['unsubscribe']}").status_code
+    assert answers == dict.fromkeys(wrong_door, 404)
+    assert own == 200
+    c = schema.consents
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(c.c.person_id, c.c.channel, c.c.granted)).all()
+    assert [tuple(r) for r in rows] == [(PERSON, "email", False)]
+
+
+def test_a_click_redirect_carries_no_header_of_the_links_making(store: Store) -> None:
+    """A link whose target holds CR LF (a template building it from a trait) redirects with
+    the characters escaped: no header is added to the answer, no cookie set."""
+    _people(store)
+    with serving(store) as (base, _):
+        html = '<a href="https://shop.example/x\r\nSet-Cookie: session=stolen">go</a>'
+        signer = URLSafeSerializer(TEST_SECRET, salt=tracking.SALT)
+        target = "https://shop.example/x\r\nSet-Cookie: session=stolen\r\nX-Evil: 1"
+        token = signer.dumps({"p": PERSON, "c": "spring", "u": target})
+        answer = httpx.get(f"{base}/t/c/{token}", follow_redirects=False)
+        rewritten = tracking.track(html, PERSON, "spring", public_url=base, secret=TEST_SECRET)
+    assert answer.status_code == 302
+    assert "set-cookie" not in answer.headers and "x-evil" not in answer.headers
+    location = answer.headers["location"]
+    assert location.startswith("https://shop.example/x") and "\r" not in location
+    assert "\n" not in location
+    assert "Set-Cookie" not in rewritten.split("/t/c/")[0]
+
+
+def test_a_kannel_report_type_is_one_of_its_ascii_numbers(store: Store) -> None:
+    """Once succeeded: a signed report with the Arabic-Indic digit one was read as type 1
+    (delivered). Kannel sends ASCII digits only."""
+    with serving(store) as (base, _):
+        sig = signature(TEST_SECRET, "m1")
+        answers = [
+            httpx.get(f"{base}{REPORTS_PATH}", params={"id": "m1", "sig": sig, "status": s})
+            for s in ("\u0661", "\uff11", " 1", "+1", "1_6", "0x1")
+        ]
+        good = httpx.get(f"{base}{REPORTS_PATH}", params={"id": "m1", "sig": sig, "status": "1"})
+    assert [a.status_code for a in answers] == [400] * len(answers)
+    assert all(a.json()["error"]["field"] == "status" for a in answers)
+    assert good.status_code == 200 and good.text == "delivered"
+    assert _count(store, schema.delivery_reports) == 1
+
+
+NUL_BODIES: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "POST",
+        "/v1/consents",
+        {
+            "person": str(PERSON),
+            "evidence": "form\x00",
+            "consents": [{"purpose": "marketing", "granted": False}],
+        },
+        "body.evidence",
+    ),
+    (
+        "POST",
+        "/v1/consents",
+        {
+            "person": str(PERSON),
+            "evidence": "form 12",
+            "source": "shop\x00",
+            "consents": [{"purpose": "marketing", "granted": False}],
+        },
+        "body.source",
+    ),
+    (
+        "POST",
+        "/v1/preferences",
+        {
+            "person": str(PERSON),
+            "evidence": "call\x00",
+            "preferences": [{"kind": "frequency", "value": "weekly"}],
+        },
+        "body.evidence",
+    ),
+    (
+        "PUT",
+        "/v1/campaigns",
+        {
+            "name": "spring",
+            "description": "Spring\x00",
+            "audience": "everyone",
+            "channels": {"sms": {"text": "-20%"}},
+        },
+        "description",
+    ),
+    (
+        "PUT",
+        "/v1/campaigns",
+        {
+            "name": "spring",
+            "audience": "everyone",
+            "channels": {"sms": {"text": "-20%\x00 STOP 36180"}},
+        },
+        "channels.sms.text",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), NUL_BODIES)
+def test_an_admin_body_no_store_can_keep_is_a_400_naming_its_field(
+    store: Store, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    """Once succeeded (on PostgreSQL): a NUL character in a consent's evidence or source, a
+    preference's evidence or a campaign's text answered 500 with nothing said of why."""
+    _people(store)
+    admin = server_key(store, "admin")
+    with serving(store) as (base, _):
+        answer = httpx.request(method, base + path, json=body, auth=(admin, ""))
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["field"] == field and error["code"] == "invalid_input"
+    assert "Value error" not in error["message"]
+    assert _count(store, schema.consents) == 0
+    assert _count(store, schema.campaign_versions) == 0
+
+
+@pytest.fixture
+def web_server() -> Iterator[tuple[str, list[str]]]:
+    """A web server on loopback that records each path asked of it (answers 404)."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_letter_fetches_nothing_its_template_names(
+    tmp_path: Path, web_server: tuple[str, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once succeeded: WeasyPrint fetched every URL of a letter, so a template (or a value in
+    it) could embed a server file in the PDF (``<a rel="attachment">``) or make the server
+    call an address of its network (images, stylesheets, ``url()``), and its log named each
+    URL, with the personal values built into it. Letters now fetch nothing but ``data:``."""
+    web, asked = web_server
+    secret = tmp_path / "server-secret.txt"
+    secret.write_text("SERVER-SECRET-7d1f")
+    email = "ana.martin@example.org"
+    html = (
+        f'<p>Bonjour</p><a rel="attachment" href="file://{secret}">pièce</a>'
+        f'<img src="file://{secret}"><img src="{web}/pixel.png?who={email}">'
+        f'<link rel="stylesheet" href="{web}/style.css?who={email}">'
+        f'<div style="background: url({web}/bg.png)">fond</div>'
+        f"<style>@import url({web}/import.css); @font-face {{ font-family: x; "
+        f"src: url({web}/font.woff) }}</style>"
+        '<img src="data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs=">'
+    )
+    caplog.set_level(logging.DEBUG)
+    channel = PaperChannel(PaperSettings(folder=tmp_path / "print", workers=1))
+    message = Message("m1", "paper", "Mme Ana Martin\n12 rue des Lilas\n75001 PARIS", "", html=html)
+    [delivery] = channel.send([message])
+    assert delivery.outcome == "sent", delivery.detail
+    pdf = PdfReader(next((tmp_path / "print").glob("*.pdf")))
+    assert asked == []
+    assert pdf.attachments == {}
+    assert "Bonjour" in pdf.pages[0].extract_text()  # the letter itself was laid out
+    logged = caplog.text  # messages and traces, as a log handler writes them
+    assert "Failed to load" in logged  # what was left out is still said
+    assert email not in logged and str(secret) not in logged and web not in logged
