@@ -268,3 +268,35 @@ def test_a_letter_fetches_nothing_its_template_names(
     logged = caplog.text  # messages and traces, as a log handler writes them
     assert "Failed to load" in logged  # what was left out is still said
     assert email not in logged and str(secret) not in logged and web not in logged
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ("score=9&comment=tr%C3%A8s%00bien", "comment"),
+        ("score=%C2%B2", "score"),  # superscript two: a digit to str.isdigit(), not to int()
+        ("score=%D9%A1", "score"),  # Arabic-Indic one
+    ],
+)
+def test_a_keyless_nps_form_no_store_can_keep_records_nothing(
+    store: Store, form: str, field: str
+) -> None:
+    """Once succeeded: anyone holding a page link (no key) made the server answer 500 with a
+    NUL character in the comment (PostgreSQL) or a score of "²" (both stores)."""
+    _people(store)
+    token = pages.make_token(PERSON, days=7, now=utcnow(), secret=TEST_SECRET)
+    with serving(store) as (base, _):
+        answer = httpx.post(
+            f"{base}/p/{token}/nps",
+            content=form,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        as_json = httpx.post(f"{base}/p/{token}/nps", json={"score": 9, "comment": "a\x00"})
+        fine = httpx.post(f"{base}/p/{token}/nps", data={"score": "9", "comment": "très bien"})
+    assert answer.status_code == 400 and as_json.status_code == 400, answer.text
+    assert ("comment" if field == "comment" else "NPS answer") in answer.text
+    assert fine.status_code == 200
+    s = schema.survey_answers
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(s.c.person_id, s.c.score, s.c.comment)).all()
+    assert [tuple(r) for r in rows] == [(PERSON, 9, "très bien")]
