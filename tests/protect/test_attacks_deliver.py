@@ -24,9 +24,11 @@ from surmesure.clock import utcnow
 from surmesure.decide import pages
 from surmesure.deliver import tracking
 from surmesure.deliver.channel import Message
+from surmesure.deliver.mjml import compile_mjml
 from surmesure.deliver.paper import PaperChannel, PaperSettings
 from surmesure.deliver.sms import REPORTS_PATH, signature
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
+from surmesure.errors import InvalidInput
 from surmesure.protect import preferences
 from surmesure.store import Store, schema
 
@@ -300,3 +302,20 @@ def test_a_keyless_nps_form_no_store_can_keep_records_nothing(
     with store.connect() as conn:
         rows = conn.execute(sa.select(s.c.person_id, s.c.score, s.c.comment)).all()
     assert [tuple(r) for r in rows] == [(PERSON, 9, "très bien")]
+
+
+def test_an_mjml_template_reads_no_file_of_the_server(tmp_path: Path) -> None:
+    """``<mj-include path=...>`` would put a server file in every e-mail of a campaign saved
+    over the API: the compiler has no loader, so the template is refused, its message naming
+    neither the path nor what the file holds."""
+    secret = tmp_path / "part.mjml"
+    secret.write_text("<mj-text>SERVER-SECRET-7d1f</mj-text>")
+    source = (
+        "<mjml><mj-body><mj-section><mj-column>"
+        f'<mj-include path="{secret}"/><mj-include path="{secret}" type="html"/>'
+        "</mj-column></mj-section></mj-body></mjml>"
+    )
+    with pytest.raises(InvalidInput) as refused:
+        compile_mjml(source)
+    assert refused.value.field == "html"
+    assert str(secret) not in refused.value.message and "SERVER-SECRET" not in str(refused.value)
