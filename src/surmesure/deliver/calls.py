@@ -6,7 +6,10 @@ Settings (:class:`CallSettings`, or ``calls:///folder`` read by :meth:`CallSetti
 :meth:`CallChannel.send` writes one row per person, highest expected value first (the message's
 ``X-Expected-Value`` header, in the campaign's currency; none counts as 0): rank, message id,
 person id, phone (``Message.to``), expected value and the script (``Message.text``, rendered
-for the person). A message without a phone number fails.
+for the person). A message without a phone number fails. A script that begins with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return is written after an apostrophe, so a spreadsheet
+opening the list shows it as text rather than running it as a formula (a first name such as
+``=HYPERLINK("http://...")`` at the start of a script).
 
 :func:`import_outcomes` reads the centre's answer, a CSV with ``message_id``, ``person_id``,
 ``outcome`` (:data:`OUTCOMES`) and ``called_at`` (ISO date-time, UTC): each row becomes the
@@ -60,6 +63,15 @@ def _value(message: Message) -> float:
         return 0.0
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(cell: str) -> str:
+    """``cell`` as a spreadsheet reads it as text: after an apostrophe when it begins like a
+    formula (see the module)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 class CallChannel:
     """The call-centre channel (see the module). Each ``send`` is one call list."""
 
@@ -92,7 +104,8 @@ class CallChannel:
                 writer.writerow(COLUMNS)
                 for rank, (value, mid, i, message) in enumerate(callable_, start=1):
                     person = "" if message.person_id is None else message.person_id
-                    writer.writerow([rank, mid, person, message.to, -value, message.text])
+                    script = as_text(message.text)
+                    writer.writerow([rank, mid, person, message.to, -value, script])
                     results[i] = Delivery(mid, "sent", f"{batch}#{rank}")
             self.last_batch = path
         deliveries = [results[i] for i in range(len(messages))]

