@@ -4,14 +4,17 @@ and must not make the message say or go anywhere else. On a real SMTP server, on
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import httpx
-from api_helpers import server_key, serving
+import people_rows
+from api_helpers import TEST_SECRET, server_key, serving
 from campaign_world import add_people, document, email_of
 from smtp_sink import Sink, start
 from test_campaign_send import _free_port
 
+from surmesure.deliver import tracking
 from surmesure.deliver.calls import CallChannel, CallSettings
 from surmesure.deliver.channel import Message
 from surmesure.store import Store
@@ -77,3 +80,35 @@ def test_a_call_script_cannot_run_as_a_spreadsheet_formula(tmp_path: Path) -> No
     written = [rows[f"c{n}"]["script"] for n in range(1, len(scripts) + 1)]
     assert written == ["'" + s for s in scripts[:5]] + [scripts[5]]
     assert {row["phone"] for row in rows.values()} == {"+33612345678"}
+
+
+def test_a_tracking_link_asked_for_in_a_loop_writes_one_row(store: Store) -> None:
+    """Once succeeded: the open pixel and click redirect need no key, and each request wrote a
+    row, so anyone holding one e-mail could fill the store (and make their engagement what
+    they liked). An open or a click of one token is now one row per hour; the answers are
+    the same (the image, the redirect) every time."""
+    people_rows.add_people(store, (7, None))
+    with serving(store) as (url, _app):
+        html = tracking.track(
+            '<a href="https://shop.example/a">a</a><a href="https://shop.example/b">b</a>',
+            7,
+            "spring",
+            public_url=url,
+            secret=TEST_SECRET,
+        )
+        clicks = re.findall(rf'href="({re.escape(url)}/t/c/[^"]+)"', html)
+        [pixel] = re.findall(rf'src="({re.escape(url)}/t/o/[^"]+)"', html)
+        with httpx.Client() as client:
+            opened = {client.get(pixel).status_code for _ in range(60)}
+            clicked = {
+                client.get(c, follow_redirects=False).headers["location"]
+                for c in clicks
+                for _ in range(30)
+            }
+    assert opened == {200}
+    assert clicked == {"https://shop.example/a", "https://shop.example/b"}
+    assert sorted(people_rows.activity_rows(store, "kind", "url")) == [
+        ("clicked", "https://shop.example/a"),
+        ("clicked", "https://shop.example/b"),
+        ("opened", None),
+    ]
