@@ -319,3 +319,27 @@ def test_an_mjml_template_reads_no_file_of_the_server(tmp_path: Path) -> None:
         compile_mjml(source)
     assert refused.value.field == "html"
     assert str(secret) not in refused.value.message and "SERVER-SECRET" not in str(refused.value)
+
+
+def test_a_page_opened_by_a_link_is_kept_by_no_cache_and_named_to_no_site(store: Store) -> None:
+    """Once succeeded: the personal page, the preference centre and the unsubscribe page were
+    answered with no cache rule, no referrer rule and no frame rule, so a shared proxy or the
+    browser's history kept a person's page, a site it links to could get its address (the
+    token) in the ``Referer`` and another site could frame its buttons."""
+    _people(store)
+    with serving(store) as (base, _):
+        t = _tokens(base)
+        answers = [
+            httpx.get(f"{base}/p/{t['page']}"),
+            httpx.post(f"{base}/p/{t['page']}/nps", data={"score": "8"}),
+            httpx.get(f"{base}/preferences/{t['preferences']}"),
+            httpx.post(f"{base}/preferences/{t['preferences']}", data={"email": "on"}),
+            httpx.get(f"{base}/u/email/{t['unsubscribe']}"),
+            httpx.post(f"{base}/u/email/{t['unsubscribe']}"),
+            httpx.get(f"{base}/p/not-a-token"),
+        ]
+    assert [a.status_code for a in answers] == [200] * 6 + [404]
+    for answer in answers:
+        assert "no-store" in answer.headers["cache-control"], answer.request.url
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
 from surmesure.api.body import read_bytes
+from surmesure.api.personal import PersonalPage
 from surmesure.clock import utcnow
 from surmesure.decide.pages import link, message_page, read_token, record_nps, render_page
 from surmesure.decide.sandbox import TemplateError
@@ -37,7 +38,7 @@ LINK_ACTOR = "link:page"
 
 
 def _gone() -> HTMLResponse:
-    return HTMLResponse(
+    return PersonalPage(
         message_page("Page introuvable", "Ce lien n'existe pas ou a expiré."), status_code=404
     )
 
@@ -67,18 +68,18 @@ async def page(token: str, request: Request) -> HTMLResponse:
     except NotFound:
         return _gone()
     except TemplateError:  # the page's template went past a limit of the sandbox
-        return HTMLResponse(
+        return PersonalPage(
             message_page("Page indisponible", "Cette page ne peut pas s'afficher pour le moment."),
             status_code=422,
         )
-    return HTMLResponse(html)
+    return PersonalPage(html)
 
 
 @router.post("/p/{token}/nps", response_class=HTMLResponse, summary="Answer the NPS question")
 async def nps(token: str, request: Request) -> HTMLResponse:
     body = await read_bytes(request, MAX_FORM_BYTES)  # no key is needed: read no more
     if body is None:
-        return HTMLResponse(
+        return PersonalPage(
             message_page("Réponse trop longue", "Raccourcissez le commentaire."), 413
         )
     if request.headers.get("content-type", "").startswith("application/json"):
@@ -103,8 +104,8 @@ async def nps(token: str, request: Request) -> HTMLResponse:
     except NotFound:
         return _gone()
     except InvalidInput as exc:
-        return HTMLResponse(message_page("Réponse incomplète", exc.message), status_code=400)
-    return HTMLResponse(message_page("Merci !", "Votre réponse a bien été enregistrée."))
+        return PersonalPage(message_page("Réponse incomplète", exc.message), status_code=400)
+    return PersonalPage(message_page("Merci !", "Votre réponse a bien été enregistrée."))
 
 
 class LinkBody(BaseModel):
