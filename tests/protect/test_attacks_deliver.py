@@ -24,6 +24,7 @@ from surmesure.clock import utcnow
 from surmesure.decide import pages
 from surmesure.deliver import tracking
 from surmesure.deliver.channel import Message
+from surmesure.deliver.feedback import feedback_key
 from surmesure.deliver.mjml import compile_mjml
 from surmesure.deliver.paper import PaperChannel, PaperSettings
 from surmesure.deliver.sms import REPORTS_PATH, signature
@@ -343,3 +344,36 @@ def test_a_page_opened_by_a_link_is_kept_by_no_cache_and_named_to_no_site(store:
         assert "no-store" in answer.headers["cache-control"], answer.request.url
         assert answer.headers["referrer-policy"] == "no-referrer"
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
+def _nested(levels: int, kind: str) -> bytes:
+    head = (
+        b"Content-Type: multipart/report; report-type=" + kind.encode() + b'; boundary="b0"\r\n'
+        b"\r\n--b0\r\n"
+    )
+    if kind == "feedback-report":
+        return head + b"Content-Type: message/rfc822\r\n\r\n" * levels
+    return head + b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+        for n in range(1, levels)
+    )
+
+
+@pytest.mark.parametrize("kind", ["delivery-status", "feedback-report"])
+def test_a_report_nested_deep_is_refused_not_a_server_error(store: Store, kind: str) -> None:
+    """Once succeeded: the bounce mailbox passes on whatever anyone mails it, and a report
+    nesting a few thousand parts (170 KB) exhausted the parser's stack: 500, and seconds of
+    the event loop's time. It is now a 400 naming the body, and nothing is recorded."""
+    with serving(store) as (base, _):
+        answer = httpx.post(
+            f"{base}/v1/email/feedback",
+            params={"key": feedback_key(TEST_SECRET)},
+            content=_nested(3000, kind),
+            timeout=30,
+        )
+        alive = httpx.get(f"{base}/health")
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["field"] == "body"
+    assert alive.status_code == 200
+    assert _count(store, schema.delivery_reports) == 0
+    assert _count(store, schema.consents) == 0
