@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import people_rows
+import sqlalchemy as sa
 from api_helpers import TEST_SECRET, server_key, serving
 from campaign_world import add_people, document, email_of
 from smtp_sink import Sink, start
@@ -17,18 +18,16 @@ from test_campaign_send import _free_port
 from surmesure.deliver import tracking
 from surmesure.deliver.calls import CallChannel, CallSettings
 from surmesure.deliver.channel import Message
-from surmesure.store import Store
+from surmesure.protect.erase import erase_person
+from surmesure.store import Store, schema
 
 INJECTED = "Ana\r\nBcc: eve@example.org\r\nX-Evil: 1\n\nforged body"
 
 
-def test_a_first_name_cannot_add_a_header_or_a_recipient(store: Store, tmp_path: Path) -> None:
-    """A first name carrying CR LF and header lines (from a form, a CRM file or the public
-    write key's ``identify``) is written into the subject as spaces: the message goes to the
-    person's address only, with no header the template did not write."""
-    add_people(store, tmp_path, 2, extra={1: {"first_name": INJECTED}})
+def _send_by_email(store: Store, tmp_path: Path, sink: Sink) -> None:
+    """The e-mail campaign ``spring`` saved and sent over the API to ``sink``."""
     admin = (server_key(store, "admin"), "")
-    sink, port = Sink(), _free_port()
+    port = _free_port()
     controller = start(port, sink)
     body = document(channels={"email": document()["channels"]["email"]}, policy=None)
     try:
@@ -39,6 +38,15 @@ def test_a_first_name_cannot_add_a_header_or_a_recipient(store: Store, tmp_path:
             assert sent.status_code == 200, sent.text
     finally:
         controller.stop()
+
+
+def test_a_first_name_cannot_add_a_header_or_a_recipient(store: Store, tmp_path: Path) -> None:
+    """A first name carrying CR LF and header lines (from a form, a CRM file or the public
+    write key's ``identify``) is written into the subject as spaces: the message goes to the
+    person's address only, with no header the template did not write."""
+    add_people(store, tmp_path, 2, extra={1: {"first_name": INJECTED}})
+    sink = Sink()
+    _send_by_email(store, tmp_path, sink)
     assert sorted(rcpt for _, rcpts, _ in sink.received for rcpt in rcpts) == [
         email_of(1),
         email_of(2),
@@ -112,3 +120,25 @@ def test_a_tracking_link_asked_for_in_a_loop_writes_one_row(store: Store) -> Non
         ("clicked", "https://shop.example/b"),
         ("opened", None),
     ]
+
+
+def test_a_refusal_quoting_the_address_keeps_no_address(store: Store, tmp_path: Path) -> None:
+    """Once succeeded: a server's refusal (``550 5.1.1 <address>: Recipient address
+    rejected``) was kept as the outbox row's reason, so the address an erasure destroys (it is
+    sealed at rest) stayed in clear in a row that erasure keeps, detached, for the counts."""
+    ids = add_people(store, tmp_path, 2)
+    refused = email_of(1)
+    sink = Sink(refuse={refused: f"550 5.1.1 <{refused}>: Recipient address rejected ({refused})"})
+    _send_by_email(store, tmp_path, sink)
+    erase_person(store, f"customer_id:C{1}", confirmed=True)
+    m = schema.messages
+    with store.connect() as conn:
+        rows = {
+            r.person_id: r for r in conn.execute(sa.select(m.c.person_id, m.c.status, m.c.reason))
+        }
+    assert rows[None].status == "failed"  # person 1's row, detached by the erasure
+    assert rows[None].reason.startswith("550 5.1.1 <(address)>")
+    assert rows[ids[2]].status == "sent"
+    with store.connect() as conn:
+        texts = conn.execute(sa.select(m.c.reason, m.c.provider_id)).all()
+    assert all(refused not in str(value) for row in texts for value in row)
