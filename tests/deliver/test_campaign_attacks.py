@@ -137,7 +137,7 @@ def test_a_refusal_quoting_the_address_keeps_no_address(store: Store, tmp_path: 
             r.person_id: r for r in conn.execute(sa.select(m.c.person_id, m.c.status, m.c.reason))
         }
     assert rows[None].status == "failed"  # person 1's row, detached by the erasure
-    assert rows[None].reason.startswith("550 5.1.1 <(address)>")
+    assert rows[None].reason.startswith("550 5.1.1 <(recipient)>")
     assert rows[ids[2]].status == "sent"
     with store.connect() as conn:
         texts = conn.execute(sa.select(m.c.reason, m.c.provider_id)).all()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from surmesure.deliver.channel import Message
 from surmesure.deliver.feedback import feedback_key
 from surmesure.deliver.mjml import compile_mjml
 from surmesure.deliver.paper import PaperChannel, PaperSettings
-from surmesure.deliver.sms import REPORTS_PATH, signature
+from surmesure.deliver.sms import REPORTS_PATH, SmsChannel, SmsSettings, signature
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import InvalidInput
 from surmesure.protect import preferences
@@ -217,14 +218,19 @@ def test_an_admin_body_no_store_can_keep_is_a_400_naming_its_field(
 
 @pytest.fixture
 def web_server() -> Iterator[tuple[str, list[str]]]:
-    """A web server on loopback that records each path asked of it (answers 404)."""
+    """A web server on loopback that records each path asked of it (answers 404, quoting
+    the ``to`` parameter)."""
     asked: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             asked.append(self.path)
+            to = parse_qs(urlsplit(self.path).query).get("to", ["nobody"])[0]
+            text = f"Invalid destination {to}".encode()  # as some gateways answer
             self.send_response(404)
+            self.send_header("Content-Length", str(len(text)))
             self.end_headers()
+            self.wfile.write(text)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -377,3 +383,21 @@ def test_a_report_nested_deep_is_refused_not_a_server_error(store: Store, kind: 
     assert alive.status_code == 200
     assert _count(store, schema.delivery_reports) == 0
     assert _count(store, schema.consents) == 0
+
+
+def test_a_gateway_refusal_quoting_the_number_keeps_no_number(
+    web_server: tuple[str, list[str]],
+) -> None:
+    """A gateway that refuses with the number in its answer (``400 Invalid destination
+    +33612345678``, 404 here for any path) leaves a detail without it: the outbox row that
+    keeps it outlives the person's erasure."""
+    web, asked = web_server
+    channel = SmsChannel(SmsSettings(url=f"{web}/sendsms", username="u", password="p"))
+    number = "+33612345678"
+    try:
+        [delivery] = channel.send([Message("m1", "sms", number, "Bonjour")])
+    finally:
+        channel.close()
+    assert len(asked) == 1 and delivery.outcome == "failed"
+    assert delivery.detail is not None and delivery.detail.startswith("404")
+    assert number not in delivery.detail and "(recipient)" in delivery.detail

@@ -25,9 +25,8 @@ person cannot stop). The Message-ID is ``<message_id@domain>``, so a bounce find
 
 Outcomes: a 5xx reply to a recipient or to the data is ``failed``; a 4xx reply, a lost
 connection, a timeout or a refused login is ``retry`` (the outbox tries again later). The
-server's reply is kept as the delivery's detail with every address in it replaced by
-``(address)``: ``550 5.1.1 <ana@example.org>: Recipient address rejected`` would otherwise keep
-the address in clear in the outbox, where erasing the person leaves the row.
+server's reply is the delivery's detail without the addresses it quotes
+(:func:`~surmesure.deliver.channel.without_recipients`).
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ from urllib.parse import unquote
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from surmesure.deliver import mime
-from surmesure.deliver.channel import Delivery, Message, OnResult, Outcome
+from surmesure.deliver.channel import Delivery, Message, OnResult, Outcome, without_recipients
 from surmesure.deliver.dkim_rsa import RsaSigner
 from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
@@ -55,7 +54,6 @@ from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,75}")
-_ADDRESS = re.compile(r"[^\s<>@\"'(),;:\[\]]+@[^\s<>@\"'(),;:\[\]]+")
 _SIGNED = [b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type"]
 _SIGNED += [b"list-unsubscribe", b"list-unsubscribe-post"]
 
@@ -236,7 +234,9 @@ class EmailChannel:
                     detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
                     if isinstance(detail, bytes):
                         detail = detail.decode(errors="replace")
-                    delivery = Delivery(message.message_id, "retry", detail=_reply(str(detail)))
+                    delivery = Delivery(
+                        message.message_id, "retry", detail=without_recipients(str(detail))
+                    )
             if on_result is not None:
                 on_result(delivery)
             done.append((i, delivery))
@@ -275,12 +275,7 @@ class EmailChannel:
 def _refused(message: Message, code: int, reply: bytes | str) -> Delivery:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
     outcome: Outcome = "failed" if 500 <= code < 600 else "retry"
-    return Delivery(message.message_id, outcome, detail=_reply(f"{code} {text}"))
-
-
-def _reply(text: str) -> str:
-    """A server's reply as the outbox keeps it: no address in it, at most 200 characters."""
-    return _ADDRESS.sub("(address)", text)[:200]
+    return Delivery(message.message_id, outcome, detail=without_recipients(f"{code} {text}"))
 
 
 def _close(smtp: smtplib.SMTP) -> None:

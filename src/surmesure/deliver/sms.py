@@ -31,7 +31,7 @@ from urllib.parse import quote, unquote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from surmesure.deliver.channel import Delivery, Message, OnResult
+from surmesure.deliver.channel import Delivery, Message, OnResult, without_recipients
 from surmesure.deliver.gsm import cost
 from surmesure.deliver.settings import split, validated
 from surmesure.errors import ConfigError
@@ -138,7 +138,7 @@ class SmsChannel:
             answer = self._http.get(self.settings.url, params=query)
         except httpx.HTTPError as exc:
             return Delivery(message.message_id, "retry", detail=type(exc).__name__, units=units)
-        detail = f"{answer.status_code} {answer.text.strip()[:160]}"
+        detail = without_recipients(f"{answer.status_code} {answer.text.strip()}", 160)
         if answer.status_code in (200, 202):
             return Delivery(message.message_id, "sent", message.message_id, detail, units)
         if answer.status_code in (401, 403) or answer.status_code >= 500:
