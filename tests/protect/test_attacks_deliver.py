@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import sqlalchemy as sa
-from api_helpers import TEST_SECRET, server_key, serving
+from api_helpers import TEST_SECRET, gigabyte_answer, server_key, serving
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 from pypdf import PdfReader
 
@@ -401,3 +401,22 @@ def test_a_gateway_refusal_quoting_the_number_keeps_no_number(
     assert len(asked) == 1 and delivery.outcome == "failed"
     assert delivery.detail is not None and delivery.detail.startswith("404")
     assert number not in delivery.detail and "(recipient)" in delivery.detail
+
+
+@pytest.mark.parametrize("path", ["/v1/consents", "/v1/preferences", "/v1/pages/links"])
+def test_a_keyless_gigabyte_is_refused_before_it_is_read(store: Store, path: str) -> None:
+    """Once succeeded: these routes took their body as a FastAPI body parameter, which is read
+    whole before the key is checked, so a client with no key made the server wait for (and
+    hold) the gigabyte it announced. The key is now checked first; a keyed body is bounded."""
+    decide = server_key(store, "decide")
+    with serving(store) as (base, _):
+        answer = gigabyte_answer(base, path, "application/json", b'{"person": "')
+        keyed = httpx.post(
+            base + path,
+            content=b'{"person": "' + b"x" * 100_000 + b'"}',
+            headers={"content-type": "application/json"},
+            auth=(decide, ""),
+        )
+    assert answer.startswith(b"HTTP/1.1 401"), answer
+    expected = 413 if path == "/v1/pages/links" else 403  # the decide key opens only links
+    assert keyed.status_code == expected, keyed.text

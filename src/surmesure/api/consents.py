@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
+from surmesure.api.body import body_schema, validated_body
 from surmesure.clock import utcnow
 from surmesure.collect.bounds import no_nul
 from surmesure.dispatch import outbox
@@ -121,11 +122,16 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload, default=str), status, media_type="application/json")
 
 
-@router.post("/v1/consents", status_code=201, summary="Record a person's consent choices")
+@router.post(
+    "/v1/consents",
+    status_code=201,
+    summary="Record a person's consent choices",
+    openapi_extra=body_schema(ConsentBody),
+)
 async def post_consents(
-    body: ConsentBody,
     request: Request,
     principal: Principal = Depends(require("admin")),
+    body: ConsentBody = Depends(validated_body(ConsentBody)),
 ) -> Response:
     at = _recorded_at(body.recorded_at, utcnow())
     changes = [(c.purpose, c.channel, c.granted) for c in body.consents]
@@ -163,11 +169,16 @@ async def post_consents(
     return _json(done, 201)
 
 
-@router.post("/v1/preferences", status_code=201, summary="Record a person's preferences")
+@router.post(
+    "/v1/preferences",
+    status_code=201,
+    summary="Record a person's preferences",
+    openapi_extra=body_schema(PreferenceBody),
+)
 async def post_preferences(
-    body: PreferenceBody,
     request: Request,
     principal: Principal = Depends(require("admin")),
+    body: PreferenceBody = Depends(validated_body(PreferenceBody)),
 ) -> Response:
     """Topics, frequency and pause as the preference centre records them, from another
     touchpoint (a call centre, a shop, a form of your own). A topic must be one of the

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
-from surmesure.api.body import read_bytes
+from surmesure.api.body import body_schema, read_bytes, validated_body
 from surmesure.api.personal import PersonalPage
 from surmesure.clock import utcnow
 from surmesure.decide.pages import link, message_page, read_token, record_nps, render_page
@@ -142,9 +142,15 @@ def _page_link(store: Store, body: LinkBody, actor: str, settings: Any) -> dict[
     }
 
 
-@router.post("/v1/pages/links", summary="A signed, expiring link to a person's page")
+@router.post(
+    "/v1/pages/links",
+    summary="A signed, expiring link to a person's page",
+    openapi_extra=body_schema(LinkBody),
+)
 async def page_link(
-    body: LinkBody, request: Request, principal: Principal = Depends(require("decide"))
+    request: Request,
+    principal: Principal = Depends(require("decide")),
+    body: LinkBody = Depends(validated_body(LinkBody)),
 ) -> dict[str, Any]:
     return await run_in_threadpool(
         _page_link, request.app.state.store, body, principal.actor, request.app.state.settings
