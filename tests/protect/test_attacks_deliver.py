@@ -403,7 +403,9 @@ def test_a_gateway_refusal_quoting_the_number_keeps_no_number(
     assert number not in delivery.detail and "(recipient)" in delivery.detail
 
 
-@pytest.mark.parametrize("path", ["/v1/consents", "/v1/preferences", "/v1/pages/links"])
+@pytest.mark.parametrize(
+    "path", ["/v1/consents", "/v1/preferences", "/v1/pages/links", "/v1/local/run"]
+)
 def test_a_keyless_gigabyte_is_refused_before_it_is_read(store: Store, path: str) -> None:
     """Once succeeded: these routes took their body as a FastAPI body parameter, which is read
     whole before the key is checked, so a client with no key made the server wait for (and
@@ -418,5 +420,6 @@ def test_a_keyless_gigabyte_is_refused_before_it_is_read(store: Store, path: str
             auth=(decide, ""),
         )
     assert answer.startswith(b"HTTP/1.1 401"), answer
-    expected = 413 if path == "/v1/pages/links" else 403  # the decide key opens only links
+    # the decide key opens only page links; the local channel takes no key at all
+    expected = {"/v1/pages/links": 413, "/v1/local/run": 401}.get(path, 403)
     assert keyed.status_code == expected, keyed.text
