@@ -285,6 +285,7 @@ def test_a_letter_fetches_nothing_its_template_names(
         ("score=9&comment=tr%C3%A8s%00bien", "comment"),
         ("score=%C2%B2", "score"),  # superscript two: a digit to str.isdigit(), not to int()
         ("score=%D9%A1", "score"),  # Arabic-Indic one
+        ("score=%3Cscript%3Ealert(1)%3C/script%3E", "score"),  # reflected, escaped (kept)
     ],
 )
 def test_a_keyless_nps_form_no_store_can_keep_records_nothing(
@@ -304,6 +305,7 @@ def test_a_keyless_nps_form_no_store_can_keep_records_nothing(
         fine = httpx.post(f"{base}/p/{token}/nps", data={"score": "9", "comment": "très bien"})
     assert answer.status_code == 400 and as_json.status_code == 400, answer.text
     assert ("comment" if field == "comment" else "NPS answer") in answer.text
+    assert "<script>" not in answer.text
     assert fine.status_code == 200
     s = schema.survey_answers
     with store.connect() as conn:
