@@ -425,3 +425,17 @@ def test_a_keyless_gigabyte_is_refused_before_it_is_read(store: Store, path: str
     # the decide key opens only page links; the local channel takes no key at all
     expected = {"/v1/pages/links": 413, "/v1/local/run": 401}.get(path, 403)
     assert keyed.status_code == expected, keyed.text
+
+
+def test_an_sms_carries_no_escape_or_control_a_value_brought() -> None:
+    """Once succeeded: a first name holding a raw escape (``\\x1b``) or other control
+    characters reached the gateway as they were; read as GSM-7's escape, ``\\x1be`` shows as
+    ``€`` and the message is cut and billed otherwise than counted. They are left out; the
+    extension characters themselves (``€``, ``{``) count two septets as before."""
+    channel = SmsChannel(SmsSettings(username="u", password="p"))
+    try:
+        query = channel.params(Message("m1", "sms", "+33612345678", "Bonjour \x1be\x00Ana\x07 €{"))
+    finally:
+        channel.close()
+    assert isinstance(query, dict)
+    assert query["text"] == "Bonjour eAna €{" and query["coding"] == "0"
