@@ -170,7 +170,8 @@ def create_app(
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         error = exc.errors()[0]
         field = ".".join(str(p) for p in error["loc"])
-        body = {"code": "invalid_input", "message": f"{field}: {error['msg']}", "field": field}
+        message = str(error["msg"]).removeprefix("Value error, ")
+        body = {"code": "invalid_input", "message": f"{field}: {message}", "field": field}
         return JSONResponse({"success": False, "error": body}, 400)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

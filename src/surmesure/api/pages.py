@@ -22,7 +22,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
-from surmesure.api.body import read_bytes
+from surmesure.api.body import body_schema, read_bytes, validated_body
+from surmesure.api.personal import PersonalPage
 from surmesure.clock import utcnow
 from surmesure.decide.page_words import WORDS
 from surmesure.decide.pages import link, message_page, page_language, record_nps
@@ -45,7 +46,7 @@ def _say(request: Request, key: str, text: str | None = None, status: int = 200)
     the words' ``key``."""
     lang = page_language(request.app.state.settings)
     words = WORDS[lang]
-    return HTMLResponse(
+    return PersonalPage(
         message_page(words[f"{key}_title"], text or words[key], lang), status_code=status
     )
 
@@ -73,7 +74,7 @@ async def page(token: str, request: Request) -> HTMLResponse:
         return _say(request, "gone", status=404)
     except TemplateError:  # the page's template went past a limit of the sandbox
         return _say(request, "unavailable", status=422)
-    return HTMLResponse(html)
+    return PersonalPage(html)
 
 
 @router.post("/p/{token}/nps", response_class=HTMLResponse, summary="Answer the NPS question")
@@ -102,9 +103,10 @@ async def nps(token: str, request: Request) -> HTMLResponse:
         )
     except NotFound:
         return _say(request, "gone", status=404)
-    except InvalidInput:
+    except InvalidInput as exc:
         lang = page_language(request.app.state.settings)
-        return _say(request, "incomplete", WORDS[lang]["bad_score"], status=400)
+        wrong = "bad_comment" if exc.field == "comment" else "bad_score"
+        return _say(request, "incomplete", WORDS[lang][wrong], status=400)
     return _say(request, "thanks")
 
 
@@ -142,9 +144,15 @@ def _page_link(store: Store, body: LinkBody, actor: str, settings: Any) -> dict[
     }
 
 
-@router.post("/v1/pages/links", summary="A signed, expiring link to a person's page")
+@router.post(
+    "/v1/pages/links",
+    summary="A signed, expiring link to a person's page",
+    openapi_extra=body_schema(LinkBody),
+)
 async def page_link(
-    body: LinkBody, request: Request, principal: Principal = Depends(require("decide"))
+    request: Request,
+    principal: Principal = Depends(require("decide")),
+    body: LinkBody = Depends(validated_body(LinkBody)),
 ) -> dict[str, Any]:
     return await run_in_threadpool(
         _page_link, request.app.state.store, body, principal.actor, request.app.state.settings

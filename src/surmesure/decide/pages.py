@@ -24,6 +24,7 @@ from babel import dates, numbers
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from surmesure.collect.bounds import NUL
 from surmesure.config import Settings
 from surmesure.decide.library import EXAMPLES, Library, library_for
 from surmesure.decide.page_words import WORDS, Language, language_of
@@ -203,9 +204,14 @@ def record_nps(
         token, now=now, secret=settings.secret_key, max_days=settings.page_link_max_days
     )
     text = str(score).strip() if score is not None else ""
-    if not text.isdigit() or not 0 <= int(text) <= 10:
+    # ASCII digits only: "²" is a digit to isdigit() and not to int()
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 10:
         raise InvalidInput(
             f"score {score!r} is not an NPS answer.", hint="choose 0 to 10", field="score"
+        )
+    if comment is not None and NUL in comment:  # no store keeps it (PostgreSQL fails)
+        raise InvalidInput(
+            "The comment contains a NUL character.", hint="write the comment again", field="comment"
         )
     answer_id = "page-" + hashlib.sha256(token.encode()).hexdigest()[:40]
     answers = schema.survey_answers

@@ -8,7 +8,10 @@ API, :class:`ListedCalls` hands the same ranked rows over in memory instead
 :meth:`CallChannel.send` writes one row per person, highest expected value first (the message's
 ``X-Expected-Value`` header, in the campaign's currency; none counts as 0): rank, message id,
 person id, phone (``Message.to``), expected value and the script (``Message.text``, rendered
-for the person). A message without a phone number fails.
+for the person). A message without a phone number fails. A script that begins with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return is written after an apostrophe, so a spreadsheet
+opening the list shows it as text rather than running it as a formula (a first name such as
+``=HYPERLINK("http://...")`` at the start of a script).
 
 :func:`import_outcomes` reads the centre's answer, a CSV with ``person_id``, ``outcome``
 (:data:`OUTCOMES`; ``opt-out`` reads as ``opt_out``), ``called_at`` (ISO date-time, UTC) and
@@ -77,6 +80,15 @@ def _value(message: Message) -> float:
         return 0.0
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(cell: str) -> str:
+    """``cell`` as a spreadsheet reads it as text: after an apostrophe when it begins like a
+    formula (see the module)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def ranked(
     messages: Sequence[Message],
 ) -> tuple[list[tuple[list[object], int]], dict[int, Delivery]]:
@@ -131,7 +143,7 @@ class CallChannel:
                 writer = csv.writer(out)
                 writer.writerow(COLUMNS)
                 for row, i in rows:
-                    writer.writerow(row)
+                    writer.writerow([*row[:5], as_text(str(row[5]))])
                     results[i] = Delivery(str(row[1]), "sent", f"{batch}#{row[0]}")
             self.last_batch = path
         return _told(messages, results, on_result)

@@ -30,13 +30,17 @@ from typing import Literal
 from surmesure.config import Settings
 from surmesure.deliver.reports import record_report
 from surmesure.deliver.unsubscribe import opt_out, person_of
-from surmesure.errors import NotFound
+from surmesure.errors import InvalidInput, NotFound
 from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
 
 Kind = Literal["bounced", "delayed", "complained"]
 SOURCE = "complaint"
 _LINK = re.compile(r"/u/email/([A-Za-z0-9_\-.]+)")
+MAX_PARTS = 64
+"""Nested parts a report may announce (a DSN has 3, an ARF 3 and the few of the original it
+quotes): the standard library's parser recurses once per level, so a report nesting
+thousands would exhaust the stack, and the mailbox forwarder passes on whatever anyone mails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +101,21 @@ def feedback_key(secret: str) -> str:
 
 
 def read(raw: bytes) -> Feedback | None:
-    """The bounce or complaint ``raw`` is; ``None`` for any other message."""
-    report = message_from_bytes(raw, policy=policy.default)
+    """The bounce or complaint ``raw`` is; ``None`` for any other message;
+    :class:`InvalidInput` for one nesting more than :data:`MAX_PARTS` parts."""
+    lowered = raw.lower()
+    nested = lowered.count(b"multipart/") + lowered.count(b"message/")
+    too_deep = InvalidInput(
+        f"The report holds more than {MAX_PARTS} nested parts.",
+        field="body",
+        hint="send the report as the mail server wrote it (a DSN or ARF has a few parts)",
+    )
+    if nested > MAX_PARTS:
+        raise too_deep
+    try:
+        report = message_from_bytes(raw, policy=policy.default)
+    except RecursionError:
+        raise too_deep from None
     assert isinstance(report, EmailMessage)
     if report.get_content_type() != "multipart/report":
         return None

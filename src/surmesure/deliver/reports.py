@@ -25,6 +25,9 @@ from surmesure.store.engine import Store
 
 KANNEL: dict[int, str] = {1: "delivered", 2: "failed", 4: "buffered", 8: "accepted", 16: "rejected"}
 """Kannel's DLR type (``%d``) -> the status kept."""
+_TYPES = {str(k): v for k, v in KANNEL.items()}
+"""The same, by the text Kannel sends: ``int()`` would also read ``" 1"``, ``"+1"`` or a
+digit one of another script as 1."""
 
 
 def read_kannel(message_id: str, sig: str, status: str, *, secret: str) -> str:
@@ -34,14 +37,14 @@ def read_kannel(message_id: str, sig: str, status: str, *, secret: str) -> str:
         sig.encode(), signature(secret, message_id).encode()
     ):
         raise NotFound("No such message.", hint="reports come from the dlr-url each SMS carries")
-    try:
-        return KANNEL[int(status)]
-    except (ValueError, KeyError):
+    found = _TYPES.get(status)
+    if found is None:
         raise InvalidInput(
             f"Report type {status[:8]!r} is not one Kannel sends.",
             field="status",
             hint="use 1, 2, 4, 8 or 16 (Kannel's %d)",
-        ) from None
+        )
+    return found
 
 
 def record_report(

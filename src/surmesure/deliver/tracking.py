@@ -11,6 +11,10 @@ page's button, ``k`` naming the channel). The routes record a ``channel_activity
 engagement and channel appetence read; the pixel always answers its image, a click always
 redirects when its token is good. Links to the unsubscribe page or with ``data-notrack`` are
 left alone.
+
+The routes need no key, so one link asked for in a loop must not write a row per request: a
+token's open or click is one row per hour (its id is a hash of what the token signs, the kind
+and the hour), a repeat in the same hour adds nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 import orjson
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.dialects import postgresql
 
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -124,11 +129,22 @@ def record(store: Store, payload: dict[str, Any], kind: str, now: datetime) -> b
         if person_id is None:
             return False
         node = int(payload["p"])
+        row = activity(person_id, node, channel, kind, now, SOURCE, campaign=campaign, url=url)
+        row["activity_id"] = hourly_id(payload, kind, now)
         conn.execute(
-            schema.channel_activity.insert(),
-            [activity(person_id, node, channel, kind, now, SOURCE, campaign=campaign, url=url)],
+            postgresql.insert(schema.channel_activity)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=["activity_id"])
         )
     return True
+
+
+def hourly_id(payload: dict[str, Any], kind: str, now: datetime) -> str:
+    """The id of a token's ``kind`` row in the hour of ``now`` (see the module)."""
+    text = "\x1f".join(
+        str(part) for part in (kind, payload["p"], payload.get("c"), payload.get("u"))
+    )
+    return hashlib.sha256(f"{text}\x1f{now:%Y-%m-%dT%H}".encode()).hexdigest()[:32]
 
 
 def activity(
