@@ -98,6 +98,10 @@ def _as_float(values: npt.ArrayLike) -> Array:
     return np.asarray(values, dtype=np.float64)
 
 
+MIN_SPEND_CUSTOMERS = 20
+"""Repeat customers the spend model needs before its expected values mean anything."""
+
+
 def distinct_rows(
     x: Array, t_x: Array, T: Array
 ) -> tuple[Array, npt.NDArray[np.intp], npt.NDArray[np.intp]]:
@@ -129,6 +133,12 @@ def fit(
         spend = gammagamma.fit(xs, _as_float(m))
     except InvalidInput as exc:
         return ClvModel(bgnbd=frequency, gamma_gamma=None, note=exc.message)
+    if spend.customers < MIN_SPEND_CUSTOMERS:
+        note = (
+            f"Gamma-Gamma fitted on {spend.customers} repeat customers, fewer than "
+            f"{MIN_SPEND_CUSTOMERS}: no expected value"
+        )
+        return ClvModel(bgnbd=frequency, gamma_gamma=None, note=note)
     note = "" if spend.q > 1 else "Gamma-Gamma q <= 1: the mean purchase value is infinite"
     return ClvModel(bgnbd=frequency, gamma_gamma=spend, note=note)
 
