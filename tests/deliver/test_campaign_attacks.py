@@ -142,3 +142,54 @@ def test_a_refusal_quoting_the_address_keeps_no_address(store: Store, tmp_path: 
     with store.connect() as conn:
         texts = conn.execute(sa.select(m.c.reason, m.c.provider_id)).all()
     assert all(refused not in str(value) for row in texts for value in row)
+
+
+def test_a_link_built_from_a_persons_value_is_never_signed(tmp_path: Path) -> None:
+    """Once succeeded: a template linking to a person's own value (``href="{{ person.website
+    }}"``, a trait anyone may set through the public collection key) made the tracker sign
+    whatever URL they chose: a redirect on the sender's domain to a site of theirs. Only links
+    to a host the campaign's templates write (or the shop's, from the settings) are tracked;
+    the others leave as they are, unsigned. Sent to a real SMTP server."""
+    from surmesure.deliver.content import ChannelTemplates
+    from surmesure.deliver.email import EmailChannel, EmailSettings
+    from surmesure.deliver.unsubscribe import UnsubscribeLinks
+    from surmesure.domain.campaigns import ChannelContent
+
+    html = (
+        '<html><body><a href="https://shop.example/spring?a=1">Shop</a> '
+        '<a href="{{ person.website }}">You</a> '
+        '<a href="https://shop.example.{{ person.tld }}/x">Near</a></body></html>'
+    )
+    content = ChannelContent.model_validate({"subject": "Hello", "text": "Hi", "html": html})
+    hosts = ChannelTemplates("spring", "email", content).link_hosts
+    assert hosts == frozenset({"shop.example"})
+    rendered = html.replace("{{ person.website }}", "https://evil.example/phish").replace(
+        "{{ person.tld }}", "evil.example"
+    )
+    sink = Sink()
+    port = _free_port()
+    controller = start(port, sink)
+    try:
+        channel = EmailChannel(
+            EmailSettings(port=port, pool=1, track=True),
+            UnsubscribeLinks("https://news.example", TEST_SECRET),
+        )
+        message = Message(
+            "m1", "email", "ana@example.org", "Hi", "Hello", html=rendered, person_id=3,
+            headers={"X-Campaign": "spring"}, link_hosts=hosts,
+        )  # fmt: skip
+        assert channel.send([message])[0].outcome == "sent"
+        channel.close()
+    finally:
+        controller.stop()
+    [mail] = sink.messages()
+    part = mail.get_body(("html",))
+    assert part is not None
+    sent = str(part.get_content())
+    links = re.findall(r'href="([^"]+)"', sent)
+    tracked = [u for u in links if u.startswith("https://news.example/t/c/")]
+    assert len(tracked) == 1
+    payload = tracking.read(tracked[0].rsplit("/", 1)[1], TEST_SECRET)
+    assert payload is not None and payload["u"] == "https://shop.example/spring?a=1"
+    assert "https://evil.example/phish" in links
+    assert "https://shop.example.evil.example/x" in links

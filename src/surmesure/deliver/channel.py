@@ -59,6 +59,9 @@ class Message:
     sender: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     person_id: int | None = None
+    link_hosts: frozenset[str] | None = None
+    """The hosts whose links may be tracked (:func:`surmesure.deliver.tracking.track`); ``None``:
+    every link's."""
 
 
 @dataclass(frozen=True, slots=True)

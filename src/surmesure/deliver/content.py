@@ -31,6 +31,7 @@ from surmesure.decide.content import Audience, CompiledTemplate, render
 from surmesure.decide.library import library_for
 from surmesure.decide.personal import DEFAULT_PRODUCTS, Personal, personal_batch
 from surmesure.deliver.audiences import load_audiences
+from surmesure.deliver.tracking import literal_hosts
 from surmesure.domain.campaigns import CampaignDefinition, ChannelContent
 from surmesure.domain.templates import TemplateDefinition
 from surmesure.errors import InvalidInput
@@ -149,6 +150,14 @@ class ChannelTemplates:
         return personal_batch(
             store, conn, audiences, now, {"channel": self.channel}, k=self.products
         )
+
+    @property
+    def link_hosts(self) -> frozenset[str]:
+        """The hosts this channel's templates write links to, and the shop's and product
+        pages' (settings): the only links e-mail tracking signs."""
+        settings = get_settings()
+        sources = [t.definition.model_dump_json() for t in (self.text, self.html) if t]
+        return literal_hosts(*sources, settings.shop_url, settings.product_url)
 
     @property
     def prints_page_link(self) -> bool:

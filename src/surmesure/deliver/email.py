@@ -157,7 +157,12 @@ class EmailChannel:
         if html is not None and self.settings.track and links and message.person_id is not None:
             campaign = headers.get("X-Campaign")
             html = track(
-                html, message.person_id, campaign, public_url=links.public_url, secret=links.secret
+                html,
+                message.person_id,
+                campaign,
+                public_url=links.public_url,
+                secret=links.secret,
+                hosts=message.link_hosts,
             )
         fields = [
             ("From", sender),

@@ -161,6 +161,7 @@ def prepare(
             skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": why})
         else:
             by_channel.setdefault(str(r.channel), []).append(r)
+    hosts = {channel: templates[channel].link_hosts for channel in by_channel}
     for channel, group in by_channel.items():
         people = [int(r.person_id) for r in group]
         refused: set[int] = set()
@@ -226,6 +227,7 @@ def prepare(
                     sender=templates[channel].sender,
                     headers=headers,
                     person_id=person,
+                    link_hosts=hosts[channel],
                 )
             )
     return ready, skipped

@@ -10,7 +10,11 @@ page's button, ``k`` naming the channel). The routes record a ``channel_activity
 ``opened`` or ``clicked``, the campaign, the URL of a click, source ``tracking``), which
 engagement and channel appetence read; the pixel always answers its image, a click always
 redirects when its token is good. Links to the unsubscribe page or with ``data-notrack`` are
-left alone.
+left alone, and so is a link to a host the campaign did not write (``hosts``: those its
+templates name literally, and the shop's and product pages' hosts from the settings): a URL
+built from a person's value (``href="{{ person.website }}"``, which anyone may set through
+the public collection key) is never signed, so the tracker is no redirect to a site of their
+choosing.
 
 The routes need no key, so one link asked for in a loop must not write a row per request: a
 token's open or click is one row per hour (its id is a hash of what the token signs, the kind
@@ -27,6 +31,7 @@ from base64 import urlsafe_b64encode
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -70,14 +75,25 @@ def _tokens(secret: str) -> _Tokens:
     return _Tokens(secret)
 
 
-def track(html: str, person_id: int, campaign: str | None, *, public_url: str, secret: str) -> str:
-    """``html`` with its links and an open pixel made personal (see the module)."""
+def track(
+    html: str,
+    person_id: int,
+    campaign: str | None,
+    *,
+    public_url: str,
+    secret: str,
+    hosts: frozenset[str] | None = None,
+) -> str:
+    """``html`` with its links and an open pixel made personal (see the module); with
+    ``hosts``, only links to those hosts are tracked."""
     signer = _tokens(secret)
     base = public_url.rstrip("/")
 
     def link(found: re.Match[str]) -> str:
         start, url, end = found.groups()
         if "data-notrack" in found.group(0) or url.startswith(f"{base}/u/"):
+            return found.group(0)
+        if hosts is not None and host_of(url.replace("&amp;", "&")) not in hosts:
             return found.group(0)
         token = signer.dumps({"p": person_id, "c": campaign, "u": url.replace("&amp;", "&")})
         return f"{start}{base}/t/c/{token}{end}"
@@ -89,6 +105,28 @@ def track(html: str, person_id: int, campaign: str | None, *, public_url: str, s
     if at < 0:
         at = rewritten.lower().rfind("</body>")
     return rewritten + image if at < 0 else rewritten[:at] + image + rewritten[at:]
+
+
+_LITERAL_HOST = re.compile(r"https?://([A-Za-z0-9.-]+)(?=[/:?#\\\"'\s<]|$)")
+
+
+def host_of(url: str) -> str | None:
+    """The host of ``url``, lower-cased (``None`` when it has none)."""
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def literal_hosts(*texts: str | None) -> frozenset[str]:
+    """The hosts of the ``http(s)`` URLs written in ``texts`` (template sources) as they are:
+    a host that a template tag completes (``https://shop.{{ x }}``) is not one."""
+    return frozenset(
+        m.group(1).lower().rstrip(".")
+        for text in texts
+        if text
+        for m in _LITERAL_HOST.finditer(text)
+    )
 
 
 def click_link(
