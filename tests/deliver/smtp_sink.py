@@ -113,3 +113,25 @@ def smtp_fixture() -> Iterator[tuple[Sink, int]]:
     controller = start(port, sink)
     yield sink, port
     controller.stop()
+
+
+def sent_html(message: Any, public_url: str, secret: str, port: int | None = None) -> str:
+    """The HTML part of ``message`` as a real SMTP server received it from the e-mail channel,
+    tracking on (links to ``public_url`` signed with ``secret``)."""
+    from surmesure.deliver.email import EmailChannel, EmailSettings
+    from surmesure.deliver.unsubscribe import UnsubscribeLinks
+
+    sink = Sink()
+    port = port or free_port()
+    controller = start(port, sink)
+    try:
+        settings = EmailSettings(port=port, pool=1, track=True)
+        channel = EmailChannel(settings, UnsubscribeLinks(public_url, secret))
+        assert channel.send([message])[0].outcome == "sent"
+        channel.close()
+    finally:
+        controller.stop()
+    [mail] = sink.messages()
+    part = mail.get_body(("html",))
+    assert part is not None
+    return str(part.get_content())

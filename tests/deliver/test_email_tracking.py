@@ -10,12 +10,10 @@ import re
 import httpx
 from api_helpers import serving
 from people_rows import activity_rows, add_people
-from smtp_sink import Sink, start
+from smtp_sink import sent_html
 
 from surmesure.deliver.channel import Message
-from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.tracking import track
-from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.store import Store
 
 SECRET = "a-test-secret-of-some-length"
@@ -29,29 +27,17 @@ MJML = (
 
 
 def _html_sent(url: str) -> str:
-    sink = Sink()
-    controller = start(PORT, sink)
-    try:
-        settings = EmailSettings(port=PORT, pool=1, track=True)
-        channel = EmailChannel(settings, UnsubscribeLinks(url, SECRET))
-        message = Message(
-            "m1",
-            "email",
-            "bo@example.org",
-            "Bonjour",
-            "Offres",
-            html=MJML,
-            person_id=8,
-            headers={"X-Campaign": "spring"},
-        )
-        assert channel.send([message])[0].outcome == "sent"
-        channel.close()
-    finally:
-        controller.stop()
-    [mail] = sink.messages()
-    part = mail.get_body(("html",))
-    assert part is not None
-    return str(part.get_content())
+    message = Message(
+        "m1",
+        "email",
+        "bo@example.org",
+        "Bonjour",
+        "Offres",
+        html=MJML,
+        person_id=8,
+        headers={"X-Campaign": "spring"},
+    )
+    return sent_html(message, url, SECRET, PORT)
 
 
 def test_opens_and_clicks_are_the_persons_activity(store: Store) -> None:
