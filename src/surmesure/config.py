@@ -150,9 +150,17 @@ class Settings(BaseSettings):
     )
     decision_log_days: int = Field(default=90, gt=0, le=36_500, description="Days /why looks back.")
     serving_refresh_seconds: float = Field(
-        default=2.0,
+        default=60.0,
         gt=0,
-        description="How often the decision server checks the store for changes to its view.",
+        description="How often the decision server checks the whole store for changes its "
+        "dispatcher did not announce (then re-reads the people it keeps); the announced ones "
+        "reach it at once.",
+    )
+    serving_cache_people: int = Field(
+        default=100_000,
+        gt=0,
+        description="Most people the decision server keeps in memory (the least recently "
+        "decided for are dropped, then read again in one statement when next asked for).",
     )
     decision_flush_ms: float = Field(
         default=250.0,
