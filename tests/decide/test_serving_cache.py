@@ -193,3 +193,36 @@ def test_changes_outside_the_dispatcher_reach_the_cache_by_the_safety_net(store:
         assert serving.reloads == 1
     finally:
         serving.stop()
+
+
+def test_a_new_identifier_and_a_merge_reach_the_cache(
+    store: Store, served: tuple[Serving, Background], builds: list[int]
+) -> None:
+    serving, dispatcher = served
+    visitor = DecideRequest("home_banner", anonymous_id="visitor-9")
+    banner = LIBRARY.for_placement("home_banner")
+    first = decide(store, visitor, banner, use_default_recommender=False, serving=serving)
+    assert first["person_id"] is None  # nobody yet: remembered as nobody
+    assert _decide(store, serving, "C3")["person_id"] == 3
+    add_person(store, 9, identifiers={"anonymous_id": "visitor-9"})
+    with store.begin() as conn:  # the visitor identified, then 3 merged into 9
+        conn.execute(
+            schema.people.update().where(schema.people.c.person_id == 3).values(merged_into=9)
+        )
+        conn.execute(
+            schema.identifiers.update()
+            .where(schema.identifiers.c.person_id == 3)
+            .values(person_id=9)
+        )
+        _notify(store, conn, outbox.EVENT, 9)
+    dispatcher.kick()
+    started = time.monotonic()
+    while True:
+        found = decide(store, visitor, banner, use_default_recommender=False, serving=serving)
+        if found["person_id"] == 9:
+            break
+        assert time.monotonic() - started < 1.0, "the new identifier never reached the cache"
+        time.sleep(0.01)
+    _within_a_second(store, serving, "C3", lambda r: r["person_id"] == 9)
+    assert serving.view().person_id(3, []) == 9
+    assert builds == [] and serving.reloads == 0

@@ -326,12 +326,14 @@ def read_people(
     *,
     keys: Sequence[tuple[str, str]] = (),
     metrics: frozenset[str] = frozenset(),
+    named: Sequence[int] = (),
 ) -> PeopleRead:
     """One statement for a batch: the root people among ``person_ids`` and those holding one
     of ``keys`` (``(kind, blind index)``), with every consent, preference, trait observation
     (sealed ones opened in one batch), segment membership, ``metrics`` row and exposure they
-    have (no time bound: the caller filters at decision time)."""
-    params: dict[str, Any] = {"pids": sorted(set(person_ids))}
+    have (no time bound: the caller filters at decision time); of the people ``named``, their
+    identifiers and merges alone."""
+    params: dict[str, Any] = {"pids": sorted(set(person_ids)), "named": sorted(set(named))}
     for i, (kind, value) in enumerate(keys):
         params[f"kind{i}"], params[f"value{i}"] = kind, value
     statement = _batch_statement(len(keys), tuple(sorted(set(metrics) & set(METRICS))))
@@ -385,6 +387,7 @@ def _batch_statement(key_count: int, metrics: tuple[str, ...]) -> Any:
         named = sa.or_(named, p.c.person_id.in_(holders))
     cte = sa.select(p.c.person_id).where(named, p.c.merged_into.is_(None)).cte("who")
     who = sa.select(cte.c.person_id)
+    told: Any = sa.bindparam("named", expanding=True)
 
     def row(tag: str, pid: Any, **given: Any) -> list[Any]:
         out = [sa.literal(tag, types["tag"]).label("tag")]
@@ -401,10 +404,11 @@ def _batch_statement(key_count: int, metrics: tuple[str, ...]) -> Any:
     branches: list[Any] = [
         sa.select(*row("who", cte.c.person_id)),
         sa.select(*row("ident", ident.c.person_id, k1=ident.c.value, k2=ident.c.kind)).where(
-            ident.c.person_id.in_(who), ident.c.kind.in_(LOOKUP_KINDS)
+            sa.or_(ident.c.person_id.in_(who), ident.c.person_id.in_(told)),
+            ident.c.kind.in_(LOOKUP_KINDS),
         ),
         sa.select(*row("absorbed", p.c.merged_into, i1=p.c.person_id)).where(
-            p.c.merged_into.in_(who)
+            sa.or_(p.c.merged_into.in_(who), p.c.merged_into.in_(told))
         ),
         sa.select(
             *row(

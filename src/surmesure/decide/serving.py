@@ -531,11 +531,13 @@ class Serving:
         *,
         only_held: bool = False,
     ) -> None:
-        """Read ``person_ids`` and the holders of ``keys`` in one statement into ``cache``
-        (with ``only_held``, refresh those it holds), with this server's pending exposures."""
+        """Read ``person_ids`` and the holders of ``keys`` in one statement into ``cache``,
+        with this server's pending exposures; with ``only_held``, refresh those it holds (of
+        the others, the identifiers and merges alone are read)."""
         with self._flush_lock:
+            read = [p for p in person_ids if p in cache.reads] if only_held else person_ids
             with self.store.connect() as conn:
-                found = read_people(conn, person_ids, keys=keys, metrics=cache.metrics)
+                found = read_people(conn, read, keys=keys, metrics=cache.metrics, named=person_ids)
             cache.loads += 1
             with self._pending_lock:
                 pending = [
