@@ -1,20 +1,24 @@
-"""Live decisions from memory: a serving view of everyone, and a decision log written behind.
+"""Live decisions from memory: a serving cache per person, and a decision log written behind.
 
 A decision server answers many decisions a second; reading the person from the store on each
 one costs more than the decision itself. :class:`Serving` keeps, in the process, what
-decisions read of everyone (:class:`ServingView`): identifiers, merges, marketing and
+decisions read of the people decided for lately (:class:`ServingCache`): their marketing and
 personalization consents, topic, frequency and pause preferences, trait observations (sealed
 values opened in batches, :mod:`surmesure.protect.atrest`), segment memberships, the derived
-metrics the templates' rules read, and the exposure ledger. A decision then reads nothing from
-the store.
+metrics the templates' rules read and their exposure ledger; with the identifiers they were
+asked by, every merge, and the first exposure of each content. A decision for someone held
+reads nothing from the store and takes no lock; someone else is read in one statement
+(:func:`~surmesure.decide.reading.read_people`) and kept, the least recently used person
+dropped past ``cache_people``, so memory follows that bound rather than the customer count.
 
-Freshness. The view is built in bulk at start-up. A background thread compares a cheap
-fingerprint of the source tables (counts and latest times) every ``refresh_seconds`` and builds
-a new view when it changed (an import, new events, a segment refresh, a merge, a consent), then
-swaps it in whole: a change reaches live decisions within ``refresh_seconds`` plus the time of
-one build. Under a steady stream of changes, the next check after a build waits at least
-:data:`REBUILD_SPACING` times that build's duration, so that building never takes more than a
-fifth of the process's time. Exposures made by this server enter the ledger at once.
+Freshness. The dispatcher tells the cache, after each delivery has committed, whom the stored
+changes concern (:func:`surmesure.dispatch.people.listen`): those it holds are re-read, one
+statement per batch, with the identifiers and merges of all of them (a visitor remembered as
+nobody is found once identified). As a safety net for writers that tell nobody, a background
+thread compares a cheap fingerprint of the source tables (counts and latest times) every
+``refresh_seconds`` and, when it changed, re-reads every person held. Exposures made by this
+server enter the ledger at once. :class:`ServingView` and :func:`build_view` read everything
+at once (kept for comparisons and tests: the cache never builds it).
 
 Recording. The exposures and the decision of each call are queued and written by the same
 thread in one transaction per batch, at most ``flush_ms`` after the decision (and at shutdown);
@@ -561,8 +565,25 @@ class Serving:
         if cache is None:
             return
         ordered = sorted(person_ids)
+        if not ordered:  # an erasure (:data:`surmesure.dispatch.people.ANYONE`): forget all
+            self.forget()
+            return
         for start in range(0, len(ordered), RELOAD_BATCH):
             self.load(cache, ordered[start : start + RELOAD_BATCH], (), only_held=True)
+
+    def forget(self) -> None:
+        """Drop every person and identifier held (an erasure named nobody); the next decision
+        for each reads them again."""
+        cache = self._view
+        if cache is None:
+            return
+        with self._flush_lock:
+            with self.store.connect() as conn:
+                self._whole_parts(conn, cache)
+            self._written = 0
+            with self._view_lock:
+                cache.reads.clear()
+                cache.ids.clear()
 
     def refresh_if_changed(self) -> bool:
         """The safety net for writers that do not notify: when the store changed since the

@@ -122,9 +122,9 @@ def erase_person(
             else:
                 conn.execute(table.delete().where(clause))
                 result.deleted[str(table.name)] = count
-        # after the outbox's rows of the person went: the caches of decisions drop the person
-        # once this commits (subscriber people_changed); the change holds the id alone
-        outbox.append(store, conn, outbox.ERASURE, [person.person_id], at=utcnow())
+        # a change that names nobody (no trace of the person is left): the caches of
+        # decisions forget everyone once this commits (subscriber people_changed)
+        outbox.append(store, conn, outbox.ERASURE, [None], at=utcnow())
     return result
 
 

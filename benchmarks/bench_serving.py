@@ -1,0 +1,162 @@
+"""The decision server's serving cache: how fast a collected change reaches decisions, and
+the server's memory.
+
+On a demo store (``surmesure demo --customers N``, DuckDB), the API server runs in its own
+process (as in bench_decide.py) from the source tree ``--src`` (this tree by default; give
+another checkout's ``src`` to compare with it) and measures:
+
+(a) the time from a collected trait change (``POST /v1/identify`` with a new ``first_name``
+    for a known customer, answered 200) to the first ``POST /v1/decide`` whose e-mail greets
+    the customer by that name (polled every 5 ms), over ``--changes`` customers in turn;
+(b) the server's resident memory (``VmRSS``) once started, after its first decision and after
+    ``--decisions`` decisions for distinct known customers.
+
+    python benchmarks/bench_serving.py [--customers 50000] [--db FILE] [--src PATH]
+        [--changes 20] [--decisions 2000] [--port PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+import bench_decide
+
+HERE = Path(__file__).resolve().parent
+WRITE_KEY = bench_decide.WRITE_KEY
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid``, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def start(url: str, port: int, src: Path) -> subprocess.Popen[bytes]:
+    """The server of bench_decide.py, importing surmesure from ``src``."""
+    env = {
+        **os.environ,
+        "SURMESURE_DATABASE_URL": url,
+        "PYTHONPATH": os.pathsep.join([str(src), str(HERE)]),
+    }
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "bench_decide.py"), "--serve", url, "--port", str(port)],
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.2)
+
+
+def email(client: httpx.Client, key: str, customer: str) -> dict[str, Any]:
+    answer = client.post(
+        "/v1/decide",
+        json={"placement": "email_weekly", "customer_id": customer, "products": 0},
+        auth=(key, ""),
+    )
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
+    url = f"duckdb:///{db}"
+    demo = db.parent / f"{db.stem}-files"
+    if not db.exists():
+        bench_decide.build_store(demo, args.customers, url)
+    keys = dict(line.split("=", 1) for line in (demo / "demo" / "keys.env").read_text().split())
+    decide_key = keys["SURMESURE_DEMO_DECIDE_KEY"]
+    from surmesure.store import open_store
+
+    store = open_store(url)
+    customers = [v for k, v, _ in bench_decide.held_identifiers(store) if k == "customer_id"]
+    store.dispose()
+    port = args.port or 18_500 + os.getpid() % 500
+    server = start(url, port, args.src)
+    report: dict[str, Any] = {"src": str(args.src), "demo_customers": args.customers}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            report["rss_started_mb"] = rss_mb(server.pid)
+            started = time.perf_counter()
+            email(client, decide_key, customers[0])
+            report["first_decision_s"] = round(time.perf_counter() - started, 2)
+            report["rss_after_first_decision_mb"] = rss_mb(server.pid)
+            started = time.perf_counter()
+            for customer in customers[1 : args.decisions]:
+                email(client, decide_key, customer)
+            spent = time.perf_counter() - started
+            report["decisions"] = args.decisions
+            report["decision_mean_ms"] = round(1e3 * spent / max(args.decisions - 1, 1), 2)
+            report["rss_after_decisions_mb"] = rss_mb(server.pid)
+            waits = []
+            for k, customer in enumerate(customers[args.decisions : args.decisions + args.changes]):
+                name = f"Zéphyrin{k}x{uuid.uuid4().hex[:4]}"
+                sent = client.post(
+                    "/v1/identify",
+                    json={
+                        "userId": customer,
+                        "traits": {"first_name": name},
+                        "messageId": uuid.uuid4().hex,
+                    },
+                    auth=(WRITE_KEY, ""),
+                )
+                sent.raise_for_status()
+                stored = time.perf_counter()
+                while True:
+                    body = email(client, decide_key, customer).get("content") or {}
+                    if name in str(body.get("body", "")):
+                        waits.append(time.perf_counter() - stored)
+                        break
+                    if time.perf_counter() - stored > 60:
+                        waits.append(float("inf"))
+                        break
+                    time.sleep(0.005)
+            ordered = sorted(waits)
+            report["trait_change_to_decision_s"] = {
+                "changes": len(waits),
+                "median": round(ordered[len(ordered) // 2], 3),
+                "max": round(ordered[-1], 3),
+            }
+            report["rss_at_end_mb"] = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--db", type=Path, help="DuckDB file of the demo store (kept)")
+    parser.add_argument("--src", type=Path, default=HERE.parent / "src")
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--decisions", type=int, default=2_000)
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or Path(tmp) / "serving.duckdb"
+        report = run(args, db)
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()
