@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -46,26 +45,9 @@ def rss_mb(pid: int) -> float:
 
 def start(url: str, port: int, src: Path) -> subprocess.Popen[bytes]:
     """The server of bench_decide.py, importing surmesure from ``src``."""
-    env = {
-        **os.environ,
-        "SURMESURE_DATABASE_URL": url,
-        "PYTHONPATH": os.pathsep.join([str(src), str(HERE)]),
-    }
-    server = subprocess.Popen(
-        [sys.executable, str(HERE / "bench_decide.py"), "--serve", url, "--port", str(port)],
-        env=env,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.2)
+    path = os.pathsep.join([str(src), str(HERE)])
+    env = {**os.environ, "SURMESURE_DATABASE_URL": url, "PYTHONPATH": path}
+    return bench_decide.start_server(url, port, env)
 
 
 def email(client: httpx.Client, key: str, customer: str) -> dict[str, Any]:
