@@ -9,7 +9,10 @@ another checkout's ``src`` to compare with it) and measures:
     for a known customer, answered 200) to the first ``POST /v1/decide`` whose e-mail greets
     the customer by that name (polled every 5 ms), over ``--changes`` customers in turn;
 (b) the server's resident memory (``VmRSS``) once started, after its first decision and after
-    ``--decisions`` decisions for distinct known customers.
+    ``--decisions`` decisions for distinct known customers;
+(c) in a process of its own, served decisions called directly (no HTTP) for ``--decisions``
+    customers, twice: the first pass reads each person, the second finds them in memory (the
+    hot path, ~0.4 ms before the per-person cache).
 
     python benchmarks/bench_serving.py [--customers 50000] [--db FILE] [--src PATH]
         [--changes 20] [--decisions 2000] [--port PORT]
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -30,6 +34,7 @@ import httpx
 import orjson
 
 import bench_decide
+from surmesure.decide.library import EXAMPLES, Library
 
 HERE = Path(__file__).resolve().parent
 WRITE_KEY = bench_decide.WRITE_KEY
@@ -125,6 +130,50 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     return report
 
 
+def inprocess(url: str, count: int) -> dict[str, Any]:
+    """Served decisions in this process (``decide`` with a started :class:`Serving`) for
+    ``count`` known customers, twice: the first pass reads each person (a whole view or one
+    statement each), the second finds them in memory."""
+    from surmesure.decide.service import DecideRequest, decide
+    from surmesure.decide.serving import Serving
+    from surmesure.store import open_store
+
+    store = open_store(url)
+    library = Library(EXAMPLES)
+    customers = [v for k, v, _ in bench_decide.held_identifiers(store) if k == "customer_id"]
+    requests = [DecideRequest("email_weekly", customer_id=c, products=0) for c in customers]
+    serving = Serving(store)
+    started = time.perf_counter()
+    serving.ensure_started(library.metrics())
+    out: dict[str, Any] = {"started_s": round(time.perf_counter() - started, 2)}
+    compiled = library.for_placement("email_weekly")
+    for name in ("first_pass", "second_pass"):
+        timings = []
+        for request in requests[:count]:
+            started = time.perf_counter()
+            decide(store, request, compiled, use_default_recommender=False, serving=serving)
+            timings.append(time.perf_counter() - started)
+        out[name] = {
+            "p50_ms": round(1e3 * bench_decide.percentile(timings, 0.5), 3),
+            "p99_ms": round(1e3 * bench_decide.percentile(timings, 0.99), 3),
+        }
+    serving.stop()
+    store.dispose()
+    return out
+
+
+def run_inprocess(url: str, src: Path, count: int) -> dict[str, Any]:
+    """:func:`inprocess` in a process importing surmesure from ``src``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(HERE)])}
+    done = subprocess.run(
+        [sys.executable, __file__, "--inprocess", url, "--decisions", str(count)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return dict(orjson.loads(done.stdout))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=50_000)
@@ -133,10 +182,15 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--decisions", type=int, default=2_000)
     parser.add_argument("--port", type=int)
+    parser.add_argument("--inprocess", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.inprocess:
+        print(orjson.dumps(inprocess(args.inprocess, args.decisions)).decode())
+        return
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "serving.duckdb"
         report = run(args, db)
+        report["in_process"] = run_inprocess(f"duckdb:///{db}", args.src, args.decisions)
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
 

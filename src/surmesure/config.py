@@ -162,6 +162,12 @@ class Settings(BaseSettings):
         description="Most people the decision server keeps in memory (the least recently "
         "decided for are dropped, then read again in one statement when next asked for).",
     )
+    serving_cache_url: str | None = Field(
+        default=None,
+        pattern=r"^rediss?://",
+        description="Redis (redis://127.0.0.1:6379/0) through which the API workers of one "
+        "store tell each other whom to re-read: each change is delivered to one worker only.",
+    )
     decision_flush_ms: float = Field(
         default=250.0,
         gt=0,

@@ -226,3 +226,29 @@ def test_a_new_identifier_and_a_merge_reach_the_cache(
     _within_a_second(store, serving, "C3", lambda r: r["person_id"] == 9)
     assert serving.view().person_id(3, []) == 9
     assert builds == [] and serving.reloads == 0
+
+
+def test_workers_sharing_redis_hear_of_changes_delivered_to_another(store: Store) -> None:
+    add_person(store, 1, ANNA, identifiers={"customer_id": "C1"})
+    redis_url = "redis://127.0.0.1:6379/0"
+    told, other = (
+        Serving(store, refresh_seconds=3_600, flush_ms=20, shared_url=redis_url) for _ in range(2)
+    )
+    told.start()
+    other.start()
+    try:
+        assert other._unlisten is not None
+        other._unlisten()  # the dispatcher delivers each change to one worker only: not this one
+        for worker in (told, other):
+            assert "Anna" in _decide(store, worker, "C1")["content"]["body"]
+        set_consent(store, 1, False, utcnow())
+        told.changed({1})  # what the dispatcher of the first worker hears
+        assert "Anna" not in _decide(store, told, "C1")["content"]["body"]
+        started = time.monotonic()
+        while "Anna" in _decide(store, other, "C1")["content"]["body"]:
+            assert time.monotonic() - started < 1.0, "the other worker never heard of it"
+            time.sleep(0.01)
+        assert told.reloads == other.reloads == 0
+    finally:
+        told.stop()
+        other.stop()

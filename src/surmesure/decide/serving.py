@@ -28,7 +28,6 @@ thread in one transaction per batch, at most ``flush_ms`` after the decision (an
 from __future__ import annotations
 
 import atexit
-import contextlib
 import gc
 import logging
 import sys
@@ -47,6 +46,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide.audience import DECISION_PURPOSES
 from surmesure.decide.reading import PeopleRead, PersonRead, as_number, read_people
+from surmesure.decide.shared import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.errors import trace_of
@@ -385,8 +385,10 @@ class ServingCache:
             found = self.ids[key]
         except KeyError:
             return _UNKNOWN
-        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
+        try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
             self.ids.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
         return found
 
     def _entry(self, person_id: int) -> PersonRead | None:
@@ -396,8 +398,10 @@ class ServingCache:
         except KeyError:
             self.owner.load(self, (person_id,), ())
             return self.reads.get(person_id)
-        with contextlib.suppress(KeyError):
+        try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
             self.reads.move_to_end(person_id)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
         return entry
 
     # -- filling -------------------------------------------------------------------------------
@@ -449,6 +453,7 @@ class Serving:
         refresh_seconds: float = 60.0,
         flush_ms: float = 250.0,
         cache_people: int = 100_000,
+        shared_url: str | None = None,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
@@ -469,6 +474,8 @@ class Serving:
         self._thread: threading.Thread | None = None
         self._unlisten: Callable[[], None] | None = None
         self.reloads = 0  # whole reloads of the cache by the safety net
+        self.shared_url = shared_url  # Redis, where the workers of the store share their news
+        self._news: SharedNews | None = None
 
     # -- the cache -----------------------------------------------------------------------------
 
@@ -559,8 +566,15 @@ class Serving:
 
     def changed(self, person_ids: Iterable[int]) -> None:
         """The dispatcher's news (:func:`surmesure.dispatch.people.listen`): re-read these
-        people, one statement per batch, where the cache holds them (their new identifiers
-        and merges always)."""
+        people (:meth:`reread`), then tell the other workers, when they share the news."""
+        people = frozenset(person_ids)
+        self.reread(people)
+        if self._news is not None:
+            self._news.tell(people)
+
+    def reread(self, person_ids: Iterable[int]) -> None:
+        """Re-read these people, one statement per batch, where the cache holds them (their
+        new identifiers and merges always); none: forget everyone (an erasure)."""
         cache = self._view
         if cache is None:
             return
@@ -704,6 +718,9 @@ class Serving:
             if self._thread is not None:
                 return
             self._unlisten = people.listen(self.changed)
+            if self.shared_url:
+                self._news = SharedNews(self.shared_url, self.store.url, self.reread)
+                self._news.start()
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="surmesure-serving", daemon=True)
             self._thread.start()
@@ -712,6 +729,9 @@ class Serving:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
+        if self._news is not None:
+            self._news.stop()
+            self._news = None
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
