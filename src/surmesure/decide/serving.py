@@ -368,9 +368,14 @@ class ServingCache:
     def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
         """Exposures this server made: known to the next decision at once."""
         entry = self.reads.get(person_id)
+        if entry is not None:
+            # a new ledger rather than a change to the one a decision may be reading
+            seen = dict(entry.seen)
+            for c in content_ids:
+                if c not in seen or seen[c] < at:
+                    seen[c] = at
+            object.__setattr__(entry, "seen", seen)
         for c in content_ids:
-            if entry is not None and (c not in entry.seen or entry.seen[c] < at):
-                entry.seen[c] = at
             if c not in self.first_shown or at < self.first_shown[c]:
                 self.first_shown[c] = at
 
@@ -602,7 +607,8 @@ class Serving:
     def refresh_if_changed(self) -> bool:
         """The safety net for writers that do not notify: when the store changed since the
         last check (beyond the exposures this server wrote), re-read every person the cache
-        holds, in batches, and forget its identifiers; ``True`` when it did."""
+        holds, in batches, and forget the identifiers it knew no one by; ``True`` when it
+        did."""
         current = self._view
         if current is None:
             self.view()
@@ -619,10 +625,12 @@ class Serving:
             with self.store.connect() as conn:
                 self._whole_parts(conn, current)
             self._written = 0
-            with self._view_lock:
-                current.ids.clear()
+            with self._view_lock:  # a visitor remembered as nobody may be somebody now
+                for key, pid in list(current.ids.items()):
+                    if pid is NOBODY:
+                        current.ids.pop(key, None)
             held = list(current.reads)
-        self.changed(held)
+        self.reread(held)
         self.reloads += 1
         log.info(
             "serving cache re-read in %.2f s (%d people)", time.perf_counter() - started, len(held)
