@@ -100,8 +100,11 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
             # (a collected trait, web: 0.6, is then the one used)
             chosen = []
             for customer in customers[args.decisions :]:
-                fields = email(client, decide_key, customer)["explanation"]["content"]["fields"]
-                name_field = next(f for f in fields if f["field"] == "first_name")
+                said = email(client, decide_key, customer)["explanation"].get("content") or {}
+                fields = said.get("fields") or []  # none: a suppressed e-mail
+                name_field = next((f for f in fields if f["field"] == "first_name"), None)
+                if name_field is None:
+                    continue
                 if not name_field["used"] or name_field["effective_reliability"] < 0.55:
                     chosen.append(customer)
                 if len(chosen) == args.changes:
