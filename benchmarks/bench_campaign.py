@@ -5,9 +5,9 @@ e-mail, 1 % everywhere), pauses (1 %), topic exits (2 %) and messages already se
 the daily cap holds back about 3 %) are generated straight in DuckDB SQL with hash-based
 randomness. The campaign has e-mail then SMS, a 10 % control group, a 5 % global holdout and
 a daily cap; ``--policy best`` chooses by expected value from derived metrics (appetence and
-CLV for 80 %). Bounces and complaints (0.3 %) suppress e-mail. Timed: the plan (audience,
-consent, preferences, bounces, reachability, channel choice, caps, control group and the
-keyed message ids), then recording its rows in the outbox (and the control
+CLV for 80 %). Bounces (flagging the address) and complaints (0.3 %) suppress e-mail. Timed:
+the plan (audience, consent, preferences, bounces, reachability, channel choice, caps, control
+group and the keyed message ids), then recording its rows in the outbox (and the control
 group's assignments), beside a baseline, a plain ``count(*)`` of the audience.
 
     python benchmarks/bench_campaign.py [--people N] [--policy first|best] [--json]
@@ -90,6 +90,13 @@ INSERT INTO delivery_reports (report_id, message_id, channel, status, received_a
 SELECT 'r' || i, 'm' || i, 'email', CASE WHEN hash(i, 'c') % 5 = 0 THEN 'complained'
        ELSE 'bounced' END, TIMESTAMP '2026-03-02 07:00'
 FROM range(1, {n} + 1) t(i) WHERE hash(i, 'm') % 100 < 3 AND hash(i, 'b') % 10 = 0""",
+    # a hard bounce closes the address it came from (the person's e-mail, when they have one)
+    "address_flags": """
+INSERT INTO address_flags (kind, address, person_id, node_id, status, reason, source,
+                           recorded_at)
+SELECT 'email', 'e' || i, i, i, 'bounced', '5.1.1', 'dsn', TIMESTAMP '2026-03-02 07:00'
+FROM range(1, {n} + 1) t(i) WHERE hash(i, 'm') % 100 < 3 AND hash(i, 'b') % 10 = 0
+  AND hash(i, 'c') % 5 <> 0 AND hash(i, 'e') % 10 <> 0""",
 }
 BEST = {"policy": {"choose": "best", "order": ["email", "sms"]}, "costs": {"sms": 0.05}}
 

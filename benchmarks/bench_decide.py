@@ -306,11 +306,25 @@ async def open_loop(
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def closed_loop(
-    port: int, payloads: list[bytes], clients: int, seconds: float, key: str | None = None
+    port: int,
+    payloads: list[bytes],
+    clients: int,
+    seconds: float,
+    key: str | None = None,
+    pid: int | None = None,
 ) -> dict[str, Any]:
-    """``clients`` connections, each sending its next request when the last one is answered."""
+    """``clients`` connections, each sending its next request when the last one is answered.
+    With the server's ``pid``, also the server's CPU time per request: what the server spends,
+    whatever else the machine runs meanwhile."""
     latencies: list[float] = []
+    cpu_before = cpu_seconds(pid) if pid is not None else 0.0
     stop = time.perf_counter() + seconds
     key = DECIDE["key"] if key is None else key
     prepared = [request_bytes(port, "POST", "/v1/decide", body, key) for body in payloads]
@@ -330,13 +344,17 @@ async def closed_loop(
     start = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(clients)))
     elapsed = time.perf_counter() - start
-    return {
+    found = {
         "clients": clients,
         "requests": len(latencies),
         "throughput_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(percentile(latencies, 0.50) * 1e3, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1e3, 2),
     }
+    if pid is not None:
+        spent = cpu_seconds(pid) - cpu_before
+        found["server_cpu_ms_per_request"] = round(spent * 1e3 / max(len(latencies), 1), 3)
+    return found
 
 
 @contextmanager
@@ -401,7 +419,7 @@ def bench_api(
             payloads = bodies(known, visitors, 20_000, products)
             asyncio.run(closed_loop(port, payloads, 4, 3))  # warm up: view, model, stock
             health = asyncio.run(open_loop(port, "/health", None, rate, seconds))
-            most = asyncio.run(closed_loop(port, payloads, clients, seconds))
+            most = asyncio.run(closed_loop(port, payloads, clients, seconds, pid=server.pid))
             decide = asyncio.run(open_loop(port, "/v1/decide", payloads, rate, seconds))
             # below saturation: the latency of a server that keeps up
             easy = min(rate, max(1.0, round(0.5 * most["throughput_per_s"])))

@@ -6,7 +6,8 @@ in a child process whose ``PYTHONPATH`` starts with the side's ``src``: see :mod
 reads the ids its decisions ask for, and starts its own server (``bench_decide.py --serve``
 with the side's code). Then rounds alternate the sides, their order swapped each round, so that
 the load other work puts on the machine falls on both alike: in each round, per side, a closed
-loop (the most it serves) and an open loop at the offered rate (p50/p99 of a server asked for
+loop (the most it serves, and the server's CPU time per decision, which other work on the
+machine hardly changes) and an open loop at the offered rate (p50/p99 of a server asked for
 more or less than it keeps up with). Last, the in-process part of ``bench_decide.py`` (one
 ``decide()`` call: from the store, then from the serving view) runs per side in alternating
 rounds on the side's store. It prints each figure per side (median of the rounds, then each
@@ -137,9 +138,11 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 for turn in range(args.rounds):
                     for side in sides if turn % 2 == 0 else sides[::-1]:
                         assert side.payloads is not None
+                        assert side.server is not None
                         closed = bench_decide.closed_loop(
-                            side.port, side.payloads, args.clients, args.seconds, side.key
-                        )
+                            side.port, side.payloads, args.clients, args.seconds, side.key,
+                            pid=side.server.pid,
+                        )  # fmt: skip
                         runs[side.name]["closed"].append(asyncio.run(closed))
                         opened = bench_decide.open_loop(
                             side.port, "/v1/decide", side.payloads, args.rate, args.seconds,
@@ -172,6 +175,7 @@ def _median(rounds: list[dict[str, Any]], *path: str) -> float:
 
 FIGURES = [
     ("closed loop decisions/s", "closed", ("throughput_per_s",), "{:,.0f}"),
+    ("server CPU ms per decision", "closed", ("server_cpu_ms_per_request",), "{:.3f}"),
     ("closed loop p50 ms", "closed", ("p50_ms",), "{:.2f}"),
     ("closed loop p99 ms", "closed", ("p99_ms",), "{:.2f}"),
     ("open loop served/s", "open", ("served_rate",), "{:,.0f}"),

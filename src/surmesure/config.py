@@ -125,6 +125,17 @@ class Settings(BaseSettings):
     trait_half_life_days: float = Field(
         default=730.0, gt=0, description="Days after which a trait's reliability is halved."
     )
+    metric_half_life_days: float = Field(
+        default=60.0,
+        gt=0,
+        description="Days after which a derived metric's reliability in templates is halved "
+        "(a metric is exact when computed, then ages like a trait).",
+    )
+    clv_tiers: dict[str, float] = Field(
+        default_factory=lambda: {"gold": 1000.0, "silver": 300.0, "bronze": 0.0},
+        description="CLV tiers for templates: each tier's lowest expected value (currency "
+        "units over the CLV horizon); a person takes the highest tier they reach.",
+    )
     default_country: str = Field(
         default="FR", description="ISO country used to read phone numbers without a prefix."
     )
@@ -176,6 +187,12 @@ class Settings(BaseSettings):
             "server serving it knows it at once; a write costs about as much for 10 decisions "
             "as for 200, so fewer, larger writes leave more of the machine to decisions."
         ),
+    )
+    journey_period_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds between two rounds of the journey worker a server runs (timers, "
+        "scheduled entries, sends); 0: none (run `surmesure journey worker` instead).",
     )
     dispatch: str = Field(
         default=INLINE,
@@ -241,6 +258,16 @@ class Settings(BaseSettings):
     )
     page_link_max_days: int = Field(
         default=90, gt=0, le=3660, description="Longest lifetime of a personal page link."
+    )
+    shop_url: str | None = Field(
+        default=None,
+        description="The shop a personal page's button leads to (through a tracked link); "
+        "unset: no button.",
+    )
+    product_url: str | None = Field(
+        default=None,
+        description="A product's page, {product_code} filled in (https://shop.example/p/"
+        "{product_code}); unset: a page's products are not links.",
     )
 
     retention_days: dict[str, int] = Field(

@@ -75,6 +75,23 @@ def serving(
         thread.join(timeout=20)
 
 
+def gigabyte_answer(base: str, path: str, content_type: str, start: bytes) -> bytes:
+    """The first bytes the server at ``base`` answers to a POST on ``path`` that announces a
+    gigabyte and sends only ``start``: what a server that waits for the body never answers
+    within 5 s."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: " + content_type.encode() + b"\r\n"
+            b"Content-Length: 1000000000\r\n\r\n" + start
+        )
+        try:
+            return sock.recv(200)
+        except TimeoutError:
+            return b"(no answer: the server waits for the gigabyte)"
+
+
 def start_server(
     url: str, port: int, log: Path, env: dict[str, str], *options: str
 ) -> subprocess.Popen[bytes]:

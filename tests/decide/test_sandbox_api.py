@@ -146,8 +146,10 @@ def test_slow_templates_render_off_the_event_loop(store: Store, tmp_path: Path) 
     # the decisions rendered for seconds (each up to its limit: a 422 naming it), while the
     # loop answered the calls sent meanwhile as if idle: a render on the loop would have held
     # each call for as long as the renders before it
-    assert sum(tracked) < 0.6, tracked
-    assert statistics.median(pinged) < 0.05, pinged
+    # (bounds far below what a blocked loop gives, 1.5 s a render, and far above what a busy
+    # machine adds)
+    assert sum(tracked) < 1.0, tracked
+    assert statistics.median(pinged) < 0.2, pinged
     assert rendered > 1.0
     assert {a.status_code for a in answers} <= {200, 422}
     assert all(a.json()["error"]["limit"] == "time" for a in answers if a.status_code == 422)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -87,3 +89,27 @@ def self_signed(folder: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return context
+
+
+def free_port() -> int:
+    """A free port of 18400-18449 for a test's SMTP server."""
+    import socket
+
+    for port in range(18400, 18450):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 18400-18449")
+
+
+@pytest.fixture(name="smtp")
+def smtp_fixture() -> Iterator[tuple[Sink, int]]:
+    """``smtp``: a test's own SMTP server on a free port, and what it received (import
+    ``smtp_fixture`` in the test module to use it)."""
+    sink, port = Sink(), free_port()
+    controller = start(port, sink)
+    yield sink, port
+    controller.stop()

@@ -1,5 +1,6 @@
 """The call centre: a call list ranked by expected value, and its outcomes brought back as the
-person's activity (an opt-out refuses phone marketing); a file with a bad row records nothing."""
+person's activity (an opt-out refuses phone marketing); a bad row goes to the quarantine with
+its reason, the others are recorded."""
 
 from __future__ import annotations
 
@@ -8,13 +9,11 @@ import stat
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from people_rows import activity_rows, add_people
 
 from surmesure.deliver.calls import CallChannel, CallSettings, import_outcomes
 from surmesure.deliver.channel import Message
-from surmesure.errors import InvalidInput
 from surmesure.protect.consent import refused_ids
 from surmesure.store import Store, schema
 
@@ -70,18 +69,27 @@ def test_outcomes_become_activity_and_opt_outs(store: Store, tmp_path: Path) -> 
             "called_at": "2026-03-01T10:06:00",
         },
     ]
-    bad = _write(tmp_path / "bad.csv", [*rows, {**rows[0], "outcome": "maybe"}])
-    with pytest.raises(InvalidInput) as refused:
-        import_outcomes(store, bad)
-    assert refused.value.field == "outcome" and "Row 5" in refused.value.message
-    assert "interested" in (refused.value.hint or "")
+    bad_rows = [*rows, {**rows[0], "outcome": "maybe"}, {**rows[1], "called_at": "soon"}]
+    done = import_outcomes(store, _write(tmp_path / "calls.csv", bad_rows))
+    # the good rows are recorded; person 99, the unknown outcome and the date go aside
+    assert done.counts == {"interested": 1, "opt_out": 1}
+    assert done.quarantined == 3
+    q = schema.quarantine
     with store.connect() as conn:
-        assert (
-            conn.execute(sa.select(sa.func.count()).select_from(schema.channel_activity)).scalar()
-            == 0
-        )
-    counts = import_outcomes(store, _write(tmp_path / "ok.csv", rows))
-    assert counts == {"interested": 1, "opt_out": 1}  # person 99 is not known: nothing kept
+        aside = conn.execute(
+            sa.select(q.c.kind, q.c.location, q.c.field, q.c.reason).order_by(q.c.location)
+        ).all()
+    assert [(r[0], r[1], r[2]) for r in aside] == [
+        ("call_outcomes", "row 4", "person_id"),
+        ("call_outcomes", "row 5", "outcome"),
+        ("call_outcomes", "row 6", "called_at"),
+    ]
+    assert "interested" in aside[1][3] and "ISO 8601" in aside[2][3]
+    # the same file again quarantines nothing twice
+    again = import_outcomes(store, _write(tmp_path / "calls.csv", bad_rows))
+    with store.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(q)).scalar() == 3
+    assert again.quarantined == 3 and again.counts == {} and again.again == 2
     found = activity_rows(store, "person_id", "node_id", "channel", "kind", "occurred_at")
     with store.connect() as conn:
         assert refused_ids(conn, "marketing", "phone", datetime(2100, 1, 1)) == {2}

@@ -36,7 +36,12 @@ from surmesure.store import Store
         (
             {"channels": {"email": {"text": "x", "fields": {"a": {"fallback": ""}}}}},
             "channels.email.fields.a.trait",
-            "add this field",
+            "give `trait: NAME`",
+        ),
+        (
+            {"channels": {"email": {"text": "x", "fields": {"a": {"metric": "tier"}}}}},
+            "channels.email.fields.a.metric",
+            "clv_tier",
         ),
         ({"control": 1.5}, "control", ""),
     ],

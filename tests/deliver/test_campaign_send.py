@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,12 @@ import sqlalchemy as sa
 import yaml
 from aiosmtpd.smtp import Envelope, Session
 from campaign_world import HOUR, T0, add_people, document, email_of, prefer, refuse
-from smtp_sink import Sink, start
+from smtp_sink import (
+    Sink,
+    smtp_fixture,  # noqa: F401 - the fixture smtp
+    start,
+)
+from smtp_sink import free_port as _free_port
 
 from surmesure.config import get_settings
 from surmesure.deliver import documents, plan, service
@@ -33,25 +36,6 @@ from surmesure.protect.erase import erase_person
 from surmesure.store import Store, schema
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    for port in range(18400, 18450):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18400-18449")
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Sink, int]]:
-    sink, port = Sink(), _free_port()
-    controller = start(port, sink)
-    yield sink, port
-    controller.stop()
 
 
 def _channel(port: int) -> EmailChannel:

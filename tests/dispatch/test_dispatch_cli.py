@@ -24,7 +24,12 @@ def test_status_shows_what_is_left_and_drain_hands_it_on(
         "failed": 0,
     }
     drained = invoke_json(monkeypatch, store.url, "dispatch", "drain")
-    assert drained == {"segment_membership": 3, "people_changed": 3, "orders_from_events": 0}
+    assert drained == {
+        "segment_membership": 3,
+        "people_changed": 3,
+        "orders_from_events": 0,
+        "journeys": 0,
+    }
     after = invoke_json(monkeypatch, store.url, "dispatch", "status")
     assert after["subscribers"]["segment_membership"]["behind"] == 0
     table = invoke(monkeypatch, store.url, "dispatch", "status")

@@ -15,7 +15,7 @@ from surmesure.dispatch import dispatcher, gate, outbox, subscribers
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.store import Store
 
-NONE = {"orders_from_events": 0}  # no track event here is an order
+NONE = {"orders_from_events": 0, "journeys": 0}  # no order here; no journey is published
 
 
 @pytest.fixture

@@ -52,6 +52,16 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/campaigns/{name}/send"): "admin",
     ("GET", "/v1/campaigns/{name}/status"): "admin",
     ("GET", "/v1/campaigns/{name}/results"): "admin",
+    # the call centre reads its call tasks (phone numbers, scripts) and nothing else
+    ("POST", "/v1/campaigns/{name}/calls"): "calls",
+    ("POST", "/v1/campaigns/{name}/calls/outcomes"): "calls",
+    # journeys: their documents, funnels and people are an admin's
+    ("GET", "/v1/journeys/schema"): "admin",
+    ("PUT", "/v1/journeys"): "admin",
+    ("GET", "/v1/journeys/{name}"): "admin",
+    ("POST", "/v1/journeys/{name}/{action}"): "admin",
+    ("GET", "/v1/journeys/{name}/status"): "admin",
+    ("GET", "/v1/journeys/{name}/people/{ref}"): "admin",
     # what a recipient's mail client, phone or provider calls: each checks its own signed token
     # or the webhook key derived from the server's secret (tests/deliver), never an API key
     ("GET", "/t/c/{token}"): None,

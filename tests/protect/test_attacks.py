@@ -4,7 +4,6 @@ real server, on both stores."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
-from api_helpers import WRITE_KEY, server_key, serving
+from api_helpers import WRITE_KEY, gigabyte_answer, server_key, serving
 from person_world import ANA, import_world, person_of, write_world
 from typer.testing import CliRunner
 
@@ -179,17 +178,7 @@ def test_a_page_form_over_the_limit_is_refused_before_it_is_read(store: Store, p
     """No key is needed to post to a page: a body announced at a gigabyte is refused at once,
     not read into memory (nor waited for)."""
     with serving(store) as (base, _):
-        host, port = base.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=5) as sock:
-            sock.sendall(
-                b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Type: application/x-www-form-urlencoded\r\n"
-                b"Content-Length: 1000000000\r\n\r\nscore=1"
-            )
-            try:
-                answer = sock.recv(200)
-            except TimeoutError:
-                answer = b"(no answer: the server waits for the gigabyte)"
+        answer = gigabyte_answer(base, path, "application/x-www-form-urlencoded", b"score=1")
     assert answer.startswith(b"HTTP/1.1 413"), answer
 
 

@@ -21,7 +21,7 @@ def test_key_create_list_revoke_and_audit(store: Store, monkeypatch: pytest.Monk
     twice = invoke(monkeypatch, store.url, "key", "create", "shop-backend", "--scope", "read")
     assert twice.exit_code == 2 and "exists" in twice.output
     wrong = invoke(monkeypatch, store.url, "key", "create", "x", "--scope", "everything")
-    assert wrong.exit_code == 2 and "collect, decide, read, admin" in wrong.output
+    assert wrong.exit_code == 2 and "collect, decide, read, calls, admin" in wrong.output
     revoked = invoke_json(monkeypatch, store.url, "key", "revoke", "shop-backend")
     assert revoked["revoked_at"] is not None
     actions = invoke_json(monkeypatch, store.url, "audit", "list")["entries"]

@@ -40,6 +40,7 @@ from surmesure.api import (
     decide,
     experiments,
     feedback,
+    journeys,
     local,
     pages,
     preferences,
@@ -53,8 +54,10 @@ from surmesure.api.guard import Guard, without_paths
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
+from surmesure.deliver.channels import configured
 from surmesure.dispatch.background import Background
 from surmesure.errors import ConfigError, SurmesureError, TooManyRequests
+from surmesure.journeys.worker import JourneyWorker
 from surmesure.ops.scheduler import run_schedule
 from surmesure.protect.keys import KeyRing
 from surmesure.store import Store, open_store
@@ -81,6 +84,14 @@ def create_app(
         keeper = asyncio.create_task(_keep_keys(app.state.keys))
         app.state.dispatcher = Background(app.state.store, settings)
         app.state.dispatcher.start()
+        app.state.journeys = None
+        if settings.journey_period_seconds > 0:
+            app.state.journeys = JourneyWorker(
+                app.state.store,
+                period=settings.journey_period_seconds,
+                channels=configured(settings),
+            )
+            app.state.journeys.start()
         app.state.writer = EventWriter(
             app.state.store,
             interval_ms=settings.commit_interval_ms,
@@ -109,6 +120,8 @@ def create_app(
             await run_in_threadpool(app.state.keys.reload)  # writes the last-used times
             await app.state.writer.stop()
             await run_in_threadpool(app.state.dispatcher.stop)
+            if app.state.journeys is not None:
+                await run_in_threadpool(app.state.journeys.stop)
             await run_in_threadpool(app.state.serving.stop)
             if own:
                 app.state.store.dispose()
@@ -135,6 +148,7 @@ def create_app(
     app.include_router(unsubscribe.router)
     app.include_router(sms.router)
     app.include_router(campaigns.router)
+    app.include_router(journeys.router)
     app.include_router(feedback.router)
     app.include_router(tracking.router)
     app.include_router(local.router)
@@ -158,7 +172,8 @@ def create_app(
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         error = exc.errors()[0]
         field = ".".join(str(p) for p in error["loc"])
-        body = {"code": "invalid_input", "message": f"{field}: {error['msg']}", "field": field}
+        message = str(error["msg"]).removeprefix("Value error, ")
+        body = {"code": "invalid_input", "message": f"{field}: {message}", "field": field}
         return JSONResponse({"success": False, "error": body}, 400)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

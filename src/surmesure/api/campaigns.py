@@ -7,6 +7,16 @@ sends (``?dry_run=true``: plans and counts, writes nothing), ``GET
 /v1/campaigns/{name}/status`` counts the outbox, and ``GET /v1/campaigns/{name}/results``
 (``?by=SEGMENT``, repeatable) measures it against its control group. Each answer is the
 JSON the matching ``surmesure campaign ... --json`` prints; refusals are the usual error body.
+
+``POST /v1/campaigns/{name}/calls`` hands the call centre its due call tasks, ranked by
+expected value with the script rendered per person (:func:`surmesure.deliver.service.
+call_list`); each task is handed over once. It needs the ``calls`` scope (or ``admin``): a call
+centre is an outside party that must read the phone numbers and scripts of its tasks, and
+nothing else; an ``admin`` key would also let it save and send campaigns and read every
+person. Each list handed over is written to the audit log. The centre posts the outcomes back
+with the same scope: ``POST /v1/campaigns/{name}/calls/outcomes`` ``{"outcomes": [{"person_id",
+"outcome", "called_at", "message_id"}]}``, recorded as ``campaign calls import`` records a file
+(a bad row goes to the quarantine with its reason, origin ``api``).
 """
 
 from __future__ import annotations
@@ -17,11 +27,13 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
 from surmesure.api.body import read_json
 from surmesure.clock import utcnow
 from surmesure.deliver import documents, results, service
+from surmesure.deliver.calls import outcomes_posted
 from surmesure.deliver.channels import configured
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit
@@ -122,5 +134,51 @@ async def campaign_send(
             for channel in channels.values():
                 channel.close()
         return report.to_dict()
+
+    return _json(await run_in_threadpool(run))
+
+
+@router.post("/{name}/calls", summary="Hand the call centre its due call tasks, once")
+async def campaign_calls(
+    name: str,
+    request: Request,
+    principal: Principal = Depends(require("calls")),
+    limit: int = Query(default=500, ge=1, le=10_000, description="Most tasks handed over."),
+) -> Response:
+    def run() -> dict[str, Any]:
+        store = request.app.state.store
+        found = service.call_list(
+            store, name, limit=limit, folder=request.app.state.settings.outbox_dir
+        )
+        audit.record(
+            store,
+            principal.actor,
+            "campaign_calls",
+            detail={"campaign": name, "tasks": len(found["tasks"])},
+        )
+        return found
+
+    return _json(await run_in_threadpool(run))
+
+
+class OutcomesBody(BaseModel):
+    """The outcomes of a campaign's calls, with the columns of the call centre's file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcomes: list[dict[str, str | int | None]] = Field(min_length=1, max_length=10_000)
+
+
+@router.post("/{name}/calls/outcomes", summary="The outcomes of the campaign's calls")
+async def campaign_call_outcomes(
+    name: str, body: OutcomesBody, request: Request, _: Principal = Depends(require("calls"))
+) -> Response:
+    rows = [{k: "" if v is None else str(v) for k, v in row.items()} for row in body.outcomes]
+
+    def run() -> dict[str, Any]:
+        store = request.app.state.store
+        with store.connect() as conn:
+            documents.get(conn, name)  # an unknown campaign is a 404, as elsewhere
+        return outcomes_posted(store, name, rows, utcnow()).to_dict()
 
     return _json(await run_in_threadpool(run))

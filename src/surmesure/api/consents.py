@@ -17,10 +17,12 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
+from surmesure.api.body import body_schema, validated_body
 from surmesure.clock import utcnow
+from surmesure.collect.bounds import no_nul
 from surmesure.dispatch import outbox
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit, consent, marketing
@@ -34,6 +36,8 @@ router = APIRouter(tags=["consent"])
 Purpose = Literal["marketing", "personalization", "profiling", "analytics"]
 Channel = Literal["email", "sms", "phone", "paper", "web", "any"]
 FUTURE_SKEW = timedelta(minutes=5)
+Text = AfterValidator(no_nul)
+"""Free text is kept as sent, except a NUL character, which no store keeps."""
 
 
 class Choice(BaseModel):
@@ -52,10 +56,10 @@ class Recorded(BaseModel):
     person: Annotated[str, Field(min_length=1, max_length=320)] = Field(
         description="A person id or kind:value (email:anna@example.com)."
     )
-    evidence: Annotated[str, Field(min_length=1, max_length=512)] = Field(
+    evidence: Annotated[str, Field(min_length=1, max_length=512), Text] = Field(
         description="What proves the choice: a form id, a call reference, a signed document."
     )
-    source: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    source: Annotated[str, Field(min_length=1, max_length=64), Text] | None = Field(
         default=None, description="Where the choice was made (default: the key's source)."
     )
     recorded_at: AwareDatetime | None = Field(
@@ -75,10 +79,10 @@ class PreferenceChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["topic", "frequency", "pause"]
-    value: Annotated[str, Field(min_length=1, max_length=32)] = Field(
+    value: Annotated[str, Field(min_length=1, max_length=32), Text] = Field(
         description="topic: in or out; frequency: as_it_comes, weekly or monthly; pause: on or off"
     )
-    name: Annotated[str, Field(max_length=64)] = Field(
+    name: Annotated[str, Field(max_length=64), Text] = Field(
         default="", description="The topic's name (topics only)."
     )
     until: AwareDatetime | None = Field(
@@ -118,11 +122,16 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload, default=str), status, media_type="application/json")
 
 
-@router.post("/v1/consents", status_code=201, summary="Record a person's consent choices")
+@router.post(
+    "/v1/consents",
+    status_code=201,
+    summary="Record a person's consent choices",
+    openapi_extra=body_schema(ConsentBody),
+)
 async def post_consents(
-    body: ConsentBody,
     request: Request,
     principal: Principal = Depends(require("admin")),
+    body: ConsentBody = Depends(validated_body(ConsentBody)),
 ) -> Response:
     at = _recorded_at(body.recorded_at, utcnow())
     changes = [(c.purpose, c.channel, c.granted) for c in body.consents]
@@ -160,11 +169,16 @@ async def post_consents(
     return _json(done, 201)
 
 
-@router.post("/v1/preferences", status_code=201, summary="Record a person's preferences")
+@router.post(
+    "/v1/preferences",
+    status_code=201,
+    summary="Record a person's preferences",
+    openapi_extra=body_schema(PreferenceBody),
+)
 async def post_preferences(
-    body: PreferenceBody,
     request: Request,
     principal: Principal = Depends(require("admin")),
+    body: PreferenceBody = Depends(validated_body(PreferenceBody)),
 ) -> Response:
     """Topics, frequency and pause as the preference centre records them, from another
     touchpoint (a call centre, a shop, a form of your own). A topic must be one of the

@@ -32,7 +32,7 @@ async def receive(request: Request, key: str = Query(max_length=64)) -> dict[str
         raise PayloadTooLarge(
             "This report is larger than 2 MB.", hint="send the report without attachments"
         )
-    found = feedback.read(raw)
+    found = await run_in_threadpool(feedback.read, raw)  # up to 2 MB to parse
     if found is None:
         return {"outcome": "ignored"}
     outcome = await run_in_threadpool(

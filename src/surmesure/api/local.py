@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from surmesure.api.body import validated_body
 from surmesure.errors import InvalidInput, Unauthorized
 
 router = APIRouter(include_in_schema=False)
@@ -30,6 +31,8 @@ REFUSED = ("serve", "demo")
 LOOPBACK = ("127.0.0.1", "::1")
 _token: str | None = None
 _one_at_a_time = threading.Lock()
+MAX_RUN_BYTES = 1_048_576
+"""The body is read after the token check, and no further than this."""
 
 
 def open_channel(token: str | None) -> None:
@@ -82,7 +85,11 @@ def run_command(argv: list[str], cwd: str) -> dict[str, Any]:
 
 
 @router.post("/v1/local/run", summary="Run a command in the server that owns the store")
-async def run(body: Run, request: Request, _: None = Depends(require_local)) -> dict[str, Any]:
+async def run(
+    request: Request,
+    _: None = Depends(require_local),
+    body: Run = Depends(validated_body(Run, MAX_RUN_BYTES)),
+) -> dict[str, Any]:
     command = next((a for a in body.argv if not a.startswith("-")), "")
     if command in REFUSED:
         raise InvalidInput(

@@ -1,10 +1,12 @@
 """Personal pages: ``GET /p/{token}`` (HTML) and ``POST /p/{token}/nps`` (a form), and
 ``POST /v1/pages/links`` that makes a link.
 
-A page needs no key: the signed token is the credential, and carries only an opaque person id.
-A bad, tampered or expired token gets a plain 404 page; a bad NPS answer a 400 page. Making a
-link needs a key with the ``decide`` scope; making a link and opening a page are written to the
-audit log.
+A page needs no key: the signed token is the credential, and carries only an opaque person id
+(and, for a campaign's link, the campaign). A reloaded page shows what it showed first
+(:mod:`surmesure.deliver.web_pages`). A bad, tampered or expired token gets a plain 404 page; a bad
+NPS answer a 400 page; every such page speaks the pages' language (their template's
+locale). Making a link needs a key with the ``decide`` scope; making a link and opening a page
+are written to the audit log.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
-from surmesure.api.body import read_bytes
+from surmesure.api.body import body_schema, read_bytes, validated_body
+from surmesure.api.personal import PersonalPage
 from surmesure.clock import utcnow
-from surmesure.decide.pages import link, message_page, read_token, record_nps, render_page
+from surmesure.decide.page_words import WORDS
+from surmesure.decide.pages import link, message_page, page_language, record_nps
 from surmesure.decide.sandbox import TemplateError
+from surmesure.deliver.web_pages import open_page
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import audit, preferences
 from surmesure.protect.keys import Principal
@@ -36,20 +41,21 @@ MAX_FORM_BYTES = 16 * 1024
 LINK_ACTOR = "link:page"
 
 
-def _gone() -> HTMLResponse:
-    return HTMLResponse(
-        message_page("Page introuvable", "Ce lien n'existe pas ou a expiré."), status_code=404
+def _say(request: Request, key: str, text: str | None = None, status: int = 200) -> HTMLResponse:
+    """A message page in the pages' language: the title ``key``_title, the text ``text`` or
+    the words' ``key``."""
+    lang = page_language(request.app.state.settings)
+    words = WORDS[lang]
+    return PersonalPage(
+        message_page(words[f"{key}_title"], text or words[key], lang), status_code=status
     )
 
 
 def _view(store: Store, token: str, settings: Any, recommender: Any) -> str:
-    """The page of ``token``, its opening written to the audit log (the page shows personal
-    data to whoever holds the link)."""
+    """The page of ``token`` (:func:`surmesure.deliver.web_pages.open_page`), its opening written
+    to the audit log (the page shows personal data to whoever holds the link)."""
     now = utcnow()
-    html = render_page(store, token, now=now, settings=settings, recommender=recommender)
-    person_id = read_token(
-        token, now=now, secret=settings.secret_key, max_days=settings.page_link_max_days
-    )
+    html, person_id = open_page(store, token, now=now, settings=settings, recommender=recommender)
     audit.record(store, LINK_ACTOR, "page.view", person_id=person_id, now=now)
     return html
 
@@ -65,22 +71,17 @@ async def page(token: str, request: Request) -> HTMLResponse:
             getattr(request.app.state, "recommender", None),
         )
     except NotFound:
-        return _gone()
+        return _say(request, "gone", status=404)
     except TemplateError:  # the page's template went past a limit of the sandbox
-        return HTMLResponse(
-            message_page("Page indisponible", "Cette page ne peut pas s'afficher pour le moment."),
-            status_code=422,
-        )
-    return HTMLResponse(html)
+        return _say(request, "unavailable", status=422)
+    return PersonalPage(html)
 
 
 @router.post("/p/{token}/nps", response_class=HTMLResponse, summary="Answer the NPS question")
 async def nps(token: str, request: Request) -> HTMLResponse:
     body = await read_bytes(request, MAX_FORM_BYTES)  # no key is needed: read no more
     if body is None:
-        return HTMLResponse(
-            message_page("Réponse trop longue", "Raccourcissez le commentaire."), 413
-        )
+        return _say(request, "too_long", status=413)
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = orjson.loads(body)
@@ -101,10 +102,12 @@ async def nps(token: str, request: Request) -> HTMLResponse:
             settings=request.app.state.settings,
         )
     except NotFound:
-        return _gone()
+        return _say(request, "gone", status=404)
     except InvalidInput as exc:
-        return HTMLResponse(message_page("Réponse incomplète", exc.message), status_code=400)
-    return HTMLResponse(message_page("Merci !", "Votre réponse a bien été enregistrée."))
+        lang = page_language(request.app.state.settings)
+        wrong = "bad_comment" if exc.field == "comment" else "bad_score"
+        return _say(request, "incomplete", WORDS[lang][wrong], status=400)
+    return _say(request, "thanks")
 
 
 class LinkBody(BaseModel):
@@ -141,9 +144,15 @@ def _page_link(store: Store, body: LinkBody, actor: str, settings: Any) -> dict[
     }
 
 
-@router.post("/v1/pages/links", summary="A signed, expiring link to a person's page")
+@router.post(
+    "/v1/pages/links",
+    summary="A signed, expiring link to a person's page",
+    openapi_extra=body_schema(LinkBody),
+)
 async def page_link(
-    body: LinkBody, request: Request, principal: Principal = Depends(require("decide"))
+    request: Request,
+    principal: Principal = Depends(require("decide")),
+    body: LinkBody = Depends(validated_body(LinkBody)),
 ) -> dict[str, Any]:
     return await run_in_threadpool(
         _page_link, request.app.state.store, body, principal.actor, request.app.state.settings

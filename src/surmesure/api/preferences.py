@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from surmesure.api.body import read_bytes
+from surmesure.api.personal import PersonalPage
 from surmesure.decide.pages import message_page
 from surmesure.decide.service import utcnow
 from surmesure.errors import InvalidInput, NotFound
@@ -23,7 +24,7 @@ MAX_FORM_BYTES = 4 * 1024
 
 def _gone(lang: preferences.Language) -> HTMLResponse:
     words = preferences.WORDS[lang]
-    return HTMLResponse(message_page(words["gone_title"], words["gone"]), status_code=404)
+    return PersonalPage(message_page(words["gone_title"], words["gone"]), status_code=404)
 
 
 def _lang(request: Request) -> preferences.Language:
@@ -46,7 +47,7 @@ async def page(token: str, request: Request) -> HTMLResponse:
         )
     except NotFound:
         return _gone(lang)
-    return HTMLResponse(html)
+    return PersonalPage(html)
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse, summary="Save preferences")
@@ -55,7 +56,7 @@ async def save(token: str, request: Request) -> HTMLResponse:
     body = await read_bytes(request, MAX_FORM_BYTES)  # no key is needed: read no more
     if body is None:
         words = preferences.WORDS[lang]
-        return HTMLResponse(message_page(words["title"], words["too_long"]), 413)
+        return PersonalPage(message_page(words["title"], words["too_long"]), 413)
     form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     fields = {k: v[0] for k, v in form.items() if v}
     now = utcnow()
@@ -78,5 +79,5 @@ async def save(token: str, request: Request) -> HTMLResponse:
     except NotFound:
         return _gone(lang)
     except InvalidInput as e:  # a bad date or frequency: the page's own words, nothing saved
-        return HTMLResponse(message_page(preferences.WORDS[lang]["title"], e.message), 422)
-    return HTMLResponse(html)
+        return PersonalPage(message_page(preferences.WORDS[lang]["title"], e.message), 422)
+    return PersonalPage(html)

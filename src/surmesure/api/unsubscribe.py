@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from surmesure.api.personal import PersonalPage
 from surmesure.decide.pages import message_page
 from surmesure.decide.service import utcnow
 from surmesure.deliver.unsubscribe import person_of, unsubscribe
@@ -44,7 +45,7 @@ def _lang(request: Request) -> Language:
 
 def _gone(lang: Language) -> HTMLResponse:
     words = WORDS[lang]
-    return HTMLResponse(message_page(words["gone_title"], words["gone"]), status_code=404)
+    return PersonalPage(message_page(words["gone_title"], words["gone"]), status_code=404)
 
 
 def _channel_word(lang: Language, channel: str) -> str:
@@ -66,7 +67,7 @@ async def ask(channel: str, token: str, request: Request) -> HTMLResponse:
         f'<button type="submit">{escape(text["button"])}</button></form>'
     )
     page = message_page(text["title"], "").replace("<p></p>", form)
-    return HTMLResponse(page)
+    return PersonalPage(page)
 
 
 @router.post("/u/{channel}/{token}", response_class=HTMLResponse, summary="One-click unsubscribe")
@@ -84,6 +85,6 @@ async def one_click(channel: str, token: str, request: Request) -> HTMLResponse:
     except (NotFound, InvalidInput):
         return _gone(lang)
     text = TEXT[lang]
-    return HTMLResponse(
+    return PersonalPage(
         message_page(text["title"], text["done"].format(channel=_channel_word(lang, channel)))
     )

@@ -11,17 +11,28 @@ from rich.markup import escape
 from rich.table import Table
 
 from surmesure.cli.campaign_tables import groups_table, lift_table
-from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
+from surmesure.cli.common import (
+    JsonOption,
+    console,
+    emit_json,
+    emit_valid,
+    emit_version,
+    get_store,
+    progress,
+    user_errors,
+)
 from surmesure.deliver import results, service
 from surmesure.deliver.channels import configured
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
 
-A document names an audience, the content of each channel (email, sms, paper, phone), the
+A document names an audience, the content of each channel (email, sms, paper, phone, web), the
 channel policy (first reachable, or best expected value) or a cascade of steps, a control
 group, quiet hours, caps and costs; a send plans it with the guardrails (consent, preferences,
 bounces, complaints, recent purchases, reachability, caps, control group), records each
 message in the outbox and sends it once; each run also plans the cascade steps now due.
+`campaign calls import` and `campaign returns import` bring back call outcomes and letters
+returned undeliverable.
 """
 
 
@@ -45,22 +56,13 @@ def register(app: typer.Typer) -> None:
     @campaign.command("validate", help="Check a campaign file against what exists; save nothing.")
     @user_errors
     def validate_command(file: Path, as_json: bool = JsonOption) -> None:
-        definition = service.validate(get_store(), file)
-        if as_json:
-            emit_json({"name": definition.name, "valid": True})
-        else:
-            console.print(f"[green]valid:[/] {definition.name}")
+        emit_valid(service.validate(get_store(), file).name, as_json)
 
     @campaign.command("save", help="Validate a campaign file and save it as a new version.")
     @user_errors
     def save_command(file: Path, as_json: bool = JsonOption) -> None:
         saved = service.save_file(get_store(), file, _now())
-        if as_json:
-            emit_json({"name": saved.name, "version": saved.version, "changed": saved.changed})
-        elif saved.changed:
-            console.print(f"[green]saved[/] {saved.name} version {saved.version}")
-        else:
-            console.print(f"{saved.name} unchanged (version {saved.version})")
+        emit_version(saved.name, saved.version, saved.changed, as_json, "saved")
 
     @campaign.command("preview", help="What one person would get from a campaign, and why.")
     @user_errors
@@ -175,6 +177,52 @@ def register(app: typer.Typer) -> None:
             console.print(lift_table(out["breakdown"], "segment", title))
         if plot is not None:
             console.print(f"plot: {plot}")
+
+    _register_imports(campaign)
+
+
+def _register_imports(campaign: typer.Typer) -> None:
+    """``campaign calls import`` and ``campaign returns import``: what comes back."""
+    calls = typer.Typer(help="The call centre's outcomes, brought back.", no_args_is_help=True)
+    returns = typer.Typer(help="Letters returned undeliverable.", no_args_is_help=True)
+    campaign.add_typer(calls, name="calls")
+    campaign.add_typer(returns, name="returns")
+
+    @calls.command(
+        "import",
+        help="Import call outcomes (CSV: person_id, outcome, called_at, message_id): each is "
+        "an event on the person, an opt-out a refusal of phone marketing; bad rows go to the "
+        "quarantine with their reason.",
+    )
+    @user_errors
+    def calls_import(file: Path, as_json: bool = JsonOption) -> None:
+        from surmesure.deliver.calls import import_outcomes
+
+        done = import_outcomes(get_store(), file).to_dict()
+        _imported(done, as_json)
+
+    @returns.command(
+        "import",
+        help="Import undeliverable returns (CSV: message_id, reason, returned_at): the postal "
+        "address is skipped by the next campaigns; bad rows go to the quarantine.",
+    )
+    @user_errors
+    def returns_import(file: Path, as_json: bool = JsonOption) -> None:
+        from surmesure.deliver.returns import import_returns
+
+        _imported(import_returns(get_store(), file).to_dict(), as_json)
+
+
+def _imported(done: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(done)
+        return
+    for key, value in done.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:,}" for k, v in value.items()) or "nothing"
+        console.print(f"{key}: {value}")
+    if done.get("quarantined"):
+        console.print("[yellow]bad rows are in the quarantine: `surmesure quarantine list`[/]")
 
 
 def _nested_table(title: str, label: str, rows: dict[str, dict[str, int]]) -> Table:

@@ -63,6 +63,24 @@ def emit_json(payload: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_valid(name: str, as_json: bool) -> None:
+    """What ``validate`` prints for a valid document."""
+    if as_json:
+        emit_json({"name": name, "valid": True})
+    else:
+        console.print(f"[green]valid:[/] {name}")
+
+
+def emit_version(name: str, version: int, changed: bool, as_json: bool, verb: str) -> None:
+    """What saving a versioned document prints: the version, and whether it is new."""
+    if as_json:
+        emit_json({"name": name, "version": version, "changed": changed})
+    elif changed:
+        console.print(f"[green]{verb}[/] {name} version {version}")
+    else:
+        console.print(f"{name} unchanged (version {version})")
+
+
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Report a :class:`SurmesureError` as one clear line (and its hint), exit code 2; an
     error of the store as one line too (the database's own first line, never the statement,

@@ -21,6 +21,7 @@ from surmesure.cli.common import (
     progress,
     user_errors,
 )
+from surmesure.cli.demo_journeys import journeys_demo, print_journeys
 from surmesure.cli.demo_send import print_sent, send_demo
 from surmesure.cli.generate import generate_with_progress, make_spec
 from surmesure.collect.events import ingest_file
@@ -274,6 +275,7 @@ def register(app: typer.Typer) -> None:
             derived = run_derive(store, spec, out, quiet=as_json)
             keys = demo_keys(store, out)
             sent = send_demo(store, out, datetime.combine(spec.end, dtime(10))) if send else None
+            journeys = journeys_demo(store, out, datetime.combine(spec.end, dtime(10)))
         finally:
             store.dispose()
         report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
@@ -283,6 +285,7 @@ def register(app: typer.Typer) -> None:
         report["segment_files"] = write_examples(out, SEGMENTS)
         if sent is not None:
             report["campaign"] = sent
+        report["journeys"] = journeys
         if as_json:
             emit_json(report)
         else:
@@ -301,6 +304,7 @@ def register(app: typer.Typer) -> None:
             )
             if sent is not None:
                 print_sent(sent)
+            print_journeys(journeys)
             lyon = escape(str(out / SEGMENTS / "lyon_loyal.yaml"))
             console.print(
                 f"Segments to try in {escape(str(out / SEGMENTS))}: e.g. [bold]surmesure segment "

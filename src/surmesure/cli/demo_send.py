@@ -48,10 +48,32 @@ FIELDS = {
     "city": {"trait": "city", "fallback": "votre ville"},
 }
 HELLO = "Bonjour{% if person.first_name %} {{ person.first_name }}{% endif %}"
+#: the four products recommended to the person (name, price in the shop's currency, a link the
+#: e-mail channel sends through click tracking), or a neutral block when there are none
+PRODUCTS_MJML = (
+    "{% if products %}"
+    "<mj-text font-size='16px' font-weight='bold'>Choisis pour vous</mj-text>"
+    "{% for p in products %}"
+    "<mj-text><a href='https://shop.example.com/p/{{ p.product_code }}'>{{ p.name }}</a>"
+    "{% if p.price is not none %} : {{ p.price|money(currency) }}{% endif %}</mj-text>"
+    "{% endfor %}"
+    "{% else %}"
+    "<mj-text>Toute la collection vous attend en boutique et sur shop.example.com.</mj-text>"
+    "{% endif %}"
+)
+PRODUCTS_TEXT = (
+    "{% if products %}Choisis pour vous :\n"
+    "{% for p in products %}- {{ p.name }}"
+    "{% if p.price is not none %} : {{ p.price|money(currency) }}{% endif %}\n"
+    "  https://shop.example.com/p/{{ p.product_code }}\n{% endfor %}"
+    "{% else %}Toute la collection vous attend en boutique et sur shop.example.com.\n"
+    "{% endif %}"
+)
 MJML = (
     "<mjml><mj-body><mj-section><mj-column>"
     f"<mj-text font-size='20px'>{HELLO},</mj-text>"
     "<mj-text>Le printemps arrive à {{ person.city }} : -20 % sur la nouvelle collection.</mj-text>"
+    f"{PRODUCTS_MJML}"
     "<mj-button href='https://shop.example.com/printemps'>Découvrir</mj-button>"
     "</mj-column></mj-section></mj-body></mjml>"
 )
@@ -59,8 +81,9 @@ CONTENT: dict[str, dict[str, Any]] = {
     "email": {
         "subject": "Le printemps à {{ person.city }}",
         "text": f"{HELLO},\n\nLe printemps arrive à {{{{ person.city }}}} : -20 % sur la "
-        "nouvelle collection.\n\nhttps://shop.example.com/printemps",
+        f"nouvelle collection.\n\n{PRODUCTS_TEXT}\nhttps://shop.example.com/printemps",
         "html": MJML,
+        "currency": "EUR",
     },
     "sms": {"text": "Maison: -20% sur la collection de printemps. STOP 36180", "sender": "MAISON"},
     "paper": {
@@ -117,7 +140,7 @@ def local_channels(out: Path, wanted: list[str]) -> Iterator[tuple[dict[str, Cha
         if "email" in wanted:
             port = free_ports(1)
             servers["email"] = stack.enter_context(smtp_server(port))
-            url = f"smtp://127.0.0.1:{port}?sender=offres@maison.example&pool=2"
+            url = f"smtp://127.0.0.1:{port}?sender=offres@maison.example&pool=2&track=1"
             opened["email"] = open_channel(url, settings)
         if "sms" in wanted:
             base = free_ports(4)

@@ -20,7 +20,8 @@ from surmesure.unify.profile import find_person
 
 SCOPE_HELP = (
     "A scope (repeat for several): collect (send events; the only scope a public web page "
-    "may hold), decide (decisions, page links), read (personal data), admin (everything)."
+    "may hold), decide (decisions, page links), read (personal data), calls (a call "
+    "centre's call tasks), admin (everything)."
 )
 
 

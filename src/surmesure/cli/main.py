@@ -69,6 +69,9 @@ COMMANDS: dict[str, Entry] = {
         "Campaigns: validate, save, preview, send and follow them (YAML or JSON files).",
         "campaign",
     ),
+    "journey": _entry(
+        "Journeys: validate, publish, follow and simulate them; run their worker.", "journey"
+    ),
     "dispatch": _entry(
         "Changes handed on to the later stages: workers, drain, status.", "dispatch"
     ),

@@ -16,9 +16,9 @@ from surmesure.cli.common import JsonOption, console, emit_json, get_store, user
 from surmesure.config import get_settings
 from surmesure.decide.audience import load_audience
 from surmesure.decide.content import render
-from surmesure.decide.context import build_context
 from surmesure.decide.library import library_for
 from surmesure.decide.pages import link
+from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, personal
 from surmesure.decide.service import utcnow
 from surmesure.protect import audit
 from surmesure.segment.repository import catalog as segment_catalog
@@ -50,8 +50,20 @@ def render_command(
                 now,
                 settings.trait_half_life_days,
                 needs=compiled.needs,
+                channel=compiled.definition.channel,
+                metrics=compiled.field_metrics,
             )
-            context = build_context(conn, audience, now, {"channel": compiled.definition.channel})
+            # the context and products a decision or a campaign would give (one path)
+            found = personal(
+                store,
+                conn,
+                audience,
+                now,
+                {"channel": compiled.definition.channel},
+                k=DEFAULT_PRODUCTS if compiled.reads_products else 0,
+                recommender=default_recommender(),
+                as_of=at,
+            )
             catalog = segment_catalog(conn) if "segment" in compiled.needs else {}
         audit.record(
             store, audit.cli_actor(), "render", person_id=person_id, detail={"template": template}
@@ -62,7 +74,8 @@ def render_command(
         compiled,
         audience,
         now=now,
-        context=context,
+        context=found.context,
+        products=found.products,
         catalog=catalog,
         locale=locale,
         time_limit_s=settings.template_time_limit_ms / 1000,
@@ -75,7 +88,8 @@ def render_command(
                 "variant": out.variant,
                 "subject": out.subject,
                 "body": out.body,
-                "explanation": out.explanation,
+                "products": found.products,
+                "explanation": out.explanation | {"products": found.products_note},
             }
         )
         return
@@ -86,13 +100,13 @@ def render_command(
         console.print(f"[bold]subject:[/] {out.subject}")
     console.print(out.body, markup=False)
     table = Table(title="fields")
-    for column in ("field", "trait", "used", "source", "reliability", "threshold", "reason"):
+    for column in ("field", "reads", "used", "source", "reliability", "threshold", "reason"):
         table.add_column(column)
     for f in out.explanation["fields"]:
         reliability = f.get("effective_reliability")
         table.add_row(
             f["field"],
-            f["trait"],
+            f"trait {f['trait']}" if "trait" in f else f"metric {f['metric']}",
             "yes" if f["used"] else "no (fallback)",
             f.get("source", ""),
             "" if reliability is None else f"{reliability:.2f}",

@@ -120,6 +120,14 @@ def _walk(value: Any, base: str) -> tuple[str, str] | None:
     return None
 
 
+def no_nul(text: str) -> str:
+    """``text``, or ``ValueError`` when it holds a NUL character: a Pydantic validator for the
+    free text of a request body (PostgreSQL would refuse the row, answering 500)."""
+    if NUL in text:
+        raise ValueError("contains a NUL character (\\u0000): remove it")
+    return text
+
+
 def clean_text(text: str) -> str:
     """``text`` with every NUL character replaced by U+FFFD, as a store can keep it."""
     return text.replace(NUL, REPLACEMENT) if NUL in text else text

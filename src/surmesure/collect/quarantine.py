@@ -108,6 +108,7 @@ def add(
     ids = store.next_ids(conn, schema.quarantine_id_seq, len(fresh))
     count = len(fresh)
     sealed = quarantined.seal(conn, ids, [clean(i.value) for i in fresh], texts, now=now)
+    quarantined.mark(conn, ids, texts, new=True)
     table = pa.table(
         {
             "quarantine_id": pa.array(ids, pa.int64()),

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.config import get_settings
+from surmesure.decide import metrics as derived
 from surmesure.decide.content import NOBODY, Audience, Known
 from surmesure.domain.identity import normalize
 from surmesure.domain.traits import resolve
@@ -99,11 +101,13 @@ def load_audience(
     *,
     needs: frozenset[str] = frozenset(),
     channel: str | tuple[str, ...] = ANY,
+    metrics: frozenset[str] = frozenset(),
 ) -> Audience:
     """The audience of ``person_id`` at ``now`` on ``channel``; an opted-out person's traits
-    are not read. ``needs``: the kinds of condition the rules use (``metric``, ``event``,
-    ``purchase``, ``consent``, ``near``, ``segment``...), so the snapshot holds only what they
-    read."""
+    and metrics are not read. ``needs``: the kinds of condition the rules use (``metric``,
+    ``event``, ``purchase``, ``consent``, ``near``, ``segment``...), so the snapshot holds only
+    what they read. ``metrics``: the derived metrics the fields read
+    (:mod:`surmesure.decide.metrics`)."""
     if person_id is None:
         return NOBODY
     records = consent.records_of(conn, person_id, DECISION_PURPOSES)
@@ -118,7 +122,24 @@ def load_audience(
         traits=traits,
         segments=memberships(conn, person_id),
         snapshot=_snapshot(conn, person_id, now, half_life_days, traits, needs) if needs else None,
+        metrics=field_metrics(conn, [person_id], metrics, now).get(person_id, {}),
     )
+
+
+def field_metrics(
+    conn: Connection, person_ids: Sequence[int], names: frozenset[str], now: datetime
+) -> dict[int, dict[str, Known]]:
+    """The derived metrics ``names`` of each person, with their reliability at ``now``."""
+    if not names:
+        return {}
+    settings = get_settings()
+    latest = derived.read_latest(conn, person_ids, derived.columns_for(names), now)
+    return {
+        p: derived.known_metrics(
+            held, names, now, settings.metric_half_life_days, settings.clv_tiers
+        )
+        for p, held in latest.items()
+    }
 
 
 def _snapshot(
@@ -147,9 +168,11 @@ def audience_from(
     half_life_days: float,
     needs: frozenset[str],
     channel: str | tuple[str, ...] = ANY,
+    metrics: frozenset[str] = frozenset(),
 ) -> Audience:
     """The audience :func:`load_audience` would read, from rows read in one statement
-    (``needs`` within :data:`~surmesure.decide.reading.SERVED`)."""
+    (``needs`` within :data:`~surmesure.decide.reading.SERVED`; the columns of ``metrics``
+    among those read)."""
     if read.person_id is None:
         return NOBODY
     records = tuple(read.consents)
@@ -169,6 +192,16 @@ def audience_from(
             traits={k: TraitValue(v.value, v.effective_reliability) for k, v in traits.items()},
             metrics=read.latest_metrics(now) if "metric" in needs else {},
         )
+    known: dict[str, Known] = {}
+    if metrics:
+        settings = get_settings()
+        known = derived.known_metrics(
+            read.latest_metrics_at(now),
+            metrics,
+            now,
+            settings.metric_half_life_days,
+            settings.clv_tiers,
+        )
     return Audience(
         person_id=read.person_id,
         traits=traits,
@@ -176,4 +209,5 @@ def audience_from(
         snapshot=snapshot,
         consents=records,
         preferences=wishes,
+        metrics=known,
     )

@@ -17,10 +17,17 @@ from datetime import datetime
 from typing import Any
 
 from jinja2 import Template as JinjaTemplate
+from jinja2 import meta
 
-from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, compile_text, locale_of, render_text
+from surmesure.decide.sandbox import (
+    DEFAULT_TIME_LIMIT_S,
+    Sandbox,
+    compile_text,
+    locale_of,
+    render_text,
+)
 from surmesure.domain.segments import MetricNode, SegmentDefinition, walk
-from surmesure.domain.templates import TemplateDefinition, Variant
+from surmesure.domain.templates import DERIVED_METRICS, TemplateDefinition, Variant
 from surmesure.protect.consent import Record as ConsentRecord
 from surmesure.protect.marketing import Preference
 from surmesure.segment.evaluate import Evaluator, Snapshot, TraitValue
@@ -48,6 +55,9 @@ class Audience:
     consents: tuple[ConsentRecord, ...] = ()
     #: the person's topic, frequency and pause records (any time)
     preferences: tuple[Preference, ...] = ()
+    #: the derived metrics the template's fields read, with their reliability
+    #: (:mod:`surmesure.decide.metrics`)
+    metrics: Mapping[str, Known] = field(default_factory=dict)
 
     @property
     def neutral(self) -> bool:
@@ -110,6 +120,33 @@ class CompiledTemplate:
         self.needs_snapshot = bool(self.needs)
         #: the derived metrics the rules read
         self.metrics = metric_names(rules)
+        #: the derived metrics the fields read (names of :mod:`surmesure.decide.metrics`)
+        self.field_metrics: frozenset[str] = frozenset(
+            spec.metric for spec in definition.fields.values() if spec.metric is not None
+        )
+        #: the ``derived_metrics`` columns the rules and the fields read
+        self.columns: frozenset[str] = self.metrics | frozenset(
+            DERIVED_METRICS.get(m, m) for m in self.field_metrics
+        )
+        #: the traits the fields read
+        self.field_traits: frozenset[str] = frozenset(
+            spec.trait for spec in definition.fields.values() if spec.trait is not None
+        )
+        #: whether a body or subject prints the ``products`` list (recommendations)
+        self.reads_products = any(
+            "products" in variables(v.body) or "products" in variables(v.subject)
+            for v in definition.variants
+        )
+
+
+def variables(source: str) -> frozenset[str]:
+    """The names a template text reads from its context (``person``, ``products``...)."""
+    if not source or ("{{" not in source and "{%" not in source):
+        return frozenset()
+    return frozenset(meta.find_undeclared_variables(_PARSER.parse(source)))
+
+
+_PARSER = Sandbox(html=False)
 
 
 def metric_names(rules: Iterable[Any]) -> frozenset[str]:
@@ -126,14 +163,20 @@ def metric_names(rules: Iterable[Any]) -> frozenset[str]:
 def resolve_fields(
     definition: TemplateDefinition, audience: Audience
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The value of every declared field for ``audience`` and why: used, or fallen back with
-    the reason (``unknown_person``, ``opted_out``, ``missing``, ``unreliable``)."""
+    """The value of every declared field (a trait, or a derived metric) for ``audience`` and
+    why: used, or fallen back with the reason (``unknown_person``, ``opted_out``,
+    ``missing``, ``unreliable``)."""
     values: dict[str, Any] = {}
     explained: list[dict[str, Any]] = []
     for name, spec in definition.fields.items():
         threshold = definition.threshold(name)
-        note: dict[str, Any] = {"field": name, "trait": spec.trait, "threshold": threshold}
-        held = audience.traits.get(spec.trait)
+        note: dict[str, Any] = {"field": name, "threshold": threshold}
+        if spec.metric is not None:
+            note["metric"] = spec.metric
+            held = audience.metrics.get(spec.metric)
+        else:
+            note["trait"] = spec.trait
+            held = audience.traits.get(str(spec.trait))
         if audience.person_id is None:
             reason = "unknown_person"
         elif audience.opted_out:
@@ -221,8 +264,12 @@ def render(
     catalog: Mapping[str, SegmentDefinition] | None = None,
     locale: str | None = None,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    with_subject: bool = True,
+    links: Mapping[str, str] | None = None,
 ) -> Rendered:
-    """Render ``compiled`` for ``audience``: text and explanation."""
+    """Render ``compiled`` for ``audience``: text and explanation (``with_subject`` false:
+    the subject is left empty, for a caller that takes it from another part). ``links``:
+    top-level names a campaign's message can print (``page_link``: the person's page)."""
     definition = compiled.definition
     chosen, why = choose_variant(compiled, audience, now, catalog or {})
     person, fields = resolve_fields(definition, audience)
@@ -235,10 +282,11 @@ def render(
         "currency": definition.currency,
         "locale": used_locale,
         "now": now,
+        **(links or {}),
     }
     subject = (
         render_text(chosen.subject, values, locale=used_locale, time_limit_s=time_limit_s)
-        if chosen.subject is not None
+        if chosen.subject is not None and with_subject
         else ""
     )
     body = render_text(chosen.body, values, locale=used_locale, time_limit_s=time_limit_s)

@@ -17,6 +17,7 @@ import time
 import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -61,6 +62,14 @@ def season_of(local: datetime, latitude: float | None) -> str:
 def time_context(
     now: datetime, zone_name: str | None, latitude: float | None = None
 ) -> dict[str, Any]:
+    """The time part of a context (a fresh dict): the same for everyone of a batch who shares
+    a time zone and a hemisphere, so it is worked out once for them."""
+    south = latitude is not None and latitude < 0
+    return dict(_time_context(now, zone_name, -1.0 if south else None))
+
+
+@lru_cache(maxsize=1024)
+def _time_context(now: datetime, zone_name: str | None, latitude: float | None) -> dict[str, Any]:
     zone = zone_named(zone_name) or ZoneInfo(DEFAULT_ZONE)
     local = now.replace(tzinfo=UTC).astimezone(zone)
     return {

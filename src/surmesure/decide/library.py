@@ -99,8 +99,9 @@ class Library:
         return found
 
     def metrics(self) -> frozenset[str]:
-        """The derived metrics the rules of every template read (what a serving view holds)."""
-        return frozenset().union(*(c.metrics for c in self.by_name.values()))
+        """The derived metrics the rules and fields of every template read (what a serving
+        view holds)."""
+        return frozenset().union(*(c.columns for c in self.by_name.values()))
 
     def named(self, name: str) -> CompiledTemplate:
         """A template by name, or by the path of a YAML file."""

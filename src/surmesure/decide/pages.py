@@ -7,7 +7,9 @@ takes one NPS answer: a second answer through the same link replaces the first. 
 is a decision for placement ``personal_page`` (recorded and explained like any other), plus a
 summary of the relationship, hidden from a person who opted out of personalization. The
 decision's body and offers are HTML when the template's format is ``html`` (its values already
-escaped by the sandbox) and are escaped by the page otherwise.
+escaped by the sandbox) and are escaped by the page otherwise. The page and its messages speak
+the template's language (:mod:`.page_words`); :mod:`surmesure.deliver.web_pages` shows a page
+again with the decision its first view made.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from babel import dates, numbers
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from surmesure.collect.bounds import NUL
 from surmesure.config import Settings
 from surmesure.decide.library import EXAMPLES, Library, library_for
+from surmesure.decide.page_words import WORDS, Language, language_of
 from surmesure.decide.service import DecideRequest, Recommender, decide
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import links
@@ -44,10 +48,22 @@ HTML.filters["day"] = lambda value, locale: dates.format_date(value, "long", loc
 
 
 def make_token(
-    person_id: int, *, days: int = 30, now: datetime, secret: str, max_days: int = 90
+    person_id: int,
+    *,
+    days: int = 30,
+    now: datetime,
+    secret: str,
+    max_days: int = 90,
+    campaign: str | None = None,
 ) -> str:
     return links.make_token(
-        person_id, salt=SALT, days=days, now=now, secret=secret, max_days=max_days
+        person_id,
+        salt=SALT,
+        days=days,
+        now=now,
+        secret=secret,
+        max_days=max_days,
+        campaign=campaign,
     )
 
 
@@ -56,13 +72,29 @@ def read_token(token: str, *, now: datetime, secret: str, max_days: int = 90) ->
     return links.read_token(token, salt=SALT, now=now, secret=secret, max_days=max_days)
 
 
-def link(person_id: int, *, days: int, now: datetime, settings: Settings) -> str:
+def read_page(token: str, *, now: datetime, settings: Settings) -> tuple[int, str | None]:
+    """The person id and campaign (``None``: a link made outside a campaign) of a valid
+    page token; :class:`NotFound` otherwise."""
+    payload = links.read_payload(
+        token,
+        salt=SALT,
+        now=now,
+        secret=settings.secret_key,
+        max_days=settings.page_link_max_days,
+    )
+    return int(payload["p"]), payload.get("c")
+
+
+def link(
+    person_id: int, *, days: int, now: datetime, settings: Settings, campaign: str | None = None
+) -> str:
     token = make_token(
         person_id,
         days=days,
         now=now,
         secret=settings.secret_key,
         max_days=settings.page_link_max_days,
+        campaign=campaign,
     )
     return f"{settings.public_url.rstrip('/')}/p/{token}"
 
@@ -92,23 +124,22 @@ def summary(store: Store, person_id: int) -> dict[str, Any]:
     }
 
 
-def render_page(
+def page_language(settings: Settings) -> Language:
+    """The language of the pages (their template's locale, :mod:`.page_words`)."""
+    return language_of(page_library(settings).for_placement(PLACEMENT).definition.locale)
+
+
+def decide_page(
     store: Store,
-    token: str,
+    person_id: int,
     *,
     now: datetime,
     settings: Settings,
     recommender: Recommender | None = None,
-) -> str:
-    """The HTML page of ``token``; :class:`NotFound` for a bad, tampered or expired token."""
-    person_id = read_token(
-        token, now=now, secret=settings.secret_key, max_days=settings.page_link_max_days
-    )
-    with store.connect() as conn:
-        if root_of(conn, person_id) is None:
-            raise NotFound("This page does not exist or has expired.", hint="ask for a new link")
+) -> dict[str, Any]:
+    """A new decision for the person's page (recorded like any other)."""
     compiled = page_library(settings).for_placement(PLACEMENT)
-    decision = decide(
+    return decide(
         store,
         DecideRequest(placement=PLACEMENT, person_id=person_id, context={"channel": "web"}),
         compiled,
@@ -116,13 +147,31 @@ def render_page(
         recommender=recommender,
         time_limit_s=settings.template_time_limit_ms / 1000,
     )
+
+
+def render_decision(
+    store: Store,
+    token: str,
+    person_id: int,
+    decision: dict[str, Any],
+    *,
+    settings: Settings,
+    links: dict[str, Any] | None = None,
+) -> str:
+    """The HTML page showing ``decision`` (a new one, or the one the page showed before);
+    ``links``: the button's (``shop``) and each product's (``products``) URL, none by
+    default."""
+    compiled = page_library(settings).for_placement(PLACEMENT)
     opted_out = bool(decision["explanation"]["content"]["opted_out"])
+    locale = compiled.definition.locale
     return HTML.get_template("page.html").render(
         decision=_as_html(decision) if compiled.format == "html" else decision,
         summary=None if opted_out else summary(store, person_id),
         token=token,
-        locale=compiled.definition.locale,
+        locale=locale,
         currency=compiled.definition.currency,
+        words=WORDS[language_of(locale)],
+        links=links or {"shop": None, "products": {}},
     )
 
 
@@ -136,8 +185,8 @@ def _as_html(decision: dict[str, Any]) -> dict[str, Any]:
     return {**decision, "content": content, "offers": offers}
 
 
-def message_page(title: str, text: str) -> str:
-    return HTML.get_template("message.html").render(title=title, text=text)
+def message_page(title: str, text: str, lang: str = "fr") -> str:
+    return HTML.get_template("message.html").render(title=title, text=text, lang=lang)
 
 
 def record_nps(
@@ -155,9 +204,14 @@ def record_nps(
         token, now=now, secret=settings.secret_key, max_days=settings.page_link_max_days
     )
     text = str(score).strip() if score is not None else ""
-    if not text.isdigit() or not 0 <= int(text) <= 10:
+    # ASCII digits only: "²" is a digit to isdigit() and not to int()
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 10:
         raise InvalidInput(
             f"score {score!r} is not an NPS answer.", hint="choose 0 to 10", field="score"
+        )
+    if comment is not None and NUL in comment:  # no store keeps it (PostgreSQL fails)
+        raise InvalidInput(
+            "The comment contains a NUL character.", hint="write the comment again", field="comment"
         )
     answer_id = "page-" + hashlib.sha256(token.encode()).hexdigest()[:40]
     answers = schema.survey_answers

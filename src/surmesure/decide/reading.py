@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.audience import DECISION_PURPOSES
+from surmesure.decide.metrics import as_number as as_number
 from surmesure.domain.identity import normalize
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
@@ -71,6 +72,18 @@ class PersonRead:
     seen: dict[str, datetime] = field(default_factory=dict)
     shown_before: set[str] = field(default_factory=set)
     preferences: list[Preference] = field(default_factory=list)
+
+    def latest_metrics_at(self, now: datetime) -> dict[str, tuple[Any, datetime]]:
+        """Each metric's value in the latest derived row of ``now``'s day or before, with
+        when that row was computed (as :func:`surmesure.decide.metrics.read_latest`)."""
+        out: dict[str, tuple[Any, datetime]] = {}
+        today = now.date()
+        for name, rows in self.metrics.items():
+            known = [r for r in rows if _day(r[2]) <= today]
+            if known:
+                latest = max(known, key=lambda r: (_day(r[2]), r[1]))
+                out[name] = (latest[3], latest[1])
+        return out
 
     def latest_metrics(self, now: datetime) -> dict[str, Any]:
         """The derived row with the latest ``as_of`` on or before ``now``'s day (then the
@@ -297,10 +310,6 @@ def _collect(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
         before,
         preferences,
     )
-
-
-def as_number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
 
 
 # -- many people at once: the serving cache's reads --------------------------------------------

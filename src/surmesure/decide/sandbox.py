@@ -203,6 +203,9 @@ def _range(*args: int) -> range:
     return r
 
 
+_DICT_NAMES = frozenset(dir(dict))
+
+
 class Sandbox(ImmutableSandboxedEnvironment):
     """The environment templates compile in (``html``: values are escaped when printed)."""
 
@@ -239,6 +242,17 @@ class Sandbox(ImmutableSandboxedEnvironment):
         _Literals().visit(tree)  # replaces the literals in place; the root stays
         tree.set_environment(self)
         return tree
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # ``p.name`` on a mapping (a product, a person's fields) is its item: read at once
+        # rather than after a failed attribute lookup (what Jinja would return all the same;
+        # a name of a dict method still goes the sandbox's way)
+        if type(obj) is dict and attribute not in _DICT_NAMES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if not isinstance(obj, SAFE_TYPES) or attr in limits.REFUSED_ATTRIBUTES:

@@ -16,16 +16,20 @@ channel gives the neutral variant. The same goes, with reason ``paused``, for a 
 paused marketing (until the pause ends), and with reason ``topic_refused`` for a template whose
 ``topic`` the person left (:mod:`surmesure.protect.marketing`); a block of a left topic is not
 offered.
+
+A template that names an ``experiment`` honours its assignment
+(:mod:`surmesure.experiments.membership`): a person in its control group or in the global
+holdout gets the neutral default variant, popular products and no offers, and the decision
+records it (``experiment``: variant, ``held_out``, reason ``control`` or ``global_holdout``).
 :func:`why` lists the recent decisions made for a person (transparency).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,7 +43,6 @@ from surmesure.decide.content import (
     resolve_fields,
     rule_holds,
 )
-from surmesure.decide.context import build_context
 from surmesure.decide.exposure import (
     Shown,
     choose_blocks,
@@ -48,16 +51,17 @@ from surmesure.decide.exposure import (
     pick_blocks,
     record_exposures,
 )
+from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, personal
+from surmesure.decide.personal import Recommender as Recommender
 from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
+from surmesure.experiments.membership import membership
 from surmesure.protect import atrest, consent, marketing
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import decode_json, root_of
-
-Recommender = Callable[..., Sequence[Any]]
 
 
 @dataclass(frozen=True)
@@ -69,64 +73,11 @@ class DecideRequest:
     anonymous_id: str | None = None
     customer_id: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
-    products: int = 4
+    products: int = DEFAULT_PRODUCTS
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-@lru_cache(maxsize=1)
-def default_recommender() -> Recommender | None:
-    """The recommendation service, when it is installed."""
-    try:
-        from surmesure.decide.recommend.service import recommend
-    except ImportError:
-        return None
-    return cast(Recommender, recommend)
-
-
-def _plain(item: Any) -> dict[str, Any]:
-    if is_dataclass(item) and not isinstance(item, type):
-        if hasattr(item, "__dict__"):  # a flat record: a shallow copy, no deep walk
-            return {f.name: getattr(item, f.name) for f in fields(item)}
-        return asdict(item)
-    return dict(item)
-
-
-def _products(
-    store: Store,
-    conn: Connection | None,
-    audience: Audience,
-    request: DecideRequest,
-    as_of: datetime | None,
-    store_id: str | None,
-    recommender: Recommender | None,
-    person: Any = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Products from ``recommender``; ``as_of`` ``None`` means now (so the recommender may
-    reuse the model it keeps for the present instead of building one per instant)."""
-    if recommender is None or request.products <= 0:
-        return [], {"personalized": False, "reason": "no recommendation service"}
-    personal = not audience.neutral
-    extra = {"person": person} if personal and person is not None else {}
-    found = recommender(
-        store,
-        audience.person_id if personal else None,
-        k=request.products,
-        as_of=as_of,
-        store_id=store_id,
-        conn=conn,
-        **extra,
-    )
-    reason = (
-        "recommended for this person"
-        if personal
-        else "opted out of personalization: popular products"
-        if audience.opted_out
-        else "unknown person: popular products"
-    )
-    return [_plain(p) for p in found], {"personalized": personal, "reason": reason}
 
 
 def _offers(
@@ -210,7 +161,7 @@ def _read_fast(
         person_id=root,
         keys=keys,
         now=at,
-        metrics=compiled.metrics,
+        metrics=compiled.columns,
         content_ids=[b.content_id for b in definition.blocks],
     )
     audience = audience_from(
@@ -219,6 +170,7 @@ def _read_fast(
         settings.trait_half_life_days,
         compiled.needs,
         audience_channels(compiled, request),
+        metrics=compiled.field_metrics,
     )
     person = None
     if model is not None and read.person_id is not None:
@@ -244,15 +196,16 @@ def decide(
     fails the decision before anything is recorded."""
     at = now or utcnow()
     chosen = recommender or (default_recommender() if use_default_recommender else None)
-    if serving is not None and compiled.needs <= SERVED:
+    if serving is not None and serves_from_memory(compiled):
         return _decide(store, None, request, compiled, at, now, chosen, serving, time_limit_s)
     with store.begin() as conn:  # one transaction: read, decide, record
         return _decide(store, conn, request, compiled, at, now, chosen, None, time_limit_s)
 
 
 def serves_from_memory(compiled: CompiledTemplate) -> bool:
-    """Whether a serving view answers everything ``compiled``'s rules read."""
-    return compiled.needs <= SERVED
+    """Whether a serving view answers everything ``compiled``'s rules read (an experiment's
+    assignments are read from the store)."""
+    return compiled.needs <= SERVED and compiled.definition.experiment is None
 
 
 def _read_served(
@@ -267,7 +220,7 @@ def _read_served(
     """What :func:`_read_fast` reads, from the serving view."""
     settings = get_settings()
     definition = compiled.definition
-    view = serving.view(compiled.metrics)
+    view = serving.view(compiled.columns)
     keys = (
         identifier_keys(request.anonymous_id, request.customer_id, settings.default_country)
         if request.person_id is None
@@ -281,6 +234,7 @@ def _read_served(
         settings.trait_half_life_days,
         compiled.needs,
         audience_channels(compiled, request),
+        metrics=compiled.field_metrics,
     )
     person = None
     if chosen is not None and chosen is default_recommender() and request.products > 0:
@@ -329,6 +283,7 @@ def _decide(
             settings.trait_half_life_days,
             needs=compiled.needs,
             channel=audience_channels(compiled, request),
+            metrics=compiled.field_metrics,
         )
         ledger_rows, person = None, None
     channel = decision_channel(compiled, request)
@@ -346,12 +301,26 @@ def _decide(
             return _suppressed(
                 store, conn, serving, request, person_id, audience, refused_on, at, reason
             )
-    context = build_context(conn, audience, at, request.context, owner=store)
-    catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
-    nearest = context.get("nearest_store") or {}
-    products, products_note = _products(
-        store, conn, audience, request, now, nearest.get("store_id"), chosen, person
+    held = None
+    opted_out = audience.opted_out
+    if definition.experiment is not None:
+        assert conn is not None  # an experiment's template is never served from memory
+        held = membership(store, conn, definition.experiment, person_id)
+        if held.held_out:  # the control's content: neutral, no offers
+            audience = replace(audience, opted_out=True)
+    found = personal(
+        store,
+        conn,
+        audience,
+        at,
+        request.context,
+        k=request.products,
+        recommender=chosen,
+        as_of=now,
+        person=person,
     )
+    context, products, products_note = found.context, found.products, found.products_note
+    catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
     locale = str(request.context.get("locale") or definition.locale)
     values = {
         "person": resolve_fields(definition, audience)[0],
@@ -361,9 +330,16 @@ def _decide(
         "locale": locale,
         "now": at,
     }
-    offers, offers_note = _offers(
-        store, conn, compiled, audience, at, catalog, values, locale, ledger_rows, time_limit_s
-    )
+    if held is not None and held.held_out:
+        offers: list[dict[str, Any]] = []
+        offers_note: list[dict[str, Any]] = [
+            {"picked": False, "reason": f"held out ({held.reason})"}
+        ]
+        products_note = {**products_note, "reason": f"held out ({held.reason}): popular products"}
+    else:
+        offers, offers_note = _offers(
+            store, conn, compiled, audience, at, catalog, values, locale, ledger_rows, time_limit_s
+        )
     rendered = render(
         compiled,
         audience,
@@ -396,12 +372,24 @@ def _decide(
         "products": products,
         "context": context,
     }
-    explanation = {
+    explanation: dict[str, Any] = {
         "person": _person_note(request, person_id, audience),
         "content": rendered.explanation,
         "offers": offers_note,
         "products": products_note,
     }
+    if held is not None:
+        result["experiment"] = held.to_dict()
+        explanation["experiment"] = held.to_dict()
+        if held.held_out:
+            explanation["content"] = {
+                **rendered.explanation,
+                "opted_out": opted_out,
+                "variant": {
+                    "name": rendered.variant,
+                    "reason": f"held out ({held.reason}): the neutral default variant",
+                },
+            }
     result["explanation"] = explanation
     shown = []
     if person_id is not None:
@@ -414,7 +402,9 @@ def _decide(
         "person_id": person_id,
         "placement": request.placement,
         "context": context,
-        "result": {k: result[k] for k in ("content", "offers", "products")},
+        "result": {
+            k: result[k] for k in ("content", "offers", "products", "experiment") if k in result
+        },
         "explanation": explanation,
         "decided_at": at,
     }

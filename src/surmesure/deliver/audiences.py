@@ -2,7 +2,8 @@
 
 Each person's audience is the one :func:`surmesure.decide.audience.load_audience` reads for one
 person (a test holds them equal): personalization and marketing consent records, resolved
-traits (sealed ones opened, in one batch), segment memberships, and only the consent records
+traits (sealed ones opened, in one batch), the derived metrics the fields read (one
+statement), segment memberships, and only the consent records
 for a person who opted out of personalization on the channel; preference records are not read
 (they choose offer blocks, which campaign content has none of). Traits are limited to the
 ``traits`` the templates read. Templates whose rules need a snapshot (metrics, events, ...)
@@ -17,7 +18,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.audience import DECISION_PURPOSES, load_audience, opted_out
+from surmesure.decide.audience import (
+    DECISION_PURPOSES,
+    field_metrics,
+    load_audience,
+    opted_out,
+)
 from surmesure.decide.content import Audience, Known
 from surmesure.domain.traits import Observation, resolve
 from surmesure.protect import atrest, consent
@@ -35,12 +41,15 @@ def load_audiences(
     channel: str,
     traits: Collection[str] | None,
     needs: frozenset[str] = frozenset(),
+    metrics: frozenset[str] = frozenset(),
 ) -> dict[int, Audience]:
     """The audience of each person at ``now`` on ``channel``; ``traits``: the trait names to
-    read (``None``: all)."""
+    read (``None``: all); ``metrics``: the derived metrics the fields read."""
     if needs:
         return {
-            p: load_audience(conn, p, now, half_life_days, needs=needs, channel=channel)
+            p: load_audience(
+                conn, p, now, half_life_days, needs=needs, channel=channel, metrics=metrics
+            )
             for p in person_ids
         }
     ids = sorted(set(person_ids))
@@ -85,6 +94,7 @@ def load_audiences(
         )
         for person, segment in conn.execute(query_members):
             members[int(person)].add(str(segment))
+    known = field_metrics(conn, readers, metrics, now)
     out: dict[int, Audience] = {}
     for p in ids:
         held = tuple(records[p])
@@ -100,5 +110,6 @@ def load_audiences(
                 for name, trait in resolved.items()
             },
             segments=frozenset(members[p]),
+            metrics=known.get(p, {}),
         )
     return out

@@ -1,37 +1,57 @@
 """Call centre: a prioritised call list per batch, and the outcomes of the calls brought back.
 
 Settings (:class:`CallSettings`, or ``calls:///folder`` read by :meth:`CallSettings.from_url`):
-``folder`` where each batch writes ``<batch>.csv`` (mode 0600: it holds phone numbers).
+``folder`` where each batch writes ``<batch>.csv`` (mode 0600: it holds phone numbers). Over the
+API, :class:`ListedCalls` hands the same ranked rows over in memory instead
+(:func:`surmesure.deliver.service.call_list`).
 
 :meth:`CallChannel.send` writes one row per person, highest expected value first (the message's
 ``X-Expected-Value`` header, in the campaign's currency; none counts as 0): rank, message id,
 person id, phone (``Message.to``), expected value and the script (``Message.text``, rendered
-for the person). A message without a phone number fails.
+for the person). A message without a phone number fails. A script that begins with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return is written after an apostrophe, so a spreadsheet
+opening the list shows it as text rather than running it as a formula (a first name such as
+``=HYPERLINK("http://...")`` at the start of a script).
 
-:func:`import_outcomes` reads the centre's answer, a CSV with ``message_id``, ``person_id``,
-``outcome`` (:data:`OUTCOMES`) and ``called_at`` (ISO date-time, UTC): each row becomes the
-person's channel activity (channel ``phone``, kind the outcome); ``opt_out`` also records a
-refusal of phone marketing. A file with a bad row records nothing and names the row, the field
-and the fix.
+:func:`import_outcomes` reads the centre's answer, a CSV with ``person_id``, ``outcome``
+(:data:`OUTCOMES`; ``opt-out`` reads as ``opt_out``), ``called_at`` (ISO date-time, UTC) and
+optionally ``message_id``: each row becomes an event on the person, their channel activity
+(channel ``phone``, kind the outcome); ``opt_out`` also records a refusal of phone marketing
+through the one consent policy (:mod:`surmesure.protect.consent`). A bad row (an unknown
+outcome, person or call task, a date that does not read) goes to the quarantine with its reason
+(kind ``call_outcomes``); the other rows are recorded. A person erased since the call is
+counted and nothing of them is kept.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.engine import Connection
 
 from surmesure.deliver.channel import Delivery, Message, OnResult
+from surmesure.deliver.imports import (
+    Read,
+    RowError,
+    parse_rows,
+    read_rows,
+    refuse,
+    set_aside,
+    when,
+)
 from surmesure.deliver.settings import split, validated
 from surmesure.deliver.tracking import activity
 from surmesure.deliver.unsubscribe import opt_out
-from surmesure.errors import InvalidInput
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
@@ -60,6 +80,45 @@ def _value(message: Message) -> float:
         return 0.0
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(cell: str) -> str:
+    """``cell`` as a spreadsheet reads it as text: after an apostrophe when it begins like a
+    formula (see the module)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def ranked(
+    messages: Sequence[Message],
+) -> tuple[list[tuple[list[object], int]], dict[int, Delivery]]:
+    """The call list's rows (:data:`COLUMNS`), highest expected value first, each with the
+    index of its message; and the messages without a phone number, failed."""
+    failed: dict[int, Delivery] = {}
+    callable_ = []
+    for i, message in enumerate(messages):
+        if not message.to.strip():
+            failed[i] = Delivery(message.message_id, "failed", detail="no phone number")
+        else:
+            callable_.append((-_value(message), message.message_id, i, message))
+    callable_.sort(key=lambda row: (row[0], row[1]))
+    rows: list[tuple[list[object], int]] = []
+    for rank, (value, mid, i, message) in enumerate(callable_, start=1):
+        person = "" if message.person_id is None else message.person_id
+        rows.append(([rank, mid, person, message.to, -value, message.text], i))
+    return rows, failed
+
+
+def _told(
+    messages: Sequence[Message], results: dict[int, Delivery], on_result: OnResult | None
+) -> list[Delivery]:
+    deliveries = [results[i] for i in range(len(messages))]
+    if on_result is not None:
+        for delivery in deliveries:
+            on_result(delivery)
+    return deliveries
+
+
 class CallChannel:
     """The call-centre channel (see the module). Each ``send`` is one call list."""
 
@@ -73,15 +132,8 @@ class CallChannel:
         self, messages: Sequence[Message], on_result: OnResult | None = None
     ) -> list[Delivery]:
         """One call list; each delivery told to ``on_result`` once the list is written."""
-        results: dict[int, Delivery] = {}
-        callable_ = []
-        for i, message in enumerate(messages):
-            if not message.to.strip():
-                results[i] = Delivery(message.message_id, "failed", detail="no phone number")
-            else:
-                callable_.append((-_value(message), message.message_id, i, message))
-        callable_.sort(key=lambda row: (row[0], row[1]))
-        if callable_:
+        rows, results = ranked(messages)
+        if rows:
             folder = self.settings.folder
             folder.mkdir(parents=True, exist_ok=True)
             batch = datetime.now(UTC).strftime("calls-%Y%m%d-%H%M%S-%f")
@@ -90,57 +142,154 @@ class CallChannel:
             with open(descriptor, "w", newline="", encoding="utf-8") as out:
                 writer = csv.writer(out)
                 writer.writerow(COLUMNS)
-                for rank, (value, mid, i, message) in enumerate(callable_, start=1):
-                    person = "" if message.person_id is None else message.person_id
-                    writer.writerow([rank, mid, person, message.to, -value, message.text])
-                    results[i] = Delivery(mid, "sent", f"{batch}#{rank}")
+                for row, i in rows:
+                    writer.writerow([*row[:5], as_text(str(row[5]))])
+                    results[i] = Delivery(str(row[1]), "sent", f"{batch}#{row[0]}")
             self.last_batch = path
-        deliveries = [results[i] for i in range(len(messages))]
-        if on_result is not None:
-            for delivery in deliveries:
-                on_result(delivery)
-        return deliveries
+        return _told(messages, results, on_result)
 
     def close(self) -> None:
         """Nothing is kept open."""
 
 
-def _row(n: int, row: dict[str, str]) -> tuple[int, str, datetime]:
-    def bad(field: str, hint: str) -> InvalidInput:
-        value = str(row.get(field))[:40]
-        return InvalidInput(f"Row {n}: {field} {value!r} is not valid.", field=field, hint=hint)
+class ListedCalls:
+    """The call list handed over in memory (the API answers it): each ``send`` appends its
+    ranked rows to :attr:`tasks`, one mapping of :data:`COLUMNS` each."""
 
-    try:
-        person = int(row.get("person_id") or "")
-    except ValueError:
-        raise bad("person_id", "give the person_id of the call list's row") from None
-    outcome = (row.get("outcome") or "").strip().lower()
+    name = "phone"
+
+    def __init__(self) -> None:
+        self.tasks: list[dict[str, object]] = []
+
+    def send(
+        self, messages: Sequence[Message], on_result: OnResult | None = None
+    ) -> list[Delivery]:
+        rows, results = ranked(messages)
+        batch = datetime.now(UTC).strftime("api-%Y%m%d-%H%M%S-%f")
+        for row, i in rows:
+            self.tasks.append(dict(zip(COLUMNS, row, strict=True)))
+            results[i] = Delivery(str(row[1]), "sent", f"{batch}#{row[0]}")
+        return _told(messages, results, on_result)
+
+    def close(self) -> None:
+        """Nothing is kept open."""
+
+
+KIND = "call_outcomes"
+"""The quarantine's kind for a bad row of a call centre's answer."""
+
+
+def _row(row: dict[str, str]) -> tuple[int, str, datetime, str]:
+    """(person id, outcome, called at, message id) of one row; :class:`RowError` otherwise."""
+    text = row.get("person_id", "").strip()
+    if not text.isdigit():
+        raise RowError("person_id", text, "person_id: give the person_id of the call list's row")
+    outcome = row.get("outcome", "").strip().lower().replace("-", "_").replace(" ", "_")
     if outcome not in OUTCOMES:
-        raise bad("outcome", "use one of: " + ", ".join(OUTCOMES))
-    try:
-        at = datetime.fromisoformat(row.get("called_at") or "")
-    except ValueError:
-        raise bad("called_at", "write an ISO date-time such as 2026-03-01T14:30:00") from None
-    if at.tzinfo is not None:
-        at = at.astimezone(UTC).replace(tzinfo=None)
-    return person, outcome, at
+        raise RowError("outcome", row.get("outcome"), "outcome: use one of " + ", ".join(OUTCOMES))
+    if not row.get("called_at", "").strip():
+        raise RowError("called_at", "", "called_at: give when the call was made (ISO 8601)")
+    at = when(row, "called_at", datetime.min)
+    return int(text), outcome, at, row.get("message_id", "").strip()
 
 
-def import_outcomes(store: Store, path: Path) -> dict[str, int]:
-    """Record the outcomes in ``path`` (see the module); counts by outcome."""
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = [_row(n, r) for n, r in enumerate(csv.DictReader(f), start=2)]
-    counts: dict[str, int] = {}
+@dataclass
+class Imported:
+    """What an import recorded, by outcome, and how many rows went to the quarantine."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    erased: int = 0
+    again: int = 0
+    """Rows recorded by an earlier import of the same outcomes."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "recorded": self.counts,
+            "quarantined": self.quarantined,
+            "erased": self.erased,
+            "already_recorded": self.again,
+        }
+
+
+def _known(conn: Connection, activity_id: str) -> bool:
+    a = schema.channel_activity
+    query = sa.select(a.c.activity_id).where(a.c.activity_id == activity_id)
+    return conn.execute(query).first() is not None
+
+
+REQUIRED = ("person_id", "outcome", "called_at")
+
+
+def import_outcomes(store: Store, path: Path, now: datetime | None = None) -> Imported:
+    """Record the outcomes in ``path`` (see the module); a bad row goes to the quarantine
+    with its reason (kind ``call_outcomes``), the others are recorded."""
+    return record_outcomes(store, read_rows(path, REQUIRED, _row), path.name, now)
+
+
+def outcomes_posted(
+    store: Store, campaign: str, rows: Sequence[dict[str, str]], now: datetime | None = None
+) -> Imported:
+    """Record outcomes of ``campaign``'s calls sent over HTTP (rows with the file's
+    columns), as a file's; bad rows go to the quarantine with origin ``api``."""
+    read = parse_rows(rows, _row, first=1)
+    return record_outcomes(store, read, "api", now, campaign=campaign, origin="api")
+
+
+def record_outcomes(
+    store: Store,
+    read: Read,
+    source_name: str,
+    now: datetime | None = None,
+    *,
+    campaign: str | None = None,
+    origin: str = "import",
+) -> Imported:
+    """Record the parsed rows of ``read``, quarantining the bad ones under ``source_name``;
+    each outcome is of ``campaign``, else of its call task's campaign when it names one."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    done = Imported()
+    m = schema.messages
     with store.begin() as conn:
-        found = []
-        for person, outcome, at in rows:
+        found: list[dict[str, object]] = []
+        seen: set[str] = set()
+        for n, raw, (person, outcome, at, message_id) in read.good:
+            task = None
+            if message_id:
+                task = conn.execute(
+                    sa.select(m.c.person_id, m.c.channel, m.c.campaign).where(
+                        m.c.message_id == message_id
+                    )
+                ).first()
+            if task is not None and (
+                task.channel != "phone" or task.person_id not in (person, None)
+            ):
+                why = "message_id: a message of another person or channel; check the row"
+                refuse(read, n, raw, "message_id", message_id, why)
+                continue
             root = root_of(conn, person)
+            if root is None and task is None:
+                why = "person_id: no such person; give the person_id of the call list's row"
+                refuse(read, n, raw, "person_id", person, why)
+                continue
             if root is None:
-                continue  # erased since the call: nothing of them is kept
-            found.append(activity(root, person, "phone", outcome, at, SOURCE))
+                done.erased += 1  # erased since the call: nothing of them is kept
+                continue
+            of = campaign or (None if task is None else str(task.campaign))
+            event = activity(root, person, "phone", outcome, at, SOURCE, campaign=of)
+            # one id per call and outcome: the same file imported again records nothing twice
+            key = f"call:{person}:{outcome}:{at.isoformat()}:{message_id}"
+            event["activity_id"] = hashlib.sha256(key.encode()).hexdigest()[:32]
+            if event["activity_id"] in seen or _known(conn, event["activity_id"]):
+                done.again += 1
+                continue
+            seen.add(event["activity_id"])
+            found.append(event)
             if outcome == "opt_out":
-                opt_out(conn, root, "phone", source=SOURCE, evidence=f"call:{path.name}", now=at)
-            counts[outcome] = counts.get(outcome, 0) + 1
+                opt_out(conn, root, "phone", source=SOURCE, evidence=f"call:{source_name}", now=at)
+            done.counts[outcome] = done.counts.get(outcome, 0) + 1
         if found:
             conn.execute(schema.channel_activity.insert(), found)
-    return counts
+        set_aside(store, conn, read.bad, KIND, source_name, now, origin)
+    done.quarantined = len(read.bad)
+    return done

@@ -10,14 +10,31 @@ A channel also calls ``on_result`` with each message's delivery the moment it is
 any of its threads), so the caller journals each accepted message while the channel keeps
 handing over the rest of the batch over its pool of connections (:mod:`surmesure.deliver.outbox`
 explains why that is what makes a kill -9 send once).
+
+A provider's reply kept as a delivery's ``detail`` goes through :func:`without_recipients`:
+an outbox row outlives the person's erasure (detached, for the counts), so it must not keep
+the address or number a refusal quotes (``550 5.1.1 <ana@example.org>: ...``).
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+_RECIPIENT = re.compile(
+    r"[^\s<>@\"'(),;:\[\]]+@[^\s<>@\"'(),;:\[\]]+"  # an e-mail address
+    r"|(?<!\w)\+?\d{8,}(?!\w)"  # a phone number as it was sent (E.164)
+)
+
+
+def without_recipients(text: str, limit: int = 200) -> str:
+    """``text`` with every e-mail address and phone number in it replaced by ``(recipient)``,
+    at most ``limit`` characters."""
+    return _RECIPIENT.sub("(recipient)", text)[:limit]
+
 
 Outcome = Literal["sent", "failed", "retry"]
 """``sent``: the provider accepted the message (delivery reports may follow).

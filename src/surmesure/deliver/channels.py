@@ -7,6 +7,7 @@ type        URL                             module
 ``kannel``  ``kannel://``                   :mod:`surmesure.deliver.sms`
 ``paper``   ``paper:///folder``             :mod:`surmesure.deliver.paper`
 ``calls``   ``calls:///folder``             :mod:`surmesure.deliver.calls`
+``web``     (always)                        :mod:`surmesure.deliver.web`
 ==========  ==============================  ==========================================
 
 :func:`open_channel` builds the channel a URL names, with the secrets it needs from
@@ -14,8 +15,9 @@ type        URL                             module
 delivery reports); each module is imported only when its channel is opened (PDF layout and
 MJML are heavy). :func:`configured` opens the campaign channels the settings name:
 ``email`` (``SURMESURE_EMAIL_URL``), ``sms`` (``SURMESURE_SMS_URL``), ``paper``
-(``SURMESURE_PAPER_URL``) and ``phone``, the call centre (``SURMESURE_CALLS_URL``). A channel not
-configured is absent; its messages stay planned until it is.
+(``SURMESURE_PAPER_URL``) and ``phone``, the call centre (``SURMESURE_CALLS_URL``), plus ``web``,
+the personal pages this application serves itself. A channel not configured is absent; its
+messages stay planned until it is.
 """
 
 from __future__ import annotations
@@ -85,4 +87,7 @@ def configured(settings: Settings | None = None) -> dict[str, Channel]:
         found["paper"] = open_channel(settings.paper_url, settings)
     if settings.calls_url:
         found["phone"] = open_channel(settings.calls_url, settings)
+    from surmesure.deliver.web import WebChannel
+
+    found["web"] = WebChannel()
     return found

@@ -1,9 +1,12 @@
 """Which channel reaches each person, or why none does; set-based, for everyone at once.
 
 A channel is open to a person who can be reached on it (holds an identifier of its kind; for
-``paper``, a postal address: the traits ``street``, ``postcode`` and ``city``), has not refused
+``paper``, a postal address: the traits ``street``, ``postcode`` and ``city``; for ``web``,
+everyone: a personal page needs no address), has not refused
 marketing on it (with ``consent: granted``: granted it), for a marketing campaign, and whose
-e-mail did not bounce or complain (``bounced`` / ``complained``, e-mail only). Among the open
+e-mail did not complain (``complained``) nor bounce on every address they hold (``bounced``,
+:mod:`surmesure.deliver.addresses`: a bounce closes that address only), and whose postal
+address did not come back undeliverable (``undeliverable_address``, paper). Among the open
 channels, ``policy: first`` takes the first of the order; ``policy: best`` the one of highest
 expected value (:mod:`surmesure.deliver.value`; ties: the order).
 
@@ -24,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
-from surmesure.deliver import guards
+from surmesure.deliver import addresses, guards
 from surmesure.deliver.value import Values, values_of
 from surmesure.domain.campaigns import POSTAL_TRAITS, REACHED_BY, CampaignDefinition
 from surmesure.protect import consent
@@ -51,6 +54,8 @@ def _array(conn: Connection, query: sa.Select[Any]) -> Ids:
 def reachable(conn: Connection, ids: Ids, channel: str) -> Mask:
     """Who of ``ids`` can be reached on ``channel`` (see the module)."""
     kind = REACHED_BY[channel]
+    if kind == "page":  # everyone has a personal page
+        return np.ones(ids.size, dtype=bool)
     if kind == "postal":
         t = schema.traits
         query = (
@@ -94,7 +99,12 @@ def choose(
     """The channel of each person of ``ids`` among ``order`` (see the module)."""
     n = ids.size
     marketing_purpose = definition.purpose == "marketing"
-    bounced = np.isin(ids, _array(conn, guards.reported_people(guards.BOUNCED)))
+    bounced = np.isin(ids, _array(conn, addresses.bounced_people()))
+    returned = (
+        np.isin(ids, _array(conn, addresses.undeliverable_people()))
+        if "paper" in order
+        else np.zeros(n, dtype=bool)
+    )
     complained = np.isin(ids, _array(conn, guards.reported_people(guards.COMPLAINED)))
     values = values_of(conn, definition, ids, order) if best or need_values else None
     channel = np.full(n, order[0], dtype=object)
@@ -118,6 +128,9 @@ def choose(
             barred_by[reached & complained] = guards.COMPLAINED
             barred_by[reached & bounced & ~complained] = guards.BOUNCED
             allowed &= ~(bounced | complained)
+        if name == "paper":
+            barred_by[reached & returned & (barred_by == "")] = addresses.UNDELIVERABLE_ADDRESS
+            allowed &= ~returned
         reached_any |= reached
         if best and values is not None:
             ev = values.expected(definition, name)

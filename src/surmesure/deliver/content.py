@@ -2,15 +2,25 @@
 
 Each channel's content compiles once into templates of the sandbox
 (:mod:`surmesure.decide.sandbox`): a library template as it is, inline texts as a one-variant
-template whose fields fall back as every template's do (:mod:`surmesure.decide.content`). The
-person is read as a decision reads them (:func:`surmesure.decide.audience.load_audience`):
-resolved traits with their reliability, memberships, and neutral content when they opted out
-of personalization on the channel.
+template whose fields fall back as every template's do (:mod:`surmesure.decide.content`). An
+MJML body is compiled to HTML once, with the template's tags kept (the MJML engine leaves
+them as text), so a message only prints its person's values into ready HTML; the plain-text
+part of an HTML-only template is read from that HTML once, as a template of its own.
+
+The people of a batch are read as a decision reads one person
+(:func:`surmesure.deliver.audiences.load_audiences`): resolved traits and the derived metrics
+the fields read, each with its reliability, memberships, and neutral content when they opted
+out of personalization on the channel. Their context and recommended products come from
+:func:`surmesure.decide.personal.personal_batch`, the path decisions and ``surmesure render``
+take one person at a time, with the batch's recommendations computed set-wise. A template may
+print ``{{ page_link }}``, the person's page (:mod:`surmesure.deliver.web`): sending it
+delivers the campaign's web message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,9 +29,17 @@ from sqlalchemy.engine import Connection
 from surmesure.config import get_settings
 from surmesure.decide.content import Audience, CompiledTemplate, render
 from surmesure.decide.library import library_for
+from surmesure.decide.personal import DEFAULT_PRODUCTS, Personal, personal_batch
 from surmesure.deliver.audiences import load_audiences
 from surmesure.domain.campaigns import CampaignDefinition, ChannelContent
 from surmesure.domain.templates import TemplateDefinition
+from surmesure.errors import InvalidInput
+from surmesure.store.engine import Store
+
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
+
+PAGE_LINK = "page_link"
+"""The name a template prints the person's page link with (the web channel)."""
 
 
 @dataclass(frozen=True)
@@ -41,10 +59,15 @@ class ChannelTemplates:
         self.channel = channel
         self.sender = content.sender
         self.html: CompiledTemplate | None = None
+        self.text: CompiledTemplate | None = None
+        #: the text part is read from the HTML: blank lines its loops repeat are collapsed
+        self.text_from_html = False
         if content.template is not None:
             compiled = library_for().named(content.template)
             if compiled.format == "html":
-                self.html, self.text = compiled, None
+                self.html = CompiledTemplate(ready_html(compiled.definition))
+                self.text = text_template(self.html.definition)
+                self.text_from_html = True
             else:
                 self.text = compiled
             return
@@ -53,8 +76,9 @@ class ChannelTemplates:
             "placement": "campaign",
             "channel": channel,
             "locale": content.locale,
+            "currency": content.currency,
             "min_reliability": content.min_reliability,
-            "fields": {k: v.model_dump() for k, v in content.fields.items()},
+            "fields": {k: v.model_dump(exclude_none=True) for k, v in content.fields.items()},
         }
         self.text = CompiledTemplate(
             TemplateDefinition.model_validate(
@@ -69,25 +93,39 @@ class ChannelTemplates:
         )
         if content.html:
             self.html = CompiledTemplate(
-                TemplateDefinition.model_validate(
-                    base
-                    | {"format": "html", "variants": [{"name": "default", "body": content.html}]}
+                ready_html(
+                    TemplateDefinition.model_validate(
+                        base
+                        | {
+                            "format": "html",
+                            "variants": [{"name": "default", "body": content.html}],
+                        }
+                    )
                 )
             )
 
     @property
+    def compiled(self) -> tuple[CompiledTemplate, ...]:
+        return tuple(t for t in (self.text, self.html) if t is not None)
+
+    @property
     def needs(self) -> frozenset[str]:
-        return frozenset().union(*(t.needs for t in (self.text, self.html) if t is not None))
+        return frozenset().union(*(t.needs for t in self.compiled))
 
     @property
     def traits(self) -> frozenset[str]:
         """The traits the fields read."""
-        return frozenset(
-            spec.trait
-            for t in (self.text, self.html)
-            if t is not None
-            for spec in t.definition.fields.values()
-        )
+        return frozenset().union(*(t.field_traits for t in self.compiled))
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The derived metrics the fields read."""
+        return frozenset().union(*(t.field_metrics for t in self.compiled))
+
+    @property
+    def products(self) -> int:
+        """How many recommended products a message needs (``0``: the texts print none)."""
+        return DEFAULT_PRODUCTS if any(t.reads_products for t in self.compiled) else 0
 
     def audiences(
         self, conn: Connection, person_ids: Sequence[int], now: datetime
@@ -101,30 +139,90 @@ class ChannelTemplates:
             channel=self.channel,
             traits=self.traits,
             needs=self.needs,
+            metrics=self.metrics,
         )
 
-    def render(self, audience: Audience, now: datetime) -> Content:
+    def personal(
+        self, store: Store, conn: Connection, audiences: Mapping[int, Audience], now: datetime
+    ) -> dict[int, Personal]:
+        """The context and products of each person of a batch (set-wise)."""
+        return personal_batch(
+            store, conn, audiences, now, {"channel": self.channel}, k=self.products
+        )
+
+    @property
+    def prints_page_link(self) -> bool:
+        """Whether a template of this channel prints ``page_link`` (the person's page)."""
+        return any(PAGE_LINK in t.definition.model_dump_json() for t in (self.text, self.html) if t)
+
+    def render(
+        self,
+        audience: Audience,
+        now: datetime,
+        personal: Personal | None = None,
+        page_link: str | None = None,
+    ) -> Content:
         """The person's content; :class:`~surmesure.decide.sandbox.TemplateError` when a
-        template fails for them."""
+        template fails for them. ``page_link``: what ``{{ page_link }}`` prints."""
         subject, text, html, explanation = "", "", None, {}
+        context = None if personal is None else personal.context
+        products = () if personal is None else personal.products
+        links = {PAGE_LINK: page_link} if page_link is not None else None
         if self.html is not None:
-            done = render(self.html, audience, now=now)
+            # the text part's template has the same subject: printed once, there
+            done = render(
+                self.html,
+                audience,
+                now=now,
+                context=context,
+                products=products,
+                with_subject=self.text is None,
+                links=links,
+            )
             subject, html, explanation = done.subject, done.body, done.explanation
         if self.text is not None:
-            done = render(self.text, audience, now=now)
+            done = render(
+                self.text, audience, now=now, context=context, products=products, links=links
+            )
             subject, text, explanation = done.subject or subject, done.body, done.explanation
-        elif html is not None:
-            text = text_part(html)
+            if self.text_from_html:
+                text = _BLANK_LINES.sub("\n\n", text).strip() + "\n"
+        if personal is not None:
+            explanation = explanation | {"products": personal.products_note}
         return Content(subject, text, html, explanation)
 
 
-def text_part(html: str) -> str:
-    """The plain-text part read from an HTML (or MJML) body."""
-    from surmesure.deliver.mjml import compile_mjml, text_of
+def ready_html(definition: TemplateDefinition) -> TemplateDefinition:
+    """``definition`` with each MJML body compiled to HTML (its template tags kept as they
+    are); a body whose tags the MJML engine cannot leave alone (a tag inside an attribute it
+    checks) is refused with the place and the fix."""
+    from surmesure.deliver.mjml import compile_mjml
 
-    if html.lstrip().startswith("<mjml"):
-        html = compile_mjml(html)
-    return str(text_of(html))
+    variants = []
+    for i, v in enumerate(definition.variants):
+        if v.body.lstrip().startswith("<mjml"):
+            try:
+                body = compile_mjml(v.body, f"{definition.name}.variants.{i}.body")
+            except InvalidInput as exc:
+                exc.hint = (
+                    "keep template tags in texts and in href/src attributes, not in the "
+                    "attributes MJML checks (sizes, colours, padding)"
+                )
+                raise
+            v = v.model_copy(update={"body": body})
+        variants.append(v)
+    return definition.model_copy(update={"variants": variants})
+
+
+def text_template(definition: TemplateDefinition) -> CompiledTemplate:
+    """The plain-text part of an HTML template, as a text template read from its HTML once."""
+    from surmesure.deliver.mjml import text_of
+
+    variants = [v.model_copy(update={"body": text_of(v.body)}) for v in definition.variants]
+    blocks = [b.model_copy(update={"text": text_of(b.text)}) for b in definition.blocks]
+    return CompiledTemplate(
+        definition.model_copy(update={"format": "text", "variants": variants, "blocks": blocks})
+    )
 
 
 def templates_of(definition: CampaignDefinition) -> dict[str, ChannelTemplates]:

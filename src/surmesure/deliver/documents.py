@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
+from surmesure.collect.bounds import fault
 from surmesure.config import get_settings
 from surmesure.decide.library import library_for
 from surmesure.documents import error_path, read_document
@@ -47,6 +48,10 @@ def parse(document: Any) -> CampaignDefinition:
             field="(document)",
             hint="write name:, audience: and channels: at the top level",
         )
+    found = fault(document)
+    if found is not None:  # a NUL character, a 64-bit+ integer: what no store keeps
+        place, reason = found
+        raise InvalidInput(f"{place}: {reason}.", field=place, hint="correct the value there")
     try:
         return CampaignDefinition.model_validate(document)
     except ValidationError as exc:

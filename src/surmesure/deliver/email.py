@@ -24,7 +24,9 @@ marketing message that has neither a person nor its own header fails (nothing le
 person cannot stop). The Message-ID is ``<message_id@domain>``, so a bounce finds its message.
 
 Outcomes: a 5xx reply to a recipient or to the data is ``failed``; a 4xx reply, a lost
-connection, a timeout or a refused login is ``retry`` (the outbox tries again later).
+connection, a timeout or a refused login is ``retry`` (the outbox tries again later). The
+server's reply is the delivery's detail without the addresses it quotes
+(:func:`~surmesure.deliver.channel.without_recipients`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from urllib.parse import unquote
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from surmesure.deliver import mime
-from surmesure.deliver.channel import Delivery, Message, OnResult, Outcome
+from surmesure.deliver.channel import Delivery, Message, OnResult, Outcome, without_recipients
 from surmesure.deliver.dkim_rsa import RsaSigner
 from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
@@ -232,7 +234,9 @@ class EmailChannel:
                     detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
                     if isinstance(detail, bytes):
                         detail = detail.decode(errors="replace")
-                    delivery = Delivery(message.message_id, "retry", detail=str(detail)[:200])
+                    delivery = Delivery(
+                        message.message_id, "retry", detail=without_recipients(str(detail))
+                    )
             if on_result is not None:
                 on_result(delivery)
             done.append((i, delivery))
@@ -271,7 +275,7 @@ class EmailChannel:
 def _refused(message: Message, code: int, reply: bytes | str) -> Delivery:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
     outcome: Outcome = "failed" if 500 <= code < 600 else "retry"
-    return Delivery(message.message_id, outcome, detail=f"{code} {text}"[:200])
+    return Delivery(message.message_id, outcome, detail=without_recipients(f"{code} {text}"))
 
 
 def _close(smtp: smtplib.SMTP) -> None:

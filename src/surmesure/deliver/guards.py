@@ -1,8 +1,10 @@
 """The guardrails that read what came back and what was bought, for everyone at once.
 
-- ``bounced`` / ``complained``: a hard bounce (:mod:`surmesure.deliver.feedback`, report
-  ``bounced``) or a complaint (report ``complained``) of an e-mail sent to the person suppresses
-  e-mail for good: the address does not get another message;
+- ``bounced``: every e-mail address of the person hard-bounced (:mod:`surmesure.deliver.
+  addresses`: a bounce closes the address it came from, not the person's other addresses);
+  ``undeliverable_address``: the person's postal address came back (paper);
+- ``complained``: a complaint (report ``complained``) of an e-mail sent to the person
+  suppresses e-mail for good;
 - ``complained`` on every channel: no marketing message within
   ``SURMESURE_COMPLAINT_QUIET_HOURS`` of a complaint, whatever the channel;
 - ``just_bought`` ("no digital stalking"): a person who bought one of the campaign's
@@ -22,10 +24,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.deliver import addresses
 from surmesure.domain.campaigns import CampaignDefinition, Featured
 from surmesure.store import schema
 
-BOUNCED = "bounced"
+BOUNCED = addresses.BOUNCED
 COMPLAINED = "complained"
 JUST_BOUGHT = "just_bought"
 
@@ -103,9 +106,14 @@ def at_send(
     out: dict[int, str] = {}
     email = [p for p in people if channel_of[p] == "email"]
     if email:
-        for status in (COMPLAINED, BOUNCED):
-            for (p,) in conn.execute(reported_people(status, "email", None, email)):
-                out.setdefault(int(p), status)
+        for (p,) in conn.execute(reported_people(COMPLAINED, "email", None, email)):
+            out.setdefault(int(p), COMPLAINED)
+        for (p,) in conn.execute(addresses.bounced_people(email)):
+            out.setdefault(int(p), BOUNCED)
+    paper = [p for p in people if channel_of[p] == "paper"]
+    if paper:
+        for (p,) in conn.execute(addresses.undeliverable_people(paper)):
+            out.setdefault(int(p), addresses.UNDELIVERABLE_ADDRESS)
     if definition.purpose != "marketing":
         return out
     for (p,) in conn.execute(complained_lately(now, hours, people)):

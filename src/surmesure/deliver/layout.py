@@ -6,11 +6,18 @@ each, a page break before every letter), the chunks are laid out and written to 
 ``workers`` processes side by side, and their PDFs are joined in order (``pypdf``). Each chunk
 also says on which of its pages each letter starts (the letter's anchor), so the manifest can
 name each letter's first page and page count in the joined PDF.
+
+A letter fetches nothing: WeasyPrint would otherwise load every ``src``, ``href``, ``url()`` and
+``<a rel="attachment">`` of a template (``file:///etc/passwd`` embedded in the PDF, a request to
+an address inside the network), so its URL fetcher knows ``data:`` URLs only, and anything else
+is left out of the letter. WeasyPrint's log says what it left out without the URL, which a
+template may have built from a person's values (:class:`WithoutValues`).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import multiprocessing
 import warnings
 from collections.abc import Sequence
@@ -44,24 +51,51 @@ class Laid:
 _styles: dict[str, tuple[Any, Any, Any]] = {}
 
 
-def _weasyprint() -> tuple[Any, Any, Any]:
+class WithoutValues(logging.Filter):
+    """Keeps WeasyPrint's messages and drops their values (``Failed to load image at %r:
+    %s``: the URL and the reason quoting it) and the traces that quote them again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = record.exc_text = None
+        if isinstance(record.args, dict):
+            record.args = {k: _hidden(v) for k, v in record.args.items()}
+        elif record.args:
+            record.args = tuple(_hidden(v) for v in record.args)
+        return True
+
+
+def _hidden(value: object) -> object:
+    """A number as it is (page counts, sizes); any text or error as ``(not shown)``."""
+    return value if isinstance(value, int | float) else "(not shown)"
+
+
+_WITHOUT_VALUES = WithoutValues()
+
+
+def _weasyprint() -> tuple[Any, Any, Any, Any]:
     """WeasyPrint, imported when the first chunk is laid out (it loads Pango), without its
-    warning that a future version will need HarfBuzz-Subset (Debian 12 ships it apart)."""
+    warning that a future version will need HarfBuzz-Subset (Debian 12 ships it apart), and
+    a URL fetcher that fetches only ``data:`` URLs (see the module)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "HarfBuzz-Subset", DeprecationWarning)
         from weasyprint import CSS, HTML
         from weasyprint.text.fonts import FontConfiguration
-    return CSS, HTML, FontConfiguration
+        from weasyprint.urls import URLFetcher
+    for name in ("weasyprint", "weasyprint.progress"):  # a filter holds for its logger only
+        if _WITHOUT_VALUES not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_WITHOUT_VALUES)
+    return CSS, HTML, FontConfiguration, URLFetcher(allowed_protocols=("data",))
 
 
 def lay_out(chunk: Chunk) -> Laid:
     """One chunk to PDF (in this process; the fonts and style are kept for the next chunk)."""
-    CSS, HTML, FontConfiguration = _weasyprint()
+    CSS, HTML, FontConfiguration, fetcher = _weasyprint()
     if chunk.css not in _styles:
         fonts = FontConfiguration()
-        _styles[chunk.css] = (fonts, CSS(string=chunk.css, font_config=fonts), HTML)
+        style = CSS(string=chunk.css, font_config=fonts, url_fetcher=fetcher)
+        _styles[chunk.css] = (fonts, style, HTML)
     fonts, style, _ = _styles[chunk.css]
-    html = HTML(string=f"<html><body>{''.join(chunk.letters)}</body></html>")
+    html = HTML(string=f"<html><body>{''.join(chunk.letters)}</body></html>", url_fetcher=fetcher)
     document = html.render(stylesheets=[style], font_config=fonts)
     firsts: dict[str, int] = {}
     for n, page in enumerate(document.pages):  # a letter's box is on each of its pages

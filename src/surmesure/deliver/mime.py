@@ -12,15 +12,19 @@ quoted-printable never writes, so no body can contain it.
 from __future__ import annotations
 
 import binascii
+import re
 from collections.abc import Iterable
 from email.header import Header
 from email.utils import formataddr, parseaddr
 
 CRLF = b"\r\n"
 _ADDRESS = {"from", "to", "reply-to", "sender", "cc"}
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 
 
 def _fold(name: str, value: str) -> str:
+    if len(name) + len(value) <= 75:  # most headers fit on their line (77 characters)
+        return f"{name}: {value}"
     line, out = f"{name}: ", []
     for word in value.split(" "):
         if len(line) + len(word) + 1 > 78 and line.strip() and not line.endswith(": "):
@@ -63,7 +67,7 @@ def write(headers: Iterable[tuple[str, str]], text: str, html: str | None, tag: 
     head = b"".join(header(n, v) for n, v in headers) + b"MIME-Version: 1.0\r\n"
     if html is None:
         return head + _part("plain", text)
-    boundary = "=_sm_" + "".join(c for c in tag if c.isascii() and c.isalnum())[:40]
+    boundary = "=_sm_" + _NOT_ALNUM.sub("", tag)[:40]
     return (
         head
         + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()

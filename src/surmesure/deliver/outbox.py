@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -149,9 +149,16 @@ def journal_of(folder: Path, campaign: str) -> Iterator[Journal]:
         journal.close()
 
 
-def settle(store: Store, campaign: str, journal: Journal, now: datetime) -> dict[str, int]:
+def settle(
+    store: Store,
+    campaign: str,
+    journal: Journal,
+    now: datetime,
+    on_sent: Callable[[Connection, list[str]], None] | None = None,
+) -> dict[str, int]:
     """Resolve the rows a crashed run left ``sending`` (see the module): ``{"sent": n,
-    "planned": m}``, then empty the journal."""
+    "planned": m}``, then empty the journal. ``on_sent`` is told the ids found sent, in the
+    same transaction (what their leaving implies is recorded with them)."""
     m = schema.messages
     accepted = journal.accepted()
     with store.begin() as conn:
@@ -175,6 +182,8 @@ def settle(store: Store, campaign: str, journal: Journal, now: datetime) -> dict
                 .where(m.c.message_id.in_(again[start : start + 1000]))
                 .values(status="planned", next_attempt_at=now, updated_at=now)
             )
+        if on_sent is not None and sent:
+            on_sent(conn, sent)
     journal.clear()
     return {"sent": len(sent), "planned": len(again)}
 
@@ -186,12 +195,13 @@ def claim(
     now: datetime,
     limit: int,
     channels: Sequence[str],
-) -> list[sa.Row[tuple[str, int | None, str]]]:
+) -> list[sa.Row[tuple[str, int | None, str, int, int]]]:
     """Up to ``limit`` due ``planned`` rows on ``channels``, marked ``sending`` (one more
-    attempt) in the caller's transaction: ``(message_id, person_id, channel)``."""
+    attempt) in the caller's transaction: ``(message_id, person_id, channel, step,
+    version)``."""
     m = schema.messages
     query = (
-        sa.select(m.c.message_id, m.c.person_id, m.c.channel)
+        sa.select(m.c.message_id, m.c.person_id, m.c.channel, m.c.step, m.c.version)
         .where(
             m.c.campaign == campaign,
             m.c.status == "planned",

@@ -17,6 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.deliver import addresses
 from surmesure.deliver.sms import signature
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.store import schema
@@ -24,6 +25,9 @@ from surmesure.store.engine import Store
 
 KANNEL: dict[int, str] = {1: "delivered", 2: "failed", 4: "buffered", 8: "accepted", 16: "rejected"}
 """Kannel's DLR type (``%d``) -> the status kept."""
+_TYPES = {str(k): v for k, v in KANNEL.items()}
+"""The same, by the text Kannel sends: ``int()`` would also read ``" 1"``, ``"+1"`` or a
+digit one of another script as 1."""
 
 
 def read_kannel(message_id: str, sig: str, status: str, *, secret: str) -> str:
@@ -33,18 +37,31 @@ def read_kannel(message_id: str, sig: str, status: str, *, secret: str) -> str:
         sig.encode(), signature(secret, message_id).encode()
     ):
         raise NotFound("No such message.", hint="reports come from the dlr-url each SMS carries")
-    try:
-        return KANNEL[int(status)]
-    except (ValueError, KeyError):
+    found = _TYPES.get(status)
+    if found is None:
         raise InvalidInput(
             f"Report type {status[:8]!r} is not one Kannel sends.",
             field="status",
             hint="use 1, 2, 4, 8 or 16 (Kannel's %d)",
-        ) from None
+        )
+    return found
 
 
-def record_report(store: Store, message_id: str, channel: str, status: str, now: datetime) -> None:
+def record_report(
+    store: Store,
+    message_id: str,
+    channel: str,
+    status: str,
+    now: datetime,
+    *,
+    recipient: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Keep one report; a hard bounce of an e-mail also flags the address it went to
+    (``recipient``, else the person's most recent one: :mod:`surmesure.deliver.addresses`)."""
     with store.begin() as conn:
+        if channel == "email" and status == addresses.BOUNCED:
+            addresses.flag_bounce(conn, message_id[:64], recipient, detail or status, now)
         conn.execute(
             schema.delivery_reports.insert().values(
                 report_id=uuid.uuid4().hex,

@@ -20,8 +20,9 @@ from surmesure.learn.moments import Moments
 
 TREATED, CONTROL, HOLDOUT = "message", "control", "global_holdout"
 ALL = "all"
-REPORTED = frozenset({"sms"})
-"""Channels whose delivery a provider confirms: delivered only once reported so."""
+REPORTED = frozenset({"sms", "web"})
+"""Channels whose delivery is confirmed by a report: delivered only once reported so (a web
+message: once its link left on another channel, or its page was opened)."""
 FAILED_REPORTS = ("failed", "rejected", "bounced")
 COUNTS = ("people", "sent", "delivered", "opened", "clicked", "converted")
 
@@ -87,7 +88,8 @@ WITH f0 AS (
   SELECT person_id, channel, planned_at,
     CASE WHEN status = 'held_out' AND reason = 'control' THEN '{CONTROL}'
          WHEN status = 'held_out' THEN '{HOLDOUT}' ELSE '{TREATED}' END AS arm,
-    row_number() OVER (PARTITION BY person_id ORDER BY planned_at, message_id) AS rn
+    row_number() OVER (PARTITION BY person_id ORDER BY planned_at,
+      CASE WHEN reason LIKE 'link:%' THEN 1 ELSE 0 END, message_id) AS rn
   FROM messages
   WHERE campaign = :campaign AND step = 0 AND person_id IS NOT NULL
     AND NOT (status = 'suppressed' AND attempts = 0)

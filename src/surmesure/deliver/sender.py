@@ -22,7 +22,8 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import guards, outbox, postal
+from surmesure.deliver import guards, outbox, postal, web
+from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.content import ChannelTemplates, templates_of
 from surmesure.deliver.value import values_of
@@ -31,6 +32,9 @@ from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
 from surmesure.store.among import among_ids, among_texts
 from surmesure.store.engine import Store
+
+Claimed = sa.Row[tuple[str, int | None, str, int, int]]
+"""A claimed outbox row: message id, person id, channel, step, version."""
 
 
 def utcnow() -> datetime:
@@ -53,13 +57,14 @@ class Sent:
 def addresses(
     store: Store, conn: Connection, person_ids: Sequence[int], kind: str
 ) -> dict[int, str]:
-    """Each person's most recent identifier of ``kind``, opened; people without one (or
-    whose key was destroyed) are left out."""
+    """Each person's most recent identifier of ``kind``, opened (an e-mail address that
+    hard-bounced is skipped); people without one (or whose key was destroyed) are left out."""
     ident = schema.identifiers
     rows = list(
         conn.execute(
             sa.select(ident.c.person_id, ident.c.node_id, ident.c.sealed)
             .where(ident.c.kind == kind, among_ids(ident.c.person_id, person_ids))
+            .where(usable_email(ident.c.value) if kind == "email" else sa.true())
             .order_by(ident.c.person_id, ident.c.first_seen_at)
         )
     )
@@ -72,9 +77,18 @@ def addresses(
 
 
 def reach(
-    store: Store, conn: Connection, person_ids: Sequence[int], channel: str, now: datetime
+    store: Store,
+    conn: Connection,
+    person_ids: Sequence[int],
+    channel: str,
+    now: datetime,
+    campaign: str = "",
 ) -> dict[int, str]:
-    """Where each person is reached on ``channel``: an address, a number, a postal block."""
+    """Where each person is reached on ``channel``: an address, a number, a postal block,
+    the link of their page for ``campaign``."""
+    if REACHED_BY[channel] == "page":
+        settings = get_settings()
+        return {p: web.page_link(campaign, p, now, settings) for p in person_ids}
     if REACHED_BY[channel] == "postal":
         return postal.blocks(conn, person_ids, now)
     return addresses(store, conn, person_ids, REACHED_BY[channel])
@@ -83,7 +97,7 @@ def reach(
 def _guarded(
     conn: Connection,
     definition: CampaignDefinition,
-    rows: Sequence[sa.Row[tuple[str, int | None, str]]],
+    rows: Sequence[Claimed],
     now: datetime,
 ) -> dict[int, str]:
     """Bounces, complaints and recent purchases, read again (:func:`guards.at_send`)."""
@@ -114,18 +128,20 @@ def prepare(
     conn: Connection,
     definition: CampaignDefinition,
     templates: Mapping[str, ChannelTemplates],
-    rows: Sequence[sa.Row[tuple[str, int | None, str]]],
+    rows: Sequence[Claimed],
     now: datetime,
+    carriers: dict[str, tuple[int, str, int]] | None = None,
 ) -> tuple[list[Message], list[dict[str, object]]]:
     """The messages of claimed ``rows`` ready to leave, and the rows that must not (with the
     status and reason they take): the guardrails read again at send time (see
-    :mod:`surmesure.deliver.outbox`)."""
+    :mod:`surmesure.deliver.outbox`). ``carriers`` is told each message that prints the
+    person's page link: (person, channel, step) by message id."""
     settings = get_settings()
     ids = [int(r.person_id) for r in rows if r.person_id is not None]
     alive = _current(conn, ids) if ids else set()
     ready: list[Message] = []
     skipped: list[dict[str, object]] = []
-    by_channel: dict[str, list[sa.Row[tuple[str, int | None, str]]]] = {}
+    by_channel: dict[str, list[Claimed]] = {}
     held: dict[int, str] = {}
     if definition.purpose == "marketing" and ids:
         paused = {int(x[0]) for x in conn.execute(marketing.held_back_people(None, now))}
@@ -155,9 +171,17 @@ def prepare(
                 for x in conn.execute(consent.refused_people("marketing", channel, now, scope))
             }
         kind = REACHED_BY[channel]
-        found = reach(store, conn, people, channel, now)
+        found = reach(store, conn, people, channel, now, definition.name)
+        links = (
+            found
+            if channel == web.CHANNEL
+            else reach(store, conn, people, web.CHANNEL, now, definition.name)
+            if templates[channel].prints_page_link
+            else {}
+        )
         worth = _expected(conn, definition, channel, people)
         seen = templates[channel].audiences(conn, people, now)
+        found_for = templates[channel].personal(store, conn, seen, now)
         barred = suppression.barred(
             store, conn, [(kind, a) for a in found.values()], key=settings.suppression_key
         )
@@ -177,7 +201,9 @@ def prepare(
                 continue
             assert to is not None
             try:
-                content = templates[channel].render(seen[person], now)
+                content = templates[channel].render(
+                    seen[person], now, found_for[person], links.get(person)
+                )
             except TemplateError as exc:
                 reason = f"template: {exc.message}"[:200]
                 skipped.append({"message_id": r.message_id, "status": "failed", "reason": reason})
@@ -187,6 +213,8 @@ def prepare(
                 headers["X-Purpose"] = "transactional"
             if person in worth:
                 headers["X-Expected-Value"] = f"{worth[person]:.2f}"
+            if carriers is not None and channel != web.CHANNEL and person in links:
+                carriers[str(r.message_id)] = (person, channel, int(r.step))
             ready.append(
                 Message(
                     message_id=str(r.message_id),
@@ -254,6 +282,8 @@ def run(
     handed = 0
     in_flight: Future[list[Delivery]] | None = None
     waiting: list[dict[str, object]] = []
+    carried: dict[str, tuple[int, str, int]] = {}
+    version = 0
 
     def settle_batch() -> None:
         """Record the batch in flight once its channels have answered."""
@@ -263,6 +293,13 @@ def run(
         with store.begin() as conn:
             attempts = _attempts(conn, [d.message_id for d in deliveries])
             outbox.mark(conn, deliveries, waiting, attempts, clock())
+            # a page link that left delivers the web message, in the same transaction
+            links = [
+                carried[d.message_id]
+                for d in deliveries
+                if d.outcome == "sent" and d.message_id in carried
+            ]
+            web.delivered(conn, definition.name, version, links, clock())
         for d in deliveries:
             result.add(d.outcome)
         for s in waiting:
@@ -276,7 +313,13 @@ def run(
         ThreadPoolExecutor(max(parallel, 1), thread_name_prefix="outbox") as pool,
         ThreadPoolExecutor(1, thread_name_prefix="handover") as ahead,
     ):
-        result.settled = outbox.settle(store, definition.name, journal, clock())
+        result.settled = outbox.settle(
+            store,
+            definition.name,
+            journal,
+            clock(),
+            lambda conn, ids: _links_settled(conn, definition, templates, ids, clock()),
+        )
         total = _due(store, definition.name, list(channels), clock())
         if limit is not None:
             total = min(total, limit)
@@ -288,9 +331,11 @@ def run(
                 rows = outbox.claim(store, conn, definition.name, now, size, list(channels))
             if not rows:
                 break
+            carriers: dict[str, tuple[int, str, int]] = {}
             with store.connect() as conn:
-                ready, skipped = prepare(store, conn, definition, templates, rows, now)
+                ready, skipped = prepare(store, conn, definition, templates, rows, now, carriers)
             settle_batch()
+            carried, version = carriers, max(int(r.version) for r in rows)
             handed += len(rows)
             waiting = skipped
             in_flight = ahead.submit(hand_over, channels, ready, journal, parallel, pool)
@@ -307,6 +352,35 @@ def run(
         if not left:
             journal.clear()
     return result
+
+
+def _links_settled(
+    conn: Connection,
+    definition: CampaignDefinition,
+    templates: Mapping[str, ChannelTemplates],
+    ids: Sequence[str],
+    now: datetime,
+) -> None:
+    """The messages a crashed run handed over (found in its journal) delivered the web
+    message when their channel's template prints the page link, as if the run had lived."""
+    linking = [c for c, t in templates.items() if c != web.CHANNEL and t.prints_page_link]
+    if not linking:
+        return
+    m = schema.messages
+    rows = conn.execute(
+        sa.select(m.c.person_id, m.c.channel, m.c.step, m.c.version).where(
+            among_texts(m.c.message_id, list(ids)),
+            m.c.channel.in_(linking),
+            m.c.person_id.is_not(None),
+        )
+    ).all()
+    by_version: dict[int, list[tuple[int, str, int]]] = {}
+    for r in rows:
+        by_version.setdefault(int(r.version), []).append(
+            (int(r.person_id), str(r.channel), int(r.step))
+        )
+    for version, carried in by_version.items():
+        web.delivered(conn, definition.name, version, carried, now)
 
 
 def _due(store: Store, campaign: str, channels: Sequence[str], now: datetime) -> int:

@@ -12,12 +12,13 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.config import get_settings
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import cascade, choice, documents, plan, sender
+from surmesure.deliver import cascade, choice, documents, plan, sender, web
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
-from surmesure.errors import Conflict, NotFound
+from surmesure.errors import Conflict, InvalidInput, NotFound
 from surmesure.experiments import catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -148,6 +149,34 @@ def send(
     return SendReport(result, recorded, sent)
 
 
+def call_list(
+    store: Store, name: str, *, limit: int = 500, folder: Path | None = None
+) -> dict[str, Any]:
+    """Hand the campaign's due call tasks over as a ranked list (highest expected value
+    first, the script rendered per person), at most ``limit``: each is then ``sent``, as a
+    call list written to a file would be, so a task is handed over once. Planning is
+    ``campaign send``'s: only tasks already planned are listed."""
+    from surmesure.deliver.calls import ListedCalls
+
+    with store.connect() as conn:
+        definition, version = documents.get(conn, name)
+    if "phone" not in definition.channels:
+        raise InvalidInput(
+            f"Campaign {name!r} has no phone channel.",
+            field="name",
+            hint="add `channels: {phone: ...}` to the campaign, or name another campaign",
+        )
+    listed = ListedCalls()
+    sent = sender.run(store, definition, {"phone": listed}, folder=folder, limit=limit)
+    return {
+        "campaign": name,
+        "version": version,
+        "tasks": listed.tasks,
+        "failed": sent.counts.get("failed", 0),
+        "suppressed": sum(v for k, v in sent.counts.items() if k.startswith("suppressed:")),
+    }
+
+
 def _advance(store: Store, definition: CampaignDefinition, version: int, now: datetime) -> int:
     """Plan the cascade's later steps that are due; the number of new rows."""
     return sum(p.rows.num_rows for p in cascade.advance(store, definition, version, now))
@@ -238,6 +267,8 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
         stored = conn.execute(
             sa.select(m.c.channel, m.c.status, m.c.reason)
             .where(m.c.campaign == name, m.c.person_id == person)
+            # a web message recorded because another message carried its link is not a plan
+            .where(sa.or_(m.c.reason.is_(None), m.c.reason.not_like("link:%")))
             .order_by(m.c.step.desc())
         ).first()
         out: dict[str, Any] = {"campaign": name, "version": version, "person_id": person}
@@ -258,7 +289,11 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
             try:
                 templates = templates_of(definition)[out["channel"]]
                 seen = templates.audiences(conn, [person], now)
-                content = templates.render(seen[person], now)
+                found = templates.personal(store, conn, seen, now)
+                link = None
+                if templates.prints_page_link:
+                    link = web.page_link(name, person, now, get_settings())
+                content = templates.render(seen[person], now, found[person], link)
             except TemplateError as exc:
                 out["error"] = exc.to_dict()
                 return out

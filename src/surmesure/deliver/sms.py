@@ -14,15 +14,19 @@ when set, every message asks for delivery reports (``dlr-mask``, default 31) sen
 be at least as high, and ``concatenation = true``). ``concurrency``: requests in flight.
 
 Each text goes as GSM-7 when it can, else UCS-2 (``coding=2``); ``Delivery.units`` is its number
-of segments (:mod:`surmesure.deliver.gsm`). Outcomes: smsbox's 202 (``0: Accepted``,
-``3: Queued``) is ``sent``; a refused request (400, 404: a bad number, a missing field) is
-``failed``; a refused login (401, 403), a 5xx, a timeout or a lost connection is ``retry``.
+of segments (:mod:`surmesure.deliver.gsm`). Control characters other than line breaks, tab and
+form feed are left out of the text: a raw escape (``\\x1b``) in a person's value would otherwise
+reach the gateway and, read as GSM-7's escape, turn the next letter into another character.
+Outcomes: smsbox's 202 (``0: Accepted``, ``3: Queued``) is ``sent``; a refused request (400,
+404: a bad number, a missing field) is ``failed``; a refused login (401, 403), a 5xx, a timeout
+or a lost connection is ``retry``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -31,11 +35,12 @@ from urllib.parse import quote, unquote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from surmesure.deliver.channel import Delivery, Message, OnResult
+from surmesure.deliver.channel import Delivery, Message, OnResult, without_recipients
 from surmesure.deliver.gsm import cost
 from surmesure.deliver.settings import split, validated
 from surmesure.errors import ConfigError
 
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 REPORTS_PATH = "/v1/sms/reports"
 INBOUND_PATH = "/v1/sms/inbound"
 
@@ -104,14 +109,15 @@ class SmsChannel:
     def params(self, message: Message) -> dict[str, str] | str:
         """The query of the sendsms request, or why the message cannot leave."""
         s = self.settings
-        found = cost(message.text)
+        text = _CONTROLS.sub("", message.text)
+        found = cost(text)
         if found.segments > s.max_segments:
             return f"{found.segments} segments, more than max_segments={s.max_segments}"
         query = {
             "username": s.username,
             "password": s.password,
             "to": message.to,
-            "text": message.text,
+            "text": text,
             "charset": "UTF-8",
             "coding": "0" if found.encoding == "gsm7" else "2",
         }
@@ -133,12 +139,12 @@ class SmsChannel:
         query = self.params(message)
         if isinstance(query, str):
             return Delivery(message.message_id, "failed", detail=query)
-        units = cost(message.text).segments
+        units = cost(query["text"]).segments
         try:
             answer = self._http.get(self.settings.url, params=query)
         except httpx.HTTPError as exc:
             return Delivery(message.message_id, "retry", detail=type(exc).__name__, units=units)
-        detail = f"{answer.status_code} {answer.text.strip()[:160]}"
+        detail = without_recipients(f"{answer.status_code} {answer.text.strip()}", 160)
         if answer.status_code in (200, 202):
             return Delivery(message.message_id, "sent", message.message_id, detail, units)
         if answer.status_code in (401, 403) or answer.status_code >= 500:

@@ -169,9 +169,12 @@ def fit(
     _check(xs, txs, Ts)
     w = np.ones_like(xs) if weights is None else np.asarray(weights, dtype=np.float64)
     stats = _statistics(xs, txs, Ts, w)
-    result = minimize(
-        _objective, np.zeros(4), args=(stats,), jac=True, method="BFGS", options={"gtol": 1e-7}
-    )
+    # the line search may try a step where a parameter under- or overflows (a short history
+    # with few repeats): that step is rejected as an infinite objective, not an error
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+        result = minimize(
+            _objective, np.zeros(4), args=(stats,), jac=True, method="BFGS", options={"gtol": 1e-7}
+        )
     r, alpha, a, b = np.exp(result.x)
     return BgNbdParams(
         r=float(r),
@@ -207,10 +210,12 @@ def expected_purchases(
         ln_hyp = np.log(hyp2f1(ha, hb, hc, z))
         # Euler's transformation where the direct series overflows
         alt = np.log(hyp2f1(hc - ha, hc - hb, hc, z)) + (hc - ha - hb) * np.log1p(-z)
-    ln_hyp = np.where(np.isfinite(ln_hyp), ln_hyp, alt)
-    first = (a + b + x - 1) / (a - 1)
-    second = -np.expm1(ln_hyp + (r + x) * np.log((alpha + T) / (alpha + T + t)))
-    denominator = 1 + np.where(
-        x > 0, (a / (b + np.maximum(x, 1) - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0
-    )
-    return np.asarray(first * second / denominator, dtype=np.float64)
+        ln_hyp = np.where(np.isfinite(ln_hyp), ln_hyp, alt)
+        first = (a + b + x - 1) / (a - 1)
+        second = -np.expm1(ln_hyp + (r + x) * np.log((alpha + T) / (alpha + T + t)))
+        odds = (a / (b + np.maximum(x, 1) - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+        expected = first * second / (1 + np.where(x > 0, odds, 0.0))
+    # a fit with next to no drop-out (a -> 0, b -> inf) leaves 0 * inf above; its limit is the
+    # NBD's (r + x) t / (alpha + T) for a customer who is alive with certainty
+    limit = (r + x) * t / (alpha + T)
+    return np.asarray(np.where(np.isfinite(expected), expected, limit), dtype=np.float64)

@@ -54,12 +54,18 @@ SUMMARY_COLUMNS = (
 )
 
 
+def purchase_days(orders: ir.Table) -> ir.Table:
+    """One row per buyer and day with a purchase (returns left out): ``person_id``,
+    ``order_day`` and the day's ``value``."""
+    purchases = orders.filter(~orders.is_return)
+    return purchases.group_by(["person_id", "order_day"]).aggregate(value=purchases.amount.sum())
+
+
 def summary(backend: Any, as_of: date, orders: ir.Table | None = None) -> ir.Table:
     """The sufficient statistics per buyer (columns ``SUMMARY_COLUMNS``); ``orders`` is
     :func:`person_orders` when already at hand."""
     orders = person_orders(backend, as_of) if orders is None else orders
-    purchases = orders.filter(~orders.is_return)
-    days = purchases.group_by(["person_id", "order_day"]).aggregate(value=purchases.amount.sum())
+    days = purchase_days(orders)
     days = days.mutate(first_day=days.order_day.min().over(ibis.window(group_by=days.person_id)))
     per_person = days.group_by("person_id").aggregate(
         purchase_days=days.order_day.count(),

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
 from surmesure.derive import clv
+from surmesure.derive import forecast as learned
 from surmesure.derive.affinity import AFFINITY_COLUMNS, affinities
 from surmesure.derive.appetence import ChannelPrior, exposures, smooth
 from surmesure.derive.engagement import ENGAGEMENT_COLUMNS, engagement
@@ -72,6 +73,9 @@ class DeriveResult(BaseModel):
     rows_written: int
     segments: dict[str, int]
     model: clv.ClvModel | None
+    forecast: learned.ForecastSummary | None = Field(
+        None, description="the model behind expected_purchases and its validation"
+    )
     satisfaction: SatisfactionSummary = Field(description="NPS, CSAT and CES over the window")
     channels: list[ChannelPrior] = Field(description="the appetence prior of each channel")
     seconds: dict[str, float]
@@ -108,6 +112,34 @@ def _without(table: pa.Table, objecting: set[int]) -> tuple[pa.Table, int]:
     out = pc.is_in(ids, value_set=pa.array(sorted(objecting), ids.type))
     gone = len(pc.unique(ids.filter(out)))
     return table.filter(pc.invert(out)), gone
+
+
+def _day(day: date) -> int:
+    """``day`` as days since 1970-01-01, the integer days of :mod:`surmesure.derive.forecast`."""
+    return (day - date(1970, 1, 1)).days
+
+
+def _learned(
+    predicted: dict[str, np.ndarray],
+    forecaster: learned.Forecaster,
+    purchases: learned.Purchases,
+    as_of: int,
+    data: pa.Table,
+    buyer: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """BG/NBD's outputs with ``expected_purchases`` from ``forecaster`` and
+    ``expected_value`` scaled by the same ratio (the Gamma-Gamma value per purchase and the
+    discounting kept); ``p_alive`` stays BG/NBD's."""
+    people, expected = forecaster.predict(purchases, as_of)
+    ids = data.column("person_id").to_numpy(zero_copy_only=False)[buyer].astype(np.int64)
+    expected = expected[np.searchsorted(people, ids)]
+    bg = predicted["expected_purchases"]
+    ratio = np.where(bg > 0, expected / np.where(bg > 0, bg, 1.0), 1.0)
+    return {
+        **predicted,
+        "expected_purchases": expected,
+        "expected_value": predicted["expected_value"] * ratio,
+    }
 
 
 def _now() -> datetime:
@@ -154,10 +186,12 @@ def derive(
     with ibis_backend(store) as backend:
         with person_orders(backend, as_of).cache() as orders:
             data = metrics_query(backend, as_of, window_days, orders).to_pyarrow()
+            days = clv.purchase_days(orders).to_pyarrow()
         reached = exposures(backend, as_of).to_pyarrow()
         overall = satisfaction_summary(backend, as_of, window_days)
     data, objectors = _without(data, objecting)
     reached, _ = _without(reached, objecting)
+    days, _ = _without(days, objecting)
     started = done("query", started)
 
     buyer = np.asarray(data.column("repeat_purchases").is_valid())
@@ -179,6 +213,16 @@ def derive(
             notes.append(f"BG/NBD fit did not converge: {model.bgnbd.message}")
         if model.note:
             notes.append(model.note)
+    forecaster, purchases = None, None
+    if model is not None:
+        purchases = learned.Purchases.of(
+            days.column("person_id").to_numpy(),
+            pc.cast(days.column("order_day"), pa.int32()).to_numpy(),
+            days.column("value").to_numpy(zero_copy_only=False),
+        )
+        forecaster = learned.fit(purchases, _day(as_of), horizon_days)
+        if forecaster.note:
+            notes.append(forecaster.note)
     appetence, channels = smooth(reached)
     outputs: dict[str, pa.Array] = engagement_scores(data)
     started = done("fit", started)
@@ -187,6 +231,8 @@ def derive(
         predicted = clv.predict(
             model, *stats, horizon_days=horizon_days, discount_rate=discount_rate
         )
+        if forecaster is not None and purchases is not None:
+            predicted = _learned(predicted, forecaster, purchases, _day(as_of), data, buyer)
         for name, values in predicted.items():
             full = np.full(data.num_rows, np.nan)
             full[buyer] = values
@@ -232,6 +278,7 @@ def derive(
         rows_written=written,
         segments={name: counted.get(name, 0) for name in SEGMENTS},
         model=model,
+        forecast=None if forecaster is None else forecaster.summary(),
         satisfaction=overall,
         channels=channels,
         seconds=seconds,

@@ -40,6 +40,7 @@ BUILT_IN: dict[str, str] = {
     "segment_membership": "surmesure.segment.realtime:on_changes",
     "people_changed": "surmesure.dispatch.people:on_changes",
     "orders_from_events": "surmesure.collect.purchases:on_changes",
+    "journeys": "surmesure.journeys.signals:on_changes",
 }
 """Subscriber name -> its handler, ``module:function``."""
 

@@ -12,8 +12,10 @@ A campaign is a small document (YAML or JSON), validated and versioned like a se
       email:
         template: welcome              # a template of the library, by name ...
       sms:
-        text: "{{ person.first_name }}, -20% ce week-end. STOP au 36180"
+        text: "{{ person.first_name }}, -20% ce week-end: {{ page_link }} STOP au 36180"
         fields: {first_name: {trait: first_name, fallback: ""}}
+      web:                             # the person's page; a message printing
+        text: "Vos offres de printemps"  # {{ page_link }} delivers it, a view is an open
     policy: {order: [email, sms]}      # the first channel the person can be reached on
                                        # or {choose: best}: highest appetence x value - cost
     value: clv                         # value of a response: clv, or an offer's value (25.0)
@@ -51,11 +53,17 @@ from pydantic_core import PydanticCustomError
 from surmesure.domain.templates import FieldSpec, Source
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
-ChannelName = Literal["email", "sms", "paper", "phone"]
+ChannelName = Literal["email", "sms", "paper", "phone", "web"]
 #: the channels a campaign can use, and the identifier kind that reaches a person on each
 #: (``postal``: the traits of :data:`POSTAL_TRAITS`, not an identifier; ``phone`` as a channel
-#: is a call task of the call centre)
-REACHED_BY: dict[str, str] = {"email": "email", "sms": "phone", "paper": "postal", "phone": "phone"}
+#: is a call task of the call centre; ``web`` is the person's page, ``page``: everyone has one)
+REACHED_BY: dict[str, str] = {
+    "email": "email",
+    "sms": "phone",
+    "paper": "postal",
+    "phone": "phone",
+    "web": "page",
+}
 POSTAL_TRAITS = ("street", "postcode", "city")
 Response = Literal["opened", "clicked", "converted"]
 RESPONSES: tuple[Response, ...] = ("opened", "clicked", "converted")
@@ -91,6 +99,9 @@ class ChannelContent(_Model):
     )
     min_reliability: Annotated[float, Field(ge=0, le=1)] = 0.6
     locale: Annotated[str, Field(pattern=r"^[a-z]{2}(_[A-Z]{2})?$")] = "fr"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = Field(
+        "EUR", description="The shop's currency, for prices printed with `money(currency)`."
+    )
     sender: str | None = None
 
     @model_validator(mode="after")

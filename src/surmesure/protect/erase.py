@@ -106,9 +106,9 @@ def erase_person(
                 keys = scope.payload_matches(conn, table, identifiers, region)
                 clause = scope.key_clause(table, keys) if keys else None
                 if keys and table is schema.quarantine:
-                    result.records_shredded = quarantined.destroy(
-                        conn, [k["quarantine_id"] for k in keys]
-                    )
+                    ids = [k["quarantine_id"] for k in keys]
+                    result.records_shredded = quarantined.destroy(conn, ids)
+                    quarantined.unmark(conn, ids)
             else:
                 clause = scope.person_clause(table, person.nodes)
             if clause is None:

@@ -41,7 +41,7 @@ from surmesure.errors import InvalidInput, NotFound
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
-SCOPES = ("collect", "decide", "read", "admin")
+SCOPES = ("collect", "decide", "read", "calls", "admin")
 MISS_LOOKUPS_PER_SECOND = 20.0
 """Store look-ups of keys a server does not hold, per second, beyond the burst."""
 MISS_BURST = 50

@@ -1,6 +1,7 @@
 """Signed, expiring links to a person's own pages (personal page, preference centre).
 
-A token is ``{"p": person id, "e": expiry (Unix seconds)}`` signed with
+A token is ``{"p": person id, "e": expiry (Unix seconds)}`` (and, for a page a campaign sent,
+``"c"``: the campaign's name) signed with
 ``SURMESURE_SECRET_KEY`` (itsdangerous) under a salt naming the page, so a link to one page
 never opens another. It carries no personal data. A link lives at most ``max_days``: a longer
 one is not made, and a token claiming a later expiry is refused. A bad, tampered, expired or
@@ -24,7 +25,14 @@ def _epoch(at: datetime) -> int:
 
 
 def make_token(
-    person_id: int, *, salt: str, days: int, now: datetime, secret: str, max_days: int
+    person_id: int,
+    *,
+    salt: str,
+    days: int,
+    now: datetime,
+    secret: str,
+    max_days: int,
+    campaign: str | None = None,
 ) -> str:
     if not 0 < days <= max_days:
         raise InvalidInput(
@@ -32,12 +40,21 @@ def make_token(
             hint=f"give 1 to {max_days} days (SURMESURE_PAGE_LINK_MAX_DAYS)",
             field="days",
         )
-    payload = {"p": person_id, "e": _epoch(now + timedelta(days=days))}
+    payload: dict[str, Any] = {"p": person_id, "e": _epoch(now + timedelta(days=days))}
+    if campaign is not None:
+        payload["c"] = campaign
     return str(URLSafeTimedSerializer(secret, salt=salt).dumps(payload))
 
 
 def read_token(token: str, *, salt: str, now: datetime, secret: str, max_days: int) -> int:
     """The person id of a valid token; :class:`NotFound` otherwise."""
+    return int(read_payload(token, salt=salt, now=now, secret=secret, max_days=max_days)["p"])
+
+
+def read_payload(
+    token: str, *, salt: str, now: datetime, secret: str, max_days: int
+) -> dict[str, Any]:
+    """What a valid token signs (``p``, ``e`` and maybe ``c``); :class:`NotFound` otherwise."""
     gone = NotFound("This page does not exist or has expired.", hint="ask for a new link")
     try:
         payload: Any = URLSafeTimedSerializer(secret, salt=salt).loads(token)
@@ -54,4 +71,6 @@ def read_token(token: str, *, salt: str, now: datetime, secret: str, max_days: i
     expiry = payload.get("e")
     if not isinstance(expiry, int) or not _epoch(now) < expiry <= _epoch(now) + max_days * 86400:
         raise gone
-    return int(payload["p"])
+    if not isinstance(payload.get("c", ""), str):
+        raise gone
+    return payload

@@ -12,6 +12,10 @@ Contract:
   against it.
 - Readers open records in batches of :data:`BATCH` (:func:`batches`, :func:`open_records`);
   the keys read are not kept in memory afterwards.
+- Each record is marked (:func:`mark`) with a keyed hash, cut to 64 bits, of every value it
+  holds that an identifier could be matched to (:func:`surmesure.protect.scope.payload_tokens`):
+  an erasure opens only the records marked with one of the person's identifiers
+  (:func:`marked`), however large the quarantine, and matches them exactly as before.
 - Whatever removes a record (erasure, retention) or rewrites it without its former content
   (a replayed record found erased) destroys its key first (:func:`destroy`, :func:`delete`,
   :func:`reseal`): a sealed copy lingering in a file's free blocks, a WAL or a backup no longer
@@ -24,14 +28,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.protect import atrest, blind
+from surmesure.protect import atrest, blind, crypto
 from surmesure.store import schema
+from surmesure.store.engine import Store
 
 q = schema.quarantine
+m = schema.quarantine_marks
 KIND = "quarantine"
+MARK_KIND = "quarantine mark"
 BATCH = 5_000
 """Records opened, or keys destroyed, per round trip."""
 
@@ -64,6 +73,55 @@ def seal(
     sealed = atrest.seal_texts(conn, nodes, texts, now=now)
     atrest.keyring(conn).forget(node(i) for i in ids)
     return sealed
+
+
+def marks_of(values: Iterable[str]) -> set[str]:
+    """The marks of ``values`` (see the module)."""
+    key = blind.index_key()
+    return {crypto.blind_index(key, MARK_KIND, v)[:16] for v in values}
+
+
+def mark(
+    conn: Connection, ids: Sequence[int], payload_texts: Sequence[str], *, new: bool = False
+) -> None:
+    """Mark the records ``ids`` with the values their payloads (JSON text) hold, replacing
+    any marks they had; ``new``: records just made, which have none (a plain insert)."""
+    from surmesure.config import get_settings
+    from surmesure.protect.scope import payload_tokens
+
+    region = get_settings().default_country
+    pairs = {
+        (found, int(i))
+        for i, text in zip(ids, payload_texts, strict=True)
+        for found in marks_of(payload_tokens(orjson.loads(text), region))
+    }
+    if not new:
+        unmark(conn, ids)
+    if pairs:
+        rows = sorted(pairs)
+        table = pa.table(
+            {
+                "mark": pa.array([r[0] for r in rows], pa.string()),
+                "quarantine_id": pa.array([r[1] for r in rows], pa.int64()),
+            }
+        )
+        Store.of(conn).bulk_insert(conn, m, table, on_conflict="error" if new else "nothing")
+
+
+def unmark(conn: Connection, ids: Iterable[int]) -> None:
+    """Remove the marks of the records ``ids``."""
+    chosen = sorted({int(i) for i in ids})
+    for start in range(0, len(chosen), BATCH):
+        conn.execute(m.delete().where(m.c.quarantine_id.in_(chosen[start : start + BATCH])))
+
+
+def marked(conn: Connection, values: Iterable[str]) -> list[int]:
+    """The records marked with one of ``values``, by increasing id."""
+    wanted = sorted(marks_of(values))
+    if not wanted:
+        return []
+    query = sa.select(m.c.quarantine_id).where(m.c.mark.in_(wanted)).distinct()
+    return sorted(int(i) for i in conn.execute(query).scalars())
 
 
 def open_records(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -131,6 +189,7 @@ def delete(conn: Connection, *where: sa.ColumnElement[bool]) -> int:
         if not ids:
             return removed
         destroy(conn, ids)
+        unmark(conn, ids)
         conn.execute(q.delete().where(q.c.quarantine_id.in_(ids)))
         removed += len(ids)
 
@@ -150,6 +209,7 @@ def reseal(
     if fresh_key:
         destroy(conn, [quarantine_id])
     sealed = seal(conn, [quarantine_id], [value], [payload_text], now=now)[0]
+    mark(conn, [quarantine_id], [payload_text])
     conn.execute(
         q.update()
         .where(q.c.quarantine_id == quarantine_id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from typing import Any
 
 import orjson
@@ -39,6 +40,7 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
 }
 PLAIN_KINDS = tuple(KEY_ALIASES)
 _TOKEN = re.compile(r"[^\s,;|\t\"']+")
+_PHONE_LIKE = re.compile(r"[+0-9 ().\-/]+")
 
 
 def tag_of(table: sa.Table) -> str | None:
@@ -153,6 +155,33 @@ class PayloadMatcher:
         return False
 
 
+def payload_tokens(payload: Any, region: str) -> set[str]:
+    """Every value of ``payload`` that :class:`PayloadMatcher` could match an identifier to,
+    in each form it compares (as is, a numeric id read as a float without its ``.0``, an
+    e-mail address and a phone number normalized): a value under any key, and each token of a
+    raw line, so it holds more than the matcher accepts, never less."""
+    tokens: set[str] = set()
+    for key, value in _leaves(decode_json(payload)):
+        text = str(value).strip()
+        for part in _TOKEN.findall(text) if key == "_malformed" else [text]:
+            _forms(part, region, tokens)
+    return tokens
+
+
+def _forms(text: str, region: str, out: set[str]) -> None:
+    if not text:
+        return
+    out.add(text)
+    if text.endswith(".0") and text[:-2].isdigit():
+        out.add(text[:-2])
+    if "@" in text:
+        with suppress(ValueError):
+            out.add(normalize_email(text))
+    elif _PHONE_LIKE.fullmatch(text) and sum(ch.isdigit() for ch in text) >= 6:
+        with suppress(ValueError):
+            out.add(normalize_phone(text, region))
+
+
 def _leaves(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(value, dict):
         for k, v in value.items():
@@ -182,7 +211,8 @@ def payload_matches(
             mappings[int(run_id)] = dict(document.get("columns") or {})
     extra = [table.c.run_id] if has_run else []
     found: list[dict[str, Any]] = []
-    for data in _payload_rows(conn, table, [*(table.c[k] for k in keys), *extra]):
+    columns = [*(table.c[k] for k in keys), *extra]
+    for data in _payload_rows(conn, table, columns, [v for _, v in identifiers]):
         run_id = data["run_id"] if has_run else None
         payload = data.get(PAYLOAD)
         if isinstance(payload, bytes):
@@ -195,13 +225,18 @@ def payload_matches(
 
 
 def _payload_rows(
-    conn: Connection, table: sa.Table, columns: list[sa.Column[Any]]
+    conn: Connection, table: sa.Table, columns: list[sa.Column[Any]], values: list[str]
 ) -> Iterator[dict[str, Any]]:
-    """Each row of ``table`` with ``columns`` and its payload: the quarantine's opened in
-    batches (:mod:`surmesure.protect.quarantined`)."""
+    """Each row of ``table`` with ``columns`` and its payload that may hold one of ``values``:
+    of the quarantine, only the records marked with one of them, opened in batches
+    (:mod:`surmesure.protect.quarantined`)."""
     if table is schema.quarantine:
-        for batch in quarantined.batches(conn, columns=columns):
-            yield from batch
+        marked = quarantined.marked(conn, values)
+        for start in range(0, len(marked), quarantined.BATCH):
+            chunk = marked[start : start + quarantined.BATCH]
+            where = schema.quarantine.c.quarantine_id.in_(chunk)
+            for batch in quarantined.batches(conn, where, columns=columns):
+                yield from batch
         return
     for row in conn.execute(sa.select(*columns, table.c[PAYLOAD])):
         yield {str(k): v for k, v in row._mapping.items()}

@@ -274,6 +274,17 @@ quarantine = sa.Table(
     comment="Rejected records with the reason; replayable after the mapping is fixed.",
 )
 
+quarantine_marks = sa.Table(
+    "quarantine_marks",
+    metadata,
+    sa.Column("mark", sa.String(16), primary_key=True, comment="keyed hash of a value, cut"),
+    sa.Column("quarantine_id", sa.BigInteger, primary_key=True, autoincrement=False, index=True),
+    # keyed hashes of the values a record holds (protect.quarantined.marks): an erasure opens
+    # only the records marked with one of the person's identifiers
+    info={"personal": None},
+    comment="Which quarantined records hold a value: keyed hashes, never a value.",
+)
+
 import_runs = sa.Table(
     "import_runs",
     metadata,
@@ -614,10 +625,16 @@ job_runs = sa.Table(
 
 # -- later stages: their tables live in modules of their own, on the same metadata ------------
 
+from surmesure.store.schema_deliver import address_flags as address_flags  # noqa: E402
 from surmesure.store.schema_deliver import campaign_versions as campaign_versions  # noqa: E402
 from surmesure.store.schema_deliver import campaigns as campaigns  # noqa: E402
 from surmesure.store.schema_deliver import delivery_reports as delivery_reports  # noqa: E402
 from surmesure.store.schema_deliver import messages as messages  # noqa: E402
+from surmesure.store.schema_deliver import page_views as page_views  # noqa: E402
 from surmesure.store.schema_dispatch import change_cursors as change_cursors  # noqa: E402
 from surmesure.store.schema_dispatch import change_failures as change_failures  # noqa: E402
 from surmesure.store.schema_dispatch import changes as changes  # noqa: E402
+from surmesure.store.schema_journeys import journey_log as journey_log  # noqa: E402
+from surmesure.store.schema_journeys import journey_people as journey_people  # noqa: E402
+from surmesure.store.schema_journeys import journey_versions as journey_versions  # noqa: E402
+from surmesure.store.schema_journeys import journeys as journeys  # noqa: E402

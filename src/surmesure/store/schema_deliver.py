@@ -83,3 +83,45 @@ messages = sa.Table(
     comment="The outbox: one row per campaign, person, channel and step, recorded before the "
     "message leaves; an erased person's rows stay for the counts, detached.",
 )
+
+
+# -- the web channel and what came back of an address ---------------------------------------------
+
+page_views = sa.Table(
+    "page_views",
+    metadata,
+    sa.Column(
+        "page_id", sa.String(64), primary_key=True, comment="SHA-256 of the page link's token"
+    ),
+    sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("node_id", sa.BigInteger, nullable=True),
+    sa.Column("campaign", sa.String(64), nullable=True, comment="the campaign whose link it is"),
+    sa.Column("decision_id", sa.String(64), nullable=False, comment="what the page shows"),
+    sa.Column("first_viewed_at", sa.DateTime, nullable=False),
+    sa.Column("last_viewed_at", sa.DateTime, nullable=False),
+    sa.Column("views", sa.Integer, nullable=False),
+    info={"personal": "person_id"},
+    comment="Each personal page opened, with the decision it shows: a page shows the same "
+    "content and offers every time its link is opened.",
+)
+
+address_flags = sa.Table(
+    "address_flags",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True, comment="email or postal"),
+    sa.Column(
+        "address",
+        sa.String(64),
+        primary_key=True,
+        comment="blind index of the address (an e-mail's is its identifiers.value)",
+    ),
+    sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("node_id", sa.BigInteger, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, comment="bounced or undeliverable"),
+    sa.Column("reason", sa.String(200), nullable=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="Addresses that cannot be reached: a hard bounce of an e-mail address, a letter "
+    "returned undeliverable. Only that address is skipped, not the person's other ones.",
+)

@@ -105,18 +105,32 @@ def fused_scores(
     filters ``priors`` instead of ``keep`` (when they were filtered in part already);
     ``priors_kept`` (``associated_kept``): that list is filtered and cut to the depth
     already. Scores are left unsorted (see :func:`best_first`)."""
+    kept_priors = priors if priors_kept else _kept(priors, keep_prior or keep, scoring.depth)
+    kept_associated = associated if associated_kept else _kept(associated, keep, scoring.depth)
+    return fused_ranked(
+        kept_associated,
+        ((rank, code, prior) for rank, (code, prior) in enumerate(kept_priors)),
+        scoring,
+    )
+
+
+def fused_ranked(
+    associated: Sequence[tuple[str, float, str]],
+    priors: Iterable[tuple[int, str, str]],
+    scoring: Scoring,
+) -> tuple[list[tuple[str, float]], dict[str, tuple[float, str | None, str | None]]]:
+    """:func:`fused_scores` of lists filtered already, the priors given with their rank
+    ``(rank, code, prior name)`` (so a part of the ranking can be scored alone)."""
     fused: dict[str, float] = {}
     because: dict[str, tuple[float, str | None, str | None]] = {}
     k = scoring.fusion_k
-    kept_priors = priors if priors_kept else _kept(priors, keep_prior or keep, scoring.depth)
-    kept_associated = associated if associated_kept else _kept(associated, keep, scoring.depth)
     weight = scoring.association_weight
-    for rank, (code, _, antecedent) in enumerate(kept_associated):
+    for rank, (code, _, antecedent) in enumerate(associated):
         part = weight / (k + rank)  # the first time a code is met, its strongest part
         fused[code] = part
         because[code] = (part, antecedent, None)
     weight = scoring.prior_weight
-    for rank, (code, prior) in enumerate(kept_priors):
+    for rank, code, prior in priors:
         part = weight / (k + rank)
         held = because.get(code)
         if held is None:

@@ -1,0 +1,170 @@
+"""Collected changes turned into journey signals and entries (dispatch subscriber ``journeys``).
+
+For the changes the dispatcher delivers, in order and inside its transaction (so a change
+moves people once even when delivered again after a crash: the state it moved is committed
+with the cursor):
+
+- an event (``track``): an :class:`~.engine.Event` for each running journey of the person (a
+  goal or exit event ends it, an awaited event moves it on); with ``latitude`` and
+  ``longitude`` among its properties, also a :class:`~.engine.Location` at the distance to the
+  nearest store; then it enters the person into the journeys whose entry is that event (its
+  properties equal to the entry's ``where``; its ``product_id`` becomes the person's product),
+  or a location near enough to a store;
+- an order (imported or collected): ``Order Completed``;
+- a consent choice: a person who now refuses marketing by e-mail leaves every journey at once
+  (:class:`~.engine.ConsentWithdrawn`).
+
+People already in journeys get their signals before new entries are made, so an entry event
+does not move the entry it starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from surmesure.dispatch import outbox
+from surmesure.dispatch.subscribers import Delivery
+from surmesure.journeys import engine, webhooks
+from surmesure.journeys.document import EventEntryNode, NearEntryNode
+from surmesure.journeys.engine import Signal
+from surmesure.journeys.published import Versions, catalog
+from surmesure.journeys.runner import enter_people, signal
+from surmesure.journeys.writes import Applied
+from surmesure.protect import consent
+from surmesure.segment.evaluate import haversine_km
+from surmesure.store import schema
+from surmesure.store.among import among_ids, among_texts
+from surmesure.store.engine import Store
+from surmesure.unify.profile import decode_json
+
+
+def _events(conn: Connection, refs: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``message_id -> (event name, properties)`` of the tracked events among ``refs``."""
+    if not refs:
+        return {}
+    e = schema.events
+    rows = conn.execute(
+        sa.select(e.c.message_id, e.c.event, e.c.properties).where(
+            among_texts(e.c.message_id, refs), e.c.event.is_not(None)
+        )
+    )
+    out = {}
+    for r in rows:
+        properties = decode_json(r.properties) if r.properties is not None else {}
+        out[str(r.message_id)] = (str(r.event), properties if isinstance(properties, dict) else {})
+    return out
+
+
+def _scalars(properties: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in properties.items() if isinstance(v, str | int | float | bool)}
+
+
+def nearest_store_km(conn: Connection, latitude: float, longitude: float) -> float | None:
+    s = schema.stores
+    rows = conn.execute(
+        sa.select(s.c.latitude, s.c.longitude).where(
+            s.c.latitude.is_not(None), s.c.longitude.is_not(None)
+        )
+    )
+    distances = [haversine_km((latitude, longitude), (r[0], r[1])) for r in rows]
+    return min(distances) if distances else None
+
+
+def _location(conn: Connection, properties: dict[str, Any]) -> float | None:
+    lat, lon = properties.get("latitude"), properties.get("longitude")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        return None
+    return nearest_store_km(conn, float(lat), float(lon))
+
+
+def _withdrawn(conn: Connection, people: set[int], now: datetime) -> set[int]:
+    if not people:
+        return set()
+    query = consent.refused_people("marketing", "email", now, sorted(people))
+    return {int(r[0]) for r in conn.execute(query)}
+
+
+def handle(
+    store: Store, conn: Connection, changes: Sequence[outbox.Change], now: datetime
+) -> Applied:
+    """Signals and entries for ``changes`` (see the module), in the caller's transaction."""
+    refs = [str(c.ref) for c in changes if c.kind == outbox.EVENT and c.ref and c.person_id]
+    events = _events(conn, refs)
+    signals: list[tuple[int, Signal, str]] = []
+    seen: list[tuple[int, str, dict[str, Any], float | None]] = []
+    consenting: set[int] = set()
+    for change in changes:
+        person = change.person_id
+        if person is None:
+            continue
+        if change.kind == outbox.EVENT and change.ref in events:
+            name, properties = events[str(change.ref)]
+            plain = _scalars(properties)
+            signals.append((person, engine.Event(name, plain), f"event: {name}"))
+            distance = _location(conn, properties)
+            if distance is not None:
+                signals.append((person, engine.Location(distance), "location"))
+            seen.append((person, name, plain, distance))
+        elif change.kind == outbox.ORDER:
+            signals.append((person, engine.Event("Order Completed"), "order"))
+        elif change.kind == outbox.CONSENT:
+            consenting.add(person)
+    for person in sorted(_withdrawn(conn, consenting, now)):
+        signals.append((person, engine.ConsentWithdrawn(), "consent withdrawn"))
+    versions = Versions()
+    result = signal(store, conn, signals, now, versions)
+    for name, (_, version) in catalog(conn, ("active",)).items():
+        definition = versions.get(conn, name, version)
+        entry = definition.entry
+        candidates: dict[int, str | None] = {}
+        for person, event, properties, distance in seen:
+            if isinstance(entry, EventEntryNode):
+                wanted = entry.event
+                if event == wanted.name and all(
+                    properties.get(k) == v for k, v in wanted.where.items()
+                ):
+                    product = properties.get("product_id")
+                    candidates[person] = None if product is None else str(product)
+            elif (
+                isinstance(entry, NearEntryNode)
+                and distance is not None
+                and distance <= entry.near.radius_km
+            ):
+                candidates.setdefault(person, None)
+        if candidates:
+            current = _current(conn, candidates)
+            kept = {p: v for p, v in candidates.items() if p in current}
+            result.add(enter_people(store, conn, definition, version, kept, now))
+    return result
+
+
+def _current(conn: Connection, people: dict[int, str | None]) -> set[int]:
+    p = schema.people
+    rows = conn.execute(
+        sa.select(p.c.person_id).where(
+            among_ids(p.c.person_id, list(people)), p.c.merged_into.is_(None)
+        )
+    )
+    return {int(r[0]) for r in rows}
+
+
+def on_changes(delivery: Delivery) -> int:
+    """The dispatcher's handler; returns how many steps people went through. Webhooks are
+    called once the transaction has committed."""
+    result = handle(delivery.store, delivery.conn, delivery.changes, delivery.now)
+    if result.webhooks:
+        calls = list(result.webhooks)
+
+        def call() -> None:
+            webhooks.call_all(calls)
+
+        delivery.after.append(call)
+    return result.transitions
