@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide.audience import DECISION_PURPOSES
 from surmesure.decide.reading import PeopleRead, PersonRead, as_number, read_people
-from surmesure.decide.shared import SharedNews
+from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.errors import trace_of

@@ -6,8 +6,8 @@ the people whose events, orders, consents, preferences, imports or segments were
 so it drops or reloads those people alone instead of polling whole tables; an erasure names
 nobody (the outbox keeps no trace of the person), so it is told as :data:`ANYONE`, an empty
 set: forget everyone. A callback must be quick and must not raise (an
-error is logged and the delivery stands). With NATS, deliveries run in the workers: a cache in
-an API process then needs a subscription of its own to the stream.
+error is logged and the delivery stands). With NATS, deliveries run in the workers: they pass
+the news on to the API processes' caches through Redis (:mod:`.news`).
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 Each worker keeps its own serving cache (:mod:`surmesure.decide.serving`), and the dispatcher
 delivers each change once, to whichever worker settles the outbox first: the others would not
-hear of it. With ``SURMESURE_SERVING_CACHE_URL`` (``redis://host:6379/0``) the worker told
-publishes the people's ids (orjson) on one channel per store, and every other worker re-reads
-those it holds; an empty list (an erasure) makes them forget everyone. A message lost while a
-worker reconnects is caught by its whole-store check (``SURMESURE_SERVING_REFRESH_SECONDS``).
+hear of it; with NATS, deliveries run in the ``dispatch run`` workers, which hold no cache.
+With ``SURMESURE_SERVING_CACHE_URL`` (``redis://host:6379/0``) the process told publishes the
+people's ids (orjson) on one channel per store, and every API worker re-reads those it holds;
+an empty list (an erasure) makes them forget everyone. A message lost while a worker reconnects
+is caught by its whole-store check (``SURMESURE_SERVING_REFRESH_SECONDS``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import orjson
 
 from surmesure.errors import trace_of
 
-log = logging.getLogger("surmesure.decide.shared")
+log = logging.getLogger("surmesure.dispatch.news")
 News = Callable[[frozenset[int]], None]
 
 
