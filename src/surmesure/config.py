@@ -161,9 +161,23 @@ class Settings(BaseSettings):
     )
     decision_log_days: int = Field(default=90, gt=0, le=36_500, description="Days /why looks back.")
     serving_refresh_seconds: float = Field(
-        default=2.0,
+        default=60.0,
         gt=0,
-        description="How often the decision server checks the store for changes to its view.",
+        description="How often the decision server checks the whole store for changes its "
+        "dispatcher did not announce (then re-reads the people it keeps); the announced ones "
+        "reach it at once.",
+    )
+    serving_cache_people: int = Field(
+        default=100_000,
+        gt=0,
+        description="Most people the decision server keeps in memory (the least recently "
+        "decided for are dropped, then read again in one statement when next asked for).",
+    )
+    serving_cache_url: str | None = Field(
+        default=None,
+        pattern=r"^rediss?://",
+        description="Redis (redis://127.0.0.1:6379/0) through which the API workers of one "
+        "store tell each other whom to re-read: each change is delivered to one worker only.",
     )
     decision_flush_ms: float = Field(
         default=250.0,

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import nats
 import pytest
+import sqlalchemy as sa
 from dispatch_helpers import save_viewers, store_events, value
 
 from surmesure.config import Settings
 from surmesure.dispatch import broker, dispatcher
+from surmesure.dispatch.news import SharedNews
 from surmesure.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,3 +94,40 @@ def test_two_workers_share_the_changes_and_each_takes_effect_once(
     assert value(store, "SELECT count(*) FROM segment_changes") == PEOPLE  # entered once each
     assert value(store, "SELECT count(DISTINCT person_id) FROM segment_changes") == PEOPLE
     assert value(store, "SELECT count(*) FROM change_failures") == 0
+
+
+def test_a_worker_tells_the_api_caches_through_redis(postgres_store: Store, stream: str) -> None:
+    store = postgres_store
+    redis_url = "redis://127.0.0.1:6379/0"
+    settings = Settings(
+        database_url=store.url,
+        dispatch=NATS_URL,
+        dispatch_stream=stream,
+        serving_cache_url=redis_url,
+    )
+    heard: list[frozenset[int]] = []
+    api = SharedNews(redis_url, store.url, heard.append)  # what an API worker hears
+    api.start()
+    assert dispatcher.settle(store, settings) == {}  # creates the stream
+
+    async def scenario() -> None:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        worker = asyncio.create_task(
+            broker.work(store, settings, stop, durable=f"d_{stream}", ready=ready.set)
+        )
+        await ready.wait()
+        await asyncio.to_thread(store_events, store, 3)
+        await asyncio.to_thread(dispatcher.settle, store, settings)  # published to NATS
+        deadline = time.monotonic() + 20
+        while not heard and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await worker
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        api.stop()
+    with store.connect() as conn:
+        people = frozenset(conn.execute(sa.text("SELECT person_id FROM people")).scalars())
+    assert len(people) == 3 and heard[:1] == [people]

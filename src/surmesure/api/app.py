@@ -103,6 +103,8 @@ def create_app(
         app.state.serving = Serving(
             app.state.store,
             refresh_seconds=settings.serving_refresh_seconds,
+            cache_people=settings.serving_cache_people,
+            shared_url=settings.serving_cache_url,
             flush_ms=settings.decision_flush_ms,
         )
         scheduler = asyncio.create_task(run_schedule(app.state.store, settings))

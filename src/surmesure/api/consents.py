@@ -230,6 +230,14 @@ async def post_preferences(
                 for i, (c, until) in enumerate(zip(body.preferences, ends, strict=True))
             ]
             marketing.record(conn, rows)
+            outbox.append(
+                store,
+                conn,
+                outbox.PREFERENCE,
+                [person_id] * len(rows),
+                at=utcnow(),
+                details=[f"{r['kind']}:{r['name']}" for r in rows],
+            )
             audit.record_in(
                 conn,
                 principal.actor,
@@ -239,7 +247,9 @@ async def post_preferences(
             )
             return {"person_id": person_id, "recorded": rows}
 
-    return _json(await run_in_threadpool(record), 201)
+    done = await run_in_threadpool(record)
+    request.app.state.dispatcher.kick()
+    return _json(done, 201)
 
 
 @router.get("/v1/people/{ref}/consents", summary="A person's consents in force and history")

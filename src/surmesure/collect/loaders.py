@@ -116,6 +116,13 @@ def _attach(ctx: LoadContext, table: pa.Table, source: str, out: Loaded) -> pa.T
         refs=[ctx.refs(p) for p in distinct.column("first").to_pylist()],
         trusted=ctx.settings.trusts(source),
     )
+    if ctx.kind != "orders":  # (an order is a change of its own, told once its lines are in)
+        # the people these records name, new or merged ones included: the caches of decisions
+        # re-read them once the import commits (subscriber people_changed)
+        named = sorted({p for p in attached.rows.column("person_id").to_pylist() if p is not None})
+        outbox.append(
+            ctx.store, ctx.conn, outbox.PROFILE, named, at=ctx.now, details=[ctx.kind] * len(named)
+        )
     out.new_people += attached.new_people
     out.merges += len(attached.merges)
     out.conflicts += len(attached.conflicts)

@@ -270,7 +270,7 @@ def _collect(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
     metrics: dict[str, list[tuple[str, datetime, datetime, Any]]] = {}
     seen: dict[str, datetime] = {}
     before: set[str] = set()
-    for position, (tag, k1, k2, k3, t1, t2, n1, i1, _) in enumerate(rows):
+    for position, (tag, k1, k2, k3, t1, t2, n1, i1, *_) in enumerate(rows):
         if tag == "who":
             person_id = None if i1 is None else int(i1)
         elif tag == "consent":
@@ -291,6 +291,8 @@ def _collect(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
             number = METRICS[str(k1)] == "number"
             value = k3 if not number else (None if n1 is None else as_number(n1))
             metrics.setdefault(str(k1), []).append((str(k2), t1, t2, value))
+        elif tag == "seen":  # the whole ledger of a person (the serving cache's read)
+            seen[str(k1)] = t1
         elif tag == "ledger":
             if t1 is not None:
                 seen[str(k1)] = t1
@@ -308,3 +310,169 @@ def _collect(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
         before,
         preferences,
     )
+
+
+# -- many people at once: the serving cache's reads --------------------------------------------
+
+#: the identifier kinds a decision names a person by
+LOOKUP_KINDS = ("anonymous_id", "customer_id")
+
+
+@dataclass
+class PeopleRead:
+    """What :func:`read_people` found: each root person's rows (every time, with the whole
+    exposure ledger of the person in ``seen``), the lookup identifiers each holds, and the
+    people merged into them."""
+
+    reads: dict[int, PersonRead]
+    identifiers: dict[tuple[str, str], int]
+    absorbed: dict[int, int]  # an absorbed person id -> the root it was merged into
+
+
+def read_people(
+    conn: Connection,
+    person_ids: Sequence[int],
+    *,
+    keys: Sequence[tuple[str, str]] = (),
+    metrics: frozenset[str] = frozenset(),
+    named: Sequence[int] = (),
+) -> PeopleRead:
+    """One statement for a batch: the root people among ``person_ids`` and those holding one
+    of ``keys`` (``(kind, blind index)``), with every consent, preference, trait observation
+    (sealed ones opened in one batch), segment membership, ``metrics`` row and exposure they
+    have (no time bound: the caller filters at decision time); of the people ``named``, their
+    identifiers and merges alone."""
+    params: dict[str, Any] = {"pids": sorted(set(person_ids)), "named": sorted(set(named))}
+    for i, (kind, value) in enumerate(keys):
+        params[f"kind{i}"], params[f"value{i}"] = kind, value
+    statement = _batch_statement(len(keys), tuple(sorted(set(metrics) & set(METRICS))))
+    rows = conn.execute(statement, params).all()
+    opened = _opened(conn, rows)
+    parts: dict[int, list[Any]] = {}
+    identifiers: dict[tuple[str, str], int] = {}
+    absorbed: dict[int, int] = {}
+    roots: list[int] = []
+    for position, row in enumerate(rows):
+        tag, pid = row[0], int(row[9])
+        if tag == "who":
+            roots.append(pid)
+        elif tag == "ident":
+            identifiers[(str(row[2]), str(row[1]))] = pid
+        elif tag == "absorbed":
+            absorbed[int(row[7])] = pid
+        else:
+            parts.setdefault(pid, []).append(position)
+    reads = {}
+    for pid in roots:
+        mine = [rows[k] for k in parts.get(pid, ())]
+        found = {n: opened[k] for n, k in enumerate(parts.get(pid, ())) if k in opened}
+        reads[pid] = _collect([("who", *[None] * 6, pid, None), *mine], _shift(found))
+    return PeopleRead(reads, identifiers, absorbed)
+
+
+def _shift(opened: dict[int, Any]) -> dict[int, Any]:
+    """Positions after the ``who`` row :func:`read_people` puts first."""
+    return {k + 1: v for k, v in opened.items()}
+
+
+@lru_cache(maxsize=64)
+def _batch_statement(key_count: int, metrics: tuple[str, ...]) -> Any:
+    """The statement of one shape of :func:`read_people`, built once."""
+    types = {**_TYPES, "p1": sa.BigInteger()}
+    p, ident = schema.people, schema.identifiers
+    named: Any = p.c.person_id.in_(sa.bindparam("pids", expanding=True))
+    if key_count:
+        holders = sa.select(ident.c.person_id).where(
+            sa.or_(
+                *(
+                    sa.and_(
+                        ident.c.kind == sa.bindparam(f"kind{i}", type_=sa.String()),
+                        ident.c.value == sa.bindparam(f"value{i}", type_=sa.String()),
+                    )
+                    for i in range(key_count)
+                )
+            )
+        )
+        named = sa.or_(named, p.c.person_id.in_(holders))
+    cte = sa.select(p.c.person_id).where(named, p.c.merged_into.is_(None)).cte("who")
+    who = sa.select(cte.c.person_id)
+    told: Any = sa.bindparam("named", expanding=True)
+
+    def row(tag: str, pid: Any, **given: Any) -> list[Any]:
+        out = [sa.literal(tag, types["tag"]).label("tag")]
+        for name, kind in types.items():
+            if name == "tag":
+                continue
+            value = pid if name == "p1" else given.get(name)
+            cell = sa.cast(sa.null(), kind) if value is None else sa.cast(value, kind)
+            out.append(cell.label(name))
+        return out
+
+    c, t, m = schema.consents, schema.traits, schema.segment_members
+    pr, e = schema.preferences, schema.exposures
+    branches: list[Any] = [
+        sa.select(*row("who", cte.c.person_id)),
+        sa.select(*row("ident", ident.c.person_id, k1=ident.c.value, k2=ident.c.kind)).where(
+            sa.or_(ident.c.person_id.in_(who), ident.c.person_id.in_(told)),
+            ident.c.kind.in_(LOOKUP_KINDS),
+        ),
+        sa.select(*row("absorbed", p.c.merged_into, i1=p.c.person_id)).where(
+            sa.or_(p.c.merged_into.in_(who), p.c.merged_into.in_(told))
+        ),
+        sa.select(
+            *row(
+                "consent",
+                c.c.person_id,
+                k1=c.c.consent_id,
+                k2=c.c.purpose,
+                k3=c.c.channel,
+                t1=c.c.recorded_at,
+                n1=c.c.granted.cast(sa.Integer),
+            )
+        ).where(c.c.person_id.in_(who), c.c.purpose.in_(DECISION_PURPOSES)),
+        sa.select(
+            *row(
+                "trait",
+                t.c.person_id,
+                k1=t.c.name,
+                k2=t.c.source,
+                k3=t.c.value,
+                t1=t.c.observed_at,
+                n1=t.c.reliability,
+                i1=t.c.node_id,
+                b1=t.c.sealed,
+            )
+        ).where(t.c.person_id.in_(who)),
+        sa.select(*row("member", m.c.person_id, k1=m.c.segment)).where(m.c.person_id.in_(who)),
+        sa.select(
+            *row(
+                "preference",
+                pr.c.person_id,
+                k1=pr.c.preference_id,
+                k2=pr.c.kind + ":" + pr.c.name,
+                k3=pr.c.value,
+                t1=pr.c.recorded_at,
+                t2=pr.c.until,
+            )
+        ).where(pr.c.person_id.in_(who)),
+        sa.select(*row("seen", e.c.person_id, k1=e.c.content_id, t1=sa.func.max(e.c.shown_at)))
+        .where(e.c.person_id.in_(who))
+        .group_by(e.c.person_id, e.c.content_id),
+    ]
+    d = schema.derived_metrics
+    for name in metrics:
+        value = {"n1": d.c[name]} if METRICS[name] == "number" else {"k3": d.c[name]}
+        branches.append(
+            sa.select(
+                *row(
+                    "metric",
+                    d.c.person_id,
+                    k1=sa.literal(name),
+                    k2=d.c.computed_on,
+                    t1=d.c.computed_at,
+                    t2=d.c.as_of,
+                    **value,
+                )
+            ).where(d.c.person_id.in_(who))
+        )
+    return sa.union_all(*branches)

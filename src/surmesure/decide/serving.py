@@ -1,20 +1,24 @@
-"""Live decisions from memory: a serving view of everyone, and a decision log written behind.
+"""Live decisions from memory: a serving cache per person, and a decision log written behind.
 
 A decision server answers many decisions a second; reading the person from the store on each
 one costs more than the decision itself. :class:`Serving` keeps, in the process, what
-decisions read of everyone (:class:`ServingView`): identifiers, merges, marketing and
+decisions read of the people decided for lately (:class:`ServingCache`): their marketing and
 personalization consents, topic, frequency and pause preferences, trait observations (sealed
 values opened in batches, :mod:`surmesure.protect.atrest`), segment memberships, the derived
-metrics the templates' rules read, and the exposure ledger. A decision then reads nothing from
-the store.
+metrics the templates' rules read and their exposure ledger; with the identifiers they were
+asked by, every merge, and the first exposure of each content. A decision for someone held
+reads nothing from the store and takes no lock; someone else is read in one statement
+(:func:`~surmesure.decide.reading.read_people`) and kept, the least recently used person
+dropped past ``cache_people``, so memory follows that bound rather than the customer count.
 
-Freshness. The view is built in bulk at start-up. A background thread compares a cheap
-fingerprint of the source tables (counts and latest times) every ``refresh_seconds`` and builds
-a new view when it changed (an import, new events, a segment refresh, a merge, a consent), then
-swaps it in whole: a change reaches live decisions within ``refresh_seconds`` plus the time of
-one build. Under a steady stream of changes, the next check after a build waits at least
-:data:`REBUILD_SPACING` times that build's duration, so that building never takes more than a
-fifth of the process's time. Exposures made by this server enter the ledger at once.
+Freshness. The dispatcher tells the cache, after each delivery has committed, whom the stored
+changes concern (:func:`surmesure.dispatch.people.listen`): those it holds are re-read, one
+statement per batch, with the identifiers and merges of all of them (a visitor remembered as
+nobody is found once identified). As a safety net for writers that tell nobody, a background
+thread compares a cheap fingerprint of the source tables (counts and latest times) every
+``refresh_seconds`` and, when it changed, re-reads every person held. Exposures made by this
+server enter the ledger at once. :class:`ServingView` and :func:`build_view` read everything
+at once (kept for comparisons and tests: the cache never builds it).
 
 Recording. The exposures and the decision of each call are queued and written by the same
 thread in one transaction per batch, at most ``flush_ms`` after the decision (and at shutdown);
@@ -29,7 +33,8 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -40,7 +45,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.audience import DECISION_PURPOSES
-from surmesure.decide.reading import PersonRead, as_number
+from surmesure.decide.reading import PeopleRead, PersonRead, as_number, read_people
+from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.errors import trace_of
@@ -64,7 +70,7 @@ _FINGERPRINT_SQL = (
     "(SELECT count(*) FROM derived_metrics), (SELECT max(computed_at) FROM derived_metrics), "
     "(SELECT count(*) FROM exposures)"
 )
-REBUILD_SPACING = 4.0  # after a build of t seconds, the next check waits at least 4 x t
+WARM_SECONDS = 2.0  # how often the recommendation model and the stock are renewed
 _EXPOSURES = -1  # the fingerprint's last cell: exposures, of which this server writes some
 
 
@@ -294,40 +300,196 @@ def _root(pid: int, parent: Mapping[int, int]) -> int:
     return pid
 
 
+NOBODY = None
+"""A cached answer: no root person has this id (or no person holds this identifier)."""
+RELOAD_BATCH = 1_000  # people per statement when the safety net reloads the cache
+
+
+class ServingCache:
+    """What live decisions read, per person, kept for the people decided for lately.
+
+    ``reads`` holds at most ``limit`` people's rows (:class:`PersonRead`, the whole exposure
+    ledger of each in ``seen``), least recently used first; ``ids`` at most ``2 x limit``
+    identifiers (``(kind, blind index)`` -> person id, or :data:`NOBODY`); ``roots`` every
+    merged person (few); ``first_shown`` the first exposure of each content. A hit reads
+    dictionaries alone, with no lock; a miss reads the person from the store in one
+    statement (:func:`~surmesure.decide.reading.read_people`) under the owner's load lock."""
+
+    def __init__(self, owner: Serving, metrics: frozenset[str], limit: int) -> None:
+        self.owner = owner
+        self.metrics = metrics
+        self.limit = limit
+        self.reads: OrderedDict[int, PersonRead | None] = OrderedDict()
+        self.ids: OrderedDict[tuple[str, str], int | None] = OrderedDict()
+        self.roots: dict[int, int] = {}
+        self.first_shown: dict[str, datetime] = {}
+        self.stamp: tuple[Any, ...] = ()
+        self.loads = 0  # statements read for misses and changes
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def person_id(self, person_id: int | None, keys: Sequence[tuple[str, str]]) -> int | None:
+        """The person a request names, as :func:`~surmesure.decide.reading.read_person`
+        finds them: a person id follows its merges; else the first identifier known."""
+        if person_id is not None:
+            root = self._root(person_id)
+            return root if self._entry(root) is not None else None
+        found = [self._lookup(k) for k in keys]
+        missing = [k for k, f in zip(keys, found, strict=True) if f is _UNKNOWN]
+        if missing:
+            self.owner.load(self, (), missing)
+            found = [self.ids.get(k, NOBODY) for k in keys]
+        for pid in found:
+            if pid is not None and pid is not _UNKNOWN:
+                root = self._root(pid)
+                if self._entry(root) is not None:
+                    return root
+        return None
+
+    def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
+        """What :func:`~surmesure.decide.reading.read_person` returns at ``now``."""
+        wanted = set(content_ids)
+        before = {c for c in wanted if (t := self.first_shown.get(c)) is not None and t < now}
+        if person_id is None:
+            return PersonRead(None, shown_before=before)
+        base = self._entry(person_id)
+        if base is None:
+            return PersonRead(person_id, shown_before=before)
+        seen = {c: t for c, t in base.seen.items() if c in wanted and t <= now}
+        return replace(
+            base,
+            consents=[c for c in base.consents if c.recorded_at <= now],
+            preferences=[p for p in base.preferences if p.recorded_at <= now],
+            observations=[o for o in base.observations if o.observed_at <= now],
+            seen=seen,
+            shown_before=before,
+        )
+
+    def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
+        """Exposures this server made: known to the next decision at once."""
+        entry = self.reads.get(person_id)
+        if entry is not None:
+            # a new ledger rather than a change to the one a decision may be reading
+            seen = dict(entry.seen)
+            for c in content_ids:
+                if c not in seen or seen[c] < at:
+                    seen[c] = at
+            object.__setattr__(entry, "seen", seen)
+        for c in content_ids:
+            if c not in self.first_shown or at < self.first_shown[c]:
+                self.first_shown[c] = at
+
+    def _root(self, person_id: int) -> int:
+        hops = 0
+        while person_id in self.roots and hops < 1_000:
+            person_id, hops = self.roots[person_id], hops + 1
+        return person_id
+
+    def _lookup(self, key: tuple[str, str]) -> Any:
+        try:
+            found = self.ids[key]
+        except KeyError:
+            return _UNKNOWN
+        try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
+            self.ids.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
+        return found
+
+    def _entry(self, person_id: int) -> PersonRead | None:
+        """The person's rows; read from the store on a miss."""
+        try:
+            entry = self.reads[person_id]
+        except KeyError:
+            self.owner.load(self, (person_id,), ())
+            return self.reads.get(person_id)
+        try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
+            self.reads.move_to_end(person_id)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
+        return entry
+
+    # -- filling -------------------------------------------------------------------------------
+
+    def fill(
+        self,
+        found: PeopleRead,
+        person_ids: Iterable[int],
+        keys: Iterable[tuple[str, str]],
+        *,
+        only_held: bool = False,
+    ) -> None:
+        """Take what one statement read: ``person_ids`` and ``keys`` asked (those not found are
+        cached as :data:`NOBODY`); with ``only_held``, people and identifiers not cached are
+        left out (a change to someone nobody asked about is read when first asked)."""
+        self.roots.update(found.absorbed)
+        for absorbed in found.absorbed:
+            self.reads.pop(absorbed, None)
+        for key, pid in found.identifiers.items():
+            if not only_held or key in self.ids:
+                self.ids[key] = pid
+        for key in keys:
+            if key not in found.identifiers:
+                self.ids[key] = NOBODY
+        for pid in person_ids:
+            if pid not in found.reads and (not only_held or pid in self.reads):
+                self.reads[pid] = NOBODY
+        for pid, entry in found.reads.items():
+            if not only_held or pid in self.reads:
+                self.reads[pid] = entry
+                self.reads.move_to_end(pid)
+        while len(self.reads) > self.limit:
+            self.reads.popitem(last=False)
+        while len(self.ids) > 2 * self.limit:
+            self.ids.popitem(last=False)
+
+
+_UNKNOWN: Any = object()  # not cached either way
+
+
 class Serving:
-    """The serving view of one store, kept fresh, and the decision log written behind it."""
+    """The serving cache of one store, kept fresh, and the decision log written behind it."""
 
     def __init__(
         self,
         store: Store,
         *,
         metrics: Iterable[str] = (),
-        refresh_seconds: float = 2.0,
+        refresh_seconds: float = 60.0,
         flush_ms: float = 250.0,
+        cache_people: int = 100_000,
+        shared_url: str | None = None,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
         self.flush_ms = flush_ms
+        self.cache_people = cache_people
         self._metrics = frozenset(metrics)
-        self._view: ServingView | None = None
-        self._view_lock = threading.Lock()  # guards the ledger of the view, and its swap
+        self._view: ServingCache | None = None
+        self._view_lock = threading.Lock()  # guards the ledger of the cache, and its swap
         self._build_lock = threading.Lock()
         self._pending: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
         self._pending_lock = threading.Lock()
+        # held to write the log and to read people: a read then sees every exposure of this
+        # server, either written or still pending
         self._flush_lock = threading.RLock()
-        self._written = 0  # exposures written by this server since the view's build
+        self._written = 0  # exposures written by this server since the fingerprint's stamp
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unlisten: Callable[[], None] | None = None
+        self.reloads = 0  # whole reloads of the cache by the safety net
+        self.shared_url = shared_url  # Redis, where the workers of the store share their news
+        self._news: SharedNews | None = None
 
-    # -- the view ------------------------------------------------------------------------------
+    # -- the cache -----------------------------------------------------------------------------
 
-    def view_or_none(self) -> ServingView | None:
-        """The current view, if one was built."""
+    def view_or_none(self) -> ServingCache | None:
+        """The current cache, if one was made."""
         return self._view
 
-    def view(self, metrics: Iterable[str] = ()) -> ServingView:
-        """The current view; built now when there is none yet or when it lacks a metric."""
+    def view(self, metrics: Iterable[str] = ()) -> ServingCache:
+        """The current cache; made now when there is none yet or when it lacks a metric."""
         current = self._view
         needed = frozenset(m for m in metrics if m in METRICS)
         if current is None or not needed <= current.metrics:
@@ -335,34 +497,118 @@ class Serving:
                 current = self._view
                 if current is None or not needed <= current.metrics:
                     self._metrics |= needed
-                    current = self._rebuild()
+                    current = self._fresh()
         return current
 
-    def _rebuild(self) -> ServingView:
-        with self._flush_lock:  # nothing is written while the store is read
+    def _fresh(self) -> ServingCache:
+        """An empty cache, with the merges and the first exposure of each content."""
+        with self._flush_lock:
             self.flush()
+            cache = ServingCache(self, self._metrics, self.cache_people)
             with self.store.connect() as conn:
-                view = build_view(conn, self._metrics)
-            with self._view_lock, self._pending_lock:
-                # decisions queued meanwhile are not in the store yet: the ledger keeps them
-                for exposures, decision in self._pending:
-                    if decision["person_id"] is not None and exposures:
-                        view.note_shown(
-                            decision["person_id"],
-                            [x["content_id"] for x in exposures],
-                            decision["decided_at"],
-                        )
-                self._view, self._written = view, 0
-        # the view is long-lived: out of the collector's sight, a full collection does not
-        # walk its millions of objects in the middle of a decision (a replaced view, free of
-        # cycles, is still freed by its reference counts)
-        gc.freeze()
-        log.info("serving view built in %.2f s (%d people)", view.built_in_s, len(view.people))
-        return view
+                self._whole_parts(conn, cache)
+            with self._view_lock:
+                self._view, self._written = cache, 0
+        return cache
+
+    def _whole_parts(self, conn: Connection, cache: ServingCache) -> None:
+        """What the cache keeps of everyone: the merges, the first exposure of each content
+        (then the pending decisions' exposures), and the fingerprint."""
+        cache.stamp = fingerprint(conn)
+        p, e = schema.people, schema.exposures
+        parents = {
+            int(pid): int(into)
+            for pid, into in _rows(
+                conn, sa.select(p.c.person_id, p.c.merged_into).where(p.c.merged_into.is_not(None))
+            )
+        }
+        cache.roots = parents
+        cache.first_shown = {
+            str(content_id): first
+            for content_id, first in _rows(
+                conn, sa.select(e.c.content_id, sa.func.min(e.c.shown_at)).group_by(e.c.content_id)
+            )
+        }
+        with self._pending_lock:
+            pending = list(self._pending)
+        for exposures, decision in pending:
+            if decision["person_id"] is not None and exposures:
+                cache.note_shown(
+                    decision["person_id"],
+                    [x["content_id"] for x in exposures],
+                    decision["decided_at"],
+                )
+
+    def load(
+        self,
+        cache: ServingCache,
+        person_ids: Sequence[int],
+        keys: Sequence[tuple[str, str]],
+        *,
+        only_held: bool = False,
+    ) -> None:
+        """Read ``person_ids`` and the holders of ``keys`` in one statement into ``cache``,
+        with this server's pending exposures; with ``only_held``, refresh those it holds (of
+        the others, the identifiers and merges alone are read)."""
+        with self._flush_lock:
+            read = [p for p in person_ids if p in cache.reads] if only_held else person_ids
+            with self.store.connect() as conn:
+                found = read_people(conn, read, keys=keys, metrics=cache.metrics, named=person_ids)
+            cache.loads += 1
+            with self._pending_lock:
+                pending = [
+                    (d["person_id"], [x["content_id"] for x in xs], d["decided_at"])
+                    for xs, d in self._pending
+                    if xs and d["person_id"] in found.reads
+                ]
+            for pid, content_ids, at in pending:
+                seen = found.reads[pid].seen
+                for c in content_ids:
+                    if c not in seen or seen[c] < at:
+                        seen[c] = at
+            with self._view_lock:
+                cache.fill(found, person_ids, keys, only_held=only_held)
+
+    def changed(self, person_ids: Iterable[int]) -> None:
+        """The dispatcher's news (:func:`surmesure.dispatch.people.listen`): re-read these
+        people (:meth:`reread`), then tell the other workers, when they share the news."""
+        people = frozenset(person_ids)
+        self.reread(people)
+        if self._news is not None:
+            self._news.tell(people)
+
+    def reread(self, person_ids: Iterable[int]) -> None:
+        """Re-read these people, one statement per batch, where the cache holds them (their
+        new identifiers and merges always); none: forget everyone (an erasure)."""
+        cache = self._view
+        if cache is None:
+            return
+        ordered = sorted(person_ids)
+        if not ordered:  # an erasure (:data:`surmesure.dispatch.people.ANYONE`): forget all
+            self.forget()
+            return
+        for start in range(0, len(ordered), RELOAD_BATCH):
+            self.load(cache, ordered[start : start + RELOAD_BATCH], (), only_held=True)
+
+    def forget(self) -> None:
+        """Drop every person and identifier held (an erasure named nobody); the next decision
+        for each reads them again."""
+        cache = self._view
+        if cache is None:
+            return
+        with self._flush_lock:
+            with self.store.connect() as conn:
+                self._whole_parts(conn, cache)
+            self._written = 0
+            with self._view_lock:
+                cache.reads.clear()
+                cache.ids.clear()
 
     def refresh_if_changed(self) -> bool:
-        """Rebuild the view when the store changed since it was built (beyond the exposures
-        this server wrote); ``True`` when it did."""
+        """The safety net for writers that do not notify: when the store changed since the
+        last check (beyond the exposures this server wrote), re-read every person the cache
+        holds, in batches, and forget the identifiers it knew no one by; ``True`` when it
+        did."""
         current = self._view
         if current is None:
             self.view()
@@ -373,10 +619,22 @@ class Serving:
                 now = fingerprint(conn)
             expected = list(current.stamp)
             expected[_EXPOSURES] = int(expected[_EXPOSURES] or 0) + self._written
-        if list(now) == expected:
-            return False
-        with self._build_lock:
-            self._rebuild()
+            if list(now) == expected:
+                return False
+            started = time.perf_counter()
+            with self.store.connect() as conn:
+                self._whole_parts(conn, current)
+            self._written = 0
+            with self._view_lock:  # a visitor remembered as nobody may be somebody now
+                for key, pid in list(current.ids.items()):
+                    if pid is NOBODY:
+                        current.ids.pop(key, None)
+            held = list(current.reads)
+        self.reread(held)
+        self.reloads += 1
+        log.info(
+            "serving cache re-read in %.2f s (%d people)", time.perf_counter() - started, len(held)
+        )
         return True
 
     # -- recording -----------------------------------------------------------------------------
@@ -438,7 +696,7 @@ class Serving:
             from surmesure.decide.recommend import inventory, model
         except ImportError:
             return
-        margin = 2 * self.refresh_seconds + 1.0
+        margin = 2 * WARM_SECONDS + 1.0
         model.get_model(self.store, None, None, max_age=max(model.NOW_TTL_SECONDS - margin, 1.0))
         inventory.snapshot(
             self.store, None, None, max_age=max(inventory.SNAPSHOT_TTL_SECONDS - margin, 1.0)
@@ -455,7 +713,10 @@ class Serving:
                 self.start()
 
     def start(self) -> None:
-        """Build the view and start the thread that refreshes it and writes the log."""
+        """Make the cache, listen to the dispatcher's news of people and start the thread that
+        writes the log and runs the safety net."""
+        from surmesure.dispatch import people
+
         self.view(self._metrics)
         self._warm()
         # the writer thread's bits of Python work then hold up a decision for at most 1 ms
@@ -464,11 +725,21 @@ class Serving:
         with self._build_lock:
             if self._thread is not None:
                 return
+            self._unlisten = people.listen(self.changed)
+            if self.shared_url:
+                self._news = SharedNews(self.shared_url, self.store.url, self.reread)
+                self._news.start()
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="surmesure-serving", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+        if self._news is not None:
+            self._news.stop()
+            self._news = None
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -478,21 +749,19 @@ class Serving:
 
     def _run(self) -> None:
         next_check = time.monotonic() + self.refresh_seconds
+        next_warm = time.monotonic() + WARM_SECONDS
         while not self._stop.is_set():
             woken = self._wake.wait(self.flush_ms / 1000.0)
             try:
                 self.flush()
                 if woken or time.monotonic() >= next_check:
                     self._wake.clear()
-                    rebuilt = self.refresh_if_changed()
+                    self.refresh_if_changed()
+                    next_check = time.monotonic() + self.refresh_seconds
+                if time.monotonic() >= next_warm:
                     self._warm()
-                    wait = self.refresh_seconds
-                    if rebuilt and self._view is not None:
-                        # under a steady stream of changes, builds take at most a fifth of
-                        # the time: the rest is left to the decisions
-                        wait = max(wait, REBUILD_SPACING * self._view.built_in_s)
-                    next_check = time.monotonic() + wait
-            except Exception as exc:  # keep serving from the view in hand; the next turn retries
+                    next_warm = time.monotonic() + WARM_SECONDS
+            except Exception as exc:  # keep serving from the cache in hand; the next turn retries
                 log.error("serving: refresh or write failed\n%s", trace_of(exc))
 
 

@@ -30,7 +30,8 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
 from surmesure.config import Settings
-from surmesure.dispatch import dispatcher, subscribers
+from surmesure.dispatch import dispatcher, people, subscribers
+from surmesure.dispatch.news import SharedNews
 from surmesure.dispatch.outbox import Change
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.errors import ConfigError
@@ -152,6 +153,7 @@ async def work(
     _need_server_database(store)
     client, js = await _connect(settings.dispatch, settings.dispatch_stream)
     done = Worked()
+    unshare = _share_news(store, settings)
     try:
         pull = await js.pull_subscribe(
             subject_of(settings.dispatch_stream),
@@ -181,8 +183,25 @@ async def work(
                 for name in subscribers.names():
                     done.effects += await asyncio.to_thread(dispatcher.retry_failures, store, name)
     finally:
+        unshare()
         await client.close()
     return done
+
+
+def _share_news(store: Store, settings: Settings) -> Callable[[], None]:
+    """With ``SURMESURE_SERVING_CACHE_URL``, tell the API workers' caches, through Redis,
+    whom this worker's deliveries changed (they hear of no delivery themselves); returns
+    what stops it."""
+    if not settings.serving_cache_url:
+        return lambda: None
+    news = SharedNews(settings.serving_cache_url, store.url, lambda _: None)
+    unlisten = people.listen(news.tell)
+
+    def stop() -> None:
+        unlisten()
+        news.stop()
+
+    return stop
 
 
 def _need_server_database(store: Store) -> None:

@@ -1,11 +1,14 @@
 """The outbox: what collect stored, appended in the same transaction as the data.
 
 A change says what happened to whom: ``kind`` (``event``: a Segment message was stored, its
-type in ``detail`` and its ``messageId`` in ``ref``; ``order``: an order or a return, its id
-in ``ref``; ``consent``: a consent choice was recorded, its purpose in ``detail``; ``erasure``:
-a person was erased), the ``person_id`` concerned (the person now, after merges) and
-``stored_at``, the time it was stored (naive UTC). Changes are read in ``change_id`` order,
-which is the order their transactions appended them in (:mod:`.gate`).
+type in ``detail`` and its ``messageId`` in ``ref``; ``order``: an order or a return, its id in
+``ref``; ``consent``: a consent choice was recorded, its purpose in ``detail``; ``erasure``: a
+person was erased; ``profile``: an import named the person, its kind in ``detail``;
+``preference``: a topic, frequency or pause choice was recorded; ``segment``: a segment refresh
+brought the person in or out, the segment in ``detail``), the ``person_id`` concerned (the
+person now, after merges) and ``stored_at``, the time it was stored (naive UTC). Changes are
+read in ``change_id`` order, which is the order their transactions appended them in
+(:mod:`.gate`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ EVENT = "event"
 ORDER = "order"
 CONSENT = "consent"
 ERASURE = "erasure"
+PROFILE = "profile"
+PREFERENCE = "preference"
+SEGMENT = "segment"
 
 
 @dataclass(frozen=True, slots=True)

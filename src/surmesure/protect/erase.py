@@ -19,13 +19,14 @@ matched in batches, before those records are deleted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.clock import utcnow
 from surmesure.config import get_settings
+from surmesure.dispatch import outbox
 from surmesure.errors import InvalidInput
 from surmesure.protect import crypto, quarantined, scope, suppression
 from surmesure.store import schema
@@ -89,7 +90,7 @@ def erase_person(
             conn,
             identifiers,
             key=settings.suppression_key,
-            now=datetime.now(UTC).replace(tzinfo=None),
+            now=utcnow(),
             reason=reason,
         )
         keyring = crypto.keyring(store, settings.encryption_key, settings.data_key_cache)
@@ -121,6 +122,9 @@ def erase_person(
             else:
                 conn.execute(table.delete().where(clause))
                 result.deleted[str(table.name)] = count
+        # a change that names nobody (no trace of the person is left): the caches of
+        # decisions forget everyone once this commits (subscriber people_changed)
+        outbox.append(store, conn, outbox.ERASURE, [None], at=utcnow())
     return result
 
 

@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings
+from surmesure.dispatch import outbox
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import audit, consent, links, marketing
 from surmesure.store.engine import Store
@@ -295,4 +296,8 @@ def save(
             )
             for p, c, g in changes
         ]
+        # the caches of decisions re-read the person once this commits (people_changed)
+        told = [outbox.CONSENT] * len(rows) + [outbox.PREFERENCE] * len(preference_rows)
+        for kind in dict.fromkeys(told):
+            outbox.append(store, conn, kind, [person_id], at=now)
         return consent.record_consents(conn, rows) + marketing.record(conn, preference_rows)

@@ -2,7 +2,8 @@
 
 A refresh recomputes a segment in SQL into a temporary table, then in one transaction records
 ``entered`` for new members and ``exited`` for those who left (``segment_changes``, stamped
-``now``) and brings ``segment_members`` in line. A refresh with no change records nothing.
+``now``) and brings ``segment_members`` in line, telling the people who came and went to the
+dispatcher (``segment`` changes of the outbox). A refresh with no change records nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.clock import utcnow
 from surmesure.config import get_settings
+from surmesure.dispatch import outbox
 from surmesure.domain.segments import AllNode, SegmentDefinition
 from surmesure.segment.repository import catalog as saved_catalog
 from surmesure.segment.repository import get
@@ -197,6 +200,21 @@ def _refresh_one(
                             _FRESH.c.person_id.not_in(current)
                         ),
                     )
+                )
+            if entered or exited:  # the caches of decisions re-read who came and went
+                moved = conn.execute(
+                    sa.select(ch.c.person_id).where(
+                        ch.c.segment == definition.name, ch.c.changed_at == now
+                    )
+                ).scalars()
+                people = sorted({int(p) for p in moved})
+                outbox.append(
+                    store,
+                    conn,
+                    outbox.SEGMENT,
+                    people,
+                    at=utcnow(),
+                    details=[definition.name] * len(people),
                 )
             total = _count(conn, fresh)
         finally:

@@ -1,0 +1,71 @@
+"""The news of changed people, shared by the API workers of one store through Redis.
+
+Each worker keeps its own serving cache (:mod:`surmesure.decide.serving`), and the dispatcher
+delivers each change once, to whichever worker settles the outbox first: the others would not
+hear of it; with NATS, deliveries run in the ``dispatch run`` workers, which hold no cache.
+With ``SURMESURE_SERVING_CACHE_URL`` (``redis://host:6379/0``) the process told publishes the
+people's ids (orjson) on one channel per store, and every API worker re-reads those it holds;
+an empty list (an erasure) makes them forget everyone. A message lost while a worker reconnects
+is caught by its whole-store check (``SURMESURE_SERVING_REFRESH_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+
+import orjson
+
+from surmesure.errors import trace_of
+
+log = logging.getLogger("surmesure.dispatch.news")
+News = Callable[[frozenset[int]], None]
+
+
+class SharedNews:
+    """Publish the ids of changed people to the other workers; hear theirs (:meth:`start`)."""
+
+    def __init__(self, url: str, store_url: str, on_news: News) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        digest = hashlib.sha256(store_url.encode()).hexdigest()[:16]
+        self.channel = f"surmesure:serving:{digest}"  # workers of one store, not of another
+        self.token = uuid.uuid4().hex  # this worker: its own messages are not news to it
+        self.on_news = on_news
+        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self._pubsub.subscribe(self.channel)
+        self._thread = threading.Thread(target=self._run, name="serving-news", daemon=True)
+        self._thread.start()
+
+    def tell(self, people: Iterable[int]) -> None:
+        """Tell the other workers these people changed (none: forget everyone)."""
+        message = {"from": self.token, "people": sorted(people)}
+        self.client.publish(self.channel, orjson.dumps(message))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._pubsub.close()
+        self.client.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                message = self._pubsub.get_message(timeout=0.2)
+                if message is None:
+                    continue
+                news = orjson.loads(message["data"])
+                if news.get("from") != self.token:
+                    self.on_news(frozenset(int(p) for p in news.get("people", ())))
+            except Exception as exc:  # a lost message is caught by the whole-store check
+                log.error("serving news: %s", trace_of(exc))
+                self._stop.wait(1.0)
