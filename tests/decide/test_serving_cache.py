@@ -252,3 +252,23 @@ def test_workers_sharing_redis_hear_of_changes_delivered_to_another(store: Store
     finally:
         told.stop()
         other.stop()
+
+
+def test_a_world_that_fits_is_read_whole_at_start_and_decided_without_a_read(
+    store: Store,
+) -> None:
+    for pid in (1, 2, 3):
+        add_person(store, pid, ANNA, identifiers={"customer_id": f"C{pid}"})
+    serving = Serving(store, refresh_seconds=3_600, flush_ms=20, cache_people=10)
+    serving.ensure_started(LIBRARY.metrics())  # as the server starts it
+    try:
+        deadline = time.monotonic() + 10
+        while serving.warmed == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert serving.warmed == 3
+        with store.statements() as sent:
+            for customer in ("C1", "C2", "C3"):
+                assert _decide(store, serving, customer)["content"]["body"].startswith("Bonjour")
+        assert not [s for s in sent if "traits" in s], sent  # nobody read on a miss
+    finally:
+        serving.stop()
