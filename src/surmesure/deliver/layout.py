@@ -16,6 +16,8 @@ template may have built from a person's values (:class:`WithoutValues`).
 
 from __future__ import annotations
 
+import atexit
+import gc
 import io
 import logging
 import multiprocessing
@@ -51,6 +53,14 @@ class Laid:
 _styles: dict[str, tuple[Any, Any, Any]] = {}
 
 
+def _forget_styles() -> None:
+    """Free the fonts and styles kept between chunks before the interpreter shuts down: their
+    finalizers release Pango objects, which must happen while Pango is still loaded (left to
+    the interpreter's last collection, they may run after and crash the process)."""
+    _styles.clear()
+    gc.collect()
+
+
 class WithoutValues(logging.Filter):
     """Keeps WeasyPrint's messages and drops their values (``Failed to load image at %r:
     %s``: the URL and the reason quoting it) and the traces that quote them again."""
@@ -81,6 +91,9 @@ def _weasyprint() -> tuple[Any, Any, Any, Any]:
         from weasyprint import CSS, HTML
         from weasyprint.text.fonts import FontConfiguration
         from weasyprint.urls import URLFetcher
+    if not _styles:
+        atexit.unregister(_forget_styles)
+        atexit.register(_forget_styles)
     for name in ("weasyprint", "weasyprint.progress"):  # a filter holds for its logger only
         if _WITHOUT_VALUES not in logging.getLogger(name).filters:
             logging.getLogger(name).addFilter(_WITHOUT_VALUES)
