@@ -195,10 +195,51 @@ def test_changes_outside_the_dispatcher_reach_the_cache_by_the_safety_net(store:
         serving.stop()
 
 
+@pytest.fixture
+def served_whole(store: Store) -> Iterator[tuple[Serving, Background]]:
+    """As :func:`served`, with room for everyone: the cache read whole at start (complete)."""
+    for pid in (1, 2, 3):
+        add_person(store, pid, ANNA, identifiers={"customer_id": f"C{pid}"})
+    serving = Serving(store, refresh_seconds=3_600, flush_ms=20, cache_people=10)
+    dispatcher = Background(store, get_settings(), period=0.2, gap=0.0)
+    serving.ensure_started(LIBRARY.metrics())
+    dispatcher.start()
+    deadline = time.monotonic() + 10
+    while not serving.view().complete and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield serving, dispatcher
+    finally:
+        dispatcher.stop()
+        serving.stop()
+
+
 def test_a_new_identifier_and_a_merge_reach_the_cache(
     store: Store, served: tuple[Serving, Background], builds: list[int]
 ) -> None:
-    serving, dispatcher = served
+    _a_new_identifier_and_a_merge(store, *served)
+    assert builds == [] and serving_loads_only(served[0])
+
+
+def test_a_new_identifier_and_a_merge_reach_a_cache_that_holds_everyone(
+    store: Store, served_whole: tuple[Serving, Background], builds: list[int]
+) -> None:
+    serving, _ = served_whole
+    assert serving.view().complete
+    unknown = DecideRequest("email_weekly", customer_id="C404")
+    with store.statements() as sent:
+        found = decide(store, unknown, EMAIL, use_default_recommender=False, serving=serving)
+    assert found["person_id"] is None and not [s for s in sent if "identifiers" in s]
+    _a_new_identifier_and_a_merge(store, *served_whole)
+    assert builds == [] and serving_loads_only(serving)
+
+
+def serving_loads_only(serving: Serving) -> bool:
+    """No whole reload by the safety net."""
+    return serving.reloads == 0
+
+
+def _a_new_identifier_and_a_merge(store: Store, serving: Serving, dispatcher: Background) -> None:
     visitor = DecideRequest("home_banner", anonymous_id="visitor-9")
     banner = LIBRARY.for_placement("home_banner")
     first = decide(store, visitor, banner, use_default_recommender=False, serving=serving)
@@ -225,7 +266,6 @@ def test_a_new_identifier_and_a_merge_reach_the_cache(
         time.sleep(0.01)
     _within_a_second(store, serving, "C3", lambda r: r["person_id"] == 9)
     assert serving.view().person_id(3, []) == 9
-    assert builds == [] and serving.reloads == 0
 
 
 def test_workers_sharing_redis_hear_of_changes_delivered_to_another(store: Store) -> None:

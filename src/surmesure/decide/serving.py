@@ -325,6 +325,9 @@ class ServingCache:
         self.first_shown: dict[str, datetime] = {}
         self.stamp: tuple[Any, ...] = ()
         self.loads = 0  # statements read for misses and changes
+        self.complete = False
+        """Everyone and every identifier is held (read whole at start, kept by the news of
+        changes since): an identifier not held is nobody's, with no read (a new visitor)."""
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -389,7 +392,7 @@ class ServingCache:
         try:
             found = self.ids[key]
         except KeyError:
-            return _UNKNOWN
+            return NOBODY if self.complete else _UNKNOWN
         try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
             self.ids.move_to_end(key)
         except KeyError:  # evicted meanwhile by another thread
@@ -426,7 +429,7 @@ class ServingCache:
         for absorbed in found.absorbed:
             self.reads.pop(absorbed, None)
         for key, pid in found.identifiers.items():
-            if not only_held or key in self.ids:
+            if not only_held or self.complete or key in self.ids:
                 self.ids[key] = pid
         for key in keys:
             if key not in found.identifiers:
@@ -442,6 +445,7 @@ class ServingCache:
             self.reads.popitem(last=False)
         while len(self.ids) > 2 * self.limit:
             self.ids.popitem(last=False)
+            self.complete = False
 
 
 _UNKNOWN: Any = object()  # not cached either way
@@ -482,6 +486,7 @@ class Serving:
         self.reloads = 0  # whole reloads of the cache by the safety net
         self.warmed = 0  # people read into the cache at start, all at once
         self._warming: set[int] | None = None  # people changed while the cache warms
+        self._rewarm = False  # read everyone again at the next turn (after forgetting all)
         self.shared_url = shared_url  # Redis, where the workers of the store share their news
         self._news: SharedNews | None = None
 
@@ -598,7 +603,8 @@ class Serving:
 
     def forget(self) -> None:
         """Drop every person and identifier held (an erasure named nobody); the next decision
-        for each reads them again."""
+        for each reads them again, or, when the cache held everyone, the serving thread reads
+        everyone again at once."""
         cache = self._view
         if cache is None:
             return
@@ -607,8 +613,10 @@ class Serving:
                 self._whole_parts(conn, cache)
             self._written = 0
             with self._view_lock:
+                was_complete, cache.complete = cache.complete, False
                 cache.reads.clear()
                 cache.ids.clear()
+        self._rewarm = was_complete  # a cache that held everyone reads everyone again
 
     def warm_cache(self) -> int:
         """Read everyone into the cache at once when they fit in it (at most ``cache_people``
@@ -637,11 +645,14 @@ class Serving:
                     if xs and d["person_id"] is not None
                 ]
             with self._view_lock:
+                cache.complete = False
                 taken = 0
-                for pid, read in whole.reads.items():
+                for pid in whole.people:  # someone with no rows yet reads as empty
                     if pid not in cache.reads and len(cache.reads) < cache.limit:
+                        read = whole.reads.get(pid) or PersonRead(pid)
                         cache.reads[pid] = replace(read, seen=dict(whole.seen.get(pid, {})))
                         taken += 1
+                whole_ids = len(whole.ids) <= 2 * cache.limit
                 for key, pid in whole.ids.items():
                     if len(cache.ids) >= 2 * cache.limit:
                         break
@@ -649,6 +660,7 @@ class Serving:
                 for pid, content_ids, at in pending:  # not written yet: not in the store
                     if pid in cache.reads:
                         cache.note_shown(pid, content_ids, at)
+                cache.complete = whole_ids and all(p in cache.reads for p in whole.people)
         finally:
             changed, self._warming = self._warming, None
         if _EVERYONE in changed:
@@ -681,6 +693,8 @@ class Serving:
                 self._whole_parts(conn, current)
             self._written = 0
             with self._view_lock:  # a visitor remembered as nobody may be somebody now
+                if current.complete:  # someone the news did not name may be new: read all
+                    current.complete, self._rewarm = False, True
                 for key, pid in list(current.ids.items()):
                     if pid is NOBODY:
                         current.ids.pop(key, None)
@@ -813,6 +827,9 @@ class Serving:
             woken = self._wake.wait(self.flush_ms / 1000.0)
             try:
                 self.flush()
+                if self._rewarm:
+                    self._rewarm = False
+                    self.warm_cache()
                 if woken or time.monotonic() >= next_check:
                     self._wake.clear()
                     self.refresh_if_changed()
