@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import guards, outbox, postal, web
+from surmesure.deliver import guards, outbox, postal, web, written
 from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.content import ChannelTemplates, templates_of
@@ -295,6 +295,7 @@ def run(
         with store.begin() as conn:
             attempts = _attempts(conn, [d.message_id for d in deliveries])
             outbox.mark(conn, deliveries, waiting, attempts, clock())
+            written.record(conn, deliveries, clock())  # which person is in which file
             # a page link that left delivers the web message, in the same transaction
             links = [
                 carried[d.message_id]
