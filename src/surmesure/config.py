@@ -53,6 +53,9 @@ DEFAULT_SOURCE_RELIABILITY: dict[str, float] = {
 Trust = Literal["trusted", "low"]
 MAX_RETENTION_DAYS = 36_500
 """The longest retention a setting may name (a hundred years; 0 keeps for ever)."""
+UNSUBSCRIBE_MAX_DAYS = 3660
+"""Longest lifetime of an unsubscribe link; a link is read up to it whatever the setting is
+now (:mod:`surmesure.deliver.unsubscribe`)."""
 
 #: Whom identity resolution believes. A trusted source's record links every identifier it
 #: names (its people are merged as the record says); a low-trust source (a public web page, an
@@ -258,6 +261,21 @@ class Settings(BaseSettings):
     )
     page_link_max_days: int = Field(
         default=90, gt=0, le=3660, description="Longest lifetime of a personal page link."
+    )
+    tracking_token_days: int = Field(
+        default=365,
+        gt=0,
+        le=3660,
+        description="Days an e-mail's open pixel and tracked links record opens and clicks after "
+        "the message was made; an older link still leads to its target, recording nothing.",
+    )
+    unsubscribe_link_days: int = Field(
+        default=730,
+        ge=30,
+        le=UNSUBSCRIBE_MAX_DAYS,
+        description="Days an unsubscribe link works after the message was made: at least 30 "
+        "(CAN-SPAM: an opt-out must work 30 days after sending); people unsubscribe from old "
+        "mail found in their inbox, and the spam button is all an expired link leaves them.",
     )
     shop_url: str | None = Field(
         default=None,

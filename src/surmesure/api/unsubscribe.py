@@ -57,7 +57,7 @@ async def ask(channel: str, token: str, request: Request) -> HTMLResponse:
     lang = _lang(request)
     settings = request.app.state.settings
     try:
-        person_of(token, channel, secret=settings.secret_key, max_days=settings.page_link_max_days)
+        person_of(token, channel, secret=settings.secret_key)
     except (NotFound, InvalidInput):
         return _gone(lang)
     text = TEXT[lang]
