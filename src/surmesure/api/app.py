@@ -50,6 +50,7 @@ from surmesure.api import (
     unsubscribe,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
+from surmesure.api.clients import ClientLimits
 from surmesure.api.guard import Guard, without_paths
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
@@ -137,6 +138,9 @@ def create_app(
     offline_docs(app)
     app.state.settings = settings
     app.state.rate_limits = RateLimits(settings.rate_limits)
+    app.state.client_limits = ClientLimits(
+        settings.client_rate_limits, settings.trusted_proxies, settings.client_limit_memory
+    )
     app.add_middleware(Guard)
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
     app.include_router(collect.router)

@@ -2,7 +2,9 @@
 answers a 1x1 image and records an open; ``GET /t/c/{token}`` records a click and redirects to
 the link's target (302). No key: the signed token is the credential; a bad click token answers
 404 and redirects nowhere. A token older than ``SURMESURE_TRACKING_TOKEN_DAYS`` records
-nothing; its click still redirects (:func:`surmesure.deliver.tracking.fresh`)."""
+nothing; its click still redirects (:func:`surmesure.deliver.tracking.fresh`). So does one
+asked for more often than its client's limit allows (:mod:`surmesure.api.clients`): the
+person reaches the target, the store is not written."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
+from surmesure.api.clients import over_limit
 from surmesure.decide.service import utcnow
 from surmesure.deliver import tracking
 from surmesure.errors import NotFound
@@ -26,6 +29,7 @@ async def opened(token: str, request: Request) -> Response:
         payload is not None
         and "u" not in payload
         and tracking.fresh(payload, now, settings.tracking_token_days)
+        and not over_limit(request, "links")
     ):
         await run_in_threadpool(tracking.record, request.app.state.store, payload, "opened", now)
     headers = {"Cache-Control": "no-store, private"}
@@ -40,6 +44,8 @@ async def clicked(token: str, request: Request) -> RedirectResponse:
     if payload is None or not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise NotFound("This link does not exist.", hint="open the link from the e-mail again")
     now = utcnow()
-    if tracking.fresh(payload, now, settings.tracking_token_days):
+    if tracking.fresh(payload, now, settings.tracking_token_days) and not over_limit(
+        request, "links"
+    ):
         await run_in_threadpool(tracking.record, request.app.state.store, payload, "clicked", now)
     return RedirectResponse(url, status_code=302)
