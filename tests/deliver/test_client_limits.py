@@ -55,7 +55,11 @@ def test_keyless_routes_answer_429_past_the_clients_limit(duckdb_store: Store) -
     settings = settings_for(
         duckdb_store, client_rate_limits=limits, trusted_proxies=["10.0.0.0/8"], rate_limits={}
     )
-    asyncio.run(_attack(create_app(settings, duckdb_store)))
+    app = create_app(settings, duckdb_store)
+    asyncio.run(_attack(app))
+    paths = app.openapi()["paths"]
+    assert "429" in paths["/p/{token}"]["get"]["responses"]
+    assert "429" in paths["/v1/sms/inbound"]["get"]["responses"]
     assert activity_rows(duckdb_store, "kind") == [("clicked",)] * 2
 
 

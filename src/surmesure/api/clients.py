@@ -144,6 +144,7 @@ def limited(group: Group) -> Callable[[Request], Awaitable[None]]:
         limits: ClientLimits = request.app.state.client_limits
         limits.hit(group, request)
 
+    dependency.client_group = group  # type: ignore[attr-defined]
     return dependency
 
 
