@@ -16,6 +16,7 @@ from itsdangerous import URLSafeSerializer
 from people_rows import activity_rows, add_people
 
 from surmesure.clock import utcnow
+from surmesure.config import Settings
 from surmesure.deliver import tracking
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.store import Store, schema
@@ -33,13 +34,16 @@ def _links(base: str, made: datetime) -> tuple[str, str]:
     return click, pixel
 
 
-def test_an_old_link_leads_to_its_target_and_records_nothing(duckdb_store: Store) -> None:
+def test_old_links_lead_on_recording_nothing_and_unsubscribe_lives_two_years(
+    duckdb_store: Store,
+) -> None:
     store = duckdb_store
     add_people(store, (7, None))
-    with serving(store, tracking_token_days=30) as (base, _):
-        old_click, old_pixel = _links(base, utcnow() - 31 * DAY)
-        ahead_click, _ = _links(base, utcnow() + 2 * DAY)  # a time no server clock has reached
-        click, pixel = _links(base, utcnow() - 29 * DAY)
+    now = utcnow()
+    with serving(store, tracking_token_days=30, unsubscribe_link_days=30) as (base, app):
+        old_click, old_pixel = _links(base, now - 31 * DAY)
+        ahead_click, _ = _links(base, now + 2 * DAY)  # a time no server clock has reached
+        click, pixel = _links(base, now - 29 * DAY)
         for link in (old_click, ahead_click):
             answer = httpx.get(link, follow_redirects=False)
             assert answer.status_code == 302 and answer.headers["location"] == TARGET
@@ -48,7 +52,16 @@ def test_an_old_link_leads_to_its_target_and_records_nothing(duckdb_store: Store
         assert activity_rows(store, "kind") == []
         assert httpx.get(click, follow_redirects=False).status_code == 302
         assert httpx.get(pixel).status_code == 200
-    assert sorted(activity_rows(store, "kind")) == [("clicked",), ("opened",)]
+        assert sorted(activity_rows(store, "kind")) == [("clicked",), ("opened",)]
+
+        assert Settings.model_fields["unsubscribe_link_days"].default == 730
+        assert UnsubscribeLinks.from_settings(app.state.settings).days == 30  # new links
+        too_old = UnsubscribeLinks(base, TEST_SECRET, clock=lambda: now - 731 * DAY)
+        assert httpx.post(too_old.url(7)).status_code == 404
+        assert _consents(store) == []
+        a_year_ago = UnsubscribeLinks(base, TEST_SECRET, clock=lambda: now - 365 * DAY)
+        assert httpx.post(a_year_ago.url(7)).status_code == 200  # made for 730 days
+        assert _consents(store) == [False]
 
 
 def test_a_token_made_before_tokens_carried_their_time_counts_from_the_upgrade() -> None:
@@ -65,23 +78,3 @@ def _consents(store: Store) -> list[bool]:
     c = schema.consents
     with store.connect() as conn:
         return list(conn.execute(sa.select(c.c.granted)).scalars())
-
-
-def test_an_unsubscribe_link_works_for_two_years_whatever_the_setting_became(
-    duckdb_store: Store,
-) -> None:
-    store = duckdb_store
-    add_people(store, (7, None))
-    now = utcnow()
-    with serving(store) as (base, app):
-        settings = app.state.settings
-        assert settings.unsubscribe_link_days == 730
-        assert UnsubscribeLinks.from_settings(settings).days == 730
-        old = UnsubscribeLinks(base, TEST_SECRET, clock=lambda: now - 731 * DAY)
-        assert httpx.post(old.url(7)).status_code == 404
-        assert _consents(store) == []
-        a_year_ago = UnsubscribeLinks(base, TEST_SECRET, clock=lambda: now - 365 * DAY)
-        path = a_year_ago.url(7).removeprefix(base)
-    with serving(store, unsubscribe_link_days=30) as (base, _):
-        assert httpx.post(base + path).status_code == 200  # made for 730 days, before the change
-    assert _consents(store) == [False]
