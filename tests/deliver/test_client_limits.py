@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from people_rows import activity_rows, add_people
 
 from surmesure.api.app import create_app
-from surmesure.api.clients import GROUPS, ClientLimits, client_address, networks
+from surmesure.api.clients import GROUPS, ClientLimits, client_address, counted_as, networks
 from surmesure.config import CLIENT_GROUPS
 from surmesure.deliver import tracking
 from surmesure.store import Store
@@ -35,6 +35,12 @@ def test_the_forwarded_address_is_believed_from_a_trusted_proxy_only() -> None:
     assert client_address("10.1.2.3", ["10.0.0.9"], PROXIES) == "10.1.2.3"
     assert client_address("10.1.2.3", ["not-an-address"], PROXIES) == "unknown"
     assert set(GROUPS) == set(CLIENT_GROUPS)
+    # an address per request within one IPv6 line is still one client
+    assert (
+        counted_as("2001:db8:1:2::5") == counted_as("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    )
+    assert counted_as("2001:db8:1:3::5") != counted_as("2001:db8:1:2::5")
+    assert counted_as("::ffff:203.0.113.7") == "203.0.113.7" == counted_as("203.0.113.7")
 
 
 def test_rotating_addresses_does_not_grow_the_memory() -> None:

@@ -16,7 +16,9 @@ so a client cannot choose its address by writing the header itself (the left-han
 whatever the client sent). ``surmesure serve`` turns off uvicorn's own reading of the header,
 which believes it from 127.0.0.1.
 
-Counting is in fixed windows, in this process, as for keys. Memory is bounded: at most
+An IPv6 client is counted by its /64 network: one subscriber's line is given a /64 (RFC 6177),
+so an address per request within it is still one client. Counting is in fixed windows, in this
+process, as for keys. Memory is bounded: at most
 ``SURMESURE_CLIENT_LIMIT_MEMORY`` addresses are counted at once, the least recently seen
 forgotten first (an attacker rotating addresses forgets their own oldest counts, not the
 server's memory).
@@ -83,6 +85,16 @@ def client_address(
     return address  # every hop is a proxy of ours
 
 
+def counted_as(address: str) -> str:
+    """The client an address counts as: an IPv4 address itself, an IPv6 one its /64."""
+    ip = _ip(address)
+    if ip is None or ip.version == 4:
+        return address
+    if ip.ipv4_mapped is not None:  # ::ffff:203.0.113.7, a dual-stack socket's IPv4 peer
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
 class ClientLimits:
     """Requests per client address and group, in fixed windows, for at most ``memory``
     addresses (see the module)."""
@@ -101,8 +113,11 @@ class ClientLimits:
         return len(self._windows)
 
     def address_of(self, request: Request) -> str:
+        """What ``request``'s client is counted as: its address, or its /64 for IPv6."""
         peer = request.client.host if request.client is not None else None
-        return client_address(peer, request.headers.getlist("x-forwarded-for"), self.trusted)
+        return counted_as(
+            client_address(peer, request.headers.getlist("x-forwarded-for"), self.trusted)
+        )
 
     def wait(self, group: str, address: str) -> int | None:
         """Count one request; ``None`` when within the limit, else the seconds to wait."""
