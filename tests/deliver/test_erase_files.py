@@ -1,19 +1,24 @@
 """Erasure reaches the files a campaign wrote: the print batch (PDF and manifest) and the call
 list are rewritten without the erased people, the others stay, and the report names each file.
-Before, a letter's name and street and a call's phone number stayed in the files."""
+A person erased while a batch is being written, or before a crashed run is settled, leaves
+nothing in the file either. Before, a letter's name and street and a call's phone number
+stayed in the files."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
+import sqlalchemy as sa
 from campaign_world import T0, add_people, document
 from cascade_world import send_offline
 from pypdf import PdfReader
 
-from surmesure.deliver import documents
+from surmesure.deliver import documents, outbox
+from surmesure.deliver.calls import CallChannel, CallSettings
+from surmesure.deliver.channel import Message
 from surmesure.protect.erase import erase_person
-from surmesure.store import Store
+from surmesure.store import Store, schema
 
 STREETS = {1: "11 rue Albertine", 2: "22 quai Bérénice", 3: "33 cours Clotilde"}
 NAMES = {i: f"Surname{i}x" for i in range(1, 6)}
@@ -70,3 +75,51 @@ def test_erasure_rewrites_the_print_batch_and_the_call_list(store: Store, tmp_pa
     last = erase_person(store, f"customer_id:C{5}", confirmed=True)
     assert last.files == {str(call_list.resolve()): "removed"} and not call_list.exists()
     assert "files" in last.to_dict()
+
+
+def _sending(store: Store, person_id: int | None, step: int) -> str:
+    """A call task of campaign ``spring`` being sent (``None``: its person erased since)."""
+    message_id = f"call-{step}"
+    row = {
+        "message_id": message_id,
+        "campaign": "spring",
+        "version": 1,
+        "person_id": person_id,
+        "channel": "phone",
+        "step": step,
+        "status": "sending",
+        "attempts": 1,
+        "planned_at": T0,
+        "updated_at": T0,
+    }
+    with store.begin() as conn:
+        conn.execute(schema.messages.insert(), [row])
+    return message_id
+
+
+def test_a_person_erased_mid_send_or_after_a_crash_leaves_no_trace_in_the_file(
+    duckdb_store: Store, tmp_path: Path
+) -> None:
+    store = duckdb_store
+    gone, kept, later = _sending(store, None, 0), _sending(store, 41, 1), _sending(store, 42, 2)
+    calls = CallChannel(CallSettings(folder=tmp_path / "calls"))
+    deliveries = calls.send(
+        [
+            Message(gone, "phone", "+33600000001", "Appeler Gone", person_id=40),
+            Message(kept, "phone", "+33600000002", "Appeler Kept", person_id=41),
+            Message(later, "phone", "+33600000003", "Appeler Later", person_id=42),
+        ]
+    )
+    assert calls.last_batch is not None
+    # the run is killed once the list is written: the journal names each message's file
+    with outbox.journal_of(tmp_path / "outbox", "spring") as journal:
+        for delivery in deliveries:
+            journal.write(delivery.message_id, delivery.file)
+    assert outbox.settle(store, "spring", journal, T0) == {"sent": 3, "planned": 0}
+    text = calls.last_batch.read_text()
+    assert "+33600000001" not in text and "Gone" not in text and "Kept" in text
+    f = schema.message_files
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(f.c.message_id, f.c.person_id, f.c.path)).all()
+    assert sorted((r[0], r[1]) for r in rows) == [(kept, 41), (later, 42)]
+    assert {r[2] for r in rows} == {str(calls.last_batch)}

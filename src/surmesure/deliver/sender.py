@@ -249,7 +249,7 @@ def hand_over(
 
     def told(delivery: Delivery) -> None:
         if delivery.outcome == "sent":
-            journal.write(delivery.message_id)
+            journal.write(delivery.message_id, delivery.file)
 
     def one(name: str) -> list[Delivery]:
         channel = channels.get(name)

@@ -11,6 +11,11 @@ other rows. A file moved or deleted since it was written is reported ``missing``
 left the folder (at the printer's, in a call centre's tool) is out of reach and must be
 erased there.
 
+A message whose person is erased while it is being written (after its batch was rendered,
+before its delivery is recorded) is taken out of its file when the delivery is recorded; a
+run that settles a crashed one records the files its journal names
+(:class:`surmesure.deliver.outbox.Journal`).
+
 A file is rewritten in place (:func:`surmesure.deliver.files.replace_file`) before the
 erasure commits: an erasure that fails afterwards has removed the person from the files
 already, never the other way round.
@@ -18,10 +23,10 @@ already, never the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -44,7 +49,9 @@ def rewriters() -> dict[str, Rewrite]:
 
 
 def record(conn: Connection, deliveries: Sequence[Delivery], now: datetime) -> int:
-    """Record the file of each delivery written into one; how many were."""
+    """Record the file of each delivery written into one; how many were. A message whose
+    person was erased while it was being written (its row detached: no person) is taken out
+    of its file at once instead."""
     filed = {d.message_id: d.file for d in deliveries if d.file is not None}
     if not filed:
         return 0
@@ -66,9 +73,12 @@ def record(conn: Connection, deliveries: Sequence[Delivery], now: datetime) -> i
         }
         for r in rows
     ]
-    if values:
-        conn.execute(f.insert(), values)
-    return len(values)
+    erased = [v for v in values if v["person_id"] is None]
+    _rewrite(erased)
+    kept = [v for v in values if v["person_id"] is not None]
+    if kept:
+        conn.execute(f.insert(), kept)
+    return len(kept)
 
 
 def scrub(conn: Connection, nodes: Sequence[int]) -> dict[str, Change]:
@@ -78,9 +88,15 @@ def scrub(conn: Connection, nodes: Sequence[int]) -> dict[str, Change]:
     rows = conn.execute(
         sa.select(f.c.path, f.c.channel, f.c.message_id).where(among_ids(f.c.person_id, nodes))
     ).all()
+    return _rewrite([r._asdict() for r in rows])
+
+
+def _rewrite(rows: Sequence[Mapping[str, Any]]) -> dict[str, Change]:
+    """Rewrite each file of ``rows`` (``path``, ``channel``, ``message_id``) without their
+    messages: file path -> what became of it."""
     by_file: dict[tuple[str, str], set[str]] = {}
     for r in rows:
-        by_file.setdefault((str(r.path), str(r.channel)), set()).add(str(r.message_id))
+        by_file.setdefault((str(r["path"]), str(r["channel"])), set()).add(str(r["message_id"]))
     done: dict[str, Change] = {}
     known = rewriters() if by_file else {}
     for (path, channel), ids in sorted(by_file.items()):
