@@ -16,12 +16,11 @@ so a client cannot choose its address by writing the header itself (the left-han
 whatever the client sent). ``surmesure serve`` turns off uvicorn's own reading of the header,
 which believes it from 127.0.0.1.
 
-An IPv6 client is counted by its /64 network: one subscriber's line is given a /64 (RFC 6177),
-so an address per request within it is still one client. Counting is in fixed windows, in this
-process, as for keys. Memory is bounded: at most
-``SURMESURE_CLIENT_LIMIT_MEMORY`` addresses are counted at once, the least recently seen
-forgotten first (an attacker rotating addresses forgets their own oldest counts, not the
-server's memory).
+An IPv6 client is counted by its /64 network: a subscriber's line gets at least a /64 (RFC
+6177), so an address per request within it is still one client. Counting is in fixed windows,
+in this process, as for keys. Memory is bounded: at most ``SURMESURE_CLIENT_LIMIT_MEMORY``
+addresses are counted at once, the least recently seen forgotten first (an attacker rotating
+addresses forgets their own oldest counts, not the server's memory).
 """
 
 from __future__ import annotations
