@@ -1,6 +1,8 @@
 """What recommendations rest on at one ``as_of``, computed once and kept in the process.
 
-A model holds the association rules, the popularity rankings, the catalogue and what each
+A model holds the association rules, the popularity rankings (overall, this season last year,
+per segment, lately), the neighbours and tastes learned from everyone's purchases
+(:mod:`~surmesure.decide.recommend.learned`), the catalogue and what each
 person had bought (with their home store and RFM segment), so that a live call for a person
 known when the model was built reads nothing of them. It is cached
 per (database, ``as_of``): for a past ``as_of`` it is rebuilt only when the orders or products
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,11 +27,14 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide.recommend import popular
 from surmesure.decide.recommend.association import Rules, mine_rules
+from surmesure.decide.recommend.learned import Learned, fit
 from surmesure.decide.recommend.people import PersonData, everyone
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
 NOW_TTL_SECONDS = 900.0
+#: the window of the "popular lately" ranking: what sells now (the Christmas ramp, a launch)
+TRENDING_DAYS = 14
 atexit.register(gc.unfreeze)  # what a model froze is handed back for the interpreter's exit
 
 
@@ -43,7 +48,7 @@ class Product:
 
 @dataclass(frozen=True)
 class Model:
-    """Rules and rankings from the data before ``as_of`` (naive UTC)."""
+    """Rules, rankings and learned signals from the data before ``as_of`` (naive UTC)."""
 
     as_of: datetime
     rules: Rules
@@ -54,6 +59,10 @@ class Model:
     #: what each person known at build time had bought before ``as_of``, their home store
     #: and segment: a live call reads nothing more of them while the model is kept
     people: Mapping[int, PersonData] = field(default_factory=dict)
+    #: the most bought products over the last :data:`TRENDING_DAYS` before ``as_of``
+    trending: tuple[str, ...] = ()
+    #: neighbours and tastes learned from everyone's purchases (``None``: too little data)
+    learned: Learned | None = None
     built_at: float = field(default_factory=time.monotonic)
     #: what is derived from the model alone, computed once (e.g. a segment's chained rankings)
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -72,6 +81,8 @@ def build(conn: Connection, as_of: datetime, *, top: int = 500) -> Model:
         )
         for r in conn.execute(sa.select(p.c.product_code, p.c.name, p.c.category, p.c.price))
     }
+    people = everyone(conn, as_of)
+    since = as_of - timedelta(days=TRENDING_DAYS)
     return Model(
         as_of=as_of,
         rules=mine_rules(conn, as_of),
@@ -79,7 +90,9 @@ def build(conn: Connection, as_of: datetime, *, top: int = 500) -> Model:
         seasonal=tuple(c for c, _ in popular.seasonal(conn, as_of, top=top)),
         by_segment={s: tuple(c) for s, c in popular.by_segment(conn, as_of).items()},
         products=products,
-        people=everyone(conn, as_of),
+        people=people,
+        trending=tuple(c for c, _ in popular.popular(conn, as_of, since=since, top=top)),
+        learned=fit({pid: data.purchases for pid, data in people.items()}),
     )
 
 
