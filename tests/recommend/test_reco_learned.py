@@ -10,13 +10,14 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
 from conftest import dataset
 from surmesure.collect.importer import import_file
-from surmesure.decide.recommend import model, people, service
+from surmesure.decide.recommend import learned, model, people, service
 from surmesure.decide.recommend.guardrails import Policy
 from surmesure.store import open_store
 
@@ -98,3 +99,23 @@ def test_learned_beats_popularity_on_a_real_slice(tmp_path: Path) -> None:
     hit, ndcg = scores(mine)
     assert hit >= 1.25 * pop_hit, (hit, pop_hit)
     assert ndcg >= 1.25 * pop_ndcg, (ndcg, pop_ndcg)
+
+
+def test_a_newcomer_is_folded_in_as_implicit_would() -> None:
+    """The factors of a person who arrived after the fit match implicit's own recomputation
+    of a person's factors from the same purchases."""
+    from implicit.als import AlternatingLeastSquares
+    from scipy.sparse import csr_matrix
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(3)
+    dense = (rng.random((80, 40)) < 0.15) * rng.integers(1, 4, (80, 40))
+    matrix = csr_matrix(dense.astype(np.float32))
+    with threadpool_limits(1, "blas"):
+        als = AlternatingLeastSquares(factors=8, iterations=5, regularization=0.1, random_state=1)
+        als.fit(matrix, show_progress=False)
+    for u in (0, 17, 42):
+        counts = {int(j): float(dense[u, j]) for j in np.flatnonzero(dense[u])}
+        mine = learned.fold_in(als.item_factors, counts, 0.1)
+        theirs = np.asarray(als.recalculate_user(u, matrix[u])).ravel()
+        assert np.allclose(mine, theirs, rtol=1e-3, atol=1e-4), (u, mine, theirs)

@@ -174,11 +174,11 @@ def fold_in(
     item_factors: NDArray[np.float32], counts: Mapping[int, float], regularization: float
 ) -> NDArray[np.float32]:
     """A person's factors from their purchase counts, the items' factors held fixed: the
-    implicit-feedback least-squares step (confidence ``1 + count``, preference 1 on what
-    was bought)."""
+    least-squares step ALS takes for a person (implicit's: the count is the confidence,
+    the preference is 1 on what was bought)."""
     y = item_factors.astype(np.float64)
     rows = np.fromiter(counts, dtype=np.int64, count=len(counts))
-    confidence = 1.0 + np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    confidence = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
     bought = y[rows]
     a = y.T @ y + (bought.T * (confidence - 1.0)) @ bought
     a += regularization * np.eye(y.shape[1])

@@ -1,8 +1,9 @@
 """What recommendations rest on at one ``as_of``, computed once and kept in the process.
 
-A model holds the association rules, the popularity rankings (overall, this season last year,
-per segment, lately), the neighbours and tastes learned from everyone's purchases
-(:mod:`~surmesure.decide.recommend.learned`), the catalogue and what each
+A model holds the popularity rankings (overall, this season last year, per segment, lately),
+the neighbours and tastes learned from everyone's purchases
+(:mod:`~surmesure.decide.recommend.learned`), or the association rules when there are too few
+buyers for them, the catalogue and what each
 person had bought (with their home store and RFM segment), so that a live call for a person
 known when the model was built reads nothing of them. It is cached
 per (database, ``as_of``): for a past ``as_of`` it is rebuilt only when the orders or products
@@ -33,6 +34,7 @@ from surmesure.store import schema
 from surmesure.store.engine import Store
 
 NOW_TTL_SECONDS = 900.0
+NO_RULES = Rules(0, {}, {})
 #: the window of the "popular lately" ranking: what sells now (the Christmas ramp, a launch)
 TRENDING_DAYS = 14
 atexit.register(gc.unfreeze)  # what a model froze is handed back for the interpreter's exit
@@ -83,16 +85,18 @@ def build(conn: Connection, as_of: datetime, *, top: int = 500) -> Model:
     }
     people = everyone(conn, as_of)
     since = as_of - timedelta(days=TRENDING_DAYS)
+    learned = fit({pid: data.purchases for pid, data in people.items()})
     return Model(
         as_of=as_of,
-        rules=mine_rules(conn, as_of),
+        # the learned neighbours take the rules' place when there is enough data for them
+        rules=mine_rules(conn, as_of) if learned is None else NO_RULES,
         popular=tuple(c for c, _ in popular.popular(conn, as_of, top=top)),
         seasonal=tuple(c for c, _ in popular.seasonal(conn, as_of, top=top)),
         by_segment={s: tuple(c) for s, c in popular.by_segment(conn, as_of).items()},
         products=products,
         people=people,
         trending=tuple(c for c, _ in popular.popular(conn, as_of, since=since, top=top)),
-        learned=fit({pid: data.purchases for pid, data in people.items()}),
+        learned=learned,
     )
 
 

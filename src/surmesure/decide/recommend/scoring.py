@@ -33,12 +33,13 @@ class Scoring:
     depth: int = 300
     #: when the model has learned signals (enough data): the weights of the neighbours and
     #: tastes, the half-life of a purchase in the neighbours' sum, and the fusion constant,
-    #: weights of the rules and priors (lately first) and depth of each list then
+    #: weight of the priors (lately first) and depth of each list then. The co-purchase rules
+    #: take no part then (the neighbours hold what they said: adding them back at a third or
+    #: more of the weight changed nothing out of sample) and are not mined.
     neighbour_weight: float = 1.0
     taste_weight: float = 1.0
     neighbour_half_life_days: float = 90.0
     learned_fusion_k: float = 10.0
-    learned_association_weight: float = 0.0
     learned_prior_weight: float = 0.5
     learned_depth: int = 100
 
@@ -47,7 +48,7 @@ class Scoring:
         return replace(
             self,
             fusion_k=self.learned_fusion_k,
-            association_weight=self.learned_association_weight,
+            association_weight=0.0,
             prior_weight=self.learned_prior_weight,
             depth=self.learned_depth,
         )
