@@ -70,18 +70,31 @@ class Learned:
             return []
         rows = np.fromiter(weights, dtype=np.int64, count=len(weights))
         w = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
-        block = self.similarity[rows]
-        scores = np.asarray(block.T @ w).ravel()
+        # the bought products' rows of the similarity, gathered flat: (antecedent, candidate,
+        # weighted similarity) for every stored pair
+        sim = self.similarity
+        starts, ends = sim.indptr[rows], sim.indptr[rows + 1]
+        lengths = ends - starts
+        flat = np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(lengths.sum())
+        candidates = sim.indices[flat]
+        parts = sim.data[flat] * np.repeat(w, lengths)
+        scores = np.bincount(candidates, weights=parts, minlength=len(self.codes)).astype(
+            np.float64, copy=False
+        )
         best = _top(scores, depth)
         best = best[scores[best] > 0]
         if best.size == 0:
             return []
-        parts = block[:, best].toarray() * w[:, None]
-        strongest = rows[np.argmax(parts, axis=0)]
+        # the strongest antecedent of each candidate: the one whose part is the largest
+        largest = np.zeros(len(self.codes))
+        np.maximum.at(largest, candidates, parts)
+        held = parts == largest[candidates]
+        strongest = np.empty(len(self.codes), dtype=np.int64)
+        strongest[candidates[held]] = np.repeat(rows, lengths)[held]
         codes = self.codes
         return [
             (codes[j], float(scores[j]), codes[a])
-            for j, a in zip(best.tolist(), strongest.tolist(), strict=True)
+            for j, a in zip(best.tolist(), strongest[best].tolist(), strict=True)
         ]
 
     def tastes(
