@@ -68,8 +68,8 @@ def test_learned_beats_popularity_on_a_real_slice(tmp_path: Path) -> None:
             customers = {c: pid for pid, c in people.customer_ids(store, conn).items()}
             built = model.get_model(store, conn, CUTOFF)
         wanted = {customers[c] for c in targets}
-        ours = {
-            pid: [r.product_code for r in recs]
+        lists = {
+            pid: recs
             for pid, _, recs in service.recommend_all(
                 store, k=K, as_of=CUTOFF, policy=Policy(bought_window_days=None),
                 person_ids=wanted,
@@ -79,6 +79,16 @@ def test_learned_beats_popularity_on_a_real_slice(tmp_path: Path) -> None:
         store.dispose()
         model.clear_cache()
     assert built.learned is not None  # enough buyers for the learned signals to take part
+    ours = {pid: [r.product_code for r in recs] for pid, recs in lists.items()}
+    # every item says why, in the learned signals' words where they put it first
+    reasons = Counter(r.reason.split(" who bought ")[0] for recs in lists.values() for r in recs)
+    assert set(reasons) <= {
+        "bought by customers",
+        "liked by customers like you",
+        "popular lately",
+        "popular",
+    }, reasons
+    assert min(reasons["bought by customers"], reasons["liked by customers like you"]) > 100
 
     def scores(top: dict[str, list[str]]) -> tuple[float, float]:
         hit = ndcg = 0.0

@@ -56,7 +56,7 @@ REASONS = {
     SEASON: "popular this season",
     POPULAR: "popular",
     TRENDING: "popular lately",
-    TASTES: "liked by customers with tastes like yours",
+    TASTES: "liked by customers like you",
 }
 
 
