@@ -6,7 +6,9 @@ The complementary score of a product ``C`` sums, over the products ``A`` the per
 rewards true complements without letting rare pairs run away. That ranking is fused with a
 popularity prior (segment, then the same season last year, then overall) by weighted
 reciprocal rank, ``weight / (fusion_k + rank)``, a fusion that needs no calibration between
-the two scales.
+the two scales. When the model learned neighbours and tastes
+(:mod:`~surmesure.decide.recommend.learned`), those two rankings take the rules' place and are
+fused the same way with the prior, "popular lately" first (:meth:`Scoring.with_learned`).
 """
 
 from __future__ import annotations
