@@ -323,12 +323,24 @@ def pick(
     scored, because = fused_scores(
         associated, kept, keep, ranked.scoring, priors_kept=True, associated_kept=True
     )
+    return _capped(model, scored, because, first, per_category, k)
+
+
+def _capped(
+    model: Model,
+    scored: list[tuple[str, float]],
+    because: Mapping[str, tuple[float, str | None, str | None]],
+    first: int,
+    per_category: int,
+    k: int,
+) -> list[Recommendation]:
+    """The first ``k`` of ``scored`` under the cap, with their reasons."""
     score = dict(scored)
     # enough of the best for the cap to find k (a full sort only when it does not)
     top: list[str] = []
     for n in (first, None):
         ordered = best_first(scored, n)
-        top = cap_per_category((code for code, _ in ordered), products, per_category, k)
+        top = cap_per_category((code for code, _ in ordered), model.products, per_category, k)
         if len(top) >= k or n is None or n >= len(scored):
             break
     return [
@@ -364,17 +376,7 @@ def _learned_pick(
         associated, ((rank, code, prior) for rank, (code, prior) in enumerate(kept)), scoring,
         others,
     )  # fmt: skip
-    score = dict(scored)
-    top: list[str] = []
-    for n in (first, None):
-        ordered = best_first(scored, n)
-        top = cap_per_category((code for code, _ in ordered), model.products, per_category, k)
-        if len(top) >= k or n is None or n >= len(scored):
-            break
-    return [
-        _recommendation(model, Candidate(code, score[code], because[code][1], because[code][2]))
-        for code in top
-    ]
+    return _capped(model, scored, because, first, per_category, k)
 
 
 def _head(
