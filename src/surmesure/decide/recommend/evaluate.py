@@ -85,23 +85,36 @@ def popularity_baseline(conn: Connection, data: Holdout, k: int) -> dict[int, li
     return out
 
 
+def per_person(
+    data: Holdout, top: Mapping[int, Sequence[str]], k: int
+) -> dict[int, tuple[bool, float]]:
+    """Per scored person: whether a target is among their top ``k``, and their NDCG@k (what a
+    paired comparison of two methods resamples)."""
+    gains = [1.0 / math.log2(place + 2) for place in range(k)]
+    out: dict[int, tuple[bool, float]] = {}
+    for pid, wanted in data.targets.items():
+        places = [p for p, code in enumerate(top.get(pid, ())[:k]) if code in wanted]
+        ideal = sum(gains[: min(k, len(wanted))])
+        out[pid] = (bool(places), sum(gains[p] for p in places) / ideal)
+    return out
+
+
 def quality(data: Holdout, top: Mapping[int, Sequence[str]], k: int) -> Quality:
     """The measures of ``top`` (person -> products, best first) at ``k``."""
-    hits = 0
-    recall = ndcg = 0.0
     found_all = 0
+    recall = 0.0
     shown: set[str] = set()
-    gains = [1.0 / math.log2(place + 2) for place in range(k)]
     for pid, wanted in data.targets.items():
         head = list(top.get(pid, ())[:k])
         shown.update(head)
-        places = [place for place, code in enumerate(head) if code in wanted]
-        hits += bool(places)
-        found_all += len(places)
-        recall += len(places) / len(wanted)
-        ndcg += sum(gains[p] for p in places) / sum(gains[: min(k, len(wanted))])
+        found = len(set(head) & wanted)
+        found_all += found
+        recall += found / len(wanted)
     n = len(data.targets)
     if not n:
         return Quality(0, 0.0, 0.0)
+    each = per_person(data, top, k).values()
+    hits = sum(hit for hit, _ in each)
+    ndcg = sum(gain for _, gain in each)
     coverage = len(shown & data.catalogue) / len(data.catalogue) if data.catalogue else 0.0
     return Quality(n, hits / n, recall / n, found_all / (n * k), ndcg / n, coverage)
