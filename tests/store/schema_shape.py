@@ -48,9 +48,11 @@ def _table(table: sa.Table) -> dict[str, Any]:
         "columns": [_column(c) for c in table.columns],
         "constraints": sorted(_constraint(c) for c in table.constraints),
         "indexes": sorted(
-            f"{str(CreateIndex(i).compile(dialect=d)).strip()}"
-            for i in table.indexes
-            for d in DIALECTS.values()
+            {
+                str(CreateIndex(i).compile(dialect=d)).strip()
+                for i in table.indexes
+                for d in DIALECTS.values()
+            }
         ),
     }
 
