@@ -40,3 +40,13 @@ def test_every_schema_module_is_a_stage_and_every_table_is_re_exported() -> None
     assert modules == set(schema.STAGES)
     for name, table in schema.metadata.tables.items():
         assert getattr(schema, name) is table
+
+
+def test_every_sequence_is_defined_by_exactly_one_stage_module() -> None:
+    definers: dict[str, list[str]] = {}
+    for stage, module in schema.STAGES.items():
+        for value in vars(module).values():
+            if isinstance(value, sa.Sequence):
+                definers.setdefault(value.name, []).append(stage)
+    assert {name: stages for name, stages in definers.items() if len(stages) != 1} == {}
+    assert sorted(definers) == sorted(schema.metadata._sequences)

@@ -1,6 +1,5 @@
-"""The segment stage's tables: segments and their versions, who is in each and who
-entered or left it. Part of
-:mod:`surmesure.store.schema`, which re-exports them."""
+"""The segment stage's tables: segments and their versions, who is in each and who entered or
+left it. Part of :mod:`surmesure.store.schema`, which re-exports them."""
 
 from __future__ import annotations
 
