@@ -69,3 +69,9 @@ def shape(metadata: sa.MetaData = schema.metadata) -> dict[str, Any]:
 
 def dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, indent=1, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # after a migration: record the new shape
+    from pathlib import Path
+
+    Path(__file__).with_name("schema_shape.json").write_text(dumps(shape()))

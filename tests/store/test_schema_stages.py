@@ -16,7 +16,8 @@ STORE = Path(schema.__file__).parent
 
 def test_the_metadata_has_the_recorded_tables_columns_types_indexes_and_constraints() -> None:
     # schema_shape.json was computed from the single schema module before the split; a change
-    # of the schema is a migration, which then records the new shape here
+    # of the schema comes with a migration, after which `python tests/store/schema_shape.py`
+    # records the new shape
     assert dumps(shape()) == SNAPSHOT.read_text()
 
 
