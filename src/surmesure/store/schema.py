@@ -59,6 +59,7 @@ from surmesure.store.schema_deliver import address_flags as address_flags
 from surmesure.store.schema_deliver import campaign_versions as campaign_versions
 from surmesure.store.schema_deliver import campaigns as campaigns
 from surmesure.store.schema_deliver import delivery_reports as delivery_reports
+from surmesure.store.schema_deliver import message_files as message_files
 from surmesure.store.schema_deliver import messages as messages
 from surmesure.store.schema_deliver import page_views as page_views
 from surmesure.store.schema_derive import derived_metrics as derived_metrics

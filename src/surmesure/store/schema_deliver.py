@@ -124,6 +124,19 @@ address_flags = sa.Table(
     "returned undeliverable. Only that address is skipped, not the person's other ones.",
 )
 
+message_files = sa.Table(
+    "message_files",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True, comment="the outbox's message id"),
+    sa.Column("path", sa.String(1024), nullable=False, comment="absolute path of the file"),
+    sa.Column("channel", sa.String(16), nullable=False, comment="paper or phone"),
+    sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("written_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="The file each message was written into (a print batch, a call list), so that "
+    "erasing the person rewrites the file without them.",
+)
+
 TABLES = (
     delivery_reports,
     campaigns,
@@ -131,5 +144,6 @@ TABLES = (
     messages,
     page_views,
     address_flags,
+    message_files,
 )
 """The tables this stage owns: no other stage's module defines them."""
