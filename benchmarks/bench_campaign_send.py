@@ -167,9 +167,11 @@ def run(
     document: dict[str, Any] = DOCUMENT,
     setup: Callable[[Store, int, Path], None] | None = None,
     track: bool = False,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Send ``document`` (a campaign named ``bench``) to ``people`` people; ``setup(store,
-    people, folder)`` adds what it needs to the store, after the people."""
+    people, folder)`` adds what it needs to the store, after the people. ``workers``: the
+    processes that render and hand over (``campaign send --workers``)."""
     server = subprocess.Popen(
         [sys.executable, "-c", SERVERS[kind], str(PORT)],
         stdin=subprocess.PIPE,
@@ -192,10 +194,12 @@ def run(
                     port=PORT, sender="news@example.com", pool=parallel, track=track
                 )
                 channel = EmailChannel(settings, UnsubscribeLinks("https://shop.example", "s" * 32))
+                url = (f"smtp://127.0.0.1:{PORT}?sender=news@example.com&pool={parallel}"
+                       f"&track={int(track)}")  # fmt: skip
                 start, cpu = time.perf_counter(), time.process_time()
                 report = service.send(
                     store, "bench", T0, channels={"email": channel}, folder=Path(tmp),
-                    parallel=parallel, batch=1000,
+                    parallel=parallel, batch=1000, workers=workers, urls={"email": url},
                 )  # fmt: skip
                 elapsed = time.perf_counter() - start
                 cpu = time.process_time() - cpu
@@ -214,6 +218,7 @@ def run(
     return {
         "people": people,
         "server": kind,
+        "workers": workers,
         "sent": report.sent.counts.get("sent", 0),
         "received": received - min(people, 5_000),
         "seconds": round(elapsed, 2),
@@ -221,8 +226,9 @@ def run(
         "smtplib_loop_per_s": round(loop_rate),
         "target_per_s": TARGET,
         "met": rate >= TARGET,
-        # the processor time this process spent a message (all its threads; not the server's):
-        # what the figure would be on a core of its own, whatever else the machine runs
+        # the processor time this process spent a message (all its threads; not the server's,
+        # nor the workers'): what the figure would be on a core of its own, whatever else the
+        # machine runs
         "cpu_ms_per_message": round(cpu / people * 1000, 3),
         "cpus": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],

@@ -10,8 +10,10 @@ with the message; the content is rendered here, never stored.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,12 +23,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
+from surmesure.decide.content import Audience
+from surmesure.decide.personal import Personal
 from surmesure.decide.sandbox import TemplateError
 from surmesure.deliver import guards, outbox, postal, web
 from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.content import ChannelTemplates, templates_of
 from surmesure.deliver.value import values_of
+from surmesure.deliver.workers import Done, Workers
 from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
 from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
@@ -123,7 +128,54 @@ def _current(conn: Connection, person_ids: Sequence[int]) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-def prepare(
+@dataclass(frozen=True)
+class Draft:
+    """A claimed message that may leave, with all its content needs from the store, before
+    it is rendered (:func:`compose`; a worker process may render it)."""
+
+    message_id: str
+    channel: str
+    to: str
+    person_id: int
+    audience: Audience
+    personal: Personal | None
+    link: str | None
+    headers: dict[str, str]
+
+
+def compose(
+    templates: Mapping[str, ChannelTemplates], drafts: Sequence[Draft], now: datetime
+) -> tuple[list[Message], list[dict[str, object]]]:
+    """Each draft rendered into its message; a template that fails for a person fails that
+    message (``failed``, ``template: ...``), never the batch."""
+    ready: list[Message] = []
+    failed: list[dict[str, object]] = []
+    hosts = {channel: templates[channel].link_hosts for channel in {d.channel for d in drafts}}
+    for d in drafts:
+        try:
+            content = templates[d.channel].render(d.audience, now, d.personal, d.link)
+        except TemplateError as exc:
+            reason = f"template: {exc.message}"[:200]
+            failed.append({"message_id": d.message_id, "status": "failed", "reason": reason})
+            continue
+        ready.append(
+            Message(
+                message_id=d.message_id,
+                channel=d.channel,
+                to=d.to,
+                text=content.text,
+                subject=content.subject or None,
+                html=content.html,
+                sender=templates[d.channel].sender,
+                headers=d.headers,
+                person_id=d.person_id,
+                link_hosts=hosts[d.channel],
+            )
+        )
+    return ready, failed
+
+
+def gather(
     store: Store,
     conn: Connection,
     definition: CampaignDefinition,
@@ -131,15 +183,15 @@ def prepare(
     rows: Sequence[Claimed],
     now: datetime,
     carriers: dict[str, tuple[int, str, int]] | None = None,
-) -> tuple[list[Message], list[dict[str, object]]]:
-    """The messages of claimed ``rows`` ready to leave, and the rows that must not (with the
+) -> tuple[list[Draft], list[dict[str, object]]]:
+    """The drafts of claimed ``rows`` that may leave, and the rows that must not (with the
     status and reason they take): the guardrails read again at send time (see
     :mod:`surmesure.deliver.outbox`). ``carriers`` is told each message that prints the
     person's page link: (person, channel, step) by message id."""
     settings = get_settings()
     ids = [int(r.person_id) for r in rows if r.person_id is not None]
     alive = _current(conn, ids) if ids else set()
-    ready: list[Message] = []
+    ready: list[Draft] = []
     skipped: list[dict[str, object]] = []
     by_channel: dict[str, list[Claimed]] = {}
     held: dict[int, str] = {}
@@ -161,7 +213,6 @@ def prepare(
             skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": why})
         else:
             by_channel.setdefault(str(r.channel), []).append(r)
-    hosts = {channel: templates[channel].link_hosts for channel in by_channel}
     for channel, group in by_channel.items():
         people = [int(r.person_id) for r in group]
         refused: set[int] = set()
@@ -201,14 +252,6 @@ def prepare(
                 skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": why})
                 continue
             assert to is not None
-            try:
-                content = templates[channel].render(
-                    seen[person], now, found_for[person], links.get(person)
-                )
-            except TemplateError as exc:
-                reason = f"template: {exc.message}"[:200]
-                skipped.append({"message_id": r.message_id, "status": "failed", "reason": reason})
-                continue
             headers = {"X-Campaign": definition.name}
             if definition.purpose == "service":
                 headers["X-Purpose"] = "transactional"
@@ -216,20 +259,11 @@ def prepare(
                 headers["X-Expected-Value"] = f"{worth[person]:.2f}"
             if carriers is not None and channel != web.CHANNEL and person in links:
                 carriers[str(r.message_id)] = (person, channel, int(r.step))
-            ready.append(
-                Message(
-                    message_id=str(r.message_id),
-                    channel=channel,
-                    to=to,
-                    text=content.text,
-                    subject=content.subject or None,
-                    html=content.html,
-                    sender=templates[channel].sender,
-                    headers=headers,
-                    person_id=person,
-                    link_hosts=hosts[channel],
-                )
-            )
+            draft = Draft(
+                str(r.message_id), channel, to, person, seen[person], found_for[person],
+                links.get(person), headers,
+            )  # fmt: skip
+            ready.append(draft)
     return ready, skipped
 
 
@@ -264,6 +298,17 @@ def hand_over(
     return [d for part in pool.map(one, list(groups)) for d in part]
 
 
+@dataclass
+class _Batch:
+    """A batch handed over: its parts (one per worker, or the sending process's own), the
+    rows that did not leave, and the messages that carry the person's page link."""
+
+    parts: list[Future[Done]]
+    skipped: list[dict[str, object]]
+    carried: dict[str, tuple[int, str, int]]
+    version: int
+
+
 def run(
     store: Store,
     definition: CampaignDefinition,
@@ -275,33 +320,42 @@ def run(
     clock: Callable[[], datetime] = utcnow,
     on_progress: Callable[[int, int], None] | None = None,
     limit: int | None = None,
+    workers: int = 1,
+    urls: Mapping[str, str] | None = None,
 ) -> Sent:
     """Send the campaign's due messages until none is left (or ``limit`` are handed over);
-    ``on_progress(done, total)`` after each batch."""
-    folder = folder or get_settings().outbox_dir
+    ``on_progress(done, total)`` after each batch. With ``workers`` above 1, the channels
+    ``urls`` names (channel -> settings URL) are rendered and handed over by that many worker
+    processes (:mod:`surmesure.deliver.workers`), the others here."""
+    settings = get_settings()
+    folder = folder or settings.outbox_dir
     templates = templates_of(definition)
     result = Sent()
     handed = 0
-    in_flight: Future[list[Delivery]] | None = None
-    waiting: list[dict[str, object]] = []
-    carried: dict[str, tuple[int, str, int]] = {}
-    version = 0
+    pending: deque[_Batch] = deque()
+    remote = {c: u for c, u in (urls or {}).items() if c in channels} if workers > 1 else {}
+    # a batch is prepared while the last ones are handed over: one with the sending process's
+    # own thread, two with workers (each then has a part waiting when it finishes one)
+    depth = 2 if remote else 1
 
-    def settle_batch() -> None:
-        """Record the batch in flight once its channels have answered."""
-        if in_flight is None:
-            return
-        deliveries = in_flight.result()
+    def settle_batch(done: _Batch) -> None:
+        """Record the batch once its channels have answered."""
+        deliveries: list[Delivery] = []
+        waiting = list(done.skipped)
+        for part in done.parts:
+            sent, failed = part.result()
+            deliveries += sent
+            waiting += failed
         with store.begin() as conn:
             attempts = _attempts(conn, [d.message_id for d in deliveries])
             outbox.mark(conn, deliveries, waiting, attempts, clock())
             # a page link that left delivers the web message, in the same transaction
             links = [
-                carried[d.message_id]
+                done.carried[d.message_id]
                 for d in deliveries
-                if d.outcome == "sent" and d.message_id in carried
+                if d.outcome == "sent" and d.message_id in done.carried
             ]
-            web.delivered(conn, definition.name, version, links, clock())
+            web.delivered(conn, definition.name, done.version, links, clock())
         for d in deliveries:
             result.add(d.outcome)
         for s in waiting:
@@ -314,6 +368,7 @@ def run(
         outbox.journal_of(folder, definition.name) as journal,
         ThreadPoolExecutor(max(parallel, 1), thread_name_prefix="outbox") as pool,
         ThreadPoolExecutor(1, thread_name_prefix="handover") as ahead,
+        ExitStack() as stack,
     ):
         result.settled = outbox.settle(
             store,
@@ -325,7 +380,15 @@ def run(
         total = _due(store, definition.name, list(channels), clock())
         if limit is not None:
             total = min(total, limit)
-        # the next batch is claimed and rendered while the channels hand the last one over
+        processes = None
+        if remote and total:
+            processes = Workers(workers, definition, remote, settings, folder)
+            stack.callback(processes.close)
+
+        def here(ready: list[Message]) -> Done:
+            return hand_over(channels, ready, journal, parallel, pool), []
+
+        # the next batch is claimed and read while the last ones are handed over
         while limit is None or handed < limit:
             now = clock()
             size = batch if limit is None else min(batch, limit - handed)
@@ -335,13 +398,23 @@ def run(
                 break
             carriers: dict[str, tuple[int, str, int]] = {}
             with store.connect() as conn:
-                ready, skipped = prepare(store, conn, definition, templates, rows, now, carriers)
-            settle_batch()
-            carried, version = carriers, max(int(r.version) for r in rows)
+                drafts, skipped = gather(store, conn, definition, templates, rows, now, carriers)
+            parts: list[Future[Done]] = []
+            if processes is not None:
+                parts = processes.submit([d for d in drafts if d.channel in remote], now)
+                drafts = [d for d in drafts if d.channel not in remote]
+            if drafts or not parts:
+                ready, failed = compose(templates, drafts, now)
+                skipped += failed
+                parts.append(ahead.submit(here, ready))
             handed += len(rows)
-            waiting = skipped
-            in_flight = ahead.submit(hand_over, channels, ready, journal, parallel, pool)
-        settle_batch()
+            version = max(int(r.version) for r in rows)
+            pending.append(_Batch(parts, skipped, carriers, version))
+            while len(pending) > depth:
+                settle_batch(pending.popleft())
+        while pending:
+            settle_batch(pending.popleft())
+        stack.close()  # the workers are done (and their journal files closed)
         with store.connect() as conn:
             left = conn.execute(
                 sa.select(sa.func.count())
