@@ -1,9 +1,12 @@
 """A campaign sent by two worker processes (``campaign send --workers 2``): each message
 reaches the SMTP server started here once, from both workers, and the sending process
-records what became of every one."""
+records what became of every one; a run waits for the workers a killed run left."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from smtp_sink import Sink, free_port, start
 from surmesure.config import get_settings
 from surmesure.deliver import documents, service
 from surmesure.deliver.channels import open_channel
+from surmesure.deliver.workers import wait_for_workers
 from surmesure.store import Store
 
 
@@ -65,3 +69,17 @@ def test_two_workers_send_each_message_once(duckdb_store: Store, tmp_path: Path)
     status = service.status(store, "spring")
     assert status["by_status"] == {"sent": people - 1, "failed": 1}
     assert not (tmp_path / "spring.journal").exists()  # all settled: the journal is done
+
+
+def test_a_run_waits_for_the_workers_a_killed_run_left(tmp_path: Path) -> None:
+    wait_for_workers(tmp_path, "spring")  # none ever ran here: at once
+    # a worker of a killed run still handing its part over holds the campaign's worker lock
+    held = os.open(tmp_path / "spring.workers", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_SH)
+    waiting = threading.Thread(target=wait_for_workers, args=(tmp_path, "spring"))
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive()  # the next run does not settle the journal yet
+    os.close(held)  # the worker is done
+    waiting.join(5)
+    assert not waiting.is_alive()

@@ -31,7 +31,7 @@ from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.content import ChannelTemplates, templates_of
 from surmesure.deliver.value import values_of
-from surmesure.deliver.workers import Done, Workers
+from surmesure.deliver.workers import Done, Workers, wait_for_workers
 from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
 from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
@@ -370,6 +370,7 @@ def run(
         ThreadPoolExecutor(1, thread_name_prefix="handover") as ahead,
         ExitStack() as stack,
     ):
+        wait_for_workers(folder, definition.name)  # a killed run's workers, if any, are done
         result.settled = outbox.settle(
             store,
             definition.name,

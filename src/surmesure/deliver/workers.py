@@ -11,7 +11,10 @@ channel's settings URL; a message is in one part only, so it leaves once. Each w
 the messages its provider accepts to the campaign's send journal, as the sending process does
 (one ``write`` of one line, in append mode: lines of several processes never mix), so a kill
 -9 of any process is settled by the next run as before (:mod:`surmesure.deliver.outbox`). A
-worker whose sending process is gone hands nothing more over.
+worker whose sending process is gone hands nothing more over; one still handing its part over
+holds the campaign's worker lock (``<outbox_dir>/<campaign>.workers``, shared), which the next
+run takes whole (:func:`wait_for_workers`) before it settles the journal, so what that worker
+still sends is in the journal by then.
 
 Workers are forked from a server process started once (``forkserver``), which has imported
 what they need (:data:`PRELOAD`): no lock or thread of the sending process is inherited, and a
@@ -21,6 +24,7 @@ __name__ == "__main__":``, as :mod:`multiprocessing` requires.)
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
@@ -56,7 +60,10 @@ def _start(
     from surmesure.deliver.content import templates_of
 
     channels = {name: open_channel(url, settings) for name, url in urls.items()}
+    lock = os.open(_lock_path(folder, definition.name), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_SH)
     _state.update(
+        lock=lock,
         templates=templates_of(definition),
         channels=channels,
         journal=outbox.Journal(folder, definition.name),
@@ -72,6 +79,27 @@ def _stop() -> None:
     journal: outbox.Journal | None = _state.pop("journal", None)
     if journal is not None:
         journal.close()
+    lock: int | None = _state.pop("lock", None)
+    if lock is not None:
+        os.close(lock)
+
+
+def _lock_path(folder: Path, campaign: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{campaign}.workers"
+
+
+def wait_for_workers(folder: Path, campaign: str) -> None:
+    """Wait until no worker of an earlier run of ``campaign`` is still handing messages over
+    (see the module); at once when there is none."""
+    path = folder / f"{campaign}.workers"
+    if not path.exists():  # no run of the campaign had workers here
+        return
+    lock = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    finally:
+        os.close(lock)
 
 
 def _alive(pid: int) -> bool:
