@@ -162,6 +162,7 @@ def _profile_render(store: Store, console: Console) -> None:
     """Where claiming, reading, recommending and rendering a batch of 2,000 spends its time."""
     from surmesure.deliver import outbox, plan, sender
     from surmesure.deliver.content import templates_of
+    from surmesure.deliver.handover import compose
 
     with store.begin() as conn:
         definition, version = documents.get(conn, "bench")
@@ -174,7 +175,7 @@ def _profile_render(store: Store, console: Console) -> None:
     with store.connect() as conn:
         profiler.enable()
         drafts, _ = sender.gather(store, conn, definition, templates, rows, T0)
-        ready, _ = sender.compose(templates, drafts, T0)
+        ready, _ = compose(templates, drafts, T0)
         profiler.disable()
     elapsed = time.perf_counter() - start
     console.print(f"render step: {len(ready):,} messages in {elapsed:.2f} s "

@@ -6,7 +6,7 @@ one writer; on PostgreSQL the campaign's advisory lock keeps one sender too): it
 batch, reads what its messages need (guardrails, addresses, the person's fields and
 recommended products: :func:`surmesure.deliver.sender.gather`) and records what became of
 them. The batch's drafts are then shared out between the workers, each rendering its part
-(:func:`surmesure.deliver.sender.compose`) and handing it to its own channel, opened from the
+(:func:`surmesure.deliver.handover.compose`) and handing it to its own channel, opened from the
 channel's settings URL; a message is in one part only, so it leaves once. Each worker appends
 the messages its provider accepts to the campaign's send journal, as the sending process does
 (one ``write`` of one line, in append mode: lines of several processes never mix), so a kill
@@ -30,6 +30,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
+from multiprocessing import forkserver
 from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,10 @@ from surmesure.config import Settings
 from surmesure.deliver import outbox
 from surmesure.deliver.channel import Channel, Delivery
 from surmesure.deliver.channels import open_channel
+from surmesure.deliver.handover import Done, compose, hand_over
 from surmesure.domain.campaigns import CampaignDefinition
 
-Done = tuple[list[Delivery], list[dict[str, object]]]
-"""A part's deliveries, and its messages that failed before leaving (a template's error)."""
-
-PRELOAD = ["surmesure.deliver.sender", "surmesure.deliver.email", "surmesure.deliver.channels"]
+PRELOAD = ["surmesure.deliver.workers", "surmesure.deliver.email"]
 """What the worker server imports once, before forking each worker."""
 
 _state: dict[str, Any] = {}
@@ -114,8 +113,6 @@ def _alive(pid: int) -> bool:
 
 def _work(drafts: Sequence[Any], now: datetime) -> Done:
     """Render and hand over one part (in a worker)."""
-    from surmesure.deliver.sender import compose, hand_over
-
     if not _alive(_state["parent"]):  # the sending process is gone: nothing leaves
         return [Delivery(d.message_id, "retry", detail="sender stopped") for d in drafts], []
     ready, failed = compose(_state["templates"], drafts, now)
@@ -137,6 +134,8 @@ class Workers:
         self.channels = frozenset(urls)
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
+        # the server imports while this process claims and reads the first batch
+        forkserver.ensure_running()
         self._pool = ProcessPoolExecutor(
             count,
             mp_context=context,
