@@ -241,9 +241,10 @@ def main() -> None:
             f"{out['sent']:,} messages in {out['seconds']} s, {out['messages_per_s']:,}/s "
             f"(server received {out['received']:,}); plain smtplib loop: "
             f"{out['smtplib_loop_per_s']:,}/s; target {TARGET:,.0f}/s: "
-            f"{'met' if out['met'] else 'NOT met'}; {out['cpu_ms_per_message']} ms of the "
-            f"sending process's processor a message; load average {out['load_average']} on "
-            f"{out['cpus']} CPUs (shared machine)"
+            f"{'met' if out['met'] else 'NOT met'}; processor a message: "
+            f"{out['cpu_ms_per_message']} ms in the sending process, "
+            f"{out['all_cpu_ms_per_message']} ms with the workers; load average "
+            f"{out['load_average']} on {out['cpus']} CPUs (shared machine)"
         )
 
 
