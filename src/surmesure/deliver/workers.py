@@ -11,10 +11,10 @@ channel's settings URL; a message is in one part only, so it leaves once. Each w
 the messages its provider accepts to the campaign's send journal, as the sending process does
 (one ``write`` of one line, in append mode: lines of several processes never mix), so a kill
 -9 of any process is settled by the next run as before (:mod:`surmesure.deliver.outbox`). A
-worker whose sending process is gone hands nothing more over; one still handing its part over
-holds the campaign's worker lock (``<outbox_dir>/<campaign>.workers``, shared), which the next
-run takes whole (:func:`wait_for_workers`) before it settles the journal, so what that worker
-still sends is in the journal by then.
+worker whose sending process is gone finishes the part it is handing over, if any, then exits;
+until then it holds the campaign's worker lock (``<outbox_dir>/<campaign>.workers``, shared),
+which the next run takes whole (:func:`wait_for_workers`) before it settles the journal, so
+what that worker still sent is in the journal by then.
 
 Workers are forked from a server process started once (``forkserver``), which has imported
 what they need (:data:`PRELOAD`): no lock or thread of the sending process is inherited, and a
@@ -27,6 +27,8 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
@@ -69,6 +71,7 @@ def _start(
         parent=parent,
     )
     Finalize(None, _stop, exitpriority=10)
+    threading.Thread(target=_watch, args=(parent,), daemon=True).start()
 
 
 def _stop() -> None:
@@ -111,12 +114,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_busy = threading.Lock()
+"""Held while a part is handed over."""
+
+
+def _watch(parent: int) -> None:
+    """Exit once the sending process is gone and no part is being handed over."""
+    while _alive(parent):
+        time.sleep(0.2)
+    with _busy:
+        os._exit(0)
+
+
 def _work(drafts: Sequence[Any], now: datetime) -> Done:
     """Render and hand over one part (in a worker)."""
-    if not _alive(_state["parent"]):  # the sending process is gone: nothing leaves
-        return [Delivery(d.message_id, "retry", detail="sender stopped") for d in drafts], []
-    ready, failed = compose(_state["templates"], drafts, now)
-    return hand_over(_state["channels"], ready, _state["journal"], 1), failed
+    with _busy:
+        if not _alive(_state["parent"]):  # the sending process is gone: nothing leaves
+            return [Delivery(d.message_id, "retry", detail="sender stopped") for d in drafts], []
+        ready, failed = compose(_state["templates"], drafts, now)
+        return hand_over(_state["channels"], ready, _state["journal"], 1), failed
 
 
 class Workers:
