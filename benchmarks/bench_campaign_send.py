@@ -263,6 +263,7 @@ def run(
         "server": kind,
         "workers": workers,
         "sent": report.sent.counts.get("sent", 0),
+        "outcomes": report.sent.counts,
         "received": received - min(people, 5_000),
         "seconds": round(elapsed, 2),
         "messages_per_s": round(rate),

@@ -238,7 +238,8 @@ def main() -> None:
         by = "the sending process" if out["workers"] == 1 else f"{out['workers']} workers"
         console.print(
             f"e-mail campaign ({out['server']}, 3 variants, MJML, 4 products, {by}): "
-            f"{out['sent']:,} messages in {out['seconds']} s, {out['messages_per_s']:,}/s "
+            f"{out['sent']:,} messages ({out['outcomes']}) in {out['seconds']} s, "
+            f"{out['messages_per_s']:,}/s "
             f"(server received {out['received']:,}); plain smtplib loop: "
             f"{out['smtplib_loop_per_s']:,}/s; target {TARGET:,.0f}/s: "
             f"{'met' if out['met'] else 'NOT met'}; processor a message: "
