@@ -476,6 +476,13 @@ class Settings(BaseSettings):
         default=Path(".surmesure/outbox"),
         description="Folder of the outbox's send journals (what left before a crash).",
     )
+    send_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes that render and hand over a campaign's messages beside the one "
+        "that reads and records them (`campaign send --workers`); 1: that one alone.",
+    )
     email_url: str | None = Field(
         default=None,
         description="SMTP server of the e-mail channel: smtp://user:password@host:587?starttls=1",

@@ -30,6 +30,7 @@ import hashlib
 import io
 import os
 from collections.abc import Collection, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -204,7 +205,7 @@ KIND = "call_outcomes"
 """The quarantine's kind for a bad row of a call centre's answer."""
 
 
-def _row(row: dict[str, str]) -> tuple[int, str, datetime, str]:
+def parse_row(row: dict[str, str]) -> tuple[int, str, datetime, str]:
     """(person id, outcome, called at, message id) of one row; :class:`RowError` otherwise."""
     text = row.get("person_id", "").strip()
     if not text.isdigit():
@@ -249,7 +250,7 @@ REQUIRED = ("person_id", "outcome", "called_at")
 def import_outcomes(store: Store, path: Path, now: datetime | None = None) -> Imported:
     """Record the outcomes in ``path`` (see the module); a bad row goes to the quarantine
     with its reason (kind ``call_outcomes``), the others are recorded."""
-    return record_outcomes(store, read_rows(path, REQUIRED, _row), path.name, now)
+    return record_outcomes(store, read_rows(path, REQUIRED, parse_row), path.name, now)
 
 
 def outcomes_posted(
@@ -257,7 +258,7 @@ def outcomes_posted(
 ) -> Imported:
     """Record outcomes of ``campaign``'s calls sent over HTTP (rows with the file's
     columns), as a file's; bad rows go to the quarantine with origin ``api``."""
-    read = parse_rows(rows, _row, first=1)
+    read = parse_rows(rows, parse_row, first=1)
     return record_outcomes(store, read, "api", now, campaign=campaign, origin="api")
 
 
@@ -269,13 +270,17 @@ def record_outcomes(
     *,
     campaign: str | None = None,
     origin: str = "import",
+    within: Connection | None = None,
+    set_aside_bad: bool = True,
 ) -> Imported:
     """Record the parsed rows of ``read``, quarantining the bad ones under ``source_name``;
-    each outcome is of ``campaign``, else of its call task's campaign when it names one."""
+    each outcome is of ``campaign``, else of its call task's campaign when it names one.
+    ``within``: in that transaction; without ``set_aside_bad`` the rows refused here are only
+    added to ``read.bad`` (a replay of the quarantine)."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     done = Imported()
     m = schema.messages
-    with store.begin() as conn:
+    with store.begin() if within is None else nullcontext(within) as conn:
         found: list[dict[str, object]] = []
         seen: set[str] = set()
         for n, raw, (person, outcome, at, message_id) in read.good:
@@ -315,6 +320,7 @@ def record_outcomes(
             done.counts[outcome] = done.counts.get(outcome, 0) + 1
         if found:
             conn.execute(schema.channel_activity.insert(), found)
-        set_aside(store, conn, read.bad, KIND, source_name, now, origin)
+        if set_aside_bad:
+            set_aside(store, conn, read.bad, KIND, source_name, now, origin)
     done.quarantined = len(read.bad)
     return done
