@@ -11,19 +11,21 @@ send leaves once).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.journeys import engine
+from surmesure.journeys.columnar import Group, People, advance
 from surmesure.journeys.document import JourneyDefinition, ReEntry
-from surmesure.journeys.engine import Outcome, Signal, State
-from surmesure.journeys.facts import facts_for
+from surmesure.journeys.engine import Outcome, Signal
+from surmesure.journeys.facts import batch_facts
 from surmesure.journeys.published import Versions
-from surmesure.journeys.writes import Applied, Move, apply
+from surmesure.journeys.writes import Applied, Stepped, apply
 from surmesure.store import schema
 from surmesure.store.among import among_ids
 from surmesure.store.engine import Store
@@ -35,14 +37,27 @@ _STATE = ("person_id", "entry", "step", "status", "entered_at", "due_at", "produ
 
 
 def _state_columns(p: sa.Table) -> list[sa.Column[Any]]:
-    """The columns a state is read from, in the order of :func:`state_of` after
-    ``journey`` and ``version``."""
+    """The columns a state is read from: ``journey``, ``version``, then those of
+    :meth:`.columnar.People.from_rows`."""
     return [p.c.journey, p.c.version, *(p.c[name] for name in _STATE)]
 
 
-def state_of(row: Any) -> State:
-    """A running state from a row of :func:`_state_columns` (by position: the fast way)."""
-    return State(row[2], row[3], row[4], row[5], row[6], row[7], row[8], bool(row[9]))
+def _by_version(rows: Sequence[Any]) -> list[tuple[tuple[str, int], People]]:
+    """Rows of :func:`_state_columns` as people, by journey version."""
+    if not rows:
+        return []
+    columns = list(zip(*rows, strict=True))
+    journeys, versions = columns[0], columns[1]
+    everyone = People.from_columns(columns[2:])
+    pairs = sorted(set(zip(journeys, versions, strict=True)))
+    if len(pairs) == 1:
+        return [(pairs[0], everyone)]
+    names = np.asarray(journeys, dtype=object)
+    numbers = np.asarray(versions)
+    return [
+        (pair, everyone.take(np.flatnonzero((names == pair[0]) & (numbers == pair[1]))))
+        for pair in pairs
+    ]
 
 
 # -- entries ----------------------------------------------------------------------------------
@@ -103,39 +118,35 @@ def enter_people(
     version: int,
     candidates: dict[int, str | None],
     now: datetime,
+    *,
+    per_person: bool = False,
 ) -> Applied:
-    """Admit ``candidates`` (:func:`admit`) and run each through the first steps."""
+    """Admit ``candidates`` (:func:`admit`) and run them through the first steps."""
     admitted = admit(conn, definition, candidates, now)
-    starts = [
-        State(person, entry, definition.first, "running", now, product=product)
-        for person, entry, product in admitted
-    ]
-    facts = facts_for(store, conn, [(definition, s) for s in starts], now)
-    moves = [
-        Move(
-            definition,
-            version,
-            None,
-            engine.enter(
-                definition,
-                s.person_id,
-                s.entry,
-                now,
-                facts[(definition.name, s.person_id)],
-                s.product,
-            ),
-            "entered",
-        )
-        for s in starts
-    ]
-    return apply(store, conn, moves, now)
+    if not admitted:
+        return Applied()
+    ids, entries, products = zip(*admitted, strict=True)
+    people = People.entering(
+        definition,
+        np.asarray(ids, dtype=np.int64),
+        np.asarray(entries, dtype=np.int64),
+        np.asarray(products, dtype=object),
+        now,
+    )
+    facts = batch_facts(store, conn, definition, people, now)
+    groups = advance(definition, people, facts, now, None, one_by_one=per_person)
+    return apply(store, conn, [Stepped(definition, version, people, groups, "entered", True)], now)
 
 
 # -- timers and signals -----------------------------------------------------------------------
 
 
-def tick(store: Store, now: datetime, versions: Versions, limit: int = BATCH) -> Applied:
-    """Step one batch of people whose pause has ended (active journeys), in one transaction."""
+def tick(
+    store: Store, now: datetime, versions: Versions, limit: int = BATCH, *, per_person: bool = False
+) -> Applied:
+    """Step one batch of people whose pause has ended (active journeys), in one transaction:
+    people alike in a group at a time (:mod:`.columnar`), or one by one (``per_person``, the
+    reference)."""
     p, j = schema.journey_people, schema.journeys
     active = sa.select(j.c.name).where(j.c.status.in_(("active", "archived")))
     with store.connect() as conn:
@@ -154,19 +165,13 @@ def tick(store: Store, now: datetime, versions: Versions, limit: int = BATCH) ->
         query = query.with_for_update(skip_locked=True, of=p)
     with store.begin() as conn:
         rows = conn.execute(query).all()
-        people = [(versions.get(conn, r[0], r[1]), r[1], state_of(r)) for r in rows]
-        facts = facts_for(store, conn, [(d, s) for d, _, s in people], now)
-        moves = [
-            Move(
-                d,
-                v,
-                s,
-                engine.step(d, s, engine.Tick(), now, facts[(d.name, s.person_id)]),
-                "timer",
-            )
-            for d, v, s in people
-        ]
-        result = apply(store, conn, moves, now)
+        batches = []
+        for (name, version), people in _by_version(rows):
+            definition = versions.get(conn, name, version)
+            facts = batch_facts(store, conn, definition, people, now)
+            groups = advance(definition, people, facts, now, engine.Tick(), one_by_one=per_person)
+            batches.append(Stepped(definition, version, people, groups, "timer"))
+        result = apply(store, conn, batches, now)
         result.stepped = len(rows)
         return result
 
@@ -198,34 +203,31 @@ def signal(
         query = query.where(p.c.journey == journey)
     if not store.is_duckdb:
         query = query.with_for_update(of=p)
-    rows = conn.execute(query).all()
-    people = [(versions.get(conn, r[0], r[1]), r[1], state_of(r)) for r in rows]
-    facts = facts_for(store, conn, [(d, s) for d, _, s in people], now)
-    moves = []
-    for d, v, before in people:
-        state = before
-        actions: list[engine.Action] = []
-        visited: list[str] = []
+    batches = []
+    for (name, version), people in _by_version(conn.execute(query).all()):
+        d = versions.get(conn, name, version)
+        facts = batch_facts(store, conn, d, people, now)
+        groups: list[Group] = []
         causes: list[str] = []
-        for sig, cause in by_person[before.person_id]:
-            if d.name in paused and not _ends(d, sig):
-                continue
-            out = engine.step(d, state, sig, now, facts[(d.name, before.person_id)])
-            if out.state != state:
-                causes.append(cause)
-            state = out.state
-            actions += out.actions
-            visited += out.visited
-        moves.append(
-            Move(
-                d,
-                v,
-                before,
-                Outcome(state, tuple(actions), tuple(visited)),
-                ", ".join(causes)[:80] or "signal",
-            )
-        )
-    return apply(store, conn, moves, now)
+        for i in range(len(people)):
+            before = state = people.state(i)
+            actions: list[engine.Action] = []
+            visited: list[str] = []
+            moved: list[str] = []
+            for sig, cause in by_person[before.person_id]:
+                if name in paused and not _ends(d, sig):
+                    continue
+                out = engine.step(d, state, sig, now, facts.at(i))
+                if out.state != state:
+                    moved.append(cause)
+                state = out.state
+                actions += out.actions
+                visited += out.visited
+            outcome = Outcome(state, tuple(actions), tuple(visited))
+            groups.append(Group(np.asarray([i]), outcome, state != before))
+            causes.append(", ".join(moved)[:80] or "signal")
+        batches.append(Stepped(d, version, people, groups, causes))
+    return apply(store, conn, batches, now)
 
 
 def _ends(definition: JourneyDefinition, sig: Signal) -> bool:

@@ -43,7 +43,8 @@ from surmesure.journeys.document import (
 )
 from surmesure.journeys.published import Versions, catalog
 from surmesure.journeys.runner import BATCH, enter_people, signal, tick
-from surmesure.journeys.writes import Applied, campaign_key, campaign_of
+from surmesure.journeys.sends import campaign_key, campaign_of
+from surmesure.journeys.writes import Applied
 from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
