@@ -74,31 +74,49 @@ def plan_sends(
     if len(order) > 1:
         chosen = choose(conn, campaign, ids, order, now, best=step.send.choose == "best")
         channel, reason = chosen.channel, chosen.reason
-    key = message_key()
-    name = campaign.name
     suppressed = reason.astype(bool)
     status = np.where(held, "held_out", np.where(suppressed, "suppressed", "planned"))
     why = np.full(n, None, dtype=object)
     why[suppressed] = reason[suppressed]
     why[held] = "journey_control"
+    rows = outbox_rows(campaign.name, version, ids, entries, channel, status.astype(object), now)
+    rows["reason"] = why
+    m = schema.messages
+    return store.bulk_insert(conn, m, as_arrow(m, rows))
+
+
+def outbox_rows(
+    campaign: str,
+    version: int,
+    ids: np.ndarray,
+    entries: np.ndarray,
+    channel: np.ndarray,
+    status: np.ndarray,
+    now: datetime,
+) -> dict[str, np.ndarray]:
+    """The ``messages`` columns of one journey step's rows (ids keyed by
+    :func:`journey_message_id`); those ``planned`` are due ``now``."""
+    n = int(ids.size)
+    key = message_key()
     due = np.full(n, None, dtype=object)
     due[status == "planned"] = now
-    m = schema.messages
-    rows = {
-        "message_id": [
-            journey_message_id(key, name, p, c, e)
-            for p, c, e in zip(ids.tolist(), channel.tolist(), entries.tolist(), strict=True)
-        ],
-        "campaign": np.full(n, name, dtype=object),
+    return {
+        "message_id": np.asarray(
+            [
+                journey_message_id(key, campaign, p, c, e)
+                for p, c, e in zip(ids.tolist(), channel.tolist(), entries.tolist(), strict=True)
+            ],
+            dtype=object,
+        ),
+        "campaign": np.full(n, campaign, dtype=object),
         "version": np.full(n, version),
         "person_id": ids,
         "channel": channel,
         "step": entries,
-        "status": status.astype(object),
-        "reason": why,
+        "status": status,
+        "reason": np.full(n, None, dtype=object),
         "attempts": np.zeros(n, dtype=np.int16),
         "next_attempt_at": due,
         "planned_at": np.full(n, now, dtype=object),
         "updated_at": np.full(n, now, dtype=object),
     }
-    return store.bulk_insert(conn, m, as_arrow(m, rows))

@@ -11,7 +11,7 @@ One round (:func:`run_once`) at ``now``:
 3. the outbox rows the steps planned, handed to the configured channels by the deliver worker
    (:func:`surmesure.deliver.sender.run`, exactly once across a crash), when ``channels`` are
    given;
-4. webhook calls, after their transactions committed.
+4. the webhook calls the steps planned, or left to retry (:func:`.webhooks.deliver`).
 
 ``now`` comes from a clock (:func:`surmesure.clock.utcnow`, or a simulated one), so a journey
 can run through days in seconds. On PostgreSQL several workers may run side by side; on DuckDB
@@ -304,9 +304,7 @@ def run_once(
         result.add(done)
         if done.stepped < batch:
             break
-    if result.webhooks:
-        webhooks.call_all(result.webhooks)
-        result.webhooks = []
+    webhooks.deliver(store, now, versions=versions)
     if channels:
         result.sent = send_due(store, channels, now, versions, folder=folder)
         result.add(failures(store, now, versions))

@@ -1,11 +1,11 @@
 """Writing what the engine decided for a batch of people, in the caller's transaction: new and
 changed states, the log, traits updated, the deliver outbox rows of the sends (:mod:`.sends`,
-which says why a send leaves once) and the webhook calls.
+which says why a send leaves once) and of the webhook calls (:mod:`.webhooks`).
 
 The engine's decisions come as groups of people who took the same path (:mod:`.columnar`): the
 rows of a group are its members' columns beside the group's step, status, due time and log, so
 a batch is written in a few statements whatever its size, with no Python loop over people but
-for the keys of the rows that need one (message ids, trait records, webhook bodies).
+for the keys of the rows that need one (message ids, trait records).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 from sqlalchemy.engine import Connection
 
-from surmesure.journeys import engine
+from surmesure.journeys import engine, webhooks
 from surmesure.journeys.columnar import Group, People
 from surmesure.journeys.document import JourneyDefinition, SendStep
 from surmesure.journeys.sends import plan_sends
@@ -56,8 +56,9 @@ class Applied:
     """People read and stepped (a timer batch)."""
     sent: dict[str, int] = field(default_factory=dict)
     """What the deliver worker did with the planned messages, by outcome."""
-    webhooks: list[tuple[str, str, int, dict[str, Any]]] = field(default_factory=list)
-    """``(url, journey, retries, payload)`` to call once the transaction has committed."""
+    webhooks: list[str] = field(default_factory=list)
+    """The outbox ids of the webhook calls planned (:func:`.webhooks.deliver` makes them once
+    the transaction has committed)."""
 
     def add(self, other: Applied) -> None:
         self.transitions += other.transitions
@@ -78,6 +79,9 @@ class _Rows:
     log: list[Columns] = field(default_factory=list)
     traits: list[Columns] = field(default_factory=list)
     sends: dict[tuple[int, str], list[tuple[np.ndarray, ...]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    hooks: dict[tuple[int, str], list[tuple[np.ndarray, ...]]] = field(
         default_factory=lambda: defaultdict(list)
     )
     journeys: dict[int, tuple[JourneyDefinition, int]] = field(default_factory=dict)
@@ -105,6 +109,12 @@ def apply(store: Store, conn: Connection, batches: Sequence[Stepped], now: datet
         ids, entries, held = (np.concatenate(column) for column in zip(*parts, strict=True))
         result.messages += plan_sends(
             store, conn, definition, version, step, (ids, entries, held), now
+        )
+    for (key, step_id), parts in rows.hooks.items():
+        definition, version = rows.journeys[key]
+        ids, entries = (np.concatenate(column) for column in zip(*parts, strict=True))
+        result.webhooks += webhooks.plan(
+            store, conn, definition, version, step_id, (ids, entries), now
         )
     return result
 
@@ -175,11 +185,8 @@ def _collect_group(
         match action:
             case engine.Send(step=step_id, held=held):
                 rows.sends[(id(d), step_id)].append((ids, entries, np.full(size, held)))
-            case engine.CallWebhook(step=step_id, url=url, retries=retries):
-                result.webhooks += [
-                    (url, d.name, retries, _webhook_body(d.name, step_id, p, e))
-                    for p, e in zip(ids.tolist(), entries.tolist(), strict=True)
-                ]
+            case engine.CallWebhook(step=step_id):
+                rows.hooks[(id(d), step_id)].append((ids, entries))
             case engine.UpdateTrait(step=step_id, trait=trait, value=value):
                 rows.traits.append(_trait_rows(d.name, step_id, trait, value, ids, entries, now))
             case engine.Assigned(step=step_id, path=path, control=control):
@@ -198,10 +205,6 @@ def _collect_group(
                 "logged_at": np.full(size * width, now, dtype=object),
             }
         )
-
-
-def _webhook_body(journey: str, step: str, person: int, entry: int) -> dict[str, Any]:
-    return {"journey": journey, "step": step, "person_id": person, "entry": entry}
 
 
 def _trait_rows(
