@@ -28,7 +28,7 @@ import orjson
 import sqlalchemy as sa
 from rich.console import Console
 
-from bench_collect import serve
+from bench_collect import cpu_seconds, serve
 from loadgen import exchange, request_bytes
 from surmesure.clock import utcnow
 from surmesure.journeys import published
@@ -90,18 +90,22 @@ async def _send(port: int, rate: float, seconds: float, connections: int) -> tup
     return counts[0], counts[1]
 
 
-def run(rate: float, seconds: float, connections: int, console: Console) -> dict[str, Any]:
+def run(
+    rate: float, seconds: float, connections: int, console: Console, journey: bool = True
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         url = f"duckdb:///{Path(folder) / 'latency.duckdb'}"
         store = open_store(url)
-        published.publish(store, parse(JOURNEY), utcnow())
+        if journey:
+            published.publish(store, parse(JOURNEY), utcnow())
         store.dispose()
         port = 18461
         server = serve(url, port)
         try:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), cpu_seconds(server.pid)
             sent, refused = asyncio.run(_send(port, rate, seconds, connections))
             elapsed = time.perf_counter() - began
+            cpu = cpu_seconds(server.pid) - cpu
             time.sleep(2.0)  # the last events reach the outbox
         finally:
             server.send_signal(signal.SIGINT)
@@ -119,6 +123,8 @@ def run(rate: float, seconds: float, connections: int, console: Console) -> dict
     return {
         "rate": rate,
         "achieved_rate": round(sent / elapsed),
+        "connections": connections,
+        "server_cpu_ms_per_event": round(1000 * cpu / max(sent, 1), 2),
         "sent": sent,
         "refused": refused,
         "recorded": int(waits.size),
@@ -132,11 +138,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--no-journey",
+        action="store_true",
+        help="Publish no journey: the server's cost of collecting alone, to compare.",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     console = Console(stderr=args.json)
-    result = run(args.rate, args.seconds, args.connections, console)
+    result = run(args.rate, args.seconds, args.connections, console, not args.no_journey)
     if args.json:
         print(orjson.dumps(result).decode())
         return

@@ -12,7 +12,8 @@ import pytest
 from journey_world import welcome_document
 
 from surmesure.journeys import engine
-from surmesure.journeys.columnar import BatchFacts, People, advance, outcomes
+from surmesure.journeys.columnar import advance, outcomes
+from surmesure.journeys.columns import BatchFacts, People
 from surmesure.journeys.document import JourneyDefinition, parse
 
 NOW = datetime(2026, 3, 5, 8, 0)

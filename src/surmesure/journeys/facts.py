@@ -16,13 +16,10 @@ from sqlalchemy.engine import Connection
 from surmesure.config import get_settings
 from surmesure.deliver.plan import zones_of
 from surmesure.domain.segments import SegmentDefinition
-from surmesure.journeys.columnar import BatchFacts, People
-from surmesure.journeys.document import (
-    BranchStep,
-    JourneyDefinition,
-    WaitStep,
-)
+from surmesure.journeys.columns import BatchFacts, People
+from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.engine import Facts, State
+from surmesure.journeys.steps import BranchStep, WaitStep
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.segment.sql import members_query
 from surmesure.store import schema

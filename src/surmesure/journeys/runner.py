@@ -20,9 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.journeys import engine
-from surmesure.journeys.columnar import Group, People, advance
-from surmesure.journeys.document import JourneyDefinition, ReEntry
+from surmesure.journeys.columnar import Group, advance
+from surmesure.journeys.columns import People
+from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.engine import Outcome, Signal
+from surmesure.journeys.entries import ReEntry
 from surmesure.journeys.facts import batch_facts
 from surmesure.journeys.published import Versions
 from surmesure.journeys.writes import Applied, Stepped, apply

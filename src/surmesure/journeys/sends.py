@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from surmesure.config import get_settings
 from surmesure.deliver.choice import choose
 from surmesure.domain.campaigns import CampaignDefinition, Policy
-from surmesure.journeys.document import JourneyDefinition, SendStep
+from surmesure.journeys.document import JourneyDefinition
+from surmesure.journeys.steps import SendStep
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.store.update import as_arrow

@@ -31,8 +31,8 @@ from sqlalchemy.engine import Connection
 from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.journeys import engine, webhooks
-from surmesure.journeys.document import EventEntryNode, NearEntryNode
 from surmesure.journeys.engine import Signal
+from surmesure.journeys.entries import EventEntryNode, NearEntryNode
 from surmesure.journeys.published import Versions, catalog
 from surmesure.journeys.runner import enter_people, signal
 from surmesure.journeys.writes import Applied

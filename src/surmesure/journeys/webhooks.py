@@ -34,9 +34,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
-from surmesure.journeys.document import JourneyDefinition, WebhookStep
+from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.published import Versions, catalog
 from surmesure.journeys.sends import campaign_key, outbox_rows
+from surmesure.journeys.steps import WebhookStep
 from surmesure.store import schema
 from surmesure.store.among import among_texts
 from surmesure.store.engine import Store

@@ -22,9 +22,11 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from surmesure.journeys import engine, webhooks
-from surmesure.journeys.columnar import Group, People
-from surmesure.journeys.document import JourneyDefinition, SendStep
+from surmesure.journeys.columnar import Group
+from surmesure.journeys.columns import People
+from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.sends import plan_sends
+from surmesure.journeys.steps import SendStep
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.store.update import as_arrow, update_rows
