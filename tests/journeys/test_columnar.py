@@ -133,3 +133,21 @@ def test_people_alike_share_one_run_of_the_engine() -> None:
     # with a product or not, Lyon or not: four groups, each one run of the engine
     assert sorted(g.index.size for g in groups) == [250, 250, 250, 250]
     assert all(g.outcome.state.reason == "finished" for g in groups)
+
+
+def test_many_branches_still_group_people_by_what_holds_for_them() -> None:
+    definition = parse(_mixed())
+    n = 300
+    states = [engine.State(i, 1, "watch", "running", NOW, NOW, None, False) for i in range(n)]
+    people = People.of(states)
+    facts = BatchFacts.none(n)
+    rng = np.random.default_rng(7)
+    # 70 conditions, more than one 64-bit number can tell apart; only "lyon" differs
+    facts.conditions["lyon"] = rng.random(n) < 0.5
+    for k in range(69):
+        facts.conditions[f"other{k:02d}"] = np.ones(n, dtype=bool)
+    groups = advance(definition, people, facts, NOW, engine.Tick())
+    assert len(groups) == 2
+    got = outcomes(people, groups)
+    for i in range(n):
+        assert got[i] == engine.step(definition, people.state(i), engine.Tick(), NOW, facts.at(i))

@@ -15,6 +15,7 @@ clock.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -126,9 +127,13 @@ def _alike(people: People, facts: BatchFacts, now: datetime, signal: Signal | No
         keys.append(np.fromiter((p == ours for p in people.product), bool, n).astype(np.int64))
     for step in sorted(facts.conditions):
         keys.append(facts.conditions[step].astype(np.int64))
-    key = np.zeros(n, dtype=np.int64)
-    for column in keys:  # one number per person, mixed radix (a few bits each)
-        key = key * (int(column.max()) + 1) + column
+    radices = [int(column.max()) + 1 for column in keys]
+    if math.prod(radices) < 2**62:  # one number per person, mixed radix (a few bits each)
+        key = np.zeros(n, dtype=np.int64)
+        for column, radix in zip(keys, radices, strict=True):
+            key = key * radix + column
+    else:  # too many branches for one number: number the distinct rows
+        key = np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
     order = np.argsort(key, kind="stable")
     bounds = np.flatnonzero(np.diff(key[order])) + 1
     return np.split(order, bounds)
