@@ -93,9 +93,15 @@ def deliver(
     versions = versions or Versions()
     counts: dict[str, int] = {}
     tried: set[str] = set()
+    campaigns = None
+    if ids is None:  # read by campaign (indexed), those of the journeys' webhook steps
+        with store.connect() as conn:
+            campaigns = _campaigns(conn, versions)
+        if not campaigns:
+            return counts
     while True:
         with store.begin() as conn:
-            rows = claim(store, conn, now, ids, tried)
+            rows = claim(store, conn, now, ids, tried, campaigns)
             steps = _steps(conn, versions, {(r.campaign, r.version) for r in rows})
         if not rows:
             return counts
@@ -157,10 +163,16 @@ class _Claimed(NamedTuple):
 
 
 def claim(
-    store: Store, conn: Connection, now: datetime, ids: Sequence[str] | None, tried: set[str]
+    store: Store,
+    conn: Connection,
+    now: datetime,
+    ids: Sequence[str] | None,
+    tried: set[str],
+    campaigns: Sequence[str] | None = None,
 ) -> list[_Claimed]:
-    """Up to :data:`CLAIM` due rows (planned, or sending past their lease), marked sending
-    with one more attempt and leased, in the caller's transaction; none tried by this call."""
+    """Up to :data:`CLAIM` due rows (planned, or sending past their lease; among ``ids``, of
+    ``campaigns``, when given), marked sending with one more attempt and leased, in the
+    caller's transaction; none of ``tried``."""
     m = schema.messages
     query = (
         sa.select(m.c.message_id, m.c.campaign, m.c.version, m.c.person_id, m.c.step, m.c.attempts)
@@ -174,6 +186,8 @@ def claim(
     )
     if ids is not None:
         query = query.where(among_texts(m.c.message_id, list(ids)))
+    if campaigns is not None:
+        query = query.where(m.c.campaign.in_(list(campaigns)))
     if tried:
         query = query.where(~among_texts(m.c.message_id, sorted(tried)))
     if not store.is_duckdb:
@@ -191,6 +205,19 @@ def claim(
             )
         )
     return [_Claimed(str(r[0]), str(r[1]), int(r[2]), r[3], int(r[4]), int(r[5]) + 1) for r in rows]
+
+
+def _campaigns(conn: Connection, versions: Versions) -> list[str]:
+    """The outbox campaigns of every webhook step of every version of every journey."""
+    return sorted(
+        {
+            campaign_key(name, step.id)
+            for name, (_, latest) in catalog(conn).items()
+            for version in range(1, latest + 1)
+            for step in versions.get(conn, name, version).steps
+            if isinstance(step, WebhookStep)
+        }
+    )
 
 
 def _steps(
