@@ -129,6 +129,10 @@ class BatchFacts:
             return engine.NO_FACTS
         return Facts(conditions=held, out_of_stock=stock_out, zone=zone)
 
+    def take(self, index: Column) -> BatchFacts:
+        conditions = {step: mask[index] for step, mask in self.conditions.items()}
+        return BatchFacts(conditions, self.out_of_stock[index], self.zone[index])
+
     @classmethod
     def none(cls, n: int) -> BatchFacts:
         return cls({}, np.zeros(n, dtype=bool), filled(n, None))

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.journeys import engine
 from surmesure.journeys.columnar import Group, advance
-from surmesure.journeys.columns import People
+from surmesure.journeys.columns import BatchFacts, People
 from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.engine import Outcome, Signal
 from surmesure.journeys.entries import ReEntry
@@ -209,27 +209,71 @@ def signal(
     for (name, version), people in _by_version(conn.execute(query).all()):
         d = versions.get(conn, name, version)
         facts = batch_facts(store, conn, d, people, now)
-        groups: list[Group] = []
-        causes: list[str] = []
-        for i in range(len(people)):
-            before = state = people.state(i)
-            actions: list[engine.Action] = []
-            visited: list[str] = []
-            moved: list[str] = []
-            for sig, cause in by_person[before.person_id]:
-                if name in paused and not _ends(d, sig):
-                    continue
-                out = engine.step(d, state, sig, now, facts.at(i))
-                if out.state != state:
-                    moved.append(cause)
-                state = out.state
-                actions += out.actions
-                visited += out.visited
-            outcome = Outcome(state, tuple(actions), tuple(visited))
-            groups.append(Group(np.asarray([i]), outcome, state != before))
-            causes.append(", ".join(moved)[:80] or "signal")
+        ids = people.person_id.tolist()
+        each = _one_each if all(len(by_person[i]) == 1 for i in ids) else _in_turn
+        groups, causes = each(d, people, facts, now, by_person, name in paused)
         batches.append(Stepped(d, version, people, groups, causes))
     return apply(store, conn, batches, now)
+
+
+Signals = dict[int, list[tuple[Signal, str]]]
+
+
+def _one_each(
+    d: JourneyDefinition,
+    people: People,
+    facts: BatchFacts,
+    now: datetime,
+    signals: Signals,
+    paused: bool,
+) -> tuple[list[Group], list[str]]:
+    """One signal a person: the people given the same signal (and cause) stepped in groups
+    (:func:`.columnar.advance`)."""
+    alike: dict[tuple[str, str], tuple[Signal, list[int]]] = {}
+    for i, person in enumerate(people.person_id.tolist()):
+        sig, cause = signals[person][0]
+        alike.setdefault((repr(sig), cause), (sig, []))[1].append(i)
+    groups: list[Group] = []
+    causes: list[str] = []
+    for (_, cause), (sig, members) in alike.items():
+        if paused and not _ends(d, sig):
+            continue  # nobody moves on in a paused journey
+        index = np.asarray(members)
+        for g in advance(d, people.take(index), facts.take(index), now, sig):
+            groups.append(Group(index[g.index], g.outcome, g.changed))
+            causes.append(cause[:80] if g.changed else "signal")
+    return groups, causes
+
+
+def _in_turn(
+    d: JourneyDefinition,
+    people: People,
+    facts: BatchFacts,
+    now: datetime,
+    signals: Signals,
+    paused: bool,
+) -> tuple[list[Group], list[str]]:
+    """Several signals a person: each person's, in order, through the engine."""
+    groups: list[Group] = []
+    causes: list[str] = []
+    for i in range(len(people)):
+        before = state = people.state(i)
+        actions: list[engine.Action] = []
+        visited: list[str] = []
+        moved: list[str] = []
+        for sig, cause in signals[before.person_id]:
+            if paused and not _ends(d, sig):
+                continue
+            out = engine.step(d, state, sig, now, facts.at(i))
+            if out.state != state:
+                moved.append(cause)
+            state = out.state
+            actions += out.actions
+            visited += out.visited
+        outcome = Outcome(state, tuple(actions), tuple(visited))
+        groups.append(Group(np.asarray([i]), outcome, state != before))
+        causes.append(", ".join(moved)[:80] or "signal")
+    return groups, causes
 
 
 def _ends(definition: JourneyDefinition, sig: Signal) -> bool:
