@@ -44,14 +44,34 @@ def _state_columns(p: sa.Table) -> list[sa.Column[Any]]:
     return [p.c.journey, p.c.version, *(p.c[name] for name in _STATE)]
 
 
-def _by_version(rows: Sequence[Any]) -> list[tuple[tuple[str, int], People]]:
-    """Rows of :func:`_state_columns` as people, by journey version."""
-    if not rows:
+def _read(store: Store, conn: Connection, query: sa.Select[Any]) -> list[Sequence[Any]]:
+    """The columns of ``query`` (of :func:`_state_columns`), fetched as NumPy arrays on
+    DuckDB (times as ``datetime``, NULL as ``None``), from rows elsewhere."""
+    if not store.is_duckdb:
+        rows = conn.execute(query).all()
+        return list(zip(*rows, strict=True)) if rows else []
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = [compiled.params[name] for name in compiled.positiontup or ()]
+    got = store.raw_duckdb(conn).execute(str(compiled), params).fetchnumpy()
+    columns: list[Sequence[Any]] = []
+    for values in got.values():
+        if np.ma.isMaskedArray(values):
+            plain = np.asarray(values.data, dtype=object)
+            plain[np.ma.getmaskarray(values)] = None
+            values = plain
+        elif values.dtype.kind == "M":
+            values = values.astype("datetime64[us]").astype(object)
+        columns.append(values)
+    return columns if len(columns[0]) else []
+
+
+def _by_version(columns: Sequence[Sequence[Any]]) -> list[tuple[tuple[str, int], People]]:
+    """Columns of :func:`_state_columns` as people, by journey version."""
+    if not columns:
         return []
-    columns = list(zip(*rows, strict=True))
     journeys, versions = columns[0], columns[1]
     everyone = People.from_columns(columns[2:])
-    pairs = sorted(set(zip(journeys, versions, strict=True)))
+    pairs = sorted({(str(j), int(v)) for j, v in zip(journeys, versions, strict=True)})
     if len(pairs) == 1:
         return [(pairs[0], everyone)]
     names = np.asarray(journeys, dtype=object)
@@ -166,15 +186,15 @@ def tick(
     if not store.is_duckdb:
         query = query.with_for_update(skip_locked=True, of=p)
     with store.begin() as conn:
-        rows = conn.execute(query).all()
+        columns = _read(store, conn, query)
         batches = []
-        for (name, version), people in _by_version(rows):
+        for (name, version), people in _by_version(columns):
             definition = versions.get(conn, name, version)
             facts = batch_facts(store, conn, definition, people, now)
             groups = advance(definition, people, facts, now, engine.Tick(), one_by_one=per_person)
             batches.append(Stepped(definition, version, people, groups, "timer"))
         result = apply(store, conn, batches, now)
-        result.stepped = len(rows)
+        result.stepped = len(columns[0]) if columns else 0
         return result
 
 
@@ -206,7 +226,7 @@ def signal(
     if not store.is_duckdb:
         query = query.with_for_update(of=p)
     batches = []
-    for (name, version), people in _by_version(conn.execute(query).all()):
+    for (name, version), people in _by_version(_read(store, conn, query)):
         d = versions.get(conn, name, version)
         facts = batch_facts(store, conn, d, people, now)
         ids = people.person_id.tolist()
