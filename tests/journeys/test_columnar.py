@@ -15,6 +15,7 @@ from surmesure.journeys import engine
 from surmesure.journeys.columnar import advance, outcomes
 from surmesure.journeys.columns import BatchFacts, People
 from surmesure.journeys.document import JourneyDefinition, parse
+from surmesure.journeys.graph import ahead
 
 NOW = datetime(2026, 3, 5, 8, 0)
 
@@ -151,3 +152,27 @@ def test_many_branches_still_group_people_by_what_holds_for_them() -> None:
     got = outcomes(people, groups)
     for i in range(n):
         assert got[i] == engine.step(definition, people.state(i), engine.Tick(), NOW, facts.at(i))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_facts_out_of_reach_of_a_move_do_not_change_it(seed: int) -> None:
+    # a timer or an entry reads a branch's condition (a zone) only for the people who can
+    # reach the branch (a wait until a local time) from their step: the others' are left empty
+    definition = parse(_mixed())
+    everyone, facts = _population(definition, seed, 400)
+    entering = People.entering(
+        definition, everyone.person_id, everyone.entry, everyone.product, NOW
+    )
+    for people, sig in ((everyone, engine.Tick()), (entering, None)):
+        steps = people.step.tolist()
+        reach = {s: ahead(definition.steps, s) for s in set(steps)}
+        lyon = np.asarray(["lyon" in reach[s] for s in steps])
+        until = np.asarray(["pause" in reach[s] for s in steps])
+        assert (lyon.any() and not lyon.all()) or sig is None
+        partial = BatchFacts(
+            {"lyon": facts.conditions["lyon"] & lyon},
+            facts.out_of_stock,
+            np.where(until, facts.zone, None),
+        )
+        full = outcomes(people, advance(definition, people, facts, NOW, sig))
+        assert outcomes(people, advance(definition, people, partial, NOW, sig)) == full

@@ -5,7 +5,7 @@ batch's people), whether their product is out of stock, their time zone."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from surmesure.domain.segments import SegmentDefinition
 from surmesure.journeys.columns import BatchFacts, People
 from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.engine import Facts, State
+from surmesure.journeys.graph import ahead
 from surmesure.journeys.steps import BranchStep, WaitStep
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.segment.sql import members_query
@@ -35,20 +36,46 @@ def _among(ids: Sequence[int]) -> sa.Select[Any]:
 
 
 def batch_facts(
-    store: Store, conn: Connection, definition: JourneyDefinition, people: People, now: datetime
+    store: Store,
+    conn: Connection,
+    definition: JourneyDefinition,
+    people: People,
+    now: datetime,
+    *,
+    ahead_only: bool = False,
 ) -> BatchFacts:
     """What the engine needs of each of ``people`` (on ``definition``), read set-based: which
-    branch conditions hold, whether their product is out of stock, their time zone."""
+    branch conditions hold, whether their product is out of stock, their time zone.
+    ``ahead_only`` (a timer or an entry, which moves people on from their step, never to
+    another step's exit): a branch condition is read only for the people who can reach the
+    branch from their step, the time zones only if they can reach a wait until a local time
+    (the facts of the others are left empty)."""
     n = len(people)
     facts = BatchFacts.none(n)
     if n == 0:
         return facts
     ids = people.person_id
+    reach = {s: ahead(definition.steps, s) for s in set(people.step.tolist())}
+
+    def who(kind: type, wanted: Callable[[Any], bool] = bool) -> dict[str, np.ndarray]:
+        """Each step of ``kind`` (and ``wanted``), with the people who may need it."""
+        found = {}
+        for step in definition.steps:
+            if not isinstance(step, kind) or not wanted(step):
+                continue
+            if not ahead_only:
+                found[step.id] = np.ones(n, dtype=bool)
+                continue
+            starts = [s for s, steps in reach.items() if step.id in steps]
+            if starts:
+                found[step.id] = np.isin(people.step, starts)
+        return found
+
     segments = None
     settings = get_settings()
-    for step in definition.steps:
-        if not isinstance(step, BranchStep):
-            continue
+    for step_id, need in who(BranchStep).items():
+        step = definition.step(step_id)
+        assert isinstance(step, BranchStep)
         if segments is None:
             segments = segment_catalog(conn)
         condition = SegmentDefinition(name="journey_branch", where=step.branch.if_)
@@ -58,7 +85,7 @@ def batch_facts(
             now=now,
             half_life_days=settings.trait_half_life_days,
             catalog=segments,
-            among=_among(np.unique(ids).tolist()),
+            among=_among(np.unique(ids[need]).tolist()),
         )
         holds = np.asarray(conn.execute(query).scalars().all(), dtype=np.int64)
         facts.conditions[step.id] = np.isin(ids, holds)
@@ -76,8 +103,10 @@ def batch_facts(
         }
         if out:
             facts.out_of_stock[:] = [p in out for p in people.product.tolist()]
-    if any(isinstance(step, WaitStep) and step.wait.until for step in definition.steps):
-        zones = zones_of(conn, np.unique(ids))
+    until = who(WaitStep, lambda step: step.wait.until is not None)
+    if until:
+        need = np.logical_or.reduce(list(until.values()))
+        zones = zones_of(conn, np.unique(ids[need]))
         if zones:
             facts.zone[:] = [zones.get(p) for p in ids.tolist()]
     return facts

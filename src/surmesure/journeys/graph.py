@@ -110,3 +110,21 @@ def _cycle_without_pause(steps: list[Step], ids: dict[str, int]) -> list[str] | 
             if found:
                 return found
     return None
+
+
+def ahead(steps: list[Step], start: str) -> set[str]:
+    """The steps a move from step ``start`` may run through: ``start``, where its exits lead,
+    and on through the steps that do not pause (a pause is reached, not passed)."""
+    by_id = {s.id: s for s in steps}
+    if start not in by_id:
+        return {start}
+    seen = {start}
+    todo = [by_id[start]]
+    while todo:
+        step = todo.pop()
+        for _, target in exits(step):
+            if target not in seen:
+                seen.add(target)
+                if not pauses(by_id[target]):
+                    todo.append(by_id[target])
+    return seen

@@ -155,7 +155,7 @@ def enter_people(
         np.asarray(products, dtype=object),
         now,
     )
-    facts = batch_facts(store, conn, definition, people, now)
+    facts = batch_facts(store, conn, definition, people, now, ahead_only=True)
     groups = advance(definition, people, facts, now, None, one_by_one=per_person)
     return apply(store, conn, [Stepped(definition, version, people, groups, "entered", True)], now)
 
@@ -190,7 +190,7 @@ def tick(
         batches = []
         for (name, version), people in _by_version(columns):
             definition = versions.get(conn, name, version)
-            facts = batch_facts(store, conn, definition, people, now)
+            facts = batch_facts(store, conn, definition, people, now, ahead_only=True)
             groups = advance(definition, people, facts, now, engine.Tick(), one_by_one=per_person)
             batches.append(Stepped(definition, version, people, groups, "timer"))
         result = apply(store, conn, batches, now)
