@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 from urllib.parse import unquote
 
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
 from surmesure.deliver.channel import Delivery, Message, OnResult
+from surmesure.deliver.files import replace_file
 from surmesure.deliver.imports import (
     Read,
     RowError,
@@ -137,19 +139,42 @@ class CallChannel:
             folder = self.settings.folder
             folder.mkdir(parents=True, exist_ok=True)
             batch = datetime.now(UTC).strftime("calls-%Y%m%d-%H%M%S-%f")
-            path = folder / f"{batch}.csv"
+            path = (folder / f"{batch}.csv").resolve()
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with open(descriptor, "w", newline="", encoding="utf-8") as out:
                 writer = csv.writer(out)
                 writer.writerow(COLUMNS)
                 for row, i in rows:
                     writer.writerow([*row[:5], as_text(str(row[5]))])
-                    results[i] = Delivery(str(row[1]), "sent", f"{batch}#{row[0]}")
+                    results[i] = Delivery(str(row[1]), "sent", f"{batch}#{row[0]}", file=str(path))
             self.last_batch = path
         return _told(messages, results, on_result)
 
     def close(self) -> None:
         """Nothing is kept open."""
+
+
+def without_calls(path: Path, message_ids: Collection[str]) -> bool:
+    """Rewrite the call list ``path`` without the rows of ``message_ids`` (ranks kept: they
+    are the deliveries' ``provider_id``); a list left empty is removed. ``False`` when the
+    file is gone (removed now or before)."""
+    if not path.exists():
+        return False
+    with path.open(newline="", encoding="utf-8") as source:
+        rows = list(csv.reader(source))
+    kept = [row for row in rows[1:] if len(row) < 2 or row[1] not in message_ids]
+    if not kept:
+        path.unlink()
+        return False
+
+    def write(out: IO[bytes]) -> None:
+        text = io.TextIOWrapper(out, newline="", encoding="utf-8")
+        csv.writer(text).writerows([rows[0], *kept])
+        text.flush()
+        text.detach()
+
+    replace_file(path, write)
+    return True
 
 
 class ListedCalls:

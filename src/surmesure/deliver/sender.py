@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import guards, outbox, postal, web
+from surmesure.deliver import guards, outbox, postal, web, written
 from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
 from surmesure.deliver.content import ChannelTemplates, templates_of
@@ -249,7 +249,7 @@ def hand_over(
 
     def told(delivery: Delivery) -> None:
         if delivery.outcome == "sent":
-            journal.write(delivery.message_id)
+            journal.write(delivery.message_id, delivery.file)
 
     def one(name: str) -> list[Delivery]:
         channel = channels.get(name)
@@ -295,6 +295,7 @@ def run(
         with store.begin() as conn:
             attempts = _attempts(conn, [d.message_id for d in deliveries])
             outbox.mark(conn, deliveries, waiting, attempts, clock())
+            written.record(conn, deliveries, clock())  # which person is in which file
             # a page link that left delivers the web message, in the same transaction
             links = [
                 carried[d.message_id]

@@ -629,6 +629,7 @@ from surmesure.store.schema_deliver import address_flags as address_flags  # noq
 from surmesure.store.schema_deliver import campaign_versions as campaign_versions  # noqa: E402
 from surmesure.store.schema_deliver import campaigns as campaigns  # noqa: E402
 from surmesure.store.schema_deliver import delivery_reports as delivery_reports  # noqa: E402
+from surmesure.store.schema_deliver import message_files as message_files  # noqa: E402
 from surmesure.store.schema_deliver import messages as messages  # noqa: E402
 from surmesure.store.schema_deliver import page_views as page_views  # noqa: E402
 from surmesure.store.schema_dispatch import change_cursors as change_cursors  # noqa: E402

@@ -125,3 +125,16 @@ address_flags = sa.Table(
     comment="Addresses that cannot be reached: a hard bounce of an e-mail address, a letter "
     "returned undeliverable. Only that address is skipped, not the person's other ones.",
 )
+
+message_files = sa.Table(
+    "message_files",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True, comment="the outbox's message id"),
+    sa.Column("path", sa.String(1024), nullable=False, comment="absolute path of the file"),
+    sa.Column("channel", sa.String(16), nullable=False, comment="paper or phone"),
+    sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("written_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="The file each message was written into (a print batch, a call list), so that "
+    "erasing the person rewrites the file without them.",
+)
