@@ -2,10 +2,11 @@
 
 Each batch is one transaction: the rows are read (on PostgreSQL locked, ``FOR UPDATE SKIP
 LOCKED`` for the timers, so several workers share the work and never step the same person
-twice), what the engine needs of the people is read for the whole batch (:mod:`.facts`), each
-person goes through the pure step function (:mod:`.engine`), and the new states, the log and
-the messages the steps send are written before the commit (:mod:`.writes`, which says why a
-send leaves once).
+twice; on DuckDB fetched as columns), what the engine needs of the people is read for the whole
+batch (:mod:`.facts`), the people alike go through the pure step function a group at a time
+(:mod:`.columnar`; one by one with ``per_person``, the reference), and the new states, the log,
+the messages the steps send and the webhook calls are written before the commit
+(:mod:`.writes`, which says why a send leaves once).
 """
 
 from __future__ import annotations
