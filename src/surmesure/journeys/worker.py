@@ -300,10 +300,10 @@ def run_once(
         result.add(done)
         if done.stepped < batch:
             break
-    webhooks.deliver(store, now, versions=versions)
     if channels:
         result.sent = send_due(store, channels, now, versions, folder=folder)
         result.add(failures(store, now, versions))
+    webhooks.deliver(store, now, versions=versions)
     return result
 
 
