@@ -38,8 +38,10 @@ from rich.console import Console
 
 from surmesure.journeys import engine, published
 from surmesure.journeys.document import parse
+from surmesure.journeys.entering import enter_people
 from surmesure.journeys.published import Versions
-from surmesure.journeys.runner import enter_people, signal, tick
+from surmesure.journeys.rerouting import signal
+from surmesure.journeys.runner import tick
 from surmesure.store import Store, open_store, schema
 
 T0 = datetime(2026, 3, 2, 8)

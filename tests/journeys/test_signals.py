@@ -20,8 +20,8 @@ from surmesure.config import get_settings
 from surmesure.dispatch import outbox
 from surmesure.dispatch.dispatcher import drain
 from surmesure.journeys import signals, webhooks
+from surmesure.journeys.entering import enter_people
 from surmesure.journeys.published import Versions
-from surmesure.journeys.runner import enter_people
 from surmesure.journeys.worker import run_once
 from surmesure.protect.consent import consent_row, record_consents
 from surmesure.store import Store, schema

@@ -32,9 +32,10 @@ from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.journeys import engine, webhooks
 from surmesure.journeys.engine import Signal
+from surmesure.journeys.entering import enter_people
 from surmesure.journeys.entries import EventEntryNode, NearEntryNode
 from surmesure.journeys.published import Versions, catalog
-from surmesure.journeys.runner import enter_people, signal
+from surmesure.journeys.rerouting import signal
 from surmesure.journeys.writes import Applied
 from surmesure.protect import consent
 from surmesure.segment.evaluate import haversine_km

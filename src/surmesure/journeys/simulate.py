@@ -297,7 +297,7 @@ def _admit(
     per_day: Counter[date],
 ) -> int | None:
     """The entry number of a person qualifying at ``at``, or None (the rules of
-    :func:`surmesure.journeys.runner.admit`)."""
+    :func:`surmesure.journeys.entering.admit`)."""
     if definition.limit_per_day is not None and per_day[at.date()] >= definition.limit_per_day:
         return None
     if last is None:

@@ -35,9 +35,11 @@ from surmesure.deliver.channel import Channel
 from surmesure.errors import Conflict, trace_of
 from surmesure.journeys import engine, webhooks
 from surmesure.journeys.document import JourneyDefinition
+from surmesure.journeys.entering import enter_people
 from surmesure.journeys.entries import DateEntryNode, ScheduleEntryNode, SegmentEntryNode
 from surmesure.journeys.published import Versions, catalog
-from surmesure.journeys.runner import BATCH, enter_people, signal, tick
+from surmesure.journeys.rerouting import signal
+from surmesure.journeys.runner import BATCH, tick
 from surmesure.journeys.sends import campaign_key, campaign_of
 from surmesure.journeys.steps import SendStep
 from surmesure.journeys.writes import Applied
