@@ -79,8 +79,9 @@ def make_bodies(events: int, seed: str) -> list[bytes]:
     return bodies
 
 
-def serve(url: str, port: int, src: Path = HEAD_SRC) -> subprocess.Popen[bytes]:
-    """``surmesure serve`` on ``port`` with the code of ``src``, once it answers."""
+def serve(url: str, port: int, src: Path = HEAD_SRC, workers: int = 1) -> subprocess.Popen[bytes]:
+    """``surmesure serve`` on ``port`` (``workers`` processes) with the code of ``src``, once it
+    answers."""
     env = {
         **env_for(src),
         "SURMESURE_DATABASE_URL": url,
@@ -91,6 +92,7 @@ def serve(url: str, port: int, src: Path = HEAD_SRC) -> subprocess.Popen[bytes]:
     }
     exe = Path(sys.executable).with_name("surmesure")
     command = [str(exe), "serve", "--port", str(port), "--log-level", "warning"]
+    command += ["--workers", str(workers)] if workers > 1 else []
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

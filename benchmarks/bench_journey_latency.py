@@ -2,12 +2,19 @@
 steady rate (``--rate``, default 1,000 events/s, for ``--seconds``, default 10).
 
 ``surmesure serve`` runs in its own process on a DuckDB store where a journey is published
-(entry: ``Signed Up``; first step: an e-mail). A lean client sends one ``/v1/track`` call per
-event, each from a new visitor, paced at the rate, on a few kept-alive connections. The
-latency of an event is the time from the server receiving it (``events.received_at``) to its
-send recorded in the outbox (``messages.planned_at``), both on the server's clock.
+(entry: ``Signed Up``; first step: an e-mail); with ``--postgres URL``, on a fresh PostgreSQL
+database, with ``--workers`` server processes. A lean client sends one ``/v1/track`` call per
+event, each from a new visitor, paced at the rate, on ``--connections`` kept-alive connections
+(each waits for its answer before its next call, so they must be enough for the rate: at most
+``connections / answer time`` calls a second). The latency of an event is the time from the
+server receiving it (``events.received_at``) to its send recorded in the outbox
+(``messages.planned_at``), both on the server's clock. The server's CPU time per event is
+printed beside (every thread and worker process of it): when the rate is not reached with
+enough connections, that is what limits it. ``--no-journey`` publishes no journey, for the
+cost of collecting alone.
 
-    python benchmarks/bench_journey_latency.py [--rate 1000] [--seconds 10] [--json]
+    python benchmarks/bench_journey_latency.py [--rate 1000] [--seconds 10] [--connections 64]
+        [--postgres URL [--workers 2]] [--no-journey] [--json]
 
 Target (issue 14): p99 under 1 s at 1,000 events/s.
 """
@@ -20,6 +27,8 @@ import signal
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +37,7 @@ import orjson
 import sqlalchemy as sa
 from rich.console import Console
 
-from bench_collect import serve
+from bench_collect import cpu_seconds, serve
 from loadgen import exchange, request_bytes
 from surmesure.clock import utcnow
 from surmesure.journeys import published
@@ -90,18 +99,57 @@ async def _send(port: int, rate: float, seconds: float, connections: int) -> tup
     return counts[0], counts[1]
 
 
-def run(rate: float, seconds: float, connections: int, console: Console) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"duckdb:///{Path(folder) / 'latency.duckdb'}"
+@contextmanager
+def _database(postgres: str | None) -> Iterator[str]:
+    """A fresh store's URL: a DuckDB file, or a PostgreSQL database, dropped afterwards."""
+    if postgres is None:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"duckdb:///{Path(folder) / 'latency.duckdb'}"
+        return
+    name = f"bench_latency_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield postgres.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and of its children (the server's worker processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(k) for k in children.read_text().split()] if children.exists() else []
+    total = 0.0
+    for p in [pid, *kids]:
+        with suppress(FileNotFoundError):
+            total += cpu_seconds(p)
+    return total
+
+
+def run(
+    rate: float,
+    seconds: float,
+    connections: int,
+    console: Console,
+    journey: bool = True,
+    postgres: str | None = None,
+    workers: int = 1,
+) -> dict[str, Any]:
+    with _database(postgres) as url:
         store = open_store(url)
-        published.publish(store, parse(JOURNEY), utcnow())
+        if journey:
+            published.publish(store, parse(JOURNEY), utcnow())
         store.dispose()
         port = 18461
-        server = serve(url, port)
+        server = serve(url, port, workers=workers)
         try:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), _tree_cpu(server.pid)
             sent, refused = asyncio.run(_send(port, rate, seconds, connections))
             elapsed = time.perf_counter() - began
+            cpu = _tree_cpu(server.pid) - cpu
             time.sleep(2.0)  # the last events reach the outbox
         finally:
             server.send_signal(signal.SIGINT)
@@ -119,6 +167,10 @@ def run(rate: float, seconds: float, connections: int, console: Console) -> dict
     return {
         "rate": rate,
         "achieved_rate": round(sent / elapsed),
+        "store": "postgresql" if postgres else "duckdb",
+        "workers": workers,
+        "connections": connections,
+        "server_cpu_ms_per_event": round(1000 * cpu / max(sent, 1), 2),
         "sent": sent,
         "refused": refused,
         "recorded": int(waits.size),
@@ -132,21 +184,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--no-journey",
+        action="store_true",
+        help="Publish no journey: the server's cost of collecting alone, to compare.",
+    )
+    parser.add_argument("--postgres", default=None, help="A PostgreSQL server URL (admin).")
+    parser.add_argument("--workers", type=int, default=1, help="Server processes (PostgreSQL).")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     console = Console(stderr=args.json)
-    result = run(args.rate, args.seconds, args.connections, console)
+    result = run(
+        args.rate,
+        args.seconds,
+        args.connections,
+        console,
+        not args.no_journey,
+        args.postgres,
+        args.workers if args.postgres else 1,
+    )
     if args.json:
         print(orjson.dumps(result).decode())
         return
     p99 = result["p99_seconds"]
     mark = "ok" if p99 is not None and p99 < TARGET_P99 else "above"
     console.print(
+        f"{result['store']}, {result['workers']} server process(es), "
+        f"{result['connections']} connections: "
         f"{result['sent']:,} events at {result['achieved_rate']:,}/s "
         f"({result['refused']} refused), {result['recorded']:,} sends recorded: "
         f"p50 {result['p50_seconds']} s, [bold]p99 {p99} s[/] (target < {TARGET_P99} s: {mark}), "
-        f"max {result['max_seconds']} s"
+        f"max {result['max_seconds']} s; server CPU {result['server_cpu_ms_per_event']} ms/event"
     )
 
 

@@ -12,13 +12,16 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
+import orjson
 import sqlalchemy as sa
 from journey_world import T0, add_people, email_of, people_rows, publish, track, welcome_document
 
 from surmesure.config import get_settings
 from surmesure.dispatch import outbox
 from surmesure.dispatch.dispatcher import drain
-from surmesure.journeys import signals
+from surmesure.journeys import signals, webhooks
+from surmesure.journeys.entering import enter_people
+from surmesure.journeys.published import Versions
 from surmesure.journeys.worker import run_once
 from surmesure.protect.consent import consent_row, record_consents
 from surmesure.store import Store, schema
@@ -123,26 +126,44 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_webhook_step_is_signed_and_retried(store: Store, tmp_path: Path) -> None:
-    ids = add_people(store, tmp_path, 1)
+def _hook_server() -> tuple[HTTPServer, str]:
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     _Hook.calls = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}/h"
+
+
+def _hooked(url: str) -> dict[str, Any]:
+    steps = [
+        {"id": "hook", "webhook": {"url": url, "retries": 2}, "next": "done"},
+        {"id": "done", "exit": {}},
+    ]
+    return _journey("hooked", {"event": {"name": "Signed Up"}}, steps)
+
+
+def _hook_rows(store: Store) -> list[tuple[str, int]]:
+    m = schema.messages
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(m.c.status, m.c.attempts).where(m.c.channel == "webhook"))
+        return sorted((str(r[0]), int(r[1])) for r in rows)
+
+
+def test_a_webhook_step_is_signed_and_retried(store: Store, tmp_path: Path) -> None:
+    ids = add_people(store, tmp_path, 1)
+    server, url = _hook_server()
+    _Hook.fail_first = 1
     try:
-        steps = [
-            {
-                "id": "hook",
-                "webhook": {"url": f"http://127.0.0.1:{server.server_port}/h", "retries": 2},
-                "next": "done",
-            },
-            {"id": "done", "exit": {}},
-        ]
-        publish(store, _journey("hooked", {"event": {"name": "Signed Up"}}, steps))
-        track(store, "C1", "Signed Up", T0)
+        publish(store, _hooked(url))
+        track(store, "C1", "Signed Up", T0)  # called after the commit: a 503
+        assert len(_Hook.calls) == 1
+        assert _hook_rows(store) == [("planned", 1)]  # to try again in 30 s
+        run_once(store, T0 + timedelta(seconds=10))
+        assert len(_Hook.calls) == 1
+        run_once(store, T0 + timedelta(minutes=1))
     finally:
         server.shutdown()
     assert len(_Hook.calls) == 2  # a 503, then accepted
+    assert _hook_rows(store) == [("sent", 2)]
     body, signature = _Hook.calls[-1]
     key = get_settings().secret_key.encode()
     assert signature == "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -153,6 +174,36 @@ def test_a_webhook_step_is_signed_and_retried(store: Store, tmp_path: Path) -> N
             r[0] for r in conn.execute(sa.select(log.c.step).where(log.c.journey == "hooked"))
         ]
     assert steps_seen == ["hook", "done", "done"]
+
+
+def test_a_webhook_planned_before_a_crash_is_called_once_after_it(
+    store: Store, tmp_path: Path
+) -> None:
+    ids = add_people(store, tmp_path, 2)
+    server, url = _hook_server()
+    _Hook.fail_first = 0
+    try:
+        publish(store, _hooked(url))
+        versions = Versions()
+        with store.begin() as conn:
+            definition = versions.get(conn, "hooked", 1)
+            enter_people(store, conn, definition, 1, {ids[2]: None}, T0)
+        with store.begin() as conn:
+            # person 2's call is claimed by a worker that dies while calling
+            assert len(webhooks.claim(store, conn, T0, None, set())) == 1
+        with store.begin() as conn:
+            # person 1's move commits, then the process dies before the call
+            enter_people(store, conn, definition, 1, {ids[1]: None}, T0)
+        assert _Hook.calls == [] and _hook_rows(store) == [("planned", 0), ("sending", 1)]
+        run_once(store, T0 + timedelta(minutes=1))  # person 2's claim is still leased
+        assert [orjson.loads(body)["person_id"] for body, _ in _Hook.calls] == [ids[1]]
+        run_once(store, T0 + timedelta(minutes=6))
+        run_once(store, T0 + timedelta(minutes=20))
+    finally:
+        server.shutdown()
+    called = sorted(orjson.loads(body)["person_id"] for body, _ in _Hook.calls)
+    assert called == [ids[1], ids[2]]
+    assert _hook_rows(store) == [("sent", 1), ("sent", 2)]
 
 
 def test_a_send_refused_for_one_person_takes_the_error_exit(store: Store, tmp_path: Path) -> None:

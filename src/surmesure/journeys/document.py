@@ -41,298 +41,37 @@ is taken instead when the person's product (the entry event's ``product_id``) is
 A webhook step calls ``url`` (signed with the secret key, retried). Every step but ``exit``
 names its ``next`` (a wait-for-event also its ``timeout``; a branch its ``then`` and ``else``).
 
-Pure: references (segments, templates, events) are checked by :mod:`.published`, against what
-exists, with the place of the faulty node and the fix.
+The entry's nodes are in :mod:`.entries`, the steps' in :mod:`.steps`, the checks on the steps
+as a graph in :mod:`.graph`; this module puts them together and parses a document. Pure:
+references (segments, templates, events) are checked by :mod:`.published`, against what exists,
+with the place of the faulty node and the fix.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    Tag,
-    ValidationError,
-    model_validator,
-)
+from pydantic import Field, ValidationError, model_validator
 
 from surmesure.documents import error_path
-from surmesure.domain.campaigns import ChannelContent, ChannelName, refuse
-from surmesure.domain.segments import Condition
 from surmesure.errors import InvalidInput
+from surmesure.journeys.entries import ENTRY_TAGS, Entry, ReEntry
+from surmesure.journeys.graph import check
+from surmesure.journeys.model import EventName, Name, Node, Scalar
+from surmesure.journeys.steps import STEP_TAGS, Step
 
-Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,23}$")]
-StepId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,22}$")]
-Scalar: TypeAlias = StrictBool | StrictInt | StrictFloat | StrictStr
-EventName = Annotated[str, Field(min_length=1, max_length=256)]
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-# -- entry ------------------------------------------------------------------------------------
-
-
-class EventEntry(_Model):
-    name: EventName
-    where: dict[str, Scalar] = Field(
-        default_factory=dict, description="Properties the event must carry, equal."
-    )
-
-
-class SegmentEntry(_Model):
-    name: Name
-    on: Literal["enter", "leave"] = "enter"
-
-
-class DateEntry(_Model):
-    """A date trait's anniversary (``birthday``) or, with ``after_days``, N days after it
-    (``last_order_at``, ``contract_end``)."""
-
-    trait: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-    days_before: int = Field(0, ge=0, le=365)
-    after_days: int | None = Field(None, ge=0, le=3650)
-
-
-class ScheduleEntry(_Model):
-    every_days: int = Field(1, ge=1, le=365)
-    at: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "09:00"
-
-
-class NearEntry(_Model):
-    radius_km: float = Field(gt=0, le=100)
-
-
-class EventEntryNode(_Model):
-    event: EventEntry
-
-
-class SegmentEntryNode(_Model):
-    segment: SegmentEntry
-
-
-class DateEntryNode(_Model):
-    date: DateEntry
-
-
-class ScheduleEntryNode(_Model):
-    schedule: ScheduleEntry
-
-
-class NearEntryNode(_Model):
-    near: NearEntry
-
-
-ENTRY_TAGS = ("event", "segment", "date", "schedule", "near")
-
-
-def _one_key(tags: tuple[str, ...]) -> Any:
-    def tag(value: Any) -> str | None:
-        if isinstance(value, dict):
-            found = [k for k in tags if k in value]
-            return found[0] if len(found) == 1 else None
-        for name in tags:
-            if name in type(value).model_fields:
-                return name
-        return None
-
-    return tag
-
-
-Entry: TypeAlias = Annotated[
-    Annotated[EventEntryNode, Tag("event")]
-    | Annotated[SegmentEntryNode, Tag("segment")]
-    | Annotated[DateEntryNode, Tag("date")]
-    | Annotated[ScheduleEntryNode, Tag("schedule")]
-    | Annotated[NearEntryNode, Tag("near")],
-    Discriminator(
-        _one_key(ENTRY_TAGS),
-        custom_error_type="invalid_entry",
-        custom_error_message="an entry has one key among " + ", ".join(ENTRY_TAGS),
-    ),
-]
-
-
-class ReEntry(_Model):
-    after_days: int = Field(ge=1, le=3650)
-
-
-# -- steps ------------------------------------------------------------------------------------
-
-
-class SendSpec(_Model):
-    channels: Annotated[dict[ChannelName, ChannelContent], Field(min_length=1)]
-    choose: Literal["first", "best"] = Field(
-        "first",
-        description="first: the first channel reachable, in the order written; best: "
-        "the channel of highest appetence",
-    )
-    purpose: Literal["marketing", "service"] = "marketing"
-
-
-class WaitSpec(_Model):
-    days: float = Field(0, ge=0, le=365)
-    hours: float = Field(0, ge=0, le=24 * 365)
-    minutes: float = Field(0, ge=0, le=60 * 24)
-    until: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = Field(
-        None, description="A local time (HH:MM) in the person's time zone: the next one."
-    )
-
-    @model_validator(mode="after")
-    def _some(self) -> WaitSpec:
-        if self.until is None and not (self.days or self.hours or self.minutes):
-            raise refuse("days", "a wait of no time", "give days:, hours:, minutes: or until:")
-        if self.until is not None and (self.days or self.hours or self.minutes):
-            raise refuse("until", "both a duration and a time", "keep one of them")
-        return self
-
-    @property
-    def seconds(self) -> float:
-        return self.days * 86400 + self.hours * 3600 + self.minutes * 60
-
-
-class WaitForEventSpec(_Model):
-    event: EventName
-    where: dict[str, Scalar] = Field(default_factory=dict)
-    timeout_hours: float | None = Field(None, gt=0, le=24 * 365)
-    near_km: float | None = Field(
-        None, gt=0, le=100, description="Instead of an event: a location within this radius."
-    )
-
-
-class BranchSpec(_Model):
-    if_: Condition = Field(alias="if")
-    then: StepId
-    else_: StepId = Field(alias="else")
-
-
-class SplitPath(_Model):
-    weight: float = Field(gt=0)
-    next: StepId
-    control: bool = Field(False, description="A control path: its people receive nothing.")
-
-
-class SplitSpec(_Model):
-    paths: Annotated[list[SplitPath], Field(min_length=2, max_length=10)]
-    experiment: Name | None = Field(None, description="The experiment that records the split.")
-
-
-class UpdateTraitSpec(_Model):
-    trait: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-    value: Scalar | None
-
-
-class WebhookSpec(_Model):
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
-    retries: int = Field(3, ge=0, le=10)
-
-
-class ExitSpec(_Model):
-    reason: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "finished"
-
-
-class _Step(_Model):
-    id: StepId
-    next: StepId | None = None
-    error: StepId | None = Field(None, description="Where a person goes when the step fails.")
-
-
-class SendStep(_Step):
-    send: SendSpec
-    out_of_stock: StepId | None = None
-
-
-class WaitStep(_Step):
-    wait: WaitSpec
-
-
-class WaitForEventStep(_Step):
-    wait_for_event: WaitForEventSpec
-    timeout: StepId | None = None
-
-
-class BranchStep(_Step):
-    branch: BranchSpec
-
-
-class SplitStep(_Step):
-    split: SplitSpec
-
-
-class UpdateTraitStep(_Step):
-    update_trait: UpdateTraitSpec
-
-
-class WebhookStep(_Step):
-    webhook: WebhookSpec
-
-
-class ExitStep(_Step):
-    exit: ExitSpec
-
-
-STEP_TAGS = ("send", "wait", "wait_for_event", "branch", "split", "update_trait", "webhook", "exit")
-
-Step: TypeAlias = Annotated[
-    Annotated[SendStep, Tag("send")]
-    | Annotated[WaitStep, Tag("wait")]
-    | Annotated[WaitForEventStep, Tag("wait_for_event")]
-    | Annotated[BranchStep, Tag("branch")]
-    | Annotated[SplitStep, Tag("split")]
-    | Annotated[UpdateTraitStep, Tag("update_trait")]
-    | Annotated[WebhookStep, Tag("webhook")]
-    | Annotated[ExitStep, Tag("exit")],
-    Discriminator(
-        _one_key(STEP_TAGS),
-        custom_error_type="invalid_step",
-        custom_error_message="a step has an id and one key among " + ", ".join(STEP_TAGS),
-    ),
-]
-
-
-def exits(step: Step) -> list[tuple[str, str]]:
-    """The steps ``step`` can lead to, with the field naming each."""
-    found: list[tuple[str, str | None]] = [("next", step.next), ("error", step.error)]
-    match step:
-        case SendStep():
-            found.append(("out_of_stock", step.out_of_stock))
-        case WaitForEventStep():
-            found.append(("timeout", step.timeout))
-        case BranchStep():
-            found += [("branch.then", step.branch.then), ("branch.else", step.branch.else_)]
-            found = [f for f in found if f[0] != "next"]
-        case SplitStep():
-            found += [(f"split.paths[{i}].next", p.next) for i, p in enumerate(step.split.paths)]
-            found = [f for f in found if f[0] != "next"]
-        case WaitStep() | UpdateTraitStep() | WebhookStep() | ExitStep():
-            pass
-    return [(field, target) for field, target in found if target is not None]
-
-
-def pauses(step: Step) -> bool:
-    """Whether a person stays on ``step`` for some time (which breaks a cycle)."""
-    return isinstance(step, WaitStep | WaitForEventStep)
-
-
-class GoalSpec(_Model):
+class GoalSpec(Node):
     event: EventName
 
 
-class ExitOn(_Model):
+class ExitOn(Node):
     event: EventName
     where: dict[str, Scalar] = Field(default_factory=dict)
 
 
-class JourneyDefinition(_Model):
+class JourneyDefinition(Node):
     name: Name
     description: str = ""
     entry: Entry
@@ -344,56 +83,7 @@ class JourneyDefinition(_Model):
 
     @model_validator(mode="after")
     def _graph(self) -> JourneyDefinition:
-        ids: dict[str, int] = {}
-        for i, step in enumerate(self.steps):
-            if step.id in ids:
-                raise refuse(
-                    f"steps[{i}].id",
-                    f"step id {step.id!r} is used twice",
-                    "give each step its own id",
-                )
-            ids[step.id] = i
-        for i, step in enumerate(self.steps):
-            if isinstance(step, WaitForEventStep) and step.timeout is None:
-                raise refuse(
-                    f"steps[{i}].timeout",
-                    f"step {step.id!r} waits for an event with no timeout exit",
-                    "add `timeout: STEP` (and `timeout_hours:` under wait_for_event)",
-                )
-            if isinstance(step, WaitForEventStep) and step.wait_for_event.timeout_hours is None:
-                raise refuse(
-                    f"steps[{i}].wait_for_event.timeout_hours",
-                    f"step {step.id!r} could wait for ever",
-                    "add `timeout_hours: N`",
-                )
-            if not isinstance(step, ExitStep | BranchStep | SplitStep) and step.next is None:
-                raise refuse(
-                    f"steps[{i}].next",
-                    f"step {step.id!r} leads nowhere",
-                    "add `next: STEP`, or make it an `exit` step",
-                )
-            for field, target in exits(step):
-                if target not in ids:
-                    raise refuse(
-                        f"steps[{i}].{field}",
-                        f"there is no step {target!r}",
-                        "use the id of a step of this journey: " + ", ".join(ids),
-                    )
-        seen = _reachable(self.steps, ids)
-        for i, step in enumerate(self.steps):
-            if step.id not in seen:
-                raise refuse(
-                    f"steps[{i}]",
-                    f"step {step.id!r} cannot be reached from the first step",
-                    "lead to it from another step's next, or remove it",
-                )
-        cycle = _cycle_without_pause(self.steps, ids)
-        if cycle:
-            raise refuse(
-                f"steps[{ids[cycle[0]]}]",
-                "the steps " + " -> ".join(cycle) + " loop without a wait",
-                "put a `wait` or `wait_for_event` step on the loop",
-            )
+        check(self.steps)
         return self
 
     def step(self, step_id: str) -> Step:
@@ -410,47 +100,6 @@ class JourneyDefinition(_Model):
 
     def document(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-
-
-def _reachable(steps: list[Step], ids: dict[str, int]) -> set[str]:
-    seen = {steps[0].id}
-    todo = [steps[0]]
-    while todo:
-        for _, target in exits(todo.pop()):
-            if target not in seen:
-                seen.add(target)
-                todo.append(steps[ids[target]])
-    return seen
-
-
-def _cycle_without_pause(steps: list[Step], ids: dict[str, int]) -> list[str] | None:
-    """A loop of steps none of which pauses, as ids (first repeated at the end), or None."""
-    state: dict[str, int] = {}  # 1: on the path, 2: done
-
-    def visit(step: Step, path: list[str]) -> list[str] | None:
-        state[step.id] = 1
-        path.append(step.id)
-        if not pauses(step):
-            for _, target in exits(step):
-                nxt = steps[ids[target]]
-                if pauses(nxt):
-                    continue
-                if state.get(target) == 1:
-                    return [*path[path.index(target) :], target]
-                if target not in state:
-                    found = visit(nxt, path)
-                    if found:
-                        return found
-        path.pop()
-        state[step.id] = 2
-        return None
-
-    for step in steps:
-        if step.id not in state and not pauses(step):
-            found = visit(step, [])
-            if found:
-                return found
-    return None
 
 
 _HINTS = {

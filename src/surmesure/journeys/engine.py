@@ -30,17 +30,34 @@ Times are naive UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
-from typing import Literal, TypeAlias, assert_never
-from zoneinfo import ZoneInfo
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import assert_never
 
-from surmesure.decide.context import zone_named
-from surmesure.journeys.document import (
+from surmesure.journeys.document import JourneyDefinition
+from surmesure.journeys.model import Scalar
+from surmesure.journeys.per_person import split_path, wait_until
+from surmesure.journeys.state import (
+    NO_FACTS,
+    Action,
+    Assigned,
+    CallWebhook,
+    ConsentWithdrawn,
+    Event,
+    Facts,
+    Location,
+    Outcome,
+    Send,
+    Signal,
+    State,
+    StepFailed,
+    StockChange,
+    Tick,
+    UpdateTrait,
+)
+from surmesure.journeys.steps import (
     BranchStep,
     ExitStep,
-    JourneyDefinition,
-    Scalar,
     SendStep,
     SplitStep,
     UpdateTraitStep,
@@ -48,120 +65,27 @@ from surmesure.journeys.document import (
     WaitStep,
     WebhookStep,
 )
-from surmesure.segment.evaluate import bucket_of
 
-DEFAULT_ZONE = "Europe/Paris"
-UTC = ZoneInfo("UTC")
-
-
-# -- state, signals, facts, actions -----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    person_id: int
-    entry: int
-    step: str
-    status: Literal["running", "done"]
-    entered_at: datetime
-    due_at: datetime | None = None
-    product: str | None = None
-    held: bool = False
-    """On a split's control path: sends are recorded held out."""
-    reason: str | None = None
-    """Why it ended: goal, exit_on, consent_withdrawn, failed, or the exit step's reason."""
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    name: str
-    properties: dict[str, Scalar] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentWithdrawn:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class StockChange:
-    product: str
-    in_stock: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    distance_km: float
-    """To the nearest store."""
-
-
-@dataclass(frozen=True, slots=True)
-class StepFailed:
-    step: str
-    reason: str
-
-
-Signal: TypeAlias = Tick | Event | ConsentWithdrawn | StockChange | Location | StepFailed
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    conditions: frozenset[str] = frozenset()
-    """Ids of the branch steps whose condition holds for the person now."""
-    out_of_stock: bool = False
-    """The person's product is out of stock now."""
-    zone: str | None = None
-    """The person's time zone (IANA name); :data:`DEFAULT_ZONE` when missing or unknown."""
-
-
-NO_FACTS = Facts()
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    step: str
-    held: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateTrait:
-    step: str
-    trait: str
-    value: Scalar | None
-
-
-@dataclass(frozen=True, slots=True)
-class CallWebhook:
-    step: str
-    url: str
-    retries: int
-
-
-@dataclass(frozen=True, slots=True)
-class Assigned:
-    step: str
-    path: int
-    control: bool
-
-
-Action: TypeAlias = Send | UpdateTrait | CallWebhook | Assigned
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    state: State
-    actions: tuple[Action, ...] = ()
-    visited: tuple[str, ...] = ()
-    """The steps run, in order (each is one transition)."""
-
-    @property
-    def transitions(self) -> int:
-        return len(self.visited)
+__all__ = [
+    "NO_FACTS",
+    "Action",
+    "Assigned",
+    "CallWebhook",
+    "ConsentWithdrawn",
+    "Event",
+    "Facts",
+    "Location",
+    "Outcome",
+    "Send",
+    "Signal",
+    "State",
+    "StepFailed",
+    "StockChange",
+    "Tick",
+    "UpdateTrait",
+    "enter",
+    "step",
+]
 
 
 # -- the function -----------------------------------------------------------------------------
@@ -282,7 +206,7 @@ def _run(
                     actions.append(Send(node.id, held))
                     nxt = node.next
             case WaitStep():
-                due = _wait_until(node, now, facts.zone)
+                due = wait_until(node, now, facts.zone)
                 return _paused(state, node.id, due, held, actions, visited)
             case WaitForEventStep():
                 hours = node.wait_for_event.timeout_hours or 0.0
@@ -335,31 +259,3 @@ def _paused(
         state.person_id, state.entry, step_id, "running", state.entered_at, due, state.product, held
     )
     return Outcome(moved, tuple(actions), tuple(visited))
-
-
-def split_path(journey: str, node: SplitStep, person_id: int, entry: int) -> int:
-    """The path of ``node`` a person takes: a deterministic hash of journey, step, entry and
-    person against the cumulated weights (the same person, the same path, on every worker)."""
-    total = sum(p.weight for p in node.split.paths)
-    point = bucket_of(f"{journey}:{node.id}:{entry}", person_id) / 2**32 * total
-    cumulated = 0.0
-    for i, path in enumerate(node.split.paths):
-        cumulated += path.weight
-        if point < cumulated:
-            return i
-    return len(node.split.paths) - 1
-
-
-def _wait_until(node: WaitStep, now: datetime, zone_name: str | None) -> datetime:
-    """When a wait ends: ``now`` plus its duration, or the next ``until`` local time in the
-    person's zone (strictly after ``now``), naive UTC."""
-    spec = node.wait
-    if spec.until is None:
-        return now + timedelta(seconds=spec.seconds)
-    zone = zone_named(zone_name) or ZoneInfo(DEFAULT_ZONE)
-    hour, minute = (int(x) for x in spec.until.split(":"))
-    local = now.replace(tzinfo=UTC).astimezone(zone)
-    target = datetime.combine(local.date(), time(hour, minute), tzinfo=zone)
-    if target <= local:
-        target = datetime.combine(local.date() + timedelta(days=1), time(hour, minute), tzinfo=zone)
-    return target.astimezone(UTC).replace(tzinfo=None)

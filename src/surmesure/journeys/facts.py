@@ -5,7 +5,7 @@ batch's people), whether their product is out of stock, their time zone."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,13 +16,11 @@ from sqlalchemy.engine import Connection
 from surmesure.config import get_settings
 from surmesure.deliver.plan import zones_of
 from surmesure.domain.segments import SegmentDefinition
-from surmesure.journeys import engine
-from surmesure.journeys.document import (
-    BranchStep,
-    JourneyDefinition,
-    WaitStep,
-)
+from surmesure.journeys.columns import BatchFacts, People
+from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.engine import Facts, State
+from surmesure.journeys.graph import ahead
+from surmesure.journeys.steps import BranchStep, WaitStep
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.segment.sql import members_query
 from surmesure.store import schema
@@ -37,42 +35,61 @@ def _among(ids: Sequence[int]) -> sa.Select[Any]:
     return sa.select(sa.func.unnest(bound))
 
 
-def facts_for(
+def batch_facts(
     store: Store,
     conn: Connection,
-    people: Sequence[tuple[JourneyDefinition, State]],
+    definition: JourneyDefinition,
+    people: People,
     now: datetime,
-) -> dict[tuple[str, int], Facts]:
-    """What the engine needs of each ``(journey, person)`` of the batch, read set-based: which
-    branch conditions hold, whether their product is out of stock, their time zone."""
-    if not people:
-        return {}
-    ids_of: dict[str, set[int]] = defaultdict(set)
-    journeys: dict[str, JourneyDefinition] = {}
-    for d, s in people:
-        ids_of[d.name].add(s.person_id)
-        journeys[d.name] = d
-    holds: dict[tuple[str, str], set[int]] = {}
+    *,
+    ahead_only: bool = False,
+) -> BatchFacts:
+    """What the engine needs of each of ``people`` (on ``definition``), read set-based: which
+    branch conditions hold, whether their product is out of stock, their time zone.
+    ``ahead_only`` (a timer or an entry, which moves people on from their step, never to
+    another step's exit): a branch condition is read only for the people who can reach the
+    branch from their step, the time zones only if they can reach a wait until a local time
+    (the facts of the others are left empty)."""
+    n = len(people)
+    facts = BatchFacts.none(n)
+    if n == 0:
+        return facts
+    ids = people.person_id
+    reach = {s: ahead(definition.steps, s) for s in set(people.step.tolist())}
+
+    def who(kind: type, wanted: Callable[[Any], bool] = bool) -> dict[str, np.ndarray]:
+        """Each step of ``kind`` (and ``wanted``), with the people who may need it."""
+        found = {}
+        for step in definition.steps:
+            if not isinstance(step, kind) or not wanted(step):
+                continue
+            if not ahead_only:
+                found[step.id] = np.ones(n, dtype=bool)
+                continue
+            starts = [s for s, steps in reach.items() if step.id in steps]
+            if starts:
+                found[step.id] = np.isin(people.step, starts)
+        return found
+
     segments = None
     settings = get_settings()
-    for name, d in journeys.items():
-        for step in d.steps:
-            if not isinstance(step, BranchStep):
-                continue
-            if segments is None:
-                segments = segment_catalog(conn)
-            condition = SegmentDefinition(name="journey_branch", where=step.branch.if_)
-            query = members_query(
-                condition,
-                dialect=store.dialect,
-                now=now,
-                half_life_days=settings.trait_half_life_days,
-                catalog=segments,
-                among=_among(sorted(ids_of[name])),
-            )
-            holds[(name, step.id)] = set(conn.execute(query).scalars().all())
-    products = {s.product for _, s in people if s.product is not None}
-    out: set[str] = set()
+    for step_id, need in who(BranchStep).items():
+        step = definition.step(step_id)
+        assert isinstance(step, BranchStep)
+        if segments is None:
+            segments = segment_catalog(conn)
+        condition = SegmentDefinition(name="journey_branch", where=step.branch.if_)
+        query = members_query(
+            condition,
+            dialect=store.dialect,
+            now=now,
+            half_life_days=settings.trait_half_life_days,
+            catalog=segments,
+            among=_among(np.unique(ids[need]).tolist()),
+        )
+        holds = np.asarray(conn.execute(query).scalars().all(), dtype=np.int64)
+        facts.conditions[step.id] = np.isin(ids, holds)
+    products = {p for p in people.product.tolist() if p is not None}
     if products:
         st = schema.stock
         out = {
@@ -84,30 +101,33 @@ def facts_for(
                 .having(sa.func.sum(st.c.quantity) <= 0)
             )
         }
-    zones: dict[int, str] = {}
-    if any(
-        isinstance(step, WaitStep) and step.wait.until
-        for d in journeys.values()
-        for step in d.steps
-    ):
-        everyone = np.asarray(sorted({s.person_id for _, s in people}), dtype=np.int64)
-        zones = zones_of(conn, everyone)
-    facts: dict[tuple[str, int], Facts] = {}
-    if not holds and not out and not zones:
-        return {(d.name, s.person_id): engine.NO_FACTS for d, s in people}
-    held_by: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for (name, step_id), ids in holds.items():
-        for person in ids:
-            held_by[(name, person)].add(step_id)
-    shared: dict[frozenset[str], frozenset[str]] = {}
+        if out:
+            facts.out_of_stock[:] = [p in out for p in people.product.tolist()]
+    until = who(WaitStep, lambda step: step.wait.until is not None)
+    if until:
+        need = np.logical_or.reduce(list(until.values()))
+        zones = zones_of(conn, np.unique(ids[need]))
+        if zones:
+            facts.zone[:] = [zones.get(p) for p in ids.tolist()]
+    return facts
+
+
+def facts_for(
+    store: Store,
+    conn: Connection,
+    people: Sequence[tuple[JourneyDefinition, State]],
+    now: datetime,
+) -> dict[tuple[str, int], Facts]:
+    """:func:`batch_facts` person by person, for people on any journeys."""
+    by_journey: dict[int, list[State]] = defaultdict(list)
+    definitions: dict[int, JourneyDefinition] = {}
     for d, s in people:
-        key = (d.name, s.person_id)
-        found = frozenset(held_by.get(key, ()))
-        conditions = shared.setdefault(found, found)
-        stock_out = s.product in out
-        zone = zones.get(s.person_id)
-        if not conditions and not stock_out and zone is None:
-            facts[key] = engine.NO_FACTS
-        else:
-            facts[key] = Facts(conditions=conditions, out_of_stock=stock_out, zone=zone)
+        by_journey[id(d)].append(s)
+        definitions[id(d)] = d
+    facts: dict[tuple[str, int], Facts] = {}
+    for key, states in by_journey.items():
+        d = definitions[key]
+        found = batch_facts(store, conn, d, People.of(states), now)
+        for i, s in enumerate(states):
+            facts[(d.name, s.person_id)] = found.at(i)
     return facts

@@ -23,15 +23,9 @@ from surmesure.decide.library import library_for
 from surmesure.documents import read_document
 from surmesure.domain.segments import SegmentNode, walk
 from surmesure.errors import InvalidInput, NotFound, SurmesureError
-from surmesure.journeys.document import (
-    BranchStep,
-    EventEntryNode,
-    JourneyDefinition,
-    SegmentEntryNode,
-    SendStep,
-    WaitForEventStep,
-    parse,
-)
+from surmesure.journeys.document import JourneyDefinition, parse
+from surmesure.journeys.entries import EventEntryNode, SegmentEntryNode
+from surmesure.journeys.steps import BranchStep, SendStep, WaitForEventStep
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.store.versions import add_version

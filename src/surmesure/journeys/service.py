@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from surmesure.errors import InvalidInput
 from surmesure.journeys import published
-from surmesure.journeys.document import JourneyDefinition, SplitStep
+from surmesure.journeys.document import JourneyDefinition
+from surmesure.journeys.steps import SplitStep
 from surmesure.learn.frequentist import compare
 from surmesure.learn.moments import Moments
 from surmesure.store import schema

@@ -31,10 +31,11 @@ from sqlalchemy.engine import Connection
 from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.journeys import engine, webhooks
-from surmesure.journeys.document import EventEntryNode, NearEntryNode
 from surmesure.journeys.engine import Signal
+from surmesure.journeys.entering import enter_people
+from surmesure.journeys.entries import EventEntryNode, NearEntryNode
 from surmesure.journeys.published import Versions, catalog
-from surmesure.journeys.runner import enter_people, signal
+from surmesure.journeys.rerouting import signal
 from surmesure.journeys.writes import Applied
 from surmesure.protect import consent
 from surmesure.segment.evaluate import haversine_km
@@ -190,14 +191,15 @@ def _current(conn: Connection, people: dict[int, str | None]) -> set[int]:
 
 
 def on_changes(delivery: Delivery) -> int:
-    """The dispatcher's handler; returns how many steps people went through. Webhooks are
-    called once the transaction has committed."""
-    result = handle(delivery.store, delivery.conn, delivery.changes, delivery.now)
+    """The dispatcher's handler; returns how many steps people went through. The webhook calls
+    planned are made once the transaction has committed (a worker round makes those left)."""
+    store, now = delivery.store, delivery.now
+    result = handle(store, delivery.conn, delivery.changes, now)
     if result.webhooks:
-        calls = list(result.webhooks)
+        planned = list(result.webhooks)
 
         def call() -> None:
-            webhooks.call_all(calls)
+            webhooks.deliver(store, now, ids=planned)
 
         delivery.after.append(call)
     return result.transitions

@@ -28,17 +28,17 @@ from sqlalchemy.engine import Connection
 
 from surmesure.errors import InvalidInput
 from surmesure.journeys import engine
-from surmesure.journeys.document import (
+from surmesure.journeys.document import JourneyDefinition
+from surmesure.journeys.engine import Facts, Outcome, State
+from surmesure.journeys.entries import (
     DateEntryNode,
     EventEntryNode,
-    JourneyDefinition,
     ReEntry,
     ScheduleEntryNode,
     SegmentEntryNode,
-    WaitForEventStep,
 )
-from surmesure.journeys.engine import Facts, Outcome, State
 from surmesure.journeys.facts import facts_for
+from surmesure.journeys.steps import WaitForEventStep
 from surmesure.journeys.worker import dated_people
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -297,7 +297,7 @@ def _admit(
     per_day: Counter[date],
 ) -> int | None:
     """The entry number of a person qualifying at ``at``, or None (the rules of
-    :func:`surmesure.journeys.runner.admit`)."""
+    :func:`surmesure.journeys.entering.admit`)."""
     if definition.limit_per_day is not None and per_day[at.date()] >= definition.limit_per_day:
         return None
     if last is None:

@@ -11,7 +11,7 @@ One round (:func:`run_once`) at ``now``:
 3. the outbox rows the steps planned, handed to the configured channels by the deliver worker
    (:func:`surmesure.deliver.sender.run`, exactly once across a crash), when ``channels`` are
    given;
-4. webhook calls, after their transactions committed.
+4. the webhook calls the steps planned, or left to retry (:func:`.webhooks.deliver`).
 
 ``now`` comes from a clock (:func:`surmesure.clock.utcnow`, or a simulated one), so a journey
 can run through days in seconds. On PostgreSQL several workers may run side by side; on DuckDB
@@ -34,16 +34,15 @@ from surmesure.deliver import sender
 from surmesure.deliver.channel import Channel
 from surmesure.errors import Conflict, trace_of
 from surmesure.journeys import engine, webhooks
-from surmesure.journeys.document import (
-    DateEntryNode,
-    JourneyDefinition,
-    ScheduleEntryNode,
-    SegmentEntryNode,
-    SendStep,
-)
+from surmesure.journeys.document import JourneyDefinition
+from surmesure.journeys.entering import enter_people
+from surmesure.journeys.entries import DateEntryNode, ScheduleEntryNode, SegmentEntryNode
 from surmesure.journeys.published import Versions, catalog
-from surmesure.journeys.runner import BATCH, enter_people, signal, tick
-from surmesure.journeys.writes import Applied, campaign_key, campaign_of
+from surmesure.journeys.rerouting import signal
+from surmesure.journeys.runner import BATCH, tick
+from surmesure.journeys.sends import campaign_key, campaign_of
+from surmesure.journeys.steps import SendStep
+from surmesure.journeys.writes import Applied
 from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -303,12 +302,10 @@ def run_once(
         result.add(done)
         if done.stepped < batch:
             break
-    if result.webhooks:
-        webhooks.call_all(result.webhooks)
-        result.webhooks = []
     if channels:
         result.sent = send_due(store, channels, now, versions, folder=folder)
         result.add(failures(store, now, versions))
+    webhooks.deliver(store, now, versions=versions)
     return result
 
 

@@ -1,10 +1,11 @@
 """Writing what the engine decided for a batch of people, in the caller's transaction: new and
-changed states, the log, traits updated, and the deliver outbox rows of the sends.
+changed states, the log, traits updated, the deliver outbox rows of the sends (:mod:`.sends`,
+which says why a send leaves once) and of the webhook calls (:mod:`.webhooks`).
 
-A send is a row of ``messages`` (campaign ``j_<journey>_<step>``, step = the entry number),
-whose id is a keyed hash of that key: a batch replayed after a crash writes the same rows again
-and conflicts on them, so a person is never sent a step twice, and the deliver worker sends each
-row once (:mod:`surmesure.deliver.outbox`).
+The engine's decisions come as groups of people who took the same path (:mod:`.columnar`): the
+rows of a group are its members' columns beside the group's step, status, due time and log, so
+a batch is written in a few statements whatever its size, with no Python loop over people but
+for the keys of the rows that need one (message ids, trait records).
 """
 
 from __future__ import annotations
@@ -18,60 +19,33 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pyarrow as pa
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
-from surmesure.deliver.choice import choose
-from surmesure.domain.campaigns import CampaignDefinition, Policy
-from surmesure.journeys import engine
-from surmesure.journeys.document import (
-    JourneyDefinition,
-    SendStep,
-)
-from surmesure.journeys.engine import Outcome, State
+from surmesure.journeys import engine, webhooks
+from surmesure.journeys.columnar import Group
+from surmesure.journeys.columns import People
+from surmesure.journeys.document import JourneyDefinition
+from surmesure.journeys.sends import plan_sends
+from surmesure.journeys.steps import SendStep
 from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.store.update import update_rows
+from surmesure.store.update import as_arrow, update_rows
 
-
-def campaign_key(journey: str, step: str) -> str:
-    """The outbox's campaign of a journey's send step."""
-    return f"j_{journey}_{step}"
-
-
-def journey_message_id(key: bytes, campaign: str, person_id: int, channel: str, entry: int) -> str:
-    """The outbox's id of a journey message: keyed BLAKE2b of its idempotency key (the same
-    on every run and worker; the person's id cannot be read back from it). ``key``: 32 bytes
-    derived from the secret key."""
-    text = f"{campaign}:{person_id}:{channel}:{entry}".encode()
-    return hashlib.blake2b(text, key=key, digest_size=16).hexdigest()
-
-
-def campaign_of(definition: JourneyDefinition, step: SendStep) -> CampaignDefinition:
-    """A send step as the campaign the deliver worker sends: its channels and their choice."""
-    channels = dict(step.send.channels)
-    policy = Policy(order=list(channels), choose=step.send.choose) if len(channels) > 1 else None
-    return CampaignDefinition(
-        name=campaign_key(definition.name, step.id),
-        audience="everyone",
-        purpose=step.send.purpose,
-        channels=channels,
-        policy=policy,
-    )
+Columns = dict[str, np.ndarray]
 
 
 @dataclass
-class Move:
-    """One person's step: the definition and version they are on, the state before (``None``
-    for an entry) and what the engine made of it, and why (``entered``, ``timer``, ...)."""
+class Stepped:
+    """People of one journey version and what the engine made of them, with why they moved
+    (``entered``, ``timer``, ...; one cause for all, or one per group)."""
 
     journey: JourneyDefinition
     version: int
-    before: State | None
-    outcome: Outcome
-    cause: str
+    people: People
+    groups: Sequence[Group]
+    cause: str | Sequence[str]
+    entered: bool = False
+    """They entered the journey now (new rows) rather than moved on (changed rows)."""
 
 
 @dataclass
@@ -84,8 +58,9 @@ class Applied:
     """People read and stepped (a timer batch)."""
     sent: dict[str, int] = field(default_factory=dict)
     """What the deliver worker did with the planned messages, by outcome."""
-    webhooks: list[tuple[str, str, int, dict[str, Any]]] = field(default_factory=list)
-    """``(url, journey, retries, payload)`` to call once the transaction has committed."""
+    webhooks: list[str] = field(default_factory=list)
+    """The outbox ids of the webhook calls planned (:func:`.webhooks.deliver` makes them once
+    the transaction has committed)."""
 
     def add(self, other: Applied) -> None:
         self.transitions += other.transitions
@@ -99,174 +74,167 @@ class Applied:
         self.webhooks += other.webhooks
 
 
-def apply(store: Store, conn: Connection, moves: Sequence[Move], now: datetime) -> Applied:
-    """Write what ``moves`` did, in the caller's transaction: new and changed states, the log,
-    the messages of the sends (see the module)."""
+@dataclass
+class _Rows:
+    new: list[Columns] = field(default_factory=list)
+    changed: list[Columns] = field(default_factory=list)
+    log: list[Columns] = field(default_factory=list)
+    traits: list[Columns] = field(default_factory=list)
+    sends: dict[tuple[int, str], list[tuple[np.ndarray, ...]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    hooks: dict[tuple[int, str], list[tuple[np.ndarray, ...]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    journeys: dict[int, tuple[JourneyDefinition, int]] = field(default_factory=dict)
+
+
+def apply(store: Store, conn: Connection, batches: Sequence[Stepped], now: datetime) -> Applied:
+    """Write what ``batches`` did, in the caller's transaction (see the module)."""
     result = Applied()
-    if not moves:
-        return result
-    log: list[tuple[Any, ...]] = []
-    new: list[tuple[Any, ...]] = []
-    changed: list[tuple[Any, ...]] = []
-    sends: dict[tuple[str, int, str], list[tuple[State, bool]]] = defaultdict(list)
-    journeys: dict[tuple[str, int], JourneyDefinition] = {}
-    traits: dict[str, list[Any]] = defaultdict(list)
-    for move in moves:
-        d, state = move.journey, move.outcome.state
-        if move.before is not None and state == move.before:
-            continue
-        journeys[(d.name, move.version)] = d
-        # rows as tuples, turned into columns once (in the order of _STATE_ROW)
-        row = (
-            d.name,
-            state.person_id,
-            state.entry,
-            move.version,
-            state.step,
-            state.status,
-            state.due_at,
-            state.product,
-            state.held,
-            state.reason,
-            now,
-        )
-        if move.before is None:
-            new.append((*row, state.entered_at))
-            result.entered += 1
-        else:
-            changed.append(row)
-        visited = move.outcome.visited
-        head = (d.name, state.person_id, state.entry, move.version)
-        if visited:
-            log.append((*head, visited[0], move.cause[:80], now))
-            log.extend((*head, step_id, "next", now) for step_id in visited[1:])
-        if state.status == "done":
-            log.append((*head, state.step, f"ended: {state.reason}"[:80], now))
-            result.ended[str(state.reason)] = result.ended.get(str(state.reason), 0) + 1
-        result.transitions += len(move.outcome.visited)
-        for action in move.outcome.actions:
-            match action:
-                case engine.Send(step=step_id, held=held):
-                    sends[(d.name, move.version, step_id)].append((state, held))
-                case engine.CallWebhook(step=step_id, url=url, retries=retries):
-                    payload = {
-                        "journey": d.name,
-                        "step": step_id,
-                        "person_id": state.person_id,
-                        "entry": state.entry,
-                    }
-                    result.webhooks.append((url, d.name, retries, payload))
-                case engine.UpdateTrait(step=step_id, trait=trait, value=value):
-                    key = f"journey:{d.name}:{state.person_id}:{state.entry}:{step_id}"
-                    traits["record_key"].append(
-                        hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-                    )
-                    traits["name"].append(trait)
-                    traits["person_id"].append(state.person_id)
-                    traits["value"].append(orjson.dumps(value).decode())
-                    traits["source"].append("journey")
-                    traits["observed_at"].append(now)
-                    traits["reliability"].append(1.0)
-                case engine.Assigned(step=step_id, path=path, control=control):
-                    what = f"path {path}" + (" (control)" if control else "")
-                    log.append(
-                        (d.name, state.person_id, state.entry, move.version, step_id, what, now)
-                    )
-    p = schema.journey_people
-    if new:
-        store.bulk_insert(conn, p, _arrow(p, _columns((*_STATE_ROW, "entered_at"), new)))
-    if changed:
-        update_rows(conn, p, _arrow(p, _columns(_STATE_ROW, changed)))
-    if traits:
-        t = schema.traits
-        store.bulk_insert(conn, t, _arrow(t, traits))
-    if log:
-        rows = _columns(_LOG_ROW, log)
-        store.bulk_insert(
-            conn, schema.journey_log, _arrow(schema.journey_log, rows), on_conflict="error"
-        )
-    for (name, version, step_id), who in sends.items():
-        step = journeys[(name, version)].step(step_id)
+    rows = _Rows()
+    for batch in batches:
+        _collect(batch, now, rows, result)
+    p, log, t = schema.journey_people, schema.journey_log, schema.traits
+    if rows.new:
+        store.bulk_insert(conn, p, as_arrow(p, _concat(rows.new)))
+    if rows.changed:
+        update_rows(conn, p, as_arrow(p, _concat(rows.changed)))
+    if rows.traits:
+        store.bulk_insert(conn, t, as_arrow(t, _concat(rows.traits)))
+    if rows.log:
+        store.bulk_insert(conn, log, as_arrow(log, _concat(rows.log)), on_conflict="error")
+    for (key, step_id), parts in rows.sends.items():
+        definition, version = rows.journeys[key]
+        step = definition.step(step_id)
         assert isinstance(step, SendStep)
-        result.messages += _plan_sends(
-            store, conn, journeys[(name, version)], version, step, who, now
+        ids, entries, held = (np.concatenate(column) for column in zip(*parts, strict=True))
+        result.messages += plan_sends(
+            store, conn, definition, version, step, (ids, entries, held), now
+        )
+    for (key, step_id), parts in rows.hooks.items():
+        definition, version = rows.journeys[key]
+        ids, entries = (np.concatenate(column) for column in zip(*parts, strict=True))
+        result.webhooks += webhooks.plan(
+            store, conn, definition, version, step_id, (ids, entries), now
         )
     return result
 
 
-_STATE_ROW = (
-    "journey",
-    "person_id",
-    "entry",
-    "version",
-    "step",
-    "status",
-    "due_at",
-    "product",
-    "held",
-    "reason",
-    "updated_at",
-)
-_LOG_ROW = ("journey", "person_id", "entry", "version", "step", "what", "logged_at")
+def _collect(batch: Stepped, now: datetime, rows: _Rows, result: Applied) -> None:
+    """The rows of one batch's moves (see the module)."""
+    causes = [batch.cause] * len(batch.groups) if isinstance(batch.cause, str) else batch.cause
+    moved = [(g, why) for g, why in zip(batch.groups, causes, strict=True) if g.changed]
+    if not moved:
+        return
+    d, version, people = batch.journey, batch.version, batch.people
+    rows.journeys[id(d)] = (d, version)
+    index = np.concatenate([g.index for g, _ in moved])
+    sizes = np.asarray([g.index.size for g, _ in moved])
+    models = [g.outcome.state for g, _ in moved]
 
+    def each(values: list[Any]) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=object), sizes)
 
-def _columns(names: Sequence[str], rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
-    """Rows of tuples as columns named ``names``."""
-    return {name: list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)}
-
-
-def _arrow(table: sa.Table, columns: dict[str, list[Any]]) -> pa.Table:
-    types = {
-        sa.BigInteger: pa.int64(),
-        sa.Integer: pa.int32(),
-        sa.SmallInteger: pa.int16(),
-        sa.DateTime: pa.timestamp("us"),
-        sa.Boolean: pa.bool_(),
-        sa.Float: pa.float64(),
+    n = int(index.size)
+    states: Columns = {
+        "journey": np.full(n, d.name, dtype=object),
+        "person_id": people.person_id[index],
+        "entry": people.entry[index],
+        "version": np.full(n, version),
+        "step": each([m.step for m in models]),
+        "status": each([m.status for m in models]),
+        "due_at": each([m.due_at for m in models]),
+        "product": people.product[index],
+        "held": np.repeat(np.asarray([m.held for m in models], dtype=bool), sizes),
+        "reason": each([m.reason for m in models]),
+        "updated_at": np.full(n, now, dtype=object),
     }
-    arrays = {}
-    for name, values in columns.items():
-        kind = type(table.c[name].type)
-        arrays[name] = pa.array(values, types.get(kind, pa.string()))
-    return pa.table(arrays)
+    if batch.entered:
+        states["entered_at"] = people.entered_at[index]
+        rows.new.append(states)
+        result.entered += n
+    else:
+        rows.changed.append(states)
+    for group, cause in moved:
+        _collect_group(d, version, people, group, cause, now, rows, result)
 
 
-def _plan_sends(
-    store: Store,
-    conn: Connection,
-    journey: JourneyDefinition,
+def _collect_group(
+    d: JourneyDefinition,
     version: int,
-    step: SendStep,
-    who: list[tuple[State, bool]],
+    people: People,
+    group: Group,
+    cause: str,
     now: datetime,
-) -> int:
-    """The outbox rows of one send step for ``who`` (held: ``held_out``); returns how many
-    were new."""
-    campaign = campaign_of(journey, step)
-    order = [str(c) for c in step.send.channels]
-    ids = np.asarray([s.person_id for s, _ in who], dtype=np.int64)
-    channel = np.full(ids.size, order[0], dtype=object)
-    reason = np.full(ids.size, "", dtype=object)
-    if len(order) > 1:
-        chosen = choose(conn, campaign, ids, order, now, best=step.send.choose == "best")
-        channel, reason = chosen.channel, chosen.reason
-    rows: dict[str, list[Any]] = defaultdict(list)
-    key = hashlib.blake2b(get_settings().secret_key.encode(), digest_size=32).digest()
-    for (state, held), ch, why in zip(who, channel.tolist(), reason.tolist(), strict=True):
-        status = "held_out" if held else ("suppressed" if why else "planned")
-        rows["message_id"].append(
-            journey_message_id(key, campaign.name, state.person_id, ch, state.entry)
+    rows: _Rows,
+    result: Applied,
+) -> None:
+    out, size = group.outcome, int(group.index.size)
+    ids, entries = people.person_id[group.index], people.entry[group.index]
+    result.transitions += len(out.visited) * size
+    steps: list[str] = []
+    whats: list[str] = []
+    if out.visited:
+        steps += out.visited
+        whats += [cause[:80]] + ["next"] * (len(out.visited) - 1)
+    if out.state.status == "done":
+        steps.append(out.state.step)
+        whats.append(f"ended: {out.state.reason}"[:80])
+        reason = str(out.state.reason)
+        result.ended[reason] = result.ended.get(reason, 0) + size
+    for action in out.actions:
+        match action:
+            case engine.Send(step=step_id, held=held):
+                rows.sends[(id(d), step_id)].append((ids, entries, np.full(size, held)))
+            case engine.CallWebhook(step=step_id):
+                rows.hooks[(id(d), step_id)].append((ids, entries))
+            case engine.UpdateTrait(step=step_id, trait=trait, value=value):
+                rows.traits.append(_trait_rows(d.name, step_id, trait, value, ids, entries, now))
+            case engine.Assigned(step=step_id, path=path, control=control):
+                steps.append(step_id)
+                whats.append(f"path {path}" + (" (control)" if control else ""))
+    if steps:
+        width = len(steps)
+        rows.log.append(
+            {
+                "journey": np.full(size * width, d.name, dtype=object),
+                "person_id": np.repeat(ids, width),
+                "entry": np.repeat(entries, width),
+                "version": np.full(size * width, version),
+                "step": np.tile(np.asarray(steps, dtype=object), size),
+                "what": np.tile(np.asarray(whats, dtype=object), size),
+                "logged_at": np.full(size * width, now, dtype=object),
+            }
         )
-        rows["campaign"].append(campaign.name)
-        rows["version"].append(version)
-        rows["person_id"].append(state.person_id)
-        rows["channel"].append(ch)
-        rows["step"].append(state.entry)
-        rows["status"].append(status)
-        rows["reason"].append("journey_control" if held else (why or None))
-        rows["attempts"].append(0)
-        rows["next_attempt_at"].append(now if status == "planned" else None)
-        rows["planned_at"].append(now)
-        rows["updated_at"].append(now)
-    m = schema.messages
-    return store.bulk_insert(conn, m, _arrow(m, rows))
+
+
+def _trait_rows(
+    journey: str,
+    step: str,
+    trait: str,
+    value: object,
+    ids: np.ndarray,
+    entries: np.ndarray,
+    now: datetime,
+) -> Columns:
+    n = int(ids.size)
+    keys = [
+        hashlib.blake2b(f"journey:{journey}:{p}:{e}:{step}".encode(), digest_size=16).hexdigest()
+        for p, e in zip(ids.tolist(), entries.tolist(), strict=True)
+    ]
+    return {
+        "record_key": np.asarray(keys, dtype=object),
+        "name": np.full(n, trait, dtype=object),
+        "person_id": ids,
+        "value": np.full(n, orjson.dumps(value).decode(), dtype=object),
+        "source": np.full(n, "journey", dtype=object),
+        "observed_at": np.full(n, now, dtype=object),
+        "reliability": np.ones(n),
+    }
+
+
+def _concat(chunks: list[Columns]) -> Columns:
+    if len(chunks) == 1:
+        return chunks[0]
+    return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}

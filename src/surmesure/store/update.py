@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -37,3 +38,28 @@ def update_rows(conn: Connection, table: sa.Table, data: pa.Table) -> None:
         sa.text(f'UPDATE "{table.name}" SET {sets} FROM {source} WHERE {match}'),
         {n: data.column(n).to_pylist() for n in names},
     )
+
+
+_ARROW = {
+    sa.BigInteger: pa.int64(),
+    sa.Integer: pa.int32(),
+    sa.SmallInteger: pa.int16(),
+    sa.DateTime: pa.timestamp("us"),
+    sa.Boolean: pa.bool_(),
+    sa.Float: pa.float64(),
+}
+
+
+def as_arrow(table: sa.Table, columns: dict[str, Any]) -> pa.Table:
+    """``columns`` (lists, NumPy or Arrow arrays) as an Arrow table typed as ``table``'s
+    columns (text for the types not listed in ``_ARROW``)."""
+    arrays = {}
+    for name, values in columns.items():
+        kind = _ARROW.get(type(table.c[name].type), pa.string())
+        if isinstance(values, pa.Array):
+            arrays[name] = values if values.type == kind else values.cast(kind)
+        elif isinstance(values, np.ndarray):
+            arrays[name] = pa.array(values, kind)
+        else:
+            arrays[name] = pa.array(list(values), kind)
+    return pa.table(arrays)
