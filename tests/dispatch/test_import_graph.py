@@ -78,3 +78,14 @@ def test_the_graph_sees_an_arrow_where_there_is_one() -> None:
     edges = graph("surmesure.segment")
     assert "surmesure.segment.sql" in edges["surmesure.segment.realtime"]
     assert _stage("surmesure.segment.realtime") in LATER
+
+
+def test_the_rows_collect_replays_through_deliver_are_the_ones_deliver_replays() -> None:
+    """Collect names the campaign files' row kinds without importing deliver; deliver's
+    replayer must know each of them, and no other."""
+    import importlib
+
+    from surmesure.collect import replay
+
+    rows = importlib.import_module(replay.ROWS_REPLAYED_BY)
+    assert set(rows.ROW_KINDS) == set(replay.ROW_KINDS)

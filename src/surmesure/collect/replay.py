@@ -14,6 +14,7 @@ transaction.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -39,13 +40,22 @@ from surmesure.collect.mapping import Mapping, mapping_from_dict, resolve_mappin
 from surmesure.collect.records import KINDS
 from surmesure.collect.validate import validate
 from surmesure.config import get_settings
-from surmesure.deliver.replays import ROW_KINDS, check_mapping, replay_rows
 from surmesure.dispatch import dispatcher
 from surmesure.protect import quarantined, screening, suppression
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
 q = schema.quarantine
+
+ROWS_REPLAYED_BY = "surmesure.deliver.replays"
+"""The later stage that replays the rows of files that came back from a campaign, named here
+and imported when such rows are replayed: collect never imports a later stage."""
+ROW_KINDS = ("call_outcomes", "paper_returns")
+"""Their kinds (``ROW_KINDS`` of :data:`ROWS_REPLAYED_BY` has one entry for each)."""
+
+
+def _rows() -> Any:
+    return importlib.import_module(ROWS_REPLAYED_BY)
 
 
 @dataclass
@@ -173,13 +183,14 @@ def _replay_rows(
 ) -> None:
     """A file of rows that came back from a campaign (:mod:`surmesure.deliver.replays`)."""
     mapping = given or Mapping(name="default")
-    check_mapping(mapping, group.kind)
+    rows = _rows()
+    rows.check_mapping(mapping, group.kind)
     keep = _replayable(group, result)
     if not keep:
         return
     ids = [group.ids[i] for i in keep]
     payloads = [group.payloads[i] for i in keep]
-    done = replay_rows(store, conn, group.kind, group.source_name, ids, payloads, mapping, now)
+    done = rows.replay_rows(store, conn, group.kind, group.source_name, ids, payloads, mapping, now)
     result.replayed += done.replayed
     result.duplicate += done.duplicate
     result.still_open += len(done.refused)
