@@ -341,7 +341,8 @@ def read_people(
     of ``keys`` (``(kind, blind index)``), with every consent, preference, trait observation
     (sealed ones opened in one batch), segment membership, ``metrics`` row and exposure they
     have (no time bound: the caller filters at decision time); of the people ``named``, their
-    identifiers and merges alone."""
+    identifiers and merges alone (those merged into them, and their own merge, if any: one
+    named and absent from ``absorbed`` is merged into nobody)."""
     params: dict[str, Any] = {"pids": sorted(set(person_ids)), "named": sorted(set(named))}
     for i, (kind, value) in enumerate(keys):
         params[f"kind{i}"], params[f"value{i}"] = kind, value
@@ -417,7 +418,11 @@ def _batch_statement(key_count: int, metrics: tuple[str, ...]) -> Any:
             ident.c.kind.in_(LOOKUP_KINDS),
         ),
         sa.select(*row("absorbed", p.c.merged_into, i1=p.c.person_id)).where(
-            sa.or_(p.c.merged_into.in_(who), p.c.merged_into.in_(told))
+            sa.or_(
+                p.c.merged_into.in_(who),
+                p.c.merged_into.in_(told),
+                sa.and_(p.c.person_id.in_(told), p.c.merged_into.is_not(None)),
+            )
         ),
         sa.select(
             *row(

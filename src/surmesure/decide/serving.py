@@ -14,7 +14,9 @@ dropped past ``cache_people``, so memory follows that bound rather than the cust
 Freshness. The dispatcher tells the cache, after each delivery has committed, whom the stored
 changes concern (:func:`surmesure.dispatch.people.listen`): those it holds are re-read, one
 statement per batch, with the identifiers and merges of all of them (a visitor remembered as
-nobody is found once identified). As a safety net for writers that tell nobody, a background
+nobody is found once identified, a merge undone parts the two people again); after a derive
+run, the derived metrics of everyone held are read again, in one pass over that table alone
+(:meth:`Serving.reread_metrics`). As a safety net for writers that tell nobody, a background
 thread compares a cheap fingerprint of the source tables (counts and latest times) every
 ``refresh_seconds`` and, when it changed, re-reads every person held. Exposures made by this
 server enter the ledger at once. When everyone fits in the cache, it is read whole once at
@@ -45,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.reading import PeopleRead, PersonRead, read_people
-from surmesure.decide.whole_view import _rows, build_view, fingerprint
+from surmesure.decide.whole_view import _rows, build_view, fingerprint, read_metrics
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.errors import trace_of
@@ -188,6 +190,9 @@ class ServingCache:
         self.roots.update(found.absorbed)
         for absorbed in found.absorbed:
             self.reads.pop(absorbed, None)
+        for pid in person_ids:  # a merge undone: the absorbed one is a person again
+            if pid in self.roots and pid not in found.absorbed:
+                self.roots.pop(pid, None)
         for key, pid in found.identifiers.items():
             if not only_held or self.complete or key in self.ids:
                 self.ids[key] = pid
@@ -210,6 +215,7 @@ class ServingCache:
 
 _UNKNOWN: Any = object()  # not cached either way
 _EVERYONE = -1  # among the people changed while the cache warms: an erasure (forget all)
+_METRICS = -2  # among them: a derive run stored metrics (re-read everyone's)
 
 
 class Serving:
@@ -348,6 +354,44 @@ class Serving:
         if self._news is not None:
             self._news.tell(people)
 
+    def metrics_changed(self) -> None:
+        """The dispatcher's news of a derive run (:func:`surmesure.dispatch.people.listen`):
+        re-read the metrics of everyone held (:meth:`reread_metrics`), then tell the other
+        workers, when they share the news."""
+        warming = self._warming
+        if warming is not None:
+            warming.add(_METRICS)
+        self.reread_metrics()
+        if self._news is not None:
+            self._news.tell_metrics()
+
+    def reread_metrics(self) -> None:
+        """Re-read the derived metrics of every person held: a derive run rewrote them for
+        many people at once, and nothing else of theirs (one pass over ``derived_metrics``
+        for a cache that holds many people, one statement for a few)."""
+        cache = self._view
+        if cache is None or not cache.metrics:
+            return
+        started = time.perf_counter()
+        with self._flush_lock:
+            held = [pid for pid, entry in list(cache.reads.items()) if entry is not None]
+            few = len(held) <= RELOAD_BATCH
+            with self.store.connect() as conn:
+                found = read_metrics(conn, cache.metrics, held if few else None)
+            cache.loads += 1
+            with self._view_lock:
+                for pid in held:
+                    entry = cache.reads.get(pid)
+                    if entry is not None:
+                        fresh = found.get(pid, {})
+                        if fresh != entry.metrics:
+                            cache.reads[pid] = replace(entry, metrics=fresh)
+        log.info(
+            "serving cache: metrics re-read in %.2f s (%d people)",
+            time.perf_counter() - started,
+            len(held),
+        )
+
     def reread(self, person_ids: Iterable[int]) -> None:
         """Re-read these people, one statement per batch, where the cache holds them (their
         new identifiers and merges always); none: forget everyone (an erasure)."""
@@ -425,8 +469,12 @@ class Serving:
             changed, self._warming = self._warming, None
         if _EVERYONE in changed:
             self.forget()
-        elif changed:
-            self.reread(changed)
+        else:
+            if _METRICS in changed:
+                changed.discard(_METRICS)
+                self.reread_metrics()
+            if changed:
+                self.reread(changed)
         self.warmed = taken
         log.info("serving cache warmed with %d people", taken)
         return taken
@@ -554,9 +602,11 @@ class Serving:
         with self._build_lock:
             if self._thread is not None:
                 return
-            self._unlisten = people.listen(self.changed)
+            self._unlisten = people.listen(self.changed, metrics=self.metrics_changed)
             if self.shared_url:
-                self._news = SharedNews(self.shared_url, self.store.url, self.reread)
+                self._news = SharedNews(
+                    self.shared_url, self.store.url, self.reread, self.reread_metrics
+                )
                 self._news.start()
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="surmesure-serving", daemon=True)

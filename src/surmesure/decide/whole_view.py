@@ -200,19 +200,7 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
     m = schema.segment_members
     for pid, segment in _rows(conn, sa.select(m.c.person_id, m.c.segment)):
         members.setdefault(int(pid), set()).add(str(segment))
-    metric_rows: dict[int, dict[str, list[tuple[str, datetime, datetime, Any]]]] = {}
-    if wanted:
-        d = schema.derived_metrics
-        names = sorted(wanted)
-        columns = [d.c[n] for n in names]
-        for row in _rows(
-            conn, sa.select(d.c.person_id, d.c.computed_on, d.c.computed_at, d.c.as_of, *columns)
-        ):
-            per = metric_rows.setdefault(int(row[0]), {})
-            for name, value in zip(names, row[4:], strict=True):
-                if METRICS[name] == "number":
-                    value = None if value is None else as_number(value)
-                per.setdefault(name, []).append((str(row[1]), row[2], row[3], value))
+    metric_rows = read_metrics(conn, wanted)
     reads = {
         pid: PersonRead(
             pid,
@@ -250,6 +238,34 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
         stamp=stamp,
         built_in_s=time.perf_counter() - started,
     )
+
+
+MetricRows = dict[str, list[tuple[str, datetime, datetime, Any]]]
+"""A person's rows of each derived metric: ``(computed_on, computed_at, as_of, value)``."""
+
+
+def read_metrics(
+    conn: Connection, metrics: Iterable[str], person_ids: Sequence[int] | None = None
+) -> dict[int, MetricRows]:
+    """Every row of the derived ``metrics`` (of ``person_ids``, when given; else everyone's,
+    in one pass), by person, as :attr:`PersonRead.metrics` holds them."""
+    names = sorted(m for m in metrics if m in METRICS)
+    found: dict[int, MetricRows] = {}
+    if not names or (person_ids is not None and not person_ids):
+        return found
+    d = schema.derived_metrics
+    query = sa.select(
+        d.c.person_id, d.c.computed_on, d.c.computed_at, d.c.as_of, *(d.c[n] for n in names)
+    )
+    if person_ids is not None:
+        query = query.where(d.c.person_id.in_(sorted(set(person_ids))))
+    for row in _rows(conn, query):
+        per = found.setdefault(int(row[0]), {})
+        for name, value in zip(names, row[4:], strict=True):
+            if METRICS[name] == "number":
+                value = None if value is None else as_number(value)
+            per.setdefault(name, []).append((str(row[1]), row[2], row[3], value))
+    return found
 
 
 def _rows(conn: Connection, query: Any) -> list[Any]:
