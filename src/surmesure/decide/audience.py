@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -29,13 +28,11 @@ from surmesure.segment.snapshot import load_snapshot
 from surmesure.store import schema
 from surmesure.unify.profile import resolved_traits as resolve_person
 from surmesure.unify.profile import root_of
+from surmesure.unify.reader import DECISION_PURPOSES, OPT_OUT_PURPOSE, PersonRead
 
-if TYPE_CHECKING:
-    from surmesure.decide.reading import PersonRead
-
-OPT_OUT_PURPOSE = "personalization"
-#: the purposes a decision reads the records of
-DECISION_PURPOSES = ("marketing", OPT_OUT_PURPOSE)
+#: the kinds of rule condition a person read serves (:func:`audience_from`; others need the
+#: full snapshot reader)
+SERVED = frozenset({"trait", "metric"})
 
 
 def find_person_id(
@@ -171,7 +168,7 @@ def audience_from(
     metrics: frozenset[str] = frozenset(),
 ) -> Audience:
     """The audience :func:`load_audience` would read, from rows read in one statement
-    (``needs`` within :data:`~surmesure.decide.reading.SERVED`; the columns of ``metrics``
+    (``needs`` within :data:`SERVED`; the columns of ``metrics``
     among those read)."""
     if read.person_id is None:
         return NOBODY

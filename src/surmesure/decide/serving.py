@@ -8,7 +8,7 @@ values opened in batches, :mod:`surmesure.protect.atrest`), segment memberships,
 metrics the templates' rules read and their exposure ledger; with the identifiers they were
 asked by, every merge, and the first exposure of each content. A decision for someone held
 reads nothing from the store and takes no lock; someone else is read in one statement
-(:func:`~surmesure.decide.reading.read_people`) and kept, the least recently used person
+(:func:`~surmesure.unify.reader.read_people`) and kept, the least recently used person
 dropped past ``cache_people``, so memory follows that bound rather than the customer count.
 
 Freshness. The dispatcher tells the cache, after each delivery has committed, whom the stored
@@ -46,7 +46,6 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.reading import PeopleRead, PersonRead, read_people
 from surmesure.decide.whole_view import _rows, build_view, fingerprint, read_metrics
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
@@ -54,6 +53,7 @@ from surmesure.errors import trace_of
 from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
+from surmesure.unify.reader import PeopleRead, PersonRead, read_people
 
 log = logging.getLogger("surmesure.decide.serving")
 atexit.register(gc.unfreeze)  # what a view froze is handed back for the interpreter's exit
@@ -75,7 +75,7 @@ class ServingCache:
     identifiers (``(kind, blind index)`` -> person id, or :data:`NOBODY`); ``roots`` every
     merged person (few); ``first_shown`` the first exposure of each content. A hit reads
     dictionaries alone, with no lock; a miss reads the person from the store in one
-    statement (:func:`~surmesure.decide.reading.read_people`) under the owner's load lock."""
+    statement (:func:`~surmesure.unify.reader.read_people`) under the owner's load lock."""
 
     def __init__(self, owner: Serving, metrics: frozenset[str], limit: int) -> None:
         self.owner = owner
@@ -94,7 +94,7 @@ class ServingCache:
     # -- decisions -----------------------------------------------------------------------------
 
     def person_id(self, person_id: int | None, keys: Sequence[tuple[str, str]]) -> int | None:
-        """The person a request names, as :func:`~surmesure.decide.reading.read_person`
+        """The person a request names, as :func:`~surmesure.unify.reader.read_person`
         finds them: a person id follows its merges; else the first identifier known."""
         if person_id is not None:
             root = self._root(person_id)
@@ -111,8 +111,18 @@ class ServingCache:
                     return root
         return None
 
+    def person(
+        self,
+        person_id: int | None,
+        keys: Sequence[tuple[str, str]],
+        content_ids: Sequence[str],
+        now: datetime,
+    ) -> PersonRead:
+        """:class:`~surmesure.unify.reader.PersonReader`: :meth:`person_id`, then :meth:`read`."""
+        return self.read(self.person_id(person_id, keys), content_ids, now)
+
     def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
-        """What :func:`~surmesure.decide.reading.read_person` returns at ``now``."""
+        """What :func:`~surmesure.unify.reader.read_person` returns at ``now``."""
         wanted = set(content_ids)
         before = {c for c in wanted if (t := self.first_shown.get(c)) is not None and t < now}
         if person_id is None:

@@ -20,14 +20,13 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.audience import DECISION_PURPOSES
-from surmesure.decide.reading import PersonRead, as_number
-from surmesure.domain.segments import METRICS
+from surmesure.domain.segments import METRICS, as_number
 from surmesure.domain.traits import Observation
 from surmesure.protect import atrest
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
 from surmesure.store import schema
+from surmesure.unify.reader import DECISION_PURPOSES, PersonRead
 
 log = logging.getLogger("surmesure.decide.serving")
 
@@ -64,7 +63,7 @@ class ServingView:
     built_in_s: float = 0.0
 
     def person_id(self, person_id: int | None, keys: Sequence[tuple[str, str]]) -> int | None:
-        """The person a request names, as :func:`~surmesure.decide.reading.read_person`
+        """The person a request names, as :func:`~surmesure.unify.reader.read_person`
         finds them: a person id follows its merges; else the first identifier known."""
         if person_id is not None:
             root = self.roots.get(person_id, person_id)
@@ -75,8 +74,18 @@ class ServingView:
                 return found
         return None
 
+    def person(
+        self,
+        person_id: int | None,
+        keys: Sequence[tuple[str, str]],
+        content_ids: Sequence[str],
+        now: datetime,
+    ) -> PersonRead:
+        """:class:`~surmesure.unify.reader.PersonReader`: :meth:`person_id`, then :meth:`read`."""
+        return self.read(self.person_id(person_id, keys), content_ids, now)
+
     def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
-        """What :func:`~surmesure.decide.reading.read_person` returns at ``now``."""
+        """What :func:`~surmesure.unify.reader.read_person` returns at ``now``."""
         wanted = set(content_ids)
         before = {c for c in wanted if (t := self.first_shown.get(c)) is not None and t < now}
         if person_id is None:

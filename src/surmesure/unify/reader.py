@@ -1,4 +1,6 @@
-"""Everything one decision needs of a person, read in one statement.
+"""One way to read a person: everything a decision or a segment needs of them, read in one
+statement (:class:`PersonReader`: from the store, :class:`SqlPersonReader`, or from a cache of
+people, the serving cache of :mod:`surmesure.decide.serving`).
 
 One ``UNION ALL`` query, each branch tagged, finds the person (by an identifier, or by the id
 given) and returns their marketing and personalization consents, their topic, frequency and
@@ -17,24 +19,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.audience import DECISION_PURPOSES
-from surmesure.decide.metrics import as_number as as_number
 from surmesure.domain.identity import normalize
-from surmesure.domain.segments import METRICS
+from surmesure.domain.segments import METRICS, as_number
 from surmesure.domain.traits import Observation
 from surmesure.protect import atrest, blind
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
 from surmesure.store import schema
+from surmesure.unify.profile import root_of
 
-#: the kinds of rule condition this reader serves (others need the full snapshot reader)
-SERVED = frozenset({"trait", "metric"})
+OPT_OUT_PURPOSE = "personalization"
+#: the consent purposes a person read carries the records of
+DECISION_PURPOSES = ("marketing", OPT_OUT_PURPOSE)
 
 _TYPES: dict[str, Any] = {
     "tag": sa.String(16),
@@ -97,6 +99,50 @@ class PersonRead:
                 if value is not None:
                     out[name] = value
         return out
+
+
+class PersonReader(Protocol):
+    """One way to read a person, whoever holds them (see the module)."""
+
+    def person(
+        self,
+        person_id: int | None,
+        keys: Sequence[tuple[str, str]],
+        content_ids: Sequence[str],
+        now: datetime,
+    ) -> PersonRead:
+        """The person ``person_id`` names (following its merges), or else the first of ``keys``
+        (``(kind, blind index)``, :func:`identifier_keys`) that someone holds, as known at
+        ``now`` (naive UTC): their rows, the ledger of ``content_ids`` among them. Nobody: a
+        read whose ``person_id`` is ``None``, with ``shown_before`` still filled."""
+        ...
+
+
+@dataclass(frozen=True)
+class SqlPersonReader:
+    """A :class:`PersonReader` on the store, inside the caller's transaction ``conn``: one
+    statement (:func:`read_person`; two when a person id must follow its merges), with the
+    derived ``metrics`` columns given."""
+
+    conn: Connection
+    metrics: frozenset[str] = frozenset()
+
+    def person(
+        self,
+        person_id: int | None,
+        keys: Sequence[tuple[str, str]],
+        content_ids: Sequence[str],
+        now: datetime,
+    ) -> PersonRead:
+        root = root_of(self.conn, person_id) if person_id is not None else None
+        return read_person(
+            self.conn,
+            person_id=root,
+            keys=keys if person_id is None else (),
+            now=now,
+            metrics=self.metrics,
+            content_ids=content_ids,
+        )
 
 
 def _day(value: Any) -> date:
