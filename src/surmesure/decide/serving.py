@@ -46,7 +46,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.whole_view import _rows, build_view, fingerprint, read_metrics
+from surmesure.decide.whole_view import MetricRows, _rows, build_view, fingerprint, read_metrics
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.errors import trace_of
@@ -65,6 +65,7 @@ _EXPOSURES = -1  # the fingerprint's last cell: exposures, of which this server 
 NOBODY = None
 """A cached answer: no root person has this id (or no person holds this identifier)."""
 RELOAD_BATCH = 1_000  # people per statement when the safety net reloads the cache
+METRICS_BATCH = 5_000  # people per statement when a derive run's metrics are re-read
 
 
 class ServingCache:
@@ -378,17 +379,24 @@ class Serving:
     def reread_metrics(self) -> None:
         """Re-read the derived metrics of every person held: a derive run rewrote them for
         many people at once, and nothing else of theirs (one pass over ``derived_metrics``
-        for a cache that holds many people, one statement for a few)."""
+        for a cache that holds many people, one statement per :data:`METRICS_BATCH` for a
+        few)."""
         cache = self._view
         if cache is None or not cache.metrics:
             return
         started = time.perf_counter()
         with self._flush_lock:
             held = [pid for pid, entry in list(cache.reads.items()) if entry is not None]
-            few = len(held) <= RELOAD_BATCH
+            batches: list[list[int] | None] = (
+                [None]  # everyone's rows in one pass: 0.5 s for 30,000 people on DuckDB
+                if len(held) > 2 * METRICS_BATCH
+                else [held[i : i + METRICS_BATCH] for i in range(0, len(held), METRICS_BATCH)]
+            )
+            found: dict[int, MetricRows] = {}
             with self.store.connect() as conn:
-                found = read_metrics(conn, cache.metrics, held if few else None)
-            cache.loads += 1
+                for batch in batches:
+                    found |= read_metrics(conn, cache.metrics, batch)
+                    cache.loads += 1
             with self._view_lock:
                 for pid in held:
                     entry = cache.reads.get(pid)
