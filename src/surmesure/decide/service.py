@@ -26,7 +26,7 @@ records it (``experiment``: variant, ``held_out``, reason ``control`` or ``globa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,6 +62,31 @@ from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import decode_json
 from surmesure.unify.reader import PersonReader, SqlPersonReader, identifier_keys
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a decision came out as it did, recorded with it (its ``to_dict`` is what the API
+    answers and the decision log keeps): whom it was for (``person``), the variant and each
+    field (``content``), the offer blocks (``offers``), the products (``products``) and, in an
+    experiment, the assignment (``experiment``)."""
+
+    person: str
+    content: Mapping[str, Any]
+    offers: Sequence[Mapping[str, Any]]
+    products: Mapping[str, Any]
+    experiment: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "person": self.person,
+            "content": dict(self.content),
+            "offers": list(self.offers),
+            "products": dict(self.products),
+        }
+        if self.experiment is not None:
+            out["experiment"] = dict(self.experiment)
+        return out
 
 
 @dataclass(frozen=True)
@@ -327,24 +352,28 @@ def _decide(
         "products": products,
         "context": context,
     }
-    explanation: dict[str, Any] = {
-        "person": _person_note(request, person_id, audience),
-        "content": rendered.explanation,
-        "offers": offers_note,
-        "products": products_note,
-    }
+    why = Explanation(
+        person=_person_note(request, person_id, audience),
+        content=rendered.explanation,
+        offers=offers_note,
+        products=products_note,
+    )
     if held is not None:
         result["experiment"] = held.to_dict()
-        explanation["experiment"] = held.to_dict()
+        why = replace(why, experiment=held.to_dict())
         if held.held_out:
-            explanation["content"] = {
-                **rendered.explanation,
-                "opted_out": opted_out,
-                "variant": {
-                    "name": rendered.variant,
-                    "reason": f"held out ({held.reason}): the neutral default variant",
+            why = replace(
+                why,
+                content={
+                    **rendered.explanation,
+                    "opted_out": opted_out,
+                    "variant": {
+                        "name": rendered.variant,
+                        "reason": f"held out ({held.reason}): the neutral default variant",
+                    },
                 },
-            }
+            )
+    explanation = why.to_dict()
     result["explanation"] = explanation
     shown = []
     if person_id is not None:
@@ -415,13 +444,13 @@ def _suppressed(
     """The decision for a person who refused marketing on ``channel``, paused it or left the
     template's topic: nothing shown, ``reason`` recorded (see the module)."""
     suppressed = {"reason": reason, "purpose": "marketing", "channel": channel}
-    explanation = {
-        "person": f"person {person_id} {_HELD_BACK.get(reason, reason).format(channel=channel)}: "
+    explanation = Explanation(
+        person=f"person {person_id} {_HELD_BACK.get(reason, reason).format(channel=channel)}: "
         "no marketing content",
-        "content": {"suppressed": reason, "opted_out": audience.opted_out},
-        "offers": [],
-        "products": {"personalized": False, "reason": reason},
-    }
+        content={"suppressed": reason, "opted_out": audience.opted_out},
+        offers=[],
+        products={"personalized": False, "reason": reason},
+    ).to_dict()
     context = {"channel": channel}
     decision_id = new_id()
     result: dict[str, Any] = {
