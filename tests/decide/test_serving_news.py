@@ -1,6 +1,6 @@
 """Writers outside collect tell the serving cache too: a derive run's new metrics and an
 unmerge reach a server's cache within a second, with its whole-store safety net out of the way
-and no whole read of the store."""
+and no whole read of the store; an unmerge re-evaluates both people's segments."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 from decide_world import DAY, NOW, add_person
 
 from derive.derive_data import AS_OF, CUSTOMERS, TINY, load_orders
+from surmesure.clock import utcnow
 from surmesure.config import get_settings
 from surmesure.decide import serving as serving_module
 from surmesure.decide.library import EXAMPLES, Library
@@ -19,10 +21,15 @@ from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving
 from surmesure.derive.run import derive
 from surmesure.dispatch.background import Background
+from surmesure.domain.segments import SegmentDefinition
 from surmesure.protect import blind
+from surmesure.segment import membership, repository
 from surmesure.store import Store, schema
 from surmesure.unify.unmerge import unmerge
 
+LYON = SegmentDefinition.model_validate(
+    {"name": "lyon", "where": {"trait": {"name": "city", "op": "eq", "value": "Lyon"}}}
+)
 LIBRARY = Library(EXAMPLES)
 EMAIL = LIBRARY.for_placement("email_weekly")
 DERIVED_AT = datetime(2024, 4, 1, 6, 0)  # the derive run's clock, the day after AS_OF
@@ -114,9 +121,14 @@ def test_workers_sharing_redis_hear_of_a_derive_run_delivered_to_another(
 
 
 def _merged(store: Store) -> None:
-    """Anna (customer C1) and a visitor who said she was Bob, merged into her (merge 1)."""
+    """Anna (customer C1) and a visitor who said he was Bob, of Lyon, merged into her (merge
+    1)."""
     add_person(store, 1, {"first_name": ("Anna", "crm", 0.95, NOW - 2 * DAY)})
-    add_person(store, 9, {"first_name": ("Bob", "web", 0.8, NOW - 3 * DAY)})
+    add_person(
+        store,
+        9,
+        {"first_name": ("Bob", "web", 0.8, NOW - 3 * DAY), "city": ("Lyon", "web", 0.8, NOW)},
+    )
     with store.begin() as conn:
         for node, kind, value in ((1, "customer_id", "C1"), (9, "anonymous_id", "visitor-9")):
             conn.execute(
@@ -150,6 +162,9 @@ def test_an_unmerge_reaches_the_cache_without_the_safety_net(
     store: Store, dispatcher: Background, cache_people: int
 ) -> None:
     _merged(store)
+    repository.save(store, LYON, NOW)
+    membership.refresh(store, None, utcnow())
+    assert _members(store, "lyon") == [1]
     serving = _server(store, cache_people)
     try:
         person, body = _visitor(store, serving)
@@ -161,5 +176,13 @@ def test_an_unmerge_reaches_the_cache_without_the_safety_net(
         assert _visitor(store, serving)[1].startswith("Bonjour Bob")
         assert serving.view().person_id(9, []) == 9 and serving.view().person_id(1, []) == 1
         assert serving.reloads == 0
+        _within_a_second(lambda: _members(store, "lyon") == [9])  # real-time membership
     finally:
         serving.stop()
+
+
+def _members(store: Store, segment: str) -> list[int]:
+    m = schema.segment_members
+    with store.connect() as conn:
+        query = sa.select(m.c.person_id).where(m.c.segment == segment).order_by(m.c.person_id)
+        return [int(p) for p in conn.execute(query).scalars()]
