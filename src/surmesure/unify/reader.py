@@ -7,10 +7,13 @@ given) and returns their marketing and personalization consents, their topic, fr
 pause records, trait observations (sealed ones opened in one batch,
 :mod:`surmesure.protect.atrest`, with the data keys the process keeps: the statement reads no
 key, a key not kept is read by its node's primary key), segment memberships, the derived
-metrics the template's rules read and the exposure ledger of the template's blocks. Python
-then applies the same rules as the one-query-per-part readers
-(:mod:`surmesure.decide.audience`, :func:`surmesure.decide.exposure.ledger`), so both paths
-give the same audience and the same picks.
+metrics asked for and the exposure ledger of the given contents (:func:`read_person`); many
+people at once, for the serving cache, with every exposure of each (:func:`read_people`).
+Decisions and campaign audiences (:mod:`surmesure.decide.audience`) and the snapshots segments
+are evaluated on (:mod:`surmesure.segment.snapshot`) all read a person this way; the ledger's
+rules are those of :func:`surmesure.decide.exposure.ledger`, so a decision from the store and
+one from the serving cache make the same picks. Unify comes before every stage that reads a
+person, and imports none of them.
 """
 
 from __future__ import annotations
