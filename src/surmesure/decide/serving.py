@@ -46,14 +46,15 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.whole_view import MetricRows, _rows, build_view, fingerprint, read_metrics
+from surmesure.decide.whole_view import build_view, fingerprint
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.errors import trace_of
 from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.unify.reader import PeopleRead, PersonRead, read_people
+from surmesure.unify.reader import MetricRows, PeopleRead, PersonRead, read_metrics, read_people
+from surmesure.unify.reader import fetch_rows as _rows
 
 log = logging.getLogger("surmesure.decide.serving")
 atexit.register(gc.unfreeze)  # what a view froze is handed back for the interpreter's exit

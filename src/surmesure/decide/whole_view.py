@@ -20,13 +20,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.domain.segments import METRICS, as_number
+from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.protect import atrest
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
 from surmesure.store import schema
-from surmesure.unify.reader import DECISION_PURPOSES, PersonRead
+from surmesure.unify.reader import DECISION_PURPOSES, PersonRead, read_metrics
+from surmesure.unify.reader import fetch_rows as _rows
 
 log = logging.getLogger("surmesure.decide.serving")
 
@@ -247,45 +248,6 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
         stamp=stamp,
         built_in_s=time.perf_counter() - started,
     )
-
-
-MetricRows = dict[str, list[tuple[str, datetime, datetime, Any]]]
-"""A person's rows of each derived metric: ``(computed_on, computed_at, as_of, value)``."""
-
-
-def read_metrics(
-    conn: Connection, metrics: Iterable[str], person_ids: Sequence[int] | None = None
-) -> dict[int, MetricRows]:
-    """Every row of the derived ``metrics`` (of ``person_ids``, when given; else everyone's,
-    in one pass), by person, as :attr:`PersonRead.metrics` holds them."""
-    names = sorted(m for m in metrics if m in METRICS)
-    found: dict[int, MetricRows] = {}
-    if not names or (person_ids is not None and not person_ids):
-        return found
-    d = schema.derived_metrics
-    query = sa.select(
-        d.c.person_id, d.c.computed_on, d.c.computed_at, d.c.as_of, *(d.c[n] for n in names)
-    )
-    if person_ids is not None:
-        query = query.where(d.c.person_id.in_(sorted(set(person_ids))))
-    for row in _rows(conn, query):
-        per = found.setdefault(int(row[0]), {})
-        for name, value in zip(names, row[4:], strict=True):
-            if METRICS[name] == "number":
-                value = None if value is None else as_number(value)
-            per.setdefault(name, []).append((str(row[1]), row[2], row[3], value))
-    return found
-
-
-def _rows(conn: Connection, query: Any) -> list[Any]:
-    """All rows of ``query``; on DuckDB straight from the driver, which builds the tuples in
-    its own code (per-row processing would dominate a build). The queries of the view bind
-    only names and constants, so they are compiled with their values inline."""
-    if conn.dialect.name != "duckdb":
-        return list(conn.execute(query).all())
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw: Any = conn.connection.driver_connection
-    return list(raw.execute(sql).fetchall())
 
 
 def _root(pid: int, parent: Mapping[int, int]) -> int:

@@ -18,8 +18,8 @@ person, and imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Protocol
@@ -189,14 +189,25 @@ def read_person(
     wanted = sorted(set(content_ids))
     if wanted:
         params["content_ids"] = wanted
+    columns = tuple(sorted(set(metrics) & set(METRICS)))
+    inline = columns if len(columns) <= INLINE_METRICS else ()
     statement = _statement(
         person_id is not None,
         0 if person_id is not None else len(keys),
-        tuple(sorted(set(metrics) & set(METRICS))),
+        inline,
         bool(wanted),
     )
     rows = conn.execute(statement, params).all()
-    return _collect(rows, _opened(conn, rows))
+    read = _collect(rows, _opened(conn, rows))
+    if columns and not inline and read.person_id is not None:
+        found = read_metrics(conn, columns, [read.person_id])
+        read = replace(read, metrics=found.get(read.person_id, {}))
+    return read
+
+
+INLINE_METRICS = 4
+"""Most metrics :func:`read_person` reads in its statement (a branch each); more (a segment's
+snapshot reads them all) are read by a second statement, one row a day of computation."""
 
 
 def _opened(conn: Connection, rows: Sequence[Any]) -> dict[int, Any]:
@@ -231,7 +242,9 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
     else:  # nobody to find; the ledger is still read
         who = sa.cast(sa.null(), sa.BigInteger())
     cte = sa.select(who.label("person_id")).cte("who")
-    pid = sa.select(cte.c.person_id).scalar_subquery()
+    # a person id given is bound as such in every branch: a constant the store filters on
+    # first (DuckDB scans a whole table for a subquery's value)
+    pid = who if by_id else sa.select(cte.c.person_id).scalar_subquery()
     c, t, m = schema.consents, schema.traits, schema.segment_members
     pr = schema.preferences
     branches: list[Any] = [
@@ -359,6 +372,46 @@ def _collect(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
         before,
         preferences,
     )
+
+
+MetricRows = dict[str, list[tuple[str, datetime, datetime, Any]]]
+"""A person's rows of each derived metric: ``(computed_on, computed_at, as_of, value)``."""
+
+
+def read_metrics(
+    conn: Connection, metrics: Iterable[str], person_ids: Sequence[int] | None = None
+) -> dict[int, MetricRows]:
+    """Every row of the derived ``metrics`` (of ``person_ids``, when given; else everyone's,
+    in one pass), by person, as :attr:`PersonRead.metrics` holds them."""
+    names = sorted(m for m in metrics if m in METRICS)
+    found: dict[int, MetricRows] = {}
+    if not names or (person_ids is not None and not person_ids):
+        return found
+    d = schema.derived_metrics
+    query = sa.select(
+        d.c.person_id, d.c.computed_on, d.c.computed_at, d.c.as_of, *(d.c[n] for n in names)
+    )
+    if person_ids is not None:
+        query = query.where(d.c.person_id.in_(sorted(set(person_ids))))
+    for row in fetch_rows(conn, query):
+        per = found.setdefault(int(row[0]), {})
+        for name, value in zip(names, row[4:], strict=True):
+            if METRICS[name] == "number":
+                value = None if value is None else as_number(value)
+            per.setdefault(name, []).append((str(row[1]), row[2], row[3], value))
+    return found
+
+
+def fetch_rows(conn: Connection, query: Any) -> list[Any]:
+    """All rows of ``query``; on DuckDB straight from the driver, which builds the tuples in
+    its own code (per-row processing would dominate a build). The queries of the view bind
+    only names and constants (``read_metrics``: ids), so they are compiled with their values
+    inline."""
+    if conn.dialect.name != "duckdb":
+        return list(conn.execute(query).all())
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw: Any = conn.connection.driver_connection
+    return list(raw.execute(sql).fetchall())
 
 
 # -- many people at once: the serving cache's reads --------------------------------------------
