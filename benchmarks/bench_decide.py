@@ -151,9 +151,19 @@ def serve(url: str, port: int) -> None:
         suppression_key="bench-suppression-key",
         encryption_key="bench-encryption-key",
     )
-    app = create_app(settings, store)
+    app = create_app(settings, store, freeze=_freezes())  # as `surmesure serve` starts
     app.state.templates = Library(EXAMPLES)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _freezes() -> bool:
+    """Whether this checkout's app can end its start-up as ``surmesure serve``'s does (a
+    baseline commit may predate it)."""
+    import inspect
+
+    from surmesure.api.app import create_app
+
+    return "freeze" in inspect.signature(create_app).parameters
 
 
 def build_store(folder: Path, customers: int, url: str) -> tuple[list[str], list[str]]:
@@ -506,6 +516,9 @@ def bench_inprocess(url: str, calls: int, products: int, profile: bool) -> dict[
     serving = Serving(store)
     started = time.perf_counter()
     serving.ensure_started(library.metrics())
+    warm = getattr(serving, "warm_done", None)  # a baseline commit may read no one at start
+    if warm is not None:
+        warm.wait(120)  # as a server's first requests find it a few seconds after start-up
     built = time.perf_counter() - started
     served, served_sent, served_profiler = _timed_decisions(
         store, library, requests, profile, serving

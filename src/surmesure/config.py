@@ -53,6 +53,12 @@ DEFAULT_SOURCE_RELIABILITY: dict[str, float] = {
 Trust = Literal["trusted", "low"]
 MAX_RETENTION_DAYS = 36_500
 """The longest retention a setting may name (a hundred years; 0 keeps for ever)."""
+CLIENT_GROUPS = ("pages", "links", "gateways")
+"""Groups of the routes that take no key, limited per client address
+(:mod:`surmesure.api.clients`)."""
+UNSUBSCRIBE_MAX_DAYS = 3660
+"""Longest lifetime of an unsubscribe link; a link is read up to it whatever the setting is
+now (:mod:`surmesure.deliver.unsubscribe`)."""
 
 #: Whom identity resolution believes. A trusted source's record links every identifier it
 #: names (its people are merged as the record says); a low-trust source (a public web page, an
@@ -95,6 +101,21 @@ DEFAULT_PREFERENCE_TOPICS: dict[str, dict[str, str]] = {
 
 INLINE = "inline"
 """``dispatch``: changes are handed on in the process that stored them."""
+
+
+def _parsed_limits(setting: str, value: dict[str, str]) -> dict[str, str]:
+    """``value`` when each of its limits reads (``1000/second``); ``ValueError`` naming the
+    first that does not."""
+    from limits import parse
+
+    for name, limit in value.items():
+        try:
+            parse(limit)
+        except ValueError:
+            raise ValueError(
+                f"{setting}[{name!r}] is {limit!r}; write e.g. '1000/second'"
+            ) from None
+    return value
 
 
 class Settings(BaseSettings):
@@ -253,11 +274,74 @@ class Settings(BaseSettings):
         default_factory=lambda: {"collect": "1000/second", "decide": "3000/second"},
         description="Requests per API key and scope, e.g. {'decide': '500/second'}.",
     )
+    client_rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {
+            "pages": "20/second",
+            "links": "100/second",
+            "gateways": "1000/second",
+        },
+        description="Requests per client address on the routes that take no key, by group: "
+        "pages (/p/, /preferences/, /u/), links (/t/: mail providers' image proxies and "
+        "link scanners fetch from a few addresses), gateways (/v1/sms/, /v1/email/feedback: "
+        "one gateway sends every report); a group left out is not limited.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxies (addresses or networks, e.g. 10.0.0.0/8) whose X-Forwarded-For "
+        "names the client; from any other peer the header is ignored.",
+    )
+    client_limit_memory: int = Field(
+        default=100_000,
+        ge=100,
+        description="Most client addresses a server process counts at once (the least "
+        "recently seen are forgotten first).",
+    )
+
+    @field_validator("client_rate_limits")
+    @classmethod
+    def _client_limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for group in value:
+            if group not in CLIENT_GROUPS:
+                raise ValueError(
+                    f"client_rate_limits has the group {group!r}; use {', '.join(CLIENT_GROUPS)}"
+                )
+        return _parsed_limits("client_rate_limits", value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies has {proxy!r}; write an address or a network, "
+                    "e.g. 10.0.0.5 or 10.0.0.0/8"
+                ) from None
+        return value
+
     key_refresh_seconds: float = Field(
         default=2.0, gt=0, description="How often a server reads the stored API keys again."
     )
     page_link_max_days: int = Field(
         default=90, gt=0, le=3660, description="Longest lifetime of a personal page link."
+    )
+    tracking_token_days: int = Field(
+        default=365,
+        gt=0,
+        le=3660,
+        description="Days an e-mail's open pixel and tracked links record opens and clicks after "
+        "the message was made; an older link still leads to its target, recording nothing.",
+    )
+    unsubscribe_link_days: int = Field(
+        default=730,
+        ge=30,
+        le=UNSUBSCRIBE_MAX_DAYS,
+        description="Days an unsubscribe link works after the message was made: at least 30 "
+        "(CAN-SPAM: an opt-out must work 30 days after sending); people unsubscribe from old "
+        "mail found in their inbox, and the spam button is all an expired link leaves them.",
     )
     shop_url: str | None = Field(
         default=None,
@@ -291,16 +375,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limits")
     @classmethod
     def _limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
-        from limits import parse
-
-        for scope, limit in value.items():
-            try:
-                parse(limit)
-            except ValueError:
-                raise ValueError(
-                    f"rate_limits[{scope!r}] is {limit!r}; write e.g. '1000/second'"
-                ) from None
-        return value
+        return _parsed_limits("rate_limits", value)
 
     def development_defaults(self) -> list[str]:
         """The settings still at their published development values, by environment name:
@@ -400,6 +475,13 @@ class Settings(BaseSettings):
     outbox_dir: Path = Field(
         default=Path(".surmesure/outbox"),
         description="Folder of the outbox's send journals (what left before a crash).",
+    )
+    send_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes that render and hand over a campaign's messages beside the one "
+        "that reads and records them (`campaign send --workers`); 1: that one alone.",
     )
     email_url: str | None = Field(
         default=None,

@@ -50,28 +50,31 @@ def serving(
     prepare: Callable[[FastAPI], None] | None = None,
     *,
     freeze: bool = False,
+    server: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Iterator[tuple[str, FastAPI]]:
     """``(base URL, app)`` of a server running in a thread until the block ends; ``prepare``
-    sets up the app before it starts; ``freeze`` as :func:`create_app` takes it."""
+    sets up the app before it starts; ``freeze`` as :func:`create_app` takes it; ``server``:
+    uvicorn's options (``surmesure serve``'s: :func:`surmesure.cli.serve.server_options`)."""
     app = create_app(settings_for(store, **overrides), store, freeze=freeze)
     if prepare is not None:
         prepare(app)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    options = {"log_level": "warning", **(server or {})}
+    running = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
-    while not server.started:
+    while not running.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the API server did not start")
         time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}", app
     finally:
-        server.should_exit = True
+        running.should_exit = True
         thread.join(timeout=20)
 
 

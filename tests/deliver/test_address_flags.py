@@ -21,6 +21,7 @@ from test_campaign_send import _channel
 
 from conftest import invoke, invoke_json
 from surmesure.collect.importer import import_file
+from surmesure.collect.replay import replay
 from surmesure.config import get_settings
 from surmesure.deliver import documents, feedback, plan, service
 from surmesure.deliver.paper import PaperChannel, PaperSettings
@@ -190,6 +191,20 @@ def test_a_returned_letter_makes_the_next_campaign_skip_the_address(
     campaign(store, "autumn", T0 + 30 * DAY, **paper)
     assert planned(store, "autumn", T0 + 30 * DAY) == {"planned": 4}
     assert message_of(store, "autumn", ids[1])[1:] == ("planned", None)
+
+    # the return whose date did not read is replayed once its value is fixed: person 2's
+    # address is flagged too; the row naming no letter of ours stays open, as it was
+    fix = tmp_path / "fix.yaml"
+    fix.write_text("values:\n  returned_at: {yesterday: '2026-03-08T00:00:00'}\n")
+    done = replay(store, kind="paper_returns", mapping=fix)
+    assert (done.considered, done.replayed, done.still_open) == (2, 1, 1)
+    with store.connect() as conn:
+        left = conn.execute(sa.select(q.c.location, q.c.status).order_by(q.c.location)).all()
+    assert [tuple(r) for r in left] == [("row 4", "open"), ("row 5", "replayed")]
+    campaign(store, "winter", T0 + 31 * DAY, **paper)
+    counts = planned(store, "winter", T0 + 31 * DAY)
+    assert counts == {"planned": 3, "suppressed:undeliverable_address": 1}
+    assert message_of(store, "winter", ids[2])[1:] == ("suppressed", "undeliverable_address")
 
 
 def test_the_commands_import_calls_and_returns(

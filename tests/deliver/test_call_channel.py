@@ -9,9 +9,11 @@ import stat
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from people_rows import activity_rows, add_people
 
+from conftest import invoke, invoke_json
 from surmesure.deliver.calls import CallChannel, CallSettings, import_outcomes
 from surmesure.deliver.channel import Message
 from surmesure.protect.consent import refused_ids
@@ -98,3 +100,54 @@ def test_outcomes_become_activity_and_opt_outs(store: Store, tmp_path: Path) -> 
         (2, 2, "phone", "opt_out", datetime(2026, 3, 1, 9, 5)),
         (1, 3, "phone", "interested", datetime(2026, 3, 1, 10, 0)),
     ]
+
+
+def test_quarantined_outcomes_replay_after_a_value_fix(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_people(store, (1, None), (2, None))
+    rows = [
+        {"message_id": "", "person_id": "1", "outcome": "call back", "called_at": "2026-03-01"},
+        {"message_id": "", "person_id": "2", "outcome": "opt-out", "called_at": "soon"},
+        {"message_id": "", "person_id": "99", "outcome": "answered", "called_at": "2026-03-01"},
+    ]
+    done = import_outcomes(store, _write(tmp_path / "calls.csv", rows))
+    assert done.quarantined == 3 and done.counts == {}
+    # replayed as they are, they are still refused, for the same reasons
+    same = invoke_json(monkeypatch, store.url, "quarantine", "replay", "--kind", "call_outcomes")
+    assert (same["considered"], same["replayed"], same["still_open"]) == (3, 0, 3)
+    # a mapping naming a column the rows do not have is refused before anything is replayed
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("values:\n  gender: {f: female}\n")
+    refused = invoke(monkeypatch, store.url, "quarantine", "replay", "--mapping", str(wrong))
+    assert refused.exit_code == 2 and "person_id, outcome, called_at" in refused.output
+    fix = tmp_path / "fix.yaml"
+    fix.write_text(
+        "kind: call_outcomes\nvalues:\n  outcome: {call back: answered}\n"
+        "  called_at: {soon: '2026-03-02T09:00:00'}\n"
+    )
+    out = invoke_json(monkeypatch, store.url, "quarantine", "replay", "--mapping", str(fix))
+    assert (out["considered"], out["replayed"], out["still_open"]) == (3, 2, 1)
+    assert list(out["still_open_by_reason"]) == [
+        "person_id: no such person; give the person_id of the call list's row"
+    ]
+    assert activity_rows(store, "person_id", "kind", "occurred_at") == [
+        (1, "answered", datetime(2026, 3, 1)),
+        (2, "opt_out", datetime(2026, 3, 2, 9)),
+    ]
+    with store.connect() as conn:
+        assert refused_ids(conn, "marketing", "phone", datetime(2100, 1, 1)) == {2}
+    q = schema.quarantine
+    with store.connect() as conn:
+        statuses = conn.execute(
+            sa.select(q.c.location, q.c.status, q.c.field).order_by(q.c.location)
+        ).all()
+    assert [tuple(r) for r in statuses] == [
+        ("row 2", "replayed", "outcome"),
+        ("row 3", "replayed", "called_at"),
+        ("row 4", "open", "person_id"),
+    ]
+    # nothing is recorded twice: the fixed rows are no longer open
+    again = invoke_json(monkeypatch, store.url, "quarantine", "replay", "--mapping", str(fix))
+    assert (again["considered"], again["replayed"]) == (1, 0)
+    assert len(activity_rows(store, "person_id")) == 2

@@ -252,6 +252,9 @@ def test_with_nothing_to_recommend_the_neutral_block_renders_everywhere(
         assert lines_of(mails[email_of(n)]) == want
 
 
+PAGE = "http://127.0.0.1:8000/p/token-of-person-7"
+
+
 def demo_email(products: list[dict[str, Any]]) -> tuple[str, str]:
     """The demo's e-mail for a person of Lyon with ``products``, as it leaves: the HTML with
     its links through tracking, and the text part."""
@@ -269,7 +272,7 @@ def demo_email(products: list[dict[str, Any]]) -> tuple[str, str]:
     now = utcnow()
     audience = Audience(person_id=7, traits={"city": Known("Lyon", "crm", 0.9)})
     note = {"personalized": True, "reason": "recommended for this person"}
-    done = templates.render(audience, now, Personal({}, products, note))
+    done = templates.render(audience, now, Personal({}, products, note), PAGE)
     channel = EmailChannel(
         EmailSettings(sender="news@example.com", track=True),
         UnsubscribeLinks("https://shop.example", "s" * 32),
@@ -296,11 +299,13 @@ def test_the_demo_email_shows_four_products_or_a_neutral_block() -> None:
         assert f"https://shop.example.com/p/{p['product_code']}" in text
         # in the HTML the product's link goes through click tracking
         assert f"https://shop.example.com/p/{p['product_code']}" not in html
-    assert html.count("https://shop.example/t/c/") == len(products) + 1  # and the button
+    # and the person's page link, and the button; the text part prints the page link as it is
+    assert html.count("https://shop.example/t/c/") == len(products) + 2
+    assert PAGE not in html and f"page : {PAGE}" in text
     assert "Toute la collection" not in html and "Toute la collection" not in text
     html, text = demo_email([])
     assert "Toute la collection vous attend" in html and "Toute la collection" in text
-    assert "Choisis pour vous" not in html and html.count("https://shop.example/t/c/") == 1
+    assert "Choisis pour vous" not in html and html.count("https://shop.example/t/c/") == 2
 
 
 HTML_TEMPLATE = """

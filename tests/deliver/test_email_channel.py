@@ -82,7 +82,7 @@ def test_a_marketing_message_has_both_parts_and_one_click_unsubscribe(sink: Sink
     assert https.startswith("https://shop.example.com/u/email/")
     assert mailto.startswith("mailto:unsubscribe@example.com?subject=unsubscribe%20")
     token = https.rpartition("/")[2]
-    assert person_of(token, "email", secret=SECRET, max_days=90) == 42
+    assert person_of(token, "email", secret=SECRET) == 42
     assert mailto.endswith(token)
 
 
@@ -252,13 +252,13 @@ def test_settings_from_a_url() -> None:
 def test_links_expire_and_name_their_channel() -> None:
     early = UnsubscribeLinks("https://x.example", SECRET, clock=lambda: datetime(2026, 1, 1))
     token = early.url(7).rpartition("/")[2]
-    assert person_of(token, "email", secret=SECRET, max_days=90, now=datetime(2026, 2, 1)) == 7
+    assert person_of(token, "email", secret=SECRET, now=datetime(2026, 2, 1)) == 7
     from surmesure.errors import NotFound
 
     with pytest.raises(NotFound):
-        person_of(token, "email", secret=SECRET, max_days=90, now=datetime(2026, 6, 1))
+        person_of(token, "email", secret=SECRET, now=datetime(2028, 1, 2))  # 730 days
     with pytest.raises(NotFound):
-        person_of(token, "sms", secret=SECRET, max_days=90, now=datetime(2026, 2, 1))
+        person_of(token, "sms", secret=SECRET, now=datetime(2026, 2, 1))
 
 
 def test_a_dkim_key_that_is_not_rsa_is_refused() -> None:

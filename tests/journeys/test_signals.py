@@ -18,6 +18,7 @@ from journey_world import T0, add_people, email_of, people_rows, publish, track,
 from surmesure.config import get_settings
 from surmesure.dispatch import outbox
 from surmesure.dispatch.dispatcher import drain
+from surmesure.journeys import signals
 from surmesure.journeys.worker import run_once
 from surmesure.protect.consent import consent_row, record_consents
 from surmesure.store import Store, schema
@@ -204,3 +205,29 @@ def test_a_send_refused_for_one_person_takes_the_error_exit(store: Store, tmp_pa
         ]
     assert decode_json(value) is True
     assert whats == ["failed at hello"]
+
+
+def test_events_no_journey_can_use_are_not_read(store: Store, tmp_path: Path) -> None:
+    """With no journey active and nobody in one, the journeys' subscriber reads no event back;
+    with one active, only the events its entry names (and every event of people in one)."""
+    ids = add_people(store, tmp_path, 2)
+    track(store, "C1", "Product Viewed", T0)
+    track(store, "C2", "Signed Up", T0)
+    e = schema.events
+    with store.connect() as conn:
+        refs = {str(r[0]): str(r[1]) for r in conn.execute(sa.select(e.c.message_id, e.c.event))}
+    changes = [
+        outbox.Change(n, outbox.EVENT, ids[1 if name == "Product Viewed" else 2], "track", ref, T0)
+        for n, (ref, name) in enumerate(sorted(refs.items()))
+    ]
+
+    def events_read() -> list[str]:
+        with store.begin() as conn, store.statements() as sent:
+            signals.handle(store, conn, changes, T0)
+        return [s for s in sent if "FROM events" in s]
+
+    assert events_read() == []
+    publish(store, welcome_document())  # its entry: Signed Up
+    (read,) = events_read()
+    assert "Signed Up" in read or "event IN" in read
+    assert set(people_rows(store, "welcome")) == {ids[2]}

@@ -67,9 +67,16 @@ def test_demo_builds_the_world_and_recovers_its_truth(
     sent = report["campaign"]
     campaigns = sent["campaigns"]
     assert sorted(campaigns) == sorted(channels_to_reach()) and sent["audience"] > 0
-    counts = {c: campaigns[c]["by_status"].get("sent", 0) for c in campaigns}
+    counts = {c: campaigns[c]["by_channel"][c].get("sent", 0) for c in campaigns}
     assert all(n > 0 for n in counts.values()), campaigns
     assert sent["smtp_messages"] == counts["email"]
+    # each e-mail carried its person's page link, which delivered a web message at no cost;
+    # the pages opened count as opens of the e-mail campaign
+    pages = sent["pages"]
+    assert pages["links"] == counts["email"]
+    assert campaigns["email"]["by_channel"]["web"] == {"sent": counts["email"]}
+    assert len(pages["examples"]) == 2 and all("/p/" in link for link in pages["examples"])
+    assert pages["views"] == 4 and pages["pages_viewed"] == 3 == pages["opened"]
     assert sent["sms_messages"] == counts["sms"]
     if "paper" in counts:
         [pdf] = sent["paper_pdfs"]
@@ -83,7 +90,9 @@ def test_demo_builds_the_world_and_recovers_its_truth(
     again = invoke_json(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))
     assert again["generated"] == {"written": False, "seconds": 0.0}
     assert again["people"] == report["people"]
-    assert again["tables"] == report["tables"]
+    # (but the first run's page views: an opened activity each)
+    views = {"channel_activity": report["tables"]["channel_activity"] + pages["views"]}
+    assert again["tables"] == report["tables"] | views
     facts = [s for s in again["steps"] if s["kind"] not in ("stores", "products", "stock")]
     assert len(facts) >= 8
     assert facts[-1]["kind"] == "events" and facts[-1]["duplicate"] > 0
@@ -91,6 +100,8 @@ def test_demo_builds_the_world_and_recovers_its_truth(
     # and sends nobody the campaign twice
     assert again["campaign"]["campaigns"] == campaigns
     assert again["campaign"]["smtp_messages"] == again["campaign"]["sms_messages"] == 0
+    assert again["campaign"]["pages"]["links"] == again["campaign"]["pages"]["views"] == 0
+    assert again["campaign"]["pages"]["opened"] == 3
 
 
 def test_generate_writes_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

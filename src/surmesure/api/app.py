@@ -29,6 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
@@ -49,7 +50,8 @@ from surmesure.api import (
     tracking,
     unsubscribe,
 )
-from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, routes
+from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, marked, routes
+from surmesure.api.clients import ClientLimits
 from surmesure.api.guard import Guard, without_paths
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
@@ -137,6 +139,9 @@ def create_app(
     offline_docs(app)
     app.state.settings = settings
     app.state.rate_limits = RateLimits(settings.rate_limits)
+    app.state.client_limits = ClientLimits(
+        settings.client_rate_limits, settings.trusted_proxies, settings.client_limit_memory
+    )
     app.add_middleware(Guard)
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
     app.include_router(collect.router)
@@ -247,6 +252,7 @@ async def _keep_keys(keys: KeyRing) -> None:
 
 
 ERROR_BODY = {"$ref": "#/components/schemas/Error"}
+CLIENT_LIMIT = "Over the client address's limit (see Retry-After; SURMESURE_CLIENT_RATE_LIMITS)"
 ERRORS = {
     "401": "No key, or an unknown or revoked key",
     "403": "The key lacks the route's scope",
@@ -276,6 +282,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             },
         },
     }
+    for context in iter_route_contexts(app.routes):
+        group = marked(context, "client_group")
+        for method in sorted(context.methods or ()) if group else ():
+            operation = doc["paths"].get(context.path, {}).get(method.lower())
+            if operation is not None:
+                operation.setdefault("responses", {}).setdefault(
+                    "429", {"description": CLIENT_LIMIT, "content": _json_error()}
+                )
     for method, path, scope in routes(app):
         operation = doc["paths"].get(path, {}).get(method.lower())
         if scope is not None and operation is not None:

@@ -124,12 +124,18 @@ def routes(app: FastAPI) -> Iterator[tuple[str, str, str | None]]:
 
 def scope_of(route: object) -> str | None:
     """The scope a route requires (``None`` for a public route)."""
+    return marked(route, "scope")
+
+
+def marked(route: object, mark: str) -> str | None:
+    """The ``mark`` attribute (a text) of one of a route's dependencies or of its endpoint:
+    ``scope`` (:func:`require`), ``client_group`` (:func:`surmesure.api.clients.limited`)."""
     dependant = getattr(route, "dependant", None)
     stack = [dependant] if dependant is not None else []
     while stack:
         found = stack.pop()
-        scope = getattr(found.call, "scope", None)
-        if isinstance(scope, str):
-            return scope
+        value = getattr(found.call, mark, None)
+        if isinstance(value, str):
+            return value
         stack.extend(found.dependencies)
-    return getattr(getattr(route, "endpoint", None), "scope", None)
+    return getattr(getattr(route, "endpoint", None), mark, None)

@@ -8,6 +8,10 @@
   route's template (``/v1/people/{person_id}/why``, never the path with its values) and the
   types and places of the exceptions, never their messages (:func:`surmesure.errors.trace_of`).
   The error is not raised further, so no server prints its own trace with the messages.
+- The access log (logger ``surmesure.access``, on with ``surmesure serve --access-log``) names
+  each request by its method, its route's template, its status and its time: never the path
+  with its values nor the query string (a personal link's token, a gateway's ``key``). uvicorn's
+  own access log, which prints both, stays off.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -24,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from surmesure.errors import trace_of
 
 log = logging.getLogger("surmesure.api")
+access = logging.getLogger("surmesure.access")
 
 INTERNAL = {
     "code": "internal",
@@ -52,21 +58,41 @@ class Guard:
             }
             await _answer(send, 400, body)
             return
-        started = False
+        status = 0
+        began = time.perf_counter()
 
         async def watch(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            route = getattr(scope.get("route"), "path", None) or "(no route)"
-            log.error("unexpected error on %s %s\n%s", scope.get("method"), route, trace_of(exc))
-            if not started:
+            log.error(
+                "unexpected error on %s %s\n%s", scope.get("method"), _route(scope), trace_of(exc)
+            )
+            if not status:
                 await _answer(send, 500, INTERNAL)
+                status = 500
+        if access.isEnabledFor(logging.INFO):
+            spent = (time.perf_counter() - began) * 1000
+            access.info("%s %s %d %.1f ms", scope.get("method"), _route(scope), status, spent)
+
+
+class NoUvicornAccess(logging.Filter):
+    """Drops uvicorn's access lines (they print the path's values and the query string),
+    even where a handler attached to ``uvicorn.access`` would turn them back on: set on that
+    logger by ``surmesure serve`` (:func:`surmesure.cli.serve.server_options`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def _route(scope: Scope) -> str:
+    """The template of the route that answered (``/p/{token}``), never the path's values."""
+    return getattr(scope.get("route"), "path", None) or "(no route)"
 
 
 def _nul_in(scope: Scope) -> str | None:

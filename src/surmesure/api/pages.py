@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.api.auth import require
 from surmesure.api.body import body_schema, read_bytes, validated_body
+from surmesure.api.clients import limited
 from surmesure.api.personal import PersonalPage
 from surmesure.clock import utcnow
 from surmesure.decide.page_words import WORDS
@@ -60,7 +61,12 @@ def _view(store: Store, token: str, settings: Any, recommender: Any) -> str:
     return html
 
 
-@router.get("/p/{token}", response_class=HTMLResponse, summary="A personal page")
+@router.get(
+    "/p/{token}",
+    response_class=HTMLResponse,
+    summary="A personal page",
+    dependencies=[Depends(limited("pages"))],
+)
 async def page(token: str, request: Request) -> HTMLResponse:
     try:
         html = await run_in_threadpool(
@@ -77,7 +83,12 @@ async def page(token: str, request: Request) -> HTMLResponse:
     return PersonalPage(html)
 
 
-@router.post("/p/{token}/nps", response_class=HTMLResponse, summary="Answer the NPS question")
+@router.post(
+    "/p/{token}/nps",
+    response_class=HTMLResponse,
+    summary="Answer the NPS question",
+    dependencies=[Depends(limited("pages"))],
+)
 async def nps(token: str, request: Request) -> HTMLResponse:
     body = await read_bytes(request, MAX_FORM_BYTES)  # no key is needed: read no more
     if body is None:

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from surmesure.api.body import read_bytes
+from surmesure.api.clients import limited
 from surmesure.api.personal import PersonalPage
 from surmesure.decide.pages import message_page
 from surmesure.decide.service import utcnow
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import preferences
 
-router = APIRouter(tags=["preferences"])
+router = APIRouter(dependencies=[Depends(limited("pages"))], tags=["preferences"])
 MAX_FORM_BYTES = 4 * 1024
 
 

@@ -14,6 +14,10 @@ Kannel configuration for the inbound side::
 
 and ``mo-recode = true`` in the smsbox group, so that a reply typed in UCS-2 (``ARRÊT``: Ê is
 not GSM-7) arrives as UTF-8 or Latin-1, which ``charset`` names.
+
+Kannel sends no header, so the key stays in the URL: no log line of this server prints a query
+string (:mod:`surmesure.api.guard`, :func:`surmesure.cli.serve.server_options`); a proxy in
+front of it and Kannel's own logs may, so keep them as private as the key.
 """
 
 from __future__ import annotations
@@ -21,16 +25,17 @@ from __future__ import annotations
 import hmac
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
+from surmesure.api.clients import limited
 from surmesure.decide.service import utcnow
 from surmesure.deliver import replies, reports
 from surmesure.deliver.sms import INBOUND_PATH, REPORTS_PATH, inbound_key
 from surmesure.errors import NotFound
 
-router = APIRouter(tags=["sms"])
+router = APIRouter(tags=["sms"], dependencies=[Depends(limited("gateways"))])
 
 
 @router.get(REPORTS_PATH, response_class=PlainTextResponse, summary="SMS delivery report")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from html import escape
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from surmesure.api.clients import limited
 from surmesure.api.personal import PersonalPage
 from surmesure.decide.pages import message_page
 from surmesure.decide.service import utcnow
@@ -21,7 +22,7 @@ from surmesure.deliver.unsubscribe import person_of, unsubscribe
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect.preferences import WORDS, Language, language
 
-router = APIRouter(tags=["preferences"])
+router = APIRouter(tags=["preferences"], dependencies=[Depends(limited("pages"))])
 
 TEXT: dict[str, dict[str, str]] = {
     "fr": {
@@ -57,7 +58,7 @@ async def ask(channel: str, token: str, request: Request) -> HTMLResponse:
     lang = _lang(request)
     settings = request.app.state.settings
     try:
-        person_of(token, channel, secret=settings.secret_key, max_days=settings.page_link_max_days)
+        person_of(token, channel, secret=settings.secret_key)
     except (NotFound, InvalidInput):
         return _gone(lang)
     text = TEXT[lang]

@@ -21,8 +21,10 @@ from surmesure.cli.common import (
     progress,
     user_errors,
 )
+from surmesure.config import get_settings
 from surmesure.deliver import results, service
 from surmesure.deliver.channels import configured
+from surmesure.deliver.channels import urls as channel_urls
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
 
@@ -96,10 +98,19 @@ def register(app: typer.Typer) -> None:
         name: str,
         dry_run: bool = typer.Option(False, "--dry-run", help="Plan and count; write nothing."),
         parallel: int = typer.Option(4, "--parallel", min=1, max=64, help="Messages in flight."),
+        workers: int | None = typer.Option(
+            None,
+            "--workers",
+            min=1,
+            max=64,
+            help="Processes that render and hand over the messages (default "
+            "SURMESURE_SEND_WORKERS, 1: this one).",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         store = get_store()
         channels = {} if dry_run else configured()
+        settings = get_settings()
         try:
             with progress(quiet=as_json) as bar:
                 task = bar.add_task("sending", total=None)
@@ -110,6 +121,8 @@ def register(app: typer.Typer) -> None:
                     dry_run=dry_run,
                     channels=channels,
                     parallel=parallel,
+                    workers=workers or settings.send_workers,
+                    urls=channel_urls(settings),
                     on_progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
         finally:

@@ -4,17 +4,24 @@ A segment of a few hundred people (``demo_campaign``: customers of Lyon with a g
 segment) gets one campaign per channel, each sent to a server started here: e-mail to an SMTP
 server in this process (aiosmtpd), SMS to Kannel (bearerbox + smsbox + the fake SMSC, from
 ``make system``), paper letters to one PDF with its printer's manifest in ``<out>/paper``, call
-tasks to a call list in ``<out>/calls``. Then each campaign's status, its results against
-its control group (:mod:`surmesure.deliver.results`), and what each server received.
+tasks to a call list in ``<out>/calls``. The e-mail carries the person's page link
+(``{{ page_link }}``, the web channel, :mod:`surmesure.deliver.web`): a few of the links the
+SMTP server received are opened here, as ``GET /p/{token}`` opens them, and count as opens of
+the e-mail campaign. Then each campaign's status, its results against its control group
+(:mod:`surmesure.deliver.results`), and what each server received.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from datetime import datetime
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +30,20 @@ from rich.table import Table
 
 from surmesure.cli.campaign_tables import groups_table
 from surmesure.cli.common import console
+from surmesure.clock import utcnow
 from surmesure.config import get_settings
-from surmesure.deliver import documents, results, service
+from surmesure.deliver import documents, results, service, web_pages
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.channels import open_channel
-from surmesure.deliver.local import PASSWORD, USER, Phone, kannel, sendsms_url, smtp_server
+from surmesure.deliver.local import (
+    PASSWORD,
+    USER,
+    Mailbox,
+    Phone,
+    kannel,
+    sendsms_url,
+    smtp_server,
+)
 from surmesure.domain.campaigns import REACHED_BY
 from surmesure.domain.segments import SegmentDefinition
 from surmesure.segment import membership, repository
@@ -74,6 +90,7 @@ MJML = (
     f"<mj-text font-size='20px'>{HELLO},</mj-text>"
     "<mj-text>Le printemps arrive à {{ person.city }} : -20 % sur la nouvelle collection.</mj-text>"
     f"{PRODUCTS_MJML}"
+    "<mj-text><a href='{{ page_link }}'>Votre sélection, sur votre page</a></mj-text>"
     "<mj-button href='https://shop.example.com/printemps'>Découvrir</mj-button>"
     "</mj-column></mj-section></mj-body></mjml>"
 )
@@ -81,7 +98,8 @@ CONTENT: dict[str, dict[str, Any]] = {
     "email": {
         "subject": "Le printemps à {{ person.city }}",
         "text": f"{HELLO},\n\nLe printemps arrive à {{{{ person.city }}}} : -20 % sur la "
-        f"nouvelle collection.\n\n{PRODUCTS_TEXT}\nhttps://shop.example.com/printemps",
+        f"nouvelle collection.\n\n{PRODUCTS_TEXT}\nVotre sélection, sur votre page : "
+        "{{ page_link }}\n\nhttps://shop.example.com/printemps",
         "html": MJML,
         "currency": "EUR",
     },
@@ -96,6 +114,8 @@ CONTENT: dict[str, dict[str, Any]] = {
     },
 }
 COSTS = {"email": 0.001, "sms": 0.045, "paper": 0.9, "phone": 2.5}
+#: views of the first pages whose link the SMTP server received: three people, one reloads
+VIEWS = (1, 2, 1)
 
 
 def channels_to_reach() -> list[str]:
@@ -181,13 +201,48 @@ def send_demo(store: Store, out: Path, now: datetime) -> dict[str, Any]:
             service.send(store, name, now, channels={channel: opened[channel]}, batch=500)
             statuses[channel] = service.status(store, name)
         received = _received(out, servers, statuses)
+        pages = open_pages(store, servers["email"]) if "email" in servers else None
     measured = {channel: results.measure(store, f"demo_{channel}") for channel in wanted}
+    if pages is not None:
+        pages["opened"] = sum(
+            g["opened"]
+            for g in measured["email"]["groups"]
+            if g["arm"] == "message" and g["channel"] == "email"
+        )
     return {
         "segment": SEGMENT["name"],
         "audience": size,
         "campaigns": statuses,
         "results": measured,
         **received,
+        **({"pages": pages} if pages is not None else {}),
+    }
+
+
+def open_pages(store: Store, mailbox: Mailbox) -> dict[str, Any]:
+    """Open the pages of the first links the SMTP server received (``VIEWS`` times each), now,
+    as ``GET /p/{token}`` does: each view is an open of the e-mail campaign that carried it
+    (the links were signed when they left, by the clock, not the demo world's day)."""
+    clock = time.perf_counter()
+    settings = get_settings()
+    page_link = re.compile(re.escape(settings.public_url.rstrip("/")) + r"/p/[A-Za-z0-9_\-.]+")
+    links = []
+    parser = BytesParser(policy=policy.default)
+    for raw in mailbox.contents:
+        body = parser.parsebytes(raw).get_body(("plain",))
+        links.extend(page_link.findall(body.get_content())[:1] if body is not None else [])
+    views = 0
+    for link, times in zip(links, VIEWS, strict=False):
+        for _ in range(times):
+            token = link.rsplit("/", 1)[1]
+            web_pages.open_page(store, token, now=utcnow(), settings=settings)
+            views += 1
+    return {
+        "links": len(links),
+        "examples": links[:2],
+        "pages_viewed": min(len(links), len(VIEWS)),
+        "views": views,
+        "seconds": round(time.perf_counter() - clock, 2),
     }
 
 
@@ -211,24 +266,30 @@ def _received(out: Path, servers: dict[str, Any], statuses: dict[str, Any]) -> d
 def print_sent(sent: dict[str, Any]) -> None:
     """Each demo campaign's status, and what the servers received."""
     table = Table(title=f"campaigns to {sent['segment']} ({sent['audience']:,} people)")
-    for column in ("campaign", "planned", "sent", "held out", "suppressed", "failed", "cost"):
-        table.add_column(column, justify="left" if column == "campaign" else "right")
-    for status in sent["campaigns"].values():
-        by = status["by_status"]
-        table.add_row(
-            status["campaign"],
-            f"{status['total']:,}",
-            f"{by.get('sent', 0):,}",
-            f"{by.get('held_out', 0):,}",
-            f"{by.get('suppressed', 0):,}",
-            f"{by.get('failed', 0):,}",
-            f"{status['cost']:.2f}",
-        )
+    for column in ("campaign", "channel", "messages", "sent", "held out", "suppressed", "failed",
+                   "cost"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("campaign", "channel") else "right")
+    for channel, status in sent["campaigns"].items():
+        # the campaign's own channel first, then the web messages its page links delivered
+        for shown in sorted(status["by_channel"], key=lambda c: c != channel):
+            by = status["by_channel"][shown]
+            table.add_row(
+                status["campaign"],
+                shown,
+                f"{sum(by.values()):,}",
+                f"{by.get('sent', 0):,}",
+                f"{by.get('held_out', 0):,}",
+                f"{by.get('suppressed', 0):,}",
+                f"{by.get('failed', 0):,}",
+                f"{status['cost']:.2f}" if shown == channel else "",
+            )
     console.print(table)
     for measured in sent.get("results", {}).values():
         console.print(groups_table(measured))
     if "smtp_messages" in sent:
         console.print(f"SMTP server received {sent['smtp_messages']:,} e-mails.")
+    if "pages" in sent:
+        _print_pages(sent["pages"])
     if "sms_messages" in sent:
         console.print(f"Kannel's fake SMSC received {sent['sms_messages']:,} SMS.")
     for path in sent.get("paper_pdfs", []):
@@ -239,3 +300,14 @@ def print_sent(sent: dict[str, Any]) -> None:
         "See each one with [bold]surmesure campaign status demo_email[/] and "
         "[bold]surmesure campaign results demo_email[/] (and demo_sms, ...)."
     )
+
+
+def _print_pages(pages: dict[str, Any]) -> None:
+    console.print(
+        f"{pages['links']:,} e-mails carried their person's page link (the web channel); "
+        f"{pages['pages_viewed']} pages viewed {pages['views']} times here count as "
+        f"{pages['opened']} opens of demo_email ({pages['seconds']:.1f} s). Open one with "
+        "[bold]surmesure serve --dev[/]:"
+    )
+    for link in pages["examples"]:
+        console.print(f"  {link}", markup=False, highlight=False)

@@ -253,6 +253,8 @@ def register(app: typer.Typer) -> None:
         _print_counts(f"person {erasure.person_id} erased: rows deleted", erasure.deleted)
         if erasure.detached:
             _print_counts("rows kept, detached from the person", erasure.detached)
+        for path, change in erasure.files.items():
+            console.print(f"file {change}: {path}")
         console.print(
             f"{erasure.suppressed} identifier(s) suppressed: records carrying them are "
             "refused (reason erased) until a new consent re-admits them."

@@ -50,5 +50,7 @@ def register(app: typer.Typer) -> None:
                 table.add_row(kind, since, str(t.name), f"{result.removed[str(t.name)]:,}")
         console.print(table)
         console.print(
-            f"Page links are not stored: each lives at most {settings.page_link_max_days} days."
+            f"Links are not stored: a page link lives at most {settings.page_link_max_days} "
+            f"days, an unsubscribe link {settings.unsubscribe_link_days}; opens and clicks "
+            f"are recorded {settings.tracking_token_days} days after a message."
         )

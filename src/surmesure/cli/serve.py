@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import typer
 
 from surmesure.api import local
@@ -29,7 +32,15 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
         port: int = typer.Option(8080, "--port", help="Port to listen on."),
         workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
-        log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+        log_level: str = typer.Option(
+            "info", "--log-level", help="Log level: critical, error, warning, info or debug."
+        ),
+        access_log: bool = typer.Option(
+            False,
+            "--access-log",
+            help="Log each request: method, route template, status and time (never the path's "
+            "values nor the query string).",
+        ),
         dev: bool = typer.Option(
             False, "--dev", help="Development mode: accept the development secret and key."
         ),
@@ -40,6 +51,8 @@ def register(app: typer.Typer) -> None:
 
         from surmesure.api.app import refuse_development_defaults
         from surmesure.store import open_store
+
+        options = server_options(log_level, access_log)
 
         if dev:
             os.environ["SURMESURE_DEV_MODE"] = "1"  # read again by each worker's settings
@@ -74,13 +87,52 @@ def register(app: typer.Typer) -> None:
                 host=host,
                 port=port,
                 workers=workers,
-                log_level=log_level,
-                access_log=False,
+                **options,
             )
         finally:
             local.open_channel(None)
             if owned is not None:
                 owner.release(owned[1], owned[0])
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def server_options(log_level: str, access_log: bool = False) -> dict[str, Any]:
+    """What uvicorn runs the API with (``uvicorn.run``'s or ``uvicorn.Config``'s keywords).
+
+    - No log line prints a request's path values or query string (a personal link's token,
+      a gateway's ``key``): uvicorn's access log, which prints both, stays off (its lines are
+      dropped even if a handler is attached to it later), and
+      ``access_log`` turns on the API's own (:mod:`surmesure.api.guard`: route templates);
+      uvicorn's ``trace`` level, which logs every request's whole ASGI scope, is refused.
+    - uvicorn does not read ``X-Forwarded-For`` itself (by default it believes the header from
+      127.0.0.1): the API reads it from ``SURMESURE_TRUSTED_PROXIES`` only
+      (:mod:`surmesure.api.clients`)."""
+    level = log_level.lower()
+    if level not in LOG_LEVELS:
+        raise InvalidInput(
+            f"--log-level {log_level!r} is not one the server takes"
+            + (" (trace logs every request's path and query string)." if level == "trace" else "."),
+            hint=f"use one of {', '.join(LOG_LEVELS)}",
+            field="--log-level",
+        )
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["no_access"] = {"()": "surmesure.api.guard.NoUvicornAccess"}
+    config["loggers"]["uvicorn.access"]["filters"] = ["no_access"]
+    config["loggers"]["surmesure.access"] = {
+        "handlers": ["default"],
+        "level": "INFO" if access_log else "WARNING",
+        "propagate": False,
+    }
+    return {
+        "log_level": level,
+        "log_config": config,
+        "access_log": False,
+        "proxy_headers": False,
+    }
 
 
 def _absolute_paths() -> None:

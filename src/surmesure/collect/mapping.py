@@ -100,7 +100,12 @@ class Mapping(BaseModel):
                 field="kind",
             )
         model = KINDS[kind]
-        fields = model.model_fields
+        self.check_fields(kind, list(model.model_fields))
+        for name, table in self.values.items():
+            _check_targets(model, name, table)
+
+    def check_fields(self, kind: str, fields: list[str]) -> None:
+        """Refuse a section naming a field other than ``fields`` (those of ``kind``)."""
         sections = (
             ("columns", self.columns),
             ("constants", self.constants),
@@ -115,8 +120,6 @@ class Mapping(BaseModel):
                     hint=f"use the fields of {kind}: {', '.join(fields)}",
                     field=section,
                 )
-        for name, table in self.values.items():
-            _check_targets(model, name, table)
 
 
 def load_mapping(path: Path) -> Mapping:

@@ -24,6 +24,7 @@ from surmesure.collect.ecommerce import ORDER_COMPLETED, Purchase, fault, read
 from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.store import schema
+from surmesure.store.among import among_texts
 from surmesure.unify.profile import decode_json
 
 NAME = "orders_from_events"
@@ -42,24 +43,23 @@ def on_changes(delivery: Delivery) -> int:
         return 0
     e = schema.events
     found: list[tuple[Purchase, Any]] = []
-    for start in range(0, len(refs), 1000):
-        rows = delivery.conn.execute(
-            sa.select(
-                e.c.message_id,
-                e.c.person_id,
-                e.c.node_id,
-                e.c.user_id,
-                e.c.occurred_at,
-                e.c.source,
-                e.c.properties,
-            ).where(e.c.message_id.in_(refs[start : start + 1000]), e.c.event == ORDER_COMPLETED)
-        )
-        for row in rows:
-            props = decode_json(row.properties)
-            if props is not None and not isinstance(props, dict):
-                continue
-            if row.person_id is not None and fault(props) is None:
-                found.append((read(props, str(row.message_id)), row))
+    rows = delivery.conn.execute(
+        sa.select(
+            e.c.message_id,
+            e.c.person_id,
+            e.c.node_id,
+            e.c.user_id,
+            e.c.occurred_at,
+            e.c.source,
+            e.c.properties,
+        ).where(e.c.event == ORDER_COMPLETED, among_texts(e.c.message_id, refs))
+    )
+    for row in rows:
+        props = decode_json(row.properties)
+        if props is not None and not isinstance(props, dict):
+            continue
+        if row.person_id is not None and fault(props) is None:
+            found.append((read(props, str(row.message_id)), row))
     if not found:
         return 0
     order = {ref: i for i, ref in enumerate(refs)}  # the order they were stored in

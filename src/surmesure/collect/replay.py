@@ -5,7 +5,9 @@ their payloads as the file had them, mapped (with the mapping given, else the on
 used), validated and written exactly as an import would. Records that now pass are marked
 ``replayed`` (with ``replayed_at``); those that still fail stay ``open`` with the new reason.
 A record carrying an erased identifier stays ``open`` with reason ``erased`` and its payload
-redacted to the kinds that matched: it can never be replayed.
+redacted to the kinds that matched: it can never be replayed. The rows of the files that come
+back from a campaign (call outcomes, returned letters) are read and recorded as their import
+would (:mod:`surmesure.deliver.replays`).
 Each group is recorded in ``import_runs`` (path ``replay:<file>``). The whole replay is one
 transaction.
 """
@@ -37,6 +39,7 @@ from surmesure.collect.mapping import Mapping, mapping_from_dict, resolve_mappin
 from surmesure.collect.records import KINDS
 from surmesure.collect.validate import validate
 from surmesure.config import get_settings
+from surmesure.deliver.replays import ROW_KINDS, check_mapping, replay_rows
 from surmesure.dispatch import dispatcher
 from surmesure.protect import quarantined, screening, suppression
 from surmesure.store import schema
@@ -83,7 +86,8 @@ def _row_number(location: str) -> int:
 
 def _groups(conn: Connection, run_id: int | None, kind: str | None) -> list[_Group]:
     # messages (kind "events") are not mapped records: no mapping fix replays them
-    where = [q.c.status == "open", q.c.origin == "import", q.c.kind.in_(list(KINDS))]
+    kinds = [*KINDS, *ROW_KINDS]
+    where = [q.c.status == "open", q.c.origin == "import", q.c.kind.in_(kinds)]
     if run_id is not None:
         where.append(q.c.run_id == run_id)
     if kind is not None:
@@ -126,7 +130,7 @@ def replay(
 ) -> ReplayResult:
     """Replay the open import records of ``run_id`` and/or ``kind`` (all when neither)."""
     clock = time.perf_counter()
-    if kind is not None:
+    if kind is not None and kind not in ROW_KINDS:
         check_kind(kind)
     given = resolve_mapping(mapping, preset) if mapping or preset else None
     result = ReplayResult()
@@ -134,6 +138,9 @@ def replay(
     now = utcnow()
     with store.begin() as conn:
         for group in _groups(conn, run_id, kind):
+            if group.kind in ROW_KINDS:
+                _replay_rows(store, conn, group, given, now, result, reasons)
+                continue
             used = _run_mapping(conn, group.run_id)
             chosen = effective_mapping(given or used, (given or used).source or used.source)
             _replay_group(store, conn, group, chosen, now, result, reasons)
@@ -141,6 +148,42 @@ def replay(
     result.still_open_by_reason = dict(reasons.most_common())
     result.seconds = round(time.perf_counter() - clock, 3)
     return result
+
+
+def _replayable(group: _Group, result: ReplayResult) -> list[int]:
+    """The places of the group's records that can be replayed (counted in ``result``)."""
+    result.considered += len(group.ids)
+    keep = [
+        i
+        for i, p in enumerate(group.payloads)
+        if not any(mark in p for mark in quarantine.UNREPLAYABLE)
+    ]
+    result.not_replayable += len(group.ids) - len(keep)
+    return keep
+
+
+def _replay_rows(
+    store: Store,
+    conn: Connection,
+    group: _Group,
+    given: Mapping | None,
+    now: Any,
+    result: ReplayResult,
+    reasons: Counter[str],
+) -> None:
+    """A file of rows that came back from a campaign (:mod:`surmesure.deliver.replays`)."""
+    mapping = given or Mapping(name="default")
+    check_mapping(mapping, group.kind)
+    keep = _replayable(group, result)
+    if not keep:
+        return
+    ids = [group.ids[i] for i in keep]
+    payloads = [group.payloads[i] for i in keep]
+    done = replay_rows(store, conn, group.kind, group.source_name, ids, payloads, mapping, now)
+    result.replayed += done.replayed
+    result.duplicate += done.duplicate
+    result.still_open += len(done.refused)
+    reasons.update(done.refused)
 
 
 def _replay_group(
@@ -152,13 +195,7 @@ def _replay_group(
     result: ReplayResult,
     reasons: Counter[str],
 ) -> None:
-    result.considered += len(group.ids)
-    keep = [
-        i
-        for i, p in enumerate(group.payloads)
-        if not any(mark in p for mark in quarantine.UNREPLAYABLE)
-    ]
-    result.not_replayable += len(group.ids) - len(keep)
+    keep = _replayable(group, result)
     if not keep:
         return
     payloads = [group.payloads[i] for i in keep]

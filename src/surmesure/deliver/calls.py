@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 from urllib.parse import unquote
 
 import sqlalchemy as sa
@@ -40,6 +42,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
 from surmesure.deliver.channel import Delivery, Message, OnResult
+from surmesure.deliver.files import replace_file
 from surmesure.deliver.imports import (
     Read,
     RowError,
@@ -137,19 +140,42 @@ class CallChannel:
             folder = self.settings.folder
             folder.mkdir(parents=True, exist_ok=True)
             batch = datetime.now(UTC).strftime("calls-%Y%m%d-%H%M%S-%f")
-            path = folder / f"{batch}.csv"
+            path = (folder / f"{batch}.csv").resolve()
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with open(descriptor, "w", newline="", encoding="utf-8") as out:
                 writer = csv.writer(out)
                 writer.writerow(COLUMNS)
                 for row, i in rows:
                     writer.writerow([*row[:5], as_text(str(row[5]))])
-                    results[i] = Delivery(str(row[1]), "sent", f"{batch}#{row[0]}")
+                    results[i] = Delivery(str(row[1]), "sent", f"{batch}#{row[0]}", file=str(path))
             self.last_batch = path
         return _told(messages, results, on_result)
 
     def close(self) -> None:
         """Nothing is kept open."""
+
+
+def without_calls(path: Path, message_ids: Collection[str]) -> bool:
+    """Rewrite the call list ``path`` without the rows of ``message_ids`` (ranks kept: they
+    are the deliveries' ``provider_id``); a list left empty is removed. ``False`` when the
+    file is gone (removed now or before)."""
+    if not path.exists():
+        return False
+    with path.open(newline="", encoding="utf-8") as source:
+        rows = list(csv.reader(source))
+    kept = [row for row in rows[1:] if len(row) < 2 or row[1] not in message_ids]
+    if not kept:
+        path.unlink()
+        return False
+
+    def write(out: IO[bytes]) -> None:
+        text = io.TextIOWrapper(out, newline="", encoding="utf-8")
+        csv.writer(text).writerows([rows[0], *kept])
+        text.flush()
+        text.detach()
+
+    replace_file(path, write)
+    return True
 
 
 class ListedCalls:
@@ -179,7 +205,7 @@ KIND = "call_outcomes"
 """The quarantine's kind for a bad row of a call centre's answer."""
 
 
-def _row(row: dict[str, str]) -> tuple[int, str, datetime, str]:
+def parse_row(row: dict[str, str]) -> tuple[int, str, datetime, str]:
     """(person id, outcome, called at, message id) of one row; :class:`RowError` otherwise."""
     text = row.get("person_id", "").strip()
     if not text.isdigit():
@@ -224,7 +250,7 @@ REQUIRED = ("person_id", "outcome", "called_at")
 def import_outcomes(store: Store, path: Path, now: datetime | None = None) -> Imported:
     """Record the outcomes in ``path`` (see the module); a bad row goes to the quarantine
     with its reason (kind ``call_outcomes``), the others are recorded."""
-    return record_outcomes(store, read_rows(path, REQUIRED, _row), path.name, now)
+    return record_outcomes(store, read_rows(path, REQUIRED, parse_row), path.name, now)
 
 
 def outcomes_posted(
@@ -232,7 +258,7 @@ def outcomes_posted(
 ) -> Imported:
     """Record outcomes of ``campaign``'s calls sent over HTTP (rows with the file's
     columns), as a file's; bad rows go to the quarantine with origin ``api``."""
-    read = parse_rows(rows, _row, first=1)
+    read = parse_rows(rows, parse_row, first=1)
     return record_outcomes(store, read, "api", now, campaign=campaign, origin="api")
 
 
@@ -244,13 +270,17 @@ def record_outcomes(
     *,
     campaign: str | None = None,
     origin: str = "import",
+    within: Connection | None = None,
+    set_aside_bad: bool = True,
 ) -> Imported:
     """Record the parsed rows of ``read``, quarantining the bad ones under ``source_name``;
-    each outcome is of ``campaign``, else of its call task's campaign when it names one."""
+    each outcome is of ``campaign``, else of its call task's campaign when it names one.
+    ``within``: in that transaction; without ``set_aside_bad`` the rows refused here are only
+    added to ``read.bad`` (a replay of the quarantine)."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     done = Imported()
     m = schema.messages
-    with store.begin() as conn:
+    with store.begin() if within is None else nullcontext(within) as conn:
         found: list[dict[str, object]] = []
         seen: set[str] = set()
         for n, raw, (person, outcome, at, message_id) in read.good:
@@ -290,6 +320,7 @@ def record_outcomes(
             done.counts[outcome] = done.counts.get(outcome, 0) + 1
         if found:
             conn.execute(schema.channel_activity.insert(), found)
-        set_aside(store, conn, read.bad, KIND, source_name, now, origin)
+        if set_aside_bad:
+            set_aside(store, conn, read.bad, KIND, source_name, now, origin)
     done.quarantined = len(read.bad)
     return done

@@ -75,6 +75,9 @@ class Delivery:
     """Why it failed or must be retried, in the provider's words (no personal values)."""
     units: int = 1
     """What the provider bills: SMS segments, letter pages; 1 for an e-mail."""
+    file: str | None = None
+    """The file the message was written into (a print batch, a call list), absolute: erasing
+    the person rewrites it without them (:mod:`surmesure.deliver.written`)."""
 
 
 OnResult = Callable[["Delivery"], None]

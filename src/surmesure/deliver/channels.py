@@ -75,19 +75,22 @@ def open_channel(url: str, settings: Settings, *, mailto: str | None = None) -> 
     )
 
 
+def urls(settings: Settings | None = None) -> dict[str, str]:
+    """The settings URL of each campaign channel the settings configure."""
+    settings = settings or get_settings()
+    found = {
+        "email": settings.email_url,
+        "sms": settings.sms_url,
+        "paper": settings.paper_url,
+        "phone": settings.calls_url,
+    }
+    return {channel: url for channel, url in found.items() if url}
+
+
 def configured(settings: Settings | None = None) -> dict[str, Channel]:
     """A fresh channel for each one the settings configure (the caller closes them)."""
     settings = settings or get_settings()
-    found: dict[str, Channel] = {}
-    if settings.email_url:
-        found["email"] = open_channel(settings.email_url, settings)
-    if settings.sms_url:
-        found["sms"] = open_channel(settings.sms_url, settings)
-    if settings.paper_url:
-        found["paper"] = open_channel(settings.paper_url, settings)
-    if settings.calls_url:
-        found["phone"] = open_channel(settings.calls_url, settings)
+    found = {channel: open_channel(url, settings) for channel, url in urls(settings).items()}
     from surmesure.deliver.web import WebChannel
 
-    found["web"] = WebChannel()
-    return found
+    return {**found, "web": WebChannel()}

@@ -159,13 +159,7 @@ def apply(store: Store, feedback: Feedback, *, settings: Settings, now: datetime
     if feedback.kind != "complained" or not feedback.token:
         return done
     try:
-        found = person_of(
-            feedback.token,
-            "email",
-            secret=settings.secret_key,
-            max_days=settings.page_link_max_days,
-            now=now,
-        )
+        found = person_of(feedback.token, "email", secret=settings.secret_key, now=now)
     except NotFound:
         return done
     evidence = "arf:" + hashlib.sha256((feedback.message_id or "").encode()).hexdigest()[:32]

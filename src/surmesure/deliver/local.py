@@ -198,12 +198,15 @@ def _wait(url: str, needle: str, seconds: float = 20) -> None:
 
 @dataclass
 class Mailbox:
-    """What the local SMTP server accepted: one entry per message, its recipients."""
+    """What the local SMTP server accepted: one entry per message, its recipients (and, in
+    ``contents``, the message as it arrived)."""
 
     received: list[list[str]] = field(default_factory=list)
+    contents: list[bytes] = field(default_factory=list)
 
     async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
         self.received.append([str(r) for r in envelope.rcpt_tos])
+        self.contents.append(bytes(envelope.original_content or envelope.content or b""))
         return "250 Message accepted"
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.deliver import written
 from surmesure.deliver.channel import Delivery
 from surmesure.errors import Conflict
 from surmesure.store import schema
@@ -56,7 +57,10 @@ BACKOFF = (
 
 
 class Journal:
-    """The ids of the messages a provider accepted, one line each, appended as they leave."""
+    """The ids of the messages a provider accepted, one line each, appended as they leave; a
+    message written into a file (a print batch, a call list) has the file after a tab, so a
+    run settling a crashed one still knows who is in which file
+    (:mod:`surmesure.deliver.written`)."""
 
     def __init__(self, folder: Path, campaign: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -66,18 +70,29 @@ class Journal:
 
     def accepted(self) -> set[str]:
         """The ids written so far (a torn last line, from a kill mid-write, is ignored)."""
-        if not self.path.exists():
-            return set()
-        lines = self.path.read_text(encoding="ascii", errors="replace").split("\n")
-        return {line for line in lines[:-1] if line}
+        return set(self.files())
 
-    def write(self, message_id: str) -> None:
-        """Append one id (from any thread: one ``write`` of one line each)."""
+    def files(self) -> dict[str, str | None]:
+        """Each id written so far -> the file it was written into, if any."""
+        if not self.path.exists():
+            return {}
+        lines = self.path.read_text(encoding="utf-8", errors="replace").split("\n")
+        found: dict[str, str | None] = {}
+        for line in lines[:-1]:
+            message_id, _, file = line.partition("\t")
+            if message_id:
+                found[message_id] = file or None
+        return found
+
+    def write(self, message_id: str, file: str | None = None) -> None:
+        """Append one id, and its file if any (from any thread: one ``write`` of one line
+        each)."""
         if self._fd is None:
             with self._lock:
                 if self._fd is None:
                     self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(self._fd, f"{message_id}\n".encode("ascii"))
+        line = message_id if file is None or "\n" in file else f"{message_id}\t{file}"
+        os.write(self._fd, f"{line}\n".encode())
 
     def clear(self) -> None:
         self.close()
@@ -160,7 +175,8 @@ def settle(
     "planned": m}``, then empty the journal. ``on_sent`` is told the ids found sent, in the
     same transaction (what their leaving implies is recorded with them)."""
     m = schema.messages
-    accepted = journal.accepted()
+    files = journal.files()
+    accepted = set(files)
     with store.begin() as conn:
         left = [
             str(r[0])
@@ -182,6 +198,8 @@ def settle(
                 .where(m.c.message_id.in_(again[start : start + 1000]))
                 .values(status="planned", next_attempt_at=now, updated_at=now)
             )
+        filed = [Delivery(i, "sent", file=files[i]) for i in sent if files[i] is not None]
+        written.record(conn, filed, now)
         if on_sent is not None and sent:
             on_sent(conn, sent)
     journal.clear()

@@ -23,17 +23,19 @@ lines, fails (nothing is printed that the post would return).
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.deliver.channel import Delivery, Message, OnResult
+from surmesure.deliver.files import replace_file
 from surmesure.deliver.layout import ANCHOR, Chunk, print_chunks
 from surmesure.deliver.settings import split, validated
 
@@ -151,18 +153,19 @@ class PaperChannel:
             batch = self.clock.now(UTC).strftime("batch-%Y%m%d-%H%M%S-%f")
             folder = self.settings.folder
             folder.mkdir(parents=True, exist_ok=True)
-            starts = print_chunks(chunks, self.settings.workers, folder / f"{batch}.pdf")
+            pdf = (folder / f"{batch}.pdf").resolve()
+            starts = print_chunks(chunks, self.settings.workers, pdf)
             self.last_batch = folder / batch
             with (folder / f"{batch}.csv").open("w", newline="") as out:
                 writer = csv.writer(out)
-                writer.writerow(
-                    ["sequence", "message_id", "person_id", "postcode", "first_page", "pages"]
-                )
+                writer.writerow(MANIFEST_COLUMNS)
                 for k, (code, mid, i, message) in enumerate(printable):
                     count = starts[k + 1] - starts[k]
                     person = "" if message.person_id is None else message.person_id
                     writer.writerow([k + 1, mid, person, code, starts[k] + 1, count])
-                    results[i] = Delivery(mid, "sent", f"{batch}#{k + 1}", units=count)
+                    results[i] = Delivery(
+                        mid, "sent", f"{batch}#{k + 1}", units=count, file=str(pdf)
+                    )
         deliveries = [results[i] for i in range(len(messages))]
         if on_result is not None:
             for delivery in deliveries:
@@ -171,3 +174,44 @@ class PaperChannel:
 
     def close(self) -> None:
         """Nothing is kept open: each batch's files are closed when written."""
+
+
+MANIFEST_COLUMNS = ["sequence", "message_id", "person_id", "postcode", "first_page", "pages"]
+
+
+def without_letters(pdf: Path, message_ids: Collection[str]) -> bool:
+    """Rewrite the batch ``pdf`` and its manifest without the letters of ``message_ids``
+    (their pages removed, the others' ``first_page`` renumbered, sequences kept: they are the
+    deliveries' ``provider_id``); a batch left empty is removed. ``False`` when the files are
+    gone (removed now or before)."""
+    from pypdf import PdfReader, PdfWriter  # only an erasure needs it
+
+    manifest = pdf.with_suffix(".csv")
+    if not pdf.exists() or not manifest.exists():
+        return False
+    with manifest.open(newline="") as source:
+        rows = list(csv.DictReader(source))
+    kept = [row for row in rows if row["message_id"] not in message_ids]
+    if not kept:
+        pdf.unlink()
+        manifest.unlink()
+        return False
+    reader = PdfReader(pdf)
+    writer = PdfWriter()
+    for row in kept:
+        first = int(row["first_page"]) - 1
+        row["first_page"] = str(len(writer.pages) + 1)
+        for page in range(first, first + int(row["pages"])):
+            writer.add_page(reader.pages[page])
+    replace_file(pdf, writer.write)
+    replace_file(manifest, lambda out: _write_manifest(out, kept))
+    return True
+
+
+def _write_manifest(out: IO[bytes], rows: list[dict[str, str]]) -> None:
+    text = io.TextIOWrapper(out, newline="", encoding="utf-8")
+    writer = csv.DictWriter(text, MANIFEST_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    text.flush()
+    text.detach()

@@ -15,20 +15,23 @@ them is kept.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from surmesure.deliver import addresses, postal
-from surmesure.deliver.imports import RowError, read_rows, refuse, set_aside, when
+from surmesure.deliver.imports import Read, RowError, read_rows, refuse, set_aside, when
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
 
 KIND = "paper_returns"
 SOURCE = "paper_return"
+COLUMNS = ("message_id", "reason", "returned_at")
 
 
 @dataclass
@@ -48,7 +51,7 @@ class Returned:
         }
 
 
-def _row(row: dict[str, str]) -> tuple[str, str | None, datetime | None]:
+def parse_row(row: dict[str, str]) -> tuple[str, str | None, datetime | None]:
     message_id = row.get("message_id", "").strip()
     if not message_id or len(message_id) > 64:
         raise RowError(
@@ -61,11 +64,25 @@ def _row(row: dict[str, str]) -> tuple[str, str | None, datetime | None]:
 
 def import_returns(store: Store, path: Path, now: datetime | None = None) -> Returned:
     """Record the returns in ``path`` (see the module)."""
+    return record_returns(store, read_rows(path, ("message_id",), parse_row), path.name, now)
+
+
+def record_returns(
+    store: Store,
+    read: Read,
+    source_name: str,
+    now: datetime | None = None,
+    *,
+    within: Connection | None = None,
+    set_aside_bad: bool = True,
+) -> Returned:
+    """Record the parsed rows of ``read``, quarantining the bad ones under ``source_name``.
+    ``within``: in that transaction; without ``set_aside_bad`` the rows refused here are only
+    added to ``read.bad`` (a replay of the quarantine)."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    read = read_rows(path, ("message_id",), _row)
     done = Returned()
     m, t = schema.messages, schema.traits
-    with store.begin() as conn:
+    with store.begin() if within is None else nullcontext(within) as conn:
         for n, raw, (message_id, reason, _returned_at) in read.good:
             letter = conn.execute(
                 sa.select(m.c.person_id, m.c.channel, m.c.status, m.c.sent_at).where(
@@ -108,6 +125,7 @@ def import_returns(store: Store, path: Path, now: datetime | None = None) -> Ret
                 letter.sent_at,
             )
             done.flagged += 1
-        set_aside(store, conn, read.bad, KIND, path.name, now)
+        if set_aside_bad:
+            set_aside(store, conn, read.bad, KIND, source_name, now)
     done.quarantined = len(read.bad)
     return done

@@ -10,8 +10,10 @@ with the message; the content is rendered here, never stored.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,12 +23,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
-from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import guards, outbox, postal, web
+from surmesure.deliver import guards, outbox, postal, web, written
 from surmesure.deliver.addresses import usable_email
-from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
+from surmesure.deliver.channel import Channel, Delivery, Message
 from surmesure.deliver.content import ChannelTemplates, templates_of
+from surmesure.deliver.handover import Done, Draft, compose, hand_over
 from surmesure.deliver.value import values_of
+from surmesure.deliver.workers import Workers, wait_for_workers
 from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
 from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
@@ -123,7 +126,7 @@ def _current(conn: Connection, person_ids: Sequence[int]) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-def prepare(
+def gather(
     store: Store,
     conn: Connection,
     definition: CampaignDefinition,
@@ -131,15 +134,15 @@ def prepare(
     rows: Sequence[Claimed],
     now: datetime,
     carriers: dict[str, tuple[int, str, int]] | None = None,
-) -> tuple[list[Message], list[dict[str, object]]]:
-    """The messages of claimed ``rows`` ready to leave, and the rows that must not (with the
+) -> tuple[list[Draft], list[dict[str, object]]]:
+    """The drafts of claimed ``rows`` that may leave, and the rows that must not (with the
     status and reason they take): the guardrails read again at send time (see
     :mod:`surmesure.deliver.outbox`). ``carriers`` is told each message that prints the
     person's page link: (person, channel, step) by message id."""
     settings = get_settings()
     ids = [int(r.person_id) for r in rows if r.person_id is not None]
     alive = _current(conn, ids) if ids else set()
-    ready: list[Message] = []
+    ready: list[Draft] = []
     skipped: list[dict[str, object]] = []
     by_channel: dict[str, list[Claimed]] = {}
     held: dict[int, str] = {}
@@ -161,7 +164,6 @@ def prepare(
             skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": why})
         else:
             by_channel.setdefault(str(r.channel), []).append(r)
-    hosts = {channel: templates[channel].link_hosts for channel in by_channel}
     for channel, group in by_channel.items():
         people = [int(r.person_id) for r in group]
         refused: set[int] = set()
@@ -201,14 +203,6 @@ def prepare(
                 skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": why})
                 continue
             assert to is not None
-            try:
-                content = templates[channel].render(
-                    seen[person], now, found_for[person], links.get(person)
-                )
-            except TemplateError as exc:
-                reason = f"template: {exc.message}"[:200]
-                skipped.append({"message_id": r.message_id, "status": "failed", "reason": reason})
-                continue
             headers = {"X-Campaign": definition.name}
             if definition.purpose == "service":
                 headers["X-Purpose"] = "transactional"
@@ -216,52 +210,23 @@ def prepare(
                 headers["X-Expected-Value"] = f"{worth[person]:.2f}"
             if carriers is not None and channel != web.CHANNEL and person in links:
                 carriers[str(r.message_id)] = (person, channel, int(r.step))
-            ready.append(
-                Message(
-                    message_id=str(r.message_id),
-                    channel=channel,
-                    to=to,
-                    text=content.text,
-                    subject=content.subject or None,
-                    html=content.html,
-                    sender=templates[channel].sender,
-                    headers=headers,
-                    person_id=person,
-                    link_hosts=hosts[channel],
-                )
-            )
+            draft = Draft(
+                str(r.message_id), channel, to, person, seen[person], found_for[person],
+                links.get(person), headers,
+            )  # fmt: skip
+            ready.append(draft)
     return ready, skipped
 
 
-def hand_over(
-    channels: Mapping[str, Channel],
-    messages: Sequence[Message],
-    journal: outbox.Journal,
-    parallel: int,
-    pool: ThreadPoolExecutor | None = None,
-) -> list[Delivery]:
-    """Hand each channel its part of the batch at once, journaling each message the moment
-    its provider accepts it (the channel pipelines the rest meanwhile); the channels of a
-    batch are served side by side on ``pool``."""
-    groups: dict[str, list[Message]] = {}
-    for message in messages:
-        groups.setdefault(message.channel, []).append(message)
+@dataclass
+class _Batch:
+    """A batch handed over: its parts (one per worker, or the sending process's own), the
+    rows that did not leave, and the messages that carry the person's page link."""
 
-    def told(delivery: Delivery) -> None:
-        if delivery.outcome == "sent":
-            journal.write(delivery.message_id)
-
-    def one(name: str) -> list[Delivery]:
-        channel = channels.get(name)
-        if channel is None:
-            return [
-                Delivery(m.message_id, "retry", detail=f"no {name} channel") for m in groups[name]
-            ]
-        return send_batch(channel, groups[name], on_result=told)
-
-    if parallel <= 1 or len(groups) <= 1 or pool is None:
-        return [d for name in groups for d in one(name)]
-    return [d for part in pool.map(one, list(groups)) for d in part]
+    parts: list[Future[Done]]
+    skipped: list[dict[str, object]]
+    carried: dict[str, tuple[int, str, int]]
+    version: int
 
 
 def run(
@@ -275,33 +240,43 @@ def run(
     clock: Callable[[], datetime] = utcnow,
     on_progress: Callable[[int, int], None] | None = None,
     limit: int | None = None,
+    workers: int = 1,
+    urls: Mapping[str, str] | None = None,
 ) -> Sent:
     """Send the campaign's due messages until none is left (or ``limit`` are handed over);
-    ``on_progress(done, total)`` after each batch."""
-    folder = folder or get_settings().outbox_dir
+    ``on_progress(done, total)`` after each batch. With ``workers`` above 1, the channels
+    ``urls`` names (channel -> settings URL) are rendered and handed over by that many worker
+    processes (:mod:`surmesure.deliver.workers`), the others here."""
+    settings = get_settings()
+    folder = folder or settings.outbox_dir
     templates = templates_of(definition)
     result = Sent()
     handed = 0
-    in_flight: Future[list[Delivery]] | None = None
-    waiting: list[dict[str, object]] = []
-    carried: dict[str, tuple[int, str, int]] = {}
-    version = 0
+    pending: deque[_Batch] = deque()
+    remote = {c: u for c, u in (urls or {}).items() if c in channels} if workers > 1 else {}
+    # a batch is prepared while the last ones are handed over: one with the sending process's
+    # own thread, two with workers (each then has a part waiting when it finishes one)
+    depth = 2 if remote else 1
 
-    def settle_batch() -> None:
-        """Record the batch in flight once its channels have answered."""
-        if in_flight is None:
-            return
-        deliveries = in_flight.result()
+    def settle_batch(done: _Batch) -> None:
+        """Record the batch once its channels have answered."""
+        deliveries: list[Delivery] = []
+        waiting = list(done.skipped)
+        for part in done.parts:
+            sent, failed = part.result()
+            deliveries += sent
+            waiting += failed
         with store.begin() as conn:
             attempts = _attempts(conn, [d.message_id for d in deliveries])
             outbox.mark(conn, deliveries, waiting, attempts, clock())
+            written.record(conn, deliveries, clock())  # which person is in which file
             # a page link that left delivers the web message, in the same transaction
             links = [
-                carried[d.message_id]
+                done.carried[d.message_id]
                 for d in deliveries
-                if d.outcome == "sent" and d.message_id in carried
+                if d.outcome == "sent" and d.message_id in done.carried
             ]
-            web.delivered(conn, definition.name, version, links, clock())
+            web.delivered(conn, definition.name, done.version, links, clock())
         for d in deliveries:
             result.add(d.outcome)
         for s in waiting:
@@ -314,7 +289,9 @@ def run(
         outbox.journal_of(folder, definition.name) as journal,
         ThreadPoolExecutor(max(parallel, 1), thread_name_prefix="outbox") as pool,
         ThreadPoolExecutor(1, thread_name_prefix="handover") as ahead,
+        ExitStack() as stack,
     ):
+        wait_for_workers(folder, definition.name)  # a killed run's workers, if any, are done
         result.settled = outbox.settle(
             store,
             definition.name,
@@ -325,7 +302,15 @@ def run(
         total = _due(store, definition.name, list(channels), clock())
         if limit is not None:
             total = min(total, limit)
-        # the next batch is claimed and rendered while the channels hand the last one over
+        processes = None
+        if remote and total:
+            processes = Workers(workers, definition, remote, settings, folder)
+            stack.callback(processes.close)
+
+        def here(ready: list[Message]) -> Done:
+            return hand_over(channels, ready, journal, parallel, pool), []
+
+        # the next batch is claimed and read while the last ones are handed over
         while limit is None or handed < limit:
             now = clock()
             size = batch if limit is None else min(batch, limit - handed)
@@ -335,13 +320,23 @@ def run(
                 break
             carriers: dict[str, tuple[int, str, int]] = {}
             with store.connect() as conn:
-                ready, skipped = prepare(store, conn, definition, templates, rows, now, carriers)
-            settle_batch()
-            carried, version = carriers, max(int(r.version) for r in rows)
+                drafts, skipped = gather(store, conn, definition, templates, rows, now, carriers)
+            parts: list[Future[Done]] = []
+            if processes is not None:
+                parts = processes.submit([d for d in drafts if d.channel in remote], now)
+                drafts = [d for d in drafts if d.channel not in remote]
+            if drafts or not parts:
+                ready, failed = compose(templates, drafts, now)
+                skipped += failed
+                parts.append(ahead.submit(here, ready))
             handed += len(rows)
-            waiting = skipped
-            in_flight = ahead.submit(hand_over, channels, ready, journal, parallel, pool)
-        settle_batch()
+            version = max(int(r.version) for r in rows)
+            pending.append(_Batch(parts, skipped, carriers, version))
+            while len(pending) > depth:
+                settle_batch(pending.popleft())
+        while pending:
+            settle_batch(pending.popleft())
+        stack.close()  # the workers are done (and their journal files closed)
         with store.connect() as conn:
             left = conn.execute(
                 sa.select(sa.func.count())

@@ -92,9 +92,13 @@ def send(
     folder: Path | None = None,
     parallel: int = 4,
     batch: int = 200,
+    workers: int = 1,
+    urls: Mapping[str, str] | None = None,
 ) -> SendReport:
     """Plan the newcomers, record their rows, then send what is due (nothing with
-    ``dry_run``: the plan is computed and shown, nothing is written)."""
+    ``dry_run``: the plan is computed and shown, nothing is written). With ``workers`` above
+    1, the channels ``urls`` names are rendered and handed over by that many processes
+    (:func:`surmesure.deliver.sender.run`)."""
     definition, version = resolve(store, name, now, save=not dry_run)
     with store.connect() as conn:
         result = plan.plan(store, conn, definition, version, now)
@@ -132,6 +136,8 @@ def send(
         folder=folder,
         parallel=parallel,
         batch=batch,
+        workers=workers,
+        urls=urls,
     )
     if definition.cascade is not None and _advance(store, definition, version, clock()):
         more = sender.run(
@@ -142,6 +148,8 @@ def send(
             folder=folder,
             parallel=parallel,
             batch=batch,
+            workers=workers,
+            urls=urls,
         )
         for key, n in more.counts.items():
             sent.add(key, n)

@@ -19,6 +19,20 @@ choosing.
 The routes need no key, so one link asked for in a loop must not write a row per request: a
 token's open or click is one row per hour (its id is a hash of what the token signs, the kind
 and the hour), a repeat in the same hour adds nothing.
+
+A token also signs when it was made (``t``, Unix seconds) and records for
+``SURMESURE_TRACKING_TOKEN_DAYS`` (365 by default) after that (:func:`fresh`), as a page link
+lives at most ``SURMESURE_PAGE_LINK_MAX_DAYS``. Past it, the pixel still answers its image and
+a click still redirects to its target, but nothing is recorded and nothing new is signed: people
+keep old e-mails as bookmarks and come back through their links years later, so an ESP's click
+redirect keeps leading to the target (one that looks its links up in a table it empties sends
+an old link to a fallback page instead: Twilio after 90 days); since the target is signed in
+the token, this one can lead there for ever without becoming an open redirect. What stops is
+the counting: a link forwarded, posted or replayed long after the message no longer writes
+activity on the person, which engagement and appetence would read as theirs. A token made
+before tokens carried ``t`` counts as made at :data:`UNDATED_MADE_AT`, so the e-mails already
+sent keep recording for one lifetime after the upgrade; one claiming a time ahead of the clock
+(more than :data:`CLOCK_SKEW_SECONDS`) records nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +42,7 @@ import hmac
 import re
 import uuid
 from base64 import urlsafe_b64encode
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +62,10 @@ PIXEL = (
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
 _HREF = re.compile(r'(<a\b[^>]*?\bhref=")(https?://[^"]+)("[^>]*>)', re.I)
+UNDATED_MADE_AT = 1_796_428_800
+"""When a token without ``t`` counts as made (2026-12-05T00:00Z, when tokens began to carry it)."""
+CLOCK_SKEW_SECONDS = 300
+"""How far ahead of this server's clock a token's ``t`` may be (another server made it)."""
 
 
 def _signer(secret: str) -> URLSafeSerializer:
@@ -83,23 +101,26 @@ def track(
     public_url: str,
     secret: str,
     hosts: frozenset[str] | None = None,
+    now: datetime | None = None,
 ) -> str:
-    """``html`` with its links and an open pixel made personal (see the module); with
-    ``hosts``, only links to those hosts are tracked."""
+    """``html`` with its links and an open pixel made personal at ``now`` (default: the
+    clock; see the module); with ``hosts``, only links to those hosts are tracked."""
     signer = _tokens(secret)
     base = public_url.rstrip("/")
+    made = _epoch(now)
 
     def link(found: re.Match[str]) -> str:
         start, url, end = found.groups()
         if "data-notrack" in found.group(0) or url.startswith(f"{base}/u/"):
             return found.group(0)
-        if hosts is not None and host_of(url.replace("&amp;", "&")) not in hosts:
+        target = url.replace("&amp;", "&")
+        if hosts is not None and host_of(target) not in hosts:
             return found.group(0)
-        token = signer.dumps({"p": person_id, "c": campaign, "u": url.replace("&amp;", "&")})
+        token = signer.dumps({"p": person_id, "c": campaign, "u": target, "t": made})
         return f"{start}{base}/t/c/{token}{end}"
 
     rewritten = _HREF.sub(link, html)
-    pixel = signer.dumps({"p": person_id, "c": campaign})
+    pixel = signer.dumps({"p": person_id, "c": campaign, "t": made})
     image = f'<img src="{base}/t/o/{pixel}.gif" width="1" height="1" alt="" style="display:none">'
     at = rewritten.rfind("</body>")
     if at < 0:
@@ -137,10 +158,12 @@ def click_link(
     public_url: str,
     secret: str,
     channel: str = "email",
+    now: datetime | None = None,
 ) -> str:
-    """A tracked link to ``url``: following it records a click of ``channel`` (``k`` in the
-    token, e-mail when absent) for the person and the campaign, then redirects."""
-    payload: dict[str, Any] = {"p": person_id, "c": campaign, "u": url}
+    """A tracked link to ``url`` made at ``now`` (default: the clock): following it records
+    a click of ``channel`` (``k`` in the token, e-mail when absent) for the person and the
+    campaign, then redirects."""
+    payload: dict[str, Any] = {"p": person_id, "c": campaign, "u": url, "t": _epoch(now)}
     if channel != "email":
         payload["k"] = channel
     return f"{public_url.rstrip('/')}/t/c/{_signer(secret).dumps(payload)}"
@@ -155,6 +178,21 @@ def read(token: str, secret: str) -> dict[str, Any] | None:
     if not isinstance(payload, dict) or not isinstance(payload.get("p"), int):
         return None
     return payload
+
+
+def _epoch(at: datetime | None) -> int:
+    """``at`` (UTC, naive as the store keeps it; default: the clock) in Unix seconds."""
+    return int((at.replace(tzinfo=UTC) if at is not None else datetime.now(UTC)).timestamp())
+
+
+def fresh(payload: dict[str, Any], now: datetime, days: int) -> bool:
+    """Whether a token that signs ``payload`` still records at ``now`` (UTC): made at most
+    ``days`` ago, and not later than the clock (see the module)."""
+    made = payload.get("t", UNDATED_MADE_AT)
+    if not isinstance(made, int) or isinstance(made, bool):
+        return False
+    at = _epoch(now)
+    return at - days * 86400 <= made <= at + CLOCK_SKEW_SECONDS
 
 
 def record(store: Store, payload: dict[str, Any], kind: str, now: datetime) -> bool:

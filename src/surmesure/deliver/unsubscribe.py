@@ -5,6 +5,12 @@ A link is ``{public_url}/u/{channel}/{token}``: the token is a signed per-person
 a person out of SMS. ``GET`` on it shows a confirmation page; ``POST`` (what a mail reader sends
 for ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``) records a marketing refusal on that
 channel, with the link as evidence (:func:`opt_out`).
+
+A link works for ``SURMESURE_UNSUBSCRIBE_LINK_DAYS`` (730 by default, 30 at least: CAN-SPAM
+wants an opt-out to work 30 days after sending, and people unsubscribe from old mail found in
+their inbox, where an expired link leaves them only the spam button). The setting sets how
+long a new link lives; a link is read up to :data:`~surmesure.config.UNSUBSCRIBE_MAX_DAYS`,
+so shortening the setting never breaks a link already sent.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 
-from surmesure.config import Settings
+from surmesure.config import UNSUBSCRIBE_MAX_DAYS, Settings
 from surmesure.deliver.tracking import activity
 from surmesure.errors import NotFound
 from surmesure.protect import audit
@@ -30,6 +36,10 @@ SOURCE = "one_click_unsubscribe"
 """The ``source`` of the consent records an unsubscribe link writes."""
 LINK_ACTOR = "link:unsubscribe"
 """The audit log's actor of an unsubscribe: whoever holds the signed link."""
+
+
+DEFAULT_DAYS = 730
+"""How long a link lives unless the settings say (``unsubscribe_link_days``'s default)."""
 
 
 def _utcnow() -> datetime:
@@ -48,16 +58,15 @@ class UnsubscribeLinks:
     secret: str
     mailto: str | None = None
     """An address that takes unsubscribe requests by mail (``List-Unsubscribe``'s mailto)."""
-    days: int = 90
-    max_days: int = 90
+    days: int = DEFAULT_DAYS
+    max_days: int = UNSUBSCRIBE_MAX_DAYS
     clock: Callable[[], datetime] = _utcnow
 
     @classmethod
     def from_settings(cls, settings: Settings, mailto: str | None = None) -> UnsubscribeLinks:
-        """Links under ``public_url``, signed with ``secret_key``, living as long as a page
-        link may (``page_link_max_days``)."""
-        days = settings.page_link_max_days
-        return cls(settings.public_url, settings.secret_key, mailto, days, days)
+        """Links under ``public_url``, signed with ``secret_key``, living
+        ``unsubscribe_link_days``."""
+        return cls(settings.public_url, settings.secret_key, mailto, settings.unsubscribe_link_days)
 
     def url(self, person_id: int, channel: str = "email") -> str:
         token = make_token(
@@ -83,13 +92,16 @@ class UnsubscribeLinks:
         }
 
 
-def person_of(
-    token: str, channel: str, *, secret: str, max_days: int, now: datetime | None = None
-) -> int:
-    """The person a link names; :class:`~surmesure.errors.NotFound` for a bad or old link."""
+def person_of(token: str, channel: str, *, secret: str, now: datetime | None = None) -> int:
+    """The person a link names; :class:`~surmesure.errors.NotFound` for a bad or expired
+    link (see the module for how long one lives)."""
     check("marketing", channel, "channel")
     return read_token(
-        token, salt=salt_of(channel), now=now or _utcnow(), secret=secret, max_days=max_days
+        token,
+        salt=salt_of(channel),
+        now=now or _utcnow(),
+        secret=secret,
+        max_days=UNSUBSCRIBE_MAX_DAYS,
     )
 
 
@@ -128,9 +140,7 @@ def unsubscribe(
     """What ``POST /u/{channel}/{token}`` does: the person the link names (the one they were
     merged into, if so) refuses marketing on ``channel``. Returns ``(person_id, recorded)``;
     a person who already refuses it is not recorded twice. :class:`NotFound` for a bad link."""
-    found = person_of(
-        token, channel, secret=settings.secret_key, max_days=settings.page_link_max_days, now=now
-    )
+    found = person_of(token, channel, secret=settings.secret_key, now=now)
     with store.begin() as conn:
         person_id = root_of(conn, found)
         if person_id is None:

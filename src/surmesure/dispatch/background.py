@@ -19,6 +19,7 @@ import logging
 import threading
 
 from surmesure.config import Settings
+from surmesure.dispatch import subscribers
 from surmesure.dispatch.dispatcher import settle
 from surmesure.errors import trace_of
 from surmesure.protect import atrest
@@ -44,6 +45,11 @@ class Background:
         self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
 
     def start(self) -> None:
+        """Load every subscriber's handler here (their stages' modules take seconds to import,
+        which the first changes would otherwise wait for, holding the interpreter from the
+        requests), then start the thread."""
+        for name in subscribers.names():
+            subscribers.handler(name)
         self._thread.start()
 
     def kick(self) -> None:

@@ -44,16 +44,20 @@ from surmesure.store.engine import Store
 from surmesure.unify.profile import decode_json
 
 
-def _events(conn: Connection, refs: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """``message_id -> (event name, properties)`` of the tracked events among ``refs``."""
-    if not refs:
+def _events(
+    conn: Connection, refs: Sequence[str], names: frozenset[str] | None = None
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``message_id -> (event name, properties)`` of the tracked events among ``refs`` (only
+    those named one of ``names`` when given)."""
+    if not refs or (names is not None and not names):
         return {}
     e = schema.events
-    rows = conn.execute(
-        sa.select(e.c.message_id, e.c.event, e.c.properties).where(
-            among_texts(e.c.message_id, refs), e.c.event.is_not(None)
-        )
+    query = sa.select(e.c.message_id, e.c.event, e.c.properties).where(
+        among_texts(e.c.message_id, refs), e.c.event.is_not(None)
     )
+    if names is not None:
+        query = query.where(e.c.event.in_(sorted(names)))
+    rows = conn.execute(query)
     out = {}
     for r in rows:
         properties = decode_json(r.properties) if r.properties is not None else {}
@@ -95,9 +99,27 @@ def _withdrawn(conn: Connection, people: set[int], now: datetime) -> set[int]:
 def handle(
     store: Store, conn: Connection, changes: Sequence[outbox.Change], now: datetime
 ) -> Applied:
-    """Signals and entries for ``changes`` (see the module), in the caller's transaction."""
+    """Signals and entries for ``changes`` (see the module), in the caller's transaction.
+
+    Only what can matter is read: every event of a person in a journey, and of the others only
+    the events an active journey's entry names (any event with a place, when an entry waits
+    near a store). With no journey active and nobody in one, a round reads nothing more."""
+    versions = Versions()
+    active = [
+        (name, version, versions.get(conn, name, version))
+        for name, (_, version) in catalog(conn, ("active",)).items()
+    ]
+    entries = frozenset(
+        d.entry.event.name for _, _, d in active if isinstance(d.entry, EventEntryNode)
+    )
+    near = any(isinstance(d.entry, NearEntryNode) for _, _, d in active)
+    running = _running(conn, {c.person_id for c in changes if c.person_id is not None})
+    if not running and not entries and not near:
+        return Applied()
     refs = [str(c.ref) for c in changes if c.kind == outbox.EVENT and c.ref and c.person_id]
-    events = _events(conn, refs)
+    theirs = [str(c.ref) for c in changes if c.person_id in running and c.kind == outbox.EVENT]
+    others = sorted(set(refs) - set(theirs))
+    events = _events(conn, theirs) | _events(conn, others, None if near else entries)
     signals: list[tuple[int, Signal, str]] = []
     seen: list[tuple[int, str, dict[str, Any], float | None]] = []
     consenting: set[int] = set()
@@ -119,10 +141,8 @@ def handle(
             consenting.add(person)
     for person in sorted(_withdrawn(conn, consenting, now)):
         signals.append((person, engine.ConsentWithdrawn(), "consent withdrawn"))
-    versions = Versions()
     result = signal(store, conn, signals, now, versions)
-    for name, (_, version) in catalog(conn, ("active",)).items():
-        definition = versions.get(conn, name, version)
+    for _, version, definition in active:
         entry = definition.entry
         candidates: dict[int, str | None] = {}
         for person, event, properties, distance in seen:
@@ -144,6 +164,19 @@ def handle(
             kept = {p: v for p, v in candidates.items() if p in current}
             result.add(enter_people(store, conn, definition, version, kept, now))
     return result
+
+
+def _running(conn: Connection, people: set[int]) -> set[int]:
+    """Those of ``people`` in a journey now."""
+    if not people:
+        return set()
+    p = schema.journey_people
+    rows = conn.execute(
+        sa.select(p.c.person_id)
+        .where(p.c.status == "running", among_ids(p.c.person_id, sorted(people)))
+        .distinct()
+    )
+    return {int(r[0]) for r in rows}
 
 
 def _current(conn: Connection, people: dict[int, str | None]) -> set[int]:

@@ -13,7 +13,9 @@ In the same transaction each identifier the person held joins the suppression li
 and the data keys of the person's nodes are destroyed (:mod:`surmesure.protect.crypto`), so
 whatever they sealed no longer opens anywhere; so are the keys of the quarantined records found
 holding one of the person's identifiers (:mod:`surmesure.protect.quarantined`), opened and
-matched in batches, before those records are deleted.
+matched in batches, before those records are deleted. The files a channel wrote with the
+person in them (print batches, call lists) are rewritten without them
+(:mod:`surmesure.deliver.written`), and the report names each.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.clock import utcnow
 from surmesure.config import get_settings
+from surmesure.deliver import written
 from surmesure.dispatch import outbox
 from surmesure.errors import InvalidInput
 from surmesure.protect import crypto, quarantined, scope, suppression
@@ -51,6 +54,10 @@ class Erasure:
     """Data keys of the person's nodes destroyed."""
     records_shredded: int = 0
     """Quarantined records of the person whose keys were destroyed (and rows deleted)."""
+    files: dict[str, str] = field(default_factory=dict)
+    """Files a channel wrote with the person in them (print batches, call lists), by path:
+    ``rewritten`` without them, ``removed`` (nobody else was in it) or ``missing`` (moved or
+    deleted since: a copy elsewhere must be erased there)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +68,7 @@ class Erasure:
             "suppressed": self.suppressed,
             "keys_destroyed": self.keys_destroyed,
             "records_shredded": self.records_shredded,
+            "files": self.files,
         }
 
 
@@ -95,6 +103,7 @@ def erase_person(
         )
         keyring = crypto.keyring(store, settings.encryption_key, settings.data_key_cache)
         result.keys_destroyed = keyring.destroy(conn, person.nodes)
+        result.files = dict(written.scrub(conn, person.nodes))
         detach_parents = {
             t.name for t in scope.ordered_for_erasure() if t.info.get("erase") == DETACH
         }

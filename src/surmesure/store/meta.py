@@ -14,3 +14,14 @@ metadata = sa.MetaData(
 )
 
 Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+Money = sa.Float(precision=53)
+
+
+def person_columns() -> list[sa.Column[int]]:
+    """The columns of a row that hangs off a person: the person now, after merges, and the
+    identity node the row first attached to (so a merge can be undone)."""
+    return [
+        sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
+        sa.Column("node_id", sa.BigInteger, nullable=True),
+    ]

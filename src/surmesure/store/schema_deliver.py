@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from surmesure.store.meta import Json, metadata
+from surmesure.store.meta import Json, metadata, person_columns
 
 delivery_reports = sa.Table(
     "delivery_reports",
@@ -93,8 +93,7 @@ page_views = sa.Table(
     sa.Column(
         "page_id", sa.String(64), primary_key=True, comment="SHA-256 of the page link's token"
     ),
-    sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
-    sa.Column("node_id", sa.BigInteger, nullable=True),
+    *person_columns(),
     sa.Column("campaign", sa.String(64), nullable=True, comment="the campaign whose link it is"),
     sa.Column("decision_id", sa.String(64), nullable=False, comment="what the page shows"),
     sa.Column("first_viewed_at", sa.DateTime, nullable=False),
@@ -115,8 +114,7 @@ address_flags = sa.Table(
         primary_key=True,
         comment="blind index of the address (an e-mail's is its identifiers.value)",
     ),
-    sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
-    sa.Column("node_id", sa.BigInteger, nullable=True),
+    *person_columns(),
     sa.Column("status", sa.String(16), nullable=False, comment="bounced or undeliverable"),
     sa.Column("reason", sa.String(200), nullable=True),
     sa.Column("source", sa.String(64), nullable=False),
@@ -125,3 +123,27 @@ address_flags = sa.Table(
     comment="Addresses that cannot be reached: a hard bounce of an e-mail address, a letter "
     "returned undeliverable. Only that address is skipped, not the person's other ones.",
 )
+
+message_files = sa.Table(
+    "message_files",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True, comment="the outbox's message id"),
+    sa.Column("path", sa.String(1024), nullable=False, comment="absolute path of the file"),
+    sa.Column("channel", sa.String(16), nullable=False, comment="paper or phone"),
+    sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("written_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="The file each message was written into (a print batch, a call list), so that "
+    "erasing the person rewrites the file without them.",
+)
+
+TABLES = (
+    delivery_reports,
+    campaigns,
+    campaign_versions,
+    messages,
+    page_views,
+    address_flags,
+    message_files,
+)
+"""The tables this stage owns: no other stage's module defines them."""

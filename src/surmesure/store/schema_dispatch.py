@@ -8,6 +8,8 @@ import sqlalchemy as sa
 
 from surmesure.store.meta import metadata
 
+change_id_seq = sa.Sequence("change_id_seq", metadata=metadata)
+
 changes = sa.Table(
     "changes",
     metadata,
@@ -43,3 +45,10 @@ change_failures = sa.Table(
     info={"personal": None},
     comment="Changes a subscriber failed on: retried with a growing delay, then given up.",
 )
+
+TABLES = (
+    changes,
+    change_cursors,
+    change_failures,
+)
+"""The tables this stage owns: no other stage's module defines them."""

@@ -79,3 +79,11 @@ journey_log = sa.Table(
     info={"personal": "person_id"},
     comment="Each step each person went through, and each end, with its reason: the funnel.",
 )
+
+TABLES = (
+    journeys,
+    journey_versions,
+    journey_people,
+    journey_log,
+)
+"""The tables this stage owns: no other stage's module defines them."""

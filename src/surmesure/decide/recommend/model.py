@@ -1,6 +1,9 @@
 """What recommendations rest on at one ``as_of``, computed once and kept in the process.
 
-A model holds the association rules, the popularity rankings, the catalogue and what each
+A model holds the popularity rankings (overall, this season last year, per segment, lately),
+the neighbours and tastes learned from everyone's purchases
+(:mod:`~surmesure.decide.recommend.learned`), or the association rules when there are too few
+buyers for them, the catalogue and what each
 person had bought (with their home store and RFM segment), so that a live call for a person
 known when the model was built reads nothing of them. It is cached
 per (database, ``as_of``): for a past ``as_of`` it is rebuilt only when the orders or products
@@ -17,7 +20,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,11 +28,15 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide.recommend import popular
 from surmesure.decide.recommend.association import Rules, mine_rules
+from surmesure.decide.recommend.learned import Learned, fit
 from surmesure.decide.recommend.people import PersonData, everyone
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
 NOW_TTL_SECONDS = 900.0
+NO_RULES = Rules(0, {}, {})
+#: the window of the "popular lately" ranking: what sells now (the Christmas ramp, a launch)
+TRENDING_DAYS = 14
 atexit.register(gc.unfreeze)  # what a model froze is handed back for the interpreter's exit
 
 
@@ -43,7 +50,7 @@ class Product:
 
 @dataclass(frozen=True)
 class Model:
-    """Rules and rankings from the data before ``as_of`` (naive UTC)."""
+    """Rules, rankings and learned signals from the data before ``as_of`` (naive UTC)."""
 
     as_of: datetime
     rules: Rules
@@ -54,6 +61,10 @@ class Model:
     #: what each person known at build time had bought before ``as_of``, their home store
     #: and segment: a live call reads nothing more of them while the model is kept
     people: Mapping[int, PersonData] = field(default_factory=dict)
+    #: the most bought products over the last :data:`TRENDING_DAYS` before ``as_of``
+    trending: tuple[str, ...] = ()
+    #: neighbours and tastes learned from everyone's purchases (``None``: too little data)
+    learned: Learned | None = None
     built_at: float = field(default_factory=time.monotonic)
     #: what is derived from the model alone, computed once (e.g. a segment's chained rankings)
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -72,14 +83,20 @@ def build(conn: Connection, as_of: datetime, *, top: int = 500) -> Model:
         )
         for r in conn.execute(sa.select(p.c.product_code, p.c.name, p.c.category, p.c.price))
     }
+    people = everyone(conn, as_of)
+    since = as_of - timedelta(days=TRENDING_DAYS)
+    learned = fit({pid: data.purchases for pid, data in people.items()})
     return Model(
         as_of=as_of,
-        rules=mine_rules(conn, as_of),
+        # the learned neighbours take the rules' place when there is enough data for them
+        rules=mine_rules(conn, as_of) if learned is None else NO_RULES,
         popular=tuple(c for c, _ in popular.popular(conn, as_of, top=top)),
         seasonal=tuple(c for c, _ in popular.seasonal(conn, as_of, top=top)),
         by_segment={s: tuple(c) for s, c in popular.by_segment(conn, as_of).items()},
         products=products,
-        people=everyone(conn, as_of),
+        people=people,
+        trending=tuple(c for c, _ in popular.popular(conn, as_of, since=since, top=top)),
+        learned=learned,
     )
 
 

@@ -6,14 +6,16 @@ The complementary score of a product ``C`` sums, over the products ``A`` the per
 rewards true complements without letting rare pairs run away. That ranking is fused with a
 popularity prior (segment, then the same season last year, then overall) by weighted
 reciprocal rank, ``weight / (fusion_k + rank)``, a fusion that needs no calibration between
-the two scales.
+the two scales. When the model learned neighbours and tastes
+(:mod:`~surmesure.decide.recommend.learned`), those two rankings take the rules' place and are
+fused the same way with the prior, "popular lately" first (:meth:`Scoring.with_learned`).
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -31,6 +33,27 @@ class Scoring:
     association_weight: float = 1.0
     prior_weight: float = 1.0
     depth: int = 300
+    #: when the model has learned signals (enough data): the weights of the neighbours and
+    #: tastes, the half-life of a purchase in the neighbours' sum, and the fusion constant,
+    #: weight of the priors (lately first) and depth of each list then. The co-purchase rules
+    #: take no part then (the neighbours hold what they said: adding them back at a third or
+    #: more of the weight changed nothing out of sample) and are not mined.
+    neighbour_weight: float = 1.0
+    taste_weight: float = 1.0
+    neighbour_half_life_days: float = 90.0
+    learned_fusion_k: float = 10.0
+    learned_prior_weight: float = 0.5
+    learned_depth: int = 100
+
+    def with_learned(self) -> Scoring:
+        """This scoring as it fuses when learned signals take part."""
+        return replace(
+            self,
+            fusion_k=self.learned_fusion_k,
+            association_weight=0.0,
+            prior_weight=self.learned_prior_weight,
+            depth=self.learned_depth,
+        )
 
 
 @dataclass(frozen=True)
@@ -118,28 +141,38 @@ def fused_ranked(
     associated: Sequence[tuple[str, float, str]],
     priors: Iterable[tuple[int, str, str]],
     scoring: Scoring,
+    others: Sequence[tuple[float, Sequence[tuple[str, str | None, str | None]]]] = (),
 ) -> tuple[list[tuple[str, float]], dict[str, tuple[float, str | None, str | None]]]:
     """:func:`fused_scores` of lists filtered already, the priors given with their rank
-    ``(rank, code, prior name)`` (so a part of the ranking can be scored alone)."""
+    ``(rank, code, prior name)`` (so a part of the ranking can be scored alone). ``others``:
+    more rankings, each ``(weight, [(code, antecedent, prior name), ...])`` best first."""
     fused: dict[str, float] = {}
     because: dict[str, tuple[float, str | None, str | None]] = {}
     k = scoring.fusion_k
     weight = scoring.association_weight
-    for rank, (code, _, antecedent) in enumerate(associated):
-        part = weight / (k + rank)  # the first time a code is met, its strongest part
-        fused[code] = part
-        because[code] = (part, antecedent, None)
-    weight = scoring.prior_weight
-    for rank, code, prior in priors:
-        part = weight / (k + rank)
-        held = because.get(code)
-        if held is None:
-            fused[code] = part
-            because[code] = (part, None, prior)
-        else:
-            fused[code] += part
-            if part > held[0]:
-                because[code] = (part, None, prior)
+    if weight > 0:
+        for place, (first, _, because_of) in enumerate(associated):
+            part = weight / (k + place)  # the first time a code is met, its strongest part
+            fused[first] = part
+            because[first] = (part, because_of, None)
+    ranked: list[tuple[float, Iterable[tuple[int, str, str | None, str | None]]]] = [
+        (scoring.prior_weight, ((rank, code, None, prior) for rank, code, prior in priors))
+    ]
+    for weight, other in others:
+        ranked.append((weight, ((r, c, a, p) for r, (c, a, p) in enumerate(other))))
+    for weight, entries in ranked:
+        if weight <= 0:
+            continue
+        for rank, code, antecedent, prior in entries:
+            part = weight / (k + rank)
+            held = because.get(code)
+            if held is None:
+                fused[code] = part
+                because[code] = (part, antecedent, prior)
+            else:
+                fused[code] += part
+                if part > held[0]:
+                    because[code] = (part, antecedent, prior)
     return list(fused.items()), because
 
 

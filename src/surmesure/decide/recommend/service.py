@@ -4,8 +4,13 @@ API call.
 A person gets complementary products to what they bought (co-purchase rules, see
 :mod:`~surmesure.decide.recommend.scoring`), fused with popularity in their RFM segment, then
 popularity overall (the same season last year first); an anonymous visitor gets popularity
-alone. Guardrails (:mod:`~surmesure.decide.recommend.guardrails`) apply to every item, and
-every item says why it is there. With ``as_of``, only orders, stock, traits and metrics
+alone. When the model learned neighbours and tastes from everyone's purchases (enough data,
+see :mod:`~surmesure.decide.recommend.learned`), a person's ranking fuses those two with
+what sells lately and the popularity above (weights in
+:class:`~surmesure.decide.recommend.scoring.Scoring`, measured out of sample on several
+cut-offs of Online Retail II: ``benchmarks/bench_recommend.py``). Guardrails
+(:mod:`~surmesure.decide.recommend.guardrails`) apply to every item, and every item says why
+it is there. With ``as_of``, only orders, stock, traits and metrics
 before that instant count, so a recommendation can be replayed.
 """
 
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -44,11 +49,14 @@ from surmesure.errors import InvalidInput, NotFound
 from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
 
-SEGMENT, SEASON, POPULAR = "segment", "season", "popular"
+SEGMENT, SEASON, POPULAR, TRENDING = "segment", "season", "popular", "trending"
+NEIGHBOURS, TASTES = "neighbours", "tastes"
 REASONS = {
     SEGMENT: "popular in your segment",
     SEASON: "popular this season",
     POPULAR: "popular",
+    TRENDING: "popular lately",
+    TASTES: "liked by customers like you",
 }
 
 
@@ -206,23 +214,41 @@ class _Ranked:
     associated: list[tuple[str, float, str]]
     priors: list[tuple[str, str]]
     scoring: Scoring
+    #: learned rankings, best first: ``(code, score, antecedent)`` of the neighbours and
+    #: ``(code, score)`` of the tastes (empty without learned signals or purchases)
+    neighbours: list[tuple[str, float, str]] = field(default_factory=list)
+    tastes: list[tuple[str, float]] = field(default_factory=list)
 
 
 def _ranked(model: Model, data: people.PersonData | None, scoring: Scoring) -> _Ranked:
+    learned = model.learned
+    neighbours: list[tuple[str, float, str]] = []
+    tastes: list[tuple[str, float]] = []
+    if learned is not None and data is not None and data.purchases:
+        scoring = scoring.with_learned()
+        # deep enough for what the person bought to be removed and the depth left
+        depth = scoring.depth + len({code for _, code in data.purchases})
+        neighbours = learned.neighbours(
+            data.purchases, model.as_of, scoring.neighbour_half_life_days, depth
+        )
+        tastes = learned.tastes(data.person_id, data.purchases, depth)
     associated = (
         []
-        if data is None
+        if data is None or scoring.association_weight <= 0
         else complementary(data.purchases, model.rules, model.as_of, scoring.history_half_life_days)
     )
     segment = None if data is None else data.segment
-    priors = model.memo.get(("priors", segment))
+    lately = bool(neighbours or tastes)
+    priors = model.memo.get(("priors", segment, lately))
     if priors is None:  # the same for everyone in a segment: chained once per model
         lists: list[tuple[str, Sequence[str]]] = []
+        if lately:
+            lists.append((TRENDING, model.trending))
         if segment is not None:
             lists.append((SEGMENT, model.by_segment.get(segment, ())))
         lists += [(SEASON, model.seasonal), (POPULAR, model.popular)]
-        priors = model.memo[("priors", segment)] = prior_ranking(lists)
-    return _Ranked(associated, priors, scoring)
+        priors = model.memo[("priors", segment, lately)] = prior_ranking(lists)
+    return _Ranked(associated, priors, scoring, neighbours, tastes)
 
 
 def pick(
@@ -285,6 +311,8 @@ def pick(
         )
     )
     first = 4 * k * max(1, 4 // per_category) + 8
+    if ranked.neighbours or ranked.tastes:
+        return _learned_pick(model, ranked, kept, associated, keep, first, per_category, k)
     found = _head(associated, kept, first, ranked.scoring, products, per_category, k)
     if found is not None:
         best, score, because = found
@@ -295,18 +323,60 @@ def pick(
     scored, because = fused_scores(
         associated, kept, keep, ranked.scoring, priors_kept=True, associated_kept=True
     )
+    return _capped(model, scored, because, first, per_category, k)
+
+
+def _capped(
+    model: Model,
+    scored: list[tuple[str, float]],
+    because: Mapping[str, tuple[float, str | None, str | None]],
+    first: int,
+    per_category: int,
+    k: int,
+) -> list[Recommendation]:
+    """The first ``k`` of ``scored`` under the cap, with their reasons."""
     score = dict(scored)
     # enough of the best for the cap to find k (a full sort only when it does not)
     top: list[str] = []
     for n in (first, None):
         ordered = best_first(scored, n)
-        top = cap_per_category((code for code, _ in ordered), products, per_category, k)
+        top = cap_per_category((code for code, _ in ordered), model.products, per_category, k)
         if len(top) >= k or n is None or n >= len(scored):
             break
     return [
         _recommendation(model, Candidate(code, score[code], because[code][1], because[code][2]))
         for code in top
     ]
+
+
+def _learned_pick(
+    model: Model,
+    ranked: _Ranked,
+    kept: list[tuple[str, str]],
+    associated: list[tuple[str, float, str]],
+    keep: Callable[[str], bool],
+    first: int,
+    per_category: int,
+    k: int,
+) -> list[Recommendation]:
+    """:func:`pick`'s ending when learned signals take part: every list kept to the depth,
+    fused, then the first ``k`` under the cap."""
+    scoring = ranked.scoring
+    depth = scoring.depth
+    neighbours = [(code, antecedent, NEIGHBOURS) for code, _, antecedent in ranked.neighbours]
+    tastes = [(code, None, TASTES) for code, _ in ranked.tastes]
+    others = [
+        (weight, list(islice((item for item in items if keep(item[0])), depth)))
+        for weight, items in (
+            (scoring.neighbour_weight, neighbours),
+            (scoring.taste_weight, tastes),
+        )
+    ]
+    scored, because = fused_ranked(
+        associated, ((rank, code, prior) for rank, (code, prior) in enumerate(kept)), scoring,
+        others,
+    )  # fmt: skip
+    return _capped(model, scored, because, first, per_category, k)
 
 
 def _head(
@@ -348,9 +418,11 @@ def _recommendation(model: Model, candidate: Candidate) -> Recommendation:
     product = model.products.get(candidate.product_code)
     if candidate.because_of is not None:
         other = model.products.get(candidate.because_of)
-        reason = (
-            f"bought with {(other.name if other and other.name else None) or candidate.because_of}"
-        )
+        name = (other.name if other and other.name else None) or candidate.because_of
+        if candidate.prior == NEIGHBOURS:
+            reason = f"bought by customers who bought {name}"
+        else:
+            reason = f"bought with {name}"
     else:
         reason = REASONS[candidate.prior or POPULAR]
     return Recommendation(

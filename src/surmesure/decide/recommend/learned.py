@@ -1,0 +1,204 @@
+"""Signals learned from everyone's purchases with the ``implicit`` library, fitted once per model.
+
+- **neighbours**: item-item similarity of BM25-weighted person x product purchase counts
+  (implicit's ``BM25Recommender``, the ``neighbours`` most similar products kept per product).
+  A person's score for a product sums, over the products they bought, the similarity times a
+  weight that halves every ``half_life_days`` since each purchase: the products bought by
+  those who bought the same things, recent baskets speaking loudest.
+- **tastes**: implicit's alternating least squares (ALS) on the same counts; a person's score
+  for a product is the dot product of their factors with the product's. A person who was not
+  in the fit (arrived since) is folded in from their purchases by the same least-squares step
+  ALS takes, without refitting.
+
+Both are fitted only when there are enough buyers and products for them to mean something
+(:data:`MIN_PEOPLE`, :data:`MIN_PRODUCTS`); below that the model goes without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+from threadpoolctl import threadpool_limits
+
+MIN_PEOPLE = 50
+MIN_PRODUCTS = 20
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How the learned signals are fitted."""
+
+    neighbours: int = 100
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    factors: int = 64
+    iterations: int = 15
+    regularization: float = 0.05
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class Learned:
+    """The fitted signals: products by index, their similarity and factors, and the factors of
+    each person in the fit."""
+
+    codes: tuple[str, ...]
+    index: Mapping[str, int]
+    #: product x product similarity, row = bought product, column = candidate
+    similarity: csr_matrix
+    item_factors: NDArray[np.float32]
+    person_row: Mapping[int, int]
+    person_factors: NDArray[np.float32]
+    regularization: float
+
+    def neighbours(
+        self,
+        purchases: Iterable[tuple[datetime, str]],
+        as_of: datetime,
+        half_life_days: float,
+        depth: int,
+    ) -> list[tuple[str, float, str]]:
+        """The ``depth`` products most similar to what was bought, best first: ``(code,
+        score, the bought product that weighs most in it)``; bought products may appear."""
+        weights = self._weights(purchases, as_of, half_life_days)
+        if not weights:
+            return []
+        rows = np.fromiter(weights, dtype=np.int64, count=len(weights))
+        w = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
+        # the bought products' rows of the similarity, gathered flat: (antecedent, candidate,
+        # weighted similarity) for every stored pair
+        sim = self.similarity
+        starts, ends = sim.indptr[rows], sim.indptr[rows + 1]
+        lengths = ends - starts
+        flat = np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(lengths.sum())
+        candidates = sim.indices[flat]
+        parts = sim.data[flat] * np.repeat(w, lengths)
+        scores = np.bincount(candidates, weights=parts, minlength=len(self.codes)).astype(
+            np.float64, copy=False
+        )
+        best = _top(scores, depth)
+        best = best[scores[best] > 0]
+        if best.size == 0:
+            return []
+        # the strongest antecedent of each candidate: the one whose part is the largest
+        largest = np.zeros(len(self.codes))
+        np.maximum.at(largest, candidates, parts)
+        held = parts == largest[candidates]
+        strongest = np.empty(len(self.codes), dtype=np.int64)
+        strongest[candidates[held]] = np.repeat(rows, lengths)[held]
+        codes = self.codes
+        return [
+            (codes[j], float(scores[j]), codes[a])
+            for j, a in zip(best.tolist(), strongest[best].tolist(), strict=True)
+        ]
+
+    def tastes(
+        self, person_id: int, purchases: Iterable[tuple[datetime, str]], depth: int
+    ) -> list[tuple[str, float]]:
+        """The ``depth`` products closest to the person's tastes, best first (bought products
+        may appear); empty for a person with no purchase of a known product."""
+        row = self.person_row.get(person_id)
+        if row is not None:
+            factors = self.person_factors[row]
+        else:
+            counts: dict[int, float] = {}
+            for _, code in set(purchases):
+                j = self.index.get(code)
+                if j is not None:
+                    counts[j] = counts.get(j, 0.0) + 1.0
+            if not counts:
+                return []
+            factors = fold_in(self.item_factors, counts, self.regularization)
+        scores = self.item_factors @ factors
+        best = _top(scores, depth)
+        return [(self.codes[j], float(scores[j])) for j in best.tolist()]
+
+    def _weights(
+        self, purchases: Iterable[tuple[datetime, str]], as_of: datetime, half_life_days: float
+    ) -> dict[int, float]:
+        weights: dict[int, float] = {}
+        for at, code in set(purchases):  # one (order time, product): one purchase
+            j = self.index.get(code)
+            if j is None:
+                continue
+            age = max((as_of - at).total_seconds() / 86_400.0, 0.0)
+            weights[j] = weights.get(j, 0.0) + 0.5 ** (age / half_life_days)
+        return weights
+
+
+def fit(
+    purchases: Mapping[int, Iterable[tuple[datetime, str]]], fit: Fit | None = None
+) -> Learned | None:
+    """Both signals from each person's ``(ordered_at, product_code)`` purchases (a product
+    counts once per order time); ``None`` when there are too few buyers or products."""
+    chosen = fit or Fit()
+    counts: dict[tuple[int, str], int] = {}
+    for pid, bought in purchases.items():
+        for _, code in set(bought):
+            counts[(pid, code)] = counts.get((pid, code), 0) + 1
+    people = sorted({pid for pid, _ in counts})
+    codes = tuple(sorted({code for _, code in counts}))
+    if len(people) < MIN_PEOPLE or len(codes) < MIN_PRODUCTS:
+        return None
+    from implicit.als import AlternatingLeastSquares
+    from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight
+
+    person_row = {pid: i for i, pid in enumerate(people)}
+    index = {code: j for j, code in enumerate(codes)}
+    matrix = csr_matrix(
+        (
+            np.fromiter(counts.values(), dtype=np.float32, count=len(counts)),
+            (
+                np.fromiter((person_row[p] for p, _ in counts), dtype=np.int64, count=len(counts)),
+                np.fromiter((index[c] for _, c in counts), dtype=np.int64, count=len(counts)),
+            ),
+        ),
+        shape=(len(people), len(codes)),
+    )
+    # implicit's BM25Recommender, its weighting handed over as CSR (it warns on its own COO)
+    weighted = bm25_weight(matrix.T, K1=chosen.bm25_k1, B=chosen.bm25_b).T.tocsr()
+    knn = ItemItemRecommender(K=chosen.neighbours)
+    knn.fit(weighted, show_progress=False)
+    with threadpool_limits(1, "blas"):  # ALS runs its own threads; BLAS's would fight them
+        als = AlternatingLeastSquares(
+            factors=chosen.factors,
+            iterations=chosen.iterations,
+            regularization=chosen.regularization,
+            random_state=chosen.seed,
+        )
+        als.fit(matrix, show_progress=False)
+    return Learned(
+        codes=codes,
+        index=index,
+        similarity=csr_matrix(knn.similarity),
+        item_factors=np.asarray(als.item_factors, dtype=np.float32),
+        person_row=person_row,
+        person_factors=np.asarray(als.user_factors, dtype=np.float32),
+        regularization=chosen.regularization,
+    )
+
+
+def fold_in(
+    item_factors: NDArray[np.float32], counts: Mapping[int, float], regularization: float
+) -> NDArray[np.float32]:
+    """A person's factors from their purchase counts, the items' factors held fixed: the
+    least-squares step ALS takes for a person (implicit's: the count is the confidence,
+    the preference is 1 on what was bought)."""
+    y = item_factors.astype(np.float64)
+    rows = np.fromiter(counts, dtype=np.int64, count=len(counts))
+    confidence = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    bought = y[rows]
+    a = y.T @ y + (bought.T * (confidence - 1.0)) @ bought
+    a += regularization * np.eye(y.shape[1])
+    return np.linalg.solve(a, bought.T @ confidence).astype(np.float32)
+
+
+def _top(scores: NDArray[np.floating], n: int) -> NDArray[np.int64]:
+    """Indices of the ``n`` highest scores, highest first (ties by index)."""
+    head = np.argpartition(-scores, n)[:n] if n < scores.size else np.arange(scores.size)
+    return head[np.lexsort((head, -scores[head]))]

@@ -1,0 +1,48 @@
+"""The decide stage's tables: every decision made and every content block shown. Part of
+:mod:`surmesure.store.schema`, which re-exports them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from surmesure.store.meta import Json, metadata, person_columns
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("decision_id", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("placement", sa.String(64), nullable=False),
+    sa.Column("context", Json, nullable=True),
+    sa.Column("result", Json, nullable=True),
+    sa.Column("explanation", Json, nullable=True),
+    sa.Column("decided_at", sa.DateTime, nullable=False, index=True),
+    sa.Column(
+        "sealed",
+        sa.LargeBinary,
+        nullable=True,
+        comment="context, result and explanation of a person's decision, sealed",
+    ),
+    info={"personal": "person_id", "sealed": ("person_id", ("context", "result", "explanation"))},
+    comment="Every decision made (content, offers, products) with its context and explanation.",
+)
+
+exposures = sa.Table(
+    "exposures",
+    metadata,
+    sa.Column("exposure_id", sa.String(64), primary_key=True),
+    *person_columns(),
+    sa.Column("content_id", sa.String(128), nullable=False, index=True),
+    sa.Column("channel", sa.String(16), nullable=True),
+    sa.Column("placement", sa.String(64), nullable=True),
+    sa.Column("shown_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=True, comment="the content's own expiry"),
+    info={"personal": "person_id"},
+    comment="Every content block shown to a person, on any channel: the exposure ledger.",
+)
+
+TABLES = (
+    decisions,
+    exposures,
+)
+"""The tables this stage owns: no other stage's module defines them."""
