@@ -11,10 +11,10 @@ from surmesure.config import get_settings
 from surmesure.decide.audience import audience_from, load_audience
 from surmesure.decide.content import metric_names
 from surmesure.decide.library import EXAMPLES, Library
-from surmesure.decide.reading import identifier_keys, read_person
 from surmesure.decide.recommend.model import clear_cache
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.store import Store, schema
+from surmesure.unify.reader import identifier_keys, read_person
 
 MAX_QUERIES = 4
 

@@ -1,15 +1,21 @@
 """Collect hands its changes on through the outbox: no module it imports, directly or through
-another, belongs to a later stage."""
+another, belongs to a later stage; nor does any stage after it import one after itself, and
+every stage reads a person through the one reader of unify."""
 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
+
+import pytest
 
 import surmesure
 
 ROOT = Path(surmesure.__file__).parent
 LATER = ("segment", "decide", "deliver", "journeys")
+FLOW = ("collect", "unify", "derive", "segment", "decide", "deliver", "journeys")
+READER = "surmesure.unify.reader"
 
 
 def _module_file(name: str) -> Path | None:
@@ -40,6 +46,7 @@ def _imports(path: Path, name: str) -> set[str]:
     return {m for m in found if m.startswith("surmesure.") and _module_file(m)}
 
 
+@functools.cache
 def graph(start: str) -> dict[str, set[str]]:
     """The import graph reachable from every module of package ``start``."""
     todo = [
@@ -80,12 +87,25 @@ def test_the_graph_sees_an_arrow_where_there_is_one() -> None:
     assert _stage("surmesure.segment.realtime") in LATER
 
 
-def test_the_rows_collect_replays_through_deliver_are_the_ones_deliver_replays() -> None:
-    """Collect names the campaign files' row kinds without importing deliver; deliver's
-    replayer must know each of them, and no other."""
-    import importlib
+@pytest.mark.parametrize("stage", FLOW[1:-1])
+def test_no_stage_imports_a_later_one(stage: str) -> None:
+    later = FLOW[FLOW.index(stage) + 1 :]
+    edges = graph(f"surmesure.{stage}")
+    arrows = sorted(
+        (source, target)
+        for source, targets in edges.items()
+        for target in targets
+        if _stage(target) in later
+    )
+    assert arrows == []
 
-    from surmesure.collect import replay
 
-    rows = importlib.import_module(replay.ROWS_REPLAYED_BY)
-    assert set(rows.ROW_KINDS) == set(replay.ROW_KINDS)
+def test_every_person_read_goes_through_the_one_reader() -> None:
+    for module in (
+        "surmesure.segment.snapshot",
+        "surmesure.decide.audience",
+        "surmesure.decide.service",
+        "surmesure.decide.serving",
+    ):
+        path = _module_file(module)
+        assert path is not None and READER in _imports(path, module), module

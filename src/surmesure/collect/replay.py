@@ -47,16 +47,6 @@ from surmesure.store.engine import Store
 
 q = schema.quarantine
 
-ROWS_REPLAYED_BY = "surmesure.deliver.replays"
-"""The later stage that replays the rows of files that came back from a campaign, named here
-and imported when such rows are replayed: collect never imports a later stage."""
-ROW_KINDS = ("call_outcomes", "paper_returns")
-"""Their kinds (``ROW_KINDS`` of :data:`ROWS_REPLAYED_BY` has one entry for each)."""
-
-
-def _rows() -> Any:
-    return importlib.import_module(ROWS_REPLAYED_BY)
-
 
 @dataclass
 class ReplayResult:
@@ -89,6 +79,16 @@ class _Group:
     rows: list[int] = field(default_factory=list)
 
 
+ROW_REPLAYS = "surmesure.deliver.replays"
+"""Where the rows a campaign brings back (call outcomes, returned letters) are replayed: a
+later stage, imported when first needed, so collect imports none (as
+:mod:`surmesure.dispatch.subscribers` names the handlers of the outbox)."""
+
+
+def _rows_stage() -> Any:
+    return importlib.import_module(ROW_REPLAYS)
+
+
 def _row_number(location: str) -> int:
     head, _, number = location.rpartition(" ")
     return int(number) if head == "row" and number.isdigit() else 0
@@ -96,7 +96,7 @@ def _row_number(location: str) -> int:
 
 def _groups(conn: Connection, run_id: int | None, kind: str | None) -> list[_Group]:
     # messages (kind "events") are not mapped records: no mapping fix replays them
-    kinds = [*KINDS, *ROW_KINDS]
+    kinds = [*KINDS, *_rows_stage().ROW_KINDS]
     where = [q.c.status == "open", q.c.origin == "import", q.c.kind.in_(kinds)]
     if run_id is not None:
         where.append(q.c.run_id == run_id)
@@ -140,7 +140,7 @@ def replay(
 ) -> ReplayResult:
     """Replay the open import records of ``run_id`` and/or ``kind`` (all when neither)."""
     clock = time.perf_counter()
-    if kind is not None and kind not in ROW_KINDS:
+    if kind is not None and kind not in _rows_stage().ROW_KINDS:
         check_kind(kind)
     given = resolve_mapping(mapping, preset) if mapping or preset else None
     result = ReplayResult()
@@ -148,7 +148,7 @@ def replay(
     now = utcnow()
     with store.begin() as conn:
         for group in _groups(conn, run_id, kind):
-            if group.kind in ROW_KINDS:
+            if group.kind in _rows_stage().ROW_KINDS:
                 _replay_rows(store, conn, group, given, now, result, reasons)
                 continue
             used = _run_mapping(conn, group.run_id)
@@ -183,14 +183,16 @@ def _replay_rows(
 ) -> None:
     """A file of rows that came back from a campaign (:mod:`surmesure.deliver.replays`)."""
     mapping = given or Mapping(name="default")
-    rows = _rows()
-    rows.check_mapping(mapping, group.kind)
+    stage = _rows_stage()
+    stage.check_mapping(mapping, group.kind)
     keep = _replayable(group, result)
     if not keep:
         return
     ids = [group.ids[i] for i in keep]
     payloads = [group.payloads[i] for i in keep]
-    done = rows.replay_rows(store, conn, group.kind, group.source_name, ids, payloads, mapping, now)
+    done = stage.replay_rows(
+        store, conn, group.kind, group.source_name, ids, payloads, mapping, now
+    )
     result.replayed += done.replayed
     result.duplicate += done.duplicate
     result.still_open += len(done.refused)

@@ -1,4 +1,5 @@
-"""Reading one person for a decision: resolved traits, segments, consents, identifiers.
+"""A person as decisions and campaigns see them (the audience), from the one person read of
+:mod:`surmesure.unify.reader`: resolved traits, segments, consents, derived metrics.
 
 The person's marketing and personalization consent records travel with the audience; what is
 in force on the decision's channel is decided by :mod:`surmesure.protect.consent`. So do their
@@ -10,8 +11,8 @@ default, a person may refuse it), and its traits are not read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,21 +22,18 @@ from surmesure.decide import metrics as derived
 from surmesure.decide.content import NOBODY, Audience, Known
 from surmesure.domain.identity import normalize
 from surmesure.domain.traits import resolve
-from surmesure.protect import blind, consent, marketing
+from surmesure.protect import blind, consent
 from surmesure.protect.consent import ANY
 from surmesure.segment import snapshot as snapshot_parts
 from surmesure.segment.evaluate import Snapshot, TraitValue
-from surmesure.segment.snapshot import load_snapshot
+from surmesure.segment.snapshot import ALL_METRICS, load_snapshot
 from surmesure.store import schema
-from surmesure.unify.profile import resolved_traits as resolve_person
 from surmesure.unify.profile import root_of
+from surmesure.unify.reader import OPT_OUT_PURPOSE, PersonRead, read_person
 
-if TYPE_CHECKING:
-    from surmesure.decide.reading import PersonRead
-
-OPT_OUT_PURPOSE = "personalization"
-#: the purposes a decision reads the records of
-DECISION_PURPOSES = ("marketing", OPT_OUT_PURPOSE)
+#: the kinds of rule condition a person read serves (:func:`audience_from`; others need the
+#: full snapshot reader)
+SERVED = frozenset({"trait", "metric"})
 
 
 def find_person_id(
@@ -69,21 +67,6 @@ def find_person_id(
     return None
 
 
-def resolved_traits(
-    conn: Connection, person_id: int, now: datetime, half_life_days: float
-) -> dict[str, Known]:
-    return {
-        name: Known(trait.value, trait.source, trait.effective_reliability)
-        for name, trait in resolve_person(conn, person_id, now, half_life_days).items()
-    }
-
-
-def memberships(conn: Connection, person_id: int) -> frozenset[str]:
-    m = schema.segment_members
-    rows = conn.execute(sa.select(m.c.segment).where(m.c.person_id == person_id))
-    return frozenset(str(r[0]) for r in rows)
-
-
 def opted_out(
     records: Sequence[consent.Record], channel: str | tuple[str, ...], now: datetime
 ) -> bool:
@@ -103,26 +86,22 @@ def load_audience(
     channel: str | tuple[str, ...] = ANY,
     metrics: frozenset[str] = frozenset(),
 ) -> Audience:
-    """The audience of ``person_id`` at ``now`` on ``channel``; an opted-out person's traits
-    and metrics are not read. ``needs``: the kinds of condition the rules use (``metric``,
+    """The audience of ``person_id`` at ``now`` on ``channel``: the person read in one
+    statement (:func:`~surmesure.unify.reader.read_person`), as a decision reads them
+    (:func:`audience_from`), then what the rules need beyond it; an opted-out person's traits
+    and metrics are left out. ``needs``: the kinds of condition the rules use (``metric``,
     ``event``, ``purchase``, ``consent``, ``near``, ``segment``...), so the snapshot holds only
     what they read. ``metrics``: the derived metrics the fields read
     (:mod:`surmesure.decide.metrics`)."""
     if person_id is None:
         return NOBODY
-    records = consent.records_of(conn, person_id, DECISION_PURPOSES)
-    wishes = marketing.records_of(conn, person_id)
-    if opted_out(records, channel, now):
-        return Audience(person_id=person_id, opted_out=True, consents=records, preferences=wishes)
-    traits = resolved_traits(conn, person_id, now, half_life_days)
-    return Audience(
-        person_id=person_id,
-        consents=records,
-        preferences=wishes,
-        traits=traits,
-        segments=memberships(conn, person_id),
-        snapshot=_snapshot(conn, person_id, now, half_life_days, traits, needs) if needs else None,
-        metrics=field_metrics(conn, [person_id], metrics, now).get(person_id, {}),
+    columns = derived.columns_for(metrics) | (ALL_METRICS if "metric" in needs else frozenset())
+    read = read_person(conn, person_id=person_id, keys=(), now=now, metrics=columns, content_ids=())
+    audience = audience_from(read, now, half_life_days, needs, channel, metrics)
+    if audience.snapshot is None or needs <= SERVED:
+        return audience
+    return replace(
+        audience, snapshot=_snapshot(conn, audience.snapshot, now, half_life_days, needs)
     )
 
 
@@ -143,19 +122,15 @@ def field_metrics(
 
 
 def _snapshot(
-    conn: Connection,
-    person_id: int,
-    now: datetime,
-    half_life_days: float,
-    traits: dict[str, Known],
-    needs: frozenset[str],
+    conn: Connection, read: Snapshot, now: datetime, half_life_days: float, needs: frozenset[str]
 ) -> Snapshot:
+    """The snapshot of traits and metrics ``read`` with the events, orders and consents the
+    rules need (everything, for a rule that references a segment or a store)."""
+    person_id = read.person_id
     if "segment" in needs or "near" in needs:  # a referenced segment may read anything
         return load_snapshot(conn, person_id, now, half_life_days)
-    return Snapshot(
-        person_id=person_id,
-        traits={k: TraitValue(v.value, v.effective_reliability) for k, v in traits.items()},
-        metrics=snapshot_parts._metrics(conn, person_id, now) if "metric" in needs else {},
+    return replace(
+        read,
         events=snapshot_parts._events(conn, person_id) if "event" in needs else (),
         orders=snapshot_parts._orders(conn, person_id) if "purchase" in needs else (),
         consents=snapshot_parts._consents(conn, person_id) if "consent" in needs else (),
@@ -170,9 +145,9 @@ def audience_from(
     channel: str | tuple[str, ...] = ANY,
     metrics: frozenset[str] = frozenset(),
 ) -> Audience:
-    """The audience :func:`load_audience` would read, from rows read in one statement
-    (``needs`` within :data:`~surmesure.decide.reading.SERVED`; the columns of ``metrics``
-    among those read)."""
+    """The audience of the person ``read`` (the columns of ``metrics`` among those read); its
+    snapshot holds the traits and, for a ``metric`` rule, the metrics (what :data:`SERVED`
+    rules read)."""
     if read.person_id is None:
         return NOBODY
     records = tuple(read.consents)

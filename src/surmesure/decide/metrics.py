@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.content import Known
-from surmesure.domain.segments import METRICS
+from surmesure.domain.segments import METRICS, as_number
 from surmesure.domain.templates import DERIVED_METRICS as DERIVED
 from surmesure.store import schema
 from surmesure.store.among import among_ids
@@ -37,11 +37,6 @@ SOURCE = "derive"
 
 #: one metric's latest value and when it was computed
 Latest = tuple[Any, datetime]
-
-
-def as_number(value: float) -> int | float:
-    """A number as every reader hands it to templates and rules: whole values as ``int``."""
-    return int(value) if float(value).is_integer() else float(value)
 
 
 def columns_for(names: Iterable[str]) -> frozenset[str]:

@@ -26,7 +26,7 @@ records it (``experiment``: variant, ``held_out``, reason ``control`` or ``globa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import get_settings
-from surmesure.decide.audience import audience_from, find_person_id, load_audience
+from surmesure.decide.audience import SERVED, audience_from, find_person_id, load_audience
 from surmesure.decide.content import (
     Audience,
     CompiledTemplate,
@@ -53,7 +53,6 @@ from surmesure.decide.exposure import (
 )
 from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, personal
 from surmesure.decide.personal import Recommender as Recommender
-from surmesure.decide.reading import SERVED, identifier_keys, read_person
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
 from surmesure.experiments.membership import membership
@@ -61,7 +60,33 @@ from surmesure.protect import atrest, consent, marketing
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.unify.profile import decode_json, root_of
+from surmesure.unify.profile import decode_json
+from surmesure.unify.reader import PersonReader, SqlPersonReader, identifier_keys
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a decision came out as it did, recorded with it (its ``to_dict`` is what the API
+    answers and the decision log keeps): whom it was for (``person``), the variant and each
+    field (``content``), the offer blocks (``offers``), the products (``products``) and, in an
+    experiment, the assignment (``experiment``)."""
+
+    person: str
+    content: Mapping[str, Any]
+    offers: Sequence[Mapping[str, Any]]
+    products: Mapping[str, Any]
+    experiment: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "person": self.person,
+            "content": dict(self.content),
+            "offers": list(self.offers),
+            "products": dict(self.products),
+        }
+        if self.experiment is not None:
+            out["experiment"] = dict(self.experiment)
+        return out
 
 
 @dataclass(frozen=True)
@@ -131,39 +156,27 @@ def _offers(
     return offers, notes
 
 
-def _read_fast(
+def _read(
+    reader: PersonReader,
     store: Store,
-    conn: Connection,
+    conn: Connection | None,
     compiled: CompiledTemplate,
     request: DecideRequest,
     at: datetime,
     as_of: datetime | None,
     chosen: Recommender | None,
 ) -> tuple[int | None, Audience, tuple[dict[str, datetime], set[str]], Any]:
-    """The person, their audience and the ledger of the template's blocks, read in one
-    statement (two when a person id must follow its merges); for the recommendation service,
-    what its model already holds of the person."""
+    """The person, their audience and the ledger of the template's blocks, through ``reader``
+    (the store inside ``conn``, or the serving cache); for the recommendation service, what its
+    model already holds of the person."""
     settings = get_settings()
-    definition = compiled.definition
-    model = None
-    if chosen is not None and chosen is default_recommender() and request.products > 0:
-        from surmesure.decide.recommend.model import get_model
-
-        model = get_model(store, conn, as_of)
-    root = root_of(conn, request.person_id) if request.person_id is not None else None
     keys = (
         identifier_keys(request.anonymous_id, request.customer_id, settings.default_country)
         if request.person_id is None
         else []
     )
-    read = read_person(
-        conn,
-        person_id=root,
-        keys=keys,
-        now=at,
-        metrics=compiled.columns,
-        content_ids=[b.content_id for b in definition.blocks],
-    )
+    blocks = [b.content_id for b in compiled.definition.blocks]
+    read = reader.person(request.person_id, keys, blocks, at)
     audience = audience_from(
         read,
         at,
@@ -173,8 +186,11 @@ def _read_fast(
         metrics=compiled.field_metrics,
     )
     person = None
-    if model is not None and read.person_id is not None:
-        person = model.people.get(read.person_id)
+    if chosen is not None and chosen is default_recommender() and request.products > 0:
+        from surmesure.decide.recommend.model import get_model
+
+        if read.person_id is not None:
+            person = get_model(store, conn, as_of).people.get(read.person_id)
     return read.person_id, audience, (read.seen, read.shown_before), person
 
 
@@ -208,43 +224,6 @@ def serves_from_memory(compiled: CompiledTemplate) -> bool:
     return compiled.needs <= SERVED and compiled.definition.experiment is None
 
 
-def _read_served(
-    serving: Serving,
-    compiled: CompiledTemplate,
-    request: DecideRequest,
-    at: datetime,
-    as_of: datetime | None,
-    chosen: Recommender | None,
-    store: Store,
-) -> tuple[int | None, Audience, tuple[dict[str, datetime], set[str]], Any]:
-    """What :func:`_read_fast` reads, from the serving view."""
-    settings = get_settings()
-    definition = compiled.definition
-    view = serving.view(compiled.columns)
-    keys = (
-        identifier_keys(request.anonymous_id, request.customer_id, settings.default_country)
-        if request.person_id is None
-        else []
-    )
-    person_id = view.person_id(request.person_id, keys)
-    read = view.read(person_id, [b.content_id for b in definition.blocks], at)
-    audience = audience_from(
-        read,
-        at,
-        settings.trait_half_life_days,
-        compiled.needs,
-        audience_channels(compiled, request),
-        metrics=compiled.field_metrics,
-    )
-    person = None
-    if chosen is not None and chosen is default_recommender() and request.products > 0:
-        from surmesure.decide.recommend.model import get_model
-
-        if person_id is not None:
-            person = get_model(store, None, as_of).people.get(person_id)
-    return person_id, audience, (read.seen, read.shown_before), person
-
-
 def _decide(
     store: Store,
     conn: Connection | None,
@@ -258,14 +237,15 @@ def _decide(
 ) -> dict[str, Any]:
     settings = get_settings()
     definition = compiled.definition
-    if serving is not None:
-        person_id, audience, ledger_rows, person = _read_served(
-            serving, compiled, request, at, now, chosen, store
-        )
-    elif compiled.needs <= SERVED:
-        assert conn is not None
-        person_id, audience, ledger_rows, person = _read_fast(
-            store, conn, compiled, request, at, now, chosen
+    if serving is not None or compiled.needs <= SERVED:
+        reader: PersonReader
+        if serving is not None:
+            reader = serving.view(compiled.columns)
+        else:
+            assert conn is not None
+            reader = SqlPersonReader(conn, compiled.columns)
+        person_id, audience, ledger_rows, person = _read(
+            reader, store, conn, compiled, request, at, now, chosen
         )
     else:
         assert conn is not None
@@ -372,24 +352,28 @@ def _decide(
         "products": products,
         "context": context,
     }
-    explanation: dict[str, Any] = {
-        "person": _person_note(request, person_id, audience),
-        "content": rendered.explanation,
-        "offers": offers_note,
-        "products": products_note,
-    }
+    why = Explanation(
+        person=_person_note(request, person_id, audience),
+        content=rendered.explanation,
+        offers=offers_note,
+        products=products_note,
+    )
     if held is not None:
         result["experiment"] = held.to_dict()
-        explanation["experiment"] = held.to_dict()
+        why = replace(why, experiment=held.to_dict())
         if held.held_out:
-            explanation["content"] = {
-                **rendered.explanation,
-                "opted_out": opted_out,
-                "variant": {
-                    "name": rendered.variant,
-                    "reason": f"held out ({held.reason}): the neutral default variant",
+            why = replace(
+                why,
+                content={
+                    **rendered.explanation,
+                    "opted_out": opted_out,
+                    "variant": {
+                        "name": rendered.variant,
+                        "reason": f"held out ({held.reason}): the neutral default variant",
+                    },
                 },
-            }
+            )
+    explanation = why.to_dict()
     result["explanation"] = explanation
     shown = []
     if person_id is not None:
@@ -460,13 +444,13 @@ def _suppressed(
     """The decision for a person who refused marketing on ``channel``, paused it or left the
     template's topic: nothing shown, ``reason`` recorded (see the module)."""
     suppressed = {"reason": reason, "purpose": "marketing", "channel": channel}
-    explanation = {
-        "person": f"person {person_id} {_HELD_BACK.get(reason, reason).format(channel=channel)}: "
+    explanation = Explanation(
+        person=f"person {person_id} {_HELD_BACK.get(reason, reason).format(channel=channel)}: "
         "no marketing content",
-        "content": {"suppressed": reason, "opted_out": audience.opted_out},
-        "offers": [],
-        "products": {"personalized": False, "reason": reason},
-    }
+        content={"suppressed": reason, "opted_out": audience.opted_out},
+        offers=[],
+        products={"personalized": False, "reason": reason},
+    ).to_dict()
     context = {"channel": channel}
     decision_id = new_id()
     result: dict[str, Any] = {

@@ -20,14 +20,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.audience import DECISION_PURPOSES
-from surmesure.decide.reading import PersonRead, as_number
 from surmesure.domain.segments import METRICS
 from surmesure.domain.traits import Observation
 from surmesure.protect import atrest
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
 from surmesure.store import schema
+from surmesure.unify.reader import DECISION_PURPOSES, PersonRead, read_metrics
+from surmesure.unify.reader import fetch_rows as _rows
 
 log = logging.getLogger("surmesure.decide.serving")
 
@@ -64,7 +64,7 @@ class ServingView:
     built_in_s: float = 0.0
 
     def person_id(self, person_id: int | None, keys: Sequence[tuple[str, str]]) -> int | None:
-        """The person a request names, as :func:`~surmesure.decide.reading.read_person`
+        """The person a request names, as :func:`~surmesure.unify.reader.read_person`
         finds them: a person id follows its merges; else the first identifier known."""
         if person_id is not None:
             root = self.roots.get(person_id, person_id)
@@ -75,8 +75,18 @@ class ServingView:
                 return found
         return None
 
+    def person(
+        self,
+        person_id: int | None,
+        keys: Sequence[tuple[str, str]],
+        content_ids: Sequence[str],
+        now: datetime,
+    ) -> PersonRead:
+        """:class:`~surmesure.unify.reader.PersonReader`: :meth:`person_id`, then :meth:`read`."""
+        return self.read(self.person_id(person_id, keys), content_ids, now)
+
     def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
-        """What :func:`~surmesure.decide.reading.read_person` returns at ``now``."""
+        """What :func:`~surmesure.unify.reader.read_person` returns at ``now``."""
         wanted = set(content_ids)
         before = {c for c in wanted if (t := self.first_shown.get(c)) is not None and t < now}
         if person_id is None:
@@ -200,19 +210,7 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
     m = schema.segment_members
     for pid, segment in _rows(conn, sa.select(m.c.person_id, m.c.segment)):
         members.setdefault(int(pid), set()).add(str(segment))
-    metric_rows: dict[int, dict[str, list[tuple[str, datetime, datetime, Any]]]] = {}
-    if wanted:
-        d = schema.derived_metrics
-        names = sorted(wanted)
-        columns = [d.c[n] for n in names]
-        for row in _rows(
-            conn, sa.select(d.c.person_id, d.c.computed_on, d.c.computed_at, d.c.as_of, *columns)
-        ):
-            per = metric_rows.setdefault(int(row[0]), {})
-            for name, value in zip(names, row[4:], strict=True):
-                if METRICS[name] == "number":
-                    value = None if value is None else as_number(value)
-                per.setdefault(name, []).append((str(row[1]), row[2], row[3], value))
+    metric_rows = read_metrics(conn, wanted)
     reads = {
         pid: PersonRead(
             pid,
@@ -250,17 +248,6 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
         stamp=stamp,
         built_in_s=time.perf_counter() - started,
     )
-
-
-def _rows(conn: Connection, query: Any) -> list[Any]:
-    """All rows of ``query``; on DuckDB straight from the driver, which builds the tuples in
-    its own code (per-row processing would dominate a build). The queries of the view bind
-    only names and constants, so they are compiled with their values inline."""
-    if conn.dialect.name != "duckdb":
-        return list(conn.execute(query).all())
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw: Any = conn.connection.driver_connection
-    return list(raw.execute(sql).fetchall())
 
 
 def _root(pid: int, parent: Mapping[int, int]) -> int:

@@ -18,18 +18,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.audience import (
-    DECISION_PURPOSES,
-    field_metrics,
-    load_audience,
-    opted_out,
-)
+from surmesure.decide.audience import field_metrics, load_audience, opted_out
 from surmesure.decide.content import Audience, Known
 from surmesure.domain.traits import Observation, resolve
 from surmesure.protect import atrest, consent
 from surmesure.store import schema
 from surmesure.store.among import among_ids
 from surmesure.unify.profile import decode_json
+from surmesure.unify.reader import DECISION_PURPOSES
 
 
 def load_audiences(

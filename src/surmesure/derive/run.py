@@ -15,6 +15,10 @@ starts, :mod:`surmesure.protect.consent`) is left out of everything per person: 
 data fits no model (CLV, appetence priors, engagement ranks), and the rows of earlier runs are
 deleted. Store-wide figures (overall satisfaction) still count their answers.
 
+The run appends one ``metrics`` change to the outbox (:mod:`surmesure.dispatch.outbox`) in the
+transaction that stores the rows, so a server's serving cache re-reads the metrics it holds as
+soon as its dispatcher delivers it, rather than at its next whole-store check.
+
 Stored in a table of its own rather than as one trait per metric: at a million people the
 traits table would take ten million JSON rows per run.
 """
@@ -50,6 +54,7 @@ from surmesure.derive.satisfaction import (
 from surmesure.derive.satisfaction import summary as satisfaction_summary
 from surmesure.derive.source import ibis_backend, identified_people, person_orders
 from surmesure.derive.stores import STORE_COLUMNS, preferred_stores
+from surmesure.dispatch import outbox
 from surmesure.errors import InvalidInput
 from surmesure.protect import consent
 from surmesure.store import schema
@@ -262,6 +267,11 @@ def derive(
             for i in range(0, len(ids), 10_000):
                 conn.execute(d.delete().where(d.c.person_id.in_(ids[i : i + 10_000])))
         written = store.bulk_insert(conn, schema.derived_metrics, rows, on_conflict="update")
+        # one change for the run, naming nobody: the serving caches re-read the metrics of
+        # those they hold (subscriber people_changed), nothing else of theirs
+        outbox.append(
+            store, conn, outbox.METRICS, [None], at=computed_at, refs=[computed_at.isoformat()]
+        )
     done("store", started)
 
     segment_counts = rows.column("rfm_segment").value_counts().to_pylist()

@@ -195,7 +195,7 @@ def _share_news(store: Store, settings: Settings) -> Callable[[], None]:
     if not settings.serving_cache_url:
         return lambda: None
     news = SharedNews(settings.serving_cache_url, store.url, lambda _: None)
-    unlisten = people.listen(news.tell)
+    unlisten = people.listen(news.tell, metrics=news.tell_metrics)
 
     def stop() -> None:
         unlisten()

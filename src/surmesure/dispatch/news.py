@@ -5,7 +5,8 @@ delivers each change once, to whichever worker settles the outbox first: the oth
 hear of it; with NATS, deliveries run in the ``dispatch run`` workers, which hold no cache.
 With ``SURMESURE_SERVING_CACHE_URL`` (``redis://host:6379/0``) the process told publishes the
 people's ids (orjson) on one channel per store, and every API worker re-reads those it holds;
-an empty list (an erasure) makes them forget everyone. A message lost while a worker reconnects
+an empty list (an erasure) makes them forget everyone; a derive run's news (``metrics``)
+makes them re-read the derived metrics of those they hold. A message lost while a worker reconnects
 is caught by its whole-store check (``SURMESURE_SERVING_REFRESH_SECONDS``).
 """
 
@@ -23,12 +24,19 @@ from surmesure.errors import trace_of
 
 log = logging.getLogger("surmesure.dispatch.news")
 News = Callable[[frozenset[int]], None]
+MetricsNews = Callable[[], None]
 
 
 class SharedNews:
     """Publish the ids of changed people to the other workers; hear theirs (:meth:`start`)."""
 
-    def __init__(self, url: str, store_url: str, on_news: News) -> None:
+    def __init__(
+        self,
+        url: str,
+        store_url: str,
+        on_news: News,
+        on_metrics: MetricsNews | None = None,
+    ) -> None:
         import redis
 
         self.client = redis.Redis.from_url(url)
@@ -36,6 +44,7 @@ class SharedNews:
         self.channel = f"surmesure:serving:{digest}"  # workers of one store, not of another
         self.token = uuid.uuid4().hex  # this worker: its own messages are not news to it
         self.on_news = on_news
+        self.on_metrics = on_metrics
         self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -48,6 +57,11 @@ class SharedNews:
     def tell(self, people: Iterable[int]) -> None:
         """Tell the other workers these people changed (none: forget everyone)."""
         message = {"from": self.token, "people": sorted(people)}
+        self.client.publish(self.channel, orjson.dumps(message))
+
+    def tell_metrics(self) -> None:
+        """Tell the other workers a derive run stored metrics."""
+        message = {"from": self.token, "metrics": True}
         self.client.publish(self.channel, orjson.dumps(message))
 
     def stop(self) -> None:
@@ -64,7 +78,12 @@ class SharedNews:
                 if message is None:
                     continue
                 news = orjson.loads(message["data"])
-                if news.get("from") != self.token:
+                if news.get("from") == self.token:
+                    continue
+                if news.get("metrics"):
+                    if self.on_metrics is not None:
+                        self.on_metrics()
+                else:
                     self.on_news(frozenset(int(p) for p in news.get("people", ())))
             except Exception as exc:  # a lost message is caught by the whole-store check
                 log.error("serving news: %s", trace_of(exc))

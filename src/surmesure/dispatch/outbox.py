@@ -1,11 +1,15 @@
-"""The outbox: what collect stored, appended in the same transaction as the data.
+"""The outbox: what collect (or a derive run, an unmerge) stored, appended in the same
+transaction as the data.
 
 A change says what happened to whom: ``kind`` (``event``: a Segment message was stored, its
 type in ``detail`` and its ``messageId`` in ``ref``; ``order``: an order or a return, its id in
 ``ref``; ``consent``: a consent choice was recorded, its purpose in ``detail``; ``erasure``: a
 person was erased; ``profile``: an import named the person, its kind in ``detail``;
 ``preference``: a topic, frequency or pause choice was recorded; ``segment``: a segment refresh
-brought the person in or out, the segment in ``detail``), the ``person_id`` concerned (the
+brought the person in or out, the segment in ``detail``; ``identity``: a merge was undone,
+one change for each side, ``detail`` ``unmerge`` and the merge id in ``ref``; ``metrics``: a
+derive run stored the metrics of many people, one change naming nobody, the run's time in
+``ref``), the ``person_id`` concerned (the
 person now, after merges) and ``stored_at``, the time it was stored (naive UTC). Changes are
 read in ``change_id`` order, which is the order their transactions appended them in
 (:mod:`.gate`).
@@ -33,6 +37,8 @@ ERASURE = "erasure"
 PROFILE = "profile"
 PREFERENCE = "preference"
 SEGMENT = "segment"
+IDENTITY = "identity"
+METRICS = "metrics"
 
 
 @dataclass(frozen=True, slots=True)

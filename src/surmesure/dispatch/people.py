@@ -5,7 +5,9 @@ A cache of per-person data (the serving view of decisions, a recommendation cach
 the people whose events, orders, consents, preferences, imports or segments were just stored,
 so it drops or reloads those people alone instead of polling whole tables; an erasure names
 nobody (the outbox keeps no trace of the person), so it is told as :data:`ANYONE`, an empty
-set: forget everyone. A callback must be quick and must not raise (an
+set: forget everyone. A derive run names nobody either: it is told to the ``metrics``
+callbacks, which re-read the derived metrics of the people they hold, and nothing else. A
+callback must be quick and must not raise (an
 error is logged and the delivery stands). With NATS, deliveries run in the workers: they pass
 the news on to the API processes' caches through Redis (:mod:`.news`).
 """
@@ -19,38 +21,48 @@ from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
 
 Listener = Callable[[frozenset[int]], None]
+MetricsListener = Callable[[], None]
 ANYONE: frozenset[int] = frozenset()
 """What a listener is told after an erasure: anyone may be gone."""
 _listeners: list[Listener] = []
+_metrics_listeners: list[MetricsListener] = []
 _lock = threading.Lock()
 
 
-def listen(callback: Listener) -> Callable[[], None]:
-    """Call ``callback(person ids)`` after each delivery; returns what stops it."""
+def listen(callback: Listener, *, metrics: MetricsListener | None = None) -> Callable[[], None]:
+    """Call ``callback(person ids)`` after each delivery that names people, and ``metrics()``
+    after each that brings a derive run's metrics; returns what stops both."""
     with _lock:
         _listeners.append(callback)
+        if metrics is not None:
+            _metrics_listeners.append(metrics)
 
     def stop() -> None:
         with _lock:
             if callback in _listeners:
                 _listeners.remove(callback)
+            if metrics is not None and metrics in _metrics_listeners:
+                _metrics_listeners.remove(metrics)
 
     return stop
 
 
 def on_changes(delivery: Delivery) -> int:
-    """The handler: the people of the delivered changes, told after the commit; returns how
-    many people."""
+    """The handler: the people of the delivered changes, and whether a derive run stored
+    metrics, told after the commit; returns how many people (and runs)."""
     people = frozenset(c.person_id for c in delivery.changes if c.person_id is not None)
     erased = any(c.kind == outbox.ERASURE for c in delivery.changes)
+    derived = any(c.kind == outbox.METRICS for c in delivery.changes)
     with _lock:
         listeners = list(_listeners)
+        metrics_listeners = list(_metrics_listeners) if derived else []
     told = [people] if people else []
     if erased:
         told.append(ANYONE)
     for news in told:
         delivery.after.extend(_tell(listener, news) for listener in listeners)
-    return len(people) + erased
+    delivery.after.extend(metrics_listeners)
+    return len(people) + erased + derived
 
 
 def _tell(listener: Listener, people: frozenset[int]) -> Callable[[], None]:

@@ -52,6 +52,12 @@ INDEXED_METRICS: frozenset[str] = frozenset({"customer_id"})
 """Metrics holding an identifier's blind index (:mod:`surmesure.protect.blind`): compared
 whole, their values indexed first (:func:`surmesure.protect.blind.metric_value`)."""
 
+
+def as_number(value: float) -> int | float:
+    """A number as every reader hands it to templates and rules: whole values as ``int``."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
 OPS_FOR_KIND: dict[Kind, tuple[Op, ...]] = {
     "string": ("eq", "ne", "in", "contains", "exists", "missing"),
     "number": ("eq", "ne", "in", "lt", "le", "gt", "ge", "exists", "missing"),

@@ -8,6 +8,7 @@ Which segments an event can change, by its kind:
 - ``order`` (an order or a return was recorded): segments with a ``purchase`` condition;
 - ``identify`` also changes traits: segments with a ``trait`` or ``near`` condition too;
 - ``consent`` (a consent choice was recorded): segments with a ``consent`` condition;
+- ``identity`` (a merge was undone: every row of the absorbed side moved): every segment;
 
 and, through references, every segment that refers to one of those.
 
@@ -46,6 +47,7 @@ from surmesure.store.engine import Store
 
 ORDER = "order"
 CONSENT = "consent"
+IDENTITY = "identity"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Change:
 def depends_on(definition: SegmentDefinition, event_type: str) -> bool:
     """Whether an event of ``event_type`` can change ``definition`` by itself (not through
     references)."""
+    if event_type == IDENTITY:  # each side of an unmerge holds other rows than before
+        return True
     for _, leaf in walk(definition.where):
         match leaf:
             case EventNode(event=c) if event_type not in (ORDER, CONSENT) and c.type in (
@@ -190,12 +194,12 @@ def _settle(
 
 
 def on_changes(delivery: Delivery) -> int:
-    """The dispatcher's handler: :func:`on_events` for the people of the events, orders and
-    consent choices delivered, at the time of delivery. Idempotent: a person's segments are
-    evaluated against her stored membership, so a change delivered twice changes nothing the
-    second time.
+    """The dispatcher's handler: :func:`on_events` for the people of the events, orders,
+    consent choices and unmerges delivered, at the time of delivery. Idempotent: a person's
+    segments are evaluated against her stored membership, so a change delivered twice changes
+    nothing the second time.
     Returns how many people entered or exited a segment."""
-    kinds = {outbox.ORDER: ORDER, outbox.CONSENT: CONSENT}
+    kinds = {outbox.ORDER: ORDER, outbox.CONSENT: CONSENT, outbox.IDENTITY: IDENTITY}
     pairs = [
         (c.person_id, kinds.get(c.kind) or str(c.detail))
         for c in delivery.changes

@@ -2,7 +2,9 @@
 
 Everything is read as of ``now`` (naive UTC): traits observed later are left out before
 resolution (:func:`surmesure.domain.traits.resolve`), and so is a derived_metrics row computed
-later. Events, orders and consents are read whole: the evaluator applies its windows.
+later. Traits and metrics come from the one person read every stage shares
+(:func:`surmesure.unify.reader.read_person`). Events, orders and consents are read whole: the
+evaluator applies its windows.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.domain.segments import METRICS, NearNode, SegmentDefinition, walk
+from surmesure.domain.traits import resolve
 from surmesure.protect import consent
 from surmesure.protect.consent import Record as ConsentRecord
 from surmesure.segment.evaluate import (
@@ -27,7 +30,10 @@ from surmesure.segment.evaluate import (
 )
 from surmesure.segment.sql import HOME_STORE_TRAIT
 from surmesure.store import schema
-from surmesure.unify.profile import decode_json, resolved_traits
+from surmesure.unify.profile import decode_json
+from surmesure.unify.reader import PersonRead, read_person
+
+ALL_METRICS = frozenset(METRICS)
 
 
 def stores_named(definitions: Iterable[SegmentDefinition]) -> set[str]:
@@ -61,7 +67,10 @@ def load_snapshot(
     places: dict[str, Point] | None = None,
 ) -> Snapshot:
     """The snapshot of ``person_id`` as of ``now``; ``places`` from :func:`store_points`."""
-    traits = _traits(conn, person_id, now, half_life_days)
+    read = read_person(
+        conn, person_id=person_id, keys=(), now=now, metrics=ALL_METRICS, content_ids=()
+    )
+    traits = traits_of(read, now, half_life_days)
     home = None
     held = traits.get(HOME_STORE_TRAIT)
     if held is not None and isinstance(held.value, str):
@@ -69,7 +78,7 @@ def load_snapshot(
     return Snapshot(
         person_id=person_id,
         traits=traits,
-        metrics=_metrics(conn, person_id, now),
+        metrics=read.latest_metrics(now),
         events=_events(conn, person_id),
         orders=_orders(conn, person_id),
         consents=_consents(conn, person_id),
@@ -78,24 +87,12 @@ def load_snapshot(
     )
 
 
-def _traits(
-    conn: Connection, person_id: int, now: datetime, half_life_days: float
-) -> dict[str, TraitValue]:
+def traits_of(read: PersonRead, now: datetime, half_life_days: float) -> dict[str, TraitValue]:
+    """The person's traits resolved at ``now``, as the evaluator takes them."""
     return {
         name: TraitValue(trait.value, trait.effective_reliability)
-        for name, trait in resolved_traits(conn, person_id, now, half_life_days).items()
+        for name, trait in resolve(read.observations, now, half_life_days).items()
     }
-
-
-def _metrics(conn: Connection, person_id: int, now: datetime) -> dict[str, Any]:
-    m = schema.derived_metrics
-    row = conn.execute(
-        sa.select(*(m.c[name] for name in METRICS))
-        .where(m.c.person_id == person_id, m.c.as_of <= now.date())
-        .order_by(m.c.as_of.desc(), m.c.computed_at.desc())
-        .limit(1)
-    ).first()
-    return {} if row is None else {k: v for k, v in row._mapping.items() if v is not None}
 
 
 def _events(conn: Connection, person_id: int) -> tuple[EventRecord, ...]:

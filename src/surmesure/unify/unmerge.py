@@ -4,7 +4,9 @@ A merge made ``absorbed`` (and the nodes merged into it before) part of ``surviv
 Undoing it makes the absorbed node a person again with its subtree (the nodes whose
 ``merged_into`` chain reaches it without going through the survivor); every row attached to a
 node of that subtree follows it. The merge is marked undone and the pair is blocked, so identity
-resolution reports a conflict instead of merging them again.
+resolution reports a conflict instead of merging them again. Both people are named in the
+outbox (kind ``identity``) in the same transaction, so a serving cache parts them as soon as
+the dispatcher delivers it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from surmesure.dispatch import outbox
 from surmesure.errors import Conflict, NotFound
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -90,4 +93,14 @@ def unmerge(store: Store, ref: str, merge_id: int, *, now: datetime | None = Non
         ).scalar_one()
         if not blocked:
             conn.execute(blocks.insert().values(node_a=survivor, node_b=absorbed, created_at=at))
+        # whom it changed, for the later stages (the serving cache parts the two at once)
+        outbox.append(
+            store,
+            conn,
+            outbox.IDENTITY,
+            [person.person_id, absorbed],
+            at=at,
+            details=["unmerge", "unmerge"],
+            refs=[str(merge_id), str(merge_id)],
+        )
     return Unmerge(merge_id, survivor, absorbed, person.person_id, restored, at, moved)

@@ -1,40 +1,45 @@
-"""Everything one decision needs of a person, read in one statement.
+"""One way to read a person: everything a decision or a segment needs of them, read in one
+statement (:class:`PersonReader`: from the store, :class:`SqlPersonReader`, or from a cache of
+people, the serving cache of :mod:`surmesure.decide.serving`).
 
 One ``UNION ALL`` query, each branch tagged, finds the person (by an identifier, or by the id
 given) and returns their marketing and personalization consents, their topic, frequency and
 pause records, trait observations (sealed ones opened in one batch,
 :mod:`surmesure.protect.atrest`, with the data keys the process keeps: the statement reads no
 key, a key not kept is read by its node's primary key), segment memberships, the derived
-metrics the template's rules read and the exposure ledger of the template's blocks. Python
-then applies the same rules as the one-query-per-part readers
-(:mod:`surmesure.decide.audience`, :func:`surmesure.decide.exposure.ledger`), so both paths
-give the same audience and the same picks.
+metrics asked for and the exposure ledger of the given contents (:func:`read_person`); many
+people at once, for the serving cache, with every exposure of each (:func:`read_people`).
+Decisions and campaign audiences (:mod:`surmesure.decide.audience`) and the snapshots segments
+are evaluated on (:mod:`surmesure.segment.snapshot`) all read a person this way; the ledger's
+rules are those of :func:`surmesure.decide.exposure.ledger`, so a decision from the store and
+one from the serving cache make the same picks. Unify comes before every stage that reads a
+person, and imports none of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.audience import DECISION_PURPOSES
-from surmesure.decide.metrics import as_number as as_number
 from surmesure.domain.identity import normalize
-from surmesure.domain.segments import METRICS
+from surmesure.domain.segments import METRICS, as_number
 from surmesure.domain.traits import Observation
 from surmesure.protect import atrest, blind
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
 from surmesure.store import schema
+from surmesure.unify.profile import root_of
 
-#: the kinds of rule condition this reader serves (others need the full snapshot reader)
-SERVED = frozenset({"trait", "metric"})
+OPT_OUT_PURPOSE = "personalization"
+#: the consent purposes a person read carries the records of
+DECISION_PURPOSES = ("marketing", OPT_OUT_PURPOSE)
 
 _TYPES: dict[str, Any] = {
     "tag": sa.String(16),
@@ -99,6 +104,50 @@ class PersonRead:
         return out
 
 
+class PersonReader(Protocol):
+    """One way to read a person, whoever holds them (see the module)."""
+
+    def person(
+        self,
+        person_id: int | None,
+        keys: Sequence[tuple[str, str]],
+        content_ids: Sequence[str],
+        now: datetime,
+    ) -> PersonRead:
+        """The person ``person_id`` names (following its merges), or else the first of ``keys``
+        (``(kind, blind index)``, :func:`identifier_keys`) that someone holds, as known at
+        ``now`` (naive UTC): their rows, the ledger of ``content_ids`` among them. Nobody: a
+        read whose ``person_id`` is ``None``, with ``shown_before`` still filled."""
+        ...
+
+
+@dataclass(frozen=True)
+class SqlPersonReader:
+    """A :class:`PersonReader` on the store, inside the caller's transaction ``conn``: one
+    statement (:func:`read_person`; two when a person id must follow its merges), with the
+    derived ``metrics`` columns given."""
+
+    conn: Connection
+    metrics: frozenset[str] = frozenset()
+
+    def person(
+        self,
+        person_id: int | None,
+        keys: Sequence[tuple[str, str]],
+        content_ids: Sequence[str],
+        now: datetime,
+    ) -> PersonRead:
+        root = root_of(self.conn, person_id) if person_id is not None else None
+        return read_person(
+            self.conn,
+            person_id=root,
+            keys=keys if person_id is None else (),
+            now=now,
+            metrics=self.metrics,
+            content_ids=content_ids,
+        )
+
+
 def _day(value: Any) -> date:
     """A date read back from a union column: a date, or a timestamp at midnight."""
     return value.date() if isinstance(value, datetime) else value
@@ -140,14 +189,25 @@ def read_person(
     wanted = sorted(set(content_ids))
     if wanted:
         params["content_ids"] = wanted
+    columns = tuple(sorted(set(metrics) & set(METRICS)))
+    inline = columns if len(columns) <= INLINE_METRICS else ()
     statement = _statement(
         person_id is not None,
         0 if person_id is not None else len(keys),
-        tuple(sorted(set(metrics) & set(METRICS))),
+        inline,
         bool(wanted),
     )
     rows = conn.execute(statement, params).all()
-    return _collect(rows, _opened(conn, rows))
+    read = _collect(rows, _opened(conn, rows))
+    if columns and not inline and read.person_id is not None:
+        found = read_metrics(conn, columns, [read.person_id])
+        read = replace(read, metrics=found.get(read.person_id, {}))
+    return read
+
+
+INLINE_METRICS = 4
+"""Most metrics :func:`read_person` reads in its statement (a branch each); more (a segment's
+snapshot reads them all) are read by a second statement, one row a day of computation."""
 
 
 def _opened(conn: Connection, rows: Sequence[Any]) -> dict[int, Any]:
@@ -182,7 +242,9 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
     else:  # nobody to find; the ledger is still read
         who = sa.cast(sa.null(), sa.BigInteger())
     cte = sa.select(who.label("person_id")).cte("who")
-    pid = sa.select(cte.c.person_id).scalar_subquery()
+    # a person id given is bound as such in every branch: a constant the store filters on
+    # first (DuckDB scans a whole table for a subquery's value)
+    pid = who if by_id else sa.select(cte.c.person_id).scalar_subquery()
     c, t, m = schema.consents, schema.traits, schema.segment_members
     pr = schema.preferences
     branches: list[Any] = [
@@ -312,7 +374,51 @@ def _collect(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
     )
 
 
+MetricRows = dict[str, list[tuple[str, datetime, datetime, Any]]]
+"""A person's rows of each derived metric: ``(computed_on, computed_at, as_of, value)``."""
+
+
+def read_metrics(
+    conn: Connection, metrics: Iterable[str], person_ids: Sequence[int] | None = None
+) -> dict[int, MetricRows]:
+    """Every row of the derived ``metrics`` (of ``person_ids``, when given; else everyone's,
+    in one pass), by person, as :attr:`PersonRead.metrics` holds them."""
+    names = sorted(m for m in metrics if m in METRICS)
+    found: dict[int, MetricRows] = {}
+    if not names or (person_ids is not None and not person_ids):
+        return found
+    d = schema.derived_metrics
+    query = sa.select(
+        d.c.person_id, d.c.computed_on, d.c.computed_at, d.c.as_of, *(d.c[n] for n in names)
+    )
+    if person_ids is not None:
+        query = query.where(d.c.person_id.in_(sorted(set(person_ids))))
+    for row in fetch_rows(conn, query):
+        per = found.setdefault(int(row[0]), {})
+        for name, value in zip(names, row[4:], strict=True):
+            if METRICS[name] == "number":
+                value = None if value is None else as_number(value)
+            per.setdefault(name, []).append((str(row[1]), row[2], row[3], value))
+    return found
+
+
+def fetch_rows(conn: Connection, query: Any) -> list[Any]:
+    """All rows of ``query``; on DuckDB straight from the driver, which builds the tuples in
+    its own code (per-row processing would dominate a build). The queries of the view bind
+    only names and constants (``read_metrics``: ids), so they are compiled with their values
+    inline."""
+    if conn.dialect.name != "duckdb":
+        return list(conn.execute(query).all())
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw: Any = conn.connection.driver_connection
+    return list(raw.execute(sql).fetchall())
+
+
 # -- many people at once: the serving cache's reads --------------------------------------------
+
+BOUND_IDS = 16
+"""Most ids :func:`read_people` binds in each branch rather than reading them from a
+subquery."""
 
 #: the identifier kinds a decision names a person by
 LOOKUP_KINDS = ("anonymous_id", "customer_id")
@@ -341,11 +447,13 @@ def read_people(
     of ``keys`` (``(kind, blind index)``), with every consent, preference, trait observation
     (sealed ones opened in one batch), segment membership, ``metrics`` row and exposure they
     have (no time bound: the caller filters at decision time); of the people ``named``, their
-    identifiers and merges alone."""
+    identifiers and merges alone (those merged into them, and their own merge, if any: one
+    named and absent from ``absorbed`` is merged into nobody)."""
     params: dict[str, Any] = {"pids": sorted(set(person_ids)), "named": sorted(set(named))}
     for i, (kind, value) in enumerate(keys):
         params[f"kind{i}"], params[f"value{i}"] = kind, value
-    statement = _batch_statement(len(keys), tuple(sorted(set(metrics) & set(METRICS))))
+    bound = not keys and len(params["pids"]) <= BOUND_IDS
+    statement = _batch_statement(len(keys), tuple(sorted(set(metrics) & set(METRICS))), bound)
     rows = conn.execute(statement, params).all()
     opened = _opened(conn, rows)
     parts: dict[int, list[Any]] = {}
@@ -376,7 +484,7 @@ def _shift(opened: dict[int, Any]) -> dict[int, Any]:
 
 
 @lru_cache(maxsize=64)
-def _batch_statement(key_count: int, metrics: tuple[str, ...]) -> Any:
+def _batch_statement(key_count: int, metrics: tuple[str, ...], bound: bool) -> Any:
     """The statement of one shape of :func:`read_people`, built once."""
     types = {**_TYPES, "p1": sa.BigInteger()}
     p, ident = schema.people, schema.identifiers
@@ -395,7 +503,12 @@ def _batch_statement(key_count: int, metrics: tuple[str, ...]) -> Any:
         )
         named = sa.or_(named, p.c.person_id.in_(holders))
     cte = sa.select(p.c.person_id).where(named, p.c.merged_into.is_(None)).cte("who")
-    who = sa.select(cte.c.person_id)
+    # a few ids asked (a miss), no identifier to look up: the ids are bound in every branch,
+    # constants the store filters on first (DuckDB scans a whole table for a subquery's
+    # values: 75 ms against 25 for one person of the demo world); an absorbed id among them
+    # holds no rows (they follow their merge), so only roots' rows come back. Past a few ids
+    # the subquery costs less than thousands of bound values in every branch.
+    who: Any = sa.bindparam("pids", expanding=True) if bound else sa.select(cte.c.person_id)
     told: Any = sa.bindparam("named", expanding=True)
 
     def row(tag: str, pid: Any, **given: Any) -> list[Any]:
@@ -417,7 +530,11 @@ def _batch_statement(key_count: int, metrics: tuple[str, ...]) -> Any:
             ident.c.kind.in_(LOOKUP_KINDS),
         ),
         sa.select(*row("absorbed", p.c.merged_into, i1=p.c.person_id)).where(
-            sa.or_(p.c.merged_into.in_(who), p.c.merged_into.in_(told))
+            sa.or_(
+                p.c.merged_into.in_(who),
+                p.c.merged_into.in_(told),
+                sa.and_(p.c.person_id.in_(told), p.c.merged_into.is_not(None)),
+            )
         ),
         sa.select(
             *row(
