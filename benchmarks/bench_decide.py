@@ -151,7 +151,8 @@ def serve(url: str, port: int) -> None:
         suppression_key="bench-suppression-key",
         encryption_key="bench-encryption-key",
     )
-    app = create_app(settings, store, freeze=_freezes())  # as `surmesure serve` starts
+    # as `surmesure serve` starts (a baseline commit's app may not take the argument)
+    app = create_app(settings, store, **({"freeze": True} if _freezes() else {}))
     app.state.templates = Library(EXAMPLES)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
