@@ -34,6 +34,11 @@ if "SURMESURE_OUTBOX_DIR" not in os.environ:
     os.environ["SURMESURE_OUTBOX_DIR"] = tempfile.mkdtemp(prefix="surmesure-outbox-")
     atexit.register(shutil.rmtree, os.environ["SURMESURE_OUTBOX_DIR"], True)
 
+# Rich fixes a console's width when it is made if COLUMNS is set then (as in a shell that
+# exports it, or a pytest-xdist worker): tests that print wide tables set COLUMNS themselves
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("SURMESURE_DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
 PG_ADMIN_URL = os.environ.get(
