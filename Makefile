@@ -40,8 +40,10 @@ lint: system $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# more pytest options, e.g. PYTEST_ARGS="--durations=30" to see the slowest tests
+PYTEST_ARGS ?=
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck unit
 

@@ -7,7 +7,10 @@ at another server.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +28,16 @@ from surmesure.store import Store, open_store, schema
 # test's server and those a service reads itself agree); a server refuses the development ones
 os.environ.setdefault("SURMESURE_SUPPRESSION_KEY", "test-suppression-key-not-the-dev-one")
 os.environ.setdefault("SURMESURE_ENCRYPTION_KEY", "test-encryption-key-not-the-dev-one")
+# send journals of this test process's own (the default is a folder of the working directory,
+# which test processes running side by side would share); a test sending for real sets its own
+if "SURMESURE_OUTBOX_DIR" not in os.environ:
+    os.environ["SURMESURE_OUTBOX_DIR"] = tempfile.mkdtemp(prefix="surmesure-outbox-")
+    atexit.register(shutil.rmtree, os.environ["SURMESURE_OUTBOX_DIR"], True)
+
+# Rich fixes a console's width when it is made if COLUMNS is set then (as in a shell that
+# exports it, or a pytest-xdist worker): tests that print wide tables set COLUMNS themselves
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("SURMESURE_DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
@@ -109,6 +122,63 @@ def store(request: pytest.FixtureRequest) -> Store:
     """The contract fixture: every test using it runs on DuckDB and on PostgreSQL."""
     name = "duckdb_store" if request.param == "duckdb" else "postgres_store"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+ONLINE_RETAIL = "online_retail_II/online_retail_II_2009_2010.csv.gz"
+
+
+@pytest.fixture(scope="session")
+def online_retail(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """A DuckDB store file holding the real Online Retail II file imported once with the
+    ``online-retail`` preset (25 s), and what the import reported. Tests read it or
+    :func:`copy_store` it; none writes to it."""
+    from surmesure.collect.importer import import_file
+
+    path = tmp_path_factory.mktemp("online_retail") / "store.duckdb"
+    store = open_store(f"duckdb:///{path}")
+    try:
+        result = import_file(store, "orders", dataset(ONLINE_RETAIL), preset="online-retail")
+    finally:
+        store.dispose()
+    return path, result
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """``surmesure demo --json`` run once, in a process of its own as ``make demo`` runs it (so
+    that its exit status counts too), on a small world: the folder holding its store
+    (``store.duckdb``) and its files (``world/``), and the report it printed. Tests read it
+    or :func:`copy_demo` it; none writes to it."""
+    import subprocess
+    import sys
+
+    from world_helpers import SMALL  # the demo-world tests' size; they alone ask for it
+
+    folder = tmp_path_factory.mktemp("demo_world")
+    command = [sys.executable, "-m", "surmesure.cli.main", "demo", "--customers", str(SMALL),
+               "--out", str(folder / "world"), "--json"]  # fmt: skip
+    env = {**os.environ, "SURMESURE_DATABASE_URL": f"duckdb:///{folder / 'store.duckdb'}"}
+    done = subprocess.run(command, env=env, capture_output=True, timeout=900)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    report: dict[str, Any] = orjson.loads(done.stdout)
+    return folder, report
+
+
+def copy_demo(folder: Path, into: Path, files: str = "world") -> str:
+    """A copy of the demo world ``folder`` (:func:`demo_world`) in ``into``: its files in
+    ``into/files``; the URL of the copy of its store."""
+    shutil.copytree(folder / "world", into / files)
+    return copy_store(folder / "store.duckdb", into)
+
+
+def copy_store(path: Path, folder: Path) -> str:
+    """The URL of a copy of the DuckDB store file ``path`` in ``folder``."""
+    copy = folder / path.name
+    shutil.copyfile(path, copy)
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+    return f"duckdb:///{copy}"
 
 
 def opened_rows(

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from api_helpers import free_port, start_server
 
+from conftest import copy_store
 from surmesure.api.local import HEADER
 from surmesure.store import open_store
 from surmesure.store.owner import current, owner_path
@@ -29,17 +30,24 @@ def _cli(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> tuple[str, Path]:
-    """A small store file (people, orders, products) and its CSV files."""
-    out = tmp_path / "world"
-    generated = _cli("duckdb:///unused.duckdb", tmp_path, "generate", "--customers", "300",
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small world's CSV files and a store file with its customers, made once."""
+    folder = tmp_path_factory.mktemp("owner_world")
+    out = folder / "world"
+    generated = _cli("duckdb:///unused.duckdb", folder, "generate", "--customers", "300",
                      "--out", str(out))  # fmt: skip
     assert generated.returncode == 0, generated.stderr
-    url = f"duckdb:///{tmp_path / 'store.duckdb'}"
-    imported = _cli(url, tmp_path, "import", "customers", str(out / "customers_crm.csv"))
+    url = f"duckdb:///{folder / 'store.duckdb'}"
+    imported = _cli(url, folder, "import", "customers", str(out / "customers_crm.csv"))
     assert imported.returncode == 0, imported.stderr
-    return url, out
+    return folder
+
+
+@pytest.fixture
+def world(built: Path, tmp_path: Path) -> tuple[str, Path]:
+    """A copy of the small store file (people, orders, products), and its CSV files."""
+    return copy_store(built / "store.duckdb", tmp_path), built / "world"
 
 
 def test_commands_run_in_the_server_that_owns_the_file(

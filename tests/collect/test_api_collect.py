@@ -122,18 +122,29 @@ def test_the_official_client_reports_no_failure_for_a_batch_stored_but_for_one_m
     store: Store,
 ) -> None:
     # a batch of 8 where one identify carries a bad e-mail: the client must report nothing as
-    # failed (7 are stored), and the bad one waits in the quarantine with its reason
+    # failed (7 are stored), and the bad one waits in the quarantine with its reason. The
+    # client sends a batch as soon as it holds 8 messages (upload_size); upload_interval
+    # bounds how long its shutdown waits for more
     with serving(store) as (url, _):
         errors: list[Any] = []
         client = Client(
-            WRITE_KEY, host=url, upload_interval=5, on_error=lambda e, b: errors.append((e, b))
+            WRITE_KEY,
+            host=url,
+            upload_size=8,
+            upload_interval=2,
+            on_error=lambda e, b: errors.append((e, b)),
         )
+        (consumer,) = client.consumers
+        sizes: list[int] = []
+        send = consumer.request
+        consumer.request = lambda batch: (sizes.append(len(batch)), send(batch))[1]
         at = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
         for n in range(7):
             client.track(anonymous_id=f"d-{n}", event="Product Viewed", timestamp=at)
         client.identify(user_id="C77", traits={"email": "not-an-address"}, timestamp=at)
         client.flush()
         client.shutdown()
+    assert sizes == [8]  # one request carried the batch
     assert errors == []
     assert rows(store, "SELECT count(*) FROM events") == [(7,)]
     kept = rows(store, "SELECT field, reason FROM quarantine")

@@ -9,14 +9,14 @@ import duckdb
 import pytest
 from import_helpers import count, scalar
 
-from conftest import dataset
-from surmesure.collect.importer import import_file
+from conftest import ONLINE_RETAIL, copy_store, dataset
+from surmesure.collect.importer import ImportResult, import_file
 from surmesure.protect import blind
-from surmesure.store import Store
+from surmesure.store import Store, open_store
 
 pytestmark = pytest.mark.realdata
 
-CSV = "online_retail_II/online_retail_II_2009_2010.csv.gz"
+CSV = ONLINE_RETAIL
 PARQUET = "online_retail_II/online_retail_II_2009_2010.parquet"
 
 # Stock codes that are postage, fees and adjustments (the dataset's documentation and a look at
@@ -64,9 +64,19 @@ def _assert_facts(store: Store, path: Path) -> None:
     assert scalar(store, mismatched) == 0
 
 
-def test_csv_gz_facts_and_idempotent_reimport(duckdb_store: Store) -> None:
+def test_csv_gz_facts_and_idempotent_reimport(
+    online_retail: tuple[Path, ImportResult], tmp_path: Path
+) -> None:
+    stored, result = online_retail  # the file imported once for the session
     path = dataset(CSV)
-    result = import_file(duckdb_store, "orders", path, preset="online-retail")
+    duckdb_store = open_store(copy_store(stored, tmp_path))
+    try:
+        _check_import_and_reimport(duckdb_store, path, result)
+    finally:
+        duckdb_store.dispose()
+
+
+def _check_import_and_reimport(duckdb_store: Store, path: Path, result: ImportResult) -> None:
     assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (525_461,) * 2 + (
         0,
     )

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import dataset
-from surmesure.collect.importer import import_file
+from conftest import copy_store
 from surmesure.derive.run import derive
 from surmesure.store import Store, open_store
 
@@ -20,7 +20,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:fetch_arrow_table\\(\\) is deprecated:DeprecationWarning"
 )
 
-ONLINE_RETAIL = "online_retail_II/online_retail_II_2009_2010.csv.gz"
 AS_OF = date(2010, 12, 9)
 NOW = datetime(2010, 12, 10, 6, 0)
 
@@ -31,10 +30,11 @@ def _sql(store: Store, query: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def retail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+def retail(
+    online_retail: tuple[Path, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
     folder: Path = tmp_path_factory.mktemp("engagement_retail")
-    store = open_store(f"duckdb:///{folder / 'store.duckdb'}")
-    import_file(store, "orders", dataset(ONLINE_RETAIL), preset="online-retail")
+    store = open_store(copy_store(online_retail[0], folder))  # the file, imported
     # the file has no categories: the first two characters of numeric stock codes stand in
     with store.begin() as conn:
         store.raw_duckdb(conn).execute(

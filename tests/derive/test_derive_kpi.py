@@ -6,13 +6,13 @@ import math
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from derive_data import AS_OF, CUSTOMERS, TINY, load_answers, load_orders
 
-from conftest import dataset
-from surmesure.collect.importer import import_file
+from conftest import copy_store
 from surmesure.derive.kpi import kpis
 from surmesure.errors import InvalidInput
 from surmesure.store import Store, open_store
@@ -81,15 +81,15 @@ def test_kpis_refuse_a_bad_horizon(duckdb_store: Store) -> None:
     assert error.value.field == "horizon_days"
 
 
-ONLINE_RETAIL = "online_retail_II/online_retail_II_2009_2010.csv.gz"
 RETAIL_AS_OF = date(2010, 12, 9)
 
 
 @pytest.fixture(scope="module")
-def retail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+def retail(
+    online_retail: tuple[Path, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
     folder: Path = tmp_path_factory.mktemp("retail")
-    store = open_store(f"duckdb:///{folder / 'store.duckdb'}")
-    import_file(store, "orders", dataset(ONLINE_RETAIL), preset="online-retail")
+    store = open_store(copy_store(online_retail[0], folder))  # the file, imported
     yield store
     store.dispose()
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
 from derive_data import AS_OF, CUSTOMERS, EXPECTED, TINY, load_orders
 
-from conftest import dataset
-from surmesure.collect.importer import import_file
+from conftest import copy_store, dataset
 from surmesure.derive.rfm import GRID, SEGMENTS, fm_score_of, rfm, segment_of
 from surmesure.derive.source import ibis_backend
 from surmesure.protect import blind
-from surmesure.store import Store
+from surmesure.store import Store, open_store
 
 # Ibis 12 calls a method DuckDB 2.0 deprecates
 pytestmark = pytest.mark.filterwarnings(
@@ -98,8 +99,17 @@ def _scores(frame: pd.DataFrame, keys: list[str], ascending: list[bool]) -> pd.S
 
 
 @pytest.mark.realdata
-def test_online_retail_matches_independent_computation(duckdb_store: Store) -> None:
-    import_file(duckdb_store, "orders", dataset(ONLINE_RETAIL), preset="online-retail")
+def test_online_retail_matches_independent_computation(
+    online_retail: tuple[Path, Any], tmp_path: Path
+) -> None:
+    duckdb_store = open_store(copy_store(online_retail[0], tmp_path))  # the file, imported
+    try:
+        _matches_independent_computation(duckdb_store)
+    finally:
+        duckdb_store.dispose()
+
+
+def _matches_independent_computation(duckdb_store: Store) -> None:
     as_of = date(2010, 12, 9)
     with duckdb_store.connect() as conn:
         raw = duckdb_store.raw_duckdb(conn)

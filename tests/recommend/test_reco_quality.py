@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from conftest import dataset
-from surmesure.collect.importer import import_file
+from conftest import copy_store
 from surmesure.decide.recommend import evaluate, model, service
 from surmesure.decide.recommend.guardrails import Policy
 from surmesure.store import open_store
@@ -14,11 +14,9 @@ from surmesure.store import open_store
 CUTOFF = datetime(2010, 9, 1)
 
 
-def test_beats_popularity_on_online_retail(tmp_path: Path) -> None:
-    path = dataset("online_retail_II/online_retail_II_2009_2010.csv.gz")
-    store = open_store(f"duckdb:///{tmp_path / 'or.duckdb'}")
+def test_beats_popularity_on_online_retail(online_retail: tuple[Path, Any], tmp_path: Path) -> None:
+    store = open_store(copy_store(online_retail[0], tmp_path))  # the file, imported
     try:
-        import_file(store, "orders", path, preset="online-retail")
         model.clear_cache()
         with store.connect() as conn:
             holdout = evaluate.holdout(conn, CUTOFF)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from conftest import dataset
-from surmesure.collect.importer import import_file
+from conftest import copy_store
 from surmesure.derive.run import derive
 from surmesure.segment import membership, repository
 from surmesure.segment.definitions import parse
@@ -24,11 +24,9 @@ pytestmark = [
 AT = datetime(2010, 12, 9, 23, 59, 59)
 
 
-def test_recent_champions_of_online_retail(tmp_path: Path) -> None:
-    store = open_store(f"duckdb:///{tmp_path / 'retail.duckdb'}")
+def test_recent_champions_of_online_retail(online_retail: tuple[Path, Any], tmp_path: Path) -> None:
+    store = open_store(copy_store(online_retail[0], tmp_path))  # the file, imported
     try:
-        path = dataset("online_retail_II/online_retail_II_2009_2010.csv.gz")
-        import_file(store, "orders", path, preset="online-retail")
         derive(store, as_of=date(2010, 12, 9), now=datetime(2026, 1, 1))  # computed much later
         champions = parse(
             {

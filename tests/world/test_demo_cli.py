@@ -3,40 +3,24 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from pypdf import PdfReader
 from world_helpers import SMALL
 
-from conftest import invoke, invoke_json
+from conftest import copy_demo, invoke, invoke_json
 from surmesure.cli.demo_send import channels_to_reach
 
 
-def _demo_process(url: str, out: Path) -> dict[str, Any]:
-    """``surmesure demo --json`` in a process of its own, as ``make demo`` runs it, so that its
-    exit status counts too (it once crashed as it exited, all its work done: the fonts its
-    letters kept were freed after Pango was gone)."""
-    command = [sys.executable, "-m", "surmesure.cli.main", "demo", "--customers", str(SMALL),
-               "--out", str(out), "--json"]  # fmt: skip
-    env = {**os.environ, "SURMESURE_DATABASE_URL": url}
-    done = subprocess.run(command, env=env, capture_output=True, timeout=900)
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
-    report: dict[str, Any] = orjson.loads(done.stdout)
-    return report
-
-
 def test_demo_builds_the_world_and_recovers_its_truth(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_world: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"duckdb:///{tmp_path / 'store.duckdb'}"
-    out = tmp_path / "world"
-    report = _demo_process(url, out)
+    # the demo ran as its own process (it once crashed as it exited, all its work done: the
+    # fonts its letters kept were freed after Pango was gone)
+    built, report = demo_world
+    out = built / "world"
     assert report["generated"]["written"] is True
     assert report["people"]["identified"] == SMALL == report["truth"]["customers"]
     assert report["tables"]["orders"] == report["truth"]["orders"]
@@ -86,7 +70,10 @@ def test_demo_builds_the_world_and_recovers_its_truth(
         with open(calls, newline="") as f:
             assert len(list(csv.DictReader(f))) == counts["phone"]
 
-    # a second run keeps the files and adds no fact (reference data is upserted again)
+    # a second run, on a copy of the store and of the files, keeps the files and adds no fact
+    # (reference data is upserted again)
+    url = copy_demo(built, tmp_path)
+    out = tmp_path / "world"
     again = invoke_json(monkeypatch, url, "demo", "--customers", str(SMALL), "--out", str(out))
     assert again["generated"] == {"written": False, "seconds": 0.0}
     assert again["people"] == report["people"]

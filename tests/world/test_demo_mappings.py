@@ -3,14 +3,12 @@ the demo's main refusals (``female``, ``satisfaction``, ``forwarded``, ``newslet
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from world_helpers import SMALL
 
-from conftest import invoke_json
+from conftest import copy_demo, invoke_json
 from surmesure.collect import quarantine
 from surmesure.store import open_store
 
@@ -23,12 +21,12 @@ FIXES = {
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def demo(
+    demo_world: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
+    """A copy of the session's demo world, for this module's replays to change."""
     folder = tmp_path_factory.mktemp("demo")
-    url = f"duckdb:///{folder / 'store.duckdb'}"
-    with pytest.MonkeyPatch.context() as patch:
-        invoke_json(patch, url, "demo", "--customers", str(SMALL), "--out", str(folder / "w"))
-    yield url, folder / "w"
+    return copy_demo(demo_world[0], folder), folder / "world"
 
 
 def open_refusals(url: str) -> list[dict[str, Any]]:
