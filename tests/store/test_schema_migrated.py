@@ -4,6 +4,7 @@ DuckDB's own catalogue (which Alembic cannot reflect) on DuckDB."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from duckdb_engine import Dialect as DuckDBDialect
 
-from surmesure.store import Store, schema
+from conftest import PG_ADMIN_URL
+from surmesure.store import Store, open_store, schema
 
 # comments the migrations never wrote: a migration that writes them empties this list
 KNOWN_DRIFT: list[tuple[str, str, str | None]] = []
@@ -34,10 +36,23 @@ def _change(diff: Any) -> tuple[str, str, str | None]:
 
 
 @pytest.mark.postgres
-def test_alembic_finds_nothing_to_change_on_postgresql(postgres_store: Store) -> None:
-    with postgres_store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(context, schema.metadata)
+def test_alembic_finds_nothing_to_change_on_postgresql() -> None:
+    """On a database of its own, migrated from nothing: the session's shared one also holds
+    the tables other tests make for their own checks."""
+    name = f"surmesure_schema_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    store = open_store(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+    try:
+        with store.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, schema.metadata)
+    finally:
+        store.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
     assert sorted(_change(d) for d in diff) == KNOWN_DRIFT
 
 
