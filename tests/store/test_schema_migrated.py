@@ -4,7 +4,6 @@ DuckDB's own catalogue (which Alembic cannot reflect) on DuckDB."""
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from duckdb_engine import Dialect as DuckDBDialect
 
-from conftest import PG_ADMIN_URL
+from conftest import fresh_postgres
 from surmesure.store import Store, open_store, schema
 
 # comments the migrations never wrote: a migration that writes them empties this list
@@ -39,20 +38,14 @@ def _change(diff: Any) -> tuple[str, str, str | None]:
 def test_alembic_finds_nothing_to_change_on_postgresql() -> None:
     """On a database of its own, migrated from nothing: the session's shared one also holds
     the tables other tests make for their own checks."""
-    name = f"surmesure_schema_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    store = open_store(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        with store.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
-            diff = compare_metadata(context, schema.metadata)
-    finally:
-        store.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres("surmesure_schema") as url:
+        store = open_store(url)
+        try:
+            with store.engine.connect() as conn:
+                context = MigrationContext.configure(conn, opts={"compare_type": True})
+                diff = compare_metadata(context, schema.metadata)
+        finally:
+            store.dispose()
     assert sorted(_change(d) for d in diff) == KNOWN_DRIFT
 
 

@@ -53,7 +53,14 @@ from surmesure.errors import trace_of
 from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.unify.reader import MetricRows, PeopleRead, PersonRead, read_metrics, read_people
+from surmesure.unify.reader import (
+    HeldReader,
+    MetricRows,
+    PeopleRead,
+    PersonRead,
+    read_metrics,
+    read_people,
+)
 from surmesure.unify.reader import fetch_rows as _rows
 
 log = logging.getLogger("surmesure.decide.serving")
@@ -69,7 +76,7 @@ RELOAD_BATCH = 1_000  # people per statement when the safety net reloads the cac
 METRICS_BATCH = 5_000  # people per statement when a derive run's metrics are re-read
 
 
-class ServingCache:
+class ServingCache(HeldReader):
     """What live decisions read, per person, kept for the people decided for lately.
 
     ``reads`` holds at most ``limit`` people's rows (:class:`PersonRead`, the whole exposure
@@ -112,16 +119,6 @@ class ServingCache:
                 if self._entry(root) is not None:
                     return root
         return None
-
-    def person(
-        self,
-        person_id: int | None,
-        keys: Sequence[tuple[str, str]],
-        content_ids: Sequence[str],
-        now: datetime,
-    ) -> PersonRead:
-        """:class:`~surmesure.unify.reader.PersonReader`: :meth:`person_id`, then :meth:`read`."""
-        return self.read(self.person_id(person_id, keys), content_ids, now)
 
     def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
         """What :func:`~surmesure.unify.reader.read_person` returns at ``now``."""

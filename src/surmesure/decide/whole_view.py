@@ -26,7 +26,7 @@ from surmesure.protect import atrest
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
 from surmesure.store import schema
-from surmesure.unify.reader import DECISION_PURPOSES, PersonRead, read_metrics
+from surmesure.unify.reader import DECISION_PURPOSES, HeldReader, PersonRead, read_metrics
 from surmesure.unify.reader import fetch_rows as _rows
 
 log = logging.getLogger("surmesure.decide.serving")
@@ -50,7 +50,7 @@ def fingerprint(conn: Connection) -> tuple[Any, ...]:
 
 
 @dataclass
-class ServingView:
+class ServingView(HeldReader):
     """Everything live decisions read (see the module), as of one build."""
 
     people: set[int]
@@ -74,16 +74,6 @@ class ServingView:
             if found is not None:
                 return found
         return None
-
-    def person(
-        self,
-        person_id: int | None,
-        keys: Sequence[tuple[str, str]],
-        content_ids: Sequence[str],
-        now: datetime,
-    ) -> PersonRead:
-        """:class:`~surmesure.unify.reader.PersonReader`: :meth:`person_id`, then :meth:`read`."""
-        return self.read(self.person_id(person_id, keys), content_ids, now)
 
     def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
         """What :func:`~surmesure.unify.reader.read_person` returns at ``now``."""

@@ -121,6 +121,26 @@ class PersonReader(Protocol):
         ...
 
 
+class HeldReader:
+    """A :class:`PersonReader` over people held in memory: it finds the person
+    (:meth:`person_id`), then reads what it holds of them (:meth:`read`)."""
+
+    def person_id(self, person_id: int | None, keys: Sequence[tuple[str, str]]) -> int | None:
+        raise NotImplementedError
+
+    def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
+        raise NotImplementedError
+
+    def person(
+        self,
+        person_id: int | None,
+        keys: Sequence[tuple[str, str]],
+        content_ids: Sequence[str],
+        now: datetime,
+    ) -> PersonRead:
+        return self.read(self.person_id(person_id, keys), content_ids, now)
+
+
 @dataclass(frozen=True)
 class SqlPersonReader:
     """A :class:`PersonReader` on the store, inside the caller's transaction ``conn``: one
