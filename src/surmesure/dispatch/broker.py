@@ -205,7 +205,7 @@ def _share_news(store: Store, settings: Settings) -> Callable[[], None]:
 
 
 def _need_server_database(store: Store) -> None:
-    if store.is_duckdb:
+    if not store.backend.shared:
         raise ConfigError(
             "Dispatch through NATS needs a database several processes share.",
             hint="set SURMESURE_DATABASE_URL to PostgreSQL, or SURMESURE_DISPATCH=inline",

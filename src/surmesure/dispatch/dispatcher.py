@@ -245,21 +245,9 @@ def _error_line(exc: BaseException) -> str:
 
 def _lock_cursor(store: Store, conn: Connection, name: str) -> int:
     """Lock ``name``'s cursor row for this transaction (creating it at 0) and read it."""
-    t = schema.change_cursors
-    if store.is_duckdb:
-        found = conn.execute(sa.select(t.c.position).where(t.c.subscriber == name)).scalar()
-        if found is None:
-            conn.execute(t.insert().values(subscriber=name, position=0, updated_at=utcnow()))
-        return int(found or 0)
-    conn.execute(
-        sa.text(
-            "INSERT INTO change_cursors (subscriber, position, updated_at) "
-            "VALUES (:s, 0, :t) ON CONFLICT (subscriber) DO NOTHING"
-        ),
-        {"s": name, "t": utcnow()},
-    )
-    query = sa.select(t.c.position).where(t.c.subscriber == name).with_for_update()
-    return int(conn.execute(query).scalar_one())
+    fresh = {"position": 0, "updated_at": utcnow()}
+    row = store.backend.lock_or_create(conn, schema.change_cursors, {"subscriber": name}, fresh)
+    return int(row["position"])
 
 
 def _move(conn: Connection, name: str, position: int) -> None:

@@ -141,9 +141,7 @@ def entries(store: Store, now: datetime, versions: Versions) -> Applied:
     for name in names:
         with store.begin() as conn:
             query = sa.select(j).where(j.c.name == name, j.c.status == "active")
-            if not store.is_duckdb:
-                query = query.with_for_update(skip_locked=True)
-            row = conn.execute(query).first()
+            row = conn.execute(store.backend.lock_rows(query, skip_locked=True)).first()
             if row is None:
                 continue
             definition = versions.get(conn, name, int(row.version))

@@ -86,9 +86,8 @@ def erase_person(
     settings = get_settings()
     region = settings.default_country
     with store.begin() as conn:
-        if not store.is_duckdb:
-            # the same lock identity resolution takes: no import attaches to a node mid-erasure
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
+        # the same lock identity resolution takes: no import attaches to a node mid-erasure
+        store.backend.lock_key(conn, IDENTITY_LOCK)
         person = find_person(conn, ref)
         # the values, opened before the keys that seal them are destroyed below
         identifiers = identifier_values(store, conn, person)
