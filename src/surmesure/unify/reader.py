@@ -34,7 +34,7 @@ from surmesure.domain.traits import Observation
 from surmesure.protect import atrest, blind
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
-from surmesure.store import schema
+from surmesure.store import backends, schema
 from surmesure.unify.profile import root_of
 
 OPT_OUT_PURPOSE = "personalization"
@@ -427,11 +427,7 @@ def fetch_rows(conn: Connection, query: Any) -> list[Any]:
     its own code (per-row processing would dominate a build). The queries of the view bind
     only names and constants (``read_metrics``: ids), so they are compiled with their values
     inline."""
-    if conn.dialect.name != "duckdb":
-        return list(conn.execute(query).all())
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw: Any = conn.connection.driver_connection
-    return list(raw.execute(sql).fetchall())
+    return backends.of(conn).fetch_literal(conn, query)
 
 
 # -- many people at once: the serving cache's reads --------------------------------------------
