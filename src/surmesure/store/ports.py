@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -148,6 +148,7 @@ class Relation(Protocol):
     params: dict[str, Any]
 
 
+@runtime_checkable
 class Backend(RowLocks, KeyLocks, BulkWrites, Relations, FastReads, Analytics, Protocol):
     """One database: every port, its name, and whether several processes may share it."""
 
