@@ -18,7 +18,7 @@ person, and imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
@@ -120,6 +120,14 @@ class PersonReader(Protocol):
         read whose ``person_id`` is ``None``, with ``shown_before`` still filled."""
         ...
 
+    def read_many(
+        self, person_ids: Sequence[int], now: datetime, traits: Collection[str] | None = None
+    ) -> dict[int, PersonRead]:
+        """A read of each of ``person_ids`` (as given, merges not followed) at ``now``, as a
+        send's templates read them: without preferences nor ledger, and of the traits only
+        those named in ``traits`` (``None``: all)."""
+        ...
+
 
 class HeldReader:
     """A :class:`PersonReader` over people held in memory: it finds the person
@@ -139,6 +147,18 @@ class HeldReader:
         now: datetime,
     ) -> PersonRead:
         return self.read(self.person_id(person_id, keys), content_ids, now)
+
+    def read_many(
+        self, person_ids: Sequence[int], now: datetime, traits: Collection[str] | None = None
+    ) -> dict[int, PersonRead]:
+        out = {}
+        for p in sorted(set(person_ids)):
+            read = self.read(p, (), now)
+            if read.person_id is None:
+                read = PersonRead(p)
+            kept = [o for o in read.observations if traits is None or o.name in traits]
+            out[p] = PersonRead(p, read.consents, kept, read.segments, read.metrics)
+        return out
 
 
 @dataclass(frozen=True)
@@ -166,6 +186,13 @@ class SqlPersonReader:
             metrics=self.metrics,
             content_ids=content_ids,
         )
+
+    def read_many(
+        self, person_ids: Sequence[int], now: datetime, traits: Collection[str] | None = None
+    ) -> dict[int, PersonRead]:
+        from surmesure.unify.batch import read_batch
+
+        return read_batch(self.conn, person_ids, now, traits=traits, metrics=self.metrics)
 
 
 def _day(value: Any) -> date:
