@@ -44,11 +44,16 @@ def backend_class(url: str) -> type[Backend]:
 def backend_for(url: str) -> Backend:
     """The backend of the database at ``url``, with its engine."""
     make: Callable[[str], Backend] = backend_class(url)
-    return make(url)
+    backend = make(url)
+    # on the engine itself: a connection finds its backend while it lives, whoever holds it
+    setattr(backend.engine, _ATTRIBUTE, backend)
+    return backend
 
 
 def of(conn: Connection) -> Backend:
     """The backend ``conn`` is a connection of."""
-    from surmesure.store.engine import Store
+    backend: Backend = getattr(conn.engine, _ATTRIBUTE)
+    return backend
 
-    return Store.of(conn).backend
+
+_ATTRIBUTE = "_surmesure_backend"
