@@ -6,7 +6,8 @@ Each person gets what :func:`~surmesure.unify.reader.read_person` reads of them 
 except their preference records and exposure ledger (campaign content chooses no offer block
 and keeps no ledger): marketing and personalization consents, trait observations (only the
 ``traits`` named, when given; sealed ones opened in one batch, shredded ones left out), segment
-memberships and every row of the derived ``metrics`` columns given.
+memberships and the rows of the derived ``metrics`` columns given, of ``now``'s day or before
+(those :meth:`~surmesure.unify.reader.PersonRead.latest_metrics_at` picks from).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.domain.segments import METRICS, as_number
 from surmesure.domain.traits import Observation
 from surmesure.protect import atrest
 from surmesure.protect.consent import Record
 from surmesure.store import schema
 from surmesure.store.among import among_ids
 from surmesure.unify.profile import decode_json
-from surmesure.unify.reader import DECISION_PURPOSES, PersonRead, read_metrics
+from surmesure.unify.reader import DECISION_PURPOSES, MetricRows, PersonRead
 
 
 def read_batch(
@@ -71,8 +73,32 @@ def read_batch(
         sa.select(m.c.person_id, m.c.segment).where(among_ids(m.c.person_id, ids))
     ):
         members[int(person)].add(str(segment))
-    rows_of = read_metrics(conn, metrics, ids) if metrics else {}
+    rows_of = _metrics(conn, metrics, ids, now)
     return {
         p: PersonRead(p, consents[p], observed[p], frozenset(members[p]), rows_of.get(p, {}))
         for p in ids
     }
+
+
+def _metrics(
+    conn: Connection, metrics: Collection[str], ids: list[int], now: datetime
+) -> dict[int, MetricRows]:
+    """The rows of the derived ``metrics`` of ``ids`` as of ``now``'s day or before, by
+    person (the ids bound as one array: the statement is compiled once)."""
+    names = sorted(m for m in metrics if m in METRICS)
+    found: dict[int, MetricRows] = {}
+    if not names:
+        return found
+    d = schema.derived_metrics
+    query = sa.select(
+        d.c.person_id, d.c.computed_on, d.c.computed_at, d.c.as_of, *(d.c[n] for n in names)
+    ).where(among_ids(d.c.person_id, ids), d.c.as_of <= now.date())
+    numbers = [METRICS[n] == "number" for n in names]
+    for row in conn.execute(query):
+        per = found.setdefault(int(row[0]), {})
+        day = str(row[1])
+        for name, number, value in zip(names, numbers, row[4:], strict=True):
+            if number and value is not None:
+                value = as_number(value)
+            per.setdefault(name, []).append((day, row[2], row[3], value))
+    return found
