@@ -216,6 +216,12 @@ def test_fast_reads_give_what_sqlalchemy_gives(store: Store) -> None:
         columns = store.backend.fetch_columns(conn, query.where(c.kind.in_(["event", "consent"])))
         assert [list(col) for col in columns] == [list(col) for col in zip(*plain, strict=True)]
         assert store.backend.fetch_columns(conn, query.where(c.change_id > 5)) == []
+        ids = store.backend.fetch_ids(
+            conn,
+            "SELECT change_id FROM changes WHERE kind <> :k ORDER BY change_id DESC",
+            {"k": "x"},
+        )
+        assert ids.dtype.kind == "i" and ids.tolist() == [2, 1]
         numbers = store.backend.fetch_numbers(
             conn, sa.select(c.change_id, sa.cast(c.person_id, sa.Double).label("p")), ("change_id",)
         )

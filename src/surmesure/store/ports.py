@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 if TYPE_CHECKING:
+    import numpy as np
     import numpy.typing as npt
     import pyarrow as pa
 
@@ -120,6 +121,13 @@ class FastReads(Protocol):
     def fetch_columns(self, conn: Connection, query: sa.Select[Any]) -> list[Sequence[Any]]:
         """The columns of ``query`` in order: NumPy arrays where the driver makes them
         (times as ``datetime``, NULL as ``None``), tuples otherwise; empty for no rows."""
+        ...
+
+    def fetch_ids(
+        self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None
+    ) -> npt.NDArray[np.int64]:
+        """The first column of ``sql`` (with ``:name`` parameters; integers, no NULL) as an
+        int64 array, in the order of the rows."""
         ...
 
     def fetch_numbers(

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection, Engine
 
 if TYPE_CHECKING:
+    import numpy as np
     import numpy.typing as npt
     import pyarrow as pa
 
@@ -199,6 +200,16 @@ class DuckDBBackend:
                 values = values.astype("datetime64[us]").astype(object)
             columns.append(values)
         return columns if len(columns[0]) else []
+
+    def fetch_ids(
+        self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None
+    ) -> npt.NDArray[np.int64]:
+        import numpy as np
+
+        for name in params or ():
+            sql = sql.replace(f":{name}", f"${name}")
+        got = self.raw(conn).execute(sql, dict(params) if params else {}).fetchnumpy()
+        return np.asarray(next(iter(got.values())), dtype=np.int64)
 
     def fetch_numbers(
         self, conn: Connection, query: sa.Select[Any], integers: Collection[str]

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
 if TYPE_CHECKING:
+    import numpy as np
     import numpy.typing as npt
     import pyarrow as pa
 
@@ -181,6 +182,14 @@ class PostgresBackend:
     def fetch_columns(self, conn: Connection, query: sa.Select[Any]) -> list[Sequence[Any]]:
         rows = conn.execute(query).all()
         return list(zip(*rows, strict=True)) if rows else []
+
+    def fetch_ids(
+        self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None
+    ) -> npt.NDArray[np.int64]:
+        import numpy as np
+
+        rows = conn.execute(sa.text(sql), dict(params or {})).scalars().all()
+        return np.asarray(rows, dtype=np.int64)
 
     def fetch_numbers(
         self, conn: Connection, query: sa.Select[Any], integers: Collection[str]
