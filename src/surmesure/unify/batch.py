@@ -6,8 +6,9 @@ Each person gets what :func:`~surmesure.unify.reader.read_person` reads of them 
 except their preference records and exposure ledger (campaign content chooses no offer block
 and keeps no ledger): marketing and personalization consents, trait observations (only the
 ``traits`` named, when given; sealed ones opened in one batch, shredded ones left out), segment
-memberships and the rows of the derived ``metrics`` columns given, of ``now``'s day or before
-(those :meth:`~surmesure.unify.reader.PersonRead.latest_metrics_at` picks from).
+memberships and, of the derived ``metrics`` columns given, the row
+:meth:`~surmesure.unify.reader.PersonRead.latest_metrics_at` picks: the latest ``as_of`` of
+``now``'s day or before, then the latest computed.
 """
 
 from __future__ import annotations
@@ -44,12 +45,12 @@ def read_batch(
     k, t, m = schema.consents, schema.traits, schema.segment_members
     consents: dict[int, list[Record]] = {p: [] for p in ids}
     columns = (k.c.person_id, k.c.purpose, k.c.channel, k.c.granted, k.c.recorded_at)
-    for c in conn.execute(
+    for pid, purpose, channel, granted, at, consent_id in conn.execute(
         sa.select(*columns, k.c.consent_id).where(
             among_ids(k.c.person_id, ids), k.c.purpose.in_(DECISION_PURPOSES)
         )
     ):
-        consents[int(c[0])].append(Record(str(c[1]), str(c[2]), bool(c[3]), c[4], str(c[5])))
+        consents[pid].append(Record(str(purpose), str(channel), bool(granted), at, str(consent_id)))
     query = sa.select(
         t.c.person_id, t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability,
         t.c.node_id, t.c.sealed,
@@ -57,22 +58,23 @@ def read_batch(
     if traits is not None:
         query = query.where(t.c.name.in_(sorted(traits)))
     rows = conn.execute(query).all()
-    sealed = [r for r in rows if r.sealed is not None]
-    opened = atrest.open_json(conn, [r.node_id for r in sealed], [r.sealed for r in sealed])
-    values = dict(zip((id(r) for r in sealed), opened, strict=True))
+    at = [i for i, r in enumerate(rows) if r[7] is not None]
+    opened = atrest.open_json(conn, [rows[i][6] for i in at], [rows[i][7] for i in at])
+    values = dict(zip(at, opened, strict=True))
     observed: dict[int, list[Observation]] = {p: [] for p in ids}
-    for r in rows:
-        if r.sealed is not None and values[id(r)] is None:
-            continue  # shredded: the person's key is gone
-        value = values[id(r)] if r.sealed is not None else decode_json(r.value)
-        observed[int(r.person_id)].append(
-            Observation(r.name, value, r.source, r.observed_at, float(r.reliability))
-        )
+    for i, (pid, name, value, source, observed_at, reliability, _, sealed) in enumerate(rows):
+        if sealed is None:
+            value = decode_json(value)
+        else:
+            value = values[i]
+            if value is None:
+                continue  # shredded: the person's key is gone
+        observed[pid].append(Observation(name, value, source, observed_at, float(reliability)))
     members: dict[int, set[str]] = {p: set() for p in ids}
     for person, segment in conn.execute(
         sa.select(m.c.person_id, m.c.segment).where(among_ids(m.c.person_id, ids))
     ):
-        members[int(person)].add(str(segment))
+        members[person].add(str(segment))
     rows_of = _metrics(conn, metrics, ids, now)
     return {
         p: PersonRead(p, consents[p], observed[p], frozenset(members[p]), rows_of.get(p, {}))
@@ -83,7 +85,7 @@ def read_batch(
 def _metrics(
     conn: Connection, metrics: Collection[str], ids: list[int], now: datetime
 ) -> dict[int, MetricRows]:
-    """The rows of the derived ``metrics`` of ``ids`` as of ``now``'s day or before, by
+    """The latest row of the derived ``metrics`` of each of ``ids`` as of ``now``'s day, by
     person (the ids bound as one array: the statement is compiled once)."""
     names = sorted(m for m in metrics if m in METRICS)
     found: dict[int, MetricRows] = {}
@@ -93,12 +95,14 @@ def _metrics(
     query = sa.select(
         d.c.person_id, d.c.computed_on, d.c.computed_at, d.c.as_of, *(d.c[n] for n in names)
     ).where(among_ids(d.c.person_id, ids), d.c.as_of <= now.date())
+    query = query.order_by(d.c.person_id, d.c.as_of, d.c.computed_at)
     numbers = [METRICS[n] == "number" for n in names]
     for row in conn.execute(query):
-        per = found.setdefault(int(row[0]), {})
+        per: MetricRows = {}
         day = str(row[1])
         for name, number, value in zip(names, numbers, row[4:], strict=True):
             if number and value is not None:
                 value = as_number(value)
-            per.setdefault(name, []).append((day, row[2], row[3], value))
+            per[name] = [(day, row[2], row[3], value)]
+        found[int(row[0])] = per  # rows come oldest first: the last of a person is theirs
     return found

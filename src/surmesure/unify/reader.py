@@ -84,6 +84,10 @@ class PersonRead:
         out: dict[str, tuple[Any, datetime]] = {}
         today = now.date()
         for name, rows in self.metrics.items():
+            if len(rows) == 1:  # one derive run (a batch read keeps only the latest)
+                if _day(rows[0][2]) <= today:
+                    out[name] = (rows[0][3], rows[0][1])
+                continue
             known = [r for r in rows if _day(r[2]) <= today]
             if known:
                 latest = max(known, key=lambda r: (_day(r[2]), r[1]))
