@@ -46,6 +46,7 @@ from surmesure.store import open_store, schema
 
 WRITE_KEY = "bench-key"
 TARGET_P99 = 1.0
+PORT = 18601
 JOURNEY = {
     "name": "lat",
     "entry": {"event": {"name": "Signed Up"}},
@@ -143,7 +144,7 @@ def run(
         if journey:
             published.publish(store, parse(JOURNEY), utcnow())
         store.dispose()
-        port = 18461
+        port = PORT
         server = serve(url, port, workers=workers)
         try:
             began, cpu = time.perf_counter(), _tree_cpu(server.pid)
