@@ -145,16 +145,3 @@ def window(store: Store, days: int, start: datetime | None) -> tuple[datetime, d
         start = last.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
         start -= timedelta(days=days)
     return start, start + timedelta(days=days)
-
-
-def out_of_stock(conn: Connection, products: set[str]) -> set[str]:
-    if not products:
-        return set()
-    st = schema.stock
-    rows = conn.execute(
-        sa.select(st.c.product_code)
-        .where(st.c.product_code.in_(sorted(products)))
-        .group_by(st.c.product_code)
-        .having(sa.func.sum(st.c.quantity) <= 0)
-    )
-    return {str(r[0]) for r in rows}

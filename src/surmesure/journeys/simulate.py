@@ -24,11 +24,11 @@ from surmesure.journeys import engine
 from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.engine import Facts, Outcome, State
 from surmesure.journeys.entries import ReEntry
-from surmesure.journeys.facts import facts_for
+from surmesure.journeys.facts import facts_for, out_of_stock
 from surmesure.journeys.funnel import Funnel
 from surmesure.journeys.replayed import entries as qualified
 from surmesure.journeys.replayed import history as replayed
-from surmesure.journeys.replayed import out_of_stock, window
+from surmesure.journeys.replayed import window
 from surmesure.store.engine import Store
 
 

@@ -30,6 +30,7 @@ from surmesure.clock import utcnow
 from surmesure.deliver.channel import Channel
 from surmesure.errors import trace_of
 from surmesure.journeys import engine, webhooks
+from surmesure.journeys.facts import sold_out
 from surmesure.journeys.handoff import failures, send_due
 from surmesure.journeys.published import Versions
 from surmesure.journeys.rerouting import signal
@@ -46,17 +47,12 @@ def stock_outs(store: Store, now: datetime, versions: Versions) -> Applied:
     """A stock change signal for each person in flight whose product is out of stock now
     (its total quantity over every store is 0 or less): the engine re-routes those pausing
     before a send with an ``out_of_stock`` exit; the others are left as they are."""
-    p, st = schema.journey_people, schema.stock
-    out = (
-        sa.select(st.c.product_code)
-        .group_by(st.c.product_code)
-        .having(sa.func.sum(st.c.quantity) <= 0)
-    )
+    p = schema.journey_people
     with store.begin() as conn:
         rows = list(
             conn.execute(
                 sa.select(p.c.person_id, p.c.product)
-                .where(p.c.status == "running", p.c.product.in_(out))
+                .where(p.c.status == "running", p.c.product.in_(sold_out()))
                 .distinct()
             )
         )
