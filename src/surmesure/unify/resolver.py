@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -393,7 +394,7 @@ def _load_known(
     values = [v for _, v in by_index]
     if store.is_duckdb and len(values) <= PROBE_MAX:
         found = store.raw_duckdb(conn).execute(probe_query(len(values)), values)
-        rows = [row for row in found.fetchall() if (row[0], row[1]) in by_index]
+        rows: Sequence[Any] = [r for r in found.fetchall() if (r[0], r[1]) in by_index]
     elif store.is_duckdb:
         raw = store.raw_duckdb(conn)
         raw.register("_wanted", pa.table({"kind": kinds, "value": values}))
