@@ -125,6 +125,9 @@ def resolve(
                     "updated_at": pa.array([now] * len(plan.new_nodes), pa.timestamp("us")),
                 }
             ),
+            # fresh from the sequence, so none is stored: no conflict to look for (a DuckDB
+            # insert that checks for them costs about twice as much)
+            on_conflict="error",
         )
     merge_ids = _apply_merges(store, conn, merges, now)
     if plan.new_identifiers:
