@@ -8,8 +8,9 @@ the timers of their pauses, through the same step function the worker uses (:mod
 Nothing is written: sends are counted, not recorded. Branch conditions and stock are read once,
 at the start of the window, for everyone who enters (the store has no past states of them).
 
-The result is the funnel: people who entered, went through each step, sends per step, how the
-journey ended for each (by reason), and the transitions per second of the replay.
+What is replayed is read by :mod:`.replayed`. The result is the funnel (:mod:`.funnel`): people
+who entered, went through each step, sends per step, how the journey ended for each (by
+reason), and the transitions per second of the replay.
 """
 
 from __future__ import annotations
