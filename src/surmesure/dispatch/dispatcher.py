@@ -70,7 +70,7 @@ def drain(
     failures that are due; returns the effects each handler reported."""
     wanted = list(names) if names is not None else subscribers.names()
     effects = dict.fromkeys(wanted, 0)
-    for name in wanted:
+    for name in retrying(store, wanted, now=now):
         effects[name] += retry_failures(store, name, now=now)
     while True:
         positions = cursors(store, wanted)
@@ -158,6 +158,21 @@ def _after(delivery: Delivery) -> None:
             callback()
         except Exception as exc:
             log.error("after a delivery: %s", trace_of(exc))
+
+
+def retrying(store: Store, names: Sequence[str], *, now: datetime | None = None) -> list[str]:
+    """Those of ``names`` with a failed change due for a retry, in one query (a drain runs
+    after every commit of the collector, and failures are rare)."""
+    f = schema.change_failures.c
+    with store.connect() as conn:
+        due = set(
+            conn.execute(
+                sa.select(f.subscriber)
+                .where(f.subscriber.in_(names), f.retry_at <= (now or utcnow()))
+                .distinct()
+            ).scalars()
+        )
+    return [n for n in names if n in due]
 
 
 def retry_failures(store: Store, name: str, *, now: datetime | None = None) -> int:

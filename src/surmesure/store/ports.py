@@ -113,6 +113,11 @@ class Relations(Protocol):
 class FastReads(Protocol):
     """Whole results read without SQLAlchemy's per-row work, where the driver can."""
 
+    probe_max: int
+    """Most values a look-up binds one by one (``column IN (:v0, :v1, ...)``) to probe the
+    column's index, where a join with the values would read the whole table; 0 where the join
+    uses the index anyway."""
+
     def fetch_literal(self, conn: Connection, query: sa.Select[Any]) -> list[Any]:
         """All rows of ``query``, whose parameters are names and constants (they may be
         written into the statement)."""

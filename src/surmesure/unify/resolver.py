@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -343,6 +344,16 @@ def _json(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+def probe_query(count: int) -> str:
+    """The lookup of ``count`` identifiers by their values, bound as ``:v0``, ``:v1``...: a
+    store whose index of two columns is not probed (DuckDB) probes the index of ``value``."""
+    places = ", ".join(f":v{i}" for i in range(count))
+    return (
+        "SELECT i.kind, i.value, i.node_id, i.person_id, i.claimed FROM identifiers i "
+        f"WHERE i.value IN ({places})"
+    )
+
+
 def _load_known(
     store: Store, conn: Connection, wanted: list[Identifier]
 ) -> tuple[dict[Identifier, int], dict[int, int], set[Identifier]]:
@@ -355,14 +366,20 @@ def _load_known(
     by_index = {(k, blind.index(k, v)): (k, v) for k, v in wanted}
     kinds = [k for k, _ in by_index]
     values = [v for _, v in by_index]
-    pairs = {"kind": pa.array(kinds, pa.string()), "value": pa.array(values, pa.string())}
-    with store.backend.with_values(conn, "_wanted", pairs) as w:
-        rows = store.backend.run(
-            conn,
-            "SELECT i.kind, i.value, i.node_id, i.person_id, i.claimed FROM identifiers i "
-            f"JOIN {w.sql} ON i.kind = _wanted.kind AND i.value = _wanted.value",
-            w.params,
-        )
+    rows: Sequence[Any]
+    if len(values) <= store.backend.probe_max:
+        probed = {f"v{i}": v for i, v in enumerate(values)}
+        found = store.backend.run(conn, probe_query(len(values)), probed)
+        rows = [r for r in found if (r[0], r[1]) in by_index]
+    else:
+        pairs = {"kind": pa.array(kinds, pa.string()), "value": pa.array(values, pa.string())}
+        with store.backend.with_values(conn, "_wanted", pairs) as w:
+            rows = store.backend.run(
+                conn,
+                "SELECT i.kind, i.value, i.node_id, i.person_id, i.claimed FROM identifiers i "
+                f"JOIN {w.sql} ON i.kind = _wanted.kind AND i.value = _wanted.value",
+                w.params,
+            )
     for kind, value, node, person, claimed in rows:
         identifier = by_index[(kind, value)]
         known[identifier] = int(node)

@@ -44,6 +44,7 @@ class PostgresBackend:
     name = "postgresql"
     shared = True
     bitstrings = False
+    probe_max = 0  # a join with the values probes the index of two columns
 
     def __init__(self, url: str, config: PostgresConfig | None = None) -> None:
         self.config = config or PostgresConfig()
