@@ -22,9 +22,10 @@ thread compares a cheap fingerprint of the source tables (counts and latest time
 server enter the ledger at once. When everyone fits in the cache, it is read whole once at
 start (:func:`surmesure.decide.whole_view.build_view`, one pass per table).
 
-Recording. The exposures and the decision of each call are queued and written by the same
-thread in one transaction per batch, at most ``flush_ms`` after the decision (and at shutdown);
-:meth:`Serving.flush` writes what is pending (the ``why`` route calls it before reading).
+Recording. The exposures and the decision of each call are queued in the decision log
+(:mod:`surmesure.decide.decision_log`) and written by the same thread in batches, at most
+``flush_ms`` after the decision (and at shutdown); :meth:`Serving.flush` writes what is pending
+(the ``why`` route calls it before reading).
 """
 
 from __future__ import annotations
@@ -36,21 +37,19 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import orjson
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.decide.decision_log import DecisionLog, encoded
 from surmesure.decide.whole_view import build_view, fingerprint
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.errors import trace_of
-from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.reader import (
@@ -248,12 +247,12 @@ class Serving:
         self._view: ServingCache | None = None
         self._view_lock = threading.Lock()  # guards the ledger of the cache, and its swap
         self._build_lock = threading.Lock()
-        self._pending: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
-        self._pending_lock = threading.Lock()
         # held to write the log and to read people: a read then sees every exposure of this
         # server, either written or still pending
         self._flush_lock = threading.RLock()
-        self._written = 0  # exposures written by this server since the fingerprint's stamp
+        self.log = DecisionLog(store, self._flush_lock)
+        """The decisions made here, written behind (``log.written``: exposures written since
+        the fingerprint's stamp)."""
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -292,7 +291,7 @@ class Serving:
             with self.store.connect() as conn:
                 self._whole_parts(conn, cache)
             with self._view_lock:
-                self._view, self._written = cache, 0
+                self._view, self.log.written = cache, 0
         return cache
 
     def _whole_parts(self, conn: Connection, cache: ServingCache) -> None:
@@ -313,15 +312,8 @@ class Serving:
                 conn, sa.select(e.c.content_id, sa.func.min(e.c.shown_at)).group_by(e.c.content_id)
             )
         }
-        with self._pending_lock:
-            pending = list(self._pending)
-        for exposures, decision in pending:
-            if decision["person_id"] is not None and exposures:
-                cache.note_shown(
-                    decision["person_id"],
-                    [x["content_id"] for x in exposures],
-                    decision["decided_at"],
-                )
+        for pid, content_ids, at in self.log.shown():
+            cache.note_shown(pid, content_ids, at)
 
     def load(
         self,
@@ -339,13 +331,7 @@ class Serving:
             with self.store.connect() as conn:
                 found = read_people(conn, read, keys=keys, metrics=cache.metrics, named=person_ids)
             cache.loads += 1
-            with self._pending_lock:
-                pending = [
-                    (d["person_id"], [x["content_id"] for x in xs], d["decided_at"])
-                    for xs, d in self._pending
-                    if xs and d["person_id"] in found.reads
-                ]
-            for pid, content_ids, at in pending:
+            for pid, content_ids, at in self.log.shown(found.reads):
                 seen = found.reads[pid].seen
                 for c in content_ids:
                     if c not in seen or seen[c] < at:
@@ -432,7 +418,7 @@ class Serving:
         with self._flush_lock:
             with self.store.connect() as conn:
                 self._whole_parts(conn, cache)
-            self._written = 0
+            self.log.written = 0
             with self._view_lock:
                 was_complete, cache.complete = cache.complete, False
                 cache.reads.clear()
@@ -459,12 +445,7 @@ class Serving:
         try:
             with self.store.connect() as conn:
                 whole = build_view(conn, cache.metrics)
-            with self._pending_lock:
-                pending = [
-                    (d["person_id"], [x["content_id"] for x in xs], d["decided_at"])
-                    for xs, d in self._pending
-                    if xs and d["person_id"] is not None
-                ]
+            pending = self.log.shown()
             with self._view_lock:
                 cache.complete = False
                 taken = 0
@@ -515,13 +496,13 @@ class Serving:
             with self.store.connect() as conn:
                 now = fingerprint(conn)
             expected = list(current.stamp)
-            expected[_EXPOSURES] = int(expected[_EXPOSURES] or 0) + self._written
+            expected[_EXPOSURES] = int(expected[_EXPOSURES] or 0) + self.log.written
             if list(now) == expected:
                 return False
             started = time.perf_counter()
             with self.store.connect() as conn:
                 self._whole_parts(conn, current)
-            self._written = 0
+            self.log.written = 0
             with self._view_lock:  # a visitor remembered as nobody may be somebody now
                 if current.complete:  # someone the news did not name may be new: read all
                     current.complete, self._rewarm = False, True
@@ -548,43 +529,17 @@ class Serving:
         """Queue one decision and its exposures; the ledger knows them at once."""
         # encoded now: text waits for the writer without the collector walking a tree of
         # dicts and lists (kept alive, those would swell the collector's full passes)
-        decision = _encoded(decision)
+        decision = encoded(decision)
         with self._view_lock:
             if person_id is not None and exposures and self._view is not None:
                 self._view.note_shown(person_id, [x["content_id"] for x in exposures], at)
-            with self._pending_lock:
-                self._pending.append((exposures, decision))
+            self.log.queue(exposures, decision)
         if self._thread is None:  # nobody writes behind: write now
             self.flush()
 
     def flush(self) -> int:
-        """Write every queued decision and exposure in one transaction; how many decisions."""
-        with self._flush_lock:
-            with self._pending_lock:
-                batch, self._pending = self._pending, []
-            if not batch:
-                return 0
-            exposures = [x for xs, _ in batch for x in xs]
-            decisions = [d for _, d in batch]
-            # ids are new (uuid4): a plain insert, about a third of the time of DuckDB's
-            # ON CONFLICT DO NOTHING, which the log never needs
-            with self.store.begin() as conn:
-                if exposures:
-                    self.store.bulk_insert(
-                        conn, schema.exposures, _table(exposures, _EXP_TYPES), on_conflict="error"
-                    )
-                sealed = atrest.seal_decisions(
-                    conn, decisions, now=decisions[-1]["decided_at"], encoded=True
-                )
-                rows = [
-                    d if s is None else {**d, **dict.fromkeys(_JSON_COLUMNS), "sealed": s}
-                    for d, s in zip(decisions, sealed, strict=True)
-                ]
-                self.store.bulk_insert(
-                    conn, schema.decisions, _table(rows, _DEC_TYPES), on_conflict="error"
-                )
-            self._written += len(exposures)
-            return len(decisions)
+        """Write the queued decisions (:meth:`DecisionLog.flush`); how many."""
+        return self.log.flush()
 
     # -- lifetime ------------------------------------------------------------------------------
 
@@ -673,44 +628,3 @@ class Serving:
                     next_warm = time.monotonic() + WARM_SECONDS
             except Exception as exc:  # keep serving from the cache in hand; the next turn retries
                 log.error("serving: refresh or write failed\n%s", trace_of(exc))
-
-
-_EXP_TYPES = {
-    "exposure_id": pa.string(),
-    "person_id": pa.int64(),
-    "node_id": pa.int64(),
-    "content_id": pa.string(),
-    "channel": pa.string(),
-    "placement": pa.string(),
-    "shown_at": pa.timestamp("us"),
-    "expires_at": pa.timestamp("us"),
-}
-_DEC_TYPES = {
-    "decision_id": pa.string(),
-    "person_id": pa.int64(),
-    "placement": pa.string(),
-    "context": pa.string(),
-    "result": pa.string(),
-    "explanation": pa.string(),
-    "decided_at": pa.timestamp("us"),
-    "sealed": pa.binary(),
-}
-
-
-_JSON_COLUMNS = ("context", "result", "explanation")
-
-
-def _encoded(decision: dict[str, Any]) -> dict[str, Any]:
-    """A decision row with its JSON columns as JSON text."""
-    return {
-        k: orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        if k in _JSON_COLUMNS
-        else v
-        for k, v in decision.items()
-    }
-
-
-def _table(rows: list[dict[str, Any]], types: Mapping[str, pa.DataType]) -> pa.Table:
-    return pa.table(
-        {name: pa.array([r.get(name) for r in rows], type=kind) for name, kind in types.items()}
-    )
