@@ -238,6 +238,7 @@ class Serving:
         flush_ms: float = 250.0,
         cache_people: int = 100_000,
         shared_url: str | None = None,
+        checkpoint_mb: int = 0,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
@@ -250,7 +251,7 @@ class Serving:
         # held to write the log and to read people: a read then sees every exposure of this
         # server, either written or still pending
         self._flush_lock = threading.RLock()
-        self.log = DecisionLog(store, self._flush_lock)
+        self.log = DecisionLog(store, self._flush_lock, checkpoint_mb=checkpoint_mb)
         """The decisions made here, written behind (``log.written``: exposures written since
         the fingerprint's stamp)."""
         self._stop = threading.Event()
@@ -571,6 +572,7 @@ class Serving:
         writes the log and runs the safety net."""
         from surmesure.dispatch import people
 
+        self.log.hold_checkpoints()
         self.view(self._metrics)
         self._warm()
         # the writer thread's bits of Python work then hold up a decision for at most 1 ms
