@@ -198,7 +198,8 @@ class Settings(BaseSettings):
         default=None,
         pattern=r"^rediss?://",
         description="Redis (redis://127.0.0.1:6379/0) through which the API workers of one "
-        "store tell each other whom to re-read: each change is delivered to one worker only.",
+        "store tell each other whom to re-read (each change is delivered to one worker only) "
+        "and count each client address's requests on the routes without a key.",
     )
     decision_flush_ms: float = Field(
         default=250.0,
