@@ -211,8 +211,9 @@ def recommend_many(
     }  # fmt: skip
 
 
-PICKS_KEPT = 50_000
-"""Lists a model keeps of the people it served (:func:`_picked`), cleared past that."""
+PICKS_KEPT = 20_000
+"""Lists a model keeps of the people it served (:func:`_picked`), cleared past that: about
+1 KB each, some 20 MB at most."""
 
 
 def _picked(
