@@ -5,12 +5,14 @@ setting before a checkpoint."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from decide_world import add_person
 
-from surmesure.decide.decision_log import DecisionLog, encoded
+from surmesure.decide.decision_log import RECENT, DecisionLog, encoded
 from surmesure.decide.serving import Serving
 from surmesure.store import Store, schema
 
@@ -74,3 +76,44 @@ def test_a_decision_server_holds_duckdb_checkpoints(duckdb_store: Store) -> None
         assert _threshold(duckdb_store).startswith("286")  # 300 MB, as DuckDB shows it in MiB
     finally:
         serving.stop()
+
+
+class HeldWrite(DecisionLog):
+    """The real log, whose write waits until the test lets it go (a slow store)."""
+
+    def __init__(self, store: Store, lock: threading.RLock) -> None:
+        super().__init__(store, lock)
+        self.writing = threading.Event()
+        self.go = threading.Event()
+
+    def _write(self, batch: list[Any]) -> None:
+        self.writing.set()
+        assert self.go.wait(30)
+        super()._write(batch)
+
+
+def test_a_reader_waits_for_no_write_and_sees_what_is_being_written(store: Store) -> None:
+    add_person(store, 1, {}, identifiers={"customer_id": "C1"})
+    serving = Serving(store)
+    cache = serving.view()
+    held = serving.log = HeldWrite(store, serving._flush_lock)
+    held.queue([_exposure(1, 1, "spring")], _decision(1, 1))
+    writer = threading.Thread(target=serving.flush)
+    writer.start()
+    try:
+        assert held.writing.wait(30)
+        since = held.generation
+        assert held.shown() == [(1, ["spring"], AT)]  # being written: still known
+        started = time.monotonic()
+        read = cache.read(cache.person_id(1, []), ["spring"], AT)  # a miss: read from the store
+        assert time.monotonic() - started < 10  # did not wait for the write
+        assert read.seen == {"spring": AT}
+    finally:
+        held.go.set()
+        writer.join(30)
+    assert held.shown() == [] and held.shown_since(since) == [(1, ["spring"], AT)]
+    assert held.shown_since(held.generation) == []
+    for n in range(RECENT):  # past what the log keeps: a reader that old reads again
+        held.queue([], _decision(100 + n, None))
+        held.flush()
+    assert held.shown_since(since) is None

@@ -19,14 +19,20 @@ flushes held up to 2.3 s). A decision server lets the log grow to ``checkpoint_m
 the rows meanwhile held in memory (as they are anyway until a checkpoint) and replayed from
 the log after a crash; a clean stop checkpoints.
 
-``lock`` is shared with whoever reads people from the store for the serving cache: held while
-writing, so that a reader sees every exposure of this server, either written or still queued
-(:meth:`DecisionLog.shown`).
+Readers. Whoever reads people from the store for the serving cache must see every exposure of
+this server, either in the store or still in memory, without waiting for a write (a decision
+whose person is not held reads them on the event loop). A reader notes the log's
+:attr:`~DecisionLog.generation` (flushes committed) before its read, then asks
+:meth:`DecisionLog.shown` for what was queued, is being written, or was committed since
+(possibly also in its read: an exposure counted twice changes nothing, the ledger keeps the
+latest time). ``lock`` is held while writing; whoever needs the store and the log to agree
+exactly (the serving cache's whole reads and its fingerprint) holds it too.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Container, Mapping
 from datetime import datetime
 from typing import Any
@@ -63,6 +69,8 @@ JSON_COLUMNS = atrest.DECISION_COLUMNS
 
 Shown = tuple[int, list[str], datetime]
 """A person, the contents shown to them by one decision, and when."""
+RECENT = 128
+"""Committed flushes whose exposures are kept for readers (32 s at one flush per 250 ms)."""
 
 
 class DecisionLog:
@@ -73,7 +81,11 @@ class DecisionLog:
         self.lock = lock
         self.checkpoint_mb = checkpoint_mb
         self._pending: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+        self._writing: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+        self._recent: deque[tuple[int, list[Shown]]] = deque(maxlen=RECENT)
         self._pending_lock = threading.Lock()
+        self.generation = 0
+        """Flushes committed (or failed) so far."""
         self.written = 0
         """Exposures written since the owner last set it to 0."""
 
@@ -86,14 +98,23 @@ class DecisionLog:
             self._pending.append((exposures, decision))
 
     def shown(self, people: Container[int] | None = None) -> list[Shown]:
-        """What the queued decisions showed, to ``people`` (everyone: ``None``)."""
+        """What the decisions queued or being written showed, to ``people`` (everyone:
+        ``None``)."""
+        found = self.shown_since(self.generation, people)
+        assert found is not None  # nothing committed since now is needed
+        return found
+
+    def shown_since(self, since: int, people: Container[int] | None = None) -> list[Shown] | None:
+        """:meth:`shown`, and what the flushes committed after ``since`` (a
+        :attr:`generation` noted before reading the store) showed; ``None`` when they are no
+        longer kept (read the store again)."""
         with self._pending_lock:
-            pending = list(self._pending)
-        return [
-            (d["person_id"], [x["content_id"] for x in xs], d["decided_at"])
-            for xs, d in pending
-            if xs and d["person_id"] is not None and (people is None or d["person_id"] in people)
-        ]
+            kept = [shown for generation, shown in self._recent if generation > since]
+            if len(kept) < self.generation - since:
+                return None
+            every = [s for shown in kept for s in shown]
+            every += _shown(self._writing) + _shown(self._pending)
+        return [s for s in every if people is None or s[0] in people]
 
     def hold_checkpoints(self) -> None:
         """On DuckDB, let the write-ahead log grow to ``checkpoint_mb`` before a checkpoint
@@ -108,30 +129,49 @@ class DecisionLog:
         with self.lock:
             with self._pending_lock:
                 batch, self._pending = self._pending, []
+                self._writing = batch
             if not batch:
                 return 0
-            exposures = [x for xs, _ in batch for x in xs]
-            decisions = [d for _, d in batch]
-            with self.store.begin() as conn:
-                if exposures:
-                    self.store.bulk_insert(
-                        conn,
-                        schema.exposures,
-                        table(exposures, EXPOSURE_TYPES),
-                        on_conflict="error",
-                    )
-                sealed = atrest.seal_decisions(
-                    conn, decisions, now=decisions[-1]["decided_at"], encoded=True
-                )
-                rows = [
-                    d if s is None else {**d, **dict.fromkeys(JSON_COLUMNS), "sealed": s}
-                    for d, s in zip(decisions, sealed, strict=True)
-                ]
+            try:
+                self._write(batch)
+            finally:
+                with self._pending_lock:
+                    self._writing = []
+                    self.generation += 1
+                    self._recent.append((self.generation, _shown(batch)))
+            return len(batch)
+
+    def _write(self, batch: list[tuple[list[dict[str, Any]], dict[str, Any]]]) -> None:
+        """One transaction: the exposures, then the decisions, sealed."""
+        exposures = [x for xs, _ in batch for x in xs]
+        decisions = [d for _, d in batch]
+        with self.store.begin() as conn:
+            if exposures:
                 self.store.bulk_insert(
-                    conn, schema.decisions, table(rows, DECISION_TYPES), on_conflict="error"
+                    conn,
+                    schema.exposures,
+                    table(exposures, EXPOSURE_TYPES),
+                    on_conflict="error",
                 )
-            self.written += len(exposures)
-            return len(decisions)
+            sealed = atrest.seal_decisions(
+                conn, decisions, now=decisions[-1]["decided_at"], encoded=True
+            )
+            rows = [
+                d if s is None else {**d, **dict.fromkeys(JSON_COLUMNS), "sealed": s}
+                for d, s in zip(decisions, sealed, strict=True)
+            ]
+            self.store.bulk_insert(
+                conn, schema.decisions, table(rows, DECISION_TYPES), on_conflict="error"
+            )
+        self.written += len(exposures)
+
+
+def _shown(batch: list[tuple[list[dict[str, Any]], dict[str, Any]]]) -> list[Shown]:
+    return [
+        (d["person_id"], [x["content_id"] for x in xs], d["decided_at"])
+        for xs, d in batch
+        if xs and d["person_id"] is not None
+    ]
 
 
 def encoded(decision: dict[str, Any]) -> dict[str, Any]:

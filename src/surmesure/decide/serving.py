@@ -96,9 +96,12 @@ class Serving:
         self._view: ServingCache | None = None
         self._view_lock = threading.Lock()  # guards the ledger of the cache, and its swap
         self._build_lock = threading.Lock()
-        # held to write the log and to read people: a read then sees every exposure of this
-        # server, either written or still pending
+        # held to write the log, and to read what must agree exactly with what it wrote (the
+        # fingerprint, the first exposures)
         self._flush_lock = threading.RLock()
+        # held to read people into the cache (waits for no write of the log: see
+        # decision_log), and to forget or rebuild what the cache holds
+        self._load_lock = threading.RLock()
         self.log = DecisionLog(store, self._flush_lock, checkpoint_mb=checkpoint_mb)
         """The decisions made here, written behind (``log.written``: exposures written since
         the fingerprint's stamp)."""
@@ -134,7 +137,7 @@ class Serving:
 
     def _fresh(self) -> ServingCache:
         """An empty cache, with the merges and the first exposure of each content."""
-        with self._flush_lock:
+        with self._flush_lock, self._load_lock:
             self.flush()
             cache = ServingCache(self, self._metrics, self.cache_people)
             with self.store.connect() as conn:
@@ -175,12 +178,23 @@ class Serving:
         """Read ``person_ids`` and the holders of ``keys`` in one statement into ``cache``,
         with this server's pending exposures; with ``only_held``, refresh those it holds (of
         the others, the identifiers and merges alone are read)."""
-        with self._flush_lock:
+        with self._load_lock:
             read = [p for p in person_ids if p in cache.reads] if only_held else person_ids
-            with self.store.connect() as conn:
-                found = read_people(conn, read, keys=keys, metrics=cache.metrics, named=person_ids)
-            cache.loads += 1
-            for pid, content_ids, at in self.log.shown(found.reads):
+            shown = None
+            for _ in range(3):  # a read longer than the log keeps its flushes: read again
+                since = self.log.generation
+                with self.store.connect() as conn:
+                    found = read_people(
+                        conn, read, keys=keys, metrics=cache.metrics, named=person_ids
+                    )
+                cache.loads += 1
+                shown = self.log.shown_since(since, found.reads)
+                if shown is not None:
+                    break
+            if shown is None:  # the store that slow: what is still in memory, at least
+                log.warning("serving: a read outlasted the decision log's memory of its writes")
+                shown = self.log.shown(found.reads)
+            for pid, content_ids, at in shown:
                 seen = found.reads[pid].seen
                 for c in content_ids:
                     if c not in seen or seen[c] < at:
@@ -264,7 +278,7 @@ class Serving:
         cache = self._view
         if cache is None:
             return
-        with self._flush_lock:
+        with self._flush_lock, self._load_lock:  # no read in flight fills the cache after
             with self.store.connect() as conn:
                 self._whole_parts(conn, cache)
             self.log.written = 0
@@ -292,9 +306,14 @@ class Serving:
             return 0
         self._warming = set()
         try:
+            since = self.log.generation
             with self.store.connect() as conn:
                 whole = build_view(conn, cache.metrics)
-            pending = self.log.shown()
+            pending = self.log.shown_since(since)  # with what the log wrote meanwhile
+            if pending is None:  # more than the log keeps: read again, no write meanwhile
+                with self._flush_lock, self.store.connect() as conn:
+                    whole = build_view(conn, cache.metrics)
+                    pending = self.log.shown()
             with self._view_lock:
                 cache.complete = False
                 taken = 0
@@ -349,16 +368,17 @@ class Serving:
             if list(now) == expected:
                 return False
             started = time.perf_counter()
-            with self.store.connect() as conn:
-                self._whole_parts(conn, current)
-            self.log.written = 0
-            with self._view_lock:  # a visitor remembered as nobody may be somebody now
-                if current.complete:  # someone the news did not name may be new: read all
-                    current.complete, self._rewarm = False, True
-                for key, pid in list(current.ids.items()):
-                    if pid is NOBODY:
-                        current.ids.pop(key, None)
-            held = list(current.reads)
+            with self._load_lock:  # no read in flight fills the cache after
+                with self.store.connect() as conn:
+                    self._whole_parts(conn, current)
+                self.log.written = 0
+                with self._view_lock:  # a visitor remembered as nobody may be somebody now
+                    if current.complete:  # someone the news did not name may be new: read all
+                        current.complete, self._rewarm = False, True
+                    for key, pid in list(current.ids.items()):
+                        if pid is NOBODY:
+                            current.ids.pop(key, None)
+                held = list(current.reads)
         self.reread(held)
         self.reloads += 1
         log.info(
