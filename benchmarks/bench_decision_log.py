@@ -1,6 +1,6 @@
 """The decision log's writes on DuckDB: what they cost with DuckDB's own checkpoints (every
-16 MB of write-ahead log) against a decision server's (``SURMESURE_DECISION_CHECKPOINT_MB``,
-default 256), in the same run.
+16 MB of write-ahead log) against a store's (256 MB unless the store's URL names its own
+``checkpoint_threshold``), in the same run.
 
 A demo store (``surmesure demo --customers N``) is built once and copied for each mode; then
 ``--decisions`` decisions (three in four for a known customer, with one to three exposures
@@ -79,9 +79,8 @@ def run(source: Path, folder: Path, checkpoint_mb: int, decisions: int, batch: i
     (ms)."""
     path = folder / f"log-{checkpoint_mb}.duckdb"
     shutil.copy(source, path)
-    store = open_store(f"duckdb:///{path}")
-    log = DecisionLog(store, threading.RLock(), checkpoint_mb=checkpoint_mb)
-    log.hold_checkpoints()
+    store = open_store(f"duckdb:///{path}?checkpoint_threshold={checkpoint_mb or 16}MB")
+    log = DecisionLog(store, threading.RLock())
     with store.connect() as conn:
         people = [
             int(r[0])

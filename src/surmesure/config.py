@@ -210,15 +210,6 @@ class Settings(BaseSettings):
             "as for 200, so fewer, larger writes leave more of the machine to decisions."
         ),
     )
-    decision_checkpoint_mb: int = Field(
-        default=256,
-        ge=0,
-        description="On DuckDB, how much a decision server lets the write-ahead log grow "
-        "before the database is checkpointed (DuckDB's own default: 16). Each checkpoint "
-        "rewrites the decision log's indexes, so at 1,000 decisions/s DuckDB's checkpoints "
-        "every 15 s took a core's second at a time; the log waiting in the WAL is held in "
-        "memory and replayed at the next start. 0: DuckDB's default.",
-    )
     journey_period_seconds: float = Field(
         default=5.0,
         ge=0,

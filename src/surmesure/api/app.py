@@ -109,7 +109,6 @@ def create_app(
             cache_people=settings.serving_cache_people,
             shared_url=settings.serving_cache_url,
             flush_ms=settings.decision_flush_ms,
-            checkpoint_mb=settings.decision_checkpoint_mb,
         )
         scheduler = asyncio.create_task(run_schedule(app.state.store, settings))
         if freeze:

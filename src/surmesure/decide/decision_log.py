@@ -14,8 +14,8 @@ Checkpoints. DuckDB checkpoints its write-ahead log into the database file once 
 passes 16 MB by default: at 1,000 decisions a second, every 15 s or so, and each checkpoint
 rewrites the primary-key and other indexes of the log's tables whole, so its cost grows with
 the log (measured: from 0.2 to 1.3 s of CPU per 25,000 decisions over the first 100,000, with
-flushes held up to 2.3 s). A decision server lets the log grow to ``checkpoint_mb``
-(``SURMESURE_DECISION_CHECKPOINT_MB``) instead: a checkpoint every few minutes at that rate,
+flushes held up to 2.3 s). A store lets the log grow to 256 MB instead (see
+:data:`surmesure.store.backends.duckdb.DUCKDB_CONFIG`): a checkpoint every few minutes then,
 the rows meanwhile held in memory (as they are anyway until a checkpoint) and replayed from
 the log after a crash; a clean stop checkpoints.
 
@@ -39,7 +39,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import sqlalchemy as sa
 
 from surmesure.protect import atrest
 from surmesure.store import schema
@@ -76,10 +75,9 @@ RECENT = 128
 class DecisionLog:
     """Decisions and their exposures, queued until the next :meth:`flush`."""
 
-    def __init__(self, store: Store, lock: threading.RLock, *, checkpoint_mb: int = 0) -> None:
+    def __init__(self, store: Store, lock: threading.RLock) -> None:
         self.store = store
         self.lock = lock
-        self.checkpoint_mb = checkpoint_mb
         self._pending: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
         self._writing: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
         self._recent: deque[tuple[int, list[Shown]]] = deque(maxlen=RECENT)
@@ -115,14 +113,6 @@ class DecisionLog:
             every = [s for shown in kept for s in shown]
             every += _shown(self._writing) + _shown(self._pending)
         return [s for s in every if people is None or s[0] in people]
-
-    def hold_checkpoints(self) -> None:
-        """On DuckDB, let the write-ahead log grow to ``checkpoint_mb`` before a checkpoint
-        (a setting of the whole database, for every writer of the process; see the
-        module)."""
-        if self.store.is_duckdb and self.checkpoint_mb > 0:
-            with self.store.connect() as conn:
-                conn.execute(sa.text(f"SET GLOBAL checkpoint_threshold = '{self.checkpoint_mb}MB'"))
 
     def flush(self) -> int:
         """Write every queued decision and exposure in one transaction; how many decisions."""

@@ -86,7 +86,6 @@ class Serving:
         flush_ms: float = 250.0,
         cache_people: int = 100_000,
         shared_url: str | None = None,
-        checkpoint_mb: int = 0,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
@@ -102,7 +101,7 @@ class Serving:
         # held to read people into the cache (waits for no write of the log: see
         # decision_log), and to forget or rebuild what the cache holds
         self._load_lock = threading.RLock()
-        self.log = DecisionLog(store, self._flush_lock, checkpoint_mb=checkpoint_mb)
+        self.log = DecisionLog(store, self._flush_lock)
         """The decisions made here, written behind (``log.written``: exposures written since
         the fingerprint's stamp)."""
         self._stop = threading.Event()
@@ -440,7 +439,6 @@ class Serving:
         writes the log and runs the safety net."""
         from surmesure.dispatch import people
 
-        self.log.hold_checkpoints()
         self.view(self._metrics)
         self._warm()
         # the writer thread's bits of Python work then hold up a decision for at most 1 ms
