@@ -46,6 +46,8 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.decide import shared_cache
+from surmesure.decide.shared_cache import SharedCache
 from surmesure.decide.whole_view import build_view, fingerprint
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
@@ -141,6 +143,8 @@ class ServingCache(HeldReader):
 
     def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
         """Exposures this server made: known to the next decision at once."""
+        if self.owner.shared is not None:
+            self.owner.exposed.add(person_id)
         entry = self.reads.get(person_id)
         if entry is not None:
             # a new ledger rather than a change to the one a decision may be reading
@@ -239,6 +243,7 @@ class Serving:
         flush_ms: float = 250.0,
         cache_people: int = 100_000,
         shared_url: str | None = None,
+        shared_ttl: int = 0,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
@@ -265,6 +270,9 @@ class Serving:
         self._rewarm = False  # read everyone again at the next turn (after forgetting all)
         self.shared_url = shared_url  # Redis, where the workers of the store share their news
         self._news: SharedNews | None = None
+        self.shared_ttl = shared_ttl  # with ``shared_url``: entries shared in Redis this long
+        self.shared: SharedCache | None = None
+        self.exposed: set[int] = set()  # people with exposures noted since the last write
 
     # -- the cache -----------------------------------------------------------------------------
 
@@ -335,10 +343,18 @@ class Serving:
         with this server's pending exposures; with ``only_held``, refresh those it holds (of
         the others, the identifiers and merges alone are read)."""
         with self._flush_lock:
-            read = [p for p in person_ids if p in cache.reads] if only_held else person_ids
-            with self.store.connect() as conn:
-                found = read_people(conn, read, keys=keys, metrics=cache.metrics, named=person_ids)
-            cache.loads += 1
+            if self.shared is not None and not only_held:  # a change is read from the store
+                found, statements = shared_cache.read_through(
+                    self.shared, person_ids, keys, cache.metrics
+                )
+                cache.loads += statements
+            else:
+                read = [p for p in person_ids if p in cache.reads] if only_held else person_ids
+                with self.store.connect() as conn:
+                    found = read_people(
+                        conn, read, keys=keys, metrics=cache.metrics, named=person_ids
+                    )
+                cache.loads += 1
             with self._pending_lock:
                 pending = [
                     (d["person_id"], [x["content_id"] for x in xs], d["decided_at"])
@@ -360,6 +376,7 @@ class Serving:
         warming = self._warming
         if warming is not None:
             warming.update(people or {_EVERYONE})
+        shared_cache.changed(self.shared, people)  # before any other worker hears of it
         self.reread(people)
         if self._news is not None:
             self._news.tell(people)
@@ -371,6 +388,7 @@ class Serving:
         warming = self._warming
         if warming is not None:
             warming.add(_METRICS)
+        shared_cache.new_generation(self.shared)
         self.reread_metrics()
         if self._news is not None:
             self._news.tell_metrics()
@@ -630,6 +648,8 @@ class Serving:
                     self.shared_url, self.store.url, self.reread, self.reread_metrics
                 )
                 self._news.start()
+                if self.shared_ttl > 0:
+                    self.shared = shared_cache.connect(self.shared_url, self.store, self.shared_ttl)
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="surmesure-serving", daemon=True)
             self._thread.start()
@@ -646,7 +666,18 @@ class Serving:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self._flush_shared()
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None
+
+    def _flush_shared(self) -> None:
+        """Write the decision log; then the shared entries of the people it exposed go
+        (their ledger in Redis lacks these exposures; the store has them now)."""
+        with self._view_lock:
+            exposed, self.exposed = self.exposed, set()
         self.flush()
+        shared_cache.exposed(self.shared, exposed)
 
     def _run(self) -> None:
         try:
@@ -660,7 +691,7 @@ class Serving:
         while not self._stop.is_set():
             woken = self._wake.wait(self.flush_ms / 1000.0)
             try:
-                self.flush()
+                self._flush_shared()
                 if self._rewarm:
                     self._rewarm = False
                     self.warm_cache()
