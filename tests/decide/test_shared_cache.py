@@ -16,6 +16,7 @@ from decide_world import DAY, NOW, add_person
 from surmesure.clock import utcnow
 from surmesure.collect import sink
 from surmesure.config import get_settings
+from surmesure.decide import shared_cache
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving
@@ -23,7 +24,7 @@ from surmesure.dispatch import outbox, shared_entries
 from surmesure.dispatch.background import Background
 from surmesure.protect.erase import erase_person
 from surmesure.store import Store
-from surmesure.unify.reader import identifier_keys
+from surmesure.unify.reader import identifier_keys, read_people
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
 LIBRARY = Library(EXAMPLES)
@@ -184,3 +185,37 @@ def test_an_erased_person_leaves_nothing_in_redis_and_nothing_there_is_plain(
     assert prefix + b"e:1" not in left and prefix + b"e:2" in left
     assert not [n for n in left if b":i:" in n and left[n] == b"1"]
     assert _decide(store, other, "CUSTOMER-0001")["person_id"] is None
+
+
+def test_a_read_made_before_a_change_is_not_written_back_after_it(store: Store) -> None:
+    _empty(store)
+    add_person(store, 1, PERSON, identifiers={"customer_id": "CUSTOMER-0001"})
+    shared = shared_cache.connect(REDIS_URL, store, 60)
+    metrics = frozenset(LIBRARY.metrics())
+    try:
+        asked = shared.get([1], [], metrics)  # a worker misses...
+        assert asked.person_ids == [1]
+        with store.connect() as conn:  # ...reads the store...
+            before = read_people(conn, [1], metrics=metrics, named=[1])
+        with store.connect() as conn:  # ...while a change commits and is told
+            shared_entries.invalidate(shared.entries, conn, [1])
+        assert shared.put(asked, before, metrics) == 0
+        assert _raw(store).keys() == {
+            f"{shared_entries.prefix(store.url)}{k}".encode()
+            for k in ("v:1", "w:customer_id:" + _index("CUSTOMER-0001"))
+        }
+        # read after the change: written, then found by the next worker
+        found, statements = shared_cache.read_through(shared, [1], [], metrics)
+        assert statements == 1 and found.reads[1].person_id == 1
+        again, statements = shared_cache.read_through(shared, [1], [], metrics)
+        assert statements == 0 and again.reads[1] == found.reads[1]
+        # a derive run: every entry of the generation before is stale
+        shared_cache.new_generation(shared)
+        assert shared.get([1], [], metrics).person_ids == [1]
+    finally:
+        shared.close()
+        _empty(store)
+
+
+def _index(customer: str) -> str:
+    return identifier_keys(None, customer, get_settings().default_country)[0][1]
