@@ -139,10 +139,16 @@ async def both(ports: list[int], payloads: list[bytes], rate: float, seconds: fl
     )
 
 
-async def closed(ports: list[int], payloads: list[bytes], clients: int, seconds: float) -> Any:
-    """A closed loop on each worker, at once: what they decide together at most."""
+async def closed(
+    ports: list[int], payloads: list[bytes], clients: int, seconds: float, pids: list[int]
+) -> Any:
+    """A closed loop on each worker, at once: what they decide together at most, and each
+    server's CPU time a decision (whatever else the machine runs meanwhile)."""
     return await asyncio.gather(
-        *(bench_decide.closed_loop(port, payloads, clients, seconds) for port in ports)
+        *(
+            bench_decide.closed_loop(port, payloads, clients, seconds, pid=pid)
+            for port, pid in zip(ports, pids, strict=True)
+        )
     )
 
 
@@ -165,11 +171,13 @@ def run_mode(
         count = int(args.rate * args.seconds)
         payloads = bench_decide.bodies(customers, visitors, max(count, 20_000), 0)
         bench_decide.DECIDE["key"] = key
-        asyncio.run(closed(ports, payloads, 4, 3))  # warm up: the caches, model and stock
-        most = asyncio.run(closed(ports, payloads, 16, args.seconds))
+        pids = [s.pid for s in servers]
+        asyncio.run(closed(ports, payloads, 4, 3, pids))  # warm up: the caches, model and stock
+        most = asyncio.run(closed(ports, payloads, 16, args.seconds, pids))
         report: dict[str, Any] = {
             "ttl_s": ttl,
             "closed_loop_per_s": sum(m["throughput_per_s"] for m in most),
+            "server_cpu_ms_per_decision": [m.get("server_cpu_ms_per_request") for m in most],
         }
         loops = asyncio.run(both(ports, payloads, args.rate, args.seconds))
         for name, loop in zip(("first", "second"), loops, strict=True):
