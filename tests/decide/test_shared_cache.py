@@ -219,3 +219,17 @@ def test_a_read_made_before_a_change_is_not_written_back_after_it(store: Store) 
 
 def _index(customer: str) -> str:
     return identifier_keys(None, customer, get_settings().default_country)[0][1]
+
+
+def test_an_erasure_stands_when_redis_is_unreachable(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_person(store, 1, PERSON, identifiers={"customer_id": "CUSTOMER-0001"})
+    monkeypatch.setenv("SURMESURE_SERVING_CACHE_URL", "redis://127.0.0.1:18499/5")  # nobody
+    get_settings.cache_clear()
+    try:
+        erased = erase_person(store, "customer_id:CUSTOMER-0001", confirmed=True)
+    finally:
+        get_settings.cache_clear()
+    assert erased.shared_entries == 0 and erased.keys_destroyed == 1
+    assert _decide(store, Serving(store), "CUSTOMER-0001")["person_id"] is None

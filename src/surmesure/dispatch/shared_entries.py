@@ -26,6 +26,7 @@ so a copy left in Redis no longer opens anyway).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.store import schema
+
+log = logging.getLogger("surmesure.dispatch.shared_entries")
 
 #: the identifier kinds a decision names a person by (``unify.reader.LOOKUP_KINDS``)
 LOOKUP_KINDS = ("anonymous_id", "customer_id")
@@ -165,8 +168,15 @@ def erased(
     the Redis at ``url`` (none: nothing is shared); how many were deleted."""
     if not url:
         return 0
+    import redis
+
     entries = connect(url, store_url, ttl=0)
     try:
         return entries.invalidate(nodes, [k for k in keys if k[0] in LOOKUP_KINDS])
+    except redis.RedisError as exc:  # committed all the same: what is left no longer opens
+        log.error(
+            "erasure: the shared serving cache is unreachable, entries left to expire: %s", exc
+        )
+        return 0
     finally:
         entries.client.close()
