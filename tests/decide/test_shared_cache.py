@@ -113,6 +113,18 @@ def test_workers_share_the_people_either_read(
     # the same decision as from the store
     alone = _decide(store, Serving(store), "CUSTOMER-0001")
     assert alone["content"] == _decide(store, other, "CUSTOMER-0001")["content"]
+    # decisions leave the entry in place; the exposures they wrote join its ledger
+    other._flush_shared()
+    metrics = frozenset(LIBRARY.metrics())
+    with store.connect() as conn:
+        stored = read_people(conn, [1], metrics=metrics, named=[1]).reads[1].seen
+    assert len(stored) >= 1
+    shared = shared_cache.connect(REDIS_URL, store, 60)
+    try:
+        found, statements = shared_cache.read_through(shared, [1], [], metrics)
+    finally:
+        shared.close()
+    assert statements == 0 and found.reads[1].seen == stored
 
 
 def test_a_change_reaches_the_other_worker_within_a_second_and_no_stale_entry_stays(

@@ -144,7 +144,7 @@ class ServingCache(HeldReader):
     def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
         """Exposures this server made: known to the next decision at once."""
         if self.owner.shared is not None:
-            self.owner.exposed.add(person_id)
+            self.owner.exposed.append((person_id, list(content_ids), at))
         entry = self.reads.get(person_id)
         if entry is not None:
             # a new ledger rather than a change to the one a decision may be reading
@@ -272,7 +272,7 @@ class Serving:
         self._news: SharedNews | None = None
         self.shared_ttl = shared_ttl  # with ``shared_url``: entries shared in Redis this long
         self.shared: SharedCache | None = None
-        self.exposed: set[int] = set()  # people with exposures noted since the last write
+        self.exposed: list[tuple[int, list[str], datetime]] = []  # noted since the last write
 
     # -- the cache -----------------------------------------------------------------------------
 
@@ -672,10 +672,10 @@ class Serving:
             self.shared = None
 
     def _flush_shared(self) -> None:
-        """Write the decision log; then the shared entries of the people it exposed go
-        (their ledger in Redis lacks these exposures; the store has them now)."""
+        """Write the decision log; then the exposures it wrote join the people's shared
+        ledgers in Redis, as they joined the store's."""
         with self._view_lock:
-            exposed, self.exposed = self.exposed, set()
+            exposed, self.exposed = self.exposed, []
         self.flush()
         shared_cache.exposed(self.shared, exposed)
 

@@ -14,7 +14,8 @@ left there no longer opens. An entry written expires after ``ttl`` seconds.
 Freshness (:mod:`surmesure.dispatch.shared_entries`): a change committed to a person raises
 their version and deletes their entry, in the process the change was delivered to; a derive
 run starts a new generation; this worker's decisions' exposures, once written to the store,
-take the entries of those people out too (the ledger they hold is the store's). A write-back
+join each person's shared ledger, kept beside the entry (a decision does not make the entry
+stale; a reader takes the later time of each content from either). A write-back
 is refused if a version or the generation moved since the worker asked, so nothing read before
 a change outlives it in Redis.
 """
@@ -84,21 +85,21 @@ class SharedCache:
             return Asked(empty, list(person_ids), list(keys), {})
         generation = _text(raw[0])
         versions = {"g": generation}
-        sealed: dict[int, bytes] = {}
+        sealed: dict[int, tuple[bytes, list[Any]]] = {}
         at = 1
         for pid in person_ids:
             versions[f"v:{pid}"] = _text(raw[at])
             if raw[at + 1]:
-                sealed[pid] = bytes(raw[at + 1])
-            at += 2
+                sealed[pid] = (bytes(raw[at + 1]), raw[at + 2])
+            at += 3
         via: dict[tuple[str, str], int] = {}
         for key in keys:
             versions[f"w:{ident(key)}"] = _text(raw[at])
             if raw[at + 1] and raw[at + 3]:
                 holder = int(raw[at + 1])
                 via[key] = holder
-                sealed[holder] = bytes(raw[at + 3])
-            at += 4
+                sealed[holder] = (bytes(raw[at + 3]), raw[at + 4])
+            at += 5
         opened = self._open(sealed, generation, metrics)
         found = PeopleRead({}, {}, {})
         for pid, (read, identifiers, absorbed) in opened.items():
@@ -157,15 +158,19 @@ class SharedCache:
         return {pid: crypto.seal_with(keys[pid], pid, texts[pid]) for pid in ids}
 
     def _open(
-        self, sealed: dict[int, bytes], generation: str, metrics: frozenset[str]
+        self,
+        sealed: dict[int, tuple[bytes, list[Any]]],
+        generation: str,
+        metrics: frozenset[str],
     ) -> dict[int, tuple[PersonRead, list[tuple[str, str]], list[int]]]:
         """The entries of this generation that open (their key kept, the seal whole) and
-        hold every metric asked for."""
-        current = {}
-        for pid, value in sealed.items():
+        hold every metric asked for, each with the exposures written since it was."""
+        current, ledgers = {}, {}
+        for pid, (value, ledger) in sealed.items():
             written, _, body = value.partition(b":")
             if written.decode() == generation:
                 current[pid] = body
+                ledgers[pid] = [_text(x) for x in ledger]
         if not current:
             return {}
         with self.store.connect() as conn:
@@ -182,6 +187,11 @@ class SharedCache:
                 continue
             if not metrics <= set(data["metrics"]):
                 continue
+            seen = data["e"]
+            pairs = ledgers[pid]
+            for content, at in zip(pairs[::2], pairs[1::2], strict=True):
+                if content not in seen or _time(seen[content]) < _time(at):
+                    seen[content] = at
             out[pid] = _decode(pid, data)
         return out
 
@@ -294,13 +304,24 @@ def new_generation(shared: SharedCache | None) -> None:
         log.error("shared serving cache: new generation failed\n%s", trace_of(exc))
 
 
-def exposed(shared: SharedCache | None, person_ids: Iterable[int]) -> None:
-    """This worker wrote exposures of these people: their entries' ledgers are stale."""
-    people = sorted(set(person_ids))
-    if shared is None or not people:
+def exposed(
+    shared: SharedCache | None, exposures: Iterable[tuple[int, list[str], datetime]]
+) -> None:
+    """This worker wrote these exposures ``(person, contents, time)`` to the store: they join
+    the people's shared ledgers (an entry's own ledger is the store's when it was read)."""
+    if shared is None:
         return
+    ledgers: dict[int, dict[str, datetime]] = {}
+    for pid, contents, at in exposures:
+        seen = ledgers.setdefault(pid, {})
+        for content in contents:
+            if content not in seen or seen[content] < at:
+                seen[content] = at
+    if not ledgers:
+        return
+    texts = {pid: {c: at.isoformat() for c, at in seen.items()} for pid, seen in ledgers.items()}
     try:
-        shared.entries.invalidate(people)
+        shared.entries.expose(texts, shared.ttl + 60)  # outlives an entry written meanwhile
     except Exception as exc:  # the TTL bounds what a lost invalidation leaves behind
         shared.errors += 1
         log.warning("shared serving cache unreachable: %s", trace_of(exc))

@@ -8,6 +8,9 @@ Keys, under one prefix per store (``surmesure:entries:<digest of the store's URL
   cache's TTL.
 - ``i:<kind>:<blind index>``: the person an identifier names (a number; the identifier is
   only held as its blind index), expiring with the entries.
+- ``x:<person id>``: the exposures written since (content id -> latest time, ISO text), kept
+  apart so that a decision does not make the person's entry stale: a reader takes the later
+  of each content's time in the entry and here.
 - ``v:<person id>``, ``w:<kind>:<blind index>``: versions, raised by each change to the person,
   or to the person holding the identifier, after it committed.
 - ``g``: the generation, raised when a derive run rewrote the metrics of many people at once:
@@ -47,18 +50,32 @@ local out = {redis.call('GET', p .. 'g') or '0'}
 local function person(pid)
   table.insert(out, redis.call('GET', p .. 'v:' .. pid) or '0')
   table.insert(out, redis.call('GET', p .. 'e:' .. pid) or '')
+  table.insert(out, redis.call('HGETALL', p .. 'x:' .. pid))
 end
 for k = 3, 2 + n do person(ARGV[k]) end
 for k = 3 + n, #ARGV do
   table.insert(out, redis.call('GET', p .. 'w:' .. ARGV[k]) or '0')
   local pid = redis.call('GET', p .. 'i:' .. ARGV[k])
   table.insert(out, pid or '')
-  if pid then person(pid) else table.insert(out, '0'); table.insert(out, '') end
+  if pid then person(pid) else
+    table.insert(out, '0'); table.insert(out, ''); table.insert(out, {})
+  end
 end
 return out
 """
-"""For person ids then identifiers: the generation, then per person ``version, entry``, per
-identifier ``version, person id, that person's version, entry`` (``''`` where missing)."""
+"""For person ids then identifiers: the generation, then per person ``version, entry,
+ledger``, per identifier ``version, person id, that person's version, entry, ledger`` (``''``
+where missing; a ledger is a flat list of content ids and times)."""
+
+EXPOSE = """
+for k = 2, #ARGV, 2 do
+  local was = redis.call('HGET', KEYS[1], ARGV[k])
+  if not was or was < ARGV[k + 1] then redis.call('HSET', KEYS[1], ARGV[k], ARGV[k + 1]) end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+"""
+"""Keep in the ledger ``KEYS[1]`` the later of each ``content id, ISO time`` pair's time and the
+one held, for ``ARGV[1]`` seconds."""
 
 WRITE = """
 local n = tonumber(ARGV[1])
@@ -104,6 +121,7 @@ class Entries:
         self.version_ttl = version_ttl  # outlives any read in flight, then frees the memory
         self._read = client.register_script(READ)
         self._write = client.register_script(WRITE)
+        self._expose = client.register_script(EXPOSE)
 
     def read(self, person_ids: Sequence[int], keys: Sequence[tuple[str, str]]) -> list[Any]:
         """The raw answer of :data:`READ` (one round trip)."""
@@ -122,6 +140,17 @@ class Entries:
             self._write(keys=keys, args=args, client=pipe)
         return sum(int(x) for x in pipe.execute())
 
+    def expose(self, ledgers: dict[int, dict[str, str]], ttl: int) -> None:
+        """Exposures written to the store: each person's latest time of each content joins
+        their ledger here (one round trip)."""
+        if not ledgers:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for pid, seen in ledgers.items():
+            pairs = [x for content, at in seen.items() for x in (content, at)]
+            self._expose(keys=[f"{self.prefix}x:{pid}"], args=[ttl, *pairs], client=pipe)
+        pipe.execute()
+
     def invalidate(self, person_ids: Iterable[int], keys: Iterable[tuple[str, str]] = ()) -> int:
         """Raise the versions of these people and identifiers and delete their entries (one
         round trip): a change to them committed. How many entries were deleted."""
@@ -136,7 +165,8 @@ class Entries:
         for name in names:
             pipe.incr(f"{self.prefix}w:{name}")
             pipe.expire(f"{self.prefix}w:{name}", self.version_ttl)
-        gone = [f"{self.prefix}e:{p}" for p in suffixes] + [f"{self.prefix}i:{n}" for n in names]
+        gone = [f"{self.prefix}{kind}:{p}" for p in suffixes for kind in ("e", "x")]
+        gone += [f"{self.prefix}i:{n}" for n in names]
         pipe.delete(*gone)
         return int(pipe.execute()[-1])
 
