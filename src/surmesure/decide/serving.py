@@ -22,6 +22,10 @@ thread compares a cheap fingerprint of the source tables (counts and latest time
 server enter the ledger at once. When everyone fits in the cache, it is read whole once at
 start (:func:`surmesure.decide.whole_view.build_view`, one pass per table).
 
+Shared. With Redis (``shared_url`` and ``shared_ttl``), a miss asks the entries the API
+workers of the store share there before the store (:mod:`surmesure.decide.shared_cache`), and
+what the store gives is written back, sealed, for the next worker that misses.
+
 Recording. The exposures and the decision of each call are queued and written by the same
 thread in one transaction per batch, at most ``flush_ms`` after the decision (and at shutdown);
 :meth:`Serving.flush` writes what is pending (the ``why`` route calls it before reading).
