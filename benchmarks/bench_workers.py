@@ -130,10 +130,15 @@ def change_waits(ports: list[int], key: str, customers: list[str], count: int) -
 
 
 async def both(ports: list[int], payloads: list[bytes], rate: float, seconds: float) -> Any:
-    """An open loop to each worker at half the rate, at once."""
+    """An open loop to each worker at half the rate, at once, over a few connections: each
+    busy enough that the server does not close it as idle (after 5 s), which a loop of 64
+    connections at a few requests a second would see as errors."""
+    connections = min(64, max(4, int(rate / 8)))
     return await asyncio.gather(
         *(
-            bench_decide.open_loop(port, "/v1/decide", payloads[k::2], rate / 2, seconds)
+            bench_decide.open_loop(
+                port, "/v1/decide", payloads[k::2], rate / 2, seconds, connections
+            )
             for k, port in enumerate(ports)
         )
     )
