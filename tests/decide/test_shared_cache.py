@@ -106,6 +106,7 @@ def test_workers_share_the_people_either_read(
     told, other, _ = workers
     _read(told, "CUSTOMER-0001")
     assert told.shared is not None and told.shared.misses == 1
+    told._flush_shared()  # as its serving thread does within ``flush_ms``
     with store.statements() as sent:
         assert _decide(store, other, "CUSTOMER-0001")["content"]["body"].startswith("Bonjour Anna")
     assert not [s for s in sent if "traits.sealed" in s], sent  # from Redis, not the store
@@ -134,6 +135,7 @@ def test_a_change_reaches_the_other_worker_within_a_second_and_no_stale_entry_st
     for worker in (told, other):
         assert _decide(store, worker, "CUSTOMER-0002")["content"]["body"].startswith("Bonjour Anna")
     _read(told, "CUSTOMER-0003")
+    told._flush_shared()
     with store.begin() as conn:  # what collect does: the trait and the change, together
         sink.write_traits(
             store,
@@ -173,6 +175,7 @@ def test_an_erased_person_leaves_nothing_in_redis_and_nothing_there_is_plain(
     told, other, _ = workers
     for customer in ("CUSTOMER-0001", "CUSTOMER-0002"):
         _read(told, customer)
+    told._flush_shared()
     held = _raw(store)
     entries = [n for n in held if b":e:" in n]
     assert len(entries) == 2 and len([n for n in held if b":i:" in n]) == 2

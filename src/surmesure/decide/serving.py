@@ -349,7 +349,7 @@ class Serving:
         with self._flush_lock:
             if self.shared is not None and not only_held:  # a change is read from the store
                 found, statements = shared_cache.read_through(
-                    self.shared, person_ids, keys, cache.metrics
+                    self.shared, person_ids, keys, cache.metrics, defer=True
                 )
                 cache.loads += statements
             else:
@@ -676,12 +676,12 @@ class Serving:
             self.shared = None
 
     def _flush_shared(self) -> None:
-        """Write the decision log; then the exposures it wrote join the people's shared
-        ledgers in Redis, as they joined the store's."""
+        """Write the decision log; then the people read from the store since are written
+        back to Redis, and the exposures the log wrote join their shared ledgers there."""
         with self._view_lock:
             exposed, self.exposed = self.exposed, []
         self.flush()
-        shared_cache.exposed(self.shared, exposed)
+        shared_cache.after_write(self.shared, exposed)
 
     def _run(self) -> None:
         try:

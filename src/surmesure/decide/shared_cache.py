@@ -23,6 +23,7 @@ a change outlives it in Redis.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -42,6 +43,8 @@ from surmesure.store.engine import Store
 from surmesure.unify.reader import PeopleRead, PersonRead, read_people
 
 log = logging.getLogger("surmesure.decide.shared_cache")
+BACKLOG = 10_000
+"""Most reads waiting to be written back (:meth:`SharedCache.defer`)."""
 
 
 @dataclass
@@ -66,9 +69,25 @@ class SharedCache:
         self.hits = 0  # people found in Redis
         self.misses = 0  # people and identifiers Redis lacked
         self.errors = 0  # round trips that failed (the store answered instead)
+        self._backlog: list[tuple[Asked, PeopleRead, frozenset[str]]] = []
+        self._backlog_lock = threading.Lock()
 
     def close(self) -> None:
         self.entries.client.close()
+
+    def defer(self, asked: Asked, found: PeopleRead, metrics: frozenset[str]) -> None:
+        """:meth:`put` later, in :meth:`write_back` (off the decision's path); past
+        :data:`BACKLOG` reads waiting, this one is not shared."""
+        with self._backlog_lock:
+            if len(self._backlog) < BACKLOG:
+                self._backlog.append((asked, found, metrics))
+
+    def write_back(self) -> int:
+        """:meth:`put` what waits (a change meanwhile refuses it, as ever); how many entries
+        were written."""
+        with self._backlog_lock:
+            waiting, self._backlog = self._backlog, []
+        return sum(self.put(asked, found, metrics) for asked, found, metrics in waiting)
 
     def get(
         self, person_ids: Sequence[int], keys: Sequence[tuple[str, str]], metrics: frozenset[str]
@@ -260,10 +279,13 @@ def read_through(
     person_ids: Sequence[int],
     keys: Sequence[tuple[str, str]],
     metrics: frozenset[str],
+    *,
+    defer: bool = False,
 ) -> tuple[PeopleRead, int]:
     """What :func:`~surmesure.unify.reader.read_people` would read of ``person_ids`` (named)
     and the holders of ``keys``: from Redis where it has them, the rest from the store in
-    one statement, then written back; with how many statements the store ran."""
+    one statement, then written back (with ``defer``, by :meth:`SharedCache.write_back`
+    later); with how many statements the store ran."""
     asked = shared.get(person_ids, keys, metrics)
     found = asked.found
     if not asked.person_ids and not asked.keys:
@@ -272,7 +294,10 @@ def read_through(
         read = read_people(
             conn, asked.person_ids, keys=asked.keys, metrics=metrics, named=asked.person_ids
         )
-    shared.put(asked, read, metrics)
+    if defer:
+        shared.defer(asked, read, metrics)
+    else:
+        shared.put(asked, read, metrics)
     found.reads.update(read.reads)
     found.identifiers.update(read.identifiers)
     found.absorbed.update(read.absorbed)
@@ -304,13 +329,16 @@ def new_generation(shared: SharedCache | None) -> None:
         log.error("shared serving cache: new generation failed\n%s", trace_of(exc))
 
 
-def exposed(
+def after_write(
     shared: SharedCache | None, exposures: Iterable[tuple[int, list[str], datetime]]
 ) -> None:
-    """This worker wrote these exposures ``(person, contents, time)`` to the store: they join
-    the people's shared ledgers (an entry's own ledger is the store's when it was read)."""
+    """This worker wrote its decision log, with these exposures ``(person, contents, time)``:
+    the people it read from the store since are written back (:meth:`SharedCache.write_back`),
+    and the exposures join the people's shared ledgers (an entry's own ledger is the store's
+    when it was read)."""
     if shared is None:
         return
+    shared.write_back()
     ledgers: dict[int, dict[str, datetime]] = {}
     for pid, contents, at in exposures:
         seen = ledgers.setdefault(pid, {})
