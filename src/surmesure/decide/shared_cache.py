@@ -26,19 +26,17 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from surmesure.clock import utcnow
+from surmesure.decide import shared_codec
 from surmesure.dispatch import shared_entries
 from surmesure.dispatch.shared_entries import Entries, ident
-from surmesure.domain.traits import Observation
 from surmesure.errors import trace_of
 from surmesure.protect import atrest, crypto
-from surmesure.protect.consent import Record
-from surmesure.protect.marketing import Preference
 from surmesure.store.engine import Store
 from surmesure.unify.reader import PeopleRead, PersonRead, read_people
 
@@ -102,18 +100,18 @@ class SharedCache:
             self.errors += 1
             log.warning("shared serving cache unreachable: %s", trace_of(exc))
             return Asked(empty, list(person_ids), list(keys), {})
-        generation = _text(raw[0])
+        generation = shared_codec.text(raw[0])
         versions = {"g": generation}
         sealed: dict[int, tuple[bytes, list[Any]]] = {}
         at = 1
         for pid in person_ids:
-            versions[f"v:{pid}"] = _text(raw[at])
+            versions[f"v:{pid}"] = shared_codec.text(raw[at])
             if raw[at + 1]:
                 sealed[pid] = (bytes(raw[at + 1]), raw[at + 2])
             at += 3
         via: dict[tuple[str, str], int] = {}
         for key in keys:
-            versions[f"w:{ident(key)}"] = _text(raw[at])
+            versions[f"w:{ident(key)}"] = shared_codec.text(raw[at])
             if raw[at + 1] and raw[at + 3]:
                 holder = int(raw[at + 1])
                 via[key] = holder
@@ -166,7 +164,7 @@ class SharedCache:
 
     def _seal(self, ids: list[int], found: PeopleRead, metrics: frozenset[str]) -> dict[int, bytes]:
         """Each person's entry sealed under their own data key (made when they have none)."""
-        texts = {pid: _encode(found, pid, metrics) for pid in ids}
+        texts = {pid: shared_codec.encode(found, pid, metrics) for pid in ids}
         with self.store.connect() as conn:
             ring = atrest.keyring(conn)
             keys = ring.keys(conn, ids)
@@ -189,7 +187,7 @@ class SharedCache:
             written, _, body = value.partition(b":")
             if written.decode() == generation:
                 current[pid] = body
-                ledgers[pid] = [_text(x) for x in ledger]
+                ledgers[pid] = [shared_codec.text(x) for x in ledger]
         if not current:
             return {}
         with self.store.connect() as conn:
@@ -209,63 +207,10 @@ class SharedCache:
             seen = data["e"]
             pairs = ledgers[pid]
             for content, at in zip(pairs[::2], pairs[1::2], strict=True):
-                if content not in seen or _time(seen[content]) < _time(at):
+                if content not in seen or shared_codec.when(seen[content]) < shared_codec.when(at):
                     seen[content] = at
-            out[pid] = _decode(pid, data)
+            out[pid] = shared_codec.decode(pid, data)
         return out
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _encode(found: PeopleRead, pid: int, metrics: frozenset[str]) -> str:
-    read = found.reads[pid]
-    data = {
-        "metrics": sorted(metrics),
-        "c": [
-            [c.purpose, c.channel, c.granted, c.recorded_at, c.consent_id] for c in read.consents
-        ],
-        "o": [[o.name, o.value, o.source, o.observed_at, o.reliability] for o in read.observations],
-        "s": sorted(read.segments),
-        "m": {name: [list(r) for r in rows] for name, rows in read.metrics.items()},
-        "e": read.seen,
-        "p": [
-            [p.kind, p.name, p.value, p.until, p.recorded_at, p.preference_id]
-            for p in read.preferences
-        ],
-        "i": [list(k) for k, holder in found.identifiers.items() if holder == pid],
-        "a": [a for a, into in found.absorbed.items() if into == pid],
-    }
-    return orjson.dumps(data, default=str).decode()
-
-
-def _decode(pid: int, data: dict[str, Any]) -> tuple[PersonRead, list[tuple[str, str]], list[int]]:
-    read = PersonRead(
-        pid,
-        consents=[Record(p, ch, bool(g), _time(t), cid) for p, ch, g, t, cid in data["c"]],
-        observations=[Observation(n, v, s, _time(t), float(r)) for n, v, s, t, r in data["o"]],
-        segments=frozenset(data["s"]),
-        metrics={
-            name: [(str(on), _time(at), _day(of), value) for on, at, of, value in rows]
-            for name, rows in data["m"].items()
-        },
-        seen={c: _time(t) for c, t in data["e"].items()},
-        preferences=[
-            Preference(k, n, v, None if u is None else _time(u), _time(t), i)
-            for k, n, v, u, t, i in data["p"]
-        ],
-    )
-    return read, [(str(k), str(v)) for k, v in data["i"]], [int(a) for a in data["a"]]
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _day(text: str) -> Any:
-    """``as_of`` as it was read: a date, or a timestamp."""
-    return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
 
 
 def connect(url: str, store: Store, ttl: int) -> SharedCache:
