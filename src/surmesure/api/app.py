@@ -108,6 +108,7 @@ def create_app(
             refresh_seconds=settings.serving_refresh_seconds,
             cache_people=settings.serving_cache_people,
             shared_url=settings.serving_cache_url,
+            shared_ttl=settings.serving_cache_ttl_seconds,
             flush_ms=settings.decision_flush_ms,
         )
         scheduler = asyncio.create_task(run_schedule(app.state.store, settings))

@@ -22,6 +22,10 @@ thread compares a cheap fingerprint of the source tables (counts and latest time
 server enter the ledger at once. When everyone fits in the cache, it is read whole once at
 start (:func:`surmesure.decide.whole_view.build_view`, one pass per table).
 
+Shared. With Redis (``shared_url`` and ``shared_ttl``), a miss asks the entries the API
+workers of the store share there before the store (:mod:`surmesure.decide.shared_cache`), and
+what the store gives is written back, sealed, for the next worker that misses.
+
 Recording. The exposures and the decision of each call are queued in the decision log
 (:mod:`surmesure.decide.decision_log`) and written by the same thread in batches, at most
 ``flush_ms`` after the decision (and at shutdown); :meth:`Serving.flush` writes what is pending
@@ -44,7 +48,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.decide import shared_cache
 from surmesure.decide.decision_log import DecisionLog, encoded
+from surmesure.decide.shared_cache import SharedCache
 from surmesure.decide.serving_cache import NOBODY, ServingCache
 from surmesure.decide.whole_view import build_view, fingerprint
 from surmesure.dispatch.news import SharedNews
@@ -86,6 +92,7 @@ class Serving:
         flush_ms: float = 250.0,
         cache_people: int = 100_000,
         shared_url: str | None = None,
+        shared_ttl: int = 0,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
@@ -115,6 +122,9 @@ class Serving:
         self._rewarm = False  # read everyone again at the next turn (after forgetting all)
         self.shared_url = shared_url  # Redis, where the workers of the store share their news
         self._news: SharedNews | None = None
+        self.shared_ttl = shared_ttl  # with ``shared_url``: entries shared in Redis this long
+        self.shared: SharedCache | None = None
+        self.exposed: list[tuple[int, list[str], datetime]] = []  # noted since the last write
 
     # -- the cache -----------------------------------------------------------------------------
 
@@ -182,11 +192,17 @@ class Serving:
             shown = None
             for _ in range(3):  # a read longer than the log keeps its flushes: read again
                 since = self.log.generation
-                with self.store.connect() as conn:
-                    found = read_people(
-                        conn, read, keys=keys, metrics=cache.metrics, named=person_ids
+                if self.shared is not None and not only_held:  # a change is read from the store
+                    found, statements = shared_cache.read_through(
+                        self.shared, person_ids, keys, cache.metrics, defer=True
                     )
-                cache.loads += 1
+                    cache.loads += statements
+                else:
+                    with self.store.connect() as conn:
+                        found = read_people(
+                            conn, read, keys=keys, metrics=cache.metrics, named=person_ids
+                        )
+                    cache.loads += 1
                 shown = self.log.shown_since(since, found.reads)
                 if shown is not None:
                     break
@@ -208,6 +224,7 @@ class Serving:
         warming = self._warming
         if warming is not None:
             warming.update(people or {_EVERYONE})
+        shared_cache.changed(self.shared, people)  # before any other worker hears of it
         self.reread(people)
         if self._news is not None:
             self._news.tell(people)
@@ -219,6 +236,7 @@ class Serving:
         warming = self._warming
         if warming is not None:
             warming.add(_METRICS)
+        shared_cache.new_generation(self.shared)
         self.reread_metrics()
         if self._news is not None:
             self._news.tell_metrics()
@@ -453,6 +471,8 @@ class Serving:
                     self.shared_url, self.store.url, self.reread, self.reread_metrics
                 )
                 self._news.start()
+                if self.shared_ttl > 0:
+                    self.shared = shared_cache.connect(self.shared_url, self.store, self.shared_ttl)
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="surmesure-serving", daemon=True)
             self._thread.start()
@@ -469,7 +489,18 @@ class Serving:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self._flush_shared()
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None
+
+    def _flush_shared(self) -> None:
+        """Write the decision log; then the people read from the store since are written
+        back to Redis, and the exposures the log wrote join their shared ledgers there."""
+        with self._view_lock:
+            exposed, self.exposed = self.exposed, []
         self.flush()
+        shared_cache.after_write(self.shared, exposed)
 
     def _run(self) -> None:
         try:
@@ -483,7 +514,7 @@ class Serving:
         while not self._stop.is_set():
             woken = self._wake.wait(self.flush_ms / 1000.0)
             try:
-                self.flush()
+                self._flush_shared()
                 if self._rewarm:
                     self._rewarm = False
                     self.warm_cache()

@@ -87,6 +87,8 @@ class ServingCache(HeldReader):
 
     def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
         """Exposures this server made: known to the next decision at once."""
+        if self.owner.shared is not None:
+            self.owner.exposed.append((person_id, list(content_ids), at))
         entry = self.reads.get(person_id)
         if entry is not None:
             # a new ledger rather than a change to the one a decision may be reading
