@@ -173,10 +173,17 @@ def propensity(name: str, p: Purchases, cut: date, days: int) -> None:
         f"rate {bought.mean():.3f}"
     )
     print(f"  {'model':<34}{'AUC':>8}{'Brier':>8}{'mean p':>8}{'fit s':>8}")
+    started = time.perf_counter()
+    checked = stored.validation(p, as_of, days)
+    rfm_won = checked is not None and checked.logistic_rfm.brier < checked.model.brier
+    choice_seconds = time.perf_counter() - started
     for label, values, seconds in (
         ("logistic RFM", baseline, rfm_seconds),
         ("boosting, isotonic", predicted, ours_seconds),
-    ):
+        # what derive stores: the better Brier score on the window before the cut-off
+        (f"derive's choice ({'RFM' if rfm_won else 'boosting'})",
+         baseline if rfm_won else predicted, choice_seconds),
+    ):  # fmt: skip
         print(
             f"  {label:<28}{roc_auc_score(bought, values):>8.3f}"
             f"{brier_score_loss(bought, values):>8.4f}{values.mean():>8.3f}{seconds:>8.2f}"
