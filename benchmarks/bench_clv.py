@@ -14,7 +14,9 @@ RMSE, Spearman and predicted/actual total for
 Online Retail II's sheet here covers one year (2009-12-01 to 2010-12-09): 3- and 6-month
 horizons fit, a 12-month one does not. CDNOW (1997-01 to 1998-06) takes 6 and 12 months.
 The target: ``boosting`` below both ``last period`` and BG/NBD on MAE and RMSE on every split,
-Spearman at least as high. ``--plot`` writes the calibration (mean predicted against mean
+Spearman at least as high. ``--ties`` adds a diagnostic: the forecast with the buyers idle in the
+last period tied within each repeat count (how much of Spearman is the ordering among them).
+``--plot`` writes the calibration (mean predicted against mean
 actual by decile of the prediction) of every split to a PNG.
 
 ``--propensity`` adds, per data set and cut-off, the probability of a purchase within 30 and
@@ -32,13 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from surmesure.derive import forecast
-from surmesure.derive.forecast import FEATURES, Purchases
+from surmesure.derive import propensity as stored
+from surmesure.derive.forecast import Purchases
 
 DATA = Path(__file__).resolve().parent.parent / ".." / "shared" / "datasets"
 EPOCH = date(1970, 1, 1)
@@ -98,7 +98,20 @@ def lifetimes_forecast(f: forecast.Frame, horizon_days: int) -> tuple[np.ndarray
         return np.asarray(expected), penalizer
 
 
-def run(name: str, p: Purchases, cut: date, horizon: int) -> dict[str, object]:
+def idle_tied(predicted: np.ndarray, last: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A diagnostic of Spearman: the buyers with no purchase in the last period given their
+    class's mean prediction, one class per repeat count (capped at 3), so that the ordering
+    among them is only the one their past purchases give (as "last period" leaves them tied)."""
+    out = predicted.copy()
+    idle = last == 0
+    kind = np.minimum(x, 3)
+    for value in np.unique(kind[idle]):
+        group = idle & (kind == value)
+        out[group] = predicted[group].mean()
+    return out
+
+
+def run(name: str, p: Purchases, cut: date, horizon: int, ties: bool = False) -> dict[str, object]:
     as_of = (cut - EPOCH).days
     started = time.perf_counter()
     f, model = forecast.frame(p, as_of, horizon)
@@ -123,6 +136,8 @@ def run(name: str, p: Purchases, cut: date, horizon: int) -> dict[str, object]:
         label = f"bgnbd (lifetimes, pen {peer[1]:g}{f', {bad} NaN' if bad else ''})"
         predictions[label] = (peer[0], peer_seconds)
     predictions[f"boosting [{fitted.name}]"] = (boosted, boost_seconds)
+    if ties:
+        predictions["boosting, idle tied by x"] = (idle_tied(boosted, last, f.x), boost_seconds)
     print(
         f"\n{name}  cut-off {cut}  horizon {horizon} d  buyers {len(people)}  "
         f"actual mean {actual.mean():.3f}  {fitted.note}"
@@ -137,38 +152,38 @@ def run(name: str, p: Purchases, cut: date, horizon: int) -> dict[str, object]:
     return {"title": f"{name} {cut} +{horizon}d", "actual": actual, "predictions": predictions}
 
 
-RFM = [FEATURES.index(n) for n in ("recency_days", "repeat_purchases", "mean_value")]
-
-
 def propensity(name: str, p: Purchases, cut: date, days: int) -> None:
     """AUC and Brier score of P(a purchase in the next ``days``): ours against a logistic
-    regression on RFM (log1p, standardized), both trained on the same earlier windows."""
+    regression on RFM (log1p, standardized), both trained on the same earlier windows
+    (:mod:`surmesure.derive.propensity`)."""
     as_of = (cut - EPOCH).days
     started = time.perf_counter()
     ours = forecast.fit_propensity(p, as_of, days)
     ours_seconds = time.perf_counter() - started
     people, predicted = ours.predict(p, as_of)
-    windows = forecast.training_windows(p.until(as_of), as_of, days)
-    if windows is None:
+    started = time.perf_counter()
+    baseline = stored.logistic_rfm(p, as_of, days)
+    rfm_seconds = time.perf_counter() - started
+    if baseline is None:
         print(f"\n{name}  cut-off {cut}  propensity {days} d: history too short to train")
         return
-    frames, _, targets = windows
-    started = time.perf_counter()
-    rfm = make_pipeline(FunctionTransformer(np.log1p), StandardScaler(), LogisticRegression())
-    rfm.fit(np.vstack([f.features[:, RFM] for f in frames]), np.concatenate(targets) > 0)
-    rfm_seconds = time.perf_counter() - started
-    f, _ = forecast.frame(p, as_of, days)
-    baseline = rfm.predict_proba(f.features[:, RFM])[:, 1]
     bought = forecast.counts(p, people, as_of, as_of + days) > 0
     print(
         f"\n{name}  cut-off {cut}  propensity {days} d  buyers {len(people)}  "
         f"rate {bought.mean():.3f}"
     )
     print(f"  {'model':<34}{'AUC':>8}{'Brier':>8}{'mean p':>8}{'fit s':>8}")
+    started = time.perf_counter()
+    checked = stored.validation(p, as_of, days)
+    rfm_won = checked is not None and checked.logistic_rfm.brier < checked.model.brier
+    choice_seconds = time.perf_counter() - started
     for label, values, seconds in (
         ("logistic RFM", baseline, rfm_seconds),
         ("boosting, isotonic", predicted, ours_seconds),
-    ):
+        # what derive stores: the better Brier score on the window before the cut-off
+        (f"derive's choice ({'RFM' if rfm_won else 'boosting'})",
+         baseline if rfm_won else predicted, choice_seconds),
+    ):  # fmt: skip
         print(
             f"  {label:<28}{roc_auc_score(bought, values):>8.3f}"
             f"{brier_score_loss(bought, values):>8.4f}{values.mean():>8.3f}{seconds:>8.2f}"
@@ -218,6 +233,11 @@ def main() -> None:
         "--propensity", action="store_true", help="also P(purchase in 30 and 90 days)"
     )
     parser.add_argument("--split", type=int, action="append", help="only these splits (0-based)")
+    parser.add_argument(
+        "--ties",
+        action="store_true",
+        help="also the forecast with last period's idle buyers tied by repeat count",
+    )
     args = parser.parse_args()
     loaders = {"online_retail_II": online_retail, "cdnow": cdnow}
     results = []
@@ -228,7 +248,7 @@ def main() -> None:
         for i, (cut, horizon) in enumerate(splits):
             if args.split and i not in args.split:
                 continue
-            results.append(run(name, purchases, cut, horizon))
+            results.append(run(name, purchases, cut, horizon, args.ties))
         if args.propensity:
             for cut in sorted({cut for cut, _ in splits}):
                 for days in (30, 90):

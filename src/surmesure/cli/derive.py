@@ -28,7 +28,8 @@ e-mail open and click rates and purchases per month over --window-days, days sin
 interaction, regularity of purchases, category breadth, up-sell potential (share of RFM
 segment peers with a bigger average basket), and relational, transactional and overall
 engagement scores 0-100 (weighted percentile ranks of the components). Satisfaction: latest
-NPS, CSAT share 4-5, CES mean.
+NPS, CSAT share 4-5, CES mean. Propensity: the calibrated probability of a purchase in the next
+30 and 90 days (p_purchase_30d, p_purchase_90d), validated against a logistic regression on RFM.
 Channel appetence: response rate per channel (e-mail, SMS, phone, paper, web) shrunk toward the
 channel's population rate, and the best channel. Preferred store (most purchases, else the home
 store) and its distance from home; top 3 categories by share of spend and top product.
@@ -53,6 +54,15 @@ def print_result(result: DeriveResult) -> None:
         spend = result.model.gamma_gamma
         if spend is not None:
             counts.add_row("Gamma-Gamma p, q, v", f"{spend.p:.4g}, {spend.q:.4g}, {spend.v:.4g}")
+    for chance in result.propensity:
+        v = chance.validation
+        shown = chance.model.replace("_", " ")
+        if v is not None:
+            shown += (
+                f", AUC {v.model.auc:.3f} and Brier {v.model.brier:.4f} (logistic RFM "
+                f"{v.logistic_rfm.auc:.3f}, {v.logistic_rfm.brier:.4f})"
+            )
+        counts.add_row(f"P(purchase in {chance.days} days)", shown)
     overall = result.satisfaction
     scores = (("NPS", "nps", overall.nps), ("CSAT (4-5)", "csat", overall.csat))
     for label, key, value in (*scores, ("CES", "ces", overall.ces)):

@@ -34,8 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, Field
+from threadpoolctl import threadpool_limits
 
-from surmesure.derive import clv
+from surmesure.derive import clv, propensity
 from surmesure.derive import forecast as learned
 from surmesure.derive.affinity import AFFINITY_COLUMNS, affinities
 from surmesure.derive.appetence import ChannelPrior, exposures, smooth
@@ -45,6 +46,7 @@ from surmesure.derive.engagement_scores import (
     breadth_and_upsell,
     engagement_scores,
 )
+from surmesure.derive.propensity import PropensitySummary
 from surmesure.derive.rfm import RFM_COLUMNS, SEGMENTS, rfm
 from surmesure.derive.satisfaction import (
     SATISFACTION_COLUMNS,
@@ -80,6 +82,10 @@ class DeriveResult(BaseModel):
     model: clv.ClvModel | None
     forecast: learned.ForecastSummary | None = Field(
         None, description="the model behind expected_purchases and its validation"
+    )
+    propensity: list[PropensitySummary] = Field(
+        default_factory=list,
+        description="the models behind p_purchase_30d and p_purchase_90d and their validation",
     )
     satisfaction: SatisfactionSummary = Field(description="NPS, CSAT and CES over the window")
     channels: list[ChannelPrior] = Field(description="the appetence prior of each channel")
@@ -219,15 +225,23 @@ def derive(
         if model.note:
             notes.append(model.note)
     forecaster, purchases = None, None
+    buyers_ids: np.ndarray = np.zeros(0, np.int64)
+    chances: dict[str, np.ndarray] = {}
+    chance_models: list[PropensitySummary] = []
     if model is not None:
         purchases = learned.Purchases.of(
             days.column("person_id").to_numpy(),
             pc.cast(days.column("order_day"), pa.int32()).to_numpy(),
             days.column("value").to_numpy(zero_copy_only=False),
         )
-        forecaster = learned.fit(purchases, _day(as_of), horizon_days)
+        # the trees on one thread: OpenMP's threads, on a machine busy with other work,
+        # waited on each other ten times longer than the fit took alone
+        with threadpool_limits(1, "openmp"):
+            forecaster = learned.fit(purchases, _day(as_of), horizon_days)
+            buyers_ids, chances, chance_models = propensity.propensities(purchases, _day(as_of))
         if forecaster.note:
             notes.append(forecaster.note)
+        notes += [s.note for s in chance_models if s.note]
     appetence, channels = smooth(reached)
     outputs: dict[str, pa.Array] = engagement_scores(data)
     started = done("fit", started)
@@ -245,6 +259,15 @@ def derive(
     else:
         for name in ("expected_purchases", "p_alive", "expected_value"):
             outputs[name] = pa.nulls(data.num_rows, pa.float64())
+    ids = data.column("person_id").to_numpy(zero_copy_only=False)
+    for days in propensity.DAYS:
+        name = propensity.column(days)
+        found = chances.get(name)
+        if found is None:
+            outputs[name] = pa.nulls(data.num_rows, pa.float64())
+            continue
+        full = propensity.aligned(buyers_ids, found, ids)
+        outputs[name] = pa.array(full, pa.float64(), mask=~np.isfinite(full))
     started = done("predict", started)
 
     rows = data
@@ -289,6 +312,7 @@ def derive(
         segments={name: counted.get(name, 0) for name in SEGMENTS},
         model=model,
         forecast=None if forecaster is None else forecaster.summary(),
+        propensity=chance_models,
         satisfaction=overall,
         channels=channels,
         seconds=seconds,

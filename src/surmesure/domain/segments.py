@@ -111,6 +111,8 @@ METRICS: dict[str, Kind] = {
     "relational_engagement": "number",
     "transactional_engagement": "number",
     "engagement_score": "number",
+    "p_purchase_30d": "number",
+    "p_purchase_90d": "number",
 }
 """Columns of ``derived_metrics`` a segment may test, with the kind of their values."""
 

@@ -61,6 +61,18 @@ derived_metrics = sa.Table(
     sa.Column("relational_engagement", sa.Float(precision=53), nullable=True),
     sa.Column("transactional_engagement", sa.Float(precision=53), nullable=True),
     sa.Column("engagement_score", sa.Float(precision=53), nullable=True),
+    sa.Column(
+        "p_purchase_30d",
+        sa.Float(precision=53),
+        nullable=True,
+        comment="calibrated probability of a purchase in the 30 days after as_of",
+    ),
+    sa.Column(
+        "p_purchase_90d",
+        sa.Float(precision=53),
+        nullable=True,
+        comment="calibrated probability of a purchase in the 90 days after as_of",
+    ),
     sa.Column("horizon_days", sa.Integer, nullable=False),
     sa.Column("discount_rate", sa.Float(precision=53), nullable=False),
     sa.Column("window_days", sa.Integer, nullable=False),
