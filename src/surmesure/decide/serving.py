@@ -50,8 +50,8 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide import shared_cache
 from surmesure.decide.decision_log import DecisionLog, encoded
-from surmesure.decide.shared_cache import SharedCache
 from surmesure.decide.serving_cache import NOBODY, ServingCache
+from surmesure.decide.shared_cache import SharedCache
 from surmesure.decide.whole_view import build_view, fingerprint
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS

@@ -4,7 +4,7 @@ Adds ``derived_metrics.p_purchase_30d`` and ``p_purchase_90d``, written by ``der
 (:mod:`surmesure.derive.propensity`); rows computed before stay NULL there.
 
 Revision ID: 0028
-Revises: 0023
+Revises: 0027
 Create Date: 2026-12-05 03:30:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0028"
-down_revision = "0023"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
