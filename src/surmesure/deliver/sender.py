@@ -22,7 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
+from surmesure.config import Settings, get_settings
 from surmesure.deliver import guards, outbox, postal, web, written
 from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message
@@ -242,12 +242,14 @@ def run(
     limit: int | None = None,
     workers: int = 1,
     urls: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
 ) -> Sent:
     """Send the campaign's due messages until none is left (or ``limit`` are handed over);
     ``on_progress(done, total)`` after each batch. With ``workers`` above 1, the channels
     ``urls`` names (channel -> settings URL) are rendered and handed over by that many worker
-    processes (:mod:`surmesure.deliver.workers`), the others here."""
-    settings = get_settings()
+    processes (:mod:`surmesure.deliver.workers`, which open them with ``settings``, default
+    the process's), the others here."""
+    settings = settings or get_settings()
     folder = folder or settings.outbox_dir
     templates = templates_of(definition)
     result = Sent()

@@ -10,7 +10,8 @@ One round (:func:`run_once`) at ``now``:
    none is due;
 3. the outbox rows the steps planned, handed to the configured channels by the deliver worker
    (:func:`surmesure.deliver.sender.run`, exactly once across a crash), when ``channels`` are
-   given;
+   given; with ``settings`` whose ``send_workers`` is above 1, worker processes render and
+   hand them over as they do a campaign's (:mod:`surmesure.deliver.workers`);
 4. the webhook calls the steps planned, or left to retry (:func:`.webhooks.deliver`).
 
 ``now`` comes from a clock (:func:`surmesure.clock.utcnow`, or a simulated one), so a journey
@@ -30,8 +31,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.clock import utcnow
+from surmesure.config import Settings
 from surmesure.deliver import sender
 from surmesure.deliver.channel import Channel
+from surmesure.deliver.channels import urls as channel_urls
 from surmesure.errors import Conflict, trace_of
 from surmesure.journeys import engine, webhooks
 from surmesure.journeys.document import JourneyDefinition
@@ -163,8 +166,11 @@ def send_due(
     versions: Versions,
     *,
     folder: Any = None,
+    settings: Settings | None = None,
 ) -> dict[str, int]:
-    """Hand the planned journey messages to ``channels``: ``{outcome: count}``."""
+    """Hand the planned journey messages to ``channels``: ``{outcome: count}``; by
+    ``settings.send_workers`` worker processes when above 1 (the channels opened again there
+    from the settings' URLs)."""
     m = schema.messages
     with store.connect() as conn:
         rows = list(
@@ -188,11 +194,14 @@ def send_due(
                     if isinstance(step, SendStep) and campaign_key(name, step.id) == campaign:
                         steps[str(campaign)] = (definition, step)
     counts: dict[str, int] = {}
+    workers = 1 if settings is None else settings.send_workers
+    urls = channel_urls(settings) if settings is not None and workers > 1 else None
     for definition, step in steps.values():
         try:
             sent = sender.run(
-                store, campaign_of(definition, step), channels, clock=lambda: now, folder=folder
-            )
+                store, campaign_of(definition, step), channels, clock=lambda: now,
+                folder=folder, workers=workers, urls=urls, settings=settings,
+            )  # fmt: skip
         except Conflict:
             continue  # another worker is sending this step now: it sends these too
         for key, n in sent.counts.items():
@@ -292,6 +301,7 @@ def run_once(
     channels: Mapping[str, Channel] | None = None,
     batch: int = BATCH,
     folder: Any = None,
+    settings: Settings | None = None,
 ) -> Applied:
     """One round at ``now`` (see the module)."""
     versions = versions or Versions()
@@ -303,7 +313,7 @@ def run_once(
         if done.stepped < batch:
             break
     if channels:
-        result.sent = send_due(store, channels, now, versions, folder=folder)
+        result.sent = send_due(store, channels, now, versions, folder=folder, settings=settings)
         result.add(failures(store, now, versions))
     webhooks.deliver(store, now, versions=versions)
     return result
@@ -319,8 +329,10 @@ class JourneyWorker:
         period: float = 5.0,
         channels: Mapping[str, Channel] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        settings: Settings | None = None,
     ) -> None:
         self.store = store
+        self.settings = settings
         self.period = period
         self.channels = channels
         self.clock = clock
@@ -343,7 +355,10 @@ class JourneyWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                run_once(self.store, self.clock(), versions=self._versions, channels=self.channels)
+                run_once(
+                    self.store, self.clock(), versions=self._versions, channels=self.channels,
+                    settings=self.settings,
+                )  # fmt: skip
                 self.rounds += 1
             except Exception as exc:  # the next round tries again; the state is committed
                 log.error("journey round failed: %s", trace_of(exc))
