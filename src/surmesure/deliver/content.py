@@ -144,11 +144,19 @@ class ChannelTemplates:
         )
 
     def personal(
-        self, store: Store, conn: Connection, audiences: Mapping[int, Audience], now: datetime
+        self,
+        store: Store,
+        conn: Connection,
+        audiences: Mapping[int, Audience],
+        now: datetime,
+        *,
+        defer: bool = False,
     ) -> dict[int, Personal]:
-        """The context and products of each person of a batch (set-wise)."""
+        """The context and products of each person of a batch (set-wise); ``defer``: the
+        products are left to the process that renders (a send's worker, see
+        :class:`~surmesure.decide.personal.Recommending`)."""
         return personal_batch(
-            store, conn, audiences, now, {"channel": self.channel}, k=self.products
+            store, conn, audiences, now, {"channel": self.channel}, k=self.products, defer=defer
         )
 
     @property

@@ -11,10 +11,10 @@ with the message; the content is rendered here, never stored.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings, get_settings
+from surmesure.decide.personal import Recommending
+from surmesure.decide.recommend.guardrails import Stock
+from surmesure.decide.recommend.inventory import snapshot
+from surmesure.decide.recommend.model import get_model
 from surmesure.deliver import guards, outbox, postal, web, written
 from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message
@@ -134,11 +138,13 @@ def gather(
     rows: Sequence[Claimed],
     now: datetime,
     carriers: dict[str, tuple[int, str, int]] | None = None,
+    defer: Collection[str] = (),
 ) -> tuple[list[Draft], list[dict[str, object]]]:
     """The drafts of claimed ``rows`` that may leave, and the rows that must not (with the
     status and reason they take): the guardrails read again at send time (see
     :mod:`surmesure.deliver.outbox`). ``carriers`` is told each message that prints the
-    person's page link: (person, channel, step) by message id."""
+    person's page link: (person, channel, step) by message id. On the channels of ``defer``,
+    the products are left to the worker that renders the draft."""
     settings = get_settings()
     ids = [int(r.person_id) for r in rows if r.person_id is not None]
     alive = _current(conn, ids) if ids else set()
@@ -184,7 +190,7 @@ def gather(
         )
         worth = _expected(conn, definition, channel, people)
         seen = templates[channel].audiences(conn, people, now)
-        found_for = templates[channel].personal(store, conn, seen, now)
+        found_for = templates[channel].personal(store, conn, seen, now, defer=channel in defer)
         barred = suppression.barred(
             store, conn, [(kind, a) for a in found.values()], key=settings.suppression_key
         )
@@ -305,8 +311,14 @@ def run(
         if limit is not None:
             total = min(total, limit)
         processes = None
+        # the channels whose products the workers recommend, from the model and the stock
+        deferred = frozenset(c for c in remote if templates[c].products)
+        stock: Stock | None = None
         if remote and total:
-            processes = Workers(workers, definition, remote, settings, folder)
+            recommending = None
+            if deferred:
+                recommending, stock = _recommending(store)
+            processes = Workers(workers, definition, remote, settings, folder, recommending)
             stack.callback(processes.close)
 
         def here(ready: list[Message]) -> Done:
@@ -321,10 +333,16 @@ def run(
             if not rows:
                 break
             carriers: dict[str, tuple[int, str, int]] = {}
+            defer = deferred if processes is not None else frozenset()
             with store.connect() as conn:
-                drafts, skipped = gather(store, conn, definition, templates, rows, now, carriers)
+                drafts, skipped = gather(
+                    store, conn, definition, templates, rows, now, carriers, defer
+                )
             parts: list[Future[Done]] = []
             if processes is not None:
+                if stock is not None and (current := snapshot(store, None, None)) is not stock:
+                    stock = current  # the stock changed: the workers recommend from it now
+                    processes.restock(Stock(current.quantities))
                 parts = processes.submit([d for d in drafts if d.channel in remote], now)
                 drafts = [d for d in drafts if d.channel not in remote]
             if drafts or not parts:
@@ -351,6 +369,15 @@ def run(
         if not left:
             journal.clear()
     return result
+
+
+def _recommending(store: Store) -> tuple[Recommending, Stock]:
+    """What the workers recommend from (the model and the stock now, without what is worked
+    out from them in this process: it is keyed by this process's objects), and the stock
+    snapshot it was taken from."""
+    model = get_model(store, None, None)
+    stock = snapshot(store, None, None)
+    return Recommending(replace(model, people={}, memo={}), Stock(stock.quantities)), stock
 
 
 def _links_settled(
