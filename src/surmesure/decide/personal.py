@@ -32,6 +32,9 @@ from surmesure.decide.context import build_context
 from surmesure.store.engine import Store
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from surmesure.decide.recommend.guardrails import Stock
     from surmesure.decide.recommend.model import Model
     from surmesure.decide.recommend.people import PersonData
@@ -47,11 +50,13 @@ NONE_ASKED = "no products asked for"
 class Wanted:
     """A person's products, left to be recommended elsewhere: what was read of them
     (``None``: a neutral audience, who gets the popular products), the store whose stock
-    counts, and how many."""
+    counts, how many, and their fitted tastes (``None``: not in the model's fit), which the
+    model handed over leaves out."""
 
     person: PersonData | None
     store_id: str | None
     k: int
+    factors: NDArray[np.float32] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,9 @@ class Recommending:
         from surmesure.decide.recommend.service import recommend_known
 
         items = recommend_known(
-            self.model, self.stock, wanted.person, k=wanted.k, store_id=wanted.store_id
-        )
+            self.model, self.stock, wanted.person, k=wanted.k, store_id=wanted.store_id,
+            factors=wanted.factors,
+        )  # fmt: skip
         return replace(personal, products=[plain(r) for r in items], wanted=None)
 
 
@@ -222,11 +228,15 @@ def _deferred(
 
     model = get_model(store, conn, as_of)
     known = people_of(model, conn, [p for p, a in audiences.items() if not a.neutral])
+    learned = model.learned
     out: dict[int, Personal] = {}
     for p, audience in audiences.items():
         note = {"personalized": not audience.neutral, "reason": products_reason(audience)}
+        factors = None if learned is None or audience.neutral else learned.factors_of(p)
         wanted = (
-            Wanted(None, None, k) if audience.neutral else Wanted(known[p], _shop(contexts[p]), k)
+            Wanted(None, None, k)
+            if audience.neutral
+            else Wanted(known[p], _shop(contexts[p]), k, factors)
         )
         out[p] = Personal(contexts[p], [], note, wanted)
     return out

@@ -373,11 +373,14 @@ def run(
 
 def _recommending(store: Store) -> tuple[Recommending, Stock]:
     """What the workers recommend from (the model and the stock now, without what is worked
-    out from them in this process: it is keyed by this process's objects), and the stock
-    snapshot it was taken from."""
+    out from them in this process: it is keyed by this process's objects; nor what grows
+    with the people, which each draft carries of its person), and the stock snapshot it was
+    taken from."""
     model = get_model(store, None, None)
     stock = snapshot(store, None, None)
-    return Recommending(replace(model, people={}, memo={}), Stock(stock.quantities)), stock
+    learned = None if model.learned is None else model.learned.without_people()
+    handed = replace(model, people={}, memo={}, learned=learned)
+    return Recommending(handed, Stock(stock.quantities)), stock
 
 
 def _links_settled(

@@ -23,6 +23,8 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.recommend import people
@@ -226,12 +228,15 @@ def recommend_known(
     per_category: int = 3,
     policy: Policy | None = None,
     scoring: Scoring | None = None,
+    factors: NDArray[np.float32] | None = None,
 ) -> list[Recommendation]:
     """The top ``k`` products of the person ``data`` describes (``None``: an anonymous
     visitor) from ``model`` and ``stock`` alone, reading nothing: what :func:`recommend` and
     :func:`recommend_many` give them (a process without the store, such as a send's worker,
-    recommends this way from a model and stock handed to it)."""
-    ranked = _ranked(model, data, scoring or Scoring())
+    recommends this way from a model and stock handed to it). ``factors``: the person's
+    fitted tastes, when ``model``'s learned signals were handed over without them
+    (:meth:`~surmesure.decide.recommend.learned.Learned.without_people`)."""
+    ranked = _ranked(model, data, scoring or Scoring(), factors)
     return pick(model, data, ranked, stock, k, store_id, (), per_category, policy)
 
 
@@ -246,7 +251,12 @@ class _Ranked:
     tastes: list[tuple[str, float]] = field(default_factory=list)
 
 
-def _ranked(model: Model, data: people.PersonData | None, scoring: Scoring) -> _Ranked:
+def _ranked(
+    model: Model,
+    data: people.PersonData | None,
+    scoring: Scoring,
+    factors: NDArray[np.float32] | None = None,
+) -> _Ranked:
     learned = model.learned
     neighbours: list[tuple[str, float, str]] = []
     tastes: list[tuple[str, float]] = []
@@ -257,7 +267,7 @@ def _ranked(model: Model, data: people.PersonData | None, scoring: Scoring) -> _
         neighbours = learned.neighbours(
             data.purchases, model.as_of, scoring.neighbour_half_life_days, depth
         )
-        tastes = learned.tastes(data.person_id, data.purchases, depth)
+        tastes = learned.tastes(data.person_id, data.purchases, depth, factors)
     associated = (
         []
         if data is None or scoring.association_weight <= 0
