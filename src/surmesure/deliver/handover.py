@@ -44,8 +44,11 @@ def compose(
     recommending: Recommending | None = None,
 ) -> tuple[list[Message], list[dict[str, object]]]:
     """Each draft rendered into its message; a template that fails for a person fails that
-    message (``failed``, ``template: ...``), never the batch. ``recommending``: where the
-    products a draft left to be recommended come from (a worker's model and stock)."""
+    message (``failed``, ``template: ...``), never the batch. A render stopped by its time
+    limit may only have been slowed down by a busy machine: its message is tried again later
+    (``retry``, with the outbox's backoff) and fails after the last attempt.
+    ``recommending``: where the products a draft left to be recommended come from (a
+    worker's model and stock)."""
     ready: list[Message] = []
     failed: list[dict[str, object]] = []
     hosts = {channel: templates[channel].link_hosts for channel in {d.channel for d in drafts}}
@@ -59,7 +62,8 @@ def compose(
             content = templates[d.channel].render(d.audience, now, personal, d.link)
         except TemplateError as exc:
             reason = f"template: {exc.message}"[:200]
-            failed.append({"message_id": d.message_id, "status": "failed", "reason": reason})
+            status = "retry" if exc.limit == "time" else "failed"
+            failed.append({"message_id": d.message_id, "status": status, "reason": reason})
             continue
         ready.append(
             Message(

@@ -274,6 +274,13 @@ def run(
             sent, failed = part.result()
             deliveries += sent
             waiting += failed
+        # a render to try again (:func:`compose`) is retried as a channel's transient failure
+        deliveries += [
+            Delivery(str(s["message_id"]), "retry", detail=str(s["reason"]))
+            for s in waiting
+            if s["status"] == "retry"
+        ]
+        waiting = [s for s in waiting if s["status"] != "retry"]
         with store.begin() as conn:
             attempts = _attempts(conn, [d.message_id for d in deliveries])
             outbox.mark(conn, deliveries, waiting, attempts, clock())
