@@ -257,7 +257,7 @@ def run(
     the process's), the others here."""
     settings = settings or get_settings()
     folder = folder or settings.outbox_dir
-    templates = templates_of(definition)
+    templates = templates_of(definition, settings)
     result = Sent()
     handed = 0
     pending: deque[_Batch] = deque()

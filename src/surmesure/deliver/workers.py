@@ -76,7 +76,7 @@ def _start(
     fcntl.flock(lock, fcntl.LOCK_SH)
     _state.update(
         lock=lock,
-        templates=templates_of(definition),
+        templates=templates_of(definition, settings),
         channels=channels,
         journal=outbox.Journal(folder, definition.name),
         parent=parent,
