@@ -11,10 +11,16 @@ server receiving it (``events.received_at``) to its send recorded in the outbox
 (``messages.planned_at``), both on the server's clock. The server's CPU time per event is
 printed beside (every thread and worker process of it): when the rate is not reached with
 enough connections, that is what limits it. ``--no-journey`` publishes no journey, for the
-cost of collecting alone.
+cost of collecting alone. ``--known N`` first stores N people known by a device id, as a store
+in use holds (the events still come from new visitors): what grows with the store shows.
+
+``--baseline REF`` runs the same load against a server started from a temporary ``git
+worktree`` of REF as well, the two alternating round by round (``--rounds``), each on a fresh
+store built alike (migrated by its own code), and prints both with their ratio.
 
     python benchmarks/bench_journey_latency.py [--rate 1000] [--seconds 10] [--connections 64]
-        [--postgres URL [--workers 2]] [--no-journey] [--json]
+        [--postgres URL [--workers 2]] [--no-journey] [--known N] [--port P]
+        [--baseline REF [--rounds 3]] [--json]
 
 Target (issue 14): p99 under 1 s at 1,000 events/s.
 """
@@ -24,6 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -38,6 +47,7 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from bench_collect import cpu_seconds, serve
+from gitref import HEAD_SRC, checkout, describe, env_for
 from loadgen import exchange, request_bytes
 from surmesure.clock import utcnow
 from surmesure.journeys import published
@@ -46,6 +56,8 @@ from surmesure.store import open_store, schema
 
 WRITE_KEY = "bench-key"
 TARGET_P99 = 1.0
+PORT = {"port": 18461}
+"""The server's port (``--port``)."""
 JOURNEY = {
     "name": "lat",
     "entry": {"event": {"name": "Signed Up"}},
@@ -118,6 +130,32 @@ def _database(postgres: str | None) -> Iterator[str]:
         admin.dispose()
 
 
+def _know(store: Any, count: int) -> None:
+    """``count`` people, each known by a device id (a random blind index), in ids far above
+    the ones the store gives (so the server's new people never meet them)."""
+    if count <= 0:
+        return
+    import pyarrow as pa
+
+    ids = pa.array(np.arange(10**12, 10**12 + count, dtype=np.int64))
+    at = pa.array([utcnow()] * count, pa.timestamp("us"))
+    values = pa.array([uuid.uuid4().hex + uuid.uuid4().hex for _ in range(count)])
+    with store.begin() as conn:
+        store.bulk_insert(
+            conn,
+            schema.people,
+            pa.table({"person_id": ids, "merged_into": pa.nulls(count, pa.int64()),
+                      "created_at": at, "updated_at": at}),
+        )  # fmt: skip
+        store.bulk_insert(
+            conn,
+            schema.identifiers,
+            pa.table({"kind": pa.array(["anonymous_id"] * count), "value": values,
+                      "person_id": ids, "node_id": ids, "source": pa.array(["web"] * count),
+                      "first_seen_at": at}),
+        )  # fmt: skip
+
+
 def _tree_cpu(pid: int) -> float:
     """CPU seconds of ``pid`` and of its children (the server's worker processes)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
@@ -137,14 +175,20 @@ def run(
     journey: bool = True,
     postgres: str | None = None,
     workers: int = 1,
+    known: int = 0,
+    src: Path = HEAD_SRC,
 ) -> dict[str, Any]:
     with _database(postgres) as url:
-        store = open_store(url)
+        # the schema of the code that serves it (a baseline's may be older than this one's)
+        migrate = "from surmesure.store import open_store; open_store(__import__('sys').argv[1])"
+        subprocess.run([sys.executable, "-c", migrate, url], env=env_for(src), check=True)
+        store = open_store(url, migrate=False)
+        _know(store, known)
         if journey:
             published.publish(store, parse(JOURNEY), utcnow())
         store.dispose()
-        port = 18461
-        server = serve(url, port, workers=workers)
+        port = PORT["port"]
+        server = serve(url, port, src, workers=workers)
         try:
             began, cpu = time.perf_counter(), _tree_cpu(server.pid)
             sent, refused = asyncio.run(_send(port, rate, seconds, connections))
@@ -170,7 +214,8 @@ def run(
         "store": "postgresql" if postgres else "duckdb",
         "workers": workers,
         "connections": connections,
-        "server_cpu_ms_per_event": round(1000 * cpu / max(sent, 1), 2),
+        "known": known,
+        "server_cpu_ms_per_event": round(1000 * cpu / max(sent, 1), 3),
         "sent": sent,
         "refused": refused,
         "recorded": int(waits.size),
@@ -192,9 +237,17 @@ def main() -> None:
     )
     parser.add_argument("--postgres", default=None, help="A PostgreSQL server URL (admin).")
     parser.add_argument("--workers", type=int, default=1, help="Server processes (PostgreSQL).")
+    parser.add_argument("--known", type=int, default=0, help="People stored beforehand.")
+    parser.add_argument("--port", type=int, default=PORT["port"])
+    parser.add_argument("--baseline", metavar="REF", help="A commit to compare with.")
+    parser.add_argument("--rounds", type=int, default=3, help="With --baseline.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    PORT["port"] = args.port
     console = Console(stderr=args.json)
+    if args.baseline is not None:
+        _against_baseline(args, console)
+        return
     result = run(
         args.rate,
         args.seconds,
@@ -203,6 +256,7 @@ def main() -> None:
         not args.no_journey,
         args.postgres,
         args.workers if args.postgres else 1,
+        args.known,
     )
     if args.json:
         print(orjson.dumps(result).decode())
@@ -216,6 +270,39 @@ def main() -> None:
         f"({result['refused']} refused), {result['recorded']:,} sends recorded: "
         f"p50 {result['p50_seconds']} s, [bold]p99 {p99} s[/] (target < {TARGET_P99} s: {mark}), "
         f"max {result['max_seconds']} s; server CPU {result['server_cpu_ms_per_event']} ms/event"
+    )
+
+
+def _against_baseline(args: argparse.Namespace, console: Console) -> None:
+    """Both sides, alternating, ``args.rounds`` times; the medians and their ratio."""
+    head, base = f"{describe('HEAD')}+", describe(args.baseline)
+    runs: dict[str, list[dict[str, Any]]] = {"head": [], "baseline": []}
+    workers = args.workers if args.postgres else 1
+    with checkout(args.baseline) as baseline_src:
+        for turn in range(args.rounds):
+            order = [("head", HEAD_SRC), ("baseline", baseline_src)]
+            for side, src in order if turn % 2 == 0 else order[::-1]:
+                journey = not args.no_journey
+                result = run(args.rate, args.seconds, args.connections, console, journey,
+                             args.postgres, workers, args.known, src)  # fmt: skip
+                runs[side].append(result)
+                console.print(f"  round {turn + 1}, {side}: {_line(result)}", style="dim")
+    if args.json:
+        print(orjson.dumps(runs).decode())
+        return
+    console.print(f"this checkout ({head}) against {base}, {args.rounds} alternating rounds, "
+                  f"{args.known:,} people known beforehand, medians:")  # fmt: skip
+    for key in ("achieved_rate", "server_cpu_ms_per_event", "p50_seconds", "p99_seconds"):
+        now = statistics.median(r[key] or 0 for r in runs["head"])
+        then = statistics.median(r[key] or 0 for r in runs["baseline"])
+        ratio = f"{now / then:.2f}x" if then else "-"
+        console.print(f"  {key}: {now} / {then} ({ratio})")
+
+
+def _line(result: dict[str, Any]) -> str:
+    return (
+        f"{result['achieved_rate']:,}/s, server CPU {result['server_cpu_ms_per_event']} ms/event, "
+        f"p50 {result['p50_seconds']} s, p99 {result['p99_seconds']} s"
     )
 
 

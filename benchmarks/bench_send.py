@@ -177,7 +177,9 @@ def _profile_render(store: Store, console: Console) -> None:
     start = time.perf_counter()
     with store.connect() as conn:
         profiler.enable()
-        drafts, _ = sender.gather(store, conn, definition, templates, rows, T0)
+        drafts, _ = sender.gather(
+            store, conn, definition, templates, rows, T0, settings=get_settings()
+        )
         ready, _ = compose(templates, drafts, T0)
         profiler.disable()
     elapsed = time.perf_counter() - start

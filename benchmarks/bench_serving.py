@@ -11,18 +11,24 @@ another checkout's ``src`` to compare with it) and measures:
     5 ms), over ``--changes`` customers in turn, each decided for once before (held);
 (b) the server's resident memory (``VmRSS``) once started, after its first decision and after
     ``--decisions`` decisions for distinct known customers;
-(c) in a process of its own, served decisions called directly (no HTTP) for ``--decisions``
-    customers, twice: the first pass reads each person, the second finds them in memory (the
-    hot path, ~0.4 ms before the per-person cache).
+(c) with ``--rate``, an open loop of decisions at that rate for ``--seconds`` (customers and
+    visitors drawn from the whole world: most are read on a miss), its p50 and p99, and the
+    memory after it;
+(d) in a process of its own (unless ``--skip-inprocess``), served decisions called directly
+    (no HTTP) for ``--decisions`` customers, twice: the first pass reads each person, the
+    second finds them in memory (the hot path, ~0.4 ms before the per-person cache).
 
     python benchmarks/bench_serving.py [--customers 50000] [--db FILE] [--src PATH]
-        [--changes 20] [--decisions 2000] [--port PORT]
+        [--changes 20] [--decisions 2000] [--port PORT] [--rate R] [--seconds S]
+        [--skip-inprocess]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -76,7 +82,9 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     from surmesure.store import open_store
 
     store = open_store(url)
-    customers = [v for k, v, _ in bench_decide.held_identifiers(store) if k == "customer_id"]
+    held = bench_decide.held_identifiers(store)
+    customers = [v for k, v, _ in held if k == "customer_id"]
+    visitors = [v for k, v, _ in held if k == "anonymous_id"]
     store.dispose()
     port = args.port or 18_500 + os.getpid() % 500
     server = start(url, port, args.src)
@@ -95,6 +103,21 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
             report["decisions"] = args.decisions
             report["decision_mean_ms"] = round(1e3 * spent / max(args.decisions - 1, 1), 2)
             report["rss_after_decisions_mb"] = rss_mb(server.pid)
+            if args.rate:
+                # customers and visitors drawn from the whole world, most not held yet
+                rng = random.Random(5)
+                payloads = bench_decide.bodies(
+                    rng.sample(customers, min(len(customers), 50_000)),
+                    rng.sample(visitors, min(len(visitors), 50_000)),
+                    int(args.rate * args.seconds),
+                    0,
+                )
+                report["open_loop"] = asyncio.run(
+                    bench_decide.open_loop(
+                        port, "/v1/decide", payloads, args.rate, args.seconds, key=decide_key
+                    )
+                )
+                report["rss_after_open_loop_mb"] = rss_mb(server.pid)
             waits = []
             # customers greeted by their name, each decided for once before (held)
             chosen = []
@@ -195,6 +218,9 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--decisions", type=int, default=2_000)
     parser.add_argument("--port", type=int)
+    parser.add_argument("--rate", type=float, default=0, help="an open loop at this rate")
+    parser.add_argument("--seconds", type=float, default=10, help="of the open loop")
+    parser.add_argument("--skip-inprocess", action="store_true")
     parser.add_argument("--inprocess", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inprocess:
@@ -203,7 +229,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "serving.duckdb"
         report = run(args, db)
-        report["in_process"] = run_inprocess(f"duckdb:///{db}", args.src, args.decisions)
+        if not args.skip_inprocess:
+            report["in_process"] = run_inprocess(f"duckdb:///{db}", args.src, args.decisions)
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
 

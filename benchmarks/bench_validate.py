@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -28,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench_collect import make_bodies
-from gitref import HEAD_SRC, checkout, describe, env_for
+from gitref import HEAD_SRC, checkout, describe, run_child
 
 # run by the child: only what every version of the package has
 CHILD = """
@@ -58,17 +57,7 @@ print(orjson.dumps({"decode_us": decode / messages * 1e6, "validate_us": validat
 
 def measure(src: Path, bodies: Path, repeats: int) -> dict[str, Any]:
     """One child process timing the code of ``src`` on the bodies of the file ``bodies``."""
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(bodies), str(repeats)],
-        env=env_for(src),
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.decode()[-2000:])
-    result: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
-    if not result["package"].startswith(str(src)):
-        raise RuntimeError(f"the child imported {result['package']}, not the code of {src}")
+    result = run_child(src, CHILD, str(bodies), str(repeats))
     if result["accepted"] != result["messages"]:
         raise RuntimeError(f"{src}: {result['accepted']} of {result['messages']} accepted")
     return result

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD_SRC = ROOT / "src"
@@ -47,3 +51,18 @@ def checkout(ref: str) -> Iterator[Path]:
 def env_for(src: Path, **extra: str) -> dict[str, str]:
     """This process's environment with ``src`` first on ``PYTHONPATH``."""
     return {**os.environ, "PYTHONPATH": str(src), **extra}
+
+
+def run_child(src: Path, code: str, *args: str) -> dict[str, Any]:
+    """The JSON object the last line of ``python -c code args`` prints, run with the code of
+    ``src`` first on the path; the child must print ``package`` (``surmesure.__file__``),
+    which must be under ``src``."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env_for(src), capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode()[-2000:])
+    result: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
+    if not result["package"].startswith(str(src)):
+        raise RuntimeError(f"the child imported {result['package']}, not the code of {src}")
+    return result

@@ -198,7 +198,16 @@ class Settings(BaseSettings):
         default=None,
         pattern=r"^rediss?://",
         description="Redis (redis://127.0.0.1:6379/0) through which the API workers of one "
-        "store tell each other whom to re-read: each change is delivered to one worker only.",
+        "store tell each other whom to re-read (each change is delivered to one worker only), "
+        "share the people they read, sealed (see serving_cache_ttl_seconds), and count each "
+        "client address's requests on the routes without a key.",
+    )
+    serving_cache_ttl_seconds: int = Field(
+        default=900,
+        ge=0,
+        description="With serving_cache_url: how long a person one API worker read from the "
+        "store stays in Redis for the others (sealed under the person's key, taken out by "
+        "their changes and their erasure); 0 shares the news of changes alone.",
     )
     decision_flush_ms: float = Field(
         default=250.0,

@@ -64,7 +64,8 @@ def test_keyless_routes_answer_429_past_the_clients_limit(duckdb_store: Store) -
     app = create_app(settings, duckdb_store)
     asyncio.run(_attack(app))
     paths = app.openapi()["paths"]
-    assert "429" in paths["/p/{token}"]["get"]["responses"]
+    assert "text/html" in paths["/p/{token}"]["get"]["responses"]["429"]["content"]
+    assert "application/json" in paths["/v1/sms/inbound"]["get"]["responses"]["429"]["content"]
     assert "429" in paths["/v1/sms/inbound"]["get"]["responses"]
     assert activity_rows(duckdb_store, "kind") == [("clicked",)] * 2
 
@@ -81,13 +82,25 @@ async def _attack(app: FastAPI) -> None:
         spoof = {"X-Forwarded-For": "198.51.100.1"}
         statuses = [(await one.get("/p/not-a-token", headers=spoof)).status_code for _ in range(4)]
         assert statuses == [404, 404, 404, 429]
+        # a page over the limit is a page in its language, for a person's browser
         refused = await one.post("/u/email/not-a-token")
         assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 60
-        assert "SURMESURE_CLIENT_RATE_LIMITS" in refused.json()["error"]["hint"]
-        assert (await one.get("/preferences/x")).status_code == 429
+        assert refused.headers["content-type"].startswith("text/html")
+        assert "Trop de demandes" in refused.text and refused.headers["cache-control"]
+        english = await one.get("/preferences/x?lang=en")
+        assert english.status_code == 429 and "Too many requests" in english.text
+        assert english.headers["retry-after"]
+        browser = await one.get("/preferences/x", headers={"Accept-Language": "en-GB,en"})
+        assert "Too many requests" in browser.text
+        personal = await one.get("/p/not-a-token")
+        assert personal.status_code == 429 and "<html" in personal.text.lower()
+        # the gateways' callbacks keep the API's JSON error
         gateway = [(await one.get("/v1/sms/inbound?key=x&from=1")).status_code for _ in range(3)]
         assert gateway == [404, 404, 429]
-        assert (await one.post("/v1/email/feedback", content=b"x")).status_code == 429
+        bounce = await one.post("/v1/email/feedback", content=b"x")
+        assert bounce.status_code == 429 and bounce.headers["retry-after"]
+        assert bounce.json()["error"]["code"] == "rate_limited"
+        assert "SURMESURE_CLIENT_RATE_LIMITS" in bounce.json()["error"]["hint"]
         html = "".join(f'<a href="https://shop.example/{n}">go</a>' for n in range(3))
         sent = tracking.track(html, 7, "spring", public_url="http://t", secret=TEST_SECRET)
         clicks = re.findall(r"/t/c/[^\"]+", sent)

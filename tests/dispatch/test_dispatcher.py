@@ -83,7 +83,10 @@ def test_a_failing_change_is_recorded_retried_and_holds_nothing_back(
         assert failure["change_id"] == 3 and failure["attempts"] == 1
         assert str(failure["error"]).startswith("builtins.ValueError at test_dispatcher.py:")
         assert "example.com" not in str(failure["error"])  # the message may be personal
+        assert dispatcher.retrying(store, ["seen", "fussy"], now=now) == []
         assert dispatcher.drain(store, now=now)["fussy"] == 0  # not due yet
+        later = now + timedelta(seconds=3)
+        assert dispatcher.retrying(store, ["seen", "fussy"], now=later) == ["fussy"]
         assert dispatcher.drain(store, now=now + timedelta(seconds=3))["fussy"] == 0
         assert dispatcher.failures(store, "fussy")[0]["attempts"] == 2
         refused.clear()

@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
@@ -51,8 +51,9 @@ from surmesure.api import (
     unsubscribe,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, marked, routes
-from surmesure.api.clients import ClientLimits
+from surmesure.api.clients import ClientLimits, TooManyPages, busy_page
 from surmesure.api.guard import Guard, without_paths
+from surmesure.api.shared_counts import SharedCounts, prefix_for
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
@@ -108,6 +109,7 @@ def create_app(
             refresh_seconds=settings.serving_refresh_seconds,
             cache_people=settings.serving_cache_people,
             shared_url=settings.serving_cache_url,
+            shared_ttl=settings.serving_cache_ttl_seconds,
             flush_ms=settings.decision_flush_ms,
         )
         scheduler = asyncio.create_task(run_schedule(app.state.store, settings))
@@ -141,7 +143,12 @@ def create_app(
     app.state.settings = settings
     app.state.rate_limits = RateLimits(settings.rate_limits)
     app.state.client_limits = ClientLimits(
-        settings.client_rate_limits, settings.trusted_proxies, settings.client_limit_memory
+        settings.client_rate_limits,
+        settings.trusted_proxies,
+        settings.client_limit_memory,
+        shared=None
+        if settings.serving_cache_url is None
+        else SharedCounts(settings.serving_cache_url, prefix_for(settings.database_url)),
     )
     app.add_middleware(Guard)
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
@@ -164,7 +171,9 @@ def create_app(
         return {"status": "ok", "database": request.app.state.store.dialect}
 
     @app.exception_handler(SurmesureError)
-    async def known_error(request: Request, exc: SurmesureError) -> JSONResponse:
+    async def known_error(request: Request, exc: SurmesureError) -> Response:
+        if isinstance(exc, TooManyPages):  # a person's browser: a page, not JSON
+            return busy_page(request, exc.retry_after)
         error = {
             key: without_paths(value) if isinstance(value, str) else value
             for key, value in exc.to_dict().items()
@@ -288,8 +297,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for method in sorted(context.methods or ()) if group else ():
             operation = doc["paths"].get(context.path, {}).get(method.lower())
             if operation is not None:
+                content = (
+                    {"text/html": {"schema": {"type": "string"}}}
+                    if group == "pages"
+                    else _json_error()
+                )
                 operation.setdefault("responses", {}).setdefault(
-                    "429", {"description": CLIENT_LIMIT, "content": _json_error()}
+                    "429", {"description": CLIENT_LIMIT, "content": content}
                 )
     for method, path, scope in routes(app):
         operation = doc["paths"].get(path, {}).get(method.lower())

@@ -17,10 +17,16 @@ whatever the client sent). ``surmesure serve`` turns off uvicorn's own reading o
 which believes it from 127.0.0.1.
 
 An IPv6 client is counted by its /64 network: a subscriber's line gets at least a /64 (RFC
-6177), so an address per request within it is still one client. Counting is in fixed windows,
-in this process, as for keys. Memory is bounded: at most ``SURMESURE_CLIENT_LIMIT_MEMORY``
-addresses are counted at once, the least recently seen forgotten first (an attacker rotating
-addresses forgets their own oldest counts, not the server's memory).
+6177), so an address per request within it is still one client. Counting is in fixed windows:
+in Redis when ``SURMESURE_SERVING_CACHE_URL`` names one, so that every server process of the
+store shares one limit (:mod:`surmesure.api.shared_counts`), else in this process, as for
+keys. In the process, memory is bounded: at most ``SURMESURE_CLIENT_LIMIT_MEMORY`` addresses
+are counted at once, the least recently seen forgotten first (an attacker rotating addresses
+forgets their own oldest counts, not the server's memory).
+
+Over the limit, a page (``/p/``, ``/preferences/``, ``/u/``) answers an HTML page in its
+language with ``Retry-After`` (:class:`TooManyPages`, :func:`busy_page`); the gateways' callbacks
+answer the API's JSON error.
 """
 
 from __future__ import annotations
@@ -33,8 +39,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
 from fastapi import Request
+from fastapi.responses import HTMLResponse
 from limits import parse
 
+from surmesure.api.personal import PersonalPage
+from surmesure.api.shared_counts import SharedCounts
 from surmesure.errors import TooManyRequests
 
 Group = Literal["pages", "links", "gateways"]
@@ -99,9 +108,15 @@ class ClientLimits:
     addresses (see the module)."""
 
     def __init__(
-        self, limits: dict[str, str], trusted: Sequence[str] = (), memory: int = 100_000
+        self,
+        limits: dict[str, str],
+        trusted: Sequence[str] = (),
+        memory: int = 100_000,
+        *,
+        shared: SharedCounts | None = None,
     ) -> None:
         self._items = {group: parse(value) for group, value in limits.items()}
+        self.shared = shared
         self.trusted = networks(trusted)
         self.memory = memory
         self._windows: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
@@ -138,12 +153,26 @@ class ClientLimits:
             return None
         return max(1, math.ceil(window[0] - now))
 
-    def hit(self, group: str, request: Request) -> None:
-        """Count one request of ``request``'s client; :class:`TooManyRequests` over the
-        limit."""
-        wait = self.wait(group, self.address_of(request))
+    async def count(self, group: str, address: str) -> int | None:
+        """:meth:`wait`, counted in Redis when the limits are shared (in this process when
+        Redis does not answer)."""
+        item = self._items.get(group)
+        if item is None:
+            return None
+        if self.shared is not None:
+            try:
+                return await self.shared.wait(item, group, address)
+            except Exception as exc:  # a page never fails for its counter: counted here
+                self.shared.failed(exc)
+        return self.wait(group, address)
+
+    async def hit(self, group: str, request: Request) -> None:
+        """Count one request of ``request``'s client; over the limit,
+        :class:`TooManyPages` for a page, :class:`TooManyRequests` otherwise."""
+        wait = await self.count(group, self.address_of(request))
         if wait is not None:
-            raise TooManyRequests(
+            error = TooManyPages if group == "pages" else TooManyRequests
+            raise error(
                 f"Too many requests from this address to {GROUPS.get(group, group)}.",
                 retry_after=wait,
                 hint=f"wait {wait} s (Retry-After); limits are set with "
@@ -151,19 +180,40 @@ class ClientLimits:
             )
 
 
+class TooManyPages(TooManyRequests):
+    """A page asked for too often: answered as an HTML page (:func:`busy_page`)."""
+
+
+def busy_page(request: Request, wait: int) -> HTMLResponse:
+    """The 429 page, in the language of the page asked for: a personal page's template
+    locale; the preference centre's and unsubscribe pages' ``?lang`` or browser language."""
+    from surmesure.decide.page_words import WORDS
+    from surmesure.decide.pages import message_page, page_language
+    from surmesure.protect.preferences import language
+
+    lang = (
+        page_language(request.app.state.settings)
+        if request.url.path.startswith("/p/")
+        else language(request.query_params.get("lang"), request.headers.get("accept-language"))
+    )
+    words = WORDS[lang]
+    html = message_page(words["busy_title"], words["busy"].format(seconds=wait), lang)
+    return PersonalPage(html, 429, {"Retry-After": str(wait)})
+
+
 def limited(group: Group) -> Callable[[Request], Awaitable[None]]:
     """A dependency counting the request against its client's limit for ``group``."""
 
     async def dependency(request: Request) -> None:
         limits: ClientLimits = request.app.state.client_limits
-        limits.hit(group, request)
+        await limits.hit(group, request)
 
     dependency.client_group = group  # type: ignore[attr-defined]
     return dependency
 
 
-def over_limit(request: Request, group: Group) -> bool:
+async def over_limit(request: Request, group: Group) -> bool:
     """Count the request against its client's limit for ``group``: whether it is over (for a
     route that answers anyway, recording nothing)."""
     limits: ClientLimits = request.app.state.client_limits
-    return limits.wait(group, limits.address_of(request)) is not None
+    return await limits.count(group, limits.address_of(request)) is not None

@@ -29,7 +29,7 @@ async def opened(token: str, request: Request) -> Response:
         payload is not None
         and "u" not in payload
         and tracking.fresh(payload, now, settings.tracking_token_days)
-        and not over_limit(request, "links")
+        and not await over_limit(request, "links")
     ):
         await run_in_threadpool(tracking.record, request.app.state.store, payload, "opened", now)
     headers = {"Cache-Control": "no-store, private"}
@@ -44,7 +44,7 @@ async def clicked(token: str, request: Request) -> RedirectResponse:
     if payload is None or not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise NotFound("This link does not exist.", hint="open the link from the e-mail again")
     now = utcnow()
-    if tracking.fresh(payload, now, settings.tracking_token_days) and not over_limit(
+    if tracking.fresh(payload, now, settings.tracking_token_days) and not await over_limit(
         request, "links"
     ):
         await run_in_threadpool(tracking.record, request.app.state.store, payload, "clicked", now)

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from surmesure.cli.common import console
 from surmesure.journeys import published
-from surmesure.journeys.simulate import plot, simulate
+from surmesure.journeys.funnel import plot
+from surmesure.journeys.simulate import simulate
 from surmesure.store import Store
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "journeys" / "examples"

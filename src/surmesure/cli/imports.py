@@ -12,6 +12,7 @@ from surmesure.cli.common import JsonOption, console, emit_json, get_store, prog
 from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import ImportResult, check_kind, import_file
 from surmesure.collect.records import KINDS
+from surmesure.config import get_settings
 
 HELP = f"""Import a file of KIND ({", ".join(KINDS)}): CSV, CSV.GZ, Parquet or JSON Lines;
 or KIND events: Segment messages, one JSON object a line (.jsonl or .jsonl.gz), stored as the
@@ -112,6 +113,7 @@ def register(app: typer.Typer) -> None:
                     preset=preset,
                     source=source,
                     on_progress=on_progress,
+                    settings=get_settings(),
                 )
         finally:
             store.dispose()

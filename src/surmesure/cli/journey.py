@@ -212,7 +212,7 @@ def register(app: typer.Typer) -> None:
         plot: Path | None = typer.Option(None, "--plot", help="Write the funnel as a PNG."),
         as_json: bool = JsonOption,
     ) -> None:
-        from surmesure.journeys.simulate import plot as draw
+        from surmesure.journeys.funnel import plot as draw
         from surmesure.journeys.simulate import simulate
 
         store = get_store()

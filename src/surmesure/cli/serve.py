@@ -12,6 +12,7 @@ from surmesure.cli.common import console, user_errors
 from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
 from surmesure.store import owner
+from surmesure.store.backends import backend_class
 
 HELP = """Serve the HTTP API: Segment-compatible collection at /v1/batch, /v1/identify,
 /v1/track, /v1/page, /v1/screen, /v1/alias and /v1/group (write keys from
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
         get_settings.cache_clear()
         settings = get_settings()
         refuse_development_defaults(settings)
-        if workers > 1 and settings.database_url.startswith("duckdb"):
+        if workers > 1 and not backend_class(settings.database_url).shared:
             raise InvalidInput(
                 f"--workers {workers} needs a server database: one process at a time may "
                 "write an embedded DuckDB file.",

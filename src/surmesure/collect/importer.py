@@ -34,7 +34,7 @@ from surmesure.collect.loaders import LOADERS, LoadContext, Loaded
 from surmesure.collect.mapping import POSITION, Mapping, apply_mapping, resolve_mapping
 from surmesure.collect.records import KINDS
 from surmesure.collect.validate import Validation, validate
-from surmesure.config import get_settings
+from surmesure.config import Settings, get_settings
 from surmesure.dispatch import dispatcher
 from surmesure.errors import InvalidInput
 from surmesure.protect import screening, suppression
@@ -181,11 +181,11 @@ def load(
     source: str,
     origin: str,
     now: datetime,
+    settings: Settings,
 ) -> Loaded:
     """Write the ``valid`` records, but for those carrying an erased identifier, which are
     left out and listed in ``Loaded.erased`` for the caller to quarantine."""
     numbers = rows.to_pylist()
-    settings = get_settings()
     valid, erased = screening.screen_records(
         store, conn, kind, valid, key=settings.suppression_key, now=now
     )
@@ -215,11 +215,11 @@ def erased_items(
     mapped: pa.Table,
     loaded: Loaded,
     rows: pa.Array,
+    settings: Settings,
 ) -> list[quarantine.Item]:
     """``items`` (the refused records: unreadable rows, then those at the ``rejected``
     positions) with the ones carrying an erased identifier redacted, and the records ``load``
     left out for one."""
-    settings = get_settings()
     erased = screening.screen_rejected(
         store,
         conn,
@@ -301,10 +301,13 @@ def import_file(
     preset: str | None = None,
     source: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    settings: Settings | None = None,
 ) -> ImportResult:
     """Import the records of ``kind`` in ``path`` (CSV, CSV.GZ, Parquet or JSON Lines) with
     a mapping file or a preset (default: columns named as the fields). ``on_progress(done,
-    total)`` is called after each of :data:`STEPS` steps."""
+    total)`` is called after each of :data:`STEPS` steps. ``settings``: those of the caller
+    (default: the environment's)."""
+    settings = settings or get_settings()
     clock = time.perf_counter()
     started_at = utcnow()
 
@@ -321,9 +324,7 @@ def import_file(
     step(1)
     mapped = map_records(raw.table, kind, chosen, origin=origin)
     step(2)
-    validation = validate(
-        mapped, kind, timezone=chosen.timezone, region=get_settings().default_country
-    )
+    validation = validate(mapped, kind, timezone=chosen.timezone, region=settings.default_country)
     step(3)
     items = [
         quarantine.Item(f"row {m.row}", None, None, m.reason, {quarantine.MALFORMED: m.payload})
@@ -342,9 +343,10 @@ def import_file(
             source=source_name,
             origin=origin,
             now=started_at,
+            settings=settings,
         )
         rejected = [r.pos for r in validation.rejections]
-        items = erased_items(store, conn, items, rejected, mapped, loaded, raw.rows)
+        items = erased_items(store, conn, items, rejected, mapped, loaded, raw.rows, settings)
         quarantine.add(
             store,
             conn,
@@ -368,7 +370,7 @@ def import_file(
             counts=counts,
         )
     # the changes of this file reach the later stages before the command answers
-    effects = dispatcher.settle(store, get_settings()).get("segment_membership", 0)
+    effects = dispatcher.settle(store, settings).get("segment_membership", 0)
     if effects:
         loaded.written["segment_changes"] = effects
     step(4)

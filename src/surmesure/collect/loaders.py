@@ -261,17 +261,11 @@ def _recompute_totals(ctx: LoadContext, order_ids: list[str]) -> None:
         "FROM order_lines WHERE order_id IN ({ids}) GROUP BY order_id) s "
         "WHERE orders.order_id = s.order_id"
     )
-    if ctx.store.is_duckdb:
-        raw = ctx.store.raw_duckdb(ctx.conn)
-        raw.register("_touched", pa.table({"order_id": pa.array(order_ids, pa.string())}))
-        try:
-            raw.execute(query.format(ids="SELECT order_id FROM _touched"))
-        finally:
-            raw.unregister("_touched")
-        return
-    ctx.conn.execute(
-        sa.text(query.format(ids="SELECT unnest(CAST(:ids AS text[]))")), {"ids": order_ids}
-    )
+    backend = ctx.store.backend
+    ids = {"order_id": pa.array(order_ids, pa.string())}
+    with backend.with_values(ctx.conn, "_touched", ids) as touched:
+        sql = query.format(ids=f"SELECT order_id FROM {touched.sql}")
+        backend.run(ctx.conn, sql, touched.params)
 
 
 # -- facts about a person keyed by record -----------------------------------------------------

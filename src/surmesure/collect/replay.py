@@ -233,8 +233,9 @@ def _replay_group(
         origin=f"the quarantined records of {group.source_name}",
         line_numbers=line_numbers if group.kind == "orders" else None,
     )
+    settings = get_settings()
     validation = validate(
-        mapped, group.kind, timezone=mapping.timezone, region=get_settings().default_country
+        mapped, group.kind, timezone=mapping.timezone, region=settings.default_country
     )
     run_id = store.next_ids(conn, schema.import_run_id_seq, 1)[0]
     loaded = load(
@@ -247,9 +248,9 @@ def _replay_group(
         source=mapping.source or "import",
         origin=group.source_name,
         now=now,
+        settings=settings,
     )
     refused = {r.pos: r for r in validation.rejections}
-    settings = get_settings()
     erased = screening.screen_rejected(
         store,
         conn,

@@ -36,6 +36,8 @@ WORDS: dict[Language, dict[str, str]] = {
         "bad_comment": "Le commentaire contient un caractère invalide : écrivez-le à nouveau.",
         "thanks_title": "Merci !",
         "thanks": "Votre réponse a bien été enregistrée.",
+        "busy_title": "Trop de demandes",
+        "busy": "Trop de demandes sont venues de votre connexion : réessayez dans {seconds} s.",
     },
     "en": {
         "title": "Your page",
@@ -60,6 +62,8 @@ WORDS: dict[Language, dict[str, str]] = {
         "bad_comment": "The comment holds a character that cannot be kept: write it again.",
         "thanks_title": "Thank you!",
         "thanks": "Your answer has been recorded.",
+        "busy_title": "Too many requests",
+        "busy": "Too many requests came from your connection: try again in {seconds} s.",
     },
 }
 

@@ -22,9 +22,14 @@ thread compares a cheap fingerprint of the source tables (counts and latest time
 server enter the ledger at once. When everyone fits in the cache, it is read whole once at
 start (:func:`surmesure.decide.whole_view.build_view`, one pass per table).
 
-Recording. The exposures and the decision of each call are queued and written by the same
-thread in one transaction per batch, at most ``flush_ms`` after the decision (and at shutdown);
-:meth:`Serving.flush` writes what is pending (the ``why`` route calls it before reading).
+Shared. With Redis (``shared_url`` and ``shared_ttl``), a miss asks the entries the API
+workers of the store share there before the store (:mod:`surmesure.decide.shared_cache`), and
+what the store gives is written back, sealed, for the next worker that misses.
+
+Recording. The exposures and the decision of each call are queued in the decision log
+(:mod:`surmesure.decide.decision_log`) and written by the same thread in batches, at most
+``flush_ms`` after the decision (and at shutdown); :meth:`Serving.flush` writes what is pending
+(the ``why`` route calls it before reading).
 """
 
 from __future__ import annotations
@@ -35,28 +40,26 @@ import logging
 import sys
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import orjson
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.decide import shared_cache
+from surmesure.decide.decision_log import DecisionLog, encoded
+from surmesure.decide.serving_cache import NOBODY, ServingCache
+from surmesure.decide.shared_cache import SharedCache
 from surmesure.decide.whole_view import build_view, fingerprint
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.errors import trace_of
-from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.reader import (
-    HeldReader,
     MetricRows,
-    PeopleRead,
     PersonRead,
     read_metrics,
     read_people,
@@ -70,159 +73,9 @@ WARM_SECONDS = 2.0  # how often the recommendation model and the stock are renew
 _EXPOSURES = -1  # the fingerprint's last cell: exposures, of which this server writes some
 
 
-NOBODY = None
-"""A cached answer: no root person has this id (or no person holds this identifier)."""
 RELOAD_BATCH = 1_000  # people per statement when the safety net reloads the cache
 METRICS_BATCH = 5_000  # people per statement when a derive run's metrics are re-read
 
-
-class ServingCache(HeldReader):
-    """What live decisions read, per person, kept for the people decided for lately.
-
-    ``reads`` holds at most ``limit`` people's rows (:class:`PersonRead`, the whole exposure
-    ledger of each in ``seen``), least recently used first; ``ids`` at most ``2 x limit``
-    identifiers (``(kind, blind index)`` -> person id, or :data:`NOBODY`); ``roots`` every
-    merged person (few); ``first_shown`` the first exposure of each content. A hit reads
-    dictionaries alone, with no lock; a miss reads the person from the store in one
-    statement (:func:`~surmesure.unify.reader.read_people`) under the owner's load lock."""
-
-    def __init__(self, owner: Serving, metrics: frozenset[str], limit: int) -> None:
-        self.owner = owner
-        self.metrics = metrics
-        self.limit = limit
-        self.reads: OrderedDict[int, PersonRead | None] = OrderedDict()
-        self.ids: OrderedDict[tuple[str, str], int | None] = OrderedDict()
-        self.roots: dict[int, int] = {}
-        self.first_shown: dict[str, datetime] = {}
-        self.stamp: tuple[Any, ...] = ()
-        self.loads = 0  # statements read for misses and changes
-        self.complete = False
-        """Everyone and every identifier is held (read whole at start, kept by the news of
-        changes since): an identifier not held is nobody's, with no read (a new visitor)."""
-
-    # -- decisions -----------------------------------------------------------------------------
-
-    def person_id(self, person_id: int | None, keys: Sequence[tuple[str, str]]) -> int | None:
-        """The person a request names, as :func:`~surmesure.unify.reader.read_person`
-        finds them: a person id follows its merges; else the first identifier known."""
-        if person_id is not None:
-            root = self._root(person_id)
-            return root if self._entry(root) is not None else None
-        found = [self._lookup(k) for k in keys]
-        missing = [k for k, f in zip(keys, found, strict=True) if f is _UNKNOWN]
-        if missing:
-            self.owner.load(self, (), missing)
-            found = [self.ids.get(k, NOBODY) for k in keys]
-        for pid in found:
-            if pid is not None and pid is not _UNKNOWN:
-                root = self._root(pid)
-                if self._entry(root) is not None:
-                    return root
-        return None
-
-    def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
-        """What :func:`~surmesure.unify.reader.read_person` returns at ``now``."""
-        wanted = set(content_ids)
-        before = {c for c in wanted if (t := self.first_shown.get(c)) is not None and t < now}
-        if person_id is None:
-            return PersonRead(None, shown_before=before)
-        base = self._entry(person_id)
-        if base is None:
-            return PersonRead(person_id, shown_before=before)
-        seen = {c: t for c, t in base.seen.items() if c in wanted and t <= now}
-        return replace(
-            base,
-            consents=[c for c in base.consents if c.recorded_at <= now],
-            preferences=[p for p in base.preferences if p.recorded_at <= now],
-            observations=[o for o in base.observations if o.observed_at <= now],
-            seen=seen,
-            shown_before=before,
-        )
-
-    def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
-        """Exposures this server made: known to the next decision at once."""
-        entry = self.reads.get(person_id)
-        if entry is not None:
-            # a new ledger rather than a change to the one a decision may be reading
-            seen = dict(entry.seen)
-            for c in content_ids:
-                if c not in seen or seen[c] < at:
-                    seen[c] = at
-            object.__setattr__(entry, "seen", seen)
-        for c in content_ids:
-            if c not in self.first_shown or at < self.first_shown[c]:
-                self.first_shown[c] = at
-
-    def _root(self, person_id: int) -> int:
-        hops = 0
-        while person_id in self.roots and hops < 1_000:
-            person_id, hops = self.roots[person_id], hops + 1
-        return person_id
-
-    def _lookup(self, key: tuple[str, str]) -> Any:
-        try:
-            found = self.ids[key]
-        except KeyError:
-            return NOBODY if self.complete else _UNKNOWN
-        try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
-            self.ids.move_to_end(key)
-        except KeyError:  # evicted meanwhile by another thread
-            pass
-        return found
-
-    def _entry(self, person_id: int) -> PersonRead | None:
-        """The person's rows; read from the store on a miss."""
-        try:
-            entry = self.reads[person_id]
-        except KeyError:
-            self.owner.load(self, (person_id,), ())
-            return self.reads.get(person_id)
-        try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
-            self.reads.move_to_end(person_id)
-        except KeyError:  # evicted meanwhile by another thread
-            pass
-        return entry
-
-    # -- filling -------------------------------------------------------------------------------
-
-    def fill(
-        self,
-        found: PeopleRead,
-        person_ids: Iterable[int],
-        keys: Iterable[tuple[str, str]],
-        *,
-        only_held: bool = False,
-    ) -> None:
-        """Take what one statement read: ``person_ids`` and ``keys`` asked (those not found are
-        cached as :data:`NOBODY`); with ``only_held``, people and identifiers not cached are
-        left out (a change to someone nobody asked about is read when first asked)."""
-        self.roots.update(found.absorbed)
-        for absorbed in found.absorbed:
-            self.reads.pop(absorbed, None)
-        for pid in person_ids:  # a merge undone: the absorbed one is a person again
-            if pid in self.roots and pid not in found.absorbed:
-                self.roots.pop(pid, None)
-        for key, pid in found.identifiers.items():
-            if not only_held or self.complete or key in self.ids:
-                self.ids[key] = pid
-        for key in keys:
-            if key not in found.identifiers:
-                self.ids[key] = NOBODY
-        for pid in person_ids:
-            if pid not in found.reads and (not only_held or pid in self.reads):
-                self.reads[pid] = NOBODY
-        for pid, entry in found.reads.items():
-            if not only_held or pid in self.reads:
-                self.reads[pid] = entry
-                self.reads.move_to_end(pid)
-        while len(self.reads) > self.limit:
-            self.reads.popitem(last=False)
-        while len(self.ids) > 2 * self.limit:
-            self.ids.popitem(last=False)
-            self.complete = False
-
-
-_UNKNOWN: Any = object()  # not cached either way
 _EVERYONE = -1  # among the people changed while the cache warms: an erasure (forget all)
 _METRICS = -2  # among them: a derive run stored metrics (re-read everyone's)
 
@@ -239,6 +92,7 @@ class Serving:
         flush_ms: float = 250.0,
         cache_people: int = 100_000,
         shared_url: str | None = None,
+        shared_ttl: int = 0,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
@@ -248,12 +102,15 @@ class Serving:
         self._view: ServingCache | None = None
         self._view_lock = threading.Lock()  # guards the ledger of the cache, and its swap
         self._build_lock = threading.Lock()
-        self._pending: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
-        self._pending_lock = threading.Lock()
-        # held to write the log and to read people: a read then sees every exposure of this
-        # server, either written or still pending
+        # held to write the log, and to read what must agree exactly with what it wrote (the
+        # fingerprint, the first exposures)
         self._flush_lock = threading.RLock()
-        self._written = 0  # exposures written by this server since the fingerprint's stamp
+        # held to read people into the cache (waits for no write of the log: see
+        # decision_log), and to forget or rebuild what the cache holds
+        self._load_lock = threading.RLock()
+        self.log = DecisionLog(store, self._flush_lock)
+        """The decisions made here, written behind (``log.written``: exposures written since
+        the fingerprint's stamp)."""
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -265,6 +122,9 @@ class Serving:
         self._rewarm = False  # read everyone again at the next turn (after forgetting all)
         self.shared_url = shared_url  # Redis, where the workers of the store share their news
         self._news: SharedNews | None = None
+        self.shared_ttl = shared_ttl  # with ``shared_url``: entries shared in Redis this long
+        self.shared: SharedCache | None = None
+        self.exposed: list[tuple[int, list[str], datetime]] = []  # noted since the last write
 
     # -- the cache -----------------------------------------------------------------------------
 
@@ -286,13 +146,13 @@ class Serving:
 
     def _fresh(self) -> ServingCache:
         """An empty cache, with the merges and the first exposure of each content."""
-        with self._flush_lock:
+        with self._flush_lock, self._load_lock:
             self.flush()
             cache = ServingCache(self, self._metrics, self.cache_people)
             with self.store.connect() as conn:
                 self._whole_parts(conn, cache)
             with self._view_lock:
-                self._view, self._written = cache, 0
+                self._view, self.log.written = cache, 0
         return cache
 
     def _whole_parts(self, conn: Connection, cache: ServingCache) -> None:
@@ -313,15 +173,8 @@ class Serving:
                 conn, sa.select(e.c.content_id, sa.func.min(e.c.shown_at)).group_by(e.c.content_id)
             )
         }
-        with self._pending_lock:
-            pending = list(self._pending)
-        for exposures, decision in pending:
-            if decision["person_id"] is not None and exposures:
-                cache.note_shown(
-                    decision["person_id"],
-                    [x["content_id"] for x in exposures],
-                    decision["decided_at"],
-                )
+        for pid, content_ids, at in self.log.shown():
+            cache.note_shown(pid, content_ids, at)
 
     def load(
         self,
@@ -334,18 +187,29 @@ class Serving:
         """Read ``person_ids`` and the holders of ``keys`` in one statement into ``cache``,
         with this server's pending exposures; with ``only_held``, refresh those it holds (of
         the others, the identifiers and merges alone are read)."""
-        with self._flush_lock:
+        with self._load_lock:
             read = [p for p in person_ids if p in cache.reads] if only_held else person_ids
-            with self.store.connect() as conn:
-                found = read_people(conn, read, keys=keys, metrics=cache.metrics, named=person_ids)
-            cache.loads += 1
-            with self._pending_lock:
-                pending = [
-                    (d["person_id"], [x["content_id"] for x in xs], d["decided_at"])
-                    for xs, d in self._pending
-                    if xs and d["person_id"] in found.reads
-                ]
-            for pid, content_ids, at in pending:
+            shown = None
+            for _ in range(3):  # a read longer than the log keeps its flushes: read again
+                since = self.log.generation
+                if self.shared is not None and not only_held:  # a change is read from the store
+                    found, statements = shared_cache.read_through(
+                        self.shared, person_ids, keys, cache.metrics, defer=True
+                    )
+                    cache.loads += statements
+                else:
+                    with self.store.connect() as conn:
+                        found = read_people(
+                            conn, read, keys=keys, metrics=cache.metrics, named=person_ids
+                        )
+                    cache.loads += 1
+                shown = self.log.shown_since(since, found.reads)
+                if shown is not None:
+                    break
+            if shown is None:  # the store that slow: what is still in memory, at least
+                log.warning("serving: a read outlasted the decision log's memory of its writes")
+                shown = self.log.shown(found.reads)
+            for pid, content_ids, at in shown:
                 seen = found.reads[pid].seen
                 for c in content_ids:
                     if c not in seen or seen[c] < at:
@@ -360,6 +224,7 @@ class Serving:
         warming = self._warming
         if warming is not None:
             warming.update(people or {_EVERYONE})
+        shared_cache.changed(self.shared, people)  # before any other worker hears of it
         self.reread(people)
         if self._news is not None:
             self._news.tell(people)
@@ -371,6 +236,7 @@ class Serving:
         warming = self._warming
         if warming is not None:
             warming.add(_METRICS)
+        shared_cache.new_generation(self.shared)
         self.reread_metrics()
         if self._news is not None:
             self._news.tell_metrics()
@@ -429,10 +295,10 @@ class Serving:
         cache = self._view
         if cache is None:
             return
-        with self._flush_lock:
+        with self._flush_lock, self._load_lock:  # no read in flight fills the cache after
             with self.store.connect() as conn:
                 self._whole_parts(conn, cache)
-            self._written = 0
+            self.log.written = 0
             with self._view_lock:
                 was_complete, cache.complete = cache.complete, False
                 cache.reads.clear()
@@ -457,14 +323,14 @@ class Serving:
             return 0
         self._warming = set()
         try:
+            since = self.log.generation
             with self.store.connect() as conn:
                 whole = build_view(conn, cache.metrics)
-            with self._pending_lock:
-                pending = [
-                    (d["person_id"], [x["content_id"] for x in xs], d["decided_at"])
-                    for xs, d in self._pending
-                    if xs and d["person_id"] is not None
-                ]
+            pending = self.log.shown_since(since)  # with what the log wrote meanwhile
+            if pending is None:  # more than the log keeps: read again, no write meanwhile
+                with self._flush_lock, self.store.connect() as conn:
+                    whole = build_view(conn, cache.metrics)
+                    pending = self.log.shown()
             with self._view_lock:
                 cache.complete = False
                 taken = 0
@@ -515,20 +381,21 @@ class Serving:
             with self.store.connect() as conn:
                 now = fingerprint(conn)
             expected = list(current.stamp)
-            expected[_EXPOSURES] = int(expected[_EXPOSURES] or 0) + self._written
+            expected[_EXPOSURES] = int(expected[_EXPOSURES] or 0) + self.log.written
             if list(now) == expected:
                 return False
             started = time.perf_counter()
-            with self.store.connect() as conn:
-                self._whole_parts(conn, current)
-            self._written = 0
-            with self._view_lock:  # a visitor remembered as nobody may be somebody now
-                if current.complete:  # someone the news did not name may be new: read all
-                    current.complete, self._rewarm = False, True
-                for key, pid in list(current.ids.items()):
-                    if pid is NOBODY:
-                        current.ids.pop(key, None)
-            held = list(current.reads)
+            with self._load_lock:  # no read in flight fills the cache after
+                with self.store.connect() as conn:
+                    self._whole_parts(conn, current)
+                self.log.written = 0
+                with self._view_lock:  # a visitor remembered as nobody may be somebody now
+                    if current.complete:  # someone the news did not name may be new: read all
+                        current.complete, self._rewarm = False, True
+                    for key, pid in list(current.ids.items()):
+                        if pid is NOBODY:
+                            current.ids.pop(key, None)
+                held = list(current.reads)
         self.reread(held)
         self.reloads += 1
         log.info(
@@ -548,43 +415,17 @@ class Serving:
         """Queue one decision and its exposures; the ledger knows them at once."""
         # encoded now: text waits for the writer without the collector walking a tree of
         # dicts and lists (kept alive, those would swell the collector's full passes)
-        decision = _encoded(decision)
+        decision = encoded(decision)
         with self._view_lock:
             if person_id is not None and exposures and self._view is not None:
                 self._view.note_shown(person_id, [x["content_id"] for x in exposures], at)
-            with self._pending_lock:
-                self._pending.append((exposures, decision))
+            self.log.queue(exposures, decision)
         if self._thread is None:  # nobody writes behind: write now
             self.flush()
 
     def flush(self) -> int:
-        """Write every queued decision and exposure in one transaction; how many decisions."""
-        with self._flush_lock:
-            with self._pending_lock:
-                batch, self._pending = self._pending, []
-            if not batch:
-                return 0
-            exposures = [x for xs, _ in batch for x in xs]
-            decisions = [d for _, d in batch]
-            # ids are new (uuid4): a plain insert, about a third of the time of DuckDB's
-            # ON CONFLICT DO NOTHING, which the log never needs
-            with self.store.begin() as conn:
-                if exposures:
-                    self.store.bulk_insert(
-                        conn, schema.exposures, _table(exposures, _EXP_TYPES), on_conflict="error"
-                    )
-                sealed = atrest.seal_decisions(
-                    conn, decisions, now=decisions[-1]["decided_at"], encoded=True
-                )
-                rows = [
-                    d if s is None else {**d, **dict.fromkeys(_JSON_COLUMNS), "sealed": s}
-                    for d, s in zip(decisions, sealed, strict=True)
-                ]
-                self.store.bulk_insert(
-                    conn, schema.decisions, _table(rows, _DEC_TYPES), on_conflict="error"
-                )
-            self._written += len(exposures)
-            return len(decisions)
+        """Write the queued decisions (:meth:`DecisionLog.flush`); how many."""
+        return self.log.flush()
 
     # -- lifetime ------------------------------------------------------------------------------
 
@@ -630,6 +471,8 @@ class Serving:
                     self.shared_url, self.store.url, self.reread, self.reread_metrics
                 )
                 self._news.start()
+                if self.shared_ttl > 0:
+                    self.shared = shared_cache.connect(self.shared_url, self.store, self.shared_ttl)
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="surmesure-serving", daemon=True)
             self._thread.start()
@@ -646,7 +489,18 @@ class Serving:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self._flush_shared()
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None
+
+    def _flush_shared(self) -> None:
+        """Write the decision log; then the people read from the store since are written
+        back to Redis, and the exposures the log wrote join their shared ledgers there."""
+        with self._view_lock:
+            exposed, self.exposed = self.exposed, []
         self.flush()
+        shared_cache.after_write(self.shared, exposed)
 
     def _run(self) -> None:
         try:
@@ -660,7 +514,7 @@ class Serving:
         while not self._stop.is_set():
             woken = self._wake.wait(self.flush_ms / 1000.0)
             try:
-                self.flush()
+                self._flush_shared()
                 if self._rewarm:
                     self._rewarm = False
                     self.warm_cache()
@@ -673,44 +527,3 @@ class Serving:
                     next_warm = time.monotonic() + WARM_SECONDS
             except Exception as exc:  # keep serving from the cache in hand; the next turn retries
                 log.error("serving: refresh or write failed\n%s", trace_of(exc))
-
-
-_EXP_TYPES = {
-    "exposure_id": pa.string(),
-    "person_id": pa.int64(),
-    "node_id": pa.int64(),
-    "content_id": pa.string(),
-    "channel": pa.string(),
-    "placement": pa.string(),
-    "shown_at": pa.timestamp("us"),
-    "expires_at": pa.timestamp("us"),
-}
-_DEC_TYPES = {
-    "decision_id": pa.string(),
-    "person_id": pa.int64(),
-    "placement": pa.string(),
-    "context": pa.string(),
-    "result": pa.string(),
-    "explanation": pa.string(),
-    "decided_at": pa.timestamp("us"),
-    "sealed": pa.binary(),
-}
-
-
-_JSON_COLUMNS = ("context", "result", "explanation")
-
-
-def _encoded(decision: dict[str, Any]) -> dict[str, Any]:
-    """A decision row with its JSON columns as JSON text."""
-    return {
-        k: orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        if k in _JSON_COLUMNS
-        else v
-        for k, v in decision.items()
-    }
-
-
-def _table(rows: list[dict[str, Any]], types: Mapping[str, pa.DataType]) -> pa.Table:
-    return pa.table(
-        {name: pa.array([r.get(name) for r in rows], type=kind) for name, kind in types.items()}
-    )

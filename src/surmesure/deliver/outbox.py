@@ -121,11 +121,10 @@ def only_sender(store: Store, campaign: str) -> Iterator[None]:
     if busy:
         raise _busy(campaign)
     try:
-        if store.is_duckdb:
+        with store.backend.only_process(_campaign_key(campaign)) as alone:
+            if not alone:
+                raise _busy(campaign)
             yield
-        else:
-            with _advisory(store, campaign):
-                yield
     finally:
         with _sending_lock:
             _sending.discard(mine)
@@ -139,20 +138,9 @@ def _busy(campaign: str) -> Conflict:
     )
 
 
-@contextmanager
-def _advisory(store: Store, campaign: str) -> Iterator[None]:
+def _campaign_key(campaign: str) -> int:
     digest = hashlib.blake2b(campaign.encode(), digest_size=8).digest()
-    key = int.from_bytes(digest, "big", signed=True)
-    with store.connect() as conn:
-        taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one()
-        conn.commit()
-        if not taken:
-            raise _busy(campaign)
-        try:
-            yield
-        finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @contextmanager
@@ -229,9 +217,7 @@ def claim(
         .order_by(m.c.message_id)
         .limit(limit)
     )
-    if not store.is_duckdb:
-        query = query.with_for_update(skip_locked=True)
-    rows = list(conn.execute(query))
+    rows = list(conn.execute(store.backend.lock_rows(query, skip_locked=True)))
     ids = [r.message_id for r in rows]
     if ids:
         conn.execute(
@@ -239,7 +225,7 @@ def claim(
             .where(among_texts(m.c.message_id, ids))
             .values(status="sending", attempts=m.c.attempts + 1, updated_at=now)
         )
-    return rows  # type: ignore[return-value]
+    return rows
 
 
 def mark(

@@ -89,12 +89,12 @@ def reach(
     person_ids: Sequence[int],
     channel: str,
     now: datetime,
-    campaign: str = "",
+    campaign: str,
+    settings: Settings,
 ) -> dict[int, str]:
     """Where each person is reached on ``channel``: an address, a number, a postal block,
     the link of their page for ``campaign``."""
     if REACHED_BY[channel] == "page":
-        settings = get_settings()
         return {p: web.page_link(campaign, p, now, settings) for p in person_ids}
     if REACHED_BY[channel] == "postal":
         return postal.blocks(conn, person_ids, now)
@@ -106,10 +106,11 @@ def _guarded(
     definition: CampaignDefinition,
     rows: Sequence[Claimed],
     now: datetime,
+    hours: int,
 ) -> dict[int, str]:
-    """Bounces, complaints and recent purchases, read again (:func:`guards.at_send`)."""
+    """Bounces, complaints and recent purchases, read again (:func:`guards.at_send`);
+    ``hours``: how long a complaint keeps the person's channel quiet."""
     channel_of = {int(r.person_id): str(r.channel) for r in rows if r.person_id is not None}
-    hours = get_settings().complaint_quiet_hours
     return guards.at_send(conn, definition, channel_of, now, hours)
 
 
@@ -139,13 +140,14 @@ def gather(
     now: datetime,
     carriers: dict[str, tuple[int, str, int]] | None = None,
     defer: Collection[str] = (),
+    *,
+    settings: Settings,
 ) -> tuple[list[Draft], list[dict[str, object]]]:
     """The drafts of claimed ``rows`` that may leave, and the rows that must not (with the
     status and reason they take): the guardrails read again at send time (see
     :mod:`surmesure.deliver.outbox`). ``carriers`` is told each message that prints the
     person's page link: (person, channel, step) by message id. On the channels of ``defer``,
     the products are left to the worker that renders the draft."""
-    settings = get_settings()
     ids = [int(r.person_id) for r in rows if r.person_id is not None]
     alive = _current(conn, ids) if ids else set()
     ready: list[Draft] = []
@@ -160,7 +162,7 @@ def gather(
                 int(x[0]) for x in conn.execute(marketing.held_back_people(definition.topic, now))
             }
             held.update({p: marketing.TOPIC_REFUSED for p in ids if p in left and p not in held})
-    for p, why in _guarded(conn, definition, rows, now).items():
+    for p, why in _guarded(conn, definition, rows, now, settings.complaint_quiet_hours).items():
         held.setdefault(p, why)
     for r in rows:
         if r.person_id is None or int(r.person_id) not in alive:
@@ -180,11 +182,11 @@ def gather(
                 for x in conn.execute(consent.refused_people("marketing", channel, now, scope))
             }
         kind = REACHED_BY[channel]
-        found = reach(store, conn, people, channel, now, definition.name)
+        found = reach(store, conn, people, channel, now, definition.name, settings)
         links = (
             found
             if channel == web.CHANNEL
-            else reach(store, conn, people, web.CHANNEL, now, definition.name)
+            else reach(store, conn, people, web.CHANNEL, now, definition.name, settings)
             if templates[channel].prints_page_link
             else {}
         )
@@ -343,7 +345,15 @@ def run(
             defer = deferred if processes is not None else frozenset()
             with store.connect() as conn:
                 drafts, skipped = gather(
-                    store, conn, definition, templates, rows, now, carriers, defer
+                    store,
+                    conn,
+                    definition,
+                    templates,
+                    rows,
+                    now,
+                    carriers,
+                    defer,
+                    settings=settings,
                 )
             parts: list[Future[Done]] = []
             if processes is not None:

@@ -23,8 +23,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.deliver import gsm
 from surmesure.domain.campaigns import CampaignDefinition
-from surmesure.store import schema
-from surmesure.store.engine import Store
+from surmesure.store import backends, schema
 
 Floats = npt.NDArray[np.float64]
 Ids = npt.NDArray[np.int64]
@@ -73,28 +72,14 @@ def cost_of(definition: CampaignDefinition, channel: str) -> float:
 def _latest(conn: Connection, channels: list[str]) -> dict[str, Floats]:
     """The latest derive run's ``person_id``, ``value`` (CLV) and appetence columns, as
     arrays (NaN for NULL; fetched as NumPy on DuckDB)."""
-    names = ["value", *(f"appetence_{c}" for c in channels)]
-    if conn.dialect.name == "duckdb":
-        selected = ["person_id", "CAST(expected_value AS DOUBLE) AS value"]
-        selected += [f"CAST(appetence_{c} AS DOUBLE) AS appetence_{c}" for c in channels]
-        sql = (
-            f"SELECT {', '.join(selected)} FROM derived_metrics "
-            "WHERE computed_on = (SELECT max(computed_on) FROM derived_metrics)"
-        )
-        got = Store.raw_duckdb(conn).execute(sql).fetchnumpy()
-        out = {k: np.ma.filled(np.ma.asarray(got[k], dtype=np.float64), np.nan) for k in names}
-        out["person_id"] = np.asarray(got["person_id"], dtype=np.int64)
-        return out
     d = schema.derived_metrics
     latest = sa.select(sa.func.max(d.c.computed_on)).scalar_subquery()
-    columns = [d.c.expected_value, *(d.c[f"appetence_{c}"] for c in channels)]
-    rows = conn.execute(sa.select(d.c.person_id, *columns).where(d.c.computed_on == latest)).all()
-    out = {"person_id": np.asarray([r[0] for r in rows], dtype=np.int64)}
-    for i, name in enumerate(names, start=1):
-        out[name] = np.asarray(
-            [np.nan if r[i] is None else float(r[i]) for r in rows], dtype=np.float64
-        )
-    return out
+    columns = [
+        sa.cast(d.c.expected_value, sa.Double).label("value"),
+        *(sa.cast(d.c[f"appetence_{c}"], sa.Double).label(f"appetence_{c}") for c in channels),
+    ]
+    query = sa.select(d.c.person_id, *columns).where(d.c.computed_on == latest)
+    return backends.of(conn).fetch_numbers(conn, query, ("person_id",))
 
 
 def values_of(

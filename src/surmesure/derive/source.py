@@ -29,21 +29,8 @@ from surmesure.store.engine import Store
 @contextmanager
 def ibis_backend(store: Store) -> Iterator[Any]:
     """An Ibis backend on the store's database, sharing one of the store's connections."""
-    with store.connect() as conn:
-        raw: Any = conn.connection.driver_connection
-        if store.is_duckdb:
-            yield ibis.duckdb.from_connection(raw)
-            return
-        # Ibis reads PostgreSQL results through a server-side cursor, which the planner
-        # optimizes for the first 10 % of rows (nested loops, 100 times slower on a whole
-        # table); every read here wants all the rows. Nested loops are never the right join
-        # for reading whole tables, yet the planner picks them when statistics are missing
-        # (right after a bulk import), 30 times slower. SET LOCAL ends with the transaction,
-        # which the pool rolls back when the connection is returned.
-        with raw.cursor() as cur:
-            cur.execute("SET LOCAL cursor_tuple_fraction = 1.0")
-            cur.execute("SET LOCAL enable_nestloop = off")
-        yield ibis.postgres.from_connection(raw)
+    with store.connect() as conn, store.backend.ibis(conn) as backend:
+        yield backend
 
 
 def identified_people(backend: Any) -> ir.Table:

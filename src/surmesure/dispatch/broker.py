@@ -30,7 +30,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
 from surmesure.config import Settings
-from surmesure.dispatch import dispatcher, people, subscribers
+from surmesure.dispatch import dispatcher, people, shared_entries, subscribers
 from surmesure.dispatch.news import SharedNews
 from surmesure.dispatch.outbox import Change
 from surmesure.dispatch.subscribers import Delivery
@@ -190,22 +190,39 @@ async def work(
 
 def _share_news(store: Store, settings: Settings) -> Callable[[], None]:
     """With ``SURMESURE_SERVING_CACHE_URL``, tell the API workers' caches, through Redis,
-    whom this worker's deliveries changed (they hear of no delivery themselves); returns
-    what stops it."""
-    if not settings.serving_cache_url:
+    whom this worker's deliveries changed (they hear of no delivery themselves), once the
+    entries those people had in Redis are out (:mod:`.shared_entries`); returns what stops
+    it."""
+    url, ttl = settings.serving_cache_url, settings.serving_cache_ttl_seconds
+    if not url:
         return lambda: None
-    news = SharedNews(settings.serving_cache_url, store.url, lambda _: None)
-    unlisten = people.listen(news.tell, metrics=news.tell_metrics)
+    news = SharedNews(url, store.url, lambda _: None)
+    entries = shared_entries.connect(url, store.url, ttl=ttl) if ttl else None
+
+    def tell(changed: frozenset[int]) -> None:
+        if entries is not None and changed:
+            with store.connect() as conn:
+                shared_entries.invalidate(entries, conn, changed)
+        news.tell(changed)
+
+    def tell_metrics() -> None:
+        if entries is not None:
+            entries.new_generation()
+        news.tell_metrics()
+
+    unlisten = people.listen(tell, metrics=tell_metrics)
 
     def stop() -> None:
         unlisten()
         news.stop()
+        if entries is not None:
+            entries.client.close()
 
     return stop
 
 
 def _need_server_database(store: Store) -> None:
-    if store.is_duckdb:
+    if not store.backend.shared:
         raise ConfigError(
             "Dispatch through NATS needs a database several processes share.",
             hint="set SURMESURE_DATABASE_URL to PostgreSQL, or SURMESURE_DISPATCH=inline",

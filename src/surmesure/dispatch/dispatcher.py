@@ -70,7 +70,7 @@ def drain(
     failures that are due; returns the effects each handler reported."""
     wanted = list(names) if names is not None else subscribers.names()
     effects = dict.fromkeys(wanted, 0)
-    for name in wanted:
+    for name in retrying(store, wanted, now=now):
         effects[name] += retry_failures(store, name, now=now)
     while True:
         positions = cursors(store, wanted)
@@ -160,6 +160,21 @@ def _after(delivery: Delivery) -> None:
             log.error("after a delivery: %s", trace_of(exc))
 
 
+def retrying(store: Store, names: Sequence[str], *, now: datetime | None = None) -> list[str]:
+    """Those of ``names`` with a failed change due for a retry, in one query (a drain runs
+    after every commit of the collector, and failures are rare)."""
+    f = schema.change_failures.c
+    with store.connect() as conn:
+        due = set(
+            conn.execute(
+                sa.select(f.subscriber)
+                .where(f.subscriber.in_(names), f.retry_at <= (now or utcnow()))
+                .distinct()
+            ).scalars()
+        )
+    return [n for n in names if n in due]
+
+
 def retry_failures(store: Store, name: str, *, now: datetime | None = None) -> int:
     """Run ``name``'s handler again on each failed change that is due; returns its effects."""
     now = now or utcnow()
@@ -245,21 +260,9 @@ def _error_line(exc: BaseException) -> str:
 
 def _lock_cursor(store: Store, conn: Connection, name: str) -> int:
     """Lock ``name``'s cursor row for this transaction (creating it at 0) and read it."""
-    t = schema.change_cursors
-    if store.is_duckdb:
-        found = conn.execute(sa.select(t.c.position).where(t.c.subscriber == name)).scalar()
-        if found is None:
-            conn.execute(t.insert().values(subscriber=name, position=0, updated_at=utcnow()))
-        return int(found or 0)
-    conn.execute(
-        sa.text(
-            "INSERT INTO change_cursors (subscriber, position, updated_at) "
-            "VALUES (:s, 0, :t) ON CONFLICT (subscriber) DO NOTHING"
-        ),
-        {"s": name, "t": utcnow()},
-    )
-    query = sa.select(t.c.position).where(t.c.subscriber == name).with_for_update()
-    return int(conn.execute(query).scalar_one())
+    fresh = {"position": 0, "updated_at": utcnow()}
+    row = store.backend.lock_or_create(conn, schema.change_cursors, {"subscriber": name}, fresh)
+    return int(row["position"])
 
 
 def _move(conn: Connection, name: str, position: int) -> None:

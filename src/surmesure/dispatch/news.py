@@ -7,7 +7,9 @@ With ``SURMESURE_SERVING_CACHE_URL`` (``redis://host:6379/0``) the process told 
 people's ids (orjson) on one channel per store, and every API worker re-reads those it holds;
 an empty list (an erasure) makes them forget everyone; a derive run's news (``metrics``)
 makes them re-read the derived metrics of those they hold. A message lost while a worker reconnects
-is caught by its whole-store check (``SURMESURE_SERVING_REFRESH_SECONDS``).
+is caught by its whole-store check (``SURMESURE_SERVING_REFRESH_SECONDS``). The workers also
+share the people they read through the same Redis (:mod:`.shared_entries`): the process told
+takes the changed people's entries out before it publishes.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from surmesure.errors import Conflict, NotFound
 from surmesure.experiments.definitions import ExperimentDefinition, check_update, parse
 from surmesure.store import Store
+from surmesure.store.ports import RowLocks
 from surmesure.store.schema import experiments
 
 
@@ -48,9 +49,10 @@ def _definition(value: Any) -> ExperimentDefinition:
     return parse(orjson.loads(value) if isinstance(value, str | bytes) else value)
 
 
-def _row(conn: Connection, name: str, lock: bool = False) -> sa.Row[Any] | None:
+def _row(conn: Connection, name: str, locks: RowLocks | None = None) -> sa.Row[Any] | None:
+    """The experiment's row; held until the transaction ends when ``locks`` is given."""
     query = sa.select(experiments).where(experiments.c.name == name)
-    return conn.execute(query.with_for_update() if lock else query).first()
+    return conn.execute(locks.lock_rows(query) if locks else query).first()
 
 
 def get(store: Store, name: str, conn: Connection | None = None) -> SavedExperiment:
@@ -94,7 +96,7 @@ def save(store: Store, definition: ExperimentDefinition, now: datetime | None = 
     ("updated"), or do nothing for the same definition ("unchanged")."""
     now = now or utcnow()
     with store.begin() as conn:
-        row = _row(conn, definition.name, lock=not store.is_duckdb)
+        row = _row(conn, definition.name, store.backend)
         _check_layer(conn, definition)
         if row is None:
             conn.execute(

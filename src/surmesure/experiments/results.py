@@ -326,7 +326,7 @@ def _statistics(
     may come in several rows (one per wave), whose figures add."""
     metrics, days, cuped = definition.metrics, definition.attribution_days, definition.cuped
     name = {"experiment": definition.name}
-    if store.is_duckdb:
+    if store.backend.bitstrings:
         found = conn.execute(sa.text(_WAVES_SQL), name).all()
         if not found:
             return []

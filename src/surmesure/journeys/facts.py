@@ -91,16 +91,7 @@ def batch_facts(
         facts.conditions[step.id] = np.isin(ids, holds)
     products = {p for p in people.product.tolist() if p is not None}
     if products:
-        st = schema.stock
-        out = {
-            str(r[0])
-            for r in conn.execute(
-                sa.select(st.c.product_code)
-                .where(st.c.product_code.in_(sorted(products)))
-                .group_by(st.c.product_code)
-                .having(sa.func.sum(st.c.quantity) <= 0)
-            )
-        }
+        out = out_of_stock(conn, products)
         if out:
             facts.out_of_stock[:] = [p in out for p in people.product.tolist()]
     until = who(WaitStep, lambda step: step.wait.until is not None)
@@ -110,6 +101,24 @@ def batch_facts(
         if zones:
             facts.zone[:] = [zones.get(p) for p in ids.tolist()]
     return facts
+
+
+def sold_out() -> sa.Select[tuple[str]]:
+    """The products out of stock now: their quantity over every store is 0 or less."""
+    st = schema.stock
+    return (
+        sa.select(st.c.product_code)
+        .group_by(st.c.product_code)
+        .having(sa.func.sum(st.c.quantity) <= 0)
+    )
+
+
+def out_of_stock(conn: Connection, products: set[str]) -> set[str]:
+    """Those of ``products`` out of stock now."""
+    if not products:
+        return set()
+    query = sold_out().where(schema.stock.c.product_code.in_(sorted(products)))
+    return {str(r[0]) for r in conn.execute(query)}
 
 
 def facts_for(

@@ -51,10 +51,9 @@ def signal(
     )
     if journey is not None:
         query = query.where(p.c.journey == journey)
-    if not store.is_duckdb:
-        query = query.with_for_update(of=p)
     batches = []
-    for (name, version), people in by_version(read_people(store, conn, query)):
+    locked = store.backend.lock_rows(query, of=p)
+    for (name, version), people in by_version(read_people(store, conn, locked)):
         d = versions.get(conn, name, version)
         facts = batch_facts(store, conn, d, people, now)
         groups, causes = _moves(d, people, facts, now, by_person, name in paused)

@@ -44,22 +44,7 @@ def state_columns(p: sa.Table) -> list[sa.Column[Any]]:
 def read_people(store: Store, conn: Connection, query: sa.Select[Any]) -> list[Sequence[Any]]:
     """The columns of ``query`` (of :func:`state_columns`), fetched as NumPy arrays on
     DuckDB (times as ``datetime``, NULL as ``None``), from rows elsewhere."""
-    if not store.is_duckdb:
-        rows = conn.execute(query).all()
-        return list(zip(*rows, strict=True)) if rows else []
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = [compiled.params[name] for name in compiled.positiontup or ()]
-    got = store.raw_duckdb(conn).execute(str(compiled), params).fetchnumpy()
-    columns: list[Sequence[Any]] = []
-    for values in got.values():
-        if np.ma.isMaskedArray(values):
-            plain = np.asarray(values.data, dtype=object)
-            plain[np.ma.getmaskarray(values)] = None
-            values = plain
-        elif values.dtype.kind == "M":
-            values = values.astype("datetime64[us]").astype(object)
-        columns.append(values)
-    return columns if len(columns[0]) else []
+    return store.backend.fetch_columns(conn, query)
 
 
 def by_version(columns: Sequence[Sequence[Any]]) -> list[tuple[tuple[str, int], People]]:
@@ -99,8 +84,7 @@ def tick(
         .order_by(p.c.due_at)
         .limit(limit)
     )
-    if not store.is_duckdb:
-        query = query.with_for_update(skip_locked=True, of=p)
+    query = store.backend.lock_rows(query, skip_locked=True, of=p)
     with store.begin() as conn:
         columns = read_people(store, conn, query)
         batches = []

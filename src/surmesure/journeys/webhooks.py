@@ -190,9 +190,7 @@ def claim(
         query = query.where(m.c.campaign.in_(list(campaigns)))
     if tried:
         query = query.where(~among_texts(m.c.message_id, sorted(tried)))
-    if not store.is_duckdb:
-        query = query.with_for_update(skip_locked=True)
-    rows = list(conn.execute(query))
+    rows = list(conn.execute(store.backend.lock_rows(query, skip_locked=True)))
     if rows:
         conn.execute(
             m.update()

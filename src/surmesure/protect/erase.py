@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from surmesure.clock import utcnow
 from surmesure.config import get_settings
 from surmesure.deliver import written
-from surmesure.dispatch import outbox
+from surmesure.dispatch import outbox, shared_entries
 from surmesure.errors import InvalidInput
 from surmesure.protect import crypto, quarantined, scope, suppression
 from surmesure.store import schema
@@ -54,6 +54,9 @@ class Erasure:
     """Data keys of the person's nodes destroyed."""
     records_shredded: int = 0
     """Quarantined records of the person whose keys were destroyed (and rows deleted)."""
+    shared_entries: int = 0
+    """The person's entries deleted from the serving cache the API workers share in Redis
+    (``SURMESURE_SERVING_CACHE_URL``); their keys being destroyed, a copy would not open."""
     files: dict[str, str] = field(default_factory=dict)
     """Files a channel wrote with the person in them (print batches, call lists), by path:
     ``rewritten`` without them, ``removed`` (nobody else was in it) or ``missing`` (moved or
@@ -68,6 +71,7 @@ class Erasure:
             "suppressed": self.suppressed,
             "keys_destroyed": self.keys_destroyed,
             "records_shredded": self.records_shredded,
+            "shared_entries": self.shared_entries,
             "files": self.files,
         }
 
@@ -86,9 +90,8 @@ def erase_person(
     settings = get_settings()
     region = settings.default_country
     with store.begin() as conn:
-        if not store.is_duckdb:
-            # the same lock identity resolution takes: no import attaches to a node mid-erasure
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
+        # the same lock identity resolution takes: no import attaches to a node mid-erasure
+        store.backend.lock_key(conn, IDENTITY_LOCK)
         person = find_person(conn, ref)
         # the values, opened before the keys that seal them are destroyed below
         identifiers = identifier_values(store, conn, person)
@@ -134,6 +137,10 @@ def erase_person(
         # a change that names nobody (no trace of the person is left): the caches of
         # decisions forget everyone once this commits (subscriber people_changed)
         outbox.append(store, conn, outbox.ERASURE, [None], at=utcnow())
+    # once committed: a worker that read the person before then cannot write them back
+    result.shared_entries = shared_entries.erased(
+        settings.serving_cache_url, store.url, person.nodes, person.indexes
+    )
     return result
 
 

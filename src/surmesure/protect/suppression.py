@@ -122,8 +122,7 @@ def suppress(
 
 
 def _lock(store: Store, conn: Connection) -> None:
-    if not store.is_duckdb:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
+    store.backend.lock_key(conn, IDENTITY_LOCK)
 
 
 def _renew(conn: Connection) -> None:
@@ -146,10 +145,8 @@ def in_force(store: Store, conn: Connection) -> frozenset[str]:
     list only when another transaction changed it since this process last read it."""
     _lock(store, conn)
     query = "SELECT version FROM suppression_state WHERE id = 1"
-    if store.is_duckdb:  # a millisecond less than through SQLAlchemy, on every commit
-        rows = store.raw_duckdb(conn).execute(query).fetchall()
-    else:
-        rows = conn.execute(sa.text(query)).all()
+    # straight on the driver where it is faster: a millisecond less on DuckDB, on every commit
+    rows = store.backend.run(conn, query)
     if not rows:
         return frozenset()
     version = rows[0][0]

@@ -1,15 +1,15 @@
 """The store: one SQLAlchemy engine, migrations, and the bulk paths each backend is fast at.
 
 DuckDB (embedded, ``duckdb:///path``) is the default; PostgreSQL (``postgresql+psycopg://``) is
-the production store. Row-by-row ``executemany`` is far too slow for imports on either, so bulk
-writes go through each engine's own loader: Arrow scans on DuckDB, ``COPY`` on PostgreSQL.
-Binary columns (``pa.binary()``, sealed values) load on both: PostgreSQL reads them from the
-CSV as ``bytea`` hex text.
+the production store. Each is a backend (``store.backend``, :mod:`surmesure.store.backends`)
+answering the ports of :mod:`surmesure.store.ports`. Row-by-row ``executemany`` is far too slow
+for imports on either, so bulk writes go through each engine's own loader: Arrow scans on
+DuckDB, ``COPY`` on PostgreSQL. Binary columns (``pa.binary()``, sealed values) load on both:
+PostgreSQL reads them from the CSV as ``bytea`` hex text.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import weakref
 from collections.abc import Iterable, Iterator
@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from surmesure.errors import ConfigError
 from surmesure.store import schema
+from surmesure.store.backends import backend_for
 
 if TYPE_CHECKING:  # Arrow is loaded by the first bulk write, not by every command
     import pyarrow as pa
 
-SUPPORTED = ("duckdb", "postgresql")
+    from surmesure.store.ports import Backend
+
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
 _REVISION = re.compile(r'^(revision|down_revision) = "([^"]+)"$', re.MULTILINE)
 _stores: weakref.WeakValueDictionary[int, Store] = weakref.WeakValueDictionary()
@@ -37,29 +38,11 @@ class Store:
     """Handle on the configured database. Cheap to create; holds a connection pool."""
 
     def __init__(self, url: str) -> None:
-        scheme = url.split(":", 1)[0].split("+", 1)[0]
-        if scheme not in SUPPORTED:
-            raise ConfigError(
-                f"Database URL {url!r} is not supported.",
-                hint="use duckdb:///path/to/file.duckdb or postgresql+psycopg://user@host/db",
-                field="SURMESURE_DATABASE_URL",
-            )
-        if scheme == "duckdb":
-            path = url.split(":///", 1)[1] if ":///" in url else ""
-            if path and path != ":memory:":
-                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        # hide_parameters: an error's text (which logs and tracebacks print) never carries the
-        # values of the statement, which are a person's identifiers and traits
-        self.engine: Engine = sa.create_engine(
-            url, pool_pre_ping=scheme == "postgresql", hide_parameters=True
-        )
-        if scheme == "duckdb":
-            # duckdb_engine opts out of SQLAlchemy's cache of compiled statements, although it
-            # compiles as the PostgreSQL dialect it derives from: without the cache each call
-            # compiles its statement again (a decision's one read, 2 ms of its 3)
-            self.engine.dialect._supports_statement_cache = True
-        self.dialect: str = scheme
+        self.backend: Backend = backend_for(url)
+        """Every port of :mod:`surmesure.store.ports`, done this database's way."""
+        self.engine: Engine = self.backend.engine
+        self.dialect: str = self.backend.name
         _stores[id(self.engine)] = self
 
     @staticmethod
@@ -128,11 +111,7 @@ class Store:
         """``count`` fresh values of ``sequence``, in one round trip."""
         if count <= 0:
             return []
-        series = "range(:n)" if self.is_duckdb else "generate_series(1, :n)"
-        rows = conn.execute(
-            sa.text(f"SELECT nextval('{sequence.name}') FROM {series}"), {"n": count}
-        )
-        return [int(r[0]) for r in rows]
+        return self.backend.next_ids(conn, sequence, count)
 
     # -- bulk --------------------------------------------------------------------------------
 
@@ -155,11 +134,8 @@ class Store:
         unknown = [c for c in columns if c not in table.c]
         if unknown:
             raise ValueError(f"columns {unknown} are not in table {table.name}")
-        quoted = ", ".join(f'"{c}"' for c in columns)
         conflict = self._conflict_clause(table, columns, on_conflict)
-        if self.is_duckdb:
-            return int(self._duckdb_insert(conn, table, data, quoted, conflict)[0][0])
-        return len(self._postgres_insert(conn, table, data, quoted, conflict))
+        return self.backend.load(conn, table, data, conflict)
 
     def insert_new(self, conn: Connection, table: sa.Table, data: pa.Table, key: str) -> set[str]:
         """Insert the rows of ``data`` whose primary key is not stored yet, in one statement,
@@ -167,12 +143,9 @@ class Store:
         lookup of the stored keys, then an insert, costs about three times as much."""
         if data.num_rows == 0:
             return set()
-        quoted = ", ".join(f'"{c}"' for c in data.column_names)
         clause = self._conflict_clause(table, list(data.column_names), "nothing")
         clause += f' RETURNING "{key}"'
-        if self.is_duckdb:
-            return {str(r[0]) for r in self._duckdb_insert(conn, table, data, quoted, clause)}
-        return {str(r[0]) for r in self._postgres_insert(conn, table, data, quoted, clause)}
+        return {str(r[0]) for r in self.backend.load_returning(conn, table, data, clause)}
 
     @staticmethod
     def _conflict_clause(table: sa.Table, columns: list[str], on_conflict: str) -> str:
@@ -198,52 +171,6 @@ class Store:
         """The DuckDB connection under a SQLAlchemy connection, in the same transaction."""
         return conn.connection.driver_connection
 
-    def _duckdb_insert(
-        self, conn: Connection, table: sa.Table, data: pa.Table, quoted: str, conflict: str
-    ) -> list[Any]:
-        """The rows the statement returns: the count inserted, or the RETURNING rows."""
-        raw = self.raw_duckdb(conn)
-        view = f"_bulk_{table.name}"
-        raw.register(view, data)
-        try:
-            rows: list[Any] = raw.execute(
-                f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM {view} {conflict}'
-            ).fetchall()
-        finally:
-            raw.unregister(view)
-        return rows
-
-    def _postgres_insert(
-        self, conn: Connection, table: sa.Table, data: pa.Table, quoted: str, conflict: str
-    ) -> list[Any]:
-        """One row per row inserted: the RETURNING values, else placeholders."""
-        buffer = io.BytesIO()
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(
-            _bytea_as_text(data),
-            buffer,
-            write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
-        )
-        raw: Any = conn.connection.driver_connection
-        staging = f"_bulk_{table.name}"
-        with raw.cursor() as cur:
-            # the staging table lives until the transaction ends; emptied by DELETE when the
-            # transaction loads the same table again (a TRUNCATE makes new files each time)
-            cur.execute(
-                f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
-                f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP; DELETE FROM "{staging}"'
-            )
-            with cur.copy(f'COPY "{staging}" ({quoted}) FROM STDIN WITH (FORMAT csv)') as copy:
-                copy.write(buffer.getvalue())
-            cur.execute(
-                f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" {conflict}'
-            )
-            inserted: list[Any] = (
-                cur.fetchall() if "RETURNING" in conflict else [()] * max(cur.rowcount, 0)
-            )
-        return inserted
-
     def existing_keys(
         self, conn: Connection, table: sa.Table, column: str, keys: Iterable[str]
     ) -> set[str]:
@@ -251,43 +178,13 @@ class Store:
         wanted = sorted(set(keys))
         if not wanted:
             return set()
-        if self.is_duckdb:
-            # bound constants let DuckDB probe the primary-key index; a join with the keys as
-            # a relation would scan the whole column (60 ms a call at 2 million events)
-            places = ", ".join("?" * len(wanted))
-            query = f'SELECT DISTINCT "{column}" FROM "{table.name}" WHERE "{column}" IN ({places})'
-            rows = self.raw_duckdb(conn).execute(query, wanted).fetchall()
-        else:
-            # a join with the unnested keys keeps to the index, where "= ANY(array)" may get
-            # a generic plan that scans the table once the statement is prepared
-            rows = conn.execute(
-                sa.text(
-                    f'SELECT DISTINCT t."{column}" FROM "{table.name}" t '
-                    f'JOIN unnest(CAST(:keys AS text[])) AS k(key) ON t."{column}" = k.key'
-                ),
-                {"keys": wanted},
-            ).fetchall()
-        return {r[0] for r in rows}
+        return self.backend.existing_keys(conn, table, column, wanted)
 
     def table_counts(self, conn: Connection) -> dict[str, int]:
         return {
             t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
             for t in schema.metadata.sorted_tables
         }
-
-
-def _bytea_as_text(data: pa.Table) -> pa.Table:
-    """``data`` with each binary column as PostgreSQL's hex text for ``bytea`` (``\\x0a1b``),
-    which ``COPY`` reads back as the same bytes."""
-    import pyarrow as pa
-
-    for position, column in enumerate(data.schema):
-        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
-            texts = [
-                None if b is None else "\\x" + b.hex() for b in data.column(position).to_pylist()
-            ]
-            data = data.set_column(position, column.name, pa.array(texts, pa.string()))
-    return data
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.store.engine import Store
@@ -32,13 +31,6 @@ def bulk_audience(
 def ids_of(
     store: Store, conn: Connection, sql: str, params: dict[str, object] | None = None
 ) -> npt.NDArray[np.int64]:
-    """The ``person_id`` column of ``sql`` as an array (fetched as NumPy on DuckDB)."""
-    params = params or {}
-    if store.is_duckdb:
-        raw = store.raw_duckdb(conn)
-        for name in params:
-            sql = sql.replace(f":{name}", f"${name}")
-        column = raw.execute(sql, params).fetchnumpy()
-        return np.asarray(column["person_id"], dtype=np.int64)
-    rows = conn.execute(sa.text(sql), params).scalars().all()
-    return np.asarray(rows, dtype=np.int64)
+    """The ``person_id`` column (the first) of ``sql`` as an array (fetched as NumPy where the
+    driver makes arrays)."""
+    return store.backend.fetch_ids(conn, sql, params)

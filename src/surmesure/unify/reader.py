@@ -18,7 +18,7 @@ person, and imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
@@ -34,7 +34,7 @@ from surmesure.domain.traits import Observation
 from surmesure.protect import atrest, blind
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
-from surmesure.store import schema
+from surmesure.store import backends, schema
 from surmesure.unify.profile import root_of
 
 OPT_OUT_PURPOSE = "personalization"
@@ -84,6 +84,10 @@ class PersonRead:
         out: dict[str, tuple[Any, datetime]] = {}
         today = now.date()
         for name, rows in self.metrics.items():
+            if len(rows) == 1:  # one derive run (a batch read keeps only the latest)
+                if _day(rows[0][2]) <= today:
+                    out[name] = (rows[0][3], rows[0][1])
+                continue
             known = [r for r in rows if _day(r[2]) <= today]
             if known:
                 latest = max(known, key=lambda r: (_day(r[2]), r[1]))
@@ -120,6 +124,14 @@ class PersonReader(Protocol):
         read whose ``person_id`` is ``None``, with ``shown_before`` still filled."""
         ...
 
+    def read_many(
+        self, person_ids: Sequence[int], now: datetime, traits: Collection[str] | None = None
+    ) -> dict[int, PersonRead]:
+        """A read of each of ``person_ids`` (as given, merges not followed) at ``now``, as a
+        send's templates read them: without preferences nor ledger, and of the traits only
+        those named in ``traits`` (``None``: all)."""
+        ...
+
 
 class HeldReader:
     """A :class:`PersonReader` over people held in memory: it finds the person
@@ -139,6 +151,18 @@ class HeldReader:
         now: datetime,
     ) -> PersonRead:
         return self.read(self.person_id(person_id, keys), content_ids, now)
+
+    def read_many(
+        self, person_ids: Sequence[int], now: datetime, traits: Collection[str] | None = None
+    ) -> dict[int, PersonRead]:
+        out = {}
+        for p in sorted(set(person_ids)):
+            read = self.read(p, (), now)
+            if read.person_id is None:
+                read = PersonRead(p)
+            kept = [o for o in read.observations if traits is None or o.name in traits]
+            out[p] = PersonRead(p, read.consents, kept, read.segments, read.metrics)
+        return out
 
 
 @dataclass(frozen=True)
@@ -166,6 +190,13 @@ class SqlPersonReader:
             metrics=self.metrics,
             content_ids=content_ids,
         )
+
+    def read_many(
+        self, person_ids: Sequence[int], now: datetime, traits: Collection[str] | None = None
+    ) -> dict[int, PersonRead]:
+        from surmesure.unify.batch import read_batch
+
+        return read_batch(self.conn, person_ids, now, traits=traits, metrics=self.metrics)
 
 
 def _day(value: Any) -> date:
@@ -427,11 +458,7 @@ def fetch_rows(conn: Connection, query: Any) -> list[Any]:
     its own code (per-row processing would dominate a build). The queries of the view bind
     only names and constants (``read_metrics``: ids), so they are compiled with their values
     inline."""
-    if conn.dialect.name != "duckdb":
-        return list(conn.execute(query).all())
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw: Any = conn.connection.driver_connection
-    return list(raw.execute(sql).fetchall())
+    return backends.of(conn).fetch_literal(conn, query)
 
 
 # -- many people at once: the serving cache's reads --------------------------------------------

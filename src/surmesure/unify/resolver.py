@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -65,8 +66,7 @@ def resolve(
     people as the identifiers require. ``trusted``: whether ``source`` is; ``claimed[i]``: the
     identifiers record ``i`` only claims (none when not given). Runs inside the caller's
     transaction."""
-    if not store.is_duckdb:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
+    store.backend.lock_key(conn, IDENTITY_LOCK)
     claims = [frozenset(c) for c in claimed] if claimed is not None else None
     wanted = sorted({i for _, ids in records for i in ids})
     known, roots, weak = _load_known(store, conn, wanted)
@@ -325,41 +325,33 @@ def update_from_mapping(
         return
     touch = ', "updated_at" = :now' if now is not None and "updated_at" in table.c else ""
     params = {"now": now} if touch else {}
-    if store.is_duckdb:
-        raw = store.raw_duckdb(conn)
-        raw.register(
-            "_mapping",
-            pa.table(
-                {
-                    "old": pa.array(list(mapping), pa.int64()),
-                    "new": pa.array(list(mapping.values()), pa.int64()),
-                }
-            ),
+    pairs = {
+        "old": pa.array(list(mapping), pa.int64()),
+        "new": pa.array(list(mapping.values()), pa.int64()),
+    }
+    with store.backend.with_values(conn, "_mapping", pairs) as m:
+        store.backend.run(
+            conn,
+            f'UPDATE "{table.name}" SET "{column}" = _mapping.new{touch} FROM {m.sql} '
+            f'WHERE "{table.name}"."{key}" = _mapping.old',
+            m.params | params,
         )
-        try:
-            raw.execute(
-                f'UPDATE "{table.name}" SET "{column}" = m.new'
-                + (', "updated_at" = $now' if touch else "")
-                + f' FROM _mapping m WHERE "{table.name}"."{key}" = m.old',
-                params or None,
-            )
-        finally:
-            raw.unregister("_mapping")
-        return
-    conn.execute(
-        sa.text(
-            f'UPDATE "{table.name}" SET "{column}" = m.new{touch} '
-            "FROM unnest(CAST(:old AS bigint[]), CAST(:new AS bigint[])) AS m(old, new) "
-            f'WHERE "{table.name}"."{key}" = m.old'
-        ),
-        {"old": list(mapping), "new": list(mapping.values()), **params},
-    )
 
 
 def _json(value: object) -> str:
     import orjson
 
     return orjson.dumps(value).decode()
+
+
+def probe_query(count: int) -> str:
+    """The lookup of ``count`` identifiers by their values, bound as ``:v0``, ``:v1``...: a
+    store whose index of two columns is not probed (DuckDB) probes the index of ``value``."""
+    places = ", ".join(f":v{i}" for i in range(count))
+    return (
+        "SELECT i.kind, i.value, i.node_id, i.person_id, i.claimed FROM identifiers i "
+        f"WHERE i.value IN ({places})"
+    )
 
 
 def _load_known(
@@ -374,25 +366,20 @@ def _load_known(
     by_index = {(k, blind.index(k, v)): (k, v) for k, v in wanted}
     kinds = [k for k, _ in by_index]
     values = [v for _, v in by_index]
-    if store.is_duckdb:
-        raw = store.raw_duckdb(conn)
-        raw.register("_wanted", pa.table({"kind": kinds, "value": values}))
-        try:
-            rows = raw.execute(
-                "SELECT i.kind, i.value, i.node_id, i.person_id, i.claimed FROM identifiers i "
-                "JOIN _wanted w ON i.kind = w.kind AND i.value = w.value"
-            ).fetchall()
-        finally:
-            raw.unregister("_wanted")
+    rows: Sequence[Any]
+    if len(values) <= store.backend.probe_max:
+        probed = {f"v{i}": v for i, v in enumerate(values)}
+        found = store.backend.run(conn, probe_query(len(values)), probed)
+        rows = [r for r in found if (r[0], r[1]) in by_index]
     else:
-        rows = conn.execute(
-            sa.text(
+        pairs = {"kind": pa.array(kinds, pa.string()), "value": pa.array(values, pa.string())}
+        with store.backend.with_values(conn, "_wanted", pairs) as w:
+            rows = store.backend.run(
+                conn,
                 "SELECT i.kind, i.value, i.node_id, i.person_id, i.claimed FROM identifiers i "
-                "JOIN unnest(CAST(:kinds AS text[]), CAST(:values AS text[])) AS w(kind, value) "
-                "ON i.kind = w.kind AND i.value = w.value"
-            ),
-            {"kinds": kinds, "values": values},
-        ).fetchall()
+                f"JOIN {w.sql} ON i.kind = _wanted.kind AND i.value = _wanted.value",
+                w.params,
+            )
     for kind, value, node, person, claimed in rows:
         identifier = by_index[(kind, value)]
         known[identifier] = int(node)
@@ -441,23 +428,13 @@ def _load_limited(store: Store, conn: Connection, persons: set[int]) -> dict[int
         return held
     kinds = ", ".join(f"'{k}'" for k in LIMITS)
     query = "SELECT i.person_id, i.kind, i.node_id, i.sealed FROM identifiers i "
-    if store.is_duckdb:
-        raw = store.raw_duckdb(conn)
-        raw.register("_persons", pa.table({"p": pa.array(sorted(persons), pa.int64())}))
-        try:
-            rows = raw.execute(
-                query + f"JOIN _persons ON i.person_id = _persons.p WHERE i.kind IN ({kinds})"
-            ).fetchall()
-        finally:
-            raw.unregister("_persons")
-    else:
-        rows = conn.execute(
-            sa.text(
-                query
-                + f"WHERE i.person_id = ANY(CAST(:persons AS bigint[])) AND i.kind IN ({kinds})"
-            ),
-            {"persons": sorted(persons)},
-        ).fetchall()
+    ids = {"p": pa.array(sorted(persons), pa.int64())}
+    with store.backend.with_values(conn, "_persons", ids) as ps:
+        rows = store.backend.run(
+            conn,
+            query + f"JOIN {ps.sql} ON i.person_id = _persons.p WHERE i.kind IN ({kinds})",
+            ps.params,
+        )
     values = blind.ring(store).open_many(
         conn, [int(r[2]) for r in rows], [None if r[3] is None else bytes(r[3]) for r in rows]
     )

@@ -49,8 +49,7 @@ def unmerge(store: Store, ref: str, merge_id: int, *, now: datetime | None = Non
     at = now or datetime.now(UTC).replace(tzinfo=None)
     m = schema.merges
     with store.begin() as conn:
-        if not store.is_duckdb:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": IDENTITY_LOCK})
+        store.backend.lock_key(conn, IDENTITY_LOCK)
         person = find_person(conn, ref)
         row = conn.execute(sa.select(m).where(m.c.merge_id == merge_id)).first()
         if row is None:

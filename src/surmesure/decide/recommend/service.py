@@ -120,11 +120,13 @@ def recommend(
         # nothing to read of the person: the cached model and stock need no connection
         model = get_model(store, None, as_of)
         data = person if person_id is not None else None
-        ranked = _ranked(model, data, scoring or Scoring())
         stock = snapshot(store, None, as_of)
-        return pick(
-            model, data, ranked, stock, k, store_id, exclude_categories, per_category, policy
-        )
+        return list(
+            _picked(
+                model, data, scoring or Scoring(), stock, k, store_id,
+                tuple(exclude_categories), per_category, policy,
+            )
+        )  # fmt: skip
     with _connection(store, conn) as c:
         model = get_model(store, c, as_of)
         if given:
@@ -238,6 +240,44 @@ def recommend_known(
     (:meth:`~surmesure.decide.recommend.learned.Learned.without_people`)."""
     ranked = _ranked(model, data, scoring or Scoring(), factors)
     return pick(model, data, ranked, stock, k, store_id, (), per_category, policy)
+
+
+PICKS_KEPT = 20_000
+"""Lists a model keeps of the people it served (:func:`_picked`), cleared past that: about
+1 KB each, some 20 MB at most."""
+
+
+def _picked(
+    model: Model,
+    data: people.PersonData | None,
+    scoring: Scoring,
+    stock: Stock,
+    k: int,
+    store_id: str | None,
+    excluded: tuple[str, ...],
+    per_category: int,
+    policy: Policy | None,
+) -> list[Recommendation]:
+    """:func:`pick` of what :func:`_ranked` ranks, kept by the model: the same model, stock
+    snapshot and person (as the model holds them) give the same list, so a person decided
+    for again (each page of a visit) is not ranked again while neither changed."""
+    key = (
+        None if data is None else data.person_id, k, store_id, excluded, per_category, policy,
+        scoring,
+    )  # fmt: skip
+    picks: dict[Any, Any] = model.memo.setdefault("picks", {})
+    found = picks.get(key)
+    if found is not None and found[0] is stock and found[1] is data:
+        result: list[Recommendation] = found[2]
+        return result
+    result = pick(
+        model, data, _ranked(model, data, scoring), stock, k, store_id, excluded, per_category,
+        policy,
+    )  # fmt: skip
+    if len(picks) >= PICKS_KEPT:
+        picks.clear()
+    picks[key] = (stock, data, result)
+    return result
 
 
 @dataclass(frozen=True)

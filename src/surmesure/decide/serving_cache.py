@@ -1,0 +1,173 @@
+"""What live decisions read, per person, held in memory for the people decided for lately.
+
+:class:`ServingCache` is the memory of a decision server (:mod:`surmesure.decide.serving`
+keeps it fresh and writes the decisions behind): a hit reads dictionaries alone, with no lock;
+a miss asks the owner to read the person from the store in one statement.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from surmesure.unify.reader import HeldReader, PeopleRead, PersonRead
+
+if TYPE_CHECKING:
+    from surmesure.decide.serving import Serving
+
+NOBODY = None
+"""A cached answer: no root person has this id (or no person holds this identifier)."""
+
+
+class ServingCache(HeldReader):
+    """What live decisions read, per person, kept for the people decided for lately.
+
+    ``reads`` holds at most ``limit`` people's rows (:class:`PersonRead`, the whole exposure
+    ledger of each in ``seen``), least recently used first; ``ids`` at most ``2 x limit``
+    identifiers (``(kind, blind index)`` -> person id, or :data:`NOBODY`); ``roots`` every
+    merged person (few); ``first_shown`` the first exposure of each content. A hit reads
+    dictionaries alone, with no lock; a miss reads the person from the store in one
+    statement (:func:`~surmesure.unify.reader.read_people`) under the owner's load lock."""
+
+    def __init__(self, owner: Serving, metrics: frozenset[str], limit: int) -> None:
+        self.owner = owner
+        self.metrics = metrics
+        self.limit = limit
+        self.reads: OrderedDict[int, PersonRead | None] = OrderedDict()
+        self.ids: OrderedDict[tuple[str, str], int | None] = OrderedDict()
+        self.roots: dict[int, int] = {}
+        self.first_shown: dict[str, datetime] = {}
+        self.stamp: tuple[Any, ...] = ()
+        self.loads = 0  # statements read for misses and changes
+        self.complete = False
+        """Everyone and every identifier is held (read whole at start, kept by the news of
+        changes since): an identifier not held is nobody's, with no read (a new visitor)."""
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def person_id(self, person_id: int | None, keys: Sequence[tuple[str, str]]) -> int | None:
+        """The person a request names, as :func:`~surmesure.unify.reader.read_person`
+        finds them: a person id follows its merges; else the first identifier known."""
+        if person_id is not None:
+            root = self._root(person_id)
+            return root if self._entry(root) is not None else None
+        found = [self._lookup(k) for k in keys]
+        missing = [k for k, f in zip(keys, found, strict=True) if f is _UNKNOWN]
+        if missing:
+            self.owner.load(self, (), missing)
+            found = [self.ids.get(k, NOBODY) for k in keys]
+        for pid in found:
+            if pid is not None and pid is not _UNKNOWN:
+                root = self._root(pid)
+                if self._entry(root) is not None:
+                    return root
+        return None
+
+    def read(self, person_id: int | None, content_ids: Iterable[str], now: datetime) -> PersonRead:
+        """What :func:`~surmesure.unify.reader.read_person` returns at ``now``."""
+        wanted = set(content_ids)
+        before = {c for c in wanted if (t := self.first_shown.get(c)) is not None and t < now}
+        if person_id is None:
+            return PersonRead(None, shown_before=before)
+        base = self._entry(person_id)
+        if base is None:
+            return PersonRead(person_id, shown_before=before)
+        seen = {c: t for c, t in base.seen.items() if c in wanted and t <= now}
+        return replace(
+            base,
+            consents=[c for c in base.consents if c.recorded_at <= now],
+            preferences=[p for p in base.preferences if p.recorded_at <= now],
+            observations=[o for o in base.observations if o.observed_at <= now],
+            seen=seen,
+            shown_before=before,
+        )
+
+    def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
+        """Exposures this server made: known to the next decision at once."""
+        if self.owner.shared is not None:
+            self.owner.exposed.append((person_id, list(content_ids), at))
+        entry = self.reads.get(person_id)
+        if entry is not None:
+            # a new ledger rather than a change to the one a decision may be reading
+            seen = dict(entry.seen)
+            for c in content_ids:
+                if c not in seen or seen[c] < at:
+                    seen[c] = at
+            object.__setattr__(entry, "seen", seen)
+        for c in content_ids:
+            if c not in self.first_shown or at < self.first_shown[c]:
+                self.first_shown[c] = at
+
+    def _root(self, person_id: int) -> int:
+        hops = 0
+        while person_id in self.roots and hops < 1_000:
+            person_id, hops = self.roots[person_id], hops + 1
+        return person_id
+
+    def _lookup(self, key: tuple[str, str]) -> Any:
+        try:
+            found = self.ids[key]
+        except KeyError:
+            return NOBODY if self.complete else _UNKNOWN
+        try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
+            self.ids.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
+        return found
+
+    def _entry(self, person_id: int) -> PersonRead | None:
+        """The person's rows; read from the store on a miss."""
+        try:
+            entry = self.reads[person_id]
+        except KeyError:
+            self.owner.load(self, (person_id,), ())
+            return self.reads.get(person_id)
+        try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
+            self.reads.move_to_end(person_id)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
+        return entry
+
+    # -- filling -------------------------------------------------------------------------------
+
+    def fill(
+        self,
+        found: PeopleRead,
+        person_ids: Iterable[int],
+        keys: Iterable[tuple[str, str]],
+        *,
+        only_held: bool = False,
+    ) -> None:
+        """Take what one statement read: ``person_ids`` and ``keys`` asked (those not found are
+        cached as :data:`NOBODY`); with ``only_held``, people and identifiers not cached are
+        left out (a change to someone nobody asked about is read when first asked)."""
+        self.roots.update(found.absorbed)
+        for absorbed in found.absorbed:
+            self.reads.pop(absorbed, None)
+        for pid in person_ids:  # a merge undone: the absorbed one is a person again
+            if pid in self.roots and pid not in found.absorbed:
+                self.roots.pop(pid, None)
+        for key, pid in found.identifiers.items():
+            if not only_held or self.complete or key in self.ids:
+                self.ids[key] = pid
+        for key in keys:
+            if key not in found.identifiers:
+                self.ids[key] = NOBODY
+        for pid in person_ids:
+            if pid not in found.reads and (not only_held or pid in self.reads):
+                self.reads[pid] = NOBODY
+        for pid, entry in found.reads.items():
+            if not only_held or pid in self.reads:
+                self.reads[pid] = entry
+                self.reads.move_to_end(pid)
+        while len(self.reads) > self.limit:
+            self.reads.popitem(last=False)
+        while len(self.ids) > 2 * self.limit:
+            self.ids.popitem(last=False)
+            self.complete = False
+
+
+_UNKNOWN: Any = object()  # not cached either way

@@ -1,0 +1,48 @@
+"""DuckDB's checkpoint threshold: the store's default, or the one its URL names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from surmesure.store import open_store, schema
+
+
+def _threshold_and_wal(url: str, wal: Path) -> tuple[str, bool]:
+    """The store's threshold, and whether its log still holds over 16 MB after 20 MB were
+    written in four commits."""
+    store = open_store(url)
+    rows = 40_000
+    data = pa.table(
+        {
+            "record_key": [f"k{i}" for i in range(rows)],
+            "name": ["note"] * rows,
+            "person_id": pa.array(range(rows), pa.int64()),
+            "value": [f'"{os.urandom(250).hex()}"' for _ in range(rows)],
+            "source": ["crm"] * rows,
+            "observed_at": pa.array([0] * rows, pa.timestamp("us")),
+            "reliability": [1.0] * rows,
+        }
+    )
+    with store.connect() as conn:
+        threshold = conn.execute(sa.text("SELECT current_setting('checkpoint_threshold')")).all()
+    for first in range(0, rows, rows // 4):  # four commits of 5 MB
+        with store.begin() as conn:
+            store.bulk_insert(conn, schema.traits, data.slice(first, rows // 4))
+    kept = wal.exists() and wal.stat().st_size > 16 * 2**20
+    store.dispose()
+    return str(threshold[0][0]), kept
+
+
+def test_a_store_checkpoints_past_256_mb_of_log_unless_its_url_says(tmp_path: Path) -> None:
+    default, kept = _threshold_and_wal(f"duckdb:///{tmp_path}/a.duckdb", tmp_path / "a.duckdb.wal")
+    assert default.startswith("244.1 MiB")
+    assert kept  # 20 MB written, no checkpoint yet: the log holds them
+    named, kept = _threshold_and_wal(
+        f"duckdb:///{tmp_path}/b.duckdb?checkpoint_threshold=16MB", tmp_path / "b.duckdb.wal"
+    )
+    assert named.startswith("15.2 MiB")
+    assert not kept  # past 16 MB a commit checkpointed and emptied the log
