@@ -8,14 +8,17 @@ in MJML (compiled to HTML, plus a text part read from it), with personal fields 
 loyalty points and the CLV tier from derived metrics) and four recommended products per person
 (name, price in euros, a link sent through click tracking), computed from the people's orders.
 ``--profile`` prints where the render step (claim, read, recommend, render; not the hand-over)
-spends its time, for a batch of 2,000 people (``SORT=tottime TOP=40`` change the listing).
+spends its time, for a batch of 2,000 people (``SORT=tottime TOP=40`` change the listing);
+``--profile-send`` where the sending process spends the whole send's time (with ``--workers
+N``: what is left to it beside the workers).
 
     python benchmarks/bench_send.py [--people N] [--parallel 4] [--server sink] [--json]
-        [--profile] [--workers N]
+        [--profile | --profile-send] [--workers N [--workers-only]]
 
 ``--workers N`` sends the campaign twice in the same run, on fresh stores: by the sending
-process alone, then with N worker processes rendering and handing over (``campaign send
---workers N``), and prints both.
+process alone, then with N worker processes recommending, rendering and handing over
+(``campaign send --workers N``), and prints both; ``--workers-only`` sends it once, with the
+workers (each run still prints a plain ``smtplib`` loop's rate to the same server beside it).
 
 Target (issue 13): at least 1,000 messages/s end to end for 100,000 people.
 """
@@ -212,6 +215,22 @@ def profile(people: int, console: Console) -> None:
             store.dispose()
 
 
+def _profiled(profiler: cProfile.Profile) -> Any:
+    """``service.send`` with ``profiler`` on while it runs (in the sending process)."""
+    import bench_campaign_send
+
+    send = bench_campaign_send.service.send
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        profiler.enable()
+        try:
+            return send(*args, **kwargs)
+        finally:
+            profiler.disable()
+
+    return wrapped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=20_000)
@@ -219,13 +238,21 @@ def main() -> None:
     parser.add_argument("--server", choices=sorted(SERVERS), default="aiosmtpd")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-send", action="store_true")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers-only", action="store_true")
     args = parser.parse_args()
     console = Console(stderr=True)
     if args.profile:
         profile(min(args.people, 5_000), console)
         return
-    runs = [1] if args.workers <= 1 else [1, args.workers]
+    runs = [1] if args.workers <= 1 else [args.workers] if args.workers_only else [1, args.workers]
+    profiler = cProfile.Profile()
+    if args.profile_send:
+        import bench_campaign_send
+
+        bench_campaign_send.service.send = _profiled(profiler)  # type: ignore[attr-defined]
+        runs = runs[-1:]
     outs = []
     for workers in runs:
         out = run(
@@ -233,6 +260,13 @@ def main() -> None:
             document=DOCUMENT, setup=_setup, track=True, workers=workers,
         )  # fmt: skip
         outs.append(out)
+    if args.profile_send:
+        listing = io.StringIO()
+        order = os.environ.get("SORT", "cumulative")
+        pstats.Stats(profiler, stream=listing).sort_stats(order).print_stats(
+            int(os.environ.get("TOP", "40"))
+        )
+        console.print(listing.getvalue(), markup=False, highlight=False)
     if args.json:
         print(orjson.dumps(outs if len(outs) > 1 else outs[0], option=orjson.OPT_INDENT_2).decode())
         return

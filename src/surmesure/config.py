@@ -489,8 +489,9 @@ class Settings(BaseSettings):
         default=1,
         ge=1,
         le=64,
-        description="Processes that render and hand over a campaign's messages beside the one "
-        "that reads and records them (`campaign send --workers`); 1: that one alone.",
+        description="Processes that render and hand over the messages of a campaign (`campaign "
+        "send --workers`, the API's send) or of the journeys, beside the one that reads and "
+        "records them; 1: that one alone.",
     )
     email_url: str | None = Field(
         default=None,

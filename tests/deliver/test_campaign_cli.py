@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from campaign_world import T0, add_people, document, refuse
 
 from conftest import invoke, invoke_json
 from surmesure.deliver import documents, service
-from surmesure.store import Store
+from surmesure.deliver.outbox import BACKOFF
+from surmesure.store import Store, schema
 
 
 def _write(tmp_path: Path, **change: object) -> Path:
@@ -86,6 +88,44 @@ def test_a_template_failing_for_one_person_fails_that_message_only(
     assert sent.sent.counts["sent"] == 1  # Name10: 100 // 1
     status = service.status(store, "spring")
     assert status["by_status"] == {"failed": 9, "sent": 1}
+
+
+#: about 9,000 small steps: a second or more of rendering, past the 250 ms a render may take
+SLOW = (
+    "{% for i in range(1000) %}{% for j in range(9) %}"
+    "{{ ('ab' * 40000)|replace('a', 'c')|length }}{% endfor %}{% endfor %}"
+)
+
+
+def test_a_render_stopped_by_its_time_limit_is_tried_again_then_fails(
+    store: Store, tmp_path: Path
+) -> None:
+    add_people(store, tmp_path, 2)
+    email = {
+        "text": "{% if person.first_name == 'Name1' %}" + SLOW + "{% endif %}Hello",
+        "fields": {"first_name": {"trait": "first_name", "fallback": "x"}},
+    }
+    documents.save(store, documents.parse(document(channels={"email": email}, policy=None)), T0)
+    channels = {"email": _Accepting()}
+    first = service.send(store, "spring", T0, channels=channels, folder=tmp_path, clock=lambda: T0)
+    # a busy machine may have slowed the render down: not failed yet, tried again later
+    assert first.sent is not None and first.sent.counts == {"sent": 1, "retry": 1}
+    assert service.status(store, "spring")["by_status"] == {"planned": 1, "sent": 1}
+    at = T0
+    for wait in BACKOFF:  # each attempt once its wait has passed, stopped again
+        at += wait
+        again = service.send(
+            store, "spring", at, channels=channels, folder=tmp_path, clock=lambda at=at: at
+        )
+        assert again.sent is not None and sum(again.sent.counts.values()) == 1
+    status = service.status(store, "spring")
+    assert status["by_status"] == {"failed": 1, "sent": 1}  # after the last attempt
+    m = schema.messages
+    with store.connect() as conn:
+        reason, attempts = conn.execute(
+            sa.select(m.c.reason, m.c.attempts).where(m.c.status == "failed")
+        ).one()
+    assert "time limit" in reason and attempts == len(BACKOFF) + 1
 
 
 class _Accepting:

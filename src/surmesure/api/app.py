@@ -93,6 +93,7 @@ def create_app(
                 app.state.store,
                 period=settings.journey_period_seconds,
                 channels=configured(settings),
+                settings=settings,
             )
             app.state.journeys.start()
         app.state.writer = EventWriter(

@@ -35,6 +35,7 @@ from surmesure.clock import utcnow
 from surmesure.deliver import documents, results, service
 from surmesure.deliver.calls import outcomes_posted
 from surmesure.deliver.channels import configured
+from surmesure.deliver.channels import urls as channel_urls
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit
 from surmesure.protect.keys import Principal
@@ -129,6 +130,10 @@ async def campaign_send(
                 dry_run=dry_run,
                 channels=channels,
                 folder=settings.outbox_dir,
+                # worker processes render and hand over, as `campaign send --workers` does
+                workers=settings.send_workers,
+                urls=channel_urls(settings),
+                settings=settings,
             )
         finally:
             for channel in channels.values():

@@ -170,15 +170,19 @@ def register(app: typer.Typer) -> None:
         send: bool = typer.Option(True, "--send/--no-send", help="Hand planned messages over."),
         as_json: bool = JsonOption,
     ) -> None:
+        from surmesure.config import get_settings
         from surmesure.deliver.channels import configured
         from surmesure.journeys.published import Versions
         from surmesure.journeys.worker import run_once
 
         store = get_store()
-        channels = configured() if send else None
+        settings = get_settings()
+        channels = configured(settings) if send else None
         versions = Versions()
         while True:
-            done = run_once(store, utcnow(), versions=versions, channels=channels)
+            done = run_once(
+                store, utcnow(), versions=versions, channels=channels, settings=settings
+            )
             summary = {
                 "entered": done.entered,
                 "transitions": done.transitions,

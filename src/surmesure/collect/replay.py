@@ -7,7 +7,7 @@ used), validated and written exactly as an import would. Records that now pass a
 A record carrying an erased identifier stays ``open`` with reason ``erased`` and its payload
 redacted to the kinds that matched: it can never be replayed. The rows of the files that come
 back from a campaign (call outcomes, returned letters) are read and recorded as their import
-would (:mod:`surmesure.deliver.replays`).
+would (:mod:`surmesure.deliver.replays`), those posted over the API (origin ``api``) as well.
 Each group is recorded in ``import_runs`` (path ``replay:<file>``). The whole replay is one
 transaction.
 """
@@ -74,6 +74,7 @@ class _Group:
     run_id: int | None
     kind: str
     source_name: str
+    origin: str
     ids: list[int] = field(default_factory=list)
     payloads: list[dict[str, Any]] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)
@@ -96,16 +97,23 @@ def _row_number(location: str) -> int:
 
 def _groups(conn: Connection, run_id: int | None, kind: str | None) -> list[_Group]:
     # messages (kind "events") are not mapped records: no mapping fix replays them
-    kinds = [*KINDS, *_rows_stage().ROW_KINDS]
-    where = [q.c.status == "open", q.c.origin == "import", q.c.kind.in_(kinds)]
+    rows_kinds = list(_rows_stage().ROW_KINDS)
+    where = [
+        q.c.status == "open",
+        # the rows a campaign brings back are replayed whether a file or the API brought them
+        sa.or_(
+            sa.and_(q.c.origin == "import", q.c.kind.in_([*KINDS, *rows_kinds])),
+            sa.and_(q.c.origin == "api", q.c.kind.in_(rows_kinds)),
+        ),
+    ]
     if run_id is not None:
         where.append(q.c.run_id == run_id)
     if kind is not None:
         where.append(q.c.kind == kind)
-    groups: dict[tuple[int | None, str, str], _Group] = {}
+    groups: dict[tuple[int | None, str, str, str], _Group] = {}
     for batch in quarantined.batches(conn, *where):
         for row in batch:
-            key = (row["run_id"], row["kind"], row["source_name"])
+            key = (row["run_id"], row["kind"], row["source_name"], row["origin"])
             group = groups.setdefault(key, _Group(*key))
             payload = row["payload"]
             if isinstance(payload, str):
@@ -191,7 +199,7 @@ def _replay_rows(
     ids = [group.ids[i] for i in keep]
     payloads = [group.payloads[i] for i in keep]
     done = stage.replay_rows(
-        store, conn, group.kind, group.source_name, ids, payloads, mapping, now
+        store, conn, group.kind, group.source_name, ids, payloads, mapping, now, group.origin
     )
     result.replayed += done.replayed
     result.duplicate += done.duplicate

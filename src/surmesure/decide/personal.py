@@ -11,22 +11,33 @@ nothing in stock) is the template's own neutral block (``{% if products %}...{% 
 
 :func:`personal` serves one person; :func:`personal_batch` a campaign's batch, with the
 recommendations of the whole batch computed set-wise
-(:func:`~surmesure.decide.recommend.service.recommend_many`) and the popular list once.
+(:func:`~surmesure.decide.recommend.service.recommend_many`) and the popular list once. With
+``defer``, a batch's products are left to another process, which holds the model and the stock
+(:class:`Recommending`): each person's :class:`Wanted` carries what was read of them, so that
+process reads nothing and gives the same products.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.content import Audience
 from surmesure.decide.context import build_context
 from surmesure.store.engine import Store
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from surmesure.decide.recommend.guardrails import Stock
+    from surmesure.decide.recommend.model import Model
+    from surmesure.decide.recommend.people import PersonData
 
 Recommender = Callable[..., Sequence[Any]]
 #: how many products a template's ``products`` holds unless the caller asks otherwise
@@ -36,12 +47,49 @@ NONE_ASKED = "no products asked for"
 
 
 @dataclass(frozen=True)
+class Wanted:
+    """A person's products, left to be recommended elsewhere: what was read of them
+    (``None``: a neutral audience, who gets the popular products), the store whose stock
+    counts, how many, and their fitted tastes (``None``: not in the model's fit), which the
+    model handed over leaves out."""
+
+    person: PersonData | None
+    store_id: str | None
+    k: int
+    factors: NDArray[np.float32] | None = None
+
+
+@dataclass(frozen=True)
 class Personal:
-    """The context and the products a template renders with for one person, and why."""
+    """The context and the products a template renders with for one person, and why;
+    ``wanted``: the products are still to be recommended (:class:`Recommending`)."""
 
     context: dict[str, Any]
     products: list[dict[str, Any]]
     products_note: dict[str, Any]
+    wanted: Wanted | None = None
+
+
+@dataclass
+class Recommending:
+    """A model and a stock to recommend from without the store (a send's worker process):
+    :meth:`fill` gives a deferred :class:`Personal` its products, as
+    :func:`personal_batch` would have."""
+
+    model: Model
+    stock: Stock
+
+    def fill(self, personal: Personal) -> Personal:
+        wanted = personal.wanted
+        if wanted is None:
+            return personal
+        from surmesure.decide.recommend.service import recommend_known
+
+        items = recommend_known(
+            self.model, self.stock, wanted.person, k=wanted.k, store_id=wanted.store_id,
+            factors=wanted.factors,
+        )  # fmt: skip
+        return replace(personal, products=[plain(r) for r in items], wanted=None)
 
 
 @lru_cache(maxsize=1)
@@ -131,20 +179,20 @@ def personal_batch(
     *,
     k: int = DEFAULT_PRODUCTS,
     as_of: datetime | None = None,
+    defer: bool = False,
 ) -> dict[int, Personal]:
     """Each person's context and products, as :func:`personal` with the default recommender
-    gives them one by one; ``k`` ``0``: no products (the templates print none)."""
+    gives them one by one; ``k`` ``0``: no products (the templates print none). ``defer``:
+    the products are left to :class:`Recommending` (see the module)."""
     contexts = {p: build_context(conn, a, now, given, owner=store) for p, a in audiences.items()}
     found: dict[int, list[dict[str, Any]]] = {}
     popular: list[dict[str, Any]] = []
+    if defer and k > 0 and default_recommender() is not None:
+        return _deferred(store, conn, audiences, contexts, k, as_of)
     if k > 0 and default_recommender() is not None:
         from surmesure.decide.recommend.service import recommend, recommend_many
 
-        shops = {
-            p: (contexts[p].get("nearest_store") or {}).get("store_id")
-            for p, a in audiences.items()
-            if not a.neutral
-        }
+        shops = {p: _shop(contexts[p]) for p, a in audiences.items() if not a.neutral}
         many = recommend_many(store, list(shops), k=k, as_of=as_of, store_ids=shops, conn=conn)
         found = {p: [plain(r) for r in items] for p, items in many.items()}
         if any(a.neutral for a in audiences.values()):
@@ -158,4 +206,37 @@ def personal_batch(
         note = {"personalized": not audience.neutral, "reason": products_reason(audience)}
         items = popular if audience.neutral else found[p]
         out[p] = Personal(contexts[p], list(items), note)
+    return out
+
+
+def _shop(context: Mapping[str, Any]) -> str | None:
+    """The store whose stock counts for a person: the nearest in their context."""
+    return cast("str | None", (context.get("nearest_store") or {}).get("store_id"))
+
+
+def _deferred(
+    store: Store,
+    conn: Connection,
+    audiences: Mapping[int, Audience],
+    contexts: Mapping[int, dict[str, Any]],
+    k: int,
+    as_of: datetime | None,
+) -> dict[int, Personal]:
+    """:func:`personal_batch` with each person's products left to :class:`Recommending`."""
+    from surmesure.decide.recommend.model import get_model
+    from surmesure.decide.recommend.service import people_of
+
+    model = get_model(store, conn, as_of)
+    known = people_of(model, conn, [p for p, a in audiences.items() if not a.neutral])
+    learned = model.learned
+    out: dict[int, Personal] = {}
+    for p, audience in audiences.items():
+        note = {"personalized": not audience.neutral, "reason": products_reason(audience)}
+        factors = None if learned is None or audience.neutral else learned.factors_of(p)
+        wanted = (
+            Wanted(None, None, k)
+            if audience.neutral
+            else Wanted(known[p], _shop(contexts[p]), k, factors)
+        )
+        out[p] = Personal(contexts[p], [], note, wanted)
     return out

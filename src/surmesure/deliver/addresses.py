@@ -27,6 +27,7 @@ from surmesure.domain.campaigns import POSTAL_TRAITS
 from surmesure.domain.identity import normalize_email
 from surmesure.protect import blind
 from surmesure.store import schema
+from surmesure.store.among import among_ids
 
 BOUNCED = "bounced"
 UNDELIVERABLE = "undeliverable"
@@ -155,7 +156,7 @@ def bounced_people(scope: Sequence[int] | None = None) -> sa.Select[Any]:
         .distinct()
     )
     if scope is not None:
-        query = query.where(ident.c.person_id.in_([int(p) for p in scope]))
+        query = query.where(among_ids(ident.c.person_id, scope))
     return query
 
 
@@ -178,5 +179,5 @@ def undeliverable_people(scope: Sequence[int] | None = None) -> sa.Select[Any]:
         .distinct()
     )
     if scope is not None:
-        query = query.where(f.c.person_id.in_([int(p) for p in scope]))
+        query = query.where(among_ids(f.c.person_id, scope))
     return query

@@ -253,13 +253,30 @@ def import_outcomes(store: Store, path: Path, now: datetime | None = None) -> Im
     return record_outcomes(store, read_rows(path, REQUIRED, parse_row), path.name, now)
 
 
+API_SOURCE = "api:"
+"""How the source of outcomes posted over HTTP is named: ``api:<campaign>``."""
+
+
+def posted_source(campaign: str) -> str:
+    """The source name of ``campaign``'s outcomes posted over HTTP (their quarantine's)."""
+    return f"{API_SOURCE}{campaign}"
+
+
+def posted_campaign(source_name: str) -> str | None:
+    """The campaign a source name of :func:`posted_source` names (``None`` for a file's)."""
+    return source_name.removeprefix(API_SOURCE) if source_name.startswith(API_SOURCE) else None
+
+
 def outcomes_posted(
     store: Store, campaign: str, rows: Sequence[dict[str, str]], now: datetime | None = None
 ) -> Imported:
     """Record outcomes of ``campaign``'s calls sent over HTTP (rows with the file's
-    columns), as a file's; bad rows go to the quarantine with origin ``api``."""
+    columns), as a file's; bad rows go to the quarantine with origin ``api`` and source
+    ``api:<campaign>``, so a replay (``surmesure quarantine replay --kind call_outcomes``)
+    records them of the same campaign."""
     read = parse_rows(rows, parse_row, first=1)
-    return record_outcomes(store, read, "api", now, campaign=campaign, origin="api")
+    source = posted_source(campaign)
+    return record_outcomes(store, read, source, now, campaign=campaign, origin="api")
 
 
 def record_outcomes(

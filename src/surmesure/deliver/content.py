@@ -26,7 +26,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
+from surmesure.config import Settings, get_settings
 from surmesure.decide.content import Audience, CompiledTemplate, render
 from surmesure.decide.library import library_for
 from surmesure.decide.personal import DEFAULT_PRODUCTS, Personal, personal_batch
@@ -56,7 +56,16 @@ class Content:
 class ChannelTemplates:
     """The compiled content of one channel of a campaign."""
 
-    def __init__(self, campaign: str, channel: str, content: ChannelContent) -> None:
+    def __init__(
+        self,
+        campaign: str,
+        channel: str,
+        content: ChannelContent,
+        settings: Settings | None = None,
+    ) -> None:
+        #: the settings the library, the fields and the links are read with (a send's worker
+        #: process is handed its sending process's)
+        self.settings = settings or get_settings()
         self.channel = channel
         self.sender = content.sender
         self.html: CompiledTemplate | None = None
@@ -64,7 +73,7 @@ class ChannelTemplates:
         #: the text part is read from the HTML: blank lines its loops repeat are collapsed
         self.text_from_html = False
         if content.template is not None:
-            compiled = library_for().named(content.template)
+            compiled = library_for(self.settings).named(content.template)
             if compiled.format == "html":
                 self.html = CompiledTemplate(ready_html(compiled.definition))
                 self.text = text_template(self.html.definition)
@@ -136,7 +145,7 @@ class ChannelTemplates:
             conn,
             person_ids,
             now,
-            get_settings().trait_half_life_days,
+            self.settings.trait_half_life_days,
             channel=self.channel,
             traits=self.traits,
             needs=self.needs,
@@ -144,18 +153,26 @@ class ChannelTemplates:
         )
 
     def personal(
-        self, store: Store, conn: Connection, audiences: Mapping[int, Audience], now: datetime
+        self,
+        store: Store,
+        conn: Connection,
+        audiences: Mapping[int, Audience],
+        now: datetime,
+        *,
+        defer: bool = False,
     ) -> dict[int, Personal]:
-        """The context and products of each person of a batch (set-wise)."""
+        """The context and products of each person of a batch (set-wise); ``defer``: the
+        products are left to the process that renders (a send's worker, see
+        :class:`~surmesure.decide.personal.Recommending`)."""
         return personal_batch(
-            store, conn, audiences, now, {"channel": self.channel}, k=self.products
+            store, conn, audiences, now, {"channel": self.channel}, k=self.products, defer=defer
         )
 
     @property
     def link_hosts(self) -> frozenset[str]:
         """The hosts this channel's templates write links to, and the shop's and product
         pages' (settings): the only links e-mail tracking signs."""
-        settings = get_settings()
+        settings = self.settings
         sources = [t.definition.model_dump_json() for t in (self.text, self.html) if t]
         return literal_hosts(*sources, settings.shop_url, settings.product_url)
 
@@ -234,9 +251,12 @@ def text_template(definition: TemplateDefinition) -> CompiledTemplate:
     )
 
 
-def templates_of(definition: CampaignDefinition) -> dict[str, ChannelTemplates]:
-    """The compiled content of each channel of the campaign."""
+def templates_of(
+    definition: CampaignDefinition, settings: Settings | None = None
+) -> dict[str, ChannelTemplates]:
+    """The compiled content of each channel of the campaign (the template library and the
+    links read with ``settings``, default the process's)."""
     return {
-        channel: ChannelTemplates(definition.name, channel, content)
+        channel: ChannelTemplates(definition.name, channel, content, settings)
         for channel, content in definition.channels.items()
     }

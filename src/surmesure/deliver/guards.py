@@ -17,7 +17,6 @@ planning a million people and checking a batch at send time read the same rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +26,7 @@ from sqlalchemy.engine import Connection
 from surmesure.deliver import addresses
 from surmesure.domain.campaigns import CampaignDefinition, Featured
 from surmesure.store import schema
+from surmesure.store.among import among_ids
 
 BOUNCED = addresses.BOUNCED
 COMPLAINED = "complained"
@@ -47,7 +47,7 @@ def reported_people(
     if since is not None:
         query = query.where(r.c.received_at > since)
     if scope is not None:
-        query = query.where(m.c.person_id.in_(_scope(scope)))
+        query = query.where(among_ids(m.c.person_id, scope))
     return query.distinct()
 
 
@@ -83,12 +83,8 @@ def just_bought(featured: Featured, now: datetime, scope: Any = None) -> sa.Sele
         )
     )
     if scope is not None:
-        query = query.where(o.c.person_id.in_(_scope(scope)))
+        query = query.where(among_ids(o.c.person_id, scope))
     return query.distinct()
-
-
-def _scope(scope: Sequence[int]) -> list[int]:
-    return [int(x) for x in scope]
 
 
 def at_send(

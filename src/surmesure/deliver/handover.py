@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from surmesure.decide.content import Audience
-from surmesure.decide.personal import Personal
+from surmesure.decide.personal import Personal, Recommending
 from surmesure.decide.sandbox import TemplateError
 from surmesure.deliver import outbox
 from surmesure.deliver.channel import Channel, Delivery, Message, send_batch
@@ -38,19 +38,32 @@ class Draft:
 
 
 def compose(
-    templates: Mapping[str, ChannelTemplates], drafts: Sequence[Draft], now: datetime
+    templates: Mapping[str, ChannelTemplates],
+    drafts: Sequence[Draft],
+    now: datetime,
+    recommending: Recommending | None = None,
 ) -> tuple[list[Message], list[dict[str, object]]]:
     """Each draft rendered into its message; a template that fails for a person fails that
-    message (``failed``, ``template: ...``), never the batch."""
+    message (``failed``, ``template: ...``), never the batch. A render stopped by its time
+    limit may only have been slowed down by a busy machine: its message is tried again later
+    (``retry``, with the outbox's backoff) and fails after the last attempt.
+    ``recommending``: where the products a draft left to be recommended come from (a
+    worker's model and stock)."""
     ready: list[Message] = []
     failed: list[dict[str, object]] = []
     hosts = {channel: templates[channel].link_hosts for channel in {d.channel for d in drafts}}
     for d in drafts:
+        personal = d.personal
+        if personal is not None and personal.wanted is not None:
+            if recommending is None:
+                raise ValueError("a draft's products were left to a worker that has no model")
+            personal = recommending.fill(personal)
         try:
-            content = templates[d.channel].render(d.audience, now, d.personal, d.link)
+            content = templates[d.channel].render(d.audience, now, personal, d.link)
         except TemplateError as exc:
             reason = f"template: {exc.message}"[:200]
-            failed.append({"message_id": d.message_id, "status": "failed", "reason": reason})
+            status = "retry" if exc.limit == "time" else "failed"
+            failed.append({"message_id": d.message_id, "status": status, "reason": reason})
             continue
         ready.append(
             Message(

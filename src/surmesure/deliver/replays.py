@@ -9,7 +9,8 @@ read from, ``constants`` give a field one value, ``values`` rewrite a field's ex
 Each row is then read and recorded as an import of the file would, in the replay's
 transaction: a row that now passes is marked ``replayed``; one still refused stays ``open``
 with its new reason, its payload still the row as the file had it (a later fix applies to
-that).
+that). Outcomes posted over the API (origin ``api``, source ``api:<campaign>``) replay the same
+way, recorded of the campaign they were posted for.
 """
 
 from __future__ import annotations
@@ -34,19 +35,26 @@ from surmesure.store.engine import Store
 class RowKind:
     """A file read row by row: its columns, its row parser, and what records its parsed rows
     in a transaction (adding the rows it refuses to ``Read.bad``), returning how many were
-    already recorded."""
+    already recorded; told the source's name and origin (``import`` or ``api``)."""
 
     columns: tuple[str, ...]
     parse: Callable[[dict[str, str]], Any]
-    record: Callable[[Store, Connection, Read, str, datetime], int]
+    record: Callable[[Store, Connection, Read, str, str, datetime], int]
 
 
-def _outcomes(store: Store, conn: Connection, read: Read, name: str, now: datetime) -> int:
-    done = calls.record_outcomes(store, read, name, now, within=conn, set_aside_bad=False)
+def _outcomes(
+    store: Store, conn: Connection, read: Read, name: str, origin: str, now: datetime
+) -> int:
+    campaign = calls.posted_campaign(name) if origin == "api" else None
+    done = calls.record_outcomes(
+        store, read, name, now, campaign=campaign, within=conn, set_aside_bad=False
+    )
     return done.again
 
 
-def _returns(store: Store, conn: Connection, read: Read, name: str, now: datetime) -> int:
+def _returns(
+    store: Store, conn: Connection, read: Read, name: str, origin: str, now: datetime
+) -> int:
     returns.record_returns(store, read, name, now, within=conn, set_aside_bad=False)
     return 0
 
@@ -106,9 +114,11 @@ def replay_rows(
     payloads: Sequence[dict[str, Any]],
     mapping: Mapping,
     now: datetime,
+    origin: str = "import",
 ) -> Replayed:
-    """Replay the open quarantine records ``ids`` of one file (their ``payloads``, the rows
-    as read) with ``mapping`` (see the module)."""
+    """Replay the open quarantine records ``ids`` of one file, or of one campaign's posts
+    (``origin`` ``api``): their ``payloads``, the rows as read, with ``mapping`` (see the
+    module)."""
     rows = ROW_KINDS[kind]
     read = Read([], [])
     for n, payload in enumerate(payloads):
@@ -117,7 +127,7 @@ def replay_rows(
         parsed = parse_rows([mapped(row, mapping)], rows.parse, first=n)
         read.good.extend(parsed.good)
         read.bad.extend(parsed.bad)
-    duplicate = rows.record(store, conn, read, source_name, now)
+    duplicate = rows.record(store, conn, read, source_name, origin, now)
     refused = {int(item.location.removeprefix("row ")): item for item in read.bad}
     for n, item in refused.items():
         quarantined.reseal(

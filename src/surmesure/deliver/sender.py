@@ -11,10 +11,10 @@ with the message; the content is rendered here, never stored.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings, get_settings
+from surmesure.decide.personal import Recommending
+from surmesure.decide.recommend.guardrails import Stock
+from surmesure.decide.recommend.inventory import snapshot
+from surmesure.decide.recommend.model import get_model
 from surmesure.deliver import guards, outbox, postal, web, written
 from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message
@@ -135,13 +139,15 @@ def gather(
     rows: Sequence[Claimed],
     now: datetime,
     carriers: dict[str, tuple[int, str, int]] | None = None,
+    defer: Collection[str] = (),
     *,
     settings: Settings,
 ) -> tuple[list[Draft], list[dict[str, object]]]:
     """The drafts of claimed ``rows`` that may leave, and the rows that must not (with the
     status and reason they take): the guardrails read again at send time (see
     :mod:`surmesure.deliver.outbox`). ``carriers`` is told each message that prints the
-    person's page link: (person, channel, step) by message id."""
+    person's page link: (person, channel, step) by message id. On the channels of ``defer``,
+    the products are left to the worker that renders the draft."""
     ids = [int(r.person_id) for r in rows if r.person_id is not None]
     alive = _current(conn, ids) if ids else set()
     ready: list[Draft] = []
@@ -186,7 +192,7 @@ def gather(
         )
         worth = _expected(conn, definition, channel, people)
         seen = templates[channel].audiences(conn, people, now)
-        found_for = templates[channel].personal(store, conn, seen, now)
+        found_for = templates[channel].personal(store, conn, seen, now, defer=channel in defer)
         barred = suppression.barred(
             store, conn, [(kind, a) for a in found.values()], key=settings.suppression_key
         )
@@ -244,14 +250,16 @@ def run(
     limit: int | None = None,
     workers: int = 1,
     urls: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
 ) -> Sent:
     """Send the campaign's due messages until none is left (or ``limit`` are handed over);
     ``on_progress(done, total)`` after each batch. With ``workers`` above 1, the channels
     ``urls`` names (channel -> settings URL) are rendered and handed over by that many worker
-    processes (:mod:`surmesure.deliver.workers`), the others here."""
-    settings = get_settings()
+    processes (:mod:`surmesure.deliver.workers`, which open them with ``settings``, default
+    the process's), the others here."""
+    settings = settings or get_settings()
     folder = folder or settings.outbox_dir
-    templates = templates_of(definition)
+    templates = templates_of(definition, settings)
     result = Sent()
     handed = 0
     pending: deque[_Batch] = deque()
@@ -268,6 +276,13 @@ def run(
             sent, failed = part.result()
             deliveries += sent
             waiting += failed
+        # a render to try again (:func:`compose`) is retried as a channel's transient failure
+        deliveries += [
+            Delivery(str(s["message_id"]), "retry", detail=str(s["reason"]))
+            for s in waiting
+            if s["status"] == "retry"
+        ]
+        waiting = [s for s in waiting if s["status"] != "retry"]
         with store.begin() as conn:
             attempts = _attempts(conn, [d.message_id for d in deliveries])
             outbox.mark(conn, deliveries, waiting, attempts, clock())
@@ -305,8 +320,14 @@ def run(
         if limit is not None:
             total = min(total, limit)
         processes = None
+        # the channels whose products the workers recommend, from the model and the stock
+        deferred = frozenset(c for c in remote if templates[c].products)
+        stock: Stock | None = None
         if remote and total:
-            processes = Workers(workers, definition, remote, settings, folder)
+            recommending = None
+            if deferred:
+                recommending, stock = _recommending(store)
+            processes = Workers(workers, definition, remote, settings, folder, recommending)
             stack.callback(processes.close)
 
         def here(ready: list[Message]) -> Done:
@@ -321,12 +342,24 @@ def run(
             if not rows:
                 break
             carriers: dict[str, tuple[int, str, int]] = {}
+            defer = deferred if processes is not None else frozenset()
             with store.connect() as conn:
                 drafts, skipped = gather(
-                    store, conn, definition, templates, rows, now, carriers, settings=settings
+                    store,
+                    conn,
+                    definition,
+                    templates,
+                    rows,
+                    now,
+                    carriers,
+                    defer,
+                    settings=settings,
                 )
             parts: list[Future[Done]] = []
             if processes is not None:
+                if stock is not None and (current := snapshot(store, None, None)) is not stock:
+                    stock = current  # the stock changed: the workers recommend from it now
+                    processes.restock(Stock(current.quantities))
                 parts = processes.submit([d for d in drafts if d.channel in remote], now)
                 drafts = [d for d in drafts if d.channel not in remote]
             if drafts or not parts:
@@ -353,6 +386,18 @@ def run(
         if not left:
             journal.clear()
     return result
+
+
+def _recommending(store: Store) -> tuple[Recommending, Stock]:
+    """What the workers recommend from (the model and the stock now, without what is worked
+    out from them in this process: it is keyed by this process's objects; nor what grows
+    with the people, which each draft carries of its person), and the stock snapshot it was
+    taken from."""
+    model = get_model(store, None, None)
+    stock = snapshot(store, None, None)
+    learned = None if model.learned is None else model.learned.without_people()
+    handed = replace(model, people={}, memo={}, learned=learned)
+    return Recommending(handed, Stock(stock.quantities)), stock
 
 
 def _links_settled(

@@ -12,7 +12,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
+from surmesure.config import Settings, get_settings
 from surmesure.decide.sandbox import TemplateError
 from surmesure.deliver import cascade, choice, documents, plan, sender, web
 from surmesure.deliver.channel import Channel
@@ -94,11 +94,12 @@ def send(
     batch: int = 200,
     workers: int = 1,
     urls: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
 ) -> SendReport:
     """Plan the newcomers, record their rows, then send what is due (nothing with
     ``dry_run``: the plan is computed and shown, nothing is written). With ``workers`` above
     1, the channels ``urls`` names are rendered and handed over by that many processes
-    (:func:`surmesure.deliver.sender.run`)."""
+    (:func:`surmesure.deliver.sender.run`, opened with ``settings``)."""
     definition, version = resolve(store, name, now, save=not dry_run)
     with store.connect() as conn:
         result = plan.plan(store, conn, definition, version, now)
@@ -138,6 +139,7 @@ def send(
         batch=batch,
         workers=workers,
         urls=urls,
+        settings=settings,
     )
     if definition.cascade is not None and _advance(store, definition, version, clock()):
         more = sender.run(
@@ -150,6 +152,7 @@ def send(
             batch=batch,
             workers=workers,
             urls=urls,
+            settings=settings,
         )
         for key, n in more.counts.items():
             sent.add(key, n)

@@ -4,10 +4,15 @@ than one core (``campaign send --workers N``, ``SURMESURE_SEND_WORKERS``).
 The sending process stays the only one that touches the store (an embedded DuckDB file has
 one writer; on PostgreSQL the campaign's advisory lock keeps one sender too): it claims each
 batch, reads what its messages need (guardrails, addresses, the person's fields and
-recommended products: :func:`surmesure.deliver.sender.gather`) and records what became of
-them. The batch's drafts are then shared out between the workers, each rendering its part
-(:func:`surmesure.deliver.handover.compose`) and handing it to its own channel, opened from the
-channel's settings URL; a message is in one part only, so it leaves once. Each worker appends
+what is read of the people for their recommended products: :func:`surmesure.deliver.sender.gather`)
+and records what became of them. The batch's drafts are then shared out between the workers,
+each recommending its people's products and rendering its part
+(:func:`surmesure.deliver.handover.compose`), and handing it to its own channel, opened from the
+channel's settings URL; a message is in one part only, so it leaves once. Each worker is handed
+the recommendation model once, when it starts, and the stock again only when it changed during
+the send (:class:`~surmesure.decide.personal.Recommending`): a person gets the products the
+sending process would have given them, and the per-person work of choosing them is spread over
+the workers. Each worker appends
 the messages its provider accepts to the campaign's send journal, as the sending process does
 (one ``write`` of one line, in append mode: lines of several processes never mix), so a kill
 -9 of any process is settled by the next run as before (:mod:`surmesure.deliver.outbox`). A
@@ -35,14 +40,18 @@ from datetime import datetime
 from multiprocessing import forkserver
 from multiprocessing.util import Finalize
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from surmesure.config import Settings
+from surmesure.decide.personal import Recommending
 from surmesure.deliver import outbox
 from surmesure.deliver.channel import Channel, Delivery
 from surmesure.deliver.channels import open_channel
 from surmesure.deliver.handover import Done, compose, hand_over
 from surmesure.domain.campaigns import CampaignDefinition
+
+if TYPE_CHECKING:
+    from surmesure.decide.recommend.guardrails import Stock
 
 PRELOAD = ["surmesure.deliver.workers", "surmesure.deliver.email"]
 """What the worker server imports once, before forking each worker."""
@@ -56,8 +65,10 @@ def _start(
     settings: Settings,
     folder: Path,
     parent: int,
+    recommending: Recommending | None,
 ) -> None:
-    """In each worker: the campaign's templates, its channels, the send journal."""
+    """In each worker: the campaign's templates, its channels, the send journal, and the
+    model and stock its products are recommended from."""
     from surmesure.deliver.content import templates_of
 
     channels = {name: open_channel(url, settings) for name, url in urls.items()}
@@ -65,10 +76,12 @@ def _start(
     fcntl.flock(lock, fcntl.LOCK_SH)
     _state.update(
         lock=lock,
-        templates=templates_of(definition),
+        templates=templates_of(definition, settings),
         channels=channels,
         journal=outbox.Journal(folder, definition.name),
         parent=parent,
+        recommending=recommending,
+        stock_version=0,
     )
     Finalize(None, _stop, exitpriority=10)
     threading.Thread(target=_watch, args=(parent,), daemon=True).start()
@@ -126,12 +139,17 @@ def _watch(parent: int) -> None:
         os._exit(0)
 
 
-def _work(drafts: Sequence[Any], now: datetime) -> Done:
-    """Render and hand over one part (in a worker)."""
+def _work(drafts: Sequence[Any], now: datetime, stock: tuple[int, Stock] | None) -> Done:
+    """Recommend, render and hand over one part (in a worker); ``stock``: the stock now and
+    its version, when it changed since the worker started."""
     with _busy:
         if not _alive(_state["parent"]):  # the sending process is gone: nothing leaves
             return [Delivery(d.message_id, "retry", detail="sender stopped") for d in drafts], []
-        ready, failed = compose(_state["templates"], drafts, now)
+        recommending: Recommending | None = _state["recommending"]
+        if stock is not None and recommending is not None and stock[0] != _state["stock_version"]:
+            recommending = _state["recommending"] = Recommending(recommending.model, stock[1])
+            _state["stock_version"] = stock[0]
+        ready, failed = compose(_state["templates"], drafts, now, recommending)
         return hand_over(_state["channels"], ready, _state["journal"], 1), failed
 
 
@@ -145,9 +163,13 @@ class Workers:
         urls: Mapping[str, str],
         settings: Settings,
         folder: Path,
+        recommending: Recommending | None = None,
     ) -> None:
         self.count = count
         self.channels = frozenset(urls)
+        #: the stock the workers recommend from, when it changed during the send: (version,
+        #: stock), handed over with every part from then on
+        self._stock: tuple[int, Stock] | None = None
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
         # the server imports while this process claims and reads the first batch
@@ -156,14 +178,19 @@ class Workers:
             count,
             mp_context=context,
             initializer=_start,
-            initargs=(definition, dict(urls), settings, folder, os.getpid()),
+            initargs=(definition, dict(urls), settings, folder, os.getpid(), recommending),
         )
+
+    def restock(self, stock: Stock) -> None:
+        """The stock changed: the workers recommend from ``stock`` from the next part on."""
+        version = 1 if self._stock is None else self._stock[0] + 1
+        self._stock = (version, stock)
 
     def submit(self, drafts: Sequence[Any], now: datetime) -> list[Future[Done]]:
         """Share ``drafts`` out in one part per worker; each part's future."""
         size = -(-len(drafts) // self.count)
         parts = [list(drafts[i : i + size]) for i in range(0, len(drafts), size)] if size else []
-        return [self._pool.submit(_work, part, now) for part in parts]
+        return [self._pool.submit(_work, part, now, self._stock) for part in parts]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

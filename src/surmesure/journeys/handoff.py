@@ -2,8 +2,10 @@
 
 :func:`send_due` hands each journey send step's planned outbox rows to the configured channels
 through the deliver worker (:func:`surmesure.deliver.sender.run`, exactly once across a
-crash). :func:`failures` moves each person whose message failed for good (a template error, a
-channel's refusal) along the step's ``error`` exit, once.
+crash); with ``settings`` whose ``send_workers`` is above 1, worker processes render and hand
+them over as they do a campaign's (:mod:`surmesure.deliver.workers`). :func:`failures` moves
+each person whose message failed for good (a template error, a channel's refusal) along the
+step's ``error`` exit, once.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from surmesure.config import Settings
 from surmesure.deliver import sender
 from surmesure.deliver.channel import Channel
+from surmesure.deliver.channels import urls as channel_urls
 from surmesure.errors import Conflict
 from surmesure.journeys import engine
 from surmesure.journeys.document import JourneyDefinition
@@ -35,8 +39,11 @@ def send_due(
     versions: Versions,
     *,
     folder: Any = None,
+    settings: Settings | None = None,
 ) -> dict[str, int]:
-    """Hand the planned journey messages to ``channels``: ``{outcome: count}``."""
+    """Hand the planned journey messages to ``channels``: ``{outcome: count}``; by
+    ``settings.send_workers`` worker processes when above 1 (the channels opened again there
+    from the settings' URLs)."""
     m = schema.messages
     with store.connect() as conn:
         rows = list(
@@ -60,11 +67,14 @@ def send_due(
                     if isinstance(step, SendStep) and campaign_key(name, step.id) == campaign:
                         steps[str(campaign)] = (definition, step)
     counts: dict[str, int] = {}
+    workers = 1 if settings is None else settings.send_workers
+    urls = channel_urls(settings) if settings is not None and workers > 1 else None
     for definition, step in steps.values():
         try:
             sent = sender.run(
-                store, campaign_of(definition, step), channels, clock=lambda: now, folder=folder
-            )
+                store, campaign_of(definition, step), channels, clock=lambda: now,
+                folder=folder, workers=workers, urls=urls, settings=settings,
+            )  # fmt: skip
         except Conflict:
             continue  # another worker is sending this step now: it sends these too
         for key, n in sent.counts.items():

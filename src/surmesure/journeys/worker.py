@@ -8,7 +8,7 @@ One round (:func:`run_once`) at ``now``:
    none is due;
 3. the outbox rows the steps planned, handed to the configured channels, and the sends that
    failed for good taken along their step's error exit, when ``channels`` are given
-   (:mod:`.handoff`);
+   (:mod:`.handoff`; by worker processes when ``settings.send_workers`` is above 1);
 4. the webhook calls the steps planned, or left to retry (:func:`.webhooks.deliver`).
 
 ``now`` comes from a clock (:func:`surmesure.clock.utcnow`, or a simulated one), so a journey
@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from surmesure.clock import utcnow
+from surmesure.config import Settings
 from surmesure.deliver.channel import Channel
 from surmesure.errors import trace_of
 from surmesure.journeys import engine, webhooks
@@ -71,6 +72,7 @@ def run_once(
     channels: Mapping[str, Channel] | None = None,
     batch: int = BATCH,
     folder: Any = None,
+    settings: Settings | None = None,
 ) -> Applied:
     """One round at ``now`` (see the module)."""
     versions = versions or Versions()
@@ -82,7 +84,7 @@ def run_once(
         if done.stepped < batch:
             break
     if channels:
-        result.sent = send_due(store, channels, now, versions, folder=folder)
+        result.sent = send_due(store, channels, now, versions, folder=folder, settings=settings)
         result.add(failures(store, now, versions))
     webhooks.deliver(store, now, versions=versions)
     return result
@@ -98,8 +100,10 @@ class JourneyWorker:
         period: float = 5.0,
         channels: Mapping[str, Channel] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        settings: Settings | None = None,
     ) -> None:
         self.store = store
+        self.settings = settings
         self.period = period
         self.channels = channels
         self.clock = clock
@@ -122,7 +126,10 @@ class JourneyWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                run_once(self.store, self.clock(), versions=self._versions, channels=self.channels)
+                run_once(
+                    self.store, self.clock(), versions=self._versions, channels=self.channels,
+                    settings=self.settings,
+                )  # fmt: skip
                 self.rounds += 1
             except Exception as exc:  # the next round tries again; the state is committed
                 log.error("journey round failed: %s", trace_of(exc))

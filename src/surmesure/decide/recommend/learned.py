@@ -17,7 +17,7 @@ Both are fitted only when there are enough buyers and products for them to mean 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -97,15 +97,30 @@ class Learned:
             for j, a in zip(best.tolist(), strongest[best].tolist(), strict=True)
         ]
 
+    def factors_of(self, person_id: int) -> NDArray[np.float32] | None:
+        """The person's fitted factors (``None``: not in the fit)."""
+        row = self.person_row.get(person_id)
+        return None if row is None else self.person_factors[row]
+
+    def without_people(self) -> Learned:
+        """These signals without the people's factors (which grow with the people: 64 floats
+        each), for a process told each person's factors (:meth:`tastes`'s ``factors``)."""
+        empty = self.person_factors[:0]
+        return replace(self, person_row={}, person_factors=empty)
+
     def tastes(
-        self, person_id: int, purchases: Iterable[tuple[datetime, str]], depth: int
+        self,
+        person_id: int,
+        purchases: Iterable[tuple[datetime, str]],
+        depth: int,
+        factors: NDArray[np.float32] | None = None,
     ) -> list[tuple[str, float]]:
         """The ``depth`` products closest to the person's tastes, best first (bought products
-        may appear); empty for a person with no purchase of a known product."""
-        row = self.person_row.get(person_id)
-        if row is not None:
-            factors = self.person_factors[row]
-        else:
+        may appear); empty for a person with no purchase of a known product. ``factors``: the
+        person's fitted factors, given (else looked up, or folded in when not in the fit)."""
+        if factors is None:
+            factors = self.factors_of(person_id)
+        if factors is None:
             counts: dict[int, float] = {}
             for _, code in set(purchases):
                 j = self.index.get(code)

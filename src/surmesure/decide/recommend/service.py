@@ -23,6 +23,8 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.recommend import people
@@ -198,17 +200,46 @@ def recommend_many(
     on their own. ``store_ids``: the store whose stock counts for each person (default: their
     home store)."""
     _check(k, per_category)
-    chosen = scoring or Scoring()
     wanted = store_ids or {}
     with _connection(store, conn) as c:
         model = get_model(store, c, as_of)
         stock = snapshot(store, c, as_of)
-        known = {p: model.people.get(p) or people.person(c, p, model.as_of) for p in person_ids}
+        known = people_of(model, c, person_ids)
     return {
-        p: pick(model, data, _ranked(model, data, chosen), stock, k, wanted.get(p), (),
-                per_category, policy)
+        p: recommend_known(model, stock, data, k=k, store_id=wanted.get(p),
+                           per_category=per_category, policy=policy, scoring=scoring)
         for p, data in known.items()
     }  # fmt: skip
+
+
+def people_of(
+    model: Model, conn: Connection, person_ids: Collection[int]
+) -> dict[int, people.PersonData]:
+    """What recommendations need of each of ``person_ids`` (current, unmerged ids): the
+    model's when it knows them, else read as of the model's date."""
+    return {p: model.people.get(p) or people.person(conn, p, model.as_of) for p in person_ids}
+
+
+def recommend_known(
+    model: Model,
+    stock: Stock,
+    data: people.PersonData | None,
+    *,
+    k: int = 10,
+    store_id: str | None = None,
+    per_category: int = 3,
+    policy: Policy | None = None,
+    scoring: Scoring | None = None,
+    factors: NDArray[np.float32] | None = None,
+) -> list[Recommendation]:
+    """The top ``k`` products of the person ``data`` describes (``None``: an anonymous
+    visitor) from ``model`` and ``stock`` alone, reading nothing: what :func:`recommend` and
+    :func:`recommend_many` give them (a process without the store, such as a send's worker,
+    recommends this way from a model and stock handed to it). ``factors``: the person's
+    fitted tastes, when ``model``'s learned signals were handed over without them
+    (:meth:`~surmesure.decide.recommend.learned.Learned.without_people`)."""
+    ranked = _ranked(model, data, scoring or Scoring(), factors)
+    return pick(model, data, ranked, stock, k, store_id, (), per_category, policy)
 
 
 PICKS_KEPT = 20_000
@@ -260,7 +291,12 @@ class _Ranked:
     tastes: list[tuple[str, float]] = field(default_factory=list)
 
 
-def _ranked(model: Model, data: people.PersonData | None, scoring: Scoring) -> _Ranked:
+def _ranked(
+    model: Model,
+    data: people.PersonData | None,
+    scoring: Scoring,
+    factors: NDArray[np.float32] | None = None,
+) -> _Ranked:
     learned = model.learned
     neighbours: list[tuple[str, float, str]] = []
     tastes: list[tuple[str, float]] = []
@@ -271,7 +307,7 @@ def _ranked(model: Model, data: people.PersonData | None, scoring: Scoring) -> _
         neighbours = learned.neighbours(
             data.purchases, model.as_of, scoring.neighbour_half_life_days, depth
         )
-        tastes = learned.tastes(data.person_id, data.purchases, depth)
+        tastes = learned.tastes(data.person_id, data.purchases, depth, factors)
     associated = (
         []
         if data is None or scoring.association_weight <= 0
