@@ -72,14 +72,14 @@ def generate(store: Store, people: int) -> None:
         "INSERT INTO traits SELECT 'k' || i, 'city', i, i, "
         f"to_json(({cities})[1 + CAST(floor(8 * {rand('city')}) AS INTEGER)]), 'crm', "
         f"TIMESTAMP '2024-04-01' + to_days(CAST(floor(720 * {rand('cat')}) AS INTEGER)), "
-        f"0.3 + 0.7 * {rand('crel')} FROM range(1, {people} + 1) t(i)",
+        f"0.3 + 0.7 * {rand('crel')}, NULL FROM range(1, {people} + 1) t(i)",
         "INSERT INTO traits SELECT 'w' || i, 'city', i, i, "
         f"to_json(({cities})[1 + CAST(floor(8 * {rand('city2')}) AS INTEGER)]), 'web', "
-        f"TIMESTAMP '2025-04-01' + to_days(CAST(floor(360 * {rand('wat')}) AS INTEGER)), 0.5 "
+        f"TIMESTAMP '2025-04-01' + to_days(CAST(floor(360 * {rand('wat')}) AS INTEGER)), 0.5, NULL "
         f"FROM range(1, {people} + 1) t(i) WHERE {rand('second')} < 0.3",
         "INSERT INTO traits SELECT 'k' || i, 'home_store_id', i, i, "
         f"to_json('s' || CAST(floor(200 * {rand('home')}) AS INTEGER)), 'crm', "
-        f"TIMESTAMP '2025-01-01', 0.9 FROM range(1, {people} + 1) t(i)",
+        f"TIMESTAMP '2025-01-01', 0.9, NULL FROM range(1, {people} + 1) t(i)",
         "INSERT INTO derived_metrics (person_id, computed_on, computed_at, as_of, recency_days, "
         "frequency, monetary, r_score, f_score, m_score, rfm_segment, p_alive, expected_value, "
         f"{run_columns}) SELECT i, DATE '2026-03-30', TIMESTAMP '2026-03-30 02:00', "
