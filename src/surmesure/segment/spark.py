@@ -3,8 +3,9 @@
 The tables a segment reads (:data:`surmesure.segment.ibis_tables.TABLES`) are written to
 Parquet from the store, with JSON already typed (the event properties the definition names
 included), then read by Spark, which evaluates :func:`surmesure.segment.ibis_compile.members`.
-A lake that already holds these tables as Parquet skips the copy: point :func:`size_in` at the
-folder. Needs the ``spark`` extra (PySpark and Java 17), like :mod:`surmesure.derive.spark`.
+Files already in that layout (written by :func:`export_parquet` on a schedule, or by a lake's
+own jobs) are read in place: point :func:`size_in` at their folder. Needs the ``spark`` extra
+(PySpark and Java 17), like :mod:`surmesure.derive.spark`.
 """
 
 from __future__ import annotations
