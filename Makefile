@@ -9,11 +9,14 @@ export SURMESURE_DATABASE_URL ?= duckdb:///demo/surmesure.duckdb
 .PHONY: system install demo test lint typecheck unit bench clean
 
 # System packages the channels need: Kannel (the SMS gateway, with its test SMSC) and Pango
-# (PDF letters). Installed only where missing.
+# (PDF letters); and a Java runtime for Spark (derive and segments on Spark), unless one is on
+# the PATH already. Installed only where missing.
 SYSTEM_PACKAGES := kannel kannel-extras libpango-1.0-0 libpangoft2-1.0-0
+JAVA_PACKAGE := default-jre-headless
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v java >/dev/null 2>&1 || missing="$$missing $(JAVA_PACKAGE)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

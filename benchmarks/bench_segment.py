@@ -10,6 +10,14 @@ run is the same every time (``--db FILE`` keeps the generated file and reuses it
 The 5-condition size is measured with the plain plan (every ranking over everyone, every count
 grouped) and with the fast plan (a chain of steps, rankings restricted to the persons still in,
 semi-joins), with the size of each plan (operators in DuckDB's EXPLAIN, characters of SQL).
+``--postgres URL`` measures the same size on PostgreSQL too, printed beside DuckDB's (the world
+generated there with generate_series when the database is empty: ``segment_world_pg.py``);
+``--spark`` times the conformance table on a local Spark session (``bench_segment_engines.py``,
+which also compares the SQLAlchemy and Ibis compilers on a store such as the demo world)::
+
+    createdb h_bench && .venv/bin/python benchmarks/bench_segment.py --people 10000000 \
+        --size-only --postgres postgresql+psycopg://postgres@127.0.0.1/h_bench --spark
+
 Targets: the 5-condition size over 10,000,000 people under 2 s;
 a refresh of 50 segments over 1,000,000 people under 30 s; 50 evaluations in memory under 1 ms.
 """
@@ -24,13 +32,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from bench_segment_engines import conformance_on_spark
+from segment_world_pg import generate_postgres, rows, run_parameters
 from surmesure.config import get_settings
 from surmesure.domain.segments import SegmentDefinition
 from surmesure.segment import membership, repository
 from surmesure.segment.evaluate import Evaluator
 from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
 from surmesure.segment.sql import members_query
-from surmesure.store import open_store, schema
+from surmesure.store import open_store
 from surmesure.store.engine import Store
 
 NOW = datetime(2026, 3, 31, 12, 0)
@@ -44,19 +56,8 @@ def rand(salt: str) -> str:
     return f"(hash(i, '{salt}') % 1000003) / 1000003.0"
 
 
-def _run_parameters() -> tuple[str, str]:
-    """Column list and values for the NOT NULL run parameters of derived_metrics."""
-    names = [
-        c.name
-        for c in schema.derived_metrics.columns
-        if not c.nullable and c.name not in ("person_id", "computed_on", "computed_at", "as_of")
-    ]
-    values = {"horizon_days": "365", "discount_rate": "0.1"}
-    return ", ".join(names), ", ".join(values.get(n, "30") for n in names)
-
-
 def generate(store: Store, people: int) -> None:
-    run_columns, run_values = _run_parameters()
+    run_columns, run_values = run_parameters()
     cities = "[" + ", ".join(f"'{c}'" for c in CITIES) + "]"
     rfm = "[" + ", ".join(f"'{c}'" for c in SEGMENTS) + "]"
     categories = "[" + ", ".join(f"'{c}'" for c in CATEGORIES) + "]"
@@ -71,14 +72,14 @@ def generate(store: Store, people: int) -> None:
         "INSERT INTO traits SELECT 'k' || i, 'city', i, i, "
         f"to_json(({cities})[1 + CAST(floor(8 * {rand('city')}) AS INTEGER)]), 'crm', "
         f"TIMESTAMP '2024-04-01' + to_days(CAST(floor(720 * {rand('cat')}) AS INTEGER)), "
-        f"0.3 + 0.7 * {rand('crel')} FROM range(1, {people} + 1) t(i)",
+        f"0.3 + 0.7 * {rand('crel')}, NULL FROM range(1, {people} + 1) t(i)",
         "INSERT INTO traits SELECT 'w' || i, 'city', i, i, "
         f"to_json(({cities})[1 + CAST(floor(8 * {rand('city2')}) AS INTEGER)]), 'web', "
-        f"TIMESTAMP '2025-04-01' + to_days(CAST(floor(360 * {rand('wat')}) AS INTEGER)), 0.5 "
+        f"TIMESTAMP '2025-04-01' + to_days(CAST(floor(360 * {rand('wat')}) AS INTEGER)), 0.5, NULL "
         f"FROM range(1, {people} + 1) t(i) WHERE {rand('second')} < 0.3",
         "INSERT INTO traits SELECT 'k' || i, 'home_store_id', i, i, "
         f"to_json('s' || CAST(floor(200 * {rand('home')}) AS INTEGER)), 'crm', "
-        f"TIMESTAMP '2025-01-01', 0.9 FROM range(1, {people} + 1) t(i)",
+        f"TIMESTAMP '2025-01-01', 0.9, NULL FROM range(1, {people} + 1) t(i)",
         "INSERT INTO derived_metrics (person_id, computed_on, computed_at, as_of, recency_days, "
         "frequency, monetary, r_score, f_score, m_score, rfm_segment, p_alive, expected_value, "
         f"{run_columns}) SELECT i, DATE '2026-03-30', TIMESTAMP '2026-03-30 02:00', "
@@ -260,12 +261,50 @@ def repository_reset(store: Store) -> None:
             store.raw_duckdb(conn).execute(f"DELETE FROM {table}")
 
 
+def on_postgres(url: str, people: int, definition: SegmentDefinition, duckdb_s: float) -> None:
+    """The 5-condition size on PostgreSQL, printed beside DuckDB's."""
+    store = open_store(url)
+    if rows(store)["people"] == 0:
+        timed(f"generate {people:,} people in PostgreSQL", lambda: generate_postgres(store, people))
+    counts = rows(store)
+    print("PostgreSQL rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+
+    def baseline() -> None:
+        with store.connect() as conn:
+            for table in counts:
+                conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+    base, _ = timed("PostgreSQL baseline: count(*) over the 5 tables", baseline)
+    timed(
+        "PostgreSQL: size of the 5-condition segment (first query)",
+        lambda: membership.size(store, definition, NOW, {}),
+    )
+    size_s, size = timed(
+        "PostgreSQL: size of the 5-condition segment",
+        lambda: membership.size(store, definition, NOW, {}),
+    )
+    print(
+        f"  members {size:,}; ratio to baseline {size_s / base:,.1f}x; "
+        f"DuckDB {duckdb_s:.3f} s, PostgreSQL {size_s:.3f} s "
+        f"(PostgreSQL / DuckDB {size_s / duckdb_s:,.1f}x)"
+    )
+    store.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1000, help="in-memory repetitions")
     parser.add_argument("--db", type=Path, help="keep the generated database in this file")
     parser.add_argument("--size-only", action="store_true", help="skip refresh and in-memory")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also measure the size on this PostgreSQL database (generated there when empty)",
+    )
+    parser.add_argument(
+        "--spark", action="store_true", help="also time the conformance table on local Spark"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.duckdb"
@@ -301,6 +340,10 @@ def main() -> None:
         )
         print(f"  members {size:,}; ratio to baseline {size_s / base:,.1f}x")
         compare_plans(store, definition)
+        if args.postgres:
+            on_postgres(args.postgres, args.people, definition, size_s)
+        if args.spark:
+            conformance_on_spark()
         if args.size_only:
             store.dispose()
             return

@@ -209,3 +209,14 @@ def opened_rows(
         ]
         atrest.open_rows(conn, t, found)
     return found
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One small local Spark session for every Spark test of the run (it starts in 6-8 s)."""
+    from surmesure.derive.spark import local_session
+
+    session = local_session(cores=1, shuffle_partitions=1)
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from derive_data import AS_OF, CUSTOMERS, EXPECTED, TINY, load_cdnow, load_order
 from conftest import dataset
 from surmesure.derive.rfm import rfm
 from surmesure.derive.source import ibis_backend
-from surmesure.derive.spark import copy_tables, local_session, spark_backend
+from surmesure.derive.spark import copy_tables, spark_backend
 from surmesure.store import Store, open_store
 
 pytestmark = [
@@ -22,14 +21,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::FutureWarning"),
     pytest.mark.filterwarnings("ignore::UserWarning"),
 ]
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = local_session(cores=1, shuffle_partitions=2)
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def _rows(table: Any) -> list[dict[str, Any]]:

@@ -151,3 +151,25 @@ def test_without_at_an_imported_history_is_measured_where_it_ends(
     assert result.exit_code == 0, result.output
     assert orjson.loads(result.stdout) == {"name": "lyon_viewers", "size": there}
     assert f"as of {day_after}" in result.stderr
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_size_on_spark_counts_what_the_store_counts(
+    cli: typer.Typer, spark: Any, tmp_path: Path
+) -> None:
+    cases = {c["id"]: c for c in TABLE["cases"]}
+    run(cli, "save", write(tmp_path, "lyon.yaml", LYON))
+    viewers = write(tmp_path, "viewers.yaml", VIEWERS)
+    for ref, expected in (("lyon", len(cases["trait-eq-string"]["expected"])), (viewers, None)):
+        on_store = run(cli, "size", ref, "--at", AT, "--json")["size"]
+        on_spark = run(cli, "size", ref, "--at", AT, "--engine", "spark", "--json")["size"]
+        assert on_spark == on_store
+        assert expected is None or on_store == expected
+    assert "lyon_viewers: 2 people" in run(cli, "size", viewers, "--at", AT, "--engine", "spark")
+
+
+def test_an_unknown_engine_is_refused_with_the_choices(cli: typer.Typer) -> None:
+    output = run(cli, "size", "lyon", "--engine", "hive", code=2)
+    assert "--engine" in output and "spark" in output

@@ -51,6 +51,7 @@ def local_session(
         .config("spark.default.parallelism", str(cores))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.warehouse.dir", warehouse)
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
         .getOrCreate()
