@@ -1,0 +1,200 @@
+"""Where the server's time goes on ``/v1/batch``: the app runs in this process (its lifespan
+included: the event writer, the dispatcher, the scheduled jobs), fed the bodies of
+``bench_collect`` through an in-process ASGI transport, with every thread under ``cProfile``
+(the writer's commits and the dispatcher's rounds run in threads of their own). It prints the
+functions of the project by their own time and by their cumulative time, and the SQL
+statements, commits and rollbacks the run made, per 1,000 events. ``--threads`` runs without
+the profiler instead and prints the CPU time of each thread of the process (the event loop,
+the event writer, the dispatcher, the journey worker...) in µs per event: which part of the
+server spends it, at full speed.
+
+To compare with a commit, run it a second time with that commit's ``src`` first on
+``PYTHONPATH`` (``git worktree add /tmp/base REF``) and ``--save`` each profile, then compare
+the two files with ``pstats``. Times under the profiler are inflated, and a thread's wait for
+the interpreter lock is counted against the function it runs: read the counts and the
+cumulative times, and confirm a change with ``bench_collect --baseline``.
+
+    python benchmarks/profile_collect.py [--events 20000] [--clients 16] [--save FILE]
+        [--threads]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench_collect import PER_CALL, WRITE_KEY, make_bodies
+
+KEYS = {
+    "SURMESURE_WRITE_KEYS": f'{{"{WRITE_KEY}": "web"}}',
+    "SURMESURE_SECRET_KEY": "bench-secret",
+    "SURMESURE_SUPPRESSION_KEY": "bench-suppression-key",
+    "SURMESURE_ENCRYPTION_KEY": "bench-encryption-key",
+}
+SQL = (
+    ("statements", "duckdb_engine/__init__.py", "execute"),
+    ("bulk or raw statements", "backends/duckdb.py", "load_returning"),
+    ("bulk or raw statements", "backends/duckdb.py", "run"),
+    ("bulk or raw statements", "backends/duckdb.py", "fetch_literal"),
+    ("bulk or raw statements", "backends/duckdb.py", "existing_keys"),
+    ("commits", "sqlalchemy/engine/default.py", "do_commit"),
+    ("rollbacks", "sqlalchemy/engine/default.py", "do_rollback"),
+)
+
+
+class Threads:
+    """One profile per thread: this one, and each thread started while it records."""
+
+    def __init__(self) -> None:
+        self.profiles: list[cProfile.Profile] = []
+
+    def _start(self, frame: Any, event: str, arg: Any) -> None:
+        sys.setprofile(None)
+        profile = cProfile.Profile()
+        self.profiles.append(profile)
+        profile.enable()
+
+    def __enter__(self) -> Threads:
+        threading.setprofile(self._start)
+        self._start(None, "", None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        threading.setprofile(None)
+        self.profiles[0].disable()
+
+    def clear(self) -> None:
+        """Forget what was recorded so far (the start-up, the warm-up), in every thread."""
+        for profile in self.profiles:
+            profile.clear()
+
+    def stats(self) -> pstats.Stats:
+        stats = pstats.Stats(self.profiles[0])
+        for profile in self.profiles[1:]:
+            stats.add(profile)  # a thread still running is read as it stands
+        return stats
+
+
+async def feed(app: Any, bodies: list[bytes], clients: int) -> float:
+    auth = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+    headers = {"Authorization": auth, "Content-Type": "application/json"}
+    queue = list(reversed(bodies))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+
+        async def one() -> None:
+            while queue:
+                answer = await client.post("/v1/batch", content=queue.pop(), headers=headers)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(clients)))
+        return time.perf_counter() - start
+
+
+def _app(url: str, events: int) -> tuple[Any, list[bytes]]:
+    os.environ.update({"SURMESURE_DATABASE_URL": url, **KEYS})
+    from surmesure.api.app import create_app
+    from surmesure.config import Settings
+
+    return create_app(Settings()), make_bodies(events + 10 * PER_CALL, uuid.uuid4().hex[:8])
+
+
+async def profiled(url: str, events: int, clients: int) -> tuple[Threads, float]:
+    app, bodies = _app(url, events)
+    with Threads() as threads:
+        async with app.router.lifespan_context(app):
+            await feed(app, bodies[:10], clients)  # warm: first calls, first keys
+            threads.clear()
+            seconds = await feed(app, bodies[10:], clients)
+    return threads, seconds
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user and system) of each live thread of this process, by thread name."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{task}/stat").read_text()
+        except FileNotFoundError:
+            continue  # ended meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()
+        name = names.get(int(task), "other (driver, executor)")
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+async def by_thread(url: str, events: int, clients: int) -> tuple[dict[str, float], float]:
+    """CPU µs per event of each thread over the run (no profiler), and the run's seconds."""
+    app, bodies = _app(url, events)
+    async with app.router.lifespan_context(app):
+        await feed(app, bodies[:10], clients)
+        before = thread_cpu()
+        seconds = await feed(app, bodies[10:], clients)
+        after = thread_cpu()
+    used = {n: (t - before.get(n, 0.0)) / events * 1e6 for n, t in after.items()}
+    return {n: us for n, us in sorted(used.items(), key=lambda kv: -kv[1]) if us > 0}, seconds
+
+
+def sql_counts(stats: pstats.Stats, events: int) -> str:
+    counts: dict[str, int] = {}
+    for (path, _, name), (_, calls, *_) in stats.stats.items():  # type: ignore[attr-defined]
+        for label, where, function in SQL:
+            if name == function and path.endswith(where):
+                counts[label] = counts.get(label, 0) + calls
+    return ", ".join(f"{label} {n / events * 1000:.1f}" for label, n in sorted(counts.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--save", metavar="FILE", help="write the merged profile there")
+    parser.add_argument("--threads", action="store_true", help="CPU per thread, no profiler")
+    args = parser.parse_args()
+    if args.threads:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"duckdb:///{folder}/profile.duckdb"
+            used, seconds = asyncio.run(by_thread(url, args.events, args.clients))
+        print(f"{args.events:,} events in {seconds:.2f} s ({args.events / seconds:,.0f} events/s)")
+        print("client and server share the event loop: 'MainThread' holds both")
+        for name, us in used.items():
+            print(f"{us:8.1f} µs/event  {name}")
+        print(f"{sum(used.values()):8.1f} µs/event  in all")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"duckdb:///{folder}/profile.duckdb"
+        threads, seconds = asyncio.run(profiled(url, args.events, args.clients))
+    stats = threads.stats()
+    if args.save:
+        stats.dump_stats(args.save)
+    count = len(threads.profiles)
+    print(f"{args.events:,} events in {seconds:.2f} s under the profiler, {count} threads")
+    print(f"per 1,000 events: {sql_counts(stats, args.events)}")
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        stats.stream = out  # type: ignore[attr-defined]
+        stats.sort_stats(order).print_stats("surmesure", args.top)
+        print(out.getvalue().split("\n", 4)[-1])
+
+
+if __name__ == "__main__":
+    main()
