@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import statistics
 import subprocess
@@ -188,6 +189,10 @@ def run(
             published.publish(store, parse(JOURNEY), utcnow())
         store.dispose()
         port = PORT["port"]
+        # one event a request: the write key's default limit (1,000 requests/s) would refuse
+        # the bursts of a paced 1,000/s, and this measures latency, not the limit
+        limits = {"collect": f"{int(rate * 4)}/second", "decide": "3000/second"}
+        os.environ.setdefault("SURMESURE_RATE_LIMITS", orjson.dumps(limits).decode())
         server = serve(url, port, src, workers=workers)
         try:
             began, cpu = time.perf_counter(), _tree_cpu(server.pid)
