@@ -31,7 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,16 @@ def postgres_database(admin_url: str) -> tuple[str, Any]:
         admin.dispose()
 
     return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+@contextmanager
+def scratch_postgres(admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of ``admin_url``, dropped afterwards."""
+    url, drop = postgres_database(admin_url)
+    try:
+        yield url
+    finally:
+        drop()
 
 
 def on_both_stores(run: Callable[[str], dict[str, Any]], postgres: str) -> dict[str, Any]:

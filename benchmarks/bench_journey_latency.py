@@ -47,7 +47,7 @@ import orjson
 import sqlalchemy as sa
 from rich.console import Console
 
-from bench_collect import cpu_seconds, serve
+from bench_collect import cpu_seconds, scratch_postgres, serve
 from gitref import HEAD_SRC, checkout, describe, env_for
 from loadgen import exchange, request_bytes
 from surmesure.clock import utcnow
@@ -119,16 +119,8 @@ def _database(postgres: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"duckdb:///{Path(folder) / 'latency.duckdb'}"
         return
-    name = f"bench_latency_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield postgres.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(postgres) as url:
+        yield url
 
 
 def _know(store: Any, count: int) -> None:

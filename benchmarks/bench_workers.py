@@ -17,13 +17,13 @@ for any worker's memory), both with ``SURMESURE_SERVING_CACHE_URL``. Measured:
     second worker's next decision no longer greets them (polled every 5 ms);
 (c) each server's resident memory at the end;
 (d) in this process, a miss for one person by id: read from the store
-    (:func:`~surmesure.unify.reader.read_people`) against found in Redis
+    (:func:`~surmesure.unify.people_read.read_people`) against found in Redis
     (:func:`~surmesure.decide.shared_cache.read_through` once another read it), over
     ``--misses`` people: p50 and p99 of each, and their ratio.
 
     python benchmarks/bench_workers.py [--postgres URL] [--customers 5000]
         [--cache-people 1000] [--rate 300] [--seconds 10] [--changes 10]
-        [--redis redis://127.0.0.1:6379/5] [--port 18400] [--database-prefix bench_workers]
+        [--redis redis://127.0.0.1:6379/5] [--port 18400]
         [--misses 500]
     python benchmarks/bench_workers.py --url STORE_URL [--misses 500]   # (d) alone
 """
@@ -36,8 +36,6 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,25 +46,11 @@ import sqlalchemy as sa
 
 import bench_decide
 import bench_serving
+from bench_collect import scratch_postgres
 from surmesure.dispatch import shared_entries
 
 HERE = Path(__file__).resolve().parent
 MODES = {"news_only": 0, "shared_entries": 900}
-
-
-@contextmanager
-def database(postgres: str, prefix: str) -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards."""
-    name = f"{prefix}_{os.getpid()}"
-    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield postgres.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def clear(redis_url: str, store_url: str) -> None:
@@ -203,7 +187,7 @@ def misses(url: str, redis_url: str, count: int) -> dict[str, Any]:
     from surmesure.decide import shared_cache
     from surmesure.decide.library import EXAMPLES, Library
     from surmesure.store import open_store
-    from surmesure.unify.reader import read_people
+    from surmesure.unify.people_read import read_people
 
     clear(redis_url, url)
     store = open_store(url)
@@ -254,7 +238,6 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--port", type=int, default=18_400)
-    parser.add_argument("--database-prefix", default="bench_workers")
     parser.add_argument("--misses", type=int, default=500)
     parser.add_argument("--url", help="an existing store: (d) alone, on it")
     args = parser.parse_args()
@@ -263,7 +246,7 @@ def main() -> None:
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
     report: dict[str, Any] = {"customers": args.customers, "cache_people": args.cache_people}
-    with tempfile.TemporaryDirectory() as tmp, database(args.postgres, args.database_prefix) as url:
+    with tempfile.TemporaryDirectory() as tmp, scratch_postgres(args.postgres) as url:
         started = time.perf_counter()
         people = bench_decide.build_store(Path(tmp), args.customers, url)
         report["build_s"] = round(time.perf_counter() - started, 1)
