@@ -24,7 +24,8 @@ from surmesure.dispatch import outbox, shared_entries
 from surmesure.dispatch.background import Background
 from surmesure.protect.erase import erase_person
 from surmesure.store import Store
-from surmesure.unify.reader import identifier_keys, read_people
+from surmesure.unify.people_read import read_people
+from surmesure.unify.reader import identifier_keys
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
 LIBRARY = Library(EXAMPLES)

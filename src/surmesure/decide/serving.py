@@ -8,7 +8,7 @@ values opened in batches, :mod:`surmesure.protect.atrest`), segment memberships,
 metrics the templates' rules read and their exposure ledger; with the identifiers they were
 asked by, every merge, and the first exposure of each content. A decision for someone held
 reads nothing from the store and takes no lock; someone else is read in one statement
-(:func:`~surmesure.unify.reader.read_people`) and kept, the least recently used person
+(:func:`~surmesure.unify.people_read.read_people`) and kept, the least recently used person
 dropped past ``cache_people``, so memory follows that bound rather than the customer count.
 
 Freshness. The dispatcher tells the cache, after each delivery has committed, whom the stored
@@ -58,12 +58,8 @@ from surmesure.domain.segments import METRICS
 from surmesure.errors import trace_of
 from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.unify.reader import (
-    MetricRows,
-    PersonRead,
-    read_metrics,
-    read_people,
-)
+from surmesure.unify.people_read import read_people
+from surmesure.unify.reader import MetricRows, PersonRead, read_metrics
 from surmesure.unify.reader import fetch_rows as _rows
 
 log = logging.getLogger("surmesure.decide.serving")

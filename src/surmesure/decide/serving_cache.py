@@ -13,7 +13,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from surmesure.unify.reader import HeldReader, PeopleRead, PersonRead
+from surmesure.unify.people_read import PeopleRead
+from surmesure.unify.reader import HeldReader, PersonRead
 
 if TYPE_CHECKING:
     from surmesure.decide.serving import Serving
@@ -30,7 +31,7 @@ class ServingCache(HeldReader):
     identifiers (``(kind, blind index)`` -> person id, or :data:`NOBODY`); ``roots`` every
     merged person (few); ``first_shown`` the first exposure of each content. A hit reads
     dictionaries alone, with no lock; a miss reads the person from the store in one
-    statement (:func:`~surmesure.unify.reader.read_people`) under the owner's load lock."""
+    statement (:func:`~surmesure.unify.people_read.read_people`) under the owner's load lock."""
 
     def __init__(self, owner: Serving, metrics: frozenset[str], limit: int) -> None:
         self.owner = owner

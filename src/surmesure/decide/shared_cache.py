@@ -38,7 +38,8 @@ from surmesure.dispatch.shared_entries import Entries, ident
 from surmesure.errors import trace_of
 from surmesure.protect import atrest, crypto
 from surmesure.store.engine import Store
-from surmesure.unify.reader import PeopleRead, PersonRead, read_people
+from surmesure.unify.people_read import PeopleRead, read_people
+from surmesure.unify.reader import PersonRead
 
 log = logging.getLogger("surmesure.decide.shared_cache")
 BACKLOG = 10_000
@@ -227,7 +228,7 @@ def read_through(
     *,
     defer: bool = False,
 ) -> tuple[PeopleRead, int]:
-    """What :func:`~surmesure.unify.reader.read_people` would read of ``person_ids`` (named)
+    """What :func:`~surmesure.unify.people_read.read_people` would read of ``person_ids`` (named)
     and the holders of ``keys``: from Redis where it has them, the rest from the store in
     one statement, then written back (with ``defer``, by :meth:`SharedCache.write_back`
     later); with how many statements the store ran."""

@@ -14,7 +14,8 @@ import orjson
 from surmesure.domain.traits import Observation
 from surmesure.protect.consent import Record
 from surmesure.protect.marketing import Preference
-from surmesure.unify.reader import PeopleRead, PersonRead
+from surmesure.unify.people_read import PeopleRead
+from surmesure.unify.reader import PersonRead
 
 
 def text(value: Any) -> str:

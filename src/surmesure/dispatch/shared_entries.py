@@ -36,12 +36,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.domain.identity import LOOKUP_KINDS
 from surmesure.store import schema
 
 log = logging.getLogger("surmesure.dispatch.shared_entries")
 
-#: the identifier kinds a decision names a person by (``unify.reader.LOOKUP_KINDS``)
-LOOKUP_KINDS = ("anonymous_id", "customer_id")
 
 READ = """
 local p = ARGV[1]

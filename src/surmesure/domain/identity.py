@@ -19,6 +19,9 @@ KINDS: Final[tuple[IdentifierKind, ...]] = get_args(IdentifierKind)
 #: first kind in this order.
 PRIORITY: Final[dict[str, int]] = {kind: rank for rank, kind in enumerate(KINDS)}
 
+#: The identifier kinds a decision names a person by (a device, a logged-in customer).
+LOOKUP_KINDS: Final = ("anonymous_id", "customer_id")
+
 #: Most identifiers of a kind one person may hold. Two people who each hold a different
 #: customer id are never merged, even when they share an e-mail (a family address, say):
 #: the record goes to the person of its own customer id and the conflict is recorded.

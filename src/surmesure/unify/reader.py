@@ -8,7 +8,8 @@ pause records, trait observations (sealed ones opened in one batch,
 :mod:`surmesure.protect.atrest`, with the data keys the process keeps: the statement reads no
 key, a key not kept is read by its node's primary key), segment memberships, the derived
 metrics asked for and the exposure ledger of the given contents (:func:`read_person`); many
-people at once, for the serving cache, with every exposure of each (:func:`read_people`).
+people at once, for the serving cache, with every exposure of each
+(:func:`surmesure.unify.people_read.read_people`).
 Decisions and campaign audiences (:mod:`surmesure.decide.audience`) and the snapshots segments
 are evaluated on (:mod:`surmesure.segment.snapshot`) all read a person this way; the ledger's
 rules are those of :func:`surmesure.decide.exposure.ledger`, so a decision from the store and
@@ -18,7 +19,7 @@ person, and imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
@@ -41,7 +42,7 @@ OPT_OUT_PURPOSE = "personalization"
 #: the consent purposes a person read carries the records of
 DECISION_PURPOSES = ("marketing", OPT_OUT_PURPOSE)
 
-_TYPES: dict[str, Any] = {
+ROW_TYPES: dict[str, Any] = {
     "tag": sa.String(16),
     "k1": sa.String(320),
     "k2": sa.String(64),
@@ -55,8 +56,8 @@ _TYPES: dict[str, Any] = {
 
 
 def _row(tag: str, **given: Any) -> list[Any]:
-    out = [sa.literal(tag, _TYPES["tag"]).label("tag")]
-    for name, kind in _TYPES.items():
+    out = [sa.literal(tag, ROW_TYPES["tag"]).label("tag")]
+    for name, kind in ROW_TYPES.items():
         if name == "tag":
             continue
         value = given.get(name)
@@ -249,7 +250,7 @@ def read_person(
         bool(wanted),
     )
     rows = conn.execute(statement, params).all()
-    read = _collect(rows, _opened(conn, rows))
+    read = collect_read(rows, opened_rows(conn, rows))
     if columns and not inline and read.person_id is not None:
         found = read_metrics(conn, columns, [read.person_id])
         read = replace(read, metrics=found.get(read.person_id, {}))
@@ -261,13 +262,87 @@ INLINE_METRICS = 4
 snapshot reads them all) are read by a second statement, one row a day of computation."""
 
 
-def _opened(conn: Connection, rows: Sequence[Any]) -> dict[int, Any]:
+def opened_rows(conn: Connection, rows: Sequence[Any]) -> dict[int, Any]:
     """The value of each sealed trait row, by position in ``rows`` (one batch)."""
     at = [k for k, row in enumerate(rows) if row[0] == "trait" and row[8] is not None]
     if not at:
         return {}
     values = atrest.open_json(conn, [rows[k][7] for k in at], [bytes(rows[k][8]) for k in at])
     return dict(zip(at, values, strict=True))
+
+
+def record_branches(
+    row: Callable[..., list[Any]],
+    whose: Callable[[Any], Any],
+    metrics: Sequence[str],
+    *,
+    now: Any = None,
+) -> list[Any]:
+    """The branches every read of people shares: their marketing and personalization
+    consents, trait observations, segment memberships, preference records and ``metrics``
+    rows. ``row(tag, person_column, **cells)`` makes a branch's tagged columns and
+    ``whose(person_column)`` its condition on the person; with ``now``, records made after it
+    are left out."""
+    c, t, m = schema.consents, schema.traits, schema.segment_members
+    pr, d = schema.preferences, schema.derived_metrics
+
+    def until(column: Any) -> list[Any]:
+        return [] if now is None else [column <= now]
+
+    branches: list[Any] = [
+        sa.select(
+            *row(
+                "consent",
+                c.c.person_id,
+                k1=c.c.consent_id,
+                k2=c.c.purpose,
+                k3=c.c.channel,
+                t1=c.c.recorded_at,
+                n1=c.c.granted.cast(sa.Integer),
+            )
+        ).where(whose(c.c.person_id), c.c.purpose.in_(DECISION_PURPOSES), *until(c.c.recorded_at)),
+        sa.select(
+            *row(
+                "trait",
+                t.c.person_id,
+                k1=t.c.name,
+                k2=t.c.source,
+                k3=t.c.value,
+                t1=t.c.observed_at,
+                n1=t.c.reliability,
+                i1=t.c.node_id,
+                b1=t.c.sealed,
+            )
+        ).where(whose(t.c.person_id), *until(t.c.observed_at)),
+        sa.select(*row("member", m.c.person_id, k1=m.c.segment)).where(whose(m.c.person_id)),
+        sa.select(
+            *row(
+                "preference",
+                pr.c.person_id,
+                k1=pr.c.preference_id,
+                k2=pr.c.kind + ":" + pr.c.name,  # the kind never holds ':'
+                k3=pr.c.value,
+                t1=pr.c.recorded_at,
+                t2=pr.c.until,
+            )
+        ).where(whose(pr.c.person_id), *until(pr.c.recorded_at)),
+    ]
+    for name in metrics:
+        value = {"n1": d.c[name]} if METRICS[name] == "number" else {"k3": d.c[name]}
+        branches.append(
+            sa.select(
+                *row(
+                    "metric",
+                    d.c.person_id,
+                    k1=sa.literal(name),
+                    k2=d.c.computed_on,
+                    t1=d.c.computed_at,
+                    t2=d.c.as_of,
+                    **value,
+                )
+            ).where(whose(d.c.person_id))
+        )
+    return branches
 
 
 @lru_cache(maxsize=256)
@@ -296,64 +371,15 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
     # a person id given is bound as such in every branch: a constant the store filters on
     # first (DuckDB scans a whole table for a subquery's value)
     pid = who if by_id else sa.select(cte.c.person_id).scalar_subquery()
-    c, t, m = schema.consents, schema.traits, schema.segment_members
-    pr = schema.preferences
     branches: list[Any] = [
         sa.select(*_row("who", i1=cte.c.person_id)),
-        sa.select(
-            *_row(
-                "consent",
-                k1=c.c.consent_id,
-                k2=c.c.purpose,
-                k3=c.c.channel,
-                t1=c.c.recorded_at,
-                n1=c.c.granted.cast(sa.Integer),
-            )
-        ).where(
-            c.c.person_id == pid,
-            c.c.purpose.in_(DECISION_PURPOSES),
-            c.c.recorded_at <= now,
+        *record_branches(
+            lambda tag, _person, **cells: _row(tag, **cells),
+            lambda person: person == pid,
+            metrics,
+            now=now,
         ),
-        sa.select(
-            *_row(
-                "trait",
-                k1=t.c.name,
-                k2=t.c.source,
-                k3=t.c.value,
-                t1=t.c.observed_at,
-                n1=t.c.reliability,
-                i1=t.c.node_id,
-                b1=t.c.sealed,
-            )
-        ).where(t.c.person_id == pid, t.c.observed_at <= now),
-        sa.select(*_row("member", k1=m.c.segment)).where(m.c.person_id == pid),
-        sa.select(
-            *_row(
-                "preference",
-                k1=pr.c.preference_id,
-                k2=pr.c.kind + ":" + pr.c.name,  # the kind never holds ':'
-                k3=pr.c.value,
-                t1=pr.c.recorded_at,
-                t2=pr.c.until,
-            )
-        ).where(pr.c.person_id == pid, pr.c.recorded_at <= now),
     ]
-    d = schema.derived_metrics
-    for name in metrics:
-        number = METRICS[name] == "number"
-        value = {"n1": d.c[name]} if number else {"k3": d.c[name]}
-        branches.append(
-            sa.select(
-                *_row(
-                    "metric",
-                    k1=sa.literal(name),
-                    k2=d.c.computed_on,
-                    t1=d.c.computed_at,
-                    t2=d.c.as_of,
-                    **value,
-                )
-            ).where(d.c.person_id == pid)
-        )
     if ledger:
         e = schema.exposures
         branches.append(
@@ -374,7 +400,7 @@ def _statement(by_id: bool, key_count: int, metrics: tuple[str, ...], ledger: bo
     return sa.union_all(*branches)
 
 
-def _collect(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
+def collect_read(rows: Sequence[Any], opened: dict[int, Any]) -> PersonRead:
     person_id: int | None = None
     consents: list[Record] = []
     preferences: list[Preference] = []
@@ -459,184 +485,3 @@ def fetch_rows(conn: Connection, query: Any) -> list[Any]:
     only names and constants (``read_metrics``: ids), so they are compiled with their values
     inline."""
     return backends.of(conn).fetch_literal(conn, query)
-
-
-# -- many people at once: the serving cache's reads --------------------------------------------
-
-BOUND_IDS = 16
-"""Most ids :func:`read_people` binds in each branch rather than reading them from a
-subquery."""
-
-#: the identifier kinds a decision names a person by
-LOOKUP_KINDS = ("anonymous_id", "customer_id")
-
-
-@dataclass
-class PeopleRead:
-    """What :func:`read_people` found: each root person's rows (every time, with the whole
-    exposure ledger of the person in ``seen``), the lookup identifiers each holds, and the
-    people merged into them."""
-
-    reads: dict[int, PersonRead]
-    identifiers: dict[tuple[str, str], int]
-    absorbed: dict[int, int]  # an absorbed person id -> the root it was merged into
-
-
-def read_people(
-    conn: Connection,
-    person_ids: Sequence[int],
-    *,
-    keys: Sequence[tuple[str, str]] = (),
-    metrics: frozenset[str] = frozenset(),
-    named: Sequence[int] = (),
-) -> PeopleRead:
-    """One statement for a batch: the root people among ``person_ids`` and those holding one
-    of ``keys`` (``(kind, blind index)``), with every consent, preference, trait observation
-    (sealed ones opened in one batch), segment membership, ``metrics`` row and exposure they
-    have (no time bound: the caller filters at decision time); of the people ``named``, their
-    identifiers and merges alone (those merged into them, and their own merge, if any: one
-    named and absent from ``absorbed`` is merged into nobody)."""
-    params: dict[str, Any] = {"pids": sorted(set(person_ids)), "named": sorted(set(named))}
-    for i, (kind, value) in enumerate(keys):
-        params[f"kind{i}"], params[f"value{i}"] = kind, value
-    bound = not keys and len(params["pids"]) <= BOUND_IDS
-    statement = _batch_statement(len(keys), tuple(sorted(set(metrics) & set(METRICS))), bound)
-    rows = conn.execute(statement, params).all()
-    opened = _opened(conn, rows)
-    parts: dict[int, list[Any]] = {}
-    identifiers: dict[tuple[str, str], int] = {}
-    absorbed: dict[int, int] = {}
-    roots: list[int] = []
-    for position, row in enumerate(rows):
-        tag, pid = row[0], int(row[9])
-        if tag == "who":
-            roots.append(pid)
-        elif tag == "ident":
-            identifiers[(str(row[2]), str(row[1]))] = pid
-        elif tag == "absorbed":
-            absorbed[int(row[7])] = pid
-        else:
-            parts.setdefault(pid, []).append(position)
-    reads = {}
-    for pid in roots:
-        mine = [rows[k] for k in parts.get(pid, ())]
-        found = {n: opened[k] for n, k in enumerate(parts.get(pid, ())) if k in opened}
-        reads[pid] = _collect([("who", *[None] * 6, pid, None), *mine], _shift(found))
-    return PeopleRead(reads, identifiers, absorbed)
-
-
-def _shift(opened: dict[int, Any]) -> dict[int, Any]:
-    """Positions after the ``who`` row :func:`read_people` puts first."""
-    return {k + 1: v for k, v in opened.items()}
-
-
-@lru_cache(maxsize=64)
-def _batch_statement(key_count: int, metrics: tuple[str, ...], bound: bool) -> Any:
-    """The statement of one shape of :func:`read_people`, built once."""
-    types = {**_TYPES, "p1": sa.BigInteger()}
-    p, ident = schema.people, schema.identifiers
-    named: Any = p.c.person_id.in_(sa.bindparam("pids", expanding=True))
-    if key_count:
-        holders = sa.select(ident.c.person_id).where(
-            sa.or_(
-                *(
-                    sa.and_(
-                        ident.c.kind == sa.bindparam(f"kind{i}", type_=sa.String()),
-                        ident.c.value == sa.bindparam(f"value{i}", type_=sa.String()),
-                    )
-                    for i in range(key_count)
-                )
-            )
-        )
-        named = sa.or_(named, p.c.person_id.in_(holders))
-    cte = sa.select(p.c.person_id).where(named, p.c.merged_into.is_(None)).cte("who")
-    # a few ids asked (a miss), no identifier to look up: the ids are bound in every branch,
-    # constants the store filters on first (DuckDB scans a whole table for a subquery's
-    # values: 75 ms against 25 for one person of the demo world); an absorbed id among them
-    # holds no rows (they follow their merge), so only roots' rows come back. Past a few ids
-    # the subquery costs less than thousands of bound values in every branch.
-    who: Any = sa.bindparam("pids", expanding=True) if bound else sa.select(cte.c.person_id)
-    told: Any = sa.bindparam("named", expanding=True)
-
-    def row(tag: str, pid: Any, **given: Any) -> list[Any]:
-        out = [sa.literal(tag, types["tag"]).label("tag")]
-        for name, kind in types.items():
-            if name == "tag":
-                continue
-            value = pid if name == "p1" else given.get(name)
-            cell = sa.cast(sa.null(), kind) if value is None else sa.cast(value, kind)
-            out.append(cell.label(name))
-        return out
-
-    c, t, m = schema.consents, schema.traits, schema.segment_members
-    pr, e = schema.preferences, schema.exposures
-    branches: list[Any] = [
-        sa.select(*row("who", cte.c.person_id)),
-        sa.select(*row("ident", ident.c.person_id, k1=ident.c.value, k2=ident.c.kind)).where(
-            sa.or_(ident.c.person_id.in_(who), ident.c.person_id.in_(told)),
-            ident.c.kind.in_(LOOKUP_KINDS),
-        ),
-        sa.select(*row("absorbed", p.c.merged_into, i1=p.c.person_id)).where(
-            sa.or_(
-                p.c.merged_into.in_(who),
-                p.c.merged_into.in_(told),
-                sa.and_(p.c.person_id.in_(told), p.c.merged_into.is_not(None)),
-            )
-        ),
-        sa.select(
-            *row(
-                "consent",
-                c.c.person_id,
-                k1=c.c.consent_id,
-                k2=c.c.purpose,
-                k3=c.c.channel,
-                t1=c.c.recorded_at,
-                n1=c.c.granted.cast(sa.Integer),
-            )
-        ).where(c.c.person_id.in_(who), c.c.purpose.in_(DECISION_PURPOSES)),
-        sa.select(
-            *row(
-                "trait",
-                t.c.person_id,
-                k1=t.c.name,
-                k2=t.c.source,
-                k3=t.c.value,
-                t1=t.c.observed_at,
-                n1=t.c.reliability,
-                i1=t.c.node_id,
-                b1=t.c.sealed,
-            )
-        ).where(t.c.person_id.in_(who)),
-        sa.select(*row("member", m.c.person_id, k1=m.c.segment)).where(m.c.person_id.in_(who)),
-        sa.select(
-            *row(
-                "preference",
-                pr.c.person_id,
-                k1=pr.c.preference_id,
-                k2=pr.c.kind + ":" + pr.c.name,
-                k3=pr.c.value,
-                t1=pr.c.recorded_at,
-                t2=pr.c.until,
-            )
-        ).where(pr.c.person_id.in_(who)),
-        sa.select(*row("seen", e.c.person_id, k1=e.c.content_id, t1=sa.func.max(e.c.shown_at)))
-        .where(e.c.person_id.in_(who))
-        .group_by(e.c.person_id, e.c.content_id),
-    ]
-    d = schema.derived_metrics
-    for name in metrics:
-        value = {"n1": d.c[name]} if METRICS[name] == "number" else {"k3": d.c[name]}
-        branches.append(
-            sa.select(
-                *row(
-                    "metric",
-                    d.c.person_id,
-                    k1=sa.literal(name),
-                    k2=d.c.computed_on,
-                    t1=d.c.computed_at,
-                    t2=d.c.as_of,
-                    **value,
-                )
-            ).where(d.c.person_id.in_(who))
-        )
-    return sa.union_all(*branches)
