@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -10,22 +9,61 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from surmesure.cli import uplift_actions
 from surmesure.cli.common import JsonOption, console, emit_json, user_errors
+from surmesure.cli.uplift_format import interval_json, interval_text, money
 from surmesure.errors import InvalidInput
 from surmesure.learn.plots import qini_plot
-from surmesure.learn.uplift import UpliftReport, fit_and_evaluate
+from surmesure.learn.uplift import Targeting, UpliftReport, fit_and_evaluate
 from surmesure.learn.uplift.data import UpliftData, read_uplift_data
 
 HELP = (
     "Fit an uplift model on half of a past experiment (CSV or Parquet, one row per person), "
     "stratified by treatment, and report on the other half: Qini coefficient, AUUC, and the "
     "expected incremental profit of treating only where predicted uplift x value > cost, "
-    "against treating everyone and no one."
+    "against treating everyone and no one, and the value of treating the top 10/20/50% by "
+    "predicted uplift against treating everyone and a random share, with bootstrap intervals."
 )
 
 
-def _money(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:,.2f}"
+def _targeting_json(t: Targeting) -> dict[str, Any]:
+    return {
+        "population": t.population,
+        "bootstrap_rounds": t.rounds,
+        "everyone": interval_json(t.everyone),
+        "top": [
+            {
+                "share": r.share,
+                "people": r.people,
+                "policy": interval_json(r.policy),
+                "random": interval_json(r.random),
+                "gain_over_random": interval_json(r.gain_over_random),
+            }
+            for r in t.rows
+        ],
+        "reason": t.reason,
+    }
+
+
+def _targeting_table(t: Targeting) -> Table:
+    table = Table(
+        title=f"Treating the top share by predicted uplift, for {t.population:,} people "
+        f"(95% bootstrap intervals, {t.rounds} rounds)"
+    )
+    for col in ("treated", "people", "top by uplift", "random", "top - random"):
+        table.add_column(col, justify="right")
+    for r in t.rows:
+        table.add_row(
+            f"{r.share:.0%}",
+            f"{r.people:,}",
+            interval_text(r.policy),
+            interval_text(r.random),
+            interval_text(r.gain_over_random),
+        )
+    table.add_row(
+        "100%", f"{t.population:,}", interval_text(t.everyone), interval_text(t.everyone), "0"
+    )
+    return table
 
 
 def _payload(data: UpliftData, report: UpliftReport, plot: Path | None) -> dict[str, Any]:
@@ -53,6 +91,7 @@ def _payload(data: UpliftData, report: UpliftReport, plot: Path | None) -> dict[
             "profit_treat_none": p.treat_none,
             "reason": p.reason,
         },
+        "targeting": _targeting_json(report.targeting),
         "plot": None if plot is None else str(plot),
     }
 
@@ -85,13 +124,16 @@ def _print(data: UpliftData, report: UpliftReport, plot: Path | None) -> None:
     table.add_row(
         "uplift x value > cost",
         f"{p.targeted_share:.1%}",
-        f"{_money(p.policy)} ± {_money(1.96 * p.std_error)}",
+        f"{money(p.policy)} ± {money(1.96 * p.std_error)}",
     )
-    table.add_row("treat everyone", "100.0%", _money(p.treat_all))
-    table.add_row("treat no one", "0.0%", _money(p.treat_none))
+    table.add_row("treat everyone", "100.0%", money(p.treat_all))
+    table.add_row("treat no one", "0.0%", money(p.treat_none))
     console.print(table)
     if p.reason:
         console.print(f"[yellow]{escape(p.reason)}[/]")
+    console.print(_targeting_table(report.targeting))
+    if report.targeting.reason:
+        console.print(f"[yellow]{escape(report.targeting.reason)}[/]")
     if plot is not None:
         console.print(f"Qini plot written to {plot}")
 
@@ -99,6 +141,7 @@ def _print(data: UpliftData, report: UpliftReport, plot: Path | None) -> None:
 def register(app: typer.Typer) -> None:
     uplift_app = typer.Typer(help="Uplift: whom a treatment moves, and whom to treat.")
     app.add_typer(uplift_app, name="uplift")
+    uplift_actions.register(uplift_app)
 
     @uplift_app.command("fit", help=HELP)
     @user_errors

@@ -3,6 +3,7 @@
 Pure numerics on arrays (NumPy, scikit-learn); :mod:`.data` is the one module that reads a file.
 """
 
+from surmesure.learn.uplift.actions import Action, Choice, next_best_action, policy_value
 from surmesure.learn.uplift.evaluate import (
     Split,
     UpliftReport,
@@ -28,14 +29,20 @@ from surmesure.learn.uplift.metrics import (
     uplift_curve,
 )
 from surmesure.learn.uplift.policy import PolicyProfit, policy_profit, treat
+from surmesure.learn.uplift.targeting import Interval, Targeting, TargetingRow, targeting_value
 
 __all__ = [
+    "Action",
+    "Choice",
     "Curve",
     "DRLearner",
+    "Interval",
     "PolicyProfit",
     "SLearner",
     "Split",
     "TLearner",
+    "Targeting",
+    "TargetingRow",
     "UpliftLearner",
     "UpliftReport",
     "UpliftScores",
@@ -43,12 +50,15 @@ __all__ = [
     "auuc",
     "fit_and_evaluate",
     "make_learner",
+    "next_best_action",
     "perfect_score",
     "policy_profit",
+    "policy_value",
     "qini_coefficient",
     "qini_curve",
     "score_uplift",
     "stratified_split",
+    "targeting_value",
     "treat",
     "uplift_curve",
 ]

@@ -65,21 +65,17 @@ def _profit(
     return share * (value * lift - cost), share * value * se
 
 
-def policy_profit(
-    uplift: npt.ArrayLike,
-    y: npt.ArrayLike,
-    treated: npt.ArrayLike,
-    value: float = 1.0,
-    cost: float = 0.0,
-    population: int | None = None,
-) -> PolicyProfit:
-    """Incremental profit of the uplift gate against treating everyone and no one."""
-    u = np.asarray(uplift, dtype=np.float64).ravel()
+def held_out(
+    score: npt.ArrayLike, y: npt.ArrayLike, treated: npt.ArrayLike, value: float, cost: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Score, outcome and treated flag of held-out people as aligned arrays, checked with the
+    value and cost a policy is judged at."""
+    u = np.asarray(score, dtype=np.float64).ravel()
     y_ = np.asarray(y, dtype=np.float64).ravel()
     t = np.asarray(treated).ravel().astype(bool)
     if not (u.size == y_.size == t.size) or u.size == 0:
         raise InvalidInput(
-            f"Uplift, outcome and treatment have sizes {u.size}, {y_.size}, {t.size}.",
+            f"Score, outcome and treatment have sizes {u.size}, {y_.size}, {t.size}.",
             field="uplift",
             hint="give one prediction, outcome and treatment flag per held-out person",
         )
@@ -89,6 +85,19 @@ def policy_profit(
             field="cost",
             hint="give the money one unit of outcome brings and the cost per treated person",
         )
+    return u, y_, t
+
+
+def policy_profit(
+    uplift: npt.ArrayLike,
+    y: npt.ArrayLike,
+    treated: npt.ArrayLike,
+    value: float = 1.0,
+    cost: float = 0.0,
+    population: int | None = None,
+) -> PolicyProfit:
+    """Incremental profit of the uplift gate against treating everyone and no one."""
+    u, y_, t = held_out(uplift, y, treated, value, cost)
     people = u.size if population is None else population
     mask = treat(u, value, cost)
     per_person, se = _profit(y_, t, mask, value, cost)
