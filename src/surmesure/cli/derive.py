@@ -13,6 +13,7 @@ from rich.table import Table
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
 from surmesure.derive.export import export_derived, format_of
 from surmesure.derive.kpi import Kpis, kpis
+from surmesure.derive.money import money
 from surmesure.derive.report import write_report
 from surmesure.derive.run import STEPS, DeriveResult, derive
 from surmesure.ops.runs import derived_summary, recorded
@@ -107,9 +108,9 @@ def print_kpis(k: Kpis) -> None:
     for label, value in (
         ("buyers", f"{k.buyers:,}"),
         ("purchase orders", f"{k.purchase_orders:,}"),
-        ("net revenue", num(k.revenue)),
-        ("revenue per customer", num(k.revenue_per_customer)),
-        ("average basket", num(k.average_basket)),
+        ("net revenue", money(k.revenue, k.currency)),
+        ("revenue per customer", money(k.revenue_per_customer, k.currency)),
+        ("average basket", money(k.average_basket, k.currency)),
         ("repeat purchase rate", pct(k.repeat_purchase_rate)),
         ("share of revenue from the top 10 %", pct(k.top_decile_share)),
         (f"churn at {k.churn_horizon_days} days ({k.churned:,} of {k.churn_base:,})",

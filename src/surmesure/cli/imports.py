@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import typer
@@ -13,6 +15,7 @@ from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import ImportResult, check_kind, import_file
 from surmesure.collect.records import KINDS
 from surmesure.config import get_settings
+from surmesure.errors import InvalidInput
 
 HELP = f"""Import a file of KIND ({", ".join(KINDS)}): CSV, CSV.GZ, Parquet or JSON Lines;
 or KIND events: Segment messages, one JSON object a line (.jsonl or .jsonl.gz), stored as the
@@ -21,7 +24,8 @@ HTTP collector stores them (--source names where they come from, default web).
 Columns are matched to fields by name, or by a mapping: --mapping FILE (YAML with `columns:`
 field: column, `constants:`, `timezone:`, `source:` and `rules:`) or --preset NAME (e.g.
 online-retail). Refused records go to the quarantine with their reason; importing the same
-file again adds nothing.
+file again adds nothing. A store keeps one currency: orders in another are converted with
+--rate CUR=RATE (or `rates:` in the mapping), else the file is refused.
 """
 
 
@@ -76,6 +80,25 @@ def import_events(file: Path, source: str, as_json: bool) -> None:
     console.print(counts)
 
 
+def parse_rates(texts: list[str]) -> dict[str, float]:
+    """``["GBP=1.17"]`` -> ``{"GBP": 1.17}``; a code of three capitals and a positive rate."""
+    rates: dict[str, float] = {}
+    for text in texts:
+        code, _, number = text.partition("=")
+        try:
+            value = float(number)
+        except ValueError:
+            value = float("nan")
+        if not (re.fullmatch(r"[A-Z]{3}", code.strip()) and math.isfinite(value) and value > 0):
+            raise InvalidInput(
+                f"--rate {text!r} is not CUR=RATE.",
+                field="rate",
+                hint="e.g. --rate GBP=1.17: one pound is worth 1.17 of the store's currency",
+            )
+        rates[code.strip()] = value
+    return rates
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         "import",
@@ -91,8 +114,14 @@ def register(app: typer.Typer) -> None:
         source: str | None = typer.Option(
             None, "--source", help="Source name of the records (default: the mapping's)."
         ),
+        rate: list[str] = typer.Option(
+            [],
+            "--rate",
+            help="Orders: CUR=RATE, one unit of CUR in the store's currency (repeat per currency).",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
+        rates = parse_rates(rate)
         if kind == "events":
             import_events(file, source or "web", as_json)
             return
@@ -114,6 +143,7 @@ def register(app: typer.Typer) -> None:
                     source=source,
                     on_progress=on_progress,
                     settings=get_settings(),
+                    rates=rates,
                 )
         finally:
             store.dispose()

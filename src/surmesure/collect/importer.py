@@ -302,11 +302,13 @@ def import_file(
     source: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     settings: Settings | None = None,
+    rates: dict[str, float] | None = None,
 ) -> ImportResult:
     """Import the records of ``kind`` in ``path`` (CSV, CSV.GZ, Parquet or JSON Lines) with
     a mapping file or a preset (default: columns named as the fields). ``on_progress(done,
     total)`` is called after each of :data:`STEPS` steps. ``settings``: those of the caller
-    (default: the environment's)."""
+    (default: the environment's). ``rates`` add to the mapping's (orders in another currency
+    than the store's, see :mod:`surmesure.collect.currency`)."""
     settings = settings or get_settings()
     clock = time.perf_counter()
     started_at = utcnow()
@@ -317,6 +319,8 @@ def import_file(
 
     check_kind(kind)
     chosen = effective_mapping(resolve_mapping(mapping, preset), source)
+    if rates:
+        chosen = Mapping.model_validate({**chosen.model_dump(), "rates": {**chosen.rates, **rates}})
     chosen.check_kind(kind)
     origin = str(path.resolve())
     raw: RawFile = read_file(path)

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.collect import sink
+from surmesure.collect import currency, sink
 from surmesure.collect.mapping import POSITION, Mapping
 from surmesure.collect.records import IDENTIFIER_FIELDS
 from surmesure.config import Settings
@@ -162,6 +162,7 @@ def _lit(value: str) -> str:
 
 def load_orders(ctx: LoadContext, valid: pa.Table) -> Loaded:
     out = Loaded()
+    valid, _ = currency.convert(valid, currency.stored_currency(ctx.conn), ctx.mapping.rates)
     returns = ctx.mapping.rules.returns
     is_return = (
         f"coalesce(is_return, starts_with(order_id, {_lit(returns.order_id_prefix)}))"

@@ -17,6 +17,7 @@ A mapping is a small YAML document (``--mapping FILE``) or a named preset shippe
       integer_text: [customer_id] # "13085.0" -> "13085"
       returns: {order_id_prefix: C}
       fees: {codes: [POST, M], patterns: ["^gift_0001_"]}
+    rates: {GBP: 1.17}            # orders: 1 GBP = 1.17 of the store's currency
 
 A field with no entry under ``columns`` is read from a column of the same name, if any. A file
 column holding numbers for a text field is read as text, integral numbers without decimals
@@ -35,13 +36,20 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    StringConstraints,
+    ValidationError,
+)
 
 from surmesure.collect.records import KINDS, Record
 from surmesure.errors import InvalidInput
@@ -90,6 +98,10 @@ class Mapping(BaseModel):
     constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
     values: dict[str, dict[str, str | int | float | bool | None]] = Field(default_factory=dict)
     rules: Rules = Field(default_factory=Rules)
+    rates: dict[Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")], PositiveFloat] = Field(
+        default_factory=dict
+    )
+    """Orders only: the worth of one unit of each currency in the store's currency."""
 
     def check_kind(self, kind: str) -> None:
         """Refuse fields the kind does not have, and a mapping written for another kind."""
@@ -98,6 +110,12 @@ class Mapping(BaseModel):
                 f"Mapping {self.name or '(unnamed)'} is for kind {self.kind!r}, not {kind!r}.",
                 hint=f"run `surmesure import {self.kind} FILE`, or change `kind:` in the mapping",
                 field="kind",
+            )
+        if self.rates and kind != "orders":
+            raise MappingError(
+                f"Mapping section `rates` converts order amounts; kind {kind!r} has none.",
+                hint="remove `rates` (or --rate), or import orders",
+                field="rates",
             )
         model = KINDS[kind]
         self.check_fields(kind, list(model.model_fields))

@@ -6,7 +6,8 @@ Over identified people and their orders on or before ``as_of`` (conventions of
 - ``repeat_purchase_rate``: share of buyers with two purchase orders or more;
 - ``average_basket``: mean value of a purchase order (non-fee lines);
 - ``revenue``: net value of the buyers' orders (purchases minus returns); ``revenue_per_customer``
-  is that over the number of buyers;
+  is that over the number of buyers; every amount is in ``currency``, the one currency of the
+  stored orders (a store holding two refuses: see :mod:`surmesure.collect.currency`);
 - ``top_decile_share``: share of the revenue made by the ``ceil(buyers / 10)`` buyers of highest
   net value (ties: the smaller person id first);
 - churn at ``horizon_days`` ``h``: of the buyers with a purchase in the year before ``as_of - h``
@@ -30,6 +31,7 @@ import ibis
 import ibis.expr.types as ir
 from pydantic import BaseModel, Field
 
+from surmesure.collect import currency
 from surmesure.derive.rfm import rfm, rfm_values
 from surmesure.derive.satisfaction import SatisfactionSummary, person_answers, summary
 from surmesure.derive.source import ibis_backend, person_orders
@@ -59,6 +61,9 @@ class Kpis(BaseModel):
     """The headline KPIs at ``as_of``; see :mod:`surmesure.derive.kpi` for every definition."""
 
     as_of: date
+    currency: str | None = Field(
+        None, description="ISO 4217 code of every amount (revenue, basket); None: no currency"
+    )
     buyers: int
     purchase_orders: int
     revenue: float
@@ -189,6 +194,8 @@ def kpis(
                 hint=f"use --{name.replace('_', '-')} with a positive number of days",
                 field=name,
             )
+    with store.connect() as conn:
+        money = currency.single_currency(conn)
     with ibis_backend(store) as backend, person_orders(backend, as_of).cache() as orders:
         values = value_kpis(backend, as_of, orders)
         base, churned = churn(orders, as_of, horizon_days)
@@ -211,6 +218,7 @@ def kpis(
     return Kpis(
         as_of=as_of,
         as_of_note=note,
+        currency=money,
         **values,
         churn_horizon_days=horizon_days,
         churn_base=base,

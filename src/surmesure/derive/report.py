@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from surmesure.derive import plots
 from surmesure.derive.appetence import CHANNELS
 from surmesure.derive.kpi import Kpis, kpis
+from surmesure.derive.money import money
 from surmesure.derive.report_page import PAGE, SECTIONS
 from surmesure.derive.rfm import SEGMENTS
 from surmesure.derive.source import ibis_backend
@@ -117,15 +118,12 @@ def _headline(k: Kpis) -> list[tuple[str, str]]:
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.1%}"
 
-    def money(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:,.2f}"
-
     s = k.satisfaction
     return [
         ("buyers", f"{k.buyers:,}"),
-        ("net revenue", money(k.revenue)),
-        ("revenue per customer", money(k.revenue_per_customer)),
-        ("average basket", money(k.average_basket)),
+        ("net revenue", money(k.revenue, k.currency)),
+        ("revenue per customer", money(k.revenue_per_customer, k.currency)),
+        ("average basket", money(k.average_basket, k.currency)),
         ("repeat purchase rate", pct(k.repeat_purchase_rate)),
         ("revenue from the top 10 %", pct(k.top_decile_share)),
         (f"churn at {k.churn_horizon_days} days", pct(k.churn_rate)),
