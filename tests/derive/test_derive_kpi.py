@@ -59,11 +59,21 @@ def test_kpis_by_hand(store: Store) -> None:
     assert k.satisfaction.nps == pytest.approx(40.0)
     assert k.satisfaction.csat == pytest.approx(2 / 3)
     assert k.satisfaction.ces == pytest.approx(3.5)
-    assert [(g.group, g.answers, g.nps) for g in k.nps_by_segment] == [
-        ("At risk", 2, 0.0),
-        ("Loyal", 1, 0.0),
-        ("Potential loyalist", 1, 100.0),
+    # in the segments' order; every segment here rests on fewer than 30 answers
+    got = [
+        (g.segment, g.nps_answers, g.nps, g.csat_answers, g.csat, g.ces_answers, g.ces, g.small)
+        for g in k.satisfaction_by_segment
     ]
+    # Loyal: person 3 (NPS 8 passive, CSAT 4); Potential loyalist: person 1 (NPS 10, CSAT 5,
+    # CES 2); At risk: persons 2 (NPS 3, CSAT 3, CES 5) and 7 (NPS 9)
+    assert got == [
+        ("Loyal", 1, 0.0, 1, 1.0, 0, None, True),
+        ("Potential loyalist", 1, 100.0, 1, 1.0, 1, 2.0, True),
+        ("At risk", 2, 0.0, 1, 0.0, 1, 5.0, True),
+    ]
+    # one promoter and one detractor: variance (1/2 + 1/2 - 0) / 2, margin 1.96 x 100 x 0.707
+    assert k.satisfaction_by_segment[2].nps_margin == pytest.approx(138.59, abs=0.01)
+    assert k.satisfaction_by_segment[0].nps_margin is None
     by_month = [(g.group, g.answers, round(g.nps, 6)) for g in k.nps_by_month]
     assert by_month == [("2023-01", 1, -100.0), ("2024-02", 2, 50.0), ("2024-03", 3, 33.333333)]
 

@@ -40,7 +40,12 @@ def test_report_is_a_self_contained_page(duckdb_store: Store, tmp_path: Path) ->
     assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
     assert "Customer base at 2024-03-31" in page
     assert "40.0%" in page  # repeat purchase rate, 2 of 5 buyers
-    assert "<td>At risk</td>" in page
+    # satisfaction by segment in the segments' order, each resting on few answers
+    table = page[page.index("Satisfaction by RFM segment") :]
+    rows = [table.index(f"<td>{s} (few answers)</td>") for s in ("Loyal", "Potential loyalist")]
+    rows.append(table.index("<td>At risk (few answers)</td>"))
+    assert rows == sorted(rows)
+    assert "0 &plusmn; 139" in table  # At risk: one promoter and one detractor
 
     counts, revenue = rfm_cells(latest_run(duckdb_store))
     want_counts = [[0.0] * 5 for _ in range(5)]

@@ -16,6 +16,7 @@ from surmesure.derive.kpi import Kpis, kpis
 from surmesure.derive.money import money
 from surmesure.derive.report import write_report
 from surmesure.derive.run import STEPS, DeriveResult, derive
+from surmesure.derive.segment_satisfaction import FEW
 from surmesure.ops.runs import derived_summary, recorded
 from surmesure.protect.audit import cli_actor
 
@@ -134,13 +135,27 @@ def print_kpis(k: Kpis) -> None:
             cells = [f"{x:.0%}" for x in c.retention[1:width]]
             cohorts.add_row(c.month, f"{c.customers:,}", *cells)
         console.print(cohorts)
-    if k.nps_by_segment:
-        segments = Table(title="NPS by RFM segment")
-        for column in ("segment", "answers", "NPS"):
+    if k.satisfaction_by_segment:
+        segments = Table(title=f"Satisfaction by RFM segment (last {k.window_days} days)")
+        for column in ("segment", "NPS", "answers", "CSAT", "answers", "CES", "answers"):
             segments.add_column(column, justify="left" if column == "segment" else "right")
-        for g in k.nps_by_segment:
-            segments.add_row(g.group, f"{g.answers:,}", f"{g.nps:.0f}")
+        for g in k.satisfaction_by_segment:
+            margin = "" if g.nps_margin is None else f" ± {g.nps_margin:.0f}"
+            segments.add_row(
+                g.segment + (" [yellow](few answers)[/]" if g.small else ""),
+                "n/a" if g.nps is None else f"{g.nps:.0f}{margin}",
+                f"{g.nps_answers:,}",
+                pct(g.csat),
+                f"{g.csat_answers:,}",
+                num(g.ces),
+                f"{g.ces_answers:,}",
+            )
         console.print(segments)
+        if any(g.small for g in k.satisfaction_by_segment):
+            console.print(
+                f"[yellow]note:[/] segments marked (few answers) rest on fewer than {FEW} "
+                "answers: do not compare them."
+            )
 
 
 def register(app: typer.Typer) -> None:

@@ -17,8 +17,9 @@ Over identified people and their orders on or before ``as_of`` (conventions of
   share of a cohort with a purchase in the ``m``-th month after it (``retention[0]`` is 1),
   up to the month of ``as_of``;
 - NPS (promoters 9-10 minus detractors 0-6, in % of answers), CSAT (share of 4-5) and CES (mean)
-  over the answers of the ``window_days`` days ending on ``as_of``; NPS also by RFM segment at
-  ``as_of`` (same window) and by calendar month of the answer (every answer by ``as_of``).
+  over the answers of the ``window_days`` days ending on ``as_of``; the three by RFM segment at
+  ``as_of`` (same window, :mod:`surmesure.derive.segment_satisfaction`) and NPS by calendar
+  month of the answer (every answer by ``as_of``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pydantic import BaseModel, Field
 from surmesure.collect import currency
 from surmesure.derive.rfm import rfm, rfm_values
 from surmesure.derive.satisfaction import SatisfactionSummary, person_answers, summary
+from surmesure.derive.segment_satisfaction import SegmentSatisfaction, by_segment
 from surmesure.derive.source import ibis_backend, person_orders
 from surmesure.errors import InvalidInput
 from surmesure.store.engine import Store
@@ -50,7 +52,7 @@ class Cohort(BaseModel):
 
 
 class NpsGroup(BaseModel):
-    """The NPS of a group of answers (an RFM segment, a month)."""
+    """The NPS of a group of answers (a month)."""
 
     group: str
     answers: int
@@ -78,7 +80,7 @@ class Kpis(BaseModel):
     cohorts: list[Cohort]
     satisfaction: SatisfactionSummary
     window_days: int
-    nps_by_segment: list[NpsGroup]
+    satisfaction_by_segment: list[SegmentSatisfaction]
     nps_by_month: list[NpsGroup]
     as_of_note: str | None = Field(
         None, description="why as_of is not today, when it was not given and is not"
@@ -206,7 +208,7 @@ def kpis(
         )
         segments = rfm(backend, as_of, orders).select("person_id", "rfm_segment")
         tagged = recent.left_join(segments, "person_id", rname="{name}_rfm")
-        by_segment = _nps(tagged, tagged.rfm_segment)
+        segments_satisfaction = by_segment(tagged)
         month = answers.answered_at.date()
         by_month = _nps(
             answers,
@@ -227,6 +229,6 @@ def kpis(
         cohorts=matrix,
         satisfaction=overall,
         window_days=window_days,
-        nps_by_segment=by_segment,
+        satisfaction_by_segment=segments_satisfaction,
         nps_by_month=by_month,
     )

@@ -27,6 +27,7 @@ from surmesure.derive.kpi import Kpis, kpis
 from surmesure.derive.money import money
 from surmesure.derive.report_page import PAGE, SECTIONS
 from surmesure.derive.rfm import SEGMENTS
+from surmesure.derive.segment_satisfaction import FEW
 from surmesure.derive.source import ibis_backend
 from surmesure.store.engine import Store
 
@@ -142,7 +143,8 @@ def render(rows: pa.Table, k: Kpis, pictures: dict[str, str], generated_at: date
         "people": rows.num_rows,
         "headline": _headline(k),
         "figures": {title: Markup(svg) for title, svg in pictures.items()},
-        "segments": k.nps_by_segment,
+        "segments": k.satisfaction_by_segment,
+        "few": FEW,
         "sections": SECTIONS,
         "window_days": k.window_days,
     }

@@ -75,12 +75,24 @@ generated {{ generated_at }}.</p>
 {% endfor %}
 {% if segments %}
 <section>
-  <h2>NPS by RFM segment (last {{ window_days }} days)</h2>
+  <h2>Satisfaction by RFM segment (last {{ window_days }} days)</h2>
+  <p class="sub">NPS (-100 to 100, with its 95% margin), CSAT (share of 4-5) and CES (mean,
+  1-7: the lower, the less effort), each beside the number of answers behind it. Segments in
+  italics rest on fewer than {{ few }} answers: their figures move by tens of points from one
+  answer to the next, so do not compare them.</p>
   <table>
-    <tr><th>segment</th><th>answers</th><th>NPS</th></tr>
+    <tr><th>segment</th><th>NPS</th><th>answers</th><th>CSAT</th><th>answers</th>
+        <th>CES</th><th>answers</th></tr>
     {% for g in segments %}
-    <tr><td>{{ g.group }}</td><td>{{ "{:,}".format(g.answers) }}</td>
-        <td>{{ "%.0f"|format(g.nps) }}</td></tr>
+    <tr{% if g.small %} class="missing"{% endif %}><td>{{ g.segment }}{% if g.small
+        %} (few answers){% endif %}</td>
+        <td>{% if g.nps is none %}n/a{% else %}{{ "%.0f"|format(g.nps) }}{% if g.nps_margin
+            is not none %} &plusmn; {{ "%.0f"|format(g.nps_margin) }}{% endif %}{% endif %}</td>
+        <td>{{ "{:,}".format(g.nps_answers) }}</td>
+        <td>{% if g.csat is none %}n/a{% else %}{{ "%.0f%%"|format(100 * g.csat) }}{% endif %}</td>
+        <td>{{ "{:,}".format(g.csat_answers) }}</td>
+        <td>{% if g.ces is none %}n/a{% else %}{{ "%.2f"|format(g.ces) }}{% endif %}</td>
+        <td>{{ "{:,}".format(g.ces_answers) }}</td></tr>
     {% endfor %}
   </table>
 </section>
