@@ -113,10 +113,12 @@ def clv_distribution(values: np.ndarray) -> str:
 
 
 @styled
-def retention_heatmap(months: Sequence[str], sizes: Sequence[int], matrix: np.ndarray) -> str:
-    """Cohorts (rows, first-purchase month, buyers) by months since (columns from 1: month 0
-    is always 100 % and would flatten the colours), share retained; NaN cells (the future)
-    are left blank."""
+def retention_heatmap(
+    months: Sequence[str], sizes: Sequence[int], matrix: np.ndarray, unit: str = "months"
+) -> str:
+    """Cohorts (rows, first-purchase period, buyers) by periods since (``unit``: months or
+    quarters; columns from 1: period 0 is always 100 % and would flatten the colours), share
+    retained; NaN cells (the future) are left blank."""
     shown = matrix[:, 1:] if matrix.shape[1] > 1 else np.full((matrix.shape[0], 1), np.nan)
     rows, cols = shown.shape
     figure, ax = plt.subplots(figsize=(11, max(2.5, 0.34 * rows + 1.2)))
@@ -126,7 +128,7 @@ def retention_heatmap(months: Sequence[str], sizes: Sequence[int], matrix: np.nd
     step = max(1, cols // 24)
     ax.set_xticks(range(0, cols, step), [f"+{i + 1}" for i in range(0, cols, step)])
     ax.set_yticks(range(rows), [f"{m} ({n:,})" for m, n in zip(months, sizes, strict=True)])
-    ax.set_xlabel("months since the first purchase")
+    ax.set_xlabel(f"{unit} since the first purchase")
     ax.set_ylabel("first purchase (buyers)")
     figure.colorbar(image, ax=ax, shrink=0.8, format=lambda x, _: f"{x:.0%}")
     return to_svg(figure)
@@ -157,29 +159,28 @@ def nps_over_time(months: Sequence[str], scores: Sequence[float], answers: Seque
 
 @styled
 def appetence_by_segment(
-    segments: Sequence[str], channels: Sequence[str], rates: np.ndarray
+    segments: Sequence[str], channels: Sequence[str], rates: np.ndarray, people: np.ndarray
 ) -> str:
-    """Mean smoothed appetence per RFM segment (rows) and channel (columns); channels with no
-    data are left out. Channels differ in scale (an open is not a web action), so colours
-    compare segments within a channel (relative to the channel's mean) while the text gives
-    the rate itself."""
+    """Mean smoothed appetence per RFM segment (rows) and channel (columns), with the number of
+    people behind each cell; channels with no data are left out. One colour scale for every
+    cell, from 0 to the highest rate, so that a pale cell is a low rate and not merely one
+    below its channel's mean; an empty cell has nobody behind it."""
     kept = [j for j in range(len(channels)) if np.isfinite(rates[:, j]).any()]
-    rates = rates[:, kept]
-    mean = np.nanmean(rates, axis=0)
-    relative = rates / np.where(mean > 0, mean, 1.0)
-    figure, ax = plt.subplots(figsize=(11, max(2.5, 0.42 * len(segments) + 1.2)))
-    spread = max(float(np.nanmax(np.abs(relative - 1))), 0.05)
-    image = ax.imshow(relative, cmap="PuOr_r", aspect="auto", vmin=1 - spread, vmax=1 + spread)
-    labels = [["" if not np.isfinite(v) else f"{v:.1%}" for v in r] for r in rates]
-    for i, row in enumerate(labels):
-        for j, text in enumerate(row):
-            strong = abs(relative[i, j] - 1) > 0.6 * spread
-            ax.text(j, i, text, ha="center", va="center", fontsize=9,
-                    color="white" if strong else "#1a202c")  # fmt: skip
+    rates, people = rates[:, kept], people[:, kept]
+    figure, ax = plt.subplots(figsize=(11, max(2.5, 0.5 * len(segments) + 1.2)))
+    top = max(float(np.nanmax(rates)), 1e-9)
+    image = ax.imshow(rates, cmap="Blues", aspect="auto", vmin=0.0, vmax=top)
+    for i in range(rates.shape[0]):
+        for j in range(rates.shape[1]):
+            if not np.isfinite(rates[i, j]):
+                continue
+            ax.text(j, i, f"{rates[i, j]:.1%}\n{int(people[i, j]):,} people", ha="center",
+                    va="center", fontsize=8,
+                    color="white" if rates[i, j] > 0.6 * top else "#1a202c")  # fmt: skip
     ax.set_xticks(range(len(kept)), [channels[j] for j in kept])
     ax.set_yticks(range(len(segments)), list(segments))
-    figure.colorbar(image, ax=ax, shrink=0.8, format=lambda x, _: f"{x:.2f}x",
-                    label="relative to the channel's mean")  # fmt: skip
+    figure.colorbar(image, ax=ax, shrink=0.8, format=lambda x, _: f"{x:.0%}",
+                    label="response rate, from 0")  # fmt: skip
     return to_svg(figure)
 
 

@@ -71,6 +71,58 @@ def rfm_cells(rows: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return counts, np.bincount(cell, weights=money, minlength=25).reshape(5, 5)
 
 
+MONTHS_SHOWN = 24
+"""Past this many cohorts, the cohort chart shows quarters: 3 x fewer rows and columns."""
+
+
+def by_quarter(
+    months: list[str], sizes: list[int], matrix: np.ndarray
+) -> tuple[list[str], list[int], np.ndarray, str]:
+    """Monthly cohorts (``YYYY-MM``, buyers, retention by month since: column 0 is the first
+    month) as quarterly ones when there are more than :data:`MONTHS_SHOWN`, else unchanged; and
+    the unit of the columns ("months" or "quarters").
+
+    A quarter's cohort holds the buyers of its three months. Its retention ``q >= 1`` quarters
+    later is the mean of its months' shares over months since ``3q - 2 .. 3q``, each weighted by
+    its month's buyers, over the cells that have already happened (a NaN cell, the future, is
+    left out; NaN where none has). Column 0 is 1, as a cohort's own first period always is.
+    """
+    if len(months) <= MONTHS_SHOWN:
+        return months, sizes, matrix, "months"
+    quarter = np.asarray([f"{m[:4]}-Q{(int(m[5:7]) - 1) // 3 + 1}" for m in months])
+    names = list(dict.fromkeys(quarter.tolist()))
+    weight = np.asarray(sizes, dtype=np.float64)
+    columns = 1 + (matrix.shape[1] + 1) // 3
+    out = np.full((len(names), columns), np.nan)
+    out[:, 0] = 1.0
+    for i, name in enumerate(names):
+        rows = quarter == name
+        for q in range(1, columns):
+            cells = matrix[rows, 3 * q - 2 : 3 * q + 1]
+            w = np.broadcast_to(weight[rows, None], cells.shape)
+            seen = np.isfinite(cells)
+            if seen.any():
+                out[i, q] = float((cells[seen] * w[seen]).sum() / w[seen].sum())
+    totals = [int(weight[quarter == name].sum()) for name in names]
+    return names, totals, out, "quarters"
+
+
+def appetence_cells(
+    segment: np.ndarray, present: list[str], rates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment (rows, ``present`` order) and channel: the mean appetence of the people with
+    one, and how many they are (NaN mean where nobody)."""
+    means = np.full((len(present), rates.shape[1]), np.nan)
+    people = np.zeros((len(present), rates.shape[1]))
+    for i, name in enumerate(present):
+        chosen = rates[segment == name]
+        seen = np.isfinite(chosen).sum(axis=0)
+        totals = np.nansum(chosen, axis=0)
+        means[i] = np.where(seen > 0, totals / np.maximum(seen, 1), np.nan)
+        people[i] = seen
+    return means, people
+
+
 def figures(rows: pa.Table, k: Kpis) -> dict[str, str]:
     """Every figure that has data, by title, as SVG."""
     out: dict[str, str] = {}
@@ -85,9 +137,10 @@ def figures(rows: pa.Table, k: Kpis) -> dict[str, str]:
         matrix = np.full((len(k.cohorts), width), np.nan)
         for i, c in enumerate(k.cohorts):
             matrix[i, : len(c.retention)] = c.retention
-        out["Cohort retention"] = plots.retention_heatmap(
+        labels, sizes, matrix, unit = by_quarter(
             [c.month for c in k.cohorts], [c.customers for c in k.cohorts], matrix
         )
+        out["Cohort retention"] = plots.retention_heatmap(labels, sizes, matrix, unit)
     if k.nps_by_month:
         out["NPS by month"] = plots.nps_over_time(
             [g.group for g in k.nps_by_month],
@@ -98,13 +151,10 @@ def figures(rows: pa.Table, k: Kpis) -> dict[str, str]:
     rates = np.column_stack([_column(rows, f"appetence_{c}") for c in CHANNELS])
     present = [s for s in SEGMENTS if (segment == s).any()]
     if present and np.isfinite(rates).any():
-        means = np.full((len(present), len(CHANNELS)), np.nan)
-        for i, name in enumerate(present):
-            chosen = rates[segment == name]
-            seen = np.isfinite(chosen).sum(axis=0)
-            totals = np.nansum(chosen, axis=0)
-            means[i] = np.where(seen > 0, totals / np.maximum(seen, 1), np.nan)
-        out["Channel appetence by segment"] = plots.appetence_by_segment(present, CHANNELS, means)
+        means, people = appetence_cells(segment, present, rates)
+        out["Channel appetence by segment"] = plots.appetence_by_segment(
+            present, CHANNELS, means, people
+        )
     score = _column(rows, "engagement_score")
     scored = [(s, score[(segment == s) & np.isfinite(score)]) for s in present]
     scored = [(s, values) for s, values in scored if values.size]

@@ -18,8 +18,8 @@ SECTIONS = (
     ),
     (
         "Channel appetence by segment",
-        "Mean smoothed response rate per RFM segment and channel; the colour compares "
-        "segments within a channel.",
+        "Mean smoothed response rate per RFM segment and channel, with the number of people "
+        "behind each cell; one colour scale from 0 for every cell.",
     ),
     (
         "Engagement by segment",
