@@ -20,7 +20,6 @@ from surmesure.cli.common import (
     progress,
     user_errors,
 )
-from surmesure.config import get_settings
 from surmesure.domain.segments import SegmentDefinition
 from surmesure.errors import InvalidInput
 from surmesure.ops.runs import recorded, refreshed_summary
@@ -74,6 +73,7 @@ def _resolve(store: Store, ref: str) -> SegmentDefinition:
         if path.suffix in (".yaml", ".yml", ".json") or path.exists():
             definition = load_file(path)
             check_references(definition, repository.catalog(conn))
+            check_sealed(definition, store.settings.sealed_traits)
             return definition
         return repository.get(conn, ref)
 
@@ -113,7 +113,7 @@ def _size_on_spark(store: Store, definition: SegmentDefinition, now: datetime) -
 
     with store.connect() as conn:
         catalog = repository.catalog(conn)
-    return spark.size(store, definition, now, catalog, get_settings().trait_half_life_days)
+    return spark.size(store, definition, now, catalog, store.settings.trait_half_life_days)
 
 
 def register(app: typer.Typer) -> None:
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         definition = _resolve(store, str(file))
         # a saved segment too: a trait sealed since it was saved cannot be compared any more
-        check_sealed(definition)
+        check_sealed(definition, store.settings.sealed_traits)
         if as_json:
             emit_json({"name": definition.name, "valid": True})
         else:

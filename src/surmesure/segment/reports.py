@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from surmesure.config import get_settings
 from surmesure.domain.segments import MetricNode, SegmentDefinition, TraitNode, walk
 from surmesure.segment.definitions import closure
 from surmesure.segment.membership import members
@@ -41,7 +40,7 @@ def preview(
     """Up to ``limit`` members (smallest ids first), each with the traits (value and effective
     reliability) and metrics the definition mentions; ``None`` where the person has none."""
     traits, metrics = mentioned(definition, catalog)
-    half_life = get_settings().trait_half_life_days
+    half_life = store.settings.trait_half_life_days
     rows = []
     with store.connect() as conn:
         for pid in members(conn, store, definition, now, catalog, limit=limit):
