@@ -170,7 +170,7 @@ def _profile_render(store: Store, console: Console) -> None:
     with store.begin() as conn:
         definition, version = documents.get(conn, "bench")
         plan.record(store, conn, plan.plan(store, conn, definition, version, T0), T0)
-    templates = templates_of(definition)
+    templates = templates_of(definition, store.settings)
     with store.begin() as conn:
         rows = outbox.claim(store, conn, "bench", T0, 2_000, ["email"])
     profiler = cProfile.Profile()

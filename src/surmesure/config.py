@@ -157,6 +157,19 @@ class Settings(BaseSettings):
         description="CLV tiers for templates: each tier's lowest expected value (currency "
         "units over the CLV horizon); a person takes the highest tier they reach.",
     )
+    spark_master: str = Field(
+        default="local",
+        min_length=1,
+        description="The Spark master `segment --engine spark` runs on: local (one thread in "
+        "the process), local[N], or a cluster's URL (spark://host:7077, yarn), whose workers "
+        "must read the Parquet folder the store's tables are written to (SURMESURE_SPARK_DIR).",
+    )
+    spark_dir: Path | None = Field(
+        default=None,
+        description="Where `segment --engine spark` writes the store's tables as Parquet for "
+        "Spark to read (default: a temporary folder, removed after): a folder every Spark "
+        "worker reads (a shared mount) when the master is a cluster.",
+    )
     default_country: str = Field(
         default="FR", description="ISO country used to read phone numbers without a prefix."
     )

@@ -61,7 +61,7 @@ def test_one_statement_reads_the_same_audience(store: Store) -> None:
                 metrics=metric_names(rules),
                 content_ids=[],
             )
-            fast = audience_from(read, NOW, half_life, compiled.needs)
+            fast = audience_from(read, NOW, half_life, compiled.needs, settings=store.settings)
             slow = load_audience(conn, read.person_id, NOW, half_life, needs=compiled.needs)
             # the one statement reads only the metrics the rules test
             assert (fast.person_id, fast.opted_out) == (slow.person_id, slow.opted_out)

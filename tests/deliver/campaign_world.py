@@ -89,6 +89,7 @@ def prefer(store: Store, person_id: int, kind: str, value: str, **extra: Any) ->
                     source="centre",
                     evidence=None,
                     recorded_at=T0 - 24 * HOUR,
+                    pause_max_days=store.settings.preference_pause_max_days,
                     **extra,
                 )
             ],

@@ -15,6 +15,7 @@ from campaign_world import add_people, document, email_of
 from smtp_sink import Sink, sent_html, start
 from test_campaign_send import _free_port
 
+from surmesure.config import Settings
 from surmesure.deliver import tracking
 from surmesure.deliver.calls import CallChannel, CallSettings
 from surmesure.deliver.channel import Message
@@ -159,7 +160,7 @@ def test_a_link_built_from_a_persons_value_is_never_signed(tmp_path: Path) -> No
         '<a href="https://shop.example.{{ person.tld }}/x">Near</a></body></html>'
     )
     content = ChannelContent.model_validate({"subject": "Hello", "text": "Hi", "html": html})
-    hosts = ChannelTemplates("spring", "email", content).link_hosts
+    hosts = ChannelTemplates("spring", "email", content, Settings()).link_hosts
     assert hosts == frozenset({"shop.example"})
     rendered = html.replace("{{ person.website }}", "https://evil.example/phish").replace(
         "{{ person.tld }}", "evil.example"

@@ -268,7 +268,7 @@ def demo_email(products: list[dict[str, Any]]) -> tuple[str, str]:
     from surmesure.domain.campaigns import ChannelContent
 
     content = ChannelContent.model_validate(CONTENT["email"] | {"fields": FIELDS})
-    templates = ChannelTemplates("demo_email", "email", content)
+    templates = ChannelTemplates("demo_email", "email", content, get_settings())
     now = utcnow()
     audience = Audience(person_id=7, traits={"city": Known("Lyon", "crm", 0.9)})
     note = {"personalized": True, "reason": "recommended for this person"}
@@ -338,7 +338,7 @@ def test_an_mjml_library_template_compiles_once_and_gives_its_text_part(
     from surmesure.domain.campaigns import ChannelContent
 
     (templates / "shop_mail.yaml").write_text(HTML_TEMPLATE)
-    channel = ChannelTemplates("c", "email", ChannelContent(template="shop_mail"))
+    channel = ChannelTemplates("c", "email", ChannelContent(template="shop_mail"), get_settings())
     assert channel.html is not None and channel.html.definition.variants[0].body.startswith(
         "<!doctype html>"
     )  # compiled from MJML when the campaign's content is

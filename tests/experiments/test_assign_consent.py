@@ -87,6 +87,7 @@ def _prefer(store: Store, rows: list[tuple[int, str, str, str, int, int | None]]
                 marketing.preference_row(
                     p, kind, value, name=name, source="call_centre", evidence="call",
                     recorded_at=T0 + d * DAY, until=None if end is None else T0 + end * DAY,
+                    pause_max_days=store.settings.preference_pause_max_days,
                 )
                 for p, kind, name, value, d, end in rows
             ],

@@ -23,7 +23,8 @@ from surmesure.errors import InvalidInput
 from surmesure.protect import atrest
 from surmesure.protect.erase import erase_person
 from surmesure.protect.export import export_person
-from surmesure.segment.definitions import parse
+from surmesure.segment import repository
+from surmesure.segment.definitions import check_sealed, parse
 from surmesure.segment.membership import members
 from surmesure.store import Store
 from surmesure.unify.profile import find_person, resolved_traits
@@ -173,10 +174,14 @@ def test_a_segment_tests_whether_a_sealed_trait_is_set_but_never_compares_it(
     store: Store, tmp_path: Path
 ) -> None:
     person = _world(store, tmp_path)
+    ysolines = parse({"name": "ysolines", "where": _trait("first_name", "eq", FIRST)})
     with pytest.raises(InvalidInput) as refused:
-        parse({"name": "ysolines", "where": _trait("first_name", "eq", FIRST)})
+        check_sealed(ysolines, store.settings.sealed_traits)
     assert "first_name" in str(refused.value) and "sealed" in str(refused.value)
     assert refused.value.field == "where.trait.op"
+    with pytest.raises(InvalidInput, match="sealed"):  # nor saved, whoever saves it
+        repository.save(store, ysolines, NOW)
+    check_sealed(ysolines, ["last_name"])  # a store whose settings seal first names no more
     with pytest.raises(InvalidInput, match="identify"):
         parse(
             {

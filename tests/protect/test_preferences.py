@@ -297,9 +297,3 @@ def test_the_longest_pause_is_one_rule_every_recorder_shares() -> None:
                 pause_max_days=10,
             )  # fmt: skip
         assert caught.value.field == "until" and "10 days" in str(caught.value)
-    # without a limit given, the setting's
-    far = at + timedelta(days=get_settings().preference_pause_max_days + 1)
-    with pytest.raises(InvalidInput):
-        marketing.preference_row(
-            1, "pause", "on", until=far, source="shop", evidence=None, recorded_at=at
-        )

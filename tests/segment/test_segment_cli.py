@@ -170,6 +170,44 @@ def test_size_on_spark_counts_what_the_store_counts(
     assert "lyon_viewers: 2 people" in run(cli, "size", viewers, "--at", AT, "--engine", "spark")
 
 
+SPARK_CASES = ("trait-eq-string", "trait-exists", "event-min-count", "purchase-any-boundary")
+"""Conformance cases of the base world whose members overlap, some of them only partly."""
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_preview_and_overlap_on_spark_show_what_the_store_shows(
+    cli: typer.Typer, spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parquet = tmp_path / "parquet"
+    monkeypatch.setenv("SURMESURE_SPARK_DIR", str(parquet))
+    get_settings.cache_clear()
+    cases = {c["id"]: c for c in TABLE["cases"]}
+    files = []
+    for case in SPARK_CASES:
+        assert cases[case]["world"] == "base" and cases[case]["now"] == AT
+        document = {"name": case.replace("-", "_"), "where": cases[case]["where"]}
+        files.append(write(tmp_path, f"{case}.json", orjson.dumps(document).decode()))
+    both = run(cli, "overlap", *files, "--at", AT, "--json")
+    on_spark = run(cli, "overlap", *files, "--at", AT, "--engine", "spark", "--json")
+    assert on_spark == both
+    sizes = [len(cases[c]["expected"]) for c in SPARK_CASES]
+    assert [both["overlap"][i][i] for i in range(len(SPARK_CASES))] == sizes
+    assert any(0 < cell < min(row[i], both["overlap"][j][j])
+               for i, row in enumerate(both["overlap"]) for j, cell in enumerate(row))  # fmt: skip
+    shown = run(cli, "preview", files[0], "--limit", "2", "--at", AT, "--json")
+    assert run(cli, "preview", files[0], "--limit", "2", "--at", AT, "--engine", "spark",
+               "--json") == shown  # fmt: skip
+    assert [m["person_id"] for m in shown["members"]] == sorted(cases[SPARK_CASES[0]]["expected"])[
+        :2
+    ]
+    table = run(cli, "preview", files[0], "--limit", "2", "--at", AT, "--engine", "spark")
+    assert "trait_eq_string: first 2 members" in table
+    assert parquet.is_dir() and not any(parquet.iterdir())  # written there, then removed
+
+
 def test_an_unknown_engine_is_refused_with_the_choices(cli: typer.Typer) -> None:
-    output = run(cli, "size", "lyon", "--engine", "hive", code=2)
-    assert "--engine" in output and "spark" in output
+    for command in ("size", "preview", "overlap"):
+        output = run(cli, command, "lyon", "--engine", "hive", code=2)
+        assert "--engine" in output and "spark" in output

@@ -8,14 +8,15 @@ import random
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from segment_world import load_world, utc
 from test_conformance import BY_WORLD, TABLE
 
 from surmesure.domain.segments import AllNode, SegmentDefinition, SegmentNode, TraitNode
 from surmesure.segment.evaluate import Evaluator
 from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
-from surmesure.segment.sql import conjuncts, cost, members_query
-from surmesure.store import Store
+from surmesure.segment.sql import Compiler, conjuncts, cost, members_query
+from surmesure.store import Store, schema
 
 NOW = "2026-03-31T12:00:00"
 
@@ -73,6 +74,37 @@ def test_conjuncts_flatten_references_and_order_by_cost() -> None:
     assert isinstance(flat[-1], TraitNode)
     alone = conjuncts(SegmentNode(segment="inner"), {"inner": inner})
     assert len(alone) == 2
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgresql"])
+def test_a_trait_metric_or_distance_step_is_its_own_ranking(dialect: str) -> None:
+    """Such a step answers with the ranking it restricts to the chain's persons, never by
+    testing those persons against it again: on PostgreSQL that second test ran as a nested
+    loop re-ranking once per person (quadratic)."""
+    compiler = Compiler(dialect, utc(NOW), 730.0, {})
+    scope = sa.select(schema.people.c.person_id).cte("chain").prefix_with("MATERIALIZED")
+    conditions = [
+        {"trait": {"name": "city", "op": "eq", "value": "Lyon", "min_reliability": 0.5}},
+        {"metric": {"name": "rfm_segment", "op": "in", "value": ["Champions"]}},
+        {"near": {"lat": 45.76, "lon": 4.83, "radius_km": 300}},
+    ]
+    for document in conditions:
+        step = compiler.step(AllNode.model_validate({"all": [document]}).all[0], scope)
+        assert scope not in step.get_final_froms()  # the ranking's rows are the answer...
+        assert "chain" in str(step.compile(dialect=_dialect(dialect)))  # ...restricted to it
+    for document in ({"event": {"name": "Viewed"}}, {"trait": {"name": "city", "op": "missing"}}):
+        step = compiler.step(AllNode.model_validate({"all": [document]}).all[0], scope)
+        assert step.get_final_froms() == [scope]  # the chain's persons, tested
+
+
+def _dialect(name: str) -> Any:
+    if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.dialect()
+    from duckdb_engine import Dialect
+
+    return Dialect()
 
 
 @pytest.mark.parametrize("world", ["base", "ties"])

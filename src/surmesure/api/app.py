@@ -71,15 +71,18 @@ log = logging.getLogger("surmesure.api")
 def create_app(
     settings: Settings | None = None, store: Store | None = None, *, freeze: bool = False
 ) -> FastAPI:
-    """The API on ``store`` (default: the configured one, migrated at start-up). With
-    ``freeze``, start-up ends with :func:`freeze_heap` (a server process's own app)."""
+    """The API on ``store`` (default: the configured one, migrated at start-up), its services
+    following ``settings`` (default: the configured ones), also on a given ``store`` while the
+    app runs. With ``freeze``, start-up ends with :func:`freeze_heap` (a server process's own
+    app)."""
     settings = settings or get_settings()
     refuse_development_defaults(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        app.state.store = store or open_store(settings.database_url)
+        app.state.store = store or open_store(settings.database_url, settings=settings)
+        followed = app.state.store.follow(settings)  # the app's settings govern its services
         app.state.keys = KeyRing(
             app.state.store, settings.write_keys, refresh_seconds=settings.key_refresh_seconds
         )
@@ -130,6 +133,8 @@ def create_app(
             await run_in_threadpool(app.state.serving.stop)
             if own:
                 app.state.store.dispose()
+            else:
+                app.state.store.follow(followed)
 
     app = FastAPI(
         title="surmesure",

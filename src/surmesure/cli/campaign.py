@@ -109,8 +109,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         store = get_store()
-        channels = {} if dry_run else configured()
         settings = get_settings()
+        channels = {} if dry_run else configured(settings)
         try:
             with progress(quiet=as_json) as bar:
                 task = bar.add_task("sending", total=None)

@@ -20,14 +20,13 @@ from surmesure.cli.common import (
     progress,
     user_errors,
 )
-from surmesure.config import get_settings
 from surmesure.domain.segments import SegmentDefinition
 from surmesure.errors import InvalidInput
 from surmesure.ops.runs import recorded, refreshed_summary
 from surmesure.protect import audit
 from surmesure.segment import discover, membership, repository
 from surmesure.segment.definitions import check_references, check_sealed, load_file
-from surmesure.segment.reports import plot_centroids, plot_overlap, preview
+from surmesure.segment.reports import plot_centroids, plot_overlap, preview, values_of
 from surmesure.store.engine import Store
 from surmesure.store.span import present
 
@@ -40,8 +39,28 @@ event, purchase, consent, near, segment, bucket, nested with all / any / not. Wi
 """
 
 ENGINES = ("store", "spark")
-"""Where ``segment size`` counts: the store's SQL (the SQLAlchemy compiler, fastest on the
-store: measured 4x faster than the Ibis plan on the demo world) or Spark (the Ibis compiler)."""
+"""Where ``segment size``, ``preview`` and ``overlap`` evaluate membership: the store's SQL
+(DuckDB or PostgreSQL; the SQLAlchemy compiler, fastest on the store: measured 4x faster than
+the Ibis plan on the demo world) or Spark (the Ibis compiler, on ``SURMESURE_SPARK_MASTER``)."""
+
+EngineOption = typer.Option(
+    "store",
+    "--engine",
+    help="Where to evaluate membership: store (its own SQL, the default: fastest on one "
+    "machine) or spark (a Spark session on SURMESURE_SPARK_MASTER, default local, reading "
+    "the store's tables as Parquet; needs the spark extra and Java 17).",
+)
+
+
+def _engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise InvalidInput(
+            f"Option '--engine' has value {engine!r}. Not an engine.",
+            hint="use --engine store or --engine spark",
+            field="engine",
+        )
+    return engine
+
 
 AtOption = typer.Option(
     None,
@@ -74,6 +93,7 @@ def _resolve(store: Store, ref: str) -> SegmentDefinition:
         if path.suffix in (".yaml", ".yml", ".json") or path.exists():
             definition = load_file(path)
             check_references(definition, repository.catalog(conn))
+            check_sealed(definition, store.settings.sealed_traits)
             return definition
         return repository.get(conn, ref)
 
@@ -113,7 +133,7 @@ def _size_on_spark(store: Store, definition: SegmentDefinition, now: datetime) -
 
     with store.connect() as conn:
         catalog = repository.catalog(conn)
-    return spark.size(store, definition, now, catalog, get_settings().trait_half_life_days)
+    return spark.size(store, definition, now, catalog)
 
 
 def register(app: typer.Typer) -> None:
@@ -126,7 +146,7 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         definition = _resolve(store, str(file))
         # a saved segment too: a trait sealed since it was saved cannot be compared any more
-        check_sealed(definition)
+        check_sealed(definition, store.settings.sealed_traits)
         if as_json:
             emit_json({"name": definition.name, "valid": True})
         else:
@@ -152,21 +172,10 @@ def register(app: typer.Typer) -> None:
         explain: bool = typer.Option(
             False, "--explain", help="The count after each condition, in the order written."
         ),
-        engine: str = typer.Option(
-            "store",
-            "--engine",
-            help="Where to count: store (its own SQL, the default: fastest on one machine) or "
-            "spark (a local Spark session reading the store's tables as Parquet; needs the "
-            "spark extra and Java 17).",
-        ),
+        engine: str = EngineOption,
         as_json: bool = JsonOption,
     ) -> None:
-        if engine not in ENGINES:
-            raise InvalidInput(
-                f"Option '--engine' has value {engine!r}. Not an engine.",
-                hint="use --engine store or --engine spark",
-                field="engine",
-            )
+        _engine(engine)
         store = get_store()
         definition = _resolve(store, ref)
         if engine == "spark":
@@ -196,13 +205,22 @@ def register(app: typer.Typer) -> None:
         name: str,
         limit: int = typer.Option(20, "--limit", min=1, help="How many members to show."),
         at: datetime | None = AtOption,
+        engine: str = EngineOption,
         as_json: bool = JsonOption,
     ) -> None:
+        _engine(engine)
         store = get_store()
         with store.connect() as conn:
             catalog = repository.catalog(conn)
         definition = _resolve(store, name)
-        rows = preview(store, definition, catalog, _present(store, at), limit)
+        now = _present(store, at)
+        if engine == "spark":
+            from surmesure.segment import spark
+
+            ids = spark.sample(store, definition, now, catalog, limit)
+            rows = values_of(store, definition, catalog, now, ids)
+        else:
+            rows = preview(store, definition, catalog, now, limit)
         audit.record(
             store,
             audit.cli_actor(),
@@ -226,12 +244,22 @@ def register(app: typer.Typer) -> None:
         names: list[str],
         plot: Path | None = typer.Option(None, "--plot", help="Write a heatmap PNG here."),
         at: datetime | None = AtOption,
+        engine: str = EngineOption,
         as_json: bool = JsonOption,
     ) -> None:
+        _engine(engine)
         store = get_store()
         definitions = [_resolve(store, n) for n in names]
         labels = [d.name for d in definitions]
-        matrix = membership.overlap(store, definitions, _present(store, at))
+        now = _present(store, at)
+        if engine == "spark":
+            from surmesure.segment import spark
+
+            with store.connect() as conn:
+                catalog = repository.catalog(conn)
+            matrix = spark.overlap(store, definitions, now, catalog)
+        else:
+            matrix = membership.overlap(store, definitions, now)
         if plot is not None:
             plot_overlap(labels, matrix, plot)
         if as_json:

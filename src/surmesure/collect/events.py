@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection
 from surmesure.collect import bounds, quarantine, sink
 from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
-from surmesure.config import Settings, get_settings
+from surmesure.config import Settings
 from surmesure.dispatch import dispatcher, outbox
 from surmesure.errors import InvalidInput
 from surmesure.protect import atrest, blind, screening, suppression
@@ -127,10 +127,10 @@ def write_events(
     source_name: str | None = None,
 ) -> Ingested:
     """Store valid ``messages`` from ``source`` in the caller's transaction (see the module
-    docstring). ``received_at`` is naive UTC; ``settings`` default to the configured ones;
+    docstring). ``received_at`` is naive UTC; ``settings`` default to the store's;
     ``origin`` and ``source_name`` (default: ``source``) place refused messages in the
     quarantine."""
-    settings = settings or get_settings()
+    settings = settings or store.settings
     out = Ingested(received=len(messages))
     unique: dict[str, Accepted] = {}
     for item in messages:
@@ -231,7 +231,7 @@ def write_events(
             [nodes[k] for k in chosen],
             [occurred[k] for k in chosen],
             source=source,
-            mapping=get_settings().consent_categories,
+            mapping=settings.consent_categories,
         )
         if out.consents:
             chose = {
@@ -323,7 +323,7 @@ def quarantine_refusals(
     naming an erased identifier); returns the items kept. A refusal is located by its
     ``messageId`` unless ``locations`` (one per refusal) says."""
     where = locations or [f"messageId {r.message_id or '?'}" for r in refusals]
-    settings = get_settings()
+    settings = store.settings
     named = [screening.message_identifiers(r.payload, settings.default_country) for r in refusals]
     erased = suppression.erased_kinds(store, conn, named, key=settings.suppression_key)
     items = [
@@ -399,7 +399,7 @@ def ingest_file(
 
     clock = time.perf_counter()
     total = sum(1 for _ in _lines(path))
-    settings = settings or get_settings()
+    settings = settings or store.settings
     region = settings.default_country
     origin = str(path.resolve())
     out = Ingested()

@@ -34,7 +34,7 @@ from surmesure.collect.loaders import LOADERS, LoadContext, Loaded
 from surmesure.collect.mapping import POSITION, Mapping, apply_mapping, resolve_mapping
 from surmesure.collect.records import KINDS
 from surmesure.collect.validate import Validation, validate
-from surmesure.config import Settings, get_settings
+from surmesure.config import Settings
 from surmesure.dispatch import dispatcher
 from surmesure.errors import InvalidInput
 from surmesure.protect import screening, suppression
@@ -307,9 +307,9 @@ def import_file(
     """Import the records of ``kind`` in ``path`` (CSV, CSV.GZ, Parquet or JSON Lines) with
     a mapping file or a preset (default: columns named as the fields). ``on_progress(done,
     total)`` is called after each of :data:`STEPS` steps. ``settings``: those of the caller
-    (default: the environment's). ``rates`` add to the mapping's (orders in another currency
+    (default: the store's). ``rates`` add to the mapping's (orders in another currency
     than the store's, see :mod:`surmesure.collect.currency`)."""
-    settings = settings or get_settings()
+    settings = settings or store.settings
     clock = time.perf_counter()
     started_at = utcnow()
 

@@ -39,7 +39,6 @@ from surmesure.collect.importer import (
 from surmesure.collect.mapping import Mapping, mapping_from_dict, resolve_mapping
 from surmesure.collect.records import KINDS
 from surmesure.collect.validate import validate
-from surmesure.config import get_settings
 from surmesure.dispatch import dispatcher
 from surmesure.protect import quarantined, screening, suppression
 from surmesure.store import schema
@@ -233,7 +232,7 @@ def _replay_group(
         origin=f"the quarantined records of {group.source_name}",
         line_numbers=line_numbers if group.kind == "orders" else None,
     )
-    settings = get_settings()
+    settings = store.settings
     validation = validate(
         mapped, group.kind, timezone=mapping.timezone, region=settings.default_country
     )

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.collect.records import IDENTIFIER_FIELDS
-from surmesure.config import get_settings
 from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -143,7 +142,7 @@ def write_traits(
             "reliability",
         )
     }
-    sealed_names = get_settings().sealed_traits
+    sealed_names = store.settings.sealed_traits
     nodes: list[int | None] = []
     hidden: list[str | None] = []
     for i, values in enumerate(traits):

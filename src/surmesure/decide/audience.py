@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
+from surmesure.config import Settings
 from surmesure.decide import metrics as derived
 from surmesure.decide.content import NOBODY, Audience, Known
 from surmesure.domain.identity import normalize
@@ -28,6 +28,7 @@ from surmesure.segment import snapshot as snapshot_parts
 from surmesure.segment.evaluate import Snapshot, TraitValue
 from surmesure.segment.snapshot import ALL_METRICS, load_snapshot
 from surmesure.store import schema
+from surmesure.store.engine import Store
 from surmesure.unify.profile import root_of
 from surmesure.unify.reader import OPT_OUT_PURPOSE, PersonRead, read_person
 
@@ -97,7 +98,8 @@ def load_audience(
         return NOBODY
     columns = derived.columns_for(metrics) | (ALL_METRICS if "metric" in needs else frozenset())
     read = read_person(conn, person_id=person_id, keys=(), now=now, metrics=columns, content_ids=())
-    audience = audience_from(read, now, half_life_days, needs, channel, metrics)
+    settings = Store.of(conn).settings
+    audience = audience_from(read, now, half_life_days, needs, channel, metrics, settings=settings)
     if audience.snapshot is None or needs <= SERVED:
         return audience
     return replace(
@@ -111,7 +113,7 @@ def field_metrics(
     """The derived metrics ``names`` of each person, with their reliability at ``now``."""
     if not names:
         return {}
-    settings = get_settings()
+    settings = Store.of(conn).settings
     latest = derived.read_latest(conn, person_ids, derived.columns_for(names), now)
     return {
         p: derived.known_metrics(
@@ -144,10 +146,12 @@ def audience_from(
     needs: frozenset[str],
     channel: str | tuple[str, ...] = ANY,
     metrics: frozenset[str] = frozenset(),
+    *,
+    settings: Settings,
 ) -> Audience:
-    """The audience of the person ``read`` (the columns of ``metrics`` among those read); its
-    snapshot holds the traits and, for a ``metric`` rule, the metrics (what :data:`SERVED`
-    rules read)."""
+    """The audience of the person ``read`` (the columns of ``metrics`` among those read, their
+    reliability after ``settings``' metric half-life); its snapshot holds the traits and, for a
+    ``metric`` rule, the metrics (what :data:`SERVED` rules read)."""
     if read.person_id is None:
         return NOBODY
     records = tuple(read.consents)
@@ -169,7 +173,6 @@ def audience_from(
         )
     known: dict[str, Known] = {}
     if metrics:
-        settings = get_settings()
         known = derived.known_metrics(
             read.latest_metrics_at(now),
             metrics,

@@ -101,7 +101,7 @@ def link(
 
 def page_library(settings: Settings) -> Library:
     found = library_for(settings)
-    return found if PLACEMENT in found.by_placement else Library(EXAMPLES)
+    return found if PLACEMENT in found.by_placement else Library(EXAMPLES, found.topics)
 
 
 def summary(store: Store, person_id: int) -> dict[str, Any]:

@@ -34,7 +34,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.decide.audience import SERVED, audience_from, find_person_id, load_audience
 from surmesure.decide.content import (
     Audience,
@@ -169,7 +168,7 @@ def _read(
     """The person, their audience and the ledger of the template's blocks, through ``reader``
     (the store inside ``conn``, or the serving cache); for the recommendation service, what its
     model already holds of the person."""
-    settings = get_settings()
+    settings = store.settings
     keys = (
         identifier_keys(request.anonymous_id, request.customer_id, settings.default_country)
         if request.person_id is None
@@ -184,6 +183,7 @@ def _read(
         compiled.needs,
         audience_channels(compiled, request),
         metrics=compiled.field_metrics,
+        settings=settings,
     )
     person = None
     if chosen is not None and chosen is default_recommender() and request.products > 0:
@@ -235,7 +235,7 @@ def _decide(
     serving: Serving | None,
     time_limit_s: float,
 ) -> dict[str, Any]:
-    settings = get_settings()
+    settings = store.settings
     definition = compiled.definition
     if serving is not None or compiled.needs <= SERVED:
         reader: PersonReader

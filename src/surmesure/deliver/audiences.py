@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from surmesure.decide import metrics as derived
 from surmesure.decide.audience import audience_from, load_audience
 from surmesure.decide.content import Audience
+from surmesure.store.engine import Store
 from surmesure.unify.reader import SqlPersonReader
 
 
@@ -45,7 +46,10 @@ def load_audiences(
             for p in person_ids
         }
     reader = SqlPersonReader(conn, derived.columns_for(metrics))
+    settings = Store.of(conn).settings
     return {
-        p: audience_from(read, now, half_life_days, frozenset(), channel, metrics)
+        p: audience_from(
+            read, now, half_life_days, frozenset(), channel, metrics, settings=settings
+        )
         for p, read in reader.read_many(person_ids, now, traits).items()
     }

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from surmesure.config import Settings, get_settings
+from surmesure.config import Settings
 from surmesure.deliver.channel import Channel
 from surmesure.errors import ConfigError
 
@@ -75,9 +75,8 @@ def open_channel(url: str, settings: Settings, *, mailto: str | None = None) -> 
     )
 
 
-def urls(settings: Settings | None = None) -> dict[str, str]:
+def urls(settings: Settings) -> dict[str, str]:
     """The settings URL of each campaign channel the settings configure."""
-    settings = settings or get_settings()
     found = {
         "email": settings.email_url,
         "sms": settings.sms_url,
@@ -87,9 +86,8 @@ def urls(settings: Settings | None = None) -> dict[str, str]:
     return {channel: url for channel, url in found.items() if url}
 
 
-def configured(settings: Settings | None = None) -> dict[str, Channel]:
+def configured(settings: Settings) -> dict[str, Channel]:
     """A fresh channel for each one the settings configure (the caller closes them)."""
-    settings = settings or get_settings()
     found = {channel: open_channel(url, settings) for channel, url in urls(settings).items()}
     from surmesure.deliver.web import WebChannel
 

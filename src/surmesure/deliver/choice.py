@@ -26,12 +26,12 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.deliver import addresses, guards
 from surmesure.deliver.value import Values, values_of
 from surmesure.domain.campaigns import POSTAL_TRAITS, REACHED_BY, CampaignDefinition
 from surmesure.protect import consent
 from surmesure.store import schema
+from surmesure.store.engine import Store
 
 Ids = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
@@ -77,7 +77,7 @@ def held_back(
     products (marketing campaigns only)."""
     if definition.purpose != "marketing":
         return []
-    hours = get_settings().complaint_quiet_hours
+    hours = Store.of(conn).settings.complaint_quiet_hours
     out = [(np.isin(ids, _array(conn, guards.complained_lately(now, hours))), guards.COMPLAINED)]
     if definition.featured is not None:
         query = guards.just_bought(definition.featured, now)

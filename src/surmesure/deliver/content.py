@@ -26,7 +26,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from surmesure.config import Settings, get_settings
+from surmesure.config import Settings
 from surmesure.decide.content import Audience, CompiledTemplate, render
 from surmesure.decide.library import library_for
 from surmesure.decide.personal import DEFAULT_PRODUCTS, Personal, personal_batch
@@ -61,11 +61,11 @@ class ChannelTemplates:
         campaign: str,
         channel: str,
         content: ChannelContent,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> None:
         #: the settings the library, the fields and the links are read with (a send's worker
         #: process is handed its sending process's)
-        self.settings = settings or get_settings()
+        self.settings = settings
         self.channel = channel
         self.sender = content.sender
         self.html: CompiledTemplate | None = None
@@ -251,11 +251,9 @@ def text_template(definition: TemplateDefinition) -> CompiledTemplate:
     )
 
 
-def templates_of(
-    definition: CampaignDefinition, settings: Settings | None = None
-) -> dict[str, ChannelTemplates]:
+def templates_of(definition: CampaignDefinition, settings: Settings) -> dict[str, ChannelTemplates]:
     """The compiled content of each channel of the campaign (the template library and the
-    links read with ``settings``, default the process's)."""
+    links read with ``settings``)."""
     return {
         channel: ChannelTemplates(definition.name, channel, content, settings)
         for channel, content in definition.channels.items()

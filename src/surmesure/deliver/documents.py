@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from surmesure.collect.bounds import fault
-from surmesure.config import get_settings
 from surmesure.decide.library import library_for
 from surmesure.documents import error_path, read_document
 from surmesure.domain.campaigns import CHANNEL_HINT, CampaignDefinition
@@ -96,7 +95,7 @@ def check_references(conn: Connection, definition: CampaignDefinition, base: Pat
                 field="audience.segment",
                 hint="save it first (`surmesure segment save FILE`), or write `audience: everyone`",
             )
-    topics = get_settings().preference_topics
+    topics = Store.of(conn).settings.preference_topics
     if definition.topic is not None and definition.topic not in topics:
         raise InvalidInput(
             f"topic: {definition.topic!r} is not a preference-centre topic.",
@@ -107,7 +106,7 @@ def check_references(conn: Connection, definition: CampaignDefinition, base: Pat
     for channel, content in definition.channels.items():
         place = f"channels.{channel}"
         if content.template is not None:
-            library = library or library_for()
+            library = library or library_for(Store.of(conn).settings)
             try:
                 library.named(content.template)
             except SurmesureError as exc:

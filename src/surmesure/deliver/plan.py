@@ -42,7 +42,6 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.decide.context import zone_named
 from surmesure.deliver import choice
 from surmesure.domain.campaigns import CampaignDefinition, QuietHours
@@ -80,10 +79,10 @@ class Plan:
     assigned: tuple[Ids, list[str]] | None = None
 
 
-def message_id(campaign: str, person_id: int, channel: str, step: int) -> str:
-    """The outbox's id of a message: a keyed hash of its idempotency key (stable across
-    runs and retries; the person's id cannot be read back from it)."""
-    key = get_settings().secret_key.encode()
+def message_id(secret_key: str, campaign: str, person_id: int, channel: str, step: int) -> str:
+    """The outbox's id of a message: a hash of its idempotency key keyed by ``secret_key``
+    (stable across runs and retries; the person's id cannot be read back from it)."""
+    key = secret_key.encode()
     text = f"{campaign}:{person_id}:{channel}:{step}".encode()
     return hmac.new(key, text, hashlib.blake2b).hexdigest()[:32]
 
@@ -257,11 +256,12 @@ def plan(
     default = due_at(now, quiet)
     by_zone = {z: due_at(now, quiet, z) for z in set(zones.values())}
     due = [by_zone[zones[p]] if p in zones else default for p in ids.tolist()]
+    secret = Store.of(conn).settings.secret_key
     rows = pa.table(
         {
             "message_id": pa.array(
                 [
-                    message_id(definition.name, int(p), str(c), step)
+                    message_id(secret, definition.name, int(p), str(c), step)
                     for p, c in zip(ids.tolist(), channel.tolist(), strict=True)
                 ],
                 pa.string(),

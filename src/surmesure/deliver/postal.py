@@ -15,11 +15,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.domain.campaigns import POSTAL_TRAITS
 from surmesure.domain.traits import Observation, resolve
 from surmesure.protect import atrest
 from surmesure.store import schema
+from surmesure.store.engine import Store
 from surmesure.unify.profile import decode_json
 
 NAME_TRAITS = ("first_name", "last_name")
@@ -57,7 +57,7 @@ def blocks(conn: Connection, person_ids: Sequence[int], now: datetime) -> dict[i
         observed.setdefault(int(r.person_id), []).append(
             Observation(r.name, value, r.source, r.observed_at, float(r.reliability))
         )
-    half_life = get_settings().trait_half_life_days
+    half_life = Store.of(conn).settings.trait_half_life_days
     out: dict[int, str] = {}
     for person, seen in observed.items():
         traits = {k: str(v.value).strip() for k, v in resolve(seen, now, half_life).items()}

@@ -22,7 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import Settings, get_settings
+from surmesure.config import Settings
 from surmesure.decide.personal import Recommending
 from surmesure.decide.recommend.guardrails import Stock
 from surmesure.decide.recommend.inventory import snapshot
@@ -256,8 +256,8 @@ def run(
     ``on_progress(done, total)`` after each batch. With ``workers`` above 1, the channels
     ``urls`` names (channel -> settings URL) are rendered and handed over by that many worker
     processes (:mod:`surmesure.deliver.workers`, which open them with ``settings``, default
-    the process's), the others here."""
-    settings = settings or get_settings()
+    the store's), the others here."""
+    settings = settings or store.settings
     folder = folder or settings.outbox_dir
     templates = templates_of(definition, settings)
     result = Sent()

@@ -12,7 +12,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import Settings, get_settings
+from surmesure.config import Settings
 from surmesure.decide.sandbox import TemplateError
 from surmesure.deliver import cascade, choice, documents, plan, sender, web
 from surmesure.deliver.channel import Channel
@@ -30,7 +30,8 @@ def validate(store: Store, path: Path) -> CampaignDefinition:
     definition = documents.load_file(path)
     with store.connect() as conn:
         documents.check_references(conn, definition, path.parent)
-    templates_of(documents.inline_mjml(definition, path.parent))  # every template compiles
+    # every template compiles
+    templates_of(documents.inline_mjml(definition, path.parent), store.settings)
     return definition
 
 
@@ -298,12 +299,12 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
         out["why_channel"] = choice.explain(conn, definition, person, now)
         if out["status"] in ("planned", "sending", "sent"):
             try:
-                templates = templates_of(definition)[out["channel"]]
+                templates = templates_of(definition, store.settings)[out["channel"]]
                 seen = templates.audiences(conn, [person], now)
                 found = templates.personal(store, conn, seen, now)
                 link = None
                 if templates.prints_page_link:
-                    link = web.page_link(name, person, now, get_settings())
+                    link = web.page_link(name, person, now, store.settings)
                 content = templates.render(seen[person], now, found[person], link)
             except TemplateError as exc:
                 out["error"] = exc.to_dict()

@@ -32,6 +32,7 @@ from surmesure.deliver.channel import Delivery, Message, OnResult
 from surmesure.deliver.tracking import activity
 from surmesure.store import schema
 from surmesure.store.among import among_texts
+from surmesure.store.engine import Store
 
 CHANNEL = "web"
 SOURCE = "page"
@@ -76,7 +77,10 @@ def delivered(
     from surmesure.deliver.plan import message_id
 
     m, r = schema.messages, schema.delivery_reports
-    wanted = {message_id(campaign, p, CHANNEL, step): (p, via, step) for p, via, step in carried}
+    secret = Store.of(conn).settings.secret_key
+    wanted = {
+        message_id(secret, campaign, p, CHANNEL, step): (p, via, step) for p, via, step in carried
+    }
     if not wanted:
         return 0
     known = {

@@ -26,13 +26,14 @@ ORDER_TABLES = ("identifiers", "orders", "order_lines")
 
 def local_session(
     *,
+    master: str | None = None,
     cores: int = 1,
     shuffle_partitions: int = 2,
     driver_memory: str = "2g",
     app_name: str = "surmesure",
 ) -> Any:
-    """A small local Spark session (``local[cores]``, no UI, UTC, a throwaway warehouse);
-    copying store tables goes through the driver, hence its memory."""
+    """A small Spark session (on ``master``, default ``local[cores]``; no UI, UTC, a throwaway
+    warehouse); copying store tables goes through the driver, hence its memory."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as error:  # pragma: no cover - depends on the installed extras
@@ -44,7 +45,7 @@ def local_session(
     warehouse = tempfile.mkdtemp(prefix="surmesure-spark-")
     builder: Any = SparkSession.builder
     return (
-        builder.master(f"local[{cores}]")
+        builder.master(master or f"local[{cores}]")
         .appName(app_name)
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.driver.memory", driver_memory)

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.clock import utcnow
-from surmesure.config import INLINE, Settings, get_settings
+from surmesure.config import INLINE, Settings
 from surmesure.dispatch import gate, outbox, subscribers
 from surmesure.dispatch.outbox import Change
 from surmesure.dispatch.subscribers import Delivery
@@ -50,7 +50,7 @@ def settle(store: Store, settings: Settings | None = None) -> dict[str, int]:
     """What a command runs once its data is committed: :func:`drain` in the process (the
     default), or, with ``SURMESURE_DISPATCH=nats://...``, publish the new changes to the
     stream for the workers (:mod:`surmesure.dispatch.broker`) and return no effects."""
-    settings = settings or get_settings()
+    settings = settings or store.settings
     if settings.dispatch == INLINE:
         return drain(store)
     from surmesure.dispatch.broker import relay

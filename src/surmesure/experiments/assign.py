@@ -30,7 +30,6 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.errors import Conflict, InvalidInput, NotFound
 from surmesure.experiments.catalog import get, mark_running, utcnow
 from surmesure.experiments.definitions import HOLDOUT_SALT, ExperimentDefinition
@@ -133,9 +132,9 @@ def assign(
 ) -> Assigned:
     """Record the variant of everyone in the audience (default: the identified people, and
     the anonymous ones too when ``anonymous``). ``topics``: the preference topics (default:
-    the configured ones)."""
+    the store's settings)."""
     if topics is None:
-        topics = get_settings().preference_topics
+        topics = store.settings.preference_topics
     if segment is not None and people is not None:
         raise InvalidInput(
             "Choose one audience: a segment or a list of people.",

@@ -13,7 +13,6 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.deliver.plan import zones_of
 from surmesure.domain.segments import SegmentDefinition
 from surmesure.journeys.columns import BatchFacts, People
@@ -72,7 +71,7 @@ def batch_facts(
         return found
 
     segments = None
-    settings = get_settings()
+    settings = store.settings
     for step_id, need in who(BranchStep).items():
         step = definition.step(step_id)
         assert isinstance(step, BranchStep)

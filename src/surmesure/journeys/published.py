@@ -118,7 +118,7 @@ def check_references(conn: Connection, definition: JourneyDefinition) -> None:
             if content.template is None:
                 continue
             place = f"steps[{i}].send.channels.{channel}.template"
-            library = library or library_for()
+            library = library or library_for(Store.of(conn).settings)
             try:
                 library.named(content.template)
             except SurmesureError as exc:

@@ -14,7 +14,6 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.deliver.choice import choose
 from surmesure.domain.campaigns import CampaignDefinition, Policy
 from surmesure.journeys.document import JourneyDefinition
@@ -37,9 +36,9 @@ def journey_message_id(key: bytes, campaign: str, person_id: int, channel: str, 
     return hashlib.blake2b(text, key=key, digest_size=16).hexdigest()
 
 
-def message_key() -> bytes:
+def message_key(secret_key: str) -> bytes:
     """The key of :func:`journey_message_id`, from the secret key."""
-    return hashlib.blake2b(get_settings().secret_key.encode(), digest_size=32).digest()
+    return hashlib.blake2b(secret_key.encode(), digest_size=32).digest()
 
 
 def campaign_of(definition: JourneyDefinition, step: SendStep) -> CampaignDefinition:
@@ -80,13 +79,17 @@ def plan_sends(
     why = np.full(n, None, dtype=object)
     why[suppressed] = reason[suppressed]
     why[held] = "journey_control"
-    rows = outbox_rows(campaign.name, version, ids, entries, channel, status.astype(object), now)
+    key = message_key(store.settings.secret_key)
+    rows = outbox_rows(
+        key, campaign.name, version, ids, entries, channel, status.astype(object), now
+    )
     rows["reason"] = why
     m = schema.messages
     return store.bulk_insert(conn, m, as_arrow(m, rows))
 
 
 def outbox_rows(
+    key: bytes,
     campaign: str,
     version: int,
     ids: np.ndarray,
@@ -96,9 +99,9 @@ def outbox_rows(
     now: datetime,
 ) -> dict[str, np.ndarray]:
     """The ``messages`` columns of one journey step's rows (ids keyed by
-    :func:`journey_message_id`); those ``planned`` are due ``now``."""
+    :func:`journey_message_id` under ``key``, :func:`message_key`); those ``planned`` are due
+    ``now``."""
     n = int(ids.size)
-    key = message_key()
     due = np.full(n, None, dtype=object)
     due[status == "planned"] = now
     return {

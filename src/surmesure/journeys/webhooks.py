@@ -33,10 +33,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.published import Versions, catalog
-from surmesure.journeys.sends import campaign_key, outbox_rows
+from surmesure.journeys.sends import campaign_key, message_key, outbox_rows
 from surmesure.journeys.steps import WebhookStep
 from surmesure.store import schema
 from surmesure.store.among import among_texts
@@ -73,8 +72,9 @@ def plan(
     n = int(ids.size)
     channel = np.full(n, CHANNEL, dtype=object)
     status = np.full(n, "planned", dtype=object)
+    key = message_key(store.settings.secret_key)
     rows = outbox_rows(
-        campaign_key(journey.name, step), version, ids, entries, channel, status, now
+        key, campaign_key(journey.name, step), version, ids, entries, channel, status, now
     )
     m = schema.messages
     return sorted(store.insert_new(conn, m, as_arrow(m, rows), "message_id"))
@@ -120,7 +120,12 @@ def deliver(
                     "person_id": row.person_id,
                     "entry": row.step,
                 }
-                outcome, detail = call(step.webhook.url, body, timeout=timeout)
+                outcome, detail = call(
+                    step.webhook.url,
+                    body,
+                    secret_key=store.settings.secret_key,
+                    timeout=timeout,
+                )
                 if outcome == "retry" and row.attempts > step.webhook.retries:
                     outcome = "failed"
             done.append((row.message_id, outcome, detail, row.attempts))
@@ -130,13 +135,14 @@ def deliver(
 
 
 def call(
-    url: str, payload: Mapping[str, object], *, timeout: float = 5.0
+    url: str, payload: Mapping[str, object], *, secret_key: str, timeout: float = 5.0
 ) -> tuple[str, str | None]:
-    """POST ``payload`` to ``url``, signed, once: ``("sent" | "retry" | "failed", detail)``."""
+    """POST ``payload`` to ``url``, signed with ``secret_key``, once: ``("sent" | "retry" |
+    "failed", detail)``."""
     body = orjson.dumps(payload)
     headers = {
         "Content-Type": "application/json",
-        "X-Surmesure-Signature": signature(body, get_settings().secret_key),
+        "X-Surmesure-Signature": signature(body, secret_key),
     }
     try:
         answer = httpx.post(url, content=body, headers=headers, timeout=timeout)

@@ -24,7 +24,7 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,6 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.protect import crypto
 from surmesure.store.engine import Store
 
@@ -42,8 +41,9 @@ BATCH = 20_000
 
 def keyring(conn: Connection) -> crypto.Keyring:
     """The process's key ring of the store ``conn`` belongs to."""
-    settings = get_settings()
-    return crypto.keyring(Store.of(conn), settings.encryption_key, settings.data_key_cache)
+    store = Store.of(conn)
+    settings = store.settings
+    return crypto.keyring(store, settings.encryption_key, settings.data_key_cache)
 
 
 def dumps(value: Any) -> str:
@@ -80,16 +80,6 @@ def open_json(
 ) -> list[Any]:
     """Each sealed value opened and decoded from JSON (``None`` where absent or shredded)."""
     return [None if t is None else orjson.loads(t) for t in open_texts(conn, nodes, sealed)]
-
-
-def is_sealed_trait(name: str) -> bool:
-    return name in get_settings().sealed_traits
-
-
-def sealed_names(names: Iterable[str]) -> list[str]:
-    """Those of ``names`` that are sealed traits, sorted."""
-    sealed = get_settings().sealed_traits
-    return sorted({n for n in names if n in sealed})
 
 
 def node_of(row: dict[str, Any], column: str) -> int | None:

@@ -81,8 +81,8 @@ def index_array(kind: str, values: Sequence[str | None] | pa.Array | pa.ChunkedA
 
 
 def ring(store: Store) -> crypto.Keyring:
-    """The process's key ring of ``store`` under the configured ``encryption_key``."""
-    settings = get_settings()
+    """The process's key ring of ``store`` under its ``encryption_key``."""
+    settings = store.settings
     return crypto.keyring(store, settings.encryption_key, settings.data_key_cache)
 
 

@@ -27,7 +27,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.clock import utcnow
-from surmesure.config import get_settings
 from surmesure.deliver import written
 from surmesure.dispatch import outbox, shared_entries
 from surmesure.errors import InvalidInput
@@ -87,7 +86,7 @@ def erase_person(
             hint="add --yes to confirm",
             field="--yes",
         )
-    settings = get_settings()
+    settings = store.settings
     region = settings.default_country
     with store.begin() as conn:
         # the same lock identity resolution takes: no import attaches to a node mid-erasure

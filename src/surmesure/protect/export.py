@@ -17,7 +17,6 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.protect import atrest, blind, scope
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -81,7 +80,7 @@ def _plain(table: sa.Table, row: Any) -> dict[str, Any]:
 
 def export_person(store: Store, ref: str, *, out: Path | None = None) -> Export:
     """Everything held about the person ``ref`` names; written to ``out`` when given."""
-    region = get_settings().default_country
+    region = store.settings.default_country
     with store.connect() as conn:
         person = find_person(conn, ref)
         tables = personal_rows(store, conn, person, region)

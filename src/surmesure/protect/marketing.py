@@ -33,7 +33,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.errors import InvalidInput
 from surmesure.store import schema
 
@@ -176,10 +175,10 @@ def preference_row(
     source: str,
     evidence: str | None,
     recorded_at: datetime,
-    pause_max_days: int | None = None,
+    pause_max_days: int,
 ) -> dict[str, Any]:
     """One row of ``preferences``, checked: a known kind, frequency, pause state, and a pause
-    that starts ends after ``recorded_at`` and at most ``pause_max_days`` later (default:
+    that starts ends after ``recorded_at`` and at most ``pause_max_days`` later (the caller's
     ``Settings.preference_pause_max_days``). This is the one place that rule lives: the API
     and the preference page both build their records here."""
     allowed = {"topic": ("in", "out"), "frequency": FREQUENCIES, "pause": ("on", "off")}
@@ -204,7 +203,7 @@ def preference_row(
             hint="a topic has a name; a pause that starts has an end (until)",
         )
     if kind == "pause" and until is not None:
-        days = pause_max_days or get_settings().preference_pause_max_days
+        days = pause_max_days
         if not recorded_at < until <= recorded_at + timedelta(days=days):
             raise InvalidInput(
                 f"A pause must end after it starts and within {days} days.",

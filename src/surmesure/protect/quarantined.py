@@ -86,10 +86,9 @@ def mark(
 ) -> None:
     """Mark the records ``ids`` with the values their payloads (JSON text) hold, replacing
     any marks they had; ``new``: records just made, which have none (a plain insert)."""
-    from surmesure.config import get_settings
     from surmesure.protect.scope import payload_tokens
 
-    region = get_settings().default_country
+    region = Store.of(conn).settings.default_country
     pairs = {
         (found, int(i))
         for i, text in zip(ids, payload_texts, strict=True)

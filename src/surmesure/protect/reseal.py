@@ -16,6 +16,7 @@ it is reported (here, and by ``surmesure segment validate NAME``) rather than si
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.clock import utcnow
-from surmesure.config import get_settings
 from surmesure.protect import atrest
 from surmesure.segment import repository
 from surmesure.segment.definitions import sealed_comparisons
@@ -53,12 +53,12 @@ class Resealed:
 def reseal_traits(store: Store, *, now: datetime | None = None) -> Resealed:
     """Seal and open stored trait values to match ``Settings.sealed_traits`` (see the
     module docstring)."""
-    names = sorted(get_settings().sealed_traits)
+    names = sorted(store.settings.sealed_traits)
     result = Resealed()
     with store.begin() as conn:
         result.sealed = _seal(conn, names, now or utcnow())
         result.opened = _open(conn, names)
-        result.segments = saved_sealed_comparisons(conn)
+        result.segments = saved_sealed_comparisons(conn, names)
     return result
 
 
@@ -101,10 +101,10 @@ def _store(
     update_rows(conn, t, pa.table(data))
 
 
-def saved_sealed_comparisons(conn: Connection) -> list[dict[str, str]]:
-    """Each condition of a saved segment (current version) comparing a sealed trait."""
+def saved_sealed_comparisons(conn: Connection, sealed: Collection[str]) -> list[dict[str, str]]:
+    """Each condition of a saved segment (current version) comparing a trait of ``sealed``."""
     return [
         {"segment": name, "place": place, "trait": trait, "op": op}
         for name, definition in sorted(repository.catalog(conn).items())
-        for place, trait, op in sealed_comparisons(definition)
+        for place, trait, op in sealed_comparisons(definition, sealed)
     ]

@@ -7,7 +7,8 @@ refused before anything is saved.
 
 Values sealed at rest (:mod:`surmesure.protect.atrest`) are out of reach of a segment, which
 runs as SQL over everyone: a condition comparing a sealed trait's value (``exists`` and
-``missing`` work), or an identify event's traits, is refused.
+``missing`` work) is refused by :func:`check_sealed` against the store's settings (when a
+definition is saved or run), an identify event's traits by :func:`parse`.
 
 A definition has bounds, checked before anything else reads it, so that no definition is too
 large to compile or to run: at most :data:`MAX_CONDITIONS` conditions in its tree (every
@@ -17,14 +18,13 @@ all / any / not counts as one), nested at most :data:`MAX_DEPTH` levels deep, at
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from surmesure.config import get_settings
 from surmesure.documents import error_path as document_path
 from surmesure.documents import read_document
 from surmesure.domain.segments import (
@@ -80,14 +80,16 @@ def parse(document: Any) -> SegmentDefinition:
         definition = SegmentDefinition.model_validate(document)
     except ValidationError as exc:
         raise _refusal(exc.errors()[0]) from exc
-    check_sealed(definition)
+    check_identify(definition)
     return definition
 
 
-def sealed_comparisons(definition: SegmentDefinition) -> list[tuple[str, str, str]]:
-    """``(place, trait, op)`` of each condition comparing the value of a trait sealed at rest
-    (``Settings.sealed_traits``): one no SQL can read, so it would match nobody."""
-    sealed = get_settings().sealed_traits
+def sealed_comparisons(
+    definition: SegmentDefinition, sealed: Collection[str]
+) -> list[tuple[str, str, str]]:
+    """``(place, trait, op)`` of each condition comparing the value of a trait of ``sealed``,
+    those sealed at rest (``Settings.sealed_traits``): one no SQL can read, so it would match
+    nobody."""
     return [
         (f"{path}.op", leaf.trait.name, leaf.trait.op)
         for path, leaf in walk(definition.where)
@@ -97,9 +99,10 @@ def sealed_comparisons(definition: SegmentDefinition) -> list[tuple[str, str, st
     ]
 
 
-def check_sealed(definition: SegmentDefinition) -> None:
-    """Refuse a condition that compares a value sealed at rest (see the module docstring)."""
-    for place, name, op in sealed_comparisons(definition)[:1]:
+def check_sealed(definition: SegmentDefinition, sealed: Collection[str]) -> None:
+    """Refuse a condition that compares a value of a trait of ``sealed``, those sealed at rest
+    (see the module docstring)."""
+    for place, name, op in sealed_comparisons(definition, sealed)[:1]:
         raise InvalidInput(
             f"{place}: trait {name!r} is sealed at rest (a direct identifier, encrypted "
             f"under the person's key), so its value cannot be compared with `{op}`.",
@@ -107,6 +110,10 @@ def check_sealed(definition: SegmentDefinition) -> None:
             "a trait that is not a direct identifier (city, postcode, country)",
             field=place,
         )
+
+
+def check_identify(definition: SegmentDefinition) -> None:
+    """Refuse a test of the traits an identify event carries: they are sealed at rest."""
     for path, leaf in walk(definition.where):
         if isinstance(leaf, EventNode) and leaf.event.type == "identify" and leaf.event.properties:
             raise InvalidInput(

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.clock import utcnow
-from surmesure.config import get_settings
 from surmesure.dispatch import outbox
 from surmesure.domain.segments import AllNode, SegmentDefinition
 from surmesure.segment.repository import catalog as saved_catalog
@@ -52,7 +51,7 @@ def query(
         definition,
         dialect=store.dialect,
         now=now,
-        half_life_days=get_settings().trait_half_life_days,
+        half_life_days=store.settings.trait_half_life_days,
         catalog=catalog,
     )
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from surmesure.config import get_settings
 from surmesure.segment.evaluate import Evaluator
 from surmesure.segment.repository import catalog as saved_catalog
 from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
@@ -40,7 +39,7 @@ def segments_of(store: Store, ref: str, now: datetime, *, live: bool = False) ->
         known = saved_catalog(conn)
         if live:
             places = store_points(conn, stores_named(known.values()))
-            half_life = get_settings().trait_half_life_days
+            half_life = store.settings.trait_half_life_days
             snapshot = load_snapshot(conn, person.person_id, now, half_life, places)
             evaluator = Evaluator(snapshot, now, known)
             names = {n for n in known if evaluator.segment(n)}

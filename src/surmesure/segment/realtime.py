@@ -27,7 +27,6 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.domain.segments import (
@@ -150,7 +149,7 @@ def _settle(
         catalog[name],
         dialect=store.dialect,
         now=now,
-        half_life_days=get_settings().trait_half_life_days,
+        half_life_days=store.settings.trait_half_life_days,
         catalog=catalog,
         among=among,
     )

@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from surmesure.config import get_settings
 from surmesure.domain.segments import MetricNode, SegmentDefinition, TraitNode, walk
 from surmesure.segment.definitions import closure
 from surmesure.segment.membership import members
@@ -40,11 +39,24 @@ def preview(
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` members (smallest ids first), each with the traits (value and effective
     reliability) and metrics the definition mentions; ``None`` where the person has none."""
+    with store.connect() as conn:
+        ids = members(conn, store, definition, now, catalog, limit=limit)
+    return values_of(store, definition, catalog, now, ids)
+
+
+def values_of(
+    store: Store,
+    definition: SegmentDefinition,
+    catalog: Mapping[str, SegmentDefinition],
+    now: datetime,
+    person_ids: Sequence[int],
+) -> list[dict[str, Any]]:
+    """:func:`preview`'s rows of ``person_ids`` (members found by any engine), in their order."""
     traits, metrics = mentioned(definition, catalog)
-    half_life = get_settings().trait_half_life_days
+    half_life = store.settings.trait_half_life_days
     rows = []
     with store.connect() as conn:
-        for pid in members(conn, store, definition, now, catalog, limit=limit):
+        for pid in person_ids:
             snapshot = load_snapshot(conn, pid, now, half_life)
             row: dict[str, Any] = {"person_id": pid}
             for name in traits:

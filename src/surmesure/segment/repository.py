@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.domain.segments import SegmentDefinition
 from surmesure.errors import NotFound
-from surmesure.segment.definitions import check_references
+from surmesure.segment.definitions import check_references, check_sealed
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.store.versions import add_version
@@ -72,6 +72,7 @@ def save(store: Store, definition: SegmentDefinition, now: datetime) -> Saved:
     with store.begin() as conn:
         known = catalog(conn)
         check_references(definition, known)
+        check_sealed(definition, store.settings.sealed_traits)
         current = conn.execute(sa.select(s.c.version).where(s.c.name == definition.name)).first()
         if current is not None and known[definition.name].document() == definition.document():
             return Saved(definition.name, int(current[0]), changed=False)

@@ -88,28 +88,20 @@ class Compiler:
                 return sa.or_(*(self.condition(item, pid, scope) for item in items))
             case NotNode(not_=inner):
                 return sa.not_(self.condition(inner, pid, scope))
-            case TraitNode(trait=c):
-                resolved = self.trait(c.name, scope, None if c.op == "missing" else c)
+            case TraitNode(trait=c) if c.op == "missing":
+                resolved = self.trait(c.name, scope, None)
                 held = sa.select(resolved.c.person_id).where(resolved.c.rn == 1)
                 if c.min_reliability is not None:
                     held = held.where(resolved.c.eff >= c.min_reliability)
-                if c.op == "missing":
-                    return sa.not_(pid.in_(held))
-                if c.op != "exists":
-                    held = held.where(self.json.compare(resolved.c.value, c.op, c.value))
-                return pid.in_(held)
-            case MetricNode(metric=c):
-                if c.op == "missing":
-                    latest = self.metrics(c.name, scope, None)
-                    present = latest.c.rn == 1, latest.c.value.is_not(None)
-                    return sa.not_(pid.in_(sa.select(latest.c.person_id).where(*present)))
-                wanted = blind.metric_value(c.name, c.value)
-                test = compare(schema.derived_metrics.c[c.name], c.op, wanted)
-                latest = self.metrics(c.name, scope, test)
-                held = sa.select(latest.c.person_id).where(
-                    latest.c.rn == 1, compare(latest.c.value, c.op, wanted)
-                )
-                return pid.in_(held)
+                return sa.not_(pid.in_(held))
+            case MetricNode(metric=c) if c.op == "missing":
+                latest = self.metrics(c.name, scope, None)
+                present = latest.c.rn == 1, latest.c.value.is_not(None)
+                return sa.not_(pid.in_(sa.select(latest.c.person_id).where(*present)))
+            case TraitNode() | MetricNode():
+                found = self.holders(node, scope)
+                assert found is not None
+                return pid.in_(found)
             case EventNode():
                 return self.events(node, pid, scope)
             case PurchaseNode():
@@ -126,6 +118,43 @@ class Compiler:
                 return sa.and_(hashed >= b.start * 2.0**32, hashed < b.end * 2.0**32)
             case _:
                 assert_never(node)
+
+    def holders(self, node: Condition, scope: Scope) -> sa.Select[Any] | None:
+        """``SELECT person_id`` of the persons (of ``scope``, when given) who meet ``node``,
+        each once, for a trait or metric that must hold (not ``missing``) or a distance: the
+        resolved value's row (``rn = 1``) tested. ``None`` for any other condition."""
+        match node:
+            case TraitNode(trait=c) if c.op != "missing":
+                resolved = self.trait(c.name, scope, c)
+                held = sa.select(resolved.c.person_id).where(resolved.c.rn == 1)
+                if c.min_reliability is not None:
+                    held = held.where(resolved.c.eff >= c.min_reliability)
+                if c.op != "exists":
+                    held = held.where(self.json.compare(resolved.c.value, c.op, c.value))
+                return held
+            case MetricNode(metric=c) if c.op != "missing":
+                wanted = blind.metric_value(c.name, c.value)
+                test = compare(schema.derived_metrics.c[c.name], c.op, wanted)
+                latest = self.metrics(c.name, scope, test)
+                return sa.select(latest.c.person_id).where(
+                    latest.c.rn == 1, compare(latest.c.value, c.op, wanted)
+                )
+            case NearNode():
+                return self.near(node, scope)
+            case _:
+                return None
+
+    def step(self, node: Condition, scope: sa.CTE) -> sa.Select[Any]:
+        """The persons of the chain's ``scope`` who meet ``node``. For a trait, a metric or a
+        distance, the rows of the condition's own ranking, already restricted to ``scope``,
+        are the answer: testing ``scope``'s persons against them again (``IN``) would only
+        add a semi-join, which PostgreSQL, its estimates shrinking along the chain to one
+        row, ran as a nested loop re-ranking the rows once per person (quadratic: 182 s
+        for the benchmark's segment over 10 million people)."""
+        held = self.holders(node, scope)
+        if held is not None:
+            return held
+        return sa.select(scope.c.person_id).where(self.condition(node, scope.c.person_id, scope))
 
     def trait(self, name: str, scope: Scope, wanted: Any = None) -> sa.Subquery:
         """Observations of trait ``name`` ranked per person (columns person_id, value, eff,
@@ -303,17 +332,13 @@ def members_query(
     if among is not None:
         scope = current.where(people.c.person_id.in_(among))
         for item in items:
-            step = scope.cte().prefix_with("MATERIALIZED")
-            scope = sa.select(step.c.person_id).where(
-                compiler.condition(item, step.c.person_id, step)
-            )
+            scope = compiler.step(item, scope.cte().prefix_with("MATERIALIZED"))
         return scope
     if len(items) == 1:
         return current.where(compiler.condition(items[0], people.c.person_id))
     scope = current.where(compiler.condition(items[0], people.c.person_id))
     for item in items[1:]:
-        step = scope.cte().prefix_with("MATERIALIZED")
-        scope = sa.select(step.c.person_id).where(compiler.condition(item, step.c.person_id, step))
+        scope = compiler.step(item, scope.cte().prefix_with("MATERIALIZED"))
     return scope
 
 

@@ -27,6 +27,7 @@ from surmesure.store.backends import backend_for
 if TYPE_CHECKING:  # Arrow is loaded by the first bulk write, not by every command
     import pyarrow as pa
 
+    from surmesure.config import Settings
     from surmesure.store.ports import Backend
 
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
@@ -37,13 +38,31 @@ _stores: weakref.WeakValueDictionary[int, Store] = weakref.WeakValueDictionary()
 class Store:
     """Handle on the configured database. Cheap to create; holds a connection pool."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, settings: Settings | None = None) -> None:
         self.url = url
+        self._settings = settings
         self.backend: Backend = backend_for(url)
         """Every port of :mod:`surmesure.store.ports`, done this database's way."""
         self.engine: Engine = self.backend.engine
         self.dialect: str = self.backend.name
         _stores[id(self.engine)] = self
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the services working on this store follow: those it was given (the
+        app's in :func:`surmesure.api.app.create_app`), else the configured ones. Services take
+        them from here or as an argument, never from the environment."""
+        if self._settings is None:
+            from surmesure.config import get_settings
+
+            return get_settings()
+        return self._settings
+
+    def follow(self, settings: Settings | None) -> Settings | None:
+        """Have the services on this store follow ``settings`` (``None``: the configured
+        ones) from now on; returns those they followed before (``None``: the configured)."""
+        before, self._settings = self._settings, settings
+        return before
 
     @staticmethod
     def of(conn: Connection) -> Store:
@@ -203,11 +222,17 @@ def script_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
-    """The store at ``url`` (default: settings), migrated to the latest schema."""
-    from surmesure.config import get_settings
+def open_store(
+    url: str | None = None, *, migrate: bool = True, settings: Settings | None = None
+) -> Store:
+    """The store at ``url`` (default: that of ``settings``, else the configured one),
+    migrated to the latest schema; its services follow ``settings`` (default: the configured
+    ones)."""
+    if url is None:
+        from surmesure.config import get_settings
 
-    store = Store(url or get_settings().database_url)
+        url = (settings or get_settings()).database_url
+    store = Store(url, settings=settings)
     if migrate:
         store.migrate()
     return store

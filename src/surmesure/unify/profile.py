@@ -17,7 +17,6 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.domain.identity import KINDS, normalize
 from surmesure.domain.traits import (
     DEFAULT_MIN_RELIABILITY,
@@ -65,8 +64,9 @@ def identifier_values(store: Store, conn: Connection, person: Person) -> list[Id
     ]
 
 
-def parse_ref(ref: str, region: str | None = None) -> int | Identifier:
-    """A person id, or a normalized ``(kind, value)``; :class:`InvalidInput` when neither."""
+def parse_ref(ref: str, region: str) -> int | Identifier:
+    """A person id, or a ``(kind, value)`` normalized (a phone number without its country
+    code in ``region``); :class:`InvalidInput` when neither."""
     text = ref.strip()
     if "\x00" in text:
         raise InvalidInput(f"{ref!r} contains a NUL character.", hint=REF_HINT, field="REF")
@@ -81,7 +81,7 @@ def parse_ref(ref: str, region: str | None = None) -> int | Identifier:
     if not sep or kind not in KINDS:
         raise InvalidInput(f"{ref!r} does not name a person.", hint=REF_HINT, field="REF")
     try:
-        return kind, normalize(kind, value, region or get_settings().default_country)
+        return kind, normalize(kind, value, region)
     except ValueError as exc:
         raise InvalidInput(f"{ref!r}: {exc}.", hint=REF_HINT, field="REF") from exc
 
@@ -124,7 +124,7 @@ def subtree(conn: Connection, root: int, *, stop: int | None = None) -> list[int
 
 def find_person(conn: Connection, ref: str) -> Person:
     """The person ``ref`` names; :class:`NotFound` with a hint when nobody is known by it."""
-    parsed = parse_ref(ref)
+    parsed = parse_ref(ref, Store.of(conn).settings.default_country)
     ident = schema.identifiers
     if isinstance(parsed, int):
         person = root_of(conn, parsed)
@@ -190,7 +190,7 @@ class Profile:
 
 def show(store: Store, ref: str, *, now: datetime | None = None) -> Profile:
     """The profile of the person ``ref`` names, traits resolved at ``now`` (default: now)."""
-    settings = get_settings()
+    settings = store.settings
     at = now or datetime.now(UTC).replace(tzinfo=None)
     with store.connect() as conn:
         person = find_person(conn, ref)

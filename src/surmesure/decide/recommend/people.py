@@ -11,7 +11,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.decide.recommend import popular
 from surmesure.domain.traits import Observation, resolve
 from surmesure.protect import blind
@@ -116,16 +115,19 @@ def home_stores(conn: Connection, as_of: datetime, person_id: int | None = None)
             Observation(HOME_STORE, decode_json(value), source, observed_at, float(reliability))
         )
     out: dict[int, str] = {}
+    half_life = Store.of(conn).settings.trait_half_life_days
     for pid, obs in observations.items():
-        home = home_store_of(obs, as_of)
+        home = home_store_of(obs, as_of, half_life)
         if home is not None:
             out[pid] = home
     return out
 
 
-def home_store_of(observations: Iterable[Observation], as_of: datetime) -> str | None:
+def home_store_of(
+    observations: Iterable[Observation], as_of: datetime, half_life_days: float
+) -> str | None:
     """The resolved ``home_store_id`` among one person's observations (any trait; those at
-    or after ``as_of`` do not count)."""
+    or after ``as_of`` do not count), reliability halving every ``half_life_days``."""
     wanted = [o for o in observations if o.name == HOME_STORE and o.observed_at < as_of]
-    resolved = resolve(wanted, as_of, get_settings().trait_half_life_days).get(HOME_STORE)
+    resolved = resolve(wanted, as_of, half_life_days).get(HOME_STORE)
     return None if resolved is None or resolved.value is None else str(resolved.value)
