@@ -40,7 +40,8 @@ from surmesure.protect import blind
 from surmesure.store import Store, open_store, schema
 
 T0 = datetime(2026, 3, 2, 10)
-PORT = 18448
+PORT = int(os.environ.get("BENCH_SMTP_PORT", "18448"))
+"""The local SMTP server's port (``BENCH_SMTP_PORT``)."""
 TARGET = 1_000.0
 SERVER = """
 import asyncio, sys
