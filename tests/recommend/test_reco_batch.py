@@ -42,10 +42,10 @@ def test_many_people_at_once_get_what_each_gets_alone(tmp_path: Path) -> None:
         model.clear_cache()
     assert built.learned is not None
     codes = sorted(built.products)
-    # a third of the products sold out at store s1, a third everywhere, the rest in stock
+    # a third of the products in stock at store s1 only, a third sold out, the rest unknown
     stock = Stock(
         {
-            code: {"s1": 0, "online": 4} if i % 3 == 0 else {"s1": 0, "online": 0}
+            code: {"s1": 2, "online": 0} if i % 3 == 0 else {"s1": 0, "online": 0}
             for i, code in enumerate(codes)
             if i % 3 != 2
         }
