@@ -39,6 +39,15 @@ import httpx
 
 from bench_collect import PER_CALL, WRITE_KEY, make_bodies
 
+
+def track_body(i: int, seed: str) -> bytes:
+    """One ``/v1/track`` body: a new visitor signs up."""
+    import orjson
+
+    body = {"event": "Signed Up", "anonymousId": f"{seed}-{i}", "messageId": f"{seed}-m{i}"}
+    return orjson.dumps(body)
+
+
 KEYS = {
     "SURMESURE_WRITE_KEYS": f'{{"{WRITE_KEY}": "web"}}',
     "SURMESURE_SECRET_KEY": "bench-secret",
@@ -56,6 +65,10 @@ SQL = (
 )
 
 
+CPU = {"on": False}
+"""Whether the profiles count each thread's CPU time rather than the wall clock (``--cpu``)."""
+
+
 class Threads:
     """One profile per thread: this one, and each thread started while it records."""
 
@@ -64,7 +77,7 @@ class Threads:
 
     def _start(self, frame: Any, event: str, arg: Any) -> None:
         sys.setprofile(None)
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time) if CPU["on"] else cProfile.Profile()
         self.profiles.append(profile)
         profile.enable()
 
@@ -89,7 +102,7 @@ class Threads:
         return stats
 
 
-async def feed(app: Any, bodies: list[bytes], clients: int) -> float:
+async def feed(app: Any, bodies: list[bytes], clients: int, route: str = "/v1/batch") -> float:
     auth = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
     headers = {"Authorization": auth, "Content-Type": "application/json"}
     queue = list(reversed(bodies))
@@ -98,7 +111,7 @@ async def feed(app: Any, bodies: list[bytes], clients: int) -> float:
 
         async def one() -> None:
             while queue:
-                answer = await client.post("/v1/batch", content=queue.pop(), headers=headers)
+                answer = await client.post(route, content=queue.pop(), headers=headers)
                 if answer.status_code != 200:
                     raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
 
@@ -107,21 +120,39 @@ async def feed(app: Any, bodies: list[bytes], clients: int) -> float:
         return time.perf_counter() - start
 
 
-def _app(url: str, events: int) -> tuple[Any, list[bytes]]:
+def _app(url: str, events: int, track: bool) -> tuple[Any, list[bytes], str]:
     os.environ.update({"SURMESURE_DATABASE_URL": url, **KEYS})
     from surmesure.api.app import create_app
     from surmesure.config import Settings
 
-    return create_app(Settings()), make_bodies(events + 10 * PER_CALL, uuid.uuid4().hex[:8])
+    seed = uuid.uuid4().hex[:8]
+    if not track:
+        return create_app(Settings()), make_bodies(events + 10 * PER_CALL, seed), "/v1/batch"
+    os.environ["SURMESURE_RATE_LIMITS"] = '{"collect": "1000000/second"}'
+    _publish(url)
+    return create_app(Settings()), [track_body(i, seed) for i in range(events + 10)], "/v1/track"
 
 
-async def profiled(url: str, events: int, clients: int) -> tuple[Threads, float]:
-    app, bodies = _app(url, events)
+def _publish(url: str) -> None:
+    """The latency benchmark's journey (entry: ``Signed Up``, first step an e-mail)."""
+    from bench_journey_latency import JOURNEY
+    from surmesure.clock import utcnow
+    from surmesure.journeys import published
+    from surmesure.journeys.document import parse
+    from surmesure.store import open_store
+
+    store = open_store(url)
+    published.publish(store, parse(JOURNEY), utcnow())
+    store.dispose()
+
+
+async def profiled(url: str, events: int, clients: int, track: bool) -> tuple[Threads, float]:
+    app, bodies, route = _app(url, events, track)
     with Threads() as threads:
         async with app.router.lifespan_context(app):
-            await feed(app, bodies[:10], clients)  # warm: first calls, first keys
+            await feed(app, bodies[:10], clients, route)  # warm: first calls, first keys
             threads.clear()
-            seconds = await feed(app, bodies[10:], clients)
+            seconds = await feed(app, bodies[10:], clients, route)
     return threads, seconds
 
 
@@ -141,13 +172,15 @@ def thread_cpu() -> dict[str, float]:
     return found
 
 
-async def by_thread(url: str, events: int, clients: int) -> tuple[dict[str, float], float]:
+async def by_thread(
+    url: str, events: int, clients: int, track: bool
+) -> tuple[dict[str, float], float]:
     """CPU µs per event of each thread over the run (no profiler), and the run's seconds."""
-    app, bodies = _app(url, events)
+    app, bodies, route = _app(url, events, track)
     async with app.router.lifespan_context(app):
-        await feed(app, bodies[:10], clients)
+        await feed(app, bodies[:10], clients, route)
         before = thread_cpu()
-        seconds = await feed(app, bodies[10:], clients)
+        seconds = await feed(app, bodies[10:], clients, route)
         after = thread_cpu()
     used = {n: (t - before.get(n, 0.0)) / events * 1e6 for n, t in after.items()}
     return {n: us for n, us in sorted(used.items(), key=lambda kv: -kv[1]) if us > 0}, seconds
@@ -169,11 +202,22 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--save", metavar="FILE", help="write the merged profile there")
     parser.add_argument("--threads", action="store_true", help="CPU per thread, no profiler")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="Count each thread's CPU time, not the wall clock (a loaded machine's waits out).",
+    )
+    parser.add_argument(
+        "--track",
+        action="store_true",
+        help="One /v1/track event a call (a journey entered by each), not /v1/batch bodies.",
+    )
     args = parser.parse_args()
+    CPU["on"] = args.cpu
     if args.threads:
         with tempfile.TemporaryDirectory() as folder:
             url = f"duckdb:///{folder}/profile.duckdb"
-            used, seconds = asyncio.run(by_thread(url, args.events, args.clients))
+            used, seconds = asyncio.run(by_thread(url, args.events, args.clients, args.track))
         print(f"{args.events:,} events in {seconds:.2f} s ({args.events / seconds:,.0f} events/s)")
         print("client and server share the event loop: 'MainThread' holds both")
         for name, us in used.items():
@@ -182,7 +226,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         url = f"duckdb:///{folder}/profile.duckdb"
-        threads, seconds = asyncio.run(profiled(url, args.events, args.clients))
+        threads, seconds = asyncio.run(profiled(url, args.events, args.clients, args.track))
     stats = threads.stats()
     if args.save:
         stats.dump_stats(args.save)

@@ -99,6 +99,7 @@ def create_app(
         app.state.writer = EventWriter(
             app.state.store,
             interval_ms=settings.commit_interval_ms,
+            every_ms=settings.commit_every_ms,
             max_events=settings.commit_max_events,
             settings=settings,
             on_commit=app.state.dispatcher.kick,
