@@ -14,8 +14,13 @@ the two files with ``pstats``. Times under the profiler are inflated, and a thre
 the interpreter lock is counted against the function it runs: read the counts and the
 cumulative times, and confirm a change with ``bench_collect --baseline``.
 
+``--track`` sends one ``/v1/track`` event a call instead (each a new visitor entering the
+latency benchmark's journey, :mod:`bench_journey_latency`); ``--raw`` calls the ASGI app
+directly, so the event loop's thread holds the server's work alone; ``--cpu`` profiles each
+thread's CPU time rather than the wall clock (on a loaded machine, the waits left out).
+
     python benchmarks/profile_collect.py [--events 20000] [--clients 16] [--save FILE]
-        [--threads]
+        [--threads] [--track] [--raw] [--cpu]
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ SQL = (
 )
 
 
+RAW = {"on": False}
+"""Whether the calls go straight to the ASGI app (``--raw``): no HTTP client in the thread."""
 CPU = {"on": False}
 """Whether the profiles count each thread's CPU time rather than the wall clock (``--cpu``)."""
 
@@ -102,10 +109,47 @@ class Threads:
         return stats
 
 
+async def post_asgi(app: Any, route: str, body: bytes, auth: str) -> int:
+    """One call straight to the ASGI app, no HTTP client: its status."""
+    headers = [(b"host", b"bench"), (b"authorization", auth.encode()),
+               (b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]  # fmt: skip
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": route, "raw_path": route.encode(),
+             "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}  # fmt: skip
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    status = [0]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client stays until the answer is sent
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+
+    await app(scope, receive, send)
+    return status[0]
+
+
 async def feed(app: Any, bodies: list[bytes], clients: int, route: str = "/v1/batch") -> float:
     auth = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
     headers = {"Authorization": auth, "Content-Type": "application/json"}
     queue = list(reversed(bodies))
+    if RAW["on"]:
+
+        async def raw() -> None:
+            while queue:
+                status = await post_asgi(app, route, queue.pop(), auth)
+                if status != 200:
+                    raise RuntimeError(f"answered {status}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(raw() for _ in range(clients)))
+        return time.perf_counter() - start
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
 
@@ -208,18 +252,25 @@ def main() -> None:
         help="Count each thread's CPU time, not the wall clock (a loaded machine's waits out).",
     )
     parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="Call the ASGI app directly, not through httpx: 'MainThread' is then the server's.",
+    )
+    parser.add_argument(
         "--track",
         action="store_true",
         help="One /v1/track event a call (a journey entered by each), not /v1/batch bodies.",
     )
     args = parser.parse_args()
     CPU["on"] = args.cpu
+    RAW["on"] = args.raw
     if args.threads:
         with tempfile.TemporaryDirectory() as folder:
             url = f"duckdb:///{folder}/profile.duckdb"
             used, seconds = asyncio.run(by_thread(url, args.events, args.clients, args.track))
         print(f"{args.events:,} events in {seconds:.2f} s ({args.events / seconds:,.0f} events/s)")
-        print("client and server share the event loop: 'MainThread' holds both")
+        if not args.raw:
+            print("client and server share the event loop: 'MainThread' holds both")
         for name, us in used.items():
             print(f"{us:8.1f} µs/event  {name}")
         print(f"{sum(used.values()):8.1f} µs/event  in all")
