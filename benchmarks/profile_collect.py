@@ -14,8 +14,13 @@ the two files with ``pstats``. Times under the profiler are inflated, and a thre
 the interpreter lock is counted against the function it runs: read the counts and the
 cumulative times, and confirm a change with ``bench_collect --baseline``.
 
+``--track`` sends one ``/v1/track`` event a call instead (each a new visitor entering the
+latency benchmark's journey, :mod:`bench_journey_latency`); ``--raw`` calls the ASGI app
+directly, so the event loop's thread holds the server's work alone; ``--cpu`` profiles each
+thread's CPU time rather than the wall clock (on a loaded machine, the waits left out).
+
     python benchmarks/profile_collect.py [--events 20000] [--clients 16] [--save FILE]
-        [--threads]
+        [--threads] [--track] [--raw] [--cpu]
 """
 
 from __future__ import annotations
@@ -39,6 +44,15 @@ import httpx
 
 from bench_collect import PER_CALL, WRITE_KEY, make_bodies
 
+
+def track_body(i: int, seed: str) -> bytes:
+    """One ``/v1/track`` body: a new visitor signs up."""
+    import orjson
+
+    body = {"event": "Signed Up", "anonymousId": f"{seed}-{i}", "messageId": f"{seed}-m{i}"}
+    return orjson.dumps(body)
+
+
 KEYS = {
     "SURMESURE_WRITE_KEYS": f'{{"{WRITE_KEY}": "web"}}',
     "SURMESURE_SECRET_KEY": "bench-secret",
@@ -56,6 +70,12 @@ SQL = (
 )
 
 
+RAW = {"on": False}
+"""Whether the calls go straight to the ASGI app (``--raw``): no HTTP client in the thread."""
+CPU = {"on": False}
+"""Whether the profiles count each thread's CPU time rather than the wall clock (``--cpu``)."""
+
+
 class Threads:
     """One profile per thread: this one, and each thread started while it records."""
 
@@ -64,7 +84,7 @@ class Threads:
 
     def _start(self, frame: Any, event: str, arg: Any) -> None:
         sys.setprofile(None)
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time) if CPU["on"] else cProfile.Profile()
         self.profiles.append(profile)
         profile.enable()
 
@@ -89,16 +109,53 @@ class Threads:
         return stats
 
 
-async def feed(app: Any, bodies: list[bytes], clients: int) -> float:
+async def post_asgi(app: Any, route: str, body: bytes, auth: str) -> int:
+    """One call straight to the ASGI app, no HTTP client: its status."""
+    headers = [(b"host", b"bench"), (b"authorization", auth.encode()),
+               (b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]  # fmt: skip
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": route, "raw_path": route.encode(),
+             "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}  # fmt: skip
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    status = [0]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client stays until the answer is sent
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+
+    await app(scope, receive, send)
+    return status[0]
+
+
+async def feed(app: Any, bodies: list[bytes], clients: int, route: str = "/v1/batch") -> float:
     auth = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
     headers = {"Authorization": auth, "Content-Type": "application/json"}
     queue = list(reversed(bodies))
+    if RAW["on"]:
+
+        async def raw() -> None:
+            while queue:
+                status = await post_asgi(app, route, queue.pop(), auth)
+                if status != 200:
+                    raise RuntimeError(f"answered {status}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(raw() for _ in range(clients)))
+        return time.perf_counter() - start
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
 
         async def one() -> None:
             while queue:
-                answer = await client.post("/v1/batch", content=queue.pop(), headers=headers)
+                answer = await client.post(route, content=queue.pop(), headers=headers)
                 if answer.status_code != 200:
                     raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
 
@@ -107,21 +164,39 @@ async def feed(app: Any, bodies: list[bytes], clients: int) -> float:
         return time.perf_counter() - start
 
 
-def _app(url: str, events: int) -> tuple[Any, list[bytes]]:
+def _app(url: str, events: int, track: bool) -> tuple[Any, list[bytes], str]:
     os.environ.update({"SURMESURE_DATABASE_URL": url, **KEYS})
     from surmesure.api.app import create_app
     from surmesure.config import Settings
 
-    return create_app(Settings()), make_bodies(events + 10 * PER_CALL, uuid.uuid4().hex[:8])
+    seed = uuid.uuid4().hex[:8]
+    if not track:
+        return create_app(Settings()), make_bodies(events + 10 * PER_CALL, seed), "/v1/batch"
+    os.environ["SURMESURE_RATE_LIMITS"] = '{"collect": "1000000/second"}'
+    _publish(url)
+    return create_app(Settings()), [track_body(i, seed) for i in range(events + 10)], "/v1/track"
 
 
-async def profiled(url: str, events: int, clients: int) -> tuple[Threads, float]:
-    app, bodies = _app(url, events)
+def _publish(url: str) -> None:
+    """The latency benchmark's journey (entry: ``Signed Up``, first step an e-mail)."""
+    from bench_journey_latency import JOURNEY
+    from surmesure.clock import utcnow
+    from surmesure.journeys import published
+    from surmesure.journeys.document import parse
+    from surmesure.store import open_store
+
+    store = open_store(url)
+    published.publish(store, parse(JOURNEY), utcnow())
+    store.dispose()
+
+
+async def profiled(url: str, events: int, clients: int, track: bool) -> tuple[Threads, float]:
+    app, bodies, route = _app(url, events, track)
     with Threads() as threads:
         async with app.router.lifespan_context(app):
-            await feed(app, bodies[:10], clients)  # warm: first calls, first keys
+            await feed(app, bodies[:10], clients, route)  # warm: first calls, first keys
             threads.clear()
-            seconds = await feed(app, bodies[10:], clients)
+            seconds = await feed(app, bodies[10:], clients, route)
     return threads, seconds
 
 
@@ -141,13 +216,15 @@ def thread_cpu() -> dict[str, float]:
     return found
 
 
-async def by_thread(url: str, events: int, clients: int) -> tuple[dict[str, float], float]:
+async def by_thread(
+    url: str, events: int, clients: int, track: bool
+) -> tuple[dict[str, float], float]:
     """CPU µs per event of each thread over the run (no profiler), and the run's seconds."""
-    app, bodies = _app(url, events)
+    app, bodies, route = _app(url, events, track)
     async with app.router.lifespan_context(app):
-        await feed(app, bodies[:10], clients)
+        await feed(app, bodies[:10], clients, route)
         before = thread_cpu()
-        seconds = await feed(app, bodies[10:], clients)
+        seconds = await feed(app, bodies[10:], clients, route)
         after = thread_cpu()
     used = {n: (t - before.get(n, 0.0)) / events * 1e6 for n, t in after.items()}
     return {n: us for n, us in sorted(used.items(), key=lambda kv: -kv[1]) if us > 0}, seconds
@@ -169,20 +246,38 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--save", metavar="FILE", help="write the merged profile there")
     parser.add_argument("--threads", action="store_true", help="CPU per thread, no profiler")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="Count each thread's CPU time, not the wall clock (a loaded machine's waits out).",
+    )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="Call the ASGI app directly, not through httpx: 'MainThread' is then the server's.",
+    )
+    parser.add_argument(
+        "--track",
+        action="store_true",
+        help="One /v1/track event a call (a journey entered by each), not /v1/batch bodies.",
+    )
     args = parser.parse_args()
+    CPU["on"] = args.cpu
+    RAW["on"] = args.raw
     if args.threads:
         with tempfile.TemporaryDirectory() as folder:
             url = f"duckdb:///{folder}/profile.duckdb"
-            used, seconds = asyncio.run(by_thread(url, args.events, args.clients))
+            used, seconds = asyncio.run(by_thread(url, args.events, args.clients, args.track))
         print(f"{args.events:,} events in {seconds:.2f} s ({args.events / seconds:,.0f} events/s)")
-        print("client and server share the event loop: 'MainThread' holds both")
+        if not args.raw:
+            print("client and server share the event loop: 'MainThread' holds both")
         for name, us in used.items():
             print(f"{us:8.1f} µs/event  {name}")
         print(f"{sum(used.values()):8.1f} µs/event  in all")
         return
     with tempfile.TemporaryDirectory() as folder:
         url = f"duckdb:///{folder}/profile.duckdb"
-        threads, seconds = asyncio.run(profiled(url, args.events, args.clients))
+        threads, seconds = asyncio.run(profiled(url, args.events, args.clients, args.track))
     stats = threads.stats()
     if args.save:
         stats.dump_stats(args.save)

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
     commit_interval_ms: float = Field(
         default=5.0, ge=0, description="How long the event writer waits to group commits."
     )
+    commit_every_ms: float = Field(
+        default=25.0,
+        ge=0,
+        description="Shortest time between the starts of two commits of the event writer: "
+        "single-event calls arriving meanwhile share one commit.",
+    )
     commit_max_events: int = Field(
         default=20_000, gt=0, description="Most events the event writer puts in one commit."
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import gzip
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -261,8 +262,11 @@ def test_batch_context_is_merged_under_each_message(store: Store) -> None:
     assert contexts["c-2"] == {"locale": "fr-FR", "library": {"name": "analytics.js"}}
 
 
-def test_concurrent_calls_share_commits_and_every_answer_means_stored(store: Store) -> None:
-    clients, calls, per_call = 6, 5, 100
+def _concurrently(
+    url: str, clients: int, calls: int, call: Callable[[int, int], tuple[str, Any]]
+) -> list[httpx.Response]:
+    """``clients`` threads starting together, each posting ``calls`` calls in turn:
+    ``call(worker, n)`` gives the path and the JSON body."""
     answers: list[httpx.Response] = []
     lock = threading.Lock()
     start = threading.Barrier(clients)
@@ -270,21 +274,32 @@ def test_concurrent_calls_share_commits_and_every_answer_means_stored(store: Sto
     def send(worker: int) -> None:
         with httpx.Client(auth=AUTH) as http:
             start.wait()
-            for call in range(calls):
-                batch = [
-                    track(f"w{worker}-c{call}-{i}", anonymous_id=f"dev-{worker}-{i % 7}")
-                    for i in range(per_call)
-                ]
-                response = http.post(f"{url}/v1/batch", json={"batch": batch})
+            for n in range(calls):
+                path, body = call(worker, n)
+                response = http.post(f"{url}{path}", json=body)
                 with lock:
                     answers.append(response)
 
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def test_concurrent_calls_share_commits_and_every_answer_means_stored(store: Store) -> None:
+    clients, calls, per_call = 6, 5, 100
+
+    def batch(worker: int, call: int) -> tuple[str, Any]:
+        messages = [
+            track(f"w{worker}-c{call}-{i}", anonymous_id=f"dev-{worker}-{i % 7}")
+            for i in range(per_call)
+        ]
+        return "/v1/batch", {"batch": messages}
+
     with serving(store, commit_interval_ms=20) as (url, app):
-        threads = [threading.Thread(target=send, args=(w,)) for w in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        answers = _concurrently(url, clients, calls, batch)
         commits = app.state.writer.commits
     assert [a.status_code for a in answers] == [200] * clients * calls
     assert sum(a.json()["accepted"] for a in answers) == clients * calls * per_call
@@ -296,6 +311,23 @@ def test_concurrent_calls_share_commits_and_every_answer_means_stored(store: Sto
     assert count == clients * calls * per_call
     assert people == clients * 7
     assert commits < clients * calls  # several calls were committed together
+
+
+def test_single_event_calls_share_paced_commits(store: Store) -> None:
+    """One event a call from many clients: a commit starts no sooner than
+    ``commit_every_ms`` after the previous one, so the calls of that time share it."""
+    clients, calls = 8, 10
+
+    def single(worker: int, call: int) -> tuple[str, Any]:
+        return "/v1/track", track(f"one-{worker}-{call}", anonymous_id=f"visitor-{worker}-{call}")
+
+    with serving(store, commit_interval_ms=0, commit_every_ms=200) as (url, app):
+        answers = _concurrently(url, clients, calls, single)
+        commits = app.state.writer.commits
+    assert [a.status_code for a in answers] == [200] * clients * calls
+    assert len(rows(store, "SELECT message_id FROM events WHERE message_id LIKE 'one-%'")) == 80
+    # about one commit per round of the clients; without the pause, two or more
+    assert commits <= calls + calls // 2
 
 
 def test_a_served_app_leaves_its_start_up_heap_out_of_garbage_collection(store: Store) -> None:

@@ -102,6 +102,7 @@ def create_app(
         app.state.writer = EventWriter(
             app.state.store,
             interval_ms=settings.commit_interval_ms,
+            every_ms=settings.commit_every_ms,
             max_events=settings.commit_max_events,
             settings=settings,
             on_commit=app.state.dispatcher.kick,
@@ -155,7 +156,8 @@ def create_app(
         if settings.serving_cache_url is None
         else SharedCounts(settings.serving_cache_url, prefix_for(settings.database_url)),
     )
-    app.add_middleware(Guard)
+    app.add_middleware(collect.Direct, on_error=error_response)
+    app.add_middleware(Guard)  # the outermost: it sees the direct collection calls too
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
     app.include_router(collect.router)
     app.include_router(experiments.router)
@@ -177,16 +179,7 @@ def create_app(
 
     @app.exception_handler(SurmesureError)
     async def known_error(request: Request, exc: SurmesureError) -> Response:
-        if isinstance(exc, TooManyPages):  # a person's browser: a page, not JSON
-            return busy_page(request, exc.retry_after)
-        error = {
-            key: without_paths(value) if isinstance(value, str) else value
-            for key, value in exc.to_dict().items()
-        }
-        headers = (
-            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
-        )
-        return JSONResponse({"success": False, "error": error}, exc.http_status, headers)
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -198,6 +191,18 @@ def create_app(
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def error_response(request: Request, exc: SurmesureError) -> Response:
+    """The answer to a known error: its status and ``{"success": false, "error": ...}``."""
+    if isinstance(exc, TooManyPages):  # a person's browser: a page, not JSON
+        return busy_page(request, exc.retry_after)
+    error = {
+        key: without_paths(value) if isinstance(value, str) else value
+        for key, value in exc.to_dict().items()
+    }
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    return JSONResponse({"success": False, "error": error}, exc.http_status, headers)
 
 
 def serve_app() -> FastAPI:

@@ -7,6 +7,11 @@ its own thread, and answers each request only once that transaction has committe
 a commit groups every request that arrived while the previous one ran, so throughput grows with
 concurrency while each 200 still means "stored".
 
+A commit costs a few statements whatever its size, so a stream of single events (one
+``/v1/track`` call each) would otherwise pay them for every two or three events. A commit
+therefore starts no sooner than ``every_ms`` after the previous one started: the requests of
+that time share it, and an answer waits at most that much longer (25 ms by default).
+
 After each commit the writer calls ``on_commit`` (the server's dispatcher, which hands the
 new changes on to the later stages: :mod:`surmesure.dispatch.background`).
 
@@ -17,6 +22,7 @@ own, so one bad request never fails its neighbours; a request that still fails g
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +52,7 @@ class EventWriter:
         store: Store,
         *,
         interval_ms: float = 5.0,
+        every_ms: float = 25.0,
         max_events: int = 20_000,
         settings: Settings | None = None,
         on_commit: Callable[[], None] | None = None,
@@ -54,6 +61,7 @@ class EventWriter:
         self.on_commit = on_commit
         self.settings = settings
         self.interval = interval_ms / 1000.0
+        self.every = every_ms / 1000.0
         self.max_events = max_events
         self.commits = 0
         self._queue: asyncio.Queue[_Pending | None] | None = None
@@ -85,12 +93,17 @@ class EventWriter:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         stopping = False
+        began = -math.inf
         while not stopping:
             first = await self._queue.get()
             if first is None:
                 break
             if self.interval > 0 and self._queue.empty():
                 await asyncio.sleep(self.interval)
+            pause = began + self.every - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            began = loop.time()
             group, count = [first], len(first.messages)
             while count < self.max_events and not self._queue.empty():
                 item = self._queue.get_nowait()

@@ -15,12 +15,16 @@ with the cursor):
   (:class:`~.engine.ConsentWithdrawn`).
 
 People already in journeys get their signals before new entries are made, so an entry event
-does not move the entry it starts.
+does not move the entry it starts. Only the people of the changes who are in a journey are
+given signals (the others have nothing to move), and the definitions of the journey versions
+are read once per store (they never change): a round of new visitors costs the reads that find
+them and their entries, not a lookup of journeys they are not in.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -105,7 +109,7 @@ def handle(
     Only what can matter is read: every event of a person in a journey, and of the others only
     the events an active journey's entry names (any event with a place, when an entry waits
     near a store). With no journey active and nobody in one, a round reads nothing more."""
-    versions = Versions()
+    versions = _versions(store)
     active = [
         (name, version, versions.get(conn, name, version))
         for name, (_, version) in catalog(conn, ("active",)).items()
@@ -128,17 +132,19 @@ def handle(
         person = change.person_id
         if person is None:
             continue
+        moving = person in running
         if change.kind == outbox.EVENT and change.ref in events:
             name, properties = events[str(change.ref)]
             plain = _scalars(properties)
-            signals.append((person, engine.Event(name, plain), f"event: {name}"))
             distance = _location(conn, properties)
-            if distance is not None:
-                signals.append((person, engine.Location(distance), "location"))
+            if moving:
+                signals.append((person, engine.Event(name, plain), f"event: {name}"))
+                if distance is not None:
+                    signals.append((person, engine.Location(distance), "location"))
             seen.append((person, name, plain, distance))
-        elif change.kind == outbox.ORDER:
+        elif change.kind == outbox.ORDER and moving:
             signals.append((person, engine.Event("Order Completed"), "order"))
-        elif change.kind == outbox.CONSENT:
+        elif change.kind == outbox.CONSENT and moving:
             consenting.add(person)
     for person in sorted(_withdrawn(conn, consenting, now)):
         signals.append((person, engine.ConsentWithdrawn(), "consent withdrawn"))
@@ -165,6 +171,17 @@ def handle(
             kept = {p: v for p, v in candidates.items() if p in current}
             result.add(enter_people(store, conn, definition, version, kept, now))
     return result
+
+
+_KNOWN: weakref.WeakKeyDictionary[Store, Versions] = weakref.WeakKeyDictionary()
+
+
+def _versions(store: Store) -> Versions:
+    """The journey versions read so far from ``store``, kept from one round to the next."""
+    known = _KNOWN.get(store)
+    if known is None:
+        known = _KNOWN[store] = Versions()
+    return known
 
 
 def _running(conn: Connection, people: set[int]) -> set[int]:
