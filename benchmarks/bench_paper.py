@@ -21,7 +21,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 from rich.console import Console

@@ -9,27 +9,38 @@ of a letter's layout time at 250 letters a document, and the first grows with th
 
 :func:`install` replaces both with equivalents that give the same pages: the margin boxes of a
 page type are looked up by the names the stylesheets' ``@page`` rules declare, and a document
-whose stylesheets declare none gets no margin boxes without building sixteen empty ones (a
-letter's own ``<style>`` with ``@page { @bottom-center { ... } }`` still gets its box). Only
-WeasyPrint 70 is patched (``pyproject.toml`` pins it); another version is left as it is.
+whose margin box rules give no box a ``content`` gets no margin boxes without building sixteen
+empty ones (a letter's own ``<style>`` with ``@page { @bottom-center { content: ... } }``
+still gets its box). Only WeasyPrint 70 is patched (``pyproject.toml`` pins it); another
+version is left as it is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 _installed: list[bool] = []
 
 
-def _margin_names(style_for: Any) -> set[str]:
-    """The margin boxes (``@top-center``...) the document's ``@page`` rules declare."""
-    return {
-        selector[1]
-        for sheet, _origin, _specificity in style_for._sheets
-        for _rule, selectors, _declarations in sheet.page_rules
-        for selector in selectors
-        if selector[1]
-    }
+def _margin_rules(style_for: Any) -> Iterator[tuple[str, list[tuple[str, Any, Any]]]]:
+    """The name (``@top-center``...) and declarations of each margin box rule of the
+    document's stylesheets (WeasyPrint's own included: it aligns the text of each box)."""
+    for sheet, _origin, _specificity in style_for._sheets:
+        for _rule, selectors, declarations in sheet.page_rules:
+            for selector in selectors:
+                if selector[1]:
+                    yield selector[1], declarations
+
+
+def _generated(style_for: Any) -> bool:
+    """Whether a margin box of the document may be generated: one with a ``content`` (without,
+    a box's content is ``normal``, and WeasyPrint generates no box)."""
+    return any(
+        name == "content"
+        for _box, declarations in _margin_rules(style_for)
+        for name, *_ in declarations
+    )
 
 
 def install() -> bool:
@@ -50,7 +61,7 @@ def install() -> bool:
         root = html.etree_element
         style_for.set_computed_styles(page_type, root=root, parent=root, base_url=html.base_url)
         cascaded = style_for.get_cascaded_styles()
-        for name in _margin_names(style_for):
+        for name in {box for box, _declarations in _margin_rules(style_for)}:
             if (page_type, name) in cascaded:
                 style_for.set_computed_styles(
                     page_type,
@@ -61,7 +72,7 @@ def install() -> bool:
                 )
 
     def make_margin_boxes(context: Any, page_box: Any, state: Any) -> Any:
-        if not _margin_names(context.style_for):
+        if not _generated(context.style_for):
             return iter(())
         return original_margins(context, page_box, state)
 
