@@ -9,7 +9,8 @@
 - SMS: through Kannel (bearerbox + smsbox + fakesmsc, started here) until fakesmsc has received
   every message;
 - paper: letters to one PDF with its manifest, laid out by ``--paper-workers`` processes
-  (the CPU time per letter, the pool's included, says what an idle machine would do).
+  (the CPU time per letter, the pool's included, says what an idle machine would do);
+  ``bench_paper.py`` times 10,000 letters beside another commit's code and checks the PDF.
 
     python benchmarks/bench_channels.py [--emails 20000] [--server aiosmtpd|sink]
         [--sms 5000] [--letters 1000] [--paper-workers 2] [--json]

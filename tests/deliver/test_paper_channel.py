@@ -118,3 +118,38 @@ def test_settings_from_a_url(tmp_path: Path) -> None:
     s = PaperSettings.from_url(f"paper://{tmp_path}/print?window=right&return_address=Maison")
     assert (s.folder, s.window, s.return_address) == (tmp_path / "print", "right", "Maison")
     assert "left: 110.0mm" in s.css()
+
+
+def test_a_letter_reads_back_from_the_joined_pdf_and_keeps_its_own_page_boxes(
+    tmp_path: Path,
+) -> None:
+    """Letters laid out in chunks by two processes: the PDF has the manifest's pages, each
+    letter's words are on its first page, and a letter whose template numbers its pages in a
+    margin box (``@page { @bottom-center }``) still gets its numbers (counted in its chunk:
+    the last letter is alone in the last chunk)."""
+    from pypdf import PdfReader
+
+    numbered = (
+        "<style>@page { @bottom-center { content: 'Feuillet ' counter(page) } }</style>"
+        "<p>Votre relevé de points.</p>"
+    )
+    messages = [
+        letter(n, f"Client {n}\n{n} rue des Lilas\n{69001 + n:05d} LYON", f"Bonjour numéro {n}.")
+        for n in range(5)
+    ]
+    messages[4] = Message("p4", "paper", messages[4].to, "", html=numbered, person_id=4)
+    results = PaperChannel(PaperSettings(folder=tmp_path, chunk=2, workers=2)).send(messages)
+    assert [r.outcome for r in results] == ["sent"] * 5
+    [pdf] = tmp_path.glob("*.pdf")
+    with pdf.with_suffix(".csv").open() as f:
+        rows = list(csv.DictReader(f))
+    reader = PdfReader(pdf)
+    assert len(reader.pages) == sum(int(r["pages"]) for r in rows) == 5
+    for row in rows:
+        text = reader.pages[int(row["first_page"]) - 1].extract_text()
+        assert f"Client {row['person_id']}" in text
+        if row["person_id"] != "4":
+            assert f"Bonjour numéro {row['person_id']}." in text
+            assert "Feuillet" not in text
+    last = reader.pages[int(rows[-1]["first_page"]) - 1].extract_text()
+    assert "Votre relevé de points." in last and "Feuillet 1" in last

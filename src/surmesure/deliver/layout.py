@@ -4,8 +4,12 @@ WeasyPrint lays out in pure Python at about 10 ms a page, and its time grows fas
 pages of one document, so a batch is cut into chunks of ``chunk`` letters (one HTML document
 each, a page break before every letter), the chunks are laid out and written to PDF by
 ``workers`` processes side by side, and their PDFs are joined in order (``pypdf``). Each chunk
-also says on which of its pages each letter starts (the letter's anchor), so the manifest can
-name each letter's first page and page count in the joined PDF.
+also says on which of its pages each letter starts (the first page showing the letter's
+``<section data-letter>``: an ``id`` would cost an anchor and a named destination in the PDF per
+letter), so the manifest can name each letter's first page and page count in the joined PDF.
+The joining starts as soon as the first chunk is laid out, while the workers lay out the
+next ones. WeasyPrint's costs per page that grow with the document are cut
+(:mod:`surmesure.deliver.pagination`).
 
 A letter fetches nothing: WeasyPrint would otherwise load every ``src``, ``href``, ``url()`` and
 ``<a rel="attachment">`` of a template (``file:///etc/passwd`` embedded in the PDF, a request to
@@ -22,14 +26,15 @@ import io
 import logging
 import multiprocessing
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ANCHOR = "surmesure-letter-"
+MARK = "data-letter"
+"""The attribute of each letter's ``<section>``: the letter's number in its batch."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,9 @@ def _weasyprint() -> tuple[Any, Any, Any, Any]:
         from weasyprint import CSS, HTML
         from weasyprint.text.fonts import FontConfiguration
         from weasyprint.urls import URLFetcher
+    from surmesure.deliver.pagination import install
+
+    install()
     if not _styles:
         atexit.unregister(_forget_styles)
         atexit.register(_forget_styles)
@@ -112,40 +120,52 @@ def lay_out(chunk: Chunk) -> Laid:
     document = html.render(stylesheets=[style], font_config=fonts)
     firsts: dict[str, int] = {}
     for n, page in enumerate(document.pages):  # a letter's box is on each of its pages
-        for anchor in page.anchors:
-            firsts.setdefault(anchor, n)
-    starts = tuple(firsts[f"{ANCHOR}{chunk.start + k}"] for k in range(len(chunk.letters)))
+        for box in _body(page._page_box).children:
+            if box.element_tag == "section" and box.element is not None:
+                firsts.setdefault(box.element.get(MARK), n)
+    starts = tuple(firsts[str(chunk.start + k)] for k in range(len(chunk.letters)))
     return Laid(document.write_pdf(), starts, len(document.pages))
+
+
+def _body(page_box: Any) -> Any:
+    """The ``<body>`` box of a laid-out page (page -> html -> body), the letters' parent."""
+    for html in page_box.children:
+        if html.element_tag == "html":
+            for body in html.children:
+                if body.element_tag == "body":
+                    return body
+    return page_box
 
 
 def print_chunks(chunks: Sequence[Chunk], workers: int, path: Path) -> list[int]:
     """Lay out ``chunks`` (``workers`` processes when there are several) and write them, in
     order, to one PDF at ``path``; each letter's first page (from 0) in it, then the total."""
-    laid: list[Laid] = []
-    if workers > 1 and len(chunks) > 1:
+    if len(chunks) == 1:
+        part = lay_out(chunks[0])
+        path.write_bytes(part.pdf)
+        return [*part.firsts, part.pages]
+    if workers > 1:
         # spawned, not forked: the caller may hold threads (a campaign's connection pools)
         context = multiprocessing.get_context("spawn")
         try:
             with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context) as pool:
-                laid = list(pool.map(lay_out, chunks))
+                return _joined(pool.map(lay_out, chunks), path)
         except BrokenProcessPool:  # a caller whose main module cannot be started again
-            laid = []
-    if not laid:
-        laid = [lay_out(c) for c in chunks]
-    starts: list[int] = []
-    offset = 0
-    for part in laid:
-        starts.extend(offset + first for first in part.firsts)
-        offset += part.pages
-    starts.append(offset)
-    if len(laid) == 1:
-        path.write_bytes(laid[0].pdf)
-        return starts
+            pass
+    return _joined(map(lay_out, chunks), path)
+
+
+def _joined(laid: Iterable[Laid], path: Path) -> list[int]:
+    """The chunks, in order as they come, joined into one PDF at ``path``; each letter's first
+    page (from 0) in it, then the total."""
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
+    starts: list[int] = []
     for part in laid:
+        starts.extend(len(writer.pages) + first for first in part.firsts)
         writer.append(PdfReader(io.BytesIO(part.pdf)))
+    starts.append(len(writer.pages))
     with path.open("wb") as out:
         writer.write(out)
     return starts

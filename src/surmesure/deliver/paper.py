@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from surmesure.deliver.channel import Delivery, Message, OnResult
 from surmesure.deliver.files import replace_file
-from surmesure.deliver.layout import ANCHOR, Chunk, print_chunks
+from surmesure.deliver.layout import MARK, Chunk, print_chunks
 from surmesure.deliver.settings import split, validated
 
 POSTCODE = re.compile(r"\b(\d{5}|\d{4}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})\b")
@@ -117,14 +117,11 @@ class PaperChannel:
         # lines kept by ``white-space: pre-line``: fewer boxes than a <br> or <p> each
         address = "\n".join(escape(x.strip()) for x in message.to.splitlines() if x.strip())
         if message.html is not None:
-            body = message.html
-        else:
+            body = f'<div class="body">{message.html}</div>'
+        else:  # one box fewer than a text block inside the body
             paragraphs = [p.strip() for p in message.text.split("\n\n") if p.strip()]
-            body = '<div class="text">' + escape("\n\n".join(paragraphs)) + "</div>"
-        return (
-            f'<section id="{ANCHOR}{n}"><div class="window">{sender}{address}</div>'
-            f'<div class="body">{body}</div></section>'
-        )
+            body = '<div class="body text">' + escape("\n\n".join(paragraphs)) + "</div>"
+        return f'<section {MARK}="{n}"><div class="window">{sender}{address}</div>{body}</section>'
 
     def send(
         self, messages: Sequence[Message], on_result: OnResult | None = None
