@@ -8,10 +8,11 @@ export SURMESURE_DATABASE_URL ?= duckdb:///demo/surmesure.duckdb
 
 .PHONY: system install demo test lint typecheck unit bench clean
 
-# System packages the channels need: Kannel (the SMS gateway, with its test SMSC) and Pango
-# (PDF letters); and a Java runtime for Spark (derive and segments on Spark), unless one is on
-# the PATH already. Installed only where missing.
-SYSTEM_PACKAGES := kannel kannel-extras libpango-1.0-0 libpangoft2-1.0-0
+# System packages the channels need: Kannel (the SMS gateway, with its test SMSC), Pango (PDF
+# letters) and HarfBuzz's subsetter (a letter's PDF embeds only the glyphs it uses, in C); and a
+# Java runtime for Spark (derive and segments on Spark), unless one is on the PATH already.
+# Installed only where missing.
+SYSTEM_PACKAGES := kannel kannel-extras libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 JAVA_PACKAGE := default-jre-headless
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
