@@ -111,28 +111,27 @@ def _columns(fresh: Sequence[Accepted], nodes: Sequence[int | None], now: dateti
     """Per message its columns, with plain properties and context (JSON) and the JSON of what
     is sealed: the context and an identify's traits (see :mod:`surmesure.protect.atrest`). A
     message attached to nobody has no key to seal under and stays plain."""
-    out = _Columns()
-    for item, node in zip(fresh, nodes, strict=True):
-        message = item.message
-        kind = message.type
-        out.message_id.append(message.message_id)
-        out.type.append(kind)
-        out.event.append(message.label())
-        out.user_id.append(message.user_id)
-        out.anonymous_id.append(message.anonymous_id)
-        out.occurred_at.append(message.occurred_at(now))
+    messages = [item.message for item in fresh]
+    out = _Columns(
+        [m.message_id for m in messages],
+        [m.type for m in messages],
+        [m.label() for m in messages],
+        [m.user_id for m in messages],
+        [m.anonymous_id for m in messages],
+        [m.occurred_at(now) for m in messages],
+    )
+    properties, context_of, hidden = out.properties.append, out.context.append, out.hidden.append
+    for message, node in zip(messages, nodes, strict=True):
         payload = message.payload()
         context = message.context
-        private = kind == "identify" and node is not None
-        out.properties.append(None if private else _json(payload))
+        private = node is not None and message.type == "identify"
+        properties(None if private else _json(payload))
         if node is None or not (context or (private and payload)):
-            out.context.append(None if node is not None else _json(context))
-            out.hidden.append(None)
+            context_of(None if node is not None else _json(context))
+            hidden(None)
             continue
-        out.context.append(None)
-        out.hidden.append(
-            atrest.dumps({"context": context, "properties": payload if private else None})
-        )
+        context_of(None)
+        hidden(atrest.dumps({"context": context, "properties": payload if private else None}))
     return out
 
 
