@@ -153,3 +153,38 @@ def test_changes_every_subscriber_has_are_pruned_but_failed_ones(
         assert [f["change_id"] for f in dispatcher.failures(store, "picky")] == [2]
     finally:
         subscribers.unregister("picky")
+
+
+def test_a_round_moves_the_built_in_cursors_in_one_transaction(store: Store) -> None:
+    save_viewers(store)
+    store_events(store, 3)
+    with store.statements() as sent:
+        effects = dispatcher.drain(store)
+    assert effects == {**NONE, "segment_membership": 3, "people_changed": 3}
+    moves = [s for s in sent if s.lstrip().upper().startswith("UPDATE CHANGE_CURSORS")]
+    assert len(moves) == 1
+    names = list(subscribers.BUILT_IN)
+    assert dispatcher.cursors(store, names) == dict.fromkeys(names, 3)
+
+
+def test_a_built_in_handler_that_fails_leaves_the_others_delivered(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared transaction rolls back; each subscriber is then delivered alone, and the
+    one change the failing handler refuses is kept for its retries."""
+
+    def refuses_two(delivery: Delivery) -> int:
+        if any(c.change_id == 2 for c in delivery.changes):
+            raise ValueError("person@example.com")
+        return 0
+
+    subscribers.handler("journeys")
+    monkeypatch.setitem(subscribers._loaded, "journeys", refuses_two)
+    save_viewers(store)
+    store_events(store, 3)
+    effects = dispatcher.drain(store)
+    assert effects["segment_membership"] == 3 and effects["people_changed"] == 3
+    assert value(store, "SELECT count(*) FROM segment_members") == 3
+    assert value(store, "SELECT count(*) FROM segment_changes") == 3  # once, not twice
+    assert [f["change_id"] for f in dispatcher.failures(store, "journeys")] == [2]
+    assert dispatcher.cursors(store, list(subscribers.BUILT_IN))["journeys"] == 3

@@ -91,28 +91,48 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, default=str).decode()
 
 
-def _split_private(
-    fresh: Sequence[Accepted], nodes: Sequence[int | None]
-) -> tuple[list[str | None], list[str | None], list[str | None]]:
-    """Per message, its plain properties and context (JSON) and the JSON of what is sealed:
-    the context and an identify's traits (see :mod:`surmesure.protect.atrest`). A message
-    attached to nobody has no key to seal under and stays plain."""
-    properties: list[str | None] = []
-    context: list[str | None] = []
-    hidden: list[str | None] = []
-    for item, node in zip(fresh, nodes, strict=True):
-        message = item.message
+@dataclass
+class _Columns:
+    """The events table's columns of a batch, built in one pass over its messages."""
+
+    message_id: list[str] = field(default_factory=list)
+    type: list[str] = field(default_factory=list)
+    event: list[str | None] = field(default_factory=list)
+    user_id: list[str | None] = field(default_factory=list)
+    anonymous_id: list[str | None] = field(default_factory=list)
+    occurred_at: list[datetime] = field(default_factory=list)
+    properties: list[str | None] = field(default_factory=list)
+    context: list[str | None] = field(default_factory=list)
+    hidden: list[str | None] = field(default_factory=list)
+    """The JSON to seal per message (``None``: nothing sealed)."""
+
+
+def _columns(fresh: Sequence[Accepted], nodes: Sequence[int | None], now: datetime) -> _Columns:
+    """Per message its columns, with plain properties and context (JSON) and the JSON of what
+    is sealed: the context and an identify's traits (see :mod:`surmesure.protect.atrest`). A
+    message attached to nobody has no key to seal under and stays plain."""
+    messages = [item.message for item in fresh]
+    out = _Columns(
+        [m.message_id for m in messages],
+        [m.type for m in messages],
+        [m.label() for m in messages],
+        [m.user_id for m in messages],
+        [m.anonymous_id for m in messages],
+        [m.occurred_at(now) for m in messages],
+    )
+    properties, context_of, hidden = out.properties.append, out.context.append, out.hidden.append
+    for message, node in zip(messages, nodes, strict=True):
         payload = message.payload()
-        private = message.type == "identify" and node is not None
-        properties.append(None if private else _json(payload))
-        if node is None or not (message.context or (private and payload)):
-            context.append(None if node is not None else _json(message.context))
-            hidden.append(None)
+        context = message.context
+        private = node is not None and message.type == "identify"
+        properties(None if private else _json(payload))
+        if node is None or not (context or (private and payload)):
+            context_of(None if node is not None else _json(context))
+            hidden(None)
             continue
-        context.append(None)
-        sealed = {"context": message.context, "properties": payload if private else None}
-        hidden.append(atrest.dumps(sealed))
-    return properties, context, hidden
+        context_of(None)
+        hidden(atrest.dumps({"context": context, "properties": payload if private else None}))
+    return out
 
 
 def write_events(
@@ -152,12 +172,20 @@ def write_events(
         out.duplicate = len(messages) - len(out.erased_ids)
         return out
     trusted = settings.trusts(source)
-    keys = [(i.identifiers, _claimed(i, trusted, settings.identity_secret)) for i in fresh]
-    first_of: dict[tuple[tuple[tuple[str, str], ...], frozenset[tuple[str, str]]], Accepted] = {}
-    for key, item in zip(keys, fresh, strict=True):
-        first_of.setdefault(key, item)
-    slot_of = {key: slot for slot, key in enumerate(first_of)}
-    records = [(f"message {item.message.message_id}", key[0]) for key, item in first_of.items()]
+    # messages naming the same identifiers (a device's calls) are resolved once
+    records: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    claims: list[frozenset[tuple[str, str]]] = []
+    slot_of: dict[tuple[tuple[tuple[str, str], ...], frozenset[tuple[str, str]]], int] = {}
+    slots: list[int] = []
+    for item in fresh:
+        ids = item.identifiers
+        key = (ids, _claimed(item, trusted, settings.identity_secret))
+        slot = slot_of.get(key)
+        if slot is None:
+            slot = slot_of[key] = len(records)
+            records.append((f"message {item.message.message_id}", ids))
+            claims.append(key[1])
+        slots.append(slot)
     resolution = resolve(
         store,
         conn,
@@ -165,35 +193,33 @@ def write_events(
         source=source,
         now=received_at,
         trusted=trusted,
-        claimed=None if trusted else [key[1] for key in first_of],
+        claimed=None if trusted else claims,
     )
-    slots = [slot_of[key] for key in keys]
     people = [resolution.people[s] for s in slots]
     nodes = [resolution.nodes[s] for s in slots]
     out.new_people = resolution.new_people
     out.merges = len(resolution.merges)
     out.conflicts = len(resolution.conflicts)
     out.claims = resolution.claims
-    occurred = [item.message.occurred_at(received_at) for item in fresh]
-    properties, context, hidden = _split_private(fresh, nodes)
+    cols = _columns(fresh, nodes, received_at)
+    occurred = cols.occurred_at
+    count = len(fresh)
     rows = pa.table(
         {
-            "message_id": [i.message.message_id for i in fresh],
-            "type": [i.message.type for i in fresh],
-            "event": pa.array([i.message.label() for i in fresh], pa.string()),
+            "message_id": pa.array(cols.message_id, pa.string()),
+            "type": pa.array(cols.type, pa.string()),
+            "event": pa.array(cols.event, pa.string()),
             "person_id": pa.array(people, pa.int64()),
             "node_id": pa.array(nodes, pa.int64()),
-            "user_id": blind.index_array(blind.USER_ID_KIND, [i.message.user_id for i in fresh]),
-            "anonymous_id": blind.index_array(
-                blind.ANONYMOUS_ID_KIND, [i.message.anonymous_id for i in fresh]
-            ),
+            "user_id": blind.index_array(blind.USER_ID_KIND, cols.user_id),
+            "anonymous_id": blind.index_array(blind.ANONYMOUS_ID_KIND, cols.anonymous_id),
             "occurred_at": pa.array(occurred, pa.timestamp("us")),
-            "received_at": pa.array([received_at] * len(fresh), pa.timestamp("us")),
-            "properties": pa.array(properties, pa.string()),
-            "context": pa.array(context, pa.string()),
-            "source": [source] * len(fresh),
+            "received_at": pa.array([received_at] * count, pa.timestamp("us")),
+            "properties": pa.array(cols.properties, pa.string()),
+            "context": pa.array(cols.context, pa.string()),
+            "source": pa.array([source] * count, pa.string()),
             "sealed": pa.array(
-                atrest.seal_texts(conn, nodes, hidden, now=received_at), pa.binary()
+                atrest.seal_texts(conn, nodes, cols.hidden, now=received_at), pa.binary()
             ),
         }
     )
@@ -202,7 +228,7 @@ def write_events(
     out.new_ids = store.insert_new(conn, schema.events, rows, "message_id")
     out.accepted = len(out.new_ids)
     out.duplicate = len(messages) - out.accepted - len(out.erased_ids)
-    new = [item.message.message_id in out.new_ids for item in fresh]
+    new = [m in out.new_ids for m in cols.message_id]
     # an identify that only claims identifiers someone holds brings that holder no trait
     with_traits = [
         k for k, item in enumerate(fresh) if item.traits and new[k] and resolution.owned[slots[k]]
@@ -240,24 +266,30 @@ def write_events(
                 if (p := people[k]) is not None and "consent" in (fresh[k].message.context or {})
             }
             outbox.append(store, conn, outbox.CONSENT, sorted(chose), at=received_at)
-    stored = [k for k in range(len(fresh)) if new[k] and people[k] is not None]
+    stored = [k for k in range(count) if new[k] and people[k] is not None]
     outbox.append(
         store,
         conn,
         outbox.EVENT,
         [people[k] for k in stored],
         at=received_at,
-        details=[fresh[k].message.type for k in stored],
-        refs=[fresh[k].message.message_id for k in stored],
+        details=[cols.type[k] for k in stored],
+        refs=[cols.message_id[k] for k in stored],
     )
     return out
+
+
+_NONE: frozenset[tuple[str, str]] = frozenset()
 
 
 def _claimed(item: Accepted, trusted: bool, secret: str | None) -> frozenset[tuple[str, str]]:
     """The identifiers ``item`` only claims (:func:`surmesure.unify.trust.claimed`); cheap for
     the usual message that names its device alone."""
-    if trusted or all(kind in trust.OWN_KINDS for kind, _ in item.identifiers):
-        return frozenset()
+    ids = item.identifiers
+    if trusted or (len(ids) == 1 and ids[0][0] in trust.OWN_KINDS):
+        return _NONE
+    if all(kind in trust.OWN_KINDS for kind, _ in ids):
+        return _NONE
     message = item.message
     vouched = trust.verified(item.identifiers, secret, message.context, message.integrations)
     return trust.claimed(item.identifiers, trusted=False, vouched=vouched)

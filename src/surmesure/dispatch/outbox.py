@@ -18,9 +18,8 @@ read in ``change_id`` order, which is the order their transactions appended them
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -41,9 +40,8 @@ IDENTITY = "identity"
 METRICS = "metrics"
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One row of the outbox."""
+class Change(NamedTuple):
+    """One row of the outbox (a tuple: a round builds thousands of them)."""
 
     change_id: int
     kind: str
@@ -93,11 +91,18 @@ def append(
     return store.bulk_insert(conn, schema.changes, rows, on_conflict="error")
 
 
+_READ = (
+    "SELECT change_id, kind, person_id, detail, ref, stored_at FROM changes "
+    "WHERE change_id > :after ORDER BY change_id LIMIT :limit"
+)
+
+
 def read(conn: Connection, after: int, limit: int) -> list[Change]:
     """Up to ``limit`` changes after ``after``, in order."""
-    query = _select().where(schema.changes.c.change_id > after).limit(limit)
-    # rows straight from the driver where it can: a third of the time on DuckDB
-    return [Change(*r) for r in backends.of(conn).fetch_literal(conn, query)]
+    # rows straight from the driver where it can (a third of the time on DuckDB), by a
+    # statement compiled once
+    rows = backends.of(conn).run(conn, _READ, {"after": after, "limit": limit})
+    return list(map(Change._make, rows))
 
 
 def read_ids(conn: Connection, ids: Sequence[int]) -> list[Change]:

@@ -67,6 +67,13 @@ def names() -> list[str]:
     return [*BUILT_IN, *(n for n in _added if n not in BUILT_IN and n not in _unlisted)]
 
 
+def shares_transaction(name: str) -> bool:
+    """Whether ``name``'s handler may run in one transaction with other subscribers', and
+    run again if that transaction rolls back: the built-in ones, which keep whatever they do
+    outside the store for ``after``. Any other handler gets a transaction of its own."""
+    return name in BUILT_IN and name not in _added
+
+
 def handler(name: str) -> Handler:
     if name in _added:
         return _added[name]

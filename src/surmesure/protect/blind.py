@@ -64,6 +64,12 @@ def index(kind: str, value: str) -> str:
     return _index(index_key(), kind, value)
 
 
+def indexes(identifiers: Iterable[Identifier]) -> list[str]:
+    """The blind index of each normalized ``(kind, value)``, in order."""
+    key = index_key()
+    return [_index(key, kind, value) for kind, value in identifiers]
+
+
 @lru_cache(maxsize=32_768)
 def _index(key: bytes, kind: str, value: str) -> str:
     """Recent indexes remembered: a returning device's id is indexed on each of its calls."""

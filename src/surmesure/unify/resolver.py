@@ -363,7 +363,7 @@ def _load_known(
     weak: set[Identifier] = set()
     if not wanted:
         return known, roots, weak
-    by_index = {(k, blind.index(k, v)): (k, v) for k, v in wanted}
+    by_index = {(i[0], index): i for i, index in zip(wanted, blind.indexes(wanted), strict=True)}
     kinds = [k for k, _ in by_index]
     values = [v for _, v in by_index]
     rows: Sequence[Any]
@@ -403,13 +403,22 @@ def _settled(
     nodes: list[int | None] = []
     people: list[int | None] = []
     owned: list[bool] = []
+    nothing: frozenset[Identifier] = frozenset()
     for index, (_, ids) in enumerate(records):
         if not ids:
             nodes.append(None)
             people.append(None)
             owned.append(False)
             continue
-        claims = claimed[index] if claimed is not None else frozenset()
+        claims = claimed[index] if claimed is not None else nothing
+        if len(ids) == 1:  # the usual record: a device's calls
+            node = known.get(ids[0])
+            if node is None or (ids[0] in weak and ids[0] not in claims):
+                return None
+            nodes.append(node)
+            people.append(roots[node])
+            owned.append(ids[0] not in claims)
+            continue
         if any(i not in known or (i in weak and i not in claims) for i in ids):
             return None
         if len({roots[known[i]] for i in ids}) > 1:
