@@ -1,7 +1,7 @@
 """A learned ranker trained on several earlier cut-offs pooled, against the fusion and the peers.
 
     .venv/bin/python benchmarks/bench_recommend_pooled.py --db FILE [--cutoff 2010-09-01 ...]
-        [--anchors 3 ...] [--negatives 0.25] [--blend 1] [--depth 100] [--cache DIR]
+        [--anchors 3 ...] [--negatives 0.25] [--blend 1] [--cache DIR]
 
 An experiment beside ``bench_recommend_ranker.py`` (one window of 800 people, unstable): here
 the ranker of cut-off ``C`` learns from the models built at the first of each of the
@@ -51,24 +51,18 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
-import sqlalchemy as sa
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+import bench_recommend_ranker as single
 from bench_recommend import HORIZON_DAYS, PEERS, K, peer_top
+from bench_recommend_ranker import DEPTH
 from surmesure.decide.recommend import evaluate, service
-from surmesure.decide.recommend.guardrails import Policy, cap_per_category
+from surmesure.decide.recommend.guardrails import cap_per_category
 from surmesure.decide.recommend.inventory import stock_of
-from surmesure.decide.recommend.model import Model, build
 from surmesure.decide.recommend.people import PersonData
 from surmesure.decide.recommend.scoring import Scoring
 from surmesure.store import Store, open_store
 
-ABSENT = 1000.0
-FIRST_SOLD_SQL = """
-SELECT l.product_code, min(o.ordered_at) FROM orders o
-JOIN order_lines l ON l.order_id = o.order_id
-WHERE NOT o.is_return AND o.ordered_at < :as_of GROUP BY 1
-"""
 #: the features, in their columns' order
 NAMES = (
     "nb_place", "nb_rel", "ta_place", "ta_rel", "pr_place", "pr_rel", "trending", "popular",
@@ -77,70 +71,46 @@ NAMES = (
 )  # fmt: skip
 
 
-class Context:
-    """A model at one date and what the features read of it."""
+class Context(single.Context):
+    """The ranker bench's context, its features extended (:data:`NAMES`)."""
 
-    def __init__(self, store: Store, as_of: datetime, depth: int) -> None:
-        self.depth = depth
-        with store.connect() as conn:
-            self.model: Model = build(conn, as_of)
-            self.first_sold = {
-                str(code): float((as_of - at).days)
-                for code, at in conn.execute(sa.text(FIRST_SOLD_SQL), {"as_of": as_of})
-            }
-        self.trending = {c: float(i) for i, c in enumerate(self.model.trending)}
-        self.popular = {c: float(i) for i, c in enumerate(self.model.popular)}
+    def __init__(self, store: Store, as_of: datetime) -> None:
+        super().__init__(store, as_of)
         self.seasonal = {c: float(i) for i, c in enumerate(self.model.seasonal)}
 
     def candidates(self, data: PersonData) -> tuple[list[str], np.ndarray]:
         """The person's candidates and their features, one row each."""
-        depth = self.depth
+        codes, base = super().candidates(data)
         ranked = service._ranked(self.model, data, Scoring())
         bought = {code for _, code in data.purchases}
+        raw: dict[str, list[float]] = {}
+        for which, items in enumerate(
+            (
+                [(c, s) for c, s, _ in ranked.neighbours if c not in bought][:DEPTH],
+                [(c, s) for c, s in ranked.tastes if c not in bought][:DEPTH],
+            )
+        ):
+            for code, score in items:
+                raw.setdefault(code, [0.0, 0.0])[which] = score
         learned = self.model.learned
         last = (
             []
             if learned is None
-            else learned.neighbours(data.purchases, self.model.as_of, 7.0, depth + len(bought))
+            else learned.neighbours(data.purchases, self.model.as_of, 7.0, DEPTH + len(bought))
         )
-        lists = (
-            [(c, s) for c, s, _ in ranked.neighbours if c not in bought][:depth],
-            [(c, s) for c, s in ranked.tastes if c not in bought][:depth],
-            [(c, 0.0) for c, _ in ranked.priors if c not in bought][:depth],
-        )
-        rows: dict[str, list[float]] = {}
-        raw: dict[str, list[float]] = {}
-        for which, items in enumerate(lists):
-            top = items[0][1] if items and items[0][1] > 0 else 1.0
-            for place, (code, score) in enumerate(items):
-                row = rows.setdefault(code, [ABSENT, 0.0, ABSENT, 0.0, ABSENT, 0.0])
-                row[2 * which], row[2 * which + 1] = float(place), score / top
-                raw.setdefault(code, [0.0, 0.0])
-                if which < 2:
-                    raw[code][which] = score
         short = [(c, s) for c, s, _ in last if c not in bought]
         short_top = short[0][1] if short and short[0][1] > 0 else 1.0
         short_of = {c: (s / short_top, float(i)) for i, (c, s) in enumerate(short)}
         when = [at for at, _ in data.purchases]
-        as_of = self.model.as_of
-        age = float((as_of - max(when)).days)
-        tenure = float((as_of - min(when)).days)
+        tenure = float((self.model.as_of - min(when)).days)
         orders = float(len(set(when)))
         products = self.model.products
-        codes = list(rows)
-        features = np.array(
+        extra = np.array(
             [
                 [
-                    *rows[c],
-                    self.trending.get(c, ABSENT),
-                    self.popular.get(c, ABSENT),
-                    self.first_sold.get(c, -1.0),
-                    float(len(bought)),
-                    age,
-                    1 / (10 + rows[c][0]) + 1 / (10 + rows[c][2]) + 0.5 / (10 + rows[c][4]),
-                    *raw[c],
-                    *short_of.get(c, (0.0, ABSENT)),
-                    self.seasonal.get(c, ABSENT),
+                    *raw.get(c, (0.0, 0.0)),
+                    *short_of.get(c, (0.0, single.ABSENT)),
+                    self.seasonal.get(c, single.ABSENT),
                     orders,
                     tenure,
                     _price(products.get(c)),
@@ -148,8 +118,8 @@ class Context:
                 for c in codes
             ],
             dtype=np.float64,
-        ).reshape(len(codes), len(NAMES))
-        return codes, features
+        ).reshape(len(codes), len(NAMES) - base.shape[1])
+        return codes, np.hstack([base, extra])
 
 
 def _price(product: object) -> float:
@@ -160,15 +130,14 @@ def _price(product: object) -> float:
 class Contexts:
     """The contexts built so far, by date."""
 
-    def __init__(self, store: Store, depth: int) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.depth = depth
         self.kept: dict[datetime, Context] = {}
 
     def at(self, day: datetime) -> Context:
         if day not in self.kept:
             started = time.perf_counter()
-            self.kept[day] = Context(self.store, day, self.depth)
+            self.kept[day] = Context(self.store, day)
             print(f"  model at {day:%Y-%m-%d}: {time.perf_counter() - started:.1f} s", flush=True)
         return self.kept[day]
 
@@ -184,7 +153,7 @@ Frame = tuple[list[int], list[list[str]], list[np.ndarray]]
 def frame(store: Store, contexts: Contexts, day: datetime, cache: Path) -> Frame:
     """Candidates and features at ``day`` of every person who buys something new in the
     ``HORIZON_DAYS`` after it (kept in ``cache``)."""
-    path = cache / f"{day:%Y%m%d}-{contexts.depth}.pkl"
+    path = cache / f"{day:%Y%m%d}-{DEPTH}.pkl"
     if path.exists():
         with path.open("rb") as f:
             kept: Frame = pickle.load(f)
@@ -237,14 +206,7 @@ def compare(store: Store, contexts: Contexts, cutoff: datetime, args: argparse.N
     for name, make in PEERS.items():
         tops[name] = peer_top(store, holdout, make)
     context = contexts.at(cutoff)
-    ever = Policy(bought_window_days=None)
-    fused = {}
-    for pid in holdout.targets:
-        data = context.model.people[pid]
-        ranked = service._ranked(context.model, data, Scoring())
-        picked = service.pick(context.model, data, ranked, stock, K, None, (), 3, ever)
-        fused[pid] = [r.product_code for r in picked]
-    tops["ours (fusion)"] = fused
+    tops["ours (fusion)"] = single.fusion_top(context.model, holdout, stock)
     pids, all_codes, all_feats = frame(store, contexts, cutoff, args.cache)
     cols = [NAMES.index(n) for n in args.features.split(",")] if args.features else None
     for anchors in args.anchors:
@@ -316,7 +278,6 @@ def main() -> None:
     parser.add_argument(
         "--anchors", type=int, action="append", help="months of anchors pooled (default 3)"
     )
-    parser.add_argument("--depth", type=int, default=100, help="candidates from each list")
     parser.add_argument("--iterations", type=int, default=150, help="boosting rounds")
     parser.add_argument("--negatives", type=float, default=1.0, help="share of negatives kept")
     parser.add_argument("--blend", type=float, default=0.0, help="weight of the fusion's rank")
@@ -325,7 +286,7 @@ def main() -> None:
     args = parser.parse_args()
     args.anchors = args.anchors or [3]
     store = open_store(f"duckdb:///{args.db}")
-    contexts = Contexts(store, args.depth)
+    contexts = Contexts(store)
     cutoffs = args.cutoff or [datetime(2010, m, 1) for m in (3, 5, 7, 9)]
     for cutoff in cutoffs:
         compare(store, contexts, cutoff, args)
