@@ -34,6 +34,9 @@ HORIZON_DAYS = 90
 MIN_MONTHS = 2
 MIN_PEOPLE = 200
 NEGATIVES = 0.25
+#: the candidates the ranker scores when serving: each person's first ``HEAD`` by today's
+#: fused score (the others come after them in its order)
+HEAD: int | None = 60
 #: the features, in their columns' order
 NAMES = (
     "nb_place", "nb_rel", "ta_place", "ta_rel", "pr_place", "trending", "popular", "age_days",
@@ -53,6 +56,15 @@ class Lists(Protocol):
 
 
 @dataclass(frozen=True)
+class Plain:
+    """Ranked lists given as they are (a batch of people ranked together builds these)."""
+
+    neighbours: list[tuple[str, float, str]]
+    tastes: list[tuple[str, float]]
+    priors: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class Ranker:
     """The trained classifier and what it was trained on."""
 
@@ -69,11 +81,28 @@ class Ranker:
         out: list[dict[str, float]] = [{} for _ in batch]
         if not len(x):
             return out
-        proba = self.classifier.predict_proba(x)[:, 1]
+        if HEAD is not None:
+            head = _head(rows, x[:, NAMES.index("fused")], HEAD)
+            rows, products, x = rows[head], products[head], x[head]
+        with _one_thread():  # several threads spend more processor time on the same work
+            proba = self.classifier.predict_proba(x)[:, 1]
         codes = _catalogue(model).codes
         for r, j, p in zip(rows.tolist(), products.tolist(), proba.tolist(), strict=True):
             out[r][codes[j]] = p
         return out
+
+
+_controller: list[Any] = []
+
+
+def _one_thread() -> Any:
+    """OpenMP and BLAS held to one thread (the controller is found once: finding it scans the
+    loaded libraries)."""
+    if not _controller:
+        from threadpoolctl import ThreadpoolController
+
+        _controller.append(ThreadpoolController())
+    return _controller[0].limit(limits=1)
 
 
 @dataclass(frozen=True)
@@ -170,6 +199,13 @@ def features(
     return rows, products, x
 
 
+def _head(rows: NDArray[np.int64], fused: NDArray[np.float64], n: int) -> NDArray[np.int64]:
+    """The indices of each person's first ``n`` rows by ``fused`` (rows grouped by person)."""
+    order = np.lexsort((-fused, rows))
+    starts = np.searchsorted(rows[order], rows[order], side="left")
+    return np.sort(order[np.arange(order.size) - starts < n])
+
+
 def month_before(day: datetime, n: int) -> datetime:
     index = day.year * 12 + day.month - 1 - n
     return datetime(index // 12, index % 12 + 1, 1)
@@ -200,7 +236,6 @@ def train(
     said in a sentence. ``anchor_model(day)``: the model at a month start before ``model``'s
     date (built without a ranker); ``rank``: a person's ranked lists under a model."""
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from threadpoolctl import threadpool_limits
 
     parts: list[NDArray[np.float64]] = []
     labels: list[NDArray[np.bool_]] = []
@@ -242,8 +277,9 @@ def train(
         max_iter=150, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=200,
         l2_regularization=1.0, random_state=0,
     )  # fmt: skip
-    with threadpool_limits(limits=1):
+    with _one_thread():
         classifier.fit(x, y)
+    _catalogue(model)  # ready before the first person is served
     return Ranker(classifier, months, people, int(y.size)), (
         f"learned ranker fused with today's ranking: trained on {months} month(s), "
         f"{people:,} people, {int(y.size):,} candidates"
@@ -253,16 +289,27 @@ def train(
 def blended(
     scored: list[tuple[str, float]], learned: Mapping[str, float]
 ) -> list[tuple[str, float]]:
-    """``scored`` (today's fused scores) reordered by ``1 / (10 + ranker's place) + 1 / (10 +
-    today's place)``; a product the ranker did not score comes last in its order."""
+    """``scored`` (today's fused scores) rescored ``1 / (10 + the ranker's place) + 1 / (10 +
+    today's place)``, ties in either order broken by code; a product the ranker did not score
+    comes after those it did."""
     if not scored:
         return scored
     codes = [c for c, _ in scored]
-    today = np.asarray([s for _, s in scored])
-    theirs = np.asarray([learned.get(c, -1.0) for c in codes])
-    n = len(codes)
-    score = np.zeros(n)
-    steps = 1 / (10 + np.arange(n))
-    score[np.argsort(-theirs, kind="stable")] += steps
-    score[np.argsort(-today, kind="stable")] += steps
+    score = blend(
+        np.asarray(codes),
+        np.asarray([s for _, s in scored]),
+        np.asarray([learned.get(c, -1.0) for c in codes]),
+    )
     return list(zip(codes, score.tolist(), strict=True))
+
+
+def blend(
+    codes: NDArray[np.str_], today: NDArray[np.float64], theirs: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """The blend's score of each product of one person (:func:`blended`), from its code,
+    today's score and the ranker's (``-1``: not scored): the batch path's form."""
+    steps = 1 / (10 + np.arange(codes.size))
+    score = np.zeros(codes.size)
+    score[np.lexsort((codes, -theirs))] += steps
+    score[np.lexsort((codes, -today))] += steps
+    return score
