@@ -181,3 +181,18 @@ def test_too_little_history_keeps_todays_ranking(store: Store, tmp_path: Path) -
     assert "today's ranking stands" in built.description
     lists = {p: r for p, _, r in service.recommend_all(store, as_of=early, k=5, policy=EVER)}
     assert lists and all(len(r) == 5 for r in lists.values())
+
+
+def test_many_at_once_get_what_each_gets_alone_with_the_ranker(shop: Store) -> None:
+    from surmesure.decide.recommend.batch import pick_many
+
+    built = model.get_model(shop, None, AS_OF)
+    assert built.ranker is not None
+    stock = inventory.snapshot(shop, None, AS_OF)
+    ids = sorted(built.people)
+    wishes = [(built.people[p], None, None) for p in ids]
+    together = pick_many(built, stock, wishes, k=6, per_category=2)
+    assert sum(items is not None for items in together) == len(ids)
+    for p, items in zip(ids, together, strict=True):
+        alone = service.recommend_known(built, stock, built.people[p], k=6, per_category=2)
+        assert items == alone, p

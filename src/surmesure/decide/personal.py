@@ -91,6 +91,29 @@ class Recommending:
         )  # fmt: skip
         return replace(personal, products=[plain(r) for r in items], wanted=None)
 
+    def fill_many(self, personals: Sequence[Personal]) -> list[Personal]:
+        """:meth:`fill` of each, the products of the people asking for as many computed
+        together (:func:`~surmesure.decide.recommend.batch.pick_many`)."""
+        from surmesure.decide.recommend.batch import pick_many
+
+        out = list(personals)
+        by_k: dict[int, list[int]] = {}
+        for i, p in enumerate(personals):
+            if p.wanted is not None and p.wanted.person is not None:
+                by_k.setdefault(p.wanted.k, []).append(i)
+        for k, places in by_k.items():
+            wishes = []
+            for i in places:
+                wanted = personals[i].wanted
+                assert wanted is not None
+                wishes.append((wanted.person, wanted.store_id, wanted.factors))
+            for i, items in zip(
+                places, pick_many(self.model, self.stock, wishes, k=k), strict=True
+            ):
+                if items is not None:
+                    out[i] = replace(out[i], products=[plain(r) for r in items], wanted=None)
+        return [self.fill(p) for p in out]
+
 
 @lru_cache(maxsize=1)
 def default_recommender() -> Recommender | None:

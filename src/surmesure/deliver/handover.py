@@ -52,12 +52,15 @@ def compose(
     ready: list[Message] = []
     failed: list[dict[str, object]] = []
     hosts = {channel: templates[channel].link_hosts for channel in {d.channel for d in drafts}}
-    for d in drafts:
-        personal = d.personal
-        if personal is not None and personal.wanted is not None:
-            if recommending is None:
-                raise ValueError("a draft's products were left to a worker that has no model")
-            personal = recommending.fill(personal)
+    left = [i for i, d in enumerate(drafts) if d.personal is not None and d.personal.wanted]
+    filled: dict[int, Personal] = {}
+    if left:
+        if recommending is None:
+            raise ValueError("a draft's products were left to a worker that has no model")
+        wanted = recommending.fill_many([drafts[i].personal for i in left])  # type: ignore[misc]
+        filled = dict(zip(left, wanted, strict=True))
+    for i, d in enumerate(drafts):
+        personal = filled.get(i, d.personal)
         try:
             content = templates[d.channel].render(d.audience, now, personal, d.link)
         except TemplateError as exc:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Iterable
-from email.header import Header
 from email.utils import formataddr, parseaddr
 
 CRLF = b"\r\n"
@@ -43,9 +42,27 @@ def header(name: str, value: str) -> bytes:
             display, address = parseaddr(value)
             value = formataddr((display, address), charset="utf-8")
         else:
-            value = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-            return f"{name}: {value}".encode() + CRLF
+            return f"{name}: {_encoded_words(value)}".encode() + CRLF
     return _fold(name, value).encode() + CRLF
+
+
+_WORD_BYTES = 39
+"""The UTF-8 bytes of one encoded word: 52 in base64, 64 with its markers, so the first line
+(with a header name of up to 12 characters) keeps within 78."""
+
+
+def _encoded_words(value: str) -> str:
+    """``value`` as RFC 2047 encoded words (UTF-8, base64), each of whole characters, one a
+    line (the whitespace between encoded words is not part of the value)."""
+    data = value.encode()
+    words, start = [], 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a character: cut before
+            end -= 1
+        words.append(f"=?utf-8?b?{binascii.b2a_base64(data[start:end], newline=False).decode()}?=")
+        start = end
+    return "\r\n ".join(words)
 
 
 def _qp(text: str) -> bytes:

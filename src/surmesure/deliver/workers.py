@@ -170,16 +170,33 @@ class Workers:
         #: the stock the workers recommend from, when it changed during the send: (version,
         #: stock), handed over with every part from then on
         self._stock: tuple[int, Stock] | None = None
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
-        # the server imports while this process claims and reads the first batch
-        forkserver.ensure_running()
-        self._pool = ProcessPoolExecutor(
-            count,
-            mp_context=context,
-            initializer=_start,
-            initargs=(definition, dict(urls), settings, folder, os.getpid(), recommending),
-        )
+        initargs = (definition, dict(urls), settings, folder, os.getpid(), recommending)
+        # the server imports and the workers start on a thread of their own, while this
+        # process claims and reads the first batch (a worker's fork waits for the imports)
+        self._opening: Future[ProcessPoolExecutor] = Future()
+        threading.Thread(
+            target=self._open, args=(initargs,), name="workers-start", daemon=True
+        ).start()
+
+    def _open(self, initargs: tuple[Any, ...]) -> None:
+        try:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+            forkserver.ensure_running()
+            pool = ProcessPoolExecutor(
+                self.count, mp_context=context, initializer=_start, initargs=initargs
+            )
+            for started in [pool.submit(os.getpid) for _ in range(self.count)]:
+                started.result()
+        except Exception as exc:  # told to the sending process by the first part it submits
+            self._opening.set_exception(exc)
+            return
+        self._opening.set_result(pool)
+
+    @property
+    def _pool(self) -> ProcessPoolExecutor:
+        """The worker processes, once started (an error in starting them is raised here)."""
+        return self._opening.result()
 
     def restock(self, stock: Stock) -> None:
         """The stock changed: the workers recommend from ``stock`` from the next part on."""
@@ -193,4 +210,5 @@ class Workers:
         return [self._pool.submit(_work, part, now, self._stock) for part in parts]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        if self._opening.exception() is None:  # (once they started, or failed to)
+            self._pool.shutdown(wait=True)

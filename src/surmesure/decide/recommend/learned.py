@@ -65,7 +65,7 @@ class Learned:
     ) -> list[tuple[str, float, str]]:
         """The ``depth`` products most similar to what was bought, best first: ``(code,
         score, the bought product that weighs most in it)``; bought products may appear."""
-        weights = self._weights(purchases, as_of, half_life_days)
+        weights = self.weights(purchases, as_of, half_life_days)
         if not weights:
             return []
         rows = np.fromiter(weights, dtype=np.int64, count=len(weights))
@@ -118,6 +118,20 @@ class Learned:
         """The ``depth`` products closest to the person's tastes, best first (bought products
         may appear); empty for a person with no purchase of a known product. ``factors``: the
         person's fitted factors, given (else looked up, or folded in when not in the fit)."""
+        scores = self.taste_scores(person_id, purchases, factors)
+        if scores is None:
+            return []
+        best = _top(scores, depth)
+        return [(self.codes[j], float(scores[j])) for j in best.tolist()]
+
+    def taste_scores(
+        self,
+        person_id: int,
+        purchases: Iterable[tuple[datetime, str]],
+        factors: NDArray[np.float32] | None = None,
+    ) -> NDArray[np.float32] | None:
+        """How close each product is to the person's tastes (:meth:`tastes`, unranked);
+        ``None`` for a person with no purchase of a known product."""
         if factors is None:
             factors = self.factors_of(person_id)
         if factors is None:
@@ -127,15 +141,16 @@ class Learned:
                 if j is not None:
                     counts[j] = counts.get(j, 0.0) + 1.0
             if not counts:
-                return []
+                return None
             factors = fold_in(self.item_factors, counts, self.regularization)
-        scores = self.item_factors @ factors
-        best = _top(scores, depth)
-        return [(self.codes[j], float(scores[j])) for j in best.tolist()]
+        scores: NDArray[np.float32] = self.item_factors @ factors
+        return scores
 
-    def _weights(
+    def weights(
         self, purchases: Iterable[tuple[datetime, str]], as_of: datetime, half_life_days: float
     ) -> dict[int, float]:
+        """What each bought product (by index) weighs in :meth:`neighbours`: a purchase
+        halves every ``half_life_days``."""
         weights: dict[int, float] = {}
         for at, code in set(purchases):  # one (order time, product): one purchase
             j = self.index.get(code)

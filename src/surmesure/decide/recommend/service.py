@@ -227,10 +227,19 @@ def recommend_many(
         model = get_model(store, c, as_of)
         stock = snapshot(store, c, as_of)
         known = people_of(model, c, person_ids)
+    from surmesure.decide.recommend.batch import pick_many
+
+    ids = list(known)
+    wishes = [(known[p], wanted.get(p), None) for p in ids]
+    together = pick_many(
+        model, stock, wishes, k=k, per_category=per_category, policy=policy, scoring=scoring
+    )
     return {
-        p: recommend_known(model, stock, data, k=k, store_id=wanted.get(p),
-                           per_category=per_category, policy=policy, scoring=scoring)
-        for p, data in known.items()
+        p: items if items is not None else recommend_known(
+            model, stock, known[p], k=k, store_id=wanted.get(p), per_category=per_category,
+            policy=policy, scoring=scoring,
+        )
+        for p, items in zip(ids, together, strict=True)
     }  # fmt: skip
 
 
@@ -345,9 +354,18 @@ def _ranked(
         else complementary(data.purchases, model.rules, model.as_of, scoring.history_half_life_days)
     )
     segment = None if data is None else data.segment
-    lately = bool(neighbours or tastes)
-    priors = model.memo.get(("priors", segment, lately))
-    if priors is None:  # the same for everyone in a segment: chained once per model
+    priors = priors_of(model, segment, bool(neighbours or tastes))
+    found = _Ranked(associated, priors, scoring, neighbours, tastes)
+    if rank and model.ranker is not None and data is not None and (neighbours or tastes):
+        return replace(found, learned=model.ranker.scores(model, [(data, found)])[0])
+    return found
+
+
+def priors_of(model: Model, segment: str | None, lately: bool) -> list[tuple[str, str]]:
+    """The popularity rankings chained for a segment, ``(code, prior name)`` best first ("popular
+    lately" first with learned signals): the same for everyone in it, chained once per model."""
+    priors: list[tuple[str, str]] | None = model.memo.get(("priors", segment, lately))
+    if priors is None:
         lists: list[tuple[str, Sequence[str]]] = []
         if lately:
             lists.append((TRENDING, model.trending))
@@ -355,10 +373,7 @@ def _ranked(
             lists.append((SEGMENT, model.by_segment.get(segment, ())))
         lists += [(SEASON, model.seasonal), (POPULAR, model.popular)]
         priors = model.memo[("priors", segment, lately)] = prior_ranking(lists)
-    found = _Ranked(associated, priors, scoring, neighbours, tastes)
-    if rank and model.ranker is not None and data is not None and (neighbours or tastes):
-        return replace(found, learned=model.ranker.scores(model, [(data, found)])[0])
-    return found
+    return priors
 
 
 def pick(
