@@ -72,12 +72,15 @@ class Ranker:
     months: int
     people: int
     rows: int
+    #: the products' features at the model's date (kept here: a model handed to another
+    #: process goes without its people, which they are computed from)
+    catalogue: Catalogue
 
     def scores(
         self, model: Model, batch: Sequence[tuple[PersonData, Lists]]
     ) -> list[dict[str, float]]:
         """Each person's candidates and their probability of being bought, one predict call."""
-        rows, products, x = features(model, batch)
+        rows, products, x = features(model.as_of, self.catalogue, batch)
         out: list[dict[str, float]] = [{} for _ in batch]
         if not len(x):
             return out
@@ -86,7 +89,7 @@ class Ranker:
             rows, products, x = rows[head], products[head], x[head]
         with _one_thread():  # several threads spend more processor time on the same work
             proba = self.classifier.predict_proba(x)[:, 1]
-        codes = _catalogue(model).codes
+        codes = self.catalogue.codes
         for r, j, p in zip(rows.tolist(), products.tolist(), proba.tolist(), strict=True):
             out[r][codes[j]] = p
         return out
@@ -106,7 +109,7 @@ def _one_thread() -> Any:
 
 
 @dataclass(frozen=True)
-class _Catalogue:
+class Catalogue:
     codes: tuple[str, ...]
     index: Mapping[str, int]
     trending: NDArray[np.float64]
@@ -114,11 +117,8 @@ class _Catalogue:
     age_days: NDArray[np.float64]
 
 
-def _catalogue(model: Model) -> _Catalogue:
-    """The products' features at ``model``'s date, computed once per model."""
-    found: _Catalogue | None = model.memo.get("ranker-catalogue")
-    if found is not None:
-        return found
+def catalogue(model: Model) -> Catalogue:
+    """The products' features at ``model``'s date."""
     first: dict[str, datetime] = {}
     for data in model.people.values():
         for at, code in data.purchases:
@@ -135,17 +135,14 @@ def _catalogue(model: Model) -> _Catalogue:
     age = np.full(len(codes), -1.0)
     for code, at in first.items():
         age[index[code]] = float((model.as_of - at).days)
-    found = _Catalogue(codes, index, places(model.trending), places(model.popular), age)
-    model.memo["ranker-catalogue"] = found
-    return found
+    return Catalogue(codes, index, places(model.trending), places(model.popular), age)
 
 
 def features(
-    model: Model, batch: Sequence[tuple[PersonData, Lists]]
+    as_of: datetime, cat: Catalogue, batch: Sequence[tuple[PersonData, Lists]]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """``(person's row in batch, product index, features)``, one row per candidate, grouped
-    by person."""
-    cat = _catalogue(model)
+    """``(person's row in batch, product index in ``cat``, features)`` at ``as_of``, one
+    row per candidate, grouped by person."""
     index = cat.index
     who: list[int] = []
     what: list[int] = []
@@ -159,8 +156,8 @@ def features(
         if when:
             per_person[r] = (
                 len(bought),
-                (model.as_of - max(when)).days,
-                (model.as_of - min(when)).days,
+                (as_of - max(when)).days,
+                (as_of - min(when)).days,
                 len(set(when)),
             )
         for part, items in enumerate(
@@ -253,8 +250,9 @@ def train(
         if not chosen:
             continue
         batch = [(earlier.people[p], rank(earlier, earlier.people[p])) for p in chosen]
-        rows, products, x = features(earlier, batch)
-        codes = _catalogue(earlier).codes
+        cat = catalogue(earlier)
+        rows, products, x = features(earlier.as_of, cat, batch)
+        codes = cat.codes
         y = np.fromiter(
             (codes[j] in wanted[chosen[r]] for r, j in zip(rows, products, strict=True)),
             dtype=np.bool_,
@@ -279,8 +277,7 @@ def train(
     )  # fmt: skip
     with _one_thread():
         classifier.fit(x, y)
-    _catalogue(model)  # ready before the first person is served
-    return Ranker(classifier, months, people, int(y.size)), (
+    return Ranker(classifier, months, people, int(y.size), catalogue(model)), (
         f"learned ranker fused with today's ranking: trained on {months} month(s), "
         f"{people:,} people, {int(y.size):,} candidates"
     )
