@@ -112,7 +112,12 @@ def build(conn: Connection, as_of: datetime, *, top: int = 500, ranker: bool = T
         return replace(model, description=note)
     from surmesure.decide.recommend.service import lists_of
 
-    trained, note = train(model, lambda day: build(conn, day, top=top, ranker=False), lists_of)
+    trained, note = train(
+        model,
+        lambda day: build(conn, day, top=top, ranker=False),
+        lists_of,
+        popular.first_sold(conn, as_of),
+    )
     return replace(model, ranker=trained, description=note)
 
 

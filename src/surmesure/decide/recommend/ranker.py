@@ -7,8 +7,9 @@ person's number of products, orders, days since their last and first purchase, a
 fused score: computed with numpy for many people at once (:func:`features`). Gradient boosting
 learns which candidates people then bought for the first time, from the models of the
 :data:`ANCHORS` month starts before the model's ``as_of`` (labels: first purchases from each
-month start to ``as_of``, :data:`HORIZON_DAYS` at most; nothing at or after ``as_of``). Its
-order is fused by rank with today's (``benchmarks/bench_recommend_pooled.py`` measured it ahead
+month start to ``as_of``, :data:`HORIZON_DAYS` at most; nothing at or after ``as_of``). When
+serving, it scores each person's first :data:`HEAD` candidates by today's fused score, and
+its order is fused by rank with today's (``benchmarks/bench_recommend.py`` measures it ahead
 of the best peer on every cut-off of Online Retail II). With fewer than :data:`MIN_MONTHS`
 months or :data:`MIN_PEOPLE` labelled people there is no ranker and today's ranking stands.
 """
@@ -72,8 +73,8 @@ class Ranker:
     months: int
     people: int
     rows: int
-    #: the products' features at the model's date (kept here: a model handed to another
-    #: process goes without its people, which they are computed from)
+    #: the products' features at the model's date (kept here, not in the model's memo: a
+    #: model handed to another process goes without what was worked out of it)
     catalogue: Catalogue
 
     def scores(
@@ -117,13 +118,10 @@ class Catalogue:
     age_days: NDArray[np.float64]
 
 
-def catalogue(model: Model) -> Catalogue:
-    """The products' features at ``model``'s date."""
-    first: dict[str, datetime] = {}
-    for data in model.people.values():
-        for at, code in data.purchases:
-            if code not in first or at < first[code]:
-                first[code] = at
+def catalogue(model: Model, sold: Mapping[str, datetime]) -> Catalogue:
+    """The products' features at ``model``'s date; ``sold``: when each product first sold
+    (what sold at or after the model's date counts as not sold yet)."""
+    first = {code: at for code, at in sold.items() if at < model.as_of}
     codes = tuple(dict.fromkeys([*first, *model.trending, *model.popular, *model.seasonal]))
     index = {c: j for j, c in enumerate(codes)}
 
@@ -228,10 +226,12 @@ def train(
     model: Model,
     anchor_model: Callable[[datetime], Model],
     rank: Callable[[Model, PersonData], Lists],
+    sold: Mapping[str, datetime],
 ) -> tuple[Ranker | None, str]:
     """The ranker of ``model`` (``None`` when there is too little history) and what was done,
     said in a sentence. ``anchor_model(day)``: the model at a month start before ``model``'s
-    date (built without a ranker); ``rank``: a person's ranked lists under a model."""
+    date (built without a ranker); ``rank``: a person's ranked lists under a model; ``sold``:
+    when each product first sold before ``model``'s date."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     parts: list[NDArray[np.float64]] = []
@@ -250,7 +250,7 @@ def train(
         if not chosen:
             continue
         batch = [(earlier.people[p], rank(earlier, earlier.people[p])) for p in chosen]
-        cat = catalogue(earlier)
+        cat = catalogue(earlier, sold)
         rows, products, x = features(earlier.as_of, cat, batch)
         codes = cat.codes
         y = np.fromiter(
@@ -277,7 +277,7 @@ def train(
     )  # fmt: skip
     with _one_thread():
         classifier.fit(x, y)
-    return Ranker(classifier, months, people, int(y.size), catalogue(model)), (
+    return Ranker(classifier, months, people, int(y.size), catalogue(model, sold)), (
         f"learned ranker fused with today's ranking: trained on {months} month(s), "
         f"{people:,} people, {int(y.size):,} candidates"
     )
@@ -287,8 +287,8 @@ def blended(
     scored: list[tuple[str, float]], learned: Mapping[str, float]
 ) -> list[tuple[str, float]]:
     """``scored`` (today's fused scores) rescored ``1 / (10 + the ranker's place) + 1 / (10 +
-    today's place)``, ties in either order broken by code; a product the ranker did not score
-    comes after those it did."""
+    today's place)``, ties in either order broken by the other order, then by code; a product
+    the ranker did not score comes after those it did."""
     if not scored:
         return scored
     codes = [c for c, _ in scored]
@@ -307,6 +307,6 @@ def blend(
     today's score and the ranker's (``-1``: not scored): the batch path's form."""
     steps = 1 / (10 + np.arange(codes.size))
     score = np.zeros(codes.size)
-    score[np.lexsort((codes, -theirs))] += steps
-    score[np.lexsort((codes, -today))] += steps
+    score[np.lexsort((codes, -today, -theirs))] += steps
+    score[np.lexsort((codes, -theirs, -today))] += steps
     return score

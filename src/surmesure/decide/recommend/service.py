@@ -8,7 +8,9 @@ alone. When the model learned neighbours and tastes from everyone's purchases (e
 see :mod:`~surmesure.decide.recommend.learned`), a person's ranking fuses those two with
 what sells lately and the popularity above (weights in
 :class:`~surmesure.decide.recommend.scoring.Scoring`, measured out of sample on several
-cut-offs of Online Retail II: ``benchmarks/bench_recommend.py``). Guardrails
+cut-offs of Online Retail II: ``benchmarks/bench_recommend.py``); when the model trained a
+learned ranker (:mod:`~surmesure.decide.recommend.ranker`), its order of the candidates is
+fused by rank with that one, each item keeping the reason of its strongest part. Guardrails
 (:mod:`~surmesure.decide.recommend.guardrails`) apply to every item, and every item says why
 it is there. With ``as_of``, only orders, stock, traits and metrics
 before that instant count, so a recommendation can be replayed.
