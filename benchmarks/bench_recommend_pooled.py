@@ -43,8 +43,7 @@ weight helped at 2010-03-01 and 2010-05-01 but not at 2010-07-01 or 2010-09-01.
 The candidates hold 25 to 35% of the targets and at least one target for 93 to 95% of the
 people: ranking them, not widening them, is where the gain is. The product now ranks this
 way (:mod:`surmesure.decide.recommend.ranker`: the features computed with numpy for many people
-at once, without the raw scores, the last basket, last year's season and the price, and only
-each person's first 60 candidates by the fused score scored when serving):
+at once, without the raw scores, the last basket, last year's season and the price):
 ``bench_recommend.py`` gives its figures.
 """
 
