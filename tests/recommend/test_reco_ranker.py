@@ -14,7 +14,7 @@ import pytest
 from import_helpers import write_file
 
 from surmesure.collect.importer import import_file
-from surmesure.decide.recommend import inventory, model, ranker, service
+from surmesure.decide.recommend import inventory, model, popular, ranker, service
 from surmesure.decide.recommend.guardrails import Policy
 from surmesure.store import Store
 
@@ -169,6 +169,12 @@ def test_the_same_data_give_the_same_lists(shop: Store) -> None:
     assert again is not first
     assert np.array_equal(_probe(again), _probe(first))
     assert _lists(shop, k=8) == lists
+    # the products' order (hence the rows' and the negatives kept) does not hang on the order
+    # the database returns the first sales in
+    with shop.connect() as conn:
+        sold = popular.first_sold(conn, AS_OF)
+    backwards = dict(reversed(list(sold.items())))
+    assert ranker.catalogue(first, backwards).codes == ranker.catalogue(first, sold).codes
 
 
 def test_too_little_history_keeps_todays_ranking(store: Store, tmp_path: Path) -> None:

@@ -117,7 +117,8 @@ def catalogue(model: Model, sold: Mapping[str, datetime]) -> Catalogue:
     """The products' features at ``model``'s date; ``sold``: when each product first sold
     (what sold at or after the model's date counts as not sold yet)."""
     first = {code: at for code, at in sold.items() if at < model.as_of}
-    codes = tuple(dict.fromkeys([*first, *model.trending, *model.popular, *model.seasonal]))
+    # sorted: the rows' order, hence the negatives kept, the same whatever order ``sold`` has
+    codes = tuple(sorted({*first, *model.trending, *model.popular, *model.seasonal}))
     index = {c: j for j, c in enumerate(codes)}
 
     def places(ranking: Sequence[str]) -> NDArray[np.float64]:
