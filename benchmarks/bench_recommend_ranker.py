@@ -38,7 +38,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from bench_recommend import HORIZON_DAYS, PEERS, K, peer_top
 from surmesure.decide.recommend import evaluate, service
-from surmesure.decide.recommend.guardrails import Policy
+from surmesure.decide.recommend.guardrails import Policy, Stock
 from surmesure.decide.recommend.inventory import stock_of
 from surmesure.decide.recommend.model import Model, build
 from surmesure.decide.recommend.people import PersonData
@@ -103,6 +103,18 @@ class Context:
         return codes, features
 
 
+def fusion_top(model: Model, holdout: evaluate.Holdout, stock: Stock) -> dict[int, list[str]]:
+    """Today's ranking (the fusion) of every scored person, nothing re-bought."""
+    ever = Policy(bought_window_days=None)
+    top = {}
+    for pid in holdout.targets:
+        data = model.people[pid]
+        ranked = service._ranked(model, data, Scoring())
+        picked = service.pick(model, data, ranked, stock, K, None, (), 3, ever)
+        top[pid] = [r.product_code for r in picked]
+    return top
+
+
 def train(
     store: Store, cutoff: datetime, window: int, people: int
 ) -> HistGradientBoostingClassifier:
@@ -140,14 +152,7 @@ def compare(store: Store, cutoff: datetime, window: int, people: int) -> None:
         seconds[name] = time.perf_counter() - started
     started = time.perf_counter()
     context = Context(store, cutoff)
-    ever = Policy(bought_window_days=None)
-    fused = {}
-    for pid in holdout.targets:
-        data = context.model.people[pid]
-        ranked = service._ranked(context.model, data, Scoring())
-        picked = service.pick(context.model, data, ranked, stock, K, None, (), 3, ever)
-        fused[pid] = [r.product_code for r in picked]
-    tops["ours (fusion)"] = fused
+    tops["ours (fusion)"] = fusion_top(context.model, holdout, stock)
     seconds["ours (fusion)"] = time.perf_counter() - started
     started = time.perf_counter()
     ranker = train(store, cutoff, window, people)

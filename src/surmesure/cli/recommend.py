@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
+from surmesure.decide.recommend.model import get_model
 from surmesure.decide.recommend.service import recommend, recommend_all
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit
@@ -93,13 +94,17 @@ def register(app: typer.Typer) -> None:
         with store.connect() as conn:
             who = find_person(conn, person)
             recs = recommend(store, who.person_id, k=k, as_of=at, conn=conn)
+            ranking = get_model(store, conn, at).description
         audit.record(store, audit.cli_actor(), "recommend", person_id=who.person_id)
         if as_json:
             emit_json(
-                {"person_id": who.person_id, "as_of": at, "items": [r.__dict__ for r in recs]}
-            )
+                {
+                    "person_id": who.person_id, "as_of": at, "ranking": ranking,
+                    "items": [r.__dict__ for r in recs],
+                }
+            )  # fmt: skip
             return
-        table = Table(title=f"recommendations for person {who.person_id}")
+        table = Table(title=f"recommendations for person {who.person_id}", caption=ranking)
         for column in ("#", "product", "name", "category", "price", "score", "reason"):
             table.add_column(column, overflow="fold")
         for rank, r in enumerate(recs, 1):
@@ -157,8 +162,13 @@ def _write_all(path: Path, k: int, at: datetime | None, quiet: bool, anonymous: 
     else:
         pacsv.write_csv(table, path)
     audit.record(store, audit.cli_actor(), "recommend.export", detail={"people": people})
-    summary = {"file": str(path), "people": people, "rows": table.num_rows, "k": k, "as_of": at}
+    ranking = get_model(store, None, at).description
+    summary = {
+        "file": str(path), "people": people, "rows": table.num_rows, "k": k, "as_of": at,
+        "ranking": ranking,
+    }  # fmt: skip
     if quiet:
         emit_json(summary)
     else:
         console.print(f"wrote {table.num_rows:,} recommendations for {people:,} people to {path}")
+        console.print(ranking)

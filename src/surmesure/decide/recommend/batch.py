@@ -9,8 +9,10 @@ sum takes, so each score is the same to the bit), their tastes are ranked side b
 each list (neighbours, tastes, the segment's priors) is filtered by the guardrails (stock at
 the stores that serve the person, what they bought) and ranked with a cumulative sum; the
 reciprocal ranks are fused in the order :func:`~surmesure.decide.recommend.scoring.fused_ranked`
-adds them, then the first ``k`` are taken under the category cap, best first, ties by product
-code. Anyone else (no learned signals, a visitor, no purchase they know) is left to the
+adds them; when the model has a learned ranker (:mod:`~surmesure.decide.recommend.ranker`),
+it scores everyone's candidates in one call and its order is fused with that one as one
+person's is; then the first ``k`` are taken under the category cap, best first, ties by
+product code. Anyone else (no learned signals, a visitor, no purchase they know) is left to the
 one-person path: :func:`pick_many` gives ``None`` for them.
 """
 
@@ -25,6 +27,7 @@ from numpy.typing import NDArray
 
 from surmesure.decide.recommend import guardrails
 from surmesure.decide.recommend.guardrails import Policy, Stock
+from surmesure.decide.recommend.ranker import Plain, blend
 from surmesure.decide.recommend.scoring import Candidate, Scoring
 
 if TYPE_CHECKING:
@@ -48,6 +51,8 @@ class _Universe:
     learned: NDArray[np.int64]
     #: each product's index among the learned ones (``-1``: not learned)
     place: NDArray[np.int64]
+    #: the codes as an array
+    array: NDArray[np.str_]
 
 
 def _universe(model: Model, learned: Learned) -> _Universe:
@@ -63,7 +68,9 @@ def _universe(model: Model, learned: Learned) -> _Universe:
         places = np.fromiter((index[c] for c in learned.codes), np.int64, len(learned.codes))
         place = np.full(len(ordered), -1, np.int64)
         place[places] = np.arange(len(places))
-        found = model.memo["batch-universe"] = _Universe(ordered, index, places, place)
+        found = model.memo["batch-universe"] = _Universe(
+            ordered, index, places, place, np.asarray(ordered)
+        )
     return found
 
 
@@ -183,7 +190,8 @@ def pick_many(
     neighbours, antecedents = _neighbour_scores(learned, weights)
     columns, within = _ordered(neighbours, depths)
     within &= np.take_along_axis(neighbours, columns, axis=1) > 0
-    taste_columns, taste_within = _ordered(np.vstack(tastes), depths)
+    taste_scores = np.vstack(tastes)
+    taste_columns, taste_within = _ordered(taste_scores, depths)
     width = len(universe.codes)
     banned = np.zeros((people, width), np.bool_)
     allowing = np.empty((people, width), np.bool_)
@@ -223,10 +231,28 @@ def pick_many(
     fused.add(everyone, cols, taste_within & keep[everyone[:, None], cols], chosen.taste_weight,
               np.full_like(cols, -1))  # fmt: skip
     first = 4 * k * max(1, 4 // per_category) + 8
+    learned_scores = None
+    if model.ranker is not None:  # the learned ranker's scores of everyone's candidates at once
+        lists = [
+            (data, _lists(universe, row, (neighbours, columns, within),
+                          (taste_scores, taste_columns, taste_within), names[data.segment]))
+            for row, data in enumerate(datas) if data is not None
+        ]  # fmt: skip
+        learned_scores = model.ranker.scores(model, lists)
     for row, i in enumerate(taken):
         data = datas[row]
         assert data is not None
-        top = _capped(model, universe, fused.score[row], first, per_category, k)
+        score = fused.score[row]
+        if learned_scores is not None:  # the ranker's order fused with this one
+            present = np.flatnonzero(score > 0)
+            codes = universe.array[present]
+            theirs = learned_scores[row]
+            blended = np.zeros_like(score)
+            blended[present] = blend(
+                codes, score[present], np.array([theirs.get(c, -1.0) for c in codes.tolist()])
+            )
+            score = blended
+        top = _capped(model, universe, score, first, per_category, k)
         picked = []
         for j in top:
             came = int(fused.source[row, j])
@@ -237,9 +263,29 @@ def pick_many(
                 prior, because = TASTES, None
             else:
                 prior, because = names[data.segment][-2 - came][1], None
-            picked.append(Candidate(universe.codes[j], float(fused.score[row, j]), because, prior))
+            picked.append(Candidate(universe.codes[j], float(score[j]), because, prior))
         out[i] = [_made(model, c) for c in picked]
     return out
+
+
+Ranking = tuple[NDArray[np.floating], NDArray[np.int64], NDArray[np.bool_]]
+
+
+def _lists(
+    universe: _Universe,
+    row: int,
+    neighbours: Ranking,
+    tastes: Ranking,
+    priors: list[tuple[str, str]],
+) -> Plain:
+    """One person's ranked lists as the one-person path ranks them, for the learned ranker:
+    each ranking's scores, its columns best first and those within its depth."""
+    ranked = []
+    for scores, columns, within in (neighbours, tastes):
+        cols = columns[row][within[row]]
+        codes = universe.array[universe.learned[cols]].tolist()
+        ranked.append(list(zip(codes, scores[row, cols].tolist(), strict=True)))
+    return Plain([(c, s, "") for c, s in ranked[0]], ranked[1], priors)
 
 
 def _made(model: Model, candidate: Candidate) -> Recommendation:

@@ -19,7 +19,7 @@ import gc
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from surmesure.decide.recommend import popular
 from surmesure.decide.recommend.association import Rules, mine_rules
 from surmesure.decide.recommend.learned import Learned, fit
 from surmesure.decide.recommend.people import PersonData, everyone
+from surmesure.decide.recommend.ranker import Ranker, train
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -65,6 +66,10 @@ class Model:
     trending: tuple[str, ...] = ()
     #: neighbours and tastes learned from everyone's purchases (``None``: too little data)
     learned: Learned | None = None
+    #: the learned ranker fused with the ranking (``None``: too little history to train it)
+    ranker: Ranker | None = None
+    #: what ranks the candidates, said in a sentence (the ranker, or why there is none)
+    description: str = ""
     built_at: float = field(default_factory=time.monotonic)
     #: what is derived from the model alone, computed once (e.g. a segment's chained rankings)
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -74,8 +79,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def build(conn: Connection, as_of: datetime, *, top: int = 500) -> Model:
-    """Mine rules and rank products from the data before ``as_of``."""
+def build(conn: Connection, as_of: datetime, *, top: int = 500, ranker: bool = True) -> Model:
+    """Mine rules and rank products from the data before ``as_of``; with ``ranker``, train
+    the learned ranker on the models of the month starts before it
+    (:mod:`~surmesure.decide.recommend.ranker`)."""
     p = schema.products
     products = {
         str(r.product_code): Product(
@@ -86,7 +93,7 @@ def build(conn: Connection, as_of: datetime, *, top: int = 500) -> Model:
     people = everyone(conn, as_of)
     since = as_of - timedelta(days=TRENDING_DAYS)
     learned = fit({pid: data.purchases for pid, data in people.items()})
-    return Model(
+    model = Model(
         as_of=as_of,
         # the learned neighbours take the rules' place when there is enough data for them
         rules=mine_rules(conn, as_of) if learned is None else NO_RULES,
@@ -98,6 +105,20 @@ def build(conn: Connection, as_of: datetime, *, top: int = 500) -> Model:
         trending=tuple(c for c, _ in popular.popular(conn, as_of, since=since, top=top)),
         learned=learned,
     )
+    if not ranker:
+        return model
+    if learned is None:
+        note = "no learned ranker: too few buyers for learned signals; co-purchase rules rank"
+        return replace(model, description=note)
+    from surmesure.decide.recommend.service import lists_of
+
+    trained, note = train(
+        model,
+        lambda day: build(conn, day, top=top, ranker=False),
+        lists_of,
+        popular.first_sold(conn, as_of),
+    )
+    return replace(model, ranker=trained, description=note)
 
 
 def fingerprint(conn: Connection, as_of: datetime) -> tuple[Any, ...]:

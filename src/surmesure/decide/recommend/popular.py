@@ -93,3 +93,16 @@ def segments(conn: Connection, as_of: datetime) -> dict[int, str]:
 
 def _day(at: datetime) -> date:
     return at.date()
+
+
+FIRST_SOLD_SQL = """
+SELECT l.product_code, min(o.ordered_at)
+FROM order_lines l JOIN orders o ON o.order_id = l.order_id
+WHERE NOT o.is_return AND NOT l.is_fee AND l.quantity > 0 AND o.ordered_at < :as_of
+GROUP BY l.product_code
+"""
+
+
+def first_sold(conn: Connection, as_of: datetime) -> dict[str, datetime]:
+    """When each product first sold before ``as_of`` (to anyone, anonymous orders too)."""
+    return {str(code): at for code, at in conn.execute(sa.text(FIRST_SOLD_SQL), {"as_of": as_of})}

@@ -8,7 +8,9 @@ alone. When the model learned neighbours and tastes from everyone's purchases (e
 see :mod:`~surmesure.decide.recommend.learned`), a person's ranking fuses those two with
 what sells lately and the popularity above (weights in
 :class:`~surmesure.decide.recommend.scoring.Scoring`, measured out of sample on several
-cut-offs of Online Retail II: ``benchmarks/bench_recommend.py``). Guardrails
+cut-offs of Online Retail II: ``benchmarks/bench_recommend.py``); when the model trained a
+learned ranker (:mod:`~surmesure.decide.recommend.ranker`), its order of the candidates is
+fused by rank with that one, each item keeping the reason of its strongest part. Guardrails
 (:mod:`~surmesure.decide.recommend.guardrails`) apply to every item, and every item says why
 it is there. With ``as_of``, only orders, stock, traits and metrics
 before that instant count, so a recommendation can be replayed.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -27,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.recommend import people
+from surmesure.decide.recommend import people, ranker
 from surmesure.decide.recommend.guardrails import (
     Policy,
     Stock,
@@ -172,13 +174,35 @@ def recommend_all(
     if on_start is not None:
         on_start(len(everyone))
     chosen = scoring or Scoring()
-    for pid, data in everyone.items():
-        ranked = _ranked(model, data, chosen)
-        yield (
-            pid,
-            customers.get(pid),
-            pick(model, data, ranked, stock, k, None, exclude_categories, per_category, policy),
-        )
+    items = list(everyone.items())
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        rankeds = ranked_many(model, [data for _, data in chunk], chosen)
+        for (pid, data), ranked in zip(chunk, rankeds, strict=True):
+            yield (
+                pid,
+                customers.get(pid),
+                pick(model, data, ranked, stock, k, None, exclude_categories, per_category, policy),
+            )
+
+
+CHUNK = 1000
+"""People ranked together by :func:`recommend_all`: the learned ranker scores each chunk in
+one call."""
+
+
+def ranked_many(
+    model: Model, datas: Sequence[people.PersonData], scoring: Scoring
+) -> list[_Ranked]:
+    """Each person's ranking, the learned ranker's scores computed for all at once."""
+    rankeds = [_ranked(model, data, scoring, rank=False) for data in datas]
+    if model.ranker is None:
+        return rankeds
+    learned = [i for i, r in enumerate(rankeds) if r.neighbours or r.tastes]
+    scores = model.ranker.scores(model, [(datas[i], rankeds[i]) for i in learned])
+    for i, found in zip(learned, scores, strict=True):
+        rankeds[i] = replace(rankeds[i], learned=found)
+    return rankeds
 
 
 def recommend_many(
@@ -298,6 +322,13 @@ class _Ranked:
     #: ``(code, score)`` of the tastes (empty without learned signals or purchases)
     neighbours: list[tuple[str, float, str]] = field(default_factory=list)
     tastes: list[tuple[str, float]] = field(default_factory=list)
+    #: the learned ranker's probability of each candidate (``None``: no ranker takes part)
+    learned: Mapping[str, float] | None = None
+
+
+def lists_of(model: Model, data: people.PersonData) -> _Ranked:
+    """The ranked lists the learned ranker reads of ``data`` under ``model``."""
+    return _ranked(model, data, Scoring(), rank=False)
 
 
 def _ranked(
@@ -305,6 +336,8 @@ def _ranked(
     data: people.PersonData | None,
     scoring: Scoring,
     factors: NDArray[np.float32] | None = None,
+    *,
+    rank: bool = True,
 ) -> _Ranked:
     learned = model.learned
     neighbours: list[tuple[str, float, str]] = []
@@ -324,7 +357,10 @@ def _ranked(
     )
     segment = None if data is None else data.segment
     priors = priors_of(model, segment, bool(neighbours or tastes))
-    return _Ranked(associated, priors, scoring, neighbours, tastes)
+    found = _Ranked(associated, priors, scoring, neighbours, tastes)
+    if rank and model.ranker is not None and data is not None and (neighbours or tastes):
+        return replace(found, learned=model.ranker.scores(model, [(data, found)])[0])
+    return found
 
 
 def priors_of(model: Model, segment: str | None, lately: bool) -> list[tuple[str, str]]:
@@ -467,6 +503,8 @@ def _learned_pick(
         associated, ((rank, code, prior) for rank, (code, prior) in enumerate(kept)), scoring,
         others,
     )  # fmt: skip
+    if ranked.learned is not None:  # the learned ranker's order fused with this one
+        scored = ranker.blended(scored, ranked.learned)
     return _capped(model, scored, because, first, per_category, k)
 
 
