@@ -124,6 +124,9 @@ def resolve(
                     "updated_at": pa.array([now] * len(plan.new_nodes), pa.timestamp("us")),
                 }
             ),
+            # fresh ids from the sequence: nothing to skip, and a conflict check per row costs
+            # DuckDB about as much again as the insert
+            on_conflict="error",
         )
     merge_ids = _apply_merges(store, conn, merges, now)
     if plan.new_identifiers:
