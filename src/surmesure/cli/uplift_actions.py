@@ -115,8 +115,12 @@ def save_model(name: str, data: ArmsData, report: ActionReport) -> int:
         learner=report.learner,
     )
     figures = {"n_train": report.n_train, "policy": interval_json(report.policy)}
-    with get_store().begin() as conn:
-        return action_models.save(conn, model, utcnow(), figures)
+    store = get_store()
+    try:
+        with store.begin() as conn:
+            return action_models.save(conn, model, utcnow(), figures)
+    finally:
+        store.dispose()
 
 
 def register(app: typer.Typer) -> None:

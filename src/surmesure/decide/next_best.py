@@ -11,11 +11,14 @@ arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from surmesure.decide.content import Audience
-from surmesure.domain.next_best_action import NextBestAction
+from surmesure.domain.next_best_action import ModelFeatures, NextBestAction
 from surmesure.domain.templates import TemplateDefinition
 from surmesure.errors import InvalidInput
 from surmesure.learn.uplift.actions import NOTHING
@@ -41,9 +44,22 @@ class Pick:
         return self.action == NOTHING
 
 
-def check(spec: NextBestAction, model: ActionModel) -> None:
-    """The template's mapping against the saved model: every action names a variant, every
-    feature reads the profile; :class:`InvalidInput` naming the field otherwise."""
+def check(spec: ModelFeatures, model: ActionModel) -> None:
+    """The document's mapping against the saved model: every action names a variant (for a
+    template), every feature reads the profile; :class:`InvalidInput` naming the field."""
+    if isinstance(spec, NextBestAction):
+        _check_actions(spec, model)
+    for feature in model.features:
+        if feature.name not in spec.features:
+            raise InvalidInput(
+                f"Model {model.name!r} reads feature {feature.name!r}, which the document "
+                "does not map to the profile.",
+                field=f"next_best_action.features.{feature.name}",
+                hint="map it to a trait or a derived metric, e.g. {metric: recency_days}",
+            )
+
+
+def _check_actions(spec: NextBestAction, model: ActionModel) -> None:
     names = [a.name for a in model.actions]
     for name in names:
         if name not in spec.actions:
@@ -59,28 +75,19 @@ def check(spec: NextBestAction, model: ActionModel) -> None:
                 field=f"next_best_action.actions.{name}",
                 hint=f"its actions: {', '.join(names)}",
             )
-    for feature in model.features:
-        if feature.name not in spec.features:
-            raise InvalidInput(
-                f"Model {model.name!r} reads feature {feature.name!r}, which the template does "
-                "not map to the profile.",
-                field=f"next_best_action.features.{feature.name}",
-                hint="map it to a trait or a derived metric, e.g. {metric: recency_days}",
-            )
 
 
 def values_of(
-    definition: TemplateDefinition, audience: Audience
+    spec: ModelFeatures, audience: Audience, min_reliability: float
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Each mapped feature's value, and why the others cannot be used."""
-    spec = definition.next_best_action
-    assert spec is not None
+    """Each mapped feature's value, and why the others cannot be used (``min_reliability``:
+    the document's threshold, when neither the feature nor the mapping gives one)."""
     base = spec.min_reliability
     values: dict[str, Any] = {}
     problems: dict[str, str] = {}
     for name, source in spec.features.items():
         threshold = next(
-            t for t in (source.min_reliability, base, definition.min_reliability) if t is not None
+            t for t in (source.min_reliability, base, min_reliability) if t is not None
         )
         if source.metric is not None:
             held = audience.metrics.get(source.metric)
@@ -106,9 +113,7 @@ def pick(definition: TemplateDefinition, model: ActionModel, audience: Audience)
     if audience.person_id is None or audience.opted_out:
         why = "unknown person" if audience.person_id is None else "opted out of personalization"
         return _fallback(note, why)
-    values, problems = values_of(definition, audience)
-    row, unreadable = model.row(values)
-    problems.update({k: f"{k}: {v}" for k, v in unreadable.items() if k not in problems})
+    row, values, problems = readable(spec, model, audience, definition.min_reliability)
     if row is None:
         note["features"] = {k: problems[k] for k in sorted(problems)}
         return _fallback(
@@ -139,6 +144,40 @@ def pick(definition: TemplateDefinition, model: ActionModel, audience: Audience)
     variant = spec.actions[action]
     reason = f"next best action: {action}"
     return Pick(action, variant, reason, {**note, "reason": reason})
+
+
+def readable(
+    spec: ModelFeatures, model: ActionModel, audience: Audience, min_reliability: float
+) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """The person's encoded row (``None`` when a feature cannot be read), the features'
+    values, and why each unreadable feature cannot be read."""
+    values, problems = values_of(spec, audience, min_reliability)
+    row, unreadable = model.row(values)
+    problems.update({k: f"{k}: {v}" for k, v in unreadable.items() if k not in problems})
+    return (row if not problems else None), values, problems
+
+
+def nothing_for(
+    spec: ModelFeatures,
+    model: ActionModel,
+    audiences: Mapping[int, Audience],
+    min_reliability: float,
+) -> set[int]:
+    """The people of ``audiences`` the model gives "do nothing", predicted in one batch;
+    people whose features cannot be read are not among them."""
+    check(spec, model)
+    rows, people = [], []
+    for person, audience in audiences.items():
+        if audience.opted_out:
+            continue
+        row, _, _ = readable(spec, model, audience, min_reliability)
+        if row is not None:
+            rows.append(row)
+            people.append(person)
+    if not rows:
+        return set()
+    choice, _ = model.choose(np.vstack(rows))
+    return {p for p, c in zip(people, choice.chosen.tolist(), strict=True) if c < 0}
 
 
 def _fallback(note: dict[str, Any], why: str) -> Pick:

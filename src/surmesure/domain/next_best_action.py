@@ -20,7 +20,12 @@ variant of the action with the highest ``uplift x value - cost``; when that is "
 or when a feature is missing or unreliable, or the person is unknown or opted out of
 personalization, it gives the neutral default variant, and its explanation says why.
 Every action of the model must name a variant, and every feature of the model must be mapped:
-both are checked against the saved model when a decision first reads it.
+both are checked against the saved model when a decision reads it.
+
+A campaign's ``next_best_action`` has no ``actions``: a person the model gives "do nothing"
+gets no message (recorded as suppressed, reason ``next_best_action``); a person whose features
+cannot be read gets the campaign's content as usual; the control group and the holdout are
+drawn before, as without a model.
 """
 
 from __future__ import annotations
@@ -35,10 +40,18 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Label = Annotated[str, Field(min_length=1, max_length=128)]
 
 
-class NextBestAction(BaseModel):
+class ModelFeatures(BaseModel):
+    """A saved model and where each of its features comes from (a campaign's
+    ``next_best_action``: a person the model gives nothing gets no message)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: Name
-    actions: Annotated[dict[Label, Name], Field(min_length=1)]
     features: dict[Label, FieldSpec] = Field(default_factory=dict)
     min_reliability: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class NextBestAction(ModelFeatures):
+    """A template's: besides, the variant that carries each action."""
+
+    actions: Annotated[dict[Label, Name], Field(min_length=1)]
