@@ -19,9 +19,9 @@ from surmesure.decide import action_models
 from surmesure.decide.content import Audience, CompiledTemplate
 from surmesure.decide.library import parse_template
 from surmesure.decide.next_best import pick
-from surmesure.decide.service import DecideRequest, decide, utcnow
+from surmesure.decide.service import DecideRequest, decide, utcnow, why
 from surmesure.errors import InvalidInput
-from surmesure.store import Store, schema
+from surmesure.store import Store
 
 TEMPLATE = """
 name: offer_mail
@@ -84,9 +84,11 @@ def test_a_decision_gives_the_action_the_saved_model_ranks_first(
     fallback = got[4]["explanation"]["content"]
     assert fallback["next_best_action"]["action"] is None
     assert "metric recency_days: missing" in fallback["variant"]["reason"]
-    with store.connect() as conn:  # the decision log holds the explanation
-        logged = conn.execute(schema.decisions.select()).fetchall()
-    assert len(logged) == 4
+    logged = why(store, 1)  # the decision log keeps the explanation, sealed at rest
+    assert (
+        logged[0]["explanation"]["content"]["next_best_action"]
+        == (got[1]["explanation"]["content"]["next_best_action"])
+    )
 
 
 def test_an_unreliable_or_unseen_feature_falls_back(
