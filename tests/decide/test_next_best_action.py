@@ -5,16 +5,20 @@ explanation; on DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from api_helpers import server_key, settings_for
 from decide_world import DAY, add_person
 
 from action_model_world import experiment, recency, save
 from conftest import invoke
+from surmesure.api.app import create_app
 from surmesure.decide import action_models
 from surmesure.decide.content import Audience, CompiledTemplate
 from surmesure.decide.library import parse_template
@@ -168,3 +172,35 @@ def test_validation_names_the_field(
         "Bad",
     )
     assert bad_name.exit_code != 0 and "--save 'Bad'" in bad_name.output
+
+
+def test_post_decide_gives_the_variant_the_model_picks(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save(monkeypatch, store, experiment(tmp_path / "test.csv"))
+    person(store, 1, 2, "Rural")
+    person(store, 3, 6, "Rural")
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "offer_mail.yaml").write_text(TEMPLATE, encoding="utf-8")
+    key = server_key(store, "decide")
+    app = create_app(settings_for(store, templates_dir=folder), store)
+
+    async def calls() -> dict[int, httpx.Response]:  # in process: no port opened
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        ):
+            body = {"placement": "offer_mail"}
+            return {
+                p: await client.post("/v1/decide", json={**body, "person_id": p}, auth=(key, ""))
+                for p in (1, 3)
+            }
+
+    answers = asyncio.run(calls())
+    assert answers[1].status_code == 200, answers[1].text
+    assert answers[1].json()["content"]["variant"] == "mens"
+    assert answers[3].json()["content"]["variant"] == "neutral"
+    note = answers[3].json()["explanation"]["content"]["next_best_action"]
+    assert note["action"] == "do nothing" and len(note["options"]) == 2
