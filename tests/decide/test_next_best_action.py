@@ -24,7 +24,7 @@ from surmesure.decide.content import Audience, CompiledTemplate
 from surmesure.decide.library import parse_template
 from surmesure.decide.next_best import pick
 from surmesure.decide.service import DecideRequest, decide, utcnow, why
-from surmesure.errors import InvalidInput
+from surmesure.errors import InvalidInput, NotFound
 from surmesure.store import Store
 
 TEMPLATE = """
@@ -147,6 +147,9 @@ def test_validation_names_the_field(
     with pytest.raises(InvalidInput) as bad_metric:
         parse_template(TEMPLATE.replace("recency_days", "recency_dayz"), "t.yaml")
     assert bad_metric.value.field == "next_best_action.features.recency.metric"
+    with store.connect() as conn, pytest.raises(NotFound) as unsaved:
+        action_models.load(conn, "offer")
+    assert unsaved.value.field == "next_best_action.model"
     save(monkeypatch, store, experiment(tmp_path / "test.csv"))
     with store.connect() as conn:
         model = action_models.load(conn, "offer")

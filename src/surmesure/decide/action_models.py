@@ -50,38 +50,36 @@ def save(
     return version
 
 
-def latest_version(conn: Connection, name: str) -> int:
-    """The latest version of model ``name``; :class:`NotFound` when none was saved."""
-    found = conn.execute(
-        sa.select(sa.func.max(TABLE.c.version)).where(TABLE.c.name == name)
-    ).scalar()
+def _latest(conn: Connection, name: str, version: int | None = None) -> tuple[int, str]:
+    """The version (default: the latest) of model ``name`` and its digest."""
+    query = sa.select(TABLE.c.version, TABLE.c.digest).where(TABLE.c.name == name)
+    if version is not None:
+        query = query.where(TABLE.c.version == version)
+    found = conn.execute(query.order_by(TABLE.c.version.desc()).limit(1)).first()
     if found is None:
+        which = "" if version is None else f" version {version}"
         raise NotFound(
-            f"There is no next-best-action model {name!r}.",
+            f"There is no next-best-action model {name!r}{which}.",
             field="next_best_action.model",
             hint="save one with `surmesure uplift actions FILE ... --save NAME`",
         )
-    return int(found)
+    return int(found.version), str(found.digest)
 
 
 def load(conn: Connection, name: str, version: int | None = None) -> ActionModel:
-    """Model ``name`` at ``version`` (default: the latest)."""
-    wanted = latest_version(conn, name) if version is None else version
-    url = conn.engine.url.render_as_string(hide_password=True)
-    return _load(url, name, wanted, conn)
-
-
-def _load(url: str, name: str, version: int, conn: Connection) -> ActionModel:
-    key = (url, name, version)
+    """Model ``name`` at ``version`` (default: the latest); read once per process and kept,
+    by store, name, version and digest (a store emptied and saved again holds another)."""
+    wanted, digest = _latest(conn, name, version)
+    key = (conn.engine.url.render_as_string(hide_password=True), name, wanted, digest)
     held = _CACHE.get(key)
     if held is None:
-        held = _CACHE[key] = _read(conn, name, version)
+        held = _CACHE[key] = _read(conn, name, wanted)
         while len(_CACHE) > 16:
             _CACHE.pop(next(iter(_CACHE)))
     return held
 
 
-_CACHE: dict[tuple[str, str, int], ActionModel] = {}
+_CACHE: dict[tuple[str, str, int, str], ActionModel] = {}
 
 
 def _read(conn: Connection, name: str, version: int) -> ActionModel:
@@ -89,13 +87,7 @@ def _read(conn: Connection, name: str, version: int) -> ActionModel:
         sa.select(TABLE.c.description, TABLE.c.models, TABLE.c.digest).where(
             TABLE.c.name == name, TABLE.c.version == version
         )
-    ).one_or_none()
-    if row is None:
-        raise NotFound(
-            f"Next-best-action model {name!r} has no version {version}.",
-            field="next_best_action.model",
-            hint="see the saved versions with `surmesure uplift actions --help`",
-        )
+    ).one()  # found by _latest in the same transaction
     blob = bytes(row.models)
     if hashlib.sha256(blob).hexdigest() != row.digest:
         raise InvalidInput(
