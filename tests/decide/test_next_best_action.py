@@ -20,7 +20,7 @@ from action_model_world import experiment, recency, save
 from conftest import invoke
 from surmesure.api.app import create_app
 from surmesure.decide import action_models
-from surmesure.decide.content import Audience, CompiledTemplate
+from surmesure.decide.content import Audience, CompiledTemplate, render
 from surmesure.decide.library import parse_template
 from surmesure.decide.next_best import pick
 from surmesure.decide.service import DecideRequest, decide, utcnow, why
@@ -207,3 +207,10 @@ def test_post_decide_gives_the_variant_the_model_picks(
     assert answers[3].json()["content"]["variant"] == "neutral"
     note = answers[3].json()["explanation"]["content"]["next_best_action"]
     assert note["action"] == "do nothing" and len(note["options"]) == 2
+
+
+def test_without_a_pick_the_template_renders_its_default_variant() -> None:
+    compiled = CompiledTemplate(parse_template(TEMPLATE, "offer_mail.yaml"))
+    done = render(compiled, Audience(person_id=1), now=utcnow())
+    assert done.variant == "neutral"  # not "mens", the first variant, which has no rule
+    assert "not applied" in done.explanation["variant"]["reason"]
