@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from surmesure.cli.common import JsonOption, console, emit_json, user_errors
+from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
 from surmesure.cli.uplift_format import interval_json, interval_text
 from surmesure.errors import InvalidInput
 from surmesure.learn.uplift import Action
 from surmesure.learn.uplift.action_report import ActionReport, fit_actions
-from surmesure.learn.uplift.data import read_arms_data
+from surmesure.learn.uplift.data import ArmsData, read_arms_data
+from surmesure.learn.uplift.saved import ActionModel, features_of
 
 HELP = (
     "Learn, from a past experiment with one arm per action and a control arm, which action "
@@ -67,6 +69,19 @@ def _payload(report: ActionReport, examples: int) -> dict[str, Any]:
     }
 
 
+def _saved(name: str | None, version: int | None) -> dict[str, Any] | None:
+    return None if name is None else {"model": name, "version": version}
+
+
+def check_model_name(name: str) -> None:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name):
+        raise InvalidInput(
+            f"--save {name!r} is not a model name.",
+            field="save",
+            hint="lower-case letters, digits and _, starting with a letter",
+        )
+
+
 def _print(report: ActionReport, examples: int) -> None:
     console.print(
         f"{report.learner.upper()}-learner per action; trained on {report.n_train:,}, judged on "
@@ -84,6 +99,28 @@ def _print(report: ActionReport, examples: int) -> None:
     console.print(table)
     for i in range(min(examples, report.n_test)):
         console.print(f"held-out person {i}: {report.choice.explain(i, report.uplift)}")
+
+
+def save_model(name: str, data: ArmsData, report: ActionReport) -> int:
+    """Keep the report's fitted models under ``name`` in the store; the new version."""
+    from surmesure.decide import action_models
+    from surmesure.decide.service import utcnow
+
+    model = ActionModel(
+        name=name,
+        version=0,
+        actions=report.choice.actions,
+        features=features_of(data.features, data.feature_names),
+        models=report.models,
+        learner=report.learner,
+    )
+    figures = {"n_train": report.n_train, "policy": interval_json(report.policy)}
+    store = get_store()
+    try:
+        with store.begin() as conn:
+            return action_models.save(conn, model, utcnow(), figures)
+    finally:
+        store.dispose()
 
 
 def register(app: typer.Typer) -> None:
@@ -105,15 +142,26 @@ def register(app: typer.Typer) -> None:
         learner: str = typer.Option("x", "--learner", help="x, t, dr or s."),
         seed: int = typer.Option(0, "--seed", help="Seed of the split, models and bootstrap."),
         examples: int = typer.Option(3, "--examples", help="Held-out people to explain."),
+        save: str | None = typer.Option(
+            None,
+            "--save",
+            help="Keep the fitted models in the store under this name (a new version each "
+            "time), for templates whose next_best_action names it.",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
+        if save is not None:
+            check_model_name(save)
         actions = parse_actions(arms, value, cost)
         names = [f.strip() for f in features.split(",") if f.strip()] if features else None
         data = read_arms_data(
             file, treatment_column, [a.name for a in actions], control, outcome, names
         )
         report = fit_actions(data, actions, learner, seed)
+        version = save_model(save, data, report) if save is not None else None
         if as_json:
-            emit_json(_payload(report, examples))
-        else:
-            _print(report, examples)
+            emit_json({**_payload(report, examples), "saved": _saved(save, version)})
+            return
+        _print(report, examples)
+        if save is not None:
+            console.print(f"Saved as next-best-action model {save!r} version {version}.")

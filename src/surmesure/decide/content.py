@@ -121,8 +121,11 @@ class CompiledTemplate:
         #: the derived metrics the rules read
         self.metrics = metric_names(rules)
         #: the derived metrics the fields read (names of :mod:`surmesure.decide.metrics`)
+        sources = list(definition.fields.values())
+        if definition.next_best_action is not None:
+            sources += definition.next_best_action.features.values()
         self.field_metrics: frozenset[str] = frozenset(
-            spec.metric for spec in definition.fields.values() if spec.metric is not None
+            spec.metric for spec in sources if spec.metric is not None
         )
         #: the ``derived_metrics`` columns the rules and the fields read
         self.columns: frozenset[str] = self.metrics | frozenset(
@@ -241,7 +244,11 @@ def choose_variant(
     now: datetime,
     catalog: Mapping[str, SegmentDefinition],
 ) -> tuple[_CompiledVariant, str]:
-    """The first variant whose rule holds, else the default; with the reason."""
+    """The first variant whose rule holds, else the default; with the reason. A template whose
+    variants a next best action picks gets the default when no pick was made (a campaign's
+    message: the campaign's own ``next_best_action`` decides who gets one)."""
+    if compiled.definition.next_best_action is not None:
+        return compiled.variants[-1], "next best action not applied here: the default variant"
     if audience.person_id is None:
         return compiled.variants[-1], "unknown person: the neutral default variant"
     if audience.opted_out:
@@ -266,12 +273,17 @@ def render(
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     with_subject: bool = True,
     links: Mapping[str, str] | None = None,
+    chosen: Chosen | None = None,
 ) -> Rendered:
     """Render ``compiled`` for ``audience``: text and explanation (``with_subject`` false:
     the subject is left empty, for a caller that takes it from another part). ``links``:
-    top-level names a campaign's message can print (``page_link``: the person's page)."""
+    top-level names a campaign's message can print (``page_link``: the person's page).
+    ``chosen``: the variant already chosen (by a next best action), in place of the rules."""
     definition = compiled.definition
-    chosen, why = choose_variant(compiled, audience, now, catalog or {})
+    if chosen is None:
+        variant, why = choose_variant(compiled, audience, now, catalog or {})
+    else:
+        variant, why = _named(compiled, chosen.variant), chosen.reason
     person, fields = resolve_fields(definition, audience)
     used_locale = locale or definition.locale
     values = {
@@ -285,18 +297,37 @@ def render(
         **(links or {}),
     }
     subject = (
-        render_text(chosen.subject, values, locale=used_locale, time_limit_s=time_limit_s)
-        if chosen.subject is not None and with_subject
+        render_text(variant.subject, values, locale=used_locale, time_limit_s=time_limit_s)
+        if variant.subject is not None and with_subject
         else ""
     )
-    body = render_text(chosen.body, values, locale=used_locale, time_limit_s=time_limit_s)
+    body = render_text(variant.body, values, locale=used_locale, time_limit_s=time_limit_s)
     explanation = {
         "template": definition.name,
-        "variant": {"name": chosen.variant.name, "reason": why},
+        "variant": {"name": variant.variant.name, "reason": why},
         "fields": fields,
         "opted_out": audience.opted_out,
         "locale": used_locale,
     }
+    if chosen is not None:
+        explanation["next_best_action"] = chosen.explanation
     return Rendered(
-        definition.name, chosen.variant.name, subject, body, explanation, compiled.format
+        definition.name, variant.variant.name, subject, body, explanation, compiled.format
     )
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A variant chosen before rendering: by name (``None``: the default), why, and the
+    explanation of the choice."""
+
+    variant: str | None
+    reason: str
+    explanation: Mapping[str, Any]
+
+
+def _named(compiled: CompiledTemplate, name: str | None) -> _CompiledVariant:
+    for candidate in compiled.variants:
+        if candidate.variant.name == name:
+            return candidate
+    return compiled.variants[-1]

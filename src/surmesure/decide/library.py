@@ -43,7 +43,9 @@ def parse_template(
         definition = TemplateDefinition.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "template"
+        named = (error.get("ctx") or {}).get("field")
+        where = ".".join([*(str(p) for p in error["loc"]), *([named] if named else [])])
+        where = where or "template"
         raise InvalidInput(
             f"{origin}: {where}: {error['msg']}.",
             hint="see the examples in surmesure/decide/examples",

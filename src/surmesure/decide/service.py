@@ -34,9 +34,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from surmesure.decide import action_models, next_best
 from surmesure.decide.audience import SERVED, audience_from, find_person_id, load_audience
 from surmesure.decide.content import (
     Audience,
+    Chosen,
     CompiledTemplate,
     render,
     resolve_fields,
@@ -54,6 +56,7 @@ from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, per
 from surmesure.decide.personal import Recommender as Recommender
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
+from surmesure.domain.templates import TemplateDefinition
 from surmesure.experiments.membership import membership
 from surmesure.protect import atrest, consent, marketing
 from surmesure.segment.repository import catalog as segment_catalog
@@ -221,7 +224,11 @@ def decide(
 def serves_from_memory(compiled: CompiledTemplate) -> bool:
     """Whether a serving view answers everything ``compiled``'s rules read (an experiment's
     assignments are read from the store)."""
-    return compiled.needs <= SERVED and compiled.definition.experiment is None
+    return (
+        compiled.needs <= SERVED
+        and compiled.definition.experiment is None
+        and compiled.definition.next_best_action is None  # its model is read from the store
+    )
 
 
 def _decide(
@@ -330,6 +337,7 @@ def _decide(
         catalog=catalog,
         locale=locale,
         time_limit_s=time_limit_s,
+        chosen=_next_best(conn, definition, audience, held),
     )
     content_id = f"{definition.name}/{rendered.variant}"
     expires = at + timedelta(days=definition.expires_days) if definition.expires_days else None
@@ -405,6 +413,19 @@ def _decide(
         )
     _write_decision(conn, record, at)
     return result
+
+
+def _next_best(
+    conn: Connection | None, definition: TemplateDefinition, audience: Audience, held: Any
+) -> Chosen | None:
+    """The variant the template's next best action gives (none for a held-out person, who
+    gets the neutral content whatever the model says)."""
+    if definition.next_best_action is None or (held is not None and held.held_out):
+        return None
+    assert conn is not None  # never served from memory
+    model = action_models.load(conn, definition.next_best_action.model)
+    found = next_best.pick(definition, model, audience)
+    return Chosen(found.variant, found.reason, found.explanation)
 
 
 _JSON = atrest.DECISION_COLUMNS

@@ -117,6 +117,11 @@ def check_references(conn: Connection, definition: CampaignDefinition, base: Pat
                 ) from exc
         if content.mjml is not None:
             mjml_source(base, content.mjml, f"{place}.mjml")
+    if definition.next_best_action is not None:
+        from surmesure.decide import action_models, next_best
+
+        spec = definition.next_best_action
+        next_best.check(spec, action_models.load(conn, spec.model))
 
 
 def mjml_source(base: Path, name: str, place: str) -> str:

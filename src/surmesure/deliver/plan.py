@@ -20,7 +20,9 @@ that holds gives a person's row:
 5. ``global_holdout`` / ``control`` (status ``held_out``): the experiment engine's assignment
    (:mod:`surmesure.experiments.assign`) of the people left, recorded as an experiment named
    ``campaign_<name>`` so that results compare the control group with the rest;
-6. otherwise ``planned`` on the chosen channel, due now or, in quiet hours, when they end in
+6. ``next_best_action``: the campaign's saved model gives the person "do nothing"
+   (:mod:`surmesure.deliver.next_best`);
+7. otherwise ``planned`` on the chosen channel, due now or, in quiet hours, when they end in
    the person's time zone (the trait ``time_zone``, else the quiet hours' own).
 
 People who already have a row for the campaign and step keep it: planning again adds only the
@@ -43,7 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.context import zone_named
-from surmesure.deliver import choice
+from surmesure.deliver import choice, next_best
 from surmesure.domain.campaigns import CampaignDefinition, QuietHours
 from surmesure.experiments.assign import holdout_mask, variants_of
 from surmesure.experiments.definitions import ExperimentDefinition
@@ -247,6 +249,11 @@ def plan(
     status[is_held] = "held_out"
     reason[is_held] = held[is_held]
     planned = eligible & ~is_held
+    if definition.next_best_action is not None and step == 0:
+        nothing = np.zeros(n, dtype=bool)
+        nothing[planned] = next_best.given_nothing(conn, definition, ids[planned], now)
+        reason[nothing] = next_best.REASON
+        planned &= ~nothing
     status[planned] = "planned"
     reason[planned] = None
     status[np.isin(reason.astype(str), SKIP_REASONS)] = "skipped"

@@ -32,6 +32,9 @@ A campaign is a small document (YAML or JSON), validated and versioned like a se
       - {channel: sms, after_hours: 48, unless: [opened, clicked, converted]}
       - {channel: phone, after_hours: 72, above_cost: true}
     attribution_days: 14
+    next_best_action:                  # a saved model (`uplift actions --save offer`): who
+      model: offer                     # it gives "do nothing" gets no message
+      features: {recency: {metric: recency_days}, zip: {trait: zip_code}}
 
 A channel's content is either ``template`` (a template of the library, whose fields, fallbacks
 and variants apply) or inline ``subject`` / ``text`` / ``html`` / ``mjml`` (a path to an MJML
@@ -50,6 +53,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from surmesure.domain.next_best_action import ModelFeatures
 from surmesure.domain.templates import FieldSpec, Source
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
@@ -192,6 +196,11 @@ class CampaignDefinition(_Model):
     featured: Featured | None = None
     cascade: Annotated[list[CascadeStep], Field(min_length=1, max_length=8)] | None = None
     attribution_days: int = Field(14, gt=0, le=365)
+    next_best_action: ModelFeatures | None = Field(
+        None,
+        description="A saved next-best-action model: who it gives nothing gets no message "
+        "(surmesure.domain.next_best_action).",
+    )
 
     @model_validator(mode="after")
     def _policy_channels(self) -> CampaignDefinition:

@@ -49,18 +49,18 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from surmesure.domain.segments import METRICS, Condition
+from surmesure.domain.next_best_action import NextBestAction
+from surmesure.domain.segments import Condition
+from surmesure.domain.templates_fields import DERIVED_METRICS as DERIVED_METRICS
+from surmesure.domain.templates_fields import TEMPLATE_METRICS as TEMPLATE_METRICS
+from surmesure.domain.templates_fields import FieldSpec as FieldSpec
 from surmesure.domain.traits import DEFAULT_MIN_RELIABILITY
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-Fallback = StrictStr | StrictInt | StrictFloat | StrictBool | None
 #: the longest text (subject, body, block title or text) a template may hold, in characters
 MAX_SOURCE = 200_000
 Source = Annotated[str, Field(max_length=MAX_SOURCE)]
@@ -71,61 +71,6 @@ HTML_CHANNELS = frozenset({"web", "email"})
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-#: metrics a template field may read that are computed from a column of ``derived_metrics``
-#: (see :mod:`surmesure.decide.metrics`)
-DERIVED_METRICS: dict[str, str] = {
-    "points": "monetary",
-    "clv_tier": "expected_value",
-    "top_category": "top_category_1",
-}
-#: every derived metric a template field may read
-TEMPLATE_METRICS: frozenset[str] = frozenset(METRICS) | frozenset(DERIVED_METRICS)
-
-
-class FieldSpec(_Model):
-    """A personal value: the trait or the derived metric it reads (one of them), the neutral
-    fallback, an optional threshold. A metric is reliable when freshly derived and ages like a
-    trait (see :mod:`surmesure.decide.metrics`)."""
-
-    trait: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    metric: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    fallback: Fallback = ""
-    min_reliability: Annotated[float, Field(ge=0, le=1)] | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> FieldSpec:
-        if (self.trait is None) == (self.metric is None):
-            both = self.trait is not None
-            raise PydanticCustomError(
-                "invalid_field",
-                "{reason}",
-                {
-                    "reason": "a field reads one trait or one metric"
-                    + (", not both" if both else ""),
-                    "field": "metric" if both else "trait",
-                    "hint": "give `trait: NAME` (e.g. first_name) or `metric: NAME` (e.g. "
-                    "clv_tier), not both",
-                },
-            )
-        if self.metric is not None and self.metric not in TEMPLATE_METRICS:
-            raise PydanticCustomError(
-                "invalid_field",
-                "{reason}",
-                {
-                    "reason": f"unknown metric {self.metric!r}",
-                    "field": "metric",
-                    "hint": "use points, clv_tier, best_channel, top_category or a column of "
-                    "derived_metrics (see `surmesure segment --help`)",
-                },
-            )
-        return self
-
-    @property
-    def reads(self) -> str:
-        """What the field reads: ``trait NAME`` or ``metric NAME``."""
-        return f"trait {self.trait}" if self.trait is not None else f"metric {self.metric}"
 
 
 class Variant(_Model):
@@ -182,6 +127,11 @@ class TemplateDefinition(_Model):
     blocks: list[Block] = Field(default_factory=list)
     max_blocks: Annotated[int, Field(ge=0)] = 2
     topic: Name | None = None
+    next_best_action: NextBestAction | None = Field(
+        None,
+        description="A saved next-best-action model picks the variant "
+        "(surmesure.domain.next_best_action).",
+    )
     experiment: Name | None = Field(
         None,
         description="The experiment its decisions belong to: its control group and the global "
@@ -198,10 +148,27 @@ class TemplateDefinition(_Model):
                 f"the last variant ({self.variants[-1].name!r}) is the default: give it no "
                 "segment and no when rule"
             )
+        self._check_actions(names)
         ids = [b.content_id for b in self.blocks]
         if len(set(ids)) != len(ids):
             raise ValueError(f"block content_id values must be unique, got {ids}")
         return self
+
+    def _check_actions(self, names: list[str]) -> None:
+        if self.next_best_action is None:
+            return
+        for action, variant in self.next_best_action.actions.items():
+            if variant not in names:
+                raise PydanticCustomError(
+                    "invalid_action",
+                    "{reason}",
+                    {
+                        "reason": f"action {action!r} names variant {variant!r}, which this "
+                        "template does not have",
+                        "field": f"next_best_action.actions.{action}",
+                        "hint": f"name one of: {', '.join(names)}",
+                    },
+                )
 
     def threshold(self, field: str) -> float:
         spec = self.fields[field]

@@ -53,6 +53,7 @@ from surmesure.store.schema_collect import stock as stock
 from surmesure.store.schema_collect import stores as stores
 from surmesure.store.schema_collect import survey_answers as survey_answers
 from surmesure.store.schema_collect import traits as traits
+from surmesure.store.schema_decide import action_models as action_models
 from surmesure.store.schema_decide import decisions as decisions
 from surmesure.store.schema_decide import exposures as exposures
 from surmesure.store.schema_deliver import address_flags as address_flags

@@ -41,8 +41,33 @@ exposures = sa.Table(
     comment="Every content block shown to a person, on any channel: the exposure ledger.",
 )
 
+action_models = sa.Table(
+    "action_models",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column(
+        "description",
+        Json,
+        nullable=False,
+        comment="actions with value and cost, features and their encoding, learner, figures",
+    ),
+    sa.Column(
+        "models",
+        sa.LargeBinary,
+        nullable=False,
+        comment="the fitted uplift model of each action, pickled; no person's data",
+    ),
+    sa.Column("digest", sa.String(64), nullable=False, comment="SHA-256 of models"),
+    info={"personal": None},
+    comment="Next-best-action models by name and version (saved by uplift actions --save), "
+    "read by templates that name one.",
+)
+
 TABLES = (
     decisions,
     exposures,
+    action_models,
 )
 """The tables this stage owns: no other stage's module defines them."""

@@ -18,7 +18,7 @@ from surmesure.errors import InvalidInput
 from surmesure.learn.uplift.actions import Action, Choice, next_best_action, policy_value
 from surmesure.learn.uplift.data import ArmsData, Array
 from surmesure.learn.uplift.evaluate import stratified_split
-from surmesure.learn.uplift.learners import make_learner
+from surmesure.learn.uplift.learners import UpliftLearner, make_learner
 from surmesure.learn.uplift.targeting import Interval
 
 
@@ -34,6 +34,7 @@ class ActionReport:
     shares: dict[str, float]  # of held-out people, by chosen action (and "do nothing")
     policy: Interval
     everyone: dict[str, Interval]  # action name -> value of giving it to everyone
+    models: tuple[UpliftLearner, ...] = ()  # each action's model, fitted on the training half
 
 
 def fit_actions(
@@ -53,12 +54,13 @@ def fit_actions(
     split = stratified_split(data.arm, 0.5, seed)
     x_train, y_train, arm_train = data.x[split.train], data.y[split.train], data.arm[split.train]
     x_test = data.x[split.test]
-    columns = []
+    columns, models = [], []
     for i in range(len(actions)):
         rows = (arm_train == i) | (arm_train == -1)
         model = make_learner(learner, data.binary, seed)
         model.fit(x_train[rows], y_train[rows], (arm_train[rows] == i).astype(np.int8))
         columns.append(model.predict(x_test))
+        models.append(model)
     uplift = np.column_stack(columns)
     choice = next_best_action(uplift, actions)
     y_test, arm_test = data.y[split.test], data.arm[split.test]
@@ -79,4 +81,5 @@ def fit_actions(
         shares=shares,
         policy=value(choice.chosen),
         everyone={name: value(np.full(y_test.size, i)) for i, name in enumerate(names)},
+        models=tuple(models),
     )
