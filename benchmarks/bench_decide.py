@@ -144,13 +144,9 @@ def serve(url: str, port: int) -> None:
     from surmesure.store import open_store
 
     store = open_store(url)
-    settings = Settings(
-        database_url=url,
-        write_keys={WRITE_KEY: "web"},
-        secret_key="bench",
-        suppression_key="bench-suppression-key",
-        encryption_key="bench-encryption-key",
-    )
+    # the keys the data was sealed and indexed under when `surmesure demo` built the store (the
+    # environment's): the app's settings govern its services
+    settings = Settings(database_url=url, write_keys={WRITE_KEY: "web"}, secret_key="bench")
     # as `surmesure serve` starts (a baseline commit's app may not take the argument)
     app = create_app(settings, store, **({"freeze": True} if _freezes() else {}))
     app.state.templates = Library(EXAMPLES)
