@@ -56,6 +56,14 @@ from surmesure.decide.library import EXAMPLES, Library
 from surmesure.segment.evaluate import Snapshot
 
 WRITE_KEY = "bench-key"  # collects only
+#: the secrets every process of the run shares (set in the environment first thing): the data
+#: is sealed under the encryption key when the store is built, and the servers open it under
+#: the same one
+KEYS = {
+    "SURMESURE_SECRET_KEY": "bench",
+    "SURMESURE_SUPPRESSION_KEY": "bench-suppression-key",
+    "SURMESURE_ENCRYPTION_KEY": "bench-encryption-key",
+}
 #: the key the decisions are asked with: the demo's key of the decide scope, read once the
 #: demo world is built (``demo/keys.env``)
 DECIDE: dict[str, str] = {"key": ""}
@@ -144,9 +152,13 @@ def serve(url: str, port: int) -> None:
     from surmesure.store import open_store
 
     store = open_store(url)
-    # the keys the data was sealed and indexed under when `surmesure demo` built the store (the
-    # environment's): the app's settings govern its services
-    settings = Settings(database_url=url, write_keys={WRITE_KEY: "web"}, secret_key="bench")
+    settings = Settings(
+        database_url=url,
+        write_keys={WRITE_KEY: "web"},
+        secret_key=KEYS["SURMESURE_SECRET_KEY"],
+        suppression_key=KEYS["SURMESURE_SUPPRESSION_KEY"],
+        encryption_key=KEYS["SURMESURE_ENCRYPTION_KEY"],
+    )
     # as `surmesure serve` starts (a baseline commit's app may not take the argument)
     app = create_app(settings, store, **({"freeze": True} if _freezes() else {}))
     app.state.templates = Library(EXAMPLES)
@@ -559,6 +571,7 @@ def bench_inprocess(url: str, calls: int, products: int, profile: bool) -> dict[
 
 
 def main() -> None:
+    os.environ.update(KEYS)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=50_000, help="as `make demo`")

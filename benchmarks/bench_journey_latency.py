@@ -8,18 +8,18 @@ event, each from a new visitor, paced at the rate, on ``--connections`` kept-ali
 (default 128; each waits for its answer before its next call, so they must be enough for the
 rate: at most ``connections / answer time`` calls a second. A call is answered once the group
 commit that holds it is durable, 40 to 70 ms, so 64 connections could offer only about 1,000
-calls a second: a shop's 1,000 events a second come from far more browsers than that). It prints the rate offered and the rate the
-server took (events answered 200 a second, from the first offer to the last answer): when the
-server falls behind, the events wait for a free connection and the taken rate is lower. The
-latency of an event is the time to its send recorded in the outbox (``messages.planned_at``)
-from the server receiving it (``events.received_at``), and from the client offering it (its
-time on the pacing schedule, so the time it waited for a connection counts), all on the one
-machine's clock. The target is met when the server took the offered rate and the p99 from the
-offer is under 1 s. The server's CPU time per event is printed beside (every thread and
-worker process of it): when the rate is not taken with enough connections, that is what
-limits it. ``--no-journey`` publishes no journey, for the
-cost of collecting alone. ``--known N`` first stores N people known by a device id, as a store
-in use holds (the events still come from new visitors): what grows with the store shows.
+calls a second: a shop's 1,000 events a second come from far more browsers than that). It prints
+the rate offered and the rate the server took (events answered 200 a second, from the first
+offer to the last answer): when the server falls behind, the events wait for a free connection
+and the taken rate is lower. The latency of an event is the time to its send recorded in the
+outbox (``messages.planned_at``) from the server receiving it (``events.received_at``), and from
+the client offering it (its time on the pacing schedule, so the time it waited for a connection
+counts), all on the one machine's clock. The target is met when the server took the offered rate
+and the p99 from the offer is under 1 s. The server's CPU time per event is printed beside
+(every thread and worker process of it): when the rate is not taken with enough connections,
+that is what limits it. ``--no-journey`` publishes no journey, for the cost of collecting alone.
+``--known N`` first stores N people known by a device id, as a store in use holds (the events
+still come from new visitors): what grows with the store shows.
 
 ``--baseline REF`` runs the same load against a server started from a temporary ``git
 worktree`` of REF as well, the two alternating round by round (``--rounds``), each on a fresh

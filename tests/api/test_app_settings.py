@@ -14,6 +14,7 @@ from api_helpers import WRITE_KEY, server_key, settings_for
 
 from surmesure.api.app import create_app
 from surmesure.config import get_settings
+from surmesure.errors import ConfigError
 from surmesure.store import Store
 
 PHONE = "0470 12 34 56"
@@ -103,3 +104,26 @@ def test_templates_may_name_the_apps_own_topics(
     # the environment's topics would refuse the template ("wine" is not one of them)
     assert made.status_code == 200, made.text
     assert made.json()["content"]["template"] == "wine_news"
+
+
+def test_an_app_with_another_encryption_key_refuses_to_start_naming_the_setting(
+    store: Store, environment: None
+) -> None:
+    settings = settings_for(store)
+    (sent,) = asyncio.run(
+        _calls(store, settings, [("POST", "/v1/identify", _identify("m-1", {}), WRITE_KEY)])
+    )
+    assert sent.status_code == 200, sent.text
+    other = settings_for(store, encryption_key="not-the-key-the-data-was-sealed-under")
+    with pytest.raises(ConfigError) as refused:
+        asyncio.run(_calls(store, other, []))
+    assert refused.value.field == "SURMESURE_ENCRYPTION_KEY"
+    # the right key still starts, and reads the person collected above
+    (found,) = asyncio.run(
+        _calls(
+            store,
+            settings,
+            [("GET", "/v1/people/customer_id:C-m-1/segments", None, server_key(store, "read"))],
+        )
+    )
+    assert found.status_code == 200, found.text

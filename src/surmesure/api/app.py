@@ -62,6 +62,7 @@ from surmesure.dispatch.background import Background
 from surmesure.errors import ConfigError, SurmesureError, TooManyRequests
 from surmesure.journeys.worker import JourneyWorker
 from surmesure.ops.scheduler import run_schedule
+from surmesure.protect.atrest import check_key
 from surmesure.protect.keys import KeyRing
 from surmesure.store import Store, open_store
 
@@ -83,6 +84,7 @@ def create_app(
         own = store is None
         app.state.store = store or open_store(settings.database_url, settings=settings)
         followed = app.state.store.follow(settings)  # the app's settings govern its services
+        await run_in_threadpool(check_key, app.state.store)
         app.state.keys = KeyRing(
             app.state.store, settings.write_keys, refresh_seconds=settings.key_refresh_seconds
         )

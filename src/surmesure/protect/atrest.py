@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.protect import crypto
+from surmesure.store import schema
 from surmesure.store.engine import Store
 
 BATCH = 20_000
@@ -44,6 +45,29 @@ def keyring(conn: Connection) -> crypto.Keyring:
     store = Store.of(conn)
     settings = store.settings
     return crypto.keyring(store, settings.encryption_key, settings.data_key_cache)
+
+
+def check_key(store: Store) -> None:
+    """Refuse, naming the setting, a store whose data keys were wrapped under another
+    ``SURMESURE_ENCRYPTION_KEY`` than the store's settings give: every read of a sealed value
+    would fail. A store with no key yet passes."""
+    from cryptography.exceptions import InvalidTag
+
+    from surmesure.errors import ConfigError
+
+    k = schema.person_keys
+    with store.connect() as conn:
+        row = conn.execute(sa.select(k.c.node_id, k.c.wrapped).limit(1)).first()
+        if row is None:
+            return
+        try:
+            keyring(conn).learn([(int(row[0]), bytes(row[1]))])
+        except InvalidTag:
+            raise ConfigError(
+                "The store's data was sealed under another encryption key than the one set.",
+                hint="set SURMESURE_ENCRYPTION_KEY to the key the store was written with",
+                field="SURMESURE_ENCRYPTION_KEY",
+            ) from None
 
 
 def dumps(value: Any) -> str:
