@@ -331,6 +331,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_idle(pid: int, *, busy: float = 0.1, limit: float = 180.0) -> float:
+    """Wait until server ``pid`` spends under ``busy`` of a core over a second (what it builds
+    in the background after its start, such as the recommendation model, is done), at most
+    ``limit`` seconds; how long it waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = cpu_seconds(pid)
+        time.sleep(1.0)
+        if cpu_seconds(pid) - before < busy:
+            break
+    return time.monotonic() - started
+
+
 async def closed_loop(
     port: int,
     payloads: list[bytes],
@@ -437,6 +450,7 @@ def bench_api(
         try:
             payloads = bodies(known, visitors, 20_000, products)
             asyncio.run(closed_loop(port, payloads, 4, 3))  # warm up: view, model, stock
+            wait_idle(server.pid)
             health = asyncio.run(open_loop(port, "/health", None, rate, seconds))
             most = asyncio.run(closed_loop(port, payloads, clients, seconds, pid=server.pid))
             decide = asyncio.run(open_loop(port, "/v1/decide", payloads, rate, seconds))

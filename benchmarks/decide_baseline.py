@@ -133,8 +133,11 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 for side in sides:
                     start(side)
                     assert side.payloads is not None
-                    # warm up: the view, the model, the stock
+                    # warm up: the view, the model, the stock; then let the server finish
+                    # what it builds in the background, so that no round measures it
                     asyncio.run(bench_decide.closed_loop(side.port, side.payloads, 4, 3, side.key))
+                    assert side.server is not None
+                    bench_decide.wait_idle(side.server.pid)
                 for turn in range(args.rounds):
                     for side in sides if turn % 2 == 0 else sides[::-1]:
                         assert side.payloads is not None
