@@ -245,6 +245,7 @@ def speed(store: Store, people: int) -> None:
 
 
 def main() -> None:
+    os.environ.setdefault("SURMESURE_RECOMMEND_RANKER", "1")  # scored with it and without it
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", type=Path, help="DuckDB file to keep (imported once)")
     parser.add_argument("--people", type=int, default=500, help="people timed one by one")

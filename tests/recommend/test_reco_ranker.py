@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,11 +15,26 @@ import pytest
 from import_helpers import write_file
 
 from surmesure.collect.importer import import_file
+from surmesure.config import get_settings
 from surmesure.decide.recommend import inventory, model, popular, ranker, service
 from surmesure.decide.recommend.guardrails import Policy
 from surmesure.store import Store
 
 AS_OF = datetime(2024, 6, 1)
+
+
+@pytest.fixture(autouse=True)
+def ranker_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The learned ranker is trained (``SURMESURE_RECOMMEND_RANKER``), and every test builds
+    its own models."""
+    monkeypatch.setenv("SURMESURE_RECOMMEND_RANKER", "1")
+    get_settings.cache_clear()
+    model.clear_cache()
+    yield
+    get_settings.cache_clear()
+    model.clear_cache()
+
+
 MAPPING = "kind: orders\n"
 #: six categories of ten products; P00 is out of stock everywhere
 CATEGORIES = 6
@@ -210,3 +226,15 @@ def test_many_at_once_get_what_each_gets_alone_with_the_ranker(shop: Store) -> N
                 service.recommend_known(handed, stock, built.people[p], k=6, per_category=2)
                 == alone
             )
+
+
+def test_without_the_setting_no_ranker_is_trained(
+    shop: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SURMESURE_RECOMMEND_RANKER")
+    get_settings.cache_clear()
+    model.clear_cache()
+    built = model.get_model(shop, None, AS_OF)
+    assert built.ranker is None
+    assert "SURMESURE_RECOMMEND_RANKER" in built.description
+    assert built.learned is not None  # the fused ranking stands

@@ -79,10 +79,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def build(conn: Connection, as_of: datetime, *, top: int = 500, ranker: bool = True) -> Model:
-    """Mine rules and rank products from the data before ``as_of``; with ``ranker``, train
-    the learned ranker on the models of the month starts before it
-    (:mod:`~surmesure.decide.recommend.ranker`)."""
+def build(
+    conn: Connection, as_of: datetime, *, top: int = 500, ranker: bool | None = None
+) -> Model:
+    """Mine rules and rank products from the data before ``as_of``; with ``ranker`` (default:
+    the store's ``recommend_ranker`` setting), train the learned ranker on the models of the
+    month starts before it (:mod:`~surmesure.decide.recommend.ranker`)."""
+    if ranker is None:
+        ranker = Store.of(conn).settings.recommend_ranker
     p = schema.products
     products = {
         str(r.product_code): Product(
@@ -106,7 +110,7 @@ def build(conn: Connection, as_of: datetime, *, top: int = 500, ranker: bool = T
         learned=learned,
     )
     if not ranker:
-        return model
+        return replace(model, description="no learned ranker (SURMESURE_RECOMMEND_RANKER is off)")
     if learned is None:
         note = "no learned ranker: too few buyers for learned signals; co-purchase rules rank"
         return replace(model, description=note)
