@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -77,14 +76,7 @@ class ServingCache(HeldReader):
         if base is None:
             return PersonRead(person_id, shown_before=before)
         seen = {c: t for c, t in base.seen.items() if c in wanted and t <= now}
-        return replace(
-            base,
-            consents=[c for c in base.consents if c.recorded_at <= now],
-            preferences=[p for p in base.preferences if p.recorded_at <= now],
-            observations=[o for o in base.observations if o.observed_at <= now],
-            seen=seen,
-            shown_before=before,
-        )
+        return base.as_of(now, seen, before)
 
     def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
         """Exposures this server made: known to the next decision at once."""

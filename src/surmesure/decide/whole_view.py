@@ -12,7 +12,7 @@ import gc
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -86,14 +86,7 @@ class ServingView(HeldReader):
         base = self.reads.get(person_id)
         if base is None:
             return PersonRead(person_id, seen=seen, shown_before=before)
-        return replace(
-            base,
-            consents=[c for c in base.consents if c.recorded_at <= now],
-            preferences=[p for p in base.preferences if p.recorded_at <= now],
-            observations=[o for o in base.observations if o.observed_at <= now],
-            seen=seen,
-            shown_before=before,
-        )
+        return base.as_of(now, seen, before)
 
     def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
         mine = self.seen.setdefault(person_id, {})

@@ -79,6 +79,18 @@ class PersonRead:
     shown_before: set[str] = field(default_factory=set)
     preferences: list[Preference] = field(default_factory=list)
 
+    def as_of(self, now: datetime, seen: dict[str, datetime], before: set[str]) -> PersonRead:
+        """This read as a decision at ``now`` sees it (consents, preferences and observations
+        recorded by then), with the exposures given."""
+        return replace(
+            self,
+            consents=[c for c in self.consents if c.recorded_at <= now],
+            preferences=[p for p in self.preferences if p.recorded_at <= now],
+            observations=[o for o in self.observations if o.observed_at <= now],
+            seen=seen,
+            shown_before=before,
+        )
+
     def latest_metrics_at(self, now: datetime) -> dict[str, tuple[Any, datetime]]:
         """Each metric's value in the latest derived row of ``now``'s day or before, with
         when that row was computed (as :func:`surmesure.decide.metrics.read_latest`)."""
