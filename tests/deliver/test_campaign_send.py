@@ -1,7 +1,7 @@
 """Sending a campaign to a real SMTP server started here: what it receives, what the outbox
 records (sent, suppressed at send time with the reason, failed, retried), and that a
 ``campaign send`` killed with SIGKILL mid-way and run again delivers every planned message
-exactly once."""
+exactly once, counted by the SMTP server and by Kannel's fake SMSC."""
 
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ import sqlalchemy as sa
 import yaml
 from aiosmtpd.smtp import Envelope, Session
 from campaign_world import HOUR, T0, add_people, document, email_of, prefer, refuse
+from kannel_box import PASSWORD, USER, gate, kannel, sendsms_url
 from smtp_sink import (
     Sink,
     smtp_fixture,  # noqa: F401 - the fixture smtp
     start,
 )
-from smtp_sink import free_port as _free_port
+from smtp_sink import free_port as _free_port  # noqa: F401 - other tests import it here
 
 from surmesure.config import get_settings
 from surmesure.deliver import documents, plan, service
@@ -36,6 +37,7 @@ from surmesure.protect.erase import erase_person
 from surmesure.store import Store, schema
 
 ROOT = Path(__file__).resolve().parents[2]
+SMTP_PORT, KANNEL_BASE, GATE_PORT = 27120, 27130, 27140  # Kannel on 27130 .. 27133
 
 
 def _channel(port: int) -> EmailChannel:
@@ -147,50 +149,68 @@ def _wait(condition: Any, timeout: float = 60.0) -> None:
 def test_kill_9_mid_send_then_again_delivers_every_message_exactly_once(
     store: Store, tmp_path: Path
 ) -> None:
-    n = 60
-    add_people(store, tmp_path, n)
+    n, texted = 60, {i for i in range(1, 61) if i % 3 == 0}  # 40 e-mails, 20 texts
+    add_people(store, tmp_path, n, no_email=texted, phones=texted)
     path = tmp_path / "spring.yaml"
-    path.write_text(yaml.safe_dump(document(channels={"email": {"text": "x"}}, policy=None)))
+    channels = {"email": {"text": "x"}, "sms": {"text": "-20% this week. STOP 36180"}}
+    path.write_text(yaml.safe_dump(document(channels=channels)))
     service.save_file(store, path, T0)
-    port = _free_port()
-    sink = _Stalling(stall_after=25)
+    port = SMTP_PORT
+    sink = _Stalling(stall_after=15)
     controller = start(port, sink)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
         "SURMESURE_DATABASE_URL": store.url,
         "SURMESURE_EMAIL_URL": f"smtp://127.0.0.1:{port}?pool=2&sender=news@example.com",
+        "SURMESURE_SMS_URL": f"kannel://{USER}:{PASSWORD}@127.0.0.1:{GATE_PORT}"
+        "?sender=MAISON&concurrency=4",
         "SURMESURE_OUTBOX_DIR": str(tmp_path / "outbox"),
     }
     store.dispose()  # an embedded DuckDB file is one process's at a time
     try:
-        first = _send(env)
-        _wait(lambda: sink.stalled)
-        _wait(lambda: _steady(sink))  # the other connection finishes what it had in hand
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        sink.dead, sink.released = True, True
-        accepted_before = len(sink.received)
-        with store.connect() as conn:
-            m = schema.messages
-            sending = conn.execute(
-                sa.select(sa.func.count()).select_from(m).where(m.c.status == "sending")
-            ).scalar_one()
-        store.dispose()
-        assert sending > 0, "the kill must land while messages are in flight"
-        assert 25 <= accepted_before < n
-        sink.dead = False
-        second = _send(env)
-        out, err = second.communicate(timeout=120)
-        assert second.returncode == 0, err.decode()
+        with (
+            kannel(tmp_path, KANNEL_BASE) as phone,
+            gate(GATE_PORT, sendsms_url(KANNEL_BASE), pass_first=8) as smsbox,
+        ):
+            first = _send(env)
+            _wait(lambda: sink.stalled and smsbox.stalled)  # both hold messages unanswered
+            # the other connections finish what they had in hand
+            _wait(lambda: _steady(sink) and smsbox.steady())
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            sink.dead, sink.released = True, True
+            smsbox.dead = True
+            smsbox.release()
+            accepted_before, texts_before = len(sink.received), smsbox.passed
+            with store.connect() as conn:
+                m = schema.messages
+                sending = conn.execute(
+                    sa.select(sa.func.count()).select_from(m).where(m.c.status == "sending")
+                ).scalar_one()
+            store.dispose()
+            assert sending > 0, "the kill must land while messages are in flight"
+            assert 15 <= accepted_before < n - len(texted)
+            assert 8 <= texts_before < len(texted)
+            time.sleep(0.5)  # what the servers held is refused
+            sink.dead = smsbox.dead = False
+            second = _send(env)
+            out, err = second.communicate(timeout=120)
+            assert second.returncode == 0, err.decode()
+            phone.wait_for(len(texted))
+            time.sleep(1)  # a text sent twice would reach the phone by now
+            numbers = Counter(to for _, to, _, _ in phone.received())
     finally:
         controller.stop()
     report = orjson.loads(out)
-    assert report["settled_after_crash"]["sent"] >= 25  # known from the journal: not again
+    # known from the journal: not again
+    assert report["settled_after_crash"]["sent"] >= accepted_before + texts_before
     ids = Counter(m["Message-ID"] for m in sink.messages())
-    assert len(ids) == n and set(ids.values()) == {1}, ids.most_common(3)
+    assert len(ids) == n - len(texted) and set(ids.values()) == {1}, ids.most_common(3)
+    assert numbers == Counter({f"+3361234{i:04d}": 1 for i in texted}), numbers.most_common(3)
     status = service.status(store, "spring")
     assert status["by_status"] == {"sent": n}
+    assert status["by_channel"] == {"email": {"sent": 40}, "sms": {"sent": 20}}
     get_settings.cache_clear()
 
 
