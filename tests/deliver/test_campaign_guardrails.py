@@ -1,7 +1,7 @@
 """The guardrails that read what came back and what was bought: a hard bounce or a complaint
 suppresses the e-mail address (``bounced`` / ``complained``), a recent complaint holds back
-every channel, and who just bought the featured products is not chased (``just_bought``);
-each at planning and again at send time."""
+every channel, who just bought the featured products is not chased (``just_bought``), and who
+reached a cap gets no more (``frequency_cap``); each at planning and again at send time."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from campaign_world import HOUR, T0, add_people, document
-from cascade_world import bought, reported, send_offline
+from cascade_world import bought, reported, send_offline, sent
 
 from surmesure.deliver import documents, plan, service
 from surmesure.store import Store, schema
@@ -83,21 +83,28 @@ def test_who_just_bought_the_featured_category_is_not_chased(store: Store, tmp_p
 
 
 def test_the_guardrails_are_read_again_at_send_time(store: Store, tmp_path: Path) -> None:
-    ids = add_people(store, tmp_path, 4, no_email={1, 2, 3, 4}, phones={1, 2, 3, 4})
+    ids = add_people(store, tmp_path, 5, no_email={1, 2, 3, 4, 5}, phones={1, 2, 3, 4, 5})
+    sent(store, ids[5], T0 - 2 * HOUR)  # one of the two a day the campaign allows
     change = {
         "channels": {"phone": {"text": "Bonjour, -20% sur les chaussures cette semaine."}},
         "policy": {"order": ["phone"]},
         "featured": {"categories": ["shoes"]},
+        "caps": {"per_day": 2},
     }
     rows = _plan(store, **change)
     assert {r[1] for r in rows.values()} == {"planned"}
-    # after planning: a purchase, a complaint, and an old bounce that matters only for e-mail
+    # after planning: a purchase, a complaint, an old bounce that matters only for e-mail, and
+    # another campaign's message that reached the cap (those of the reports count one each)
     bought(store, ids[1], "SHOE1", "shoes", T0 + HOUR)
     reported(store, ids[2], "complained", T0 + HOUR)
     reported(store, ids[3], "bounced", T0 + HOUR)
+    sent(store, ids[5], T0 + HOUR, campaign="autumn")
     send_offline(store, tmp_path, T0 + 2 * HOUR)
     rows = _rows(store)
     assert rows[ids[1]] == ("phone", "suppressed", "just_bought")
     assert rows[ids[2]] == ("phone", "suppressed", "complained")
     assert rows[ids[3]] == ("phone", "sent", None)
     assert rows[ids[4]] == ("phone", "sent", None)
+    assert rows[ids[5]] == ("phone", "suppressed", "frequency_cap")
+    reasons = service.status(store, "spring")["reasons"]
+    assert reasons["suppressed:frequency_cap"] == 1

@@ -9,7 +9,10 @@
   ``SURMESURE_COMPLAINT_QUIET_HOURS`` of a complaint, whatever the channel;
 - ``just_bought`` ("no digital stalking"): a person who bought one of the campaign's
   ``featured`` products, or a product of its featured categories, within ``featured.days`` is
-  not chased with it.
+  not chased with it;
+- ``frequency_cap``: a person sent as many messages in the last day (week) as the campaign's
+  ``caps`` allow, across campaigns and channels, gets no more: read again at send time, so
+  that two campaigns planned before either left do not both reach the person.
 
 Each function is one ``SELECT person_id`` over everyone (``scope``: only these people), so
 planning a million people and checking a batch at send time read the same rule.
@@ -24,13 +27,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.deliver import addresses
-from surmesure.domain.campaigns import CampaignDefinition, Featured
+from surmesure.domain.campaigns import CampaignDefinition, Caps, Featured
 from surmesure.store import schema
 from surmesure.store.among import among_ids
 
 BOUNCED = addresses.BOUNCED
 COMPLAINED = "complained"
 JUST_BOUGHT = "just_bought"
+FREQUENCY_CAP = "frequency_cap"
 
 
 def reported_people(
@@ -87,6 +91,24 @@ def just_bought(featured: Featured, now: datetime, scope: Any = None) -> sa.Sele
     return query.distinct()
 
 
+def capped(caps: Caps, now: datetime, scope: Any = None) -> list[sa.Select[Any]]:
+    """``SELECT person_id`` of the persons sent as many messages (status ``sent``, any
+    campaign or channel) in the day before ``now`` as ``caps.per_day`` allows, and in the week
+    before as ``caps.per_week`` does: one query per cap set."""
+    m = schema.messages
+    out = []
+    for limit, days in ((caps.per_day, 1), (caps.per_week, 7)):
+        if limit is None:
+            continue
+        query = sa.select(m.c.person_id).where(
+            m.c.status == "sent", m.c.sent_at > now - timedelta(days)
+        )
+        if scope is not None:
+            query = query.where(among_ids(m.c.person_id, scope))
+        out.append(query.group_by(m.c.person_id).having(sa.func.count() >= limit))
+    return out
+
+
 def at_send(
     conn: Connection,
     definition: CampaignDefinition,
@@ -110,13 +132,15 @@ def at_send(
     if paper:
         for (p,) in conn.execute(addresses.undeliverable_people(paper)):
             out.setdefault(int(p), addresses.UNDELIVERABLE_ADDRESS)
-    if definition.purpose != "marketing":
-        return out
-    for (p,) in conn.execute(complained_lately(now, hours, people)):
-        out.setdefault(int(p), COMPLAINED)
-    if definition.featured is not None:
-        query = just_bought(definition.featured, now, people)
-        if query is not None:
-            for (p,) in conn.execute(query):
-                out.setdefault(int(p), JUST_BOUGHT)
+    if definition.purpose == "marketing":
+        for (p,) in conn.execute(complained_lately(now, hours, people)):
+            out.setdefault(int(p), COMPLAINED)
+        if definition.featured is not None:
+            query = just_bought(definition.featured, now, people)
+            if query is not None:
+                for (p,) in conn.execute(query):
+                    out.setdefault(int(p), JUST_BOUGHT)
+    for query in capped(definition.caps, now, people):  # last, as planning reads them
+        for (p,) in conn.execute(query):
+            out.setdefault(int(p), FREQUENCY_CAP)
     return out

@@ -9,8 +9,9 @@ one who refused marketing on the channel meanwhile is ``suppressed``
 (``opted_out_marketing``), one who paused marketing or left the topic meanwhile is
 ``suppressed`` (``paused``, ``topic_refused``), an address on the suppression list is ``suppressed``
 (``suppressed_address``), one no longer held is ``suppressed`` (``unreachable``), an e-mail
-that bounced or complained since, a complaint within the quiet hours, or a featured product
-bought since is ``suppressed`` (``bounced``, ``complained``, ``just_bought``:
+that bounced or complained since, a complaint within the quiet hours, a featured product
+bought since, or a cap reached since (another campaign's message left meanwhile) is
+``suppressed`` (``bounced``, ``complained``, ``just_bought``, ``frequency_cap``:
 :mod:`surmesure.deliver.guards`). A template
 that fails for one person fails that message (``failed``, ``template: ...``), never the batch.
 

@@ -16,7 +16,7 @@ that holds gives a person's row:
    ``unreachable``, ``bounced``, ``complained``, ``opted_out_marketing`` (or ``not_granted``);
    a cascade's step that needs its value above its cost: ``value_below_cost`` (``skipped``);
 4. ``frequency_cap``: as many messages sent in the last day (week) as ``caps`` allows, across
-   campaigns and channels;
+   campaigns and channels (:func:`surmesure.deliver.guards.capped`, read again at send time);
 5. ``global_holdout`` / ``control`` (status ``held_out``): the experiment engine's assignment
    (:mod:`surmesure.experiments.assign`) of the people left, recorded as an experiment named
    ``campaign_<name>`` so that results compare the control group with the rest;
@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.context import zone_named
-from surmesure.deliver import choice, next_best
+from surmesure.deliver import choice, guards, next_best
 from surmesure.domain.campaigns import CampaignDefinition, QuietHours
 from surmesure.experiments.assign import holdout_mask, variants_of
 from surmesure.experiments.definitions import ExperimentDefinition
@@ -216,16 +216,8 @@ def plan(
     if above_cost:
         mark(~(picked.expected > 0), VALUE_BELOW_COST)
 
-    for limit, days in ((definition.caps.per_day, 1), (definition.caps.per_week, 7)):
-        if limit is not None:
-            capped = _array(
-                conn,
-                sa.select(m.c.person_id)
-                .where(m.c.status == "sent", m.c.sent_at > now - timedelta(days))
-                .group_by(m.c.person_id)
-                .having(sa.func.count() >= limit),
-            )
-            mark(np.isin(ids, capped), "frequency_cap")
+    for query in guards.capped(definition.caps, now):
+        mark(np.isin(ids, _array(conn, query)), guards.FREQUENCY_CAP)
 
     eligible = reason == ""
     experiment = experiment_of(definition) if step == 0 else None
