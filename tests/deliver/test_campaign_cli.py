@@ -138,3 +138,26 @@ class _Accepting:
 
     def close(self) -> None:
         pass
+
+
+def test_gateways_prints_what_the_providers_call_with_their_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"duckdb:///{tmp_path / 'unused.duckdb'}"  # the command reads settings alone
+    monkeypatch.setenv("SURMESURE_PUBLIC_URL", "https://crm.example.com/")
+    monkeypatch.setenv("SURMESURE_SECRET_KEY", "one-secret-of-enough-length")
+    first = invoke_json(monkeypatch, url, "campaign", "gateways")
+    assert first["sms_reports_url"] == "https://crm.example.com"
+    assert first["email_feedback"].startswith("https://crm.example.com/v1/email/feedback?key=")
+    assert first["sms_inbound"].startswith("https://crm.example.com/v1/sms/inbound?key=")
+    assert first["sms_inbound"].endswith("&from=%p&text=%a&charset=%C&id=%I")
+    # the keys hang on the secret key: another one, other keys
+    monkeypatch.setenv("SURMESURE_SECRET_KEY", "another-secret-of-enough-length")
+    second = invoke_json(monkeypatch, url, "campaign", "gateways")
+    assert second["email_feedback"] != first["email_feedback"]
+    assert second["sms_inbound"] != first["sms_inbound"]
+    monkeypatch.delenv("SURMESURE_SECRET_KEY")
+    printed = invoke(monkeypatch, url, "campaign", "gateways")
+    assert printed.exit_code == 0, printed.output
+    assert "sms_inbound: https://crm.example.com/v1/sms/inbound?key=" in printed.output
+    assert "SURMESURE_SECRET_KEY is the development one" in printed.output

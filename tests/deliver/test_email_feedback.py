@@ -6,6 +6,7 @@ not sign, another message, or a wrong key records no opt-out."""
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import parse_qsl
 
 import httpx
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from people_rows import add_people
 from smtp_sink import Sink, start
 
 from surmesure.deliver.channel import Message
+from surmesure.deliver.channels import callbacks
 from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.feedback import SOURCE, feedback_key, read
 from surmesure.deliver.reports import status_of
@@ -73,10 +75,13 @@ def _arf(original: bytes) -> bytes:
 
 def test_bounces_and_complaints_are_recorded(store: Store) -> None:
     add_people(store, (7, None))
-    with serving(store, secret_key=SECRET) as (url, _app):
+    with serving(store, secret_key=SECRET) as (url, app):
         original = _sent(url)
-        endpoint = f"{url}/v1/email/feedback"
-        key = {"key": feedback_key(SECRET)}
+        # posted where `campaign gateways` says, with the key it prints
+        called = callbacks(app.state.settings.model_copy(update={"public_url": url}))
+        endpoint, _, query = called["email_feedback"].partition("?")
+        key = dict(parse_qsl(query))
+        assert key == {"key": feedback_key(SECRET)}
 
         def post(body: bytes, params: dict[str, str] = key) -> httpx.Response:
             return httpx.post(endpoint, params=params, content=body)

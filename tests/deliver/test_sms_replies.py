@@ -19,6 +19,7 @@ from kannel_box import PASSWORD, USER, kannel, sendsms_url
 from surmesure.collect.importer import import_file
 from surmesure.deliver import replies
 from surmesure.deliver.channel import Message
+from surmesure.deliver.channels import callbacks
 from surmesure.deliver.reports import status_of
 from surmesure.deliver.sms import INBOUND_PATH, REPORTS_PATH, SmsChannel, SmsSettings, inbound_key
 from surmesure.protect.consent import refused_ids
@@ -59,16 +60,15 @@ def _sms_opt_outs(store: Store) -> set[int]:
 
 def test_reports_settle_messages_and_stop_opts_out(store: Store, tmp_path: Path) -> None:
     ana, bo = _world(store, tmp_path)
-    with serving(store, secret_key=SECRET) as (url, _app):
-        get_url = (
-            f"{url}{INBOUND_PATH}?key={inbound_key(SECRET)}&from=%p&to=%P&text=%a&charset=%C&id=%I"
-        )
-        with kannel(tmp_path, BASE, get_url) as phone:
+    with serving(store, secret_key=SECRET) as (url, app):
+        # Kannel calls back the addresses `campaign gateways` prints
+        called = callbacks(app.state.settings.model_copy(update={"public_url": url}))
+        with kannel(tmp_path, BASE, called["sms_inbound"]) as phone:
             settings = SmsSettings(
                 url=sendsms_url(BASE),
                 username=USER,
                 password=PASSWORD,
-                reports_url=url,
+                reports_url=called["sms_reports_url"],
                 sender="MAISON",
             )
             channel = SmsChannel(settings, secret=SECRET)

@@ -23,7 +23,7 @@ from surmesure.cli.common import (
 )
 from surmesure.config import get_settings
 from surmesure.deliver import results, service
-from surmesure.deliver.channels import configured
+from surmesure.deliver.channels import callbacks, configured
 from surmesure.deliver.channels import urls as channel_urls
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
@@ -190,6 +190,23 @@ def register(app: typer.Typer) -> None:
             console.print(lift_table(out["breakdown"], "segment", title))
         if plot is not None:
             console.print(f"plot: {plot}")
+
+    @campaign.command(
+        "gateways",
+        help="The addresses providers call back with their keys: bounces and complaints "
+        "(e-mail), replies and delivery reports (Kannel).",
+    )
+    @user_errors
+    def gateways_command(as_json: bool = JsonOption) -> None:
+        settings = get_settings()
+        out = callbacks(settings)
+        if as_json:
+            emit_json(out)
+            return
+        for key, value in out.items():  # one line each, to copy whole
+            console.print(f"{key}: {escape(value)}", soft_wrap=True)
+        if "SURMESURE_SECRET_KEY" in settings.development_defaults():
+            console.print("[yellow]SURMESURE_SECRET_KEY is the development one: set your own[/]")
 
     _register_imports(campaign)
 

@@ -17,7 +17,8 @@ MJML are heavy). :func:`configured` opens the campaign channels the settings nam
 ``email`` (``SURMESURE_EMAIL_URL``), ``sms`` (``SURMESURE_SMS_URL``), ``paper``
 (``SURMESURE_PAPER_URL``) and ``phone``, the call centre (``SURMESURE_CALLS_URL``), plus ``web``,
 the personal pages this application serves itself. A channel not configured is absent; its
-messages stay planned until it is.
+messages stay planned until it is. :func:`callbacks` gives the addresses a provider calls back
+on this server (bounces and complaints, SMS replies and delivery reports), each with its key.
 """
 
 from __future__ import annotations
@@ -92,3 +93,22 @@ def configured(settings: Settings) -> dict[str, Channel]:
     from surmesure.deliver.web import WebChannel
 
     return {**found, "web": WebChannel()}
+
+
+def callbacks(settings: Settings) -> dict[str, str]:
+    """What the providers call back on this server, under ``SURMESURE_PUBLIC_URL`` and keyed
+    by ``SURMESURE_SECRET_KEY`` (another secret key changes every key): ``email_feedback``,
+    where a mailbox forwarder or a provider's webhook posts bounces and complaints;
+    ``sms_inbound``, the ``get-url`` of Kannel's ``sms-service`` (replies such as STOP and
+    ARRET, with Kannel's placeholders); ``sms_reports_url``, the ``reports_url`` option of
+    ``SURMESURE_SMS_URL`` (each message then asks for delivery reports, signed per message)."""
+    from surmesure.deliver.feedback import feedback_key
+    from surmesure.deliver.sms import INBOUND_PATH, inbound_key
+
+    base = settings.public_url.rstrip("/")
+    inbound = f"key={inbound_key(settings.secret_key)}&from=%p&text=%a&charset=%C&id=%I"
+    return {
+        "email_feedback": f"{base}/v1/email/feedback?key={feedback_key(settings.secret_key)}",
+        "sms_inbound": f"{base}{INBOUND_PATH}?{inbound}",
+        "sms_reports_url": base,
+    }
