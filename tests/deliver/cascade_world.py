@@ -18,15 +18,17 @@ from surmesure.deliver.tracking import activity
 from surmesure.store import Store, schema
 
 
-def sent(store: Store, person_id: int, at: datetime, campaign: str = "earlier") -> str:
-    """A message of ``campaign`` sent by e-mail to ``person_id`` at ``at``: its id."""
+def sent(
+    store: Store, person_id: int, at: datetime, campaign: str = "earlier", channel: str = "email"
+) -> str:
+    """A message of ``campaign`` sent on ``channel`` to ``person_id`` at ``at``: its id."""
     message_id = uuid.uuid4().hex
     row = {
         "message_id": message_id,
         "campaign": campaign,
         "version": 1,
         "person_id": person_id,
-        "channel": "email",
+        "channel": channel,
         "step": 0,
         "status": "sent",
         "attempts": 1,

@@ -89,7 +89,7 @@ def test_the_guardrails_are_read_again_at_send_time(store: Store, tmp_path: Path
         "channels": {"phone": {"text": "Bonjour, -20% sur les chaussures cette semaine."}},
         "policy": {"order": ["phone"]},
         "featured": {"categories": ["shoes"]},
-        "caps": {"per_day": 2},
+        "caps": {"per_day": 2, "channels": {"phone": {"per_week": 1}}},
     }
     rows = _plan(store, **change)
     assert {r[1] for r in rows.values()} == {"planned"}
@@ -99,12 +99,13 @@ def test_the_guardrails_are_read_again_at_send_time(store: Store, tmp_path: Path
     reported(store, ids[2], "complained", T0 + HOUR)
     reported(store, ids[3], "bounced", T0 + HOUR)
     sent(store, ids[5], T0 + HOUR, campaign="autumn")
+    sent(store, ids[4], T0 + HOUR, campaign="autumn", channel="phone")  # once a week by phone
     send_offline(store, tmp_path, T0 + 2 * HOUR)
     rows = _rows(store)
     assert rows[ids[1]] == ("phone", "suppressed", "just_bought")
     assert rows[ids[2]] == ("phone", "suppressed", "complained")
     assert rows[ids[3]] == ("phone", "sent", None)
-    assert rows[ids[4]] == ("phone", "sent", None)
+    assert rows[ids[4]] == ("phone", "suppressed", "frequency_cap")
     assert rows[ids[5]] == ("phone", "suppressed", "frequency_cap")
     reasons = service.status(store, "spring")["reasons"]
-    assert reasons["suppressed:frequency_cap"] == 1
+    assert reasons["suppressed:frequency_cap"] == 2

@@ -19,9 +19,14 @@ from surmesure.store import Store, schema
 
 
 def _rows(store: Store) -> dict[int, tuple[str, str, str | None]]:
+    """The campaign's rows, by person (those of the earlier campaigns left out)."""
     m = schema.messages
     with store.connect() as conn:
-        rows = conn.execute(sa.select(m.c.person_id, m.c.channel, m.c.status, m.c.reason))
+        rows = conn.execute(
+            sa.select(m.c.person_id, m.c.channel, m.c.status, m.c.reason).where(
+                m.c.campaign != "earlier"
+            )
+        )
         return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
 
 
@@ -29,20 +34,21 @@ def _save(store: Store, **change: object) -> None:
     documents.save(store, documents.parse(document(**change)), T0)
 
 
-def _sent_before(store: Store, person_id: int) -> None:
-    """A message of another campaign sent to ``person_id`` an hour before T0."""
+def _sent_before(store: Store, person_id: int, channel: str = "email", hours: int = 1) -> None:
+    """A message of another campaign sent to ``person_id`` on ``channel`` ``hours`` before
+    T0."""
     row = {
-        "message_id": "x" * 32,
+        "message_id": f"{person_id}-{channel}".ljust(32, "x"),
         "campaign": "earlier",
         "version": 1,
         "person_id": person_id,
-        "channel": "email",
+        "channel": channel,
         "step": 0,
         "status": "sent",
         "attempts": 1,
-        "planned_at": T0 - 2 * HOUR,
-        "updated_at": T0 - HOUR,
-        "sent_at": T0 - HOUR,
+        "planned_at": T0 - (hours + 1) * HOUR,
+        "updated_at": T0 - hours * HOUR,
+        "sent_at": T0 - hours * HOUR,
     }
     with store.begin() as conn:
         store.bulk_insert(conn, schema.messages, pa.Table.from_pylist([row]))
@@ -56,10 +62,12 @@ def test_each_guardrail_suppresses_with_its_reason(store: Store, tmp_path: Path)
     refuse(store, ids[6], "email")  # refused e-mail, has a phone: SMS
     refuse(store, ids[8], "any")
     _sent_before(store, ids[7])
-    _save(store, caps={"per_day": 1})
+    _sent_before(store, ids[5], "sms", hours=72)  # one SMS a week at most
+    _sent_before(store, ids[9], "sms", hours=72)  # ...which does not hold e-mail back
+    _save(store, caps={"per_day": 1, "channels": {"sms": {"per_week": 1}}})
 
     dry = service.send(store, "spring", T0, dry_run=True)
-    assert _rows(store) == {ids[7]: ("email", "sent", None)}  # a dry run writes nothing
+    assert _rows(store) == {}  # a dry run writes nothing
     with store.begin() as conn:
         definition, version = documents.get(conn, "spring")
         plan.record(store, conn, plan.plan(store, conn, definition, version, T0), T0)
@@ -69,7 +77,7 @@ def test_each_guardrail_suppresses_with_its_reason(store: Store, tmp_path: Path)
         ids[2]: ("email", "suppressed", "paused"),
         ids[3]: ("email", "suppressed", "topic_refused"),
         ids[4]: ("email", "suppressed", "unreachable"),
-        ids[5]: ("sms", "planned", None),  # no e-mail, a phone
+        ids[5]: ("sms", "suppressed", "frequency_cap"),  # no e-mail, a phone: capped
         ids[6]: ("sms", "planned", None),
         ids[7]: ("email", "suppressed", "frequency_cap"),
         ids[8]: ("email", "suppressed", "opted_out_marketing"),
@@ -78,14 +86,14 @@ def test_each_guardrail_suppresses_with_its_reason(store: Store, tmp_path: Path)
     }
     assert {p: rows[p] for p in expected} == expected
     assert dry.plan.counts == {
-        "planned": 4,
-        "suppressed:frequency_cap": 1,
+        "planned": 3,
+        "suppressed:frequency_cap": 2,
         "suppressed:opted_out_marketing": 2,
         "suppressed:paused": 1,
         "suppressed:topic_refused": 1,
         "suppressed:unreachable": 1,
     }
-    assert dry.plan.by_channel == {"email": 2, "sms": 2}
+    assert dry.plan.by_channel == {"email": 2, "sms": 1}
 
 
 def test_consent_granted_requires_a_grant(store: Store, tmp_path: Path) -> None:

@@ -11,8 +11,9 @@
   ``featured`` products, or a product of its featured categories, within ``featured.days`` is
   not chased with it;
 - ``frequency_cap``: a person sent as many messages in the last day (week) as the campaign's
-  ``caps`` allow, across campaigns and channels, gets no more: read again at send time, so
-  that two campaigns planned before either left do not both reach the person.
+  ``caps`` allow, across campaigns and channels (or on the channel of a ``caps.channels``
+  entry, for a message on that channel), gets no more: read again at send time, so that two
+  campaigns planned before either left do not both reach the person.
 
 Each function is one ``SELECT person_id`` over everyone (``scope``: only these people), so
 planning a million people and checking a batch at send time read the same rule.
@@ -91,21 +92,27 @@ def just_bought(featured: Featured, now: datetime, scope: Any = None) -> sa.Sele
     return query.distinct()
 
 
-def capped(caps: Caps, now: datetime, scope: Any = None) -> list[sa.Select[Any]]:
+def capped(caps: Caps, now: datetime, scope: Any = None) -> list[tuple[str | None, sa.Select[Any]]]:
     """``SELECT person_id`` of the persons sent as many messages (status ``sent``, any
-    campaign or channel) in the day before ``now`` as ``caps.per_day`` allows, and in the week
-    before as ``caps.per_week`` does: one query per cap set."""
+    campaign) in the day before ``now`` as a ``per_day`` cap allows, and in the week before as a
+    ``per_week`` one does: one query per cap set, with the channel it holds on (``None``:
+    every channel, counting every channel's messages)."""
     m = schema.messages
-    out = []
-    for limit, days in ((caps.per_day, 1), (caps.per_week, 7)):
-        if limit is None:
-            continue
-        query = sa.select(m.c.person_id).where(
-            m.c.status == "sent", m.c.sent_at > now - timedelta(days)
-        )
-        if scope is not None:
-            query = query.where(among_ids(m.c.person_id, scope))
-        out.append(query.group_by(m.c.person_id).having(sa.func.count() >= limit))
+    out: list[tuple[str | None, sa.Select[Any]]] = []
+    sets: list[tuple[str | None, Any]] = [(None, caps), *caps.channels.items()]
+    for channel, cap in sets:
+        for limit, days in ((cap.per_day, 1), (cap.per_week, 7)):
+            if limit is None:
+                continue
+            query = sa.select(m.c.person_id).where(
+                m.c.status == "sent", m.c.sent_at > now - timedelta(days)
+            )
+            if channel is not None:
+                query = query.where(m.c.channel == channel)
+            if scope is not None:
+                query = query.where(among_ids(m.c.person_id, scope))
+            query = query.group_by(m.c.person_id).having(sa.func.count() >= limit)
+            out.append((channel, query))
     return out
 
 
@@ -140,7 +147,8 @@ def at_send(
             if query is not None:
                 for (p,) in conn.execute(query):
                     out.setdefault(int(p), JUST_BOUGHT)
-    for query in capped(definition.caps, now, people):  # last, as planning reads them
+    for channel, query in capped(definition.caps, now, people):  # last, as planning does
         for (p,) in conn.execute(query):
-            out.setdefault(int(p), FREQUENCY_CAP)
+            if channel is None or channel_of[int(p)] == channel:
+                out.setdefault(int(p), FREQUENCY_CAP)
     return out

@@ -16,7 +16,8 @@ that holds gives a person's row:
    ``unreachable``, ``bounced``, ``complained``, ``opted_out_marketing`` (or ``not_granted``);
    a cascade's step that needs its value above its cost: ``value_below_cost`` (``skipped``);
 4. ``frequency_cap``: as many messages sent in the last day (week) as ``caps`` allows, across
-   campaigns and channels (:func:`surmesure.deliver.guards.capped`, read again at send time);
+   campaigns and channels, or on the chosen channel as ``caps.channels`` allows for it
+   (:func:`surmesure.deliver.guards.capped`, read again at send time);
 5. ``global_holdout`` / ``control`` (status ``held_out``): the experiment engine's assignment
    (:mod:`surmesure.experiments.assign`) of the people left, recorded as an experiment named
    ``campaign_<name>`` so that results compare the control group with the rest;
@@ -216,8 +217,9 @@ def plan(
     if above_cost:
         mark(~(picked.expected > 0), VALUE_BELOW_COST)
 
-    for query in guards.capped(definition.caps, now):
-        mark(np.isin(ids, _array(conn, query)), guards.FREQUENCY_CAP)
+    for on, query in guards.capped(definition.caps, now):
+        hit = np.isin(ids, _array(conn, query))
+        mark(hit if on is None else hit & (channel == on), guards.FREQUENCY_CAP)
 
     eligible = reason == ""
     experiment = experiment_of(definition) if step == 0 else None

@@ -24,6 +24,7 @@ A campaign is a small document (YAML or JSON), validated and versioned like a se
     window:
       quiet_hours: {start: 21, end: 8, timezone: Europe/Paris}
     caps: {per_day: 1, per_week: 3}    # messages per person across campaigns and channels
+    # caps: {per_week: 3, channels: {sms: {per_week: 1}}}  # and on one channel
     costs: {email: 0.001, sms: 0.045, paper: 0.9, phone: 0.5}  # phone: per minute
     call_minutes: 3                    # expected length of a call task
     featured: {categories: [shoes], days: 14}  # who bought them lately is not chased
@@ -167,11 +168,20 @@ class Window(_Model):
     quiet_hours: QuietHours | None = None
 
 
-class Caps(_Model):
-    """Most messages a person receives, across campaigns and channels."""
+class ChannelCaps(_Model):
+    """Most messages a person receives on one channel, across campaigns."""
 
     per_day: int | None = Field(None, ge=1)
     per_week: int | None = Field(None, ge=1)
+
+
+class Caps(_Model):
+    """Most messages a person receives, across campaigns and channels; ``channels``: on one
+    channel, across campaigns (``{sms: {per_week: 1}}``)."""
+
+    per_day: int | None = Field(None, ge=1)
+    per_week: int | None = Field(None, ge=1)
+    channels: dict[ChannelName, ChannelCaps] = Field(default_factory=dict)
 
 
 class CampaignDefinition(_Model):
