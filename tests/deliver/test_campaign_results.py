@@ -1,5 +1,6 @@
 """`campaign results`: every count equals a per-person recomputation, and every interval and
-p-value equals statsmodels (two proportions, Wald) and SciPy (Welch) on the same people."""
+p-value equals statsmodels (two proportions, Wald) and SciPy (Welch) on the same people; a
+web purchase (Segment's `Order Completed`) converts like an imported order."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import numpy as np
 import orjson
 import pytest
 from api_helpers import server_key, serving
-from results_world import COSTS, DAYS, build, per_person
+from campaign_world import T0
+from results_world import COSTS, DAY, DAYS, build, per_person
 from scipy import stats
 from statsmodels.stats import proportion
 from statsmodels.stats.multitest import multipletests
 
 from conftest import invoke, invoke_json
+from surmesure.collect.events import ingest_file
 from surmesure.deliver import results
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.segment.discover import Cluster, Discovery, save
@@ -136,6 +139,32 @@ def test_orders_outside_the_window_and_before_the_plan_do_not_count(
     inside = sum(p["revenue"] for p in per_person(world).values())
     assert measured == pytest.approx(inside)
     assert measured < every - 99.0  # orders after the window and before the plan left out
+
+    # a web purchase (Segment's `Order Completed`) inside the window converts like an order
+    people = per_person(world)
+    buyer = next(
+        p for p, f in sorted(people.items()) if f["arm"] == "message" and not f["converted"]
+    )
+    customer = next(f"C{i}" for i, p in world.ids.items() if p == buyer)
+    bought = {
+        "type": "track",
+        "messageId": "web-order-1",
+        "userId": customer,
+        "event": "Order Completed",
+        "properties": {"order_id": "W-1", "total": 123.45, "currency": "EUR"},
+        "timestamp": (T0 + 2 * DAY).isoformat() + "Z",
+    }
+    path = tmp_path / "web.jsonl"
+    path.write_bytes(orjson.dumps(bought) + b"\n")
+    assert ingest_file(store, path)["accepted"] == 1
+    after = results.measure(store, "spring")
+
+    def treated(out: dict[str, Any]) -> dict[str, Any]:
+        channel = people[buyer]["channel"]
+        return next(g for g in out["groups"] if g["arm"] == "message" and g["channel"] == channel)
+
+    assert treated(after)["converted"] == treated(out)["converted"] + 1
+    assert treated(after)["revenue"] == pytest.approx(treated(out)["revenue"] + 123.45)
 
 
 def test_breakdown_by_segment_and_cluster_with_benjamini_hochberg(
