@@ -16,7 +16,8 @@ nothing else; an ``admin`` key would also let it save and send campaigns and rea
 person. Each list handed over is written to the audit log. The centre posts the outcomes back
 with the same scope: ``POST /v1/campaigns/{name}/calls/outcomes`` ``{"outcomes": [{"person_id",
 "outcome", "called_at", "message_id"}]}``, recorded as ``campaign calls import`` records a file
-(a bad row goes to the quarantine with its reason, origin ``api``).
+(a bad row goes to the quarantine with its reason, origin ``api``), but only of the call tasks
+of that campaign handed over: the key cannot record activity or an opt-out for anyone else.
 """
 
 from __future__ import annotations

@@ -244,6 +244,18 @@ def _known(conn: Connection, activity_id: str) -> bool:
     return conn.execute(query).first() is not None
 
 
+def _handed(conn: Connection, campaign: str, people: Collection[int]) -> bool:
+    """Whether a call task of ``campaign`` for one of ``people`` was handed over (``sent``)."""
+    m = schema.messages
+    query = sa.select(m.c.message_id).where(
+        m.c.campaign == campaign,
+        m.c.channel == "phone",
+        m.c.status == "sent",
+        m.c.person_id.in_(sorted(people)),
+    )
+    return bool(conn.execute(sa.select(query.exists())).scalar_one())
+
+
 REQUIRED = ("person_id", "outcome", "called_at")
 
 
@@ -292,26 +304,38 @@ def record_outcomes(
 ) -> Imported:
     """Record the parsed rows of ``read``, quarantining the bad ones under ``source_name``;
     each outcome is of ``campaign``, else of its call task's campaign when it names one.
+    Posted over HTTP (``origin`` ``api``), a row is refused unless a call task of
+    ``campaign`` was handed over for its person (and its ``message_id``, if any, is one of
+    ``campaign``'s).
     ``within``: in that transaction; without ``set_aside_bad`` the rows refused here are only
     added to ``read.bad`` (a replay of the quarantine)."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     done = Imported()
     m = schema.messages
+    # the centre's key posts outcomes of the tasks it was handed only: it may not record
+    # activity, or an opt-out, for anyone else in the store
+    posted = origin == "api" and campaign is not None
     with store.begin() if within is None else nullcontext(within) as conn:
         found: list[dict[str, object]] = []
         seen: set[str] = set()
         for n, raw, (person, outcome, at, message_id) in read.good:
             task = None
             if message_id:
+                # every row fetched: an embedded DuckDB connection refuses other work while
+                # a result is left unfinished (as .first() leaves it)
                 task = conn.execute(
                     sa.select(m.c.person_id, m.c.channel, m.c.campaign).where(
                         m.c.message_id == message_id
                     )
-                ).first()
+                ).one_or_none()
             if task is not None and (
                 task.channel != "phone" or task.person_id not in (person, None)
             ):
                 why = "message_id: a message of another person or channel; check the row"
+                refuse(read, n, raw, "message_id", message_id, why)
+                continue
+            if posted and task is not None and task.campaign != campaign:
+                why = "message_id: a call task of another campaign; post it to that campaign"
                 refuse(read, n, raw, "message_id", message_id, why)
                 continue
             root = root_of(conn, person)
@@ -321,6 +345,13 @@ def record_outcomes(
                 continue
             if root is None:
                 done.erased += 1  # erased since the call: nothing of them is kept
+                continue
+            if posted and not _handed(conn, str(campaign), {person, root}):
+                why = (
+                    "person_id: no call task of this campaign was handed over for this person; "
+                    "give the person_id of a row of its call list"
+                )
+                refuse(read, n, raw, "person_id", person, why)
                 continue
             of = campaign or (None if task is None else str(task.campaign))
             event = activity(root, person, "phone", outcome, at, SOURCE, campaign=of)

@@ -47,7 +47,7 @@ def _outcomes(
 ) -> int:
     campaign = calls.posted_campaign(name) if origin == "api" else None
     done = calls.record_outcomes(
-        store, read, name, now, campaign=campaign, within=conn, set_aside_bad=False
+        store, read, name, now, campaign=campaign, origin=origin, within=conn, set_aside_bad=False
     )
     return done.again
 
