@@ -49,6 +49,7 @@ from surmesure.deliver.channel import Delivery, Message, OnResult, Outcome, with
 from surmesure.deliver.dkim_rsa import RsaSigner
 from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
+from surmesure.deliver.smtp_wire import Transactions
 from surmesure.deliver.tracking import track
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
@@ -133,7 +134,7 @@ class EmailChannel:
         if key is not None:
             assert settings.dkim_domain and settings.dkim_selector
             self._signer = RsaSigner(key, settings.dkim_domain, settings.dkim_selector, _SIGNED)
-        self._idle: SimpleQueue[smtplib.SMTP] = SimpleQueue()
+        self._idle: SimpleQueue[Transactions] = SimpleQueue()
         self._threads = ThreadPoolExecutor(settings.pool, thread_name_prefix="smtp")
 
     # -- building -------------------------------------------------------------------------
@@ -199,22 +200,16 @@ class EmailChannel:
             smtp.login(s.username, s.password or "")
         return smtp
 
-    def _take(self) -> smtplib.SMTP:
+    def _take(self) -> Transactions:
         try:
             return self._idle.get_nowait()
         except Empty:
-            return self._connect()
+            return Transactions(self._connect())
 
-    def _send_one(self, smtp: smtplib.SMTP, message: Message, data: bytes) -> Delivery:
-        sender = message.sender or self.settings.sender
-        try:
-            smtp.sendmail(sender, [message.to], data)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()))
-            return _refused(message, code, reply)
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-            # smtplib has reset the transaction: the connection serves the next message
-            return _refused(message, exc.smtp_code, exc.smtp_error)
+    def _send_one(self, wire: Transactions, message: Message, data: bytes) -> Delivery:
+        reply = wire.send(message.sender or self.settings.sender, message.to, data)
+        if not reply.accepted:
+            return _refused(message, reply.code, reply.text)
         return Delivery(message.message_id, "sent", provider_id=message.message_id)
 
     def _send_chunk(
@@ -223,19 +218,19 @@ class EmailChannel:
         """Build and send ``chunk`` in turn over one connection (built here, so one thread
         lays out a message while another waits for the server's reply)."""
         done: list[tuple[int, Delivery]] = []
-        smtp: smtplib.SMTP | None = None
+        wire: Transactions | None = None
         for i, message in chunk:
             built = self.build(message)
             if isinstance(built, str):
                 delivery = Delivery(message.message_id, "failed", detail=built)
             else:
                 try:
-                    smtp = smtp or self._take()
-                    delivery = self._send_one(smtp, message, built)
+                    wire = wire or self._take()
+                    delivery = self._send_one(wire, message, built)
                 except (smtplib.SMTPException, OSError) as exc:
-                    if smtp is not None:
-                        _close(smtp)
-                    smtp = None
+                    if wire is not None:
+                        _close(wire.smtp)
+                    wire = None
                     detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
                     if isinstance(detail, bytes):
                         detail = detail.decode(errors="replace")
@@ -245,8 +240,8 @@ class EmailChannel:
             if on_result is not None:
                 on_result(delivery)
             done.append((i, delivery))
-        if smtp is not None:
-            self._idle.put(smtp)
+        if wire is not None:
+            self._idle.put(wire)
         return done
 
     def send(
@@ -271,10 +266,10 @@ class EmailChannel:
         self._threads.shutdown(wait=True)
         while True:
             try:
-                smtp = self._idle.get_nowait()
+                wire = self._idle.get_nowait()
             except Empty:
                 return
-            _close(smtp)
+            _close(wire.smtp)
 
 
 def _refused(message: Message, code: int, reply: bytes | str) -> Delivery:
