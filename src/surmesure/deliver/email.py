@@ -31,10 +31,11 @@ server's reply is the delivery's detail without the addresses it quotes
 
 from __future__ import annotations
 
+import itertools
 import re
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from pathlib import Path
@@ -49,7 +50,7 @@ from surmesure.deliver.channel import Delivery, Message, OnResult, Outcome, with
 from surmesure.deliver.dkim_rsa import RsaSigner
 from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
-from surmesure.deliver.smtp_wire import Transactions
+from surmesure.deliver.smtp_wire import Item, Reply, Transactions
 from surmesure.deliver.tracking import track
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
@@ -206,43 +207,67 @@ class EmailChannel:
         except Empty:
             return Transactions(self._connect())
 
-    def _send_one(self, wire: Transactions, message: Message, data: bytes) -> Delivery:
-        reply = wire.send(message.sender or self.settings.sender, message.to, data)
-        if not reply.accepted:
-            return _refused(message, reply.code, reply.text)
-        return Delivery(message.message_id, "sent", provider_id=message.message_id)
-
     def _send_chunk(
         self, chunk: Sequence[tuple[int, Message]], on_result: OnResult | None
     ) -> list[tuple[int, Delivery]]:
         """Build and send ``chunk`` in turn over one connection (built here, so one thread
         lays out a message while another waits for the server's reply)."""
-        done: list[tuple[int, Delivery]] = []
-        wire: Transactions | None = None
-        for i, message in chunk:
-            built = self.build(message)
-            if isinstance(built, str):
-                delivery = Delivery(message.message_id, "failed", detail=built)
-            else:
-                try:
-                    wire = wire or self._take()
-                    delivery = self._send_one(wire, message, built)
-                except (smtplib.SMTPException, OSError) as exc:
-                    if wire is not None:
-                        _close(wire.smtp)
-                    wire = None
-                    detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
-                    if isinstance(detail, bytes):
-                        detail = detail.decode(errors="replace")
-                    delivery = Delivery(
-                        message.message_id, "retry", detail=without_recipients(str(detail))
-                    )
+        done: dict[int, Delivery] = {}
+        messages = dict(chunk)
+
+        raised: list[BaseException] = []  # by on_result: not the connection's, not caught here
+
+        def tell(i: int, delivery: Delivery) -> None:
+            done[i] = delivery
             if on_result is not None:
-                on_result(delivery)
-            done.append((i, delivery))
+                try:
+                    on_result(delivery)
+                except BaseException as exc:
+                    raised.append(exc)
+                    raise
+
+        def told(i: int, reply: Reply) -> None:
+            message = messages[i]
+            if reply.accepted:
+                tell(i, Delivery(message.message_id, "sent", provider_id=message.message_id))
+            else:
+                tell(i, _refused(message, reply.code, reply.text))
+
+        def built() -> Iterator[Item[int]]:
+            for i, message in chunk:
+                data = self.build(message)
+                if isinstance(data, str):
+                    tell(i, Delivery(message.message_id, "failed", detail=data))
+                else:
+                    yield i, message.sender or self.settings.sender, message.to, data
+
+        items = built()
+        wire: Transactions | None = None
+        while True:
+            try:
+                wire = wire or self._take()
+                wire.send_all(items, told)
+                break
+            except (smtplib.SMTPException, OSError) as exc:
+                if raised:
+                    raise
+                lost = wire.in_flight if wire is not None else []
+                if wire is not None:
+                    _close(wire.smtp)
+                else:  # no connection: the next message is tried on a new one
+                    lost = [item[0] for item in itertools.islice(items, 1)]
+                    if not lost:
+                        break
+                wire = None
+                detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
+                if isinstance(detail, bytes):
+                    detail = detail.decode(errors="replace")
+                detail = without_recipients(str(detail))
+                for i in lost:
+                    tell(i, Delivery(messages[i].message_id, "retry", detail=detail))
         if wire is not None:
             self._idle.put(wire)
-        return done
+        return sorted(done.items())
 
     def send(
         self, messages: Sequence[Message], on_result: OnResult | None = None
