@@ -3,6 +3,9 @@ PIPELINING, and one that does not: what arrives, and refusals as results."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +46,8 @@ def served(request: pytest.FixtureRequest) -> Iterator[tuple[Sink, int]]:
     controller.stop()
 
 
-def message(n: int, to: str = "alice@example.org", text: str = "Bonjour.") -> Message:
+def message(n: int, to: str = "alice@example.org", text: str = "") -> Message:
+    text = text or f"Bonjour, message {n}."
     return Message(f"m{n}", "email", to, text, subject="Vos offres", person_id=n)
 
 
@@ -89,3 +93,54 @@ def test_an_address_is_read_bare_or_from_its_name() -> None:
     assert address_of("Maison Été <news@example.com>") == "news@example.com"
     assert address_of("a@b.c>\r\nDATA") is None
     assert address_of("") is None and address_of("<>") is None
+
+
+def _dropping_server(port: int, taken: list[bytes]) -> threading.Thread:
+    """A server offering PIPELINING that takes the first message of each connection, then
+    hangs up once the second one's data has come (before answering it); two connections."""
+
+    def serve() -> None:
+        with socket.create_server(("127.0.0.1", port)) as listener:
+            for _ in range(2):
+                conn, _ = listener.accept()
+                with conn, conn.makefile("rb") as lines:
+                    conn.sendall(b"220 test\r\n")
+                    messages = 0
+                    for line in lines:
+                        verb = line[:4].upper()
+                        if verb == b"EHLO":
+                            conn.sendall(b"250-test\r\n250 PIPELINING\r\n")
+                        elif verb == b"DATA":
+                            conn.sendall(b"354 go\r\n")
+                            data = b"".join(iter(lines.readline, b".\r\n"))
+                            messages += 1
+                            if messages == 2:
+                                break  # hang up: the client cannot know whether it was taken
+                            taken.append(data)
+                            conn.sendall(b"250 taken\r\n")
+                        elif verb == b"QUIT":
+                            conn.sendall(b"221 bye\r\n")
+                            break
+                        else:
+                            conn.sendall(b"250 OK\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_lost_connection_retries_only_the_messages_it_left_unanswered() -> None:
+    port, taken = free_port(), list[bytes]()
+    thread = _dropping_server(port, taken)
+    time.sleep(0.2)
+    channel = EmailChannel(EmailSettings(port=port, pool=1, timeout=5), LINKS)
+    told: list[str] = []
+    results = channel.send(
+        [message(n) for n in range(1, 5)], on_result=lambda d: told.append(d.message_id)
+    )
+    channel.close()
+    thread.join(5)
+    # m3's envelope left with m2's data: unanswered too; m4 goes on a new connection
+    assert [r.outcome for r in results] == ["sent", "retry", "retry", "sent"]
+    assert sorted(told) == ["m1", "m2", "m3", "m4"]
+    assert [b"message 1." in taken[0], b"message 4." in taken[1]] == [True, True]
