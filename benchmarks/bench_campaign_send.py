@@ -1,8 +1,9 @@
 """``campaign send`` end to end for ``--people`` people (default 20,000) in DuckDB: plan, record,
 render (an MJML body and a text part with a personal field) and hand over to a local SMTP server
-running in its own process: aiosmtpd (the default, counting what it accepts), or ``--server
-sink``, a minimal asyncio server that only reads, counts and answers, so the figure shows
-surmesure's own ceiling rather than aiosmtpd's. Beside it, in the same run, a plain ``smtplib``
+running in its own process: aiosmtpd (the default, counting what it accepts; ``--server
+aiosmtpd-lockstep``: without PIPELINING), or ``--server sink``, a minimal asyncio server that
+only reads, counts and answers, so the figure shows surmesure's own ceiling rather than
+aiosmtpd's. Beside it, in the same run, a plain ``smtplib``
 loop handing the same number of ready-made messages to the same server over one connection: what
 the protocol alone costs on this machine.
 
@@ -48,6 +49,9 @@ import asyncio, sys
 from aiosmtpd.controller import Controller
 class Count:
     n = 0
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return responses[:-1] + ["250-PIPELINING"] * PIPELINING + responses[-1:]
     async def handle_DATA(self, server, session, envelope):
         Count.n += 1
         return "250 OK"
@@ -98,7 +102,14 @@ async def main():
     await server.serve_forever()
 asyncio.run(main())
 """
-SERVERS = {"aiosmtpd": SERVER, "sink": SINK}
+SERVERS = {
+    "aiosmtpd": SERVER.replace("class Count", "PIPELINING = 1\nclass Count"),
+    "aiosmtpd-lockstep": SERVER.replace("class Count", "PIPELINING = 0\nclass Count"),
+    "sink": SINK.replace("250-sink\\r\\n", "250-sink\\r\\n250-PIPELINING\\r\\n"),
+}
+"""The local SMTP servers: each offers PIPELINING (RFC 2920), as Postfix, Exim and providers'
+relays do (aiosmtpd handles pipelined commands but does not say so), except
+``aiosmtpd-lockstep``, where a client waits for the reply to each command."""
 MJML = (
     "<mjml><mj-body><mj-section><mj-column>"
     "<mj-text>Bonjour, les nouveautés de {{ person.city }} arrivent.</mj-text>"

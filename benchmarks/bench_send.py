@@ -13,7 +13,12 @@ spends its time, for a batch of 2,000 people (``SORT=tottime TOP=40`` change the
 N``: what is left to it beside the workers).
 
     python benchmarks/bench_send.py [--people N] [--parallel 4] [--server sink] [--json]
-        [--profile | --profile-send] [--workers N [--workers-only]]
+        [--profile | --profile-send] [--workers N [--workers-only]] [--baseline REF [--rounds 2]]
+
+``--baseline REF`` measures this checkout's code and ``REF``'s (a temporary ``git worktree``,
+removed afterwards) each in a child process running this script, alternating for ``--rounds``
+rounds so the machine's load falls on both, and prints the processor time a message (the
+workers' included, the SMTP server's left out) of each, with its ratio to the baseline's.
 
 ``--workers N`` sends the campaign twice in the same run, on fresh stores: by the sending
 process alone, then with N worker processes recommending, rendering and handing over
@@ -30,6 +35,8 @@ import cProfile
 import io
 import os
 import pstats
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -40,8 +47,10 @@ import numpy as np
 import orjson
 import pyarrow as pa
 from rich.console import Console
+from rich.table import Table
 
 from bench_campaign_send import SERVERS, T0, TARGET, _fill, run
+from gitref import HEAD_SRC, checkout, describe, env_for
 from surmesure.config import get_settings
 from surmesure.decide.recommend.model import clear_cache
 from surmesure.deliver import documents
@@ -231,6 +240,59 @@ def _profiled(profiler: cProfile.Profile) -> Any:
     return wrapped
 
 
+def _child(src: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """This script's runs (``--json``) in a child process with the code of ``src``."""
+    argv = ["--people", str(args.people), "--parallel", str(args.parallel)]
+    argv += ["--server", args.server, "--workers", str(args.workers), "--json"]
+    argv += ["--workers-only"] if args.workers_only else []
+    done = subprocess.run(
+        [sys.executable, __file__, *argv], env=env_for(src), capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode()[-2000:])
+    got = orjson.loads(done.stdout)
+    outs: list[dict[str, Any]] = got if isinstance(got, list) else [got]
+    if not outs[0]["package"].startswith(str(src)):
+        raise RuntimeError(f"the child imported {outs[0]['package']}, not the code of {src}")
+    return outs
+
+
+def compare(args: argparse.Namespace, console: Console) -> None:
+    """This checkout's code beside ``--baseline``'s, round by round (see the module)."""
+    head = f"this checkout ({describe('HEAD')}+)"
+    best: dict[str, list[dict[str, Any]]] = {}
+    with checkout(args.baseline) as src:
+        sides = {describe(args.baseline): src, head: HEAD_SRC}
+        order = list(sides)
+        for turn in range(args.rounds):
+            for name in order if turn % 2 == 0 else order[::-1]:
+                outs = _child(sides[name], args)
+                console.print(f"  {name}: {outs[-1]['all_cpu_ms_per_message']} ms a message")
+                for i, out in enumerate(outs):
+                    kept = best.setdefault(name, [*outs])
+                    if out["all_cpu_ms_per_message"] < kept[i]["all_cpu_ms_per_message"]:
+                        kept[i] = out
+    if args.json:
+        print(orjson.dumps(best, option=orjson.OPT_INDENT_2).decode())
+        return
+    base = best[order[0]]
+    table = Table("code", "workers", "messages/s", "plain smtplib loop/s",
+                  "CPU ms/message, sending process", "CPU ms/message, all", "ratio")  # fmt: skip
+    for name, outs in best.items():
+        for out, was in zip(outs, base, strict=True):
+            cpu = out["all_cpu_ms_per_message"]
+            table.add_row(
+                name, str(out["workers"]), f"{out['messages_per_s']:,}",
+                f"{out['smtplib_loop_per_s']:,}", f"{out['cpu_ms_per_message']:.3f}",
+                f"{cpu:.3f}", f"{cpu / was['all_cpu_ms_per_message']:.3f}",
+            )  # fmt: skip
+    Console().print(table)
+    Console().print(
+        f"{args.people:,} people, {args.server}, best of {args.rounds} round(s) a side; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=20_000)
@@ -241,8 +303,13 @@ def main() -> None:
     parser.add_argument("--profile-send", action="store_true")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--workers-only", action="store_true")
+    parser.add_argument("--baseline", metavar="REF", help="a commit to compare with")
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     console = Console(stderr=True)
+    if args.baseline is not None:
+        compare(args, console)
+        return
     if args.profile:
         profile(min(args.people, 5_000), console)
         return
@@ -268,6 +335,10 @@ def main() -> None:
         )
         console.print(listing.getvalue(), markup=False, highlight=False)
     if args.json:
+        import surmesure
+
+        for out in outs:
+            out["package"] = surmesure.__file__  # which code ran (``--baseline``)
         print(orjson.dumps(outs if len(outs) > 1 else outs[0], option=orjson.OPT_INDENT_2).decode())
         return
     for out in outs:

@@ -31,10 +31,11 @@ server's reply is the delivery's detail without the addresses it quotes
 
 from __future__ import annotations
 
+import itertools
 import re
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from pathlib import Path
@@ -49,6 +50,7 @@ from surmesure.deliver.channel import Delivery, Message, OnResult, Outcome, with
 from surmesure.deliver.dkim_rsa import RsaSigner
 from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
+from surmesure.deliver.smtp_wire import Item, Reply, Transactions
 from surmesure.deliver.tracking import track
 from surmesure.deliver.unsubscribe import UnsubscribeLinks
 from surmesure.errors import ConfigError
@@ -133,7 +135,7 @@ class EmailChannel:
         if key is not None:
             assert settings.dkim_domain and settings.dkim_selector
             self._signer = RsaSigner(key, settings.dkim_domain, settings.dkim_selector, _SIGNED)
-        self._idle: SimpleQueue[smtplib.SMTP] = SimpleQueue()
+        self._idle: SimpleQueue[Transactions] = SimpleQueue()
         self._threads = ThreadPoolExecutor(settings.pool, thread_name_prefix="smtp")
 
     # -- building -------------------------------------------------------------------------
@@ -199,55 +201,73 @@ class EmailChannel:
             smtp.login(s.username, s.password or "")
         return smtp
 
-    def _take(self) -> smtplib.SMTP:
+    def _take(self) -> Transactions:
         try:
             return self._idle.get_nowait()
         except Empty:
-            return self._connect()
-
-    def _send_one(self, smtp: smtplib.SMTP, message: Message, data: bytes) -> Delivery:
-        sender = message.sender or self.settings.sender
-        try:
-            smtp.sendmail(sender, [message.to], data)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()))
-            return _refused(message, code, reply)
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-            # smtplib has reset the transaction: the connection serves the next message
-            return _refused(message, exc.smtp_code, exc.smtp_error)
-        return Delivery(message.message_id, "sent", provider_id=message.message_id)
+            return Transactions(self._connect())
 
     def _send_chunk(
         self, chunk: Sequence[tuple[int, Message]], on_result: OnResult | None
     ) -> list[tuple[int, Delivery]]:
         """Build and send ``chunk`` in turn over one connection (built here, so one thread
         lays out a message while another waits for the server's reply)."""
-        done: list[tuple[int, Delivery]] = []
-        smtp: smtplib.SMTP | None = None
-        for i, message in chunk:
-            built = self.build(message)
-            if isinstance(built, str):
-                delivery = Delivery(message.message_id, "failed", detail=built)
-            else:
-                try:
-                    smtp = smtp or self._take()
-                    delivery = self._send_one(smtp, message, built)
-                except (smtplib.SMTPException, OSError) as exc:
-                    if smtp is not None:
-                        _close(smtp)
-                    smtp = None
-                    detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
-                    if isinstance(detail, bytes):
-                        detail = detail.decode(errors="replace")
-                    delivery = Delivery(
-                        message.message_id, "retry", detail=without_recipients(str(detail))
-                    )
+        done: dict[int, Delivery] = {}
+        messages = dict(chunk)
+
+        raised: list[BaseException] = []  # by on_result: not the connection's, not caught here
+
+        def tell(i: int, delivery: Delivery) -> None:
+            done[i] = delivery
             if on_result is not None:
-                on_result(delivery)
-            done.append((i, delivery))
-        if smtp is not None:
-            self._idle.put(smtp)
-        return done
+                try:
+                    on_result(delivery)
+                except BaseException as exc:
+                    raised.append(exc)
+                    raise
+
+        def told(i: int, reply: Reply) -> None:
+            message = messages[i]
+            if reply.accepted:
+                tell(i, Delivery(message.message_id, "sent", provider_id=message.message_id))
+            else:
+                tell(i, _refused(message, reply.code, reply.text))
+
+        def built() -> Iterator[Item[int]]:
+            for i, message in chunk:
+                data = self.build(message)
+                if isinstance(data, str):
+                    tell(i, Delivery(message.message_id, "failed", detail=data))
+                else:
+                    yield i, message.sender or self.settings.sender, message.to, data
+
+        items = built()
+        wire: Transactions | None = None
+        while True:
+            try:
+                wire = wire or self._take()
+                wire.send_all(items, told)
+                break
+            except (smtplib.SMTPException, OSError) as exc:
+                if raised:
+                    raise
+                lost = wire.in_flight if wire is not None else []
+                if wire is not None:
+                    _close(wire.smtp)
+                else:  # no connection: the next message is tried on a new one
+                    lost = [item[0] for item in itertools.islice(items, 1)]
+                    if not lost:
+                        break
+                wire = None
+                detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
+                if isinstance(detail, bytes):
+                    detail = detail.decode(errors="replace")
+                detail = without_recipients(str(detail))
+                for i in lost:
+                    tell(i, Delivery(messages[i].message_id, "retry", detail=detail))
+        if wire is not None:
+            self._idle.put(wire)
+        return sorted(done.items())
 
     def send(
         self, messages: Sequence[Message], on_result: OnResult | None = None
@@ -271,10 +291,10 @@ class EmailChannel:
         self._threads.shutdown(wait=True)
         while True:
             try:
-                smtp = self._idle.get_nowait()
+                wire = self._idle.get_nowait()
             except Empty:
                 return
-            _close(smtp)
+            _close(wire.smtp)
 
 
 def _refused(message: Message, code: int, reply: bytes | str) -> Delivery:
