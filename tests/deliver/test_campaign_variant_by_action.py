@@ -24,6 +24,7 @@ from surmesure.config import get_settings
 from surmesure.decide import action_models
 from surmesure.deliver import documents, results, service
 from surmesure.deliver.web import WebChannel
+from surmesure.errors import InvalidInput
 from surmesure.learn.uplift.saved import ActionModel
 from surmesure.store import Store, open_store, schema
 
@@ -74,6 +75,8 @@ def templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     folder = tmp_path / "templates"
     folder.mkdir()
     (folder / "offer_page.yaml").write_text(TEMPLATE)
+    short = TEMPLATE.replace("offer_page", "short_page")
+    (folder / "short_page.yaml").write_text(short.replace("    history: {trait: history}\n", ""))
     monkeypatch.setenv("SURMESURE_TEMPLATES_DIR", str(folder))
     get_settings.cache_clear()
     yield folder
@@ -185,3 +188,9 @@ def test_the_variant_follows_each_persons_next_best_action(
     monkeypatch.setenv("COLUMNS", "200")  # the table's rows unwrapped
     printed = invoke(monkeypatch, store.url, "campaign", "results", "hill_offer")
     assert "womens (Womens E-Mail)" in printed.output
+
+    # a template whose mapping misses a feature of the model is refused by the campaign's check
+    short = document(name="short", channels={"web": {"template": "short_page"}})
+    with store.connect() as conn, pytest.raises(InvalidInput) as refused:
+        documents.check_references(conn, documents.parse(short), tmp_path)
+    assert refused.value.field == "next_best_action.features.history"
