@@ -5,6 +5,7 @@ by a replay once the rate is set. Over HTTP (in process), on both stores."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -13,12 +14,15 @@ import sqlalchemy as sa
 from api_helpers import WRITE_KEY, serving, settings_for
 
 from surmesure.collect import currency
+from surmesure.collect.events import write_events
 from surmesure.collect.replay import replay
+from surmesure.collect.segment import validate_messages
 from surmesure.config import Settings
 from surmesure.dispatch import dispatcher
 from surmesure.store import Store, schema
 
 AUTH = (WRITE_KEY, "")
+AT = datetime(2026, 3, 2, 10, 0)
 
 
 def _order(message_id: str, order_id: str, total: float, code: str, **extra: Any) -> dict[str, Any]:
@@ -118,3 +122,17 @@ def test_rates_setting_is_read_and_refused_by_name() -> None:
         Settings(rates="pound=1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="CUR=RATE"):
         Settings(rates={"GBP": -1.0})
+
+
+def test_a_first_order_still_on_its_way_sets_the_currency(store: Store) -> None:
+    """Before the dispatcher writes the store's first order, its event already says which
+    currency the store keeps: an order in another one without a rate is refused."""
+    accepted, _ = validate_messages([_order("m-1", "E-1", 10.0, "EUR")], prefix="")
+    with store.begin() as conn:
+        write_events(store, conn, accepted, source="web", received_at=AT)
+    dollars, _ = validate_messages([_order("m-2", "U-1", 5.0, "USD")], prefix="")
+    with store.connect() as conn:
+        assert currency.stored_currency(conn) is None  # no order written yet
+        refused = currency.unconverted(conn, [a.message for a in dollars], {})
+        assert currency.unconverted(conn, [a.message for a in dollars], {"USD": 0.5}) == {}
+    assert refused["m-2"][0] == "USD" and "the store's currency is EUR" in refused["m-2"][1]

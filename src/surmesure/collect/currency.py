@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from surmesure.collect.ecommerce import ORDER_COMPLETED, Purchase
 from surmesure.errors import InvalidInput
 from surmesure.store import schema
+from surmesure.unify.profile import decode_json
 
 SETTING = "SURMESURE_RATES"
 """The setting that holds the rates of orders collected as events."""
@@ -142,7 +143,7 @@ def unconverted(
     found = [(m.message_id, c) for m in messages if (c := event_currency(m)) is not None]
     if not found:
         return {}
-    store = stored_currency(conn)
+    store = stored_currency(conn) or _pending_currency(conn)
     out: dict[str, tuple[str, str]] = {}
     for message_id, currency in found:
         if store is None and currency in rates:
@@ -163,6 +164,28 @@ def unconverted(
                 "quarantine",
             )
     return out
+
+
+def _pending_currency(conn: Connection) -> str | None:
+    """The currency of an ``Order Completed`` already stored whose order the dispatcher has not
+    written yet (a store's first orders arrive as events a moment before they are orders)."""
+    e = schema.events
+    query = (
+        sa.select(e.c.properties)
+        .where(e.c.event == ORDER_COMPLETED, e.c.properties.is_not(None))
+        .order_by(e.c.received_at)
+        .limit(PENDING)
+    )
+    for (stored,) in conn.execute(query):
+        properties = decode_json(stored)
+        found = properties.get("currency") if isinstance(properties, dict) else None
+        if isinstance(found, str):
+            return found.upper()
+    return None
+
+
+PENDING = 100
+"""Stored ``Order Completed`` events read for the currency of a store without orders yet."""
 
 
 def convert_purchase(

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from surmesure.decide import action_models, next_best
-from surmesure.decide.content import Chosen
+from surmesure.decide.content import Audience, Chosen
 from surmesure.decide.library import library_for
 from surmesure.deliver.audiences import load_audiences
 from surmesure.domain.campaigns import CampaignDefinition
@@ -43,7 +43,7 @@ Ids = npt.NDArray[np.int64]
 
 def _audiences(
     conn: Connection, spec: ModelFeatures, ids: list[int], now: datetime, channel: str
-) -> dict[int, Any]:
+) -> dict[int, Audience]:
     sources = spec.features.values()
     return load_audiences(
         conn,
