@@ -190,7 +190,9 @@ def test_the_variant_follows_each_persons_next_best_action(
     assert "womens (Womens E-Mail)" in printed.output
 
     # a template whose mapping misses a feature of the model is refused by the campaign's check
-    short = document(name="short", channels={"web": {"template": "short_page"}})
+    short = document(
+        name="short", channels={"web": {"template": "short_page"}}, policy={"order": ["web"]}
+    )
     with store.connect() as conn, pytest.raises(InvalidInput) as refused:
         documents.check_references(conn, documents.parse(short), tmp_path)
     assert refused.value.field == "next_best_action.features.history"
