@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.csv as pacsv
 import pytest
 
 from conftest import invoke_json
@@ -75,3 +76,46 @@ def recency(store: Store, person_id: int, days: int, at: datetime) -> None:
                 window_days=365,
             )
         )
+
+
+HILLSTROM_FEATURES = ("recency", "history", "zip_code")
+
+
+def hillstrom_sample(path: Path, n: int = 6_000) -> Path:
+    """The first ``n`` people of the Hillstrom e-mail test (arms at random), with the columns
+    a model reads: recency (months), history (dollars), zip_code, and the arm and visit."""
+    from conftest import dataset
+
+    table = pacsv.read_csv(dataset("hillstrom/hillstrom.csv")).slice(0, n)
+    pacsv.write_csv(table.select([*HILLSTROM_FEATURES, "segment", "visit"]), path)
+    return path
+
+
+def save_hillstrom(monkeypatch: pytest.MonkeyPatch, store: Store, csv: Path) -> dict[str, Any]:
+    """``uplift actions --save hill`` on the sample: the men's and women's e-mails, a visit
+    worth 10, an e-mail costing 0.5."""
+    return invoke_json(
+        monkeypatch,
+        store.url,
+        "uplift",
+        "actions",
+        str(csv),
+        "--treatment-column",
+        "segment",
+        "--arms",
+        "Mens E-Mail,Womens E-Mail",
+        "--control",
+        "No E-Mail",
+        "--outcome",
+        "visit",
+        "--value",
+        "10",
+        "--cost",
+        "0.5",
+        "--learner",
+        "t",
+        "--save",
+        "hill",
+        "--examples",
+        "0",
+    )

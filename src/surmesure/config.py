@@ -16,6 +16,7 @@ import orjson
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from surmesure.domain.rates import parse_rates
 from surmesure.ops.schedule import DEFAULT_SCHEDULE, parse_schedule
 
 DEV_SECRET_KEY = "surmesure-dev-secret-change-me"
@@ -561,6 +562,26 @@ class Settings(BaseSettings):
                 )
         return value
 
+    rates: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=dict,
+        description="Exchange rates of orders collected as Order Completed events in another "
+        "currency than the store's: CUR=RATE separated by commas, one unit of CUR in the "
+        "store's currency (e.g. GBP=1.17,USD=0.92); an order in a currency without a rate is "
+        "kept in the quarantine until one is set.",
+    )
+
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _rates_read(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return _rates([t.strip() for t in value.split(",") if t.strip()])
+
+    @field_validator("rates")
+    @classmethod
+    def _rates_valid(cls, value: dict[str, float]) -> dict[str, float]:
+        return _rates([f"{code}={rate}" for code, rate in value.items()])
+
     schedule: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_SCHEDULE),
         description="Jobs the server runs by itself: derive, segment_refresh, retention -> "
@@ -588,6 +609,15 @@ class Settings(BaseSettings):
     def _schedule_valid(cls, value: dict[str, str]) -> dict[str, str]:
         parse_schedule(value)
         return value
+
+
+def _rates(texts: list[str]) -> dict[str, float]:
+    try:
+        return parse_rates(texts)
+    except ValueError as exc:
+        raise ValueError(
+            f"rates has {exc}; write CUR=RATE separated by commas, e.g. GBP=1.17,USD=0.92"
+        ) from None
 
 
 @lru_cache(maxsize=1)

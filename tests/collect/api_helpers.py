@@ -27,9 +27,17 @@ TEST_SECRET = "test-secret-not-the-development-one"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port: one the system gives, or of the range ``SURMESURE_TEST_PORTS``
+    (``27400-27499``) on a machine whose people share out ranges."""
+    low, _, high = os.environ.get("SURMESURE_TEST_PORTS", "0-0").partition("-")
+    for port in range(int(low), int(high) + 1):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError(f"no free port in SURMESURE_TEST_PORTS={low}-{high}")
 
 
 def settings_for(store: Store, **overrides: Any) -> Settings:

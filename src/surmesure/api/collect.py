@@ -19,6 +19,7 @@ the endpoint itself for a call of one event, the most frequent call of all.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -67,6 +68,7 @@ async def _collect(
         raws, region=settings.default_country, prefix=prefix, shared=shared
     )
     result: Ingested = await writer.write(accepted, refused, source=source)
+    refused = refused + [_placed(r, prefix) for r in result.refusals]
     body: dict[str, Any] = {
         "success": not refused,
         "accepted": result.accepted,
@@ -83,6 +85,14 @@ async def _collect(
     body["rejected"] = [_refusal(r) for r in refused]
     stored = result.accepted + result.duplicate
     return JSONResponse(body, status_code=200 if stored else 400)
+
+
+def _placed(r: Refusal, prefix: str) -> Refusal:
+    """A refusal made while storing, its field placed in the batch (``batch[3].properties``)."""
+    if not prefix or r.field is None:
+        return r
+    field = f"{prefix}[{r.index}].{r.field}"
+    return dataclasses.replace(r, field=field, reason=f"{prefix}[{r.index}].{r.reason}")
 
 
 def _refusal(r: Refusal) -> dict[str, Any]:

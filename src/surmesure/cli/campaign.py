@@ -84,6 +84,13 @@ def register(app: typer.Typer) -> None:
         console.print(line + (f" ({escape(str(reason))})" if reason else ""))
         if out.get("why_channel"):
             console.print(f"[dim]why: {escape(out['why_channel'])}[/]")
+        picked = out.get("next_best_action")
+        if picked:
+            console.print(
+                f"variant [bold]{escape(str(picked['variant']))}[/]: {escape(picked['reason'])}"
+            )
+            if picked.get("arithmetic"):
+                console.print(f"[dim]{escape(picked['arithmetic'])}[/]")
         content = out.get("content")
         if content:
             if content["subject"]:
@@ -188,6 +195,12 @@ def register(app: typer.Typer) -> None:
         if "breakdown" in out:
             title = "by segment (p adjusted: Benjamini-Hochberg)"
             console.print(lift_table(out["breakdown"], "segment", title))
+        if "variants" in out:
+            rows = [
+                r | {"variant (action)": f"{r['variant']} ({r['action']})"} for r in out["variants"]
+            ]
+            title = "per variant its template's next best action chose"
+            console.print(lift_table(rows, "variant (action)", title))
         if plot is not None:
             console.print(f"plot: {plot}")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 
 import typer
@@ -15,6 +13,7 @@ from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import ImportResult, check_kind, import_file
 from surmesure.collect.records import KINDS
 from surmesure.config import get_settings
+from surmesure.domain.rates import parse_rates as read_rates
 from surmesure.errors import InvalidInput
 
 HELP = f"""Import a file of KIND ({", ".join(KINDS)}): CSV, CSV.GZ, Parquet or JSON Lines;
@@ -81,22 +80,15 @@ def import_events(file: Path, source: str, as_json: bool) -> None:
 
 
 def parse_rates(texts: list[str]) -> dict[str, float]:
-    """``["GBP=1.17"]`` -> ``{"GBP": 1.17}``; a code of three capitals and a positive rate."""
-    rates: dict[str, float] = {}
-    for text in texts:
-        code, _, number = text.partition("=")
-        try:
-            value = float(number)
-        except ValueError:
-            value = float("nan")
-        if not (re.fullmatch(r"[A-Z]{3}", code.strip()) and math.isfinite(value) and value > 0):
-            raise InvalidInput(
-                f"--rate {text!r} is not CUR=RATE.",
-                field="rate",
-                hint="e.g. --rate GBP=1.17: one pound is worth 1.17 of the store's currency",
-            )
-        rates[code.strip()] = value
-    return rates
+    """``["GBP=1.17"]`` -> ``{"GBP": 1.17}`` (:func:`surmesure.domain.rates.parse_rates`)."""
+    try:
+        return read_rates(texts)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"--rate {exc}.",
+            field="rate",
+            hint="e.g. --rate GBP=1.17: one pound is worth 1.17 of the store's currency",
+        ) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -37,7 +37,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.collect import bounds, quarantine, sink
+from surmesure.collect import bounds, currency, quarantine, sink
 from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import Settings
@@ -73,6 +73,8 @@ class Ingested:
     """The ``messageId`` of each new event (not reported)."""
     erased_ids: set[str] = field(default_factory=set, repr=False)
     """The ``messageId`` of each message refused for an erased identifier (not reported)."""
+    refusals: list[Refusal] = field(default_factory=list, repr=False)
+    """Messages refused while storing (an order in a currency without a rate), quarantined."""
 
     def add(self, other: Ingested) -> None:
         for name, value in other.to_dict().items():
@@ -83,7 +85,7 @@ class Ingested:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        del out["new_ids"], out["erased_ids"]
+        del out["new_ids"], out["erased_ids"], out["refusals"]
         return out
 
 
@@ -168,8 +170,21 @@ def write_events(
         received_at,
         settings.suppression_key,
     )
+    fresh = _priced(conn, fresh, out, settings)
+    if out.refusals:
+        items = quarantine_refusals(
+            store,
+            conn,
+            out.refusals,
+            origin=origin,
+            source_name=source_name or source,
+            now=received_at,
+        )
+        out.quarantined += len(items)
+        for reason, n in quarantine.by_reason(items).items():
+            out.quarantined_by_reason[reason] = out.quarantined_by_reason.get(reason, 0) + n
     if not fresh:
-        out.duplicate = len(messages) - len(out.erased_ids)
+        out.duplicate = len(messages) - len(out.erased_ids) - len(out.refusals)
         return out
     trusted = settings.trusts(source)
     # messages naming the same identifiers (a device's calls) are resolved once
@@ -227,7 +242,7 @@ def write_events(
     # is a duplicate; resolving its identifiers again changed nothing
     out.new_ids = store.insert_new(conn, schema.events, rows, "message_id")
     out.accepted = len(out.new_ids)
-    out.duplicate = len(messages) - out.accepted - len(out.erased_ids)
+    out.duplicate = len(messages) - out.accepted - len(out.erased_ids) - len(out.refusals)
     new = [m in out.new_ids for m in cols.message_id]
     # an identify that only claims identifiers someone holds brings that holder no trait
     with_traits = [
@@ -339,6 +354,29 @@ def _unerased(
         out.quarantined += len(erased)
         out.quarantined_by_reason[suppression.REASON] = len(erased)
     return kept
+
+
+def _priced(
+    conn: Connection, fresh: list[Accepted], out: Ingested, settings: Settings
+) -> list[Accepted]:
+    """``fresh`` without the orders in a currency no rate of the settings converts into the
+    store's (:func:`surmesure.collect.currency.unconverted`), each added to ``out.refusals``."""
+    refused = currency.unconverted(conn, [item.message for item in fresh], settings.rates)
+    if not refused:
+        return fresh
+    for item in fresh:
+        found = refused.get(item.message.message_id)
+        if found is not None:
+            payload = item.message.model_dump(mode="json", by_alias=True, exclude_none=True)
+            out.refusals.append(
+                Refusal(
+                    item.index, item.message.message_id, CURRENCY_FIELD, found[0], found[1], payload
+                )
+            )
+    return [item for item in fresh if item.message.message_id not in refused]
+
+
+CURRENCY_FIELD = "properties.currency"
 
 
 def quarantine_refusals(

@@ -4,7 +4,9 @@ For each stored track event delivered (``event`` changes of type ``track``), the
 ``Order Completed`` are read back and each becomes an order (:mod:`surmesure.collect.ecommerce`)
 of the event's person, at the event's time, channel ``web``, source the event's source, its
 ``customer_ref`` the event's ``userId`` (as its blind index, like an imported order's), with
-one order line per product; a product the catalogue does not know is added to it. An order is
+one order line per product; a product the catalogue does not know is added to it. An order in
+another currency than the store's is converted with the rates of ``SURMESURE_RATES``, keeping
+the amount and currency as sent (:mod:`surmesure.collect.currency`). An order is
 stored once per ``order_id`` (the same event delivered again, another event with the same
 order, or the order also imported from a file: the first one stored stays), and each new order
 appends an ``order`` change, so real-time segments see the purchase as they see an imported
@@ -20,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from surmesure.collect import currency
 from surmesure.collect.ecommerce import ORDER_COMPLETED, Purchase, fault, read
 from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
@@ -72,7 +75,9 @@ def _write(delivery: Delivery, found: list[tuple[Purchase, Any]]) -> int:
     first: dict[str, tuple[Purchase, Any]] = {}
     for purchase, row in found:
         first.setdefault(purchase.order_id, (purchase, row))
-    chosen = list(first.values())
+    chosen, sent = _converted(delivery, list(first.values()))
+    if not chosen:
+        return 0
     orders = pa.table(
         {
             "order_id": pa.array([p.order_id for p, _ in chosen], pa.string()),
@@ -85,6 +90,8 @@ def _write(delivery: Delivery, found: list[tuple[Purchase, Any]]) -> int:
             "currency": pa.array([p.currency for p, _ in chosen], pa.string()),
             "total_amount": pa.array([p.total for p, _ in chosen], pa.float64()),
             "source": pa.array([str(r.source) for _, r in chosen], pa.string()),
+            "original_currency": pa.array([c for _, c in sent], pa.string()),
+            "original_amount": pa.array([a for a, _ in sent], pa.float64()),
         }
     )
     new = store.insert_new(conn, schema.orders, orders, "order_id")
@@ -117,6 +124,25 @@ def _write(delivery: Delivery, found: list[tuple[Purchase, Any]]) -> int:
         refs=[p.order_id for p, _ in made],
     )
     return len(made)
+
+
+def _converted(
+    delivery: Delivery, chosen: list[tuple[Purchase, Any]]
+) -> tuple[list[tuple[Purchase, Any]], list[tuple[float | None, str | None]]]:
+    """The purchases in the store's currency (:func:`surmesure.collect.currency.
+    convert_purchase`), each with its amount and currency as sent when converted. One whose
+    rate was removed from the settings since it was collected is passed over, left an event."""
+    store = currency.stored_currency(delivery.conn)
+    rates = delivery.store.settings.rates
+    out: list[tuple[Purchase, Any]] = []
+    sent: list[tuple[float | None, str | None]] = []
+    for purchase, row in chosen:
+        store = store or purchase.currency
+        done = currency.convert_purchase(purchase, store, rates)
+        if done is not None:
+            out.append((done[0], row))
+            sent.append((done[1], done[2]))
+    return out, sent
 
 
 def _catalogue(delivery: Delivery, made: list[tuple[Purchase, Any]], now: datetime) -> None:

@@ -38,6 +38,8 @@ from surmesure.collect.importer import (
 )
 from surmesure.collect.mapping import Mapping, mapping_from_dict, resolve_mapping
 from surmesure.collect.records import KINDS
+from surmesure.collect.replay_events import KIND as KIND_EVENTS
+from surmesure.collect.replay_events import replay_events
 from surmesure.collect.validate import validate
 from surmesure.dispatch import dispatcher
 from surmesure.protect import quarantined, screening, suppression
@@ -145,16 +147,24 @@ def replay(
     mapping: Path | None = None,
     preset: str | None = None,
 ) -> ReplayResult:
-    """Replay the open import records of ``run_id`` and/or ``kind`` (all when neither)."""
+    """Replay the open import records of ``run_id`` and/or ``kind`` (all when neither), and
+    without ``run_id`` the messages kept for their currency (kind ``events``,
+    :mod:`surmesure.collect.replay_events`)."""
     clock = time.perf_counter()
-    if kind is not None and kind not in _rows_stage().ROW_KINDS:
+    if kind is not None and kind not in (*_rows_stage().ROW_KINDS, KIND_EVENTS):
         check_kind(kind)
     given = resolve_mapping(mapping, preset) if mapping or preset else None
     result = ReplayResult()
     reasons: Counter[str] = Counter()
     now = utcnow()
     with store.begin() as conn:
-        for group in _groups(conn, run_id, kind):
+        if kind in (None, KIND_EVENTS) and run_id is None:
+            counts = replay_events(store, conn, now, reasons)
+            result.considered += counts[0]
+            result.replayed += counts[1]
+            result.duplicate += counts[2]
+            result.still_open += counts[3]
+        for group in _groups(conn, run_id, kind) if kind != KIND_EVENTS else ():
             if group.kind in _rows_stage().ROW_KINDS:
                 _replay_rows(store, conn, group, given, now, result, reasons)
                 continue

@@ -22,6 +22,7 @@ own, so one bad request never fails its neighbours; a request that still fails g
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -146,6 +147,7 @@ class EventWriter:
         same few statements however many requests it serves), then each request's share."""
         results: list[Ingested | BaseException] = []
         stored: dict[str, set[str]] = {}
+        refused: dict[str, dict[str, Refusal]] = {}
         for source in dict.fromkeys(p.source for p in group):
             messages = [m for p in group if p.source == source for m in p.messages]
             written = write_events(
@@ -154,11 +156,17 @@ class EventWriter:
             # a message of an erased person is answered as stored (it is, in the quarantine):
             # the public write key must not learn who was erased
             stored[source] = written.new_ids | written.erased_ids
+            refused[source] = {str(r.message_id): r for r in written.refusals}
         for pending in group:
             new = stored[pending.source]
             out = Ingested(received=len(pending.messages) + len(pending.refusals))
+            kept = refused[pending.source]
             for item in pending.messages:
-                if item.message.message_id in new:
+                found = kept.pop(item.message.message_id, None)
+                if found is not None:  # quarantined while storing: refused, by its own index
+                    out.refusals.append(dataclasses.replace(found, index=item.index))
+                    out.quarantined += 1
+                elif item.message.message_id in new:
                     new.discard(item.message.message_id)  # a repeat later is a duplicate
                     out.accepted += 1
                 else:
@@ -172,6 +180,6 @@ class EventWriter:
                     source_name=pending.source,
                     now=now,
                 )
-                out.quarantined = len(pending.refusals)
+                out.quarantined += len(pending.refusals)
             results.append(out)
         return results

@@ -245,8 +245,8 @@ def choose_variant(
     catalog: Mapping[str, SegmentDefinition],
 ) -> tuple[_CompiledVariant, str]:
     """The first variant whose rule holds, else the default; with the reason. A template whose
-    variants a next best action picks gets the default when no pick was made (a campaign's
-    message: the campaign's own ``next_best_action`` decides who gets one)."""
+    variants a next best action picks gets the default when no pick was made (a decision and a
+    campaign's message render with the pick: see :func:`render`'s ``chosen``)."""
     if compiled.definition.next_best_action is not None:
         return compiled.variants[-1], "next best action not applied here: the default variant"
     if audience.person_id is None:

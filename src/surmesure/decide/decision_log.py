@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+from sqlalchemy.engine import Connection
 
 from surmesure.protect import atrest
 from surmesure.store import schema
@@ -143,17 +144,19 @@ class DecisionLog:
                     table(exposures, EXPOSURE_TYPES),
                     on_conflict="error",
                 )
-            sealed = atrest.seal_decisions(
-                conn, decisions, now=decisions[-1]["decided_at"], encoded=True
-            )
-            rows = [
-                d if s is None else {**d, **dict.fromkeys(JSON_COLUMNS), "sealed": s}
-                for d, s in zip(decisions, sealed, strict=True)
-            ]
-            self.store.bulk_insert(
-                conn, schema.decisions, table(rows, DECISION_TYPES), on_conflict="error"
-            )
+            insert(self.store, conn, decisions)
         self.written += len(exposures)
+
+
+def insert(store: Store, conn: Connection, decisions: list[dict[str, Any]]) -> None:
+    """Append ``decisions`` (their JSON columns :func:`encoded`), each sealed under its
+    person's data key, in the caller's transaction."""
+    sealed = atrest.seal_decisions(conn, decisions, now=decisions[-1]["decided_at"], encoded=True)
+    rows = [
+        d if s is None else {**d, **dict.fromkeys(JSON_COLUMNS), "sealed": s}
+        for d, s in zip(decisions, sealed, strict=True)
+    ]
+    store.bulk_insert(conn, schema.decisions, table(rows, DECISION_TYPES), on_conflict="error")
 
 
 def _shown(batch: list[tuple[list[dict[str, Any]], dict[str, Any]]]) -> list[Shown]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,8 +21,10 @@ from surmesure.decide.content import Audience
 from surmesure.domain.next_best_action import ModelFeatures, NextBestAction
 from surmesure.domain.templates import TemplateDefinition
 from surmesure.errors import InvalidInput
-from surmesure.learn.uplift.actions import NOTHING
+from surmesure.learn.uplift.actions import NOTHING, Choice
 from surmesure.learn.uplift.saved import ActionModel
+
+K = TypeVar("K")
 
 #: the reason a campaign records for a person the model gives nothing
 REASON = "next_best_action"
@@ -108,40 +110,75 @@ def pick(definition: TemplateDefinition, model: ActionModel, audience: Audience)
     """The action and variant for ``audience`` (see the module)."""
     spec = definition.next_best_action
     assert spec is not None
+    return picks(spec, model, {0: audience}, definition.min_reliability)[0]
+
+
+def picks(
+    spec: ModelFeatures,
+    model: ActionModel,
+    audiences: Mapping[K, Audience],
+    min_reliability: float,
+) -> dict[K, Pick]:
+    """:func:`pick` for each of ``audiences``, the readable ones predicted in one batch
+    (``min_reliability``: the document's threshold). A campaign's ``spec`` names no variants:
+    each pick's ``variant`` is then ``None``."""
     check(spec, model)
-    note: dict[str, Any] = {"model": model.name, "version": model.version}
-    if audience.person_id is None or audience.opted_out:
-        why = "unknown person" if audience.person_id is None else "opted out of personalization"
-        return _fallback(note, why)
-    row, values, problems = readable(spec, model, audience, definition.min_reliability)
-    if row is None:
-        note["features"] = {k: problems[k] for k in sorted(problems)}
-        return _fallback(
-            note,
-            "a feature is missing or unreliable: "
-            + "; ".join(problems[k] for k in sorted(problems)),
-        )
-    choice, uplift = model.choose(row)
-    action = choice.name(0)
-    note.update(
-        features=values,
-        action=action,
-        arithmetic=choice.explain(0, uplift),
-        options=[
+    out: dict[K, Pick] = {}
+    readable_rows: list[tuple[K, Any, dict[str, Any]]] = []  # key, encoded row, values
+    for key, audience in audiences.items():
+        note: dict[str, Any] = {"model": model.name, "version": model.version}
+        if audience.person_id is None or audience.opted_out:
+            why = "unknown person" if audience.person_id is None else "opted out of personalization"
+            out[key] = _fallback(note, why)
+            continue
+        row, values, problems = readable(spec, model, audience, min_reliability)
+        if row is None:
+            note["features"] = {k: problems[k] for k in sorted(problems)}
+            out[key] = _fallback(
+                note,
+                "a feature is missing or unreliable: "
+                + "; ".join(problems[k] for k in sorted(problems)),
+            )
+            continue
+        readable_rows.append((key, row, values))
+    if readable_rows:
+        choice, uplift = model.choose(np.vstack([row for _, row, _ in readable_rows]))
+        for i, (key, _, values) in enumerate(readable_rows):
+            out[key] = _picked(spec, model, choice, uplift, i, values)
+    return out
+
+
+def _picked(
+    spec: ModelFeatures,
+    model: ActionModel,
+    choice: Choice,
+    uplift: Any,
+    i: int,
+    values: dict[str, Any],
+) -> Pick:
+    """The pick of row ``i`` of a batch choice, with every option's arithmetic."""
+    action = choice.name(i)
+    note: dict[str, Any] = {
+        "model": model.name,
+        "version": model.version,
+        "features": values,
+        "action": action,
+        "arithmetic": choice.explain(i, uplift),
+        "options": [
             {
                 "action": a.name,
-                "uplift": round(float(uplift[0, j]), 6),
+                "uplift": round(float(uplift[i, j]), 6),
                 "value": a.value,
                 "cost": a.cost,
-                "expected": round(float(choice.expected[0, j]), 6),
+                "expected": round(float(choice.expected[i, j]), 6),
             }
             for j, a in enumerate(model.actions)
         ],
-    )
+    }
     if action == NOTHING:
         reason = f"next best action: {NOTHING} (no action is worth its cost)"
         return Pick(action, None, reason, {**note, "reason": reason})
-    variant = spec.actions[action]
+    variant = spec.actions[action] if isinstance(spec, NextBestAction) else None
     reason = f"next best action: {action}"
     return Pick(action, variant, reason, {**note, "reason": reason})
 
@@ -165,19 +202,9 @@ def nothing_for(
 ) -> set[int]:
     """The people of ``audiences`` the model gives "do nothing", predicted in one batch;
     people whose features cannot be read are not among them."""
-    check(spec, model)
-    rows, people = [], []
-    for person, audience in audiences.items():
-        if audience.opted_out:
-            continue
-        row, _, _ = readable(spec, model, audience, min_reliability)
-        if row is not None:
-            rows.append(row)
-            people.append(person)
-    if not rows:
-        return set()
-    choice, _ = model.choose(np.vstack(rows))
-    return {p for p, c in zip(people, choice.chosen.tolist(), strict=True) if c < 0}
+    return {
+        p for p, found in picks(spec, model, audiences, min_reliability).items() if found.nothing
+    }
 
 
 def _fallback(note: dict[str, Any], why: str) -> Pick:

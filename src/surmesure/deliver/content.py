@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings
-from surmesure.decide.content import Audience, CompiledTemplate, render
+from surmesure.decide.content import Audience, Chosen, CompiledTemplate, render
 from surmesure.decide.library import library_for
 from surmesure.decide.personal import DEFAULT_PRODUCTS, Personal, personal_batch
 from surmesure.deliver.audiences import load_audiences
@@ -187,9 +187,11 @@ class ChannelTemplates:
         now: datetime,
         personal: Personal | None = None,
         page_link: str | None = None,
+        chosen: Chosen | None = None,
     ) -> Content:
         """The person's content; :class:`~surmesure.decide.sandbox.TemplateError` when a
-        template fails for them. ``page_link``: what ``{{ page_link }}`` prints."""
+        template fails for them. ``page_link``: what ``{{ page_link }}`` prints; ``chosen``:
+        the variant a next best action gave the person (:mod:`surmesure.deliver.next_best`)."""
         subject, text, html, explanation = "", "", None, {}
         context = None if personal is None else personal.context
         products = () if personal is None else personal.products
@@ -204,11 +206,18 @@ class ChannelTemplates:
                 products=products,
                 with_subject=self.text is None,
                 links=links,
+                chosen=chosen,
             )
             subject, html, explanation = done.subject, done.body, done.explanation
         if self.text is not None:
             done = render(
-                self.text, audience, now=now, context=context, products=products, links=links
+                self.text,
+                audience,
+                now=now,
+                context=context,
+                products=products,
+                links=links,
+                chosen=chosen,
             )
             subject, text, explanation = done.subject or subject, done.body, done.explanation
             if self.text_from_html:

@@ -22,6 +22,7 @@ from surmesure.collect.bounds import fault
 from surmesure.decide.library import library_for
 from surmesure.documents import error_path, read_document
 from surmesure.domain.campaigns import CHANNEL_HINT, CampaignDefinition
+from surmesure.domain.next_best_action import ModelFeatures
 from surmesure.errors import InvalidInput, NotFound, SurmesureError
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -108,20 +109,26 @@ def check_references(conn: Connection, definition: CampaignDefinition, base: Pat
         if content.template is not None:
             library = library or library_for(Store.of(conn).settings)
             try:
-                library.named(content.template)
+                template = library.named(content.template).definition
             except SurmesureError as exc:
                 raise InvalidInput(
                     f"{place}.template: unknown template {content.template!r}.",
                     field=f"{place}.template",
                     hint=exc.hint or "give a template of the library",
                 ) from exc
+            if template.next_best_action is not None:  # its model picks the variants sent
+                _check_model(conn, template.next_best_action)
         if content.mjml is not None:
             mjml_source(base, content.mjml, f"{place}.mjml")
     if definition.next_best_action is not None:
-        from surmesure.decide import action_models, next_best
+        _check_model(conn, definition.next_best_action)
 
-        spec = definition.next_best_action
-        next_best.check(spec, action_models.load(conn, spec.model))
+
+def _check_model(conn: Connection, spec: ModelFeatures) -> None:
+    """The saved model ``spec`` names, against the document's mapping."""
+    from surmesure.decide import action_models, next_best
+
+    next_best.check(spec, action_models.load(conn, spec.model))
 
 
 def mjml_source(base: Path, name: str, place: str) -> str:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from surmesure.decide.content import Audience
+from surmesure.decide.content import Audience, Chosen
 from surmesure.decide.personal import Personal, Recommending
 from surmesure.decide.sandbox import TemplateError
 from surmesure.deliver import outbox
@@ -35,6 +35,8 @@ class Draft:
     personal: Personal | None
     link: str | None
     headers: dict[str, str]
+    chosen: Chosen | None = None
+    """The variant its template's next best action gave the person (recorded when planned)."""
 
 
 def compose(
@@ -62,7 +64,7 @@ def compose(
     for i, d in enumerate(drafts):
         personal = filled.get(i, d.personal)
         try:
-            content = templates[d.channel].render(d.audience, now, personal, d.link)
+            content = templates[d.channel].render(d.audience, now, personal, d.link, d.chosen)
         except TemplateError as exc:
             reason = f"template: {exc.message}"[:200]
             status = "retry" if exc.limit == "time" else "failed"

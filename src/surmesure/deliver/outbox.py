@@ -202,13 +202,21 @@ def claim(
     now: datetime,
     limit: int,
     channels: Sequence[str],
-) -> list[sa.Row[tuple[str, int | None, str, int, int]]]:
+) -> list[sa.Row[tuple[str, int | None, str, int, int, str | None, str | None]]]:
     """Up to ``limit`` due ``planned`` rows on ``channels``, marked ``sending`` (one more
     attempt) in the caller's transaction: ``(message_id, person_id, channel, step,
-    version)``."""
+    version, action, variant)``."""
     m = schema.messages
     query = (
-        sa.select(m.c.message_id, m.c.person_id, m.c.channel, m.c.step, m.c.version)
+        sa.select(
+            m.c.message_id,
+            m.c.person_id,
+            m.c.channel,
+            m.c.step,
+            m.c.version,
+            m.c.action,
+            m.c.variant,
+        )
         .where(
             m.c.campaign == campaign,
             m.c.status == "planned",

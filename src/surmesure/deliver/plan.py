@@ -26,6 +26,11 @@ that holds gives a person's row:
 7. otherwise ``planned`` on the chosen channel, due now or, in quiet hours, when they end in
    the person's time zone (the trait ``time_zone``, else the quiet hours' own).
 
+When the channel's template has a ``next_best_action``, each planned or held-out row also
+records the action its model chose and the variant that carries it (``action``, ``variant``);
+the message is rendered with that variant, and the choice's explanation is written to the
+decision log (:mod:`surmesure.deliver.next_best`).
+
 People who already have a row for the campaign and step keep it: planning again adds only the
 newcomers, so a campaign is resumable and nobody is planned twice.
 """
@@ -80,6 +85,8 @@ class Plan:
     by_channel: dict[str, int] = field(default_factory=dict)
     experiment: ExperimentDefinition | None = None
     assigned: tuple[Ids, list[str]] | None = None
+    explanations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """By message id: why its template's next best action gave the person their variant."""
 
 
 def message_id(secret_key: str, campaign: str, person_id: int, channel: str, step: int) -> str:
@@ -251,6 +258,12 @@ def plan(
     status[planned] = "planned"
     reason[planned] = None
     status[np.isin(reason.astype(str), SKIP_REASONS)] = "skipped"
+    # the control group and the holdout get the action too: results compare like with like
+    chooses = planned | (status == "held_out")
+    actions = next_best.template_actions(conn, definition, ids[chooses], channel[chooses], now)
+    action = np.full(n, None, dtype=object)
+    chosen_variant = np.full(n, None, dtype=object)
+    action[chooses], chosen_variant[chooses] = actions.action, actions.variant
 
     quiet = definition.window.quiet_hours
     zones = zones_of(conn, ids[planned]) if quiet is not None else {}
@@ -258,15 +271,13 @@ def plan(
     by_zone = {z: due_at(now, quiet, z) for z in set(zones.values())}
     due = [by_zone[zones[p]] if p in zones else default for p in ids.tolist()]
     secret = Store.of(conn).settings.secret_key
+    ids_of_messages = [
+        message_id(secret, definition.name, int(p), str(c), step)
+        for p, c in zip(ids.tolist(), channel.tolist(), strict=True)
+    ]
     rows = pa.table(
         {
-            "message_id": pa.array(
-                [
-                    message_id(secret, definition.name, int(p), str(c), step)
-                    for p, c in zip(ids.tolist(), channel.tolist(), strict=True)
-                ],
-                pa.string(),
-            ),
+            "message_id": pa.array(ids_of_messages, pa.string()),
             "campaign": pa.array([definition.name] * n, pa.string()),
             "version": pa.array(np.full(n, version, dtype=np.int32)),
             "person_id": pa.array(ids, pa.int64()),
@@ -280,8 +291,12 @@ def plan(
             ),
             "planned_at": pa.array([now] * n, pa.timestamp("us")),
             "updated_at": pa.array([now] * n, pa.timestamp("us")),
+            "action": pa.array(action.tolist(), pa.string()),
+            "variant": pa.array(chosen_variant.tolist(), pa.string()),
         }
     )
+    at = np.flatnonzero(chooses).tolist()
+    explained = {ids_of_messages[at[k]]: note for k, note in actions.explanations.items()}
     counts: dict[str, int] = {}
     for s, r in zip(status.tolist(), reason.tolist(), strict=True):
         key = s if r is None else f"{s}:{r}"
@@ -298,6 +313,7 @@ def plan(
         experiment,
     )
     result.assigned = assigned
+    result.explanations = explained
     return result
 
 
@@ -318,4 +334,7 @@ def record(store: Store, conn: Connection, result: Plan, now: datetime) -> int:
         )
         if store.bulk_insert(conn, schema.experiment_assignments, assignments):
             catalog.mark_running(conn, result.experiment.name, now)
-    return store.bulk_insert(conn, schema.messages, result.rows)
+    written = store.bulk_insert(conn, schema.messages, result.rows)
+    if result.explanations:
+        next_best.log(store, conn, result.campaign, result.rows, result.explanations, now)
+    return written

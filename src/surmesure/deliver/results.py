@@ -40,7 +40,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.deliver import documents
-from surmesure.deliver.results_sql import ALL, CONTROL, HOLDOUT, TREATED, Group, groups_of
+from surmesure.deliver.results_sql import (
+    ALL,
+    CONTROL,
+    HOLDOUT,
+    TREATED,
+    Group,
+    groups_by_variant,
+    groups_of,
+)
 from surmesure.errors import InvalidInput
 from surmesure.learn.frequentist import Lift, check_alpha
 from surmesure.learn.incremental import Increment, increment
@@ -122,12 +130,16 @@ def segments_named(conn: Connection, names: Sequence[str]) -> list[str]:
 def measure(store: Store, name: str, by: Sequence[str] = (), alpha: float = 0.05) -> dict[str, Any]:
     """The campaign's results (see the module): ``groups`` (sums per arm and channel, ``all``
     first), ``comparisons`` (treated against the baseline, in all and per channel), and with
-    ``by`` a ``breakdown`` per segment. The baseline is the control group, or the global
+    ``by`` a ``breakdown`` per segment; ``variants`` when a template's next best action chose
+    them (:func:`_by_variant`). The baseline is the control group, or the global
     holdout for a campaign without one."""
     check_alpha(alpha)
     with store.connect() as conn:
         definition, version = documents.get(conn, name)
-        cells = [g for _, g in groups_of(conn, definition)]
+        # one pass gives the cells per variant too: their totals are the same
+        by_variant = groups_by_variant(conn, definition)
+        cells = [g for _, g in by_variant]
+        chose = [c for c in by_variant if c[0][0] is not None]
         segments = segments_named(conn, by) if by else []
         split = groups_of(conn, definition, segments) if segments else []
         excluded = conn.execute(
@@ -163,7 +175,30 @@ def measure(store: Store, name: str, by: Sequence[str] = (), alpha: float = 0.05
     }
     if segments:
         out["breakdown"] = _breakdown(split, segments, baseline, alpha)
+    if chose:
+        out["variants"] = _by_variant(chose, baseline, alpha)
     return out
+
+
+def _by_variant(
+    cells: list[tuple[tuple[str | None, str | None], Group]], baseline: str, alpha: float
+) -> list[dict[str, Any]]:
+    """Per variant and action its template's next best action chose: the people given it
+    against the baseline people it would have been given (the same choice on both sides, so
+    the comparison stays randomized), most treated first."""
+    keys = sorted({k for k, _ in cells}, key=lambda k: (str(k[0]), str(k[1])))
+    rows = []
+    for key in keys:
+        mine = [g for k, g in cells if k == key]
+        treated, control = _totals(mine, TREATED), _totals(mine, baseline)
+        row: dict[str, Any] = {"variant": key[0], "action": key[1]}
+        row |= _comparison(ALL, _compare(treated, control, alpha))
+        del row["channel"]
+        row["treated_group"] = treated.to_dict()
+        row["control_group"] = control.to_dict()
+        rows.append(row)
+    rows.sort(key=lambda r: -r["treated"])
+    return rows
 
 
 def _breakdown(

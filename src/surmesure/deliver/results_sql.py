@@ -68,16 +68,17 @@ class Group:
         return out
 
 
-def _sql(definition: CampaignDefinition, by: bool) -> str:
-    """Sums per arm and channel (and segment, with ``by``); binds ``:campaign``, a
-    ``:cost_<channel>`` per channel, and with ``by`` the expanding ``:segments``."""
+def _sql(definition: CampaignDefinition, by: bool, variants: bool = False) -> str:
+    """Sums per arm and channel (and segment, with ``by``; and variant and action, with
+    ``variants``); binds ``:campaign``, a ``:cost_<channel>`` per channel, and with ``by`` the
+    expanding ``:segments``."""
     days = f"INTERVAL '{int(definition.attribution_days)} days'"
     cost = " ".join(
         f"WHEN '{c}' THEN CAST(:cost_{c} AS DOUBLE PRECISION)" for c in sorted(REACHED_BY)
     )
     reported = ", ".join(f"'{c}'" for c in sorted(REPORTED))
     failed = ", ".join(f"'{s}'" for s in FAILED_REPORTS)
-    segment = "s.segment, " if by else ""
+    segment = "s.segment, " if by else "pp.variant, pp.action, " if variants else ""
     members = (
         "JOIN segment_members s ON s.person_id = pp.person_id AND s.segment IN :segments "
         if by
@@ -85,7 +86,7 @@ def _sql(definition: CampaignDefinition, by: bool) -> str:
     )
     return f"""
 WITH f0 AS (
-  SELECT person_id, channel, planned_at,
+  SELECT person_id, channel, planned_at, variant, action,
     CASE WHEN status = 'held_out' AND reason = 'control' THEN '{CONTROL}'
          WHEN status = 'held_out' THEN '{HOLDOUT}' ELSE '{TREATED}' END AS arm,
     row_number() OVER (PARTITION BY person_id ORDER BY planned_at,
@@ -94,7 +95,7 @@ WITH f0 AS (
   WHERE campaign = :campaign AND step = 0 AND person_id IS NOT NULL
     AND NOT (status = 'suppressed' AND attempts = 0)
 ),
-f AS (SELECT person_id, channel, planned_at, arm FROM f0 WHERE rn = 1),
+f AS (SELECT person_id, channel, planned_at, variant, action, arm FROM f0 WHERE rn = 1),
 r AS (
   SELECT message_id, status, row_number() OVER (
     PARTITION BY message_id ORDER BY received_at DESC, report_id DESC) AS rn
@@ -127,7 +128,7 @@ b AS (
   GROUP BY f.person_id
 ),
 pp AS (
-  SELECT f.person_id, f.arm, f.channel, coalesce(l.sent, 0) AS sent,
+  SELECT f.person_id, f.arm, f.channel, f.variant, f.action, coalesce(l.sent, 0) AS sent,
     coalesce(l.delivered, 0) AS delivered,
     CASE WHEN a.person_id IS NULL THEN 0 ELSE 1 END AS opened,
     coalesce(a.clicked, 0) AS clicked, coalesce(b.converted, 0) AS converted,
@@ -146,19 +147,40 @@ FROM pp {members}GROUP BY {segment}pp.arm, pp.channel
 def groups_of(
     conn: Connection, definition: CampaignDefinition, segments: Sequence[str] = ()
 ) -> list[tuple[str | None, Group]]:
+    """Sums per arm and channel, each with its segment (with ``segments``)."""
+    return [(None if k is None else k[0], g) for k, g in _groups(conn, definition, segments)]
+
+
+def groups_by_variant(
+    conn: Connection, definition: CampaignDefinition
+) -> list[tuple[tuple[str | None, str | None], Group]]:
+    """Sums per arm and channel, each with its ``(variant, action)``: what the template's
+    next best action chose (held-out people: what it would have chosen)."""
+    return [
+        ((k[0], k[1]) if k else (None, None), g) for k, g in _groups(conn, definition, (), True)
+    ]
+
+
+def _groups(
+    conn: Connection,
+    definition: CampaignDefinition,
+    segments: Sequence[str] = (),
+    variants: bool = False,
+) -> list[tuple[tuple[str | None, ...] | None, Group]]:
     by = bool(segments)
-    query = sa.text(_sql(definition, by))
+    query = sa.text(_sql(definition, by, variants))
     params: dict[str, Any] = {"campaign": definition.name}
     params.update({f"cost_{c}": float(definition.costs.get(c, 0.0)) for c in REACHED_BY})  # type: ignore[call-overload]
     if by:
         query = query.bindparams(sa.bindparam("segments", expanding=True))
         params["segments"] = list(segments)
-    out: list[tuple[str | None, Group]] = []
+    keys = 1 if by else 2 if variants else 0
+    out: list[tuple[tuple[str | None, ...] | None, Group]] = []
     for row in conn.execute(query, params):
         values = list(row)
-        segment = str(values.pop(0)) if by else None
-        arm, channel, *sums = values
+        key = tuple(None if v is None else str(v) for v in values[:keys]) if keys else None
+        arm, channel, *sums = values[keys:]
         counts = [int(v or 0) for v in sums[:6]]
         money = [float(v or 0.0) for v in sums[6:]]
-        out.append((segment, Group(str(arm), str(channel), *counts, *money)))
+        out.append((key, Group(str(arm), str(channel), *counts, *money)))
     return out

@@ -27,7 +27,7 @@ from surmesure.decide.personal import Recommending
 from surmesure.decide.recommend.guardrails import Stock
 from surmesure.decide.recommend.inventory import snapshot
 from surmesure.decide.recommend.model import get_model
-from surmesure.deliver import guards, outbox, postal, web, written
+from surmesure.deliver import guards, next_best, outbox, postal, web, written
 from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message
 from surmesure.deliver.content import ChannelTemplates, templates_of
@@ -40,7 +40,7 @@ from surmesure.store import schema
 from surmesure.store.among import among_ids, among_texts
 from surmesure.store.engine import Store
 
-Claimed = sa.Row[tuple[str, int | None, str, int, int]]
+Claimed = sa.Row[tuple[str, int | None, str, int, int, str | None, str | None]]
 """A claimed outbox row: message id, person id, channel, step, version."""
 
 
@@ -220,7 +220,7 @@ def gather(
                 carriers[str(r.message_id)] = (person, channel, int(r.step))
             draft = Draft(
                 str(r.message_id), channel, to, person, seen[person], found_for[person],
-                links.get(person), headers,
+                links.get(person), headers, next_best.chosen(r.action, r.variant),
             )  # fmt: skip
             ready.append(draft)
     return ready, skipped

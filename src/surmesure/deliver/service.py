@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings
+from surmesure.decide.content import Chosen
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import cascade, choice, documents, plan, sender, web
+from surmesure.deliver import cascade, choice, documents, next_best, plan, sender, web
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
@@ -277,16 +278,18 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
         result = plan.plan(store, conn, definition, version, now)
         m = schema.messages
         stored = conn.execute(
-            sa.select(m.c.channel, m.c.status, m.c.reason)
+            sa.select(m.c.channel, m.c.status, m.c.reason, m.c.action, m.c.variant)
             .where(m.c.campaign == name, m.c.person_id == person)
             # a web message recorded because another message carried its link is not a plan
             .where(sa.or_(m.c.reason.is_(None), m.c.reason.not_like("link:%")))
             .order_by(m.c.step.desc())
         ).first()
         out: dict[str, Any] = {"campaign": name, "version": version, "person_id": person}
+        chosen: Chosen | None = None
         if stored is not None:
             out.update(channel=stored.channel, status=stored.status, reason=stored.reason)
             out["recorded"] = True
+            chosen = next_best.chosen(stored.action, stored.variant)
         else:
             ids = result.rows.column("person_id").to_numpy()
             at = np.flatnonzero(ids == person)
@@ -296,6 +299,12 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
             row = {k: result.rows.column(k)[int(at[0])].as_py() for k in result.rows.column_names}
             out.update(channel=row["channel"], status=row["status"], reason=row["reason"])
             out["recorded"] = False
+            chosen = next_best.chosen(row["action"], row["variant"])
+            note = result.explanations.get(row["message_id"])
+            if chosen is not None and note is not None:
+                chosen = Chosen(chosen.variant, str(note["reason"]), note)
+        if chosen is not None:
+            out["next_best_action"] = dict(chosen.explanation) | {"variant": chosen.variant}
         out["why_channel"] = choice.explain(conn, definition, person, now)
         if out["status"] in ("planned", "sending", "sent"):
             try:
@@ -305,7 +314,7 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
                 link = None
                 if templates.prints_page_link:
                     link = web.page_link(name, person, now, store.settings)
-                content = templates.render(seen[person], now, found[person], link)
+                content = templates.render(seen[person], now, found[person], link, chosen)
             except TemplateError as exc:
                 out["error"] = exc.to_dict()
                 return out

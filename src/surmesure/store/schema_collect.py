@@ -102,6 +102,15 @@ orders = sa.Table(
     sa.Column("currency", sa.String(3), nullable=True),
     sa.Column("total_amount", Money, nullable=False),
     sa.Column("source", sa.String(64), nullable=False),
+    sa.Column(
+        "original_currency",
+        sa.String(3),
+        nullable=True,
+        comment="the currency the order was sent in",
+    ),
+    sa.Column(
+        "original_amount", Money, nullable=True, comment="the amount as sent, before conversion"
+    ),
     info={"personal": "person_id", "erase": "detach", "erase_clear": ["customer_ref"]},
     comment="Orders and returns. On erasure an order is kept for sales totals, detached from "
     "the person (person_id, node_id and customer_ref cleared).",

@@ -75,6 +75,18 @@ messages = sa.Table(
     sa.Column("planned_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("sent_at", sa.DateTime, nullable=True),
+    sa.Column(
+        "action",
+        sa.String(128),
+        nullable=True,
+        comment="the next best action chosen for the person (do nothing included)",
+    ),
+    sa.Column(
+        "variant",
+        sa.String(64),
+        nullable=True,
+        comment="the template variant that carries the action",
+    ),
     sa.UniqueConstraint("campaign", "person_id", "channel", "step"),
     sa.Index(None, "campaign", "status"),
     sa.Index(None, "person_id", "sent_at"),

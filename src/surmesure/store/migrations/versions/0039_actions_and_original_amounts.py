@@ -1,0 +1,48 @@
+"""campaign actions and orders' original amounts
+
+Adds ``messages.action`` and ``messages.variant``: the next best action a campaign's template
+model chose for the person (``do nothing`` included; NULL when none could be chosen) and the
+template variant that carries it (:mod:`surmesure.deliver.next_best`). Adds
+``orders.original_currency`` and ``orders.original_amount``: an order collected in another
+currency than the store's keeps what was sent, beside its converted ``total_amount``
+(:mod:`surmesure.collect.currency`). Rows written before stay NULL.
+
+Revision ID: 0039
+Revises: 0036
+Create Date: 2026-12-05 09:10:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from surmesure.store.meta import Money
+
+revision = "0039"
+down_revision = "0036"
+branch_labels = None
+depends_on = None
+
+COLUMNS = {
+    ("messages", "action"): (
+        sa.String(128),
+        "the next best action chosen for the person (do nothing included)",
+    ),
+    ("messages", "variant"): (sa.String(64), "the template variant that carries the action"),
+    ("orders", "original_currency"): (sa.String(3), "the currency the order was sent in"),
+    ("orders", "original_amount"): (Money, "the amount as sent, before conversion"),
+}
+
+
+def upgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for (table, name), (kind, comment) in COLUMNS.items():
+        op.add_column(table, sa.Column(name, kind, nullable=True))
+        if postgres:  # DuckDB's catalogue keeps no comment the store reads
+            op.execute(f"COMMENT ON COLUMN {table}.{name} IS '{comment}'")
+
+
+def downgrade() -> None:
+    for table, name in reversed(list(COLUMNS)):
+        op.drop_column(table, name)
