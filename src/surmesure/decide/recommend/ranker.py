@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from surmesure.decide.recommend.forest import Forest
+
 if TYPE_CHECKING:
     from surmesure.decide.recommend.model import Model
     from surmesure.decide.recommend.people import PersonData
@@ -65,9 +67,9 @@ class Plain:
 
 @dataclass(frozen=True)
 class Ranker:
-    """The trained classifier and what it was trained on."""
+    """The trained classifier (its trees' arrays) and what it was trained on."""
 
-    classifier: Any
+    classifier: Forest
     months: int
     people: int
     rows: int
@@ -266,7 +268,8 @@ def train(
     )  # fmt: skip
     with _one_thread():
         classifier.fit(x, y)
-    return Ranker(classifier, months, people, int(y.size), catalogue(model, sold)), (
+    # kept as its trees' arrays (what the store keeps, read back without pickle)
+    return Ranker(Forest.of(classifier), months, people, int(y.size), catalogue(model, sold)), (
         f"learned ranker fused with today's ranking: trained on {months} month(s), "
         f"{people:,} people, {int(y.size):,} candidates"
     )
