@@ -213,6 +213,13 @@ class Settings(BaseSettings):
         "learned ranker, and whether a kept model's ranker ranks (ahead of the best peer by "
         "7-16% on Online Retail II, against 4-16% without it); 0 turns it off.",
     )
+    recommend_workers: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Processes that rank everyone's recommendations side by side "
+        "(`recommend --all`); 0: one per processor this process may use, from 20,000 people.",
+    )
     serving_cache_people: int = Field(
         default=100_000,
         gt=0,

@@ -305,3 +305,21 @@ def test_a_purchase_after_as_of_changes_nothing(shop: Shop) -> None:
             conn.execute(schema.orders.delete().where(schema.orders.c.order_id.like("late%")))
             after = schema.orders.c.ordered_at >= AS_OF
             assert conn.execute(sa.select(sa.func.count()).where(after)).scalar() == 0
+
+
+def test_workers_rank_everyone_as_one_process_does(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surmesure.decide.recommend import everyone
+
+    alone = _lists(shop.store, k=5)
+    monkeypatch.setattr(everyone, "CHUNK", 60)  # seven blocks, on two processes
+    monkeypatch.setenv("SURMESURE_RECOMMEND_WORKERS", "2")
+    get_settings.cache_clear()
+    forked = []
+    real = everyone.rank_block
+    monkeypatch.setattr(everyone, "rank_block", lambda *a: forked.append(1) or real(*a))
+    together = _lists(shop.store, k=5)
+    assert forked == []  # every block was ranked in a worker (what they note stays there)
+    assert list(together) == list(alone) and together == alone
+    assert everyone.workers(400) == 1 and everyone.workers(everyone.PARALLEL_FROM) >= 1

@@ -30,6 +30,8 @@ class Forest:
     features: int
     #: the trees' predictors, made at the first prediction
     predictors: list[Any] = field(default_factory=list, repr=False)
+    #: the trees as tables of leaves (:class:`Tables`), made at the first prediction
+    tables: list[Any] = field(default_factory=list, repr=False)
 
     @classmethod
     def of(cls, classifier: Any) -> Forest:
@@ -70,13 +72,24 @@ class Forest:
     def predict_proba(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """``[[1 - p, p], ...]`` as the classifier's ``predict_proba`` gives them."""
         raw = np.full(x.shape[0], self.baseline)
-        if x.shape[0]:
+        if x.shape[0] and np.isnan(x).any():  # (the ranker's features are never missing)
             data = np.ascontiguousarray(x, dtype=np.float64)
             features = np.zeros(self.features, dtype=np.uint32)
             for tree in self._trees():
                 raw += tree.predict(data, _NO_CATEGORIES, features, 1)
+        elif x.shape[0]:
+            tables = self._tables()
+            for start in range(0, x.shape[0], BLOCK):
+                tables.add_leaves(x[start : start + BLOCK], raw[start : start + BLOCK])
         p = expit(raw)
         return np.column_stack((1.0 - p, p))
+
+    def _tables(self) -> Tables:
+        if not self.tables:
+            made = Tables.of(self)
+            self.tables[:] = [made]
+        found: Tables = self.tables[0]
+        return found
 
     def _trees(self) -> list[Any]:
         if not self.predictors:
@@ -90,3 +103,88 @@ class Forest:
 
 _NO_CATEGORIES = np.zeros((0, 8), dtype=np.uint32)
 _NO_BITSETS = np.zeros((0, 8), dtype=np.uint32)
+
+
+#: rows whose leaves are found together (their masks: ``BLOCK`` x trees x 4 bytes)
+BLOCK = 8192
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The forest walked without branching, for many rows at once (QuickScorer, Lucchese et
+    al., SIGIR 2015). Each tree's leaves are numbered left to right (31 at most: one bit each
+    of a ``uint32``). A split ``x[f] <= t`` that fails rules out its left subtree's leaves, so
+    the leaf a row reaches is the leftmost one left once every failing split of every feature
+    has struck out its own: per feature, the splits sorted by threshold, the masks of the
+    first ``j`` of them ANDed beforehand (``masks[f][j]``, ``j`` the number of thresholds below
+    the row's value). The leaves' values are added tree after tree, in the order scikit-learn
+    adds them, so each sum is the same to the bit."""
+
+    thresholds: tuple[NDArray[np.float64], ...]
+    masks: tuple[NDArray[np.uint32], ...]
+    values: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, forest: Forest) -> Tables:
+        trees = len(forest.starts) - 1
+        values = np.zeros((trees, 32))
+        splits: list[list[tuple[float, int, int]]] = [[] for _ in range(forest.features)]
+        for t in range(trees):
+            nodes = forest.nodes[forest.starts[t] : forest.starts[t + 1]]
+            leaves: dict[int, int] = {}  # node -> its place among the leaves, left to right
+            stack, order = [0], []
+            while stack:  # depth first, left child first: the leaves come left to right
+                n = stack.pop()
+                if nodes["is_leaf"][n]:
+                    leaves[n] = len(leaves)
+                    values[t, leaves[n]] = nodes["value"][n]
+                else:
+                    order.append(n)
+                    stack += [int(nodes["right"][n]), int(nodes["left"][n])]
+            if len(leaves) > 32:
+                raise ValueError("a tree of more than 32 leaves is walked by its predictor")
+            under = _leaves_under(nodes, leaves)
+            for n in order:
+                left = under[int(nodes["left"][n])]
+                mask = np.uint32(~left & 0xFFFFFFFF)
+                splits[int(nodes["feature_idx"][n])].append(
+                    (float(nodes["num_threshold"][n]), t, int(mask))
+                )
+        thresholds, masks = [], []
+        for found in splits:
+            found.sort(key=lambda s: s[0])
+            at = np.asarray([s[0] for s in found], dtype=np.float64)
+            table = np.full((len(found) + 1, trees), 0xFFFFFFFF, dtype=np.uint32)
+            for j, (_, tree, bits) in enumerate(found):
+                table[j + 1] = table[j]
+                table[j + 1, tree] &= np.uint32(bits)
+            thresholds.append(at)
+            masks.append(table)
+        return cls(tuple(thresholds), tuple(masks), values)
+
+    def add_leaves(self, x: NDArray[np.float64], raw: NDArray[np.float64]) -> None:
+        """Add to ``raw`` the leaves' values each row reaches, tree after tree."""
+        alive = np.full((x.shape[0], self.values.shape[0]), 0xFFFFFFFF, dtype=np.uint32)
+        for f, (at, table) in enumerate(zip(self.thresholds, self.masks, strict=True)):
+            if at.size:
+                # thresholds strictly below the value: the splits that send it right
+                alive &= table[np.searchsorted(at, x[:, f], side="left")]
+        lowest = alive & (~alive + np.uint32(1))
+        leaf = np.bitwise_count(lowest - np.uint32(1)).T.astype(np.intp)
+        for t in range(self.values.shape[0]):
+            raw += self.values[t, leaf[t]]
+
+
+def _leaves_under(nodes: NDArray[Any], leaves: dict[int, int]) -> dict[int, int]:
+    """Each node's leaves as bits (bit ``i``: the ``i``-th leaf from the left)."""
+    under: dict[int, int] = {}
+
+    def walk(n: int) -> int:
+        if n in leaves:
+            under[n] = 1 << leaves[n]
+        else:
+            under[n] = walk(int(nodes["left"][n])) | walk(int(nodes["right"][n]))
+        return under[n]
+
+    walk(0)
+    return under

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -158,9 +159,15 @@ def features(
             )
         for part, items in enumerate(
             (
-                [(c, s) for c, s, _ in ranked.neighbours if c not in bought][:DEPTH],
-                [(c, s) for c, s in ranked.tastes if c not in bought][:DEPTH],
-                [(c, 0.0) for c, _ in ranked.priors if c not in bought and c in index][:DEPTH],
+                # the first DEPTH of each list not bought (the priors run long: cut early)
+                list(islice(((c, s) for c, s, _ in ranked.neighbours if c not in bought), DEPTH)),
+                list(islice(((c, s) for c, s in ranked.tastes if c not in bought), DEPTH)),
+                list(
+                    islice(
+                        ((c, 0.0) for c, _ in ranked.priors if c not in bought and c in index),
+                        DEPTH,
+                    )
+                ),
             )
         ):
             top = items[0][1] if items and items[0][1] > 0 else 1.0
