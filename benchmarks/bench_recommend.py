@@ -47,6 +47,7 @@ from scipy.sparse import csr_matrix
 from surmesure.collect.importer import import_file
 from surmesure.decide.recommend import evaluate, model, service
 from surmesure.decide.recommend.guardrails import Policy
+from surmesure.decide.recommend.kept import fit_and_keep
 from surmesure.store import Store, open_store
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail_II"
@@ -119,8 +120,10 @@ def peer_top(
 
 
 def ours_top(store: Store, holdout: evaluate.Holdout) -> dict[int, list[str]]:
-    """Ours for every scored person, the model built at the cut-off (nothing re-bought)."""
+    """Ours for every scored person, the model fitted and kept at the cut-off (nothing
+    re-bought)."""
     model.clear_cache()
+    fit_and_keep(store, holdout.cutoff)  # what `recommend --fit --as-of CUTOFF` keeps
     ever = Policy(bought_window_days=None)
     return {
         pid: [r.product_code for r in recs]
@@ -245,7 +248,6 @@ def speed(store: Store, people: int) -> None:
 
 
 def main() -> None:
-    os.environ.setdefault("SURMESURE_RECOMMEND_RANKER", "1")  # scored with it and without it
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", type=Path, help="DuckDB file to keep (imported once)")
     parser.add_argument("--people", type=int, default=500, help="people timed one by one")

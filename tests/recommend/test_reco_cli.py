@@ -104,3 +104,22 @@ def test_everyone_means_identified_people_unless_anonymous_ones_are_asked(
     assert len(devices_only) == 3
     alone = runner.invoke(app, ["--anonymous", "--person", "1"])
     assert alone.exit_code == 2 and "--anonymous" in alone.output
+
+
+def test_the_model_is_fitted_once_and_kept(cli: tuple[typer.Typer, Store]) -> None:
+    app, _ = cli
+    ask = ["--person", "customer_id:C3", "--k", "2", "--as-of", "2024-06-01", "--json"]
+    before = orjson.loads(runner.invoke(app, ask).stdout)
+    assert before["ranking"].startswith("no kept recommendation model fitted before 2024-06-01")
+    fitted = runner.invoke(app, ["--fit", "--as-of", "2024-05-01", "--json"])
+    assert fitted.exit_code == 0, fitted.output
+    kept = orjson.loads(fitted.stdout)
+    assert kept["version"] == 1 and kept["as_of"].startswith("2024-05-01")
+    assert kept["ranker"] is None and "too few buyers" in kept["description"]
+    after = orjson.loads(runner.invoke(app, ask).stdout)
+    assert after["ranking"].startswith("kept model version 1, fitted on the data before 2024-05-01")
+    assert after["items"] == before["items"]  # too few buyers: the same rules either way
+    shown = runner.invoke(app, ["--fit"])
+    assert shown.exit_code == 0 and "kept recommendation model version 2" in shown.stdout
+    mixed = runner.invoke(app, ["--fit", "--person", "1"])
+    assert mixed.exit_code == 2 and "--fit" in mixed.output

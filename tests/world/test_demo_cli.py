@@ -40,6 +40,9 @@ def test_demo_builds_the_world_and_recovers_its_truth(
     assert 0 < derived["buyers"] <= derived["people"]
     assert sum(derived["segments"].values()) == derived["buyers"]
     assert derived["report"] == str(out / "report.html")
+    # and the recommendation model fitted and kept for whoever recommends
+    fitted = derived["recommendation_model"]
+    assert fitted["version"] == 1 and fitted["ranking"] and fitted["cpu_seconds"] > 0
     page = (out / "report.html").read_text()
     assert page.count("<svg") == len(derived["figures"]) >= 4
     assert {"RFM grid", "Cohort retention", "Channel appetence by segment"} <= set(

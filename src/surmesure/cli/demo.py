@@ -96,11 +96,16 @@ def run_imports(store: Store, folder: Path, quiet: bool) -> list[dict[str, Any]]
 
 
 def run_derive(store: Store, spec: Spec, folder: Path, quiet: bool) -> dict[str, Any]:
-    """Derive every person's metrics at the world's last day, then write the report."""
+    """Derive every person's metrics at the world's last day, fit and keep the recommendation
+    model, then write the report."""
+    from surmesure.decide.recommend.kept import fit_and_keep
+
     clock = time.perf_counter()
     with progress(quiet=quiet) as bar:
         task = bar.add_task("derive", total=None)
         result = derive(store, as_of=spec.end)
+        bar.update(task, description="recommendation model")
+        version, fitted = fit_and_keep(store)
         bar.update(task, description="report")
         written = write_report(store, folder / "report.html")
     return {
@@ -111,6 +116,11 @@ def run_derive(store: Store, spec: Spec, folder: Path, quiet: bool) -> dict[str,
         "segments": result.segments,
         "report": written.path,
         "figures": written.figures,
+        "recommendation_model": {
+            "version": version,
+            "ranking": fitted["description"],
+            "cpu_seconds": fitted["cpu_seconds"],
+        },
         "seconds": round(time.perf_counter() - clock, 2),
     }
 
@@ -294,6 +304,11 @@ def register(app: typer.Typer) -> None:
                 f"Derived {derived['people']:,} people in {derived['seconds']:.1f} s "
                 f"({derived['objectors']:,} left out: they object to profiling). "
                 f"Report: [bold]{derived['report']}[/]"
+            )
+            fitted = derived["recommendation_model"]
+            console.print(
+                f"Recommendation model version {fitted['version']} kept "
+                f"({fitted['cpu_seconds']:.1f} s of processor time): {fitted['ranking']}"
             )
             print_keys(keys, out)
             fix = escape(str(out / MAPPINGS / "fix_customers.yaml"))

@@ -66,10 +66,25 @@ def register(app: typer.Typer) -> None:
         as_of: str | None = typer.Option(
             None, "--as-of", help="Use only data before this date (replay)."
         ),
+        fit: bool = typer.Option(
+            False,
+            "--fit",
+            help="Fit the model (learned signals and ranker) on the data before --as-of "
+            "(default: now) and keep it in the store for every process that recommends.",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Stock-aware product recommendations, each with its reason."""
         at = parse_as_of(as_of)
+        if fit:
+            if everyone or person is not None or file is not None:
+                raise InvalidInput(
+                    "--fit fits and keeps the model only.",
+                    hint="run `surmesure recommend --fit`, then --person or --all",
+                    field="--fit",
+                )
+            _fit(at, as_json)
+            return
         if everyone == (person is not None):
             raise InvalidInput(
                 "Say who to recommend for.",
@@ -119,6 +134,25 @@ def register(app: typer.Typer) -> None:
                 r.reason,
             )
         console.print(table)
+
+
+def _fit(at: datetime | None, quiet: bool) -> None:
+    from surmesure.decide.recommend.kept import fit_and_keep
+
+    store = get_store()
+    with progress(quiet) as bar:
+        bar.add_task("fitting the recommendation model", total=None)
+        version, fitted = fit_and_keep(store, at)
+    audit.record(store, audit.cli_actor(), "recommend.fit", detail={"version": version})
+    if quiet:
+        emit_json(fitted)
+        return
+    console.print(
+        f"kept recommendation model version {version}, fitted on the data before "
+        f"{fitted['as_of']:%Y-%m-%d %H:%M} ({fitted['products']:,} products, "
+        f"{fitted['people']:,} people) in {fitted['cpu_seconds']:.1f} s of processor time"
+    )
+    console.print(fitted["description"])
 
 
 def _write_all(path: Path, k: int, at: datetime | None, quiet: bool, anonymous: bool) -> None:

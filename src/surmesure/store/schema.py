@@ -56,6 +56,7 @@ from surmesure.store.schema_collect import traits as traits
 from surmesure.store.schema_decide import action_models as action_models
 from surmesure.store.schema_decide import decisions as decisions
 from surmesure.store.schema_decide import exposures as exposures
+from surmesure.store.schema_decide import recommendation_models as recommendation_models
 from surmesure.store.schema_deliver import address_flags as address_flags
 from surmesure.store.schema_deliver import campaign_versions as campaign_versions
 from surmesure.store.schema_deliver import campaigns as campaigns

@@ -65,9 +65,30 @@ action_models = sa.Table(
     "read by templates that name one.",
 )
 
+recommendation_models = sa.Table(
+    "recommendation_models",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("fitted_at", sa.DateTime, nullable=False),
+    sa.Column("as_of", sa.DateTime, nullable=False, comment="fitted on the data before it"),
+    sa.Column("data_until", sa.DateTime, nullable=True, comment="the latest order it saw"),
+    sa.Column(
+        "payload",
+        sa.LargeBinary,
+        nullable=False,
+        comment="the fitted signals and the ranker's trees as numpy arrays (.npz, no pickle)",
+    ),
+    sa.Column("digest", sa.String(64), nullable=False, comment="SHA-256 of payload"),
+    sa.Column("metrics", Json, nullable=False, comment="what was fitted, on how much, how long"),
+    info={"personal": None},
+    comment="Recommendation models fitted once (recommend --fit, the demo) and read by every "
+    "process that recommends, by version.",
+)
+
 TABLES = (
     decisions,
     exposures,
     action_models,
+    recommendation_models,
 )
 """The tables this stage owns: no other stage's module defines them."""

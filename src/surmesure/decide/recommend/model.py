@@ -5,11 +5,15 @@ the neighbours and tastes learned from everyone's purchases
 (:mod:`~surmesure.decide.recommend.learned`), or the association rules when there are too few
 buyers for them, the catalogue and what each
 person had bought (with their home store and RFM segment), so that a live call for a person
-known when the model was built reads nothing of them. It is cached
+known when the model was built reads nothing of them. The learned signals and the learned
+ranker are not fitted here: they come from the latest model kept in the store at or before
+``as_of`` (:mod:`~surmesure.decide.recommend.kept`, fitted by ``recommend --fit``); with none,
+the signals are fitted here and the plain ranking stands (the model says so). It is cached
 per (database, ``as_of``): for a past ``as_of`` it is rebuilt only when the orders or products
 before that date changed (a cheap fingerprint query checks); for "now" (``as_of=None``) it is
-rebuilt once it is older than :data:`NOW_TTL_SECONDS`, so a stream of new orders does not
-re-mine the rules on every call.
+rebuilt once it is older than :data:`NOW_TTL_SECONDS` (reading the latest kept version again,
+so a server takes up a new fit within that time), so a stream of new orders does not re-mine
+the rules on every call.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide.recommend import popular
+from surmesure.decide.recommend import kept, popular
 from surmesure.decide.recommend.association import Rules, mine_rules
 from surmesure.decide.recommend.learned import Learned, fit
 from surmesure.decide.recommend.people import PersonData, everyone
-from surmesure.decide.recommend.ranker import Ranker, train
+from surmesure.decide.recommend.ranker import Ranker, catalogue, train
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -70,6 +74,8 @@ class Model:
     ranker: Ranker | None = None
     #: what ranks the candidates, said in a sentence (the ranker, or why there is none)
     description: str = ""
+    #: the kept fit it stands on (``None``: fitted in this process)
+    kept: int | None = None
     built_at: float = field(default_factory=time.monotonic)
     #: what is derived from the model alone, computed once (e.g. a segment's chained rankings)
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -82,36 +88,17 @@ def utcnow() -> datetime:
 def build(
     conn: Connection, as_of: datetime, *, top: int = 500, ranker: bool | None = None
 ) -> Model:
-    """Mine rules and rank products from the data before ``as_of``; with ``ranker`` (default:
-    the store's ``recommend_ranker`` setting), train the learned ranker on the models of the
-    month starts before it (:mod:`~surmesure.decide.recommend.ranker`)."""
+    """Fit the learned signals on the data before ``as_of`` and, with ``ranker`` (default: the
+    store's ``recommend_ranker`` setting), train the learned ranker on the models of the month
+    starts before it (:mod:`~surmesure.decide.recommend.ranker`): what
+    :func:`~surmesure.decide.recommend.kept.fit_and_keep` keeps."""
     if ranker is None:
         ranker = Store.of(conn).settings.recommend_ranker
-    p = schema.products
-    products = {
-        str(r.product_code): Product(
-            str(r.product_code), r.name, r.category, None if r.price is None else float(r.price)
-        )
-        for r in conn.execute(sa.select(p.c.product_code, p.c.name, p.c.category, p.c.price))
-    }
     people = everyone(conn, as_of)
-    since = as_of - timedelta(days=TRENDING_DAYS)
-    learned = fit({pid: data.purchases for pid, data in people.items()})
-    model = Model(
-        as_of=as_of,
-        # the learned neighbours take the rules' place when there is enough data for them
-        rules=mine_rules(conn, as_of) if learned is None else NO_RULES,
-        popular=tuple(c for c, _ in popular.popular(conn, as_of, top=top)),
-        seasonal=tuple(c for c, _ in popular.seasonal(conn, as_of, top=top)),
-        by_segment={s: tuple(c) for s, c in popular.by_segment(conn, as_of).items()},
-        products=products,
-        people=people,
-        trending=tuple(c for c, _ in popular.popular(conn, as_of, since=since, top=top)),
-        learned=learned,
-    )
+    model = assemble(conn, as_of, fit({pid: d.purchases for pid, d in people.items()}), people, top)
     if not ranker:
-        return replace(model, description="no learned ranker (SURMESURE_RECOMMEND_RANKER is off)")
-    if learned is None:
+        return replace(model, description=RANKER_OFF)
+    if model.learned is None:
         note = "no learned ranker: too few buyers for learned signals; co-purchase rules rank"
         return replace(model, description=note)
     from surmesure.decide.recommend.service import lists_of
@@ -125,9 +112,76 @@ def build(
     return replace(model, ranker=trained, description=note)
 
 
+RANKER_OFF = "no learned ranker (SURMESURE_RECOMMEND_RANKER=0)"
+
+
+def assemble(
+    conn: Connection,
+    as_of: datetime,
+    learned: Learned | None,
+    people: Mapping[int, PersonData] | None = None,
+    top: int = 500,
+) -> Model:
+    """The model at ``as_of`` around ``learned`` signals fitted already: the rankings, the
+    catalogue and the people are read, nothing is fitted (the rules are mined when there are no
+    learned signals)."""
+    p = schema.products
+    products = {
+        str(r.product_code): Product(
+            str(r.product_code), r.name, r.category, None if r.price is None else float(r.price)
+        )
+        for r in conn.execute(sa.select(p.c.product_code, p.c.name, p.c.category, p.c.price))
+    }
+    since = as_of - timedelta(days=TRENDING_DAYS)
+    return Model(
+        as_of=as_of,
+        # the learned neighbours take the rules' place when there is enough data for them
+        rules=mine_rules(conn, as_of) if learned is None else NO_RULES,
+        popular=tuple(c for c, _ in popular.popular(conn, as_of, top=top)),
+        seasonal=tuple(c for c, _ in popular.seasonal(conn, as_of, top=top)),
+        by_segment={s: tuple(c) for s, c in popular.by_segment(conn, as_of).items()},
+        products=products,
+        people=everyone(conn, as_of) if people is None else people,
+        trending=tuple(c for c, _ in popular.popular(conn, as_of, since=since, top=top)),
+        learned=learned,
+    )
+
+
+def from_store(conn: Connection, as_of: datetime) -> Model:
+    """The model at ``as_of`` on the latest kept fit at or before it (nothing is fitted); with
+    none, the plain model (learned signals fitted here, no learned ranker), saying so."""
+    found = kept.latest(conn, as_of)
+    if found is None:
+        model = build(conn, as_of, ranker=False)
+        return replace(
+            model,
+            description=f"no kept recommendation model fitted before {as_of:%Y-%m-%d %H:%M}: "
+            "today's ranking without the learned ranker (fit one: surmesure recommend --fit)",
+        )
+    fitted = kept.load(Store.of(conn), conn, found)
+    model = replace(assemble(conn, as_of, fitted.learned), kept=found.version)
+    said = (
+        f"kept model version {found.version}, fitted on the data before "
+        f"{found.as_of:%Y-%m-%d %H:%M}: "
+    )
+    if fitted.forest is None or fitted.learned is None:
+        return replace(model, description=said + str(found.metrics.get("description", "")))
+    if not Store.of(conn).settings.recommend_ranker:
+        return replace(model, description=said + RANKER_OFF)
+    info = found.metrics.get("ranker") or {}
+    trained = Ranker(
+        fitted.forest,
+        int(info.get("months", 0)),
+        int(info.get("people", 0)),
+        int(info.get("rows", 0)),
+        catalogue(model, popular.first_sold(conn, as_of)),
+    )
+    return replace(model, ranker=trained, description=said + str(found.metrics["description"]))
+
+
 def fingerprint(conn: Connection, as_of: datetime) -> tuple[Any, ...]:
     """Changes when orders before ``as_of``, the catalogue, traits or merges change (counts
-    and latest times)."""
+    and latest times), or a model is kept."""
     row = conn.execute(
         sa.text(
             "SELECT (SELECT count(*) FROM orders WHERE ordered_at < :as_of), "
@@ -136,7 +190,8 @@ def fingerprint(conn: Connection, as_of: datetime) -> tuple[Any, ...]:
             "(SELECT count(*) FROM products), (SELECT max(updated_at) FROM products), "
             "(SELECT max(computed_at) FROM derived_metrics), "
             "(SELECT count(*) FROM traits), "
-            "(SELECT count(*) FROM people WHERE merged_into IS NOT NULL)"
+            "(SELECT count(*) FROM people WHERE merged_into IS NOT NULL), "
+            "(SELECT max(version) FROM recommendation_models)"
         ),
         {"as_of": as_of},
     ).one()
@@ -172,13 +227,13 @@ def get_model(
     if as_of is None:
         if cached is not None and _fresh(cached[1], max_age):
             return cached[1]
-        model = build(conn, utcnow())
+        model = from_store(conn, utcnow())
         stamp = None
     else:
         stamp = fingerprint(conn, as_of)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        model = build(conn, as_of)
+        model = from_store(conn, as_of)
     with _lock:
         _cache[key] = (stamp, model)
     # long-lived: out of the collector's full passes (a replaced model, free of cycles, is
@@ -196,5 +251,6 @@ def clear_cache() -> None:
     from surmesure.decide.recommend.inventory import clear_snapshots
 
     clear_snapshots()
+    kept.forget()
     with _lock:
         _cache.clear()

@@ -20,10 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+from surmesure.decide.recommend.forest import Forest
 
 if TYPE_CHECKING:
     from surmesure.decide.recommend.model import Model
@@ -65,9 +68,9 @@ class Plain:
 
 @dataclass(frozen=True)
 class Ranker:
-    """The trained classifier and what it was trained on."""
+    """The trained classifier (its trees' arrays) and what it was trained on."""
 
-    classifier: Any
+    classifier: Forest
     months: int
     people: int
     rows: int
@@ -156,9 +159,15 @@ def features(
             )
         for part, items in enumerate(
             (
-                [(c, s) for c, s, _ in ranked.neighbours if c not in bought][:DEPTH],
-                [(c, s) for c, s in ranked.tastes if c not in bought][:DEPTH],
-                [(c, 0.0) for c, _ in ranked.priors if c not in bought and c in index][:DEPTH],
+                # the first DEPTH of each list not bought (the priors run long: cut early)
+                list(islice(((c, s) for c, s, _ in ranked.neighbours if c not in bought), DEPTH)),
+                list(islice(((c, s) for c, s in ranked.tastes if c not in bought), DEPTH)),
+                list(
+                    islice(
+                        ((c, 0.0) for c, _ in ranked.priors if c not in bought and c in index),
+                        DEPTH,
+                    )
+                ),
             )
         ):
             top = items[0][1] if items and items[0][1] > 0 else 1.0
@@ -266,7 +275,8 @@ def train(
     )  # fmt: skip
     with _one_thread():
         classifier.fit(x, y)
-    return Ranker(classifier, months, people, int(y.size), catalogue(model, sold)), (
+    # kept as its trees' arrays (what the store keeps, read back without pickle)
+    return Ranker(Forest.of(classifier), months, people, int(y.size), catalogue(model, sold)), (
         f"learned ranker fused with today's ranking: trained on {months} month(s), "
         f"{people:,} people, {int(y.size):,} candidates"
     )

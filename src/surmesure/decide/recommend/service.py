@@ -165,7 +165,9 @@ def recommend_all(
     _check(k, per_category)
     with store.connect() as c:
         model = get_model(store, c, as_of)
-        everyone = people.everyone(c, model.as_of)
+        # everyone as of the model's date: the model read them (a second read of every
+        # purchase would cost as much as the ranking)
+        everyone = dict(model.people)
         if person_ids is not None:
             wanted = set(person_ids)
             everyone = {pid: d for pid, d in everyone.items() if pid in wanted}
@@ -173,22 +175,15 @@ def recommend_all(
         stock = stock_of(c, None, as_of)
     if on_start is not None:
         on_start(len(everyone))
-    chosen = scoring or Scoring()
+    from surmesure.decide.recommend.everyone import Job, rank_all
+
+    job = Job(
+        model, stock, k, tuple(exclude_categories), per_category, policy, scoring or Scoring()
+    )
     items = list(everyone.items())
-    for start in range(0, len(items), CHUNK):
-        chunk = items[start : start + CHUNK]
-        rankeds = ranked_many(model, [data for _, data in chunk], chosen)
-        for (pid, data), ranked in zip(chunk, rankeds, strict=True):
-            yield (
-                pid,
-                customers.get(pid),
-                pick(model, data, ranked, stock, k, None, exclude_categories, per_category, policy),
-            )
-
-
-CHUNK = 1000
-"""People ranked together by :func:`recommend_all`: the learned ranker scores each chunk in
-one call."""
+    lists = rank_all(job, [data for _, data in items], store.settings.recommend_workers)
+    for (pid, _), recs in zip(items, lists, strict=True):
+        yield pid, customers.get(pid), recs
 
 
 def ranked_many(

@@ -1,0 +1,190 @@
+"""A fitted gradient-boosted forest as plain arrays: what the learned ranker keeps in the store.
+
+scikit-learn's ``HistGradientBoostingClassifier`` (binary, numerical features) predicts the
+sigmoid of its baseline plus the sum of its trees' leaf values. Each tree is one structured
+array of nodes (feature, threshold, where a missing value goes, children, leaf value), so the
+forest is those node arrays laid end to end, where each tree starts, and the baseline: data
+that ``numpy`` writes and reads back without pickle (:meth:`Forest.arrays`,
+:meth:`Forest.from_arrays`), a stored row being data, not code. Predictions walk the trees
+with scikit-learn's own compiled tree predictor, so they equal the classifier's to the bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import expit
+
+
+@dataclass(frozen=True, eq=False)
+class Forest:
+    """The trees' nodes end to end, where each tree starts (and the end), the baseline."""
+
+    nodes: NDArray[Any]
+    starts: NDArray[np.int64]
+    baseline: float
+    features: int
+    #: the trees' predictors, made at the first prediction
+    predictors: list[Any] = field(default_factory=list, repr=False)
+    #: the trees as tables of leaves (:class:`Tables`), made at the first prediction
+    tables: list[Any] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def of(cls, classifier: Any) -> Forest:
+        """The forest of a fitted binary ``HistGradientBoostingClassifier`` on numerical
+        features (its only form the ranker trains)."""
+        if classifier.n_trees_per_iteration_ != 1 or classifier.is_categorical_ is not None:
+            raise ValueError("only a binary classifier on numerical features is kept as arrays")
+        trees = [predictors[0].nodes for predictors in classifier._predictors]
+        starts = np.cumsum([0, *(len(t) for t in trees)], dtype=np.int64)
+        return cls(
+            np.concatenate(trees),
+            starts,
+            float(np.asarray(classifier._baseline_prediction).ravel()[0]),
+            int(classifier.n_features_in_),
+        )
+
+    def arrays(self, prefix: str) -> dict[str, NDArray[Any]]:
+        """The forest as named arrays (for ``numpy.savez``), each name led by ``prefix``."""
+        return {
+            f"{prefix}nodes": self.nodes,
+            f"{prefix}starts": self.starts,
+            f"{prefix}shape": np.asarray([self.baseline, self.features], dtype=np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, NDArray[Any]], prefix: str) -> Forest:
+        from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+
+        nodes = arrays[f"{prefix}nodes"]
+        if nodes.dtype != PREDICTOR_RECORD_DTYPE:
+            raise ValueError(
+                "the kept ranker's trees were written by another scikit-learn node layout: "
+                "fit the recommendation model again (surmesure recommend --fit)"
+            )
+        baseline, features = arrays[f"{prefix}shape"].tolist()
+        return cls(nodes, arrays[f"{prefix}starts"].astype(np.int64), baseline, int(features))
+
+    def predict_proba(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``[[1 - p, p], ...]`` as the classifier's ``predict_proba`` gives them."""
+        raw = np.full(x.shape[0], self.baseline)
+        if x.shape[0] and np.isnan(x).any():  # (the ranker's features are never missing)
+            data = np.ascontiguousarray(x, dtype=np.float64)
+            features = np.zeros(self.features, dtype=np.uint32)
+            for tree in self._trees():
+                raw += tree.predict(data, _NO_CATEGORIES, features, 1)
+        elif x.shape[0]:
+            tables = self._tables()
+            for start in range(0, x.shape[0], BLOCK):
+                tables.add_leaves(x[start : start + BLOCK], raw[start : start + BLOCK])
+        p = expit(raw)
+        return np.column_stack((1.0 - p, p))
+
+    def _tables(self) -> Tables:
+        if not self.tables:
+            made = Tables.of(self)
+            self.tables[:] = [made]
+        found: Tables = self.tables[0]
+        return found
+
+    def _trees(self) -> list[Any]:
+        if not self.predictors:
+            from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+            bounds = zip(self.starts[:-1].tolist(), self.starts[1:].tolist(), strict=True)
+            made = [TreePredictor(self.nodes[a:b], _NO_BITSETS, _NO_BITSETS) for a, b in bounds]
+            self.predictors[:] = made  # one step: two threads at once make the same list
+        return self.predictors
+
+
+_NO_CATEGORIES = np.zeros((0, 8), dtype=np.uint32)
+_NO_BITSETS = np.zeros((0, 8), dtype=np.uint32)
+
+
+#: rows whose leaves are found together (their masks: ``BLOCK`` x trees x 4 bytes)
+BLOCK = 8192
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The forest walked without branching, for many rows at once (QuickScorer, Lucchese et
+    al., SIGIR 2015). Each tree's leaves are numbered left to right (31 at most: one bit each
+    of a ``uint32``). A split ``x[f] <= t`` that fails rules out its left subtree's leaves, so
+    the leaf a row reaches is the leftmost one left once every failing split of every feature
+    has struck out its own: per feature, the splits sorted by threshold, the masks of the
+    first ``j`` of them ANDed beforehand (``masks[f][j]``, ``j`` the number of thresholds below
+    the row's value). The leaves' values are added tree after tree, in the order scikit-learn
+    adds them, so each sum is the same to the bit."""
+
+    thresholds: tuple[NDArray[np.float64], ...]
+    masks: tuple[NDArray[np.uint32], ...]
+    values: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, forest: Forest) -> Tables:
+        trees = len(forest.starts) - 1
+        values = np.zeros((trees, 32))
+        splits: list[list[tuple[float, int, int]]] = [[] for _ in range(forest.features)]
+        for t in range(trees):
+            nodes = forest.nodes[forest.starts[t] : forest.starts[t + 1]]
+            leaves: dict[int, int] = {}  # node -> its place among the leaves, left to right
+            stack, order = [0], []
+            while stack:  # depth first, left child first: the leaves come left to right
+                n = stack.pop()
+                if nodes["is_leaf"][n]:
+                    leaves[n] = len(leaves)
+                    values[t, leaves[n]] = nodes["value"][n]
+                else:
+                    order.append(n)
+                    stack += [int(nodes["right"][n]), int(nodes["left"][n])]
+            if len(leaves) > 32:
+                raise ValueError("a tree of more than 32 leaves is walked by its predictor")
+            under = _leaves_under(nodes, leaves)
+            for n in order:
+                left = under[int(nodes["left"][n])]
+                mask = np.uint32(~left & 0xFFFFFFFF)
+                splits[int(nodes["feature_idx"][n])].append(
+                    (float(nodes["num_threshold"][n]), t, int(mask))
+                )
+        thresholds, masks = [], []
+        for found in splits:
+            found.sort(key=lambda s: s[0])
+            at = np.asarray([s[0] for s in found], dtype=np.float64)
+            table = np.full((len(found) + 1, trees), 0xFFFFFFFF, dtype=np.uint32)
+            for j, (_, tree, bits) in enumerate(found):
+                table[j + 1] = table[j]
+                table[j + 1, tree] &= np.uint32(bits)
+            thresholds.append(at)
+            masks.append(table)
+        return cls(tuple(thresholds), tuple(masks), values)
+
+    def add_leaves(self, x: NDArray[np.float64], raw: NDArray[np.float64]) -> None:
+        """Add to ``raw`` the leaves' values each row reaches, tree after tree."""
+        alive = np.full((x.shape[0], self.values.shape[0]), 0xFFFFFFFF, dtype=np.uint32)
+        for f, (at, table) in enumerate(zip(self.thresholds, self.masks, strict=True)):
+            if at.size:
+                # thresholds strictly below the value: the splits that send it right
+                alive &= table[np.searchsorted(at, x[:, f], side="left")]
+        lowest = alive & (~alive + np.uint32(1))
+        leaf = np.bitwise_count(lowest - np.uint32(1)).T.astype(np.intp)
+        for t in range(self.values.shape[0]):
+            raw += self.values[t, leaf[t]]
+
+
+def _leaves_under(nodes: NDArray[Any], leaves: dict[int, int]) -> dict[int, int]:
+    """Each node's leaves as bits (bit ``i``: the ``i``-th leaf from the left)."""
+    under: dict[int, int] = {}
+
+    def walk(n: int) -> int:
+        if n in leaves:
+            under[n] = 1 << leaves[n]
+        else:
+            under[n] = walk(int(nodes["left"][n])) | walk(int(nodes["right"][n]))
+        return under[n]
+
+    walk(0)
+    return under

@@ -1,0 +1,75 @@
+"""The learned ranker's forest as arrays: kept without pickle, read back, and walked as tables
+of leaves, it gives scikit-learn's probabilities to the bit."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
+
+from surmesure.decide.recommend import forest
+from surmesure.decide.recommend.forest import Forest
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[HistGradientBoostingClassifier, np.ndarray]:
+    """A classifier as the ranker trains one (smaller), on features like its own: places
+    (whole numbers, ``1000`` for absent), ratios and counts; and rows to score."""
+    rng = np.random.default_rng(3)
+
+    def rows(n: int) -> np.ndarray:
+        x = rng.random((n, 6))
+        x[:, 0] = np.where(rng.random(n) < 0.3, 1000.0, np.floor(x[:, 0] * 100))
+        x[:, 3] = np.floor(x[:, 3] * 40)
+        return x
+
+    x = rows(6_000)
+    y = (x[:, 1] + 0.5 * rng.random(x.shape[0]) - x[:, 0] / 2000 + x[:, 3] / 100) > 0.9
+    classifier = HistGradientBoostingClassifier(
+        max_iter=30, max_leaf_nodes=31, min_samples_leaf=30, random_state=0
+    )
+    with threadpool_limits(1):  # one thread: several only wait for each other here
+        classifier.fit(x, y)
+    scored = rows(12_000)
+    scored[:500] = x[:500]  # values the splits were cut between, and repeated
+    scored[500:600, 3] = 7.0
+    return classifier, scored
+
+
+def test_the_forest_predicts_as_the_classifier(
+    fitted: tuple[HistGradientBoostingClassifier, np.ndarray],
+) -> None:
+    classifier, x = fitted
+    trees = Forest.of(classifier)
+    assert len(trees.starts) == 31 and trees.features == 6
+    expected = classifier.predict_proba(x)
+    got = trees.predict_proba(x)
+    assert got.shape == expected.shape and np.array_equal(got, expected)
+    assert np.unique(got[:, 1]).size > 1000  # the rows reach many leaves
+    # a block boundary changes nothing, nor does a missing value (the trees' own predictors)
+    assert x.shape[0] > forest.BLOCK
+    with_nan = x[:50].copy()
+    with_nan[::7, 2] = np.nan
+    assert np.array_equal(trees.predict_proba(with_nan), classifier.predict_proba(with_nan))
+    assert trees.predict_proba(x[:0]).shape == (0, 2)
+
+
+def test_the_forest_is_kept_as_arrays_without_pickle(
+    fitted: tuple[HistGradientBoostingClassifier, np.ndarray],
+) -> None:
+    classifier, x = fitted
+    out = io.BytesIO()
+    kept: dict[str, Any] = Forest.of(classifier).arrays("r_")
+    np.savez_compressed(out, **kept)
+    out.seek(0)
+    with np.load(out, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    again = Forest.from_arrays(arrays, "r_")
+    assert np.array_equal(again.predict_proba(x), classifier.predict_proba(x))
+    arrays["r_nodes"] = np.zeros(3, dtype=[("value", "<f8"), ("count", "<u4")])
+    with pytest.raises(ValueError, match="recommend --fit"):
+        Forest.from_arrays(arrays, "r_")
