@@ -18,7 +18,7 @@ from alembic import op
 from surmesure.store.meta import Json
 
 revision = "0037"
-down_revision = "0036"
+down_revision = "0039"
 branch_labels = None
 depends_on = None
 
