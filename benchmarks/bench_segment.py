@@ -38,6 +38,7 @@ from bench_segment_engines import conformance_on_spark
 from segment_world_pg import generate_postgres, rows, run_parameters
 from surmesure.config import get_settings
 from surmesure.domain.segments import SegmentDefinition
+from surmesure.protect import blind
 from surmesure.segment import membership, repository
 from surmesure.segment.evaluate import Evaluator
 from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
@@ -227,7 +228,13 @@ def compare_plans(store: Store, definition: SegmentDefinition, repeat: int = 3) 
     seconds: dict[bool, float] = {}
     for fast in (False, True):
         query = members_query(
-            definition, dialect="duckdb", now=NOW, half_life_days=half_life, catalog={}, fast=fast
+            definition,
+            dialect="duckdb",
+            now=NOW,
+            half_life_days=half_life,
+            catalog={},
+            index_key=blind.index_key(store),
+            fast=fast,
         )
         sql = str(query.compile(store.engine, compile_kwargs={"literal_binds": True}))
         best, members = float("inf"), 0
@@ -369,7 +376,7 @@ def main() -> None:
         start = time.perf_counter()
         hits = 0
         for _ in range(args.runs):
-            evaluator = Evaluator(snapshot, NOW, catalog)
+            evaluator = Evaluator(snapshot, NOW, catalog, blind.index_key(store))
             hits += sum(evaluator.segment(n) for n in names)
         per_call = (time.perf_counter() - start) / args.runs
         print(

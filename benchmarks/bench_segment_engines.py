@@ -21,6 +21,7 @@ from pathlib import Path
 from surmesure.config import get_settings
 from surmesure.derive.source import ibis_backend
 from surmesure.domain.segments import SegmentDefinition
+from surmesure.protect import blind
 from surmesure.segment import membership, repository
 from surmesure.segment.definitions import closure, load_file
 from surmesure.segment.ibis_compile import members
@@ -52,6 +53,7 @@ def ibis_size(
             now=now,
             half_life_days=half_life,
             catalog=catalog,
+            index_key=blind.index_key(store),
         )
         return int(query.count().to_pyarrow().as_py())
 
@@ -119,6 +121,7 @@ def conformance_on_spark() -> None:
                     now=utc(case["now"]),
                     half_life_days=half_life,
                     catalog=catalog,
+                    index_key=blind.index_key(store),
                 )
                 got = sorted(query.to_pyarrow()["person_id"].to_pylist())
                 cases, wrong = cases + 1, wrong + (got != case["expected"])

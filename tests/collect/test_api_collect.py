@@ -104,7 +104,7 @@ def test_the_official_segment_client_sends_every_call(store: Store) -> None:
     }
     # the alias keeps the device it replaces as its blind index, never in clear
     (alias,) = rows(store, "SELECT CAST(properties AS TEXT) AS p FROM events WHERE type = 'alias'")
-    assert orjson.loads(alias.p) == {"previous_id": blind.index("anonymous_id", "device-2")}
+    assert orjson.loads(alias.p) == {"previous_id": blind.index(store, "anonymous_id", "device-2")}
     everything = rows(store, "SELECT CAST(properties AS TEXT) AS p FROM events")
     assert not any("device-2" in str(e.p) for e in everything)
     traits = {

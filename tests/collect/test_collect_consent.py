@@ -44,7 +44,9 @@ def _records(store: Store) -> list[tuple[str, str, str, bool, datetime, str, str
             )
             .join(ids, sa.and_(ids.c.person_id == k.c.person_id, ids.c.kind == "customer_id"))
         ).all()  # fmt: skip
-    names = {blind.index("customer_id", c): c for c in ("C1", "C2", "C9")}  # the ids held as stored
+    names = {
+        blind.index(store, "customer_id", c): c for c in ("C1", "C2", "C9")
+    }  # the ids held as stored
     found = [(names[r[0]], *r[1:]) for r in rows]
     return sorted(found, key=lambda r: (r[0], r[4], r[1], r[2]))  # type: ignore[return-value]
 
@@ -69,7 +71,7 @@ def test_category_preferences_become_consent_records(store: Store, tmp_path: Pat
     with store.connect() as conn:
         person = conn.execute(
             sa.select(schema.identifiers.c.person_id).where(
-                schema.identifiers.c.value == blind.index("customer_id", "C1")
+                schema.identifiers.c.value == blind.index(store, "customer_id", "C1")
             )
         ).scalar_one()
         snapshot = load_snapshot(conn, int(person), day2, 730.0)

@@ -55,7 +55,7 @@ def test_orders_in_every_format(store: Store, tmp_path: Path, fmt: str) -> None:
     assert result.new_people == 1
     orders = {r["order_id"]: r for r in rows(store, "SELECT * FROM orders")}
     assert orders["A1"]["total_amount"] == pytest.approx(19.0)
-    assert orders["A1"]["customer_ref"] == blind.index("customer_id", "C1")
+    assert orders["A1"]["customer_ref"] == blind.index(store, "customer_id", "C1")
     assert orders["A1"]["person_id"] is not None
     assert orders["A2"]["person_id"] is None and orders["A2"]["is_return"] is True
     assert orders["A2"]["ordered_at"] == datetime(2024, 3, 2, 9, 30)
@@ -96,8 +96,8 @@ def test_customers_become_people_with_trait_provenance(store: Store, tmp_path: P
     result = import_file(store, "customers", path)
     assert (result.rows_accepted, result.new_people, result.rows_quarantined) == (3, 2, 0)
     query = "SELECT person_id FROM identifiers WHERE value = :v"
-    phone = rows(store, query, v=blind.index("phone", "+33612345678"))
-    anne = rows(store, query, v=blind.index("customer_id", "C1"))
+    phone = rows(store, query, v=blind.index(store, "phone", "+33612345678"))
+    anne = rows(store, query, v=blind.index(store, "customer_id", "C1"))
     assert phone == anne
     traits = {
         (r["name"], r["source"]): r

@@ -179,6 +179,6 @@ def test_numbers_read_as_text_ids_lose_the_decimal(duckdb_store: Store, tmp_path
     )  # fmt: skip
     import_file(duckdb_store, "orders", path)
     assert rows(duckdb_store, "SELECT order_id, customer_ref FROM orders") == [
-        {"order_id": "1", "customer_ref": blind.index("customer_id", "13085")}
+        {"order_id": "1", "customer_ref": blind.index(duckdb_store, "customer_id", "13085")}
     ]
     assert rows(duckdb_store, "SELECT product_code FROM order_lines") == [{"product_code": "85048"}]

@@ -55,7 +55,7 @@ def _assert_facts(store: Store, path: Path) -> None:
     assert scalar(store, fee_products) == 0
     assert scalar(
         store, "SELECT customer_ref FROM orders WHERE order_id = '489434'"
-    ) == blind.index("customer_id", "13085")
+    ) == blind.index(store, "customer_id", "13085")
     mismatched = (
         "SELECT count(*) FROM orders o JOIN (SELECT order_id, sum(quantity * unit_price) AS t "
         "FROM order_lines GROUP BY order_id) s USING (order_id) "

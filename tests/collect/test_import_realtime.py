@@ -36,6 +36,6 @@ def test_imported_orders_update_purchase_segments(store: Store, tmp_path: Path) 
         "SELECT i.value FROM segment_members m JOIN identifiers i ON i.person_id = m.person_id "
         "WHERE m.segment = 'recent_buyers' AND i.kind = 'customer_id'",
     )
-    assert members == [{"value": blind.index("customer_id", "C1")}]
+    assert members == [{"value": blind.index(store, "customer_id", "C1")}]
     changes = rows(store, "SELECT change FROM segment_changes")
     assert changes == [{"change": "entered"}]

@@ -105,7 +105,7 @@ def test_order_completed_becomes_one_order_with_its_lines(store: Store) -> None:
     assert (w1["person_id"], w1["total_amount"], w1["currency"]) == (c1, 59.9, "EUR")
     assert (w1["channel"], w1["is_return"], w1["source"]) == ("web", False, "web")
     assert w1["ordered_at"] == AT.replace(tzinfo=None)
-    assert w1["customer_ref"] == blind.index(blind.USER_ID_KIND, "C1")
+    assert w1["customer_ref"] == blind.index(store, blind.USER_ID_KIND, "C1")
     assert orders["77"]["person_id"] == c9
     (other,) = [o for k, o in orders.items() if k not in ("W-1", "77")]
     assert other["total_amount"] == 12.5 and other["person_id"] == c1

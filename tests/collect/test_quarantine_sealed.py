@@ -137,7 +137,9 @@ def test_migration_0017_seals_what_the_quarantine_held_in_clear(store: Store) ->
         assert [(r["value"], r["payload"]) for r in opened] == [("two", payload), (None, payload)]
         with store.connect() as conn:
             props = conn.execute(sa.text("SELECT CAST(properties AS TEXT) FROM events")).scalar()
-        assert orjson.loads(props) == {"previous_id": blind.index("anonymous_id", "dev-quar-1")}
+        assert orjson.loads(props) == {
+            "previous_id": blind.index(store, "anonymous_id", "dev-quar-1")
+        }
         # the records converted are recognised again when refused anew
         item = quarantine.Item("row 1", "quantity", "two", "bad", payload)
         with store.begin() as conn:

@@ -49,7 +49,7 @@ def add_person(
             conn.execute(
                 schema.identifiers.insert().values(
                     kind=kind,
-                    value=blind.index(kind, value),
+                    value=blind.index(store, kind, value),
                     person_id=person_id,
                     node_id=person_id,
                     source="crm",

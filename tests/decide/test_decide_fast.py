@@ -13,6 +13,7 @@ from surmesure.decide.content import metric_names
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.recommend.model import clear_cache
 from surmesure.decide.service import DecideRequest, decide
+from surmesure.protect import blind
 from surmesure.store import Store, schema
 from surmesure.unify.reader import identifier_keys, read_person
 
@@ -56,7 +57,7 @@ def test_one_statement_reads_the_same_audience(store: Store) -> None:
             read = read_person(
                 conn,
                 person_id=None,
-                keys=identifier_keys(None, customer, "FR"),
+                keys=identifier_keys(None, customer, "FR", blind.index_key(store)),
                 now=NOW,
                 metrics=metric_names(rules),
                 content_ids=[],

@@ -167,7 +167,7 @@ def test_changes_to_the_store_reach_the_view(store: Store) -> None:
         assert {f["reason"] for f in after["explanation"]["content"]["fields"]} == {"opted_out"}
         add_person(store, 6, identifiers={"anonymous_id": "new-visitor"})  # a new person
         deadline = time.monotonic() + 10
-        held = [("anonymous_id", blind.index("anonymous_id", "new-visitor"))]
+        held = [("anonymous_id", blind.index(store, "anonymous_id", "new-visitor"))]
         while serving.view().person_id(None, held) is None:
             assert time.monotonic() < deadline, "the new person never reached the view"
             time.sleep(0.05)

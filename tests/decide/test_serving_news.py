@@ -133,7 +133,7 @@ def _merged(store: Store) -> None:
         for node, kind, value in ((1, "customer_id", "C1"), (9, "anonymous_id", "visitor-9")):
             conn.execute(
                 schema.identifiers.insert().values(
-                    kind=kind, value=blind.index(kind, value), person_id=1, node_id=node,
+                    kind=kind, value=blind.index(store, kind, value), person_id=1, node_id=node,
                     source="crm", first_seen_at=NOW - DAY,
                 )
             )  # fmt: skip

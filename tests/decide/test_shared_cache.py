@@ -22,6 +22,7 @@ from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving
 from surmesure.dispatch import outbox, shared_entries
 from surmesure.dispatch.background import Background
+from surmesure.protect import blind
 from surmesure.protect.erase import erase_person
 from surmesure.store import Store
 from surmesure.unify.people_read import read_people
@@ -97,7 +98,8 @@ def _decide(store: Store, serving: Serving, customer: str) -> dict[str, Any]:
 def _read(serving: Serving, customer: str) -> None:
     """What a decision's miss reads, without the decision (whose exposures, once written,
     take the entry out again)."""
-    keys = identifier_keys(None, customer, get_settings().default_country)
+    settings = get_settings()
+    keys = identifier_keys(None, customer, settings.default_country, blind.index_key(settings))
     assert serving.view(LIBRARY.metrics()).person_id(None, keys) is not None
 
 
@@ -234,7 +236,10 @@ def test_a_read_made_before_a_change_is_not_written_back_after_it(store: Store) 
 
 
 def _index(customer: str) -> str:
-    return identifier_keys(None, customer, get_settings().default_country)[0][1]
+    settings = get_settings()
+    return identifier_keys(None, customer, settings.default_country, blind.index_key(settings))[0][
+        1
+    ]
 
 
 def test_an_erasure_stands_when_redis_is_unreachable(

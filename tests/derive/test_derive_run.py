@@ -59,7 +59,7 @@ def test_derive_stores_one_row_per_identified_person(store: Store) -> None:
     rows = {r["person_id"]: r for r in _derived(store)}
     assert set(rows) == {1, 2, 3, 4, 5, 7}
     assert {p: r["customer_id"] for p, r in rows.items()} == {
-        p: blind.index("customer_id", c) for p, c in CUSTOMERS.items() if p != 6 and c
+        p: blind.index(store, "customer_id", c) for p, c in CUSTOMERS.items() if p != 6 and c
     }  # stored as blind indexes; the export opens them (below)
     for person, (recency, frequency, monetary, r, f, m, fm, segment) in EXPECTED.items():
         row = rows[person]

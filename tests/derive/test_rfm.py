@@ -148,7 +148,7 @@ def _matches_independent_computation(duckdb_store: Store) -> None:
         raw = duckdb_store.raw_duckdb(conn)
         best = raw.execute(
             "SELECT person_id FROM identifiers WHERE kind = 'customer_id' AND value = ?",
-            [blind.index("customer_id", top[0].split(".")[0])],
+            [blind.index(duckdb_store, "customer_id", top[0].split(".")[0])],
         ).fetchone()
     assert best is not None
     assert got["m_score"][best[0]] == 5

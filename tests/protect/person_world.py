@@ -148,7 +148,7 @@ def person_of(store: Store, kind: str, value: str) -> int:
         return int(
             conn.execute(
                 sa.text("SELECT person_id FROM identifiers WHERE kind = :k AND value = :v"),
-                {"k": kind, "v": blind.index(kind, value)},
+                {"k": kind, "v": blind.index(store, kind, value)},
             ).scalar_one()
         )
 

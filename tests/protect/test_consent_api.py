@@ -24,7 +24,7 @@ def _people(store: Store) -> None:
         )
         conn.execute(
             schema.identifiers.insert().values(
-                kind="email", value=blind.index("email", "anna@example.com"), person_id=1,
+                kind="email", value=blind.index(store, "email", "anna@example.com"), person_id=1,
                 node_id=1, source="crm", first_seen_at=now,
             )
         )  # fmt: skip

@@ -102,7 +102,8 @@ def test_erase_refuses_without_confirmation(store: Store, tmp_path: Path) -> Non
         erase_person(store, f"email:{ANA['email']}", confirmed=False)
     assert caught.value.hint == "add --yes to confirm"
     assert (
-        count_where(store, "identifiers", "value = :v", v=blind.index("email", ANA["email"])) == 1
+        count_where(store, "identifiers", "value = :v", v=blind.index(store, "email", ANA["email"]))
+        == 1
     )
 
 

@@ -139,7 +139,7 @@ def test_identifiers_are_never_written_in_clear_and_shred_with_the_person(
     erase_person(store, f"email:{ANA['email']}", confirmed=True)
 
     keyring = blind.ring(store)
-    assert keyring.index("email", ANA["email"]) == blind.index("email", ANA["email"])
+    assert keyring.index("email", ANA["email"]) == blind.index(store, "email", ANA["email"])
     with store.connect() as conn:
         assert keyring.open_many(conn, [n for n, _ in kept], [s for _, s in kept]) == [None] * len(
             kept

@@ -129,7 +129,7 @@ def test_migration_indexes_and_seals_what_was_stored_in_clear(store: Store) -> N
     (merge,) = profile.merges
     assert merge["evidence"]["via"] == {
         "kind": "email",
-        "index": blind.index("email", EMAIL),
+        "index": blind.index(store, "email", EMAIL),
         "value": EMAIL,
     }
     assert {i["value"] for i in merge["evidence"]["identifiers"]} == {EMAIL, CUSTOMER}
@@ -141,7 +141,7 @@ def test_migration_indexes_and_seals_what_was_stored_in_clear(store: Store) -> N
         assert find_person_id(conn, anonymous_id=DEVICE) == 1
         assert find_person_id(conn, customer_id=CUSTOMER) == 1
         user_ids = conn.execute(sa.text("SELECT user_id FROM events WHERE message_id = 'm1'"))
-        assert user_ids.scalar_one() == blind.index("customer_id", CUSTOMER)
+        assert user_ids.scalar_one() == blind.index(store, "customer_id", CUSTOMER)
     tables = export_person(store, "1").tables
     assert [o["customer_ref"] for o in tables["orders"]] == [CUSTOMER]
     assert {e["anonymous_id"] for e in tables["events"]} == {DEVICE}

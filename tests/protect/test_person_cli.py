@@ -58,7 +58,7 @@ def test_person_commands(store: Store, tmp_path: Path, monkeypatch: pytest.Monke
     (merge,) = shown["merges"]
     assert merge["evidence"]["via"] == {
         "kind": "email",
-        "index": blind.index("email", ANA["email"]),
+        "index": blind.index(store, "email", ANA["email"]),
         "value": ANA["email"],
     }
 
@@ -95,10 +95,12 @@ def test_person_commands(store: Store, tmp_path: Path, monkeypatch: pytest.Monke
     assert erased["suppressed"] == 2
     assert count_where(store, "suppressions", "reason = 'asked at the shop'") == 2
     held = "kind = :k AND value = :v"
-    customer = blind.index("customer_id", ANA["customer_id"])
+    customer = blind.index(store, "customer_id", ANA["customer_id"])
     assert count_where(store, "identifiers", held, k="customer_id", v=customer) == 0
     assert (
-        count_where(store, "identifiers", held, k="email", v=blind.index("email", ANA["email"]))
+        count_where(
+            store, "identifiers", held, k="email", v=blind.index(store, "email", ANA["email"])
+        )
         == 1
     )
 

@@ -218,7 +218,7 @@ def test_a_quarantine_replay_does_not_bring_the_person_back(store: Store, tmp_pa
 
     assert result.replayed == 0 and result.new_people == 0
     assert result.still_open_by_reason == {"erased": 1}
-    customer = blind.index("customer_id", ANA["customer_id"])
+    customer = blind.index(store, "customer_id", ANA["customer_id"])
     assert count_where(store, "identifiers", "value = :v", v=customer) == 0
     (record,) = [SimpleNamespace(**r) for r in quarantined(store, "run_id = :r", r=first.run_id)]
     assert record.reason == "erased" and _payload(record) == {"_erased": ["customer_id"]}
@@ -255,7 +255,8 @@ def test_a_consent_granted_after_the_erasure_readmits_its_identifiers(
     assert old.quarantined_by_reason == {"erased": 2}
     assert refusal.quarantined_by_reason == {"erased": 1}
     assert (
-        count_where(store, "identifiers", "value = :v", v=blind.index("email", ANA["email"])) == 0
+        count_where(store, "identifiers", "value = :v", v=blind.index(store, "email", ANA["email"]))
+        == 0
     )
 
     granted = import_file(

@@ -7,11 +7,15 @@ source ``crm``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from surmesure.domain.segments import SegmentDefinition
+from surmesure.protect import blind
+from surmesure.segment.sql import members_query
 from surmesure.store import Store, schema
 
 DEFAULT_AT = "2026-01-01T00:00:00"
@@ -22,6 +26,27 @@ def utc(text: str) -> datetime:
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
+
+
+def members_sql(
+    store: Store,
+    definition: SegmentDefinition,
+    now: datetime,
+    half_life_days: float,
+    catalog: Mapping[str, SegmentDefinition],
+    *,
+    fast: bool = True,
+) -> sa.Select[Any]:
+    """The SQL interpreter's query of ``definition`` on ``store`` (under its blind-index key)."""
+    return members_query(
+        definition,
+        dialect=store.dialect,
+        now=now,
+        half_life_days=half_life_days,
+        catalog=catalog,
+        index_key=blind.index_key(store),
+        fast=fast,
+    )
 
 
 TABLES = (

@@ -9,12 +9,12 @@ from typing import Any
 
 import orjson
 import pytest
-from segment_world import load_world, utc
+from segment_world import load_world, members_sql, utc
 
 from surmesure.domain.segments import SegmentDefinition
+from surmesure.protect import blind
 from surmesure.segment.evaluate import evaluate
 from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
-from surmesure.segment.sql import members_query
 from surmesure.store import Store
 
 TABLE = orjson.loads((Path(__file__).parent / "cases" / "conformance.json").read_bytes())
@@ -44,9 +44,7 @@ def test_both_interpreters_agree_with_the_table(store: Store, world: str) -> Non
     for case in BY_WORLD[world]:
         definition, catalog = definitions(case)
         now = utc(case["now"])
-        query = members_query(
-            definition, dialect=store.dialect, now=now, half_life_days=half_life, catalog=catalog
-        )
+        query = members_sql(store, definition, now, half_life, catalog)
         with store.connect() as conn:
             by_sql = sorted(int(r[0]) for r in conn.execute(query))
             places = store_points(conn, stores_named([definition, *catalog.values()]))
@@ -54,7 +52,11 @@ def test_both_interpreters_agree_with_the_table(store: Store, world: str) -> Non
                 pid
                 for pid in persons
                 if evaluate(
-                    definition, load_snapshot(conn, pid, now, half_life, places), now, catalog
+                    definition,
+                    load_snapshot(conn, pid, now, half_life, places),
+                    now,
+                    catalog,
+                    index_key=blind.index_key(store),
                 )
             ]
         if by_sql != case["expected"] or in_memory != case["expected"]:

@@ -12,6 +12,7 @@ from segment_world import load_world, utc
 from test_conformance import BY_WORLD, TABLE, definitions
 
 from surmesure.derive.source import ibis_backend
+from surmesure.protect import blind
 from surmesure.segment.ibis_compile import members
 from surmesure.segment.ibis_tables import (
     Tables,
@@ -33,12 +34,19 @@ def keys_of(cases: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def failures(tables: Tables, cases: list[dict[str, Any]]) -> list[str]:
+def failures(tables: Tables, cases: list[dict[str, Any]], index_key: bytes) -> list[str]:
     wrong = []
     for case in cases:
         definition, catalog = definitions(case)
         now = utc(case["now"])
-        query = members(definition, tables, now=now, half_life_days=HALF_LIFE, catalog=catalog)
+        query = members(
+            definition,
+            tables,
+            now=now,
+            half_life_days=HALF_LIFE,
+            catalog=catalog,
+            index_key=index_key,
+        )
         got = sorted(int(p) for p in query.to_pyarrow()["person_id"].to_pylist())
         if got != case["expected"]:
             wrong.append(f"{case['id']}: expected {case['expected']}, ibis {got}")
@@ -50,7 +58,8 @@ def test_ibis_agrees_with_the_table_on_the_store(store: Store, world: str) -> No
     load_world(store, TABLE["worlds"][world])
     cases = BY_WORLD[world]
     with ibis_backend(store) as backend:
-        assert failures(store_tables(backend, keys_of(cases)), cases) == []
+        tables = store_tables(backend, keys_of(cases))
+        assert failures(tables, cases, blind.index_key(store)) == []
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -66,7 +75,8 @@ def test_ibis_agrees_with_the_table_on_spark(spark: Any, tmp_path: Path) -> None
             with ibis_backend(store) as backend:
                 written = export_parquet(store_tables(backend, keys), tmp_path / world)
             assert written["people"] == len(TABLE["worlds"][world].get("people", []))
-            wrong += failures(spark_tables(spark, tmp_path / world, keys), cases)
+            tables = spark_tables(spark, tmp_path / world, keys)
+            wrong += failures(tables, cases, blind.index_key(store))
     finally:
         store.dispose()
     assert wrong == []

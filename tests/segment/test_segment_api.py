@@ -45,7 +45,7 @@ def world(store: Store, now: datetime) -> datetime:
         conn.execute(
             schema.identifiers.insert().values(
                 kind="email",
-                value=blind.index("email", "anna@example.com"),
+                value=blind.index(store, "email", "anna@example.com"),
                 person_id=1,
                 node_id=1,
                 source="crm",

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from segment_world import load_world, utc
+from segment_world import load_world, members_sql, utc
 from test_conformance import BY_WORLD, TABLE
 
 from surmesure.domain.segments import AllNode, SegmentDefinition, SegmentNode, TraitNode
+from surmesure.protect import blind
 from surmesure.segment.evaluate import Evaluator
 from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
-from surmesure.segment.sql import Compiler, conjuncts, cost, members_query
+from surmesure.segment.sql import Compiler, conjuncts, cost
 from surmesure.store import Store, schema
 
 NOW = "2026-03-31T12:00:00"
@@ -81,7 +82,7 @@ def test_a_trait_metric_or_distance_step_is_its_own_ranking(dialect: str) -> Non
     """Such a step answers with the ranking it restricts to the chain's persons, never by
     testing those persons against it again: on PostgreSQL that second test ran as a nested
     loop re-ranking once per person (quadratic)."""
-    compiler = Compiler(dialect, utc(NOW), 730.0, {})
+    compiler = Compiler(dialect, utc(NOW), 730.0, {}, b"")
     scope = sa.select(schema.people.c.person_id).cte("chain").prefix_with("MATERIALIZED")
     conditions = [
         {"trait": {"name": "city", "op": "eq", "value": "Lyon", "min_reliability": 0.5}},
@@ -123,20 +124,15 @@ def test_fast_plan_agrees_with_plain_plan_and_memory(store: Store, world: str) -
                 fast: sorted(
                     int(r[0])
                     for r in conn.execute(
-                        members_query(
-                            definition,
-                            dialect=store.dialect,
-                            now=now,
-                            half_life_days=half_life,
-                            catalog=catalog,
-                            fast=fast,
-                        )
+                        members_sql(store, definition, now, half_life, catalog, fast=fast)
                     )
                 )
                 for fast in (True, False)
             }
             in_memory = [
-                s.person_id for s in snapshots if Evaluator(s, now, known).segment(definition.name)
+                s.person_id
+                for s in snapshots
+                if Evaluator(s, now, known, blind.index_key(store)).segment(definition.name)
             ]
             assert by_plan[True] == by_plan[False] == in_memory, definition.document()
             sizes.append(len(in_memory))

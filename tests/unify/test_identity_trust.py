@@ -91,7 +91,7 @@ def decide(base: str, anonymous_id: str) -> dict[str, Any]:
 
 def person_of(store: Store, kind: str, value: str) -> int:
     (row,) = rows(store, "SELECT person_id FROM identifiers WHERE kind = :k AND value = :v",
-                  k=kind, v=blind.index(kind, value))  # fmt: skip
+                  k=kind, v=blind.index(store, kind, value))  # fmt: skip
     return int(row.person_id)
 
 
@@ -158,8 +158,8 @@ def test_an_identify_with_someone_elses_email_does_not_join_them(
     claims = rows(store, "SELECT person_id, holder_id, kind, value, source, status "
                   "FROM identity_claims ORDER BY person_id")  # fmt: skip
     assert [tuple(c) for c in claims] == [
-        (device, victim, "email", blind.index("email", MARIE), "web", "pending"),
-        (stranger, victim, "email", blind.index("email", MARIE), "web", "pending"),
+        (device, victim, "email", blind.index(store, "email", MARIE), "web", "pending"),
+        (stranger, victim, "email", blind.index(store, "email", MARIE), "web", "pending"),
     ]
 
 

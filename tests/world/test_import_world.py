@@ -143,7 +143,7 @@ def test_call_centre_contradictions_lose_to_the_crm(imported: Imported) -> None:
                 sa.text(
                     "SELECT person_id FROM identifiers WHERE kind = 'customer_id' AND value = :c"
                 ),
-                {"c": blind.index("customer_id", case["customer_id"])},
+                {"c": blind.index(imported.store, "customer_id", case["customer_id"])},
             ).scalar_one()
             # read as readers read them: a sealed name is opened
             traits = resolved_traits(conn, person, end, settings.trait_half_life_days)

@@ -109,10 +109,13 @@ class _Columns:
     """The JSON to seal per message (``None``: nothing sealed)."""
 
 
-def _columns(fresh: Sequence[Accepted], nodes: Sequence[int | None], now: datetime) -> _Columns:
+def _columns(
+    fresh: Sequence[Accepted], nodes: Sequence[int | None], now: datetime, index_key: bytes
+) -> _Columns:
     """Per message its columns, with plain properties and context (JSON) and the JSON of what
     is sealed: the context and an identify's traits (see :mod:`surmesure.protect.atrest`). A
-    message attached to nobody has no key to seal under and stays plain."""
+    message attached to nobody has no key to seal under and stays plain. An alias's previous
+    id is indexed under ``index_key``."""
     messages = [item.message for item in fresh]
     out = _Columns(
         [m.message_id for m in messages],
@@ -124,7 +127,7 @@ def _columns(fresh: Sequence[Accepted], nodes: Sequence[int | None], now: dateti
     )
     properties, context_of, hidden = out.properties.append, out.context.append, out.hidden.append
     for message, node in zip(messages, nodes, strict=True):
-        payload = message.payload()
+        payload = message.payload(index_key)
         context = message.context
         private = node is not None and message.type == "identify"
         properties(None if private else _json(payload))
@@ -216,7 +219,7 @@ def write_events(
     out.merges = len(resolution.merges)
     out.conflicts = len(resolution.conflicts)
     out.claims = resolution.claims
-    cols = _columns(fresh, nodes, received_at)
+    cols = _columns(fresh, nodes, received_at, blind.index_key(store))
     occurred = cols.occurred_at
     count = len(fresh)
     rows = pa.table(
@@ -226,8 +229,8 @@ def write_events(
             "event": pa.array(cols.event, pa.string()),
             "person_id": pa.array(people, pa.int64()),
             "node_id": pa.array(nodes, pa.int64()),
-            "user_id": blind.index_array(blind.USER_ID_KIND, cols.user_id),
-            "anonymous_id": blind.index_array(blind.ANONYMOUS_ID_KIND, cols.anonymous_id),
+            "user_id": blind.index_array(store, blind.USER_ID_KIND, cols.user_id),
+            "anonymous_id": blind.index_array(store, blind.ANONYMOUS_ID_KIND, cols.anonymous_id),
             "occurred_at": pa.array(occurred, pa.timestamp("us")),
             "received_at": pa.array([received_at] * count, pa.timestamp("us")),
             "properties": pa.array(cols.properties, pa.string()),

@@ -208,7 +208,7 @@ def load_orders(ctx: LoadContext, valid: pa.Table) -> Loaded:
         orders = orders.set_column(
             position,
             "customer_ref",
-            blind.index_array(blind.USER_ID_KIND, orders.column("customer_ref")),
+            blind.index_array(ctx.store, blind.USER_ID_KIND, orders.column("customer_ref")),
         )
     new_lines = _count(
         out, "order_lines", sink.write(ctx.store, ctx.conn, schema.order_lines, lines)

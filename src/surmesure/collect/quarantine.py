@@ -97,7 +97,7 @@ def add(
     digests: list[str] = []
     for item in items:
         text = payload_json(item.payload)
-        key = (clean(item.location) or "", quarantined.digest(text))
+        key = (clean(item.location) or "", quarantined.digest(store, text))
         if key not in stored:
             stored.add(key)
             fresh.append(item)

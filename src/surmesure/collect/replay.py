@@ -303,7 +303,7 @@ def _replay_group(
             q.update().where(q.c.quarantine_id.in_(done)).values(status="replayed", replayed_at=now)
         )
     # keyed: a plain hash of a few records could be matched against guessed ones
-    digest = quarantined.digest(quarantine.payload_json({"records": payloads}))
+    digest = quarantined.digest(store, quarantine.payload_json({"records": payloads}))
     record_run(
         store,
         conn,

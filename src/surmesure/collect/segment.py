@@ -178,13 +178,15 @@ class Message(BaseModel):
             return self.group_id
         return None
 
-    def payload(self) -> dict[str, Any] | None:
+    def payload(self, index_key: bytes) -> dict[str, Any] | None:
         """The properties column: properties, or traits for identify and group, or the
-        previous id of an alias as its blind index (kind ``anonymous_id``, the index its
-        identifier row holds: never in clear, see :mod:`surmesure.protect.blind`)."""
+        previous id of an alias as its blind index under ``index_key`` (the store's, kind
+        ``anonymous_id``, the index its identifier row holds: never in clear, see
+        :mod:`surmesure.protect.blind`)."""
         if self.type == "alias":
             previous = None if self.previous_id is None else str(self.previous_id).strip()
-            return {"previous_id": None if previous is None else blind.index(ANONYMOUS, previous)}
+            indexed = None if previous is None else blind.index_with(index_key, ANONYMOUS, previous)
+            return {"previous_id": indexed}
         if self.type in ("identify", "group"):
             return self.traits
         props = dict(self.properties or {})

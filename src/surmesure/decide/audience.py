@@ -49,7 +49,7 @@ def find_person_id(
     ``None`` when nobody is known by it."""
     if person_id is not None:
         return root_of(conn, person_id)
-    ident = schema.identifiers
+    ident, store = schema.identifiers, Store.of(conn)
     for kind, value in (("anonymous_id", anonymous_id), ("customer_id", customer_id)):
         if not value:
             continue
@@ -60,7 +60,7 @@ def find_person_id(
         # identifiers carry the person now (kept current by merges and unmerges)
         row = conn.execute(
             sa.select(ident.c.person_id).where(
-                ident.c.kind == kind, ident.c.value == blind.index(kind, normalized)
+                ident.c.kind == kind, ident.c.value == blind.index(store, kind, normalized)
             )
         ).first()
         if row is not None:
@@ -185,6 +185,7 @@ def audience_from(
         traits=traits,
         segments=read.segments,
         snapshot=snapshot,
+        index_key=blind.index_key(settings),
         consents=records,
         preferences=wishes,
         metrics=known,

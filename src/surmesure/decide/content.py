@@ -58,6 +58,9 @@ class Audience:
     #: the derived metrics the template's fields read, with their reliability
     #: (:mod:`surmesure.decide.metrics`)
     metrics: Mapping[str, Known] = field(default_factory=dict)
+    #: the blind-index key of the store the person was read from, which a ``when`` rule on
+    #: a ``customer_id`` metric compares through (:func:`surmesure.protect.blind.index_key`)
+    index_key: bytes = b""
 
     @property
     def neutral(self) -> bool:
@@ -222,7 +225,7 @@ def rule_holds(
         reasons.append(f"member of segment {segment!r}")
     if when is not None:
         snapshot = audience.snapshot or snapshot_of(audience)
-        if not Evaluator(snapshot, now, catalog).condition(when):
+        if not Evaluator(snapshot, now, catalog, audience.index_key).condition(when):
             return None
         reasons.append("matches its when rule")
     return " and ".join(reasons)

@@ -58,7 +58,7 @@ from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
 from surmesure.domain.templates import TemplateDefinition
 from surmesure.experiments.membership import membership
-from surmesure.protect import atrest, consent, marketing
+from surmesure.protect import atrest, blind, consent, marketing
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -173,7 +173,12 @@ def _read(
     model already holds of the person."""
     settings = store.settings
     keys = (
-        identifier_keys(request.anonymous_id, request.customer_id, settings.default_country)
+        identifier_keys(
+            request.anonymous_id,
+            request.customer_id,
+            settings.default_country,
+            blind.index_key(store),
+        )
         if request.person_id is None
         else []
     )

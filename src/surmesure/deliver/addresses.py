@@ -28,6 +28,7 @@ from surmesure.domain.identity import normalize_email
 from surmesure.protect import blind
 from surmesure.store import schema
 from surmesure.store.among import among_ids
+from surmesure.store.engine import Store
 
 BOUNCED = "bounced"
 UNDELIVERABLE = "undeliverable"
@@ -35,14 +36,14 @@ UNDELIVERABLE_ADDRESS = "undeliverable_address"
 """Why paper skips a person whose postal address came back."""
 
 
-def email_index(address: str) -> str | None:
-    """The blind index of an e-mail address as identifiers hold it; ``None`` when it does
-    not read as an e-mail address."""
+def email_index(store: Store, address: str) -> str | None:
+    """The blind index of an e-mail address as ``store``'s identifiers hold it; ``None`` when
+    it does not read as an e-mail address."""
     try:
         value = normalize_email(address)
     except ValueError:
         return None
-    return blind.index("email", value)
+    return blind.index(store, "email", value)
 
 
 def _flag(
@@ -83,7 +84,7 @@ def flag_bounce(
     """Flag the e-mail address a bounced message went to (see the module); ``False`` when
     neither the recipient nor the message's person names an address we hold."""
     ident, m = schema.identifiers, schema.messages
-    index = email_index(recipient) if recipient else None
+    index = email_index(Store.of(conn), recipient) if recipient else None
     if index is not None:
         row = conn.execute(
             sa.select(ident.c.person_id, ident.c.node_id).where(
@@ -121,7 +122,7 @@ def flag_postal(
     now: datetime,
 ) -> None:
     """Flag the person's postal address ``block`` (as printed) undeliverable."""
-    key = blind.index("postal", " ".join(block.split()).casefold())
+    key = blind.index(Store.of(conn), "postal", " ".join(block.split()).casefold())
     _flag(conn, "postal", key, person_id, node_id, UNDELIVERABLE, reason, source, now)
 
 

@@ -20,6 +20,7 @@ from surmesure.journeys.document import JourneyDefinition
 from surmesure.journeys.engine import Facts, State
 from surmesure.journeys.graph import ahead
 from surmesure.journeys.steps import BranchStep, WaitStep
+from surmesure.protect import blind
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.segment.sql import members_query
 from surmesure.store import schema
@@ -84,6 +85,7 @@ def batch_facts(
             now=now,
             half_life_days=settings.trait_half_life_days,
             catalog=segments,
+            index_key=blind.index_key(store),
             among=_among(np.unique(ids[need]).tolist()),
         )
         holds = np.asarray(conn.execute(query).scalars().all(), dtype=np.int64)

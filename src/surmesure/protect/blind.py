@@ -17,6 +17,9 @@ Contract (see :mod:`surmesure.protect.crypto` for the primitives):
   value.
 - Once a person is erased, their keys are destroyed: the sealed copies no longer open, and an
   index no longer leads to any value.
+- The index key is the store's: derived from the ``encryption_key`` of ``store.settings`` (the
+  app's, in :func:`surmesure.api.app.create_app`), never read from the environment here, so
+  what a store indexes and what its look-ups and segments compare are indexed alike.
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.domain.segments import INDEXED_METRICS
 from surmesure.protect import crypto
 from surmesure.store import schema
 from surmesure.store.engine import Store
+
+if TYPE_CHECKING:
+    from surmesure.config import Settings
 
 Identifier = tuple[str, str]
 INDEX_PURPOSE = b"surmesure blind index"
@@ -50,23 +55,30 @@ SEALED_UNDER = {"identifiers": "node_id", "identity_claims": "holder_id"}
 _keys: dict[str, bytes] = {}
 
 
-def index_key() -> bytes:
-    """The blind-index key of the configured ``encryption_key``."""
-    secret = get_settings().encryption_key
+def index_key(source: Store | Settings) -> bytes:
+    """The blind-index key of the ``encryption_key`` of a store's settings (or of
+    ``settings`` the store follows)."""
+    secret = (source.settings if isinstance(source, Store) else source).encryption_key
     key = _keys.get(secret)
     if key is None:
         key = _keys[secret] = crypto.derive(secret, INDEX_PURPOSE)
     return key
 
 
-def index(kind: str, value: str) -> str:
-    """The blind index of the normalized ``value`` of ``kind``."""
-    return _index(index_key(), kind, value)
+def index(store: Store, kind: str, value: str) -> str:
+    """The blind index of the normalized ``value`` of ``kind`` in ``store``."""
+    return _index(index_key(store), kind, value)
 
 
-def indexes(identifiers: Iterable[Identifier]) -> list[str]:
-    """The blind index of each normalized ``(kind, value)``, in order."""
-    key = index_key()
+def index_with(key: bytes, kind: str, value: str) -> str:
+    """The blind index of the normalized ``value`` of ``kind`` under ``key``
+    (:func:`index_key`)."""
+    return _index(key, kind, value)
+
+
+def indexes(store: Store, identifiers: Iterable[Identifier]) -> list[str]:
+    """The blind index of each normalized ``(kind, value)`` in ``store``, in order."""
+    key = index_key(store)
     return [_index(key, kind, value) for kind, value in identifiers]
 
 
@@ -76,11 +88,14 @@ def _index(key: bytes, kind: str, value: str) -> str:
     return crypto.blind_index(key, kind, value)
 
 
-def index_array(kind: str, values: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
-    """An Arrow string array of the indexes of ``values`` of a plain kind (``customer_id``,
-    ``anonymous_id``: trimmed, as identity resolution normalizes them); nulls kept."""
+def index_array(
+    store: Store, kind: str, values: Sequence[str | None] | pa.Array | pa.ChunkedArray
+) -> pa.Array:
+    """An Arrow string array of the indexes in ``store`` of ``values`` of a plain kind
+    (``customer_id``, ``anonymous_id``: trimmed, as identity resolution normalizes them);
+    nulls kept."""
     items = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else values
-    key = index_key()
+    key = index_key(store)
     return pa.array(
         [None if v is None else _index(key, kind, str(v).strip()) for v in items], pa.string()
     )
@@ -101,20 +116,24 @@ def at_rest(
     kinds = [str(k) for k in data.column("kind").to_pylist()]
     values = [str(v) for v in data.column("value").to_pylist()]
     nodes = [int(n) for n in data.column(SEALED_UNDER[str(table.name)]).to_pylist()]
-    key = index_key()
+    key = index_key(store)
     indexed = pa.array([_index(key, k, v) for k, v in zip(kinds, values, strict=True)], pa.string())
     data = data.set_column(data.column_names.index("value"), "value", indexed)
     sealed = ring(store).seal_many(conn, nodes, values, now=now)
     return data.append_column("sealed", pa.array(sealed, pa.binary()))
 
 
-def indexed_evidence(evidence: Mapping[str, object]) -> dict[str, object]:
+def indexed_evidence(store: Store, evidence: Mapping[str, object]) -> dict[str, object]:
     """Merge evidence with each identifier it names (``via``, ``identifiers``: ``{"kind",
-    "value"}``) as ``{"kind", "index"}``; entries already indexed are kept."""
+    "value"}``) as ``{"kind", "index"}`` in ``store``; entries already indexed are kept."""
+    key = index_key(store)
 
     def one(item: object) -> object:
         if isinstance(item, Mapping) and "value" in item and "kind" in item:
-            return {"kind": item["kind"], "index": index(str(item["kind"]), str(item["value"]))}
+            return {
+                "kind": item["kind"],
+                "index": _index(key, str(item["kind"]), str(item["value"])),
+            }
         return item
 
     out = dict(evidence)
@@ -188,7 +207,8 @@ def reveal(
         ]
     columns = {c: kind for (t, c), kind in INDEXED.items() if t == table.name}
     if columns:
-        values = {(kind, index(kind, value)): value for kind, value in identifiers}
+        key = index_key(store)
+        values = {(kind, _index(key, kind, value)): value for kind, value in identifiers}
         rows = [
             {
                 k: values.get((columns[k], v), v) if k in columns and v is not None else v
@@ -199,11 +219,12 @@ def reveal(
     return rows
 
 
-def metric_value(name: str, value: Any) -> Any:
-    """A segment condition's value for metric ``name``, as stored: the blind index of each
-    customer id for ``customer_id`` (:data:`surmesure.domain.segments.INDEXED_METRICS`)."""
+def metric_value(key: bytes, name: str, value: Any) -> Any:
+    """A segment condition's value for metric ``name``, as stored: the blind index under
+    ``key`` (the store's :func:`index_key`) of each customer id for ``customer_id``
+    (:data:`surmesure.domain.segments.INDEXED_METRICS`)."""
     if name not in INDEXED_METRICS or value is None:
         return value
     if isinstance(value, list):
-        return [index(USER_ID_KIND, str(v).strip()) for v in value]
-    return index(USER_ID_KIND, str(value).strip())
+        return [_index(key, USER_ID_KIND, str(v).strip()) for v in value]
+    return _index(key, USER_ID_KIND, str(value).strip())

@@ -50,9 +50,9 @@ def node(quarantine_id: int) -> int:
     return -int(quarantine_id)
 
 
-def digest(payload_text: str) -> str:
-    """The keyed hash of a payload's stored JSON text."""
-    return blind.index(KIND, payload_text)
+def digest(store: Store, payload_text: str) -> str:
+    """The keyed hash of a payload's stored JSON text (under ``store``'s index key)."""
+    return blind.index(store, KIND, payload_text)
 
 
 def seal(
@@ -75,9 +75,9 @@ def seal(
     return sealed
 
 
-def marks_of(values: Iterable[str]) -> set[str]:
-    """The marks of ``values`` (see the module)."""
-    key = blind.index_key()
+def marks_of(store: Store, values: Iterable[str]) -> set[str]:
+    """The marks of ``values`` in ``store`` (see the module)."""
+    key = blind.index_key(store)
     return {crypto.blind_index(key, MARK_KIND, v)[:16] for v in values}
 
 
@@ -88,11 +88,12 @@ def mark(
     any marks they had; ``new``: records just made, which have none (a plain insert)."""
     from surmesure.protect.scope import payload_tokens
 
-    region = Store.of(conn).settings.default_country
+    store = Store.of(conn)
+    region = store.settings.default_country
     pairs = {
         (found, int(i))
         for i, text in zip(ids, payload_texts, strict=True)
-        for found in marks_of(payload_tokens(orjson.loads(text), region))
+        for found in marks_of(store, payload_tokens(orjson.loads(text), region))
     }
     if not new:
         unmark(conn, ids)
@@ -104,7 +105,7 @@ def mark(
                 "quarantine_id": pa.array([r[1] for r in rows], pa.int64()),
             }
         )
-        Store.of(conn).bulk_insert(conn, m, table, on_conflict="error" if new else "nothing")
+        store.bulk_insert(conn, m, table, on_conflict="error" if new else "nothing")
 
 
 def unmark(conn: Connection, ids: Iterable[int]) -> None:
@@ -116,7 +117,7 @@ def unmark(conn: Connection, ids: Iterable[int]) -> None:
 
 def marked(conn: Connection, values: Iterable[str]) -> list[int]:
     """The records marked with one of ``values``, by increasing id."""
-    wanted = sorted(marks_of(values))
+    wanted = sorted(marks_of(Store.of(conn), values))
     if not wanted:
         return []
     query = sa.select(m.c.quarantine_id).where(m.c.mark.in_(wanted)).distinct()
@@ -212,5 +213,11 @@ def reseal(
     conn.execute(
         q.update()
         .where(q.c.quarantine_id == quarantine_id)
-        .values(value=None, payload=None, sealed=sealed, digest=digest(payload_text), **columns)
+        .values(
+            value=None,
+            payload=None,
+            sealed=sealed,
+            digest=digest(Store.of(conn), payload_text),
+            **columns,
+        )
     )

@@ -8,7 +8,9 @@ is the SQL one (:mod:`surmesure.segment.sql`), proven by the shared conformance 
   every op but ``missing`` is false on missing data;
 - a trait whose resolved effective reliability is below ``min_reliability`` is missing;
 - consent is the rule of :mod:`surmesure.protect.consent` (no record: not granted);
-- a segment reference is evaluated on the same snapshot.
+- a segment reference is evaluated on the same snapshot;
+- a ``customer_id`` metric is compared through its blind index under the store's
+  ``index_key`` (:func:`surmesure.protect.blind.index_key`), handed in by the caller.
 """
 
 from __future__ import annotations
@@ -141,11 +143,16 @@ class Evaluator:
     and remembered for the evaluator's life."""
 
     def __init__(
-        self, snapshot: Snapshot, now: datetime, catalog: Mapping[str, SegmentDefinition]
+        self,
+        snapshot: Snapshot,
+        now: datetime,
+        catalog: Mapping[str, SegmentDefinition],
+        index_key: bytes,
     ) -> None:
         self.snapshot = snapshot
         self.now = now
         self.catalog = catalog
+        self.index_key = index_key
         self._segments: dict[str, bool] = {}
 
     def segment(self, name: str) -> bool:
@@ -174,7 +181,7 @@ class Evaluator:
                 if c.op == "missing":
                     return value is None
                 return value is not None and matches(
-                    value, c.op, blind.metric_value(c.name, c.value)
+                    value, c.op, blind.metric_value(self.index_key, c.name, c.value)
                 )
             case EventNode(event=c):
                 return self.events(c)
@@ -246,7 +253,10 @@ def evaluate(
     snapshot: Snapshot,
     now: datetime,
     catalog: Mapping[str, SegmentDefinition] | None = None,
+    *,
+    index_key: bytes,
 ) -> bool:
-    """Whether the person of ``snapshot`` is in ``definition`` at ``now``."""
+    """Whether the person of ``snapshot`` is in ``definition`` at ``now`` (identifiers
+    compared through their blind index under ``index_key``, the store's)."""
     known = {**(catalog or {}), definition.name: definition}
-    return Evaluator(snapshot, now, known).segment(definition.name)
+    return Evaluator(snapshot, now, known, index_key).segment(definition.name)

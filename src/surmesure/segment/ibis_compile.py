@@ -64,6 +64,8 @@ class IbisCompiler:
     now: datetime
     half_life_days: float
     catalog: Catalog
+    index_key: bytes
+    """The store's blind-index key (:func:`surmesure.protect.blind.index_key`)."""
 
     def at(self) -> ir.TimestampScalar:
         return ibis.timestamp(self.now)
@@ -94,7 +96,7 @@ class IbisCompiler:
                 value = latest[c.name]
                 if c.op == "missing":
                     return ~pid.isin(latest.filter(value.notnull()).person_id)
-                wanted = blind.metric_value(c.name, c.value)
+                wanted = blind.metric_value(self.index_key, c.name, c.value)
                 return pid.isin(latest.filter(compare(value, c.op, wanted)).person_id)
             case EventNode():
                 return self.events(node, pid)
@@ -291,9 +293,11 @@ def members(
     now: datetime,
     half_life_days: float,
     catalog: Catalog,
+    index_key: bytes,
 ) -> ir.Table:
-    """The current persons (``merged_into IS NULL``) in the segment: one column ``person_id``."""
-    compiler = IbisCompiler(tables, now, half_life_days, closure(definition, catalog))
+    """The current persons (``merged_into IS NULL``) in the segment: one column ``person_id``
+    (identifiers compared through their blind index under ``index_key``, the store's)."""
+    compiler = IbisCompiler(tables, now, half_life_days, closure(definition, catalog), index_key)
     people = tables["people"]
     current = people.filter(people.merged_into.isnull())
     return current.filter(compiler.condition(definition.where, current.person_id)).select(

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from surmesure.clock import utcnow
 from surmesure.dispatch import outbox
 from surmesure.domain.segments import AllNode, SegmentDefinition
+from surmesure.protect import blind
 from surmesure.segment.repository import catalog as saved_catalog
 from surmesure.segment.repository import get
 from surmesure.segment.sql import members_query
@@ -53,6 +54,7 @@ def query(
         now=now,
         half_life_days=store.settings.trait_half_life_days,
         catalog=catalog,
+        index_key=blind.index_key(store),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from surmesure.protect import blind
 from surmesure.segment.evaluate import Evaluator
 from surmesure.segment.repository import catalog as saved_catalog
 from surmesure.segment.snapshot import load_snapshot, store_points, stores_named
@@ -41,7 +42,7 @@ def segments_of(store: Store, ref: str, now: datetime, *, live: bool = False) ->
             places = store_points(conn, stores_named(known.values()))
             half_life = store.settings.trait_half_life_days
             snapshot = load_snapshot(conn, person.person_id, now, half_life, places)
-            evaluator = Evaluator(snapshot, now, known)
+            evaluator = Evaluator(snapshot, now, known, blind.index_key(store))
             names = {n for n in known if evaluator.segment(n)}
             names |= {n for n in recorded if n not in known}
         else:

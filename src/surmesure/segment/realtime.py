@@ -38,6 +38,7 @@ from surmesure.domain.segments import (
     TraitNode,
     walk,
 )
+from surmesure.protect import blind
 from surmesure.segment.definitions import references
 from surmesure.segment.repository import catalog as saved_catalog
 from surmesure.segment.sql import members_query
@@ -151,6 +152,7 @@ def _settle(
         now=now,
         half_life_days=store.settings.trait_half_life_days,
         catalog=catalog,
+        index_key=blind.index_key(store),
         among=among,
     )
     fresh = {int(p) for p in conn.execute(inside).scalars()}

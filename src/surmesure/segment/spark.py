@@ -26,6 +26,7 @@ from typing import Any
 
 from surmesure.derive.source import ibis_backend
 from surmesure.domain.segments import SegmentDefinition
+from surmesure.protect import blind
 from surmesure.segment.definitions import closure
 from surmesure.segment.ibis_compile import members
 from surmesure.segment.ibis_tables import (
@@ -55,11 +56,19 @@ def export_for(
 @dataclass(frozen=True)
 class Evaluation:
     """When and against what a segment is evaluated: ``now``, the trait half-life, the saved
-    segments it may refer to."""
+    segments it may refer to, the store's blind-index key."""
 
     now: datetime
     half_life_days: float
     catalog: Mapping[str, SegmentDefinition]
+    index_key: bytes
+
+    @classmethod
+    def of(
+        cls, store: Store, now: datetime, catalog: Mapping[str, SegmentDefinition]
+    ) -> Evaluation:
+        """An evaluation at ``now`` under ``store``'s settings."""
+        return cls(now, store.settings.trait_half_life_days, catalog, blind.index_key(store))
 
 
 def size_in(
@@ -72,7 +81,12 @@ def size_in(
 
 def _members(tables: Tables, definition: SegmentDefinition, at: Evaluation) -> Any:
     return members(
-        definition, tables, now=at.now, half_life_days=at.half_life_days, catalog=at.catalog
+        definition,
+        tables,
+        now=at.now,
+        half_life_days=at.half_life_days,
+        catalog=at.catalog,
+        index_key=at.index_key,
     )
 
 
@@ -151,7 +165,7 @@ def size(
     catalog: Mapping[str, SegmentDefinition],
 ) -> int:
     """:func:`surmesure.segment.membership.size` computed on Spark."""
-    at = Evaluation(now, store.settings.trait_half_life_days, catalog)
+    at = Evaluation.of(store, now, catalog)
     with on_spark(store, [definition], catalog) as tables:
         return count_in(tables, definition, at)
 
@@ -165,7 +179,7 @@ def sample(
 ) -> list[int]:
     """The members :func:`surmesure.segment.reports.preview` shows (the ``limit`` smallest
     ids), found by Spark."""
-    at = Evaluation(now, store.settings.trait_half_life_days, catalog)
+    at = Evaluation.of(store, now, catalog)
     with on_spark(store, [definition], catalog) as tables:
         return sample_in(tables, definition, at, limit)
 
@@ -177,6 +191,6 @@ def overlap(
     catalog: Mapping[str, SegmentDefinition],
 ) -> list[list[int]]:
     """:func:`surmesure.segment.membership.overlap` computed on Spark."""
-    at = Evaluation(now, store.settings.trait_half_life_days, catalog)
+    at = Evaluation.of(store, now, catalog)
     with on_spark(store, definitions, catalog) as tables:
         return overlap_in(tables, definitions, at)

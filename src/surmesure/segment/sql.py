@@ -62,6 +62,9 @@ class Compiler:
     now: datetime
     half_life_days: float
     catalog: Catalog
+    index_key: bytes
+    """The store's blind-index key (:func:`surmesure.protect.blind.index_key`): a
+    ``customer_id`` metric is compared through its index under it."""
     fast: bool = True
     """``False`` compiles the plain plan (every ranking over everyone, every count grouped):
     the reference the benchmark and the tests compare the fast plan with."""
@@ -133,7 +136,7 @@ class Compiler:
                     held = held.where(self.json.compare(resolved.c.value, c.op, c.value))
                 return held
             case MetricNode(metric=c) if c.op != "missing":
-                wanted = blind.metric_value(c.name, c.value)
+                wanted = blind.metric_value(self.index_key, c.name, c.value)
                 test = compare(schema.derived_metrics.c[c.name], c.op, wanted)
                 latest = self.metrics(c.name, scope, test)
                 return sa.select(latest.c.person_id).where(
@@ -317,13 +320,15 @@ def members_query(
     now: datetime,
     half_life_days: float,
     catalog: Catalog,
+    index_key: bytes,
     fast: bool = True,
     among: sa.Select[Any] | None = None,
 ) -> sa.Select[Any]:
     """``SELECT person_id`` of the current persons (``merged_into IS NULL``) in the segment
     (``fast=False``: the plain plan, same members); with ``among`` (a ``SELECT person_id``),
-    of those persons only, every condition looking at their rows alone (real-time updates)."""
-    compiler = Compiler(dialect, now, half_life_days, closure(definition, catalog), fast)
+    of those persons only, every condition looking at their rows alone (real-time updates).
+    ``index_key`` is the store's blind-index key (:func:`surmesure.protect.blind.index_key`)."""
+    compiler = Compiler(dialect, now, half_life_days, closure(definition, catalog), index_key, fast)
     people = schema.people
     current = sa.select(people.c.person_id).where(people.c.merged_into.is_(None))
     items = sorted(conjuncts(definition.where, compiler.catalog), key=cost)

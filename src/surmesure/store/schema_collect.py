@@ -51,6 +51,15 @@ events = sa.Table(
     info={"personal": "person_id", "sealed": ("node_id", ("context", "properties"))},
     comment="Segment-spec events (identify, track, page, screen, alias, group), one per messageId.",
 )
+sa.Index(
+    "ix_events_person_id_occurred_at",
+    events.c.person_id,
+    events.c.occurred_at,
+    postgresql_include=["type", "event"],
+    info={"only_on": "postgresql"},
+).ddl_if(dialect="postgresql")
+"""A person's events in a window, by type and name, read from the index alone: PostgreSQL
+only (migration 0038), as DuckDB's indexes include no columns and its scans are faster."""
 
 stores = sa.Table(
     "stores",

@@ -124,7 +124,8 @@ def subtree(conn: Connection, root: int, *, stop: int | None = None) -> list[int
 
 def find_person(conn: Connection, ref: str) -> Person:
     """The person ``ref`` names; :class:`NotFound` with a hint when nobody is known by it."""
-    parsed = parse_ref(ref, Store.of(conn).settings.default_country)
+    store = Store.of(conn)
+    parsed = parse_ref(ref, store.settings.default_country)
     ident = schema.identifiers
     if isinstance(parsed, int):
         person = root_of(conn, parsed)
@@ -132,7 +133,7 @@ def find_person(conn: Connection, ref: str) -> Person:
     else:
         row = conn.execute(
             sa.select(ident.c.node_id).where(
-                ident.c.kind == parsed[0], ident.c.value == blind.index(*parsed)
+                ident.c.kind == parsed[0], ident.c.value == blind.index(store, *parsed)
             )
         ).first()
         person = None if row is None else root_of(conn, int(row[0]))

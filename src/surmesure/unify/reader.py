@@ -218,16 +218,16 @@ def _day(value: Any) -> date:
 
 
 def identifier_keys(
-    anonymous_id: str | None, customer_id: str | None, region: str
+    anonymous_id: str | None, customer_id: str | None, region: str, index_key: bytes
 ) -> list[tuple[str, str]]:
     """The identifiers to look a person up by, in order of preference, as stored: ``(kind,
-    blind index of the normalized value)``."""
+    blind index of the normalized value)`` under ``index_key`` (the store's)."""
     keys = []
     for kind, value in (("anonymous_id", anonymous_id), ("customer_id", customer_id)):
         if not value:
             continue
         try:
-            keys.append((kind, blind.index(kind, normalize(kind, value, region))))
+            keys.append((kind, blind.index_with(index_key, kind, normalize(kind, value, region))))
         except ValueError:
             continue
     return keys

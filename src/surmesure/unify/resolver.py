@@ -103,7 +103,7 @@ def resolve(
             to_real(m.survivor),
             to_real(m.absorbed),
             {
-                **blind.indexed_evidence(m.evidence),
+                **blind.indexed_evidence(store, m.evidence),
                 **_basis(vouched.get(str(m.evidence["record"]), []), source, trusted=trusted),
             },
         )
@@ -145,7 +145,7 @@ def resolve(
         store.bulk_insert(
             conn, schema.identifiers, blind.at_rest(store, conn, schema.identifiers, rows, now)
         )
-    _take(conn, plan, to_real, person)
+    _take(store, conn, plan, to_real, person)
     _write_claims(store, conn, plan.claims, source, now, to_real, person)
     if merges or plan.taken:
         last_merge = {person(m.survivor): i for m, i in zip(plan.merges, merge_ids, strict=True)}
@@ -173,7 +173,11 @@ def _basis(vouched: Sequence[Identifier], source: str, *, trusted: bool) -> dict
 
 
 def _take(
-    conn: Connection, plan: Plan, to_real: Callable[[int], int], person: Callable[[int], int]
+    store: Store,
+    conn: Connection,
+    plan: Plan,
+    to_real: Callable[[int], int],
+    person: Callable[[int], int],
 ) -> None:
     """Weak holdings a vouched record took over (or confirmed where they were): firm now."""
     if not plan.taken:
@@ -184,7 +188,7 @@ def _take(
         .where(ident.c.kind == sa.bindparam("k"), ident.c.value == sa.bindparam("v"))
         .values(node_id=sa.bindparam("n"), person_id=sa.bindparam("p"), claimed=None),
         [
-            {"k": k, "v": blind.index(k, v), "n": to_real(node), "p": person(node)}
+            {"k": k, "v": blind.index(store, k, v), "n": to_real(node), "p": person(node)}
             for (k, v), node in plan.taken.items()
         ],
     )
@@ -366,7 +370,9 @@ def _load_known(
     weak: set[Identifier] = set()
     if not wanted:
         return known, roots, weak
-    by_index = {(i[0], index): i for i, index in zip(wanted, blind.indexes(wanted), strict=True)}
+    by_index = {
+        (i[0], index): i for i, index in zip(wanted, blind.indexes(store, wanted), strict=True)
+    }
     kinds = [k for k, _ in by_index]
     values = [v for _, v in by_index]
     rows: Sequence[Any]

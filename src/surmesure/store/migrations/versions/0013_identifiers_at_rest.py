@@ -8,15 +8,15 @@ Create Date: 2026-12-04 16:00:00.000000
 (``identifiers.value``, ``identity_claims.value``, ``events.user_id`` and ``anonymous_id``,
 ``orders.customer_ref``, ``derived_metrics.customer_id``, the identifiers named in
 ``merges.evidence``) becomes its blind index, and the values are sealed under each row's node (a claim's: its holder's)
-(:mod:`surmesure.protect.blind`), in batches, with the key of the configured
-``encryption_key``. A downgrade drops the ``sealed`` columns; the indexes stay, as nothing
+(:mod:`surmesure.protect.blind`), in batches, with the key of the
+``encryption_key`` of the migrated store's settings. A downgrade drops the ``sealed`` columns; the indexes stay, as nothing
 stored can give the values back without the keys.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
@@ -24,6 +24,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from surmesure.store.engine import Store
 
 revision = "0013"
 down_revision = "0012"
@@ -48,7 +51,7 @@ COLUMN_TYPES: dict[str, Any] = {
 
 def upgrade() -> None:
     from surmesure.protect import blind
-    from surmesure.store.engine import Store
+    from surmesure.store.migrate import migrating_store
 
     op.add_column(
         "identifiers",
@@ -63,9 +66,7 @@ def upgrade() -> None:
         ),
     )
     conn = op.get_bind()
-    config = op.get_context().config
-    given = config.attributes.get("store") if config is not None else None
-    store = given or Store(conn.engine.url.render_as_string(hide_password=False))
+    store = migrating_store(conn)
     keyring = blind.ring(store)
     now = datetime.now(UTC).replace(tzinfo=None)
     for table, key, under in (
@@ -79,8 +80,8 @@ def upgrade() -> None:
         ("orders", "customer_ref", blind.USER_ID_KIND),
         ("derived_metrics", "customer_id", blind.USER_ID_KIND),
     ):
-        _index_column(conn, store.is_duckdb, table, column, kind)
-    _index_evidence(conn)
+        _index_column(conn, store, table, column, kind)
+    _index_evidence(conn, store)
 
 
 def _seal_rows(
@@ -88,8 +89,6 @@ def _seal_rows(
 ) -> None:
     """Rows not sealed yet, a batch at a time: deleted and written again, value indexed and
     sealed under the node column ``under`` names."""
-    from surmesure.protect import blind
-
     t = sa.table(table, *(sa.column(c, COLUMN_TYPES.get(c)) for c in COLUMNS[table]))
     while True:
         rows = [
@@ -107,12 +106,12 @@ def _seal_rows(
             conn, [int(r[under]) for r in rows], [str(r["value"]) for r in rows], now=now
         )
         for row, blob in zip(rows, sealed, strict=True):
-            row["value"] = blind.index(str(row["kind"]), str(row["value"]))
+            row["value"] = keyring.index(str(row["kind"]), str(row["value"]))
             row["sealed"] = blob
         conn.execute(sa.insert(t), rows)
 
 
-def _index_column(conn: Connection, is_duckdb: bool, table: str, column: str, kind: str) -> None:
+def _index_column(conn: Connection, store: Store, table: str, column: str, kind: str) -> None:
     """Each distinct value of ``table.column`` replaced by its index, a batch at a time."""
     from surmesure.protect import blind
 
@@ -124,8 +123,8 @@ def _index_column(conn: Connection, is_duckdb: bool, table: str, column: str, ki
     ]
     for start in range(0, len(values), BATCH):
         old = values[start : start + BATCH]
-        new = [blind.index(kind, v.strip()) for v in old]
-        if is_duckdb:
+        new = [blind.index(store, kind, v.strip()) for v in old]
+        if store.is_duckdb:
             raw: Any = conn.connection.driver_connection
             raw.register("_indexed", pa.table({"old": old, "new": new}))
             try:
@@ -145,7 +144,7 @@ def _index_column(conn: Connection, is_duckdb: bool, table: str, column: str, ki
             )
 
 
-def _index_evidence(conn: Connection) -> None:
+def _index_evidence(conn: Connection, store: Store) -> None:
     """Identifier values named in merge evidence replaced by their kind and index."""
     from surmesure.protect import blind
 
@@ -154,7 +153,7 @@ def _index_evidence(conn: Connection) -> None:
     changed = []
     for merge_id, evidence in rows:
         data = orjson.loads(evidence) if isinstance(evidence, str | bytes) else dict(evidence or {})
-        data = blind.indexed_evidence(data)
+        data = blind.indexed_evidence(store, data)
         changed.append({"i": merge_id, "e": orjson.dumps(data).decode()})
     if changed:
         conn.execute(

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.engine import Connection
 
-from surmesure.config import get_settings
 from surmesure.protect import atrest
+from surmesure.store.migrate import migrating_store
 
 revision = "0014"
 down_revision = "0013"
@@ -39,10 +39,12 @@ TABLES = {
 }
 
 
-def _to_seal(table: str) -> str:
-    """The rows of ``table`` holding plain values that are sealed from now on."""
+def _to_seal(conn: Connection, table: str) -> str:
+    """The rows of ``table`` holding plain values that are sealed from now on (the sealed
+    traits of the migrated store's settings)."""
     if table == "traits":
-        names = ", ".join("'" + n.replace("'", "''") + "'" for n in get_settings().sealed_traits)
+        sealed_traits = migrating_store(conn).settings.sealed_traits
+        names = ", ".join("'" + n.replace("'", "''") + "'" for n in sealed_traits)
         chosen = f"name IN ({names})" if names else "FALSE"
         return f"node_id IS NOT NULL AND value IS NOT NULL AND {chosen}"
     if table == "events":
@@ -94,9 +96,8 @@ def _seal(conn: Connection, table: str) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     texts = ", ".join(f'CAST("{c}" AS TEXT) AS "{c}"' for c in columns)
     listed = ", ".join(f'"{k}"' for k in keys)
-    query = (
-        f'SELECT {listed}, "{node}", {texts} FROM "{table}" WHERE {_to_seal(table)} LIMIT {BATCH}'
-    )
+    chosen = _to_seal(conn, table)
+    query = f'SELECT {listed}, "{node}", {texts} FROM "{table}" WHERE {chosen} LIMIT {BATCH}'
     if table == "events":
         query = query.replace(f'"{node}", ', f'"{node}", type, ', 1)
     while True:

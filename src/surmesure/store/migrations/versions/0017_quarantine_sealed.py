@@ -26,6 +26,8 @@ from sqlalchemy.engine import Connection
 from surmesure.collect.quarantine import payload_json
 from surmesure.protect import blind, quarantined
 from surmesure.store import schema
+from surmesure.store.engine import Store
+from surmesure.store.migrate import migrating_store
 from surmesure.store.update import update_rows
 
 revision = "0017"
@@ -36,7 +38,7 @@ depends_on = None
 BATCH = 5_000
 
 
-def _index_previous_ids(conn: Connection) -> None:
+def _index_previous_ids(conn: Connection, store: Store) -> None:
     """An alias event's ``properties.previous_id`` as its blind index (kind ``anonymous_id``),
     as collection stores it from now on (:mod:`surmesure.protect.blind`)."""
     last = ""
@@ -57,7 +59,7 @@ def _index_previous_ids(conn: Connection) -> None:
             properties = orjson.loads(row.properties)
             previous = properties.get("previous_id") if isinstance(properties, dict) else None
             if previous is not None:
-                indexed = blind.index(blind.ANONYMOUS_ID_KIND, str(previous).strip())
+                indexed = blind.index(store, blind.ANONYMOUS_ID_KIND, str(previous).strip())
                 changed.append((row.message_id, {**properties, "previous_id": indexed}))
         if changed:
             data = {
@@ -102,6 +104,7 @@ def upgrade() -> None:
         ),
     )
     conn = op.get_bind()
+    store = migrating_store(conn)
     _payload_nullable(conn, True)
     now = datetime.now(UTC).replace(tzinfo=None)
     query = sa.text(
@@ -118,12 +121,12 @@ def upgrade() -> None:
         data = {
             "quarantine_id": pa.array(ids, pa.int64()),
             "sealed": pa.array(sealed, pa.binary()),
-            "digest": pa.array([quarantined.digest(t) for t in texts], pa.string()),
+            "digest": pa.array([quarantined.digest(store, t) for t in texts], pa.string()),
             "value": pa.array([None] * len(ids), pa.string()),
             "payload": pa.array([None] * len(ids), pa.string()),
         }
         update_rows(conn, schema.quarantine, pa.table(data))
-    _index_previous_ids(conn)
+    _index_previous_ids(conn, store)
 
 
 def downgrade() -> None:
