@@ -14,6 +14,8 @@ Create Date: 2026-12-05 09:10:00.000000
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -24,7 +26,7 @@ down_revision = "0036"
 branch_labels = None
 depends_on = None
 
-COLUMNS = {
+COLUMNS: dict[tuple[str, str], tuple[sa.types.TypeEngine[Any], str]] = {
     ("messages", "action"): (
         sa.String(128),
         "the next best action chosen for the person (do nothing included)",
