@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -144,3 +145,47 @@ def test_unknown_person_is_not_found_with_a_hint(store: Store, tmp_path: Path) -
     assert caught.value.hint and "kind:value" in caught.value.hint
     with pytest.raises(InvalidInput):
         export_person(store, "nickname:ana")
+
+
+def test_erase_removes_the_persons_factors_from_kept_models(store: Store, tmp_path: Path) -> None:
+    """A kept recommendation model holds each fitted person's factors: every version holding
+    the erased person is rewritten without them; the others' factors and the model still read."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    from surmesure.decide.recommend import kept
+    from surmesure.decide.recommend.learned import Learned
+
+    import_world(store, write_world(tmp_path))
+    ana, bo = person_of(store, "email", ANA["email"]), person_of(store, "email", BO["email"])
+    rng = np.random.default_rng(7)
+    people = [ana, bo, 10_000]
+    factors = rng.random((3, 4), dtype=np.float32)
+    learned = Learned(
+        codes=("A", "B"),
+        index={"A": 0, "B": 1},
+        similarity=csr_matrix(np.eye(2)),
+        item_factors=rng.random((2, 4), dtype=np.float32),
+        person_row={p: i for i, p in enumerate(people)},
+        person_factors=factors,
+        regularization=0.05,
+    )
+    at = datetime(2026, 1, 1)
+    with store.begin() as conn:
+        for _ in range(2):
+            kept.save(conn, learned, None, as_of=at, fitted_at=at, data_until=None, metrics={})
+
+    erasure = erase_person(store, f"email:{ANA['email']}", confirmed=True)
+
+    assert erasure.deleted["recommendation_models.person_factors"] == 2
+    kept.forget()
+    with store.connect() as conn:
+        version = kept.latest(conn, at)
+        assert version is not None
+        read = kept.load(store, conn, version).learned  # its digest is the new payload's
+    assert read is not None
+    assert ana not in read.person_row and set(read.person_row) == {bo, 10_000}
+    assert np.array_equal(read.factors_of(bo), factors[1])
+    assert np.array_equal(read.factors_of(10_000), factors[2])
+    again = erase_person(store, f"email:{BO['email']}", confirmed=True)
+    assert again.deleted["recommendation_models.person_factors"] == 2

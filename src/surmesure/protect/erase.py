@@ -15,7 +15,8 @@ whatever they sealed no longer opens anywhere; so are the keys of the quarantine
 holding one of the person's identifiers (:mod:`surmesure.protect.quarantined`), opened and
 matched in batches, before those records are deleted. The files a channel wrote with the
 person in them (print batches, call lists) are rewritten without them
-(:mod:`surmesure.deliver.written`), and the report names each.
+(:mod:`surmesure.deliver.written`), and so are the kept recommendation models holding their
+factors (:mod:`surmesure.protect.fitted`); the report names each.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from surmesure.clock import utcnow
 from surmesure.deliver import written
 from surmesure.dispatch import outbox, shared_entries
 from surmesure.errors import InvalidInput
-from surmesure.protect import crypto, quarantined, scope, suppression
+from surmesure.protect import crypto, fitted, quarantined, scope, suppression
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.profile import find_person, identifier_values
@@ -133,6 +134,9 @@ def erase_person(
             else:
                 conn.execute(table.delete().where(clause))
                 result.deleted[str(table.name)] = count
+        models = fitted.erase(conn, person.nodes)
+        if models:
+            result.deleted["recommendation_models.person_factors"] = models
         # a change that names nobody (no trace of the person is left): the caches of
         # decisions forget everyone once this commits (subscriber people_changed)
         outbox.append(store, conn, outbox.ERASURE, [None], at=utcnow())

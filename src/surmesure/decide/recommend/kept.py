@@ -8,8 +8,9 @@ the date it recommends at (:func:`latest`, :func:`load`) and only reads the data
 lists rest on (:func:`~surmesure.decide.recommend.model.assemble`). The payload is numpy arrays
 in one ``.npz`` (no pickle, so a stored row is read as data, never run as code): the products'
 codes, the BM25 similarity as CSR arrays, the ALS factors of the products and of the people
-in the fit (by person id: 64 floats each, derived from their purchases; the next fit leaves
-out whoever is erased or merged by then), and the ranker's trees (:mod:`.forest`). Its
+in the fit (by person id: 64 floats each, derived from their purchases; erasing a person
+rewrites every version without their row, :mod:`surmesure.protect.fitted`), and the ranker's
+trees (:mod:`.forest`). Its
 SHA-256 is checked before it is read; a version is read once per process and kept.
 """
 
