@@ -96,6 +96,29 @@ def test_each_guardrail_suppresses_with_its_reason(store: Store, tmp_path: Path)
     assert dry.plan.by_channel == {"email": 2, "sms": 1}
 
 
+def test_a_channel_at_its_cap_gives_way_to_the_next_one(store: Store, tmp_path: Path) -> None:
+    """A person at their SMS cap gets the policy's next channel they can be reached on; the
+    cap suppresses only where none is left."""
+    ids = add_people(store, tmp_path, 3, no_email={3}, phones={1, 2, 3})
+    for person in ids.values():
+        _sent_before(store, person, "sms", hours=72)
+    _sent_before(store, ids[2], "email", hours=72)
+    _save(
+        store,
+        policy={"order": ["sms", "email"]},
+        caps={"channels": {"sms": {"per_week": 1}, "email": {"per_week": 1}}},
+    )
+    with store.begin() as conn:
+        definition, version = documents.get(conn, "spring")
+        result = plan.plan(store, conn, definition, version, T0)
+        plan.record(store, conn, result, T0)
+    rows = _rows(store)
+    assert rows[ids[1]] == ("email", "planned", None)  # SMS capped: e-mail instead
+    assert rows[ids[2]][1:] == ("suppressed", "frequency_cap")  # both capped
+    assert rows[ids[3]][1:] == ("suppressed", "frequency_cap")  # no e-mail to fall back on
+    assert result.by_channel == {"sms": 0, "email": 1}
+
+
 def test_consent_granted_requires_a_grant(store: Store, tmp_path: Path) -> None:
     ids = add_people(store, tmp_path, 3)
     consent(store, ids[2], "marketing", "email", True, T0 - HOUR)

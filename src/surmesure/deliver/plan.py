@@ -16,8 +16,9 @@ that holds gives a person's row:
    ``unreachable``, ``bounced``, ``complained``, ``opted_out_marketing`` (or ``not_granted``);
    a cascade's step that needs its value above its cost: ``value_below_cost`` (``skipped``);
 4. ``frequency_cap``: as many messages sent in the last day (week) as ``caps`` allows, across
-   campaigns and channels, or on the chosen channel as ``caps.channels`` allows for it
-   (:func:`surmesure.deliver.guards.capped`, read again at send time);
+   campaigns and channels (:func:`surmesure.deliver.guards.capped`, read again at send time);
+   a person at the cap ``caps.channels`` sets for the chosen channel gets the policy's next
+   channel they can be reached on instead, and ``frequency_cap`` only when none is left;
 5. ``global_holdout`` / ``control`` (status ``held_out``): the experiment engine's assignment
    (:mod:`surmesure.experiments.assign`) of the people left, recorded as an experiment named
    ``campaign_<name>`` so that results compare the control group with the rest;
@@ -221,12 +222,19 @@ def plan(
     reason[(reason == "") & (picked.reason != "")] = picked.reason[
         (reason == "") & (picked.reason != "")
     ]
-    if above_cost:
-        mark(~(picked.expected > 0), VALUE_BELOW_COST)
-
+    expected = picked.expected
+    capped_on: dict[str, npt.NDArray[np.bool_]] = {}
     for on, query in guards.capped(definition.caps, now):
         hit = np.isin(ids, _array(conn, query))
-        mark(hit if on is None else hit & (channel == on), guards.FREQUENCY_CAP)
+        if on is None:
+            mark(hit, guards.FREQUENCY_CAP)
+        else:
+            capped_on[on] = hit
+    if capped_on:
+        expected = _around_caps(conn, definition, ids, order, now, above_cost, capped_on, channel,
+                                expected, reason)  # fmt: skip
+    if above_cost:
+        mark(~(expected > 0), VALUE_BELOW_COST)
 
     eligible = reason == ""
     experiment = experiment_of(definition) if step == 0 else None
@@ -315,6 +323,44 @@ def plan(
     result.assigned = assigned
     result.explanations = explained
     return result
+
+
+def _around_caps(
+    conn: Connection,
+    definition: CampaignDefinition,
+    ids: Ids,
+    order: list[str],
+    now: datetime,
+    above_cost: bool,
+    capped_on: dict[str, npt.NDArray[np.bool_]],
+    channel: npt.NDArray[np.object_],
+    expected: npt.NDArray[np.float64],
+    reason: npt.NDArray[np.object_],
+) -> npt.NDArray[np.float64]:
+    """A person whose chosen channel reached its own cap (``caps.channels``) gets the policy's
+    next channel they can be reached on and are not capped on (``channel`` and ``reason``
+    updated in place); ``frequency_cap`` when none is left. The expected values, updated."""
+    names = sorted(capped_on)
+    held = np.stack([capped_on[c] for c in names], axis=1)
+    expected = expected.copy()
+    for key in {tuple(row) for row in held.tolist() if any(row)}:
+        barred = {c for c, on in zip(names, key, strict=True) if on}
+        group = (held == np.asarray(key)).all(axis=1) & np.isin(channel, list(barred))
+        group &= reason == ""
+        if not group.any():
+            continue
+        rest = [c for c in order if c not in barred]
+        if not rest:
+            reason[group] = guards.FREQUENCY_CAP
+            continue
+        again = choice.choose(conn, definition, ids[group], rest, now, best=definition.best,
+                              need_values=above_cost)  # fmt: skip
+        at = np.flatnonzero(group)
+        found = again.reason == ""
+        channel[at[found]] = again.channel[found]
+        expected[at[found]] = again.expected[found]
+        reason[at[~found]] = guards.FREQUENCY_CAP
+    return expected
 
 
 def record(store: Store, conn: Connection, result: Plan, now: datetime) -> int:
