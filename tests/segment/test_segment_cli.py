@@ -13,6 +13,7 @@ import typer
 from segment_world import load_world
 from typer.testing import CliRunner
 
+from conftest import copy_store
 from surmesure.cli.segment import register
 from surmesure.config import get_settings
 from surmesure.store import open_store, schema
@@ -37,8 +38,8 @@ where:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    url = f"duckdb:///{tmp_path / 'store.duckdb'}"
+def cli(migrated_duckdb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    url = copy_store(migrated_duckdb, tmp_path)
     store = open_store(url)
     load_world(store, TABLE["worlds"]["base"])
     store.dispose()
