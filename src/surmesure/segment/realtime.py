@@ -102,24 +102,32 @@ def on_events(
     ``among``), whatever the number of people. Updates ``segment_members`` and records each
     change in ``segment_changes`` at ``now`` (naive UTC). Returns the changes, by segment
     then person; nothing is evaluated when no segment depends on those event types."""
-    pairs = sorted(set(happened))
-    if not pairs:
+    people_of_kind: dict[str, set[int]] = {}
+    for person, kind in happened:
+        people_of_kind.setdefault(kind, set()).add(person)
+    if not people_of_kind:
         return []
     catalog = saved_catalog(conn)
     if not catalog:
         return []
-    names_of = {kind: affected(catalog, kind) for kind in {k for _, k in pairs}}
-    touched = sorted({(name, p) for p, kind in pairs for name in names_of[kind]})
+    touched: dict[str, set[int]] = {}
+    for kind, people in people_of_kind.items():
+        for name in affected(catalog, kind):
+            touched.setdefault(name, set()).update(people)
     if not touched:
         return []
     # no catalog lookup first (checkfirst costs one): a table left by a failed call goes here
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {_TOUCHED.name}"))
     _TOUCHED.create(conn)
     try:
-        rows = {"segment": [n for n, _ in touched], "person_id": [p for _, p in touched]}
+        names = sorted(touched)
+        rows = {
+            "segment": [name for name in names for _ in touched[name]],
+            "person_id": pa.array([p for name in names for p in touched[name]], pa.int64()),
+        }
         store.bulk_insert(conn, _TOUCHED, pa.table(rows))
         changes: list[Change] = []
-        for name in sorted({n for n, _ in touched}):
+        for name in names:
             changes += _settle(store, conn, catalog, name, now)
         return changes
     finally:
@@ -153,10 +161,22 @@ def _settle(
         catalog=catalog,
         among=among,
     )
-    fresh = {int(p) for p in conn.execute(inside).scalars()}
     held_query = sa.select(m.c.person_id).where(m.c.segment == name, m.c.person_id.in_(among))
-    held = {int(p) for p in conn.execute(held_query).scalars()}
-    came, went = sorted(fresh - held), sorted(held - fresh)
+    # only who enters or exits comes back: most of the touched people stay as they were, and
+    # reading both sides whole to compare them here took the handler's time
+    fresh, held = inside.subquery("fresh"), held_query.subquery("held")
+    fresh_id, held_id = next(iter(fresh.c)), held.c.person_id
+    moved = (
+        sa.select(sa.func.coalesce(fresh_id, held_id), held_id.is_(None))
+        .select_from(fresh.join(held, fresh_id == held_id, full=True))
+        .where(sa.or_(fresh_id.is_(None), held_id.is_(None)))
+    )
+    came: list[int] = []
+    went: list[int] = []
+    for person, entered in conn.execute(moved):
+        (came if entered else went).append(int(person))
+    came.sort()
+    went.sort()
     if went:
         conn.execute(m.delete().where(m.c.segment == name, m.c.person_id.in_(went)))
     if came:
