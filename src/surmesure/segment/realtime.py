@@ -105,6 +105,13 @@ def on_events(
     people_of_kind: dict[str, set[int]] = {}
     for person, kind in happened:
         people_of_kind.setdefault(kind, set()).add(person)
+    return _on_people(store, conn, people_of_kind, now)
+
+
+def _on_people(
+    store: Store, conn: Connection, people_of_kind: Mapping[str, set[int]], now: datetime
+) -> list[Change]:
+    """:func:`on_events` for the people of each event type."""
     if not people_of_kind:
         return []
     catalog = saved_catalog(conn)
@@ -218,13 +225,24 @@ def on_changes(delivery: Delivery) -> int:
     segments are evaluated against her stored membership, so a change delivered twice changes
     nothing the second time.
     Returns how many people entered or exited a segment."""
-    kinds = {outbox.ORDER: ORDER, outbox.CONSENT: CONSENT, outbox.IDENTITY: IDENTITY}
-    pairs = [
-        (c.person_id, kinds.get(c.kind) or str(c.detail))
-        for c in delivery.changes
-        if c.person_id is not None and (c.kind in kinds or (c.kind == outbox.EVENT and c.detail))
-    ]
-    return len(on_events(delivery.store, delivery.conn, pairs, delivery.now))
+    people_of_kind: dict[str, set[int]] = {}
+    for change in delivery.changes:  # one pass: a round delivers thousands
+        if change.person_id is None:
+            continue
+        kind = _KINDS.get(change.kind)
+        if kind is None:
+            if change.kind != outbox.EVENT or not change.detail:
+                continue
+            kind = str(change.detail)
+        people = people_of_kind.get(kind)
+        if people is None:
+            people = people_of_kind[kind] = set()
+        people.add(change.person_id)
+    return len(_on_people(delivery.store, delivery.conn, people_of_kind, delivery.now))
+
+
+_KINDS = {outbox.ORDER: ORDER, outbox.CONSENT: CONSENT, outbox.IDENTITY: IDENTITY}
+"""The event type (for :func:`affected`) of each kind of change other than an event."""
 
 
 def on_event(
