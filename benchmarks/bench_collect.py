@@ -130,7 +130,7 @@ def serve(url: str, port: int, src: Path = HEAD_SRC, workers: int = 1) -> subpro
     command = [str(exe), "serve", "--port", str(port), "--log-level", "warning"]
     command += ["--workers", str(workers)] if workers > 1 else []
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a busy machine starts a server slowly
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
