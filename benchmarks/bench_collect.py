@@ -1,6 +1,14 @@
 """HTTP collection with ``/v1/batch``: 100 events a call, several concurrent clients, every
 answer durable (committed before 200), on DuckDB and on PostgreSQL side by side.
 
+End to end by default: three segments that page, track and identify events change are saved
+before the server starts, and the clock (and the server's CPU time) runs from the first call
+until the server's dispatcher has delivered every change to every subscriber, real-time
+segment membership included (``surmesure dispatch status``, asked over the local channel on
+DuckDB, whose file the server owns; straight from the database on PostgreSQL). The rate is then
+events from collection to membership. ``--collect-only`` saves no segment and stops the clock
+at the last answer, as the collection figure was first measured.
+
 The server runs in its own process (``surmesure serve``, one worker), so its peak resident
 memory and its CPU time per event (user and system, every thread: steadier than the rate when
 other processes share the machine) are its own; the clients send pre-encoded bodies from this
@@ -16,7 +24,7 @@ the machine's load falls on both alike. It prints both rates (median of the roun
 ratio, and the validation micro-benchmark of ``bench_validate`` for both.
 
     python benchmarks/bench_collect.py [--events 200000] [--clients 32] [--postgres URL|none]
-        [--baseline REF [--rounds 3]] [--json]
+        [--collect-only] [--baseline REF [--rounds 3]] [--json]
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from gitref import HEAD_SRC, checkout, describe, env_for
+from gitref import HEAD_SRC, checkout, describe, env_for, run_child
 from loadgen import exchange, request_bytes
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -51,6 +59,40 @@ PER_CALL = 100
 PORT = {"port": 0}
 """The servers' port (``--port``); 0: a free one."""
 PAGES = ["/", "/nouveautes", "/magasins", "/panier", "/femme", "/homme"]
+SEGMENTS = [
+    {"name": "viewers", "where": {"event": {"type": "track", "name": "Product Viewed"}}},
+    {"name": "browsers", "where": {"event": {"type": "page", "min_count": 3}}},
+    {"name": "known", "where": {"trait": {"name": "email", "op": "exists"}}},
+]
+"""Segments the events of :func:`make_bodies` change: each page, track and identify call
+reaches the real-time membership handler."""
+END_TO_END = {"on": True}
+"""Whether a run saves :data:`SEGMENTS` and waits for the dispatcher (``--collect-only``)."""
+SERVER_ENV = {
+    "SURMESURE_WRITE_KEYS": orjson.dumps({WRITE_KEY: "web"}).decode(),
+    "SURMESURE_SECRET_KEY": "bench-secret",
+    "SURMESURE_SUPPRESSION_KEY": "bench-suppression-key",
+    "SURMESURE_ENCRYPTION_KEY": "bench-encryption-key",
+}
+SAVE_SEGMENTS = """
+import sys
+from datetime import datetime
+
+import orjson
+
+import surmesure
+from surmesure.segment import repository
+from surmesure.segment.definitions import parse
+from surmesure.store import open_store
+
+store = open_store(sys.argv[1])
+try:
+    for definition in orjson.loads(sys.argv[2]):
+        repository.save(store, parse(definition), datetime(2026, 1, 1))
+finally:
+    store.dispose()
+print(orjson.dumps({"package": surmesure.__file__}).decode())
+"""
 
 
 def make_bodies(events: int, seed: str) -> list[bytes]:
@@ -83,19 +125,12 @@ def make_bodies(events: int, seed: str) -> list[bytes]:
 def serve(url: str, port: int, src: Path = HEAD_SRC, workers: int = 1) -> subprocess.Popen[bytes]:
     """``surmesure serve`` on ``port`` (``workers`` processes) with the code of ``src``, once it
     answers."""
-    env = {
-        **env_for(src),
-        "SURMESURE_DATABASE_URL": url,
-        "SURMESURE_WRITE_KEYS": orjson.dumps({WRITE_KEY: "web"}).decode(),
-        "SURMESURE_SECRET_KEY": "bench-secret",
-        "SURMESURE_SUPPRESSION_KEY": "bench-suppression-key",
-        "SURMESURE_ENCRYPTION_KEY": "bench-encryption-key",
-    }
+    env = {**env_for(src), **SERVER_ENV, "SURMESURE_DATABASE_URL": url}
     exe = Path(sys.executable).with_name("surmesure")
     command = [str(exe), "serve", "--port", str(port), "--log-level", "warning"]
     command += ["--workers", str(workers)] if workers > 1 else []
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a busy machine starts a server slowly
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
@@ -111,6 +146,63 @@ def peak_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def save_segments(url: str, src: Path) -> None:
+    """Save :data:`SEGMENTS` in the store of ``url`` with the code of ``src`` (which creates
+    its schema, as that code's server would)."""
+    os.environ.update(SERVER_ENV)  # the child runs with the server's keys
+    run_child(src, SAVE_SEGMENTS, url, orjson.dumps(SEGMENTS).decode())
+
+
+def dispatch_status(url: str) -> dict[str, Any]:
+    """``surmesure dispatch status --json`` of the store the server at ``url`` serves: over the
+    server's local channel for a DuckDB file (the server owns it), else read here."""
+    from surmesure.store.owner import current
+
+    owner = current(url)
+    if owner is None:
+        from surmesure.dispatch import dispatcher, outbox, subscribers
+        from surmesure.store import open_store
+
+        store = open_store(url, migrate=False)
+        try:
+            positions = dispatcher.cursors(store, subscribers.names())
+            with store.connect() as conn:
+                last = outbox.last_id(conn)
+        finally:
+            store.dispose()
+        return {
+            "last_change": last,
+            "subscribers": {n: {"behind": int(last > p)} for n, p in positions.items()},
+        }
+    from surmesure.api.local import HEADER
+
+    answer = httpx.post(
+        f"{owner.url}/v1/local/run",
+        json={"argv": ["dispatch", "status", "--json"], "cwd": os.getcwd()},
+        headers={HEADER: owner.token},
+        timeout=30,
+    ).json()
+    if answer.get("exit_code") != 0:
+        raise RuntimeError(f"dispatch status: {answer}")
+    status: dict[str, Any] = orjson.loads(answer["stdout"])
+    return status
+
+
+def wait_dispatched(url: str, timeout: float = 300.0) -> int:
+    """Wait until every subscriber of the server's dispatcher has had every change (the last
+    membership is visible); returns how many times the status was asked."""
+    deadline = time.monotonic() + timeout
+    asked = 0
+    while True:
+        asked += 1
+        status = dispatch_status(url)
+        if all(s["behind"] == 0 for s in status["subscribers"].values()):
+            return asked
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the dispatcher did not catch up: {status}")
+        time.sleep(0.05)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -156,26 +248,40 @@ def over_http(
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
     bodies = make_bodies(events, uuid.uuid4().hex[:8])
+    end_to_end = END_TO_END["on"]
+    if end_to_end:
+        save_segments(url, src)
     server = serve(url, port, src)
+    lag, asked = 0.0, 0
     try:
         cpu = cpu_seconds(server.pid)
         seconds = asyncio.run(send(port, bodies, clients, progress))
+        if end_to_end:
+            answered = time.perf_counter()
+            asked = wait_dispatched(url)
+            lag = time.perf_counter() - answered
+            seconds += lag
         cpu = cpu_seconds(server.pid) - cpu
         memory = peak_mb(server.pid)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
-    stored = count_events(url)
+    stored, members = count_rows(url, "events"), count_rows(url, "segment_members")
+    if end_to_end and members == 0:
+        raise RuntimeError("no segment membership was recorded")
     return {
         "events": events,
         "stored": stored,
+        "members": members,
         "seconds": seconds,
+        "lag": lag,
+        "status_asked": asked,
         "peak_mb": memory,
         "cpu_us": cpu / events * 1e6,
     }
 
 
-def count_events(url: str) -> int:
+def count_rows(url: str, table: str) -> int:
     from surmesure.store import open_store
 
     store = open_store(url, migrate=False)  # a baseline's database keeps its own schema
@@ -183,7 +289,7 @@ def count_events(url: str) -> int:
         with store.connect() as conn:
             import sqlalchemy as sa
 
-            return int(conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one())
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
     finally:
         store.dispose()
 
@@ -307,17 +413,19 @@ def baseline_tables(
 
     head, base = f"{describe('HEAD')}+", describe(args.baseline)
     table = Table(
-        title=f"/v1/batch, {PER_CALL} events a call, {args.clients} clients, durable: "
+        title=f"/v1/batch, {PER_CALL} events a call, {args.clients} clients, {_measured()}: "
         f"this checkout ({head}) against {base}, {args.rounds} alternating rounds"
     )
     for column in ("store", "code", "events/s (median)", "each round", "/ baseline",
-                   "server CPU µs/event", "peak MB"):  # fmt: skip
+                   "server CPU µs/event", "CPU / baseline", "lag s", "members",
+                   "peak MB"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("store", "code") else "right")
     for store, sides in runs.items():
         if store == "validation":
             continue
         rates = {side: [r["events"] / r["seconds"] for r in found] for side, found in sides.items()}
         median = {side: statistics.median(found) for side, found in rates.items()}
+        cpu = {side: statistics.median(r["cpu_us"] for r in found) for side, found in sides.items()}
         for side, name in (("head", head), ("baseline", base)):
             table.add_row(
                 store,
@@ -325,12 +433,21 @@ def baseline_tables(
                 f"{median[side]:,.0f}",
                 " ".join(f"{rate:,.0f}" for rate in rates[side]),
                 f"{median[side] / median['baseline']:.2f}x",
-                f"{statistics.median(r['cpu_us'] for r in sides[side]):.1f}",
+                f"{cpu[side]:.1f}",
+                f"{cpu[side] / cpu['baseline']:.3f}x",
+                f"{statistics.median(r['lag'] for r in sides[side]):.2f}",
+                f"{sides[side][-1]['members']:,}",
                 f"{max(r['peak_mb'] for r in sides[side]):,.0f}",
             )
     validation = bench_validate.summary(runs["validation"])  # type: ignore[arg-type]
     named = {head if k == "head" else base: v for k, v in validation.items()}
     return [table, bench_validate.table(named, base)]
+
+
+def _measured() -> str:
+    if END_TO_END["on"]:
+        return "durable, until every membership is updated"
+    return "durable (collection only)"
 
 
 def main() -> None:
@@ -342,9 +459,15 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REF", help="a commit to compare with")
     parser.add_argument("--rounds", type=int, default=3, help="with --baseline")
     parser.add_argument("--port", type=int, default=0, help="the servers' port (default: free)")
+    parser.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="no segment saved; the clock stops at the last answer, not the last delivery",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     PORT["port"] = args.port
+    END_TO_END["on"] = not args.collect_only
     console = Console(stderr=True)
     if args.baseline is not None:
         stores = ["duckdb"] + ([] if args.postgres == "none" else ["postgresql"])
@@ -373,9 +496,12 @@ def main() -> None:
     if args.json:
         sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    table = Table(title=f"/v1/batch, {PER_CALL} events a call, {args.clients} clients, durable")
-    for column in ("store", "events", "stored", "events/s", "server CPU µs/event",
-                   "server peak MB", "direct events/s", "HTTP / direct"):  # fmt: skip
+    table = Table(
+        title=f"/v1/batch, {PER_CALL} events a call, {args.clients} clients, {_measured()}"
+    )
+    for column in ("store", "events", "stored", "events/s", "lag s", "members",
+                   "server CPU µs/event", "server peak MB", "direct events/s",
+                   "HTTP / direct"):  # fmt: skip
         table.add_column(column, justify="left" if column == "store" else "right")
     for name, r in results.items():
         rate = r["http"]["events"] / r["http"]["seconds"]
@@ -385,6 +511,8 @@ def main() -> None:
             f"{r['http']['events']:,}",
             f"{r['http']['stored']:,}",
             f"{rate:,.0f}",
+            f"{r['http']['lag']:.2f}",
+            f"{r['http']['members']:,}",
             f"{r['http']['cpu_us']:.1f}",
             f"{r['http']['peak_mb']:,.0f}",
             f"{base:,.0f}",

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from bench_collect import make_bodies
+from bench_collect import SEGMENTS, make_bodies
 from surmesure.clock import utcnow
 from surmesure.collect.events import write_events
 from surmesure.collect.segment import Accepted, validate_messages
@@ -39,12 +39,6 @@ from surmesure.dispatch.background import Background
 from surmesure.segment import repository
 from surmesure.segment.definitions import parse
 from surmesure.store import Store, open_store
-
-SEGMENTS = [
-    {"name": "viewers", "where": {"event": {"type": "track", "name": "Product Viewed"}}},
-    {"name": "browsers", "where": {"event": {"type": "page", "min_count": 3}}},
-    {"name": "known", "where": {"trait": {"name": "email", "op": "exists"}}},
-]
 
 
 def messages(events: int, per_commit: int) -> list[list[Accepted]]:

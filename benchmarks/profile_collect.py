@@ -18,9 +18,12 @@ cumulative times, and confirm a change with ``bench_collect --baseline``.
 latency benchmark's journey, :mod:`bench_journey_latency`); ``--raw`` calls the ASGI app
 directly, so the event loop's thread holds the server's work alone; ``--cpu`` profiles each
 thread's CPU time rather than the wall clock (on a loaded machine, the waits left out).
+``--segments`` saves the segments of ``bench_collect`` first and waits, after the last call,
+until the dispatcher has delivered every change: the work from collection to real-time segment
+membership.
 
     python benchmarks/profile_collect.py [--events 20000] [--clients 16] [--save FILE]
-        [--threads] [--track] [--raw] [--cpu]
+        [--threads] [--track] [--raw] [--cpu] [--segments]
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from typing import Any
 
 import httpx
 
-from bench_collect import PER_CALL, WRITE_KEY, make_bodies
+from bench_collect import PER_CALL, SEGMENTS, WRITE_KEY, make_bodies
 
 
 def track_body(i: int, seed: str) -> bytes:
@@ -74,6 +77,8 @@ RAW = {"on": False}
 """Whether the calls go straight to the ASGI app (``--raw``): no HTTP client in the thread."""
 CPU = {"on": False}
 """Whether the profiles count each thread's CPU time rather than the wall clock (``--cpu``)."""
+WITH_SEGMENTS = {"on": False}
+"""Whether segments are saved and the dispatcher waited for (``--segments``)."""
 
 
 class Threads:
@@ -170,11 +175,40 @@ def _app(url: str, events: int, track: bool) -> tuple[Any, list[bytes], str]:
     from surmesure.config import Settings
 
     seed = uuid.uuid4().hex[:8]
+    if WITH_SEGMENTS["on"]:
+        _save_segments(url)
     if not track:
         return create_app(Settings()), make_bodies(events + 10 * PER_CALL, seed), "/v1/batch"
     os.environ["SURMESURE_RATE_LIMITS"] = '{"collect": "1000000/second"}'
     _publish(url)
     return create_app(Settings()), [track_body(i, seed) for i in range(events + 10)], "/v1/track"
+
+
+def _save_segments(url: str) -> None:
+    from datetime import datetime
+
+    from surmesure.segment import repository
+    from surmesure.segment.definitions import parse
+    from surmesure.store import open_store
+
+    store = open_store(url)
+    for definition in SEGMENTS:
+        repository.save(store, parse(definition), datetime(2026, 1, 1))
+    store.dispose()
+
+
+async def delivered(app: Any) -> None:
+    """Wait until the dispatcher has delivered every change to every subscriber (at once
+    without ``--segments``)."""
+    from surmesure.dispatch import dispatcher, outbox, subscribers
+
+    store = app.state.store
+    while WITH_SEGMENTS["on"]:
+        with store.connect() as conn:
+            last = outbox.last_id(conn)
+        if min(dispatcher.cursors(store, subscribers.names()).values()) >= last:
+            return
+        await asyncio.sleep(0.02)
 
 
 def _publish(url: str) -> None:
@@ -195,8 +229,10 @@ async def profiled(url: str, events: int, clients: int, track: bool) -> tuple[Th
     with Threads() as threads:
         async with app.router.lifespan_context(app):
             await feed(app, bodies[:10], clients, route)  # warm: first calls, first keys
+            await delivered(app)
             threads.clear()
             seconds = await feed(app, bodies[10:], clients, route)
+            await delivered(app)
     return threads, seconds
 
 
@@ -223,8 +259,10 @@ async def by_thread(
     app, bodies, route = _app(url, events, track)
     async with app.router.lifespan_context(app):
         await feed(app, bodies[:10], clients, route)
+        await delivered(app)
         before = thread_cpu()
         seconds = await feed(app, bodies[10:], clients, route)
+        await delivered(app)
         after = thread_cpu()
     used = {n: (t - before.get(n, 0.0)) / events * 1e6 for n, t in after.items()}
     return {n: us for n, us in sorted(used.items(), key=lambda kv: -kv[1]) if us > 0}, seconds
@@ -261,8 +299,14 @@ def main() -> None:
         action="store_true",
         help="One /v1/track event a call (a journey entered by each), not /v1/batch bodies.",
     )
+    parser.add_argument(
+        "--segments",
+        action="store_true",
+        help="Save segments and wait for the dispatcher: collection to segment membership.",
+    )
     args = parser.parse_args()
     CPU["on"] = args.cpu
+    WITH_SEGMENTS["on"] = args.segments
     RAW["on"] = args.raw
     if args.threads:
         with tempfile.TemporaryDirectory() as folder:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -102,7 +103,12 @@ def read(conn: Connection, after: int, limit: int) -> list[Change]:
     # rows straight from the driver where it can (a third of the time on DuckDB), by a
     # statement compiled once
     rows = backends.of(conn).run(conn, _READ, {"after": after, "limit": limit})
-    return list(map(Change._make, rows))
+    return list(map(_change_of_row, rows))
+
+
+_change_of_row = partial(tuple.__new__, Change)
+"""A :class:`Change` of a row of :data:`_READ` (its six columns, in order), made in C:
+``Change._make`` runs a Python frame per row, a tenth of a round's time."""
 
 
 def read_ids(conn: Connection, ids: Sequence[int]) -> list[Change]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from operator import attrgetter
 
 from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
@@ -47,12 +48,18 @@ def listen(callback: Listener, *, metrics: MetricsListener | None = None) -> Cal
     return stop
 
 
+_PERSON = attrgetter("person_id")
+_KIND = attrgetter("kind")
+_NOBODY = frozenset([None])
+
+
 def on_changes(delivery: Delivery) -> int:
     """The handler: the people of the delivered changes, and whether a derive run stored
     metrics, told after the commit; returns how many people (and runs)."""
-    people = frozenset(c.person_id for c in delivery.changes if c.person_id is not None)
-    erased = any(c.kind == outbox.ERASURE for c in delivery.changes)
-    derived = any(c.kind == outbox.METRICS for c in delivery.changes)
+    # a round delivers thousands of changes: two passes in C rather than three in Python
+    people = frozenset(map(_PERSON, delivery.changes)) - _NOBODY
+    kinds = set(map(_KIND, delivery.changes))
+    erased, derived = outbox.ERASURE in kinds, outbox.METRICS in kinds
     with _lock:
         listeners = list(_listeners)
         metrics_listeners = list(_metrics_listeners) if derived else []

@@ -103,24 +103,39 @@ def on_events(
     ``among``), whatever the number of people. Updates ``segment_members`` and records each
     change in ``segment_changes`` at ``now`` (naive UTC). Returns the changes, by segment
     then person; nothing is evaluated when no segment depends on those event types."""
-    pairs = sorted(set(happened))
-    if not pairs:
+    people_of_kind: dict[str, set[int]] = {}
+    for person, kind in happened:
+        people_of_kind.setdefault(kind, set()).add(person)
+    return _on_people(store, conn, people_of_kind, now)
+
+
+def _on_people(
+    store: Store, conn: Connection, people_of_kind: Mapping[str, set[int]], now: datetime
+) -> list[Change]:
+    """:func:`on_events` for the people of each event type."""
+    if not people_of_kind:
         return []
     catalog = saved_catalog(conn)
     if not catalog:
         return []
-    names_of = {kind: affected(catalog, kind) for kind in {k for _, k in pairs}}
-    touched = sorted({(name, p) for p, kind in pairs for name in names_of[kind]})
+    touched: dict[str, set[int]] = {}
+    for kind, people in people_of_kind.items():
+        for name in affected(catalog, kind):
+            touched.setdefault(name, set()).update(people)
     if not touched:
         return []
     # no catalog lookup first (checkfirst costs one): a table left by a failed call goes here
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {_TOUCHED.name}"))
     _TOUCHED.create(conn)
     try:
-        rows = {"segment": [n for n, _ in touched], "person_id": [p for _, p in touched]}
+        names = sorted(touched)
+        rows = {
+            "segment": [name for name in names for _ in touched[name]],
+            "person_id": pa.array([p for name in names for p in touched[name]], pa.int64()),
+        }
         store.bulk_insert(conn, _TOUCHED, pa.table(rows))
         changes: list[Change] = []
-        for name in sorted({n for n, _ in touched}):
+        for name in names:
             changes += _settle(store, conn, catalog, name, now)
         return changes
     finally:
@@ -155,10 +170,22 @@ def _settle(
         index_key=blind.index_key(store),
         among=among,
     )
-    fresh = {int(p) for p in conn.execute(inside).scalars()}
     held_query = sa.select(m.c.person_id).where(m.c.segment == name, m.c.person_id.in_(among))
-    held = {int(p) for p in conn.execute(held_query).scalars()}
-    came, went = sorted(fresh - held), sorted(held - fresh)
+    # only who enters or exits comes back: most of the touched people stay as they were, and
+    # reading both sides whole to compare them here took the handler's time
+    fresh, held = inside.subquery("fresh"), held_query.subquery("held")
+    fresh_id, held_id = next(iter(fresh.c)), held.c.person_id
+    moved = (
+        sa.select(sa.func.coalesce(fresh_id, held_id), held_id.is_(None))
+        .select_from(fresh.join(held, fresh_id == held_id, full=True))
+        .where(sa.or_(fresh_id.is_(None), held_id.is_(None)))
+    )
+    came: list[int] = []
+    went: list[int] = []
+    for person, entered in conn.execute(moved):
+        (came if entered else went).append(int(person))
+    came.sort()
+    went.sort()
     if went:
         conn.execute(m.delete().where(m.c.segment == name, m.c.person_id.in_(went)))
     if came:
@@ -200,13 +227,24 @@ def on_changes(delivery: Delivery) -> int:
     segments are evaluated against her stored membership, so a change delivered twice changes
     nothing the second time.
     Returns how many people entered or exited a segment."""
-    kinds = {outbox.ORDER: ORDER, outbox.CONSENT: CONSENT, outbox.IDENTITY: IDENTITY}
-    pairs = [
-        (c.person_id, kinds.get(c.kind) or str(c.detail))
-        for c in delivery.changes
-        if c.person_id is not None and (c.kind in kinds or (c.kind == outbox.EVENT and c.detail))
-    ]
-    return len(on_events(delivery.store, delivery.conn, pairs, delivery.now))
+    people_of_kind: dict[str, set[int]] = {}
+    for change in delivery.changes:  # one pass: a round delivers thousands
+        if change.person_id is None:
+            continue
+        kind = _KINDS.get(change.kind)
+        if kind is None:
+            if change.kind != outbox.EVENT or not change.detail:
+                continue
+            kind = str(change.detail)
+        people = people_of_kind.get(kind)
+        if people is None:
+            people = people_of_kind[kind] = set()
+        people.add(change.person_id)
+    return len(_on_people(delivery.store, delivery.conn, people_of_kind, delivery.now))
+
+
+_KINDS = {outbox.ORDER: ORDER, outbox.CONSENT: CONSENT, outbox.IDENTITY: IDENTITY}
+"""The event type (for :func:`affected`) of each kind of change other than an event."""
 
 
 def on_event(
