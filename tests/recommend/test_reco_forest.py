@@ -73,3 +73,26 @@ def test_the_forest_is_kept_as_arrays_without_pickle(
     arrays["r_nodes"] = np.zeros(3, dtype=[("value", "<f8"), ("count", "<u4")])
     with pytest.raises(ValueError, match="recommend --fit"):
         Forest.from_arrays(arrays, "r_")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "says"),
+    [
+        (lambda a: a["r_nodes"]["left"].__setitem__(0, 0), "left child outside"),  # a cycle
+        (lambda a: a["r_nodes"]["right"].__setitem__(0, 10**6), "right child outside"),
+        (lambda a: a["r_nodes"]["feature_idx"].__setitem__(0, 99), "feature it lacks"),
+        (lambda a: a["r_starts"].__setitem__(-1, 5), "one after another"),
+        (lambda a: a.__setitem__("r_shape", np.zeros(3)), "malformed"),
+    ],
+)
+def test_tampered_trees_are_refused_when_read(
+    fitted: tuple[HistGradientBoostingClassifier, np.ndarray], tamper: Any, says: str
+) -> None:
+    """Trees whose children point back, out of their tree, or split on a feature the forest
+    lacks are refused as they are read, before a walk loops forever or reads outside the
+    arrays in compiled code."""
+    classifier, _ = fitted
+    arrays = {name: array.copy() for name, array in Forest.of(classifier).arrays("r_").items()}
+    tamper(arrays)
+    with pytest.raises(ValueError, match=says):
+        Forest.from_arrays(arrays, "r_")

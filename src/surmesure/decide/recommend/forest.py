@@ -66,8 +66,38 @@ class Forest:
                 "the kept ranker's trees were written by another scikit-learn node layout: "
                 "fit the recommendation model again (surmesure recommend --fit)"
             )
-        baseline, features = arrays[f"{prefix}shape"].tolist()
-        return cls(nodes, arrays[f"{prefix}starts"].astype(np.int64), baseline, int(features))
+        shape, starts = arrays[f"{prefix}shape"], arrays[f"{prefix}starts"]
+        if shape.shape != (2,) or starts.ndim != 1 or starts.dtype.kind not in "iu":
+            raise ValueError(f"the kept ranker's {prefix}shape or {prefix}starts is malformed")
+        baseline, features = shape.tolist()
+        made = cls(nodes, starts.astype(np.int64), baseline, int(features))
+        made.check()
+        return made
+
+    def check(self) -> None:
+        """:class:`ValueError` unless the trees are trees (each child after its parent,
+        inside its tree; features the forest has), so walking them ends inside the arrays."""
+        starts, n = self.starts, len(self.nodes)
+        if not (
+            np.isfinite(self.baseline)
+            and self.features > 0
+            and starts.size >= 2
+            and starts[0] == 0
+            and starts[-1] == n
+            and bool(np.all(np.diff(starts) > 0))
+        ):
+            raise ValueError("the kept ranker's trees do not cover its nodes one after another")
+        tree = np.repeat(np.arange(starts.size - 1), np.diff(starts))
+        inner = ~self.nodes["is_leaf"].astype(bool)
+        place = (np.arange(n) - starts[:-1][tree])[inner]  # each split's place in its tree
+        size = np.diff(starts)[tree][inner]  # and its tree's size
+        for side in ("left", "right"):
+            child = self.nodes[side].astype(np.int64)[inner]
+            if not bool(np.all((child > place) & (child < size))):
+                raise ValueError(f"a node of the kept ranker's trees has a {side} child outside")
+        features = self.nodes["feature_idx"].astype(np.int64)[inner]
+        if not bool(np.all((features >= 0) & (features < self.features))):
+            raise ValueError("a node of the kept ranker's trees splits on a feature it lacks")
 
     def predict_proba(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """``[[1 - p, p], ...]`` as the classifier's ``predict_proba`` gives them."""

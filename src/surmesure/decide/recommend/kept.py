@@ -86,7 +86,19 @@ def payload(learned: Learned | None, forest: Forest | None) -> bytes:
 
 
 def unpack(blob: bytes) -> tuple[Learned | None, Forest | None]:
-    """The fitted parts of a payload (:func:`payload`), read without pickle."""
+    """The fitted parts of a payload (:func:`payload`), read without pickle; a payload that
+    is not one (arrays missing, of another shape or kind) is :class:`InvalidInput`."""
+    try:
+        return _unpack(blob)
+    except (ValueError, KeyError, IndexError, TypeError, OSError) as exc:
+        raise InvalidInput(
+            f"A kept recommendation model's payload cannot be read: {exc}.",
+            hint="fit it again: surmesure recommend --fit",
+            field="recommendation_models.payload",
+        ) from None
+
+
+def _unpack(blob: bytes) -> tuple[Learned | None, Forest | None]:
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
     learned = None
@@ -104,8 +116,23 @@ def unpack(blob: bytes) -> tuple[Learned | None, Forest | None]:
             person_factors=arrays["person_factors"],
             regularization=float(arrays["regularization"][0]),
         )
+        _check(learned)
     forest = Forest.from_arrays(arrays, RANKER) if f"{RANKER}nodes" in arrays else None
     return learned, forest
+
+
+def _check(learned: Learned) -> None:
+    """:class:`ValueError` unless the arrays fit together: a row of factors per product and
+    per person, of one width, and a similarity between the products."""
+    items, people = learned.item_factors, learned.person_factors
+    n = len(learned.codes)
+    if items.ndim != 2 or items.shape[0] != n or items.dtype.kind != "f":
+        raise ValueError(f"item_factors is not {n} rows of factors")
+    if people.ndim != 2 or people.shape != (len(learned.person_row), items.shape[1]):
+        raise ValueError("person_factors is not one row of item_factors' width per person")
+    if people.dtype.kind != "f" or not np.isfinite(learned.regularization):
+        raise ValueError("person_factors or regularization is not a number")
+    learned.similarity.check_format(full_check=True)
 
 
 def save(

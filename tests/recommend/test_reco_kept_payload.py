@@ -1,0 +1,71 @@
+"""A kept model's payload whose arrays do not fit together (tampered, or written by other
+code) is refused as it is read, naming the payload, rather than failing deep in a
+recommendation."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+
+from surmesure.decide.recommend import kept
+from surmesure.decide.recommend.learned import Learned
+from surmesure.errors import InvalidInput
+
+
+def _arrays() -> dict[str, Any]:
+    codes = ("A", "B", "C")
+    learned = Learned(
+        codes=codes,
+        index={c: j for j, c in enumerate(codes)},
+        similarity=csr_matrix(np.eye(3, dtype=np.float32)),
+        item_factors=np.ones((3, 4), dtype=np.float32),
+        person_row={7: 0, 9: 1},
+        person_factors=np.ones((2, 4), dtype=np.float32),
+        regularization=0.1,
+    )
+    with np.load(io.BytesIO(kept.payload(learned, None)), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def _blob(arrays: dict[str, Any]) -> bytes:
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def test_a_sound_payload_is_read() -> None:
+    learned, forest = kept.unpack(_blob(_arrays()))
+    assert learned is not None and forest is None
+    assert learned.person_row == {7: 0, 9: 1} and learned.item_factors.shape == (3, 4)
+
+
+TAMPERED: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("no similarity", lambda a: a.pop("sim_data")),
+    ("item rows", lambda a: a.__setitem__("item_factors", np.ones((2, 4), np.float32))),
+    ("person rows", lambda a: a.__setitem__("person_factors", np.ones((5, 4), np.float32))),
+    ("person width", lambda a: a.__setitem__("person_factors", np.ones((2, 3), np.float32))),
+    ("index outside", lambda a: a.__setitem__("sim_indices", np.asarray([0, 1, 99], np.int32))),
+    ("codes as text", lambda a: a.__setitem__("item_factors", np.asarray(["x"] * 3))),
+    ("no regularization", lambda a: a.__setitem__("regularization", np.asarray([]))),
+]
+
+
+@pytest.mark.parametrize(("what", "tamper"), TAMPERED, ids=[t[0] for t in TAMPERED])
+def test_a_payload_whose_arrays_do_not_fit_is_refused(
+    what: str, tamper: Callable[[dict[str, Any]], None]
+) -> None:
+    arrays = _arrays()
+    tamper(arrays)
+    with pytest.raises(InvalidInput, match="payload cannot be read") as caught:
+        kept.unpack(_blob(arrays))
+    assert caught.value.field == "recommendation_models.payload"
+
+
+def test_a_payload_that_is_not_an_archive_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="payload cannot be read"):
+        kept.unpack(b"not an npz")
