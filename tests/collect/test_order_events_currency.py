@@ -5,6 +5,7 @@ by a replay once the rate is set. Over HTTP (in process), on both stores."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -136,3 +137,21 @@ def test_a_first_order_still_on_its_way_sets_the_currency(store: Store) -> None:
         refused = currency.unconverted(conn, [a.message for a in dollars], {})
         assert currency.unconverted(conn, [a.message for a in dollars], {"USD": 0.5}) == {}
     assert refused["m-2"][0] == "USD" and "the store's currency is EUR" in refused["m-2"][1]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("GBP=abc", "RATE: a number"),
+        ("GBP=-1", "RATE: a number"),
+        ("GBP=0", "RATE: a number"),
+        ("GBP=nan", "RATE: a number"),
+        ("GBP=1e308", "RATE: a number from 1e-09 to 1e+09"),  # amounts would become inf
+        ("GBP=1e-320", "RATE: a number"),  # and these 0
+        ("gbp=1.17", "CUR: three capital letters"),
+    ],
+)
+def test_a_rate_out_of_any_currency_range_is_refused(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"rates has '{text}' is not CUR=RATE ({says}")):
+        Settings(rates=text)  # type: ignore[arg-type]
+    assert Settings(rates="IRR=0.00002,VND=0.000035").rates["IRR"] == 0.00002  # type: ignore[arg-type]
