@@ -93,6 +93,28 @@ def test_an_address_is_read_bare_or_from_its_name() -> None:
     assert address_of("Maison Été <news@example.com>") == "news@example.com"
     assert address_of("a@b.c>\r\nDATA") is None
     assert address_of("") is None and address_of("<>") is None
+    # the envelope goes to one address: a value naming more is refused, not cut to its first
+    assert address_of("Ann <ann@example.org>, eve@example.org") is None
+    assert address_of("ann@example.org, eve@example.org") is None
+    assert address_of('"Smith, Ann" <ann@example.org>') == "ann@example.org"
+
+
+def test_stuffed_data_is_what_smtplib_sends_for_the_same_lines() -> None:
+    """Byte for byte, over every short mix of dots, CR, LF and text (smtplib's own pass
+    after its line ending fix)."""
+    import itertools
+    import smtplib
+
+    def reference(data: bytes) -> bytes:
+        fixed = smtplib._fix_eols(data.decode("latin-1")).encode("latin-1")  # type: ignore[attr-defined]
+        quoted: bytes = smtplib._quote_periods(fixed)  # type: ignore[attr-defined]
+        return (quoted if quoted.endswith(b"\r\n") else quoted + b"\r\n") + b".\r\n"
+
+    pieces = [b".", b"\r", b"\n", b"a", b"\r\n", b"\x00"]
+    for size in range(7):
+        for parts in itertools.product(pieces, repeat=size):
+            data = b"".join(parts)
+            assert stuffed(data) == reference(data), data
 
 
 def _dropping_server(port: int, taken: list[bytes]) -> threading.Thread:

@@ -23,7 +23,7 @@ import re
 import smtplib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email.utils import parseaddr
+from email.utils import getaddresses
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -50,10 +50,14 @@ class Reply:
 @lru_cache(maxsize=64)
 def address_of(value: str) -> str | None:
     """The bare address (``addr-spec``) of ``value`` (``Name <a@b>`` or ``a@b``); ``None``
-    when it has none or holds what could end a command."""
+    when it has none, more than one, or holds what could end a command."""
     if _CONTROL.search(value):
         return None
-    address = value if _BARE_ADDRESS.fullmatch(value) else parseaddr(value)[1]
+    if _BARE_ADDRESS.fullmatch(value):
+        address = value
+    else:  # one address only: the envelope's would not be the header's others
+        found = getaddresses([value])
+        address = found[0][1] if len(found) == 1 else ""
     if not address or _UNSAFE.search(address):
         return None
     return address
