@@ -166,3 +166,30 @@ def test_a_lost_connection_retries_only_the_messages_it_left_unanswered() -> Non
     assert [r.outcome for r in results] == ["sent", "retry", "retry", "sent"]
     assert sorted(told) == ["m1", "m2", "m3", "m4"]
     assert [b"message 1." in taken[0], b"message 4." in taken[1]] == [True, True]
+
+
+def test_a_failing_result_callback_drops_the_connection_it_stopped(
+    served: tuple[Sink, int],
+) -> None:
+    """on_result failing on the first message stops the batch, the next message's envelope
+    maybe written already: that connection is closed, not left open nor kept for later."""
+    sink, port = served
+    channel = EmailChannel(EmailSettings(port=port, pool=1, timeout=5), LINKS)
+    taken: list[Any] = []
+    take = channel._take
+
+    def keep() -> Any:
+        taken.append(take())
+        return taken[-1]
+
+    channel._take = keep  # type: ignore[method-assign]
+
+    def on_result(_: Any) -> None:
+        raise RuntimeError("the outbox cannot be written")
+
+    with pytest.raises(RuntimeError, match="outbox"):
+        channel.send([message(n) for n in range(1, 4)], on_result=on_result)
+    assert len(taken) == 1 and taken[0].smtp.sock is None  # closed
+    assert channel._idle.empty()
+    channel.close()
+    assert len(sink.received) == 1  # the stopped batch sent nothing after it

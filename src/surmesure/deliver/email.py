@@ -243,28 +243,35 @@ class EmailChannel:
 
         items = built()
         wire: Transactions | None = None
-        while True:
-            try:
-                wire = wire or self._take()
-                wire.send_all(items, told)
-                break
-            except (smtplib.SMTPException, OSError) as exc:
-                if raised:
-                    raise
-                lost = wire.in_flight if wire is not None else []
-                if wire is not None:
-                    _close(wire.smtp)
-                else:  # no connection: the next message is tried on a new one
-                    lost = [item[0] for item in itertools.islice(items, 1)]
-                    if not lost:
-                        break
-                wire = None
-                detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
-                if isinstance(detail, bytes):
-                    detail = detail.decode(errors="replace")
-                detail = without_recipients(str(detail))
-                for i in lost:
-                    tell(i, Delivery(messages[i].message_id, "retry", detail=detail))
+        try:
+            while True:
+                try:
+                    wire = wire or self._take()
+                    wire.send_all(items, told)
+                    break
+                except (smtplib.SMTPException, OSError) as exc:
+                    if raised:
+                        raise
+                    lost = wire.in_flight if wire is not None else []
+                    if wire is not None:
+                        _close(wire.smtp)
+                    else:  # no connection: the next message is tried on a new one
+                        lost = [item[0] for item in itertools.islice(items, 1)]
+                        if not lost:
+                            break
+                    wire = None
+                    detail = getattr(exc, "smtp_error", b"") or type(exc).__name__
+                    if isinstance(detail, bytes):
+                        detail = detail.decode(errors="replace")
+                    detail = without_recipients(str(detail))
+                    for i in lost:
+                        tell(i, Delivery(messages[i].message_id, "retry", detail=detail))
+        except BaseException:
+            # on_result or a message's layout failed, maybe with the next envelope written:
+            # the connection is dropped, not quit (a QUIT there would be read as data)
+            if wire is not None:
+                wire.smtp.close()
+            raise
         if wire is not None:
             self._idle.put(wire)
         return sorted(done.items())
