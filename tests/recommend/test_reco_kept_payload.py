@@ -4,8 +4,10 @@ recommendation."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from scipy.sparse import csr_matrix
 from surmesure.decide.recommend import kept
 from surmesure.decide.recommend.learned import Learned
 from surmesure.errors import InvalidInput
+from surmesure.store import Store
 
 
 def _arrays() -> dict[str, Any]:
@@ -69,3 +72,35 @@ def test_a_payload_whose_arrays_do_not_fit_is_refused(
 def test_a_payload_that_is_not_an_archive_is_refused() -> None:
     with pytest.raises(InvalidInput, match="payload cannot be read"):
         kept.unpack(b"not an npz")
+
+
+def test_a_payload_tampered_in_the_store_is_refused_as_it_is_loaded(store: Store) -> None:
+    """Changed without its digest, or with a digest made again for arrays that do not fit,
+    a kept version is refused with an error naming the payload, on both stores."""
+    at = datetime(2026, 1, 1)
+    learned, _ = kept.unpack(_blob(_arrays()))
+    with store.begin() as conn:
+        version = kept.save(
+            conn, learned, None, as_of=at, fitted_at=at, data_until=None, metrics={}
+        )
+    arrays = _arrays()
+    arrays["person_factors"] = np.ones((9, 4), np.float32)
+    forged = _blob(arrays)
+    table = kept.TABLE
+    cases = [
+        ("0" * 64, "does not match its digest"),
+        (hashlib.sha256(forged).hexdigest(), "payload cannot be read"),
+    ]
+    for digest, says in cases:
+        with store.begin() as conn:
+            conn.execute(
+                table.update()
+                .where(table.c.version == version)
+                .values(payload=forged, digest=digest)
+            )
+        kept.forget()
+        with store.connect() as conn:
+            found = kept.latest(conn, at)
+            assert found is not None and found.version == version
+            with pytest.raises(InvalidInput, match=says):
+                kept.load(store, conn, found)
