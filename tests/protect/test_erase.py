@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -192,3 +193,41 @@ def test_erase_removes_the_persons_factors_from_kept_models(store: Store, tmp_pa
     assert np.array_equal(read.factors_of(10_000), factors[2])
     again = erase_person(store, f"email:{BO['email']}", confirmed=True)
     assert again.deleted["recommendation_models.person_factors"] == 2
+
+
+def test_erase_deletes_a_kept_model_tampered_with_rather_than_vouch_for_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """A kept model whose payload no longer matches its digest is not rewritten with a new
+    digest (which would vouch for the change): the erasure deletes that version."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    from surmesure.decide.recommend import kept
+    from surmesure.decide.recommend.learned import Learned
+
+    import_world(store, write_world(tmp_path))
+    ana = person_of(store, "email", ANA["email"])
+    learned = Learned(
+        codes=("A",),
+        index={"A": 0},
+        similarity=csr_matrix(np.eye(1)),
+        item_factors=np.ones((1, 2), dtype=np.float32),
+        person_row={ana: 0, 10_000: 1},
+        person_factors=np.ones((2, 2), dtype=np.float32),
+        regularization=0.05,
+    )
+    at, table = datetime(2026, 1, 1), kept.TABLE
+    with store.begin() as conn:
+        for _ in range(2):
+            kept.save(conn, learned, None, as_of=at, fitted_at=at, data_until=None, metrics={})
+        good = conn.execute(sa.select(table.c.payload).where(table.c.version == 1)).scalar()
+        changed = kept.payload(replace(learned, regularization=9.0), None)
+        conn.execute(table.update().where(table.c.version == 2).values(payload=changed))
+        assert good is not None and bytes(good) != changed
+
+    erasure = erase_person(store, f"email:{ANA['email']}", confirmed=True)
+
+    assert erasure.deleted["recommendation_models.person_factors"] == 2
+    with store.connect() as conn:
+        assert conn.execute(sa.select(table.c.version)).scalars().all() == [1]

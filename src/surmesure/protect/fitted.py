@@ -3,12 +3,14 @@ each fitted person's factors, 64 floats derived from their purchases, as the row
 ``person_factors`` array, aligned with ``person_ids``. Erasing a person rewrites every version
 holding them without their row, with its new digest, in the erasure's transaction; a process
 that read the old payload reads the new one at its next renewal (the digest names a payload).
+A version found tampered with or unreadable is deleted, never given a new digest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import zipfile
 from collections.abc import Iterable
 
 import numpy as np
@@ -39,12 +41,24 @@ def without_people(blob: bytes, nodes: set[int]) -> bytes | None:
 
 
 def erase(conn: Connection, nodes: Iterable[int]) -> int:
-    """Rewrite every kept model holding one of ``nodes`` without them; how many were."""
+    """Rewrite every kept model holding one of ``nodes`` without them; how many were. A
+    version whose payload does not match its digest, or is not one, is deleted: it could not
+    be served, it may hold them, and a digest made again would vouch for what was changed."""
     table, wanted = schema.recommendation_models, set(nodes)
     rewritten = 0
     for version in conn.execute(sa.select(table.c.version)).scalars().all():
-        blob = conn.execute(sa.select(table.c.payload).where(table.c.version == version)).scalar()
-        smaller = None if blob is None else without_people(bytes(blob), wanted)
+        row = conn.execute(
+            sa.select(table.c.payload, table.c.digest).where(table.c.version == version)
+        ).one()
+        blob = None if row.payload is None else bytes(row.payload)
+        try:
+            if blob is None or hashlib.sha256(blob).hexdigest() != row.digest:
+                raise ValueError("not the payload its digest names")
+            smaller = without_people(blob, wanted)
+        except (ValueError, KeyError, IndexError, OSError, zipfile.BadZipFile):
+            conn.execute(table.delete().where(table.c.version == version))
+            rewritten += 1
+            continue
         if smaller is None:
             continue
         conn.execute(
