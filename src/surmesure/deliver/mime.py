@@ -39,6 +39,8 @@ def _fold(name: str, value: str) -> str:
 LONGEST = 998
 """The longest line RFC 5322 allows (a relay may cut a longer one, and its rest would be read
 as a header of its own or the body)."""
+_FOLDABLE = LONGEST - 80
+"""The longest value (or word) folded as it is: longer, it is written as encoded words."""
 
 
 def header(name: str, value: str) -> bytes:
@@ -46,13 +48,13 @@ def header(name: str, value: str) -> bytes:
     if not value.isprintable():  # a control character (CR, LF, NUL, tab...) becomes a space
         value = _CONTROL.sub(" ", value)
     value = " ".join(value.split())
-    if not value.isascii() or len(value) > LONGEST - 80:
+    if not value.isascii() or len(value) > _FOLDABLE:
         if name.lower() in _ADDRESS:
             display, address = parseaddr(value)
             value = formataddr((display, address), charset="utf-8")
-            if display and len(value) > LONGEST - 80:  # a word too long to fold
+            if display and len(value) > _FOLDABLE:  # a word too long to fold
                 value = f"{_encoded_words(display)} <{address}>"
-        elif not value.isascii() or max(map(len, value.split(" "))) > LONGEST - 80:
+        elif not value.isascii() or max(map(len, value.split(" "))) > _FOLDABLE:
             return f"{name}: {_encoded_words(value)}".encode() + CRLF
     return _fold(name, value).encode() + CRLF
 
