@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -175,9 +176,15 @@ def test_erase_removes_the_persons_factors_from_kept_models(store: Store, tmp_pa
         regularization=0.05,
     )
     at = datetime(2026, 1, 1)
-    with store.begin() as conn:
-        for _ in range(2):
-            kept.save(conn, learned, None, as_of=at, fitted_at=at, data_until=None, metrics={})
+    blob = kept.payload(learned, None)
+    with store.begin() as conn:  # as kept then (saving now would leave out who is gone)
+        for version in (1, 2):
+            conn.execute(
+                kept.TABLE.insert().values(
+                    version=version, fitted_at=at, as_of=at, data_until=None, payload=blob,
+                    digest=hashlib.sha256(blob).hexdigest(), metrics={},
+                )
+            )  # fmt: skip
 
     erasure = erase_person(store, f"email:{ANA['email']}", confirmed=True)
 
@@ -231,3 +238,37 @@ def test_erase_deletes_a_kept_model_tampered_with_rather_than_vouch_for_it(
     assert erasure.deleted["recommendation_models.person_factors"] == 2
     with store.connect() as conn:
         assert conn.execute(sa.select(table.c.version)).scalars().all() == [1]
+
+
+def test_a_model_kept_now_leaves_out_who_is_gone(store: Store, tmp_path: Path) -> None:
+    """A fit that read its data before an erasure or a merge is saved without those people."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    from surmesure.decide.recommend import kept
+    from surmesure.decide.recommend.learned import Learned
+
+    import_world(store, write_world(tmp_path))
+    ana, bo = person_of(store, "email", ANA["email"]), person_of(store, "email", BO["email"])
+    with store.connect() as conn:
+        (absorbed,) = set(find_person(conn, f"email:{ANA['email']}").nodes) - {ana}
+    factors = np.arange(16, dtype=np.float32).reshape(4, 4)
+    learned = Learned(
+        codes=("A", "B"),
+        index={"A": 0, "B": 1},
+        similarity=csr_matrix(np.eye(2)),
+        item_factors=np.ones((2, 4), dtype=np.float32),
+        person_row={p: i for i, p in enumerate([ana, 10_000, absorbed, bo])},
+        person_factors=factors,
+        regularization=0.05,
+    )
+    at = datetime(2026, 1, 1)
+    with store.begin() as conn:
+        kept.save(conn, learned, None, as_of=at, fitted_at=at, data_until=None, metrics={})
+    kept.forget()
+    with store.connect() as conn:
+        version = kept.latest(conn, at)
+        assert version is not None
+        read = kept.load(store, conn, version).learned
+    assert read is not None and set(read.person_row) == {ana, bo}
+    assert np.array_equal(read.factors_of(bo), factors[3])

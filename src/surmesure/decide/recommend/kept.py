@@ -32,8 +32,10 @@ from sqlalchemy.engine import Connection
 from surmesure.decide.recommend.forest import Forest
 from surmesure.decide.recommend.learned import Learned
 from surmesure.errors import InvalidInput
+from surmesure.protect import fitted
 from surmesure.store import schema
 from surmesure.store.engine import Store
+from surmesure.unify.resolver import IDENTITY_LOCK
 
 if TYPE_CHECKING:
     from surmesure.decide.recommend.model import Model
@@ -145,8 +147,16 @@ def save(
     data_until: datetime | None,
     metrics: dict[str, Any],
 ) -> int:
-    """Keep the fitted parts as the next version; that version."""
+    """Keep the fitted parts as the next version; that version. Under the lock erasure takes,
+    the people erased or merged away since the fit read its data are left out, so a fit that
+    ran beside an erasure keeps nothing of that person."""
+    Store.of(conn).backend.lock_key(conn, IDENTITY_LOCK)
     blob = payload(learned, forest)
+    if learned is not None and learned.person_row:
+        people = schema.people.c
+        current = conn.execute(sa.select(people.person_id).where(people.merged_into.is_(None)))
+        gone = set(learned.person_row) - set(current.scalars().all())
+        blob = (fitted.without_people(blob, gone) if gone else None) or blob
     version = int(conn.execute(sa.select(sa.func.max(TABLE.c.version))).scalar() or 0) + 1
     conn.execute(
         TABLE.insert().values(
