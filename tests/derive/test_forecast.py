@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from derive_data import load_orders
 
-from surmesure.derive import forecast
+from surmesure.derive import forecast, propensity_model
 from surmesure.derive.run import derive
 from surmesure.store import Store
 
@@ -153,10 +153,10 @@ def test_propensity_is_calibrated_on_its_training_windows() -> None:
     rows = _history()
     p = _purchases(rows)
     as_of = (START - EPOCH).days + DAYS - 1
-    fitted = forecast.fit_propensity(p, as_of, 30)
-    assert fitted.classifier is not None
-    # isotonic calibration keeps the mean: the predicted rate over the training windows is
-    # the share of buyers who bought in them, counted here by hand
+    fitted = propensity_model.fit(p, as_of, 30)
+    assert fitted.fitted and fitted.level.shift == 0
+    # both classifiers fit their log loss, which keeps the mean: the predicted rate over the
+    # training windows is the share of buyers who bought in them, counted here by hand
     offset = (START - EPOCH).days
     predicted, bought = [], []
     for k in range(forecast.STACK):
@@ -174,7 +174,7 @@ def test_propensity_is_calibrated_on_its_training_windows() -> None:
 def test_propensity_without_history_is_unknown() -> None:
     rows = [r for r in _history() if r[1] < 70]
     p = _purchases(rows)
-    fitted = forecast.fit_propensity(p, (START - EPOCH).days + 69, 30)
+    fitted = propensity_model.fit(p, (START - EPOCH).days + 69, 30)
     people, probability = fitted.predict(p, (START - EPOCH).days + 69)
-    assert fitted.classifier is None and len(people) == len({r[0] for r in rows})
+    assert not fitted.fitted and len(people) == len({r[0] for r in rows})
     assert np.isnan(probability).all()

@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from scipy.special import expit, logit
 from sklearn.metrics import roc_auc_score
 from test_forecast import DAYS, EPOCH, START, _count, _history, _load, _purchases
 from threadpoolctl import threadpool_limits
 
-from surmesure.derive import forecast, propensity
+from surmesure.derive import propensity, propensity_model
 from surmesure.derive.run import derive
 from surmesure.domain.segments import SegmentDefinition
 from surmesure.segment.membership import members
@@ -59,8 +60,8 @@ def test_derive_stores_each_buyers_calibrated_probabilities(store: Store) -> Non
             expected = propensity.logistic_rfm(p, day, days)
             people = np.unique(p.person)
         else:
-            assert summary.model == "gradient_boosting_isotonic"
-            people, expected = forecast.fit_propensity(p, day, days).predict(p, day)
+            assert summary.model == "splines_boosting_average"
+            people, expected = propensity_model.fit(p, day, days).predict(p, day)
         assert expected is not None
         got = np.array([stored[int(q)][index] for q in people], dtype=np.float64)
         np.testing.assert_allclose(got, expected, rtol=1e-9)
@@ -73,7 +74,7 @@ def test_derive_stores_each_buyers_calibrated_probabilities(store: Store) -> Non
     v = result.propensity[0].validation
     assert v is not None
     start = day - 30
-    trial = forecast.fit_propensity(p.until(start), start, 30)
+    trial = propensity_model.fit(p.until(start), start, 30)
     people, predicted = trial.predict(p.until(start), start)
     offset = (START - EPOCH).days
     bought = np.array([_count(rows, int(q), start - offset, day - offset) > 0 for q in people])
@@ -82,6 +83,11 @@ def test_derive_stores_each_buyers_calibrated_probabilities(store: Store) -> Non
     assert v.model.auc == pytest.approx(roc_auc_score(bought, predicted))
     assert v.model.brier == pytest.approx(np.mean((predicted - bought) ** 2))
     assert 0.5 < v.logistic_rfm.auc <= 1
+    # the level there (reported): shifted by it, the mean probability is the share who bought
+    levelled = propensity_model.Level(shift=v.level_shift).apply(predicted)
+    assert levelled == pytest.approx(expit(logit(predicted) + v.level_shift))
+    assert levelled.mean() == pytest.approx(bought.mean(), abs=1e-4)
+    assert v.level_shift != 0 and roc_auc_score(bought, levelled) == pytest.approx(v.model.auc)
 
 
 def test_a_segment_selects_on_the_stored_probability(store: Store) -> None:

@@ -38,8 +38,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from scipy.stats import spearmanr
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor
 
 from surmesure.derive import bgnbd, clv
 from surmesure.errors import InvalidInput
@@ -398,24 +397,6 @@ def validation(p: Purchases, as_of: int, window: int) -> Validation | None:
     )
 
 
-class Propensity:
-    """P(at least one purchase in the next ``days`` days) per buyer: gradient boosting on the
-    same features, trained on earlier windows like :class:`Forecaster` and calibrated by
-    isotonic regression on held-out folds (``CalibratedClassifierCV``)."""
-
-    def __init__(self, days: int, classifier: CalibratedClassifierCV | None) -> None:
-        self.days = days
-        self.classifier = classifier
-
-    def predict(self, p: Purchases, as_of: int) -> tuple[IntArray, Array]:
-        """Each buyer's probability; BG/NBD's ``1 - P(no purchase)`` is not modelled here, so
-        without a classifier (a short history) the answer is NaN."""
-        f, _ = frame(p, as_of, self.days)
-        if self.classifier is None:
-            return f.people, np.full(len(f.people), np.nan)
-        return f.people, np.asarray(self.classifier.predict_proba(f.features)[:, 1], np.float64)
-
-
 def training_windows(
     p: Purchases, end: int, window: int
 ) -> tuple[list[Frame], list[clv.ClvModel], list[Array]] | None:
@@ -434,24 +415,3 @@ def training_windows(
     if not frames or sum(len(t) for t in targets) < MIN_TRAIN_BUYERS:
         return None
     return frames, models, targets
-
-
-def fit_propensity(p: Purchases, as_of: int, days: int) -> Propensity:
-    """Train on the windows of ``days`` ending by ``as_of``; no classifier when the history is
-    too short or one class is missing."""
-    p = p.until(as_of).sample(MAX_TRAIN_PEOPLE)
-    windows = training_windows(p, as_of, days) if p.day.size else None
-    if windows is None:
-        return Propensity(days, None)
-    frames, _, targets = windows
-    features = np.vstack([f.features for f in frames])
-    bought = np.concatenate(targets) > 0
-    if len(bought) > MAX_TRAIN_ROWS:
-        keep = np.random.default_rng(0).choice(len(bought), MAX_TRAIN_ROWS, replace=False)
-        features, bought = features[keep], bought[keep]
-    if bought.all() or not bought.any():
-        return Propensity(days, None)
-    trees = HistGradientBoostingClassifier(max_iter=100, **TREES)
-    classifier = CalibratedClassifierCV(trees, method="isotonic", cv=3)
-    classifier.fit(features, bought)
-    return Propensity(days, classifier)

@@ -2,14 +2,16 @@
 one purchase in the next 30 and 90 days (``p_purchase_30d``, ``p_purchase_90d``), usable in
 segments and templates like any derived metric.
 
-The model is :class:`surmesure.derive.forecast.Propensity` (gradient boosting on the forecast's
-features, trained on earlier windows of the same history and calibrated by isotonic
-regression). Before it is trusted, the same recipe is validated once per horizon: trained on
-the windows ending ``days`` before ``as_of``, applied there and scored on what followed, beside
-a logistic regression on RFM (recency, frequency, mean value; log1p then standardized) trained
-on the same windows: AUC (how well it ranks) and Brier score (how close the probabilities are).
-When the logistic regression scored the better Brier score there, its probabilities are stored
-instead (``model = "logistic_rfm"``): the choice rests on the window before ``as_of`` only.
+The model is :class:`surmesure.derive.propensity_model.Propensity` (the average of gradient
+boosting and a spline logistic regression on the forecast's features, trained on earlier
+windows of the same history). Before it is trusted, the same recipe is validated once per
+horizon: trained on the windows ending ``days`` before ``as_of``, applied there and scored on
+what followed, beside a logistic regression on RFM (recency, frequency, mean value; log1p then
+standardized) trained on the same windows: AUC (how well it ranks) and Brier score (how close
+the probabilities are), and the log-odds shift that would have brought the recipe's mean to
+the share who bought there (``level_shift``; reported, not applied). When the logistic
+regression scored the better Brier score there, its probabilities are stored instead
+(``model = "logistic_rfm"``): the choice rests on the window before ``as_of`` only.
 A history too short to learn from leaves the columns NULL, and says so.
 """
 
@@ -23,12 +25,14 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from surmesure.derive import forecast
+from surmesure.derive import forecast, propensity_model
 from surmesure.derive.forecast import FEATURES, Purchases
+from surmesure.derive.propensity_model import Level, Propensity
 
 Array = npt.NDArray[np.float64]
 
 DAYS = (30, 90)
+MODEL = "splines_boosting_average"
 RFM = [FEATURES.index(n) for n in ("recency_days", "repeat_purchases", "mean_value")]
 
 
@@ -48,8 +52,9 @@ class Fit(BaseModel):
 
 
 class PropensityValidation(BaseModel):
-    """The recipe and the RFM logistic regression, trained before ``as_of - days`` and scored
-    on the ``days`` that followed, and the share of buyers who bought then."""
+    """The recipe (before its level correction) and the RFM logistic regression, trained
+    before ``as_of - days`` and scored on the ``days`` that followed, the share of buyers who
+    bought then and the log-odds shift that brings the recipe's mean to that share."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -57,10 +62,11 @@ class PropensityValidation(BaseModel):
     purchase_rate: float
     model: Fit
     logistic_rfm: Fit
+    level_shift: float = 0.0
 
 
 class PropensitySummary(BaseModel):
-    """Which model gives ``p_purchase_<days>d`` (``gradient_boosting_isotonic``,
+    """Which model gives ``p_purchase_<days>d`` (``splines_boosting_average``,
     ``logistic_rfm`` or ``none``) and how both fared in validation."""
 
     model_config = ConfigDict(frozen=True)
@@ -104,9 +110,9 @@ def validation(p: Purchases, as_of: int, days: int) -> PropensityValidation | No
     earlier = p.until(start)
     if earlier.day.size == 0:
         return None
-    trial = forecast.fit_propensity(earlier, start, days)
+    trial = propensity_model.fit(earlier, start, days)
     baseline = logistic_rfm(earlier, start, days)
-    if trial.classifier is None or baseline is None:
+    if not trial.fitted or baseline is None:
         return None
     people, predicted = trial.predict(earlier, start)
     bought = forecast.counts(p, people, start, as_of) > 0
@@ -117,7 +123,15 @@ def validation(p: Purchases, as_of: int, days: int) -> PropensityValidation | No
         purchase_rate=float(bought.mean()),
         model=_fit(predicted, bought),
         logistic_rfm=_fit(baseline, bought),
+        level_shift=Level.learn(predicted, bought).shift,
     )
+
+
+def fit(p: Purchases, as_of: int, days: int) -> tuple[Propensity, PropensityValidation | None]:
+    """The recipe trained on the windows ending by ``as_of`` and its validation. The level of
+    the validation window is reported, not applied: on the benchmark's splits it moved the
+    probabilities the wrong way as often as not (that window is another season)."""
+    return propensity_model.fit(p, as_of, days), validation(p, as_of, days)
 
 
 def propensities(
@@ -129,11 +143,11 @@ def propensities(
     values: dict[str, Array] = {}
     summaries = []
     for days in DAYS:
-        fitted = forecast.fit_propensity(p, as_of, days)
+        fitted, checked = fit(p, as_of, days)
         found, probability = fitted.predict(p, as_of)
         assert np.array_equal(found, people)
         values[column(days)] = probability
-        if fitted.classifier is None:
+        if not fitted.fitted:
             summaries.append(
                 PropensitySummary(
                     days=days,
@@ -147,8 +161,7 @@ def propensities(
                 )
             )
             continue
-        checked = validation(p, as_of, days)
-        name = "gradient_boosting_isotonic"
+        name = MODEL
         if checked is not None and checked.logistic_rfm.brier < checked.model.brier:
             # the simpler model did better on the last window: it gives the probabilities
             baseline = logistic_rfm(p, as_of, days)
