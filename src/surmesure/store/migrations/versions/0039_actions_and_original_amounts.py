@@ -46,5 +46,20 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table, name in reversed(list(COLUMNS)):
-        op.drop_column(table, name)
+    conn = op.get_bind()
+    for table in dict.fromkeys(t for t, _ in COLUMNS):
+        # DuckDB alters no table an index depends on: its indexes are dropped and made again
+        indexes = (
+            conn.execute(
+                sa.text("SELECT index_name, sql FROM duckdb_indexes() WHERE table_name = :t"),
+                {"t": table},
+            ).all()
+            if conn.dialect.name == "duckdb"
+            else []
+        )
+        for index, _ in indexes:
+            conn.execute(sa.text(f'DROP INDEX "{index}"'))
+        for name in reversed([n for t, n in COLUMNS if t == table]):
+            op.drop_column(table, name)
+        for _, sql in indexes:
+            conn.execute(sa.text(sql))
