@@ -139,7 +139,8 @@ def _on_people(
         store.bulk_insert(conn, _TOUCHED, pa.table(rows))
         changes: list[Change] = []
         for name in names:
-            changes += _settle(store, conn, plans.moved(name), name, now)
+            changes += _settle(conn, plans.moved(name), name, now)
+        _record(store, conn, changes, now)
         return changes
     finally:
         _TOUCHED.drop(conn)
@@ -234,47 +235,50 @@ def _plans(store: Store, conn: Connection) -> _Plans:
 
 
 def _settle(
-    store: Store,
-    conn: Connection,
-    moved: tuple[_Moved, tuple[str, ...]],
-    name: str,
-    now: datetime,
+    conn: Connection, moved: tuple[_Moved, tuple[str, ...]], name: str, now: datetime
 ) -> list[Change]:
-    """Bring ``name``'s membership of the touched people in line with its definition
-    (``moved``: :meth:`_Plans.moved`)."""
+    """Who enters or exits ``name`` among the touched people, by person (``moved``:
+    :meth:`_Plans.moved`); the exits are deleted from its members, the entries are left to
+    :func:`_record`. (A segment's statement reads its own members only: the definitions it
+    refers to are inlined.)"""
     m = schema.segment_members
     statement, names = moved
-    came: list[int] = []
+    changes: list[Change] = []
     went: list[int] = []
     for person, entered in conn.execute(statement, times(names, now)):
-        (came if entered else went).append(int(person))
-    came.sort()
-    went.sort()
+        changes.append(Change(name, int(person), "entered" if entered else "exited", now))
+        if not entered:
+            went.append(int(person))
     if went:
         conn.execute(m.delete().where(m.c.segment == name, m.c.person_id.in_(went)))
+    changes.sort(key=lambda c: c.person_id)
+    return changes
+
+
+def _record(store: Store, conn: Connection, changes: list[Change], now: datetime) -> None:
+    """Add the people who entered to their segments' members and record every change, each
+    in one statement for every segment of the round (a statement costs DuckDB a few
+    milliseconds however few its rows)."""
+    came = [c for c in changes if c.change == "entered"]
     if came:
         store.bulk_insert(
             conn,
-            m,
+            schema.segment_members,
             pa.table(
                 {
-                    "segment": [name] * len(came),
-                    "person_id": pa.array(came, pa.int64()),
+                    "segment": [c.segment for c in came],
+                    "person_id": pa.array([c.person_id for c in came], pa.int64()),
                     "entered_at": pa.array([now] * len(came), pa.timestamp("us")),
                 }
             ),
         )
-    changes = [Change(name, p, "entered", now) for p in came] + [
-        Change(name, p, "exited", now) for p in went
-    ]
-    changes.sort(key=lambda c: c.person_id)
     if changes:
         store.bulk_insert(
             conn,
             schema.segment_changes,
             pa.table(
                 {
-                    "segment": [name] * len(changes),
+                    "segment": [c.segment for c in changes],
                     "person_id": pa.array([c.person_id for c in changes], pa.int64()),
                     "change": [c.change for c in changes],
                     "changed_at": pa.array([now] * len(changes), pa.timestamp("us")),
@@ -282,7 +286,6 @@ def _settle(
             ),
             on_conflict="error",
         )
-    return changes
 
 
 def on_changes(delivery: Delivery) -> int:
