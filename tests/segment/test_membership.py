@@ -149,3 +149,11 @@ def test_real_time_updates_only_what_an_event_can_change(store: Store) -> None:
         ]
         assert realtime.on_event(store, conn, 2, "page", later) == []
     assert members(store, "viewers") == [1, 3, 5, 8]
+    # a new version of a segment is evaluated as saved, not as first compiled
+    wider = define("viewers", {"event": {"name": "Product Viewed", "within_days": 400}})
+    repository.save(store, wider, later)
+    with store.begin() as conn:
+        assert realtime.on_event(store, conn, 2, "page", later) == [
+            realtime.Change("viewers", 2, "entered", later)
+        ]
+    assert members(store, "viewers") == [1, 2, 3, 5, 8]

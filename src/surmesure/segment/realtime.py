@@ -22,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import orjson
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -40,10 +42,10 @@ from surmesure.domain.segments import (
 )
 from surmesure.protect import blind
 from surmesure.segment.definitions import references
-from surmesure.segment.repository import catalog as saved_catalog
-from surmesure.segment.sql import members_query
+from surmesure.segment.sql import members_query, time_names, times
 from surmesure.store import schema
 from surmesure.store.engine import Store
+from surmesure.unify.profile import decode_json
 
 ORDER = "order"
 CONSENT = "consent"
@@ -115,7 +117,8 @@ def _on_people(
     """:func:`on_events` for the people of each event type."""
     if not people_of_kind:
         return []
-    catalog = saved_catalog(conn)
+    plans = _plans(store, conn)
+    catalog = plans.catalog
     if not catalog:
         return []
     touched: dict[str, set[int]] = {}
@@ -136,7 +139,8 @@ def _on_people(
         store.bulk_insert(conn, _TOUCHED, pa.table(rows))
         changes: list[Change] = []
         for name in names:
-            changes += _settle(store, conn, catalog, name, now)
+            changes += _settle(conn, plans.moved(name), name, now)
+        _record(store, conn, changes, now)
         return changes
     finally:
         _TOUCHED.drop(conn)
@@ -151,66 +155,130 @@ _TOUCHED = sa.Table(
 )
 
 
+_Moved = sa.Select[Any, bool]
+"""``(person_id, entered)`` of who enters or exits a segment."""
+
+
+class _Plans:
+    """The saved segments of one catalog and, compiled once per segment, the statement of who
+    enters or exits it among the touched people (``now`` bound at execution)."""
+
+    def __init__(self, store: Store, catalog: dict[str, SegmentDefinition]):
+        self.catalog = catalog
+        self.dialect = store.dialect
+        self.half_life_days = store.settings.trait_half_life_days
+        self.index_key = blind.index_key(store)
+        self._moved: dict[str, tuple[_Moved, tuple[str, ...]]] = {}
+
+    def moved(self, name: str) -> tuple[_Moved, tuple[str, ...]]:
+        """``(person_id, entered)`` of each touched person whose membership of ``name``
+        differs from its definition, with the names of the statement's time parameters."""
+        found = self._moved.get(name)
+        if found is None:
+            statement = self._compile(name)
+            found = self._moved[name] = (statement, time_names(statement))
+        return found
+
+    def _compile(self, name: str) -> _Moved:
+        m, t = schema.segment_members, _TOUCHED
+        among = sa.select(t.c.person_id).where(t.c.segment == name)
+        inside = members_query(
+            self.catalog[name],
+            dialect=self.dialect,
+            now=datetime(2000, 1, 1),  # a placeholder: the round's time is bound at execution
+            half_life_days=self.half_life_days,
+            catalog=self.catalog,
+            index_key=self.index_key,
+            among=among,
+            named_times=True,
+        )
+        held_query = sa.select(m.c.person_id).where(m.c.segment == name, m.c.person_id.in_(among))
+        # only who enters or exits comes back: most of the touched people stay as they were,
+        # and reading both sides whole to compare them here took the handler's time
+        fresh, held = inside.subquery("fresh"), held_query.subquery("held")
+        fresh_id, held_id = next(iter(fresh.c)), held.c.person_id
+        return (
+            sa.select(sa.func.coalesce(fresh_id, held_id), held_id.is_(None))
+            .select_from(fresh.join(held, fresh_id == held_id, full=True))
+            .where(sa.or_(fresh_id.is_(None), held_id.is_(None)))
+        )
+
+
+_CACHE: dict[tuple[Any, ...], _Plans] = {}
+_CACHE_SIZE = 16
+
+
+def _plans(store: Store, conn: Connection) -> _Plans:
+    """The compiled plans of the segments saved in ``conn``'s database, kept while their
+    definitions and the store's settings stay the same (keyed by the definitions' text, so a
+    new version, or another database, gets its own)."""
+    s, v = schema.segments, schema.segment_versions
+    rows = conn.execute(
+        sa.select(s.c.name, v.c.definition).select_from(
+            s.join(v, sa.and_(v.c.name == s.c.name, v.c.version == s.c.version))
+        )
+    ).all()
+    definitions = sorted((str(name), decode_json(d)) for name, d in rows)
+    key = (
+        store.dialect,
+        store.settings.trait_half_life_days,
+        blind.index_key(store),
+        tuple((name, orjson.dumps(d, option=orjson.OPT_SORT_KEYS)) for name, d in definitions),
+    )
+    found = _CACHE.get(key)
+    if found is None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        catalog = {name: SegmentDefinition.model_validate(d) for name, d in definitions}
+        found = _CACHE[key] = _Plans(store, catalog)
+    return found
+
+
 def _settle(
-    store: Store,
-    conn: Connection,
-    catalog: Mapping[str, SegmentDefinition],
-    name: str,
-    now: datetime,
+    conn: Connection, moved: tuple[_Moved, tuple[str, ...]], name: str, now: datetime
 ) -> list[Change]:
-    """Bring ``name``'s membership of the touched people in line with its definition."""
-    m, t = schema.segment_members, _TOUCHED
-    among = sa.select(t.c.person_id).where(t.c.segment == name)
-    inside = members_query(
-        catalog[name],
-        dialect=store.dialect,
-        now=now,
-        half_life_days=store.settings.trait_half_life_days,
-        catalog=catalog,
-        index_key=blind.index_key(store),
-        among=among,
-    )
-    held_query = sa.select(m.c.person_id).where(m.c.segment == name, m.c.person_id.in_(among))
-    # only who enters or exits comes back: most of the touched people stay as they were, and
-    # reading both sides whole to compare them here took the handler's time
-    fresh, held = inside.subquery("fresh"), held_query.subquery("held")
-    fresh_id, held_id = next(iter(fresh.c)), held.c.person_id
-    moved = (
-        sa.select(sa.func.coalesce(fresh_id, held_id), held_id.is_(None))
-        .select_from(fresh.join(held, fresh_id == held_id, full=True))
-        .where(sa.or_(fresh_id.is_(None), held_id.is_(None)))
-    )
-    came: list[int] = []
+    """Who enters or exits ``name`` among the touched people, by person (``moved``:
+    :meth:`_Plans.moved`); the exits are deleted from its members, the entries are left to
+    :func:`_record`. (A segment's statement reads its own members only: the definitions it
+    refers to are inlined.)"""
+    m = schema.segment_members
+    statement, names = moved
+    changes: list[Change] = []
     went: list[int] = []
-    for person, entered in conn.execute(moved):
-        (came if entered else went).append(int(person))
-    came.sort()
-    went.sort()
+    for person, entered in conn.execute(statement, times(names, now)):
+        changes.append(Change(name, int(person), "entered" if entered else "exited", now))
+        if not entered:
+            went.append(int(person))
     if went:
         conn.execute(m.delete().where(m.c.segment == name, m.c.person_id.in_(went)))
+    changes.sort(key=lambda c: c.person_id)
+    return changes
+
+
+def _record(store: Store, conn: Connection, changes: list[Change], now: datetime) -> None:
+    """Add the people who entered to their segments' members and record every change, each
+    in one statement for every segment of the round (a statement costs DuckDB a few
+    milliseconds however few its rows)."""
+    came = [c for c in changes if c.change == "entered"]
     if came:
         store.bulk_insert(
             conn,
-            m,
+            schema.segment_members,
             pa.table(
                 {
-                    "segment": [name] * len(came),
-                    "person_id": pa.array(came, pa.int64()),
+                    "segment": [c.segment for c in came],
+                    "person_id": pa.array([c.person_id for c in came], pa.int64()),
                     "entered_at": pa.array([now] * len(came), pa.timestamp("us")),
                 }
             ),
         )
-    changes = [Change(name, p, "entered", now) for p in came] + [
-        Change(name, p, "exited", now) for p in went
-    ]
-    changes.sort(key=lambda c: c.person_id)
     if changes:
         store.bulk_insert(
             conn,
             schema.segment_changes,
             pa.table(
                 {
-                    "segment": [name] * len(changes),
+                    "segment": [c.segment for c in changes],
                     "person_id": pa.array([c.person_id for c in changes], pa.int64()),
                     "change": [c.change for c in changes],
                     "changed_at": pa.array([now] * len(changes), pa.timestamp("us")),
@@ -218,7 +286,6 @@ def _settle(
             ),
             on_conflict="error",
         )
-    return changes
 
 
 def on_changes(delivery: Delivery) -> int:

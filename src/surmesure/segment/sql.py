@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, assert_never
 
 import sqlalchemy as sa
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import ColumnElement
 
 from surmesure.domain.segments import (
@@ -68,16 +69,24 @@ class Compiler:
     fast: bool = True
     """``False`` compiles the plain plan (every ranking over everyone, every count grouped):
     the reference the benchmark and the tests compare the fast plan with."""
+    named_times: bool = False
+    """``now`` and the windows' starts as the named parameters :data:`NOW` and
+    :func:`since_name` (values of :func:`times`), so one statement serves every ``now``."""
 
     @property
     def json(self) -> Json:
         return Json(self.dialect)
 
     def at(self) -> ColumnElement[datetime]:
+        if self.named_times:
+            return sa.bindparam(NOW, self.now, type_=sa.DateTime)
         return sa.literal(self.now, sa.DateTime)
 
     def since(self, within_days: int) -> ColumnElement[datetime]:
-        return sa.literal(self.now - timedelta(days=within_days), sa.DateTime)
+        start = self.now - timedelta(days=within_days)
+        if self.named_times:
+            return sa.bindparam(since_name(within_days), start, type_=sa.DateTime)
+        return sa.literal(start, sa.DateTime)
 
     def condition(
         self, node: Condition, pid: ColumnElement[int], scope: Scope = None
@@ -354,6 +363,37 @@ class Compiler:
         )
 
 
+NOW = "segment_now"
+"""The name of ``now`` in a statement compiled with ``named_times``."""
+_SINCE = "segment_since_"
+
+
+def since_name(within_days: int) -> str:
+    """The name of ``now - within_days`` in a statement compiled with ``named_times``."""
+    return f"{_SINCE}{within_days}"
+
+
+def time_names(statement: sa.ClauseElement) -> tuple[str, ...]:
+    """The named time parameters of ``statement`` (compiled with ``named_times``)."""
+    found = {
+        key
+        for element in visitors.iterate(statement)
+        if isinstance(element, sa.BindParameter)
+        and isinstance(key := element.key, str)
+        and (key == NOW or key.startswith(_SINCE))
+    }
+    return tuple(sorted(found))
+
+
+def times(names: tuple[str, ...], now: datetime) -> dict[str, datetime]:
+    """The values at ``now`` of the named time parameters ``names`` (:func:`time_names`), to
+    execute their statement with: ``conn.execute(statement, times(names, now))``."""
+    return {
+        key: now if key == NOW else now - timedelta(days=int(key.removeprefix(_SINCE)))
+        for key in names
+    }
+
+
 def haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> ColumnElement[float]:
     f = sa.func
     half = f.power(f.sin(f.radians(lat2 - lat1) / 2.0), 2) + f.cos(f.radians(lat1)) * f.cos(
@@ -372,12 +412,16 @@ def members_query(
     index_key: bytes,
     fast: bool = True,
     among: sa.Select[Any] | None = None,
+    named_times: bool = False,
 ) -> sa.Select[Any]:
     """``SELECT person_id`` of the current persons (``merged_into IS NULL``) in the segment
     (``fast=False``: the plain plan, same members); with ``among`` (a ``SELECT person_id``),
     of those persons only, every condition looking at their rows alone (real-time updates).
-    ``index_key`` is the store's blind-index key (:func:`surmesure.protect.blind.index_key`)."""
-    compiler = Compiler(dialect, now, half_life_days, closure(definition, catalog), index_key, fast)
+    ``index_key`` is the store's blind-index key (:func:`surmesure.protect.blind.index_key`).
+    ``named_times``: see :attr:`Compiler.named_times`."""
+    compiler = Compiler(
+        dialect, now, half_life_days, closure(definition, catalog), index_key, fast, named_times
+    )
     people = schema.people
     current = sa.select(people.c.person_id).where(people.c.merged_into.is_(None))
     items = sorted(conjuncts(definition.where, compiler.catalog), key=cost)
