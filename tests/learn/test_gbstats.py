@@ -44,8 +44,29 @@ def test_our_figures_match_the_versioned_gbstats_table(case: dict[str, Any]) -> 
 
 @pytest.mark.parametrize("case", TABLE, ids=NAMES)
 def test_versioned_table_equals_gbstats_live(case: dict[str, Any]) -> None:
+    """The table is what gbstats gives today, to the last bits a processor's own maths
+    library may round differently (1e-12 relative)."""
     inputs = {k: v for k, v in case.items() if k != "gbstats"}
-    assert gbstats_outputs(inputs) == case["gbstats"]
+    live = gbstats_outputs(inputs)
+    assert live.keys() == case["gbstats"].keys()
+    for test, kept in case["gbstats"].items():
+        assert live[test]["error"] == kept["error"], test
+        _same(live[test], kept, test)
+
+
+def _same(live: Any, kept: Any, where: str) -> None:
+    if isinstance(kept, dict):
+        assert live.keys() == kept.keys(), where
+        for key in kept:
+            _same(live[key], kept[key], f"{where}.{key}")
+    elif isinstance(kept, list):
+        assert len(live) == len(kept), where
+        for i, (a, b) in enumerate(zip(live, kept, strict=True)):
+            _same(a, b, f"{where}[{i}]")
+    elif isinstance(kept, float) and not isinstance(live, str):
+        assert live == pytest.approx(kept, rel=1e-12, abs=1e-15, nan_ok=True), where
+    else:
+        assert live == kept, where
 
 
 def test_table_exercises_every_engine_and_an_undefined_case() -> None:
