@@ -1,7 +1,11 @@
 """Purchases forecasts on temporal splits of Online Retail II and CDNOW, against the peers.
 
     python benchmarks/bench_clv.py [--plot calibration.png] [--propensity]
-    python benchmarks/bench_clv.py --propensity-only [--sample 5000]
+    python benchmarks/bench_clv.py --propensity-only [--sample 5000] [--plot calibration.png]
+
+With P(purchase), ``--plot`` also writes its reliability plot beside the other
+(``calibration_propensity.png``): the share who bought against the mean predicted
+probability, by decile.
 
 Each split calibrates on the purchase days up to a cut-off and predicts each buyer's purchase
 days in the next ``h`` days; scored against what they did. Per split, in the same run: MAE,
@@ -184,7 +188,7 @@ def print_ratios(scores: dict[str, forecast.Scores], ours: str) -> None:
     )
 
 
-def propensity(name: str, p: Purchases, cut: date, days: int) -> None:
+def propensity(name: str, p: Purchases, cut: date, days: int) -> dict[str, object] | None:
     """AUC and Brier score of P(a purchase in the next ``days``): ours (as stored, and moved
     by the level of the window before the cut-off) against a logistic regression on RFM
     (log1p, standardized), all trained on the same earlier windows
@@ -201,7 +205,7 @@ def propensity(name: str, p: Purchases, cut: date, days: int) -> None:
     rfm_seconds = time.process_time() - started
     if baseline is None or not ours.fitted:
         print(f"\n{name}  cut-off {cut}  propensity {days} d: history too short to train")
-        return
+        return None
     bought = forecast.counts(p, people, as_of, as_of + days) > 0
     print(
         f"\n{name}  cut-off {cut}  propensity {days} d  buyers {len(people)}  "
@@ -227,6 +231,42 @@ def propensity(name: str, p: Purchases, cut: date, days: int) -> None:
         f"{roc_auc_score(bought, raw) / roc_auc_score(bought, baseline):>8.3f}"
         f"{brier_score_loss(bought, raw) / brier_score_loss(bought, baseline):>8.4f}"
     )
+    return {
+        "title": f"{name} {cut} {days} d",
+        "bought": bought,
+        "predictions": {"logistic RFM": baseline, "splines+boosting": raw},
+    }
+
+
+def reliability(results: list[dict[str, object]], path: Path) -> None:
+    """Observed buying rate against the mean predicted probability, by decile of the
+    prediction, for each propensity split (a calibrated model lies on the diagonal)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+
+    cols = 4
+    rows = -(-len(results) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.8 * rows), squeeze=False)
+    for ax, result in zip(axes.flat, results, strict=False):
+        bought = np.asarray(result["bought"])
+        predictions = result["predictions"]
+        assert isinstance(predictions, dict)
+        for label, values in predictions.items():
+            rate, mean = calibration_curve(bought, values, n_bins=10, strategy="quantile")
+            ax.plot(mean, rate, marker="o", label=label)
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+        ax.set_title(str(result["title"]), fontsize=9)
+        ax.set_xlabel("mean predicted probability (decile)")
+        ax.set_ylabel("share who bought")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(results) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"\nreliability plot: {path}")
 
 
 def plot(results: list[dict[str, object]], path: Path) -> None:
@@ -289,6 +329,7 @@ def main() -> None:
     args = parser.parse_args()
     loaders = {"online_retail_II": online_retail, "cdnow": cdnow}
     results = []
+    reliable: list[dict[str, object]] = []
     for name, splits in SPLITS.items():
         if args.dataset and name != args.dataset:
             continue
@@ -302,9 +343,13 @@ def main() -> None:
                 purchases = purchases.sample(args.sample)
             for cut in sorted({cut for cut, _ in splits}):
                 for days in (30, 90):
-                    propensity(name, purchases, cut, days)
-    if args.plot:
+                    found = propensity(name, purchases, cut, days)
+                    if found is not None:
+                        reliable.append(found)
+    if args.plot and results:
         plot(results, args.plot)
+    if args.plot and reliable:
+        reliability(reliable, args.plot.with_name(f"{args.plot.stem}_propensity.png"))
 
 
 if __name__ == "__main__":
