@@ -39,8 +39,10 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -238,70 +240,67 @@ def propensity(name: str, p: Purchases, cut: date, days: int) -> dict[str, objec
     }
 
 
-def reliability(results: list[dict[str, object]], path: Path) -> None:
-    """Observed buying rate against the mean predicted probability, by decile of the
-    prediction, for each propensity split (a calibrated model lies on the diagonal)."""
+def _panels(
+    results: list[dict[str, object]],
+    path: Path,
+    draw: Callable[[Any, dict[str, object]], None],
+    labels: tuple[str, str],
+    cols: int,
+) -> None:
+    """One panel a result, each drawn by ``draw`` with the diagonal and ``labels``; saved."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    rows = -(-len(results) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 4 * rows), squeeze=False)
+    for ax, result in zip(axes.flat, results, strict=False):
+        draw(ax, result)
+        top = max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.plot([0, top], [0, top], color="grey", linestyle=":")
+        ax.set_title(str(result["title"]), fontsize=9)
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(results) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"\nplot: {path}")
+
+
+def reliability(results: list[dict[str, object]], path: Path) -> None:
+    """Observed buying rate against the mean predicted probability, by decile of the
+    prediction, for each propensity split (a calibrated model lies on the diagonal)."""
     from sklearn.calibration import calibration_curve
 
-    cols = 4
-    rows = -(-len(results) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.8 * rows), squeeze=False)
-    for ax, result in zip(axes.flat, results, strict=False):
+    def draw(ax: Any, result: dict[str, object]) -> None:
         bought = np.asarray(result["bought"])
         predictions = result["predictions"]
         assert isinstance(predictions, dict)
         for label, values in predictions.items():
             rate, mean = calibration_curve(bought, values, n_bins=10, strategy="quantile")
             ax.plot(mean, rate, marker="o", label=label)
-        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
-        ax.set_title(str(result["title"]), fontsize=9)
-        ax.set_xlabel("mean predicted probability (decile)")
-        ax.set_ylabel("share who bought")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(results) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    print(f"\nreliability plot: {path}")
+
+    labels = ("mean predicted probability (decile)", "share who bought")
+    _panels(results, path, draw, labels, cols=4)
 
 
 def plot(results: list[dict[str, object]], path: Path) -> None:
-    import matplotlib
+    """Mean actual against mean predicted purchases, by decile of each forecast."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = 3
-    rows = -(-len(results) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.2 * rows), squeeze=False)
-    for ax, result in zip(axes.flat, results, strict=False):
+    def draw(ax: Any, result: dict[str, object]) -> None:
         actual = np.asarray(result["actual"])
         predictions = result["predictions"]
         assert isinstance(predictions, dict)
         for label, (values, _) in predictions.items():
-            order = np.argsort(values, kind="stable")
-            groups = np.array_split(order, 10)
-            ax.plot(
-                [values[g].mean() for g in groups],
-                [actual[g].mean() for g in groups],
-                marker="o",
-                label=label,
-            )
-        top = max(ax.get_xlim()[1], ax.get_ylim()[1])
-        ax.plot([0, top], [0, top], color="grey", linestyle=":")
-        ax.set_title(str(result["title"]))
-        ax.set_xlabel("mean predicted purchases (decile)")
-        ax.set_ylabel("mean actual purchases")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(results) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    print(f"\ncalibration plot: {path}")
+            groups = np.array_split(np.argsort(values, kind="stable"), 10)
+            means = [values[g].mean() for g in groups], [actual[g].mean() for g in groups]
+            ax.plot(*means, marker="o", label=label)
+
+    labels = ("mean predicted purchases (decile)", "mean actual purchases")
+    _panels(results, path, draw, labels, cols=3)
 
 
 def main() -> None:
