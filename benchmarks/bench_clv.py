@@ -1,6 +1,6 @@
 """Purchases forecasts on temporal splits of Online Retail II and CDNOW, against the peers.
 
-    python benchmarks/bench_clv.py [--plot calibration.png] [--propensity]
+    python benchmarks/bench_clv.py [--plot calibration.png] [--propensity] [--ceiling]
     python benchmarks/bench_clv.py --propensity-only [--sample 5000] [--plot calibration.png]
 
 With P(purchase), ``--plot`` also writes its reliability plot beside the other
@@ -22,6 +22,9 @@ The target: ``boosting`` below both ``last period`` and BG/NBD on MAE and RMSE o
 Spearman at least as high. Each split ends with the boosting's ratio to the best peer on each
 measure (MAE, RMSE and the total's distance from 1: below 1 wins; Spearman: above 1 wins), and
 each propensity with our AUC and Brier score over the logistic regression's.
+``--ceiling`` adds another: the Spearman of gradient boosting fitted on the evaluation period
+itself (it sees the answers; the forecast's features plus the last period's count), beside the
+last period's: how high a forecast that tells buyers apart could rank at best, in sample.
 ``--ties`` adds a diagnostic: the forecast with the buyers idle in the last period tied within
 each repeat count (how much of Spearman is the ordering among them). ``--plot`` writes the
 calibration (mean predicted against mean actual by decile of the prediction) of every split to
@@ -46,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from surmesure.derive import forecast
@@ -124,7 +128,22 @@ def idle_tied(predicted: np.ndarray, last: np.ndarray, x: np.ndarray) -> np.ndar
     return out
 
 
-def run(name: str, p: Purchases, cut: date, horizon: int, ties: bool = False) -> dict[str, object]:
+def ceiling(f: forecast.Frame, last: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
+    """Spearman of a Poisson gradient boosting and of a classifier of any purchase, both fitted
+    on the evaluation period itself (the answers) from the features and the last period's
+    count: no forecast from these features ranks better (a diagnostic, not a model)."""
+    x = np.column_stack([f.features, last])
+    counts = HistGradientBoostingRegressor(loss="poisson", max_iter=200, **forecast.TREES)
+    bought = HistGradientBoostingClassifier(max_iter=200, **forecast.TREES)
+    return (
+        forecast.score(counts.fit(x, actual).predict(x), actual).spearman,
+        forecast.score(bought.fit(x, actual > 0).predict_proba(x)[:, 1], actual).spearman,
+    )
+
+
+def run(
+    name: str, p: Purchases, cut: date, horizon: int, ties: bool = False, best: bool = False
+) -> dict[str, object]:
     as_of = (cut - EPOCH).days
     started = time.perf_counter()
     f, model = forecast.frame(p, as_of, horizon)
@@ -164,6 +183,12 @@ def run(name: str, p: Purchases, cut: date, horizon: int, ties: bool = False) ->
             f"{s.predicted_over_actual:>10.3f}{seconds:>8.2f}"
         )
     print_ratios(scores, f"boosting [{fitted.name}]")
+    if best:
+        counted, bought = ceiling(f, last, actual)
+        print(
+            f"  {'ceiling (fitted on the answers)':<34}  Spearman {counted:.3f} (counts), "
+            f"{bought:.3f} (any purchase); last period {scores['last period'].spearman:.3f}"
+        )
     return {"title": f"{name} {cut} +{horizon}d", "actual": actual, "predictions": predictions}
 
 
@@ -325,6 +350,11 @@ def main() -> None:
         action="store_true",
         help="also the forecast with last period's idle buyers tied by repeat count",
     )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also the Spearman of boosting fitted on the evaluation period itself (in sample)",
+    )
     args = parser.parse_args()
     loaders = {"online_retail_II": online_retail, "cdnow": cdnow}
     results = []
@@ -336,7 +366,7 @@ def main() -> None:
         for i, (cut, horizon) in enumerate(splits):
             if args.propensity_only or (args.split and i not in args.split):
                 continue
-            results.append(run(name, purchases, cut, horizon, args.ties))
+            results.append(run(name, purchases, cut, horizon, args.ties, args.ceiling))
         if args.propensity or args.propensity_only:
             if args.sample:
                 purchases = purchases.sample(args.sample)
