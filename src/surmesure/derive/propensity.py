@@ -3,15 +3,15 @@ one purchase in the next 30 and 90 days (``p_purchase_30d``, ``p_purchase_90d``)
 segments and templates like any derived metric.
 
 The model is :class:`surmesure.derive.propensity_model.Propensity` (the average of gradient
-boosting and a spline logistic regression on the forecast's features, trained on earlier
-windows of the same history). Before it is trusted, the same recipe is validated once per
-horizon: trained on the windows ending ``days`` before ``as_of``, applied there and scored on
-what followed, beside a logistic regression on RFM (recency, frequency, mean value; log1p then
-standardized) trained on the same windows: AUC (how well it ranks) and Brier score (how close
-the probabilities are), and the log-odds shift that would have brought the recipe's mean to
-the share who bought there (``level_shift``; reported, not applied). When the logistic
-regression scored the better Brier score there, its probabilities are stored instead
-(``model = "logistic_rfm"``): the choice rests on the window before ``as_of`` only.
+boosting and a spline logistic regression on the forecast's features and a logistic regression
+on RFM, trained on earlier windows of the same history). Before it is trusted, the same recipe
+is validated once per horizon: trained on the windows ending ``days`` before ``as_of``, applied
+there and scored on what followed, beside a logistic regression on RFM (recency, frequency,
+mean value; log1p then standardized) trained on the same windows: AUC (how well it ranks) and
+Brier score (how close the probabilities are), and the log-odds shift that would have brought
+the recipe's mean to the share who bought there (``level_shift``; reported, not applied). When
+the logistic regression scored the better Brier score there, its probabilities are stored
+instead (``model = "logistic_rfm"``): the choice rests on the window before ``as_of`` only.
 A history too short to learn from leaves the columns NULL, and says so.
 """
 
@@ -20,20 +20,16 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from surmesure.derive import forecast, propensity_model
-from surmesure.derive.forecast import FEATURES, Purchases
+from surmesure.derive.forecast import Purchases
 from surmesure.derive.propensity_model import Level, Propensity
 
 Array = npt.NDArray[np.float64]
 
 DAYS = (30, 90)
-MODEL = "splines_boosting_average"
-RFM = [FEATURES.index(n) for n in ("recency_days", "repeat_purchases", "mean_value")]
+MODEL = "boosting_splines_rfm_average"
 
 
 def column(days: int) -> str:
@@ -66,7 +62,7 @@ class PropensityValidation(BaseModel):
 
 
 class PropensitySummary(BaseModel):
-    """Which model gives ``p_purchase_<days>d`` (``splines_boosting_average``,
+    """Which model gives ``p_purchase_<days>d`` (``boosting_splines_rfm_average``,
     ``logistic_rfm`` or ``none``) and how both fared in validation."""
 
     model_config = ConfigDict(frozen=True)
@@ -97,10 +93,9 @@ def logistic_rfm(p: Purchases, as_of: int, days: int) -> Array | None:
     bought = np.concatenate(targets) > 0
     if bought.all() or not bought.any():
         return None
-    rfm = make_pipeline(FunctionTransformer(np.log1p), StandardScaler(), LogisticRegression())
-    rfm.fit(np.vstack([f.features[:, RFM] for f in frames]), bought)
+    rfm = propensity_model.rfm_logistic().fit(np.vstack([f.features for f in frames]), bought)
     f, _ = forecast.frame(p, as_of, days)
-    return np.asarray(rfm.predict_proba(f.features[:, RFM])[:, 1], np.float64)
+    return np.asarray(rfm.predict_proba(f.features)[:, 1], np.float64)
 
 
 def validation(p: Purchases, as_of: int, days: int) -> PropensityValidation | None:

@@ -1,11 +1,14 @@
 """P(at least one purchase in the next ``days`` days) per buyer, learned from the shop's past.
 
-Two classifiers on the forecast's features (:data:`surmesure.derive.forecast.FEATURES`), trained
-on the same stacked earlier windows as the purchases forecast: gradient boosting
-(``HistGradientBoostingClassifier``) and a logistic regression on cubic splines of every
-feature (signed log1p, standardized, ``SplineTransformer``); the probability is their average.
-The average ranks better than either and its log loss keeps it close to calibrated, so no
-cross-validated calibration is refitted on top.
+Three classifiers trained on the same stacked earlier windows as the purchases forecast: gradient
+boosting (``HistGradientBoostingClassifier``) and a logistic regression on cubic splines of
+every feature of the forecast (:data:`surmesure.derive.forecast.FEATURES`; signed log1p,
+standardized, ``SplineTransformer``), and a logistic regression on RFM alone (recency,
+frequency, mean value; log1p, standardized); the probability is their average. The trees and
+the splines hold flat past the training windows' range, while the windows always have shorter
+histories than ``as_of``; the RFM regression goes on along its slope there, and the average
+ranks better than each of them and keeps close to calibrated (all three fit their log loss),
+so no cross-validated calibration is refitted on top.
 
 What the windows cannot teach is the level of the coming season (Christmas, a summer lull).
 :class:`Level` measures it on the last full window before ``as_of`` (the log-odds shift that
@@ -21,19 +24,21 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 from scipy.optimize import brentq
 from scipy.special import expit, logit
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, SplineTransformer, StandardScaler
 
 from surmesure.derive import forecast
-from surmesure.derive.forecast import TREES, Purchases
+from surmesure.derive.forecast import FEATURES, TREES, Purchases
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 EDGE = 1e-6  # probabilities are kept inside [EDGE, 1 - EDGE] before their log-odds
 MAX_SHIFT = 5.0  # the level correction's bound on the log-odds
+RFM = [FEATURES.index(n) for n in ("recency_days", "repeat_purchases", "mean_value")]
 
 
 class Level(BaseModel):
@@ -78,6 +83,15 @@ def _splines() -> Pipeline:
     )
 
 
+def rfm_logistic() -> Pipeline:
+    """A logistic regression on the ``RFM`` columns of the features (log1p, standardized)."""
+    return make_pipeline(
+        ColumnTransformer([("rfm", FunctionTransformer(np.log1p), RFM)]),
+        StandardScaler(),
+        LogisticRegression(),
+    )
+
+
 def _features(f: forecast.Frame) -> Array:
     return np.nan_to_num(f.features, nan=-1.0)
 
@@ -90,28 +104,31 @@ class Propensity:
         days: int,
         trees: HistGradientBoostingClassifier | None,
         splines: Pipeline | None,
+        rfm: Pipeline | None = None,
         level: Level | None = None,
     ) -> None:
         self.days = days
         self.trees = trees
         self.splines = splines
+        self.rfm = rfm
         self.level = level or Level()
 
     @property
     def fitted(self) -> bool:
-        return self.trees is not None and self.splines is not None
+        return self.trees is not None and self.splines is not None and self.rfm is not None
 
     def with_level(self, level: Level) -> Propensity:
-        return Propensity(self.days, self.trees, self.splines, level)
+        return Propensity(self.days, self.trees, self.splines, self.rfm, level)
 
     def predict(self, p: Purchases, as_of: int) -> tuple[IntArray, Array]:
         """Each buyer's probability at ``as_of`` (NaN without classifiers), buyers sorted."""
         f, _ = forecast.frame(p, as_of, self.days)
-        if self.trees is None or self.splines is None:
+        if self.trees is None or self.splines is None or self.rfm is None:
             return f.people, np.full(len(f.people), np.nan)
         x = _features(f)
-        both = self.trees.predict_proba(x)[:, 1] + self.splines.predict_proba(x)[:, 1]
-        return f.people, self.level.apply(np.asarray(both / 2, np.float64))
+        members = (self.trees, self.splines, self.rfm)
+        average = sum(m.predict_proba(x)[:, 1] for m in members) / len(members)
+        return f.people, self.level.apply(np.asarray(average, np.float64))
 
 
 def fit(p: Purchases, as_of: int, days: int) -> Propensity:
@@ -130,4 +147,5 @@ def fit(p: Purchases, as_of: int, days: int) -> Propensity:
     if bought.all() or not bought.any():
         return Propensity(days, None, None)
     trees = HistGradientBoostingClassifier(max_iter=150, **TREES).fit(features, bought)
-    return Propensity(days, trees, _splines().fit(features, bought))
+    rfm = rfm_logistic().fit(features, bought)
+    return Propensity(days, trees, _splines().fit(features, bought), rfm)
