@@ -195,10 +195,10 @@ def _read(
     )
     person = None
     if chosen is not None and chosen is default_recommender() and request.products > 0:
-        from surmesure.decide.recommend.model import get_model
+        from surmesure.decide.recommend.model import get_model, person_data
 
         if read.person_id is not None:
-            person = get_model(store, conn, as_of).people.get(read.person_id)
+            person = person_data(store, get_model(store, conn, as_of), read.person_id)
     return read.person_id, audience, (read.seen, read.shown_before), person
 
 
