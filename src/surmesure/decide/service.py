@@ -56,6 +56,7 @@ from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, per
 from surmesure.decide.personal import Recommender as Recommender
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
+from surmesure.decide.serving_cache import may_read
 from surmesure.domain.templates import TemplateDefinition
 from surmesure.experiments.membership import membership
 from surmesure.protect import atrest, blind, consent, marketing
@@ -199,6 +200,8 @@ def _read(
 
         if read.person_id is not None:
             person = person_data(store, get_model(store, conn, as_of), read.person_id)
+            if person is None:  # someone the model does not know: read from the store
+                may_read()
     return read.person_id, audience, (read.seen, read.shown_before), person
 
 
