@@ -5,21 +5,27 @@ On a demo store (``surmesure demo --customers N``, DuckDB), the API server runs 
 process (as in bench_decide.py) from the source tree ``--src`` (this tree by default; give
 another checkout's ``src`` to compare with it) and measures:
 
-(a) the time from a collected change (``POST /v1/identify`` for a known customer carrying a
-    refusal of personalization, ``context.consent.categoryPreferences``, answered 200) to the
-    first ``POST /v1/decide`` whose e-mail no longer greets the customer by name (polled every
-    5 ms), over ``--changes`` customers in turn, each decided for once before (held);
+(a) the time from a collected change, answered 200, to the first ``POST /v1/decide`` that
+    shows it (polled every 5 ms), for each of three kinds over ``--changes`` customers each,
+    every one greeted by name, offered products and decided for once before (held): a
+    refusal of personalization (``POST /v1/identify`` with
+    ``context.consent.categoryPreferences``: the greeting loses the name), a new first name
+    from the CRM (``/v1/identify`` traits: the greeting says it) and a web purchase of the
+    first product offered (``POST /v1/track`` ``Order Completed``: no longer offered);
 (b) the server's resident memory (``VmRSS``) once started, after its first decision and after
     ``--decisions`` decisions for distinct known customers;
 (c) with ``--rate``, an open loop of decisions at that rate for ``--seconds`` (customers and
-    visitors drawn from the whole world: most are read on a miss), its p50 and p99, and the
+    visitors drawn from up to 100,000 of each: most are read on a miss), its p50 and p99, and the
     memory after it;
 (d) in a process of its own (unless ``--skip-inprocess``), served decisions called directly
     (no HTTP) for ``--decisions`` customers, twice: the first pass reads each person, the
     second finds them in memory (the hot path, ~0.4 ms before the per-person cache).
 
-    python benchmarks/bench_serving.py [--customers 50000] [--db FILE] [--src PATH]
-        [--changes 20] [--decisions 2000] [--port PORT] [--rate R] [--seconds S]
+``--world DIR`` measures the world ``bench_decide.py --world DIR`` built (``DIR/world.duckdb``),
+such as a 1,000,000-customer one.
+
+    python benchmarks/bench_serving.py [--customers 50000] [--db FILE] [--world DIR]
+        [--src PATH] [--changes 20] [--decisions 2000] [--port PORT] [--rate R] [--seconds S]
         [--skip-inprocess]
 """
 
@@ -34,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +52,8 @@ from surmesure.decide.library import EXAMPLES, Library
 
 HERE = Path(__file__).resolve().parent
 WRITE_KEY = bench_decide.WRITE_KEY
+CRM_KEY = bench_decide.CRM_KEY
+HELD = 100_000  # the customers and visitors asked for, at most, of each kind
 
 
 def rss_mb(pid: int) -> float:
@@ -62,19 +71,95 @@ def start(url: str, port: int, src: Path) -> subprocess.Popen[bytes]:
     return bench_decide.start_server(url, port, env)
 
 
-def email(client: httpx.Client, key: str, customer: str) -> dict[str, Any]:
+def email(client: httpx.Client, key: str, customer: str, products: int = 0) -> dict[str, Any]:
     answer = client.post(
         "/v1/decide",
-        json={"placement": "email_weekly", "customer_id": customer, "products": 0},
+        json={"placement": "email_weekly", "customer_id": customer, "products": products},
         auth=(key, ""),
     )
     answer.raise_for_status()
     return dict(answer.json())
 
 
+Change = Callable[[httpx.Client, str, dict[str, Any]], Callable[[dict[str, Any]], bool]]
+
+
+def greeted(client: httpx.Client, key: str, customers: list[str], count: int) -> list[str]:
+    """Up to ``count`` of ``customers`` greeted by their name and offered products, each
+    decided for once (held by the server)."""
+    chosen = []
+    for customer in customers:
+        said = email(client, key, customer, products=4)
+        fields = (said["explanation"].get("content") or {}).get("fields") or []
+        if said["products"] and any(f["field"] == "first_name" and f["used"] for f in fields):
+            chosen.append(customer)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def refuse(client: httpx.Client, customer: str, said: dict[str, Any]) -> Any:
+    """A refusal of personalization (``/v1/identify``): the greeting loses the name."""
+    greeting = str(said["content"]["body"]).split(",")[0]
+    context = {"consent": {"categoryPreferences": {"personalization": False}}}
+    collect(client, "identify", WRITE_KEY, {"userId": customer, "context": context})
+    return lambda now: not str(now["content"]["body"]).startswith(greeting)
+
+
+def rename(client: httpx.Client, customer: str, said: dict[str, Any]) -> Any:
+    """A new first name from the CRM (``/v1/identify``): the greeting says it."""
+    name = f"Zoé{uuid.uuid4().hex[:6]}"
+    collect(client, "identify", CRM_KEY, {"userId": customer, "traits": {"first_name": name}})
+    return lambda now: f"Bonjour {name}" in str(now["content"]["body"])
+
+
+def buy(client: httpx.Client, customer: str, said: dict[str, Any]) -> Any:
+    """A web purchase of the first product recommended (``Order Completed``): it is no
+    longer recommended."""
+    code = str(said["products"][0]["product_code"])
+    order = {"order_id": uuid.uuid4().hex, "total": 10.0, "currency": "EUR",
+             "products": [{"product_id": code, "price": 10.0, "quantity": 1}]}  # fmt: skip
+    body = {"userId": customer, "event": "Order Completed", "properties": order}
+    collect(client, "track", WRITE_KEY, body)
+    return lambda now: code not in {str(p["product_code"]) for p in now["products"]}
+
+
+def collect(client: httpx.Client, kind: str, key: str, body: dict[str, Any]) -> None:
+    sent = client.post(f"/v1/{kind}", json={**body, "messageId": uuid.uuid4().hex}, auth=(key, ""))
+    sent.raise_for_status()
+
+
+def fresh_after(
+    client: httpx.Client, key: str, customers: list[str], change: Change
+) -> dict[str, Any]:
+    """Per customer, the seconds from a collected ``change`` (answered 200) to the first
+    decision that shows it (polled every 5 ms; at most 60 s, then ``inf``)."""
+    waits = []
+    for customer in customers:
+        shows = change(client, customer, email(client, key, customer, products=4))
+        stored = time.perf_counter()
+        while not shows(email(client, key, customer, products=4)):
+            if time.perf_counter() - stored > 60:
+                break
+            time.sleep(0.005)
+        waited = time.perf_counter() - stored
+        waits.append(waited if waited <= 60 else float("inf"))
+    ordered = sorted(waits) or [float("nan")]
+    return {
+        "changes": len(waits),
+        "median": round(ordered[len(ordered) // 2], 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+def files_of(db: Path, world: Path | None) -> Path:
+    """Where the demo files of the store ``db`` are (``demo/keys.env`` among them)."""
+    return world if world is not None else db.parent / f"{db.stem}-files"
+
+
 def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     url = f"duckdb:///{db}"
-    demo = db.parent / f"{db.stem}-files"
+    demo = files_of(db, args.world)
     if not db.exists():
         bench_decide.build_store(demo, args.customers, url)
     keys = dict(line.split("=", 1) for line in (demo / "demo" / "keys.env").read_text().split())
@@ -82,7 +167,7 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     from surmesure.store import open_store
 
     store = open_store(url)
-    held = bench_decide.held_identifiers(store)
+    held = bench_decide.held_identifiers(store, HELD)
     customers = [v for k, v, _ in held if k == "customer_id"]
     visitors = [v for k, v, _ in held if k == "anonymous_id"]
     store.dispose()
@@ -104,7 +189,7 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
             report["decision_mean_ms"] = round(1e3 * spent / max(args.decisions - 1, 1), 2)
             report["rss_after_decisions_mb"] = rss_mb(server.pid)
             if args.rate:
-                # customers and visitors drawn from the whole world, most not held yet
+                # customers and visitors drawn from up to HELD of each, most not held yet
                 rng = random.Random(5)
                 payloads = bench_decide.bodies(
                     rng.sample(customers, min(len(customers), 50_000)),
@@ -118,46 +203,13 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
                     )
                 )
                 report["rss_after_open_loop_mb"] = rss_mb(server.pid)
-            waits = []
-            # customers greeted by their name, each decided for once before (held)
-            chosen = []
-            for customer in customers[args.decisions :]:
-                said = email(client, decide_key, customer)
-                fields = (said["explanation"].get("content") or {}).get("fields") or []
-                if any(f["field"] == "first_name" and f["used"] for f in fields):
-                    chosen.append((customer, str(said["content"]["body"]).split(",")[0]))
-                if len(chosen) == args.changes:
-                    break
+            chosen = greeted(client, decide_key, customers[args.decisions :], 3 * args.changes)
             report["changed_customers"] = len(chosen)
-            waits = []
-            for customer, greeting in chosen:
-                sent = client.post(
-                    "/v1/identify",
-                    json={
-                        "userId": customer,
-                        "messageId": uuid.uuid4().hex,
-                        "context": {"consent": {"categoryPreferences": {"personalization": False}}},
-                    },
-                    auth=(WRITE_KEY, ""),
-                )
-                sent.raise_for_status()
-                stored = time.perf_counter()
-                while True:
-                    body = str(
-                        (email(client, decide_key, customer).get("content") or {}).get("body")
-                    )
-                    if not body.startswith(greeting):
-                        waits.append(time.perf_counter() - stored)
-                        break
-                    if time.perf_counter() - stored > 60:
-                        waits.append(float("inf"))
-                        break
-                    time.sleep(0.005)
-            ordered = sorted(waits)
+            changes = args.changes
             report["collected_change_to_decision_s"] = {
-                "changes": len(waits),
-                "median": round(ordered[len(ordered) // 2], 3),
-                "max": round(ordered[-1], 3),
+                "consent": fresh_after(client, decide_key, chosen[:changes], refuse),
+                "trait": fresh_after(client, decide_key, chosen[changes : 2 * changes], rename),
+                "purchase": fresh_after(client, decide_key, chosen[2 * changes :], buy),
             }
             report["rss_at_end_mb"] = rss_mb(server.pid)
     finally:
@@ -176,7 +228,7 @@ def inprocess(url: str, count: int) -> dict[str, Any]:
 
     store = open_store(url)
     library = Library(EXAMPLES)
-    customers = [v for k, v, _ in bench_decide.held_identifiers(store) if k == "customer_id"]
+    customers = [v for k, v, _ in bench_decide.held_identifiers(store, count) if k == "customer_id"]
     requests = [DecideRequest("email_weekly", customer_id=c, products=0) for c in customers]
     serving = Serving(store)
     started = time.perf_counter()
@@ -214,6 +266,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--db", type=Path, help="DuckDB file of the demo store (kept)")
+    parser.add_argument(
+        "--world", type=Path, help="a world of bench_decide.py --world (its store and keys)"
+    )
     parser.add_argument("--src", type=Path, default=HERE.parent / "src")
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--decisions", type=int, default=2_000)
@@ -228,6 +283,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "serving.duckdb"
+        if args.world is not None:
+            db = args.world / "world.duckdb"
         report = run(args, db)
         if not args.skip_inprocess:
             report["in_process"] = run_inprocess(f"duckdb:///{db}", args.src, args.decisions)

@@ -20,6 +20,7 @@ from surmesure.decide import serving as serving_module
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving
+from surmesure.decide.serving_cache import Miss, held_only
 from surmesure.dispatch import outbox
 from surmesure.dispatch.background import Background
 from surmesure.protect.erase import erase_person
@@ -177,6 +178,26 @@ def test_a_person_past_the_bound_is_read_again_in_one_statement(
     loads = cache.loads
     hit = _decide(store, serving, "C1")  # now a hit: nothing read
     assert hit["content"] == again["content"] and cache.loads == loads
+
+
+def test_a_decision_held_to_memory_asks_for_a_read_rather_than_read(
+    store: Store, served: tuple[Serving, Background]
+) -> None:
+    serving, _ = served
+    for customer in ("C1", "nobody"):
+        with held_only(), pytest.raises(Miss):  # not held yet: the event loop would wait
+            _decide(store, serving, customer)
+        loads = serving.view().loads
+        expected = _decide(store, serving, customer)  # off the loop: read, then held
+        assert serving.view().loads == loads + 1
+        with held_only():
+            again = _decide(store, serving, customer)
+        assert serving.view().loads == loads + 1
+        assert (again["person_id"], again["content"]) == (
+            expected["person_id"],
+            expected["content"],
+        )
+    assert expected["person_id"] is None and again["content"]["body"].startswith("Bonjour,")
 
 
 def test_changes_outside_the_dispatcher_reach_the_cache_by_the_safety_net(store: Store) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from dispatch_helpers import store_events
 
-from surmesure.dispatch import dispatcher, people
+from surmesure.clock import utcnow
+from surmesure.dispatch import dispatcher, outbox, people
 from surmesure.store import Store, schema
 
 
@@ -38,3 +39,21 @@ def test_a_listener_hears_who_changed_after_the_commit(store: Store) -> None:
         everyone = frozenset(conn.execute(sa.select(schema.people.c.person_id)).scalars())
     assert heard == [(everyone, 3)]
     assert len(everyone) == 3
+
+
+def test_an_orders_listener_hears_the_buyers_alone(store: Store) -> None:
+    changed: list[frozenset[int]] = []
+    bought: list[frozenset[int]] = []
+    stop = people.listen(changed.append, orders=bought.append)
+    try:
+        with store.begin() as conn:
+            outbox.append(store, conn, outbox.EVENT, [1, 2], at=utcnow())
+            outbox.append(store, conn, outbox.ORDER, [2, 3], at=utcnow())
+        dispatcher.drain(store)
+        with store.begin() as conn:  # no order: no news for the orders listener
+            outbox.append(store, conn, outbox.CONSENT, [4], at=utcnow())
+        dispatcher.drain(store)
+    finally:
+        stop()
+    assert changed == [frozenset({1, 2, 3}), frozenset({4})]
+    assert bought == [frozenset({2, 3})]

@@ -7,11 +7,13 @@ placements served; a template that fails to render (past one of the sandbox's li
 naming the template, the line and the limit. Templates come from ``SURMESURE_TEMPLATES_DIR``.
 
 A decision served from memory costs a fraction of a millisecond: it runs on the event loop,
-where a thread hand-off would cost as much, but its renders get only
-``SURMESURE_TEMPLATE_ON_LOOP_MS`` there. A decision whose template needs more is made again in
-a thread with the full ``SURMESURE_TEMPLATE_TIME_LIMIT_MS``, and that template's decisions stay
-off the loop for :data:`OFF_LOOP_S`; so the loop, which answers every other request, never
-waits on a template for more than a few tens of milliseconds.
+where a thread hand-off would cost as much; one that needs a read from the store (someone the
+serving cache does not hold yet) is made again in a thread, where the read waits without
+holding up the loop. Renders on the loop get only ``SURMESURE_TEMPLATE_ON_LOOP_MS``. A
+decision whose template needs more is made again in a thread with the full
+``SURMESURE_TEMPLATE_TIME_LIMIT_MS``, and that template's decisions stay off the loop for
+:data:`OFF_LOOP_S`; so the loop, which answers every other request, never waits on a template
+for more than a few tens of milliseconds, nor on the store.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from surmesure.decide.service import (
     why,
 )
 from surmesure.decide.serving import Serving
+from surmesure.decide.serving_cache import Miss, held_only
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit
 from surmesure.protect.keys import Principal
@@ -53,9 +56,10 @@ DECIDE_HINT = "send placement and one of person_id, anonymousId, customer_id"
 #: seconds a template that overran its time on the event loop renders in threads before the
 #: loop tries it again (the overrun may have been a cold cache rather than the template)
 OFF_LOOP_S = 30.0
-#: the threads decisions served from memory are made in when their template is slow: few, so
-#: that they share the interpreter with the event loop rather than crowd it out (a decision
-#: from the store, which mostly waits on it, uses the common pool)
+#: the threads decisions served from memory are made in when their template is slow or their
+#: person must be read first (one read at a time: see the serving cache): few, so that they
+#: share the interpreter with the event loop rather than crowd it out (a decision from the
+#: store, which mostly waits on it, uses the common pool)
 RENDERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
 
 
@@ -146,10 +150,12 @@ async def post_decide(request: Request, _: Principal = Depends(require("decide")
         return _json(await run_in_threadpool(call))
     if _on_loop(compiled, settings):
         try:
-            with on_loop(settings.template_on_loop_ms / 1000):
+            with on_loop(settings.template_on_loop_ms / 1000), held_only():
                 return _json(call())
         except Overtime:
             compiled.off_loop_until = time.monotonic() + OFF_LOOP_S
+        except Miss:  # someone to read from the store first: the read waits in a thread
+            pass
     return _json(await asyncio.get_running_loop().run_in_executor(RENDERS, call))
 
 

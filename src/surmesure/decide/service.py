@@ -56,6 +56,7 @@ from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, per
 from surmesure.decide.personal import Recommender as Recommender
 from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
 from surmesure.decide.serving import Serving
+from surmesure.decide.serving_cache import may_read
 from surmesure.domain.templates import TemplateDefinition
 from surmesure.experiments.membership import membership
 from surmesure.protect import atrest, blind, consent, marketing
@@ -195,10 +196,12 @@ def _read(
     )
     person = None
     if chosen is not None and chosen is default_recommender() and request.products > 0:
-        from surmesure.decide.recommend.model import get_model
+        from surmesure.decide.recommend.model import get_model, person_data
 
         if read.person_id is not None:
-            person = get_model(store, conn, as_of).people.get(read.person_id)
+            person = person_data(store, get_model(store, conn, as_of), read.person_id)
+            if person is None:  # someone the model does not know: read from the store
+                may_read()
     return read.person_id, audience, (read.seen, read.shown_before), person
 
 

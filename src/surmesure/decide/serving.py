@@ -225,6 +225,15 @@ class Serving:
         if self._news is not None:
             self._news.tell(people)
 
+    def bought(self, person_ids: Iterable[int]) -> None:
+        """The dispatcher's news of orders: what recommendations know of these buyers is read
+        again (:func:`surmesure.decide.recommend.model.bought`), then the other workers are
+        told, when they share the news."""
+        buyers = frozenset(person_ids)
+        _buyers_read(self.store, buyers)
+        if self._news is not None:
+            self._news.tell_buyers(buyers)
+
     def metrics_changed(self) -> None:
         """The dispatcher's news of a derive run (:func:`surmesure.dispatch.people.listen`):
         re-read the metrics of everyone held (:meth:`reread_metrics`), then tell the other
@@ -461,10 +470,16 @@ class Serving:
         with self._build_lock:
             if self._thread is not None:
                 return
-            self._unlisten = people.listen(self.changed, metrics=self.metrics_changed)
+            self._unlisten = people.listen(
+                self.changed, metrics=self.metrics_changed, orders=self.bought
+            )
             if self.shared_url:
                 self._news = SharedNews(
-                    self.shared_url, self.store.url, self.reread, self.reread_metrics
+                    self.shared_url,
+                    self.store.url,
+                    self.reread,
+                    self.reread_metrics,
+                    on_buyers=lambda buyers: _buyers_read(self.store, buyers),
                 )
                 self._news.start()
                 if self.shared_ttl > 0:
@@ -523,3 +538,12 @@ class Serving:
                     next_warm = time.monotonic() + WARM_SECONDS
             except Exception as exc:  # keep serving from the cache in hand; the next turn retries
                 log.error("serving: refresh or write failed\n%s", trace_of(exc))
+
+
+def _buyers_read(store: Store, buyers: frozenset[int]) -> None:
+    """What recommendations know of ``buyers``, read again (when they are installed)."""
+    try:
+        from surmesure.decide.recommend import model
+    except ImportError:
+        return
+    model.bought(store, buyers)

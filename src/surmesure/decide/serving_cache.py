@@ -8,7 +8,9 @@ a miss asks the owner to read the person from the store in one statement.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,32 @@ if TYPE_CHECKING:
 
 NOBODY = None
 """A cached answer: no root person has this id (or no person holds this identifier)."""
+
+
+class Miss(Exception):
+    """A decision made under :func:`held_only` needs someone the cache does not hold: nothing
+    was read or recorded; decide again where a read may wait (off the event loop)."""
+
+
+_held_only: ContextVar[bool] = ContextVar("held_only", default=False)
+
+
+@contextmanager
+def held_only() -> Iterator[None]:
+    """Decisions within the block read nothing from the store: one that needs a person or an
+    identifier the cache does not hold raises :class:`Miss` instead (the event loop answers
+    the other requests meanwhile, rather than wait for the read)."""
+    token = _held_only.set(True)
+    try:
+        yield
+    finally:
+        _held_only.reset(token)
+
+
+def may_read() -> None:
+    """Before a read from the store: raises :class:`Miss` within :func:`held_only`."""
+    if _held_only.get():
+        raise Miss
 
 
 class ServingCache(HeldReader):
@@ -57,6 +85,7 @@ class ServingCache(HeldReader):
         found = [self._lookup(k) for k in keys]
         missing = [k for k, f in zip(keys, found, strict=True) if f is _UNKNOWN]
         if missing:
+            may_read()
             self.owner.load(self, (), missing)
             found = [self.ids.get(k, NOBODY) for k in keys]
         for pid in found:
@@ -116,6 +145,7 @@ class ServingCache(HeldReader):
         try:
             entry = self.reads[person_id]
         except KeyError:
+            may_read()
             self.owner.load(self, (person_id,), ())
             return self.reads.get(person_id)
         try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)

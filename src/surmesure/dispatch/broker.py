@@ -210,7 +210,7 @@ def _share_news(store: Store, settings: Settings) -> Callable[[], None]:
             entries.new_generation()
         news.tell_metrics()
 
-    unlisten = people.listen(tell, metrics=tell_metrics)
+    unlisten = people.listen(tell, metrics=tell_metrics, orders=news.tell_buyers)
 
     def stop() -> None:
         unlisten()

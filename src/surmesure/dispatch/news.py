@@ -6,10 +6,11 @@ hear of it; with NATS, deliveries run in the ``dispatch run`` workers, which hol
 With ``SURMESURE_SERVING_CACHE_URL`` (``redis://host:6379/0``) the process told publishes the
 people's ids (orjson) on one channel per store, and every API worker re-reads those it holds;
 an empty list (an erasure) makes them forget everyone; a derive run's news (``metrics``)
-makes them re-read the derived metrics of those they hold. A message lost while a worker reconnects
-is caught by its whole-store check (``SURMESURE_SERVING_REFRESH_SECONDS``). The workers also
-share the people they read through the same Redis (:mod:`.shared_entries`): the process told
-takes the changed people's entries out before it publishes.
+makes them re-read the derived metrics of those they hold; the people who bought
+(``buyers``) have what recommendations know of them read again. A message lost while a
+worker reconnects is caught by its whole-store check (``SURMESURE_SERVING_REFRESH_SECONDS``).
+The workers also share the people they read through the same Redis (:mod:`.shared_entries`):
+the process told takes the changed people's entries out before it publishes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class SharedNews:
         store_url: str,
         on_news: News,
         on_metrics: MetricsNews | None = None,
+        *,
+        on_buyers: News | None = None,
     ) -> None:
         import redis
 
@@ -47,6 +50,7 @@ class SharedNews:
         self.token = uuid.uuid4().hex  # this worker: its own messages are not news to it
         self.on_news = on_news
         self.on_metrics = on_metrics
+        self.on_buyers = on_buyers
         self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -64,6 +68,11 @@ class SharedNews:
     def tell_metrics(self) -> None:
         """Tell the other workers a derive run stored metrics."""
         message = {"from": self.token, "metrics": True}
+        self.client.publish(self.channel, orjson.dumps(message))
+
+    def tell_buyers(self, people: Iterable[int]) -> None:
+        """Tell the other workers these people bought."""
+        message = {"from": self.token, "buyers": sorted(people)}
         self.client.publish(self.channel, orjson.dumps(message))
 
     def stop(self) -> None:
@@ -85,6 +94,9 @@ class SharedNews:
                 if news.get("metrics"):
                     if self.on_metrics is not None:
                         self.on_metrics()
+                elif "buyers" in news:
+                    if self.on_buyers is not None:
+                        self.on_buyers(frozenset(int(p) for p in news["buyers"]))
                 else:
                     self.on_news(frozenset(int(p) for p in news.get("people", ())))
             except Exception as exc:  # a lost message is caught by the whole-store check

@@ -13,7 +13,9 @@ per (database, ``as_of``): for a past ``as_of`` it is rebuilt only when the orde
 before that date changed (a cheap fingerprint query checks); for "now" (``as_of=None``) it is
 rebuilt once it is older than :data:`NOW_TTL_SECONDS` (reading the latest kept version again,
 so a server takes up a new fit within that time), so a stream of new orders does not re-mine
-the rules on every call.
+the rules on every call. What the model for now holds of a person who buys meanwhile is read
+again when the dispatcher tells of the order (:func:`bought`), so the next decision for them
+leaves out what they just bought.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import atexit
 import gc
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +35,7 @@ from sqlalchemy.engine import Connection
 from surmesure.decide.recommend import kept, popular
 from surmesure.decide.recommend.association import Rules, mine_rules
 from surmesure.decide.recommend.learned import Learned, fit
-from surmesure.decide.recommend.people import PersonData, everyone
+from surmesure.decide.recommend.people import PersonData, everyone, person
 from surmesure.decide.recommend.ranker import Ranker, catalogue, train
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -200,6 +202,13 @@ def fingerprint(conn: Connection, as_of: datetime) -> tuple[Any, ...]:
 
 _cache: dict[tuple[str, datetime | None], tuple[tuple[Any, ...] | None, Model]] = {}
 _lock = threading.Lock()
+#: per database, the people read again since the model for now was built because they bought:
+#: ``(when read, their purchases until then, home store and segment)``
+_buyers: dict[str, dict[int, tuple[datetime, PersonData]]] = {}
+#: most buyers read again one by one from one piece of news; more (an import of orders): the
+#: model for now is built again in the background, decisions keeping the one in hand meanwhile
+MAX_BUYERS = 500
+_renewing: set[str] = set()
 
 
 def get_model(
@@ -236,10 +245,73 @@ def get_model(
         model = from_store(conn, as_of)
     with _lock:
         _cache[key] = (stamp, model)
+        if as_of is None:
+            _forget_buyers(store.url, model.as_of)
     # long-lived: out of the collector's full passes (a replaced model, free of cycles, is
     # still freed by its reference counts)
     gc.freeze()
     return model
+
+
+def person_data(store: Store, model: Model, person_id: int) -> PersonData | None:
+    """What ``model`` holds of ``person_id``; for the model for now, what was read of them
+    since, when they bought after it was built (:func:`bought`)."""
+    fresh = _buyers.get(store.url)
+    if fresh:
+        found = fresh.get(person_id)
+        if found is not None and found[0] >= model.as_of:
+            current = _cache.get((store.url, None))
+            if current is not None and current[1] is model:
+                return found[1]
+    return model.people.get(person_id)
+
+
+def bought(store: Store, person_ids: Collection[int]) -> None:
+    """The dispatcher's news of orders (:func:`surmesure.dispatch.people.listen`): read
+    again what recommendations know of these people, so a decision made while the model for
+    now is kept leaves out what they just bought. Past :data:`MAX_BUYERS` at once, the model
+    is built again in the background instead."""
+    with _lock:
+        cached = _cache.get((store.url, None))
+    if cached is None or not person_ids:
+        return  # no model for now here: the one built next reads them
+    if len(person_ids) > MAX_BUYERS:
+        _renew(store)
+        return
+    now = utcnow()
+    with store.connect() as conn:
+        read = {pid: (now, person(conn, pid, now)) for pid in person_ids}
+    with _lock:
+        _buyers.setdefault(store.url, {}).update(read)
+
+
+def _renew(store: Store) -> None:
+    """Build the model for now again in a thread of its own (one at a time per database)."""
+    with _lock:
+        if store.url in _renewing:
+            return
+        _renewing.add(store.url)
+
+    def run() -> None:
+        try:
+            with store.connect() as conn:
+                model = from_store(conn, utcnow())
+            with _lock:
+                _cache[(store.url, None)] = (None, model)
+                _forget_buyers(store.url, model.as_of)
+            gc.freeze()
+        finally:
+            with _lock:
+                _renewing.discard(store.url)
+
+    threading.Thread(target=run, name="recommend-renew", daemon=True).start()
+
+
+def _forget_buyers(url: str, as_of: datetime) -> None:
+    """Drop the buyers read before ``as_of``: a model built then holds them (under the lock)."""
+    fresh = _buyers.get(url)
+    if fresh:
+        _buyers[url] = {pid: found for pid, found in fresh.items() if found[0] >= as_of}
 
 
 def _fresh(model: Model, max_age: float) -> bool:
@@ -254,3 +326,4 @@ def clear_cache() -> None:
     kept.forget()
     with _lock:
         _cache.clear()
+        _buyers.clear()

@@ -39,7 +39,7 @@ from surmesure.decide.recommend.guardrails import (
     serving_stores,
 )
 from surmesure.decide.recommend.inventory import snapshot, stock_of
-from surmesure.decide.recommend.model import Model, get_model
+from surmesure.decide.recommend.model import Model, get_model, person_data
 from surmesure.decide.recommend.scoring import (
     Candidate,
     Scoring,
@@ -141,7 +141,7 @@ def recommend(
                     hint="name an existing person id, or None for an anonymous visitor",
                     field="person_id",
                 )
-            data = model.people.get(root) or people.person(c, root, model.as_of)
+            data = person_data(store, model, root) or people.person(c, root, model.as_of)
         ranked = _ranked(model, data, scoring or Scoring())
         stock = snapshot(store, c, as_of)
     return pick(model, data, ranked, stock, k, store_id, exclude_categories, per_category, policy)
