@@ -15,8 +15,12 @@ that time share it, and an answer waits at most that much longer (25 ms by defau
 After each commit the writer calls ``on_commit`` (the server's dispatcher, which hands the
 new changes on to the later stages: :mod:`surmesure.dispatch.background`).
 
-If a grouped transaction fails, each request of the group is retried in a transaction of its
-own, so one bad request never fails its neighbours; a request that still fails gets the error.
+A group is first written as if none of its messages were stored before (``unseen``, see
+:func:`~surmesure.collect.events.write_events`): the insert then skips no look-up. When one was
+(an SDK's retry), that transaction fails and the group is written again, each message stored
+before counted a duplicate. If a grouped transaction still fails, each request of the group is
+retried in a transaction of its own, so one bad request never fails its neighbours; a request
+that still fails gets the error.
 """
 
 from __future__ import annotations
@@ -124,24 +128,28 @@ class EventWriter:
 
     # -- on the writer's thread ------------------------------------------------------------
 
-    def _commit(self, group: list[_Pending]) -> list[Ingested | BaseException]:
+    def _commit(
+        self, group: list[_Pending], *, unseen: bool = True
+    ) -> list[Ingested | BaseException]:
         from surmesure.collect.importer import utcnow
 
         now = utcnow()
         try:
             with self.store.begin() as conn:
-                results = self._apply(conn, group, now)
+                results = self._apply(conn, group, now, unseen=unseen)
             self.commits += 1
             if self.on_commit is not None:
                 self.on_commit()
             return results
         except Exception as exc:
+            if unseen:  # a message stored before, most likely: look for them this time
+                return self._commit(group, unseen=False)
             if len(group) == 1:
                 return [exc]
-        return [r for p in group for r in self._commit([p])]
+        return [r for p in group for r in self._commit([p], unseen=False)]
 
     def _apply(
-        self, conn: Connection, group: list[_Pending], now: datetime
+        self, conn: Connection, group: list[_Pending], now: datetime, *, unseen: bool
     ) -> list[Ingested | BaseException]:
         """One :func:`write_events` per source for the whole group (so a commit costs the
         same few statements however many requests it serves), then each request's share."""
@@ -151,7 +159,13 @@ class EventWriter:
         for source in dict.fromkeys(p.source for p in group):
             messages = [m for p in group if p.source == source for m in p.messages]
             written = write_events(
-                self.store, conn, messages, source=source, received_at=now, settings=self.settings
+                self.store,
+                conn,
+                messages,
+                source=source,
+                received_at=now,
+                settings=self.settings,
+                unseen=unseen,
             )
             # a message of an erased person is answered as stored (it is, in the quarantine):
             # the public write key must not learn who was erased

@@ -127,23 +127,17 @@ def _on_people(
             touched.setdefault(name, set()).update(people)
     if not touched:
         return []
-    # no catalog lookup first (checkfirst costs one): a table left by a failed call goes here
-    conn.execute(sa.text(f"DROP TABLE IF EXISTS {_TOUCHED.name}"))
-    _TOUCHED.create(conn)
-    try:
-        names = sorted(touched)
-        rows = {
-            "segment": [name for name in names for _ in touched[name]],
-            "person_id": pa.array([p for name in names for p in touched[name]], pa.int64()),
-        }
-        store.bulk_insert(conn, _TOUCHED, pa.table(rows))
+    names = sorted(touched)
+    rows = {
+        "segment": pa.array([name for name in names for _ in touched[name]], pa.string()),
+        "person_id": pa.array([p for name in names for p in touched[name]], pa.int64()),
+    }
+    with store.backend.scratch(conn, _TOUCHED, pa.table(rows)):
         changes: list[Change] = []
         for name in names:
             changes += _settle(conn, plans.moved(name), name, now)
-        _record(store, conn, changes, now)
-        return changes
-    finally:
-        _TOUCHED.drop(conn)
+    _record(store, conn, changes, now)
+    return changes
 
 
 _TOUCHED = sa.Table(

@@ -109,6 +109,15 @@ class Relations(Protocol):
         that is faster; an empty list for a statement that returns none."""
         ...
 
+    def scratch(
+        self, conn: Connection, table: sa.Table, data: pa.Table
+    ) -> AbstractContextManager[None]:
+        """The rows of ``data`` under the name of ``table`` (a temporary table's definition),
+        read by the statements of ``conn`` while the block runs: compiled statements that name
+        ``table`` read them. DuckDB scans the Arrow table itself; PostgreSQL loads a temporary
+        table, dropped after."""
+        ...
+
 
 class FastReads(Protocol):
     """Whole results read without SQLAlchemy's per-row work, where the driver can."""

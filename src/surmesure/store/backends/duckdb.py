@@ -192,6 +192,17 @@ class DuckDBBackend:
         finally:
             raw.unregister(name)
 
+    @contextmanager
+    def scratch(self, conn: Connection, table: sa.Table, data: pa.Table) -> Iterator[None]:
+        # a registered Arrow table costs nothing to make: no table created, loaded (with its
+        # key's index) and dropped, three statements and a catalog change a real-time round
+        raw = self.raw(conn)
+        raw.register(table.name, data)
+        try:
+            yield
+        finally:
+            raw.unregister(table.name)
+
     def run(self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         for name in params or ():
             sql = sql.replace(f":{name}", f"${name}")

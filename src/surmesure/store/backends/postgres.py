@@ -171,6 +171,17 @@ class PostgresBackend:
             f"unnest({', '.join(arrays)}) AS {name}({', '.join(columns)})", params
         )
 
+    @contextmanager
+    def scratch(self, conn: Connection, table: sa.Table, data: pa.Table) -> Iterator[None]:
+        # no catalog look-up first (checkfirst costs one): a table a failed call left goes here
+        conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}"'))
+        table.create(conn)
+        try:
+            self.load(conn, table, data, "")
+            yield
+        finally:
+            table.drop(conn)
+
     def run(self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         result = conn.execute(sa.text(sql), dict(params or {}))
         return list(result.fetchall()) if result.returns_rows else []
