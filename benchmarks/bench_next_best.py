@@ -22,11 +22,12 @@ from pathlib import Path
 
 import pyarrow.csv as pacsv
 
+from surmesure.clock import utcnow
 from surmesure.collect import sink
 from surmesure.decide import action_models, next_best
 from surmesure.decide.content import CompiledTemplate
 from surmesure.decide.library import parse_template
-from surmesure.decide.service import DecideRequest, decide, utcnow
+from surmesure.decide.service import DecideRequest, decide
 from surmesure.deliver.audiences import load_audiences
 from surmesure.learn.uplift import Action
 from surmesure.learn.uplift.action_report import fit_actions

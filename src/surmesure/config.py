@@ -7,17 +7,15 @@ Nested values use ``__`` as the separator, e.g.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import orjson
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from surmesure.domain.rates import parse_rates
-from surmesure.ops.schedule import DEFAULT_SCHEDULE, parse_schedule
+from surmesure import config_parsing as parsing
+from surmesure.ops.schedule import DEFAULT_SCHEDULE
 
 DEV_SECRET_KEY = "surmesure-dev-secret-change-me"
 DEV_WRITE_KEY = "dev-write-key"
@@ -52,11 +50,6 @@ DEFAULT_SOURCE_RELIABILITY: dict[str, float] = {
 }
 
 Trust = Literal["trusted", "low"]
-MAX_RETENTION_DAYS = 36_500
-"""The longest retention a setting may name (a hundred years; 0 keeps for ever)."""
-CLIENT_GROUPS = ("pages", "links", "gateways")
-"""Groups of the routes that take no key, limited per client address
-(:mod:`surmesure.api.clients`)."""
 UNSUBSCRIBE_MAX_DAYS = 3660
 """Longest lifetime of an unsubscribe link; a link is read up to it whatever the setting is
 now (:mod:`surmesure.deliver.unsubscribe`)."""
@@ -100,25 +93,6 @@ DEFAULT_PREFERENCE_TOPICS: dict[str, dict[str, str]] = {
 """Topic name -> its label in French and English, as the preference centre shows it."""
 
 
-INLINE = "inline"
-"""``dispatch``: changes are handed on in the process that stored them."""
-
-
-def _parsed_limits(setting: str, value: dict[str, str]) -> dict[str, str]:
-    """``value`` when each of its limits reads (``1000/second``); ``ValueError`` naming the
-    first that does not."""
-    from limits import parse
-
-    for name, limit in value.items():
-        try:
-            parse(limit)
-        except ValueError:
-            raise ValueError(
-                f"{setting}[{name!r}] is {limit!r}; write e.g. '1000/second'"
-            ) from None
-    return value
-
-
 class Settings(BaseSettings):
     """Everything an operator can set. Every field is documented in the README."""
 
@@ -137,9 +111,11 @@ class Settings(BaseSettings):
         default_factory=lambda: {DEV_WRITE_KEY: "web"},
         description="Segment write keys (scope collect only), each mapped to a source name.",
     )
-    source_reliability: dict[str, float] = Field(
-        default_factory=lambda: dict(DEFAULT_SOURCE_RELIABILITY),
-        description="Base reliability in [0, 1] of each data source.",
+    source_reliability: Annotated[dict[str, float], AfterValidator(parsing.source_reliability)] = (
+        Field(
+            default_factory=lambda: dict(DEFAULT_SOURCE_RELIABILITY),
+            description="Base reliability in [0, 1] of each data source.",
+        )
     )
     default_reliability: float = Field(
         default=0.5, ge=0, le=1, description="Reliability of a source not listed above."
@@ -257,8 +233,8 @@ class Settings(BaseSettings):
         description="Seconds between two rounds of the journey worker a server runs (timers, "
         "scheduled entries, sends); 0: none (run `surmesure journey worker` instead).",
     )
-    dispatch: str = Field(
-        default=INLINE,
+    dispatch: Annotated[str, AfterValidator(parsing.dispatch)] = Field(
+        default=parsing.INLINE,
         description="Where changes go once stored: inline (the process that stored them hands "
         "them on) or a NATS server, nats://host:4222, whose JetStream stream the workers of "
         "`surmesure dispatch run` share.",
@@ -269,16 +245,6 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
         description="The JetStream stream changes go through when dispatch names a NATS server.",
     )
-
-    @field_validator("dispatch")
-    @classmethod
-    def _dispatch_valid(cls, value: str) -> str:
-        if value != INLINE and not value.startswith(("nats://", "tls://")):
-            raise ValueError(
-                f"dispatch is {value!r}; write inline or the URL of a NATS server, "
-                "e.g. nats://127.0.0.1:4222"
-            )
-        return value
 
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"), description="Folder of the public datasets."
@@ -312,22 +278,24 @@ class Settings(BaseSettings):
         default=False,
         description="Development mode: the server starts with the development secret and keys.",
     )
-    rate_limits: dict[str, str] = Field(
+    rate_limits: Annotated[dict[str, str], AfterValidator(parsing.rate_limits)] = Field(
         default_factory=lambda: {"collect": "1000/second", "decide": "3000/second"},
         description="Requests per API key and scope, e.g. {'decide': '500/second'}.",
     )
-    client_rate_limits: dict[str, str] = Field(
-        default_factory=lambda: {
-            "pages": "20/second",
-            "links": "100/second",
-            "gateways": "1000/second",
-        },
-        description="Requests per client address on the routes that take no key, by group: "
-        "pages (/p/, /preferences/, /u/), links (/t/: mail providers' image proxies and "
-        "link scanners fetch from a few addresses), gateways (/v1/sms/, /v1/email/feedback: "
-        "one gateway sends every report); a group left out is not limited.",
+    client_rate_limits: Annotated[dict[str, str], AfterValidator(parsing.client_rate_limits)] = (
+        Field(
+            default_factory=lambda: {
+                "pages": "20/second",
+                "links": "100/second",
+                "gateways": "1000/second",
+            },
+            description="Requests per client address on the routes that take no key, by group: "
+            "pages (/p/, /preferences/, /u/), links (/t/: mail providers' image proxies and "
+            "link scanners fetch from a few addresses), gateways (/v1/sms/, /v1/email/feedback: "
+            "one gateway sends every report); a group left out is not limited.",
+        )
     )
-    trusted_proxies: list[str] = Field(
+    trusted_proxies: Annotated[list[str], AfterValidator(parsing.trusted_proxies)] = Field(
         default_factory=list,
         description="Proxies (addresses or networks, e.g. 10.0.0.0/8) whose X-Forwarded-For "
         "names the client; from any other peer the header is ignored.",
@@ -338,31 +306,6 @@ class Settings(BaseSettings):
         description="Most client addresses a server process counts at once (the least "
         "recently seen are forgotten first).",
     )
-
-    @field_validator("client_rate_limits")
-    @classmethod
-    def _client_limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
-        for group in value:
-            if group not in CLIENT_GROUPS:
-                raise ValueError(
-                    f"client_rate_limits has the group {group!r}; use {', '.join(CLIENT_GROUPS)}"
-                )
-        return _parsed_limits("client_rate_limits", value)
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _proxies_parse(cls, value: list[str]) -> list[str]:
-        import ipaddress
-
-        for proxy in value:
-            try:
-                ipaddress.ip_network(proxy.strip(), strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"trusted_proxies has {proxy!r}; write an address or a network, "
-                    "e.g. 10.0.0.5 or 10.0.0.0/8"
-                ) from None
-        return value
 
     key_refresh_seconds: float = Field(
         default=2.0, gt=0, description="How often a server reads the stored API keys again."
@@ -396,28 +339,11 @@ class Settings(BaseSettings):
         "{product_code}); unset: a page's products are not links.",
     )
 
-    retention_days: dict[str, int] = Field(
+    retention_days: Annotated[dict[str, int], AfterValidator(parsing.retention_days)] = Field(
         default_factory=lambda: {"events": 1095, "decisions": 365, "quarantine": 90, "audit": 1825},
         description="Days each kind of record is kept (events, decisions, quarantine, audit); "
         "0 keeps it for ever.",
     )
-
-    @field_validator("retention_days")
-    @classmethod
-    def _retention_known(cls, value: dict[str, int]) -> dict[str, int]:
-        kinds = ("events", "decisions", "quarantine", "audit")
-        for kind, days in value.items():
-            if kind not in kinds or not 0 <= days <= MAX_RETENTION_DAYS:
-                raise ValueError(
-                    f"retention_days[{kind!r}] = {days}; use kinds {', '.join(kinds)} and "
-                    f"a number of days from 0 to {MAX_RETENTION_DAYS} (0 keeps for ever)"
-                )
-        return value
-
-    @field_validator("rate_limits")
-    @classmethod
-    def _limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
-        return _parsed_limits("rate_limits", value)
 
     def development_defaults(self) -> list[str]:
         """The settings still at their published development values, by environment name:
@@ -433,7 +359,7 @@ class Settings(BaseSettings):
             found.append("SURMESURE_ENCRYPTION_KEY")
         return found
 
-    source_trust: dict[str, Trust] = Field(
+    source_trust: Annotated[dict[str, Trust], AfterValidator(parsing.lower_keys)] = Field(
         default_factory=lambda: dict(DEFAULT_SOURCE_TRUST),
         description="Identity trust of each source: trusted (its identifiers link people) or "
         "low (its identifiers are claims until trusted evidence confirms them).",
@@ -447,11 +373,6 @@ class Settings(BaseSettings):
         "HMAC-SHA256(secret, userId) as userHash (emailHash) counts as verified.",
     )
 
-    @field_validator("source_trust")
-    @classmethod
-    def _trust_keys(cls, value: dict[str, Trust]) -> dict[str, Trust]:
-        return {k.lower(): v for k, v in value.items()}
-
     template_time_limit_ms: float = Field(
         default=250.0, gt=0, description="Most one template text may take to render."
     )
@@ -462,21 +383,13 @@ class Settings(BaseSettings):
         "needs more renders in a thread (0: always in a thread).",
     )
 
-    @field_validator("source_reliability")
-    @classmethod
-    def _reliability_in_range(cls, value: dict[str, float]) -> dict[str, float]:
-        for source, reliability in value.items():
-            if not 0.0 <= reliability <= 1.0:
-                raise ValueError(
-                    f"source_reliability[{source!r}] is {reliability}; use a number in [0, 1]"
-                )
-        return {k.lower(): v for k, v in value.items()}
-
     def reliability_of(self, source: str) -> float:
         """Base reliability of ``source``, or ``default_reliability`` when it is not listed."""
         return self.source_reliability.get(source.lower(), self.default_reliability)
 
-    consent_categories: dict[str, list[str]] = Field(
+    consent_categories: Annotated[
+        dict[str, list[str]], AfterValidator(parsing.consent_categories)
+    ] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_CONSENT_CATEGORIES.items()},
         description=(
             "Segment consent categories (context.consent.categoryPreferences) -> the "
@@ -484,27 +397,13 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("consent_categories")
-    @classmethod
-    def _known_purposes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        from surmesure.protect.consent import CHANNELS, PURPOSES
-
-        for category, pairs in value.items():
-            for pair in pairs:
-                purpose, _, channel = pair.partition(":")
-                if purpose not in PURPOSES or channel not in CHANNELS:
-                    raise ValueError(
-                        f"consent_categories[{category!r}] has {pair!r}; write purpose:channel "
-                        f"with a purpose in {', '.join(PURPOSES)} and a channel in "
-                        f"{', '.join(CHANNELS)}"
-                    )
-        return {k.lower(): v for k, v in value.items()}
-
     def trusts(self, source: str) -> bool:
         """Whether identity resolution believes the identifiers ``source`` names."""
         return self.source_trust.get(source.lower(), self.default_source_trust) == "trusted"
 
-    preference_topics: dict[str, dict[str, str]] = Field(
+    preference_topics: Annotated[
+        dict[str, dict[str, str]], AfterValidator(parsing.preference_topics)
+    ] = Field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_PREFERENCE_TOPICS.items()},
         description=(
             "Topics a person may leave in the preference centre: name -> label per language "
@@ -551,24 +450,12 @@ class Settings(BaseSettings):
         "on any channel.",
     )
 
-    @field_validator("preference_topics")
-    @classmethod
-    def _topics_labelled(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        for name, labels in value.items():
-            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
-                raise ValueError(
-                    f"preference_topics has the topic {name!r}; write lower-case letters, "
-                    "digits and _ (at most 64)"
-                )
-            missing = [lang for lang in ("fr", "en") if not labels.get(lang)]
-            if missing:
-                raise ValueError(
-                    f"preference_topics[{name!r}] has no label in {', '.join(missing)}; "
-                    'give one per language, e.g. {"fr": "Offres", "en": "Offers"}'
-                )
-        return value
-
-    rates: Annotated[dict[str, float], NoDecode] = Field(
+    rates: Annotated[
+        dict[str, float],
+        NoDecode,
+        BeforeValidator(parsing.rates_text),
+        AfterValidator(parsing.rates),
+    ] = Field(
         default_factory=dict,
         description="Exchange rates of orders collected as Order Completed events in another "
         "currency than the store's: CUR=RATE separated by commas, one unit of CUR in the "
@@ -576,54 +463,17 @@ class Settings(BaseSettings):
         "kept in the quarantine until one is set.",
     )
 
-    @field_validator("rates", mode="before")
-    @classmethod
-    def _rates_read(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        return _rates([t.strip() for t in value.split(",") if t.strip()])
-
-    @field_validator("rates")
-    @classmethod
-    def _rates_valid(cls, value: dict[str, float]) -> dict[str, float]:
-        return _rates([f"{code}={rate}" for code, rate in value.items()])
-
-    schedule: Annotated[dict[str, str], NoDecode] = Field(
+    schedule: Annotated[
+        dict[str, str],
+        NoDecode,
+        BeforeValidator(parsing.schedule_text),
+        AfterValidator(parsing.schedule),
+    ] = Field(
         default_factory=lambda: dict(DEFAULT_SCHEDULE),
         description="Jobs the server runs by itself: derive, segment_refresh, retention -> "
         "'every 15m' (s, m, h, d), 'daily 03:00' (UTC) or 'off'; a job not named does not "
         "run, and {} or off runs none.",
     )
-
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _schedule_read(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().lower() == "off":
-                return {}
-            try:
-                return orjson.loads(value)
-            except orjson.JSONDecodeError:
-                raise ValueError(
-                    f"schedule is {value!r}; write a JSON object of job -> rule, e.g. "
-                    '{"derive": "daily 03:00", "segment_refresh": "every 15m"}, or off'
-                ) from None
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule_valid(cls, value: dict[str, str]) -> dict[str, str]:
-        parse_schedule(value)
-        return value
-
-
-def _rates(texts: list[str]) -> dict[str, float]:
-    try:
-        return parse_rates(texts)
-    except ValueError as exc:
-        raise ValueError(
-            f"rates has {exc}; write CUR=RATE separated by commas, e.g. GBP=1.17,USD=0.92"
-        ) from None
 
 
 @lru_cache(maxsize=1)

@@ -21,10 +21,10 @@ from itsdangerous import URLSafeTimedSerializer
 from typer.testing import CliRunner
 
 from surmesure.cli import render as render_cli
+from surmesure.clock import utcnow
 from surmesure.config import get_settings
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.pages import SALT, make_token, read_token
-from surmesure.decide.service import utcnow
 from surmesure.errors import NotFound
 from surmesure.protect import audit
 from surmesure.store import Store, schema

@@ -18,8 +18,9 @@ from api_helpers import server_key
 from decide_world import DAY, FakeRecommender, add_person
 from fastapi import FastAPI
 
+from surmesure.clock import utcnow
+from surmesure.decide.decisions import why
 from surmesure.decide.library import EXAMPLES, Library
-from surmesure.decide.service import utcnow, why
 from surmesure.experiments import catalog
 from surmesure.experiments.assign import holdout_mask
 from surmesure.experiments.definitions import parse

@@ -10,9 +10,10 @@ from decide_world import DAY, NOW, FakeRecommender, add_person, add_stores
 from surmesure.decide.audience import load_audience
 from surmesure.decide.content import Audience, Known
 from surmesure.decide.context import build_context
+from surmesure.decide.decisions import why
 from surmesure.decide.exposure import Shown, pick_blocks, record_exposures
 from surmesure.decide.library import EXAMPLES, Library
-from surmesure.decide.service import DecideRequest, decide, why
+from surmesure.decide.service import DecideRequest, decide
 from surmesure.domain.templates import Block
 from surmesure.protect.erase import erase_person
 from surmesure.segment.evaluate import haversine_km

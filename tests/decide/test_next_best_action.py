@@ -19,11 +19,13 @@ from decide_world import DAY, add_person
 from action_model_world import experiment, recency, save
 from conftest import invoke
 from surmesure.api.app import create_app
+from surmesure.clock import utcnow
 from surmesure.decide import action_models
 from surmesure.decide.content import Audience, CompiledTemplate, render
+from surmesure.decide.decisions import why
 from surmesure.decide.library import parse_template
 from surmesure.decide.next_best import pick
-from surmesure.decide.service import DecideRequest, decide, utcnow, why
+from surmesure.decide.service import DecideRequest, decide
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.store import Store
 

@@ -16,9 +16,9 @@ import yaml
 from decide_world import DAY, FakeRecommender, add_person
 from fastapi import FastAPI
 
+from surmesure.clock import utcnow
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.pages import make_token
-from surmesure.decide.service import utcnow
 from surmesure.store import Store, schema
 
 SECRET = "test-secret"

@@ -21,12 +21,13 @@ from smtp_sink import Sink, start
 from typer.testing import CliRunner
 
 from surmesure.cli import render as render_cli
+from surmesure.clock import utcnow
 from surmesure.collect.importer import import_file
 from surmesure.config import get_settings
 from surmesure.decide.library import Library
 from surmesure.decide.recommend.model import clear_cache
 from surmesure.decide.recommend.service import recommend
-from surmesure.decide.service import DecideRequest, decide, utcnow
+from surmesure.decide.service import DecideRequest, decide
 from surmesure.deliver import documents, service
 from surmesure.deliver.email import EmailChannel, EmailSettings
 from surmesure.deliver.unsubscribe import UnsubscribeLinks

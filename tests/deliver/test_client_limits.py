@@ -16,7 +16,7 @@ from people_rows import activity_rows, add_people
 
 from surmesure.api.app import create_app
 from surmesure.api.clients import GROUPS, ClientLimits, client_address, counted_as, networks
-from surmesure.config import CLIENT_GROUPS
+from surmesure.config_parsing import CLIENT_GROUPS
 from surmesure.deliver import tracking
 from surmesure.store import Store
 

@@ -14,10 +14,10 @@ from import_helpers import write_file
 from smtp_sink import Sink, free_port, start
 from test_campaign_content import expected_products, lines_of, templates
 
+from surmesure.clock import utcnow
 from surmesure.collect.importer import import_file
 from surmesure.config import get_settings
 from surmesure.decide.recommend.model import get_model
-from surmesure.decide.service import utcnow
 from surmesure.deliver import documents, service
 from surmesure.deliver.channels import open_channel
 from surmesure.store import Store

@@ -118,10 +118,25 @@ def _load(store: Store, rows: list[tuple[int, int, float]]) -> None:
     load_orders(store, {p: f"c{p}" for p in people}, orders)
 
 
-def test_derive_stores_the_learned_forecast_and_reports_it(store: Store) -> None:
+AS_OF = START + timedelta(days=DAYS - 1)
+
+
+@pytest.fixture(scope="module")
+def reference() -> tuple[np.ndarray, np.ndarray, forecast.Validation | None]:
+    """The forecast of :func:`_history` at ``AS_OF`` over 60 days, computed apart from derive
+    once for both stores: the people, their expected purchases, and the validation."""
+    p = _purchases(_history())
+    day = (AS_OF - EPOCH).days
+    people, predicted = forecast.fit(p, day, 60, validate=False).predict(p, day)
+    return people, predicted, forecast.validation(p, day, 60)
+
+
+def test_derive_stores_the_learned_forecast_and_reports_it(
+    store: Store, reference: tuple[np.ndarray, np.ndarray, forecast.Validation | None]
+) -> None:
     rows = _history()
     _load(store, rows)
-    as_of = START + timedelta(days=DAYS - 1)
+    as_of = AS_OF
     result = derive(store, as_of=as_of, horizon_days=60, now=datetime(2024, 1, 1))
     shown = result.model_dump(mode="json")["forecast"]
     assert shown["model"] == "gradient_boosting" and shown["horizon_days"] == 60
@@ -130,15 +145,12 @@ def test_derive_stores_the_learned_forecast_and_reports_it(store: Store) -> None
         stored = dict(
             conn.execute(sa.text("SELECT person_id, expected_purchases FROM derived_metrics")).all()
         )
-    fitted = forecast.fit(_purchases(rows), (as_of - EPOCH).days, 60, validate=False)
-    people, predicted = fitted.predict(_purchases(rows), (as_of - EPOCH).days)
+    people, predicted, validation = reference
     assert len(stored) == len(people)
     np.testing.assert_allclose([stored[int(q)] for q in people], predicted, rtol=1e-9)
     assert result.forecast is not None
     # the validation derive reports is the one computed from the same purchase days
-    assert result.forecast.validation == forecast.validation(
-        _purchases(rows), (as_of - EPOCH).days, 60
-    )
+    assert result.forecast.validation == validation
 
 
 def test_derive_on_a_short_history_says_bgnbd(store: Store) -> None:

@@ -17,8 +17,9 @@ from person_world import ANA, import_world, write_world
 
 from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
+from surmesure.decide.decisions import why
 from surmesure.decide.library import EXAMPLES, Library
-from surmesure.decide.service import DecideRequest, decide, why
+from surmesure.decide.service import DecideRequest, decide
 from surmesure.errors import InvalidInput
 from surmesure.protect import atrest
 from surmesure.protect.erase import erase_person

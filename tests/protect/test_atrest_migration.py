@@ -16,7 +16,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 
 from conftest import PG_ADMIN_URL
-from surmesure.decide.service import why
+from surmesure.decide.decisions import why
 from surmesure.protect.export import personal_rows
 from surmesure.store import Store, open_store
 from surmesure.store.migrate import alembic_config, current, upgrade

@@ -35,6 +35,7 @@ from surmesure.api.body import read_json
 from surmesure.collect import bounds
 from surmesure.config import Settings
 from surmesure.decide.content import CompiledTemplate
+from surmesure.decide.decisions import why
 from surmesure.decide.library import Library, library_for
 from surmesure.decide.sandbox import Overtime, on_loop
 from surmesure.decide.service import (
@@ -42,7 +43,6 @@ from surmesure.decide.service import (
     Recommender,
     decide,
     serves_from_memory,
-    why,
 )
 from surmesure.decide.serving import Serving
 from surmesure.decide.serving_cache import Miss, held_only

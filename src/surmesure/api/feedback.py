@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from surmesure.api.auth import presented_key
 from surmesure.api.body import read_bytes
 from surmesure.api.clients import limited
-from surmesure.decide.service import utcnow
+from surmesure.clock import utcnow
 from surmesure.deliver import feedback
 from surmesure.errors import NotFound, PayloadTooLarge
 

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse
 from surmesure.api.body import read_bytes
 from surmesure.api.clients import limited
 from surmesure.api.personal import PersonalPage
+from surmesure.clock import utcnow
 from surmesure.decide.pages import message_page
-from surmesure.decide.service import utcnow
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import preferences
 

@@ -30,7 +30,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
 from surmesure.api.clients import limited
-from surmesure.decide.service import utcnow
+from surmesure.clock import utcnow
 from surmesure.deliver import replies, reports
 from surmesure.deliver.sms import INBOUND_PATH, REPORTS_PATH, inbound_key
 from surmesure.errors import NotFound

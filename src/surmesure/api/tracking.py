@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from surmesure.api.clients import over_limit
-from surmesure.decide.service import utcnow
+from surmesure.clock import utcnow
 from surmesure.deliver import tracking
 from surmesure.errors import NotFound
 

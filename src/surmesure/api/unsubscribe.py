@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse
 
 from surmesure.api.clients import limited
 from surmesure.api.personal import PersonalPage
+from surmesure.clock import utcnow
 from surmesure.decide.pages import message_page
-from surmesure.decide.service import utcnow
 from surmesure.deliver.unsubscribe import person_of, unsubscribe
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect.preferences import WORDS, Language, language

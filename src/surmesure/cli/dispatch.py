@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
-from surmesure.config import INLINE, get_settings
+from surmesure.config import get_settings
+from surmesure.config_parsing import INLINE
 from surmesure.dispatch import dispatcher, outbox, subscribers
 from surmesure.store import schema
 

@@ -13,13 +13,13 @@ import typer
 from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
+from surmesure.clock import utcnow
 from surmesure.config import get_settings
 from surmesure.decide.audience import load_audience
 from surmesure.decide.content import render
 from surmesure.decide.library import library_for
 from surmesure.decide.pages import link
 from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, personal
-from surmesure.decide.service import utcnow
 from surmesure.protect import audit
 from surmesure.segment.repository import catalog as segment_catalog
 from surmesure.unify.profile import find_person

@@ -103,8 +103,8 @@ def _print(report: ActionReport, examples: int) -> None:
 
 def save_model(name: str, data: ArmsData, report: ActionReport) -> int:
     """Keep the report's fitted models under ``name`` in the store; the new version."""
+    from surmesure.clock import utcnow
     from surmesure.decide import action_models
-    from surmesure.decide.service import utcnow
 
     model = ActionModel(
         name=name,

@@ -21,75 +21,37 @@ A template that names an ``experiment`` honours its assignment
 (:mod:`surmesure.experiments.membership`): a person in its control group or in the global
 holdout gets the neutral default variant, popular products and no offers, and the decision
 records it (``experiment``: variant, ``held_out``, reason ``control`` or ``global_holdout``).
-:func:`why` lists the recent decisions made for a person (transparency).
+
+The answer and what the decision log keeps of it are shaped in :mod:`surmesure.decide.answer`,
+the offers picked in :mod:`surmesure.decide.offers`, and the decision recorded (then read back
+by :func:`~surmesure.decide.decisions.why`) in :mod:`surmesure.decide.decisions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.decide import action_models, next_best
+from surmesure.clock import utcnow
+from surmesure.decide import action_models, answer, decisions, next_best
 from surmesure.decide.audience import SERVED, audience_from, find_person_id, load_audience
-from surmesure.decide.content import (
-    Audience,
-    Chosen,
-    CompiledTemplate,
-    render,
-    resolve_fields,
-    rule_holds,
-)
-from surmesure.decide.exposure import (
-    Shown,
-    choose_blocks,
-    exposure_rows,
-    new_id,
-    pick_blocks,
-    record_exposures,
-)
+from surmesure.decide.content import Audience, Chosen, CompiledTemplate, render, resolve_fields
+from surmesure.decide.offers import offers as pick_offers
 from surmesure.decide.personal import DEFAULT_PRODUCTS, default_recommender, personal
 from surmesure.decide.personal import Recommender as Recommender
-from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S, render_text
+from surmesure.decide.sandbox import DEFAULT_TIME_LIMIT_S
 from surmesure.decide.serving import Serving
 from surmesure.decide.serving_cache import may_read
 from surmesure.domain.templates import TemplateDefinition
 from surmesure.experiments.membership import membership
-from surmesure.protect import atrest, blind, consent, marketing
+from surmesure.protect import blind, consent, marketing
 from surmesure.segment.repository import catalog as segment_catalog
-from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.unify.profile import decode_json
 from surmesure.unify.reader import PersonReader, SqlPersonReader, identifier_keys
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why a decision came out as it did, recorded with it (its ``to_dict`` is what the API
-    answers and the decision log keeps): whom it was for (``person``), the variant and each
-    field (``content``), the offer blocks (``offers``), the products (``products``) and, in an
-    experiment, the assignment (``experiment``)."""
-
-    person: str
-    content: Mapping[str, Any]
-    offers: Sequence[Mapping[str, Any]]
-    products: Mapping[str, Any]
-    experiment: Mapping[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "person": self.person,
-            "content": dict(self.content),
-            "offers": list(self.offers),
-            "products": dict(self.products),
-        }
-        if self.experiment is not None:
-            out["experiment"] = dict(self.experiment)
-        return out
 
 
 @dataclass(frozen=True)
@@ -102,61 +64,6 @@ class DecideRequest:
     customer_id: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
     products: int = DEFAULT_PRODUCTS
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _offers(
-    store: Store,
-    conn: Connection | None,
-    compiled: CompiledTemplate,
-    audience: Audience,
-    now: datetime,
-    catalog: Mapping[str, Any],
-    values: dict[str, Any],
-    locale: str,
-    ledger_rows: tuple[dict[str, datetime], set[str]] | None = None,
-    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    eligible, notes = [], []
-    for block in compiled.definition.blocks:
-        if block.topic is not None and marketing.topic_refused(
-            audience.preferences, block.topic, now
-        ):
-            notes.append(
-                {"content_id": block.content_id, "picked": False, "reason": marketing.TOPIC_REFUSED}
-            )
-            continue
-        if block.segment is None and block.when is None:
-            eligible.append(block)
-            continue
-        why = rule_holds(block.segment, block.when, audience, now, catalog)
-        if why is None:
-            notes.append({"content_id": block.content_id, "picked": False, "reason": "rule"})
-        else:
-            eligible.append(block)
-    if ledger_rows is None:
-        picks = pick_blocks(
-            store, audience.person_id, eligible, now, compiled.definition.max_blocks, conn=conn
-        )
-    else:
-        seen, before = ledger_rows
-        picks = choose_blocks(eligible, seen, before, now, compiled.definition.max_blocks)
-    offers = []
-    for pick in picks:
-        title, text = compiled.blocks[pick.block.content_id]
-        offers.append(
-            {
-                "content_id": pick.block.content_id,
-                "title": render_text(title, values, locale=locale, time_limit_s=time_limit_s),
-                "text": render_text(text, values, locale=locale, time_limit_s=time_limit_s),
-                "expires_at": pick.block.expires_at,
-            }
-        )
-        notes.append({"content_id": pick.block.content_id, "picked": True, "reason": pick.reason})
-    return offers, notes
 
 
 def _read(
@@ -293,9 +200,11 @@ def _decide(
         if reason is None:
             reason = marketing.held_back(audience.preferences, definition.topic, at)
         if reason is not None:
-            return _suppressed(
-                store, conn, serving, request, person_id, audience, refused_on, at, reason
+            held_back = answer.suppressed(
+                request.placement, person_id, audience, refused_on, at, reason
             )
+            decisions.keep(conn, serving, held_back)
+            return held_back.result
     held = None
     opted_out = audience.opted_out
     if definition.experiment is not None:
@@ -314,13 +223,12 @@ def _decide(
         as_of=now,
         person=person,
     )
-    context, products, products_note = found.context, found.products, found.products_note
     catalog = segment_catalog(conn) if conn is not None and "segment" in compiled.needs else {}
     locale = str(request.context.get("locale") or definition.locale)
     values = {
         "person": resolve_fields(definition, audience)[0],
-        "context": context,
-        "products": products,
+        "context": found.context,
+        "products": found.products,
         "currency": definition.currency,
         "locale": locale,
         "now": at,
@@ -330,97 +238,37 @@ def _decide(
         offers_note: list[dict[str, Any]] = [
             {"picked": False, "reason": f"held out ({held.reason})"}
         ]
-        products_note = {**products_note, "reason": f"held out ({held.reason}): popular products"}
     else:
-        offers, offers_note = _offers(
+        offers, offers_note = pick_offers(
             store, conn, compiled, audience, at, catalog, values, locale, ledger_rows, time_limit_s
         )
     rendered = render(
         compiled,
         audience,
         now=at,
-        context=context,
+        context=found.context,
         offers=offers,
-        products=products,
+        products=found.products,
         catalog=catalog,
         locale=locale,
         time_limit_s=time_limit_s,
         chosen=_next_best(conn, definition, audience, held),
     )
-    content_id = f"{definition.name}/{rendered.variant}"
-    expires = at + timedelta(days=definition.expires_days) if definition.expires_days else None
-    decision_id = new_id()
-    result = {
-        "decision_id": decision_id,
-        "person_id": person_id,
-        "known": person_id is not None,
-        "placement": request.placement,
-        "decided_at": at,
-        "content": {
-            "content_id": content_id,
-            "template": definition.name,
-            "variant": rendered.variant,
-            "subject": rendered.subject,
-            "body": rendered.body,
-            "format": rendered.format,
-        },
-        "offers": offers,
-        "products": products,
-        "context": context,
-    }
-    why = Explanation(
-        person=_person_note(request, person_id, audience),
-        content=rendered.explanation,
-        offers=offers_note,
-        products=products_note,
+    done = answer.decided(
+        definition,
+        request.placement,
+        person_id,
+        audience,
+        at,
+        rendered,
+        found,
+        offers,
+        offers_note,
+        held,
+        opted_out,
     )
-    if held is not None:
-        result["experiment"] = held.to_dict()
-        why = replace(why, experiment=held.to_dict())
-        if held.held_out:
-            why = replace(
-                why,
-                content={
-                    **rendered.explanation,
-                    "opted_out": opted_out,
-                    "variant": {
-                        "name": rendered.variant,
-                        "reason": f"held out ({held.reason}): the neutral default variant",
-                    },
-                },
-            )
-    explanation = why.to_dict()
-    result["explanation"] = explanation
-    shown = []
-    if person_id is not None:
-        shown = [Shown(content_id, expires)] + [
-            Shown(o["content_id"], o["expires_at"]) for o in offers
-        ]
-    shown_on = str(context.get("channel") or definition.channel)
-    record = {
-        "decision_id": decision_id,
-        "person_id": person_id,
-        "placement": request.placement,
-        "context": context,
-        "result": {
-            k: result[k] for k in ("content", "offers", "products", "experiment") if k in result
-        },
-        "explanation": explanation,
-        "decided_at": at,
-    }
-    if serving is not None:
-        rows = exposure_rows(
-            person_id, shown, now=at, channel=shown_on, placement=request.placement
-        )
-        serving.record(person_id, rows, record, at)
-        return result
-    assert conn is not None
-    if person_id is not None:
-        record_exposures(
-            conn, person_id, shown, now=at, channel=shown_on, placement=request.placement
-        )
-    _write_decision(conn, record, at)
-    return result
+    decisions.keep(conn, serving, done)
+    return done.result
 
 
 def _next_best(
@@ -436,18 +284,6 @@ def _next_best(
     return Chosen(found.variant, found.reason, found.explanation)
 
 
-_JSON = atrest.DECISION_COLUMNS
-
-
-def _write_decision(conn: Connection, record: dict[str, Any], at: datetime) -> None:
-    """Insert one decision, sealed when it was made for a person."""
-    values = {k: _json_ready(v) if k in _JSON else v for k, v in record.items()}
-    sealed = atrest.seal_decisions(conn, [record], now=at)[0]
-    if sealed is not None:
-        values.update({k: sa.null() for k in _JSON}, sealed=sealed)
-    conn.execute(schema.decisions.insert().values(**values))
-
-
 def audience_channels(compiled: CompiledTemplate, request: DecideRequest) -> tuple[str, ...]:
     """The channels whose personalization refusal holds for a decision: the decision's and the
     template's own (an e-mail decided "for the web" is still an e-mail)."""
@@ -457,113 +293,3 @@ def audience_channels(compiled: CompiledTemplate, request: DecideRequest) -> tup
 def decision_channel(compiled: CompiledTemplate, request: DecideRequest) -> str:
     """The channel a decision is for: the context's, else the template's."""
     return str(request.context.get("channel") or compiled.definition.channel)
-
-
-def _suppressed(
-    store: Store,
-    conn: Connection | None,
-    serving: Serving | None,
-    request: DecideRequest,
-    person_id: int | None,
-    audience: Audience,
-    channel: str,
-    at: datetime,
-    reason: str,
-) -> dict[str, Any]:
-    """The decision for a person who refused marketing on ``channel``, paused it or left the
-    template's topic: nothing shown, ``reason`` recorded (see the module)."""
-    suppressed = {"reason": reason, "purpose": "marketing", "channel": channel}
-    explanation = Explanation(
-        person=f"person {person_id} {_HELD_BACK.get(reason, reason).format(channel=channel)}: "
-        "no marketing content",
-        content={"suppressed": reason, "opted_out": audience.opted_out},
-        offers=[],
-        products={"personalized": False, "reason": reason},
-    ).to_dict()
-    context = {"channel": channel}
-    decision_id = new_id()
-    result: dict[str, Any] = {
-        "decision_id": decision_id,
-        "person_id": person_id,
-        "known": person_id is not None,
-        "placement": request.placement,
-        "decided_at": at,
-        "suppressed": suppressed,
-        "content": None,
-        "offers": [],
-        "products": [],
-        "context": context,
-        "explanation": explanation,
-    }
-    record: dict[str, Any] = {
-        "decision_id": decision_id,
-        "person_id": person_id,
-        "placement": request.placement,
-        "context": context,
-        "result": {"suppressed": suppressed, "content": None, "offers": [], "products": []},
-        "explanation": explanation,
-        "decided_at": at,
-    }
-    if serving is not None:
-        serving.record(person_id, [], record, at)
-        return result
-    assert conn is not None
-    _write_decision(conn, record, at)
-    return result
-
-
-_HELD_BACK = {
-    consent.OPTED_OUT_MARKETING: "refused marketing on {channel}",
-    marketing.PAUSED: "paused marketing",
-    marketing.TOPIC_REFUSED: "left the topic of this content",
-}
-
-
-def _person_note(request: DecideRequest, person_id: int | None, audience: Audience) -> str:
-    if person_id is None:
-        return "nobody is known by the given id: a neutral decision"
-    if audience.opted_out:
-        return f"person {person_id} opted out of personalization: everything neutral"
-    return f"person {person_id}"
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def why(
-    store: Store, person_id: int, *, now: datetime | None = None, days: int = 90, limit: int = 100
-) -> list[dict[str, Any]]:
-    """The decisions made for ``person_id`` within ``days`` before ``now``, newest first."""
-    at = now or utcnow()
-    d = schema.decisions
-    with store.connect() as conn:
-        found = find_person_id(conn, person_id=person_id)
-        target = found if found is not None else person_id
-        rows = conn.execute(
-            sa.select(d)
-            .where(d.c.person_id == target, d.c.decided_at >= at - timedelta(days=days))
-            .order_by(d.c.decided_at.desc(), d.c.decision_id)
-            .limit(limit)
-        ).all()
-        found_rows = [
-            {
-                "decision_id": r.decision_id,
-                "placement": r.placement,
-                "decided_at": r.decided_at,
-                "person_id": r.person_id,
-                "sealed": r.sealed,
-                **{k: decode_json(r._mapping[k]) for k in _JSON},
-            }
-            for r in rows
-        ]
-        atrest.open_rows(conn, d, found_rows)
-    for row in found_rows:
-        del row["person_id"]
-    return found_rows

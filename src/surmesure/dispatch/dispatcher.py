@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.clock import utcnow
-from surmesure.config import INLINE, Settings
+from surmesure.config import Settings
+from surmesure.config_parsing import INLINE
 from surmesure.dispatch import gate, outbox, subscribers
 from surmesure.dispatch.outbox import Change
 from surmesure.dispatch.subscribers import Delivery
