@@ -95,12 +95,32 @@ def _qp(text: str) -> bytes:
 _CUT = re.compile(r"<(?=div|a |/a>|/td>)")
 """Where an HTML part is cut into pieces encoded one by one: around its links and texts, so
 that the rest, the layout every message of a template shares, is encoded once."""
-_PIECES_KEPT = 4096
-_pieces: tuple[dict[str, bytes], dict[str, bytes]] = ({}, {})
+KEPT_BYTES = 1 << 21
+"""How much of the pieces encoded already is kept (each process, twice: first pieces, others)."""
+
+
+class _Encoded(dict[str, bytes]):
+    """Pieces encoded already (:func:`_piece`), up to :data:`KEPT_BYTES` of them: then it
+    starts again, as the personal pieces pile up (the shared ones come back at once)."""
+
+    size = 0
+
+    def keep(self, piece: str, encoded: bytes) -> None:
+        grown = len(piece) + len(encoded)
+        if grown > KEPT_BYTES // 16:  # a piece this long is likely one person's
+            return
+        if self.size + grown > KEPT_BYTES:
+            self.clear()
+            self.size = 0
+        self[piece] = encoded
+        self.size += grown
+
+
+_pieces = (_Encoded(), _Encoded())
 """Pieces encoded already: the first of a part; the others (each after a ``<``)."""
 
 
-def _piece(piece: str, lead: str, kept: dict[str, bytes]) -> bytes:
+def _piece(piece: str, lead: str, kept: _Encoded) -> bytes:
     """``lead + piece`` in quoted-printable (LF line endings), its last line short enough
     for the soft line break that follows it."""
     found = kept.get(piece)
@@ -110,9 +130,7 @@ def _piece(piece: str, lead: str, kept: dict[str, bytes]) -> bytes:
     if len(encoded) - encoded.rfind(b"\n") > 76:  # 75 characters, then the "="
         cut = len(encoded) - (3 if encoded[-3:-2] == b"=" else 1)  # not inside an =XX
         encoded = encoded[:cut] + b"=\n" + encoded[cut:]
-    if len(kept) >= _PIECES_KEPT:  # the personal pieces pile up: start again
-        kept.clear()
-    kept[piece] = encoded
+    kept.keep(piece, encoded)
     return encoded
 
 
