@@ -35,9 +35,11 @@ import itertools
 import re
 import smtplib
 import ssl
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
+from functools import lru_cache
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Literal
@@ -47,7 +49,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from surmesure.deliver import mime
 from surmesure.deliver.channel import Delivery, Message, OnResult, Outcome, without_recipients
-from surmesure.deliver.dkim_rsa import RsaSigner
 from surmesure.deliver.mjml import compile_mjml, text_of
 from surmesure.deliver.settings import split, validated
 from surmesure.deliver.smtp_wire import Item, Reply, Transactions
@@ -118,6 +119,24 @@ class EmailSettings(BaseModel):
         return text.encode()
 
 
+@lru_cache(maxsize=256)
+def _valid_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
+
+
+_dated: list[tuple[int, str]] = [(0, "")]
+
+
+def _date() -> str:
+    """The Date header's value now (RFC 5322, UTC), made once a second."""
+    second = int(time.time())
+    at, text = _dated[-1]
+    if at != second:
+        text = formatdate(second)
+        _dated[-1:] = [(second, text)]  # one item, replaced whole: safe across threads
+    return text
+
+
 def _domain_of(address: str) -> str:
     return address.rpartition("@")[2].strip("> ") or "localhost"
 
@@ -134,6 +153,8 @@ class EmailChannel:
         self._signer = None
         if key is not None:
             assert settings.dkim_domain and settings.dkim_selector
+            from surmesure.deliver.dkim_rsa import RsaSigner  # (its imports: only when signing)
+
             self._signer = RsaSigner(key, settings.dkim_domain, settings.dkim_selector, _SIGNED)
         self._idle: SimpleQueue[Transactions] = SimpleQueue()
         self._threads = ThreadPoolExecutor(settings.pool, thread_name_prefix="smtp")
@@ -143,7 +164,7 @@ class EmailChannel:
     def build(self, message: Message) -> bytes | str:
         """The bytes to send, or why the message cannot leave."""
         headers = dict(message.headers)
-        bad = [name for name in headers if not _NAME.fullmatch(name)]
+        bad = [name for name in headers if not _valid_name(name)]
         if bad:
             return f"header name {bad[0][:40]!r} is not valid: use letters, digits and '-'"
         marketing = headers.pop("X-Purpose", "marketing") != "transactional"
@@ -170,7 +191,7 @@ class EmailChannel:
             ("From", sender),
             ("To", message.to),
             ("Subject", message.subject or ""),
-            ("Date", formatdate(localtime=False)),
+            ("Date", _date()),
             ("Message-ID", f"<{message.message_id}@{_domain_of(sender)}>"),
             *headers.items(),
         ]

@@ -45,6 +45,15 @@ _FOLDABLE = LONGEST - 80
 
 def header(name: str, value: str) -> bytes:
     """One header line (folded), ending with CRLF."""
+    if (
+        len(name) + len(value) <= 75
+        and value.isascii()
+        and value.isprintable()
+        and "  " not in value
+        and value[:1] != " "
+        and value[-1:] != " "
+    ):  # most headers: nothing to clean, encode or fold
+        return f"{name}: {value}\r\n".encode()
     if not value.isprintable():  # a control character (CR, LF, NUL, tab...) becomes a space
         value = _CONTROL.sub(" ", value)
     value = " ".join(value.split())
@@ -83,11 +92,65 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(body, istext=True).replace(b"\n", CRLF)
 
 
+_CUT = re.compile(r"<(?=div|a |/a>|/td>)")
+"""Where an HTML part is cut into pieces encoded one by one: around its links and texts, so
+that the rest, the layout every message of a template shares, is encoded once."""
+KEPT_BYTES = 1 << 21
+"""How much of the pieces encoded already is kept (each process, twice: first pieces, others)."""
+
+
+class _Encoded(dict[str, bytes]):
+    """Pieces encoded already (:func:`_piece`), up to :data:`KEPT_BYTES` of them: then it
+    starts again, as the personal pieces pile up (the shared ones come back at once)."""
+
+    size = 0
+
+    def keep(self, piece: str, encoded: bytes) -> None:
+        grown = len(piece) + len(encoded)
+        if grown > KEPT_BYTES // 16:  # a piece this long is likely one person's
+            return
+        if self.size + grown > KEPT_BYTES:
+            self.clear()
+            self.size = 0
+        self[piece] = encoded
+        self.size += grown
+
+
+_pieces = (_Encoded(), _Encoded())
+"""Pieces encoded already: the first of a part; the others (each after a ``<``)."""
+
+
+def _piece(piece: str, lead: str, kept: _Encoded) -> bytes:
+    """``lead + piece`` in quoted-printable (LF line endings), its last line short enough
+    for the soft line break that follows it."""
+    found = kept.get(piece)
+    if found is not None:
+        return found
+    encoded = binascii.b2a_qp((lead + piece).encode(), istext=True)
+    if len(encoded) - encoded.rfind(b"\n") > 76:  # 75 characters, then the "="
+        cut = len(encoded) - (3 if encoded[-3:-2] == b"=" else 1)  # not inside an =XX
+        encoded = encoded[:cut] + b"=\n" + encoded[cut:]
+    kept.keep(piece, encoded)
+    return encoded
+
+
+def _qp_html(html: str) -> bytes:
+    """:func:`_qp` of ``html``, decoding to the same text: its pieces (:data:`_CUT`) encoded
+    apart, or found encoded already, and joined by soft line breaks."""
+    first, *rest = _CUT.split(html.replace("\r\n", "\n"))
+    first_kept, kept = _pieces
+    encoded = [_piece(first, "", first_kept)]
+    for piece in rest:
+        found = kept.get(piece)
+        encoded.append(_piece(piece, "<", kept) if found is None else found)
+    return b"=\n".join(encoded).replace(b"\n", CRLF)
+
+
 def _part(subtype: str, text: str) -> bytes:
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'.encode()
         + b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        + _qp(text)
+        + (_qp_html(text) if subtype == "html" else _qp(text))
         + CRLF
     )
 

@@ -66,7 +66,8 @@ def address_of(value: str) -> str | None:
 def stuffed(data: bytes) -> bytes:
     """``data`` as the DATA command carries it: CRLF line endings, a dot doubled at the start
     of a line, the final ``.`` line."""
-    if data.count(b"\n") != data.count(CRLF) or data.count(b"\r") != data.count(CRLF):
+    crlf = data.count(CRLF)
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
         data = _EOLS.sub(CRLF, data)  # a bare CR or LF (never in the channel's own messages)
     if data.startswith(b"."):
         data = b"." + data

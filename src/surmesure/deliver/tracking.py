@@ -37,11 +37,11 @@ sent keep recording for one lifetime after the upgrade; one claiming a time ahea
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
 import re
 import uuid
-from base64 import urlsafe_b64encode
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -72,6 +72,14 @@ def _signer(secret: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt=SALT)
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64(data: bytes) -> bytes:
+    """``data`` in unpadded URL-safe base64 (itsdangerous's ``base64_encode``)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
 class _Tokens:
     """Tokens :func:`_signer` reads as its own, made without its per-token setup (a message
     signs half a dozen): the key derived once, the payload as compact JSON (not compressed,
@@ -82,10 +90,10 @@ class _Tokens:
         self._mac = hmac.new(key, digestmod=hashlib.sha1)  # the serializer's own digest
 
     def dumps(self, payload: Any) -> str:
-        body = urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=")
+        body = _b64(orjson.dumps(payload))
         mac = self._mac.copy()
         mac.update(body)
-        return (body + b"." + urlsafe_b64encode(mac.digest()).rstrip(b"=")).decode("ascii")
+        return (body + b"." + _b64(mac.digest())).decode("ascii")
 
 
 @lru_cache(maxsize=8)
@@ -108,13 +116,14 @@ def track(
     signer = _tokens(secret)
     base = public_url.rstrip("/")
     made = _epoch(now)
+    unsubscribe = f"{base}/u/"
 
     def link(found: re.Match[str]) -> str:
         start, url, end = found.groups()
-        if "data-notrack" in found.group(0) or url.startswith(f"{base}/u/"):
+        if "data-notrack" in found.group(0) or url.startswith(unsubscribe):
             return found.group(0)
         target = url.replace("&amp;", "&")
-        if hosts is not None and host_of(target) not in hosts:
+        if hosts is not None and _host(target) not in hosts:
             return found.group(0)
         token = signer.dumps({"p": person_id, "c": campaign, "u": target, "t": made})
         return f"{start}{base}/t/c/{token}{end}"
@@ -137,6 +146,12 @@ def host_of(url: str) -> str | None:
         return urlsplit(url).hostname
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=4096)
+def _host(url: str) -> str | None:
+    """:func:`host_of`, remembered: a campaign's messages link to the same few pages."""
+    return host_of(url)
 
 
 def literal_hosts(*texts: str | None) -> frozenset[str]:
