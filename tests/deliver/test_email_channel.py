@@ -114,6 +114,16 @@ def test_a_message_without_a_way_to_unsubscribe_does_not_leave(sink: Sink) -> No
     assert mail.get_content_type() == "text/plain" and "message 2" in mail.get_content()
 
 
+def test_an_address_that_is_not_ascii_fails_its_message_not_the_batch(sink: Sink) -> None:
+    ch = channel()
+    results = ch.send([message(1, "jé@example.org"), message(2), message(3, "j@exämple.fr")])
+    ch.close()
+    assert [r.outcome for r in results] == ["failed", "sent", "failed"]
+    assert "recipient address 'jé@example.org' is not ASCII" in (results[0].detail or "")
+    assert "xn--" in (results[2].detail or "")
+    assert [rcpt for _, rcpt, _ in sink.received] == [["alice@example.org"]]
+
+
 def test_refusals_are_results_permanent_or_transient(sink: Sink) -> None:
     sink.refuse = {"gone@example.org": "550 5.1.1 No such user", "full@example.org": "452 Full"}
     ch = channel(pool=1)

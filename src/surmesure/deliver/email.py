@@ -173,6 +173,12 @@ class EmailChannel:
                 return "a marketing message needs an unsubscribe link (a person and links)"
             headers.update(self.unsubscribe.headers(message.person_id, "email"))
         sender = message.sender or self.settings.sender
+        for role, address in (("recipient", message.to), ("sender", sender)):
+            if not address.isascii():
+                return (
+                    f"the {role} address {address[:80]!r} is not ASCII, and messages leave "
+                    "without SMTPUTF8: correct it, or write its domain in its xn-- form"
+                )
         html = message.html
         if html is not None and html.lstrip().startswith("<mjml"):
             html = compile_mjml(html)
