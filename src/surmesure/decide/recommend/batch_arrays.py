@@ -78,9 +78,26 @@ def ordered(
     scores: NDArray[np.floating], depths: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Each row's best ``depths`` columns, highest score first, ties by column (the learned
-    rankings' order), and which of the returned places are within the row's depth."""
+    rankings' order), and which of the returned places are within the row's depth. Rows of
+    like depth are sorted together (:data:`ROWS_SORTED`), each group only as deep as its
+    deepest row: a few heavy buyers do not make everyone's sort as long as theirs."""
     n = scores.shape[1]
     m = int(min(depths.max(), n))
+    best = np.zeros((len(scores), m), np.int64)
+    by_depth = np.argsort(depths, kind="stable")
+    for group in np.array_split(by_depth, max(1, len(by_depth) // ROWS_SORTED)):
+        deep = int(min(depths[group].max(), n))
+        best[group, :deep] = _best(scores[group], deep)
+    return best, np.arange(m)[None, :] < depths[:, None]
+
+
+ROWS_SORTED = 100
+"""Rows of like depth whose best columns :func:`ordered` sorts together."""
+
+
+def _best(scores: NDArray[np.floating], m: int) -> NDArray[np.int64]:
+    """Each row's best ``m`` columns, highest score first, ties by column."""
+    n = scores.shape[1]
     negative = -scores
     head = (
         np.argpartition(negative, m - 1, axis=1)[:, :m]
@@ -89,8 +106,8 @@ def ordered(
     )
     rows = np.arange(len(scores))[:, None]
     order = np.lexsort((head, negative[rows, head]), axis=1)
-    best = head[rows, order]
-    return best, np.arange(m)[None, :] < depths[:, None]
+    found: NDArray[np.int64] = head[rows, order]
+    return found
 
 
 class Fused:
