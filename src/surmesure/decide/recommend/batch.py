@@ -24,17 +24,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from surmesure.decide.recommend import guardrails
+from surmesure.decide.recommend import batch_ranker, guardrails
 from surmesure.decide.recommend.batch_arrays import (
     Fused,
     Universe,
     allowed,
     neighbour_scores,
     ordered,
+    strongest,
     universe_of,
 )
 from surmesure.decide.recommend.guardrails import Policy, Stock
-from surmesure.decide.recommend.ranker import Plain, blend
+from surmesure.decide.recommend.ranker import blend
 from surmesure.decide.recommend.scoring import Candidate, Scoring
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def pick_many(
     depths = np.array(
         [chosen.depth + len({c for _, c in d.purchases}) for d in datas if d is not None], np.int64
     )
-    neighbours, antecedents = neighbour_scores(learned, weights)
+    neighbours = neighbour_scores(learned, model.memo, weights)
     columns, within = ordered(neighbours, depths)
     within &= np.take_along_axis(neighbours, columns, axis=1) > 0
     taste_scores = np.vstack(tastes)
@@ -117,11 +118,14 @@ def pick_many(
         assert data is not None
         segments.setdefault(data.segment, []).append(row)
     names: dict[str | None, list[tuple[str, str]]] = {}
+    prior_columns: dict[str | None, NDArray[np.int64]] = {}
     for segment, rows in segments.items():
         priors = names[segment] = priors_of(model, segment, True)
+        at = prior_columns[segment] = np.fromiter(
+            (universe.index[c] for c, _ in priors), np.int64, len(priors)
+        )
         if not priors:
             continue
-        at = np.fromiter((universe.index[c] for c, _ in priors), np.int64, len(priors))
         who = np.asarray(rows, np.int64)
         cols = np.broadcast_to(at, (len(who), len(at)))
         source = np.broadcast_to(-2 - np.arange(len(at)), cols.shape)
@@ -135,32 +139,27 @@ def pick_many(
     first = 4 * k * max(1, 4 // per_category) + 8
     learned_scores = None
     if model.ranker is not None:  # the learned ranker's scores of everyone's candidates at once
-        lists = [
-            (data, _lists(universe, row, (neighbours, columns, within),
-                          (taste_scores, taste_columns, taste_within), names[data.segment]))
-            for row, data in enumerate(datas) if data is not None
-        ]  # fmt: skip
-        learned_scores = model.ranker.scores(model, lists)
+        learned_scores = batch_ranker.scores(
+            model, model.ranker, universe, [d for d in datas if d is not None],
+            (neighbours, columns, within), (taste_scores, taste_columns, taste_within),
+            [prior_columns[d.segment] for d in datas if d is not None],
+        )  # fmt: skip
     for row, i in enumerate(taken):
         data = datas[row]
         assert data is not None
         score = fused.score[row]
         if learned_scores is not None:  # the ranker's order fused with this one
             present = np.flatnonzero(score > 0)
-            codes = universe.array[present]
-            theirs = learned_scores[row]
             blended = np.zeros_like(score)
-            blended[present] = blend(
-                codes, score[present], np.array([theirs.get(c, -1.0) for c in codes.tolist()])
-            )
+            blended[present] = blend(present, score[present], learned_scores[row, present])
             score = blended
         top = _capped(model, universe, score, first, per_category, k)
         picked = []
         for j in top:
             came = int(fused.source[row, j])
             if came == 0:
-                strongest = antecedents[row, universe.place[j]]
-                prior, because = NEIGHBOURS, learned.codes[int(strongest)]
+                found = strongest(learned, model.memo, weights[row], int(universe.place[j]))
+                prior, because = NEIGHBOURS, learned.codes[found]
             elif came == -1:
                 prior, because = TASTES, None
             else:
@@ -168,26 +167,6 @@ def pick_many(
             picked.append(Candidate(universe.codes[j], float(score[j]), because, prior))
         out[i] = [_made(model, c) for c in picked]
     return out
-
-
-Ranking = tuple[NDArray[np.floating], NDArray[np.int64], NDArray[np.bool_]]
-
-
-def _lists(
-    universe: Universe,
-    row: int,
-    neighbours: Ranking,
-    tastes: Ranking,
-    priors: list[tuple[str, str]],
-) -> Plain:
-    """One person's ranked lists as the one-person path ranks them, for the learned ranker:
-    each ranking's scores, its columns best first and those within its depth."""
-    ranked = []
-    for scores, columns, within in (neighbours, tastes):
-        cols = columns[row][within[row]]
-        codes = universe.array[universe.learned[cols]].tolist()
-        ranked.append(list(zip(codes, scores[row, cols].tolist(), strict=True)))
-    return Plain([(c, s, "") for c, s in ranked[0]], ranked[1], priors)
 
 
 def _made(model: Model, candidate: Candidate) -> Recommendation:

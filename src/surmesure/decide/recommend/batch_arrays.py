@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
 
 from surmesure.decide.recommend import guardrails
 from surmesure.decide.recommend.guardrails import Stock
@@ -77,9 +78,26 @@ def ordered(
     scores: NDArray[np.floating], depths: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Each row's best ``depths`` columns, highest score first, ties by column (the learned
-    rankings' order), and which of the returned places are within the row's depth."""
+    rankings' order), and which of the returned places are within the row's depth. Rows of
+    like depth are sorted together (:data:`ROWS_SORTED`), each group only as deep as its
+    deepest row: a few heavy buyers do not make everyone's sort as long as theirs."""
     n = scores.shape[1]
     m = int(min(depths.max(), n))
+    best = np.zeros((len(scores), m), np.int64)
+    by_depth = np.argsort(depths, kind="stable")
+    for group in np.array_split(by_depth, max(1, len(by_depth) // ROWS_SORTED)):
+        deep = int(min(depths[group].max(), n))
+        best[group, :deep] = _best(scores[group], deep)
+    return best, np.arange(m)[None, :] < depths[:, None]
+
+
+ROWS_SORTED = 100
+"""Rows of like depth whose best columns :func:`ordered` sorts together."""
+
+
+def _best(scores: NDArray[np.floating], m: int) -> NDArray[np.int64]:
+    """Each row's best ``m`` columns, highest score first, ties by column."""
+    n = scores.shape[1]
     negative = -scores
     head = (
         np.argpartition(negative, m - 1, axis=1)[:, :m]
@@ -88,8 +106,8 @@ def ordered(
     )
     rows = np.arange(len(scores))[:, None]
     order = np.lexsort((head, negative[rows, head]), axis=1)
-    best = head[rows, order]
-    return best, np.arange(m)[None, :] < depths[:, None]
+    found: NDArray[np.int64] = head[rows, order]
+    return found
 
 
 class Fused:
@@ -125,26 +143,42 @@ class Fused:
 
 
 def neighbour_scores(
-    learned: Learned, weights: Sequence[Mapping[int, float]]
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    learned: Learned, memo: dict[Any, Any], weights: Sequence[Mapping[int, float]]
+) -> NDArray[np.float64]:
     """Each person's neighbour score of every learned product (a row each), summed as
-    :meth:`~surmesure.decide.recommend.learned.Learned.neighbours` sums one person's, and a
-    the bought product that weighs most in each candidate (its index, ``-1``: none)."""
+    :meth:`~surmesure.decide.recommend.learned.Learned.neighbours` sums one person's: one
+    sparse product of the people's purchase weights by the similarity (each sum taken in the
+    same order, so to the bit)."""
     n, people = len(learned.codes), len(weights)
     sizes = np.fromiter((len(w) for w in weights), np.int64, people)
-    rows = np.fromiter((j for w in weights for j in w), np.int64, int(sizes.sum()))
-    w = np.fromiter((x for ws in weights for x in ws.values()), np.float64, int(sizes.sum()))
-    owner = np.repeat(np.arange(people), sizes)
-    sim = learned.similarity
-    starts, ends = sim.indptr[rows], sim.indptr[rows + 1]
-    lengths = ends - starts
-    flat = np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(lengths.sum())
-    key = np.repeat(owner, lengths) * n + sim.indices[flat]
-    parts = sim.data[flat] * np.repeat(w, lengths)
-    scores = np.bincount(key, weights=parts, minlength=people * n).astype(np.float64, copy=False)
-    largest = np.zeros(people * n)
-    np.maximum.at(largest, key, parts)
-    held = parts == largest[key]
-    strongest = np.full(people * n, -1, np.int64)
-    strongest[key[held]] = np.repeat(rows, lengths)[held]
-    return scores.reshape(people, n), strongest.reshape(people, n)
+    total = int(sizes.sum())
+    rows = np.fromiter((j for w in weights for j in w), np.int64, total)
+    w = np.fromiter((x for ws in weights for x in ws.values()), np.float64, total)
+    indptr = np.concatenate(([0], np.cumsum(sizes)))
+    bought = csr_matrix((w, rows, indptr), shape=(people, n))
+    similarity = memo.get("batch-similarity")
+    if similarity is None:
+        similarity = memo["batch-similarity"] = learned.similarity.astype(np.float64)
+    product = bought @ similarity
+    return np.asarray(product.toarray(), np.float64)
+
+
+def strongest(learned: Learned, memo: dict[Any, Any], weights: Mapping[int, float], j: int) -> int:
+    """The bought product (its index) that weighs most in one person's neighbour score of
+    product ``j``, the later in ``weights`` on a tie (as
+    :meth:`~surmesure.decide.recommend.learned.Learned.neighbours` finds it)."""
+    column: dict[int, float] | None = memo.get(("batch-column", j))
+    if column is None:
+        sim = memo.get("batch-csc")
+        if sim is None:
+            sim = memo["batch-csc"] = learned.similarity.tocsc()
+        at = slice(sim.indptr[j], sim.indptr[j + 1])
+        column = memo[("batch-column", j)] = dict(
+            zip(sim.indices[at].tolist(), sim.data[at].tolist(), strict=True)
+        )
+    best, found = -np.inf, -1
+    for i, weight in weights.items():
+        value = column.get(i)
+        if value is not None and weight * value >= best:
+            best, found = weight * value, i
+    return found

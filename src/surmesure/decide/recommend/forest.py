@@ -11,7 +11,7 @@ with scikit-learn's own compiled tree predictor, so they equal the classifier's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,8 +99,12 @@ class Forest:
         if not bool(np.all((features >= 0) & (features < self.features))):
             raise ValueError("a node of the kept ranker's trees splits on a feature it lacks")
 
-    def predict_proba(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``[[1 - p, p], ...]`` as the classifier's ``predict_proba`` gives them."""
+    def predict_proba(
+        self, x: NDArray[np.float64], groups: Sequence[Sequence[int]] = ()
+    ) -> NDArray[np.float64]:
+        """``[[1 - p, p], ...]`` as the classifier's ``predict_proba`` gives them. ``groups``:
+        columns whose values repeat together over many rows (a person's, a product's): the
+        trees' verdicts on them are found once per distinct combination (the same sums)."""
         raw = np.full(x.shape[0], self.baseline)
         if x.shape[0] and np.isnan(x).any():  # (the ranker's features are never missing)
             data = np.ascontiguousarray(x, dtype=np.float64)
@@ -110,7 +114,7 @@ class Forest:
         elif x.shape[0]:
             tables = self._tables()
             for start in range(0, x.shape[0], BLOCK):
-                tables.add_leaves(x[start : start + BLOCK], raw[start : start + BLOCK])
+                tables.add_leaves(x[start : start + BLOCK], raw[start : start + BLOCK], groups)
         p = expit(raw)
         return np.column_stack((1.0 - p, p))
 
@@ -192,17 +196,38 @@ class Tables:
             masks.append(table)
         return cls(tuple(thresholds), tuple(masks), values)
 
-    def add_leaves(self, x: NDArray[np.float64], raw: NDArray[np.float64]) -> None:
-        """Add to ``raw`` the leaves' values each row reaches, tree after tree."""
+    def add_leaves(
+        self, x: NDArray[np.float64], raw: NDArray[np.float64], groups: Sequence[Sequence[int]] = ()
+    ) -> None:
+        """Add to ``raw`` the leaves' values each row reaches, tree after tree (``groups``:
+        see :meth:`Forest.predict_proba`)."""
         alive = np.full((x.shape[0], self.values.shape[0]), 0xFFFFFFFF, dtype=np.uint32)
+        grouped = {f for group in groups for f in group}
+        for group in groups:
+            wanted = [f for f in group if self.thresholds[f].size]
+            if not wanted:
+                continue
+            # each row's place among each feature's thresholds, as one key for the group
+            key = np.zeros(x.shape[0], np.int64)
+            for f in wanted:
+                key = key * (self.thresholds[f].size + 1) + self._place(f, x[:, f])
+            unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            masks = np.full((unique.size, self.values.shape[0]), 0xFFFFFFFF, dtype=np.uint32)
+            for f in wanted:
+                masks &= self.masks[f][self._place(f, x[first, f])]
+            alive &= masks[inverse]
         for f, (at, table) in enumerate(zip(self.thresholds, self.masks, strict=True)):
-            if at.size:
-                # thresholds strictly below the value: the splits that send it right
-                alive &= table[np.searchsorted(at, x[:, f], side="left")]
+            if at.size and f not in grouped:
+                alive &= table[self._place(f, x[:, f])]
         lowest = alive & (~alive + np.uint32(1))
         leaf = np.bitwise_count(lowest - np.uint32(1)).T.astype(np.intp)
         for t in range(self.values.shape[0]):
             raw += self.values[t, leaf[t]]
+
+    def _place(self, f: int, values: NDArray[np.float64]) -> NDArray[np.intp]:
+        """How many of feature ``f``'s thresholds are strictly below each value (the splits
+        that send it right)."""
+        return np.searchsorted(self.thresholds[f], values, side="left")
 
 
 def _leaves_under(nodes: NDArray[Any], leaves: dict[int, int]) -> dict[int, int]:

@@ -300,10 +300,11 @@ def blended(
 
 
 def blend(
-    codes: NDArray[np.str_], today: NDArray[np.float64], theirs: NDArray[np.float64]
+    codes: NDArray[Any], today: NDArray[np.float64], theirs: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """The blend's score of each product of one person (:func:`blended`), from its code,
-    today's score and the ranker's (``-1``: not scored): the batch path's form."""
+    """The blend's score of each product of one person (:func:`blended`), from its code (or
+    anything sorting as the codes do), today's score and the ranker's (``-1``: not scored):
+    the batch path's form."""
     steps = 1 / (10 + np.arange(codes.size))
     score = np.zeros(codes.size)
     score[np.lexsort((codes, -today, -theirs))] += steps

@@ -1,0 +1,163 @@
+"""The learned ranker's scores of a whole batch of people at once, from the batch's arrays
+(:mod:`~surmesure.decide.recommend.batch`): the features
+:func:`~surmesure.decide.recommend.ranker.features` computes of one person's lists, computed
+for every row with numpy, so the probabilities are those of the one-person path to the bit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from surmesure.decide.recommend.ranker import ABSENT, DEPTH, NAMES, Catalogue, Ranker
+
+if TYPE_CHECKING:
+    from surmesure.decide.recommend.batch_arrays import Universe
+    from surmesure.decide.recommend.model import Model
+    from surmesure.decide.recommend.people import PersonData
+
+Ranking = tuple[NDArray[np.floating], NDArray[np.int64], NDArray[np.bool_]]
+"""One learned ranking of every row: its scores, its columns best first, those within depth."""
+
+#: the features that are the same for every candidate of a person, and for every person of a
+#: product: their trees' verdicts are found once per distinct value (see ``Forest``)
+PER_PERSON = tuple(NAMES.index(n) for n in ("n_products", "recency", "tenure", "n_orders"))
+PER_PRODUCT = tuple(NAMES.index(n) for n in ("trending", "popular", "age_days"))
+PLACES = tuple(NAMES.index(n) for n in ("nb_place", "ta_place", "pr_place", "fused"))
+GROUPS = (PER_PERSON, PER_PRODUCT, PLACES)
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """The universe's products in the ranker's catalogue (``-1``: not in it)."""
+
+    catalogue: NDArray[np.int64]
+
+
+def bridge(model: Model, ranker: Ranker, universe: Universe) -> Bridge:
+    key = ("batch-bridge", id(ranker))
+    found: Bridge | None = model.memo.get(key)
+    if found is None:
+        index = ranker.catalogue.index
+        at = np.fromiter((index.get(c, -1) for c in universe.codes), np.int64, len(universe.codes))
+        found = model.memo[key] = Bridge(at)
+    return found
+
+
+def scores(
+    model: Model,
+    ranker: Ranker,
+    universe: Universe,
+    datas: Sequence[PersonData],
+    neighbours: Ranking,
+    tastes: Ranking,
+    priors: Sequence[NDArray[np.int64]],
+) -> NDArray[np.float64]:
+    """The ranker's probability of each row's candidates (a row a person, a column a product
+    of ``universe``; ``-1``: not a candidate). ``priors``: each row's prior ranking, as
+    universe columns best first (a segment's list, shared by its rows)."""
+    people, width = len(datas), len(universe.codes)
+    cat = ranker.catalogue
+    to_cat = bridge(model, ranker, universe).catalogue
+    bought = np.zeros((people, width), np.bool_)
+    per_person = np.zeros((people, 4))
+    index = universe.index
+    for r, data in enumerate(datas):
+        codes = {code for _, code in data.purchases}
+        bought[r, [index[c] for c in codes if c in index]] = True
+        when = [t for t, _ in data.purchases]
+        if when:
+            per_person[r] = (
+                len(codes), _days(model.as_of, max(when)), _days(model.as_of, min(when)),
+                len(set(when)),
+            )  # fmt: skip
+    entries = [_learned(universe, bought, neighbours), _learned(universe, bought, tastes)]
+    entries.append(_priors(to_cat, bought, priors))
+    key = np.concatenate([who * width + col for who, col, _, _ in entries])
+    unique, inverse = np.unique(key, return_inverse=True)
+    x = np.zeros((unique.size, len(NAMES)))
+    x[:, [0, 2, 4]] = ABSENT
+    start = 0
+    for (who, _, place, rel), (p_col, r_col) in zip(
+        entries, ((0, 1), (2, 3), (4, None)), strict=True
+    ):
+        mine = inverse[start : start + who.size]
+        start += who.size
+        x[mine, p_col] = place
+        if r_col is not None:
+            x[mine, r_col] = rel
+    rows, cols = unique // width, unique % width
+    products = to_cat[cols]
+    _product_features(x, cat, products)
+    x[:, [8, 9, 11, 12]] = per_person[rows]
+    x[:, 10] = 1 / (10 + x[:, 0]) + 1 / (10 + x[:, 2]) + 0.5 / (10 + x[:, 4])
+    out = np.full((people, width), -1.0)
+    if unique.size:
+        from surmesure.decide.recommend.ranker import _one_thread
+
+        with _one_thread():
+            out[rows, cols] = ranker.classifier.predict_proba(x, GROUPS)[:, 1]
+    return out
+
+
+def _days(as_of: datetime, at: datetime) -> int:
+    return (as_of - at).days
+
+
+def _product_features(x: NDArray[np.float64], cat: Catalogue, products: NDArray[np.int64]) -> None:
+    x[:, 5] = cat.trending[products]
+    x[:, 6] = cat.popular[products]
+    x[:, 7] = cat.age_days[products]
+
+
+def _learned(
+    universe: Universe, bought: NDArray[np.bool_], ranking: Ranking
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """``(row, universe column, place, relative score)`` of the first :data:`DEPTH` of a
+    learned ranking each row did not buy."""
+    values, columns, within = ranking
+    rows = np.arange(len(columns))[:, None]
+    cols = universe.learned[columns]
+    ok = within & ~bought[rows, cols]
+    place = np.cumsum(ok, axis=1) - 1
+    ok &= place < DEPTH
+    found = np.take_along_axis(values, columns, axis=1).astype(np.float64)
+    first = found[rows[:, 0], np.argmax(ok, axis=1)]
+    top = np.where(ok.any(axis=1) & (first > 0), first, 1.0)
+    who = np.broadcast_to(rows, ok.shape)[ok]
+    return who, cols[ok], place[ok].astype(np.float64), found[ok] / top[who]
+
+
+def _priors(
+    to_cat: NDArray[np.int64], bought: NDArray[np.bool_], priors: Sequence[NDArray[np.int64]]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """The same of each row's prior ranking, those in the ranker's catalogue only."""
+    parts: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
+    groups: dict[int, list[int]] = {}
+    lists: dict[int, NDArray[np.int64]] = {}
+    for r, at in enumerate(priors):
+        groups.setdefault(id(at), []).append(r)
+        lists[id(at)] = at
+    for key, members in groups.items():
+        at = lists[key]
+        at = at[to_cat[at] >= 0]
+        who = np.asarray(members, np.int64)
+        longest = int(bought[who].sum(axis=1).max(initial=0)) + DEPTH
+        at = at[:longest]
+        ok = ~bought[who[:, None], at[None, :]]
+        place = np.cumsum(ok, axis=1) - 1
+        ok &= place < DEPTH
+        parts.append(
+            (np.broadcast_to(who[:, None], ok.shape)[ok], np.broadcast_to(at, ok.shape)[ok],
+             place[ok].astype(np.float64))
+        )  # fmt: skip
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0), np.zeros(0)
+    who = np.concatenate([p[0] for p in parts])
+    return who, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]), \
+        np.zeros(who.size)  # fmt: skip
