@@ -24,6 +24,7 @@ import gzip
 import io
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -102,8 +103,9 @@ def read_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[RawFile]:
     if rows < 1:
         raise InvalidInput(f"Chunk size {rows} is not positive.", hint="use 1 or more rows")
     fmt = file_format(path)
-    if fmt == "csv":
-        _header(path)  # a file refused as a whole is refused before its first chunk
+    if fmt == "csv":  # a file refused as a whole is refused before its first chunk
+        with _readable(path, fmt):
+            _header(path)
     return _guarded(path, fmt, rows)
 
 
@@ -122,9 +124,15 @@ def read_file(path: Path) -> RawFile:
 
 def _guarded(path: Path, fmt: str, rows: int) -> Iterator[RawFile]:
     chunks = {"csv": _csv_chunks, "parquet": _parquet_chunks, "jsonl": _jsonl_chunks}[fmt]
-    try:
+    with _readable(path, fmt):
         yield from chunks(path, rows)
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as exc:
+
+
+@contextmanager
+def _readable(path: Path, fmt: str) -> Iterator[None]:
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError, UnicodeError, csv.Error) as exc:
         raise InvalidInput(
             f"File {path} cannot be read as {fmt}: {exc}",
             hint="check the file is complete, UTF-8 encoded, and in the format its name says",
@@ -137,14 +145,17 @@ def _numbers(start: int, count: int) -> pa.Array:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+    # the rows after the header are read by Arrow: only the header must be UTF-8 here
+    gz = path.name.lower().endswith(".gz")
+    binary = gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115 (the caller closes)
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def _header(path: Path) -> list[str]:
     with _open_text(path) as handle:
         header = next(csv.reader(handle), None)
+    if header:
+        "".join(header).encode("utf-8")  # UnicodeEncodeError: the header is not UTF-8
     if not header:
         raise InvalidInput(f"File {path} is empty.", hint="a CSV file starts with a header row")
     if len(set(header)) != len(header):
