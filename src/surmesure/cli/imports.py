@@ -10,6 +10,7 @@ from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, progress, user_errors
 from surmesure.collect.events import ingest_file
+from surmesure.collect.files import CHUNK_ROWS
 from surmesure.collect.importer import ImportResult, check_kind, import_file
 from surmesure.collect.records import KINDS
 from surmesure.config import get_settings
@@ -19,6 +20,9 @@ from surmesure.errors import InvalidInput
 HELP = f"""Import a file of KIND ({", ".join(KINDS)}): CSV, CSV.GZ, Parquet or JSON Lines;
 or KIND events: Segment messages, one JSON object a line (.jsonl or .jsonl.gz), stored as the
 HTTP collector stores them (--source names where they come from, default web).
+
+The file is read and stored a chunk at a time (--chunk records a transaction), so memory
+does not grow with the file; an import stopped half way can simply be run again.
 
 Columns are matched to fields by name, or by a mapping: --mapping FILE (YAML with `columns:`
 field: column, `constants:`, `timezone:`, `source:` and `rules:`) or --preset NAME (e.g.
@@ -37,11 +41,12 @@ def print_result(result: ImportResult) -> None:
     if result.rows_updated:
         counts.add_row("updated (known, changed)", f"{result.rows_updated:,}")
     counts.add_row("already stored", f"{result.rows_duplicate:,}")
-    counts.add_row("quarantined", f"[red]{result.rows_quarantined:,}[/]")
+    counts.add_row("rejected (quarantined)", f"[red]{result.rows_quarantined:,}[/]")
     counts.add_row("new people", f"{result.new_people:,}")
     counts.add_row("merges", f"{result.merges:,}")
     for table, count in result.written.items():
         counts.add_row(f"rows written to {table}", f"{count:,}")
+    counts.add_row("chunks (transactions)", f"{result.chunks:,}")
     rate = result.rows_read / result.seconds if result.seconds else 0.0
     counts.add_row("seconds", f"{result.seconds:.2f} ({rate:,.0f} rows/s)")
     console.print(counts)
@@ -111,6 +116,9 @@ def register(app: typer.Typer) -> None:
             "--rate",
             help="Orders: CUR=RATE, one unit of CUR in the store's currency (repeat per currency).",
         ),
+        chunk: int = typer.Option(
+            CHUNK_ROWS, "--chunk", min=1, help="Records read, stored and committed at a time."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         rates = parse_rates(rate)
@@ -121,10 +129,10 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         try:
             with progress(quiet=as_json) as bar:
-                task = bar.add_task(f"importing {file.name}", total=None)
+                task = bar.add_task(f"importing {file.name} (% of the file)", total=None)
 
                 def on_progress(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
+                    bar.update(task, completed=round(100 * done / max(total, 1)), total=100)
 
                 result = import_file(
                     store,
@@ -136,6 +144,7 @@ def register(app: typer.Typer) -> None:
                     on_progress=on_progress,
                     settings=get_settings(),
                     rates=rates,
+                    chunk_rows=chunk,
                 )
         finally:
             store.dispose()

@@ -1,22 +1,32 @@
-"""File imports: read, map, validate, then store and unify in one transaction.
+"""File imports: read, map, validate, then store and unify, a chunk of records at a time.
 
 ``import_file`` is what ``surmesure import KIND FILE`` and the demo call. Everything that can
 refuse the file as a whole (unknown kind, unreadable file, a mapping that does not fit) happens
-before the transaction opens; inside it, the valid records are written idempotently, the
-refused ones quarantined with their reason, and the run recorded in ``import_runs``. When it
-returns, the import is committed.
+before the first chunk is stored. The file is then streamed in chunks of ``chunk_rows``
+records (:func:`surmesure.collect.files.read_chunks`); each chunk is mapped, validated and
+stored in a transaction of its own: its valid records written idempotently, its refused ones
+quarantined with their reason and row, so memory depends on the chunk and not on the file. The
+run is recorded in ``import_runs`` once the last chunk is in. When it returns, the import is
+committed.
+
+Re-running an import (after it stopped half way, or twice) stores nothing twice: records are
+keyed, quarantined rows known by place and content, and an order line's position in its order
+is counted over the whole file (across chunks), so every run derives the same keys. A file
+refused half way (an order in a currency without a rate) keeps the chunks stored before it.
 
 Counts: ``rows_read = rows_accepted + rows_updated + rows_quarantined + rows_duplicate``, where
 accepted records added rows, updated ones changed stored reference data (products, stock,
 stores), duplicates were already stored as they are (or repeat a key of the same file) and
 quarantined ones were refused. ``import_runs`` records accepted and updated together as
-``rows_accepted``: the records that wrote something.
+``rows_accepted``: the records that wrote something. Reference data repeated in two chunks is
+written by the first and counted as updated (or a duplicate) by the second.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +39,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from surmesure.collect import quarantine
-from surmesure.collect.files import RawFile, read_file
+from surmesure.collect.files import CHUNK_ROWS, RawFile, read_chunks
 from surmesure.collect.loaders import LOADERS, LoadContext, Loaded
 from surmesure.collect.mapping import POSITION, Mapping, apply_mapping, resolve_mapping
 from surmesure.collect.records import KINDS
@@ -40,9 +50,6 @@ from surmesure.errors import InvalidInput
 from surmesure.protect import screening, suppression
 from surmesure.store import schema
 from surmesure.store.engine import Store
-
-STEPS = 4
-"""Steps reported to ``on_progress``: read, map, validate, store."""
 
 
 @dataclass
@@ -68,6 +75,10 @@ class ImportResult:
     checked_per_row: int = 0
     written: dict[str, int] = field(default_factory=dict)
     rows_updated: int = 0
+    chunks: int = 0
+    """Transactions the records were stored in, one a chunk of the file."""
+    largest_chunk: int = 0
+    """Rows read in the largest chunk (records and unreadable rows)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,24 +108,51 @@ def sha256_of(path: Path) -> str:
 # -- the steps, shared with the quarantine replay ----------------------------------------------
 
 
-def with_line_numbers(mapped: pa.Table, given: list[int | None] | None = None) -> pa.Table:
+class LineCounter:
+    """Lines seen so far per order over the chunks of one file, so that a line's derived
+    position in its order does not depend on where the chunks end. DuckDB keeps the counts
+    (one row per order)."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect()
+        self.con.execute("CREATE TABLE seen (order_id VARCHAR PRIMARY KEY, n BIGINT)")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def with_line_numbers(
+    mapped: pa.Table, given: list[int | None] | None = None, counter: LineCounter | None = None
+) -> pa.Table:
     """Order lines with ``line_no``: the mapped value, else ``given`` (a replay), else the
     line's 1-based position within its order in file order (all lines of the file count,
-    refused ones too, so a replayed line finds its own place)."""
-    con = duckdb.connect()
+    refused ones too, so a replayed line finds its own place; with a ``counter``, those of the
+    chunks before too)."""
+    con = counter.con if counter is not None else duckdb.connect()
+    if counter is None:
+        con.execute("CREATE TABLE seen (order_id VARCHAR, n BIGINT)")
     try:
         con.register("m", mapped.select([POSITION, "order_id"]))
         derived = (
             con.sql(
-                f"SELECT CAST(CASE WHEN order_id IS NULL THEN NULL ELSE row_number() OVER "
-                f"(PARTITION BY trim(order_id, ' ') ORDER BY {POSITION}) END AS BIGINT) AS n "
-                f"FROM m ORDER BY {POSITION}"
+                f"SELECT CAST(CASE WHEN m.order_id IS NULL THEN NULL ELSE row_number() OVER "
+                f"(PARTITION BY trim(m.order_id, ' ') ORDER BY {POSITION}) + coalesce(s.n, 0) "
+                f"END AS BIGINT) AS n FROM m LEFT JOIN seen s ON s.order_id = trim(m.order_id, ' ')"
+                f" ORDER BY {POSITION}"
             )
             .to_arrow_table()
             .column("n")
         )
+        if counter is not None:
+            con.execute(
+                "INSERT INTO seen SELECT trim(order_id, ' '), count(*) FROM m "
+                "WHERE order_id IS NOT NULL GROUP BY 1 "
+                "ON CONFLICT (order_id) DO UPDATE SET n = seen.n + excluded.n"
+            )
+        con.unregister("m")
     finally:
-        con.close()
+        if counter is None:
+            con.close()
     if given is not None:
         derived = pc.coalesce(pa.array(given, pa.int64()), derived)
     if "line_no" in mapped.column_names:
@@ -133,10 +171,11 @@ def map_records(
     *,
     origin: str,
     line_numbers: list[int | None] | None = None,
+    counter: LineCounter | None = None,
 ) -> pa.Table:
     mapped = apply_mapping(table, mapping, kind, origin=origin)
     if kind == "orders":
-        mapped = with_line_numbers(mapped, line_numbers)
+        mapped = with_line_numbers(mapped, line_numbers, counter)
     return mapped
 
 
@@ -303,69 +342,47 @@ def import_file(
     on_progress: Callable[[int, int], None] | None = None,
     settings: Settings | None = None,
     rates: dict[str, float] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ImportResult:
     """Import the records of ``kind`` in ``path`` (CSV, CSV.GZ, Parquet or JSON Lines) with
-    a mapping file or a preset (default: columns named as the fields). ``on_progress(done,
-    total)`` is called after each of :data:`STEPS` steps. ``settings``: those of the caller
-    (default: the store's). ``rates`` add to the mapping's (orders in another currency
-    than the store's, see :mod:`surmesure.collect.currency`)."""
+    a mapping file or a preset (default: columns named as the fields), ``chunk_rows`` records
+    a transaction. ``on_progress(done, total)`` is called after each chunk (see
+    :attr:`RawFile.done`). ``settings``: those of the caller (default: the store's).
+    ``rates`` add to the mapping's (orders in another currency than the store's, see
+    :mod:`surmesure.collect.currency`)."""
     settings = settings or store.settings
     clock = time.perf_counter()
     started_at = utcnow()
-
-    def step(done: int) -> None:
-        if on_progress is not None:
-            on_progress(done, STEPS)
-
     check_kind(kind)
     chosen = effective_mapping(resolve_mapping(mapping, preset), source)
     if rates:
         chosen = Mapping.model_validate({**chosen.model_dump(), "rates": {**chosen.rates, **rates}})
     chosen.check_kind(kind)
     origin = str(path.resolve())
-    raw: RawFile = read_file(path)
+    chunks = read_chunks(path, chunk_rows)
     sha256 = sha256_of(path)
-    step(1)
-    mapped = map_records(raw.table, kind, chosen, origin=origin)
-    step(2)
-    validation = validate(mapped, kind, timezone=chosen.timezone, region=settings.default_country)
-    step(3)
-    items = [
-        quarantine.Item(f"row {m.row}", None, None, m.reason, {quarantine.MALFORMED: m.payload})
-        for m in raw.malformed
-    ] + rejected_items(raw.table, raw.rows, mapped, validation, kind, chosen)
-    source_name = chosen.source or "import"
+    run = Run(kind=kind, origin=origin, mapping=chosen, now=started_at, settings=settings)
+    counter = LineCounter() if kind == "orders" else None
+    try:
+        for raw in chunks:
+            mapped = map_records(raw.table, kind, chosen, origin=origin, counter=counter)
+            if run.run_id is None:  # the mapping fits: the file is taken
+                with store.begin() as conn:
+                    run.run_id = store.next_ids(conn, schema.import_run_id_seq, 1)[0]
+            import_chunk(store, run, raw, mapped)
+            if on_progress is not None:
+                on_progress(raw.done, raw.total)
+    finally:
+        if counter is not None:
+            counter.close()
+    assert run.run_id is not None  # (a file gives one chunk at least)
+    loaded = run.loaded
     with store.begin() as conn:
-        run_id = store.next_ids(conn, schema.import_run_id_seq, 1)[0]
-        loaded = load(
-            store,
-            conn,
-            kind,
-            validation.table,
-            raw.rows,
-            mapping=chosen,
-            source=source_name,
-            origin=origin,
-            now=started_at,
-            settings=settings,
-        )
-        rejected = [r.pos for r in validation.rejections]
-        items = erased_items(store, conn, items, rejected, mapped, loaded, raw.rows, settings)
-        quarantine.add(
-            store,
-            conn,
-            items,
-            run_id=run_id,
-            origin="import",
-            kind=kind,
-            source_name=origin,
-            now=started_at,
-        )
-        counts = (raw.rows_read, loaded.new + loaded.updated, len(items), loaded.duplicate)
+        counts = (run.read, loaded.new + loaded.updated, run.quarantined, loaded.duplicate)
         record_run(
             store,
             conn,
-            run_id,
+            run.run_id,
             kind=kind,
             path=origin,
             sha256=sha256,
@@ -377,24 +394,92 @@ def import_file(
     effects = dispatcher.settle(store, settings).get("segment_membership", 0)
     if effects:
         loaded.written["segment_changes"] = effects
-    step(4)
     return ImportResult(
-        run_id=run_id,
+        run_id=run.run_id,
         kind=kind,
         path=origin,
-        rows_read=raw.rows_read,
+        rows_read=run.read,
         rows_accepted=loaded.new,
-        rows_quarantined=len(items),
+        rows_quarantined=run.quarantined,
         rows_duplicate=loaded.duplicate,
         rows_updated=loaded.updated,
         new_people=loaded.new_people,
         merges=loaded.merges,
-        quarantined_by_reason=quarantine.by_reason(items),
+        quarantined_by_reason=dict(run.reasons.most_common()),
         seconds=round(time.perf_counter() - clock, 3),
-        source=source_name,
+        source=run.source,
         mapping=chosen.name,
         file_sha256=sha256,
         conflicts=loaded.conflicts,
-        checked_per_row=validation.checked_per_row,
+        checked_per_row=run.checked_per_row,
         written=loaded.written,
+        chunks=run.chunks,
+        largest_chunk=run.largest_chunk,
     )
+
+
+@dataclass
+class Run:
+    """One import under way: what it reads with, and its counts so far."""
+
+    kind: str
+    origin: str
+    mapping: Mapping
+    now: datetime
+    settings: Settings
+    run_id: int | None = None
+    read: int = 0
+    quarantined: int = 0
+    checked_per_row: int = 0
+    chunks: int = 0
+    largest_chunk: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    loaded: Loaded = field(default_factory=Loaded)
+
+    @property
+    def source(self) -> str:
+        return self.mapping.source or "import"
+
+
+def import_chunk(store: Store, run: Run, raw: RawFile, mapped: pa.Table) -> None:
+    """Validate, store and quarantine the records of one chunk, in one transaction."""
+    kind, settings = run.kind, run.settings
+    validation = validate(
+        mapped, kind, timezone=run.mapping.timezone, region=settings.default_country
+    )
+    items = [
+        quarantine.Item(f"row {m.row}", None, None, m.reason, {quarantine.MALFORMED: m.payload})
+        for m in raw.malformed
+    ] + rejected_items(raw.table, raw.rows, mapped, validation, kind, run.mapping)
+    with store.begin() as conn:
+        loaded = load(
+            store,
+            conn,
+            kind,
+            validation.table,
+            raw.rows,
+            mapping=run.mapping,
+            source=run.source,
+            origin=run.origin,
+            now=run.now,
+            settings=settings,
+        )
+        rejected = [r.pos for r in validation.rejections]
+        items = erased_items(store, conn, items, rejected, mapped, loaded, raw.rows, settings)
+        quarantine.add(
+            store,
+            conn,
+            items,
+            run_id=run.run_id,
+            origin="import",
+            kind=kind,
+            source_name=run.origin,
+            now=run.now,
+        )
+    run.read += raw.rows_read
+    run.quarantined += len(items)
+    run.reasons.update(i.reason for i in items)
+    run.checked_per_row += validation.checked_per_row
+    run.chunks += 1
+    run.largest_chunk = max(run.largest_chunk, raw.rows_read)
+    run.loaded.add(loaded)

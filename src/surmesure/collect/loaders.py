@@ -69,6 +69,18 @@ class Loaded:
     erased: dict[int, list[str]] = field(default_factory=dict)
     """Records refused for an erased identifier: position -> kinds that matched."""
 
+    def add(self, other: Loaded) -> None:
+        """Fold in the counts of ``other`` (a later chunk of the same file); not ``erased``,
+        whose positions are those of a chunk."""
+        self.new += other.new
+        self.duplicate += other.duplicate
+        self.updated += other.updated
+        self.new_people += other.new_people
+        self.merges += other.merges
+        self.conflicts += other.conflicts
+        for table, count in other.written.items():
+            self.written[table] = self.written.get(table, 0) + count
+
 
 def _sql(ctx: LoadContext, query: str, **tables: pa.Table) -> pa.Table:
     for name, table in tables.items():

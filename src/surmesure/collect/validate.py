@@ -14,8 +14,8 @@ After the model, the store's own bounds apply (integers fit 32 bits, numbers are
 and dates fall in years 1900 to 2200, text holds no NUL character), then
 identifier normalization (e-mail, E.164 phone, trimmed ids; once per distinct value), then the
 checks of a kind that a model alone does not express (a survey score within its metric's range,
-a person for records that need one). Times without a zone are read in the mapping's time zone;
-every datetime leaves as naive UTC.
+a person for records that need one, no text that a spreadsheet would run as a formula). Times
+without a zone are read in the mapping's time zone; every datetime leaves as naive UTC.
 """
 
 from __future__ import annotations
@@ -269,6 +269,34 @@ def _kind_checks(kind: str, table: pa.Table, rejections: list[Rejection]) -> Non
             rejections.append(Rejection(pos, None, None, reason))
 
 
+FORMULA = r"^(=|[+\-@].*[(|!])"
+"""Text a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+cmd|' /C calc'!A0``,
+``@SUM(A1)``): refused, since the value would come back out in exports (call lists, manifests)
+that people open in a spreadsheet. A phone number's ``+`` is an identifier's, checked apart."""
+
+
+def _formula_checks(table: pa.Table, model: type[Record], rejections: list[Rejection]) -> None:
+    refused = {r.pos for r in rejections}
+    for spec in specs(model):
+        if spec.base != "str" or spec.name in IDENTIFIER_FIELDS or not table.num_rows:
+            continue
+        values = table.column(spec.name)
+        found = pc.fill_null(pc.match_substring_regex(values, FORMULA), False)
+        for pos, value in zip(
+            pc.filter(table.column(POSITION), found).to_pylist(),
+            pc.filter(values, found).to_pylist(),
+            strict=True,
+        ):
+            if pos in refused:
+                continue
+            refused.add(pos)
+            reason = (
+                f"{spec.name}: starts like a spreadsheet formula ({value[:1]!r}), which a "
+                f"spreadsheet opening an export would run; write the value without it"
+            )
+            rejections.append(Rejection(pos, spec.name, value, reason))
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -308,6 +336,7 @@ def validate(
         table = table.sort_by(POSITION)
     table = _without(_normalize_identifiers(table, region, rejections), rejections)
     _kind_checks(kind, table, rejections)
+    _formula_checks(table, model, rejections)
     table = _without(table, rejections)
     rejections.sort(key=lambda r: r.pos)
     return Validation(table.combine_chunks(), rejections, len(flagged))
