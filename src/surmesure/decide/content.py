@@ -282,6 +282,54 @@ def render(
     the subject is left empty, for a caller that takes it from another part). ``links``:
     top-level names a campaign's message can print (``page_link``: the person's page).
     ``chosen``: the variant already chosen (by a next best action), in place of the rules."""
+    choice = _choice(compiled, audience, now, context, offers, products, catalog, locale, links,
+                     chosen)  # fmt: skip
+    return _printed(compiled, choice, with_subject, time_limit_s)
+
+
+def render_parts(
+    parts: Sequence[tuple[CompiledTemplate, bool]],
+    audience: Audience,
+    *,
+    now: datetime,
+    context: Mapping[str, Any] | None,
+    products: Sequence[Mapping[str, Any]],
+    links: Mapping[str, str] | None,
+    chosen: Chosen | None,
+    twinned: bool,
+) -> list[Rendered]:
+    """The parts of one message (an e-mail's HTML and its text read from it), each
+    ``(template, with_subject)`` rendered as :func:`render` renders it, in order.
+    ``twinned``: the parts are :func:`twins`, so the variant is chosen and the fields are
+    resolved once, for all of them: what each would have chosen and resolved alone."""
+    done: list[Rendered] = []
+    choice: _Choice | None = None
+    for compiled, with_subject in parts:
+        if choice is None or not twinned:
+            choice = _choice(compiled, audience, now, context, (), products, None, None, links,
+                             chosen)  # fmt: skip
+        else:
+            choice = choice[0], choice[1], dict(choice[2])  # each part its own explanation
+        done.append(_printed(compiled, choice, with_subject, DEFAULT_TIME_LIMIT_S))
+    return done
+
+
+_Choice = tuple[int, dict[str, Any], dict[str, Any]]
+"""A render's variant (by place), the values its texts read, and its explanation."""
+
+
+def _choice(
+    compiled: CompiledTemplate,
+    audience: Audience,
+    now: datetime,
+    context: Mapping[str, Any] | None,
+    offers: Sequence[Mapping[str, Any]],
+    products: Sequence[Mapping[str, Any]],
+    catalog: Mapping[str, SegmentDefinition] | None,
+    locale: str | None,
+    links: Mapping[str, str] | None,
+    chosen: Chosen | None,
+) -> _Choice:
     definition = compiled.definition
     if chosen is None:
         variant, why = choose_variant(compiled, audience, now, catalog or {})
@@ -299,12 +347,6 @@ def render(
         "now": now,
         **(links or {}),
     }
-    subject = (
-        render_text(variant.subject, values, locale=used_locale, time_limit_s=time_limit_s)
-        if variant.subject is not None and with_subject
-        else ""
-    )
-    body = render_text(variant.body, values, locale=used_locale, time_limit_s=time_limit_s)
     explanation = {
         "template": definition.name,
         "variant": {"name": variant.variant.name, "reason": why},
@@ -314,8 +356,41 @@ def render(
     }
     if chosen is not None:
         explanation["next_best_action"] = chosen.explanation
+    at = next(i for i, v in enumerate(compiled.variants) if v is variant)
+    return at, values, explanation
+
+
+def _printed(
+    compiled: CompiledTemplate, choice: _Choice, with_subject: bool, time_limit_s: float
+) -> Rendered:
+    at, values, explanation = choice
+    variant, used_locale = compiled.variants[at], values["locale"]
+    subject = (
+        render_text(variant.subject, values, locale=used_locale, time_limit_s=time_limit_s)
+        if variant.subject is not None and with_subject
+        else ""
+    )
+    body = render_text(variant.body, values, locale=used_locale, time_limit_s=time_limit_s)
     return Rendered(
-        definition.name, variant.variant.name, subject, body, explanation, compiled.format
+        compiled.definition.name, variant.variant.name, subject, body, explanation, compiled.format
+    )
+
+
+def twins(first: CompiledTemplate, second: CompiledTemplate) -> bool:
+    """Whether ``second`` chooses its variant and resolves its fields as ``first`` does for
+    anyone: the same name, fields, thresholds, locale, currency and next best action, and
+    variants of the same names and rules, in the same order (their texts may differ: an
+    e-mail's HTML and its text part)."""
+    a, b = first.definition, second.definition
+    return (
+        a.name == b.name
+        and a.fields == b.fields
+        and a.min_reliability == b.min_reliability
+        and a.locale == b.locale
+        and a.currency == b.currency
+        and a.next_best_action == b.next_best_action
+        and [(v.name, v.segment, v.when) for v in a.variants]
+        == [(v.name, v.segment, v.when) for v in b.variants]
     )
 
 

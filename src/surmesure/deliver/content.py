@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings
-from surmesure.decide.content import Audience, Chosen, CompiledTemplate, render
+from surmesure.decide.content import Audience, Chosen, CompiledTemplate, render_parts, twins
 from surmesure.decide.library import library_for
 from surmesure.decide.personal import DEFAULT_PRODUCTS, Personal, personal_batch
 from surmesure.deliver.audiences import load_audiences
@@ -72,6 +72,7 @@ class ChannelTemplates:
         self.text: CompiledTemplate | None = None
         #: the text part is read from the HTML: blank lines its loops repeat are collapsed
         self.text_from_html = False
+        self._twinned: bool | None = None
         if content.template is not None:
             compiled = library_for(self.settings).named(content.template)
             if compiled.format == "html":
@@ -113,6 +114,15 @@ class ChannelTemplates:
                     )
                 )
             )
+
+    @property
+    def twinned(self) -> bool:
+        """Whether the HTML and the text part choose their variant and fields alike (then
+        chosen once a message, see :func:`~surmesure.decide.content.render_parts`)."""
+        if self._twinned is None:
+            both = self.html is not None and self.text is not None
+            self._twinned = both and twins(self.html, self.text)  # type: ignore[arg-type]
+        return self._twinned
 
     @property
     def compiled(self) -> tuple[CompiledTemplate, ...]:
@@ -192,34 +202,18 @@ class ChannelTemplates:
         """The person's content; :class:`~surmesure.decide.sandbox.TemplateError` when a
         template fails for them. ``page_link``: what ``{{ page_link }}`` prints; ``chosen``:
         the variant a next best action gave the person (:mod:`surmesure.deliver.next_best`)."""
-        subject, text, html, explanation = "", "", None, {}
         context = None if personal is None else personal.context
         products = () if personal is None else personal.products
         links = {PAGE_LINK: page_link} if page_link is not None else None
-        if self.html is not None:
-            # the text part's template has the same subject: printed once, there
-            done = render(
-                self.html,
-                audience,
-                now=now,
-                context=context,
-                products=products,
-                with_subject=self.text is None,
-                links=links,
-                chosen=chosen,
-            )
-            subject, html, explanation = done.subject, done.body, done.explanation
+        # the text part's template has the same subject: printed once, there
+        parts = [(self.html, self.text is None)] if self.html is not None else []
+        parts += [(self.text, True)] if self.text is not None else []
+        done = render_parts(parts, audience, now=now, context=context, products=products,
+                            links=links, chosen=chosen, twinned=self.twinned)  # fmt: skip
+        html = None if self.html is None else done[0].body
+        subject, explanation, text = done[-1].subject, done[-1].explanation, ""
         if self.text is not None:
-            done = render(
-                self.text,
-                audience,
-                now=now,
-                context=context,
-                products=products,
-                links=links,
-                chosen=chosen,
-            )
-            subject, text, explanation = done.subject or subject, done.body, done.explanation
+            text = done[-1].body
             if self.text_from_html:
                 text = _BLANK_LINES.sub("\n\n", text).strip() + "\n"
         if personal is not None:

@@ -44,12 +44,13 @@ def read_batch(
         return {}
     k, t, m = schema.consents, schema.traits, schema.segment_members
     consents: dict[int, list[Record]] = {p: [] for p in ids}
+    # each statement's rows are fetched at once (``.all()``): a row at a time is a driver call
     columns = (k.c.person_id, k.c.purpose, k.c.channel, k.c.granted, k.c.recorded_at)
     for pid, purpose, channel, granted, at, consent_id in conn.execute(
         sa.select(*columns, k.c.consent_id).where(
             among_ids(k.c.person_id, ids), k.c.purpose.in_(DECISION_PURPOSES)
         )
-    ):
+    ).all():
         consents[pid].append(Record(str(purpose), str(channel), bool(granted), at, str(consent_id)))
     query = sa.select(
         t.c.person_id, t.c.name, t.c.value, t.c.source, t.c.observed_at, t.c.reliability,
@@ -73,7 +74,7 @@ def read_batch(
     members: dict[int, set[str]] = {p: set() for p in ids}
     for person, segment in conn.execute(
         sa.select(m.c.person_id, m.c.segment).where(among_ids(m.c.person_id, ids))
-    ):
+    ).all():
         members[person].add(str(segment))
     rows_of = _metrics(conn, metrics, ids, now)
     return {
@@ -97,7 +98,7 @@ def _metrics(
     ).where(among_ids(d.c.person_id, ids), d.c.as_of <= now.date())
     query = query.order_by(d.c.person_id, d.c.as_of, d.c.computed_at)
     numbers = [METRICS[n] == "number" for n in names]
-    for row in conn.execute(query):
+    for row in conn.execute(query).all():
         per: MetricRows = {}
         day = str(row[1])
         for name, number, value in zip(names, numbers, row[4:], strict=True):
