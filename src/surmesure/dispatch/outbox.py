@@ -110,10 +110,10 @@ def read(conn: Connection, after: int, limit: int) -> list[Change]:
     # rows straight from the driver where it can (a third of the time on DuckDB), by a
     # statement compiled once
     rows = backends.of(conn).run(conn, _READ, {"after": after, "limit": limit})
-    return list(map(_change_of_row, rows))
+    return list(map(change_of_row, rows))
 
 
-_change_of_row = partial(tuple.__new__, Change)
+change_of_row = partial(tuple.__new__, Change)
 """A :class:`Change` of a row of :data:`_READ` (its seven columns, in order), made in C:
 ``Change._make`` runs a Python frame per row, a tenth of a round's time."""
 
