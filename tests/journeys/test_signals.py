@@ -282,3 +282,24 @@ def test_events_no_journey_can_use_are_not_read(store: Store, tmp_path: Path) ->
     (read,) = events_read()
     assert "Signed Up" in read or "event IN" in read
     assert set(people_rows(store, "welcome")) == {ids[2]}
+
+
+def test_with_no_journey_a_round_reads_the_catalog_alone(store: Store, tmp_path: Path) -> None:
+    """Journeys are never deleted: with none, nobody can be in one, and a round of events
+    costs the one statement that finds none; once one is published, the named changes that
+    are not its entry are passed over without reading events back."""
+    ids = add_people(store, tmp_path, 2)
+    changes = [
+        outbox.Change(1, outbox.EVENT, ids[1], "track", "m-1", T0, "Product Viewed"),
+        outbox.Change(2, outbox.EVENT, ids[2], "track", "m-2", T0, "Product Viewed"),
+    ]
+
+    def sent() -> list[str]:
+        with store.begin() as conn, store.statements() as statements:
+            signals.handle(store, conn, changes, T0)
+        return statements
+
+    (only,) = sent()
+    assert "FROM journeys" in only
+    publish(store, welcome_document())  # its entry: Signed Up
+    assert not [s for s in sent() if "FROM events" in s]

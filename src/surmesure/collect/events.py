@@ -300,6 +300,7 @@ def write_events(
         at=received_at,
         details=[cols.type[k] for k in stored],
         refs=[cols.message_id[k] for k in stored],
+        names=[cols.event[k] for k in stored],
     )
     return out
 

@@ -1,17 +1,18 @@
 """Web purchases become orders: the subscriber ``orders_from_events`` of the changes outbox.
 
-For each stored track event delivered (``event`` changes of type ``track``), the events named
-``Order Completed`` are read back and each becomes an order (:mod:`surmesure.collect.ecommerce`)
-of the event's person, at the event's time, channel ``web``, source the event's source, its
-``customer_ref`` the event's ``userId`` (as its blind index, like an imported order's), with
-one order line per product; a product the catalogue does not know is added to it. An order in
-another currency than the store's is converted with the rates of ``SURMESURE_RATES``, keeping
-the amount and currency as sent (:mod:`surmesure.collect.currency`). An order is
-stored once per ``order_id`` (the same event delivered again, another event with the same
-order, or the order also imported from a file: the first one stored stays), and each new order
-appends an ``order`` change, so real-time segments see the purchase as they see an imported
-one. Properties were checked when the event was collected; an event whose properties still
-make no order (stored before the check existed) is passed over, left an event.
+For each stored track event delivered (``event`` changes of type ``track``) named ``Order
+Completed`` (the change's ``name``), the event is read back and becomes an order
+(:mod:`surmesure.collect.ecommerce`) of the event's person, at the event's time, channel
+``web``, source the event's source, its ``customer_ref`` the event's ``userId`` (as its blind
+index, like an imported order's), with one order line per product; a product the catalogue does
+not know is added to it. An order in another currency than the store's is converted with the
+rates of ``SURMESURE_RATES``, keeping the amount and currency as sent
+(:mod:`surmesure.collect.currency`). An order is stored once per ``order_id`` (the same event
+delivered again, another event with the same order, or the order also imported from a file: the
+first one stored stays), and each new order appends an ``order`` change, so real-time segments
+see the purchase as they see an imported one. Properties were checked when the event was
+collected; an event whose properties still make no order (stored before the check existed) is
+passed over, left an event.
 """
 
 from __future__ import annotations
@@ -33,14 +34,20 @@ from surmesure.unify.profile import decode_json
 NAME = "orders_from_events"
 CHANNEL = "web"
 US = pa.timestamp("us")
+_ORDER_OR_UNNAMED = frozenset([ORDER_COMPLETED, None])
 
 
 def on_changes(delivery: Delivery) -> int:
     """The handler (see the module): returns how many orders were new."""
+    # the change names its event: only ``Order Completed`` is read back (a change stored
+    # before names were kept, none, is read as any track event)
     refs = [
         c.ref
         for c in delivery.changes
-        if c.kind == outbox.EVENT and c.detail == "track" and c.ref is not None
+        if c.kind == outbox.EVENT
+        and c.detail == "track"
+        and c.ref is not None
+        and c.name in _ORDER_OR_UNNAMED
     ]
     if not refs:
         return 0

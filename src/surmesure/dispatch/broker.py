@@ -54,7 +54,7 @@ def encode(changes: Sequence[Change]) -> bytes:
 
 def decode(data: bytes) -> list[Change]:
     rows = orjson.loads(data)
-    return [Change.from_list([*row[:5], datetime.fromisoformat(row[5])]) for row in rows]
+    return [Change.from_list([*row[:5], datetime.fromisoformat(row[5]), *row[6:]]) for row in rows]
 
 
 async def _connect(url: str, stream: str) -> tuple[Any, JetStreamContext]:

@@ -16,6 +16,7 @@ bad change never holds back the changes after it, nor other subscribers.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import traceback
@@ -33,7 +34,7 @@ from surmesure.dispatch import gate, outbox, subscribers
 from surmesure.dispatch.outbox import Change
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.errors import trace_of
-from surmesure.store import schema
+from surmesure.store import backends, schema
 from surmesure.store.engine import Store
 
 log = logging.getLogger("surmesure.dispatch")
@@ -72,14 +73,15 @@ def drain(
     failures that are due; returns the effects each handler reported."""
     wanted = list(names) if names is not None else subscribers.names()
     effects = dict.fromkeys(wanted, 0)
+    if not wanted:
+        return effects
     positions: dict[str, int] | None = None
     retried = False
     while True:
         with gate.settled(store) as conn:
             if conn is None:
                 break  # writers are busy for now; the next drain reads on
-            positions, due = _positions(conn, wanted, now)
-            batch = outbox.read(conn, min(positions.values(), default=0), limit)
+            positions, due, batch = _read(conn, wanted, now, limit)
         if not retried:
             retried = True
             for name in due:
@@ -333,28 +335,57 @@ def _lock_cursor(store: Store, conn: Connection, name: str) -> int:
     return int(row["position"])
 
 
-def _positions(
-    conn: Connection, names: Sequence[str], now: datetime | None
-) -> tuple[dict[str, int], list[str]]:
-    """The position of each of ``names`` (0 for one that never had a delivery), and those
-    with a failed change due for a retry, in one query."""
-    cc, f = schema.change_cursors.c, schema.change_failures.c
-    query = sa.union_all(
-        sa.select(cc.subscriber, cc.position, sa.literal(0).label("due")).where(
-            cc.subscriber.in_(names)
-        ),
-        sa.select(f.subscriber, sa.literal(0), sa.literal(1))
-        .where(f.subscriber.in_(names), f.retry_at <= (now or utcnow()))
-        .distinct(),
+_READ_ROUND = """
+WITH cursors AS (SELECT subscriber, position FROM change_cursors WHERE subscriber IN ({names}))
+SELECT CAST(NULL AS BIGINT), subscriber, position, CAST(NULL AS VARCHAR),
+    CAST(NULL AS VARCHAR), CAST(NULL AS TIMESTAMP), CAST(NULL AS VARCHAR) FROM cursors
+UNION ALL
+SELECT DISTINCT CAST(NULL AS BIGINT), subscriber, CAST(NULL AS BIGINT), 'due',
+    CAST(NULL AS VARCHAR), CAST(NULL AS TIMESTAMP), CAST(NULL AS VARCHAR) FROM change_failures
+WHERE subscriber IN ({names}) AND retry_at <= :now
+UNION ALL
+SELECT * FROM (
+    SELECT change_id, kind, person_id, detail, ref, stored_at, name FROM changes
+    WHERE change_id > (
+        SELECT CASE WHEN count(*) = :count THEN min(position) ELSE 0 END FROM cursors
     )
+    ORDER BY change_id LIMIT :limit
+) AS batch
+ORDER BY 1 NULLS FIRST
+"""
+"""A round's read: the cursors of the subscribers named (rows with no ``change_id``: the
+subscriber, its position), those with a failed change due for a retry (no ``change_id``,
+``due``), then up to ``:limit`` changes after the lowest cursor (0 while one has none), in
+order, as :func:`surmesure.dispatch.outbox.read` reads them. One statement rather than two: a
+round's fixed statements are most of a small round's cost."""
+
+
+def _no_change(row: Sequence[object]) -> bool:
+    return row[0] is None
+
+
+def _read(
+    conn: Connection, names: Sequence[str], now: datetime | None, limit: int
+) -> tuple[dict[str, int], list[str], list[Change]]:
+    """The position of each of ``names`` (0 for one that never had a delivery), those with a
+    failed change due for a retry, and up to ``limit`` changes after the lowest position, in
+    order, in one query (:data:`_READ_ROUND`)."""
+    params: dict[str, object] = {f"s{i}": name for i, name in enumerate(names)}
+    sql = _READ_ROUND.format(names=", ".join(f":{key}" for key in params))
+    params.update(now=now or utcnow(), count=len(names), limit=limit)
+    rows = backends.of(conn).run(conn, sql, params)
     found: dict[str, int] = {}
     due: set[str] = set()
-    for subscriber, position, late in conn.execute(query):
-        if late:
-            due.add(str(subscriber))
-        else:
+    ahead = list(itertools.takewhile(_no_change, rows))  # the few rows before the changes
+    for _, subscriber, position, due_mark, *_ in ahead:
+        if due_mark is None:
             found[str(subscriber)] = int(position)
-    return {n: found.get(n, 0) for n in names}, [n for n in names if n in due]
+        else:
+            due.add(str(subscriber))
+    # the changes, thousands of them, made in C (:func:`surmesure.dispatch.outbox.read`)
+    batch = list(map(outbox.change_of_row, rows[len(ahead) :]))
+    positions = {n: found.get(n, 0) for n in names}
+    return positions, [n for n in names if n in due], batch
 
 
 def _lock_cursors(store: Store, conn: Connection, names: Sequence[str]) -> dict[str, int]:

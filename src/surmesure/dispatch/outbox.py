@@ -2,17 +2,17 @@
 transaction as the data.
 
 A change says what happened to whom: ``kind`` (``event``: a Segment message was stored, its
-type in ``detail`` and its ``messageId`` in ``ref``; ``order``: an order or a return, its id in
-``ref``; ``consent``: a consent choice was recorded, its purpose in ``detail``; ``erasure``: a
-person was erased; ``profile``: an import named the person, its kind in ``detail``;
-``preference``: a topic, frequency or pause choice was recorded; ``segment``: a segment refresh
-brought the person in or out, the segment in ``detail``; ``identity``: a merge was undone,
-one change for each side, ``detail`` ``unmerge`` and the merge id in ``ref``; ``metrics``: a
-derive run stored the metrics of many people, one change naming nobody, the run's time in
-``ref``), the ``person_id`` concerned (the
-person now, after merges) and ``stored_at``, the time it was stored (naive UTC). Changes are
-read in ``change_id`` order, which is the order their transactions appended them in
-(:mod:`.gate`).
+type in ``detail``, its ``messageId`` in ``ref`` and its ``name`` (a track call's event,
+``Order Completed``; NULL in changes stored before names were kept); ``order``: an order or a
+return, its id in ``ref``; ``consent``: a consent choice was recorded, its purpose in
+``detail``; ``erasure``: a person was erased; ``profile``: an import named the person, its kind
+in ``detail``; ``preference``: a topic, frequency or pause choice was recorded; ``segment``: a
+segment refresh brought the person in or out, the segment in ``detail``; ``identity``: a merge
+was undone, one change for each side, ``detail`` ``unmerge`` and the merge id in ``ref``;
+``metrics``: a derive run stored the metrics of many people, one change naming nobody, the
+run's time in ``ref``), the ``person_id`` concerned (the person now, after merges) and
+``stored_at``, the time it was stored (naive UTC). Changes are read in ``change_id`` order,
+which is the order their transactions appended them in (:mod:`.gate`).
 """
 
 from __future__ import annotations
@@ -50,16 +50,20 @@ class Change(NamedTuple):
     detail: str | None
     ref: str | None
     at: datetime
+    name: str | None = None
 
     def to_list(self) -> list[object]:
-        return [self.change_id, self.kind, self.person_id, self.detail, self.ref, self.at]
+        return [*self[:5], self.at, self.name]
 
     @classmethod
     def from_list(cls, row: Sequence[object]) -> Change:
-        change_id, kind, person_id, detail, ref, at = row
+        """The change of a :meth:`to_list` (one of six items, written before names were
+        kept, has none)."""
+        change_id, kind, person_id, detail, ref, at, *rest = row
         assert isinstance(change_id, int) and isinstance(kind, str)
         assert isinstance(at, datetime)
-        return cls(change_id, kind, person_id, detail, ref, at)  # type: ignore[arg-type]
+        name = rest[0] if rest else None
+        return cls(change_id, kind, person_id, detail, ref, at, name)  # type: ignore[arg-type]
 
 
 def append(
@@ -71,9 +75,11 @@ def append(
     at: datetime,
     details: Sequence[str | None] | None = None,
     refs: Sequence[str | None] | None = None,
+    names: Sequence[str | None] | None = None,
 ) -> int:
-    """Append one change of ``kind`` per person of ``person_ids`` (with its ``details`` and
-    ``refs``, when given) inside the caller's transaction ``conn``; returns how many."""
+    """Append one change of ``kind`` per person of ``person_ids`` (with its ``details``,
+    ``refs`` and ``names``, when given) inside the caller's transaction ``conn``; returns how
+    many."""
     count = len(person_ids)
     if count == 0:
         return 0
@@ -87,13 +93,14 @@ def append(
             "detail": pa.array(details if details is not None else [None] * count, pa.string()),
             "ref": pa.array(refs if refs is not None else [None] * count, pa.string()),
             "stored_at": pa.array([at] * count, pa.timestamp("us")),
+            "name": pa.array(names if names is not None else [None] * count, pa.string()),
         }
     )
     return store.bulk_insert(conn, schema.changes, rows, on_conflict="error")
 
 
 _READ = (
-    "SELECT change_id, kind, person_id, detail, ref, stored_at FROM changes "
+    "SELECT change_id, kind, person_id, detail, ref, stored_at, name FROM changes "
     "WHERE change_id > :after ORDER BY change_id LIMIT :limit"
 )
 
@@ -103,11 +110,11 @@ def read(conn: Connection, after: int, limit: int) -> list[Change]:
     # rows straight from the driver where it can (a third of the time on DuckDB), by a
     # statement compiled once
     rows = backends.of(conn).run(conn, _READ, {"after": after, "limit": limit})
-    return list(map(_change_of_row, rows))
+    return list(map(change_of_row, rows))
 
 
-_change_of_row = partial(tuple.__new__, Change)
-"""A :class:`Change` of a row of :data:`_READ` (its six columns, in order), made in C:
+change_of_row = partial(tuple.__new__, Change)
+"""A :class:`Change` of a row of :data:`_READ` (its seven columns, in order), made in C:
 ``Change._make`` runs a Python frame per row, a tenth of a round's time."""
 
 
@@ -119,9 +126,9 @@ def read_ids(conn: Connection, ids: Sequence[int]) -> list[Change]:
 
 def _select() -> sa.Select[Any]:
     c = schema.changes.c
-    return sa.select(c.change_id, c.kind, c.person_id, c.detail, c.ref, c.stored_at).order_by(
-        c.change_id
-    )
+    return sa.select(
+        c.change_id, c.kind, c.person_id, c.detail, c.ref, c.stored_at, c.name
+    ).order_by(c.change_id)
 
 
 def prune(conn: Connection, upto: int) -> int:

@@ -108,22 +108,42 @@ def handle(
 
     Only what can matter is read: every event of a person in a journey, and of the others only
     the events an active journey's entry names (any event with a place, when an entry waits
-    near a store). With no journey active and nobody in one, a round reads nothing more."""
+    near a store), known by the name each change carries. With no journey at all, nobody is
+    in one and the round reads nothing more than the catalog of journeys."""
     versions = _versions(store)
+    journeys = catalog(conn)
     active = [
         (name, version, versions.get(conn, name, version))
-        for name, (_, version) in catalog(conn, ("active",)).items()
+        for name, (status, version) in journeys.items()
+        if status == "active"
     ]
     entries = frozenset(
         d.entry.event.name for _, _, d in active if isinstance(d.entry, EventEntryNode)
     )
     near = any(isinstance(d.entry, NearEntryNode) for _, _, d in active)
-    running = _running(conn, {c.person_id for c in changes if c.person_id is not None})
+    # journeys are never deleted: with none, nobody can be in one
+    running = (
+        _running(conn, {c.person_id for c in changes if c.person_id is not None})
+        if journeys
+        else set()
+    )
     if not running and not entries and not near:
         return Applied()
-    refs = [str(c.ref) for c in changes if c.kind == outbox.EVENT and c.ref and c.person_id]
     theirs = [str(c.ref) for c in changes if c.person_id in running and c.kind == outbox.EVENT]
-    others = sorted(set(refs) - set(theirs))
+    mine = set(theirs)
+    # a change stored before names were kept (none) may be any event
+    named = None if near else entries | {None}
+    others = sorted(
+        {
+            str(c.ref)
+            for c in changes
+            if c.kind == outbox.EVENT
+            and c.ref
+            and c.person_id
+            and (named is None or c.name in named)
+        }
+        - mine
+    )
     events = _events(conn, theirs) | _events(conn, others, None if near else entries)
     signals: list[tuple[int, Signal, str]] = []
     seen: list[tuple[int, str, dict[str, Any], float | None]] = []

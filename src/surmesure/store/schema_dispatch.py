@@ -19,6 +19,7 @@ changes = sa.Table(
     sa.Column("detail", sa.String(64), nullable=True, comment="an event's type, a consent's"),
     sa.Column("ref", sa.String(256), nullable=True, comment="the messageId or order id"),
     sa.Column("stored_at", sa.DateTime, nullable=False),
+    sa.Column("name", sa.String(256), nullable=True, comment="an event's name"),
     info={"personal": "person_id"},
     comment="The outbox: each change collect stored, written in the same transaction, in order.",
 )
