@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow.csv as pacsv
 import pytest
+import sqlalchemy as sa
 
 from conftest import invoke_json
 from surmesure.store import Store, schema
@@ -59,6 +60,26 @@ def save(monkeypatch: pytest.MonkeyPatch, store: Store, csv: Path) -> dict[str, 
         "0",
     )
     return payload
+
+
+_KEPT: dict[str, Any] = {}
+"""The row ``uplift actions --save offer`` wrote the first time :func:`kept` fitted it."""
+
+
+def kept(monkeypatch: pytest.MonkeyPatch, store: Store, folder: Path) -> None:
+    """Model ``offer`` saved in ``store`` as :func:`save` saves it: fitted by the command the
+    first time in a test process, its stored row (pickled models and their digest) written
+    again into each later store, so tests that only read the model do not fit it again."""
+    table = schema.action_models
+    row = _KEPT.get("offer")
+    if row is None:
+        save(monkeypatch, store, experiment(folder / "test.csv"))
+        with store.connect() as conn:
+            found = conn.execute(sa.select(table).where(table.c.name == "offer"))
+            _KEPT["offer"] = dict(found.mappings().one())
+        return
+    with store.begin() as conn:
+        conn.execute(table.insert().values(**row))
 
 
 def recency(store: Store, person_id: int, days: int, at: datetime) -> None:

@@ -16,7 +16,7 @@ import pytest
 from api_helpers import server_key, settings_for
 from decide_world import DAY, add_person
 
-from action_model_world import experiment, recency, save
+from action_model_world import experiment, kept, recency, save
 from conftest import invoke
 from surmesure.api.app import create_app
 from surmesure.clock import utcnow
@@ -100,7 +100,7 @@ def test_a_decision_gives_the_action_the_saved_model_ranks_first(
 def test_an_unreliable_or_unseen_feature_falls_back(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save(monkeypatch, store, experiment(tmp_path / "test.csv"))
+    kept(monkeypatch, store, tmp_path)
     person(store, 1, 2, "Suburban")  # a level the model never saw
     add_person(store, 2, {"zip_code": ("Rural", "guess", 0.2, utcnow() - DAY)})
     compiled = CompiledTemplate(parse_template(TEMPLATE, "offer_mail.yaml"))
@@ -115,7 +115,7 @@ def test_an_unreliable_or_unseen_feature_falls_back(
 def test_the_saved_model_survives_a_new_process(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save(monkeypatch, store, experiment(tmp_path / "test.csv"))
+    kept(monkeypatch, store, tmp_path)
     with store.connect() as conn:
         here = action_models.load(conn, "offer")
     row, _ = here.row({"recency": 2, "zip": "Rural"})
@@ -152,7 +152,7 @@ def test_validation_names_the_field(
     with store.connect() as conn, pytest.raises(NotFound) as unsaved:
         action_models.load(conn, "offer")
     assert unsaved.value.field == "next_best_action.model"
-    save(monkeypatch, store, experiment(tmp_path / "test.csv"))
+    kept(monkeypatch, store, tmp_path)
     with store.connect() as conn:
         model = action_models.load(conn, "offer")
     unmapped = parse_template(TEMPLATE.replace("    zip: {trait: zip_code}\n", ""), "t.yaml")
@@ -182,7 +182,7 @@ def test_validation_names_the_field(
 def test_post_decide_gives_the_variant_the_model_picks(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save(monkeypatch, store, experiment(tmp_path / "test.csv"))
+    kept(monkeypatch, store, tmp_path)
     person(store, 1, 2, "Rural")
     person(store, 3, 6, "Rural")
     folder = tmp_path / "templates"

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from campaign_world import T0, add_people, document
 
-from action_model_world import experiment, recency, save
+from action_model_world import kept, recency
 from surmesure.collect import sink
 from surmesure.deliver import documents, plan
 from surmesure.errors import InvalidInput
@@ -52,7 +52,7 @@ def _rows(store: Store) -> dict[int, tuple[str, str | None]]:
 def test_who_the_model_gives_nothing_gets_no_message(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save(monkeypatch, store, experiment(tmp_path / "test.csv"))
+    kept(monkeypatch, store, tmp_path)
     zips = {1: "Rural", 2: "Urban", 3: "Rural", 4: "Urban"}
     ids = add_people(store, tmp_path, 4)
     for i, z in zips.items():
@@ -73,7 +73,7 @@ def test_who_the_model_gives_nothing_gets_no_message(
 def test_the_control_group_stays_held_out_whatever_the_model_says(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save(monkeypatch, store, experiment(tmp_path / "test.csv"))
+    kept(monkeypatch, store, tmp_path)
     n = 40
     ids = add_people(store, tmp_path, n)
     for i in range(1, n + 1):
@@ -105,7 +105,7 @@ def test_the_control_group_stays_held_out_whatever_the_model_says(
 def test_a_feature_the_document_does_not_map_is_refused_naming_it(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save(monkeypatch, store, experiment(tmp_path / "test.csv"))
+    kept(monkeypatch, store, tmp_path)
     short = {**NBA, "features": {"recency": {"metric": "recency_days"}}}
     with store.connect() as conn, pytest.raises(InvalidInput) as refused:
         documents.check_references(
