@@ -46,3 +46,35 @@ def test_a_store_checkpoints_past_256_mb_of_log_unless_its_url_says(tmp_path: Pa
     )
     assert named.startswith("15.2 MiB")
     assert not kept  # past 16 MB a commit checkpointed and emptied the log
+
+
+def test_an_import_leaves_no_rows_in_the_log_or_in_memory_after_each_chunk(
+    tmp_path: Path,
+) -> None:
+    from surmesure.collect.importer import import_file
+
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "customer_id,email,first_name\n"
+        + "".join(f"C{i},p{i}@example.com,Ann{i}\n" for i in range(300))
+    )
+    store = open_store(f"duckdb:///{tmp_path}/c.duckdb")
+    wal = tmp_path / "c.duckdb.wal"
+    seen: list[tuple[int, int]] = []
+
+    def after_chunk(done: int, total: int) -> None:
+        with store.connect() as conn:
+            held = conn.execute(
+                sa.text(
+                    "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                    "WHERE tag IN ('ART_INDEX', 'IN_MEMORY_TABLE')"
+                )
+            ).scalar_one()
+        seen.append((wal.stat().st_size if wal.exists() else 0, int(held)))
+
+    result = import_file(store, "customers", path, chunk_rows=100, on_progress=after_chunk)
+    store.dispose()
+    assert result.chunks == 3 and result.new_people == 300
+    # each chunk was checkpointed into the file: without it the log grows chunk by chunk
+    # (under the 256 MB threshold) and the identifiers' and traits' indexes stay in memory
+    assert seen == [(0, 0)] * 3

@@ -514,6 +514,7 @@ def ingest_file(
             Ingested(quarantined=len(items), quarantined_by_reason=quarantine.by_reason(items))
         )
         out.add(part)
+        store.settle_bulk()
         done += len(batch)
         if on_progress is not None:
             on_progress(done, total)

@@ -370,6 +370,7 @@ def import_file(
                 with store.begin() as conn:
                     run.run_id = store.next_ids(conn, schema.import_run_id_seq, 1)[0]
             import_chunk(store, run, raw, mapped)
+            store.settle_bulk()
             if on_progress is not None:
                 on_progress(raw.done, raw.total)
     finally:

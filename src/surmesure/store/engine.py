@@ -156,6 +156,12 @@ class Store:
         conflict = self._conflict_clause(table, columns, on_conflict)
         return self.backend.load(conn, table, data, conflict)
 
+    def settle_bulk(self) -> None:
+        """Between the transactions of a long bulk write: free the memory the database holds
+        for the rows written so far (see :meth:`BulkWrites.settle_bulk
+        <surmesure.store.ports.BulkWrites.settle_bulk>`)."""
+        self.backend.settle_bulk()
+
     def insert_new(self, conn: Connection, table: sa.Table, data: pa.Table, key: str) -> set[str]:
         """Insert the rows of ``data`` whose primary key is not stored yet, in one statement,
         and return the ``key`` of each row inserted (``ON CONFLICT DO NOTHING RETURNING``): a

@@ -92,6 +92,12 @@ class BulkWrites(Protocol):
         """Which of ``keys`` (sorted, distinct, not empty) ``table.column`` holds."""
         ...
 
+    def settle_bulk(self) -> None:
+        """After a bulk write committed (a chunk of an imported file): let go of the memory
+        the database holds for rows it has not yet written to its files, so that a long import
+        does not hold every row it wrote. Called between transactions."""
+        ...
+
 
 class Relations(Protocol):
     """Lists of values a statement reads as a table (a join or an update with thousands of

@@ -161,6 +161,14 @@ class DuckDBBackend:
         finally:
             raw.unregister(view)
 
+    def settle_bulk(self) -> None:
+        # DuckDB holds the rows committed since its last checkpoint, and the ART indexes of
+        # the tables they went to, in memory until the next one (past ``checkpoint_threshold``
+        # of log): 1.6 MB for every 1,000 customers imported. A checkpoint writes them to the
+        # file and frees that memory (changes of a transaction still open wait for the next).
+        with self.engine.connect() as conn:
+            self.raw(conn).execute("CHECKPOINT")
+
     def next_ids(self, conn: Connection, sequence: sa.Sequence, count: int) -> list[int]:
         # straight from the driver as one array: SQLAlchemy's rows cost 1 µs each, and a
         # collection batch takes one id per event
