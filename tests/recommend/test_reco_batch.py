@@ -9,30 +9,18 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from retail_slice import retail_slice
 
-from conftest import dataset
-from surmesure.collect.importer import import_file
 from surmesure.decide.recommend import model, people, service
 from surmesure.decide.recommend.batch import pick_many
 from surmesure.decide.recommend.guardrails import Stock
-from surmesure.store import open_store
 
 CUTOFF = datetime(2010, 7, 1)
 
 
 def test_many_people_at_once_get_what_each_gets_alone(tmp_path: Path) -> None:
-    table = pq.read_table(dataset("online_retail_II/online_retail_II_2009_2010.parquet"))
-    customer = pc.fill_null(table["Customer ID"], 1)
-    keep = pc.and_(
-        pc.equal(pc.bit_wise_and(customer, 7), 0), pc.less(table["InvoiceDate"], "2010-07-01")
-    )
-    path = tmp_path / "slice.parquet"
-    pq.write_table(table.filter(keep), path)
-    store = open_store(f"duckdb:///{tmp_path / 'slice.duckdb'}")
+    store = retail_slice(tmp_path, 8, "2010-07-01")
     try:
-        import_file(store, "orders", path, preset="online-retail")
         model.clear_cache()
         with store.connect() as conn:
             built = model.get_model(store, conn, CUTOFF)

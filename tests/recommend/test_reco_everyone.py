@@ -9,16 +9,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
+from retail_slice import retail_slice
 
-from conftest import dataset
-from surmesure.collect.importer import import_file
 from surmesure.config import get_settings
 from surmesure.decide.recommend import everyone, model, service
 from surmesure.decide.recommend.kept import fit_and_keep
-from surmesure.store import open_store
 
 CUTOFF = datetime(2010, 9, 1)
 
@@ -37,16 +33,8 @@ def ranker_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_everyone_gets_the_list_each_person_gets_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    table = pq.read_table(dataset("online_retail_II/online_retail_II_2009_2010.parquet"))
-    customer = pc.fill_null(table["Customer ID"], 1)
-    keep = pc.and_(
-        pc.equal(pc.bit_wise_and(customer, 3), 0), pc.less(table["InvoiceDate"], "2010-09-01")
-    )
-    path = tmp_path / "slice.parquet"
-    pq.write_table(table.filter(keep), path)
-    store = open_store(f"duckdb:///{tmp_path / 'slice.duckdb'}")
+    store = retail_slice(tmp_path, 4, "2010-09-01")
     try:
-        import_file(store, "orders", path, preset="online-retail")
         fit_and_keep(store, CUTOFF)
         model.clear_cache()
         with store.connect() as conn:
