@@ -137,7 +137,10 @@ def _piece(piece: str, lead: str, kept: _Encoded) -> bytes:
 def _qp_html(html: str) -> bytes:
     """:func:`_qp` of ``html``, decoding to the same text: its pieces (:data:`_CUT`) encoded
     apart, or found encoded already, and joined by soft line breaks."""
-    first, *rest = _CUT.split(html.replace("\r\n", "\n"))
+    text = html.replace("\r\n", "\n")
+    if "\r" in text:  # a lone CR: a piece's encoder would read it as a line's end
+        return _qp(html)
+    first, *rest = _CUT.split(text)
     first_kept, kept = _pieces
     encoded = [_piece(first, "", first_kept)]
     for piece in rest:
