@@ -9,10 +9,11 @@ export SURMESURE_DATABASE_URL ?= duckdb:///demo/surmesure.duckdb
 .PHONY: system install demo test lint typecheck unit bench clean
 
 # System packages the channels need: Kannel (the SMS gateway, with its test SMSC), Pango (PDF
-# letters) and HarfBuzz's subsetter (a letter's PDF embeds only the glyphs it uses, in C); and a
-# Java runtime for Spark (derive and segments on Spark), unless one is on the PATH already.
-# Installed only where missing.
-SYSTEM_PACKAGES := kannel kannel-extras libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+# letters) and HarfBuzz's subsetter (a letter's PDF embeds only the glyphs it uses, in C);
+# Chromium (the console's browser tests drive it); and a Java runtime for Spark (derive and
+# segments on Spark), unless one is on the PATH already. Installed only where missing.
+SYSTEM_PACKAGES := kannel kannel-extras libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+	chromium
 JAVA_PACKAGE := default-jre-headless
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

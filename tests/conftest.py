@@ -244,3 +244,30 @@ def spark() -> Iterator[Any]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def console_world(
+    demo_world: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Store]]:
+    """``(base URL, store)`` of the console serving a copy of the small demo world, with one
+    user per role (``tests/console/console_helpers.py``), for the whole run."""
+    from api_helpers import serving
+    from console_helpers import make_users
+
+    folder, _ = demo_world
+    store = open_store(copy_demo(folder, tmp_path_factory.mktemp("console")))
+    make_users(store)
+    try:
+        with serving(store) as (base, _app):
+            yield base, store
+    finally:
+        store.dispose()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright, for the whole run."""
+    from console_helpers import browser
+
+    yield from browser()

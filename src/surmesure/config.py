@@ -274,6 +274,12 @@ class Settings(BaseSettings):
         "recently used (about 200 bytes each); past it, a key is read again by primary key.",
     )
 
+    console_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a console session lasts after signing in, in hours.",
+    )
     dev_mode: bool = Field(
         default=False,
         description="Development mode: the server starts with the development secret and keys.",

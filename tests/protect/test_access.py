@@ -87,11 +87,47 @@ def _url(path: str) -> str:
     return path
 
 
+#: the console's routes open without a session: signing in and its assets
+CONSOLE_PUBLIC = {
+    ("GET", "/console"),
+    ("GET", "/console/login"),
+    ("POST", "/console/login"),
+    ("GET", "/console/static/{name}"),
+}
+
+
+def _console_routes(store: Store) -> dict[tuple[str, str], str | None]:
+    app = create_app(Settings(database_url=store.url, secret_key="s", write_keys={}), store)
+    return {(m, p): s for m, p, s in routes(app) if p.startswith("/console")}
+
+
 def test_every_route_is_in_the_matrix(store: Store) -> None:
     app = create_app(Settings(database_url=store.url, secret_key="s", write_keys={}), store)
     found = {(method, path): scope for method, path, scope in routes(app)}
-    assert set(found) == set(EXPECTED), "a route without an expected scope, or one gone"
-    assert found == EXPECTED
+    api = {route: scope for route, scope in found.items() if not route[1].startswith("/console")}
+    assert set(api) == set(EXPECTED), "a route without an expected scope, or one gone"
+    assert api == EXPECTED
+    # every console page needs a signed-in user (its scope names the role's scope it needs)
+    for route, scope in _console_routes(store).items():
+        if route in CONSOLE_PUBLIC:
+            assert scope is None, route
+        else:
+            assert scope is not None and scope.split(":")[0] == "console", route
+
+
+def test_no_api_key_opens_a_console_page(store: Store) -> None:
+    keys = [server_key(store, scope) for scope in SCOPES]
+    console = {r for r in _console_routes(store) if r not in CONSOLE_PUBLIC}
+    assert console
+    with serving(store) as (base, _), httpx.Client(base_url=base, timeout=30) as client:
+        for method, path in sorted(console):
+            for key in (None, WRITE_KEY, *keys):
+                got = _call(client, method, path, key)
+                if method == "GET":
+                    assert got.status_code == 303, (path, got.text)
+                    assert got.headers["location"].startswith("/console/login")
+                else:
+                    assert got.status_code == 401, (method, path, got.text)
 
 
 def _call(client: httpx.Client, method: str, path: str, key: str | None) -> httpx.Response:

@@ -33,7 +33,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from surmesure import __version__
+from surmesure import __version__, console
 from surmesure.api import (
     campaigns,
     collect,
@@ -174,6 +174,7 @@ def create_app(
     app.include_router(feedback.router)
     app.include_router(tracking.router)
     app.include_router(local.router)
+    console.include(app)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> dict[str, str]:
@@ -199,6 +200,10 @@ def error_response(request: Request, exc: SurmesureError) -> Response:
     """The answer to a known error: its status and ``{"success": false, "error": ...}``."""
     if isinstance(exc, TooManyPages):  # a person's browser: a page, not JSON
         return busy_page(request, exc.retry_after)
+    if request.url.path.startswith("/console"):  # a marketer's browser: a console page
+        from surmesure.console.web import error_page
+
+        return error_page(request, exc)
     error = {
         key: without_paths(value) if isinstance(value, str) else value
         for key, value in exc.to_dict().items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import datetime
 from datetime import time as dtime
@@ -30,6 +31,7 @@ from surmesure.config import get_settings
 from surmesure.derive.report import write_report
 from surmesure.derive.run import derive
 from surmesure.protect.keys import create_key
+from surmesure.protect.users import create_user
 from surmesure.store import Store
 from surmesure.store.status import collect_status
 from surmesure.world import (
@@ -245,6 +247,21 @@ def demo_keys(store: Store, out: Path) -> dict[str, str]:
     return keys
 
 
+DEMO_USER = "admin@demo.surmesure.example"
+
+
+def demo_user(store: Store, out: Path) -> tuple[str, str]:
+    """The demo's console admin, with a new random password each run (never a published one),
+    appended to ``out/keys.env``: ``(e-mail, password)``."""
+    password = secrets.token_urlsafe(12)
+    create_user(store, DEMO_USER, password, "admin", replace=True)
+    path = out / KEYS_FILE
+    with path.open("a") as keys:
+        keys.write(f"SURMESURE_DEMO_CONSOLE_EMAIL={DEMO_USER}\n")
+        keys.write(f"SURMESURE_DEMO_CONSOLE_PASSWORD={password}\n")
+    return DEMO_USER, password
+
+
 def print_keys(keys: dict[str, str], out: Path) -> None:
     console.print(
         "Serve it: [bold]surmesure serve --dev[/] (the write key [bold]dev-write-key[/] may "
@@ -284,6 +301,7 @@ def register(app: typer.Typer) -> None:
             status = collect_status(store)
             derived = run_derive(store, spec, out, quiet=as_json)
             keys = demo_keys(store, out)
+            sign_in = demo_user(store, out)
             sent = send_demo(store, out, datetime.combine(spec.end, dtime(10))) if send else None
             journeys = journeys_demo(store, out, datetime.combine(spec.end, dtime(10)))
         finally:
@@ -291,6 +309,7 @@ def register(app: typer.Typer) -> None:
         report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
         report["derive"] = derived
         report["keys"] = {"file": str(out / KEYS_FILE), "scopes": sorted(keys)}
+        report["console"] = {"file": str(out / KEYS_FILE), "email": sign_in[0], "role": "admin"}
         report["mappings"] = write_examples(out, MAPPINGS)
         report["segment_files"] = write_examples(out, SEGMENTS)
         if sent is not None:
@@ -311,6 +330,12 @@ def register(app: typer.Typer) -> None:
                 f"({fitted['cpu_seconds']:.1f} s of processor time): {fitted['ranking']}"
             )
             print_keys(keys, out)
+            console.print(
+                "Console: [bold]surmesure serve --dev[/], then open "
+                "[bold]http://127.0.0.1:8080/console/[/] and sign in as "
+                f"[bold]{sign_in[0]}[/] with the password [bold]{sign_in[1]}[/] "
+                f"(also in {escape(str(out / KEYS_FILE))}; more users: surmesure user create)"
+            )
             fix = escape(str(out / MAPPINGS / "fix_customers.yaml"))
             console.print(
                 f"Mappings (the call centre's, and fixes for the refused values) in "

@@ -63,6 +63,7 @@ COMMANDS: dict[str, Entry] = {
     "export": _entry("Export data from the store.", "derive"),
     "page": _entry("Personal micro-site pages.", "render"),
     "key": _entry("API keys: create, list, revoke; reseal stored traits.", "keys"),
+    "user": _entry("Console users: create, list, disable.", "users"),
     "audit": _entry("The audit log of personal-data reads and changes.", "keys"),
     "retention": _entry("Retention of personal data.", "retention"),
     "campaign": _entry(

@@ -86,6 +86,8 @@ from surmesure.store.schema_ops import job_runs as job_runs
 from surmesure.store.schema_protect import api_keys as api_keys
 from surmesure.store.schema_protect import audit_log as audit_log
 from surmesure.store.schema_protect import consents as consents
+from surmesure.store.schema_protect import console_sessions as console_sessions
+from surmesure.store.schema_protect import console_users as console_users
 from surmesure.store.schema_protect import person_keys as person_keys
 from surmesure.store.schema_protect import preferences as preferences
 from surmesure.store.schema_protect import suppression_state as suppression_state

@@ -111,6 +111,34 @@ audit_log = sa.Table(
     "Kept after an erasure, detached from the person.",
 )
 
+console_users = sa.Table(
+    "console_users",
+    metadata,
+    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True, comment="lower case"),
+    sa.Column("password_hash", sa.String(256), nullable=False, comment="argon2id, PHC string"),
+    sa.Column("role", sa.String(16), nullable=False, comment="viewer, analyst, marketer, admin"),
+    sa.Column("language", sa.String(8), nullable=False, comment="the console's language: en, fr"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_login_at", sa.DateTime, nullable=True),
+    sa.Column("disabled_at", sa.DateTime, nullable=True),
+    # the shop's own staff, not its customers: not part of a customer's export or erasure
+    info={"personal": None},
+    comment="People who sign in to the console: a password hash and a role, never a password.",
+)
+
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True, comment="SHA-256 of the token"),
+    sa.Column("user_id", sa.String(32), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("ended_at", sa.DateTime, nullable=True, comment="signed out or user disabled"),
+    info={"personal": None},
+    comment="Console sessions: the cookie carries a signed random token; only its hash is kept.",
+)
+
 TABLES = (
     consents,
     preferences,
@@ -119,5 +147,7 @@ TABLES = (
     person_keys,
     api_keys,
     audit_log,
+    console_users,
+    console_sessions,
 )
 """The tables this stage owns: no other stage's module defines them."""

@@ -1,0 +1,28 @@
+"""The console: server-rendered pages over the same services the CLI and API call.
+
+Each section is a module with its own ``router`` (signing in and the home page:
+:mod:`surmesure.console.home`); :func:`include` adds them to the app. A page needs a signed-in
+user whose role allows it (:func:`surmesure.console.session.page`); every form carries a CSRF
+token; every view of a person's data is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+
+#: the sections' modules, each with a ``router``
+SECTIONS = ("home",)
+
+
+def include(app: FastAPI) -> None:
+    """Add the console's routes and its per-process state to ``app``."""
+    from surmesure.console.home import FigureCache
+    from surmesure.protect.users import SignInLimits
+
+    app.state.console_limits = SignInLimits()
+    app.state.console_figures = FigureCache()
+    for name in SECTIONS:
+        module = importlib.import_module(f"surmesure.console.{name}")
+        app.include_router(module.router)

@@ -1,0 +1,143 @@
+"""Charts as SVG drawn by Matplotlib, for pages people look at: text stays text (searchable,
+read by screen readers beside each chart's caption), and every colour passes WCAG AA against
+the white background (at least 4.5:1 for text and 3:1 for marks: :data:`PALETTE`)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+
+#: marks' colours, each at least 4.5:1 against white
+PALETTE = ("#1d4ed8", "#b45309", "#047857", "#7c3aed", "#be123c", "#0e7490")
+INK = "#1f2937"
+GRID = "#d1d5db"
+#: the share of the blue scale a heatmap uses: its darkest shade still holds dark text at 4.5:1
+LIGHTEST_HALF = 0.5
+_HEADER = re.compile(r"^.*?(?=<svg)", re.S)
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=96)
+    fig.patch.set_alpha(0)
+    return fig
+
+
+def _svg(fig: Figure, label: str) -> str:
+    buffer = io.StringIO()
+    FigureCanvasSVG(fig)
+    with _fonts():
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    svg = _HEADER.sub("", buffer.getvalue(), count=1)
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(label)}" ', 1)
+
+
+class _fonts:
+    """Text as text in the SVG (not paths), in the page's own font."""
+
+    def __enter__(self) -> None:
+        import matplotlib as mpl
+
+        self._saved = mpl.rcParams["svg.fonttype"], mpl.rcParams["svg.hashsalt"]
+        mpl.rcParams["svg.fonttype"] = "none"
+        mpl.rcParams["svg.hashsalt"] = "surmesure"
+
+    def __exit__(self, *_: object) -> None:
+        import matplotlib as mpl
+
+        mpl.rcParams["svg.fonttype"], mpl.rcParams["svg.hashsalt"] = self._saved
+
+
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _style(ax: object) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)  # type: ignore[attr-defined]
+    ax.tick_params(colors=INK, labelsize=9)  # type: ignore[attr-defined]
+    ax.grid(axis="y", color=GRID, linewidth=0.6)  # type: ignore[attr-defined]
+    ax.set_axisbelow(True)  # type: ignore[attr-defined]
+
+
+def line_chart(
+    labels: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    *,
+    label: str,
+    width: float = 5.2,
+    height: float = 2.2,
+) -> str:
+    """Lines over ``labels`` (one per series, a legend when there are several)."""
+    fig = _figure(width, height)
+    ax = fig.add_subplot()
+    x = list(range(len(labels)))
+    for i, (name, values) in enumerate(series.items()):
+        ys = [float("nan") if v is None else float(v) for v in values]
+        ax.plot(x, ys, color=PALETTE[i % len(PALETTE)], linewidth=2, marker="o", markersize=3,
+                label=name)  # fmt: skip
+    step = max(1, len(labels) // 6)
+    ax.set_xticks(x[::step], [labels[i] for i in x[::step]])
+    _style(ax)
+    if len(series) > 1:
+        ax.legend(frameon=False, fontsize=8, labelcolor=INK)
+    return _svg(fig, label)
+
+
+def bar_chart(
+    labels: Sequence[str],
+    series: dict[str, Sequence[float]],
+    *,
+    label: str,
+    width: float = 5.2,
+    height: float = 2.4,
+    errors: dict[str, Sequence[tuple[float, float]]] | None = None,
+) -> str:
+    """Grouped bars: one group per label, one bar per series; ``errors`` gives a series'
+    interval (low, high) per label."""
+    fig = _figure(width, height)
+    ax = fig.add_subplot()
+    n = max(1, len(series))
+    bar = 0.8 / n
+    for i, (name, values) in enumerate(series.items()):
+        xs = [j + (i - (n - 1) / 2) * bar for j in range(len(labels))]
+        yerr = None
+        if errors and name in errors:
+            lows, highs = zip(*errors[name], strict=True) if errors[name] else ((), ())
+            yerr = [
+                [max(0.0, v - lo) for v, lo in zip(values, lows, strict=True)],
+                [max(0.0, hi - v) for v, hi in zip(values, highs, strict=True)],
+            ]
+        ax.bar(xs, values, bar * 0.92, color=PALETTE[i % len(PALETTE)], label=name, yerr=yerr,
+               ecolor=INK, capsize=3)  # fmt: skip
+    step = max(1, len(labels) // 6)
+    ticks = list(range(len(labels)))[::step]
+    ax.set_xticks(ticks, [labels[i] for i in ticks])
+    ax.axhline(0, color=INK, linewidth=0.8)
+    _style(ax)
+    if len(series) > 1:
+        ax.legend(frameon=False, fontsize=8, labelcolor=INK)
+    return _svg(fig, label)
+
+
+def heatmap(
+    rows: Sequence[str], cols: Sequence[str], cells: Sequence[Sequence[float]], *, label: str,
+    text: Sequence[Sequence[str]] | None = None,
+) -> str:  # fmt: skip
+    """A matrix in the lighter half of one blue scale, so the dark text of every cell reads at
+    AA contrast (at least 4.5:1) on every shade."""
+    fig = _figure(max(3.0, 0.9 * len(cols) + 1.5), max(2.0, 0.5 * len(rows) + 1.0))
+    ax = fig.add_subplot()
+    top = max((max(r) for r in cells if len(r)), default=1.0) or 1.0
+    ax.imshow(cells, cmap="Blues", vmin=0, vmax=top / LIGHTEST_HALF, aspect="auto")
+    for i, row in enumerate(cells):
+        for j, value in enumerate(row):
+            ax.text(j, i, text[i][j] if text else f"{value:,.0f}", ha="center", va="center",
+                    fontsize=8, color=INK)  # fmt: skip
+    ax.set_xticks(range(len(cols)), list(cols), rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.tick_params(colors=INK, labelsize=8)
+    return _svg(fig, label)
