@@ -244,3 +244,29 @@ def test_users_are_managed_from_the_command_line(
             .all()
         )
     assert actions[-2:] == ["user.create", "user.disable"]
+
+
+def test_the_demo_prints_a_console_user_who_can_sign_in(
+    demo_world: tuple[Any, dict[str, Any]], console_world: World
+) -> None:
+    folder, report = demo_world
+    base, _ = console_world
+    keys = dict(
+        line.split("=", 1) for line in (folder / "world" / "keys.env").read_text().splitlines()
+    )
+    email = keys["SURMESURE_DEMO_CONSOLE_EMAIL"]
+    assert report["console"]["email"] == email
+    with httpx.Client(base_url=base, timeout=30) as client:
+        form = client.get("/console/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None
+        done = client.post(
+            "/console/login",
+            data={
+                "csrf": token.group(1),
+                "email": email,
+                "password": keys["SURMESURE_DEMO_CONSOLE_PASSWORD"],
+            },
+        )
+        assert done.status_code == 303
+        assert "Signed in as" in client.get("/console/").text
