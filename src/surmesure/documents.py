@@ -32,6 +32,19 @@ def read_document(path: Path) -> Any:
         ) from exc
 
 
+def read_text(text: str, field: str = "document") -> Any:
+    """A document given as text (a form's field): YAML, of which JSON is a part; a syntax
+    error is :class:`InvalidInput` on ``field``, with its line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(
+            f"The document is not valid YAML or JSON: {exc}",
+            hint="fix the syntax at the line shown",
+            field=field,
+        ) from exc
+
+
 def error_path(loc: tuple[int | str, ...], tags: Collection[str] = ()) -> str:
     """Pydantic's error location as ``a.b[2].c``; a key of ``tags`` repeated right after
     itself (a tagged union naming its member) is shown once. ``(document)`` when empty."""

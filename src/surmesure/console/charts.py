@@ -20,13 +20,13 @@ LIGHTEST_HALF = 0.5
 _HEADER = re.compile(r"^.*?(?=<svg)", re.S)
 
 
-def _figure(width: float, height: float) -> Figure:
+def figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=96)
     fig.patch.set_alpha(0)
     return fig
 
 
-def _svg(fig: Figure, label: str) -> str:
+def svg_of(fig: Figure, label: str) -> str:
     buffer = io.StringIO()
     FigureCanvasSVG(fig)
     with _fonts():
@@ -72,19 +72,26 @@ def line_chart(
     height: float = 2.2,
 ) -> str:
     """Lines over ``labels`` (one per series, a legend when there are several)."""
-    fig = _figure(width, height)
+    fig = figure(width, height)
     ax = fig.add_subplot()
     x = list(range(len(labels)))
     for i, (name, values) in enumerate(series.items()):
         ys = [float("nan") if v is None else float(v) for v in values]
-        ax.plot(x, ys, color=PALETTE[i % len(PALETTE)], linewidth=2, marker="o", markersize=3,
-                label=name)  # fmt: skip
+        ax.plot(
+            x,
+            ys,
+            color=PALETTE[i % len(PALETTE)],
+            linewidth=2,
+            marker="o",
+            markersize=3,
+            label=name,
+        )
     step = max(1, len(labels) // 6)
     ax.set_xticks(x[::step], [labels[i] for i in x[::step]])
     _style(ax)
     if len(series) > 1:
         ax.legend(frameon=False, fontsize=8, labelcolor=INK)
-    return _svg(fig, label)
+    return svg_of(fig, label)
 
 
 def bar_chart(
@@ -98,7 +105,7 @@ def bar_chart(
 ) -> str:
     """Grouped bars: one group per label, one bar per series; ``errors`` gives a series'
     interval (low, high) per label."""
-    fig = _figure(width, height)
+    fig = figure(width, height)
     ax = fig.add_subplot()
     n = max(1, len(series))
     bar = 0.8 / n
@@ -111,8 +118,16 @@ def bar_chart(
                 [max(0.0, v - lo) for v, lo in zip(values, lows, strict=True)],
                 [max(0.0, hi - v) for v, hi in zip(values, highs, strict=True)],
             ]
-        ax.bar(xs, values, bar * 0.92, color=PALETTE[i % len(PALETTE)], label=name, yerr=yerr,
-               ecolor=INK, capsize=3)  # fmt: skip
+        ax.bar(
+            xs,
+            values,
+            bar * 0.92,
+            color=PALETTE[i % len(PALETTE)],
+            label=name,
+            yerr=yerr,
+            ecolor=INK,
+            capsize=3,
+        )
     step = max(1, len(labels) // 6)
     ticks = list(range(len(labels)))[::step]
     ax.set_xticks(ticks, [labels[i] for i in ticks])
@@ -120,24 +135,35 @@ def bar_chart(
     _style(ax)
     if len(series) > 1:
         ax.legend(frameon=False, fontsize=8, labelcolor=INK)
-    return _svg(fig, label)
+    return svg_of(fig, label)
 
 
 def heatmap(
-    rows: Sequence[str], cols: Sequence[str], cells: Sequence[Sequence[float]], *, label: str,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    cells: Sequence[Sequence[float]],
+    *,
+    label: str,
     text: Sequence[Sequence[str]] | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """A matrix in the lighter half of one blue scale, so the dark text of every cell reads at
     AA contrast (at least 4.5:1) on every shade."""
-    fig = _figure(max(3.0, 0.9 * len(cols) + 1.5), max(2.0, 0.5 * len(rows) + 1.0))
+    fig = figure(max(3.0, 0.9 * len(cols) + 1.5), max(2.0, 0.5 * len(rows) + 1.0))
     ax = fig.add_subplot()
     top = max((max(r) for r in cells if len(r)), default=1.0) or 1.0
     ax.imshow(cells, cmap="Blues", vmin=0, vmax=top / LIGHTEST_HALF, aspect="auto")
     for i, row in enumerate(cells):
         for j, value in enumerate(row):
-            ax.text(j, i, text[i][j] if text else f"{value:,.0f}", ha="center", va="center",
-                    fontsize=8, color=INK)  # fmt: skip
+            ax.text(
+                j,
+                i,
+                text[i][j] if text else f"{value:,.0f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color=INK,
+            )
     ax.set_xticks(range(len(cols)), list(cols), rotation=30, ha="right")
     ax.set_yticks(range(len(rows)), list(rows))
     ax.tick_params(colors=INK, labelsize=8)
-    return _svg(fig, label)
+    return svg_of(fig, label)

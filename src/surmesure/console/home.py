@@ -53,9 +53,13 @@ def _next_of(value: str | None) -> str:
 
 
 def _sign_in_page(
-    request: Request, *, failed: str = "", email: str = "", next_path: str = "/console/",
+    request: Request,
+    *,
+    failed: str = "",
+    email: str = "",
+    next_path: str = "/console/",
     status: int = 200,
-) -> Response:  # fmt: skip
+) -> Response:
     token = new_sign_in_token()
     response = render(
         request,

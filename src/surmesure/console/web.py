@@ -31,6 +31,7 @@ SECTIONS: tuple[tuple[str, str, str | None], ...] = (
     ("/console/segments", "segments", None),
     ("/console/content", "content", "read"),
     ("/console/campaigns", "campaigns", None),
+    ("/console/journeys", "journeys", None),
     ("/console/experiments", "experiments", None),
     ("/console/data", "data", "admin"),
 )
