@@ -242,8 +242,8 @@ def propensity(name: str, p: Purchases, cut: date, days: int) -> dict[str, objec
     rfm_won = checked is not None and checked.logistic_rfm.brier < checked.model.brier
     for label, values, seconds in (
         ("logistic RFM", baseline, rfm_seconds),
-        ("boosting+splines+RFM", raw, ours_seconds),
-        ("boosting+splines+RFM, levelled", levelled, ours_seconds),
+        ("ours (trees+splines+RFM+BG)", raw, ours_seconds),
+        ("ours, levelled", levelled, ours_seconds),
         # what derive stores: the better Brier score on the window before the cut-off
         (f"derive's choice ({'RFM' if rfm_won else 'ours'})",
          baseline if rfm_won else raw, ours_seconds),
@@ -254,14 +254,14 @@ def propensity(name: str, p: Purchases, cut: date, days: int) -> dict[str, objec
         )
     # above 1 on AUC and below 1 on Brier: ours beats the logistic regression
     print(
-        f"  {'boosting+splines+RFM / RFM':<28}"
-        f"{roc_auc_score(bought, raw) / roc_auc_score(bought, baseline):>8.3f}"
+        f"  {'ours / logistic RFM':<28}"
+        f"{roc_auc_score(bought, raw) / roc_auc_score(bought, baseline):>8.4f}"
         f"{brier_score_loss(bought, raw) / brier_score_loss(bought, baseline):>8.4f}"
     )
     return {
         "title": f"{name} {cut} {days} d",
         "bought": bought,
-        "predictions": {"logistic RFM": baseline, "boosting+splines+RFM": raw},
+        "predictions": {"logistic RFM": baseline, "ours": raw},
     }
 
 

@@ -60,7 +60,7 @@ def test_derive_stores_each_buyers_calibrated_probabilities(store: Store) -> Non
             expected = propensity.logistic_rfm(p, day, days)
             people = np.unique(p.person)
         else:
-            assert summary.model == "boosting_splines_rfm_average"
+            assert summary.model == propensity.MODEL == "boosting_splines_rfm_bgnbd_average"
             people, expected = propensity_model.fit(p, day, days).predict(p, day)
         assert expected is not None
         got = np.array([stored[int(q)][index] for q in people], dtype=np.float64)

@@ -197,6 +197,17 @@ def p_alive(params: BgNbdParams, x: Array, t_x: Array, T: Array) -> Array:
     return np.where(x == 0, 1.0, expit(-log_odds_dead))
 
 
+def p_purchase(params: BgNbdParams, t: float, x: Array, t_x: Array, T: Array) -> Array:
+    """P(at least one purchase in the next ``t`` time units | x, t_x, T).
+
+    Drop-out happens only just after a purchase, so a customer alive at ``T`` buys nothing
+    in ``(T, T + t]`` with probability ``E[exp(-lambda t)]`` under the rate's posterior given
+    alive, Gamma(r + x, alpha + T): ``((alpha + T) / (alpha + T + t)) ** (r + x)``; a
+    customer who has dropped out buys nothing."""
+    log_idle = (params.r + x) * np.log((params.alpha + T) / (params.alpha + T + t))
+    return np.asarray(p_alive(params, x, t_x, T) * -np.expm1(log_idle), np.float64)
+
+
 def expected_purchases(
     params: BgNbdParams, t: float | Array, x: Array, t_x: Array, T: Array
 ) -> Array:

@@ -4,7 +4,8 @@ segments and templates like any derived metric.
 
 The model is :class:`surmesure.derive.propensity_model.Propensity` (the average of gradient
 boosting and a spline logistic regression on the forecast's features and a logistic regression
-on RFM, trained on earlier windows of the same history). Before it is trusted, the same recipe
+on RFM, trained on earlier windows of the same history, and BG/NBD's own probability, at the
+classifiers' level). Before it is trusted, the same recipe
 is validated once per horizon: trained on the windows ending ``days`` before ``as_of``, applied
 there and scored on what followed, beside a logistic regression on RFM (recency, frequency,
 mean value; log1p then standardized) trained on the same windows: AUC (how well it ranks) and
@@ -29,7 +30,7 @@ from surmesure.derive.propensity_model import Level, Propensity
 Array = npt.NDArray[np.float64]
 
 DAYS = (30, 90)
-MODEL = "boosting_splines_rfm_average"
+MODEL = "boosting_splines_rfm_bgnbd_average"
 
 
 def column(days: int) -> str:
@@ -62,7 +63,7 @@ class PropensityValidation(BaseModel):
 
 
 class PropensitySummary(BaseModel):
-    """Which model gives ``p_purchase_<days>d`` (``boosting_splines_rfm_average``,
+    """Which model gives ``p_purchase_<days>d`` (``boosting_splines_rfm_bgnbd_average``,
     ``logistic_rfm`` or ``none``) and how both fared in validation."""
 
     model_config = ConfigDict(frozen=True)
