@@ -156,6 +156,9 @@ def test_searches_that_find_nobody_or_several_say_so(console_world: World) -> No
         assert absorbed.status_code == 303 and absorbed.headers["location"].endswith(f"/{root}")
         bad = client.get("/console/people/not-a-number")
         assert bad.status_code == 400 and "is not a person id" in bad.text
+        # an address cannot announce the erasure of someone still here
+        told = client.get(f"/console/people?erased={root}&deleted=9&suppressed=2")
+        assert told.status_code == 200 and "data-erased" not in told.text
 
 
 def test_a_viewer_gets_403_and_a_marketer_cannot_export_or_erase(busiest: Busiest) -> None:

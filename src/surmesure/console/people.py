@@ -25,7 +25,7 @@ from surmesure.protect.erase import erase_person
 from surmesure.protect.export import export_person
 from surmesure.protect.users import User
 from surmesure.store.engine import Store
-from surmesure.unify.profile import MAX_ID
+from surmesure.unify.profile import MAX_ID, root_of
 from surmesure.unify.search import search
 from surmesure.unify.timeline import PAGE, timeline
 
@@ -336,8 +336,11 @@ def people(
 ) -> HTMLResponse:  # fmt: skip
     done = None
     if erased is not None:
-        done = {"person_id": _person_id(erased), "deleted": _whole(deleted, "deleted"),
-                "suppressed": _whole(suppressed, "suppressed")}  # fmt: skip
+        gone = _person_id(erased)
+        with _store(request).connect() as conn:  # an address cannot tell of an erasure not made
+            if root_of(conn, gone) is None:
+                done = {"person_id": gone, "deleted": _whole(deleted, "deleted"),
+                        "suppressed": _whole(suppressed, "suppressed")}  # fmt: skip
     return _search_page(request, user, erased=done)
 
 
