@@ -17,6 +17,7 @@ from surmesure.protect import audit
 from surmesure.protect.erase import erase_person
 from surmesure.protect.export import export_person
 from surmesure.unify.profile import Profile, show
+from surmesure.unify.search import search
 from surmesure.unify.unmerge import unmerge
 
 REF_HELP = "A person id, or kind:value (e.g. email:marie@example.com, customer_id:C42)."
@@ -175,8 +176,33 @@ def _print_counts(title: str, counts: dict[str, int]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    p_app = typer.Typer(help="One person: show, export, erase, unmerge.")
+    p_app = typer.Typer(help="One person: find, show, export, erase, unmerge.")
     app.add_typer(p_app, name="person")
+
+    @p_app.command("find")
+    @user_errors
+    def find_command(
+        text: str = typer.Argument(
+            ..., metavar="IDENTIFIER", help="Any identifier as typed, or a person id."
+        ),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Who an identifier of any kind names (e-mail, phone, customer id, card...)."""
+        store = get_store()
+        try:
+            found = search(store, text)
+            only = found[0].person_id if len(found) == 1 else None
+            detail = {"found": len(found)}
+            audit.record(store, audit.cli_actor(), "person.search", person_id=only, detail=detail)
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json({"people": [{"person_id": m.person_id, "via": m.via} for m in found]})
+            return
+        if not found:
+            console.print("Nobody is known by this identifier.")
+        for m in found:
+            console.print(f"person {m.person_id} (found by {', '.join(m.via)})")
 
     @p_app.command("show")
     @user_errors

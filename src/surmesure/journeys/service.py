@@ -217,6 +217,19 @@ def _split(conn: Any, name: str, step: SplitStep) -> list[dict[str, Any]]:
     return out
 
 
+def _entry(r: Any) -> dict[str, Any]:
+    """One ``journey_people`` row: an entry of a person in a journey."""
+    return {
+        "entry": int(r.entry),
+        "version": int(r.version),
+        "step": str(r.step),
+        "status": str(r.status),
+        "due_at": r.due_at,
+        "reason": r.reason,
+        "entered_at": r.entered_at,
+    }
+
+
 def person(store: Store, name: str, ref: str) -> dict[str, Any]:
     """Where one person is in the journey, each time they entered, and every step they went
     through, with why."""
@@ -225,15 +238,7 @@ def person(store: Store, name: str, ref: str) -> dict[str, Any]:
         published.head(conn, name)
         who = find_person(conn, ref)
         entries = [
-            {
-                "entry": int(r.entry),
-                "version": int(r.version),
-                "step": str(r.step),
-                "status": str(r.status),
-                "due_at": r.due_at,
-                "reason": r.reason,
-                "entered_at": r.entered_at,
-            }
+            _entry(r)
             for r in conn.execute(
                 sa.select(p)
                 .where(p.c.journey == name, p.c.person_id == who.person_id)
@@ -249,3 +254,35 @@ def person(store: Store, name: str, ref: str) -> dict[str, Any]:
             )
         ]
     return {"journey": name, "person_id": who.person_id, "entries": entries, "history": history}
+
+
+def journeys_of(store: Store, person_id: int) -> list[dict[str, Any]]:
+    """Every journey entry of ``person_id`` (a root person), running ones first, then the
+    latest entered: ``{"journey", "entry", "version", "step", "status", "due_at", "reason",
+    "held", "entered_at", "last"}``, ``last`` the latest line of the entry's log (what moved
+    the person last, and when), ``None`` before any."""
+    p, log = schema.journey_people, schema.journey_log
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(p).where(p.c.person_id == person_id).order_by(p.c.entered_at.desc())
+        ).all()
+        lines = conn.execute(
+            sa.select(log.c.journey, log.c.entry, log.c.step, log.c.what, log.c.logged_at)
+            .where(log.c.person_id == person_id)
+            .order_by(log.c.logged_at)
+        ).all()
+    last = {(str(r.journey), int(r.entry)): r for r in lines}
+    out = []
+    for r in rows:
+        line = last.get((str(r.journey), int(r.entry)))
+        out.append(
+            {
+                "journey": str(r.journey),
+                **_entry(r),
+                "held": bool(r.held),
+                "last": None
+                if line is None
+                else {"step": str(line.step), "what": str(line.what), "at": line.logged_at},
+            }
+        )
+    return sorted(out, key=lambda j: j["status"] != "running")
