@@ -6,7 +6,8 @@ of ``--customers`` is built first). An admin signs in; the pages are found by fo
 console's links from the home page (the menu, then each section's links, up to ``--pages``),
 and each is fetched ``--rounds`` times after a first, warming fetch. The server's time of each
 request is measured inside the app (an ASGI wrapper around it: from the request's arrival to
-its last byte), so the client's own time is left out. Printed per page: median and 95th
+its last byte), so the client's own time is left out. Printed per page: the first fetch (caches
+cold: the home page's figures are computed at most every 5 minutes), the median and 95th
 percentile in ms, against the issue's 300 ms, and the ratio to ``/health`` measured the same
 way in the same run (the server's fixed cost of a request).
 
@@ -103,7 +104,7 @@ def main() -> None:
         shutil.copyfile(source, copy)
         store = open_store(f"duckdb:///{copy}")
         create_user(store, "bench@console.test", PASSWORD, "admin", replace=True)
-        settings = Settings(database_url=store.url, secret_key="bench-secret", write_keys={})
+        settings = Settings(database_url=store.url, dev_mode=True)  # as `serve --dev` on the demo
         timed = Timed(create_app(settings, store))
         config = uvicorn.Config(timed, host="127.0.0.1", port=0, log_level="warning")
         server = uvicorn.Server(config)
@@ -128,6 +129,7 @@ def main() -> None:
                         seen.add(link)
                         pages.append(link)
                 i += 1
+            first = {path: values[0] for path, values in timed.times.items()}
             timed.times.clear()
             for _ in track(range(args.rounds), description="fetching pages", console=out):
                 client.get("/health")
@@ -138,7 +140,7 @@ def main() -> None:
         store.dispose()
     health = statistics.median(timed.times["/health"])
     table = Table(title=f"console pages, server time over {args.rounds} rounds (ms)")
-    for column in ("page", "median", "p95", "under 300 ms", "x /health"):
+    for column in ("page", "first", "median", "p95", "under 300 ms", "x /health"):
         table.add_column(column, justify="left" if column == "page" else "right")
     slowest = 0.0
     for path in pages:
@@ -150,6 +152,7 @@ def main() -> None:
         slowest = max(slowest, p95)
         table.add_row(
             path,
+            f"{first.get(path_only, float('nan')):.1f}",
             f"{statistics.median(values):.1f}",
             f"{p95:.1f}",
             "yes" if p95 < TARGET_MS else "[red]no[/]",

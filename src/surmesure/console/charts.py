@@ -4,9 +4,13 @@ the white background (at least 4.5:1 for text and 3:1 for marks: :data:`PALETTE`
 
 from __future__ import annotations
 
+import functools
 import io
 import re
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import ParamSpec
 
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
@@ -18,6 +22,34 @@ GRID = "#d1d5db"
 #: the share of the blue scale a heatmap uses: its darkest shade still holds dark text at 4.5:1
 LIGHTEST_HALF = 0.5
 _HEADER = re.compile(r"^.*?(?=<svg)", re.S)
+
+
+P = ParamSpec("P")
+#: charts kept, drawn already: a page asking for the same chart of the same data again (the
+#: home page's trends, a journey whose counts did not move) costs a look-up, not a drawing
+KEPT = 256
+
+
+def memo(draw: Callable[P, str]) -> Callable[P, str]:
+    """``draw`` remembering its last :data:`KEPT` charts, keyed by what it was given."""
+    kept: OrderedDict[str, str] = OrderedDict()
+    lock = threading.Lock()
+
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> str:
+        key = repr((args, sorted(kwargs.items())))
+        with lock:
+            if key in kept:
+                kept.move_to_end(key)
+                return kept[key]
+        svg = draw(*args, **kwargs)
+        with lock:
+            kept[key] = svg
+            while len(kept) > KEPT:
+                kept.popitem(last=False)
+        return svg
+
+    return drawn
 
 
 def figure(width: float, height: float) -> Figure:
@@ -63,6 +95,7 @@ def _style(ax: object) -> None:
     ax.set_axisbelow(True)  # type: ignore[attr-defined]
 
 
+@memo
 def line_chart(
     labels: Sequence[str],
     series: dict[str, Sequence[float | None]],
@@ -94,6 +127,7 @@ def line_chart(
     return svg_of(fig, label)
 
 
+@memo
 def bar_chart(
     labels: Sequence[str],
     series: dict[str, Sequence[float]],
@@ -138,6 +172,7 @@ def bar_chart(
     return svg_of(fig, label)
 
 
+@memo
 def heatmap(
     rows: Sequence[str],
     cols: Sequence[str],

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from surmesure.console.charts import INK, PALETTE, figure, svg_of
+from surmesure.console.charts import INK, PALETTE, figure, memo, svg_of
 from surmesure.journeys.steps import Step, exits
 
 #: colours of the boxes by kind: a light fill, the dark text reads on each at over 7:1
@@ -47,6 +47,7 @@ def layers(steps: Sequence[Step]) -> dict[str, int]:
     return depth
 
 
+@memo
 def draw(steps: Sequence[Step], counts: Mapping[str, Mapping[str, int]], *, label: str) -> str:
     """The SVG of ``steps``; ``counts[step]`` holds ``now`` and ``through``."""
     depth = layers(steps)
