@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import yaml
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
@@ -78,6 +79,33 @@ def parse(document: Any) -> CampaignDefinition:
 
 def load_file(path: Path) -> CampaignDefinition:
     return parse(read_document(path))
+
+
+def parse_text(text: str) -> CampaignDefinition:
+    """A document sent as text (YAML, of which JSON is a part); :class:`InvalidInput` on
+    ``(document)`` when it does not parse."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(
+            f"The document is not valid YAML: {exc}",
+            field="(document)",
+            hint="fix the syntax at the line and column shown",
+        ) from exc
+    return parse(document)
+
+
+def without_files(definition: CampaignDefinition) -> CampaignDefinition:
+    """``definition`` if it names no file: a document sent to the server (API, console)
+    carries its MJML inline."""
+    for channel, content in definition.channels.items():
+        if content.mjml is not None:
+            raise InvalidInput(
+                f"channels.{channel}.mjml: a file path means nothing to the server.",
+                field=f"channels.{channel}.mjml",
+                hint="send the MJML text itself as `html`",
+            )
+    return definition
 
 
 def check_references(conn: Connection, definition: CampaignDefinition, base: Path) -> None:

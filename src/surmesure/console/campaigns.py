@@ -1,0 +1,234 @@
+"""Campaigns: the list with each outbox counted by status; a new campaign from a document
+(validated at the field by the same checks as ``campaign validate``, then saved); launching,
+pausing and resuming it (``campaign send``, ``pause``, ``resume``); its status page; its
+results against its control group, per channel and per segment, as charts with intervals
+(``campaign results``). Any role reads; changing needs the ``decide`` scope."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+
+from surmesure.clock import utcnow
+from surmesure.console import charts
+from surmesure.console.campaign_words import EXAMPLE
+from surmesure.console.session import form_of, page
+from surmesure.console.web import render, see_other
+from surmesure.console.words import WORDS
+from surmesure.deliver import documents, outbox, results, service
+from surmesure.errors import InvalidInput, NotFound, SurmesureError
+from surmesure.protect import audit
+from surmesure.protect.users import User
+from surmesure.segment.repository import catalog
+from surmesure.store.engine import Store
+
+router = APIRouter(prefix="/console/campaigns", include_in_schema=False)
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+@router.get("")
+def campaigns(request: Request, user: User = Depends(page())) -> HTMLResponse:
+    words = WORDS[user.language]
+    return render(
+        request,
+        "campaigns.html",
+        user=user,
+        title=words["campaigns"],
+        campaigns=service.overview(_store(request)),
+        may_decide=user.allows("decide"),
+    )
+
+
+def _new_page(
+    request: Request, user: User, text: str, *, error: SurmesureError | None = None,
+    valid: str = "",
+) -> HTMLResponse:  # fmt: skip
+    words = WORDS[user.language]
+    return render(
+        request,
+        "campaign_new.html",
+        user=user,
+        status=200 if error is None else error.http_status,
+        title=words["new_campaign"],
+        text=text,
+        error=error,
+        valid=valid,
+    )
+
+
+@router.get("/new")
+def new_campaign(request: Request, user: User = Depends(page("decide"))) -> HTMLResponse:
+    return _new_page(request, user, EXAMPLE)
+
+
+@router.post("/new")
+async def post_campaign(request: Request, user: User = Depends(page("decide"))) -> Response:
+    form = await form_of(request)
+    text = form.get("document", "")
+    store = _store(request)
+    try:
+        if not text.strip():
+            raise InvalidInput(
+                "The document is empty.", field="(document)", hint="write or upload a campaign"
+            )
+        definition = await run_in_threadpool(service.validate_text, store, text)
+        if form.get("action") != "save":
+            return _new_page(request, user, text, valid=definition.name)
+        saved = await run_in_threadpool(documents.save, store, definition, utcnow())
+    except SurmesureError as exc:
+        return _new_page(request, user, text, error=exc)
+    await run_in_threadpool(
+        audit.record,
+        store,
+        user.actor,
+        "console.campaign_save",
+        detail={"campaign": saved.name, "version": saved.version},
+    )
+    return see_other(f"/console/campaigns/{saved.name}")
+
+
+@router.get("/{name}")
+def campaign(name: str, request: Request, user: User = Depends(page())) -> HTMLResponse:
+    store = _store(request)
+    out = service.status(store, name)
+    with store.connect() as conn:
+        definition, _ = documents.get(conn, name)
+    return render(
+        request,
+        "campaign.html",
+        user=user,
+        title=name,
+        s=out,
+        d=definition,
+        document=definition.document(),
+        paused=out["by_status"].get(outbox.PAUSED, 0) > 0,
+        may_decide=user.allows("decide"),
+    )
+
+
+@router.post("/{name}/launch")
+def launch(name: str, request: Request, user: User = Depends(page("decide"))) -> Response:
+    store = _store(request)
+    known = service.known(store, name)
+    audit.record(store, user.actor, "console.campaign_launch", detail={"campaign": known})
+    service.send_configured(store, name, utcnow(), request.app.state.settings)
+    return see_other(f"/console/campaigns/{name}")
+
+
+@router.post("/{name}/{act}")
+def pause_or_resume(
+    name: str, act: str, request: Request, user: User = Depends(page("decide"))
+) -> Response:
+    """``pause``: hold back what has not left; ``resume``: let it leave again."""
+    acts = {"pause": outbox.pause, "resume": outbox.resume}
+    if act not in acts:
+        raise NotFound(f"No campaign action {act!r}.", field="action", hint="pause or resume")
+    store = _store(request)
+    changed = acts[act](store, service.known(store, name), utcnow())
+    audit.record(
+        store,
+        user.actor,
+        f"console.campaign_{act}",
+        detail={"campaign": name, "messages": changed},
+    )
+    return see_other(f"/console/campaigns/{name}")
+
+
+def _bounds(lift: dict[str, Any], scale: float) -> tuple[float, float, float]:
+    est, low, high = (lift.get(k) for k in ("estimate", "ci_lower", "ci_upper"))
+    if est is None:
+        return 0.0, 0.0, 0.0
+    return (
+        est * scale,
+        (est if low is None else low) * scale,
+        (est if high is None else high) * scale,
+    )
+
+
+def lift_chart(rows: list[tuple[str, dict[str, Any]]], key: str, scale: float, label: str) -> str:
+    """Bars of the lift ``key`` (treated minus control) per row, with their intervals."""
+    bounds = [_bounds(row[key], scale) for _, row in rows]
+    return charts.bar_chart(
+        [name for name, _ in rows],
+        {label: [b[0] for b in bounds]},
+        label=label,
+        errors={label: [(b[1], b[2]) for b in bounds]},
+    )
+
+
+def _rate(value: float | None) -> float:
+    return 0.0 if value is None or math.isnan(value) else value * 100
+
+
+@router.get("/{name}/results")
+def campaign_results(
+    name: str,
+    request: Request,
+    by: list[str] = Query(default=[]),
+    user: User = Depends(page()),
+) -> HTMLResponse:
+    store = _store(request)
+    words = WORDS[user.language]
+    with store.connect() as conn:
+        segments = sorted(catalog(conn))
+    chosen = [b for b in by if b in segments][:8]
+    out = results.measure(store, name, chosen)
+    groups = out["groups"]
+    channels = [c["channel"] for c in out["comparisons"]]
+    baseline = out["baseline"]
+    treated = {g["channel"]: g for g in groups if g["arm"] == "message"}
+    control = {g["channel"]: g for g in groups if g["arm"] == baseline}
+
+    def rates(arm: dict[str, dict[str, Any]]) -> list[float]:
+        return [_rate((arm.get(c) or {}).get("conversion_rate")) for c in channels]
+
+    figures = [
+        {
+            "title": words["conversion_by_arm"],
+            "svg": charts.bar_chart(
+                [words["all"] if c == "all" else c for c in channels],
+                {words["treated"]: rates(treated), words[baseline]: rates(control)},
+                label=words["conversion_by_arm"],
+            ),
+        },
+        {
+            "title": words["lift_by_channel"],
+            "svg": lift_chart(
+                [(c["channel"], c) for c in out["comparisons"]],
+                "conversion",
+                100.0,
+                words["lift_points"],
+            ),
+        },
+    ]
+    if "breakdown" in out:
+        figures.append(
+            {
+                "title": words["lift_by_segment"],
+                "svg": lift_chart(
+                    [(str(b["segment"]), b) for b in out["breakdown"]],
+                    "conversion",
+                    100.0,
+                    words["lift_points"],
+                ),
+            }
+        )
+    return render(
+        request,
+        "campaign_results.html",
+        user=user,
+        title=f"{words['results']} {name}",
+        name=name,
+        r=out,
+        figures=figures,
+        segments=segments,
+        chosen=chosen,
+    )
