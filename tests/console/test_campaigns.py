@@ -159,7 +159,11 @@ def test_a_marketer_creates_launches_and_measures_a_campaign_with_a_control_grou
     base, store, inbox = world
     page = sign_in(chromium, base, "marketer")
     page.goto("/console/campaigns/new")
+    upload = {"name": "trial.yaml", "mimeType": "text/yaml", "buffer": DOCUMENT.encode()}
+    page.get_by_label("Or load a file into the document").set_input_files(upload)
+    page.get_by_role("button", name="Load", exact=True).click()
     document = page.get_by_label(re.compile("Campaign document"))
+    expect(document).to_have_value(DOCUMENT)
     document.fill(DOCUMENT.replace("control: 0.2", "control: 0.2\nchanels: {}"))
     page.get_by_role("button", name="Validate").click()
     error = page.locator("#document-error")
@@ -215,11 +219,22 @@ def test_a_viewer_reads_results_but_may_not_launch_and_a_form_needs_its_token(
         assert refused.status_code == 403
         assert client.get("/console/campaigns/new").status_code == 403
         assert client.get("/console/content").status_code == 403  # a person's data: read
+        files = {"file": ("x.yaml", DOCUMENT.encode(), "text/yaml")}
+        headers = {"X-CSRF-Token": csrf}
+        assert (
+            client.post("/console/campaigns/upload", files=files, headers=headers).status_code
+            == 403
+        )
     before = _audits(store, "console.campaign_launch")
     with session_client(base, "marketer") as (client, csrf):
         missing = client.post("/console/campaigns/demo_email/pause", data={})
         assert missing.status_code == 403 and "expired" in missing.text
         forged = client.post("/console/campaigns/demo_email/launch", data={"csrf": "0" * 64})
         assert forged.status_code == 403
+        files = {"file": ("x.yaml", b"\xff\xfe not text", "text/yaml")}
+        bad = client.post("/console/campaigns/upload", files=files, headers={"X-CSRF-Token": csrf})
+        assert bad.status_code == 400 and "UTF-8" in bad.text
+        unsigned = client.post("/console/campaigns/upload", files=files)
+        assert unsigned.status_code == 403
     assert _audits(store, "console.campaign_launch") == before
     assert _scalar(store, "SELECT count(*) FROM messages WHERE status = 'paused'") == 0

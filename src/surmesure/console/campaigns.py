@@ -7,6 +7,8 @@ results against its control group, per channel and per segment, as charts with i
 from __future__ import annotations
 
 import math
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,11 +18,11 @@ from fastapi.responses import HTMLResponse, Response
 from surmesure.clock import utcnow
 from surmesure.console import charts
 from surmesure.console.campaign_words import EXAMPLE
-from surmesure.console.session import form_of, page
-from surmesure.console.web import render, see_other
+from surmesure.console.session import MAX_FORM_BYTES, form_of, page
+from surmesure.console.web import fragment, render, see_other
 from surmesure.console.words import WORDS
 from surmesure.deliver import documents, outbox, results, service
-from surmesure.errors import InvalidInput, NotFound, SurmesureError
+from surmesure.errors import InvalidInput, NotFound, PayloadTooLarge, SurmesureError
 from surmesure.protect import audit
 from surmesure.protect.users import User
 from surmesure.segment.repository import catalog
@@ -93,6 +95,36 @@ async def post_campaign(request: Request, user: User = Depends(page("decide"))) 
         detail={"campaign": saved.name, "version": saved.version},
     )
     return see_other(f"/console/campaigns/{saved.name}")
+
+
+def uploaded(content_type: str, body: bytes, field: str = "file") -> str:
+    """The text of the file ``field`` of a ``multipart/form-data`` body (UTF-8);
+    :class:`InvalidInput` naming ``file`` when there is none or it is not text."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if message.is_multipart():
+        for part in message.iter_parts():
+            if part.get_param("name", header="content-disposition") == field:
+                data = part.get_payload(decode=True)
+                try:
+                    return data.decode("utf-8") if isinstance(data, bytes) else ""
+                except UnicodeDecodeError:
+                    break
+    raise InvalidInput(
+        "The file is not a UTF-8 text file.", field="file", hint="upload a .yaml or .json file"
+    )
+
+
+@router.post("/upload")
+async def upload(request: Request, user: User = Depends(page("decide"))) -> HTMLResponse:
+    """The document area holding the uploaded file's text (htmx swaps it in; the CSRF token
+    comes as its header)."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise PayloadTooLarge("The file is too large.", field="file", hint="upload under 256 KB")
+    text = uploaded(request.headers.get("content-type", ""), body)
+    return fragment(request, "campaign_document.html", user=user, text=text, error=None)
 
 
 @router.get("/{name}")
