@@ -238,3 +238,43 @@ def test_a_viewer_reads_results_but_may_not_launch_and_a_form_needs_its_token(
         assert unsigned.status_code == 403
     assert _audits(store, "console.campaign_launch") == before
     assert _scalar(store, "SELECT count(*) FROM messages WHERE status = 'paused'") == 0
+
+
+def test_a_marketer_pauses_and_resumes_what_waits_to_leave(
+    world: tuple[str, Store, Inbox],
+) -> None:
+    base, store, _ = world
+    name = "console_sms_pause_trial"
+    text = DOCUMENT.replace(NAME, name).replace("[email]", "[sms]").replace("email:", "sms:")
+    with session_client(base, "marketer") as (client, csrf):
+        saved = client.post(
+            "/console/campaigns/new", data={"csrf": csrf, "document": text, "action": "save"}
+        )
+        assert saved.status_code == 303, saved.text[:2000]
+        # no SMS gateway here: the messages are recorded and wait, planned
+        waiting = client.post(f"/console/campaigns/{name}/launch", data={"csrf": csrf})
+        assert waiting.status_code == 409 and "SURMESURE_SMS_URL" in waiting.text
+        planned = _scalar(
+            store,
+            "SELECT count(*) FROM messages WHERE campaign = :c AND status = 'planned'",
+            c=name,
+        )
+        assert planned > 0
+        assert (
+            client.post(f"/console/campaigns/{name}/pause", data={"csrf": csrf}).status_code == 303
+        )
+        page = client.get(f"/console/campaigns/{name}")
+        assert "no message leaves until it is resumed" in page.text
+        assert f'data-status="paused">{planned}<' in page.text
+        refused = client.post(f"/console/campaigns/{name}/launch", data={"csrf": csrf})
+        assert refused.status_code == 409 and "paused" in refused.text
+        assert (
+            client.post(f"/console/campaigns/{name}/resume", data={"csrf": csrf}).status_code == 303
+        )
+        after = client.get(f"/console/campaigns/{name}")
+        assert f'data-status="planned">{planned}<' in after.text
+        assert (
+            client.post(f"/console/campaigns/{name}/stop", data={"csrf": csrf}).status_code == 404
+        )
+    assert _audits(store, "console.campaign_pause") == 1
+    assert _audits(store, "console.campaign_resume") == 1
