@@ -234,6 +234,14 @@ def test_a_viewer_reads_results_but_may_not_launch_and_a_form_needs_its_token(
         files = {"file": ("x.yaml", b"\xff\xfe not text", "text/yaml")}
         bad = client.post("/console/campaigns/upload", files=files, headers={"X-CSRF-Token": csrf})
         assert bad.status_code == 400 and "UTF-8" in bad.text
+        broken = client.post(
+            "/console/campaigns/new",
+            data={"csrf": csrf, "document": "name: [unclosed", "action": "validate"},
+        )
+        assert broken.status_code == 400 and "not valid YAML" in broken.text
+        assert (
+            'data-field="(document)"' in broken.text and "name: [unclosed</textarea>" in broken.text
+        )
         unsigned = client.post("/console/campaigns/upload", files=files)
         assert unsigned.status_code == 403
     assert _audits(store, "console.campaign_launch") == before

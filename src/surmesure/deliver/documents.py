@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from surmesure.collect.bounds import fault
 from surmesure.decide.library import library_for
 from surmesure.documents import error_path, read_document
+from surmesure.documents import parse_text as parse_text_document
 from surmesure.domain.campaigns import CHANNEL_HINT, CampaignDefinition
 from surmesure.domain.next_best_action import ModelFeatures
 from surmesure.errors import InvalidInput, NotFound, SurmesureError
@@ -84,15 +84,7 @@ def load_file(path: Path) -> CampaignDefinition:
 def parse_text(text: str) -> CampaignDefinition:
     """A document sent as text (YAML, of which JSON is a part); :class:`InvalidInput` on
     ``(document)`` when it does not parse."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(
-            f"The document is not valid YAML: {exc}",
-            field="(document)",
-            hint="fix the syntax at the line and column shown",
-        ) from exc
-    return parse(document)
+    return parse(parse_text_document(text, "The document", field="(document)"))
 
 
 def without_files(definition: CampaignDefinition) -> CampaignDefinition:
