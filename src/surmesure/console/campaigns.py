@@ -7,6 +7,7 @@ results against its control group, per channel and per segment, as charts with i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -185,15 +186,28 @@ def _bounds(lift: dict[str, Any], scale: float) -> tuple[float, float, float]:
     )
 
 
-def lift_chart(rows: list[tuple[str, dict[str, Any]]], key: str, scale: float, label: str) -> str:
-    """Bars of the lift ``key`` (treated minus control) per row, with their intervals."""
-    bounds = [_bounds(row[key], scale) for _, row in rows]
-    return charts.bar_chart(
+def lift_figure(
+    title: str, rows: list[tuple[str, dict[str, Any]]], words: dict[str, str]
+) -> dict[str, Any]:
+    """Bars of the lift in conversion (treated minus baseline, in points) per row, with their
+    95% intervals, and the values beside them."""
+    label = words["lift_points"]
+    bounds = [_bounds(row["conversion"], 100.0) for _, row in rows]
+    svg = charts.bar_chart(
         [name for name, _ in rows],
         {label: [b[0] for b in bounds]},
-        label=label,
+        label=title,
         errors={label: [(b[1], b[2]) for b in bounds]},
     )
+    return {
+        "title": title,
+        "svg": svg,
+        "columns": ["", label, words["interval"]],
+        "rows": [
+            (name, f"{b[0]:.2f}", f"[{b[1]:.2f} ; {b[2]:.2f}]")
+            for (name, _), b in zip(rows, bounds, strict=True)
+        ],
+    }
 
 
 def _rate(value: float | None) -> float:
@@ -222,37 +236,27 @@ def campaign_results(
     def rates(arm: dict[str, dict[str, Any]]) -> list[float]:
         return [_rate((arm.get(c) or {}).get("conversion_rate")) for c in channels]
 
+    labels = [words["all"] if c == "all" else c for c in channels]
+    arms: dict[str, Sequence[float]] = {
+        words["treated"]: rates(treated),
+        words[baseline]: rates(control),
+    }
     figures = [
         {
             "title": words["conversion_by_arm"],
-            "svg": charts.bar_chart(
-                [words["all"] if c == "all" else c for c in channels],
-                {words["treated"]: rates(treated), words[baseline]: rates(control)},
-                label=words["conversion_by_arm"],
-            ),
+            "svg": charts.bar_chart(labels, arms, label=words["conversion_by_arm"]),
+            "columns": ["", *arms],
+            "rows": [
+                (label, *(f"{v[i]:.2f}" for v in arms.values())) for i, label in enumerate(labels)
+            ],
         },
-        {
-            "title": words["lift_by_channel"],
-            "svg": lift_chart(
-                [(c["channel"], c) for c in out["comparisons"]],
-                "conversion",
-                100.0,
-                words["lift_points"],
-            ),
-        },
+        lift_figure(
+            words["lift_by_channel"], [(c["channel"], c) for c in out["comparisons"]], words
+        ),
     ]
     if "breakdown" in out:
-        figures.append(
-            {
-                "title": words["lift_by_segment"],
-                "svg": lift_chart(
-                    [(str(b["segment"]), b) for b in out["breakdown"]],
-                    "conversion",
-                    100.0,
-                    words["lift_points"],
-                ),
-            }
-        )
+        rows = [(str(b["segment"]), b) for b in out["breakdown"]]
+        figures.append(lift_figure(words["lift_by_segment"], rows, words))
     return render(
         request,
         "campaign_results.html",
