@@ -22,18 +22,25 @@ def read_document(path: Path) -> Any:
         raise InvalidInput(
             f"Cannot read {path}: {exc.strerror}.", hint="give a YAML or JSON file", field="FILE"
         ) from exc
-    return parse_text(text, str(path), as_json=path.suffix == ".json", field="FILE")
-
-
-def parse_text(text: str, origin: str, *, as_json: bool = False, field: str = "FILE") -> Any:
-    """The parsed YAML (or, ``as_json``, JSON) ``text``; :class:`InvalidInput` on ``field``
-    naming ``origin`` when it does not parse."""
     try:
-        return orjson.loads(text) if as_json else yaml.safe_load(text)
+        return orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
         raise InvalidInput(
-            f"{origin} is not valid {'JSON' if as_json else 'YAML'}: {exc}",
+            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}",
             hint="fix the syntax at the place shown",
+            field="FILE",
+        ) from exc
+
+
+def read_text(text: str, field: str = "document") -> Any:
+    """A document given as text (a form's field): YAML, of which JSON is a part; a syntax
+    error is :class:`InvalidInput` on ``field``, with its line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(
+            f"The document is not valid YAML or JSON: {exc}",
+            hint="fix the syntax at the line shown",
             field=field,
         ) from exc
 

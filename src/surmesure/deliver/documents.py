@@ -20,8 +20,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.collect.bounds import fault
 from surmesure.decide.library import library_for
-from surmesure.documents import error_path, read_document
-from surmesure.documents import parse_text as parse_text_document
+from surmesure.documents import error_path, read_document, read_text
 from surmesure.domain.campaigns import CHANNEL_HINT, CampaignDefinition
 from surmesure.domain.next_best_action import ModelFeatures
 from surmesure.errors import InvalidInput, NotFound, SurmesureError
@@ -84,7 +83,7 @@ def load_file(path: Path) -> CampaignDefinition:
 def parse_text(text: str) -> CampaignDefinition:
     """A document sent as text (YAML, of which JSON is a part); :class:`InvalidInput` on
     ``(document)`` when it does not parse."""
-    return parse(parse_text_document(text, "The document", field="(document)"))
+    return parse(read_text(text, field="(document)"))
 
 
 def without_files(definition: CampaignDefinition) -> CampaignDefinition:
