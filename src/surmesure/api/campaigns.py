@@ -35,9 +35,6 @@ from surmesure.api.body import read_json
 from surmesure.clock import utcnow
 from surmesure.deliver import documents, results, service
 from surmesure.deliver.calls import outcomes_posted
-from surmesure.deliver.channels import configured
-from surmesure.deliver.channels import urls as channel_urls
-from surmesure.errors import InvalidInput
 from surmesure.protect import audit
 from surmesure.protect.keys import Principal
 
@@ -53,14 +50,9 @@ def _json(payload: Any) -> Response:
 async def save_campaign(
     request: Request, principal: Principal = Depends(require("admin"))
 ) -> Response:
-    definition = documents.parse(await read_json(request, MAX_DOCUMENT_BYTES))
-    for channel, content in definition.channels.items():
-        if content.mjml is not None:
-            raise InvalidInput(
-                f"channels.{channel}.mjml: a file path means nothing to the server.",
-                field=f"channels.{channel}.mjml",
-                hint="send the MJML text itself as `html`",
-            )
+    definition = documents.without_files(
+        documents.parse(await read_json(request, MAX_DOCUMENT_BYTES))
+    )
     saved = await run_in_threadpool(documents.save, request.app.state.store, definition, utcnow())
     return _json({"name": saved.name, "version": saved.version, "changed": saved.changed})
 
@@ -121,25 +113,8 @@ async def campaign_send(
     name: str, request: Request, _: Principal = Depends(require("admin")), dry_run: bool = False
 ) -> Response:
     def run() -> dict[str, Any]:
-        settings = request.app.state.settings
-        channels = {} if dry_run else configured(settings)
-        try:
-            report = service.send(
-                request.app.state.store,
-                name,
-                utcnow(),
-                dry_run=dry_run,
-                channels=channels,
-                folder=settings.outbox_dir,
-                # worker processes render and hand over, as `campaign send --workers` does
-                workers=settings.send_workers,
-                urls=channel_urls(settings),
-                settings=settings,
-            )
-        finally:
-            for channel in channels.values():
-                channel.close()
-        return report.to_dict()
+        store, settings = request.app.state.store, request.app.state.settings
+        return service.send_configured(store, name, utcnow(), settings, dry_run=dry_run).to_dict()
 
     return _json(await run_in_threadpool(run))
 

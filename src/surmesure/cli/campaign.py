@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ from surmesure.cli.common import (
     user_errors,
 )
 from surmesure.config import get_settings
-from surmesure.deliver import results, service
+from surmesure.deliver import outbox, results, service
 from surmesure.deliver.channels import callbacks, configured
 from surmesure.deliver.channels import urls as channel_urls
+from surmesure.store.engine import Store
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
 
@@ -153,6 +155,12 @@ def register(app: typer.Typer) -> None:
         for channel in payload["channels_not_configured"] or []:
             console.print(f"[yellow]{channel}: no channel configured; its messages wait[/]")
 
+    for verb, act, done, text in (
+        ("pause", outbox.pause, "paused", "Hold back a campaign's messages that have not left."),
+        ("resume", outbox.resume, "resumed", "Let a paused campaign's messages leave again."),
+    ):
+        campaign.command(verb, help=text)(_pausing(act, done))
+
     @campaign.command("status", help="A campaign's outbox: by status, channel and reason.")
     @user_errors
     def status_command(name: str, as_json: bool = JsonOption) -> None:
@@ -254,6 +262,22 @@ def _register_imports(campaign: typer.Typer) -> None:
         from surmesure.deliver.returns import import_returns
 
         _imported(import_returns(get_store(), file).to_dict(), as_json)
+
+
+def _pausing(act: Callable[[Store, str, datetime], int], done: str) -> Callable[..., None]:
+    """The command that pauses or resumes (``act``) campaign NAME, saying how many
+    messages it ``done``."""
+
+    @user_errors
+    def command(name: str, as_json: bool = JsonOption) -> None:
+        store = get_store()
+        messages = act(store, service.known(store, name), _now())
+        if as_json:
+            emit_json({"campaign": name, done: messages})
+            return
+        console.print(f"{escape(name)}: {messages:,} messages {done}")
+
+    return command
 
 
 def _imported(done: dict[str, Any], as_json: bool) -> None:

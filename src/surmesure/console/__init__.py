@@ -13,7 +13,7 @@ import importlib
 from fastapi import FastAPI
 
 #: the sections' modules, each with a ``router``
-SECTIONS = ("home", "journeys", "people")
+SECTIONS = ("home", "journeys", "people", "content", "campaigns")
 
 
 def include(app: FastAPI) -> None:

@@ -130,7 +130,7 @@ async def check_csrf(request: Request, expected: str) -> None:
     if not same_origin(request):
         raise Forbidden("The form was sent from another site.", field="origin")
     sent = request.headers.get("x-csrf-token")
-    if sent is None and "form" in request.headers.get("content-type", ""):
+    if sent is None and "urlencoded" in request.headers.get("content-type", ""):
         sent = (await form_of(request)).get("csrf")
     if not sent or not hmac.compare_digest(sent, expected):
         raise Forbidden(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from surmesure.collect.bounds import fault
 from surmesure.decide.library import library_for
-from surmesure.documents import error_path, read_document
+from surmesure.documents import error_path, read_document, read_text
 from surmesure.domain.campaigns import CHANNEL_HINT, CampaignDefinition
 from surmesure.domain.next_best_action import ModelFeatures
 from surmesure.errors import InvalidInput, NotFound, SurmesureError
@@ -78,6 +78,25 @@ def parse(document: Any) -> CampaignDefinition:
 
 def load_file(path: Path) -> CampaignDefinition:
     return parse(read_document(path))
+
+
+def parse_text(text: str) -> CampaignDefinition:
+    """A document sent as text (YAML, of which JSON is a part); :class:`InvalidInput` on
+    ``(document)`` when it does not parse."""
+    return parse(read_text(text, field="(document)"))
+
+
+def without_files(definition: CampaignDefinition) -> CampaignDefinition:
+    """``definition`` if it names no file: a document sent to the server (API, console)
+    carries its MJML inline."""
+    for channel, content in definition.channels.items():
+        if content.mjml is not None:
+            raise InvalidInput(
+                f"channels.{channel}.mjml: a file path means nothing to the server.",
+                field=f"channels.{channel}.mjml",
+                hint="send the MJML text itself as `html`",
+            )
+    return definition
 
 
 def check_references(conn: Connection, definition: CampaignDefinition, base: Path) -> None:

@@ -3,7 +3,9 @@
 Life of a row: ``planned`` (by :mod:`surmesure.deliver.plan`) -> ``sending`` (claimed by a
 worker, ``attempts`` counted, committed before anything leaves) -> ``sent``, or ``failed``
 (permanent, with the provider's reason), or back to ``planned`` with ``next_attempt_at``
-pushed back (a transient failure: 1, 5, 30 minutes, 2 hours, then ``failed``). At send time
+pushed back (a transient failure: 1, 5, 30 minutes, 2 hours, then ``failed``). A paused
+campaign's ``planned`` rows are ``paused`` (:func:`pause`): no run claims them, and a send
+is refused, until :func:`resume` makes them ``planned`` again. At send time
 the guardrails are read again: a person erased since planning is ``suppressed`` (``erased``),
 one who refused marketing on the channel meanwhile is ``suppressed``
 (``opted_out_marketing``), one who paused marketing or left the topic meanwhile is
@@ -291,3 +293,41 @@ def mark(
             .where(among_texts(m.c.message_id, ids))
             .values(status=status, reason=reason, updated_at=now)
         )
+
+
+PAUSED = "paused"
+"""The status of a paused campaign's rows that had not left."""
+
+
+def pause(store: Store, campaign: str, now: datetime) -> int:
+    """Hold the campaign's ``planned`` rows back (``paused``) so that none leaves; the number
+    held. A message already claimed (``sending``) still leaves."""
+    m = schema.messages
+    with store.begin() as conn:
+        done = conn.execute(
+            m.update()
+            .where(m.c.campaign == campaign, m.c.status == "planned")
+            .values(status=PAUSED, updated_at=now)
+        )
+    return int(done.rowcount or 0)
+
+
+def resume(store: Store, campaign: str, now: datetime) -> int:
+    """Make the campaign's ``paused`` rows ``planned`` again (due as they were); the number."""
+    m = schema.messages
+    with store.begin() as conn:
+        done = conn.execute(
+            m.update()
+            .where(m.c.campaign == campaign, m.c.status == PAUSED)
+            .values(status="planned", updated_at=now)
+        )
+    return int(done.rowcount or 0)
+
+
+def paused(conn: Connection, campaign: str) -> bool:
+    """Whether the campaign has rows held back by :func:`pause`."""
+    m = schema.messages
+    found = conn.execute(
+        sa.select(m.c.message_id).where(m.c.campaign == campaign, m.c.status == PAUSED).limit(1)
+    ).first()
+    return found is not None

@@ -1,4 +1,5 @@
-"""The campaign façade the CLI and the API call: validate, save, preview, send, status."""
+"""The campaign façade the CLI, the API and the console call: validate, save, preview, send,
+pause, status."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Connection
 from surmesure.config import Settings
 from surmesure.decide.content import Chosen
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import cascade, choice, documents, next_best, plan, sender, web
+from surmesure.deliver import cascade, choice, documents, next_best, outbox, plan, sender, web
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
@@ -28,12 +29,57 @@ from surmesure.unify.profile import find_person
 
 def validate(store: Store, path: Path) -> CampaignDefinition:
     """The document of ``path``, checked against what exists (nothing is saved)."""
-    definition = documents.load_file(path)
+    return checked(store, documents.load_file(path), path.parent)
+
+
+def checked(store: Store, definition: CampaignDefinition, base: Path) -> CampaignDefinition:
+    """``definition`` checked against what exists (MJML files read from ``base``), every
+    template compiled; nothing is saved."""
     with store.connect() as conn:
-        documents.check_references(conn, definition, path.parent)
-    # every template compiles
-    templates_of(documents.inline_mjml(definition, path.parent), store.settings)
+        documents.check_references(conn, definition, base)
+    templates_of(documents.inline_mjml(definition, base), store.settings)
     return definition
+
+
+def validate_text(store: Store, text: str) -> CampaignDefinition:
+    """A document sent as text (YAML or JSON), checked as :func:`validate` checks a file; it
+    names no file (an MJML body goes inline as ``html``)."""
+    return checked(store, documents.without_files(documents.parse_text(text)), Path("."))
+
+
+def known(store: Store, name: str) -> str:
+    """``name`` if a campaign has it; :class:`NotFound` otherwise."""
+    with store.connect() as conn:
+        documents.get(conn, name)
+    return name
+
+
+def overview(store: Store) -> list[dict[str, Any]]:
+    """Every campaign (name, version in force, last saved) with its outbox counted by status,
+    most recently saved first."""
+    c, m = schema.campaigns, schema.messages
+    with store.connect() as conn:
+        saved = conn.execute(
+            sa.select(c.c.name, c.c.version, c.c.updated_at).order_by(
+                c.c.updated_at.desc(), c.c.name
+            )
+        ).all()
+        counts = conn.execute(
+            sa.select(m.c.campaign, m.c.status, sa.func.count()).group_by(m.c.campaign, m.c.status)
+        ).all()
+    by_campaign: dict[str, dict[str, int]] = {}
+    for campaign, state, n in counts:
+        by_campaign.setdefault(campaign, {})[state] = int(n)
+    return [
+        {
+            "campaign": r.name,
+            "version": int(r.version),
+            "updated_at": r.updated_at,
+            "by_status": dict(sorted(by_campaign.get(r.name, {}).items())),
+            "paused": by_campaign.get(r.name, {}).get(outbox.PAUSED, 0) > 0,
+        }
+        for r in saved
+    ]
 
 
 def save_file(store: Store, path: Path, now: datetime) -> documents.Saved:
@@ -104,6 +150,12 @@ def send(
     (:func:`surmesure.deliver.sender.run`, opened with ``settings``)."""
     definition, version = resolve(store, name, now, save=not dry_run)
     with store.connect() as conn:
+        if not dry_run and outbox.paused(conn, definition.name):
+            raise Conflict(
+                f"Campaign {definition.name!r} is paused; nothing is sent.",
+                field="name",
+                hint=f"resume it first (`surmesure campaign resume {definition.name}`)",
+            )
         result = plan.plan(store, conn, definition, version, now)
     if dry_run:
         return SendReport(result, 0, None)
@@ -160,6 +212,31 @@ def send(
             sent.add(key, n)
     sent.waiting = [c for c in definition.order if c not in configured]
     return SendReport(result, recorded, sent)
+
+
+def send_configured(
+    store: Store, name: str, now: datetime, settings: Settings, *, dry_run: bool = False
+) -> SendReport:
+    """:func:`send` on the channels ``settings`` configure, its journal in their outbox
+    folder, rendered by their number of worker processes (as ``campaign send --workers``)."""
+    from surmesure.deliver.channels import configured, urls
+
+    channels = {} if dry_run else configured(settings)
+    try:
+        return send(
+            store,
+            name,
+            now,
+            dry_run=dry_run,
+            channels=channels,
+            folder=settings.outbox_dir,
+            workers=settings.send_workers,
+            urls=urls(settings),
+            settings=settings,
+        )
+    finally:
+        for channel in channels.values():
+            channel.close()
 
 
 def call_list(
