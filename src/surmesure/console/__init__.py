@@ -13,7 +13,7 @@ import importlib
 from fastapi import FastAPI
 
 #: the sections' modules, each with a ``router``
-SECTIONS = ("home",)
+SECTIONS = ("home", "segments")
 
 
 def include(app: FastAPI) -> None:
