@@ -171,6 +171,14 @@ def test_a_saved_segment_opens_in_the_form_and_refreshes(
     page.wait_for_url(re.compile(r"/console/segments\?refreshed=1"))
     row = page.locator(f'tr[data-segment="{name}"]')
     expect(row.locator("[data-members]")).to_have_text(f"{expected:,}")
+    runs = schema.job_runs  # recorded as `surmesure segment refresh` records its runs
+    with store.connect() as conn:
+        ran = conn.execute(
+            sa.select(runs.c.ok).where(
+                runs.c.job == "segment_refresh", runs.c.actor == f"console:{email_of('marketer')}"
+            )
+        ).all()
+    assert ran and all(r.ok for r in ran)
     page.context.close()
 
 

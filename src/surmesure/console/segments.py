@@ -33,6 +33,7 @@ from surmesure.console.web import fragment, render, see_other
 from surmesure.console.words import WORDS, add
 from surmesure.domain.segments import METRICS, SegmentDefinition
 from surmesure.errors import InvalidInput, NotFound
+from surmesure.ops.runs import recorded, refreshed_summary
 from surmesure.protect import audit
 from surmesure.protect.users import User
 from surmesure.segment import discover, membership, overview, repository
@@ -204,16 +205,18 @@ def segment_list(request: Request, user: User = Depends(page())) -> HTMLResponse
 async def refresh(request: Request, user: User = Depends(page("decide"))) -> Response:
     """Recompute memberships as ``surmesure segment refresh`` does (one segment, or all)."""
     form = await form_of(request)
-    store: Store = request.app.state.store
     name = form.get("segment", "").strip()
-    results = await run_in_threadpool(
-        membership.refresh, store, [name] if name else None, _now(store)
-    )
-    await run_in_threadpool(
-        audit.record, store, user.actor, "segment.refresh", detail={"segments": len(results)}
-    )
+    done = await run_in_threadpool(_refresh, request.app.state.store, name, user)
     _cache(request).clear()
-    return see_other(f"/console/segments?refreshed={len(results)}")
+    return see_other(f"/console/segments?refreshed={done}")
+
+
+def _refresh(store: Store, name: str, user: User) -> int:
+    with recorded(store, "segment_refresh", user.actor) as run:
+        results = membership.refresh(store, [name] if name else None, _now(store))
+        run.summary = refreshed_summary(results)
+    audit.record(store, user.actor, "segment.refresh", detail={"segments": len(results)})
+    return len(results)
 
 
 def _builder(
