@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from console_helpers import PASSWORD, email_of, session_client, shot, sign_in
 from playwright.sync_api import Browser, expect
 
+from surmesure.colours import contrast
 from surmesure.console.charts import INK, PALETTE
 from surmesure.console.words import WORDS
 from surmesure.protect.users import create_user, disable_user
@@ -20,24 +21,14 @@ from surmesure.store import Store, schema
 World = tuple[str, Store]
 
 
-def _contrast(a: str, b: str) -> float:
-    def luminance(colour: str) -> float:
-        rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
-        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-
-    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
-
-
 def test_every_language_has_every_word() -> None:
     assert set(WORDS["fr"]) == set(WORDS["en"])
 
 
 def test_chart_colours_pass_wcag_aa_on_white() -> None:
-    assert _contrast(INK, "#ffffff") >= 4.5
+    assert contrast(INK, "#ffffff") >= 4.5
     for colour in PALETTE:
-        assert _contrast(colour, "#ffffff") >= 4.5, colour
+        assert contrast(colour, "#ffffff") >= 4.5, colour
 
 
 def test_sign_in_shows_the_key_figures(console_world: World, chromium: Browser) -> None:

@@ -13,7 +13,7 @@ import importlib
 from fastapi import FastAPI
 
 #: the sections' modules, each with a ``router``
-SECTIONS = ("home", "journeys", "people", "content", "campaigns")
+SECTIONS = ("home", "journeys", "people", "content", "campaigns", "segments")
 
 
 def include(app: FastAPI) -> None:

@@ -15,12 +15,10 @@ from typing import ParamSpec
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
-#: marks' colours, each at least 4.5:1 against white
-PALETTE = ("#1d4ed8", "#b45309", "#047857", "#7c3aed", "#be123c", "#0e7490")
-INK = "#1f2937"
-GRID = "#d1d5db"
-#: the share of the blue scale a heatmap uses: its darkest shade still holds dark text at 4.5:1
-LIGHTEST_HALF = 0.5
+from surmesure.colours import GRID, INK, LIGHTEST_HALF, PALETTE
+
+__all__ = ["GRID", "INK", "LIGHTEST_HALF", "PALETTE", "bar_chart", "heatmap", "line_chart"]
+
 _HEADER = re.compile(r"^.*?(?=<svg)", re.S)
 
 

@@ -287,3 +287,42 @@ def save(
             if on_done is not None:
                 on_done(name)
     return moved
+
+
+@dataclass(frozen=True)
+class Centroids:
+    """Where the recorded members of discovered segments sit on the features (z-scores over
+    everyone :func:`load_features` reads), with what sets each apart."""
+
+    features: list[str]
+    z: dict[str, dict[str, float]]  # by segment, then feature
+    labels: dict[str, str]
+    sizes: dict[str, int]  # members counted (those a discovery would cluster now)
+
+
+def centroids(store: Store, names: list[str], now: datetime | None = None) -> Centroids:
+    """The centroid of each segment of ``names`` (a discovery's saved clusters): the mean of
+    its recorded members' standardized features, as :func:`discover` standardizes them. On
+    the data the discovery saw, this is the k-means centroid it found. Members now objecting
+    to profiling, or merged, are left out; a segment with none has no centroid."""
+    m = schema.segment_members
+    with store.connect() as conn:
+        ids, features, values = load_features(conn, now)
+        held = conn.execute(sa.select(m.c.segment, m.c.person_id).where(m.c.segment.in_(names)))
+        members: dict[str, list[int]] = {}
+        for segment, person in held:
+            members.setdefault(str(segment), []).append(int(person))
+    if not features or not len(ids):
+        return Centroids(features, {}, {}, {})
+    x = standardize(values, features)
+    z: dict[str, dict[str, float]] = {}
+    sizes: dict[str, int] = {}
+    for name in names:
+        wanted = np.array(members.get(name, []), dtype=np.int64)
+        at = np.searchsorted(ids, wanted)
+        inside = at[(at < len(ids)) & (ids[np.minimum(at, len(ids) - 1)] == wanted)]
+        if inside.size:
+            centre = x[inside].mean(axis=0)
+            z[name] = {f: round(float(v), 6) for f, v in zip(features, centre, strict=True)}
+            sizes[name] = int(inside.size)
+    return Centroids(features, z, {n: label_of(c) for n, c in z.items()}, sizes)

@@ -8,11 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from surmesure.colours import INK, LIGHTEST_HALF
 from surmesure.domain.segments import MetricNode, SegmentDefinition, TraitNode, walk
 from surmesure.segment.definitions import closure
 from surmesure.segment.membership import members
-from surmesure.segment.snapshot import load_snapshot
+from surmesure.segment.snapshot import traits_of
 from surmesure.store.engine import Store
+from surmesure.unify.reader import SqlPersonReader
 
 
 def mentioned(
@@ -56,18 +58,22 @@ def values_of(
     half_life = store.settings.trait_half_life_days
     rows = []
     with store.connect() as conn:
-        for pid in person_ids:
-            snapshot = load_snapshot(conn, pid, now, half_life)
-            row: dict[str, Any] = {"person_id": pid}
-            for name in traits:
-                held = snapshot.traits.get(name)
-                row[f"trait.{name}"] = None if held is None else held.value
-                row[f"reliability.{name}"] = (
-                    None if held is None else round(held.effective_reliability, 3)
-                )
-            for name in metrics:
-                row[f"metric.{name}"] = snapshot.metrics.get(name)
-            rows.append(row)
+        # everyone in one read, of the traits and metrics shown only (not a whole snapshot)
+        reads = SqlPersonReader(conn, frozenset(metrics)).read_many(person_ids, now, traits)
+    for pid in person_ids:
+        read = reads.get(pid)
+        held_traits = {} if read is None else traits_of(read, now, half_life)
+        held_metrics = {} if read is None else read.latest_metrics(now)
+        row: dict[str, Any] = {"person_id": pid}
+        for name in traits:
+            held = held_traits.get(name)
+            row[f"trait.{name}"] = None if held is None else held.value
+            row[f"reliability.{name}"] = (
+                None if held is None else round(held.effective_reliability, 3)
+            )
+        for name in metrics:
+            row[f"metric.{name}"] = held_metrics.get(name)
+        rows.append(row)
     return rows
 
 
@@ -81,15 +87,16 @@ def plot_overlap(names: Sequence[str], matrix: Sequence[Sequence[int]], path: Pa
     shares = [[(cell / row[i]) if row[i] else 0.0 for cell in row] for i, row in enumerate(matrix)]
     size = 1.2 + 0.9 * len(names)
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(len(names)), labels=list(names), rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), labels=list(names))
+    # the lighter half of the scale only, so the dark text reads on every cell (WCAG AA)
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0 / LIGHTEST_HALF)
+    ax.set_xticks(range(len(names)), labels=list(names), rotation=45, ha="right", color=INK)
+    ax.set_yticks(range(len(names)), labels=list(names), color=INK)
     for i, row in enumerate(matrix):
         for j, cell in enumerate(row):
-            colour = "white" if shares[i][j] > 0.6 else "black"
-            ax.text(j, i, f"{cell:,}\n{shares[i][j]:.0%}", ha="center", va="center", color=colour)
-    ax.set_title("Segment overlap (share of the row's segment)")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+            ax.text(j, i, f"{cell:,}\n{shares[i][j]:.0%}", ha="center", va="center", color=INK)
+    ax.set_title("Segment overlap (share of the row's segment)", color=INK)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.ax.set_ylim(0.0, 1.0)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

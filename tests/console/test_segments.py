@@ -1,0 +1,270 @@
+"""The Segments section in Chromium: a marketer builds a segment in the form, sees its live
+size (the service's count) and an error beside the field that is wrong, saves it and finds it
+in the list; the list's overlap, trend and discovered clusters agree with the recorded
+memberships; a viewer may look but not save."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from console_helpers import email_of, session_client, shot, sign_in
+from playwright.sync_api import Browser, Page, expect
+
+from surmesure.clock import utcnow
+from surmesure.console.segment_form import Draft, Row, document_of, draft_of, place_of
+from surmesure.domain.segments import SegmentDefinition
+from surmesure.segment import discover, membership, repository
+from surmesure.segment.definitions import parse
+from surmesure.store import Store, schema
+from surmesure.store.span import present
+from surmesure.world import segments as shipped
+
+World = tuple[str, Store]
+
+
+def _unique(stem: str) -> str:
+    return f"{stem}_{uuid.uuid4().hex[:8]}"
+
+
+def _present(store: Store) -> Any:
+    return present(store, utcnow())[0]
+
+
+def _audited(store: Store, actor_email: str, action: str) -> list[dict[str, Any]]:
+    log = schema.audit_log
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(log).where(log.c.action == action)).mappings().all()
+    return [dict(r) for r in rows if actor_email in str(r["actor"])]
+
+
+def test_a_form_gives_back_the_definition_it_shows() -> None:
+    """Rows for what rows can say, the raw condition for the rest: the same document."""
+    from importlib.resources import files
+
+    import yaml
+
+    text = (files(shipped) / "lyon_loyal.yaml").read_text(encoding="utf-8")
+    definition = parse(yaml.safe_load(text))
+    draft = draft_of(definition)
+    assert [r.kind for r in draft.rows] == ["metric"]  # the rest needs the raw condition
+    assert "near" in draft.raw and "purchase" in draft.raw
+    again = parse(document_of(draft))
+    # the rows come first, then the raw condition: the same conditions, joined the same way
+    assert sorted(map(str, again.document()["where"]["all"])) == sorted(
+        map(str, definition.document()["where"]["all"])
+    )
+    counted = SegmentDefinition.model_validate(
+        {"name": "x", "where": {"any": [
+            {"event": {"name": "Product Viewed", "min_count": 2, "within_days": 30}},
+            {"not": {"event": {"name": "Order Completed", "max_count": 0, "min_count": 0}}},
+            {"trait": {"name": "city", "op": "in", "value": ["Lyon", "Paris"]}},
+            {"segment": "y"},
+            {"event": {"type": None, "name": "Email Opened", "min_count": 0, "max_count": 3}},
+        ]}}
+    )  # fmt: skip
+    back = draft_of(counted)
+    assert back.raw == "" and back.join == "any" and len(back.rows) == 5
+    assert back.rows[1].negate and (back.rows[1].op, back.rows[1].value) == ("eq", "0")
+    assert (back.rows[4].op, back.rows[4].value) == ("le", "3")
+    assert parse(document_of(back)).document() == counted.document()
+
+
+def test_an_error_is_placed_beside_its_field() -> None:
+    draft = Draft("ok", rows=[Row("metric", "rfm_segment", "eq", "Champions"),
+                              Row("metric", "monetary", "ge", "lots")])  # fmt: skip
+    with pytest.raises(Exception) as caught:
+        parse(document_of(draft))
+    assert place_of(draft, caught.value.field) == "c1.value"  # type: ignore[attr-defined]
+    draft.rows[1] = Row("trait", "city", "eq", "Lyon", days="30")
+    with pytest.raises(Exception) as caught:
+        document_of(draft)
+    assert place_of(draft, caught.value.field) == "c1.days"  # type: ignore[attr-defined]
+    draft.rows[1] = Row("metric", "no_such_metric", "eq", "1")
+    with pytest.raises(Exception) as caught:
+        parse(document_of(draft))
+    assert place_of(draft, caught.value.field) == "c1.name"  # type: ignore[attr-defined]
+    draft.rows, draft.raw = [Row("metric", "frequency", "ge", "2")], "purchase: {min_count: 0}"
+    with pytest.raises(Exception) as caught:
+        parse(document_of(draft))
+    assert place_of(draft, caught.value.field) == "raw"  # type: ignore[attr-defined]
+
+
+def _fill_row(page: Page, i: int, kind: str, name: str, op: str, value: str) -> None:
+    page.locator(f"#c{i}-kind").select_option(kind)
+    page.locator(f"#c{i}-name").fill(name)
+    page.locator(f"#c{i}-op").select_option(op)
+    page.locator(f"#c{i}-value").fill(value)
+
+
+def test_marketer_builds_sizes_and_saves_a_segment(console_world: World, chromium: Browser) -> None:
+    base, store = console_world
+    name = _unique("champions_rich")
+    page = sign_in(chromium, base, "marketer")
+    page.goto("/console/segments/new")
+    expect(page.get_by_role("heading", name="Segment builder")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill(name)
+    _fill_row(page, 0, "metric", "rfm_segment", "eq", "Champions")
+    page.get_by_role("button", name="Add a condition").click()  # the form comes back, kept
+    expect(page.locator("#c1-kind")).to_be_visible()
+    assert page.locator("#f-name").input_value() == name
+    assert page.locator("#c0-value").input_value() == "Champions"
+    _fill_row(page, 1, "metric", "monetary", "ge", "200")
+
+    definition = SegmentDefinition.model_validate(
+        {"name": name, "where": {"all": [
+            {"metric": {"name": "rfm_segment", "op": "eq", "value": "Champions"}},
+            {"metric": {"name": "monetary", "op": "ge", "value": 200}},
+        ]}}
+    )  # fmt: skip
+    expected = membership.size(store, definition, _present(store))
+    assert 0 < expected < 1500  # the threshold keeps some champions, not all people
+    live = page.locator("#live-size")
+    expect(live).to_have_attribute("data-size", str(expected), timeout=15_000)
+    expect(page.locator("table.preview tbody tr")).to_have_count(min(expected, 10))
+    shot(page, "segment-builder")
+
+    page.locator("#c1-value").fill("lots")  # a wrong value: its error beside it
+    error = page.locator("#err-c1-value")
+    expect(error).to_contain_text("number", timeout=15_000)
+    expect(page.locator("#err-c0-value")).to_be_empty()
+    expect(page.get_by_role("alert")).to_contain_text("Fix the field")
+    shot(page, "segment-builder-error")
+    page.locator("#c1-value").fill("200")
+    expect(live).to_have_attribute("data-size", str(expected), timeout=15_000)
+    expect(error).to_be_empty()
+
+    page.get_by_role("button", name="Save a new version").click()
+    page.wait_for_url(re.compile(rf"/console/segments/{name}\?saved=1"))
+    expect(page.get_by_role("status")).to_contain_text("version 1")
+    with store.connect() as conn:
+        assert repository.get(conn, name).document() == definition.document()
+    assert _audited(store, email_of("marketer"), "segment.save")
+    assert _audited(store, email_of("marketer"), "segment.preview")  # members were shown
+
+    page.goto("/console/segments")
+    expect(page.locator(f'tr[data-segment="{name}"]')).to_contain_text("not refreshed yet")
+    page.context.close()
+
+
+def test_a_saved_segment_opens_in_the_form_and_refreshes(
+    console_world: World, chromium: Browser
+) -> None:
+    base, store = console_world
+    name = _unique("frequent")
+    document = {"name": name, "description": "Two orders or more", "where": {"all": [
+        {"metric": {"name": "frequency", "op": "ge", "value": 2}},
+        {"purchase": {"within_days": 365}},
+    ]}}  # fmt: skip
+    repository.save(store, parse(document), utcnow())
+    page = sign_in(chromium, base, "marketer")
+    page.goto(f"/console/segments/{name}")
+    assert page.locator("#c0-name").input_value() == "frequency"
+    assert "purchase" in page.locator("#f-raw").input_value()
+    expected = membership.size(store, parse(document), _present(store))
+    expect(page.locator("#live-size")).to_have_attribute("data-size", str(expected), timeout=15_000)
+    page.goto("/console/segments")
+    page.get_by_role("button", name=f"Refresh {name}").click()
+    page.wait_for_url(re.compile(r"/console/segments\?refreshed=1"))
+    row = page.locator(f'tr[data-segment="{name}"]')
+    expect(row.locator("[data-members]")).to_have_text(f"{expected:,}")
+    runs = schema.job_runs  # recorded as `surmesure segment refresh` records its runs
+    with store.connect() as conn:
+        ran = conn.execute(
+            sa.select(runs.c.ok).where(
+                runs.c.job == "segment_refresh", runs.c.actor == f"console:{email_of('marketer')}"
+            )
+        ).all()
+    assert ran and all(r.ok for r in ran)
+    page.context.close()
+
+
+def test_list_shows_overlap_trend_and_discovered_clusters(
+    console_world: World, chromium: Browser
+) -> None:
+    base, store = console_world
+    first, second = _unique("loyal_any"), _unique("active_buyers")
+    now = _present(store)
+    for name, where in (
+        (first, {"metric": {"name": "rfm_segment", "op": "in", "value": ["Loyal", "Champions"]}}),
+        (second, {"metric": {"name": "frequency", "op": "ge", "value": 3}}),
+    ):
+        repository.save(store, parse({"name": name, "where": where}), utcnow())
+    membership.refresh(store, [first, second], now)
+    prefix = _unique("grp")
+    found = discover.discover(store, k=3, prefix=prefix)
+    discover.save(store, found, utcnow(), prefix)
+
+    page = sign_in(chromium, base, "marketer")
+    page.goto("/console/segments")
+    page.get_by_role("button", name=f"Refresh {first}").click()  # drops the list's cache
+    page.wait_for_url(re.compile(r"refreshed=1"))
+    m = schema.segment_members
+    with store.connect() as conn:
+        both = conn.execute(
+            sa.select(sa.func.count()).select_from(m.alias("a").join(
+                m.alias("b"), sa.text("a.person_id = b.person_id")))
+            .where(sa.text("a.segment = :x AND b.segment = :y")), {"x": first, "y": second}
+        ).scalar_one()  # fmt: skip
+        sizes = dict(
+            conn.execute(sa.select(m.c.segment, sa.func.count()).group_by(m.c.segment)).all()
+        )
+    overlap = page.locator("#figure-overlap")
+    expect(overlap.locator("svg[role=img]")).to_have_count(1)
+    overlap.locator("summary").click()
+    table = overlap.locator("table")
+    head = [t.strip() for t in table.locator("thead th").all_inner_texts()][1:]
+    row = table.locator("tbody tr", has=page.locator(f'th:text-is("{first}")'))
+    values = [int(v.replace(",", "")) for v in row.locator("td").all_inner_texts()]
+    assert values[head.index(second)] == both
+    assert values[head.index(first)] == sizes[first]
+    expect(page.locator("#figure-trend svg[role=img]")).to_have_count(1)
+    for cluster in found.clusters:
+        listed = page.locator(f'tr[data-cluster="{cluster.name}"]')
+        expect(listed).to_contain_text(f"{cluster.size:,}")
+        expect(listed).to_contain_text(cluster.label)
+    shot(page, "segments-list")
+    page.context.close()
+
+
+def test_centroids_from_memberships_are_the_discovery_centroids(console_world: World) -> None:
+    _, store = console_world
+    prefix = _unique("cen")
+    found = discover.discover(store, k=3, prefix=prefix)
+    discover.save(store, found, utcnow(), prefix)
+    again = discover.centroids(store, [c.name for c in found.clusters])
+    assert again.features == found.features
+    for cluster in found.clusters:
+        assert again.sizes[cluster.name] == cluster.size
+        for feature, z in cluster.z.items():
+            assert again.z[cluster.name][feature] == pytest.approx(z, abs=1e-5)
+        assert again.labels[cluster.name] == cluster.label
+
+
+def test_viewer_sees_the_list_but_may_not_save(console_world: World, chromium: Browser) -> None:
+    base, store = console_world
+    page = sign_in(chromium, base, "viewer")
+    page.goto("/console/segments")
+    expect(page.get_by_role("heading", name="Segments", exact=True)).to_be_visible()
+    expect(page.locator('tr[data-segment="demo_campaign"]')).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Refresh"))).to_have_count(0)
+    page.goto("/console/segments/new")
+    expect(page.get_by_role("button", name="Save a new version")).to_have_count(0)
+    page.context.close()
+
+    name = _unique("viewer_try")
+    form = {"name": name, "join": "all", "c0.kind": "metric", "c0.name": "frequency",
+            "c0.op": "ge", "c0.value": "1"}  # fmt: skip
+    with session_client(base, "viewer") as (client, csrf):
+        refused = client.post("/console/segments/save", data={**form, "csrf": csrf})
+        assert refused.status_code == 403
+        sized = client.post("/console/segments/preview", data={**form, "csrf": csrf})
+        assert sized.status_code == 200 and 'id="live-size"' in sized.text
+        assert 'table class="preview"' not in sized.text  # the size, not who is in it
+    with session_client(base, "marketer") as (client, _):
+        assert client.post("/console/segments/save", data=form).status_code == 403  # no CSRF
+    with store.connect() as conn:
+        assert name not in repository.catalog(conn)
