@@ -11,6 +11,7 @@ the same document are offered once, by their latest run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
 import orjson
@@ -38,6 +39,13 @@ class KnownMapping:
     key: str
     label: str
     mapping: Mapping
+
+
+@cache
+def _shipped() -> tuple[KnownMapping, ...]:
+    """The presets and the examples: files of the package, read once a process."""
+    presets = [KnownMapping(f"preset:{n}", f"{n} (preset)", load_preset(n)) for n in preset_names()]
+    return (*presets, *_examples())
 
 
 def _examples() -> list[KnownMapping]:
@@ -89,8 +97,7 @@ def known_mappings(store: Store, kind: str) -> list[KnownMapping]:
     brings back are read by their own columns)."""
     if kind not in KINDS:
         return []
-    presets = [KnownMapping(f"preset:{n}", f"{n} (preset)", load_preset(n)) for n in preset_names()]
-    every = presets + _examples() + _stored(store, kind)
+    every = [*_shipped(), *_stored(store, kind)]
     return [m for m in every if _fits(m.mapping, kind)]
 
 

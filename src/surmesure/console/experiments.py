@@ -18,8 +18,8 @@ from surmesure.console.cache import cache_of
 from surmesure.console.session import page as needs
 from surmesure.console.web import render
 from surmesure.console.words import WORDS, add
-from surmesure.experiments import list_all, results
-from surmesure.experiments.results import ExperimentResults
+from surmesure.experiments import list_all
+from surmesure.experiments.results import results_both_ways
 from surmesure.experiments.timeline import Timeline, timeline
 from surmesure.learn.analysis import VariantResult
 from surmesure.protect.users import User
@@ -236,42 +236,30 @@ def _sequential_chart(line: Timeline, words: dict[str, str]) -> dict[str, Any] |
     return {"svg": svg, "rows": table}
 
 
-def _computed(store: Store, name: str) -> tuple[ExperimentResults, ExperimentResults, Timeline]:
-    return (
-        results(store, name, alpha=ALPHA),
-        results(store, name, alpha=ALPHA, sequential=True),
-        timeline(store, name, alpha=ALPHA),
-    )
+def _view(store: Store, name: str, words: dict[str, str]) -> dict[str, Any]:
+    """What the page shows of experiment ``name``, charts drawn, in ``words``' language."""
+    fixed, seq = results_both_ways(store, name, alpha=ALPHA)
+    metrics = []
+    for m, s in zip(fixed.metrics, seq.metrics, strict=True):
+        rows = _rows(m.result.variants, s.result.variants)
+        chart = _lift_chart(rows, f"{m.metric}: {words['abs_lift']}")
+        metrics.append(
+            {"metric": m.metric, "role": m.role, "kind": m.kind, "rows": rows, "chart": chart}
+        )
+    return {
+        "saved": fixed.experiment,
+        "metrics": metrics,
+        "srm": fixed.metrics[0].result.srm if fixed.metrics else None,
+        "sequential": _sequential_chart(timeline(store, name, alpha=ALPHA), words),
+    }
 
 
 @router.get("/{name}")
 def experiment(request: Request, name: str, user: User = anyone) -> HTMLResponse:
     store = _store(request)
-    fixed, seq, line = cache_of(request).get(
-        ("experiments", name), RESULTS_SECONDS, lambda: _computed(store, name)
-    )
     words = WORDS[user.language]
-    metrics = []
-    for m, s in zip(fixed.metrics, seq.metrics, strict=True):
-        rows = _rows(m.result.variants, s.result.variants)
-        metrics.append(
-            {
-                "metric": m.metric,
-                "role": m.role,
-                "kind": m.kind,
-                "rows": rows,
-                "chart": _lift_chart(rows, f"{m.metric}: {words['abs_lift']}"),
-            }
-        )
-    srm = fixed.metrics[0].result.srm if fixed.metrics else None
-    return render(
-        request,
-        "experiment.html",
-        user=user,
-        title=f"{words['experiment']} {name}",
-        saved=fixed.experiment,
-        metrics=metrics,
-        srm=srm,
-        sequential=_sequential_chart(line, words),
-        alpha=ALPHA,
+    shown = cache_of(request).get(
+        ("experiments", name, user.language), RESULTS_SECONDS, lambda: _view(store, name, words)
     )
+    title = f"{words['experiment']} {name}"
+    return render(request, "experiment.html", user=user, title=title, alpha=ALPHA, **shown)
