@@ -68,9 +68,17 @@ def test_import_list_show_replay(runner: CliRunner, tmp_path: Path) -> None:
 
     fixed = tmp_path / "fixed.yaml"
     fixed.write_text("columns: {product_code: sku, quantity: count}\n")
+    # a reason no record has: nothing considered
+    other = ["quarantine", "replay", "--kind", "stock", "--reason", "another", "--json"]
+    none = runner.invoke(app, [*other, "--mapping", str(fixed)])
+    assert none.exit_code == 0, none.output
+    assert _json(none.stdout)["considered"] == 0
+    reason = "quantity: Input should be greater than or equal to 0"
     replayed = runner.invoke(
-        app, ["quarantine", "replay", "--kind", "stock", "--mapping", str(fixed), "--json"]
-    )
+        app,
+        ["quarantine", "replay", "--kind", "stock", "--reason", reason, "--mapping", str(fixed),
+         "--json"],
+    )  # fmt: skip
     assert replayed.exit_code == 0, replayed.output
     assert _json(replayed.stdout)["replayed"] == 1
 

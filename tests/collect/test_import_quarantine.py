@@ -206,3 +206,21 @@ def test_replay_with_a_corrected_mapping(store: Store, tmp_path: Path) -> None:
     # the corrected file imported later is recognised as the same answers
     again = import_file(store, "surveys", path, mapping=right)
     assert (again.rows_accepted, again.rows_duplicate) == (0, 2)
+
+
+def test_replay_of_one_reason_leaves_the_others(store: Store, tmp_path: Path) -> None:
+    lines = [
+        _line(order_id="A1", quantity="two"),
+        _line(order_id="A2", quantity="three"),
+        _line(order_id="A3", unit_price="4,5"),
+    ]
+    path = write_file(tmp_path, "lines", "csv", lines)
+    import_file(store, "orders", path)
+    reasons = {r["field"]: r["reason"] for r in quarantine.summary(store)["by_reason"]}
+    fix = tmp_path / "fix.yaml"
+    fix.write_text("values: {quantity: {two: '2', three: '3'}, unit_price: {'4,5': '4.5'}}\n")
+    done = replay(store, kind="orders", reason=reasons["quantity"], mapping=fix)
+    assert (done.considered, done.replayed, done.still_open) == (2, 2, 0)
+    left = quarantine.summary(store, status="open")["by_reason"]
+    assert [(r["field"], r["count"]) for r in left] == [("unit_price", 1)]
+    assert count(store, "orders") == 2

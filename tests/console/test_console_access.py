@@ -87,9 +87,8 @@ def test_a_role_without_the_scope_gets_403(console_world: World) -> None:
     base, _ = console_world
     with session_client(base, "viewer") as (client, _):
         refused = client.get("/console/data")
-        assert refused.status_code in (403, 404)  # 404 until the section exists
-        if refused.status_code == 403:
-            assert "may not open this page" in refused.text
+        assert refused.status_code == 403
+        assert "may not open this page" in refused.text
 
 
 def test_no_session_no_page_and_no_api_key_opens_it(console_world: World) -> None:

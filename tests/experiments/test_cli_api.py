@@ -52,6 +52,10 @@ def test_cli_and_api_give_the_same_results(
 
     created = _cli(monkeypatch, store.url, "create", str(file), "--json")
     assert orjson.loads(created.stdout) == {"experiment": "welcome_offer", "outcome": "created"}
+    listed = orjson.loads(_cli(monkeypatch, store.url, "list", "--json").stdout)
+    assert [(e["name"], e["status"]) for e in listed["experiments"]] == [
+        ("welcome_offer", "created")
+    ]
     first = orjson.loads(
         _cli(
             monkeypatch, store.url, "assign", "welcome_offer", "--people", str(people), "--json"

@@ -9,7 +9,7 @@ import typer
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
 from surmesure.cli.experiment import _srm_line, _variant_table
 from surmesure.errors import InvalidInput
-from surmesure.experiments import assign, load_file, results, save, stop
+from surmesure.experiments import assign, list_all, load_file, results, save, stop
 from surmesure.experiments.results import ExperimentResults
 
 
@@ -169,6 +169,25 @@ def register_into(group: typer.Typer) -> None:
             emit_json(res.payload())
         else:
             print_results(res)
+
+    @group.command("list")
+    @user_errors
+    def list_command(as_json: bool = JsonOption) -> None:
+        """Every saved experiment, the newest first: status and dates."""
+        store = get_store()
+        try:
+            found = list_all(store)
+        finally:
+            store.dispose()
+        if as_json:
+            emit_json({"experiments": [e.summary() for e in found]})
+            return
+        for e in found:
+            d = e.definition
+            console.print(
+                f"[bold]{d.name}[/] ({e.status}): {', '.join(v.name for v in d.variants)}, "
+                f"primary {d.primary}, created {e.created_at:%Y-%m-%d %H:%M}"
+            )
 
     @group.command("stop")
     @user_errors

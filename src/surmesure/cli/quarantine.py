@@ -137,6 +137,9 @@ def register(app: typer.Typer) -> None:
             None, "--mapping", help="Corrected mapping (YAML); default: the run's own."
         ),
         preset: str | None = typer.Option(None, "--preset", help="A named mapping preset."),
+        reason: str | None = typer.Option(
+            None, "--reason", help="Only records refused for this reason (as listed)."
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Validate open records again (with a corrected mapping) and import those that pass."""
@@ -144,7 +147,9 @@ def register(app: typer.Typer) -> None:
         try:
             with progress(quiet=as_json) as bar:
                 task = bar.add_task("replaying quarantined records", total=1)
-                result = replay(store, run_id=run_id, kind=kind, mapping=mapping, preset=preset)
+                result = replay(
+                    store, run_id=run_id, kind=kind, mapping=mapping, preset=preset, reason=reason
+                )
                 bar.update(task, completed=1)
         finally:
             store.dispose()

@@ -96,7 +96,9 @@ def _row_number(location: str) -> int:
     return int(number) if head == "row" and number.isdigit() else 0
 
 
-def _groups(conn: Connection, run_id: int | None, kind: str | None) -> list[_Group]:
+def _groups(
+    conn: Connection, run_id: int | None, kind: str | None, reason: str | None = None
+) -> list[_Group]:
     # messages (kind "events") are not mapped records: no mapping fix replays them
     rows_kinds = list(_rows_stage().ROW_KINDS)
     where = [
@@ -111,6 +113,8 @@ def _groups(conn: Connection, run_id: int | None, kind: str | None) -> list[_Gro
         where.append(q.c.run_id == run_id)
     if kind is not None:
         where.append(q.c.kind == kind)
+    if reason is not None:
+        where.append(q.c.reason == reason)
     groups: dict[tuple[int | None, str, str, str], _Group] = {}
     for batch in quarantined.batches(conn, *where):
         for row in batch:
@@ -146,25 +150,30 @@ def replay(
     kind: str | None = None,
     mapping: Path | None = None,
     preset: str | None = None,
+    reason: str | None = None,
+    given: Mapping | None = None,
 ) -> ReplayResult:
     """Replay the open import records of ``run_id`` and/or ``kind`` (all when neither), and
-    without ``run_id`` the messages kept for their currency (kind ``events``,
-    :mod:`surmesure.collect.replay_events`)."""
+    without ``run_id`` nor ``reason`` the messages kept for their currency (kind ``events``,
+    :mod:`surmesure.collect.replay_events`). ``reason``: only the import records refused for
+    that reason (as the quarantine summary words it). The mapping is ``given``, else the file
+    ``mapping`` or the ``preset``, else each run's own."""
     clock = time.perf_counter()
     if kind is not None and kind not in (*_rows_stage().ROW_KINDS, KIND_EVENTS):
         check_kind(kind)
-    given = resolve_mapping(mapping, preset) if mapping or preset else None
+    if given is None and (mapping or preset):
+        given = resolve_mapping(mapping, preset)
     result = ReplayResult()
     reasons: Counter[str] = Counter()
     now = utcnow()
     with store.begin() as conn:
-        if kind in (None, KIND_EVENTS) and run_id is None:
+        if kind in (None, KIND_EVENTS) and run_id is None and reason is None:
             counts = replay_events(store, conn, now, reasons)
             result.considered += counts[0]
             result.replayed += counts[1]
             result.duplicate += counts[2]
             result.still_open += counts[3]
-        for group in _groups(conn, run_id, kind) if kind != KIND_EVENTS else ():
+        for group in _groups(conn, run_id, kind, reason) if kind != KIND_EVENTS else ():
             if group.kind in _rows_stage().ROW_KINDS:
                 _replay_rows(store, conn, group, given, now, result, reasons)
                 continue

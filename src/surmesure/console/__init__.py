@@ -13,16 +13,27 @@ import importlib
 from fastapi import FastAPI
 
 #: the sections' modules, each with a ``router``
-SECTIONS = ("home", "journeys", "people", "content", "campaigns", "segments")
+SECTIONS = (
+    "home",
+    "journeys",
+    "people",
+    "content",
+    "campaigns",
+    "segments",
+    "data",
+    "experiments",
+)
 
 
 def include(app: FastAPI) -> None:
     """Add the console's routes and its per-process state to ``app``."""
+    from surmesure.console.cache import Timed
     from surmesure.console.home import FigureCache
     from surmesure.protect.users import SignInLimits
 
     app.state.console_limits = SignInLimits()
     app.state.console_figures = FigureCache()
+    app.state.console_cache = Timed()
     for name in SECTIONS:
         module = importlib.import_module(f"surmesure.console.{name}")
         app.include_router(module.router)

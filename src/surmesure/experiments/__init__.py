@@ -4,7 +4,7 @@ The numerics live in :mod:`surmesure.learn`; this package reads and writes the s
 """
 
 from surmesure.experiments.assign import Assigned, assign
-from surmesure.experiments.catalog import SavedExperiment, get, save, stop
+from surmesure.experiments.catalog import SavedExperiment, get, list_all, save, stop
 from surmesure.experiments.definitions import ExperimentDefinition, load_file, parse
 from surmesure.experiments.results import ExperimentResults, MetricResult, results
 
@@ -16,6 +16,7 @@ __all__ = [
     "SavedExperiment",
     "assign",
     "get",
+    "list_all",
     "load_file",
     "parse",
     "results",

@@ -67,9 +67,22 @@ def get(store: Store, name: str, conn: Connection | None = None) -> SavedExperim
             field="name",
             hint="create it with `surmesure experiment create FILE`",
         )
+    return _saved(row)
+
+
+def _saved(row: Any) -> SavedExperiment:
     return SavedExperiment(
         _definition(row.definition), row.status, row.created_at, row.started_at, row.stopped_at
     )
+
+
+def list_all(store: Store) -> list[SavedExperiment]:
+    """Every saved experiment, the newest first."""
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(experiments).order_by(experiments.c.created_at.desc(), experiments.c.name)
+        ).all()
+    return [_saved(r) for r in rows]
 
 
 def _check_layer(conn: Connection, definition: ExperimentDefinition) -> None:

@@ -431,3 +431,15 @@ def results(
     return ExperimentResults(
         saved, tuple(analyze_moments(saved.definition, stats, alpha, sequential))
     )
+
+
+def results_both_ways(
+    store: Store, name: str, alpha: float = 0.05
+) -> tuple[ExperimentResults, ExperimentResults]:
+    """The fixed-horizon and the sequential results of experiment ``name``, from one reading
+    of the store; :class:`NotFound` when it is unknown."""
+    saved = get(store, name)
+    stats = moments(store, saved.definition)
+    d = saved.definition
+    fixed = ExperimentResults(saved, tuple(analyze_moments(d, stats, alpha)))
+    return fixed, ExperimentResults(saved, tuple(analyze_moments(d, stats, alpha, True)))
