@@ -3,6 +3,7 @@ plain HTTP client as an attacker would."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
@@ -13,6 +14,7 @@ from console_helpers import PASSWORD, email_of, session_client, shot, sign_in
 from playwright.sync_api import Browser, expect
 
 from surmesure.colours import contrast
+from surmesure.console import SECTIONS
 from surmesure.console.charts import INK, PALETTE
 from surmesure.console.words import WORDS
 from surmesure.protect.users import create_user, disable_user
@@ -22,6 +24,9 @@ World = tuple[str, Store]
 
 
 def test_every_language_has_every_word() -> None:
+    for name in SECTIONS:  # each section adds its own words
+        importlib.import_module(f"surmesure.console.{name}")
+    assert len(WORDS["en"]) > 100
     assert set(WORDS["fr"]) == set(WORDS["en"])
 
 

@@ -215,7 +215,11 @@ def running(store: Store) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     with store.connect() as conn:
         campaigns = conn.execute(
             sa.select(m.c.campaign, sa.func.count())
-            .where(m.c.status.in_(("planned", "sending")))
+            .where(
+                m.c.status.in_(("planned", "sending")),
+                # a journey's sends are in the outbox too, under names of no campaign
+                m.c.campaign.in_(sa.select(schema.campaigns.c.name)),
+            )
             .group_by(m.c.campaign)
             .order_by(m.c.campaign)
         ).all()
