@@ -89,8 +89,9 @@ class Ingested:
         return out
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, default=str).decode()
+def _json(value: Any) -> bytes | None:
+    # UTF-8 bytes, as Arrow takes them for a string column: no text made only to be encoded
+    return None if value is None else orjson.dumps(value, default=str)
 
 
 @dataclass
@@ -103,9 +104,9 @@ class _Columns:
     user_id: list[str | None] = field(default_factory=list)
     anonymous_id: list[str | None] = field(default_factory=list)
     occurred_at: list[datetime] = field(default_factory=list)
-    properties: list[str | None] = field(default_factory=list)
-    context: list[str | None] = field(default_factory=list)
-    hidden: list[str | None] = field(default_factory=list)
+    properties: list[bytes | None] = field(default_factory=list)
+    context: list[bytes | None] = field(default_factory=list)
+    hidden: list[bytes | None] = field(default_factory=list)
     """The JSON to seal per message (``None``: nothing sealed)."""
 
 
@@ -136,7 +137,8 @@ def _columns(
             hidden(None)
             continue
         context_of(None)
-        hidden(atrest.dumps({"context": context, "properties": payload if private else None}))
+        sealed = {"context": context, "properties": payload if private else None}
+        hidden(atrest.dumps_bytes(sealed))
     return out
 
 

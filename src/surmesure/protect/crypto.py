@@ -246,12 +246,13 @@ class Keyring:
         self,
         conn: Connection,
         nodes: Sequence[int | None],
-        texts: Sequence[str | None],
+        texts: Sequence[str | bytes | None],
         *,
         now: datetime,
     ) -> list[bytes | None]:
-        """Each text sealed under its node's key (keys made, in the caller's transaction, for
-        nodes without one); ``None`` where the node or the text is ``None``."""
+        """Each text (or its UTF-8 bytes) sealed under its node's key (keys made, in the
+        caller's transaction, for nodes without one); ``None`` where the node or the text is
+        ``None``."""
         entries = self._entries(conn, {n for n in nodes if n is not None}, now)
         # ciphers made here are not kept (2.4 kB each: an import of a million people would
         # keep 240 MB of them); those that opening values keeps are used
@@ -264,7 +265,8 @@ class Keyring:
                 out.append(None)
                 continue
             nonce = nonces[at * NONCE_BYTES : (at + 1) * NONCE_BYTES]
-            body = ciphers[node].encrypt(nonce, text.encode(), b"surmesure:node:%d" % node)
+            data = text.encode() if isinstance(text, str) else text
+            body = ciphers[node].encrypt(nonce, data, b"surmesure:node:%d" % node)
             out.append(VERSION + nonce + body)
         return out
 
