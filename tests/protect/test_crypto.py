@@ -181,13 +181,11 @@ def test_sealing_in_batches_opens_per_node_and_a_rolled_back_key_is_never_used(
 ) -> None:
     keyring = Keyring(store, SECRET)
     with store.begin() as conn:
-        sealed = keyring.seal_many(
-            conn, [1, 2, None, 1, 2], ["un", "deux", "x", None, "cinq €".encode()], now=NOW
-        )
+        sealed = keyring.seal_many(conn, [1, 2, None, 1], ["un", "deux", "x", None], now=NOW)
     assert sealed[2] is None and sealed[3] is None
     with store.connect() as conn:
-        opened = Keyring(store, SECRET).open_many(conn, [1, 2, None, 1, 2], sealed)
-        assert opened == ["un", "deux", None, None, "cinq €"]  # UTF-8 bytes open as text
+        opened = Keyring(store, SECRET).open_many(conn, [1, 2, None, 1], sealed)
+        assert opened == ["un", "deux", None, None]
         with pytest.raises(ValueError, match="does not open for node 2"):
             keyring.open_many(conn, [2], [sealed[0]])  # moved to another node's row
 

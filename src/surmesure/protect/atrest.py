@@ -71,23 +71,13 @@ def check_key(store: Store) -> None:
 
 
 def dumps(value: Any) -> str:
-    return dumps_bytes(value).decode()
-
-
-def dumps_bytes(value: Any) -> bytes:
-    """:func:`dumps` as UTF-8 bytes, to seal (:func:`seal_texts`) with no text made."""
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def seal_texts(
-    conn: Connection,
-    nodes: Sequence[int | None],
-    texts: Sequence[str | bytes | None],
-    *,
-    now: datetime,
+    conn: Connection, nodes: Sequence[int | None], texts: Sequence[str | None], *, now: datetime
 ) -> list[bytes | None]:
-    """Each text (or its UTF-8 bytes) sealed under its node (``None`` where either is
-    ``None``), in one batch."""
+    """Each text sealed under its node (``None`` where either is ``None``), in one batch."""
     if not any(t is not None for t in texts):
         return [None] * len(texts)
     return keyring(conn).seal_many(conn, nodes, texts, now=now)

@@ -246,13 +246,12 @@ class Keyring:
         self,
         conn: Connection,
         nodes: Sequence[int | None],
-        texts: Sequence[str | bytes | None],
+        texts: Sequence[str | None],
         *,
         now: datetime,
     ) -> list[bytes | None]:
-        """Each text (or its UTF-8 bytes) sealed under its node's key (keys made, in the
-        caller's transaction, for nodes without one); ``None`` where the node or the text is
-        ``None``."""
+        """Each text sealed under its node's key (keys made, in the caller's transaction, for
+        nodes without one); ``None`` where the node or the text is ``None``."""
         entries = self._entries(conn, {n for n in nodes if n is not None}, now)
         # ciphers made here are not kept (2.4 kB each: an import of a million people would
         # keep 240 MB of them); those that opening values keeps are used
@@ -265,8 +264,7 @@ class Keyring:
                 out.append(None)
                 continue
             nonce = nonces[at * NONCE_BYTES : (at + 1) * NONCE_BYTES]
-            data = text.encode() if isinstance(text, str) else text
-            body = ciphers[node].encrypt(nonce, data, b"surmesure:node:%d" % node)
+            body = ciphers[node].encrypt(nonce, text.encode(), b"surmesure:node:%d" % node)
             out.append(VERSION + nonce + body)
         return out
 
