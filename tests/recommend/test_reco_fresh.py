@@ -12,7 +12,10 @@ from import_helpers import write_file
 from reco_world import MAPPING, load_world, person_id
 
 from surmesure.clock import utcnow
+from surmesure.collect.ecommerce import ORDER_COMPLETED
+from surmesure.collect.events import write_events
 from surmesure.collect.importer import import_file
+from surmesure.collect.segment import validate_messages
 from surmesure.config import get_settings
 from surmesure.decide.recommend import model, service
 from surmesure.decide.serving import Serving
@@ -63,3 +66,40 @@ def test_a_purchase_leaves_the_next_recommendations_without_a_new_model(
         assert time.monotonic() - started < 1.0, f"{chosen} is still offered after 1 s"
         time.sleep(0.01)
     assert model.get_model(store, None, None) is kept
+
+
+def test_a_web_purchase_reaches_the_next_recommendations_in_one_dispatcher_round(
+    store: Store, tmp_path: Path
+) -> None:
+    """An ``Order Completed`` event becomes an order in a round of the dispatcher, and that
+    order's change reaches the buyer's recommendations in the same round, with no kick of its
+    own (a second round would wait for the dispatcher's period)."""
+    model.clear_cache()
+    load_world(store, tmp_path)
+    serving = Serving(store, refresh_seconds=3_600, flush_ms=20)
+    serving.start()
+    try:
+        dispatcher = Background(store, get_settings())
+        pid = person_id(store, "C2")
+        kept = model.get_model(store, None, None)
+        chosen = _codes(store, pid)[0]
+        purchase = {
+            "type": "track",
+            "messageId": "web-purchase-1",
+            "userId": "C2",
+            "event": ORDER_COMPLETED,
+            "properties": {"order_id": "w2", "products": [{"product_id": chosen, "price": 1.0}]},
+            "timestamp": f"{utcnow():%Y-%m-%dT%H:%M:%S}Z",
+        }
+        accepted, refused = validate_messages([purchase])
+        assert not refused
+        with store.begin() as conn:
+            write_events(store, conn, accepted, source="web", received_at=utcnow())
+        assert chosen in _codes(store, pid)  # nothing was delivered yet
+        dispatcher._round()
+        assert dispatcher.rounds == 1
+        assert chosen not in _codes(store, pid)
+        assert model.get_model(store, None, None) is kept
+    finally:
+        serving.stop()
+        model.clear_cache()

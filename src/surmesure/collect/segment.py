@@ -189,9 +189,9 @@ class Message(BaseModel):
             return {"previous_id": indexed}
         if self.type in ("identify", "group"):
             return self.traits
-        props = dict(self.properties or {})
-        if self.type == "page" and self.category is not None:
-            props.setdefault("category", self.category)
+        props = self.properties or {}
+        if self.type == "page" and self.category is not None and "category" not in props:
+            return {**props, "category": self.category}
         return props or None
 
 
@@ -217,7 +217,8 @@ class Refusal:
     payload: Any
 
 
-_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+_validate = Message.__pydantic_validator__.validate_python
+"""``Message.model_validate`` without its Python wrapper (a tenth of a message's validation)."""
 
 
 def _location(prefix: str, loc: Sequence[int | str]) -> str:
@@ -377,8 +378,8 @@ def validate_messages(
     batch_fault = _shared_fault(shared) if shared else None
     context = shared.get("context") if shared and batch_fault is None else None
     for index, raw in enumerate(raws):
-        place = f"{prefix}[{index}]" if prefix else ""
         if not isinstance(raw, dict):
+            place = f"{prefix}[{index}]" if prefix else ""
             refused.append(
                 Refusal(index, None, place or None, None, "a message must be a JSON object", raw)
             )
@@ -390,25 +391,25 @@ def validate_messages(
         raw = _merged(raw, context)
         stored = bounds.fault(raw)
         if stored is not None:
-            where = f"{place}.{stored[0]}" if place else stored[0]
+            where = f"{prefix}[{index}].{stored[0]}" if prefix else stored[0]
             reason = f"{where}: {stored[1]}"
             refused.append(Refusal(index, _message_id(raw), where, None, reason, raw))
             continue
         try:
-            message = _ADAPTER.validate_python(raw)
+            message = _validate(raw)
         except ValidationError as exc:
-            refused.append(_refusal(index, place, raw, exc))
+            refused.append(_refusal(index, f"{prefix}[{index}]" if prefix else "", raw, exc))
             continue
         shape = _shape_fault(message)
         if shape is not None:
-            where = f"{place}.{shape[0]}" if place else shape[0]
+            where = f"{prefix}[{index}].{shape[0]}" if prefix else shape[0]
             reason = f"{where}: {shape[1]}"
             refused.append(Refusal(index, message.message_id, where, None, reason, raw))
             continue
         try:
             ids = _identifiers(message, region)
         except _BadIdentifier as exc:
-            where = f"{place}.{exc.field}" if place else exc.field
+            where = f"{prefix}[{index}].{exc.field}" if prefix else exc.field
             reason = f"{where}: {exc.reason}"
             refused.append(Refusal(index, message.message_id, where, exc.value, reason, raw))
             continue

@@ -70,7 +70,9 @@ def drain(
     now: datetime | None = None,
 ) -> dict[str, int]:
     """Deliver every settled change to ``names`` (default: every subscriber) and retry the
-    failures that are due; returns the effects each handler reported."""
+    failures that are due, the changes the handlers append included
+    (:data:`~surmesure.dispatch.subscribers.APPENDS`); returns the effects each handler
+    reported."""
     wanted = list(names) if names is not None else subscribers.names()
     effects = dict.fromkeys(wanted, 0)
     if not wanted:
@@ -90,11 +92,13 @@ def drain(
         todo = {
             name: mine for name in wanted if (mine := batch[bisect_right(ids, positions[name]) :])
         }
+        appended = False
         for name, count in _deliver_round(store, todo, now).items():
             effects[name] += count
+            appended = appended or (count > 0 and name in subscribers.APPENDS)
             # its cursor is past these now (a failed change is kept for its retries)
             positions[name] = max(positions[name], todo[name][-1].change_id)
-        if len(batch) < limit:
+        if len(batch) < limit and not appended:
             break
     if names is None and positions is not None:
         _prune(store, min(positions.values(), default=0))

@@ -44,6 +44,12 @@ BUILT_IN: dict[str, str] = {
 }
 """Subscriber name -> its handler, ``module:function``."""
 
+APPENDS = frozenset({"orders_from_events"})
+"""Built-in subscribers whose effects are changes they append to the outbox (an ``order`` for
+each web purchase): a drain reads again at once after a round they had effects in, so those
+changes reach the other subscribers in the same round (a purchase reaches recommendations and
+segments without waiting for another kick)."""
+
 _added: dict[str, Handler] = {}
 _unlisted: set[str] = set()
 _loaded: dict[str, Handler] = {}

@@ -101,8 +101,9 @@ def on_events(
 ) -> list[Change]:
     """Re-evaluate, for each distinct ``(person_id, event_type)`` of a batch, the segments an
     event of that type can change, for those people only, within the caller's transaction
-    ``conn``: one SQL statement a segment (:func:`surmesure.segment.sql.members_query` with
-    ``among``), whatever the number of people. Updates ``segment_members`` and records each
+    ``conn``: one SQL statement for all those segments (a branch a segment:
+    :func:`surmesure.segment.sql.members_query` with ``among``), whatever the number of
+    people. Updates ``segment_members`` and records each
     change in ``segment_changes`` at ``now`` (naive UTC). Returns the changes, by segment
     then person; nothing is evaluated when no segment depends on those event types."""
     people_of_kind: dict[str, set[int]] = {}
@@ -127,15 +128,13 @@ def _on_people(
             touched.setdefault(name, set()).update(people)
     if not touched:
         return []
-    names = sorted(touched)
+    names = tuple(sorted(touched))
     rows = {
         "segment": pa.array([name for name in names for _ in touched[name]], pa.string()),
         "person_id": pa.array([p for name in names for p in touched[name]], pa.int64()),
     }
     with store.backend.scratch(conn, _TOUCHED, pa.table(rows)):
-        changes: list[Change] = []
-        for name in names:
-            changes += _settle(conn, plans.moved(name), name, now)
+        changes = _settle(conn, plans.moved(names), names, now)
     _record(store, conn, changes, now)
     return changes
 
@@ -149,31 +148,38 @@ _TOUCHED = sa.Table(
 )
 
 
-_Moved = sa.Select[Any, bool]
-"""``(person_id, entered)`` of who enters or exits a segment."""
+_Moved = sa.Select[int, Any, bool] | sa.CompoundSelect[int, Any, bool]
+"""``(segment, person_id, entered)`` of who enters or exits the segments of a round, the
+segment by its place in the round's names."""
 
 
 class _Plans:
-    """The saved segments of one catalog and, compiled once per segment, the statement of who
-    enters or exits it among the touched people (``now`` bound at execution)."""
+    """The saved segments of one catalog and, compiled once per set of segments a round
+    touches, the statement of who enters or exits them among the touched people (``now``
+    bound at execution)."""
 
     def __init__(self, store: Store, catalog: dict[str, SegmentDefinition]):
         self.catalog = catalog
         self.dialect = store.dialect
         self.half_life_days = store.settings.trait_half_life_days
         self.index_key = blind.index_key(store)
-        self._moved: dict[str, tuple[_Moved, tuple[str, ...]]] = {}
+        self._moved: dict[tuple[str, ...], tuple[_Moved, tuple[str, ...]]] = {}
 
-    def moved(self, name: str) -> tuple[_Moved, tuple[str, ...]]:
-        """``(person_id, entered)`` of each touched person whose membership of ``name``
-        differs from its definition, with the names of the statement's time parameters."""
-        found = self._moved.get(name)
+    def moved(self, names: tuple[str, ...]) -> tuple[_Moved, tuple[str, ...]]:
+        """``(k, person_id, entered)`` of each touched person whose membership of
+        ``names[k]`` differs from its definition, in one statement for all of ``names`` (a
+        statement costs DuckDB milliseconds however few its rows), with the names of the
+        statement's time parameters."""
+        found = self._moved.get(names)
         if found is None:
-            statement = self._compile(name)
-            found = self._moved[name] = (statement, time_names(statement))
+            if len(self._moved) >= _CACHE_SIZE * 4:  # rounds touch a few sets of segments
+                self._moved.clear()
+            branches = [self._compile(name, k) for k, name in enumerate(names)]
+            statement = branches[0] if len(branches) == 1 else sa.union_all(*branches)
+            found = self._moved[names] = (statement, time_names(statement))
         return found
 
-    def _compile(self, name: str) -> _Moved:
+    def _compile(self, name: str, k: int) -> sa.Select[int, Any, bool]:
         m, t = schema.segment_members, _TOUCHED
         among = sa.select(t.c.person_id).where(t.c.segment == name)
         inside = members_query(
@@ -189,10 +195,14 @@ class _Plans:
         held_query = sa.select(m.c.person_id).where(m.c.segment == name, m.c.person_id.in_(among))
         # only who enters or exits comes back: most of the touched people stay as they were,
         # and reading both sides whole to compare them here took the handler's time
-        fresh, held = inside.subquery("fresh"), held_query.subquery("held")
+        fresh, held = inside.subquery(f"fresh_{k}"), held_query.subquery(f"held_{k}")
         fresh_id, held_id = next(iter(fresh.c)), held.c.person_id
         return (
-            sa.select(sa.func.coalesce(fresh_id, held_id), held_id.is_(None))
+            sa.select(
+                sa.literal_column(str(k), sa.Integer).label("k"),
+                sa.func.coalesce(fresh_id, held_id).label("person_id"),
+                held_id.is_(None).label("entered"),
+            )
             .select_from(fresh.join(held, fresh_id == held_id, full=True))
             .where(sa.or_(fresh_id.is_(None), held_id.is_(None)))
         )
@@ -229,23 +239,29 @@ def _plans(store: Store, conn: Connection) -> _Plans:
 
 
 def _settle(
-    conn: Connection, moved: tuple[_Moved, tuple[str, ...]], name: str, now: datetime
+    conn: Connection,
+    moved: tuple[_Moved, tuple[str, ...]],
+    names: tuple[str, ...],
+    now: datetime,
 ) -> list[Change]:
-    """Who enters or exits ``name`` among the touched people, by person (``moved``:
-    :meth:`_Plans.moved`); the exits are deleted from its members, the entries are left to
-    :func:`_record`. (A segment's statement reads its own members only: the definitions it
-    refers to are inlined.)"""
+    """Who enters or exits each of ``names`` among the touched people, by segment then
+    person (``moved``: :meth:`_Plans.moved`); the exits are deleted from the members, the
+    entries are left to :func:`_record`. (A segment's branch reads its own members only: the
+    definitions it refers to are inlined.)"""
     m = schema.segment_members
-    statement, names = moved
+    statement, params = moved
+    found: list[list[tuple[int, bool]]] = [[] for _ in names]
+    for k, person, entered in conn.execute(statement, times(params, now)).all():
+        found[k].append((int(person), bool(entered)))
     changes: list[Change] = []
-    went: list[int] = []
-    for person, entered in conn.execute(statement, times(names, now)):
-        changes.append(Change(name, int(person), "entered" if entered else "exited", now))
-        if not entered:
-            went.append(int(person))
-    if went:
-        conn.execute(m.delete().where(m.c.segment == name, m.c.person_id.in_(went)))
-    changes.sort(key=lambda c: c.person_id)
+    for name, moves in zip(names, found, strict=True):
+        if not moves:
+            continue
+        moves.sort()
+        changes += [Change(name, p, "entered" if e else "exited", now) for p, e in moves]
+        went = [p for p, e in moves if not e]
+        if went:  # rare (most rounds bring people in): one statement a segment is cheap
+            conn.execute(m.delete().where(m.c.segment == name, m.c.person_id.in_(went)))
     return changes
 
 
