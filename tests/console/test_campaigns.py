@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
@@ -192,8 +194,41 @@ def test_a_marketer_creates_launches_and_measures_a_campaign_with_a_control_grou
     assert count(" AND status = 'held_out' AND reason = 'control'") > 0
     assert len(inbox.recipients) == count(" AND status = 'sent'")
 
+    # two treated people and one of the control group buy the day after the send
+    with store.connect() as conn:
+        m = schema.messages
+        sent_at, treated_ids, control_ids = (
+            conn.execute(
+                sa.select(sa.func.max(m.c.sent_at)).where(m.c.campaign == NAME)
+            ).scalar_one(),
+            conn.execute(
+                sa.select(m.c.person_id)
+                .where(m.c.campaign == NAME, m.c.status == "sent")
+                .order_by(m.c.person_id)
+            )
+            .scalars()
+            .all()[:2],
+            conn.execute(
+                sa.select(m.c.person_id)
+                .where(m.c.campaign == NAME, m.c.reason == "control")
+                .order_by(m.c.person_id)
+            )
+            .scalars()
+            .all()[:1],
+        )
+    buyers = [*treated_ids, *control_ids]
+    with store.begin() as conn:
+        store.bulk_insert(conn, schema.orders, pa.Table.from_pylist([
+            {"order_id": f"console-trial-{p}", "person_id": p, "node_id": p,
+             "ordered_at": sent_at + timedelta(days=1), "is_return": False,
+             "total_amount": 80.0, "currency": "EUR", "source": "shop"}
+            for p in buyers
+        ]))  # fmt: skip
     page.get_by_role("link", name="Results").click()
     expect(page.get_by_role("heading", name=f"Results {NAME}")).to_be_visible()
+    for arm, bought in (("message", treated_ids), ("control", control_ids)):
+        cell = page.locator(f'tr[data-arm="{arm}"][data-channel="all"] [data-converted]')
+        assert cell.get_attribute("data-converted") == str(len(bought)), arm
     treated = page.locator('tr[data-arm="message"][data-channel="all"] [data-people]')
     control = page.locator('tr[data-arm="control"][data-channel="all"] [data-people]')
     step0 = " AND step = 0 AND NOT (status = 'suppressed' AND attempts = 0)"
