@@ -56,10 +56,12 @@ def scores(
     neighbours: Ranking,
     tastes: Ranking,
     priors: Sequence[NDArray[np.int64]],
+    wanted: NDArray[np.bool_],
 ) -> NDArray[np.float64]:
-    """The ranker's probability of each row's candidates (a row a person, a column a product
-    of ``universe``; ``-1``: not a candidate). ``priors``: each row's prior ranking, as
-    universe columns best first (a segment's list, shared by its rows)."""
+    """The ranker's probability of each row's candidates among ``wanted`` (a row a person, a
+    column a product of ``universe``; ``-1``: not a candidate, or not wanted). ``priors``:
+    each row's prior ranking, as universe columns best first (a segment's list, shared by its
+    rows). A candidate's features are its places among all of them, wanted or not."""
     people, width = len(datas), len(universe.codes)
     cat = ranker.catalogue
     to_cat = bridge(model, ranker, universe).catalogue
@@ -77,6 +79,11 @@ def scores(
             )  # fmt: skip
     entries = [_learned(universe, bought, neighbours), _learned(universe, bought, tastes)]
     entries.append(_priors(to_cat, bought, priors))
+    entries = [
+        (who[ok], col[ok], place[ok], rel[ok])
+        for who, col, place, rel in entries
+        for ok in (wanted[who, col],)
+    ]
     key = np.concatenate([who * width + col for who, col, _, _ in entries])
     unique, inverse = np.unique(key, return_inverse=True)
     x = np.zeros((unique.size, len(NAMES)))
