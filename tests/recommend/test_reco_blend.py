@@ -43,20 +43,21 @@ def test_many_rows_blend_as_each_row_sorted_alone() -> None:
         got = ranker.blended(list(zip(codes, today, strict=True)), learned)
         assert [c for c, _ in got] == codes
         assert [s for _, s in got] == _sorted_blend(codes, today, theirs)
-    # the batch's form: every row at once, the rows interleaved, codes as sortable numbers
+    # the batch's form: every row at once, codes as sortable numbers
     who = np.concatenate([np.full(len(r[0]), i) for i, r in enumerate(rows)])
     codes = np.concatenate([[int(c[1:]) for c in r[0]] for r in rows])
     today = np.concatenate([r[1] for r in rows])
     theirs = np.concatenate([r[2] for r in rows])
-    mixed = np.random.default_rng(6).permutation(who.size)
+    # the rows interleaved, each one's products in code order
+    mixed = np.argsort(codes, kind="stable")
     who, codes, today, theirs = who[mixed], codes[mixed], today[mixed], theirs[mixed]
-    counts = ranker.counted(who, codes, today)
-    got = ranker.blend(who, codes, today, np.where(counts, theirs, -1.0))
+    places = ranker.places_today(who, today)
+    got = ranker.blend(who, today, theirs, places)
     for i, (row_codes, row_today, row_theirs) in enumerate(rows):
         mine = who == i
+        assert sorted(places[mine].tolist()) == list(range(len(row_codes)))
         alone = _sorted_blend(row_codes, row_today, row_theirs)
         expected = dict(zip(row_codes, alone, strict=True))
-        assert int(counts[mine].sum()) == min(KEEP, len(row_codes))
         assert {f"P{c:04d}": s for c, s in zip(codes[mine], got[mine], strict=True)} == expected
 
 

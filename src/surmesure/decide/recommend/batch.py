@@ -36,7 +36,7 @@ from surmesure.decide.recommend.batch_arrays import (
     universe_of,
 )
 from surmesure.decide.recommend.guardrails import Policy, Stock
-from surmesure.decide.recommend.ranker import blend, counted
+from surmesure.decide.recommend.ranker import KEEP, blend, places_today
 from surmesure.decide.recommend.scoring import Candidate, Scoring
 
 if TYPE_CHECKING:
@@ -142,16 +142,17 @@ def pick_many(
     if model.ranker is not None:  # the ranker's order fused with today's, the block at once
         who, what = np.nonzero(scores > 0)
         today = scores[who, what]
-        counts = counted(who, what, today)
-        wanted = np.zeros_like(scores, np.bool_)
-        wanted[who[counts], what[counts]] = True
-        theirs = batch_ranker.scores(
+        mine = places_today(who, today)  # (each row's columns in code order)
+        counts = mine < KEEP
+        theirs = np.full(who.size, -1.0)
+        theirs[counts] = batch_ranker.scores(
             model, model.ranker, universe, [d for d in datas if d is not None],
             (neighbours, columns, within), (taste_scores, taste_columns, taste_within),
-            [prior_columns[d.segment] for d in datas if d is not None], wanted,
+            [prior_columns[d.segment] for d in datas if d is not None],
+            who[counts] * scores.shape[1] + what[counts],
         )  # fmt: skip
         scores = np.zeros_like(scores)
-        scores[who, what] = blend(who, what, today, theirs[who, what])
+        scores[who, what] = blend(who, today, theirs, mine)
     for row, i in enumerate(taken):
         data = datas[row]
         assert data is not None

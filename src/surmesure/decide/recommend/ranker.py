@@ -297,39 +297,47 @@ def blended(
     if not scored:
         return scored
     codes = [c for c, _ in scored]
-    at, today = np.asarray(codes), np.asarray([s for _, s in scored])
+    by_code = np.argsort(np.asarray(codes), kind="stable")
+    today = np.asarray([s for _, s in scored])[by_code]
+    theirs = np.asarray([learned.get(c, -1.0) for c in codes])[by_code]
     rows = np.zeros(len(codes), np.int64)
-    theirs = np.asarray([learned.get(c, -1.0) for c in codes])
-    score = blend(rows, at, today, np.where(counted(rows, at, today), theirs, -1.0))
+    score = np.empty(len(codes))
+    score[by_code] = blend(rows, today, theirs, places_today(rows, today))
     return list(zip(codes, score.tolist(), strict=True))
 
 
-def counted(
-    rows: NDArray[np.int64], codes: NDArray[Any], today: NDArray[np.float64]
-) -> NDArray[np.bool_]:
-    """Which products the ranker's verdict counts for: each row's first :data:`KEEP` by
-    today's score, ties by code (``rows``, ``codes``, ``today``: one product of one row each;
-    the codes, or anything sorting as they do)."""
-    return _places(rows, (codes, -today)) < KEEP
+def places_today(rows: NDArray[np.int64], today: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Each product's place in its row by today's score, ties by code (``rows``, ``today``:
+    one product of one row each, each row's in code order): the ranker's verdict counts for
+    the first :data:`KEEP` of a row only."""
+    return _places(rows, (-today,))
 
 
 def blend(
     rows: NDArray[np.int64],
-    codes: NDArray[Any],
     today: NDArray[np.float64],
     theirs: NDArray[np.float64],
+    mine: NDArray[np.int64],
 ) -> NDArray[np.float64]:
     """The blend's score of each product (:func:`blended`) of many rows at once, from its
-    row, its code (or anything sorting as the codes do), today's score and the ranker's
-    (``-1``: not scored, or not :func:`counted`)."""
-    return 1 / (10 + _places(rows, (codes, -today, -theirs))) + 1 / (
-        10 + _places(rows, (codes, -theirs, -today))
+    row (each row's products in code order), today's score, the ranker's (``-1``: not
+    scored; read for the first :data:`KEEP` of a row only) and its :func:`places_today`.
+    Past a row's first :data:`KEEP`, a product comes after all of them in both orders (its
+    score today is no higher, its code higher on a tie, and the ranker's verdict of it counts
+    as none), so its place in both is its place today: only the first are sorted again."""
+    step = 1 / (10 + mine)
+    score = step + step
+    counted = mine < KEEP
+    rows, today, theirs = rows[counted], today[counted], theirs[counted]
+    score[counted] = 1 / (10 + _places(rows, (-today, -theirs))) + 1 / (
+        10 + _places(rows, (-theirs, -today))
     )
+    return score
 
 
 def _places(rows: NDArray[np.int64], keys: tuple[NDArray[Any], ...]) -> NDArray[np.int64]:
     """Each entry's place in its row when sorted by ``keys`` (the last the first looked at,
-    as :func:`numpy.lexsort` reads them)."""
+    as :func:`numpy.lexsort` reads them), ties in the entries' order."""
     order = np.lexsort((*keys, rows))
     ranked = rows[order]
     place = np.empty(rows.size, np.int64)
