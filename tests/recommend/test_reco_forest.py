@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
@@ -56,6 +57,25 @@ def test_the_forest_predicts_as_the_classifier(
     with_nan[::7, 2] = np.nan
     assert np.array_equal(trees.predict_proba(with_nan), classifier.predict_proba(with_nan))
     assert trees.predict_proba(x[:0]).shape == (0, 2)
+
+
+def test_leaves_found_beforehand_by_some_features_give_the_same_sums(
+    fitted: tuple[HistGradientBoostingClassifier, np.ndarray],
+) -> None:
+    """The batch's form: the leaves left by a few features found once per distinct value
+    (rows keyed by their places among the thresholds), ANDed for each row, the rest walked
+    as usual: the classifier's probabilities to the bit."""
+    classifier, x = fitted
+    tables = Forest.of(classifier).leaf_tables()
+    first_two = (0, 3)
+    _, once, back = np.unique(
+        tables.key(first_two, x[:, first_two]), return_index=True, return_inverse=True
+    )
+    assert once.size < x.shape[0] // 2  # the rows share their places: found once each
+    known = tables.left(first_two, x[once][:, first_two])[back]
+    raw = np.full(x.shape[0], Forest.of(classifier).baseline)
+    tables.add_leaves(x, raw, ((1, 2),), known=(known, first_two))
+    assert np.array_equal(expit(raw), classifier.predict_proba(x)[:, 1])
 
 
 def test_the_forest_is_kept_as_arrays_without_pickle(

@@ -10,10 +10,11 @@ each list (neighbours, tastes, the segment's priors) is filtered by the guardrai
 the stores that serve the person, what they bought) and ranked with a cumulative sum; the
 reciprocal ranks are fused in the order :func:`~surmesure.decide.recommend.scoring.fused_ranked`
 adds them; when the model has a learned ranker (:mod:`~surmesure.decide.recommend.ranker`),
-it scores everyone's candidates in one call and its order is fused with that one as one
-person's is; then the first ``k`` are taken under the category cap, best first, ties by
-product code. Anyone else (no learned signals, a visitor, no purchase they know) is left to the
-one-person path: :func:`pick_many` gives ``None`` for them.
+it scores in one call everyone's candidates among each one's first ``KEEP`` by that fusion,
+and its order is fused with that one for the whole block at once, as one person's is; then the
+first ``k`` are taken under the category cap, best first, ties by product code. Anyone else
+(no learned signals, a visitor, no purchase they know) is left to the one-person path:
+:func:`pick_many` gives ``None`` for them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from surmesure.decide.recommend.batch_arrays import (
     universe_of,
 )
 from surmesure.decide.recommend.guardrails import Policy, Stock
-from surmesure.decide.recommend.ranker import blend
+from surmesure.decide.recommend.ranker import KEEP, blend, places_today
 from surmesure.decide.recommend.scoring import Candidate, Scoring
 
 if TYPE_CHECKING:
@@ -137,22 +138,25 @@ def pick_many(
     fused.add(everyone, cols, taste_within & keep[everyone[:, None], cols], chosen.taste_weight,
               np.full_like(cols, -1))  # fmt: skip
     first = 4 * k * max(1, 4 // per_category) + 8
-    learned_scores = None
-    if model.ranker is not None:  # the learned ranker's scores of everyone's candidates at once
-        learned_scores = batch_ranker.scores(
+    scores = fused.score
+    if model.ranker is not None:  # the ranker's order fused with today's, the block at once
+        who, what = np.nonzero(scores > 0)
+        today = scores[who, what]
+        mine = places_today(who, today)  # (each row's columns in code order)
+        counts = mine < KEEP
+        theirs = np.full(who.size, -1.0)
+        theirs[counts] = batch_ranker.scores(
             model, model.ranker, universe, [d for d in datas if d is not None],
             (neighbours, columns, within), (taste_scores, taste_columns, taste_within),
             [prior_columns[d.segment] for d in datas if d is not None],
+            who[counts] * scores.shape[1] + what[counts],
         )  # fmt: skip
+        scores = np.zeros_like(scores)
+        scores[who, what] = blend(who, today, theirs, mine)
     for row, i in enumerate(taken):
         data = datas[row]
         assert data is not None
-        score = fused.score[row]
-        if learned_scores is not None:  # the ranker's order fused with this one
-            present = np.flatnonzero(score > 0)
-            blended = np.zeros_like(score)
-            blended[present] = blend(present, score[present], learned_scores[row, present])
-            score = blended
+        score = scores[row]
         top = _capped(model, universe, score, first, per_category, k)
         picked = []
         for j in top:

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import expit
 
-from surmesure.decide.recommend.ranker import ABSENT, DEPTH, NAMES, Catalogue, Ranker
+from surmesure.decide.recommend.forest import BLOCK
+from surmesure.decide.recommend.ranker import ABSENT, DEPTH, NAMES, Ranker
 
 if TYPE_CHECKING:
     from surmesure.decide.recommend.batch_arrays import Universe
@@ -56,12 +58,14 @@ def scores(
     neighbours: Ranking,
     tastes: Ranking,
     priors: Sequence[NDArray[np.int64]],
+    wanted: NDArray[np.int64],
 ) -> NDArray[np.float64]:
-    """The ranker's probability of each row's candidates (a row a person, a column a product
-    of ``universe``; ``-1``: not a candidate). ``priors``: each row's prior ranking, as
-    universe columns best first (a segment's list, shared by its rows)."""
+    """The ranker's probability of each ``wanted`` product of a row (``row * len(universe.
+    codes) + its column``, ascending; a row a person, a column a product of ``universe``;
+    ``-1``: not a candidate). ``priors``: each row's prior ranking, as universe columns best
+    first (a segment's list, shared by its rows). A candidate's features are its places among
+    all of them, wanted or not."""
     people, width = len(datas), len(universe.codes)
-    cat = ranker.catalogue
     to_cat = bridge(model, ranker, universe).catalogue
     bought = np.zeros((people, width), np.bool_)
     per_person = np.zeros((people, 4))
@@ -77,41 +81,80 @@ def scores(
             )  # fmt: skip
     entries = [_learned(universe, bought, neighbours), _learned(universe, bought, tastes)]
     entries.append(_priors(to_cat, bought, priors))
-    key = np.concatenate([who * width + col for who, col, _, _ in entries])
+    keys = [who * width + col for who, col, _, _ in entries]
+    kept = [_within(wanted, key) for key in keys]
+    key = np.concatenate([k[ok] for k, ok in zip(keys, kept, strict=True)])
     unique, inverse = np.unique(key, return_inverse=True)
+    if not unique.size:
+        return np.full(wanted.size, -1.0)
+    # the features the forest's leaves are not found by product or person beforehand
     x = np.zeros((unique.size, len(NAMES)))
     x[:, [0, 2, 4]] = ABSENT
     start = 0
-    for (who, _, place, rel), (p_col, r_col) in zip(
-        entries, ((0, 1), (2, 3), (4, None)), strict=True
+    for (_, _, place, rel), ok, (p_col, r_col) in zip(
+        entries, kept, ((0, 1), (2, 3), (4, None)), strict=True
     ):
-        mine = inverse[start : start + who.size]
-        start += who.size
-        x[mine, p_col] = place
+        mine = inverse[start : start + int(ok.sum())]
+        start += mine.size
+        x[mine, p_col] = place[ok]
         if r_col is not None:
-            x[mine, r_col] = rel
-    rows, cols = unique // width, unique % width
-    products = to_cat[cols]
-    _product_features(x, cat, products)
-    x[:, [8, 9, 11, 12]] = per_person[rows]
+            x[mine, r_col] = rel[ok]
     x[:, 10] = 1 / (10 + x[:, 0]) + 1 / (10 + x[:, 2]) + 0.5 / (10 + x[:, 4])
-    out = np.full((people, width), -1.0)
-    if unique.size:
-        from surmesure.decide.recommend.ranker import _one_thread
+    rows = unique // width
+    found = _probabilities(model, ranker, x, rows, to_cat[unique % width], per_person)
+    at = np.minimum(np.searchsorted(unique, wanted), unique.size - 1)
+    return np.where(unique[at] == wanted, found[at], -1.0)
 
-        with _one_thread():
-            out[rows, cols] = ranker.classifier.predict_proba(x, GROUPS)[:, 1]
-    return out
+
+def _within(wanted: NDArray[np.int64], key: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Which of ``key`` are in ``wanted`` (ascending)."""
+    if not wanted.size:
+        return np.zeros(key.size, np.bool_)
+    found: NDArray[np.bool_] = (
+        wanted[np.minimum(np.searchsorted(wanted, key), wanted.size - 1)] == key
+    )
+    return found
+
+
+def _probabilities(
+    model: Model,
+    ranker: Ranker,
+    x: NDArray[np.float64],
+    rows: NDArray[np.int64],
+    products: NDArray[np.int64],
+    per_person: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """The forest's probability of each row of ``x`` (its person's row in ``per_person``,
+    its product in the catalogue), as :meth:`Forest.predict_proba` gives it: the leaves left
+    by a product's features are found once a model, by a person's once a call, by the places
+    once a distinct combination of them, and ANDed for each row."""
+    forest = ranker.classifier
+    raw = np.full(x.shape[0], forest.baseline)
+    tables = forest.leaf_tables()
+    key = ("batch-product-leaves", id(ranker))
+    by_product: NDArray[np.uint32] | None = model.memo.get(key)
+    if by_product is None:
+        cat = ranker.catalogue
+        values = np.column_stack((cat.trending, cat.popular, cat.age_days))
+        by_product = model.memo[key] = tables.left(PER_PRODUCT, values)
+    by_person = tables.left(PER_PERSON, per_person)
+    places = list(PLACES)
+    _, first, by_places = np.unique(
+        tables.key(places, x[:, places]), return_index=True, return_inverse=True
+    )
+    of_places = tables.left(places, x[first][:, places])
+    covered = PER_PERSON + PER_PRODUCT + PLACES
+    for start in range(0, x.shape[0], BLOCK):
+        at = slice(start, start + BLOCK)
+        known = by_product[products[at]] & by_person[rows[at]]
+        known &= of_places[by_places[at]]
+        tables.add_leaves(x[at], raw[at], known=(known, covered))
+    found: NDArray[np.float64] = expit(raw)
+    return found
 
 
 def _days(as_of: datetime, at: datetime) -> int:
     return (as_of - at).days
-
-
-def _product_features(x: NDArray[np.float64], cat: Catalogue, products: NDArray[np.int64]) -> None:
-    x[:, 5] = cat.trending[products]
-    x[:, 6] = cat.popular[products]
-    x[:, 7] = cat.age_days[products]
 
 
 def _learned(
