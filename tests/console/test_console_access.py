@@ -265,3 +265,26 @@ def test_the_demo_prints_a_console_user_who_can_sign_in(
         )
         assert done.status_code == 303
         assert "Signed in as" in client.get("/console/").text
+
+
+def test_home_figures_are_computed_once_then_again_in_the_background(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from surmesure.console import home
+
+    made: list[home.Figures] = []
+
+    def figures(_: Any) -> home.Figures:
+        made.append(home.Figures(None, len(made), 0, [], [], []))
+        return made[-1]
+
+    monkeypatch.setattr(home, "figures", figures)
+    cache = home.FigureCache()
+    first = cache.get(None)  # type: ignore[arg-type]
+    assert cache.get(None) is first and len(made) == 1  # type: ignore[arg-type]
+    monkeypatch.setattr(home, "FIGURES_SECONDS", -1.0)  # every figure is now too old
+    assert cache.get(None) is first  # type: ignore[arg-type]  # the page does not wait
+    assert cache._computing is not None
+    cache._computing.join(timeout=10)
+    monkeypatch.setattr(home, "FIGURES_SECONDS", 300.0)
+    assert len(made) == 2 and cache.get(None) is made[1]  # type: ignore[arg-type]

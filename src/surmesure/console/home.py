@@ -3,6 +3,7 @@ running), and the console's own assets."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from surmesure.protect.users import SignInLimits, User, authenticate, end_sessio
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
+log = logging.getLogger("surmesure.console")
 router = APIRouter(prefix="/console", include_in_schema=False)
 ASSETS = {"console.css": "text/css", "htmx.min.js": "text/javascript"}
 #: how long the home page's figures are kept before they are computed again
@@ -82,6 +84,7 @@ def _sign_in_page(
 async def sign_in_form(request: Request, next: str | None = None) -> Response:
     if await current_user(request) is not None:
         return see_other(_next_of(next))
+    request.app.state.console_figures.warm(request.app.state.store)  # ready once signed in
     return _sign_in_page(request, next_path=_next_of(next))
 
 
@@ -156,15 +159,49 @@ class Figures:
 
 
 class FigureCache:
+    """The home page's figures, computed once and then again in the background when they are
+    older than :data:`FIGURES_SECONDS` (the page shows the figures held meanwhile), so only
+    the very first page waits for them; the sign-in page starts that first computation."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._held: tuple[float, Figures] | None = None
+        self._computing: threading.Thread | None = None
 
     def get(self, store: Store) -> Figures:
         with self._lock:
-            if self._held is None or time.monotonic() - self._held[0] > FIGURES_SECONDS:
+            held, computing = self._held, self._computing
+            if held is not None and time.monotonic() - held[0] > FIGURES_SECONDS:
+                self._start(store)
+        if held is not None:
+            return held[1]
+        if computing is not None:
+            computing.join()
+        with self._lock:
+            if self._held is None:
                 self._held = (time.monotonic(), figures(store))
             return self._held[1]
+
+    def warm(self, store: Store) -> None:
+        """Compute the figures in the background unless they are held or being computed."""
+        with self._lock:
+            if self._held is None:
+                self._start(store)
+
+    def _start(self, store: Store) -> None:
+        if self._computing is not None and self._computing.is_alive():
+            return
+        self._computing = threading.Thread(target=self._compute, args=(store,), daemon=True)
+        self._computing.start()
+
+    def _compute(self, store: Store) -> None:
+        try:
+            found = figures(store)
+        except Exception:  # the store busy or closing: the next page asks again
+            log.warning("the home page's figures could not be computed; kept the held ones")
+            return
+        with self._lock:
+            self._held = (time.monotonic(), found)
 
 
 def figures(store: Store) -> Figures:
