@@ -9,6 +9,7 @@ token; every view of a person's data is written to the audit log.
 from __future__ import annotations
 
 import importlib
+import threading
 
 from fastapi import FastAPI
 
@@ -37,3 +38,12 @@ def include(app: FastAPI) -> None:
     for name in SECTIONS:
         module = importlib.import_module(f"surmesure.console.{name}")
         app.include_router(module.router)
+    threading.Thread(target=_warm_charts, daemon=True).start()
+
+
+def _warm_charts() -> None:
+    """Draw one small chart off the request path: Matplotlib's first drawing in a process
+    loads its fonts (a few hundred ms), which the first chart a user opens would wait for."""
+    from surmesure.console.charts import line_chart
+
+    line_chart(["a", "b"], {"warm": [0.0, 1.0]}, label="warm")
