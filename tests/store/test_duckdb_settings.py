@@ -78,3 +78,22 @@ def test_an_import_leaves_no_rows_in_the_log_or_in_memory_after_each_chunk(
     # each chunk was checkpointed into the file: without it the log grows chunk by chunk
     # (under the 256 MB threshold) and the identifiers' and traits' indexes stay in memory
     assert seen == [(0, 0)] * 3
+
+
+def test_a_store_in_a_file_holds_at_most_1_gb_of_pages_unless_its_url_says(
+    tmp_path: Path,
+) -> None:
+    def limit(url: str) -> str:
+        store = open_store(url, migrate=False)
+        try:
+            with store.connect() as conn:
+                return str(
+                    conn.execute(sa.text("SELECT current_setting('memory_limit')")).scalar_one()
+                )
+        finally:
+            store.dispose()
+
+    assert limit(f"duckdb:///{tmp_path}/a.duckdb") == "953.6 MiB"  # 1 GB
+    assert limit(f"duckdb:///{tmp_path}/b.duckdb?memory_limit=3GB") == "2.7 GiB"
+    # in memory, pages have nowhere to go: DuckDB's default (80% of the machine) stays
+    assert limit("duckdb:///:memory:") != "953.6 MiB"
