@@ -34,18 +34,12 @@ journey benchmark (100,000 people) spent 40% of its time in commits, rewriting t
 again and again, and 28% at 256 MB, with 14% less CPU. A restart replays at most 256 MB of
 log."""
 
-FILE_MEMORY = "1GB"
-"""DuckDB's ``memory_limit`` for a store in a file, unless its URL names one: what its buffer
-pool holds before it evicts pages to the file (or spills a large join to a temporary one).
-DuckDB's default, 80% of the machine's memory, let an import keep every page it wrote: 0.7 MB
-more for every 1,000 customers, never given back. A store in memory has nowhere to evict to
-and keeps DuckDB's default."""
-
-
 SETTLE_LOG = 64 * 2**20
 SETTLE_SHARE = 0.25
+SETTLE_MEMORY = 512 * 2**20
 """Between the chunks of a bulk write, a checkpoint once the log holds ``SETTLE_SHARE`` of the
-file and at least ``SETTLE_LOG`` bytes (see :meth:`DuckDBBackend.settle_bulk`)."""
+file and at least ``SETTLE_LOG`` bytes, or once the rows and index entries not yet written to
+the file hold ``SETTLE_MEMORY`` bytes (see :meth:`DuckDBBackend.settle_bulk`)."""
 
 
 class DuckDBConfig(BaseModel):
@@ -84,7 +78,7 @@ class DuckDBBackend:
             url,
             pool_pre_ping=False,
             hide_parameters=True,
-            connect_args={"config": self._settings()},
+            connect_args={"config": dict(DUCKDB_CONFIG)},
         )
         # duckdb_engine opts out of SQLAlchemy's cache of compiled statements, although it
         # compiles as the PostgreSQL dialect it derives from: without the cache each call
@@ -92,12 +86,6 @@ class DuckDBBackend:
         self.engine.dialect._supports_statement_cache = True
         self._gates: dict[int, _Gate] = {}
         self._gates_lock = threading.Lock()
-
-    def _settings(self) -> dict[str, str]:
-        settings = dict(DUCKDB_CONFIG)
-        if self.config.path and self.config.path != ":memory:":
-            settings["memory_limit"] = FILE_MEMORY
-        return settings
 
     @staticmethod
     def raw(conn: Connection) -> Any:
@@ -189,17 +177,25 @@ class DuckDBBackend:
         # customers in chunks of 10,000, growing with the square of the file; 14 GB for the
         # 200,000-customer world). Once the log holds a share of the file, the rewrites cost
         # a bounded multiple of what was written (half as much at 100,000 customers, far less
-        # beyond); until then memory holds the indexes the chunks loaded (keys all over an
-        # index load most of it) and the new rows, which ``memory_limit`` may evict.
+        # beyond). Until then memory holds the indexes the chunks loaded (keys all over an
+        # index load most of it) and the new rows, pinned: DuckDB cannot evict them, so past
+        # ``SETTLE_MEMORY`` of them a checkpoint comes sooner.
         path = self.config.path
         if not path or path == ":memory:":
             return
         file = Path(path).expanduser()
         log = file.with_name(file.name + ".wal")
         written = log.stat().st_size if log.exists() else 0
-        if written >= max(SETTLE_LOG, int(file.stat().st_size * SETTLE_SHARE)):
-            with self.engine.connect() as conn:
-                self.raw(conn).execute("CHECKPOINT")
+        with self.engine.connect() as conn:
+            raw = self.raw(conn)
+            held = raw.execute(
+                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                "WHERE tag IN ('ART_INDEX', 'IN_MEMORY_TABLE')"
+            ).fetchall()[0][0]
+            if held >= SETTLE_MEMORY or written >= max(
+                SETTLE_LOG, int(file.stat().st_size * SETTLE_SHARE)
+            ):
+                raw.execute("CHECKPOINT")
 
     def next_ids(self, conn: Connection, sequence: sa.Sequence, count: int) -> list[int]:
         # straight from the driver as one array: SQLAlchemy's rows cost 1 µs each, and a
