@@ -7,12 +7,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from import_helpers import count, quarantined, rows, scalar, write_file
 
 from conftest import opened_rows
 from surmesure.collect.files import read_chunks
-from surmesure.collect.importer import import_file
+from surmesure.collect.importer import LineCounter, import_file, with_line_numbers
+from surmesure.collect.mapping import POSITION
 from surmesure.protect import blind
 from surmesure.store import Store
 
@@ -147,6 +149,43 @@ def test_an_import_stopped_half_way_then_run_again_stores_each_record_once(
     for r in records:
         expected[r["order_id"]] = expected.get(r["order_id"], 0) + 2.5 * int(r["quantity"])
     assert {r["order_id"]: r["total_amount"] for r in totals} == pytest.approx(expected)
+
+
+def test_the_line_counter_keeps_its_counts_on_disk_and_counts_over_every_chunk() -> None:
+    """A file of many orders: the counts of the chunks before are right, and none of them
+    (nor their index) stays in memory after a chunk; only pages DuckDB may evict, within
+    the counter's limit."""
+    counter = LineCounter()
+    chunks, rows_per_chunk = 12, 6_000
+    held: list[tuple[int, int]] = []
+    numbers: dict[str, list[int]] = {}
+    try:
+        for c in range(chunks):
+            # three lines an order, one order of each chunk continued in the next, and order
+            # "O-long" in every chunk
+            first = c * (rows_per_chunk - 1)
+            ids = [f"O{(first + i) // 3}" for i in range(rows_per_chunk - 1)]
+            ids.append("O-long")
+            mapped = pa.table(
+                {POSITION: pa.array(range(rows_per_chunk), pa.int64()), "order_id": ids}
+            )
+            numbered = with_line_numbers(mapped, counter=counter)
+            for order, n in zip(ids, numbered.column("line_no").to_pylist(), strict=True):
+                numbers.setdefault(order, []).append(n)
+            kept, total = counter.con.execute(
+                "SELECT coalesce(sum(memory_usage_bytes) FILTER (tag IN ('ART_INDEX', "
+                "'IN_MEMORY_TABLE')), 0), sum(memory_usage_bytes) FROM duckdb_memory()"
+            ).fetchall()[0]
+            held.append((int(kept), int(total)))
+        stored = counter.con.execute("SELECT count(*), sum(n) FROM seen").fetchall()[0]
+    finally:
+        counter.close()
+    assert numbers["O-long"] == list(range(1, chunks + 1))
+    assert all(n == list(range(1, len(n) + 1)) for n in numbers.values())
+    assert numbers[f"O{(rows_per_chunk - 2) // 3}"] == [1, 2, 3]  # two lines in chunk 0
+    assert stored == (len(numbers), chunks * rows_per_chunk)
+    assert all(kept == 0 for kept, _ in held)  # in memory, they grow by 1 MB a chunk
+    assert max(total for _, total in held) <= 32 * 2**20
 
 
 @pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "jsonl", "jsonl.gz"])

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 
 from surmesure.store import open_store, schema
@@ -48,19 +49,25 @@ def test_a_store_checkpoints_past_256_mb_of_log_unless_its_url_says(tmp_path: Pa
     assert not kept  # past 16 MB a commit checkpointed and emptied the log
 
 
-def test_an_import_leaves_no_rows_in_the_log_or_in_memory_after_each_chunk(
-    tmp_path: Path,
+@pytest.mark.parametrize("trigger", ["log", "memory"])
+def test_an_import_checkpoints_once_the_log_holds_a_quarter_of_the_file_or_memory_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trigger: str
 ) -> None:
     from surmesure.collect.importer import import_file
+    from surmesure.store.backends import duckdb as backend
 
+    if trigger == "log":
+        monkeypatch.setattr(backend, "SETTLE_LOG", 0)  # the share alone decides
+    else:  # any row held in memory is too many: every chunk is checkpointed
+        monkeypatch.setattr(backend, "SETTLE_MEMORY", 1)
     path = tmp_path / "customers.csv"
     path.write_text(
         "customer_id,email,first_name\n"
-        + "".join(f"C{i},p{i}@example.com,Ann{i}\n" for i in range(300))
+        + "".join(f"C{i},p{i}@example.com,Ann{i}\n" for i in range(2_000))
     )
     store = open_store(f"duckdb:///{tmp_path}/c.duckdb")
-    wal = tmp_path / "c.duckdb.wal"
-    seen: list[tuple[int, int]] = []
+    file, wal = tmp_path / "c.duckdb", tmp_path / "c.duckdb.wal"
+    seen: list[tuple[int, int, int]] = []
 
     def after_chunk(done: int, total: int) -> None:
         with store.connect() as conn:
@@ -70,11 +77,17 @@ def test_an_import_leaves_no_rows_in_the_log_or_in_memory_after_each_chunk(
                     "WHERE tag IN ('ART_INDEX', 'IN_MEMORY_TABLE')"
                 )
             ).scalar_one()
-        seen.append((wal.stat().st_size if wal.exists() else 0, int(held)))
+        seen.append((wal.stat().st_size if wal.exists() else 0, file.stat().st_size, int(held)))
 
-    result = import_file(store, "customers", path, chunk_rows=100, on_progress=after_chunk)
+    result = import_file(store, "customers", path, chunk_rows=250, on_progress=after_chunk)
     store.dispose()
-    assert result.chunks == 3 and result.new_people == 300
-    # each chunk was checkpointed into the file: without it the log grows chunk by chunk
-    # (under the 256 MB threshold) and the identifiers' and traits' indexes stay in memory
-    assert seen == [(0, 0)] * 3
+    assert result.chunks == 8 and result.new_people == 2_000
+    # a log past a quarter of the file was checkpointed into it: none is left after a chunk
+    assert all(log < size * backend.SETTLE_SHARE for log, size, _ in seen)
+    settled = [held for log, _, held in seen if log == 0]
+    # a checkpoint left the rows and indexes out of memory
+    assert settled == [0] * len(settled)
+    if trigger == "log":  # some chunks, not all: each checkpoint rewrites the indexes whole
+        assert 1 <= len(settled) < len(seen)
+    else:
+        assert len(settled) == len(seen)

@@ -94,8 +94,9 @@ class BulkWrites(Protocol):
 
     def settle_bulk(self) -> None:
         """After a bulk write committed (a chunk of an imported file): let go of the memory
-        the database holds for rows it has not yet written to its files, so that a long import
-        does not hold every row it wrote. Called between transactions."""
+        the database holds for rows it has not yet written to its files once they are many,
+        so that a long import does not hold every row it wrote (nor rewrites its files after
+        every chunk). Called between transactions."""
         ...
 
 

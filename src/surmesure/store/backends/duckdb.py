@@ -34,6 +34,13 @@ journey benchmark (100,000 people) spent 40% of its time in commits, rewriting t
 again and again, and 28% at 256 MB, with 14% less CPU. A restart replays at most 256 MB of
 log."""
 
+SETTLE_LOG = 64 * 2**20
+SETTLE_SHARE = 0.25
+SETTLE_MEMORY = 512 * 2**20
+"""Between the chunks of a bulk write, a checkpoint once the log holds ``SETTLE_SHARE`` of the
+file and at least ``SETTLE_LOG`` bytes, or once the rows and index entries not yet written to
+the file hold ``SETTLE_MEMORY`` bytes (see :meth:`DuckDBBackend.settle_bulk`)."""
+
 
 class DuckDBConfig(BaseModel):
     """Where the file is (empty or ``:memory:``: in memory)."""
@@ -162,12 +169,33 @@ class DuckDBBackend:
             raw.unregister(view)
 
     def settle_bulk(self) -> None:
-        # DuckDB holds the rows committed since its last checkpoint, and the ART indexes of
-        # the tables they went to, in memory until the next one (past ``checkpoint_threshold``
-        # of log): 1.6 MB for every 1,000 customers imported. A checkpoint writes them to the
-        # file and frees that memory (changes of a transaction still open wait for the next).
+        # DuckDB holds the rows committed since its last checkpoint, and the index entries
+        # they added, in memory until the next one (past ``checkpoint_threshold`` of log); a
+        # checkpoint writes them to the file and frees that memory. But it also rewrites every
+        # index the rows went to, whole: their keys (blind indexes, hashes) land all over it.
+        # After every chunk, that wrote the stored indexes again and again (1 GB for 100,000
+        # customers in chunks of 10,000, growing with the square of the file; 14 GB for the
+        # 200,000-customer world). Once the log holds a share of the file, the rewrites cost
+        # a bounded multiple of what was written (half as much at 100,000 customers, far less
+        # beyond). Until then memory holds the indexes the chunks loaded (keys all over an
+        # index load most of it) and the new rows, pinned: DuckDB cannot evict them, so past
+        # ``SETTLE_MEMORY`` of them a checkpoint comes sooner.
+        path = self.config.path
+        if not path or path == ":memory:":
+            return
+        file = Path(path).expanduser()
+        log = file.with_name(file.name + ".wal")
+        written = log.stat().st_size if log.exists() else 0
         with self.engine.connect() as conn:
-            self.raw(conn).execute("CHECKPOINT")
+            raw = self.raw(conn)
+            held = raw.execute(
+                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                "WHERE tag IN ('ART_INDEX', 'IN_MEMORY_TABLE')"
+            ).fetchall()[0][0]
+            if held >= SETTLE_MEMORY or written >= max(
+                SETTLE_LOG, int(file.stat().st_size * SETTLE_SHARE)
+            ):
+                raw.execute("CHECKPOINT")
 
     def next_ids(self, conn: Connection, sequence: sa.Sequence, count: int) -> list[int]:
         # straight from the driver as one array: SQLAlchemy's rows cost 1 µs each, and a
