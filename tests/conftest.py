@@ -265,9 +265,11 @@ def console_world(
         store.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Debian's Chromium, driven by Playwright, for the whole run."""
+    """Debian's Chromium, driven by Playwright, for one test module: Playwright's synchronous
+    API keeps an event loop running in this thread while it lives, and later tests that start
+    their own (``asyncio.run``) could not."""
     from console_helpers import browser
 
     yield from browser()

@@ -50,7 +50,7 @@ COMMANDS: dict[str, Entry] = {
     "render": _entry("Render TEMPLATE for one person and explain every choice.", "render"),
     "db": _entry("Database schema: migrate to the latest revision.", "db"),
     "quarantine": _entry("Records refused at collection: list, show, replay.", "quarantine"),
-    "person": _entry("One person: show, export, erase, unmerge.", "person"),
+    "person": _entry("One person: find, show, export, erase, unmerge.", "person"),
     "experiment": _entry(
         "Experiments: define, assign, analyze and read results.",
         "experiment",
