@@ -119,7 +119,8 @@ def create_app(
             flush_ms=settings.decision_flush_ms,
         )
         scheduler = asyncio.create_task(run_schedule(app.state.store, settings))
-        if freeze:
+        if freeze:  # a server process of its own: the console's home figures get ready now
+            app.state.console_figures.warm(app.state.store)
             freeze_heap()
         try:
             yield
