@@ -288,3 +288,13 @@ def test_home_figures_are_computed_once_then_again_in_the_background(
     cache._computing.join(timeout=10)
     monkeypatch.setattr(home, "FIGURES_SECONDS", 300.0)
     assert len(made) == 2 and cache.get(None) is made[1]  # type: ignore[arg-type]
+
+
+def test_the_public_sign_in_form_refuses_a_huge_body_at_once(console_world: World) -> None:
+    from api_helpers import gigabyte_answer
+
+    base, _ = console_world
+    answer = gigabyte_answer(
+        base, "/console/login", "application/x-www-form-urlencoded", b"email=a"
+    )
+    assert answer.startswith(b"HTTP/1.1 413"), answer

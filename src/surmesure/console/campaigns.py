@@ -19,11 +19,11 @@ from fastapi.responses import HTMLResponse, Response
 from surmesure.clock import utcnow
 from surmesure.console import charts
 from surmesure.console.campaign_words import EXAMPLE
-from surmesure.console.session import MAX_FORM_BYTES, form_of, page
+from surmesure.console.session import bounded_body, form_of, page
 from surmesure.console.web import fragment, render, see_other
 from surmesure.console.words import WORDS
 from surmesure.deliver import documents, outbox, results, service
-from surmesure.errors import InvalidInput, NotFound, PayloadTooLarge, SurmesureError
+from surmesure.errors import InvalidInput, NotFound, SurmesureError
 from surmesure.protect import audit
 from surmesure.protect.users import User
 from surmesure.segment.repository import catalog
@@ -121,9 +121,7 @@ def uploaded(content_type: str, body: bytes, field: str = "file") -> str:
 async def upload(request: Request, user: User = Depends(page("decide"))) -> HTMLResponse:
     """The document area holding the uploaded file's text (htmx swaps it in; the CSRF token
     comes as its header)."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise PayloadTooLarge("The file is too large.", field="file", hint="upload under 256 KB")
+    body = await bounded_body(request)
     text = uploaded(request.headers.get("content-type", ""), body)
     return fragment(request, "campaign_document.html", user=user, text=text, error=None)
 

@@ -190,7 +190,7 @@ def keys(request: Request, user: User = admin) -> HTMLResponse:
 async def new_key(request: Request, user: User = admin) -> Response:
     form = await form_of(request)  # refuses a body too large before it is parsed again
     # one `scope` per box ticked: every value, not the last
-    scopes = parse_qs((await request.body()).decode("utf-8", "replace")).get("scope", [])
+    scopes = parse_qs(request.state.console_body.decode("utf-8", "replace")).get("scope", [])
     form["scopes"] = ",".join(scopes)
     return await run_in_threadpool(_create_key, request, user, form)
 

@@ -26,6 +26,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from surmesure.api.body import read_bytes
 from surmesure.errors import Forbidden, InvalidInput, PayloadTooLarge, SurmesureError
 from surmesure.protect.users import User, session_user
 
@@ -108,15 +109,13 @@ def same_origin(request: Request) -> bool:
 
 
 async def form_of(request: Request) -> dict[str, str]:
-    """The fields of a URL-encoded form (the last value of each), read once per request."""
+    """The fields of a URL-encoded form (the last value of each), read once per request (its
+    raw body stays in ``request.state.console_body``, for fields sent several times)."""
     cached = getattr(request.state, "console_form", None)
     if cached is not None:
         return dict(cached)
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise PayloadTooLarge(
-            "The form is too large.", hint="send less text in one form", field="body"
-        )
+    body = await bounded_body(request)
+    request.state.console_body = body
     try:
         pairs = parse_qs(body.decode("utf-8"), keep_blank_values=True)
     except UnicodeDecodeError as exc:
@@ -124,6 +123,17 @@ async def form_of(request: Request) -> dict[str, str]:
     form = {k: v[-1] for k, v in pairs.items()}
     request.state.console_form = form
     return dict(form)
+
+
+async def bounded_body(request: Request) -> bytes:
+    """The body, never holding or waiting for more than :data:`MAX_FORM_BYTES` (a form sent to
+    the public sign-in page could otherwise be as large as its sender likes)."""
+    body = await read_bytes(request, MAX_FORM_BYTES)
+    if body is None:
+        raise PayloadTooLarge(
+            "The form is too large.", hint="send less than 256 KB in one form", field="body"
+        )
+    return body
 
 
 async def check_csrf(request: Request, expected: str) -> None:
