@@ -246,12 +246,14 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console_world(
     demo_world: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Store]]:
     """``(base URL, store)`` of the console serving a copy of the small demo world, with one
-    user per role (``tests/console/console_helpers.py``), for the whole run."""
+    user per role (``tests/console/console_helpers.py``), for one test module: a server's
+    dispatcher hands its changes to every registered subscriber, so none may outlive the
+    module that started it."""
     from api_helpers import serving
     from console_helpers import make_users
 
