@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from surmesure.documents import load_yaml
 from surmesure.domain.segments import (
     METRICS,
     AllNode,
@@ -178,7 +179,7 @@ def raw_condition(text: str, place: str) -> Any:
     if not text.strip():
         return None
     try:
-        found = yaml.safe_load(text)
+        found = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
