@@ -16,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from api_helpers import serving
-from console_helpers import PASSWORD, absorbed, email_of, session_client, shot, sign_in
+from console_helpers import PASSWORD, absorbed, email_of, make_users, session_client, shot, sign_in
 from playwright.sync_api import Browser
 
 from surmesure.collect.importer import import_file
 from surmesure.console import SECTIONS
 from surmesure.documents import MAX_VALUES, load_yaml, read_text
-from surmesure.errors import InvalidInput
+from surmesure.errors import Conflict, InvalidInput
 from surmesure.protect.users import ROLE_SCOPES, ROLES, create_user, disable_user
 from surmesure.store import Store, schema
 from surmesure.unify.search import search
@@ -235,6 +235,9 @@ def test_markup_people_and_users_write_is_shown_as_text(
     shot(page, "attack-markup-person")
     page.context.close()
     assert dialogs == []
+    with session_client(base, "admin") as (client, csrf):  # the world counts its people again
+        done = {"csrf": csrf, "confirm": str(person)}
+        assert client.post(f"/console/people/{person}/erase", data=done).status_code == 303
 
 
 def _bomb(levels: int = 9) -> str:
@@ -389,3 +392,27 @@ def test_many_addresses_from_one_client_are_stopped(console_world: World) -> Non
         )
     assert statuses[:50] == [401] * 50 and statuses[50:] == [429, 429]
     assert right.status_code == 429  # even the right password, from that client, waits
+
+
+def test_the_last_admin_cannot_be_disabled(store: Store) -> None:
+    create_user(store, "only-admin@shop.example", PASSWORD, "admin")
+    create_user(store, "analyst@shop.example", PASSWORD, "analyst")
+    with pytest.raises(Conflict, match="is the last admin") as refused:
+        disable_user(store, "only-admin@shop.example")
+    assert refused.value.field == "email" and "--role admin" in (refused.value.hint or "")
+    create_user(store, "second-admin@shop.example", PASSWORD, "admin")
+    assert disable_user(store, "only-admin@shop.example").disabled_at is not None
+    with pytest.raises(Conflict):  # the one left is now the last
+        disable_user(store, "second-admin@shop.example")
+    assert disable_user(store, "analyst@shop.example").disabled_at is not None
+
+
+def test_an_admin_cannot_disable_itself_when_alone(duckdb_store: Store) -> None:
+    """On a console of its own, whose one admin tries to disable its own account."""
+    make_users(duckdb_store)
+    with serving(duckdb_store) as (base, _app), session_client(base, "admin") as (client, csrf):
+        refused = client.post(
+            "/console/data/users/disable", data={"csrf": csrf, "email": email_of("admin")}
+        )
+        assert refused.status_code == 409 and "is the last admin" in refused.text
+        assert client.get("/console/data/users").status_code == 200  # still signed in

@@ -33,7 +33,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from surmesure.clock import utcnow
-from surmesure.errors import InvalidInput, NotFound, TooManyRequests
+from surmesure.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -186,7 +186,8 @@ def list_users(store: Store) -> list[User]:
 
 
 def disable_user(store: Store, email: str) -> User:
-    """Disables the user of ``email`` and ends its sessions at once."""
+    """Disables the user of ``email`` and ends its sessions at once; :class:`Conflict` for the
+    last enabled admin (whoever disables it, nobody could manage users from the console)."""
     users = schema.console_users
     now = utcnow()
     with store.begin() as conn:
@@ -195,6 +196,21 @@ def disable_user(store: Store, email: str) -> User:
             raise NotFound(
                 f"No user {email!r}.", field="email", hint="list them with 'surmesure user list'"
             )
+        if row.role == "admin" and row.disabled_at is None:
+            others = conn.execute(
+                sa.select(sa.func.count()).where(
+                    users.c.role == "admin",
+                    users.c.disabled_at.is_(None),
+                    users.c.user_id != row.user_id,
+                )
+            ).scalar_one()
+            if not others:
+                raise Conflict(
+                    f"{row.email} is the last admin: nobody could manage users, keys and "
+                    "erasures any more.",
+                    field="email",
+                    hint="create another admin first (surmesure user create EMAIL --role admin)",
+                )
         conn.execute(users.update().where(users.c.user_id == row.user_id).values(disabled_at=now))
         _end_sessions(conn, row.user_id, now)
         row = conn.execute(sa.select(users).where(users.c.user_id == row.user_id)).one()
