@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import importlib
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -416,3 +417,32 @@ def test_an_admin_cannot_disable_itself_when_alone(duckdb_store: Store) -> None:
         )
         assert refused.status_code == 409 and "is the last admin" in refused.text
         assert client.get("/console/data/users").status_code == 200  # still signed in
+
+
+def test_a_burst_of_guesses_sent_at_once_is_limited_too(console_world: World) -> None:
+    """Thirty guesses at one address sent together: ten are checked, the rest wait (they all
+    used to pass before the first failure was counted)."""
+    _, store = console_world
+    statuses: list[int] = []
+    with serving(store) as (base, _app):
+        forms: list[tuple[httpx.Client, str]] = []
+        for _ in range(30):
+            client = httpx.Client(base_url=base, timeout=60)
+            token = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text)
+            assert token is not None
+            forms.append((client, token[1]))
+        ready = threading.Barrier(len(forms))
+
+        def guess(client: httpx.Client, token: str) -> None:
+            ready.wait()
+            data = {"csrf": token, "email": email_of("admin"), "password": "a wrong guess"}
+            statuses.append(client.post("/console/login", data=data).status_code)
+
+        threads = [threading.Thread(target=guess, args=form) for form in forms]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for client, _ in forms:
+            client.close()
+    assert sorted(statuses) == [401] * 10 + [429] * 20

@@ -232,22 +232,35 @@ class SignInLimits:
     ) -> None:
         self._items = {"email": parse(limit), "client": parse(client_limit)}
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._pending: dict[str, int] = {}  # attempts let through, their password not yet checked
         self._lock = threading.Lock()
 
-    def check(self, email: str, client: str) -> None:
+    def begin(self, email: str, client: str) -> None:
+        """Refuse (:class:`TooManyRequests`) an attempt when the failures so far and the
+        attempts still being checked reach a limit; otherwise count it as being checked (a
+        burst of guesses sent at once would otherwise all pass before the first failed)."""
         with self._lock:
-            for kind, key in (("email", email), ("client", client)):
-                if not self._limiter.test(self._items[kind], f"{kind}:{key}"):
+            keys = [(self._items[k], f"{k}:{v}") for k, v in (("email", email), ("client", client))]
+            for item, key in keys:
+                if not self._limiter.test(item, key, cost=self._pending.get(key, 0) + 1):
                     raise TooManyRequests(
                         "Too many failed sign-ins.",
                         retry_after=15 * 60,
                         hint="wait 15 minutes, or ask an admin to reset the password",
                     )
+            for _, key in keys:
+                self._pending[key] = self._pending.get(key, 0) + 1
 
-    def failed(self, email: str, client: str) -> None:
+    def end(self, email: str, client: str, *, failed: bool) -> None:
+        """The attempt :meth:`begin` let through is checked: a failure counts from now on."""
         with self._lock:
             for kind, key in (("email", email), ("client", client)):
-                self._limiter.hit(self._items[kind], f"{kind}:{key}")
+                name = f"{kind}:{key}"
+                left = self._pending.pop(name, 1) - 1
+                if left > 0:
+                    self._pending[name] = left
+                if failed:
+                    self._limiter.hit(self._items[kind], name)
 
 
 def authenticate(store: Store, email: str, password: str) -> User | None:
