@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from surmesure.protect.users import ROLES, create_user
-from surmesure.store import Store
+from surmesure.store import Store, schema
+from surmesure.unify.profile import root_of
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -33,6 +35,19 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-screenshots"
 
 def email_of(role: str) -> str:
     return f"{role}@console.test"
+
+
+def absorbed(store: Store) -> tuple[int, int]:
+    """A person id merged into another (the first of them), and the person it belongs to now."""
+    p = schema.people
+    with store.connect() as conn:
+        node = conn.execute(
+            sa.select(sa.func.min(p.c.person_id)).where(p.c.merged_into.is_not(None))
+        ).scalar_one()
+        assert node is not None, "the demo world merges nobody"
+        root = root_of(conn, int(node))
+    assert root is not None
+    return int(node), root
 
 
 def make_users(store: Store) -> None:

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import pytest
 import sqlalchemy as sa
-from console_helpers import email_of, session_client, shot, sign_in
+from console_helpers import absorbed, email_of, session_client, shot, sign_in
 from playwright.sync_api import Browser, expect
 
 from held import held
@@ -142,18 +142,11 @@ def test_searches_that_find_nobody_or_several_say_so(console_world: World) -> No
         assert empty.status_code == 400
         assert 'class="field-error"' in empty.text and "Type an identifier" in empty.text
         # a person id answers for its person; an absorbed one leads to whom it merged into
-        p = schema.people
-        with store.connect() as conn:
-            node, root = conn.execute(
-                sa.select(p.c.person_id, p.c.merged_into)
-                .where(p.c.merged_into.is_not(None))
-                .order_by(p.c.person_id)
-            ).first() or (None, None)
-        assert node is not None
+        node, root = absorbed(store)
         by_id = client.post("/console/people", data={"csrf": csrf, "q": str(node)})
         assert by_id.status_code == 303 and by_id.headers["location"].endswith(f"/{root}")
-        absorbed = client.get(f"/console/people/{node}")
-        assert absorbed.status_code == 303 and absorbed.headers["location"].endswith(f"/{root}")
+        moved = client.get(f"/console/people/{node}")
+        assert moved.status_code == 303 and moved.headers["location"].endswith(f"/{root}")
         bad = client.get("/console/people/not-a-number")
         assert bad.status_code == 400 and "is not a person id" in bad.text
         # an address cannot announce the erasure of someone still here

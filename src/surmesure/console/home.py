@@ -102,12 +102,15 @@ async def sign_in(request: Request) -> Response:
     email = form.get("email", "").strip().lower()[:320]
     client = request.client.host if request.client else "?"
     limits: SignInLimits = request.app.state.console_limits
-    limits.check(email, client)
+    limits.begin(email, client)
     store: Store = request.app.state.store
-    user = await run_in_threadpool(authenticate, store, email, form.get("password", ""))
+    user = None
+    try:
+        user = await run_in_threadpool(authenticate, store, email, form.get("password", ""))
+    finally:
+        limits.end(email, client, failed=user is None)
     next_path = _next_of(form.get("next"))
     if user is None:
-        limits.failed(email, client)
         words = WORDS[language_of(request)]
         return _sign_in_page(
             request, failed=words["bad_sign_in"], email=email, next_path=next_path, status=401

@@ -25,7 +25,7 @@ from surmesure.protect.erase import erase_person
 from surmesure.protect.export import export_person
 from surmesure.protect.users import User
 from surmesure.store.engine import Store
-from surmesure.unify.profile import MAX_ID, root_of
+from surmesure.unify.profile import MAX_ID, existing_root, root_of
 from surmesure.unify.search import search
 from surmesure.unify.timeline import PAGE, timeline
 
@@ -404,13 +404,17 @@ def person_timeline(
     if "hx-request" not in request.headers:
         return see_other(f"/console/people/{wanted}?offset={start}#timeline")
     store = _store(request)
-    found, more = timeline(store, wanted, offset=start, limit=PAGE)
-    audit.record(store, user.actor, "person.timeline", person_id=wanted, detail={"offset": start})
+    with store.connect() as conn:  # an absorbed id: its person's moments; none: no audit row
+        person_id = existing_root(conn, wanted, "open a person from the search on the People page")
+    found, more = timeline(store, person_id, offset=start, limit=PAGE)
+    audit.record(
+        store, user.actor, "person.timeline", person_id=person_id, detail={"offset": start}
+    )
     return fragment(
         request,
         "people_timeline.html",
         user=user,
-        person_id=wanted,
+        person_id=person_id,
         moments=found,
         more=more,
         next_offset=start + PAGE,

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from surmesure.documents import load_yaml
 from surmesure.domain.segments import (
     METRICS,
     AllNode,
@@ -37,6 +38,9 @@ OPS = ("eq", "ne", "in", "lt", "le", "gt", "ge", "contains", "exists", "missing"
 EVENT_OPS = ("ge", "le", "eq")
 COMPARING = ("lt", "le", "gt", "ge")
 _ROW_KEY = re.compile(r"^c(\d+)\.kind$")
+#: the most rows the builder holds (more: the raw condition, or saved segments referenced);
+#: every row is drawn back with its lists, so a form of many thousand rows would cost seconds
+MAX_ROWS = 50
 _PATH = re.compile(r"^where\.(?:all|any)\[(\d+)\](?:\.not)?\.(\w+)(?:\.(\w+))?")
 #: the field of a row showing an error on a part of its condition
 _FIELD_OF = {
@@ -70,9 +74,15 @@ class Draft:
 
 
 def read_form(form: dict[str, str]) -> Draft:
-    """The draft a submitted form holds; ``action`` ``add`` adds a row, ``remove-N`` drops
-    row N."""
+    """The draft a submitted form holds; ``action`` ``add`` adds a row (up to
+    :data:`MAX_ROWS`), ``remove-N`` drops row N; :class:`InvalidInput` past :data:`MAX_ROWS`."""
     indices = sorted(int(m[1]) for key in form if (m := _ROW_KEY.match(key)))
+    if len(indices) > MAX_ROWS:
+        raise InvalidInput(
+            f"The form holds {len(indices):,} conditions; the builder holds {MAX_ROWS} at most.",
+            field="where",
+            hint="write the rest in the raw condition, or refer to saved segments",
+        )
     rows = [
         Row(
             kind=form.get(f"c{i}.kind", "metric"),
@@ -85,7 +95,7 @@ def read_form(form: dict[str, str]) -> Draft:
         for i in indices
     ]
     action = form.get("action", "")
-    if action == "add":
+    if action == "add" and len(rows) < MAX_ROWS:
         rows.append(Row())
     elif action.startswith("remove-") and action[7:].isdigit() and int(action[7:]) < len(rows):
         del rows[int(action[7:])]
@@ -178,7 +188,7 @@ def raw_condition(text: str, place: str) -> Any:
     if not text.strip():
         return None
     try:
-        found = yaml.safe_load(text)
+        found = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

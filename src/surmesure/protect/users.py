@@ -33,7 +33,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from surmesure.clock import utcnow
-from surmesure.errors import InvalidInput, NotFound, TooManyRequests
+from surmesure.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -186,7 +186,8 @@ def list_users(store: Store) -> list[User]:
 
 
 def disable_user(store: Store, email: str) -> User:
-    """Disables the user of ``email`` and ends its sessions at once."""
+    """Disables the user of ``email`` and ends its sessions at once; :class:`Conflict` for the
+    last enabled admin (whoever disables it, nobody could manage users from the console)."""
     users = schema.console_users
     now = utcnow()
     with store.begin() as conn:
@@ -195,6 +196,21 @@ def disable_user(store: Store, email: str) -> User:
             raise NotFound(
                 f"No user {email!r}.", field="email", hint="list them with 'surmesure user list'"
             )
+        if row.role == "admin" and row.disabled_at is None:
+            others = conn.execute(
+                sa.select(sa.func.count()).where(
+                    users.c.role == "admin",
+                    users.c.disabled_at.is_(None),
+                    users.c.user_id != row.user_id,
+                )
+            ).scalar_one()
+            if not others:
+                raise Conflict(
+                    f"{row.email} is the last admin: nobody could manage users, keys and "
+                    "erasures any more.",
+                    field="email",
+                    hint="create another admin first (surmesure user create EMAIL --role admin)",
+                )
         conn.execute(users.update().where(users.c.user_id == row.user_id).values(disabled_at=now))
         _end_sessions(conn, row.user_id, now)
         row = conn.execute(sa.select(users).where(users.c.user_id == row.user_id)).one()
@@ -216,22 +232,35 @@ class SignInLimits:
     ) -> None:
         self._items = {"email": parse(limit), "client": parse(client_limit)}
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._pending: dict[str, int] = {}  # attempts let through, their password not yet checked
         self._lock = threading.Lock()
 
-    def check(self, email: str, client: str) -> None:
+    def begin(self, email: str, client: str) -> None:
+        """Refuse (:class:`TooManyRequests`) an attempt when the failures so far and the
+        attempts still being checked reach a limit; otherwise count it as being checked (a
+        burst of guesses sent at once would otherwise all pass before the first failed)."""
         with self._lock:
-            for kind, key in (("email", email), ("client", client)):
-                if not self._limiter.test(self._items[kind], f"{kind}:{key}"):
+            keys = [(self._items[k], f"{k}:{v}") for k, v in (("email", email), ("client", client))]
+            for item, key in keys:
+                if not self._limiter.test(item, key, cost=self._pending.get(key, 0) + 1):
                     raise TooManyRequests(
                         "Too many failed sign-ins.",
                         retry_after=15 * 60,
                         hint="wait 15 minutes, or ask an admin to reset the password",
                     )
+            for _, key in keys:
+                self._pending[key] = self._pending.get(key, 0) + 1
 
-    def failed(self, email: str, client: str) -> None:
+    def end(self, email: str, client: str, *, failed: bool) -> None:
+        """The attempt :meth:`begin` let through is checked: a failure counts from now on."""
         with self._lock:
             for kind, key in (("email", email), ("client", client)):
-                self._limiter.hit(self._items[kind], f"{kind}:{key}")
+                name = f"{kind}:{key}"
+                left = self._pending.pop(name, 1) - 1
+                if left > 0:
+                    self._pending[name] = left
+                if failed:
+                    self._limiter.hit(self._items[kind], name)
 
 
 def authenticate(store: Store, email: str, password: str) -> User | None:

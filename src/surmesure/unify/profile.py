@@ -122,6 +122,15 @@ def subtree(conn: Connection, root: int, *, stop: int | None = None) -> list[int
     return [root, *sorted(found - {root})]
 
 
+def existing_root(conn: Connection, node: int, hint: str) -> int:
+    """:func:`root_of` ``node``; :class:`NotFound` on ``person_id``, with ``hint``, when there
+    is no such node (never was, or erased)."""
+    root = root_of(conn, node)
+    if root is None:
+        raise NotFound(f"There is no person {node}.", hint=hint, field="person_id")
+    return root
+
+
 def find_person(conn: Connection, ref: str) -> Person:
     """The person ``ref`` names; :class:`NotFound` with a hint when nobody is known by it."""
     store = Store.of(conn)

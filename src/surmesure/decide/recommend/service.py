@@ -49,9 +49,9 @@ from surmesure.decide.recommend.scoring import (
     fused_scores,
     prior_ranking,
 )
-from surmesure.errors import InvalidInput, NotFound
+from surmesure.errors import InvalidInput
 from surmesure.store.engine import Store
-from surmesure.unify.profile import root_of
+from surmesure.unify.profile import existing_root
 
 SEGMENT, SEASON, POPULAR, TRENDING = "segment", "season", "popular", "trending"
 NEIGHBOURS, TASTES = "neighbours", "tastes"
@@ -134,13 +134,8 @@ def recommend(
         if given:
             data = person
         elif person_id is not None:
-            root = root_of(c, person_id)
-            if root is None:
-                raise NotFound(
-                    f"There is no person {person_id}.",
-                    hint="name an existing person id, or None for an anonymous visitor",
-                    field="person_id",
-                )
+            hint = "name an existing person id, or None for an anonymous visitor"
+            root = existing_root(c, person_id, hint)
             data = person_data(store, model, root) or people.person(c, root, model.as_of)
         ranked = _ranked(model, data, scoring or Scoring())
         stock = snapshot(store, c, as_of)
