@@ -135,6 +135,8 @@ def create_app(
             if app.state.journeys is not None:
                 await run_in_threadpool(app.state.journeys.stop)
             await run_in_threadpool(app.state.serving.stop)
+            await run_in_threadpool(app.state.console_figures.settle)
+            await run_in_threadpool(app.state.console_warming.join, 30)
             if own:
                 app.state.store.dispose()
             else:

@@ -38,7 +38,8 @@ def include(app: FastAPI) -> None:
     for name in SECTIONS:
         module = importlib.import_module(f"surmesure.console.{name}")
         app.include_router(module.router)
-    threading.Thread(target=_warm_charts, daemon=True).start()
+    app.state.console_warming = threading.Thread(target=_warm_charts, daemon=True)
+    app.state.console_warming.start()
 
 
 def _warm_charts() -> None:

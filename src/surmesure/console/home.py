@@ -191,6 +191,13 @@ class FigureCache:
             if self._held is None:
                 self._start(store)
 
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait for a computation under way (a server stopping: its store is about to close)."""
+        with self._lock:
+            computing = self._computing
+        if computing is not None:
+            computing.join(timeout)
+
     def _start(self, store: Store) -> None:
         if self._computing is not None and self._computing.is_alive():
             return
