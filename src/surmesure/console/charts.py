@@ -10,7 +10,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import ParamSpec
+from typing import Any, ParamSpec
 
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
@@ -93,6 +93,17 @@ def _style(ax: object) -> None:
     ax.set_axisbelow(True)  # type: ignore[attr-defined]
 
 
+def _finish(fig: Figure, ax: Any, labels: Sequence[str], series: int, label: str) -> str:
+    """A chart's x labels (at most about six), its style, a legend when it has several
+    series, and its SVG."""
+    ticks = list(range(len(labels)))[:: max(1, len(labels) // 6)]
+    ax.set_xticks(ticks, [labels[i] for i in ticks])
+    _style(ax)
+    if series > 1:
+        ax.legend(frameon=False, fontsize=8, labelcolor=INK)
+    return svg_of(fig, label)
+
+
 @memo
 def line_chart(
     labels: Sequence[str],
@@ -117,12 +128,7 @@ def line_chart(
             markersize=3,
             label=name,
         )
-    step = max(1, len(labels) // 6)
-    ax.set_xticks(x[::step], [labels[i] for i in x[::step]])
-    _style(ax)
-    if len(series) > 1:
-        ax.legend(frameon=False, fontsize=8, labelcolor=INK)
-    return svg_of(fig, label)
+    return _finish(fig, ax, labels, len(series), label)
 
 
 @memo
@@ -160,14 +166,8 @@ def bar_chart(
             ecolor=INK,
             capsize=3,
         )
-    step = max(1, len(labels) // 6)
-    ticks = list(range(len(labels)))[::step]
-    ax.set_xticks(ticks, [labels[i] for i in ticks])
     ax.axhline(0, color=INK, linewidth=0.8)
-    _style(ax)
-    if len(series) > 1:
-        ax.legend(frameon=False, fontsize=8, labelcolor=INK)
-    return svg_of(fig, label)
+    return _finish(fig, ax, labels, len(series), label)
 
 
 @memo

@@ -243,7 +243,9 @@ def figures(store: Store) -> Figures:
         rows = conn.execute(query).all()
         active = conn.execute(
             sa.select(sa.func.count(sa.distinct(orders.c.person_id))).where(
-                orders.c.ordered_at >= end - timedelta(days=365), orders.c.ordered_at < end
+                orders.c.ordered_at >= end - timedelta(days=365),
+                orders.c.ordered_at < end,
+                ~orders.c.is_return,  # a return alone is no sign of an active customer
             )
         ).scalar_one()
     return Figures(

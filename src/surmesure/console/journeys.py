@@ -18,7 +18,7 @@ from surmesure.clock import utcnow
 from surmesure.console import journey_graph
 from surmesure.console.session import form_of, page
 from surmesure.console.web import render, see_other
-from surmesure.console.words import add
+from surmesure.console.words import WORDS, add
 from surmesure.documents import read_text
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.journeys import published, service
@@ -147,17 +147,11 @@ def _list_page(
         "journeys.html",
         user=user,
         status=status,
-        title=render_title(user, "journeys"),
+        title=WORDS[user.language]["journeys"],
         journeys=journey_list(request.app.state.store),
         document=document,
         error=error,
     )
-
-
-def render_title(user: User, word: str) -> str:
-    from surmesure.console.words import WORDS
-
-    return WORDS[user.language][word]
 
 
 @router.get("")
@@ -195,13 +189,13 @@ def journey_page(name: str, request: Request, user: User = Depends(page())) -> H
     with store.connect() as conn:
         definition = published.version_of(conn, name, int(funnel["version"]))
     counts = {s["step"]: s for s in funnel["steps"]}
-    graph = journey_graph.draw(definition.steps, counts, label=render_title(user, "graph"))
+    graph = journey_graph.draw(definition.steps, counts, label=WORDS[user.language]["graph"])
     kinds = {s.id: journey_graph.kind_of(s) for s in definition.steps}
     return render(
         request,
         "journey.html",
         user=user,
-        title=f"{render_title(user, 'journey')} {name}",
+        title=f"{WORDS[user.language]['journey']} {name}",
         j=funnel,
         kinds=kinds,
         split_keys={
