@@ -10,10 +10,12 @@ export SURMESURE_DATABASE_URL ?= duckdb:///demo/surmesure.duckdb
 
 # System packages the channels need: Kannel (the SMS gateway, with its test SMSC), Pango (PDF
 # letters) and HarfBuzz's subsetter (a letter's PDF embeds only the glyphs it uses, in C);
-# Chromium (the console's browser tests drive it); and a Java runtime for Spark (derive and
+# Chromium (the console's and the web script's browser tests drive it); ffmpeg and espeak-ng
+# (personalized videos and their voice-over); fonts-dejavu-core (text drawn on video frames);
+# and a Java runtime for Spark (derive and
 # segments on Spark), unless one is on the PATH already. Installed only where missing.
 SYSTEM_PACKAGES := kannel kannel-extras libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
-	chromium
+	chromium ffmpeg espeak-ng fonts-dejavu-core
 JAVA_PACKAGE := default-jre-headless
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
