@@ -423,6 +423,22 @@ class Settings(BaseSettings):
         default=Path(".surmesure/outbox"),
         description="Folder of the outbox's send journals (what left before a crash).",
     )
+    video_dir: Path = Field(
+        default=Path(".surmesure/videos"),
+        description="Folder of personalized videos: each film and each scene clip named by "
+        "the hash of its content, so identical ones are made once.",
+    )
+    video_pictures_dir: Path | None = Field(
+        default=None,
+        description="Folder of product pictures a video's product cards show, named by product "
+        "code (P42.jpg, .jpeg, .png or .webp); a product without one gets a drawn card.",
+    )
+    video_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Scene clips and films a video render makes at once (each an ffmpeg process).",
+    )
     send_workers: int = Field(
         default=1,
         ge=1,
