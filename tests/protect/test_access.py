@@ -45,6 +45,13 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/docs"): None,
     ("GET", "/p/{token}"): None,
     ("POST", "/p/{token}/nps"): None,
+    # a video page, its files and events: the signed token is the credential
+    ("GET", "/v/player.js"): None,
+    ("GET", "/v/{token}"): None,
+    ("GET", "/v/{token}/film.mp4"): None,
+    ("GET", "/v/{token}/poster.jpg"): None,
+    ("GET", "/v/{token}/subtitles.vtt"): None,
+    ("POST", "/v/{token}/events"): None,
     # campaigns: the outbox and what it sends are an admin's
     ("PUT", "/v1/campaigns"): "admin",
     ("GET", "/v1/campaigns/{name}"): "admin",

@@ -49,6 +49,7 @@ from surmesure.api import (
     sms,
     tracking,
     unsubscribe,
+    video,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, marked, routes
 from surmesure.api.clients import ClientLimits, TooManyPages, busy_page
@@ -168,6 +169,7 @@ def create_app(
     app.include_router(experiments.router)
     app.include_router(segments.router)
     app.include_router(pages.router)
+    app.include_router(video.router)
     app.include_router(consents.router)
     app.include_router(preferences.router)
     app.include_router(unsubscribe.router)

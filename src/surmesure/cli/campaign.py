@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from surmesure.cli.campaign_tables import groups_table, lift_table
+from surmesure.cli.campaign_tables import groups_table, lift_table, video_table
 from surmesure.cli.common import (
     JsonOption,
     console,
@@ -30,7 +30,8 @@ from surmesure.store.engine import Store
 
 HELP = """Campaigns: validate, save, preview, send and follow them (YAML or JSON files).
 
-A document names an audience, the content of each channel (email, sms, paper, phone, web), the
+A document names an audience, the content of each channel (email, sms, paper, phone, web,
+video), the
 channel policy (first reachable, or best expected value) or a cascade of steps, a control
 group, quiet hours, caps and costs; a send plans it with the guardrails (consent, preferences,
 bounces, complaints, recent purchases, reachability, caps, control group), records each
@@ -122,7 +123,12 @@ def register(app: typer.Typer) -> None:
         channels = {} if dry_run else configured(settings)
         try:
             with progress(quiet=as_json) as bar:
+                films = bar.add_task("rendering films", total=None, visible=False)
                 task = bar.add_task("sending", total=None)
+
+                def rendered(done: int, total: int) -> None:
+                    bar.update(films, completed=done, total=total, visible=True)
+
                 report = service.send(
                     store,
                     name,
@@ -133,6 +139,7 @@ def register(app: typer.Typer) -> None:
                     workers=workers or settings.send_workers,
                     urls=channel_urls(settings),
                     on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    on_render=rendered,
                 )
         finally:
             for channel in channels.values():
@@ -148,6 +155,8 @@ def register(app: typer.Typer) -> None:
                 f"{payload['campaign']}: nobody new to plan "
                 f"({payload['already_planned']:,} planned before)"
             )
+        if payload["films_rendered"]:
+            console.print(f"films rendered: {payload['films_rendered']:,}")
         if payload["sent"]:
             console.print(_counts_table("sent now", payload["sent"]))
         elif payload["sent"] is not None:
@@ -160,6 +169,28 @@ def register(app: typer.Typer) -> None:
         ("resume", outbox.resume, "resumed", "Let a paused campaign's messages leave again."),
     ):
         campaign.command(verb, help=text)(_pausing(act, done))
+
+    @campaign.command(
+        "render-videos",
+        help="Render the films of a campaign's planned messages that show one (the video "
+        "channel, {{ video_link }}, {{ video_poster }}) ahead of `campaign send`, which "
+        "renders those still missing.",
+    )
+    @user_errors
+    def render_videos_command(name: str, as_json: bool = JsonOption) -> None:
+        store = get_store()
+        with progress(quiet=as_json) as bar:
+            task = bar.add_task("rendering films", total=None)
+            made = service.render_videos(
+                store,
+                name,
+                _now(),
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        if as_json:
+            emit_json({"campaign": name, "films_rendered": made})
+            return
+        console.print(f"{name}: {made:,} films rendered")
 
     @campaign.command("status", help="A campaign's outbox: by status, channel and reason.")
     @user_errors
@@ -200,6 +231,8 @@ def register(app: typer.Typer) -> None:
             return
         console.print(groups_table(out))
         console.print(lift_table(out["comparisons"], "channel", f"against {out['baseline']}"))
+        if "video" in out:
+            console.print(video_table(out["video"]))
         if "breakdown" in out:
             title = "by segment (p adjusted: Benjamini-Hochberg)"
             console.print(lift_table(out["breakdown"], "segment", title))

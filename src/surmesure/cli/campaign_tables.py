@@ -68,3 +68,18 @@ def lift_table(rows: list[dict[str, Any]], key: str, title: str) -> Table:
             _interval(row["roi"], 100.0, "%") if row["cost"] else "- (no cost)",
         )
     return table
+
+
+def video_table(video: dict[str, Any]) -> Table:
+    """The campaign's films: pages opened, views, quarters, completion and clicks."""
+    table = Table(title="video")
+    table.add_column("")
+    table.add_column("people", justify="right")
+    views = video["views"]
+    rows = [("pages opened", video["pages_opened"]), ("views (started)", views)]
+    rows += [(f"played {q}%", n) for q, n in video["quarters"].items()]
+    rows += [("completed", video["completed"]), ("clicked a button", video["clicked"])]
+    for label, n in rows:
+        table.add_row(label, f"{n:,}")
+    table.add_row("completion rate", _share(video["completion_rate"]))
+    return table

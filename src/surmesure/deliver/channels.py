@@ -8,6 +8,7 @@ type        URL                             module
 ``paper``   ``paper:///folder``             :mod:`surmesure.deliver.paper`
 ``calls``   ``calls:///folder``             :mod:`surmesure.deliver.calls`
 ``web``     (always)                        :mod:`surmesure.deliver.web`
+``video``   (always)                        :mod:`surmesure.deliver.video`
 ==========  ==============================  ==========================================
 
 :func:`open_channel` builds the channel a URL names, with the secrets it needs from
@@ -16,9 +17,10 @@ delivery reports); each module is imported only when its channel is opened (PDF 
 MJML are heavy). :func:`configured` opens the campaign channels the settings name:
 ``email`` (``SURMESURE_EMAIL_URL``), ``sms`` (``SURMESURE_SMS_URL``), ``paper``
 (``SURMESURE_PAPER_URL``) and ``phone``, the call centre (``SURMESURE_CALLS_URL``), plus ``web``,
-the personal pages this application serves itself. A channel not configured is absent; its
-messages stay planned until it is. :func:`callbacks` gives the addresses a provider calls back
-on this server (bounces and complaints, SMS replies and delivery reports), each with its key.
+the personal pages this application serves itself, and ``video``, its video pages. A channel
+not configured is absent; its messages stay planned until it is. :func:`callbacks` gives the
+addresses a provider calls back on this server (bounces and complaints, SMS replies and
+delivery reports), each with its key.
 """
 
 from __future__ import annotations
@@ -90,9 +92,10 @@ def urls(settings: Settings) -> dict[str, str]:
 def configured(settings: Settings) -> dict[str, Channel]:
     """A fresh channel for each one the settings configure (the caller closes them)."""
     found = {channel: open_channel(url, settings) for channel, url in urls(settings).items()}
+    from surmesure.deliver.video import VideoChannel
     from surmesure.deliver.web import WebChannel
 
-    return {**found, "web": WebChannel()}
+    return {**found, "web": WebChannel(), "video": VideoChannel()}
 
 
 def callbacks(settings: Settings) -> dict[str, str]:

@@ -14,7 +14,9 @@ out of personalization on the channel. Their context and recommended products co
 :func:`surmesure.decide.personal.personal_batch`, the path decisions and ``surmesure render``
 take one person at a time, with the batch's recommendations computed set-wise. A template may
 print ``{{ page_link }}``, the person's page (:mod:`surmesure.deliver.web`): sending it
-delivers the campaign's web message.
+delivers the campaign's web message; and ``{{ video_link }}`` and ``{{ video_poster }}``, the
+person's video page and its poster image (:mod:`surmesure.deliver.video`), which deliver the
+campaign's video message.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from surmesure.decide.library import library_for
 from surmesure.decide.personal import DEFAULT_PRODUCTS, Personal, personal_batch
 from surmesure.deliver.audiences import load_audiences
 from surmesure.deliver.tracking import literal_hosts
-from surmesure.domain.campaigns import CampaignDefinition, ChannelContent
+from surmesure.domain.campaigns import VIDEO_NAMES, CampaignDefinition, ChannelContent
 from surmesure.domain.templates import TemplateDefinition
 from surmesure.errors import InvalidInput
 from surmesure.store.engine import Store
@@ -189,7 +191,16 @@ class ChannelTemplates:
     @property
     def prints_page_link(self) -> bool:
         """Whether a template of this channel prints ``page_link`` (the person's page)."""
-        return any(PAGE_LINK in t.definition.model_dump_json() for t in (self.text, self.html) if t)
+        return self._prints(PAGE_LINK)
+
+    @property
+    def prints_video_link(self) -> bool:
+        """Whether a template of this channel prints the person's video page or its poster
+        (:data:`~surmesure.domain.campaigns.VIDEO_NAMES`)."""
+        return any(self._prints(name) for name in VIDEO_NAMES)
+
+    def _prints(self, name: str) -> bool:
+        return any(name in t.definition.model_dump_json() for t in (self.text, self.html) if t)
 
     def render(
         self,
@@ -198,18 +209,21 @@ class ChannelTemplates:
         personal: Personal | None = None,
         page_link: str | None = None,
         chosen: Chosen | None = None,
+        video: Mapping[str, str] | None = None,
     ) -> Content:
         """The person's content; :class:`~surmesure.decide.sandbox.TemplateError` when a
         template fails for them. ``page_link``: what ``{{ page_link }}`` prints; ``chosen``:
-        the variant a next best action gave the person (:mod:`surmesure.deliver.next_best`)."""
+        the variant a next best action gave the person (:mod:`surmesure.deliver.next_best`);
+        ``video``: what ``{{ video_link }}`` and ``{{ video_poster }}`` print."""
         context = None if personal is None else personal.context
         products = () if personal is None else personal.products
-        links = {PAGE_LINK: page_link} if page_link is not None else None
+        links = {PAGE_LINK: page_link} if page_link is not None else {}
+        links |= video or {}
         # the text part's template has the same subject: printed once, there
         parts = [(self.html, self.text is None)] if self.html is not None else []
         parts += [(self.text, True)] if self.text is not None else []
         done = render_parts(parts, audience, now=now, context=context, products=products,
-                            links=links, chosen=chosen, twinned=self.twinned)  # fmt: skip
+                            links=links or None, chosen=chosen, twinned=self.twinned)  # fmt: skip
         html = None if self.html is None else done[0].body
         subject, explanation, text = done[-1].subject, done[-1].explanation, ""
         if self.text is not None:

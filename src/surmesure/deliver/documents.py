@@ -3,8 +3,10 @@
 Every refusal is an :class:`InvalidInput` whose ``field`` is the path of the faulty place
 (``channels.email.fields.first_name.trait``) and whose ``hint`` says what to write instead.
 References are checked against what exists: the audience's segment must be saved, a channel's
-``template`` must be in the template library, an ``mjml`` file must be readable and a
-``topic`` must be a preference-centre topic. Saving an unchanged document adds no version.
+``template`` must be in the template library, an ``mjml`` file must be readable, a
+``topic`` must be a preference-centre topic and ``video.template`` a video template
+(:mod:`surmesure.video`), saved as an absolute path. Saving an unchanged document adds no
+version.
 """
 
 from __future__ import annotations
@@ -141,6 +143,42 @@ def check_references(conn: Connection, definition: CampaignDefinition, base: Pat
             mjml_source(base, content.mjml, f"{place}.mjml")
     if definition.next_best_action is not None:
         _check_model(conn, definition.next_best_action)
+    _check_video(definition, base)
+
+
+def _check_video(definition: CampaignDefinition, base: Path) -> None:
+    """The video template the campaign names, read (a film is shown only with one)."""
+    if definition.video is None:
+        if definition.prints_video:  # an MJML file, read since the document was parsed
+            raise InvalidInput(
+                "video: the campaign shows a film but names no video template.",
+                field="video",
+                hint="add `video: {template: FILE}` (a video template, relative to this document)",
+            )
+        return
+    from surmesure.deliver.video import template_of
+
+    try:
+        template_of(with_video_path(definition, base))
+    except InvalidInput as exc:
+        if exc.field == "video.template":
+            raise
+        where = f" ({exc.field})" if exc.field else ""
+        raise InvalidInput(
+            f"video.template{where}: {exc.message}",
+            field="video.template",
+            hint=exc.hint or "correct the video template",
+        ) from exc
+
+
+def with_video_path(definition: CampaignDefinition, base: Path) -> CampaignDefinition:
+    """``definition`` with its video template's path made absolute (read from ``base``)."""
+    if definition.video is None or Path(definition.video.template).is_absolute():
+        return definition
+    path = (base / definition.video.template).resolve()
+    return definition.model_copy(
+        update={"video": definition.video.model_copy(update={"template": str(path)})}
+    )
 
 
 def _check_model(conn: Connection, spec: ModelFeatures) -> None:
@@ -172,14 +210,15 @@ def mjml_source(base: Path, name: str, place: str) -> str:
 
 def inline_mjml(definition: CampaignDefinition, base: Path) -> CampaignDefinition:
     """``definition`` with each ``mjml`` path replaced by the file's text in ``html``, so the
-    saved version carries what was sent whatever becomes of the file."""
+    saved version carries what was sent whatever becomes of the file, and its video
+    template's path made absolute."""
     channels = {}
     for channel, content in definition.channels.items():
         if content.mjml is not None:
             text = mjml_source(base, content.mjml, f"channels.{channel}.mjml")
             content = content.model_copy(update={"mjml": None, "html": text})
         channels[channel] = content
-    return definition.model_copy(update={"channels": channels})
+    return with_video_path(definition, base).model_copy(update={"channels": channels})
 
 
 # -- versions -------------------------------------------------------------------------------

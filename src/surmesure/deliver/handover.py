@@ -37,6 +37,8 @@ class Draft:
     headers: dict[str, str]
     chosen: Chosen | None = None
     """The variant its template's next best action gave the person (recorded when planned)."""
+    video: Mapping[str, str] | None = None
+    """What its template prints of the person's video page (``video_link``, ``video_poster``)."""
 
 
 def compose(
@@ -64,7 +66,9 @@ def compose(
     for i, d in enumerate(drafts):
         personal = filled.get(i, d.personal)
         try:
-            content = templates[d.channel].render(d.audience, now, personal, d.link, d.chosen)
+            content = templates[d.channel].render(
+                d.audience, now, personal, d.link, d.chosen, d.video
+            )
         except TemplateError as exc:
             reason = f"template: {exc.message}"[:200]
             status = "retry" if exc.limit == "time" else "failed"

@@ -16,7 +16,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from surmesure.deliver import gsm, web
+from surmesure.deliver import gsm, video, web
 from surmesure.deliver.content import ChannelTemplates
 from surmesure.domain.campaigns import ChannelContent
 from surmesure.store.engine import Store
@@ -71,7 +71,10 @@ def preview(store: Store, template: str, ref: str, now: datetime) -> TemplatePre
             link = None
             if templates.prints_page_link:
                 link = web.page_link(PREVIEW, person, now, settings)
-            out = templates.render(seen[person], now, found[person], link)
+            film = None
+            if templates.prints_video_link:  # a link that opens nothing: no film is recorded
+                film = video.printed(video.video_link(PREVIEW, person, now, settings))
+            out = templates.render(seen[person], now, found[person], link, None, film)
             locale = str(out.explanation.get("locale") or "fr")
             variant = out.explanation["variant"]
             assert isinstance(variant, dict)

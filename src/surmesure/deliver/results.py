@@ -26,6 +26,9 @@ The statistics (differences with intervals, ROI) are :mod:`surmesure.learn.incre
 ``by`` breaks the treated-against-control comparison down per saved segment or discovered
 cluster (a discovery prefix such as ``cluster`` names all of its clusters), membership as it is
 now, with Benjamini-Hochberg adjusted p-values over every cell of the breakdown.
+
+A campaign that shows a film adds ``video``: pages opened, views, quarters played, completion
+rate and button clicks (:mod:`surmesure.deliver.video_results`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.deliver import documents
+from surmesure.deliver import documents, video_results
 from surmesure.deliver.results_sql import (
     ALL,
     CONTROL,
@@ -152,6 +155,7 @@ def measure(store: Store, name: str, by: Sequence[str] = (), alpha: float = 0.05
                 schema.messages.c.attempts == 0,
             )
         ).scalar_one()
+        films = video_results.measure(conn, name) if definition.prints_video else None
     channels = [c for c in definition.order if any(g.channel == c for g in cells)]
     baseline = CONTROL if definition.control > 0 or not definition.holdout else HOLDOUT
     groups: list[Group] = []
@@ -173,6 +177,8 @@ def measure(store: Store, name: str, by: Sequence[str] = (), alpha: float = 0.05
         "groups": [g.to_dict() for g in groups],
         "comparisons": comparisons,
     }
+    if films is not None:
+        out["video"] = films
     if segments:
         out["breakdown"] = _breakdown(split, segments, baseline, alpha)
     if chose:

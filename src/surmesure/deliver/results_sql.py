@@ -20,9 +20,9 @@ from surmesure.learn.moments import Moments
 
 TREATED, CONTROL, HOLDOUT = "message", "control", "global_holdout"
 ALL = "all"
-REPORTED = frozenset({"sms", "web"})
+REPORTED = frozenset({"sms", "web", "video"})
 """Channels whose delivery is confirmed by a report: delivered only once reported so (a web
-message: once its link left on another channel, or its page was opened)."""
+or video message: once its link left on another channel, or its page was opened)."""
 FAILED_REPORTS = ("failed", "rejected", "bounced")
 COUNTS = ("people", "sent", "delivered", "opened", "clicked", "converted")
 

@@ -10,6 +10,7 @@ with the message; the content is rendered here, never stored.
 
 from __future__ import annotations
 
+import subprocess
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +28,7 @@ from surmesure.decide.personal import Recommending
 from surmesure.decide.recommend.guardrails import Stock
 from surmesure.decide.recommend.inventory import snapshot
 from surmesure.decide.recommend.model import get_model
-from surmesure.deliver import guards, next_best, outbox, postal, web, written
+from surmesure.deliver import guards, next_best, outbox, postal, video, web, written
 from surmesure.deliver.addresses import usable_email
 from surmesure.deliver.channel import Channel, Delivery, Message
 from surmesure.deliver.content import ChannelTemplates, templates_of
@@ -35,6 +36,7 @@ from surmesure.deliver.handover import Done, Draft, compose, hand_over
 from surmesure.deliver.value import values_of
 from surmesure.deliver.workers import Workers, wait_for_workers
 from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
+from surmesure.errors import SurmesureError
 from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
 from surmesure.store.among import among_ids, among_texts
@@ -93,9 +95,10 @@ def reach(
     settings: Settings,
 ) -> dict[int, str]:
     """Where each person is reached on ``channel``: an address, a number, a postal block,
-    the link of their page for ``campaign``."""
+    the link of their page (or video page) for ``campaign``."""
     if REACHED_BY[channel] == "page":
-        return {p: web.page_link(campaign, p, now, settings) for p in person_ids}
+        make = video.video_link if channel == video.CHANNEL else web.page_link
+        return {p: make(campaign, p, now, settings) for p in person_ids}
     if REACHED_BY[channel] == "postal":
         return postal.blocks(conn, person_ids, now)
     return addresses(store, conn, person_ids, REACHED_BY[channel])
@@ -142,12 +145,14 @@ def gather(
     defer: Collection[str] = (),
     *,
     settings: Settings,
+    shown: dict[str, tuple[int, str, int]] | None = None,
 ) -> tuple[list[Draft], list[dict[str, object]]]:
     """The drafts of claimed ``rows`` that may leave, and the rows that must not (with the
     status and reason they take): the guardrails read again at send time (see
     :mod:`surmesure.deliver.outbox`). ``carriers`` is told each message that prints the
-    person's page link: (person, channel, step) by message id. On the channels of ``defer``,
-    the products are left to the worker that renders the draft."""
+    person's page link: (person, channel, step) by message id; ``shown`` each one that
+    prints their video page's link or poster. On the channels of ``defer``, the products are
+    left to the worker that renders the draft."""
     ids = [int(r.person_id) for r in rows if r.person_id is not None]
     alive = _current(conn, ids) if ids else set()
     ready: list[Draft] = []
@@ -190,6 +195,11 @@ def gather(
             if templates[channel].prints_page_link
             else {}
         )
+        films: dict[int, str] = {}
+        unready: dict[int, str] = {}
+        if channel == video.CHANNEL or templates[channel].prints_video_link:
+            films = reach(store, conn, people, video.CHANNEL, now, definition.name, settings)
+            unready = _films(store, conn, definition, people, now, settings)
         worth = _expected(conn, definition, channel, people)
         seen = templates[channel].audiences(conn, people, now)
         found_for = templates[channel].personal(store, conn, seen, now, defer=channel in defer)
@@ -207,6 +217,10 @@ def gather(
                 why = "suppressed_address"
             else:
                 why = ""
+            if not why and person in unready:  # tried again later, as a render stopped short
+                retry = {"message_id": r.message_id, "status": "retry", "reason": unready[person]}
+                skipped.append(retry)
+                continue
             if why:
                 skipped.append({"message_id": r.message_id, "status": "suppressed", "reason": why})
                 continue
@@ -218,12 +232,36 @@ def gather(
                 headers["X-Expected-Value"] = f"{worth[person]:.2f}"
             if carriers is not None and channel != web.CHANNEL and person in links:
                 carriers[str(r.message_id)] = (person, channel, int(r.step))
+            if shown is not None and channel != video.CHANNEL and person in films:
+                shown[str(r.message_id)] = (person, channel, int(r.step))
+            film = video.printed(films[person]) if person in films else None
             draft = Draft(
                 str(r.message_id), channel, to, person, seen[person], found_for[person],
-                links.get(person), headers, next_best.chosen(r.action, r.variant),
+                links.get(person), headers, next_best.chosen(r.action, r.variant), film,
             )  # fmt: skip
             ready.append(draft)
     return ready, skipped
+
+
+def _films(
+    store: Store,
+    conn: Connection,
+    definition: CampaignDefinition,
+    people: Sequence[int],
+    now: datetime,
+    settings: Settings,
+) -> dict[int, str]:
+    """Render the films of ``people`` still missing (``campaign send`` renders them all
+    first: these were planned since); those whose film could not be made, with why."""
+    missing = video.without_film(conn, definition.name, people)
+    if not missing:
+        return {}
+    try:
+        video.render(store, definition, missing, settings=settings, now=now)
+    except (SurmesureError, OSError, subprocess.SubprocessError) as exc:
+        why = f"video: {exc}"[:200]
+        return dict.fromkeys(missing, why)
+    return {}
 
 
 @dataclass
@@ -235,6 +273,7 @@ class _Batch:
     skipped: list[dict[str, object]]
     carried: dict[str, tuple[int, str, int]]
     version: int
+    shown: dict[str, tuple[int, str, int]] = field(default_factory=dict)
 
 
 def run(
@@ -294,6 +333,12 @@ def run(
                 if d.outcome == "sent" and d.message_id in done.carried
             ]
             web.delivered(conn, definition.name, done.version, links, clock())
+            films = [
+                done.shown[d.message_id]
+                for d in deliveries
+                if d.outcome == "sent" and d.message_id in done.shown
+            ]
+            web.delivered(conn, definition.name, done.version, films, clock(), video.CHANNEL)
         for d in deliveries:
             result.add(d.outcome)
         for s in waiting:
@@ -342,6 +387,7 @@ def run(
             if not rows:
                 break
             carriers: dict[str, tuple[int, str, int]] = {}
+            shown: dict[str, tuple[int, str, int]] = {}
             defer = deferred if processes is not None else frozenset()
             with store.connect() as conn:
                 drafts, skipped = gather(
@@ -354,6 +400,7 @@ def run(
                     carriers,
                     defer,
                     settings=settings,
+                    shown=shown,
                 )
             parts: list[Future[Done]] = []
             if processes is not None:
@@ -368,7 +415,7 @@ def run(
                 parts.append(ahead.submit(here, ready))
             handed += len(rows)
             version = max(int(r.version) for r in rows)
-            pending.append(_Batch(parts, skipped, carriers, version))
+            pending.append(_Batch(parts, skipped, carriers, version, shown))
             while len(pending) > depth:
                 settle_batch(pending.popleft())
         while pending:
@@ -408,10 +455,24 @@ def _links_settled(
     now: datetime,
 ) -> None:
     """The messages a crashed run handed over (found in its journal) delivered the web
-    message when their channel's template prints the page link, as if the run had lived."""
-    linking = [c for c, t in templates.items() if c != web.CHANNEL and t.prints_page_link]
-    if not linking:
-        return
+    message when their channel's template prints the page link (the video message, its
+    video link), as if the run had lived."""
+    pages = ((web.CHANNEL, "prints_page_link"), (video.CHANNEL, "prints_video_link"))
+    for channel, prints in pages:
+        linking = [c for c, t in templates.items() if c != channel and getattr(t, prints)]
+        if linking:
+            _carried_settled(conn, definition, linking, ids, now, channel)
+
+
+def _carried_settled(
+    conn: Connection,
+    definition: CampaignDefinition,
+    linking: Sequence[str],
+    ids: Sequence[str],
+    now: datetime,
+    channel: str,
+) -> None:
+    """:func:`_links_settled` for the page channel ``channel``, carried by ``linking``."""
     m = schema.messages
     rows = conn.execute(
         sa.select(m.c.person_id, m.c.channel, m.c.step, m.c.version).where(
@@ -426,7 +487,7 @@ def _links_settled(
             (int(r.person_id), str(r.channel), int(r.step))
         )
     for version, carried in by_version.items():
-        web.delivered(conn, definition.name, version, carried, now)
+        web.delivered(conn, definition.name, version, carried, now, channel)
 
 
 def _due(store: Store, campaign: str, channels: Sequence[str], now: datetime) -> int:

@@ -16,7 +16,17 @@ from sqlalchemy.engine import Connection
 from surmesure.config import Settings
 from surmesure.decide.content import Chosen
 from surmesure.decide.sandbox import TemplateError
-from surmesure.deliver import cascade, choice, documents, next_best, outbox, plan, sender, web
+from surmesure.deliver import (
+    cascade,
+    choice,
+    documents,
+    next_best,
+    outbox,
+    plan,
+    sender,
+    video,
+    web,
+)
 from surmesure.deliver.channel import Channel
 from surmesure.deliver.content import templates_of
 from surmesure.domain.campaigns import CampaignDefinition
@@ -112,6 +122,8 @@ class SendReport:
     plan: plan.Plan
     recorded: int
     sent: sender.Sent | None
+    films: int = 0
+    """Films rendered before sending (the video channel)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +137,7 @@ class SendReport:
             "sent": None if self.sent is None else self.sent.counts,
             "settled_after_crash": None if self.sent is None else self.sent.settled,
             "channels_not_configured": None if self.sent is None else self.sent.waiting,
+            "films_rendered": self.films,
         }
 
 
@@ -143,11 +156,14 @@ def send(
     workers: int = 1,
     urls: Mapping[str, str] | None = None,
     settings: Settings | None = None,
+    on_render: Callable[[int, int], None] | None = None,
 ) -> SendReport:
-    """Plan the newcomers, record their rows, then send what is due (nothing with
-    ``dry_run``: the plan is computed and shown, nothing is written). With ``workers`` above
-    1, the channels ``urls`` names are rendered and handed over by that many processes
-    (:func:`surmesure.deliver.sender.run`, opened with ``settings``)."""
+    """Plan the newcomers, record their rows, render the films the planned messages show
+    (:func:`surmesure.deliver.video.render_due`, ``on_render(done, total)`` as they are
+    made), then send what is due (nothing with ``dry_run``: the plan is computed and shown,
+    nothing is written). With ``workers`` above 1, the channels ``urls`` names are rendered
+    and handed over by that many processes (:func:`surmesure.deliver.sender.run`, opened
+    with ``settings``)."""
     definition, version = resolve(store, name, now, save=not dry_run)
     with store.connect() as conn:
         if not dry_run and outbox.paused(conn, definition.name):
@@ -182,6 +198,9 @@ def send(
             "(kannel://user:password@host:13013), SURMESURE_PAPER_URL (paper:///folder) or "
             "SURMESURE_CALLS_URL (calls:///folder), then run `campaign send` again",
         )
+    films = video.render_due(
+        store, definition, settings=settings or store.settings, now=now, on_progress=on_render
+    )
     sent = sender.run(
         store,
         definition,
@@ -211,7 +230,7 @@ def send(
         for key, n in more.counts.items():
             sent.add(key, n)
     sent.waiting = [c for c in definition.order if c not in configured]
-    return SendReport(result, recorded, sent)
+    return SendReport(result, recorded, sent, films)
 
 
 def send_configured(
@@ -237,6 +256,29 @@ def send_configured(
     finally:
         for channel in channels.values():
             channel.close()
+
+
+def render_videos(
+    store: Store,
+    name: str,
+    now: datetime,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Render the films the campaign's planned messages show and that are still missing
+    (:func:`surmesure.deliver.video.render_due`); how many. Planning is ``campaign send``'s."""
+    with store.connect() as conn:
+        definition, _ = documents.get(conn, name)
+    if not definition.prints_video:
+        raise InvalidInput(
+            f"Campaign {name!r} shows no film.",
+            field="name",
+            hint="add a `video` channel or print {{ video_link }} in a message, with "
+            "`video: {template: FILE}`",
+        )
+    return video.render_due(
+        store, definition, settings=store.settings, now=now, on_progress=on_progress
+    )
 
 
 def call_list(
@@ -391,7 +433,10 @@ def preview(store: Store, name: str, ref: str, now: datetime) -> dict[str, Any]:
                 link = None
                 if templates.prints_page_link:
                     link = web.page_link(name, person, now, store.settings)
-                content = templates.render(seen[person], now, found[person], link, chosen)
+                film = None
+                if templates.prints_video_link:
+                    film = video.printed(video.video_link(name, person, now, store.settings))
+                content = templates.render(seen[person], now, found[person], link, chosen, film)
             except TemplateError as exc:
                 out["error"] = exc.to_dict()
                 return out

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings
@@ -70,16 +71,18 @@ def delivered(
     version: int,
     carried: Sequence[tuple[int, str, int]],
     now: datetime,
+    channel: str = CHANNEL,
 ) -> int:
     """Report the web messages whose link left in a message of another channel delivered:
     ``carried`` is (person id, carrying channel, step) per message sent; a web message is
-    recorded where the campaign planned none. Returns how many were reported."""
+    recorded where the campaign planned none. Returns how many were reported. ``channel``:
+    another channel whose messages are pages (``video``), accounted the same way."""
     from surmesure.deliver.plan import message_id
 
     m, r = schema.messages, schema.delivery_reports
     secret = Store.of(conn).settings.secret_key
     wanted = {
-        message_id(secret, campaign, p, CHANNEL, step): (p, via, step) for p, via, step in carried
+        message_id(secret, campaign, p, channel, step): (p, via, step) for p, via, step in carried
     }
     if not wanted:
         return 0
@@ -95,7 +98,7 @@ def delivered(
             "campaign": campaign,
             "version": version,
             "person_id": p,
-            "channel": CHANNEL,
+            "channel": channel,
             "step": step,
             "status": "sent",
             "reason": f"link:{via}",
@@ -122,19 +125,28 @@ def delivered(
         )
     reported = [mid for mid in wanted if known.get(mid, "sent") in ("sent", "planned", "sending")]
     if reported:
-        conn.execute(r.insert(), [_report(mid, now) for mid in reported])
+        conn.execute(r.insert(), [_report(mid, now, channel) for mid in reported])
     return len(reported)
 
 
 def viewed(
-    conn: Connection, campaign: str | None, person_id: int, node_id: int, now: datetime
+    conn: Connection,
+    campaign: str | None,
+    person_id: int,
+    node_id: int,
+    now: datetime,
+    channel: str = CHANNEL,
+    row: dict[str, object] | None = None,
 ) -> None:
     """A page of ``campaign`` opened: an ``opened`` activity of the campaign and, the first
     time, its web message reported delivered (see the module). ``person_id``: the person the
-    link's ``node_id`` now belongs to."""
+    link's ``node_id`` now belongs to; ``channel``: another channel whose messages are pages;
+    ``row``: the activity to write, when the caller made it (its own id)."""
+    opened = row or activity(person_id, node_id, channel, "opened", now, SOURCE, campaign=campaign)
     conn.execute(
-        schema.channel_activity.insert(),
-        [activity(person_id, node_id, CHANNEL, "opened", now, SOURCE, campaign=campaign)],
+        postgresql.insert(schema.channel_activity)
+        .values(opened)
+        .on_conflict_do_nothing(index_elements=["activity_id"])
     )
     if campaign is None:
         return
@@ -142,7 +154,7 @@ def viewed(
     rows = conn.execute(
         sa.select(m.c.message_id).where(
             m.c.campaign == campaign,
-            m.c.channel == CHANNEL,
+            m.c.channel == channel,
             m.c.person_id.in_({person_id, node_id}),
             m.c.status == "sent",
         )
@@ -154,14 +166,14 @@ def viewed(
             .where(r.c.message_id == mid, r.c.status == DELIVERED)
         ).scalar_one()
         if not done:
-            conn.execute(r.insert().values(**_report(str(mid), now)))
+            conn.execute(r.insert().values(**_report(str(mid), now, channel)))
 
 
-def _report(message_id: str, now: datetime) -> dict[str, object]:
+def _report(message_id: str, now: datetime, channel: str) -> dict[str, object]:
     return {
         "report_id": uuid.uuid4().hex,
         "message_id": message_id,
-        "channel": CHANNEL,
+        "channel": channel,
         "status": DELIVERED,
         "received_at": now,
     }

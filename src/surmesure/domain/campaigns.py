@@ -16,6 +16,11 @@ A campaign is a small document (YAML or JSON), validated and versioned like a se
         fields: {first_name: {trait: first_name, fallback: ""}}
       web:                             # the person's page; a message printing
         text: "Vos offres de printemps"  # {{ page_link }} delivers it, a view is an open
+      video:                           # the person's film on their video page; a message
+        text: "Votre année avec nous"  # printing {{ video_link }} delivers it
+    video:                             # what the video channel plays (see VideoSection)
+      template: year_in_review.yaml    # a video template file, relative to the document
+      buttons: [{label: "Mes offres", url: "https://shop.example.com/offres"}]
     policy: {order: [email, sms]}      # the first channel the person can be reached on
                                        # or {choose: best}: highest appetence x value - cost
     value: clv                         # value of a response: clv, or an offer's value (25.0)
@@ -58,16 +63,18 @@ from surmesure.domain.next_best_action import ModelFeatures
 from surmesure.domain.templates import FieldSpec, Source
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
-ChannelName = Literal["email", "sms", "paper", "phone", "web"]
+ChannelName = Literal["email", "sms", "paper", "phone", "web", "video"]
 #: the channels a campaign can use, and the identifier kind that reaches a person on each
 #: (``postal``: the traits of :data:`POSTAL_TRAITS`, not an identifier; ``phone`` as a channel
-#: is a call task of the call centre; ``web`` is the person's page, ``page``: everyone has one)
+#: is a call task of the call centre; ``web`` is the person's page, ``page``: everyone has one;
+#: ``video`` the person's video page)
 REACHED_BY: dict[str, str] = {
     "email": "email",
     "sms": "phone",
     "paper": "postal",
     "phone": "phone",
     "web": "page",
+    "video": "page",
 }
 POSTAL_TRAITS = ("street", "postcode", "city")
 Response = Literal["opened", "clicked", "converted"]
@@ -123,6 +130,26 @@ class ChannelContent(_Model):
         if self.html and self.mjml:
             raise refuse("mjml", "html and mjml are both given", "keep one of them")
         return self
+
+
+VIDEO_NAMES = ("video_link", "video_poster")
+"""What a message prints of the video channel: the person's video page and its poster."""
+
+
+class Button(_Model):
+    """A call to action under the film: its label and where it leads (a tracked click)."""
+
+    label: Annotated[str, Field(min_length=1, max_length=60)]
+    url: Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$", max_length=1024)]
+
+
+class VideoSection(_Model):
+    """The campaign's film: a video template file (:mod:`surmesure.video`; a relative path is
+    read from the campaign document's folder, and saved as an absolute one) and the buttons
+    its page shows under the film (none: the shop's, ``SURMESURE_SHOP_URL``, if set)."""
+
+    template: Annotated[str, Field(min_length=1, max_length=1024)]
+    buttons: Annotated[list[Button], Field(max_length=4)] = Field(default_factory=list)
 
 
 class Policy(_Model):
@@ -211,6 +238,9 @@ class CampaignDefinition(_Model):
         description="A saved next-best-action model: who it gives nothing gets no message "
         "(surmesure.domain.next_best_action).",
     )
+    video: VideoSection | None = Field(
+        None, description="The film of the video channel and its page's buttons."
+    )
 
     @model_validator(mode="after")
     def _policy_channels(self) -> CampaignDefinition:
@@ -230,6 +260,13 @@ class CampaignDefinition(_Model):
                     f"channel {channel!r} has no content under channels",
                     f"add `channels: {{{channel}: ...}}`, or remove it from here",
                 )
+        if self.video is None and self.prints_video:
+            raise refuse(
+                "video",
+                "the campaign shows a film (channel video, or a message printing "
+                "video_link or video_poster) but names no video template",
+                "add `video: {template: FILE}` (a video template, relative to this document)",
+            )
         if self.cascade and self.cascade[0].after_hours:
             raise refuse(
                 "cascade[0].after_hours",
@@ -237,6 +274,13 @@ class CampaignDefinition(_Model):
                 "remove after_hours from the first step",
             )
         return self
+
+    @property
+    def prints_video(self) -> bool:
+        """Whether the campaign shows a film: a ``video`` channel, or a message printing
+        :data:`VIDEO_NAMES`."""
+        texts = [c.model_dump_json() for c in self.channels.values()]
+        return "video" in self.channels or any(n in t for t in texts for n in VIDEO_NAMES)
 
     @property
     def order(self) -> list[str]:

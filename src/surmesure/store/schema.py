@@ -64,6 +64,7 @@ from surmesure.store.schema_deliver import delivery_reports as delivery_reports
 from surmesure.store.schema_deliver import message_files as message_files
 from surmesure.store.schema_deliver import messages as messages
 from surmesure.store.schema_deliver import page_views as page_views
+from surmesure.store.schema_deliver import video_films as video_films
 from surmesure.store.schema_derive import derived_metrics as derived_metrics
 from surmesure.store.schema_dispatch import change_cursors as change_cursors
 from surmesure.store.schema_dispatch import change_failures as change_failures

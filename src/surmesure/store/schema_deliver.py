@@ -149,6 +149,28 @@ message_files = sa.Table(
     "erasing the person rewrites the file without them.",
 )
 
+video_films = sa.Table(
+    "video_films",
+    metadata,
+    sa.Column(
+        "film_id", sa.String(64), primary_key=True, comment="SHA-256 of the campaign and node id"
+    ),
+    *person_columns(),
+    sa.Column("campaign", sa.String(64), nullable=False, comment="the campaign that shows it"),
+    sa.Column(
+        "content_hash",
+        sa.String(64),
+        nullable=False,
+        comment="the film's files in SURMESURE_VIDEO_DIR: <hash>.mp4, .jpg, .vtt",
+    ),
+    sa.Column("neutral", sa.Boolean, nullable=False, comment="the film shows nothing personal"),
+    sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("rendered_at", sa.DateTime, nullable=False),
+    info={"personal": "person_id"},
+    comment="The film each person's video page of a campaign plays: the page finds its files "
+    "here, never from its address.",
+)
+
 TABLES = (
     delivery_reports,
     campaigns,
@@ -157,5 +179,6 @@ TABLES = (
     page_views,
     address_flags,
     message_files,
+    video_films,
 )
 """The tables this stage owns: no other stage's module defines them."""
