@@ -189,6 +189,41 @@ def render(
     return len(films)
 
 
+def scrub(conn: Connection, nodes: Sequence[int], settings: Settings) -> dict[str, str]:
+    """Remove the files of the personal films of ``nodes`` that nobody else's record names
+    (an erasure; the neutral film, shown to many, is kept), before their rows are deleted:
+    path -> ``removed``, or ``missing`` when already gone."""
+    f = schema.video_films
+    mine = {
+        str(r[0])
+        for r in conn.execute(
+            sa.select(f.c.content_hash).where(among_ids(f.c.node_id, nodes), f.c.neutral.is_(False))
+        )
+    }
+    shared = (
+        {
+            str(r[0])
+            for r in conn.execute(
+                sa.select(f.c.content_hash).where(
+                    f.c.content_hash.in_(list(mine)), sa.not_(among_ids(f.c.node_id, nodes))
+                )
+            )
+        }
+        if mine
+        else set()
+    )
+    done: dict[str, str] = {}
+    for content_hash in sorted(mine - shared):
+        for name in FILES:
+            path = file_of(content_hash, name, settings)
+            try:
+                path.unlink()
+                done[str(path)] = "removed"
+            except FileNotFoundError:
+                done[str(path)] = "missing"
+    return done
+
+
 def without_film(conn: Connection, campaign: str, people: Sequence[int]) -> list[int]:
     """Those of ``people`` with no film recorded for ``campaign``, in order."""
     f = schema.video_films

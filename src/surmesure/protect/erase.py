@@ -15,8 +15,9 @@ whatever they sealed no longer opens anywhere; so are the keys of the quarantine
 holding one of the person's identifiers (:mod:`surmesure.protect.quarantined`), opened and
 matched in batches, before those records are deleted. The files a channel wrote with the
 person in them (print batches, call lists) are rewritten without them
-(:mod:`surmesure.deliver.written`), and so are the kept recommendation models holding their
-factors (:mod:`surmesure.protect.fitted`); the report names each.
+(:mod:`surmesure.deliver.written`), the files of their own films are removed
+(:func:`surmesure.deliver.video.scrub`), and the kept recommendation models holding their
+factors are rewritten (:mod:`surmesure.protect.fitted`); the report names each.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.clock import utcnow
-from surmesure.deliver import written
+from surmesure.deliver import video, written
 from surmesure.dispatch import outbox, shared_entries
 from surmesure.errors import InvalidInput
 from surmesure.protect import crypto, fitted, quarantined, scope, suppression
@@ -58,9 +59,9 @@ class Erasure:
     """The person's entries deleted from the serving cache the API workers share in Redis
     (``SURMESURE_SERVING_CACHE_URL``); their keys being destroyed, a copy would not open."""
     files: dict[str, str] = field(default_factory=dict)
-    """Files a channel wrote with the person in them (print batches, call lists), by path:
-    ``rewritten`` without them, ``removed`` (nobody else was in it) or ``missing`` (moved or
-    deleted since: a copy elsewhere must be erased there)."""
+    """Files a channel wrote with the person in them (print batches, call lists, their films),
+    by path: ``rewritten`` without them, ``removed`` (nobody else was in it) or ``missing``
+    (moved or deleted since: a copy elsewhere must be erased there)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +108,7 @@ def erase_person(
         keyring = crypto.keyring(store, settings.encryption_key, settings.data_key_cache)
         result.keys_destroyed = keyring.destroy(conn, person.nodes)
         result.files = dict(written.scrub(conn, person.nodes))
+        result.files |= video.scrub(conn, person.nodes, settings)
         detach_parents = {
             t.name for t in scope.ordered_for_erasure() if t.info.get("erase") == DETACH
         }
