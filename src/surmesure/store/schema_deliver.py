@@ -164,7 +164,7 @@ video_films = sa.Table(
         comment="the film's files in SURMESURE_VIDEO_DIR: <hash>.mp4, .jpg, .vtt",
     ),
     sa.Column("neutral", sa.Boolean, nullable=False, comment="the film shows nothing personal"),
-    sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("duration_s", sa.Float(precision=53), nullable=False),
     sa.Column("rendered_at", sa.DateTime, nullable=False),
     info={"personal": "person_id"},
     comment="The film each person's video page of a campaign plays: the page finds its files "

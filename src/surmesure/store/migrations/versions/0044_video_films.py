@@ -39,7 +39,7 @@ def upgrade() -> None:
             comment="the film's files in SURMESURE_VIDEO_DIR: <hash>.mp4, .jpg, .vtt",
         ),
         sa.Column("neutral", sa.Boolean, nullable=False, comment="the film shows nothing personal"),
-        sa.Column("duration_s", sa.Float, nullable=False),
+        sa.Column("duration_s", sa.Float(precision=53), nullable=False),
         sa.Column("rendered_at", sa.DateTime, nullable=False),
         comment="The film each person's video page of a campaign plays: the page finds its "
         "files here, never from its address.",
