@@ -3,6 +3,7 @@ on both stores, and erasure reaching a person's own film files."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from video_world import fake_film, record_films, save, video_campaign, write_tem
 from conftest import invoke, invoke_json
 from surmesure.clock import utcnow
 from surmesure.config import get_settings
-from surmesure.deliver import documents, plan, results, video, video_pages
+from surmesure.deliver import documents, plan, results, service, video, video_pages
 from surmesure.errors import InvalidInput
 from surmesure.protect.erase import erase_person
 from surmesure.store import Store, schema
@@ -68,6 +69,10 @@ def test_films_are_rendered_ahead_from_the_command_line(
         planned = plan.plan(store, conn, definition, version, now)
     with store.begin() as conn:
         plan.record(store, conn, planned, now)
+    shown = service.preview(store, "spring", "customer_id:C1", now)["content"]
+    assert re.search(
+        r'<a href="[^"]+/v/[^"/]+"><img src="[^"]+/v/[^"/]+/poster.jpg"', shown["html"]
+    )
     monkeypatch.setenv("SURMESURE_VIDEO_DIR", str(tmp_path / "videos"))
     made = invoke_json(monkeypatch, store.url, "campaign", "render-videos", "spring")
     assert made == {"campaign": "spring", "films_rendered": 2}

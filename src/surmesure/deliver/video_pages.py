@@ -35,6 +35,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 
 from surmesure.config import Settings
 from surmesure.deliver import documents, video, web
@@ -92,10 +93,14 @@ class Opened:
 def opened(store: Store, token: str, *, now: datetime, settings: Settings) -> Opened:
     """What ``token`` opens; :class:`NotFound` for a bad, tampered or expired token, a
     person erased since, or a link whose person has no film for its campaign."""
-    node, campaign = video.read_link(token, now=now, settings=settings)
     with store.connect() as conn:
-        person = root_of(conn, node)
-        film = video.film_of(conn, campaign, node)
+        return _opened(conn, token, now=now, settings=settings)
+
+
+def _opened(conn: Connection, token: str, *, now: datetime, settings: Settings) -> Opened:
+    node, campaign = video.read_link(token, now=now, settings=settings)
+    person = root_of(conn, node)
+    film = video.film_of(conn, campaign, node)
     if person is None or film is None:
         raise GONE
     return Opened(person, node, campaign, film)
@@ -175,13 +180,14 @@ def record_event(
             field="event",
             hint="send one of: " + ", ".join(EVENTS),
         )
-    found = opened(store, token, now=now, settings=settings)
     kind = EVENTS[event]
-    row = activity(
-        found.person_id, found.node_id, video.CHANNEL, kind, now, SOURCE, campaign=found.campaign
-    )
-    row["activity_id"] = hashlib.sha256(f"{link_id(token)}\x1f{kind}".encode()).hexdigest()[:32]
-    with store.begin() as conn:
+    with store.begin() as conn:  # one transaction: the write path of every play
+        found = _opened(conn, token, now=now, settings=settings)
+        row = activity(
+            found.person_id, found.node_id, video.CHANNEL, kind, now, SOURCE,
+            campaign=found.campaign,
+        )  # fmt: skip
+        row["activity_id"] = hashlib.sha256(f"{link_id(token)}\x1f{kind}".encode()).hexdigest()[:32]
         done = conn.execute(
             postgresql.insert(schema.channel_activity)
             .values(row)
