@@ -62,6 +62,7 @@ COMMANDS: dict[str, Entry] = {
     ),
     "export": _entry("Export data from the store.", "derive"),
     "page": _entry("Personal micro-site pages.", "render"),
+    "video": _entry("Personalized videos.", "video"),
     "key": _entry("API keys: create, list, revoke; reseal stored traits.", "keys"),
     "user": _entry("Console users: create, list, disable.", "users"),
     "audit": _entry("The audit log of personal-data reads and changes.", "keys"),

@@ -6,8 +6,9 @@ resolved traits), their template fields (:func:`surmesure.decide.content.resolve
 a field is used only when the trait exists, is reliable enough and the person has not opted
 out of personalization), their recommendations (:func:`surmesure.decide.personal.
 personal_batch`, the path of decisions and campaigns: the popular products, i.e. the best
-sellers, for a neutral audience), their monthly spend over the chart's months and their
-preferred store. A person id nobody holds is read as nobody: the neutral film.
+sellers, for a neutral audience; a person whose list is the best sellers, someone the model
+knows nothing of, is not shown them as their own), their monthly spend over the chart's
+months and their preferred store. A person id nobody holds is read as nobody: the neutral film.
 
 Months are calendar months of ``now`` (naive UTC): the last one is ``now``'s own month, so far.
 Spend is the sum of the orders' ``total_amount`` (returns count negative) placed in a month.
@@ -111,7 +112,7 @@ def read_viewers(
             personal_batch(store, conn, audiences, now, {"channel": CHANNEL}, k=k) if k else {}
         )
         popular: list[dict[str, Any]] = []
-        if k and (len(personal) < len(person_ids)):
+        if k:
             popular = products_for(store, conn, NOBODY, k, None, None, recommend)[0]
         starts = month_starts(now, chart_months) if chart_months else ()
         spend = _spend(conn, personal, starts, now) if starts else {}
@@ -133,10 +134,16 @@ def read_viewers(
                 months=starts,
                 store=stores.get(root) if mine and root is not None else None,
                 products=list(held.products) if held is not None else list(popular),
-                products_personal=held is not None and bool(held.products_note["personalized"]),
+                products_personal=held is not None
+                and bool(held.products_note["personalized"])
+                and _codes(held.products) != _codes(popular),
             )
         )
     return out
+
+
+def _codes(products: Sequence[dict[str, Any]]) -> list[Any]:
+    return [p.get("product_code") for p in products]
 
 
 def _roots(conn: Connection, person_ids: Sequence[int | None]) -> dict[int, int | None]:

@@ -138,7 +138,7 @@ class CompiledVideo:
                         "text": self._text(at, which, values)}  # fmt: skip
             case _:
                 assert_never(scene)
-        say = bounded(self._render(at, "say", values), MAX_SAID)
+        say = bounded(" ".join(self._render(at, "say", values).split()), MAX_SAID)
         frames = t.frames(scene)
         spec = {
             "version": VERSION,
