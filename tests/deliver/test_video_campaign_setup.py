@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +16,8 @@ from conftest import invoke, invoke_json
 from surmesure.clock import utcnow
 from surmesure.config import get_settings
 from surmesure.deliver import documents, plan, results, service, video, video_pages
+from surmesure.deliver.channel import Message
+from surmesure.deliver.video import VideoChannel
 from surmesure.errors import InvalidInput
 from surmesure.protect.erase import erase_person
 from surmesure.store import Store, schema
@@ -135,3 +138,42 @@ def test_figures_on_each_store_and_erasure_removes_own_films(store: Store, tmp_p
     with store.connect() as conn:
         left = sorted(int(r[0]) for r in conn.execute(sa.select(f.c.node_id)))
     assert left == [ids[2], ids[2]]
+
+
+def _video_group(store: Store) -> dict[str, Any]:
+    groups = results.measure(store, "spring")["groups"]
+    return next(g for g in groups if g["arm"] == "message" and g["channel"] == "video")
+
+
+def test_video_as_the_campaigns_own_channel(duckdb_store: Store, tmp_path: Path) -> None:
+    store = duckdb_store
+    ids = add_people(store, tmp_path, 3, no_email={2})
+    doc = video_campaign("spring", write_template(tmp_path))
+    doc["channels"] = {"email": {"subject": "Hello", "text": "-20%"}, "video": {"text": "Film"}}
+    doc["policy"] = {"order": ["email", "video"]}
+    save(store, doc, utcnow(), tmp_path)
+    settings = get_settings().model_copy(update={"video_dir": tmp_path / "videos"})
+    published: list[Message] = []
+
+    class Recording(VideoChannel):
+        def send(self, messages: Any, on_result: Any = None) -> Any:
+            published.extend(messages)
+            return super().send(messages, on_result)
+
+    report = service.send(
+        store, "spring", utcnow(), channels={"video": Recording()}, folder=tmp_path,
+        settings=settings,
+    )  # fmt: skip
+    # only the person without an e-mail gets a film, published on their video page
+    assert report.films == 1 and report.sent is not None and report.sent.counts == {"sent": 1}
+    assert [m.person_id for m in published] == [ids[2]] and "/v/" in published[0].to
+    f = schema.video_films
+    with store.connect() as conn:
+        assert [int(r[0]) for r in conn.execute(sa.select(f.c.node_id))] == [ids[2]]
+    group = _video_group(store)
+    assert group["sent"] == 1 and group["delivered"] == 0
+    token = published[0].to.rsplit("/", 1)[1]
+    html, node = video_pages.open_page(store, token, now=utcnow(), settings=settings)
+    assert node == ids[2] and "<video" in html
+    group = _video_group(store)
+    assert group["delivered"] == 1 and group["opened"] == 1
