@@ -108,7 +108,7 @@ def test_paper_and_calls_are_configured_by_url(tmp_path: Path) -> None:
     settings = Settings(paper_url=f"paper://{tmp_path}/p", calls_url=f"calls://{tmp_path}/c")
     found = channels.configured(settings)
     try:
-        assert sorted(found) == ["paper", "phone", "web"]
+        assert sorted(found) == ["paper", "phone", "video", "web"]
         assert isinstance(found["paper"], PaperChannel) and isinstance(found["phone"], CallChannel)
     finally:
         for channel in found.values():
