@@ -296,9 +296,10 @@ class Settings(BaseSettings):
                 "gateways": "1000/second",
             },
             description="Requests per client address on the routes that take no key, by group: "
-            "pages (/p/, /preferences/, /u/), links (/t/: mail providers' image proxies and "
-            "link scanners fetch from a few addresses), gateways (/v1/sms/, /v1/email/feedback: "
-            "one gateway sends every report); a group left out is not limited.",
+            "pages (/p/, /preferences/, /u/, /v/), links (/t/: mail providers' image proxies "
+            "and link scanners fetch from a few addresses; a video page's film and events), "
+            "gateways (/v1/sms/, /v1/email/feedback: one gateway sends every report); a group "
+            "left out is not limited.",
         )
     )
     trusted_proxies: Annotated[list[str], AfterValidator(parsing.trusted_proxies)] = Field(

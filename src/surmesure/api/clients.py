@@ -48,9 +48,9 @@ from surmesure.errors import TooManyRequests
 
 Group = Literal["pages", "links", "gateways"]
 GROUPS: dict[str, str] = {
-    "pages": "personal pages (/p/), the preference centre (/preferences/) and unsubscribe "
-    "links (/u/)",
-    "links": "the open pixel and tracked links (/t/)",
+    "pages": "personal pages (/p/), video pages (/v/), the preference centre (/preferences/) "
+    "and unsubscribe links (/u/)",
+    "links": "the open pixel and tracked links (/t/), video pages' films and events",
     "gateways": "the SMS gateway's reports and replies (/v1/sms/) and e-mail bounces "
     "(/v1/email/feedback)",
 }

@@ -10,7 +10,8 @@ without a film, answers a plain 404 with nothing of the reason. The page is a
 script, film and pictures and report only to this server. An event's body is read up to
 :data:`MAX_EVENT_BYTES`; events count against the client's limit of tracked links
 (:mod:`surmesure.api.clients`): over it, the answer is the same and nothing is recorded.
-Opening a page is written to the audit log, as a personal page's is.
+The page counts against the client's limit of pages, its files against that of tracked links
+(over it: 429). Opening a page is written to the audit log, as a personal page's is.
 """
 
 from __future__ import annotations
@@ -98,17 +99,29 @@ async def _file(token: str, name: str, request: Request, media_type: str) -> Res
     return FileResponse(path, media_type=media_type, headers=PRIVATE_FILE)
 
 
-@router.get("/v/{token}/film.mp4", summary="The film of a video page")
+@router.get(
+    "/v/{token}/film.mp4",
+    summary="The film of a video page",
+    dependencies=[Depends(limited("links"))],
+)
 async def film(token: str, request: Request) -> Response:
     return await _file(token, "film.mp4", request, "video/mp4")
 
 
-@router.get("/v/{token}/poster.jpg", summary="The poster of a video page's film")
+@router.get(
+    "/v/{token}/poster.jpg",
+    summary="The poster of a video page's film",
+    dependencies=[Depends(limited("links"))],
+)
 async def poster(token: str, request: Request) -> Response:
     return await _file(token, "poster.jpg", request, "image/jpeg")
 
 
-@router.get("/v/{token}/subtitles.vtt", summary="The subtitles of a video page's film")
+@router.get(
+    "/v/{token}/subtitles.vtt",
+    summary="The subtitles of a video page's film",
+    dependencies=[Depends(limited("links"))],
+)
 async def subtitles(token: str, request: Request) -> Response:
     return await _file(token, "subtitles.vtt", request, "text/vtt")
 
