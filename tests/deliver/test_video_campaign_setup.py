@@ -77,6 +77,7 @@ def test_films_are_rendered_ahead_from_the_command_line(
         r'<a href="[^"]+/v/[^"/]+"><img src="[^"]+/v/[^"/]+/poster.jpg"', shown["html"]
     )
     monkeypatch.setenv("SURMESURE_VIDEO_DIR", str(tmp_path / "videos"))
+    monkeypatch.setattr(video, "BATCH", 1)  # one film rendered and recorded at a time
     made = invoke_json(monkeypatch, store.url, "campaign", "render-videos", "spring")
     assert made == {"campaign": "spring", "films_rendered": 2}
     again = invoke_json(monkeypatch, store.url, "campaign", "render-videos", "spring")

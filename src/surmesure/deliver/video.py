@@ -11,7 +11,8 @@ the link rode on an e-mail, the video message is recorded then (``reason`` ``lin
 Films are made before the messages that show them leave: :func:`render_due` renders, in one
 batch, the film of everyone the campaign has planned a message for that shows it
 (``campaign send`` runs it first, with its own progress; ``campaign render-videos`` runs it
-ahead), and :func:`ready` renders at send time a film still missing. Each film is recorded
+ahead), and the sender renders a film still missing as its message leaves (:func:`render`;
+a film that cannot be made has its message tried again later). Each film is recorded
 per (campaign, person) in ``video_films`` with its content hash (its files
 ``<hash>.mp4 / .jpg / .vtt`` in ``SURMESURE_VIDEO_DIR``, shared by everyone whose film is the
 same, such as the neutral one): a page finds its film from that record, never from its
@@ -19,6 +20,7 @@ address.
 
 A video link is signed for the person and the campaign (salt ``surmesure.video``, so no page
 link opens a video page and no video link a page) and lives ``SURMESURE_PAGE_LINK_MAX_DAYS``.
+Erasing a person removes the files of their own films (:func:`scrub`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ PATH = "/v/"
 FILES = {"film.mp4": "mp4", "poster.jpg": "jpg", "subtitles.vtt": "vtt"}
 """The files of a video page, by the name its address gives them -> their extension."""
 OnProgress = Callable[[int, int], None]
+BATCH = 200
+"""Films rendered, then recorded, at a time."""
 
 
 def video_link(campaign: str, person_id: int, now: datetime, settings: Settings) -> str:
@@ -175,18 +179,26 @@ def render(
     now: datetime,
     on_progress: OnProgress | None = None,
 ) -> int:
-    """Render and record the films of ``people`` for the campaign (one batch); how many."""
-    if not people:
-        return 0
+    """Render and record the films of ``people`` for the campaign, :data:`BATCH` at a time
+    (each batch's films recorded once made: a failure loses no earlier batch); how many."""
     from surmesure.video import render_many
 
+    if not people:
+        return 0
     template = template_of(definition)
-    films = render_many(
-        store, template, list(people), settings=settings, now=now, on_progress=on_progress
-    )
-    with store.begin() as conn:
-        record(conn, definition.name, dict(zip(people, films, strict=True)), now)
-    return len(films)
+    total, done = len(people), 0
+    for start in range(0, total, BATCH):
+        part = list(people[start : start + BATCH])
+
+        def told(n: int, _: int, before: int = done) -> None:
+            if on_progress is not None:
+                on_progress(before + n, total)
+
+        films = render_many(store, template, part, settings=settings, now=now, on_progress=told)
+        with store.begin() as conn:
+            record(conn, definition.name, dict(zip(part, films, strict=True)), now)
+        done += len(part)
+    return done
 
 
 def scrub(conn: Connection, nodes: Sequence[int], settings: Settings) -> dict[str, str]:
