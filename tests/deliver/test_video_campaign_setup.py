@@ -41,6 +41,18 @@ def test_a_document_names_its_video_template_and_buttons(
     assert error.field == "video" and "video: {template: FILE}" in str(error.hint)
     channel_only = {**no_video, "channels": {"video": {"text": "Votre film"}}, "policy": None}
     assert _refusal(store, channel_only, tmp_path).field == "video"
+    # so does a template of the library printing it
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "film_mail.yaml").write_text(
+        "name: film_mail\nplacement: film_mail\nchannel: email\nformat: text\n"
+        "variants:\n  - {name: default, subject: Film, body: 'Votre film : {{ video_link }}'}\n",
+        encoding="utf-8",
+    )
+    store.follow(get_settings().model_copy(update={"templates_dir": library}))
+    by_name = {**no_video, "channels": {"email": {"template": "film_mail"}}}
+    assert _refusal(store, by_name, tmp_path).field == "video"
+    save(store, {**by_name, "name": "summer", "video": good["video"]}, utcnow(), tmp_path)
     # the template must exist and be a video template, the buttons lead to web pages
     missing = {**good, "video": {"template": "nowhere.yaml"}}
     error = _refusal(store, missing, tmp_path)

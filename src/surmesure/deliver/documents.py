@@ -143,13 +143,13 @@ def check_references(conn: Connection, definition: CampaignDefinition, base: Pat
             mjml_source(base, content.mjml, f"{place}.mjml")
     if definition.next_best_action is not None:
         _check_model(conn, definition.next_best_action)
-    _check_video(definition, base)
+    _check_video(conn, definition, base)
 
 
-def _check_video(definition: CampaignDefinition, base: Path) -> None:
+def _check_video(conn: Connection, definition: CampaignDefinition, base: Path) -> None:
     """The video template the campaign names, read (a film is shown only with one)."""
     if definition.video is None:
-        if definition.prints_video:  # an MJML file, read since the document was parsed
+        if definition.prints_video or _library_prints_video(conn, definition):
             raise InvalidInput(
                 "video: the campaign shows a film but names no video template.",
                 field="video",
@@ -169,6 +169,20 @@ def _check_video(definition: CampaignDefinition, base: Path) -> None:
             field="video.template",
             hint=exc.hint or "correct the video template",
         ) from exc
+
+
+def _library_prints_video(conn: Connection, definition: CampaignDefinition) -> bool:
+    """Whether a library template of the campaign prints the film's link or poster (an MJML
+    file's or an inline text's are read where the document is parsed)."""
+    if not any(c.template is not None for c in definition.channels.values()):
+        return False
+    from surmesure.deliver.content import templates_of
+
+    try:
+        compiled = templates_of(definition, Store.of(conn).settings)
+    except SurmesureError:  # refused where the templates are compiled, with its own words
+        return False
+    return any(t.prints_video_link for t in compiled.values())
 
 
 def with_video_path(definition: CampaignDefinition, base: Path) -> CampaignDefinition:

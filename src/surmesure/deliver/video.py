@@ -253,7 +253,7 @@ def showing(definition: CampaignDefinition, settings: Settings) -> list[str]:
     whose templates print its link or poster)."""
     from surmesure.deliver.content import templates_of
 
-    if not definition.prints_video:
+    if definition.video is None:  # nothing shows a film (the document is checked so)
         return []
     templates = templates_of(definition, settings)
     return [c for c, t in templates.items() if c == CHANNEL or t.prints_video_link]
