@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from campaign_world import add_people
+from campaign_world import add_people, refuse
 from video_world import fake_film, record_films, save, video_campaign, write_template
 
 from conftest import invoke, invoke_json
@@ -160,7 +160,8 @@ def _video_group(store: Store) -> dict[str, Any]:
 
 def test_video_as_the_campaigns_own_channel(duckdb_store: Store, tmp_path: Path) -> None:
     store = duckdb_store
-    ids = add_people(store, tmp_path, 3, no_email={2})
+    ids = add_people(store, tmp_path, 3, no_email={2, 3})
+    refuse(store, ids[3], "web")  # a video page is a page of the web site
     doc = video_campaign("spring", write_template(tmp_path))
     doc["channels"] = {"email": {"subject": "Hello", "text": "-20%"}, "video": {"text": "Film"}}
     doc["policy"] = {"order": ["email", "video"]}
@@ -177,7 +178,7 @@ def test_video_as_the_campaigns_own_channel(duckdb_store: Store, tmp_path: Path)
         store, "spring", utcnow(), channels={"video": Recording()}, folder=tmp_path,
         settings=settings,
     )  # fmt: skip
-    # only the person without an e-mail gets a film, published on their video page
+    # only the person without an e-mail who did not refuse the web gets a film, on their page
     assert report.films == 1 and report.sent is not None and report.sent.counts == {"sent": 1}
     assert [m.person_id for m in published] == [ids[2]] and "/v/" in published[0].to
     f = schema.video_films

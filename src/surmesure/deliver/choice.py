@@ -28,7 +28,12 @@ from sqlalchemy.engine import Connection
 
 from surmesure.deliver import addresses, guards
 from surmesure.deliver.value import Values, values_of
-from surmesure.domain.campaigns import POSTAL_TRAITS, REACHED_BY, CampaignDefinition
+from surmesure.domain.campaigns import (
+    CONSENT_CHANNEL,
+    POSTAL_TRAITS,
+    REACHED_BY,
+    CampaignDefinition,
+)
 from surmesure.protect import consent
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -115,14 +120,15 @@ def choose(
     for name in order:
         reached = reachable(conn, ids, name)
         allowed = reached.copy()
+        asked = CONSENT_CHANNEL.get(name, name)
         if marketing_purpose:
             if definition.consent == "granted":
                 allowed &= np.isin(
-                    ids, _array(conn, consent.granted_people("marketing", name, now))
+                    ids, _array(conn, consent.granted_people("marketing", asked, now))
                 )
             else:
                 allowed &= ~np.isin(
-                    ids, _array(conn, consent.refused_people("marketing", name, now))
+                    ids, _array(conn, consent.refused_people("marketing", asked, now))
                 )
         if name == "email":
             barred_by[reached & complained] = guards.COMPLAINED

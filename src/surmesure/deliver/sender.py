@@ -35,7 +35,7 @@ from surmesure.deliver.content import ChannelTemplates, templates_of
 from surmesure.deliver.handover import Done, Draft, compose, hand_over
 from surmesure.deliver.value import values_of
 from surmesure.deliver.workers import Workers, wait_for_workers
-from surmesure.domain.campaigns import REACHED_BY, CampaignDefinition
+from surmesure.domain.campaigns import CONSENT_CHANNEL, REACHED_BY, CampaignDefinition
 from surmesure.errors import SurmesureError
 from surmesure.protect import blind, consent, marketing, suppression
 from surmesure.store import schema
@@ -184,7 +184,11 @@ def gather(
             scope = np.asarray(people, dtype=np.int64).tolist()
             refused = {
                 int(x[0])
-                for x in conn.execute(consent.refused_people("marketing", channel, now, scope))
+                for x in conn.execute(
+                    consent.refused_people(
+                        "marketing", CONSENT_CHANNEL.get(channel, channel), now, scope
+                    )
+                )
             }
         kind = REACHED_BY[channel]
         found = reach(store, conn, people, channel, now, definition.name, settings)

@@ -76,6 +76,9 @@ REACHED_BY: dict[str, str] = {
     "web": "page",
     "video": "page",
 }
+CONSENT_CHANNEL: dict[str, str] = {"video": "web"}
+"""The channel whose consent a campaign channel follows, where consent has none of its own: a
+video page is a page of the web site, so a refusal of marketing on ``web`` holds it back."""
 POSTAL_TRAITS = ("street", "postcode", "city")
 Response = Literal["opened", "clicked", "converted"]
 RESPONSES: tuple[Response, ...] = ("opened", "clicked", "converted")
