@@ -4,11 +4,12 @@ A scene's clip is its still picture held for its frames, faded in and out by ffm
 ``fade``, with its voice-over (espeak-ng's WAV, sped up with ``atempo`` when it would not fit,
 up to twice as fast; then cut) padded with silence to the scene's length. Every clip of a film
 shares the codecs, the frame rate, the time base (``fps × 512``) and the audio format (48 kHz
-mono AAC), so that a film is its clips joined by ffmpeg's concat demuxer with ``-c copy``:
-nothing is encoded twice. Each clip's length is written in the concat list (its frames over
-the frame rate), so the film's timeline is the sum of its scenes' even though an AAC stream
-ends on a whole 1,024-sample frame. Files are written beside their place and renamed into it,
-so a reader (or another process making the same file) never sees half a file.
+mono AAC, with ffmpeg's fast coder: speech needs no more), so that a film is its clips joined
+by ffmpeg's concat demuxer with ``-c copy``: nothing is encoded twice. Each clip's length is
+written in the concat list (its frames over the frame rate), so the film's timeline is the sum
+of its scenes' even though an AAC stream ends on a whole 1,024-sample frame. Files are written
+beside their place and renamed into it, so a reader (or another process making the same file)
+never sees half a file.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def make_clip(spec: dict[str, Any], picture: Image.Image, into: Path) -> None:
             "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast",
             "-tune", "stillimage", "-pix_fmt", "yuv420p", "-r", str(fps),
             "-video_track_timescale", str(fps * 512),
-            "-c:a", "aac", "-b:a", "64k", "-ac", "1", "-ar", str(SAMPLE_RATE),
+            "-c:a", "aac", "-aac_coder", "fast", "-b:a", "64k", "-ac", "1", "-ar", str(SAMPLE_RATE),
             str(partial),
         ]  # fmt: skip
         run(args, stdin=picture.tobytes())

@@ -225,7 +225,16 @@ def parse_template(document: Any, folder: Path | None = None) -> VideoTemplate:
     except ValidationError as exc:
         error = exc.errors()[0]
         ctx = error.get("ctx") or {}
-        path = error_path(tuple(error["loc"]), _TAGS)
+        loc = error["loc"]
+        # a scene's or a background's kind, which Pydantic puts in the path, is not a field
+        kept = [
+            part
+            for i, part in enumerate(loc)
+            if not (
+                part in _TAGS and i and (isinstance(loc[i - 1], int) or loc[i - 1] == "background")
+            )
+        ]
+        path = error_path(tuple(kept))
         if ctx.get("field"):
             path = f"{path}.{ctx['field']}" if path != "(document)" else str(ctx["field"])
         hint = str(ctx.get("hint") or _HINTS.get(error["type"], "see the README's videos"))
