@@ -3,6 +3,7 @@ preferred store, recommendations, and nobody for an id nobody holds."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,6 @@ def test_a_batch_reads_each_persons_data(store: Store, tmp_path: Path) -> None:
 def test_month_starts_cross_years(count: int) -> None:
     starts = month_starts(NOW, count)
     assert len(starts) == count and starts[-1].month == 3 and starts[-1].day == 1
-    assert all(a < b for a, b in zip(starts, starts[1:], strict=False))
+    assert all(a < b for a, b in pairwise(starts))
     if count == 13:
         assert (starts[0].year, starts[0].month) == (2025, 3)
