@@ -125,7 +125,12 @@ def test_the_neutral_film_is_made_once_for_everyone_it_fits(
     refused = next_person_id(store) + 500
     add_person(store, refused, {"first_name": "Zoé"}, 0.9)
     refuse_personalization(store, refused)
-    films = render_many(store, template, [10**9, 10**9 + 1, refused], settings=settings, now=NOW)
+    seen: list[tuple[int, int]] = []
+    films = render_many(
+        store, template, [10**9, 10**9 + 1, refused], settings=settings, now=NOW,
+        on_progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    assert seen[-1] == (3, 3) and seen == sorted(seen)
     assert {f.content_hash for f in films} == {first.content_hash}
     assert all(f.neutral and f.reused_scenes == f.scenes for f in films)
     assert first.mp4.stat().st_mtime_ns == made
