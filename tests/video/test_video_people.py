@@ -45,6 +45,7 @@ def test_a_batch_reads_each_persons_data(store: Store, tmp_path: Path) -> None:
         assert not neutral.fields_used and not neutral.products_personal
         assert neutral.products == nobody.products and len(nobody.products) == 2
     assert unknown.person_id is None and refused.person_id == ids[2]
+    assert read_viewers(store, template, [], NOW) == []
     assert len(marie.products) == 2
 
 

@@ -121,3 +121,24 @@ def _now() -> Any:
     from datetime import datetime
 
     return datetime(2026, 3, 10)
+
+
+def test_a_missing_tool_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surmesure.video.encode import VideoToolError, speak
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(VideoToolError) as caught:
+        speak("Bonjour", "fr", tmp_path / "say.wav")
+    assert "espeak-ng is not installed" in str(caught.value)
+    assert "make system" in str(caught.value)
+
+
+def test_a_failing_tool_gives_its_last_words(tmp_path: Path) -> None:
+    from surmesure.video.encode import VideoToolError, probe
+
+    (tmp_path / "broken.mp4").write_bytes(b"not a film")
+    with pytest.raises(VideoToolError) as caught:
+        probe(tmp_path / "broken.mp4")
+    assert "ffprobe failed" in str(caught.value) and "broken.mp4" in str(caught.value)
