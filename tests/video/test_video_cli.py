@@ -145,3 +145,28 @@ def test_picture_and_clip_backgrounds_and_product_pictures(
     cards = frame(film.mp4, 2.7, (640, 360))
     green = (cards[..., 1] > 150) & (cards[..., 0] < 70) & (cards[..., 2] < 70)
     assert green.sum() > 3 * 40 * 40, green.sum()
+
+
+def test_a_crossfade_dissolves_into_the_next_scene(shop: tuple[Store, str], tmp_path: Path) -> None:
+    store, _ = shop
+    Image.new("RGB", (64, 64), (200, 20, 20)).save(tmp_path / "red.png")
+    scenes = (
+        "  - {kind: title, duration: 1, background: {kind: picture, path: red.png},"
+        " transition: {fade_in: 0, fade_out: 0, crossfade: 0.4}}\n"
+        "  - {kind: title, duration: 1, background: {kind: solid, colour: '#1414c8'},"
+        " transition: {fade_in: 0, fade_out: 0}, texts: [{text: '{{ person.first_name }}'}]}\n"
+    )
+    template = load_template(short(tmp_path, scenes, "width: 640\nheight: 360\n"))
+    settings = get_settings().model_copy(update={"video_dir": tmp_path / "videos"})
+    marie = render_person(store, template, person_id(store, "C1"), settings=settings, now=NOW)
+    paul = render_person(store, template, person_id(store, "C2"), settings=settings, now=NOW)
+    assert float(probe(marie.mp4)["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
+    corner = (slice(300, 350), slice(10, 60))
+    before, middle, after = (
+        frame(marie.mp4, at, (640, 360))[corner].mean(axis=(0, 1)) for at in (0.3, 0.8, 1.3)
+    )
+    assert before[0] > 170 and before[2] < 50, before
+    assert 70 < middle[0] < 150 and 70 < middle[2] < 150, middle
+    assert after[2] > 170 and after[0] < 50, after
+    # the first scene shows the second's picture as it ends: each person's is their own
+    assert marie.reused_scenes == 0 and paul.reused_scenes == 0

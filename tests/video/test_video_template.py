@@ -38,6 +38,11 @@ def doc(**changes: Any) -> dict[str, Any]:
         (doc(scenes=[{**TITLE, "background": {"kind": "gradient", "top": "#000000"}}]),
          "scenes[0].background.bottom", "add this field"),
         (doc(scenes=[]), "scenes", ""),
+        (doc(scenes=[{**TITLE, "transition": {"crossfade": 0.5}}]),
+         "scenes[0].transition.crossfade", "fade_out"),
+        (doc(scenes=[{**TITLE, "transition": {"crossfade": 0.5}},
+                     {**TITLE, "background": {"kind": "picture", "path": "hall.mp4"}}]),
+         "scenes[0].transition.crossfade", "around a clip"),
         (["not", "a", "mapping"], "(document)", "name:"),
     ],
 )  # fmt: skip

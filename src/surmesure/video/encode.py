@@ -63,9 +63,12 @@ def speak(text: str, voice: str, into: Path) -> float:
         return sound.getnframes() / sound.getframerate()
 
 
-def make_clip(spec: dict[str, Any], picture: Image.Image, into: Path) -> None:
+def make_clip(
+    spec: dict[str, Any], picture: Image.Image, into: Path, after: Image.Image | None = None
+) -> None:
     """The clip of the scene ``spec`` (see :mod:`surmesure.video.plan`) showing ``picture``,
-    written to ``into`` (an ``.mp4``) and its first frame to ``into``'s ``.jpg``."""
+    written to ``into`` (an ``.mp4``) and its first frame to ``into``'s ``.jpg``; ``after``:
+    the next scene's picture, which the last ``spec["crossfade"]`` seconds dissolve into."""
     width, height = spec["size"]
     fps, frames = spec["fps"], spec["frames"]
     seconds = frames / fps
@@ -79,6 +82,12 @@ def make_clip(spec: dict[str, Any], picture: Image.Image, into: Path) -> None:
         pixel = "rgba" if picture.mode == "RGBA" else "rgb24"
         args += ["-f", "rawvideo", "-pix_fmt", pixel, "-s", f"{width}x{height}",
                  "-framerate", str(fps), "-i", "pipe:0"]  # fmt: skip
+        frames_in = picture.tobytes()
+        if after is not None:
+            next_picture = Path(scratch) / "next.rgb"
+            next_picture.write_bytes(after.convert("RGB").tobytes())
+            args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+                     "-framerate", str(fps), "-i", str(next_picture)]  # fmt: skip
         tempo = 1.0
         if spec["say"]:
             wav = Path(scratch) / "say.wav"
@@ -91,13 +100,22 @@ def make_clip(spec: dict[str, Any], picture: Image.Image, into: Path) -> None:
         fades = ""
         if fade_in:
             fades += f",fade=t=in:st=0:d={fade_in}"
-        if fade_out:
+        if fade_out and after is None:
             fades += f",fade=t=out:st={max(0.0, seconds - fade_out):.4f}:d={fade_out}"
         if over_clip:
             video = (
                 f"[0:v]scale={width}:{height}:force_original_aspect_ratio=increase,"
                 f"crop={width}:{height},fps={fps},setsar=1[bg];[bg][1:v]overlay=format=auto,"
                 f"format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS{fades}[v]"
+            )
+            audio_input = 2
+        elif after is not None:
+            blend = max(1, min(frames - 1, round(spec["crossfade"] * fps)))
+            video = (
+                f"[0:v]format=yuv420p,tpad=stop_mode=clone:stop={frames - 1}{fades}[a];"
+                f"[1:v]format=yuv420p,tpad=stop_mode=clone:stop={blend - 1}[b];"
+                f"[a][b]xfade=transition=fade:duration={blend / fps:.6f}:"
+                f"offset={(frames - blend) / fps:.6f}[v]"
             )
             audio_input = 2
         else:
@@ -117,7 +135,7 @@ def make_clip(spec: dict[str, Any], picture: Image.Image, into: Path) -> None:
             "-c:a", "aac", "-aac_coder", "fast", "-b:a", "64k", "-ac", "1", "-ar", str(SAMPLE_RATE),
             str(partial),
         ]  # fmt: skip
-        run(args, stdin=picture.tobytes())
+        run(args, stdin=frames_in)
         poster = Path(scratch) / "poster.jpg"
         if over_clip:
             run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-ss", f"{fade_in:.3f}",

@@ -149,7 +149,9 @@ def _make_scenes(pool: ThreadPoolExecutor, folder: Path, planned: list[_Planned]
 
 
 def _make_clip(folder: Path, scene_hash: str, plan: ScenePlan) -> None:
-    make_clip(plan.spec, draw_scene(plan.spec), clip_path(folder, scene_hash))
+    into = plan.spec.get("into")
+    after = draw_scene(into) if into is not None else None
+    make_clip(plan.spec, draw_scene(plan.spec), clip_path(folder, scene_hash), after)
 
 
 def _make_films(
