@@ -3,8 +3,6 @@ pixels, the neutral film made once, hostile names drawn and said as text."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +11,18 @@ import pytest
 from video_world import (
     NOW,
     add_person,
-    load_world,
+    frame,
     monthly_spend,
     next_person_id,
     person_id,
     refuse_personalization,
+    shop_fixture,  # noqa: F401 - the fixture shop
 )
 
-from conftest import copy_store
 from surmesure.config import Settings, get_settings
-from surmesure.decide.recommend import model
 from surmesure.decide.recommend.service import recommend
-from surmesure.store import Store, open_store
-from surmesure.video import Film, load_template, parse_template, render_many, render_person
+from surmesure.store import Store
+from surmesure.video import load_template, parse_template, render_many, render_person
 from surmesure.video.encode import probe
 from surmesure.video.people import month_starts, read_viewers
 from surmesure.video.plan import MAX_SAID
@@ -67,34 +64,9 @@ NAME_BOX = (slice(250, 400), slice(300, 980))  # rows, columns around the greeti
 CORNER = (slice(0, 60), slice(0, 60))
 
 
-@pytest.fixture(scope="module")
-def shop(
-    migrated_duckdb: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Store, str]]:
-    """The shop of :mod:`video_world` in a DuckDB file, read (never written) by the tests."""
-    folder = tmp_path_factory.mktemp("video_shop")
-    url = copy_store(migrated_duckdb, folder)
-    store = open_store(url)
-    load_world(store, folder)
-    model.clear_cache()
-    yield store, url
-    store.dispose()
-    model.clear_cache()
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return get_settings().model_copy(update={"video_dir": tmp_path / "videos"})
-
-
-def frame(film: Film, at: float) -> np.ndarray:
-    """The RGB picture of ``film`` at ``at`` seconds, decoded by ffmpeg."""
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-ss", str(at), "-i", str(film.mp4), "-frames:v", "1",
-         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    return np.frombuffer(raw, np.uint8).reshape(720, 1280, 3).astype(np.int16)
 
 
 def test_personal_film_is_a_720p_h264_aac_mp4_with_the_name(
@@ -136,7 +108,7 @@ def test_neutral_film_has_the_fallbacks_and_other_pixels_where_the_name_is(
     vtt = nobody.subtitles.read_text(encoding="utf-8")
     assert "Bonjour ! Voici votre année." in vtt and "Merci à tous." in vtt
     assert "Marie" not in vtt and "À bientôt." in vtt
-    personal, neutral = frame(mine, 0.6), frame(nobody, 0.6)
+    personal, neutral = frame(mine.mp4, 0.6), frame(nobody.mp4, 0.6)
     box = np.abs(personal[NAME_BOX] - neutral[NAME_BOX]).mean()
     corner = np.abs(personal[CORNER] - neutral[CORNER]).mean()
     assert box > 10 and corner < 2, (box, corner)
@@ -153,7 +125,12 @@ def test_the_neutral_film_is_made_once_for_everyone_it_fits(
     refused = next_person_id(store) + 500
     add_person(store, refused, {"first_name": "Zoé"}, 0.9)
     refuse_personalization(store, refused)
-    films = render_many(store, template, [10**9, 10**9 + 1, refused], settings=settings, now=NOW)
+    seen: list[tuple[int, int]] = []
+    films = render_many(
+        store, template, [10**9, 10**9 + 1, refused], settings=settings, now=NOW,
+        on_progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    assert seen[-1] == (3, 3) and seen == sorted(seen)
     assert {f.content_hash for f in films} == {first.content_hash}
     assert all(f.neutral and f.reused_scenes == f.scenes for f in films)
     assert first.mp4.stat().st_mtime_ns == made
@@ -198,7 +175,7 @@ def test_hostile_first_names_render_as_bounded_text(
         assert float(probe(film.mp4)["format"]["duration"]) == pytest.approx(1.2, abs=0.1)
         assert not film.neutral
     # each name was drawn: four different pictures where the greeting is
-    boxes = [frame(f, 0.6)[NAME_BOX] for f in films]
+    boxes = [frame(f.mp4, 0.6)[NAME_BOX] for f in films]
     assert all(np.abs(a - b).mean() > 1 for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
 

@@ -3,15 +3,19 @@ home stores, and orders whose monthly sums the tests compute again from :data:`O
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pytest
 import sqlalchemy as sa
 from import_helpers import write_file
 
 from surmesure.collect import sink
 from surmesure.collect.importer import import_file
-from surmesure.store import Store, schema
+from surmesure.store import Store, open_store, schema
 from surmesure.unify.profile import find_person
 
 NOW = datetime(2026, 3, 10, 12, 0, 0)
@@ -82,6 +86,40 @@ def load_world(store: Store, directory: Path) -> None:
     mapping = directory / "orders.yaml"
     mapping.write_text(MAPPING)
     import_file(store, "orders", write_file(directory, "orders", "csv", lines), mapping=mapping)
+
+
+def open_shop(migrated: Path, folder: Path) -> tuple[Store, str]:
+    """A copy of the migrated DuckDB file ``migrated`` in ``folder`` holding the shop, and its
+    URL."""
+    from conftest import copy_store
+    from surmesure.decide.recommend import model
+
+    url = copy_store(migrated, folder)
+    store = open_store(url)
+    load_world(store, folder)
+    model.clear_cache()
+    return store, url
+
+
+@pytest.fixture(scope="module", name="shop")
+def shop_fixture(
+    migrated_duckdb: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Store, str]]:
+    """The shop in a DuckDB file for a test module (which imports this fixture), and its URL;
+    tests add people to it, never change those of the shop."""
+    store, url = open_shop(migrated_duckdb, tmp_path_factory.mktemp("video_shop"))
+    yield store, url
+    store.dispose()
+
+
+def frame(mp4: Path, at: float, size: tuple[int, int] = (1280, 720)) -> np.ndarray:
+    """The RGB picture of the film ``mp4`` at ``at`` seconds, decoded by ffmpeg."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", str(at), "-i", str(mp4), "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(raw, np.uint8).reshape(size[1], size[0], 3).astype(np.int16)
 
 
 def person_id(store: Store, customer: str) -> int:

@@ -4,11 +4,12 @@ A scene's clip is its still picture held for its frames, faded in and out by ffm
 ``fade``, with its voice-over (espeak-ng's WAV, sped up with ``atempo`` when it would not fit,
 up to twice as fast; then cut) padded with silence to the scene's length. Every clip of a film
 shares the codecs, the frame rate, the time base (``fps × 512``) and the audio format (48 kHz
-mono AAC), so that a film is its clips joined by ffmpeg's concat demuxer with ``-c copy``:
-nothing is encoded twice. Each clip's length is written in the concat list (its frames over
-the frame rate), so the film's timeline is the sum of its scenes' even though an AAC stream
-ends on a whole 1,024-sample frame. Files are written beside their place and renamed into it,
-so a reader (or another process making the same file) never sees half a file.
+mono AAC, with ffmpeg's fast coder: speech needs no more), so that a film is its clips joined
+by ffmpeg's concat demuxer with ``-c copy``: nothing is encoded twice. Each clip's length is
+written in the concat list (its frames over the frame rate), so the film's timeline is the sum
+of its scenes' even though an AAC stream ends on a whole 1,024-sample frame. Files are written
+beside their place and renamed into it, so a reader (or another process making the same file)
+never sees half a file.
 """
 
 from __future__ import annotations
@@ -62,9 +63,12 @@ def speak(text: str, voice: str, into: Path) -> float:
         return sound.getnframes() / sound.getframerate()
 
 
-def make_clip(spec: dict[str, Any], picture: Image.Image, into: Path) -> None:
+def make_clip(
+    spec: dict[str, Any], picture: Image.Image, into: Path, after: Image.Image | None = None
+) -> None:
     """The clip of the scene ``spec`` (see :mod:`surmesure.video.plan`) showing ``picture``,
-    written to ``into`` (an ``.mp4``) and its first frame to ``into``'s ``.jpg``."""
+    written to ``into`` (an ``.mp4``) and its first frame to ``into``'s ``.jpg``; ``after``:
+    the next scene's picture, which the last ``spec["crossfade"]`` seconds dissolve into."""
     width, height = spec["size"]
     fps, frames = spec["fps"], spec["frames"]
     seconds = frames / fps
@@ -78,6 +82,12 @@ def make_clip(spec: dict[str, Any], picture: Image.Image, into: Path) -> None:
         pixel = "rgba" if picture.mode == "RGBA" else "rgb24"
         args += ["-f", "rawvideo", "-pix_fmt", pixel, "-s", f"{width}x{height}",
                  "-framerate", str(fps), "-i", "pipe:0"]  # fmt: skip
+        frames_in = picture.tobytes()
+        if after is not None:
+            next_picture = Path(scratch) / "next.rgb"
+            next_picture.write_bytes(after.convert("RGB").tobytes())
+            args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+                     "-framerate", str(fps), "-i", str(next_picture)]  # fmt: skip
         tempo = 1.0
         if spec["say"]:
             wav = Path(scratch) / "say.wav"
@@ -90,13 +100,22 @@ def make_clip(spec: dict[str, Any], picture: Image.Image, into: Path) -> None:
         fades = ""
         if fade_in:
             fades += f",fade=t=in:st=0:d={fade_in}"
-        if fade_out:
+        if fade_out and after is None:
             fades += f",fade=t=out:st={max(0.0, seconds - fade_out):.4f}:d={fade_out}"
         if over_clip:
             video = (
                 f"[0:v]scale={width}:{height}:force_original_aspect_ratio=increase,"
                 f"crop={width}:{height},fps={fps},setsar=1[bg];[bg][1:v]overlay=format=auto,"
                 f"format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS{fades}[v]"
+            )
+            audio_input = 2
+        elif after is not None:
+            blend = max(1, min(frames - 1, round(spec["crossfade"] * fps)))
+            video = (
+                f"[0:v]format=yuv420p,tpad=stop_mode=clone:stop={frames - 1}{fades}[a];"
+                f"[1:v]format=yuv420p,tpad=stop_mode=clone:stop={blend - 1}[b];"
+                f"[a][b]xfade=transition=fade:duration={blend / fps:.6f}:"
+                f"offset={(frames - blend) / fps:.6f}[v]"
             )
             audio_input = 2
         else:
@@ -113,10 +132,10 @@ def make_clip(spec: dict[str, Any], picture: Image.Image, into: Path) -> None:
             "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast",
             "-tune", "stillimage", "-pix_fmt", "yuv420p", "-r", str(fps),
             "-video_track_timescale", str(fps * 512),
-            "-c:a", "aac", "-b:a", "64k", "-ac", "1", "-ar", str(SAMPLE_RATE),
+            "-c:a", "aac", "-aac_coder", "fast", "-b:a", "64k", "-ac", "1", "-ar", str(SAMPLE_RATE),
             str(partial),
         ]  # fmt: skip
-        run(args, stdin=picture.tobytes())
+        run(args, stdin=frames_in)
         poster = Path(scratch) / "poster.jpg"
         if over_clip:
             run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-ss", f"{fade_in:.3f}",

@@ -48,6 +48,8 @@ MAX_DRAWN = 300
 MAX_SAID = 600
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _SAFE_CODE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+#: what of a scene's plan its picture does not show
+_NOT_DRAWN = frozenset({"say", "voice", "fade", "frames", "crossfade", "into"})
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 CLIP_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv")
 
@@ -105,8 +107,16 @@ class CompiledVideo:
             )
 
     def plans(self, viewer: Viewer, now: datetime) -> list[ScenePlan]:
-        """The plan of each scene of ``viewer``'s film, in order."""
-        return [self._plan(i, scene, viewer, now) for i, scene in enumerate(self.template.scenes)]
+        """The plan of each scene of ``viewer``'s film, in order. A scene that crossfades into
+        the next holds the next one's picture (``into``): its clip changes with it."""
+        plans = [self._plan(i, scene, viewer, now) for i, scene in enumerate(self.template.scenes)]
+        for at, scene in enumerate(self.template.scenes):
+            if scene.transition.crossfade:
+                plan, after = plans[at], plans[at + 1].spec
+                into = {k: v for k, v in after.items() if k not in _NOT_DRAWN}
+                spec = {**plan.spec, "crossfade": scene.transition.crossfade, "into": into}
+                plans[at] = ScenePlan(spec, plan.say, plan.personal, plan.frames, plan.fps)
+        return plans
 
     def _plan(self, at: int, scene: Scene, viewer: Viewer, now: datetime) -> ScenePlan:
         t = self.template

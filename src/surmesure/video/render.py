@@ -15,6 +15,8 @@ chart of their orders, no recommendation of their own, no store of theirs).
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,8 +32,11 @@ from surmesure.video.people import read_viewers
 from surmesure.video.plan import CompiledVideo, ScenePlan, plan_hash, subtitles
 from surmesure.video.template import VideoTemplate
 
-#: people read, planned and made together by :func:`render_many`
+#: people read and planned together by :func:`render_many`
 BATCH = 500
+#: films made together, per worker: their missing clips first, then the films (the progress
+#: moves on after each such group)
+CHUNK = 4
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ def render_many(
 ) -> list[Film]:
     """The film of each of ``person_ids``, in order: people read by batches of
     :data:`BATCH`, each scene clip and each film made once, ``settings.video_workers`` at a
-    time. ``on_progress(done, total)`` is called as films are ready."""
+    time. ``on_progress(done, total)`` is called as films are ready (every
+    :data:`CHUNK` × workers films)."""
     return _render(store, template, list(person_ids), settings, now, on_progress)
 
 
@@ -108,10 +114,13 @@ def _render(
             batch = person_ids[start : start + BATCH]
             viewers = read_viewers(store, template, batch, at)
             planned = [_planned(compiled.plans(v, at)) for v in viewers]
-            made = _make_scenes(pool, folder, planned)
-            films += _make_films(pool, folder, planned, made)
-            if on_progress is not None:
-                on_progress(len(films), total)
+            step = CHUNK * settings.video_workers
+            for first in range(0, len(planned), step):
+                chunk = planned[first : first + step]
+                made = _make_scenes(pool, folder, chunk)
+                films += _make_films(pool, folder, chunk, made)
+                if on_progress is not None:
+                    on_progress(len(films), total)
     return films
 
 
@@ -140,7 +149,9 @@ def _make_scenes(pool: ThreadPoolExecutor, folder: Path, planned: list[_Planned]
 
 
 def _make_clip(folder: Path, scene_hash: str, plan: ScenePlan) -> None:
-    make_clip(plan.spec, draw_scene(plan.spec), clip_path(folder, scene_hash))
+    into = plan.spec.get("into")
+    after = draw_scene(into) if into is not None else None
+    make_clip(plan.spec, draw_scene(plan.spec), clip_path(folder, scene_hash), after)
 
 
 def _make_films(
@@ -180,6 +191,13 @@ def _make_films(
 def _join(folder: Path, film: _Planned) -> None:
     mp4 = folder / f"{film.hash}.mp4"
     first = clip_path(folder, film.plans[0].hash).with_suffix(".jpg")
-    mp4.with_suffix(".jpg").write_bytes(first.read_bytes())
-    mp4.with_suffix(".vtt").write_text(film.vtt + "\n", encoding="utf-8")
+    _write(mp4.with_suffix(".jpg"), first.read_bytes())
+    _write(mp4.with_suffix(".vtt"), (film.vtt + "\n").encode())
     join([(clip_path(folder, p.hash), p.duration_s) for p in film.plans], mp4)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """``data`` written beside ``path`` then renamed into it (a reader never sees half)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_bytes(data)
+    os.replace(partial, path)

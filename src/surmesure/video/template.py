@@ -24,6 +24,9 @@ Scene kinds (``kind``):
 - ``store``: the person's preferred store (the trait ``store_trait`` when reliable, else the
   physical store of most of their orders), or ``neutral_text`` ("our stores").
 
+Each scene fades in and out (``transition``), or crossfades into the next: the end of its
+clip dissolves into the next scene's picture, so the film is still its clips joined as they are.
+
 Besides ``person``, texts read ``locale``, ``currency``, ``now``, ``personal`` (whether this
 scene is the person's own, false in its neutral version) and per scene kind: ``total`` and
 ``months`` (chart), ``products`` (products), ``store`` (store: ``name``, ``city``).
@@ -48,6 +51,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from surmesure.documents import error_path, read_document
 from surmesure.domain.templates import FieldSpec, Name
@@ -110,10 +114,14 @@ class Overlay(_Model):
 
 
 class Transition(_Model):
-    """Fades at the scene's ends, in seconds (0: a cut)."""
+    """Fades at the scene's ends, in seconds (0: a cut). ``crossfade``: the scene's last
+    seconds dissolve into the next scene's first picture (in place of a fade out; the next
+    scene then starts at full picture, with no fade in). Crossfades join still scenes: neither
+    may have a clip background."""
 
     fade_in: Annotated[float, Field(ge=0, le=5)] = 0.4
     fade_out: Annotated[float, Field(ge=0, le=5)] = 0.4
+    crossfade: Annotated[float, Field(ge=0, le=5)] = 0.0
 
 
 class _Scene(_Model):
@@ -124,10 +132,12 @@ class _Scene(_Model):
 
     @model_validator(mode="after")
     def _fades_fit(self) -> _Scene:
-        if self.transition.fade_in + self.transition.fade_out > self.duration:
+        fades = self.transition
+        out = fades.crossfade or fades.fade_out
+        if fades.fade_in + out > self.duration:
             raise ValueError(
-                f"the fades ({self.transition.fade_in} + {self.transition.fade_out} s) last "
-                f"longer than the scene ({self.duration} s): shorten them"
+                f"the fades ({fades.fade_in} + {out} s) last longer than the scene "
+                f"({self.duration} s): shorten them"
             )
         return self
 
@@ -186,7 +196,29 @@ class VideoTemplate(_Model):
         total = sum(s.duration for s in self.scenes)
         if total > MAX_FILM_S:
             raise ValueError(f"the scenes last {total:g} s; a film lasts at most {MAX_FILM_S:g} s")
+        for at, scene in enumerate(self.scenes):
+            if scene.transition.crossfade:
+                self._check_crossfade(at)
         return self
+
+    def _check_crossfade(self, at: int) -> None:
+        def refuse(reason: str, hint: str) -> PydanticCustomError:
+            return PydanticCustomError(
+                "invalid_crossfade",
+                "{reason}",
+                {"reason": reason, "field": f"scenes[{at}].transition.crossfade", "hint": hint},
+            )
+
+        if at == len(self.scenes) - 1:
+            raise refuse("the last scene has no next scene to dissolve into",
+                         "use fade_out for the film's end")  # fmt: skip
+        for scene in self.scenes[at : at + 2]:
+            background = scene.background
+            if isinstance(background, Picture) and Path(background.path).suffix.lower() in (
+                ".mp4", ".mov", ".webm", ".mkv",
+            ):  # fmt: skip
+                raise refuse("a crossfade joins still scenes, not a clip background",
+                             "use fade_out and fade_in around a clip")  # fmt: skip
 
     @property
     def espeak_voice(self) -> str:
@@ -225,7 +257,16 @@ def parse_template(document: Any, folder: Path | None = None) -> VideoTemplate:
     except ValidationError as exc:
         error = exc.errors()[0]
         ctx = error.get("ctx") or {}
-        path = error_path(tuple(error["loc"]), _TAGS)
+        loc = error["loc"]
+        # a scene's or a background's kind, which Pydantic puts in the path, is not a field
+        kept = [
+            part
+            for i, part in enumerate(loc)
+            if not (
+                part in _TAGS and i and (isinstance(loc[i - 1], int) or loc[i - 1] == "background")
+            )
+        ]
+        path = error_path(tuple(kept))
         if ctx.get("field"):
             path = f"{path}.{ctx['field']}" if path != "(document)" else str(ctx["field"])
         hint = str(ctx.get("hint") or _HINTS.get(error["type"], "see the README's videos"))
