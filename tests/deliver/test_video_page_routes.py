@@ -143,6 +143,8 @@ def test_forged_expired_foreign_and_climbing_addresses_answer_404(world: World) 
             answer = httpx.get(f"{world.base}/v/{token}{suffix}")
             assert answer.status_code == 404, (token, suffix)
             assert b"ftyp" not in answer.content and b"WEBVTT" not in answer.content
+            if not suffix:  # the pages' plain 404, naming no reason
+                assert "Page introuvable" in answer.text and "expir" in answer.text
         sent = httpx.post(f"{world.base}/v/{token}/events", json={"event": "play"})
         assert sent.status_code == 404
     for path in (

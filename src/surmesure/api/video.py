@@ -27,7 +27,8 @@ from surmesure.api.body import read_bytes
 from surmesure.api.clients import limited, over_limit
 from surmesure.api.personal import PersonalPage
 from surmesure.clock import utcnow
-from surmesure.decide.pages import message_page
+from surmesure.decide.page_words import WORDS
+from surmesure.decide.pages import message_page, page_language
 from surmesure.deliver import video_pages
 from surmesure.errors import NotFound, PayloadTooLarge
 from surmesure.protect import audit
@@ -46,10 +47,11 @@ POLICY = (
 PRIVATE_FILE = {"Cache-Control": "no-store, private", "X-Content-Type-Options": "nosniff"}
 
 
-def _gone() -> HTMLResponse:
-    return PersonalPage(
-        message_page("Page introuvable", "Cette page n'existe pas ou a expiré."), status_code=404
-    )
+def _gone(request: Request) -> HTMLResponse:
+    """The plain 404 page, in the pages' language."""
+    lang = page_language(request.app.state.settings)
+    words = WORDS[lang]
+    return PersonalPage(message_page(words["gone_title"], words["gone"], lang), status_code=404)
 
 
 def _view(store: Store, token: str, settings: Any) -> str:
@@ -80,7 +82,7 @@ async def page(token: str, request: Request) -> HTMLResponse:
             _view, request.app.state.store, token, request.app.state.settings
         )
     except NotFound:
-        return _gone()
+        return _gone(request)
     return PersonalPage(html, headers={"Content-Security-Policy": POLICY})
 
 
