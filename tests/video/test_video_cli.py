@@ -83,6 +83,20 @@ def test_render_a_batch_from_a_file(
     texts = [(tmp_path / "films" / f"{p}.vtt").read_text(encoding="utf-8") for p in people]
     assert "Bonjour Marie" in texts[0] and "Bonjour Paul" in texts[1]
     assert "Bonjour\n" in texts[2] or texts[2].rstrip().endswith("Bonjour")
+    with store.begin() as conn:
+        for person in people[:2]:
+            conn.execute(
+                schema.segment_members.insert().values(
+                    segment="video_fans", person_id=person, entered_at=NOW
+                )
+            )
+    done = invoke(monkeypatch, url, "video", "render", str(short(tmp_path, TITLE)), "--segment",
+                  "video_fans", "--out-dir", str(tmp_path / "fans"))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "2 films" in " ".join(done.output.split())
+    assert sorted(p.name for p in (tmp_path / "fans").glob("*.mp4")) == sorted(
+        f"{p}.mp4" for p in people[:2]
+    )
 
 
 @pytest.mark.parametrize(
