@@ -22,6 +22,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -49,6 +50,7 @@ from surmesure.api import (
     sms,
     tracking,
     unsubscribe,
+    web,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, marked, routes
 from surmesure.api.clients import ClientLimits, TooManyPages, busy_page
@@ -161,6 +163,10 @@ def create_app(
         if settings.serving_cache_url is None
         else SharedCounts(settings.serving_cache_url, prefix_for(settings.database_url)),
     )
+    app.state.web_visitors = ClientLimits(
+        {"visitor": settings.web_visitor_rate_limit, "new": settings.web_new_visitor_rate_limit},
+        memory=settings.client_limit_memory,
+    )
     app.add_middleware(collect.Direct, on_error=error_response)
     app.add_middleware(Guard)  # the outermost: it sees the direct collection calls too
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
@@ -177,6 +183,8 @@ def create_app(
     app.include_router(feedback.router)
     app.include_router(tracking.router)
     app.include_router(local.router)
+    app.include_router(web.router)
+    mount_shop(app, settings)
     console.include(app)
 
     @app.get("/health", tags=["ops"])
@@ -235,6 +243,19 @@ def freeze_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
+
+
+DEMO_SHOP = Path("demo/shop")
+
+
+def mount_shop(app: FastAPI, settings: Settings) -> None:
+    """``/shop/``: the demo shop's pages (:mod:`surmesure.web.shop`) from
+    ``SURMESURE_SHOP_DIR``, or in development mode from ``demo/shop`` when it exists."""
+    folder = settings.shop_dir
+    if folder is None and settings.dev_mode and DEMO_SHOP.is_dir():
+        folder = DEMO_SHOP.resolve()
+    if folder is not None:
+        app.mount("/shop", StaticFiles(directory=folder, html=True, check_dir=False), name="shop")
 
 
 DOCS_ASSETS = "/docs/assets"
