@@ -34,6 +34,22 @@ variants:
     body: "{% for i in range(400) %}{{ (range(1000)|list|sort(reverse=true)|sum) % 7 }}{% endfor %}"
 """
 
+#: a banner whose own text holds what could run in a page: the script takes it out
+HOSTILE_BANNER = """name: hostile_banner
+placement: hostile_banner
+channel: web
+format: html
+variants:
+  - name: default
+    body: >-
+      <b>Offre</b><img src="x" onerror="window.pwned = 1"><script>window.pwned = 2</script>
+      <a href="javascript:window.pwned = 3" onclick="window.pwned = 4">voir</a>
+      <iframe src="https://evil.example"></iframe>
+"""
+NEWSLETTER = '"Recevez nos nouveautés chaque semaine."'
+#: the home banner's newsletter block with a link in it, to follow
+LINKED = "'<a href=\"#newsletter\">Recevez nos nouveautés</a> chaque semaine.'"
+
 
 @dataclass
 class Shop:
@@ -61,9 +77,12 @@ def shop_server(migrated: Path, folder: Path, **settings: Any) -> Iterator[Shop]
     store = open_store(f"duckdb:///{folder / 'store.duckdb'}")
     templates = folder / "templates"
     templates.mkdir()
-    for name in ("home_banner.yaml", "welcome_email.yaml"):
-        shutil.copyfile(Path(str(EXAMPLES)) / name, templates / name)
+    shutil.copyfile(EXAMPLES / "welcome_email.yaml", templates / "welcome_email.yaml")
+    banner = (EXAMPLES / "home_banner.yaml").read_text(encoding="utf-8")
+    assert NEWSLETTER in banner
+    (templates / "home_banner.yaml").write_text(banner.replace(NEWSLETTER, LINKED), "utf-8")
     (templates / "slow_banner.yaml").write_text(SLOW_BANNER)
+    (templates / "hostile_banner.yaml").write_text(HOSTILE_BANNER)
     pages = folder / "shop"
     settings = {"templates_dir": templates, "shop_dir": pages, "template_time_limit_ms": 10_000,
                 **settings}  # fmt: skip
@@ -84,6 +103,9 @@ def shop_server(migrated: Path, folder: Path, **settings: Any) -> Iterator[Shop]
             assert known.status_code == 200, known.text
             secret = key_identity_secret(app.state.settings.secret_key, row["key_id"])
             write_shop(pages, key)
-            yield Shop(base, store, app, key, row["key_id"], secret, pages)
+            shop = Shop(base, store, app, key, row["key_id"], secret, pages)
+            # the server's first decision builds its serving view and compiles the templates
+            assert shop.decide({"placements": ["home_banner"]}).status_code == 200
+            yield shop
     finally:
         store.dispose()

@@ -25,10 +25,12 @@ def shop_page(
     user: str | None = None,
     account: str = "",
     budget_ms: int | None = None,
+    placement: str = "home_banner",
 ) -> str:
     """The shop's home page using the web ``key``; ``script``: the script's URL (default:
     this server's, versioned); ``user``: a signed user (the page of a logged-in customer,
-    ``account`` naming them in the header); ``budget_ms``: the placements' budget."""
+    ``account`` naming them in the header); ``budget_ms``: the placements' budget;
+    ``placement``: the banner's."""
     page = resources.files("surmesure.web").joinpath("shop/index.html").read_text("utf-8")
     values = {
         "{{script}}": escape(script or script_url()),
@@ -36,6 +38,7 @@ def shop_page(
         "{{user}}": "" if user is None else f' data-surmesure-user="{escape(user)}"',
         "{{budget}}": "" if budget_ms is None else f' data-surmesure-budget="{budget_ms}"',
         "{{account}}": escape(account),
+        "{{placement}}": escape(placement),
     }
     for name, value in values.items():
         page = page.replace(name, value)
