@@ -84,6 +84,7 @@ def shop_server(migrated: Path, folder: Path, **settings: Any) -> Iterator[Shop]
     (templates / "slow_banner.yaml").write_text(SLOW_BANNER)
     (templates / "hostile_banner.yaml").write_text(HOSTILE_BANNER)
     pages = folder / "shop"
+    pages.mkdir()
     settings = {"templates_dir": templates, "shop_dir": pages, "template_time_limit_ms": 10_000,
                 **settings}  # fmt: skip
     try:

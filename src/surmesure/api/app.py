@@ -254,8 +254,16 @@ def mount_shop(app: FastAPI, settings: Settings) -> None:
     folder = settings.shop_dir
     if folder is None and settings.dev_mode and DEMO_SHOP.is_dir():
         folder = DEMO_SHOP.resolve()
-    if folder is not None:
-        app.mount("/shop", StaticFiles(directory=folder, html=True, check_dir=False), name="shop")
+    if folder is None:
+        return
+    if not Path(folder).is_dir():
+        raise ConfigError(
+            f"SURMESURE_SHOP_DIR is {str(folder)!r}, which is not a folder.",
+            hint="run `surmesure demo` (it writes demo/shop) or name the folder of the shop's "
+            "pages; unset it to serve no /shop/",
+            field="SURMESURE_SHOP_DIR",
+        )
+    app.mount("/shop", StaticFiles(directory=folder, html=True), name="shop")
 
 
 DOCS_ASSETS = "/docs/assets"

@@ -44,6 +44,7 @@ from surmesure.api.decide import decision, library
 from surmesure.collect.events import Ingested
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings
+from surmesure.decide.personal import DEFAULT_PRODUCTS
 from surmesure.decide.service import DecideRequest
 from surmesure.errors import Forbidden, InvalidInput, NotFound, TooManyRequests
 from surmesure.protect.keys import Principal
@@ -191,6 +192,8 @@ async def _placement(
         anonymous_id=None if who.customer_id else who.anonymous_id,
         customer_id=who.customer_id,
         context=context,
+        # products nobody prints would cost a look in the recommendation model per visitor
+        products=DEFAULT_PRODUCTS if compiled.reads_products else 0,
     )
     try:
         return answer.shown(placement, await decision(request, asked, compiled))
