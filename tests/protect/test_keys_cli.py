@@ -43,6 +43,12 @@ def test_a_web_key_is_made_with_its_origins_and_identity_secret(
     assert made["identity_secret"] == key_identity_secret(get_settings().secret_key, made["key_id"])
     listed = invoke_json(monkeypatch, store.url, "key", "list")["keys"]
     assert listed[0]["origins"] == made["origins"]
+    shown = invoke_json(monkeypatch, store.url, "key", "identity", "shop")
+    assert shown["identity_secret"] == made["identity_secret"]
+    not_web = invoke_json(monkeypatch, store.url, "key", "create", "b", "--scope", "decide")
+    assert "identity_secret" not in not_web
+    refused = invoke(monkeypatch, store.url, "key", "identity", "b")
+    assert refused.exit_code == 2 and "no web scope" in refused.output
     assert made["identity_secret"] not in str(listed)
     public = invoke(monkeypatch, store.url, "key", "create", "x", "--scope", "web",
                     "--scope", "read")  # fmt: skip

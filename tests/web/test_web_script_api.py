@@ -12,8 +12,12 @@ import pytest
 import sqlalchemy as sa
 from web_helpers import CUSTOMER, FIRST_NAME, Shop, shop_server
 
+from surmesure.api.app import create_app
+from surmesure.config import Settings
+from surmesure.errors import ConfigError
 from surmesure.protect.keys import create_key
-from surmesure.store import schema
+from surmesure.store import Store, schema
+from surmesure.web import answer
 from surmesure.web.identity import (
     MAX_USER_SECONDS,
     anonymous_secret,
@@ -249,3 +253,38 @@ def test_the_script_is_served_small_with_a_long_cache_and_an_etag(shop: Shop) ->
 
 def _view(decision_id: str) -> dict[str, str]:
     return {"type": "view", "placement": "home_banner", "decision_id": decision_id}
+
+
+def test_a_page_is_answered_its_share_alone() -> None:
+    decided = {
+        "decision_id": "d" * 32,
+        "person_id": 7,
+        "known": True,
+        "content": {"content_id": "home_banner/evening", "body": "Bonjour Camille !",
+                    "subject": "", "template": "home_banner", "variant": "evening"},
+        "offers": [{"content_id": "spring_sale", "title": "Soldes", "text": "-30 %",
+                    "expires_at": None}],
+        "products": [{"product_code": "P1", "name": "Nappe", "category": "linge", "price": 30.0,
+                      "score": 0.9, "reason": "bought with P7 last week"}],
+        "context": {"nearest_store": {"city": "Lyon"}},
+        "explanation": {"person": "person 7"},
+    }  # fmt: skip
+    assert answer.shown("home_banner", decided) == {
+        "placement": "home_banner",
+        "decision_id": "d" * 32,
+        "content_id": "home_banner/evening",
+        "html": "Bonjour Camille !",
+        "offers": [{"content_id": "spring_sale", "title": "Soldes", "text": "-30 %"}],
+        "products": [{"product_code": "P1", "name": "Nappe", "category": "linge", "price": 30.0}],
+    }
+    held = answer.shown("home_banner", {**decided, "content": None, "offers": [], "products": []})
+    assert held["html"] is None and held["content_id"] is None
+
+
+def test_a_shop_folder_that_is_not_one_is_refused_at_start(
+    duckdb_store: Store, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=duckdb_store.url, secret_key="s", write_keys={},
+                        shop_dir=tmp_path / "none")  # fmt: skip
+    with pytest.raises(ConfigError, match="SURMESURE_SHOP_DIR"):
+        create_app(settings, duckdb_store)

@@ -1,4 +1,4 @@
-"""``surmesure key create|list|revoke|reseal`` and ``surmesure audit list``.
+"""``surmesure key create|list|revoke|identity|reseal`` and ``surmesure audit list``.
 
 A key is shown once, when it is created: it is stored only as a hash. Every key change is
 written to the audit log; ``audit list`` reads it back, newest first.
@@ -14,6 +14,7 @@ from rich.table import Table
 
 from surmesure.cli.common import JsonOption, console, emit_json, get_store, user_errors
 from surmesure.config import get_settings
+from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import audit
 from surmesure.protect.keys import create_key, list_keys, revoke_key
 from surmesure.protect.reseal import reseal_traits
@@ -157,6 +158,47 @@ def register(app: typer.Typer) -> None:
             emit_json(row)
         else:
             console.print(f"key [bold]{row['name']}[/] revoked at {_when(row['revoked_at'])}")
+
+    @key_app.command("identity")
+    @user_errors
+    def identity_command(
+        key: str = typer.Argument(..., help="The web key's name or id."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Print the identity secret with which the shop's server signs its logged-in users
+        for a web key (derived from SURMESURE_SECRET_KEY and the key's id)."""
+        store = get_store()
+        try:
+            found = [
+                r
+                for r in list_keys(store)
+                if key in (r["name"], r["key_id"]) and r["revoked_at"] is None
+            ]
+            if not found:
+                raise NotFound(
+                    f"No key in force is named {key!r}.", hint="see surmesure key list",
+                    field="key",
+                )  # fmt: skip
+            if "web" not in found[0]["scopes"]:
+                raise InvalidInput(
+                    f"The key {key!r} has no web scope: it signs no user.",
+                    hint="name a key created with --scope web",
+                    field="key",
+                )
+            row = found[0]
+            audit.record(
+                store,
+                audit.cli_actor(),
+                "key.identity",
+                detail={"key_id": row["key_id"], "name": row["name"]},
+            )
+        finally:
+            store.dispose()
+        secret = key_identity_secret(get_settings().secret_key, row["key_id"])
+        if as_json:
+            emit_json({"key_id": row["key_id"], "name": row["name"], "identity_secret": secret})
+        else:
+            console.print(secret, markup=False, highlight=False)
 
     @key_app.command("reseal")
     @user_errors
