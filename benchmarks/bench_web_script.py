@@ -56,7 +56,9 @@ MEASURE = """() => {
   const call = performance.getEntriesByType("resource").filter(
     (e) => e.name.endsWith("/v1/web/decide"))[0];
   return filled ? {load: nav.loadEventStart, filled: filled.startTime,
-                   call: call ? call.responseEnd - call.startTime : 0} : null;
+                   call: call ? call.responseEnd - call.startTime : 0,
+                   wait: call ? call.responseStart - call.requestStart : 0,
+                   connect: call ? call.connectEnd - call.startTime : 0} : null;
 }"""
 FILLED_INLINE = (
     '<script>performance.mark("surmesure:filled:home_banner");'
@@ -199,12 +201,21 @@ def main() -> None:
             "nav50": statistics.median(after_start),
             "nav95": percentile(after_start, 95),
             "call50": statistics.median([t["call"] for t in found]),
+            "wait50": statistics.median([t["wait"] for t in found]),
+            "connect50": statistics.median([t["connect"] for t in found]),
             "call95": percentile([t["call"] for t in found], 95),
         }
         f = figures[name]
         table.add_row(name, *(f"{f[k]:.1f}" for k in ("load50", "load95", "nav50", "nav95")),
                       *(f"{f[k]:.1f}" if f[k] else "" for k in ("call50", "call95")))  # fmt: skip
     out.print(table)
+    for name in ("script", "script, new visitor"):
+        f = figures[name]
+        out.print(
+            f"{name}: the decide call p50 {f['call50']:.1f} ms, of which {f['wait50']:.1f} ms "
+            f"waiting for the server's first byte and {f['connect50']:.1f} ms before the "
+            "request was sent (connection)"
+        )
     script, baseline = figures["script"], figures["baseline"]
     worst = max(figures["script"]["load95"], figures["script, new visitor"]["load95"])
     verdict = "within" if worst <= TARGET_MS else "OVER"
