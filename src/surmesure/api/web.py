@@ -38,7 +38,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from surmesure.api.auth import authorize, presented_key
-from surmesure.api.body import read_json
+from surmesure.api.body import body_schema, read_json
 from surmesure.api.clients import ClientLimits
 from surmesure.api.decide import decision, library
 from surmesure.collect.events import Ingested
@@ -158,7 +158,11 @@ def _answer(request: Request, payload: Any) -> Response:
                     media_type="application/json")  # fmt: skip
 
 
-@router.post("/v1/web/decide", summary="What a web page shows in its placements, for its visitor")
+@router.post(
+    "/v1/web/decide",
+    summary="What a web page shows in its placements, for its visitor",
+    openapi_extra=body_schema(WebDecideBody),
+)
 @_web
 async def web_decide(request: Request) -> Response:
     principal, body = await _caller(request, WebDecideBody)
@@ -202,7 +206,11 @@ async def _placement(
         return answer.missing(placement)
 
 
-@router.post("/v1/web/events", summary="Views and clicks of a web page's placements")
+@router.post(
+    "/v1/web/events",
+    summary="Views and clicks of a web page's placements",
+    openapi_extra=body_schema(WebEventsBody),
+)
 @_web
 async def web_events(request: Request) -> Response:
     principal, body = await _caller(request, WebEventsBody)
