@@ -7,7 +7,9 @@
   for each placement (at most :data:`MAX_PLACEMENTS`), what the page shows
   (:mod:`surmesure.web.answer`), decided for the visitor the call proves
   (:mod:`surmesure.web.identity`), with ``aid``: the cookie value the page keeps (a new one
-  when the one sent did not hold) and ``max_age``, its lifetime in seconds.
+  when the one sent did not hold) and ``max_age``, its lifetime in seconds. Only templates of
+  the ``web`` channel fill a page, and products are recommended only for a template that
+  prints them.
 - ``POST /v1/web/events`` ``{"key", "aid", "user", "events": [...]}``: views and clicks
   (:mod:`surmesure.web.events`), stored through collection before the answer (a refused item
   is quarantined); ``aid`` must be one this server issued.
