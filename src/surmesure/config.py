@@ -285,7 +285,11 @@ class Settings(BaseSettings):
         description="Development mode: the server starts with the development secret and keys.",
     )
     rate_limits: Annotated[dict[str, str], AfterValidator(parsing.rate_limits)] = Field(
-        default_factory=lambda: {"collect": "1000/second", "decide": "3000/second"},
+        default_factory=lambda: {
+            "collect": "1000/second",
+            "decide": "3000/second",
+            "web": "1000/second",
+        },
         description="Requests per API key and scope, e.g. {'decide': '500/second'}.",
     )
     client_rate_limits: Annotated[dict[str, str], AfterValidator(parsing.client_rate_limits)] = (
@@ -312,6 +316,30 @@ class Settings(BaseSettings):
         ge=100,
         description="Most client addresses a server process counts at once (the least "
         "recently seen are forgotten first).",
+    )
+
+    web_visitor_rate_limit: Annotated[str, AfterValidator(parsing.one_limit)] = Field(
+        default="10/second",
+        description="Calls one visitor of a web page may make to /v1/web/, counted by their "
+        "signed identity, beside the key's own limit.",
+    )
+    web_new_visitor_rate_limit: Annotated[str, AfterValidator(parsing.one_limit)] = Field(
+        default="100/second",
+        description="Calls to /v1/web/ without a valid identity yet (each is given a new one), "
+        "counted by client address (see trusted_proxies: behind a proxy, every visitor would "
+        "otherwise share its address).",
+    )
+    web_cookie_days: int = Field(
+        default=395,
+        ge=1,
+        le=395,
+        description="Days the web script's anonymous id cookie (sm_aid) lasts in the visitor's "
+        "browser: at most 13 months, as the CNIL allows an audience cookie.",
+    )
+    shop_dir: Path | None = Field(
+        default=None,
+        description="Folder of a demo shop's pages, served at /shop/ (`surmesure demo` writes "
+        "demo/shop); unset: in development mode, demo/shop when it exists, else no /shop/.",
     )
 
     key_refresh_seconds: float = Field(

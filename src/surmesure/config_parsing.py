@@ -61,6 +61,11 @@ def rate_limits(value: dict[str, str]) -> dict[str, str]:
     return _limits("rate_limits", value)
 
 
+def one_limit(value: str) -> str:
+    """A limit that reads (``10/second``)."""
+    return _limits("web_visitor_rate_limit", {"visitor": value})["visitor"]
+
+
 def client_rate_limits(value: dict[str, str]) -> dict[str, str]:
     """Group (one of :data:`CLIENT_GROUPS`) -> a limit each reads."""
     for group in value:

@@ -38,6 +38,10 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/preferences"): "admin",
     ("GET", "/v1/people/{ref}/consents"): "read",
     ("POST", "/v1/local/run"): "local",
+    # a shop's pages: decisions and events for the page's own visitor, from the key's origins
+    ("POST", "/v1/web/decide"): "web",
+    ("POST", "/v1/web/events"): "web",
+    ("GET", "/web/surmesure.js"): None,
     ("GET", "/preferences/{token}"): None,
     ("POST", "/preferences/{token}"): None,
     ("GET", "/health"): None,

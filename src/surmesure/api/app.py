@@ -22,6 +22,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -50,6 +51,7 @@ from surmesure.api import (
     tracking,
     unsubscribe,
     video,
+    web,
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, marked, routes
 from surmesure.api.clients import ClientLimits, TooManyPages, busy_page
@@ -162,6 +164,10 @@ def create_app(
         if settings.serving_cache_url is None
         else SharedCounts(settings.serving_cache_url, prefix_for(settings.database_url)),
     )
+    app.state.web_visitors = ClientLimits(
+        {"visitor": settings.web_visitor_rate_limit, "new": settings.web_new_visitor_rate_limit},
+        memory=settings.client_limit_memory,
+    )
     app.add_middleware(collect.Direct, on_error=error_response)
     app.add_middleware(Guard)  # the outermost: it sees the direct collection calls too
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
@@ -179,6 +185,8 @@ def create_app(
     app.include_router(feedback.router)
     app.include_router(tracking.router)
     app.include_router(local.router)
+    app.include_router(web.router)
+    mount_shop(app, settings)
     console.include(app)
 
     @app.get("/health", tags=["ops"])
@@ -237,6 +245,27 @@ def freeze_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
+
+
+DEMO_SHOP = Path("demo/shop")
+
+
+def mount_shop(app: FastAPI, settings: Settings) -> None:
+    """``/shop/``: the demo shop's pages (:mod:`surmesure.web.shop`) from
+    ``SURMESURE_SHOP_DIR``, or in development mode from ``demo/shop`` when it exists."""
+    folder = settings.shop_dir
+    if folder is None and settings.dev_mode and DEMO_SHOP.is_dir():
+        folder = DEMO_SHOP.resolve()
+    if folder is None:
+        return
+    if not Path(folder).is_dir():
+        raise ConfigError(
+            f"SURMESURE_SHOP_DIR is {str(folder)!r}, which is not a folder.",
+            hint="run `surmesure demo` (it writes demo/shop) or name the folder of the shop's "
+            "pages; unset it to serve no /shop/",
+            field="SURMESURE_SHOP_DIR",
+        )
+    app.mount("/shop", StaticFiles(directory=folder, html=True), name="shop")
 
 
 DOCS_ASSETS = "/docs/assets"

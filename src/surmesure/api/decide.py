@@ -124,39 +124,52 @@ async def post_decide(request: Request, _: Principal = Depends(require("decide")
             hint=DECIDE_HINT,
             field=where,
         ) from None
+    compiled = library(request).for_placement(body.placement)
+    return _json(
+        await decision(
+            request,
+            DecideRequest(
+                placement=body.placement,
+                person_id=body.person_id,
+                anonymous_id=body.anonymous_id,
+                customer_id=body.customer_id,
+                context=body.context,
+                products=body.products,
+            ),
+            compiled,
+        )
+    )
+
+
+async def decision(
+    request: Request, asked: DecideRequest, compiled: CompiledTemplate
+) -> dict[str, Any]:
+    """The decision ``asked`` with ``compiled``, made on the event loop or in a thread (see
+    the module)."""
     settings: Settings = request.app.state.settings
-    templates = library(request)
-    compiled = templates.for_placement(body.placement)
     serving: Serving = request.app.state.serving
     if serving.view_or_none() is None:
-        await run_in_threadpool(serving.ensure_started, templates.metrics())
+        await run_in_threadpool(serving.ensure_started, library(request).metrics())
     call = partial(
         decide,
         request.app.state.store,
-        DecideRequest(
-            placement=body.placement,
-            person_id=body.person_id,
-            anonymous_id=body.anonymous_id,
-            customer_id=body.customer_id,
-            context=body.context,
-            products=body.products,
-        ),
+        asked,
         compiled,
         recommender=recommender(request),
         serving=serving,
         time_limit_s=settings.template_time_limit_ms / 1000,
     )
     if not serves_from_memory(compiled):
-        return _json(await run_in_threadpool(call))
+        return await run_in_threadpool(call)
     if _on_loop(compiled, settings):
         try:
             with on_loop(settings.template_on_loop_ms / 1000), held_only():
-                return _json(call())
+                return call()
         except Overtime:
             compiled.off_loop_until = time.monotonic() + OFF_LOOP_S
         except Miss:  # someone to read from the store first: the read waits in a thread
             pass
-    return _json(await asyncio.get_running_loop().run_in_executor(RENDERS, call))
+    return await asyncio.get_running_loop().run_in_executor(RENDERS, call)
 
 
 def _on_loop(compiled: CompiledTemplate, settings: Settings) -> bool:

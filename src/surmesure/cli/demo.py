@@ -24,6 +24,7 @@ from surmesure.cli.common import (
 )
 from surmesure.cli.demo_journeys import journeys_demo, print_journeys
 from surmesure.cli.demo_send import print_sent, send_demo
+from surmesure.cli.demo_web import print_web, web_demo
 from surmesure.cli.generate import generate_with_progress, make_spec
 from surmesure.collect.events import ingest_file
 from surmesure.collect.importer import import_file
@@ -302,13 +303,15 @@ def register(app: typer.Typer) -> None:
             derived = run_derive(store, spec, out, quiet=as_json)
             keys = demo_keys(store, out)
             sign_in = demo_user(store, out)
+            shop = web_demo(store, out, KEYS_FILE)
             sent = send_demo(store, out, datetime.combine(spec.end, dtime(10))) if send else None
             journeys = journeys_demo(store, out, datetime.combine(spec.end, dtime(10)))
         finally:
             store.dispose()
         report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
         report["derive"] = derived
-        report["keys"] = {"file": str(out / KEYS_FILE), "scopes": sorted(keys)}
+        report["keys"] = {"file": str(out / KEYS_FILE), "scopes": sorted([*keys, "web"])}
+        report["shop"] = shop
         report["console"] = {"file": str(out / KEYS_FILE), "email": sign_in[0], "role": "admin"}
         report["mappings"] = write_examples(out, MAPPINGS)
         report["segment_files"] = write_examples(out, SEGMENTS)
@@ -330,6 +333,7 @@ def register(app: typer.Typer) -> None:
                 f"({fitted['cpu_seconds']:.1f} s of processor time): {fitted['ranking']}"
             )
             print_keys(keys, out)
+            print_web(shop)
             console.print(
                 "Console: [bold]surmesure serve --dev[/], then open "
                 "[bold]http://127.0.0.1:8080/console/[/] and sign in as "

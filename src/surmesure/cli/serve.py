@@ -137,8 +137,9 @@ def server_options(log_level: str, access_log: bool = False) -> dict[str, Any]:
 
 
 def _absolute_paths() -> None:
-    """The store file and the templates folder named absolutely, so that what the server opens
-    later does not depend on the working directory (commands sent to it run in theirs)."""
+    """The store file, the templates folder and the shop's named absolutely, so that what the
+    server opens later does not depend on the working directory (commands sent to it run in
+    theirs)."""
     import os
     from pathlib import Path
 
@@ -148,3 +149,5 @@ def _absolute_paths() -> None:
     if path is not None:
         os.environ["SURMESURE_DATABASE_URL"] = "duckdb:///" + str(path.with_suffix(""))
     os.environ["SURMESURE_TEMPLATES_DIR"] = str(Path(settings.templates_dir).resolve())
+    if settings.shop_dir is not None:
+        os.environ["SURMESURE_SHOP_DIR"] = str(Path(settings.shop_dir).resolve())

@@ -320,7 +320,7 @@ def _claimed(item: Accepted, trusted: bool, secret: str | None) -> frozenset[tup
         return _NONE
     message = item.message
     vouched = trust.verified(item.identifiers, secret, message.context, message.integrations)
-    return trust.claimed(item.identifiers, trusted=False, vouched=vouched)
+    return trust.claimed(item.identifiers, trusted=False, vouched=vouched | item.vouched)
 
 
 def _unerased(

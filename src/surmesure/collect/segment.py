@@ -197,12 +197,15 @@ class Message(BaseModel):
 
 @dataclass(frozen=True)
 class Accepted:
-    """A valid message with its identifiers normalized and, for identify, its profile traits."""
+    """A valid message with its identifiers normalized and, for identify, its profile traits;
+    ``vouched``: identifiers the server itself verified before the message was made (the
+    signed visitor of a web page, :mod:`surmesure.web.identity`), never a claim."""
 
     message: Message
     index: int
     identifiers: tuple[tuple[str, str], ...]
     traits: dict[str, Any]
+    vouched: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)

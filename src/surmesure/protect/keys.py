@@ -6,6 +6,10 @@ A key carries scopes:
   never read anything back;
 - ``decide``: server-side decisions and personal page links;
 - ``read``: personal data (people, why, segments, consents, experiment results);
+- ``web``: what a shop's pages hold to fill their placements (:mod:`surmesure.api.web`):
+  decisions and events for the visitor's own signed identity only, from the page origins
+  stored with the key (``--origin``); it never names a person, never reads, and goes with no
+  scope but ``collect``;
 - ``admin``: every scope, plus administrative changes (consents, erasure, keys).
 
 Keys created with ``surmesure key create`` are stored as SHA-256 hashes (a key is 32 random
@@ -33,15 +37,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from surmesure.clock import utcnow
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
-SCOPES = ("collect", "decide", "read", "calls", "admin")
+SCOPES = ("collect", "decide", "read", "calls", "web", "admin")
+PUBLIC_SCOPES = frozenset({"collect", "web"})
+"""The scopes a key shipped in public web pages may hold: it may collect, never read."""
+MAX_ORIGINS = 20
 MISS_LOOKUPS_PER_SECOND = 20.0
 """Store look-ups of keys a server does not hold, per second, beyond the burst."""
 MISS_BURST = 50
@@ -57,6 +66,8 @@ class Principal:
     name: str
     scopes: frozenset[str]
     source: str
+    origins: frozenset[str] = frozenset()
+    """The page origins a browser may use a ``web`` key from."""
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -79,7 +90,45 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
             hint=f"choose among {', '.join(SCOPES)}",
             field="scope",
         )
-    return [s for s in SCOPES if s in scopes]
+    ordered = [s for s in SCOPES if s in scopes]
+    if "web" in ordered and not set(ordered) <= PUBLIC_SCOPES:
+        private = ", ".join(s for s in ordered if s not in PUBLIC_SCOPES)
+        raise InvalidInput(
+            f"A web key ships in public pages: it cannot also have {private}.",
+            hint="create the web key with --scope web (and collect) alone, and another key "
+            "for the shop's server",
+            field="scope",
+        )
+    return ordered
+
+
+def check_origins(origins: list[str] | tuple[str, ...]) -> list[str]:
+    """``origins`` as browsers send them (``https://shop.example``, lower case, no path);
+    :class:`InvalidInput` naming a wrong one."""
+    found: list[str] = []
+    for origin in origins:
+        parsed = urlsplit(origin.strip().lower())
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.hostname
+            or parsed.path not in ("", "/")
+            or parsed.query
+            or parsed.fragment
+            or parsed.username is not None
+            or len(origin) > 256
+        ):
+            raise InvalidInput(
+                f"Origin {origin!r} is not a page origin.",
+                hint="write scheme://host[:port] as the browser's address bar shows it, e.g. "
+                "https://shop.example, with no path",
+                field="origin",
+            )
+        found.append(f"{parsed.scheme}://{parsed.netloc}")
+    if len(set(found)) > MAX_ORIGINS:
+        raise InvalidInput(
+            f"{len(set(found))} origins.", hint=f"give at most {MAX_ORIGINS}", field="origin"
+        )
+    return sorted(set(found))
 
 
 def create_key(
@@ -90,13 +139,22 @@ def create_key(
     source: str = "api",
     now: datetime | None = None,
     replace: bool = False,
+    origins: list[str] | tuple[str, ...] = (),
 ) -> tuple[str, dict[str, Any]]:
     """A new key ``(secret, row)``: the secret is returned once and never stored. With
-    ``replace``, a key of the same name is revoked and renamed ``NAME#KEY_ID`` first."""
+    ``replace``, a key of the same name is revoked and renamed ``NAME#KEY_ID`` first.
+    ``origins``: the pages a ``web`` key is used from (only a web key takes them)."""
     name = name.strip()
     if not name or len(name) > 128:
         raise InvalidInput(f"Key name {name!r}.", hint="give 1 to 128 characters", field="name")
     ordered = check_scopes(scopes)
+    allowed = check_origins(origins)
+    if allowed and "web" not in ordered:
+        raise InvalidInput(
+            "Only a web key is used from pages: origins go with --scope web.",
+            hint="add --scope web, or leave out --origin",
+            field="origin",
+        )
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     row = {
         "key_id": uuid.uuid4().hex[:16],
@@ -122,14 +180,32 @@ def create_key(
                 .values(name=f"{name}#{old.key_id}", revoked_at=old.revoked_at or row["created_at"])
             )
         conn.execute(k.insert().values(row))
-    return secret, _public(row)
+        if allowed:
+            conn.execute(
+                schema.api_key_origins.insert(),
+                [{"key_id": row["key_id"], "origin": o} for o in allowed],
+            )
+    return secret, {**_public(row), "origins": allowed}
 
 
 def list_keys(store: Store) -> list[dict[str, Any]]:
     k = schema.api_keys
     with store.connect() as conn:
         rows = conn.execute(sa.select(k).order_by(k.c.created_at, k.c.name)).mappings().all()
-    return [_public(dict(r)) for r in rows]
+        origins = _origins(conn)
+    return [{**_public(dict(r)), "origins": sorted(origins.get(r["key_id"], ()))} for r in rows]
+
+
+def _origins(conn: Connection, key_id: str | None = None) -> dict[str, frozenset[str]]:
+    """key id -> the origins stored with it (of ``key_id`` alone when given)."""
+    o = schema.api_key_origins
+    query = sa.select(o.c.key_id, o.c.origin)
+    if key_id is not None:
+        query = query.where(o.c.key_id == key_id)
+    found: dict[str, set[str]] = {}
+    for key, origin in conn.execute(query):
+        found.setdefault(key, set()).add(origin)
+    return {key: frozenset(values) for key, values in found.items()}
 
 
 def revoke_key(store: Store, ref: str, *, now: datetime | None = None) -> dict[str, Any]:
@@ -228,12 +304,13 @@ class KeyRing:
                     k.c.secret_hash == digest, k.c.revoked_at.is_(None)
                 )
             ).first()
+            origins = _origins(conn, row.key_id) if row is not None else {}
         if row is None:
             if len(self._misses) >= MISSES_REMEMBERED:
                 self._misses = set()
             self._misses.add(digest)
             return None
-        found = self._stored[digest] = _principal(row)
+        found = self._stored[digest] = _principal(row, origins)
         self._used[found.key_id] = utcnow()
         return found
 
@@ -258,11 +335,16 @@ class KeyRing:
                         k.c.revoked_at.is_(None)
                     )
                 ).all()
-            self._stored = {r.secret_hash: _principal(r) for r in rows}
+                origins = _origins(conn)
+            self._stored = {r.secret_hash: _principal(r, origins) for r in rows}
             self._misses = set()
 
 
-def _principal(row: Any) -> Principal:
+def _principal(row: Any, origins: dict[str, frozenset[str]]) -> Principal:
     return Principal(
-        key_id=row.key_id, name=row.name, scopes=frozenset(row.scopes.split(",")), source=row.source
+        key_id=row.key_id,
+        name=row.name,
+        scopes=frozenset(row.scopes.split(",")),
+        source=row.source,
+        origins=origins.get(row.key_id, frozenset()),
     )

@@ -84,6 +84,7 @@ from surmesure.store.schema_journeys import journey_people as journey_people
 from surmesure.store.schema_journeys import journey_versions as journey_versions
 from surmesure.store.schema_journeys import journeys as journeys
 from surmesure.store.schema_ops import job_runs as job_runs
+from surmesure.store.schema_protect import api_key_origins as api_key_origins
 from surmesure.store.schema_protect import api_keys as api_keys
 from surmesure.store.schema_protect import audit_log as audit_log
 from surmesure.store.schema_protect import consents as consents

@@ -97,6 +97,17 @@ api_keys = sa.Table(
     comment="API keys: named, scoped, stored as hashes, revocable.",
 )
 
+api_key_origins = sa.Table(
+    "api_key_origins",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column(
+        "origin", sa.String(256), primary_key=True, comment="scheme://host[:port], lower case"
+    ),
+    info={"personal": None},
+    comment="Page origins a web key may be used from (CORS answers them alone).",
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,
@@ -146,6 +157,7 @@ TABLES = (
     suppression_state,
     person_keys,
     api_keys,
+    api_key_origins,
     audit_log,
     console_users,
     console_sessions,
