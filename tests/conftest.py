@@ -34,6 +34,10 @@ os.environ.setdefault("SURMESURE_ENCRYPTION_KEY", "test-encryption-key-not-the-d
 if "SURMESURE_OUTBOX_DIR" not in os.environ:
     os.environ["SURMESURE_OUTBOX_DIR"] = tempfile.mkdtemp(prefix="surmesure-outbox-")
     atexit.register(shutil.rmtree, os.environ["SURMESURE_OUTBOX_DIR"], True)
+# films and scene clips likewise (a test rendering in a folder of its own sets it)
+if "SURMESURE_VIDEO_DIR" not in os.environ:
+    os.environ["SURMESURE_VIDEO_DIR"] = tempfile.mkdtemp(prefix="surmesure-videos-")
+    atexit.register(shutil.rmtree, os.environ["SURMESURE_VIDEO_DIR"], True)
 
 # Rich fixes a console's width when it is made if COLUMNS is set then (as in a shell that
 # exports it, or a pytest-xdist worker): tests that print wide tables set COLUMNS themselves

@@ -24,6 +24,7 @@ from surmesure.cli.common import (
 )
 from surmesure.cli.demo_journeys import journeys_demo, print_journeys
 from surmesure.cli.demo_send import print_sent, send_demo
+from surmesure.cli.demo_video import print_videos, videos_demo
 from surmesure.cli.demo_web import print_web, web_demo
 from surmesure.cli.generate import generate_with_progress, make_spec
 from surmesure.collect.events import ingest_file
@@ -306,6 +307,7 @@ def register(app: typer.Typer) -> None:
             shop = web_demo(store, out, KEYS_FILE)
             sent = send_demo(store, out, datetime.combine(spec.end, dtime(10))) if send else None
             journeys = journeys_demo(store, out, datetime.combine(spec.end, dtime(10)))
+            videos = videos_demo(store, out, datetime.combine(spec.end, dtime(10)))
         finally:
             store.dispose()
         report = summary(spec, out, manifest, generated, steps, status, time.perf_counter() - clock)
@@ -318,6 +320,7 @@ def register(app: typer.Typer) -> None:
         if sent is not None:
             report["campaign"] = sent
         report["journeys"] = journeys
+        report["videos"] = videos
         if as_json:
             emit_json(report)
         else:
@@ -349,6 +352,7 @@ def register(app: typer.Typer) -> None:
             if sent is not None:
                 print_sent(sent)
             print_journeys(journeys)
+            print_videos(videos)
             lyon = escape(str(out / SEGMENTS / "lyon_loyal.yaml"))
             console.print(
                 f"Segments to try in {escape(str(out / SEGMENTS))}: e.g. [bold]surmesure segment "

@@ -29,7 +29,7 @@ from surmesure.video import Film, load_template, render_many, render_person
 PERSON_HELP = "A person id, or kind:value (e.g. customer_id:C42)."
 
 
-def _copy(film: Film, mp4: Path) -> None:
+def copy_film(film: Film, mp4: Path) -> None:
     mp4.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(film.mp4, mp4)
     shutil.copyfile(film.poster, mp4.with_suffix(".jpg"))
@@ -104,7 +104,7 @@ def render_command(
                              detail={"template": definition.name})  # fmt: skip
         finally:
             store.dispose()
-        _copy(film, out)
+        copy_film(film, out)
         summary = _summary(film, out, time.perf_counter() - started)
         if as_json:
             emit_json(summary)
@@ -130,7 +130,7 @@ def render_command(
     finally:
         store.dispose()
     for person_id, film in zip(ids, films, strict=True):
-        _copy(film, out_dir / f"{person_id}.mp4")
+        copy_film(film, out_dir / f"{person_id}.mp4")
     seconds = time.perf_counter() - started
     distinct = len({f.content_hash for f in films})
     neutral_count = sum(f.neutral for f in films)
