@@ -122,8 +122,10 @@ def create_app(
             flush_ms=settings.decision_flush_ms,
         )
         scheduler = asyncio.create_task(run_schedule(app.state.store, settings))
-        if freeze:  # a server process of its own: the console's home figures get ready now
+        if freeze:  # a server process of its own: decisions and the console's home figures
+            # get ready now, so the first visitor of a shop's page does not wait for the cache
             app.state.console_figures.warm(app.state.store)
+            await run_in_threadpool(_ready_to_decide, app)
             freeze_heap()
         try:
             yield
@@ -232,6 +234,19 @@ def serve_app() -> FastAPI:
 
 YOUNG_COLLECTION = 10_000
 """Allocations between two collections of the youngest generation (Python's default: 700)."""
+
+
+def _ready_to_decide(app: FastAPI) -> None:
+    """Load the templates and start the serving cache, as the first decision would; a template
+    library that does not load is left for that decision to report (with the template named)."""
+    from surmesure.decide.library import library_for
+
+    try:
+        app.state.templates = library_for(app.state.settings)
+        app.state.serving.ensure_started(app.state.templates.metrics())
+    except Exception:  # reported by the first decision, which loads them again
+        log.warning("decisions not made ready at start", exc_info=True)
+        app.state.templates = None
 
 
 def freeze_heap() -> None:
