@@ -191,6 +191,7 @@ class _Plans:
             index_key=self.index_key,
             among=among,
             named_times=True,
+            counted=True,  # a count per node and name, not every event (collect.counts)
         )
         held_query = sa.select(m.c.person_id).where(m.c.segment == name, m.c.person_id.in_(among))
         # only who enters or exits comes back: most of the touched people stay as they were,
