@@ -48,27 +48,29 @@ def add(
 ) -> int:
     """Count the events given column by column (one per item, each with its node and
     person), in the caller's transaction; returns how many rows were written."""
-    totals: dict[tuple[int, str, str], list[object]] = {}
-    for node, person, kind, name, at in zip(nodes, people, types, names, occurred, strict=True):
+    number: dict[tuple[int, str, str], int] = {}
+    latest: dict[tuple[int, str, str], datetime] = {}
+    person: dict[tuple[int, str, str], int] = {}
+    for node, who, kind, name, at in zip(nodes, people, types, names, occurred, strict=True):
         key = (node, kind, UNNAMED if name is None else name)
-        found = totals.get(key)
+        found = number.get(key)
         if found is None:
-            totals[key] = [person, 1, at]
+            number[key], latest[key], person[key] = 1, at, who
             continue
-        found[1] = int(found[1]) + 1  # type: ignore[call-overload]
-        if at > found[2]:  # type: ignore[operator]
-            found[2] = at
-    if not totals:
+        number[key] = found + 1
+        if at > latest[key]:
+            latest[key] = at
+    if not number:
         return 0
-    keys, values = list(totals), list(totals.values())
+    keys = list(number)
     rows = pa.table(
         {
             "node_id": pa.array([k[0] for k in keys], pa.int64()),
             "type": pa.array([k[1] for k in keys], pa.string()),
             "event": pa.array([k[2] for k in keys], pa.string()),
-            "person_id": pa.array([v[0] for v in values], pa.int64()),
-            "count": pa.array([v[1] for v in values], pa.int64()),
-            "last_at": pa.array([v[2] for v in values], pa.timestamp("us")),
+            "person_id": pa.array(list(person.values()), pa.int64()),
+            "count": pa.array(list(number.values()), pa.int64()),
+            "last_at": pa.array(list(latest.values()), pa.timestamp("us")),
         }
     )
     store.backend.load(conn, schema.event_counts, rows, _UPSERT)

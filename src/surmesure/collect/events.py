@@ -295,15 +295,14 @@ def write_events(
             }
             outbox.append(store, conn, outbox.CONSENT, sorted(chose), at=received_at)
     stored = [k for k in range(count) if new[k] and people[k] is not None]
-    held = [k for k in stored if nodes[k] is not None]
     counts.add(
         store,
         conn,
-        [nodes[k] for k in held],  # type: ignore[misc]
-        [people[k] for k in held],  # type: ignore[misc]
-        [cols.type[k] for k in held],
-        [cols.event[k] for k in held],
-        [occurred[k] for k in held],
+        [node for k in stored if (node := nodes[k]) is not None],  # a person's event has one
+        [who for k in stored if (who := people[k]) is not None],
+        [cols.type[k] for k in stored],
+        [cols.event[k] for k in stored],
+        [occurred[k] for k in stored],
     )
     outbox.append(
         store,

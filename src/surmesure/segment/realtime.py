@@ -12,6 +12,10 @@ Which segments an event can change, by its kind:
 
 and, through references, every segment that refers to one of those.
 
+A round reads an event condition with no window and no property from the counts collect keeps
+per identity node, type and name (``event_counts``), so its cost follows the people it touches,
+not every event ever stored.
+
 Collect does not call this module: it appends each change to the outbox, and the dispatcher
 delivers them to :func:`on_changes` (subscriber ``segment_membership``, see
 :mod:`surmesure.dispatch`).

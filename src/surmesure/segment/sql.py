@@ -18,6 +18,9 @@ to them. Without such a scope, a ranking is restricted to the persons holding at
 that could satisfy the condition (the resolved row is one of a person's rows). "At least one
 event" and "at least one order" (no amount) are plain semi-joins, with no grouping.
 ``fast=False`` compiles the plain plan, kept as the reference in the benchmark and the tests.
+``counted`` (real-time rounds) reads an event count with no window and no property from
+``event_counts`` (:mod:`surmesure.collect.counts`): a row per identity node and name, instead
+of every event the persons sent.
 """
 
 from __future__ import annotations
