@@ -23,8 +23,12 @@ environment), the two servers alternating round by round, each run on a fresh da
 the machine's load falls on both alike. It prints both rates (median of the rounds), their
 ratio, and the validation micro-benchmark of ``bench_validate`` for both.
 
+``--prefill N`` first stores N events of other devices (with the code under test, changes
+deleted) so the server meets a store in use: real-time membership reads what a person did, and
+a round that read every event grew with the table.
+
     python benchmarks/bench_collect.py [--events 200000] [--clients 32] [--postgres URL|none]
-        [--collect-only] [--baseline REF [--rounds 3]] [--json]
+        [--collect-only] [--baseline REF [--rounds 3]] [--prefill N] [--json]
 """
 
 from __future__ import annotations
@@ -93,6 +97,42 @@ finally:
     store.dispose()
 print(orjson.dumps({"package": surmesure.__file__}).decode())
 """
+PREFILL = """
+import sys
+
+sys.path.append(sys.argv[3])  # make_bodies, from the benchmarks
+
+import orjson
+import sqlalchemy as sa
+
+import surmesure
+from bench_collect import make_bodies
+from surmesure.collect.events import write_events
+from surmesure.collect.importer import utcnow
+from surmesure.collect.segment import validate_messages
+from surmesure.store import open_store
+
+store = open_store(sys.argv[1])
+try:
+    wanted = int(sys.argv[2])
+    for part in range(0, wanted, 200_000):  # 5,000 devices a part, as in a run
+        bodies = make_bodies(min(200_000, wanted - part), f"past{part}")
+        for start in range(0, len(bodies), 200):
+            chunk = bodies[start : start + 200]
+            accepted, _ = validate_messages([m for b in chunk for m in orjson.loads(b)["batch"]])
+            with store.begin() as conn:
+                write_events(store, conn, accepted, source="web", received_at=utcnow())
+            store.settle_bulk()
+    with store.begin() as conn:  # history, not news: no subscriber is handed it
+        conn.execute(sa.text("DELETE FROM changes"))
+finally:
+    store.dispose()
+print(orjson.dumps({"package": surmesure.__file__}).decode())
+"""
+"""Store ``argv[2]`` events of other devices than the run's (5,000 devices each 200,000), with
+the code under test, before its server starts (``--prefill``): the tables a collector meets
+after months of traffic. Their changes are deleted: the run's rounds are handed its own."""
+PREFILL_EVENTS = {"count": 0}
 
 
 def make_bodies(events: int, seed: str) -> list[bytes]:
@@ -153,6 +193,12 @@ def save_segments(url: str, src: Path) -> None:
     its schema, as that code's server would)."""
     os.environ.update(SERVER_ENV)  # the child runs with the server's keys
     run_child(src, SAVE_SEGMENTS, url, orjson.dumps(SEGMENTS).decode())
+
+
+def prefill(url: str, src: Path, events: int) -> None:
+    """Store ``events`` events of other devices with the code of ``src`` (:data:`PREFILL`)."""
+    os.environ.update(SERVER_ENV)
+    run_child(src, PREFILL, url, str(events), str(Path(__file__).resolve().parent))
 
 
 def dispatch_status(url: str) -> dict[str, Any]:
@@ -251,6 +297,8 @@ def over_http(
     end_to_end = END_TO_END["on"]
     if end_to_end:
         save_segments(url, src)
+    if PREFILL_EVENTS["count"]:
+        prefill(url, src, PREFILL_EVENTS["count"])
     server = serve(url, port, src)
     lag, asked = 0.0, 0
     try:
@@ -270,7 +318,8 @@ def over_http(
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
-    stored, members = count_rows(url, "events"), count_rows(url, "segment_members")
+    stored = count_rows(url, "events") - PREFILL_EVENTS["count"]
+    members = count_rows(url, "segment_members")
     if end_to_end and members == 0:
         raise RuntimeError("no segment membership was recorded")
     return {
@@ -468,9 +517,17 @@ def main() -> None:
         action="store_true",
         help="no segment saved; the clock stops at the last answer, not the last delivery",
     )
+    parser.add_argument(
+        "--prefill",
+        type=int,
+        default=0,
+        metavar="N",
+        help="store N events of other devices before each server starts (a store in use)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     PORT["port"] = args.port
+    PREFILL_EVENTS["count"] = args.prefill
     END_TO_END["on"] = not args.collect_only
     console = Console(stderr=True)
     if args.baseline is not None:

@@ -14,7 +14,8 @@ as the SDKs' batch files or a replay of a tracking plan). Inside the caller's tr
 3. inserts the events, the traits of each identify as observations with their source,
    time and the source's reliability, and the consent choices a message carries
    (:mod:`surmesure.collect.consents`);
-4. appends one change per new event to the outbox (:mod:`surmesure.dispatch.outbox`), in the
+4. counts the new events of each identity node by type and name (:mod:`.counts`);
+5. appends one change per new event to the outbox (:mod:`surmesure.dispatch.outbox`), in the
    same transaction: the dispatcher hands them on to the stages after collect (real-time
    segment membership), which collect never imports.
 
@@ -37,7 +38,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from surmesure.collect import bounds, currency, quarantine, sink
+from surmesure.collect import bounds, counts, currency, quarantine, sink
 from surmesure.collect.consents import write_consents
 from surmesure.collect.segment import Accepted, Refusal, validate_messages
 from surmesure.config import Settings
@@ -294,6 +295,15 @@ def write_events(
             }
             outbox.append(store, conn, outbox.CONSENT, sorted(chose), at=received_at)
     stored = [k for k in range(count) if new[k] and people[k] is not None]
+    counts.add(
+        store,
+        conn,
+        [node for k in stored if (node := nodes[k]) is not None],  # a person's event has one
+        [who for k in stored if (who := people[k]) is not None],
+        [cols.type[k] for k in stored],
+        [cols.event[k] for k in stored],
+        [occurred[k] for k in stored],
+    )
     outbox.append(
         store,
         conn,

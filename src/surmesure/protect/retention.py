@@ -12,7 +12,8 @@ now (naive UTC):
 
 A kind set to 0 is kept for ever. Page links are not stored: a link lives at most
 ``SURMESURE_PAGE_LINK_MAX_DAYS``. :func:`run_retention` deletes what is older than its limit in
-one transaction and says how many rows of each table went and the cut-off applied.
+one transaction and says how many rows of each table went and the cut-off applied; the
+nodes whose events went are counted again (:mod:`surmesure.collect.counts`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from surmesure.clock import utcnow
+from surmesure.collect import counts
 from surmesure.protect import quarantined
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -77,6 +79,12 @@ def run_retention(
                 result.removed[str(table.name)] = int(count)
                 if count and not dry_run and table is schema.quarantine:
                     quarantined.delete(conn, old)
+                elif count and not dry_run and table is schema.events:
+                    # the nodes whose events go are counted again without them
+                    nodes = sa.select(table.c.node_id).where(old).distinct()
+                    touched = [n for n in conn.execute(nodes).scalars() if n is not None]
+                    conn.execute(table.delete().where(old))
+                    counts.recount(conn, touched)
                 elif count and not dry_run:
                     conn.execute(table.delete().where(old))
     return result

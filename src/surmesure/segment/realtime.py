@@ -12,6 +12,10 @@ Which segments an event can change, by its kind:
 
 and, through references, every segment that refers to one of those.
 
+A round reads an event condition with no window and no property from the counts collect keeps
+per identity node, type and name (``event_counts``), so its cost follows the people it touches,
+not every event ever stored.
+
 Collect does not call this module: it appends each change to the outbox, and the dispatcher
 delivers them to :func:`on_changes` (subscriber ``segment_membership``, see
 :mod:`surmesure.dispatch`).
@@ -191,6 +195,7 @@ class _Plans:
             index_key=self.index_key,
             among=among,
             named_times=True,
+            counted=True,  # a count per node and name, not every event (collect.counts)
         )
         held_query = sa.select(m.c.person_id).where(m.c.segment == name, m.c.person_id.in_(among))
         # only who enters or exits comes back: most of the touched people stay as they were,

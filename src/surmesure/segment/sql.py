@@ -18,6 +18,9 @@ to them. Without such a scope, a ranking is restricted to the persons holding at
 that could satisfy the condition (the resolved row is one of a person's rows). "At least one
 event" and "at least one order" (no amount) are plain semi-joins, with no grouping.
 ``fast=False`` compiles the plain plan, kept as the reference in the benchmark and the tests.
+``counted`` (real-time rounds) reads an event count with no window and no property from
+``event_counts`` (:mod:`surmesure.collect.counts`): a row per identity node and name, instead
+of every event the persons sent.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ import sqlalchemy as sa
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import ColumnElement
 
+from surmesure.collect.counts import UNNAMED
 from surmesure.domain.segments import (
     AllNode,
     AnyNode,
     BucketNode,
     Condition,
     ConsentNode,
+    EventCondition,
     EventNode,
     MetricNode,
     NearNode,
@@ -72,6 +77,9 @@ class Compiler:
     named_times: bool = False
     """``now`` and the windows' starts as the named parameters :data:`NOW` and
     :func:`since_name` (values of :func:`times`), so one statement serves every ``now``."""
+    counted: bool = False
+    """Event conditions of a scope (real-time updates) read ``event_counts`` rather than
+    ``events`` where the counts answer them exactly: see :meth:`performed`."""
 
     @property
     def json(self) -> Json:
@@ -290,12 +298,17 @@ class Compiler:
             where.append(self.json.compare(self.json.key(e.c.properties, key), "eq", value))
         if scope is not None:
             where.append(e.c.person_id.in_(sa.select(scope.c.person_id)))
-        performed = sa.select(e.c.person_id).where(*where)
-        count = sa.func.count()
+        person: ColumnElement[int] = e.c.person_id
+        performed = sa.select(person).where(*where)
+        count: ColumnElement[Any] = sa.func.count()
+        if scope is not None and self.counts(c):
+            rows = self.performed(c, scope)
+            person, count = rows.c.person_id, sa.func.sum(rows.c.n)
+            performed = sa.select(person)
         if c.min_count <= 0:
             if c.max_count is None:
                 return sa.false() if negate else sa.true()
-            over = performed.group_by(e.c.person_id).having(count > c.max_count)
+            over = performed.group_by(person).having(count > c.max_count)
             return pid.in_(over) if negate else self.absent(pid, over)
         if c.min_count == 1 and c.max_count is None and self.fast:
             held = performed
@@ -303,8 +316,37 @@ class Compiler:
             having = [count >= c.min_count]
             if c.max_count is not None:
                 having.append(count <= c.max_count)
-            held = performed.group_by(e.c.person_id).having(*having)
+            held = performed.group_by(person).having(*having)
         return self.absent(pid, held) if negate else pid.in_(held)
+
+    def counts(self, c: EventCondition) -> bool:
+        """Whether ``event_counts`` answers ``c`` exactly for a scope's persons: no window
+        and no property to test (a count keeps neither), and no name ``''`` (the counts' name
+        of an event unnamed)."""
+        return self.counted and c.within_days is None and not c.properties and c.name != UNNAMED
+
+    def performed(self, c: EventCondition, scope: sa.CTE) -> sa.Subquery:
+        """``(person_id, n)`` rows whose ``n`` add up, per person of ``scope``, to the number
+        of events meeting ``c`` up to ``now``: a node's count when every event it counts is
+        at or before ``now``; otherwise (an event dated ahead, a clock set wrong) 1 for each of
+        that node's events read from ``events``, which a real-time round seldom needs (and an
+        empty list of such nodes reads no event at all)."""
+        k, e = schema.event_counts, schema.events
+        where: list[ColumnElement[bool]] = [k.c.person_id.in_(sa.select(scope.c.person_id))]
+        read: list[ColumnElement[bool]] = [e.c.occurred_at <= self.at()]
+        if c.type is not None:
+            where.append(k.c.type == c.type)
+            read.append(e.c.type == c.type)
+        if c.name is not None:
+            where.append(k.c.event == c.name)
+            read.append(e.c.event == c.name)
+        ahead = sa.select(k.c.node_id).where(*where, k.c.last_at > self.at())
+        counted = sa.select(k.c.person_id, k.c.count.label("n")).where(
+            *where, k.c.node_id.not_in(ahead)
+        )
+        one = sa.literal(1, sa.BigInteger).label("n")
+        each = sa.select(e.c.person_id, one).where(*read, e.c.node_id.in_(ahead))
+        return sa.union_all(counted, each).subquery()
 
     def purchases(self, node: PurchaseNode, scope: Scope) -> sa.Select[Any]:
         c, o = node.purchase, schema.orders
@@ -413,14 +455,22 @@ def members_query(
     fast: bool = True,
     among: sa.Select[Any] | None = None,
     named_times: bool = False,
+    counted: bool = False,
 ) -> sa.Select[Any]:
     """``SELECT person_id`` of the current persons (``merged_into IS NULL``) in the segment
     (``fast=False``: the plain plan, same members); with ``among`` (a ``SELECT person_id``),
     of those persons only, every condition looking at their rows alone (real-time updates).
     ``index_key`` is the store's blind-index key (:func:`surmesure.protect.blind.index_key`).
-    ``named_times``: see :attr:`Compiler.named_times`."""
+    ``named_times`` and ``counted``: see :class:`Compiler`."""
     compiler = Compiler(
-        dialect, now, half_life_days, closure(definition, catalog), index_key, fast, named_times
+        dialect,
+        now,
+        half_life_days,
+        closure(definition, catalog),
+        index_key,
+        fast,
+        named_times,
+        counted,
     )
     people = schema.people
     current = sa.select(people.c.person_id).where(people.c.merged_into.is_(None))

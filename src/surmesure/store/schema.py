@@ -40,6 +40,7 @@ from surmesure.store.meta import Json as Json
 from surmesure.store.meta import Money as Money
 from surmesure.store.meta import metadata as metadata
 from surmesure.store.schema_collect import channel_activity as channel_activity
+from surmesure.store.schema_collect import event_counts as event_counts
 from surmesure.store.schema_collect import events as events
 from surmesure.store.schema_collect import import_run_id_seq as import_run_id_seq
 from surmesure.store.schema_collect import import_runs as import_runs

@@ -61,6 +61,27 @@ sa.Index(
 """A person's events in a window, by type and name, read from the index alone: PostgreSQL
 only (migration 0038), as DuckDB's indexes include no columns and its scans are faster."""
 
+event_counts = sa.Table(
+    "event_counts",
+    metadata,
+    sa.Column("node_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String(16), primary_key=True),
+    sa.Column("event", sa.String(256), primary_key=True, comment="'' for an event unnamed"),
+    sa.Column("person_id", sa.BigInteger, nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("last_at", sa.DateTime, nullable=False, comment="the latest occurred_at counted"),
+    info={"personal": "person_id"},
+    comment="How many events each identity node has of each type and name, kept with events: "
+    "real-time segment membership reads it rather than every event (migration 0046).",
+)
+sa.Index(
+    "ix_event_counts_person_id",
+    event_counts.c.person_id,
+    info={"only_on": "postgresql"},
+).ddl_if(dialect="postgresql")
+"""A person's counts through the index on PostgreSQL. DuckDB scans this small table for them
+and keeps no such index, which would cost each new count one more insert."""
+
 stores = sa.Table(
     "stores",
     metadata,
@@ -233,6 +254,7 @@ import_runs = sa.Table(
 TABLES = (
     traits,
     events,
+    event_counts,
     stores,
     products,
     stock,
