@@ -202,7 +202,8 @@ async def _placement(
         products=DEFAULT_PRODUCTS if compiled.reads_products else 0,
     )
     try:
-        return answer.shown(placement, await decision(request, asked, compiled))
+        text = compiled.definition.output_format == "text"
+        return answer.shown(placement, await decision(request, asked, compiled), text=text)
     except InvalidInput as exc:  # a template past its limits: the page keeps its default
         log.warning("web placement %s not filled: %s", placement, exc.code)
         return answer.missing(placement)
