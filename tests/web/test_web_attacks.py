@@ -261,3 +261,18 @@ def test_the_script_takes_out_animated_links_and_inert_templates(
         assert left not in html, left
     assert errors == []
     page.context.close()
+
+
+def test_a_broken_cookie_gets_a_new_id_and_the_page_is_still_filled(
+    shop: Shop, chromium: Browser
+) -> None:
+    context = chromium.new_context(base_url=shop.base)
+    # a value no URI decoding reads, as a sibling subdomain could toss at the shop's pages
+    context.add_cookies([{"name": "sm_aid", "value": "%E0%A4%A", "url": shop.base}])
+    page = context.new_page()
+    page.goto("/shop/")
+    found = page.wait_for_selector("[data-surmesure-state]", timeout=15_000)
+    assert found is not None and found.get_attribute("data-surmesure-state") == "filled"
+    [kept] = [c for c in context.cookies() if c["name"] == "sm_aid"]
+    assert kept["value"] != "%E0%A4%A" and len(kept["value"].split(".")[0]) == 22
+    context.close()

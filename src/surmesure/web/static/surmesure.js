@@ -38,7 +38,9 @@
   function readCookie() {
     var parts = document.cookie ? document.cookie.split("; ") : [];
     for (var i = 0; i < parts.length; i++) {
-      if (parts[i].indexOf(COOKIE + "=") === 0) return decodeURIComponent(parts[i].slice(COOKIE.length + 1));
+      if (parts[i].indexOf(COOKIE + "=") !== 0) continue;
+      /* a value the shop's other pages or subdomains broke is no id: the server gives a new one */
+      try { return decodeURIComponent(parts[i].slice(COOKIE.length + 1)); } catch (e) { return undefined; }
     }
     return undefined;
   }
