@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser
 from web_helpers import CUSTOMER, FIRST_NAME, Shop, shop_server
 
-from surmesure.protect.keys import create_key, revoke_key
+from surmesure.errors import InvalidInput
+from surmesure.protect.keys import check_origins, create_key, revoke_key
 from surmesure.store import schema
 from surmesure.web.identity import key_identity_secret, read_user, sign_user
 from surmesure.web.shop import shop_page
@@ -175,6 +176,20 @@ def test_look_alike_origins_are_refused_and_cors_never_opens_to_all(shop: Shop) 
     assert got.headers["access-control-allow-origin"] == shouting
     assert "access-control-allow-credentials" not in got.headers
     assert got.headers["vary"] == "Origin" and "no-store" in got.headers["cache-control"]
+
+
+def test_origins_are_stored_as_browsers_send_them() -> None:
+    # a browser's Origin has no default port and its host in ASCII: stored so, they match
+    assert check_origins(
+        ["https://Shop.example:443/", "http://shop.example:80", "https://bücher.example",
+         "http://[::1]:8080", "https://shop.example:8443"]
+    ) == [
+        "http://[::1]:8080", "http://shop.example", "https://shop.example",
+        "https://shop.example:8443", "https://xn--bcher-kva.example",
+    ]  # fmt: skip
+    for bad in ("https://shop.example:abc", "https://shop.example:99999", "null", "file:///x"):
+        with pytest.raises(InvalidInput, match="not a page origin"):
+            check_origins([bad])
 
 
 def test_a_revoked_web_key_stops_at_the_next_reload(shop: Shop) -> None:
