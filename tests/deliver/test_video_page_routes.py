@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,27 +17,13 @@ import pytest
 import sqlalchemy as sa
 from api_helpers import serving, settings_for
 from campaign_world import add_people
-from video_world import fake_film, record_films, save, video_campaign, write_template
+from video_world import World, fake_film, record_films, save, video_campaign, write_template
 
 from surmesure.clock import utcnow
-from surmesure.config import Settings
 from surmesure.decide import pages
 from surmesure.deliver import results, video
 from surmesure.protect import links
 from surmesure.store import Store, schema
-from surmesure.video import Film
-
-
-@dataclass
-class World:
-    base: str
-    settings: Settings
-    ids: dict[int, int]
-    films: dict[int, Film]
-
-    def token(self, i: int, campaign: str = "spring") -> str:
-        link = video.video_link(campaign, self.ids[i], utcnow(), self.settings)
-        return link.rsplit("/", 1)[1]
 
 
 @pytest.fixture

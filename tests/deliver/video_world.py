@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from campaign_world import document
 
+from surmesure.clock import utcnow
+from surmesure.config import Settings
 from surmesure.deliver import documents, video
 from surmesure.store import Store
 from surmesure.video import Film
@@ -96,3 +99,17 @@ def fake_film(folder: Path, seed: int) -> Film:
 def record_films(store: Store, campaign: str, films: dict[int, Film], at: datetime) -> None:
     with store.begin() as conn:
         video.record(conn, campaign, films, at)
+
+
+@dataclass
+class World:
+    """A server of video pages, the people of the world and the films recorded for them."""
+
+    base: str
+    settings: Settings
+    ids: dict[int, int]
+    films: dict[int, Film]
+
+    def token(self, i: int, campaign: str = "spring") -> str:
+        link = video.video_link(campaign, self.ids[i], utcnow(), self.settings)
+        return link.rsplit("/", 1)[1]

@@ -71,21 +71,26 @@ class Shop:
 
 
 @contextmanager
-def shop_server(migrated: Path, folder: Path, **settings: Any) -> Iterator[Shop]:
-    """The server of the module docstring, on a copy of the migrated store ``migrated``."""
+def shop_server(
+    migrated: Path, folder: Path, *, templates: dict[str, str] | None = None, **settings: Any
+) -> Iterator[Shop]:
+    """The server of the module docstring, on a copy of the migrated store ``migrated``,
+    with the more ``templates`` given (file name -> YAML)."""
     shutil.copyfile(migrated, folder / "store.duckdb")
     store = open_store(f"duckdb:///{folder / 'store.duckdb'}")
-    templates = folder / "templates"
-    templates.mkdir()
-    shutil.copyfile(EXAMPLES / "welcome_email.yaml", templates / "welcome_email.yaml")
+    library = folder / "templates"
+    library.mkdir()
+    for name, text in (templates or {}).items():
+        (library / name).write_text(text, encoding="utf-8")
+    shutil.copyfile(EXAMPLES / "welcome_email.yaml", library / "welcome_email.yaml")
     banner = (EXAMPLES / "home_banner.yaml").read_text(encoding="utf-8")
     assert NEWSLETTER in banner
-    (templates / "home_banner.yaml").write_text(banner.replace(NEWSLETTER, LINKED), "utf-8")
-    (templates / "slow_banner.yaml").write_text(SLOW_BANNER)
-    (templates / "hostile_banner.yaml").write_text(HOSTILE_BANNER)
+    (library / "home_banner.yaml").write_text(banner.replace(NEWSLETTER, LINKED), "utf-8")
+    (library / "slow_banner.yaml").write_text(SLOW_BANNER)
+    (library / "hostile_banner.yaml").write_text(HOSTILE_BANNER)
     pages = folder / "shop"
     pages.mkdir()
-    settings = {"templates_dir": templates, "shop_dir": pages, "template_time_limit_ms": 10_000,
+    settings = {"templates_dir": library, "shop_dir": pages, "template_time_limit_ms": 10_000,
                 **settings}  # fmt: skip
     try:
         with serving(store, **settings) as (base, app):

@@ -53,7 +53,7 @@ from surmesure.protect.keys import Principal
 from surmesure.web import answer, script
 from surmesure.web.events import MAX_EVENTS
 from surmesure.web.events import messages as event_messages
-from surmesure.web.identity import Visitor, anonymous_secret, read_anonymous, visitor
+from surmesure.web.identity import Visitor, visitor
 
 log = logging.getLogger("surmesure.api")
 router = APIRouter(tags=["web"])
@@ -202,7 +202,8 @@ async def _placement(
         products=DEFAULT_PRODUCTS if compiled.reads_products else 0,
     )
     try:
-        return answer.shown(placement, await decision(request, asked, compiled))
+        text = compiled.definition.output_format == "text"
+        return answer.shown(placement, await decision(request, asked, compiled), text=text)
     except InvalidInput as exc:  # a template past its limits: the page keeps its default
         log.warning("web placement %s not filled: %s", placement, exc.code)
         return answer.missing(placement)
@@ -217,13 +218,13 @@ async def _placement(
 async def web_events(request: Request) -> Response:
     principal, body = await _caller(request, WebEventsBody)
     settings: Settings = request.app.state.settings
-    if read_anonymous(anonymous_secret(settings.secret_key), body.aid) is None:
+    who = visitor(settings.secret_key, principal.key_id, body.aid, body.user)
+    if who.issued:  # the id sent did not hold: nobody's events
         raise InvalidInput(
             "aid is not an anonymous id this server issued.",
             hint="send the sm_aid value /v1/web/decide answered",
             field="aid",
         )
-    who = visitor(settings.secret_key, principal.key_id, body.aid, body.user)
     _count(request, who)
     accepted, refused = await run_in_threadpool(
         event_messages, who, body.events, settings.default_country

@@ -48,6 +48,7 @@ from surmesure.store import schema
 from surmesure.store.engine import Store
 
 SCOPES = ("collect", "decide", "read", "calls", "web", "admin")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 PUBLIC_SCOPES = frozenset({"collect", "web"})
 """The scopes a key shipped in public web pages may hold: it may collect, never read."""
 MAX_ORIGINS = 20
@@ -103,32 +104,46 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def check_origins(origins: list[str] | tuple[str, ...]) -> list[str]:
-    """``origins`` as browsers send them (``https://shop.example``, lower case, no path);
-    :class:`InvalidInput` naming a wrong one."""
+    """``origins`` as browsers send them (``https://shop.example``: lower case, the host in
+    ASCII, no default port, no path); :class:`InvalidInput` naming a wrong one."""
     found: list[str] = []
     for origin in origins:
-        parsed = urlsplit(origin.strip().lower())
-        if (
-            parsed.scheme not in ("http", "https")
-            or not parsed.hostname
-            or parsed.path not in ("", "/")
-            or parsed.query
-            or parsed.fragment
-            or parsed.username is not None
-            or len(origin) > 256
-        ):
+        read = _origin(origin) if len(origin) <= 256 else None
+        if read is None:
             raise InvalidInput(
                 f"Origin {origin!r} is not a page origin.",
                 hint="write scheme://host[:port] as the browser's address bar shows it, e.g. "
                 "https://shop.example, with no path",
                 field="origin",
             )
-        found.append(f"{parsed.scheme}://{parsed.netloc}")
+        found.append(read)
     if len(set(found)) > MAX_ORIGINS:
         raise InvalidInput(
             f"{len(set(found))} origins.", hint=f"give at most {MAX_ORIGINS}", field="origin"
         )
     return sorted(set(found))
+
+
+def _origin(origin: str) -> str | None:
+    """The ``Origin`` header a browser sends from pages of ``origin``, or ``None``."""
+    parsed = urlsplit(origin.strip().lower())
+    if (
+        parsed.scheme not in DEFAULT_PORTS
+        or not parsed.hostname
+        or parsed.path not in ("", "/")
+        or parsed.query
+        or parsed.fragment
+        or parsed.username is not None
+    ):
+        return None
+    try:
+        port = parsed.port
+        host = parsed.hostname.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    shown = "" if port in (None, DEFAULT_PORTS[parsed.scheme]) else f":{port}"
+    return f"{parsed.scheme}://{host}{shown}"
 
 
 def create_key(

@@ -4,9 +4,12 @@ The page reports, per placement it filled, a ``view`` (the placement became visi
 ``click`` s (a link in it followed). Each becomes a ``track`` message in the words of
 Segment's e-commerce spec, ``Promotion Viewed`` or ``Promotion Clicked``, with
 ``promotion_id`` (the content shown), ``creative`` (the placement), ``decision_id`` and, for
-a click, ``url``. The message names the visitor's anonymous id and, when logged in, their
-customer id, both verified by the server (:mod:`surmesure.web.identity`), so they are never
-claims (:mod:`surmesure.unify.trust`); nothing in the page's words can name anyone else.
+a click, ``url``. The message names the visitor the server verified
+(:mod:`surmesure.web.identity`), so never a claim (:mod:`surmesure.unify.trust`): the
+logged-in customer's id alone, else the anonymous id. A logged-in visitor's anonymous id is
+never linked to them: the shop's cookie alone (a browser after its customer logged out, a
+copied cookie) must not open the customer's content once their signed user is gone. Nothing
+in the page's words can name anyone else.
 
 The ``messageId`` is made from the visitor, the decision, the kind and (for a click) the URL:
 a view sent twice (a page restored from the back-forward cache) is stored once, and nobody
@@ -83,10 +86,11 @@ def _message(visitor: Visitor, event: WebEvent) -> dict[str, Any]:
         "type": "track",
         "messageId": "web-" + hashlib.sha256(seed.encode()).hexdigest()[:32],
         "event": EVENT_NAMES[event.type],
-        "anonymousId": visitor.anonymous_id,
         "properties": properties,
         "context": {"channel": "web"},
     }
-    if visitor.customer_id is not None:
+    if visitor.customer_id is None:
+        message["anonymousId"] = visitor.anonymous_id
+    else:
         message["userId"] = visitor.customer_id
     return message

@@ -14,7 +14,10 @@
   "use strict";
   var COOKIE = "sm_aid";
   var DEFAULT_BUDGET = 300;
-  var DROPPED = { SCRIPT: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, LINK: 1, META: 1, STYLE: 1, BASE: 1, FORM: 1 };
+  /* SVG's animations can set a link's href after the check (to javascript:), and a template's
+     inert content is not walked: all are taken out whole. */
+  var DROPPED = { SCRIPT: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, LINK: 1, META: 1, STYLE: 1, BASE: 1, FORM: 1,
+                  ANIMATE: 1, ANIMATEMOTION: 1, ANIMATETRANSFORM: 1, SET: 1, TEMPLATE: 1, NOSCRIPT: 1 };
   var URL_ATTRIBUTES = { href: 1, src: 1, action: 1, formaction: 1, "xlink:href": 1, srcset: 1 };
 
   var tag = document.currentScript || document.querySelector("script[data-surmesure-key]");
@@ -35,7 +38,9 @@
   function readCookie() {
     var parts = document.cookie ? document.cookie.split("; ") : [];
     for (var i = 0; i < parts.length; i++) {
-      if (parts[i].indexOf(COOKIE + "=") === 0) return decodeURIComponent(parts[i].slice(COOKIE.length + 1));
+      if (parts[i].indexOf(COOKIE + "=") !== 0) continue;
+      /* a value the shop's other pages or subdomains broke is no id: the server gives a new one */
+      try { return decodeURIComponent(parts[i].slice(COOKIE.length + 1)); } catch (e) { return undefined; }
     }
     return undefined;
   }
