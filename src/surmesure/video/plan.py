@@ -65,9 +65,9 @@ def bounded(text: str, limit: int) -> str:
 class ScenePlan:
     """One scene, resolved: ``spec`` is everything that shapes its clip (hashed), ``say`` its
     voice-over and subtitle text, ``personal`` whether its clip shows or says the person's own
-    data: its kind's (a field used in a title, their chart, their own recommendations, their
-    store), a field of theirs any of its texts prints, or, for a scene that crossfades, the next
-    scene's. A personal clip is never kept in the shared scene cache
+    data: its kind's (their chart, their own recommendations, their store), a field its texts
+    read when any field holds the person's own value, or, for a scene that crossfades, the
+    next scene's. A personal clip is never kept in the shared scene cache
     (:mod:`surmesure.video.render`)."""
 
     spec: dict[str, Any]
@@ -136,8 +136,8 @@ class CompiledVideo:
         personal: bool
         match scene:
             case TitleScene():
-                personal = viewer.fields_used
-                values["personal"] = personal
+                personal = False  # its own only through the fields its texts read (below)
+                values["personal"] = viewer.fields_used
                 body = {"texts": [self._overlay(at, j, o, values) for j, o in
                                   enumerate(scene.texts)]}  # fmt: skip
             case ChartScene():
