@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from campaign_world import add_people
 
+from conftest import invoke
 from surmesure.clock import utcnow
 from surmesure.config import get_settings
 from surmesure.deliver import video
@@ -66,7 +69,7 @@ def _state(folder: Path) -> set[str]:
 
 
 def test_retention_removes_what_no_page_shows_and_clips_unused(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = add_people(store, tmp_path, 6)
     folder = tmp_path / "videos"
@@ -101,6 +104,13 @@ def test_retention_removes_what_no_page_shows_and_clips_unused(
     _aged(folder / "notes.txt", 400)
     before = _state(folder)
 
+    monkeypatch.setenv("SURMESURE_VIDEO_DIR", str(folder))
+    monkeypatch.setenv("SURMESURE_RETENTION_DAYS", '{"videos": 30}')
+    said = invoke(monkeypatch, store.url, "retention", "run", "--dry-run")
+    assert said.exit_code == 0, said.output
+    words = " ".join(said.output.split())
+    found = r"films no page shows 2, clips unused since [0-9-]+ [0-9:]+ 1, leftovers of"
+    assert re.search(found + r" interrupted renders 2\.", words), words
     dry = run_retention(store, DAYS, dry_run=True)
     assert dry.removed["video_films"] == 2  # the expired records, the shared film's one too
     assert dry.files == {"films": 2, "clips": 1, "leftovers": 2}

@@ -56,9 +56,9 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         files = result.files
         console.print(
-            f"Video folder: {files['films']:,} films no page shows, {files['clips']:,} clips "
-            f"unused since {since} and {files['leftovers']:,} leftovers of interrupted renders "
-            + ("would be removed." if dry_run else "removed.")
+            f"Video folder ({'would be removed' if dry_run else 'removed'}): films no page "
+            f"shows {files['films']:,}, clips unused since {since} {files['clips']:,}, "
+            f"leftovers of interrupted renders {files['leftovers']:,}."
         )
         console.print(
             f"Links are not stored: a page link lives at most {settings.page_link_max_days} "
