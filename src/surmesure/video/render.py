@@ -192,17 +192,17 @@ def _make_scenes(
     """Make the clips the films of ``planned`` lack (whose film is not already there): the
     neutral ones into the scene cache, the personal ones into ``personal``; the hashes of
     those made."""
-    wanted: dict[str, ScenePlan] = {}
+    wanted: dict[Path, ScenePlan] = {}  # by place: a scene may be one person's, another's not
     for film in planned:
         if used(folder / f"{film.hash}.mp4"):
             continue
         for plan in film.plans:
-            if plan.hash not in wanted and not used(_clip_of(folder, personal, plan)):
-                wanted[plan.hash] = plan
-    for _ in pool.map(lambda plan: _make_clip(_clip_of(folder, personal, plan), plan),
-                      wanted.values()):  # fmt: skip
+            clip = _clip_of(folder, personal, plan)
+            if clip not in wanted and not used(clip):
+                wanted[clip] = plan
+    for _ in pool.map(lambda item: _make_clip(*item), wanted.items()):
         pass
-    return set(wanted)
+    return {plan.hash for plan in wanted.values()}
 
 
 def _make_clip(into: Path, plan: ScenePlan) -> None:
