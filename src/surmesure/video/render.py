@@ -5,8 +5,9 @@ plan hash names its clip (drawn, spoken, encoded: :mod:`surmesure.video.draw`,
 :mod:`surmesure.video.encode`). A clip that shows nothing of anybody (a neutral scene) is kept
 in the shared scene cache, ``<video_dir>/scenes/<hash>.mp4``, made once and reused by every
 film that shows the same scene. A personal clip (see :class:`~surmesure.video.plan.ScenePlan`)
-is made in a folder of its own for the films being made together, and removed once they are
-joined: no clip holding a person's data outlives their film, which erasure removes. The film's
+is made in a folder of its own for a batch of films (:data:`BATCH`; the same store or the same
+products recur among them), and removed once they are joined: no clip holding a person's data
+outlives the batch of their film, which erasure removes. The film's
 hash (of its scenes' hashes and its subtitles) names the film: ``<video_dir>/<hash>.mp4`` (its
 clips joined without encoding again), ``.jpg`` (its poster: the first scene's picture) and
 ``.vtt`` (WebVTT subtitles, one cue per scene). So the neutral film, the one for anybody
@@ -29,8 +30,9 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -127,18 +129,23 @@ def _render(
             viewers = read_viewers(store, template, batch, at)
             planned = [_planned(compiled.plans(v, at)) for v in viewers]
             step = CHUNK * settings.video_workers
-            for first in range(0, len(planned), step):
-                films += _make_chunk(pool, folder, planned[first : first + step])
-                if on_progress is not None:
-                    on_progress(len(films), total)
+            with _personal(folder) as personal:
+                for first in range(0, len(planned), step):
+                    chunk = planned[first : first + step]
+                    made = _make_scenes(pool, folder, personal, chunk)
+                    films += _make_films(pool, folder, personal, chunk, made)
+                    if on_progress is not None:
+                        on_progress(len(films), total)
     return films
 
 
 def films_of(plans: Sequence[list[ScenePlan]], folder: Path, workers: int = 1) -> list[Film]:
     """The film of each list of scene plans, made in ``folder`` unless already there."""
     (folder / "scenes").mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return _make_chunk(pool, folder, [_planned(p) for p in plans])
+    planned = [_planned(p) for p in plans]
+    with ThreadPoolExecutor(max_workers=workers) as pool, _personal(folder) as personal:
+        made = _make_scenes(pool, folder, personal, planned)
+        return _make_films(pool, folder, personal, planned, made)
 
 
 def cached(plan: ScenePlan) -> bool:
@@ -147,13 +154,13 @@ def cached(plan: ScenePlan) -> bool:
     return not plan.personal
 
 
-def _make_chunk(pool: ThreadPoolExecutor, folder: Path, chunk: list[_Planned]) -> list[Film]:
-    """The films of ``chunk``: the clips they lack, then the films; the personal clips made
-    in a folder removed once the films are joined (also when making them fails)."""
+@contextmanager
+def _personal(folder: Path) -> Iterator[Path]:
+    """A folder for the personal clips of a batch's films, removed with them once the films
+    are joined (also when making them fails)."""
     personal = Path(tempfile.mkdtemp(prefix=PERSONAL_PREFIX, dir=folder))
     try:
-        made = _make_scenes(pool, folder, personal, chunk)
-        return _make_films(pool, folder, personal, chunk, made)
+        yield personal
     finally:
         shutil.rmtree(personal, ignore_errors=True)
 
