@@ -11,14 +11,19 @@ On the demo world (``surmesure demo --customers N``, built in a temporary folder
 2. a campaign of ``--films`` people (those with the most orders first) through
    ``render_many``, beside a plain ffmpeg encode of the same scenes on a sample of
    ``--sample`` of them: one ffmpeg call per film taking each scene's still picture and voice
-   (drawn and spoken as the campaign does) into one MP4, with no clip reused.
+   (drawn and spoken as the campaign does) into one MP4, with no clip reused;
+3. the price of privacy: a campaign of ``--privacy-films`` people rendered with the personal
+   scene clips made beside their films and removed (as ``render_many`` does), and again with
+   them kept in the shared scene cache as the neutral ones are (as it did before), each on an
+   empty video folder, the two ways taking turns over ``--rounds`` rounds: processor seconds
+   per film of each, and their ratio.
 
 Times are wall and processor time, the children's (ffmpeg, espeak-ng) included: on a shared
 machine the processor time is the steadier figure. The ratio is films per processor second of
 the campaign over the plain encode's.
 
     python benchmarks/bench_video.py [--films 1000] [--sample 20] [--customers 2000]
-        [--url duckdb:///...] [--json]
+        [--privacy-films 100] [--rounds 2] [--url duckdb:///...] [--json]
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from rich.table import Table
 from surmesure.clock import utcnow
 from surmesure.config import Settings, get_settings
 from surmesure.store import Store, open_store
-from surmesure.video import load_template, render_many, render_person
+from surmesure.video import load_template, render, render_many, render_person
 from surmesure.video.draw import draw_scene
 from surmesure.video.encode import SAMPLE_RATE, probe, speak
 from surmesure.video.people import read_viewers
@@ -165,11 +170,48 @@ def campaign(store: Store, settings: Settings, people: list[int], sample: int) -
             "ratio_wall": ours["films_per_s"] / theirs["films_per_s"]}  # fmt: skip
 
 
+def privacy(store: Store, settings: Settings, people: list[int], rounds: int) -> dict[str, Any]:
+    """Processor seconds per film with personal clips removed after their films (``removed``)
+    and kept in the scene cache (``cached``, the way before), taking turns."""
+    template = load_template(EXAMPLE)
+    ways: dict[str, Callable[[Any], bool]] = {
+        "removed": render.cached,
+        "cached": lambda plan: True,
+    }
+    spent = {way: [0.0, 0.0] for way in ways}
+    clips = {way: 0 for way in ways}
+    now = utcnow()
+    try:
+        for turn in range(rounds):
+            for way in ways if turn % 2 == 0 else reversed(ways):
+                shutil.rmtree(settings.video_dir, ignore_errors=True)
+                render.cached = ways[way]  # type: ignore[assignment]
+                _, wall, used = timed(
+                    lambda: render_many(store, template, people, settings=settings, now=now)
+                )
+                spent[way][0] += wall
+                spent[way][1] += used
+                clips[way] = len(list((settings.video_dir / "scenes").glob("*.mp4")))
+    finally:
+        render.cached = ways["removed"]  # type: ignore[assignment]
+    films = len(people) * rounds
+    out: dict[str, Any] = {
+        way: {"cpu_s_per_film": spent[way][1] / films, "wall_s_per_film": spent[way][0] / films,
+              "cached_clips": clips[way]}
+        for way in ways
+    }  # fmt: skip
+    out["ratio_cpu"] = out["removed"]["cpu_s_per_film"] / out["cached"]["cpu_s_per_film"]
+    out["ratio_wall"] = out["removed"]["wall_s_per_film"] / out["cached"]["wall_s_per_film"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--films", type=int, default=1000)
     parser.add_argument("--sample", type=int, default=20)
     parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--privacy-films", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--url", default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -178,12 +220,13 @@ def main() -> None:
         url = args.url or demo_store(folder, args.customers)
         store = open_store(url)
         settings = get_settings().model_copy(update={"video_dir": folder / "videos"})
-        people = buyers(store, max(args.films, 3))
+        people = buyers(store, max(args.films, args.privacy_films, 3))
         single = one_film(store, settings, people[:3])
         many = campaign(store, settings, people[: args.films], min(args.sample, args.films))
+        kept = privacy(store, settings, people[: args.privacy_films], args.rounds)
         store.dispose()
     result = {"load_average": os.getloadavg(), "at": datetime.now().isoformat(),
-              "one_film": single, "campaign": many}  # fmt: skip
+              "one_film": single, "campaign": many, "privacy": kept}  # fmt: skip
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
@@ -208,6 +251,18 @@ def main() -> None:
         f"{many['scene_clips']} scene clips; {many['ratio_cpu']:.1f}x the plain encode's films "
         f"per cpu second ({many['ratio_wall']:.1f}x per wall second); load average "
         f"{', '.join(f'{x:.1f}' for x in result['load_average'])}"
+    )
+    table = Table(title=f"personal clips, campaign of {args.privacy_films} films")
+    for column in ("personal clips", "cpu s / film", "wall s / film", "clips cached"):
+        table.add_column(column)
+    for way in ("cached", "removed"):
+        row = kept[way]
+        table.add_row(way, f"{row['cpu_s_per_film']:.3f}", f"{row['wall_s_per_film']:.3f}",
+                      str(row["cached_clips"]))  # fmt: skip
+    console.print(table)
+    console.print(
+        f"removed after their films: {kept['ratio_cpu']:.2f}x the processor time per film of "
+        f"keeping them cached ({kept['ratio_wall']:.2f}x the wall time)"
     )
 
 

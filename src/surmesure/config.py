@@ -375,9 +375,16 @@ class Settings(BaseSettings):
     )
 
     retention_days: Annotated[dict[str, int], AfterValidator(parsing.retention_days)] = Field(
-        default_factory=lambda: {"events": 1095, "decisions": 365, "quarantine": 90, "audit": 1825},
-        description="Days each kind of record is kept (events, decisions, quarantine, audit); "
-        "0 keeps it for ever.",
+        default_factory=lambda: {
+            "events": 1095,
+            "decisions": 365,
+            "quarantine": 90,
+            "audit": 1825,
+            "videos": 30,
+        },
+        description="Days each kind of record is kept (events, decisions, quarantine, audit; "
+        "videos: a cached scene clip after its last use); 0 keeps it for ever. Films whose "
+        "links have expired, or that no campaign records, are removed whatever it says.",
     )
 
     def development_defaults(self) -> list[str]:

@@ -23,7 +23,7 @@ CLIENT_GROUPS = ("pages", "links", "gateways")
 (:mod:`surmesure.api.clients`)."""
 MAX_RETENTION_DAYS = 36_500
 """The longest retention a setting may name (a hundred years; 0 keeps for ever)."""
-RETENTION_KINDS = ("events", "decisions", "quarantine", "audit")
+RETENTION_KINDS = ("events", "decisions", "quarantine", "audit", "videos")
 """The kinds of record ``retention_days`` may name."""
 LANGUAGES = ("fr", "en")
 """The languages a preference topic is labelled in."""

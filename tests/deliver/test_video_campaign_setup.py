@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from campaign_world import add_people, refuse
-from video_world import fake_film, record_films, save, video_campaign, write_template
+from video_campaign_world import fake_film, record_films, save, video_campaign, write_template
 
 from conftest import invoke, invoke_json
 from surmesure.clock import utcnow

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from api_helpers import free_port, serving
 from campaign_world import add_people
 from smtp_sink import Sink, start
-from video_world import SHOP, save, video_campaign, write_template
+from video_campaign_world import SHOP, save, video_campaign, write_template
 
 from surmesure.clock import utcnow
 from surmesure.deliver import results, service

@@ -17,7 +17,14 @@ import pytest
 import sqlalchemy as sa
 from api_helpers import serving, settings_for
 from campaign_world import add_people
-from video_world import World, fake_film, record_films, save, video_campaign, write_template
+from video_campaign_world import (
+    World,
+    fake_film,
+    record_films,
+    save,
+    video_campaign,
+    write_template,
+)
 
 from surmesure.clock import utcnow
 from surmesure.decide import pages

@@ -176,8 +176,8 @@ def test_commands_record_their_runs(store: Store, monkeypatch: pytest.MonkeyPatc
     assert runs["derive"]["summary"].startswith("0 people as of ")
     assert len(_runs(store, "retention")) == 1  # a dry run deletes nothing and is not a run
     assert runs["retention"]["ok"] is True
-    assert runs["retention"]["summary"] == "0 rows removed"
+    assert runs["retention"]["summary"] == "0 rows removed, 0 video files"
     assert runs["retention"]["actor"].startswith("cli:")
     jobs = {j["job"]: j for j in invoke_json(monkeypatch, store.url, "status")["jobs"]}
-    assert jobs["retention"]["last_run"]["summary"] == "0 rows removed"
+    assert jobs["retention"]["last_run"]["summary"] == "0 rows removed, 0 video files"
     assert jobs["retention"]["next_due"] is None  # off

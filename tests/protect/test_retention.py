@@ -64,6 +64,7 @@ def test_retention_removes_only_what_is_older_than_its_limit(store: Store) -> No
         "exposures": older["decisions"],
         "quarantine": older["quarantine"],
         "audit_log": 0,
+        "video_films": 0,
     }
     assert _count(store, schema.events) == len(AGES)  # a dry run deletes nothing
     done = run_retention(store, days)

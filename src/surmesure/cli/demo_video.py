@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from surmesure.cli.common import console
 from surmesure.cli.video import copy_film
+from surmesure.deliver.video import forget
 from surmesure.protect import consent
 from surmesure.store import Store, schema
 from surmesure.video import Film, load_template, render_person
@@ -58,8 +59,11 @@ def _named() -> sa.Select[Any]:
     return sa.select(t.c.person_id).where(t.c.name == "first_name").distinct()
 
 
-def _copy(film: Film, mp4: Path) -> dict[str, Any]:
+def _copy(store: Store, film: Film, mp4: Path) -> dict[str, Any]:
+    """``film`` copied to ``mp4`` (its poster and subtitles beside it), and its files left in the
+    video folder removed when it is personal: the demo's copy is the only one kept."""
     copy_film(film, mp4)
+    forget(store, [film], store.settings)
     paths = {"film": mp4, "poster": mp4.with_suffix(".jpg"), "subtitles": mp4.with_suffix(".vtt")}
     return {
         **{k: str(v) for k, v in paths.items()},
@@ -82,12 +86,15 @@ def videos_demo(store: Store, out: Path, now: datetime) -> dict[str, Any]:
         if not film.neutral:
             found["personal"] = {
                 "person_id": person,
-                **_copy(film, out / VIDEOS_FOLDER / "personal.mp4"),
+                **_copy(store, film, out / VIDEOS_FOLDER / "personal.mp4"),
             }
             break
     for person in refused[:1]:
         film = render_person(store, template, person, settings=store.settings, now=now)
-        found["neutral"] = {"person_id": person, **_copy(film, out / VIDEOS_FOLDER / "neutral.mp4")}
+        found["neutral"] = {
+            "person_id": person,
+            **_copy(store, film, out / VIDEOS_FOLDER / "neutral.mp4"),
+        }
     found["seconds"] = round(time.perf_counter() - clock, 2)
     return found
 

@@ -9,7 +9,7 @@ from surmesure.cli.common import JsonOption, console, emit_json, get_store, user
 from surmesure.config import get_settings
 from surmesure.ops.runs import recorded, removed_summary
 from surmesure.protect import audit
-from surmesure.protect.retention import KINDS, run_retention
+from surmesure.protect.retention import KINDS, VIDEOS, run_retention
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Delete events, decisions, quarantined records and audit entries older than
-        SURMESURE_RETENTION_DAYS says, and print what went."""
+        SURMESURE_RETENTION_DAYS says, the films no page shows any more and the unused video
+        clips, and print what went."""
         settings = get_settings()
         store = get_store()
         try:
@@ -32,8 +33,9 @@ def register(app: typer.Typer) -> None:
             else:
                 with recorded(store, "retention", audit.cli_actor()) as run:
                     result = run_retention(store, settings.retention_days)
-                    audit.record(store, audit.cli_actor(), "retention.run", detail=result.removed)
-                    run.summary = removed_summary(result.removed)
+                    audit.record(store, audit.cli_actor(), "retention.run",
+                                 detail=result.removed | result.files)  # fmt: skip
+                    run.summary = removed_summary(result.removed, result.files)
         finally:
             store.dispose()
         if as_json:
@@ -48,7 +50,16 @@ def register(app: typer.Typer) -> None:
             for t, _ in tables:
                 since = "for ever" if cutoff is None else str(cutoff)[:19]
                 table.add_row(kind, since, str(t.name), f"{result.removed[str(t.name)]:,}")
+        clips = result.cutoffs[VIDEOS]
+        since = "for ever" if clips is None else str(clips)[:19]
+        table.add_row(VIDEOS, "links expired", "video_films", f"{result.removed['video_films']:,}")
         console.print(table)
+        files = result.files
+        console.print(
+            f"Video folder ({'would be removed' if dry_run else 'removed'}): films no page "
+            f"shows {files['films']:,}, clips unused since {since} {files['clips']:,}, "
+            f"leftovers of interrupted renders {files['leftovers']:,}."
+        )
         console.print(
             f"Links are not stored: a page link lives at most {settings.page_link_max_days} "
             f"days, an unsubscribe link {settings.unsubscribe_link_days}; opens and clicks "

@@ -4,7 +4,10 @@ One person (``--person REF``, or ``--neutral`` for the film of nobody known) wri
 to ``--out`` (``film.mp4``) with its poster (``film.jpg``) and subtitles (``film.vtt``) beside
 it. A batch (``--segment NAME`` or ``--people FILE``) writes ``<person_id>.mp4``, ``.jpg`` and
 ``.vtt`` into ``--out-dir``, with a progress bar. Films are made in (and reused from)
-``SURMESURE_VIDEO_DIR``; the written files are copies.
+``SURMESURE_VIDEO_DIR``; the written files are copies. A personal film no campaign records is
+removed from that folder once copied (:func:`surmesure.deliver.video.forget`): nothing there
+holds a person's data that erasure would not find; a batch is made and copied
+:data:`~surmesure.deliver.video.BATCH` films at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from surmesure.cli.common import JsonOption, console, emit_json, get_store, prog
 from surmesure.cli.experiments_store import read_people
 from surmesure.config import get_settings
 from surmesure.deliver.plan import MEMBERS
+from surmesure.deliver.video import BATCH, forget
 from surmesure.errors import InvalidInput
 from surmesure.protect import audit
 from surmesure.unify.profile import find_person
@@ -99,12 +103,13 @@ def render_command(
                 with store.connect() as conn:
                     person_id = find_person(conn, person).person_id
             film = render_person(store, definition, person_id, settings=settings)
+            copy_film(film, out)
+            forget(store, [film], settings)
             if person_id is not None:
                 audit.record(store, audit.cli_actor(), "video.render", person_id=person_id,
                              detail={"template": definition.name})  # fmt: skip
         finally:
             store.dispose()
-        copy_film(film, out)
         summary = _summary(film, out, time.perf_counter() - started)
         if as_json:
             emit_json(summary)
@@ -118,19 +123,25 @@ def render_command(
     assert out_dir is not None
     ids = _batch_ids(segment, people)
     store = get_store()
+    films: list[Film] = []
     try:
         with progress(quiet=as_json) as bar:
             task = bar.add_task("films", total=len(ids))
-            films = render_many(
-                store, definition, ids, settings=settings,
-                on_progress=lambda done, _total: bar.update(task, completed=done),
-            )  # fmt: skip
+            for start in range(0, len(ids), BATCH):
+                part = ids[start : start + BATCH]
+
+                def moved(done: int, _total: int, before: int = start) -> None:
+                    bar.update(task, completed=before + done)
+
+                made = render_many(store, definition, part, settings=settings, on_progress=moved)
+                for person_id, film in zip(part, made, strict=True):
+                    copy_film(film, out_dir / f"{person_id}.mp4")
+                forget(store, made, settings)
+                films += made
         audit.record(store, audit.cli_actor(), "video.render", detail={
             "template": definition.name, "people": len(ids)})  # fmt: skip
     finally:
         store.dispose()
-    for person_id, film in zip(ids, films, strict=True):
-        copy_film(film, out_dir / f"{person_id}.mp4")
     seconds = time.perf_counter() - started
     distinct = len({f.content_hash for f in films})
     neutral_count = sum(f.neutral for f in films)

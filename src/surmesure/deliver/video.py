@@ -20,7 +20,10 @@ address.
 
 A video link is signed for the person and the campaign (salt ``surmesure.video``, so no page
 link opens a video page and no video link a page) and lives ``SURMESURE_PAGE_LINK_MAX_DAYS``.
-Erasing a person removes the files of their own films (:func:`scrub`).
+Erasing a person removes the files of their own films (:func:`scrub`), and a personal film
+nothing records (one ``video render`` made and copied out) is removed once used
+(:func:`forget`); the retention removes films no record names any more, or whose links have
+expired (:mod:`surmesure.deliver.video_retention`).
 """
 
 from __future__ import annotations
@@ -234,6 +237,25 @@ def scrub(conn: Connection, nodes: Sequence[int], settings: Settings) -> dict[st
             except FileNotFoundError:
                 done[str(path)] = "missing"
     return done
+
+
+def forget(store: Store, films: Sequence[Film], settings: Settings) -> int:
+    """Remove the files of the personal ``films`` that no record names (made for a copy
+    elsewhere, not for a page); how many films went."""
+    mine = {f.content_hash for f in films if not f.neutral}
+    if not mine:
+        return 0
+    f = schema.video_films
+    with store.connect() as conn:
+        kept = set(
+            conn.execute(sa.select(f.c.content_hash).where(f.c.content_hash.in_(sorted(mine))))
+            .scalars()
+            .all()
+        )
+    for content_hash in mine - kept:
+        for name in FILES:
+            file_of(content_hash, name, settings).unlink(missing_ok=True)
+    return len(mine - kept)
 
 
 def without_film(conn: Connection, campaign: str, people: Sequence[int]) -> list[int]:

@@ -178,12 +178,13 @@ def _retention(store: Store, settings: Settings) -> str:
     from surmesure.protect.retention import run_retention
 
     result = run_retention(store, settings.retention_days)
-    audit.record(store, SCHEDULER, "retention.run", detail=result.removed)
-    return removed_summary(result.removed)
+    audit.record(store, SCHEDULER, "retention.run", detail=result.removed | result.files)
+    return removed_summary(result.removed, result.files)
 
 
-def removed_summary(removed: dict[str, int]) -> str:
-    return f"{sum(removed.values()):,} rows removed"
+def removed_summary(removed: dict[str, int], files: dict[str, int] | None = None) -> str:
+    rows = f"{sum(removed.values()):,} rows removed"
+    return rows if files is None else f"{rows}, {sum(files.values()):,} video files"
 
 
 def _cascades(store: Store, settings: Settings) -> str:

@@ -15,7 +15,7 @@ whatever they sealed no longer opens anywhere; so are the keys of the quarantine
 holding one of the person's identifiers (:mod:`surmesure.protect.quarantined`), opened and
 matched in batches, before those records are deleted. The files a channel wrote with the
 person in them (print batches, call lists) are rewritten without them
-(:mod:`surmesure.deliver.written`), the files of their own films are removed
+(:mod:`surmesure.deliver.written`), the files of their own films, of every campaign, are removed
 (:func:`surmesure.deliver.video.scrub`), and the kept recommendation models holding their
 factors are rewritten (:mod:`surmesure.protect.fitted`); the report names each.
 """

@@ -8,12 +8,15 @@ now (naive UTC):
 - ``quarantine``: refused records and their payloads, by the time they were refused; each
   record's key is destroyed with it (:mod:`surmesure.protect.quarantined`), so a copy of its
   sealed payload left in a backup no longer opens;
-- ``audit``: the audit log, by the time of the act.
+- ``audit``: the audit log, by the time of the act;
+- ``videos``: the cached scene clips of films, by their last use.
 
 A kind set to 0 is kept for ever. Page links are not stored: a link lives at most
-``SURMESURE_PAGE_LINK_MAX_DAYS``. :func:`run_retention` deletes what is older than its limit in
-one transaction and says how many rows of each table went and the cut-off applied; the
-nodes whose events went are counted again (:mod:`surmesure.collect.counts`).
+``SURMESURE_PAGE_LINK_MAX_DAYS``; the films whose video links have all expired, and the films
+no record names, are removed whatever the days say (:mod:`surmesure.deliver.video_retention`).
+:func:`run_retention` deletes what is older than its limit in one transaction (the nodes whose
+events went are counted again: :mod:`surmesure.collect.counts`), then sweeps the video folder,
+and says how many rows of each table and files of each kind went and the cut-off applied.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sqlalchemy as sa
 
 from surmesure.clock import utcnow
 from surmesure.collect import counts
+from surmesure.deliver import video_retention
 from surmesure.protect import quarantined
 from surmesure.store import schema
 from surmesure.store.engine import Store
@@ -38,15 +42,20 @@ KINDS: dict[str, tuple[tuple[sa.Table, str], ...]] = {
     "audit": ((schema.audit_log, "occurred_at"),),
 }
 
+VIDEOS = "videos"
+"""The kind of the video folder's cached clips (see :mod:`surmesure.deliver.video_retention`)."""
+
 
 @dataclass
 class Retention:
-    """What a run removed (or, dry, would remove): rows by table, and each kind's cut-off."""
+    """What a run removed (or, dry, would remove): rows by table, files of the video folder
+    by kind (``films``, ``clips``, ``leftovers``), and each kind's cut-off."""
 
     at: datetime
     dry_run: bool
     cutoffs: dict[str, datetime | None] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +63,7 @@ class Retention:
             "dry_run": self.dry_run,
             "cutoffs": self.cutoffs,
             "removed": self.removed,
+            "files": self.files,
         }
 
 
@@ -87,4 +97,9 @@ def run_retention(
                     counts.recount(conn, touched)
                 elif count and not dry_run:
                     conn.execute(table.delete().where(old))
+    clips = days.get(VIDEOS, 0)
+    result.cutoffs[VIDEOS] = at - timedelta(days=clips) if clips > 0 else None
+    swept = video_retention.sweep(store, days=clips, now=at, dry_run=dry_run)
+    result.removed[str(schema.video_films.name)] = swept.rows
+    result.files = {"films": swept.films, "clips": swept.clips, "leftovers": swept.leftovers}
     return result

@@ -25,8 +25,9 @@ import orjson
 from babel.dates import format_date
 from babel.numbers import format_currency
 from jinja2 import Template as JinjaTemplate
+from jinja2 import meta
 
-from surmesure.decide.sandbox import compile_text, render_text
+from surmesure.decide.sandbox import TEXT, compile_text, render_text
 from surmesure.errors import InvalidInput
 from surmesure.video.people import Viewer
 from surmesure.video.template import (
@@ -63,7 +64,11 @@ def bounded(text: str, limit: int) -> str:
 @dataclass(frozen=True)
 class ScenePlan:
     """One scene, resolved: ``spec`` is everything that shapes its clip (hashed), ``say`` its
-    voice-over and subtitle text, ``personal`` whether it shows the person's own data."""
+    voice-over and subtitle text, ``personal`` whether its clip shows or says the person's own
+    data: its kind's (their chart, their own recommendations, their store), a field its texts
+    read when any field holds the person's own value, or, for a scene that crossfades, the
+    next scene's. A personal clip is never kept in the shared scene cache
+    (:mod:`surmesure.video.render`)."""
 
     spec: dict[str, Any]
     say: str
@@ -92,6 +97,8 @@ class CompiledVideo:
         self.template = template
         self.pictures_dir = pictures_dir
         self.texts: list[dict[str, JinjaTemplate]] = []
+        #: whether any text of each scene reads ``person`` (a field, maybe the person's own)
+        self.reads_person: list[bool] = []
         for i, scene in enumerate(template.scenes):
             sources: dict[str, str] = {"say": scene.say}
             if isinstance(scene, TitleScene):
@@ -105,6 +112,7 @@ class CompiledVideo:
             self.texts.append(
                 {k: compile_text(v, f"{template.name}/scenes[{i}].{k}") for k, v in sources.items()}
             )
+            self.reads_person.append(any(_reads_person(v) for v in sources.values()))
 
     def plans(self, viewer: Viewer, now: datetime) -> list[ScenePlan]:
         """The plan of each scene of ``viewer``'s film, in order. A scene that crossfades into
@@ -115,7 +123,8 @@ class CompiledVideo:
                 plan, after = plans[at], plans[at + 1].spec
                 into = {k: v for k, v in after.items() if k not in _NOT_DRAWN}
                 spec = {**plan.spec, "crossfade": scene.transition.crossfade, "into": into}
-                plans[at] = ScenePlan(spec, plan.say, plan.personal, plan.frames, plan.fps)
+                personal = plan.personal or plans[at + 1].personal  # its last frames show it
+                plans[at] = ScenePlan(spec, plan.say, personal, plan.frames, plan.fps)
         return plans
 
     def _plan(self, at: int, scene: Scene, viewer: Viewer, now: datetime) -> ScenePlan:
@@ -127,8 +136,8 @@ class CompiledVideo:
         personal: bool
         match scene:
             case TitleScene():
-                personal = viewer.fields_used
-                values["personal"] = personal
+                personal = False  # its own only through the fields its texts read (below)
+                values["personal"] = viewer.fields_used
                 body = {"texts": [self._overlay(at, j, o, values) for j, o in
                                   enumerate(scene.texts)]}  # fmt: skip
             case ChartScene():
@@ -148,6 +157,7 @@ class CompiledVideo:
                         "text": self._text(at, which, values)}  # fmt: skip
             case _:
                 assert_never(scene)
+        personal = personal or (viewer.fields_used and self.reads_person[at])
         say = bounded(" ".join(self._render(at, "say", values).split()), MAX_SAID)
         frames = t.frames(scene)
         spec = {
@@ -217,6 +227,10 @@ class CompiledVideo:
         path = picture_path(self.template, background.path)
         return {"kind": "picture", "path": str(path), "digest": file_digest(path),
                 "clip": path.suffix.lower() in CLIP_SUFFIXES}  # fmt: skip
+
+
+def _reads_person(source: str) -> bool:
+    return "person" in meta.find_undeclared_variables(TEXT.parse(source))
 
 
 def picture_path(template: VideoTemplate, given: str) -> Path:
