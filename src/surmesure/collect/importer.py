@@ -24,11 +24,12 @@ written by the first and counted as updated (or a duplicate) by the second.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -379,15 +380,7 @@ def import_file(
     run = Run(kind=kind, origin=origin, mapping=chosen, now=started_at, settings=settings)
     counter = LineCounter() if kind == "orders" else None
     try:
-        for raw in chunks:
-            mapped = map_records(raw.table, kind, chosen, origin=origin, counter=counter)
-            if run.run_id is None:  # the mapping fits: the file is taken
-                with store.begin() as conn:
-                    run.run_id = store.next_ids(conn, schema.import_run_id_seq, 1)[0]
-            import_chunk(store, run, raw, mapped)
-            store.settle_bulk()
-            if on_progress is not None:
-                on_progress(raw.done, raw.total)
+        import_chunks(store, run, chunks, counter, on_progress)
     finally:
         if counter is not None:
             counter.close()
@@ -455,6 +448,39 @@ class Run:
     @property
     def source(self) -> str:
         return self.mapping.source or "import"
+
+
+def import_chunks(
+    store: Store,
+    run: Run,
+    chunks: Iterator[RawFile],
+    counter: LineCounter | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> None:
+    """Map and import each chunk of the file. A file of more than one chunk is measured by
+    its first (the share of the file it read), and every table holding no more rows than the
+    file has records has its secondary indexes made once at the end, not rewritten at each
+    checkpoint (:meth:`Store.deferred_indexes`): the world of a million customers loads its
+    traits, identifiers, orders and activity into empty tables."""
+    first: RawFile | None = None
+    with contextlib.ExitStack() as deferred:
+        for raw in chunks:
+            if run.chunks == 1 and first is not None:  # a second chunk: a file of several
+                expected = run.read + raw.rows_read  # a file read ahead whole: two at least
+                if 0 < first.done < first.total:
+                    expected = max(expected, first.rows_read * first.total // first.done)
+                deferred.enter_context(store.deferred_indexes(expected))
+            mapped = map_records(
+                raw.table, run.kind, run.mapping, origin=run.origin, counter=counter
+            )
+            if run.run_id is None:  # the mapping fits: the file is taken
+                with store.begin() as conn:
+                    run.run_id = store.next_ids(conn, schema.import_run_id_seq, 1)[0]
+            import_chunk(store, run, raw, mapped)
+            store.settle_bulk()
+            first = first or raw
+            if on_progress is not None:
+                on_progress(raw.done, raw.total)
 
 
 def import_chunk(store: Store, run: Run, raw: RawFile, mapped: pa.Table) -> None:
