@@ -125,7 +125,10 @@ class LineCounter:
             str(Path(self._folder.name) / "counts.duckdb"),
             config={"memory_limit": self.MEMORY, "threads": "1"},
         )
-        self.con.execute("CREATE TABLE seen (order_id VARCHAR PRIMARY KEY, n BIGINT)")
+        # no key: DuckDB holds a key's index whole in memory while it inserts (order ids land
+        # all over it), and the two million orders of a million customers passed the limit;
+        # a join with the chunk's orders spills to the file instead
+        self.con.execute("CREATE TABLE seen (order_id VARCHAR, n BIGINT)")
 
     def settle(self) -> None:
         """Write the counts of the chunk just counted to the file, out of memory."""
@@ -159,10 +162,16 @@ def with_line_numbers(
             .column("n")
         )
         if counter is not None:
+            chunk = (
+                "(SELECT trim(order_id, ' ') AS order_id, count(*) AS n FROM m "
+                "WHERE order_id IS NOT NULL GROUP BY 1) AS c"
+            )
             con.execute(
-                "INSERT INTO seen SELECT trim(order_id, ' '), count(*) FROM m "
-                "WHERE order_id IS NOT NULL GROUP BY 1 "
-                "ON CONFLICT (order_id) DO UPDATE SET n = seen.n + excluded.n"
+                f"UPDATE seen SET n = seen.n + c.n FROM {chunk} WHERE seen.order_id = c.order_id"
+            )
+            con.execute(
+                f"INSERT INTO seen SELECT c.order_id, c.n FROM {chunk} "
+                "WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.order_id = c.order_id)"
             )
             counter.settle()
         con.unregister("m")
