@@ -2,8 +2,9 @@
 ``surmesure demo`` imports it: every file in dependency order, then the web events, then
 (``--derive``) the metrics. For each step: CPU seconds, the wall clock, the resident memory
 at its end and its peak during the step (sampled every 0.2 s), the bytes the process wrote
-to disk (``/proc/self/io``: checkpoints rewrite indexes) and the rows read; this
-checkout beside another commit's code, each in a fresh process on its own store.
+to disk (``/proc/self/io``: checkpoints rewrite indexes), the store's file size at its end and
+the rows read; this checkout beside another commit's code, each in a fresh process on its own
+store.
 
     python benchmarks/bench_world_build.py --world DIR [--baseline REF] [--derive]
         [--only customers_crm.csv orders.csv.gz ...] [--json]
@@ -75,6 +76,7 @@ def step(name, work):
         "written_mb": written_mb() - written,
         "end_mb": rss_mb(),
         "peak_mb": max(peak[0], rss_mb()),
+        "file_mb": os.path.getsize(url.split(":///", 1)[1]) / 2**20,
     })
     print(json.dumps(steps[-1]), file=sys.stderr, flush=True)
 
@@ -109,24 +111,29 @@ def build(src: Path, world: Path, derive: bool, only: list[str]) -> dict[str, An
 
 
 def show(console: Console, runs: dict[str, dict[str, Any]]) -> None:
-    table = Table(title="world build: CPU seconds, peak resident MB, MB written to disk")
+    table = Table(
+        title="world build: CPU seconds, peak resident MB, MB written to disk, file MB after"
+    )
     table.add_column("step")
     for name in runs:
         table.add_column(f"{name} cpu s", justify="right")
         table.add_column(f"{name} peak MB", justify="right")
         table.add_column(f"{name} written MB", justify="right")
+        table.add_column(f"{name} file MB", justify="right")
     names = [s["step"] for s in next(iter(runs.values()))["steps"]]
     for i, step in enumerate(names):
         cells = []
         for run in runs.values():
             s = run["steps"][i]
             cells += [f"{s['cpu_seconds']:.1f}", f"{s['peak_mb']:.0f}", f"{s['written_mb']:.0f}"]
+            cells.append(f"{s.get('file_mb', 0):.0f}")
         table.add_row(step, *cells)
     totals = []
     for run in runs.values():
         cpu = sum(s["cpu_seconds"] for s in run["steps"])
         written = sum(s["written_mb"] for s in run["steps"])
-        totals += [f"{cpu:.1f}", f"{run['peak_mb']:.0f}", f"{written:.0f}"]
+        last = run["steps"][-1].get("file_mb", 0)
+        totals += [f"{cpu:.1f}", f"{run['peak_mb']:.0f}", f"{written:.0f}", f"{last:.0f}"]
     table.add_row("whole build", *totals)
     console.print(table)
 

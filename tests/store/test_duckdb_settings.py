@@ -59,7 +59,7 @@ def test_an_import_checkpoints_once_the_log_holds_a_quarter_of_the_file_or_memor
     if trigger == "log":
         monkeypatch.setattr(backend, "SETTLE_LOG", 0)  # the share alone decides
     else:  # any row held in memory is too many: every chunk is checkpointed
-        monkeypatch.setattr(backend, "SETTLE_MEMORY", 1)
+        monkeypatch.setattr(backend, "SETTLE_MEMORY", 1e-12)
     path = tmp_path / "customers.csv"
     path.write_text(
         "customer_id,email,first_name\n"

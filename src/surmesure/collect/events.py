@@ -26,6 +26,7 @@ payload redacted: :mod:`surmesure.protect.suppression`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -497,39 +498,44 @@ def ingest_file(
     origin = str(path.resolve())
     out = Ingested()
     done = 0
-    for batch in _chunks(path, chunk):
-        numbers = [n for n, _ in batch]
-        accepted, refused = validate_messages((raw for _, raw in batch), region=region, prefix="")
-        now = utcnow()
-        with store.begin() as conn:
-            part = write_events(
-                store,
-                conn,
-                accepted,
-                source=source,
-                received_at=now,
-                settings=settings,
-                origin="import",
-                source_name=origin,
+    # a file of many more messages than a table holds: its secondary indexes are made once
+    # at the end, not rewritten at each checkpoint (Store.deferred_indexes)
+    with store.deferred_indexes(total) if total > chunk else contextlib.nullcontext():
+        for batch in _chunks(path, chunk):
+            numbers = [n for n, _ in batch]
+            accepted, refused = validate_messages(
+                (raw for _, raw in batch), region=region, prefix=""
             )
-            items = quarantine_refusals(
-                store,
-                conn,
-                refused,
-                origin="import",
-                source_name=origin,
-                now=now,
-                locations=[f"line {numbers[r.index]}" for r in refused],
+            now = utcnow()
+            with store.begin() as conn:
+                part = write_events(
+                    store,
+                    conn,
+                    accepted,
+                    source=source,
+                    received_at=now,
+                    settings=settings,
+                    origin="import",
+                    source_name=origin,
+                )
+                items = quarantine_refusals(
+                    store,
+                    conn,
+                    refused,
+                    origin="import",
+                    source_name=origin,
+                    now=now,
+                    locations=[f"line {numbers[r.index]}" for r in refused],
+                )
+            part.received += len(refused)
+            part.add(
+                Ingested(quarantined=len(items), quarantined_by_reason=quarantine.by_reason(items))
             )
-        part.received += len(refused)
-        part.add(
-            Ingested(quarantined=len(items), quarantined_by_reason=quarantine.by_reason(items))
-        )
-        out.add(part)
-        store.settle_bulk()
-        done += len(batch)
-        if on_progress is not None:
-            on_progress(done, total)
+            out.add(part)
+            store.settle_bulk()
+            done += len(batch)
+            if on_progress is not None:
+                on_progress(done, total)
     # the changes of this file reach the later stages before the command answers
     out.segment_changes = dispatcher.settle(store, settings).get("segment_membership", 0)
     result = out.to_dict()

@@ -24,11 +24,12 @@ written by the first and counted as updated (or a duplicate) by the second.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,7 +125,10 @@ class LineCounter:
             str(Path(self._folder.name) / "counts.duckdb"),
             config={"memory_limit": self.MEMORY, "threads": "1"},
         )
-        self.con.execute("CREATE TABLE seen (order_id VARCHAR PRIMARY KEY, n BIGINT)")
+        # no key: DuckDB holds a key's index whole in memory while it inserts (order ids land
+        # all over it), and the two million orders of a million customers passed the limit;
+        # a join with the chunk's orders spills to the file instead
+        self.con.execute("CREATE TABLE seen (order_id VARCHAR, n BIGINT)")
 
     def settle(self) -> None:
         """Write the counts of the chunk just counted to the file, out of memory."""
@@ -158,10 +162,16 @@ def with_line_numbers(
             .column("n")
         )
         if counter is not None:
+            chunk = (
+                "(SELECT trim(order_id, ' ') AS order_id, count(*) AS n FROM m "
+                "WHERE order_id IS NOT NULL GROUP BY 1) AS c"
+            )
             con.execute(
-                "INSERT INTO seen SELECT trim(order_id, ' '), count(*) FROM m "
-                "WHERE order_id IS NOT NULL GROUP BY 1 "
-                "ON CONFLICT (order_id) DO UPDATE SET n = seen.n + excluded.n"
+                f"UPDATE seen SET n = seen.n + c.n FROM {chunk} WHERE seen.order_id = c.order_id"
+            )
+            con.execute(
+                f"INSERT INTO seen SELECT c.order_id, c.n FROM {chunk} "
+                "WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.order_id = c.order_id)"
             )
             counter.settle()
         con.unregister("m")
@@ -379,15 +389,7 @@ def import_file(
     run = Run(kind=kind, origin=origin, mapping=chosen, now=started_at, settings=settings)
     counter = LineCounter() if kind == "orders" else None
     try:
-        for raw in chunks:
-            mapped = map_records(raw.table, kind, chosen, origin=origin, counter=counter)
-            if run.run_id is None:  # the mapping fits: the file is taken
-                with store.begin() as conn:
-                    run.run_id = store.next_ids(conn, schema.import_run_id_seq, 1)[0]
-            import_chunk(store, run, raw, mapped)
-            store.settle_bulk()
-            if on_progress is not None:
-                on_progress(raw.done, raw.total)
+        import_chunks(store, run, chunks, counter, on_progress)
     finally:
         if counter is not None:
             counter.close()
@@ -455,6 +457,39 @@ class Run:
     @property
     def source(self) -> str:
         return self.mapping.source or "import"
+
+
+def import_chunks(
+    store: Store,
+    run: Run,
+    chunks: Iterator[RawFile],
+    counter: LineCounter | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> None:
+    """Map and import each chunk of the file. A file of more than one chunk is measured by
+    its first (the share of the file it read), and every table holding no more rows than the
+    file has records has its secondary indexes made once at the end, not rewritten at each
+    checkpoint (:meth:`Store.deferred_indexes`): the world of a million customers loads its
+    traits, identifiers, orders and activity into empty tables."""
+    first: RawFile | None = None
+    with contextlib.ExitStack() as deferred:
+        for raw in chunks:
+            if run.chunks == 1 and first is not None:  # a second chunk: a file of several
+                expected = run.read + raw.rows_read  # a file read ahead whole: two at least
+                if 0 < first.done < first.total:
+                    expected = max(expected, first.rows_read * first.total // first.done)
+                deferred.enter_context(store.deferred_indexes(expected))
+            mapped = map_records(
+                raw.table, run.kind, run.mapping, origin=run.origin, counter=counter
+            )
+            if run.run_id is None:  # the mapping fits: the file is taken
+                with store.begin() as conn:
+                    run.run_id = store.next_ids(conn, schema.import_run_id_seq, 1)[0]
+            import_chunk(store, run, raw, mapped)
+            store.settle_bulk()
+            first = first or raw
+            if on_progress is not None:
+                on_progress(raw.done, raw.total)
 
 
 def import_chunk(store: Store, run: Run, raw: RawFile, mapped: pa.Table) -> None:

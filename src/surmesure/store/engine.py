@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,11 +103,11 @@ class Store:
         """Bring the schema to the latest revision (Alembic ``upgrade head``). A store already
         there is recognised without loading Alembic: every command opens the store, and
         starts about 0.8 s sooner."""
-        if self.at_head():
-            return
-        from surmesure.store.migrate import upgrade
+        if not self.at_head():
+            from surmesure.store.migrate import upgrade
 
-        upgrade(self)
+            upgrade(self)
+        self.backend.restore_indexes()  # left out by a bulk write the process died inside
 
     def at_head(self) -> bool:
         """Whether the store's schema is at the newest revision of the migration scripts."""
@@ -161,6 +161,12 @@ class Store:
         for the rows written so far (see :meth:`BulkWrites.settle_bulk
         <surmesure.store.ports.BulkWrites.settle_bulk>`)."""
         self.backend.settle_bulk()
+
+    def deferred_indexes(self, rows: int) -> AbstractContextManager[None]:
+        """A bulk write of about ``rows`` rows in the block: the secondary indexes of tables
+        holding no more rows may be made once after it rather than kept up to date (see
+        :meth:`BulkWrites.deferred_indexes <surmesure.store.ports.BulkWrites.deferred_indexes>`)."""
+        return self.backend.deferred_indexes(schema.metadata.sorted_tables, rows)
 
     def insert_new(self, conn: Connection, table: sa.Table, data: pa.Table, key: str) -> set[str]:
         """Insert the rows of ``data`` whose primary key is not stored yet, in one statement,

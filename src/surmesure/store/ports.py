@@ -10,7 +10,7 @@ The contract each port promises is checked on every backend by
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -97,6 +97,21 @@ class BulkWrites(Protocol):
         the database holds for rows it has not yet written to its files once they are many,
         so that a long import does not hold every row it wrote (nor rewrites its files after
         every chunk). Called between transactions."""
+        ...
+
+    def deferred_indexes(
+        self, tables: Iterable[sa.Table], rows: int
+    ) -> AbstractContextManager[None]:
+        """While the block runs (a bulk write of about ``rows`` rows, in transactions of its
+        own), the secondary indexes of those ``tables`` that hold no more than ``rows`` rows
+        may be left out, and are made again once over the stored rows as it ends, where that
+        writes far less than keeping them up to date (DuckDB). Primary keys always stay.
+        Should the process die inside, the next :meth:`restore_indexes` makes them again."""
+        ...
+
+    def restore_indexes(self) -> None:
+        """Make again the indexes a :meth:`deferred_indexes` block left out and did not make
+        again (the process died inside it); nothing when there are none."""
         ...
 
 

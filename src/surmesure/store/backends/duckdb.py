@@ -8,9 +8,10 @@ would dominate), and lists of values are Arrow tables the statement scans.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection, Engine
+
+from surmesure.store.meta import metadata
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,10 +39,25 @@ log."""
 
 SETTLE_LOG = 64 * 2**20
 SETTLE_SHARE = 0.25
-SETTLE_MEMORY = 512 * 2**20
+SETTLE_MEMORY = 0.5
 """Between the chunks of a bulk write, a checkpoint once the log holds ``SETTLE_SHARE`` of the
 file and at least ``SETTLE_LOG`` bytes, or once the rows and index entries not yet written to
-the file hold ``SETTLE_MEMORY`` bytes (see :meth:`DuckDBBackend.settle_bulk`)."""
+the file hold ``SETTLE_MEMORY`` of DuckDB's ``memory_limit`` (see
+:meth:`DuckDBBackend.settle_bulk`)."""
+
+DEFERRED = ".deferred-indexes"
+"""Beside the file (``world.duckdb.deferred-indexes``): the indexes a bulk write dropped, one
+name a line, until it has made them again (see :meth:`DuckDBBackend.deferred_indexes`)."""
+
+
+def memory_bytes(text: str) -> int:
+    """A memory size as DuckDB writes it (``18.8 GiB``, ``953.6 MiB``, ``1.5 GB``, ``512
+    bytes``) in bytes."""
+    number, _, unit = text.strip().partition(" ")
+    unit = unit.strip().upper().removesuffix("BYTES").removesuffix("B")
+    letter = unit.removesuffix("I")
+    power = " KMGTP".index(letter) if letter else 0
+    return int(float(number) * (1024 if unit.endswith("I") else 1000) ** power)
 
 
 class DuckDBConfig(BaseModel):
@@ -178,24 +196,90 @@ class DuckDBBackend:
         # 200,000-customer world). Once the log holds a share of the file, the rewrites cost
         # a bounded multiple of what was written (half as much at 100,000 customers, far less
         # beyond). Until then memory holds the indexes the chunks loaded (keys all over an
-        # index load most of it) and the new rows, pinned: DuckDB cannot evict them, so past
-        # ``SETTLE_MEMORY`` of them a checkpoint comes sooner.
-        path = self.config.path
-        if not path or path == ":memory:":
+        # index load most of it: the first chunk of a file loads the index whole) and the new
+        # rows, pinned: DuckDB cannot evict them, so past ``SETTLE_MEMORY`` of its memory
+        # limit a checkpoint comes sooner. A fixed 512 MB did not fit a million customers:
+        # their traits' key index alone passes it, so every chunk checkpointed, rewriting
+        # gigabytes of indexes each time.
+        file = self._file()
+        if file is None:
             return
-        file = Path(path).expanduser()
         log = file.with_name(file.name + ".wal")
         written = log.stat().st_size if log.exists() else 0
         with self.engine.connect() as conn:
             raw = self.raw(conn)
-            held = raw.execute(
-                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
-                "WHERE tag IN ('ART_INDEX', 'IN_MEMORY_TABLE')"
-            ).fetchall()[0][0]
-            if held >= SETTLE_MEMORY or written >= max(
+            held, limit = raw.execute(
+                "SELECT coalesce(sum(memory_usage_bytes), 0), current_setting('memory_limit') "
+                "FROM duckdb_memory() WHERE tag IN ('ART_INDEX', 'IN_MEMORY_TABLE')"
+            ).fetchall()[0]
+            if held >= memory_bytes(limit) * SETTLE_MEMORY or written >= max(
                 SETTLE_LOG, int(file.stat().st_size * SETTLE_SHARE)
             ):
                 raw.execute("CHECKPOINT")
+
+    def _file(self) -> Path | None:
+        path = self.config.path
+        if not path or path == ":memory:":
+            return None
+        return Path(path).expanduser()
+
+    @contextmanager
+    def deferred_indexes(self, tables: Iterable[sa.Table], rows: int) -> Iterator[None]:
+        # A checkpoint writes every index of a table it changed whole, and holds it whole in
+        # memory meanwhile: a file of a million customers loaded into empty tables rewrote
+        # their indexes at each checkpoint, more each time. An index DuckDB builds over the
+        # rows already stored (CREATE INDEX) takes one pass, and is written once. Keys stay
+        # (a primary key cannot be dropped, and it keeps ON CONFLICT and uniqueness); only
+        # secondary indexes are left out while the rows load, by tables holding no more than
+        # ``rows`` rows (a file into a large table keeps them: making them again would cost
+        # more than it saves). Their names are written beside the file first, so a crash
+        # mid-import leaves a store whose next opening makes them again.
+        file = self._file()
+        if file is None:
+            yield
+            return
+        self.restore_indexes()
+        dropped: list[sa.Index] = []
+        with self.engine.begin() as conn:
+            raw = self.raw(conn)
+            stored = _index_names(raw)
+            for table in tables:
+                candidates = [i for i in table.indexes if i.name in stored and not i.unique]
+                if (
+                    candidates
+                    and raw.execute(
+                        f'SELECT count(*) <= {int(rows)} FROM "{table.name}"'
+                    ).fetchall()[0][0]
+                ):
+                    dropped += candidates
+            if dropped:
+                marker = file.with_name(file.name + DEFERRED)
+                with marker.open("w") as handle:
+                    handle.write("".join(f"{index.name}\n" for index in dropped))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                for index in dropped:
+                    raw.execute(f'DROP INDEX "{index.name}"')
+        try:
+            yield
+        finally:
+            self.restore_indexes()
+
+    def restore_indexes(self) -> None:
+        file = self._file()
+        marker = file.with_name(file.name + DEFERRED) if file is not None else None
+        if marker is None or not marker.exists():
+            return
+        names = set(marker.read_text().split())
+        indexes = [i for t in metadata.tables.values() for i in t.indexes if i.name in names]
+        with self.engine.begin() as conn:
+            stored = _index_names(self.raw(conn))
+            for index in indexes:
+                if index.name not in stored:
+                    index.create(conn)
+        with self.engine.connect() as conn:
+            self.raw(conn).execute("CHECKPOINT")  # written once, before the marker goes
+        marker.unlink()
 
     def next_ids(self, conn: Connection, sequence: sa.Sequence, count: int) -> list[int]:
         # straight from the driver as one array: SQLAlchemy's rows cost 1 µs each, and a
@@ -299,6 +383,10 @@ class DuckDBBackend:
         import ibis
 
         yield ibis.duckdb.from_connection(self.raw(conn))
+
+
+def _index_names(raw: Any) -> set[str]:
+    return {r[0] for r in raw.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
 
 
 _HELD = "surmesure_gate"

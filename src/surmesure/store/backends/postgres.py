@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -147,6 +147,13 @@ class PostgresBackend:
 
     def settle_bulk(self) -> None:
         return None  # the server writes and evicts on its own
+
+    @contextmanager
+    def deferred_indexes(self, tables: Iterable[sa.Table], rows: int) -> Iterator[None]:
+        yield  # the server writes index pages as they change, not whole indexes
+
+    def restore_indexes(self) -> None:
+        return None
 
     def existing_keys(
         self, conn: Connection, table: sa.Table, column: str, keys: list[str]
