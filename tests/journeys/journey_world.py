@@ -106,12 +106,13 @@ def people_rows(store: Store, journey: str) -> dict[int, dict[str, Any]]:
 
 
 def messages_of(store: Store, campaign: str) -> dict[int, tuple[str, int, int]]:
-    """``person_id -> (status, version, step)`` of a send step's outbox rows."""
+    """``person_id -> (status, version, step)`` of a send step's outbox rows (a person's
+    latest step where they have several: the rows are read in that order)."""
     m = schema.messages
     with store.connect() as conn:
         rows = conn.execute(
-            sa.select(m.c.person_id, m.c.status, m.c.version, m.c.step).where(
-                m.c.campaign == campaign
-            )
+            sa.select(m.c.person_id, m.c.status, m.c.version, m.c.step)
+            .where(m.c.campaign == campaign)
+            .order_by(m.c.person_id, m.c.step)
         )
         return {int(r[0]): (str(r[1]), int(r[2]), int(r[3])) for r in rows}
