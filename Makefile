@@ -47,10 +47,13 @@ lint: system $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# more pytest options, e.g. PYTEST_ARGS="--durations=30" to see the slowest tests
+# the suite runs in TEST_WORKERS processes side by side, a test module's tests in one of them
+# (TEST_WORKERS=0: in this process alone); more pytest options, e.g. PYTEST_ARGS="--durations=30"
+# to see the slowest tests
+TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 unit: $(STAMP)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck unit
 

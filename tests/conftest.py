@@ -8,11 +8,13 @@ at another server.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
+import pickle
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,15 +31,19 @@ from surmesure.store import Store, open_store, schema
 # test's server and those a service reads itself agree); a server refuses the development ones
 os.environ.setdefault("SURMESURE_SUPPRESSION_KEY", "test-suppression-key-not-the-dev-one")
 os.environ.setdefault("SURMESURE_ENCRYPTION_KEY", "test-encryption-key-not-the-dev-one")
-# send journals of this test process's own (the default is a folder of the working directory,
-# which test processes running side by side would share); a test sending for real sets its own
-if "SURMESURE_OUTBOX_DIR" not in os.environ:
-    os.environ["SURMESURE_OUTBOX_DIR"] = tempfile.mkdtemp(prefix="surmesure-outbox-")
-    atexit.register(shutil.rmtree, os.environ["SURMESURE_OUTBOX_DIR"], True)
-# films and scene clips likewise (a test rendering in a folder of its own sets it)
-if "SURMESURE_VIDEO_DIR" not in os.environ:
-    os.environ["SURMESURE_VIDEO_DIR"] = tempfile.mkdtemp(prefix="surmesure-videos-")
-    atexit.register(shutil.rmtree, os.environ["SURMESURE_VIDEO_DIR"], True)
+# send journals, films and scene clips of this test process's own (the defaults are folders of
+# the working directory, which test processes running side by side would share; a worker of
+# pytest-xdist inherits its parent's environment, so a folder is made again in each process that
+# did not make it); a test sending or rendering for real in a folder of its own sets it
+for _variable, _prefix in (
+    ("SURMESURE_OUTBOX_DIR", "surmesure-outbox-"),
+    ("SURMESURE_VIDEO_DIR", "surmesure-videos-"),
+):
+    _owner = f"{_variable}_OWNER"
+    if _variable not in os.environ or os.environ.get(_owner, str(os.getpid())) != str(os.getpid()):
+        os.environ[_variable] = tempfile.mkdtemp(prefix=_prefix)
+        os.environ[_owner] = str(os.getpid())
+        atexit.register(shutil.rmtree, os.environ[_variable], True)
 
 # Rich fixes a console's width when it is made if COLUMNS is set then (as in a shell that
 # exports it, or a pytest-xdist worker): tests that print wide tables set COLUMNS themselves
@@ -157,13 +163,34 @@ def online_retail(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     :func:`copy_store` it; none writes to it."""
     from surmesure.collect.importer import import_file
 
-    path = tmp_path_factory.mktemp("online_retail") / "store.duckdb"
-    store = open_store(f"duckdb:///{path}")
-    try:
-        result = import_file(store, "orders", dataset(ONLINE_RETAIL), preset="online-retail")
-    finally:
-        store.dispose()
-    return path, result
+    def build(folder: Path) -> Any:
+        store = open_store(f"duckdb:///{folder / 'store.duckdb'}")
+        try:
+            return import_file(store, "orders", dataset(ONLINE_RETAIL), preset="online-retail")
+        finally:
+            store.dispose()
+
+    folder, result = once_per_run(tmp_path_factory, "online_retail", build)
+    return folder / "store.duckdb", result
+
+
+def once_per_run(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Any]
+) -> tuple[Path, Any]:
+    """The folder ``name`` that ``build`` filled, and what it returned, made once for the whole
+    run: test processes running side by side (pytest-xdist workers) share it, the first to come
+    building it while the others wait on a lock. What is built is only read afterwards."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder, done = root / name, root / f"{name}.pickle"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed build left
+            folder.mkdir()
+            done.write_bytes(pickle.dumps(build(folder)))
+        return folder, pickle.loads(done.read_bytes())
 
 
 @pytest.fixture(scope="session")
@@ -177,14 +204,20 @@ def demo_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 
     from world_helpers import SMALL  # the demo-world tests' size; they alone ask for it
 
-    folder = tmp_path_factory.mktemp("demo_world")
-    command = [sys.executable, "-m", "surmesure.cli.main", "demo", "--customers", str(SMALL),
-               "--out", str(folder / "world"), "--json"]  # fmt: skip
-    env = {**os.environ, "SURMESURE_DATABASE_URL": f"duckdb:///{folder / 'store.duckdb'}"}
-    done = subprocess.run(command, env=env, capture_output=True, timeout=900)
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
-    report: dict[str, Any] = orjson.loads(done.stdout)
-    return folder, report
+    def build(folder: Path) -> dict[str, Any]:
+        command = [sys.executable, "-m", "surmesure.cli.main", "demo", "--customers", str(SMALL),
+                   "--out", str(folder / "world"), "--json"]  # fmt: skip
+        env = {
+            **os.environ,
+            "SURMESURE_DATABASE_URL": f"duckdb:///{folder / 'store.duckdb'}",
+            "SURMESURE_VIDEO_DIR": str(folder / "videos"),  # outlives the process that built it
+        }
+        done = subprocess.run(command, env=env, capture_output=True, timeout=900)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+        report: dict[str, Any] = orjson.loads(done.stdout)
+        return report
+
+    return once_per_run(tmp_path_factory, "demo_world", build)
 
 
 def copy_demo(folder: Path, into: Path, files: str = "world") -> str:
