@@ -15,7 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser
-from web_helpers import CUSTOMER, FIRST_NAME, Shop, shop_server
+from web_helpers import BUDGET_MS, CUSTOMER, FIRST_NAME, Shop, shop_server
 
 from surmesure.errors import InvalidInput
 from surmesure.protect.keys import check_origins, create_key, revoke_key
@@ -261,7 +261,9 @@ def test_a_text_web_template_prints_a_customers_words_as_text(shop: Shop) -> Non
 def test_the_script_takes_out_animated_links_and_inert_templates(
     shop: Shop, chromium: Browser
 ) -> None:
-    (shop.folder / "svg.html").write_text(shop_page(shop.key, placement="svg_banner"), "utf-8")
+    (shop.folder / "svg.html").write_text(
+        shop_page(shop.key, placement="svg_banner", budget_ms=BUDGET_MS), "utf-8"
+    )
     page = chromium.new_context(base_url=shop.base).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

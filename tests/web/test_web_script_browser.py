@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Page
-from web_helpers import CUSTOMER, FIRST_NAME, Shop, shop_server
+from web_helpers import BUDGET_MS, CUSTOMER, FIRST_NAME, Shop, shop_server
 
 from surmesure.protect import blind
 from surmesure.store import schema
@@ -30,11 +30,15 @@ def shop(migrated_duckdb: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         user = sign_user(running.identity_secret, CUSTOMER, seconds=3600)
         forged = sign_user("not the key's identity secret", CUSTOMER, seconds=3600)
         pages = {
-            "customer.html": shop_page(running.key, user=user, account=CUSTOMER),
-            "forged.html": shop_page(running.key, user=forged, account=CUSTOMER),
+            "customer.html": shop_page(
+                running.key, user=user, account=CUSTOMER, budget_ms=BUDGET_MS
+            ),
+            "forged.html": shop_page(
+                running.key, user=forged, account=CUSTOMER, budget_ms=BUDGET_MS
+            ),
             "missing.html": shop_page(running.key, script="/web/gone.js"),
             "slow.html": shop_page(running.key, placement="slow_banner", budget_ms=200),
-            "hostile.html": shop_page(running.key, placement="hostile_banner"),
+            "hostile.html": shop_page(running.key, placement="hostile_banner", budget_ms=BUDGET_MS),
         }
         for name, html in pages.items():
             (running.folder / name).write_text(html, encoding="utf-8")

@@ -21,6 +21,10 @@ from surmesure.store import Store, open_store
 from surmesure.web.identity import key_identity_secret
 from surmesure.web.shop import write_shop
 
+#: the placements' budget of the test pages that must be filled: a test machine running other
+#: tests beside may take longer than a shop's 300 ms for a new visitor's first decision
+BUDGET_MS = 10_000
+
 CUSTOMER = "C-4242"
 FIRST_NAME = "Camille"
 TRAITS = {"first_name": FIRST_NAME}
@@ -108,7 +112,7 @@ def shop_server(
             )
             assert known.status_code == 200, known.text
             secret = key_identity_secret(app.state.settings.secret_key, row["key_id"])
-            write_shop(pages, key)
+            write_shop(pages, key, budget_ms=BUDGET_MS)
             shop = Shop(base, store, app, key, row["key_id"], secret, pages)
             # the server's first decision builds its serving view and compiles the templates
             assert shop.decide({"placements": ["home_banner"]}).status_code == 200

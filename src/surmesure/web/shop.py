@@ -45,11 +45,14 @@ def shop_page(
     return page
 
 
-def write_shop(folder: Path, key: str, pages: dict[str, str] | None = None) -> Path:
-    """Write the shop's home page (``index.html``) with ``key`` to ``folder``, and
-    ``pages`` (file name -> HTML) beside it; the folder."""
+def write_shop(
+    folder: Path, key: str, pages: dict[str, str] | None = None, budget_ms: int | None = None
+) -> Path:
+    """Write the shop's home page (``index.html``) with ``key`` (and the placements' budget
+    ``budget_ms``, the script's default if None) to ``folder``, and ``pages`` (file name ->
+    HTML) beside it; the folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "index.html").write_text(shop_page(key), encoding="utf-8")
+    (folder / "index.html").write_text(shop_page(key, budget_ms=budget_ms), encoding="utf-8")
     for name, html in (pages or {}).items():
         (folder / name).write_text(html, encoding="utf-8")
     return folder
