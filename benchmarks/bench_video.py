@@ -32,22 +32,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
+from cputime import timed
 from surmesure.clock import utcnow
 from surmesure.config import Settings, get_settings
 from surmesure.store import Store, open_store
@@ -58,20 +57,6 @@ from surmesure.video.people import read_viewers
 from surmesure.video.plan import CompiledVideo
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "src/surmesure/video/examples/year_in_review.yaml"
-T = TypeVar("T")
-
-
-def cpu() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def timed(work: Callable[[], T]) -> tuple[T, float, float]:
-    """``work()``, its wall and processor seconds."""
-    wall, used = time.perf_counter(), cpu()
-    done = work()
-    return done, time.perf_counter() - wall, cpu() - used
 
 
 def demo_store(folder: Path, customers: int) -> str:

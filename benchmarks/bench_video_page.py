@@ -18,10 +18,7 @@ baselines; under a shared machine's load, read the ratios.
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ import orjson
 import sqlalchemy as sa
 from rich.console import Console
 
+from cputime import timed
 from surmesure.clock import utcnow
 from surmesure.config import get_settings
 from surmesure.deliver import tracking, video, video_pages, video_results
@@ -42,18 +40,6 @@ SELECT k || '-' || i, i, i, 'video', k, 'bench', TIMESTAMP '2026-03-02 12:00', '
 FROM range(1, {n} + 1) t(i), (VALUES ('opened', 60), ('played', 45), ('quarter_25', 40),
   ('quarter_50', 35), ('quarter_75', 30), ('completed', 25), ('clicked', 5)) AS s(k, share)
 WHERE hash(i) % 100 < share"""
-
-
-def _cpu() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _timed(run: Callable[[], Any]) -> tuple[float, float, Any]:
-    wall, cpu = time.perf_counter(), _cpu()
-    out = run()
-    return time.perf_counter() - wall, _cpu() - cpu, out
 
 
 def _people(store: Store, n: int, at: datetime) -> None:
@@ -90,8 +76,8 @@ def events(store: Store, n: int) -> dict[str, Any]:
         for payload in clicks:
             tracking.record(store, payload, "clicked", now)
 
-    base_wall, base_cpu, _ = _timed(click)
-    wall, cpu, _ = _timed(keep)
+    _, base_wall, base_cpu = timed(click)
+    _, wall, cpu = timed(keep)
     return {
         "events": n,
         "events_per_s": n / wall,
@@ -115,8 +101,8 @@ def figures(store: Store, n: int) -> dict[str, Any]:
         with store.connect() as conn:
             return video_results.measure(conn, "bench")
 
-    base_wall, base_cpu, rows = _timed(baseline)
-    wall, cpu, out = _timed(measure)
+    rows, base_wall, base_cpu = timed(baseline)
+    out, wall, cpu = timed(measure)
     return {
         "people": n,
         "activity_rows": rows,

@@ -16,6 +16,7 @@ The page counts against the client's limit of pages, its files against that of t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -86,46 +87,44 @@ async def page(token: str, request: Request) -> HTMLResponse:
     return PersonalPage(html, headers={"Content-Security-Policy": POLICY})
 
 
-async def _file(token: str, name: str, request: Request, media_type: str) -> Response:
-    try:
-        path = await run_in_threadpool(
-            video_pages.film_file,
-            request.app.state.store,
-            token,
-            name,
-            now=utcnow(),
-            settings=request.app.state.settings,
-        )
-    except NotFound:
-        return Response(status_code=404, headers=PRIVATE_FILE)
-    return FileResponse(path, media_type=media_type, headers=PRIVATE_FILE)
+FILES = {
+    "film.mp4": ("film", "video/mp4", "The film of a video page"),
+    "poster.jpg": ("poster", "image/jpeg", "The poster of a video page's film"),
+    "subtitles.vtt": ("subtitles", "text/vtt", "The subtitles of a video page's film"),
+}
+"""A video page's files, by the name its address gives them -> their route's name, media type
+and summary (the names are those of :data:`surmesure.deliver.video.FILES`)."""
 
 
-@router.get(
-    "/v/{token}/film.mp4",
-    summary="The film of a video page",
-    dependencies=[Depends(limited("links"))],
-)
-async def film(token: str, request: Request) -> Response:
-    return await _file(token, "film.mp4", request, "video/mp4")
+def _file(name: str, media_type: str) -> Callable[[str, Request], Awaitable[Response]]:
+    """The route answering the file ``name`` of a page's film, as ``media_type``."""
+
+    async def endpoint(token: str, request: Request) -> Response:
+        try:
+            path = await run_in_threadpool(
+                video_pages.film_file,
+                request.app.state.store,
+                token,
+                name,
+                now=utcnow(),
+                settings=request.app.state.settings,
+            )
+        except NotFound:
+            return Response(status_code=404, headers=PRIVATE_FILE)
+        return FileResponse(path, media_type=media_type, headers=PRIVATE_FILE)
+
+    return endpoint
 
 
-@router.get(
-    "/v/{token}/poster.jpg",
-    summary="The poster of a video page's film",
-    dependencies=[Depends(limited("links"))],
-)
-async def poster(token: str, request: Request) -> Response:
-    return await _file(token, "poster.jpg", request, "image/jpeg")
-
-
-@router.get(
-    "/v/{token}/subtitles.vtt",
-    summary="The subtitles of a video page's film",
-    dependencies=[Depends(limited("links"))],
-)
-async def subtitles(token: str, request: Request) -> Response:
-    return await _file(token, "subtitles.vtt", request, "text/vtt")
+for _name, (_route, _media_type, _summary) in FILES.items():
+    router.add_api_route(
+        f"/v/{{token}}/{_name}",
+        _file(_name, _media_type),
+        methods=["GET"],
+        name=_route,
+        summary=_summary,
+        dependencies=[Depends(limited("links"))],
+    )
 
 
 @router.post("/v/{token}/events", summary="What a video page's film did", status_code=204)

@@ -31,7 +31,8 @@ they have none (``SURMESURE_WEB_NEW_VISITOR_RATE_LIMIT``).
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
@@ -101,12 +102,15 @@ class WebEventsBody(BaseModel):
     events: Annotated[list[Any], Field(min_length=1, max_length=MAX_EVENTS)]
 
 
+Body = TypeVar("Body", WebDecideBody, WebEventsBody)
+
+
 def _web(endpoint: Any) -> Any:
     endpoint.scope = "web"  # read by the OpenAPI and the authorization tests
     return endpoint
 
 
-async def _caller(request: Request, model: type[BaseModel]) -> tuple[Principal, Any]:
+async def _caller(request: Request, model: type[Body]) -> tuple[Principal, Body]:
     """The key's principal, from a page of its origins, and the body as ``model``; the key is
     checked before the body is read when it comes in the header."""
     key = presented_key(request)
@@ -151,6 +155,33 @@ def _count(request: Request, who: Visitor | None) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class WebCall(Generic[Body]):
+    """An admitted web call: its key's principal, its body, the settings and its visitor."""
+
+    principal: Principal
+    body: Body
+    settings: Settings
+    who: Visitor
+
+
+async def _admit(request: Request, model: type[Body], *, new_visitor: bool) -> WebCall[Body]:
+    """The call as ``model`` (see :func:`_caller`), its visitor counted against their limit
+    (:func:`_count`). Without ``new_visitor``, an ``aid`` this server did not issue is refused
+    rather than replaced by a new one."""
+    principal, body = await _caller(request, model)
+    settings: Settings = request.app.state.settings
+    who = visitor(settings.secret_key, principal.key_id, body.aid, body.user)
+    if who.issued and not new_visitor:  # the id sent did not hold: nobody's events
+        raise InvalidInput(
+            "aid is not an anonymous id this server issued.",
+            hint="send the sm_aid value /v1/web/decide answered",
+            field="aid",
+        )
+    _count(request, None if who.issued else who)
+    return WebCall(principal, body, settings, who)
+
+
 def _answer(request: Request, payload: Any) -> Response:
     headers = {"Cache-Control": "no-store", "Vary": "Origin"}
     origin = request.headers.get("origin")
@@ -167,10 +198,8 @@ def _answer(request: Request, payload: Any) -> Response:
 )
 @_web
 async def web_decide(request: Request) -> Response:
-    principal, body = await _caller(request, WebDecideBody)
-    settings: Settings = request.app.state.settings
-    who = visitor(settings.secret_key, principal.key_id, body.aid, body.user)
-    _count(request, None if who.issued else who)
+    call = await _admit(request, WebDecideBody, new_visitor=True)
+    body, who = call.body, call.who
     context = {k: v for k, v in body.context.model_dump().items() if v is not None}
     context["channel"] = "web"
     shown = []
@@ -178,7 +207,7 @@ async def web_decide(request: Request) -> Response:
         shown.append(await _placement(request, who, placement, context))
     return _answer(
         request,
-        {"aid": who.cookie, "max_age": settings.web_cookie_days * 86_400, "placements": shown},
+        {"aid": who.cookie, "max_age": call.settings.web_cookie_days * 86_400, "placements": shown},
     )
 
 
@@ -216,21 +245,12 @@ async def _placement(
 )
 @_web
 async def web_events(request: Request) -> Response:
-    principal, body = await _caller(request, WebEventsBody)
-    settings: Settings = request.app.state.settings
-    who = visitor(settings.secret_key, principal.key_id, body.aid, body.user)
-    if who.issued:  # the id sent did not hold: nobody's events
-        raise InvalidInput(
-            "aid is not an anonymous id this server issued.",
-            hint="send the sm_aid value /v1/web/decide answered",
-            field="aid",
-        )
-    _count(request, who)
+    call = await _admit(request, WebEventsBody, new_visitor=False)
     accepted, refused = await run_in_threadpool(
-        event_messages, who, body.events, settings.default_country
+        event_messages, call.who, call.body.events, call.settings.default_country
     )
     writer: EventWriter = request.app.state.writer
-    result: Ingested = await writer.write(accepted, refused, source=principal.source)
+    result: Ingested = await writer.write(accepted, refused, source=call.principal.source)
     refused = refused + list(result.refusals)
     payload: dict[str, Any] = {
         "success": not refused,

@@ -12,16 +12,30 @@ what recommendations know of a person's purchases. A callback must be quick and 
 raise (an
 error is logged and the delivery stands). With NATS, deliveries run in the workers: they pass
 the news on to the API processes' caches through Redis (:mod:`.news`).
+
+A ``track`` event changes nothing a cache holds of its person (traits come with ``identify``,
+consent choices and orders with changes of their own) but who they are: the person it made,
+an identifier first seen or taken over, a merge. Its person is news only then
+(:func:`_quiet`), so a page's views and clicks (``Promotion Viewed``, ``Promotion Clicked``)
+cost no re-read. The segments a round of events moves people in or out of tell those people
+themselves (:func:`tell`, from :mod:`surmesure.segment.realtime`), whatever event made the
+round: a window's end may move someone on an event no segment names. (A template whose rules
+read events is decided from the store, never from a cache.)
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from datetime import datetime
 from operator import attrgetter
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
+from surmesure.store import schema
 
 Listener = Callable[[frozenset[int]], None]
 MetricsListener = Callable[[], None]
@@ -73,6 +87,8 @@ def on_changes(delivery: Delivery) -> int:
     # a round delivers thousands of changes: two passes in C rather than three in Python
     people = frozenset(map(_PERSON, delivery.changes)) - _NOBODY
     kinds = set(map(_KIND, delivery.changes))
+    if outbox.EVENT in kinds:
+        people -= _quiet(delivery)
     erased, derived = outbox.ERASURE in kinds, outbox.METRICS in kinds
     buyers = (
         frozenset(c.person_id for c in delivery.changes if c.kind == outbox.ORDER and c.person_id)
@@ -95,3 +111,54 @@ def on_changes(delivery: Delivery) -> int:
 
 def _tell(listener: Listener, people: frozenset[int]) -> Callable[[], None]:
     return lambda: listener(people)
+
+
+def tell(delivery: Delivery, person_ids: Collection[int]) -> None:
+    """Tell the listeners that ``person_ids`` changed once ``delivery`` has committed: a
+    later stage's own news of what it wrote (the people a round moved in or out of a
+    segment)."""
+    if not person_ids:
+        return
+    with _lock:
+        listeners = list(_listeners)
+    news = frozenset(person_ids)
+    delivery.after.extend(_tell(listener, news) for listener in listeners)
+
+
+TRACK = "track"
+_BATCH = 5_000  # people per statement that looks for their new identities
+
+
+def _quiet(delivery: Delivery) -> frozenset[int]:
+    """The people ``delivery`` names only by ``track`` events that changed nobody's identity
+    (:func:`_renamed`) since the first of those events was stored."""
+    tracked: dict[int, datetime] = {}
+    for c in delivery.changes:
+        if c.kind == outbox.EVENT and c.detail == TRACK and c.person_id is not None:
+            first = tracked.get(c.person_id)
+            if first is None or c.at < first:
+                tracked[c.person_id] = c.at
+    if not tracked:
+        return frozenset()
+    named = {c.person_id for c in delivery.changes if c.kind != outbox.EVENT or c.detail != TRACK}
+    quiet = sorted(tracked.keys() - named)
+    if not quiet:
+        return frozenset()
+    since = min(tracked[p] for p in quiet)
+    renamed: set[int] = set()
+    for start in range(0, len(quiet), _BATCH):
+        renamed |= _renamed(delivery.conn, quiet[start : start + _BATCH], since)
+    return frozenset(quiet) - renamed
+
+
+def _renamed(conn: Connection, person_ids: list[int], since: datetime) -> set[int]:
+    """Of ``person_ids``, those with an identifier first seen (a new person's are all new),
+    someone merged into them, or an identifier taken from its holder by claim only (the
+    displaced holder's claim names them), at ``since`` or later."""
+    i, m, c = schema.identifiers, schema.merges, schema.identity_claims
+    query = sa.union(
+        sa.select(i.c.person_id).where(i.c.person_id.in_(person_ids), i.c.first_seen_at >= since),
+        sa.select(m.c.survivor_id).where(m.c.survivor_id.in_(person_ids), m.c.merged_at >= since),
+        sa.select(c.c.holder_id).where(c.c.holder_id.in_(person_ids), c.c.claimed_at >= since),
+    )
+    return {int(p) for p in conn.execute(query).scalars()}

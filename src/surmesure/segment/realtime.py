@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from surmesure.dispatch import outbox
+from surmesure.dispatch.people import tell
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.domain.segments import (
     ConsentNode,
@@ -307,7 +308,8 @@ def on_changes(delivery: Delivery) -> int:
     """The dispatcher's handler: :func:`on_events` for the people of the events, orders,
     consent choices and unmerges delivered, at the time of delivery. Idempotent: a person's
     segments are evaluated against her stored membership, so a change delivered twice changes
-    nothing the second time.
+    nothing the second time. Those who entered or exited are told to the caches of people
+    (:func:`surmesure.dispatch.people.tell`) once the delivery has committed.
     Returns how many people entered or exited a segment."""
     people_of_kind: dict[str, set[int]] = {}
     for change in delivery.changes:  # one pass: a round delivers thousands
@@ -322,7 +324,9 @@ def on_changes(delivery: Delivery) -> int:
         if people is None:
             people = people_of_kind[kind] = set()
         people.add(change.person_id)
-    return len(_on_people(delivery.store, delivery.conn, people_of_kind, delivery.now))
+    moved = _on_people(delivery.store, delivery.conn, people_of_kind, delivery.now)
+    tell(delivery, {c.person_id for c in moved})
+    return len(moved)
 
 
 _KINDS = {outbox.ORDER: ORDER, outbox.CONSENT: CONSENT, outbox.IDENTITY: IDENTITY}
