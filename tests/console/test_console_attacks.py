@@ -25,7 +25,14 @@ from surmesure.console import SECTIONS
 from surmesure.console.segment_form import MAX_ROWS
 from surmesure.documents import MAX_VALUES, load_yaml, read_text
 from surmesure.errors import Conflict, InvalidInput
-from surmesure.protect.users import ROLE_SCOPES, ROLES, create_user, disable_user
+from surmesure.protect.users import (
+    ROLE_SCOPES,
+    ROLES,
+    authenticate,
+    create_user,
+    disable_user,
+    list_users,
+)
 from surmesure.store import Store, schema
 from surmesure.unify.search import search
 
@@ -407,6 +414,20 @@ def test_the_last_admin_cannot_be_disabled(store: Store) -> None:
     with pytest.raises(Conflict):  # the one left is now the last
         disable_user(store, "second-admin@shop.example")
     assert disable_user(store, "analyst@shop.example").disabled_at is not None
+
+
+def test_the_last_admin_cannot_be_demoted_by_a_reset(store: Store) -> None:
+    create_user(store, "only-admin@shop.example", PASSWORD, "admin")
+    with pytest.raises(Conflict, match="is the last admin"):
+        create_user(store, "only-admin@shop.example", PASSWORD + "!", "viewer", replace=True)
+    [kept] = [u for u in list_users(store) if u.email == "only-admin@shop.example"]
+    assert kept.role == "admin" and authenticate(store, kept.email, PASSWORD) is not None
+    # an admin's own reset keeps the role; with a second admin, the first may be demoted
+    assert create_user(store, kept.email, PASSWORD, "admin", replace=True).role == "admin"
+    create_user(store, "second-admin@shop.example", PASSWORD, "admin")
+    assert create_user(store, kept.email, PASSWORD, "analyst", replace=True).role == "analyst"
+    with pytest.raises(Conflict):  # the one left is now the last
+        create_user(store, "second-admin@shop.example", PASSWORD, "marketer", replace=True)
 
 
 def test_an_admin_cannot_disable_itself_when_alone(duckdb_store: Store) -> None:

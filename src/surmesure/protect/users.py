@@ -156,6 +156,8 @@ def create_user(
                 hint="choose another address, or pass --replace to reset this one",
             )
         if found is not None:
+            if role != "admin":
+                _keep_an_admin(conn, found)
             conn.execute(
                 users.update()
                 .where(users.c.user_id == found.user_id)
@@ -196,25 +198,31 @@ def disable_user(store: Store, email: str) -> User:
             raise NotFound(
                 f"No user {email!r}.", field="email", hint="list them with 'surmesure user list'"
             )
-        if row.role == "admin" and row.disabled_at is None:
-            others = conn.execute(
-                sa.select(sa.func.count()).where(
-                    users.c.role == "admin",
-                    users.c.disabled_at.is_(None),
-                    users.c.user_id != row.user_id,
-                )
-            ).scalar_one()
-            if not others:
-                raise Conflict(
-                    f"{row.email} is the last admin: nobody could manage users, keys and "
-                    "erasures any more.",
-                    field="email",
-                    hint="create another admin first (surmesure user create EMAIL --role admin)",
-                )
+        _keep_an_admin(conn, row)
         conn.execute(users.update().where(users.c.user_id == row.user_id).values(disabled_at=now))
         _end_sessions(conn, row.user_id, now)
         row = conn.execute(sa.select(users).where(users.c.user_id == row.user_id)).one()
     return _user(row)
+
+
+def _keep_an_admin(conn: sa.Connection, row: sa.Row[Any]) -> None:
+    """:class:`Conflict` if the user ``row`` is the last enabled admin, about to be disabled or
+    given another role (nobody could manage users from the console any more)."""
+    users = schema.console_users
+    if row.role != "admin" or row.disabled_at is not None:
+        return
+    others = conn.execute(
+        sa.select(sa.func.count()).where(
+            users.c.role == "admin", users.c.disabled_at.is_(None), users.c.user_id != row.user_id
+        )
+    ).scalar_one()
+    if not others:
+        raise Conflict(
+            f"{row.email} is the last admin: nobody could manage users, keys and "
+            "erasures any more.",
+            field="email",
+            hint="create another admin first (surmesure user create EMAIL --role admin)",
+        )
 
 
 def _end_sessions(conn: sa.Connection, user_id: str, now: datetime) -> None:
