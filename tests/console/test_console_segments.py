@@ -268,3 +268,33 @@ def test_viewer_sees_the_list_but_may_not_save(console_world: World, chromium: B
         assert client.post("/console/segments/save", data=form).status_code == 403  # no CSRF
     with store.connect() as conn:
         assert name not in repository.catalog(conn)
+
+
+def test_a_viewer_sizing_a_narrow_definition_sees_only_that_it_is_small(
+    console_world: World,
+) -> None:
+    """A live count of one (or of nobody) would tell a viewer whether someone with given traits
+    exists: below ten, a role that may not read people sees "fewer than 10"; an analyst, who
+    may read them, sees the count."""
+    base, store = console_world
+    metrics = schema.derived_metrics
+    with store.connect() as conn:
+        most = conn.execute(sa.select(sa.func.max(metrics.c.frequency))).scalar_one()
+    name = _unique("narrow")
+    form = {"name": name, "join": "all", "c0.kind": "metric", "c0.name": "frequency",
+            "c0.op": "ge", "c0.value": str(most)}  # fmt: skip
+    definition = SegmentDefinition.model_validate(
+        {"name": name, "where": {"metric": {"name": "frequency", "op": "ge", "value": most}}}
+    )
+    with store.connect() as conn:
+        known = repository.catalog(conn)
+    expected = membership.size(store, definition, _present(store), known)
+    assert 0 < expected < 10
+    with session_client(base, "viewer") as (client, csrf):
+        sized = client.post("/console/segments/preview", data={**form, "csrf": csrf})
+        assert sized.status_code == 200
+        assert 'data-size="&lt;10"' in sized.text and "fewer than 10" in sized.text
+        assert f'data-size="{expected}"' not in sized.text
+    with session_client(base, "analyst") as (client, csrf):
+        sized = client.post("/console/segments/preview", data={**form, "csrf": csrf})
+        assert sized.status_code == 200 and f'data-size="{expected}"' in sized.text

@@ -53,6 +53,9 @@ EN: dict[str, str] = {
     "seg_person": "Person",
     "seg_fix_first": "Fix the field marked in red to see the size.",
     "seg_members_hidden": "Your role sees the size only, not who the members are.",
+    "seg_fewer_than": "fewer than {n}",
+    "seg_small_hidden": "Your role sees sizes from {n} people up: a smaller count could tell "
+    "whether someone with these traits exists.",
     "seg_versions": "Versions",
     "seg_created": "Saved at",
     "seg_hint": "How to fix it",
@@ -121,6 +124,9 @@ FR: dict[str, str] = {
     "seg_person": "Personne",
     "seg_fix_first": "Corrigez le champ marqué en rouge pour voir la taille.",
     "seg_members_hidden": "Votre rôle voit la taille seulement, pas qui sont les membres.",
+    "seg_fewer_than": "moins de {n}",
+    "seg_small_hidden": "Votre rôle voit les tailles à partir de {n} personnes : un compte plus "
+    "petit pourrait dire si quelqu'un ayant ces traits existe.",
     "seg_versions": "Versions",
     "seg_created": "Enregistrée le",
     "seg_hint": "Comment corriger",

@@ -52,6 +52,8 @@ FIGURES_SECONDS = 300.0
 CHARTED = 6
 OVERLAPPED = 8
 PREVIEWED = 10
+#: the smallest live size shown to a role that may not read people (smaller: "fewer than")
+SMALLEST_SHOWN = 10
 
 
 @dataclass
@@ -298,11 +300,16 @@ def _live(store: Store, draft: Draft, user: User) -> dict[str, Any]:
     try:
         definition = checked(store, draft)
     except InvalidInput as exc:
-        return {"errors": _refusal(draft, exc), "size": None, "members": [], "columns": []}
+        return {"errors": _refusal(draft, exc), "size": None, "members": [], "columns": [],
+                "fewer": None}  # fmt: skip
     now = _now(store)
     with store.connect() as conn:
         known = repository.catalog(conn)
     size = membership.size(store, definition, now, known)
+    if not user.allows("read") and size < SMALLEST_SHOWN:  # who may not read people sees no
+        # count that could tell whether someone with given traits exists (one, or nobody)
+        return {"errors": {}, "size": 0, "fewer": SMALLEST_SHOWN, "members": [], "columns": [],
+                "as_of": now}  # fmt: skip
     members: list[dict[str, Any]] = []
     if user.allows("read") and size:
         members = preview(store, definition, known, now, PREVIEWED)
@@ -313,7 +320,8 @@ def _live(store: Store, draft: Draft, user: User) -> dict[str, Any]:
             detail={"segment": definition.name, "people": [r["person_id"] for r in members]},
         )
     columns = [c for c in (members[0] if members else {}) if not c.startswith("reliability.")]
-    return {"errors": {}, "size": size, "members": members, "columns": columns, "as_of": now}
+    return {"errors": {}, "size": size, "members": members, "columns": columns, "as_of": now,
+            "fewer": None}  # fmt: skip
 
 
 @router.post("/save")
