@@ -180,6 +180,10 @@ def test_a_marketer_creates_launches_and_measures_a_campaign_with_a_control_grou
     page.get_by_role("button", name="Save").click()
     expect(page).to_have_url(re.compile(f"/console/campaigns/{NAME}$"))
     page.get_by_role("button", name="Launch").click()
+    # the messages leave from the server's launcher, the page refreshing itself meanwhile
+    expect(page).to_have_url(re.compile(f"/console/campaigns/{NAME}$"))
+    done = page.locator('[data-launch="done"]')
+    expect(done).to_be_visible(timeout=60_000)
     expect(page.locator('[data-status="sent"]')).to_be_visible()
 
     def count(where: str) -> int:
@@ -193,6 +197,8 @@ def test_a_marketer_creates_launches_and_measures_a_campaign_with_a_control_grou
     assert int(page.locator('[data-status="total"]').inner_text()) == count("")
     assert count(" AND status = 'held_out' AND reason = 'control'") > 0
     assert len(inbox.recipients) == count(" AND status = 'sent'")
+    left = count(" AND status = 'sent'")
+    assert f"{left:,} sent" in done.inner_text()
 
     # two treated people and one of the control group buy the day after the send
     with store.connect() as conn:

@@ -61,6 +61,7 @@ from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings, get_settings
 from surmesure.decide.serving import Serving
 from surmesure.deliver.channels import configured
+from surmesure.deliver.launcher import Launcher
 from surmesure.dispatch.background import Background
 from surmesure.errors import ConfigError, SurmesureError, TooManyRequests
 from surmesure.journeys.worker import JourneyWorker
@@ -104,6 +105,8 @@ def create_app(
                 settings=settings,
             )
             app.state.journeys.start()
+        app.state.launcher = Launcher(app.state.store, settings)  # the console's launches
+        app.state.launcher.start()
         app.state.writer = EventWriter(
             app.state.store,
             interval_ms=settings.commit_interval_ms,
@@ -139,6 +142,7 @@ def create_app(
             await run_in_threadpool(app.state.dispatcher.stop)
             if app.state.journeys is not None:
                 await run_in_threadpool(app.state.journeys.stop)
+            await run_in_threadpool(app.state.launcher.stop)
             await run_in_threadpool(app.state.serving.stop)
             await run_in_threadpool(app.state.console_figures.settle)
             await run_in_threadpool(app.state.console_warming.join, 30)

@@ -41,6 +41,10 @@ add(
         "pause": "Pause",
         "resume": "Resume",
         "is_paused": "Paused: no message leaves until it is resumed.",
+        "sending": "Sending, launched {at}: this page refreshes until the messages have left.",
+        "launched": "Launched {at}: {sent} sent, {failed} not sent.",
+        "launch_failed": "The send launched {at} stopped: {error}. Launch again to send what "
+        "is still planned.",
         "status": "Status",
         "messages": "Messages",
         "by_channel": "By channel",
@@ -93,6 +97,11 @@ add(
         "pause": "Mettre en pause",
         "resume": "Reprendre",
         "is_paused": "En pause : aucun message ne part avant la reprise.",
+        "sending": "Envoi en cours, lancé le {at} : cette page se met à jour jusqu'au départ "
+        "des messages.",
+        "launched": "Lancé le {at} : {sent} envoyés, {failed} non envoyés.",
+        "launch_failed": "L'envoi lancé le {at} s'est arrêté : {error}. Lancez de nouveau pour "
+        "envoyer ce qui reste prévu.",
         "status": "État",
         "messages": "Messages",
         "by_channel": "Par canal",

@@ -23,6 +23,7 @@ from surmesure.console.session import bounded_body, form_of, page
 from surmesure.console.web import fragment, render, see_other
 from surmesure.console.words import WORDS
 from surmesure.deliver import documents, outbox, results, service
+from surmesure.deliver.launcher import Launch, Launcher
 from surmesure.errors import InvalidInput, NotFound, SurmesureError
 from surmesure.protect import audit
 from surmesure.protect.users import User
@@ -142,7 +143,18 @@ def campaign(name: str, request: Request, user: User = Depends(page())) -> HTMLR
         document=definition.document(),
         paused=out["by_status"].get(outbox.PAUSED, 0) > 0,
         may_decide=user.allows("decide"),
+        launch=_launch_view(request.app.state.launcher.last(definition.name)),
     )
+
+
+def _launch_view(launch: Launch | None) -> dict[str, Any] | None:
+    """What this process launched last of the campaign, for its page."""
+    if launch is None:
+        return None
+    counts: dict[str, int] = ((launch.report or {}).get("sent")) or {}
+    sent = counts.get("sent", 0)
+    return {"running": launch.running, "error": launch.error, "started_at": launch.started_at,
+            "sent": sent, "not_sent": sum(counts.values()) - sent}  # fmt: skip
 
 
 @router.post("/{name}/launch")
@@ -150,8 +162,9 @@ def launch(name: str, request: Request, user: User = Depends(page("decide"))) ->
     store = _store(request)
     known = service.known(store, name)
     audit.record(store, user.actor, "console.campaign_launch", detail={"campaign": known})
-    service.send_configured(store, name, utcnow(), request.app.state.settings)
-    return see_other(f"/console/campaigns/{name}")
+    launcher: Launcher = request.app.state.launcher
+    launcher.launch(known, user.actor, utcnow())  # planned here; the messages leave from its thread
+    return see_other(f"/console/campaigns/{known}")
 
 
 @router.post("/{name}/{act}")

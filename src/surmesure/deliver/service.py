@@ -141,6 +141,18 @@ class SendReport:
         }
 
 
+@dataclass
+class Prepared:
+    """A send planned and recorded (:func:`prepare`), its messages waiting to leave
+    (:func:`deliver`)."""
+
+    definition: CampaignDefinition
+    version: int
+    plan: plan.Plan
+    recorded: int
+    channels: dict[str, Channel]
+
+
 def send(
     store: Store,
     name: str,
@@ -164,6 +176,27 @@ def send(
     nothing is written). With ``workers`` above 1, the channels ``urls`` names are rendered
     and handed over by that many processes (:func:`surmesure.deliver.sender.run`, opened
     with ``settings``)."""
+    prepared = prepare(store, name, now, channels=channels, dry_run=dry_run)
+    if dry_run:
+        return SendReport(prepared.plan, 0, None)
+    return deliver(
+        store, prepared, now, on_progress=on_progress, clock=clock, folder=folder,
+        parallel=parallel, batch=batch, workers=workers, urls=urls, settings=settings,
+        on_render=on_render,
+    )  # fmt: skip
+
+
+def prepare(
+    store: Store,
+    name: str,
+    now: datetime,
+    *,
+    channels: Mapping[str, Channel] | None = None,
+    dry_run: bool = False,
+) -> Prepared:
+    """The first half of :func:`send`: plan the newcomers and record their rows (with
+    ``dry_run``, only the plan), the cascade's steps due; :class:`Conflict` when the campaign
+    is paused or none of its channels is among ``channels`` (its messages stay planned)."""
     definition, version = resolve(store, name, now, save=not dry_run)
     with store.connect() as conn:
         if not dry_run and outbox.paused(conn, definition.name):
@@ -174,7 +207,7 @@ def send(
             )
         result = plan.plan(store, conn, definition, version, now)
     if dry_run:
-        return SendReport(result, 0, None)
+        return Prepared(definition, version, result, 0, {})
     if result.experiment is not None:
         try:
             catalog.save(store, result.experiment, now)
@@ -198,6 +231,27 @@ def send(
             "(kannel://user:password@host:13013), SURMESURE_PAPER_URL (paper:///folder) or "
             "SURMESURE_CALLS_URL (calls:///folder), then run `campaign send` again",
         )
+    return Prepared(definition, version, result, recorded, configured)
+
+
+def deliver(
+    store: Store,
+    prepared: Prepared,
+    now: datetime,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    clock: Callable[[], datetime] = sender.utcnow,
+    folder: Path | None = None,
+    parallel: int = 4,
+    batch: int = 200,
+    workers: int = 1,
+    urls: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+    on_render: Callable[[int, int], None] | None = None,
+) -> SendReport:
+    """The second half of :func:`send`: render the films, send what is due on the prepared
+    channels, then the cascade's next steps that fell due meanwhile."""
+    definition, version, configured = prepared.definition, prepared.version, prepared.channels
     films = video.render_due(
         store, definition, settings=settings or store.settings, now=now, on_progress=on_render
     )
@@ -230,7 +284,7 @@ def send(
         for key, n in more.counts.items():
             sent.add(key, n)
     sent.waiting = [c for c in definition.order if c not in configured]
-    return SendReport(result, recorded, sent, films)
+    return SendReport(prepared.plan, prepared.recorded, sent, films)
 
 
 def send_configured(

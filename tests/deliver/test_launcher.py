@@ -1,0 +1,90 @@
+"""A launch from the console plans and records the campaign in the request and returns; the
+messages leave from the server's launcher thread, each once, while the SMTP server started here
+holds them; a second launch meanwhile plans nothing more; what refuses a launch is said at
+once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from campaign_world import T0, add_people, document, email_of
+from smtp_sink import free_port, start
+from test_campaign_send import _Stalling, _wait
+
+from surmesure.config import get_settings
+from surmesure.deliver import documents, outbox
+from surmesure.deliver.launcher import Launcher
+from surmesure.errors import Conflict
+from surmesure.store import Store, schema
+
+
+def _by_status(store: Store) -> Counter[str]:
+    m = schema.messages
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(m.c.status, sa.func.count())
+            .where(m.c.campaign == "spring")
+            .group_by(m.c.status)
+        )
+        return Counter({str(s): int(n) for s, n in rows})
+
+
+def test_a_launch_returns_before_its_messages_leave_and_each_leaves_once(
+    store: Store, tmp_path: Path
+) -> None:
+    people = 12
+    add_people(store, tmp_path, people)
+    documents.save(store, documents.parse(document(policy=None)), T0)
+    sink, port = _Stalling(stall_after=3), free_port()
+    server = start(port, sink)
+    settings = get_settings().model_copy(
+        update={
+            "email_url": f"smtp://127.0.0.1:{port}?sender=news@example.com&pool=1",
+            "outbox_dir": tmp_path / "outbox",
+        }
+    )
+    launcher = Launcher(store, settings)
+    launcher.start()
+    try:
+        launch = launcher.launch("spring", "console:anna@shop.example", T0)
+        assert launch.running and launch.campaign == "spring"
+        planned = _by_status(store)
+        assert sum(planned.values()) == people  # recorded before the launch returned
+        _wait(lambda: sink.stalled)  # three have left; the fourth is held by the server
+        assert launch.running and not launch.done.is_set()
+        again = launcher.launch("spring", "console:anna@shop.example", T0)
+        assert again is launch and sum(_by_status(store).values()) == people  # nothing twice
+        sink.released = True
+        assert launch.done.wait(60)
+    finally:
+        sink.released = True
+        launcher.stop()
+        server.stop()
+    assert launch.error is None and launch.report is not None
+    assert launch.report["sent"] == {"sent": people}
+    assert _by_status(store) == Counter({"sent": people})
+    received = Counter(m["To"] for m in sink.messages())
+    assert received == Counter({email_of(i): 1 for i in range(1, people + 1)})
+    assert launcher.last("spring") is launch
+
+
+def test_a_refused_launch_says_why_at_once_and_starts_nothing(store: Store, tmp_path: Path) -> None:
+    add_people(store, tmp_path, 3)
+    documents.save(store, documents.parse(document(policy=None)), T0)
+    settings = get_settings().model_copy(update={"email_url": None, "sms_url": None})
+    launcher = Launcher(store, settings)
+    launcher.start()
+    try:
+        with pytest.raises(Conflict, match="No channel of campaign 'spring'"):
+            launcher.launch("spring", "console:anna@shop.example", T0)
+        assert launcher.last("spring") is None
+        assert _by_status(store) == Counter({"planned": 3})  # recorded, waiting for a channel
+        outbox.pause(store, "spring", T0)
+        with pytest.raises(Conflict, match="paused"):
+            launcher.launch("spring", "console:anna@shop.example", T0)
+    finally:
+        launcher.stop()
+    assert launcher.last("spring") is None
