@@ -475,6 +475,13 @@ class Settings(BaseSettings):
         le=64,
         description="Scene clips and films a video render makes at once (each an ffmpeg process).",
     )
+    recommend_models_kept: int = Field(
+        default=3,
+        ge=0,
+        description="Recommendation models kept in the store: fitting one more removes the "
+        "oldest fitted beyond this many (each holds every fitted person's taste factors); 0 "
+        "keeps them all.",
+    )
     send_workers: int = Field(
         default=1,
         ge=1,

@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from scipy.sparse import csr_matrix
 
+from surmesure.config import get_settings
 from surmesure.decide.recommend import kept
 from surmesure.decide.recommend.learned import Learned
 from surmesure.errors import InvalidInput
@@ -104,3 +106,36 @@ def test_a_payload_tampered_in_the_store_is_refused_as_it_is_loaded(store: Store
             assert found is not None and found.version == version
             with pytest.raises(InvalidInput, match=says):
                 kept.load(store, conn, found)
+
+
+def test_fitting_beyond_the_versions_kept_removes_the_oldest(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each version holds every fitted person's taste factors: the store keeps the latest
+    ``SURMESURE_RECOMMEND_MODELS_KEPT`` (3), and 0 keeps them all."""
+    learned, _ = kept.unpack(_blob(_arrays()))
+
+    def fit(day: int) -> int:
+        at = datetime(2026, 1, day)
+        with store.begin() as conn:
+            return kept.save(conn, learned, None, as_of=at, fitted_at=at, data_until=None,
+                             metrics={})  # fmt: skip
+
+    def versions() -> list[int]:
+        with store.connect() as conn:
+            found = conn.execute(sa.select(kept.TABLE.c.version).order_by(kept.TABLE.c.version))
+            return [int(v) for v in found.scalars()]
+
+    made = [fit(day) for day in range(1, 6)]
+    assert made == [1, 2, 3, 4, 5] and versions() == [3, 4, 5]
+    with store.connect() as conn:
+        assert kept.latest(conn, datetime(2026, 1, 2)) is None  # what served then is gone
+        found = kept.latest(conn, datetime(2026, 2, 1))
+        assert found is not None and found.version == 5
+    monkeypatch.setenv("SURMESURE_RECOMMEND_MODELS_KEPT", "0")
+    get_settings.cache_clear()
+    try:
+        assert [fit(day) for day in (6, 7)] == [6, 7] and versions() == [3, 4, 5, 6, 7]
+    finally:
+        monkeypatch.delenv("SURMESURE_RECOMMEND_MODELS_KEPT")
+        get_settings.cache_clear()

@@ -165,7 +165,22 @@ def save(
             metrics={**metrics, "payload_bytes": len(blob)},
         )
     )  # fmt: skip
+    prune(conn, Store.of(conn).settings.recommend_models_kept)
     return version
+
+
+def prune(conn: Connection, keep: int) -> int:
+    """Remove the versions fitted before the latest ``keep`` (by version; 0 keeps them all):
+    each holds the taste factors of everyone it fitted, which no one reads once newer versions
+    serve. How many went."""
+    if keep <= 0:
+        return 0
+    oldest_kept = conn.execute(
+        sa.select(TABLE.c.version).order_by(TABLE.c.version.desc()).offset(keep - 1).limit(1)
+    ).scalar()
+    if oldest_kept is None:
+        return 0
+    return int(conn.execute(TABLE.delete().where(TABLE.c.version < oldest_kept)).rowcount or 0)
 
 
 def latest(conn: Connection, as_of: datetime) -> Version | None:
