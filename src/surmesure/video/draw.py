@@ -2,8 +2,9 @@
 
 Every scene is a still picture (the fades are ffmpeg's), so a clip costs one drawing. Sizes in
 a plan are pixels at 720 lines, scaled to the film's height. Text is set in DejaVu Sans (the
-fonts ``make system`` installs), wrapped to its box and cut with ``…`` past its lines; a glyph
-the font lacks is drawn as the font's blank box, never as an error. Colours come from
+fonts ``make system`` installs), wrapped to its box and cut with ``…`` past its lines; a
+character the font has no glyph for (an emoji, say) is left out rather than drawn as a blank
+box, never an error. Colours come from
 :mod:`surmesure.colours`, the charts' palette. Over a clip background the picture is drawn on
 a transparent canvas, laid over the clip by ffmpeg.
 """
@@ -11,6 +12,7 @@ a transparent canvas, laid over the clip by ffmpeg.
 from __future__ import annotations
 
 import io
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,32 @@ WHITE = "#ffffff"
 Font = ImageFont.FreeTypeFont
 
 
+def _name(bold: bool) -> str:
+    return "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+
+
 @lru_cache(maxsize=64)
 def font(size: int, bold: bool = False) -> Font:
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ImageFont.truetype(str(FONTS / name), max(6, size))
+    return ImageFont.truetype(str(FONTS / _name(bold)), max(6, size))
+
+
+@lru_cache(maxsize=2)
+def _glyphs(bold: bool) -> frozenset[int]:
+    """The characters the face has a glyph for."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(str(FONTS / _name(bold)), lazy=True) as face:
+        return frozenset(face.getBestCmap())
+
+
+def drawable(text: str, bold: bool = False) -> str:
+    """``text`` without the characters the face has no glyph for (emoji and their joiners),
+    spaces left single."""
+    glyphs = _glyphs(bold)
+    if all(ord(c) in glyphs or c.isspace() for c in text):
+        return text
+    kept = "".join(c for c in text if ord(c) in glyphs or c.isspace())
+    return re.sub(r" {2,}", " ", kept).strip()
 
 
 def draw_scene(spec: dict[str, Any]) -> Image.Image:
@@ -132,6 +156,7 @@ def _block(
 ) -> None:
     """``text`` wrapped in a box ``box`` pixels wide, its anchor at ``(x, y)`` (the middle of
     the block's height; ``align`` the side of the text the anchor is on)."""
+    text = drawable(text, "Bold" in (face.getname()[1] or ""))
     if not text:
         return
     rows = wrap(text, face, box, lines)
@@ -218,7 +243,7 @@ def _cards(canvas: Image.Image, cards: list[dict[str, Any]], scale: float) -> No
             colour = PALETTE[i % len(PALETTE)]
             draw.rounded_rectangle((*pic, pic[0] + size[0], pic[1] + size[1]),
                                    radius=round(12 * scale), fill=colour)  # fmt: skip
-            initial = (card["name"] or "?")[0].upper()
+            initial = (drawable(card["name"] or "", bold=True) or "?")[0].upper()
             draw.text((pic[0] + size[0] / 2, pic[1] + size[1] / 2), initial,
                       font=font(round(90 * scale), True), fill=WHITE, anchor="mm")  # fmt: skip
         name_y = pic[1] + size[1] + 45 * scale
