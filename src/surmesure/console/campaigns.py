@@ -268,6 +268,17 @@ def campaign_results(
     if "breakdown" in out:
         rows = [(str(b["segment"]), b) for b in out["breakdown"]]
         figures.append(lift_figure(words["lift_by_segment"], rows, words))
+    films = film_stages(out["video"], words) if out.get("video") else None
+    if films is not None:
+        figures.append({
+            "title": words["films_funnel"],
+            "svg": charts.bar_chart(
+                [s["label"] for s in films], {words["people_n"]: [s["people"] for s in films]},
+                label=words["films_funnel"],
+            ),
+            "columns": ["", words["people_n"]],
+            "rows": [(s["label"], f"{s['people']:,}") for s in films],
+        })  # fmt: skip
     return render(
         request,
         "campaign_results.html",
@@ -278,4 +289,22 @@ def campaign_results(
         figures=figures,
         segments=segments,
         chosen=chosen,
+        films=films,
     )
+
+
+def film_stages(video: dict[str, Any], words: dict[str, str]) -> list[dict[str, Any]]:
+    """The people at each stage of a video campaign's films, in order: the page opened, the
+    film started, each quarter played, played to the end, a button followed."""
+    quarters = [
+        {"stage": f"quarter_{q}", "label": words["film_quarter"].format(q=q), "people": n}
+        for q, n in video["quarters"].items()
+    ]
+    return [
+        {"stage": "pages_opened", "label": words["film_pages_opened"],
+         "people": video["pages_opened"]},
+        {"stage": "views", "label": words["film_views"], "people": video["views"]},
+        *quarters,
+        {"stage": "completed", "label": words["film_completed"], "people": video["completed"]},
+        {"stage": "clicked", "label": words["film_clicked"], "people": video["clicked"]},
+    ]  # fmt: skip
