@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import NamedTuple
 
 import pytest
@@ -14,7 +15,10 @@ from console_helpers import absorbed, email_of, session_client, shot, sign_in
 from playwright.sync_api import Browser, expect
 
 from held import held
+from surmesure.clock import utcnow
+from surmesure.protect import marketing
 from surmesure.store import Store, schema
+from surmesure.unify.profile import merge_history, root_of, subtree
 
 World = tuple[str, Store]
 
@@ -232,3 +236,50 @@ def test_an_admin_exports_then_erases_a_person(
         ).scalar_one()
     assert left == 0
     assert _audit(store, "person.erase", actor, person_id) == 1
+
+
+def test_the_page_shows_the_merge_history_and_the_contact_preferences(
+    console_world: World,
+) -> None:
+    """Someone merged from two records shows each merge (what linked them, why it was allowed);
+    their contact preferences show what is in force (a topic left, weekly at most, a pause)."""
+    base, store = console_world
+    m = schema.merges
+    with store.connect() as conn:
+        merge = conn.execute(
+            sa.select(m.c.merge_id, m.c.survivor_id, m.c.absorbed_id)
+            .where(m.c.undone_at.is_(None))
+            .order_by(m.c.merge_id)
+        ).first()
+    assert merge is not None, "the demo world holds merged records"
+    with store.connect() as conn:
+        person = root_of(conn, int(merge.survivor_id))
+    assert person is not None
+    now = utcnow()
+    topic = next(iter(store.settings.preference_topics))
+    rows = [
+        marketing.preference_row(person, kind, value, name=name, until=until, source="test",
+                                 evidence=None, recorded_at=now, pause_max_days=90)
+        for kind, name, value, until in (
+            ("topic", topic, "out", None),
+            ("frequency", "", "weekly", None),
+            ("pause", "", "on", now + timedelta(days=10)),
+        )
+    ]  # fmt: skip
+    with store.begin() as conn:
+        marketing.record(conn, rows)
+        merges = merge_history(conn, subtree(conn, person))
+    with session_client(base, "analyst") as (client, _):
+        got = client.get(f"/console/people/{person}")
+    assert got.status_code == 200
+    shown = re.findall(
+        r'<tr data-merge="(\d+)"><td>[^<]*</td><td>(\d+)</td><td>(\d+)</td>', got.text
+    )
+    assert shown == [
+        (str(r["merge_id"]), str(r["absorbed_id"]), str(r["survivor_id"])) for r in merges
+    ]
+    assert (str(merge.merge_id), str(merge.absorbed_id), str(merge.survivor_id)) in shown
+    assert 'data-pref="frequency">at most weekly<' in got.text
+    assert f'data-topic="{topic}">left<' in got.text
+    paused = re.search(r'data-pref="paused_until">([^<]+)<', got.text)
+    assert paused is not None and paused[1] != "not paused"

@@ -1,7 +1,8 @@
 """What a person's console page shows, gathered from the services ``surmesure person show``,
-the API's ``/v1/people/{id}/why``, ``/consents`` and ``/segments`` call: the profile, the
-consents and their history, the segments, the latest derived metrics, the timeline, the
-decisions with their explanation and the journeys. Layout only: no rule is decided here."""
+the API's ``/v1/people/{id}/why``, ``/consents`` and ``/segments`` call: the profile and its
+merge history, the consents and their history, the contact preferences, the segments, the
+latest derived metrics, the timeline, the decisions with their explanation and the journeys.
+Layout only: no rule is decided here."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from surmesure.decide.decisions import why
 from surmesure.decide.metrics import read_latest
 from surmesure.domain.traits import DEFAULT_MIN_RELIABILITY
 from surmesure.journeys.service import journeys_of
-from surmesure.protect import consent
+from surmesure.protect import consent, marketing
 from surmesure.segment.person import segments_of
 from surmesure.store.engine import Store
 from surmesure.unify.profile import Profile, show
@@ -88,6 +89,7 @@ class PersonView:
     decisions: list[dict[str, Any]]
     journeys: list[dict[str, Any]]
     traits: list[dict[str, Any]] = field(default_factory=list)
+    preferences: dict[str, Any] = field(default_factory=dict)
 
 
 def person_view(
@@ -102,6 +104,7 @@ def person_view(
         latest = read_latest(conn, [root], _metric_columns(), now).get(root, {})
         currency = stored_currency(conn)
         found, more = moments(conn, root, offset=offset, limit=PAGE)
+        preferences = marketing.preferences_of(conn, root, now, store.settings.preference_topics)
     segments = segments_of(store, str(root), now)["segments"]
     decisions = why(store, root, now=now, days=decision_days, limit=DECISIONS_SHOWN)
     return PersonView(
@@ -116,6 +119,7 @@ def person_view(
         decisions=[_decision(d) for d in decisions],
         journeys=journeys_of(store, root),
         traits=[_trait(t) for t in profile.traits],
+        preferences=preferences,
     )
 
 
