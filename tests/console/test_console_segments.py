@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from surmesure.clock import utcnow
 from surmesure.console.segment_form import Draft, Row, document_of, draft_of, place_of
 from surmesure.domain.segments import SegmentDefinition
+from surmesure.errors import InvalidInput
 from surmesure.segment import discover, membership, repository
 from surmesure.segment.definitions import parse
 from surmesure.store import Store, schema
@@ -50,8 +51,10 @@ def test_a_form_gives_back_the_definition_it_shows() -> None:
     text = (files(shipped) / "lyon_loyal.yaml").read_text(encoding="utf-8")
     definition = parse(yaml.safe_load(text))
     draft = draft_of(definition)
-    assert [r.kind for r in draft.rows] == ["metric"]  # the rest needs the raw condition
-    assert "near" in draft.raw and "purchase" in draft.raw
+    # a point on the map and an amount spent need the raw condition; the refused consent is a row
+    assert [r.kind for r in draft.rows] == ["metric", "consent"]
+    assert (draft.rows[1].negate, draft.rows[1].op, draft.rows[1].value) == (True, "ne", "email")
+    assert "near" in draft.raw and "min_amount" in draft.raw
     again = parse(document_of(draft))
     # the rows come first, then the raw condition: the same conditions, joined the same way
     assert sorted(map(str, again.document()["where"]["all"])) == sorted(
@@ -71,6 +74,41 @@ def test_a_form_gives_back_the_definition_it_shows() -> None:
     assert back.rows[1].negate and (back.rows[1].op, back.rows[1].value) == ("eq", "0")
     assert (back.rows[4].op, back.rows[4].value) == ("le", "3")
     assert parse(document_of(back)).document() == counted.document()
+
+
+def test_purchases_consents_and_stores_are_rows_too() -> None:
+    definition = SegmentDefinition.model_validate(
+        {"name": "x", "where": {"all": [
+            {"purchase": {"category": "shoes", "min_count": 2, "within_days": 180}},
+            {"purchase": {"product": "85123A"}},
+            {"not": {"purchase": {"within_days": 365}}},
+            {"consent": {"purpose": "marketing", "channel": "sms", "granted": False}},
+            {"consent": {"purpose": "personalization", "channel": "any"}},
+            {"near": {"store": "S01", "radius_km": 12.5}},
+        ]}}
+    )  # fmt: skip
+    draft = draft_of(definition)
+    assert draft.raw == "" and [r.kind for r in draft.rows] == [
+        "purchase", "purchase", "purchase", "consent", "consent", "near"
+    ]  # fmt: skip
+    assert (draft.rows[0].name, draft.rows[0].op, draft.rows[0].value, draft.rows[0].days) == (
+        "shoes", "ge", "2", "180"
+    )  # fmt: skip
+    assert draft.rows[1].name == "product:85123A" and draft.rows[2].negate
+    assert (draft.rows[3].op, draft.rows[4].op) == ("ne", "eq")
+    assert (draft.rows[5].name, draft.rows[5].op, draft.rows[5].value) == ("S01", "le", "12.5")
+    assert parse(document_of(draft)).document() == definition.document()
+    # a row says only what its kind can: each refusal beside the field that is wrong
+    for row, field in (
+        (Row("purchase", "shoes", "le", "2"), "c0.value"),
+        (Row("purchase", "shoes", "ge", "two"), "c0.value"),
+        (Row("consent", "marketing", "gt", "email"), "c0.op"),
+        (Row("near", "S01", "ge", "5"), "c0.value"),
+        (Row("consent", "marketing", "eq", "email", days="30"), "c0.days"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            parse(document_of(Draft("y", rows=[row])))
+        assert place_of(Draft("y", rows=[row]), caught.value.field) == field, row
 
 
 def test_an_error_is_placed_beside_its_field() -> None:
@@ -157,13 +195,13 @@ def test_a_saved_segment_opens_in_the_form_and_refreshes(
     name = _unique("frequent")
     document = {"name": name, "description": "Two orders or more", "where": {"all": [
         {"metric": {"name": "frequency", "op": "ge", "value": 2}},
-        {"purchase": {"within_days": 365}},
+        {"purchase": {"within_days": 365, "min_amount": 20}},  # an amount: the raw condition
     ]}}  # fmt: skip
     repository.save(store, parse(document), utcnow())
     page = sign_in(chromium, base, "marketer")
     page.goto(f"/console/segments/{name}")
     assert page.locator("#c0-name").input_value() == "frequency"
-    assert "purchase" in page.locator("#f-raw").input_value()
+    assert "min_amount" in page.locator("#f-raw").input_value()
     expected = membership.size(store, parse(document), _present(store))
     expect(page.locator("#live-size")).to_have_attribute("data-size", str(expected), timeout=15_000)
     page.goto("/console/segments")
@@ -298,3 +336,37 @@ def test_a_viewer_sizing_a_narrow_definition_sees_only_that_it_is_small(
     with session_client(base, "analyst") as (client, csrf):
         sized = client.post("/console/segments/preview", data={**form, "csrf": csrf})
         assert sized.status_code == 200 and f'data-size="{expected}"' in sized.text
+
+
+def test_a_purchase_row_is_sized_as_the_service_sizes_it(console_world: World) -> None:
+    base, store = console_world
+    lines, products = schema.order_lines, schema.products
+    with store.connect() as conn:
+        category = conn.execute(  # the category most bought
+            sa.select(products.c.category)
+            .join(lines, lines.c.product_code == products.c.product_code)
+            .where(products.c.category.is_not(None))
+            .group_by(products.c.category)
+            .order_by(sa.func.count().desc())
+            .limit(1)
+        ).scalar_one()
+    name = _unique("buyers")
+    form = {"name": name, "join": "all", "c0.kind": "purchase", "c0.name": category,
+            "c0.op": "ge", "c0.value": "2", "c0.days": "365",
+            "c1.kind": "consent", "c1.name": "marketing", "c1.op": "ne", "c1.value": "email",
+            "c1.not": "on"}  # fmt: skip
+    definition = SegmentDefinition.model_validate(
+        {"name": name, "where": {"all": [
+            {"purchase": {"category": category, "min_count": 2, "within_days": 365}},
+            {"not": {"consent": {"purpose": "marketing", "channel": "email", "granted": False}}},
+        ]}}
+    )  # fmt: skip
+    with store.connect() as conn:
+        known = repository.catalog(conn)
+    expected = membership.size(store, definition, _present(store), known)
+    assert expected >= 10  # shown as a count to an analyst and a viewer alike
+    for role in ("analyst", "viewer"):
+        with session_client(base, role) as (client, csrf):
+            sized = client.post("/console/segments/preview", data={**form, "csrf": csrf})
+        assert sized.status_code == 200
+        assert f'data-size="{expected}"' in sized.text, role

@@ -1,8 +1,15 @@
 """The segment builder's form and the definition it stands for, both ways.
 
 The form holds a name, a description, how its conditions join (``all`` or ``any``), rows of
-conditions (a metric, a trait, a count of events or another segment; an operator; a value; a
-window in days for events; NOT) and a raw condition in YAML or JSON for what rows cannot say.
+conditions (a metric, a trait, a count of events or of purchases, a consent, near a store or
+another segment; an operator; a value; a window in days for events and purchases; NOT) and a
+raw condition in YAML or JSON for what rows cannot say (an amount spent, a point on the map,
+nested all / any / not).
+
+Rows of the later kinds read their fields so: a purchase row names a category (or
+``product:CODE``), counts at least ``value`` purchases (1 when blank) within ``days``; a consent
+row names a purpose, its value is a channel, ``=`` when it is granted and ``≠`` when refused; a
+near row names a store, its value the radius in km (``≤``).
 Row ``i`` is the condition ``where.<join>[i]`` of the document and the raw condition comes
 after the rows (a raw ``all`` under an ``all``, or ``any`` under ``any``, spliced in), so an
 error's path (:mod:`surmesure.segment.definitions`) names the row and the field to show it
@@ -32,7 +39,10 @@ from surmesure.domain.segments import (
 )
 from surmesure.errors import InvalidInput
 
-KINDS = ("metric", "trait", "event", "segment")
+KINDS = ("metric", "trait", "event", "purchase", "consent", "near", "segment")
+#: the kinds whose rows take a window in days
+WINDOWED = ("event", "purchase")
+PRODUCT = "product:"
 OPS = ("eq", "ne", "in", "lt", "le", "gt", "ge", "contains", "exists", "missing")
 #: an event row counts events: at least (ge), at most (le) or exactly (eq) the value
 EVENT_OPS = ("ge", "le", "eq")
@@ -51,6 +61,13 @@ _FIELD_OF = {
     "min_count": "value",
     "max_count": "value",
     "within_days": "days",
+    "category": "name",
+    "product": "name",
+    "purpose": "name",
+    "channel": "value",
+    "granted": "op",
+    "store": "name",
+    "radius_km": "value",
 }
 
 
@@ -160,12 +177,33 @@ def condition_of(row: Row, place: str) -> dict[str, Any]:
         if row.days:
             event["within_days"] = _whole(row.days, days_place, "the window")
         condition: dict[str, Any] = {"event": event}
+    elif row.kind == "purchase":
+        condition = {"purchase": _purchase(row, place, days_place)}
     elif row.days:
         raise InvalidInput(
-            f"{days_place}: a window in days applies to event counts only.",
-            hint="clear the days, or write a purchase window in the raw condition",
+            f"{days_place}: a window in days applies to counts of events and purchases only.",
+            hint="clear the days",
             field=days_place,
         )
+    elif row.kind == "consent":
+        if row.op not in ("eq", "ne"):
+            raise InvalidInput(
+                f"{place}.consent.granted: a consent row is granted (=) or refused (≠).",
+                hint="choose = equals or ≠ differs from",
+                field=f"{place}.consent.granted",
+            )
+        consent: dict[str, Any] = {"purpose": row.name, "channel": row.value}
+        if row.op == "ne":
+            consent["granted"] = False
+        condition = {"consent": consent}
+    elif row.kind == "near":
+        if row.op != "le":
+            raise InvalidInput(
+                f"{place}.near.radius_km: a near row is within (≤) a radius in km.",
+                hint="choose ≤ at most",
+                field=f"{place}.near.radius_km",
+            )
+        condition = {"near": {"store": row.name, "radius_km": _number(row.value)}}
     elif row.kind == "segment":
         condition = {"segment": row.name}
     elif row.kind in ("metric", "trait"):
@@ -181,6 +219,27 @@ def condition_of(row: Row, place: str) -> dict[str, Any]:
             field=f"{place}.kind",
         )
     return {"not": condition} if row.negate else condition
+
+
+def _purchase(row: Row, place: str, days_place: str) -> dict[str, Any]:
+    if row.op != "ge":
+        raise InvalidInput(
+            f"{place}.purchase.min_count: a purchase row counts at least so many purchases; "
+            f"{row.op!r} is not that.",
+            hint="choose ≥ at least",
+            field=f"{place}.purchase.min_count",
+        )
+    purchase: dict[str, Any] = {}
+    if row.name.startswith(PRODUCT):
+        purchase["product"] = row.name[len(PRODUCT) :].strip()
+    elif row.name:
+        purchase["category"] = row.name
+    count = _whole(row.value or "1", f"{place}.purchase.min_count", "the count")
+    if count != 1:
+        purchase["min_count"] = count
+    if row.days:
+        purchase["within_days"] = _whole(row.days, days_place, "the window")
+    return purchase
 
 
 def raw_condition(text: str, place: str) -> Any:
@@ -266,6 +325,16 @@ def _row_of(document: dict[str, Any]) -> Row | None:
     if kind in ("metric", "trait") and isinstance(body, dict):
         return Row(kind, str(body.get("name", "")), str(body.get("op", "eq")),
                    _text(body.get("value")), "", negate)  # fmt: skip
+    if kind == "purchase" and isinstance(body, dict):
+        name = f"{PRODUCT}{body['product']}" if "product" in body else body.get("category", "")
+        return Row("purchase", str(name), "ge", str(body.get("min_count", 1)),
+                   _text(body.get("within_days")), negate)  # fmt: skip
+    if kind == "consent" and isinstance(body, dict):
+        op = "eq" if body.get("granted", True) else "ne"
+        return Row("consent", str(body.get("purpose", "")), op, str(body.get("channel", "")),
+                   "", negate)  # fmt: skip
+    if kind == "near" and isinstance(body, dict) and "store" in body:
+        return Row("near", str(body["store"]), "le", _text(body.get("radius_km")), "", negate)
     return None
 
 

@@ -32,6 +32,9 @@ EN: dict[str, str] = {
     "seg_kind_metric": "metric",
     "seg_kind_trait": "trait",
     "seg_kind_event": "event count",
+    "seg_kind_purchase": "purchase count",
+    "seg_kind_consent": "consent",
+    "seg_kind_near": "near a store",
     "seg_kind_segment": "in segment",
     "seg_field": "Metric, trait, event or segment",
     "seg_op": "Operator",
@@ -42,8 +45,11 @@ EN: dict[str, str] = {
     "seg_add": "Add a condition",
     "seg_remove": "Remove",
     "seg_raw": "Raw condition (YAML or JSON), joined with the rows",
-    "seg_raw_help": "For what the rows cannot say: purchases, consent, near a store, nested "
-    "all / any / not. Example: purchase: {category: shoes, within_days: 90}",
+    "seg_raw_help": "For what the rows cannot say: an amount spent, a point on the map, nested "
+    "all / any / not. Example: purchase: {category: shoes, within_days: 90, min_amount: 50}",
+    "seg_rows_help": "Purchase count: a category (or product:CODE), ≥ at least so many, within "
+    "days. Consent: a purpose (marketing), = granted or ≠ refused, a channel (email). Near a "
+    "store: the store's id, ≤ a radius in km.",
     "seg_save": "Save a new version",
     "seg_saved": "Saved: version {v}.",
     "seg_may_not_save": "Your role may look but not save.",
@@ -102,6 +108,9 @@ FR: dict[str, str] = {
     "seg_kind_metric": "indicateur",
     "seg_kind_trait": "attribut",
     "seg_kind_event": "nombre d'événements",
+    "seg_kind_purchase": "nombre d'achats",
+    "seg_kind_consent": "consentement",
+    "seg_kind_near": "près d'un magasin",
     "seg_kind_segment": "dans le segment",
     "seg_field": "Indicateur, attribut, événement ou segment",
     "seg_op": "Opérateur",
@@ -112,9 +121,12 @@ FR: dict[str, str] = {
     "seg_add": "Ajouter une condition",
     "seg_remove": "Retirer",
     "seg_raw": "Condition brute (YAML ou JSON), jointe aux lignes",
-    "seg_raw_help": "Pour ce que les lignes ne disent pas : achats, consentement, proximité "
-    "d'un magasin, all / any / not imbriqués. Exemple : purchase: {category: shoes, "
-    "within_days: 90}",
+    "seg_raw_help": "Pour ce que les lignes ne disent pas : un montant dépensé, un point sur la "
+    "carte, all / any / not imbriqués. Exemple : purchase: {category: shoes, within_days: 90, "
+    "min_amount: 50}",
+    "seg_rows_help": "Nombre d'achats : une catégorie (ou product:CODE), ≥ au moins tant, en "
+    "jours. Consentement : une finalité (marketing), = accordé ou ≠ refusé, un canal (email). "
+    "Près d'un magasin : l'identifiant du magasin, ≤ un rayon en km.",
     "seg_save": "Enregistrer une nouvelle version",
     "seg_saved": "Enregistré : version {v}.",
     "seg_may_not_save": "Votre rôle peut consulter mais pas enregistrer.",
