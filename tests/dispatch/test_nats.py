@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import nats
@@ -18,15 +19,21 @@ import pytest
 import sqlalchemy as sa
 from dispatch_helpers import save_viewers, store_events, value
 
+from surmesure.clock import utcnow
+from surmesure.collect.events import write_events
+from surmesure.collect.segment import validate_messages
 from surmesure.config import Settings
 from surmesure.dispatch import broker, dispatcher
 from surmesure.dispatch.news import SharedNews
+from surmesure.segment import repository
+from surmesure.segment.definitions import parse
 from surmesure.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 NATS_URL = os.environ.get("SURMESURE_TEST_NATS_URL", "nats://127.0.0.1:4222")
 PEOPLE = 120
 PER_MESSAGE = 10
+BUYERS = {"name": "buyers", "where": {"purchase": {}}}
 pytestmark = pytest.mark.postgres
 
 
@@ -131,3 +138,47 @@ def test_a_worker_tells_the_api_caches_through_redis(postgres_store: Store, stre
     with store.connect() as conn:
         people = frozenset(conn.execute(sa.text("SELECT person_id FROM people")).scalars())
     assert len(people) == 3 and heard[:1] == [people]
+
+
+def test_a_worker_relays_the_order_a_web_purchase_made_at_once(
+    postgres_store: Store, stream: str
+) -> None:
+    """A web ``Order Completed`` makes an order in the worker; the worker publishes the order's
+    change itself and takes it back, so the buyers' segment has them with no further round of
+    the collecting process."""
+    store = postgres_store
+    settings = Settings(database_url=store.url, dispatch=NATS_URL, dispatch_stream=stream)
+    repository.save(store, parse(BUYERS), datetime(2026, 1, 1))
+    assert dispatcher.settle(store, settings) == {}  # creates the stream
+    order = {
+        "type": "track", "event": "Order Completed", "userId": "C1", "messageId": "o-1",
+        "timestamp": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "properties": {"order_id": "W-1", "total": 10.0, "currency": "EUR"},
+    }  # fmt: skip
+    accepted, refused = validate_messages([order], region="FR", prefix="")
+    assert not refused
+
+    def collect() -> None:
+        with store.begin() as conn:
+            write_events(store, conn, accepted, source="web", received_at=utcnow())
+
+    async def scenario() -> broker.Worked:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        worker = asyncio.create_task(
+            broker.work(store, settings, stop, durable=f"d_{stream}", ready=ready.set)
+        )
+        await ready.wait()
+        await asyncio.to_thread(collect)
+        await asyncio.to_thread(dispatcher.settle, store, settings)  # the event's change only
+        deadline = time.monotonic() + 20
+        while value(store, "SELECT count(*) FROM segment_members") == 0:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        return await worker
+
+    done = asyncio.run(scenario())
+    assert value(store, "SELECT count(*) FROM orders") == 1
+    assert value(store, "SELECT count(*) FROM segment_members") == 1, done
+    assert done.relayed >= 1 and done.messages == 2  # the event's message, then the order's
