@@ -24,10 +24,11 @@ from surmesure.collect.importer import import_file
 from surmesure.console import SECTIONS
 from surmesure.console.segment_form import MAX_ROWS
 from surmesure.documents import MAX_VALUES, load_yaml, read_text
-from surmesure.errors import Conflict, InvalidInput
+from surmesure.errors import Conflict, InvalidInput, TooManyRequests
 from surmesure.protect.users import (
     ROLE_SCOPES,
     ROLES,
+    SignInLimits,
     authenticate,
     create_user,
     disable_user,
@@ -485,3 +486,27 @@ def test_a_segment_form_of_thousands_of_rows_is_refused(console_world: World) ->
             refused = client.post(url, data={**many, "csrf": csrf})
             assert refused.status_code == 400, url
             assert f"holds {MAX_ROWS} at most" in refused.text and len(refused.content) < 50_000
+
+
+def test_guessing_from_one_client_does_not_lock_the_admin_out_elsewhere() -> None:
+    """Ten failures at the admin's address from one client lock it for that client only; a
+    hundred from many clients lock it everywhere; fifty from one client lock that client."""
+    limits = SignInLimits()
+    admin = "admin@shop.example"
+
+    def attempt(email: str, client: str, *, failed: bool = True) -> bool:
+        try:
+            limits.begin(email, client)
+        except TooManyRequests:
+            return False
+        limits.end(email, client, failed=failed)
+        return True
+
+    assert all(attempt(admin, "203.0.113.7") for _ in range(10))
+    assert not attempt(admin, "203.0.113.7")  # that client waits
+    assert attempt(admin, "198.51.100.1", failed=False)  # the admin, elsewhere, signs in
+    spread = [attempt(admin, f"192.0.2.{i // 9}") for i in range(200)]  # 9 guesses a client
+    assert sum(spread) == 100 - 10 and not any(spread[90:])  # the address's 100, then none
+    assert not attempt(admin, "198.51.100.1", failed=False)  # now locked from everywhere
+    others = [attempt(f"user{i}@shop.example", "203.0.113.9") for i in range(60)]
+    assert others == [True] * 50 + [False] * 10  # one client's fifty, whatever the address

@@ -3,7 +3,11 @@
 A user signs in with an e-mail address and a password. The password is kept only as an
 argon2id hash (argon2-cffi's defaults, rehashed on sign-in when those change); an unknown
 address costs the same hash as a wrong password, so timing does not tell which addresses exist.
-Failed sign-ins are limited per address and per client (:data:`SIGN_IN_LIMIT`).
+Failed sign-ins are limited per address from one client (:data:`SIGN_IN_LIMIT`), per client
+(:data:`CLIENT_SIGN_IN_LIMIT`) and per address from every client together
+(:data:`ADDRESS_SIGN_IN_LIMIT`): whoever guesses at an address from one client locks it for that
+client only, so the admin signing in from elsewhere is not locked out by them, while guesses
+spread over many clients still stop.
 
 A role maps onto the API's scopes (:data:`ROLE_SCOPES`), so one rule decides what a key and a
 user may do: a *viewer* sees aggregates only (counts, sizes, results); an *analyst* also reads
@@ -47,10 +51,11 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 LANGUAGES = ("en", "fr")
 MIN_PASSWORD = 12
 SESSION_HOURS = 12
-#: failed sign-ins allowed per e-mail address, and per client address (a whole office may
-#: share one client address)
+#: failed sign-ins allowed per e-mail address from one client address, per client address (a
+#: whole office may share one), and per e-mail address from all clients together
 SIGN_IN_LIMIT = "10/15minutes"
 CLIENT_SIGN_IN_LIMIT = "50/15minutes"
+ADDRESS_SIGN_IN_LIMIT = "100/15minutes"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
 #: what an unknown address is checked against, so that it costs what a known one costs
@@ -233,12 +238,20 @@ def _end_sessions(conn: sa.Connection, user_id: str, now: datetime) -> None:
 
 
 class SignInLimits:
-    """Failed sign-ins per address and per client, in this process."""
+    """Failed sign-ins per address from a client, per client and per address, in this
+    process."""
 
     def __init__(
-        self, limit: str = SIGN_IN_LIMIT, client_limit: str = CLIENT_SIGN_IN_LIMIT
+        self,
+        limit: str = SIGN_IN_LIMIT,
+        client_limit: str = CLIENT_SIGN_IN_LIMIT,
+        address_limit: str = ADDRESS_SIGN_IN_LIMIT,
     ) -> None:
-        self._items = {"email": parse(limit), "client": parse(client_limit)}
+        self._items = {
+            "pair": parse(limit),
+            "client": parse(client_limit),
+            "email": parse(address_limit),
+        }
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._pending: dict[str, int] = {}  # attempts let through, their password not yet checked
         self._lock = threading.Lock()
@@ -248,7 +261,7 @@ class SignInLimits:
         attempts still being checked reach a limit; otherwise count it as being checked (a
         burst of guesses sent at once would otherwise all pass before the first failed)."""
         with self._lock:
-            keys = [(self._items[k], f"{k}:{v}") for k, v in (("email", email), ("client", client))]
+            keys = [(self._items[k], f"{k}:{v}") for k, v in _keys(email, client)]
             for item, key in keys:
                 if not self._limiter.test(item, key, cost=self._pending.get(key, 0) + 1):
                     raise TooManyRequests(
@@ -262,13 +275,18 @@ class SignInLimits:
     def end(self, email: str, client: str, *, failed: bool) -> None:
         """The attempt :meth:`begin` let through is checked: a failure counts from now on."""
         with self._lock:
-            for kind, key in (("email", email), ("client", client)):
+            for kind, key in _keys(email, client):
                 name = f"{kind}:{key}"
                 left = self._pending.pop(name, 1) - 1
                 if left > 0:
                     self._pending[name] = left
                 if failed:
                     self._limiter.hit(self._items[kind], name)
+
+
+def _keys(email: str, client: str) -> tuple[tuple[str, str], ...]:
+    """What one attempt counts against: its address from its client, its client, its address."""
+    return (("pair", f"{email}\x1f{client}"), ("client", client), ("email", email))
 
 
 def authenticate(store: Store, email: str, password: str) -> User | None:
