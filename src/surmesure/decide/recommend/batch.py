@@ -144,9 +144,9 @@ def pick_many(
         scores = np.zeros_like(scores)
         scores[who, what] = blend(who, today, theirs, mine)
     tops = [_capped(model, universe, scores[row], first, per_category, k) for row in everyone]
-    sizes = np.fromiter((len(top) for top in tops), np.int64, people)
+    sizes = np.fromiter((top.size for top in tops), np.int64, people)
     owner = np.repeat(everyone, sizes)
-    cols = np.fromiter((j for top in tops for j in top), np.int64, int(sizes.sum()))
+    cols = np.concatenate(tops)
     came = fused.source[owner, cols]
     led = came == 0
     because = np.full(cols.size, -1, np.int64)
@@ -178,6 +178,14 @@ class Made:
         self.model, self.universe, self.names = model, universe, names
         self.reasons: dict[tuple[str | None, int, int], str] = {}
         self.made = Recommendation
+        facts = model.memo.get("batch-facts")
+        if facts is None:
+            facts = model.memo["batch-facts"] = [
+                (c, None, None, None) if (p := model.products.get(c)) is None
+                else (c, p.name, p.category, p.price)
+                for c in universe.codes
+            ]  # fmt: skip
+        self.facts: list[tuple[str, str | None, str | None, float | None]] = facts
 
     def recommendation(
         self, segment: str | None, column: int, score: float, came: int, because: int
@@ -187,7 +195,6 @@ class Made:
         priors of ``segment``, at place ``-2 - came``)."""
         key = (segment if came < -1 else None, came, because)
         reason = self.reasons.get(key)
-        product = self.model.products.get(self.universe.codes[column])
         if reason is None:
             from surmesure.decide.recommend.service import NEIGHBOURS, TASTES, _recommendation
 
@@ -199,14 +206,8 @@ class Made:
                 prior, led = self.names[segment][-2 - came][1], None
             found = _recommendation(self.model, Candidate("", 0.0, led, prior))
             reason = self.reasons[key] = found.reason
-        return self.made(
-            product_code=self.universe.codes[column],
-            name=None if product is None else product.name,
-            category=None if product is None else product.category,
-            price=None if product is None else product.price,
-            score=score,
-            reason=reason,
-        )
+        code, name, category, price = self.facts[column]
+        return self.made(code, name, category, price, score, reason)
 
 
 def _capped(
@@ -216,20 +217,38 @@ def _capped(
     first: int,
     per_category: int,
     k: int,
-) -> list[int]:
+) -> NDArray[np.int64]:
     """The first ``k`` products under the cap by score then code (the best ``first`` looked
     at first, all of them when the cap leaves fewer than ``k`` there)."""
     present = np.flatnonzero(score > 0)
     if present.size > first:
-        threshold = -np.partition(-score[present], first - 1)[first - 1]
-        head = present[score[present] >= threshold]
+        values = score[present]
+        threshold = -np.partition(-values, first - 1)[first - 1]
+        head = present[values >= threshold]
     else:
         head = present
-    top: list[str] = []
+    capped = _categories(model, universe)
     for looked in (head, present):
-        ranked = sorted(zip((-score[looked]).tolist(), looked.tolist(), strict=True))
-        codes = (universe.codes[j] for _, j in ranked)
-        top = guardrails.cap_per_category(codes, model.products, per_category, k)
-        if len(top) >= k:
+        ranked = looked[np.lexsort((looked, -score[looked]))]
+        if not capped[ranked].any():  # no product of a category: nothing is capped
+            top = ranked[:k]
+        else:
+            codes = [universe.codes[j] for j in ranked.tolist()]
+            found = guardrails.cap_per_category(codes, model.products, per_category, k)
+            top = np.fromiter((universe.index[c] for c in found), np.int64, len(found))
+        if top.size >= k:
             break
-    return [universe.index[code] for code in top]
+    return top
+
+
+def _categories(model: Model, universe: Universe) -> NDArray[np.bool_]:
+    """Which universe products have a category (the cap counts those only)."""
+    found: NDArray[np.bool_] | None = model.memo.get("batch-categorised")
+    if found is None:
+        products = model.products
+        found = model.memo["batch-categorised"] = np.fromiter(
+            ((p := products.get(c)) is not None and p.category is not None for c in universe.codes),
+            np.bool_,
+            len(universe.codes),
+        )
+    return found

@@ -177,9 +177,7 @@ def strongest(
     starts, ends = weights.indptr[rows], weights.indptr[rows + 1]
     lengths = ends - starts
     pair = np.repeat(np.arange(rows.size), lengths)
-    flat = by_product[
-        np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(int(lengths.sum()))
-    ]
+    flat = by_product[np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(int(lengths.sum()))]
     query = weights.indices[flat] * n + places[pair]
     at = np.searchsorted(keys, query)
     at[at == keys.size] = 0
