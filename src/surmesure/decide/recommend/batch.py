@@ -112,15 +112,19 @@ def pick_many(
     prior_columns: dict[str | None, NDArray[np.int64]] = {}
     for segment, rows in segments.items():
         priors = names[segment] = priors_of(model, segment, True)
-        at = prior_columns[segment] = np.fromiter(
-            (universe.index[c] for c, _ in priors), np.int64, len(priors)
-        )
+        at = prior_columns[segment] = _prior_columns(model, universe, segment, priors)
         if not priors:
             continue
         who = np.asarray(rows, np.int64)
-        cols = np.broadcast_to(at, (len(who), len(at)))
-        source = np.broadcast_to(-2 - np.arange(len(at)), cols.shape)
-        fused.add(who, cols, keep[who[:, None], cols], chosen.prior_weight, source)
+        # the priors only as far as every row's depth: what any row keeps past it counts not
+        length = min(at.size, 2 * chosen.depth)
+        kept = keep[who[:, None], at[None, :length]]
+        while length < at.size and int(kept.sum(axis=1).min()) < chosen.depth:
+            length = min(at.size, 2 * length)
+            kept = keep[who[:, None], at[None, :length]]
+        cols = np.broadcast_to(at[:length], kept.shape)
+        source = np.broadcast_to(-2 - np.arange(length), kept.shape)
+        fused.add(who, cols, kept, chosen.prior_weight, source)
     cols = universe.learned[columns]
     fused.add(everyone, cols, within & keep[everyone[:, None], cols], chosen.neighbour_weight,
               np.zeros_like(cols))  # fmt: skip
@@ -164,6 +168,19 @@ def pick_many(
         segment = datas[row].segment
         out[i] = [made.recommendation(segment, *item[1:]) for item in islice(items, sizes[row])]
     return out
+
+
+def _prior_columns(
+    model: Model, universe: Universe, segment: str | None, priors: list[tuple[str, str]]
+) -> NDArray[np.int64]:
+    """A segment's prior ranking as universe columns, best first (once a model)."""
+    key = ("batch-prior-columns", segment)
+    found: NDArray[np.int64] | None = model.memo.get(key)
+    if found is None:
+        found = model.memo[key] = np.fromiter(
+            (universe.index[c] for c, _ in priors), np.int64, len(priors)
+        )
+    return found
 
 
 class Made:
