@@ -4,7 +4,7 @@ fused reciprocal ranks, and everyone's neighbour scores summed at once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -143,42 +143,68 @@ class Fused:
 
 
 def neighbour_scores(
-    learned: Learned, memo: dict[Any, Any], weights: Sequence[Mapping[int, float]]
+    learned: Learned, memo: dict[Any, Any], weights: csr_matrix
 ) -> NDArray[np.float64]:
     """Each person's neighbour score of every learned product (a row each), summed as
     :meth:`~surmesure.decide.recommend.learned.Learned.neighbours` sums one person's: one
-    sparse product of the people's purchase weights by the similarity (each sum taken in the
-    same order, so to the bit)."""
-    n, people = len(learned.codes), len(weights)
-    sizes = np.fromiter((len(w) for w in weights), np.int64, people)
-    total = int(sizes.sum())
-    rows = np.fromiter((j for w in weights for j in w), np.int64, total)
-    w = np.fromiter((x for ws in weights for x in ws.values()), np.float64, total)
-    indptr = np.concatenate(([0], np.cumsum(sizes)))
-    bought = csr_matrix((w, rows, indptr), shape=(people, n))
+    sparse product of the people's purchase ``weights`` (:mod:`~surmesure.decide.recommend.
+    batch_bought`, each row's entries in the one-person order) by the similarity (each sum
+    taken in the same order, so to the bit)."""
     similarity = memo.get("batch-similarity")
     if similarity is None:
         similarity = memo["batch-similarity"] = learned.similarity.astype(np.float64)
-    product = bought @ similarity
+    product = weights @ similarity
     return np.asarray(product.toarray(), np.float64)
 
 
-def strongest(learned: Learned, memo: dict[Any, Any], weights: Mapping[int, float], j: int) -> int:
-    """The bought product (its index) that weighs most in one person's neighbour score of
-    product ``j``, the later in ``weights`` on a tie (as
-    :meth:`~surmesure.decide.recommend.learned.Learned.neighbours` finds it)."""
-    column: dict[int, float] | None = memo.get(("batch-column", j))
-    if column is None:
-        sim = memo.get("batch-csc")
-        if sim is None:
-            sim = memo["batch-csc"] = learned.similarity.tocsc()
-        at = slice(sim.indptr[j], sim.indptr[j + 1])
-        column = memo[("batch-column", j)] = dict(
-            zip(sim.indices[at].tolist(), sim.data[at].tolist(), strict=True)
-        )
-    best, found = -np.inf, -1
-    for i, weight in weights.items():
-        value = column.get(i)
-        if value is not None and weight * value >= best:
-            best, found = weight * value, i
+def strongest(
+    learned: Learned,
+    memo: dict[Any, Any],
+    weights: csr_matrix,
+    rows: NDArray[np.int64],
+    places: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """For each pair of a row of ``weights`` and a learned product (its index in
+    ``places``), the bought product (its index) that weighs most in that row's neighbour
+    score of it, the later in the row on a tie (as :meth:`~surmesure.decide.recommend.
+    learned.Learned.neighbours` finds it); ``-1`` when nothing bought leads to it."""
+    keys, values = _similarity_keys(learned, memo)
+    n = len(learned.codes)
+    # each pair's row of weights laid flat, by product (the similarities are then sought in
+    # ascending order), each entry's place in its row kept for the ties
+    counts = np.diff(weights.indptr)
+    by_product = np.lexsort((weights.indices, np.repeat(np.arange(counts.size), counts)))
+    starts, ends = weights.indptr[rows], weights.indptr[rows + 1]
+    lengths = ends - starts
+    pair = np.repeat(np.arange(rows.size), lengths)
+    flat = by_product[np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(int(lengths.sum()))]
+    query = weights.indices[flat] * n + places[pair]
+    at = np.searchsorted(keys, query)
+    at[at == keys.size] = 0
+    stored = keys[at] == query
+    pair, flat, at = pair[stored], flat[stored], at[stored]
+    part = weights.data[flat] * values[at]
+    best = np.full(rows.size, -np.inf)
+    np.maximum.at(best, pair, part)
+    top = part == best[pair]
+    latest = np.full(rows.size, -1, np.int64)
+    np.maximum.at(latest, pair[top], flat[top])
+    out = np.full(rows.size, -1, np.int64)
+    some = latest >= 0
+    out[some] = weights.indices[latest[some]]
+    return out
+
+
+def _similarity_keys(
+    learned: Learned, memo: dict[Any, Any]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The similarity's stored pairs as ``row * products + column``, ascending, and their
+    values (made once a model)."""
+    found: tuple[NDArray[np.int64], NDArray[np.float64]] | None = memo.get("batch-sim-keys")
+    if found is None:
+        sim = learned.similarity.tocsr(copy=True)
+        sim.sum_duplicates()  # (sorted, one value a pair)
+        n = len(learned.codes)
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(sim.indptr))
+        found = memo["batch-sim-keys"] = (rows * n + sim.indices, sim.data)
     return found

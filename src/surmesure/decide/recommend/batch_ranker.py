@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,8 +18,8 @@ from surmesure.decide.recommend.ranker import ABSENT, DEPTH, NAMES, Ranker
 
 if TYPE_CHECKING:
     from surmesure.decide.recommend.batch_arrays import Universe
+    from surmesure.decide.recommend.batch_bought import Bought
     from surmesure.decide.recommend.model import Model
-    from surmesure.decide.recommend.people import PersonData
 
 Ranking = tuple[NDArray[np.floating], NDArray[np.int64], NDArray[np.bool_]]
 """One learned ranking of every row: its scores, its columns best first, those within depth."""
@@ -54,7 +53,7 @@ def scores(
     model: Model,
     ranker: Ranker,
     universe: Universe,
-    datas: Sequence[PersonData],
+    bought: Bought,
     neighbours: Ranking,
     tastes: Ranking,
     priors: Sequence[NDArray[np.int64]],
@@ -62,25 +61,16 @@ def scores(
 ) -> NDArray[np.float64]:
     """The ranker's probability of each ``wanted`` product of a row (``row * len(universe.
     codes) + its column``, ascending; a row a person, a column a product of ``universe``;
-    ``-1``: not a candidate). ``priors``: each row's prior ranking, as universe columns best
+    ``-1``: not a candidate). ``bought``: what the rows bought (:mod:`~surmesure.decide.
+    recommend.batch_bought`). ``priors``: each row's prior ranking, as universe columns best
     first (a segment's list, shared by its rows). A candidate's features are its places among
     all of them, wanted or not."""
-    people, width = len(datas), len(universe.codes)
+    width = len(universe.codes)
     to_cat = bridge(model, ranker, universe).catalogue
-    bought = np.zeros((people, width), np.bool_)
-    per_person = np.zeros((people, 4))
-    index = universe.index
-    for r, data in enumerate(datas):
-        codes = {code for _, code in data.purchases}
-        bought[r, [index[c] for c in codes if c in index]] = True
-        when = [t for t, _ in data.purchases]
-        if when:
-            per_person[r] = (
-                len(codes), _days(model.as_of, max(when)), _days(model.as_of, min(when)),
-                len(set(when)),
-            )  # fmt: skip
-    entries = [_learned(universe, bought, neighbours), _learned(universe, bought, tastes)]
-    entries.append(_priors(to_cat, bought, priors))
+    per_person = bought.per_person
+    entries = [_learned(universe, bought.bought, neighbours),
+               _learned(universe, bought.bought, tastes)]  # fmt: skip
+    entries.append(_priors(to_cat, bought.bought, priors))
     keys = [who * width + col for who, col, _, _ in entries]
     kept = [_within(wanted, key) for key in keys]
     key = np.concatenate([k[ok] for k, ok in zip(keys, kept, strict=True)])
@@ -151,10 +141,6 @@ def _probabilities(
         tables.add_leaves(x[at], raw[at], known=(known, covered))
     found: NDArray[np.float64] = expit(raw)
     return found
-
-
-def _days(as_of: datetime, at: datetime) -> int:
-    return (as_of - at).days
 
 
 def _learned(

@@ -150,9 +150,10 @@ class Learned:
         self, purchases: Iterable[tuple[datetime, str]], as_of: datetime, half_life_days: float
     ) -> dict[int, float]:
         """What each bought product (by index) weighs in :meth:`neighbours`: a purchase
-        halves every ``half_life_days``."""
+        halves every ``half_life_days``. The products come in the order first bought, each
+        sum taken in the order of its purchases (what the batch path sums alike)."""
         weights: dict[int, float] = {}
-        for at, code in set(purchases):  # one (order time, product): one purchase
+        for at, code in dict.fromkeys(purchases):  # one (order time, product): one purchase
             j = self.index.get(code)
             if j is None:
                 continue
