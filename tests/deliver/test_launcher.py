@@ -9,27 +9,16 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from campaign_world import T0, add_people, document, email_of
 from smtp_sink import free_port, start
+from test_campaign_pause import _statuses
 from test_campaign_send import _Stalling, _wait
 
 from surmesure.config import get_settings
 from surmesure.deliver import documents, outbox
 from surmesure.deliver.launcher import Launcher
 from surmesure.errors import Conflict
-from surmesure.store import Store, schema
-
-
-def _by_status(store: Store) -> Counter[str]:
-    m = schema.messages
-    with store.connect() as conn:
-        rows = conn.execute(
-            sa.select(m.c.status, sa.func.count())
-            .where(m.c.campaign == "spring")
-            .group_by(m.c.status)
-        )
-        return Counter({str(s): int(n) for s, n in rows})
+from surmesure.store import Store
 
 
 def test_a_launch_returns_before_its_messages_leave_and_each_leaves_once(
@@ -51,12 +40,11 @@ def test_a_launch_returns_before_its_messages_leave_and_each_leaves_once(
     try:
         launch = launcher.launch("spring", "console:anna@shop.example", T0)
         assert launch.running and launch.campaign == "spring"
-        planned = _by_status(store)
-        assert sum(planned.values()) == people  # recorded before the launch returned
+        assert sum(_statuses(store).values()) == people  # recorded before the launch returned
         _wait(lambda: sink.stalled)  # three have left; the fourth is held by the server
         assert launch.running and not launch.done.is_set()
         again = launcher.launch("spring", "console:anna@shop.example", T0)
-        assert again is launch and sum(_by_status(store).values()) == people  # nothing twice
+        assert again is launch and sum(_statuses(store).values()) == people  # nothing twice
         sink.released = True
         assert launch.done.wait(60)
     finally:
@@ -65,7 +53,7 @@ def test_a_launch_returns_before_its_messages_leave_and_each_leaves_once(
         server.stop()
     assert launch.error is None and launch.report is not None
     assert launch.report["sent"] == {"sent": people}
-    assert _by_status(store) == Counter({"sent": people})
+    assert _statuses(store) == {"sent": people}
     received = Counter(m["To"] for m in sink.messages())
     assert received == Counter({email_of(i): 1 for i in range(1, people + 1)})
     assert launcher.last("spring") is launch
@@ -81,7 +69,7 @@ def test_a_refused_launch_says_why_at_once_and_starts_nothing(store: Store, tmp_
         with pytest.raises(Conflict, match="No channel of campaign 'spring'"):
             launcher.launch("spring", "console:anna@shop.example", T0)
         assert launcher.last("spring") is None
-        assert _by_status(store) == Counter({"planned": 3})  # recorded, waiting for a channel
+        assert _statuses(store) == {"planned": 3}  # recorded, waiting for a channel
         outbox.pause(store, "spring", T0)
         with pytest.raises(Conflict, match="paused"):
             launcher.launch("spring", "console:anna@shop.example", T0)
