@@ -56,11 +56,14 @@ DECIDE_HINT = "send placement and one of person_id, anonymousId, customer_id"
 #: seconds a template that overran its time on the event loop renders in threads before the
 #: loop tries it again (the overrun may have been a cold cache rather than the template)
 OFF_LOOP_S = 30.0
-#: the threads decisions served from memory are made in when their template is slow or their
-#: person must be read first (one read at a time: see the serving cache): few, so that they
-#: share the interpreter with the event loop rather than crowd it out (a decision from the
-#: store, which mostly waits on it, uses the common pool)
+#: the threads decisions served from memory are made in when their template is slow: few, so
+#: that they share the interpreter with the event loop rather than crowd it out (a decision
+#: from the store, which mostly waits on it, uses the common pool)
 RENDERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
+#: the threads decisions whose person must be read first are made in: enough that the misses
+#: arriving while a read is in flight wait together, and are read together after it (see
+#: :meth:`~surmesure.decide.serving.Serving.load`)
+READS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="read")
 
 
 class DecideBody(BaseModel):
@@ -168,7 +171,7 @@ async def decision(
         except Overtime:
             compiled.off_loop_until = time.monotonic() + OFF_LOOP_S
         except Miss:  # someone to read from the store first: the read waits in a thread
-            pass
+            return await asyncio.get_running_loop().run_in_executor(READS, call)
     return await asyncio.get_running_loop().run_in_executor(RENDERS, call)
 
 

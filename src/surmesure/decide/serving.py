@@ -58,7 +58,7 @@ from surmesure.domain.segments import METRICS
 from surmesure.errors import trace_of
 from surmesure.store import schema
 from surmesure.store.engine import Store
-from surmesure.unify.people_read import read_people
+from surmesure.unify.people_read import BOUND_IDS, read_people
 from surmesure.unify.reader import MetricRows, PersonRead, read_metrics
 from surmesure.unify.reader import fetch_rows as _rows
 
@@ -104,6 +104,8 @@ class Serving:
         # held to read people into the cache (waits for no write of the log: see
         # decision_log), and to forget or rebuild what the cache holds
         self._load_lock = threading.RLock()
+        self._asks: list[_Ask] = []  # misses waiting for a read (:meth:`missed`)
+        self._asks_lock = threading.Lock()
         self.log = DecisionLog(store, self._flush_lock)
         """The decisions made here, written behind (``log.written``: exposures written since
         the fingerprint's stamp)."""
@@ -171,6 +173,32 @@ class Serving:
         }
         for pid, content_ids, at in self.log.shown():
             cache.note_shown(pid, content_ids, at)
+
+    def missed(
+        self, cache: ServingCache, person_ids: Sequence[int], keys: Sequence[tuple[str, str]]
+    ) -> None:
+        """A decision's miss: :meth:`load` ``person_ids`` and the holders of ``keys``. Misses
+        asked while a read is in flight wait for it and are read together after it, up to
+        :data:`~surmesure.unify.people_read.BOUND_IDS` ids a statement (a statement for a
+        few people costs about what one for a single person does)."""
+        ask = _Ask(person_ids, keys)
+        with self._asks_lock:
+            self._asks.append(ask)
+        with self._load_lock:
+            if ask.done:  # read with another's
+                return
+            with self._asks_lock:
+                taken, size = [ask], ask.size
+                for other in self._asks:
+                    if other is not ask and size + other.size <= BOUND_IDS:
+                        taken.append(other)
+                        size += other.size
+                self._asks = [a for a in self._asks if a not in taken]
+            pids = list(dict.fromkeys(p for a in taken for p in a.person_ids))
+            wanted = list(dict.fromkeys(k for a in taken for k in a.keys))
+            self.load(cache, pids, wanted)
+            for done in taken:
+                done.done = True
 
     def load(
         self,
@@ -538,6 +566,18 @@ class Serving:
                     next_warm = time.monotonic() + WARM_SECONDS
             except Exception as exc:  # keep serving from the cache in hand; the next turn retries
                 log.error("serving: refresh or write failed\n%s", trace_of(exc))
+
+
+class _Ask:
+    """A miss waiting for a read: the people and identifiers it needs, and whether they were
+    read (with another miss's)."""
+
+    __slots__ = ("done", "keys", "person_ids", "size")
+
+    def __init__(self, person_ids: Sequence[int], keys: Sequence[tuple[str, str]]) -> None:
+        self.person_ids, self.keys = person_ids, keys
+        self.size = len(person_ids) + len(keys)
+        self.done = False
 
 
 def _buyers_read(store: Store, buyers: frozenset[int]) -> None:

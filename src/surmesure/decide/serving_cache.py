@@ -86,7 +86,7 @@ class ServingCache(HeldReader):
         missing = [k for k, f in zip(keys, found, strict=True) if f is _UNKNOWN]
         if missing:
             may_read()
-            self.owner.load(self, (), missing)
+            self.owner.missed(self, (), missing)
             found = [self.ids.get(k, NOBODY) for k in keys]
         for pid in found:
             if pid is not None and pid is not _UNKNOWN:
@@ -146,7 +146,7 @@ class ServingCache(HeldReader):
             entry = self.reads[person_id]
         except KeyError:
             may_read()
-            self.owner.load(self, (person_id,), ())
+            self.owner.missed(self, (person_id,), ())
             return self.reads.get(person_id)
         try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
             self.reads.move_to_end(person_id)

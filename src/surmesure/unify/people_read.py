@@ -1,7 +1,8 @@
 """Many people at once, as the serving cache reads them: one statement for a batch of people
-(and the holders of the identifiers a decision names), with every row a decision reads of each,
-decoded into the :class:`~surmesure.unify.reader.PersonRead` that
-:func:`~surmesure.unify.reader.read_person` gives of one person."""
+(the holders of the identifiers a decision names found first, by the index of the identifiers'
+values), with every row a decision reads of each, decoded into the
+:class:`~surmesure.unify.reader.PersonRead` that :func:`~surmesure.unify.reader.read_person`
+gives of one person."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from surmesure.domain.identity import LOOKUP_KINDS
 from surmesure.domain.segments import METRICS
 from surmesure.store import schema
 from surmesure.unify.reader import (
+    DECISION_PURPOSES,
     ROW_TYPES,
     PersonRead,
     collect_read,
@@ -48,18 +50,21 @@ def read_people(
     metrics: frozenset[str] = frozenset(),
     named: Sequence[int] = (),
 ) -> PeopleRead:
-    """One statement for a batch: the root people among ``person_ids`` and those holding one
-    of ``keys`` (``(kind, blind index)``), with every consent, preference, trait observation
-    (sealed ones opened in one batch), segment membership, ``metrics`` row and exposure they
-    have (no time bound: the caller filters at decision time); of the people ``named``, their
-    identifiers and merges alone (those merged into them, and their own merge, if any: one
-    named and absent from ``absorbed`` is merged into nobody)."""
-    params: dict[str, Any] = {"pids": sorted(set(person_ids)), "named": sorted(set(named))}
-    for i, (kind, value) in enumerate(keys):
-        params[f"kind{i}"], params[f"value{i}"] = kind, value
-    bound = not keys and len(params["pids"]) <= BOUND_IDS
-    statement = _batch_statement(len(keys), tuple(sorted(set(metrics) & set(METRICS))), bound)
-    rows = conn.execute(statement, params).all()
+    """A batch read: the root people among ``person_ids`` and those holding one of ``keys``
+    (``(kind, blind index)``, found first by a statement of their own), with every consent,
+    preference, trait observation (sealed ones opened in one batch), segment membership,
+    ``metrics`` row and exposure they have (no time bound: the caller filters at decision
+    time), in one statement; of the people ``named``, their identifiers and merges alone
+    (those merged into them, and their own merge, if any: one named and absent from
+    ``absorbed`` is merged into nobody)."""
+    wanted = set(person_ids) | set(_holders(conn, keys))
+    told = set(named)
+    params: dict[str, Any] = {"pids": sorted(wanted), "named": sorted(told)}
+    bound = len(wanted | told) <= BOUND_IDS
+    if bound:
+        params["either"] = sorted(wanted | told)
+    statement = _batch_statement(tuple(sorted(set(metrics) & set(METRICS))), bound)
+    rows = [r for r in conn.execute(statement, params).all() if _kept(r)]
     opened = opened_rows(conn, rows)
     parts: dict[int, list[Any]] = {}
     identifiers: dict[tuple[str, str], int] = {}
@@ -67,8 +72,12 @@ def read_people(
     roots: list[int] = []
     for position, row in enumerate(rows):
         tag, pid = row[0], int(row[9])
-        if tag == "who":
-            roots.append(pid)
+        if tag == "who":  # a root asked for; with its merge: one named, merged into another
+            if row[7] is None:
+                if pid in wanted:
+                    roots.append(pid)
+            elif pid in told:
+                absorbed[pid] = int(row[7])
         elif tag == "ident":
             identifiers[(str(row[2]), str(row[1]))] = pid
         elif tag == "absorbed":
@@ -83,38 +92,50 @@ def read_people(
     return PeopleRead(reads, identifiers, absorbed)
 
 
+def _holders(conn: Connection, keys: Sequence[tuple[str, str]]) -> list[int]:
+    """The people holding one of ``keys``: the blind index names its kind, so the values
+    alone find them (the index of ``value``; a filter on more than it would scan the table
+    on DuckDB)."""
+    if not keys:
+        return []
+    ident = schema.identifiers
+    wanted = set(keys)
+    found = conn.execute(
+        sa.select(ident.c.kind, ident.c.value, ident.c.person_id).where(
+            ident.c.value.in_(sorted({value for _, value in keys}))
+        )
+    ).all()
+    return [int(pid) for kind, value, pid in found if (kind, value) in wanted]
+
+
+def _kept(row: Any) -> bool:
+    """Whether a row of the batch statement is kept: the statement filters on the person
+    alone (see :func:`_batch_statement`), the kinds and purposes a decision reads are kept
+    here."""
+    tag = row[0]
+    if tag == "ident":
+        return row[2] in LOOKUP_KINDS
+    if tag == "consent":
+        return row[2] in DECISION_PURPOSES
+    return True
+
+
 def _shift(opened: dict[int, Any]) -> dict[int, Any]:
     """Positions after the ``who`` row :func:`read_people` puts first."""
     return {k + 1: v for k, v in opened.items()}
 
 
 @lru_cache(maxsize=64)
-def _batch_statement(key_count: int, metrics: tuple[str, ...], bound: bool) -> Any:
-    """The statement of one shape of :func:`read_people`, built once."""
+def _batch_statement(metrics: tuple[str, ...], bound: bool) -> Any:
+    """The statement of one shape of :func:`read_people`, built once.
+
+    A few people (a miss, a change told): their ids are bound in every branch, and each
+    branch filters on its person column alone, which DuckDB answers from that column's index
+    (a subquery's values, or a second condition beside them, make it scan the whole table:
+    some 100 ms a branch for a 1,000,000-customer world). Past a few ids, a subquery costs
+    less than thousands of bound values in every branch."""
     types = {**ROW_TYPES, "p1": sa.BigInteger()}
-    p, ident = schema.people, schema.identifiers
-    named: Any = p.c.person_id.in_(sa.bindparam("pids", expanding=True))
-    if key_count:
-        holders = sa.select(ident.c.person_id).where(
-            sa.or_(
-                *(
-                    sa.and_(
-                        ident.c.kind == sa.bindparam(f"kind{i}", type_=sa.String()),
-                        ident.c.value == sa.bindparam(f"value{i}", type_=sa.String()),
-                    )
-                    for i in range(key_count)
-                )
-            )
-        )
-        named = sa.or_(named, p.c.person_id.in_(holders))
-    cte = sa.select(p.c.person_id).where(named, p.c.merged_into.is_(None)).cte("who")
-    # a few ids asked (a miss), no identifier to look up: the ids are bound in every branch,
-    # constants the store filters on first (DuckDB scans a whole table for a subquery's
-    # values: 75 ms against 25 for one person of the demo world); an absorbed id among them
-    # holds no rows (they follow their merge), so only roots' rows come back. Past a few ids
-    # the subquery costs less than thousands of bound values in every branch.
-    who: Any = sa.bindparam("pids", expanding=True) if bound else sa.select(cte.c.person_id)
-    told: Any = sa.bindparam("named", expanding=True)
+    p, ident, e = schema.people, schema.identifiers, schema.exposures
 
     def row(tag: str, pid: Any, **given: Any) -> list[Any]:
         out = [sa.literal(tag, types["tag"]).label("tag")]
@@ -126,21 +147,42 @@ def _batch_statement(key_count: int, metrics: tuple[str, ...], bound: bool) -> A
             out.append(cell.label(name))
         return out
 
-    e = schema.exposures
+    told: Any = sa.bindparam("named", expanding=True)
+    if bound:
+        who: Any = sa.bindparam("pids", expanding=True)
+        either: Any = sa.bindparam("either", expanding=True)
+        people = [
+            sa.select(*row("who", p.c.person_id, i1=p.c.merged_into)).where(
+                p.c.person_id.in_(either)
+            ),
+            sa.select(*row("ident", ident.c.person_id, k1=ident.c.value, k2=ident.c.kind)).where(
+                ident.c.person_id.in_(either)
+            ),
+            sa.select(*row("absorbed", p.c.merged_into, i1=p.c.person_id)).where(
+                p.c.merged_into.in_(either)
+            ),
+        ]
+    else:
+        named = p.c.person_id.in_(sa.bindparam("pids", expanding=True))
+        cte = sa.select(p.c.person_id).where(named, p.c.merged_into.is_(None)).cte("who")
+        who = sa.select(cte.c.person_id)
+        people = [
+            sa.select(*row("who", cte.c.person_id)),
+            sa.select(*row("ident", ident.c.person_id, k1=ident.c.value, k2=ident.c.kind)).where(
+                sa.or_(ident.c.person_id.in_(who), ident.c.person_id.in_(told)),
+                ident.c.kind.in_(LOOKUP_KINDS),
+            ),
+            sa.select(*row("absorbed", p.c.merged_into, i1=p.c.person_id)).where(
+                sa.or_(
+                    p.c.merged_into.in_(who),
+                    p.c.merged_into.in_(told),
+                    sa.and_(p.c.person_id.in_(told), p.c.merged_into.is_not(None)),
+                )
+            ),
+        ]
     branches: list[Any] = [
-        sa.select(*row("who", cte.c.person_id)),
-        sa.select(*row("ident", ident.c.person_id, k1=ident.c.value, k2=ident.c.kind)).where(
-            sa.or_(ident.c.person_id.in_(who), ident.c.person_id.in_(told)),
-            ident.c.kind.in_(LOOKUP_KINDS),
-        ),
-        sa.select(*row("absorbed", p.c.merged_into, i1=p.c.person_id)).where(
-            sa.or_(
-                p.c.merged_into.in_(who),
-                p.c.merged_into.in_(told),
-                sa.and_(p.c.person_id.in_(told), p.c.merged_into.is_not(None)),
-            )
-        ),
-        *record_branches(row, lambda person: person.in_(who), metrics),
+        *people,
+        *record_branches(row, lambda person: person.in_(who), metrics, purposes=not bound),
         sa.select(*row("seen", e.c.person_id, k1=e.c.content_id, t1=sa.func.max(e.c.shown_at)))
         .where(e.c.person_id.in_(who))
         .group_by(e.c.person_id, e.c.content_id),

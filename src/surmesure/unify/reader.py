@@ -289,12 +289,15 @@ def record_branches(
     metrics: Sequence[str],
     *,
     now: Any = None,
+    purposes: bool = True,
 ) -> list[Any]:
     """The branches every read of people shares: their marketing and personalization
     consents, trait observations, segment memberships, preference records and ``metrics``
     rows. ``row(tag, person_column, **cells)`` makes a branch's tagged columns and
     ``whose(person_column)`` its condition on the person; with ``now``, records made after it
-    are left out."""
+    are left out; without ``purposes``, the consents of every purpose come back (the caller
+    keeps those of :data:`DECISION_PURPOSES`: a condition beside the person's makes DuckDB
+    scan the table rather than probe its index of people)."""
     c, t, m = schema.consents, schema.traits, schema.segment_members
     pr, d = schema.preferences, schema.derived_metrics
 
@@ -312,7 +315,11 @@ def record_branches(
                 t1=c.c.recorded_at,
                 n1=c.c.granted.cast(sa.Integer),
             )
-        ).where(whose(c.c.person_id), c.c.purpose.in_(DECISION_PURPOSES), *until(c.c.recorded_at)),
+        ).where(
+            whose(c.c.person_id),
+            *([c.c.purpose.in_(DECISION_PURPOSES)] if purposes else []),
+            *until(c.c.recorded_at),
+        ),
         sa.select(
             *row(
                 "trait",
