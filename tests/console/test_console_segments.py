@@ -131,6 +131,33 @@ def test_an_error_is_placed_beside_its_field() -> None:
     assert place_of(draft, caught.value.field) == "raw"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("row", "place"),
+    [
+        (Row("purchase", "gifts", "ge", "1", days="9" * 30), "c0.days"),  # past any date
+        (Row("purchase", "gifts", "ge", "9" * 30), "c0.value"),  # past any SQL integer
+        (Row("event", "Order Completed", "le", "9" * 30), "c0.value"),
+        (Row("event", "Order Completed", "ge", "1", days="99999999"), "c0.days"),
+        (Row("purchase", "product:", "ge", "1"), "c0.name"),  # a product of no code
+        (Row("purchase", "product:  ", "ge", "1"), "c0.name"),
+    ],
+)
+def test_hostile_purchase_and_event_rows_are_refused_at_their_field(
+    duckdb_store: Store, row: Row, place: str
+) -> None:
+    """Numbers past what a date or an SQL integer holds, and ``product:`` with nothing after
+    it, are refused beside the field, never sized (a crash, or a product that is no product)."""
+    draft = Draft("hostile", rows=[row])
+    with pytest.raises(InvalidInput) as caught:
+        parse(document_of(draft))
+    assert place_of(draft, caught.value.field) == place
+    draft.rows = [Row("purchase", "gifts", "ge", "2147483647", days="36525")]  # the largest
+    definition = parse(document_of(draft))
+    with duckdb_store.connect() as conn:
+        known = repository.catalog(conn)
+    assert membership.size(duckdb_store, definition, utcnow(), known) == 0
+
+
 def _fill_row(page: Page, i: int, kind: str, name: str, op: str, value: str) -> None:
     page.locator(f"#c{i}-kind").select_option(kind)
     page.locator(f"#c{i}-name").fill(name)
