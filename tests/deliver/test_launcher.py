@@ -5,10 +5,12 @@ once."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from campaign_world import T0, add_people, document, email_of
 from smtp_sink import free_port, start
 from test_campaign_pause import _statuses
@@ -16,18 +18,19 @@ from test_campaign_send import _Stalling, _wait
 
 from surmesure.config import get_settings
 from surmesure.deliver import documents, outbox
-from surmesure.deliver.launcher import Launcher
+from surmesure.deliver.launcher import Launch, Launcher
 from surmesure.errors import Conflict
 from surmesure.store import Store
 
 
-def test_a_launch_returns_before_its_messages_leave_and_each_leaves_once(
-    store: Store, tmp_path: Path
-) -> None:
-    people = 12
+def _launching(
+    store: Store, tmp_path: Path, people: int, *, stall_after: int
+) -> tuple[Launcher, _Stalling, Controller]:
+    """Campaign ``spring`` to ``people`` people, a started launcher sending it to an SMTP
+    server started here that holds the message after ``stall_after`` until released."""
     add_people(store, tmp_path, people)
     documents.save(store, documents.parse(document(policy=None)), T0)
-    sink, port = _Stalling(stall_after=3), free_port()
+    sink, port = _Stalling(stall_after=stall_after), free_port()
     server = start(port, sink)
     settings = get_settings().model_copy(
         update={
@@ -37,10 +40,19 @@ def test_a_launch_returns_before_its_messages_leave_and_each_leaves_once(
     )
     launcher = Launcher(store, settings)
     launcher.start()
+    return launcher, sink, server
+
+
+def test_a_launch_returns_before_its_messages_leave_and_each_leaves_once(
+    store: Store, tmp_path: Path
+) -> None:
+    people = 12
+    launcher, sink, server = _launching(store, tmp_path, people, stall_after=3)
     try:
         launch = launcher.launch("spring", "console:anna@shop.example", T0)
         assert launch.running and launch.campaign == "spring"
-        assert sum(_statuses(store).values()) == people  # recorded before the launch returned
+        planned = _statuses(store)
+        assert sum(planned.values()) == people  # recorded before the launch returned
         _wait(lambda: sink.stalled)  # three have left; the fourth is held by the server
         assert launch.running and not launch.done.is_set()
         again = launcher.launch("spring", "console:anna@shop.example", T0)
@@ -76,3 +88,39 @@ def test_a_refused_launch_says_why_at_once_and_starts_nothing(store: Store, tmp_
     finally:
         launcher.stop()
     assert launcher.last("spring") is None
+
+
+def test_two_launches_at_once_plan_once_and_send_each_message_once(
+    store: Store, tmp_path: Path
+) -> None:
+    """Two marketers press launch together: neither is refused by the other's planning, both
+    get the one launch, and each person gets one message."""
+    people = 12
+    launcher, sink, server = _launching(store, tmp_path, people, stall_after=0)
+    together = threading.Barrier(2)
+    launches: list[Launch] = []
+    errors: list[BaseException] = []
+
+    def press() -> None:
+        together.wait()
+        try:
+            launches.append(launcher.launch("spring", "console:anna@shop.example", T0))
+        except BaseException as exc:  # what a marketer would see as a failed page
+            errors.append(exc)
+
+    try:
+        pressing = [threading.Thread(target=press) for _ in range(2)]
+        for thread in pressing:
+            thread.start()
+        for thread in pressing:
+            thread.join(60)
+        assert errors == [] and len(launches) == 2 and launches[0] is launches[1]
+        sink.released = True
+        assert launches[0].done.wait(60)
+    finally:
+        sink.released = True
+        launcher.stop()
+        server.stop()
+    assert _statuses(store) == {"sent": people}
+    received = Counter(m["To"] for m in sink.messages())
+    assert received == Counter({email_of(i): 1 for i in range(1, people + 1)})

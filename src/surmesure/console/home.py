@@ -36,7 +36,14 @@ from surmesure.console.words import WORDS, language_of
 from surmesure.derive.kpi import Kpis, kpis
 from surmesure.errors import InvalidInput, NotFound
 from surmesure.protect import audit
-from surmesure.protect.users import SignInLimits, User, authenticate, end_session, open_session
+from surmesure.protect.users import (
+    SignInLimits,
+    User,
+    address_of,
+    authenticate,
+    end_session,
+    open_session,
+)
 from surmesure.store import schema
 from surmesure.store.engine import Store
 
@@ -99,14 +106,15 @@ async def sign_in(request: Request) -> Response:
             hint="open the sign-in page again (cookies must be allowed for this site)",
         )
     await check_csrf(request, csrf_for(request, token))
-    email = form.get("email", "").strip().lower()[:320]
+    typed = form.get("email", "")
+    email = address_of(typed)  # what authenticate looks up, so that the limits count it
     client = request.client.host if request.client else "?"
     limits: SignInLimits = request.app.state.console_limits
     limits.begin(email, client)
     store: Store = request.app.state.store
     user = None
     try:
-        user = await run_in_threadpool(authenticate, store, email, form.get("password", ""))
+        user = await run_in_threadpool(authenticate, store, typed, form.get("password", ""))
     finally:
         limits.end(email, client, failed=user is None)
     next_path = _next_of(form.get("next"))

@@ -232,6 +232,12 @@ def _purchase(row: Row, place: str, days_place: str) -> dict[str, Any]:
     purchase: dict[str, Any] = {}
     if row.name.startswith(PRODUCT):
         purchase["product"] = row.name[len(PRODUCT) :].strip()
+        if not purchase["product"]:
+            raise InvalidInput(
+                f"{place}.purchase.product: {row.name!r} names no product.",
+                hint=f"write its code after {PRODUCT!r}, or a category alone",
+                field=f"{place}.purchase.product",
+            )
     elif row.name:
         purchase["category"] = row.name
     count = _whole(row.value or "1", f"{place}.purchase.min_count", "the count")

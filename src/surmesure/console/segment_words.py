@@ -62,6 +62,9 @@ EN: dict[str, str] = {
     "seg_fewer_than": "fewer than {n}",
     "seg_small_hidden": "Your role sees sizes from {n} people up: a smaller count could tell "
     "whether someone with these traits exists.",
+    "seg_at_least": "{n} or more",
+    "seg_rounded": "Your role sees sizes rounded down to a multiple of {n}: two exact sizes "
+    "could tell by their difference whether someone with given traits exists.",
     "seg_versions": "Versions",
     "seg_created": "Saved at",
     "seg_hint": "How to fix it",
@@ -139,6 +142,9 @@ FR: dict[str, str] = {
     "seg_fewer_than": "moins de {n}",
     "seg_small_hidden": "Votre rôle voit les tailles à partir de {n} personnes : un compte plus "
     "petit pourrait dire si quelqu'un ayant ces traits existe.",
+    "seg_at_least": "{n} ou plus",
+    "seg_rounded": "Votre rôle voit les tailles arrondies au multiple de {n} inférieur : deux "
+    "tailles exactes pourraient dire par leur différence si quelqu'un ayant ces traits existe.",
     "seg_versions": "Versions",
     "seg_created": "Enregistrée le",
     "seg_hint": "Comment corriger",

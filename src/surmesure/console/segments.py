@@ -52,7 +52,8 @@ FIGURES_SECONDS = 300.0
 CHARTED = 6
 OVERLAPPED = 8
 PREVIEWED = 10
-#: the smallest live size shown to a role that may not read people (smaller: "fewer than")
+#: the smallest live size shown to a role that may not read people (smaller: "fewer than");
+#: larger sizes are shown to it rounded down to a multiple of this
 SMALLEST_SHOWN = 10
 
 
@@ -301,15 +302,20 @@ def _live(store: Store, draft: Draft, user: User) -> dict[str, Any]:
         definition = checked(store, draft)
     except InvalidInput as exc:
         return {"errors": _refusal(draft, exc), "size": None, "members": [], "columns": [],
-                "fewer": None}  # fmt: skip
+                "fewer": None, "rounded": None}  # fmt: skip
     now = _now(store)
     with store.connect() as conn:
         known = repository.catalog(conn)
     size = membership.size(store, definition, now, known)
-    if not user.allows("read") and size < SMALLEST_SHOWN:  # who may not read people sees no
-        # count that could tell whether someone with given traits exists (one, or nobody)
-        return {"errors": {}, "size": 0, "fewer": SMALLEST_SHOWN, "members": [], "columns": [],
-                "as_of": now}  # fmt: skip
+    if not user.allows("read"):  # who may not read people sees no count that could tell
+        # whether someone with given traits exists: not one of one (or of nobody), nor two
+        # exact sizes whose difference is one (A, then A and not the traits). Rounding makes
+        # that difference take a search for a size at a boundary, not one subtraction.
+        if size < SMALLEST_SHOWN:
+            return {"errors": {}, "size": 0, "fewer": SMALLEST_SHOWN, "members": [],
+                    "columns": [], "as_of": now}  # fmt: skip
+        return {"errors": {}, "size": size - size % SMALLEST_SHOWN, "members": [],
+                "columns": [], "as_of": now, "fewer": None, "rounded": SMALLEST_SHOWN}  # fmt: skip
     members: list[dict[str, Any]] = []
     if user.allows("read") and size:
         members = preview(store, definition, known, now, PREVIEWED)
@@ -321,7 +327,7 @@ def _live(store: Store, draft: Draft, user: User) -> dict[str, Any]:
         )
     columns = [c for c in (members[0] if members else {}) if not c.startswith("reliability.")]
     return {"errors": {}, "size": size, "members": members, "columns": columns, "as_of": now,
-            "fewer": None}  # fmt: skip
+            "fewer": None, "rounded": None}  # fmt: skip
 
 
 @router.post("/save")

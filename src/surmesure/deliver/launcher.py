@@ -57,6 +57,9 @@ class Launcher:
         self._queue: queue.Queue[tuple[Launch, service.Prepared] | None] = queue.Queue()
         self._launches: dict[str, Launch] = {}
         self._lock = threading.Lock()
+        # held while a launch plans: two at once would plan the same people in two
+        # transactions (one refused by the other's, or both queued to send)
+        self._planning = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="launcher", daemon=True)
 
     def start(self) -> None:
@@ -67,12 +70,16 @@ class Launcher:
         the launch under way when this process is sending that campaign already (nothing
         more is planned). :class:`~surmesure.errors.Conflict` and the other refusals of
         :func:`~surmesure.deliver.service.prepare` come from here."""
-        from surmesure.deliver.channels import configured
-
-        with self._lock:
-            current = self._launches.get(name)
+        with self._planning:  # two launches at once: the second gets the first's
+            with self._lock:
+                current = self._launches.get(name)
             if current is not None and current.running:
                 return current
+            return self._plan(name, actor, now)
+
+    def _plan(self, name: str, actor: str, now: datetime | None) -> Launch:
+        from surmesure.deliver.channels import configured
+
         channels = configured(self.settings)
         try:
             prepared = service.prepare(self.store, name, now or utcnow(), channels=channels)

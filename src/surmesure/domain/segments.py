@@ -203,13 +203,20 @@ class MetricCondition(_Model):
         return self
 
 
+#: the longest window in days (a hundred years: longer than any history, and a start that
+#: stays a date; a larger one would fail in the SQL rather than at the field)
+MAX_DAYS = 36_525
+#: the largest count of events or purchases (what a 32-bit SQL integer holds)
+MAX_COUNT = 2**31 - 1
+
+
 class EventCondition(_Model):
     type: EventType | None = None
     name: str | None = None
     properties: dict[str, Scalar] = Field(default_factory=dict)
-    within_days: int | None = Field(default=None, ge=0)
-    min_count: int = Field(default=1, ge=0)
-    max_count: int | None = Field(default=None, ge=0)
+    within_days: int | None = Field(default=None, ge=0, le=MAX_DAYS)
+    min_count: int = Field(default=1, ge=0, le=MAX_COUNT)
+    max_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
     @model_validator(mode="after")
     def _counts(self) -> EventCondition:
@@ -221,8 +228,8 @@ class EventCondition(_Model):
 class PurchaseCondition(_Model):
     product: str | None = None
     category: str | None = None
-    within_days: int | None = Field(default=None, ge=0)
-    min_count: int = Field(default=1, ge=1)
+    within_days: int | None = Field(default=None, ge=0, le=MAX_DAYS)
+    min_count: int = Field(default=1, ge=1, le=MAX_COUNT)
     min_amount: float | None = Field(default=None, ge=0.0)
 
     @model_validator(mode="after")

@@ -289,11 +289,19 @@ def _keys(email: str, client: str) -> tuple[tuple[str, str], ...]:
     return (("pair", f"{email}\x1f{client}"), ("client", client), ("email", email))
 
 
+def address_of(email: str) -> str:
+    """The address a sign-in names, as :func:`authenticate` looks it up: its first 320
+    characters, trimmed, in lower case. The sign-in limits count this, so that padding an
+    address past the cut (``admin@shop.example`` then spaces, then anything) is the same
+    address to both."""
+    return email[:320].strip().lower()
+
+
 def authenticate(store: Store, email: str, password: str) -> User | None:
-    """The enabled user of ``email`` whose password is ``password``, else ``None``; the same
-    hash work either way."""
+    """The enabled user of ``email`` (:func:`address_of`) whose password is ``password``, else
+    ``None``; the same hash work either way."""
     users = schema.console_users
-    address = email.strip().lower()
+    address = address_of(email)
     with store.connect() as conn:
         row = conn.execute(sa.select(users).where(users.c.email == address)).first()
     try:
