@@ -17,9 +17,9 @@ from test_campaign_pause import _statuses
 from test_campaign_send import _Stalling, _wait
 
 from surmesure.config import get_settings
-from surmesure.deliver import documents, outbox
+from surmesure.deliver import documents, outbox, service
 from surmesure.deliver.launcher import Launch, Launcher
-from surmesure.errors import Conflict
+from surmesure.errors import Conflict, InvalidInput
 from surmesure.store import Store
 
 
@@ -124,3 +124,30 @@ def test_two_launches_at_once_plan_once_and_send_each_message_once(
     assert _statuses(store) == {"sent": people}
     received = Counter(m["To"] for m in sink.messages())
     assert received == Counter({email_of(i): 1 for i in range(1, people + 1)})
+
+
+def test_a_send_failing_in_its_channel_shows_no_detail_on_the_page(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error from inside a channel (a template engine's text may quote a person's message)
+    is logged; the campaign page's launch says only its kind, and what did not leave stays
+    planned."""
+    add_people(store, tmp_path, 2)
+    documents.save(store, documents.parse(document(policy=None)), T0)
+
+    def failing(*_: object, **__: object) -> None:
+        raise InvalidInput("line 3: <mj-text> Bonjour Name1, your order W-1 ...")
+
+    monkeypatch.setattr(service, "deliver", failing)
+    settings = get_settings().model_copy(
+        update={"email_url": "smtp://127.0.0.1:9?sender=news@example.com"}
+    )
+    launcher = Launcher(store, settings)
+    launcher.start()
+    try:
+        launch = launcher.launch("spring", "console:anna@shop.example", T0)
+        assert launch.done.wait(30)
+    finally:
+        launcher.stop()
+    assert launch.error == "InvalidInput; what did not leave stays planned"
+    assert _statuses(store) == {"planned": 2}

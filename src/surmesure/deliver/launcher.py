@@ -25,7 +25,7 @@ from typing import Any
 from surmesure.clock import utcnow
 from surmesure.config import Settings
 from surmesure.deliver import service
-from surmesure.errors import SurmesureError, trace_of
+from surmesure.errors import Conflict, trace_of
 from surmesure.store.engine import Store
 
 log = logging.getLogger("surmesure.deliver")
@@ -123,9 +123,10 @@ class Launcher:
                     settings=self.settings,
                 )
                 launch.report = report.to_dict()
-            except SurmesureError as exc:
+            except Conflict as exc:  # the product's own words (paused meanwhile, say)
                 launch.error = exc.message
-            except Exception as exc:  # the rest stays planned: launching again sends it
+            except Exception as exc:  # the rest stays planned: launching again sends it; the
+                # detail (a template engine's text may quote a message) goes to the log only
                 launch.error = f"{type(exc).__name__}; what did not leave stays planned"
                 log.error("send of campaign %s failed\n%s", launch.campaign, trace_of(exc))
             finally:
