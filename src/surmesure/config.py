@@ -203,6 +203,13 @@ class Settings(BaseSettings):
         description="Most people the decision server keeps in memory (the least recently "
         "decided for are dropped, then read again in one statement when next asked for).",
     )
+    serving_packed_people: int = Field(
+        default=5_000_000,
+        ge=0,
+        description="Most people the decision server keeps in memory packed, past "
+        "serving_cache_people: everyone is read at start, some 300 bytes a person (300 MB "
+        "for a million), so that no decision reads the store; 0 reads the others on a miss.",
+    )
     serving_cache_url: str | None = Field(
         default=None,
         pattern=r"^rediss?://",

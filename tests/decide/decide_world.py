@@ -64,6 +64,19 @@ def add_person(
             )
 
 
+def merge_into(conn: Any, absorbed: int, into: int) -> None:
+    """What a merge leaves in the store: ``absorbed`` merged into ``into``, its identifiers
+    moved to it."""
+    conn.execute(
+        schema.people.update().where(schema.people.c.person_id == absorbed).values(merged_into=into)
+    )
+    conn.execute(
+        schema.identifiers.update()
+        .where(schema.identifiers.c.person_id == absorbed)
+        .values(person_id=into)
+    )
+
+
 def set_consent(
     store: Store,
     person_id: int,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from decide_world import DAY, NOW, add_person, set_consent
+from decide_world import DAY, NOW, add_person, merge_into, set_consent
 
 from surmesure.clock import utcnow
 from surmesure.collect import sink
@@ -48,15 +48,23 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return made
 
 
-@pytest.fixture
-def served(store: Store) -> Iterator[tuple[Serving, Background]]:
+@pytest.fixture(params=["held", "packed"])
+def served(store: Store, request: pytest.FixtureRequest) -> Iterator[tuple[Serving, Background]]:
     """A started serving cache (its whole-store safety net out of the way) and the server's
-    dispatcher, as ``surmesure serve`` runs them."""
+    dispatcher, as ``surmesure serve`` runs them: holding 2 of the 3 people, the others read
+    on a miss (``held``), or holding 1 and everyone packed at start (``packed``)."""
     for pid in (1, 2, 3):
         add_person(store, pid, ANNA, identifiers={"customer_id": f"C{pid}"})
-    serving = Serving(store, refresh_seconds=3_600, flush_ms=20, cache_people=2)
+    if request.param == "packed":
+        serving = Serving(
+            store, refresh_seconds=3_600, flush_ms=20, cache_people=1, packed_people=100
+        )
+    else:
+        serving = Serving(store, refresh_seconds=3_600, flush_ms=20, cache_people=2)
     dispatcher = Background(store, get_settings(), period=0.2, gap=0.0)
     serving.start()
+    assert serving.warm_done.wait(10)
+    assert (serving.view().packed is not None) == (request.param == "packed")
     dispatcher.start()
     try:
         yield serving, dispatcher
@@ -162,6 +170,7 @@ def test_an_erasure_takes_effect_at_once(
     assert builds == []
 
 
+@pytest.mark.parametrize("served", ["held"], indirect=True)
 def test_a_person_past_the_bound_is_read_again_in_one_statement(
     store: Store, served: tuple[Serving, Background]
 ) -> None:
@@ -238,6 +247,7 @@ def test_misses_asked_during_a_read_are_read_together_after_it(store: Store) -> 
         serving.stop()
 
 
+@pytest.mark.parametrize("served", ["held"], indirect=True)
 def test_a_decision_held_to_memory_asks_for_a_read_rather_than_read(
     store: Store, served: tuple[Serving, Background]
 ) -> None:
@@ -326,14 +336,7 @@ def _a_new_identifier_and_a_merge(store: Store, serving: Serving, dispatcher: Ba
     assert _decide(store, serving, "C3")["person_id"] == 3
     add_person(store, 9, identifiers={"anonymous_id": "visitor-9"})
     with store.begin() as conn:  # the visitor identified, then 3 merged into 9
-        conn.execute(
-            schema.people.update().where(schema.people.c.person_id == 3).values(merged_into=9)
-        )
-        conn.execute(
-            schema.identifiers.update()
-            .where(schema.identifiers.c.person_id == 3)
-            .values(person_id=9)
-        )
+        merge_into(conn, 3, 9)
         _notify(store, conn, outbox.EVENT, 9)
     dispatcher.kick()
     started = time.monotonic()

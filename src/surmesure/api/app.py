@@ -120,6 +120,7 @@ def create_app(
             app.state.store,
             refresh_seconds=settings.serving_refresh_seconds,
             cache_people=settings.serving_cache_people,
+            packed_people=settings.serving_packed_people,
             shared_url=settings.serving_cache_url,
             shared_ttl=settings.serving_cache_ttl_seconds,
             flush_ms=settings.decision_flush_ms,

@@ -50,9 +50,10 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide import shared_cache
 from surmesure.decide.decision_log import DecisionLog, encoded
+from surmesure.decide.packed import Identifiers, Packed, pack
 from surmesure.decide.serving_cache import NOBODY, ServingCache
 from surmesure.decide.shared_cache import SharedCache
-from surmesure.decide.whole_view import build_view, fingerprint
+from surmesure.decide.whole_view import ServingView, build_view, fingerprint
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.errors import trace_of
@@ -70,6 +71,11 @@ _EXPOSURES = -1  # the fingerprint's last cell: exposures, of which this server 
 
 
 RELOAD_BATCH = 1_000  # people per statement when the safety net reloads the cache
+PACK_SPAN = 20_000  # person ids read at a time when everyone is packed
+PACKED_CHECK = 50
+"""A packed world's safety net (:meth:`Serving.refresh_if_changed`) runs at most every this
+many times its whole read took: it reads everyone again, so it costs at most 2% of a
+processor."""
 METRICS_BATCH = 5_000  # people per statement when a derive run's metrics are re-read
 
 _EVERYONE = -1  # among the people changed while the cache warms: an erasure (forget all)
@@ -89,11 +95,14 @@ class Serving:
         cache_people: int = 100_000,
         shared_url: str | None = None,
         shared_ttl: int = 0,
+        packed_people: int = 0,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
         self.flush_ms = flush_ms
         self.cache_people = cache_people
+        self.packed_people = packed_people
+        self.warm_seconds = 0.0  # what the last whole read of everyone took
         self._metrics = frozenset(metrics)
         self._view: ServingCache | None = None
         self._view_lock = threading.Lock()  # guards the ledger of the cache, and its swap
@@ -212,7 +221,12 @@ class Serving:
         with this server's pending exposures; with ``only_held``, refresh those it holds (of
         the others, the identifiers and merges alone are read)."""
         with self._load_lock:
-            read = [p for p in person_ids if p in cache.reads] if only_held else person_ids
+            people = {} if cache.packed is None else cache.packed.people
+            read = (
+                [p for p in person_ids if p in cache.reads or p in people]
+                if only_held
+                else person_ids
+            )
             shown = None
             for _ in range(3):  # a read longer than the log keeps its flushes: read again
                 since = self.log.generation
@@ -282,6 +296,8 @@ class Serving:
         cache = self._view
         if cache is None or not cache.metrics:
             return
+        if cache.packed is not None:  # the packed people's, with everyone, by the thread
+            self._rewarm = True
         started = time.perf_counter()
         with self._flush_lock:
             held = [pid for pid, entry in list(cache.reads.items()) if entry is not None]
@@ -336,14 +352,15 @@ class Serving:
                 was_complete, cache.complete = cache.complete, False
                 cache.reads.clear()
                 cache.ids.clear()
+                cache.packed = None
         self._rewarm = was_complete  # a cache that held everyone reads everyone again
 
     def warm_cache(self) -> int:
         """Read everyone into the cache at once when they fit in it (at most ``cache_people``
-        people): one pass per table, about a hundred times less time a person than reading
-        each on a miss, so that after start-up no decision waits for a read (the first ones
-        may, until this ends). Those already held (read on a miss meanwhile) are kept; those
-        changed meanwhile are read again after. How many people it took in."""
+        people), or else packed (at most ``packed_people``, :meth:`_pack_everyone`): one pass
+        per table, about a hundred times less time a person than reading each on a miss, so
+        that after start-up no decision waits for a read (the first ones may, until this
+        ends). Those changed meanwhile are read again after. How many people it took in."""
         cache = self._view
         if cache is None or self.cache_people <= 0:
             return 0
@@ -352,37 +369,18 @@ class Serving:
             count = conn.execute(
                 sa.select(sa.func.count()).select_from(p).where(p.c.merged_into.is_(None))
             ).scalar_one()
-        if count > self.cache_people:
+        if count > max(self.cache_people, self.packed_people):
             return 0
+        started = time.perf_counter()
         self._warming = set()
         try:
-            since = self.log.generation
-            with self.store.connect() as conn:
-                whole = build_view(conn, cache.metrics)
-            pending = self.log.shown_since(since)  # with what the log wrote meanwhile
-            if pending is None:  # more than the log keeps: read again, no write meanwhile
-                with self._flush_lock, self.store.connect() as conn:
-                    whole = build_view(conn, cache.metrics)
-                    pending = self.log.shown()
-            with self._view_lock:
-                cache.complete = False
-                taken = 0
-                for pid in whole.people:  # someone with no rows yet reads as empty
-                    if pid not in cache.reads and len(cache.reads) < cache.limit:
-                        read = whole.reads.get(pid) or PersonRead(pid)
-                        cache.reads[pid] = replace(read, seen=dict(whole.seen.get(pid, {})))
-                        taken += 1
-                whole_ids = len(whole.ids) <= 2 * cache.limit
-                for key, pid in whole.ids.items():
-                    if len(cache.ids) >= 2 * cache.limit:
-                        break
-                    cache.ids.setdefault(key, pid)
-                for pid, content_ids, at in pending:  # not written yet: not in the store
-                    if pid in cache.reads:
-                        cache.note_shown(pid, content_ids, at)
-                cache.complete = whole_ids and all(p in cache.reads for p in whole.people)
+            if count <= self.cache_people:
+                taken = self._take_everyone(cache)
+            else:
+                taken = self._pack_everyone(cache)
         finally:
             changed, self._warming = self._warming, None
+        self.warm_seconds = time.perf_counter() - started
         if _EVERYONE in changed:
             self.forget()
         else:
@@ -397,8 +395,88 @@ class Serving:
         # one evicted or re-read later is still freed by its reference counts
         gc.collect(1)
         gc.freeze()
-        log.info("serving cache warmed with %d people", taken)
+        log.info("serving cache warmed with %d people in %.1f s", taken, self.warm_seconds)
         return taken
+
+    def _take_everyone(self, cache: ServingCache) -> int:
+        """Everyone read into ``cache``'s objects (those already held, read on a miss
+        meanwhile, are kept); how many it took in."""
+        since = self.log.generation
+        with self.store.connect() as conn:
+            whole = build_view(conn, cache.metrics)
+        pending = self.log.shown_since(since)  # with what the log wrote meanwhile
+        if pending is None:  # more than the log keeps: read again, no write meanwhile
+            with self._flush_lock, self.store.connect() as conn:
+                whole = build_view(conn, cache.metrics)
+                pending = self.log.shown()
+        with self._view_lock:
+            cache.complete = False
+            taken = 0
+            for pid in whole.people:  # someone with no rows yet reads as empty
+                if pid not in cache.reads and len(cache.reads) < cache.limit:
+                    read = whole.reads.get(pid) or PersonRead(pid)
+                    cache.reads[pid] = replace(read, seen=dict(whole.seen.get(pid, {})))
+                    taken += 1
+            whole_ids = len(whole.ids) <= 2 * cache.limit
+            for key, pid in whole.ids.items():
+                if len(cache.ids) >= 2 * cache.limit:
+                    break
+                cache.ids.setdefault(key, pid)
+            for pid, content_ids, at in pending:  # not written yet: not in the store
+                if pid in cache.reads:
+                    cache.note_shown(pid, content_ids, at)
+            cache.complete = whole_ids and all(p in cache.reads for p in whole.people)
+        return taken
+
+    def _pack_everyone(self, cache: ServingCache) -> int:
+        """Everyone read into a packed world (:mod:`surmesure.decide.packed`), a span of
+        :data:`PACK_SPAN` person ids at a time (each table's zone maps skip the others' rows),
+        then served from: meanwhile, decisions read from the world packed before, if any,
+        else from the store on a miss. How many people it packed."""
+        p = schema.people
+        with self.store.connect() as conn:
+            low, high = conn.execute(
+                sa.select(sa.func.min(p.c.person_id), sa.func.max(p.c.person_id))
+            ).one()
+        packed = Packed()
+        parts: list[Identifiers] = []
+        cache.filling = packed
+        try:
+            for first in range(int(low or 0), int(high or -1) + 1, PACK_SPAN):
+                part = self._read_span(cache, (first, first + PACK_SPAN - 1))
+                texts = {
+                    pid: pack(replace(read, seen=part.seen.get(pid, {})), packed.names)
+                    for pid in part.people
+                    for read in [part.reads.get(pid) or PersonRead(pid)]
+                }
+                cache.pack(packed, texts)
+                parts.append(Identifiers.of(part.ids))
+                if self._stop.is_set():
+                    return 0
+            packed.identifiers = Identifiers.joined(parts)
+            cache.take_packed(packed)
+        finally:
+            cache.filling = None
+        log.info("serving cache: %d people packed in %.0f MB", len(packed.people),
+                 packed.nbytes() / 2**20)  # fmt: skip
+        return len(packed.people)
+
+    def _read_span(self, cache: ServingCache, span: tuple[int, int]) -> ServingView:
+        """Everyone of ``span`` read whole, with the exposures of the decisions the log
+        wrote meanwhile or has not written yet."""
+        shown = None
+        for _ in range(3):  # a read longer than the log keeps its flushes: read again
+            since = self.log.generation
+            with self.store.connect() as conn:
+                part = build_view(conn, cache.metrics, span)
+            shown = self.log.shown_since(since, part.people)
+            if shown is not None:
+                break
+        if shown is None:
+            shown = self.log.shown(part.people)
+        for pid, content_ids, at in shown:
+            part.note_shown(pid, content_ids, at)
+        return part
 
     def refresh_if_changed(self) -> bool:
         """The safety net for writers that do not notify: when the store changed since the
@@ -541,6 +619,14 @@ class Serving:
         self.flush()
         shared_cache.after_write(self.shared, exposed)
 
+    def _check_every(self) -> float:
+        """Seconds until the next safety net: ``refresh_seconds``, or for a packed world at
+        least :data:`PACKED_CHECK` times its whole read."""
+        cache = self._view
+        if cache is not None and cache.packed is not None:
+            return max(self.refresh_seconds, PACKED_CHECK * self.warm_seconds)
+        return self.refresh_seconds
+
     def _run(self) -> None:
         try:
             self.warm_cache()
@@ -560,7 +646,7 @@ class Serving:
                 if woken or time.monotonic() >= next_check:
                     self._wake.clear()
                     self.refresh_if_changed()
-                    next_check = time.monotonic() + self.refresh_seconds
+                    next_check = time.monotonic() + self._check_every()
                 if time.monotonic() >= next_warm:
                     self._warm()
                     next_warm = time.monotonic() + WARM_SECONDS

@@ -7,6 +7,7 @@ a miss asks the owner to read the person from the store in one statement.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from surmesure.decide.packed import Packed
 from surmesure.unify.people_read import PeopleRead
 from surmesure.unify.reader import HeldReader, PersonRead
 
@@ -73,6 +75,14 @@ class ServingCache(HeldReader):
         self.complete = False
         """Everyone and every identifier is held (read whole at start, kept by the news of
         changes since): an identifier not held is nobody's, with no read (a new visitor)."""
+        self.packed: Packed | None = None
+        """Everyone, packed, when the world is past ``limit`` but was read whole
+        (:mod:`surmesure.decide.packed`): a person not in ``reads`` is unpacked from it, and
+        the one ``reads`` then drops is packed back."""
+        self.filling: Packed | None = None
+        """The packed world being read, meanwhile: the people ``reads`` drops go there too
+        (and win over what the read finds: they are as fresh, with their ledger)."""
+        self._moving = threading.Lock()  # held to move a person between ``reads`` and packs
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -112,6 +122,8 @@ class ServingCache(HeldReader):
         if self.owner.shared is not None:
             self.owner.exposed.append((person_id, list(content_ids), at))
         entry = self.reads.get(person_id)
+        if entry is None and self.packed is not None and person_id in self.packed.people:
+            entry = self._unpacked(self.packed, person_id)
         if entry is not None:
             # a new ledger rather than a change to the one a decision may be reading
             seen = dict(entry.seen)
@@ -133,6 +145,9 @@ class ServingCache(HeldReader):
         try:
             found = self.ids[key]
         except KeyError:
+            packed = self.packed
+            if packed is not None and (holder := packed.holder(key)) is not None:
+                return holder
             return NOBODY if self.complete else _UNKNOWN
         try:  # noqa: SIM105 (a plain try costs less than a context manager on every hit)
             self.ids.move_to_end(key)
@@ -145,6 +160,9 @@ class ServingCache(HeldReader):
         try:
             entry = self.reads[person_id]
         except KeyError:
+            packed = self.packed
+            if packed is not None and person_id in packed.people:
+                return self._unpacked(packed, person_id)
             may_read()
             self.owner.missed(self, (person_id,), ())
             return self.reads.get(person_id)
@@ -153,6 +171,44 @@ class ServingCache(HeldReader):
         except KeyError:  # evicted meanwhile by another thread
             pass
         return entry
+
+    def _unpacked(self, packed: Packed, person_id: int) -> PersonRead | None:
+        """A packed person, now held in ``reads``."""
+        with self._moving:
+            if person_id in self.reads:  # unpacked meanwhile
+                return self.reads[person_id]
+            entry = packed.get(person_id)
+            if entry is not None:
+                self.reads[person_id] = entry
+                self._drop_past_limit()
+            return entry
+
+    def _drop_past_limit(self) -> None:
+        """Drop the least recently used people past ``limit`` (packed back, with their ledger,
+        when the world is packed; with ``_moving`` held)."""
+        while len(self.reads) > self.limit:
+            _, entry = self.reads.popitem(last=False)
+            if entry is not None:
+                for packed in (self.packed, self.filling):
+                    if packed is not None:
+                        packed.put(entry)
+
+    def pack(self, packed: Packed, texts: dict[int, bytes]) -> None:
+        """Packed people read whole (person id -> :func:`~surmesure.decide.packed.pack`'s
+        text) into ``packed``, but for those held in ``reads`` or dropped from it meanwhile:
+        kept fresh by the news of their changes, with their ledger, they are as fresh."""
+        with self._moving:
+            for pid, text in texts.items():
+                if pid not in self.reads and pid not in packed.people:
+                    packed.people[pid] = text
+
+    def take_packed(self, packed: Packed) -> None:
+        """Serve from ``packed``, now read whole: it holds every identifier, so the ones held
+        beside it go (those changed since it was read are read again by the owner)."""
+        with self._moving:
+            self.packed, self.filling = packed, None
+            self.ids.clear()
+            self.complete = True
 
     # -- filling -------------------------------------------------------------------------------
 
@@ -166,31 +222,50 @@ class ServingCache(HeldReader):
     ) -> None:
         """Take what one statement read: ``person_ids`` and ``keys`` asked (those not found are
         cached as :data:`NOBODY`); with ``only_held``, people and identifiers not cached are
-        left out (a change to someone nobody asked about is read when first asked)."""
+        left out (a change to someone nobody asked about is read when first asked). Someone
+        packed is held: packed again when not in ``reads``."""
+        with self._moving:
+            self._fill(found, person_ids, keys, only_held)
+
+    def _fill(
+        self,
+        found: PeopleRead,
+        person_ids: Iterable[int],
+        keys: Iterable[tuple[str, str]],
+        only_held: bool,
+    ) -> None:
+        packed = self.packed
+        people = {} if packed is None else packed.people
         self.roots.update(found.absorbed)
         for absorbed in found.absorbed:
             self.reads.pop(absorbed, None)
+            people.pop(absorbed, None)
         for pid in person_ids:  # a merge undone: the absorbed one is a person again
             if pid in self.roots and pid not in found.absorbed:
                 self.roots.pop(pid, None)
         for key, pid in found.identifiers.items():
-            if not only_held or self.complete or key in self.ids:
+            if packed is not None:  # every identifier is held
+                packed.learnt[key] = pid
+                self.ids.pop(key, None)
+            elif not only_held or self.complete or key in self.ids:
                 self.ids[key] = pid
         for key in keys:
             if key not in found.identifiers:
                 self.ids[key] = NOBODY
         for pid in person_ids:
-            if pid not in found.reads and (not only_held or pid in self.reads):
+            if pid not in found.reads and (not only_held or pid in self.reads or pid in people):
                 self.reads[pid] = NOBODY
+                people.pop(pid, None)
         for pid, entry in found.reads.items():
             if not only_held or pid in self.reads:
                 self.reads[pid] = entry
                 self.reads.move_to_end(pid)
-        while len(self.reads) > self.limit:
-            self.reads.popitem(last=False)
+            elif packed is not None and pid in people:
+                packed.put(entry)
+        self._drop_past_limit()
         while len(self.ids) > 2 * self.limit:
             self.ids.popitem(last=False)
-            self.complete = False
+            self.complete = packed is not None and self.complete  # packed: all are still held
 
 
 _UNKNOWN: Any = object()  # not cached either way

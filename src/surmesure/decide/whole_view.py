@@ -97,26 +97,38 @@ class ServingView(HeldReader):
                 self.first_shown[c] = at
 
 
-def build_view(conn: Connection, metrics: Iterable[str] = ()) -> ServingView:
+def build_view(
+    conn: Connection, metrics: Iterable[str] = (), span: tuple[int, int] | None = None
+) -> ServingView:
     """Read everything the view holds, in one pass per table (with the cyclic collector
-    paused: millions of new objects would set off full passes that find nothing to free)."""
+    paused: millions of new objects would set off full passes that find nothing to free);
+    with ``span``, of the person ids from its first to its last alone (``roots`` then holds
+    the merges among them only)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build_view(conn, metrics)
+        return _build_view(conn, metrics, span)
     finally:
         if enabled:
             gc.enable()
 
 
-def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
+def _build_view(
+    conn: Connection, metrics: Iterable[str], span: tuple[int, int] | None
+) -> ServingView:
     started = time.perf_counter()
     stamp = fingerprint(conn)
     wanted = frozenset(m for m in metrics if m in METRICS)
+
+    def within(column: Any) -> Any:
+        return sa.true() if span is None else column.between(*span)
+
     p = schema.people
     people: set[int] = set()
     parent: dict[int, int] = {}
-    for pid, merged_into in _rows(conn, sa.select(p.c.person_id, p.c.merged_into)):
+    for pid, merged_into in _rows(
+        conn, sa.select(p.c.person_id, p.c.merged_into).where(within(p.c.person_id))
+    ):
         people.add(int(pid))
         if merged_into is not None:
             parent[int(pid)] = int(merged_into)
@@ -128,7 +140,7 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
         for kind, value, pid in _rows(
             conn,
             sa.select(ident.c.kind, ident.c.value, ident.c.person_id).where(
-                ident.c.kind.in_(["anonymous_id", "customer_id"])
+                ident.c.kind.in_(["anonymous_id", "customer_id"]), within(ident.c.person_id)
             ),
         )
     }
@@ -138,7 +150,11 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
         conn,
         sa.select(
             c.c.person_id, c.c.consent_id, c.c.purpose, c.c.channel, c.c.recorded_at, c.c.granted
-        ).where(c.c.person_id.is_not(None), c.c.purpose.in_(DECISION_PURPOSES)),
+        ).where(
+            c.c.person_id.is_not(None),
+            c.c.purpose.in_(DECISION_PURPOSES),
+            within(c.c.person_id),
+        ),
     ):
         consents.setdefault(int(pid), []).append(
             Record(str(purpose), str(channel), bool(granted), at, str(consent_id))
@@ -150,7 +166,7 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
         sa.select(
             pr.c.person_id, pr.c.preference_id, pr.c.kind, pr.c.name, pr.c.value, pr.c.until,
             pr.c.recorded_at,
-        ).where(pr.c.person_id.is_not(None)),
+        ).where(pr.c.person_id.is_not(None), within(pr.c.person_id)),
     ):  # fmt: skip
         wishes.setdefault(int(pid), []).append(
             Preference(str(kind), str(name), str(value), until, at, str(preference_id))
@@ -171,7 +187,7 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
             t.c.reliability,
             t.c.node_id,
             t.c.sealed,
-        ),
+        ).where(within(t.c.person_id)),
     ):
         if blob is not None:  # opened below, in batches
             sealed.append((int(pid), str(name), str(source), at, float(reliability)))
@@ -191,9 +207,11 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
             )
     members: dict[int, set[str]] = {}
     m = schema.segment_members
-    for pid, segment in _rows(conn, sa.select(m.c.person_id, m.c.segment)):
+    for pid, segment in _rows(
+        conn, sa.select(m.c.person_id, m.c.segment).where(within(m.c.person_id))
+    ):
         members.setdefault(int(pid), set()).add(str(segment))
-    metric_rows = read_metrics(conn, wanted)
+    metric_rows = read_metrics(conn, wanted, span=span)
     reads = {
         pid: PersonRead(
             pid,
@@ -209,9 +227,9 @@ def _build_view(conn: Connection, metrics: Iterable[str]) -> ServingView:
     seen: dict[int, dict[str, datetime]] = {}
     for pid, content_id, last in _rows(
         conn,
-        sa.select(e.c.person_id, e.c.content_id, sa.func.max(e.c.shown_at)).group_by(
-            e.c.person_id, e.c.content_id
-        ),
+        sa.select(e.c.person_id, e.c.content_id, sa.func.max(e.c.shown_at))
+        .where(within(e.c.person_id))
+        .group_by(e.c.person_id, e.c.content_id),
     ):
         seen.setdefault(int(pid), {})[str(content_id)] = last
     first_shown = {

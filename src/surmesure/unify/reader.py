@@ -475,10 +475,15 @@ MetricRows = dict[str, list[tuple[str, datetime, datetime, Any]]]
 
 
 def read_metrics(
-    conn: Connection, metrics: Iterable[str], person_ids: Sequence[int] | None = None
+    conn: Connection,
+    metrics: Iterable[str],
+    person_ids: Sequence[int] | None = None,
+    *,
+    span: tuple[int, int] | None = None,
 ) -> dict[int, MetricRows]:
-    """Every row of the derived ``metrics`` (of ``person_ids``, when given; else everyone's,
-    in one pass), by person, as :attr:`PersonRead.metrics` holds them."""
+    """Every row of the derived ``metrics`` (of ``person_ids``, when given; of the person ids
+    from the first of ``span`` to its last, when given; else everyone's, in one pass), by
+    person, as :attr:`PersonRead.metrics` holds them."""
     names = sorted(m for m in metrics if m in METRICS)
     found: dict[int, MetricRows] = {}
     if not names or (person_ids is not None and not person_ids):
@@ -489,6 +494,8 @@ def read_metrics(
     )
     if person_ids is not None:
         query = query.where(d.c.person_id.in_(sorted(set(person_ids))))
+    if span is not None:
+        query = query.where(d.c.person_id.between(*span))
     for row in fetch_rows(conn, query):
         per = found.setdefault(int(row[0]), {})
         for name, value in zip(names, row[4:], strict=True):

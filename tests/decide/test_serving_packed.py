@@ -1,0 +1,188 @@
+"""A world past the serving cache's bound, packed: every person and identifier is held in a
+few hundred bytes each, decisions read nothing from the store and decide as the store would,
+the cache's objects go back into the pack with their ledger, and changes reach packed
+people."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+from decide_world import DAY, NOW, add_person, merge_into, set_consent
+
+from surmesure.decide import serving as serving_module
+from surmesure.decide.library import EXAMPLES, Library
+from surmesure.decide.packed import Identifiers, Names, Packed, pack, unpack
+from surmesure.decide.service import DecideRequest, decide
+from surmesure.decide.serving import Serving
+from surmesure.domain.traits import Observation
+from surmesure.protect import blind
+from surmesure.protect.consent import Record
+from surmesure.protect.marketing import Preference
+from surmesure.store import Store, schema
+from surmesure.unify.reader import PersonRead
+
+LIBRARY = Library(EXAMPLES)
+EMAIL = LIBRARY.for_placement("email_weekly")
+PEOPLE = (1, 2, 3, 7, 8)  # gaps: spans with nobody, spans cut between two people
+NAMES = {1: "Anna", 2: "Bruno", 3: "Chloé", 7: "Dmitri", 8: "Élodie"}
+
+
+DAY_9: Any = date(2026, 3, 9)
+DAY_8: Any = date(2026, 3, 8)
+
+
+def test_a_read_packs_and_unpacks_to_itself() -> None:
+    read = PersonRead(
+        42,
+        consents=[Record("marketing", "email", True, NOW - DAY, "c1")],
+        observations=[
+            Observation("first_name", "Zoë", "crm", NOW - 2 * DAY, 0.9),
+            Observation("address", {"city": "Brest", "lines": ["1 rue", None]}, "shop", NOW, 0.7),
+            Observation("children", 3, "survey", datetime(2026, 1, 2, 3, 4, 5, 678901), 1.0 / 3),
+        ],
+        segments=frozenset({"loyal_customers", "vip"}),
+        metrics={
+            # as_of as the store gives it: a date (a timestamp from the batch read)
+            "clv": [("d1", NOW, DAY_9, 12.5), ("d0", NOW - DAY, DAY_8, 3)],
+            "rfm_segment": [("d1", NOW, NOW - DAY, "champions")],
+        },
+        seen={"welcome": NOW - DAY, "promo": datetime(1969, 12, 31, 23, 59, 59, 1)},
+        preferences=[
+            Preference("pause", "all", "yes", NOW + 10 * DAY, NOW, "p1"),
+            Preference("frequency", "email", "weekly", None, NOW - DAY, "p2"),
+        ],
+    )
+    names = Names()
+    text = pack(read, names)
+    assert unpack(42, text, names) == read
+    assert len(text) < len(repr(read)) / 3
+    assert unpack(43, pack(PersonRead(43), names), names) == PersonRead(43)
+
+
+def test_identifiers_are_found_by_kind_and_value_alone() -> None:
+    a, b = "ab" * 32, "cd" * 32
+    found = Identifiers.of({("customer_id", a): 1, ("anonymous_id", a): 2, ("email", b): 3})
+    assert found.holder(("customer_id", a)) == 1
+    assert found.holder(("anonymous_id", a)) == 2
+    assert found.holder(("email", b)) is None  # no kind decisions look people up by
+    assert found.holder(("customer_id", b)) is None
+    assert found.holder(("customer_id", "not hex")) is None
+    assert found.holder(("customer_id", "ab")) is None
+    joined = Identifiers.joined([found, Identifiers.of({("customer_id", b): 9})])
+    assert (joined.holder(("customer_id", b)), joined.holder(("anonymous_id", a))) == (9, 2)
+    zero, one = "ab" * 31 + "00", "ab" * 31 + "01"  # ending in a zero byte
+    ends = Identifiers.of({("customer_id", zero): 4, ("customer_id", one): 5})
+    assert (ends.holder(("customer_id", zero)), ends.holder(("customer_id", one))) == (4, 5)
+    packed = Packed()
+    packed.identifiers = joined
+    packed.learnt[("customer_id", b)] = None  # taken from 9 since the pack was read
+    assert packed.holder(("customer_id", b)) is None and packed.holder(("customer_id", a)) == 1
+
+
+@pytest.fixture
+def packed_serving(store: Store, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(serving_module, "PACK_SPAN", 2)
+    for pid in PEOPLE:
+        add_person(
+            store,
+            pid,
+            {"first_name": (NAMES[pid], "crm", 0.9, NOW - 2 * DAY)},
+            identifiers={"customer_id": f"C{pid}"},
+            segments=["loyal_customers"] if pid == 7 else [],
+        )
+    add_person(store, 9, identifiers={"customer_id": "C9"})  # merged into 2
+    with store.begin() as conn:
+        merge_into(conn, 9, 2)
+    serving = Serving(store, refresh_seconds=3_600, flush_ms=20, cache_people=2, packed_people=10)
+    serving.ensure_started(LIBRARY.metrics())
+    assert serving.warm_done.wait(10)
+    yield serving
+    serving.stop()
+
+
+def _decide(store: Store, serving: Serving | None, customer: str) -> dict[str, Any]:
+    request = DecideRequest("email_weekly", customer_id=customer)
+    return decide(store, request, EMAIL, use_default_recommender=False, serving=serving)
+
+
+def test_everyone_is_packed_and_decided_for_without_a_read(
+    store: Store, packed_serving: Serving
+) -> None:
+    cache = packed_serving.view()
+    assert cache.packed is not None and sorted(cache.packed.people) == list(PEOPLE)
+    assert packed_serving.warmed == len(PEOPLE) and cache.complete
+    customers = [f"C{pid}" for pid in (*PEOPLE, 9)] + ["C404"]
+    expected = {c: _decide(store, None, c) for c in customers}  # from the store
+    with store.statements() as sent:
+        for _ in range(2):
+            for customer in customers:
+                found = _decide(store, packed_serving, customer)
+                assert (found["person_id"], found["content"]) == (
+                    expected[customer]["person_id"],
+                    expected[customer]["content"],
+                ), customer
+    assert not [s for s in sent if "traits" in s or "identifiers" in s], sent
+    assert expected["C9"]["person_id"] == 2 and expected["C404"]["person_id"] is None
+    assert expected["C7"]["content"]["variant"] == "loyal"
+    assert len(cache.reads) <= cache.limit
+
+
+def test_a_person_dropped_from_the_cache_is_packed_back_with_their_ledger(
+    store: Store, packed_serving: Serving
+) -> None:
+    cache = packed_serving.view()
+    assert cache.packed is not None
+    _decide(store, packed_serving, "C1")
+    held = cache.reads[1]
+    assert held is not None
+    shown = set(held.seen)
+    assert shown  # the weekly e-mail's content, in the ledger at once
+    before = cache.packed.get(1)
+    assert before is not None and not before.seen  # not in the pack yet
+    for customer in ("C2", "C3"):  # the cache holds 2: person 1 goes back into the pack
+        _decide(store, packed_serving, customer)
+    assert 1 not in cache.reads
+    back = cache.packed.get(1)
+    assert back is not None and shown <= set(back.seen)
+
+
+def test_a_change_reaches_someone_packed_and_not_held(
+    store: Store, packed_serving: Serving
+) -> None:
+    cache = packed_serving.view()
+    assert cache.packed is not None
+    assert "Dmitri" in _decide(store, packed_serving, "C7")["content"]["body"]
+    for customer in ("C1", "C2"):
+        _decide(store, packed_serving, customer)
+    assert 7 not in cache.reads
+    set_consent(store, 7, False, NOW)
+    add_person(store, 11, identifiers={"customer_id": "C11"})
+    with store.begin() as conn:  # a new identifier for 8, with no person of its own
+        conn.execute(
+            schema.identifiers.update()
+            .where(schema.identifiers.c.person_id == 11)
+            .values(person_id=8)
+        )
+    packed_serving.changed({7, 8})  # what the dispatcher tells
+    assert 7 not in cache.reads and 8 not in cache.reads  # re-packed, not taken in
+    refused = cache.packed.get(7)
+    assert refused is not None and [c.granted for c in refused.consents] == [False]
+    with store.statements() as sent:
+        assert "Dmitri" not in _decide(store, packed_serving, "C7")["content"]["body"]
+        assert _decide(store, packed_serving, "C11")["person_id"] == 8
+    assert not [s for s in sent if "traits" in s or "identifiers" in s]
+    key = ("customer_id", blind.index(store, "customer_id", "C11"))
+    assert cache.packed.learnt[key] == 8
+
+
+def test_a_derive_run_reads_the_packed_world_again(store: Store, packed_serving: Serving) -> None:
+    built = packed_serving.warm_seconds
+    before = packed_serving.view().packed
+    packed_serving.metrics_changed()  # the dispatcher's news of a derive run
+    deadline = time.monotonic() + 10
+    while packed_serving.view().packed is before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert packed_serving.view().packed is not before and built > 0
