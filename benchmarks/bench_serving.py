@@ -12,10 +12,12 @@ another checkout's ``src`` to compare with it) and measures:
     ``context.consent.categoryPreferences``: the greeting loses the name), a new first name
     from the CRM (``/v1/identify`` traits: the greeting says it) and a web purchase of the
     first product offered (``POST /v1/track`` ``Order Completed``: no longer offered);
-(b) the server's resident memory (``VmRSS``) once started, after its first decision and after
-    ``--decisions`` decisions for distinct known customers;
+(b) the server's resident memory (``VmRSS``) once started, once ``/health`` says its
+    decisions are ready (everyone read into memory, held or packed: the seconds it took),
+    after its first decision and after ``--decisions`` decisions for distinct known customers;
 (c) with ``--rate``, an open loop of decisions at that rate for ``--seconds`` (customers and
-    visitors drawn from up to 100,000 of each: most are read on a miss), its p50 and p99, and the
+    visitors drawn from up to 100,000 of each: beyond the cache's bound, most are unpacked,
+    or read on a miss where the world is not packed), its p50 and p99, and the
     memory after it;
 (d) in a process of its own (unless ``--skip-inprocess``), served decisions called directly
     (no HTTP) for ``--decisions`` customers, twice: the first pass reads each person, the
@@ -69,6 +71,17 @@ def start(url: str, port: int, src: Path) -> subprocess.Popen[bytes]:
     path = os.pathsep.join([str(src), str(HERE)])
     env = {**os.environ, "SURMESURE_DATABASE_URL": url, "PYTHONPATH": path}
     return bench_decide.start_server(url, port, env)
+
+
+def ready(client: httpx.Client, limit: float = 1_800) -> float:
+    """Seconds until ``/health`` says decisions are served from memory (everyone read at
+    start; a server that does not say is taken as ready)."""
+    started = time.perf_counter()
+    while client.get("/health").json().get("decisions", "ready") != "ready":
+        if time.perf_counter() - started > limit:
+            raise RuntimeError("the server's cache did not warm")
+        time.sleep(0.5)
+    return round(time.perf_counter() - started, 1)
 
 
 def email(client: httpx.Client, key: str, customer: str, products: int = 0) -> dict[str, Any]:
@@ -177,6 +190,8 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
             report["rss_started_mb"] = rss_mb(server.pid)
+            report["ready_s"] = ready(client)
+            report["rss_ready_mb"] = rss_mb(server.pid)
             started = time.perf_counter()
             email(client, decide_key, customers[0])
             report["first_decision_s"] = round(time.perf_counter() - started, 2)

@@ -351,6 +351,7 @@ def test_health_and_openapi(store: Store) -> None:
     with serving(store) as (url, _):
         health = httpx.get(f"{url}/health").json()
         spec = httpx.get(f"{url}/openapi.json").json()
+    assert health.pop("decisions") in {"warming", "ready"}  # see test_serving_packed
     assert health == {"status": "ok", "database": store.dialect}
     for path in ("batch", "identify", "track", "page", "screen", "alias", "group"):
         assert f"/v1/{path}" in spec["paths"]

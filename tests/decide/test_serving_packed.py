@@ -5,13 +5,18 @@ people."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from datetime import date, datetime
 from typing import Any
 
+import httpx
 import pytest
+from api_helpers import settings_for
 from decide_world import DAY, NOW, add_person, merge_into, set_consent
 
+from surmesure.api.app import create_app
 from surmesure.decide import serving as serving_module
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.packed import Identifiers, Names, Packed, pack, unpack
@@ -186,3 +191,37 @@ def test_a_derive_run_reads_the_packed_world_again(store: Store, packed_serving:
     while packed_serving.view().packed is before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert packed_serving.view().packed is not before and built > 0
+
+
+def test_health_says_warming_until_everyone_is_read(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/health`` says whether decisions are served from memory yet (a load balancer waits
+    for ``ready``); meanwhile decisions read the store."""
+    add_person(store, 1, {"first_name": ("Anna", "crm", 0.9, NOW - DAY)}, identifiers={})
+    held = threading.Event()
+    whole = serving_module.build_view
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        assert held.wait(10)
+        return whole(*args, **kwargs)
+
+    monkeypatch.setattr(serving_module, "build_view", slow)
+    serving = Serving(store, refresh_seconds=3_600, flush_ms=20, cache_people=1, packed_people=10)
+    app = create_app(settings_for(store), store)
+    app.state.store, app.state.serving = store, serving  # what the server's start sets
+
+    async def health() -> str:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return str((await client.get("/health")).json()["decisions"])
+
+    assert asyncio.run(health()) == "ready"  # not started: decisions read the store
+    serving.start()
+    try:
+        assert asyncio.run(health()) == "warming"
+        held.set()
+        assert serving.warm_done.wait(10)
+        assert asyncio.run(health()) == "ready"
+    finally:
+        serving.stop()

@@ -198,7 +198,14 @@ def create_app(
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> dict[str, str]:
-        return {"status": "ok", "database": request.app.state.store.dialect}
+        """Up, its store's kind, and whether decisions are served from memory yet: ``warming``
+        while the serving cache reads everyone at start (decisions meanwhile read the people
+        they need from the store), then ``ready``."""
+        return {
+            "status": "ok",
+            "database": request.app.state.store.dialect,
+            "decisions": "warming" if _warming(request.app) else "ready",
+        }
 
     @app.exception_handler(SurmesureError)
     async def known_error(request: Request, exc: SurmesureError) -> Response:
@@ -239,6 +246,11 @@ def serve_app() -> FastAPI:
 
 YOUNG_COLLECTION = 10_000
 """Allocations between two collections of the youngest generation (Python's default: 700)."""
+
+
+def _warming(app: FastAPI) -> bool:
+    serving = getattr(app.state, "serving", None)  # none before the server starts
+    return serving is not None and bool(serving.warming)
 
 
 def _ready_to_decide(app: FastAPI) -> None:

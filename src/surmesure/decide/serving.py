@@ -133,6 +133,11 @@ class Serving:
         self.shared: SharedCache | None = None
         self.exposed: list[tuple[int, list[str], datetime]] = []  # noted since the last write
 
+    @property
+    def warming(self) -> bool:
+        """Started, and still reading everyone into memory (:meth:`warm_cache`)."""
+        return self._thread is not None and not self.warm_done.is_set()
+
     # -- the cache -----------------------------------------------------------------------------
 
     def view_or_none(self) -> ServingCache | None:
