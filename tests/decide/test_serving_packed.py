@@ -87,6 +87,42 @@ def test_identifiers_are_found_by_kind_and_value_alone() -> None:
     assert packed.holder(("customer_id", b)) is None and packed.holder(("customer_id", a)) == 1
 
 
+def test_spans_find_each_person_and_what_was_packed_since_wins() -> None:
+    packed = Packed()
+
+    def read(pid: int, name: str) -> PersonRead:
+        return PersonRead(pid, observations=[Observation("first_name", name, "crm", NOW, 0.9)])
+
+    def name(pid: int) -> Any:
+        found = packed.get(pid)
+        return None if found is None else found.observations[0].value
+
+    packed.add_span(
+        {1: pack(read(1, "Anna"), packed.names), 2: pack(read(2, "Bruno"), packed.names)}
+    )
+    packed.add_span({})  # a span of ids with nobody
+    packed.add_span({5: pack(read(5, "Chloé"), packed.names)})
+    packed.index()
+    assert [name(p) for p in (1, 2, 3, 5)] == ["Anna", "Bruno", None, "Chloé"]
+    packed.put(read(2, "Bruna"))  # changed since
+    packed.put(read(4, "Dmitri"))  # new since
+    packed.drop(1)  # merged into another since
+    assert [name(p) for p in (1, 2, 4, 5)] == [None, "Bruna", "Dmitri", "Chloé"]
+    assert list(packed) == [2, 4, 5] and packed.count() == 3
+
+    class Meanwhile:  # another thread packs while the new index is made
+        def __enter__(self) -> None:
+            packed.put(read(5, "Chloë"))
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    assert packed.compact(Meanwhile()) == 3
+    assert list(packed.since) == [5]  # packed meanwhile: stays until the next compaction
+    assert [name(p) for p in (1, 2, 4, 5)] == [None, "Bruna", "Dmitri", "Chloë"]
+    assert packed.compact(Meanwhile()) == 1 and [name(5)] == ["Chloë"]
+
+
 @pytest.fixture
 def packed_serving(store: Store, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(serving_module, "PACK_SPAN", 2)
@@ -117,7 +153,7 @@ def test_everyone_is_packed_and_decided_for_without_a_read(
     store: Store, packed_serving: Serving
 ) -> None:
     cache = packed_serving.view()
-    assert cache.packed is not None and sorted(cache.packed.people) == list(PEOPLE)
+    assert cache.packed is not None and list(cache.packed) == list(PEOPLE)
     assert packed_serving.warmed == len(PEOPLE) and cache.complete
     customers = [f"C{pid}" for pid in (*PEOPLE, 9)] + ["C404"]
     expected = {c: _decide(store, None, c) for c in customers}  # from the store

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -209,24 +210,102 @@ class Identifiers:
 
 
 class Packed:
-    """Everyone packed (see the module): ``people`` (person id -> :func:`pack`'s text), the
-    identifiers as read at the build (:class:`Identifiers`) and those learnt since
-    (``learnt``: ``(kind, blind index)`` -> holder, ``None`` for one no longer held), the
-    shared :class:`Names`."""
+    """Everyone packed (see the module).
+
+    The people read whole lie in spans (:meth:`add_span`): one text for all of a span's
+    people end to end, with sorted arrays of their ids, span and place, so that a million
+    people are a few hundred objects, none of which the interpreter's small-object pools hold
+    beside what a build frees. Those packed since (dropped from the cache with a new ledger,
+    changed, new) are in ``since`` (person id -> text, ``None``: nobody any more), which wins
+    until :meth:`compact` moves them into a span of their own. The identifiers as read
+    (:class:`Identifiers`) and those learnt since (``learnt``: ``(kind, blind index)`` ->
+    holder, ``None`` for one no longer held); the shared :class:`Names`."""
 
     def __init__(self) -> None:
         self.names = Names()
-        self.people: dict[int, bytes] = {}
+        self.since: dict[int, bytes | None] = {}
         self.identifiers = Identifiers()
         self.learnt: dict[tuple[str, str], int | None] = {}
+        self._texts: list[bytes] = []
+        self._parts: list[tuple[NDArray[np.int64], ...]] = []  # ids, starts, ends
+        # sorted ids, the span of each, where each one's text starts and ends in it: one
+        # attribute, so that a reader sees one index whole while :meth:`compact` makes the next
+        empty = np.zeros(0, np.int64)
+        self._index: tuple[Any, ...] = (empty, np.zeros(0, np.int32), empty, empty)
+
+    def add_span(self, texts: Mapping[int, bytes]) -> None:
+        """The texts of a span's people (person id -> :func:`pack`'s text; empty: nobody),
+        found once :meth:`index` has run; a person in a later span is found there."""
+        ids = sorted(texts)
+        lengths = np.array([len(texts[p]) for p in ids], dtype=np.int64)
+        ends = np.cumsum(lengths)
+        self._texts.append(b"".join(texts[p] for p in ids))
+        self._parts.append((np.array(ids, dtype=np.int64), ends - lengths, ends))
+
+    def index(self) -> None:
+        """Make the spans added findable (each person in the last span that has them)."""
+        self._index = self._indexed()
+
+    def _indexed(self) -> tuple[Any, ...]:
+        if not self._parts:
+            return self._index
+        ids, starts, ends = (np.concatenate(arrays) for arrays in zip(*self._parts, strict=True))
+        span = np.concatenate(
+            [np.full(len(part[0]), n, np.int32) for n, part in enumerate(self._parts)]
+        )
+        order = np.argsort(ids, kind="stable")  # a person's spans stay in order
+        ids, span, starts, ends = ids[order], span[order], starts[order], ends[order]
+        last = np.append(ids[1:] != ids[:-1], True)
+        return ids[last], span[last], starts[last], ends[last]
+
+    def compact(self, lock: AbstractContextManager[Any]) -> int:
+        """Move the people packed since into a span of their own (an entry of ``since``
+        costs some 150 bytes more than a span's), the new index made outside ``lock`` (which
+        those who pack hold) and taken under it; how many."""
+        taken = dict(self.since)
+        if not taken:
+            return 0
+        self.add_span({p: t or b"" for p, t in taken.items()})
+        index = self._indexed()
+        with lock:  # what was packed meanwhile stays in ``since``
+            self._index = index
+            self.since = {p: t for p, t in self.since.items() if taken.get(p, b"") is not t}
+        return len(taken)
+
+    def text(self, person_id: int) -> bytes | None:
+        """``person_id``'s text, if they are packed."""
+        since = self.since
+        if person_id in since:
+            return since[person_id]
+        ids, span, starts, ends = self._index
+        at = int(np.searchsorted(ids, person_id))
+        if at == len(ids) or ids[at] != person_id:
+            return None
+        return self._texts[int(span[at])][int(starts[at]) : int(ends[at])] or None
+
+    def __contains__(self, person_id: object) -> bool:
+        return isinstance(person_id, int) and self.text(person_id) is not None
+
+    def __iter__(self) -> Iterator[int]:
+        """Everyone packed, in order of person ids."""
+        every = {int(p) for p in self._index[0]} | set(self.since)
+        return iter(sorted(p for p in every if p in self))
+
+    def count(self) -> int:
+        """How many people are packed (a pass over everyone)."""
+        return sum(1 for _ in self)
 
     def put(self, read: PersonRead) -> None:
         """Pack ``read`` (of a root person, with their whole ledger)."""
         assert read.person_id is not None
-        self.people[read.person_id] = pack(read, self.names)
+        self.since[read.person_id] = pack(read, self.names)
+
+    def drop(self, person_id: int) -> None:
+        """``person_id`` is nobody now (merged into another, erased)."""
+        self.since[person_id] = None
 
     def get(self, person_id: int) -> PersonRead | None:
-        data = self.people.get(person_id)
+        data = self.text(person_id)
         return None if data is None else unpack(person_id, data, self.names)
 
     def holder(self, key: tuple[str, str]) -> int | None:
@@ -236,7 +315,8 @@ class Packed:
         return self.identifiers.holder(key)
 
     def nbytes(self) -> int:
-        """About what the packed people and identifiers take in memory (a dictionary's entry
-        and a number some 100 bytes a person, a small text's header 33)."""
-        texts = sum(len(d) + 33 for d in self.people.values())
-        return texts + 100 * len(self.people) + self.identifiers.nbytes + 250 * len(self.learnt)
+        """About what the packed people and identifiers take in memory (an entry of a
+        dictionary, its number and a small text's header some 150 bytes)."""
+        spans = sum(len(t) for t in self._texts) + sum(int(a.nbytes) for a in self._index)
+        since = sum(150 + len(t or b"") for t in self.since.values())
+        return spans + since + self.identifiers.nbytes + 250 * len(self.learnt)

@@ -22,6 +22,10 @@ from surmesure.unify.reader import HeldReader, PersonRead
 if TYPE_CHECKING:
     from surmesure.decide.serving import Serving
 
+PACKED_HELD = 10_000
+"""Most people a cache keeps as objects once the world is packed: unpacking one costs some
+25 µs, where each held costs some 5 kB."""
+
 NOBODY = None
 """A cached answer: no root person has this id (or no person holds this identifier)."""
 
@@ -122,7 +126,7 @@ class ServingCache(HeldReader):
         if self.owner.shared is not None:
             self.owner.exposed.append((person_id, list(content_ids), at))
         entry = self.reads.get(person_id)
-        if entry is None and self.packed is not None and person_id in self.packed.people:
+        if entry is None and self.packed is not None and person_id in self.packed:
             entry = self._unpacked(self.packed, person_id)
         if entry is not None:
             # a new ledger rather than a change to the one a decision may be reading
@@ -161,7 +165,7 @@ class ServingCache(HeldReader):
             entry = self.reads[person_id]
         except KeyError:
             packed = self.packed
-            if packed is not None and person_id in packed.people:
+            if packed is not None and person_id in packed:
                 return self._unpacked(packed, person_id)
             may_read()
             self.owner.missed(self, (person_id,), ())
@@ -193,22 +197,21 @@ class ServingCache(HeldReader):
                     if packed is not None:
                         packed.put(entry)
 
-    def pack(self, packed: Packed, texts: dict[int, bytes]) -> None:
-        """Packed people read whole (person id -> :func:`~surmesure.decide.packed.pack`'s
-        text) into ``packed``, but for those held in ``reads`` or dropped from it meanwhile:
-        kept fresh by the news of their changes, with their ledger, they are as fresh."""
-        with self._moving:
-            for pid, text in texts.items():
-                if pid not in self.reads and pid not in packed.people:
-                    packed.people[pid] = text
+    def compact(self) -> int:
+        """Move the people packed since the build into a span (:meth:`Packed.compact`)."""
+        packed = self.packed
+        return 0 if packed is None else packed.compact(self._moving)
 
     def take_packed(self, packed: Packed) -> None:
         """Serve from ``packed``, now read whole: it holds every identifier, so the ones held
-        beside it go (those changed since it was read are read again by the owner)."""
+        beside it go (those changed since it was read are read again by the owner), and at
+        most :data:`PACKED_HELD` people stay objects."""
         with self._moving:
             self.packed, self.filling = packed, None
             self.ids.clear()
             self.complete = True
+            self.limit = min(self.limit, PACKED_HELD)
+            self._drop_past_limit()
 
     # -- filling -------------------------------------------------------------------------------
 
@@ -235,11 +238,11 @@ class ServingCache(HeldReader):
         only_held: bool,
     ) -> None:
         packed = self.packed
-        people = {} if packed is None else packed.people
         self.roots.update(found.absorbed)
         for absorbed in found.absorbed:
             self.reads.pop(absorbed, None)
-            people.pop(absorbed, None)
+            if packed is not None and absorbed in packed:
+                packed.drop(absorbed)
         for pid in person_ids:  # a merge undone: the absorbed one is a person again
             if pid in self.roots and pid not in found.absorbed:
                 self.roots.pop(pid, None)
@@ -253,14 +256,16 @@ class ServingCache(HeldReader):
             if key not in found.identifiers:
                 self.ids[key] = NOBODY
         for pid in person_ids:
-            if pid not in found.reads and (not only_held or pid in self.reads or pid in people):
+            in_pack = packed is not None and pid in packed
+            if pid not in found.reads and (not only_held or pid in self.reads or in_pack):
                 self.reads[pid] = NOBODY
-                people.pop(pid, None)
+                if packed is not None and in_pack:
+                    packed.drop(pid)
         for pid, entry in found.reads.items():
             if not only_held or pid in self.reads:
                 self.reads[pid] = entry
                 self.reads.move_to_end(pid)
-            elif packed is not None and pid in people:
+            elif packed is not None and pid in packed:
                 packed.put(entry)
         self._drop_past_limit()
         while len(self.ids) > 2 * self.limit:
