@@ -13,16 +13,14 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit
 
+from surmesure.decide.recommend.batch_arrays import run_places
 from surmesure.decide.recommend.forest import BLOCK
 from surmesure.decide.recommend.ranker import ABSENT, DEPTH, NAMES, Ranker
 
 if TYPE_CHECKING:
-    from surmesure.decide.recommend.batch_arrays import Universe
+    from surmesure.decide.recommend.batch_arrays import Listed, Universe
     from surmesure.decide.recommend.batch_bought import Bought
     from surmesure.decide.recommend.model import Model
-
-Ranking = tuple[NDArray[np.floating], NDArray[np.int64], NDArray[np.bool_]]
-"""One learned ranking of every row: its scores, its columns best first, those within depth."""
 
 #: the features that are the same for every candidate of a person, and for every person of a
 #: product: their trees' verdicts are found once per distinct value (see ``Forest``)
@@ -54,17 +52,18 @@ def scores(
     ranker: Ranker,
     universe: Universe,
     bought: Bought,
-    neighbours: Ranking,
-    tastes: Ranking,
+    neighbours: Listed,
+    tastes: Listed,
     priors: Sequence[NDArray[np.int64]],
     wanted: NDArray[np.int64],
 ) -> NDArray[np.float64]:
     """The ranker's probability of each ``wanted`` product of a row (``row * len(universe.
     codes) + its column``, ascending; a row a person, a column a product of ``universe``;
     ``-1``: not a candidate). ``bought``: what the rows bought (:mod:`~surmesure.decide.
-    recommend.batch_bought`). ``priors``: each row's prior ranking, as universe columns best
-    first (a segment's list, shared by its rows). A candidate's features are its places among
-    all of them, wanted or not."""
+    recommend.batch_bought`). ``neighbours``, ``tastes``: the rows' learned rankings
+    (:class:`~surmesure.decide.recommend.batch_arrays.Listed`). ``priors``: each row's prior
+    ranking, as universe columns best first (a segment's list, shared by its rows). A
+    candidate's features are its places among all of them, wanted or not."""
     width = len(universe.codes)
     to_cat = bridge(model, ranker, universe).catalogue
     per_person = bought.per_person
@@ -144,20 +143,20 @@ def _probabilities(
 
 
 def _learned(
-    universe: Universe, bought: NDArray[np.bool_], ranking: Ranking
+    universe: Universe, bought: NDArray[np.bool_], ranking: Listed
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """``(row, universe column, place, relative score)`` of the first :data:`DEPTH` of a
     learned ranking each row did not buy."""
-    values, columns, within = ranking
-    rows = np.arange(len(columns))[:, None]
-    cols = universe.learned[columns]
-    ok = within & ~bought[rows, cols]
-    place = np.cumsum(ok, axis=1) - 1
+    cols = universe.learned[ranking.places]
+    ok = ~bought.ravel()[ranking.rows * bought.shape[1] + cols]
+    place = run_places(ok, ranking.first)
     ok &= place < DEPTH
-    found = np.take_along_axis(values, columns, axis=1).astype(np.float64)
-    first = found[rows[:, 0], np.argmax(ok, axis=1)]
-    top = np.where(ok.any(axis=1) & (first > 0), first, 1.0)
-    who = np.broadcast_to(rows, ok.shape)[ok]
+    found = ranking.values.astype(np.float64)
+    # each row's first kept score, the scale of its others (1 when not positive)
+    head = ok & (place == 0)
+    top = np.ones(bought.shape[0])
+    top[ranking.rows[head]] = np.where(found[head] > 0, found[head], 1.0)
+    who = ranking.rows[ok]
     return who, cols[ok], place[ok].astype(np.float64), found[ok] / top[who]
 
 
