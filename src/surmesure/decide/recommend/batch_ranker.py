@@ -70,38 +70,30 @@ def scores(
     entries = [_learned(universe, bought.bought, neighbours),
                _learned(universe, bought.bought, tastes)]  # fmt: skip
     entries.append(_priors(to_cat, bought.bought, priors))
-    keys = [who * width + col for who, col, _, _ in entries]
-    kept = [_within(wanted, key) for key in keys]
-    key = np.concatenate([k[ok] for k, ok in zip(keys, kept, strict=True)])
-    unique, inverse = np.unique(key, return_inverse=True)
-    if not unique.size:
-        return np.full(wanted.size, -1.0)
+    # each wanted product's place in ``wanted``, looked up by key (-1: not wanted)
+    slot = np.full(len(per_person) * width, -1, np.int32)
+    slot[wanted] = np.arange(wanted.size, dtype=np.int32)
     # the features the forest's leaves are not found by product or person beforehand
-    x = np.zeros((unique.size, len(NAMES)))
+    x = np.zeros((wanted.size, len(NAMES)))
     x[:, [0, 2, 4]] = ABSENT
-    start = 0
-    for (_, _, place, rel), ok, (p_col, r_col) in zip(
-        entries, kept, ((0, 1), (2, 3), (4, None)), strict=True
+    scored = np.zeros(wanted.size, np.bool_)
+    for (who, col, place, rel), (p_col, r_col) in zip(
+        entries, ((0, 1), (2, 3), (4, None)), strict=True
     ):
-        mine = inverse[start : start + int(ok.sum())]
-        start += mine.size
-        x[mine, p_col] = place[ok]
+        at = slot[who * width + col]
+        ok = at >= 0
+        at = at[ok]
+        scored[at] = True
+        x[at, p_col] = place[ok]
         if r_col is not None:
-            x[mine, r_col] = rel[ok]
+            x[at, r_col] = rel[ok]
+    found = np.full(wanted.size, -1.0)
+    if not scored.any():
+        return found
+    x = x[scored]
     x[:, 10] = 1 / (10 + x[:, 0]) + 1 / (10 + x[:, 2]) + 0.5 / (10 + x[:, 4])
-    rows = unique // width
-    found = _probabilities(model, ranker, x, rows, to_cat[unique % width], per_person)
-    at = np.minimum(np.searchsorted(unique, wanted), unique.size - 1)
-    return np.where(unique[at] == wanted, found[at], -1.0)
-
-
-def _within(wanted: NDArray[np.int64], key: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """Which of ``key`` are in ``wanted`` (ascending)."""
-    if not wanted.size:
-        return np.zeros(key.size, np.bool_)
-    found: NDArray[np.bool_] = (
-        wanted[np.minimum(np.searchsorted(wanted, key), wanted.size - 1)] == key
-    )
+    rows, cols = np.divmod(wanted[scored], width)
+    found[scored] = _probabilities(model, ranker, x, rows, to_cat[cols], per_person)
     return found
 
 

@@ -208,12 +208,12 @@ class Tables:
     ) -> None:
         """Add to ``raw`` the leaves' values each row reaches, tree after tree (``groups``:
         see :meth:`Forest.predict_proba`; ``known``: each row's leaves :meth:`left` by some
-        features, found beforehand, and those features)."""
+        features, found beforehand (an array this call uses up), and those features)."""
         if known is None:
             alive = np.full((x.shape[0], self.values.shape[0]), 0xFFFFFFFF, dtype=np.uint32)
             grouped = {f for group in groups for f in group}
         else:
-            alive = known[0].copy()
+            alive = known[0]
             grouped = {f for group in (*groups, known[1]) for f in group}
         for group in groups:
             wanted = [f for f in group if self.thresholds[f].size]
@@ -225,8 +225,10 @@ class Tables:
         for f, (at, table) in enumerate(zip(self.thresholds, self.masks, strict=True)):
             if at.size and f not in grouped:
                 alive &= table[self._place(f, x[:, f])]
-        lowest = alive & (~alive + np.uint32(1))
-        by_row = np.bitwise_count(lowest - np.uint32(1))
+        # the leftmost leaf left: the lowest bit set, counted by the bits below it
+        alive &= np.negative(alive)
+        alive -= np.uint32(1)
+        by_row = np.bitwise_count(alive)
         # each tree's leaves of the rows side by side (bytes: a quarter of the copy), turned
         # a few rows at a time (a cache's worth: the copy strides less far)
         leaf = np.empty(by_row.shape[::-1], np.uint8)
