@@ -120,10 +120,13 @@ def _probabilities(
         by_product = model.memo[key] = tables.left(PER_PRODUCT, values)
     by_person = tables.left(PER_PERSON, per_person)
     places = list(PLACES)
-    _, first, by_places = np.unique(
-        tables.key(places, x[:, places]), return_index=True, return_inverse=True
+    # the distinct places by number first, then by the thresholds they fall between
+    first, by_combination = _combinations(x)
+    _, some, by_key = np.unique(
+        tables.key(places, x[first][:, places]), return_index=True, return_inverse=True
     )
-    of_places = tables.left(places, x[first][:, places])
+    of_places = tables.left(places, x[first[some]][:, places])
+    by_places = by_key[by_combination]
     covered = PER_PERSON + PER_PRODUCT + PLACES
     for start in range(0, x.shape[0], BLOCK):
         at = slice(start, start + BLOCK)
@@ -132,6 +135,26 @@ def _probabilities(
         tables.add_leaves(x[at], raw[at], known=(known, covered))
     found: NDArray[np.float64] = expit(raw)
     return found
+
+
+def _combinations(x: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """A row of each distinct combination of places (each a whole number below
+    :data:`DEPTH`, or :data:`ABSENT`; the fused feature follows from them) and each row's
+    combination, numbered: one number a combination, looked up in a table, not sorted."""
+    side = DEPTH + 1
+    key = np.zeros(x.shape[0], np.int64)
+    for column in (PLACES[0], PLACES[1], PLACES[2]):
+        place = x[:, column].astype(np.int64)
+        key = key * side + np.where(place == ABSENT, DEPTH, place)
+    seen = np.zeros(side**3, np.bool_)
+    seen[key] = True
+    combinations = np.flatnonzero(seen)
+    number = np.empty(side**3, np.int64)  # (read only where written)
+    number[combinations] = np.arange(combinations.size)
+    by_row = number[key]
+    first = np.empty(combinations.size, np.int64)
+    first[by_row] = np.arange(x.shape[0])
+    return first, by_row
 
 
 def _learned(

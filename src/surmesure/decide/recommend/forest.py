@@ -164,7 +164,7 @@ class Tables:
     @classmethod
     def of(cls, forest: Forest) -> Tables:
         trees = len(forest.starts) - 1
-        values = np.zeros((trees, 32))
+        values = np.zeros((trees, 33))  # (leaf i at i + 1: see ``add_leaves``)
         splits: list[list[tuple[float, int, int]]] = [[] for _ in range(forest.features)]
         for t in range(trees):
             nodes = forest.nodes[forest.starts[t] : forest.starts[t + 1]]
@@ -174,7 +174,7 @@ class Tables:
                 n = stack.pop()
                 if nodes["is_leaf"][n]:
                     leaves[n] = len(leaves)
-                    values[t, leaves[n]] = nodes["value"][n]
+                    values[t, leaves[n] + 1] = nodes["value"][n]
                 else:
                     order.append(n)
                     stack += [int(nodes["right"][n]), int(nodes["left"][n])]
@@ -225,9 +225,9 @@ class Tables:
         for f, (at, table) in enumerate(zip(self.thresholds, self.masks, strict=True)):
             if at.size and f not in grouped:
                 alive &= table[self._place(f, x[:, f])]
-        # the leftmost leaf left: the lowest bit set, counted by the bits below it
-        alive &= np.negative(alive)
-        alive -= np.uint32(1)
+        # the leftmost leaf left: the lowest bit set, counted with the bits below it (leaf
+        # ``i`` counts ``i + 1``, where its value is kept)
+        alive ^= alive - np.uint32(1)
         by_row = np.bitwise_count(alive)
         # each tree's leaves of the rows side by side (bytes: a quarter of the copy), turned
         # a few rows at a time (a cache's worth: the copy strides less far)
