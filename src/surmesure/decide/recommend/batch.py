@@ -41,7 +41,7 @@ from surmesure.decide.recommend.batch_arrays import (
 )
 from surmesure.decide.recommend.batch_bought import bought_of
 from surmesure.decide.recommend.guardrails import Policy, Stock
-from surmesure.decide.recommend.ranker import KEEP, blend, places_today
+from surmesure.decide.recommend.ranker import KEEP, blend, places_in_rows, places_today
 from surmesure.decide.recommend.scoring import Candidate, Scoring
 
 if TYPE_CHECKING:
@@ -270,16 +270,14 @@ def _tops(
     k: int,
 ) -> NDArray[np.int64]:
     """Each row's first ``k`` under the cap by score then code, best first, rows in order:
-    their places in ``who``, ``what``, ``score`` (each row's candidates together, in code
-    order). Each row's best ``first`` are looked at first, all of its candidates when the
+    their places in ``who``, ``what``, ``score`` (the rows ascending, each one's candidates
+    in code order). Each row's best ``first`` are looked at first, all of its candidates when the
     cap leaves fewer than ``k`` there (the cap's first ``k`` of a prefix are those of the
     whole ranking when it finds ``k``)."""
-    ranked = np.argsort(-score, kind="stable")
-    rows = who[ranked]
-    ranked = ranked[np.argsort(rows.astype(np.uint16) if who.size and who.max() < 2**16
-                               else rows, kind="stable")]  # fmt: skip
-    rows = who[ranked]
-    run = run_starts(rows)
+    run = run_starts(who)
+    ranked = np.empty(who.size, np.int64)
+    ranked[run + places_in_rows(who, (-score,))] = np.arange(who.size)
+    rows = who  # (the same rows, each one's candidates now best first)
     category = _category_ids(model, universe)[what[ranked]]
     taken = np.zeros(rows.size, np.bool_)
     looked = np.arange(rows.size) - run < first
