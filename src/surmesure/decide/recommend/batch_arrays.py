@@ -190,11 +190,13 @@ def fuse(parts: Sequence[Part], width: int, scoring: Scoring) -> Fused:
     kept = [p for p in parts if p.weight > 0]
     if not kept:
         return Fused(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
-    key = np.concatenate([p.rows * width + p.columns for p in kept])
+    # each entry's key followed by its part's number: all distinct, so that a quick sort
+    # keeps a key's parts in the parts' order
+    key = np.concatenate([(p.rows * width + p.columns) * len(kept) + i for i, p in enumerate(kept)])
     share = np.concatenate([p.weight / (scoring.fusion_k + p.ranks) for p in kept])
     source = np.concatenate([p.source for p in kept])
-    order = np.argsort(key, kind="stable")  # (a key's parts stay in the parts' order)
-    key, share, source = key[order], share[order], source[order]
+    order = np.argsort(key)
+    key, share, source = key[order] // len(kept), share[order], source[order]
     starts = np.flatnonzero(np.diff(key, prepend=-1))
     if not starts.size:
         return Fused(key, share, source)
