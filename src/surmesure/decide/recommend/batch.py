@@ -4,17 +4,20 @@ operation for the whole set instead of a few hundred dictionary steps a person.
 
 It covers the people the learned signals rank (:mod:`~surmesure.decide.recommend.learned`:
 a model that learned them, and a person with a purchase of a product they know): their
-neighbours' scores are summed for everyone in one ``bincount`` (in the order one person's
-sum takes, so each score is the same to the bit), their tastes are ranked side by side, and
-each list (neighbours, tastes, the segment's priors) is filtered by the guardrails (stock at
-the stores that serve the person, what they bought) and ranked with a cumulative sum; the
-reciprocal ranks are fused in the order :func:`~surmesure.decide.recommend.scoring.fused_ranked`
-adds them; when the model has a learned ranker (:mod:`~surmesure.decide.recommend.ranker`),
-it scores in one call everyone's candidates among each one's first ``KEEP`` by that fusion,
-and its order is fused with that one for the whole block at once, as one person's is; then the
-first ``k`` are taken under the category cap, best first, ties by product code. Anyone else
-(no learned signals, a visitor, no purchase they know) is left to the one-person path:
-:func:`pick_many` gives ``None`` for them.
+neighbours' scores are summed for everyone in one sparse product (in the order one person's
+sum takes, so each score is the same to the bit), each one's neighbours and tastes are
+ranked side by side as deep as their depth and laid flat, a run of entries a person
+(:class:`~surmesure.decide.recommend.batch_arrays.Listed`), and each list (neighbours,
+tastes, the segment's priors) is filtered by the guardrails (stock at the stores that serve
+the person, what they bought) and ranked with a cumulative sum; the reciprocal ranks are
+fused in the order :func:`~surmesure.decide.recommend.scoring.fused_ranked` adds them. From
+there on a block works on each person's candidates alone (some 300 entries, not rows as wide
+as the catalogue): when the model has a learned ranker (:mod:`~surmesure.decide.recommend.
+ranker`), it scores in one call everyone's candidates among each one's first ``KEEP`` by that
+fusion, and its order is fused with that one for the whole block at once, as one person's
+is; then the first ``k`` are taken under the category cap, best first, ties by product code.
+Anyone else (no learned signals, a visitor, no purchase they know) is left to the one-person
+path: :func:`pick_many` gives ``None`` for them.
 """
 
 from __future__ import annotations

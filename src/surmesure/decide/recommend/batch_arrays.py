@@ -1,6 +1,7 @@
 """The arrays :mod:`~surmesure.decide.recommend.batch` ranks many people with: the products a
-learned ranking may offer, their verdicts of stock and category, each row's best columns, the
-fused reciprocal ranks, and everyone's neighbour scores summed at once."""
+learned ranking may offer, their verdicts of stock and category, everyone's neighbour scores
+summed at once, each row's best products laid flat, and the fused reciprocal ranks of each
+row's candidates."""
 
 from __future__ import annotations
 
