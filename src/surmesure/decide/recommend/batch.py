@@ -4,17 +4,20 @@ operation for the whole set instead of a few hundred dictionary steps a person.
 
 It covers the people the learned signals rank (:mod:`~surmesure.decide.recommend.learned`:
 a model that learned them, and a person with a purchase of a product they know): their
-neighbours' scores are summed for everyone in one ``bincount`` (in the order one person's
-sum takes, so each score is the same to the bit), their tastes are ranked side by side, and
-each list (neighbours, tastes, the segment's priors) is filtered by the guardrails (stock at
-the stores that serve the person, what they bought) and ranked with a cumulative sum; the
-reciprocal ranks are fused in the order :func:`~surmesure.decide.recommend.scoring.fused_ranked`
-adds them; when the model has a learned ranker (:mod:`~surmesure.decide.recommend.ranker`),
-it scores in one call everyone's candidates among each one's first ``KEEP`` by that fusion,
-and its order is fused with that one for the whole block at once, as one person's is; then the
-first ``k`` are taken under the category cap, best first, ties by product code. Anyone else
-(no learned signals, a visitor, no purchase they know) is left to the one-person path:
-:func:`pick_many` gives ``None`` for them.
+neighbours' scores are summed for everyone in one sparse product (in the order one person's
+sum takes, so each score is the same to the bit), each one's neighbours and tastes are
+ranked side by side as deep as their depth and laid flat, a run of entries a person
+(:class:`~surmesure.decide.recommend.batch_arrays.Listed`), and each list (neighbours,
+tastes, the segment's priors) is filtered by the guardrails (stock at the stores that serve
+the person, what they bought) and ranked with a cumulative sum; the reciprocal ranks are
+fused in the order :func:`~surmesure.decide.recommend.scoring.fused_ranked` adds them. From
+there on a block works on each person's candidates alone (some 300 entries, not rows as wide
+as the catalogue): when the model has a learned ranker (:mod:`~surmesure.decide.recommend.
+ranker`), it scores in one call everyone's candidates among each one's first ``KEEP`` by that
+fusion, and its order is fused with that one for the whole block at once, as one person's
+is; then the first ``k`` are taken under the category cap, best first, ties by product code.
+Anyone else (no learned signals, a visitor, no purchase they know) is left to the one-person
+path: :func:`pick_many` gives ``None`` for them.
 """
 
 from __future__ import annotations
@@ -28,17 +31,20 @@ from numpy.typing import NDArray
 
 from surmesure.decide.recommend import batch_ranker, guardrails
 from surmesure.decide.recommend.batch_arrays import (
-    Fused,
+    Part,
     Universe,
     allowed,
+    fuse,
     neighbour_scores,
     ordered,
+    run_places,
+    run_starts,
     strongest,
     universe_of,
 )
 from surmesure.decide.recommend.batch_bought import bought_of
 from surmesure.decide.recommend.guardrails import Policy, Stock
-from surmesure.decide.recommend.ranker import KEEP, blend, places_today
+from surmesure.decide.recommend.ranker import KEEP, blend, places_in_rows, places_today
 from surmesure.decide.recommend.scoring import Candidate, Scoring
 
 if TYPE_CHECKING:
@@ -63,8 +69,6 @@ def pick_many(
 ) -> list[list[Recommendation] | None]:
     """Each person's top ``k`` products, as ``recommend_known`` gives them; ``None`` for the
     people it leaves to that one-person path (see the module)."""
-    from surmesure.decide.recommend.service import priors_of
-
     learned = model.learned
     out: list[list[Recommendation] | None] = [None] * len(wishes)
     chosen = (scoring or Scoring()).with_learned()
@@ -89,69 +93,44 @@ def pick_many(
     chosen_policy = policy or Policy()
     bought = bought_of(model, universe, datas, chosen.neighbour_half_life_days, chosen_policy)
     depths = chosen.depth + bought.products
-    neighbours = neighbour_scores(learned, model.memo, bought.weights)
-    columns, within = ordered(neighbours, depths)
-    within &= np.take_along_axis(neighbours, columns, axis=1) > 0
+    n, width = len(learned.codes), len(universe.codes)
+    product = neighbour_scores(learned, model.memo, bought.weights)
+    neighbours = ordered(lambda rows: product[rows].toarray(), depths, n, positive=True)
     taste_scores = np.vstack(tastes)
-    taste_columns, taste_within = ordered(taste_scores, depths)
-    width = len(universe.codes)
-    allowing = np.vstack(
-        [
-            allowed(model, stock, universe, guardrails.serving_stores(data.home_store, wish))
-            for data, wish in zip(datas, (wishes[i][1] for i in taken), strict=True)
-        ]
-    )
-    keep = allowing & ~bought.banned
-    fused = Fused(people, width, chosen)
-    everyone = np.arange(people)
-    # the priors first, segment by segment (a part is said to come from prior -2 - place)
-    segments: dict[str | None, list[int]] = {}
-    for row, data in enumerate(datas):
-        segments.setdefault(data.segment, []).append(row)
+    taste_list = ordered(taste_scores.__getitem__, depths, n)
+    stores = [
+        guardrails.serving_stores(d.home_store, wishes[i][1])
+        for d, i in zip(datas, taken, strict=True)
+    ]
+    keep = _keep(model, stock, universe, stores, bought.banned).ravel()
     names: dict[str | None, list[tuple[str, str]]] = {}
     prior_columns: dict[str | None, NDArray[np.int64]] = {}
-    for segment, rows in segments.items():
-        priors = names[segment] = priors_of(model, segment, True)
-        at = prior_columns[segment] = _prior_columns(model, universe, segment, priors)
-        if not priors:
-            continue
-        who = np.asarray(rows, np.int64)
-        # the priors only as far as every row's depth: what any row keeps past it counts not
-        length = min(at.size, 2 * chosen.depth)
-        kept = keep[who[:, None], at[None, :length]]
-        while length < at.size and int(kept.sum(axis=1).min()) < chosen.depth:
-            length = min(at.size, 2 * length)
-            kept = keep[who[:, None], at[None, :length]]
-        cols = np.broadcast_to(at[:length], kept.shape)
-        source = np.broadcast_to(-2 - np.arange(length), kept.shape)
-        fused.add(who, cols, kept, chosen.prior_weight, source)
-    cols = universe.learned[columns]
-    fused.add(everyone, cols, within & keep[everyone[:, None], cols], chosen.neighbour_weight,
-              np.zeros_like(cols))  # fmt: skip
-    cols = universe.learned[taste_columns]
-    fused.add(everyone, cols, taste_within & keep[everyone[:, None], cols], chosen.taste_weight,
-              np.full_like(cols, -1))  # fmt: skip
-    first = 4 * k * max(1, 4 // per_category) + 8
+    parts = _prior_parts(model, universe, datas, keep, chosen, names, prior_columns)
+    for listed, weight, source in (
+        (neighbours, chosen.neighbour_weight, 0), (taste_list, chosen.taste_weight, -1)
+    ):  # fmt: skip
+        cols = universe.learned[listed.places]
+        kept = keep[listed.rows * width + cols]
+        rank = run_places(kept, listed.first)
+        kept &= rank < chosen.depth
+        parts.append(Part(listed.rows[kept], cols[kept], rank[kept], np.full(int(kept.sum()),
+                          source), weight))  # fmt: skip
+    fused = fuse(parts, width, chosen)
+    who, what = np.divmod(fused.keys, width)
     scores = fused.score
     if model.ranker is not None:  # the ranker's order fused with today's, the block at once
-        who, what = np.nonzero(scores > 0)
-        today = scores[who, what]
-        mine = places_today(who, today)  # (each row's columns in code order)
+        mine = places_today(who, scores)  # (each row's columns in code order)
         counts = mine < KEEP
         theirs = np.full(who.size, -1.0)
         theirs[counts] = batch_ranker.scores(
-            model, model.ranker, universe, bought,
-            (neighbours, columns, within), (taste_scores, taste_columns, taste_within),
-            [prior_columns[d.segment] for d in datas],
-            who[counts] * scores.shape[1] + what[counts],
+            model, model.ranker, universe, bought, neighbours, taste_list,
+            [prior_columns[d.segment] for d in datas], fused.keys[counts],
         )  # fmt: skip
-        scores = np.zeros_like(scores)
-        scores[who, what] = blend(who, today, theirs, mine)
-    tops = [_capped(model, universe, scores[row], first, per_category, k) for row in everyone]
-    sizes = np.fromiter((top.size for top in tops), np.int64, people)
-    owner = np.repeat(everyone, sizes)
-    cols = np.concatenate(tops)
-    came = fused.source[owner, cols]
+        scores = blend(who, scores, theirs, mine)
+    first = 4 * k * max(1, 4 // per_category) + 8
+    chosen_at = _tops(model, universe, who, what, scores, first, per_category, k)
+    owner, cols, came = who[chosen_at], what[chosen_at], fused.source[chosen_at]
+    sizes = np.bincount(owner, minlength=people)
     led = came == 0
     because = np.full(cols.size, -1, np.int64)
     because[led] = strongest(
@@ -159,15 +138,71 @@ def pick_many(
     )
     made = Made(model, universe, names)
     items = iter(
-        zip(
-            owner.tolist(), cols.tolist(), scores[owner, cols].tolist(), came.tolist(),
-            because.tolist(), strict=True,
-        )
-    )  # fmt: skip
+        zip(cols.tolist(), scores[chosen_at].tolist(), came.tolist(), because.tolist(), strict=True)
+    )
     for row, i in enumerate(taken):
         segment = datas[row].segment
-        out[i] = [made.recommendation(segment, *item[1:]) for item in islice(items, sizes[row])]
+        out[i] = [made.recommendation(segment, *item) for item in islice(items, sizes[row])]
     return out
+
+
+def _keep(
+    model: Model,
+    stock: Stock,
+    universe: Universe,
+    stores: Sequence[tuple[str, ...]],
+    banned: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """What the guardrails let each row be offered: stock and category at the stores that
+    serve it (the same for everyone they serve), and not ``banned``."""
+    distinct: dict[tuple[str, ...], int] = {}
+    group = np.fromiter((distinct.setdefault(s, len(distinct)) for s in stores), np.int64,
+                        len(stores))  # fmt: skip
+    allowing = np.vstack([allowed(model, stock, universe, s) for s in distinct])
+    found: NDArray[np.bool_] = allowing[group]
+    found &= ~banned
+    return found
+
+
+def _prior_parts(
+    model: Model,
+    universe: Universe,
+    datas: Sequence[PersonData],
+    keep: NDArray[np.bool_],
+    scoring: Scoring,
+    names: dict[str | None, list[tuple[str, str]]],
+    prior_columns: dict[str | None, NDArray[np.int64]],
+) -> list[Part]:
+    """Each segment's priors, kept by ``keep`` (rows x universe columns, laid flat) to the
+    depth: a part of the fusion a segment, each entry said to come from prior ``-2 - its
+    place``. ``names`` and ``prior_columns`` are given each segment's priors."""
+    from surmesure.decide.recommend.service import priors_of
+
+    width = len(universe.codes)
+    segments: dict[str | None, list[int]] = {}
+    for row, data in enumerate(datas):
+        segments.setdefault(data.segment, []).append(row)
+    parts: list[Part] = []
+    for segment, rows in segments.items():
+        priors = names[segment] = priors_of(model, segment, True)
+        at = prior_columns[segment] = _prior_columns(model, universe, segment, priors)
+        if not priors:
+            continue
+        who = np.asarray(rows, np.int64)
+        # the priors only as far as every row's depth: what any row keeps past it counts not
+        length = min(at.size, 2 * scoring.depth)
+        kept = keep[who[:, None] * width + at[None, :length]]
+        while length < at.size and int(kept.sum(axis=1).min()) < scoring.depth:
+            length = min(at.size, 2 * length)
+            kept = keep[who[:, None] * width + at[None, :length]]
+        rank = np.cumsum(kept, axis=1) - 1
+        kept &= rank < scoring.depth
+        place = np.broadcast_to(np.arange(length), kept.shape)[kept]
+        parts.append(
+            Part(np.broadcast_to(who[:, None], kept.shape)[kept], at[place], rank[kept],
+                 -2 - place, scoring.prior_weight)
+        )  # fmt: skip
+    return parts
 
 
 def _prior_columns(
@@ -227,45 +262,70 @@ class Made:
         return self.made(code, name, category, price, score, reason)
 
 
-def _capped(
+def _tops(
     model: Model,
     universe: Universe,
+    who: NDArray[np.int64],
+    what: NDArray[np.int64],
     score: NDArray[np.float64],
     first: int,
     per_category: int,
     k: int,
 ) -> NDArray[np.int64]:
-    """The first ``k`` products under the cap by score then code (the best ``first`` looked
-    at first, all of them when the cap leaves fewer than ``k`` there)."""
-    present = np.flatnonzero(score > 0)
-    if present.size > first:
-        values = score[present]
-        threshold = -np.partition(-values, first - 1)[first - 1]
-        head = present[values >= threshold]
-    else:
-        head = present
-    capped = _categories(model, universe)
-    for looked in (head, present):
-        ranked = looked[np.lexsort((looked, -score[looked]))]
-        if not capped[ranked].any():  # no product of a category: nothing is capped
-            top = ranked[:k]
-        else:
-            codes = [universe.codes[j] for j in ranked.tolist()]
-            found = guardrails.cap_per_category(codes, model.products, per_category, k)
-            top = np.fromiter((universe.index[c] for c in found), np.int64, len(found))
-        if top.size >= k:
-            break
-    return top
+    """Each row's first ``k`` under the cap by score then code, best first, rows in order:
+    their places in ``who``, ``what``, ``score`` (the rows ascending, each one's candidates
+    in code order). Each row's best ``first`` are looked at first, all of its candidates when the
+    cap leaves fewer than ``k`` there (the cap's first ``k`` of a prefix are those of the
+    whole ranking when it finds ``k``)."""
+    run = run_starts(who)
+    ranked = np.empty(who.size, np.int64)
+    ranked[run + places_in_rows(who, (-score,))] = np.arange(who.size)
+    rows = who  # (the same rows, each one's candidates now best first)
+    category = _category_ids(model, universe)[what[ranked]]
+    taken = np.zeros(rows.size, np.bool_)
+    looked = np.arange(rows.size) - run < first
+    taken[looked] = _first_capped(rows[looked], category[looked], per_category, k)
+    counts = np.bincount(rows[taken], minlength=int(rows.max(initial=-1)) + 1)
+    short = (counts < k) & (np.bincount(rows, minlength=counts.size) > first)
+    if short.any():
+        looked = short[rows]
+        taken[looked] = _first_capped(rows[looked], category[looked], per_category, k)
+    found: NDArray[np.int64] = ranked[taken]
+    return found
 
 
-def _categories(model: Model, universe: Universe) -> NDArray[np.bool_]:
-    """Which universe products have a category (the cap counts those only)."""
-    found: NDArray[np.bool_] | None = model.memo.get("batch-categorised")
+def _first_capped(
+    rows: NDArray[np.int64], category: NDArray[np.int64], per_category: int, k: int
+) -> NDArray[np.bool_]:
+    """Which ranked entries (each row's together, best first; ``category``: ``-1`` for none)
+    are among their row's first ``k`` with at most ``per_category`` of a category (as
+    :func:`~surmesure.decide.recommend.guardrails.cap_per_category` takes them: an entry is
+    taken when fewer than ``per_category`` of its category came before it in its row)."""
+    ok = category < 0
+    some = np.flatnonzero(~ok)
+    if some.size:
+        key = rows[some] * (int(category.max()) + 1) + category[some]
+        by_key = np.argsort(key, kind="stable")
+        seen = np.empty(some.size, np.int64)
+        seen[by_key] = np.arange(some.size) - run_starts(key[by_key])
+        ok[some] = seen < per_category
+    taken: NDArray[np.bool_] = ok & (run_places(ok, run_starts(rows)) < k)
+    return taken
+
+
+def _category_ids(model: Model, universe: Universe) -> NDArray[np.int64]:
+    """Each universe product's category as a number (``-1``: none, not capped)."""
+    found: NDArray[np.int64] | None = model.memo.get("batch-category-ids")
     if found is None:
         products = model.products
-        found = model.memo["batch-categorised"] = np.fromiter(
-            ((p := products.get(c)) is not None and p.category is not None for c in universe.codes),
-            np.bool_,
+        numbers: dict[str, int] = {}
+        found = model.memo["batch-category-ids"] = np.fromiter(
+            (
+                -1 if (p := products.get(c)) is None or p.category is None
+                else numbers.setdefault(p.category, len(numbers))
+                for c in universe.codes
+            ),
+            np.int64,
             len(universe.codes),
-        )
+        )  # fmt: skip
     return found

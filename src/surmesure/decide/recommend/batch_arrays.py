@@ -1,10 +1,11 @@
 """The arrays :mod:`~surmesure.decide.recommend.batch` ranks many people with: the products a
-learned ranking may offer, their verdicts of stock and category, each row's best columns, the
-fused reciprocal ranks, and everyone's neighbour scores summed at once."""
+learned ranking may offer, their verdicts of stock and category, everyone's neighbour scores
+summed at once, each row's best products laid flat, and the fused reciprocal ranks of each
+row's candidates."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -74,21 +75,54 @@ def allowed(
     return found
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A learned ranking of many rows laid flat: each row's best learned products in one run
+    of entries, best first (ties by index), as deep as the row's depth and no deeper (a
+    ranking of neighbours keeps its positive scores only). The runs come in no particular
+    order of rows."""
+
+    #: each entry's row
+    rows: NDArray[np.int64]
+    #: each entry's learned product (its index among the learned products)
+    places: NDArray[np.int64]
+    #: each entry's score
+    values: NDArray[np.floating]
+    #: the index of the first entry of each entry's run
+    first: NDArray[np.int64]
+
+
 def ordered(
-    scores: NDArray[np.floating], depths: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-    """Each row's best ``depths`` columns, highest score first, ties by column (the learned
-    rankings' order), and which of the returned places are within the row's depth. Rows of
-    like depth are sorted together (:data:`ROWS_SORTED`), each group only as deep as its
-    deepest row: a few heavy buyers do not make everyone's sort as long as theirs."""
-    n = scores.shape[1]
-    m = int(min(depths.max(), n))
-    best = np.zeros((len(scores), m), np.int64)
+    scores_of: Callable[[NDArray[np.int64]], NDArray[np.floating]],
+    depths: NDArray[np.int64],
+    width: int,
+    positive: bool = False,
+) -> Listed:
+    """Each row's best ``depths`` of ``width`` learned products by ``scores_of(rows)`` (a
+    dense row of scores each), highest first, ties by index. Rows of like depth are sorted
+    together (:data:`ROWS_SORTED`), each group only as deep as its deepest row: a few heavy
+    buyers do not make everyone's sort as long as theirs, and no row is kept past its depth.
+    ``positive``: scores of zero or less are left out."""
+    rows, places, values = [], [], []
     by_depth = np.argsort(depths, kind="stable")
     for group in np.array_split(by_depth, max(1, len(by_depth) // ROWS_SORTED)):
-        deep = int(min(depths[group].max(), n))
-        best[group, :deep] = _best(scores[group], deep)
-    return best, np.arange(m)[None, :] < depths[:, None]
+        if not group.size:
+            continue
+        scores = scores_of(group)
+        deep = int(min(depths[group].max(), width))
+        best = _best(scores, deep)
+        found = np.take_along_axis(scores, best, axis=1)
+        within = np.arange(deep)[None, :] < depths[group][:, None]
+        if positive:
+            within &= found > 0
+        rows.append(np.broadcast_to(group[:, None], best.shape)[within])
+        places.append(best[within])
+        values.append(found[within])
+    if not rows:
+        empty = np.zeros(0, np.int64)
+        return Listed(empty, empty, np.zeros(0), empty)
+    row = np.concatenate(rows)
+    return Listed(row, np.concatenate(places), np.concatenate(values), run_starts(row))
 
 
 ROWS_SORTED = 100
@@ -110,51 +144,86 @@ def _best(scores: NDArray[np.floating], m: int) -> NDArray[np.int64]:
     return found
 
 
+def run_starts(rows: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The index of the first entry of each entry's run of equal ``rows`` (each row's
+    entries together)."""
+    starts = np.flatnonzero(np.diff(rows, prepend=-1))
+    found: NDArray[np.int64] = np.repeat(starts, np.diff(np.append(starts, rows.size)))
+    return found
+
+
+def run_places(kept: NDArray[np.bool_], first: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Each entry's place among the ``kept`` entries of its run (``first``: the index of each
+    entry's run's first entry): the kept entries before it in its run."""
+    counted = np.zeros(kept.size + 1, np.int64)
+    np.cumsum(kept, out=counted[1:])
+    found: NDArray[np.int64] = counted[1:] - counted[first] - 1
+    return found
+
+
+@dataclass(frozen=True)
+class Part:
+    """One ranking's entries that count in the fusion: their row, universe column, rank
+    among what the guardrails kept, and what each is said to come from."""
+
+    rows: NDArray[np.int64]
+    columns: NDArray[np.int64]
+    ranks: NDArray[np.int64]
+    source: NDArray[np.int64]
+    weight: float
+
+
+@dataclass(frozen=True)
 class Fused:
-    """The fused reciprocal ranks of a batch, and each product's strongest part."""
+    """The fused reciprocal ranks of a block: each product a part reached in a row (``row *
+    width + column``, ascending: each row's products in code order), its score and its
+    strongest part's source."""
 
-    def __init__(self, people: int, products: int, scoring: Scoring) -> None:
-        self.score = np.zeros((people, products))
-        self.strongest = np.zeros((people, products))
-        self.source = np.full((people, products), -1, np.int64)
-        self.scoring = scoring
-
-    def add(
-        self,
-        people: NDArray[np.int64],
-        columns: NDArray[np.int64],
-        kept: NDArray[np.bool_],
-        weight: float,
-        source: NDArray[np.int64],
-    ) -> None:
-        """One ranking of ``people`` (a row each): its ``columns`` best first, ``kept`` those
-        the guardrails keep, ``source`` what each part is said to come from."""
-        if weight <= 0:
-            return
-        rank = np.cumsum(kept, axis=1) - 1
-        kept = kept & (rank < self.scoring.depth)
-        rows = np.broadcast_to(people[:, None], columns.shape)[kept]
-        cols = columns[kept]
-        part = weight / (self.scoring.fusion_k + rank[kept])
-        self.score[rows, cols] += part
-        stronger = part > self.strongest[rows, cols]
-        self.strongest[rows[stronger], cols[stronger]] = part[stronger]
-        self.source[rows[stronger], cols[stronger]] = source[kept][stronger]
+    keys: NDArray[np.int64]
+    score: NDArray[np.float64]
+    source: NDArray[np.int64]
 
 
-def neighbour_scores(
-    learned: Learned, memo: dict[Any, Any], weights: csr_matrix
-) -> NDArray[np.float64]:
-    """Each person's neighbour score of every learned product (a row each), summed as
-    :meth:`~surmesure.decide.recommend.learned.Learned.neighbours` sums one person's: one
-    sparse product of the people's purchase ``weights`` (:mod:`~surmesure.decide.recommend.
-    batch_bought`, each row's entries in the one-person order) by the similarity (each sum
-    taken in the same order, so to the bit)."""
+def fuse(parts: Sequence[Part], width: int, scoring: Scoring) -> Fused:
+    """The rankings' reciprocal ranks summed per row and product, in the order the parts
+    come (as one person's are added, so each sum is the same to the bit); a product's source
+    is that of its strongest part, the first on a tie."""
+    kept = [p for p in parts if p.weight > 0]
+    if not kept:
+        return Fused(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
+    # each entry's key followed by its part's number: all distinct, so that a quick sort
+    # keeps a key's parts in the parts' order
+    key = np.concatenate([(p.rows * width + p.columns) * len(kept) + i for i, p in enumerate(kept)])
+    share = np.concatenate([p.weight / (scoring.fusion_k + p.ranks) for p in kept])
+    source = np.concatenate([p.source for p in kept])
+    order = np.argsort(key)
+    key, share, source = key[order] // len(kept), share[order], source[order]
+    starts = np.flatnonzero(np.diff(key, prepend=-1))
+    if not starts.size:
+        return Fused(key, share, source)
+    # each key's parts added left to right (``add.reduceat`` would add the later ones first)
+    sizes = np.diff(np.append(starts, key.size))
+    score, best, strongest = share[starts], share[starts], starts.copy()
+    for offset in range(1, int(sizes.max())):
+        more = np.flatnonzero(sizes > offset)
+        at = starts[more] + offset
+        score[more] += share[at]
+        stronger = share[at] > best[more]
+        best[more[stronger]], strongest[more[stronger]] = share[at[stronger]], at[stronger]
+    return Fused(key[starts], score, source[strongest])
+
+
+def neighbour_scores(learned: Learned, memo: dict[Any, Any], weights: csr_matrix) -> csr_matrix:
+    """Each person's neighbour score of the learned products (a row each, only those some
+    purchase leads to), summed as :meth:`~surmesure.decide.recommend.learned.Learned.
+    neighbours` sums one person's: one sparse product of the people's purchase ``weights``
+    (:mod:`~surmesure.decide.recommend.batch_bought`, each row's entries in the one-person
+    order) by the similarity (each sum taken in the same order, so to the bit)."""
     similarity = memo.get("batch-similarity")
     if similarity is None:
         similarity = memo["batch-similarity"] = learned.similarity.astype(np.float64)
-    product = weights @ similarity
-    return np.asarray(product.toarray(), np.float64)
+    product: csr_matrix = weights @ similarity
+    return product
 
 
 def strongest(

@@ -13,16 +13,14 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit
 
+from surmesure.decide.recommend.batch_arrays import run_places
 from surmesure.decide.recommend.forest import BLOCK
 from surmesure.decide.recommend.ranker import ABSENT, DEPTH, NAMES, Ranker
 
 if TYPE_CHECKING:
-    from surmesure.decide.recommend.batch_arrays import Universe
+    from surmesure.decide.recommend.batch_arrays import Listed, Universe
     from surmesure.decide.recommend.batch_bought import Bought
     from surmesure.decide.recommend.model import Model
-
-Ranking = tuple[NDArray[np.floating], NDArray[np.int64], NDArray[np.bool_]]
-"""One learned ranking of every row: its scores, its columns best first, those within depth."""
 
 #: the features that are the same for every candidate of a person, and for every person of a
 #: product: their trees' verdicts are found once per distinct value (see ``Forest``)
@@ -54,55 +52,48 @@ def scores(
     ranker: Ranker,
     universe: Universe,
     bought: Bought,
-    neighbours: Ranking,
-    tastes: Ranking,
+    neighbours: Listed,
+    tastes: Listed,
     priors: Sequence[NDArray[np.int64]],
     wanted: NDArray[np.int64],
 ) -> NDArray[np.float64]:
     """The ranker's probability of each ``wanted`` product of a row (``row * len(universe.
     codes) + its column``, ascending; a row a person, a column a product of ``universe``;
     ``-1``: not a candidate). ``bought``: what the rows bought (:mod:`~surmesure.decide.
-    recommend.batch_bought`). ``priors``: each row's prior ranking, as universe columns best
-    first (a segment's list, shared by its rows). A candidate's features are its places among
-    all of them, wanted or not."""
+    recommend.batch_bought`). ``neighbours``, ``tastes``: the rows' learned rankings
+    (:class:`~surmesure.decide.recommend.batch_arrays.Listed`). ``priors``: each row's prior
+    ranking, as universe columns best first (a segment's list, shared by its rows). A
+    candidate's features are its places among all of them, wanted or not."""
     width = len(universe.codes)
     to_cat = bridge(model, ranker, universe).catalogue
     per_person = bought.per_person
     entries = [_learned(universe, bought.bought, neighbours),
                _learned(universe, bought.bought, tastes)]  # fmt: skip
     entries.append(_priors(to_cat, bought.bought, priors))
-    keys = [who * width + col for who, col, _, _ in entries]
-    kept = [_within(wanted, key) for key in keys]
-    key = np.concatenate([k[ok] for k, ok in zip(keys, kept, strict=True)])
-    unique, inverse = np.unique(key, return_inverse=True)
-    if not unique.size:
-        return np.full(wanted.size, -1.0)
+    # each wanted product's place in ``wanted``, looked up by key (-1: not wanted)
+    slot = np.full(len(per_person) * width, -1, np.int32)
+    slot[wanted] = np.arange(wanted.size, dtype=np.int32)
     # the features the forest's leaves are not found by product or person beforehand
-    x = np.zeros((unique.size, len(NAMES)))
+    x = np.zeros((wanted.size, len(NAMES)))
     x[:, [0, 2, 4]] = ABSENT
-    start = 0
-    for (_, _, place, rel), ok, (p_col, r_col) in zip(
-        entries, kept, ((0, 1), (2, 3), (4, None)), strict=True
+    scored = np.zeros(wanted.size, np.bool_)
+    for (who, col, place, rel), (p_col, r_col) in zip(
+        entries, ((0, 1), (2, 3), (4, None)), strict=True
     ):
-        mine = inverse[start : start + int(ok.sum())]
-        start += mine.size
-        x[mine, p_col] = place[ok]
+        at = slot[who * width + col]
+        ok = at >= 0
+        at = at[ok]
+        scored[at] = True
+        x[at, p_col] = place[ok]
         if r_col is not None:
-            x[mine, r_col] = rel[ok]
+            x[at, r_col] = rel[ok]
+    found = np.full(wanted.size, -1.0)
+    if not scored.any():
+        return found
+    x = x[scored]
     x[:, 10] = 1 / (10 + x[:, 0]) + 1 / (10 + x[:, 2]) + 0.5 / (10 + x[:, 4])
-    rows = unique // width
-    found = _probabilities(model, ranker, x, rows, to_cat[unique % width], per_person)
-    at = np.minimum(np.searchsorted(unique, wanted), unique.size - 1)
-    return np.where(unique[at] == wanted, found[at], -1.0)
-
-
-def _within(wanted: NDArray[np.int64], key: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """Which of ``key`` are in ``wanted`` (ascending)."""
-    if not wanted.size:
-        return np.zeros(key.size, np.bool_)
-    found: NDArray[np.bool_] = (
-        wanted[np.minimum(np.searchsorted(wanted, key), wanted.size - 1)] == key
-    )
+    rows, cols = np.divmod(wanted[scored], width)
+    found[scored] = _probabilities(model, ranker, x, rows, to_cat[cols], per_person)
     return found
 
 
@@ -129,10 +120,13 @@ def _probabilities(
         by_product = model.memo[key] = tables.left(PER_PRODUCT, values)
     by_person = tables.left(PER_PERSON, per_person)
     places = list(PLACES)
-    _, first, by_places = np.unique(
-        tables.key(places, x[:, places]), return_index=True, return_inverse=True
+    # the distinct places by number first, then by the thresholds they fall between
+    first, by_combination = _combinations(x)
+    _, some, by_key = np.unique(
+        tables.key(places, x[first][:, places]), return_index=True, return_inverse=True
     )
-    of_places = tables.left(places, x[first][:, places])
+    of_places = tables.left(places, x[first[some]][:, places])
+    by_places = by_key[by_combination]
     covered = PER_PERSON + PER_PRODUCT + PLACES
     for start in range(0, x.shape[0], BLOCK):
         at = slice(start, start + BLOCK)
@@ -143,21 +137,41 @@ def _probabilities(
     return found
 
 
+def _combinations(x: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """A row of each distinct combination of places (each a whole number below
+    :data:`DEPTH`, or :data:`ABSENT`; the fused feature follows from them) and each row's
+    combination, numbered: one number a combination, looked up in a table, not sorted."""
+    side = DEPTH + 1
+    key = np.zeros(x.shape[0], np.int64)
+    for column in (PLACES[0], PLACES[1], PLACES[2]):
+        place = x[:, column].astype(np.int64)
+        key = key * side + np.where(place == ABSENT, DEPTH, place)
+    seen = np.zeros(side**3, np.bool_)
+    seen[key] = True
+    combinations = np.flatnonzero(seen)
+    number = np.empty(side**3, np.int64)  # (read only where written)
+    number[combinations] = np.arange(combinations.size)
+    by_row = number[key]
+    first = np.empty(combinations.size, np.int64)
+    first[by_row] = np.arange(x.shape[0])
+    return first, by_row
+
+
 def _learned(
-    universe: Universe, bought: NDArray[np.bool_], ranking: Ranking
+    universe: Universe, bought: NDArray[np.bool_], ranking: Listed
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """``(row, universe column, place, relative score)`` of the first :data:`DEPTH` of a
     learned ranking each row did not buy."""
-    values, columns, within = ranking
-    rows = np.arange(len(columns))[:, None]
-    cols = universe.learned[columns]
-    ok = within & ~bought[rows, cols]
-    place = np.cumsum(ok, axis=1) - 1
+    cols = universe.learned[ranking.places]
+    ok = ~bought.ravel()[ranking.rows * bought.shape[1] + cols]
+    place = run_places(ok, ranking.first)
     ok &= place < DEPTH
-    found = np.take_along_axis(values, columns, axis=1).astype(np.float64)
-    first = found[rows[:, 0], np.argmax(ok, axis=1)]
-    top = np.where(ok.any(axis=1) & (first > 0), first, 1.0)
-    who = np.broadcast_to(rows, ok.shape)[ok]
+    found = ranking.values.astype(np.float64)
+    # each row's first kept score, the scale of its others (1 when not positive)
+    head = ok & (place == 0)
+    top = np.ones(bought.shape[0])
+    top[ranking.rows[head]] = np.where(found[head] > 0, found[head], 1.0)
+    who = ranking.rows[ok]
     return who, cols[ok], place[ok].astype(np.float64), found[ok] / top[who]
 
 

@@ -140,8 +140,9 @@ _NO_CATEGORIES = np.zeros((0, 8), dtype=np.uint32)
 _NO_BITSETS = np.zeros((0, 8), dtype=np.uint32)
 
 
-#: rows whose leaves are found together (their masks: ``BLOCK`` x trees x 4 bytes)
-BLOCK = 8192
+#: rows whose leaves are found together (their masks: ``BLOCK`` x trees x 4 bytes, some
+#: 600 KB with 150 trees: a core's cache holds them through the passes over them)
+BLOCK = 1024
 #: rows whose leaves are turned tree by tree at once (:meth:`Tables.add_leaves`)
 TURNED = 512
 
@@ -164,7 +165,7 @@ class Tables:
     @classmethod
     def of(cls, forest: Forest) -> Tables:
         trees = len(forest.starts) - 1
-        values = np.zeros((trees, 32))
+        values = np.zeros((trees, 33))  # (leaf i at i + 1: see ``add_leaves``)
         splits: list[list[tuple[float, int, int]]] = [[] for _ in range(forest.features)]
         for t in range(trees):
             nodes = forest.nodes[forest.starts[t] : forest.starts[t + 1]]
@@ -174,7 +175,7 @@ class Tables:
                 n = stack.pop()
                 if nodes["is_leaf"][n]:
                     leaves[n] = len(leaves)
-                    values[t, leaves[n]] = nodes["value"][n]
+                    values[t, leaves[n] + 1] = nodes["value"][n]
                 else:
                     order.append(n)
                     stack += [int(nodes["right"][n]), int(nodes["left"][n])]
@@ -208,12 +209,12 @@ class Tables:
     ) -> None:
         """Add to ``raw`` the leaves' values each row reaches, tree after tree (``groups``:
         see :meth:`Forest.predict_proba`; ``known``: each row's leaves :meth:`left` by some
-        features, found beforehand, and those features)."""
+        features, found beforehand (an array this call uses up), and those features)."""
         if known is None:
             alive = np.full((x.shape[0], self.values.shape[0]), 0xFFFFFFFF, dtype=np.uint32)
             grouped = {f for group in groups for f in group}
         else:
-            alive = known[0].copy()
+            alive = known[0]
             grouped = {f for group in (*groups, known[1]) for f in group}
         for group in groups:
             wanted = [f for f in group if self.thresholds[f].size]
@@ -225,8 +226,10 @@ class Tables:
         for f, (at, table) in enumerate(zip(self.thresholds, self.masks, strict=True)):
             if at.size and f not in grouped:
                 alive &= table[self._place(f, x[:, f])]
-        lowest = alive & (~alive + np.uint32(1))
-        by_row = np.bitwise_count(lowest - np.uint32(1))
+        # the leftmost leaf left: the lowest bit set, counted with the bits below it (leaf
+        # ``i`` counts ``i + 1``, where its value is kept)
+        alive ^= alive - np.uint32(1)
+        by_row = np.bitwise_count(alive)
         # each tree's leaves of the rows side by side (bytes: a quarter of the copy), turned
         # a few rows at a time (a cache's worth: the copy strides less far)
         leaf = np.empty(by_row.shape[::-1], np.uint8)

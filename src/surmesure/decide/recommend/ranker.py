@@ -310,7 +310,7 @@ def places_today(rows: NDArray[np.int64], today: NDArray[np.float64]) -> NDArray
     """Each product's place in its row by today's score, ties by code (``rows``, ``today``:
     one product of one row each, each row's in code order): the ranker's verdict counts for
     the first :data:`KEEP` of a row only."""
-    return _places(rows, (-today,))
+    return places_in_rows(rows, (-today,))
 
 
 def blend(
@@ -329,23 +329,36 @@ def blend(
     score = step + step
     counted = mine < KEEP
     rows, today, theirs = rows[counted], today[counted], theirs[counted]
-    score[counted] = 1 / (10 + _places(rows, (-today, -theirs))) + 1 / (
-        10 + _places(rows, (-theirs, -today))
+    score[counted] = 1 / (10 + places_in_rows(rows, (-today, -theirs))) + 1 / (
+        10 + places_in_rows(rows, (-theirs, -today))
     )
     return score
 
 
-def _places(rows: NDArray[np.int64], keys: tuple[NDArray[Any], ...]) -> NDArray[np.int64]:
+def places_in_rows(rows: NDArray[np.int64], keys: tuple[NDArray[Any], ...]) -> NDArray[np.int64]:
     """Each entry's place in its row when sorted by ``keys`` (the last the first looked at,
-    as :func:`numpy.lexsort` reads them), ties in the entries' order."""
-    # numpy.lexsort's order, one stable sort a key: the rows last, by a radix sort when
-    # they are few enough to be 16-bit numbers (the float keys take most of the time)
-    order = np.arange(rows.size)
+    as :func:`numpy.lexsort` reads them), ties in the entries' order. The rows are sorted
+    side by side, a row of a grid each (as wide as the longest, padded past their ends):
+    many short sorts instead of one long one."""
+    if not rows.size:
+        return np.zeros(0, np.int64)
+    if bool(np.any(rows[1:] < rows[:-1])):  # the rows interleaved: each one's entries together
+        by_row = np.argsort(rows, kind="stable")
+        unmixed = np.empty(rows.size, np.int64)
+        unmixed[by_row] = places_in_rows(rows[by_row], tuple(key[by_row] for key in keys))
+        return unmixed
+    starts = np.flatnonzero(np.diff(rows, prepend=-1))
+    sizes = np.diff(np.append(starts, rows.size))
+    width = int(sizes.max())
+    # each entry's cell in the grid: its row's line, its place among its row's entries
+    cell = np.arange(rows.size) + np.repeat(np.arange(starts.size) * width - starts, sizes)
+    grids = []
     for key in keys:
-        order = order[np.argsort(key[order], kind="stable")]
-    small = rows.astype(np.uint16) if rows.size and rows.max() < 2**16 else rows
-    order = order[np.argsort(small[order], kind="stable")]
-    ranked = rows[order]
-    place = np.empty(rows.size, np.int64)
-    place[order] = np.arange(rows.size) - np.searchsorted(ranked, ranked, side="left")
-    return place
+        grid = np.full(starts.size * width, np.inf)
+        grid[cell] = key
+        grids.append(grid.reshape(starts.size, width))
+    order = np.lexsort(grids, axis=1)
+    place = np.empty_like(order)
+    np.put_along_axis(place, order, np.arange(width)[None, :], axis=1)
+    found: NDArray[np.int64] = place.ravel()[cell]
+    return found
