@@ -261,3 +261,23 @@ def test_health_says_warming_until_everyone_is_read(
         assert asyncio.run(health()) == "ready"
     finally:
         serving.stop()
+
+
+def test_a_change_no_writer_told_reaches_the_packed_world_by_the_safety_net(
+    store: Store, packed_serving: Serving
+) -> None:
+    cache = packed_serving.view()
+    before = cache.packed
+    assert "Dmitri" in _decide(store, packed_serving, "C7")["content"]["body"]
+    set_consent(store, 7, False, NOW)  # written without a change in the outbox
+    assert packed_serving.refresh_if_changed() is True
+    deadline = time.monotonic() + 10  # everyone read again by the serving thread
+    while cache.packed is before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert cache.packed is not before and cache.complete
+    assert "Dmitri" not in _decide(store, packed_serving, "C7")["content"]["body"]
+    # a whole read of a large world is not repeated every refresh_seconds
+    packed_serving.warm_seconds = 100.0  # the fixture's refresh_seconds is 3,600
+    assert packed_serving._check_every() == serving_module.PACKED_CHECK * 100.0
+    packed_serving.warm_seconds = 0.01
+    assert packed_serving._check_every() == packed_serving.refresh_seconds
