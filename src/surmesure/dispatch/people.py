@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 from surmesure.dispatch import outbox
 from surmesure.dispatch.subscribers import Delivery
 from surmesure.store import schema
+from surmesure.store.among import among_ids
 
 Listener = Callable[[frozenset[int]], None]
 MetricsListener = Callable[[], None]
@@ -154,11 +155,19 @@ def _quiet(delivery: Delivery) -> frozenset[int]:
 def _renamed(conn: Connection, person_ids: list[int], since: datetime) -> set[int]:
     """Of ``person_ids``, those with an identifier first seen (a new person's are all new),
     someone merged into them, or an identifier taken from its holder by claim only (the
-    displaced holder's claim names them), at ``since`` or later."""
+    displaced holder's claim names them), at ``since`` or later. The ids are bound as one
+    list in each branch (:func:`~surmesure.store.among.among_ids`): 5,000 of them bound one
+    parameter each cost DuckDB 200 ms of CPU, a round's dispatch more than its segments."""
     i, m, c = schema.identifiers, schema.merges, schema.identity_claims
     query = sa.union(
-        sa.select(i.c.person_id).where(i.c.person_id.in_(person_ids), i.c.first_seen_at >= since),
-        sa.select(m.c.survivor_id).where(m.c.survivor_id.in_(person_ids), m.c.merged_at >= since),
-        sa.select(c.c.holder_id).where(c.c.holder_id.in_(person_ids), c.c.claimed_at >= since),
+        sa.select(i.c.person_id).where(
+            among_ids(i.c.person_id, person_ids), i.c.first_seen_at >= since
+        ),
+        sa.select(m.c.survivor_id).where(
+            among_ids(m.c.survivor_id, person_ids), m.c.merged_at >= since
+        ),
+        sa.select(c.c.holder_id).where(
+            among_ids(c.c.holder_id, person_ids), c.c.claimed_at >= since
+        ),
     )
     return {int(p) for p in conn.execute(query).scalars()}
