@@ -13,14 +13,15 @@ raise (an
 error is logged and the delivery stands). With NATS, deliveries run in the workers: they pass
 the news on to the API processes' caches through Redis (:mod:`.news`).
 
-A ``track`` event changes nothing a cache holds of its person (traits come with ``identify``,
-consent choices and orders with changes of their own) but who they are: the person it made,
-an identifier first seen or taken over, a merge. Its person is news only then
-(:func:`_quiet`), so a page's views and clicks (``Promotion Viewed``, ``Promotion Clicked``)
-cost no re-read. The segments a round of events moves people in or out of tell those people
-themselves (:func:`tell`, from :mod:`surmesure.segment.realtime`), whatever event made the
-round: a window's end may move someone on an event no segment names. (A template whose rules
-read events is decided from the store, never from a cache.)
+A ``track``, ``page`` or ``screen`` event changes nothing a cache holds of its person (traits
+come with ``identify``, consent choices and orders with changes of their own) but who they
+are: the person it made, an identifier first seen or taken over, a merge. Its person is news
+only then (:func:`_quiet`), so a page's views and clicks (``Promotion Viewed``, ``Promotion
+Clicked``) and a visitor's pages cost no re-read. The segments a round of events moves people
+in or out of tell those people themselves (:func:`tell`, from
+:mod:`surmesure.segment.realtime`), whatever event made the round: a window's end may move
+someone on an event no segment names. (A template whose rules read events is decided from the
+store, never from a cache.)
 """
 
 from __future__ import annotations
@@ -126,22 +127,25 @@ def tell(delivery: Delivery, person_ids: Collection[int]) -> None:
     delivery.after.extend(_tell(listener, news) for listener in listeners)
 
 
-TRACK = "track"
+QUIET = frozenset({"track", "page", "screen"})
+"""The event types that change nothing a cache holds of their person but who they are."""
 _BATCH = 5_000  # people per statement that looks for their new identities
 
 
 def _quiet(delivery: Delivery) -> frozenset[int]:
-    """The people ``delivery`` names only by ``track`` events that changed nobody's identity
-    (:func:`_renamed`) since the first of those events was stored."""
+    """The people ``delivery`` names only by events of the :data:`QUIET` types that changed
+    nobody's identity (:func:`_renamed`) since the first of those events was stored."""
     tracked: dict[int, datetime] = {}
     for c in delivery.changes:
-        if c.kind == outbox.EVENT and c.detail == TRACK and c.person_id is not None:
+        if c.kind == outbox.EVENT and c.detail in QUIET and c.person_id is not None:
             first = tracked.get(c.person_id)
             if first is None or c.at < first:
                 tracked[c.person_id] = c.at
     if not tracked:
         return frozenset()
-    named = {c.person_id for c in delivery.changes if c.kind != outbox.EVENT or c.detail != TRACK}
+    named = {
+        c.person_id for c in delivery.changes if c.kind != outbox.EVENT or c.detail not in QUIET
+    }
     quiet = sorted(tracked.keys() - named)
     if not quiet:
         return frozenset()
