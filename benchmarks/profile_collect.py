@@ -1,9 +1,10 @@
-"""Where the server's time goes on ``/v1/batch``: the app runs in this process (its lifespan
-included: the event writer, the dispatcher, the scheduled jobs), fed the bodies of
-``bench_collect`` through an in-process ASGI transport, with every thread under ``cProfile``
-(the writer's commits and the dispatcher's rounds run in threads of their own). It prints the
-functions of the project by their own time and by their cumulative time, and the SQL
-statements, commits and rollbacks the run made, per 1,000 events. ``--threads`` runs without
+"""Where the server's time goes on ``/v1/batch``: the app runs in this process as ``surmesure
+serve`` starts it (its lifespan included: the event writer, the dispatcher, the scheduled jobs,
+and the decision server's cache, which the dispatcher tells whom each round changed), fed the
+bodies of ``bench_collect`` through an in-process ASGI transport, with every thread under
+``cProfile`` (the writer's commits and the dispatcher's rounds run in threads of their own).
+It prints the functions of the project by their own time and by their cumulative time, and the
+SQL statements, commits and rollbacks the run made, per 1,000 events. ``--threads`` runs without
 the profiler instead and prints the CPU time of each thread of the process (the event loop,
 the event writer, the dispatcher, the journey worker...) in µs per event: which part of the
 server spends it, at full speed.
@@ -110,7 +111,10 @@ class Threads:
     def stats(self) -> pstats.Stats:
         stats = pstats.Stats(self.profiles[0])
         for profile in self.profiles[1:]:
-            stats.add(profile)  # a thread still running is read as it stands
+            try:
+                stats.add(profile)  # a thread still running is read as it stands
+            except TypeError:  # a thread that ran nothing since the warm-up: pstats refuses it
+                continue
         return stats
 
 
@@ -178,10 +182,18 @@ def _app(url: str, events: int, track: bool) -> tuple[Any, list[bytes], str]:
     if WITH_SEGMENTS["on"]:
         _save_segments(url)
     if not track:
-        return create_app(Settings()), make_bodies(events + 10 * PER_CALL, seed), "/v1/batch"
+        return (
+            create_app(Settings(), freeze=True),
+            make_bodies(events + 10 * PER_CALL, seed),
+            "/v1/batch",
+        )
     os.environ["SURMESURE_RATE_LIMITS"] = '{"collect": "1000000/second"}'
     _publish(url)
-    return create_app(Settings()), [track_body(i, seed) for i in range(events + 10)], "/v1/track"
+    return (
+        create_app(Settings(), freeze=True),
+        [track_body(i, seed) for i in range(events + 10)],
+        "/v1/track",
+    )
 
 
 def _save_segments(url: str) -> None:

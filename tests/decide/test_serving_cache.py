@@ -218,6 +218,35 @@ def test_a_miss_reads_each_table_by_its_person_column_alone(store: Store) -> Non
     assert not [w for w in (" AND ", " OR ", "(SELECT") if w in statement]
 
 
+def test_a_change_told_of_people_not_held_reads_their_identifiers_and_merges_alone(
+    store: Store,
+) -> None:
+    """A round of collection tells the cache of many people it does not hold: of them, the
+    identifiers and merges alone are read, in a statement whose text does not grow with their
+    number (their ids bound as one list); people read whole past a few ids are read as on a
+    miss."""
+    for pid in range(1, 31):
+        add_person(store, pid, ANNA, identifiers={"customer_id": f"C{pid}"})
+    with store.begin() as conn:
+        conn.execute(
+            schema.people.insert().values(
+                person_id=31, merged_into=1, created_at=NOW - DAY, updated_at=NOW - DAY
+            )
+        )
+    keys = {
+        ("customer_id", blind.index(store, "customer_id", f"C{pid}")): pid for pid in range(1, 31)
+    }
+    with store.connect() as conn, store.statements() as sent:
+        told = read_people(conn, [], named=list(range(1, 32)))
+        fewer = read_people(conn, [], named=list(range(1, 21)))
+        whole = read_people(conn, list(range(1, 21)), named=list(range(1, 32)))
+    assert told.reads == {} and told.identifiers == keys and told.absorbed == {31: 1}
+    assert fewer.reads == {} and len(fewer.identifiers) == 20 and fewer.absorbed == {31: 1}
+    assert sent[0] == sent[1] and "FROM traits" not in sent[0]
+    assert sorted(whole.reads) == list(range(1, 21)) and whole.absorbed == {31: 1}
+    assert {o.value for r in whole.reads.values() for o in r.observations} == {"Anna"}
+
+
 def test_misses_asked_during_a_read_are_read_together_after_it(store: Store) -> None:
     for pid in range(1, 6):
         add_person(store, pid, ANNA, identifiers={"customer_id": f"C{pid}"})

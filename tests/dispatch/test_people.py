@@ -57,3 +57,21 @@ def test_an_orders_listener_hears_the_buyers_alone(store: Store) -> None:
         stop()
     assert changed == [frozenset({1, 2, 3}), frozenset({4})]
     assert bought == [frozenset({2, 3})]
+
+
+def test_the_people_looked_for_new_identities_are_bound_as_one_list(store: Store) -> None:
+    """A round names thousands of people; the statement that looks for those with a new
+    identity is the same text whatever their number (one list bound, not a parameter each,
+    which cost DuckDB 200 ms for 5,000), and finds the same people."""
+    before = utcnow()
+    store_events(store, 40)
+    with store.connect() as conn:
+        everyone = sorted(
+            int(p) for p in conn.execute(sa.select(schema.people.c.person_id)).scalars()
+        )
+        with store.statements() as sent:
+            few = people._renamed(conn, everyone[:2], before)
+            many = people._renamed(conn, everyone, before)
+            later = people._renamed(conn, everyone, utcnow())
+    assert few == set(everyone[:2]) and many == set(everyone) and later == set()
+    assert len(sent) == 3 and sent[0] == sent[1]

@@ -1,6 +1,7 @@
-"""A page's views and clicks cost the serving cache no re-read: a ``track`` event changes
-nothing it holds of its person but who they are, and the segments a round moves people in or
-out of tell those people themselves."""
+"""A page's views and clicks, and a site's pages and screens, cost the serving cache no
+re-read: a ``track``, ``page`` or ``screen`` event changes nothing it holds of its person but
+who they are, and the segments a round moves people in or out of tell those people
+themselves."""
 
 from __future__ import annotations
 
@@ -98,6 +99,25 @@ def test_a_view_of_a_placement_reads_nobody_again(store: Store, serving: Serving
     assert effects["people_changed"] == 0
     assert cache.loads == loads  # nobody read again
     assert _held(cache, store, "C-1") == person and cache.loads == loads
+
+
+def test_a_known_persons_pages_and_screens_read_nobody_again(
+    store: Store, serving: Serving
+) -> None:
+    """A page or a screen changes nothing the cache holds of its person, as a view does: most
+    of what a site sends costs it no re-read."""
+    _identify(store, "C-3")
+    cache = serving.view()
+    person = _held(cache, store, "C-3")
+    assert person is not None and cache.reads.get(person) is not None
+    loads = cache.loads
+    raw = [
+        {"type": "page", "userId": "C-3", "messageId": "page-1", "name": "Accueil"},
+        {"type": "screen", "userId": "C-3", "messageId": "screen-1", "name": "Panier"},
+    ]
+    _store(store, validate_messages(raw, region="FR", prefix=""), "crm")
+    assert dispatcher.drain(store)["people_changed"] == 0
+    assert cache.loads == loads and _held(cache, store, "C-3") == person
 
 
 def test_a_new_visitors_first_view_still_names_them(store: Store, serving: Serving) -> None:

@@ -29,6 +29,13 @@ def among_texts(
     return _among(column, [str(t) for t in texts], sa.Text())
 
 
+def ids_of(name: str) -> sa.Select[tuple[int]]:
+    """The integer ids of the list bound to the parameter ``name`` at execution, one per row:
+    ``column.in_(ids_of("ids"))`` in a statement built once and run with many lists."""
+    array = ARRAY(sa.BigInteger())
+    return sa.select(sa.func.unnest(sa.cast(sa.bindparam(name, type_=array), array)))
+
+
 def _among(
     column: ColumnElement[Any] | sa.Column[Any], values: list[Any], item: sa.types.TypeEngine[Any]
 ) -> ColumnElement[bool]:
