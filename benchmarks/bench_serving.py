@@ -23,12 +23,26 @@ another checkout's ``src`` to compare with it) and measures:
     (no HTTP) for ``--decisions`` customers, twice: the first pass reads each person, the
     second finds them in memory (the hot path, ~0.4 ms before the per-person cache).
 
+``--duckdb-memory 1GB`` bounds the server's DuckDB (its ``memory_limit``, in the store's URL).
 ``--world DIR`` measures the world ``bench_decide.py --world DIR`` built (``DIR/world.duckdb``),
 such as a 1,000,000-customer one.
 
     python benchmarks/bench_serving.py [--customers 50000] [--db FILE] [--world DIR]
         [--src PATH] [--changes 20] [--decisions 2000] [--port PORT] [--rate R] [--seconds S]
-        [--skip-inprocess]
+        [--skip-inprocess] [--duckdb-memory SIZE]
+
+Measured on the generated world of 1,000,000 customers (1,341,724 people, 14.3 million trait
+rows; ``--world /work/world1m --rate 1000 --seconds 15 --decisions 500 --changes 10
+--skip-inprocess``, a quiet machine), everyone packed at start (the server's defaults):
+
+- ready (everyone packed) 250 s after start;
+- 500 decisions one after another: 1.23 ms each (16.2 ms when most were read on a miss);
+- open loop at 1,000/s: 999.9/s served, p50 1.77 ms, p99 77 ms, p99.9 88 ms (129.5/s served
+  and a p99 of 39 s when most were read on a miss);
+- a consent reaches the next decision in 0.21 s (median; max 0.21), a CRM trait in 0.06 s
+  (max 0.07), a web purchase in 0.28 s (max 0.36);
+- resident memory 2,961 MB once started, before anything is packed (the recommendation model
+  of a million people and DuckDB's pages), 3,848 MB packed, 4,231 MB at the end.
 """
 
 from __future__ import annotations
@@ -172,6 +186,7 @@ def files_of(db: Path, world: Path | None) -> Path:
 
 def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     url = f"duckdb:///{db}"
+    server_url = url if not args.duckdb_memory else f"{url}?memory_limit={args.duckdb_memory}"
     demo = files_of(db, args.world)
     if not db.exists():
         bench_decide.build_store(demo, args.customers, url)
@@ -185,7 +200,7 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     visitors = [v for k, v, _ in held if k == "anonymous_id"]
     store.dispose()
     port = args.port or 18_500 + os.getpid() % 500
-    server = start(url, port, args.src)
+    server = start(server_url, port, args.src)
     report: dict[str, Any] = {"src": str(args.src), "demo_customers": args.customers}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
@@ -288,6 +303,9 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--decisions", type=int, default=2_000)
     parser.add_argument("--port", type=int)
+    parser.add_argument(
+        "--duckdb-memory", help="the server's DuckDB memory_limit (e.g. 1GB; default DuckDB's)"
+    )
     parser.add_argument("--rate", type=float, default=0, help="an open loop at this rate")
     parser.add_argument("--seconds", type=float, default=10, help="of the open loop")
     parser.add_argument("--skip-inprocess", action="store_true")
