@@ -18,6 +18,11 @@ which also compares the SQLAlchemy and Ibis compilers on a store such as the dem
     createdb h_bench && .venv/bin/python benchmarks/bench_segment.py --people 10000000 \
         --size-only --postgres postgresql+psycopg://postgres@127.0.0.1/h_bench --spark
 
+Measured alone on the 2-core machine, ``--people 10000000 --size-only --postgres ... --spark``
+(23 M traits, 40 M events, 10 M orders): DuckDB 0.877 s (first query 1.745 s; the plain plan
+5.7 s), PostgreSQL 30.7 s (first query 34.6 s; 35x DuckDB's; generating its world took 22 min),
+the conformance table on Spark 91 cases, 0 wrong, in 30.4 s.
+
 Targets: the 5-condition size over 10,000,000 people under 2 s;
 a refresh of 50 segments over 1,000,000 people under 30 s; 50 evaluations in memory under 1 ms.
 """
