@@ -272,28 +272,50 @@ class Packed:
             self.since = {p: t for p, t in self.since.items() if taken.get(p, b"") is not t}
         return len(taken)
 
+    def _at(self, person_id: int) -> int | None:
+        """Where ``person_id`` is in the index (their text may be empty: nobody), if there."""
+        ids = self._index[0]
+        at = int(np.searchsorted(ids, person_id))
+        return at if at < len(ids) and ids[at] == person_id else None
+
     def text(self, person_id: int) -> bytes | None:
         """``person_id``'s text, if they are packed."""
         since = self.since
         if person_id in since:
             return since[person_id]
-        ids, span, starts, ends = self._index
-        at = int(np.searchsorted(ids, person_id))
-        if at == len(ids) or ids[at] != person_id:
+        at = self._at(person_id)
+        if at is None:
             return None
+        _, span, starts, ends = self._index
         return self._texts[int(span[at])][int(starts[at]) : int(ends[at])] or None
 
     def __contains__(self, person_id: object) -> bool:
-        return isinstance(person_id, int) and self.text(person_id) is not None
+        """Whether ``person_id`` is packed, from the index alone (no text is read)."""
+        if not isinstance(person_id, int):
+            return False
+        since = self.since
+        if person_id in since:
+            return since[person_id] is not None
+        at = self._at(person_id)
+        return at is not None and bool(self._index[3][at] > self._index[2][at])
+
+    def _held(self) -> tuple[Any, dict[int, bytes | None]]:
+        """The index's people with a text and not overridden since, and ``since``."""
+        since = self.since
+        ids, _, starts, ends = self._index
+        kept = (ends > starts) & ~np.isin(ids, np.fromiter(since, np.int64, len(since)))
+        return ids[kept], since
 
     def __iter__(self) -> Iterator[int]:
         """Everyone packed, in order of person ids."""
-        every = {int(p) for p in self._index[0]} | set(self.since)
-        return iter(sorted(p for p in every if p in self))
+        ids, since = self._held()
+        fresh = [p for p, t in since.items() if t is not None]
+        return iter(sorted([*(int(p) for p in ids), *fresh]))
 
     def count(self) -> int:
-        """How many people are packed (a pass over everyone)."""
-        return sum(1 for _ in self)
+        """How many people are packed."""
+        ids, since = self._held()
+        return len(ids) + sum(1 for t in since.values() if t is not None)
 
     def put(self, read: PersonRead) -> None:
         """Pack ``read`` (of a root person, with their whole ledger)."""
