@@ -95,7 +95,8 @@ def dateish(draw: st.DrawFn) -> str:
 BOOLEANS = ["true", "false", "True", "FALSE", "1", "0", "yes", "no", "on", "off", "t", "y"]
 CHOICES = ["f", "m", "x", "F", " f", "email", "sms", "any", "Email", "web", "paper ", "phone"]
 CODES = ["", " ", "EUR", "GBP ", "eur", "€€€", "ab", "abcd", "\u00e9t\u00e9"]
-words = st.sampled_from([*BOOLEANS, *CHOICES, *CODES])
+FORMULAS = ["=", "=1+1", " =A1", "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3", "+33 6 12"]
+words = st.sampled_from([*BOOLEANS, *CHOICES, *CODES, *FORMULAS])
 values = st.one_of(
     st.none(),
     st.text(max_size=70),

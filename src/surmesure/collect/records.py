@@ -8,10 +8,11 @@ in the mapping's time zone (UTC by default) and stored as naive UTC.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Text = Annotated[str, Field(min_length=1, max_length=512)]
 Code = Annotated[str, Field(min_length=1, max_length=64)]
@@ -19,8 +20,27 @@ Code = Annotated[str, Field(min_length=1, max_length=64)]
 IDENTIFIER_FIELDS = ("customer_id", "loyalty_card", "email", "phone", "anonymous_id")
 
 
+FORMULA = r"^(=|[+\-@].*[(|!])"
+"""Text a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+cmd|' /C calc'!A0``,
+``@SUM(A1)``): refused outside identifiers, since the value would come back out in exports (call
+lists, manifests) that people open in a spreadsheet. A phone number's ``+`` is an identifier's,
+checked apart."""
+
+
 class Record(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    @model_validator(mode="after")
+    def _no_formula(self) -> Record:
+        for name, value in self:
+            if name in IDENTIFIER_FIELDS or not isinstance(value, str):
+                continue
+            if re.match(FORMULA, value):
+                raise ValueError(
+                    f"{name}: starts like a spreadsheet formula ({value[:1]!r}), which a "
+                    f"spreadsheet opening an export would run; write the value without it"
+                )
+        return self
 
 
 class Identified(Record):

@@ -41,7 +41,7 @@ from surmesure.collect.columnar import (
     specs,
 )
 from surmesure.collect.mapping import POSITION
-from surmesure.collect.records import IDENTIFIER_FIELDS, KINDS, SCORE_RANGES, Record
+from surmesure.collect.records import FORMULA, IDENTIFIER_FIELDS, KINDS, SCORE_RANGES, Record
 from surmesure.domain.identity import normalize
 
 
@@ -267,12 +267,6 @@ def _kind_checks(kind: str, table: pa.Table, rejections: list[Rejection]) -> Non
         for pos in pc.filter(table.column(POSITION), pc.invert(anyone)).to_pylist():
             reason = f"{kind} records need an identifier: {', '.join(IDENTIFIER_FIELDS)}"
             rejections.append(Rejection(pos, None, None, reason))
-
-
-FORMULA = r"^(=|[+\-@].*[(|!])"
-"""Text a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+cmd|' /C calc'!A0``,
-``@SUM(A1)``): refused, since the value would come back out in exports (call lists, manifests)
-that people open in a spreadsheet. A phone number's ``+`` is an identifier's, checked apart."""
 
 
 def _formula_checks(table: pa.Table, model: type[Record], rejections: list[Rejection]) -> None:
