@@ -159,6 +159,11 @@ class FastReads(Protocol):
         (times as ``datetime``, NULL as ``None``), tuples otherwise; empty for no rows."""
         ...
 
+    def fetch_arrow(self, conn: Connection, query: sa.Select[Any]) -> pa.Table:
+        """All rows of ``query`` as an Arrow table, columns named as selected (times as
+        ``timestamp[us]``): a large result without a Python object per value."""
+        ...
+
     def fetch_ids(
         self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None
     ) -> npt.NDArray[np.int64]:

@@ -20,17 +20,19 @@ import hashlib
 import io
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
+from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.recommend.forest import Forest
-from surmesure.decide.recommend.learned import Learned
+from surmesure.decide.recommend.learned import IdRows, Learned
 from surmesure.errors import InvalidInput
 from surmesure.protect import fitted
 from surmesure.store import schema
@@ -71,12 +73,17 @@ def payload(learned: Learned | None, forest: Forest | None) -> bytes:
     arrays: dict[str, Any] = {}
     if learned is not None:
         sim = learned.similarity
-        people = sorted(learned.person_row.items(), key=lambda item: item[1])
+        rows = learned.person_row
+        if isinstance(rows, IdRows):
+            person_ids = rows.ids
+        else:
+            people = sorted(rows.items(), key=lambda item: item[1])
+            person_ids = np.fromiter((p for p, _ in people), np.int64, len(people))
         arrays |= {
             "codes": np.asarray(learned.codes, dtype=np.str_),
             "sim_data": sim.data, "sim_indices": sim.indices, "sim_indptr": sim.indptr,
             "item_factors": learned.item_factors,
-            "person_ids": np.fromiter((p for p, _ in people), np.int64, len(people)),
+            "person_ids": person_ids,
             "person_factors": learned.person_factors,
             "regularization": np.asarray([learned.regularization]),
         }  # fmt: skip
@@ -100,6 +107,14 @@ def unpack(blob: bytes) -> tuple[Learned | None, Forest | None]:
         ) from None
 
 
+def _rows(person_ids: NDArray[Any]) -> Mapping[int, int]:
+    """Person id -> row of the kept factors (a payload lists the ids in increasing order)."""
+    ids = np.asarray(person_ids, dtype=np.int64)
+    if ids.ndim == 1 and bool(np.all(ids[1:] > ids[:-1])):
+        return IdRows(ids)
+    return {int(p): i for i, p in enumerate(ids.tolist())}
+
+
 def _unpack(blob: bytes) -> tuple[Learned | None, Forest | None]:
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
@@ -114,7 +129,7 @@ def _unpack(blob: bytes) -> tuple[Learned | None, Forest | None]:
                 (arrays["sim_data"], arrays["sim_indices"], arrays["sim_indptr"]), shape=(n, n)
             ),
             item_factors=arrays["item_factors"],
-            person_row={int(p): i for i, p in enumerate(arrays["person_ids"].tolist())},
+            person_row=_rows(arrays["person_ids"]),
             person_factors=arrays["person_factors"],
             regularization=float(arrays["regularization"][0]),
         )

@@ -16,7 +16,7 @@ Both are fitted only when there are enough buyers and products for them to mean 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -162,34 +162,56 @@ class Learned:
         return weights
 
 
-def fit(
-    purchases: Mapping[int, Iterable[tuple[datetime, str]]], fit: Fit | None = None
-) -> Learned | None:
-    """Both signals from each person's ``(ordered_at, product_code)`` purchases (a product
-    counts once per order time); ``None`` when there are too few buyers or products."""
-    chosen = fit or Fit()
+@dataclass(frozen=True)
+class Counts:
+    """How many times each person bought each product (a product counts once per order time):
+    the person x product matrix the signals are fitted on, as coordinates."""
+
+    #: the people who bought anything, by id: the matrix's rows
+    people: NDArray[np.int64]
+    #: the products bought, sorted: the matrix's columns
+    codes: tuple[str, ...]
+    row: NDArray[np.int64]
+    column: NDArray[np.int64]
+    count: NDArray[np.float32]
+
+
+def counted(purchases: Mapping[int, Iterable[tuple[datetime, str]]]) -> Counts:
+    """The counts of each person's ``(ordered_at, product_code)`` purchases."""
     counts: dict[tuple[int, str], int] = {}
     for pid, bought in purchases.items():
         for _, code in set(bought):
             counts[(pid, code)] = counts.get((pid, code), 0) + 1
     people = sorted({pid for pid, _ in counts})
     codes = tuple(sorted({code for _, code in counts}))
+    person_row = {pid: i for i, pid in enumerate(people)}
+    index = {code: j for j, code in enumerate(codes)}
+    n = len(counts)
+    return Counts(
+        np.asarray(people, dtype=np.int64),
+        codes,
+        np.fromiter((person_row[p] for p, _ in counts), dtype=np.int64, count=n),
+        np.fromiter((index[c] for _, c in counts), dtype=np.int64, count=n),
+        np.fromiter(counts.values(), dtype=np.float32, count=n),
+    )
+
+
+def fit(
+    purchases: Mapping[int, Iterable[tuple[datetime, str]]] | Counts, fit: Fit | None = None
+) -> Learned | None:
+    """Both signals from each person's ``(ordered_at, product_code)`` purchases, or their
+    :class:`Counts`; ``None`` when there are too few buyers or products."""
+    chosen = fit or Fit()
+    counts = purchases if isinstance(purchases, Counts) else counted(purchases)
+    people, codes = counts.people, counts.codes
     if len(people) < MIN_PEOPLE or len(codes) < MIN_PRODUCTS:
         return None
     from implicit.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight
 
-    person_row = {pid: i for i, pid in enumerate(people)}
     index = {code: j for j, code in enumerate(codes)}
     matrix = csr_matrix(
-        (
-            np.fromiter(counts.values(), dtype=np.float32, count=len(counts)),
-            (
-                np.fromiter((person_row[p] for p, _ in counts), dtype=np.int64, count=len(counts)),
-                np.fromiter((index[c] for _, c in counts), dtype=np.int64, count=len(counts)),
-            ),
-        ),
-        shape=(len(people), len(codes)),
+        (counts.count, (counts.row, counts.column)), shape=(len(people), len(codes))
     )
     # implicit's BM25Recommender, its weighting handed over as CSR (it warns on its own COO)
     weighted = bm25_weight(matrix.T, K1=chosen.bm25_k1, B=chosen.bm25_b).T.tocsr()
@@ -208,10 +230,42 @@ def fit(
         index=index,
         similarity=csr_matrix(knn.similarity),
         item_factors=np.asarray(als.item_factors, dtype=np.float32),
-        person_row=person_row,
+        person_row=IdRows(people),
         person_factors=np.asarray(als.user_factors, dtype=np.float32),
         regularization=chosen.regularization,
     )
+
+
+class IdRows(Mapping[int, int]):
+    """Person id -> row of a sorted array of ids: a dictionary's look-up without a Python
+    object per person."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: NDArray[np.int64]) -> None:
+        self.ids = ids
+
+    def get_row(self, person_id: object) -> int:
+        """The row of ``person_id`` (-1: none)."""
+        if not isinstance(person_id, int | np.integer):
+            return -1
+        row = int(np.searchsorted(self.ids, person_id))
+        return row if row < len(self.ids) and self.ids[row] == person_id else -1
+
+    def __getitem__(self, person_id: int) -> int:
+        row = self.get_row(person_id)
+        if row < 0:
+            raise KeyError(person_id)
+        return row
+
+    def __contains__(self, person_id: object) -> bool:
+        return self.get_row(person_id) >= 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 def fold_in(

@@ -97,7 +97,7 @@ def build(
     if ranker is None:
         ranker = Store.of(conn).settings.recommend_ranker
     people = everyone(conn, as_of)
-    model = assemble(conn, as_of, fit({pid: d.purchases for pid, d in people.items()}), people, top)
+    model = assemble(conn, as_of, fit(people.counts()), people, top)
     if not ranker:
         return replace(model, description=RANKER_OFF)
     if model.learned is None:

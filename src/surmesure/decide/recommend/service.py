@@ -162,22 +162,18 @@ def recommend_all(
         model = get_model(store, c, as_of)
         # everyone as of the model's date: the model read them (a second read of every
         # purchase would cost as much as the ranking)
-        everyone = dict(model.people)
-        if person_ids is not None:
-            wanted = set(person_ids)
-            everyone = {pid: d for pid, d in everyone.items() if pid in wanted}
+        ids, datas = people.chosen(model.people, person_ids)
         customers = people.customer_ids(store, c)
         stock = stock_of(c, None, as_of)
     if on_start is not None:
-        on_start(len(everyone))
+        on_start(len(ids))
     from surmesure.decide.recommend.everyone import Job, rank_all
 
     job = Job(
         model, stock, k, tuple(exclude_categories), per_category, policy, scoring or Scoring()
     )
-    items = list(everyone.items())
-    lists = rank_all(job, [data for _, data in items], store.settings.recommend_workers)
-    for (pid, _), recs in zip(items, lists, strict=True):
+    lists = rank_all(job, datas, store.settings.recommend_workers)
+    for pid, recs in zip(ids, lists, strict=True):
         yield pid, customers.get(pid), recs
 
 

@@ -352,6 +352,11 @@ class DuckDBBackend:
             columns.append(values)
         return columns if len(columns[0]) else []
 
+    def fetch_arrow(self, conn: Connection, query: sa.Select[Any]) -> pa.Table:
+        compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        params = [compiled.params[name] for name in compiled.positiontup or ()]
+        return self.raw(conn).sql(str(compiled), params=params).to_arrow_table()
+
     def fetch_ids(
         self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None
     ) -> npt.NDArray[np.int64]:

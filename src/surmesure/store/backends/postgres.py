@@ -205,6 +205,17 @@ class PostgresBackend:
         rows = conn.execute(query).all()
         return list(zip(*rows, strict=True)) if rows else []
 
+    def fetch_arrow(self, conn: Connection, query: sa.Select[Any]) -> pa.Table:
+        import pyarrow as pa
+
+        result = conn.execute(query)
+        names = list(result.keys())
+        rows = result.all()
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        return pa.table(
+            {name: pa.array(list(values)) for name, values in zip(names, columns, strict=True)}
+        )
+
     def fetch_ids(
         self, conn: Connection, sql: str, params: Mapping[str, Any] | None = None
     ) -> npt.NDArray[np.int64]:
