@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from surmesure.decide.recommend import popular
-from surmesure.decide.recommend.learned import Counts
+from surmesure.decide.recommend.learned import Counts, IdRows
 from surmesure.domain.traits import Observation, resolve
 from surmesure.protect import blind
 from surmesure.store import schema
@@ -66,7 +66,9 @@ class People(Mapping[int, PersonData]):
     (microseconds since 1970, naive UTC) and product numbers, home store and segment numbers.
     A person's purchases come in order of time, then product code."""
 
-    __slots__ = ("at", "code", "codes", "home", "ids", "places", "segment", "segments", "starts")
+    __slots__ = (
+        "at", "code", "codes", "home", "ids", "places", "rows", "segment", "segments", "starts",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -83,20 +85,13 @@ class People(Mapping[int, PersonData]):
         self.ids, self.starts, self.at, self.code, self.codes = ids, starts, at, code, codes
         self.home, self.places, self.segment, self.segments = home, places, segment, segments
 
-    def _row(self, person_id: object) -> int:
-        if not isinstance(person_id, int | np.integer):
-            return -1
-        row = int(np.searchsorted(self.ids, person_id))
-        return row if row < len(self.ids) and self.ids[row] == person_id else -1
+        self.rows = IdRows(ids)
 
     def __getitem__(self, person_id: int) -> PersonData:
-        row = self._row(person_id)
-        if row < 0:
-            raise KeyError(person_id)
-        return self.at_row(row)
+        return self.at_row(self.rows[person_id])
 
     def __contains__(self, person_id: object) -> bool:
-        return self._row(person_id) >= 0
+        return person_id in self.rows
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.ids.tolist())
