@@ -188,7 +188,7 @@ def build_store(
 ) -> tuple[list[str], list[str]]:
     """``surmesure demo`` into ``folder/demo`` and the store of ``url`` (skipped with ``reuse``
     when both are there already); the ids of up to 5,000 customers and visitors."""
-    built = (folder / "demo" / "keys.env").is_file() and Path(url.split(":///", 1)[1]).is_file()
+    built = (folder / "demo" / "keys.env").is_file() and has_people(url)
     if not (reuse and built):
         env = {**os.environ, "SURMESURE_DATABASE_URL": url}
         command = [sys.executable, "-m", "surmesure.cli.main", "demo", "--customers",
@@ -204,6 +204,22 @@ def build_store(
         [v for k, v, _ in rows if k == "customer_id"][:5_000],
         [v for k, v, _ in rows if k == "anonymous_id"][:5_000],
     )
+
+
+def has_people(url: str) -> bool:
+    """Whether the store of ``url`` exists and holds people (a world built before)."""
+    if url.startswith("duckdb"):
+        return Path(url.split(":///", 1)[1]).is_file()
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT 1 FROM people LIMIT 1")).first() is not None
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def held_identifiers(store: Any, limit: int | None = None) -> list[tuple[str, str, int]]:

@@ -26,6 +26,10 @@ for any worker's memory), both with ``SURMESURE_SERVING_CACHE_URL``. Measured:
         [--redis redis://127.0.0.1:6379/5] [--port 18400]
         [--misses 500]
     python benchmarks/bench_workers.py --url STORE_URL [--misses 500]   # (d) alone
+
+``--world DIR --world-db NAME`` keeps the world: the demo's files in ``DIR`` and the store in
+the PostgreSQL database ``NAME`` (created on the server of ``--postgres``), built on the first
+run and measured as it is on the next ones, such as a world of 1,000,000 customers.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +234,28 @@ def misses(url: str, redis_url: str, count: int) -> dict[str, Any]:
     return out
 
 
+@contextmanager
+def world(args: argparse.Namespace) -> Iterator[tuple[Path, str]]:
+    """The demo's folder and the store's URL: kept with ``--world``, else made for this run."""
+    if args.world is None:
+        with tempfile.TemporaryDirectory() as tmp, scratch_postgres(args.postgres) as url:
+            yield Path(tmp), url
+        return
+    if not args.world_db or not args.world_db.isidentifier():
+        raise SystemExit("--world needs --world-db NAME (letters, digits and _)")
+    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        found = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": args.world_db}
+        ).first()
+        if found is None:
+            conn.execute(sa.text(f'CREATE DATABASE "{args.world_db}"'))
+    admin.dispose()
+    args.world.mkdir(parents=True, exist_ok=True)
+    url = sa.engine.make_url(args.postgres).set(database=args.world_db)
+    yield args.world, url.render_as_string(hide_password=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -240,17 +268,19 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18_400)
     parser.add_argument("--misses", type=int, default=500)
     parser.add_argument("--url", help="an existing store: (d) alone, on it")
+    parser.add_argument("--world", type=Path, help="keep the demo's files here (see above)")
+    parser.add_argument("--world-db", help="with --world: the kept PostgreSQL database")
     args = parser.parse_args()
     if args.url:
         report = misses(args.url, args.redis, args.misses)
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
     report: dict[str, Any] = {"customers": args.customers, "cache_people": args.cache_people}
-    with tempfile.TemporaryDirectory() as tmp, scratch_postgres(args.postgres) as url:
+    with world(args) as (folder, url):
         started = time.perf_counter()
-        people = bench_decide.build_store(Path(tmp), args.customers, url)
+        people = bench_decide.build_store(folder, args.customers, url, reuse=True)
         report["build_s"] = round(time.perf_counter() - started, 1)
-        keys_env = (Path(tmp) / "demo" / "keys.env").read_text().split()
+        keys_env = (folder / "demo" / "keys.env").read_text().split()
         key = dict(line.split("=", 1) for line in keys_env)["SURMESURE_DEMO_DECIDE_KEY"]
         for mode, ttl in MODES.items():
             report[mode] = run_mode(url, ttl, args, key, people)
