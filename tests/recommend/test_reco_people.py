@@ -13,7 +13,7 @@ import pytest
 from reco_world import AS_OF, load_world, person_id
 from retail_slice import retail_slice
 
-from surmesure.decide.recommend import learned, people
+from surmesure.decide.recommend import learned, people, ranker
 from surmesure.store import Store
 
 
@@ -70,6 +70,12 @@ def test_people_on_a_real_slice(tmp_path: Path) -> None:
         # some customers bought the same product at two order times: counted twice
         assert counts.count.max() >= 2
         _same_counts(held)
+        # the first purchases of a month, as the per-person path finds them
+        plain_all = dict(held.items())
+        for start, until in ((datetime(2010, 3, 1), datetime(2010, 4, 1)),
+                             (datetime(2009, 12, 1), datetime(2010, 7, 1))):  # fmt: skip
+            found = ranker.first_purchases(held, start, until)
+            assert found and found == ranker.first_purchases(plain_all, start, until)
         # a chosen few, in the order of their ids, absent ids left out
         ids = list(held)
         wanted = [ids[7], ids[3], -5, ids[40]]

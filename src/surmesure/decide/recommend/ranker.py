@@ -27,10 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surmesure.decide.recommend.forest import Forest
+from surmesure.decide.recommend.people import People, PersonData
 
 if TYPE_CHECKING:
     from surmesure.decide.recommend.model import Model
-    from surmesure.decide.recommend.people import PersonData
 
 DEPTH = 100
 ABSENT = 1000.0
@@ -214,6 +214,8 @@ def first_purchases(
     people: Mapping[int, PersonData], start: datetime, until: datetime
 ) -> dict[int, set[str]]:
     """The products each person bought for the first time in ``[start, until)``."""
+    if isinstance(people, People):
+        return _first_purchases(people, start, until)
     out: dict[int, set[str]] = {}
     for pid, data in people.items():
         first: dict[str, datetime] = {}
@@ -223,6 +225,23 @@ def first_purchases(
         new = {c for c, at in first.items() if start <= at < until}
         if new:
             out[pid] = new
+    return out
+
+
+def _first_purchases(people: People, start: datetime, until: datetime) -> dict[int, set[str]]:
+    """:func:`first_purchases` on the arrays: each person's purchases come in order of time,
+    so a (person, product) pair's first row is its first purchase."""
+    owner = np.repeat(np.arange(len(people.ids), dtype=np.int64), np.diff(people.starts))
+    pairs = owner * max(len(people.codes), 1) + people.code
+    _, first = np.unique(pairs, return_index=True)
+    epoch = datetime(1970, 1, 1)
+    low, high = ((day - epoch) // timedelta(microseconds=1) for day in (start, until))
+    at = people.at[first]
+    chosen = first[(at >= low) & (at < high)]
+    out: dict[int, set[str]] = {}
+    codes = people.codes
+    for row, k in zip(owner[chosen].tolist(), people.code[chosen].tolist(), strict=True):
+        out.setdefault(int(people.ids[row]), set()).add(codes[k])
     return out
 
 
@@ -241,6 +260,9 @@ def train(
     parts: list[NDArray[np.float64]] = []
     labels: list[NDArray[np.bool_]] = []
     months = people = 0
+    # the negatives are sampled month by month, as they come: a month of a million people's
+    # candidates is gigabytes of features, most of them left out
+    draw = np.random.default_rng(0)
     for n in range(1, ANCHORS + 1):
         start = month_before(model.as_of, n)
         until = min(model.as_of, start + timedelta(days=HORIZON_DAYS))
@@ -262,8 +284,10 @@ def train(
             dtype=np.bool_,
             count=rows.size,
         )
-        parts.append(x)
-        labels.append(y)
+        kept = y | (draw.random(y.size) < NEGATIVES)
+        parts.append(x[kept])
+        labels.append(y[kept])
+        del x
         months += 1
         people += len(chosen)
     if months < MIN_MONTHS or people < MIN_PEOPLE:
@@ -273,8 +297,7 @@ def train(
             "today's ranking stands"
         )
     x, y = np.vstack(parts), np.concatenate(labels)
-    kept = y | (np.random.default_rng(0).random(y.size) < NEGATIVES)
-    x, y = x[kept], y[kept]
+    del parts
     classifier = HistGradientBoostingClassifier(
         max_iter=150, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=200,
         l2_regularization=1.0, random_state=0,
