@@ -12,7 +12,8 @@ from decide_world import DAY, NOW, add_person, add_stores, set_consent
 
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.service import DecideRequest, decide
-from surmesure.decide.serving import Serving, build_view
+from surmesure.decide.serving import Serving
+from surmesure.decide.whole_view import build_view
 from surmesure.protect import atrest, blind
 from surmesure.store import Store, schema
 from surmesure.unify.profile import root_of

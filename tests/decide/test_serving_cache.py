@@ -17,7 +17,7 @@ from decide_world import DAY, NOW, add_person, merge_into, set_consent
 from surmesure.clock import utcnow
 from surmesure.collect import sink
 from surmesure.config import get_settings
-from surmesure.decide import serving as serving_module
+from surmesure.decide import serving_warm
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving
@@ -38,13 +38,13 @@ ANNA = {"first_name": ("Anna", "crm", 0.9, NOW - 2 * DAY)}
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts whole reads of the store (``build_view``) made while the test runs."""
     made: list[int] = []
-    whole = serving_module.build_view
+    whole = serving_warm.build_view
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         made.append(1)
         return whole(*args, **kwargs)
 
-    monkeypatch.setattr(serving_module, "build_view", counted)
+    monkeypatch.setattr(serving_warm, "build_view", counted)
     return made
 
 

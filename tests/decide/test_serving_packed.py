@@ -18,6 +18,7 @@ from decide_world import DAY, NOW, add_person, merge_into, set_consent
 
 from surmesure.api.app import create_app
 from surmesure.decide import serving as serving_module
+from surmesure.decide import serving_warm
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.packed import Identifiers, Names, Packed, pack, unpack
 from surmesure.decide.service import DecideRequest, decide
@@ -125,7 +126,7 @@ def test_spans_find_each_person_and_what_was_packed_since_wins() -> None:
 
 @pytest.fixture
 def packed_serving(store: Store, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(serving_module, "PACK_SPAN", 2)
+    monkeypatch.setattr(serving_warm, "PACK_SPAN", 2)
     for pid in PEOPLE:
         add_person(
             store,
@@ -236,13 +237,13 @@ def test_health_says_warming_until_everyone_is_read(
     for ``ready``); meanwhile decisions read the store."""
     add_person(store, 1, {"first_name": ("Anna", "crm", 0.9, NOW - DAY)}, identifiers={})
     held = threading.Event()
-    whole = serving_module.build_view
+    whole = serving_warm.build_view
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         assert held.wait(10)
         return whole(*args, **kwargs)
 
-    monkeypatch.setattr(serving_module, "build_view", slow)
+    monkeypatch.setattr(serving_warm, "build_view", slow)
     serving = Serving(store, refresh_seconds=3_600, flush_ms=20, cache_people=1, packed_people=10)
     app = create_app(settings_for(store), store)
     app.state.store, app.state.serving = store, serving  # what the server's start sets

@@ -50,17 +50,17 @@ from sqlalchemy.engine import Connection
 
 from surmesure.decide import shared_cache
 from surmesure.decide.decision_log import DecisionLog, encoded
-from surmesure.decide.packed import Identifiers, Packed, pack
 from surmesure.decide.serving_cache import NOBODY, ServingCache
+from surmesure.decide.serving_warm import pack_everyone, take_everyone
 from surmesure.decide.shared_cache import SharedCache
-from surmesure.decide.whole_view import ServingView, build_view, fingerprint
+from surmesure.decide.whole_view import fingerprint
 from surmesure.dispatch.news import SharedNews
 from surmesure.domain.segments import METRICS
 from surmesure.errors import trace_of
 from surmesure.store import schema
 from surmesure.store.engine import Store
 from surmesure.unify.people_read import BOUND_IDS, read_people
-from surmesure.unify.reader import MetricRows, PersonRead, read_metrics
+from surmesure.unify.reader import MetricRows, read_metrics
 from surmesure.unify.reader import fetch_rows as _rows
 
 log = logging.getLogger("surmesure.decide.serving")
@@ -71,10 +71,6 @@ _EXPOSURES = -1  # the fingerprint's last cell: exposures, of which this server 
 
 
 RELOAD_BATCH = 1_000  # people per statement when the safety net reloads the cache
-PACK_SPAN = 2_000
-"""Person ids read at a time when everyone is packed: what a span's read makes and frees stays
-small (the interpreter keeps the memory it once took: 20,000 at a time left 460 MB more of it
-at 50,000 customers, 2,000 left 130 MB, and took less time)."""
 COMPACT_AT = 20_000
 """People packed again since a packed world was read (dropped from the cache with a new
 ledger, changed) that the serving thread moves into a span of their own."""
@@ -368,7 +364,8 @@ class Serving:
 
     def warm_cache(self) -> int:
         """Read everyone into the cache at once when they fit in it (at most ``cache_people``
-        people), or else packed (at most ``packed_people``, :meth:`_pack_everyone`): one pass
+        people), or else packed (at most ``packed_people``, :func:`~surmesure.decide.serving_warm.
+        pack_everyone`): one pass
         per table, about a hundred times less time a person than reading each on a miss, so
         that after start-up no decision waits for a read (the first ones may, until this
         ends). Those changed meanwhile are read again after. How many people it took in."""
@@ -386,9 +383,9 @@ class Serving:
         self._warming = set()
         try:
             if count <= self.cache_people:
-                taken = self._take_everyone(cache)
+                taken = take_everyone(self, cache)
             else:
-                taken = self._pack_everyone(cache)
+                taken = pack_everyone(self, cache)
         finally:
             changed, self._warming = self._warming, None
         self.warm_seconds = time.perf_counter() - started
@@ -408,88 +405,6 @@ class Serving:
         gc.freeze()
         log.info("serving cache warmed with %d people in %.1f s", taken, self.warm_seconds)
         return taken
-
-    def _take_everyone(self, cache: ServingCache) -> int:
-        """Everyone read into ``cache``'s objects (those already held, read on a miss
-        meanwhile, are kept); how many it took in."""
-        since = self.log.generation
-        with self.store.connect() as conn:
-            whole = build_view(conn, cache.metrics)
-        pending = self.log.shown_since(since)  # with what the log wrote meanwhile
-        if pending is None:  # more than the log keeps: read again, no write meanwhile
-            with self._flush_lock, self.store.connect() as conn:
-                whole = build_view(conn, cache.metrics)
-                pending = self.log.shown()
-        with self._view_lock:
-            cache.complete = False
-            taken = 0
-            for pid in whole.people:  # someone with no rows yet reads as empty
-                if pid not in cache.reads and len(cache.reads) < cache.limit:
-                    read = whole.reads.get(pid) or PersonRead(pid)
-                    cache.reads[pid] = replace(read, seen=dict(whole.seen.get(pid, {})))
-                    taken += 1
-            whole_ids = len(whole.ids) <= 2 * cache.limit
-            for key, pid in whole.ids.items():
-                if len(cache.ids) >= 2 * cache.limit:
-                    break
-                cache.ids.setdefault(key, pid)
-            for pid, content_ids, at in pending:  # not written yet: not in the store
-                if pid in cache.reads:
-                    cache.note_shown(pid, content_ids, at)
-            cache.complete = whole_ids and all(p in cache.reads for p in whole.people)
-        return taken
-
-    def _pack_everyone(self, cache: ServingCache) -> int:
-        """Everyone read into a packed world (:mod:`surmesure.decide.packed`), a span of
-        :data:`PACK_SPAN` person ids at a time (each table's zone maps skip the others' rows),
-        then served from: meanwhile, decisions read from the world packed before, if any,
-        else from the store on a miss. How many people it packed."""
-        p = schema.people
-        with self.store.connect() as conn:
-            low, high = conn.execute(
-                sa.select(sa.func.min(p.c.person_id), sa.func.max(p.c.person_id))
-            ).one()
-        packed = Packed()
-        parts: list[Identifiers] = []
-        cache.filling = packed
-        try:
-            for first in range(int(low or 0), int(high or -1) + 1, PACK_SPAN):
-                part = self._read_span(cache, (first, first + PACK_SPAN - 1))
-                packed.add_span(
-                    {
-                        pid: pack(replace(read, seen=part.seen.get(pid, {})), packed.names)
-                        for pid in part.people
-                        for read in [part.reads.get(pid) or PersonRead(pid)]
-                    }
-                )
-                parts.append(Identifiers.of(part.ids))
-                if self._stop.is_set():
-                    return 0
-            packed.identifiers = Identifiers.joined(parts)
-            packed.index()
-            cache.take_packed(packed)
-        finally:
-            cache.filling = None
-        taken = packed.count()
-        log.info("serving cache: %d people packed in %.0f MB", taken, packed.nbytes() / 2**20)
-        return taken
-
-    def _read_span(self, cache: ServingCache, span: tuple[int, int]) -> ServingView:
-        """Everyone of ``span`` read whole, with the exposures of the decisions the log
-        wrote meanwhile or has not written yet."""
-        shown = None
-        for _ in range(3):  # a read longer than the log keeps its flushes: read again
-            since = self.log.generation
-            with self.store.connect() as conn:
-                part = build_view(conn, cache.metrics, span)
-            shown = self.log.shown_since(since, part.people)
-            if shown is not None:
-                break
-        if shown is None:
-            shown = self.log.shown(part.people)
-        for pid, content_ids, at in shown:
-            part.note_shown(pid, content_ids, at)
-        return part
 
     def refresh_if_changed(self) -> bool:
         """The safety net for writers that do not notify: when the store changed since the
