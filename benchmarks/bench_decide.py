@@ -318,6 +318,7 @@ async def open_loop(
         else [request_bytes(port, method, path, body, key) for body in payloads]
     )
     latencies: list[float] = []
+    sent_at: list[float] = []
     errors = 0
     sent_count = 0
     start = time.perf_counter()
@@ -343,6 +344,7 @@ async def open_loop(
                     errors += 1
                     return
                 latencies.append(time.perf_counter() - scheduled)
+                sent_at.append(scheduled - start)
         finally:
             writer.close()
 
@@ -357,7 +359,23 @@ async def open_loop(
         "p50_ms": round(percentile(latencies, 0.50) * 1e3, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1e3, 2),
         "p999_ms": round(percentile(latencies, 0.999) * 1e3, 2),
+        "slow_seconds": slow_seconds(sent_at, latencies),
     }
+
+
+def slow_seconds(sent_at: list[float], latencies: list[float], top: int = 5) -> dict[str, Any]:
+    """The seconds of the loop that held most of its slowest 1% of requests (second: how
+    many): a tail spread evenly is the server's steady cost, one bunched in a few seconds is a
+    pause (a collection, a background read)."""
+    if not latencies:
+        return {}
+    bound = percentile(latencies, 0.99)
+    counts: dict[int, int] = {}
+    for at, latency in zip(sent_at, latencies, strict=True):
+        if latency >= bound:
+            counts[int(at)] = counts.get(int(at), 0) + 1
+    busiest = sorted(counts.items(), key=lambda item: -item[1])[:top]
+    return {str(second): count for second, count in sorted(busiest)}
 
 
 def cpu_seconds(pid: int) -> float:
