@@ -33,6 +33,11 @@ def test_the_list_is_kept_until_the_stock_changes(shop: Store) -> None:
     kept = next(iter(picks.values()))[2]
     assert service.recommend(shop, pid, as_of=AS_OF, person=data, k=3) == first
     assert next(iter(picks.values()))[2] is kept  # not picked again
+    # nor when the person is read again from the model, as each decision does
+    again = model.person_data(shop, held, pid)
+    assert again is not None and again is not data
+    assert service.recommend(shop, pid, as_of=AS_OF, person=again, k=3) == first
+    assert next(iter(picks.values()))[2] is kept
     # another length is another list
     assert len(service.recommend(shop, pid, as_of=AS_OF, person=data, k=1)) == 1
     assert len(picks) == 2

@@ -286,7 +286,8 @@ def _picked(
     )  # fmt: skip
     picks: dict[Any, Any] = model.memo.setdefault("picks", {})
     found = picks.get(key)
-    if found is not None and found[0] is stock and found[1] is data:
+    # the model reads each person when asked (a new object each time): the same read counts
+    if found is not None and found[0] is stock and found[1] == data:
         result: list[Recommendation] = found[2]
         return result
     result = pick(
