@@ -84,3 +84,25 @@ def test_a_key_destroyed_by_another_process_is_forgotten_at_the_next_dispatch_ro
         with pytest.raises(KeyDestroyed):
             server.open(conn, 11, sealed)
         assert server.follow_erasures(conn) is False  # nothing new since
+
+
+def test_sealing_for_people_known_to_have_keys_reads_them_and_makes_only_the_missing(
+    store: Store,
+) -> None:
+    """A decision log seals for people who have keys: their keys are read (no key made for
+    each, to clash on insert), and a node without one still gets one, kept across rings."""
+    first = Keyring(store, SECRET, kept=10)
+    with store.begin() as conn:
+        before = first.seal_many(conn, [1, 2], ["Ana", "Bo"], now=NOW)
+    ring = Keyring(store, SECRET, kept=10)  # another process: nothing kept
+    with store.begin() as conn:
+        with store.statements() as sent:
+            sealed = ring.seal_many(conn, [1, 2], ["Ana again", "Bo again"], now=NOW, known=True)
+        assert len(sent) == 1 and sent[0].lstrip().upper().startswith("SELECT")
+        more = ring.seal_many(conn, [2, 7], ["Bo", "Eve"], now=NOW, known=True)
+        assert set(Keyring(store, SECRET).keys(conn, [1, 2, 7])) == {1, 2, 7}  # 7's is made
+    other = Keyring(store, SECRET)
+    with store.connect() as conn:
+        assert other.open_many(conn, [1, 2, 1, 2, 2, 7], [*before, *sealed, *more]) == [
+            "Ana", "Bo", "Ana again", "Bo again", "Bo", "Eve",
+        ]  # fmt: skip

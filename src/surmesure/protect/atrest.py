@@ -75,12 +75,19 @@ def dumps(value: Any) -> str:
 
 
 def seal_texts(
-    conn: Connection, nodes: Sequence[int | None], texts: Sequence[str | None], *, now: datetime
+    conn: Connection,
+    nodes: Sequence[int | None],
+    texts: Sequence[str | None],
+    *,
+    now: datetime,
+    known: bool = False,
 ) -> list[bytes | None]:
-    """Each text sealed under its node (``None`` where either is ``None``), in one batch."""
+    """Each text sealed under its node (``None`` where either is ``None``), in one batch;
+    ``known``: the nodes likely have keys already (see :meth:`~surmesure.protect.crypto.
+    Keyring.seal_many`)."""
     if not any(t is not None for t in texts):
         return [None] * len(texts)
-    return keyring(conn).seal_many(conn, nodes, texts, now=now)
+    return keyring(conn).seal_many(conn, nodes, texts, now=now, known=known)
 
 
 def open_texts(
@@ -152,7 +159,8 @@ def seal_decisions(
         else dumps({c: r.get(c) for c in DECISION_COLUMNS})
         for r in records
     ]
-    return seal_texts(conn, [r.get("person_id") for r in records], texts, now=now)
+    nodes = [r.get("person_id") for r in records]
+    return seal_texts(conn, nodes, texts, now=now, known=True)
 
 
 def joined(parts: dict[str, str | None]) -> str:

@@ -161,9 +161,10 @@ class Keyring:
                 self._keys.popitem(last=False)
 
     def _entries(
-        self, conn: Connection, nodes: Iterable[int], now: datetime | None
+        self, conn: Connection, nodes: Iterable[int], now: datetime | None, known: bool = False
     ) -> dict[int, list[Any]]:
-        """``[key, cipher]`` of each node that has a key (see :meth:`keys`)."""
+        """``[key, cipher]`` of each node that has a key (see :meth:`keys`); ``known``: the
+        nodes likely have one already (their keys are read before any is made)."""
         out: dict[int, list[Any]] = {}
         wanted: list[int] = []
         with self._lock:
@@ -178,17 +179,30 @@ class Keyring:
             return out
         wanted.sort()
         found: dict[int, bytes] = {}
-        if now is not None:
+        if now is not None and not known:
             # a new key for each node first, kept where the node had none: for the nodes a
             # collection batch just made, one statement instead of a look-up then an insert
             found = self._create(conn, wanted, now)
             wanted = [n for n in wanted if n not in found]
         if wanted:
-            rows = conn.execute(sa.select(k.c.node_id, k.c.wrapped).where(k.c.node_id.in_(wanted)))
-            found.update(self._unwrap((int(n), bytes(w)) for n, w in rows))
+            found.update(self._read(conn, wanted))
+        if now is not None and known:
+            # the few without a key yet get one (a key made for each would mostly clash)
+            missing = [n for n in wanted if n not in found]
+            if missing:
+                found.update(self._create(conn, missing, now))
+                # one made meanwhile by another writer is read
+                others = [n for n in missing if n not in found]
+                if others:
+                    found.update(self._read(conn, others))
         self._keep(found)
         out.update((node, [key, None]) for node, key in found.items())
         return out
+
+    def _read(self, conn: Connection, nodes: list[int]) -> dict[int, bytes]:
+        """The stored keys of ``nodes`` that have one, unwrapped."""
+        rows = conn.execute(sa.select(k.c.node_id, k.c.wrapped).where(k.c.node_id.in_(nodes)))
+        return self._unwrap((int(n), bytes(w)) for n, w in rows)
 
     def _unwrap(self, wrapped: Iterable[tuple[int, bytes]]) -> dict[int, bytes]:
         return {
@@ -249,10 +263,12 @@ class Keyring:
         texts: Sequence[str | None],
         *,
         now: datetime,
+        known: bool = False,
     ) -> list[bytes | None]:
         """Each text sealed under its node's key (keys made, in the caller's transaction, for
-        nodes without one); ``None`` where the node or the text is ``None``."""
-        entries = self._entries(conn, {n for n in nodes if n is not None}, now)
+        nodes without one); ``None`` where the node or the text is ``None``. ``known``: the
+        nodes are likely to have keys (people decided for, rather than people just made)."""
+        entries = self._entries(conn, {n for n in nodes if n is not None}, now, known)
         # ciphers made here are not kept (2.4 kB each: an import of a million people would
         # keep 240 MB of them); those that opening values keeps are used
         ciphers = {node: entry[1] or AESGCM(entry[0]) for node, entry in entries.items()}
