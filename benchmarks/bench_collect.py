@@ -36,6 +36,22 @@ DuckDB 200 ms of CPU, a re-read of 1,000 people 40 ms), and a visitor's pages we
 identify is. ``profile_collect.py --threads --raw --segments --events 60000``: the dispatcher
 19 µs an event against 44, the event writer 33, the event loop 16, DuckDB's own threads 10.
 
+Measured at 0255c7e against 423303d (``--baseline 423303d --rounds 4 --events 200000
+--postgres none``, DuckDB, a shared machine at load average 3 to 5): 10,424 events/s against
+8,744 (x1.19; rounds 9,299 to 11,109 against 7,562 to 10,384), the server's CPU 83.8 µs an
+event against 102.9 (x0.81), lag 0.19 to 0.32 s against 0.24 to 0.37, the same 9,800
+memberships. Where a run's wall time went before (each group commit traced, 100,000 events):
+the clients used 1.5 to 1.9 µs of CPU an event, a hundredth of the server's; the event writer
+spent 86 to 91% of the run committing, 11 to 14% waiting for a group's first request, and
+under 1% lingering or pausing (its waits were not the bound); a commit's time was 40% its
+thread's CPU, 30% waiting for a processor the machine's other work held, the rest waiting for
+the interpreter lock or DuckDB's threads. The lock was held in 67% of the instants sampled
+(``py-spy --gil``): the writer 42%, the requests' reading and validation 40%, the dispatcher
+15%. The dispatcher's cost followed its rounds more than its events: a round reads each person
+it touches once, and the run's 5,000 devices came back in every round (rests of 0.05 s: 4.5 s
+of CPU for 100,000 events, 0.6 s: 2.1 s). It now rests in proportion to a long round
+(:mod:`surmesure.dispatch.background`): 3.1 s of CPU per 100,000 events became about 1.7.
+
     python benchmarks/bench_collect.py [--events 200000] [--clients 32] [--postgres URL|none]
         [--collect-only] [--baseline REF [--rounds 3]] [--prefill N] [--json]
 """

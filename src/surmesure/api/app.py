@@ -114,6 +114,7 @@ def create_app(
             max_events=settings.commit_max_events,
             settings=settings,
             on_commit=app.state.dispatcher.kick,
+            on_idle=app.state.dispatcher.hurry,
         )
         await app.state.writer.start()
         app.state.serving = Serving(

@@ -13,7 +13,9 @@ therefore starts no sooner than ``every_ms`` after the previous one started: the
 that time share it, and an answer waits at most that much longer (25 ms by default).
 
 After each commit the writer calls ``on_commit`` (the server's dispatcher, which hands the
-new changes on to the later stages: :mod:`surmesure.dispatch.background`).
+new changes on to the later stages: :mod:`surmesure.dispatch.background`), and once no request
+has come for ``idle_ms`` after its last commit, ``on_idle`` (the dispatcher then delivers
+that commit's changes without waiting for more to join them).
 
 A group is first written as if none of its messages were stored before (``unseen``, see
 :func:`~surmesure.collect.events.write_events`): the insert then skips no look-up. When one was
@@ -61,9 +63,13 @@ class EventWriter:
         max_events: int = 20_000,
         settings: Settings | None = None,
         on_commit: Callable[[], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
+        idle_ms: float = 50.0,
     ):
         self.store = store
         self.on_commit = on_commit
+        self.on_idle = on_idle
+        self.idle = idle_ms / 1000.0
         self.settings = settings
         self.interval = interval_ms / 1000.0
         self.every = every_ms / 1000.0
@@ -100,7 +106,7 @@ class EventWriter:
         stopping = False
         began = -math.inf
         while not stopping:
-            first = await self._queue.get()
+            first = await self._next(loop, began)
             if first is None:
                 break
             if self.interval > 0 and self._queue.empty():
@@ -125,6 +131,18 @@ class EventWriter:
                     pending.future.set_exception(result)
                 else:
                     pending.future.set_result(result)
+
+    async def _next(self, loop: asyncio.AbstractEventLoop, began: float) -> _Pending | None:
+        """The next request; ``on_idle`` is called if none comes within ``idle`` of now, once
+        something was committed (the first wait of the process tells nobody)."""
+        assert self._queue is not None
+        if self.on_idle is None or began == -math.inf or not self._queue.empty():
+            return await self._queue.get()
+        idle = loop.call_later(self.idle, self.on_idle)
+        try:
+            return await self._queue.get()
+        finally:
+            idle.cancel()
 
     # -- on the writer's thread ------------------------------------------------------------
 
