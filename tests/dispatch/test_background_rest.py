@@ -78,3 +78,10 @@ def test_a_pause_of_the_stream_ends_the_rest(
     dispatcher.kick()
     dispatcher._run()
     assert waits == [(pytest.approx(1.0), True)]  # the rest was cut short, not waited out
+
+
+def test_by_default_a_rest_never_keeps_a_change_past_a_second(duckdb_store: Store) -> None:
+    """The round under way, the rest and the next round: the rest is held to half a second."""
+    dispatcher = Background(duckdb_store, get_settings())
+    assert dispatcher.rest(0.01) == pytest.approx(0.2)
+    assert dispatcher.rest(10.0) == pytest.approx(0.5)

@@ -13,7 +13,8 @@ grow, and the dispatcher keeps to about ``1 / (1 + pace)`` of the time (a fifth 
 rather than taking the interpreter from the requests and the event writer round after round.
 A membership is then late by at most the round under way, the rest and its own round: 0.3 s
 after rounds of 50 ms (as with the ``gap`` alone), 0.6 s after rounds of 100 ms (0.4 s with
-the ``gap`` alone), 1.2 s after rounds of 200 ms. When the stream pauses (the event writer
+the ``gap`` alone), 0.9 s after rounds of 200 ms (the rest is held to half a second, so a
+change reaches segments and decisions within a second). When the stream pauses (the event writer
 calls :meth:`hurry` once no request has come for a moment), the rest ends at once: nothing
 more would join the next round, so the last changes of a burst are delivered without waiting
 it out. :meth:`stop` settles what is left before the server exits.
@@ -49,7 +50,7 @@ class Background:
         period: float = 1.0,
         gap: float = 0.2,
         pace: float = 4.0,
-        longest: float = 1.0,
+        longest: float = 0.5,
     ) -> None:
         self.store = store
         self.settings = settings
