@@ -323,3 +323,19 @@ def test_workers_rank_everyone_as_one_process_does(
     assert forked == []  # every block was ranked in a worker (what they note stays there)
     assert list(together) == list(alone) and together == alone
     assert everyone.workers(400) == 1 and everyone.workers(everyone.PARALLEL_FROM) >= 1
+
+
+def test_training_a_block_of_people_at_a_time_trains_the_same_ranker(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The candidates are made a block of people at a time (memory): a block of 7 people
+    gives the ranker trained on everyone at once, row for row."""
+    assert shop.fitted.ranker is not None and shop.fitted.ranker.people > 7
+    monkeypatch.setattr(ranker, "TRAIN_BLOCK", 7)
+    with shop.store.connect() as conn:
+        again = model.build(conn, AS_OF)
+    assert again.ranker is not None
+    assert (again.ranker.people, again.ranker.rows) == (
+        shop.fitted.ranker.people, shop.fitted.ranker.rows,
+    )  # fmt: skip
+    assert np.array_equal(_probe(again), _probe(shop.fitted))

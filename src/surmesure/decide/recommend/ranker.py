@@ -39,6 +39,9 @@ HORIZON_DAYS = 90
 MIN_MONTHS = 2
 MIN_PEOPLE = 200
 NEGATIVES = 0.25
+TRAIN_BLOCK = 5_000
+"""People whose candidates are made at once while the ranker trains (the rows and the draws of
+the negatives come in the same order whatever the block)."""
 KEEP = 100
 """Today's first products the ranker's verdict counts for, hence the only ones it scores
 (some 210 candidates a person before, all of them counting): on the four cut-offs of
@@ -275,19 +278,23 @@ def train(
         chosen = sorted(p for p in wanted if p in earlier.people and earlier.people[p].purchases)
         if not chosen:
             continue
-        batch = [(earlier.people[p], rank(earlier, earlier.people[p])) for p in chosen]
         cat = catalogue(earlier, sold)
-        rows, products, x = features(earlier.as_of, cat, batch)
         codes = cat.codes
-        y = np.fromiter(
-            (codes[j] in wanted[chosen[r]] for r, j in zip(rows, products, strict=True)),
-            dtype=np.bool_,
-            count=rows.size,
-        )
-        kept = y | (draw.random(y.size) < NEGATIVES)
-        parts.append(x[kept])
-        labels.append(y[kept])
-        del x
+        # a block of people at a time: their ranked lists, as Python objects, are what weighs
+        for begin in range(0, len(chosen), TRAIN_BLOCK):
+            block = chosen[begin : begin + TRAIN_BLOCK]
+            batch = [(earlier.people[p], rank(earlier, earlier.people[p])) for p in block]
+            rows, products, x = features(earlier.as_of, cat, batch)
+            del batch
+            y = np.fromiter(
+                (codes[j] in wanted[block[r]] for r, j in zip(rows, products, strict=True)),
+                dtype=np.bool_,
+                count=rows.size,
+            )
+            kept = y | (draw.random(y.size) < NEGATIVES)
+            parts.append(x[kept])
+            labels.append(y[kept])
+            del x
         months += 1
         people += len(chosen)
     if months < MIN_MONTHS or people < MIN_PEOPLE:
