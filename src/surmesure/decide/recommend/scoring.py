@@ -17,6 +17,7 @@ import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import count, repeat
 from typing import Any, TypeVar
 
 from surmesure.decide.recommend.association import Rules
@@ -155,11 +156,15 @@ def fused_ranked(
             part = weight / (k + place)  # the first time a code is met, its strongest part
             fused[first] = part
             because[first] = (part, because_of, None)
+    # each list as ``(rank, code, antecedent, prior name)``, its columns zipped in C (a
+    # generator per list would run Python for every entry before the fusion does)
+    columns = list(zip(*priors, strict=True))
     ranked: list[tuple[float, Iterable[tuple[int, str, str | None, str | None]]]] = [
-        (scoring.prior_weight, ((rank, code, None, prior) for rank, code, prior in priors))
-    ]
+        (scoring.prior_weight, zip(columns[0], columns[1], repeat(None), columns[2]))
+    ] if columns else []  # fmt: skip
     for weight, other in others:
-        ranked.append((weight, ((r, c, a, p) for r, (c, a, p) in enumerate(other))))
+        if other:
+            ranked.append((weight, zip(count(), *zip(*other, strict=True))))
     for weight, entries in ranked:
         if weight <= 0:
             continue
