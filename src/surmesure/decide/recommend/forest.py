@@ -11,6 +11,7 @@ with scikit-learn's own compiled tree predictor, so they equal the classifier's 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -273,6 +274,17 @@ class Tables:
         for column, f in enumerate(features):
             if self.thresholds[f].size:
                 found &= self.masks[f][self._place(f, values[:, column])]
+        return found
+
+    def left_of_one(self, features: Sequence[int], values: Sequence[float]) -> NDArray[np.uint32]:
+        """:meth:`left` of one row (``values``: one number a feature, none missing), its
+        places among the thresholds found by bisection (the same places, without an array
+        call per feature): one mask a tree."""
+        found = np.full(self.values.shape[0], 0xFFFFFFFF, dtype=np.uint32)
+        for f, value in zip(features, values, strict=True):
+            at = self.thresholds[f]
+            if at.size:
+                found &= self.masks[f][bisect_left(at, value)]
         return found
 
     def key(self, features: Sequence[int], values: NDArray[np.float64]) -> NDArray[np.int64]:

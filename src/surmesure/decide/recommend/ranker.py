@@ -135,7 +135,7 @@ class Ranker:
         one = bool(rows[0] == rows[-1])
         if one:
             person = np.zeros(1, np.int64)
-            by_person = tables.left(PER_PERSON, x[:1][:, PER_PERSON])
+            by_person = tables.left_of_one(PER_PERSON, x[0, PER_PERSON].tolist())[None, :]
         else:
             _, first, person = np.unique(rows, return_index=True, return_inverse=True)
             by_person = tables.left(PER_PERSON, x[first][:, PER_PERSON])
@@ -316,24 +316,19 @@ def _unbought(
     """The catalogue index and score of each of the first :data:`DEPTH` of ``items`` (``(code,
     score, ...)``; ``prior``: ``(code, name)``, scored 0, those out of the catalogue left out
     too) not in ``bought``, in order."""
-    codes: list[int] = []
-    scores: list[float] = []
-    for item in items:
-        code = item[0]
-        if code in bought:
-            continue
-        if prior:
-            j = index.get(code)
-            if j is None:
-                continue
-            scores.append(0.0)
-        else:
-            j = index[code]
-            scores.append(item[1])
-        codes.append(j)
-        if len(codes) >= DEPTH:
-            break
-    return codes, scores
+    # they lie among the first DEPTH + len(bought) (all of a learned list, which runs that
+    # deep), unless a prior is out of the catalogue (then the whole list is read)
+    head = items[: DEPTH + len(bought)]
+    if prior:
+        looked = [index.get(c) for c, _ in head if c not in bought]
+        if None in looked or (len(looked) < DEPTH and len(head) < len(items)):
+            looked = [index.get(c) for c, _ in items if c not in bought]
+        found = [j for j in looked if j is not None][:DEPTH]
+        return found, [0.0] * len(found)
+    kept = [item for item in head if item[0] not in bought][:DEPTH]
+    if len(kept) < DEPTH and len(head) < len(items):
+        kept = [item for item in items if item[0] not in bought][:DEPTH]
+    return [index[item[0]] for item in kept], [item[1] for item in kept]
 
 
 def month_before(day: datetime, n: int) -> datetime:
@@ -469,13 +464,17 @@ def blended_ranked(
     same scores to the bit: a product's place today is its place there, and the first
     :data:`KEEP` are sorted again by both orders in Python (a sort that keeps ties in the
     order it is given breaks them by today's place, hence by code, as :func:`blend` does)."""
-    counted = [(code, score, learned.get(code, -1.0)) for code, score in today[:KEEP]]
-    mine = sorted(counted, key=lambda c: (-c[1], -c[2]))
-    theirs = sorted(counted, key=lambda c: (-c[2], -c[1]))
+    counted = [(-score, -learned.get(code, -1.0)) for code, score in today[:KEEP]]
+    # each sorted as tuples (compared in C), today's place last: ties by code
+    mine = sorted([(a, b, i) for i, (a, b) in enumerate(counted)])
+    theirs = sorted([(b, a, i) for i, (a, b) in enumerate(counted)])
     # 1 / (10 + place) as numpy computes it: the place is exact as a float, each step rounded
-    place = {c[0]: 1 / (10 + p) for p, c in enumerate(mine)}
-    score = {c[0]: place[c[0]] + 1 / (10 + p) for p, c in enumerate(theirs)}
-    out = [(code, score[code]) for code, _ in today[:KEEP]]
+    steps = [0.0] * len(counted)
+    for p, (_, _, i) in enumerate(mine):
+        steps[i] = 1 / (10 + p)
+    for p, (_, _, i) in enumerate(theirs):
+        steps[i] += 1 / (10 + p)
+    out = [(code, steps[i]) for i, (code, _) in enumerate(today[:KEEP])]
     for p in range(len(out), len(today)):
         step = 1 / (10 + p)
         out.append((today[p][0], step + step))

@@ -22,6 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import islice
 from typing import Any, TypeVar
 
 import numpy as np
@@ -410,21 +411,14 @@ def pick(
 
     def first_kept(items: Iterable[T], depth: int) -> list[T]:
         """The first ``depth`` of ``items`` (``(code, ...)``) :func:`keep` keeps, in order."""
-        out: list[T] = []
-        if depth <= 0:
-            return out
-        for item in items:
-            code = item[0]
-            if code in banned:
-                continue
-            found = verdicts.get(code)
-            if found is None:
-                found = verdict(code)
-            if found:
-                out.append(item)
-                if len(out) >= depth:
-                    break
-        return out
+        # the whole of a learned list (it runs the depth and what was bought deep), in one
+        # comprehension: verdicts past the depth are found too, kept for the next person
+        return [
+            item
+            for item in items
+            if item[0] not in banned
+            and (verdicts[item[0]] if item[0] in verdicts else verdict(item[0]))
+        ][: max(depth, 0)]
 
     depth = ranked.scoring.depth
     # the priors are the same for a whole segment: filtered by stock and category once per
@@ -441,7 +435,12 @@ def pick(
     else:
         kept = pool[:depth]
     # complementary products come unique and best first: filtered up to the depth
-    associated = first_kept(ranked.associated, depth)
+    associated = list(
+        islice(
+            (item for item in ranked.associated if item[0] not in banned and verdict(item[0])),
+            depth,
+        )
+    )
     first = 4 * k * max(1, 4 // per_category) + 8
     if ranked.neighbours or ranked.tastes:
         return _learned_pick(model, ranked, kept, associated, first_kept, first, per_category, k)
