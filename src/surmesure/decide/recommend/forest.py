@@ -233,7 +233,7 @@ class Tables:
                 alive &= self.left(wanted, x[first][:, wanted])[inverse]
         for f, (at, table) in enumerate(zip(self.thresholds, self.masks, strict=True)):
             if at.size and f not in grouped:
-                alive &= table[self._place(f, x[:, f])]
+                alive &= table.take(at.searchsorted(x[:, f], side="left"), axis=0)
         # the leftmost leaf left: the lowest bit set, counted with the bits below it (leaf
         # ``i`` counts ``i + 1``, where its value is kept)
         alive ^= alive - np.uint32(1)

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import chain
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -256,28 +255,27 @@ def features_of(
     rows :func:`features` gives of this one person, those of ``wanted`` only, in no set
     order."""
     index = cat.index
-    chosen = {j for j in map(index.get, wanted) if j is not None}
     bought, person = _person(as_of, data)
-    # each chosen candidate's places and relative scores (columns 0 to 4), as features sets them
-    cells: dict[int, list[float]] = {}
-    for part, (found, values) in enumerate(_lists(ranked, bought, index)):
-        if not found:
-            continue
-        top = values[0] if values[0] > 0 else 1.0
-        column = 2 * part
-        for place, j in [(p, j) for p, j in enumerate(found) if j in chosen]:
-            row = cells.get(j)
-            if row is None:
-                row = cells[j] = [ABSENT, 0.0, ABSENT, 0.0, ABSENT]
-            row[column] = float(place)
-            if part < 2:
-                row[column + 1] = values[place] / top
-    n = len(cells)
-    products = np.fromiter(cells, np.int64, n)
+    (neighbours, near), (tastes, close), (priors, _) = _lists(ranked, bought, index)
+    # each list's place of a product (columns 0, 2, 4), its relative score (1, 3)
+    nb = {j: p for p, j in enumerate(neighbours)}
+    ta = {j: p for p, j in enumerate(tastes)}
+    pr = {j: p for p, j in enumerate(priors)}
+    chosen = [
+        j for j in map(index.get, wanted) if j is not None and (j in nb or j in ta or j in pr)
+    ]
+    n = len(chosen)
+    products = np.asarray(chosen, np.int64)
     x = np.empty((n, len(NAMES)))
     if not n:
         return products, x
-    x[:, :5] = np.fromiter(chain.from_iterable(cells.values()), np.float64, 5 * n).reshape(n, 5)
+    top_nb = near[0] if near and near[0] > 0 else 1.0
+    top_ta = close[0] if close and close[0] > 0 else 1.0
+    x[:, 0] = [nb.get(j, ABSENT) for j in chosen]
+    x[:, 1] = [near[nb[j]] / top_nb if j in nb else 0.0 for j in chosen]
+    x[:, 2] = [ta.get(j, ABSENT) for j in chosen]
+    x[:, 3] = [close[ta[j]] / top_ta if j in ta else 0.0 for j in chosen]
+    x[:, 4] = [pr.get(j, ABSENT) for j in chosen]
     x[:, 5] = cat.trending[products]
     x[:, 6] = cat.popular[products]
     x[:, 7] = cat.age_days[products]
