@@ -502,7 +502,7 @@ def _learned_pick(
         (scoring.taste_weight, [(c, None, TASTES) for c, _ in first_kept(ranked.tastes, depth)]),
     ]
     scored, because = fused_ranked(
-        associated, ((rank, code, prior) for rank, (code, prior) in enumerate(kept)), scoring,
+        associated, [(rank, code, prior) for rank, (code, prior) in enumerate(kept)], scoring,
         others,
     )  # fmt: skip
     if ranked.learned is not None:  # the learned ranker's order fused with this one
