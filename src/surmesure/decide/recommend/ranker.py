@@ -256,26 +256,23 @@ def features_of(
     order."""
     index = cat.index
     bought, person = _person(as_of, data)
-    (neighbours, near), (tastes, close), (priors, _) = _lists(ranked, bought, index)
-    # each list's place of a product (columns 0, 2, 4), its relative score (1, 3)
-    nb = {j: p for p, j in enumerate(neighbours)}
-    ta = {j: p for p, j in enumerate(tastes)}
-    pr = {j: p for p, j in enumerate(priors)}
-    chosen = [
-        j for j in map(index.get, wanted) if j is not None and (j in nb or j in ta or j in pr)
-    ]
-    n = len(chosen)
-    products = np.asarray(chosen, np.int64)
+    # each list's place of every product (columns 0, 2, 4), its relative score (1, 3)
+    places = np.full((3, len(cat.codes)), ABSENT)
+    scores = np.zeros((2, len(cat.codes)))
+    for part, (found, values) in enumerate(_lists(ranked, bought, index)):
+        if found:
+            places[part, found] = np.arange(len(found), dtype=np.float64)
+            if part < 2:
+                top = values[0] if values[0] > 0 else 1.0
+                scores[part, found] = [s / top for s in values]
+    wanted_at = np.asarray([j for j in map(index.get, wanted) if j is not None], np.int64)
+    products = wanted_at[(places[:, wanted_at] != ABSENT).any(axis=0)]
+    n = products.size
     x = np.empty((n, len(NAMES)))
     if not n:
         return products, x
-    top_nb = near[0] if near and near[0] > 0 else 1.0
-    top_ta = close[0] if close and close[0] > 0 else 1.0
-    x[:, 0] = [nb.get(j, ABSENT) for j in chosen]
-    x[:, 1] = [near[nb[j]] / top_nb if j in nb else 0.0 for j in chosen]
-    x[:, 2] = [ta.get(j, ABSENT) for j in chosen]
-    x[:, 3] = [close[ta[j]] / top_ta if j in ta else 0.0 for j in chosen]
-    x[:, 4] = [pr.get(j, ABSENT) for j in chosen]
+    x[:, [0, 2, 4]] = places[:, products].T
+    x[:, [1, 3]] = scores[:, products].T
     x[:, 5] = cat.trending[products]
     x[:, 6] = cat.popular[products]
     x[:, 7] = cat.age_days[products]

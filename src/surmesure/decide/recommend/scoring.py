@@ -17,6 +17,7 @@ import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from itertools import count, repeat
 from typing import Any, TypeVar
 
@@ -47,14 +48,19 @@ class Scoring:
     learned_depth: int = 100
 
     def with_learned(self) -> Scoring:
-        """This scoring as it fuses when learned signals take part."""
-        return replace(
-            self,
-            fusion_k=self.learned_fusion_k,
-            association_weight=0.0,
-            prior_weight=self.learned_prior_weight,
-            depth=self.learned_depth,
-        )
+        """This scoring as it fuses when learned signals take part (made once a scoring)."""
+        return _with_learned(self)
+
+
+@lru_cache(maxsize=64)
+def _with_learned(scoring: Scoring) -> Scoring:
+    return replace(
+        scoring,
+        fusion_k=scoring.learned_fusion_k,
+        association_weight=0.0,
+        prior_weight=scoring.learned_prior_weight,
+        depth=scoring.learned_depth,
+    )
 
 
 @dataclass(frozen=True)

@@ -350,10 +350,8 @@ def _ranked(
     )
     segment = None if data is None else data.segment
     priors = priors_of(model, segment, bool(neighbours or tastes))
-    found = _Ranked(associated, priors, scoring, neighbours, tastes)
-    if rank and model.ranker is not None and data is not None and (neighbours or tastes):
-        return replace(found, person=data)
-    return found
+    asked = rank and model.ranker is not None and data is not None and (neighbours or tastes)
+    return _Ranked(associated, priors, scoring, neighbours, tastes, person=data if asked else None)
 
 
 def priors_of(model: Model, segment: str | None, lately: bool) -> list[tuple[str, str]]:
