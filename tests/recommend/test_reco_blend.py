@@ -8,6 +8,7 @@ import numpy as np
 
 from surmesure.decide.recommend import ranker
 from surmesure.decide.recommend.ranker import KEEP
+from surmesure.decide.recommend.scoring import best_first
 
 
 def _rows(rng: np.random.Generator) -> list[tuple[list[str], list[float], list[float]]]:
@@ -72,3 +73,17 @@ def test_the_ranker_counts_for_todays_first_products_only() -> None:
     # within them, it does: the last one counted rises to the top of the ranker's order
     within = {**learned, codes[KEEP - 1]: 0.99}
     assert dict(ranker.blended(scored, within))[codes[KEEP - 1]] > dict(plain)[codes[KEEP - 1]]
+
+
+def test_one_row_in_todays_order_blends_as_the_sorted_row() -> None:
+    """One person's form given today's order (best first, ties by code): the same scores to
+    the bit as the row blended by arrays, ties and unscored products included."""
+    for codes, today, theirs in _rows(np.random.default_rng(11)):
+        learned = {c: s for c, s in zip(codes, theirs, strict=True) if s >= 0}
+        scored = list(zip(codes, today, strict=True))
+        ordered = best_first(scored)
+        got = ranker.blended_ranked(ordered, learned)
+        assert [c for c, _ in got] == [c for c, _ in ordered]
+        assert dict(got) == dict(ranker.blended(scored, learned))
+        assert dict(got) == dict(zip(codes, _sorted_blend(codes, today, theirs), strict=True))
+    assert ranker.blended_ranked([], {}) == []

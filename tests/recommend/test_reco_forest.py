@@ -116,3 +116,31 @@ def test_tampered_trees_are_refused_when_read(
     tamper(arrays)
     with pytest.raises(ValueError, match=says):
         Forest.from_arrays(arrays, "r_")
+
+
+def test_a_few_rows_sum_their_trees_at_once_to_the_same_bits(
+    fitted: tuple[HistGradientBoostingClassifier, np.ndarray],
+) -> None:
+    """One person's candidates (up to ``FEW`` rows) gather every tree's leaf at once: the
+    classifier's probabilities to the bit, as the rows get them among many."""
+    classifier, x = fitted
+    trees = Forest.of(classifier)
+    many = trees.predict_proba(x[: forest.FEW + 300])
+    for n in (1, 2, 3, 7, forest.SUMMED, forest.SUMMED + 1, forest.SUMMED + 2, forest.FEW):
+        got = trees.predict_proba(x[:n])
+        assert np.array_equal(got, classifier.predict_proba(x[:n]))
+        assert np.array_equal(got, many[:n])
+
+
+def test_one_row_finds_the_leaves_left_as_many_rows_do(
+    fitted: tuple[HistGradientBoostingClassifier, np.ndarray],
+) -> None:
+    """A person's features placed among the thresholds one by one (values on a threshold
+    included) strike out the same leaves as the rows' array call."""
+    classifier, x = fitted
+    tables = Forest.of(classifier).leaf_tables()
+    chosen = (0, 3, 5)
+    rows = x[:600]  # the first 500 hold values the splits were cut between
+    many = tables.left(chosen, rows[:, chosen])
+    for r in range(rows.shape[0]):
+        assert np.array_equal(tables.left_of_one(chosen, rows[r, chosen].tolist()), many[r])

@@ -196,6 +196,37 @@ def test_the_kept_model_scores_as_the_fitted_one(shop: Shop, fits: Counter[str])
     assert fits == Counter()  # read, not fitted
 
 
+def test_one_person_is_scored_as_in_a_batch_of_the_products_counted(shop: Shop) -> None:
+    """One person's probabilities of the products asked for are those :meth:`Ranker.scores`
+    gives them among all their candidates, and the list the one-person path picks (the
+    ranker asked of today's first ``KEEP`` only) is the list picked from every candidate's
+    probability."""
+    built = shop.fitted
+    assert built.ranker is not None
+    stock = inventory.snapshot(shop.store, None, AS_OF)
+    checked = 0
+    for p in sorted(built.people)[::5]:
+        data = built.people[p]
+        ranked = service._ranked(built, data, Scoring())
+        if ranked.person is None:  # no learned signal for them: no ranker either
+            continue
+        assert ranked.person is data and ranked.learned is None
+        lists = service.lists_of(built, data)
+        everything = built.ranker.scores(built, [(data, lists)])[0]
+        wanted = [*sorted(everything)[::3], "no such product"]
+        got = built.ranker.scores_of(built, data, lists, wanted)
+        assert got == {c: everything[c] for c in wanted if c in everything} and got
+        plain = replace(
+            ranked, person=None, learned=built.ranker.scores(built, [(data, ranked)])[0]
+        )
+        for k, per_category in ((4, 3), (10, 1)):
+            mine = service.pick(built, data, ranked, stock, k, None, (), per_category, None)
+            theirs = service.pick(built, data, plain, stock, k, None, (), per_category, None)
+            assert mine == theirs and 0 < len(mine) <= k
+        checked += 1
+    assert checked > 20
+
+
 def test_the_ranker_takes_part_under_every_guardrail(shop: Shop) -> None:
     lists = _lists(shop.store, k=6, per_category=2)
     built = model.get_model(shop.store, None, AS_OF)

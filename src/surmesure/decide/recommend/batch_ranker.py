@@ -15,17 +15,21 @@ from scipy.special import expit
 
 from surmesure.decide.recommend.batch_arrays import run_places
 from surmesure.decide.recommend.forest import BLOCK
-from surmesure.decide.recommend.ranker import ABSENT, DEPTH, NAMES, Ranker
+from surmesure.decide.recommend.ranker import (
+    ABSENT,
+    DEPTH,
+    NAMES,
+    PER_PERSON,
+    PER_PRODUCT,
+    Ranker,
+    product_leaves,
+)
 
 if TYPE_CHECKING:
     from surmesure.decide.recommend.batch_arrays import Listed, Universe
     from surmesure.decide.recommend.batch_bought import Bought
     from surmesure.decide.recommend.model import Model
 
-#: the features that are the same for every candidate of a person, and for every person of a
-#: product: their trees' verdicts are found once per distinct value (see ``Forest``)
-PER_PERSON = tuple(NAMES.index(n) for n in ("n_products", "recency", "tenure", "n_orders"))
-PER_PRODUCT = tuple(NAMES.index(n) for n in ("trending", "popular", "age_days"))
 PLACES = tuple(NAMES.index(n) for n in ("nb_place", "ta_place", "pr_place", "fused"))
 GROUPS = (PER_PERSON, PER_PRODUCT, PLACES)
 
@@ -112,12 +116,7 @@ def _probabilities(
     forest = ranker.classifier
     raw = np.full(x.shape[0], forest.baseline)
     tables = forest.leaf_tables()
-    key = ("batch-product-leaves", id(ranker))
-    by_product: NDArray[np.uint32] | None = model.memo.get(key)
-    if by_product is None:
-        cat = ranker.catalogue
-        values = np.column_stack((cat.trending, cat.popular, cat.age_days))
-        by_product = model.memo[key] = tables.left(PER_PRODUCT, values)
+    by_product = product_leaves(model, ranker)
     by_person = tables.left(PER_PERSON, per_person)
     places = list(PLACES)
     # the distinct places by number first, then by the thresholds they fall between

@@ -11,6 +11,7 @@ with scikit-learn's own compiled tree predictor, so they equal the classifier's 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,6 +146,13 @@ _NO_BITSETS = np.zeros((0, 8), dtype=np.uint32)
 BLOCK = 1024
 #: rows whose leaves are turned tree by tree at once (:meth:`Tables.add_leaves`)
 TURNED = 512
+#: at most this many rows (one person's candidates), the leaves' values are gathered for
+#: every tree at once rather than added tree by tree: a call per tree costs more than the
+#: adding then
+FEW = 256
+#: rows whose leaves' values are gathered together then (trees x rows x 8 bytes: some 70 KB
+#: with 88 trees)
+SUMMED = 96
 
 
 @dataclass(frozen=True)
@@ -225,11 +233,14 @@ class Tables:
                 alive &= self.left(wanted, x[first][:, wanted])[inverse]
         for f, (at, table) in enumerate(zip(self.thresholds, self.masks, strict=True)):
             if at.size and f not in grouped:
-                alive &= table[self._place(f, x[:, f])]
+                alive &= table.take(at.searchsorted(x[:, f], side="left"), axis=0)
         # the leftmost leaf left: the lowest bit set, counted with the bits below it (leaf
         # ``i`` counts ``i + 1``, where its value is kept)
         alive ^= alive - np.uint32(1)
         by_row = np.bitwise_count(alive)
+        if by_row.shape[0] <= FEW:
+            self._add_few(by_row, raw)
+            return
         # each tree's leaves of the rows side by side (bytes: a quarter of the copy), turned
         # a few rows at a time (a cache's worth: the copy strides less far)
         leaf = np.empty(by_row.shape[::-1], np.uint8)
@@ -238,6 +249,24 @@ class Tables:
         for t, values in enumerate(self.values):
             raw += values.take(leaf[t])
 
+    def _add_few(self, by_row: NDArray[np.uint8], raw: NDArray[np.float64]) -> None:
+        """:meth:`add_leaves`'s sum for a few rows: every tree's leaf value gathered at once
+        under the rows' running sums, then summed down the trees, one after another (a sum
+        over an array's first axis adds its lines in order: the same sums to the bit)."""
+        trees = self.values.shape[0]
+        flat = self.values.ravel()
+        offsets = np.arange(0, trees * self.values.shape[1], self.values.shape[1])[:, None]
+        for start in range(0, by_row.shape[0], SUMMED):
+            part = by_row[start : start + SUMMED]
+            rows = part.shape[0]
+            if rows == 1:  # one column is summed as a flat array, pairwise: two in order
+                part = np.concatenate((part, part))
+            # (small enough to be reused from the allocator's heap, not mapped afresh)
+            lines = np.empty((trees + 1, part.shape[0]))
+            lines[0] = raw[start : start + rows]
+            flat.take(part.T + offsets, out=lines[1:])
+            raw[start : start + rows] = np.add.reduce(lines, axis=0)[:rows]
+
     def left(self, features: Sequence[int], values: NDArray[np.float64]) -> NDArray[np.uint32]:
         """Each row's leaves left in each tree (a bit each) once its ``values`` of
         ``features`` (a column each) have struck out theirs: rows x trees."""
@@ -245,6 +274,17 @@ class Tables:
         for column, f in enumerate(features):
             if self.thresholds[f].size:
                 found &= self.masks[f][self._place(f, values[:, column])]
+        return found
+
+    def left_of_one(self, features: Sequence[int], values: Sequence[float]) -> NDArray[np.uint32]:
+        """:meth:`left` of one row (``values``: one number a feature, none missing), its
+        places among the thresholds found by bisection (the same places, without an array
+        call per feature): one mask a tree."""
+        found = np.full(self.values.shape[0], 0xFFFFFFFF, dtype=np.uint32)
+        for f, value in zip(features, values, strict=True):
+            at = self.thresholds[f]
+            if at.size:
+                found &= self.masks[f][bisect_left(at, value)]
         return found
 
     def key(self, features: Sequence[int], values: NDArray[np.float64]) -> NDArray[np.int64]:

@@ -93,8 +93,10 @@ class Learned:
         strongest[candidates[held]] = np.repeat(rows, lengths)[held]
         codes = self.codes
         return [
-            (codes[j], float(scores[j]), codes[a])
-            for j, a in zip(best.tolist(), strongest[best].tolist(), strict=True)
+            (codes[j], score, codes[a])
+            for j, score, a in zip(
+                best.tolist(), scores[best].tolist(), strongest[best].tolist(), strict=True
+            )
         ]
 
     def factors_of(self, person_id: int) -> NDArray[np.float32] | None:
@@ -122,7 +124,10 @@ class Learned:
         if scores is None:
             return []
         best = _top(scores, depth)
-        return [(self.codes[j], float(scores[j])) for j in best.tolist()]
+        codes = self.codes
+        return [
+            (codes[j], score) for j, score in zip(best.tolist(), scores[best].tolist(), strict=True)
+        ]
 
     def taste_scores(
         self,

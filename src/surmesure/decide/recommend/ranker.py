@@ -17,16 +17,16 @@ people there is no ranker and today's ranking stands.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import expit
 
-from surmesure.decide.recommend.forest import Forest
+from surmesure.decide.recommend.forest import BLOCK, Forest
 from surmesure.decide.recommend.people import People, PersonData
 
 if TYPE_CHECKING:
@@ -53,6 +53,10 @@ NAMES = (
     "nb_place", "nb_rel", "ta_place", "ta_rel", "pr_place", "trending", "popular", "age_days",
     "n_products", "recency", "fused", "tenure", "n_orders",
 )  # fmt: skip
+#: the features that are the same for every candidate of a person, and for every person of a
+#: product: their trees' verdicts are found once per person, and once per product
+PER_PERSON = tuple(NAMES.index(n) for n in ("n_products", "recency", "tenure", "n_orders"))
+PER_PRODUCT = tuple(NAMES.index(n) for n in ("trending", "popular", "age_days"))
 
 
 class Lists(Protocol):
@@ -95,12 +99,69 @@ class Ranker:
         out: list[dict[str, float]] = [{} for _ in batch]
         if not len(x):
             return out
-        with _one_thread():  # several threads spend more processor time on the same work
-            proba = self.classifier.predict_proba(x)[:, 1]
+        proba = self.probabilities(model, rows, products, x)
         codes = self.catalogue.codes
         for r, j, p in zip(rows.tolist(), products.tolist(), proba.tolist(), strict=True):
             out[r][codes[j]] = p
         return out
+
+    def scores_of(
+        self, model: Model, data: PersonData, ranked: Lists, wanted: Iterable[str]
+    ) -> dict[str, float]:
+        """:meth:`scores` of one person, of the ``wanted`` products only (a candidate's
+        probability does not depend on which others are scored): the same numbers."""
+        products, x = features_of(model.as_of, self.catalogue, data, ranked, wanted)
+        if not len(x):
+            return {}
+        proba = self.probabilities(model, np.zeros(len(x), np.int64), products, x)
+        codes = self.catalogue.codes
+        return {codes[j]: p for j, p in zip(products.tolist(), proba.tolist(), strict=True)}
+
+    def probabilities(
+        self,
+        model: Model,
+        rows: NDArray[np.int64],
+        products: NDArray[np.int64],
+        x: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        """The forest's probability of each row of :func:`features` (``rows`` ascending), as
+        its ``predict_proba`` gives it: the leaves a product's features leave are found once
+        a model (:func:`product_leaves`), a person's once a call, and ANDed for each row."""
+        forest = self.classifier
+        if np.isnan(x).any():  # (the features are never missing: the trees' own walk)
+            with _one_thread():  # several threads spend more processor time on the same work
+                found: NDArray[np.float64] = forest.predict_proba(x)[:, 1]
+            return found
+        tables = forest.leaf_tables()
+        by_product = product_leaves(model, self)
+        one = bool(rows[0] == rows[-1])
+        if one:
+            person = np.zeros(1, np.int64)
+            by_person = tables.left_of_one(PER_PERSON, x[0, PER_PERSON].tolist())[None, :]
+        else:
+            _, first, person = np.unique(rows, return_index=True, return_inverse=True)
+            by_person = tables.left(PER_PERSON, x[first][:, PER_PERSON])
+        raw = np.full(x.shape[0], forest.baseline)
+        covered = PER_PERSON + PER_PRODUCT
+        for start in range(0, x.shape[0], BLOCK):
+            at = slice(start, start + BLOCK)
+            known = by_product[products[at]]
+            known &= by_person[0] if one else by_person[person[at]]
+            tables.add_leaves(x[at], raw[at], known=(known, covered))
+        found = expit(raw)
+        return found
+
+
+def product_leaves(model: Model, ranker: Ranker) -> NDArray[np.uint32]:
+    """Each catalogue product's leaves left in each tree (a bit each) by its own features
+    (:data:`PER_PRODUCT`), found once a model: products x trees."""
+    key = ("product-leaves", id(ranker))
+    found: NDArray[np.uint32] | None = model.memo.get(key)
+    if found is None:
+        cat = ranker.catalogue
+        values = np.column_stack((cat.trending, cat.popular, cat.age_days))
+        found = model.memo[key] = ranker.classifier.leaf_tables().left(PER_PRODUCT, values)
+    return found
 
 
 _controller: list[Any] = []
@@ -157,35 +218,17 @@ def features(
     rel: list[float] = []
     per_person = np.zeros((len(batch), 4))
     for r, (data, ranked) in enumerate(batch):
-        bought = {code for _, code in data.purchases}
-        when = [at for at, _ in data.purchases]
-        if when:
-            per_person[r] = (
-                len(bought),
-                (as_of - max(when)).days,
-                (as_of - min(when)).days,
-                len(set(when)),
-            )
-        for part, items in enumerate(
-            (
-                # the first DEPTH of each list not bought (the priors run long: cut early)
-                list(islice(((c, s) for c, s, _ in ranked.neighbours if c not in bought), DEPTH)),
-                list(islice(((c, s) for c, s in ranked.tastes if c not in bought), DEPTH)),
-                list(
-                    islice(
-                        ((c, 0.0) for c, _ in ranked.priors if c not in bought and c in index),
-                        DEPTH,
-                    )
-                ),
-            )
-        ):
-            top = items[0][1] if items and items[0][1] > 0 else 1.0
-            n = len(items)
+        bought, per_person[r] = _person(as_of, data)
+        for part, (found, values) in enumerate(_lists(ranked, bought, index)):
+            n = len(found)
+            if not n:
+                continue
+            top = values[0] if values[0] > 0 else 1.0
             who += [r] * n
-            what += [index[c] for c, _ in items]
+            what += found
             which += [part] * n
             place += range(n)
-            rel += [s / top for _, s in items]
+            rel += [s / top for s in values]
     size = len(cat.codes)
     key = np.asarray(who, dtype=np.int64) * size + np.asarray(what, dtype=np.int64)
     unique, inverse = np.unique(key, return_inverse=True)
@@ -206,6 +249,84 @@ def features(
     x[:, [8, 9, 11, 12]] = per_person[rows]
     x[:, 10] = 1 / (10 + x[:, 0]) + 1 / (10 + x[:, 2]) + 0.5 / (10 + x[:, 4])
     return rows, products, x
+
+
+def features_of(
+    as_of: datetime, cat: Catalogue, data: PersonData, ranked: Lists, wanted: Iterable[str]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """``(product index in ``cat``, features)`` of ``data``'s candidates among ``wanted``: the
+    rows :func:`features` gives of this one person, those of ``wanted`` only, in no set
+    order."""
+    index = cat.index
+    bought, person = _person(as_of, data)
+    # each list's place of every product (columns 0, 2, 4), its relative score (1, 3)
+    places = np.full((3, len(cat.codes)), ABSENT)
+    scores = np.zeros((2, len(cat.codes)))
+    for part, (found, values) in enumerate(_lists(ranked, bought, index)):
+        if found:
+            places[part, found] = np.arange(len(found), dtype=np.float64)
+            if part < 2:
+                top = values[0] if values[0] > 0 else 1.0
+                scores[part, found] = [s / top for s in values]
+    wanted_at = np.asarray([j for j in map(index.get, wanted) if j is not None], np.int64)
+    products = wanted_at[(places[:, wanted_at] != ABSENT).any(axis=0)]
+    n = products.size
+    x = np.empty((n, len(NAMES)))
+    if not n:
+        return products, x
+    x[:, [0, 2, 4]] = places[:, products].T
+    x[:, [1, 3]] = scores[:, products].T
+    x[:, 5] = cat.trending[products]
+    x[:, 6] = cat.popular[products]
+    x[:, 7] = cat.age_days[products]
+    x[:, [8, 9, 11, 12]] = person
+    x[:, 10] = 1 / (10 + x[:, 0]) + 1 / (10 + x[:, 2]) + 0.5 / (10 + x[:, 4])
+    return products, x
+
+
+def _person(as_of: datetime, data: PersonData) -> tuple[set[str], tuple[int, int, int, int]]:
+    """What the person bought, and their features: number of products, days since their last
+    and first purchase, number of orders (zeros with no purchase)."""
+    bought = {code for _, code in data.purchases}
+    when = [at for at, _ in data.purchases]
+    if not when:
+        return bought, (0, 0, 0, 0)
+    return bought, (
+        len(bought), (as_of - max(when)).days, (as_of - min(when)).days, len(set(when)),
+    )  # fmt: skip
+
+
+def _lists(
+    ranked: Lists, bought: set[str], index: Mapping[str, int]
+) -> tuple[tuple[list[int], list[float]], ...]:
+    """The first :data:`DEPTH` of the neighbours, tastes and priors not in ``bought``, each
+    as its products' catalogue indices and their scores (the priors run long: cut early)."""
+    return (
+        _unbought(ranked.neighbours, bought, index, False),
+        _unbought(ranked.tastes, bought, index, False),
+        _unbought(ranked.priors, bought, index, True),
+    )
+
+
+def _unbought(
+    items: Sequence[tuple[Any, ...]], bought: set[str], index: Mapping[str, int], prior: bool
+) -> tuple[list[int], list[float]]:
+    """The catalogue index and score of each of the first :data:`DEPTH` of ``items`` (``(code,
+    score, ...)``; ``prior``: ``(code, name)``, scored 0, those out of the catalogue left out
+    too) not in ``bought``, in order."""
+    # they lie among the first DEPTH + len(bought) (all of a learned list, which runs that
+    # deep), unless a prior is out of the catalogue (then the whole list is read)
+    head = items[: DEPTH + len(bought)]
+    if prior:
+        looked = [index.get(c) for c, _ in head if c not in bought]
+        if None in looked or (len(looked) < DEPTH and len(head) < len(items)):
+            looked = [index.get(c) for c, _ in items if c not in bought]
+        found = [j for j in looked if j is not None][:DEPTH]
+        return found, [0.0] * len(found)
+    kept = [item for item in head if item[0] not in bought][:DEPTH]
+    if len(kept) < DEPTH and len(head) < len(items):
+        kept = [item for item in items if item[0] not in bought][:DEPTH]
+    return [index[item[0]] for item in kept], [item[1] for item in kept]
 
 
 def month_before(day: datetime, n: int) -> datetime:
@@ -327,13 +448,39 @@ def blended(
     if not scored:
         return scored
     codes = [c for c, _ in scored]
-    by_code = np.argsort(np.asarray(codes), kind="stable")
+    # (the codes are distinct: sorted in Python, short of making them a numpy array first)
+    by_code = np.asarray(sorted(range(len(codes)), key=codes.__getitem__), np.int64)
     today = np.asarray([s for _, s in scored])[by_code]
     theirs = np.asarray([learned.get(c, -1.0) for c in codes])[by_code]
     rows = np.zeros(len(codes), np.int64)
     score = np.empty(len(codes))
     score[by_code] = blend(rows, today, theirs, places_today(rows, today))
     return list(zip(codes, score.tolist(), strict=True))
+
+
+def blended_ranked(
+    today: list[tuple[str, float]], learned: Mapping[str, float]
+) -> list[tuple[str, float]]:
+    """:func:`blended` of ``today`` given in today's order (best first, ties by code, as
+    :func:`~surmesure.decide.recommend.scoring.best_first` gives it), in that order, the
+    same scores to the bit: a product's place today is its place there, and the first
+    :data:`KEEP` are sorted again by both orders in Python (a sort that keeps ties in the
+    order it is given breaks them by today's place, hence by code, as :func:`blend` does)."""
+    counted = [(-score, -learned.get(code, -1.0)) for code, score in today[:KEEP]]
+    # each sorted as tuples (compared in C), today's place last: ties by code
+    mine = sorted([(a, b, i) for i, (a, b) in enumerate(counted)])
+    theirs = sorted([(b, a, i) for i, (a, b) in enumerate(counted)])
+    # 1 / (10 + place) as numpy computes it: the place is exact as a float, each step rounded
+    steps = [0.0] * len(counted)
+    for p, (_, _, i) in enumerate(mine):
+        steps[i] = 1 / (10 + p)
+    for p, (_, _, i) in enumerate(theirs):
+        steps[i] += 1 / (10 + p)
+    out = [(code, steps[i]) for i, (code, _) in enumerate(today[:KEEP])]
+    for p in range(len(out), len(today)):
+        step = 1 / (10 + p)
+        out.append((today[p][0], step + step))
+    return out
 
 
 def places_today(rows: NDArray[np.int64], today: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -372,6 +519,11 @@ def places_in_rows(rows: NDArray[np.int64], keys: tuple[NDArray[Any], ...]) -> N
     many short sorts instead of one long one."""
     if not rows.size:
         return np.zeros(0, np.int64)
+    if rows[0] == rows[-1] and bool((rows == rows[0]).all()):  # one row: one plain sort
+        order = np.lexsort(keys)
+        alone: NDArray[np.int64] = np.empty_like(order)
+        alone[order] = np.arange(order.size)
+        return alone
     if bool(np.any(rows[1:] < rows[:-1])):  # the rows interleaved: each one's entries together
         by_row = np.argsort(rows, kind="stable")
         unmixed = np.empty(rows.size, np.int64)

@@ -17,6 +17,8 @@ import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
+from itertools import count, repeat
 from typing import Any, TypeVar
 
 from surmesure.decide.recommend.association import Rules
@@ -46,14 +48,19 @@ class Scoring:
     learned_depth: int = 100
 
     def with_learned(self) -> Scoring:
-        """This scoring as it fuses when learned signals take part."""
-        return replace(
-            self,
-            fusion_k=self.learned_fusion_k,
-            association_weight=0.0,
-            prior_weight=self.learned_prior_weight,
-            depth=self.learned_depth,
-        )
+        """This scoring as it fuses when learned signals take part (made once a scoring)."""
+        return _with_learned(self)
+
+
+@lru_cache(maxsize=64)
+def _with_learned(scoring: Scoring) -> Scoring:
+    return replace(
+        scoring,
+        fusion_k=scoring.learned_fusion_k,
+        association_weight=0.0,
+        prior_weight=scoring.learned_prior_weight,
+        depth=scoring.learned_depth,
+    )
 
 
 @dataclass(frozen=True)
@@ -155,11 +162,15 @@ def fused_ranked(
             part = weight / (k + place)  # the first time a code is met, its strongest part
             fused[first] = part
             because[first] = (part, because_of, None)
+    # each list as ``(rank, code, antecedent, prior name)``, its columns zipped in C (a
+    # generator per list would run Python for every entry before the fusion does)
+    columns = list(zip(*priors, strict=True))
     ranked: list[tuple[float, Iterable[tuple[int, str, str | None, str | None]]]] = [
-        (scoring.prior_weight, ((rank, code, None, prior) for rank, code, prior in priors))
-    ]
+        (scoring.prior_weight, zip(columns[0], columns[1], repeat(None), columns[2]))
+    ] if columns else []  # fmt: skip
     for weight, other in others:
-        ranked.append((weight, ((r, c, a, p) for r, (c, a, p) in enumerate(other))))
+        if other:
+            ranked.append((weight, zip(count(), *zip(*other, strict=True))))
     for weight, entries in ranked:
         if weight <= 0:
             continue

@@ -18,12 +18,12 @@ before that instant count, so a recommendation can be replayed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +52,8 @@ from surmesure.decide.recommend.scoring import (
 from surmesure.errors import InvalidInput
 from surmesure.store.engine import Store
 from surmesure.unify.profile import existing_root
+
+T = TypeVar("T", bound=tuple[Any, ...])
 
 SEGMENT, SEASON, POPULAR, TRENDING = "segment", "season", "popular", "trending"
 NEIGHBOURS, TASTES = "neighbours", "tastes"
@@ -309,8 +311,12 @@ class _Ranked:
     #: ``(code, score)`` of the tastes (empty without learned signals or purchases)
     neighbours: list[tuple[str, float, str]] = field(default_factory=list)
     tastes: list[tuple[str, float]] = field(default_factory=list)
-    #: the learned ranker's probability of each candidate (``None``: no ranker takes part)
+    #: the learned ranker's probability of each candidate (``None``: no ranker takes part,
+    #: or it is asked in :func:`pick`, see ``person``)
     learned: Mapping[str, float] | None = None
+    #: the person whose ranker's probabilities :func:`pick` asks for, of the products its
+    #: verdict counts for only (today's first :data:`~surmesure.decide.recommend.ranker.KEEP`)
+    person: people.PersonData | None = None
 
 
 def lists_of(model: Model, data: people.PersonData) -> _Ranked:
@@ -344,10 +350,8 @@ def _ranked(
     )
     segment = None if data is None else data.segment
     priors = priors_of(model, segment, bool(neighbours or tastes))
-    found = _Ranked(associated, priors, scoring, neighbours, tastes)
-    if rank and model.ranker is not None and data is not None and (neighbours or tastes):
-        return replace(found, learned=model.ranker.scores(model, [(data, found)])[0])
-    return found
+    asked = rank and model.ranker is not None and data is not None and (neighbours or tastes)
+    return _Ranked(associated, priors, scoring, neighbours, tastes, person=data if asked else None)
 
 
 def priors_of(model: Model, segment: str | None, lately: bool) -> list[tuple[str, str]]:
@@ -403,6 +407,17 @@ def pick(
     def keep(code: str) -> bool:
         return code not in banned and verdict(code)
 
+    def first_kept(items: Iterable[T], depth: int) -> list[T]:
+        """The first ``depth`` of ``items`` (``(code, ...)``) :func:`keep` keeps, in order."""
+        # the whole of a learned list (it runs the depth and what was bought deep), in one
+        # comprehension: verdicts past the depth are found too, kept for the next person
+        return [
+            item
+            for item in items
+            if item[0] not in banned
+            and (verdicts[item[0]] if item[0] in verdicts else verdict(item[0]))
+        ][: max(depth, 0)]
+
     depth = ranked.scoring.depth
     # the priors are the same for a whole segment: filtered by stock and category once per
     # model, stock and stores; only what the person bought is left to remove
@@ -426,7 +441,7 @@ def pick(
     )
     first = 4 * k * max(1, 4 // per_category) + 8
     if ranked.neighbours or ranked.tastes:
-        return _learned_pick(model, ranked, kept, associated, keep, first, per_category, k)
+        return _learned_pick(model, ranked, kept, associated, first_kept, first, per_category, k)
     found = _head(associated, kept, first, ranked.scoring, products, per_category, k)
     if found is not None:
         best, score, because = found
@@ -468,30 +483,35 @@ def _learned_pick(
     ranked: _Ranked,
     kept: list[tuple[str, str]],
     associated: list[tuple[str, float, str]],
-    keep: Callable[[str], bool],
+    first_kept: Callable[[Iterable[Any], int], list[Any]],
     first: int,
     per_category: int,
     k: int,
 ) -> list[Recommendation]:
-    """:func:`pick`'s ending when learned signals take part: every list kept to the depth,
-    fused, then the first ``k`` under the cap."""
+    """:func:`pick`'s ending when learned signals take part: every list kept to the depth
+    (``first_kept``), fused, then the first ``k`` under the cap."""
     scoring = ranked.scoring
     depth = scoring.depth
-    neighbours = [(code, antecedent, NEIGHBOURS) for code, _, antecedent in ranked.neighbours]
-    tastes = [(code, None, TASTES) for code, _ in ranked.tastes]
     others = [
-        (weight, list(islice((item for item in items if keep(item[0])), depth)))
-        for weight, items in (
-            (scoring.neighbour_weight, neighbours),
-            (scoring.taste_weight, tastes),
-        )
+        (
+            scoring.neighbour_weight,
+            [(c, a, NEIGHBOURS) for c, _, a in first_kept(ranked.neighbours, depth)],
+        ),
+        (scoring.taste_weight, [(c, None, TASTES) for c, _ in first_kept(ranked.tastes, depth)]),
     ]
     scored, because = fused_ranked(
-        associated, ((rank, code, prior) for rank, (code, prior) in enumerate(kept)), scoring,
+        associated, [(rank, code, prior) for rank, (code, prior) in enumerate(kept)], scoring,
         others,
     )  # fmt: skip
     if ranked.learned is not None:  # the learned ranker's order fused with this one
         scored = ranker.blended(scored, ranked.learned)
+    elif ranked.person is not None and model.ranker is not None:
+        # only the products the ranker's verdict counts for (today's first KEEP) are scored
+        today = best_first(scored)
+        counted = [code for code, _ in today[: ranker.KEEP]]
+        scored = ranker.blended_ranked(
+            today, model.ranker.scores_of(model, ranked.person, ranked, counted)
+        )
     return _capped(model, scored, because, first, per_category, k)
 
 
