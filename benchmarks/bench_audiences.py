@@ -27,7 +27,7 @@ from rich.table import Table
 
 from bench_campaign_send import T0, _fill
 from bench_send import _shop
-from gitref import HEAD_SRC, checkout, describe, run_child
+from gitref import run_child, sides
 from surmesure.store import open_store
 
 CHILD = """
@@ -96,12 +96,8 @@ def main() -> None:
         _fill(store, args.people)
         _shop(store, args.people)
         store.dispose()
-        head = f"this checkout ({describe('HEAD')}+)"
-        if args.baseline is None:
-            rates = compare({head: HEAD_SRC}, url, args)
-        else:
-            with checkout(args.baseline) as src:
-                rates = compare({head: HEAD_SRC, describe(args.baseline): src}, url, args)
+        with sides(args.baseline) as code:
+            rates = compare(code, url, args)
     if args.json:
         sys.stdout.write(orjson.dumps(rates).decode() + "\n")
         return

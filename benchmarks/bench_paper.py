@@ -26,7 +26,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from gitref import HEAD_SRC, checkout, describe, run_child
+from gitref import run_child, sides
 
 CHILD = """
 import csv, resource, sys, tempfile, time, orjson, surmesure
@@ -102,12 +102,8 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REF", help="a commit to compare with")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    head = f"this checkout ({describe('HEAD')}+)"
-    if args.baseline is None:
-        figures = compare({head: HEAD_SRC}, args)
-    else:
-        with checkout(args.baseline) as src:
-            figures = compare({head: HEAD_SRC, describe(args.baseline): src}, args)
+    with sides(args.baseline) as code:
+        figures = compare(code, args)
     load = os.getloadavg()[0]
     if args.json:
         sys.stdout.write(orjson.dumps({"load": load, **figures}).decode() + "\n")

@@ -41,7 +41,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from gitref import HEAD_SRC, checkout, describe, run_child
+from gitref import run_child, sides
 
 CHILD = """
 import random, sys, time, orjson, surmesure
@@ -116,12 +116,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     path = str(Path(args.store).resolve())
-    head = f"this checkout ({describe('HEAD')}+)"
-    if args.baseline is None:
-        result = compare({head: HEAD_SRC}, path, args)
-    else:
-        with checkout(args.baseline) as src:
-            result = compare({head: HEAD_SRC, describe(args.baseline): src}, path, args)
+    with sides(args.baseline) as code:
+        result = compare(code, path, args)
     if args.json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return

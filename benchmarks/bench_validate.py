@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench_collect import make_bodies
-from gitref import HEAD_SRC, checkout, describe, run_child
+from gitref import run_child, sides
 
 # run by the child: only what every version of the package has
 CHILD = """
@@ -116,14 +116,9 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REF", help="a commit to compare with")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    head = f"this checkout ({describe('HEAD')}+)"
-    if args.baseline is None:
-        runs = compare({head: HEAD_SRC}, args.messages, args.repeats, args.rounds)
-        base = None
-    else:
-        base = describe(args.baseline)
-        with checkout(args.baseline) as src:
-            runs = compare({head: HEAD_SRC, base: src}, args.messages, args.repeats, args.rounds)
+    with sides(args.baseline) as code:
+        runs = compare(code, args.messages, args.repeats, args.rounds)
+    base = list(code)[1] if len(code) > 1 else None
     best = summary(runs)
     if args.json:
         sys.stdout.write(orjson.dumps({"runs": runs, "best": best}).decode() + "\n")

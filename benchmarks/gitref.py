@@ -48,6 +48,18 @@ def checkout(ref: str) -> Iterator[Path]:
             _git("worktree", "prune")
 
 
+@contextmanager
+def sides(baseline: str | None) -> Iterator[dict[str, Path]]:
+    """The code to time, by name: this checkout's, then ``baseline``'s (a temporary worktree,
+    removed on exit) when one is given."""
+    head = f"this checkout ({describe('HEAD')}+)"
+    if baseline is None:
+        yield {head: HEAD_SRC}
+        return
+    with checkout(baseline) as src:
+        yield {head: HEAD_SRC, describe(baseline): src}
+
+
 def env_for(src: Path, **extra: str) -> dict[str, str]:
     """This process's environment with ``src`` first on ``PYTHONPATH``."""
     return {**os.environ, "PYTHONPATH": str(src), **extra}

@@ -4,7 +4,9 @@ schemathesis generates requests from the app's own OpenAPI: valid ones from each
 invalid ones (wrong types, missing fields, strings with NUL characters, numbers past any
 range), a bounded number per route and mode, derandomized so that every run sends the same
 requests. Each answer must not be a server error (schemathesis' ``not_a_server_error``). Run
-on a real server over each store.
+on a real server over each store: valid requests on both, invalid ones on DuckDB alone (most
+of them stop at validation, before any store is read, so a second store would add little but
+time).
 """
 
 from __future__ import annotations
@@ -46,12 +48,15 @@ def test_no_route_answers_a_server_error(store: Store) -> None:
     failures: list[str] = []
     # an admin key opens every route, so the requests reach the code behind the key check
     api_headers = {"Authorization": f"Bearer {server_key(store, 'admin')}"}
+    modes = [GenerationMode.POSITIVE]
+    if store.is_duckdb:
+        modes.append(GenerationMode.NEGATIVE)
     with serving(store, rate_limits={}) as (url, app):
         schema = schemathesis.openapi.from_dict(app.openapi())
         operations = [result.ok() for result in schema.get_all_operations()]
         assert len(operations) >= 14  # every route is in the OpenAPI
         for operation in operations:
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            for mode in modes:
                 try:
                     fuzz(operation, mode, url, api_headers)
                 except Unsatisfiable:

@@ -126,10 +126,14 @@ class People(Mapping[int, PersonData]):
         wanted = np.fromiter(person_ids, np.int64, len(person_ids))
         return Rows(self, np.flatnonzero(np.isin(self.ids, wanted)))
 
+    def owners(self) -> np.ndarray:
+        """The row of :attr:`ids` each purchase belongs to."""
+        return np.repeat(np.arange(len(self.ids), dtype=np.int64), np.diff(self.starts))
+
     def counts(self) -> Counts:
         """How many times each person bought each product, a product counting once per order
         time: what :func:`~surmesure.decide.recommend.learned.fit` fits on."""
-        owner = np.repeat(np.arange(len(self.ids), dtype=np.int64), np.diff(self.starts))
+        owner = self.owners()
         # a person's purchases are sorted by time then product: the same product at the same
         # time comes next to itself
         fresh = np.ones(len(owner), dtype=np.bool_)

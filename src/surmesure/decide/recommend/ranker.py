@@ -355,7 +355,7 @@ def first_purchases(
 def _first_purchases(people: People, start: datetime, until: datetime) -> dict[int, set[str]]:
     """:func:`first_purchases` on the arrays: each person's purchases come in order of time,
     so a (person, product) pair's first row is its first purchase."""
-    owner = np.repeat(np.arange(len(people.ids), dtype=np.int64), np.diff(people.starts))
+    owner = people.owners()
     pairs = owner * max(len(people.codes), 1) + people.code
     _, first = np.unique(pairs, return_index=True)
     epoch = datetime(1970, 1, 1)
