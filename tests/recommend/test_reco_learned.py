@@ -129,3 +129,6 @@ def test_a_newcomer_is_folded_in_as_implicit_would() -> None:
         mine = learned.fold_in(als.item_factors, counts, 0.1)
         theirs = np.asarray(als.recalculate_user(u, matrix[u])).ravel()
         assert np.allclose(mine, theirs, rtol=1e-3, atol=1e-4), (u, mine, theirs)
+        # the products' part made once for everyone gives the same factors
+        gram = learned.gram_of(als.item_factors, 0.1)
+        assert np.array_equal(learned.fold_in(als.item_factors, counts, 0.1, gram), mine)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,6 +105,12 @@ class Learned:
         row = self.person_row.get(person_id)
         return None if row is None else self.person_factors[row]
 
+    @cached_property
+    def gram(self) -> NDArray[np.float64]:
+        """The products' factors' Gram matrix plus the regularization, what every
+        :func:`fold_in` adds a person's purchases to: made once, not at each fold-in."""
+        return gram_of(self.item_factors, self.regularization)
+
     def without_people(self) -> Learned:
         """These signals without the people's factors (which grow with the people: 64 floats
         each), for a process told each person's factors (:meth:`tastes`'s ``factors``)."""
@@ -147,7 +154,7 @@ class Learned:
                     counts[j] = counts.get(j, 0.0) + 1.0
             if not counts:
                 return None
-            factors = fold_in(self.item_factors, counts, self.regularization)
+            factors = fold_in(self.item_factors, counts, self.regularization, self.gram)
         scores: NDArray[np.float32] = self.item_factors @ factors
         return scores
 
@@ -273,18 +280,29 @@ class IdRows(Mapping[int, int]):
         return len(self.ids)
 
 
+def gram_of(item_factors: NDArray[np.float32], regularization: float) -> NDArray[np.float64]:
+    """``YᵀY + λI`` of the items' factors ``Y``: the part of a person's least-squares step
+    (:func:`fold_in`) that is the same for everyone."""
+    y = item_factors.astype(np.float64)
+    return y.T @ y + regularization * np.eye(y.shape[1])
+
+
 def fold_in(
-    item_factors: NDArray[np.float32], counts: Mapping[int, float], regularization: float
+    item_factors: NDArray[np.float32],
+    counts: Mapping[int, float],
+    regularization: float,
+    gram: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float32]:
     """A person's factors from their purchase counts, the items' factors held fixed: the
     least-squares step ALS takes for a person (implicit's: the count is the confidence,
-    the preference is 1 on what was bought)."""
-    y = item_factors.astype(np.float64)
+    the preference is 1 on what was bought). ``gram``: :func:`gram_of` of the same factors
+    and regularization, made once for many people (else made here)."""
+    if gram is None:
+        gram = gram_of(item_factors, regularization)
     rows = np.fromiter(counts, dtype=np.int64, count=len(counts))
     confidence = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-    bought = y[rows]
-    a = y.T @ y + (bought.T * (confidence - 1.0)) @ bought
-    a += regularization * np.eye(y.shape[1])
+    bought = item_factors[rows].astype(np.float64)
+    a = gram + (bought.T * (confidence - 1.0)) @ bought
     return np.linalg.solve(a, bought.T @ confidence).astype(np.float32)
 
 
