@@ -148,8 +148,8 @@ class Ranker:
             known = by_product[products[at]]
             known &= by_person[0] if one else by_person[person[at]]
             tables.add_leaves(x[at], raw[at], known=(known, covered))
-        found = expit(raw)
-        return found
+        done: NDArray[np.float64] = expit(raw)
+        return done
 
 
 def product_leaves(model: Model, ranker: Ranker) -> NDArray[np.uint32]:
@@ -243,11 +243,7 @@ def features(
         if r_col is not None:
             x[inverse[mask], r_col] = scores[mask]
     rows, products = unique // size, unique % size
-    x[:, 5] = cat.trending[products]
-    x[:, 6] = cat.popular[products]
-    x[:, 7] = cat.age_days[products]
-    x[:, [8, 9, 11, 12]] = per_person[rows]
-    x[:, 10] = 1 / (10 + x[:, 0]) + 1 / (10 + x[:, 2]) + 0.5 / (10 + x[:, 4])
+    _rest(x, cat, products, per_person[rows])
     return rows, products, x
 
 
@@ -276,12 +272,19 @@ def features_of(
         return products, x
     x[:, [0, 2, 4]] = places[:, products].T
     x[:, [1, 3]] = scores[:, products].T
+    _rest(x, cat, products, person)
+    return products, x
+
+
+def _rest(x: NDArray[np.float64], cat: Catalogue, products: NDArray[np.int64], person: Any) -> None:
+    """The columns of :data:`NAMES` after the lists' places and scores (set already): each
+    row's product's, its person's (``person``: a row each, or one for all) and the fused
+    place."""
     x[:, 5] = cat.trending[products]
     x[:, 6] = cat.popular[products]
     x[:, 7] = cat.age_days[products]
     x[:, [8, 9, 11, 12]] = person
     x[:, 10] = 1 / (10 + x[:, 0]) + 1 / (10 + x[:, 2]) + 0.5 / (10 + x[:, 4])
-    return products, x
 
 
 def _person(as_of: datetime, data: PersonData) -> tuple[set[str], tuple[int, int, int, int]]:
