@@ -16,10 +16,13 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
 from surmesure.colours import GRID, INK, LIGHTEST_HALF, PALETTE
+from surmesure.drawing import settings
 
 __all__ = ["GRID", "INK", "LIGHTEST_HALF", "PALETTE", "bar_chart", "heatmap", "line_chart"]
 
 _HEADER = re.compile(r"^.*?(?=<svg)", re.S)
+#: text as text in the SVG (not paths), in the page's own font
+_TEXT = {"svg.fonttype": "none", "svg.hashsalt": "surmesure"}
 
 
 P = ParamSpec("P")
@@ -59,26 +62,10 @@ def figure(width: float, height: float) -> Figure:
 def svg_of(fig: Figure, label: str) -> str:
     buffer = io.StringIO()
     FigureCanvasSVG(fig)
-    with _fonts():
+    with settings(_TEXT):
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = _HEADER.sub("", buffer.getvalue(), count=1)
     return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(label)}" ', 1)
-
-
-class _fonts:
-    """Text as text in the SVG (not paths), in the page's own font."""
-
-    def __enter__(self) -> None:
-        import matplotlib as mpl
-
-        self._saved = mpl.rcParams["svg.fonttype"], mpl.rcParams["svg.hashsalt"]
-        mpl.rcParams["svg.fonttype"] = "none"
-        mpl.rcParams["svg.hashsalt"] = "surmesure"
-
-    def __exit__(self, *_: object) -> None:
-        import matplotlib as mpl
-
-        mpl.rcParams["svg.fonttype"], mpl.rcParams["svg.hashsalt"] = self._saved
 
 
 def _attr(text: str) -> str:

@@ -20,6 +20,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from surmesure.drawing import settings
+
 # applied around each figure, not globally, so other plots of the process keep their style
 STYLE: dict[str, Any] = dict(
     {
@@ -39,7 +41,7 @@ def styled(draw: Callable[P, str]) -> Callable[P, str]:
 
     @wraps(draw)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> str:
-        with plt.rc_context(STYLE):  # type: ignore[arg-type]
+        with settings(STYLE):
             return draw(*args, **kwargs)
 
     return wrapper

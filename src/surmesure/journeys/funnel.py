@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from surmesure.drawing import FILES, settings
+
 
 @dataclass
 class Funnel:
@@ -76,6 +78,7 @@ def plot(funnel: Funnel, order: list[str], path: Path) -> Path:
     ax.set_title(f"Journey {funnel.journey}: {funnel.start:%Y-%m-%d} to {funnel.end:%Y-%m-%d}")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with settings(FILES):
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

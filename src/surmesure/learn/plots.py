@@ -18,6 +18,7 @@ import numpy.typing as npt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from surmesure.drawing import FILES, settings
 from surmesure.errors import InvalidInput
 from surmesure.learn.uplift.metrics import Curve
 
@@ -43,7 +44,8 @@ def _save(fig: Figure, path: Path) -> Path:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    with settings(FILES):
+        fig.savefig(path, dpi=120, bbox_inches="tight")
     return path
 
 

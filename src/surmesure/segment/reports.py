@@ -10,6 +10,7 @@ from typing import Any
 
 from surmesure.colours import INK, LIGHTEST_HALF
 from surmesure.domain.segments import MetricNode, SegmentDefinition, TraitNode, walk
+from surmesure.drawing import FILES, settings
 from surmesure.segment.definitions import closure
 from surmesure.segment.membership import members
 from surmesure.segment.snapshot import traits_of
@@ -99,7 +100,8 @@ def plot_overlap(names: Sequence[str], matrix: Sequence[Sequence[int]], path: Pa
     bar.ax.set_ylim(0.0, 1.0)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with settings(FILES):
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
@@ -126,6 +128,7 @@ def plot_centroids(
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with settings(FILES):
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
