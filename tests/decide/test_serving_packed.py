@@ -6,6 +6,7 @@ people."""
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from datetime import date, datetime
@@ -20,6 +21,7 @@ from surmesure.api.app import create_app
 from surmesure.decide import serving as serving_module
 from surmesure.decide import serving_warm
 from surmesure.decide.library import EXAMPLES, Library
+from surmesure.decide.packed import STALE as STALE_SHARE
 from surmesure.decide.packed import Identifiers, Names, Packed, pack, unpack
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving
@@ -122,6 +124,35 @@ def test_spans_find_each_person_and_what_was_packed_since_wins() -> None:
     assert list(packed.since) == [5]  # packed meanwhile: stays until the next compaction
     assert [name(p) for p in (1, 2, 4, 5)] == [None, "Bruna", "Dmitri", "Chloë"]
     assert packed.compact(Meanwhile()) == 1 and [name(5)] == ["Chloë"]
+
+
+def test_compactions_write_again_the_spans_packed_over_so_each_person_is_held_once() -> None:
+    packed, names = Packed(), dict[int, str]()
+    rng = random.Random(3)
+
+    def read(pid: int, name: str) -> PersonRead:
+        return PersonRead(pid, observations=[Observation("first_name", name, "crm", NOW, 0.9)])
+
+    for first in range(0, 200, 20):  # ten spans, as a server packs everyone at start
+        names.update({p: f"n{p}" for p in range(first, first + 20)})
+        span = range(first, first + 20)
+        packed.add_span({p: pack(read(p, names[p]), packed.names) for p in span})
+    packed.index()
+    for turn in range(30):  # hours of decisions: people packed back with a new ledger
+        for pid in rng.sample(range(220), 50):  # some new since the start
+            names[pid] = f"n{pid}-{turn}"
+            packed.put(read(pid, names[pid]))
+        gone = rng.choice(sorted(names))
+        packed.drop(gone)  # merged into another
+        del names[gone]
+        packed.compact(threading.Lock())
+        live = sum(len(packed.text(p) or b"") for p in packed)
+        held = sum(len(t) for t in packed._index[4])
+        assert held <= live / (1 - STALE_SHARE)  # not every text each person ever had
+    assert sorted(packed) == sorted(names)
+    for pid in range(220):
+        found = packed.get(pid)
+        assert (found and found.observations[0].value) == names.get(pid)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ complaint).
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -29,7 +30,7 @@ MAX_REPORT_BYTES = 2 * 1024 * 1024
 
 @router.post("/v1/email/feedback", summary="E-mail bounce or complaint")
 async def receive(
-    request: Request, key: str | None = Query(default=None, max_length=64)
+    request: Request, key: Annotated[str | None, Query(max_length=64)] = None
 ) -> dict[str, str]:
     settings = request.app.state.settings
     given = presented_key(request) or key or ""

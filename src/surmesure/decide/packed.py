@@ -41,6 +41,9 @@ _EPOCH = datetime(1970, 1, 1)
 _MICRO = timedelta(microseconds=1)
 _KINDS = ("anonymous_id", "customer_id")
 """The kinds of identifier decisions look people up by (the arrays' kind codes)."""
+STALE = 0.5
+"""The share of a span's text packed over since (dead copies) past which a compaction writes
+the span again with only the texts still found there."""
 
 
 class Names:
@@ -217,7 +220,10 @@ class Packed:
     people are a few hundred objects, none of which the interpreter's small-object pools hold
     beside what a build frees. Those packed since (dropped from the cache with a new ledger,
     changed, new) are in ``since`` (person id -> text, ``None``: nobody any more), which wins
-    until :meth:`compact` moves them into a span of their own. The identifiers as read
+    until :meth:`compact` moves them into a span of their own; a compaction also writes again
+    the spans that have become mostly copies packed over since (:data:`STALE`), so a server
+    deciding for hours holds each person once, not each text they ever had. The identifiers
+    as read
     (:class:`Identifiers`) and those learnt since (``learnt``: ``(kind, blind index)`` ->
     holder, ``None`` for one no longer held); the shared :class:`Names`."""
 
@@ -228,10 +234,11 @@ class Packed:
         self.learnt: dict[tuple[str, str], int | None] = {}
         self._texts: list[bytes] = []
         self._parts: list[tuple[NDArray[np.int64], ...]] = []  # ids, starts, ends
-        # sorted ids, the span of each, where each one's text starts and ends in it: one
-        # attribute, so that a reader sees one index whole while :meth:`compact` makes the next
+        # sorted ids, the span of each, where each one's text starts and ends in it, and the
+        # spans' texts: one attribute, so that a reader sees one index whole while
+        # :meth:`compact` makes the next
         empty = np.zeros(0, np.int64)
-        self._index: tuple[Any, ...] = (empty, np.zeros(0, np.int32), empty, empty)
+        self._index: tuple[Any, ...] = (empty, np.zeros(0, np.int32), empty, empty, ())
 
     def add_span(self, texts: Mapping[int, bytes]) -> None:
         """The texts of a span's people (person id -> :func:`pack`'s text; empty: nobody),
@@ -256,7 +263,36 @@ class Packed:
         order = np.argsort(ids, kind="stable")  # a person's spans stay in order
         ids, span, starts, ends = ids[order], span[order], starts[order], ends[order]
         last = np.append(ids[1:] != ids[:-1], True)
-        return ids[last], span[last], starts[last], ends[last]
+        return ids[last], span[last], starts[last], ends[last], tuple(self._texts)
+
+    def _rewritten(self, index: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``index`` (:meth:`_indexed`), the spans whose texts are more than :data:`STALE`
+        copies packed over since written again as one span of the texts still found there."""
+        ids, span, starts, ends, texts = index
+        found = np.bincount(span, weights=ends - starts, minlength=len(texts))
+        sizes = np.fromiter(map(len, texts), np.float64, len(texts))
+        stale = np.flatnonzero(found < (1.0 - STALE) * sizes)
+        if not stale.size:
+            return index
+        moved = np.isin(span, stale)
+        kept = np.ones(len(texts), bool)
+        kept[stale] = False
+        self._texts = [t for t, keep in zip(self._texts, kept.tolist(), strict=True) if keep]
+        self._parts = [p for p, keep in zip(self._parts, kept.tolist(), strict=True) if keep]
+        # the texts still found in those spans, end to end, as a span of their own (last: each
+        # is the one found of its person, so no later span holds them)
+        lengths = (ends - starts)[moved]
+        self._texts.append(
+            b"".join(
+                texts[n][a:b]
+                for n, a, b in zip(
+                    span[moved].tolist(), starts[moved].tolist(), ends[moved].tolist(), strict=True
+                )
+            )
+        )
+        new_ends = np.cumsum(lengths)
+        self._parts.append((ids[moved], new_ends - lengths, new_ends))
+        return self._indexed()
 
     def compact(self, lock: AbstractContextManager[Any]) -> int:
         """Move the people packed since into a span of their own (an entry of ``since``
@@ -266,16 +302,17 @@ class Packed:
         if not taken:
             return 0
         self.add_span({p: t or b"" for p, t in taken.items()})
-        index = self._indexed()
+        index = self._rewritten(self._indexed())
         with lock:  # what was packed meanwhile stays in ``since``
             self._index = index
             self.since = {p: t for p, t in self.since.items() if taken.get(p, b"") is not t}
         return len(taken)
 
-    def _at(self, person_id: int) -> int | None:
-        """Where ``person_id`` is in the index (their text may be empty: nobody), if there."""
-        ids = self._index[0]
-        at = int(np.searchsorted(ids, person_id))
+    @staticmethod
+    def _at(index: tuple[Any, ...], person_id: int) -> int | None:
+        """Where ``person_id`` is in ``index`` (their text may be empty: nobody), if there."""
+        ids = index[0]
+        at = int(ids.searchsorted(person_id))
         return at if at < len(ids) and ids[at] == person_id else None
 
     def text(self, person_id: int) -> bytes | None:
@@ -283,11 +320,12 @@ class Packed:
         since = self.since
         if person_id in since:
             return since[person_id]
-        at = self._at(person_id)
+        index = self._index  # one index whole, whatever a compaction swaps in meanwhile
+        at = self._at(index, person_id)
         if at is None:
             return None
-        _, span, starts, ends = self._index
-        return self._texts[int(span[at])][int(starts[at]) : int(ends[at])] or None
+        _, span, starts, ends, texts = index
+        return texts[int(span[at])][int(starts[at]) : int(ends[at])] or None
 
     def __contains__(self, person_id: object) -> bool:
         """Whether ``person_id`` is packed, from the index alone (no text is read)."""
@@ -296,13 +334,14 @@ class Packed:
         since = self.since
         if person_id in since:
             return since[person_id] is not None
-        at = self._at(person_id)
-        return at is not None and bool(self._index[3][at] > self._index[2][at])
+        index = self._index
+        at = self._at(index, person_id)
+        return at is not None and bool(index[3][at] > index[2][at])
 
     def _held(self) -> tuple[Any, dict[int, bytes | None]]:
         """The index's people with a text and not overridden since, and ``since``."""
         since = self.since
-        ids, _, starts, ends = self._index
+        ids, _, starts, ends, _ = self._index
         kept = (ends > starts) & ~np.isin(ids, np.fromiter(since, np.int64, len(since)))
         return ids[kept], since
 
@@ -339,6 +378,7 @@ class Packed:
     def nbytes(self) -> int:
         """About what the packed people and identifiers take in memory (an entry of a
         dictionary, its number and a small text's header some 150 bytes)."""
-        spans = sum(len(t) for t in self._texts) + sum(int(a.nbytes) for a in self._index)
+        index = self._index
+        spans = sum(len(t) for t in index[4]) + sum(int(a.nbytes) for a in index[:4])
         since = sum(150 + len(t or b"") for t in self.since.values())
         return spans + since + self.identifiers.nbytes + 250 * len(self.learnt)
