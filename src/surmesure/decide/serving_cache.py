@@ -22,9 +22,13 @@ from surmesure.unify.reader import HeldReader, PersonRead
 if TYPE_CHECKING:
     from surmesure.decide.serving import Serving
 
-PACKED_HELD = 10_000
+PACKED_HELD = 1_000
 """Most people a cache keeps as objects once the world is packed: unpacking one costs some
-25 µs, where each held costs some 5 kB."""
+25 µs, where each held costs some 5 kB and some twenty objects the garbage collector walks
+while it holds the interpreter. On a million customers at 1,000 decisions a second, 10,000
+held (with :data:`~surmesure.decide.recommend.service.PICKS_KEPT` at 20,000) made pauses of
+50 to 190 ms and a p99 of 68 ms; 1,000 (and 2,000) a p99 of 12 ms
+(``benchmarks/bench_serving.py``)."""
 
 NOBODY = None
 """A cached answer: no root person has this id (or no person holds this identifier)."""

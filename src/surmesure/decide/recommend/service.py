@@ -263,9 +263,11 @@ def recommend_known(
     return pick(model, data, ranked, stock, k, store_id, (), per_category, policy)
 
 
-PICKS_KEPT = 20_000
+PICKS_KEPT = 2_000
 """Lists a model keeps of the people it served (:func:`_picked`), cleared past that: about
-1 KB each, some 20 MB at most."""
+1 KB each, some 2 MB at most. Enough for the pages of the visits under way; more are objects
+the garbage collector walks while it holds the interpreter, for people not coming back soon
+(see :data:`~surmesure.decide.serving_cache.PACKED_HELD`)."""
 
 
 def _picked(
