@@ -242,9 +242,6 @@ class PostgresBackend:
                 )
         return out
 
-    def release_read_cache(self) -> int:
-        return 0  # the pages are the server's, in its own memory
-
     # -- analytics ---------------------------------------------------------------------------
 
     @contextmanager
