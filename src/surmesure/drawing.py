@@ -20,7 +20,7 @@ _LOCK = threading.RLock()
 @contextmanager
 def settings(params: Mapping[str, Any]) -> Iterator[None]:
     """Draw under ``params``, alone, then restore the settings found."""
-    import matplotlib.pyplot as plt
+    import matplotlib  # not pyplot: its figure manager is not needed to change settings
 
-    with _LOCK, plt.rc_context(dict(params)):  # type: ignore[arg-type]
+    with _LOCK, matplotlib.rc_context(dict(params)):  # type: ignore[arg-type]
         yield

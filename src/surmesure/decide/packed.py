@@ -223,9 +223,8 @@ class Packed:
     until :meth:`compact` moves them into a span of their own; a compaction also writes again
     the spans that have become mostly copies packed over since (:data:`STALE`), so a server
     deciding for hours holds each person once, not each text they ever had. The identifiers
-    as read
-    (:class:`Identifiers`) and those learnt since (``learnt``: ``(kind, blind index)`` ->
-    holder, ``None`` for one no longer held); the shared :class:`Names`."""
+    as read (:class:`Identifiers`) and those learnt since (``learnt``: ``(kind, blind index)``
+    -> holder, ``None`` for one no longer held); the shared :class:`Names`."""
 
     def __init__(self) -> None:
         self.names = Names()
