@@ -64,18 +64,23 @@ def test_queued_then_written_in_one_flush(store: Store) -> None:
 
 def test_what_the_log_remembers_of_its_writes_leaves_the_collectors_walks(store: Store) -> None:
     """The exposures a flush wrote stay in memory for readers (some 30,000 at 1,000 decisions a
-    second): made of texts, numbers and times alone, the collector stops tracking them within
-    its first two passes, so its later ones, which hold the interpreter, do not walk them."""
+    second): kept as a few columns of texts, numbers and times a flush, which the collector
+    stops tracking, rather than objects a decision that its passes, holding the interpreter,
+    would walk. Read back, they are what was shown, a content's name however it is spelt."""
     add_person(store, 1, {})
+    add_person(store, 2, {})
     log = DecisionLog(store, threading.RLock())
-    for n in range(5):
-        log.queue([_exposure(n, 1, "spring"), _exposure(10 + n, 1, "sale")], _decision(n, 1))
+    odd = "odd\x1fname"  # the separator of the kept columns, in a name
+    for n in range(50):
+        log.queue([_exposure(n, 1, "spring"), _exposure(100 + n, 1, "sale")], _decision(n, 1))
+    log.queue([_exposure(200, 2, odd)], _decision(200, 2))
     log.flush()
-    gc.collect()
-    gc.collect()
+    for _ in range(3):  # a level of tuples within tuples a pass
+        gc.collect()
+    assert sum(gc.is_tracked(flushed) for flushed in log._recent) == 0
     remembered = log.shown_since(0)
-    assert remembered is not None and len(remembered) == 5
-    assert not any(gc.is_tracked(shown) for shown in remembered)
+    assert remembered == [(1, ("spring", "sale"), AT)] * 50 + [(2, (odd,), AT)]
+    assert log.shown_since(0, {2}) == [(2, (odd,), AT)]
 
 
 class HeldWrite(DecisionLog):

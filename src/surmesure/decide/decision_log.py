@@ -68,9 +68,14 @@ DECISION_TYPES = {
 JSON_COLUMNS = atrest.DECISION_COLUMNS
 
 Shown = tuple[int, tuple[str, ...], datetime]
-"""A person, the contents shown to them by one decision, and when: tuples of texts, numbers
-and times alone, which the garbage collector stops tracking within two passes (the log keeps
-some 30,000 of them at 1,000 decisions a second, walked at every full collection as lists)."""
+"""A person, the contents shown to them by one decision, and when."""
+Remembered = tuple[int, tuple[int, ...], tuple[str | tuple[str, ...], ...], tuple[datetime, ...]]
+"""What one committed flush showed (:func:`_remembered`): its generation, then per decision
+the person, the contents (joined by :data:`SEP`) and the time, a column each: four objects a
+flush, which the garbage collector stops tracking, where a :data:`Shown` each would be two
+objects a decision its young collections walk (some 30,000 kept at 1,000 decisions a
+second)."""
+SEP = "\x1f"
 RECENT = 128
 """Committed flushes whose exposures are kept for readers (32 s at one flush per 250 ms)."""
 
@@ -83,7 +88,7 @@ class DecisionLog:
         self.lock = lock
         self._pending: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
         self._writing: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
-        self._recent: deque[tuple[int, list[Shown]]] = deque(maxlen=RECENT)
+        self._recent: deque[Remembered] = deque(maxlen=RECENT)
         self._pending_lock = threading.Lock()
         self.generation = 0
         """Flushes committed (or failed) so far."""
@@ -110,10 +115,10 @@ class DecisionLog:
         :attr:`generation` noted before reading the store) showed; ``None`` when they are no
         longer kept (read the store again)."""
         with self._pending_lock:
-            kept = [shown for generation, shown in self._recent if generation > since]
+            kept = [flushed for flushed in self._recent if flushed[0] > since]
             if len(kept) < self.generation - since:
                 return None
-            every = [s for shown in kept for s in shown]
+            every = [s for flushed in kept for s in _recalled(flushed)]
             every += _shown(self._writing) + _shown(self._pending)
         return [s for s in every if people is None or s[0] in people]
 
@@ -131,7 +136,7 @@ class DecisionLog:
                 with self._pending_lock:
                     self._writing = []
                     self.generation += 1
-                    self._recent.append((self.generation, _shown(batch)))
+                    self._recent.append(_remembered(self.generation, _shown(batch)))
             return len(batch)
 
     def _write(self, batch: list[tuple[list[dict[str, Any]], dict[str, Any]]]) -> None:
@@ -166,6 +171,23 @@ def _shown(batch: list[tuple[list[dict[str, Any]], dict[str, Any]]]) -> list[Sho
         (d["person_id"], tuple([x["content_id"] for x in xs]), d["decided_at"])
         for xs, d in batch
         if xs and d["person_id"] is not None
+    ]
+
+
+def _remembered(generation: int, shown: list[Shown]) -> Remembered:
+    return (
+        generation,
+        tuple([p for p, _, _ in shown]),
+        tuple([c if any(SEP in x for x in c) else SEP.join(c) for _, c, _ in shown]),
+        tuple([at for _, _, at in shown]),
+    )
+
+
+def _recalled(flushed: Remembered) -> list[Shown]:
+    _, people, contents, times = flushed
+    return [
+        (p, tuple(c.split(SEP)) if isinstance(c, str) else c, at)
+        for p, c, at in zip(people, contents, times, strict=True)
     ]
 
 
