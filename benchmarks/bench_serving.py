@@ -82,6 +82,25 @@ the libraries are imported, 452 MB with the store open, 1,471 MB with the recomm
 model (DuckDB's read pages 398 MB, the people's factors 164 MB, their purchases 68 MB), 2,566
 MB packed (the packed people 370 MB, DuckDB's pages 964 MB); ``malloc_trim`` gives back 170
 MB.
+
+The young collections' pauses came from what a decision leaves alive: on 100,000 customers at
+600 decisions a second, each young collection walked some 34,000 objects, 30,000 of them the
+1,000 people held as objects (of the last second or so: a held person is rarely asked for
+again), the rest mostly the decision log's memory of what it wrote. With 100 held and that
+memory kept as columns (e1d41e8), some 11,000. On the million-customer world built anew (the
+machine slower that day: 300 decisions one after another took 1.59 to 2.4 ms, not 1.15 to
+1.23), run in turn: 7b4dab8's code fell behind (946.8/s served, p50 263 ms), with young
+collections of 26 to 47 ms every 3 to 4 s; e1d41e8's served 998.5/s, p50 2.09 ms, p99 255
+ms (one stall of two seconds), with young collections of 5 to 29 ms every 10 s or so; run
+again, and with DuckDB held to one thread, it fell behind too (979 and 903/s).
+
+DuckDB's pages of the start's whole read, let go in one process with everyone packed (``get
+model`` and the serving thread, 3,000 decisions a round): 2,765 MB resident before, 1,510 MB
+after; decisions took 0.368 to 0.471 ms in the four rounds before and 0.372 to 0.440 ms in the
+four after (0.42 to 0.55 ms of CPU against 0.45 to 0.59): they read none of those pages. The
+server letting them go at the end of its start: 1,603 MB ready, 1,620 MB after 300
+decisions, 1,891 MB after the open loop (999.9/s served, behind: p50 435 ms), 2,290 MB at the
+end, DuckDB caching again the pages of later whole reads (the safety net's, a purchase's).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from surmesure.store import open_store, schema
+from surmesure.store.backends.duckdb import RELEASE_ROOM
 
 
 def _threshold_and_wal(url: str, wal: Path) -> tuple[str, bool]:
@@ -91,3 +92,47 @@ def test_an_import_checkpoints_once_the_log_holds_a_quarter_of_the_file_or_memor
         assert 1 <= len(settled) < len(seen)
     else:
         assert len(settled) == len(seen)
+
+
+def _table_pages(conn: sa.Connection) -> tuple[int, str]:
+    """DuckDB's cached table pages (bytes), and its memory limit."""
+    pages = conn.execute(
+        sa.text("SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'")
+    ).scalar_one()
+    limit = conn.execute(sa.text("SELECT current_setting('memory_limit')")).scalar_one()
+    return int(pages or 0), str(limit)
+
+
+def test_table_pages_read_once_are_let_go_and_the_memory_limit_stays(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path}/read.duckdb"
+    store = open_store(url)
+    with store.begin() as conn:
+        conn.execute(
+            sa.text("CREATE TABLE pages AS SELECT i, md5(i::VARCHAR) AS s FROM range(6000000) r(i)")
+        )
+    with store.connect() as conn:
+        conn.execute(sa.text("CHECKPOINT"))  # on disk: pages DuckDB may let go
+    store.dispose()
+    store = open_store(url)
+    with store.connect() as conn:
+        total = conn.execute(sa.text("SELECT sum(length(s)) FROM pages")).scalar_one()
+        read, limit = _table_pages(conn)
+    assert total == 32 * 6_000_000 and read > RELEASE_ROOM + 32 * 2**20  # the whole read is cached
+    freed = store.release_read_cache()
+    with store.connect() as conn:
+        kept, limit_after = _table_pages(conn)
+        again = conn.execute(sa.text("SELECT sum(length(s)) FROM pages")).scalar_one()
+    assert kept <= RELEASE_ROOM and freed >= (read - kept) * 0.9
+    assert limit_after == limit and again == total  # the same room, the same rows
+    store.dispose()
+    named = open_store(f"{url}?memory_limit=1500MB")
+    with named.connect() as conn:
+        conn.execute(sa.text("SELECT sum(length(s)) FROM pages")).scalar_one()
+        before = _table_pages(conn)[1]
+    assert named.release_read_cache() > 0
+    with named.connect() as conn:
+        assert _table_pages(conn)[1] == before  # the limit the URL named, put back
+    named.dispose()
+    memory = open_store("duckdb:///:memory:")
+    assert memory.release_read_cache() == 0  # in memory, the pages are the tables
+    memory.dispose()

@@ -162,6 +162,12 @@ class Store:
         <surmesure.store.ports.BulkWrites.settle_bulk>`)."""
         self.backend.settle_bulk()
 
+    def release_read_cache(self) -> int:
+        """Let go of the table pages read once and cached in this process (see
+        :meth:`FastReads.release_read_cache
+        <surmesure.store.ports.FastReads.release_read_cache>`); about how many bytes."""
+        return self.backend.release_read_cache()
+
     def deferred_indexes(self, rows: int) -> AbstractContextManager[None]:
         """A bulk write of about ``rows`` rows in the block: the secondary indexes of tables
         holding no more rows may be made once after it rather than kept up to date (see

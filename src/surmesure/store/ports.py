@@ -178,6 +178,12 @@ class FastReads(Protocol):
         the others as float64 with NaN for NULL."""
         ...
 
+    def release_read_cache(self) -> int:
+        """After whole tables were read once (a decision server reading everyone at start):
+        let go of the table pages this process keeps cached from the reads, whatever they
+        would be needed for later (read again then). About how many bytes it freed."""
+        ...
+
 
 class Analytics(Protocol):
     """The engine analytical work runs on (Ibis), and what its SQL can do."""

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +45,11 @@ SETTLE_MEMORY = 0.5
 file and at least ``SETTLE_LOG`` bytes, or once the rows and index entries not yet written to
 the file hold ``SETTLE_MEMORY`` of DuckDB's ``memory_limit`` (see
 :meth:`DuckDBBackend.settle_bulk`)."""
+
+RELEASE_ROOM = 64 * 2**20
+"""The room :meth:`DuckDBBackend.release_read_cache` leaves DuckDB above what it cannot let go
+of, for the statements running meanwhile."""
+_MEMORY = "SELECT tag, memory_usage_bytes FROM duckdb_memory()"
 
 DEFERRED = ".deferred-indexes"
 """Beside the file (``world.duckdb.deferred-indexes``): the indexes a bulk write dropped, one
@@ -90,6 +96,8 @@ class DuckDBBackend:
 
     def __init__(self, url: str) -> None:
         self.config = DuckDBConfig.from_url(url)
+        # the memory limit the URL names (else DuckDB's default), to put back exactly
+        self._memory_limit = parse_qs(urlsplit(url).query).get("memory_limit", [None])[0]
         if self.config.path and self.config.path != ":memory:":
             Path(self.config.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = sa.create_engine(
@@ -380,6 +388,35 @@ class DuckDBBackend:
             else np.ma.filled(np.ma.asarray(v, dtype=np.float64), np.nan)
             for k, v in got.items()
         }
+
+    def release_read_cache(self) -> int:
+        # DuckDB keeps the pages it read up to its memory limit (80% of the machine's memory
+        # by default): a server that packed a million customers held a gigabyte of table
+        # pages it never reads again. Lowered for a moment to what it cannot let go of (its
+        # indexes and the rows not yet written to the file) and some room, it frees the rest;
+        # the limit is then put back, so later work has the same room as before.
+        if self._file() is None:
+            return 0  # in memory: the pages are the tables
+        import duckdb
+
+        with self.engine.connect() as conn:
+            raw = self.raw(conn)
+            limit = raw.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+            named = self._memory_limit
+            held = dict(raw.execute(_MEMORY).fetchall())
+            before = sum(held.values())
+            floor = before - held.get("BASE_TABLE", 0) + RELEASE_ROOM
+            if floor >= memory_bytes(limit):
+                return 0
+            try:
+                raw.execute(f"SET memory_limit='{floor}B'")
+            except duckdb.OutOfMemoryException:  # pinned meanwhile: keep what is held
+                return 0
+            finally:  # as given (the text DuckDB shows of it is rounded)
+                raw.execute(
+                    "RESET memory_limit" if named is None else f"SET memory_limit='{named}'"
+                )
+            return max(before - sum(dict(raw.execute(_MEMORY).fetchall()).values()), 0)
 
     # -- analytics ---------------------------------------------------------------------------
 

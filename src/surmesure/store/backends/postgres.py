@@ -242,6 +242,9 @@ class PostgresBackend:
                 )
         return out
 
+    def release_read_cache(self) -> int:
+        return 0  # the pages are the server's, in its own memory
+
     # -- analytics ---------------------------------------------------------------------------
 
     @contextmanager
