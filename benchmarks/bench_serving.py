@@ -86,8 +86,10 @@ MB.
 The young collections' pauses came from what a decision leaves alive: on 100,000 customers at
 600 decisions a second, each young collection walked some 34,000 objects, 30,000 of them the
 1,000 people held as objects (of the last second or so: a held person is rarely asked for
-again), the rest mostly the decision log's memory of what it wrote. With 100 held and that
-memory kept as columns (e1d41e8), some 11,000. On the million-customer world built anew (the
+again), the rest mostly the decision log's memory of what it wrote. With 100 held (ec9e1cb),
+15,000; with that memory kept as columns too (e1d41e8), 12,000 to 16,000, mostly tuples of
+texts that a pass stops tracking (the columns take the log's memory out of the full
+collections' walks: some 60,000 objects at 1,000 decisions a second). On the million-customer world built anew (the
 machine slower that day: 300 decisions one after another took 1.59 to 2.4 ms, not 1.15 to
 1.23), run in turn: 7b4dab8's code fell behind (946.8/s served, p50 263 ms), with young
 collections of 26 to 47 ms every 3 to 4 s; e1d41e8's served 998.5/s, p50 2.09 ms, p99 255
