@@ -89,12 +89,14 @@ The young collections' pauses came from what a decision leaves alive: on 100,000
 again), the rest mostly the decision log's memory of what it wrote. With 100 held (ec9e1cb),
 15,000; with that memory kept as columns too (e1d41e8), 12,000 to 16,000, mostly tuples of
 texts that a pass stops tracking (the columns take the log's memory out of the full
-collections' walks: some 60,000 objects at 1,000 decisions a second). On the million-customer world built anew (the
-machine slower that day: 300 decisions one after another took 1.59 to 2.4 ms, not 1.15 to
-1.23), run in turn: 7b4dab8's code fell behind (946.8/s served, p50 263 ms), with young
-collections of 26 to 47 ms every 3 to 4 s; e1d41e8's served 998.5/s, p50 2.09 ms, p99 255
-ms (one stall of two seconds), with young collections of 5 to 29 ms every 10 s or so; run
-again, and with DuckDB held to one thread, it fell behind too (979 and 903/s).
+collections' walks: some 60,000 objects at 1,000 decisions a second).
+
+On the million-customer world built anew (the machine slower that day: 300 decisions one after
+another took 1.59 to 2.4 ms, not 1.15 to 1.23), run in turn: 7b4dab8's code fell behind
+(946.8/s served, p50 263 ms), with young collections of 26 to 47 ms every 3 to 4 s;
+e1d41e8's served 998.5/s, p50 2.09 ms, p99 255 ms (one stall of two seconds), with young
+collections of 5 to 29 ms every 10 s or so; run again, and with DuckDB held to one thread, it
+fell behind too (979 and 903/s).
 
 DuckDB's pages of the start's whole read, let go in one process with everyone packed (``get
 model`` and the serving thread, 3,000 decisions a round): 2,765 MB resident before, 1,510 MB
