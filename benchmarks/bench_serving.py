@@ -17,7 +17,8 @@ another checkout's ``src`` to compare with it) and measures:
     after its first decision and after ``--decisions`` decisions for distinct known customers;
 (c) with ``--rate``, an open loop of decisions at that rate for ``--seconds`` (customers and
     visitors drawn from up to 100,000 of each: beyond the cache's bound, most are unpacked,
-    or read on a miss where the world is not packed), its p50 and p99, and the
+    or read on a miss where the world is not packed), each asking for ``--products``
+    recommendations (none by default, as in the figures below): its p50 and p99, and the
     memory after it;
 (d) in a process of its own (unless ``--skip-inprocess``), served decisions called directly
     (no HTTP) for ``--decisions`` customers, twice: the first pass reads each person, the
@@ -289,7 +290,7 @@ def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
                     rng.sample(customers, min(len(customers), 50_000)),
                     rng.sample(visitors, min(len(visitors), 50_000)),
                     int(args.rate * args.seconds),
-                    0,
+                    args.products,
                 )
                 report["open_loop"] = asyncio.run(
                     bench_decide.open_loop(
@@ -372,6 +373,12 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=0, help="an open loop at this rate")
     parser.add_argument("--seconds", type=float, default=10, help="of the open loop")
+    parser.add_argument(
+        "--products",
+        type=int,
+        default=0,
+        help="products recommended in each of the open loop's decisions (0: none, as measured)",
+    )
     parser.add_argument("--skip-inprocess", action="store_true")
     parser.add_argument("--inprocess", help=argparse.SUPPRESS)
     args = parser.parse_args()
