@@ -88,8 +88,21 @@ def _encoded_words(value: str) -> str:
 
 
 def _qp(text: str) -> bytes:
-    body = text.replace("\r\n", "\n").encode("utf-8")
-    return binascii.b2a_qp(body, istext=True).replace(b"\n", CRLF)
+    body = text.replace("\r\n", "\n")
+    if "\r" in body:  # a lone CR is the text's own: "=0D" (the encoder would leave it bare)
+        encoded = b"=0D".join(binascii.b2a_qp(s.encode(), istext=True) for s in body.split("\r"))
+    else:
+        encoded = binascii.b2a_qp(body.encode(), istext=True)
+    return _fit(encoded, 76).replace(b"\n", CRLF)
+
+
+def _fit(encoded: bytes, room: int) -> bytes:
+    """``encoded`` (LF line endings) in lines of 76 characters at most, its last of ``room``."""
+    lines = encoded.split(b"\n")
+    if len(lines[-1]) <= room and max(map(len, lines)) <= 76:
+        return encoded
+    last = len(lines) - 1
+    return b"\n".join(_fitted(line, room if i == last else 76) for i, line in enumerate(lines))
 
 
 _CUT = re.compile(r"<(?=div|a |/a>|/td>)")
@@ -126,12 +139,26 @@ def _piece(piece: str, lead: str, kept: _Encoded) -> bytes:
     found = kept.get(piece)
     if found is not None:
         return found
-    encoded = binascii.b2a_qp((lead + piece).encode(), istext=True)
-    if len(encoded) - encoded.rfind(b"\n") > 76:  # 75 characters, then the "="
-        cut = len(encoded) - (3 if encoded[-3:-2] == b"=" else 1)  # not inside an =XX
-        encoded = encoded[:cut] + b"=\n" + encoded[cut:]
+    encoded = _fit(binascii.b2a_qp((lead + piece).encode(), istext=True), 75)
     kept.keep(piece, encoded)
     return encoded
+
+
+def _fitted(line: bytes, room: int) -> bytes:
+    """``line`` cut by soft line breaks into lines of 76 characters at most, an =XX kept whole,
+    its last of ``room`` (a piece's last line has 75: the soft break joining the next follows).
+
+    The encoder writes up to 78 where a line ends in spaces or tabs.
+    """
+    soft = line.endswith(b"=")
+    rest, room = (line[:-1], 75) if soft else (line, room)
+    out = []
+    while len(rest) > room:
+        cut = 75 - (1 if rest[74:75] == b"=" else 2 if rest[73:74] == b"=" else 0)
+        out.append(rest[:cut] + b"=")
+        rest = rest[cut:]
+    out.append(rest + b"=" if soft else rest)
+    return b"\n".join(out)
 
 
 def _qp_html(html: str) -> bytes:
