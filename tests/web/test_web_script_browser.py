@@ -61,14 +61,24 @@ def _placed(page: Page) -> dict[str, Any]:
 
 
 def _person(shop: Shop, kind: str, value: str) -> int:
+    """The person known by ``kind`` = ``value``, once the page's events made them (10 s).
+
+    The script sends its events in the background, so the first of them may still be on its
+    way when the test asks.
+    """
     i = schema.identifiers
-    with shop.store.connect() as conn:
-        found = conn.execute(
-            sa.select(i.c.person_id).where(
-                i.c.kind == kind, i.c.value == blind.index(shop.store, kind, value)
-            )
-        ).scalar_one()
-    return int(found)
+    deadline = time.monotonic() + 10
+    while True:
+        with shop.store.connect() as conn:
+            found = conn.execute(
+                sa.select(i.c.person_id).where(
+                    i.c.kind == kind, i.c.value == blind.index(shop.store, kind, value)
+                )
+            ).scalar_one_or_none()
+        if found is not None:
+            return int(found)
+        assert time.monotonic() < deadline, f"no person known by {kind} after 10 s"
+        time.sleep(0.1)
 
 
 def _events(shop: Shop, person_id: int, wanted: int) -> list[str]:
