@@ -35,11 +35,16 @@ PLAY = f"(() => {{ const v = {FILM}; v.muted = true; v.play(); return true; }})(
 POSTER = re.compile(r'<a href="([^"]+/v/[^"/]+)"><img src="([^"]+/poster\.jpg)"')
 
 
-def _until(check: Callable[[], bool], seconds: float = 15.0) -> None:
+def _until(check: Callable[[], bool], seconds: float = 15.0, page: Any = None) -> None:
+    """Until ``check()``; waiting on ``page`` when given, so that the browser's requests
+    reach the test's handlers (Playwright calls them only while it is called)."""
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, "waited in vain"
-        time.sleep(0.1)
+        if page is None:
+            time.sleep(0.1)
+        else:
+            page.wait_for_timeout(100)
 
 
 def _activity(store: Store) -> list[tuple[int, str]]:
@@ -134,11 +139,11 @@ def test_films_are_sent_played_and_measured(
                 page.evaluate(PLAY)
                 if watch == "to the end":
                     _until(lambda page=page: page.evaluate(f"{FILM}.ended"), 20)
-                    _until(lambda sent=sent: "complete" in sent)
+                    _until(lambda sent=sent: "complete" in sent, page=page)
                 else:
                     _until(lambda page=page: page.evaluate(f"{FILM}.currentTime > 0"))
                     page.evaluate(f"{FILM}.pause()")
-                    _until(lambda sent=sent: "play" in sent)
+                    _until(lambda sent=sent: "play" in sent, page=page)
                     page.click("a.cta")
                     page.wait_for_url(f"{SHOP}*")
                     assert "the shop" in page.content()
