@@ -55,6 +55,7 @@ from surmesure.api import (
 )
 from surmesure.api.auth import SECURITY_SCHEMES, RateLimits, marked, routes
 from surmesure.api.clients import ClientLimits, TooManyPages, busy_page
+from surmesure.api.direct import Direct
 from surmesure.api.guard import Guard, without_paths
 from surmesure.api.shared_counts import SharedCounts, prefix_for
 from surmesure.collect.writer import EventWriter
@@ -176,7 +177,7 @@ def create_app(
         {"visitor": settings.web_visitor_rate_limit, "new": settings.web_new_visitor_rate_limit},
         memory=settings.client_limit_memory,
     )
-    app.add_middleware(collect.Direct, on_error=error_response)
+    app.add_middleware(Direct, on_error=error_response, routers=[decide.router, collect.router])
     app.add_middleware(Guard)  # the outermost: it sees the direct collection calls too
     app.include_router(decide.router)  # the busiest routes first: they are matched in order
     app.include_router(collect.router)

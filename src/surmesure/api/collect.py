@@ -11,30 +11,27 @@ report stored messages as lost; they neither drop nor resend what was kept. A ca
 nothing answers 400. A missing or unknown key is 401, a key without the ``collect`` scope 403
 (see :mod:`surmesure.api.auth`), a body over the size limit 413.
 
-The routes are declared on the router (so the OpenAPI document and the authorization tests see
-them), but a ``POST`` to one of their paths is answered by :class:`Direct`, a middleware that
-calls the same endpoint before FastAPI's routing and dependency solving: those cost more than
-the endpoint itself for a call of one event, the most frequent call of all.
+A ``POST`` to one of these routes is answered before FastAPI's routing
+(:mod:`surmesure.api.direct`): it costs more than the endpoint itself for a call of one event,
+the most frequent call of all.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surmesure.api.auth import authorize, presented_key
 from surmesure.api.body import body_key, read_json
+from surmesure.api.direct import direct
 from surmesure.collect.events import Ingested
 from surmesure.collect.segment import Message, Refusal, validate_messages
 from surmesure.collect.writer import EventWriter
 from surmesure.config import Settings
-from surmesure.errors import InvalidInput, SurmesureError
+from surmesure.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["collect"])
 
@@ -112,9 +109,7 @@ async def _source_and_body(request: Request) -> tuple[str, Any]:
     return principal.source, body
 
 
-def _collects(endpoint: Any) -> Any:
-    endpoint.scope = "collect"  # read by the OpenAPI and the authorization tests
-    return endpoint
+_collects = direct("collect")
 
 
 @router.post("/batch", openapi_extra=_body_doc(BATCH_SCHEMA))
@@ -151,34 +146,3 @@ for _kind in ("identify", "track", "page", "screen", "alias", "group"):
     router.add_api_route(
         f"/{_kind}", _single(_kind), methods=["POST"], openapi_extra=_body_doc(MESSAGE_SCHEMA)
     )
-
-
-class Direct:
-    """Pure ASGI middleware: a ``POST`` to a collection path goes straight to its endpoint
-    (the route's template set for the access log); a known error is answered by
-    ``on_error``, as the app's handler does; anything else goes on to the app."""
-
-    def __init__(
-        self, app: ASGIApp, on_error: Callable[[Request, SurmesureError], Response]
-    ) -> None:
-        self.app = app
-        self.on_error = on_error
-        self.routes = {getattr(r, "path", None): r for r in router.routes}
-        self.endpoints: dict[str, Callable[[Request], Awaitable[Response]]] = {
-            path: route.endpoint  # type: ignore[attr-defined]
-            for path, route in self.routes.items()
-            if path is not None
-        }
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.endpoints.get(scope["path"]) if scope["type"] == "http" else None
-        if endpoint is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = self.routes[scope["path"]]
-        request = Request(scope, receive)
-        try:
-            response = await endpoint(request)
-        except SurmesureError as exc:
-            response = self.on_error(request, exc)
-        await response(scope, receive, send)
