@@ -22,7 +22,15 @@ from surmesure.decide import serving as serving_module
 from surmesure.decide import serving_warm
 from surmesure.decide.library import EXAMPLES, Library
 from surmesure.decide.packed import STALE as STALE_SHARE
-from surmesure.decide.packed import Identifiers, Names, Packed, pack, unpack
+from surmesure.decide.packed import (
+    Identifiers,
+    Names,
+    Packed,
+    pack,
+    unpack,
+    unpack_based,
+    with_ledger,
+)
 from surmesure.decide.service import DecideRequest, decide
 from surmesure.decide.serving import Serving
 from surmesure.domain.traits import Observation
@@ -68,6 +76,23 @@ def test_a_read_packs_and_unpacks_to_itself() -> None:
     assert unpack(42, text, names) == read
     assert len(text) < len(repr(read)) / 3
     assert unpack(43, pack(PersonRead(43), names), names) == PersonRead(43)
+
+
+def test_a_new_ledger_after_a_text_is_read_in_place_of_the_one_packed() -> None:
+    read = PersonRead(
+        5,
+        observations=[Observation("first_name", "Zoë", "crm", NOW - DAY, 0.9)],
+        seen={"welcome": NOW - 3 * DAY},
+    )
+    names = Names()
+    text = pack(read, names)
+    later = {"welcome": NOW - 3 * DAY, "promo": datetime(2026, 3, 1, 1, 2, 3, 4)}
+    again = with_ledger(text, later, names)
+    found, base = unpack_based(5, again, names)
+    assert found == PersonRead(5, observations=read.observations, seen=later)
+    assert base == text  # packed back from the text, not from the text and its old ledger
+    assert unpack(5, with_ledger(base, {}, names), names).seen == {}
+    assert unpack_based(5, text, names) == (read, text)
 
 
 def test_identifiers_are_found_by_kind_and_value_alone() -> None:
@@ -220,6 +245,23 @@ def test_a_person_dropped_from_the_cache_is_packed_back_with_their_ledger(
     assert 1 not in cache.reads
     back = cache.packed.get(1)
     assert back is not None and shown <= set(back.seen)
+    assert back == held  # the rest as unpacked
+
+
+def test_someone_held_who_changed_is_packed_anew_when_dropped(
+    store: Store, packed_serving: Serving
+) -> None:
+    cache = packed_serving.view()
+    assert cache.packed is not None
+    assert "Dmitri" in _decide(store, packed_serving, "C7")["content"]["body"]
+    set_consent(store, 7, False, NOW)
+    packed_serving.changed({7})  # read again while held: their consent, not only their ledger
+    for customer in ("C1", "C2"):  # the cache holds 2: person 7 goes back into the pack
+        _decide(store, packed_serving, customer)
+    assert 7 not in cache.reads
+    back = cache.packed.get(7)
+    assert back is not None and [c.granted for c in back.consents] == [False] and back.seen
+    assert "Dmitri" not in _decide(store, packed_serving, "C7")["content"]["body"]
 
 
 def test_a_change_reaches_someone_packed_and_not_held(

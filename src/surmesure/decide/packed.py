@@ -16,7 +16,8 @@ time (:meth:`surmesure.decide.serving.Serving.warm_cache`), and kept here (:clas
 
 A decision for someone packed unpacks them (:func:`unpack`, some 25 µs) into the cache's
 objects; the one the cache then drops, least recently used, is packed back with what it
-learnt meanwhile (its ledger).
+learnt meanwhile: their text as it was with their new ledger after it (:func:`with_ledger`)
+when the ledger is all that changed, else packed anew.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _micros(at: datetime) -> int:
 
 
 def _time(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
+    return _EPOCH + _MICRO * micros  # half the cost of timedelta(microseconds=micros)
 
 
 def pack(read: PersonRead, names: Names) -> bytes:
@@ -108,13 +109,31 @@ def pack(read: PersonRead, names: Names) -> bytes:
     return zlib.compress(text, 1)
 
 
+def with_ledger(base: bytes, seen: Mapping[str, datetime], names: Names) -> bytes:
+    """``base`` (:func:`pack`'s text, no ledger after it) with ``seen`` after it, which
+    :func:`unpack` reads instead of the ledger packed in ``base``: a person unpacked for a
+    decision, whose ledger alone it changed, is packed back for 1 µs, not 35."""
+    n = names.number
+    return base + orjson.dumps([[n(c), _micros(t)] for c, t in seen.items()])
+
+
 def unpack(person_id: int, data: bytes, names: Names) -> PersonRead:
-    """What :func:`pack` packed, as the cache's objects."""
+    """What :func:`pack` (or :func:`with_ledger`) packed, as the cache's objects."""
+    return unpack_based(person_id, data, names)[0]
+
+
+def unpack_based(person_id: int, data: bytes, names: Names) -> tuple[PersonRead, bytes]:
+    """:func:`unpack`, and the text without a ledger :func:`with_ledger` wrote after it."""
+    opened = zlib.decompressobj()
     consents, observations, segments, metrics, seen, preferences = orjson.loads(
-        zlib.decompress(data)
+        opened.decompress(data)
     )
+    ledger = opened.unused_data
+    if ledger:
+        seen = orjson.loads(ledger)
+    base = data[: len(data) - len(ledger)] if ledger else data
     name = names.names
-    return PersonRead(
+    read = PersonRead(
         person_id,
         consents=[Record(name[p], name[c], g, _time(t), i) for p, c, g, t, i in consents],
         observations=[
@@ -133,6 +152,7 @@ def unpack(person_id: int, data: bytes, names: Names) -> PersonRead:
             for k, m, v, u, t, i in preferences
         ],
     )
+    return read, base
 
 
 def _as_of(timed: bool, of: int) -> Any:
@@ -364,9 +384,18 @@ class Packed:
         """``person_id`` is nobody now (merged into another, erased)."""
         self.since[person_id] = None
 
+    def put_ledger(self, person_id: int, base: bytes, seen: Mapping[str, datetime]) -> None:
+        """``person_id``, packed as ``base`` (:meth:`get_based`'s), with the ledger ``seen``."""
+        self.since[person_id] = with_ledger(base, seen, self.names)
+
     def get(self, person_id: int) -> PersonRead | None:
         data = self.text(person_id)
         return None if data is None else unpack(person_id, data, self.names)
+
+    def get_based(self, person_id: int) -> tuple[PersonRead, bytes] | None:
+        """:meth:`get`, and the text :meth:`put_ledger` may pack them back from."""
+        data = self.text(person_id)
+        return None if data is None else unpack_based(person_id, data, self.names)
 
     def holder(self, key: tuple[str, str]) -> int | None:
         """Who holds ``(kind, blind index)``: learnt since the build, else as built."""

@@ -357,9 +357,7 @@ class Serving:
             self.log.written = 0
             with self._view_lock:
                 was_complete, cache.complete = cache.complete, False
-                cache.reads.clear()
-                cache.ids.clear()
-                cache.packed = None
+                cache.let_go()
         self._rewarm = was_complete  # a cache that held everyone reads everyone again
 
     def warm_cache(self) -> int:

@@ -95,6 +95,9 @@ class ServingCache(HeldReader):
         """The packed world being read, meanwhile: the people ``reads`` drops go there too
         (and win over what the read finds: they are as fresh, with their ledger)."""
         self._moving = threading.Lock()  # held to move a person between ``reads`` and packs
+        self._bases: dict[int, tuple[PersonRead, Packed, bytes]] = {}
+        """Each person in ``reads`` unpacked from a text: the object unpacked, the pack and
+        the text (without a ledger after it) it came from."""
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -185,25 +188,43 @@ class ServingCache(HeldReader):
         return entry
 
     def _unpacked(self, packed: Packed, person_id: int) -> PersonRead | None:
-        """A packed person, now held in ``reads``."""
+        """A packed person, now held in ``reads`` (their text kept in ``_bases``)."""
         with self._moving:
             if person_id in self.reads:  # unpacked meanwhile
                 return self.reads[person_id]
-            entry = packed.get(person_id)
-            if entry is not None:
-                self.reads[person_id] = entry
-                self._drop_past_limit()
+            found = packed.get_based(person_id)
+            if found is None:
+                return None
+            entry, base = found
+            self.reads[person_id] = entry
+            self._bases[person_id] = (entry, packed, base)
+            self._drop_past_limit()
             return entry
 
     def _drop_past_limit(self) -> None:
         """Drop the least recently used people past ``limit`` (packed back, with their ledger,
-        when the world is packed; with ``_moving`` held)."""
+        when the world is packed; with ``_moving`` held): one still the object unpacked (whose
+        ledger alone a decision changes: :meth:`note_shown`) as their text with the new
+        ledger after it, anyone else packed anew."""
         while len(self.reads) > self.limit:
-            _, entry = self.reads.popitem(last=False)
-            if entry is not None:
-                for packed in (self.packed, self.filling):
-                    if packed is not None:
-                        packed.put(entry)
+            pid, entry = self.reads.popitem(last=False)
+            based = self._bases.pop(pid, None)
+            if entry is None:
+                continue
+            for packed in (self.packed, self.filling):
+                if packed is None:
+                    continue
+                if based is not None and based[0] is entry and based[1] is packed:
+                    packed.put_ledger(pid, based[2], entry.seen)
+                else:
+                    packed.put(entry)
+
+    def let_go(self) -> None:
+        """Hold nobody and no identifier, packed or not (the whole world is read again)."""
+        self.reads.clear()
+        self.ids.clear()
+        self._bases.clear()
+        self.packed = None
 
     def compact(self) -> int:
         """Move the people packed since the build into a span (:meth:`Packed.compact`)."""
@@ -249,6 +270,7 @@ class ServingCache(HeldReader):
         self.roots.update(found.absorbed)
         for absorbed in found.absorbed:
             self.reads.pop(absorbed, None)
+            self._bases.pop(absorbed, None)
             if packed is not None and absorbed in packed:
                 packed.drop(absorbed)
         for pid in person_ids:  # a merge undone: the absorbed one is a person again
