@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
@@ -168,6 +169,17 @@ def _day(of: Any) -> tuple[bool, int]:
     return False, day.toordinal()
 
 
+def _found(digests: NDArray[Any], digest: bytes) -> int:
+    """Where ``digest`` goes in the sorted ``digests`` (32 bytes each), found holding the
+    interpreter lock: numpy's search lets it go, and a decision that lets it go may wait
+    milliseconds for a busy thread to give it back."""
+    size = digests.itemsize
+    flat = memoryview(digests.data).cast("B")
+    return bisect_left(
+        range(len(digests)), digest, key=lambda i: flat[size * i : size * i + size].tobytes()
+    )
+
+
 class Identifiers:
     """The lookup identifiers of everyone packed, sorted by their blind index (its 32 bytes),
     with each one's kind and holder; found by binary search."""
@@ -219,7 +231,7 @@ class Identifiers:
         except ValueError:
             return None
         code = _KINDS.index(kind)
-        at = int(np.searchsorted(self.digests, digest))
+        at = _found(self.digests, digest)
         # an element read back loses its trailing zero bytes: compare the 32 bytes held
         while at < len(self.digests) and self.digests[at : at + 1].tobytes() == digest:
             if self.kinds[at] == code:
@@ -331,7 +343,7 @@ class Packed:
     def _at(index: tuple[Any, ...], person_id: int) -> int | None:
         """Where ``person_id`` is in ``index`` (their text may be empty: nobody), if there."""
         ids = index[0]
-        at = int(ids.searchsorted(person_id))
+        at = bisect_left(memoryview(ids), person_id)  # see _found
         return at if at < len(ids) and ids[at] == person_id else None
 
     def text(self, person_id: int) -> bytes | None:
