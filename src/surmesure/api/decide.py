@@ -10,11 +10,11 @@ naming the template, the line and the limit. Templates come from ``SURMESURE_TEM
 would cost a fifth of a decision. A decision served from memory costs a fraction of a
 millisecond: it runs on the event loop, where a thread hand-off would cost as much; one that
 needs a read from the store (someone the serving cache does not hold yet) is made again in a
-thread, where the read waits without holding up the loop. Renders on the loop get only ``SURMESURE_TEMPLATE_ON_LOOP_MS``. A
-decision whose template needs more is made again in a thread with the full
-``SURMESURE_TEMPLATE_TIME_LIMIT_MS``, and that template's decisions stay off the loop for
-:data:`OFF_LOOP_S`; so the loop, which answers every other request, never waits on a template
-for more than a few tens of milliseconds, nor on the store.
+thread, where the read waits without holding up the loop. Renders on the loop get only
+``SURMESURE_TEMPLATE_ON_LOOP_MS``. A decision whose template needs more is made again in a
+thread with the full ``SURMESURE_TEMPLATE_TIME_LIMIT_MS``, and that template's decisions stay
+off the loop for :data:`OFF_LOOP_S`; so the loop, which answers every other request, never
+waits on a template for more than a few tens of milliseconds, nor on the store.
 """
 
 from __future__ import annotations
