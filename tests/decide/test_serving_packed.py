@@ -293,6 +293,26 @@ def test_a_change_reaches_someone_packed_and_not_held(
     assert cache.packed.learnt[key] == 8
 
 
+def test_the_pages_a_change_read_are_let_go_afterwards(
+    store: Store, packed_serving: Serving
+) -> None:
+    before = packed_serving.releases
+    set_consent(store, 7, False, NOW)
+    packed_serving.changed({7})  # read again from the store: on DuckDB, its tables' pages
+    deadline = time.monotonic() + 10
+    while packed_serving._pages_read and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert packed_serving.releases == before + 1
+    refused = packed_serving.view().packed
+    assert refused is not None
+    found = refused.get(7)
+    assert found is not None and [c.granted for c in found.consents] == [False]
+    # the next change within RELEASE_EVERY (10 s) waits for its turn
+    packed_serving.changed({8})
+    time.sleep(0.2)  # ten turns of the serving thread
+    assert packed_serving._pages_read and packed_serving.releases == before + 1
+
+
 def test_a_derive_run_reads_the_packed_world_again(store: Store, packed_serving: Serving) -> None:
     built = packed_serving.warm_seconds
     before = packed_serving.view().packed
