@@ -237,6 +237,7 @@ class ServingCache(HeldReader):
         most :data:`PACKED_HELD` people stay objects."""
         with self._moving:
             self.packed, self.filling = packed, None
+            self._bases.clear()  # texts of the pack replaced: they would keep it alive
             self.ids.clear()
             self.complete = True
             self.limit = min(self.limit, PACKED_HELD)
