@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -222,7 +222,21 @@ def create_app(
         return JSONResponse({"success": False, "error": body}, 400)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    _build_routes(app.router.routes)
     return app
+
+
+def _build_routes(routes: Sequence[Any]) -> None:
+    """Each included router's routes made ready now, in the thread that makes the app.
+    FastAPI otherwise makes them on the first request each router meets, under a warnings
+    filter it sets for the whole process: a first request while another thread sets or puts
+    back filters of its own (a serving thread at work, a second first request) then met the
+    warning the filter was to hide, which fails the request where warnings are errors."""
+    for route in routes:
+        for made in ("effective_candidates", "effective_low_priority_routes"):
+            make = getattr(route, made, None)
+            if callable(make):
+                _build_routes(make())
 
 
 def error_response(request: Request, exc: SurmesureError) -> Response:
