@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from api_helpers import settings_for
 from decide_world import DAY, NOW, add_person, merge_into, set_consent
@@ -178,6 +179,36 @@ def test_compactions_write_again_the_spans_packed_over_so_each_person_is_held_on
     for pid in range(220):
         found = packed.get(pid)
         assert (found and found.observations[0].value) == names.get(pid)
+
+
+def test_a_compaction_finds_everyone_as_an_index_sorted_whole_would() -> None:
+    packed, texts = Packed(), dict[int, bytes]()
+    rng = random.Random(11)
+    for first in range(0, 3_000, 500):  # a world read in spans, with gaps
+        span = {p: bytes([p % 251]) * (1 + p % 7) for p in range(first, first + 500, 3)}
+        packed.add_span(span)
+        texts.update(span)
+    packed.index()
+    for turn in range(40):
+        for pid in rng.sample(range(3_200), 200):  # packed back, changed, new
+            texts[pid] = f"{pid}-{turn}".encode()
+            packed.since[pid] = texts[pid]
+        for pid in rng.sample(sorted(texts), 5):  # merged into another, erased
+            packed.since[pid] = None
+            del texts[pid]
+        packed.compact(threading.Lock())
+        if turn % 10 == 9:  # a span read again after the start, as a rewarm would
+            again = {p: b"again" for p in range(3_100, 3_200)}
+            packed.add_span(again)
+            packed.index()
+            texts.update(again)
+        ids = packed._index[0]
+        assert bool(np.all(ids[1:] > ids[:-1]))  # each person once, in order
+    whole = Packed()
+    whole.add_span(texts)
+    whole.index()
+    assert {p: packed.text(p) for p in range(3_300)} == {p: whole.text(p) for p in range(3_300)}
+    assert list(packed) == sorted(texts) and packed.count() == len(texts)
 
 
 @pytest.fixture

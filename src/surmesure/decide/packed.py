@@ -244,6 +244,65 @@ class Identifiers:
         return int(self.digests.nbytes + self.kinds.nbytes + self.holders.nbytes)
 
 
+def _merged(
+    index: tuple[Any, ...],
+    new: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    ends: NDArray[np.int64],
+    text: bytes,
+) -> tuple[Any, ...]:
+    """``index`` (:meth:`Packed._indexed`'s) with one more span: ``text``, holding the people
+    ``new`` (sorted) from ``starts`` to ``ends``, found there from now on. Those already in
+    the index are pointed at it, the others put in their place: a pass over the index's
+    arrays, where sorting it again took a second and a half of a busy server on a million."""
+    ids, span, at_start, at_end, texts = index
+    number = len(texts)
+    at = np.searchsorted(ids, new)
+    there = np.zeros(len(new), bool)
+    if len(ids):
+        inside = at < len(ids)
+        there[inside] = ids[at[inside]] == new[inside]
+    span, at_start, at_end = span.copy(), at_start.copy(), at_end.copy()
+    span[at[there]] = number
+    at_start[at[there]], at_end[at[there]] = starts[there], ends[there]
+    fresh, where = ~there, at[~there]
+    return (
+        np.insert(ids, where, new[fresh]),
+        np.insert(span, where, np.int32(number)),
+        np.insert(at_start, where, starts[fresh]),
+        np.insert(at_end, where, ends[fresh]),
+        (*texts, text),
+    )
+
+
+def _rewritten(index: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``index``, the spans whose texts are more than :data:`STALE` copies packed over since
+    written again as one span (the last) of the texts still found there."""
+    ids, span, starts, ends, texts = index
+    found = np.bincount(span, weights=ends - starts, minlength=len(texts))
+    sizes = np.fromiter(map(len, texts), np.float64, len(texts))
+    stale = found < (1.0 - STALE) * sizes
+    if not stale.any():
+        return index
+    moved = stale[span]
+    lengths = (ends - starts)[moved]
+    text = b"".join(
+        texts[n][a:b]
+        for n, a, b in zip(
+            span[moved].tolist(), starts[moved].tolist(), ends[moved].tolist(), strict=True
+        )
+    )
+    kept = ~stale
+    number = (np.cumsum(kept) - 1).astype(np.int32)  # a kept span's place among those kept
+    span = number[span]
+    span[moved] = int(kept.sum())
+    new_ends = np.cumsum(lengths)
+    starts, ends = starts.copy(), ends.copy()
+    starts[moved], ends[moved] = new_ends - lengths, new_ends
+    kept_texts = (t for t, k in zip(texts, kept.tolist(), strict=True) if k)
+    return ids, span, starts, ends, (*kept_texts, text)
+
+
 class Packed:
     """Everyone packed (see the module).
 
@@ -263,8 +322,9 @@ class Packed:
         self.since: dict[int, bytes | None] = {}
         self.identifiers = Identifiers()
         self.learnt: dict[tuple[str, str], int | None] = {}
+        # the spans added and not yet indexed: their texts, and their ids, starts and ends
         self._texts: list[bytes] = []
-        self._parts: list[tuple[NDArray[np.int64], ...]] = []  # ids, starts, ends
+        self._parts: list[tuple[NDArray[np.int64], ...]] = []
         # sorted ids, the span of each, where each one's text starts and ends in it, and the
         # spans' texts: one attribute, so that a reader sees one index whole while
         # :meth:`compact` makes the next
@@ -281,8 +341,16 @@ class Packed:
         self._parts.append((np.array(ids, dtype=np.int64), ends - lengths, ends))
 
     def index(self) -> None:
-        """Make the spans added findable (each person in the last span that has them)."""
-        self._index = self._indexed()
+        """Make the spans added findable (each person in the last span that has them): all
+        of them sorted at once into an empty index, else each merged into the one in hand."""
+        index = self._index
+        if not len(index[0]) and not index[4]:
+            index = self._indexed()
+        else:
+            for text, (ids, starts, ends) in zip(self._texts, self._parts, strict=True):
+                index = _merged(index, ids, starts, ends, text)
+        self._index = index
+        self._texts, self._parts = [], []  # the index holds them
 
     def _indexed(self) -> tuple[Any, ...]:
         if not self._parts:
@@ -296,44 +364,20 @@ class Packed:
         last = np.append(ids[1:] != ids[:-1], True)
         return ids[last], span[last], starts[last], ends[last], tuple(self._texts)
 
-    def _rewritten(self, index: tuple[Any, ...]) -> tuple[Any, ...]:
-        """``index`` (:meth:`_indexed`), the spans whose texts are more than :data:`STALE`
-        copies packed over since written again as one span of the texts still found there."""
-        ids, span, starts, ends, texts = index
-        found = np.bincount(span, weights=ends - starts, minlength=len(texts))
-        sizes = np.fromiter(map(len, texts), np.float64, len(texts))
-        stale = np.flatnonzero(found < (1.0 - STALE) * sizes)
-        if not stale.size:
-            return index
-        moved = np.isin(span, stale)
-        kept = np.ones(len(texts), bool)
-        kept[stale] = False
-        self._texts = [t for t, keep in zip(self._texts, kept.tolist(), strict=True) if keep]
-        self._parts = [p for p, keep in zip(self._parts, kept.tolist(), strict=True) if keep]
-        # the texts still found in those spans, end to end, as a span of their own (last: each
-        # is the one found of its person, so no later span holds them)
-        lengths = (ends - starts)[moved]
-        self._texts.append(
-            b"".join(
-                texts[n][a:b]
-                for n, a, b in zip(
-                    span[moved].tolist(), starts[moved].tolist(), ends[moved].tolist(), strict=True
-                )
-            )
-        )
-        new_ends = np.cumsum(lengths)
-        self._parts.append((ids[moved], new_ends - lengths, new_ends))
-        return self._indexed()
-
     def compact(self, lock: AbstractContextManager[Any]) -> int:
         """Move the people packed since into a span of their own (an entry of ``since``
-        costs some 150 bytes more than a span's), the new index made outside ``lock`` (which
-        those who pack hold) and taken under it; how many."""
+        costs some 150 bytes more than a span's), merged into the index (:func:`_merged`,
+        no sort of everyone) with the stale spans written again (:func:`_rewritten`), outside
+        ``lock`` (which those who pack hold), and taken under it; how many."""
         taken = dict(self.since)
         if not taken:
             return 0
-        self.add_span({p: t or b"" for p, t in taken.items()})
-        index = self._rewritten(self._indexed())
+        ids = sorted(taken)
+        lengths = np.array([len(taken[p] or b"") for p in ids], dtype=np.int64)
+        ends = np.cumsum(lengths)
+        text = b"".join(taken[p] or b"" for p in ids)
+        merged = _merged(self._index, np.array(ids, np.int64), ends - lengths, ends, text)
+        index = _rewritten(merged)
         with lock:  # what was packed meanwhile stays in ``since``
             self._index = index
             self.since = {p: t for p, t in self.since.items() if taken.get(p, b"") is not t}
