@@ -106,3 +106,56 @@ def test_sealing_for_people_known_to_have_keys_reads_them_and_makes_only_the_mis
         assert other.open_many(conn, [1, 2, 1, 2, 2, 7], [*before, *sealed, *more]) == [
             "Ana", "Bo", "Ana again", "Bo again", "Bo", "Eve",
         ]  # fmt: skip
+
+
+def test_keys_held_whole_seal_and_open_without_a_read_and_never_a_destroyed_one(
+    store: Store,
+) -> None:
+    """A server holding everyone packed holds their keys too (some 40 bytes each): a decision
+    sealed for anyone reads no key, beyond the few the ring keeps; a key destroyed here is
+    never taken from those held."""
+    with store.begin() as conn:
+        before = Keyring(store, SECRET).seal_many(
+            conn, [1, 2, 3, 40], ["Ana", "Bo", "Cy", "Dee"], now=NOW
+        )
+    ring = Keyring(store, SECRET, kept=1)
+    with store.connect() as conn:
+        nodes, keys = ring.keys_between(conn, 1, 3)  # a span of ids, in one read
+    assert nodes.tolist() == [1, 2, 3] and len(keys) == 3 * 32
+    assert ring.hold(nodes, keys, ring.epoch)
+    with store.begin() as conn:
+        with store.statements() as sent:
+            sealed = ring.seal_many(conn, [1, 2, 3], ["Ana!", "Bo!", "Cy!"], now=NOW, known=True)
+            opened = ring.open_many(conn, [1, 2, 3, 1], [*before[:3], sealed[0]])
+        assert sent == [] and opened == ["Ana", "Bo", "Cy", "Ana!"]
+        assert ring.open_many(conn, [40], [before[3]]) == ["Dee"]  # not held: read
+    with store.begin() as conn:
+        assert ring.destroy(conn, [2]) == 1
+    with store.connect() as conn:
+        assert ring.open_many(conn, [1, 2], [sealed[0], sealed[1]]) == ["Ana!", None]
+        with pytest.raises(KeyDestroyed):
+            ring.open(conn, 2, sealed[1])
+
+
+def test_keys_read_before_an_erasure_elsewhere_are_not_held(store: Store) -> None:
+    from surmesure.store import schema
+
+    with store.begin() as conn:
+        Keyring(store, SECRET).seal_many(conn, [1, 2], ["Ana", "Bo"], now=NOW)
+    ring = Keyring(store, SECRET)
+    with store.connect() as conn:
+        ring.follow_erasures(conn)
+        epoch = ring.epoch
+        nodes, keys = ring.keys_between(conn, 1, 2)
+    with store.begin() as conn:  # meanwhile, another process erases node 2
+        assert Keyring(store, SECRET).destroy(conn, [2]) == 1
+        conn.execute(
+            schema.suppressions.insert().values(
+                identifier_hash="cd" * 32, kind="email", erased_at=NOW, reason="erasure requested"
+            )
+        )
+    with store.connect() as conn:
+        assert ring.follow_erasures(conn) is True
+    assert ring.hold(nodes, keys, epoch) is False  # read before it: node 2's key is gone
+    with store.connect() as conn:
+        assert set(ring.keys(conn, [1, 2])) == {1}

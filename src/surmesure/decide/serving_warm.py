@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from surmesure.decide.packed import Identifiers, Packed, pack
 from surmesure.decide.whole_view import ServingView, build_view
+from surmesure.protect import atrest
 from surmesure.store import schema
 from surmesure.unify.reader import PersonRead
 
@@ -69,11 +71,19 @@ def pack_everyone(serving: Serving, cache: ServingCache) -> int:
         low, high = conn.execute(
             sa.select(sa.func.min(p.c.person_id), sa.func.max(p.c.person_id))
         ).one()
+        ring = atrest.keyring(conn)
+    epoch = ring.epoch
     packed = Packed()
     parts: list[Identifiers] = []
+    key_nodes: list[Any] = []
+    keys: list[bytes] = []
     cache.filling = packed
     try:
         for first in range(int(low or 0), int(high or -1) + 1, PACK_SPAN):
+            with serving.store.connect() as conn:  # the data keys decisions are sealed under
+                nodes, blob = ring.keys_between(conn, first, first + PACK_SPAN - 1)
+            key_nodes.append(nodes)
+            keys.append(blob)
             part = _read_span(serving, cache, (first, first + PACK_SPAN - 1))
             packed.add_span(
                 {
@@ -88,6 +98,7 @@ def pack_everyone(serving: Serving, cache: ServingCache) -> int:
         packed.identifiers = Identifiers.joined(parts)
         packed.index()
         cache.take_packed(packed)
+        ring.hold(np.concatenate([np.zeros(0, np.int64), *key_nodes]), b"".join(keys), epoch)
     finally:
         cache.filling = None
     taken = packed.count()

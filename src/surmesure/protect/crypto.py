@@ -44,12 +44,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from surmesure.store import schema
@@ -136,6 +138,11 @@ class Keyring:
         self._erasures: tuple[Any, ...] | None = None
         """The suppression list's size and latest erasure when :meth:`follow_erasures` last
         looked."""
+        self._held: tuple[NDArray[np.int64], bytes] | None = None
+        """The keys :meth:`hold` was given: the nodes, sorted, and their keys end to end."""
+        self._destroyed_here: set[int] = set()
+        """Nodes whose key this process destroyed (few: erasures), never taken from those held."""
+        self._epoch = 0
         sa.event.listen(store.engine, "commit", self._committed)
         sa.event.listen(store.engine, "rollback", self._rolled_back)
 
@@ -151,6 +158,55 @@ class Keyring:
         with self._lock:
             for node in nodes:
                 self._keys.pop(node, None)
+
+    @property
+    def epoch(self) -> int:
+        """How many times :meth:`follow_erasures` forgot every key: keys read before a change
+        of it may have been destroyed since (see :meth:`hold`)."""
+        return self._epoch
+
+    def hold(self, nodes: NDArray[np.int64], keys: bytes, epoch: int) -> bool:
+        """Hold the data keys of ``nodes`` (sorted), ``keys`` their keys end to end, some 40
+        bytes each, in place of those held before: a server that holds everyone packed seals
+        the decisions of anyone it decides for without reading the store, where the least
+        recently used :attr:`kept` would read most of them. ``epoch``: :attr:`epoch` when
+        those keys began to be read; if someone was erased elsewhere since, nothing is held
+        (``False``). Keys destroyed here are never found again here."""
+        if len(keys) != KEY_BYTES * len(nodes):
+            raise ValueError(f"{len(nodes)} data keys of {KEY_BYTES} bytes each")
+        with self._lock:
+            if epoch != self._epoch:
+                return False
+            self._held = (nodes, keys)
+        return True
+
+    def _held_keys(self, nodes: list[int]) -> dict[int, bytes]:
+        """The keys :meth:`hold` holds of ``nodes`` (sorted), none destroyed here since."""
+        held = self._held
+        if held is None:
+            return {}
+        order, blob = held
+        at = np.searchsorted(order, nodes).tolist()
+        out: dict[int, bytes] = {}
+        gone = self._destroyed_here
+        for node, where in zip(nodes, at, strict=True):
+            if where < len(order) and order[where] == node and node not in gone:
+                out[node] = blob[where * KEY_BYTES : (where + 1) * KEY_BYTES]
+        return out
+
+    def keys_between(
+        self, conn: Connection, low: int, high: int
+    ) -> tuple[NDArray[np.int64], bytes]:
+        """The stored keys of the nodes ``low`` to ``high`` (one range read): the nodes, sorted,
+        and their keys end to end, for :meth:`hold`."""
+        rows = conn.execute(
+            sa.select(k.c.node_id, k.c.wrapped)
+            .where(k.c.node_id.between(low, high))
+            .order_by(k.c.node_id)
+        ).all()
+        keys = self._unwrap((int(n), bytes(w)) for n, w in rows)
+        nodes = np.fromiter(keys, np.int64, len(keys))
+        return nodes, b"".join(keys.values())
 
     def _keep(self, found: dict[int, bytes]) -> None:
         with self._lock:
@@ -184,6 +240,11 @@ class Keyring:
             # collection batch just made, one statement instead of a look-up then an insert
             found = self._create(conn, wanted, now)
             wanted = [n for n in wanted if n not in found]
+        if wanted:
+            held = self._held_keys(wanted)
+            if held:
+                out.update((node, [key, None]) for node, key in held.items())
+                wanted = [n for n in wanted if n not in held]
         if wanted:
             found.update(self._read(conn, wanted))
         if now is not None and known:
@@ -341,6 +402,8 @@ class Keyring:
         if changed:
             with self._lock:
                 self._keys.clear()
+                self._held = None
+                self._epoch += 1
         return changed
 
     def destroy(self, conn: Connection, nodes: Iterable[int]) -> int:
@@ -350,6 +413,8 @@ class Keyring:
         if not ids:
             return 0
         self._forget(ids)
+        with self._lock:
+            self._destroyed_here.update(ids)
         self._destroyed.setdefault(id(conn), set()).update(ids)
         # overwrite first: a deleted row's bytes may linger in the file until it is compacted
         conn.execute(
