@@ -29,7 +29,10 @@ for any worker's memory), both with ``SURMESURE_SERVING_CACHE_URL``. Measured:
 
 ``--world DIR --world-db NAME`` keeps the world: the demo's files in ``DIR`` and the store in
 the PostgreSQL database ``NAME`` (created on the server of ``--postgres``), built on the first
-run and measured as it is on the next ones, such as a world of 1,000,000 customers.
+run and measured as it is on the next ones, such as a world of 1,000,000 customers. Or copied
+in minutes from a DuckDB world ``bench_decide.py --world`` built (``world_copy.py --duckdb
+DIR/world.duckdb --postgres .../NAME --world-dir DIR-pg``, then ``--world DIR-pg --world-db
+NAME``).
 """
 
 from __future__ import annotations
