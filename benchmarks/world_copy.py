@@ -144,7 +144,7 @@ def open_source(path: Path) -> Any:
     if path.with_name(path.name + ".deferred-indexes").exists():
         print(f"note: {path} has indexes left to make (a bulk write stopped); the rows are copied")
     try:
-        source = duckdb.connect(str(path), read_only=True, config={"memory_limit": "1GB"})
+        source = duckdb.connect(str(path), read_only=True, config={"memory_limit": "4GB"})
     except duckdb.Error as exc:
         raise CopyError(f"{path} cannot be opened read-only (in use?): {exc}") from exc
     found = [r[0] for r in source.execute("SELECT version_num FROM alembic_version").fetchall()]
