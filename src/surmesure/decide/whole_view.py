@@ -103,7 +103,8 @@ def build_view(
     """Read everything the view holds, in one pass per table (with the cyclic collector
     paused: millions of new objects would set off full passes that find nothing to free);
     with ``span``, of the person ids from its first to its last alone (``roots`` then holds
-    the merges among them only)."""
+    the merges among them only; the fingerprint and the first exposures of each content,
+    which are everyone's, are left empty)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -117,7 +118,9 @@ def _build_view(
     conn: Connection, metrics: Iterable[str], span: tuple[int, int] | None
 ) -> ServingView:
     started = time.perf_counter()
-    stamp = fingerprint(conn)
+    # a span is one of hundreds read in turn: its owner takes the fingerprint once (on
+    # PostgreSQL, counting the tables again for each span took most of a million's read)
+    stamp = fingerprint(conn) if span is None else ()
     wanted = frozenset(m for m in metrics if m in METRICS)
 
     def within(column: Any) -> Any:
@@ -232,12 +235,17 @@ def _build_view(
         .group_by(e.c.person_id, e.c.content_id),
     ):
         seen.setdefault(int(pid), {})[str(content_id)] = last
-    first_shown = {
-        str(content_id): first
-        for content_id, first in _rows(
-            conn, sa.select(e.c.content_id, sa.func.min(e.c.shown_at)).group_by(e.c.content_id)
-        )
-    }
+    first_shown = (
+        {
+            str(content_id): first
+            for content_id, first in _rows(
+                conn,
+                sa.select(e.c.content_id, sa.func.min(e.c.shown_at)).group_by(e.c.content_id),
+            )
+        }
+        if span is None
+        else {}  # of everyone: read once by the span's owner, as the fingerprint
+    )
     return ServingView(
         people=people,
         roots=roots,
