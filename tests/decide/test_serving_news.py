@@ -120,6 +120,44 @@ def test_workers_sharing_redis_hear_of_a_derive_run_delivered_to_another(
         other.stop()
 
 
+def test_workers_sharing_redis_know_what_the_others_showed_and_read_nothing_again(
+    duckdb_store: Store,
+) -> None:
+    """Each worker's decision log tells the others the exposures it wrote: they enter the
+    ledgers held there (frequency and repeat rules count them), and the others' exposures in
+    the store are no untold change for the safety net (which would read everyone again)."""
+    store = duckdb_store
+    load_orders(store, CUSTOMERS, TINY)
+    told, other = (
+        Serving(
+            store, refresh_seconds=3_600, flush_ms=20, cache_people=10,
+            shared_url="redis://127.0.0.1:6379/0",
+        )
+        for _ in range(2)
+    )  # fmt: skip
+    for worker in (told, other):
+        worker.start()
+    try:
+        for worker in (told, other):
+            _within_a_second(lambda w=worker: w.view().complete)  # type: ignore[misc]
+            assert worker.refresh_if_changed() is False
+        request = DecideRequest("email_weekly", customer_id="C2")
+        shown = decide(store, request, EMAIL, use_default_recommender=False, serving=told)
+        content = shown["content"]["content_id"]
+        pid = shown["person_id"]
+
+        def seen(worker: Serving) -> dict[str, datetime]:
+            return worker.view().read(pid, [content], utcnow() + DAY).seen
+
+        assert content in seen(told)
+        _within_a_second(lambda: content in seen(other))
+        assert seen(other)[content] == seen(told)[content]
+        assert other.refresh_if_changed() is False and other.reloads == 0
+    finally:
+        told.stop()
+        other.stop()
+
+
 def _merged(store: Store) -> None:
     """Anna (customer C1) and a visitor who said he was Bob, of Lyon, merged into her (merge
     1)."""

@@ -431,9 +431,12 @@ class Serving:
             self.flush()
             with self.store.connect() as conn:
                 now = fingerprint(conn)
-            expected = list(current.stamp)
-            expected[_EXPOSURES] = int(expected[_EXPOSURES] or 0) + self.log.written
-            if list(now) == expected:
+            expected, found = list(current.stamp), list(now)
+            if self._news is None:
+                expected[_EXPOSURES] = int(expected[_EXPOSURES] or 0) + self.log.written
+            else:  # the other workers' exposures come as news (heard_exposures)
+                expected[_EXPOSURES] = found[_EXPOSURES] = None
+            if found == expected:
                 return False
             started = time.perf_counter()
             with self._load_lock:  # no read in flight fills the cache after
@@ -526,6 +529,7 @@ class Serving:
                     self.reread,
                     self.reread_metrics,
                     on_buyers=lambda buyers: _buyers_read(self.store, buyers),
+                    on_exposures=self.heard_exposures,
                 )
                 self._news.start()
                 if self.shared_ttl > 0:
@@ -558,6 +562,17 @@ class Serving:
             exposed, self.exposed = self.exposed, []
         self.flush()
         shared_cache.after_write(self.shared, exposed)
+        if self._news is not None:
+            self._news.tell_exposures(exposed)
+
+    def heard_exposures(self, exposed: list[tuple[int, list[str], datetime]]) -> None:
+        """Another worker wrote these exposures: they enter the ledgers held here."""
+        with self._view_lock:
+            cache = self._view
+            if cache is None:
+                return
+            for pid, content_ids, at in exposed:
+                cache.note_shown(cache._root(pid), content_ids, at, told=True)
 
     def _check_every(self) -> float:
         """Seconds until the next safety net: ``refresh_seconds``, or for a packed world at

@@ -132,9 +132,12 @@ class ServingCache(HeldReader):
         seen = {c: t for c, t in base.seen.items() if c in wanted and t <= now}
         return base.as_of(now, seen, before)
 
-    def note_shown(self, person_id: int, content_ids: Iterable[str], at: datetime) -> None:
-        """Exposures this server made: known to the next decision at once."""
-        if self.owner.shared is not None:
+    def note_shown(
+        self, person_id: int, content_ids: Iterable[str], at: datetime, *, told: bool = False
+    ) -> None:
+        """Exposures this server made: known to the next decision at once (``told``: another
+        worker made them, and told; they are not told again)."""
+        if not told and (self.owner.shared is not None or self.owner._news is not None):
             self.owner.exposed.append((person_id, list(content_ids), at))
         entry = self.reads.get(person_id)
         if entry is None and self.packed is not None and person_id in self.packed:

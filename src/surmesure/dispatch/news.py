@@ -7,8 +7,12 @@ With ``SURMESURE_SERVING_CACHE_URL`` (``redis://host:6379/0``) the process told 
 people's ids (orjson) on one channel per store, and every API worker re-reads those it holds;
 an empty list (an erasure) makes them forget everyone; a derive run's news (``metrics``)
 makes them re-read the derived metrics of those they hold; the people who bought
-(``buyers``) have what recommendations know of them read again. A message lost while a
-worker reconnects is caught by its whole-store check (``SURMESURE_SERVING_REFRESH_SECONDS``).
+(``buyers``) have what recommendations know of them read again; the exposures a worker's
+decision log wrote (``exposures``: person, contents, time) enter the others' ledgers, so
+that each worker knows what the others showed (frequency and repeat rules). A message lost
+while a worker reconnects is caught by its whole-store check
+(``SURMESURE_SERVING_REFRESH_SECONDS``), but for exposures: a lost one leaves that worker a
+ledger one exposure short until the person is read again.
 The workers also share the people they read through the same Redis (:mod:`.shared_entries`):
 the process told takes the changed people's entries out before it publishes.
 """
@@ -20,6 +24,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
 import orjson
 
@@ -28,6 +33,9 @@ from surmesure.errors import trace_of
 log = logging.getLogger("surmesure.dispatch.news")
 News = Callable[[frozenset[int]], None]
 MetricsNews = Callable[[], None]
+Exposed = list[tuple[int, list[str], datetime]]
+"""Exposures: the person, the contents shown, when."""
+ExposuresNews = Callable[[Exposed], None]
 
 
 class SharedNews:
@@ -41,6 +49,7 @@ class SharedNews:
         on_metrics: MetricsNews | None = None,
         *,
         on_buyers: News | None = None,
+        on_exposures: ExposuresNews | None = None,
     ) -> None:
         import redis
 
@@ -51,6 +60,7 @@ class SharedNews:
         self.on_news = on_news
         self.on_metrics = on_metrics
         self.on_buyers = on_buyers
+        self.on_exposures = on_exposures
         self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -75,6 +85,13 @@ class SharedNews:
         message = {"from": self.token, "buyers": sorted(people)}
         self.client.publish(self.channel, orjson.dumps(message))
 
+    def tell_exposures(self, exposed: Exposed) -> None:
+        """Tell the other workers the exposures this one wrote (once committed)."""
+        if not exposed:
+            return
+        rows = [[pid, contents, at.isoformat()] for pid, contents, at in exposed]
+        self.client.publish(self.channel, orjson.dumps({"from": self.token, "exposures": rows}))
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -94,6 +111,14 @@ class SharedNews:
                 if news.get("metrics"):
                     if self.on_metrics is not None:
                         self.on_metrics()
+                elif "exposures" in news:
+                    if self.on_exposures is not None:
+                        self.on_exposures(
+                            [
+                                (int(pid), [str(c) for c in contents], _naive(at))
+                                for pid, contents, at in news["exposures"]
+                            ]
+                        )
                 elif "buyers" in news:
                     if self.on_buyers is not None:
                         self.on_buyers(frozenset(int(p) for p in news["buyers"]))
@@ -102,3 +127,9 @@ class SharedNews:
             except Exception as exc:  # a lost message is caught by the whole-store check
                 log.error("serving news: %s", trace_of(exc))
                 self._stop.wait(1.0)
+
+
+def _naive(text: str) -> datetime:
+    """A time as the decision log keeps it (naive UTC)."""
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is None else at.replace(tzinfo=None) - (at.utcoffset() or timedelta())
