@@ -215,6 +215,17 @@ def test_money_and_numbers_in_french_and_english(value: float) -> None:
     assert en.split("|") == [f"€{value:,.2f}", f"{value:,.2f}", f"${value:,.2f}"]
 
 
+def test_an_amount_not_known_prints_nothing_and_the_message_still_renders() -> None:
+    """A recommended product the catalog does not hold (yet) has no price: the line prints
+    without it, where it failed the whole message."""
+    t = compile_text("{% for p in products %}{{ p.name }}: {{ p.price|money('EUR') }};{% endfor %}"
+                     "{{ none|number(2) }}{{ none|percent }}", "amounts")  # fmt: skip
+    products = [{"name": "Tea", "price": None}, {"name": "Mug", "price": 8.5}]
+    assert render_text(t, {"products": products, "none": None}, locale="fr") == (
+        "Tea: ;Mug: 8,50\xa0€;"
+    )
+
+
 def test_dates_in_french_and_english() -> None:
     t = compile_text("{{ d|date }}|{{ d|date('short') }}|{{ t|time }}", "dates")
     values = {"d": date(2026, 7, 14), "t": datetime(2026, 7, 14, 18, 5)}

@@ -72,6 +72,8 @@ def _hashable(value: Any) -> bool:
 
 @pass_context
 def money(_ctx: Any, value: Any, currency: str = "EUR") -> str:
+    if value is None:  # an amount not known (a product the catalog no longer has): nothing
+        return ""
     if _hashable(value) and type(currency) is str and len(currency) <= MAX_PATTERN:
         return _format_money(value, currency, _locale())
     _short(currency, "currency")
@@ -82,6 +84,8 @@ def money(_ctx: Any, value: Any, currency: str = "EUR") -> str:
 def number(_ctx: Any, value: Any, digits: int | None = None) -> str:
     if isinstance(digits, int) and not 0 <= digits <= MAX_DIGITS:
         raise limits.LimitExceeded("text", f"number({digits:,}); digits go from 0 to {MAX_DIGITS}")
+    if value is None:
+        return ""
     if _hashable(value) and (digits is None or isinstance(digits, int)):
         return _format_number(value, digits, _locale())
     return str(numbers.format_decimal(value, locale=_locale()))
@@ -89,6 +93,8 @@ def number(_ctx: Any, value: Any, digits: int | None = None) -> str:
 
 @pass_context
 def percent(_ctx: Any, value: Any) -> str:
+    if value is None:
+        return ""
     return str(numbers.format_percent(value, locale=_locale()))
 
 
